@@ -1,0 +1,62 @@
+use chrono::{DateTime, Utc};
+
+/// A feed as the parser understood it, before any cleaning.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParsedFeed {
+    /// The feed's own title, if any.
+    pub title: Option<String>,
+    /// The feed's home page link, if any (used as a base for relative item links).
+    pub link: Option<String>,
+    /// Items in document order.
+    pub items: Vec<RawItem>,
+}
+
+/// One item exactly as the feed carried it (text may hold HTML and entities).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawItem {
+    /// The publisher's id (RSS guid, Atom id, JSON Feed id), if present.
+    pub guid: Option<String>,
+    /// The item's link (may be relative).
+    pub link: Option<String>,
+    /// The title, possibly with HTML.
+    pub title: Option<String>,
+    /// Summary/description HTML.
+    pub summary: Option<String>,
+    /// Full content HTML.
+    pub content: Option<String>,
+    /// Author names.
+    pub authors: Vec<String>,
+    /// When the publisher says it was published.
+    pub published: Option<DateTime<Utc>>,
+    /// When the publisher says it was last updated.
+    pub updated: Option<DateTime<Utc>>,
+}
+
+/// One item as one source published it, cleaned and ready to store.
+///
+/// Unique on (source, `identity`). Several entries from different sources can belong to one story.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Stable identity of the item within its source (see `normalize::identity` for the chain).
+    pub identity: String,
+    /// Plain-text title (entities decoded, tags removed, whitespace folded).
+    pub title: String,
+    /// Absolute link as published.
+    pub link: Option<String>,
+    /// Canonical form of `link` (lower-case scheme/host, no fragment, no tracking parameters).
+    pub canonical_url: Option<String>,
+    /// Author names.
+    pub authors: Vec<String>,
+    /// Publication time (first-seen time when the feed gave none; clamped to fetch time if in the future).
+    pub published: DateTime<Utc>,
+    /// Last update time (>= published).
+    pub updated: DateTime<Utc>,
+    /// Sanitized HTML for output.
+    pub html: String,
+    /// Plain text extracted from the HTML, used for matching and scoring.
+    pub text: String,
+    /// Hash of the normalized title + text: equal for byte-different copies of the same text.
+    pub fingerprint: String,
+    /// Hash of everything we store for the entry: a change means the item was edited.
+    pub content_hash: String,
+}

@@ -1,0 +1,11 @@
+//! Plain data shared by every pipeline stage. No IO, no crate of ours.
+
+mod entry;
+mod schedule;
+mod source;
+mod story;
+
+pub use entry::{Entry, ParsedFeed, RawItem};
+pub use schedule::{Schedule, ScheduleError};
+pub use source::Source;
+pub use story::{Appearance, StoryId, TopicScore};

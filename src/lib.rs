@@ -1,0 +1,27 @@
+//! tradefeed: polls trade-policy news feeds, folds syndicated copies into one story, scores
+//! topics and serves one consolidated feed.
+//!
+//! # Layout
+//!
+//! | module       | pipeline stage                                                        |
+//! |--------------|-----------------------------------------------------------------------|
+//! | [`config`]   | TOML config → validated [`config::Config`]                            |
+//! | [`scheduler`]| which source is due when (cron, jitter, backoff)                      |
+//! | [`fetch`]    | HTTP with limits and conditional GET → [`fetch::FetchOutcome`]        |
+//! | [`parse`]    | bytes → [`domain::ParsedFeed`] (the only feed-rs user)                |
+//! | [`normalize`]| raw item → clean [`domain::Entry`] with identity and fingerprints     |
+//! | [`cluster`]  | near-duplicate story assignment                                       |
+//! | [`classify`] | topic scores with explanations                                        |
+//! | [`store`]    | SQLite: sources, entries, stories, scores, fetch log                  |
+//! | [`ingest`]   | the orchestrator that runs one source through the stages              |
+//! | [`http`]     | output feeds, status page, health                                     |
+//! | [`app`]      | wiring, lifecycle and shutdown                                        |
+//! | [`domain`]   | plain data shared by all of the above                                 |
+
+pub mod classify;
+pub mod cluster;
+pub mod domain;
+pub mod fetch;
+pub mod normalize;
+pub mod parse;
+pub mod scheduler;
