@@ -16,12 +16,19 @@
 //! | [`ingest`]   | the orchestrator that runs one source through the stages              |
 //! | [`http`]     | output feeds, status page, health                                     |
 //! | [`app`]      | wiring, lifecycle and shutdown                                        |
+//! | [`cli`]      | subcommands and their output                                          |
 //! | [`domain`]   | plain data shared by all of the above                                 |
 
+pub mod app;
 pub mod classify;
+pub mod cli;
 pub mod cluster;
+pub mod config;
 pub mod domain;
 pub mod fetch;
+pub mod http;
+pub mod ingest;
 pub mod normalize;
 pub mod parse;
 pub mod scheduler;
+pub mod store;

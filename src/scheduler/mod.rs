@@ -1,5 +1,7 @@
 //! When is each source due? Pure timing rules plus the loop that feeds due sources to ingest.
 
+mod run;
 mod timing;
 
+pub use run::{Job, run};
 pub use timing::{backoff_delay, jitter_offset, next_due};

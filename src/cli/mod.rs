@@ -1,0 +1,325 @@
+//! The command line: subcommands and what each prints. `main` parses, sets up logging, calls
+//! [`execute`].
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::Utc;
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::app::{self, FetchPassResult, Pipeline};
+use crate::config::{self, Config};
+use crate::store::{Access, Store};
+
+/// Exit status of `fetch` when some sources failed.
+pub const EXIT_SOME_FAILED: u8 = 2;
+/// Exit status of a fatal error (bad config, unusable database).
+pub const EXIT_FATAL: u8 = 1;
+
+/// tradefeed: one consolidated, deduplicated trade-policy feed from many news sources.
+#[derive(Debug, Parser)]
+#[command(name = "tradefeed", version, about)]
+pub struct Cli {
+    /// Config file.
+    #[arg(long, global = true, env = "TRADEFEED_CONFIG", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// Log format on stderr (level via RUST_LOG, default info).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: poll on schedule and serve the feeds.
+    Run,
+    /// One polling pass over every enabled source (or one), then exit.
+    /// Exit status: 0 all fine, 2 some sources failed, 1 fatal.
+    Fetch {
+        /// Poll only this source.
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// Validate the config file and topic profiles.
+    Check,
+    /// Table of sources: status, last success, next due, entries.
+    Sources,
+    /// Ask the running daemon's /healthz (for container health checks); exit 0 when healthy.
+    Health {
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
+}
+
+/// Runs a parsed command line and returns the process exit status.
+pub fn execute(cli: Cli) -> ExitCode {
+    let result = match &cli.command {
+        Command::Check => check(&cli),
+        _ => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::from(EXIT_FATAL);
+                }
+            };
+            runtime.block_on(async {
+                match &cli.command {
+                    Command::Run => run(&cli).await,
+                    Command::Fetch { source } => fetch(&cli, source.as_deref()).await,
+                    Command::Sources => sources(&cli).await,
+                    Command::Health { timeout } => health(&cli, *timeout).await,
+                    Command::Check => unreachable!("handled above"),
+                }
+            })
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "fatal");
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}
+
+/// Loads the config, then applies the environment overrides containers use:
+/// `TRADEFEED_LISTEN` for `[server] listen` and `TRADEFEED_DB` for `[storage] path`.
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let mut config = Config::load(&cli.config)?;
+    if let Ok(listen) = std::env::var("TRADEFEED_LISTEN") {
+        config.server.listen = listen.parse().with_context(|| {
+            format!("TRADEFEED_LISTEN={listen:?} is not an address like 0.0.0.0:8080")
+        })?;
+    }
+    if let Some(db) = std::env::var_os("TRADEFEED_DB") {
+        config.storage.path = PathBuf::from(db);
+    }
+    Ok(config)
+}
+
+async fn health(cli: &Cli, timeout: u64) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    let mut addr = config.server.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let url = format!("http://{addr}/healthz");
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(timeout))
+        .build()?;
+    match client.get(&url).send().await {
+        Ok(r) if r.status().is_success() => {
+            println!("healthy: {url}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(r) => {
+            println!("unhealthy: {url} answered {}", r.status());
+            Ok(ExitCode::from(EXIT_FATAL))
+        }
+        Err(e) => {
+            println!("unhealthy: {url}: {e}");
+            Ok(ExitCode::from(EXIT_FATAL))
+        }
+    }
+}
+
+fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    let classifier = app::load_classifier(&config)?;
+    println!(
+        "{}: ok ({} sources, {} enabled; topics: {}; database {})",
+        cli.config.display(),
+        config.sources.len(),
+        config.enabled_sources().count(),
+        classifier.topic_names().join(", "),
+        config.storage.path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("binding {}", config.server.listen))?;
+    let cancel = CancellationToken::new();
+    tokio::spawn(shutdown_on_signal(cancel.clone()));
+    app::run(config, listener, cancel).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Cancels `cancel` on SIGTERM or SIGINT.
+async fn shutdown_on_signal(cancel: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => info!(signal = "SIGTERM", "shutdown requested"),
+            _ = int.recv() => info!(signal = "SIGINT", "shutdown requested"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    cancel.cancel();
+}
+
+async fn fetch(cli: &Cli, only: Option<&str>) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    let sources: Vec<_> = match only {
+        Some(name) => {
+            let source = config
+                .sources
+                .iter()
+                .find(|s| s.name == name)
+                .with_context(|| format!("no source named {name:?} in {}", cli.config.display()))?;
+            vec![source.clone()]
+        }
+        None => config.enabled_sources().cloned().collect(),
+    };
+    let pipeline = Pipeline::start(&config).await?;
+    let started = std::time::Instant::now();
+    let results = app::fetch_once(&pipeline, sources, config.polling.concurrency).await;
+    pipeline.store.close().await;
+
+    let mut out = std::io::stdout().lock();
+    let (mut failed, mut items, mut new, mut not_modified) = (0, 0, 0, 0);
+    for r in &results {
+        match r {
+            FetchPassResult::Polled(p) if p.is_ok() => {
+                items += p.items;
+                new += p.new_entries;
+                if p.outcome == "not_modified" {
+                    not_modified += 1;
+                }
+                let _ = writeln!(
+                    out,
+                    "{:<28} {:<13} items={:<4} new={:<4} updated={:<4} stories+={:<4} {:>6}ms",
+                    p.source,
+                    p.outcome,
+                    p.items,
+                    p.new_entries,
+                    p.updated_entries,
+                    p.new_stories,
+                    p.duration.as_millis()
+                );
+            }
+            FetchPassResult::Polled(p) => {
+                failed += 1;
+                let _ = writeln!(
+                    out,
+                    "{:<28} FAILED {}: {}",
+                    p.source,
+                    p.outcome,
+                    p.error.as_deref().unwrap_or("")
+                );
+            }
+            FetchPassResult::Skipped { source, reason } => {
+                let _ = writeln!(out, "{source:<28} skipped: {reason}");
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{} sources, {} failed, {} not modified, {} items, {} new entries in {:.2}s",
+        results.len(),
+        failed,
+        not_modified,
+        items,
+        new,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if failed > 0 {
+        ExitCode::from(EXIT_SOME_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn sources(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    let path = config.storage.path.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&path, Access::ReadOnly)).await??;
+    let states = store.source_states().await?;
+    let fmt = |t: Option<chrono::DateTime<Utc>>| {
+        t.map_or_else(
+            || "-".to_string(),
+            |t| t.format("%Y-%m-%d %H:%M").to_string(),
+        )
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{:<24} {:<16} {:<17} {:<17} {:>7} {:>5}  URL",
+        "NAME", "STATUS", "LAST SUCCESS", "NEXT DUE", "ENTRIES", "FAILS"
+    );
+    for config_source in &config.sources {
+        let state = states.iter().find(|s| s.name == config_source.name);
+        let status = match state {
+            None => "never polled".to_string(),
+            Some(s) if s.disabled_reason.is_some() => "stopped".to_string(),
+            Some(_) if !config_source.enabled => "disabled".to_string(),
+            Some(s) => s
+                .last_outcome
+                .clone()
+                .unwrap_or_else(|| "never polled".into()),
+        };
+        let _ = writeln!(
+            out,
+            "{:<24} {:<16} {:<17} {:<17} {:>7} {:>5}  {}",
+            config_source.name,
+            status,
+            fmt(state.and_then(|s| s.last_success)),
+            fmt(state.and_then(|s| s.next_due)),
+            state.map_or(0, |s| s.entries),
+            state.map_or(0, |s| s.consecutive_failures),
+            config_source.url
+        );
+        if let Some(s) = state {
+            if let Some(reason) = &s.disabled_reason {
+                let _ = writeln!(out, "  ! {reason}");
+            }
+            if let Some(moved) = &s.moved_to {
+                let _ = writeln!(out, "  ! moved permanently to {moved}: update the config");
+            }
+            if let Some(err) = &s.last_error {
+                let _ = writeln!(out, "  ! last error: {err}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

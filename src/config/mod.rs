@@ -1,0 +1,274 @@
+//! Configuration: the TOML file as written ([`raw`]) → a validated [`Config`].
+//!
+//! Every error names the file, the line and the key, so an operator can fix a typo from the log.
+
+mod raw;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::domain::{Schedule, Source};
+
+/// The default config path, relative to the working directory.
+pub const DEFAULT_PATH: &str = "config/tradefeed.toml";
+
+/// The schedule used by sources that name none.
+pub const DEFAULT_SCHEDULE: &str = "*/30 * * * *";
+
+/// A validated configuration. Building one is all-or-nothing: there is no half-valid config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where the config was read from (relative paths inside resolve against its folder).
+    pub path: PathBuf,
+    /// HTTP server settings.
+    pub server: ServerConfig,
+    /// Database settings.
+    pub storage: StorageConfig,
+    /// Fetch and polling settings shared by all sources.
+    pub polling: PollingConfig,
+    /// Near-duplicate clustering settings.
+    pub cluster: ClusterSettings,
+    /// Folder of topic profiles (`*.toml`); built-in `trade-policy` when it has none.
+    pub topics_dir: PathBuf,
+    /// Every configured source, in file order.
+    pub sources: Vec<Source>,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Public base URL used in feed self links (e.g. `https://news.example.org`).
+    pub base_url: Option<String>,
+    /// Title of the served feeds.
+    pub title: String,
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageConfig {
+    /// SQLite database file.
+    pub path: PathBuf,
+    /// Entries first seen longer ago than this are pruned (never to reappear); `None` keeps all.
+    pub retention_days: Option<u32>,
+}
+
+/// `[defaults]`: limits and politeness applied to every fetch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollingConfig {
+    /// Schedule of sources that name none.
+    pub schedule: Schedule,
+    /// Total time for one fetch, body included.
+    pub timeout: Duration,
+    /// Time to connect.
+    pub connect_timeout: Duration,
+    /// Largest body accepted (after decompression).
+    pub max_body_bytes: u64,
+    /// Redirects followed at most.
+    pub max_redirects: u32,
+    /// User-Agent header.
+    pub user_agent: String,
+    /// Polls running at once, across all sources.
+    pub concurrency: usize,
+    /// Requests to one host at once.
+    pub per_host_concurrency: usize,
+    /// Minimum spacing between two requests to one host.
+    pub per_host_spacing: Duration,
+    /// Items taken from one poll at most (newest first).
+    pub max_items_per_poll: usize,
+    /// Sources sharing a schedule are spread over up to this much time.
+    pub max_jitter: Duration,
+    /// First retry delay after a failure (doubles per consecutive failure).
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    pub backoff_cap: Duration,
+}
+
+/// `[cluster]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSettings {
+    /// Near-duplicate matching only looks this far back.
+    pub window_days: u32,
+}
+
+/// Why a config could not be loaded. The message names file, line and key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read config: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Syntax, type, unknown-key or validation error at a place in the file.
+    #[error("{path}:{line}: {key}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// 1-based line (0 when the file is empty).
+        line: usize,
+        /// The key at fault, dotted (`sources[2].schedule`).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads and validates the config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Validates config text; `path` is used in messages and to resolve relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        raw::parse(text, path)
+    }
+
+    /// The enabled sources.
+    pub fn enabled_sources(&self) -> impl Iterator<Item = &Source> {
+        self.sources.iter().filter(|s| s.enabled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("conf/test.toml"))
+    }
+
+    fn error_of(text: &str) -> (usize, String, String) {
+        match parse(text) {
+            Err(ConfigError::Invalid {
+                path,
+                line,
+                key,
+                message,
+            }) => {
+                assert_eq!(path, "conf/test.toml");
+                (line, key, message)
+            }
+            other => panic!("expected an invalid-config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_minimal_config_gets_every_default() {
+        let c = parse("[[sources]]\nname = \"a\"\nurl = \"https://example.org/feed\"\n").unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.storage.path, Path::new("conf/tradefeed.db"));
+        assert_eq!(c.topics_dir, Path::new("conf/topics"));
+        assert_eq!(c.polling.concurrency, 16);
+        assert_eq!(c.polling.max_body_bytes, 10 * 1024 * 1024);
+        assert_eq!(c.polling.max_items_per_poll, 500);
+        assert_eq!(c.cluster.window_days, 7);
+        assert_eq!(c.sources.len(), 1);
+        let s = &c.sources[0];
+        assert_eq!(s.schedule.as_str(), DEFAULT_SCHEDULE);
+        assert!(s.enabled && s.cluster);
+        assert_eq!(s.priority, 0);
+    }
+
+    #[test]
+    fn an_empty_file_is_a_valid_config_with_no_sources() {
+        let c = parse("").unwrap();
+        assert!(c.sources.is_empty());
+    }
+
+    #[test]
+    fn the_shipped_config_is_valid() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/tradefeed.toml"
+        ));
+        let c = Config::load(path).unwrap();
+        assert!(c.sources.len() >= 10, "ships real sources");
+        assert!(c.sources.iter().all(|s| s.url.starts_with("https://")));
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_key() {
+        let cases: &[(&str, usize, &str, &str)] = &[
+            (
+                "[server]\nlisten = \"127.0.0.1:8080\"\nlisen = \"x\"\n",
+                3,
+                "server.lisen",
+                "unknown field",
+            ),
+            (
+                "[defaults]\ntimeout_secs = \"thirty\"\n",
+                2,
+                "defaults.timeout_secs",
+                "invalid type",
+            ),
+            (
+                "[defaults]\ntimeout_secs = 0\n",
+                2,
+                "defaults.timeout_secs",
+                "greater than 0",
+            ),
+            (
+                "[[sources]]\nname = \"a\"\nurl = \"https://a.example/f\"\n\n[[sources]]\nname = \"a\"\nurl = \"https://b.example/f\"\n",
+                6,
+                "sources[1].name",
+                "duplicate source name",
+            ),
+            (
+                "[[sources]]\nname = \"a\"\nurl = \"ftp://a.example/f\"\n",
+                3,
+                "sources[0].url",
+                "http or https",
+            ),
+            (
+                "[[sources]]\nname = \"a\"\nurl = \"not a url\"\n",
+                3,
+                "sources[0].url",
+                "not a valid URL",
+            ),
+            (
+                "[[sources]]\nname = \"a\"\nurl = \"https://a.example/f\"\nschedule = \"every five minutes\"\n",
+                4,
+                "sources[0].schedule",
+                "invalid schedule",
+            ),
+            (
+                "[[sources]]\nname = \"a\"\nurl = \"https://a.example/f\"\nshedule = \"@hourly\"\n",
+                4,
+                "sources[0].shedule",
+                "unknown field",
+            ),
+            (
+                "[server]\nlisten = \"localhost\"\n",
+                2,
+                "server.listen",
+                "not an address",
+            ),
+            ("[server\nlisten = 1\n", 1, "(top level)", ""),
+        ];
+        for (text, line, key, fragment) in cases {
+            let (got_line, got_key, message) = error_of(text);
+            assert_eq!(got_line, *line, "line for {text:?}: {message}");
+            assert_eq!(got_key, *key, "key for {text:?}: {message}");
+            assert!(
+                message.contains(fragment),
+                "message for {text:?} should mention {fragment:?}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_error_message_reads_file_line_key() {
+        let err = parse("[storage]\npaht = \"x\"\n").unwrap_err().to_string();
+        assert!(err.starts_with("conf/test.toml:2: storage.paht: "), "{err}");
+    }
+}

@@ -1,0 +1,374 @@
+//! The config file exactly as written (serde mirror, unknown keys rejected), and its validation.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{
+    ClusterSettings, Config, ConfigError, DEFAULT_SCHEDULE, PollingConfig, ServerConfig,
+    StorageConfig,
+};
+use crate::domain::{Schedule, Source};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    storage: RawStorage,
+    #[serde(default)]
+    defaults: RawDefaults,
+    #[serde(default)]
+    cluster: RawCluster,
+    #[serde(default)]
+    topics: RawTopics,
+    #[serde(default)]
+    sources: Vec<RawSource>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Spanned<String>>,
+    base_url: Option<Spanned<String>>,
+    title: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    path: Option<String>,
+    retention_days: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    schedule: Option<Spanned<String>>,
+    timeout_secs: Option<Spanned<u64>>,
+    connect_timeout_secs: Option<Spanned<u64>>,
+    max_body_bytes: Option<Spanned<u64>>,
+    max_redirects: Option<u32>,
+    user_agent: Option<String>,
+    concurrency: Option<Spanned<usize>>,
+    per_host_concurrency: Option<Spanned<usize>>,
+    per_host_spacing_ms: Option<u64>,
+    max_items_per_poll: Option<Spanned<usize>>,
+    max_jitter_secs: Option<u64>,
+    backoff_base_secs: Option<Spanned<u64>>,
+    backoff_cap_secs: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    window_days: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTopics {
+    dir: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    name: Spanned<String>,
+    url: Spanned<String>,
+    schedule: Option<Spanned<String>>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    priority: i32,
+    #[serde(default = "yes")]
+    cluster: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Builds errors that point at a place in the file.
+struct Locator<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Locator<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text[..end].bytes().filter(|&b| b == b'\n').count() + 1
+    }
+
+    fn error(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.display().to_string(),
+            line: if self.text.is_empty() {
+                0
+            } else {
+                self.line_of(span.start)
+            },
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// The dotted key a serde error points at: the `[table]` header above the line plus the
+    /// `key =` on it (best effort: serde's message already names unknown fields).
+    fn key_at(&self, offset: usize) -> String {
+        let end = offset.min(self.text.len());
+        let before = &self.text[..end];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line_end = self.text[line_start..]
+            .find('\n')
+            .map_or(self.text.len(), |i| line_start + i);
+        let line = self.text[line_start..line_end].trim();
+        let mut table = String::new();
+        let mut array_index: Option<usize> = None;
+        let mut counts = std::collections::HashMap::<String, usize>::new();
+        for l in self.text[..line_end].lines() {
+            let l = l.trim();
+            if let Some(name) = l.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
+                let name = name.trim().to_string();
+                let n = counts.entry(name.clone()).or_insert(0);
+                array_index = Some(*n);
+                *n += 1;
+                table = name;
+            } else if let Some(name) = l.strip_prefix('[').and_then(|r| r.split(']').next()) {
+                table = name.trim().to_string();
+                array_index = None;
+            }
+        }
+        let key = line
+            .split_once('=')
+            .map(|(k, _)| k.trim().trim_matches('"').to_string())
+            .filter(|k| !k.is_empty() && !k.starts_with('['));
+        let prefix = match array_index {
+            Some(i) => format!("{table}[{i}]"),
+            None => table,
+        };
+        match (prefix.is_empty(), key) {
+            (true, Some(k)) => k,
+            (false, Some(k)) => format!("{prefix}.{k}"),
+            (_, None) if !prefix.is_empty() => prefix,
+            _ => "(top level)".to_string(),
+        }
+    }
+}
+
+pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let at = Locator { text, path };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let message = e.message().trim().to_string();
+        at.error(span.clone(), &at.key_at(span.start), message)
+    })?;
+    let base_dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
+
+    let server = ServerConfig {
+        listen: match &raw.server.listen {
+            Some(listen) => listen.get_ref().parse::<SocketAddr>().map_err(|e| {
+                at.error(
+                    listen.span(),
+                    "server.listen",
+                    format!(
+                        "{:?} is not an address like 127.0.0.1:8080: {e}",
+                        listen.get_ref()
+                    ),
+                )
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        },
+        base_url: match &raw.server.base_url {
+            Some(base) => Some(check_http_url(&at, base, "server.base_url")?),
+            None => None,
+        },
+        title: raw
+            .server
+            .title
+            .clone()
+            .unwrap_or_else(|| "tradefeed".to_string()),
+    };
+
+    let storage = StorageConfig {
+        path: resolve(
+            &base_dir,
+            raw.storage.path.as_deref().unwrap_or("tradefeed.db"),
+        ),
+        retention_days: raw.storage.retention_days.filter(|&d| d > 0),
+    };
+
+    let d = &raw.defaults;
+    let default_schedule = match &d.schedule {
+        Some(s) => parse_schedule(&at, s, "defaults.schedule")?,
+        None => Schedule::parse(DEFAULT_SCHEDULE).expect("the default schedule is valid"),
+    };
+    let positive = |v: &Option<Spanned<u64>>,
+                    key: &str,
+                    default: u64|
+     -> Result<u64, ConfigError> {
+        match v {
+            Some(s) if *s.get_ref() == 0 => Err(at.error(s.span(), key, "must be greater than 0")),
+            Some(s) => Ok(*s.get_ref()),
+            None => Ok(default),
+        }
+    };
+    let positive_usize = |v: &Option<Spanned<usize>>,
+                          key: &str,
+                          default: usize|
+     -> Result<usize, ConfigError> {
+        match v {
+            Some(s) if *s.get_ref() == 0 => Err(at.error(s.span(), key, "must be greater than 0")),
+            Some(s) => Ok(*s.get_ref()),
+            None => Ok(default),
+        }
+    };
+    let backoff_base = positive(&d.backoff_base_secs, "defaults.backoff_base_secs", 60)?;
+    let backoff_cap = positive(&d.backoff_cap_secs, "defaults.backoff_cap_secs", 6 * 3600)?;
+    if backoff_cap < backoff_base {
+        let span = d.backoff_cap_secs.as_ref().map_or(0..0, |s| s.span());
+        return Err(at.error(
+            span,
+            "defaults.backoff_cap_secs",
+            "must not be smaller than backoff_base_secs",
+        ));
+    }
+    let polling = PollingConfig {
+        schedule: default_schedule.clone(),
+        timeout: Duration::from_secs(positive(&d.timeout_secs, "defaults.timeout_secs", 30)?),
+        connect_timeout: Duration::from_secs(positive(
+            &d.connect_timeout_secs,
+            "defaults.connect_timeout_secs",
+            10,
+        )?),
+        max_body_bytes: positive(
+            &d.max_body_bytes,
+            "defaults.max_body_bytes",
+            10 * 1024 * 1024,
+        )?,
+        max_redirects: d.max_redirects.unwrap_or(5),
+        user_agent: d.user_agent.clone().unwrap_or_else(|| {
+            format!(
+                "tradefeed/{} (+https://github.com/tradefeed/tradefeed)",
+                env!("CARGO_PKG_VERSION")
+            )
+        }),
+        concurrency: positive_usize(&d.concurrency, "defaults.concurrency", 16)?,
+        per_host_concurrency: positive_usize(
+            &d.per_host_concurrency,
+            "defaults.per_host_concurrency",
+            2,
+        )?,
+        per_host_spacing: Duration::from_millis(d.per_host_spacing_ms.unwrap_or(0)),
+        max_items_per_poll: positive_usize(
+            &d.max_items_per_poll,
+            "defaults.max_items_per_poll",
+            500,
+        )?,
+        max_jitter: Duration::from_secs(d.max_jitter_secs.unwrap_or(120)),
+        backoff_base: Duration::from_secs(backoff_base),
+        backoff_cap: Duration::from_secs(backoff_cap),
+    };
+
+    let cluster = ClusterSettings {
+        window_days: match &raw.cluster.window_days {
+            Some(w) if *w.get_ref() == 0 => {
+                return Err(at.error(w.span(), "cluster.window_days", "must be greater than 0"));
+            }
+            Some(w) => *w.get_ref(),
+            None => 7,
+        },
+    };
+
+    let mut names = HashSet::new();
+    let mut sources = Vec::with_capacity(raw.sources.len());
+    for (i, s) in raw.sources.iter().enumerate() {
+        let name = s.name.get_ref().trim();
+        let key = |field: &str| format!("sources[{i}].{field}");
+        if name.is_empty() {
+            return Err(at.error(s.name.span(), &key("name"), "must not be empty"));
+        }
+        if name.chars().any(|c| c.is_control()) {
+            return Err(at.error(
+                s.name.span(),
+                &key("name"),
+                "must not hold control characters",
+            ));
+        }
+        if !names.insert(name.to_string()) {
+            return Err(at.error(
+                s.name.span(),
+                &key("name"),
+                format!("duplicate source name {name:?}: names must be unique"),
+            ));
+        }
+        let url = check_http_url(&at, &s.url, &key("url"))?;
+        let schedule = match &s.schedule {
+            Some(line) => parse_schedule(&at, line, &key("schedule"))?,
+            None => default_schedule.clone(),
+        };
+        sources.push(Source {
+            name: name.to_string(),
+            url,
+            schedule,
+            enabled: s.enabled,
+            tags: s.tags.clone(),
+            priority: s.priority,
+            cluster: s.cluster,
+        });
+    }
+
+    Ok(Config {
+        path: path.to_path_buf(),
+        server,
+        storage,
+        polling,
+        cluster,
+        topics_dir: resolve(&base_dir, raw.topics.dir.as_deref().unwrap_or("topics")),
+        sources,
+    })
+}
+
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+fn parse_schedule(
+    at: &Locator,
+    line: &Spanned<String>,
+    key: &str,
+) -> Result<Schedule, ConfigError> {
+    Schedule::parse(line.get_ref()).map_err(|e| at.error(line.span(), key, e.to_string()))
+}
+
+fn check_http_url(at: &Locator, url: &Spanned<String>, key: &str) -> Result<String, ConfigError> {
+    let text = url.get_ref().trim();
+    match url::Url::parse(text) {
+        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {
+            Ok(text.to_string())
+        }
+        Ok(u) => Err(at.error(
+            url.span(),
+            key,
+            format!(
+                "{text:?} must be an http or https URL (scheme is {:?})",
+                u.scheme()
+            ),
+        )),
+        Err(e) => Err(at.error(url.span(), key, format!("{text:?} is not a valid URL: {e}"))),
+    }
+}

@@ -1,0 +1,344 @@
+//! HTTP serving: output feeds, the status page, health checks.
+//!
+//! Reads only from the store. Rendered feeds are cached until the store's data changes and are
+//! served with an ETag, so a feed reader polling every minute costs a hash lookup and a 304.
+
+mod render;
+mod status;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+pub use render::{Format, story_id, xml_safe};
+
+use crate::ingest::SharedClassifier;
+use crate::store::{Store, StoryQuery};
+
+/// Default number of stories in a feed.
+pub const DEFAULT_LIMIT: usize = 50;
+/// Largest `?limit=` accepted.
+pub const MAX_LIMIT: usize = 500;
+/// Longest `?q=` accepted, in characters.
+const MAX_QUERY_CHARS: usize = 200;
+/// Rendered feeds kept at most (older data versions are dropped first).
+const CACHE_ENTRIES: usize = 256;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct HttpState {
+    /// The database.
+    pub store: Store,
+    /// For the topic names that exist.
+    pub classifier: SharedClassifier,
+    /// Settings shown in feeds.
+    pub site: Arc<std::sync::RwLock<Site>>,
+    cache: Arc<Mutex<HashMap<CacheKey, Arc<Rendered>>>>,
+}
+
+/// Site-wide settings from the config's `[server]` table.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// Feed title.
+    pub title: String,
+    /// Public base URL, without trailing slash (`None`: taken from the request's Host).
+    pub base_url: Option<String>,
+    /// The config's last reload failure, shown on the status page.
+    pub config_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CacheKey {
+    version: u64,
+    format: Format,
+    topic: String,
+    query: String,
+    base_url: String,
+}
+
+struct Rendered {
+    body: axum::body::Bytes,
+    etag: String,
+    last_modified: String,
+}
+
+impl HttpState {
+    /// Builds the shared state.
+    pub fn new(store: Store, classifier: SharedClassifier, site: Site) -> HttpState {
+        HttpState {
+            store,
+            classifier,
+            site: Arc::new(std::sync::RwLock::new(site)),
+            cache: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn topic_exists(&self, topic: &str) -> bool {
+        topic == "all"
+            || self
+                .classifier
+                .read()
+                .expect("classifier lock poisoned")
+                .topic_names()
+                .iter()
+                .any(|t| t == topic)
+    }
+}
+
+/// The router with every route.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/", get(status::page))
+        .route("/feeds/{file}", get(feed))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+/// A 4xx/5xx answer with a plain-text message.
+struct HttpError(StatusCode, String);
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let mut response = (self.0, format!("{}\n", self.1)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
+    }
+}
+
+/// `?limit=`, `?source=`, `?q=`, validated.
+#[derive(Debug, Default, PartialEq)]
+struct FeedParams {
+    limit: usize,
+    source: Option<String>,
+    search: Option<String>,
+}
+
+fn parse_params(raw: Option<&str>) -> Result<FeedParams, String> {
+    let mut params = FeedParams {
+        limit: DEFAULT_LIMIT,
+        ..Default::default()
+    };
+    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        match key.as_ref() {
+            "limit" => {
+                params.limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or_else(|| {
+                        format!("limit must be a whole number from 1 to {MAX_LIMIT}, got {value:?}")
+                    })?;
+            }
+            "source" => {
+                if value.trim().is_empty() {
+                    return Err("source must name a source".into());
+                }
+                params.source = Some(value.trim().to_string());
+            }
+            "q" => {
+                if value.chars().count() > MAX_QUERY_CHARS {
+                    return Err(format!("q must be at most {MAX_QUERY_CHARS} characters"));
+                }
+                if !value.trim().is_empty() {
+                    params.search = Some(value.trim().to_string());
+                }
+            }
+            // Feed readers and proxies add their own parameters; ignoring them is the norm.
+            _ => {}
+        }
+    }
+    Ok(params)
+}
+
+fn base_url(site: &Site, headers: &HeaderMap) -> String {
+    if let Some(base) = &site.base_url {
+        return base.trim_end_matches('/').to_string();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        })
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+async fn feed(
+    State(state): State<HttpState>,
+    Path(file): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    let (topic, format) = file
+        .rsplit_once('.')
+        .and_then(|(topic, ext)| Some((topic, Format::from_extension(ext)?)))
+        .ok_or_else(|| {
+            HttpError(
+                StatusCode::NOT_FOUND,
+                format!("no such feed {file:?}: use /feeds/TOPIC.atom, .rss or .json"),
+            )
+        })?;
+    if !state.topic_exists(topic) {
+        return Err(HttpError(
+            StatusCode::NOT_FOUND,
+            format!("unknown topic {topic:?}"),
+        ));
+    }
+    let params =
+        parse_params(query.as_deref()).map_err(|m| HttpError(StatusCode::BAD_REQUEST, m))?;
+    let site = state.site.read().expect("site lock poisoned").clone();
+    let base = base_url(&site, &headers);
+    let key = CacheKey {
+        version: state.store.data_version(),
+        format,
+        topic: topic.to_string(),
+        query: query.clone().unwrap_or_default(),
+        base_url: base.clone(),
+    };
+    let cached = state
+        .cache
+        .lock()
+        .expect("cache lock poisoned")
+        .get(&key)
+        .cloned();
+    let rendered = match cached {
+        Some(r) => r,
+        None => {
+            let stories = state
+                .store
+                .stories(StoryQuery {
+                    topic: (topic != "all").then(|| topic.to_string()),
+                    source: params.source.clone(),
+                    search: params.search.clone(),
+                    limit: params.limit,
+                })
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "feed query failed");
+                    HttpError(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the database is unavailable; try again shortly".into(),
+                    )
+                })?;
+            let meta = render::FeedMeta {
+                title: if topic == "all" {
+                    site.title.clone()
+                } else {
+                    format!("{} — {topic}", site.title)
+                },
+                topic: topic.to_string(),
+                base_url: base,
+                instance: state.store.instance().to_string(),
+                query: query.unwrap_or_default(),
+            };
+            let stories_for_render = stories;
+            let (body, last) = tokio::task::spawn_blocking(move || {
+                let body = render::render(format, &meta, &stories_for_render);
+                (body, render::last_updated(&stories_for_render))
+            })
+            .await
+            .map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body));
+            let rendered = Arc::new(Rendered {
+                body: axum::body::Bytes::from(body),
+                etag,
+                last_modified: httpdate::fmt_http_date(last.into()),
+            });
+            let mut cache = state.cache.lock().expect("cache lock poisoned");
+            if cache.len() >= CACHE_ENTRIES {
+                let current = key.version;
+                cache.retain(|k, _| k.version == current);
+                if cache.len() >= CACHE_ENTRIES {
+                    cache.clear();
+                }
+            }
+            cache.insert(key, Arc::clone(&rendered));
+            rendered
+        }
+    };
+
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == rendered.etag || t.trim() == "*")
+        });
+    let mut response = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut r = rendered.body.clone().into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(format.content_type()),
+        );
+        r
+    };
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&rendered.etag) {
+        h.insert(header::ETAG, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&rendered.last_modified) {
+        h.insert(header::LAST_MODIFIED, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    Ok(response)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<HttpState>) -> Response {
+    match state.store.counts().await {
+        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("database unavailable: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feed_parameters_are_validated_with_messages() {
+        let ok = [
+            (None, DEFAULT_LIMIT, None, None),
+            (Some("limit=10"), 10, None, None),
+            (Some("limit=500&source=BBC"), 500, Some("BBC"), None),
+            (
+                Some("q=steel+tariffs&utm_source=x"),
+                DEFAULT_LIMIT,
+                None,
+                Some("steel tariffs"),
+            ),
+        ];
+        for (raw, limit, source, search) in ok {
+            let p = parse_params(raw).unwrap();
+            assert_eq!(p.limit, limit, "{raw:?}");
+            assert_eq!(p.source.as_deref(), source, "{raw:?}");
+            assert_eq!(p.search.as_deref(), search, "{raw:?}");
+        }
+        for bad in ["limit=0", "limit=501", "limit=ten", "limit=-1", "source="] {
+            assert!(parse_params(Some(bad)).is_err(), "{bad} should be rejected");
+        }
+    }
+}

@@ -1,0 +1,474 @@
+//! Output feed rendering: Atom 1.0 (RFC 4287), RSS 2.0 and JSON Feed 1.1 from stored stories.
+//!
+//! Titles are plain text in every format; HTML is sanitized again here ("sanitise last"); every
+//! string is stripped of characters XML 1.0 forbids, so the output is well-formed whatever bytes
+//! came in.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::normalize::sanitize_html;
+use crate::store::StoryView;
+
+/// The three output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Atom 1.0.
+    Atom,
+    /// RSS 2.0.
+    Rss,
+    /// JSON Feed 1.1.
+    Json,
+}
+
+impl Format {
+    /// The format named by a file extension.
+    pub fn from_extension(ext: &str) -> Option<Format> {
+        match ext {
+            "atom" => Some(Format::Atom),
+            "rss" => Some(Format::Rss),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+
+    /// The Content-Type to serve it with.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Atom => "application/atom+xml; charset=utf-8",
+            Format::Rss => "application/rss+xml; charset=utf-8",
+            Format::Json => "application/feed+json; charset=utf-8",
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Atom => "atom",
+            Format::Rss => "rss",
+            Format::Json => "json",
+        }
+    }
+}
+
+/// What a feed says about itself.
+#[derive(Debug, Clone)]
+pub struct FeedMeta {
+    /// Feed title.
+    pub title: String,
+    /// Topic name (`all` for every story).
+    pub topic: String,
+    /// Public base URL (no trailing slash), for self and home links.
+    pub base_url: String,
+    /// The database's id namespace (part of every story id).
+    pub instance: String,
+    /// The query string the feed was asked with (kept in the self link).
+    pub query: String,
+}
+
+impl FeedMeta {
+    fn self_url(&self, format: Format) -> String {
+        let mut url = format!(
+            "{}/feeds/{}.{}",
+            self.base_url,
+            self.topic,
+            format.extension()
+        );
+        if !self.query.is_empty() {
+            url.push('?');
+            url.push_str(&self.query);
+        }
+        url
+    }
+
+    fn feed_id(&self) -> String {
+        let mut id = format!("tag:tradefeed,2026:{}/feeds/{}", self.instance, self.topic);
+        if !self.query.is_empty() {
+            id.push('?');
+            id.push_str(&self.query);
+        }
+        id
+    }
+}
+
+/// The permanent id of a story: a tag URI (RFC 4151) that never changes for the story.
+pub fn story_id(instance: &str, id: i64) -> String {
+    format!("tag:tradefeed,2026:{instance}/story/{id}")
+}
+
+/// Removes characters that XML 1.0 does not allow (C0 controls but tab/newline/return,
+/// U+FFFE, U+FFFF), so no input can make the output malformed.
+pub fn xml_safe(s: &str) -> String {
+    s.chars()
+        .filter(|&c| {
+            matches!(c, '\t' | '\n' | '\r')
+                || (c >= ' '
+                    && c != '\u{FFFE}'
+                    && c != '\u{FFFF}'
+                    && !('\u{7F}'..='\u{84}').contains(&c)
+                    && !('\u{86}'..='\u{9F}').contains(&c))
+        })
+        .collect()
+}
+
+fn escape_html(s: &str) -> String {
+    html_escape::encode_double_quoted_attribute(s).into_owned()
+}
+
+/// The story's sanitized HTML plus an "Also reported by" list of its other appearances.
+fn story_html(story: &StoryView) -> String {
+    let mut html = sanitize_html(&story.html, story.link.as_deref().unwrap_or(""));
+    let others: Vec<_> = story
+        .appearances
+        .iter()
+        .filter(|a| a.url.is_some() && a.url != story.link)
+        .collect();
+    if !others.is_empty() {
+        html.push_str("<p>Also reported by: ");
+        for (i, a) in others.iter().enumerate() {
+            if i > 0 {
+                html.push_str(", ");
+            }
+            let url = a.url.as_deref().unwrap_or_default();
+            if url.starts_with("http://") || url.starts_with("https://") {
+                html.push_str(&format!(
+                    "<a href=\"{}\" rel=\"noopener noreferrer\">{}</a>",
+                    escape_html(url),
+                    escape_html(&a.source)
+                ));
+            } else {
+                html.push_str(&escape_html(&a.source));
+            }
+        }
+        html.push_str("</p>");
+    }
+    xml_safe(&html)
+}
+
+fn summary_text(story: &StoryView) -> String {
+    const MAX: usize = 500;
+    let text = story.text.trim();
+    let cut = if text.chars().count() > MAX {
+        let mut s: String = text.chars().take(MAX).collect();
+        s.push('…');
+        s
+    } else {
+        text.to_string()
+    };
+    xml_safe(&cut)
+}
+
+fn sources_line(story: &StoryView) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for a in &story.appearances {
+        if !names.contains(&a.source) {
+            names.push(a.source.clone());
+        }
+    }
+    names
+}
+
+fn matched_topics(story: &StoryView) -> impl Iterator<Item = &crate::domain::TopicScore> {
+    story.topics.iter().filter(|t| t.matched)
+}
+
+/// The feed-level `updated`: the newest story change, or the epoch for an empty feed (a fixed
+/// value keeps an empty feed's ETag stable).
+pub fn last_updated(stories: &[StoryView]) -> DateTime<Utc> {
+    stories
+        .iter()
+        .map(|s| s.updated.max(s.published))
+        .max()
+        .unwrap_or_default()
+}
+
+/// Renders an Atom 1.0 feed.
+pub fn atom(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
+    use atom_syndication::{Category, Content, Entry, Feed, Link, Person, Text};
+    let mut feed = Feed {
+        title: Text::plain(xml_safe(&meta.title)),
+        id: meta.feed_id(),
+        updated: last_updated(stories).fixed_offset(),
+        ..Default::default()
+    };
+    feed.links = vec![
+        Link {
+            href: meta.self_url(Format::Atom),
+            rel: "self".into(),
+            mime_type: Some("application/atom+xml".into()),
+            ..Default::default()
+        },
+        Link {
+            href: format!("{}/", meta.base_url),
+            rel: "alternate".into(),
+            mime_type: Some("text/html".into()),
+            ..Default::default()
+        },
+    ];
+    feed.generator = Some(atom_syndication::Generator {
+        value: "tradefeed".into(),
+        version: Some(env!("CARGO_PKG_VERSION").into()),
+        ..Default::default()
+    });
+    // RFC 4287 4.1.1: a feed whose entries lack authors needs a feed-level author.
+    feed.authors = vec![Person {
+        name: "tradefeed".into(),
+        ..Default::default()
+    }];
+    feed.entries = stories
+        .iter()
+        .map(|s| {
+            let mut entry = Entry {
+                title: Text::plain(xml_safe(&s.title)),
+                id: story_id(&meta.instance, s.id),
+                updated: s.updated.max(s.published).fixed_offset(),
+                published: Some(s.published.fixed_offset()),
+                summary: Some(Text::plain(summary_text(s))),
+                content: Some(Content {
+                    value: Some(story_html(s)),
+                    content_type: Some("html".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            if let Some(link) = &s.link {
+                entry.links.push(Link {
+                    href: xml_safe(link),
+                    rel: "alternate".into(),
+                    ..Default::default()
+                });
+            }
+            entry.authors = s
+                .authors
+                .iter()
+                .map(|a| Person {
+                    name: xml_safe(a),
+                    ..Default::default()
+                })
+                .collect();
+            for source in sources_line(s) {
+                entry.contributors.push(Person {
+                    name: xml_safe(&source),
+                    ..Default::default()
+                });
+            }
+            entry.categories = matched_topics(s)
+                .map(|t| Category {
+                    term: t.topic.clone(),
+                    scheme: Some("https://tradefeed.invalid/topics".into()),
+                    label: Some(xml_safe(&format!(
+                        "{} {:.2}: {}",
+                        t.topic,
+                        t.score,
+                        t.why.join("; ")
+                    ))),
+                })
+                .collect();
+            entry
+        })
+        .collect();
+    feed.to_string().into_bytes()
+}
+
+/// Renders an RSS 2.0 feed.
+pub fn rss(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
+    use rss::{Category, Channel, Guid, Item};
+    let mut channel = Channel {
+        title: xml_safe(&meta.title),
+        link: format!("{}/", meta.base_url),
+        description: xml_safe(&format!("{} — {} stories", meta.title, meta.topic)),
+        generator: Some(format!("tradefeed {}", env!("CARGO_PKG_VERSION"))),
+        last_build_date: Some(last_updated(stories).to_rfc2822()),
+        ..Default::default()
+    };
+    channel.atom_ext = Some(rss::extension::atom::AtomExtension {
+        links: vec![rss::extension::atom::Link {
+            href: meta.self_url(Format::Rss),
+            rel: "self".into(),
+            mime_type: Some("application/rss+xml".into()),
+            ..Default::default()
+        }],
+    });
+    channel.items = stories
+        .iter()
+        .map(|s| {
+            let mut item = Item {
+                title: Some(xml_safe(&s.title)),
+                link: s.link.as_deref().map(xml_safe),
+                description: Some(story_html(s)),
+                guid: Some(Guid {
+                    value: story_id(&meta.instance, s.id),
+                    permalink: false,
+                }),
+                pub_date: Some(s.published.to_rfc2822()),
+                ..Default::default()
+            };
+            item.categories = matched_topics(s)
+                .map(|t| Category {
+                    name: xml_safe(&format!("{} {:.2}: {}", t.topic, t.score, t.why.join("; "))),
+                    domain: Some("https://tradefeed.invalid/topics".into()),
+                })
+                .collect();
+            if let Some(source) = s.appearances.first() {
+                item.source = Some(rss::Source {
+                    url: meta.self_url(Format::Rss),
+                    title: Some(xml_safe(&source.source)),
+                });
+            }
+            item
+        })
+        .collect();
+    let mut out = Vec::with_capacity(16 * 1024);
+    out.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+    match channel.write_to(&mut out) {
+        Ok(_) => out,
+        // Writing to a Vec cannot fail for I/O reasons; an error here is a bug, shown as such.
+        Err(e) => format!("<error>{}</error>", xml_safe(&e.to_string())).into_bytes(),
+    }
+}
+
+#[derive(Serialize)]
+struct JsonFeed<'a> {
+    version: &'static str,
+    title: &'a str,
+    home_page_url: String,
+    feed_url: String,
+    items: Vec<JsonItem>,
+}
+
+#[derive(Serialize)]
+struct JsonItem {
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    title: String,
+    content_html: String,
+    summary: String,
+    date_published: String,
+    date_modified: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    authors: Vec<JsonAuthor>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<String>,
+    _tradefeed: Extension,
+}
+
+#[derive(Serialize)]
+struct JsonAuthor {
+    name: String,
+}
+
+#[derive(Serialize)]
+struct Extension {
+    sources: Vec<String>,
+    first_seen: String,
+    appearances: Vec<JsonAppearance>,
+    topics: Vec<JsonTopic>,
+}
+
+#[derive(Serialize)]
+struct JsonAppearance {
+    source: String,
+    url: Option<String>,
+    title: String,
+    first_seen: String,
+}
+
+#[derive(Serialize)]
+struct JsonTopic {
+    name: String,
+    score: f32,
+    matched: bool,
+    why: Vec<String>,
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Renders a JSON Feed 1.1 with the `_tradefeed` extension on every item.
+pub fn json(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
+    let feed = JsonFeed {
+        version: "https://jsonfeed.org/version/1.1",
+        title: &meta.title,
+        home_page_url: format!("{}/", meta.base_url),
+        feed_url: meta.self_url(Format::Json),
+        items: stories
+            .iter()
+            .map(|s| JsonItem {
+                id: story_id(&meta.instance, s.id),
+                url: s.link.clone(),
+                title: s.title.clone(),
+                content_html: story_html(s),
+                summary: summary_text(s),
+                date_published: rfc3339(s.published),
+                date_modified: rfc3339(s.updated.max(s.published)),
+                authors: s
+                    .authors
+                    .iter()
+                    .map(|a| JsonAuthor { name: a.clone() })
+                    .collect(),
+                tags: matched_topics(s).map(|t| t.topic.clone()).collect(),
+                _tradefeed: Extension {
+                    sources: sources_line(s),
+                    first_seen: rfc3339(s.first_seen),
+                    appearances: s
+                        .appearances
+                        .iter()
+                        .map(|a| JsonAppearance {
+                            source: a.source.clone(),
+                            url: a.url.clone(),
+                            title: a.title.clone(),
+                            first_seen: rfc3339(a.first_seen),
+                        })
+                        .collect(),
+                    topics: s
+                        .topics
+                        .iter()
+                        .map(|t| JsonTopic {
+                            name: t.topic.clone(),
+                            score: (t.score * 1000.0).round() / 1000.0,
+                            matched: t.matched,
+                            why: t.why.clone(),
+                        })
+                        .collect(),
+                },
+            })
+            .collect(),
+    };
+    serde_json::to_vec_pretty(&feed)
+        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}").into_bytes())
+}
+
+/// Renders `stories` in `format`.
+pub fn render(format: Format, meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
+    match format {
+        Format::Atom => atom(meta, stories),
+        Format::Rss => rss(meta, stories),
+        Format::Json => json(meta, stories),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_safe_removes_characters_xml_forbids_and_keeps_the_rest() {
+        let cases = [
+            ("plain", "plain"),
+            ("tab\tnew\nline\r", "tab\tnew\nline\r"),
+            ("bell\u{7}null\u{0}esc\u{1b}", "bellnullesc"),
+            ("nonchar\u{FFFE}\u{FFFF}", "nonchar"),
+            ("Zölle – 関税", "Zölle – 関税"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(xml_safe(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn story_ids_are_tag_uris_that_depend_only_on_instance_and_id() {
+        assert_eq!(story_id("ab12", 7), "tag:tradefeed,2026:ab12/story/7");
+        assert_ne!(story_id("ab12", 7), story_id("cd34", 7));
+    }
+}

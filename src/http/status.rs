@@ -1,0 +1,162 @@
+//! The status page: latest stories of the default topic and every source's health.
+//! Server-rendered HTML, no script, no external assets; every value is escaped.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+
+use super::HttpState;
+use crate::store::StoryQuery;
+
+const DEFAULT_TOPIC: &str = "trade-policy";
+
+fn esc(s: &str) -> String {
+    html_escape::encode_text(&super::xml_safe(s)).into_owned()
+}
+
+fn when(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(
+        || "—".to_string(),
+        |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+    )
+}
+
+pub(super) async fn page(State(state): State<HttpState>) -> Response {
+    let topics = state
+        .classifier
+        .read()
+        .expect("classifier lock poisoned")
+        .topic_names();
+    let topic = if topics.iter().any(|t| t == DEFAULT_TOPIC) {
+        DEFAULT_TOPIC.to_string()
+    } else {
+        topics.first().cloned().unwrap_or_else(|| "all".into())
+    };
+    let stories = state
+        .store
+        .stories(StoryQuery {
+            topic: (topic != "all").then(|| topic.clone()),
+            limit: 30,
+            ..Default::default()
+        })
+        .await;
+    let sources = state.store.source_states().await;
+    let (stories, sources) = match (stories, sources) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("database unavailable: {e}\n"),
+            )
+                .into_response();
+        }
+    };
+    let site = state.site.read().expect("site lock poisoned").clone();
+    let now = Utc::now();
+
+    let mut html = String::with_capacity(32 * 1024);
+    html.push_str("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">");
+    html.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
+    html.push_str(&format!("<title>{} — status</title>", esc(&site.title)));
+    html.push_str(
+        "<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:72rem}\
+         table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;\
+         padding:.3rem .5rem;text-align:left;vertical-align:top}.bad{color:#b00}\
+         .why{color:#555;font-size:.9em}</style></head><body>",
+    );
+    html.push_str(&format!("<h1>{}</h1>", esc(&site.title)));
+    if let Some(err) = &site.config_error {
+        html.push_str(&format!(
+            "<p class=\"bad\"><strong>Config reload failed; still running on the previous \
+             config:</strong> {}</p>",
+            esc(err)
+        ));
+    }
+    html.push_str("<p>Feeds: ");
+    for t in std::iter::once("all".to_string()).chain(topics.iter().cloned()) {
+        for ext in ["atom", "rss", "json"] {
+            html.push_str(&format!(
+                "<a href=\"/feeds/{t}.{ext}\">{t}.{ext}</a> ",
+                t = esc(&t)
+            ));
+        }
+    }
+    html.push_str("</p>");
+
+    html.push_str(&format!("<h2>Latest {} stories</h2><table>", esc(&topic)));
+    html.push_str("<tr><th>Published</th><th>Story</th><th>Sources</th><th>Score</th></tr>");
+    for s in &stories {
+        let title = match &s.link {
+            Some(link) if link.starts_with("http://") || link.starts_with("https://") => format!(
+                "<a href=\"{}\" rel=\"noopener noreferrer\">{}</a>",
+                html_escape::encode_double_quoted_attribute(link),
+                esc(&s.title)
+            ),
+            _ => esc(&s.title),
+        };
+        let mut names: Vec<&str> = s.appearances.iter().map(|a| a.source.as_str()).collect();
+        names.dedup();
+        let score = s.topics.iter().find(|t| t.topic == topic);
+        html.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}<div class=\"why\">{}</div></td></tr>",
+            when(Some(s.published)),
+            title,
+            esc(&names.join(", ")),
+            score.map_or(String::new(), |t| format!("{:.2}", t.score)),
+            score.map_or(String::new(), |t| esc(&t.why.join("; "))),
+        ));
+    }
+    html.push_str("</table>");
+
+    html.push_str("<h2>Sources</h2><table><tr><th>Name</th><th>Status</th><th>Last success</th>");
+    html.push_str("<th>Next due</th><th>Entries</th><th>Failures</th><th>Last error</th></tr>");
+    for s in &sources {
+        let status = if !s.in_config {
+            "removed from config".to_string()
+        } else if !s.enabled {
+            "disabled".to_string()
+        } else if let Some(reason) = &s.disabled_reason {
+            format!("stopped: {reason}")
+        } else if s.consecutive_failures > 0 {
+            format!("failing ({})", s.last_outcome.as_deref().unwrap_or("error"))
+        } else {
+            s.last_outcome
+                .clone()
+                .unwrap_or_else(|| "not polled yet".into())
+        };
+        // A source that has brought nothing new for 14 days while polling fine is likely dead.
+        let stale = s.pollable()
+            && s.last_success.is_some()
+            && s.last_new_entry
+                .is_none_or(|t| now - t > chrono::Duration::days(14));
+        html.push_str(&format!(
+            "<tr><td>{}</td><td class=\"{}\">{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td></tr>",
+            esc(&s.name),
+            if s.consecutive_failures > 0 || s.disabled_reason.is_some() {
+                "bad"
+            } else {
+                ""
+            },
+            esc(&status),
+            if stale { " (stale)" } else { "" },
+            when(s.last_success),
+            when(s.next_due),
+            s.entries,
+            s.consecutive_failures,
+            esc(s.last_error.as_deref().unwrap_or("")),
+        ));
+    }
+    html.push_str("</table></body></html>");
+    let mut response = html.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
+    response
+}

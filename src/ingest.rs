@@ -1,0 +1,482 @@
+//! The orchestrator: runs one source through fetch → parse → normalize → cluster → classify →
+//! store. Stages never call each other; this is the only place that sequences them.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Mutex;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::classify::Classifier;
+use crate::cluster::{ClusterConfig, Signature, StoryIndex};
+use crate::domain::{Entry, Source};
+use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
+use crate::normalize::{NormalizeContext, normalize_item};
+use crate::parse::{ParseError, parse_feed};
+use crate::scheduler::{backoff_delay, next_due};
+use crate::store::{EntryWrite, PollOutcome, PollRecord, Store, StoreError};
+
+/// The classifier in force; replaced as a whole when topic profiles are reloaded.
+pub type SharedClassifier = Arc<RwLock<Arc<Classifier>>>;
+
+/// Settings the orchestrator needs beyond what the stages take.
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    /// Items taken from one poll at most (newest first).
+    pub max_items_per_poll: usize,
+    /// Spread of sources sharing a schedule.
+    pub max_jitter: Duration,
+    /// First retry delay after a failure.
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    pub backoff_cap: Duration,
+    /// Items published before now minus this are ignored (they would be pruned at once).
+    pub retention: Option<chrono::Duration>,
+    /// Near-duplicate window.
+    pub cluster: ClusterConfig,
+}
+
+/// What one poll of one source did, for logs, the `fetch` summary and metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollReport {
+    /// Source name.
+    pub source: String,
+    /// `ok`, `not_modified` or an error kind (`timeout`, `parse`, `store`...).
+    pub outcome: String,
+    /// The error message with its causes, when the poll failed.
+    pub error: Option<String>,
+    /// HTTP status, when the server answered.
+    pub http_status: Option<u16>,
+    /// Body bytes received.
+    pub bytes: u64,
+    /// Items in the feed.
+    pub items: usize,
+    /// Items skipped (no identity, too old, over the per-poll cap).
+    pub skipped: usize,
+    /// Entries stored for the first time.
+    pub new_entries: usize,
+    /// Entries updated in place.
+    pub updated_entries: usize,
+    /// Stories created.
+    pub new_stories: usize,
+    /// Entries that joined an existing story as a near-duplicate.
+    pub near_merges: usize,
+    /// Wall time of the poll.
+    pub duration: Duration,
+    /// When the source is due next.
+    pub next_due: DateTime<Utc>,
+}
+
+impl PollReport {
+    /// Whether the poll succeeded (fetched or not modified).
+    pub fn is_ok(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// Runs polls. Cheap to clone; clones share the fetcher, store, classifier and index.
+#[derive(Clone)]
+pub struct Ingestor {
+    store: Store,
+    fetcher: Fetcher,
+    classifier: SharedClassifier,
+    index: Arc<Mutex<StoryIndex>>,
+    settings: Arc<RwLock<IngestSettings>>,
+}
+
+/// The CPU-bound result of parsing and normalizing one body.
+struct Prepared {
+    items: usize,
+    skipped: usize,
+    entries: Vec<EntryWrite>,
+}
+
+impl Ingestor {
+    /// Builds the orchestrator and rebuilds the near-duplicate index from the store.
+    pub async fn new(
+        store: Store,
+        fetcher: Fetcher,
+        classifier: SharedClassifier,
+        settings: IngestSettings,
+    ) -> Result<Ingestor, StoreError> {
+        let mut index = StoryIndex::new(settings.cluster.clone());
+        let since = Utc::now() - settings.cluster.window;
+        let mut loaded = 0usize;
+        for (story, bytes, seen) in store.signatures_since(since).await? {
+            if let Some(sig) = Signature::from_bytes(&bytes) {
+                index.insert(story, &sig, seen);
+                loaded += 1;
+            }
+        }
+        info!(signatures = loaded, "near-duplicate index rebuilt");
+        Ok(Ingestor {
+            store,
+            fetcher,
+            classifier,
+            index: Arc::new(Mutex::new(index)),
+            settings: Arc::new(RwLock::new(settings)),
+        })
+    }
+
+    /// Replaces the fetcher and settings (config reload). In-flight polls finish with the old ones.
+    pub fn reconfigure(&mut self, fetcher: Fetcher, settings: IngestSettings) {
+        self.fetcher = fetcher;
+        *self.settings.write().expect("settings lock poisoned") = settings;
+    }
+
+    /// The store this ingestor writes to.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn settings(&self) -> IngestSettings {
+        self.settings
+            .read()
+            .expect("settings lock poisoned")
+            .clone()
+    }
+
+    /// Polls one source once and records the result. Never fails: every error is recorded
+    /// against the source and returned in the report.
+    pub async fn poll(&self, source: &Source) -> PollReport {
+        let span = info_span!("poll", source = %source.name, url = %source.url);
+        self.poll_inner(source).instrument(span).await
+    }
+
+    async fn poll_inner(&self, source: &Source) -> PollReport {
+        let settings = self.settings();
+        let started_at = Utc::now();
+        let clock = Instant::now();
+        let state = match self.store.source_state(&source.name).await {
+            Ok(state) => state,
+            Err(e) => return self.store_failure(source, started_at, clock, &settings, e),
+        };
+        let failures = state.as_ref().map_or(0, |s| s.consecutive_failures);
+        let request = FetchRequest {
+            url: source.url.clone(),
+            etag: state.as_ref().and_then(|s| s.etag.clone()),
+            last_modified: state.as_ref().and_then(|s| s.last_modified.clone()),
+        };
+
+        let mut report = PollReport {
+            source: source.name.clone(),
+            outcome: String::new(),
+            error: None,
+            http_status: None,
+            bytes: 0,
+            items: 0,
+            skipped: 0,
+            new_entries: 0,
+            updated_entries: 0,
+            new_stories: 0,
+            near_merges: 0,
+            duration: Duration::ZERO,
+            next_due: started_at,
+        };
+        let mut moved_to = None;
+        let mut entries = Vec::new();
+        let outcome = match self.fetcher.fetch(&request).await {
+            Ok(FetchOutcome::NotModified(v)) => {
+                report.http_status = Some(304);
+                moved_to = v.permanent_redirect.clone();
+                PollOutcome::NotModified {
+                    etag: v.etag.or(request.etag.clone()),
+                    last_modified: v.last_modified.or(request.last_modified.clone()),
+                }
+            }
+            Ok(FetchOutcome::Fetched(feed)) => {
+                report.http_status = Some(200);
+                report.bytes = feed.body.len() as u64;
+                moved_to = feed.validators.permanent_redirect.clone();
+                match self
+                    .prepare(
+                        source,
+                        feed.body,
+                        feed.content_type,
+                        feed.final_url,
+                        &settings,
+                    )
+                    .await
+                {
+                    Ok(prepared) => {
+                        report.items = prepared.items;
+                        report.skipped = prepared.skipped;
+                        entries = prepared.entries;
+                        PollOutcome::Fetched {
+                            http_status: 200,
+                            bytes: report.bytes,
+                            etag: feed.validators.etag,
+                            last_modified: feed.validators.last_modified,
+                        }
+                    }
+                    Err(e) => PollOutcome::Failed {
+                        kind: "parse".into(),
+                        message: e.to_string(),
+                        http_status: Some(200),
+                        retry_not_before: None,
+                        disable: None,
+                    },
+                }
+            }
+            Err(e) => fetch_failure(&e, started_at),
+        };
+        if let Some(to) = &moved_to {
+            warn!(moved_to = %to, "feed moved permanently; update its url in the config");
+        }
+
+        let next = match &outcome {
+            PollOutcome::Failed {
+                retry_not_before, ..
+            } => failure_due(
+                source,
+                started_at,
+                failures + 1,
+                *retry_not_before,
+                &settings,
+            ),
+            _ => next_due(
+                &source.schedule,
+                &source.name,
+                Utc::now(),
+                settings.max_jitter,
+            ),
+        };
+        report.next_due = next;
+        report.outcome = outcome.label().to_string();
+        if let PollOutcome::Failed {
+            message,
+            http_status,
+            ..
+        } = &outcome
+        {
+            report.error = Some(message.clone());
+            report.http_status = *http_status;
+        }
+
+        // Near-duplicate lookup and the write happen under the index lock, so two copies polled
+        // at the same moment cannot both miss each other.
+        let mut index = self.index.lock().await;
+        let cluster_window = settings.cluster.window;
+        let mut signatures: Vec<Option<Signature>> = Vec::with_capacity(entries.len());
+        for write in entries.iter_mut() {
+            let sig = write.signature.as_deref().and_then(Signature::from_bytes);
+            if let Some(sig) = &sig
+                && let Some(found) = index.find(sig, write.entry.published)
+            {
+                write.near_match = Some((found.story, found.summary));
+            }
+            signatures.push(sig);
+        }
+        let record = PollRecord {
+            source: source.name.clone(),
+            started_at,
+            duration: clock.elapsed(),
+            outcome,
+            next_due: next,
+            moved_to,
+            entries,
+        };
+        let near_hints: Vec<bool> = record
+            .entries
+            .iter()
+            .map(|w| w.near_match.is_some())
+            .collect();
+        let written = self.store.record_poll(record).await;
+        match written {
+            Ok(result) => {
+                for placement in &result.placements {
+                    if let Some(Some(sig)) = signatures.get(placement.index) {
+                        index.insert(placement.story, sig, Utc::now());
+                    }
+                    if !placement.new_story && near_hints[placement.index] {
+                        report.near_merges += 1;
+                    }
+                }
+                index.prune(Utc::now() - cluster_window);
+                report.new_entries = result.new_entries;
+                report.updated_entries = result.updated_entries;
+                report.new_stories = result.new_stories;
+            }
+            Err(e) => {
+                drop(index);
+                return self.store_failure(source, started_at, clock, &settings, e);
+            }
+        }
+        drop(index);
+        report.duration = clock.elapsed();
+        match &report.error {
+            None => info!(
+                outcome = %report.outcome,
+                items = report.items,
+                new_entries = report.new_entries,
+                updated_entries = report.updated_entries,
+                new_stories = report.new_stories,
+                duration_ms = report.duration.as_millis() as u64,
+                "polled"
+            ),
+            Some(error) => {
+                warn!(outcome = %report.outcome, error = %error, next_due = %next, "poll failed")
+            }
+        }
+        report
+    }
+
+    /// Parses and normalizes a body, then signs and scores the entries that are new or changed.
+    async fn prepare(
+        &self,
+        source: &Source,
+        body: Vec<u8>,
+        content_type: Option<String>,
+        final_url: String,
+        settings: &IngestSettings,
+    ) -> Result<Prepared, ParseError> {
+        let fetched_at = Utc::now();
+        let max_items = settings.max_items_per_poll;
+        let cutoff = settings.retention.map(|r| fetched_at - r);
+        // Parsing and normalizing are CPU work: keep them off the async threads.
+        let (items, skipped, normalized) = tokio::task::spawn_blocking(move || {
+            let feed = parse_feed(&body, content_type.as_deref())?;
+            let items = feed.items.len();
+            let ctx = NormalizeContext::new(fetched_at, final_url);
+            let mut skipped = 0;
+            let mut entries: Vec<Entry> = Vec::with_capacity(items.min(max_items));
+            for item in &feed.items {
+                match normalize_item(item, &ctx) {
+                    Ok(e) if cutoff.is_some_and(|c| e.published < c) => skipped += 1,
+                    Ok(e) => entries.push(e),
+                    Err(_) => skipped += 1,
+                }
+            }
+            // Newest first, then cap: a 60,000-item feed costs at most `max_items` entries.
+            entries.sort_by_key(|e| std::cmp::Reverse(e.published));
+            // The same identity twice in one feed (duplicate GUIDs): keep the first (newest).
+            let mut seen = std::collections::HashSet::new();
+            entries.retain(|e| seen.insert(e.identity.clone()));
+            if entries.len() > max_items {
+                skipped += entries.len() - max_items;
+                entries.truncate(max_items);
+            }
+            Ok::<_, ParseError>((items, skipped, entries))
+        })
+        .await
+        .map_err(|e| ParseError::Crashed(e.to_string()))??;
+
+        let known = self
+            .store
+            .known_entries(
+                &source.name,
+                normalized.iter().map(|e| e.identity.clone()).collect(),
+            )
+            .await
+            .unwrap_or_default();
+        let fresh: Vec<Entry> = normalized
+            .into_iter()
+            .filter(|e| known.get(&e.identity) != Some(&e.content_hash))
+            .filter(|e| known.get(&e.identity).is_none_or(|h| !h.is_empty()))
+            .collect();
+        let classifier = Arc::clone(&self.classifier.read().expect("classifier lock poisoned"));
+        let cluster = source.cluster;
+        let entries = tokio::task::spawn_blocking(move || {
+            fresh
+                .into_iter()
+                .map(|entry| {
+                    let signature = cluster.then(|| Signature::of(&entry).to_bytes());
+                    let scores = classifier.score(&entry.title, &entry.text);
+                    EntryWrite {
+                        entry,
+                        signature,
+                        near_match: None,
+                        scores,
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| ParseError::Crashed(e.to_string()))?;
+        Ok(Prepared {
+            items,
+            skipped,
+            entries,
+        })
+    }
+
+    /// A poll whose store write failed: report it; the source stays due so it is retried.
+    fn store_failure(
+        &self,
+        source: &Source,
+        started_at: DateTime<Utc>,
+        clock: Instant,
+        settings: &IngestSettings,
+        error: StoreError,
+    ) -> PollReport {
+        warn!(error = %error, "could not record poll; will retry");
+        PollReport {
+            source: source.name.clone(),
+            outcome: "store".into(),
+            error: Some(format!("database: {error}")),
+            http_status: None,
+            bytes: 0,
+            items: 0,
+            skipped: 0,
+            new_entries: 0,
+            updated_entries: 0,
+            new_stories: 0,
+            near_merges: 0,
+            duration: clock.elapsed(),
+            next_due: started_at
+                + chrono::Duration::from_std(settings.backoff_base).unwrap_or_default(),
+        }
+    }
+}
+
+fn fetch_failure(e: &FetchError, now: DateTime<Utc>) -> PollOutcome {
+    let (http_status, retry_not_before, disable) = match e {
+        FetchError::RateLimited {
+            status,
+            retry_after,
+        } => (Some(*status), *retry_after, None),
+        FetchError::Gone => (
+            Some(410),
+            None,
+            Some(format!(
+                "410 Gone at {}: the publisher removed this feed; update or remove it in the config",
+                now.format("%Y-%m-%d %H:%M UTC")
+            )),
+        ),
+        FetchError::Status(status) => (Some(*status), None, None),
+        _ => (None, None, None),
+    };
+    PollOutcome::Failed {
+        kind: e.kind().to_string(),
+        message: e.to_string(),
+        http_status,
+        retry_not_before,
+        disable,
+    }
+}
+
+/// After a failure: the first cron time after the backoff delay (keeping the rhythm), and never
+/// before the server's Retry-After.
+fn failure_due(
+    source: &Source,
+    now: DateTime<Utc>,
+    failures: u32,
+    retry_not_before: Option<DateTime<Utc>>,
+    settings: &IngestSettings,
+) -> DateTime<Utc> {
+    let delay = backoff_delay(
+        failures,
+        settings.backoff_base,
+        settings.backoff_cap,
+        &source.name,
+    );
+    let earliest = now + chrono::Duration::from_std(delay).unwrap_or_default();
+    let earliest = retry_not_before.map_or(earliest, |r| r.max(earliest));
+    next_due(
+        &source.schedule,
+        &source.name,
+        earliest,
+        settings.max_jitter,
+    )
+}

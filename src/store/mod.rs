@@ -1,0 +1,410 @@
+//! SQLite storage: one writer thread fed by a bounded channel, reads on their own connections (WAL).
+//!
+//! The schema lives in the top-level `migrations/` folder and is embedded in the binary. Every
+//! poll's writes are one transaction, so a killed process loses no committed entry and never
+//! leaves half a poll behind.
+
+mod read;
+mod write;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use include_dir::{Dir, include_dir};
+use rusqlite::{Connection, OpenFlags};
+use rusqlite_migration::Migrations;
+use tokio::sync::oneshot;
+
+pub use read::{SourceState, StoryQuery, StoryView};
+pub use write::{EntryWrite, Placement, PollOutcome, PollRecord, PollResult};
+
+static MIGRATIONS_DIR: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
+
+/// How many read connections are kept open.
+const READERS: usize = 4;
+/// Write jobs queued at most before callers wait (back-pressure on ingest).
+const WRITE_QUEUE: usize = 64;
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file exists but is not an SQLite database; it was not touched.
+    #[error("{0}: not an SQLite database (refusing to touch it)")]
+    NotSqlite(String),
+    /// SQLite reports the file as damaged; it was not modified.
+    #[error("{path}: database is corrupt: {detail}")]
+    Corrupt {
+        /// The file.
+        path: String,
+        /// What the integrity check said.
+        detail: String,
+    },
+    /// Another tradefeed process holds the database.
+    #[error("{0}: database is in use by another tradefeed process")]
+    InUse(String),
+    /// The database was created by a newer tradefeed.
+    #[error("database schema is newer than this tradefeed: {0}")]
+    Migration(String),
+    /// A filesystem error around the database.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// An SQLite error (disk full, locked, constraint...).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The store was shut down.
+    #[error("the store is closed")]
+    Closed,
+}
+
+type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// Handle to the database. Cheap to clone; all clones share the writer thread and readers.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Option<std::sync::mpsc::SyncSender<WriteJob>>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+    instance: String,
+    /// Bumped whenever stories or scores change; output caches key on it.
+    version: std::sync::atomic::AtomicU64,
+    /// Held for the store's lifetime: one daemon per database.
+    _lock: Option<File>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+/// Whether the opener needs to write (and so the exclusive lock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The daemon or `fetch`: migrates, writes, takes the lock.
+    ReadWrite,
+    /// Inspection commands (`sources`, `story`): no lock, no migration, no writes.
+    ReadOnly,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database, refusing non-SQLite or corrupt files untouched,
+    /// takes the single-daemon lock, and applies pending migrations.
+    pub fn open(path: &Path, access: Access) -> Result<Store, StoreError> {
+        let display = path.display().to_string();
+        check_header(path)?;
+        let lock = match access {
+            Access::ReadWrite => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                        path: dir.display().to_string(),
+                        source,
+                    })?;
+                }
+                let lock_path = lock_path(path);
+                let file = File::options()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&lock_path)
+                    .map_err(|source| StoreError::Io {
+                        path: lock_path.display().to_string(),
+                        source,
+                    })?;
+                match file.try_lock() {
+                    Ok(()) => Some(file),
+                    Err(std::fs::TryLockError::WouldBlock) => {
+                        return Err(StoreError::InUse(display));
+                    }
+                    Err(std::fs::TryLockError::Error(source)) => {
+                        return Err(StoreError::Io {
+                            path: lock_path.display().to_string(),
+                            source,
+                        });
+                    }
+                }
+            }
+            Access::ReadOnly => None,
+        };
+
+        let mut writer_conn = None;
+        if access == Access::ReadWrite {
+            let mut conn = Connection::open(path)?;
+            configure(&conn)?;
+            check_integrity(&conn, &display)?;
+            let migrations = Migrations::from_directory(&MIGRATIONS_DIR)
+                .map_err(|e| StoreError::Migration(e.to_string()))?;
+            migrations.to_latest(&mut conn).map_err(|e| match e {
+                rusqlite_migration::Error::RusqliteError { err, .. } => StoreError::Sqlite(err),
+                other => StoreError::Migration(other.to_string()),
+            })?;
+            writer_conn = Some(conn);
+        } else if !path.exists() {
+            return Err(StoreError::Io {
+                path: display,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no database yet (run `tradefeed fetch` or `tradefeed run` first)",
+                ),
+            });
+        }
+
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            readers.push(conn);
+        }
+        let instance: String = readers[0]
+            .query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::NotADatabase =>
+                {
+                    StoreError::NotSqlite(display.clone())
+                }
+                other => StoreError::Sqlite(other),
+            })?;
+
+        let (writer, writer_thread) = match writer_conn {
+            Some(mut conn) => {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<WriteJob>(WRITE_QUEUE);
+                let handle = std::thread::Builder::new()
+                    .name("store-writer".into())
+                    .spawn(move || {
+                        for job in rx {
+                            job(&mut conn);
+                        }
+                        // Fold the WAL back so the file is complete on its own after shutdown.
+                        let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+                    })
+                    .map_err(|source| StoreError::Io {
+                        path: "store-writer thread".into(),
+                        source,
+                    })?;
+                (Some(tx), Some(handle))
+            }
+            None => (None, None),
+        };
+
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer: Mutex::new(writer),
+                writer_thread: Mutex::new(writer_thread),
+                readers: Mutex::new(readers),
+                instance,
+                version: std::sync::atomic::AtomicU64::new(0),
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// A random namespace fixed when the database was created; part of every story's feed id.
+    pub fn instance(&self) -> &str {
+        &self.inner.instance
+    }
+
+    /// A number that changes whenever stories, entries or scores change (for output caches).
+    pub fn data_version(&self) -> u64 {
+        self.inner
+            .version
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn bump_version(&self) {
+        self.inner
+            .version
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Runs `job` on the writer thread and waits for its result.
+    async fn write<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        let sender = self
+            .inner
+            .writer
+            .lock()
+            .expect("writer lock poisoned")
+            .clone()
+            .ok_or(StoreError::Closed)?;
+        let boxed: WriteJob = Box::new(move |conn| {
+            let _ = tx.send(job(conn));
+        });
+        // The channel is bounded: when the writer is busy this waits without blocking the runtime.
+        tokio::task::spawn_blocking(move || sender.send(boxed))
+            .await
+            .map_err(|_| StoreError::Closed)?
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `job` on a read connection in the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.readers.lock().expect("reader lock poisoned").pop();
+            let conn = match conn {
+                Some(c) => c,
+                None => {
+                    let c = Connection::open_with_flags(
+                        &inner.path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
+                    c.busy_timeout(std::time::Duration::from_secs(5))?;
+                    c
+                }
+            };
+            let result = job(&conn);
+            let mut pool = inner.readers.lock().expect("reader lock poisoned");
+            if pool.len() < READERS {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+
+    /// Finishes queued writes, checkpoints the WAL and stops the writer thread.
+    pub async fn close(&self) {
+        let sender = self
+            .inner
+            .writer
+            .lock()
+            .expect("writer lock poisoned")
+            .take();
+        drop(sender);
+        let handle = self
+            .inner
+            .writer_thread
+            .lock()
+            .expect("writer thread lock poisoned")
+            .take();
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+
+    /// `PRAGMA integrity_check` result (`ok` when healthy).
+    pub async fn integrity_check(&self) -> Result<String, StoreError> {
+        self.read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?))
+            .await
+    }
+}
+
+fn lock_path(db: &Path) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    db.with_file_name(name)
+}
+
+/// Refuses a file that exists, is not empty and does not start with SQLite's magic header,
+/// before SQLite could touch it.
+fn check_header(path: &Path) -> Result<(), StoreError> {
+    use std::io::Read;
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(StoreError::Io {
+                path: path.display().to_string(),
+                source,
+            });
+        }
+    };
+    let mut header = [0u8; 16];
+    let mut read = 0;
+    while read < header.len() {
+        match file.read(&mut header[read..]) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: path.display().to_string(),
+                    source,
+                });
+            }
+        }
+    }
+    if read == 0 || &header[..read] == b"SQLite format 3\0" {
+        Ok(())
+    } else {
+        Err(StoreError::NotSqlite(path.display().to_string()))
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // NORMAL is durable across process crashes in WAL mode (only an OS crash can lose the last
+    // transactions); FULL would fsync every poll for little gain.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn check_integrity(conn: &Connection, path: &str) -> Result<(), StoreError> {
+    let detail: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
+                StoreError::NotSqlite(path.to_string())
+            }
+            rusqlite::Error::SqliteFailure(f, msg)
+                if f.code == rusqlite::ErrorCode::DatabaseCorrupt =>
+            {
+                StoreError::Corrupt {
+                    path: path.to_string(),
+                    detail: msg.unwrap_or_else(|| f.to_string()),
+                }
+            }
+            other => StoreError::Sqlite(other),
+        })?;
+    if detail == "ok" {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt {
+            path: path.to_string(),
+            detail,
+        })
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn secs(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp()
+}
+
+/// The UTC time of Unix seconds (clamped to the epoch when out of range).
+pub(crate) fn time(secs: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default()
+}

@@ -1,0 +1,394 @@
+//! Queries. Each runs on a read connection and sees one consistent snapshot (WAL).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+use super::{Store, StoreError, secs, time};
+use crate::domain::{Appearance, StoryId, TopicScore};
+
+/// A source's polling state and health, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceState {
+    /// Name.
+    pub name: String,
+    /// Configured URL.
+    pub url: String,
+    /// Schedule line.
+    pub schedule: String,
+    /// Still listed in the config.
+    pub in_config: bool,
+    /// Config's `enabled`.
+    pub enabled: bool,
+    /// Why tradefeed stopped polling it (e.g. 410 Gone).
+    pub disabled_reason: Option<String>,
+    /// Validator from the last 200.
+    pub etag: Option<String>,
+    /// Validator from the last 200.
+    pub last_modified: Option<String>,
+    /// When it is due next (`None`: as soon as possible).
+    pub next_due: Option<DateTime<Utc>>,
+    /// The server asked not to be polled before this.
+    pub retry_not_before: Option<DateTime<Utc>>,
+    /// Failures since the last success.
+    pub consecutive_failures: u32,
+    /// Last poll start.
+    pub last_attempt: Option<DateTime<Utc>>,
+    /// `ok`, `not_modified` or an error kind.
+    pub last_outcome: Option<String>,
+    /// Last error message (cleared on success).
+    pub last_error: Option<String>,
+    /// Last successful poll.
+    pub last_success: Option<DateTime<Utc>>,
+    /// Last poll that brought a new entry.
+    pub last_new_entry: Option<DateTime<Utc>>,
+    /// URL a 301/308 pointed to.
+    pub moved_to: Option<String>,
+    /// Entries stored for it.
+    pub entries: u64,
+}
+
+impl SourceState {
+    /// Whether the scheduler may poll it at all.
+    pub fn pollable(&self) -> bool {
+        self.in_config && self.enabled && self.disabled_reason.is_none()
+    }
+}
+
+/// Which stories to list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoryQuery {
+    /// Only stories matching this topic (`None`: all stories).
+    pub topic: Option<String>,
+    /// Only stories with an appearance from this source.
+    pub source: Option<String>,
+    /// Case-insensitive words that must all occur in the title or text.
+    pub search: Option<String>,
+    /// At most this many, newest first.
+    pub limit: usize,
+}
+
+/// A story with everything the output feeds show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoryView {
+    /// Stable id.
+    pub id: StoryId,
+    /// Representative title (plain text).
+    pub title: String,
+    /// Representative link.
+    pub link: Option<String>,
+    /// Representative sanitized HTML.
+    pub html: String,
+    /// Representative plain text.
+    pub text: String,
+    /// Authors of the representative entry.
+    pub authors: Vec<String>,
+    /// Earliest publication time among appearances.
+    pub published: DateTime<Utc>,
+    /// Last content change.
+    pub updated: DateTime<Utc>,
+    /// When tradefeed first saw it.
+    pub first_seen: DateTime<Utc>,
+    /// Every appearance, earliest first.
+    pub appearances: Vec<Appearance>,
+    /// Topic scores.
+    pub topics: Vec<TopicScore>,
+}
+
+const STATE_COLUMNS: &str = "s.name, s.url, s.schedule, s.in_config, s.enabled, s.disabled_reason,
+    s.etag, s.last_modified, s.next_due, s.retry_not_before, s.consecutive_failures,
+    s.last_attempt, s.last_outcome, s.last_error, s.last_success, s.last_new_entry, s.moved_to,
+    (SELECT count(*) FROM entries e WHERE e.source_id = s.id)";
+
+fn state_from_row(r: &rusqlite::Row) -> rusqlite::Result<SourceState> {
+    let t = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
+        Ok(r.get::<_, Option<i64>>(i)?.map(time))
+    };
+    Ok(SourceState {
+        name: r.get(0)?,
+        url: r.get(1)?,
+        schedule: r.get(2)?,
+        in_config: r.get(3)?,
+        enabled: r.get(4)?,
+        disabled_reason: r.get(5)?,
+        etag: r.get(6)?,
+        last_modified: r.get(7)?,
+        next_due: t(8)?,
+        retry_not_before: t(9)?,
+        consecutive_failures: r.get(10)?,
+        last_attempt: t(11)?,
+        last_outcome: r.get(12)?,
+        last_error: r.get(13)?,
+        last_success: t(14)?,
+        last_new_entry: t(15)?,
+        moved_to: r.get(16)?,
+        entries: r.get::<_, i64>(17)?.max(0) as u64,
+    })
+}
+
+impl Store {
+    /// Every source ever configured, by name.
+    pub async fn source_states(&self) -> Result<Vec<SourceState>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {STATE_COLUMNS} FROM sources s ORDER BY s.name"
+            ))?;
+            let rows = stmt.query_map([], state_from_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// One source's state.
+    pub async fn source_state(&self, name: &str) -> Result<Option<SourceState>, StoreError> {
+        let name = name.to_string();
+        self.read(move |c| {
+            Ok(c.query_row(
+                &format!("SELECT {STATE_COLUMNS} FROM sources s WHERE s.name = ?1"),
+                [name],
+                state_from_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    /// Names of pollable sources due at `now` (never polled, or past both their due time and
+    /// any Retry-After), most overdue first.
+    pub async fn due_sources(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT name FROM sources
+                  WHERE in_config = 1 AND enabled = 1 AND disabled_reason IS NULL
+                    AND coalesce(next_due, 0) <= ?1 AND coalesce(retry_not_before, 0) <= ?1
+                  ORDER BY coalesce(next_due, 0), name",
+            )?;
+            let rows = stmt.query_map([secs(now)], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<String>, _>>()?)
+        })
+        .await
+    }
+
+    /// The earliest time any pollable source becomes due, if any.
+    pub async fn next_wakeup(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.read(|c| {
+            let t: Option<i64> = c.query_row(
+                "SELECT min(max(coalesce(next_due, 0), coalesce(retry_not_before, 0)))
+                   FROM sources
+                  WHERE in_config = 1 AND enabled = 1 AND disabled_reason IS NULL",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(t.map(time))
+        })
+        .await
+    }
+
+    /// Content hashes of a source's known entries among `identities` (to skip unchanged ones
+    /// before the costly stages).
+    pub async fn known_entries(
+        &self,
+        source: &str,
+        identities: Vec<String>,
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let source = source.to_string();
+        self.read(move |c| {
+            let mut known = HashMap::new();
+            let mut stmt = c.prepare_cached(
+                "SELECT e.content_hash FROM entries e JOIN sources s ON s.id = e.source_id
+                  WHERE s.name = ?1 AND e.identity = ?2
+                 UNION ALL
+                 SELECT '' FROM tombstones t JOIN sources s ON s.id = t.source_id
+                  WHERE s.name = ?1 AND t.identity = ?2",
+            )?;
+            for identity in identities {
+                if let Some(hash) = stmt
+                    .query_row(params![source, identity], |r| r.get::<_, String>(0))
+                    .optional()?
+                {
+                    known.insert(identity, hash);
+                }
+            }
+            Ok(known)
+        })
+        .await
+    }
+
+    /// Stories for an output feed, newest first.
+    pub async fn stories(&self, query: StoryQuery) -> Result<Vec<StoryView>, StoreError> {
+        self.read(move |c| list_stories(c, &query)).await
+    }
+
+    /// One story with its appearances (and their evidence), if it exists.
+    pub async fn story(&self, id: StoryId) -> Result<Option<StoryView>, StoreError> {
+        self.read(move |c| {
+            let mut stories = load_stories(c, &[id])?;
+            Ok(stories.pop())
+        })
+        .await
+    }
+
+    /// Every story's id, title and text, for re-scoring; `after` pages through by id.
+    pub async fn stories_for_scoring(
+        &self,
+        after: StoryId,
+        limit: usize,
+    ) -> Result<Vec<(StoryId, String, String)>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, title, text FROM stories WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// Signatures of entries first seen since `since`, with their story, for rebuilding the
+    /// near-duplicate index at start-up.
+    pub async fn signatures_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(StoryId, Vec<u8>, DateTime<Utc>)>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT story_id, signature, published FROM entries
+                  WHERE signature IS NOT NULL AND first_seen >= ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([secs(since)], |r| {
+                Ok((r.get(0)?, r.get(1)?, time(r.get(2)?)))
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// A value from the meta table.
+    pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = key.to_string();
+        self.read(move |c| {
+            Ok(
+                c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+        .await
+    }
+
+    /// Counts for the status page: (stories, entries).
+    pub async fn counts(&self) -> Result<(u64, u64), StoreError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT (SELECT count(*) FROM stories), (SELECT count(*) FROM entries)",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+            )?)
+        })
+        .await
+    }
+}
+
+fn list_stories(c: &Connection, q: &StoryQuery) -> Result<Vec<StoryView>, StoreError> {
+    let mut sql = String::from("SELECT st.id FROM stories st WHERE 1 = 1");
+    let mut args: Vec<String> = Vec::new();
+    if let Some(topic) = &q.topic {
+        args.push(topic.clone());
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM story_topics t WHERE t.story_id = st.id
+                 AND t.topic = ?{} AND t.matched = 1)",
+            args.len()
+        ));
+    }
+    if let Some(source) = &q.source {
+        args.push(source.clone());
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM entries e JOIN sources s ON s.id = e.source_id
+                 WHERE e.story_id = st.id AND s.name = ?{})",
+            args.len()
+        ));
+    }
+    if let Some(search) = &q.search {
+        for word in search.split_whitespace().take(10) {
+            args.push(format!("%{}%", word.replace(['%', '_'], "")));
+            sql.push_str(&format!(
+                " AND (st.title LIKE ?{n} OR st.text LIKE ?{n})",
+                n = args.len()
+            ));
+        }
+    }
+    sql.push_str(&format!(
+        " ORDER BY st.published DESC, st.id DESC LIMIT {}",
+        q.limit
+    ));
+    let mut stmt = c.prepare_cached(&sql)?;
+    let ids = stmt
+        .query_map(params_from_iter(args.iter()), |r| r.get::<_, i64>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    load_stories(c, &ids)
+}
+
+fn load_stories(c: &Connection, ids: &[StoryId]) -> Result<Vec<StoryView>, StoreError> {
+    let mut story_stmt = c.prepare_cached(
+        "SELECT id, title, link, html, text, authors, published, updated, first_seen
+           FROM stories WHERE id = ?1",
+    )?;
+    let mut appearance_stmt = c.prepare_cached(
+        "SELECT s.name, e.link, e.title, e.first_seen, e.evidence
+           FROM entries e JOIN sources s ON s.id = e.source_id
+          WHERE e.story_id = ?1 ORDER BY e.first_seen, e.id",
+    )?;
+    let mut topic_stmt = c.prepare_cached(
+        "SELECT topic, score, matched, why FROM story_topics WHERE story_id = ?1 ORDER BY topic",
+    )?;
+    let mut out = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let Some(mut view) = story_stmt
+            .query_row([id], |r| {
+                let authors: String = r.get(5)?;
+                Ok(StoryView {
+                    id: r.get(0)?,
+                    title: r.get(1)?,
+                    link: r.get(2)?,
+                    html: r.get(3)?,
+                    text: r.get(4)?,
+                    authors: serde_json::from_str(&authors).unwrap_or_default(),
+                    published: time(r.get(6)?),
+                    updated: time(r.get(7)?),
+                    first_seen: time(r.get(8)?),
+                    appearances: Vec::new(),
+                    topics: Vec::new(),
+                })
+            })
+            .optional()?
+        else {
+            continue;
+        };
+        view.appearances = appearance_stmt
+            .query_map([id], |r| {
+                Ok(Appearance {
+                    source: r.get(0)?,
+                    url: r.get(1)?,
+                    title: r.get(2)?,
+                    first_seen: time(r.get(3)?),
+                    evidence: r.get(4)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        view.topics = topic_stmt
+            .query_map([id], |r| {
+                let why: String = r.get(3)?;
+                Ok(TopicScore {
+                    topic: r.get(0)?,
+                    score: r.get::<_, f64>(1)? as f32,
+                    matched: r.get(2)?,
+                    why: serde_json::from_str(&why).unwrap_or_default(),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push(view);
+    }
+    Ok(out)
+}

@@ -1,0 +1,626 @@
+//! Everything that changes the database. Each public method is one transaction on the writer.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::{Store, StoreError, secs};
+use crate::domain::{Entry, Source, StoryId, TopicScore};
+
+/// One entry to store, with what the pipeline worked out about it.
+#[derive(Debug, Clone)]
+pub struct EntryWrite {
+    /// The normalized entry.
+    pub entry: Entry,
+    /// Its near-duplicate signature (`None` when the source opts out of clustering).
+    pub signature: Option<Vec<u8>>,
+    /// A story the cluster index says this entry is a near-copy of, with the evidence.
+    /// Exact keys (same canonical URL or fingerprint) take precedence over it.
+    pub near_match: Option<(StoryId, String)>,
+    /// Topic scores of the entry's title and text (applied when it represents its story).
+    pub scores: Vec<TopicScore>,
+}
+
+/// How a poll ended, as recorded against the source.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PollOutcome {
+    /// A feed was fetched and parsed.
+    Fetched {
+        /// HTTP status (200).
+        http_status: u16,
+        /// Body bytes.
+        bytes: u64,
+        /// New validators to send next time.
+        etag: Option<String>,
+        /// New validators to send next time.
+        last_modified: Option<String>,
+    },
+    /// 304: nothing to do.
+    NotModified {
+        /// Validators (servers may refresh them on 304).
+        etag: Option<String>,
+        /// Validators (servers may refresh them on 304).
+        last_modified: Option<String>,
+    },
+    /// The poll failed.
+    Failed {
+        /// Stable error label (`timeout`, `parse`, `http_status`...).
+        kind: String,
+        /// The full message with its cause chain.
+        message: String,
+        /// HTTP status when the server answered.
+        http_status: Option<u16>,
+        /// Do not ask again before this (Retry-After).
+        retry_not_before: Option<DateTime<Utc>>,
+        /// 410 Gone: disable the source with this reason.
+        disable: Option<String>,
+    },
+}
+
+impl PollOutcome {
+    /// The label stored as the source's last outcome.
+    pub fn label(&self) -> &str {
+        match self {
+            PollOutcome::Fetched { .. } => "ok",
+            PollOutcome::NotModified { .. } => "not_modified",
+            PollOutcome::Failed { kind, .. } => kind,
+        }
+    }
+}
+
+/// Everything one poll of one source writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct PollRecord {
+    /// Source name.
+    pub source: String,
+    /// When the poll started.
+    pub started_at: DateTime<Utc>,
+    /// How long it took.
+    pub duration: Duration,
+    /// What happened.
+    pub outcome: PollOutcome,
+    /// When the source is due next.
+    pub next_due: DateTime<Utc>,
+    /// Where a permanent redirect pointed (config should be updated).
+    pub moved_to: Option<String>,
+    /// Parsed, normalized entries (empty unless fetched).
+    pub entries: Vec<EntryWrite>,
+}
+
+/// Where one written entry ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// Index into `PollRecord::entries`.
+    pub index: usize,
+    /// The story it belongs to.
+    pub story: StoryId,
+    /// A new story was created for it.
+    pub new_story: bool,
+}
+
+/// What a poll changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PollResult {
+    /// Entries seen for the first time.
+    pub new_entries: usize,
+    /// Known entries whose content changed (updated in place).
+    pub updated_entries: usize,
+    /// Known entries with no change, plus pruned ones ignored.
+    pub unchanged_entries: usize,
+    /// New stories created.
+    pub new_stories: usize,
+    /// Where each new entry went (for the near-duplicate index).
+    pub placements: Vec<Placement>,
+}
+
+impl Store {
+    /// Makes the sources table match the config: adds new names, updates changed ones, marks
+    /// removed ones as out of config (their stories stay). A changed URL resets the validators.
+    pub async fn sync_sources(&self, sources: &[Source]) -> Result<(), StoreError> {
+        let sources = sources.to_vec();
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute("UPDATE sources SET in_config = 0", [])?;
+            for s in &sources {
+                let changed_url: Option<String> = tx
+                    .query_row("SELECT url FROM sources WHERE name = ?1", [&s.name], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
+                let url_changed = changed_url.as_deref().is_some_and(|u| u != s.url);
+                let schedule_changed: bool = tx
+                    .query_row(
+                        "SELECT schedule != ?2 FROM sources WHERE name = ?1",
+                        params![s.name, s.schedule.as_str()],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .unwrap_or(false);
+                tx.execute(
+                    "INSERT INTO sources (name, url, schedule, in_config, enabled, priority)
+                     VALUES (?1, ?2, ?3, 1, ?4, ?5)
+                     ON CONFLICT (name) DO UPDATE SET url = excluded.url,
+                        schedule = excluded.schedule, in_config = 1,
+                        enabled = excluded.enabled, priority = excluded.priority",
+                    params![s.name, s.url, s.schedule.as_str(), s.enabled, s.priority],
+                )?;
+                if url_changed {
+                    // A new URL is a new feed: forget validators, the move and any 410.
+                    tx.execute(
+                        "UPDATE sources SET etag = NULL, last_modified = NULL, moved_to = NULL,
+                            disabled_reason = NULL, consecutive_failures = 0,
+                            retry_not_before = NULL, next_due = NULL
+                         WHERE name = ?1",
+                        [&s.name],
+                    )?;
+                } else if schedule_changed {
+                    tx.execute(
+                        "UPDATE sources SET next_due = NULL WHERE name = ?1",
+                        [&s.name],
+                    )?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sets when a source is next due (used after start-up to settle a newly computed time).
+    pub async fn set_next_due(&self, source: &str, due: DateTime<Utc>) -> Result<(), StoreError> {
+        let source = source.to_string();
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE sources SET next_due = ?2 WHERE name = ?1",
+                params![source, secs(due)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records one poll: the attempt, the source's new state and every entry, atomically.
+    pub async fn record_poll(&self, record: PollRecord) -> Result<PollResult, StoreError> {
+        let result = self.write(move |conn| record_poll(conn, &record)).await?;
+        if result.new_entries + result.updated_entries > 0 {
+            self.bump_version();
+        }
+        Ok(result)
+    }
+
+    /// Replaces the topic scores of stories (re-scoring after a profile change).
+    pub async fn replace_scores(
+        &self,
+        scores: Vec<(StoryId, Vec<TopicScore>)>,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            for (story, s) in &scores {
+                write_scores(&tx, *story, s)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+        self.bump_version();
+        Ok(())
+    }
+
+    /// Sets a value in the meta table.
+    pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes entries first seen before `cutoff` (remembering their identities so a feed that
+    /// still lists them cannot bring them back), stories left without entries, and old fetch
+    /// logs. Returns (entries, stories) removed.
+    pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<(usize, usize), StoreError> {
+        let result = self
+            .write(move |conn| {
+                let cutoff = secs(cutoff);
+                let tx = conn.transaction()?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO tombstones (source_id, identity, pruned_at)
+                 SELECT source_id, identity, unixepoch() FROM entries WHERE first_seen < ?1",
+                    [cutoff],
+                )?;
+                let entries = tx.execute("DELETE FROM entries WHERE first_seen < ?1", [cutoff])?;
+                let stories = tx.execute(
+                    "DELETE FROM stories WHERE NOT EXISTS
+                    (SELECT 1 FROM entries WHERE entries.story_id = stories.id)",
+                    [],
+                )?;
+                // Repoint stories whose representative was pruned to a surviving entry.
+                tx.execute(
+                    "UPDATE stories SET representative =
+                    (SELECT min(id) FROM entries WHERE entries.story_id = stories.id)
+                 WHERE representative NOT IN (SELECT id FROM entries)",
+                    [],
+                )?;
+                tx.execute("DELETE FROM fetches WHERE started_at < ?1", [cutoff])?;
+                tx.commit()?;
+                Ok((entries, stories))
+            })
+            .await?;
+        self.bump_version();
+        Ok(result)
+    }
+}
+
+fn source_id(tx: &Transaction, name: &str) -> Result<i64, StoreError> {
+    Ok(
+        tx.query_row("SELECT id FROM sources WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+fn record_poll(conn: &mut Connection, record: &PollRecord) -> Result<PollResult, StoreError> {
+    let tx = conn.transaction()?;
+    let source_id = source_id(&tx, &record.source)?;
+    let priority: i32 = tx.query_row(
+        "SELECT priority FROM sources WHERE id = ?1",
+        [source_id],
+        |r| r.get(0),
+    )?;
+    let started = secs(record.started_at);
+    let now = secs(Utc::now());
+    let mut result = PollResult::default();
+    for (index, write) in record.entries.iter().enumerate() {
+        write_entry(&tx, source_id, priority, index, write, now, &mut result)?;
+    }
+
+    let (http_status, bytes, error) = match &record.outcome {
+        PollOutcome::Fetched {
+            http_status, bytes, ..
+        } => (Some(*http_status), *bytes, None),
+        PollOutcome::NotModified { .. } => (Some(304), 0, None),
+        PollOutcome::Failed {
+            http_status,
+            message,
+            ..
+        } => (*http_status, 0, Some(message.clone())),
+    };
+    tx.execute(
+        "INSERT INTO fetches (source_id, started_at, duration_ms, outcome, http_status, bytes,
+                              new_entries, updated_entries, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            source_id,
+            started,
+            i64::try_from(record.duration.as_millis()).unwrap_or(i64::MAX),
+            record.outcome.label(),
+            http_status,
+            i64::try_from(bytes).unwrap_or(i64::MAX),
+            result.new_entries as i64,
+            result.updated_entries as i64,
+            error,
+        ],
+    )?;
+
+    match &record.outcome {
+        PollOutcome::Fetched {
+            etag,
+            last_modified,
+            ..
+        }
+        | PollOutcome::NotModified {
+            etag,
+            last_modified,
+        } => {
+            tx.execute(
+                "UPDATE sources SET etag = ?2, last_modified = ?3, consecutive_failures = 0,
+                    retry_not_before = NULL, last_error = NULL, last_success = ?4,
+                    last_attempt = ?4, last_outcome = ?5, next_due = ?6,
+                    moved_to = coalesce(?7, moved_to),
+                    last_new_entry = CASE WHEN ?8 > 0 THEN ?4 ELSE last_new_entry END
+                 WHERE id = ?1",
+                params![
+                    source_id,
+                    etag,
+                    last_modified,
+                    started,
+                    record.outcome.label(),
+                    secs(record.next_due),
+                    record.moved_to,
+                    result.new_entries as i64,
+                ],
+            )?;
+        }
+        PollOutcome::Failed {
+            message,
+            retry_not_before,
+            disable,
+            ..
+        } => {
+            tx.execute(
+                "UPDATE sources SET consecutive_failures = consecutive_failures + 1,
+                    last_error = ?2, last_attempt = ?3, last_outcome = ?4, next_due = ?5,
+                    retry_not_before = ?6, disabled_reason = coalesce(?7, disabled_reason),
+                    moved_to = coalesce(?8, moved_to)
+                 WHERE id = ?1",
+                params![
+                    source_id,
+                    message,
+                    started,
+                    record.outcome.label(),
+                    secs(record.next_due),
+                    retry_not_before.map(secs),
+                    disable,
+                    record.moved_to,
+                ],
+            )?;
+        }
+    }
+    tx.commit()?;
+    Ok(result)
+}
+
+/// The entry's exact-duplicate keys, strongest first.
+fn story_keys(entry: &Entry) -> Vec<(String, &'static str)> {
+    let mut keys = Vec::with_capacity(2);
+    if let Some(url) = &entry.canonical_url {
+        keys.push((format!("url:{url}"), "same canonical URL"));
+    }
+    // A fingerprint of almost no text would merge unrelated items (e.g. empty bodies).
+    if entry.title.len() + entry.text.len() >= 20 {
+        keys.push((format!("fp:{}", entry.fingerprint), "same title and text"));
+    }
+    keys
+}
+
+fn write_entry(
+    tx: &Transaction,
+    source_id: i64,
+    priority: i32,
+    index: usize,
+    write: &EntryWrite,
+    now: i64,
+    result: &mut PollResult,
+) -> Result<(), StoreError> {
+    let e = &write.entry;
+    let pruned: bool = tx
+        .query_row(
+            "SELECT 1 FROM tombstones WHERE source_id = ?1 AND identity = ?2",
+            params![source_id, e.identity],
+            |_| Ok(true),
+        )
+        .optional()?
+        .unwrap_or(false);
+    if pruned {
+        result.unchanged_entries += 1;
+        return Ok(());
+    }
+    let authors = serde_json::to_string(&e.authors).unwrap_or_else(|_| "[]".into());
+    let existing: Option<(i64, String, i64)> = tx
+        .query_row(
+            "SELECT id, content_hash, story_id FROM entries WHERE source_id = ?1 AND identity = ?2",
+            params![source_id, e.identity],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let keys = story_keys(e);
+
+    if let Some((entry_id, hash, story_id)) = existing {
+        if hash == e.content_hash {
+            result.unchanged_entries += 1;
+            return Ok(());
+        }
+        // An edited item: update in place; its story keeps its id.
+        tx.execute(
+            "UPDATE entries SET title = ?2, link = ?3, canonical_url = ?4, authors = ?5,
+                published = ?6, updated = ?7, html = ?8, text = ?9, fingerprint = ?10,
+                content_hash = ?11, signature = coalesce(?12, signature), last_changed = ?13
+             WHERE id = ?1",
+            params![
+                entry_id,
+                e.title,
+                e.link,
+                e.canonical_url,
+                authors,
+                secs(e.published),
+                secs(e.updated),
+                e.html,
+                e.text,
+                e.fingerprint,
+                e.content_hash,
+                write.signature,
+                now
+            ],
+        )?;
+        for (key, _) in &keys {
+            tx.execute(
+                "INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?1, ?2)",
+                params![key, story_id],
+            )?;
+        }
+        let representative: Option<i64> = tx.query_row(
+            "SELECT representative FROM stories WHERE id = ?1",
+            [story_id],
+            |r| r.get(0),
+        )?;
+        if representative == Some(entry_id) {
+            represent(tx, story_id, entry_id, e, &authors, now)?;
+            write_scores(tx, story_id, &write.scores)?;
+        }
+        result.updated_entries += 1;
+        return Ok(());
+    }
+
+    // A new entry: find its story by exact key, then by the near-duplicate hint.
+    let mut joined: Option<(i64, String)> = None;
+    for (key, why) in &keys {
+        let found: Option<i64> = tx
+            .query_row(
+                "SELECT story_id FROM story_keys WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(story) = found {
+            joined = Some((story, (*why).to_string()));
+            break;
+        }
+    }
+    if joined.is_none()
+        && let Some((story, evidence)) = &write.near_match
+    {
+        let exists: bool = tx
+            .query_row("SELECT 1 FROM stories WHERE id = ?1", [story], |_| Ok(true))
+            .optional()?
+            .unwrap_or(false);
+        if exists {
+            joined = Some((*story, format!("near-duplicate: {evidence}")));
+        }
+    }
+
+    let (story_id, evidence, new_story) = match joined {
+        Some((story, evidence)) => (story, evidence, false),
+        None => {
+            tx.execute(
+                "INSERT INTO stories (title, link, html, text, authors, published, updated,
+                                      first_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    e.title,
+                    e.link,
+                    e.html,
+                    e.text,
+                    authors,
+                    secs(e.published),
+                    secs(e.updated),
+                    now
+                ],
+            )?;
+            (tx.last_insert_rowid(), "first appearance".to_string(), true)
+        }
+    };
+
+    tx.execute(
+        "INSERT INTO entries (source_id, identity, story_id, title, link, canonical_url, authors,
+                              published, updated, html, text, fingerprint, content_hash,
+                              signature, evidence, first_seen, last_changed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16)",
+        params![
+            source_id,
+            e.identity,
+            story_id,
+            e.title,
+            e.link,
+            e.canonical_url,
+            authors,
+            secs(e.published),
+            secs(e.updated),
+            e.html,
+            e.text,
+            e.fingerprint,
+            e.content_hash,
+            write.signature,
+            evidence,
+            now
+        ],
+    )?;
+    let entry_id = tx.last_insert_rowid();
+    for (key, _) in &keys {
+        tx.execute(
+            "INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?1, ?2)",
+            params![key, story_id],
+        )?;
+    }
+
+    if new_story {
+        tx.execute(
+            "UPDATE stories SET representative = ?2 WHERE id = ?1",
+            params![story_id, entry_id],
+        )?;
+        write_scores(tx, story_id, &write.scores)?;
+    } else {
+        // The story's first publication time is the earliest of its appearances; a late
+        // appearance never makes it look new.
+        tx.execute(
+            "UPDATE stories SET published = min(published, ?2) WHERE id = ?1",
+            params![story_id, secs(e.published)],
+        )?;
+        if better_representative(tx, story_id, priority, e)? {
+            represent(tx, story_id, entry_id, e, &authors, now)?;
+            write_scores(tx, story_id, &write.scores)?;
+        }
+    }
+    result.new_entries += 1;
+    if new_story {
+        result.new_stories += 1;
+    }
+    result.placements.push(Placement {
+        index,
+        story: story_id,
+        new_story,
+    });
+    Ok(())
+}
+
+/// A joining entry represents the story when its source has a higher priority, or the same
+/// priority and a more complete text (wire copies are often trimmed).
+fn better_representative(
+    tx: &Transaction,
+    story: i64,
+    priority: i32,
+    e: &Entry,
+) -> Result<bool, StoreError> {
+    let current: Option<(i32, i64)> = tx
+        .query_row(
+            "SELECT s.priority, length(en.text) FROM stories st
+               JOIN entries en ON en.id = st.representative
+               JOIN sources s ON s.id = en.source_id
+              WHERE st.id = ?1",
+            [story],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(match current {
+        None => true,
+        Some((p, len)) => {
+            priority > p || (priority == p && e.text.chars().count() as i64 > len + len / 10)
+        }
+    })
+}
+
+fn represent(
+    tx: &Transaction,
+    story: i64,
+    entry_id: i64,
+    e: &Entry,
+    authors: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE stories SET representative = ?2, title = ?3, link = ?4, html = ?5, text = ?6,
+            authors = ?7, updated = max(updated, ?8)
+         WHERE id = ?1",
+        params![
+            story, entry_id, e.title, e.link, e.html, e.text, authors, now
+        ],
+    )?;
+    Ok(())
+}
+
+fn write_scores(tx: &Transaction, story: i64, scores: &[TopicScore]) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM story_topics WHERE story_id = ?1", [story])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO story_topics (story_id, topic, score, matched, why) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for s in scores {
+        let why = serde_json::to_string(&s.why).unwrap_or_else(|_| "[]".into());
+        insert.execute(params![story, s.topic, f64::from(s.score), s.matched, why])?;
+    }
+    Ok(())
+}

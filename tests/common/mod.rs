@@ -1,0 +1,176 @@
+//! Shared test support: a real HTTP feed server on 127.0.0.1 and config/app helpers.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, Response, StatusCode, header};
+
+/// One resource the server answers with.
+#[derive(Clone)]
+pub struct Resource {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub content_type: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Resource {
+    pub fn feed(body: impl Into<Vec<u8>>) -> Resource {
+        Resource {
+            status: 200,
+            body: body.into(),
+            content_type: "application/rss+xml".into(),
+            headers: Vec::new(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct ServerState {
+    resources: HashMap<String, Resource>,
+    hits: HashMap<String, usize>,
+    not_modified: usize,
+}
+
+/// A static feed server: serves what tests put in it, with ETag/Last-Modified and 304s the way
+/// a well-behaved web server (nginx) does.
+#[derive(Clone)]
+pub struct FeedServer {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<ServerState>>,
+}
+
+impl FeedServer {
+    pub async fn start() -> FeedServer {
+        let state = Arc::new(Mutex::new(ServerState::default()));
+        let app = Router::new()
+            .route("/{*path}", axum::routing::get(serve))
+            .with_state(Arc::clone(&state));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FeedServer { addr, state }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/{}", self.addr, path.trim_start_matches('/'))
+    }
+
+    pub fn put(&self, path: &str, resource: Resource) {
+        self.state
+            .lock()
+            .unwrap()
+            .resources
+            .insert(path.trim_start_matches('/').to_string(), resource);
+    }
+
+    pub fn hits(&self, path: &str) -> usize {
+        *self
+            .state
+            .lock()
+            .unwrap()
+            .hits
+            .get(path.trim_start_matches('/'))
+            .unwrap_or(&0)
+    }
+
+    pub fn not_modified_count(&self) -> usize {
+        self.state.lock().unwrap().not_modified
+    }
+}
+
+async fn serve(
+    State(state): State<Arc<Mutex<ServerState>>>,
+    UrlPath(path): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response<Body> {
+    let mut state = state.lock().unwrap();
+    *state.hits.entry(path.clone()).or_insert(0) += 1;
+    let Some(resource) = state.resources.get(&path).cloned() else {
+        return Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .body(Body::from("not found"))
+            .unwrap();
+    };
+    let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&resource.body));
+    if resource.status == 200
+        && headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            == Some(etag.as_str())
+    {
+        state.not_modified += 1;
+        return Response::builder()
+            .status(StatusCode::NOT_MODIFIED)
+            .header(header::ETAG, etag)
+            .body(Body::empty())
+            .unwrap();
+    }
+    let mut builder = Response::builder()
+        .status(resource.status)
+        .header(header::CONTENT_TYPE, &resource.content_type);
+    if resource.status == 200 {
+        builder = builder
+            .header(header::ETAG, etag)
+            .header(header::LAST_MODIFIED, "Wed, 21 Oct 2026 07:28:00 GMT");
+    }
+    for (k, v) in &resource.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    builder.body(Body::from(resource.body)).unwrap()
+}
+
+/// Writes a config into `dir` and returns its path.
+pub fn write_config(dir: &Path, sources: &[(&str, String)], extra: &str) -> PathBuf {
+    let mut text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\npath = \"tradefeed.db\"\n\n\
+         [defaults]\nschedule = \"*/5 * * * *\"\ntimeout_secs = 5\nmax_jitter_secs = 0\n\
+         per_host_concurrency = 8\n{extra}\n"
+    );
+    for (name, url) in sources {
+        text.push_str(&format!(
+            "[[sources]]\nname = \"{name}\"\nurl = \"{url}\"\n\n"
+        ));
+    }
+    let path = dir.join("tradefeed.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// An RSS 2.0 feed with the given items (guid, link, title, description, pubDate).
+pub fn rss(title: &str, items: &[(&str, &str, &str, &str, &str)]) -> String {
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel>\
+         <title>{title}</title><link>http://example.org/</link><description>test</description>\n"
+    );
+    for (guid, link, t, desc, date) in items {
+        xml.push_str(&format!(
+            "<item><guid>{guid}</guid><link>{link}</link><title>{t}</title>\
+             <description>{desc}</description><pubDate>{date}</pubDate></item>\n"
+        ));
+    }
+    xml.push_str("</channel></rss>\n");
+    xml
+}
+
+/// Where the shared corpora live, if present.
+pub fn data_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("TRADEFEED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")));
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "notice: corpus folder {} not found (set TRADEFEED_DATA); skipping the corpus part",
+            dir.display()
+        );
+        None
+    }
+}

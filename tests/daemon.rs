@@ -1,0 +1,403 @@
+//! End-to-end behaviour of the daemon against real local feed servers and temp databases.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{FeedServer, Resource, rss, write_config};
+use tokio_util::sync::CancellationToken;
+use tradefeed::app::{self, FetchPassResult, Pipeline};
+use tradefeed::config::Config;
+use tradefeed::store::StoryQuery;
+
+const DATE: &str = "Tue, 10 Nov 2026 09:00:00 GMT";
+
+fn reports(results: &[FetchPassResult]) -> Vec<&tradefeed::ingest::PollReport> {
+    results
+        .iter()
+        .map(|r| match r {
+            FetchPassResult::Polled(p) => p,
+            FetchPassResult::Skipped { source, reason } => panic!("{source} skipped: {reason}"),
+        })
+        .collect()
+}
+
+async fn fetch_pass(config: &Config) -> Vec<tradefeed::ingest::PollReport> {
+    let pipeline = Pipeline::start(config).await.unwrap();
+    let results = app::fetch_once(&pipeline, config.sources.clone(), 8).await;
+    pipeline.store.close().await;
+    reports(&results).into_iter().cloned().collect()
+}
+
+fn steel_story(link: &str) -> String {
+    rss(
+        "Wire",
+        &[(
+            "wire-1",
+            link,
+            "US raises steel tariffs to 50 percent",
+            "The United States doubled Section 232 tariffs on imported steel and aluminium, \
+             the trade representative said on Tuesday, drawing retaliation threats from partners.",
+            DATE,
+        )],
+    )
+}
+
+#[tokio::test]
+async fn the_second_poll_of_unchanged_feeds_gets_304s_and_writes_nothing_new() {
+    let server = FeedServer::start().await;
+    server.put(
+        "a.xml",
+        Resource::feed(rss(
+            "A",
+            &[
+                (
+                    "a1",
+                    "http://a.example/1",
+                    "Tariff talks resume",
+                    "Negotiators met on tariffs.",
+                    DATE,
+                ),
+                (
+                    "a2",
+                    "http://a.example/2",
+                    "WTO panel rules on duties",
+                    "A WTO panel ruled.",
+                    DATE,
+                ),
+            ],
+        )),
+    );
+    server.put(
+        "b.xml",
+        Resource::feed(steel_story("http://b.example/steel")),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &[("A", server.url("a.xml")), ("B", server.url("b.xml"))],
+        "",
+    );
+    let config = Config::load(&path).unwrap();
+
+    let first = fetch_pass(&config).await;
+    assert!(first.iter().all(|r| r.outcome == "ok"), "{first:?}");
+    assert_eq!(first.iter().map(|r| r.new_entries).sum::<usize>(), 3);
+
+    let second = fetch_pass(&config).await;
+    assert!(
+        second.iter().all(|r| r.outcome == "not_modified"),
+        "{second:?}"
+    );
+    assert_eq!(
+        second
+            .iter()
+            .map(|r| r.new_entries + r.updated_entries)
+            .sum::<usize>(),
+        0
+    );
+    assert_eq!(server.not_modified_count(), 2);
+
+    let pipeline = Pipeline::start(&config).await.unwrap();
+    let (stories, entries) = pipeline.store.counts().await.unwrap();
+    assert_eq!((stories, entries), (3, 3));
+    pipeline.store.close().await;
+}
+
+#[tokio::test]
+async fn one_story_syndicated_to_three_sources_is_served_once_with_three_appearances() {
+    let server = FeedServer::start().await;
+    let links = [
+        "https://wire.example/steel?utm_source=rss&utm_medium=feed",
+        "https://WIRE.example/steel?fbclid=abc123#top",
+        "https://wire.example/steel?gclid=xyz",
+    ];
+    for (i, link) in links.iter().enumerate() {
+        server.put(&format!("s{i}.xml"), Resource::feed(steel_story(link)));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &[
+            ("Outlet One", server.url("s0.xml")),
+            ("Outlet Two", server.url("s1.xml")),
+            ("Outlet Three", server.url("s2.xml")),
+        ],
+        "",
+    );
+    let config = Config::load(&path).unwrap();
+    let reports = fetch_pass(&config).await;
+    assert_eq!(reports.iter().map(|r| r.new_entries).sum::<usize>(), 3);
+    assert_eq!(reports.iter().map(|r| r.new_stories).sum::<usize>(), 1);
+
+    let pipeline = Pipeline::start(&config).await.unwrap();
+    let stories = pipeline
+        .store
+        .stories(StoryQuery {
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(stories.len(), 1);
+    let mut sources: Vec<_> = stories[0]
+        .appearances
+        .iter()
+        .map(|a| a.source.clone())
+        .collect();
+    sources.sort();
+    assert_eq!(sources, ["Outlet One", "Outlet Three", "Outlet Two"]);
+    pipeline.store.close().await;
+}
+
+#[tokio::test]
+async fn an_edited_item_updates_in_place_and_keeps_its_story_id() {
+    let server = FeedServer::start().await;
+    let original = rss(
+        "A",
+        &[(
+            "x1",
+            "http://a.example/x1",
+            "EU and Mercosur close in on trade deal",
+            "Talks continue.",
+            DATE,
+        )],
+    );
+    server.put("a.xml", Resource::feed(original));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    fetch_pass(&config).await;
+
+    let query = StoryQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    let pipeline = Pipeline::start(&config).await.unwrap();
+    let before = pipeline.store.stories(query.clone()).await.unwrap();
+    pipeline.store.close().await;
+    drop(pipeline);
+
+    let edited = rss(
+        "A",
+        &[(
+            "x1",
+            "http://a.example/x1",
+            "EU and Mercosur sign trade deal",
+            "The agreement was signed in Montevideo after 25 years of talks.",
+            DATE,
+        )],
+    );
+    server.put("a.xml", Resource::feed(edited));
+    let reports = fetch_pass(&config).await;
+    assert_eq!(reports[0].updated_entries, 1);
+    assert_eq!(reports[0].new_entries, 0);
+
+    let pipeline = Pipeline::start(&config).await.unwrap();
+    let after = pipeline.store.stories(query).await.unwrap();
+    assert_eq!(before.len(), 1);
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].id, before[0].id);
+    assert_eq!(after[0].title, "EU and Mercosur sign trade deal");
+    assert!(after[0].text.contains("Montevideo"));
+    pipeline.store.close().await;
+}
+
+#[tokio::test]
+async fn a_malformed_feed_is_recorded_against_its_source_while_the_others_are_ingested() {
+    let server = FeedServer::start().await;
+    server.put(
+        "good.xml",
+        Resource::feed(steel_story("http://good.example/1")),
+    );
+    server.put(
+        "html.xml",
+        Resource {
+            content_type: "text/html".into(),
+            ..Resource::feed("<!DOCTYPE html><html><body><h1>Not a feed</h1></body></html>")
+        },
+    );
+    server.put(
+        "garbage.xml",
+        Resource::feed(vec![0xff, 0x00, 0x13, 0x37, b'<', b'<']),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &[
+            ("Good", server.url("good.xml")),
+            ("Html", server.url("html.xml")),
+            ("Garbage", server.url("garbage.xml")),
+            ("Missing", server.url("missing.xml")),
+        ],
+        "",
+    );
+    let config = Config::load(&path).unwrap();
+    let reports = fetch_pass(&config).await;
+    let by_name = |n: &str| reports.iter().find(|r| r.source == n).unwrap();
+    assert_eq!(by_name("Good").outcome, "ok");
+    assert_eq!(by_name("Good").new_entries, 1);
+    assert_eq!(by_name("Html").outcome, "parse");
+    assert_eq!(by_name("Garbage").outcome, "parse");
+    assert_eq!(by_name("Missing").outcome, "http_status");
+
+    let pipeline = Pipeline::start(&config).await.unwrap();
+    let states = pipeline.store.source_states().await.unwrap();
+    for name in ["Html", "Garbage", "Missing"] {
+        let s = states.iter().find(|s| s.name == name).unwrap();
+        assert_eq!(s.consecutive_failures, 1, "{name}");
+        assert!(s.last_error.is_some(), "{name} has its error recorded");
+    }
+    let good = states.iter().find(|s| s.name == "Good").unwrap();
+    assert_eq!((good.consecutive_failures, good.entries), (0, 1));
+    pipeline.store.close().await;
+}
+
+/// Starts the daemon on port 0 and returns its address and a handle to stop it.
+async fn start_daemon(
+    config: Config,
+) -> (
+    std::net::SocketAddr,
+    CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cancel = CancellationToken::new();
+    let handle = tokio::spawn(app::run(config, listener, cancel.clone()));
+    (addr, cancel, handle)
+}
+
+async fn get(url: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let response = reqwest::get(url).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn served_atom_rss_and_json_parse_agree_and_keep_their_ids_across_a_restart() {
+    let server = FeedServer::start().await;
+    server.put(
+        "a.xml",
+        Resource::feed(rss(
+            "A",
+            &[
+                (
+                    "a1",
+                    "http://a.example/1",
+                    "China curbs gallium exports",
+                    "Beijing announced export controls on gallium and germanium.",
+                    DATE,
+                ),
+                (
+                    "a2",
+                    "http://a.example/2",
+                    "Lakers trade guard to Celtics",
+                    "The Lakers traded their guard in a deal before the deadline.",
+                    "Tue, 10 Nov 2026 10:00:00 GMT",
+                ),
+                (
+                    "a3",
+                    "http://a.example/3",
+                    "Canada & Mexico <b>respond</b> to USMCA review",
+                    "Ottawa and Mexico City set out positions for the USMCA joint review.",
+                    "Tue, 10 Nov 2026 11:00:00 GMT",
+                ),
+            ],
+        )),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    fetch_pass(&config).await;
+
+    let mut ids_by_run = Vec::new();
+    for _run in 0..2 {
+        let (addr, cancel, handle) = start_daemon(config.clone()).await;
+        let base = format!("http://{addr}/feeds/all");
+        let mut ids_by_format = Vec::new();
+        for ext in ["atom", "rss", "json"] {
+            let (status, headers, body) = get(&format!("{base}.{ext}")).await;
+            assert_eq!(status, 200, "{ext}");
+            assert!(headers.get("etag").is_some(), "{ext} has an ETag");
+            let feed = feed_rs::parser::parse(&body[..]).unwrap_or_else(|e| panic!("{ext}: {e}"));
+            let mut ids: Vec<String> = feed.entries.iter().map(|e| e.id.clone()).collect();
+            let mut titles: Vec<String> = feed
+                .entries
+                .iter()
+                .map(|e| e.title.as_ref().unwrap().content.clone())
+                .collect();
+            ids.sort();
+            titles.sort();
+            assert_eq!(ids.len(), 3, "{ext}");
+            assert!(
+                titles.contains(&"Canada & Mexico respond to USMCA review".to_string()),
+                "{ext}: {titles:?}"
+            );
+            ids_by_format.push(ids);
+        }
+        assert_eq!(ids_by_format[0], ids_by_format[1], "atom and rss ids agree");
+        assert_eq!(
+            ids_by_format[0], ids_by_format[2],
+            "atom and json ids agree"
+        );
+        ids_by_run.push(ids_by_format[0].clone());
+        cancel.cancel();
+        handle.await.unwrap().unwrap();
+    }
+    assert_eq!(ids_by_run[0], ids_by_run[1], "ids survive a restart");
+}
+
+#[tokio::test]
+async fn feeds_answer_conditional_requests_and_reject_bad_parameters() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", Resource::feed(steel_story("http://a.example/1")));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    fetch_pass(&config).await;
+    let (addr, cancel, handle) = start_daemon(config).await;
+    let base = format!("http://{addr}");
+
+    let (status, headers, _) = get(&format!("{base}/feeds/all.atom")).await;
+    assert_eq!(status, 200);
+    let etag = headers.get("etag").unwrap().to_str().unwrap().to_string();
+    let client = reqwest::Client::new();
+    let again = client
+        .get(format!("{base}/feeds/all.atom"))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 304);
+    assert!(headers.get("cache-control").is_some());
+
+    for (path, want) in [
+        ("/feeds/nosuchtopic.atom", 404),
+        ("/feeds/all.xml", 404),
+        ("/feeds/all.atom?limit=0", 400),
+        ("/feeds/all.atom?limit=9999", 400),
+        ("/feeds/all.json?limit=abc", 400),
+        ("/feeds/trade-policy.rss", 200),
+        ("/feeds/all.json?limit=1&source=A", 200),
+        ("/healthz", 200),
+        ("/readyz", 200),
+        ("/", 200),
+    ] {
+        let (status, _, body) = get(&format!("{base}{path}")).await;
+        assert_eq!(status, want, "{path}: {}", String::from_utf8_lossy(&body));
+        if want == 400 {
+            assert!(
+                String::from_utf8_lossy(&body).contains("limit"),
+                "{path} explains itself"
+            );
+        }
+    }
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(10), handle)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}

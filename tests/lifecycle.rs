@@ -1,0 +1,133 @@
+//! The real binary under signals: SIGTERM during polling exits 0 quickly with the database intact.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A server that answers every request with headers and then one byte per second, forever:
+/// polls against it stay in flight until cancelled.
+async fn start_slow_server() -> (std::net::SocketAddr, tokio::sync::mpsc::Receiver<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let _ = tx.send(()).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: 100000\r\n\r\n<rss")
+                    .await;
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if socket.write_all(b" ").await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_polling_exits_zero_within_seconds_with_the_database_intact() {
+    let (addr, mut requests) = start_slow_server().await;
+    let good = common::FeedServer::start().await;
+    good.put(
+        "good.xml",
+        common::Resource::feed(common::rss(
+            "G",
+            &[(
+                "g1",
+                "http://g.example/1",
+                "Japan and EU cut car tariffs",
+                "Tariffs fall under the EPA.",
+                "Tue, 10 Nov 2026 09:00:00 GMT",
+            )],
+        )),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(
+        dir.path(),
+        &[
+            ("Slow", format!("http://{addr}/feed.xml")),
+            ("Good", good.url("good.xml")),
+        ],
+        "",
+    );
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("timeout_secs = 5", "timeout_secs = 60"),
+    )
+    .unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tradefeed"))
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+
+    // Wait until the slow poll is in flight and the good source is stored.
+    tokio::time::timeout(Duration::from_secs(20), requests.recv())
+        .await
+        .expect("the daemon polls the slow source")
+        .unwrap();
+    let mut log = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines_rx.recv().await {
+            let done = line.contains("polled") && line.contains("Good");
+            log.push(line);
+            if done {
+                break;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the good source is polled; log so far: {log:#?}"));
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let asked = Instant::now();
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let took = asked.elapsed();
+    assert!(exit.success(), "exit status {exit:?}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+
+    let db = dir.path().join("tradefeed.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let entries: i64 = conn
+        .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(entries, 1, "the good source's entry was committed");
+}
