@@ -108,7 +108,7 @@ async fn the_second_poll_of_unchanged_feeds_gets_304s_and_writes_nothing_new() {
 async fn one_story_syndicated_to_three_sources_is_served_once_with_three_appearances() {
     let server = FeedServer::start().await;
     let links = [
-        "https://wire.example/steel?utm_source=rss&utm_medium=feed",
+        "https://wire.example/steel?utm_source=rss&amp;utm_medium=feed",
         "https://WIRE.example/steel?fbclid=abc123#top",
         "https://wire.example/steel?gclid=xyz",
     ];
@@ -127,7 +127,7 @@ async fn one_story_syndicated_to_three_sources_is_served_once_with_three_appeara
     );
     let config = Config::load(&path).unwrap();
     let reports = fetch_pass(&config).await;
-    assert_eq!(reports.iter().map(|r| r.new_entries).sum::<usize>(), 3);
+    assert_eq!(reports.iter().map(|r| r.new_entries).sum::<usize>(), 3, "{reports:#?}");
     assert_eq!(reports.iter().map(|r| r.new_stories).sum::<usize>(), 1);
 
     let pipeline = Pipeline::start(&config).await.unwrap();
@@ -300,7 +300,7 @@ async fn served_atom_rss_and_json_parse_agree_and_keep_their_ids_across_a_restar
                 (
                     "a3",
                     "http://a.example/3",
-                    "Canada & Mexico <b>respond</b> to USMCA review",
+                    "Canada &amp;amp; Mexico &lt;b&gt;respond&lt;/b&gt; to USMCA review",
                     "Ottawa and Mexico City set out positions for the USMCA joint review.",
                     "Tue, 10 Nov 2026 11:00:00 GMT",
                 ),

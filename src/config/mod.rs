@@ -253,7 +253,7 @@ mod tests {
                 "server.listen",
                 "not an address",
             ),
-            ("[server\nlisten = 1\n", 1, "(top level)", ""),
+            ("[server\nlisten = 1\n", 1, "server", "unclosed table"),
         ];
         for (text, line, key, fragment) in cases {
             let (got_line, got_key, message) = error_of(text);
