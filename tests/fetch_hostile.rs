@@ -211,6 +211,19 @@ async fn respond(
             }
             return Ok(());
         }
+        "/bad-gzip" => full(
+            "200 OK",
+            &[("Content-Encoding", "gzip".to_string())],
+            b"this is not gzip at all",
+        ),
+        "/cut-short" => {
+            // Promises 1000 bytes, sends 10, hangs up.
+            stream
+                .write_all(&head("200 OK", &[("Content-Length", "1000".to_string())]))
+                .await?;
+            stream.write_all(b"<rss><chan").await?;
+            return stream.shutdown().await;
+        }
         "/silent" => {
             tokio::time::sleep(Duration::from_secs(30)).await;
             return Ok(());
@@ -643,6 +656,20 @@ async fn retry_after_in_seconds_becomes_an_absolute_time() {
             when >= before + delay && when <= after + delay,
             "{path}: {when} not {seconds}s after the request"
         );
+    }
+}
+
+#[tokio::test]
+async fn broken_bodies_are_transport_errors_with_their_cause() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(limits()).unwrap();
+    for path in ["/bad-gzip", "/cut-short"] {
+        let outcome = fetcher.fetch(&get(server.url(path))).await;
+        let Err(FetchError::Transport(message)) = &outcome else {
+            panic!("{path}: expected a transport error, got {outcome:?}");
+        };
+        // The message carries the cause chain, not just reqwest's outer "error decoding body".
+        assert!(message.contains(": "), "{path}: {message}");
     }
 }
 

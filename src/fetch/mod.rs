@@ -29,7 +29,7 @@ pub struct FetchLimits {
     pub max_redirects: u32,
     /// The User-Agent header.
     pub user_agent: String,
-    /// Concurrent requests allowed to one host.
+    /// Concurrent requests allowed to one host (0 is treated as 1).
     pub per_host_concurrency: usize,
     /// Minimum time between the starts of two requests to one host.
     pub per_host_spacing: Duration,
@@ -181,8 +181,8 @@ impl Fetcher {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(limits.connect_timeout)
-            // A stalled read is also cut by the total timeout; this is the same bound applied
-            // by the client itself, in case a caller polls the body outside `fetch`.
+            // A per-read inactivity bound inside the client; the total bound around the whole
+            // exchange (see `fetch`) is what stops a server that keeps a read alive by dripping.
             .read_timeout(limits.total_timeout)
             .gzip(true)
             .brotli(true)
@@ -271,7 +271,7 @@ impl Fetcher {
             if !matches!(status, 301 | 302 | 303 | 307 | 308) {
                 let span = tracing::Span::current();
                 span.record("status", status);
-                if permanent_redirect.is_some() || redirects > 0 {
+                if redirects > 0 {
                     span.record("final_url", url.as_str());
                 }
                 let permanent = permanent_redirect.map(String::from);
