@@ -33,6 +33,8 @@ const MIB: u64 = 1024 * 1024;
 struct SeenRequest {
     path: String,
     headers: HashMap<String, String>,
+    /// When the request head was complete.
+    arrived: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -111,7 +113,11 @@ async fn read_request(stream: &mut TcpStream) -> Option<SeenRequest> {
         .filter_map(|line| line.split_once(':'))
         .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
         .collect();
-    Some(SeenRequest { path, headers })
+    Some(SeenRequest {
+        path,
+        headers,
+        arrived: Instant::now(),
+    })
 }
 
 fn head(status: &str, headers: &[(&str, String)]) -> Vec<u8> {
@@ -718,4 +724,33 @@ async fn no_more_than_the_per_host_concurrency_reaches_the_server_at_once() {
     }
     assert_eq!(server.requests().len(), 6);
     assert_eq!(server.state.peak_in_flight.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_to_one_host_start_at_least_the_spacing_apart() {
+    let server = TestServer::start().await;
+    let spacing = Duration::from_millis(200);
+    let fetcher = Fetcher::new(FetchLimits {
+        per_host_spacing: spacing,
+        ..limits()
+    })
+    .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let fetcher = fetcher.clone();
+        let request = get(server.url("/feed"));
+        tasks.push(tokio::spawn(async move { fetcher.fetch(&request).await }));
+    }
+    for task in tasks {
+        assert_eq!(fetched(task.await.unwrap()).body, FEED.as_bytes());
+    }
+    let mut arrivals: Vec<Instant> = server.requests().iter().map(|r| r.arrived).collect();
+    arrivals.sort();
+    assert_eq!(arrivals.len(), 3);
+    for pair in arrivals.windows(2) {
+        let gap = pair[1] - pair[0];
+        // Slack for scheduling noise between the client starting a request and the server
+        // reading it; without spacing the three would arrive within a few milliseconds.
+        assert!(gap >= spacing - Duration::from_millis(60), "gap {gap:?}");
+    }
 }
