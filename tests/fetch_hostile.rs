@@ -2,7 +2,7 @@
 //!
 //! Each test starts its own raw HTTP/1.1 server on 127.0.0.1:0 (bound before it is used, so no
 //! waiting for readiness). Every response closes its connection, so one connection is one
-//! request and the server can count requests in flight exactly.
+//! request.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -40,6 +40,7 @@ struct SeenRequest {
 #[derive(Debug, Default)]
 struct ServerState {
     requests: Mutex<Vec<SeenRequest>>,
+    /// `/slow` requests being worked on, and the most at once.
     in_flight: AtomicUsize,
     peak_in_flight: AtomicUsize,
 }
@@ -86,11 +87,8 @@ async fn serve(
         return;
     };
     state.requests.lock().unwrap().push(request.clone());
-    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    state.peak_in_flight.fetch_max(now, Ordering::SeqCst);
     // Write errors mean the client hung up, which several tests provoke on purpose.
-    let _ = respond(&mut stream, addr, &request, &bomb).await;
-    state.in_flight.fetch_sub(1, Ordering::SeqCst);
+    let _ = respond(&mut stream, addr, &request, &state, &bomb).await;
 }
 
 async fn read_request(stream: &mut TcpStream) -> Option<SeenRequest> {
@@ -146,6 +144,7 @@ async fn respond(
     stream: &mut TcpStream,
     addr: SocketAddr,
     request: &SeenRequest,
+    state: &ServerState,
     bomb: &[u8],
 ) -> std::io::Result<()> {
     let header = |name: &str| request.headers.get(name).map(String::as_str);
@@ -235,7 +234,12 @@ async fn respond(
             return Ok(());
         }
         "/slow" => {
+            // Counted while being worked on; the count drops before the answer is written, so
+            // the client cannot start its next request while this one still counts.
+            let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            state.peak_in_flight.fetch_max(now, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(150)).await;
+            state.in_flight.fetch_sub(1, Ordering::SeqCst);
             full("200 OK", &feed_headers, FEED.as_bytes())
         }
         "/loop-a" => redirect("302 Found", "/loop-b"),
