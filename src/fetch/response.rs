@@ -1,0 +1,268 @@
+//! Turning one reqwest response (or error) into our outcome types: status mapping, validators,
+//! Retry-After, redirect targets and the size-capped body read.
+
+use std::error::Error as _;
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+use reqwest::header::{self, HeaderMap};
+use url::Url;
+
+use super::{
+    FetchError, FetchLimits, FetchOutcome, FetchRequest, FetchedFeed, Validators, check_http_url,
+};
+
+/// Maps the final (non-redirect) response to an outcome, reading the body within the limit.
+pub(super) async fn finish(
+    mut response: reqwest::Response,
+    request: &FetchRequest,
+    url: Url,
+    permanent_redirect: Option<String>,
+    limits: &FetchLimits,
+) -> Result<FetchOutcome, FetchError> {
+    let status = response.status().as_u16();
+    let headers = response.headers();
+    match status {
+        304 => {
+            // A 304 may omit validators it did not change (RFC 9110 §15.4.5): keep ours.
+            let mut validators = validators(headers, permanent_redirect);
+            validators.etag = validators.etag.or_else(|| request.etag.clone());
+            validators.last_modified = validators
+                .last_modified
+                .or_else(|| request.last_modified.clone());
+            return Ok(FetchOutcome::NotModified(validators));
+        }
+        410 => return Err(FetchError::Gone),
+        429 | 503 => {
+            let retry_after = headers
+                .get(header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| parse_retry_after(value, Utc::now()));
+            return Err(FetchError::RateLimited {
+                status,
+                retry_after,
+            });
+        }
+        200..=299 => {}
+        _ => return Err(FetchError::Status(status)),
+    }
+
+    let limit = limits.max_body_bytes;
+    // The declared length (compressed, if encoded) is checked before reading anything: a body
+    // that is already too large on the wire will not get smaller by inflating.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(FetchError::TooLarge { limit });
+    }
+    let validators = validators(headers, permanent_redirect);
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
+
+    // Never trust the declared length for more than the limit, and start modestly otherwise.
+    let initial = response
+        .content_length()
+        .unwrap_or(0)
+        .min(limit)
+        .min(1024 * 1024);
+    let mut body = Vec::with_capacity(usize::try_from(initial).unwrap_or(0));
+    // `chunk` yields decompressed bytes, so a small gzip bomb stops at the limit, not at its
+    // inflated size.
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|error| classify(&error, limits))?
+    {
+        if body.len() as u64 + chunk.len() as u64 > limit {
+            return Err(FetchError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    tracing::Span::current().record("bytes", body.len());
+    Ok(FetchOutcome::Fetched(FetchedFeed {
+        final_url: url.to_string(),
+        content_type,
+        body,
+        validators,
+    }))
+}
+
+/// The absolute redirect target, if the response has a Location header.
+pub(super) fn location(
+    response: &reqwest::Response,
+    base: &Url,
+) -> Result<Option<Url>, FetchError> {
+    let Some(value) = response.headers().get(header::LOCATION) else {
+        return Ok(None);
+    };
+    let text = value.to_str().map_err(|_| {
+        FetchError::InvalidUrl(format!("redirect from {base} to a non-ASCII Location"))
+    })?;
+    resolve_location(base, text).map(Some)
+}
+
+/// Resolves a Location value (relative references allowed, RFC 9110 §10.2.2) against `base`.
+fn resolve_location(base: &Url, location: &str) -> Result<Url, FetchError> {
+    let target = base.join(location.trim()).map_err(|error| {
+        FetchError::InvalidUrl(format!("redirect from {base} to {location:?}: {error}"))
+    })?;
+    check_http_url(target)
+}
+
+/// ETag and Last-Modified of a response, plus the redirect fact.
+fn validators(headers: &HeaderMap, permanent_redirect: Option<String>) -> Validators {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+            .map(str::to_string)
+    };
+    Validators {
+        etag: text(header::ETAG),
+        last_modified: text(header::LAST_MODIFIED),
+        permanent_redirect,
+    }
+}
+
+/// Parses `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP date, as an absolute time.
+pub(super) fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        let seconds = value.parse::<i64>().ok()?;
+        return now.checked_add_signed(chrono::TimeDelta::try_seconds(seconds)?);
+    }
+    let date: SystemTime = httpdate::parse_http_date(value).ok()?;
+    Some(DateTime::<Utc>::from(date))
+}
+
+/// Maps a reqwest error to our error, keeping the cause chain in the message.
+pub(super) fn classify(error: &reqwest::Error, limits: &FetchLimits) -> FetchError {
+    if error.is_timeout() {
+        return FetchError::Timeout(if error.is_connect() {
+            limits.connect_timeout
+        } else {
+            limits.total_timeout
+        });
+    }
+    let chain = error_chain(error);
+    if error.is_connect() {
+        FetchError::Connect(chain)
+    } else if error.is_builder() {
+        FetchError::InvalidUrl(chain)
+    } else {
+        FetchError::Transport(chain)
+    }
+}
+
+/// `error: cause: cause ...`, skipping a cause whose text the previous one already contains.
+pub(super) fn error_chain(error: &reqwest::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap()
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_an_http_date() {
+        let now = at(2026, 11, 27, 12, 0, 0);
+        let cases: &[(&str, Option<DateTime<Utc>>)] = &[
+            ("120", Some(at(2026, 11, 27, 12, 2, 0))),
+            ("0", Some(now)),
+            (" 3600 ", Some(at(2026, 11, 27, 13, 0, 0))),
+            (
+                "Fri, 27 Nov 2026 12:30:00 GMT",
+                Some(at(2026, 11, 27, 12, 30, 0)),
+            ),
+            // The obsolete forms an HTTP date may take.
+            (
+                "Friday, 27-Nov-26 12:30:00 GMT",
+                Some(at(2026, 11, 27, 12, 30, 0)),
+            ),
+            (
+                "Fri Nov 27 12:30:00 2026",
+                Some(at(2026, 11, 27, 12, 30, 0)),
+            ),
+            // A date in the past is reported as is; the caller decides.
+            (
+                "Thu, 01 Jan 2026 00:00:00 GMT",
+                Some(at(2026, 1, 1, 0, 0, 0)),
+            ),
+            ("", None),
+            ("-5", None),
+            ("1.5", None),
+            ("soon", None),
+            ("99999999999999999999999", None),
+            ("9223372036854775807", None),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(parse_retry_after(value, now), *expected, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn locations_resolve_against_the_current_url() {
+        let base = Url::parse("https://example.org/news/feed.xml?x=1").unwrap();
+        let cases: &[(&str, Result<&str, &str>)] = &[
+            ("https://other.example/rss", Ok("https://other.example/rss")),
+            ("/feeds/all.atom", Ok("https://example.org/feeds/all.atom")),
+            ("atom.xml", Ok("https://example.org/news/atom.xml")),
+            ("../top.xml", Ok("https://example.org/top.xml")),
+            ("//cdn.example/feed", Ok("https://cdn.example/feed")),
+            ("?page=2", Ok("https://example.org/news/feed.xml?page=2")),
+            ("http://example.org/feed", Ok("http://example.org/feed")),
+            ("ftp://example.org/feed", Err("invalid_url")),
+            ("javascript:alert(1)", Err("invalid_url")),
+            ("http://[::1", Err("invalid_url")),
+        ];
+        for (location, expected) in cases {
+            let result = resolve_location(&base, location);
+            match expected {
+                Ok(url) => assert_eq!(result.as_ref().map(Url::as_str), Ok(*url), "{location:?}"),
+                Err(kind) => assert_eq!(
+                    result.as_ref().map_err(FetchError::kind).err(),
+                    Some(*kind),
+                    "{location:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn validators_are_read_from_headers_and_blank_ones_ignored() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ETAG, "\"v1\"".parse().unwrap());
+        headers.insert(header::LAST_MODIFIED, "  ".parse().unwrap());
+        let validators = validators(&headers, Some("https://example.org/new".to_string()));
+        assert_eq!(
+            validators,
+            Validators {
+                etag: Some("\"v1\"".to_string()),
+                last_modified: None,
+                permanent_redirect: Some("https://example.org/new".to_string()),
+            }
+        );
+    }
+}

@@ -1,0 +1,760 @@
+//! The fetcher against real local servers that misbehave on purpose.
+//!
+//! Each test starts its own raw HTTP/1.1 server on 127.0.0.1:0 (bound before it is used, so no
+//! waiting for readiness). Every response closes its connection, so one connection is one
+//! request.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use flate2::{Compress, Compression, Crc, FlushCompress};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tradefeed::fetch::{
+    FetchError, FetchLimits, FetchOutcome, FetchRequest, FetchedFeed, Fetcher, Validators,
+};
+
+/// A small RSS document of our own.
+const FEED: &str = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Test</title>\
+                    <item><title>Tariff talks resume</title><guid>t-1</guid></item>\
+                    </channel></rss>";
+const ETAG: &str = "\"v1\"";
+const LAST_MODIFIED: &str = "Wed, 21 Oct 2026 07:28:00 GMT";
+const RETRY_DATE: &str = "Wed, 01 Jan 2031 00:00:00 GMT";
+const MIB: u64 = 1024 * 1024;
+
+/// One request as the server saw it; header names lower-cased.
+#[derive(Debug, Clone)]
+struct SeenRequest {
+    path: String,
+    headers: HashMap<String, String>,
+    /// When the request head was complete.
+    arrived: Instant,
+}
+
+#[derive(Debug, Default)]
+struct ServerState {
+    requests: Mutex<Vec<SeenRequest>>,
+    /// `/slow` requests being worked on, and the most at once.
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
+}
+
+struct TestServer {
+    addr: SocketAddr,
+    state: Arc<ServerState>,
+    bomb: Arc<Vec<u8>>,
+}
+
+impl TestServer {
+    async fn start() -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let state = Arc::new(ServerState::default());
+        let bomb = shared_bomb();
+        let (task_state, task_bomb) = (state.clone(), bomb.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (state, bomb) = (task_state.clone(), task_bomb.clone());
+                tokio::spawn(async move { serve(stream, addr, state, bomb).await });
+            }
+        });
+        TestServer { addr, state, bomb }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    fn requests(&self) -> Vec<SeenRequest> {
+        self.state.requests.lock().unwrap().clone()
+    }
+}
+
+/// Reads one request head, records it and answers according to the path.
+async fn serve(
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    state: Arc<ServerState>,
+    bomb: Arc<Vec<u8>>,
+) {
+    let Some(request) = read_request(&mut stream).await else {
+        return;
+    };
+    state.requests.lock().unwrap().push(request.clone());
+    // Write errors mean the client hung up, which several tests provoke on purpose.
+    let _ = respond(&mut stream, addr, &request, &state, &bomb).await;
+}
+
+async fn read_request(stream: &mut TcpStream) -> Option<SeenRequest> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+        let read = stream.read(&mut chunk).await.ok()?;
+        if read == 0 || buffer.len() > 64 * 1024 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+    };
+    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let path = lines.next()?.split(' ').nth(1)?.to_string();
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
+    Some(SeenRequest {
+        path,
+        headers,
+        arrived: Instant::now(),
+    })
+}
+
+fn head(status: &str, headers: &[(&str, String)]) -> Vec<u8> {
+    let mut text = format!("HTTP/1.1 {status}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str("\r\n");
+    text.into_bytes()
+}
+
+/// A complete response with a body and its Content-Length.
+fn full(status: &str, headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
+    let mut all = headers.to_vec();
+    all.push(("Content-Length", body.len().to_string()));
+    let mut bytes = head(status, &all);
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+fn redirect(status: &str, location: &str) -> Vec<u8> {
+    full(status, &[("Location", location.to_string())], b"moved")
+}
+
+async fn respond(
+    stream: &mut TcpStream,
+    addr: SocketAddr,
+    request: &SeenRequest,
+    state: &ServerState,
+    bomb: &[u8],
+) -> std::io::Result<()> {
+    let header = |name: &str| request.headers.get(name).map(String::as_str);
+    let feed_headers = [
+        (
+            "Content-Type",
+            "application/rss+xml; charset=utf-8".to_string(),
+        ),
+        ("ETag", ETAG.to_string()),
+        ("Last-Modified", LAST_MODIFIED.to_string()),
+    ];
+    let bytes = match request.path.as_str() {
+        "/feed" => {
+            let unchanged = header("if-none-match") == Some(ETAG)
+                || (header("if-none-match").is_none()
+                    && header("if-modified-since") == Some(LAST_MODIFIED));
+            if unchanged {
+                head("304 Not Modified", &[("ETag", ETAG.to_string())])
+            } else {
+                full("200 OK", &feed_headers, FEED.as_bytes())
+            }
+        }
+        "/gzip" => {
+            let mut headers = feed_headers.to_vec();
+            headers.push(("Content-Encoding", "gzip".to_string()));
+            full("200 OK", &headers, &gzip(FEED.as_bytes()))
+        }
+        "/bomb" => {
+            // No Content-Length: the body runs until the connection closes.
+            stream
+                .write_all(&head(
+                    "200 OK",
+                    &[
+                        ("Content-Type", "application/rss+xml".to_string()),
+                        ("Content-Encoding", "gzip".to_string()),
+                    ],
+                ))
+                .await?;
+            for piece in bomb.chunks(16 * 1024) {
+                stream.write_all(piece).await?;
+            }
+            return stream.shutdown().await;
+        }
+        "/endless" => {
+            stream.write_all(&head("200 OK", &[])).await?;
+            let zeros = vec![0u8; 64 * 1024];
+            loop {
+                stream.write_all(&zeros).await?;
+            }
+        }
+        "/declared-huge" => {
+            // Claims 50 MiB, then sends nothing: only the header can say no this fast.
+            stream
+                .write_all(&head(
+                    "200 OK",
+                    &[("Content-Length", (50 * MIB).to_string())],
+                ))
+                .await?;
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            return Ok(());
+        }
+        "/drip" => {
+            stream
+                .write_all(&head("200 OK", &[("Content-Length", "100".to_string())]))
+                .await?;
+            for _ in 0..100 {
+                stream.write_all(b"x").await?;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            return Ok(());
+        }
+        "/bad-gzip" => full(
+            "200 OK",
+            &[("Content-Encoding", "gzip".to_string())],
+            b"this is not gzip at all",
+        ),
+        "/cut-short" => {
+            // Promises 1000 bytes, sends 10, hangs up.
+            stream
+                .write_all(&head("200 OK", &[("Content-Length", "1000".to_string())]))
+                .await?;
+            stream.write_all(b"<rss><chan").await?;
+            return stream.shutdown().await;
+        }
+        "/silent" => {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            return Ok(());
+        }
+        "/slow" => {
+            // Counted while being worked on; the count drops before the answer is written, so
+            // the client cannot start its next request while this one still counts.
+            let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            state.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            state.in_flight.fetch_sub(1, Ordering::SeqCst);
+            full("200 OK", &feed_headers, FEED.as_bytes())
+        }
+        "/loop-a" => redirect("302 Found", "/loop-b"),
+        "/loop-b" => redirect("302 Found", "/loop-a"),
+        path if path.starts_with("/chain/") => {
+            let step: u32 = path["/chain/".len()..].parse().unwrap_or(0);
+            redirect("302 Found", &format!("/chain/{}", step + 1))
+        }
+        "/moved" => redirect("301 Moved Permanently", "moved-again"),
+        "/moved-again" => redirect("308 Permanent Redirect", &format!("http://{addr}/feed")),
+        "/temp" => redirect("302 Found", "/feed"),
+        "/see-other" => redirect("303 See Other", "/feed"),
+        "/temp-307" => redirect("307 Temporary Redirect", "/feed"),
+        "/moved-then-temp" => redirect("301 Moved Permanently", "/temp"),
+        "/temp-then-moved" => redirect("302 Found", "/moved-again"),
+        "/moved-nowhere" => full("301 Moved Permanently", &[], b""),
+        "/moved-to-ftp" => redirect("301 Moved Permanently", "ftp://example.org/feed"),
+        "/gone" => full("410 Gone", &[], b"gone"),
+        "/busy-seconds" => full(
+            "429 Too Many Requests",
+            &[("Retry-After", "120".to_string())],
+            b"",
+        ),
+        "/busy-date" => full(
+            "429 Too Many Requests",
+            &[("Retry-After", RETRY_DATE.to_string())],
+            b"",
+        ),
+        "/busy-plain" => full("429 Too Many Requests", &[], b""),
+        "/unavailable" => full(
+            "503 Service Unavailable",
+            &[("Retry-After", "30".to_string())],
+            b"",
+        ),
+        "/unavailable-plain" => full("503 Service Unavailable", &[], b""),
+        "/error" => full("500 Internal Server Error", &[], b"oops"),
+        "/forbidden" => full("403 Forbidden", &[], b"no"),
+        _ => full("404 Not Found", &[], b"not found"),
+    };
+    stream.write_all(&bytes).await?;
+    stream.shutdown().await
+}
+
+/// The 1 GiB bomb, built once per test binary.
+fn shared_bomb() -> Arc<Vec<u8>> {
+    static BOMB: OnceLock<Arc<Vec<u8>>> = OnceLock::new();
+    BOMB.get_or_init(|| Arc::new(gzip_bomb(1024))).clone()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// A valid gzip file of `mebibytes` MiB of zeros, built from one compressed MiB repeated.
+///
+/// A full flush leaves the deflate stream byte-aligned with no back-references across it, so
+/// the compressed MiB can be repeated as is; only the CRC needs the whole length. 1024 MiB
+/// compress to about 1 MiB.
+fn gzip_bomb(mebibytes: u32) -> Vec<u8> {
+    let zeros = vec![0u8; MIB as usize];
+    let mut compress = Compress::new(Compression::best(), false);
+    let mut block = Vec::with_capacity(64 * 1024);
+    compress
+        .compress_vec(&zeros, &mut block, FlushCompress::Full)
+        .unwrap();
+    assert_eq!(
+        compress.total_in(),
+        MIB,
+        "one call compresses the whole MiB"
+    );
+    assert!(block.len() < block.capacity(), "the flush completed");
+
+    let mut one_mib_crc = Crc::new();
+    one_mib_crc.update(&zeros);
+    let mut crc = Crc::new();
+    let mut bomb = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    for _ in 0..mebibytes {
+        bomb.extend_from_slice(&block);
+        crc.combine(&one_mib_crc);
+    }
+    // An empty final block with fixed codes, then CRC-32 and length mod 2^32 (little-endian).
+    bomb.extend_from_slice(&[0x03, 0x00]);
+    bomb.extend_from_slice(&crc.sum().to_le_bytes());
+    bomb.extend_from_slice(&crc.amount().to_le_bytes());
+    bomb
+}
+
+fn limits() -> FetchLimits {
+    FetchLimits {
+        connect_timeout: Duration::from_secs(2),
+        total_timeout: Duration::from_secs(5),
+        max_body_bytes: 4 * MIB,
+        max_redirects: 5,
+        per_host_concurrency: 8,
+        ..FetchLimits::default()
+    }
+}
+
+fn get(url: String) -> FetchRequest {
+    FetchRequest {
+        url,
+        ..FetchRequest::default()
+    }
+}
+
+fn fetched(outcome: Result<FetchOutcome, FetchError>) -> FetchedFeed {
+    match outcome {
+        Ok(FetchOutcome::Fetched(feed)) => feed,
+        other => panic!("expected a fetched feed, got {other:?}"),
+    }
+}
+
+/// Peak resident memory of this process in KiB (Linux).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn the_test_bomb_is_a_valid_gzip_of_zeros() {
+    let small = gzip_bomb(3);
+    let mut inflated = Vec::new();
+    flate2::read::GzDecoder::new(small.as_slice())
+        .read_to_end(&mut inflated)
+        .expect("valid gzip");
+    assert_eq!(inflated.len() as u64, 3 * MIB);
+    assert!(inflated.iter().all(|b| *b == 0));
+    let full = shared_bomb();
+    assert!(
+        full.len() < 2 * MIB as usize,
+        "1 GiB of zeros compresses to {} bytes",
+        full.len()
+    );
+}
+
+#[tokio::test]
+async fn a_plain_feed_is_fetched_with_its_validators_and_our_user_agent() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(limits()).unwrap();
+    let feed = fetched(fetcher.fetch(&get(server.url("/feed"))).await);
+    assert_eq!(
+        feed,
+        FetchedFeed {
+            final_url: server.url("/feed"),
+            content_type: Some("application/rss+xml; charset=utf-8".to_string()),
+            body: FEED.as_bytes().to_vec(),
+            validators: Validators {
+                etag: Some(ETAG.to_string()),
+                last_modified: Some(LAST_MODIFIED.to_string()),
+                permanent_redirect: None,
+            },
+        }
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    let agent = requests[0].headers.get("user-agent").cloned();
+    assert!(
+        agent
+            .as_deref()
+            .is_some_and(|a| a.starts_with("tradefeed/")),
+        "User-Agent was {agent:?}"
+    );
+    assert!(!requests[0].headers.contains_key("if-none-match"));
+    assert!(!requests[0].headers.contains_key("if-modified-since"));
+}
+
+#[tokio::test]
+async fn conditional_requests_send_the_validators_and_a_match_gives_not_modified() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(limits()).unwrap();
+    let not_modified = Ok(FetchOutcome::NotModified(Validators {
+        etag: Some(ETAG.to_string()),
+        // The 304 carries only the ETag; the Last-Modified we sent is kept.
+        last_modified: Some(LAST_MODIFIED.to_string()),
+        permanent_redirect: None,
+    }));
+    let cases: &[(Option<&str>, Option<&str>, bool)] = &[
+        (Some(ETAG), Some(LAST_MODIFIED), true),
+        (Some(ETAG), None, true),
+        (None, Some(LAST_MODIFIED), true),
+        (Some("\"old\""), Some(LAST_MODIFIED), false),
+        (None, Some("Mon, 01 Jan 2024 00:00:00 GMT"), false),
+    ];
+    for (index, (etag, last_modified, unchanged)) in cases.iter().enumerate() {
+        let request = FetchRequest {
+            url: server.url("/feed"),
+            etag: etag.map(str::to_string),
+            last_modified: last_modified.map(str::to_string),
+        };
+        let outcome = fetcher.fetch(&request).await;
+        if *unchanged {
+            let mut expected = not_modified.clone();
+            if let Ok(FetchOutcome::NotModified(validators)) = &mut expected {
+                validators.last_modified = last_modified.map(str::to_string);
+            }
+            assert_eq!(outcome, expected, "{etag:?} {last_modified:?}");
+        } else {
+            assert_eq!(fetched(outcome).body, FEED.as_bytes(), "{etag:?}");
+        }
+        let seen = &server.requests()[index];
+        assert_eq!(seen.headers.get("if-none-match").map(String::as_str), *etag);
+        assert_eq!(
+            seen.headers.get("if-modified-since").map(String::as_str),
+            *last_modified
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_gzip_encoded_feed_arrives_decompressed() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(limits()).unwrap();
+    let feed = fetched(fetcher.fetch(&get(server.url("/gzip"))).await);
+    assert_eq!(feed.body, FEED.as_bytes());
+    let accepted = server.requests()[0].headers.get("accept-encoding").cloned();
+    assert!(
+        accepted.as_deref().is_some_and(|a| a.contains("gzip")),
+        "Accept-Encoding was {accepted:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_gzip_bomb_stops_at_the_body_limit_quickly_with_bounded_memory() {
+    let server = TestServer::start().await;
+    assert!(server.bomb.len() < 2 * MIB as usize);
+    let fetcher = Fetcher::new(limits()).unwrap();
+    let peak_before = peak_rss_kib();
+    let started = Instant::now();
+    let outcome = fetcher.fetch(&get(server.url("/bomb"))).await;
+    let elapsed = started.elapsed();
+    assert_eq!(outcome, Err(FetchError::TooLarge { limit: 4 * MIB }));
+    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+    if let (Some(before), Some(after)) = (peak_before, peak_rss_kib()) {
+        // Inflating the whole bomb would need 1 GiB; the limit is 4 MiB.
+        assert!(
+            after.saturating_sub(before) < 64 * 1024,
+            "peak memory grew by {} KiB",
+            after - before
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_endless_plain_body_stops_at_the_body_limit() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(limits()).unwrap();
+    let outcome = fetcher.fetch(&get(server.url("/endless"))).await;
+    assert_eq!(outcome, Err(FetchError::TooLarge { limit: 4 * MIB }));
+}
+
+#[tokio::test]
+async fn a_declared_content_length_over_the_limit_is_refused_before_reading() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(limits()).unwrap();
+    let started = Instant::now();
+    let outcome = fetcher.fetch(&get(server.url("/declared-huge"))).await;
+    assert_eq!(outcome, Err(FetchError::TooLarge { limit: 4 * MIB }));
+    // The server never sends the body, so only the header check can finish this fast.
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn servers_that_drip_or_never_answer_are_cut_off_by_the_total_timeout() {
+    let server = TestServer::start().await;
+    let total = Duration::from_secs(2);
+    let fetcher = Fetcher::new(FetchLimits {
+        total_timeout: total,
+        ..limits()
+    })
+    .unwrap();
+    let timed = |path: &'static str| {
+        let (fetcher, url) = (fetcher.clone(), server.url(path));
+        async move {
+            let started = Instant::now();
+            let outcome = fetcher.fetch(&get(url)).await;
+            (path, outcome, started.elapsed())
+        }
+    };
+    // Both at once, to keep the test at one timeout's length.
+    let (drip, silent) = tokio::join!(timed("/drip"), timed("/silent"));
+    for (path, outcome, elapsed) in [drip, silent] {
+        assert_eq!(outcome, Err(FetchError::Timeout(total)), "{path}");
+        assert!(
+            elapsed >= total - Duration::from_millis(50) && elapsed < total * 2,
+            "{path} took {elapsed:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn redirect_loops_and_overlong_chains_are_too_many_redirects() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(limits()).unwrap();
+    let loop_outcome = fetcher.fetch(&get(server.url("/loop-a"))).await;
+    assert_eq!(loop_outcome, Err(FetchError::TooManyRedirects(5)));
+    // The loop is noticed on revisiting /loop-a, not after five hops.
+    assert_eq!(server.requests().len(), 2);
+
+    let chain_outcome = fetcher.fetch(&get(server.url("/chain/0"))).await;
+    assert_eq!(chain_outcome, Err(FetchError::TooManyRedirects(5)));
+    // The original request plus five followed redirects; the sixth is not followed.
+    assert_eq!(server.requests().len(), 2 + 6);
+}
+
+#[tokio::test]
+async fn only_a_chain_of_permanent_redirects_is_recorded_as_the_new_url() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(limits()).unwrap();
+    let cases: &[(&str, Option<&str>)] = &[
+        // 301 (relative Location) then 308 (absolute): the feed moved for good.
+        ("/moved", Some("/feed")),
+        ("/moved-again", Some("/feed")),
+        ("/temp", None),
+        ("/see-other", None),
+        ("/temp-307", None),
+        // Permanent up to /temp, which then redirects temporarily: /temp is the new home.
+        ("/moved-then-temp", Some("/temp")),
+        // A temporary first hop means the configured URL is still the right one.
+        ("/temp-then-moved", None),
+    ];
+    for (path, recorded) in cases {
+        let feed = fetched(fetcher.fetch(&get(server.url(path))).await);
+        assert_eq!(feed.final_url, server.url("/feed"), "{path}");
+        assert_eq!(feed.body, FEED.as_bytes(), "{path}");
+        assert_eq!(
+            feed.validators.permanent_redirect,
+            recorded.map(|p| server.url(p)),
+            "{path}"
+        );
+    }
+
+    // A moved feed that is also unchanged still reports the move.
+    let request = FetchRequest {
+        url: server.url("/moved"),
+        etag: Some(ETAG.to_string()),
+        last_modified: None,
+    };
+    assert_eq!(
+        fetcher.fetch(&request).await,
+        Ok(FetchOutcome::NotModified(Validators {
+            etag: Some(ETAG.to_string()),
+            last_modified: None,
+            permanent_redirect: Some(server.url("/feed")),
+        }))
+    );
+}
+
+#[tokio::test]
+async fn redirects_without_a_usable_location_fail_cleanly() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(limits()).unwrap();
+    assert_eq!(
+        fetcher.fetch(&get(server.url("/moved-nowhere"))).await,
+        Err(FetchError::Status(301))
+    );
+    let to_ftp = fetcher.fetch(&get(server.url("/moved-to-ftp"))).await;
+    assert_eq!(
+        to_ftp.as_ref().map_err(FetchError::kind),
+        Err("invalid_url")
+    );
+}
+
+#[tokio::test]
+async fn error_statuses_map_to_typed_errors() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(limits()).unwrap();
+    let retry_date: DateTime<Utc> = Utc.with_ymd_and_hms(2031, 1, 1, 0, 0, 0).unwrap();
+    let cases: &[(&str, FetchError)] = &[
+        ("/gone", FetchError::Gone),
+        (
+            "/busy-date",
+            FetchError::RateLimited {
+                status: 429,
+                retry_after: Some(retry_date),
+            },
+        ),
+        (
+            "/busy-plain",
+            FetchError::RateLimited {
+                status: 429,
+                retry_after: None,
+            },
+        ),
+        (
+            "/unavailable-plain",
+            FetchError::RateLimited {
+                status: 503,
+                retry_after: None,
+            },
+        ),
+        ("/error", FetchError::Status(500)),
+        ("/forbidden", FetchError::Status(403)),
+        ("/missing", FetchError::Status(404)),
+    ];
+    for (path, expected) in cases {
+        let outcome = fetcher.fetch(&get(server.url(path))).await;
+        assert_eq!(outcome, Err(expected.clone()), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn retry_after_in_seconds_becomes_an_absolute_time() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(limits()).unwrap();
+    let cases: &[(&str, u16, i64)] = &[("/busy-seconds", 429, 120), ("/unavailable", 503, 30)];
+    for (path, expected_status, seconds) in cases {
+        let before = Utc::now();
+        let outcome = fetcher.fetch(&get(server.url(path))).await;
+        let after = Utc::now();
+        let Err(FetchError::RateLimited {
+            status,
+            retry_after: Some(when),
+        }) = outcome
+        else {
+            panic!("{path}: expected RateLimited with a time, got {outcome:?}");
+        };
+        assert_eq!(status, *expected_status, "{path}");
+        let delay = chrono::Duration::seconds(*seconds);
+        assert!(
+            when >= before + delay && when <= after + delay,
+            "{path}: {when} not {seconds}s after the request"
+        );
+    }
+}
+
+#[tokio::test]
+async fn broken_bodies_are_transport_errors_with_their_cause() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(limits()).unwrap();
+    for path in ["/bad-gzip", "/cut-short"] {
+        let outcome = fetcher.fetch(&get(server.url(path))).await;
+        let Err(FetchError::Transport(message)) = &outcome else {
+            panic!("{path}: expected a transport error, got {outcome:?}");
+        };
+        // The message carries the cause chain, not just reqwest's outer "error decoding body".
+        assert!(message.contains(": "), "{path}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_a_connect_error() {
+    // Bind to learn a free port, then close it so nothing listens there.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let fetcher = Fetcher::new(limits()).unwrap();
+    let outcome = fetcher.fetch(&get(format!("http://{addr}/feed"))).await;
+    assert!(
+        matches!(outcome, Err(FetchError::Connect(_))),
+        "expected Connect, got {outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn non_http_urls_are_refused_without_a_request() {
+    let fetcher = Fetcher::new(limits()).unwrap();
+    for url in ["ftp://127.0.0.1/feed", "file:///etc/hosts", "not a url"] {
+        let outcome = fetcher.fetch(&get(url.to_string())).await;
+        assert!(
+            matches!(outcome, Err(FetchError::InvalidUrl(_))),
+            "{url}: {outcome:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_more_than_the_per_host_concurrency_reaches_the_server_at_once() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(FetchLimits {
+        per_host_concurrency: 2,
+        ..limits()
+    })
+    .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let fetcher = fetcher.clone();
+        let request = get(server.url("/slow"));
+        tasks.push(tokio::spawn(async move { fetcher.fetch(&request).await }));
+    }
+    for task in tasks {
+        assert_eq!(fetched(task.await.unwrap()).body, FEED.as_bytes());
+    }
+    assert_eq!(server.requests().len(), 6);
+    assert_eq!(server.state.peak_in_flight.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_to_one_host_start_at_least_the_spacing_apart() {
+    let server = TestServer::start().await;
+    let spacing = Duration::from_millis(200);
+    let fetcher = Fetcher::new(FetchLimits {
+        per_host_spacing: spacing,
+        ..limits()
+    })
+    .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let fetcher = fetcher.clone();
+        let request = get(server.url("/feed"));
+        tasks.push(tokio::spawn(async move { fetcher.fetch(&request).await }));
+    }
+    for task in tasks {
+        assert_eq!(fetched(task.await.unwrap()).body, FEED.as_bytes());
+    }
+    let mut arrivals: Vec<Instant> = server.requests().iter().map(|r| r.arrived).collect();
+    arrivals.sort();
+    assert_eq!(arrivals.len(), 3);
+    for pair in arrivals.windows(2) {
+        let gap = pair[1] - pair[0];
+        // Slack for scheduling noise between the client starting a request and the server
+        // reading it; without spacing the three would arrive within a few milliseconds.
+        assert!(gap >= spacing - Duration::from_millis(60), "gap {gap:?}");
+    }
+}
