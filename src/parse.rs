@@ -13,7 +13,9 @@
 //! 3. **Repair the root** so feed-rs recognises it: `<rss>` without (or with an unknown) version
 //!    becomes `version="2.0"`; Atom 0.3 (`http://purl.org/atom/ns#`) is rewritten to Atom 1.0
 //!    (namespace, `issued` → `published`, `modified` → `updated`, MIME `type` values → Atom
-//!    1.0 keywords), because feed-rs silently yields 0 entries for it.
+//!    1.0 keywords), because feed-rs silently yields 0 entries for it; the RSS 0.90 namespace
+//!    becomes the RSS 1.0 one; a default namespace on `<rss>` is removed; a feed embedded in an
+//!    XHTML page is cut out of it.
 //! 4. **Parse** with a deterministic id generator (no random UUIDs: an item without a real id gets
 //!    `RawItem::guid == None`), a lenient [`parse_timestamp`], no feed-rs sanitizing (normalize
 //!    sanitizes once), inside `catch_unwind`: a feed-rs panic becomes [`ParseError::Crashed`].
@@ -263,7 +265,6 @@ struct Root<'t> {
 }
 
 /// Finds the root element, skipping the prolog, processing instructions, comments and DOCTYPE.
-/// `Err` carries why the document is not a feed (an HTML doctype).
 fn find_root(text: &str) -> Result<Option<Root<'_>>, ParseError> {
     let mut i = 0;
     loop {
@@ -283,10 +284,6 @@ fn find_root(text: &str) -> Result<Option<Root<'_>>, ParseError> {
                 .ok_or_else(|| malformed("unterminated comment"))?;
             i += end + 3;
         } else if rest.starts_with("<!") {
-            let head = &rest[..rest.len().min(14)];
-            if head.to_ascii_lowercase().starts_with("<!doctype html") {
-                return Err(ParseError::NotAFeed("an HTML page".into()));
-            }
             // A DOCTYPE may hold an internal subset `[...]` with `>` inside.
             let end = match (rest.find('['), rest.find('>')) {
                 (Some(open), Some(gt)) if open < gt => rest
@@ -339,11 +336,21 @@ fn prepare_document(text: Cow<'_, str>) -> Result<Cow<'_, str>, ParseError> {
     };
     let local = root.name.rsplit(':').next().unwrap_or(root.name);
     if local.eq_ignore_ascii_case("html") {
-        return Err(ParseError::NotAFeed("an HTML page".into()));
+        return match embedded_feed(&text) {
+            Some(feed) => prepare_document(Cow::Owned(feed.to_owned())),
+            None => Err(ParseError::NotAFeed("an HTML page".into())),
+        };
+    }
+    if root.name == "rss" {
+        let start = root.attrs.start;
+        return Ok(repair_rss_root(text, start));
     }
     let attrs = &text[root.attrs.clone()];
-    if root.name == "rss" {
-        return Ok(repair_rss_version(&text, root.attrs.start, attrs));
+    if local == "RDF" && attrs.contains(RSS_090_NS) {
+        // RSS 0.90 is RSS 1.0's predecessor with the same elements in another namespace.
+        return Ok(Cow::Owned(
+            text.replace(RSS_090_NS, "http://purl.org/rss/1.0/"),
+        ));
     }
     if local == "feed" {
         let version = attribute_value(attrs, "version").map(|(s, e)| &attrs[s..e]);
@@ -354,9 +361,51 @@ fn prepare_document(text: Cow<'_, str>) -> Result<Cow<'_, str>, ParseError> {
     Ok(text)
 }
 
+/// A feed element embedded in an (X)HTML page, as some publishers serve it.
+fn embedded_feed(text: &str) -> Option<&str> {
+    const ROOTS: [(&str, &str); 3] = [
+        ("<feed", "</feed>"),
+        ("<rss", "</rss>"),
+        ("<rdf:RDF", "</rdf:RDF>"),
+    ];
+    ROOTS.iter().find_map(|(open, close)| {
+        let start = text.find(open)?;
+        let after = text[start + open.len()..].chars().next()?;
+        if !(after.is_whitespace() || after == '>') {
+            return None;
+        }
+        let end = text.rfind(close)? + close.len();
+        (end > start).then(|| &text[start..end])
+    })
+}
+
 /// RSS versions feed-rs dispatches on; any other value (or none) is treated as 2.0, which is
 /// upward compatible with 0.9x.
 const KNOWN_RSS_VERSIONS: [&str; 3] = ["2.0", "0.91", "0.92"];
+
+/// Gives an `<rss>` root a version feed-rs knows and removes a default namespace (some feeds
+/// declare `xmlns="http://backend.userland.com/rss2"`, which makes feed-rs find no elements:
+/// RSS 2.0 has no namespace).
+fn repair_rss_root<'t>(text: Cow<'t, str>, attrs_start: usize) -> Cow<'t, str> {
+    let attrs_end = text[attrs_start..]
+        .find('>')
+        .map_or(text.len(), |p| attrs_start + p);
+    let text = match attribute_value(&text[attrs_start..attrs_end], "xmlns") {
+        Some((s, e)) => {
+            let (value_start, value_end) = (attrs_start + s, attrs_start + e);
+            // The attribute starts at its name, the nearest `xmlns` before the value.
+            let attr_start = text[..value_start].rfind("xmlns").unwrap_or(value_start);
+            let after_quote = (value_end + 1).min(text.len());
+            Cow::Owned(format!("{}{}", &text[..attr_start], &text[after_quote..]))
+        }
+        None => text,
+    };
+    let attrs_end = text[attrs_start..]
+        .find('>')
+        .map_or(text.len(), |p| attrs_start + p);
+    let attrs = text[attrs_start..attrs_end].to_owned();
+    repair_rss_version(&text, attrs_start, &attrs)
+}
 
 fn repair_rss_version<'t>(text: &Cow<'t, str>, attrs_start: usize, attrs: &str) -> Cow<'t, str> {
     match attribute_value(attrs, "version") {
@@ -372,6 +421,8 @@ fn repair_rss_version<'t>(text: &Cow<'t, str>, attrs_start: usize, attrs: &str) 
         )),
     }
 }
+
+const RSS_090_NS: &str = "http://my.netscape.com/rdf/simple/0.9/";
 
 const ATOM_03_NS: &str = "http://purl.org/atom/ns#";
 
@@ -463,7 +514,8 @@ fn convert_entry(entry: model::Entry, plain_is_text: bool) -> RawItem {
     let content = entry.content.and_then(|c| {
         let ct = &c.content_type;
         // Skip base64 and other binary inline content; keep text, HTML and XHTML/XML.
-        let textual = ct.ty() == "text" || ct.subty().as_str().contains("xml");
+        let subtype = ct.subty().as_str();
+        let textual = ct.ty() == "text" || subtype.contains("xml") || subtype.contains("html");
         let body = c.body.filter(|b| textual && !b.trim().is_empty())?;
         Some(text_as_html(body, ct.as_str(), plain_is_text))
     });
@@ -868,6 +920,10 @@ mod tests {
             (
                 "<rss xmlns:v=\"version\"><channel/></rss>",
                 "<rss version=\"2.0\" xmlns:v=\"version\"><channel/></rss>",
+            ),
+            (
+                "<rss version=\"2.0\" xmlns=\"http://backend.userland.com/rss2\" xmlns:y=\"y\"><channel/></rss>",
+                "<rss version=\"2.0\"  xmlns:y=\"y\"><channel/></rss>",
             ),
         ];
         for (input, expected) in cases {

@@ -28,6 +28,7 @@ pub const TRACKING_PARAMS: &[&str] = &[
     "oly_enc_id",  // Omeda
     "vero_id",     // Vero
     "wt.mc_id",    // Webtrends
+    "wt_mc",       // Webtrends (heise and others)
     "ncid",        // news-site campaign id
     "ocid",        // Microsoft/MSN campaign id
     "s_cid",       // Adobe campaign id
