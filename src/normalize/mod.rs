@@ -89,7 +89,7 @@ pub enum SkipReason {
 /// - dates: see [`resolve_dates`];
 /// - `html`: the sanitized content (else summary), from at most `max_text_chars` chars of
 ///   source (the sanitizer closes any element the cut left open, so it stays well-formed);
-/// - `text`: plain text of the same source, cut at `max_text_chars`.
+/// - `text`: plain text of the whole content (else summary), cut at `max_text_chars`.
 pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, SkipReason> {
     let base = ::url::Url::parse(&ctx.base_url).ok();
     let link = item
@@ -104,13 +104,14 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
         .filter(|c| !c.trim().is_empty())
         .or(item.summary.as_deref())
         .unwrap_or("");
+    // The sanitizer is the expensive step: feed it no more than the cap.
     let mut source = body;
     if body.len() > ctx.max_text_chars
         && let Some((idx, _)) = body.char_indices().nth(ctx.max_text_chars)
     {
         source = &body[..idx];
     }
-    let mut text = html_to_text(source);
+    let mut text = html_to_text(body);
     truncate_chars(&mut text, ctx.max_text_chars);
 
     let given_title = item.title.as_deref().map(title_text).unwrap_or_default();
@@ -223,4 +224,220 @@ pub fn html_to_text(html: &str) -> String {
 /// URLs are dropped when `base_url` is not an absolute URL.
 pub fn sanitize_html(html: &str, base_url: &str) -> String {
     self::sanitize::sanitize_html(html, base_url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> NormalizeContext {
+        let fetched = DateTime::parse_from_rfc3339("2026-11-28T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        NormalizeContext::new(fetched, "https://trade.example.org/feeds/main.xml")
+    }
+
+    fn item() -> RawItem {
+        RawItem {
+            guid: Some("id-1".into()),
+            link: Some("/news/steel?utm_source=rss#comments".into()),
+            title: Some("Steel &amp; <b>aluminium</b> tariffs".into()),
+            summary: Some("<p>Short summary.</p>".into()),
+            content: Some(
+                "<p>Full <a href=\"/annex\">text</a>.</p><script>x()</script><p>Second.</p>".into(),
+            ),
+            authors: vec![" Desk ".into(), "".into(), "Desk".into(), "Ana".into()],
+            published: None,
+            updated: None,
+        }
+    }
+
+    #[test]
+    fn a_full_item_is_cleaned_resolved_and_hashed() {
+        let entry = normalize_item(&item(), &ctx()).unwrap();
+        assert_eq!(entry.identity, "guid:id-1");
+        assert_eq!(entry.title, "Steel & aluminium tariffs");
+        assert_eq!(
+            entry.link.as_deref(),
+            Some("https://trade.example.org/news/steel?utm_source=rss#comments")
+        );
+        assert_eq!(
+            entry.canonical_url.as_deref(),
+            Some("https://trade.example.org/news/steel")
+        );
+        assert_eq!(entry.authors, ["Desk", "Ana"]);
+        assert_eq!(entry.published, ctx().fetched_at);
+        assert_eq!(entry.updated, ctx().fetched_at);
+        assert_eq!(
+            entry.html,
+            "<p>Full <a href=\"https://trade.example.org/annex\" rel=\"noopener noreferrer\">text</a>.</p><p>Second.</p>"
+        );
+        assert_eq!(entry.text, "Full text.\nSecond.");
+        assert_eq!(entry.fingerprint.len(), 32);
+        assert_eq!(entry.content_hash.len(), 32);
+    }
+
+    #[test]
+    fn the_summary_is_used_when_there_is_no_content() {
+        let raw = RawItem {
+            content: Some("  ".into()),
+            ..item()
+        };
+        let entry = normalize_item(&raw, &ctx()).unwrap();
+        assert_eq!(entry.html, "<p>Short summary.</p>");
+        assert_eq!(entry.text, "Short summary.");
+    }
+
+    #[test]
+    fn identity_follows_the_fallback_chain() {
+        let published = Some(ctx().fetched_at - Duration::hours(1));
+        let cases = [
+            (item(), "guid:id-1"),
+            (
+                RawItem {
+                    guid: Some(" ".into()),
+                    ..item()
+                },
+                "url:https://trade.example.org/news/steel",
+            ),
+            (
+                RawItem {
+                    guid: None,
+                    link: Some("javascript:void(0)".into()),
+                    published,
+                    ..item()
+                },
+                "title:",
+            ),
+            (
+                RawItem {
+                    guid: None,
+                    link: None,
+                    ..item()
+                },
+                "text:",
+            ),
+            (
+                RawItem {
+                    content: Some("<p>Only a body</p>".into()),
+                    ..RawItem::default()
+                },
+                "text:",
+            ),
+        ];
+        for (raw, prefix) in cases {
+            let entry = normalize_item(&raw, &ctx()).unwrap();
+            assert!(
+                entry.identity.starts_with(prefix),
+                "{raw:?} gave {}",
+                entry.identity
+            );
+        }
+    }
+
+    #[test]
+    fn an_item_with_nothing_to_identify_it_is_skipped() {
+        let cases = [
+            RawItem::default(),
+            RawItem {
+                title: Some(" <br> ".into()),
+                summary: Some("<script>only()</script>".into()),
+                published: Some(ctx().fetched_at),
+                ..RawItem::default()
+            },
+        ];
+        for raw in cases {
+            assert_eq!(
+                normalize_item(&raw, &ctx()),
+                Err(SkipReason::Unidentifiable),
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_title_falls_back_to_the_start_of_the_text() {
+        let long = "Tariff ".repeat(30);
+        let cases = [
+            ("<p>Short body</p>", "Short body".to_owned()),
+            (
+                long.as_str(),
+                format!("{}…", "Tariff ".repeat(11).trim_end()),
+            ),
+        ];
+        for (body, expected) in cases {
+            let raw = RawItem {
+                title: None,
+                content: Some(body.into()),
+                ..item()
+            };
+            assert_eq!(normalize_item(&raw, &ctx()).unwrap().title, expected);
+        }
+    }
+
+    #[test]
+    fn titles_and_texts_are_capped_on_char_boundaries() {
+        let mut ctx = ctx();
+        ctx.max_title_chars = 5;
+        ctx.max_text_chars = 7;
+        let raw = RawItem {
+            title: Some("Zölle über alles".into()),
+            content: Some("<p>Ärger über <b>Zölle</b> und Quoten</p>".into()),
+            ..item()
+        };
+        let entry = normalize_item(&raw, &ctx).unwrap();
+        assert_eq!(entry.title, "Zölle");
+        assert_eq!(entry.text.chars().count(), 7);
+        // The HTML comes from the first 7 chars of source, closed again by the sanitizer.
+        assert_eq!(entry.html, "<p>Ärge</p>");
+    }
+
+    #[test]
+    fn future_dates_are_clamped_and_updated_is_never_before_published() {
+        let c = ctx();
+        let cases = [
+            (
+                Some(c.fetched_at + Duration::days(2)),
+                None,
+                c.fetched_at,
+                c.fetched_at,
+            ),
+            (
+                Some(c.fetched_at - Duration::hours(2)),
+                Some(c.fetched_at - Duration::hours(3)),
+                c.fetched_at - Duration::hours(2),
+                c.fetched_at - Duration::hours(2),
+            ),
+        ];
+        for (published, updated, want_published, want_updated) in cases {
+            let raw = RawItem {
+                published,
+                updated,
+                ..item()
+            };
+            let entry = normalize_item(&raw, &c).unwrap();
+            assert_eq!(
+                (entry.published, entry.updated),
+                (want_published, want_updated)
+            );
+        }
+    }
+
+    #[test]
+    fn fingerprint_ignores_markup_and_content_hash_notices_edits() {
+        let a = normalize_item(&item(), &ctx()).unwrap();
+        let restyled = RawItem {
+            content: Some("<div>Full <em>text</em>.<br>Second.</div>".into()),
+            ..item()
+        };
+        let b = normalize_item(&restyled, &ctx()).unwrap();
+        assert_eq!(a.fingerprint, b.fingerprint);
+        assert_ne!(a.content_hash, b.content_hash);
+        let edited = RawItem {
+            content: Some("<p>Full text.</p><p>Third.</p>".into()),
+            ..item()
+        };
+        let c = normalize_item(&edited, &ctx()).unwrap();
+        assert_ne!(a.fingerprint, c.fingerprint);
+    }
 }
