@@ -1,6 +1,39 @@
 //! Feed parsing: the only user of feed-rs. Bytes in, `ParsedFeed` out.
+//!
+//! feed-rs does the XML/JSON work; this module wraps it so that real-world bodies parse:
+//!
+//! 1. **Sniff** the raw bytes: empty, gzip-compressed, HTML pages and anything that does not
+//!    start with `<` or `{` are [`ParseError::NotAFeed`] before feed-rs sees them.
+//! 2. **Decode to UTF-8 ourselves** (see [`decode_to_utf8`]): a byte-order mark wins; bytes that
+//!    are valid UTF-8 are UTF-8 whatever the prolog claims (publishers often declare ISO-8859-1 and
+//!    send UTF-8); otherwise the prolog `encoding=`, then the Content-Type `charset`, picks the
+//!    encoding, and undeclared or UTF-8-declared bytes with invalid sequences are decoded as UTF-8
+//!    with each invalid run read as windows-1252 (one stray Latin-1 byte no longer fails the feed).
+//!    The prolog is rewritten to say UTF-8 so feed-rs does not decode twice.
+//! 3. **Repair the root** so feed-rs recognises it: `<rss>` without (or with an unknown) version
+//!    becomes `version="2.0"`; Atom 0.3 (`http://purl.org/atom/ns#`) is rewritten to Atom 1.0
+//!    (namespace, `issued` → `published`, `modified` → `updated`, MIME `type` values → Atom
+//!    1.0 keywords), because feed-rs silently yields 0 entries for it; the RSS 0.90 namespace
+//!    becomes the RSS 1.0 one; a default namespace on `<rss>` is removed; a feed embedded in an
+//!    XHTML page is cut out of it.
+//! 4. **Parse** with a deterministic id generator (no random UUIDs: an item without a real id gets
+//!    `RawItem::guid == None`), a lenient [`parse_timestamp`], no feed-rs sanitizing (normalize
+//!    sanitizes once), inside `catch_unwind`: a feed-rs panic becomes [`ParseError::Crashed`].
+//!
+//! No entity expansion happens anywhere: feed-rs keeps unknown entities (including DTD-declared
+//! ones, e.g. "billion laughs") in their escaped form.
+//!
+//! CPU work only; the caller runs it in `spawn_blocking`.
 
-use crate::domain::ParsedFeed;
+use std::borrow::Cow;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
+use feed_rs::model::{self, FeedType};
+use feed_rs::parser::{Builder, ParseErrorKind, ParseFeedError};
+
+use crate::domain::{ParsedFeed, RawItem};
 
 /// Why a body is not a feed we can read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -16,10 +49,932 @@ pub enum ParseError {
     Crashed(String),
 }
 
-/// Parses RSS 0.9x/1.0/2.0, Atom 1.0 or JSON Feed bytes.
+/// What our id generator returns: feed-rs calls it only for items without a publisher id, so an
+/// entry id equal to this marks "no real id". NUL cannot occur in XML, so no feed can collide.
+const NO_ID: &str = "\u{0}tradefeed:no-id";
+
+/// Parses RSS 0.9x/1.0/2.0, Atom 0.3/1.0 or JSON Feed bytes.
 ///
 /// `content_type` is the HTTP Content-Type header (its charset is honoured when the document
 /// declares none). Never panics: feed-rs panics are caught and returned as `ParseError::Crashed`.
 pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed, ParseError> {
-    todo!("parse helper: {} bytes, {content_type:?}", bytes.len())
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        return Err(ParseError::NotAFeed(
+            "gzip-compressed body (the transport did not decode it)".into(),
+        ));
+    }
+    let text = decode_to_utf8(bytes, content_type);
+    let text = prepare_document(text)?;
+
+    let parser = Builder::new()
+        .id_generator(|_links, _title, _uri| NO_ID.to_owned())
+        .timestamp_parser(parse_timestamp)
+        .sanitize_content(false)
+        .build();
+    let outcome = catch_unwind(AssertUnwindSafe(|| parser.parse(text.as_bytes())));
+    let feed = match outcome {
+        Ok(Ok(feed)) => feed,
+        Ok(Err(err)) => return Err(map_error(err)),
+        Err(panic) => return Err(ParseError::Crashed(panic_message(panic.as_ref()))),
+    };
+    Ok(convert_feed(feed))
+}
+
+/// Maps a feed-rs error to our causes: no recognised root means "not a feed", everything else
+/// is a malformed feed.
+fn map_error(err: ParseFeedError) -> ParseError {
+    match err {
+        ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) => {
+            ParseError::NotAFeed("no RSS, Atom or JSON Feed root element".into())
+        }
+        ParseFeedError::JsonUnsupportedVersion(v) => {
+            ParseError::NotAFeed(format!("unsupported JSON Feed version {v}"))
+        }
+        other => ParseError::Malformed(other.to_string()),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".into()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+// ---------------------------------------------------------------------------------------------
+
+/// Decodes a feed body to UTF-8 and makes its XML prolog say so.
+///
+/// Order of evidence: byte-order mark; UTF-16 without BOM (`<?` as 16-bit units); valid UTF-8
+/// (wins over a declaration, because "declared ISO-8859-1, sent UTF-8" is common and valid UTF-8
+/// with non-ASCII text is practically never a legacy encoding); the prolog `encoding=`; the
+/// Content-Type `charset`; else UTF-8 with every invalid byte run decoded as windows-1252.
+pub fn decode_to_utf8<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
+    if let Some((encoding, bom_len)) = Encoding::for_bom(bytes) {
+        let body = &bytes[bom_len..];
+        let text = if encoding == UTF_8 {
+            decode_utf8_mixed(body)
+        } else {
+            encoding.decode_without_bom_handling(body).0
+        };
+        return rewrite_prolog_encoding(text);
+    }
+    if bytes.starts_with(&[b'<', 0, b'?', 0]) {
+        return rewrite_prolog_encoding(UTF_16LE.decode_without_bom_handling(bytes).0);
+    }
+    if bytes.starts_with(&[0, b'<', 0, b'?']) {
+        return rewrite_prolog_encoding(UTF_16BE.decode_without_bom_handling(bytes).0);
+    }
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return rewrite_prolog_encoding(Cow::Borrowed(text));
+    }
+    let label = prolog_encoding(bytes).or_else(|| content_type.and_then(charset_of));
+    let encoding = label.and_then(|l| Encoding::for_label(l.as_bytes()));
+    let text = match encoding {
+        Some(enc) if enc != UTF_8 => enc.decode_without_bom_handling(bytes).0,
+        _ => decode_utf8_mixed(bytes),
+    };
+    rewrite_prolog_encoding(text)
+}
+
+/// UTF-8 where valid; each invalid byte run decoded as windows-1252 (the de-facto "Latin-1").
+fn decode_utf8_mixed(bytes: &[u8]) -> Cow<'_, str> {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(bytes.len() + bytes.len() / 8);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        let invalid = chunk.invalid();
+        if !invalid.is_empty() {
+            out.push_str(&WINDOWS_1252.decode_without_bom_handling(invalid).0);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The `encoding="..."` value of an XML declaration at the start of `bytes` (ASCII scan).
+fn prolog_encoding(bytes: &[u8]) -> Option<String> {
+    let head = &bytes[..bytes.len().min(512)];
+    let start = head.iter().position(|b| !b.is_ascii_whitespace())?;
+    let head = &head[start..];
+    if !head.starts_with(b"<?xml") {
+        return None;
+    }
+    let end = head.windows(2).position(|w| w == b"?>")?;
+    let decl = std::str::from_utf8(&head[..end]).ok()?;
+    attribute_value(&decl[5..], "encoding").map(|(s, e)| decl[5 + s..5 + e].to_owned())
+}
+
+/// The `charset` parameter of a Content-Type header value.
+fn charset_of(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| value.trim().trim_matches(['"', '\'']).to_owned())
+    })
+}
+
+/// Makes the XML declaration (if any) say `encoding="UTF-8"`; borrows when it already does.
+fn rewrite_prolog_encoding(text: Cow<'_, str>) -> Cow<'_, str> {
+    let lead = text.len() - text.trim_start().len();
+    let rest = &text[lead..];
+    if !rest.starts_with("<?xml") {
+        return text;
+    }
+    let Some(end) = rest.find("?>") else {
+        return text;
+    };
+    let Some((s, e)) = attribute_value(&rest[5..end], "encoding") else {
+        return text;
+    };
+    let (s, e) = (lead + 5 + s, lead + 5 + e);
+    if text[s..e].eq_ignore_ascii_case("utf-8") {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..s]);
+    out.push_str("UTF-8");
+    out.push_str(&text[e..]);
+    Cow::Owned(out)
+}
+
+/// Byte range of the value of attribute `name` inside the attribute list of a tag (the text
+/// after the tag name, up to but excluding `>`/`?>`). Scans attributes properly, so a name
+/// inside another attribute's value does not match.
+fn attribute_value(attrs: &str, name: &str) -> Option<(usize, usize)> {
+    let b = attrs.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b'/') {
+            i += 1;
+        }
+        let name_start = i;
+        while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'=' && b[i] != b'>' {
+            i += 1;
+        }
+        let attr_name = &attrs[name_start..i];
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= b.len() || b[i] != b'=' {
+            if attr_name.is_empty() {
+                return None;
+            }
+            continue;
+        }
+        i += 1;
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let (value_start, value_end) = match b.get(i) {
+            Some(&q @ (b'"' | b'\'')) => {
+                let end = attrs[i + 1..].find(q as char).map(|p| i + 1 + p)?;
+                (i + 1, end)
+            }
+            Some(_) => {
+                let end = attrs[i..]
+                    .find(|c: char| c.is_ascii_whitespace() || c == '>')
+                    .map_or(b.len(), |p| i + p);
+                (i, end)
+            }
+            None => return None,
+        };
+        if attr_name == name {
+            return Some((value_start, value_end));
+        }
+        i = value_end + 1;
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sniffing and root repairs
+// ---------------------------------------------------------------------------------------------
+
+/// The root element of an XML document: its name and the byte range of its attribute list.
+struct Root<'t> {
+    name: &'t str,
+    attrs: std::ops::Range<usize>,
+}
+
+/// Finds the root element, skipping the prolog, processing instructions, comments and DOCTYPE.
+fn find_root(text: &str) -> Result<Option<Root<'_>>, ParseError> {
+    let mut i = 0;
+    loop {
+        let rest = text[i..].trim_start();
+        i = text.len() - rest.len();
+        if !rest.starts_with('<') {
+            return Ok(None);
+        }
+        if rest.starts_with("<?") {
+            let end = rest
+                .find("?>")
+                .ok_or_else(|| malformed("unterminated prolog"))?;
+            i += end + 2;
+        } else if rest.starts_with("<!--") {
+            let end = rest
+                .find("-->")
+                .ok_or_else(|| malformed("unterminated comment"))?;
+            i += end + 3;
+        } else if rest.starts_with("<!") {
+            // A DOCTYPE may hold an internal subset `[...]` with `>` inside.
+            let end = match (rest.find('['), rest.find('>')) {
+                (Some(open), Some(gt)) if open < gt => rest
+                    .find("]>")
+                    .or_else(|| rest[open..].find(']').map(|p| open + p))
+                    .map(|p| p + 1)
+                    .and_then(|p| rest[p..].find('>').map(|q| p + q))
+                    .ok_or_else(|| malformed("unterminated DOCTYPE"))?,
+                (_, Some(gt)) => gt,
+                _ => return Err(malformed("unterminated DOCTYPE")),
+            };
+            i += end + 1;
+        } else {
+            let name_len = rest[1..]
+                .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
+                .unwrap_or(rest.len() - 1);
+            let name = &rest[1..1 + name_len];
+            let attrs_start = i + 1 + name_len;
+            let attrs_end = text[attrs_start..]
+                .find('>')
+                .map_or(text.len(), |p| attrs_start + p);
+            return Ok(Some(Root {
+                name,
+                attrs: attrs_start..attrs_end,
+            }));
+        }
+    }
+}
+
+fn malformed(what: &str) -> ParseError {
+    ParseError::Malformed(what.into())
+}
+
+/// Sniffs the decoded text and repairs roots feed-rs would reject or misread.
+fn prepare_document(text: Cow<'_, str>) -> Result<Cow<'_, str>, ParseError> {
+    let trimmed = text.trim_start();
+    if trimmed.is_empty() {
+        return Err(ParseError::NotAFeed("empty body".into()));
+    }
+    if trimmed.starts_with('{') {
+        return Ok(text);
+    }
+    if !trimmed.starts_with('<') {
+        return Err(ParseError::NotAFeed(
+            "body starts with neither '<' nor '{'".into(),
+        ));
+    }
+    let Some(root) = find_root(&text)? else {
+        return Err(ParseError::NotAFeed("no root element".into()));
+    };
+    let local = root.name.rsplit(':').next().unwrap_or(root.name);
+    if local.eq_ignore_ascii_case("html") {
+        return match embedded_feed(&text) {
+            Some(feed) => prepare_document(Cow::Owned(feed.to_owned())),
+            None => Err(ParseError::NotAFeed("an HTML page".into())),
+        };
+    }
+    if root.name == "rss" {
+        let start = root.attrs.start;
+        return Ok(repair_rss_root(text, start));
+    }
+    let attrs = &text[root.attrs.clone()];
+    if local == "RDF" && attrs.contains(RSS_090_NS) {
+        // RSS 0.90 is RSS 1.0's predecessor with the same elements in another namespace.
+        return Ok(Cow::Owned(
+            text.replace(RSS_090_NS, "http://purl.org/rss/1.0/"),
+        ));
+    }
+    if local == "feed" {
+        let version = attribute_value(attrs, "version").map(|(s, e)| &attrs[s..e]);
+        if version == Some("0.3") || attrs.contains(ATOM_03_NS) {
+            return Ok(Cow::Owned(atom03_to_atom10(&text)));
+        }
+    }
+    Ok(text)
+}
+
+/// A feed element embedded in an (X)HTML page, as some publishers serve it.
+fn embedded_feed(text: &str) -> Option<&str> {
+    const ROOTS: [(&str, &str); 3] = [
+        ("<feed", "</feed>"),
+        ("<rss", "</rss>"),
+        ("<rdf:RDF", "</rdf:RDF>"),
+    ];
+    ROOTS.iter().find_map(|(open, close)| {
+        let start = text.find(open)?;
+        let after = text[start + open.len()..].chars().next()?;
+        if !(after.is_whitespace() || after == '>') {
+            return None;
+        }
+        let end = text.rfind(close)? + close.len();
+        (end > start).then(|| &text[start..end])
+    })
+}
+
+/// RSS versions feed-rs dispatches on; any other value (or none) is treated as 2.0, which is
+/// upward compatible with 0.9x.
+const KNOWN_RSS_VERSIONS: [&str; 3] = ["2.0", "0.91", "0.92"];
+
+/// Gives an `<rss>` root a version feed-rs knows and removes a default namespace (some feeds
+/// declare `xmlns="http://backend.userland.com/rss2"`, which makes feed-rs find no elements:
+/// RSS 2.0 has no namespace).
+fn repair_rss_root<'t>(text: Cow<'t, str>, attrs_start: usize) -> Cow<'t, str> {
+    let attrs_end = text[attrs_start..]
+        .find('>')
+        .map_or(text.len(), |p| attrs_start + p);
+    let text = match attribute_value(&text[attrs_start..attrs_end], "xmlns") {
+        Some((s, e)) => {
+            let (value_start, value_end) = (attrs_start + s, attrs_start + e);
+            // The attribute starts at its name, the nearest `xmlns` before the value.
+            let attr_start = text[..value_start].rfind("xmlns").unwrap_or(value_start);
+            let after_quote = (value_end + 1).min(text.len());
+            Cow::Owned(format!("{}{}", &text[..attr_start], &text[after_quote..]))
+        }
+        None => text,
+    };
+    let attrs_end = text[attrs_start..]
+        .find('>')
+        .map_or(text.len(), |p| attrs_start + p);
+    let attrs = text[attrs_start..attrs_end].to_owned();
+    repair_rss_version(&text, attrs_start, &attrs)
+}
+
+fn repair_rss_version<'t>(text: &Cow<'t, str>, attrs_start: usize, attrs: &str) -> Cow<'t, str> {
+    match attribute_value(attrs, "version") {
+        Some((s, e)) if KNOWN_RSS_VERSIONS.contains(&attrs[s..e].trim()) => text.clone(),
+        Some((s, e)) => {
+            let (s, e) = (attrs_start + s, attrs_start + e);
+            Cow::Owned(format!("{}2.0{}", &text[..s], &text[e..]))
+        }
+        None => Cow::Owned(format!(
+            "{} version=\"2.0\"{}",
+            &text[..attrs_start],
+            &text[attrs_start..]
+        )),
+    }
+}
+
+const RSS_090_NS: &str = "http://my.netscape.com/rdf/simple/0.9/";
+
+const ATOM_03_NS: &str = "http://purl.org/atom/ns#";
+
+/// Rewrites an Atom 0.3 document into the Atom 1.0 vocabulary feed-rs understands.
+fn atom03_to_atom10(text: &str) -> String {
+    const REPLACEMENTS: [(&str, &str); 8] = [
+        (ATOM_03_NS, "http://www.w3.org/2005/Atom"),
+        ("<issued>", "<published>"),
+        ("</issued>", "</published>"),
+        ("<modified>", "<updated>"),
+        ("</modified>", "</updated>"),
+        ("type=\"text/plain\"", "type=\"text\""),
+        ("type=\"application/xhtml+xml\"", "type=\"xhtml\""),
+        ("version=\"0.3\"", ""),
+    ];
+    let mut out = text.to_owned();
+    for (from, to) in REPLACEMENTS {
+        if out.contains(from) {
+            out = out.replace(from, to);
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model conversion
+// ---------------------------------------------------------------------------------------------
+
+fn convert_feed(feed: model::Feed) -> ParsedFeed {
+    let plain_is_text = matches!(feed.feed_type, FeedType::Atom | FeedType::JSON);
+    ParsedFeed {
+        title: feed
+            .title
+            .map(|t| t.content)
+            .filter(|t| !t.trim().is_empty()),
+        link: pick_link(&feed.links),
+        items: feed
+            .entries
+            .into_iter()
+            .map(|e| convert_entry(e, plain_is_text))
+            .collect(),
+    }
+}
+
+/// The item's page: the first `alternate` (or rel-less) link, else the first link that is not
+/// an enclosure, self or edit link.
+fn pick_link(links: &[model::Link]) -> Option<String> {
+    let usable = |l: &&model::Link| !l.href.trim().is_empty();
+    links
+        .iter()
+        .filter(usable)
+        .find(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
+        .or_else(|| {
+            links.iter().filter(usable).find(|l| {
+                !matches!(
+                    l.rel.as_deref(),
+                    Some("enclosure" | "self" | "edit" | "replies" | "hub")
+                )
+            })
+        })
+        .map(|l| l.href.trim().to_owned())
+}
+
+/// Text as HTML: Atom `type="text"` and JSON Feed plain text are escaped so that downstream
+/// HTML handling reads them literally; RSS declares nothing and is HTML in practice.
+fn text_as_html(content: String, mime: &str, plain_is_text: bool) -> String {
+    if plain_is_text && mime.starts_with("text/plain") {
+        match html_escape::encode_text(&content) {
+            Cow::Borrowed(_) => content,
+            Cow::Owned(escaped) => escaped,
+        }
+    } else {
+        content
+    }
+}
+
+fn convert_entry(entry: model::Entry, plain_is_text: bool) -> RawItem {
+    let guid = (entry.id != NO_ID)
+        .then(|| entry.id.trim())
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned);
+    let link = pick_link(&entry.links);
+    let title = entry
+        .title
+        .map(|t| text_as_html(t.content, t.content_type.as_str(), plain_is_text));
+    let summary = entry
+        .summary
+        .map(|t| text_as_html(t.content, t.content_type.as_str(), plain_is_text));
+    let content = entry.content.and_then(|c| {
+        let ct = &c.content_type;
+        // Skip base64 and other binary inline content; keep text, HTML and XHTML/XML.
+        let subtype = ct.subty().as_str();
+        let textual = ct.ty() == "text" || subtype.contains("xml") || subtype.contains("html");
+        let body = c.body.filter(|b| textual && !b.trim().is_empty())?;
+        Some(text_as_html(body, ct.as_str(), plain_is_text))
+    });
+    let authors = entry
+        .authors
+        .into_iter()
+        .filter_map(|p| p.name.or(p.email))
+        .collect();
+    RawItem {
+        guid,
+        link,
+        title,
+        summary,
+        content,
+        authors,
+        published: entry.published,
+        updated: entry.updated,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timestamps
+// ---------------------------------------------------------------------------------------------
+
+/// Lenient timestamp parsing for feed dates.
+///
+/// Accepts RFC 3339 and ISO 8601 variants (space instead of `T`, missing seconds, `+hhmm`
+/// offsets; no offset means UTC; a bare date means midnight UTC), RFC 2822 and its common abuses
+/// (named zones such as `CET`, `BST`, `EST`, `JST`; long or wrong weekday names, long month
+/// names, month before day, single-digit hours, missing seconds, two-digit years), and Unix
+/// epoch seconds or milliseconds. An unknown zone name counts as UTC. `None` when no date is
+/// recognisable.
+pub fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        let n: i64 = s.parse().ok()?;
+        return match s.len() {
+            9 | 10 => DateTime::from_timestamp(n, 0),
+            12 | 13 => DateTime::from_timestamp_millis(n),
+            _ => None,
+        };
+    }
+    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+        return Some(dt.to_utc());
+    }
+    if let Ok(dt) = DateTime::parse_from_rfc2822(s) {
+        return Some(dt.to_utc());
+    }
+    let b = s.as_bytes();
+    if b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' {
+        return parse_iso_lenient(s);
+    }
+    parse_rfc2822_lenient(s)
+}
+
+/// ISO 8601 without the strictness of RFC 3339.
+fn parse_iso_lenient(s: &str) -> Option<DateTime<Utc>> {
+    let (body, offset) = split_iso_offset(s)?;
+    let body = body.trim();
+    let naive = if body.len() <= 10 {
+        NaiveDate::parse_from_str(body, "%Y-%m-%d")
+            .ok()?
+            .and_time(NaiveTime::MIN)
+    } else {
+        let normalized: String = body
+            .char_indices()
+            .map(|(i, c)| if i == 10 && c == ' ' { 'T' } else { c })
+            .collect();
+        NaiveDateTime::parse_from_str(&normalized, "%Y-%m-%dT%H:%M:%S%.f")
+            .or_else(|_| NaiveDateTime::parse_from_str(&normalized, "%Y-%m-%dT%H:%M"))
+            .ok()?
+    };
+    let offset = FixedOffset::east_opt(offset)?;
+    offset
+        .from_local_datetime(&naive)
+        .single()
+        .map(|dt| dt.to_utc())
+}
+
+/// Splits an ISO timestamp into its local part and its UTC offset in seconds.
+fn split_iso_offset(s: &str) -> Option<(&str, i32)> {
+    if let Some(body) = s.strip_suffix(['Z', 'z']) {
+        return Some((body, 0));
+    }
+    // A trailing zone name after a space: "2026-11-27 10:00:00 CET".
+    if let Some((body, zone)) = s.rsplit_once(' ')
+        && body.len() >= 10
+        && !zone.is_empty()
+        && zone.bytes().all(|b| b.is_ascii_alphabetic())
+    {
+        return Some((body, zone_offset(zone).unwrap_or(0)));
+    }
+    // A sign after the date part (index 10 onward) starts an offset.
+    if let Some(pos) = s
+        .char_indices()
+        .skip(10)
+        .find(|&(_, c)| c == '+' || c == '-')
+        .map(|(i, _)| i)
+    {
+        return Some((&s[..pos], numeric_offset(&s[pos..])?));
+    }
+    Some((s, 0))
+}
+
+/// `+hh`, `+hhmm` or `+hh:mm` (or `-`) as seconds east of UTC.
+fn numeric_offset(s: &str) -> Option<i32> {
+    let sign = match s.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let digits: String = s[1..].chars().filter(|c| *c != ':').collect();
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (h, m) = match digits.len() {
+        1 | 2 => (digits.parse::<i32>().ok()?, 0),
+        3 => (
+            digits[..1].parse::<i32>().ok()?,
+            digits[1..].parse::<i32>().ok()?,
+        ),
+        4 => (
+            digits[..2].parse::<i32>().ok()?,
+            digits[2..].parse::<i32>().ok()?,
+        ),
+        _ => return None,
+    };
+    (h <= 23 && m <= 59).then_some(sign * (h * 3600 + m * 60))
+}
+
+/// Offsets of zone abbreviations seen in feeds (seconds east of UTC). Ambiguous ones take the
+/// meaning most common in news feeds (IST = India, CST = US Central).
+fn zone_offset(zone: &str) -> Option<i32> {
+    const H: i32 = 3600;
+    let upper = zone.to_ascii_uppercase();
+    Some(match upper.as_str() {
+        "Z" | "UT" | "UTC" | "GMT" | "WET" | "ZULU" => 0,
+        "BST" | "CET" | "MET" | "WEST" | "WAT" | "IST_IE" => H,
+        "CEST" | "MEST" | "EET" | "SAST" | "CAT" => 2 * H,
+        "EEST" | "MSK" | "EAT" | "TRT" => 3 * H,
+        "IST" => 5 * H + 1800,
+        "WIB" | "ICT" => 7 * H,
+        "HKT" | "SGT" | "PHT" | "AWST" | "CCT" => 8 * H,
+        "JST" | "KST" => 9 * H,
+        "ACST" => 9 * H + 1800,
+        "AEST" => 10 * H,
+        "AEDT" => 11 * H,
+        "NZST" => 12 * H,
+        "NZDT" => 13 * H,
+        "NST" => -(3 * H + 1800),
+        "ADT" | "BRT" | "ART" => -3 * H,
+        "AST" | "EDT" => -4 * H,
+        "EST" | "CDT" => -5 * H,
+        "CST" | "MDT" => -6 * H,
+        "MST" | "PDT" => -7 * H,
+        "PST" | "AKDT" => -8 * H,
+        "AKST" => -9 * H,
+        "HST" => -10 * H,
+        _ => return None,
+    })
+}
+
+fn month_number(token: &str) -> Option<u32> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    if token.len() < 3 {
+        return None;
+    }
+    let prefix = token.get(..3)?.to_ascii_lowercase();
+    MONTHS
+        .iter()
+        .position(|m| *m == prefix)
+        .map(|i| i as u32 + 1)
+}
+
+/// RFC 2822-like dates, parsed by token class rather than position.
+fn parse_rfc2822_lenient(s: &str) -> Option<DateTime<Utc>> {
+    let (mut day, mut month, mut year) = (None::<u32>, None::<u32>, None::<i32>);
+    let mut time: Option<(u32, u32, u32)> = None;
+    let mut offset: Option<i32> = None;
+    let mut pm: Option<bool> = None;
+    for token in s.split(|c: char| c.is_whitespace() || c == ',') {
+        if token.is_empty() {
+            continue;
+        }
+        let first = token.as_bytes()[0];
+        if first.is_ascii_digit() && token.contains(':') {
+            let mut parts = token.split(':');
+            let h = parts.next()?.parse().ok()?;
+            let m = parts.next()?.parse().ok()?;
+            let sec = match parts.next() {
+                Some(p) => p.split('.').next()?.parse().ok()?,
+                None => 0,
+            };
+            time = Some((h, m, sec));
+        } else if (first == b'+' || first == b'-') && token.len() > 1 {
+            offset = Some(numeric_offset(token)?);
+        } else if token.bytes().all(|b| b.is_ascii_digit()) {
+            let n: i32 = token.parse().ok()?;
+            if token.len() == 4 {
+                year = Some(n);
+            } else if token.len() <= 2 && day.is_none() {
+                day = Some(n as u32);
+            } else if token.len() <= 2 && year.is_none() {
+                year = Some(if n < 50 { 2000 + n } else { 1900 + n });
+            } else {
+                return None;
+            }
+        } else if token.bytes().all(|b| b.is_ascii_alphabetic() || b == b'.') {
+            let lower = token.trim_end_matches('.').to_ascii_lowercase();
+            match lower.as_str() {
+                "am" => pm = Some(false),
+                "pm" => pm = Some(true),
+                _ => {
+                    if month.is_none()
+                        && let Some(m) = month_number(&lower)
+                        && !is_weekday(&lower)
+                    {
+                        month = Some(m);
+                    } else if let Some(z) = zone_offset(&lower) {
+                        offset = offset.or(Some(z));
+                    }
+                }
+            }
+        } else if let Some(rest) = ["GMT", "UTC", "UT"]
+            .iter()
+            .find_map(|z| token.strip_prefix(z))
+        {
+            offset = Some(numeric_offset(rest)?);
+        }
+    }
+    let (mut h, m, sec) = time.unwrap_or((0, 0, 0));
+    match pm {
+        Some(true) if h < 12 => h += 12,
+        Some(false) if h == 12 => h = 0,
+        _ => {}
+    }
+    // "24:00" for midnight happens; read it as the start of the day, as feed-rs does.
+    if h == 24 {
+        h = 0;
+    }
+    let date = NaiveDate::from_ymd_opt(year?, month?, day?)?;
+    let naive = date.and_hms_opt(h, m, sec.min(59))?;
+    FixedOffset::east_opt(offset.unwrap_or(0))?
+        .from_local_datetime(&naive)
+        .single()
+        .map(|dt| dt.to_utc())
+}
+
+fn is_weekday(lower: &str) -> bool {
+    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .any(|d| lower.starts_with(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn timestamps_in_common_feed_formats_parse_to_the_right_instant() {
+        let cases = [
+            ("2026-11-27T10:00:00Z", "2026-11-27T10:00:00Z"),
+            ("2026-11-27T11:00:00+01:00", "2026-11-27T10:00:00Z"),
+            ("2026-11-27T11:00:00+0100", "2026-11-27T10:00:00Z"),
+            ("2026-11-27T10:00:00.123Z", "2026-11-27T10:00:00.123Z"),
+            ("2026-11-27T10:00:00", "2026-11-27T10:00:00Z"),
+            ("2026-11-27 10:00:00", "2026-11-27T10:00:00Z"),
+            ("2026-11-27T10:00", "2026-11-27T10:00:00Z"),
+            ("2026-11-27", "2026-11-27T00:00:00Z"),
+            ("2026-11-27 11:00:00 CET", "2026-11-27T10:00:00Z"),
+            ("Fri, 27 Nov 2026 10:00:00 GMT", "2026-11-27T10:00:00Z"),
+            ("Fri, 27 Nov 2026 10:00:00 +0000", "2026-11-27T10:00:00Z"),
+            ("Fri, 27 Nov 2026 11:00:00 CET", "2026-11-27T10:00:00Z"),
+            ("Fri, 27 Nov 2026 12:00:00 CEST", "2026-11-27T10:00:00Z"),
+            ("Fri, 27 Nov 2026 11:00:00 BST", "2026-11-27T10:00:00Z"),
+            ("Fri, 27 Nov 2026 05:00:00 EST", "2026-11-27T10:00:00Z"),
+            ("Fri, 27 Nov 2026 10:00:00 UTC", "2026-11-27T10:00:00Z"),
+            (
+                "Friday, 27 November 2026 10:00:00 GMT",
+                "2026-11-27T10:00:00Z",
+            ),
+            ("Mon, 27 Nov 2026 10:00:00 GMT", "2026-11-27T10:00:00Z"),
+            ("27 Nov 2026 10:00 GMT", "2026-11-27T10:00:00Z"),
+            ("Nov 27 2026 10:00:00 GMT", "2026-11-27T10:00:00Z"),
+            ("Fri, 27 Nov 2026 9:05:00 GMT", "2026-11-27T09:05:00Z"),
+            ("Fri, 27 Nov 26 10:00:00 GMT", "2026-11-27T10:00:00Z"),
+            ("Fri, 27 Nov 2026 10:00:00 GMT+0100", "2026-11-27T09:00:00Z"),
+            ("Fri, 27 Nov 2026 10:00:00 XYZ", "2026-11-27T10:00:00Z"),
+            ("27 Nov 2026 10:00:00 PM GMT", "2026-11-27T22:00:00Z"),
+            ("1795773600", "2026-11-27T10:00:00Z"),
+            ("1795773600000", "2026-11-27T10:00:00Z"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                parse_timestamp(input),
+                Some(utc(expected)),
+                "input {input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unrecognisable_timestamps_are_none() {
+        for input in [
+            "",
+            "   ",
+            "yesterday",
+            "32 Nov 2026",
+            "2026-13-01",
+            "12345",
+            "Nov 2026",
+        ] {
+            assert_eq!(parse_timestamp(input), None, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn valid_utf8_wins_over_a_wrong_latin1_declaration() {
+        let body = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss>Zölle</rss>";
+        let text = decode_to_utf8(body.as_bytes(), None);
+        assert!(text.contains("Zölle"));
+        assert!(text.contains("encoding=\"UTF-8\""));
+    }
+
+    #[test]
+    fn declared_and_header_charsets_decode_legacy_bytes() {
+        let cases: [(&[u8], Option<&str>, &str); 4] = [
+            (
+                b"<?xml version='1.0' encoding='ISO-8859-1'?><a>Z\xf6lle</a>",
+                None,
+                "Zölle",
+            ),
+            (
+                b"<a>Z\xf6lle</a>",
+                Some("text/xml; charset=iso-8859-1"),
+                "Zölle",
+            ),
+            (
+                b"<a>\xd0\xee\xf1\xf1\xe8\xff</a>",
+                Some("application/rss+xml; charset=\"windows-1251\""),
+                "Россия",
+            ),
+            (
+                b"<?xml version=\"1.0\" encoding=\"KOI8-R\"?><a>\xf2\xcf\xd3\xd3\xc9\xd1</a>",
+                None,
+                "Россия",
+            ),
+        ];
+        for (bytes, ct, expected) in cases {
+            let text = decode_to_utf8(bytes, ct);
+            assert!(
+                text.contains(expected),
+                "{text:?} should contain {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_stray_latin1_byte_in_utf8_is_read_as_windows_1252_and_the_rest_stays_utf8() {
+        let bytes = b"<a>caf\xe9 \xe2\x80\x94 Zoll\xc3\xa4mter \x93quoted\x94</a>";
+        let text = decode_to_utf8(bytes, None);
+        assert_eq!(text, "<a>café — Zollämter “quoted”</a>");
+    }
+
+    #[test]
+    fn utf16_with_a_bom_is_decoded() {
+        let mut bytes = vec![0xFF, 0xFE];
+        for unit in "<?xml version=\"1.0\" encoding=\"UTF-16\"?><a>Zölle</a>".encode_utf16() {
+            bytes.extend_from_slice(&unit.to_le_bytes());
+        }
+        let text = decode_to_utf8(&bytes, None);
+        assert_eq!(
+            text,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><a>Zölle</a>"
+        );
+    }
+
+    #[test]
+    fn rss_roots_without_a_known_version_are_repaired() {
+        let cases = [
+            (
+                "<rss><channel/></rss>",
+                "<rss version=\"2.0\"><channel/></rss>",
+            ),
+            (
+                "<rss version=\"2.01\"><channel/></rss>",
+                "<rss version=\"2.0\"><channel/></rss>",
+            ),
+            (
+                "<rss version=\"0.91\"><channel/></rss>",
+                "<rss version=\"0.91\"><channel/></rss>",
+            ),
+            (
+                "<rss xmlns:v=\"version\"><channel/></rss>",
+                "<rss version=\"2.0\" xmlns:v=\"version\"><channel/></rss>",
+            ),
+            (
+                "<rss version=\"2.0\" xmlns=\"http://backend.userland.com/rss2\" xmlns:y=\"y\"><channel/></rss>",
+                "<rss version=\"2.0\"  xmlns:y=\"y\"><channel/></rss>",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(prepare_document(Cow::Borrowed(input)).unwrap(), expected);
+        }
+    }
+
+    #[test]
+    fn html_and_non_markup_bodies_are_not_feeds() {
+        let cases: [&[u8]; 7] = [
+            b"",
+            b"   \n",
+            b"<!DOCTYPE html><html><body>Tariffs</body></html>",
+            b"<!doctype HTML>\n<html>",
+            b"<?xml version=\"1.0\"?>\n<!-- page -->\n<html xmlns=\"http://www.w3.org/1999/xhtml\"></html>",
+            b"\x1f\x8b\x08\x00garbage",
+            b"just some words, not markup",
+        ];
+        for bytes in cases {
+            let result = parse_feed(bytes, None);
+            assert!(
+                matches!(result, Err(ParseError::NotAFeed(_))),
+                "{:?} gave {result:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+
+    #[test]
+    fn items_without_a_publisher_id_get_no_guid_and_items_with_one_keep_it() {
+        let xml = r#"<rss version="2.0"><channel><title>T</title>
+            <item><title>No id</title><link>https://example.org/a</link></item>
+            <item><title>Blank id</title><guid>  </guid></item>
+            <item><title>With id</title><guid isPermaLink="false"> tag:example.org,2026:1 </guid></item>
+            </channel></rss>"#;
+        let feed = parse_feed(xml.as_bytes(), None).unwrap();
+        let guids: Vec<_> = feed.items.iter().map(|i| i.guid.as_deref()).collect();
+        assert_eq!(guids, [None, None, Some("tag:example.org,2026:1")]);
+    }
+
+    #[test]
+    fn atom_plain_text_is_escaped_so_it_reads_literally_as_html() {
+        let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom"><id>f</id><title>F</title>
+            <entry><id>e1</id><title type="text">Tariffs &lt;b&gt; &amp; quotas</title>
+            <summary type="html">&lt;p&gt;Quota &lt;b&gt;rules&lt;/b&gt;&lt;/p&gt;</summary></entry></feed>"#;
+        let feed = parse_feed(xml.as_bytes(), None).unwrap();
+        let item = &feed.items[0];
+        assert_eq!(
+            item.title.as_deref(),
+            Some("Tariffs &lt;b&gt; &amp; quotas")
+        );
+        assert_eq!(item.summary.as_deref(), Some("<p>Quota <b>rules</b></p>"));
+    }
 }

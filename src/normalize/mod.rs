@@ -1,8 +1,48 @@
 //! Turning a raw item into a clean `Entry`: text, URLs, dates, identity and fingerprints.
+//!
+//! # Identity fallback chain
+//!
+//! An entry is unique on (source, identity). The identity is the first of these that exists,
+//! each with its own prefix so keys from different steps never collide:
+//!
+//! 1. `guid:<id>` — the publisher's id (RSS `guid`, Atom `id`, JSON Feed `id`), trimmed, if
+//!    present and not blank (ids over 512 bytes are stored as `guid:xxh3:<hash>`);
+//! 2. `url:<canonical link>` — the canonical URL of the item's link, resolved against the feed
+//!    URL (see [`canonical_url`]);
+//! 3. `title:<hash>` — xxh3-128 of the normalized title and the date the feed gave (published,
+//!    else updated), when the item has a title and the feed gave a date;
+//! 4. `text:<hash>` — xxh3-128 of the normalized title and normalized body text.
+//!
+//! An item with none of these (no id, no link, no title, no text) is skipped as
+//! [`SkipReason::Unidentifiable`]. "Normalized" means lower-case, punctuation read as a word
+//! break, whitespace folded, so markup-only differences do not change keys 3 and 4.
+//!
+//! # Hashes
+//!
+//! - `fingerprint`: xxh3-128 (hex) of normalized title + "\n" + normalized text — equal for
+//!   byte-different renderings of the same words; the exact-duplicate key for clustering.
+//! - `content_hash`: xxh3-128 (hex) of title, link, sanitized HTML, authors, published and
+//!   updated — a change means the publisher edited the item.
+
+mod dates;
+mod identity;
+mod sanitize;
+mod text;
+mod url;
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::{Entry, RawItem};
+
+pub use self::dates::resolve_dates;
+pub use self::identity::{
+    ContentParts, IdentityInput, content_hash, fingerprint, identity as item_identity,
+};
+pub use self::text::{normalize_for_matching, truncate_chars};
+pub use self::url::{TRACKING_PARAMS, TRACKING_PREFIXES, resolve_link};
+
+/// Chars of body text used as a title when the item has none.
+const FALLBACK_TITLE_CHARS: usize = 80;
 
 /// Limits and context for normalizing the items of one fetch.
 #[derive(Debug, Clone)]
@@ -41,23 +81,363 @@ pub enum SkipReason {
 }
 
 /// Normalizes one raw item. See the module docs for the identity fallback chain.
+///
+/// - `title`: plain text of the title on one line (or the first ~80 chars of the body text when
+///   the item has no title), cut at `max_title_chars`;
+/// - `link`: resolved against `ctx.base_url`, http(s) only; `canonical_url` from it;
+/// - `authors`: trimmed, empty and repeated names dropped;
+/// - dates: see [`resolve_dates`];
+/// - `html`: the sanitized content (else summary), from at most `max_text_chars` chars of
+///   source (the sanitizer closes any element the cut left open, so it stays well-formed);
+/// - `text`: plain text of the whole content (else summary), cut at `max_text_chars`.
 pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, SkipReason> {
-    todo!("normalize helper: {item:?} {ctx:?}")
+    let base = ::url::Url::parse(&ctx.base_url).ok();
+    let link = item
+        .link
+        .as_deref()
+        .and_then(|l| resolve_link(l, base.as_ref()));
+    let canonical = link.as_deref().and_then(canonical_url);
+
+    let body = item
+        .content
+        .as_deref()
+        .filter(|c| !c.trim().is_empty())
+        .or(item.summary.as_deref())
+        .unwrap_or("");
+    // The sanitizer is the expensive step: feed it no more than the cap.
+    let mut source = body;
+    if body.len() > ctx.max_text_chars
+        && let Some((idx, _)) = body.char_indices().nth(ctx.max_text_chars)
+    {
+        source = &body[..idx];
+    }
+    let mut text = html_to_text(body);
+    truncate_chars(&mut text, ctx.max_text_chars);
+
+    let given_title = item.title.as_deref().map(title_text).unwrap_or_default();
+    let mut title = if given_title.is_empty() {
+        fallback_title(&text)
+    } else {
+        given_title.clone()
+    };
+    truncate_chars(&mut title, ctx.max_title_chars);
+
+    let identity = item_identity(&IdentityInput {
+        guid: item.guid.as_deref(),
+        canonical_url: canonical.as_deref(),
+        title: &given_title,
+        feed_date: item.published.or(item.updated),
+        text: &text,
+    })
+    .ok_or(SkipReason::Unidentifiable)?;
+
+    let html = sanitize_html(source, &ctx.base_url);
+    let (published, updated) = resolve_dates(
+        item.published,
+        item.updated,
+        ctx.fetched_at,
+        ctx.max_future_skew,
+    );
+
+    let mut authors: Vec<String> = Vec::with_capacity(item.authors.len());
+    for name in item.authors.iter().map(|a| a.trim()) {
+        if !name.is_empty() && !authors.iter().any(|a| a == name) {
+            authors.push(name.to_owned());
+        }
+    }
+
+    let fingerprint = fingerprint(&title, &text);
+    let content_hash = content_hash(&ContentParts {
+        title: &title,
+        link: link.as_deref(),
+        html: &html,
+        authors: &authors,
+        published,
+        updated,
+    });
+    Ok(Entry {
+        identity,
+        title,
+        link,
+        canonical_url: canonical,
+        authors,
+        published,
+        updated,
+        html,
+        text,
+        fingerprint,
+        content_hash,
+    })
+}
+
+/// A title as one line of plain text.
+fn title_text(raw: &str) -> String {
+    let mut t = html_to_text(raw);
+    if t.contains('\n') {
+        t = t.replace('\n', " ");
+    }
+    t
+}
+
+/// The first ~80 chars of the text, cut at a word boundary when there is one, on one line.
+fn fallback_title(text: &str) -> String {
+    let line = text.replace('\n', " ");
+    if line.chars().count() <= FALLBACK_TITLE_CHARS {
+        return line;
+    }
+    let cut = line
+        .char_indices()
+        .nth(FALLBACK_TITLE_CHARS)
+        .map_or(line.len(), |(i, _)| i);
+    let head = &line[..cut];
+    let head = match head.rfind(' ') {
+        Some(space) if space > cut / 2 => &head[..space],
+        _ => head,
+    };
+    format!("{head}…")
 }
 
 /// Canonical form of an absolute URL: lower-case scheme and host, default port and fragment
 /// removed, tracking parameters (`utm_*`, `fbclid`, `gclid`, ...) dropped. `None` if unparsable.
+///
+/// Only http and https URLs have a canonical form. The remaining query parameters are sorted
+/// (and empty ones dropped) so that reordered copies compare equal; an empty query loses its
+/// `?`. The path is kept as is, except that the root path is always `/`. The dropped
+/// parameters are listed in [`TRACKING_PARAMS`] and [`TRACKING_PREFIXES`]. Idempotent.
 pub fn canonical_url(url: &str) -> Option<String> {
-    todo!("normalize helper: {url}")
+    self::url::canonical_url(url)
 }
 
 /// Plain text of an HTML fragment: tags removed, entities decoded, whitespace folded.
+///
+/// Also drops the content of `script`, `style`, `noscript` and `template`, turns block elements
+/// into line breaks, decodes character references once (so a double-escaped `&amp;amp;` becomes
+/// `&amp;`), and returns Unicode NFC. Never panics, whatever the input.
 pub fn html_to_text(html: &str) -> String {
-    todo!("normalize helper: {html}")
+    self::text::html_to_text(html)
 }
 
 /// Allow-list sanitizing of an HTML fragment for output (no script, handlers, js/data URLs,
 /// iframes, style attributes); relative URLs resolved against `base_url`.
+///
+/// Links get `rel="noopener noreferrer"`; only http, https and mailto URLs survive; relative
+/// URLs are dropped when `base_url` is not an absolute URL.
 pub fn sanitize_html(html: &str, base_url: &str) -> String {
-    todo!("normalize helper: {html} {base_url}")
+    self::sanitize::sanitize_html(html, base_url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> NormalizeContext {
+        let fetched = DateTime::parse_from_rfc3339("2026-11-28T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        NormalizeContext::new(fetched, "https://trade.example.org/feeds/main.xml")
+    }
+
+    fn item() -> RawItem {
+        RawItem {
+            guid: Some("id-1".into()),
+            link: Some("/news/steel?utm_source=rss#comments".into()),
+            title: Some("Steel &amp; <b>aluminium</b> tariffs".into()),
+            summary: Some("<p>Short summary.</p>".into()),
+            content: Some(
+                "<p>Full <a href=\"/annex\">text</a>.</p><script>x()</script><p>Second.</p>".into(),
+            ),
+            authors: vec![" Desk ".into(), "".into(), "Desk".into(), "Ana".into()],
+            published: None,
+            updated: None,
+        }
+    }
+
+    #[test]
+    fn a_full_item_is_cleaned_resolved_and_hashed() {
+        let entry = normalize_item(&item(), &ctx()).unwrap();
+        assert_eq!(entry.identity, "guid:id-1");
+        assert_eq!(entry.title, "Steel & aluminium tariffs");
+        assert_eq!(
+            entry.link.as_deref(),
+            Some("https://trade.example.org/news/steel?utm_source=rss#comments")
+        );
+        assert_eq!(
+            entry.canonical_url.as_deref(),
+            Some("https://trade.example.org/news/steel")
+        );
+        assert_eq!(entry.authors, ["Desk", "Ana"]);
+        assert_eq!(entry.published, ctx().fetched_at);
+        assert_eq!(entry.updated, ctx().fetched_at);
+        assert_eq!(
+            entry.html,
+            "<p>Full <a href=\"https://trade.example.org/annex\" rel=\"noopener noreferrer\">text</a>.</p><p>Second.</p>"
+        );
+        assert_eq!(entry.text, "Full text.\nSecond.");
+        assert_eq!(entry.fingerprint.len(), 32);
+        assert_eq!(entry.content_hash.len(), 32);
+    }
+
+    #[test]
+    fn the_summary_is_used_when_there_is_no_content() {
+        let raw = RawItem {
+            content: Some("  ".into()),
+            ..item()
+        };
+        let entry = normalize_item(&raw, &ctx()).unwrap();
+        assert_eq!(entry.html, "<p>Short summary.</p>");
+        assert_eq!(entry.text, "Short summary.");
+    }
+
+    #[test]
+    fn identity_follows_the_fallback_chain() {
+        let published = Some(ctx().fetched_at - Duration::hours(1));
+        let cases = [
+            (item(), "guid:id-1"),
+            (
+                RawItem {
+                    guid: Some(" ".into()),
+                    ..item()
+                },
+                "url:https://trade.example.org/news/steel",
+            ),
+            (
+                RawItem {
+                    guid: None,
+                    link: Some("javascript:void(0)".into()),
+                    published,
+                    ..item()
+                },
+                "title:",
+            ),
+            (
+                RawItem {
+                    guid: None,
+                    link: None,
+                    ..item()
+                },
+                "text:",
+            ),
+            (
+                RawItem {
+                    content: Some("<p>Only a body</p>".into()),
+                    ..RawItem::default()
+                },
+                "text:",
+            ),
+        ];
+        for (raw, prefix) in cases {
+            let entry = normalize_item(&raw, &ctx()).unwrap();
+            assert!(
+                entry.identity.starts_with(prefix),
+                "{raw:?} gave {}",
+                entry.identity
+            );
+        }
+    }
+
+    #[test]
+    fn an_item_with_nothing_to_identify_it_is_skipped() {
+        let cases = [
+            RawItem::default(),
+            RawItem {
+                title: Some(" <br> ".into()),
+                summary: Some("<script>only()</script>".into()),
+                published: Some(ctx().fetched_at),
+                ..RawItem::default()
+            },
+        ];
+        for raw in cases {
+            assert_eq!(
+                normalize_item(&raw, &ctx()),
+                Err(SkipReason::Unidentifiable),
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_title_falls_back_to_the_start_of_the_text() {
+        let long = "Tariff ".repeat(30);
+        let cases = [
+            ("<p>Short body</p>", "Short body".to_owned()),
+            (
+                long.as_str(),
+                format!("{}…", "Tariff ".repeat(11).trim_end()),
+            ),
+        ];
+        for (body, expected) in cases {
+            let raw = RawItem {
+                title: None,
+                content: Some(body.into()),
+                ..item()
+            };
+            assert_eq!(normalize_item(&raw, &ctx()).unwrap().title, expected);
+        }
+    }
+
+    #[test]
+    fn titles_and_texts_are_capped_on_char_boundaries() {
+        let mut ctx = ctx();
+        ctx.max_title_chars = 5;
+        ctx.max_text_chars = 7;
+        let raw = RawItem {
+            title: Some("Zölle über alles".into()),
+            content: Some("<p>Ärger über <b>Zölle</b> und Quoten</p>".into()),
+            ..item()
+        };
+        let entry = normalize_item(&raw, &ctx).unwrap();
+        assert_eq!(entry.title, "Zölle");
+        assert_eq!(entry.text.chars().count(), 7);
+        // The HTML comes from the first 7 chars of source, closed again by the sanitizer.
+        assert_eq!(entry.html, "<p>Ärge</p>");
+    }
+
+    #[test]
+    fn future_dates_are_clamped_and_updated_is_never_before_published() {
+        let c = ctx();
+        let cases = [
+            (
+                Some(c.fetched_at + Duration::days(2)),
+                None,
+                c.fetched_at,
+                c.fetched_at,
+            ),
+            (
+                Some(c.fetched_at - Duration::hours(2)),
+                Some(c.fetched_at - Duration::hours(3)),
+                c.fetched_at - Duration::hours(2),
+                c.fetched_at - Duration::hours(2),
+            ),
+        ];
+        for (published, updated, want_published, want_updated) in cases {
+            let raw = RawItem {
+                published,
+                updated,
+                ..item()
+            };
+            let entry = normalize_item(&raw, &c).unwrap();
+            assert_eq!(
+                (entry.published, entry.updated),
+                (want_published, want_updated)
+            );
+        }
+    }
+
+    #[test]
+    fn fingerprint_ignores_markup_and_content_hash_notices_edits() {
+        let a = normalize_item(&item(), &ctx()).unwrap();
+        let restyled = RawItem {
+            content: Some("<div>Full <em>text</em>.<br>Second.</div>".into()),
+            ..item()
+        };
+        let b = normalize_item(&restyled, &ctx()).unwrap();
+        assert_eq!(a.fingerprint, b.fingerprint);
+        assert_ne!(a.content_hash, b.content_hash);
+        let edited = RawItem {
+            content: Some("<p>Full text.</p><p>Third.</p>".into()),
+            ..item()
+        };
+        let c = normalize_item(&edited, &ctx()).unwrap();
+        assert_ne!(a.fingerprint, c.fingerprint);
+    }
 }

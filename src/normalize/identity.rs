@@ -1,0 +1,283 @@
+//! Item identity and the two hashes: fingerprint (same text) and content hash (same entry).
+//!
+//! The identity fallback chain is documented on the parent module.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use xxhash_rust::xxh3::Xxh3;
+
+use super::text::normalize_for_matching;
+
+/// Publisher ids longer than this (bytes) are stored as their hash: the identity is a database
+/// key and a hostile feed could send megabyte-long ids.
+const MAX_GUID_BYTES: usize = 512;
+
+/// What the identity chain looks at, already normalized by the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct IdentityInput<'a> {
+    /// The publisher's id, as parsed.
+    pub guid: Option<&'a str>,
+    /// The canonical URL of the resolved link.
+    pub canonical_url: Option<&'a str>,
+    /// The plain-text title the feed gave (empty when it gave none).
+    pub title: &'a str,
+    /// The date the feed gave (published, else updated); `None` when it gave none.
+    pub feed_date: Option<DateTime<Utc>>,
+    /// The plain text of the body.
+    pub text: &'a str,
+}
+
+/// Applies the identity fallback chain; `None` when there is nothing to identify the item by.
+pub fn identity(input: &IdentityInput<'_>) -> Option<String> {
+    if let Some(guid) = input.guid.map(str::trim).filter(|g| !g.is_empty()) {
+        return Some(if guid.len() > MAX_GUID_BYTES {
+            format!("guid:xxh3:{}", hex128(hash_parts(&[guid.as_bytes()])))
+        } else {
+            format!("guid:{guid}")
+        });
+    }
+    if let Some(url) = input.canonical_url {
+        return Some(format!("url:{url}"));
+    }
+    let title = normalize_for_matching(input.title);
+    if let (false, Some(date)) = (title.is_empty(), input.feed_date) {
+        let date = date.to_rfc3339_opts(SecondsFormat::Secs, true);
+        return Some(format!(
+            "title:{}",
+            hex128(hash_parts(&[title.as_bytes(), date.as_bytes()]))
+        ));
+    }
+    let text = normalize_for_matching(input.text);
+    if title.is_empty() && text.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "text:{}",
+        hex128(hash_parts(&[title.as_bytes(), text.as_bytes()]))
+    ))
+}
+
+/// xxh3-128 hex of the normalized title + "\n" + normalized text: equal for byte-different
+/// renderings (markup, case, punctuation, spacing) of the same words.
+pub fn fingerprint(title: &str, text: &str) -> String {
+    let mut hasher = Xxh3::new();
+    hasher.update(normalize_for_matching(title).as_bytes());
+    hasher.update(b"\n");
+    hasher.update(normalize_for_matching(text).as_bytes());
+    hex128(hasher.digest128())
+}
+
+/// Everything stored for an entry that can change when the publisher edits it.
+#[derive(Debug, Clone, Copy)]
+pub struct ContentParts<'a> {
+    /// Plain-text title.
+    pub title: &'a str,
+    /// Absolute link.
+    pub link: Option<&'a str>,
+    /// Sanitized HTML.
+    pub html: &'a str,
+    /// Author names.
+    pub authors: &'a [String],
+    /// Publication time.
+    pub published: DateTime<Utc>,
+    /// Last update time.
+    pub updated: DateTime<Utc>,
+}
+
+/// xxh3-128 hex over title, link, html, authors, published and updated: a change means the item
+/// was edited.
+pub fn content_hash(parts: &ContentParts<'_>) -> String {
+    let mut hasher = Xxh3::new();
+    let mut field = |bytes: &[u8]| {
+        // Length-prefixed, so moving text between fields changes the hash.
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    field(parts.title.as_bytes());
+    field(parts.link.unwrap_or("").as_bytes());
+    field(parts.html.as_bytes());
+    field(&(parts.authors.len() as u64).to_le_bytes());
+    for author in parts.authors {
+        field(author.as_bytes());
+    }
+    field(&parts.published.timestamp_micros().to_le_bytes());
+    field(&parts.updated.timestamp_micros().to_le_bytes());
+    hex128(hasher.digest128())
+}
+
+fn hash_parts(parts: &[&[u8]]) -> u128 {
+    let mut hasher = Xxh3::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            hasher.update(b"\n");
+        }
+        hasher.update(part);
+    }
+    hasher.digest128()
+}
+
+fn hex128(hash: u128) -> String {
+    format!("{hash:032x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::html_to_text;
+    use proptest::prelude::*;
+
+    fn input<'a>(
+        guid: Option<&'a str>,
+        url: Option<&'a str>,
+        title: &'a str,
+        date: Option<DateTime<Utc>>,
+        text: &'a str,
+    ) -> IdentityInput<'a> {
+        IdentityInput {
+            guid,
+            canonical_url: url,
+            title,
+            feed_date: date,
+            text,
+        }
+    }
+
+    #[test]
+    fn identity_chain_takes_the_first_usable_key_with_its_prefix() {
+        let date = DateTime::from_timestamp(1_795_773_600, 0);
+        let url = Some("https://example.org/a");
+        let cases = [
+            (
+                input(Some(" tag:x,2026:1 "), url, "T", date, "b"),
+                Some("guid:tag:x,2026:1"),
+            ),
+            (
+                input(Some("   "), url, "T", date, "b"),
+                Some("url:https://example.org/a"),
+            ),
+            (
+                input(None, url, "T", date, "b"),
+                Some("url:https://example.org/a"),
+            ),
+            (input(None, None, "T", date, "b"), Some("title:")),
+            (input(None, None, "T", None, "b"), Some("text:")),
+            (input(None, None, "", date, "body only"), Some("text:")),
+            (input(None, None, "", None, "body only"), Some("text:")),
+            (input(None, None, " ", date, " ... "), None),
+            (input(None, None, "", None, ""), None),
+        ];
+        for (case, expected_prefix) in cases {
+            let id = identity(&case);
+            match expected_prefix {
+                Some(prefix) => assert!(
+                    id.as_deref().is_some_and(|i| i.starts_with(prefix)),
+                    "{case:?} gave {id:?}, wanted prefix {prefix}"
+                ),
+                None => assert_eq!(id, None, "{case:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn title_identity_depends_on_the_date_and_ignores_markup_differences() {
+        let d1 = DateTime::from_timestamp(1_795_773_600, 0);
+        let d2 = DateTime::from_timestamp(1_795_860_000, 0);
+        let a = identity(&input(None, None, "EU Tariffs", d1, "x"));
+        let b = identity(&input(None, None, "eu tariffs!", d1, "y"));
+        let c = identity(&input(None, None, "EU Tariffs", d2, "x"));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn very_long_guids_are_hashed() {
+        let long = "g".repeat(2_000);
+        let id = identity(&input(Some(&long), None, "", None, "")).unwrap();
+        assert!(id.starts_with("guid:xxh3:"));
+        assert_eq!(id.len(), "guid:xxh3:".len() + 32);
+    }
+
+    #[test]
+    fn fingerprint_is_equal_across_markup_variants_of_the_same_text() {
+        let variants = [
+            "<p>The EU raised tariffs on steel.</p><p>Talks resume Monday.</p>",
+            "The EU raised tariffs on steel. Talks resume Monday.",
+            "<div>The <b>EU</b> raised tariffs on steel.<br>Talks resume&nbsp;Monday.</div>",
+            "  The EU raised tariffs   on steel.\n\nTalks resume Monday!  ",
+        ];
+        let prints: Vec<_> = variants
+            .iter()
+            .map(|v| fingerprint("EU tariffs", &html_to_text(v)))
+            .collect();
+        assert!(prints.iter().all(|p| p == &prints[0]), "{prints:?}");
+        assert_eq!(prints[0].len(), 32);
+    }
+
+    #[test]
+    fn fingerprint_differs_for_different_texts_or_titles() {
+        let base = fingerprint("EU tariffs", "Steel duties rise.");
+        assert_ne!(base, fingerprint("EU tariffs", "Steel duties fall."));
+        assert_ne!(base, fingerprint("US tariffs", "Steel duties rise."));
+        // The separator keeps title and text apart.
+        assert_ne!(fingerprint("a b", "c"), fingerprint("a", "b c"));
+    }
+
+    #[test]
+    fn content_hash_changes_with_every_stored_field() {
+        let published = DateTime::from_timestamp(1_795_773_600, 0).unwrap();
+        let authors = vec!["Desk".to_owned()];
+        let base = ContentParts {
+            title: "T",
+            link: Some("https://example.org/a"),
+            html: "<p>x</p>",
+            authors: &authors,
+            published,
+            updated: published,
+        };
+        let other_authors = vec!["Other".to_owned()];
+        let later = published + chrono::Duration::seconds(1);
+        let variants = [
+            ContentParts {
+                title: "T2",
+                ..base
+            },
+            ContentParts { link: None, ..base },
+            ContentParts {
+                html: "<p>y</p>",
+                ..base
+            },
+            ContentParts {
+                authors: &other_authors,
+                ..base
+            },
+            ContentParts {
+                published: later,
+                ..base
+            },
+            ContentParts {
+                updated: later,
+                ..base
+            },
+        ];
+        let h = content_hash(&base);
+        assert_eq!(h, content_hash(&base));
+        for v in variants {
+            assert_ne!(h, content_hash(&v), "{v:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fingerprint_is_stable_under_whitespace_changes(
+            words in proptest::collection::vec("[a-zA-Z0-9éü]{1,8}", 1..12),
+            seps in proptest::collection::vec("[ \t\n]{1,3}", 12),
+        ) {
+            let single = words.join(" ");
+            let mut spaced = String::from("  ");
+            for (w, s) in words.iter().zip(&seps) {
+                spaced.push_str(w);
+                spaced.push_str(s);
+            }
+            prop_assert_eq!(fingerprint("t", &single), fingerprint(" t ", &spaced));
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Allow-list HTML sanitizing for output (ammonia).
+//!
+//! The ammonia `Builder` is built once (it holds several hash sets). Relative URLs must be
+//! resolved against a per-feed base, which a shared builder cannot hold, so the builder's
+//! custom relative-URL evaluator reads the base from a thread-local set by [`sanitize_html`]
+//! for the duration of one synchronous `clean` call.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use ammonia::{Builder, UrlRelative};
+use url::Url;
+
+/// Elements kept: text formatting, lists, quotes, headings, code, tables, images and links.
+const TAGS: &[&str] = &[
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "caption",
+    "cite",
+    "code",
+    "dd",
+    "del",
+    "dl",
+    "dt",
+    "em",
+    "figcaption",
+    "figure",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "ins",
+    "kbd",
+    "li",
+    "mark",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "s",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "time",
+    "tr",
+    "u",
+    "ul",
+];
+
+/// Elements removed together with their content (everything else not in [`TAGS`] is unwrapped:
+/// the tag goes, its text stays).
+const DROPPED_WITH_CONTENT: &[&str] = &[
+    "script", "style", "noscript", "template", "iframe", "object", "embed", "form", "svg", "math",
+    "textarea", "select", "button",
+];
+
+/// URL schemes allowed in `href`/`src`/`cite`; `javascript:`, `data:` and the rest are removed.
+const URL_SCHEMES: &[&str] = &["http", "https", "mailto"];
+
+thread_local! {
+    /// The base for relative URLs of the current `sanitize_html` call (string and its parse).
+    static BASE: RefCell<(String, Option<Url>)> = const { RefCell::new((String::new(), None)) };
+}
+
+/// Resolves a relative URL against the current base; without a usable base the attribute goes.
+fn resolve_relative(url: &str) -> Option<Cow<'_, str>> {
+    BASE.with(|base| {
+        let base = base.borrow();
+        let joined = base.1.as_ref()?.join(url).ok()?;
+        matches!(joined.scheme(), "http" | "https").then(|| Cow::Owned(joined.into()))
+    })
+}
+
+static SANITIZER: LazyLock<Builder<'static>> = LazyLock::new(|| {
+    let tag_attributes: HashMap<&str, HashSet<&str>> = [
+        ("a", &["href", "hreflang"][..]),
+        ("img", &["src", "alt", "width", "height"][..]),
+        ("blockquote", &["cite"][..]),
+        ("q", &["cite"][..]),
+        ("del", &["cite", "datetime"][..]),
+        ("ins", &["cite", "datetime"][..]),
+        ("time", &["datetime"][..]),
+        ("ol", &["start", "reversed"][..]),
+        ("td", &["colspan", "rowspan"][..]),
+        ("th", &["colspan", "rowspan", "scope"][..]),
+    ]
+    .into_iter()
+    .map(|(tag, attrs)| (tag, attrs.iter().copied().collect()))
+    .collect();
+    let mut builder = Builder::new();
+    builder
+        .tags(TAGS.iter().copied().collect())
+        .clean_content_tags(DROPPED_WITH_CONTENT.iter().copied().collect())
+        .tag_attributes(tag_attributes)
+        .generic_attributes(["title", "lang", "dir"].into_iter().collect())
+        .url_schemes(URL_SCHEMES.iter().copied().collect())
+        .url_relative(UrlRelative::Custom(Box::new(resolve_relative)))
+        .link_rel(Some("noopener noreferrer"))
+        .strip_comments(true);
+    builder
+});
+
+/// Allow-list sanitizing (see [`super::sanitize_html`]).
+pub fn sanitize_html(html: &str, base_url: &str) -> String {
+    if html.is_empty() {
+        return String::new();
+    }
+    BASE.with(|base| {
+        let mut base = base.borrow_mut();
+        if base.0 != base_url {
+            base.0.clear();
+            base.0.push_str(base_url);
+            base.1 = Url::parse(base_url).ok();
+        }
+    });
+    SANITIZER.clean(html).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE_URL: &str = "https://trade.example.org/news/feed.xml";
+
+    #[test]
+    fn dangerous_markup_is_removed_and_formatting_kept() {
+        let cases = [
+            ("<p>Tariffs <b>rise</b></p>", "<p>Tariffs <b>rise</b></p>"),
+            ("<script>alert(1)</script><p>ok</p>", "<p>ok</p>"),
+            ("<style>p{}</style>ok", "ok"),
+            (
+                "<iframe src=\"https://x.example\">fallback</iframe>ok",
+                "ok",
+            ),
+            ("<object data=\"x\"></object><embed src=\"y\">ok", "ok"),
+            ("<form action=\"/x\"><input name=q></form>ok", "ok"),
+            (
+                "<img src=\"https://x.example/a.png\" onerror=\"alert(1)\">",
+                "<img src=\"https://x.example/a.png\">",
+            ),
+            (
+                "<p style=\"color:red\" onclick=\"x()\">styled</p>",
+                "<p>styled</p>",
+            ),
+            (
+                "<a href=\"javascript:alert(1)\">js</a>",
+                "<a rel=\"noopener noreferrer\">js</a>",
+            ),
+            (
+                "<a href=\"data:text/html,<b>x</b>\">data</a>",
+                "<a rel=\"noopener noreferrer\">data</a>",
+            ),
+            ("<img src=\"data:image/png;base64,AAAA\">", "<img>"),
+            (
+                "<a href=\"https://x.example/a\" target=\"_blank\">ok</a>",
+                "<a href=\"https://x.example/a\" rel=\"noopener noreferrer\">ok</a>",
+            ),
+            (
+                "<a href=\"mailto:desk@x.example\">mail</a>",
+                "<a href=\"mailto:desk@x.example\" rel=\"noopener noreferrer\">mail</a>",
+            ),
+            (
+                "<div><span class=\"c\">unwrapped div</span></div>",
+                "<span>unwrapped div</span>",
+            ),
+            ("<!-- comment -->text", "text"),
+            ("<p>unclosed <b>bold", "<p>unclosed <b>bold</b></p>"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(sanitize_html(input, BASE_URL), expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn relative_urls_are_resolved_against_the_base() {
+        let cases = [
+            (
+                "<a href=\"/2026/quotas\">q</a>",
+                "<a href=\"https://trade.example.org/2026/quotas\" rel=\"noopener noreferrer\">q</a>",
+            ),
+            (
+                "<img src=\"img/chart.png\">",
+                "<img src=\"https://trade.example.org/news/img/chart.png\">",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(sanitize_html(input, BASE_URL), expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn relative_urls_are_dropped_without_a_usable_base() {
+        assert_eq!(
+            sanitize_html("<a href=\"/x\">x</a>", "not a url"),
+            "<a rel=\"noopener noreferrer\">x</a>"
+        );
+    }
+}

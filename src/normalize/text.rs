@@ -1,0 +1,343 @@
+//! Plain text from HTML, and the normalized form of text used for matching.
+//!
+//! [`html_to_text`] is a single-pass state machine rather than an HTML5 parser: it runs on every
+//! title and body of every fetch, so it must be fast, and for matching we only need the words in
+//! order with block boundaries kept. It never fails: stray `<`, unterminated tags, comments and
+//! CDATA sections are all read as a browser would, or as literal text when they are not markup.
+
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+
+/// Elements whose content is not text and is dropped with them.
+const DROPPED_CONTENT: [&str; 4] = ["script", "style", "noscript", "template"];
+
+/// What separates two runs of text: nothing, a space, or a line break (strongest wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Gap {
+    None,
+    Space,
+    Line,
+}
+
+/// Accumulates text with folded whitespace: runs of whitespace become one space, block
+/// boundaries one newline, and nothing leads or trails.
+struct TextWriter {
+    out: String,
+    gap: Gap,
+    scratch: String,
+}
+
+impl TextWriter {
+    fn new(capacity: usize) -> Self {
+        TextWriter {
+            out: String::with_capacity(capacity),
+            gap: Gap::None,
+            scratch: String::new(),
+        }
+    }
+
+    fn gap(&mut self, gap: Gap) {
+        self.gap = self.gap.max(gap);
+    }
+
+    /// Appends literal text, folding whitespace and dropping control characters.
+    fn text(&mut self, s: &str) {
+        for (i, word) in s
+            .split(|c: char| c.is_whitespace() || c.is_control())
+            .enumerate()
+        {
+            if i > 0 {
+                self.gap(Gap::Space);
+            }
+            if word.is_empty() {
+                continue;
+            }
+            if !self.out.is_empty() {
+                match self.gap {
+                    Gap::None => {}
+                    Gap::Space => self.out.push(' '),
+                    Gap::Line => self.out.push('\n'),
+                }
+            }
+            self.gap = Gap::None;
+            self.out.push_str(word);
+        }
+    }
+
+    /// Appends text that may contain character references, decoding them once.
+    fn text_with_entities(&mut self, s: &str) {
+        if !s.contains('&') {
+            self.text(s);
+            return;
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        html_escape::decode_html_entities_to_string(s, &mut scratch);
+        self.text(&scratch);
+        self.scratch = scratch;
+    }
+
+    fn finish(self) -> String {
+        nfc(self.out)
+    }
+}
+
+/// Unicode NFC, without re-allocating text that is already normalized (the common case).
+fn nfc(s: String) -> String {
+    if s.is_ascii() || is_nfc_quick(s.chars()) == IsNormalized::Yes {
+        s
+    } else {
+        s.nfc().collect()
+    }
+}
+
+/// Plain text of an HTML fragment: tags removed, the content of `script`, `style`, `noscript`
+/// and `template` dropped, block elements turned into line breaks (table cells into spaces),
+/// character references decoded once, whitespace folded, Unicode NFC.
+pub fn html_to_text(html: &str) -> String {
+    let mut w = TextWriter::new(html.len());
+    let b = html.as_bytes();
+    let n = b.len();
+    let mut i = 0;
+    while i < n {
+        let Some(lt) = memchr(b'<', &b[i..]).map(|p| i + p) else {
+            w.text_with_entities(&html[i..]);
+            break;
+        };
+        if lt > i {
+            w.text_with_entities(&html[i..lt]);
+        }
+        i = lt;
+        let rest = &html[i..];
+        if rest.starts_with("<!--") {
+            i = find_from(html, i + 4, "-->").map_or(n, |p| p + 3);
+            continue;
+        }
+        if rest.starts_with("<![CDATA[") {
+            let end = find_from(html, i + 9, "]]>").unwrap_or(n);
+            w.text(&html[i + 9..end]);
+            i = (end + 3).min(n);
+            continue;
+        }
+        if rest.starts_with("<!") || rest.starts_with("<?") {
+            i = memchr(b'>', &b[i..]).map_or(n, |p| i + p + 1);
+            continue;
+        }
+        let closing = b.get(i + 1) == Some(&b'/');
+        let name_start = i + 1 + usize::from(closing);
+        if !b.get(name_start).is_some_and(u8::is_ascii_alphabetic) {
+            // Not a tag ("a < b", "<3"): the '<' is text.
+            w.text("<");
+            i += 1;
+            continue;
+        }
+        let name_end = name_start
+            + b[name_start..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'-' || **c == b':')
+                .count();
+        let Some(tag_end) = find_tag_end(b, name_end) else {
+            // No '>' anywhere after it: not a tag but text such as "x <y".
+            w.text_with_entities(&html[i..]);
+            break;
+        };
+        let name = &html[name_start..name_end];
+        i = tag_end + 1;
+        let self_closing = tag_end > 0 && b[tag_end - 1] == b'/';
+        if !closing && !self_closing && DROPPED_CONTENT.iter().any(|t| t.eq_ignore_ascii_case(name))
+        {
+            i = find_close_tag(html, i, name).unwrap_or(n);
+            w.gap(Gap::Space);
+            continue;
+        }
+        w.gap(tag_gap(name));
+    }
+    w.finish()
+}
+
+/// The gap an element boundary creates in the text.
+fn tag_gap(name: &str) -> Gap {
+    if name.len() > 10 {
+        return Gap::None;
+    }
+    let mut buf = [0u8; 10];
+    for (d, s) in buf.iter_mut().zip(name.bytes()) {
+        *d = s.to_ascii_lowercase();
+    }
+    match &buf[..name.len()] {
+        b"p" | b"br" | b"div" | b"li" | b"ul" | b"ol" | b"h1" | b"h2" | b"h3" | b"h4" | b"h5"
+        | b"h6" | b"tr" | b"table" | b"blockquote" | b"pre" | b"hr" | b"section" | b"article"
+        | b"header" | b"footer" | b"aside" | b"nav" | b"main" | b"figure" | b"figcaption"
+        | b"dl" | b"dt" | b"dd" | b"address" | b"form" | b"fieldset" | b"details" | b"summary"
+        | b"thead" | b"tbody" | b"tfoot" | b"caption" | b"center" | b"title" => Gap::Line,
+        b"td" | b"th" | b"img" | b"option" | b"iframe" | b"video" | b"audio" | b"embed"
+        | b"object" | b"input" | b"button" | b"select" | b"textarea" => Gap::Space,
+        _ => Gap::None,
+    }
+}
+
+/// The '>' that ends a tag whose name ends at `from`, skipping quoted attribute values. If a
+/// quote never closes, the first '>' wins (as browsers recover).
+fn find_tag_end(b: &[u8], from: usize) -> Option<usize> {
+    let mut quote: Option<u8> = None;
+    for (k, &c) in b[from..].iter().enumerate() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'"' | b'\'') => quote = Some(c),
+            (None, b'>') => return Some(from + k),
+            (None, _) => {}
+        }
+    }
+    memchr(b'>', &b[from..]).map(|p| from + p)
+}
+
+/// Position just after the `</name ...>` that closes a raw-content element, case-insensitively.
+fn find_close_tag(html: &str, from: usize, name: &str) -> Option<usize> {
+    let b = html.as_bytes();
+    let mut i = from;
+    while let Some(p) = find_from(html, i, "</") {
+        let start = p + 2;
+        let end = start + name.len();
+        if end <= b.len()
+            && b[start..end].eq_ignore_ascii_case(name.as_bytes())
+            && !b.get(end).is_some_and(u8::is_ascii_alphanumeric)
+        {
+            return Some(memchr(b'>', &b[end..]).map_or(b.len(), |q| end + q + 1));
+        }
+        i = start;
+    }
+    None
+}
+
+fn find_from(s: &str, from: usize, needle: &str) -> Option<usize> {
+    s.get(from..)?.find(needle).map(|p| from + p)
+}
+
+fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&c| c == needle)
+}
+
+/// Text reduced to what identifies it for matching: lower-case, punctuation and symbols read as
+/// word breaks, whitespace folded to single spaces, trimmed. Two renderings of the same words
+/// give the same string.
+pub fn normalize_for_matching(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut gap = false;
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            if gap && !out.is_empty() {
+                out.push(' ');
+            }
+            gap = false;
+            if c.is_ascii() {
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.extend(c.to_lowercase());
+            }
+        } else {
+            gap = true;
+        }
+    }
+    out
+}
+
+/// Cuts `s` to at most `max` chars, on a char boundary.
+pub fn truncate_chars(s: &mut String, max: usize) {
+    if s.len() <= max {
+        return;
+    }
+    if let Some((idx, _)) = s.char_indices().nth(max) {
+        s.truncate(idx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn html_to_text_handles_the_markup_found_in_feeds() {
+        let cases = [
+            ("plain words", "plain words"),
+            ("  lots   of \n\t space  ", "lots of space"),
+            (
+                "<p>Tariffs rise</p><p>Quotas fall</p>",
+                "Tariffs rise\nQuotas fall",
+            ),
+            ("line<br>break<br/>twice<br />", "line\nbreak\ntwice"),
+            ("<b>Tr</b>ade <i>war</i>", "Trade war"),
+            ("<ul><li>one</li><li>two</li></ul>", "one\ntwo"),
+            ("<table><tr><td>a</td><td>b</td></tr></table>", "a b"),
+            ("AT&amp;T &lt;b&gt; &quot;q&quot;", "AT&T <b> \"q\""),
+            ("caf&eacute; &#233; &#xE9; na&iuml;ve", "café é é naïve"),
+            ("non&nbsp;breaking", "non breaking"),
+            ("AT&amp;amp;T", "AT&amp;T"),
+            ("<script>var x = '<p>no</p>';</script>kept", "kept"),
+            ("<SCRIPT type=\"x\">alert(1)</SCRIPT >kept", "kept"),
+            ("<style>p { color: red }</style><p>kept</p>", "kept"),
+            ("<noscript>enable js</noscript>kept", "kept"),
+            ("<template><p>hidden</p></template>kept", "kept"),
+            ("<script>never closed <p>hidden", ""),
+            ("a < b and c > d", "a < b and c > d"),
+            ("x <3 y", "x <3 y"),
+            ("text <unterminated", "text <unterminated"),
+            ("<a href=\"x>y\">link</a> after", "link after"),
+            ("<a href='x'>one</a><a href=\"y>\">two", "onetwo"),
+            ("before<!-- a <b>comment</b> -->after", "beforeafter"),
+            ("before<!-- never closed", "before"),
+            ("<![CDATA[raw &amp; <kept>]]> tail", "raw &amp; <kept> tail"),
+            ("<?xml version=\"1.0\"?><p>pi dropped</p>", "pi dropped"),
+            ("<div><div><p>deep</p></div></div>", "deep"),
+            ("<p>unclosed <b>bold <i>italic", "unclosed bold italic"),
+            ("</p>stray close</div>", "stray close"),
+            ("e\u{301}", "é"),
+            ("ctrl\u{1}chars\u{7}", "ctrl chars"),
+            ("", ""),
+        ];
+        for (html, expected) in cases {
+            assert_eq!(html_to_text(html), expected, "input {html:?}");
+        }
+    }
+
+    #[test]
+    fn normalize_for_matching_ignores_case_punctuation_and_spacing() {
+        let cases = [
+            ("U.S. Tariffs, EU quotas!", "u s tariffs eu quotas"),
+            ("  Zölle   UND Ämter ", "zölle und ämter"),
+            ("trade—policy…", "trade policy"),
+            ("", ""),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(normalize_for_matching(input), expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn truncate_chars_cuts_on_char_boundaries() {
+        let cases = [
+            ("Zölle", 2, "Zö"),
+            ("abc", 5, "abc"),
+            ("日本語", 1, "日"),
+            ("", 0, ""),
+        ];
+        for (input, max, expected) in cases {
+            let mut s = input.to_owned();
+            truncate_chars(&mut s, max);
+            assert_eq!(s, expected);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn html_to_text_never_panics_and_never_leaves_edge_whitespace(s in ".*") {
+            let text = html_to_text(&s);
+            prop_assert_eq!(text.trim(), text.as_str());
+        }
+
+        #[test]
+        fn html_to_text_never_panics_on_tag_soup(s in "[<>/a-z!\\[\\]\\-&;# =\"'CDATA]{0,64}") {
+            let _ = html_to_text(&s);
+        }
+    }
+}

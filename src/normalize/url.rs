@@ -1,0 +1,197 @@
+//! Link resolution and canonical URLs.
+
+use url::Url;
+
+/// Query parameters that only track where a click came from; they never select content, so they
+/// are dropped from canonical URLs (compared case-insensitively). Any key starting with one of
+/// [`TRACKING_PREFIXES`] is dropped too.
+pub const TRACKING_PARAMS: &[&str] = &[
+    "fbclid",      // Facebook
+    "gclid",       // Google Ads
+    "dclid",       // Google Display
+    "gbraid",      // Google Ads (iOS)
+    "wbraid",      // Google Ads (web to app)
+    "msclkid",     // Microsoft Ads
+    "mc_cid",      // Mailchimp campaign
+    "mc_eid",      // Mailchimp recipient
+    "igshid",      // Instagram share
+    "yclid",       // Yandex
+    "_ga",         // Google Analytics cross-domain
+    "_gl",         // Google Analytics linker
+    "ref_src",     // Twitter/X
+    "ref_url",     // Twitter/X
+    "cmpid",       // campaign id (news sites)
+    "_hsenc",      // HubSpot
+    "_hsmi",       // HubSpot
+    "mkt_tok",     // Marketo
+    "oly_anon_id", // Omeda
+    "oly_enc_id",  // Omeda
+    "vero_id",     // Vero
+    "wt.mc_id",    // Webtrends
+    "wt_mc",       // Webtrends (heise and others)
+    "ncid",        // news-site campaign id
+    "ocid",        // Microsoft/MSN campaign id
+    "s_cid",       // Adobe campaign id
+    "at_medium",   // AT Internet
+    "at_campaign", // AT Internet
+    "sr_share",    // share widgets
+];
+
+/// Prefixes of tracking query parameters (`utm_source`, `utm_medium`, ...).
+pub const TRACKING_PREFIXES: &[&str] = &["utm_"];
+
+fn is_tracking(pair: &str) -> bool {
+    let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+    TRACKING_PARAMS.iter().any(|t| t.eq_ignore_ascii_case(key))
+        || TRACKING_PREFIXES
+            .iter()
+            .any(|p| key.len() >= p.len() && key[..p.len()].eq_ignore_ascii_case(p))
+}
+
+/// Canonical form of an absolute http(s) URL (see [`super::canonical_url`]).
+pub fn canonical_url(input: &str) -> Option<String> {
+    let mut url = Url::parse(input.trim()).ok()?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return None;
+    }
+    // The url crate already lower-cases scheme and host, removes the default port and gives the
+    // root path its "/"; what is left is the fragment and the query.
+    url.set_fragment(None);
+    if let Some(query) = url.query() {
+        let mut pairs: Vec<&str> = query
+            .split('&')
+            .filter(|p| !p.is_empty() && !is_tracking(p))
+            .collect();
+        if pairs.is_empty() {
+            url.set_query(None);
+        } else {
+            // Order carries no meaning for servers we care about; sorting makes copies equal.
+            pairs.sort_unstable();
+            let joined = pairs.join("&");
+            url.set_query(Some(&joined));
+        }
+    }
+    Some(url.into())
+}
+
+/// Resolves a possibly relative link against `base`; only http(s) results are kept.
+pub fn resolve_link(link: &str, base: Option<&Url>) -> Option<String> {
+    let link = link.trim();
+    if link.is_empty() {
+        return None;
+    }
+    let url = match base {
+        Some(base) => base.join(link).ok()?,
+        None => Url::parse(link).ok()?,
+    };
+    matches!(url.scheme(), "http" | "https").then(|| url.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn canonical_url_strips_what_does_not_identify_the_page() {
+        let cases = [
+            ("HTTPS://Example.ORG/News", Some("https://example.org/News")),
+            ("http://example.org:80/a", Some("http://example.org/a")),
+            ("https://example.org:443/a", Some("https://example.org/a")),
+            (
+                "https://example.org:8443/a",
+                Some("https://example.org:8443/a"),
+            ),
+            (
+                "https://example.org/a#section-2",
+                Some("https://example.org/a"),
+            ),
+            ("https://example.org", Some("https://example.org/")),
+            ("https://example.org/a/", Some("https://example.org/a/")),
+            ("https://example.org/a?", Some("https://example.org/a")),
+            (
+                "https://example.org/a?utm_source=rss&utm_Medium=feed&id=7",
+                Some("https://example.org/a?id=7"),
+            ),
+            (
+                "https://example.org/a?fbclid=x&gclid=y&dclid=z&msclkid=1&mc_cid=2&mc_eid=3",
+                Some("https://example.org/a"),
+            ),
+            (
+                "https://example.org/a?igshid=1&yclid=2&_ga=3&ref_src=4&cmpid=5&UTM_CAMPAIGN=6",
+                Some("https://example.org/a"),
+            ),
+            (
+                "https://example.org/a?b=2&a=1",
+                Some("https://example.org/a?a=1&b=2"),
+            ),
+            (
+                "https://example.org/a?b=2&&a=1&",
+                Some("https://example.org/a?a=1&b=2"),
+            ),
+            (
+                "https://example.org/a?utm=keep",
+                Some("https://example.org/a?utm=keep"),
+            ),
+            ("  https://example.org/a  ", Some("https://example.org/a")),
+            ("ftp://example.org/a", None),
+            ("javascript:alert(1)", None),
+            ("mailto:desk@example.org", None),
+            ("/relative/path", None),
+            ("not a url", None),
+            ("", None),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(canonical_url(input).as_deref(), expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn resolve_link_makes_relative_links_absolute() {
+        let base = Url::parse("https://trade.example.org/news/feed.xml").ok();
+        let cases = [
+            (
+                "/2026/tariffs",
+                Some("https://trade.example.org/2026/tariffs"),
+            ),
+            (
+                "item?id=3",
+                Some("https://trade.example.org/news/item?id=3"),
+            ),
+            ("//cdn.example.org/a", Some("https://cdn.example.org/a")),
+            ("https://other.example/x", Some("https://other.example/x")),
+            ("javascript:alert(1)", None),
+            ("   ", None),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(resolve_link(input, base.as_ref()).as_deref(), expected);
+        }
+        assert_eq!(resolve_link("/relative", None), None);
+    }
+
+    proptest! {
+        #[test]
+        fn canonical_url_never_panics_on_arbitrary_strings(s in ".*") {
+            let _ = canonical_url(&s);
+        }
+
+        #[test]
+        fn canonical_url_is_idempotent(
+            path in "[a-zA-Z0-9/._~%-]{0,20}",
+            query in "[a-zA-Z0-9=&_%+. -]{0,30}",
+            frag in "[a-z]{0,5}",
+        ) {
+            let input = format!("https://Example.org/{path}?{query}#{frag}");
+            if let Some(once) = canonical_url(&input) {
+                prop_assert_eq!(canonical_url(&once), Some(once.clone()));
+            }
+        }
+
+        #[test]
+        fn canonical_url_is_idempotent_on_arbitrary_input(s in "https?://[ -~]{0,40}") {
+            if let Some(once) = canonical_url(&s) {
+                prop_assert_eq!(canonical_url(&once), Some(once.clone()));
+            }
+        }
+    }
+}

@@ -1,0 +1,476 @@
+//! Parse and normalize over our own fixture feeds (`tests/fixtures/`) and, when present, over the
+//! real-world feed corpus in `../shared/data/feeds` (or `$TRADEFEED_DATA/feeds`).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use tradefeed::domain::{Entry, ParsedFeed};
+use tradefeed::normalize::{NormalizeContext, SkipReason, normalize_item};
+use tradefeed::parse::{ParseError, parse_feed};
+
+const FETCHED_AT: &str = "2026-11-28T00:00:00Z";
+
+fn fetched_at() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(FETCHED_AT).unwrap().to_utc()
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+fn parse_fixture(name: &str) -> ParsedFeed {
+    parse_feed(&fixture(name), None).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn normalize_all(feed: &ParsedFeed, base: &str) -> Vec<Result<Entry, SkipReason>> {
+    let ctx = NormalizeContext::new(fetched_at(), base);
+    feed.items.iter().map(|i| normalize_item(i, &ctx)).collect()
+}
+
+/// Every fixture that is a feed: file, item count, and (item index, text its normalized title
+/// must contain) for a sampled title, most with non-ASCII characters.
+const GOOD_FIXTURES: &[(&str, usize, usize, &str)] = &[
+    ("rss091.xml", 2, 0, "Zollunion: Ständige Überprüfung"),
+    ("rss092.xml", 2, 0, "café tariffs"),
+    ("rss10.rdf", 2, 0, "Güter mit doppeltem Verwendungszweck"),
+    ("rss20.xml", 3, 0, "tariffs & quotas"),
+    ("rss20.xml", 3, 2, "WTO ministerial: what’s on"),
+    (
+        "atom10.xml",
+        2,
+        0,
+        "Anti-dumping duties on solar glass confirmed",
+    ),
+    ("atom10.xml", 2, 1, "Quotas <> tariffs: a primer"),
+    ("atom03.xml", 2, 0, "Ausfuhrzölle auf Schrott: Überblick"),
+    ("jsonfeed11.json", 2, 0, "Liste des gels d’avoirs élargie"),
+    ("iso-8859-1.xml", 2, 0, "la Commission révise les droits"),
+    (
+        "windows-1252-stray-byte.xml",
+        2,
+        0,
+        "Zölle auf Stahl steigen",
+    ),
+    (
+        "windows-1252-stray-byte.xml",
+        2,
+        1,
+        "Café prices and “quotas”",
+    ),
+    ("windows-1251.xml", 2, 0, "Пошлины на сталь повышены"),
+    ("koi8-r.xml", 2, 0, "Экспортные квоты на зерно"),
+    ("no_guid.xml", 2, 0, "Container volumes fall"),
+    ("no_link.xml", 5, 0, "Brief with an id but no link"),
+    ("relative_links.xml", 2, 0, "Quota allocation published"),
+    ("rss_no_version.xml", 1, 0, "Safeguard review opens"),
+];
+
+#[test]
+fn every_feed_fixture_parses_with_its_item_count_and_decoded_titles() {
+    for &(name, count, index, title) in GOOD_FIXTURES {
+        let feed = parse_fixture(name);
+        assert_eq!(feed.items.len(), count, "{name}: item count");
+        let entries = normalize_all(&feed, "https://fixtures.example.org/feed.xml");
+        let entry = entries[index].as_ref().unwrap();
+        assert!(
+            entry.title.contains(title),
+            "{name}: title {:?} should contain {title:?}",
+            entry.title
+        );
+        assert!(!entry.title.contains('\u{FFFD}'), "{name}: {}", entry.title);
+    }
+}
+
+#[test]
+fn non_feed_fixtures_fail_with_the_expected_error() {
+    let cases = [("html_page.html", "NotAFeed"), ("garbage.bin", "NotAFeed")];
+    for (name, expected) in cases {
+        let result = parse_feed(&fixture(name), Some("text/html; charset=utf-8"));
+        let variant = match &result {
+            Err(ParseError::NotAFeed(_)) => "NotAFeed",
+            Err(ParseError::Malformed(_)) => "Malformed",
+            Err(ParseError::Crashed(_)) => "Crashed",
+            Ok(_) => "Ok",
+        };
+        assert_eq!(variant, expected, "{name}: {result:?}");
+    }
+}
+
+#[test]
+fn a_second_xml_declaration_is_an_error_not_a_panic() {
+    let result = parse_feed(&fixture("double_declaration.xml"), None);
+    assert!(
+        matches!(
+            result,
+            Err(ParseError::Crashed(_) | ParseError::Malformed(_))
+        ),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn billion_laughs_entities_are_never_expanded() {
+    let bytes = fixture("billion_laughs.xml");
+    // Either refused or parsed with the references left unexpanded; never a huge string.
+    if let Ok(feed) = parse_feed(&bytes, None) {
+        let item = &feed.items[0];
+        let title = item.title.as_deref().unwrap_or("");
+        let summary = item.summary.as_deref().unwrap_or("");
+        assert!(title.len() < 100, "title expanded to {} bytes", title.len());
+        assert!(
+            summary.len() < 100,
+            "summary expanded to {} bytes",
+            summary.len()
+        );
+        assert!(!summary.contains("lollol"), "{summary}");
+        let entry = normalize_item(
+            item,
+            &NormalizeContext::new(fetched_at(), "https://x.example/"),
+        );
+        assert!(entry.unwrap().text.len() < 100);
+    }
+}
+
+#[test]
+fn items_without_guid_are_identified_by_their_canonical_link() {
+    for name in ["no_guid.xml", "rss10.rdf"] {
+        let feed = parse_fixture(name);
+        assert!(feed.items.iter().all(|i| i.guid.is_none()), "{name}");
+        for entry in normalize_all(&feed, "https://x.example/") {
+            let entry = entry.unwrap();
+            assert_eq!(
+                entry.identity,
+                format!("url:{}", entry.canonical_url.as_deref().unwrap()),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn items_without_link_fall_back_along_the_identity_chain() {
+    let feed = parse_fixture("no_link.xml");
+    let entries = normalize_all(&feed, "https://briefs.example.com/feed");
+    let prefixes: Vec<&str> = entries
+        .iter()
+        .map(|e| match e {
+            Ok(entry) => entry.identity.split(':').next().unwrap(),
+            Err(SkipReason::Unidentifiable) => "skipped",
+        })
+        .collect();
+    assert_eq!(prefixes, ["guid", "title", "text", "text", "skipped"]);
+    let description_only = entries[3].as_ref().unwrap();
+    assert_eq!(
+        description_only.title,
+        "A brief with only a description about export licences."
+    );
+}
+
+#[test]
+fn relative_links_resolve_against_the_feed_url() {
+    let feed = parse_fixture("relative_links.xml");
+    let entries = normalize_all(&feed, "https://gazette.example.org/feeds/main.xml");
+    let first = entries[0].as_ref().unwrap();
+    assert_eq!(
+        first.link.as_deref(),
+        Some("https://gazette.example.org/news/quota-allocation")
+    );
+    assert!(
+        first
+            .html
+            .contains("href=\"https://gazette.example.org/feeds/annex/table.html\""),
+        "{}",
+        first.html
+    );
+    assert!(
+        first
+            .html
+            .contains("src=\"https://gazette.example.org/img/chart.png\""),
+        "{}",
+        first.html
+    );
+    let second = entries[1].as_ref().unwrap();
+    assert_eq!(
+        second.canonical_url.as_deref(),
+        Some("https://gazette.example.org/feeds/calculator?lang=en")
+    );
+}
+
+#[test]
+fn rss20_fixture_normalizes_dates_authors_content_and_urls() {
+    let feed = parse_fixture("rss20.xml");
+    assert_eq!(feed.title.as_deref(), Some("Trade Policy Daily"));
+    assert_eq!(feed.link.as_deref(), Some("https://tpd.example.com/"));
+    let entries = normalize_all(&feed, "https://tpd.example.com/feed.xml");
+    let first = entries[0].as_ref().unwrap();
+    assert_eq!(first.identity, "guid:tpd-2026-0001");
+    assert_eq!(
+        first.title,
+        "EU and Mercosur close the chapter on tariffs & quotas"
+    );
+    // CET is UTC+1.
+    assert_eq!(first.published.to_rfc3339(), "2026-11-27T08:15:00+00:00");
+    assert_eq!(first.authors, ["Ana Pérez"]);
+    assert_eq!(
+        first.canonical_url.as_deref(),
+        Some("https://tpd.example.com/2026/11/eu-mercosur")
+    );
+    assert!(!first.html.contains("script") && !first.html.contains("onclick"));
+    assert_eq!(
+        first.text,
+        "Negotiators agreed the tariff schedules on Friday.\nRatification comes next in São Paulo and Brussels."
+    );
+    let second = entries[1].as_ref().unwrap();
+    assert_eq!(
+        second.canonical_url.as_deref(),
+        Some("https://tpd.example.com/2026/11/steel-safeguard")
+    );
+    // An offset-less ISO date is read as UTC.
+    let third = entries[2].as_ref().unwrap();
+    assert_eq!(third.published.to_rfc3339(), "2026-11-25T08:00:00+00:00");
+}
+
+#[test]
+fn atom_fixtures_keep_dates_authors_and_the_alternate_link() {
+    let entries = normalize_all(&parse_fixture("atom10.xml"), "https://cur.example.org/");
+    let first = entries[0].as_ref().unwrap();
+    assert_eq!(
+        first.link.as_deref(),
+        Some("https://cur.example.org/2026/solar-glass")
+    );
+    assert_eq!(first.authors, ["Jonas Öberg"]);
+    assert_eq!(first.published.to_rfc3339(), "2026-11-26T08:00:00+00:00");
+    assert_eq!(first.updated.to_rfc3339(), "2026-11-27T08:00:00+00:00");
+    let second = entries[1].as_ref().unwrap();
+    assert_eq!(second.text, "Tariff-rate quotas combine both instruments.");
+
+    let entries = normalize_all(&parse_fixture("atom03.xml"), "https://handel.example.de/");
+    let first = entries[0].as_ref().unwrap();
+    assert_eq!(first.identity, "guid:tag:handel.example.de,2026:schrott");
+    assert_eq!(first.published.to_rfc3339(), "2026-11-26T08:00:00+00:00");
+    assert_eq!(first.updated.to_rfc3339(), "2026-11-26T10:00:00+00:00");
+    assert_eq!(first.text, "Several countries now tax scrap metal exports.");
+    let second = entries[1].as_ref().unwrap();
+    assert_eq!(
+        second.text,
+        "Talks on a free trade agreement start in January."
+    );
+}
+
+#[test]
+fn json_feed_plain_text_content_is_read_literally() {
+    let entries = normalize_all(
+        &parse_fixture("jsonfeed11.json"),
+        "https://sanctions.example.org/",
+    );
+    let first = entries[0].as_ref().unwrap();
+    assert_eq!(
+        first.html,
+        "<p>Twelve entities were <strong>added</strong> to the list.</p>"
+    );
+    assert_eq!(first.authors, ["Sanctions Desk"]);
+    let second = entries[1].as_ref().unwrap();
+    assert_eq!(
+        second.text,
+        "Food & medicine shipments keep their exemption; <b> is not markup here."
+    );
+    assert!(second.html.contains("&lt;b&gt;"), "{}", second.html);
+    assert_eq!(second.updated.to_rfc3339(), "2026-11-24T09:00:00+00:00");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real-world corpus
+// ---------------------------------------------------------------------------------------------
+
+fn data_dir() -> PathBuf {
+    match std::env::var_os("TRADEFEED_DATA") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")),
+    }
+}
+
+/// The corpus files, or `None` (with a notice) when the corpus is absent.
+fn corpus_files() -> Option<Vec<PathBuf>> {
+    let dir = data_dir().join("feeds");
+    let Ok(read) = std::fs::read_dir(&dir) else {
+        eprintln!(
+            "NOTICE: feed corpus not found at {}; skipping (set TRADEFEED_DATA)",
+            dir.display()
+        );
+        return None;
+    };
+    let mut files: Vec<PathBuf> = read
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n != "MANIFEST.md"))
+        .collect();
+    files.sort();
+    Some(files)
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("valid gzip");
+    out
+}
+
+fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn every_corpus_feed_parses_and_normalizes_without_panicking() {
+    let Some(files) = corpus_files() else { return };
+    assert!(!files.is_empty());
+    let (mut bytes_total, mut items_total, mut skipped) = (0usize, 0usize, 0usize);
+    let (mut parse_time, mut normalize_time) = (Default::default(), Default::default());
+    for path in &files {
+        let name = file_name(path);
+        let raw = std::fs::read(path).unwrap();
+        let bytes = if is_gzip(&raw) {
+            // Compressed bodies are the transport's job; parse refuses them clearly.
+            assert!(
+                matches!(parse_feed(&raw, None), Err(ParseError::NotAFeed(_))),
+                "{name}"
+            );
+            gunzip(&raw)
+        } else {
+            raw
+        };
+        let started = Instant::now();
+        let feed = parse_feed(&bytes, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+        parse_time += started.elapsed();
+        assert!(!feed.items.is_empty(), "{name}: no items");
+
+        let ctx = NormalizeContext::new(fetched_at(), "https://corpus.example.org/feed");
+        let started = Instant::now();
+        let entries: Vec<_> = feed.items.iter().map(|i| normalize_item(i, &ctx)).collect();
+        normalize_time += started.elapsed();
+        for (item, entry) in feed.items.iter().zip(&entries) {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(SkipReason::Unidentifiable) => {
+                    // Only an item with nothing to go by may be skipped.
+                    let blank =
+                        |f: &Option<String>| f.as_deref().is_none_or(|s| s.trim().is_empty());
+                    assert!(
+                        blank(&item.guid)
+                            && blank(&item.link)
+                            && blank(&item.title)
+                            && blank(&item.summary)
+                            && blank(&item.content),
+                        "{name}: skipped an identifiable item {item:?}"
+                    );
+                    skipped += 1;
+                    continue;
+                }
+            };
+            assert!(!entry.identity.is_empty(), "{name}");
+            assert!(!entry.title.is_empty(), "{name}: empty title for {item:?}");
+            assert!(!entry.title.contains('\u{FFFD}'), "{name}: {}", entry.title);
+            assert!(entry.updated >= entry.published, "{name}");
+            assert!(!entry.html.contains("<script"), "{name}");
+        }
+        bytes_total += bytes.len();
+        items_total += feed.items.len();
+    }
+    let parse_time: std::time::Duration = parse_time;
+    let normalize_time: std::time::Duration = normalize_time;
+    eprintln!(
+        "corpus: {} files, {} items ({} skipped as unidentifiable), {:.1} MB; parse {:?} ({:.1} MB/s), normalize {:?} ({:.2}x parse)",
+        files.len(),
+        items_total,
+        skipped,
+        bytes_total as f64 / 1e6,
+        parse_time,
+        bytes_total as f64 / 1e6 / parse_time.as_secs_f64(),
+        normalize_time,
+        normalize_time.as_secs_f64() / parse_time.as_secs_f64(),
+    );
+}
+
+fn is_cyrillic(c: char) -> bool {
+    ('\u{0400}'..='\u{04FF}').contains(&c)
+}
+
+fn is_latin_accented(c: char) -> bool {
+    ('\u{00C0}'..='\u{00FF}').contains(&c) && c != '\u{00D7}' && c != '\u{00F7}'
+}
+
+/// Corpus files in legacy encodings, the script their text must come out in, and how many
+/// characters of that script they hold at least (small files hold few).
+type ScriptTest = fn(char) -> bool;
+
+const ENCODED_CORPUS: &[(&str, ScriptTest, usize)] = &[
+    ("miniflux__encoding_WINDOWS-1251.xml", is_cyrillic, 100),
+    ("nodefeedparser__iconv.xml", is_cyrillic, 100),
+    ("nodefeedparser__compressed.xml", is_cyrillic, 100),
+    ("miniflux__koi8r.xml", is_cyrillic, 10),
+    ("rssparser__encoding.rss", is_latin_accented, 10),
+    ("miniflux__encoding_ISO-8859-1.xml", is_latin_accented, 10),
+    ("feedrs__rss_1.0_iso8859.xml", is_latin_accented, 1),
+    ("rssparser__uolNoticias.rss", is_latin_accented, 10),
+    (
+        "miniflux__no_encoding_ISO-8859-1.xml",
+        is_latin_accented,
+        10,
+    ),
+];
+
+#[test]
+fn corpus_feeds_in_legacy_encodings_decode_to_the_right_script() {
+    let Some(_) = corpus_files() else { return };
+    let dir = data_dir().join("feeds");
+    for &(name, in_script, at_least) in ENCODED_CORPUS {
+        let raw = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let bytes = if is_gzip(&raw) { gunzip(&raw) } else { raw };
+        let feed = parse_feed(&bytes, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let ctx = NormalizeContext::new(fetched_at(), "https://corpus.example.org/");
+        let mut text = feed.title.clone().unwrap_or_default();
+        for item in &feed.items {
+            if let Ok(entry) = normalize_item(item, &ctx) {
+                text.push_str(&entry.title);
+                text.push_str(&entry.text);
+            }
+        }
+        assert!(!text.contains('\u{FFFD}'), "{name}: replacement characters");
+        let hits = text.chars().filter(|&c| in_script(c)).count();
+        assert!(
+            hits >= at_least,
+            "{name}: only {hits} characters of the expected script"
+        );
+        // Mojibake of UTF-8 read as Latin-1 shows up as "Ã" followed by another Latin-1 char.
+        assert!(
+            !text.contains("Ã©") && !text.contains("Ã£"),
+            "{name}: mojibake"
+        );
+    }
+}
+
+#[test]
+fn a_utf8_corpus_feed_declared_iso_8859_1_is_not_double_decoded() {
+    let Some(_) = corpus_files() else { return };
+    let bytes = std::fs::read(data_dir().join("feeds/nodefeedparser__mediacontent-dupes.xml"))
+        .expect("corpus file");
+    let feed = parse_feed(&bytes, None).unwrap();
+    let all: String = feed
+        .items
+        .iter()
+        .flat_map(|i| [i.title.clone(), i.summary.clone()])
+        .flatten()
+        .collect();
+    assert!(
+        !all.contains("Ã") && !all.contains("â€"),
+        "mojibake in {all}"
+    );
+}
