@@ -1,0 +1,247 @@
+use std::path::Path;
+
+use super::*;
+
+const TRAIN_SET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/trade_train.jsonl");
+const SHIPPED_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/topics/trade-policy.model");
+
+/// Retrains from the project's own labelled set and compares with the embedded model file.
+/// With `TRADEFEED_WRITE_MODEL=1` it rewrites the model file instead (how the shipped model is
+/// rebuilt until the `tradefeed train` CLI is used).
+#[test]
+fn shipped_model_is_reproducible_from_the_training_set() {
+    let examples = read_labels(Path::new(TRAIN_SET)).unwrap();
+    let model = train(&examples, &TrainOptions::default());
+    let text = model.to_text();
+    if std::env::var_os("TRADEFEED_WRITE_MODEL").is_some() {
+        std::fs::write(SHIPPED_MODEL, &text).unwrap();
+        eprintln!(
+            "wrote {SHIPPED_MODEL}: {} features, cv_f1 {}, threshold {}, lambda {}",
+            model.len(),
+            model.cv_f1,
+            model.threshold,
+            model.lambda
+        );
+    }
+    assert_eq!(text, BUILTIN_MODEL, "retrain with TRADEFEED_WRITE_MODEL=1 and commit the file");
+}
+
+#[test]
+fn builtin_classifier_has_the_trade_policy_topic() {
+    let classifier = Classifier::builtin();
+    assert_eq!(classifier.topic_names(), vec!["trade-policy".to_string()]);
+    let topic = classifier.topic("trade-policy").unwrap();
+    assert!(topic.model().is_some_and(|m| !m.is_empty()));
+    assert!(!topic.description().is_empty());
+}
+
+/// (title, text) pairs the built-in topic must match.
+const POSITIVE: &[(&str, &str)] = &[
+    ("Beijing curbs gallium exports", ""),
+    ("Washington slaps 25% levies on steel", ""),
+    ("EU opens anti-dumping probe into Chinese tyres", ""),
+    ("USTR proposes Section 301 action on Brazil", "Hearings will be held in Washington."),
+    ("Canada and Mexico brace for USMCA review", ""),
+    ("WTO rules against Indonesian nickel ore ban", ""),
+    ("US widens chip export controls to more countries", ""),
+    ("Exporters fret over EU carbon border adjustment mechanism", ""),
+    ("Japan posts first trade surplus in three years", ""),
+    ("India raises customs duty on gold imports", ""),
+    ("Seoul files complaint against US safeguard tariffs", ""),
+    ("China retaliates against Ottawa with canola levy", ""),
+    (
+        "Ministers sign free trade deal",
+        "Australia and the UAE cut tariffs on beef and aluminium.",
+    ),
+    ("Small-parcel duty exemption scrapped", "The de minimis rule no longer applies to shipments from China."),
+    ("Commerce adds 80 Chinese firms to entity list", ""),
+    ("Steel quota regime replaces EU safeguard", "Out-of-quota imports will pay a 50% tariff."),
+    ("Trump threatens Mexico with 30% tariff", ""),
+];
+
+/// (title, text) pairs the built-in topic must not match.
+const NEGATIVE: &[(&str, &str)] = &[
+    ("Lakers trade guard to Celtics", ""),
+    ("Apple shares traded higher", "Investors cheered the new iPhone."),
+    ("Former banker jailed for insider trading", ""),
+    ("Ten things we learned at the CES trade show", ""),
+    ("Shortage of skilled trades workers slows homebuilding", ""),
+    ("Fed holds rates steady, signals patience", ""),
+    ("Microsoft quarterly earnings beat forecasts", "Cloud revenue grew 30 percent."),
+    ("Chancellor raises income tax thresholds freeze", ""),
+    ("Bitcoin trades above 90,000 dollars", ""),
+    ("Packers trade up in draft to take receiver", ""),
+    ("Oil prices rise on Middle East supply fears", "Brent futures gained 3 percent in London trading."),
+    ("Trade union calls strike at rail operator", ""),
+    ("Wheat futures slip on rain in Kansas", ""),
+    ("Engineer charged with stealing trade secrets", ""),
+    ("Energy regulator lowers household tariff cap", "Bills will fall for millions of homes."),
+    ("Bank of England cuts interest rates", ""),
+    ("Retailer's Christmas trading update disappoints", ""),
+];
+
+#[test]
+fn builtin_classifier_matches_hard_positive_cases() {
+    let classifier = Classifier::builtin();
+    let failures: Vec<String> = POSITIVE
+        .iter()
+        .map(|(title, text)| (title, classifier.score(title, text).remove(0)))
+        .filter(|(_, s)| !s.matched)
+        .map(|(title, s)| format!("{title}: {:.3} {:?}", s.score, s.why))
+        .collect();
+    assert!(failures.is_empty(), "missed:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn builtin_classifier_rejects_hard_negative_cases() {
+    let classifier = Classifier::builtin();
+    let failures: Vec<String> = NEGATIVE
+        .iter()
+        .map(|(title, text)| (title, classifier.score(title, text).remove(0)))
+        .filter(|(_, s)| s.matched)
+        .map(|(title, s)| format!("{title}: {:.3} {:?}", s.score, s.why))
+        .collect();
+    assert!(failures.is_empty(), "false positives:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn scores_are_probabilities_with_a_short_why_ordered_by_weight() {
+    let classifier = Classifier::builtin();
+    for (title, text) in POSITIVE.iter().chain(NEGATIVE) {
+        let s = classifier.score(title, text).remove(0);
+        assert!((0.0..=1.0).contains(&s.score), "{title}");
+        assert_eq!(s.matched, s.score >= 0.5, "{title}");
+        assert!(!s.why.is_empty() && s.why.len() <= WHY_LEN, "{title}: {:?}", s.why);
+        let magnitudes: Vec<f32> = s
+            .why
+            .iter()
+            .map(|w| w.rsplit(' ').next().unwrap().parse::<f32>().unwrap().abs())
+            .collect();
+        assert!(magnitudes.windows(2).all(|w| w[0] >= w[1]), "{title}: {:?}", s.why);
+    }
+}
+
+#[test]
+fn why_names_phrases_and_model_features() {
+    let classifier = Classifier::builtin();
+    let s = classifier
+        .score("EU imposes anti-dumping duties", "")
+        .remove(0);
+    assert!(s.why.iter().any(|w| w.starts_with("\"anti-dumping\" +2.50")), "{:?}", s.why);
+    let s = classifier.score("Hedge fund boss guilty of insider trading", "").remove(0);
+    assert!(s.why.iter().any(|w| w.starts_with("\"insider trading\" -4.00")), "{:?}", s.why);
+    assert!(s.why.iter().any(|w| w.starts_with("title:\"") || w.starts_with("text:\"")));
+}
+
+fn write(dir: &Path, name: &str, content: &str) {
+    std::fs::write(dir.join(name), content).unwrap();
+}
+
+#[test]
+fn phrase_only_profiles_work_without_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "energy.toml",
+        "name = \"energy\"\nthreshold = 0.5\n[positive]\n\"oil\" = 1.5\n\"natural gas\" = 2.5\n\
+         [negative]\n\"olive oil\" = 3.0\n",
+    );
+    let classifier = Classifier::load(dir.path()).unwrap();
+    assert_eq!(classifier.topic_names(), vec!["energy"]);
+    let cases = [
+        ("Natural gas prices jump", true),
+        ("Oil output cut", false), // -2 + 1.5 < 0
+        ("Oil and natural gas", true),
+        ("Olive oil harvest", false),
+        ("Nothing relevant", false),
+    ];
+    for (title, want) in cases {
+        let s = classifier.score(title, "").remove(0);
+        assert_eq!(s.matched, want, "{title}: {} {:?}", s.score, s.why);
+    }
+}
+
+#[test]
+fn profiles_load_from_a_folder_with_their_models() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "trade-policy.toml", BUILTIN_PROFILE);
+    write(dir.path(), "trade-policy.model", BUILTIN_MODEL);
+    write(dir.path(), "b-topic.toml", "name = \"b-topic\"\n[positive]\n\"x\" = 1\n");
+    write(dir.path(), "notes.txt", "ignored");
+    let classifier = Classifier::load(dir.path()).unwrap();
+    assert_eq!(classifier.topic_names(), vec!["b-topic", "trade-policy"]);
+    let loaded = classifier.score("Beijing curbs gallium exports", "");
+    let builtin = Classifier::builtin().score("Beijing curbs gallium exports", "");
+    assert_eq!(loaded[1], builtin[0]);
+}
+
+#[test]
+fn an_empty_folder_gives_the_builtin_topic() {
+    let dir = tempfile::tempdir().unwrap();
+    let classifier = Classifier::load(dir.path()).unwrap();
+    assert_eq!(classifier.fingerprint(), Classifier::builtin().fingerprint());
+}
+
+#[test]
+fn fingerprint_changes_with_any_profile_or_model_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "trade-policy.toml", BUILTIN_PROFILE);
+    write(dir.path(), "trade-policy.model", BUILTIN_MODEL);
+    let base = Classifier::load(dir.path()).unwrap().fingerprint();
+    assert_eq!(base, Classifier::builtin().fingerprint(), "same bytes, same fingerprint");
+    write(dir.path(), "trade-policy.model", &BUILTIN_MODEL.replace("bias ", "bias 1"));
+    let model_changed = Classifier::load(dir.path()).unwrap().fingerprint();
+    write(dir.path(), "trade-policy.model", BUILTIN_MODEL);
+    write(dir.path(), "trade-policy.toml", &BUILTIN_PROFILE.replace("threshold = 0.5", "threshold = 0.6"));
+    let profile_changed = Classifier::load(dir.path()).unwrap().fingerprint();
+    write(dir.path(), "other.toml", "name = \"other\"\n");
+    let topic_added = Classifier::load(dir.path()).unwrap().fingerprint();
+    let all = [&base, &model_changed, &profile_changed, &topic_added];
+    for (i, a) in all.iter().enumerate() {
+        for b in &all[i + 1..] {
+            assert_ne!(a, b);
+        }
+    }
+}
+
+#[test]
+fn invalid_profiles_are_rejected_with_file_and_reason() {
+    let cases = [
+        ("name = \"Bad Name\"\n", "lower-case"),
+        ("name = \"all\"\n", "reserved"),
+        ("name = \"x\"\nthreshold = 1.5\n", "outside [0, 1]"),
+        ("name = \"x\"\n[negative]\n\"y\" = -1\n", "must be a positive number"),
+        ("name = \"x\"\n[positive]\n\"--\" = 1\n", "has no words"),
+        ("name = \"x\"\nmodel = \"missing.model\"\n", "cannot read"),
+        ("name = \"x\"\nunknown_key = 1\n", "unknown field"),
+        ("name = \"x\"\nmodel_weight = -1.0\n", "model_weight"),
+    ];
+    for (content, want) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "x.toml", content);
+        let err = Classifier::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains(want), "{content:?} → {err}");
+        if !err.starts_with("cannot read") {
+            assert!(err.contains("x.toml"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn duplicate_topic_names_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.toml", "name = \"same\"\n");
+    write(dir.path(), "b.toml", "name = \"same\"\n");
+    let err = Classifier::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("two profiles are named `same`"), "{err}");
+}
+
+#[test]
+fn a_bare_model_classifier_uses_the_model_threshold() {
+    let model = Model::from_text(BUILTIN_MODEL, "builtin").unwrap();
+    let threshold = model.threshold;
+    let classifier = Classifier::from_model("m", model);
+    assert_eq!(classifier.topic("m").unwrap().threshold(), threshold);
+    let s = classifier.score("Steel tariffs raised under Section 232", "").remove(0);
+    assert!(s.why.iter().all(|w| w.starts_with("title:") || w.starts_with("text:")));
+}

@@ -1,0 +1,403 @@
+//! Text → tokens → hashed features, shared by training, scoring and phrase matching.
+//!
+//! One pass, no regex: a token is a run of alphanumeric characters (apostrophes are dropped
+//! inside a word, so `China's` → `chinas` → stem `china`; everything else separates). Tokens are
+//! lower-cased, long numbers fold to `#`, then stemmed with the Snowball English stemmer. Stemming
+//! is the slowest step, so each thread keeps a bounded cache from surface form to stem hash.
+//!
+//! Feature identity is a 64-bit hash; the human-readable name lives only in the model file:
+//! - unigram `tariff` → `xxh3(stem)`
+//! - bigram `export control` → `bigram(xxh3("export"), xxh3("control"))` (adjacent non-stopwords)
+//! - title unigram `title:tariff` → `title(xxh3("tariff"))`
+//!
+//! so a name read back from a model file hashes to the same id as the text that produced it.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
+
+use rust_stemmers::{Algorithm, Stemmer};
+use xxhash_rust::xxh3::{Xxh3DefaultBuilder, xxh3_64};
+
+/// Cached stems per thread before the cache is cleared (bounds memory on hostile input).
+const CACHE_LIMIT: usize = 200_000;
+
+/// Salt that separates title features from body features.
+const TITLE_SALT: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Function words that carry no topic; dropped from model features, kept for phrase matching
+/// (so a phrase like "traded to the" still matches). `us` is deliberately absent: lower-cased,
+/// it is usually the United States.
+const STOPWORDS: &[&str] = &[
+    "a", "about", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "as",
+    "at", "be", "been", "before", "being", "between", "both", "but", "by", "can", "could", "did",
+    "do", "does", "doing", "during", "each", "few", "for", "from", "further", "had", "has", "have",
+    "having", "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it",
+    "its", "itself", "just", "me", "more", "most", "my", "no", "nor", "not", "now", "of", "off",
+    "on", "once", "only", "or", "other", "our", "ours", "out", "over", "own", "s", "said", "same",
+    "says", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them",
+    "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until",
+    "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom",
+    "why", "will", "with", "would", "you", "your", "yours", "t", "mln", "pct", "dlrs", "reuter",
+];
+
+/// One token after normalization: the hash of its stem and whether it is a stopword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token {
+    /// `xxh3_64` of the stem.
+    pub stem: u64,
+    /// Stopwords take part in phrases but not in model features.
+    pub stop: bool,
+}
+
+/// A cached token plus its stem text (kept for feature names while training).
+#[derive(Clone)]
+struct Cached {
+    token: Token,
+    stem: Box<str>,
+}
+
+thread_local! {
+    static CACHE: RefCell<HashMap<Box<str>, Cached, Xxh3DefaultBuilder>> =
+        RefCell::new(HashMap::with_hasher(Xxh3DefaultBuilder::new()));
+}
+
+fn stemmer() -> &'static Stemmer {
+    static STEMMER: OnceLock<Stemmer> = OnceLock::new();
+    STEMMER.get_or_init(|| Stemmer::create(Algorithm::English))
+}
+
+fn is_stopword(word: &str) -> bool {
+    static SET: OnceLock<std::collections::HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| STOPWORDS.iter().copied().collect())
+        .contains(word)
+}
+
+/// The hash of a bigram of two stem hashes.
+pub fn bigram(a: u64, b: u64) -> u64 {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&a.to_le_bytes());
+    bytes[8..].copy_from_slice(&b.to_le_bytes());
+    xxh3_64(&bytes)
+}
+
+/// The hash of a title-only feature.
+pub fn title(feature: u64) -> u64 {
+    bigram(feature, TITLE_SALT)
+}
+
+/// The feature hash of a readable feature name as written in a model file
+/// (`tariff`, `export control`, `title:tariff`).
+pub fn feature_hash(name: &str) -> u64 {
+    let (is_title, rest) = match name.strip_prefix("title:") {
+        Some(rest) => (true, rest),
+        None => (false, name),
+    };
+    let mut parts = rest.split(' ');
+    let first = xxh3_64(parts.next().unwrap_or("").as_bytes());
+    let hash = match parts.next() {
+        Some(second) => bigram(first, xxh3_64(second.as_bytes())),
+        None => first,
+    };
+    if is_title { title(hash) } else { hash }
+}
+
+/// Lower-cases one word and folds numbers: digits-only up to 4 long (`232`, `301`, `2025`) and
+/// short codes (`g7`, `h20`) stay, longer numeric strings become `#`.
+fn fold(word: &str) -> Cow<'_, str> {
+    if word.bytes().any(|b| b.is_ascii_digit()) && word.chars().count() > 4 {
+        return Cow::Borrowed("#");
+    }
+    if word.chars().all(|c| !c.is_uppercase()) {
+        Cow::Borrowed(word)
+    } else {
+        Cow::Owned(word.to_lowercase())
+    }
+}
+
+/// Calls `each` with every token of `text`, in order, and the stem text when `names` is set.
+fn for_each_word(text: &str, mut each: impl FnMut(&str)) {
+    let mut word = String::with_capacity(32);
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            word.push(c);
+        } else if (c == '\'' || c == '\u{2019}') && !word.is_empty() {
+            // Inside a word: drop it, so "China's" stays one token.
+        } else if !word.is_empty() {
+            each(&word);
+            word.clear();
+        }
+    }
+    if !word.is_empty() {
+        each(&word);
+    }
+}
+
+/// Tokenizes `text`, appending to `out`; when `names` is given, records stem texts by hash.
+pub fn tokenize(text: &str, out: &mut Vec<Token>, mut names: Option<&mut HashMap<u64, String>>) {
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        for_each_word(text, |raw| {
+            let cached = match cache.get(raw) {
+                Some(hit) => hit.clone(),
+                None => {
+                    let folded = fold(raw);
+                    let stem: Box<str> = stemmer().stem(&folded).into();
+                    let hit = Cached {
+                        token: Token {
+                            stem: xxh3_64(stem.as_bytes()),
+                            stop: is_stopword(&folded),
+                        },
+                        stem,
+                    };
+                    if cache.len() >= CACHE_LIMIT {
+                        cache.clear();
+                    }
+                    cache.insert(raw.into(), hit.clone());
+                    hit
+                }
+            };
+            if let Some(names) = names.as_deref_mut() {
+                names
+                    .entry(cached.token.stem)
+                    .or_insert_with(|| cached.stem.to_string());
+            }
+            out.push(cached.token);
+        });
+    });
+}
+
+/// How documents become feature vectors. Stored in the model file so scoring matches training.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FeatureSettings {
+    /// Add adjacent-stem bigrams.
+    pub bigrams: bool,
+    /// Add `title:` copies of title unigrams (titles carry the topic more reliably than bodies).
+    pub title_features: bool,
+}
+
+impl Default for FeatureSettings {
+    fn default() -> Self {
+        FeatureSettings {
+            bigrams: true,
+            title_features: true,
+        }
+    }
+}
+
+/// Reusable buffers for turning documents into sparse vectors without allocating per document.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// Title tokens.
+    pub title: Vec<Token>,
+    /// Body tokens (title tokens are not repeated here).
+    pub body: Vec<Token>,
+    raw: Vec<u64>,
+    /// The L2-normalized sparse vector, sorted by feature hash.
+    pub vector: Vec<(u64, f32)>,
+}
+
+impl Scratch {
+    /// Tokenizes a document into `self.title` / `self.body` and builds `self.vector`.
+    pub fn build(
+        &mut self,
+        title_text: &str,
+        body_text: &str,
+        settings: FeatureSettings,
+        mut names: Option<&mut HashMap<u64, String>>,
+    ) {
+        self.title.clear();
+        self.body.clear();
+        tokenize(title_text, &mut self.title, names.as_deref_mut());
+        tokenize(body_text, &mut self.body, names.as_deref_mut());
+        self.raw.clear();
+        for part in [&self.title, &self.body] {
+            let mut previous: Option<u64> = None;
+            for token in part.iter().filter(|t| !t.stop) {
+                self.raw.push(token.stem);
+                if settings.bigrams {
+                    if let Some(p) = previous {
+                        let hash = bigram(p, token.stem);
+                        self.raw.push(hash);
+                        if let Some(names) = names.as_deref_mut()
+                            && !names.contains_key(&hash)
+                        {
+                            let name = format!("{} {}", names[&p], names[&token.stem]);
+                            names.insert(hash, name);
+                        }
+                    }
+                    previous = Some(token.stem);
+                }
+            }
+        }
+        if settings.title_features {
+            for token in self.title.iter().filter(|t| !t.stop) {
+                let hash = title(token.stem);
+                self.raw.push(hash);
+                if let Some(names) = names.as_deref_mut()
+                    && !names.contains_key(&hash)
+                {
+                    let name = format!("title:{}", names[&token.stem]);
+                    names.insert(hash, name);
+                }
+            }
+        }
+        self.raw.sort_unstable();
+        self.vector.clear();
+        let mut norm = 0.0f32;
+        let mut i = 0;
+        while i < self.raw.len() {
+            let hash = self.raw[i];
+            let mut j = i + 1;
+            while j < self.raw.len() && self.raw[j] == hash {
+                j += 1;
+            }
+            // Sublinear tf: the tenth "tariff" says less than the first.
+            let weight = 1.0 + ((j - i) as f32).ln();
+            norm += weight * weight;
+            self.vector.push((hash, weight));
+            i = j;
+        }
+        if norm > 0.0 {
+            let inv = 1.0 / norm.sqrt();
+            for (_, w) in &mut self.vector {
+                *w *= inv;
+            }
+        }
+    }
+}
+
+/// A `Hasher` for keys that are already well-mixed 64-bit hashes.
+#[derive(Default)]
+pub struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | self.0 >> 56) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A `HashMap` keyed by feature hash.
+pub type FeatureMap<V> = HashMap<u64, V, BuildHasherDefault<PreHashed>>;
+
+/// Plain text from a fragment that may hold HTML: tags dropped (block tags become spaces),
+/// `script`/`style` contents dropped, entities decoded, whitespace collapsed.
+pub fn strip_html(input: &str) -> String {
+    if !input.contains('<') && !input.contains('&') {
+        return input.to_string();
+    }
+    let mut out = String::with_capacity(input.len());
+    let mut rest = input;
+    while let Some(start) = rest.find('<') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start..];
+        let Some(end) = after.find('>') else {
+            // A lone '<' is text, not a tag.
+            out.push_str(after);
+            rest = "";
+            break;
+        };
+        let tag = after[1..end].trim_start_matches('/').to_ascii_lowercase();
+        let name: String = tag.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        rest = &after[end + 1..];
+        if (name == "script" || name == "style") && !after[1..].starts_with('/') {
+            let close = format!("</{name}");
+            let lower = rest.to_ascii_lowercase();
+            rest = match lower.find(&close) {
+                Some(pos) => match rest[pos..].find('>') {
+                    Some(gt) => &rest[pos + gt + 1..],
+                    None => "",
+                },
+                None => "",
+            };
+        }
+        out.push(' ');
+    }
+    out.push_str(rest);
+    let decoded = html_escape::decode_html_entities(&out);
+    decoded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stems(text: &str) -> Vec<String> {
+        let mut names = HashMap::new();
+        let mut out = Vec::new();
+        tokenize(text, &mut out, Some(&mut names));
+        out.iter().map(|t| names[&t.stem].clone()).collect()
+    }
+
+    #[test]
+    fn tokens_are_lowercased_stemmed_and_possessives_kept_whole() {
+        let cases: &[(&str, &[&str])] = &[
+            ("China's Tariffs", &["china", "tariff"]),
+            ("anti-dumping duties", &["anti", "dump", "duti"]),
+            ("Section 232, 25% levies", &["section", "232", "25", "levi"]),
+            ("$1,250,000 fine", &["1", "250", "000", "fine"]),
+            ("code 1234567", &["code", "#"]),
+            ("G7 ministers", &["g7", "minist"]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(stems(text), *want, "{text}");
+        }
+    }
+
+    #[test]
+    fn feature_names_hash_like_the_text_that_produced_them() {
+        let mut names = HashMap::new();
+        let mut scratch = Scratch::default();
+        scratch.build(
+            "Tariffs rise",
+            "export controls widen",
+            FeatureSettings::default(),
+            Some(&mut names),
+        );
+        for (hash, _) in &scratch.vector {
+            assert_eq!(feature_hash(&names[hash]), *hash, "{}", names[hash]);
+        }
+        let all: Vec<&str> = scratch.vector.iter().map(|(h, _)| names[h].as_str()).collect();
+        for want in ["tariff", "export control", "title:tariff", "tariff rise"] {
+            assert!(all.contains(&want), "{want} missing from {all:?}");
+        }
+    }
+
+    #[test]
+    fn vectors_are_unit_length_with_sublinear_counts() {
+        let mut scratch = Scratch::default();
+        let settings = FeatureSettings {
+            bigrams: false,
+            title_features: false,
+        };
+        scratch.build("", "steel steel steel aluminium", settings, None);
+        let norm: f32 = scratch.vector.iter().map(|(_, w)| w * w).sum();
+        assert!((norm - 1.0).abs() < 1e-5);
+        let steel = scratch.vector.iter().find(|(h, _)| *h == feature_hash("steel")).unwrap();
+        let alu = scratch.vector.iter().find(|(h, _)| *h == feature_hash("aluminium")).unwrap();
+        assert!((steel.1 / alu.1 - (1.0 + 3f32.ln())).abs() < 1e-4);
+    }
+
+    #[test]
+    fn html_is_reduced_to_text() {
+        let cases = [
+            ("<p>Steel &amp; aluminium</p><br/>tariffs", "Steel & aluminium tariffs"),
+            ("a <script>var x = '<b>';</script> b", "a b"),
+            ("3 < 4 plain", "3 < 4 plain"),
+            ("no markup", "no markup"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(strip_html(input), want, "{input}");
+        }
+    }
+}

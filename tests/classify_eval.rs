@@ -1,0 +1,198 @@
+//! Evaluations of the trade-policy classifier: a hand-checked confusion matrix, the modern
+//! development set, the Reuters-21578 ModApte benchmark and false positives on BBC News.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+
+use std::path::Path;
+
+use tradefeed::classify::{
+    Classifier, Labelled, TrainOptions, evaluate_model, evaluate_topic, read_labels, train,
+};
+
+/// The shared corpus folder: `$TRADEFEED_DATA`, else `../shared/data` next to the repository.
+fn data_dir() -> PathBuf {
+    std::env::var_os("TRADEFEED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")))
+}
+
+/// Reads a gzipped JSONL corpus file, or prints a notice and returns `None` when absent.
+fn read_corpus(relative: &str) -> Option<Vec<serde_json::Value>> {
+    let path = data_dir().join(relative);
+    let Ok(file) = std::fs::File::open(&path) else {
+        eprintln!("NOTICE: {} is absent; skipping this corpus test", path.display());
+        return None;
+    };
+    let reader = BufReader::new(flate2::read::GzDecoder::new(file));
+    Some(
+        reader
+            .lines()
+            .map(|l| serde_json::from_str(&l.expect("corpus line")).expect("corpus JSON"))
+            .collect(),
+    )
+}
+
+fn reuters(split: &str, records: &[serde_json::Value]) -> Vec<Labelled> {
+    records
+        .iter()
+        .filter(|r| r["split"] == split)
+        .map(|r| Labelled {
+            title: r["title"].as_str().unwrap_or("").to_string(),
+            text: r["body"].as_str().unwrap_or("").to_string(),
+            label: r["trade"].as_bool().unwrap_or(false),
+        })
+        .collect()
+}
+
+/// A phrase-only profile whose scores can be computed by hand:
+/// logit = -2 + 3·[tariff] - 4·[trade show]; matched when σ(logit) ≥ 0.5, i.e. logit ≥ 0.
+const HAND_PROFILE: &str = r#"
+name = "hand"
+bias = -2.0
+threshold = 0.5
+[positive]
+"tariff" = 3.0
+[negative]
+"trade show" = 4.0
+"#;
+
+/// Each line with its hand-computed logit and outcome at threshold 0.5.
+const HAND_LABELS: &str = r#"{"title": "New tariff on steel", "text": "", "label": true}
+{"title": "Tariff talk at the trade show", "text": "", "label": true}
+{"title": "Trade show opens", "text": "Crowds arrive.", "label": false}
+{"title": "Broadband tariff cut", "text": "", "label": false}
+{"title": "Sunny weekend ahead", "text": "", "label": false}
+{"title": "Tariffs rise again", "text": "", "label": true}
+{"title": "Ministers meet", "text": "<p>A new <b>tariff</b> &amp; more</p>", "label": true}
+"#;
+// 1. tariff            → -2+3   =  1 → 0.731 → TP
+// 2. tariff, trade show → -2+3-4 = -3 → 0.047 → FN
+// 3. trade show        → -2-4   = -6 → 0.002 → TN
+// 4. tariff            → -2+3   =  1 → 0.731 → FP
+// 5. nothing           → -2          → 0.119 → TN
+// 6. "tariffs" stems to "tariff" → 1 → TP
+// 7. tariff in HTML text        → 1 → TP
+// tp = 3 (1, 6, 7), fp = 1 (4), fn = 1 (2), tn = 2 (3, 5)
+// precision = 3/4 = 0.75, recall = 3/4 = 0.75, f1 = 2·3/(2·3+1+1) = 0.75
+
+#[test]
+fn eval_of_a_hand_made_file_gives_the_hand_checked_confusion_matrix() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hand.toml"), HAND_PROFILE).unwrap();
+    let labels = dir.path().join("labels.jsonl");
+    std::fs::write(&labels, HAND_LABELS).unwrap();
+    let classifier = Classifier::load(dir.path()).unwrap();
+    let examples = read_labels(&labels).unwrap();
+
+    let report = evaluate_topic(&classifier, "hand", &examples, None).unwrap();
+    assert_eq!((report.tp, report.fp, report.fn_, report.tn), (3, 1, 1, 2));
+    assert_eq!((report.precision, report.recall, report.f1), (0.75, 0.75, 0.75));
+    let titles: Vec<&str> = report.misclassified.iter().map(|m| m.0.title.as_str()).collect();
+    assert_eq!(titles, ["Tariff talk at the trade show", "Broadband tariff cut"]);
+
+    let output = report.render(true);
+    let last = output.lines().last().unwrap();
+    assert_eq!(
+        last,
+        r#"{"precision":0.75,"recall":0.75,"f1":0.75,"tp":3,"fp":1,"fn":1,"tn":2}"#
+    );
+    assert!(output.contains("tp 3"), "{output}");
+    assert!(output.contains("why: \"tariff\" +3.00, \"trade show\" -4.00"), "{output}");
+
+    // --threshold 0.9: every logit of 1 (σ = 0.731) now falls short → nothing matches.
+    let strict = evaluate_topic(&classifier, "hand", &examples, Some(0.9)).unwrap();
+    assert_eq!((strict.tp, strict.fp, strict.fn_, strict.tn), (0, 0, 4, 3));
+    assert_eq!(
+        strict.render(false).lines().last().unwrap(),
+        r#"{"precision":0,"recall":0,"f1":0,"tp":0,"fp":0,"fn":4,"tn":3}"#
+    );
+    assert!(evaluate_topic(&classifier, "nope", &examples, None).is_err());
+}
+
+fn dev_set() -> Vec<Labelled> {
+    read_labels(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/trade_dev.jsonl")))
+        .unwrap()
+}
+
+/// The held-out modern development set (written for this project, never trained on).
+#[test]
+fn builtin_topic_scores_the_modern_dev_set_above_0_9() {
+    let dev = dev_set();
+    assert!(dev.len() >= 150);
+    let report = evaluate_topic(&Classifier::builtin(), "trade-policy", &dev, None).unwrap();
+    eprintln!("modern dev set, builtin topic:\n{}", report.render(true));
+    assert!(report.precision >= 0.9, "{}", report.json());
+    assert!(report.recall >= 0.9, "{}", report.json());
+}
+
+/// The shipped model alone (no phrases), to show what the learned part contributes.
+#[test]
+fn shipped_model_alone_scores_the_modern_dev_set_above_0_85() {
+    let dev = dev_set();
+    let classifier = Classifier::builtin();
+    let model = classifier.topic("trade-policy").unwrap().model().unwrap();
+    let report = evaluate_model(model, &dev, None);
+    eprintln!("modern dev set, shipped model alone:\n{}", report.render(false));
+    assert!(report.f1 >= 0.85, "{}", report.json());
+}
+
+/// Reuters-21578 ModApte, category `trade`: train on `train` (threshold and L2 strength by
+/// 5-fold cross-validation on `train` only), then evaluate on `test` once.
+#[test]
+fn learner_reaches_f1_0_80_on_reuters_modapte_trade() {
+    let Some(records) = read_corpus("reuters21578/trade.jsonl.gz") else {
+        return;
+    };
+    let train_set = reuters("train", &records);
+    let test_set = reuters("test", &records);
+    assert_eq!((train_set.len(), test_set.len()), (9603, 3299));
+    let start = std::time::Instant::now();
+    let model = train(&train_set, &TrainOptions::default());
+    let report = evaluate_model(&model, &test_set, None);
+    eprintln!(
+        "Reuters trade: cv_f1 {} (train), threshold {}, lambda {}, {} features, {:?}\n{}",
+        model.cv_f1,
+        model.threshold,
+        model.lambda,
+        model.len(),
+        start.elapsed(),
+        report.render(false)
+    );
+    assert!(report.f1 >= 0.80, "{}", report.json());
+}
+
+/// BBC News 2004–05: sport, tech and entertainment stories should almost never match.
+#[test]
+fn builtin_topic_rarely_matches_bbc_sport_tech_and_entertainment() {
+    let Some(records) = read_corpus("bbc_news/bbc.jsonl.gz") else {
+        return;
+    };
+    let classifier = Classifier::builtin();
+    let mut rates = Vec::new();
+    for category in ["sport", "tech", "entertainment", "business", "politics"] {
+        let stories: Vec<&serde_json::Value> =
+            records.iter().filter(|r| r["category"] == category).collect();
+        let matched: Vec<&str> = stories
+            .iter()
+            .filter(|r| {
+                let title = r["title"].as_str().unwrap_or("");
+                let body = r["body"].as_str().unwrap_or("");
+                classifier.score(title, body)[0].matched
+            })
+            .map(|r| r["title"].as_str().unwrap_or(""))
+            .collect();
+        let rate = matched.len() as f64 / stories.len() as f64;
+        eprintln!(
+            "BBC {category}: {}/{} matched ({:.1}%) {:?}",
+            matched.len(),
+            stories.len(),
+            rate * 100.0,
+            &matched[..matched.len().min(8)]
+        );
+        rates.push((category, rate));
+    }
+    for (category, rate) in &rates[..3] {
+        assert!(*rate <= 0.02, "{category}: {:.1}% matched", rate * 100.0);
+    }
+}
