@@ -1,0 +1,630 @@
+//! The in-memory story index: compact slots, an LSH band table over them, and the matching rule.
+
+use chrono::{DateTime, Utc};
+
+use super::signature::{BINS, FIGURES, Signature, TITLE_TERMS, WIDE_BINS, is_figure_hash};
+use super::{ClusterConfig, MatchEvidence};
+use crate::domain::StoryId;
+
+/// LSH bands: each band is two adjacent 16-bit minima. Two copies collide in a band with
+/// probability J², so in at least one of 16 bands with 1 − (1 − J²)¹⁶: 0.94 at J = 0.4,
+/// 0.99 at J = 0.5, while unrelated texts (J ≈ 0.003) collide in 0.01 % of cases.
+pub(crate) const BANDS: usize = 16;
+/// Below this many distinct shingles a text is too short to judge by its words: never matched.
+pub(crate) const MIN_SHINGLES: u16 = 8;
+/// Below this many shingles (≈ a 45-word wire brief) the stricter brief rule applies.
+pub(crate) const BRIEF_SHINGLES: u16 = 40;
+/// Containment of the shorter copy in the longer that alone proves a copy (long texts).
+pub(crate) const TEXT_ALONE: f64 = 0.6;
+/// Containment that proves a copy when the headlines also agree (long texts).
+pub(crate) const TEXT_WITH_TITLE: f64 = 0.4;
+/// Headline term overlap that counts as agreement (long texts).
+pub(crate) const TITLE_AGREES: f64 = 0.5;
+/// Containment and headline overlap both required for briefs.
+pub(crate) const BRIEF_TEXT: f64 = 0.8;
+/// Headline overlap required for briefs.
+pub(crate) const BRIEF_TITLE: f64 = 0.8;
+/// The shorter copy must hold at least this share of the longer copy's shingles: beyond that
+/// the MinHash estimate of containment is too coarse to trust.
+pub(crate) const MIN_SIZE_RATIO: f64 = 0.25;
+
+/// Marker of an unused table cell.
+const EMPTY: u32 = u32::MAX;
+/// Slot numbers are stored in 24 bits of a table cell (the other 8 are a key tag).
+const MAX_SLOTS: usize = (1 << 24) - 1;
+/// The table is rebuilt larger when more than this share of cells is used...
+const MAX_LOAD: f64 = 0.8;
+/// ...and rebuilt with this share used (the ratio bounds memory and probe length).
+const REBUILD_LOAD: f64 = 0.64;
+
+/// One indexed story: its representative copy's sketch and evidence, 144 bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct Slot {
+    story: StoryId,
+    /// Seconds since the Unix epoch when the story was first seen (u32 lasts until 2106).
+    first_seen: u32,
+    shingles: u16,
+    wide: [u16; WIDE_BINS],
+    narrow: [u8; BINS - WIDE_BINS],
+    title: [u16; TITLE_TERMS],
+    figures: [u16; FIGURES],
+    n_title: u8,
+    n_figures: u8,
+    figures_total: u8,
+}
+
+impl Slot {
+    pub(crate) fn new(story: StoryId, sig: &Signature, seen: DateTime<Utc>) -> Slot {
+        let mut wide = [0u16; WIDE_BINS];
+        let mut narrow = [0u8; BINS - WIDE_BINS];
+        for (i, m) in sig.minhash.iter().enumerate() {
+            if i < WIDE_BINS {
+                wide[i] = *m as u16;
+            } else {
+                narrow[i - WIDE_BINS] = *m as u8;
+            }
+        }
+        let mut title = [0u16; TITLE_TERMS];
+        title[..sig.title.len()].copy_from_slice(&sig.title);
+        let mut figures = [0u16; FIGURES];
+        figures[..sig.figures.len()].copy_from_slice(&sig.figures);
+        Slot {
+            story,
+            first_seen: epoch_seconds(seen),
+            shingles: sig.shingles,
+            wide,
+            narrow,
+            title,
+            figures,
+            n_title: sig.title.len() as u8,
+            n_figures: sig.figures.len() as u8,
+            figures_total: sig.figures_total,
+        }
+    }
+
+    fn title(&self) -> &[u16] {
+        &self.title[..self.n_title as usize]
+    }
+
+    fn figures(&self) -> &[u16] {
+        &self.figures[..self.n_figures as usize]
+    }
+
+    /// The 64-bit key of LSH band `band` (also decides the table cell and tag).
+    fn band_key(&self, band: usize) -> u64 {
+        let a = u64::from(self.wide[2 * band]);
+        let b = u64::from(self.wide[2 * band + 1]);
+        mix((band as u64) << 32 | a << 16 | b)
+    }
+}
+
+/// Seconds since the Unix epoch, clamped into `u32`.
+fn epoch_seconds(t: DateTime<Utc>) -> u32 {
+    t.timestamp().clamp(0, i64::from(u32::MAX)) as u32
+}
+
+/// SplitMix64 finalizer: spreads band keys over the table.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// What the rule found when comparing two copies.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Judgement {
+    pub(crate) accept: bool,
+    pub(crate) containment: f64,
+    pub(crate) jaccard: f64,
+    pub(crate) title: Option<f64>,
+    pub(crate) figures: Option<(usize, usize)>,
+    pub(crate) reason: &'static str,
+}
+
+impl Judgement {
+    fn summary(&self) -> String {
+        let title = self
+            .title
+            .map_or_else(|| "title n/a".to_string(), |t| format!("title {t:.2}"));
+        let figures = self.figures.map_or_else(
+            || "figures n/a".to_string(),
+            |(agree, of)| format!("figures {agree}/{of} agree"),
+        );
+        format!(
+            "text containment {:.2} (jaccard {:.2}), {title}, {figures}; {}",
+            self.containment, self.jaccard, self.reason
+        )
+    }
+}
+
+/// The matching rule (documented in the module docs; keep both in step).
+pub(crate) fn judge(a: &Slot, b: &Slot) -> Judgement {
+    let wide = a.wide.iter().zip(&b.wide).filter(|(x, y)| x == y).count();
+    let narrow = a
+        .narrow
+        .iter()
+        .zip(&b.narrow)
+        .filter(|(x, y)| x == y)
+        .count();
+    // 8-bit minima of different shingles still agree 1 time in 256: remove that expectation.
+    let chance = (BINS - WIDE_BINS) as f64 / 256.0;
+    let jaccard = (((wide + narrow) as f64 - chance) / (BINS as f64 - chance)).clamp(0.0, 1.0);
+    let (small, large) = if a.shingles <= b.shingles {
+        (f64::from(a.shingles), f64::from(b.shingles))
+    } else {
+        (f64::from(b.shingles), f64::from(a.shingles))
+    };
+    let shared = jaccard * (small + large) / (1.0 + jaccard);
+    let containment = if small > 0.0 {
+        (shared / small).min(1.0)
+    } else {
+        0.0
+    };
+    let title = title_overlap(a.title(), b.title());
+    let figures = figure_agreement(a, b);
+    let mut judgement = Judgement {
+        accept: false,
+        containment,
+        jaccard,
+        title,
+        figures,
+        reason: "",
+    };
+    let brief = small < f64::from(BRIEF_SHINGLES);
+    judgement.reason = if small < f64::from(MIN_SHINGLES) {
+        "too short to compare"
+    } else if small / large < MIN_SIZE_RATIO {
+        "lengths too different"
+    } else if headline_figures_conflict(a.title(), b.title()) {
+        "headline figures differ"
+    } else if figures.is_some_and(|(agree, of)| of >= 2 && 2 * agree < of) {
+        "figures differ"
+    } else if brief {
+        if containment >= BRIEF_TEXT && title.is_some_and(|t| t >= BRIEF_TITLE) {
+            judgement.accept = true;
+            "brief: same text and headline"
+        } else {
+            "brief: text or headline differs"
+        }
+    } else if containment >= TEXT_ALONE {
+        judgement.accept = true;
+        "same text"
+    } else if containment >= TEXT_WITH_TITLE && title.is_some_and(|t| t >= TITLE_AGREES) {
+        judgement.accept = true;
+        "similar text and headline"
+    } else {
+        "different text"
+    };
+    judgement
+}
+
+/// Overlap coefficient of two headline term samples; `None` unless both have two terms.
+fn title_overlap(a: &[u16], b: &[u16]) -> Option<f64> {
+    if a.len() < 2 || b.len() < 2 {
+        return None;
+    }
+    let shared = a.iter().filter(|t| b.contains(t)).count();
+    Some(shared as f64 / a.len().min(b.len()) as f64)
+}
+
+/// Both headlines carry figures and share none ("GIVEN 15 MLN STG" vs "GIVEN 53 MLN STG").
+fn headline_figures_conflict(a: &[u16], b: &[u16]) -> bool {
+    let fa: Vec<u16> = a.iter().copied().filter(|h| is_figure_hash(*h)).collect();
+    let fb: Vec<u16> = b.iter().copied().filter(|h| is_figure_hash(*h)).collect();
+    !fa.is_empty() && !fb.is_empty() && !fa.iter().any(|f| fb.contains(f))
+}
+
+/// How many of one copy's sampled figures the other copy has, in the direction where the
+/// figure sets nest best (a trimmed copy lost figures; a stamped copy gained some).
+///
+/// Samples are bottom-k by hash, so a figure of one copy is comparable only if it is below
+/// the other sample's largest hash when that sample was cut. `None` if either copy has fewer
+/// than two figures.
+fn figure_agreement(a: &Slot, b: &Slot) -> Option<(usize, usize)> {
+    if a.figures_total < 2 || b.figures_total < 2 {
+        return None;
+    }
+    let within = |x: &Slot, y: &Slot| -> (usize, usize) {
+        let cut = if usize::from(y.figures_total) > y.figures().len() {
+            y.figures().last().copied().unwrap_or(u16::MAX)
+        } else {
+            u16::MAX
+        };
+        let eligible: Vec<u16> = x.figures().iter().copied().filter(|f| *f <= cut).collect();
+        let agree = eligible.iter().filter(|f| y.figures().contains(f)).count();
+        (agree, eligible.len())
+    };
+    let (ab, ba) = (within(a, b), within(b, a));
+    let rate = |(agree, of): (usize, usize)| {
+        if of == 0 {
+            1.0
+        } else {
+            agree as f64 / of as f64
+        }
+    };
+    Some(if (rate(ab), ab.1) >= (rate(ba), ba.1) {
+        ab
+    } else {
+        ba
+    })
+}
+
+/// In-memory index of recent stories' signatures; lookups cost the same whatever its size.
+///
+/// One slot per story (its longest copy, see [`StoryIndex::insert`]) and an open-addressing
+/// table of `u32` cells (24-bit slot number + 8-bit key tag) holding each slot under its 16
+/// band keys. Per story: 144 bytes of slot + 16 cells at 64–80 % load (80–100 bytes).
+#[derive(Debug)]
+pub struct StoryIndex {
+    config: ClusterConfig,
+    slots: Vec<Slot>,
+    table: Vec<u32>,
+    used: usize,
+}
+
+impl StoryIndex {
+    /// An empty index.
+    pub fn new(config: ClusterConfig) -> StoryIndex {
+        StoryIndex {
+            config,
+            slots: Vec::new(),
+            table: vec![EMPTY; 1024],
+            used: 0,
+        }
+    }
+
+    /// Number of stories indexed.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether no story is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Heap bytes held by the index (slot and table capacity), for memory reports.
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.table.capacity() * std::mem::size_of::<u32>()
+    }
+
+    /// Adds a story's appearance (its signature and time) as a match candidate.
+    ///
+    /// A story keeps one slot: its longest copy so far (most shingles), because syndication
+    /// trims copies from the end, so the longest copy contains the others and every later copy
+    /// is best compared with it. The slot's time is the story's earliest appearance. A later
+    /// appearance replaces the representative only if it is longer; texts too short to ever
+    /// match are not indexed. Order of calls does not matter, so a rebuild from stored
+    /// signatures reaches the same state.
+    pub fn insert(&mut self, story: StoryId, signature: &Signature, seen: DateTime<Utc>) {
+        if signature.shingles < MIN_SHINGLES {
+            return;
+        }
+        let fresh = Slot::new(story, signature, seen);
+        let existing = self
+            .candidates(&fresh)
+            .into_iter()
+            .find(|&s| self.slots[s].story == story);
+        match existing {
+            Some(s) => {
+                let first_seen = self.slots[s].first_seen.min(fresh.first_seen);
+                if fresh.shingles > self.slots[s].shingles {
+                    // Cells under the old keys now fail the key check and go at the next rebuild.
+                    self.slots[s] = fresh;
+                    self.index_slot(s);
+                }
+                self.slots[s].first_seen = first_seen;
+            }
+            None => {
+                if self.slots.len() >= MAX_SLOTS {
+                    tracing::warn!(stories = self.slots.len(), "story index full; not indexed");
+                    return;
+                }
+                self.slots.push(fresh);
+                self.index_slot(self.slots.len() - 1);
+            }
+        }
+    }
+
+    /// The story the entry is a near-duplicate of, if any, with the evidence.
+    ///
+    /// Among the stories first seen within the window of `seen` that share an LSH band with the
+    /// signature, the accepted one with the highest containment wins.
+    pub fn find(&self, signature: &Signature, seen: DateTime<Utc>) -> Option<MatchEvidence> {
+        if signature.shingles < MIN_SHINGLES {
+            return None;
+        }
+        let query = Slot::new(0, signature, seen);
+        let window = self.config.window.num_seconds();
+        self.candidates(&query)
+            .into_iter()
+            .map(|s| &self.slots[s])
+            .filter(|slot| {
+                (i64::from(slot.first_seen) - i64::from(query.first_seen)).abs() <= window
+            })
+            .map(|slot| (slot.story, judge(&query, slot)))
+            .filter(|(_, j)| j.accept)
+            .max_by(|(_, x), (_, y)| x.containment.total_cmp(&y.containment))
+            .map(|(story, j)| MatchEvidence {
+                story,
+                summary: j.summary(),
+            })
+    }
+
+    /// Drops candidates older than the window before `now` (keeps memory bounded).
+    ///
+    /// Compacts the slots and rebuilds the band table: O(stories), meant to run periodically
+    /// (e.g. hourly), not per entry.
+    pub fn prune(&mut self, now: DateTime<Utc>) {
+        let oldest = epoch_seconds(now - self.config.window);
+        self.slots.retain(|s| s.first_seen >= oldest);
+        self.slots.shrink_to_fit();
+        self.rebuild(self.slots.len() * BANDS);
+    }
+
+    /// Slots sharing at least one band with `probe`, each once.
+    fn candidates(&self, probe: &Slot) -> Vec<usize> {
+        let mut found: Vec<usize> = Vec::new();
+        for band in 0..BANDS {
+            let key = probe.band_key(band);
+            let tag = key as u8;
+            let mut cell = self.home(key);
+            loop {
+                let entry = self.table[cell];
+                if entry == EMPTY {
+                    break;
+                }
+                let slot = (entry >> 8) as usize;
+                if entry as u8 == tag
+                    && self.slots[slot].band_key(band) == key
+                    && !found.contains(&slot)
+                {
+                    found.push(slot);
+                }
+                cell = if cell + 1 == self.table.len() {
+                    0
+                } else {
+                    cell + 1
+                };
+            }
+        }
+        found
+    }
+
+    /// Puts slot `s` under its band keys, growing the table first if needed.
+    fn index_slot(&mut self, s: usize) {
+        if (self.used + BANDS) as f64 > MAX_LOAD * self.table.len() as f64 {
+            // The rebuild puts every slot, `s` included, under its current keys.
+            self.rebuild(self.slots.len() * BANDS);
+        } else {
+            self.put(s);
+        }
+    }
+
+    fn put(&mut self, s: usize) {
+        for band in 0..BANDS {
+            let key = self.slots[s].band_key(band);
+            let mut cell = self.home(key);
+            while self.table[cell] != EMPTY {
+                cell = if cell + 1 == self.table.len() {
+                    0
+                } else {
+                    cell + 1
+                };
+            }
+            self.table[cell] = (s as u32) << 8 | u32::from(key as u8);
+            self.used += 1;
+        }
+    }
+
+    /// A fresh table sized for `cells` cells at the rebuild load, holding every slot.
+    fn rebuild(&mut self, cells: usize) {
+        let size = ((cells as f64 / REBUILD_LOAD) as usize).max(1024);
+        self.table = vec![EMPTY; size];
+        self.used = 0;
+        for s in 0..self.slots.len() {
+            self.put(s);
+        }
+    }
+
+    /// First cell for a key: the high 32 bits scaled to the table size (no power-of-two sizes,
+    /// so growth can be gentle).
+    fn home(&self, key: u64) -> usize {
+        (((key >> 32) * self.table.len() as u64) >> 32) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    /// A wire story of about 120 words with figures, and a second story on the same subject.
+    const STORY: &str = "Japan's trade surplus with the United States narrowed to 7.32 billion \
+        dollars in March from 8.14 billion in February, the Finance Ministry said on Tuesday. \
+        Exports to the United States fell 4.6 pct to 11.85 billion dollars while imports rose \
+        12.1 pct to 4.53 billion. Officials said the yen's rise had begun to curb shipments of \
+        cars and electronics, but warned that Washington was unlikely to be satisfied. \
+        Congress is weighing a trade bill that would force sanctions on countries with large \
+        and persistent surpluses, and the administration has already imposed 300 mln dlrs of \
+        tariffs on Japanese semiconductors. Economists in Tokyo expect the surplus to remain \
+        near 80 billion dollars this fiscal year despite the currency's strength, they said.";
+    const SAME_SUBJECT: &str = "Japan and the United States opened two days of talks on \
+        Thursday on the semiconductor dispute, with Tokyo hoping to persuade Washington to lift \
+        the 300 mln dlrs of tariffs imposed last month. Japanese negotiators said chip makers \
+        had cut production and exports in line with the 1986 pact, and that third-country \
+        dumping had stopped. U.S. officials said they wanted evidence that American firms had \
+        gained access to the Japanese market before recommending any change. The talks come \
+        ahead of a visit by Prime Minister Yasuhiro Nakasone to Washington, where trade \
+        friction is expected to top the agenda, a Foreign Ministry spokesman told reporters.";
+
+    fn at(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(1987, 4, day, 9, 0, 0).unwrap()
+    }
+
+    fn slot(title: &str, text: &str) -> Slot {
+        Slot::new(1, &Signature::of_text(title, text), at(1))
+    }
+
+    /// The story cut to its first `share` of words.
+    fn trimmed(text: &str, share: f64) -> String {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        words[..(words.len() as f64 * share) as usize].join(" ")
+    }
+
+    #[test]
+    fn judge_accepts_copies_and_rejects_different_stories() {
+        let stamped = format!("Published on 12:00 AM, April 14, 1987. TOKYO (Reuters) - {STORY}");
+        let cut = trimmed(STORY, 0.55);
+        let retitled_brief_a = "Bank of England provides 215 mln stg help in the afternoon \
+            session, bringing its total assistance today to 433 mln stg against a shortage \
+            forecast at 500 mln stg, it said.";
+        let other_brief = "Bank of England provides 96 mln stg help in the afternoon \
+            session, bringing its total assistance today to 187 mln stg against a shortage \
+            forecast at 350 mln stg, it said.";
+        let cases: &[(&str, (&str, &str), (&str, &str), bool)] = &[
+            (
+                "identical copy",
+                ("Japan surplus narrows", STORY),
+                ("Japan surplus narrows", STORY),
+                true,
+            ),
+            (
+                "stamped and retitled copy",
+                ("Japan trade surplus with U.S. narrows in March", STORY),
+                ("Tokyo's surplus shrinks - officials", &stamped),
+                true,
+            ),
+            (
+                "copy cut to 55 %",
+                ("Japan surplus narrows", STORY),
+                ("Japan surplus narrows", &cut),
+                true,
+            ),
+            (
+                "same subject, different story",
+                ("Japan surplus narrows", STORY),
+                ("Japan, U.S. open chip talks", SAME_SUBJECT),
+                false,
+            ),
+            (
+                "templated brief with other figures",
+                ("U.K. MONEY MARKET GIVEN 215 MLN STG HELP", retitled_brief_a),
+                ("U.K. MONEY MARKET GIVEN 96 MLN STG HELP", other_brief),
+                false,
+            ),
+            (
+                "title-only items",
+                ("U.S. trade deficit narrows", ""),
+                ("U.S. trade deficit narrows", ""),
+                false,
+            ),
+        ];
+        for (name, (ta, xa), (tb, xb), want) in cases {
+            let j = judge(&slot(ta, xa), &slot(tb, xb));
+            assert_eq!(j.accept, *want, "{name}: {}", j.summary());
+        }
+    }
+
+    #[test]
+    fn find_returns_the_story_a_copy_belongs_to_with_evidence() {
+        let mut index = StoryIndex::new(ClusterConfig::default());
+        index.insert(
+            7,
+            &Signature::of_text("Japan surplus narrows", STORY),
+            at(1),
+        );
+        index.insert(
+            8,
+            &Signature::of_text("Chip talks open", SAME_SUBJECT),
+            at(1),
+        );
+        let copy = Signature::of_text("Japan's surplus with U.S. narrows", &trimmed(STORY, 0.8));
+        let found = index.find(&copy, at(2)).expect("copy found");
+        assert_eq!(found.story, 7);
+        assert!(
+            found.summary.contains("text containment"),
+            "{}",
+            found.summary
+        );
+    }
+
+    #[test]
+    fn find_ignores_stories_outside_the_window() {
+        let mut index = StoryIndex::new(ClusterConfig::default());
+        let sig = Signature::of_text("Japan surplus narrows", STORY);
+        index.insert(7, &sig, at(1));
+        let cases = [
+            (at(8), true),
+            (at(9), false),
+            (at(1) - Duration::days(8), false),
+        ];
+        for (seen, want) in cases {
+            assert_eq!(index.find(&sig, seen).is_some(), want, "{seen}");
+        }
+    }
+
+    #[test]
+    fn insert_keeps_one_slot_per_story_holding_the_longest_copy() {
+        let mut index = StoryIndex::new(ClusterConfig::default());
+        index.insert(7, &Signature::of_text("t", &trimmed(STORY, 0.6)), at(2));
+        index.insert(7, &Signature::of_text("t", STORY), at(1));
+        index.insert(7, &Signature::of_text("t", &trimmed(STORY, 0.7)), at(3));
+        assert_eq!(index.len(), 1);
+        assert_eq!(
+            index.slots[0].shingles,
+            Signature::of_text("t", STORY).shingles
+        );
+        assert_eq!(index.slots[0].first_seen, epoch_seconds(at(1)));
+    }
+
+    #[test]
+    fn prune_drops_stories_first_seen_before_the_window_and_keeps_them_findable() {
+        let mut index = StoryIndex::new(ClusterConfig::default());
+        let old = Signature::of_text("Japan surplus narrows", STORY);
+        let recent = Signature::of_text("Chip talks open", SAME_SUBJECT);
+        index.insert(1, &old, at(1));
+        index.insert(2, &recent, at(10));
+        index.prune(at(12));
+        assert_eq!(index.len(), 1);
+        assert_eq!(index.find(&recent, at(12)).map(|m| m.story), Some(2));
+        assert_eq!(index.find(&old, at(12)), None);
+    }
+
+    /// A text of `words` pseudo-random words from a 5,000-word vocabulary, distinct per `seed`.
+    fn random_text(seed: u64, words: usize) -> String {
+        (0..words as u64)
+            .map(|j| format!("w{}", mix(seed << 20 | j) % 5_000))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn index_grows_past_its_first_table_and_still_finds_every_story() {
+        let mut index = StoryIndex::new(ClusterConfig::default());
+        for i in 0..300 {
+            index.insert(
+                i,
+                &Signature::of_text("t", &random_text(i as u64, 80)),
+                at(1),
+            );
+        }
+        assert_eq!(index.len(), 300);
+        assert!(
+            index.table.len() > 1024,
+            "table grew to {}",
+            index.table.len()
+        );
+        for i in 0..300 {
+            let found = index.find(&Signature::of_text("t", &random_text(i as u64, 80)), at(1));
+            assert_eq!(found.map(|m| m.story), Some(i));
+        }
+    }
+
+    #[test]
+    fn slot_stays_144_bytes() {
+        // The memory budget (1,000,000 stories in 256 MiB) is computed from this size.
+        assert_eq!(std::mem::size_of::<Slot>(), 144);
+    }
+}

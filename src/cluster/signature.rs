@@ -1,0 +1,408 @@
+//! The persistable signature of one entry: a one-permutation MinHash of its word shingles plus
+//! the precision evidence (headline terms and figures), and its compact in-memory form.
+
+use rust_stemmers::{Algorithm, Stemmer};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::domain::Entry;
+
+/// Words per shingle. Four words make a shingle specific to one text (two unrelated stories
+/// rarely share a 4-word run outside set phrases) while one edited word only breaks four.
+pub(crate) const SHINGLE_WORDS: usize = 4;
+/// MinHash bins (one-permutation hashing: each shingle is hashed once and lands in one bin).
+pub(crate) const BINS: usize = 64;
+/// Bins kept with 16 bits in memory; they also feed the LSH bands. The rest keep 8 bits.
+pub(crate) const WIDE_BINS: usize = 32;
+/// Headline terms kept (the ones with the smallest hashes: a consistent sample).
+pub(crate) const TITLE_TERMS: usize = 8;
+/// Figures kept from the text (smallest hashes: a bottom-k sample of the text's number set).
+pub(crate) const FIGURES: usize = 6;
+/// Format version written as the first byte of [`Signature::to_bytes`].
+pub(crate) const VERSION: u8 = 1;
+
+/// Words that carry no story identity: shingles made only of them are skipped (they are shared
+/// by unrelated stories), and they are not headline terms.
+const STOPWORDS: &[&str] = &[
+    "a", "about", "after", "against", "all", "also", "an", "and", "are", "as", "at", "be", "been",
+    "but", "by", "can", "could", "for", "from", "had", "has", "have", "he", "her", "his", "if",
+    "in", "into", "is", "it", "its", "last", "more", "new", "not", "of", "on", "or", "over",
+    "said", "say", "says", "she", "so", "than", "that", "the", "their", "them", "there", "they",
+    "this", "to", "up", "was", "we", "were", "which", "while", "who", "will", "with", "would",
+    "year", "you",
+];
+
+/// Headline words that outlets add around the same story ("UPDATE 1-", "- sources",
+/// "EXCLUSIVE:"): never evidence for or against a match.
+const HEADLINE_NOISE: &[&str] = &[
+    "analysis",
+    "breaking",
+    "corrected",
+    "exclusive",
+    "live",
+    "news",
+    "official",
+    "officials",
+    "refile",
+    "report",
+    "reports",
+    "source",
+    "sources",
+    "update",
+    "updated",
+    "video",
+    "watch",
+    "wrapup",
+];
+
+/// Compact, persistable summary of an entry's text used for matching.
+///
+/// Holds the 64-bin one-permutation MinHash (32-bit minima) of the text's 4-word shingles, the
+/// number of distinct shingles and words, a sample of the headline's stemmed terms and of the
+/// text's figures (15-bit hashes; the low bit marks a figure). See the module docs for the rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signature {
+    pub(crate) minhash: [u32; BINS],
+    pub(crate) shingles: u16,
+    pub(crate) words: u16,
+    pub(crate) title: Vec<u16>,
+    pub(crate) figures: Vec<u16>,
+    pub(crate) figures_total: u8,
+}
+
+impl Signature {
+    /// Computes the signature of an entry from its title and plain text.
+    pub fn of(entry: &Entry) -> Signature {
+        Signature::of_text(&entry.title, &entry.text)
+    }
+
+    /// Computes the signature of a title and a plain text (what [`Signature::of`] reads).
+    pub fn of_text(title: &str, text: &str) -> Signature {
+        let lower = text.to_lowercase();
+        let tokens = tokenize(&lower);
+        let token_hashes: Vec<(u64, bool)> = tokens
+            .iter()
+            .map(|t| (xxh3_64(t.as_bytes()), is_stopword(t)))
+            .collect();
+
+        let mut shingles: Vec<u64> = token_hashes
+            .windows(SHINGLE_WORDS)
+            .filter(|w| !w.iter().all(|(_, stop)| *stop))
+            .map(|w| {
+                w.iter().fold(0x243F_6A88_85A3_08D3u64, |acc, (h, _)| {
+                    (acc.rotate_left(23) ^ h).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                })
+            })
+            .collect();
+        shingles.sort_unstable();
+        shingles.dedup();
+
+        let mut figures: Vec<u16> = tokens
+            .iter()
+            .filter(|t| is_figure(t) && !is_calendar_like(t))
+            .map(|t| term_hash(t, true))
+            .collect();
+        figures.sort_unstable();
+        figures.dedup();
+        let figures_total = figures.len().min(u8::MAX as usize) as u8;
+        figures.truncate(FIGURES);
+
+        Signature {
+            minhash: one_permutation_minhash(&shingles),
+            shingles: shingles.len().min(u16::MAX as usize) as u16,
+            words: tokens.len().min(u16::MAX as usize) as u16,
+            title: title_terms(title),
+            figures,
+            figures_total,
+        }
+    }
+
+    /// Serialized form, stored with the entry so the index can be rebuilt at start-up.
+    ///
+    /// Layout (little-endian): version `1`, shingles u16, words u16, 64 × u32 minima,
+    /// title count u8 + u16 each, figures total u8, figure count u8 + u16 each.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(8 + 4 * BINS + 2 * (self.title.len() + self.figures.len()));
+        out.push(VERSION);
+        out.extend_from_slice(&self.shingles.to_le_bytes());
+        out.extend_from_slice(&self.words.to_le_bytes());
+        for m in self.minhash {
+            out.extend_from_slice(&m.to_le_bytes());
+        }
+        out.push(self.title.len() as u8);
+        for t in &self.title {
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+        out.push(self.figures_total);
+        out.push(self.figures.len() as u8);
+        for f in &self.figures {
+            out.extend_from_slice(&f.to_le_bytes());
+        }
+        out
+    }
+
+    /// Parses a stored signature; `None` if the bytes are not a signature of this version.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Signature> {
+        let mut r = Reader { bytes, pos: 0 };
+        if r.u8()? != VERSION {
+            return None;
+        }
+        let shingles = r.u16()?;
+        let words = r.u16()?;
+        let mut minhash = [0u32; BINS];
+        for m in &mut minhash {
+            *m = r.u32()?;
+        }
+        let n_title = r.u8()? as usize;
+        if n_title > TITLE_TERMS {
+            return None;
+        }
+        let title = (0..n_title).map(|_| r.u16()).collect::<Option<Vec<_>>>()?;
+        let figures_total = r.u8()?;
+        let n_figures = r.u8()? as usize;
+        if n_figures > FIGURES || n_figures > figures_total as usize {
+            return None;
+        }
+        let figures = (0..n_figures)
+            .map(|_| r.u16())
+            .collect::<Option<Vec<_>>>()?;
+        if r.pos != bytes.len() {
+            return None;
+        }
+        Some(Signature {
+            minhash,
+            shingles,
+            words,
+            title,
+            figures,
+            figures_total,
+        })
+    }
+
+    /// Distinct 4-word shingles in the text (saturates at 65,535).
+    pub fn shingle_count(&self) -> usize {
+        self.shingles as usize
+    }
+}
+
+/// Bounds-checked little-endian reader for [`Signature::from_bytes`].
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let chunk = self.bytes.get(self.pos..self.pos + N)?;
+        self.pos += N;
+        chunk.try_into().ok()
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take::<1>().map(|b| b[0])
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.take::<2>().map(u16::from_le_bytes)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take::<4>().map(u32::from_le_bytes)
+    }
+}
+
+/// Lower-case text → words: runs of letters and digits. Separators inside a figure are kept
+/// as one token (`5.93`, `155,221` → `155221`) so figures survive as units.
+pub(crate) fn tokenize(lower: &str) -> Vec<String> {
+    let mut tokens = Vec::with_capacity(lower.len() / 5);
+    let mut current = String::new();
+    let mut chars = lower.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_alphanumeric() {
+            current.push(c);
+        } else if (c == '.' || c == ',')
+            && current.chars().last().is_some_and(|p| p.is_ascii_digit())
+            && chars.peek().is_some_and(|n| n.is_ascii_digit())
+        {
+            if c == '.' {
+                current.push('.');
+            }
+        } else if !current.is_empty() {
+            tokens.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        tokens.push(current);
+    }
+    tokens
+}
+
+fn is_stopword(token: &str) -> bool {
+    STOPWORDS.binary_search(&token).is_ok()
+}
+
+/// A figure is a token with a digit: amounts, percentages, dates, "1st".
+fn is_figure(token: &str) -> bool {
+    token.bytes().any(|b| b.is_ascii_digit())
+}
+
+/// A figure that may be an outlet's own date or time stamp ("12:00 AM, January 31, 2018"):
+/// a bare integer below 60 or a year 1900–2099. Such figures are not evidence in the text.
+fn is_calendar_like(token: &str) -> bool {
+    match token.parse::<u32>() {
+        Ok(n) => n < 60 || (1900..=2099).contains(&n),
+        Err(_) => false,
+    }
+}
+
+/// 15-bit hash of a term; the low bit is 1 for figures so headline figures can be told apart.
+fn term_hash(term: &str, figure: bool) -> u16 {
+    ((xxh3_64(term.as_bytes()) as u16) & !1) | u16::from(figure)
+}
+
+/// Whether a headline term hash stands for a figure.
+pub(crate) fn is_figure_hash(hash: u16) -> bool {
+    hash & 1 == 1
+}
+
+/// Headline → sample of its stemmed content terms (stopwords, wire prefixes such as
+/// `UPDATE 2-` and attribution words dropped), smallest hashes first, at most [`TITLE_TERMS`].
+pub(crate) fn title_terms(title: &str) -> Vec<u16> {
+    let stemmer = Stemmer::create(Algorithm::English);
+    let lower = title.to_lowercase();
+    let tokens = tokenize(&lower);
+    // "UPDATE 1-..." and "REFILE-..." carry a revision number, not a figure of the story.
+    let skip = match tokens.as_slice() {
+        [first, second, ..] if first == "update" && second.bytes().all(|b| b.is_ascii_digit()) => 2,
+        _ => 0,
+    };
+    let mut terms: Vec<u16> = tokens[skip..]
+        .iter()
+        .filter(|t| !is_stopword(t) && HEADLINE_NOISE.binary_search(&t.as_str()).is_err())
+        .map(|t| {
+            if is_figure(t) {
+                term_hash(t, true)
+            } else {
+                term_hash(&stemmer.stem(t), false)
+            }
+        })
+        .collect();
+    terms.sort_unstable();
+    terms.dedup();
+    terms.truncate(TITLE_TERMS);
+    terms
+}
+
+/// One-permutation MinHash with optimal densification (Shrivastava 2017): bin = top 6 bits
+/// of the shingle hash, value = its low 32 bits; an empty bin borrows the value of the first
+/// non-empty bin on its own pseudo-random probe sequence, so equal sets densify equally.
+fn one_permutation_minhash(shingles: &[u64]) -> [u32; BINS] {
+    let mut bins = [u32::MAX; BINS];
+    let mut filled = [false; BINS];
+    for &h in shingles {
+        let bin = (h >> 58) as usize;
+        let value = h as u32;
+        if !filled[bin] || value < bins[bin] {
+            bins[bin] = value;
+            filled[bin] = true;
+        }
+    }
+    if shingles.is_empty() {
+        return [0; BINS];
+    }
+    let original = bins;
+    for (i, bin) in bins.iter_mut().enumerate() {
+        if filled[i] {
+            continue;
+        }
+        let mut attempt = 1u64;
+        loop {
+            let probe = ((i as u64) << 32 | attempt).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let j = (probe >> 58) as usize;
+            if filled[j] {
+                *bin = original[j];
+                break;
+            }
+            attempt += 1;
+        }
+    }
+    bins
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stopword_and_noise_lists_are_sorted_for_binary_search() {
+        assert!(STOPWORDS.windows(2).all(|w| w[0] < w[1]));
+        assert!(HEADLINE_NOISE.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn tokenize_keeps_figures_whole_and_splits_words() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "arrivals were 155,221 bags",
+                &["arrivals", "were", "155221", "bags"],
+            ),
+            (
+                "5.93 mln against 5.81.",
+                &["5.93", "mln", "against", "5.81"],
+            ),
+            ("u.s. trade, japan", &["u", "s", "trade", "japan"]),
+            ("déjà-vu 3%", &["déjà", "vu", "3"]),
+            ("", &[]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(tokenize(text), *want, "{text}");
+        }
+    }
+
+    #[test]
+    fn signature_round_trips_through_bytes() {
+        let sig = Signature::of_text(
+            "U.S. trade deficit narrows to 10.2 bln dlrs",
+            "The U.S. trade deficit narrowed to 10.2 billion dollars in January from 12.3 \
+             billion in December, the Commerce Department said on Friday.",
+        );
+        assert_eq!(Signature::from_bytes(&sig.to_bytes()), Some(sig));
+    }
+
+    #[test]
+    fn from_bytes_rejects_other_versions_and_truncated_input() {
+        let bytes = Signature::of_text("title", "some words of text to hash here").to_bytes();
+        let mut other_version = bytes.clone();
+        other_version[0] = VERSION + 1;
+        let cases: &[(&str, &[u8])] = &[
+            ("empty", &[]),
+            ("other version", &other_version),
+            ("truncated", &bytes[..bytes.len() - 1]),
+            ("only the version byte", &bytes[..1]),
+        ];
+        for (name, input) in cases {
+            assert_eq!(Signature::from_bytes(input), None, "{name}");
+        }
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert_eq!(Signature::from_bytes(&trailing), None, "trailing byte");
+    }
+
+    #[test]
+    fn title_terms_ignore_wire_prefixes_case_and_attribution() {
+        let a = title_terms("UPDATE 1-Nafta talks progress slowly - sources");
+        let b = title_terms("nafta talks progress slowly");
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 4);
+    }
+
+    #[test]
+    fn headline_figures_are_marked() {
+        let terms = title_terms("Japan surplus 7.3 bln");
+        assert_eq!(terms.iter().filter(|h| is_figure_hash(**h)).count(), 1);
+    }
+
+    #[test]
+    fn empty_text_has_no_shingles() {
+        let sig = Signature::of_text("Title only", "");
+        assert_eq!(sig.shingle_count(), 0);
+        assert_eq!(sig.minhash, [0; BINS]);
+    }
+}
