@@ -127,7 +127,11 @@ async fn one_story_syndicated_to_three_sources_is_served_once_with_three_appeara
     );
     let config = Config::load(&path).unwrap();
     let reports = fetch_pass(&config).await;
-    assert_eq!(reports.iter().map(|r| r.new_entries).sum::<usize>(), 3, "{reports:#?}");
+    assert_eq!(
+        reports.iter().map(|r| r.new_entries).sum::<usize>(),
+        3,
+        "{reports:#?}"
+    );
     assert_eq!(reports.iter().map(|r| r.new_stories).sum::<usize>(), 1);
 
     let pipeline = Pipeline::start(&config).await.unwrap();
