@@ -71,13 +71,51 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed
         .timestamp_parser(parse_timestamp)
         .sanitize_content(false)
         .build();
-    let outcome = catch_unwind(AssertUnwindSafe(|| parser.parse(text.as_bytes())));
-    let feed = match outcome {
-        Ok(Ok(feed)) => feed,
-        Ok(Err(err)) => return Err(map_error(err)),
-        Err(panic) => return Err(ParseError::Crashed(panic_message(panic.as_ref()))),
+    let run = |text: &str| {
+        catch_unwind(AssertUnwindSafe(|| parser.parse(text.as_bytes())))
+            .map_err(|panic| ParseError::Crashed(panic_message(panic.as_ref())))
+    };
+    let feed = match run(&text)? {
+        Ok(feed) => feed,
+        Err(ParseFeedError::JsonSerde(err)) => {
+            // Retry once with the common JSON Feed deviations repaired.
+            let repaired = repair_json_feed(&text).ok_or_else(|| malformed(&err.to_string()))?;
+            run(&repaired)?.map_err(map_error)?
+        }
+        Err(err) => return Err(map_error(err)),
     };
     Ok(convert_feed(feed))
+}
+
+/// Repairs JSON Feeds that feed-rs's strict schema rejects: numeric item ids (the spec says
+/// string, publishers send numbers), a missing `title` or `version`. `None` when the body is not
+/// a JSON object with an `items` array or nothing needed repair.
+fn repair_json_feed(text: &str) -> Option<String> {
+    use serde_json::Value;
+    let mut doc: Value = serde_json::from_str(text).ok()?;
+    let obj = doc.as_object_mut()?;
+    if !obj.get("items").is_some_and(Value::is_array) {
+        return None;
+    }
+    let mut changed = false;
+    if !obj.get("title").is_some_and(Value::is_string) {
+        obj.insert("title".into(), Value::String(String::new()));
+        changed = true;
+    }
+    if !obj.get("version").is_some_and(Value::is_string) {
+        obj.insert(
+            "version".into(),
+            Value::String("https://jsonfeed.org/version/1.1".into()),
+        );
+        changed = true;
+    }
+    for item in obj.get_mut("items")?.as_array_mut()? {
+        if let Some(id) = item.get_mut("id").filter(|id| id.is_number()) {
+            *id = Value::String(id.to_string());
+            changed = true;
+        }
+    }
+    changed.then(|| doc.to_string())
 }
 
 /// Maps a feed-rs error to our causes: no recognised root means "not a feed", everything else
@@ -962,6 +1000,27 @@ mod tests {
         let feed = parse_feed(xml.as_bytes(), None).unwrap();
         let guids: Vec<_> = feed.items.iter().map(|i| i.guid.as_deref()).collect();
         assert_eq!(guids, [None, None, Some("tag:example.org,2026:1")]);
+    }
+
+    #[test]
+    fn json_feeds_with_numeric_ids_and_no_title_are_repaired() {
+        let json = r#"{"version": "https://jsonfeed.org/version/1.1",
+            "items": [{"id": 42, "title": "Quota", "url": "https://x.example/42"}]}"#;
+        let feed = parse_feed(json.as_bytes(), Some("application/feed+json")).unwrap();
+        assert_eq!(feed.items[0].guid.as_deref(), Some("42"));
+        assert_eq!(feed.items[0].title.as_deref(), Some("Quota"));
+    }
+
+    #[test]
+    fn broken_json_is_malformed() {
+        let result = parse_feed(
+            br#"{"version": "https://jsonfeed.org/version/1.1", "items": ["#,
+            None,
+        );
+        assert!(
+            matches!(result, Err(ParseError::Malformed(_))),
+            "{result:?}"
+        );
     }
 
     #[test]
