@@ -816,6 +816,31 @@ fn is_weekday(lower: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parse_feed_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = parse_feed(&bytes, None);
+        }
+
+        #[test]
+        fn parse_feed_never_panics_on_feed_like_text(
+            prefix in prop_oneof![
+                Just("<?xml version=\"1.0\" encoding=\"x\"?>"),
+                Just("<rss"),
+                Just("<feed xmlns=\"http://purl.org/atom/ns#\""),
+                Just("<rdf:RDF"),
+                Just("<!DOCTYPE x ["),
+                Just("{\"items\": ["),
+            ],
+            body in "[<>/=\"' a-z?!\\[\\]{}:,0-9&;]{0,80}",
+            ct in proptest::option::of("[a-z/;= -]{0,30}"),
+        ) {
+            let text = format!("{prefix}{body}");
+            let _ = parse_feed(text.as_bytes(), ct.as_deref());
+        }
+    }
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()
