@@ -542,7 +542,13 @@ fn convert_entry(entry: model::Entry, plain_is_text: bool) -> RawItem {
         .then(|| entry.id.trim())
         .filter(|id| !id.is_empty())
         .map(str::to_owned);
-    let link = pick_link(&entry.links);
+    // An RSS guid is a permalink unless marked otherwise; feed-rs drops that flag, so a guid
+    // that is an http(s) URL stands in for a missing link (as feed readers do).
+    let link = pick_link(&entry.links).or_else(|| {
+        guid.as_deref()
+            .filter(|g| !plain_is_text && (g.starts_with("http://") || g.starts_with("https://")))
+            .map(str::to_owned)
+    });
     let title = entry
         .title
         .map(|t| text_as_html(t.content, t.content_type.as_str(), plain_is_text));
@@ -1016,15 +1022,34 @@ mod tests {
     }
 
     #[test]
-    fn items_without_a_publisher_id_get_no_guid_and_items_with_one_keep_it() {
+    fn items_without_a_publisher_id_get_no_guid_and_permalink_guids_stand_in_for_links() {
         let xml = r#"<rss version="2.0"><channel><title>T</title>
             <item><title>No id</title><link>https://example.org/a</link></item>
             <item><title>Blank id</title><guid>  </guid></item>
             <item><title>With id</title><guid isPermaLink="false"> tag:example.org,2026:1 </guid></item>
+            <item><title>Permalink</title><guid>https://example.org/p</guid></item>
             </channel></rss>"#;
         let feed = parse_feed(xml.as_bytes(), None).unwrap();
         let guids: Vec<_> = feed.items.iter().map(|i| i.guid.as_deref()).collect();
-        assert_eq!(guids, [None, None, Some("tag:example.org,2026:1")]);
+        assert_eq!(
+            guids,
+            [
+                None,
+                None,
+                Some("tag:example.org,2026:1"),
+                Some("https://example.org/p")
+            ]
+        );
+        let links: Vec<_> = feed.items.iter().map(|i| i.link.as_deref()).collect();
+        assert_eq!(
+            links,
+            [
+                Some("https://example.org/a"),
+                None,
+                None,
+                Some("https://example.org/p")
+            ]
+        );
     }
 
     #[test]
