@@ -424,40 +424,28 @@ const KNOWN_RSS_VERSIONS: [&str; 3] = ["2.0", "0.91", "0.92"];
 /// Gives an `<rss>` root a version feed-rs knows and removes a default namespace (some feeds
 /// declare `xmlns="http://backend.userland.com/rss2"`, which makes feed-rs find no elements:
 /// RSS 2.0 has no namespace).
-fn repair_rss_root<'t>(text: Cow<'t, str>, attrs_start: usize) -> Cow<'t, str> {
-    let attrs_end = text[attrs_start..]
-        .find('>')
-        .map_or(text.len(), |p| attrs_start + p);
-    let text = match attribute_value(&text[attrs_start..attrs_end], "xmlns") {
-        Some((s, e)) => {
-            let (value_start, value_end) = (attrs_start + s, attrs_start + e);
-            // The attribute starts at its name, the nearest `xmlns` before the value.
-            let attr_start = text[..value_start].rfind("xmlns").unwrap_or(value_start);
-            let after_quote = (value_end + 1).min(text.len());
-            Cow::Owned(format!("{}{}", &text[..attr_start], &text[after_quote..]))
-        }
-        None => text,
+fn repair_rss_root(text: Cow<'_, str>, attrs_start: usize) -> Cow<'_, str> {
+    let attrs_range = |t: &str| {
+        attrs_start
+            ..t[attrs_start..]
+                .find('>')
+                .map_or(t.len(), |p| attrs_start + p)
     };
-    let attrs_end = text[attrs_start..]
-        .find('>')
-        .map_or(text.len(), |p| attrs_start + p);
-    let attrs = text[attrs_start..attrs_end].to_owned();
-    repair_rss_version(&text, attrs_start, &attrs)
-}
-
-fn repair_rss_version<'t>(text: &Cow<'t, str>, attrs_start: usize, attrs: &str) -> Cow<'t, str> {
-    match attribute_value(attrs, "version") {
-        Some((s, e)) if KNOWN_RSS_VERSIONS.contains(&attrs[s..e].trim()) => text.clone(),
-        Some((s, e)) => {
-            let (s, e) = (attrs_start + s, attrs_start + e);
-            Cow::Owned(format!("{}2.0{}", &text[..s], &text[e..]))
-        }
-        None => Cow::Owned(format!(
-            "{} version=\"2.0\"{}",
-            &text[..attrs_start],
-            &text[attrs_start..]
-        )),
+    let mut text = text;
+    if let Some((s, e)) = attribute_value(&text[attrs_range(&text)], "xmlns") {
+        let (value_start, value_end) = (attrs_start + s, attrs_start + e);
+        // The attribute starts at its name, the nearest `xmlns` before the value.
+        let attr_start = text[..value_start].rfind("xmlns").unwrap_or(value_start);
+        let after_quote = (value_end + 1).min(text.len());
+        text = Cow::Owned(format!("{}{}", &text[..attr_start], &text[after_quote..]));
     }
+    let attrs = &text[attrs_range(&text)];
+    let (start, end, insert) = match attribute_value(attrs, "version") {
+        Some((s, e)) if KNOWN_RSS_VERSIONS.contains(&&attrs[s..e]) => return text,
+        Some((s, e)) => (attrs_start + s, attrs_start + e, "2.0"),
+        None => (attrs_start, attrs_start, " version=\"2.0\""),
+    };
+    Cow::Owned(format!("{}{insert}{}", &text[..start], &text[end..]))
 }
 
 const RSS_090_NS: &str = "http://my.netscape.com/rdf/simple/0.9/";
