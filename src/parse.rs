@@ -19,6 +19,15 @@
 //! 4. **Parse** with a deterministic id generator (no random UUIDs: an item without a real id gets
 //!    `RawItem::guid == None`), a lenient [`parse_timestamp`], no feed-rs sanitizing (normalize
 //!    sanitizes once), inside `catch_unwind`: a feed-rs panic becomes [`ParseError::Crashed`].
+//!    A JSON Feed that fails the schema is retried once with numeric ids turned into strings and
+//!    a missing `title`/`version` filled in.
+//! 5. **Map** to [`RawItem`]: the `alternate` (or first usable) link, else an RSS guid that is an
+//!    http(s) URL; Atom `type="text"` and JSON Feed plain text are HTML-escaped so that all
+//!    title/summary/content strings are HTML; author names (else e-mails).
+//!
+//! Decoding happens up front rather than as a retry after a failed parse: validating UTF-8 is
+//! far cheaper than parsing, the common case borrows the input unchanged, and one pass keeps the
+//! outcome independent of which error feed-rs happens to report first.
 //!
 //! No entity expansion happens anywhere: feed-rs keeps unknown entities (including DTD-declared
 //! ones, e.g. "billion laughs") in their escaped form.
