@@ -722,22 +722,45 @@ fn zone_offset(zone: &str) -> Option<i32> {
     })
 }
 
+/// Month from a month name or abbreviation in English, German, French, Spanish, Portuguese,
+/// Italian or Dutch (feeds localise `pubDate` more often than the RFC allows).
 fn month_number(token: &str) -> Option<u32> {
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
-    if token.len() < 3 {
+    let lower = token.to_lowercase();
+    // French "juin"/"juillet" share their first three letters.
+    if lower.starts_with("juin") {
+        return Some(6);
+    }
+    if lower.starts_with("juil") {
+        return Some(7);
+    }
+    let prefix: String = lower.chars().take(3).collect();
+    if prefix.chars().count() < 3 {
         return None;
     }
-    let prefix = token.get(..3)?.to_ascii_lowercase();
-    MONTHS
-        .iter()
-        .position(|m| *m == prefix)
-        .map(|i| i as u32 + 1)
+    Some(match prefix.as_str() {
+        "jan" | "ene" | "gen" => 1,
+        "feb" | "fev" | "fév" => 2,
+        "mar" | "mär" | "mrz" => 3,
+        "apr" | "abr" | "avr" => 4,
+        "may" | "mai" | "mag" | "mei" => 5,
+        "jun" | "giu" => 6,
+        "jul" | "lug" => 7,
+        "aug" | "ago" | "aoû" | "aou" => 8,
+        "sep" | "set" => 9,
+        "oct" | "okt" | "out" | "ott" => 10,
+        "nov" => 11,
+        "dec" | "dez" | "déc" | "dic" => 12,
+        _ => return None,
+    })
 }
 
 /// RFC 2822-like dates, parsed by token class rather than position.
 fn parse_rfc2822_lenient(s: &str) -> Option<DateTime<Utc>> {
+    // A leading "word," is a weekday in any language (Spanish "mar," is Tuesday, not March).
+    let s = match s.split_once(',') {
+        Some((head, rest)) if head.chars().all(char::is_alphabetic) => rest,
+        _ => s,
+    };
     let (mut day, mut month, mut year) = (None::<u32>, None::<u32>, None::<i32>);
     let mut time: Option<(u32, u32, u32)> = None;
     let mut offset: Option<i32> = None;
@@ -769,8 +792,8 @@ fn parse_rfc2822_lenient(s: &str) -> Option<DateTime<Utc>> {
             } else {
                 return None;
             }
-        } else if token.bytes().all(|b| b.is_ascii_alphabetic() || b == b'.') {
-            let lower = token.trim_end_matches('.').to_ascii_lowercase();
+        } else if token.chars().all(|c| c.is_alphabetic() || c == '.') {
+            let lower = token.trim_end_matches('.').to_lowercase();
             match lower.as_str() {
                 "am" => pm = Some(false),
                 "pm" => pm = Some(true),
@@ -880,6 +903,11 @@ mod tests {
             ("Fri, 27 Nov 2026 10:00:00 GMT+0100", "2026-11-27T09:00:00Z"),
             ("Fri, 27 Nov 2026 10:00:00 XYZ", "2026-11-27T10:00:00Z"),
             ("27 Nov 2026 10:00:00 PM GMT", "2026-11-27T22:00:00Z"),
+            ("Seg, 24 Set 2018 19:42:40 -0300", "2018-09-24T22:42:40Z"),
+            ("mar, 24 sep 2018 10:00:00 +0200", "2018-09-24T08:00:00Z"),
+            ("Di, 27 Okt 2026 10:00:00 +0100", "2026-10-27T09:00:00Z"),
+            ("27 déc. 2026 10:00 +0100", "2026-12-27T09:00:00Z"),
+            ("3 juil. 2026 10:00 GMT", "2026-07-03T10:00:00Z"),
             ("1795773600", "2026-11-27T10:00:00Z"),
             ("1795773600000", "2026-11-27T10:00:00Z"),
         ];
