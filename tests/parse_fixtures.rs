@@ -347,6 +347,22 @@ fn every_corpus_feed_parses_and_normalizes_without_panicking() {
         let feed = parse_feed(&bytes, None).unwrap_or_else(|e| panic!("{name}: {e}"));
         parse_time += started.elapsed();
         assert!(!feed.items.is_empty(), "{name}: no items");
+        // Feeds that carry item dates must have them understood (lenient timestamp parsing).
+        let has_dates = ["<pubDate>", "<dc:date>", "<published>", "<updated>"]
+            .iter()
+            .any(|tag| bytes.windows(tag.len()).any(|w| w == tag.as_bytes()));
+        if has_dates {
+            let dated = feed
+                .items
+                .iter()
+                .filter(|i| i.published.is_some() || i.updated.is_some())
+                .count();
+            assert!(
+                dated * 10 >= feed.items.len() * 9,
+                "{name}: only {dated} of {} items have a parsed date",
+                feed.items.len()
+            );
+        }
 
         let ctx = NormalizeContext::new(fetched_at(), "https://corpus.example.org/feed");
         let started = Instant::now();
