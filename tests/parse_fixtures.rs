@@ -486,3 +486,26 @@ fn a_utf8_corpus_feed_declared_iso_8859_1_is_not_double_decoded() {
         "mojibake in {all}"
     );
 }
+
+#[test]
+fn the_same_blog_in_rss_and_atom_gives_the_same_fingerprints() {
+    let Some(_) = corpus_files() else { return };
+    let dir = data_dir().join("feeds");
+    let prints = |name: &str| -> Vec<String> {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        let feed = parse_feed(&bytes, None).unwrap();
+        normalize_all(&feed, "https://dustri.org/")
+            .into_iter()
+            .map(|e| e.unwrap().fingerprint)
+            .collect()
+    };
+    let rss = prints("miniflux__large_rss.xml");
+    let atom = prints("miniflux__large_atom.xml");
+    assert_eq!(rss.len(), 25);
+    let shared = rss.iter().filter(|p| atom.contains(p)).count();
+    assert_eq!(
+        shared,
+        rss.len(),
+        "fingerprints shared between the RSS and Atom copies"
+    );
+}
