@@ -6,9 +6,15 @@
 //! into one log-odds value, turned into a score in [0, 1] by the logistic function:
 //!
 //! ```text
-//! logit = bias + model_weight · (model bias + Σ wᵢ·xᵢ) + Σ weights of the profile phrases present
+//! logit = bias + model_weight · (model log-odds − logit(model threshold)) + Σ phrase weights present
 //! score = σ(logit)        matched = score ≥ threshold
 //! ```
+//!
+//! The model's log-odds are centred on its own cross-validated threshold, so with `bias = 0`,
+//! `threshold = 0.5` and no phrase present a profile decides exactly as its model would, and a
+//! phrase weight reads as "how far this evidence moves the decision" whatever model is plugged
+//! in. (A bare model used with `eval --model` is not centred: its scores are its own
+//! probabilities and its threshold is the cross-validated one.)
 //!
 //! - **A learned linear model** ([`Model`], optional): L2-regularized logistic regression over
 //!   stemmed unigrams, adjacent-stem bigrams and `title:` unigrams, sublinear tf, L2-normalized.
@@ -44,7 +50,7 @@
 //! ```toml
 //! name = "trade-policy"          # [a-z0-9-]+, used in /feeds/{name}.atom; not "all"
 //! description = "…"
-//! threshold = 0.5                # optional: default is the model's CV threshold, else 0.5
+//! threshold = 0.5                # optional, default 0.5
 //! model = "trade-policy.model"   # optional, relative to this file
 //! model_weight = 1.0             # optional, default 1
 //! bias = 0.0                     # optional: default 0 with a model, -2 without
@@ -136,6 +142,8 @@ pub struct Topic {
     /// First stem → indices into `phrases`.
     phrase_index: FeatureMap<Vec<usize>>,
     model: Option<Arc<Model>>,
+    /// Subtracted from the model's log-odds (see the module docs).
+    center: f32,
     /// Hash of the profile and model text, for [`Classifier::fingerprint`].
     digest: u64,
 }
@@ -203,9 +211,7 @@ impl Topic {
         for (i, phrase) in phrases.iter().enumerate() {
             phrase_index.entry(phrase.stems[0]).or_default().push(i);
         }
-        let threshold = raw
-            .threshold
-            .unwrap_or_else(|| model.as_ref().map_or(0.5, |m| m.threshold));
+        let threshold = raw.threshold.unwrap_or(0.5);
         if !(0.0..=1.0).contains(&threshold) {
             return Err(invalid(format!("threshold {threshold} is outside [0, 1]")));
         }
@@ -216,6 +222,7 @@ impl Topic {
         let bias = raw
             .bias
             .unwrap_or(if model.is_some() { 0.0 } else { -2.0 });
+        let center = model.as_ref().map_or(0.0, |m| model::logit(m.threshold));
         Ok(Topic {
             name: raw.name,
             description: raw.description,
@@ -225,6 +232,7 @@ impl Topic {
             phrases,
             phrase_index,
             model,
+            center,
             digest: hasher.digest(),
         })
     }
@@ -273,20 +281,23 @@ impl Topic {
     pub fn score(&self, title: &str, text: &str) -> TopicScore {
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
-            let settings = self.model.as_ref().map_or(
-                FeatureSettings {
-                    bigrams: false,
-                    title_features: false,
-                },
-                |m| m.features,
-            );
-            scratch.build(title, text, settings, None);
+            match &self.model {
+                Some(model) => model.vectorize(&mut scratch, title, text),
+                None => {
+                    let phrases_only = FeatureSettings {
+                        bigrams: false,
+                        title_features: false,
+                        idf: false,
+                    };
+                    scratch.build(title, text, phrases_only, None);
+                }
+            }
             let mut logit = self.bias;
             let mut contributions: Vec<(f32, String)> = Vec::new();
             if let Some(model) = &self.model
                 && self.model_weight > 0.0
             {
-                logit += self.model_weight * model.margin(&scratch.vector);
+                logit += self.model_weight * (model.margin(&scratch.vector) - self.center);
                 for c in model.contributions(&scratch.vector) {
                     let value = self.model_weight * c.value;
                     let label = match c.name.strip_prefix("title:") {
@@ -403,6 +414,7 @@ impl Classifier {
                 phrases: Vec::new(),
                 phrase_index: FeatureMap::default(),
                 model: Some(Arc::new(model)),
+                center: 0.0,
                 digest: hasher.digest(),
             }],
         }

@@ -176,6 +176,9 @@ pub struct FeatureSettings {
     pub bigrams: bool,
     /// Add `title:` copies of title unigrams (titles carry the topic more reliably than bodies).
     pub title_features: bool,
+    /// Weight features by inverse document frequency (learned from the training set) before
+    /// normalizing, so rare, specific words count for more than common ones.
+    pub idf: bool,
 }
 
 impl Default for FeatureSettings {
@@ -183,6 +186,7 @@ impl Default for FeatureSettings {
         FeatureSettings {
             bigrams: true,
             title_features: true,
+            idf: true,
         }
     }
 }
@@ -195,12 +199,14 @@ pub struct Scratch {
     /// Body tokens (title tokens are not repeated here).
     pub body: Vec<Token>,
     raw: Vec<u64>,
-    /// The L2-normalized sparse vector, sorted by feature hash.
+    /// The sparse vector, sorted by feature hash: `1 + ln tf` after [`Scratch::build`], the
+    /// final weighted, L2-normalized values after [`Scratch::normalize`].
     pub vector: Vec<(u64, f32)>,
 }
 
 impl Scratch {
-    /// Tokenizes a document into `self.title` / `self.body` and builds `self.vector`.
+    /// Tokenizes a document into `self.title` / `self.body` and builds `self.vector` with
+    /// sublinear term frequencies; call [`Scratch::normalize`] next.
     pub fn build(
         &mut self,
         title_text: &str,
@@ -246,7 +252,6 @@ impl Scratch {
         }
         self.raw.sort_unstable();
         self.vector.clear();
-        let mut norm = 0.0f32;
         let mut i = 0;
         while i < self.raw.len() {
             let hash = self.raw[i];
@@ -255,10 +260,17 @@ impl Scratch {
                 j += 1;
             }
             // Sublinear tf: the tenth "tariff" says less than the first.
-            let weight = 1.0 + ((j - i) as f32).ln();
-            norm += weight * weight;
-            self.vector.push((hash, weight));
+            self.vector.push((hash, 1.0 + ((j - i) as f32).ln()));
             i = j;
+        }
+    }
+
+    /// Multiplies each feature by `idf(hash)` and scales the vector to unit length.
+    pub fn normalize(&mut self, idf: impl Fn(u64) -> f32) {
+        let mut norm = 0.0f32;
+        for (hash, w) in &mut self.vector {
+            *w *= idf(*hash);
+            norm += *w * *w;
         }
         if norm > 0.0 {
             let inv = 1.0 / norm.sqrt();
@@ -364,6 +376,7 @@ mod tests {
             FeatureSettings::default(),
             Some(&mut names),
         );
+        scratch.normalize(|_| 1.0);
         for (hash, _) in &scratch.vector {
             assert_eq!(feature_hash(&names[hash]), *hash, "{}", names[hash]);
         }
@@ -379,8 +392,10 @@ mod tests {
         let settings = FeatureSettings {
             bigrams: false,
             title_features: false,
+            idf: false,
         };
         scratch.build("", "steel steel steel aluminium", settings, None);
+        scratch.normalize(|_| 1.0);
         let norm: f32 = scratch.vector.iter().map(|(_, w)| w * w).sum();
         assert!((norm - 1.0).abs() < 1e-5);
         let steel = scratch.vector.iter().find(|(h, _)| *h == feature_hash("steel")).unwrap();
