@@ -105,7 +105,7 @@ fn eval_of_a_hand_made_file_gives_the_hand_checked_confusion_matrix() {
     assert_eq!((strict.tp, strict.fp, strict.fn_, strict.tn), (0, 0, 4, 3));
     assert_eq!(
         strict.render(false).lines().last().unwrap(),
-        r#"{"precision":0,"recall":0,"f1":0,"tp":0,"fp":0,"fn":4,"tn":3}"#
+        r#"{"precision":0.0,"recall":0.0,"f1":0.0,"tp":0,"fp":0,"fn":4,"tn":3}"#
     );
     assert!(evaluate_topic(&classifier, "nope", &examples, None).is_err());
 }
