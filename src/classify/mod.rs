@@ -75,7 +75,7 @@ use xxhash_rust::xxh3::Xxh3Default;
 use crate::domain::TopicScore;
 
 pub use eval::{EvalReport, Labelled, evaluate_model, evaluate_topic, parse_labels, read_labels};
-pub use model::{Contribution, Model, TrainOptions, best_threshold, sigmoid, train};
+pub use model::{Model, TrainOptions, best_threshold, sigmoid, train};
 pub use text::{FeatureSettings, strip_html};
 
 use text::{FeatureMap, Scratch, Token};
@@ -146,6 +146,24 @@ pub struct Topic {
     center: f32,
     /// Hash of the profile and model text, for [`Classifier::fingerprint`].
     digest: u64,
+}
+
+/// A `why` entry's name: a profile phrase or a model feature.
+enum Label<'a> {
+    Phrase(&'a str),
+    Feature(&'a str),
+}
+
+impl std::fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Label::Phrase(text) => write!(f, "\"{text}\""),
+            Label::Feature(name) => match name.strip_prefix("title:") {
+                Some(rest) => write!(f, "title:\"{rest}\""),
+                None => write!(f, "text:\"{name}\""),
+            },
+        }
+    }
 }
 
 thread_local! {
@@ -281,8 +299,20 @@ impl Topic {
     pub fn score(&self, title: &str, text: &str) -> TopicScore {
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
+            let mut logit = self.bias;
+            let mut contributions: Vec<(f32, Label)> = Vec::new();
+            let mut top = Vec::with_capacity(WHY_LEN);
             match &self.model {
-                Some(model) => model.vectorize(&mut scratch, title, text),
+                Some(model) => {
+                    let margin = model.explain(&mut scratch, title, text, WHY_LEN, &mut top);
+                    if self.model_weight > 0.0 {
+                        logit += self.model_weight * (margin - self.center);
+                        contributions.extend(
+                            top.iter()
+                                .map(|&(v, name)| (self.model_weight * v, Label::Feature(name))),
+                        );
+                    }
+                }
                 None => {
                     let phrases_only = FeatureSettings {
                         bigrams: false,
@@ -292,31 +322,17 @@ impl Topic {
                     scratch.build(title, text, phrases_only, None);
                 }
             }
-            let mut logit = self.bias;
-            let mut contributions: Vec<(f32, String)> = Vec::new();
-            if let Some(model) = &self.model
-                && self.model_weight > 0.0
-            {
-                logit += self.model_weight * (model.margin(&scratch.vector) - self.center);
-                for c in model.contributions(&scratch.vector) {
-                    let value = self.model_weight * c.value;
-                    let label = match c.name.strip_prefix("title:") {
-                        Some(rest) => format!("title:\"{rest}\""),
-                        None => format!("text:\"{}\"", c.name),
-                    };
-                    contributions.push((value, label));
-                }
-            }
             if !self.phrases.is_empty() {
                 let mut present = vec![false; self.phrases.len()];
                 self.mark_phrases(&scratch.title, &mut present);
                 self.mark_phrases(&scratch.body, &mut present);
                 for (phrase, _) in self.phrases.iter().zip(present).filter(|(_, p)| *p) {
                     logit += phrase.weight;
-                    contributions.push((phrase.weight, format!("\"{}\"", phrase.text)));
+                    contributions.push((phrase.weight, Label::Phrase(&phrase.text)));
                 }
             }
-            contributions.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()).then(a.1.cmp(&b.1)));
+            // Stable sort: equal magnitudes keep model features before phrases, in their order.
+            contributions.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
             let why = contributions
                 .into_iter()
                 .filter(|(v, _)| v.abs() >= WHY_MIN)

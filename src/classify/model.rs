@@ -93,15 +93,6 @@ struct Feature {
     name: Box<str>,
 }
 
-/// One feature's share of a model score.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Contribution {
-    /// Readable feature name (`tariff`, `export control`, `title:tariff`).
-    pub name: String,
-    /// weight × feature value.
-    pub value: f32,
-}
-
 /// Logistic function.
 pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
@@ -114,48 +105,57 @@ pub fn logit(p: f32) -> f32 {
 }
 
 impl Model {
-    /// Tokenizes and vectorizes a document the way this model was trained.
-    pub fn vectorize(&self, scratch: &mut Scratch, title: &str, text: &str) {
+    /// Scores a document: returns its log-odds and leaves in `top` its `k` largest feature
+    /// contributions by magnitude (`weight × value`, largest first) with the feature names.
+    ///
+    /// One hash lookup per feature does everything: idf weighting, the L2 norm, the dot product
+    /// and the explanation (the norm scales every contribution alike, so the ranking can be
+    /// kept while streaming and scaled at the end).
+    pub fn explain<'m>(
+        &'m self,
+        scratch: &mut Scratch,
+        title: &str,
+        text: &str,
+        k: usize,
+        top: &mut Vec<(f32, &'m str)>,
+    ) -> f32 {
+        top.clear();
         scratch.build(title, text, self.features, None);
-        if self.features.idf {
-            scratch.normalize(|hash| self.weights.get(&hash).map_or(self.unseen_idf, |f| f.idf));
-        } else {
-            scratch.normalize(|_| 1.0);
-        }
-    }
-
-    /// Log-odds for a vector made by [`Model::vectorize`].
-    pub fn margin(&self, vector: &[(u64, f32)]) -> f32 {
-        let mut sum = self.bias;
-        for (hash, x) in vector {
-            if let Some(feature) = self.weights.get(hash) {
-                sum += feature.weight * x;
+        let (mut norm2, mut dot) = (0.0f32, 0.0f32);
+        for &(hash, tf) in &scratch.vector {
+            let feature = self.weights.get(&hash);
+            let idf = match (self.features.idf, feature) {
+                (false, _) => 1.0,
+                (true, Some(f)) => f.idf,
+                (true, None) => self.unseen_idf,
+            };
+            let x = tf * idf;
+            norm2 += x * x;
+            let Some(f) = feature.filter(|f| f.weight != 0.0) else {
+                continue;
+            };
+            let value = f.weight * x;
+            dot += value;
+            if k > 0 && (top.len() < k || value.abs() > top[top.len() - 1].0.abs()) {
+                let at = top.partition_point(|t| t.0.abs() >= value.abs());
+                top.insert(at, (value, &f.name));
+                top.truncate(k);
             }
         }
-        sum
-    }
-
-    /// The non-zero contributions for a vectorized document (unsorted).
-    pub fn contributions(&self, vector: &[(u64, f32)]) -> Vec<Contribution> {
-        vector
-            .iter()
-            .filter_map(|(hash, x)| {
-                self.weights
-                    .get(hash)
-                    .filter(|f| f.weight != 0.0)
-                    .map(|f| Contribution {
-                        name: f.name.to_string(),
-                        value: f.weight * x,
-                    })
-            })
-            .collect()
+        if norm2 == 0.0 {
+            return self.bias;
+        }
+        let inv = 1.0 / norm2.sqrt();
+        for t in top.iter_mut() {
+            t.0 *= inv;
+        }
+        self.bias + dot * inv
     }
 
     /// Probability that a document is on topic.
     pub fn probability(&self, title: &str, text: &str) -> f32 {
         let mut scratch = Scratch::default();
-        self.vectorize(&mut scratch, title, text);
-        sigmoid(self.margin(&scratch.vector))
+        sigmoid(self.explain(&mut scratch, title, text, 0, &mut Vec::new()))
     }
 
     /// Number of features with a weight.
