@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::signature::{BINS, FIGURES, Signature, TITLE_TERMS, WIDE_BINS, is_figure_hash};
-use super::{ClusterConfig, MatchEvidence};
+use super::signature::{BINS, Signature, TITLE_TERMS, WIDE_BINS, is_figure_hash};
+use super::{ClusterConfig, Comparison, MatchEvidence};
 use crate::domain::StoryId;
 
 /// LSH bands: each band is two adjacent 16-bit minima. Two copies collide in a band with
@@ -20,10 +20,13 @@ pub(crate) const TEXT_ALONE: f64 = 0.6;
 pub(crate) const TEXT_WITH_TITLE: f64 = 0.4;
 /// Headline term overlap that counts as agreement (long texts).
 pub(crate) const TITLE_AGREES: f64 = 0.5;
-/// Containment and headline overlap both required for briefs.
-pub(crate) const BRIEF_TEXT: f64 = 0.8;
+/// Containment required for briefs. A brief's own words cannot tell templated items apart
+/// (two dividend notices read alike), so the headline decides and the text only has to agree.
+pub(crate) const BRIEF_TEXT: f64 = 0.6;
 /// Headline overlap required for briefs.
 pub(crate) const BRIEF_TITLE: f64 = 0.8;
+/// Containment above which a copy counts as near-verbatim for the figure rule.
+pub(crate) const NEAR_VERBATIM: f64 = 0.8;
 /// The shorter copy must hold at least this share of the longer copy's shingles: beyond that
 /// the MinHash estimate of containment is too coarse to trust.
 pub(crate) const MIN_SIZE_RATIO: f64 = 0.25;
@@ -47,9 +50,9 @@ pub(crate) struct Slot {
     wide: [u16; WIDE_BINS],
     narrow: [u8; BINS - WIDE_BINS],
     title: [u16; TITLE_TERMS],
-    figures: [u16; FIGURES],
+    /// The figure mask as two words (a `u128` would raise the alignment and size to 160).
+    figures: [u64; 2],
     n_title: u8,
-    n_figures: u8,
     figures_total: u8,
 }
 
@@ -66,8 +69,6 @@ impl Slot {
         }
         let mut title = [0u16; TITLE_TERMS];
         title[..sig.title.len()].copy_from_slice(&sig.title);
-        let mut figures = [0u16; FIGURES];
-        figures[..sig.figures.len()].copy_from_slice(&sig.figures);
         Slot {
             story,
             first_seen: epoch_seconds(seen),
@@ -75,9 +76,8 @@ impl Slot {
             wide,
             narrow,
             title,
-            figures,
+            figures: [sig.figures as u64, (sig.figures >> 64) as u64],
             n_title: sig.title.len() as u8,
-            n_figures: sig.figures.len() as u8,
             figures_total: sig.figures_total,
         }
     }
@@ -86,8 +86,8 @@ impl Slot {
         &self.title[..self.n_title as usize]
     }
 
-    fn figures(&self) -> &[u16] {
-        &self.figures[..self.n_figures as usize]
+    fn figures(&self) -> u128 {
+        u128::from(self.figures[0]) | u128::from(self.figures[1]) << 64
     }
 
     /// The 64-bit key of LSH band `band` (also decides the table cell and tag).
@@ -177,7 +177,7 @@ pub(crate) fn judge(a: &Slot, b: &Slot) -> Judgement {
         "lengths too different"
     } else if headline_figures_conflict(a.title(), b.title()) {
         "headline figures differ"
-    } else if figures.is_some_and(|(agree, of)| of >= 2 && 2 * agree < of) {
+    } else if figures.is_some_and(|(agree, of)| of - agree > figure_tolerance(of, containment)) {
         "figures differ"
     } else if brief {
         if containment >= BRIEF_TEXT && title.is_some_and(|t| t >= BRIEF_TITLE) {
@@ -198,6 +198,25 @@ pub(crate) fn judge(a: &Slot, b: &Slot) -> Judgement {
     judgement
 }
 
+/// Comparable figures of the nested copy that may be missing from the other. Syndication
+/// copies figures verbatim, so one in eight may differ (an edit or typo); a near-verbatim copy
+/// (containment ≥ 0.8) may lose one more if at least two still agree. Templated items differ
+/// in several figures or, being short, in one of one or two.
+fn figure_tolerance(comparable: usize, containment: f64) -> usize {
+    comparable / 8 + usize::from(containment >= NEAR_VERBATIM && comparable >= 3)
+}
+
+/// Applies the matching rule to two signatures directly (no index, no time window): whether
+/// they would match and why. For diagnostics and `tradefeed story` explanations.
+pub fn compare(a: &Signature, b: &Signature) -> Comparison {
+    let epoch = DateTime::<Utc>::UNIX_EPOCH;
+    let judgement = judge(&Slot::new(0, a, epoch), &Slot::new(0, b, epoch));
+    Comparison {
+        matched: judgement.accept,
+        summary: judgement.summary(),
+    }
+}
+
 /// Overlap coefficient of two headline term samples; `None` unless both have two terms.
 fn title_overlap(a: &[u16], b: &[u16]) -> Option<f64> {
     if a.len() < 2 || b.len() < 2 {
@@ -214,38 +233,22 @@ fn headline_figures_conflict(a: &[u16], b: &[u16]) -> bool {
     !fa.is_empty() && !fb.is_empty() && !fa.iter().any(|f| fb.contains(f))
 }
 
-/// How many of one copy's sampled figures the other copy has, in the direction where the
-/// figure sets nest best (a trimmed copy lost figures; a stamped copy gained some).
-///
-/// Samples are bottom-k by hash, so a figure of one copy is comparable only if it is below
-/// the other sample's largest hash when that sample was cut. `None` if either copy has fewer
-/// than two figures.
+/// Figure agreement in the direction where the figure sets nest best (a trimmed copy lost
+/// figures, a stamped or longer copy has more): `(agreeing, comparable)` figure bits of the
+/// copy whose bits are most nearly a subset of the other's. `None` unless both texts have a
+/// figure.
 fn figure_agreement(a: &Slot, b: &Slot) -> Option<(usize, usize)> {
-    if a.figures_total < 2 || b.figures_total < 2 {
+    if a.figures_total == 0 || b.figures_total == 0 {
         return None;
     }
-    let within = |x: &Slot, y: &Slot| -> (usize, usize) {
-        let cut = if usize::from(y.figures_total) > y.figures().len() {
-            y.figures().last().copied().unwrap_or(u16::MAX)
-        } else {
-            u16::MAX
-        };
-        let eligible: Vec<u16> = x.figures().iter().copied().filter(|f| *f <= cut).collect();
-        let agree = eligible.iter().filter(|f| y.figures().contains(f)).count();
-        (agree, eligible.len())
-    };
-    let (ab, ba) = (within(a, b), within(b, a));
-    let rate = |(agree, of): (usize, usize)| {
-        if of == 0 {
-            1.0
-        } else {
-            agree as f64 / of as f64
-        }
-    };
-    Some(if (rate(ab), ab.1) >= (rate(ba), ba.1) {
-        ab
+    let (fa, fb) = (a.figures(), b.figures());
+    let a_in_b = ((fa & fb).count_ones() as usize, fa.count_ones() as usize);
+    let b_in_a = ((fa & fb).count_ones() as usize, fb.count_ones() as usize);
+    let missing = |(agree, of): (usize, usize)| of - agree;
+    Some(if (missing(a_in_b), a_in_b.1) <= (missing(b_in_a), b_in_a.1) {
+        a_in_b
     } else {
-        ba
+        b_in_a
     })
 }
 
@@ -291,12 +294,13 @@ impl StoryIndex {
 
     /// Adds a story's appearance (its signature and time) as a match candidate.
     ///
-    /// A story keeps one slot: its longest copy so far (most shingles), because syndication
-    /// trims copies from the end, so the longest copy contains the others and every later copy
-    /// is best compared with it. The slot's time is the story's earliest appearance. A later
-    /// appearance replaces the representative only if it is longer; texts too short to ever
-    /// match are not indexed. Order of calls does not matter, so a rebuild from stored
-    /// signatures reaches the same state.
+    /// A story keeps one slot, holding its earliest appearance: usually the wire original,
+    /// the copy every outlet's version was made from, and the one later copies were matched
+    /// against. Containment is measured against the shorter copy, so a trimmed original
+    /// still matches full copies. (A longest-copy representative was tried: it tends to be
+    /// the copy with the most boilerplate.) Texts too short to ever match are not indexed.
+    /// The order of calls does not matter, so a rebuild from stored signatures in any order
+    /// reaches the same state. Memory stays one slot per story.
     pub fn insert(&mut self, story: StoryId, signature: &Signature, seen: DateTime<Utc>) {
         if signature.shingles < MIN_SHINGLES {
             return;
@@ -308,13 +312,11 @@ impl StoryIndex {
             .find(|&s| self.slots[s].story == story);
         match existing {
             Some(s) => {
-                let first_seen = self.slots[s].first_seen.min(fresh.first_seen);
-                if fresh.shingles > self.slots[s].shingles {
+                if fresh.first_seen < self.slots[s].first_seen {
                     // Cells under the old keys now fail the key check and go at the next rebuild.
                     self.slots[s] = fresh;
                     self.index_slot(s);
                 }
-                self.slots[s].first_seen = first_seen;
             }
             None => {
                 if self.slots.len() >= MAX_SLOTS {
@@ -566,16 +568,14 @@ mod tests {
     }
 
     #[test]
-    fn insert_keeps_one_slot_per_story_holding_the_longest_copy() {
+    fn insert_keeps_one_slot_per_story_holding_the_earliest_copy() {
         let mut index = StoryIndex::new(ClusterConfig::default());
+        let earliest = Signature::of_text("t", &trimmed(STORY, 0.8));
         index.insert(7, &Signature::of_text("t", &trimmed(STORY, 0.6)), at(2));
-        index.insert(7, &Signature::of_text("t", STORY), at(1));
-        index.insert(7, &Signature::of_text("t", &trimmed(STORY, 0.7)), at(3));
+        index.insert(7, &earliest, at(1));
+        index.insert(7, &Signature::of_text("t", STORY), at(3));
         assert_eq!(index.len(), 1);
-        assert_eq!(
-            index.slots[0].shingles,
-            Signature::of_text("t", STORY).shingles
-        );
+        assert_eq!(index.slots[0].shingles, earliest.shingles);
         assert_eq!(index.slots[0].first_seen, epoch_seconds(at(1)));
     }
 

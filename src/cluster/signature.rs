@@ -15,8 +15,9 @@ pub(crate) const BINS: usize = 64;
 pub(crate) const WIDE_BINS: usize = 32;
 /// Headline terms kept (the ones with the smallest hashes: a consistent sample).
 pub(crate) const TITLE_TERMS: usize = 8;
-/// Figures kept from the text (smallest hashes: a bottom-k sample of the text's number set).
-pub(crate) const FIGURES: usize = 6;
+/// Bits of the figure mask: each figure of the text sets one bit, so a copy's mask is a
+/// subset of the original's and a different report's mask has bits of its own.
+pub(crate) const FIGURE_BITS: u32 = 128;
 /// Format version written as the first byte of [`Signature::to_bytes`].
 pub(crate) const VERSION: u8 = 1;
 
@@ -58,14 +59,14 @@ const HEADLINE_NOISE: &[&str] = &[
 ///
 /// Holds the 64-bin one-permutation MinHash (32-bit minima) of the text's 4-word shingles, the
 /// number of distinct shingles and words, a sample of the headline's stemmed terms and of the
-/// text's figures (15-bit hashes; the low bit marks a figure). See the module docs for the rule.
+/// text's figures (a 128-bit mask, one bit per figure). See the module docs for the rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Signature {
     pub(crate) minhash: [u32; BINS],
     pub(crate) shingles: u16,
     pub(crate) words: u16,
     pub(crate) title: Vec<u16>,
-    pub(crate) figures: Vec<u16>,
+    pub(crate) figures: u128,
     pub(crate) figures_total: u8,
 }
 
@@ -96,15 +97,16 @@ impl Signature {
         shingles.sort_unstable();
         shingles.dedup();
 
-        let mut figures: Vec<u16> = tokens
-            .iter()
-            .filter(|t| is_figure(t) && !is_calendar_like(t))
-            .map(|t| term_hash(t, true))
+        let mut figure_hashes: Vec<u64> = (0..tokens.len())
+            .filter(|&i| is_figure(&tokens[i]) && !is_stamp(&tokens, i))
+            .map(|i| xxh3_64(tokens[i].as_bytes()))
             .collect();
-        figures.sort_unstable();
-        figures.dedup();
-        let figures_total = figures.len().min(u8::MAX as usize) as u8;
-        figures.truncate(FIGURES);
+        figure_hashes.sort_unstable();
+        figure_hashes.dedup();
+        let figures = figure_hashes
+            .iter()
+            .fold(0u128, |mask, h| mask | 1u128 << (h % u64::from(FIGURE_BITS)));
+        let figures_total = figure_hashes.len().min(u8::MAX as usize) as u8;
 
         Signature {
             minhash: one_permutation_minhash(&shingles),
@@ -119,10 +121,10 @@ impl Signature {
     /// Serialized form, stored with the entry so the index can be rebuilt at start-up.
     ///
     /// Layout (little-endian): version `1`, shingles u16, words u16, 64 × u32 minima,
-    /// title count u8 + u16 each, figures total u8, figure count u8 + u16 each.
+    /// title count u8 + u16 each, figures total u8, figure mask u128.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out =
-            Vec::with_capacity(8 + 4 * BINS + 2 * (self.title.len() + self.figures.len()));
+            Vec::with_capacity(24 + 4 * BINS + 2 * self.title.len());
         out.push(VERSION);
         out.extend_from_slice(&self.shingles.to_le_bytes());
         out.extend_from_slice(&self.words.to_le_bytes());
@@ -134,10 +136,7 @@ impl Signature {
             out.extend_from_slice(&t.to_le_bytes());
         }
         out.push(self.figures_total);
-        out.push(self.figures.len() as u8);
-        for f in &self.figures {
-            out.extend_from_slice(&f.to_le_bytes());
-        }
+        out.extend_from_slice(&self.figures.to_le_bytes());
         out
     }
 
@@ -159,13 +158,10 @@ impl Signature {
         }
         let title = (0..n_title).map(|_| r.u16()).collect::<Option<Vec<_>>>()?;
         let figures_total = r.u8()?;
-        let n_figures = r.u8()? as usize;
-        if n_figures > FIGURES || n_figures > figures_total as usize {
+        let figures = u128::from_le_bytes(r.take::<16>()?);
+        if figures.count_ones() > u32::from(figures_total) {
             return None;
         }
-        let figures = (0..n_figures)
-            .map(|_| r.u16())
-            .collect::<Option<Vec<_>>>()?;
         if r.pos != bytes.len() {
             return None;
         }
@@ -208,30 +204,56 @@ impl Reader<'_> {
     }
 }
 
-/// Lower-case text → words: runs of letters and digits. Separators inside a figure are kept
-/// as one token (`5.93`, `155,221` → `155221`) so figures survive as units.
+/// Lower-case text → words: runs of letters and digits, split where letters meet digits
+/// (`1.5bn` → `1.5`, `bn`). Separators inside a figure are kept as one token (`5.93`,
+/// `155,221` → `155221`) and trailing decimal zeros dropped (`65.50` → `65.5`), so figures
+/// compare as values. Web addresses and e-mail addresses are skipped: they are the outlet's,
+/// not the story's.
 pub(crate) fn tokenize(lower: &str) -> Vec<String> {
     let mut tokens = Vec::with_capacity(lower.len() / 5);
-    let mut current = String::new();
-    let mut chars = lower.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_alphanumeric() {
-            current.push(c);
-        } else if (c == '.' || c == ',')
-            && current.chars().last().is_some_and(|p| p.is_ascii_digit())
-            && chars.peek().is_some_and(|n| n.is_ascii_digit())
-        {
-            if c == '.' {
-                current.push('.');
-            }
-        } else if !current.is_empty() {
-            tokens.push(std::mem::take(&mut current));
+    for chunk in lower.split_whitespace() {
+        if chunk.contains("://") || chunk.starts_with("www.") || chunk.contains('@') {
+            continue;
         }
-    }
-    if !current.is_empty() {
-        tokens.push(current);
+        let mut current = String::new();
+        let mut chars = chunk.chars().peekable();
+        while let Some(c) = chars.next() {
+            // A '.' kept inside a figure counts as a digit.
+            let joins = current
+                .chars()
+                .last()
+                .is_some_and(|p| (p.is_ascii_digit() || p == '.') == c.is_ascii_digit());
+            if c.is_alphanumeric() && (current.is_empty() || joins) {
+                current.push(c);
+            } else if (c == '.' || c == ',')
+                && current.chars().last().is_some_and(|p| p.is_ascii_digit())
+                && chars.peek().is_some_and(|n| n.is_ascii_digit())
+            {
+                if c == '.' {
+                    current.push('.');
+                }
+            } else {
+                push_token(&mut tokens, std::mem::take(&mut current));
+                if c.is_alphanumeric() {
+                    current.push(c);
+                }
+            }
+        }
+        push_token(&mut tokens, current);
     }
     tokens
+}
+
+/// Adds a token, writing decimal figures without trailing zeros.
+fn push_token(tokens: &mut Vec<String>, mut token: String) {
+    if token.is_empty() {
+        return;
+    }
+    if token.contains('.') {
+        let trimmed = token.trim_end_matches('0').trim_end_matches('.').len();
+        token.truncate(trimmed);
+    }
+    tokens.push(token);
 }
 
 fn is_stopword(token: &str) -> bool {
@@ -243,13 +265,22 @@ fn is_figure(token: &str) -> bool {
     token.bytes().any(|b| b.is_ascii_digit())
 }
 
-/// A figure that may be an outlet's own date or time stamp ("12:00 AM, January 31, 2018"):
-/// a bare integer below 60 or a year 1900–2099. Such figures are not evidence in the text.
-fn is_calendar_like(token: &str) -> bool {
-    match token.parse::<u32>() {
-        Ok(n) => n < 60 || (1900..=2099).contains(&n),
-        Err(_) => false,
-    }
+/// Words around an outlet's own date or time stamp ("Published on 12:00 AM, January 31,
+/// 2018", "Updated 3 hours ago"), sorted for binary search.
+const STAMP_CONTEXT: &[&str] = &[
+    "ago", "am", "apr", "april", "aug", "august", "bst", "cet", "copyright", "dec", "december",
+    "edt", "est", "feb", "february", "gmt", "hour", "hours", "jan", "january", "jul", "july",
+    "jun", "june", "mar", "march", "may", "min", "mins", "minute", "minutes", "nov", "november",
+    "oct", "october", "pm", "posted", "published", "sep", "sept", "september", "updated", "utc",
+];
+
+/// Whether the figure at `i` may be a date or time stamp: a stamp word within two words of it.
+/// Outlets stamp copies with their own dates, so such figures are no evidence either way.
+fn is_stamp(tokens: &[String], i: usize) -> bool {
+    let around = &tokens[i.saturating_sub(2)..(i + 3).min(tokens.len())];
+    around
+        .iter()
+        .any(|t| STAMP_CONTEXT.binary_search(&t.as_str()).is_ok())
 }
 
 /// 15-bit hash of a term; the low bit is 1 for figures so headline figures can be told apart.
@@ -263,7 +294,8 @@ pub(crate) fn is_figure_hash(hash: u16) -> bool {
 }
 
 /// Headline → sample of its stemmed content terms (stopwords, wire prefixes such as
-/// `UPDATE 2-` and attribution words dropped), smallest hashes first, at most [`TITLE_TERMS`].
+/// `UPDATE 2-` and attribution words dropped): its figures, then the words with the smallest
+/// hashes, at most [`TITLE_TERMS`] in all.
 pub(crate) fn title_terms(title: &str) -> Vec<u16> {
     let stemmer = Stemmer::create(Algorithm::English);
     let lower = title.to_lowercase();
@@ -284,7 +316,8 @@ pub(crate) fn title_terms(title: &str) -> Vec<u16> {
             }
         })
         .collect();
-    terms.sort_unstable();
+    // Figures first (they decide rule 3), then the words with the smallest hashes.
+    terms.sort_unstable_by_key(|t| (!is_figure_hash(*t), *t));
     terms.dedup();
     terms.truncate(TITLE_TERMS);
     terms
@@ -334,6 +367,7 @@ mod tests {
     fn stopword_and_noise_lists_are_sorted_for_binary_search() {
         assert!(STOPWORDS.windows(2).all(|w| w[0] < w[1]));
         assert!(HEADLINE_NOISE.windows(2).all(|w| w[0] < w[1]));
+        assert!(STAMP_CONTEXT.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
@@ -397,6 +431,20 @@ mod tests {
     fn headline_figures_are_marked() {
         let terms = title_terms("Japan surplus 7.3 bln");
         assert_eq!(terms.iter().filter(|h| is_figure_hash(**h)).count(), 1);
+    }
+
+    #[test]
+    fn stamped_dates_and_times_are_not_figures_but_story_figures_are() {
+        let cases = [
+            ("Published on 12:00 AM, January 31, 2018", 0),
+            ("Updated 3 hours ago", 0),
+            ("Copyright 2018 Outlet", 0),
+            ("bought 215 mln stg at 10-7/8 pct", 4),
+            ("exports rose 12.30 pct and 12.3 pct", 1),
+        ];
+        for (text, want) in cases {
+            assert_eq!(Signature::of_text("", text).figures_total, want, "{text}");
+        }
     }
 
     #[test]
