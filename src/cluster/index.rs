@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::signature::{BINS, Signature, TITLE_TERMS, WIDE_BINS, is_figure_hash};
+use super::signature::{BINS, FIGURES, Signature, TITLE_TERMS, WIDE_BINS, is_figure_hash};
 use super::{ClusterConfig, Comparison, MatchEvidence};
 use crate::domain::StoryId;
 
@@ -25,8 +25,6 @@ pub(crate) const TITLE_AGREES: f64 = 0.5;
 pub(crate) const BRIEF_TEXT: f64 = 0.6;
 /// Headline overlap required for briefs.
 pub(crate) const BRIEF_TITLE: f64 = 0.8;
-/// Containment above which a copy counts as near-verbatim for the figure rule.
-pub(crate) const NEAR_VERBATIM: f64 = 0.8;
 /// The shorter copy must hold at least this share of the longer copy's shingles: beyond that
 /// the MinHash estimate of containment is too coarse to trust.
 pub(crate) const MIN_SIZE_RATIO: f64 = 0.25;
@@ -40,7 +38,7 @@ const MAX_LOAD: f64 = 0.8;
 /// ...and rebuilt with this share used (the ratio bounds memory and probe length).
 const REBUILD_LOAD: f64 = 0.64;
 
-/// One indexed story: its representative copy's sketch and evidence, 144 bytes.
+/// One indexed story: its representative copy's sketch and evidence, 152 bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct Slot {
     story: StoryId,
@@ -50,9 +48,9 @@ pub(crate) struct Slot {
     wide: [u16; WIDE_BINS],
     narrow: [u8; BINS - WIDE_BINS],
     title: [u16; TITLE_TERMS],
-    /// The figure mask as two words (a `u128` would raise the alignment and size to 160).
-    figures: [u64; 2],
+    figures: [u32; FIGURES],
     n_title: u8,
+    /// Distinct figures in the text; the first `min(figures_total, FIGURES)` are sampled.
     figures_total: u8,
 }
 
@@ -67,6 +65,8 @@ impl Slot {
                 narrow[i - WIDE_BINS] = *m as u8;
             }
         }
+        let mut figures = [0u32; FIGURES];
+        figures[..sig.figures.len()].copy_from_slice(&sig.figures);
         let mut title = [0u16; TITLE_TERMS];
         title[..sig.title.len()].copy_from_slice(&sig.title);
         Slot {
@@ -76,7 +76,7 @@ impl Slot {
             wide,
             narrow,
             title,
-            figures: [sig.figures as u64, (sig.figures >> 64) as u64],
+            figures,
             n_title: sig.title.len() as u8,
             figures_total: sig.figures_total,
         }
@@ -86,8 +86,8 @@ impl Slot {
         &self.title[..self.n_title as usize]
     }
 
-    fn figures(&self) -> u128 {
-        u128::from(self.figures[0]) | u128::from(self.figures[1]) << 64
+    fn figures(&self) -> &[u32] {
+        &self.figures[..usize::from(self.figures_total).min(FIGURES)]
     }
 
     /// The 64-bit key of LSH band `band` (also decides the table cell and tag).
@@ -177,7 +177,7 @@ pub(crate) fn judge(a: &Slot, b: &Slot) -> Judgement {
         "lengths too different"
     } else if headline_figures_conflict(a.title(), b.title()) {
         "headline figures differ"
-    } else if figures.is_some_and(|(agree, of)| of - agree > figure_tolerance(of, containment)) {
+    } else if figures.is_some_and(|(agree, of)| agree < of) {
         "figures differ"
     } else if brief {
         if containment >= BRIEF_TEXT && title.is_some_and(|t| t >= BRIEF_TITLE) {
@@ -196,14 +196,6 @@ pub(crate) fn judge(a: &Slot, b: &Slot) -> Judgement {
         "different text"
     };
     judgement
-}
-
-/// Comparable figures of the nested copy that may be missing from the other. Syndication
-/// copies figures verbatim, so one in eight may differ (an edit or typo); a near-verbatim copy
-/// (containment ≥ 0.8) may lose one more if at least two still agree. Templated items differ
-/// in several figures or, being short, in one of one or two.
-fn figure_tolerance(comparable: usize, containment: f64) -> usize {
-    comparable / 8 + usize::from(containment >= NEAR_VERBATIM && comparable >= 3)
 }
 
 /// Applies the matching rule to two signatures directly (no index, no time window): whether
@@ -233,30 +225,51 @@ fn headline_figures_conflict(a: &[u16], b: &[u16]) -> bool {
     !fa.is_empty() && !fb.is_empty() && !fa.iter().any(|f| fb.contains(f))
 }
 
-/// Figure agreement in the direction where the figure sets nest best (a trimmed copy lost
-/// figures, a stamped or longer copy has more): `(agreeing, comparable)` figure bits of the
-/// copy whose bits are most nearly a subset of the other's. `None` unless both texts have a
-/// figure.
+/// Figures of the two copies that stand in the same context: `(agreeing, comparable)`
+/// contexts, where a context agrees if some figure appears in it in both copies. `None` if
+/// the samples share no context. Only contexts below both samples' cut are comparable (the
+/// samples are bottom-k by context).
 fn figure_agreement(a: &Slot, b: &Slot) -> Option<(usize, usize)> {
-    if a.figures_total == 0 || b.figures_total == 0 {
-        return None;
+    // A cut sample holds every context below its last one; the last may be partial.
+    let cut = |s: &Slot| {
+        if usize::from(s.figures_total) > s.figures().len() {
+            s.figures().last().map_or(0, |f| f >> 16)
+        } else {
+            u32::MAX
+        }
+    };
+    let limit = cut(a).min(cut(b));
+    let values = |s: &Slot, context: u32| -> Vec<u32> {
+        s.figures()
+            .iter()
+            .filter(|f| *f >> 16 == context)
+            .map(|f| *f & 0xFFFF)
+            .collect()
+    };
+    let (mut agree, mut of) = (0, 0);
+    let mut last = None;
+    for context in a.figures().iter().map(|f| f >> 16) {
+        if last == Some(context) || context >= limit {
+            continue;
+        }
+        last = Some(context);
+        let theirs = values(b, context);
+        if theirs.is_empty() {
+            continue;
+        }
+        of += 1;
+        if values(a, context).iter().any(|v| theirs.contains(v)) {
+            agree += 1;
+        }
     }
-    let (fa, fb) = (a.figures(), b.figures());
-    let a_in_b = ((fa & fb).count_ones() as usize, fa.count_ones() as usize);
-    let b_in_a = ((fa & fb).count_ones() as usize, fb.count_ones() as usize);
-    let missing = |(agree, of): (usize, usize)| of - agree;
-    Some(if (missing(a_in_b), a_in_b.1) <= (missing(b_in_a), b_in_a.1) {
-        a_in_b
-    } else {
-        b_in_a
-    })
+    (of > 0).then_some((agree, of))
 }
 
 /// In-memory index of recent stories' signatures; lookups cost the same whatever its size.
 ///
 /// One slot per story (its longest copy, see [`StoryIndex::insert`]) and an open-addressing
 /// table of `u32` cells (24-bit slot number + 8-bit key tag) holding each slot under its 16
-/// band keys. Per story: 144 bytes of slot + 16 cells at 64–80 % load (80–100 bytes).
+/// band keys. Per story: 152 bytes of slot + 16 cells at 64–80 % load (80–100 bytes).
 #[derive(Debug)]
 pub struct StoryIndex {
     config: ClusterConfig,
@@ -623,8 +636,8 @@ mod tests {
     }
 
     #[test]
-    fn slot_stays_144_bytes() {
+    fn slot_stays_152_bytes() {
         // The memory budget (1,000,000 stories in 256 MiB) is computed from this size.
-        assert_eq!(std::mem::size_of::<Slot>(), 144);
+        assert_eq!(std::mem::size_of::<Slot>(), 152);
     }
 }

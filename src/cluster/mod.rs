@@ -11,9 +11,10 @@
 //! consecutive words is a *shingle*; shingles made only of stopwords are skipped. The signature
 //! keeps a 64-bin one-permutation MinHash of the distinct shingles (with densification), their
 //! count, a sample of up to 8 stemmed headline terms (stopwords, `UPDATE n-` and attribution
-//! words such as "sources" or "officials" dropped) and a 128-bit mask of the text's
-//! *figures* (words with a digit; one bit per distinct figure; figures within two words of a
-//! month, `am`/`pm`, "published", "updated", "ago" or "copyright" are skipped, as outlets stamp
+//! words such as "sources" or "officials" dropped) and a sample of up to 6 of the text's
+//! *figures* (words with a digit) each keyed by its *context*, the nearest non-figure words
+//! before and after it (`fixed at 1.8218 marks` → `at … marks`). Figures within two words of
+//! a month, `am`/`pm`, "published", "updated", "ago" or "copyright" are skipped, as outlets stamp
 //! copies with their own dates). In memory the index keeps 32 minima with
 //! 16 bits and 32 with 8 bits; on disk [`Signature::to_bytes`] keeps all 32 bits.
 //!
@@ -31,12 +32,11 @@
 //!    MinHash estimate of C is too coarse there).
 //! 3. If both headlines contain figures and share none: no match ("GIVEN 15 MLN STG" is not
 //!    "GIVEN 53 MLN STG").
-//! 4. If both texts have figures, take the copy whose figure bits are most nearly a subset of
-//!    the other's (a trimmed copy lost figures, a stamped or longer one has more). All its
-//!    figure bits must be set in the other copy, allowing one miss per eight figures, and one
-//!    more for a near-verbatim copy (C ≥ 0.8) with three or more figures: otherwise no match. Syndication copies figures verbatim, while templated items
-//!    (earnings tables, money-market and crop reports, price changes, slaughter estimates)
-//!    differ in their figures, not in their words.
+//! 4. If a context holds figures in both copies, some figure there must be the same:
+//!    otherwise no match. Copies carry figures verbatim (edits change the words around a
+//!    figure, which only makes the context incomparable), while templated items (earnings
+//!    tables, money-market and crop reports, price changes, slaughter estimates) put other
+//!    figures in the same contexts.
 //! 5. Briefs (shorter copy under 40 shingles, ≈ 45 words) match only if the headline term
 //!    overlap (shared terms / terms of the shorter headline) is ≥ 0.8 and C ≥ 0.6: a brief's
 //!    words cannot tell templated notices apart, so the headline decides.
@@ -50,7 +50,7 @@
 //!
 //! [`StoryIndex`] holds one slot per story (its earliest copy) and an open-addressing table of
 //! band keys: a lookup probes 16 cells and verifies a handful of candidates, whatever the number
-//! of stories. Memory is about 144 bytes per slot plus 80–100 bytes of table, ≈ 230 MiB for
+//! of stories. Memory is about 152 bytes per slot plus 80–100 bytes of table, ≈ 230 MiB for
 //! 1,000,000 stories. [`StoryIndex::prune`] drops stories first seen before the window; the
 //! index is rebuilt at start-up by inserting the stored signatures.
 

@@ -15,9 +15,9 @@ pub(crate) const BINS: usize = 64;
 pub(crate) const WIDE_BINS: usize = 32;
 /// Headline terms kept (the ones with the smallest hashes: a consistent sample).
 pub(crate) const TITLE_TERMS: usize = 8;
-/// Bits of the figure mask: each figure of the text sets one bit, so a copy's mask is a
-/// subset of the original's and a different report's mask has bits of its own.
-pub(crate) const FIGURE_BITS: u32 = 128;
+/// Figures kept from the text, each as (context, value): a bottom-k sample by context hash,
+/// so copies sample the same contexts.
+pub(crate) const FIGURES: usize = 6;
 /// Format version written as the first byte of [`Signature::to_bytes`].
 pub(crate) const VERSION: u8 = 1;
 
@@ -59,14 +59,14 @@ const HEADLINE_NOISE: &[&str] = &[
 ///
 /// Holds the 64-bin one-permutation MinHash (32-bit minima) of the text's 4-word shingles, the
 /// number of distinct shingles and words, a sample of the headline's stemmed terms and of the
-/// text's figures (a 128-bit mask, one bit per figure). See the module docs for the rule.
+/// text's figures, each keyed by the words around it. See the module docs for the rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Signature {
     pub(crate) minhash: [u32; BINS],
     pub(crate) shingles: u16,
     pub(crate) words: u16,
     pub(crate) title: Vec<u16>,
-    pub(crate) figures: u128,
+    pub(crate) figures: Vec<u32>,
     pub(crate) figures_total: u8,
 }
 
@@ -97,16 +97,14 @@ impl Signature {
         shingles.sort_unstable();
         shingles.dedup();
 
-        let mut figure_hashes: Vec<u64> = (0..tokens.len())
+        let mut figures: Vec<u32> = (0..tokens.len())
             .filter(|&i| is_figure(&tokens[i]) && !is_stamp(&tokens, i))
-            .map(|i| xxh3_64(tokens[i].as_bytes()))
+            .map(|i| figure_in_context(&tokens, i))
             .collect();
-        figure_hashes.sort_unstable();
-        figure_hashes.dedup();
-        let figures = figure_hashes
-            .iter()
-            .fold(0u128, |mask, h| mask | 1u128 << (h % u64::from(FIGURE_BITS)));
-        let figures_total = figure_hashes.len().min(u8::MAX as usize) as u8;
+        figures.sort_unstable();
+        figures.dedup();
+        let figures_total = figures.len().min(u8::MAX as usize) as u8;
+        figures.truncate(FIGURES);
 
         Signature {
             minhash: one_permutation_minhash(&shingles),
@@ -121,10 +119,10 @@ impl Signature {
     /// Serialized form, stored with the entry so the index can be rebuilt at start-up.
     ///
     /// Layout (little-endian): version `1`, shingles u16, words u16, 64 × u32 minima,
-    /// title count u8 + u16 each, figures total u8, figure mask u128.
+    /// title count u8 + u16 each, figures total u8, figure count u8 + u32 each.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out =
-            Vec::with_capacity(24 + 4 * BINS + 2 * self.title.len());
+            Vec::with_capacity(8 + 4 * BINS + 2 * self.title.len() + 4 * self.figures.len());
         out.push(VERSION);
         out.extend_from_slice(&self.shingles.to_le_bytes());
         out.extend_from_slice(&self.words.to_le_bytes());
@@ -136,7 +134,10 @@ impl Signature {
             out.extend_from_slice(&t.to_le_bytes());
         }
         out.push(self.figures_total);
-        out.extend_from_slice(&self.figures.to_le_bytes());
+        out.push(self.figures.len() as u8);
+        for f in &self.figures {
+            out.extend_from_slice(&f.to_le_bytes());
+        }
         out
     }
 
@@ -158,10 +159,13 @@ impl Signature {
         }
         let title = (0..n_title).map(|_| r.u16()).collect::<Option<Vec<_>>>()?;
         let figures_total = r.u8()?;
-        let figures = u128::from_le_bytes(r.take::<16>()?);
-        if figures.count_ones() > u32::from(figures_total) {
+        let n_figures = r.u8()? as usize;
+        if n_figures > FIGURES || n_figures > usize::from(figures_total) {
             return None;
         }
+        let figures = (0..n_figures)
+            .map(|_| r.u32())
+            .collect::<Option<Vec<_>>>()?;
         if r.pos != bytes.len() {
             return None;
         }
@@ -281,6 +285,19 @@ fn is_stamp(tokens: &[String], i: usize) -> bool {
     around
         .iter()
         .any(|t| STAMP_CONTEXT.binary_search(&t.as_str()).is_ok())
+}
+
+/// A figure keyed by its context: 16-bit hash of the nearest non-figure words before and after
+/// it (`at 1.8218 marks` → `at`/`marks`; `10-7/8 pct` puts 10, 7 and 8 under one context) in
+/// the high half, 16-bit hash of the figure in the low half. Two reports from one template
+/// share contexts and differ in values; an edited copy changes contexts, not values.
+fn figure_in_context(tokens: &[String], i: usize) -> u32 {
+    let word = |t: &&String| !is_figure(t);
+    let before = tokens[..i].iter().rev().find(word).map_or("^", |t| t.as_str());
+    let after = tokens[i + 1..].iter().find(word).map_or("$", |t| t.as_str());
+    let context = xxh3_64(format!("{before} {after}").as_bytes()) as u16;
+    let value = xxh3_64(tokens[i].as_bytes()) as u16;
+    u32::from(context) << 16 | u32::from(value)
 }
 
 /// 15-bit hash of a term; the low bit is 1 for figures so headline figures can be told apart.
@@ -440,7 +457,7 @@ mod tests {
             ("Updated 3 hours ago", 0),
             ("Copyright 2018 Outlet", 0),
             ("bought 215 mln stg at 10-7/8 pct", 4),
-            ("exports rose 12.30 pct and 12.3 pct", 1),
+            ("exports rose 12.30 pct, imports rose 12.3 pct", 1),
         ];
         for (text, want) in cases {
             assert_eq!(Signature::of_text("", text).figures_total, want, "{text}");
