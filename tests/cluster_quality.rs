@@ -63,7 +63,11 @@ fn cluster(sample: &Sample) -> Vec<StoryId> {
                             copy.entry.title,
                             first.entry.title,
                             why.summary,
-                            if why.matched { " (LSH miss or other representative)" } else { "" }
+                            if why.matched {
+                                " (LSH miss or other representative)"
+                            } else {
+                                ""
+                            }
                         );
                     }
                 }
@@ -78,7 +82,9 @@ fn cluster(sample: &Sample) -> Vec<StoryId> {
     }
     let mut reasons: Vec<(String, usize)> = miss_reasons.into_iter().collect();
     reasons.sort_by(|a, b| b.1.cmp(&a.1));
-    println!("  {missed} copies started a new story although their story existed; vs its first copy: {reasons:?}");
+    println!(
+        "  {missed} copies started a new story although their story existed; vs its first copy: {reasons:?}"
+    );
     predicted
 }
 
@@ -99,7 +105,10 @@ fn report(name: &str, sample: &Sample, predicted: &[StoryId]) -> (f64, f64) {
         let t: Vec<usize> = keep.iter().map(|&i| truth[i]).collect();
         let q: Vec<StoryId> = keep.iter().map(|&i| predicted[i]).collect();
         let (kp, kr, ..) = pairwise(&t, &q);
-        println!("  {kind:?}: {} copies, precision {kp:.4}, recall {kr:.4}", keep.len());
+        println!(
+            "  {kind:?}: {} copies, precision {kp:.4}, recall {kr:.4}",
+            keep.len()
+        );
     }
     (p, r)
 }
@@ -108,11 +117,17 @@ fn report(name: &str, sample: &Sample, predicted: &[StoryId]) -> (f64, f64) {
 fn syndicated_copies_cluster_with_high_pairwise_precision_and_recall() {
     let path = syndicate::data_dir().join("reuters21578/trade.jsonl.gz");
     let Some(docs) = load_corpus(&path) else {
-        eprintln!("notice: {} not found; skipping the clustering quality test", path.display());
+        eprintln!(
+            "notice: {} not found; skipping the clustering quality test",
+            path.display()
+        );
         return;
     };
     let (docs, dropped) = drop_resends(docs);
-    println!("corpus: {} documents kept, {dropped} re-sends of other documents dropped", docs.len());
+    println!(
+        "corpus: {} documents kept, {dropped} re-sends of other documents dropped",
+        docs.len()
+    );
     let standard = generate(&docs, Mode::Standard, SEED, 1500, 60, 150);
     let (p, r) = report("standard", &standard, &cluster(&standard));
     let heavy = generate(&docs, Mode::Heavy, SEED ^ 0x5555, 1500, 60, 150);

@@ -218,19 +218,21 @@ fn title_overlap(a: &[u16], b: &[u16]) -> Option<f64> {
     Some(shared as f64 / a.len().min(b.len()) as f64)
 }
 
-/// Both headlines carry figures and share none ("GIVEN 15 MLN STG" vs "GIVEN 53 MLN STG").
+/// Both headlines say the same thing in words (word overlap ≥ [`TITLE_AGREES`]) but with
+/// figures that share none ("GIVEN 15 MLN STG" vs "GIVEN 53 MLN STG"). Headlines written from
+/// different parts of a story carry different figures without contradicting each other.
 fn headline_figures_conflict(a: &[u16], b: &[u16]) -> bool {
-    let fa: Vec<u16> = a.iter().copied().filter(|h| is_figure_hash(*h)).collect();
-    let fb: Vec<u16> = b.iter().copied().filter(|h| is_figure_hash(*h)).collect();
-    !fa.is_empty() && !fb.is_empty() && !fa.iter().any(|f| fb.contains(f))
+    let (fa, wa): (Vec<u16>, Vec<u16>) = a.iter().partition(|h| is_figure_hash(**h));
+    let (fb, wb): (Vec<u16>, Vec<u16>) = b.iter().partition(|h| is_figure_hash(**h));
+    let words_agree = title_overlap(&wa, &wb).is_some_and(|t| t >= TITLE_AGREES);
+    words_agree && !fa.is_empty() && !fb.is_empty() && !fa.iter().any(|f| fb.contains(f))
 }
 
-/// Figures of the two copies that stand in the same context: `(agreeing, comparable)`
-/// contexts, where a context agrees if some figure appears in it in both copies. `None` if
-/// the samples share no context. Only contexts below both samples' cut are comparable (the
-/// samples are bottom-k by context).
+/// Contexts holding figures in both copies' samples: `(agreeing, comparable)`, where a
+/// context agrees if the two figure sets there (16-bit, one bit per figure) share a bit.
+/// `None` if no context is comparable. Only contexts below both samples' cut are comparable
+/// (the samples are bottom-k by context).
 fn figure_agreement(a: &Slot, b: &Slot) -> Option<(usize, usize)> {
-    // A cut sample holds every context below its last one; the last may be partial.
     let cut = |s: &Slot| {
         if usize::from(s.figures_total) > s.figures().len() {
             s.figures().last().map_or(0, |f| f >> 16)
@@ -239,27 +241,11 @@ fn figure_agreement(a: &Slot, b: &Slot) -> Option<(usize, usize)> {
         }
     };
     let limit = cut(a).min(cut(b));
-    let values = |s: &Slot, context: u32| -> Vec<u32> {
-        s.figures()
-            .iter()
-            .filter(|f| *f >> 16 == context)
-            .map(|f| *f & 0xFFFF)
-            .collect()
-    };
     let (mut agree, mut of) = (0, 0);
-    let mut last = None;
-    for context in a.figures().iter().map(|f| f >> 16) {
-        if last == Some(context) || context >= limit {
-            continue;
-        }
-        last = Some(context);
-        let theirs = values(b, context);
-        if theirs.is_empty() {
-            continue;
-        }
-        of += 1;
-        if values(a, context).iter().any(|v| theirs.contains(v)) {
-            agree += 1;
+    for fa in a.figures().iter().filter(|f| *f >> 16 <= limit) {
+        if let Some(fb) = b.figures().iter().find(|f| *f >> 16 == fa >> 16) {
+            of += 1;
+            agree += usize::from(fa & fb & 0xFFFF != 0);
         }
     }
     (of > 0).then_some((agree, of))

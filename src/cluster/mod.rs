@@ -7,16 +7,18 @@
 //!
 //! [`Signature::of`] reads the entry's title and plain text. The text is lower-cased and split
 //! into words (runs of letters or of digits; `155,221` and `5.93` stay one word, `65.50` is
-//! written `65.5`; web and e-mail addresses are skipped). Every run of 4
+//! written `65.5`, `U.S.` is `us`; web and e-mail addresses are skipped). Every run of 4
 //! consecutive words is a *shingle*; shingles made only of stopwords are skipped. The signature
 //! keeps a 64-bin one-permutation MinHash of the distinct shingles (with densification), their
 //! count, a sample of up to 8 stemmed headline terms (stopwords, `UPDATE n-` and attribution
-//! words such as "sources" or "officials" dropped) and a sample of up to 6 of the text's
-//! *figures* (words with a digit) each keyed by its *context*, the nearest non-figure words
-//! before and after it (`fixed at 1.8218 marks` → `at … marks`). Figures within two words of
-//! a month, `am`/`pm`, "published", "updated", "ago" or "copyright" are skipped, as outlets stamp
-//! copies with their own dates). In memory the index keeps 32 minima with
-//! 16 bits and 32 with 8 bits; on disk [`Signature::to_bytes`] keeps all 32 bits.
+//! words such as "sources" or "officials" dropped) and the text's *figures* (words with a
+//! digit) grouped by *context*, the nearest non-figure words before and after
+//! (`fixed at 1.8218 marks` → `at … marks`): for up to 6 contexts (smallest hashes) a 16-bit
+//! set of the figures standing there (one bit per figure; tables repeat contexts such as
+//! `vs … mln`). Figures in the first or last 30 words within two words of a month, `am`/`pm`,
+//! "published", "updated", "ago" or "copyright" are skipped, as outlets stamp copies with
+//! their own dates. In memory the index keeps 32 minima with 16 bits and 32 with 8 bits; on
+//! disk [`Signature::to_bytes`] keeps all 32 bits.
 //!
 //! # Matching rule
 //!
@@ -30,13 +32,13 @@
 //! 1. If the shorter copy has fewer than 8 shingles (title-only items): no match.
 //! 2. If the shorter copy has less than a quarter of the longer one's shingles: no match (the
 //!    MinHash estimate of C is too coarse there).
-//! 3. If both headlines contain figures and share none: no match ("GIVEN 15 MLN STG" is not
-//!    "GIVEN 53 MLN STG").
-//! 4. If a context holds figures in both copies, some figure there must be the same:
-//!    otherwise no match. Copies carry figures verbatim (edits change the words around a
-//!    figure, which only makes the context incomparable), while templated items (earnings
-//!    tables, money-market and crop reports, price changes, slaughter estimates) put other
-//!    figures in the same contexts.
+//! 3. If the headlines agree in words (overlap of their non-figure terms ≥ 0.5) but both
+//!    contain figures and share none: no match ("GIVEN 15 MLN STG" is not "GIVEN 53 MLN STG").
+//! 4. If a context holds figures in both copies, the two figure sets there must share a
+//!    figure (a bit; unrelated figures collide 1 time in 16): otherwise no match. Copies
+//!    carry figures verbatim (edits change the words around a figure, which only makes the
+//!    context incomparable), while templated items (earnings tables, money-market and crop
+//!    reports, price changes, slaughter estimates) put other figures in the same contexts.
 //! 5. Briefs (shorter copy under 40 shingles, ≈ 45 words) match only if the headline term
 //!    overlap (shared terms / terms of the shorter headline) is ≥ 0.8 and C ≥ 0.6: a brief's
 //!    words cannot tell templated notices apart, so the headline decides.

@@ -97,12 +97,18 @@ impl Signature {
         shingles.sort_unstable();
         shingles.dedup();
 
-        let mut figures: Vec<u32> = (0..tokens.len())
-            .filter(|&i| is_figure(&tokens[i]) && !is_stamp(&tokens, i))
-            .map(|i| figure_in_context(&tokens, i))
-            .collect();
+        // Per context, a 16-bit set of its figures (one bit each): tables repeat a context
+        // (`vs … mln`) with many figures, and a trimmed copy holds a subset of them.
+        let mut figures: Vec<u32> = Vec::new();
+        for i in (0..tokens.len()).filter(|&i| is_figure(&tokens[i]) && !is_stamp(&tokens, i)) {
+            let (context, value) = figure_in_context(&tokens, i);
+            let bit = 1u32 << (value % 16);
+            match figures.iter_mut().find(|f| **f >> 16 == u32::from(context)) {
+                Some(f) => *f |= bit,
+                None => figures.push(u32::from(context) << 16 | bit),
+            }
+        }
         figures.sort_unstable();
-        figures.dedup();
         let figures_total = figures.len().min(u8::MAX as usize) as u8;
         figures.truncate(FIGURES);
 
@@ -219,6 +225,10 @@ pub(crate) fn tokenize(lower: &str) -> Vec<String> {
         if chunk.contains("://") || chunk.starts_with("www.") || chunk.contains('@') {
             continue;
         }
+        if let Some(joined) = initialism(chunk) {
+            tokens.push(joined);
+            continue;
+        }
         let mut current = String::new();
         let mut chars = chunk.chars().peekable();
         while let Some(c) = chars.next() {
@@ -248,6 +258,20 @@ pub(crate) fn tokenize(lower: &str) -> Vec<String> {
     tokens
 }
 
+/// `u.s.`, `u.k.`, `n.z.` → `us`, `uk`, `nz`: outlets write initialisms with and without dots.
+fn initialism(chunk: &str) -> Option<String> {
+    let core = chunk.trim_end_matches([',', ';', ':', ')', '"', '\'']);
+    let core = core.trim_start_matches(['(', '"', '\'']);
+    let letters: Vec<char> = core
+        .split('.')
+        .filter(|p| !p.is_empty())
+        .flat_map(str::chars)
+        .collect();
+    let parts = core.split('.').filter(|p| !p.is_empty()).count();
+    let dotted = core.contains('.') && parts >= 2 && letters.len() == parts;
+    (dotted && letters.iter().all(|c| c.is_alphabetic())).then(|| letters.into_iter().collect())
+}
+
 /// Adds a token, writing decimal figures without trailing zeros.
 fn push_token(tokens: &mut Vec<String>, mut token: String) {
     if token.is_empty() {
@@ -272,32 +296,85 @@ fn is_figure(token: &str) -> bool {
 /// Words around an outlet's own date or time stamp ("Published on 12:00 AM, January 31,
 /// 2018", "Updated 3 hours ago"), sorted for binary search.
 const STAMP_CONTEXT: &[&str] = &[
-    "ago", "am", "apr", "april", "aug", "august", "bst", "cet", "copyright", "dec", "december",
-    "edt", "est", "feb", "february", "gmt", "hour", "hours", "jan", "january", "jul", "july",
-    "jun", "june", "mar", "march", "may", "min", "mins", "minute", "minutes", "nov", "november",
-    "oct", "october", "pm", "posted", "published", "sep", "sept", "september", "updated", "utc",
+    "ago",
+    "am",
+    "apr",
+    "april",
+    "aug",
+    "august",
+    "bst",
+    "cet",
+    "copyright",
+    "dec",
+    "december",
+    "edt",
+    "est",
+    "feb",
+    "february",
+    "gmt",
+    "hour",
+    "hours",
+    "jan",
+    "january",
+    "jul",
+    "july",
+    "jun",
+    "june",
+    "mar",
+    "march",
+    "may",
+    "min",
+    "mins",
+    "minute",
+    "minutes",
+    "nov",
+    "november",
+    "oct",
+    "october",
+    "pm",
+    "posted",
+    "published",
+    "sep",
+    "sept",
+    "september",
+    "updated",
+    "utc",
 ];
 
-/// Whether the figure at `i` may be a date or time stamp: a stamp word within two words of it.
-/// Outlets stamp copies with their own dates, so such figures are no evidence either way.
+/// Words at each end of a text where outlets put datelines, bylines and stamps.
+const STAMP_EDGE: usize = 30;
+
+/// Whether the figure at `i` may be an outlet's date or time stamp: it lies within the first or
+/// last [`STAMP_EDGE`] words and a stamp word is within two words of it. Outlets stamp copies
+/// with their own dates, so such figures are no evidence either way; dates inside the story
+/// ("pledged on May 6") are.
 fn is_stamp(tokens: &[String], i: usize) -> bool {
+    if i >= STAMP_EDGE && i + STAMP_EDGE < tokens.len() {
+        return false;
+    }
     let around = &tokens[i.saturating_sub(2)..(i + 3).min(tokens.len())];
     around
         .iter()
         .any(|t| STAMP_CONTEXT.binary_search(&t.as_str()).is_ok())
 }
 
-/// A figure keyed by its context: 16-bit hash of the nearest non-figure words before and after
-/// it (`at 1.8218 marks` → `at`/`marks`; `10-7/8 pct` puts 10, 7 and 8 under one context) in
-/// the high half, 16-bit hash of the figure in the low half. Two reports from one template
-/// share contexts and differ in values; an edited copy changes contexts, not values.
-fn figure_in_context(tokens: &[String], i: usize) -> u32 {
+/// A figure's context and value hashes: the context is the nearest non-figure words before
+/// and after it (`at 1.8218 marks` → `at`/`marks`; `10-7/8 pct` puts 10, 7 and 8 under one
+/// context). Two reports from one template share contexts and differ in values; an edited
+/// copy changes contexts, not values.
+fn figure_in_context(tokens: &[String], i: usize) -> (u16, u16) {
     let word = |t: &&String| !is_figure(t);
-    let before = tokens[..i].iter().rev().find(word).map_or("^", |t| t.as_str());
-    let after = tokens[i + 1..].iter().find(word).map_or("$", |t| t.as_str());
+    let before = tokens[..i]
+        .iter()
+        .rev()
+        .find(word)
+        .map_or("^", |t| t.as_str());
+    let after = tokens[i + 1..]
+        .iter()
+        .find(word)
+        .map_or("$", |t| t.as_str());
     let context = xxh3_64(format!("{before} {after}").as_bytes()) as u16;
-    let value = xxh3_64(tokens[i].as_bytes()) as u16;
-    u32::from(context) << 16 | u32::from(value)
+    (context, xxh3_64(tokens[i].as_bytes()) as u16)
 }
 
 /// 15-bit hash of a term; the low bit is 1 for figures so headline figures can be told apart.
@@ -398,7 +475,7 @@ mod tests {
                 "5.93 mln against 5.81.",
                 &["5.93", "mln", "against", "5.81"],
             ),
-            ("u.s. trade, japan", &["u", "s", "trade", "japan"]),
+            ("u.s. trade, (u.k.) japan", &["us", "trade", "uk", "japan"]),
             ("déjà-vu 3%", &["déjà", "vu", "3"]),
             ("", &[]),
         ];
@@ -456,8 +533,20 @@ mod tests {
             ("Published on 12:00 AM, January 31, 2018", 0),
             ("Updated 3 hours ago", 0),
             ("Copyright 2018 Outlet", 0),
-            ("bought 215 mln stg at 10-7/8 pct", 4),
-            ("exports rose 12.30 pct, imports rose 12.3 pct", 1),
+            ("bought 215 mln stg at 10-7/8 pct", 2),
+            (
+                "Published on 12:00 AM, January 31, 2018. The pact, which both sides signed \
+                 after a long round of talks in the capital and which the parliament is still \
+                 to ratify, expires on May 6, the ministry said in a statement issued late on \
+                 the day, adding that the talks would resume next week in the same city with \
+                 the same delegations, while officials from both sides would brief the \
+                 press after each session and publish a joint text at the end.",
+                1,
+            ),
+            (
+                "exports rose 12.30 pct, imports rose 12.3 pct and 4.1 pct",
+                2,
+            ),
         ];
         for (text, want) in cases {
             assert_eq!(Signature::of_text("", text).figures_total, want, "{text}");

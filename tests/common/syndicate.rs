@@ -77,7 +77,10 @@ pub struct Doc {
 
 impl Doc {
     fn words(&self) -> usize {
-        self.paragraphs.iter().map(|p| p.split_whitespace().count()).sum()
+        self.paragraphs
+            .iter()
+            .map(|p| p.split_whitespace().count())
+            .sum()
     }
 }
 
@@ -99,9 +102,17 @@ pub fn load_corpus(path: &Path) -> Option<Vec<Doc>> {
     for line in reader.lines() {
         let line = line.expect("corpus line");
         let record: serde_json::Value = serde_json::from_str(&line).expect("corpus json");
-        let title = record["title"].as_str().unwrap_or_default().trim().to_string();
+        let title = record["title"]
+            .as_str()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         let body = record["body"].as_str().unwrap_or_default();
-        let key: String = body.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+        let key: String = body
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
         if title.is_empty() || key.is_empty() || !seen.insert(key) {
             continue;
         }
@@ -173,7 +184,12 @@ pub fn drop_resends(docs: Vec<Doc>) -> (Vec<Doc>, usize) {
         }
     }
     let dropped = keep.iter().filter(|k| !**k).count();
-    let kept = docs.into_iter().zip(keep).filter(|(_, k)| *k).map(|(d, _)| d).collect();
+    let kept = docs
+        .into_iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(d, _)| d)
+        .collect();
     (kept, dropped)
 }
 
@@ -217,8 +233,16 @@ pub struct Sample {
 }
 
 const OUTLETS: &[&str] = &[
-    "reuters", "tradewire", "globalpost", "financialdaily", "portnews", "agrimarkets",
-    "asiabusiness", "eurotrade", "capitalcourier", "marketwatcher",
+    "reuters",
+    "tradewire",
+    "globalpost",
+    "financialdaily",
+    "portnews",
+    "agrimarkets",
+    "asiabusiness",
+    "eurotrade",
+    "capitalcourier",
+    "marketwatcher",
 ];
 
 /// Title template: the first three words with figures and `<TICKER>`s masked. Documents sharing
@@ -245,7 +269,14 @@ fn template(title: &str) -> String {
 
 /// Builds the sample: `plain` random documents with at least 60 words, every member of up to
 /// `groups` title-template groups, and `borrowed` documents republished under another's title.
-pub fn generate(docs: &[Doc], mode: Mode, seed: u64, plain: usize, groups: usize, borrowed: usize) -> Sample {
+pub fn generate(
+    docs: &[Doc],
+    mode: Mode,
+    seed: u64,
+    plain: usize,
+    groups: usize,
+    borrowed: usize,
+) -> Sample {
     let mut rng = Prng::new(seed);
     let start = Utc.with_ymd_and_hms(1987, 3, 1, 6, 0, 0).unwrap();
     let span_minutes = 60 * 24 * 60;
@@ -335,7 +366,14 @@ pub fn generate(docs: &[Doc], mode: Mode, seed: u64, plain: usize, groups: usize
 
 /// Wraps paragraphs in an outlet's HTML and builds the entry normalize would produce: the text
 /// is the paragraphs joined with folded whitespace.
-fn entry(outlet: &str, story: usize, n: usize, title: &str, paragraphs: &[String], published: DateTime<Utc>) -> Entry {
+fn entry(
+    outlet: &str,
+    story: usize,
+    n: usize,
+    title: &str,
+    paragraphs: &[String],
+    published: DateTime<Utc>,
+) -> Entry {
     let slug: String = title
         .to_lowercase()
         .split(|c: char| !c.is_alphanumeric())
@@ -350,7 +388,12 @@ fn entry(outlet: &str, story: usize, n: usize, title: &str, paragraphs: &[String
     );
     let html = paragraphs
         .iter()
-        .map(|p| format!("<p class=\"{outlet}-para\">{}</p>", html_escape::encode_text(p)))
+        .map(|p| {
+            format!(
+                "<p class=\"{outlet}-para\">{}</p>",
+                html_escape::encode_text(p)
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n");
     let text = paragraphs.join(" ");
@@ -371,12 +414,29 @@ fn entry(outlet: &str, story: usize, n: usize, title: &str, paragraphs: &[String
 
 /// Word substitutions an editor might make (both directions are used).
 const SYNONYMS: &[(&str, &str)] = &[
-    ("said", "stated"), ("rise", "increase"), ("rose", "climbed"), ("fell", "dropped"),
-    ("talks", "negotiations"), ("trade", "commerce"), ("government", "administration"),
-    ("company", "firm"), ("expected", "anticipated"), ("told", "informed"), ("U.S.", "US"),
-    ("mln", "million"), ("billion", "bln"), ("dlrs", "dollars"), ("pct", "percent"),
-    ("narrows", "shrinks"), ("rises", "climbs"), ("cuts", "reduces"), ("says", "said"),
-    ("sees", "expects"), ("to", "will"), ("up", "higher"), ("down", "lower"),
+    ("said", "stated"),
+    ("rise", "increase"),
+    ("rose", "climbed"),
+    ("fell", "dropped"),
+    ("talks", "negotiations"),
+    ("trade", "commerce"),
+    ("government", "administration"),
+    ("company", "firm"),
+    ("expected", "anticipated"),
+    ("told", "informed"),
+    ("U.S.", "US"),
+    ("mln", "million"),
+    ("billion", "bln"),
+    ("dlrs", "dollars"),
+    ("pct", "percent"),
+    ("narrows", "shrinks"),
+    ("rises", "climbs"),
+    ("cuts", "reduces"),
+    ("says", "said"),
+    ("sees", "expects"),
+    ("to", "will"),
+    ("up", "higher"),
+    ("down", "lower"),
 ];
 
 fn synonym(word: &str) -> Option<&'static str> {
@@ -397,7 +457,9 @@ fn title_case(s: &str) -> String {
         .map(|w| {
             let lower = w.to_lowercase();
             let mut chars = lower.chars();
-            chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+            chars
+                .next()
+                .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -411,7 +473,10 @@ fn rewrite_headline(rng: &mut Prng, title: &str) -> String {
         t = match rng.below(7) {
             0 => title_case(&t),
             1 => format!("UPDATE {}-{}", 1 + rng.below(3), t),
-            2 => format!("{t} - {}", rng.pick(&["sources", "officials say", "report", "analysts"])),
+            2 => format!(
+                "{t} - {}",
+                rng.pick(&["sources", "officials say", "report", "analysts"])
+            ),
             3 => words
                 .iter()
                 .map(|w| synonym(w).map_or_else(|| w.to_string(), str::to_uppercase))
@@ -419,7 +484,13 @@ fn rewrite_headline(rng: &mut Prng, title: &str) -> String {
                 .join(" "),
             4 if words.len() > 4 => {
                 let drop = 1 + rng.below(words.len() - 1);
-                words.iter().enumerate().filter(|(i, _)| *i != drop).map(|(_, w)| *w).collect::<Vec<_>>().join(" ")
+                words
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != drop)
+                    .map(|(_, w)| *w)
+                    .collect::<Vec<_>>()
+                    .join(" ")
             }
             5 if words.len() > 4 => {
                 let cut = 2 + rng.below(words.len() - 3);
@@ -443,7 +514,10 @@ fn edit_words(rng: &mut Prng, text: &str, rate: f64) -> String {
             0 => out.push(synonym(w).map_or_else(|| w.to_string(), str::to_string)),
             1 => {}
             _ => {
-                out.push(rng.pick(&["also", "now", "reportedly", "meanwhile"]).to_string());
+                out.push(
+                    rng.pick(&["also", "now", "reportedly", "meanwhile"])
+                        .to_string(),
+                );
                 out.push(w.to_string());
             }
         }
@@ -451,11 +525,27 @@ fn edit_words(rng: &mut Prng, text: &str, rate: f64) -> String {
     out.join(" ")
 }
 
-const DATELINES: &[&str] = &["WASHINGTON", "TOKYO", "LONDON", "BRUSSELS", "OTTAWA", "SYDNEY"];
+const DATELINES: &[&str] = &[
+    "WASHINGTON",
+    "TOKYO",
+    "LONDON",
+    "BRUSSELS",
+    "OTTAWA",
+    "SYDNEY",
+];
 
 /// A standard copy: rewritten headline, boilerplate, paragraph trimming, light edits.
-fn standard_copy(rng: &mut Prng, title: &str, doc: &Doc, published: DateTime<Utc>) -> (String, Vec<String>) {
-    let headline = if rng.chance(0.2) { title.to_string() } else { rewrite_headline(rng, title) };
+fn standard_copy(
+    rng: &mut Prng,
+    title: &str,
+    doc: &Doc,
+    published: DateTime<Utc>,
+) -> (String, Vec<String>) {
+    let headline = if rng.chance(0.2) {
+        title.to_string()
+    } else {
+        rewrite_headline(rng, title)
+    };
     let total = doc.words();
     let keep_share = 0.5 + 0.5 * rng.unit();
     let mut paragraphs = Vec::new();
@@ -470,15 +560,25 @@ fn standard_copy(rng: &mut Prng, title: &str, doc: &Doc, published: DateTime<Utc
     if rng.chance(0.6) {
         let line = match rng.below(3) {
             0 => "(Reuters) -".to_string(),
-            1 => format!("{}, {} (Reuters) -", rng.pick(DATELINES), published.format("%B %-d")),
+            1 => format!(
+                "{}, {} (Reuters) -",
+                rng.pick(DATELINES),
+                published.format("%B %-d")
+            ),
             _ => format!("Published on {}", published.format("%-I:%M %p, %B %-d, %Y")),
         };
         paragraphs.insert(0, line);
     }
     if rng.chance(0.5) {
         paragraphs.push(match rng.below(3) {
-            0 => format!("Read more at https://www.example.com/news/{}", rng.below(100_000)),
-            1 => format!("Copyright {} Reuters. All rights reserved.", published.format("%Y")),
+            0 => format!(
+                "Read more at https://www.example.com/news/{}",
+                rng.below(100_000)
+            ),
+            1 => format!(
+                "Copyright {} Reuters. All rights reserved.",
+                published.format("%Y")
+            ),
             _ => "Share this article: Facebook Twitter LinkedIn Email".to_string(),
         });
     }
@@ -495,7 +595,10 @@ fn heavy_copy(rng: &mut Prng, title: &str, doc: &Doc, other_title: &str) -> (Str
         .filter(|s| !s.is_empty())
         .collect();
     let headline = if rng.chance(0.5) {
-        let lead: Vec<&str> = sentences[0].split_whitespace().take(6 + rng.below(4)).collect();
+        let lead: Vec<&str> = sentences[0]
+            .split_whitespace()
+            .take(6 + rng.below(4))
+            .collect();
         title_case(&lead.join(" ").trim_end_matches(['.', ',']).to_string())
     } else {
         rewrite_headline(rng, title)
@@ -523,10 +626,20 @@ fn heavy_copy(rng: &mut Prng, title: &str, doc: &Doc, other_title: &str) -> (Str
     }
     if out.len() > 2 && rng.chance(0.5) {
         let at = 1 + rng.below(out.len() - 1);
-        out.insert(at, format!("Related: {} Advertisement", title_case(other_title)));
+        out.insert(
+            at,
+            format!("Related: {} Advertisement", title_case(other_title)),
+        );
     }
     if rng.chance(0.5) {
-        out.insert(0, format!("By {} staff | Updated {} hours ago", rng.pick(OUTLETS), 1 + rng.below(12)));
+        out.insert(
+            0,
+            format!(
+                "By {} staff | Updated {} hours ago",
+                rng.pick(OUTLETS),
+                1 + rng.below(12)
+            ),
+        );
     }
     (headline, out)
 }
@@ -545,7 +658,15 @@ pub fn pairwise(truth: &[usize], predicted: &[i64]) -> (f64, f64, u64, u64, u64)
     let both: u64 = cells.values().map(|&n| choose2(n)).sum();
     let pred_pairs: u64 = by_pred.values().map(|&n| choose2(n)).sum();
     let true_pairs: u64 = by_true.values().map(|&n| choose2(n)).sum();
-    let precision = if pred_pairs == 0 { 1.0 } else { both as f64 / pred_pairs as f64 };
-    let recall = if true_pairs == 0 { 1.0 } else { both as f64 / true_pairs as f64 };
+    let precision = if pred_pairs == 0 {
+        1.0
+    } else {
+        both as f64 / pred_pairs as f64
+    };
+    let recall = if true_pairs == 0 {
+        1.0
+    } else {
+        both as f64 / true_pairs as f64
+    };
     (precision, recall, both, pred_pairs, true_pairs)
 }
