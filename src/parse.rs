@@ -182,10 +182,15 @@ pub fn decode_to_utf8<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Cow<'a
     if let Ok(text) = std::str::from_utf8(bytes) {
         return rewrite_prolog_encoding(Cow::Borrowed(text));
     }
-    let prolog = prolog_encoding(bytes).and_then(|l| Encoding::for_label(l.as_bytes()));
+    // A UTF-16 label on bytes that are not UTF-16 (checked above) is a mislabel: ignore it.
+    let usable = |enc: &&'static Encoding| *enc != UTF_16LE && *enc != UTF_16BE;
+    let prolog = prolog_encoding(bytes)
+        .and_then(|l| Encoding::for_label(l.as_bytes()))
+        .filter(usable);
     let header = content_type
         .and_then(charset_of)
-        .and_then(|l| Encoding::for_label(l.as_bytes()));
+        .and_then(|l| Encoding::for_label(l.as_bytes()))
+        .filter(usable);
     let text = match prolog.or(header) {
         Some(enc) if enc != UTF_8 => enc.decode_without_bom_handling(bytes).0,
         // Declared (or assumed) UTF-8 but invalid. Mixed decoding reads each invalid run as
@@ -1012,6 +1017,7 @@ mod tests {
         let cases = [
             (Some("text/xml; charset=windows-1251"), "Россия"),
             (None, "Ðîññèÿ Zölle"),
+            (Some("text/xml; charset=utf-16"), "Ðîññèÿ Zölle"),
         ];
         for (ct, expected) in cases {
             let text = decode_to_utf8(bytes, ct);
