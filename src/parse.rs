@@ -160,7 +160,9 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 /// Order of evidence: byte-order mark; UTF-16 without BOM (`<?` as 16-bit units); valid UTF-8
 /// (wins over a declaration, because "declared ISO-8859-1, sent UTF-8" is common and valid UTF-8
 /// with non-ASCII text is practically never a legacy encoding); the prolog `encoding=`; the
-/// Content-Type `charset`; else UTF-8 with every invalid byte run decoded as windows-1252.
+/// Content-Type `charset`; else UTF-8 with every invalid byte run decoded as windows-1252 — unless
+/// the body holds hardly any UTF-8 (a legacy encoding labelled UTF-8) and the header names
+/// another charset, which then decodes the whole body.
 pub fn decode_to_utf8<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
     if let Some((encoding, bom_len)) = Encoding::for_bom(bytes) {
         let body = &bytes[bom_len..];
@@ -180,13 +182,38 @@ pub fn decode_to_utf8<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Cow<'a
     if let Ok(text) = std::str::from_utf8(bytes) {
         return rewrite_prolog_encoding(Cow::Borrowed(text));
     }
-    let label = prolog_encoding(bytes).or_else(|| content_type.and_then(charset_of));
-    let encoding = label.and_then(|l| Encoding::for_label(l.as_bytes()));
-    let text = match encoding {
+    // A UTF-16 label on bytes that are not UTF-16 (checked above) is a mislabel: ignore it.
+    let usable = |enc: &&'static Encoding| *enc != UTF_16LE && *enc != UTF_16BE;
+    let prolog = prolog_encoding(bytes)
+        .and_then(|l| Encoding::for_label(l.as_bytes()))
+        .filter(usable);
+    let header = content_type
+        .and_then(charset_of)
+        .and_then(|l| Encoding::for_label(l.as_bytes()))
+        .filter(usable);
+    let text = match prolog.or(header) {
         Some(enc) if enc != UTF_8 => enc.decode_without_bom_handling(bytes).0,
-        _ => decode_utf8_mixed(bytes),
+        // Declared (or assumed) UTF-8 but invalid. Mixed decoding reads each invalid run as
+        // windows-1252, which equals decoding the whole body as windows-1252 when there is no
+        // UTF-8 in it; only a header naming another charset (say windows-1251) for a body with
+        // hardly any UTF-8 in it is better read with that charset.
+        _ => match header.filter(|enc| *enc != UTF_8) {
+            Some(enc) if !mostly_utf8(bytes) => enc.decode_without_bom_handling(bytes).0,
+            _ => decode_utf8_mixed(bytes),
+        },
     };
     rewrite_prolog_encoding(text)
+}
+
+/// Whether invalid UTF-8 is UTF-8 with stray bytes rather than a legacy encoding: legacy text
+/// forms valid multi-byte sequences only by chance, far less often than invalid runs.
+fn mostly_utf8(bytes: &[u8]) -> bool {
+    let (mut multibyte, mut invalid) = (0usize, 0usize);
+    for chunk in bytes.utf8_chunks() {
+        multibyte += chunk.valid().chars().filter(|c| !c.is_ascii()).count();
+        invalid += usize::from(!chunk.invalid().is_empty());
+    }
+    multibyte > 0 && multibyte * 8 >= invalid
 }
 
 /// UTF-8 where valid; each invalid byte run decoded as windows-1252 (the de-facto "Latin-1").
@@ -981,6 +1008,21 @@ mod tests {
         let bytes = b"<a>caf\xe9 \xe2\x80\x94 Zoll\xc3\xa4mter \x93quoted\x94</a>";
         let text = decode_to_utf8(bytes, None);
         assert_eq!(text, "<a>café — Zollämter “quoted”</a>");
+    }
+
+    #[test]
+    fn legacy_bytes_mislabelled_as_utf8_use_the_header_charset_or_windows_1252() {
+        let bytes =
+            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><a>\xd0\xee\xf1\xf1\xe8\xff Z\xf6lle</a>";
+        let cases = [
+            (Some("text/xml; charset=windows-1251"), "Россия"),
+            (None, "Ðîññèÿ Zölle"),
+            (Some("text/xml; charset=utf-16"), "Ðîññèÿ Zölle"),
+        ];
+        for (ct, expected) in cases {
+            let text = decode_to_utf8(bytes, ct);
+            assert!(text.contains(expected), "{ct:?}: {text}");
+        }
     }
 
     #[test]

@@ -181,20 +181,15 @@ fn title_text(raw: &str) -> String {
 
 /// The first ~80 chars of the text, cut at a word boundary when there is one, on one line.
 fn fallback_title(text: &str) -> String {
-    let line = text.replace('\n', " ");
-    if line.chars().count() <= FALLBACK_TITLE_CHARS {
-        return line;
-    }
-    let cut = line
-        .char_indices()
-        .nth(FALLBACK_TITLE_CHARS)
-        .map_or(line.len(), |(i, _)| i);
-    let head = &line[..cut];
-    let head = match head.rfind(' ') {
+    let Some((cut, _)) = text.char_indices().nth(FALLBACK_TITLE_CHARS) else {
+        return text.replace('\n', " ");
+    };
+    let head = &text[..cut];
+    let head = match head.rfind([' ', '\n']) {
         Some(space) if space > cut / 2 => &head[..space],
         _ => head,
     };
-    format!("{head}…")
+    format!("{}…", head.replace('\n', " "))
 }
 
 /// Canonical form of an absolute URL: lower-case scheme and host, default port and fragment
@@ -360,6 +355,7 @@ mod tests {
         let long = "Tariff ".repeat(30);
         let cases = [
             ("<p>Short body</p>", "Short body".to_owned()),
+            ("<p>Two</p><p>paragraphs</p>", "Two paragraphs".to_owned()),
             (
                 long.as_str(),
                 format!("{}…", "Tariff ".repeat(11).trim_end()),
