@@ -177,8 +177,8 @@ impl Topic {
         origin: &str,
         resolve_model: impl Fn(&str) -> Result<(String, String), ProfileError>,
     ) -> Result<Topic, ProfileError> {
-        let raw: RawProfile = toml::from_str(source)
-            .map_err(|e| ProfileError::Invalid(format!("{origin}: {e}")))?;
+        let raw: RawProfile =
+            toml::from_str(source).map_err(|e| ProfileError::Invalid(format!("{origin}: {e}")))?;
         let invalid = |what: String| ProfileError::Invalid(format!("{origin}: {what}"));
         if raw.name.is_empty()
             || !raw
@@ -192,7 +192,9 @@ impl Topic {
             )));
         }
         if raw.name == "all" {
-            return Err(invalid("name `all` is reserved for the feed of every story".into()));
+            return Err(invalid(
+                "name `all` is reserved for the feed of every story".into(),
+            ));
         }
         let mut hasher = Xxh3Default::new();
         hasher.update(source.as_bytes());
@@ -218,9 +220,18 @@ impl Topic {
                 if tokens.is_empty() {
                     return Err(invalid(format!("phrase \"{text}\" has no words")));
                 }
+                let stems: Vec<u64> = tokens.iter().map(|t| t.stem).collect();
+                // Phrases match on stems, so "export control" and "export controls" are one
+                // phrase; listing both would silently count the evidence twice.
+                if let Some(same) = phrases.iter().find(|p: &&Phrase| p.stems == stems) {
+                    return Err(invalid(format!(
+                        "phrases \"{}\" and \"{text}\" are the same after stemming; keep one",
+                        same.text
+                    )));
+                }
                 phrases.push(Phrase {
                     text: text.clone(),
-                    stems: tokens.iter().map(|t| t.stem).collect(),
+                    stems,
                     weight: sign * weight,
                 });
             }
@@ -237,9 +248,7 @@ impl Topic {
         if !model_weight.is_finite() || model_weight < 0.0 {
             return Err(invalid(format!("model_weight {model_weight} must be ≥ 0")));
         }
-        let bias = raw
-            .bias
-            .unwrap_or(if model.is_some() { 0.0 } else { -2.0 });
+        let bias = raw.bias.unwrap_or(if model.is_some() { 0.0 } else { -2.0 });
         let center = model.as_ref().map_or(0.0, |m| model::logit(m.threshold));
         Ok(Topic {
             name: raw.name,

@@ -27,7 +27,6 @@ use super::text::{FeatureMap, FeatureSettings, Scratch, feature_hash};
 /// The first line of every model file; bump the number when the feature pipeline changes.
 const MAGIC: &str = "tradefeed-model 1";
 
-
 /// How to train a [`Model`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainOptions {
@@ -212,9 +211,17 @@ impl Model {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let (key, rest) = line.split_once(' ').ok_or_else(|| bad(n, "missing value"))?;
-            let float = |s: &str| s.parse::<f32>().map_err(|_| bad(n, &format!("bad number `{s}`")));
-            let boolean = |s: &str| s.parse::<bool>().map_err(|_| bad(n, &format!("bad bool `{s}`")));
+            let (key, rest) = line
+                .split_once(' ')
+                .ok_or_else(|| bad(n, "missing value"))?;
+            let float = |s: &str| {
+                s.parse::<f32>()
+                    .map_err(|_| bad(n, &format!("bad number `{s}`")))
+            };
+            let boolean = |s: &str| {
+                s.parse::<bool>()
+                    .map_err(|_| bad(n, &format!("bad bool `{s}`")))
+            };
             match key {
                 "bigrams" => model.features.bigrams = boolean(rest)?,
                 "title_features" => model.features.title_features = boolean(rest)?,
@@ -226,7 +233,8 @@ impl Model {
                 "bias" => model.bias = float(rest)?,
                 "w" => {
                     let mut parts = rest.splitn(3, ' ');
-                    let (Some(w), Some(idf), Some(name)) = (parts.next(), parts.next(), parts.next())
+                    let (Some(w), Some(idf), Some(name)) =
+                        (parts.next(), parts.next(), parts.next())
                     else {
                         return Err(bad(n, "expected `w WEIGHT IDF NAME`"));
                     };
@@ -330,7 +338,11 @@ fn fit(
             let eta = eta0 / (1.0 + eta0 * lambda * t);
             t += 1.0;
             let y = if example.label { 1.0 } else { -1.0 };
-            let weight = if example.label { options.positive_weight } else { 1.0 };
+            let weight = if example.label {
+                options.positive_weight
+            } else {
+                1.0
+            };
             let m = model.margin(&example.features);
             // d/dm log(1 + e^{-y m}) = -y σ(-y m)
             let g = -y * sigmoid(-y * m) * weight;
@@ -363,7 +375,11 @@ pub fn best_threshold(scored: &[(f32, bool)]) -> (f32, f32) {
     let (mut tp, mut fp) = (0usize, 0usize);
     let (mut best_f1, mut best_t) = (0.0f32, 0.5f32);
     for (i, &(p, label)) in sorted.iter().enumerate() {
-        if label { tp += 1 } else { fp += 1 }
+        if label {
+            tp += 1
+        } else {
+            fp += 1
+        }
         // Only cut between distinct scores.
         if i + 1 < sorted.len() && sorted[i + 1].0 == p {
             continue;
@@ -399,7 +415,9 @@ fn cross_validate(
     let mut scored = vec![(0.0f32, false); examples.len()];
     let mut models = Vec::with_capacity(folds);
     for fold in 0..folds {
-        let train: Vec<usize> = (0..examples.len()).filter(|&i| fold_of[i] != fold).collect();
+        let train: Vec<usize> = (0..examples.len())
+            .filter(|&i| fold_of[i] != fold)
+            .collect();
         let model = fit(examples, &train, dims, lambda, options);
         for (i, e) in examples.iter().enumerate() {
             if fold_of[i] == fold {
@@ -438,7 +456,12 @@ pub fn train(examples: &[Labelled], options: &TrainOptions) -> Model {
     let mut documents: Vec<Vec<(u32, f32)>> = Vec::with_capacity(examples.len());
     let mut df: Vec<u32> = Vec::new();
     for labelled in examples {
-        scratch.build(&labelled.title, &labelled.text, options.features, Some(&mut names));
+        scratch.build(
+            &labelled.title,
+            &labelled.text,
+            options.features,
+            Some(&mut names),
+        );
         let features = scratch
             .vector
             .iter()
@@ -582,7 +605,13 @@ mod tests {
 
     #[test]
     fn best_threshold_maximizes_f1() {
-        let scored = [(0.9, true), (0.8, true), (0.7, false), (0.6, true), (0.2, false)];
+        let scored = [
+            (0.9, true),
+            (0.8, true),
+            (0.7, false),
+            (0.6, true),
+            (0.2, false),
+        ];
         let (t, f1) = best_threshold(&scored);
         // Cutting below 0.6 gives tp=3 fp=1 fn=0 → F1 = 6/7, the best cut.
         assert!((f1 - 6.0 / 7.0).abs() < 1e-6);
