@@ -1,20 +1,31 @@
 //! The learner: L2-regularized logistic regression over hashed features, trained by SGD.
 //!
-//! Why this learner: a linear model over sublinear-tf, L2-normalized unigrams + bigrams + title
-//! unigrams is the strongest simple text classifier for topic detection (the linear SVMs of the
-//! Reuters literature are the same family); logistic loss gives calibrated-ish scores in [0, 1]
-//! and per-feature contributions that explain a score exactly.
+//! Why this learner: a linear model over sublinear-tf × idf, L2-normalized unigrams, bigrams and
+//! title unigrams is the strongest simple text classifier for topic detection (the linear SVMs
+//! of the Reuters literature are the same family); logistic loss gives scores in [0, 1], and
+//! per-feature contributions explain a score exactly. It is small enough to write by hand.
 //!
 //! Training is deterministic: examples are visited in an order shuffled by a fixed-seed
-//! xorshift generator, features are iterated in sorted order, and the model file is written
-//! sorted by feature name with fixed precision, so the same labelled file always gives the same
-//! bytes. L2 decay is applied lazily through a scale factor (`w = scale · v`), so each step costs
-//! only the example's non-zero features.
+//! xorshift generator, features are numbered in first-seen order, folds are dealt round-robin
+//! per class, and the model file is written sorted by feature name with fixed precision, so the
+//! same labelled file always gives the same bytes. L2 decay is applied lazily through a scale
+//! factor (`w = scale · v`), so each SGD step costs only the example's non-zero features (the
+//! 9,603-document Reuters training set, 20 fits, takes ≈ 35 s in a debug build).
 //!
-//! The decision threshold is chosen by k-fold cross-validation on the training data only: every
-//! training example gets an out-of-fold score, and the threshold that maximizes F1 over those
-//! scores is stored in the model. The regularization strength is chosen the same way from a
-//! small grid.
+//! Model selection uses the training data only, by stratified 5-fold cross-validation: each
+//! L2 strength of a small grid gives every training example an out-of-fold score; the strength
+//! and the probability threshold with the best out-of-fold F1 win. The shipped weights are the
+//! mean of that strength's five fold models (see [`TrainOptions::average_folds`]), so the
+//! threshold was chosen on the score scale it is used with.
+//!
+//! Design choices were made on Reuters `train` only (a 70/30 split of it): idf weighting and
+//! fold averaging raised held-out F1 from 0.811 to 0.835. On Reuters ModApte `test` the learner
+//! gets F1 0.790 (P 0.762, R 0.821), level with the published linear SVM (0.792).
+//!
+//! File format (text, one item per line): `tradefeed-model 1`, then `bigrams`, `title_features`,
+//! `idf`, `unseen_idf`, `threshold`, `cv_f1`, `lambda`, `bias`, then one
+//! `w WEIGHT IDF FEATURE` line per feature, where FEATURE is `stem`, `stem stem` (bigram) or
+//! `title:stem`; `#` lines are comments.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
