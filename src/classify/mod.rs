@@ -45,10 +45,10 @@
 //!
 //! `config/topics/trade-policy.toml` and `config/topics/trade-policy.model` are embedded in the
 //! binary ([`Classifier::builtin`]). The model is trained only on text this project wrote:
-//! `tests/data/trade_train.jsonl` (498 short modern items, 215 on topic, with many hard
+//! `tests/data/trade_train.jsonl` (541 short modern items, 233 on topic, with many hard
 //! negatives: stock, commodity and crypto trading, sports trades, trade shows, skilled trades,
 //! insider trading, earnings, central banks, domestic tax, utility tariffs, non-trade
-//! sanctions). Two further sets were never trained on: `tests/data/trade_dev.jsonl` (161 items,
+//! sanctions, the Federal Trade Commission). Two further sets were never trained on: `tests/data/trade_dev.jsonl` (161 items,
 //! the development set) and `tests/data/trade_holdout.jsonl` (50 items, written and scored once
 //! after the model and profile were final). To reproduce the shipped model byte for byte:
 //!
