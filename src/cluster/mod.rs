@@ -70,10 +70,7 @@ impl StoryIndex {
 
     /// Adds a story's appearance (its signature and time) as a match candidate.
     pub fn insert(&mut self, story: StoryId, signature: &Signature, seen: DateTime<Utc>) {
-        todo!(
-            "cluster helper: {story} {signature:?} {seen} {:?}",
-            self.config
-        )
+        todo!("cluster helper: {story} {signature:?} {seen} {:?}", self.config)
     }
 
     /// The story the entry is a near-duplicate of, if any, with the evidence.
