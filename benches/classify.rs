@@ -28,20 +28,34 @@ const SENTENCES: &[&str] = &[
 
 /// A story of about 300 words: 20 sentences picked by a fixed linear congruential sequence.
 fn story(seed: u64) -> (String, String) {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 33) as usize % SENTENCES.len()
     };
-    let title = SENTENCES[next()].split(' ').take(8).collect::<Vec<_>>().join(" ");
-    let text = (0..22).map(|_| SENTENCES[next()]).collect::<Vec<_>>().join(" ");
+    let title = SENTENCES[next()]
+        .split(' ')
+        .take(8)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let text = (0..22)
+        .map(|_| SENTENCES[next()])
+        .collect::<Vec<_>>()
+        .join(" ");
     (title, text)
 }
 
 fn bench(c: &mut Criterion) {
     let classifier = Classifier::builtin();
     let stories: Vec<(String, String)> = (0..1000).map(story).collect();
-    let words: usize = stories.iter().map(|(_, t)| t.split_whitespace().count()).sum();
+    let words: usize = stories
+        .iter()
+        .map(|(_, t)| t.split_whitespace().count())
+        .sum();
     eprintln!("average story length: {} words", words / stories.len());
     let mut group = c.benchmark_group("classify");
     group.throughput(Throughput::Elements(stories.len() as u64));

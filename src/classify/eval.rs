@@ -186,8 +186,13 @@ pub fn evaluate_topic(
 /// Scores `examples` with a bare model; `threshold` overrides the model's cross-validated one.
 pub fn evaluate_model(model: &Model, examples: &[Labelled], threshold: Option<f32>) -> EvalReport {
     let classifier = Classifier::from_model("model", model.clone());
-    evaluate_topic(&classifier, "model", examples, threshold.or(Some(model.threshold)))
-        .expect("the classifier has the topic it was built with")
+    evaluate_topic(
+        &classifier,
+        "model",
+        examples,
+        threshold.or(Some(model.threshold)),
+    )
+    .expect("the classifier has the topic it was built with")
 }
 
 #[cfg(test)]
@@ -242,7 +247,9 @@ mod tests {
         assert_eq!(got[0].title, "A & B");
         assert_eq!(got[0].text, "x");
         assert!(!got[1].label);
-        let err = parse_labels("{\"title\":1}", "f.jsonl").unwrap_err().to_string();
+        let err = parse_labels("{\"title\":1}", "f.jsonl")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("f.jsonl:1:"), "{err}");
     }
 }

@@ -3,7 +3,10 @@ use std::path::Path;
 use super::*;
 
 const TRAIN_SET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/trade_train.jsonl");
-const SHIPPED_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/topics/trade-policy.model");
+const SHIPPED_MODEL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/config/topics/trade-policy.model"
+);
 
 /// Retrains from the project's own labelled set and compares with the embedded model file.
 /// With `TRADEFEED_WRITE_MODEL=1` it rewrites the model file instead (how the shipped model is
@@ -23,7 +26,10 @@ fn shipped_model_is_reproducible_from_the_training_set() {
             model.lambda
         );
     }
-    assert_eq!(text, BUILTIN_MODEL, "retrain with TRADEFEED_WRITE_MODEL=1 and commit the file");
+    assert_eq!(
+        text, BUILTIN_MODEL,
+        "retrain with TRADEFEED_WRITE_MODEL=1 and commit the file"
+    );
 }
 
 #[test]
@@ -40,11 +46,17 @@ const POSITIVE: &[(&str, &str)] = &[
     ("Beijing curbs gallium exports", ""),
     ("Washington slaps 25% levies on steel", ""),
     ("EU opens anti-dumping probe into Chinese tyres", ""),
-    ("USTR proposes Section 301 action on Brazil", "Hearings will be held in Washington."),
+    (
+        "USTR proposes Section 301 action on Brazil",
+        "Hearings will be held in Washington.",
+    ),
     ("Canada and Mexico brace for USMCA review", ""),
     ("WTO rules against Indonesian nickel ore ban", ""),
     ("US widens chip export controls to more countries", ""),
-    ("Exporters fret over EU carbon border adjustment mechanism", ""),
+    (
+        "Exporters fret over EU carbon border adjustment mechanism",
+        "",
+    ),
     ("Japan posts first trade surplus in three years", ""),
     ("India raises customs duty on gold imports", ""),
     ("Seoul files complaint against US safeguard tariffs", ""),
@@ -53,29 +65,47 @@ const POSITIVE: &[(&str, &str)] = &[
         "Ministers sign free trade deal",
         "Australia and the UAE cut tariffs on beef and aluminium.",
     ),
-    ("Small-parcel duty exemption scrapped", "The de minimis rule no longer applies to shipments from China."),
+    (
+        "Small-parcel duty exemption scrapped",
+        "The de minimis rule no longer applies to shipments from China.",
+    ),
     ("Commerce adds 80 Chinese firms to entity list", ""),
-    ("Steel quota regime replaces EU safeguard", "Out-of-quota imports will pay a 50% tariff."),
+    (
+        "Steel quota regime replaces EU safeguard",
+        "Out-of-quota imports will pay a 50% tariff.",
+    ),
     ("Trump threatens Mexico with 30% tariff", ""),
 ];
 
 /// (title, text) pairs the built-in topic must not match.
 const NEGATIVE: &[(&str, &str)] = &[
     ("Lakers trade guard to Celtics", ""),
-    ("Apple shares traded higher", "Investors cheered the new iPhone."),
+    (
+        "Apple shares traded higher",
+        "Investors cheered the new iPhone.",
+    ),
     ("Former banker jailed for insider trading", ""),
     ("Ten things we learned at the CES trade show", ""),
     ("Shortage of skilled trades workers slows homebuilding", ""),
     ("Fed holds rates steady, signals patience", ""),
-    ("Microsoft quarterly earnings beat forecasts", "Cloud revenue grew 30 percent."),
+    (
+        "Microsoft quarterly earnings beat forecasts",
+        "Cloud revenue grew 30 percent.",
+    ),
     ("Chancellor raises income tax thresholds freeze", ""),
     ("Bitcoin trades above 90,000 dollars", ""),
     ("Packers trade up in draft to take receiver", ""),
-    ("Oil prices rise on Middle East supply fears", "Brent futures gained 3 percent in London trading."),
+    (
+        "Oil prices rise on Middle East supply fears",
+        "Brent futures gained 3 percent in London trading.",
+    ),
     ("Trade union calls strike at rail operator", ""),
     ("Wheat futures slip on rain in Kansas", ""),
     ("Engineer charged with stealing trade secrets", ""),
-    ("Energy regulator lowers household tariff cap", "Bills will fall for millions of homes."),
+    (
+        "Energy regulator lowers household tariff cap",
+        "Bills will fall for millions of homes.",
+    ),
     ("Bank of England cuts interest rates", ""),
     ("Retailer's Christmas trading update disappoints", ""),
 ];
@@ -101,7 +131,11 @@ fn builtin_classifier_rejects_hard_negative_cases() {
         .filter(|(_, s)| s.matched)
         .map(|(title, s)| format!("{title}: {:.3} {:?}", s.score, s.why))
         .collect();
-    assert!(failures.is_empty(), "false positives:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "false positives:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -111,13 +145,21 @@ fn scores_are_probabilities_with_a_short_why_ordered_by_weight() {
         let s = classifier.score(title, text).remove(0);
         assert!((0.0..=1.0).contains(&s.score), "{title}");
         assert_eq!(s.matched, s.score >= 0.5, "{title}");
-        assert!(!s.why.is_empty() && s.why.len() <= WHY_LEN, "{title}: {:?}", s.why);
+        assert!(
+            !s.why.is_empty() && s.why.len() <= WHY_LEN,
+            "{title}: {:?}",
+            s.why
+        );
         let magnitudes: Vec<f32> = s
             .why
             .iter()
             .map(|w| w.rsplit(' ').next().unwrap().parse::<f32>().unwrap().abs())
             .collect();
-        assert!(magnitudes.windows(2).all(|w| w[0] >= w[1]), "{title}: {:?}", s.why);
+        assert!(
+            magnitudes.windows(2).all(|w| w[0] >= w[1]),
+            "{title}: {:?}",
+            s.why
+        );
     }
 }
 
@@ -127,10 +169,28 @@ fn why_names_phrases_and_model_features() {
     let s = classifier
         .score("EU imposes anti-dumping duties", "")
         .remove(0);
-    assert!(s.why.iter().any(|w| w.starts_with("\"anti-dumping\" +2.50")), "{:?}", s.why);
-    let s = classifier.score("Hedge fund boss guilty of insider trading", "").remove(0);
-    assert!(s.why.iter().any(|w| w.starts_with("\"insider trading\" -4.00")), "{:?}", s.why);
-    assert!(s.why.iter().any(|w| w.starts_with("title:\"") || w.starts_with("text:\"")));
+    assert!(
+        s.why
+            .iter()
+            .any(|w| w.starts_with("\"anti-dumping\" +2.50")),
+        "{:?}",
+        s.why
+    );
+    let s = classifier
+        .score("Hedge fund boss guilty of insider trading", "")
+        .remove(0);
+    assert!(
+        s.why
+            .iter()
+            .any(|w| w.starts_with("\"insider trading\" -4.00")),
+        "{:?}",
+        s.why
+    );
+    assert!(
+        s.why
+            .iter()
+            .any(|w| w.starts_with("title:\"") || w.starts_with("text:\""))
+    );
 }
 
 fn write(dir: &Path, name: &str, content: &str) {
@@ -166,7 +226,11 @@ fn profiles_load_from_a_folder_with_their_models() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "trade-policy.toml", BUILTIN_PROFILE);
     write(dir.path(), "trade-policy.model", BUILTIN_MODEL);
-    write(dir.path(), "b-topic.toml", "name = \"b-topic\"\n[positive]\n\"x\" = 1\n");
+    write(
+        dir.path(),
+        "b-topic.toml",
+        "name = \"b-topic\"\n[positive]\n\"x\" = 1\n",
+    );
     write(dir.path(), "notes.txt", "ignored");
     let classifier = Classifier::load(dir.path()).unwrap();
     assert_eq!(classifier.topic_names(), vec!["b-topic", "trade-policy"]);
@@ -179,7 +243,10 @@ fn profiles_load_from_a_folder_with_their_models() {
 fn an_empty_folder_gives_the_builtin_topic() {
     let dir = tempfile::tempdir().unwrap();
     let classifier = Classifier::load(dir.path()).unwrap();
-    assert_eq!(classifier.fingerprint(), Classifier::builtin().fingerprint());
+    assert_eq!(
+        classifier.fingerprint(),
+        Classifier::builtin().fingerprint()
+    );
 }
 
 #[test]
@@ -188,11 +255,23 @@ fn fingerprint_changes_with_any_profile_or_model_byte() {
     write(dir.path(), "trade-policy.toml", BUILTIN_PROFILE);
     write(dir.path(), "trade-policy.model", BUILTIN_MODEL);
     let base = Classifier::load(dir.path()).unwrap().fingerprint();
-    assert_eq!(base, Classifier::builtin().fingerprint(), "same bytes, same fingerprint");
-    write(dir.path(), "trade-policy.model", &format!("{BUILTIN_MODEL}# one more byte\n"));
+    assert_eq!(
+        base,
+        Classifier::builtin().fingerprint(),
+        "same bytes, same fingerprint"
+    );
+    write(
+        dir.path(),
+        "trade-policy.model",
+        &format!("{BUILTIN_MODEL}# one more byte\n"),
+    );
     let model_changed = Classifier::load(dir.path()).unwrap().fingerprint();
     write(dir.path(), "trade-policy.model", BUILTIN_MODEL);
-    write(dir.path(), "trade-policy.toml", &BUILTIN_PROFILE.replace("threshold = 0.5", "threshold = 0.6"));
+    write(
+        dir.path(),
+        "trade-policy.toml",
+        &BUILTIN_PROFILE.replace("threshold = 0.5", "threshold = 0.6"),
+    );
     let profile_changed = Classifier::load(dir.path()).unwrap().fingerprint();
     write(dir.path(), "other.toml", "name = \"other\"\n");
     let topic_added = Classifier::load(dir.path()).unwrap().fingerprint();
@@ -210,11 +289,18 @@ fn invalid_profiles_are_rejected_with_file_and_reason() {
         ("name = \"Bad Name\"\n", "lower-case"),
         ("name = \"all\"\n", "reserved"),
         ("name = \"x\"\nthreshold = 1.5\n", "outside [0, 1]"),
-        ("name = \"x\"\n[negative]\n\"y\" = -1\n", "must be a positive number"),
+        (
+            "name = \"x\"\n[negative]\n\"y\" = -1\n",
+            "must be a positive number",
+        ),
         ("name = \"x\"\n[positive]\n\"--\" = 1\n", "has no words"),
         ("name = \"x\"\nmodel = \"missing.model\"\n", "cannot read"),
         ("name = \"x\"\nunknown_key = 1\n", "unknown field"),
         ("name = \"x\"\nmodel_weight = -1.0\n", "model_weight"),
+        (
+            "name = \"x\"\n[positive]\n\"tariff\" = 1\n[negative]\n\"Tariffs\" = 1\n",
+            "the same after stemming",
+        ),
     ];
     for (content, want) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -242,6 +328,12 @@ fn a_bare_model_classifier_uses_the_model_threshold() {
     let threshold = model.threshold;
     let classifier = Classifier::from_model("m", model);
     assert_eq!(classifier.topic("m").unwrap().threshold(), threshold);
-    let s = classifier.score("Steel tariffs raised under Section 232", "").remove(0);
-    assert!(s.why.iter().all(|w| w.starts_with("title:") || w.starts_with("text:")));
+    let s = classifier
+        .score("Steel tariffs raised under Section 232", "")
+        .remove(0);
+    assert!(
+        s.why
+            .iter()
+            .all(|w| w.starts_with("title:") || w.starts_with("text:"))
+    );
 }
