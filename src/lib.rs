@@ -29,6 +29,7 @@ pub mod fetch;
 pub mod http;
 pub mod ingest;
 pub mod normalize;
+pub mod opml;
 pub mod parse;
 pub mod scheduler;
 pub mod store;
