@@ -98,13 +98,11 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<Vec<OpmlFeed>, OpmlError> {
         })?;
         match event {
             Event::Eof => break,
-            Event::DocType(d) => {
-                if AsRef::<str>::as_ref(&d).contains("<!ENTITY") {
-                    return Err(malformed(
-                        line_at(position),
-                        "the DOCTYPE declares entities; entity expansion is not supported".into(),
-                    ));
-                }
+            Event::DocType(d) if AsRef::<str>::as_ref(&d).contains("<!ENTITY") => {
+                return Err(malformed(
+                    line_at(position),
+                    "the DOCTYPE declares entities; entity expansion is not supported".into(),
+                ));
             }
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let is_empty = matches!(event, Event::Empty(_));
