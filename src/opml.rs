@@ -806,4 +806,27 @@ mod tests {
         let parsed = Config::parse(&text, Path::new("t.toml")).unwrap();
         assert_eq!(parsed.sources[0].tags, ["a"]);
     }
+
+    #[test]
+    fn new_sources_go_after_the_last_source_before_later_tables_and_trailing_comments() {
+        let feeds = vec![feed("N", "https://n.example/", &[])];
+        let added = "\n# Imported from f.opml on DATE.\n[[sources]]\nname = \"N\"\nurl = \"https://n.example/\"\n";
+        let source = "[[sources]]\nname = \"A\"\nurl = \"https://a.example/\"\n";
+        let cases = [
+            (
+                format!("{source}\n# [[sources]]\n# name = \"Off\"\n"),
+                format!("{source}{added}\n# [[sources]]\n# name = \"Off\"\n"),
+            ),
+            (
+                format!("{source}\n[cluster]\nwindow_days = 3 # days\n"),
+                format!("{source}{added}\n[cluster]\nwindow_days = 3 # days\n"),
+            ),
+        ];
+        let today = Utc::now().format("%Y-%m-%d").to_string();
+        for (config, want) in cases {
+            let (text, _) =
+                merge_into_config(&config, Path::new("t.toml"), &feeds, "f.opml").unwrap();
+            assert_eq!(text, want.replace("DATE", &today));
+        }
+    }
 }
