@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::fetch::{FetchLimits, Fetcher};
 use crate::http::{self, HttpState, Site};
 use crate::ingest::{IngestSettings, Ingestor, PollReport, SharedClassifier};
+use crate::reload::{ConfigWatcher, ReloadSignal};
 use crate::scheduler;
 use crate::store::{Access, Store};
 
@@ -179,6 +180,8 @@ pub async fn run(
             config_error: None,
         },
     );
+    let http_state_site = Arc::clone(&http_state.site);
+    crate::telemetry::install();
     let http_cancel = CancellationToken::new();
     let server = {
         let router = http::router(http_state);
@@ -190,6 +193,7 @@ pub async fn run(
         })
     };
 
+    let site = http_state_site.clone();
     let (sources_tx, sources_rx) = watch::channel(Arc::new(config.sources.clone()));
     let (jobs_tx, mut jobs_rx) = mpsc::channel::<scheduler::Job>(config.polling.concurrency);
     let scheduler_cancel = CancellationToken::new();
@@ -203,6 +207,10 @@ pub async fn run(
     let polls = TaskTracker::new();
     let poll_cancel = CancellationToken::new();
     let permits = Arc::new(Semaphore::new(config.polling.concurrency));
+    let permits_handle = Arc::new(PollPermits {
+        semaphore: Arc::clone(&permits),
+        size: std::sync::Mutex::new(config.polling.concurrency),
+    });
     let dispatcher = {
         let polls = polls.clone();
         let poll_cancel = poll_cancel.clone();
@@ -233,6 +241,7 @@ pub async fn run(
         let cancel = scheduler_cancel.clone();
         tokio::spawn(async move {
             loop {
+                crate::telemetry::upkeep();
                 let cutoff = Utc::now() - chrono::Duration::days(i64::from(days));
                 match store.prune(cutoff).await {
                     Ok((entries, stories)) if entries + stories > 0 => {
@@ -249,8 +258,36 @@ pub async fn run(
         })
     });
 
-    cancel.cancelled().await;
+    notify_systemd(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status("serving"),
+    ]);
+    let watchdog = spawn_watchdog(scheduler_cancel.clone());
+
+    // Live reload: SIGHUP or a change of the config file / topic profiles on disk.
+    let mut reloads = ReloadSignal::new(ConfigWatcher::new(&config));
+    let mut live = Live {
+        config,
+        store: store.clone(),
+        classifier: Arc::clone(&classifier),
+        ingestor: ingestor.clone(),
+        sources: sources_tx,
+        site,
+        permits: Arc::clone(&permits_handle),
+    };
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = reloads.next() => {
+                notify_systemd(&[sd_notify::NotifyState::Reloading]);
+                live.reload().await;
+                reloads.rearm(&live.config);
+                notify_systemd(&[sd_notify::NotifyState::Ready]);
+            }
+        }
+    }
     info!("shutting down");
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
     // 1. HTTP: stop accepting, give open requests a moment.
     http_cancel.cancel();
     match tokio::time::timeout(HTTP_DRAIN, server).await {
@@ -275,7 +312,10 @@ pub async fn run(
         poll_cancel.cancel();
         polls.wait().await;
     }
-    drop(sources_tx);
+    drop(live);
+    if let Some(w) = watchdog {
+        let _ = w.await;
+    }
     // 4. Store: finish queued writes, checkpoint.
     store.close().await;
     info!("stopped");
@@ -340,4 +380,135 @@ pub enum FetchPassResult {
         /// Why.
         reason: String,
     },
+}
+
+/// The poll concurrency limit, resizable on reload.
+struct PollPermits {
+    semaphore: Arc<Semaphore>,
+    size: std::sync::Mutex<usize>,
+}
+
+impl PollPermits {
+    fn resize(&self, wanted: usize) {
+        let mut size = self.size.lock().expect("permits lock poisoned");
+        if wanted > *size {
+            self.semaphore.add_permits(wanted - *size);
+        } else if wanted < *size {
+            // Permits held by running polls are taken back as those polls finish.
+            let semaphore = Arc::clone(&self.semaphore);
+            let surplus = (*size - wanted) as u32;
+            tokio::spawn(async move {
+                if let Ok(p) = semaphore.acquire_many(surplus).await {
+                    p.forget();
+                }
+            });
+        }
+        *size = wanted;
+    }
+}
+
+/// What a reload can change while the daemon runs.
+struct Live {
+    config: Config,
+    store: Store,
+    classifier: SharedClassifier,
+    ingestor: Ingestor,
+    sources: watch::Sender<Arc<Vec<crate::domain::Source>>>,
+    site: Arc<RwLock<Site>>,
+    permits: Arc<PollPermits>,
+}
+
+impl Live {
+    /// Re-reads the config and topic profiles; applies them all, or nothing.
+    async fn reload(&mut self) {
+        let path = self.config.path.clone();
+        let loaded = Config::load_with_env(&path)
+            .map_err(anyhow::Error::from)
+            .and_then(|c| load_classifier(&c).map(|k| (c, k)));
+        let (new, classifier) = match loaded {
+            Ok(pair) => pair,
+            Err(e) => {
+                let message = format!("{e:#}");
+                error!(error = %message, "config reload failed; still running on the previous config");
+                self.site.write().expect("site lock poisoned").config_error = Some(message);
+                crate::telemetry::record_reload(false);
+                return;
+            }
+        };
+        if new.server.listen != self.config.server.listen {
+            warn!(listen = %new.server.listen, "[server] listen changes only on restart");
+        }
+        if new.storage.path != self.config.storage.path {
+            warn!(path = %new.storage.path.display(), "[storage] path changes only on restart");
+        }
+        let fetcher = match Fetcher::new(fetch_limits(&new)) {
+            Ok(f) => f,
+            Err(e) => {
+                error!(error = %e, "config reload failed: cannot build the HTTP client");
+                crate::telemetry::record_reload(false);
+                return;
+            }
+        };
+        if let Err(e) = self.store.sync_sources(&new.sources).await {
+            error!(error = %e, "config reload failed: cannot record the sources; will retry on the next change");
+            crate::telemetry::record_reload(false);
+            return;
+        }
+        self.ingestor.reconfigure(fetcher, ingest_settings(&new));
+        self.permits.resize(new.polling.concurrency);
+        {
+            let mut site = self.site.write().expect("site lock poisoned");
+            site.title = new.server.title.clone();
+            site.base_url = new.server.base_url.clone();
+            site.config_error = None;
+        }
+        let changed_topics = classifier.fingerprint()
+            != self
+                .classifier
+                .read()
+                .expect("classifier lock poisoned")
+                .fingerprint();
+        if changed_topics {
+            *self.classifier.write().expect("classifier lock poisoned") = Arc::new(classifier);
+            let store = self.store.clone();
+            let classifier = Arc::clone(&self.classifier.read().expect("classifier lock poisoned"));
+            tokio::spawn(async move {
+                if let Err(e) = rescore_if_changed(&store, &classifier).await {
+                    error!(
+                        error = format!("{e:#}"),
+                        "re-scoring after a topic change failed"
+                    );
+                }
+            });
+        }
+        let _ = self.sources.send(Arc::new(new.sources.clone()));
+        info!(
+            sources = new.sources.len(),
+            topics_changed = changed_topics,
+            "config reloaded"
+        );
+        crate::telemetry::record_reload(true);
+        self.config = new;
+    }
+}
+
+/// Tells systemd (when run under it with `Type=notify`) about a state change; a no-op elsewhere.
+fn notify_systemd(states: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(states) {
+        warn!(error = %e, "could not notify systemd");
+    }
+}
+
+/// Pings the systemd watchdog at half its interval, when `WatchdogSec` is set.
+fn spawn_watchdog(cancel: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
+    let interval = sd_notify::watchdog_enabled()? / 2;
+    Some(tokio::spawn(async move {
+        loop {
+            notify_systemd(&[sd_notify::NotifyState::Watchdog]);
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = cancel.cancelled() => return,
+            }
+        }
+    }))
 }

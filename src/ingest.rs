@@ -79,7 +79,7 @@ impl PollReport {
 #[derive(Clone)]
 pub struct Ingestor {
     store: Store,
-    fetcher: Fetcher,
+    fetcher: Arc<RwLock<Fetcher>>,
     classifier: SharedClassifier,
     index: Arc<Mutex<StoryIndex>>,
     settings: Arc<RwLock<IngestSettings>>,
@@ -112,16 +112,17 @@ impl Ingestor {
         info!(signatures = loaded, "near-duplicate index rebuilt");
         Ok(Ingestor {
             store,
-            fetcher,
+            fetcher: Arc::new(RwLock::new(fetcher)),
             classifier,
             index: Arc::new(Mutex::new(index)),
             settings: Arc::new(RwLock::new(settings)),
         })
     }
 
-    /// Replaces the fetcher and settings (config reload). In-flight polls finish with the old ones.
-    pub fn reconfigure(&mut self, fetcher: Fetcher, settings: IngestSettings) {
-        self.fetcher = fetcher;
+    /// Replaces the fetcher and settings for every clone (config reload). In-flight polls
+    /// finish with the old ones.
+    pub fn reconfigure(&self, fetcher: Fetcher, settings: IngestSettings) {
+        *self.fetcher.write().expect("fetcher lock poisoned") = fetcher;
         *self.settings.write().expect("settings lock poisoned") = settings;
     }
 
@@ -141,7 +142,9 @@ impl Ingestor {
     /// against the source and returned in the report.
     pub async fn poll(&self, source: &Source) -> PollReport {
         let span = info_span!("poll", source = %source.name, url = %source.url);
-        self.poll_inner(source).instrument(span).await
+        let report = self.poll_inner(source).instrument(span).await;
+        crate::telemetry::record_poll(&report);
+        report
     }
 
     async fn poll_inner(&self, source: &Source) -> PollReport {
@@ -176,7 +179,8 @@ impl Ingestor {
         };
         let mut moved_to = None;
         let mut entries = Vec::new();
-        let outcome = match self.fetcher.fetch(&request).await {
+        let fetcher = self.fetcher.read().expect("fetcher lock poisoned").clone();
+        let outcome = match fetcher.fetch(&request).await {
             Ok(FetchOutcome::NotModified(v)) => {
                 report.http_status = Some(304);
                 moved_to = v.permanent_redirect.clone();

@@ -17,6 +17,8 @@
 //! | [`http`]     | output feeds, status page, health                                     |
 //! | [`app`]      | wiring, lifecycle and shutdown                                        |
 //! | [`cli`]      | subcommands and their output                                          |
+//! | [`reload`]   | when to reload the config (SIGHUP, file changes)                      |
+//! | [`telemetry`]| Prometheus metrics                                                    |
 //! | [`domain`]   | plain data shared by all of the above                                 |
 
 pub mod app;
@@ -31,5 +33,7 @@ pub mod ingest;
 pub mod normalize;
 pub mod opml;
 pub mod parse;
+pub mod reload;
 pub mod scheduler;
 pub mod store;
+pub mod telemetry;

@@ -21,7 +21,10 @@ fn data_dir() -> PathBuf {
 fn read_corpus(relative: &str) -> Option<Vec<serde_json::Value>> {
     let path = data_dir().join(relative);
     let Ok(file) = std::fs::File::open(&path) else {
-        eprintln!("NOTICE: {} is absent; skipping this corpus test", path.display());
+        eprintln!(
+            "NOTICE: {} is absent; skipping this corpus test",
+            path.display()
+        );
         return None;
     };
     let reader = BufReader::new(flate2::read::GzDecoder::new(file));
@@ -87,9 +90,19 @@ fn eval_of_a_hand_made_file_gives_the_hand_checked_confusion_matrix() {
 
     let report = evaluate_topic(&classifier, "hand", &examples, None).unwrap();
     assert_eq!((report.tp, report.fp, report.fn_, report.tn), (3, 1, 1, 2));
-    assert_eq!((report.precision, report.recall, report.f1), (0.75, 0.75, 0.75));
-    let titles: Vec<&str> = report.misclassified.iter().map(|m| m.0.title.as_str()).collect();
-    assert_eq!(titles, ["Tariff talk at the trade show", "Broadband tariff cut"]);
+    assert_eq!(
+        (report.precision, report.recall, report.f1),
+        (0.75, 0.75, 0.75)
+    );
+    let titles: Vec<&str> = report
+        .misclassified
+        .iter()
+        .map(|m| m.0.title.as_str())
+        .collect();
+    assert_eq!(
+        titles,
+        ["Tariff talk at the trade show", "Broadband tariff cut"]
+    );
 
     let output = report.render(true);
     let last = output.lines().last().unwrap();
@@ -98,7 +111,10 @@ fn eval_of_a_hand_made_file_gives_the_hand_checked_confusion_matrix() {
         r#"{"precision":0.75,"recall":0.75,"f1":0.75,"tp":3,"fp":1,"fn":1,"tn":2}"#
     );
     assert!(output.contains("tp 3"), "{output}");
-    assert!(output.contains("why: \"tariff\" +3.00, \"trade show\" -4.00"), "{output}");
+    assert!(
+        output.contains("why: \"tariff\" +3.00, \"trade show\" -4.00"),
+        "{output}"
+    );
 
     // --threshold 0.9: every logit of 1 (σ = 0.731) now falls short → nothing matches.
     let strict = evaluate_topic(&classifier, "hand", &examples, Some(0.9)).unwrap();
@@ -111,8 +127,11 @@ fn eval_of_a_hand_made_file_gives_the_hand_checked_confusion_matrix() {
 }
 
 fn dev_set() -> Vec<Labelled> {
-    read_labels(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/trade_dev.jsonl")))
-        .unwrap()
+    read_labels(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/trade_dev.jsonl"
+    )))
+    .unwrap()
 }
 
 /// The held-out modern development set (written for this project, never trained on).
@@ -133,7 +152,10 @@ fn shipped_model_alone_scores_the_modern_dev_set_above_0_85() {
     let classifier = Classifier::builtin();
     let model = classifier.topic("trade-policy").unwrap().model().unwrap();
     let report = evaluate_model(model, &dev, None);
-    eprintln!("modern dev set, shipped model alone:\n{}", report.render(false));
+    eprintln!(
+        "modern dev set, shipped model alone:\n{}",
+        report.render(false)
+    );
     assert!(report.f1 >= 0.85, "{}", report.json());
 }
 
@@ -171,8 +193,10 @@ fn builtin_topic_rarely_matches_bbc_sport_tech_and_entertainment() {
     let classifier = Classifier::builtin();
     let mut rates = Vec::new();
     for category in ["sport", "tech", "entertainment", "business", "politics"] {
-        let stories: Vec<&serde_json::Value> =
-            records.iter().filter(|r| r["category"] == category).collect();
+        let stories: Vec<&serde_json::Value> = records
+            .iter()
+            .filter(|r| r["category"] == category)
+            .collect();
         let matched: Vec<&str> = stories
             .iter()
             .filter(|r| {

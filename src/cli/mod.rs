@@ -117,19 +117,8 @@ pub fn execute(cli: Cli) -> ExitCode {
     }
 }
 
-/// Loads the config, then applies the environment overrides containers use:
-/// `TRADEFEED_LISTEN` for `[server] listen` and `TRADEFEED_DB` for `[storage] path`.
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
-    let mut config = Config::load(&cli.config)?;
-    if let Ok(listen) = std::env::var("TRADEFEED_LISTEN") {
-        config.server.listen = listen.parse().with_context(|| {
-            format!("TRADEFEED_LISTEN={listen:?} is not an address like 0.0.0.0:8080")
-        })?;
-    }
-    if let Some(db) = std::env::var_os("TRADEFEED_DB") {
-        config.storage.path = PathBuf::from(db);
-    }
-    Ok(config)
+    Ok(Config::load_with_env(&cli.config)?)
 }
 
 async fn health(cli: &Cli, timeout: u64) -> anyhow::Result<ExitCode> {

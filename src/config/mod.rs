@@ -133,6 +133,30 @@ impl Config {
         raw::parse(text, path)
     }
 
+    /// Applies the environment overrides containers and units use: `TRADEFEED_LISTEN` for
+    /// `[server] listen` and `TRADEFEED_DB` for `[storage] path`.
+    pub fn apply_env_overrides(&mut self) -> Result<(), ConfigError> {
+        if let Ok(listen) = std::env::var("TRADEFEED_LISTEN") {
+            self.server.listen = listen.parse().map_err(|e| ConfigError::Invalid {
+                path: "environment".into(),
+                line: 0,
+                key: "TRADEFEED_LISTEN".into(),
+                message: format!("{listen:?} is not an address like 0.0.0.0:8080: {e}"),
+            })?;
+        }
+        if let Some(db) = std::env::var_os("TRADEFEED_DB") {
+            self.storage.path = PathBuf::from(db);
+        }
+        Ok(())
+    }
+
+    /// Reads the config file and applies the environment overrides.
+    pub fn load_with_env(path: &Path) -> Result<Config, ConfigError> {
+        let mut config = Config::load(path)?;
+        config.apply_env_overrides()?;
+        Ok(config)
+    }
+
     /// The enabled sources.
     pub fn enabled_sources(&self) -> impl Iterator<Item = &Source> {
         self.sources.iter().filter(|s| s.enabled)

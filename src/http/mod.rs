@@ -99,7 +99,37 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/sources.opml", get(opml::sources))
+        .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn(count_requests))
         .with_state(state)
+}
+
+/// Counts every request by matched route (not raw path: bounded label values) and status.
+async fn count_requests(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(request).await;
+    crate::telemetry::record_request(&route, response.status().as_u16());
+    response
+}
+
+async fn metrics(State(state): State<HttpState>) -> Response {
+    let (counts, topics, sources) = tokio::join!(
+        state.store.counts(),
+        state.store.topic_counts(),
+        state.store.source_states()
+    );
+    if let (Ok((stories, entries)), Ok(topics), Ok(sources)) = (counts, topics, sources) {
+        crate::telemetry::set_state(stories, entries, &topics, &sources);
+    }
+    let mut response = crate::telemetry::render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
 }
 
 /// A 4xx/5xx answer with a plain-text message.

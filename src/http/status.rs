@@ -1,7 +1,7 @@
 //! The status page: latest stories of the default topic and every source's health.
 //! Server-rendered HTML, no script, no external assets; every value is escaped.
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -22,7 +22,16 @@ fn when(t: Option<DateTime<Utc>>) -> String {
     )
 }
 
-pub(super) async fn page(State(state): State<HttpState>) -> Response {
+/// The `?q=` search text, if any (at most 200 characters are used).
+fn search_text(raw: Option<&str>) -> Option<String> {
+    url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "q")
+        .map(|(_, v)| v.trim().chars().take(200).collect::<String>())
+        .filter(|q| !q.is_empty())
+}
+
+pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQuery) -> Response {
+    let search = search_text(query.as_deref());
     let topics = state
         .classifier
         .read()
@@ -36,8 +45,10 @@ pub(super) async fn page(State(state): State<HttpState>) -> Response {
     let stories = state
         .store
         .stories(StoryQuery {
-            topic: (topic != "all").then(|| topic.clone()),
-            limit: 30,
+            // A search looks through every story; otherwise show the default topic's latest.
+            topic: (search.is_none() && topic != "all").then(|| topic.clone()),
+            search: search.clone(),
+            limit: if search.is_some() { 100 } else { 30 },
             ..Default::default()
         })
         .await;
@@ -84,7 +95,25 @@ pub(super) async fn page(State(state): State<HttpState>) -> Response {
     }
     html.push_str("</p>");
 
-    html.push_str(&format!("<h2>Latest {} stories</h2><table>", esc(&topic)));
+    html.push_str(&format!(
+        "<form method=\"get\" action=\"/\" role=\"search\"><input type=\"search\" name=\"q\" \
+         value=\"{}\" placeholder=\"Search stories (e.g. steel tariffs)\" size=\"40\"> \
+         <button type=\"submit\">Search</button></form>",
+        html_escape::encode_double_quoted_attribute(search.as_deref().unwrap_or(""))
+    ));
+    match &search {
+        Some(q) => {
+            let encoded: String = url::form_urlencoded::byte_serialize(q.as_bytes()).collect();
+            html.push_str(&format!(
+                "<h2>Stories matching “{}”</h2><p>Subscribe to this search: \
+                 <a href=\"/feeds/all.atom?q={encoded}\">Atom</a> \
+                 <a href=\"/feeds/all.rss?q={encoded}\">RSS</a> \
+                 <a href=\"/feeds/all.json?q={encoded}\">JSON</a></p><table>",
+                esc(q)
+            ));
+        }
+        None => html.push_str(&format!("<h2>Latest {} stories</h2><table>", esc(&topic))),
+    }
     html.push_str("<tr><th>Published</th><th>Story</th><th>Sources</th><th>Score</th></tr>");
     for s in &stories {
         let title = match &s.link {

@@ -63,7 +63,7 @@ pub struct StoryQuery {
     pub topic: Option<String>,
     /// Only stories with an appearance from this source.
     pub source: Option<String>,
-    /// Case-insensitive words that must all occur in the title or text.
+    /// Words that must all occur in the title or text (stemmed, case- and accent-insensitive).
     pub search: Option<String>,
     /// At most this many, newest first.
     pub limit: usize,
@@ -278,6 +278,18 @@ impl Store {
         .await
     }
 
+    /// Stories matching each topic, by topic name.
+    pub async fn topic_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT topic, count(*) FROM story_topics WHERE matched = 1 GROUP BY topic ORDER BY topic",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
     /// Counts for the status page: (stories, entries).
     pub async fn counts(&self) -> Result<(u64, u64), StoreError> {
         self.read(|c| {
@@ -310,14 +322,12 @@ fn list_stories(c: &Connection, q: &StoryQuery) -> Result<Vec<StoryView>, StoreE
             args.len()
         ));
     }
-    if let Some(search) = &q.search {
-        for word in search.split_whitespace().take(10) {
-            args.push(format!("%{}%", word.replace(['%', '_'], "")));
-            sql.push_str(&format!(
-                " AND (st.title LIKE ?{n} OR st.text LIKE ?{n})",
-                n = args.len()
-            ));
-        }
+    if let Some(search) = q.search.as_deref().and_then(fts_query) {
+        args.push(search);
+        sql.push_str(&format!(
+            " AND st.id IN (SELECT rowid FROM stories_fts WHERE stories_fts MATCH ?{})",
+            args.len()
+        ));
     }
     sql.push_str(&format!(
         " ORDER BY st.published DESC, st.id DESC LIMIT {}",
@@ -328,6 +338,19 @@ fn list_stories(c: &Connection, q: &StoryQuery) -> Result<Vec<StoryView>, StoreE
         .query_map(params_from_iter(args.iter()), |r| r.get::<_, i64>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     load_stories(c, &ids)
+}
+
+/// An FTS5 query in which every word of the user's text must match: each word becomes a quoted
+/// string, so no input can be read as FTS5 syntax (operators, columns, parentheses).
+fn fts_query(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .take(16)
+        .map(|w| w.replace('"', ""))
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .map(|w| format!("\"{w}\""))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
 }
 
 fn load_stories(c: &Connection, ids: &[StoryId]) -> Result<Vec<StoryView>, StoreError> {

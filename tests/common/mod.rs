@@ -36,6 +36,7 @@ struct ServerState {
     resources: HashMap<String, Resource>,
     hits: HashMap<String, usize>,
     not_modified: usize,
+    requests: Arc<tokio::sync::Notify>,
 }
 
 /// A static feed server: serves what tests put in it, with ETag/Last-Modified and 304s the way
@@ -80,6 +81,22 @@ impl FeedServer {
             .unwrap_or(&0)
     }
 
+    /// Waits until `path` has been requested at least `n` times, or panics after `timeout`.
+    pub async fn wait_for_hits(&self, path: &str, n: usize, timeout: std::time::Duration) {
+        let notify = Arc::clone(&self.state.lock().unwrap().requests);
+        tokio::time::timeout(timeout, async {
+            loop {
+                let notified = notify.notified();
+                if self.hits(path) >= n {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{path} was not requested {n} times within {timeout:?}"));
+    }
+
     pub fn not_modified_count(&self) -> usize {
         self.state.lock().unwrap().not_modified
     }
@@ -92,6 +109,7 @@ async fn serve(
 ) -> Response<Body> {
     let mut state = state.lock().unwrap();
     *state.hits.entry(path.clone()).or_insert(0) += 1;
+    state.requests.notify_waiters();
     let Some(resource) = state.resources.get(&path).cloned() else {
         return Response::builder()
             .status(StatusCode::NOT_FOUND)
@@ -173,4 +191,66 @@ pub fn data_dir() -> Option<PathBuf> {
         );
         None
     }
+}
+
+/// Starts the daemon in-process on a free port; returns its base URL and how to stop it.
+pub async fn start_daemon(
+    config: tradefeed::config::Config,
+) -> (
+    String,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let handle = tokio::spawn(tradefeed::app::run(config, listener, cancel.clone()));
+    (base, cancel, handle)
+}
+
+/// Stops a daemon started by [`start_daemon`] and checks it exits cleanly within 10 s.
+pub async fn stop_daemon(
+    cancel: tokio_util::sync::CancellationToken,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    cancel.cancel();
+    tokio::time::timeout(std::time::Duration::from_secs(10), handle)
+        .await
+        .expect("stops within 10 s")
+        .unwrap()
+        .unwrap();
+}
+
+/// GET returning status and body text.
+pub async fn get_text(url: &str) -> (u16, String) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// A one-item feed about EU anti-dumping duties on steel.
+pub fn steel_duties_feed() -> Resource {
+    Resource::feed(rss(
+        "A",
+        &[(
+            "a1",
+            "http://a.example/1",
+            "EU imposes anti-dumping duties on Chinese steel",
+            "The European Commission imposed provisional anti-dumping duties on steel imports.",
+            "Tue, 10 Nov 2026 09:00:00 GMT",
+        )],
+    ))
+}
+
+/// A one-item feed about a Canada–UK trade deal.
+pub fn trade_deal_feed() -> Resource {
+    Resource::feed(rss(
+        "B",
+        &[(
+            "b1",
+            "http://b.example/1",
+            "Canada and UK sign trade continuity deal",
+            "Ottawa and London signed an agreement keeping tariff-free trade in place.",
+            "Tue, 10 Nov 2026 09:00:00 GMT",
+        )],
+    ))
 }

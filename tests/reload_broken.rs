@@ -1,0 +1,51 @@
+//! Live reload (its own test binary: signals and reload metrics are process-wide).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{FeedServer, get_text, start_daemon, stop_daemon, write_config};
+use tradefeed::config::Config;
+
+#[tokio::test]
+async fn a_broken_edit_leaves_the_daemon_serving_on_the_old_config_and_says_so() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    let good = std::fs::read_to_string(&path).unwrap();
+    let config = Config::load(&path).unwrap();
+    let (base, cancel, handle) = start_daemon(config).await;
+    server
+        .wait_for_hits("a.xml", 1, Duration::from_secs(10))
+        .await;
+
+    // A misspelt key: the file watcher picks the edit up without any signal.
+    std::fs::write(&path, good.replace("timeout_secs", "timout_secs")).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let page = loop {
+        let (status, page) = get_text(&format!("{base}/")).await;
+        assert_eq!(status, 200);
+        if page.contains("Config reload failed") {
+            break page;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the failed reload is shown on the status page"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(page.contains("timout_secs"), "names the key: {page}");
+    let (status, _) = get_text(&format!("{base}/feeds/all.atom")).await;
+    assert_eq!(status, 200, "still serving");
+    let (_, metrics) = get_text(&format!("{base}/metrics")).await;
+    assert!(
+        metrics.contains("tradefeed_config_reloads_total{result=\"failed\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tradefeed_config_reload_ok 0"),
+        "{metrics}"
+    );
+    stop_daemon(cancel, handle).await;
+}

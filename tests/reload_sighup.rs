@@ -1,0 +1,49 @@
+//! Live reload (its own test binary: signals and reload metrics are process-wide).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{FeedServer, get_text, start_daemon, stop_daemon, write_config};
+use tradefeed::config::Config;
+
+#[tokio::test]
+async fn a_source_appended_to_the_config_is_polled_within_seconds_of_a_sighup() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    server.put("b.xml", common::trade_deal_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    let (base, cancel, handle) = start_daemon(config).await;
+    server
+        .wait_for_hits("a.xml", 1, Duration::from_secs(10))
+        .await;
+
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        "[[sources]]\nname = \"B\"\nurl = \"{}\"\n",
+        server.url("b.xml")
+    ));
+    std::fs::write(&path, text).unwrap();
+    let pid = std::process::id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    server
+        .wait_for_hits("b.xml", 1, Duration::from_secs(10))
+        .await;
+
+    let (_, metrics) = get_text(&format!("{base}/metrics")).await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("tradefeed_config_reloads_total{result=\"ok\"}")),
+        "{metrics}"
+    );
+    stop_daemon(cancel, handle).await;
+}

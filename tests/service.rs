@@ -1,0 +1,138 @@
+//! The daemon as a long-running service: metrics and search.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{FeedServer, get_text, start_daemon, stop_daemon, write_config};
+use tradefeed::app::{self, Pipeline};
+use tradefeed::config::Config;
+
+/// Checks the Prometheus text exposition format line by line.
+fn assert_prometheus_text(text: &str) {
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(comment) = line.strip_prefix('#') {
+            let comment = comment.trim_start();
+            assert!(
+                comment.starts_with("HELP ") || comment.starts_with("TYPE "),
+                "bad comment line {line:?}"
+            );
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line:?}"));
+        assert!(
+            value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value),
+            "bad value in {line:?}"
+        );
+        let name_end = series.find('{').unwrap_or(series.len());
+        let name = &series[..name_end];
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name in {line:?}"
+        );
+        if name_end < series.len() {
+            assert!(series.ends_with('}'), "unclosed labels in {line:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_and_show_the_fetches() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &[
+            ("MetricsA", server.url("a.xml")),
+            ("Broken", server.url("nope.xml")),
+        ],
+        "",
+    );
+    let config = Config::load(&path).unwrap();
+    let (base, cancel, handle) = start_daemon(config).await;
+    server
+        .wait_for_hits("nope.xml", 1, Duration::from_secs(10))
+        .await;
+    server
+        .wait_for_hits("a.xml", 1, Duration::from_secs(10))
+        .await;
+    assert_eq!(get_text(&format!("{base}/healthz")).await.0, 200);
+    // The poll is recorded just after the request is answered.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let (status, metrics) = get_text(&format!("{base}/metrics")).await;
+        assert_eq!(status, 200);
+        if metrics.contains("tradefeed_fetches_total{source=\"Broken\"")
+            && metrics.contains("tradefeed_fetches_total{source=\"MetricsA\",outcome=\"ok\"}")
+        {
+            break metrics;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_prometheus_text(&metrics);
+    for expected in [
+        "tradefeed_fetches_total{source=\"MetricsA\",outcome=\"ok\"}",
+        "tradefeed_fetches_total{source=\"Broken\",outcome=\"http_status\"}",
+        "tradefeed_fetch_duration_seconds_bucket",
+        "tradefeed_new_entries_total{source=\"MetricsA\"} 1",
+        "tradefeed_source_consecutive_failures{source=\"Broken\"} 1",
+        "tradefeed_build_info{version=",
+        "tradefeed_http_requests_total{route=\"/healthz\",status=\"200\"}",
+    ] {
+        assert!(metrics.contains(expected), "missing {expected}:\n{metrics}");
+    }
+    stop_daemon(cancel, handle).await;
+}
+
+#[tokio::test]
+async fn search_finds_stories_by_stemmed_words_in_feeds_and_on_the_status_page() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    server.put("b.xml", common::trade_deal_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &[("A", server.url("a.xml")), ("B", server.url("b.xml"))],
+        "",
+    );
+    let config = Config::load(&path).unwrap();
+    let pipeline = Pipeline::start(&config).await.unwrap();
+    app::fetch_once(&pipeline, config.sources.clone(), 4).await;
+    pipeline.store.close().await;
+    drop(pipeline);
+    let (base, cancel, handle) = start_daemon(config).await;
+
+    let titles = |body: &str| -> Vec<String> {
+        feed_rs::parser::parse(body.as_bytes())
+            .unwrap()
+            .entries
+            .into_iter()
+            .map(|e| e.title.unwrap().content)
+            .collect()
+    };
+    let (_, steel) = get_text(&format!("{base}/feeds/all.atom?q=steel")).await;
+    assert_eq!(
+        titles(&steel),
+        ["EU imposes anti-dumping duties on Chinese steel"]
+    );
+    // Stemming: "agreements" finds "agreement"; case does not matter.
+    let (_, deal) = get_text(&format!("{base}/feeds/all.json?q=Agreements")).await;
+    assert_eq!(titles(&deal), ["Canada and UK sign trade continuity deal"]);
+    // FTS syntax in the query is taken as plain words, never an error.
+    let (status, odd) = get_text(&format!("{base}/feeds/all.rss?q=%22steel%20OR%20(NEAR")).await;
+    assert_eq!(status, 200);
+    assert!(titles(&odd).is_empty());
+    let (_, page) = get_text(&format!("{base}/?q=steel")).await;
+    assert!(page.contains("EU imposes anti-dumping duties on Chinese steel"));
+    assert!(!page.contains("Canada and UK sign"));
+    assert!(
+        page.contains("/feeds/all.atom?q=steel"),
+        "offers a subscription"
+    );
+    stop_daemon(cancel, handle).await;
+}
