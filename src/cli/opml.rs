@@ -16,7 +16,7 @@ pub(super) fn import(cli: &Cli, file: &Path) -> anyhow::Result<ExitCode> {
     println!("{report}");
     if !report.added.is_empty() {
         println!(
-            "{} updated; the running daemon picks it up on `systemctl reload tradefeed` (SIGHUP)",
+            "{} updated; a running daemon reloads it within seconds (or: systemctl reload tradefeed)",
             cli.config.display()
         );
     }
