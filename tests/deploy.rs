@@ -194,3 +194,67 @@ fn systemd_analyze_security_rates_the_unit_as_well_confined() {
     eprintln!("systemd-analyze security exposure: {exposure}");
     assert!(exposure <= 2.0, "exposure {exposure} (want ≤ 2.0): {text}");
 }
+
+#[test]
+fn exec_start_is_a_command_line_the_binary_accepts() {
+    use clap::Parser;
+    let exec_start = service_directives()
+        .into_iter()
+        .find(|(k, _)| k == "ExecStart")
+        .map(|(_, v)| v)
+        .unwrap();
+    let words: Vec<&str> = exec_start.split_whitespace().collect();
+    assert_eq!(words[0], INSTALLED_BINARY);
+    let cli = tradefeed::cli::Cli::try_parse_from(&words).unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(cli.command, tradefeed::cli::Command::Run));
+    assert_eq!(cli.config, Path::new("/etc/tradefeed/tradefeed.toml"));
+}
+
+#[test]
+fn the_installed_layout_from_the_readme_passes_check_with_the_units_database_path() {
+    // README: the config and the topics folder are copied side by side into /etc/tradefeed.
+    let etc = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        repo.join("config/tradefeed.toml"),
+        etc.path().join("tradefeed.toml"),
+    )
+    .unwrap();
+    std::fs::create_dir(etc.path().join("topics")).unwrap();
+    for entry in std::fs::read_dir(repo.join("config/topics")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(
+            entry.path(),
+            etc.path().join("topics").join(entry.file_name()),
+        )
+        .unwrap();
+    }
+    let db = service_directives()
+        .into_iter()
+        .find_map(|(k, v)| {
+            (k == "Environment")
+                .then(|| v.strip_prefix("TRADEFEED_DB=").map(str::to_string))
+                .flatten()
+        })
+        .expect("the unit sets TRADEFEED_DB");
+    let out = Command::new(env!("CARGO_BIN_EXE_tradefeed"))
+        .arg("--config")
+        .arg(etc.path().join("tradefeed.toml"))
+        .arg("check")
+        .env("TRADEFEED_DB", &db)
+        .env_remove("TRADEFEED_LISTEN")
+        .env_remove("TRADEFEED_CONFIG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&format!("database {db}")), "{stdout}");
+    assert!(
+        stdout.contains("trade-policy"),
+        "the copied topic profiles load: {stdout}"
+    );
+}
