@@ -333,6 +333,10 @@ pub fn render(title: &str, created: DateTime<Utc>, sources: &[OpmlFeed]) -> Stri
     xml
 }
 
+/// Names listed per reason in an [`ImportReport`]'s summary line; a re-import of a large list
+/// would otherwise print every name.
+const LISTED_AT_MOST: usize = 10;
+
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportReport {
@@ -357,18 +361,29 @@ impl std::fmt::Display for ImportReport {
         write!(f, "added {}, skipped {}", self.added.len(), self.skipped())?;
         let mut reasons = Vec::new();
         if !self.already_present.is_empty() {
-            reasons.push(format!(
-                "already present: {}",
-                self.already_present.join(", ")
-            ));
+            let shown = &self.already_present[..self.already_present.len().min(LISTED_AT_MOST)];
+            let mut list = shown.join(", ");
+            if self.already_present.len() > shown.len() {
+                let _ = write!(
+                    list,
+                    " and {} more",
+                    self.already_present.len() - shown.len()
+                );
+            }
+            reasons.push(format!("already present: {list}"));
         }
         if !self.invalid.is_empty() {
-            let invalid: Vec<String> = self
+            let shown: Vec<String> = self
                 .invalid
                 .iter()
+                .take(LISTED_AT_MOST)
                 .map(|(name, why)| format!("{name}: {why}"))
                 .collect();
-            reasons.push(format!("invalid URL: {}", invalid.join("; ")));
+            let mut list = shown.join("; ");
+            if self.invalid.len() > shown.len() {
+                let _ = write!(list, " and {} more", self.invalid.len() - shown.len());
+            }
+            reasons.push(format!("invalid URL: {list}"));
         }
         if !reasons.is_empty() {
             write!(f, " ({})", reasons.join("; "))?;
@@ -805,6 +820,35 @@ mod tests {
         assert!(text.starts_with(config), "{text}");
         let parsed = Config::parse(&text, Path::new("t.toml")).unwrap();
         assert_eq!(parsed.sources[0].tags, ["a"]);
+    }
+
+    #[test]
+    fn the_summary_lists_at_most_ten_names_per_reason() {
+        let names = |n: usize| (1..=n).map(|i| format!("F{i}")).collect::<Vec<_>>();
+        let cases = [
+            (1, "added 0, skipped 1 (already present: F1)".to_string()),
+            (
+                10,
+                format!(
+                    "added 0, skipped 10 (already present: {})",
+                    names(10).join(", ")
+                ),
+            ),
+            (
+                12,
+                format!(
+                    "added 0, skipped 12 (already present: {} and 2 more)",
+                    names(10).join(", ")
+                ),
+            ),
+        ];
+        for (n, want) in cases {
+            let report = ImportReport {
+                already_present: names(n),
+                ..Default::default()
+            };
+            assert_eq!(report.to_string(), want);
+        }
     }
 
     #[test]
