@@ -613,21 +613,28 @@ fn write_and_check(target: &Path, temp: &Path, text: &str) -> Result<(), ImportE
         let path = path.display().to_string();
         move |source| ImportError::Io { path, what, source }
     };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
+    let original = std::fs::metadata(target).map_err(io(target, "cannot read the config"))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    // Private until it has the config's own permissions below.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
         .open(temp)
         .map_err(io(temp, "cannot create the temp file"))?;
     file.write_all(text.as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(io(temp, "cannot write the temp file"))?;
-    // Keep the config's permissions (it may be readable by the service user only).
-    let permissions = std::fs::metadata(target)
-        .map_err(io(target, "cannot read the config's permissions"))?
-        .permissions();
-    std::fs::set_permissions(temp, permissions)
-        .map_err(io(temp, "cannot set the temp file's permissions"))?;
     drop(file);
+    // Keep the config's owner and mode: the service may read it under its own user. Changing
+    // the owner needs root; when it fails the importing user owns the file, as after an edit.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let _ = std::os::unix::fs::chown(temp, Some(original.uid()), Some(original.gid()));
+    }
+    std::fs::set_permissions(temp, original.permissions())
+        .map_err(io(temp, "cannot set the temp file's permissions"))?;
     // Same folder, so relative paths in the config resolve exactly as they will after rename.
     Config::load(temp).map_err(ImportError::InvalidAfter)?;
     std::fs::rename(temp, target).map_err(io(target, "cannot replace the config"))?;
@@ -811,15 +818,34 @@ mod tests {
     }
 
     #[test]
-    fn merging_into_a_config_without_sources_creates_the_list() {
+    fn merging_into_a_config_without_sources_creates_the_list_with_exact_values() {
         let config = "[server]\ntitle = \"x\"\n";
-        let feeds = vec![feed("New", "https://n.example/", &["a"])];
+        let feeds = vec![
+            feed("New", "https://n.example/", &["a"]),
+            feed(
+                "Say \"hi\" \\ to Zürich's 'news'",
+                "https://z.example/?q=\"x\"",
+                &["tag \"q\"", "ünï"],
+            ),
+        ];
         let (text, report) =
             merge_into_config(config, Path::new("t.toml"), &feeds, "f.opml").unwrap();
-        assert_eq!(report.added, ["New"]);
+        assert_eq!(report.added, ["New", feeds[1].name.as_str()]);
         assert!(text.starts_with(config), "{text}");
         let parsed = Config::parse(&text, Path::new("t.toml")).unwrap();
-        assert_eq!(parsed.sources[0].tags, ["a"]);
+        let got: Vec<OpmlFeed> = parsed
+            .sources
+            .iter()
+            .map(|s| OpmlFeed {
+                name: s.name.clone(),
+                url: s.url.clone(),
+                tags: s.tags.clone(),
+            })
+            .collect();
+        assert_eq!(
+            got, feeds,
+            "quotes, backslashes and non-ASCII survive TOML quoting"
+        );
     }
 
     #[test]

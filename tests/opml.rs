@@ -88,8 +88,10 @@ fn folder_entries(dir: &Path) -> Vec<String> {
 
 #[test]
 fn importing_into_the_commented_config_keeps_every_existing_byte_and_appends_valid_sources() {
+    use std::os::unix::fs::PermissionsExt;
     let (dir, config, subs) = setup(SUBSCRIPTIONS);
     let before = Config::load(&config).unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o640)).unwrap();
 
     let out = tradefeed(&config, &["import-opml", subs.to_str().unwrap()]);
     assert_eq!(
@@ -107,6 +109,8 @@ fn importing_into_the_commented_config_keeps_every_existing_byte_and_appends_val
     );
 
     let text = std::fs::read_to_string(&config).unwrap();
+    let mode = std::fs::metadata(&config).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640, "the config keeps its permissions");
     assert!(
         text.starts_with(SHIPPED_CONFIG),
         "the original text is an untouched prefix"
@@ -374,4 +378,21 @@ async fn the_daemon_serves_the_sources_still_in_its_config_as_opml() {
         pairs(&both[..1]),
         "a source removed from the config is no longer listed"
     );
+}
+
+#[test]
+fn a_symlinked_config_is_edited_at_its_target_and_stays_a_link() {
+    let (dir, real, subs) = setup(SUBSCRIPTIONS);
+    let link = dir.path().join("link.toml");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let out = tradefeed(&link, &["import-opml", subs.to_str().unwrap()]);
+    assert!(stdout(&out).starts_with("added 4,"), "{out:?}");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let text = std::fs::read_to_string(&real).unwrap();
+    assert!(text.starts_with(SHIPPED_CONFIG) && text.contains("name = \"METI releases\""));
 }
