@@ -224,7 +224,11 @@ pub async fn run(
                 let cancel = poll_cancel.clone();
                 polls.spawn(async move {
                     tokio::select! {
-                        _ = ingestor.poll(&job.source) => {}
+                        report = ingestor.poll(&job.source) => {
+                            if report.outcome == "store" {
+                                job.defer_until(report.next_due);
+                            }
+                        }
                         () = cancel.cancelled() => {
                             warn!(source = %job.source.name, "poll cancelled by shutdown");
                         }

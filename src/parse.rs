@@ -19,6 +19,15 @@
 //! 4. **Parse** with a deterministic id generator (no random UUIDs: an item without a real id gets
 //!    `RawItem::guid == None`), a lenient [`parse_timestamp`], no feed-rs sanitizing (normalize
 //!    sanitizes once), inside `catch_unwind`: a feed-rs panic becomes [`ParseError::Crashed`].
+//!    A JSON Feed that fails the schema is retried once with numeric ids turned into strings and
+//!    a missing `title`/`version` filled in.
+//! 5. **Map** to [`RawItem`]: the `alternate` (or first usable) link, else an RSS guid that is an
+//!    http(s) URL; Atom `type="text"` and JSON Feed plain text are HTML-escaped so that all
+//!    title/summary/content strings are HTML; author names (else e-mails).
+//!
+//! Decoding happens up front rather than as a retry after a failed parse: validating UTF-8 is
+//! far cheaper than parsing, the common case borrows the input unchanged, and one pass keeps the
+//! outcome independent of which error feed-rs happens to report first.
 //!
 //! No entity expansion happens anywhere: feed-rs keeps unknown entities (including DTD-declared
 //! ones, e.g. "billion laughs") in their escaped form.
@@ -71,13 +80,51 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed
         .timestamp_parser(parse_timestamp)
         .sanitize_content(false)
         .build();
-    let outcome = catch_unwind(AssertUnwindSafe(|| parser.parse(text.as_bytes())));
-    let feed = match outcome {
-        Ok(Ok(feed)) => feed,
-        Ok(Err(err)) => return Err(map_error(err)),
-        Err(panic) => return Err(ParseError::Crashed(panic_message(panic.as_ref()))),
+    let run = |text: &str| {
+        catch_unwind(AssertUnwindSafe(|| parser.parse(text.as_bytes())))
+            .map_err(|panic| ParseError::Crashed(panic_message(panic.as_ref())))
+    };
+    let feed = match run(&text)? {
+        Ok(feed) => feed,
+        Err(ParseFeedError::JsonSerde(err)) => {
+            // Retry once with the common JSON Feed deviations repaired.
+            let repaired = repair_json_feed(&text).ok_or_else(|| malformed(&err.to_string()))?;
+            run(&repaired)?.map_err(map_error)?
+        }
+        Err(err) => return Err(map_error(err)),
     };
     Ok(convert_feed(feed))
+}
+
+/// Repairs JSON Feeds that feed-rs's strict schema rejects: numeric item ids (the spec says
+/// string, publishers send numbers), a missing `title` or `version`. `None` when the body is not
+/// a JSON object with an `items` array or nothing needed repair.
+fn repair_json_feed(text: &str) -> Option<String> {
+    use serde_json::Value;
+    let mut doc: Value = serde_json::from_str(text).ok()?;
+    let obj = doc.as_object_mut()?;
+    if !obj.get("items").is_some_and(Value::is_array) {
+        return None;
+    }
+    let mut changed = false;
+    if !obj.get("title").is_some_and(Value::is_string) {
+        obj.insert("title".into(), Value::String(String::new()));
+        changed = true;
+    }
+    if !obj.get("version").is_some_and(Value::is_string) {
+        obj.insert(
+            "version".into(),
+            Value::String("https://jsonfeed.org/version/1.1".into()),
+        );
+        changed = true;
+    }
+    for item in obj.get_mut("items")?.as_array_mut()? {
+        if let Some(id) = item.get_mut("id").filter(|id| id.is_number()) {
+            *id = Value::String(id.to_string());
+            changed = true;
+        }
+    }
+    changed.then(|| doc.to_string())
 }
 
 /// Maps a feed-rs error to our causes: no recognised root means "not a feed", everything else
@@ -386,40 +433,28 @@ const KNOWN_RSS_VERSIONS: [&str; 3] = ["2.0", "0.91", "0.92"];
 /// Gives an `<rss>` root a version feed-rs knows and removes a default namespace (some feeds
 /// declare `xmlns="http://backend.userland.com/rss2"`, which makes feed-rs find no elements:
 /// RSS 2.0 has no namespace).
-fn repair_rss_root<'t>(text: Cow<'t, str>, attrs_start: usize) -> Cow<'t, str> {
-    let attrs_end = text[attrs_start..]
-        .find('>')
-        .map_or(text.len(), |p| attrs_start + p);
-    let text = match attribute_value(&text[attrs_start..attrs_end], "xmlns") {
-        Some((s, e)) => {
-            let (value_start, value_end) = (attrs_start + s, attrs_start + e);
-            // The attribute starts at its name, the nearest `xmlns` before the value.
-            let attr_start = text[..value_start].rfind("xmlns").unwrap_or(value_start);
-            let after_quote = (value_end + 1).min(text.len());
-            Cow::Owned(format!("{}{}", &text[..attr_start], &text[after_quote..]))
-        }
-        None => text,
+fn repair_rss_root(text: Cow<'_, str>, attrs_start: usize) -> Cow<'_, str> {
+    let attrs_range = |t: &str| {
+        attrs_start
+            ..t[attrs_start..]
+                .find('>')
+                .map_or(t.len(), |p| attrs_start + p)
     };
-    let attrs_end = text[attrs_start..]
-        .find('>')
-        .map_or(text.len(), |p| attrs_start + p);
-    let attrs = text[attrs_start..attrs_end].to_owned();
-    repair_rss_version(&text, attrs_start, &attrs)
-}
-
-fn repair_rss_version<'t>(text: &Cow<'t, str>, attrs_start: usize, attrs: &str) -> Cow<'t, str> {
-    match attribute_value(attrs, "version") {
-        Some((s, e)) if KNOWN_RSS_VERSIONS.contains(&attrs[s..e].trim()) => text.clone(),
-        Some((s, e)) => {
-            let (s, e) = (attrs_start + s, attrs_start + e);
-            Cow::Owned(format!("{}2.0{}", &text[..s], &text[e..]))
-        }
-        None => Cow::Owned(format!(
-            "{} version=\"2.0\"{}",
-            &text[..attrs_start],
-            &text[attrs_start..]
-        )),
+    let mut text = text;
+    if let Some((s, e)) = attribute_value(&text[attrs_range(&text)], "xmlns") {
+        let (value_start, value_end) = (attrs_start + s, attrs_start + e);
+        // The attribute starts at its name, the nearest `xmlns` before the value.
+        let attr_start = text[..value_start].rfind("xmlns").unwrap_or(value_start);
+        let after_quote = (value_end + 1).min(text.len());
+        text = Cow::Owned(format!("{}{}", &text[..attr_start], &text[after_quote..]));
     }
+    let attrs = &text[attrs_range(&text)];
+    let (start, end, insert) = match attribute_value(attrs, "version") {
+        Some((s, e)) if KNOWN_RSS_VERSIONS.contains(&&attrs[s..e]) => return text,
+        Some((s, e)) => (attrs_start + s, attrs_start + e, "2.0"),
+        None => (attrs_start, attrs_start, " version=\"2.0\""),
+    };
+    Cow::Owned(format!("{}{insert}{}", &text[..start], &text[end..]))
 }
 
 const RSS_090_NS: &str = "http://my.netscape.com/rdf/simple/0.9/";
@@ -504,7 +539,13 @@ fn convert_entry(entry: model::Entry, plain_is_text: bool) -> RawItem {
         .then(|| entry.id.trim())
         .filter(|id| !id.is_empty())
         .map(str::to_owned);
-    let link = pick_link(&entry.links);
+    // An RSS guid is a permalink unless marked otherwise; feed-rs drops that flag, so a guid
+    // that is an http(s) URL stands in for a missing link (as feed readers do).
+    let link = pick_link(&entry.links).or_else(|| {
+        guid.as_deref()
+            .filter(|g| !plain_is_text && (g.starts_with("http://") || g.starts_with("https://")))
+            .map(str::to_owned)
+    });
     let title = entry
         .title
         .map(|t| text_as_html(t.content, t.content_type.as_str(), plain_is_text));
@@ -681,22 +722,45 @@ fn zone_offset(zone: &str) -> Option<i32> {
     })
 }
 
+/// Month from a month name or abbreviation in English, German, French, Spanish, Portuguese,
+/// Italian or Dutch (feeds localise `pubDate` more often than the RFC allows).
 fn month_number(token: &str) -> Option<u32> {
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
-    if token.len() < 3 {
+    let lower = token.to_lowercase();
+    // French "juin"/"juillet" share their first three letters.
+    if lower.starts_with("juin") {
+        return Some(6);
+    }
+    if lower.starts_with("juil") {
+        return Some(7);
+    }
+    let prefix: String = lower.chars().take(3).collect();
+    if prefix.chars().count() < 3 {
         return None;
     }
-    let prefix = token.get(..3)?.to_ascii_lowercase();
-    MONTHS
-        .iter()
-        .position(|m| *m == prefix)
-        .map(|i| i as u32 + 1)
+    Some(match prefix.as_str() {
+        "jan" | "ene" | "gen" => 1,
+        "feb" | "fev" | "fév" => 2,
+        "mar" | "mär" | "mrz" => 3,
+        "apr" | "abr" | "avr" => 4,
+        "may" | "mai" | "mag" | "mei" => 5,
+        "jun" | "giu" => 6,
+        "jul" | "lug" => 7,
+        "aug" | "ago" | "aoû" | "aou" => 8,
+        "sep" | "set" => 9,
+        "oct" | "okt" | "out" | "ott" => 10,
+        "nov" => 11,
+        "dec" | "dez" | "déc" | "dic" => 12,
+        _ => return None,
+    })
 }
 
 /// RFC 2822-like dates, parsed by token class rather than position.
 fn parse_rfc2822_lenient(s: &str) -> Option<DateTime<Utc>> {
+    // A leading "word," is a weekday in any language (Spanish "mar," is Tuesday, not March).
+    let s = match s.split_once(',') {
+        Some((head, rest)) if head.chars().all(char::is_alphabetic) => rest,
+        _ => s,
+    };
     let (mut day, mut month, mut year) = (None::<u32>, None::<u32>, None::<i32>);
     let mut time: Option<(u32, u32, u32)> = None;
     let mut offset: Option<i32> = None;
@@ -728,8 +792,8 @@ fn parse_rfc2822_lenient(s: &str) -> Option<DateTime<Utc>> {
             } else {
                 return None;
             }
-        } else if token.bytes().all(|b| b.is_ascii_alphabetic() || b == b'.') {
-            let lower = token.trim_end_matches('.').to_ascii_lowercase();
+        } else if token.chars().all(|c| c.is_alphabetic() || c == '.') {
+            let lower = token.trim_end_matches('.').to_lowercase();
             match lower.as_str() {
                 "am" => pm = Some(false),
                 "pm" => pm = Some(true),
@@ -778,6 +842,31 @@ fn is_weekday(lower: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parse_feed_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = parse_feed(&bytes, None);
+        }
+
+        #[test]
+        fn parse_feed_never_panics_on_feed_like_text(
+            prefix in prop_oneof![
+                Just("<?xml version=\"1.0\" encoding=\"x\"?>"),
+                Just("<rss"),
+                Just("<feed xmlns=\"http://purl.org/atom/ns#\""),
+                Just("<rdf:RDF"),
+                Just("<!DOCTYPE x ["),
+                Just("{\"items\": ["),
+            ],
+            body in "[<>/=\"' a-z?!\\[\\]{}:,0-9&;]{0,80}",
+            ct in proptest::option::of("[a-z/;= -]{0,30}"),
+        ) {
+            let text = format!("{prefix}{body}");
+            let _ = parse_feed(text.as_bytes(), ct.as_deref());
+        }
+    }
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()
@@ -814,6 +903,11 @@ mod tests {
             ("Fri, 27 Nov 2026 10:00:00 GMT+0100", "2026-11-27T09:00:00Z"),
             ("Fri, 27 Nov 2026 10:00:00 XYZ", "2026-11-27T10:00:00Z"),
             ("27 Nov 2026 10:00:00 PM GMT", "2026-11-27T22:00:00Z"),
+            ("Seg, 24 Set 2018 19:42:40 -0300", "2018-09-24T22:42:40Z"),
+            ("mar, 24 sep 2018 10:00:00 +0200", "2018-09-24T08:00:00Z"),
+            ("Di, 27 Okt 2026 10:00:00 +0100", "2026-10-27T09:00:00Z"),
+            ("27 déc. 2026 10:00 +0100", "2026-12-27T09:00:00Z"),
+            ("3 juil. 2026 10:00 GMT", "2026-07-03T10:00:00Z"),
             ("1795773600", "2026-11-27T10:00:00Z"),
             ("1795773600000", "2026-11-27T10:00:00Z"),
         ];
@@ -953,15 +1047,55 @@ mod tests {
     }
 
     #[test]
-    fn items_without_a_publisher_id_get_no_guid_and_items_with_one_keep_it() {
+    fn items_without_a_publisher_id_get_no_guid_and_permalink_guids_stand_in_for_links() {
         let xml = r#"<rss version="2.0"><channel><title>T</title>
             <item><title>No id</title><link>https://example.org/a</link></item>
             <item><title>Blank id</title><guid>  </guid></item>
             <item><title>With id</title><guid isPermaLink="false"> tag:example.org,2026:1 </guid></item>
+            <item><title>Permalink</title><guid>https://example.org/p</guid></item>
             </channel></rss>"#;
         let feed = parse_feed(xml.as_bytes(), None).unwrap();
         let guids: Vec<_> = feed.items.iter().map(|i| i.guid.as_deref()).collect();
-        assert_eq!(guids, [None, None, Some("tag:example.org,2026:1")]);
+        assert_eq!(
+            guids,
+            [
+                None,
+                None,
+                Some("tag:example.org,2026:1"),
+                Some("https://example.org/p")
+            ]
+        );
+        let links: Vec<_> = feed.items.iter().map(|i| i.link.as_deref()).collect();
+        assert_eq!(
+            links,
+            [
+                Some("https://example.org/a"),
+                None,
+                None,
+                Some("https://example.org/p")
+            ]
+        );
+    }
+
+    #[test]
+    fn json_feeds_with_numeric_ids_and_no_title_are_repaired() {
+        let json = r#"{"version": "https://jsonfeed.org/version/1.1",
+            "items": [{"id": 42, "title": "Quota", "url": "https://x.example/42"}]}"#;
+        let feed = parse_feed(json.as_bytes(), Some("application/feed+json")).unwrap();
+        assert_eq!(feed.items[0].guid.as_deref(), Some("42"));
+        assert_eq!(feed.items[0].title.as_deref(), Some("Quota"));
+    }
+
+    #[test]
+    fn broken_json_is_malformed() {
+        let result = parse_feed(
+            br#"{"version": "https://jsonfeed.org/version/1.1", "items": ["#,
+            None,
+        );
+        assert!(
+            matches!(result, Err(ParseError::Malformed(_))),
+            "{result:?}"
+        );
     }
 
     #[test]

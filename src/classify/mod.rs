@@ -6,9 +6,15 @@
 //! into one log-odds value, turned into a score in [0, 1] by the logistic function:
 //!
 //! ```text
-//! logit = bias + model_weight · (model bias + Σ wᵢ·xᵢ) + Σ weights of the profile phrases present
+//! logit = bias + model_weight · (model log-odds − logit(model threshold)) + Σ phrase weights present
 //! score = σ(logit)        matched = score ≥ threshold
 //! ```
+//!
+//! The model's log-odds are centred on its own cross-validated threshold, so with `bias = 0`,
+//! `threshold = 0.5` and no phrase present a profile decides exactly as its model would, and a
+//! phrase weight reads as "how far this evidence moves the decision" whatever model is plugged
+//! in. (A bare model used with `eval --model` is not centred: its scores are its own
+//! probabilities and its threshold is the cross-validated one.)
 //!
 //! - **A learned linear model** ([`Model`], optional): L2-regularized logistic regression over
 //!   stemmed unigrams, adjacent-stem bigrams and `title:` unigrams, sublinear tf, L2-normalized.
@@ -44,7 +50,7 @@
 //! ```toml
 //! name = "trade-policy"          # [a-z0-9-]+, used in /feeds/{name}.atom; not "all"
 //! description = "…"
-//! threshold = 0.5                # optional: default is the model's CV threshold, else 0.5
+//! threshold = 0.5                # optional, default 0.5
 //! model = "trade-policy.model"   # optional, relative to this file
 //! model_weight = 1.0             # optional, default 1
 //! bias = 0.0                     # optional: default 0 with a model, -2 without
@@ -69,7 +75,7 @@ use xxhash_rust::xxh3::Xxh3Default;
 use crate::domain::TopicScore;
 
 pub use eval::{EvalReport, Labelled, evaluate_model, evaluate_topic, parse_labels, read_labels};
-pub use model::{Contribution, Model, TrainOptions, best_threshold, sigmoid, train};
+pub use model::{Model, TrainOptions, best_threshold, sigmoid, train};
 pub use text::{FeatureSettings, strip_html};
 
 use text::{FeatureMap, Scratch, Token};
@@ -136,8 +142,28 @@ pub struct Topic {
     /// First stem → indices into `phrases`.
     phrase_index: FeatureMap<Vec<usize>>,
     model: Option<Arc<Model>>,
+    /// Subtracted from the model's log-odds (see the module docs).
+    center: f32,
     /// Hash of the profile and model text, for [`Classifier::fingerprint`].
     digest: u64,
+}
+
+/// A `why` entry's name: a profile phrase or a model feature.
+enum Label<'a> {
+    Phrase(&'a str),
+    Feature(&'a str),
+}
+
+impl std::fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Label::Phrase(text) => write!(f, "\"{text}\""),
+            Label::Feature(name) => match name.strip_prefix("title:") {
+                Some(rest) => write!(f, "title:\"{rest}\""),
+                None => write!(f, "text:\"{name}\""),
+            },
+        }
+    }
 }
 
 thread_local! {
@@ -203,9 +229,7 @@ impl Topic {
         for (i, phrase) in phrases.iter().enumerate() {
             phrase_index.entry(phrase.stems[0]).or_default().push(i);
         }
-        let threshold = raw
-            .threshold
-            .unwrap_or_else(|| model.as_ref().map_or(0.5, |m| m.threshold));
+        let threshold = raw.threshold.unwrap_or(0.5);
         if !(0.0..=1.0).contains(&threshold) {
             return Err(invalid(format!("threshold {threshold} is outside [0, 1]")));
         }
@@ -216,6 +240,7 @@ impl Topic {
         let bias = raw
             .bias
             .unwrap_or(if model.is_some() { 0.0 } else { -2.0 });
+        let center = model.as_ref().map_or(0.0, |m| model::logit(m.threshold));
         Ok(Topic {
             name: raw.name,
             description: raw.description,
@@ -225,6 +250,7 @@ impl Topic {
             phrases,
             phrase_index,
             model,
+            center,
             digest: hasher.digest(),
         })
     }
@@ -273,27 +299,27 @@ impl Topic {
     pub fn score(&self, title: &str, text: &str) -> TopicScore {
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
-            let settings = self.model.as_ref().map_or(
-                FeatureSettings {
-                    bigrams: false,
-                    title_features: false,
-                },
-                |m| m.features,
-            );
-            scratch.build(title, text, settings, None);
             let mut logit = self.bias;
-            let mut contributions: Vec<(f32, String)> = Vec::new();
-            if let Some(model) = &self.model
-                && self.model_weight > 0.0
-            {
-                logit += self.model_weight * model.margin(&scratch.vector);
-                for c in model.contributions(&scratch.vector) {
-                    let value = self.model_weight * c.value;
-                    let label = match c.name.strip_prefix("title:") {
-                        Some(rest) => format!("title:\"{rest}\""),
-                        None => format!("text:\"{}\"", c.name),
+            let mut contributions: Vec<(f32, Label)> = Vec::new();
+            let mut top = Vec::with_capacity(WHY_LEN);
+            match &self.model {
+                Some(model) => {
+                    let margin = model.explain(&mut scratch, title, text, WHY_LEN, &mut top);
+                    if self.model_weight > 0.0 {
+                        logit += self.model_weight * (margin - self.center);
+                        contributions.extend(
+                            top.iter()
+                                .map(|&(v, name)| (self.model_weight * v, Label::Feature(name))),
+                        );
+                    }
+                }
+                None => {
+                    let phrases_only = FeatureSettings {
+                        bigrams: false,
+                        title_features: false,
+                        idf: false,
                     };
-                    contributions.push((value, label));
+                    scratch.build(title, text, phrases_only, None);
                 }
             }
             if !self.phrases.is_empty() {
@@ -302,10 +328,11 @@ impl Topic {
                 self.mark_phrases(&scratch.body, &mut present);
                 for (phrase, _) in self.phrases.iter().zip(present).filter(|(_, p)| *p) {
                     logit += phrase.weight;
-                    contributions.push((phrase.weight, format!("\"{}\"", phrase.text)));
+                    contributions.push((phrase.weight, Label::Phrase(&phrase.text)));
                 }
             }
-            contributions.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()).then(a.1.cmp(&b.1)));
+            // Stable sort: equal magnitudes keep model features before phrases, in their order.
+            contributions.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
             let why = contributions
                 .into_iter()
                 .filter(|(v, _)| v.abs() >= WHY_MIN)
@@ -403,6 +430,7 @@ impl Classifier {
                 phrases: Vec::new(),
                 phrase_index: FeatureMap::default(),
                 model: Some(Arc::new(model)),
+                center: 0.0,
                 digest: hasher.digest(),
             }],
         }

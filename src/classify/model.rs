@@ -27,8 +27,6 @@ use super::text::{FeatureMap, FeatureSettings, Scratch, feature_hash};
 /// The first line of every model file; bump the number when the feature pipeline changes.
 const MAGIC: &str = "tradefeed-model 1";
 
-/// Weights smaller than this are not written (they cannot move a score).
-const PRUNE: f32 = 1e-4;
 
 /// How to train a [`Model`].
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +43,11 @@ pub struct TrainOptions {
     pub positive_weight: f32,
     /// Feature extraction settings.
     pub features: FeatureSettings,
+    /// Ship the average of the cross-validation fold models instead of one model refit on all
+    /// data. The threshold is chosen on fold-model scores; a refit on all data is more
+    /// confident than any fold model, so that threshold sits too low for it. The average of the
+    /// fold models has the score scale the threshold was chosen for.
+    pub average_folds: bool,
 }
 
 impl Default for TrainOptions {
@@ -56,6 +59,7 @@ impl Default for TrainOptions {
             seed: 0x5eed_cafe,
             positive_weight: 2.0,
             features: FeatureSettings::default(),
+            average_folds: true,
         }
     }
 }
@@ -73,17 +77,20 @@ pub struct Model {
     pub cv_f1: f32,
     /// The chosen L2 strength.
     pub lambda: f32,
-    /// Feature hash → (weight, readable name).
-    weights: FeatureMap<(f32, Box<str>)>,
+    /// idf of a feature the training set never saw (the largest possible).
+    pub unseen_idf: f32,
+    /// Every training feature, by hash.
+    weights: FeatureMap<Feature>,
 }
 
-/// One feature's share of a model score.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Contribution {
-    /// Readable feature name (`tariff`, `export control`, `title:tariff`).
-    pub name: String,
-    /// weight × feature value.
-    pub value: f32,
+/// One feature of a model.
+#[derive(Debug, Clone)]
+struct Feature {
+    weight: f32,
+    /// Inverse document frequency in the training set (1 when idf is off).
+    idf: f32,
+    /// Readable name (`tariff`, `export control`, `title:tariff`).
+    name: Box<str>,
 }
 
 /// Logistic function.
@@ -98,35 +105,57 @@ pub fn logit(p: f32) -> f32 {
 }
 
 impl Model {
-    /// Log-odds for a document already turned into `scratch.vector`.
-    pub fn margin(&self, vector: &[(u64, f32)]) -> f32 {
-        let mut sum = self.bias;
-        for (hash, x) in vector {
-            if let Some((w, _)) = self.weights.get(hash) {
-                sum += w * x;
+    /// Scores a document: returns its log-odds and leaves in `top` its `k` largest feature
+    /// contributions by magnitude (`weight × value`, largest first) with the feature names.
+    ///
+    /// One hash lookup per feature does everything: idf weighting, the L2 norm, the dot product
+    /// and the explanation (the norm scales every contribution alike, so the ranking can be
+    /// kept while streaming and scaled at the end).
+    pub fn explain<'m>(
+        &'m self,
+        scratch: &mut Scratch,
+        title: &str,
+        text: &str,
+        k: usize,
+        top: &mut Vec<(f32, &'m str)>,
+    ) -> f32 {
+        top.clear();
+        scratch.build(title, text, self.features, None);
+        let (mut norm2, mut dot) = (0.0f32, 0.0f32);
+        for &(hash, tf) in &scratch.vector {
+            let feature = self.weights.get(&hash);
+            let idf = match (self.features.idf, feature) {
+                (false, _) => 1.0,
+                (true, Some(f)) => f.idf,
+                (true, None) => self.unseen_idf,
+            };
+            let x = tf * idf;
+            norm2 += x * x;
+            let Some(f) = feature.filter(|f| f.weight != 0.0) else {
+                continue;
+            };
+            let value = f.weight * x;
+            dot += value;
+            if k > 0 && (top.len() < k || value.abs() > top[top.len() - 1].0.abs()) {
+                let at = top.partition_point(|t| t.0.abs() >= value.abs());
+                top.insert(at, (value, &f.name));
+                top.truncate(k);
             }
         }
-        sum
-    }
-
-    /// The non-zero contributions for a vectorized document (unsorted).
-    pub fn contributions(&self, vector: &[(u64, f32)]) -> Vec<Contribution> {
-        vector
-            .iter()
-            .filter_map(|(hash, x)| {
-                self.weights.get(hash).map(|(w, name)| Contribution {
-                    name: name.to_string(),
-                    value: w * x,
-                })
-            })
-            .collect()
+        if norm2 == 0.0 {
+            return self.bias;
+        }
+        let inv = 1.0 / norm2.sqrt();
+        for t in top.iter_mut() {
+            t.0 *= inv;
+        }
+        self.bias + dot * inv
     }
 
     /// Probability that a document is on topic.
     pub fn probability(&self, title: &str, text: &str) -> f32 {
         let mut scratch = Scratch::default();
-        scratch.build(title, text, self.features, None);
-        sigmoid(self.margin(&scratch.vector))
+        sigmoid(self.explain(&mut scratch, title, text, 0, &mut Vec::new()))
     }
 
     /// Number of features with a weight.
@@ -145,15 +174,16 @@ impl Model {
         let _ = writeln!(out, "{MAGIC}");
         let _ = writeln!(out, "bigrams {}", self.features.bigrams);
         let _ = writeln!(out, "title_features {}", self.features.title_features);
+        let _ = writeln!(out, "idf {}", self.features.idf);
+        let _ = writeln!(out, "unseen_idf {:.4}", self.unseen_idf);
         let _ = writeln!(out, "threshold {:.6}", self.threshold);
         let _ = writeln!(out, "cv_f1 {:.6}", self.cv_f1);
         let _ = writeln!(out, "lambda {:e}", self.lambda);
         let _ = writeln!(out, "bias {:.6}", self.bias);
-        let mut rows: Vec<(&str, f32)> =
-            self.weights.values().map(|(w, n)| (n.as_ref(), *w)).collect();
-        rows.sort_by(|a, b| a.0.cmp(b.0));
-        for (name, w) in rows {
-            let _ = writeln!(out, "w {w:.6} {name}");
+        let mut rows: Vec<&Feature> = self.weights.values().collect();
+        rows.sort_by(|a, b| a.name.cmp(&b.name));
+        for f in rows {
+            let _ = writeln!(out, "w {:.6} {:.4} {}", f.weight, f.idf, f.name);
         }
         out
     }
@@ -174,6 +204,7 @@ impl Model {
             threshold: 0.5,
             cv_f1: 0.0,
             lambda: 0.0,
+            unseen_idf: 1.0,
             weights: FeatureMap::default(),
         };
         for (n, line) in lines {
@@ -187,15 +218,24 @@ impl Model {
             match key {
                 "bigrams" => model.features.bigrams = boolean(rest)?,
                 "title_features" => model.features.title_features = boolean(rest)?,
+                "idf" => model.features.idf = boolean(rest)?,
+                "unseen_idf" => model.unseen_idf = float(rest)?,
                 "threshold" => model.threshold = float(rest)?,
                 "cv_f1" => model.cv_f1 = float(rest)?,
                 "lambda" => model.lambda = float(rest)?,
                 "bias" => model.bias = float(rest)?,
                 "w" => {
-                    let (w, name) = rest.split_once(' ').ok_or_else(|| bad(n, "missing feature"))?;
-                    model
-                        .weights
-                        .insert(feature_hash(name), (float(w)?, name.into()));
+                    let mut parts = rest.splitn(3, ' ');
+                    let (Some(w), Some(idf), Some(name)) = (parts.next(), parts.next(), parts.next())
+                    else {
+                        return Err(bad(n, "expected `w WEIGHT IDF NAME`"));
+                    };
+                    let feature = Feature {
+                        weight: float(w)?,
+                        idf: float(idf)?,
+                        name: name.into(),
+                    };
+                    model.weights.insert(feature_hash(name), feature);
                 }
                 other => return Err(bad(n, &format!("unknown key `{other}`"))),
             }
@@ -340,13 +380,13 @@ pub fn best_threshold(scored: &[(f32, bool)]) -> (f32, f32) {
     (best_t, best_f1)
 }
 
-/// Out-of-fold probabilities for every example with one lambda.
+/// Out-of-fold probabilities for every example with one lambda, and the fold models.
 fn cross_validate(
     examples: &[Example],
     dims: usize,
     lambda: f32,
     options: &TrainOptions,
-) -> Vec<(f32, bool)> {
+) -> (Vec<(f32, bool)>, Vec<Linear>) {
     let folds = options.folds.max(2);
     // Stratified, deterministic fold assignment: positives and negatives dealt round-robin.
     let mut fold_of = vec![0usize; examples.len()];
@@ -357,6 +397,7 @@ fn cross_validate(
         *counter += 1;
     }
     let mut scored = vec![(0.0f32, false); examples.len()];
+    let mut models = Vec::with_capacity(folds);
     for fold in 0..folds {
         let train: Vec<usize> = (0..examples.len()).filter(|&i| fold_of[i] != fold).collect();
         let model = fit(examples, &train, dims, lambda, options);
@@ -365,8 +406,26 @@ fn cross_validate(
                 scored[i] = (sigmoid(model.margin(&e.features)), e.label);
             }
         }
+        models.push(model);
     }
-    scored
+    (scored, models)
+}
+
+/// The mean of linear models (itself a linear model).
+fn average(models: &[Linear], dims: usize) -> Linear {
+    let mut mean = Linear {
+        v: vec![0.0; dims],
+        scale: 1.0,
+        bias: 0.0,
+    };
+    let k = models.len().max(1) as f32;
+    for model in models {
+        for (m, v) in mean.v.iter_mut().zip(&model.v) {
+            *m += v / k;
+        }
+        mean.bias += model.bias / k;
+    }
+    mean
 }
 
 /// Trains a model on labelled examples; see the module docs for the procedure.
@@ -375,56 +434,103 @@ pub fn train(examples: &[Labelled], options: &TrainOptions) -> Model {
     let mut dense: HashMap<u64, u32> = HashMap::new();
     let mut hashes: Vec<u64> = Vec::new();
     let mut scratch = Scratch::default();
-    let mut vectorized = Vec::with_capacity(examples.len());
+    // First pass: sublinear tf per document, renumbered densely, and document frequencies.
+    let mut documents: Vec<Vec<(u32, f32)>> = Vec::with_capacity(examples.len());
+    let mut df: Vec<u32> = Vec::new();
     for labelled in examples {
         scratch.build(&labelled.title, &labelled.text, options.features, Some(&mut names));
         let features = scratch
             .vector
             .iter()
-            .map(|&(hash, x)| {
+            .map(|&(hash, tf)| {
                 let next = hashes.len() as u32;
                 let j = *dense.entry(hash).or_insert_with(|| {
                     hashes.push(hash);
+                    df.push(0);
                     next
                 });
-                (j, x)
+                df[j as usize] += 1;
+                (j, tf)
             })
             .collect();
-        vectorized.push(Example {
-            features,
-            label: labelled.label,
-        });
+        documents.push(features);
     }
+    // Smoothed idf, as if one extra document held every feature: ln((N+1)/(df+1)) + 1.
+    let n = examples.len() as f32;
+    let idf_of = |df: u32| round4(((n + 1.0) / (df as f32 + 1.0)).ln() + 1.0);
+    let idf: Vec<f32> = df
+        .iter()
+        .map(|&d| if options.features.idf { idf_of(d) } else { 1.0 })
+        .collect();
+    let unseen_idf = if options.features.idf { idf_of(0) } else { 1.0 };
+    // Second pass: weight and normalize exactly as scoring will.
+    let vectorized: Vec<Example> = documents
+        .into_iter()
+        .zip(examples)
+        .map(|(mut features, labelled)| {
+            let norm = features
+                .iter_mut()
+                .map(|(j, x)| {
+                    *x *= idf[*j as usize];
+                    *x * *x
+                })
+                .sum::<f32>()
+                .sqrt();
+            if norm > 0.0 {
+                for (_, x) in &mut features {
+                    *x /= norm;
+                }
+            }
+            Example {
+                features,
+                label: labelled.label,
+            }
+        })
+        .collect();
     let dims = hashes.len();
     let all: Vec<usize> = (0..vectorized.len()).collect();
 
-    let mut best: Option<(f32, f32, f32)> = None; // (f1, threshold, lambda)
+    let mut best: Option<(f32, f32, f32, Vec<Linear>)> = None; // (f1, threshold, lambda, folds)
     for &lambda in &options.lambdas {
-        let scored = cross_validate(&vectorized, dims, lambda, options);
+        let (scored, models) = cross_validate(&vectorized, dims, lambda, options);
         let (threshold, f1) = best_threshold(&scored);
-        if best.is_none_or(|(best_f1, _, _)| f1 > best_f1) {
-            best = Some((f1, threshold, lambda));
+        if best.as_ref().is_none_or(|(best_f1, ..)| f1 > *best_f1) {
+            best = Some((f1, threshold, lambda, models));
         }
     }
-    let (cv_f1, threshold, lambda) = best.unwrap_or((0.0, 0.5, 1e-4));
-    let linear = fit(&vectorized, &all, dims, lambda, options);
+    let (cv_f1, threshold, lambda, models) = best.unwrap_or((0.0, 0.5, 1e-4, Vec::new()));
+    let linear = if options.average_folds && !models.is_empty() {
+        average(&models, dims)
+    } else {
+        fit(&vectorized, &all, dims, lambda, options)
+    };
     let mut weights = FeatureMap::default();
     for (j, &hash) in hashes.iter().enumerate() {
-        let w = linear.v[j];
-        if w.abs() >= PRUNE {
-            // Rounded as written, so a saved-and-loaded model scores exactly like this one.
-            let w = (w * 1e6).round() / 1e6;
-            weights.insert(hash, (w, names[&hash].clone().into_boxed_str()));
-        }
+        // Rounded as written, so a saved-and-loaded model scores exactly like this one.
+        let feature = Feature {
+            weight: round6(linear.v[j]),
+            idf: idf[j],
+            name: names[&hash].clone().into_boxed_str(),
+        };
+        weights.insert(hash, feature);
     }
     Model {
         features: options.features,
-        bias: (linear.bias * 1e6).round() / 1e6,
-        threshold: (threshold * 1e6).round() / 1e6,
-        cv_f1: (cv_f1 * 1e6).round() / 1e6,
+        bias: round6(linear.bias),
+        threshold: round6(threshold),
+        cv_f1: round6(cv_f1),
         lambda,
+        unseen_idf,
         weights,
     }
+}
+
+fn round6(x: f32) -> f32 {
+    (x * 1e6).round() / 1e6
+}
+
+fn round4(x: f32) -> f32 {
+    (x * 1e4).round() / 1e4
 }
 
 #[cfg(test)]

@@ -189,7 +189,7 @@ fn fingerprint_changes_with_any_profile_or_model_byte() {
     write(dir.path(), "trade-policy.model", BUILTIN_MODEL);
     let base = Classifier::load(dir.path()).unwrap().fingerprint();
     assert_eq!(base, Classifier::builtin().fingerprint(), "same bytes, same fingerprint");
-    write(dir.path(), "trade-policy.model", &BUILTIN_MODEL.replace("bias ", "bias 1"));
+    write(dir.path(), "trade-policy.model", &format!("{BUILTIN_MODEL}# one more byte\n"));
     let model_changed = Classifier::load(dir.path()).unwrap().fingerprint();
     write(dir.path(), "trade-policy.model", BUILTIN_MODEL);
     write(dir.path(), "trade-policy.toml", &BUILTIN_PROFILE.replace("threshold = 0.5", "threshold = 0.6"));

@@ -19,7 +19,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
-use xxhash_rust::xxh3::{Xxh3DefaultBuilder, xxh3_64};
+use xxhash_rust::xxh3::xxh3_64;
 
 /// Cached stems per thread before the cache is cleared (bounds memory on hostile input).
 const CACHE_LIMIT: usize = 200_000;
@@ -53,15 +53,51 @@ pub struct Token {
 }
 
 /// A cached token plus its stem text (kept for feature names while training).
-#[derive(Clone)]
 struct Cached {
     token: Token,
     stem: Box<str>,
 }
 
 thread_local! {
-    static CACHE: RefCell<HashMap<Box<str>, Cached, Xxh3DefaultBuilder>> =
-        RefCell::new(HashMap::with_hasher(Xxh3DefaultBuilder::new()));
+    static CACHE: RefCell<HashMap<Box<str>, Cached, BuildHasherDefault<FxHasher>>> =
+        RefCell::new(HashMap::default());
+}
+
+/// The multiply-rotate hash of rustc (`FxHasher`): a few cycles per word, which matters because
+/// every token of every story is looked up in the stem cache. Not DoS-resistant; the cache is
+/// bounded and per thread, so a hostile text can only slow its own scoring.
+#[derive(Default)]
+pub struct FxHasher(u64);
+
+impl FxHasher {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
 }
 
 fn stemmer() -> &'static Stemmer {
@@ -75,12 +111,13 @@ fn is_stopword(word: &str) -> bool {
         .contains(word)
 }
 
-/// The hash of a bigram of two stem hashes.
+/// The hash of a bigram of two stem hashes (order matters): a rotate-xor followed by the
+/// splitmix64 finalizer, cheap and well mixed.
 pub fn bigram(a: u64, b: u64) -> u64 {
-    let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&a.to_le_bytes());
-    bytes[8..].copy_from_slice(&b.to_le_bytes());
-    xxh3_64(&bytes)
+    let mut z = a.rotate_left(23) ^ b.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// The hash of a title-only feature.
@@ -117,21 +154,41 @@ fn fold(word: &str) -> Cow<'_, str> {
     }
 }
 
-/// Calls `each` with every token of `text`, in order, and the stem text when `names` is set.
+/// Calls `each` with every word of `text`, in order. Words are slices of `text` where possible;
+/// only a word with an apostrophe inside is copied (to drop it: "China's" → "Chinas").
 fn for_each_word(text: &str, mut each: impl FnMut(&str)) {
-    let mut word = String::with_capacity(32);
-    for c in text.chars() {
-        if c.is_alphanumeric() {
-            word.push(c);
-        } else if (c == '\'' || c == '\u{2019}') && !word.is_empty() {
-            // Inside a word: drop it, so "China's" stays one token.
-        } else if !word.is_empty() {
-            each(&word);
-            word.clear();
+    let mut joined = String::new();
+    let mut start: Option<usize> = None;
+    let mut apostrophe = false;
+    let mut flush = |from: usize, to: usize, apostrophe: bool, each: &mut dyn FnMut(&str)| {
+        let word = &text[from..to];
+        if apostrophe {
+            joined.clear();
+            joined.extend(word.chars().filter(|&c| c != '\'' && c != '\u{2019}'));
+            each(&joined);
+        } else {
+            each(word);
+        }
+    };
+    for (i, c) in text.char_indices() {
+        let alnum = if c.is_ascii() { c.is_ascii_alphanumeric() } else { c.is_alphanumeric() };
+        if alnum {
+            if start.is_none() {
+                start = Some(i);
+                apostrophe = false;
+            }
+        } else if (c == '\'' || c == '\u{2019}')
+            && start.is_some()
+            && text[i + c.len_utf8()..].chars().next().is_some_and(char::is_alphanumeric)
+        {
+            // Inside a word: keep going, drop it later.
+            apostrophe = true;
+        } else if let Some(from) = start.take() {
+            flush(from, i, apostrophe, &mut each);
         }
     }
-    if !word.is_empty() {
-        each(&word);
+    if let Some(from) = start {
+        flush(from, text.len(), apostrophe, &mut each);
     }
 }
 
@@ -140,31 +197,29 @@ pub fn tokenize(text: &str, out: &mut Vec<Token>, mut names: Option<&mut HashMap
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         for_each_word(text, |raw| {
-            let cached = match cache.get(raw) {
-                Some(hit) => hit.clone(),
-                None => {
-                    let folded = fold(raw);
-                    let stem: Box<str> = stemmer().stem(&folded).into();
-                    let hit = Cached {
-                        token: Token {
-                            stem: xxh3_64(stem.as_bytes()),
-                            stop: is_stopword(&folded),
-                        },
-                        stem,
-                    };
-                    if cache.len() >= CACHE_LIMIT {
-                        cache.clear();
-                    }
-                    cache.insert(raw.into(), hit.clone());
-                    hit
+            if let Some(hit) = cache.get(raw) {
+                if let Some(names) = names.as_deref_mut() {
+                    names
+                        .entry(hit.token.stem)
+                        .or_insert_with(|| hit.stem.to_string());
                 }
+                out.push(hit.token);
+                return;
+            }
+            let folded = fold(raw);
+            let stem: Box<str> = stemmer().stem(&folded).into();
+            let token = Token {
+                stem: xxh3_64(stem.as_bytes()),
+                stop: is_stopword(&folded),
             };
             if let Some(names) = names.as_deref_mut() {
-                names
-                    .entry(cached.token.stem)
-                    .or_insert_with(|| cached.stem.to_string());
+                names.entry(token.stem).or_insert_with(|| stem.to_string());
             }
-            out.push(cached.token);
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(raw.into(), Cached { token, stem });
+            out.push(token);
         });
     });
 }
@@ -176,6 +231,9 @@ pub struct FeatureSettings {
     pub bigrams: bool,
     /// Add `title:` copies of title unigrams (titles carry the topic more reliably than bodies).
     pub title_features: bool,
+    /// Weight features by inverse document frequency (learned from the training set) before
+    /// normalizing, so rare, specific words count for more than common ones.
+    pub idf: bool,
 }
 
 impl Default for FeatureSettings {
@@ -183,6 +241,7 @@ impl Default for FeatureSettings {
         FeatureSettings {
             bigrams: true,
             title_features: true,
+            idf: true,
         }
     }
 }
@@ -195,12 +254,18 @@ pub struct Scratch {
     /// Body tokens (title tokens are not repeated here).
     pub body: Vec<Token>,
     raw: Vec<u64>,
-    /// The L2-normalized sparse vector, sorted by feature hash.
+    /// Counting table: (feature hash, count), 0 = empty; all empty between documents.
+    slots: Vec<(u64, u32)>,
+    /// Occupied slots of the current document, in first-seen order.
+    used: Vec<u32>,
+    /// The sparse vector, in first-seen order: `1 + ln tf` after [`Scratch::build`], the
+    /// final weighted, L2-normalized values after [`Scratch::normalize`].
     pub vector: Vec<(u64, f32)>,
 }
 
 impl Scratch {
-    /// Tokenizes a document into `self.title` / `self.body` and builds `self.vector`.
+    /// Tokenizes a document into `self.title` / `self.body` and builds `self.vector` with
+    /// sublinear term frequencies; call [`Scratch::normalize`] next.
     pub fn build(
         &mut self,
         title_text: &str,
@@ -244,21 +309,52 @@ impl Scratch {
                 }
             }
         }
-        self.raw.sort_unstable();
-        self.vector.clear();
-        let mut norm = 0.0f32;
-        let mut i = 0;
-        while i < self.raw.len() {
-            let hash = self.raw[i];
-            let mut j = i + 1;
-            while j < self.raw.len() && self.raw[j] == hash {
-                j += 1;
+        self.count_raw();
+    }
+
+    /// Counts `self.raw` into `self.vector` as `(hash, 1 + ln tf)` in first-seen order, with an
+    /// open-addressing table that is reused between documents (cheaper than sorting).
+    fn count_raw(&mut self) {
+        let needed = (self.raw.len() * 2).next_power_of_two().max(64);
+        if self.slots.len() < needed {
+            self.slots = vec![(0, 0); needed];
+        }
+        let mask = self.slots.len() - 1;
+        self.used.clear();
+        for &hash in &self.raw {
+            // 0 marks an empty slot; a real hash of 0 (odds 2⁻⁶⁴) shares with 1.
+            let key = hash.max(1);
+            let mut i = (key as usize) & mask;
+            loop {
+                let slot = &mut self.slots[i];
+                if slot.0 == key {
+                    slot.1 += 1;
+                    break;
+                }
+                if slot.0 == 0 {
+                    *slot = (key, 1);
+                    self.used.push(i as u32);
+                    break;
+                }
+                i = (i + 1) & mask;
             }
+        }
+        self.vector.clear();
+        for &i in &self.used {
+            let slot = &mut self.slots[i as usize];
             // Sublinear tf: the tenth "tariff" says less than the first.
-            let weight = 1.0 + ((j - i) as f32).ln();
-            norm += weight * weight;
-            self.vector.push((hash, weight));
-            i = j;
+            let tf = if slot.1 == 1 { 1.0 } else { 1.0 + (slot.1 as f32).ln() };
+            self.vector.push((slot.0, tf));
+            *slot = (0, 0);
+        }
+    }
+
+    /// Multiplies each feature by `idf(hash)` and scales the vector to unit length.
+    pub fn normalize(&mut self, idf: impl Fn(u64) -> f32) {
+        let mut norm = 0.0f32;
+        for (hash, w) in &mut self.vector {
+            *w *= idf(*hash);
+            norm += *w * *w;
         }
         if norm > 0.0 {
             let inv = 1.0 / norm.sqrt();
@@ -364,6 +460,7 @@ mod tests {
             FeatureSettings::default(),
             Some(&mut names),
         );
+        scratch.normalize(|_| 1.0);
         for (hash, _) in &scratch.vector {
             assert_eq!(feature_hash(&names[hash]), *hash, "{}", names[hash]);
         }
@@ -379,8 +476,10 @@ mod tests {
         let settings = FeatureSettings {
             bigrams: false,
             title_features: false,
+            idf: false,
         };
         scratch.build("", "steel steel steel aluminium", settings, None);
+        scratch.normalize(|_| 1.0);
         let norm: f32 = scratch.vector.iter().map(|(_, w)| w * w).sum();
         assert!((norm - 1.0).abs() < 1e-5);
         let steel = scratch.vector.iter().find(|(h, _)| *h == feature_hash("steel")).unwrap();

@@ -62,6 +62,42 @@ pub enum Command {
     Check,
     /// Table of sources: status, last success, next due, entries.
     Sources,
+    /// Train a topic model from labelled JSONL (`{"title", "text", "label"}` per line).
+    Train {
+        /// Labelled examples.
+        #[arg(long)]
+        labels: PathBuf,
+        /// Where to write the model file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Score a labelled JSONL file and print the confusion counts; the last line is JSON with
+    /// precision, recall, f1, tp, fp, fn, tn.
+    Eval {
+        /// Labelled examples.
+        #[arg(long)]
+        labels: PathBuf,
+        /// A configured (or the built-in) topic to evaluate.
+        #[arg(long, conflicts_with = "model")]
+        topic: Option<String>,
+        /// A trained model file to evaluate on its own.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Decision threshold to use instead of the topic's or model's own.
+        #[arg(long)]
+        threshold: Option<f32>,
+        /// List the misclassified items with the features that drove their scores.
+        #[arg(long)]
+        explain: bool,
+    },
+    /// Re-score every stored story with the current topic profiles (the daemon also does this
+    /// on start-up when the profiles changed).
+    Reclassify,
+    /// Print one story with its appearances and the evidence that joined each.
+    Story {
+        /// The story number (the last part of its feed id).
+        id: i64,
+    },
     /// Ask the running daemon's /healthz (for container health checks); exit 0 when healthy.
     Health {
         /// Give up after this many seconds.
@@ -83,6 +119,21 @@ pub fn execute(cli: Cli) -> ExitCode {
         Command::Check => check(&cli),
         Command::ImportOpml { file } => opml::import(&cli, file),
         Command::ExportOpml => opml::export(&cli),
+        Command::Train { labels, out } => train(labels, out),
+        Command::Eval {
+            labels,
+            topic,
+            model,
+            threshold,
+            explain,
+        } => eval(
+            &cli,
+            labels,
+            topic.as_deref(),
+            model.as_deref(),
+            *threshold,
+            *explain,
+        ),
         _ => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -100,9 +151,13 @@ pub fn execute(cli: Cli) -> ExitCode {
                     Command::Fetch { source } => fetch(&cli, source.as_deref()).await,
                     Command::Sources => sources(&cli).await,
                     Command::Health { timeout } => health(&cli, *timeout).await,
-                    Command::Check | Command::ImportOpml { .. } | Command::ExportOpml => {
-                        unreachable!("handled above")
-                    }
+                    Command::Reclassify => reclassify(&cli).await,
+                    Command::Story { id } => story(&cli, *id).await,
+                    Command::Check
+                    | Command::Train { .. }
+                    | Command::Eval { .. }
+                    | Command::ImportOpml { .. }
+                    | Command::ExportOpml => unreachable!("handled above"),
                 }
             })
         }
@@ -322,6 +377,120 @@ async fn sources(cli: &Cli) -> anyhow::Result<ExitCode> {
                 let _ = writeln!(out, "  ! last error: {err}");
             }
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn train(labels: &std::path::Path, out: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use crate::classify::{TrainOptions, read_labels, train};
+    let examples = read_labels(labels)?;
+    let positives = examples.iter().filter(|e| e.label).count();
+    anyhow::ensure!(
+        positives > 0 && positives < examples.len(),
+        "{}: needs both positive and negative examples ({positives} of {} are positive)",
+        labels.display(),
+        examples.len()
+    );
+    let started = std::time::Instant::now();
+    let model = train(&examples, &TrainOptions::default());
+    model.save(out)?;
+    println!(
+        "trained on {} examples ({} positive) in {:.1}s: {} features, threshold {:.3} (cross-validated); wrote {}",
+        examples.len(),
+        positives,
+        started.elapsed().as_secs_f64(),
+        model.len(),
+        model.threshold,
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval(
+    cli: &Cli,
+    labels: &std::path::Path,
+    topic: Option<&str>,
+    model: Option<&std::path::Path>,
+    threshold: Option<f32>,
+    explain: bool,
+) -> anyhow::Result<ExitCode> {
+    use crate::classify::{Model, evaluate_model, evaluate_topic, read_labels};
+    let examples = read_labels(labels)?;
+    let report = match model {
+        Some(path) => evaluate_model(&Model::load(path)?, &examples, threshold),
+        None => {
+            // The configured topics when the config exists, else the built-in one.
+            let classifier = match Config::load_with_env(&cli.config) {
+                Ok(config) => app::load_classifier(&config)?,
+                Err(config::ConfigError::Io { .. }) => crate::classify::Classifier::builtin(),
+                Err(e) => return Err(e.into()),
+            };
+            evaluate_topic(
+                &classifier,
+                topic.unwrap_or("trade-policy"),
+                &examples,
+                threshold,
+            )?
+        }
+    };
+    print!("{}", report.render(explain));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn reclassify(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    let classifier = app::load_classifier(&config)?;
+    let store = app::open_store(&config).await?;
+    let started = std::time::Instant::now();
+    let n = app::rescore_all(&store, &classifier).await?;
+    store
+        .set_meta("classifier", &classifier.fingerprint())
+        .await?;
+    store.close().await;
+    println!(
+        "re-scored {n} stories for {} in {:.2}s",
+        classifier.topic_names().join(", "),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn story(cli: &Cli, id: i64) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    let path = config.storage.path.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&path, Access::ReadOnly)).await??;
+    let Some(s) = store.story(id).await? else {
+        anyhow::bail!("no story {id} in {}", config.storage.path.display());
+    };
+    let fmt = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "story {}  {}",
+        s.id,
+        crate::http::story_id(store.instance(), s.id)
+    );
+    let _ = writeln!(out, "title:      {}", s.title);
+    let _ = writeln!(out, "link:       {}", s.link.as_deref().unwrap_or("-"));
+    let _ = writeln!(out, "published:  {}", fmt(s.published));
+    let _ = writeln!(out, "updated:    {}", fmt(s.updated));
+    let _ = writeln!(out, "first seen: {}", fmt(s.first_seen));
+    for t in &s.topics {
+        let _ = writeln!(
+            out,
+            "topic:      {} {:.3} {} — {}",
+            t.topic,
+            t.score,
+            if t.matched { "matched" } else { "not matched" },
+            t.why.join("; ")
+        );
+    }
+    let _ = writeln!(out, "appearances ({}):", s.appearances.len());
+    for a in &s.appearances {
+        let _ = writeln!(out, "  - {} ({})", a.source, fmt(a.first_seen));
+        let _ = writeln!(out, "    title:    {}", a.title);
+        let _ = writeln!(out, "    url:      {}", a.url.as_deref().unwrap_or("-"));
+        let _ = writeln!(out, "    evidence: {}", a.evidence);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::signature::{BINS, FIGURES, Signature, TITLE_TERMS, WIDE_BINS, is_figure_hash};
-use super::{ClusterConfig, MatchEvidence};
+use super::{ClusterConfig, Comparison, MatchEvidence};
 use crate::domain::StoryId;
 
 /// LSH bands: each band is two adjacent 16-bit minima. Two copies collide in a band with
@@ -20,8 +20,9 @@ pub(crate) const TEXT_ALONE: f64 = 0.6;
 pub(crate) const TEXT_WITH_TITLE: f64 = 0.4;
 /// Headline term overlap that counts as agreement (long texts).
 pub(crate) const TITLE_AGREES: f64 = 0.5;
-/// Containment and headline overlap both required for briefs.
-pub(crate) const BRIEF_TEXT: f64 = 0.8;
+/// Containment required for briefs. A brief's own words cannot tell templated items apart
+/// (two dividend notices read alike), so the headline decides and the text only has to agree.
+pub(crate) const BRIEF_TEXT: f64 = 0.6;
 /// Headline overlap required for briefs.
 pub(crate) const BRIEF_TITLE: f64 = 0.8;
 /// The shorter copy must hold at least this share of the longer copy's shingles: beyond that
@@ -37,7 +38,7 @@ const MAX_LOAD: f64 = 0.8;
 /// ...and rebuilt with this share used (the ratio bounds memory and probe length).
 const REBUILD_LOAD: f64 = 0.64;
 
-/// One indexed story: its representative copy's sketch and evidence, 144 bytes.
+/// One indexed story: its representative copy's sketch and evidence, 152 bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct Slot {
     story: StoryId,
@@ -47,9 +48,9 @@ pub(crate) struct Slot {
     wide: [u16; WIDE_BINS],
     narrow: [u8; BINS - WIDE_BINS],
     title: [u16; TITLE_TERMS],
-    figures: [u16; FIGURES],
+    figures: [u32; FIGURES],
     n_title: u8,
-    n_figures: u8,
+    /// Distinct figures in the text; the first `min(figures_total, FIGURES)` are sampled.
     figures_total: u8,
 }
 
@@ -64,10 +65,10 @@ impl Slot {
                 narrow[i - WIDE_BINS] = *m as u8;
             }
         }
+        let mut figures = [0u32; FIGURES];
+        figures[..sig.figures.len()].copy_from_slice(&sig.figures);
         let mut title = [0u16; TITLE_TERMS];
         title[..sig.title.len()].copy_from_slice(&sig.title);
-        let mut figures = [0u16; FIGURES];
-        figures[..sig.figures.len()].copy_from_slice(&sig.figures);
         Slot {
             story,
             first_seen: epoch_seconds(seen),
@@ -77,7 +78,6 @@ impl Slot {
             title,
             figures,
             n_title: sig.title.len() as u8,
-            n_figures: sig.figures.len() as u8,
             figures_total: sig.figures_total,
         }
     }
@@ -86,8 +86,8 @@ impl Slot {
         &self.title[..self.n_title as usize]
     }
 
-    fn figures(&self) -> &[u16] {
-        &self.figures[..self.n_figures as usize]
+    fn figures(&self) -> &[u32] {
+        &self.figures[..usize::from(self.figures_total).min(FIGURES)]
     }
 
     /// The 64-bit key of LSH band `band` (also decides the table cell and tag).
@@ -177,7 +177,7 @@ pub(crate) fn judge(a: &Slot, b: &Slot) -> Judgement {
         "lengths too different"
     } else if headline_figures_conflict(a.title(), b.title()) {
         "headline figures differ"
-    } else if figures.is_some_and(|(agree, of)| of >= 2 && 2 * agree < of) {
+    } else if figures.is_some_and(|(agree, of)| agree < of) {
         "figures differ"
     } else if brief {
         if containment >= BRIEF_TEXT && title.is_some_and(|t| t >= BRIEF_TITLE) {
@@ -198,6 +198,17 @@ pub(crate) fn judge(a: &Slot, b: &Slot) -> Judgement {
     judgement
 }
 
+/// Applies the matching rule to two signatures directly (no index, no time window): whether
+/// they would match and why. For diagnostics and `tradefeed story` explanations.
+pub fn compare(a: &Signature, b: &Signature) -> Comparison {
+    let epoch = DateTime::<Utc>::UNIX_EPOCH;
+    let judgement = judge(&Slot::new(0, a, epoch), &Slot::new(0, b, epoch));
+    Comparison {
+        matched: judgement.accept,
+        summary: judgement.summary(),
+    }
+}
+
 /// Overlap coefficient of two headline term samples; `None` unless both have two terms.
 fn title_overlap(a: &[u16], b: &[u16]) -> Option<f64> {
     if a.len() < 2 || b.len() < 2 {
@@ -207,53 +218,44 @@ fn title_overlap(a: &[u16], b: &[u16]) -> Option<f64> {
     Some(shared as f64 / a.len().min(b.len()) as f64)
 }
 
-/// Both headlines carry figures and share none ("GIVEN 15 MLN STG" vs "GIVEN 53 MLN STG").
+/// Both headlines say the same thing in words (word overlap ≥ [`TITLE_AGREES`]) but with
+/// figures that share none ("GIVEN 15 MLN STG" vs "GIVEN 53 MLN STG"). Headlines written from
+/// different parts of a story carry different figures without contradicting each other.
 fn headline_figures_conflict(a: &[u16], b: &[u16]) -> bool {
-    let fa: Vec<u16> = a.iter().copied().filter(|h| is_figure_hash(*h)).collect();
-    let fb: Vec<u16> = b.iter().copied().filter(|h| is_figure_hash(*h)).collect();
-    !fa.is_empty() && !fb.is_empty() && !fa.iter().any(|f| fb.contains(f))
+    let (fa, wa): (Vec<u16>, Vec<u16>) = a.iter().partition(|h| is_figure_hash(**h));
+    let (fb, wb): (Vec<u16>, Vec<u16>) = b.iter().partition(|h| is_figure_hash(**h));
+    let words_agree = title_overlap(&wa, &wb).is_some_and(|t| t >= TITLE_AGREES);
+    words_agree && !fa.is_empty() && !fb.is_empty() && !fa.iter().any(|f| fb.contains(f))
 }
 
-/// How many of one copy's sampled figures the other copy has, in the direction where the
-/// figure sets nest best (a trimmed copy lost figures; a stamped copy gained some).
-///
-/// Samples are bottom-k by hash, so a figure of one copy is comparable only if it is below
-/// the other sample's largest hash when that sample was cut. `None` if either copy has fewer
-/// than two figures.
+/// Contexts holding figures in both copies' samples: `(agreeing, comparable)`, where a
+/// context agrees if the two figure sets there (16-bit, one bit per figure) share a bit.
+/// `None` if no context is comparable. Only contexts below both samples' cut are comparable
+/// (the samples are bottom-k by context).
 fn figure_agreement(a: &Slot, b: &Slot) -> Option<(usize, usize)> {
-    if a.figures_total < 2 || b.figures_total < 2 {
-        return None;
-    }
-    let within = |x: &Slot, y: &Slot| -> (usize, usize) {
-        let cut = if usize::from(y.figures_total) > y.figures().len() {
-            y.figures().last().copied().unwrap_or(u16::MAX)
+    let cut = |s: &Slot| {
+        if usize::from(s.figures_total) > s.figures().len() {
+            s.figures().last().map_or(0, |f| f >> 16)
         } else {
-            u16::MAX
-        };
-        let eligible: Vec<u16> = x.figures().iter().copied().filter(|f| *f <= cut).collect();
-        let agree = eligible.iter().filter(|f| y.figures().contains(f)).count();
-        (agree, eligible.len())
-    };
-    let (ab, ba) = (within(a, b), within(b, a));
-    let rate = |(agree, of): (usize, usize)| {
-        if of == 0 {
-            1.0
-        } else {
-            agree as f64 / of as f64
+            u32::MAX
         }
     };
-    Some(if (rate(ab), ab.1) >= (rate(ba), ba.1) {
-        ab
-    } else {
-        ba
-    })
+    let limit = cut(a).min(cut(b));
+    let (mut agree, mut of) = (0, 0);
+    for fa in a.figures().iter().filter(|f| *f >> 16 <= limit) {
+        if let Some(fb) = b.figures().iter().find(|f| *f >> 16 == fa >> 16) {
+            of += 1;
+            agree += usize::from(fa & fb & 0xFFFF != 0);
+        }
+    }
+    (of > 0).then_some((agree, of))
 }
 
 /// In-memory index of recent stories' signatures; lookups cost the same whatever its size.
 ///
 /// One slot per story (its longest copy, see [`StoryIndex::insert`]) and an open-addressing
 /// table of `u32` cells (24-bit slot number + 8-bit key tag) holding each slot under its 16
-/// band keys. Per story: 144 bytes of slot + 16 cells at 64–80 % load (80–100 bytes).
+/// band keys. Per story: 152 bytes of slot + 16 cells at 64–80 % load (80–100 bytes).
 #[derive(Debug)]
 pub struct StoryIndex {
     config: ClusterConfig,
@@ -291,12 +293,13 @@ impl StoryIndex {
 
     /// Adds a story's appearance (its signature and time) as a match candidate.
     ///
-    /// A story keeps one slot: its longest copy so far (most shingles), because syndication
-    /// trims copies from the end, so the longest copy contains the others and every later copy
-    /// is best compared with it. The slot's time is the story's earliest appearance. A later
-    /// appearance replaces the representative only if it is longer; texts too short to ever
-    /// match are not indexed. Order of calls does not matter, so a rebuild from stored
-    /// signatures reaches the same state.
+    /// A story keeps one slot, holding its earliest appearance: usually the wire original,
+    /// the copy every outlet's version was made from, and the one later copies were matched
+    /// against. Containment is measured against the shorter copy, so a trimmed original
+    /// still matches full copies. (A longest-copy representative was tried: it tends to be
+    /// the copy with the most boilerplate.) Texts too short to ever match are not indexed.
+    /// The order of calls does not matter, so a rebuild from stored signatures in any order
+    /// reaches the same state. Memory stays one slot per story.
     pub fn insert(&mut self, story: StoryId, signature: &Signature, seen: DateTime<Utc>) {
         if signature.shingles < MIN_SHINGLES {
             return;
@@ -308,13 +311,11 @@ impl StoryIndex {
             .find(|&s| self.slots[s].story == story);
         match existing {
             Some(s) => {
-                let first_seen = self.slots[s].first_seen.min(fresh.first_seen);
-                if fresh.shingles > self.slots[s].shingles {
+                if fresh.first_seen < self.slots[s].first_seen {
                     // Cells under the old keys now fail the key check and go at the next rebuild.
                     self.slots[s] = fresh;
                     self.index_slot(s);
                 }
-                self.slots[s].first_seen = first_seen;
             }
             None => {
                 if self.slots.len() >= MAX_SLOTS {
@@ -566,16 +567,14 @@ mod tests {
     }
 
     #[test]
-    fn insert_keeps_one_slot_per_story_holding_the_longest_copy() {
+    fn insert_keeps_one_slot_per_story_holding_the_earliest_copy() {
         let mut index = StoryIndex::new(ClusterConfig::default());
+        let earliest = Signature::of_text("t", &trimmed(STORY, 0.8));
         index.insert(7, &Signature::of_text("t", &trimmed(STORY, 0.6)), at(2));
-        index.insert(7, &Signature::of_text("t", STORY), at(1));
-        index.insert(7, &Signature::of_text("t", &trimmed(STORY, 0.7)), at(3));
+        index.insert(7, &earliest, at(1));
+        index.insert(7, &Signature::of_text("t", STORY), at(3));
         assert_eq!(index.len(), 1);
-        assert_eq!(
-            index.slots[0].shingles,
-            Signature::of_text("t", STORY).shingles
-        );
+        assert_eq!(index.slots[0].shingles, earliest.shingles);
         assert_eq!(index.slots[0].first_seen, epoch_seconds(at(1)));
     }
 
@@ -623,8 +622,8 @@ mod tests {
     }
 
     #[test]
-    fn slot_stays_144_bytes() {
+    fn slot_stays_152_bytes() {
         // The memory budget (1,000,000 stories in 256 MiB) is computed from this size.
-        assert_eq!(std::mem::size_of::<Slot>(), 144);
+        assert_eq!(std::mem::size_of::<Slot>(), 152);
     }
 }

@@ -6,14 +6,19 @@
 //! # Signature
 //!
 //! [`Signature::of`] reads the entry's title and plain text. The text is lower-cased and split
-//! into words (runs of letters and digits; `155,221` and `5.93` stay one word). Every run of 4
+//! into words (runs of letters or of digits; `155,221` and `5.93` stay one word, `65.50` is
+//! written `65.5`, `U.S.` is `us`; web and e-mail addresses are skipped). Every run of 4
 //! consecutive words is a *shingle*; shingles made only of stopwords are skipped. The signature
 //! keeps a 64-bin one-permutation MinHash of the distinct shingles (with densification), their
 //! count, a sample of up to 8 stemmed headline terms (stopwords, `UPDATE n-` and attribution
-//! words such as "sources" or "officials" dropped) and a bottom-6 sample of the text's
-//! *figures* (words with a digit, except bare integers below 60 and years 1900–2099, which
-//! outlets add in their own date and time stamps). In memory the index keeps 32 minima with
-//! 16 bits and 32 with 8 bits; on disk [`Signature::to_bytes`] keeps all 32 bits.
+//! words such as "sources" or "officials" dropped) and the text's *figures* (words with a
+//! digit) grouped by *context*, the nearest non-figure words before and after
+//! (`fixed at 1.8218 marks` → `at … marks`): for up to 6 contexts (smallest hashes) a 16-bit
+//! set of the figures standing there (one bit per figure; tables repeat contexts such as
+//! `vs … mln`). Figures in the first or last 30 words within two words of a month, `am`/`pm`,
+//! "published", "updated", "ago" or "copyright" are skipped, as outlets stamp copies with
+//! their own dates. In memory the index keeps 32 minima with 16 bits and 32 with 8 bits; on
+//! disk [`Signature::to_bytes`] keeps all 32 bits.
 //!
 //! # Matching rule
 //!
@@ -27,14 +32,16 @@
 //! 1. If the shorter copy has fewer than 8 shingles (title-only items): no match.
 //! 2. If the shorter copy has less than a quarter of the longer one's shingles: no match (the
 //!    MinHash estimate of C is too coarse there).
-//! 3. If both headlines contain figures and share none: no match ("GIVEN 15 MLN STG" is not
-//!    "GIVEN 53 MLN STG").
-//! 4. If both texts have at least two figures and, in the direction where the figure sets nest
-//!    best, fewer than half of the comparable sampled figures of one are in the other: no
-//!    match (templated items such as earnings tables or money-market reports differ in their
-//!    figures, not in their words).
-//! 5. Briefs (shorter copy under 40 shingles, ≈ 45 words) match only if C ≥ 0.8 and the
-//!    headline term overlap (shared terms / terms of the shorter headline) is ≥ 0.8.
+//! 3. If the headlines agree in words (overlap of their non-figure terms ≥ 0.5) but both
+//!    contain figures and share none: no match ("GIVEN 15 MLN STG" is not "GIVEN 53 MLN STG").
+//! 4. If a context holds figures in both copies, the two figure sets there must share a
+//!    figure (a bit; unrelated figures collide 1 time in 16): otherwise no match. Copies
+//!    carry figures verbatim (edits change the words around a figure, which only makes the
+//!    context incomparable), while templated items (earnings tables, money-market and crop
+//!    reports, price changes, slaughter estimates) put other figures in the same contexts.
+//! 5. Briefs (shorter copy under 40 shingles, ≈ 45 words) match only if the headline term
+//!    overlap (shared terms / terms of the shorter headline) is ≥ 0.8 and C ≥ 0.6: a brief's
+//!    words cannot tell templated notices apart, so the headline decides.
 //! 6. Longer texts match if C ≥ 0.6, or if C ≥ 0.4 and the headline overlap is ≥ 0.5.
 //!
 //! Among accepted stories the one with the highest C wins. Two different stories on the same
@@ -43,9 +50,9 @@
 //!
 //! # Index
 //!
-//! [`StoryIndex`] holds one slot per story (its longest copy) and an open-addressing table of
+//! [`StoryIndex`] holds one slot per story (its earliest copy) and an open-addressing table of
 //! band keys: a lookup probes 16 cells and verifies a handful of candidates, whatever the number
-//! of stories. Memory is about 144 bytes per slot plus 80–100 bytes of table, ≈ 230 MiB for
+//! of stories. Memory is about 152 bytes per slot plus 80–100 bytes of table, ≈ 230 MiB for
 //! 1,000,000 stories. [`StoryIndex::prune`] drops stories first seen before the window; the
 //! index is rebuilt at start-up by inserting the stored signatures.
 
@@ -54,7 +61,7 @@ mod signature;
 
 use chrono::Duration;
 
-pub use index::StoryIndex;
+pub use index::{StoryIndex, compare};
 pub use signature::Signature;
 
 use crate::domain::StoryId;
@@ -80,5 +87,14 @@ pub struct MatchEvidence {
     /// The story matched.
     pub story: StoryId,
     /// Human-readable evidence, e.g. `text jaccard 0.83, title 0.71, shared numbers 5/5`.
+    pub summary: String,
+}
+
+/// The matching rule's verdict on two signatures, from [`compare`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// Whether the two copies would be put in one story (ignoring the time window).
+    pub matched: bool,
+    /// The evidence, in the same form as [`MatchEvidence::summary`].
     pub summary: String,
 }

@@ -15,7 +15,8 @@ pub(crate) const BINS: usize = 64;
 pub(crate) const WIDE_BINS: usize = 32;
 /// Headline terms kept (the ones with the smallest hashes: a consistent sample).
 pub(crate) const TITLE_TERMS: usize = 8;
-/// Figures kept from the text (smallest hashes: a bottom-k sample of the text's number set).
+/// Figures kept from the text, each as (context, value): a bottom-k sample by context hash,
+/// so copies sample the same contexts.
 pub(crate) const FIGURES: usize = 6;
 /// Format version written as the first byte of [`Signature::to_bytes`].
 pub(crate) const VERSION: u8 = 1;
@@ -58,14 +59,14 @@ const HEADLINE_NOISE: &[&str] = &[
 ///
 /// Holds the 64-bin one-permutation MinHash (32-bit minima) of the text's 4-word shingles, the
 /// number of distinct shingles and words, a sample of the headline's stemmed terms and of the
-/// text's figures (15-bit hashes; the low bit marks a figure). See the module docs for the rule.
+/// text's figures, each keyed by the words around it. See the module docs for the rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Signature {
     pub(crate) minhash: [u32; BINS],
     pub(crate) shingles: u16,
     pub(crate) words: u16,
     pub(crate) title: Vec<u16>,
-    pub(crate) figures: Vec<u16>,
+    pub(crate) figures: Vec<u32>,
     pub(crate) figures_total: u8,
 }
 
@@ -96,13 +97,18 @@ impl Signature {
         shingles.sort_unstable();
         shingles.dedup();
 
-        let mut figures: Vec<u16> = tokens
-            .iter()
-            .filter(|t| is_figure(t) && !is_calendar_like(t))
-            .map(|t| term_hash(t, true))
-            .collect();
+        // Per context, a 16-bit set of its figures (one bit each): tables repeat a context
+        // (`vs … mln`) with many figures, and a trimmed copy holds a subset of them.
+        let mut figures: Vec<u32> = Vec::new();
+        for i in (0..tokens.len()).filter(|&i| is_figure(&tokens[i]) && !is_stamp(&tokens, i)) {
+            let (context, value) = figure_in_context(&tokens, i);
+            let bit = 1u32 << (value % 16);
+            match figures.iter_mut().find(|f| **f >> 16 == u32::from(context)) {
+                Some(f) => *f |= bit,
+                None => figures.push(u32::from(context) << 16 | bit),
+            }
+        }
         figures.sort_unstable();
-        figures.dedup();
         let figures_total = figures.len().min(u8::MAX as usize) as u8;
         figures.truncate(FIGURES);
 
@@ -119,10 +125,10 @@ impl Signature {
     /// Serialized form, stored with the entry so the index can be rebuilt at start-up.
     ///
     /// Layout (little-endian): version `1`, shingles u16, words u16, 64 × u32 minima,
-    /// title count u8 + u16 each, figures total u8, figure count u8 + u16 each.
+    /// title count u8 + u16 each, figures total u8, figure count u8 + u32 each.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out =
-            Vec::with_capacity(8 + 4 * BINS + 2 * (self.title.len() + self.figures.len()));
+            Vec::with_capacity(8 + 4 * BINS + 2 * self.title.len() + 4 * self.figures.len());
         out.push(VERSION);
         out.extend_from_slice(&self.shingles.to_le_bytes());
         out.extend_from_slice(&self.words.to_le_bytes());
@@ -160,11 +166,11 @@ impl Signature {
         let title = (0..n_title).map(|_| r.u16()).collect::<Option<Vec<_>>>()?;
         let figures_total = r.u8()?;
         let n_figures = r.u8()? as usize;
-        if n_figures > FIGURES || n_figures > figures_total as usize {
+        if n_figures > FIGURES || n_figures > usize::from(figures_total) {
             return None;
         }
         let figures = (0..n_figures)
-            .map(|_| r.u16())
+            .map(|_| r.u32())
             .collect::<Option<Vec<_>>>()?;
         if r.pos != bytes.len() {
             return None;
@@ -208,30 +214,74 @@ impl Reader<'_> {
     }
 }
 
-/// Lower-case text → words: runs of letters and digits. Separators inside a figure are kept
-/// as one token (`5.93`, `155,221` → `155221`) so figures survive as units.
+/// Lower-case text → words: runs of letters and digits, split where letters meet digits
+/// (`1.5bn` → `1.5`, `bn`). Separators inside a figure are kept as one token (`5.93`,
+/// `155,221` → `155221`) and trailing decimal zeros dropped (`65.50` → `65.5`), so figures
+/// compare as values. Web addresses and e-mail addresses are skipped: they are the outlet's,
+/// not the story's.
 pub(crate) fn tokenize(lower: &str) -> Vec<String> {
     let mut tokens = Vec::with_capacity(lower.len() / 5);
-    let mut current = String::new();
-    let mut chars = lower.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_alphanumeric() {
-            current.push(c);
-        } else if (c == '.' || c == ',')
-            && current.chars().last().is_some_and(|p| p.is_ascii_digit())
-            && chars.peek().is_some_and(|n| n.is_ascii_digit())
-        {
-            if c == '.' {
-                current.push('.');
-            }
-        } else if !current.is_empty() {
-            tokens.push(std::mem::take(&mut current));
+    for chunk in lower.split_whitespace() {
+        if chunk.contains("://") || chunk.starts_with("www.") || chunk.contains('@') {
+            continue;
         }
-    }
-    if !current.is_empty() {
-        tokens.push(current);
+        if let Some(joined) = initialism(chunk) {
+            tokens.push(joined);
+            continue;
+        }
+        let mut current = String::new();
+        let mut chars = chunk.chars().peekable();
+        while let Some(c) = chars.next() {
+            // A '.' kept inside a figure counts as a digit.
+            let joins = current
+                .chars()
+                .last()
+                .is_some_and(|p| (p.is_ascii_digit() || p == '.') == c.is_ascii_digit());
+            if c.is_alphanumeric() && (current.is_empty() || joins) {
+                current.push(c);
+            } else if (c == '.' || c == ',')
+                && current.chars().last().is_some_and(|p| p.is_ascii_digit())
+                && chars.peek().is_some_and(|n| n.is_ascii_digit())
+            {
+                if c == '.' {
+                    current.push('.');
+                }
+            } else {
+                push_token(&mut tokens, std::mem::take(&mut current));
+                if c.is_alphanumeric() {
+                    current.push(c);
+                }
+            }
+        }
+        push_token(&mut tokens, current);
     }
     tokens
+}
+
+/// `u.s.`, `u.k.`, `n.z.` → `us`, `uk`, `nz`: outlets write initialisms with and without dots.
+fn initialism(chunk: &str) -> Option<String> {
+    let core = chunk.trim_end_matches([',', ';', ':', ')', '"', '\'']);
+    let core = core.trim_start_matches(['(', '"', '\'']);
+    let letters: Vec<char> = core
+        .split('.')
+        .filter(|p| !p.is_empty())
+        .flat_map(str::chars)
+        .collect();
+    let parts = core.split('.').filter(|p| !p.is_empty()).count();
+    let dotted = core.contains('.') && parts >= 2 && letters.len() == parts;
+    (dotted && letters.iter().all(|c| c.is_alphabetic())).then(|| letters.into_iter().collect())
+}
+
+/// Adds a token, writing decimal figures without trailing zeros.
+fn push_token(tokens: &mut Vec<String>, mut token: String) {
+    if token.is_empty() {
+        return;
+    }
+    if token.contains('.') {
+        let trimmed = token.trim_end_matches('0').trim_end_matches('.').len();
+        token.truncate(trimmed);
+    }
+    tokens.push(token);
 }
 
 fn is_stopword(token: &str) -> bool {
@@ -243,13 +293,88 @@ fn is_figure(token: &str) -> bool {
     token.bytes().any(|b| b.is_ascii_digit())
 }
 
-/// A figure that may be an outlet's own date or time stamp ("12:00 AM, January 31, 2018"):
-/// a bare integer below 60 or a year 1900–2099. Such figures are not evidence in the text.
-fn is_calendar_like(token: &str) -> bool {
-    match token.parse::<u32>() {
-        Ok(n) => n < 60 || (1900..=2099).contains(&n),
-        Err(_) => false,
+/// Words around an outlet's own date or time stamp ("Published on 12:00 AM, January 31,
+/// 2018", "Updated 3 hours ago"), sorted for binary search.
+const STAMP_CONTEXT: &[&str] = &[
+    "ago",
+    "am",
+    "apr",
+    "april",
+    "aug",
+    "august",
+    "bst",
+    "cet",
+    "copyright",
+    "dec",
+    "december",
+    "edt",
+    "est",
+    "feb",
+    "february",
+    "gmt",
+    "hour",
+    "hours",
+    "jan",
+    "january",
+    "jul",
+    "july",
+    "jun",
+    "june",
+    "mar",
+    "march",
+    "may",
+    "min",
+    "mins",
+    "minute",
+    "minutes",
+    "nov",
+    "november",
+    "oct",
+    "october",
+    "pm",
+    "posted",
+    "published",
+    "sep",
+    "sept",
+    "september",
+    "updated",
+    "utc",
+];
+
+/// Words at each end of a text where outlets put datelines, bylines and stamps.
+const STAMP_EDGE: usize = 30;
+
+/// Whether the figure at `i` may be an outlet's date or time stamp: it lies within the first or
+/// last [`STAMP_EDGE`] words and a stamp word is within two words of it. Outlets stamp copies
+/// with their own dates, so such figures are no evidence either way; dates inside the story
+/// ("pledged on May 6") are.
+fn is_stamp(tokens: &[String], i: usize) -> bool {
+    if i >= STAMP_EDGE && i + STAMP_EDGE < tokens.len() {
+        return false;
     }
+    let around = &tokens[i.saturating_sub(2)..(i + 3).min(tokens.len())];
+    around
+        .iter()
+        .any(|t| STAMP_CONTEXT.binary_search(&t.as_str()).is_ok())
+}
+
+/// A figure's context and value hashes: the context is the nearest non-figure words before
+/// and after it (`at 1.8218 marks` → `at`/`marks`; `10-7/8 pct` puts 10, 7 and 8 under one
+/// context). Two reports from one template share contexts and differ in values; an edited
+/// copy changes contexts, not values.
+fn figure_in_context(tokens: &[String], i: usize) -> (u16, u16) {
+    let word = |t: &&String| !is_figure(t);
+    let before = tokens[..i]
+        .iter()
+        .rev()
+        .find(word)
+        .map_or("^", |t| t.as_str());
+    let after = tokens[i + 1..]
+        .iter()
+        .find(word)
+        .map_or("$", |t| t.as_str());
+    let context = xxh3_64(format!("{before} {after}").as_bytes()) as u16;
+    (context, xxh3_64(tokens[i].as_bytes()) as u16)
 }
 
 /// 15-bit hash of a term; the low bit is 1 for figures so headline figures can be told apart.
@@ -263,7 +388,8 @@ pub(crate) fn is_figure_hash(hash: u16) -> bool {
 }
 
 /// Headline → sample of its stemmed content terms (stopwords, wire prefixes such as
-/// `UPDATE 2-` and attribution words dropped), smallest hashes first, at most [`TITLE_TERMS`].
+/// `UPDATE 2-` and attribution words dropped): its figures, then the words with the smallest
+/// hashes, at most [`TITLE_TERMS`] in all.
 pub(crate) fn title_terms(title: &str) -> Vec<u16> {
     let stemmer = Stemmer::create(Algorithm::English);
     let lower = title.to_lowercase();
@@ -284,7 +410,8 @@ pub(crate) fn title_terms(title: &str) -> Vec<u16> {
             }
         })
         .collect();
-    terms.sort_unstable();
+    // Figures first (they decide rule 3), then the words with the smallest hashes.
+    terms.sort_unstable_by_key(|t| (!is_figure_hash(*t), *t));
     terms.dedup();
     terms.truncate(TITLE_TERMS);
     terms
@@ -334,6 +461,7 @@ mod tests {
     fn stopword_and_noise_lists_are_sorted_for_binary_search() {
         assert!(STOPWORDS.windows(2).all(|w| w[0] < w[1]));
         assert!(HEADLINE_NOISE.windows(2).all(|w| w[0] < w[1]));
+        assert!(STAMP_CONTEXT.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
@@ -347,7 +475,7 @@ mod tests {
                 "5.93 mln against 5.81.",
                 &["5.93", "mln", "against", "5.81"],
             ),
-            ("u.s. trade, japan", &["u", "s", "trade", "japan"]),
+            ("u.s. trade, (u.k.) japan", &["us", "trade", "uk", "japan"]),
             ("déjà-vu 3%", &["déjà", "vu", "3"]),
             ("", &[]),
         ];
@@ -397,6 +525,32 @@ mod tests {
     fn headline_figures_are_marked() {
         let terms = title_terms("Japan surplus 7.3 bln");
         assert_eq!(terms.iter().filter(|h| is_figure_hash(**h)).count(), 1);
+    }
+
+    #[test]
+    fn stamped_dates_and_times_are_not_figures_but_story_figures_are() {
+        let cases = [
+            ("Published on 12:00 AM, January 31, 2018", 0),
+            ("Updated 3 hours ago", 0),
+            ("Copyright 2018 Outlet", 0),
+            ("bought 215 mln stg at 10-7/8 pct", 2),
+            (
+                "Published on 12:00 AM, January 31, 2018. The pact, which both sides signed \
+                 after a long round of talks in the capital and which the parliament is still \
+                 to ratify, expires on May 6, the ministry said in a statement issued late on \
+                 the day, adding that the talks would resume next week in the same city with \
+                 the same delegations, while officials from both sides would brief the \
+                 press after each session and publish a joint text at the end.",
+                1,
+            ),
+            (
+                "exports rose 12.30 pct, imports rose 12.3 pct and 4.1 pct",
+                2,
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(Signature::of_text("", text).figures_total, want, "{text}");
+        }
     }
 
     #[test]

@@ -120,8 +120,9 @@ static SANITIZER: LazyLock<Builder<'static>> = LazyLock::new(|| {
 
 /// Allow-list sanitizing (see [`super::sanitize_html`]).
 pub fn sanitize_html(html: &str, base_url: &str) -> String {
-    if html.is_empty() {
-        return String::new();
+    // Plain text that the HTML serializer would write back unchanged skips the parser.
+    if !html.contains(['<', '>', '&', '\u{a0}', '\r', '\0']) {
+        return html.to_owned();
     }
     BASE.with(|base| {
         let mut base = base.borrow_mut();
@@ -200,6 +201,20 @@ mod tests {
                 "<img src=\"img/chart.png\">",
                 "<img src=\"https://trade.example.org/news/img/chart.png\">",
             ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(sanitize_html(input, BASE_URL), expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn plain_text_passes_through_and_special_characters_are_escaped() {
+        let cases = [
+            ("", ""),
+            ("Tariffs rise again", "Tariffs rise again"),
+            ("Quotes \"stay\" 'as is'", "Quotes \"stay\" 'as is'"),
+            ("AT&T < 5 > 3", "AT&amp;T &lt; 5 &gt; 3"),
+            ("non\u{a0}breaking", "non&nbsp;breaking"),
         ];
         for (input, expected) in cases {
             assert_eq!(sanitize_html(input, BASE_URL), expected, "input {input:?}");

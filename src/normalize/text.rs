@@ -5,10 +5,16 @@
 //! order with block boundaries kept. It never fails: stray `<`, unterminated tags, comments and
 //! CDATA sections are all read as a browser would, or as literal text when they are not markup.
 
+use std::borrow::Cow;
+
+use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 /// Elements whose content is not text and is dropped with them.
 const DROPPED_CONTENT: [&str; 4] = ["script", "style", "noscript", "template"];
+
+/// Invisible characters dropped without leaving a gap: soft hyphen, zero-width space, BOM.
+const INVISIBLE: [char; 3] = ['\u{ad}', '\u{200b}', '\u{feff}'];
 
 /// What separates two runs of text: nothing, a space, or a line break (strongest wins).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -48,6 +54,11 @@ impl TextWriter {
             if i > 0 {
                 self.gap(Gap::Space);
             }
+            let word: Cow<'_, str> = if word.contains(INVISIBLE) {
+                Cow::Owned(word.chars().filter(|c| !INVISIBLE.contains(c)).collect())
+            } else {
+                Cow::Borrowed(word)
+            };
             if word.is_empty() {
                 continue;
             }
@@ -59,7 +70,7 @@ impl TextWriter {
                 }
             }
             self.gap = Gap::None;
-            self.out.push_str(word);
+            self.out.push_str(&word);
         }
     }
 
@@ -224,7 +235,8 @@ pub fn normalize_for_matching(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut gap = false;
     for c in text.chars() {
-        if c.is_alphanumeric() {
+        // Combining marks belong to their word (Devanagari, Arabic and other vowel signs).
+        if c.is_alphanumeric() || (!out.is_empty() && !gap && is_combining_mark(c)) {
             if gap && !out.is_empty() {
                 out.push(' ');
             }
@@ -293,6 +305,7 @@ mod tests {
             ("</p>stray close</div>", "stray close"),
             ("e\u{301}", "é"),
             ("ctrl\u{1}chars\u{7}", "ctrl chars"),
+            ("Zoll\u{ad}tarif\u{200b} \u{feff}x", "Zolltarif x"),
             ("", ""),
         ];
         for (html, expected) in cases {
@@ -306,6 +319,7 @@ mod tests {
             ("U.S. Tariffs, EU quotas!", "u s tariffs eu quotas"),
             ("  Zölle   UND Ämter ", "zölle und ämter"),
             ("trade—policy…", "trade policy"),
+            ("हिंदी समाचार", "हिंदी समाचार"),
             ("", ""),
         ];
         for (input, expected) in cases {

@@ -22,13 +22,27 @@ const MAX_SLEEP: Duration = Duration::from_secs(5);
 pub struct Job {
     /// The source, as configured when the job was queued.
     pub source: Source,
-    _in_flight: InFlight,
+    in_flight: InFlight,
+}
+
+impl Job {
+    /// Keeps the source from being queued again before `until`, whatever the database says.
+    /// For polls whose result could not be stored (disk full, database locked): the stored
+    /// due time is stale then, and polling again at once would hammer the publisher.
+    pub fn defer_until(&self, until: chrono::DateTime<Utc>) {
+        self.in_flight
+            .deferred
+            .lock()
+            .expect("deferral lock poisoned")
+            .insert(self.in_flight.name.clone(), until);
+    }
 }
 
 #[derive(Debug)]
 struct InFlight {
     name: String,
     set: Arc<Mutex<HashSet<String>>>,
+    deferred: Arc<Mutex<HashMap<String, chrono::DateTime<Utc>>>>,
 }
 
 impl Drop for InFlight {
@@ -49,7 +63,13 @@ pub async fn run(
     cancel: CancellationToken,
 ) {
     let in_flight = Arc::new(Mutex::new(HashSet::<String>::new()));
+    let deferred = Arc::new(Mutex::new(HashMap::<String, chrono::DateTime<Utc>>::new()));
     loop {
+        let now = Utc::now();
+        deferred
+            .lock()
+            .expect("deferral lock poisoned")
+            .retain(|_, until| *until > now);
         let current: HashMap<String, Source> = sources
             .borrow_and_update()
             .iter()
@@ -62,6 +82,13 @@ pub async fn run(
                     let Some(source) = current.get(&name) else {
                         continue;
                     };
+                    if deferred
+                        .lock()
+                        .expect("deferral lock poisoned")
+                        .contains_key(&name)
+                    {
+                        continue;
+                    }
                     if !in_flight
                         .lock()
                         .expect("in-flight lock poisoned")
@@ -71,9 +98,10 @@ pub async fn run(
                     }
                     let job = Job {
                         source: source.clone(),
-                        _in_flight: InFlight {
+                        in_flight: InFlight {
                             name,
                             set: Arc::clone(&in_flight),
+                            deferred: Arc::clone(&deferred),
                         },
                     };
                     debug!(source = %job.source.name, "queued");

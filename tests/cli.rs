@@ -1,0 +1,208 @@
+//! The `tradefeed` binary's contracts: exit statuses and what the commands print.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{FeedServer, Resource, write_config};
+
+fn tradefeed(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tradefeed"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("TRADEFEED_CONFIG")
+        .env_remove("TRADEFEED_DB")
+        .env_remove("TRADEFEED_LISTEN")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_exits_0_when_all_sources_are_fine_2_when_some_fail_and_1_on_a_bad_config() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let good = write_config(dir.path(), &[("Good", server.url("a.xml"))], "");
+    let o = tradefeed(&["--config", good.to_str().unwrap(), "fetch"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("Good"),
+        "a line per source: {}",
+        stdout(&o)
+    );
+
+    let dir2 = tempfile::tempdir().unwrap();
+    server.put(
+        "html",
+        Resource {
+            content_type: "text/html".into(),
+            ..Resource::feed("<html><body>moved</body></html>")
+        },
+    );
+    let mixed = write_config(
+        dir2.path(),
+        &[
+            ("Good", server.url("a.xml")),
+            ("Html page", server.url("html")),
+        ],
+        "",
+    );
+    let o = tradefeed(&["--config", mixed.to_str().unwrap(), "fetch"]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("Html page") && l.contains("FAILED")),
+        "names the failed source: {out}"
+    );
+
+    // One source only.
+    let o = tradefeed(&[
+        "--config",
+        mixed.to_str().unwrap(),
+        "fetch",
+        "--source",
+        "Good",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("Html page"));
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[storage]\npaht = \"x.db\"\n").unwrap();
+    let o = tradefeed(&["--config", bad.to_str().unwrap(), "fetch"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("bad.toml:2: storage.paht"),
+        "names file, line and key: {}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn check_accepts_the_shipped_config_and_rejects_a_misspelt_key() {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/config/tradefeed.toml");
+    let o = tradefeed(&["--config", shipped, "check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("ok"), "{}", stdout(&o));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("t.toml");
+    std::fs::write(
+        &bad,
+        "[[sources]]\nname = \"a\"\nurl = \"https://a.example/\"\nschedul = \"@hourly\"\n",
+    )
+    .unwrap();
+    let o = tradefeed(&["--config", bad.to_str().unwrap(), "check"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("t.toml:4: sources[0].schedul"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_corrupt_database_is_refused_by_name_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &[], "");
+    let db = dir.path().join("tradefeed.db");
+    let junk = b"this is not an sqlite database, it is a text file\n".repeat(100);
+    std::fs::write(&db, &junk).unwrap();
+    let o = tradefeed(&["--config", config.to_str().unwrap(), "fetch"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("not an SQLite database"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("tradefeed.db"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&db).unwrap(), junk, "never modified");
+}
+
+#[test]
+fn eval_prints_confusion_counts_and_ends_with_a_json_line_of_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels = dir.path().join("labels.jsonl");
+    std::fs::write(
+        &labels,
+        [
+            r#"{"title": "US imposes 25% tariffs on Canadian steel", "text": "The Commerce Department announced Section 232 duties on steel imports from Canada.", "label": true}"#,
+            r#"{"title": "WTO panel rules against China in anti-dumping dispute", "text": "A World Trade Organization panel found that Beijing's <b>anti-dumping duties</b> broke trade rules.", "label": true}"#,
+            r#"{"title": "Lakers trade guard to Celtics before deadline", "text": "The Lakers traded their starting guard for two draft picks.", "label": false}"#,
+            r#"{"title": "Shares of Apple traded higher after earnings", "text": "Apple stock traded up 3% after quarterly results beat forecasts.", "label": false}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let missing = dir.path().join("none.toml");
+    let o = tradefeed(&[
+        "--config",
+        missing.to_str().unwrap(),
+        "eval",
+        "--topic",
+        "trade-policy",
+        "--labels",
+        labels.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let last = out.lines().last().unwrap();
+    let json: serde_json::Value = serde_json::from_str(last).unwrap();
+    for key in ["precision", "recall", "f1", "tp", "fp", "fn", "tn"] {
+        assert!(json.get(key).is_some(), "{key} in {last}");
+    }
+    let count = |k: &str| json[k].as_u64().unwrap();
+    assert_eq!(count("tp") + count("fn"), 2, "two positives: {last}");
+    assert_eq!(count("fp") + count("tn"), 2, "two negatives: {last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn story_prints_every_appearance_with_its_evidence() {
+    let server = FeedServer::start().await;
+    let item = |link: &str| {
+        Resource::feed(common::rss(
+            "W",
+            &[(
+                "w1",
+                link,
+                "Japan and UK agree digital trade chapter",
+                "Negotiators from Tokyo and London agreed a chapter on data flows.",
+                "Tue, 10 Nov 2026 09:00:00 GMT",
+            )],
+        ))
+    };
+    server.put("a.xml", item("https://wire.example/jp-uk?utm_source=a"));
+    server.put("b.xml", item("https://wire.example/jp-uk?utm_source=b"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Outlet A", server.url("a.xml")),
+            ("Outlet B", server.url("b.xml")),
+        ],
+        "",
+    );
+    let c = config.to_str().unwrap();
+    assert_eq!(tradefeed(&["--config", c, "fetch"]).status.code(), Some(0));
+    let o = tradefeed(&["--config", c, "story", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("Japan and UK agree digital trade chapter"),
+        "{out}"
+    );
+    assert!(out.contains("appearances (2)"), "{out}");
+    assert!(out.contains("evidence: first appearance"), "{out}");
+    assert!(out.contains("evidence: same canonical URL"), "{out}");
+    let o = tradefeed(&["--config", c, "story", "99"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no story 99"));
+}
