@@ -247,14 +247,11 @@ fn the_installed_layout_from_the_readme_passes_check_with_the_units_database_pat
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains(&format!("database {db}")), "{stdout}");
+    let all = format!("{out:?}");
+    assert!(out.status.success(), "{all}");
+    assert!(stdout.contains(&format!("database {db}")), "{all}");
     assert!(
         stdout.contains("trade-policy"),
-        "the copied topic profiles load: {stdout}"
+        "the copied topic profiles load: {all}"
     );
 }
