@@ -31,6 +31,7 @@ pub mod fetch;
 pub mod http;
 pub mod ingest;
 pub mod normalize;
+pub mod opml;
 pub mod parse;
 pub mod reload;
 pub mod scheduler;

@@ -1,6 +1,8 @@
 //! The command line: subcommands and what each prints. `main` parses, sets up logging, calls
 //! [`execute`].
 
+mod opml;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -102,12 +104,21 @@ pub enum Command {
         #[arg(long, default_value_t = 5)]
         timeout: u64,
     },
+    /// Add an OPML subscription list's feeds to the config file (comments and layout kept).
+    ImportOpml {
+        /// The OPML file (as exported by a feed reader).
+        file: PathBuf,
+    },
+    /// Print the configured sources as an OPML 2.0 subscription list.
+    ExportOpml,
 }
 
 /// Runs a parsed command line and returns the process exit status.
 pub fn execute(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::Check => check(&cli),
+        Command::ImportOpml { file } => opml::import(&cli, file),
+        Command::ExportOpml => opml::export(&cli),
         Command::Train { labels, out } => train(labels, out),
         Command::Eval {
             labels,
@@ -142,9 +153,11 @@ pub fn execute(cli: Cli) -> ExitCode {
                     Command::Health { timeout } => health(&cli, *timeout).await,
                     Command::Reclassify => reclassify(&cli).await,
                     Command::Story { id } => story(&cli, *id).await,
-                    Command::Check | Command::Train { .. } | Command::Eval { .. } => {
-                        unreachable!("handled above")
-                    }
+                    Command::Check
+                    | Command::Train { .. }
+                    | Command::Eval { .. }
+                    | Command::ImportOpml { .. }
+                    | Command::ExportOpml => unreachable!("handled above"),
                 }
             })
         }

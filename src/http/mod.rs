@@ -3,6 +3,7 @@
 //! Reads only from the store. Rendered feeds are cached until the store's data changes and are
 //! served with an ETag, so a feed reader polling every minute costs a hash lookup and a 304.
 
+mod opml;
 mod render;
 mod status;
 
@@ -97,6 +98,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/feeds/{file}", get(feed))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/sources.opml", get(opml::sources))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn(count_requests))
         .with_state(state)

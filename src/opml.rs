@@ -1,0 +1,902 @@
+//! OPML 2.0, the subscription-list format every feed reader imports and exports: read one into
+//! the config (keeping the operator's comments and layout), write the configured sources as one.
+//!
+//! Reading uses quick-xml, which never expands DTD entities: a document that declares entities
+//! is refused, and an undefined entity reference is an error, so no input can grow in memory.
+//! Writing is plain string building with every attribute escaped; the output is checked by
+//! parsing it back in the tests.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use quick_xml::XmlVersion;
+use quick_xml::events::{BytesStart, Event};
+use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
+
+use crate::config::{Config, ConfigError};
+
+/// One feed of an OPML subscription list, or one configured source to export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpmlFeed {
+    /// Display name (`title`, else `text`, else the URL's host).
+    pub name: String,
+    /// The feed URL (`xmlUrl`), trimmed.
+    pub url: String,
+    /// Folder path (enclosing outlines' `text`) then `category` segments, without duplicates.
+    pub tags: Vec<String>,
+}
+
+/// Why an OPML file could not be read. Every message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum OpmlError {
+    /// The file could not be read.
+    #[error("{path}: cannot read the OPML file: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not well-formed XML, or not OPML.
+    #[error("{path}: line {line}: {message}")]
+    Malformed {
+        /// The file.
+        path: String,
+        /// 1-based line of the problem (0: the whole document).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Parses an OPML file from disk.
+pub fn read_file(path: &Path) -> Result<Vec<OpmlFeed>, OpmlError> {
+    let bytes = std::fs::read(path).map_err(|source| OpmlError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse(&bytes, &path.display().to_string())
+}
+
+/// Parses OPML bytes; `origin` names the document in errors. Feeds are every `outline` with an
+/// `xmlUrl` inside `<body>`, nested outlines included, in document order.
+pub fn parse(bytes: &[u8], origin: &str) -> Result<Vec<OpmlFeed>, OpmlError> {
+    let malformed = |line: usize, message: String| OpmlError::Malformed {
+        path: origin.to_string(),
+        line,
+        message,
+    };
+    let text = decode(bytes).map_err(|m| malformed(0, m))?;
+    let line_at = |offset: u64| {
+        let end = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(text.len());
+        text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    };
+
+    let mut reader = quick_xml::Reader::from_str(&text);
+    // Outline stack: `Some(label)` for a folder (its text becomes a tag), `None` for a feed
+    // outline that happens to have children (its name is not a category).
+    let mut folders: Vec<Option<String>> = Vec::new();
+    let mut depth = 0usize;
+    let (mut seen_root, mut root_closed, mut in_body, mut seen_body) = (false, false, false, false);
+    let mut feeds = Vec::new();
+    loop {
+        let position = reader.buffer_position();
+        let event = reader.read_event().map_err(|e| {
+            malformed(
+                line_at(reader.error_position()),
+                format!("not well-formed XML: {e}"),
+            )
+        })?;
+        match event {
+            Event::Eof => break,
+            Event::DocType(d) if AsRef::<str>::as_ref(&d).contains("<!ENTITY") => {
+                return Err(malformed(
+                    line_at(position),
+                    "the DOCTYPE declares entities; entity expansion is not supported".into(),
+                ));
+            }
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let is_empty = matches!(event, Event::Empty(_));
+                let name = e.name().as_ref().to_string();
+                if depth == 0 {
+                    if seen_root {
+                        return Err(malformed(
+                            line_at(position),
+                            "more than one root element".into(),
+                        ));
+                    }
+                    seen_root = true;
+                    if name != "opml" {
+                        return Err(malformed(
+                            line_at(position),
+                            format!("the root element is <{name}>, not <opml>: not an OPML file"),
+                        ));
+                    }
+                } else if depth == 1 && name == "body" {
+                    seen_body = true;
+                    in_body = !is_empty;
+                } else if in_body && name == "outline" {
+                    let attrs = attributes(e).map_err(|m| malformed(line_at(position), m))?;
+                    let label =
+                        |key: &str| attr(&attrs, key).map(clean_label).filter(|s| !s.is_empty());
+                    let url = attr(&attrs, "xmlurl").map(str::trim).unwrap_or("");
+                    if url.is_empty() {
+                        if !is_empty {
+                            folders.push(label("text").or_else(|| label("title")));
+                        }
+                    } else {
+                        let mut tags: Vec<String> = folders.iter().flatten().cloned().collect();
+                        if let Some(categories) = attr(&attrs, "category") {
+                            tags.extend(
+                                categories
+                                    .split(',')
+                                    .flat_map(|c| c.split('/'))
+                                    .map(clean_label)
+                                    .filter(|s| !s.is_empty()),
+                            );
+                        }
+                        let mut seen = HashSet::new();
+                        tags.retain(|t| seen.insert(t.clone()));
+                        let name = label("title")
+                            .or_else(|| label("text"))
+                            .or_else(|| {
+                                url::Url::parse(url)
+                                    .ok()
+                                    .and_then(|u| u.host_str().map(str::to_string))
+                            })
+                            .unwrap_or_else(|| url.to_string());
+                        feeds.push(OpmlFeed {
+                            name,
+                            url: url.to_string(),
+                            tags,
+                        });
+                        if !is_empty {
+                            folders.push(None);
+                        }
+                    }
+                }
+                if !is_empty {
+                    depth += 1;
+                }
+            }
+            Event::End(e) => {
+                depth = depth.saturating_sub(1);
+                let name = e.name().as_ref().to_string();
+                if depth == 0 {
+                    root_closed = true;
+                } else if depth == 1 && name == "body" {
+                    in_body = false;
+                } else if in_body && name == "outline" {
+                    folders.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    if !seen_root {
+        return Err(malformed(
+            0,
+            "no root element: the file is empty or not XML".into(),
+        ));
+    }
+    if !root_closed {
+        return Err(malformed(
+            line_at(text.len() as u64),
+            "the document ends before </opml>: the file is truncated".into(),
+        ));
+    }
+    if !seen_body {
+        return Err(malformed(0, "<opml> has no <body>".into()));
+    }
+    Ok(feeds)
+}
+
+/// The document as UTF-8: a BOM wins, then valid UTF-8, then the declared encoding.
+fn decode(bytes: &[u8]) -> Result<String, String> {
+    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(bytes) {
+        let (text, malformed) = encoding.decode_without_bom_handling(&bytes[bom..]);
+        return if malformed {
+            Err(format!("bytes that are not valid {}", encoding.name()))
+        } else {
+            Ok(text.into_owned())
+        };
+    }
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Ok(text.to_string());
+    }
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
+    let declared = head
+        .split_once("encoding=")
+        .and_then(|(_, rest)| {
+            let quote = rest.chars().next()?;
+            let rest = &rest[quote.len_utf8()..];
+            rest.split(quote).next().map(str::to_string)
+        })
+        .ok_or("the file is not UTF-8 and declares no encoding")?;
+    let encoding = encoding_rs::Encoding::for_label(declared.as_bytes())
+        .ok_or_else(|| format!("unknown encoding {declared:?}"))?;
+    let (text, _, malformed) = encoding.decode(bytes);
+    if malformed {
+        return Err(format!("bytes that are not valid {declared}"));
+    }
+    Ok(text.into_owned())
+}
+
+/// An element's attributes with lower-case names (exporters disagree on `xmlUrl` vs `xmlurl`).
+fn attributes(e: &BytesStart<'_>) -> Result<Vec<(String, String)>, String> {
+    e.attributes()
+        .map(|a| {
+            let a = a.map_err(|err| format!("bad attribute: {err}"))?;
+            let key = a.key.as_ref().to_ascii_lowercase();
+            let value = a
+                .normalized_value(XmlVersion::Implicit1_0)
+                .map_err(|err| format!("attribute {key}: {err}"))?;
+            Ok((key, value.into_owned()))
+        })
+        .collect()
+}
+
+fn attr<'a>(attrs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    attrs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Whitespace folded, control characters dropped (the config refuses them in names).
+fn clean_label(s: &str) -> String {
+    s.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Escapes text for a double-quoted XML attribute, dropping characters XML 1.0 forbids.
+fn escape_attr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Attribute-value normalization would turn raw tab/newline into spaces.
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Renders an OPML 2.0 document: sources with tags are grouped under an outline named after
+/// their first tag (all tags also go in `category`, so an import restores them); sources
+/// without tags sit directly in `<body>`. Groups appear in the order of their first source.
+pub fn render(title: &str, created: DateTime<Utc>, sources: &[OpmlFeed]) -> String {
+    let mut xml =
+        String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\">\n");
+    let _ = writeln!(
+        xml,
+        "  <head>\n    <title>{}</title>\n    <dateCreated>{}</dateCreated>\n  </head>\n  <body>",
+        escape_attr(title),
+        // RFC 822 date as OPML 2.0 asks, e.g. "Sat, 28 Nov 2026 00:11:31 GMT".
+        created.format("%a, %d %b %Y %H:%M:%S GMT")
+    );
+    let outline = |xml: &mut String, indent: &str, s: &OpmlFeed| {
+        let name = escape_attr(&s.name);
+        let _ = write!(
+            xml,
+            "{indent}<outline type=\"rss\" text=\"{name}\" title=\"{name}\" xmlUrl=\"{}\"",
+            escape_attr(&s.url)
+        );
+        if !s.tags.is_empty() {
+            let categories: Vec<String> = s.tags.iter().map(|t| format!("/{t}")).collect();
+            let _ = write!(xml, " category=\"{}\"", escape_attr(&categories.join(",")));
+        }
+        xml.push_str("/>\n");
+    };
+    for s in sources.iter().filter(|s| s.tags.is_empty()) {
+        outline(&mut xml, "    ", s);
+    }
+    let mut groups: Vec<&str> = Vec::new();
+    for s in sources {
+        if let Some(first) = s.tags.first()
+            && !groups.contains(&first.as_str())
+        {
+            groups.push(first);
+        }
+    }
+    for group in groups {
+        let label = escape_attr(group);
+        let _ = writeln!(xml, "    <outline text=\"{label}\" title=\"{label}\">");
+        for s in sources
+            .iter()
+            .filter(|s| s.tags.first().map(String::as_str) == Some(group))
+        {
+            outline(&mut xml, "      ", s);
+        }
+        xml.push_str("    </outline>\n");
+    }
+    xml.push_str("  </body>\n</opml>\n");
+    xml
+}
+
+/// Names listed per reason in an [`ImportReport`]'s summary line; a re-import of a large list
+/// would otherwise print every name.
+const LISTED_AT_MOST: usize = 10;
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Names of the sources added, in order.
+    pub added: Vec<String>,
+    /// Feeds skipped because their URL or name is already in the config (or earlier in the
+    /// same OPML), by OPML name.
+    pub already_present: Vec<String>,
+    /// Feeds skipped because their URL is not http(s): (name, reason).
+    pub invalid: Vec<(String, String)>,
+}
+
+impl ImportReport {
+    /// Feeds not added, for any reason.
+    pub fn skipped(&self) -> usize {
+        self.already_present.len() + self.invalid.len()
+    }
+}
+
+impl std::fmt::Display for ImportReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "added {}, skipped {}", self.added.len(), self.skipped())?;
+        let mut reasons = Vec::new();
+        if !self.already_present.is_empty() {
+            let shown = &self.already_present[..self.already_present.len().min(LISTED_AT_MOST)];
+            let mut list = shown.join(", ");
+            if self.already_present.len() > shown.len() {
+                let _ = write!(
+                    list,
+                    " and {} more",
+                    self.already_present.len() - shown.len()
+                );
+            }
+            reasons.push(format!("already present: {list}"));
+        }
+        if !self.invalid.is_empty() {
+            let shown: Vec<String> = self
+                .invalid
+                .iter()
+                .take(LISTED_AT_MOST)
+                .map(|(name, why)| format!("{name}: {why}"))
+                .collect();
+            let mut list = shown.join("; ");
+            if self.invalid.len() > shown.len() {
+                let _ = write!(list, " and {} more", self.invalid.len() - shown.len());
+            }
+            reasons.push(format!("invalid URL: {list}"));
+        }
+        if !reasons.is_empty() {
+            write!(f, " ({})", reasons.join("; "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Why an import changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The OPML file is unreadable or malformed.
+    #[error(transparent)]
+    Opml(#[from] OpmlError),
+    /// The config could not be read or written.
+    #[error("{path}: {what}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What we tried.
+        what: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The config is not TOML, or `sources` is not a list of tables.
+    #[error("{path}: {message}")]
+    ConfigShape {
+        /// The config file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The config was invalid before the import; nothing was changed.
+    #[error("the config is invalid before the import (nothing changed): {0}")]
+    InvalidBefore(ConfigError),
+    /// The edited config would be invalid; the original was left untouched.
+    #[error("the config would be invalid after the import, so it was left untouched: {0}")]
+    InvalidAfter(ConfigError),
+}
+
+/// URL as compared for duplicates: trimmed, scheme and host lower-cased (what `url` does when
+/// it parses); unparsable text is compared trimmed.
+pub fn comparable_url(url: &str) -> String {
+    let url = url.trim();
+    url::Url::parse(url).map_or_else(|_| url.to_string(), |u| u.to_string())
+}
+
+fn check_url(url: &str) -> Result<(), String> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        Ok(u) => Err(format!(
+            "{url:?} is not http or https (scheme {:?})",
+            u.scheme()
+        )),
+        Err(e) => Err(format!("{url:?} is not a URL: {e}")),
+    }
+}
+
+/// Adds `feeds` to the config text as `[[sources]]` tables appended after the existing ones;
+/// every other byte of `config_text` is kept. Skips feeds whose URL (after
+/// [`comparable_url`]) or name is already configured: a name match means the operator already
+/// has that feed, perhaps at an updated URL, so re-importing the same OPML adds nothing. Two
+/// different feeds with one name inside the OPML are both added, the later one as "Name (2)".
+/// `origin` goes in a comment above the first added source. `path` names the config in errors.
+pub fn merge_into_config(
+    config_text: &str,
+    path: &Path,
+    feeds: &[OpmlFeed],
+    origin: &str,
+) -> Result<(String, ImportReport), ImportError> {
+    let shape = |message: String| ImportError::ConfigShape {
+        path: path.display().to_string(),
+        message,
+    };
+    let mut doc: DocumentMut = config_text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| shape(format!("not valid TOML: {e}")))?;
+
+    let mut urls = HashSet::new();
+    let mut names = HashSet::new();
+    match doc.get("sources") {
+        None => {}
+        Some(Item::ArrayOfTables(list)) => {
+            for t in list.iter() {
+                if let Some(u) = t.get("url").and_then(Item::as_str) {
+                    urls.insert(comparable_url(u));
+                }
+                if let Some(n) = t.get("name").and_then(Item::as_str) {
+                    names.insert(n.trim().to_string());
+                }
+            }
+        }
+        Some(Item::Value(Value::Array(list))) => {
+            for t in list.iter().filter_map(Value::as_inline_table) {
+                if let Some(u) = t.get("url").and_then(Value::as_str) {
+                    urls.insert(comparable_url(u));
+                }
+                if let Some(n) = t.get("name").and_then(Value::as_str) {
+                    names.insert(n.trim().to_string());
+                }
+            }
+        }
+        Some(_) => {
+            return Err(shape(
+                "`sources` is not a list of [[sources]] tables".into(),
+            ));
+        }
+    }
+    let configured_names = names.clone();
+
+    let mut report = ImportReport::default();
+    let mut added = Vec::new();
+    for feed in feeds {
+        if let Err(why) = check_url(&feed.url) {
+            report.invalid.push((feed.name.clone(), why));
+            continue;
+        }
+        if !urls.insert(comparable_url(&feed.url)) || configured_names.contains(&feed.name) {
+            report.already_present.push(feed.name.clone());
+            continue;
+        }
+        let mut name = feed.name.clone();
+        let mut n = 2;
+        while names.contains(&name) {
+            name = format!("{} ({n})", feed.name);
+            n += 1;
+        }
+        names.insert(name.clone());
+        report.added.push(name.clone());
+        added.push(OpmlFeed {
+            name,
+            url: feed.url.clone(),
+            tags: feed.tags.clone(),
+        });
+    }
+    if added.is_empty() {
+        return Ok((config_text.to_string(), report));
+    }
+
+    let stamp = Utc::now().format("%Y-%m-%d");
+    let heading = format!("\n# Imported from {origin} on {stamp}.\n");
+    match doc.get_mut("sources") {
+        Some(Item::Value(Value::Array(list))) => {
+            for feed in &added {
+                let mut t = InlineTable::new();
+                t.insert("name", feed.name.as_str().into());
+                t.insert("url", feed.url.as_str().into());
+                if !feed.tags.is_empty() {
+                    t.insert("tags", Value::Array(tag_array(&feed.tags)));
+                }
+                list.push(t);
+            }
+        }
+        _ => {
+            if doc.get("sources").is_none() {
+                doc.insert("sources", Item::ArrayOfTables(ArrayOfTables::new()));
+            }
+            let list = doc
+                .get_mut("sources")
+                .and_then(Item::as_array_of_tables_mut)
+                .expect("sources is an array of tables here");
+            for (i, feed) in added.iter().enumerate() {
+                let mut t = Table::new();
+                t.insert("name", toml_edit::value(feed.name.as_str()));
+                t.insert("url", toml_edit::value(feed.url.as_str()));
+                if !feed.tags.is_empty() {
+                    t.insert("tags", toml_edit::value(tag_array(&feed.tags)));
+                }
+                t.decor_mut()
+                    .set_prefix(if i == 0 { heading.as_str() } else { "\n" });
+                list.push(t);
+            }
+        }
+    }
+    let mut text = doc.to_string();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Ok((text, report))
+}
+
+fn tag_array(tags: &[String]) -> Array {
+    tags.iter().map(String::as_str).collect()
+}
+
+/// Imports an OPML file into the config at `config_path`: validates the config first, merges
+/// (see [`merge_into_config`]), writes a temp file beside the config, validates it with
+/// [`Config::load`] and only then renames it over the original, so a failure at any step
+/// leaves the original untouched. A symlinked config is edited at its target.
+pub fn import_file(config_path: &Path, opml_path: &Path) -> Result<ImportReport, ImportError> {
+    let io = |path: &Path, what: &'static str| {
+        let path = path.display().to_string();
+        move |source| ImportError::Io { path, what, source }
+    };
+    let target =
+        std::fs::canonicalize(config_path).map_err(io(config_path, "cannot find the config"))?;
+    let feeds = read_file(opml_path)?;
+    let original =
+        std::fs::read_to_string(&target).map_err(io(&target, "cannot read the config"))?;
+    Config::parse(&original, &target).map_err(ImportError::InvalidBefore)?;
+    let origin = opml_path.file_name().map_or_else(
+        || opml_path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let (edited, report) = merge_into_config(&original, &target, &feeds, &origin)?;
+    if report.added.is_empty() {
+        return Ok(report);
+    }
+
+    let temp = temp_path(&target);
+    let result = write_and_check(&target, &temp, &edited);
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result.map(|()| report)
+}
+
+fn temp_path(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map_or_else(|| "config".into(), |n| n.to_string_lossy().into_owned());
+    target.with_file_name(format!(".{name}.import-{}.tmp", std::process::id()))
+}
+
+fn write_and_check(target: &Path, temp: &Path, text: &str) -> Result<(), ImportError> {
+    let io = |path: &Path, what: &'static str| {
+        let path = path.display().to_string();
+        move |source| ImportError::Io { path, what, source }
+    };
+    let original = std::fs::metadata(target).map_err(io(target, "cannot read the config"))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    // Private until it has the config's own permissions below.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(temp)
+        .map_err(io(temp, "cannot create the temp file"))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(io(temp, "cannot write the temp file"))?;
+    drop(file);
+    // Keep the config's owner and mode: the service may read it under its own user. Changing
+    // the owner needs root; when it fails the importing user owns the file, as after an edit.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let _ = std::os::unix::fs::chown(temp, Some(original.uid()), Some(original.gid()));
+    }
+    std::fs::set_permissions(temp, original.permissions())
+        .map_err(io(temp, "cannot set the temp file's permissions"))?;
+    // Same folder, so relative paths in the config resolve exactly as they will after rename.
+    Config::load(temp).map_err(ImportError::InvalidAfter)?;
+    std::fs::rename(temp, target).map_err(io(target, "cannot replace the config"))?;
+    // The rename is durable once the folder is synced; failing that is not worth an error.
+    if let Some(dir) = target.parent()
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(name: &str, url: &str, tags: &[&str]) -> OpmlFeed {
+        OpmlFeed {
+            name: name.into(),
+            url: url.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn outlines_are_read_with_folders_categories_and_name_fallbacks() {
+        let opml = br#"<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0"><head><title>t</title></head><body>
+  <outline text="Top" xmlUrl=" https://a.example/top.xml "/>
+  <outline text="News">
+    <outline text="Europe" title="Europe">
+      <outline text="Text name" title="Title name" type="rss" xmlUrl="https://b.example/feed"/>
+    </outline>
+    <outline type="rss" xmlurl="https://c.example/rss" category="/wire/us,/tariffs"/>
+  </outline>
+  <outline text="Feed with children" xmlUrl="https://d.example/f">
+    <outline text="child &amp; &lt;friend&gt;" xmlUrl="https://e.example/f"/>
+  </outline>
+  <outline text="Empty folder"></outline>
+</body></opml>"#;
+        let got = parse(opml, "test.opml").unwrap();
+        let want = vec![
+            feed("Top", "https://a.example/top.xml", &[]),
+            feed("Title name", "https://b.example/feed", &["News", "Europe"]),
+            feed(
+                "c.example",
+                "https://c.example/rss",
+                &["News", "wire", "us", "tariffs"],
+            ),
+            feed("Feed with children", "https://d.example/f", &[]),
+            feed("child & <friend>", "https://e.example/f", &[]),
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn malformed_or_foreign_documents_are_refused_with_the_file_and_line() {
+        let cases: [(&[u8], &str); 7] = [
+            (b"", "no root element"),
+            (b"<html><body/></html>", "not <opml>"),
+            (b"<opml version=\"2.0\"><head/></opml>", "no <body>"),
+            (
+                b"<opml>\n<body>\n<outline text=\"x\" xmlUrl=\"http://a/\">\n</body></opml>",
+                "line 4",
+            ),
+            (b"<opml><body><outline text=\"a\"/>", "truncated"),
+            (
+                b"<!DOCTYPE opml [<!ENTITY x \"yyyy\">]><opml><body/></opml>",
+                "entities",
+            ),
+            (
+                b"<opml><body><outline text=\"&x;\" xmlUrl=\"http://a/\"/></body></opml>",
+                "attribute text",
+            ),
+        ];
+        for (input, needle) in cases {
+            let err = parse(input, "subs.opml").unwrap_err().to_string();
+            assert!(err.starts_with("subs.opml:"), "{err}");
+            assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+        }
+    }
+
+    #[test]
+    fn a_latin1_document_is_decoded_by_its_declaration() {
+        let mut bytes =
+            b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><opml><body><outline text=\"Caf"
+                .to_vec();
+        bytes.push(0xE9);
+        bytes.extend_from_slice(b"\" xmlUrl=\"http://a.example/\"/></body></opml>");
+        let got = parse(&bytes, "latin1.opml").unwrap();
+        assert_eq!(got[0].name, "Café");
+    }
+
+    #[test]
+    fn rendered_opml_escapes_everything_and_reads_back_the_same() {
+        let sources = vec![
+            feed("Plain", "https://a.example/feed", &[]),
+            feed(
+                "Q&A <\"quoted\"> 'x'",
+                "https://b.example/rss?a=1&b=2",
+                &["news", "us"],
+            ),
+            feed("Other news", "http://c.example/", &["news"]),
+            feed("Official", "https://d.example/atom", &["official", "wto"]),
+        ];
+        let created = DateTime::parse_from_rfc3339("2026-11-28T00:11:31Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let xml = render("My <feeds> & more", created, &sources);
+        assert!(
+            xml.contains("<dateCreated>Sat, 28 Nov 2026 00:11:31 GMT</dateCreated>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<title>My &lt;feeds&gt; &amp; more</title>"),
+            "{xml}"
+        );
+        let mut back = parse(xml.as_bytes(), "rendered").unwrap();
+        back.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut want = sources.clone();
+        want.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(back, want);
+    }
+
+    #[test]
+    fn urls_compare_equal_after_trimming_and_lower_casing_scheme_and_host() {
+        let cases = [
+            (
+                "HTTPS://Example.ORG/Feed",
+                " https://example.org/Feed ",
+                true,
+            ),
+            ("http://example.org", "http://example.org/", true),
+            (
+                "https://example.org/Feed",
+                "https://example.org/feed",
+                false,
+            ),
+            ("http://example.org/a", "https://example.org/a", false),
+        ];
+        for (a, b, same) in cases {
+            assert_eq!(comparable_url(a) == comparable_url(b), same, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn merging_appends_new_sources_and_skips_known_urls_names_and_bad_schemes() {
+        let config = "# head comment\n[server]\nlisten = \"127.0.0.1:0\" # inline\n\n\
+                      # sources\n[[sources]]\nname = \"A\"\nurl = \"https://A.example/feed\"\n";
+        let feeds = vec![
+            feed("A copy", "https://a.example/feed", &[]),
+            feed("A", "https://a.example/moved", &[]),
+            feed("B", "https://b.example/feed", &["news"]),
+            feed("B", "https://b2.example/feed", &[]),
+            feed("B again", "https://B.example/feed", &[]),
+            feed("Bad", "ftp://c.example/feed", &[]),
+        ];
+        let (text, report) =
+            merge_into_config(config, Path::new("t.toml"), &feeds, "subs.opml").unwrap();
+        assert!(text.starts_with(config), "{text}");
+        assert_eq!(report.added, ["B", "B (2)"]);
+        assert_eq!(report.already_present, ["A copy", "A", "B again"]);
+        assert_eq!(report.invalid.len(), 1);
+        assert_eq!(
+            report.to_string().split(" (").next().unwrap(),
+            "added 2, skipped 4"
+        );
+        let added = &text[config.len()..];
+        assert!(
+            added.starts_with("\n# Imported from subs.opml on "),
+            "{added}"
+        );
+        assert!(
+            added.contains(
+                "[[sources]]\nname = \"B\"\nurl = \"https://b.example/feed\"\ntags = [\"news\"]\n"
+            ),
+            "{added}"
+        );
+        let parsed = Config::parse(&text, Path::new("t.toml")).unwrap();
+        assert_eq!(parsed.sources.len(), 3);
+    }
+
+    #[test]
+    fn merging_into_a_config_without_sources_creates_the_list_with_exact_values() {
+        let config = "[server]\ntitle = \"x\"\n";
+        let feeds = vec![
+            feed("New", "https://n.example/", &["a"]),
+            feed(
+                "Say \"hi\" \\ to Zürich's 'news'",
+                "https://z.example/?q=\"x\"",
+                &["tag \"q\"", "ünï"],
+            ),
+        ];
+        let (text, report) =
+            merge_into_config(config, Path::new("t.toml"), &feeds, "f.opml").unwrap();
+        assert_eq!(report.added, ["New", feeds[1].name.as_str()]);
+        assert!(text.starts_with(config), "{text}");
+        let parsed = Config::parse(&text, Path::new("t.toml")).unwrap();
+        let got: Vec<OpmlFeed> = parsed
+            .sources
+            .iter()
+            .map(|s| OpmlFeed {
+                name: s.name.clone(),
+                url: s.url.clone(),
+                tags: s.tags.clone(),
+            })
+            .collect();
+        assert_eq!(
+            got, feeds,
+            "quotes, backslashes and non-ASCII survive TOML quoting"
+        );
+    }
+
+    #[test]
+    fn the_summary_lists_at_most_ten_names_per_reason() {
+        let names = |n: usize| (1..=n).map(|i| format!("F{i}")).collect::<Vec<_>>();
+        let cases = [
+            (1, "added 0, skipped 1 (already present: F1)".to_string()),
+            (
+                10,
+                format!(
+                    "added 0, skipped 10 (already present: {})",
+                    names(10).join(", ")
+                ),
+            ),
+            (
+                12,
+                format!(
+                    "added 0, skipped 12 (already present: {} and 2 more)",
+                    names(10).join(", ")
+                ),
+            ),
+        ];
+        for (n, want) in cases {
+            let report = ImportReport {
+                already_present: names(n),
+                ..Default::default()
+            };
+            assert_eq!(report.to_string(), want);
+        }
+    }
+
+    #[test]
+    fn new_sources_go_after_the_last_source_before_later_tables_and_trailing_comments() {
+        let feeds = vec![feed("N", "https://n.example/", &[])];
+        let added = "\n# Imported from f.opml on DATE.\n[[sources]]\nname = \"N\"\nurl = \"https://n.example/\"\n";
+        let source = "[[sources]]\nname = \"A\"\nurl = \"https://a.example/\"\n";
+        let cases = [
+            (
+                format!("{source}\n# [[sources]]\n# name = \"Off\"\n"),
+                format!("{source}{added}\n# [[sources]]\n# name = \"Off\"\n"),
+            ),
+            (
+                format!("{source}\n[cluster]\nwindow_days = 3 # days\n"),
+                format!("{source}{added}\n[cluster]\nwindow_days = 3 # days\n"),
+            ),
+        ];
+        let today = Utc::now().format("%Y-%m-%d").to_string();
+        for (config, want) in cases {
+            let (text, _) =
+                merge_into_config(&config, Path::new("t.toml"), &feeds, "f.opml").unwrap();
+            assert_eq!(text, want.replace("DATE", &today));
+        }
+    }
+}
