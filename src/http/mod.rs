@@ -4,7 +4,7 @@
 //! served with an ETag, so a feed reader polling every minute costs a hash lookup and a 304.
 
 mod opml;
-mod render;
+pub mod render;
 mod status;
 
 use std::collections::HashMap;
