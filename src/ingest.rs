@@ -262,7 +262,10 @@ impl Ingestor {
         // at the same moment cannot both miss each other.
         let mut index = self.index.lock().await;
         let cluster_window = settings.cluster.window;
-        let mut signatures: Vec<Option<Signature>> = Vec::with_capacity(entries.len());
+        // Each entry's signature and publication time: the index matches copies by when they
+        // were published (as it does when rebuilt from the store at start-up).
+        let mut signatures: Vec<Option<(Signature, DateTime<Utc>)>> =
+            Vec::with_capacity(entries.len());
         for write in entries.iter_mut() {
             let sig = write.signature.as_deref().and_then(Signature::from_bytes);
             if let Some(sig) = &sig
@@ -270,7 +273,7 @@ impl Ingestor {
             {
                 write.near_match = Some((found.story, found.summary));
             }
-            signatures.push(sig);
+            signatures.push(sig.map(|s| (s, write.entry.published)));
         }
         let record = PollRecord {
             source: source.name.clone(),
@@ -290,8 +293,8 @@ impl Ingestor {
         match written {
             Ok(result) => {
                 for placement in &result.placements {
-                    if let Some(Some(sig)) = signatures.get(placement.index) {
-                        index.insert(placement.story, sig, Utc::now());
+                    if let Some(Some((sig, published))) = signatures.get(placement.index) {
+                        index.insert(placement.story, sig, *published);
                     }
                     if !placement.new_story && near_hints[placement.index] {
                         report.near_merges += 1;
