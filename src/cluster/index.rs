@@ -474,6 +474,9 @@ mod tests {
         words[..(words.len() as f64 * share) as usize].join(" ")
     }
 
+    /// A copy as (headline, text).
+    type Copy<'a> = (&'a str, &'a str);
+
     #[test]
     fn judge_accepts_copies_and_rejects_different_stories() {
         let stamped = format!("Published on 12:00 AM, April 14, 1987. TOKYO (Reuters) - {STORY}");
@@ -484,7 +487,7 @@ mod tests {
         let other_brief = "Bank of England provides 96 mln stg help in the afternoon \
             session, bringing its total assistance today to 187 mln stg against a shortage \
             forecast at 350 mln stg, it said.";
-        let cases: &[(&str, (&str, &str), (&str, &str), bool)] = &[
+        let cases: &[(&str, Copy, Copy, bool)] = &[
             (
                 "identical copy",
                 ("Japan surplus narrows", STORY),

