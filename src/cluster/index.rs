@@ -625,6 +625,35 @@ mod tests {
     }
 
     #[test]
+    fn index_rebuilt_from_stored_bytes_in_reverse_order_finds_the_same_stories() {
+        let appearances: Vec<(StoryId, Signature, DateTime<Utc>)> = (0..50)
+            .flat_map(|i| {
+                let text = random_text(1_000 + i as u64, 120);
+                [
+                    (i, Signature::of_text("t", &text), at(1)),
+                    (i, Signature::of_text("t", &trimmed(&text, 0.7)), at(2)),
+                ]
+            })
+            .collect();
+        let mut live = StoryIndex::new(ClusterConfig::default());
+        for (story, sig, seen) in &appearances {
+            live.insert(*story, sig, *seen);
+        }
+        let mut rebuilt = StoryIndex::new(ClusterConfig::default());
+        for (story, sig, seen) in appearances.iter().rev() {
+            let stored = Signature::from_bytes(&sig.to_bytes()).expect("stored signature");
+            rebuilt.insert(*story, &stored, *seen);
+        }
+        assert_eq!(rebuilt.len(), live.len());
+        for i in 0..50 {
+            let probe = Signature::of_text("t", &trimmed(&random_text(1_000 + i, 120), 0.9));
+            let want = live.find(&probe, at(3)).map(|m| m.story);
+            assert_eq!(want, Some(i as StoryId));
+            assert_eq!(rebuilt.find(&probe, at(3)).map(|m| m.story), want);
+        }
+    }
+
+    #[test]
     fn slot_stays_152_bytes() {
         // The memory budget (1,000,000 stories in 256 MiB) is computed from this size.
         assert_eq!(std::mem::size_of::<Slot>(), 152);

@@ -105,7 +105,9 @@ impl Signature {
         // (`vs … mln`) with many figures, and a trimmed copy holds a subset of them.
         let mut figures: Vec<u32> = Vec::new();
         for i in (0..tokens.len()).filter(|&i| is_figure(&tokens[i]) && !is_stamp(&tokens, i)) {
-            let (context, value) = figure_in_context(&tokens, i);
+            let Some((context, value)) = figure_in_context(&tokens, i) else {
+                continue;
+            };
             let bit = 1u32 << (value % 16);
             match figures.iter_mut().find(|f| **f >> 16 == u32::from(context)) {
                 Some(f) => *f |= bit,
@@ -440,20 +442,14 @@ fn is_stamp(tokens: &[Cow<'_, str>], i: usize) -> bool {
 /// A figure's context and value hashes: the context is the nearest non-figure words before
 /// and after it (`at 1.8218 marks` → `at`/`marks`; `10-7/8 pct` puts 10, 7 and 8 under one
 /// context). Two reports from one template share contexts and differ in values; an edited
-/// copy changes contexts, not values.
-fn figure_in_context(tokens: &[Cow<'_, str>], i: usize) -> (u16, u16) {
+/// copy changes contexts, not values. `None` for a figure with no word on one side: where a
+/// copy was cut or prefixed, that side differs between copies.
+fn figure_in_context(tokens: &[Cow<'_, str>], i: usize) -> Option<(u16, u16)> {
     let word = |t: &&Cow<'_, str>| !is_figure(t);
-    let before = tokens[..i]
-        .iter()
-        .rev()
-        .find(word)
-        .map_or("^", |t| t.as_ref());
-    let after = tokens[i + 1..]
-        .iter()
-        .find(word)
-        .map_or("$", |t| t.as_ref());
+    let before = tokens[..i].iter().rev().find(word)?;
+    let after = tokens[i + 1..].iter().find(word)?;
     let context = xxh3_64(before.as_bytes()) ^ xxh3_64(after.as_bytes()).rotate_left(29);
-    (context as u16, xxh3_64(tokens[i].as_bytes()) as u16)
+    Some((context as u16, xxh3_64(tokens[i].as_bytes()) as u16))
 }
 
 /// 15-bit hash of a term; the low bit is 1 for figures so headline figures can be told apart.
