@@ -253,7 +253,7 @@ fn figure_agreement(a: &Slot, b: &Slot) -> Option<(usize, usize)> {
 
 /// In-memory index of recent stories' signatures; lookups cost the same whatever its size.
 ///
-/// One slot per story (its longest copy, see [`StoryIndex::insert`]) and an open-addressing
+/// One slot per story (its earliest copy, see [`StoryIndex::insert`]) and an open-addressing
 /// table of `u32` cells (24-bit slot number + 8-bit key tag) holding each slot under its 16
 /// band keys. Per story: 152 bytes of slot + 16 cells at 64–80 % load (80–100 bytes).
 #[derive(Debug)]
@@ -299,7 +299,9 @@ impl StoryIndex {
     /// still matches full copies. (A longest-copy representative was tried: it tends to be
     /// the copy with the most boilerplate.) Texts too short to ever match are not indexed.
     /// The order of calls does not matter, so a rebuild from stored signatures in any order
-    /// reaches the same state. Memory stays one slot per story.
+    /// reaches the same state. Memory stays one slot per story, except that an appearance
+    /// sharing no LSH band with its story's slot (the story's slot is found through the bands)
+    /// gets a slot of its own, which only adds a way to find the story.
     pub fn insert(&mut self, story: StoryId, signature: &Signature, seen: DateTime<Utc>) {
         if signature.shingles < MIN_SHINGLES {
             return;
