@@ -81,7 +81,7 @@ fn cluster(sample: &Sample) -> Vec<StoryId> {
         predicted.push(story);
     }
     let mut reasons: Vec<(String, usize)> = miss_reasons.into_iter().collect();
-    reasons.sort_by(|a, b| b.1.cmp(&a.1));
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
     println!(
         "  {missed} copies started a new story although their story existed; vs its first copy: {reasons:?}"
     );

@@ -253,7 +253,7 @@ fn figure_agreement(a: &Slot, b: &Slot) -> Option<(usize, usize)> {
 
 /// In-memory index of recent stories' signatures; lookups cost the same whatever its size.
 ///
-/// One slot per story (its longest copy, see [`StoryIndex::insert`]) and an open-addressing
+/// One slot per story (its earliest copy, see [`StoryIndex::insert`]) and an open-addressing
 /// table of `u32` cells (24-bit slot number + 8-bit key tag) holding each slot under its 16
 /// band keys. Per story: 152 bytes of slot + 16 cells at 64–80 % load (80–100 bytes).
 #[derive(Debug)]
@@ -299,7 +299,9 @@ impl StoryIndex {
     /// still matches full copies. (A longest-copy representative was tried: it tends to be
     /// the copy with the most boilerplate.) Texts too short to ever match are not indexed.
     /// The order of calls does not matter, so a rebuild from stored signatures in any order
-    /// reaches the same state. Memory stays one slot per story.
+    /// reaches the same state. Memory stays one slot per story, except that an appearance
+    /// sharing no LSH band with its story's slot (the story's slot is found through the bands)
+    /// gets a slot of its own, which only adds a way to find the story.
     pub fn insert(&mut self, story: StoryId, signature: &Signature, seen: DateTime<Utc>) {
         if signature.shingles < MIN_SHINGLES {
             return;
@@ -474,6 +476,9 @@ mod tests {
         words[..(words.len() as f64 * share) as usize].join(" ")
     }
 
+    /// A copy as (headline, text).
+    type Copy<'a> = (&'a str, &'a str);
+
     #[test]
     fn judge_accepts_copies_and_rejects_different_stories() {
         let stamped = format!("Published on 12:00 AM, April 14, 1987. TOKYO (Reuters) - {STORY}");
@@ -484,7 +489,7 @@ mod tests {
         let other_brief = "Bank of England provides 96 mln stg help in the afternoon \
             session, bringing its total assistance today to 187 mln stg against a shortage \
             forecast at 350 mln stg, it said.";
-        let cases: &[(&str, (&str, &str), (&str, &str), bool)] = &[
+        let cases: &[(&str, Copy, Copy, bool)] = &[
             (
                 "identical copy",
                 ("Japan surplus narrows", STORY),
@@ -618,6 +623,35 @@ mod tests {
         for i in 0..300 {
             let found = index.find(&Signature::of_text("t", &random_text(i as u64, 80)), at(1));
             assert_eq!(found.map(|m| m.story), Some(i));
+        }
+    }
+
+    #[test]
+    fn index_rebuilt_from_stored_bytes_in_reverse_order_finds_the_same_stories() {
+        let appearances: Vec<(StoryId, Signature, DateTime<Utc>)> = (0..50)
+            .flat_map(|i| {
+                let text = random_text(1_000 + i as u64, 120);
+                [
+                    (i, Signature::of_text("t", &text), at(1)),
+                    (i, Signature::of_text("t", &trimmed(&text, 0.7)), at(2)),
+                ]
+            })
+            .collect();
+        let mut live = StoryIndex::new(ClusterConfig::default());
+        for (story, sig, seen) in &appearances {
+            live.insert(*story, sig, *seen);
+        }
+        let mut rebuilt = StoryIndex::new(ClusterConfig::default());
+        for (story, sig, seen) in appearances.iter().rev() {
+            let stored = Signature::from_bytes(&sig.to_bytes()).expect("stored signature");
+            rebuilt.insert(*story, &stored, *seen);
+        }
+        assert_eq!(rebuilt.len(), live.len());
+        for i in 0..50 {
+            let probe = Signature::of_text("t", &trimmed(&random_text(1_000 + i, 120), 0.9));
+            let want = live.find(&probe, at(3)).map(|m| m.story);
+            assert_eq!(want, Some(i as StoryId));
+            assert_eq!(rebuilt.find(&probe, at(3)).map(|m| m.story), want);
         }
     }
 

@@ -1,6 +1,8 @@
 //! The persistable signature of one entry: a one-permutation MinHash of its word shingles plus
 //! the precision evidence (headline terms and figures), and its compact in-memory form.
 
+use std::borrow::Cow;
+
 use rust_stemmers::{Algorithm, Stemmer};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -22,7 +24,9 @@ pub(crate) const FIGURES: usize = 6;
 pub(crate) const VERSION: u8 = 1;
 
 /// Words that carry no story identity: shingles made only of them are skipped (they are shared
-/// by unrelated stories), and they are not headline terms.
+/// by unrelated stories), and they are not headline terms. [`is_stopword`] is the lookup; the
+/// list is kept for the test that checks the two agree.
+#[cfg(test)]
 const STOPWORDS: &[&str] = &[
     "a", "about", "after", "against", "all", "also", "an", "and", "are", "as", "at", "be", "been",
     "but", "by", "can", "could", "for", "from", "had", "has", "have", "he", "her", "his", "if",
@@ -101,7 +105,9 @@ impl Signature {
         // (`vs … mln`) with many figures, and a trimmed copy holds a subset of them.
         let mut figures: Vec<u32> = Vec::new();
         for i in (0..tokens.len()).filter(|&i| is_figure(&tokens[i]) && !is_stamp(&tokens, i)) {
-            let (context, value) = figure_in_context(&tokens, i);
+            let Some((context, value)) = figure_in_context(&tokens, i) else {
+                continue;
+            };
             let bit = 1u32 << (value % 16);
             match figures.iter_mut().find(|f| **f >> 16 == u32::from(context)) {
                 Some(f) => *f |= bit,
@@ -219,47 +225,52 @@ impl Reader<'_> {
 /// `155,221` → `155221`) and trailing decimal zeros dropped (`65.50` → `65.5`), so figures
 /// compare as values. Web addresses and e-mail addresses are skipped: they are the outlet's,
 /// not the story's.
-pub(crate) fn tokenize(lower: &str) -> Vec<String> {
+pub(crate) fn tokenize(lower: &str) -> Vec<Cow<'_, str>> {
     let mut tokens = Vec::with_capacity(lower.len() / 5);
     for chunk in lower.split_whitespace() {
         if chunk.contains("://") || chunk.starts_with("www.") || chunk.contains('@') {
             continue;
         }
         if let Some(joined) = initialism(chunk) {
-            tokens.push(joined);
+            tokens.push(Cow::Owned(joined));
             continue;
         }
-        let mut current = String::new();
-        let mut chars = chunk.chars().peekable();
-        while let Some(c) = chars.next() {
-            // A '.' kept inside a figure counts as a digit.
-            let joins = current
-                .chars()
-                .last()
-                .is_some_and(|p| (p.is_ascii_digit() || p == '.') == c.is_ascii_digit());
-            if c.is_alphanumeric() && (current.is_empty() || joins) {
-                current.push(c);
-            } else if (c == '.' || c == ',')
-                && current.chars().last().is_some_and(|p| p.is_ascii_digit())
-                && chars.peek().is_some_and(|n| n.is_ascii_digit())
-            {
-                if c == '.' {
-                    current.push('.');
+        // The current token: where it starts, whether it is a figure, whether it has a comma.
+        let mut start: Option<usize> = None;
+        let (mut figure, mut comma) = (false, false);
+        let mut chars = chunk.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            if let Some(s) = start {
+                if c.is_alphanumeric() && c.is_ascii_digit() == figure {
+                    continue;
                 }
-            } else {
-                push_token(&mut tokens, std::mem::take(&mut current));
-                if c.is_alphanumeric() {
-                    current.push(c);
+                if figure
+                    && (c == '.' || c == ',')
+                    && chars.peek().is_some_and(|(_, n)| n.is_ascii_digit())
+                {
+                    comma |= c == ',';
+                    continue;
                 }
+                push_token(&mut tokens, &chunk[s..i], comma);
+                start = None;
+            }
+            if c.is_alphanumeric() {
+                start = Some(i);
+                (figure, comma) = (c.is_ascii_digit(), false);
             }
         }
-        push_token(&mut tokens, current);
+        if let Some(s) = start {
+            push_token(&mut tokens, &chunk[s..], comma);
+        }
     }
     tokens
 }
 
 /// `u.s.`, `u.k.`, `n.z.` → `us`, `uk`, `nz`: outlets write initialisms with and without dots.
 fn initialism(chunk: &str) -> Option<String> {
+    if !chunk.contains('.') {
+        return None;
+    }
     let core = chunk.trim_end_matches([',', ';', ':', ')', '"', '\'']);
     let core = core.trim_start_matches(['(', '"', '\'']);
     let letters: Vec<char> = core
@@ -272,20 +283,90 @@ fn initialism(chunk: &str) -> Option<String> {
     (dotted && letters.iter().all(|c| c.is_alphabetic())).then(|| letters.into_iter().collect())
 }
 
-/// Adds a token, writing decimal figures without trailing zeros.
-fn push_token(tokens: &mut Vec<String>, mut token: String) {
-    if token.is_empty() {
-        return;
-    }
-    if token.contains('.') {
-        let trimmed = token.trim_end_matches('0').trim_end_matches('.').len();
-        token.truncate(trimmed);
-    }
-    tokens.push(token);
+/// Adds a token, writing decimal figures without trailing zeros and thousands separators.
+fn push_token<'a>(tokens: &mut Vec<Cow<'a, str>>, token: &'a str, comma: bool) {
+    let token = if token.contains('.') {
+        token.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        token
+    };
+    tokens.push(if comma {
+        Cow::Owned(token.replace(',', ""))
+    } else {
+        Cow::Borrowed(token)
+    });
 }
 
+/// Whether a word is a stopword (a `match`, compiled to length and byte comparisons: this runs
+/// for every word of every entry).
 fn is_stopword(token: &str) -> bool {
-    STOPWORDS.binary_search(&token).is_ok()
+    matches!(
+        token,
+        "a" | "about"
+            | "after"
+            | "against"
+            | "all"
+            | "also"
+            | "an"
+            | "and"
+            | "are"
+            | "as"
+            | "at"
+            | "be"
+            | "been"
+            | "but"
+            | "by"
+            | "can"
+            | "could"
+            | "for"
+            | "from"
+            | "had"
+            | "has"
+            | "have"
+            | "he"
+            | "her"
+            | "his"
+            | "if"
+            | "in"
+            | "into"
+            | "is"
+            | "it"
+            | "its"
+            | "last"
+            | "more"
+            | "new"
+            | "not"
+            | "of"
+            | "on"
+            | "or"
+            | "over"
+            | "said"
+            | "say"
+            | "says"
+            | "she"
+            | "so"
+            | "than"
+            | "that"
+            | "the"
+            | "their"
+            | "them"
+            | "there"
+            | "they"
+            | "this"
+            | "to"
+            | "up"
+            | "was"
+            | "we"
+            | "were"
+            | "which"
+            | "while"
+            | "who"
+            | "will"
+            | "with"
+            | "would"
+            | "year"
+            | "you"
+    )
 }
 
 /// A figure is a token with a digit: amounts, percentages, dates, "1st".
@@ -348,33 +429,27 @@ const STAMP_EDGE: usize = 30;
 /// last [`STAMP_EDGE`] words and a stamp word is within two words of it. Outlets stamp copies
 /// with their own dates, so such figures are no evidence either way; dates inside the story
 /// ("pledged on May 6") are.
-fn is_stamp(tokens: &[String], i: usize) -> bool {
+fn is_stamp(tokens: &[Cow<'_, str>], i: usize) -> bool {
     if i >= STAMP_EDGE && i + STAMP_EDGE < tokens.len() {
         return false;
     }
     let around = &tokens[i.saturating_sub(2)..(i + 3).min(tokens.len())];
     around
         .iter()
-        .any(|t| STAMP_CONTEXT.binary_search(&t.as_str()).is_ok())
+        .any(|t| STAMP_CONTEXT.binary_search(&t.as_ref()).is_ok())
 }
 
 /// A figure's context and value hashes: the context is the nearest non-figure words before
 /// and after it (`at 1.8218 marks` → `at`/`marks`; `10-7/8 pct` puts 10, 7 and 8 under one
 /// context). Two reports from one template share contexts and differ in values; an edited
-/// copy changes contexts, not values.
-fn figure_in_context(tokens: &[String], i: usize) -> (u16, u16) {
-    let word = |t: &&String| !is_figure(t);
-    let before = tokens[..i]
-        .iter()
-        .rev()
-        .find(word)
-        .map_or("^", |t| t.as_str());
-    let after = tokens[i + 1..]
-        .iter()
-        .find(word)
-        .map_or("$", |t| t.as_str());
-    let context = xxh3_64(format!("{before} {after}").as_bytes()) as u16;
-    (context, xxh3_64(tokens[i].as_bytes()) as u16)
+/// copy changes contexts, not values. `None` for a figure with no word on one side: where a
+/// copy was cut or prefixed, that side differs between copies.
+fn figure_in_context(tokens: &[Cow<'_, str>], i: usize) -> Option<(u16, u16)> {
+    let word = |t: &&Cow<'_, str>| !is_figure(t);
+    let before = tokens[..i].iter().rev().find(word)?;
+    let after = tokens[i + 1..].iter().find(word)?;
+    let context = xxh3_64(before.as_bytes()) ^ xxh3_64(after.as_bytes()).rotate_left(29);
+    Some((context as u16, xxh3_64(tokens[i].as_bytes()) as u16))
 }
 
 /// 15-bit hash of a term; the low bit is 1 for figures so headline figures can be told apart.
@@ -401,7 +476,7 @@ pub(crate) fn title_terms(title: &str) -> Vec<u16> {
     };
     let mut terms: Vec<u16> = tokens[skip..]
         .iter()
-        .filter(|t| !is_stopword(t) && HEADLINE_NOISE.binary_search(&t.as_str()).is_err())
+        .filter(|t| !is_stopword(t) && HEADLINE_NOISE.binary_search(&t.as_ref()).is_err())
         .map(|t| {
             if is_figure(t) {
                 term_hash(t, true)
@@ -458,7 +533,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stopword_and_noise_lists_are_sorted_for_binary_search() {
+    fn stopword_match_agrees_with_the_list_and_lists_are_sorted() {
+        assert!(STOPWORDS.iter().all(|w| is_stopword(w)));
+        assert!(!is_stopword("tariff") && !is_stopword(""));
         assert!(STOPWORDS.windows(2).all(|w| w[0] < w[1]));
         assert!(HEADLINE_NOISE.windows(2).all(|w| w[0] < w[1]));
         assert!(STAMP_CONTEXT.windows(2).all(|w| w[0] < w[1]));

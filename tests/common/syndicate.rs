@@ -599,7 +599,7 @@ fn heavy_copy(rng: &mut Prng, title: &str, doc: &Doc, other_title: &str) -> (Str
             .split_whitespace()
             .take(6 + rng.below(4))
             .collect();
-        title_case(&lead.join(" ").trim_end_matches(['.', ',']).to_string())
+        title_case(lead.join(" ").trim_end_matches(['.', ',']))
     } else {
         rewrite_headline(rng, title)
     };
