@@ -83,7 +83,11 @@ pub struct Ingestor {
     classifier: SharedClassifier,
     index: Arc<Mutex<StoryIndex>>,
     settings: Arc<RwLock<IngestSettings>>,
+    last_prune: Arc<std::sync::Mutex<Instant>>,
 }
+
+/// How often the near-duplicate index drops stories older than the window.
+const INDEX_PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// The CPU-bound result of parsing and normalizing one body.
 struct Prepared {
@@ -116,6 +120,7 @@ impl Ingestor {
             classifier,
             index: Arc::new(Mutex::new(index)),
             settings: Arc::new(RwLock::new(settings)),
+            last_prune: Arc::new(std::sync::Mutex::new(Instant::now())),
         })
     }
 
@@ -300,7 +305,12 @@ impl Ingestor {
                         report.near_merges += 1;
                     }
                 }
-                index.prune(Utc::now() - cluster_window);
+                // Pruning compacts the whole index: do it now and then, not after every poll.
+                let mut last_prune = self.last_prune.lock().expect("prune lock poisoned");
+                if last_prune.elapsed() >= INDEX_PRUNE_EVERY {
+                    index.prune(Utc::now() - cluster_window);
+                    *last_prune = Instant::now();
+                }
                 report.new_entries = result.new_entries;
                 report.updated_entries = result.updated_entries;
                 report.new_stories = result.new_stories;
