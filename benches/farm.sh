@@ -113,8 +113,12 @@ wait_http() { # URL PID: wait up to 30 s for URL to answer while PID lives
 sql() { # DB QUERY: first column of the first row, read-only
     "$PY" - "$1" "$2" <<'EOF'
 import sqlite3, sys
-db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True, timeout=30)
-print(db.execute(sys.argv[2]).fetchone()[0])
+try:
+    db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True, timeout=30)
+    print(db.execute(sys.argv[2]).fetchone()[0])
+except sqlite3.Error as e:
+    print(f"{sys.argv[1]}: {e}", file=sys.stderr)
+    print("n/a")
 EOF
 }
 
@@ -185,7 +189,9 @@ write_config() { # CONFIG DB URLS [QUERY-SUFFIX-COUNT]
     } >"$config"
 }
 write_config "$RUN/tf.toml" "$RUN/tf.db" "$RUN/urls.txt"
-"$TF" --config "$RUN/tf.toml" check >&2 || die "tradefeed rejected the generated config"
+check_out=$("$TF" --config "$RUN/tf.toml" check 2>&1) || die "tradefeed rejected the generated config: $check_out"
+[[ $check_out == *": ok"* ]] || die "$TF check did not say ok (not a working tradefeed build?): $check_out"
+log "$check_out"
 
 # --- Ingest passes --------------------------------------------------------------------------------
 printf 'reload-threads 16\n' >"$RUN/newsboat.conf"
