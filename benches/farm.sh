@@ -295,6 +295,19 @@ result idle_rss_kib "$(awk '/^VmRSS/ { print $2 }' "/proc/$IDLE_PID/status")"
 result idle_hwm_kib "$(awk '/^VmHWM/ { print $2 }' "/proc/$IDLE_PID/status")"
 kill "$IDLE_PID" && wait "$IDLE_PID" || true
 forget_pid "$IDLE_PID"
+# The same daemon restarted on the filled database, nothing due: its footprint without the
+# first pass's leftovers.
+TRADEFEED_LISTEN="127.0.0.1:$IDLE_PORT" "$TF" --config "$RUN/idle.toml" run >"$RUN/idle-restart.log" 2>&1 &
+IDLE_PID=$!
+PIDS+=("$IDLE_PID")
+if wait_http "http://127.0.0.1:$IDLE_PORT/healthz" "$IDLE_PID"; then
+    sleep 5
+    result idle_restart_rss_kib "$(awk '/^VmRSS/ { print $2 }' "/proc/$IDLE_PID/status")"
+else
+    log "restarted idle daemon did not answer: $(tail -n 5 "$RUN/idle-restart.log")"
+fi
+kill "$IDLE_PID" && wait "$IDLE_PID" || true
+forget_pid "$IDLE_PID"
 rm -f "$RUN"/idle.db*
 
 # --- Scaling --------------------------------------------------------------------------------------
@@ -318,7 +331,7 @@ fi
 
 # --- Report ---------------------------------------------------------------------------------------
 result load_after "$(cut -d' ' -f1-3 /proc/loadavg)"
-result tradefeed_rev "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+result tradefeed_rev "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)${TRADEFEED_BIN:+, binary $TRADEFEED_BIN}"
 result nginx_version "$("$NGINX" -v 2>&1 | sed 's#.*/##')"
 result newsboat_version "$(newsboat --version | head -n 1 | awk '{ print $2 }')"
 result feedparser_version "$("$PY" -c 'import feedparser; print(feedparser.__version__)')"
