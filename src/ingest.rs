@@ -69,6 +69,25 @@ pub struct PollReport {
 }
 
 impl PollReport {
+    /// A report of nothing done yet, due next at `next_due`.
+    fn blank(source: &str, next_due: DateTime<Utc>) -> PollReport {
+        PollReport {
+            source: source.to_string(),
+            outcome: String::new(),
+            error: None,
+            http_status: None,
+            bytes: 0,
+            items: 0,
+            skipped: 0,
+            new_entries: 0,
+            updated_entries: 0,
+            new_stories: 0,
+            near_merges: 0,
+            duration: Duration::ZERO,
+            next_due,
+        }
+    }
+
     /// Whether the poll succeeded (fetched or not modified).
     pub fn is_ok(&self) -> bool {
         self.error.is_none()
@@ -167,21 +186,7 @@ impl Ingestor {
             last_modified: state.as_ref().and_then(|s| s.last_modified.clone()),
         };
 
-        let mut report = PollReport {
-            source: source.name.clone(),
-            outcome: String::new(),
-            error: None,
-            http_status: None,
-            bytes: 0,
-            items: 0,
-            skipped: 0,
-            new_entries: 0,
-            updated_entries: 0,
-            new_stories: 0,
-            near_merges: 0,
-            duration: Duration::ZERO,
-            next_due: started_at,
-        };
+        let mut report = PollReport::blank(&source.name, started_at);
         let mut moved_to = None;
         let mut entries = Vec::new();
         let fetcher = self.fetcher.read().expect("fetcher lock poisoned").clone();
@@ -428,21 +433,12 @@ impl Ingestor {
         error: StoreError,
     ) -> PollReport {
         warn!(error = %error, "could not record poll; will retry");
+        let retry = chrono::Duration::from_std(settings.backoff_base).unwrap_or_default();
         PollReport {
-            source: source.name.clone(),
             outcome: "store".into(),
             error: Some(format!("database: {error}")),
-            http_status: None,
-            bytes: 0,
-            items: 0,
-            skipped: 0,
-            new_entries: 0,
-            updated_entries: 0,
-            new_stories: 0,
-            near_merges: 0,
             duration: clock.elapsed(),
-            next_due: started_at
-                + chrono::Duration::from_std(settings.backoff_base).unwrap_or_default(),
+            ..PollReport::blank(&source.name, started_at + retry)
         }
     }
 }
