@@ -325,6 +325,11 @@ async fn served_atom_rss_and_json_parse_agree_and_keep_their_ids_across_a_restar
             let (status, headers, body) = get(&format!("{base}.{ext}")).await;
             assert_eq!(status, 200, "{ext}");
             assert!(headers.get("etag").is_some(), "{ext} has an ETag");
+            if ext != "json" {
+                let text = String::from_utf8_lossy(&body);
+                assert!(text.starts_with("<?xml"), "{ext}: declaration first");
+                assert_eq!(text.matches("<?xml").count(), 1, "{ext}: one declaration");
+            }
             let feed = feed_rs::parser::parse(&body[..]).unwrap_or_else(|e| panic!("{ext}: {e}"));
             let mut ids: Vec<String> = feed.entries.iter().map(|e| e.id.clone()).collect();
             let mut titles: Vec<String> = feed

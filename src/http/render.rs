@@ -317,8 +317,8 @@ pub fn rss(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
             item
         })
         .collect();
+    // `write_to` writes the XML declaration itself.
     let mut out = Vec::with_capacity(16 * 1024);
-    out.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
     match channel.write_to(&mut out) {
         Ok(_) => out,
         // Writing to a Vec cannot fail for I/O reasons; an error here is a bug, shown as such.
