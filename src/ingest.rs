@@ -100,7 +100,13 @@ pub struct Ingestor {
     store: Store,
     fetcher: Arc<RwLock<Fetcher>>,
     classifier: SharedClassifier,
-    index: Arc<Mutex<StoryIndex>>,
+    /// Built from the store the first time a poll brings new entries (a pass of 304s never
+    /// needs it), then kept up to date.
+    index: Arc<Mutex<Option<StoryIndex>>>,
+    /// CPU-bound work (parse, normalize, sign, classify) runs on at most this many blocking
+    /// threads at once: more would not be faster on the cores there are, and each thread keeps
+    /// its own caches.
+    cpu: Arc<tokio::sync::Semaphore>,
     settings: Arc<RwLock<IngestSettings>>,
     last_prune: Arc<std::sync::Mutex<Instant>>,
 }
@@ -116,31 +122,40 @@ struct Prepared {
 }
 
 impl Ingestor {
-    /// Builds the orchestrator and rebuilds the near-duplicate index from the store.
+    /// Builds the orchestrator. The near-duplicate index is rebuilt from the store when first
+    /// needed.
     pub async fn new(
         store: Store,
         fetcher: Fetcher,
         classifier: SharedClassifier,
         settings: IngestSettings,
     ) -> Result<Ingestor, StoreError> {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Ingestor {
+            store,
+            fetcher: Arc::new(RwLock::new(fetcher)),
+            classifier,
+            index: Arc::new(Mutex::new(None)),
+            cpu: Arc::new(tokio::sync::Semaphore::new(cores)),
+            settings: Arc::new(RwLock::new(settings)),
+            last_prune: Arc::new(std::sync::Mutex::new(Instant::now())),
+        })
+    }
+
+    /// The near-duplicate index as the store knows it: every signature first seen within the
+    /// window.
+    async fn rebuild_index(&self, settings: &IngestSettings) -> Result<StoryIndex, StoreError> {
         let mut index = StoryIndex::new(settings.cluster.clone());
         let since = Utc::now() - settings.cluster.window;
         let mut loaded = 0usize;
-        for (story, bytes, seen) in store.signatures_since(since).await? {
+        for (story, bytes, seen) in self.store.signatures_since(since).await? {
             if let Some(sig) = Signature::from_bytes(&bytes) {
                 index.insert(story, &sig, seen);
                 loaded += 1;
             }
         }
         info!(signatures = loaded, "near-duplicate index rebuilt");
-        Ok(Ingestor {
-            store,
-            fetcher: Arc::new(RwLock::new(fetcher)),
-            classifier,
-            index: Arc::new(Mutex::new(index)),
-            settings: Arc::new(RwLock::new(settings)),
-            last_prune: Arc::new(std::sync::Mutex::new(Instant::now())),
-        })
+        Ok(index)
     }
 
     /// Replaces the fetcher and settings for every clone (config reload). In-flight polls
@@ -270,15 +285,23 @@ impl Ingestor {
 
         // Near-duplicate lookup and the write happen under the index lock, so two copies polled
         // at the same moment cannot both miss each other.
-        let mut index = self.index.lock().await;
-        let cluster_window = settings.cluster.window;
+        let mut index_slot = self.index.lock().await;
+        if index_slot.is_none() && entries.iter().any(|w| w.signature.is_some()) {
+            match self.rebuild_index(&settings).await {
+                Ok(index) => *index_slot = Some(index),
+                Err(e) => {
+                    drop(index_slot);
+                    return self.store_failure(source, started_at, clock, &settings, e);
+                }
+            }
+        }
         // Each entry's signature and publication time: the index matches copies by when they
         // were published (as it does when rebuilt from the store at start-up).
         let mut signatures: Vec<Option<(Signature, DateTime<Utc>)>> =
             Vec::with_capacity(entries.len());
         for write in entries.iter_mut() {
             let sig = write.signature.as_deref().and_then(Signature::from_bytes);
-            if let Some(sig) = &sig
+            if let (Some(sig), Some(index)) = (&sig, index_slot.as_ref())
                 && let Some(found) = index.find(sig, write.entry.published)
             {
                 write.near_match = Some((found.story, found.summary));
@@ -303,7 +326,9 @@ impl Ingestor {
         match written {
             Ok(result) => {
                 for placement in &result.placements {
-                    if let Some(Some((sig, published))) = signatures.get(placement.index) {
+                    if let (Some(Some((sig, published))), Some(index)) =
+                        (signatures.get(placement.index), index_slot.as_mut())
+                    {
                         index.insert(placement.story, sig, *published);
                     }
                     if !placement.new_story && near_hints[placement.index] {
@@ -312,8 +337,10 @@ impl Ingestor {
                 }
                 // Pruning compacts the whole index: do it now and then, not after every poll.
                 let mut last_prune = self.last_prune.lock().expect("prune lock poisoned");
-                if last_prune.elapsed() >= INDEX_PRUNE_EVERY {
-                    index.prune(Utc::now() - cluster_window);
+                if last_prune.elapsed() >= INDEX_PRUNE_EVERY
+                    && let Some(index) = index_slot.as_mut()
+                {
+                    index.prune(Utc::now());
                     *last_prune = Instant::now();
                 }
                 report.new_entries = result.new_entries;
@@ -321,11 +348,11 @@ impl Ingestor {
                 report.new_stories = result.new_stories;
             }
             Err(e) => {
-                drop(index);
+                drop(index_slot);
                 return self.store_failure(source, started_at, clock, &settings, e);
             }
         }
-        drop(index);
+        drop(index_slot);
         report.duration = clock.elapsed();
         match &report.error {
             None => info!(
@@ -357,6 +384,7 @@ impl Ingestor {
         let max_items = settings.max_items_per_poll;
         let cutoff = settings.retention.map(|r| fetched_at - r);
         // Parsing and normalizing are CPU work: keep them off the async threads.
+        let cpu = self.cpu.acquire().await.map_err(|e| ParseError::Crashed(e.to_string()))?;
         let (items, skipped, normalized) = tokio::task::spawn_blocking(move || {
             let feed = parse_feed(&body, content_type.as_deref())?;
             let items = feed.items.len();
@@ -383,6 +411,7 @@ impl Ingestor {
         })
         .await
         .map_err(|e| ParseError::Crashed(e.to_string()))??;
+        drop(cpu);
 
         let known = self
             .store
@@ -399,6 +428,7 @@ impl Ingestor {
             .collect();
         let classifier = Arc::clone(&self.classifier.read().expect("classifier lock poisoned"));
         let cluster = source.cluster;
+        let cpu = self.cpu.acquire().await.map_err(|e| ParseError::Crashed(e.to_string()))?;
         let entries = tokio::task::spawn_blocking(move || {
             fresh
                 .into_iter()
@@ -416,6 +446,7 @@ impl Ingestor {
         })
         .await
         .map_err(|e| ParseError::Crashed(e.to_string()))?;
+        drop(cpu);
         Ok(Prepared {
             items,
             skipped,

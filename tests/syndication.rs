@@ -6,6 +6,7 @@
 
 mod common;
 #[path = "common/syndicate.rs"]
+#[allow(dead_code)] // The generator also serves tests/cluster_quality.rs, which reads more of it.
 mod syndicate;
 
 use std::collections::HashMap;

@@ -137,6 +137,9 @@ pub fn execute(cli: Cli) -> ExitCode {
         _ => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
+                // Blocking work is bounded by the store's readers and the CPU permits; this cap
+                // only guards memory (each thread has a stack and its own caches).
+                .max_blocking_threads(32)
                 .build()
             {
                 Ok(rt) => rt,

@@ -72,9 +72,12 @@ pub struct Store {
 
 struct Inner {
     path: PathBuf,
-    writer: Mutex<Option<std::sync::mpsc::SyncSender<WriteJob>>>,
+    writer: Mutex<Option<tokio::sync::mpsc::Sender<WriteJob>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
+    /// One permit per read connection: reads wait here rather than each occupying a blocking
+    /// thread (a burst of polls would otherwise start hundreds of threads).
+    read_permits: tokio::sync::Semaphore,
     instance: String,
     /// Bumped whenever stories or scores change; output caches key on it.
     version: std::sync::atomic::AtomicU64,
@@ -185,11 +188,11 @@ impl Store {
 
         let (writer, writer_thread) = match writer_conn {
             Some(mut conn) => {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<WriteJob>(WRITE_QUEUE);
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<WriteJob>(WRITE_QUEUE);
                 let handle = std::thread::Builder::new()
                     .name("store-writer".into())
                     .spawn(move || {
-                        for job in rx {
+                        while let Some(job) = rx.blocking_recv() {
                             job(&mut conn);
                         }
                         // Fold the WAL back so the file is complete on its own after shutdown.
@@ -210,6 +213,7 @@ impl Store {
                 writer: Mutex::new(writer),
                 writer_thread: Mutex::new(writer_thread),
                 readers: Mutex::new(readers),
+                read_permits: tokio::sync::Semaphore::new(READERS),
                 instance,
                 version: std::sync::atomic::AtomicU64::new(0),
                 _lock: lock,
@@ -256,11 +260,8 @@ impl Store {
         let boxed: WriteJob = Box::new(move |conn| {
             let _ = tx.send(job(conn));
         });
-        // The channel is bounded: when the writer is busy this waits without blocking the runtime.
-        tokio::task::spawn_blocking(move || sender.send(boxed))
-            .await
-            .map_err(|_| StoreError::Closed)?
-            .map_err(|_| StoreError::Closed)?;
+        // The channel is bounded: when the writer is busy this waits without blocking a thread.
+        sender.send(boxed).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -269,6 +270,12 @@ impl Store {
         &self,
         job: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let _permit = self
+            .inner
+            .read_permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let conn = inner.readers.lock().expect("reader lock poisoned").pop();
