@@ -257,18 +257,40 @@ impl Store {
     }
 }
 
+/// Runs a statement through the connection's statement cache: the per-entry statements of a
+/// poll run thousands of times, and preparing them anew each time was a seventh of ingest.
+fn exec(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// `query_row` through the statement cache (see [`exec`]).
+fn query_row<T>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
+}
+
 fn source_id(tx: &Transaction, name: &str) -> Result<i64, StoreError> {
-    Ok(
-        tx.query_row("SELECT id FROM sources WHERE name = ?1", [name], |r| {
-            r.get(0)
-        })?,
-    )
+    Ok(query_row(
+        tx,
+        "SELECT id FROM sources WHERE name = ?1",
+        [name],
+        |r| r.get(0),
+    )?)
 }
 
 fn record_poll(conn: &mut Connection, record: &PollRecord) -> Result<PollResult, StoreError> {
     let tx = conn.transaction()?;
     let source_id = source_id(&tx, &record.source)?;
-    let priority: i32 = tx.query_row(
+    let priority: i32 = query_row(
+        &tx,
         "SELECT priority FROM sources WHERE id = ?1",
         [source_id],
         |r| r.get(0),
@@ -291,7 +313,8 @@ fn record_poll(conn: &mut Connection, record: &PollRecord) -> Result<PollResult,
             ..
         } => (*http_status, 0, Some(message.clone())),
     };
-    tx.execute(
+    exec(
+        &tx,
         "INSERT INTO fetches (source_id, started_at, duration_ms, outcome, http_status, bytes,
                               new_entries, updated_entries, error)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -318,7 +341,8 @@ fn record_poll(conn: &mut Connection, record: &PollRecord) -> Result<PollResult,
             etag,
             last_modified,
         } => {
-            tx.execute(
+            exec(
+                &tx,
                 "UPDATE sources SET etag = ?2, last_modified = ?3, consecutive_failures = 0,
                     retry_not_before = NULL, last_error = NULL, last_success = ?4,
                     last_attempt = ?4, last_outcome = ?5, next_due = ?6,
@@ -343,7 +367,8 @@ fn record_poll(conn: &mut Connection, record: &PollRecord) -> Result<PollResult,
             disable,
             ..
         } => {
-            tx.execute(
+            exec(
+                &tx,
                 "UPDATE sources SET consecutive_failures = consecutive_failures + 1,
                     last_error = ?2, last_attempt = ?3, last_outcome = ?4, next_due = ?5,
                     retry_not_before = ?6, disabled_reason = coalesce(?7, disabled_reason),
@@ -417,7 +442,8 @@ fn write_entry(
             return Ok(());
         }
         // An edited item: update in place; its story keeps its id.
-        tx.execute(
+        exec(
+            tx,
             "UPDATE entries SET title = ?2, link = ?3, canonical_url = ?4, authors = ?5,
                 published = ?6, updated = ?7, html = ?8, text = ?9, fingerprint = ?10,
                 content_hash = ?11, signature = coalesce(?12, signature), last_changed = ?13
@@ -439,12 +465,14 @@ fn write_entry(
             ],
         )?;
         for (key, _) in &keys {
-            tx.execute(
+            exec(
+                tx,
                 "INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?1, ?2)",
                 params![key, story_id],
             )?;
         }
-        let representative: Option<i64> = tx.query_row(
+        let representative: Option<i64> = query_row(
+            tx,
             "SELECT representative FROM stories WHERE id = ?1",
             [story_id],
             |r| r.get(0),
@@ -487,7 +515,8 @@ fn write_entry(
     let (story_id, evidence, new_story) = match joined {
         Some((story, evidence)) => (story, evidence, false),
         None => {
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO stories (title, link, html, text, authors, published, updated,
                                       first_seen)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -506,7 +535,8 @@ fn write_entry(
         }
     };
 
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO entries (source_id, identity, story_id, title, link, canonical_url, authors,
                               published, updated, html, text, fingerprint, content_hash,
                               signature, evidence, first_seen, last_changed)
@@ -532,14 +562,16 @@ fn write_entry(
     )?;
     let entry_id = tx.last_insert_rowid();
     for (key, _) in &keys {
-        tx.execute(
+        exec(
+            tx,
             "INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?1, ?2)",
             params![key, story_id],
         )?;
     }
 
     if new_story {
-        tx.execute(
+        exec(
+            tx,
             "UPDATE stories SET representative = ?2 WHERE id = ?1",
             params![story_id, entry_id],
         )?;
@@ -547,7 +579,8 @@ fn write_entry(
     } else {
         // The story's first publication time is the earliest of its appearances; a late
         // appearance never makes it look new.
-        tx.execute(
+        exec(
+            tx,
             "UPDATE stories SET published = min(published, ?2) WHERE id = ?1",
             params![story_id, secs(e.published)],
         )?;
@@ -602,7 +635,8 @@ fn represent(
     authors: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    exec(
+        tx,
         "UPDATE stories SET representative = ?2, title = ?3, link = ?4, html = ?5, text = ?6,
             authors = ?7, updated = max(updated, ?8)
          WHERE id = ?1",
@@ -614,7 +648,7 @@ fn represent(
 }
 
 fn write_scores(tx: &Transaction, story: i64, scores: &[TopicScore]) -> Result<(), StoreError> {
-    tx.execute("DELETE FROM story_topics WHERE story_id = ?1", [story])?;
+    exec(tx, "DELETE FROM story_topics WHERE story_id = ?1", [story])?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO story_topics (story_id, topic, score, matched, why) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
