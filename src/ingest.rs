@@ -384,7 +384,11 @@ impl Ingestor {
         let max_items = settings.max_items_per_poll;
         let cutoff = settings.retention.map(|r| fetched_at - r);
         // Parsing and normalizing are CPU work: keep them off the async threads.
-        let cpu = self.cpu.acquire().await.map_err(|e| ParseError::Crashed(e.to_string()))?;
+        let cpu = self
+            .cpu
+            .acquire()
+            .await
+            .map_err(|e| ParseError::Crashed(e.to_string()))?;
         let (items, skipped, normalized) = tokio::task::spawn_blocking(move || {
             let feed = parse_feed(&body, content_type.as_deref())?;
             let items = feed.items.len();
@@ -428,7 +432,11 @@ impl Ingestor {
             .collect();
         let classifier = Arc::clone(&self.classifier.read().expect("classifier lock poisoned"));
         let cluster = source.cluster;
-        let cpu = self.cpu.acquire().await.map_err(|e| ParseError::Crashed(e.to_string()))?;
+        let cpu = self
+            .cpu
+            .acquire()
+            .await
+            .map_err(|e| ParseError::Crashed(e.to_string()))?;
         let entries = tokio::task::spawn_blocking(move || {
             fresh
                 .into_iter()
