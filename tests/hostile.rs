@@ -738,10 +738,8 @@ fn run_with_a_bad_config_exits_1_before_binding_its_port_or_creating_a_database(
         let port = free_port();
         let path = dir.path().join("tradefeed.toml");
         let listen = format!("[server]\nlisten = \"127.0.0.1:{port}\"\n");
-        // The listen line first so that a broken rest cannot hide it (except for "not toml").
+        // The listen line first, so only the rest is broken ("not toml" breaks everything).
         let config = if what == "not toml" {
-            body.to_string()
-        } else if body.starts_with("[server]") {
             body.to_string()
         } else {
             format!("{listen}\n{body}")

@@ -306,3 +306,57 @@ fn a_second_process_on_one_database_exits_1_while_the_first_keeps_serving() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_locked_by_another_program_stops_start_up_with_a_clear_error_then_works_once_free()
+ {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    let config = tradefeed::config::Config::load(&path).unwrap();
+    let db = dir.path().join("tradefeed.db");
+    // Create the database (schema, sources) without polling anything.
+    let pipeline = tradefeed::app::Pipeline::start(&config).await.unwrap();
+    pipeline.store.close().await;
+    drop(pipeline); // releases the single-process lock file
+
+    // Another program (an admin's sqlite3 shell, a backup tool) holds the write lock. Start-up
+    // must write (the configured sources), so the daemon gives up after the busy timeout with
+    // an error that says why, instead of hanging or serving half-started.
+    let locker = open(&db);
+    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let (_base, _cancel, handle) = common::start_daemon(config.clone()).await;
+    let result = tokio::time::timeout(Duration::from_secs(20), handle)
+        .await
+        .expect("gives up within 20 s")
+        .unwrap();
+    let error = format!(
+        "{:#}",
+        result.expect_err("cannot start on a locked database")
+    );
+    assert!(
+        error.contains("locked"),
+        "says the database is locked: {error}"
+    );
+    assert_eq!(server.hits("a.xml"), 0, "nothing polled while half-started");
+
+    // Once the lock is gone the daemon starts, polls and serves the story.
+    locker.execute_batch("ROLLBACK").unwrap();
+    drop(locker);
+    let (base, cancel, handle) = common::start_daemon(config).await;
+    let started = Instant::now();
+    loop {
+        let (_, feed) = common::get_text(&format!("{base}/feeds/all.json")).await;
+        if feed.contains("anti-dumping duties on Chinese steel") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the story never arrived after the lock was released"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    common::stop_daemon(cancel, handle).await;
+    assert_eq!(integrity(&db), "ok");
+}
