@@ -385,7 +385,9 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// Renders a JSON Feed 1.1 with the `_tradefeed` extension on every item.
+/// Renders a JSON Feed 1.1 with the `_tradefeed` extension on every item. Text goes through
+/// [`xml_safe`] as in Atom and RSS: a control character or noncharacter a hostile feed put in a
+/// title is no more welcome in a JSON reader than in an XML one.
 pub fn json(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
     let feed = JsonFeed {
         version: "https://jsonfeed.org/version/1.1",
@@ -397,7 +399,7 @@ pub fn json(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
             .map(|s| JsonItem {
                 id: story_id(&meta.instance, s.id),
                 url: s.link.clone(),
-                title: s.title.clone(),
+                title: xml_safe(&s.title),
                 content_html: story_html(s),
                 summary: summary_text(s),
                 date_published: rfc3339(s.published),
@@ -405,7 +407,7 @@ pub fn json(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
                 authors: s
                     .authors
                     .iter()
-                    .map(|a| JsonAuthor { name: a.clone() })
+                    .map(|a| JsonAuthor { name: xml_safe(a) })
                     .collect(),
                 tags: matched_topics(s).map(|t| t.topic.clone()).collect(),
                 _tradefeed: Extension {
@@ -417,7 +419,7 @@ pub fn json(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
                         .map(|a| JsonAppearance {
                             source: a.source.clone(),
                             url: a.url.clone(),
-                            title: a.title.clone(),
+                            title: xml_safe(&a.title),
                             first_seen: rfc3339(a.first_seen),
                         })
                         .collect(),

@@ -1,0 +1,787 @@
+//! Hostile feeds end to end: politeness towards servers that push back, limits on what one poll
+//! may cost, output that stays safe whatever the items contain, and bad configs that start
+//! nothing. Fetch- and parse-level cases live in `fetch_hostile.rs` and `parse_fixtures.rs`.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::{FeedServer, Resource, rss, write_config};
+use tradefeed::app::{self, FetchPassResult, Pipeline};
+use tradefeed::config::Config;
+use tradefeed::store::SourceState;
+
+const DATE: &str = "Tue, 10 Nov 2026 09:00:00 GMT";
+
+/// Runs the binary with `--config CONFIG ARGS...` and a quiet log.
+fn tradefeed(config: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tradefeed"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("TRADEFEED_CONFIG")
+        .env_remove("TRADEFEED_DB")
+        .env_remove("TRADEFEED_LISTEN")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The stored state of one source, read through the library.
+async fn state(config: &Config, name: &str) -> SourceState {
+    let pipeline = Pipeline::start(config).await.unwrap();
+    let state = pipeline.store.source_state(name).await.unwrap().unwrap();
+    pipeline.store.close().await;
+    state
+}
+
+/// One in-process polling pass; returns each source's report (panics on a skipped source).
+async fn fetch_pass(config: &Config) -> Vec<tradefeed::ingest::PollReport> {
+    let pipeline = Pipeline::start(config).await.unwrap();
+    let results = app::fetch_once(&pipeline, config.sources.clone(), 8).await;
+    pipeline.store.close().await;
+    results
+        .into_iter()
+        .map(|r| match r {
+            FetchPassResult::Polled(p) => p,
+            FetchPassResult::Skipped { source, reason } => panic!("{source} skipped: {reason}"),
+        })
+        .collect()
+}
+
+fn one_item_feed(guid: &str) -> Resource {
+    Resource::feed(rss(
+        "Ok",
+        &[(
+            guid,
+            "http://ok.example/1",
+            "WTO panel rules on steel duties",
+            "A WTO panel ruled on the duties.",
+            DATE,
+        )],
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_source_is_not_asked_again_before_its_retry_after_across_fetch_runs() {
+    let server = FeedServer::start().await;
+    server.put(
+        "busy.xml",
+        Resource {
+            status: 429,
+            headers: vec![("Retry-After".into(), "3600".into())],
+            ..Resource::feed("slow down")
+        },
+    );
+    server.put("ok.xml", one_item_feed("ok-1"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Busy", server.url("busy.xml")),
+            ("Fine", server.url("ok.xml")),
+        ],
+        "",
+    );
+
+    let first = tradefeed(&config, &["fetch"]);
+    assert_eq!(first.status.code(), Some(2), "{}", text(&first));
+    assert!(
+        stdout(&first)
+            .lines()
+            .any(|l| l.starts_with("Busy") && l.contains("FAILED")),
+        "{}",
+        text(&first)
+    );
+
+    let second = tradefeed(&config, &["fetch"]);
+    let out = stdout(&second);
+    assert!(
+        out.lines().any(|l| l.starts_with("Busy")
+            && l.contains("skipped")
+            && l.contains("not to be polled before")),
+        "the second run names the source it leaves alone: {}",
+        text(&second)
+    );
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    assert_eq!(
+        server.hits("busy.xml"),
+        1,
+        "one request across two fetch runs"
+    );
+    assert_eq!(
+        server.hits("ok.xml"),
+        2,
+        "the healthy source is polled both times"
+    );
+
+    let loaded = Config::load(&config).unwrap();
+    let busy = state(&loaded, "Busy").await;
+    let not_before = busy.retry_not_before.expect("Retry-After recorded");
+    let wait = not_before - Utc::now();
+    assert!(
+        wait > chrono::Duration::minutes(55) && wait <= chrono::Duration::minutes(60),
+        "retry_not_before about an hour ahead: {not_before}"
+    );
+    assert!(
+        busy.next_due.unwrap() >= not_before,
+        "next due {:?} not before {not_before}",
+        busy.next_due
+    );
+
+    let table = tradefeed(&config, &["sources"]);
+    assert_eq!(table.status.code(), Some(0), "{}", text(&table));
+    let row = stdout(&table)
+        .lines()
+        .find(|l| l.starts_with("Busy"))
+        .map(str::to_string)
+        .unwrap_or_default();
+    assert!(row.contains("rate_limited"), "{row}");
+    assert!(
+        row.contains(&not_before.format("%Y-%m-%d").to_string()),
+        "the table shows when it is due: {row}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failures_back_off_further_each_time_and_a_success_returns_to_the_schedule() {
+    let server = FeedServer::start().await;
+    server.put(
+        "flaky.xml",
+        Resource {
+            status: 500,
+            ..Resource::feed("oops")
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &[("Flaky", server.url("flaky.xml"))],
+        "backoff_base_secs = 600\nbackoff_cap_secs = 86400\n",
+    );
+    // Every minute: the cron rhythm alone would bring it back within a minute.
+    let text_config = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("schedule = \"*/5 * * * *\"", "schedule = \"* * * * *\"");
+    std::fs::write(&path, text_config).unwrap();
+    let config = Config::load(&path).unwrap();
+
+    let mut delays = Vec::new();
+    for failures in 1..=3u32 {
+        let before = Utc::now();
+        let report = &fetch_pass(&config).await[0];
+        assert_eq!(report.http_status, Some(500), "{report:?}");
+        assert!(!report.is_ok());
+        let s = state(&config, "Flaky").await;
+        assert_eq!(s.consecutive_failures, failures);
+        delays.push(s.next_due.unwrap() - before);
+    }
+    for (i, pair) in delays.windows(2).enumerate() {
+        assert!(
+            pair[1] > pair[0] + chrono::Duration::minutes(5),
+            "failure {} waits longer than failure {}: {delays:?}",
+            i + 2,
+            i + 1
+        );
+    }
+    assert!(
+        delays[0] >= chrono::Duration::minutes(5),
+        "the first retry waits about the base delay: {delays:?}"
+    );
+
+    server.put("flaky.xml", one_item_feed("f-1"));
+    let before = Utc::now();
+    let report = &fetch_pass(&config).await[0];
+    assert!(report.is_ok(), "{report:?}");
+    let s = state(&config, "Flaky").await;
+    assert_eq!(s.consecutive_failures, 0);
+    let due = s.next_due.unwrap();
+    assert!(
+        due > before && due <= before + chrono::Duration::seconds(61),
+        "back on the every-minute rhythm: due {due}, polled at {before}"
+    );
+    assert_eq!(due.timestamp() % 60, 0, "on a minute boundary: {due}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_410_stops_the_source_with_its_reason_and_a_301_records_the_new_url() {
+    let server = FeedServer::start().await;
+    server.put(
+        "gone.xml",
+        Resource {
+            status: 410,
+            ..Resource::feed("gone")
+        },
+    );
+    server.put(
+        "old.xml",
+        Resource {
+            status: 301,
+            headers: vec![("Location".into(), server.url("new.xml"))],
+            ..Resource::feed("")
+        },
+    );
+    server.put("new.xml", one_item_feed("n-1"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Gone", server.url("gone.xml")),
+            ("Moved", server.url("old.xml")),
+        ],
+        "",
+    );
+
+    let first = tradefeed(&config, &["fetch"]);
+    assert_eq!(first.status.code(), Some(2), "{}", text(&first));
+    let second = tradefeed(&config, &["fetch"]);
+    assert!(
+        stdout(&second)
+            .lines()
+            .any(|l| l.starts_with("Gone") && l.contains("skipped") && l.contains("410")),
+        "{}",
+        text(&second)
+    );
+    assert_eq!(server.hits("gone.xml"), 1, "a gone feed is not asked again");
+    assert_eq!(server.hits("new.xml"), 2, "the moved feed is still read");
+
+    let table = stdout(&tradefeed(&config, &["sources"]));
+    let lines: Vec<&str> = table.lines().collect();
+    let gone = lines.iter().position(|l| l.starts_with("Gone")).unwrap();
+    assert!(lines[gone].contains("stopped"), "{table}");
+    assert!(
+        lines[gone + 1].contains("410 Gone") && lines[gone + 1].contains("update or remove"),
+        "the reason is shown under the source: {table}"
+    );
+    let new_url = server.url("new.xml");
+    assert!(
+        table.contains(&format!("moved permanently to {new_url}")),
+        "the table warns about the move: {table}"
+    );
+    let loaded = Config::load(&config).unwrap();
+    assert_eq!(
+        state(&loaded, "Moved").await.moved_to.as_deref(),
+        Some(new_url.as_str())
+    );
+}
+
+/// An RSS feed of `n` items, item `i` published `n - i` minutes before `newest`.
+fn huge_feed(n: usize, newest: DateTime<Utc>) -> String {
+    let mut xml = String::with_capacity(n * 170);
+    xml.push_str(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Huge</title>\
+         <link>http://huge.example/</link><description>d</description>\n",
+    );
+    for i in 0..n {
+        let date = newest - chrono::Duration::minutes((n - i) as i64);
+        xml.push_str(&format!(
+            "<item><guid>h-{i}</guid><link>http://huge.example/{i}</link><title>Item {i}</title>\
+             <description>Body {i}</description><pubDate>{}</pubDate></item>\n",
+            date.to_rfc2822()
+        ));
+    }
+    xml.push_str("</channel></rss>\n");
+    xml
+}
+
+/// Peak resident set of a finished child in KiB, from `/usr/bin/time -f %M`'s last line.
+fn peak_rss_kib(stderr: &str) -> Option<u64> {
+    stderr.lines().last()?.trim().parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_60000_item_feed_ingests_only_the_newest_500_with_bounded_memory() {
+    const ITEMS: usize = 60_000;
+    let server = FeedServer::start().await;
+    // Oldest first in the document: keeping the newest must come from the dates, not the order.
+    let body = huge_feed(ITEMS, Utc::now() - chrono::Duration::days(1));
+    let bytes = body.len();
+    server.put("huge.xml", Resource::feed(body));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[("Huge", server.url("huge.xml"))],
+        "max_body_bytes = 33554432\n",
+    );
+
+    let timed = std::path::Path::new("/usr/bin/time").exists();
+    let started = std::time::Instant::now();
+    let output = if timed {
+        Command::new("/usr/bin/time")
+            .args(["-f", "%M", env!("CARGO_BIN_EXE_tradefeed"), "--config"])
+            .arg(&config)
+            .arg("fetch")
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    } else {
+        tradefeed(&config, &["fetch"])
+    };
+    let elapsed = started.elapsed();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let out = stdout(&output);
+    assert!(out.contains("items=60000"), "{out}");
+    assert!(out.contains("new=500 "), "{out}");
+    match peak_rss_kib(&String::from_utf8_lossy(&output.stderr)) {
+        Some(kib) => {
+            eprintln!(
+                "measured: fetch of a {ITEMS}-item feed ({} MiB) took {elapsed:.1?}, peak RSS {} MiB",
+                bytes / (1 << 20),
+                kib / 1024
+            );
+            assert!(kib < 512 * 1024, "peak RSS {kib} KiB");
+        }
+        None => eprintln!("notice: /usr/bin/time missing; peak RSS not measured"),
+    }
+
+    let db = rusqlite::Connection::open(dir.path().join("tradefeed.db")).unwrap();
+    let (count, oldest, newest): (i64, i64, i64) = db
+        .query_row(
+            "SELECT count(*), min(CAST(substr(title, 6) AS INTEGER)), \
+             max(CAST(substr(title, 6) AS INTEGER)) FROM entries",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(count, 500);
+    assert_eq!(
+        (oldest, newest),
+        ((ITEMS - 500) as i64, (ITEMS - 1) as i64),
+        "the newest 500 are kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_titles_and_texts_are_capped_future_dates_clamped_and_unidentifiable_items_counted() {
+    let long_title = "Tariff ".repeat(1_000);
+    let long_text = "Duties on steel imports. ".repeat(10_000);
+    let far_future = "Tue, 10 Nov 2099 09:00:00 GMT";
+    let mut xml = String::from(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>T</title>\
+         <link>http://t.example/</link><description>d</description>\n",
+    );
+    xml.push_str(&format!(
+        "<item><guid>long</guid><title>{long_title}</title><description>{long_text}</description>\
+         <pubDate>{DATE}</pubDate></item>\n"
+    ));
+    xml.push_str(&format!(
+        "<item><guid>future</guid><title>Future duties</title><description>Later.</description>\
+         <pubDate>{far_future}</pubDate></item>\n"
+    ));
+    // No guid, no link, no title: identified by its text, titled from it.
+    xml.push_str(
+        "<item><description>Anonymous note on export controls for chips.</description></item>\n",
+    );
+    // Nothing at all to identify it by.
+    xml.push_str("<item></item>\n<item><pubDate>Tue, 10 Nov 2026 09:00:00 GMT</pubDate></item>\n");
+    xml.push_str("</channel></rss>\n");
+
+    let server = FeedServer::start().await;
+    server.put("t.xml", Resource::feed(xml));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("T", server.url("t.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    let before = Utc::now();
+    let report = &fetch_pass(&config).await[0];
+    let after = Utc::now();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.items, 5, "{report:?}");
+    assert_eq!(report.new_entries, 3, "{report:?}");
+    assert_eq!(
+        report.skipped, 2,
+        "the two empty items are counted: {report:?}"
+    );
+
+    let db = rusqlite::Connection::open(dir.path().join("tradefeed.db")).unwrap();
+    let row = |identity_like: &str| -> (String, String, i64) {
+        db.query_row(
+            "SELECT title, text, published FROM entries WHERE identity LIKE ?1",
+            [identity_like],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap_or_else(|e| panic!("{identity_like}: {e}"))
+    };
+    let (title, body, _) = row("%long%");
+    assert!(
+        title.chars().count() <= 1_000,
+        "title cut: {} chars",
+        title.chars().count()
+    );
+    assert!(title.starts_with("Tariff Tariff"));
+    assert!(
+        body.chars().count() <= 100_000,
+        "text cut: {} chars",
+        body.chars().count()
+    );
+
+    let (_, _, published) = row("%future%");
+    assert!(
+        published >= before.timestamp() && published <= after.timestamp(),
+        "a 2099 date is clamped to the fetch time: {published}"
+    );
+
+    let anonymous: String = db
+        .query_row(
+            "SELECT title FROM entries WHERE text LIKE 'Anonymous note%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        anonymous.starts_with("Anonymous note on export controls"),
+        "titled from its text: {anonymous}"
+    );
+}
+
+/// Items crafted to smuggle script, event handlers, dangerous URLs, frames, styles and
+/// characters XML cannot carry into the served feeds.
+fn hostile_html() -> &'static str {
+    "<script>alert('s')</script><p>Steel duties rise.</p>\
+     <img src=\"http://x.example/a.png\" onerror=\"alert('e')\">\
+     <a href=\"javascript:alert('j')\">click</a>\
+     <a href=\"JaVaScRiPt:alert('j2')\">click2</a>\
+     <a href=\"data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==\">data</a>\
+     <img src=\"data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=\">\
+     <iframe src=\"http://evil.example/\"></iframe>\
+     <p style=\"position:fixed;top:0\">styled</p>\
+     <svg onload=\"alert('v')\"><circle r=\"1\"/></svg>\
+     <object data=\"http://evil.example/x.swf\"></object>\
+     <form action=\"http://evil.example/\"><input name=\"q\"></form>\
+     <a href=\"http://ok.example/fine\" onclick=\"alert('c')\">fine link</a>"
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The constructs that must not survive into served HTML (searched case-insensitively).
+const DANGEROUS: &[&str] = &[
+    "<script",
+    "javascript:",
+    "onerror",
+    "onload",
+    "onclick",
+    "<iframe",
+    "style=",
+    "data:",
+    "<object",
+    "<form",
+    "<svg",
+];
+
+fn assert_no_dangerous(what: &str, html: &str) {
+    let lower = html.to_lowercase();
+    for d in DANGEROUS {
+        assert!(!lower.contains(d), "{what} contains {d:?}: {html}");
+    }
+}
+
+/// XML 1.0 forbids these characters even as references.
+fn assert_xml_chars(what: &str, s: &str) {
+    if let Some(c) = s.chars().find(|&c| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}'
+    }) {
+        panic!("{what} carries the character U+{:04X}", c as u32);
+    }
+    for bad in ["&#0;", "&#1;", "&#x1;", "&#xFFFE;", "&#65534;"] {
+        assert!(!s.contains(bad), "{what} carries {bad}");
+    }
+}
+
+/// Reads a whole document with quick-xml, checking end names; panics on the first error.
+fn strict_xml(what: &str, body: &str) {
+    let mut reader = quick_xml::Reader::from_str(body);
+    reader.config_mut().check_end_names = true;
+    reader.config_mut().check_comments = true;
+    let mut depth = 0i64;
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Start(_)) => depth += 1,
+            Ok(quick_xml::events::Event::End(_)) => depth -= 1,
+            Ok(quick_xml::events::Event::GeneralRef(r)) => {
+                // A strict reader knows only character references and the five predefined
+                // entities; a character reference must name a character XML 1.0 allows.
+                if r.is_char_ref() {
+                    let c = r
+                        .resolve_char_ref()
+                        .unwrap_or_else(|e| panic!("{what}: bad reference &{};: {e}", &*r))
+                        .unwrap_or_else(|| panic!("{what}: bad reference &{};", &*r));
+                    assert_xml_chars(what, &c.to_string());
+                } else {
+                    assert!(
+                        ["amp", "lt", "gt", "quot", "apos"].contains(&&*r),
+                        "{what}: undefined entity &{};",
+                        &*r
+                    );
+                }
+            }
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!(
+                "{what} is not well-formed at {}: {e}",
+                reader.buffer_position()
+            ),
+        }
+    }
+    assert_eq!(depth, 0, "{what}: every element closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crafted_items_come_out_as_well_formed_feeds_without_script_or_dangerous_urls() {
+    let hostile = hostile_html();
+    let rss_body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\"><channel><title>Evil</title>\
+         <link>http://evil.example/</link><description>d</description>\
+         <item><guid>x1</guid><link>http://evil.example/1</link>\
+         <title>{}</title><description>{}</description><pubDate>{DATE}</pubDate></item>\
+         <item><guid>x2</guid><link>javascript:alert('link')</link>\
+         <title>Tariff &lt;b&gt;bold&lt;/b&gt; &amp;amp; &lt;img src=x onerror=alert(1)&gt; news</title>\
+         <description>Plain.</description><pubDate>{DATE}</pubDate></item>\
+         </channel></rss>",
+        xml_escape("<script>alert('t')</script>EU duties <b>rise</b> <img src=x onerror=alert(1)>"),
+        xml_escape(&format!(
+            "<p>The European Commission extended safeguard measures on hot-rolled coil for two \
+             more years after a review found imports still threatened domestic mills.</p>{hostile}"
+        )),
+    );
+    // JSON can carry what XML cannot: control characters and U+FFFE in titles and content.
+    let json_body = serde_json::json!({
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Controls",
+        "items": [
+            {
+                "id": "c1",
+                "url": "http://controls.example/1",
+                "title": "Export\u{0} controls\u{1}\u{8}\u{b}\u{c} on \u{FFFE}chips\u{1f}",
+                "content_html": format!(
+                    "<p>Nul\u{0} bell\u{7} nonchar\u{FFFE}\u{FFFF} text: Washington widened \
+                     licence requirements for advanced lithography tools shipped to foundries \
+                     abroad, the Commerce Department said.</p>{hostile}"
+                ),
+                "summary": "Sum\u{2}mary",
+                "date_published": "2026-11-10T09:00:00Z",
+                "authors": [{"name": "Eve\u{3} <script>alert(1)</script>"}]
+            }
+        ]
+    });
+    let server = FeedServer::start().await;
+    server.put("evil.xml", Resource::feed(rss_body));
+    server.put(
+        "controls.json",
+        Resource {
+            content_type: "application/feed+json".into(),
+            ..Resource::feed(json_body.to_string())
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &[
+            ("Evil <b>source</b>", server.url("evil.xml")),
+            ("Controls", server.url("controls.json")),
+        ],
+        "",
+    );
+    let config = Config::load(&path).unwrap();
+    let reports = fetch_pass(&config).await;
+    assert!(reports.iter().all(|r| r.is_ok()), "{reports:?}");
+    assert_eq!(reports.iter().map(|r| r.new_entries).sum::<usize>(), 3);
+
+    let (base, cancel, handle) = common::start_daemon(config).await;
+    for ext in ["atom", "rss", "json"] {
+        let url = format!("{base}/feeds/all.{ext}");
+        let (status, body) = common::get_text(&url).await;
+        assert_eq!(status, 200, "{url}");
+        assert_xml_chars(ext, &body);
+        if ext != "json" {
+            strict_xml(ext, &body);
+        }
+        let feed = feed_rs::parser::parse(body.as_bytes()).unwrap_or_else(|e| panic!("{ext}: {e}"));
+        assert_eq!(feed.entries.len(), 3, "{ext}");
+        for entry in &feed.entries {
+            let title = entry
+                .title
+                .as_ref()
+                .map(|t| t.content.clone())
+                .unwrap_or_default();
+            assert!(
+                !title.contains('<') && !title.contains('>'),
+                "{ext}: the title is plain text: {title:?}"
+            );
+            assert!(
+                !title.to_lowercase().contains("onerror"),
+                "{ext}: {title:?}"
+            );
+            let content = entry
+                .content
+                .as_ref()
+                .and_then(|c| c.body.clone())
+                .unwrap_or_default();
+            let summary = entry
+                .summary
+                .as_ref()
+                .map(|s| s.content.clone())
+                .unwrap_or_default();
+            assert_no_dangerous(&format!("{ext} content"), &content);
+            assert_no_dangerous(&format!("{ext} summary"), &summary);
+            assert_xml_chars(&format!("{ext} decoded content"), &content);
+            for link in &entry.links {
+                let href = link.href.to_lowercase();
+                assert!(
+                    href.starts_with("http://") || href.starts_with("https://"),
+                    "{ext}: link {href}"
+                );
+            }
+        }
+        let titles: Vec<String> = feed
+            .entries
+            .iter()
+            .filter_map(|e| e.title.as_ref().map(|t| t.content.clone()))
+            .collect();
+        assert!(
+            titles.iter().any(|t| t.contains("EU duties rise")),
+            "{ext}: the readable part of the title survives: {titles:?}"
+        );
+        assert!(
+            titles
+                .iter()
+                .any(|t| t.contains("controls") && t.contains("chips")),
+            "{ext}: {titles:?}"
+        );
+        if ext == "json" {
+            // The raw JSON too: titles and HTML are strings here, not markup, so search them.
+            let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+            // serde escapes control characters, so look at the decoded strings too.
+            let mut stack = vec![&value];
+            while let Some(v) = stack.pop() {
+                match v {
+                    serde_json::Value::String(s) => assert_xml_chars("json decoded string", s),
+                    serde_json::Value::Array(a) => stack.extend(a),
+                    serde_json::Value::Object(o) => stack.extend(o.values()),
+                    _ => {}
+                }
+            }
+            for item in value["items"].as_array().unwrap() {
+                assert_no_dangerous(
+                    "json content_html",
+                    item["content_html"].as_str().unwrap_or(""),
+                );
+                assert!(!item["title"].as_str().unwrap_or("").contains('<'));
+            }
+        }
+    }
+
+    let (status, page) = common::get_text(&format!("{base}/")).await;
+    assert_eq!(status, 200);
+    let lower = page.to_lowercase();
+    for d in [
+        "<script",
+        "<img src=x",
+        "<b>source",
+        "<b>rise",
+        "onerror=alert",
+    ] {
+        assert!(!lower.contains(d), "status page carries {d:?} unescaped");
+    }
+    assert_xml_chars("status page", &page);
+    common::stop_daemon(cancel, handle).await;
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn run_with_a_bad_config_exits_1_before_binding_its_port_or_creating_a_database() {
+    let cases = [
+        (
+            "misspelt key",
+            "[storage]\npaht = \"x.db\"\n",
+            "storage.paht",
+        ),
+        (
+            "impossible schedule",
+            "[[sources]]\nname = \"a\"\nurl = \"http://127.0.0.1:9/\"\nschedule = \"0 0 30 2 *\"\n",
+            "sources[0].schedule",
+        ),
+        (
+            "non-http url",
+            "[[sources]]\nname = \"a\"\nurl = \"file:///etc/passwd\"\n",
+            "sources[0].url",
+        ),
+        ("not toml", "[server\nlisten = ", "tradefeed.toml"),
+    ];
+    for (what, body, named) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let path = dir.path().join("tradefeed.toml");
+        let listen = format!("[server]\nlisten = \"127.0.0.1:{port}\"\n");
+        // The listen line first, so only the rest is broken ("not toml" breaks everything).
+        let config = if what == "not toml" {
+            body.to_string()
+        } else {
+            format!("{listen}\n{body}")
+        };
+        std::fs::write(&path, config).unwrap();
+        let started = std::time::Instant::now();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tradefeed"))
+            .arg("--config")
+            .arg(&path)
+            .arg("run")
+            .env("RUST_LOG", "warn")
+            .env_remove("TRADEFEED_CONFIG")
+            .env_remove("TRADEFEED_DB")
+            .env_remove("TRADEFEED_LISTEN")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            // Nothing may answer on the configured port while it decides.
+            assert!(
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+                "{what}: something listens on {port}"
+            );
+            if started.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                panic!("{what}: still running after 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(status.code(), Some(1), "{what}: {}", text(&output));
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(err.contains(named), "{what}: names {named}: {err}");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "tradefeed.toml")
+            .collect();
+        assert!(leftovers.is_empty(), "{what}: created {leftovers:?}");
+    }
+}

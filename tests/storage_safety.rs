@@ -1,0 +1,362 @@
+//! The database survives what processes and disks do to it: a `fetch` killed with SIGKILL
+//! mid-pass, a corrupted file, two processes reaching for one database.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{FeedServer, Resource, write_config};
+
+fn tradefeed(config: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tradefeed"));
+    command
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("TRADEFEED_CONFIG")
+        .env_remove("TRADEFEED_DB")
+        .env_remove("TRADEFEED_LISTEN");
+    command
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Words no other item shares, so that near-duplicate folding leaves distinct items alone.
+fn words(seed: u64, n: usize) -> String {
+    (0..n as u64)
+        .map(|j| {
+            format!(
+                "k{:x}",
+                xxhash_rust::xxh3::xxh3_64(&(seed * 1000 + j).to_le_bytes()) % 0xfffff
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A feed of `n` distinct stories for source `s`, plus one wire story that source `s ^ 1`
+/// carries too (same link, title and text), so cross-source dedup runs under the kill as well.
+fn feed(s: usize, n: usize) -> String {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>F</title>\
+         <link>http://f.example/</link><description>d</description>\n",
+    );
+    for i in 0..n {
+        let seed = (s * 10_000 + i) as u64;
+        xml.push_str(&format!(
+            "<item><guid>s{s}-{i}</guid><link>http://news{s}.example/story/{i}</link>\
+             <title>Report {s}-{i} {}</title><description>{}</description>\
+             <pubDate>Tue, 10 Nov 2026 {:02}:{:02}:00 GMT</pubDate></item>\n",
+            words(seed, 4),
+            words(seed + 7_777_777, 40),
+            i / 60 % 24,
+            i % 60
+        ));
+    }
+    let shared = s / 2;
+    xml.push_str(&format!(
+        "<item><guid>shared-{shared}</guid><link>http://shared.example/{shared}</link>\
+         <title>Shared wire story {shared} {}</title><description>{}</description>\
+         <pubDate>Tue, 10 Nov 2026 08:00:00 GMT</pubDate></item>\n",
+        words(99_000_000 + shared as u64, 3),
+        words(98_000_000 + shared as u64, 30)
+    ));
+    xml.push_str("</channel></rss>\n");
+    xml
+}
+
+fn open(db: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(db).unwrap()
+}
+
+/// (entries, stories, entries without a story, stories without an entry, distinct canonical
+/// URLs, stories sharing a canonical URL with another story).
+fn census(db: &Path) -> (i64, i64, i64, i64, i64, i64) {
+    let c = open(db);
+    let one = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    (
+        one("SELECT count(*) FROM entries"),
+        one("SELECT count(*) FROM stories"),
+        one(
+            "SELECT count(*) FROM entries e LEFT JOIN stories s ON s.id = e.story_id WHERE s.id IS NULL",
+        ),
+        one(
+            "SELECT count(*) FROM stories s WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.story_id = s.id)",
+        ),
+        one("SELECT count(DISTINCT canonical_url) FROM entries"),
+        one(
+            "SELECT count(*) FROM (SELECT canonical_url FROM entries GROUP BY canonical_url \
+             HAVING count(DISTINCT story_id) > 1)",
+        ),
+    )
+}
+
+fn integrity(db: &Path) -> String {
+    open(db)
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_killed_mid_pass_leaves_a_sound_database_and_a_rerun_completes_it() {
+    const SOURCES: usize = 60;
+    const ITEMS: usize = 30;
+    let server = FeedServer::start().await;
+    let mut sources = Vec::new();
+    for s in 0..SOURCES {
+        server.put(&format!("f{s}.xml"), Resource::feed(feed(s, ITEMS)));
+        sources.push((format!("Source {s}"), server.url(&format!("f{s}.xml"))));
+    }
+    let named: Vec<(&str, String)> = sources
+        .iter()
+        .map(|(n, u)| (n.as_str(), u.clone()))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &named, "concurrency = 4\n");
+    let db = dir.path().join("tradefeed.db");
+
+    let mut child = tradefeed(&config, &["fetch"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until some polls are committed (but the pass is far from done), then SIGKILL.
+    let started = Instant::now();
+    let mut committed = 0i64;
+    while started.elapsed() < Duration::from_secs(20) {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if db.exists()
+            && let Ok(c) = rusqlite::Connection::open_with_flags(
+                &db,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            && let Ok(n) = c.query_row("SELECT count(*) FROM fetches", [], |r| r.get::<_, i64>(0))
+        {
+            committed = n;
+            if n >= 10 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let killed_early = child.try_wait().unwrap().is_none();
+    child.kill().unwrap(); // SIGKILL on Unix: no cleanup runs.
+    child.wait().unwrap();
+    assert!(committed > 0, "some polls were committed before the kill");
+    eprintln!("killed after {committed} committed polls of {SOURCES} (mid-pass: {killed_early})");
+
+    assert_eq!(integrity(&db), "ok");
+    let (entries, stories, orphans, empty, urls, split) = census(&db);
+    assert!(entries > 0);
+    assert_eq!(orphans, 0, "every entry's story exists");
+    assert_eq!(empty, 0, "every story has an entry");
+    assert_eq!(split, 0, "no canonical URL split over two stories");
+    assert_eq!(stories, urls, "one story per distinct URL");
+
+    // A re-run finishes the job: every source polled, nothing duplicated.
+    let rerun = tradefeed(&config, &["fetch"]).output().unwrap();
+    assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun));
+    let after = census(&db);
+    let expected_entries = (SOURCES * (ITEMS + 1)) as i64;
+    let expected_stories = (SOURCES * ITEMS + SOURCES / 2) as i64; // pairs share a story
+    assert_eq!(integrity(&db), "ok");
+    assert_eq!(after.0, expected_entries, "every item stored once");
+    assert_eq!(after.1, expected_stories, "every story once");
+    assert_eq!((after.2, after.3, after.5), (0, 0, 0));
+    assert_eq!(after.1, after.4, "stories = distinct canonical URLs");
+
+    // And a third pass is a no-op.
+    let again = tradefeed(&config, &["fetch"]).output().unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert_eq!(census(&db), after, "an idempotent re-poll");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_with_flipped_bytes_is_refused_with_a_clear_message_and_left_untouched() {
+    let server = FeedServer::start().await;
+    let mut sources = Vec::new();
+    for s in 0..6 {
+        server.put(&format!("f{s}.xml"), Resource::feed(feed(s, 60)));
+        sources.push((format!("S{s}"), server.url(&format!("f{s}.xml"))));
+    }
+    let named: Vec<(&str, String)> = sources
+        .iter()
+        .map(|(n, u)| (n.as_str(), u.clone()))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &named, "");
+    let db = dir.path().join("tradefeed.db");
+    let first = tradefeed(&config, &["fetch"]).output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert_eq!(integrity(&db), "ok");
+
+    // Scribble over the b-tree headers of a run of pages in the middle of the file.
+    let mut bytes = std::fs::read(&db).unwrap();
+    let page = u16::from_be_bytes([bytes[16], bytes[17]]) as usize;
+    let pages = bytes.len() / page;
+    assert!(pages >= 8, "a database of {pages} pages");
+    for p in pages / 3..pages / 3 + 4 {
+        for b in &mut bytes[p * page..p * page + 64] {
+            *b ^= 0xA5;
+        }
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    let _ = std::fs::remove_file(dir.path().join("tradefeed.db-wal"));
+
+    for args in [&["fetch"][..], &["reclassify"][..]] {
+        let o = tradefeed(&config, args).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr).to_lowercase();
+        assert!(
+            err.contains("tradefeed.db") && (err.contains("corrupt") || err.contains("malformed")),
+            "{args:?}: names the file and says what is wrong: {err}"
+        );
+        assert_eq!(
+            std::fs::read(&db).unwrap(),
+            bytes,
+            "{args:?}: the file is not modified"
+        );
+    }
+}
+
+#[test]
+fn a_second_process_on_one_database_exits_1_while_the_first_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = write_config(dir.path(), &[], "");
+    let body = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    std::fs::write(&config, body).unwrap();
+
+    let mut first = tradefeed(&config, &["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let healthy = || {
+        tradefeed(&config, &["health", "--timeout", "2"])
+            .output()
+            .unwrap()
+    };
+    let started = Instant::now();
+    while healthy().status.code() != Some(0) {
+        assert!(first.try_wait().unwrap().is_none(), "the first daemon died");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never became healthy"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Another `run` on the same database (its own port, so only the database is shared).
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = other_dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"{}\"\n",
+            dir.path().join("tradefeed.db").display()
+        ),
+    )
+    .unwrap();
+    for args in [&["run"][..], &["fetch"][..]] {
+        let o = tradefeed(&other, args).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("in use by another tradefeed process"),
+            "{args:?}: {}",
+            text(&o)
+        );
+    }
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first daemon still runs"
+    );
+    assert_eq!(healthy().status.code(), Some(0), "and still serves");
+
+    let term = Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = first.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "did not stop within 10 s");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_locked_by_another_program_stops_start_up_with_a_clear_error_then_works_once_free()
+ {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    let config = tradefeed::config::Config::load(&path).unwrap();
+    let db = dir.path().join("tradefeed.db");
+    // Create the database (schema, sources) without polling anything.
+    let pipeline = tradefeed::app::Pipeline::start(&config).await.unwrap();
+    pipeline.store.close().await;
+    drop(pipeline); // releases the single-process lock file
+
+    // Another program (an admin's sqlite3 shell, a backup tool) holds the write lock. Start-up
+    // must write (the configured sources), so the daemon gives up after the busy timeout with
+    // an error that says why, instead of hanging or serving half-started.
+    let locker = open(&db);
+    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let (_base, _cancel, handle) = common::start_daemon(config.clone()).await;
+    let result = tokio::time::timeout(Duration::from_secs(20), handle)
+        .await
+        .expect("gives up within 20 s")
+        .unwrap();
+    let error = format!(
+        "{:#}",
+        result.expect_err("cannot start on a locked database")
+    );
+    assert!(
+        error.contains("locked"),
+        "says the database is locked: {error}"
+    );
+    assert_eq!(server.hits("a.xml"), 0, "nothing polled while half-started");
+
+    // Once the lock is gone the daemon starts, polls and serves the story.
+    locker.execute_batch("ROLLBACK").unwrap();
+    drop(locker);
+    let (base, cancel, handle) = common::start_daemon(config).await;
+    let started = Instant::now();
+    loop {
+        let (_, feed) = common::get_text(&format!("{base}/feeds/all.json")).await;
+        if feed.contains("anti-dumping duties on Chinese steel") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the story never arrived after the lock was released"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    common::stop_daemon(cancel, handle).await;
+    assert_eq!(integrity(&db), "ok");
+}
