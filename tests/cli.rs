@@ -2,17 +2,17 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::{FeedServer, Resource, write_config};
 
+/// Runs the binary with `ARGS` (which name `--config` themselves).
 fn tradefeed(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tradefeed"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .env_remove("TRADEFEED_CONFIG")
-        .env_remove("TRADEFEED_DB")
-        .env_remove("TRADEFEED_LISTEN")
+    let (config, rest) = match args {
+        ["--config", config, rest @ ..] => (*config, rest),
+        _ => panic!("the tests name --config first"),
+    };
+    common::tradefeed_command(std::path::Path::new(config), rest)
         .output()
         .unwrap()
 }

@@ -17,16 +17,7 @@ const DATE: &str = "Tue, 10 Nov 2026 09:00:00 GMT";
 
 /// Runs the binary with `--config CONFIG ARGS...` and a quiet log.
 fn tradefeed(config: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tradefeed"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .env_remove("TRADEFEED_CONFIG")
-        .env_remove("TRADEFEED_DB")
-        .env_remove("TRADEFEED_LISTEN")
-        .output()
-        .unwrap()
+    common::tradefeed_command(config, args).output().unwrap()
 }
 
 fn text(o: &Output) -> String {

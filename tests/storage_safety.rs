@@ -9,18 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{FeedServer, Resource, write_config};
 
-fn tradefeed(config: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tradefeed"));
-    command
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .env_remove("TRADEFEED_CONFIG")
-        .env_remove("TRADEFEED_DB")
-        .env_remove("TRADEFEED_LISTEN");
-    command
-}
+use common::tradefeed_command as tradefeed;
 
 fn text(o: &Output) -> String {
     format!(

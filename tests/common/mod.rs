@@ -254,3 +254,18 @@ pub fn trade_deal_feed() -> Resource {
         )],
     ))
 }
+
+/// The `tradefeed` binary with `--config CONFIG ARGS…`, a quiet log and none of the
+/// environment overrides of the machine running the tests.
+pub fn tradefeed_command(config: &Path, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tradefeed"));
+    command
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("TRADEFEED_CONFIG")
+        .env_remove("TRADEFEED_DB")
+        .env_remove("TRADEFEED_LISTEN");
+    command
+}
