@@ -40,6 +40,9 @@ pub struct HttpState {
     /// Settings shown in feeds.
     pub site: Arc<std::sync::RwLock<Site>>,
     cache: Arc<Mutex<HashMap<CacheKey, Arc<Rendered>>>>,
+    /// Held while a feed is rendered after a cache miss, so that when new data arrives the
+    /// many readers asking at that moment wait for one rendering instead of all rendering it.
+    render_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Site-wide settings from the config's `[server]` table.
@@ -76,6 +79,7 @@ impl HttpState {
             classifier,
             site: Arc::new(std::sync::RwLock::new(site)),
             cache: Arc::new(Mutex::new(HashMap::new())),
+            render_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -238,12 +242,24 @@ async fn feed(
         query: query.clone().unwrap_or_default(),
         base_url: base.clone(),
     };
-    let cached = state
-        .cache
-        .lock()
-        .expect("cache lock poisoned")
-        .get(&key)
-        .cloned();
+    let lookup = || {
+        state
+            .cache
+            .lock()
+            .expect("cache lock poisoned")
+            .get(&key)
+            .cloned()
+    };
+    let mut cached = lookup();
+    let _rendering = match cached {
+        Some(_) => None,
+        None => {
+            let guard = state.render_lock.lock().await;
+            // Another request may have rendered it while this one waited.
+            cached = lookup();
+            Some(guard)
+        }
+    };
     let rendered = match cached {
         Some(r) => r,
         None => {
