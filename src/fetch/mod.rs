@@ -118,7 +118,7 @@ pub enum FetchError {
     #[error("410 Gone")]
     Gone,
     /// 429 or 503; `retry_after` is when the server allows the next attempt.
-    #[error("HTTP {status}, retry after {retry_after:?}")]
+    #[error("HTTP {status}{}", retry_note(retry_after))]
     RateLimited {
         /// 429 or 503.
         status: u16,
@@ -131,6 +131,13 @@ pub enum FetchError {
     /// The connection broke while reading, or another transport error.
     #[error("transport error: {0}")]
     Transport(String),
+}
+
+/// ", retry after 2026-11-28 03:01:04 UTC" when the server said when, else nothing.
+fn retry_note(retry_after: &Option<DateTime<Utc>>) -> String {
+    retry_after.map_or_else(String::new, |t| {
+        format!(", retry after {}", t.format("%Y-%m-%d %H:%M:%S UTC"))
+    })
 }
 
 impl FetchError {
