@@ -206,3 +206,33 @@ async fn story_prints_every_appearance_with_its_evidence() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("no story 99"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_exits_0_while_the_daemon_answers_and_1_when_it_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    // A free port for the daemon, named in the config `health` reads.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config_path = write_config(dir.path(), &[], "");
+    let text = std::fs::read_to_string(&config_path)
+        .unwrap()
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    std::fs::write(&config_path, text).unwrap();
+    let config = tradefeed::config::Config::load(&config_path).unwrap();
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let handle = tokio::spawn(tradefeed::app::run(config, listener, cancel.clone()));
+    let c = config_path.to_str().unwrap();
+    let o = tradefeed(&["--config", c, "health"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("healthy"));
+    common::stop_daemon(cancel, handle).await;
+    let o = tradefeed(&["--config", c, "health", "--timeout", "2"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("unhealthy"));
+}
