@@ -1,4 +1,8 @@
 //! Everything that changes the database. Each public method is one transaction on the writer.
+//!
+//! Transactions start IMMEDIATE: they take SQLite's write lock at BEGIN, so when another
+//! program holds it the busy timeout applies (a deferred transaction that reads first and then
+//! writes gets SQLITE_BUSY at once instead).
 
 use std::time::Duration;
 
@@ -120,7 +124,7 @@ impl Store {
     pub async fn sync_sources(&self, sources: &[Source]) -> Result<(), StoreError> {
         let sources = sources.to_vec();
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             tx.execute("UPDATE sources SET in_config = 0", [])?;
             for s in &sources {
                 let changed_url: Option<String> = tx
@@ -195,7 +199,7 @@ impl Store {
         scores: Vec<(StoryId, Vec<TopicScore>)>,
     ) -> Result<(), StoreError> {
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for (story, s) in &scores {
                 write_scores(&tx, *story, s)?;
             }
@@ -228,7 +232,8 @@ impl Store {
         let result = self
             .write(move |conn| {
                 let cutoff = secs(cutoff);
-                let tx = conn.transaction()?;
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 tx.execute(
                     "INSERT OR IGNORE INTO tombstones (source_id, identity, pruned_at)
                  SELECT source_id, identity, unixepoch() FROM entries WHERE first_seen < ?1",
@@ -287,7 +292,7 @@ fn source_id(tx: &Transaction, name: &str) -> Result<i64, StoreError> {
 }
 
 fn record_poll(conn: &mut Connection, record: &PollRecord) -> Result<PollResult, StoreError> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let source_id = source_id(&tx, &record.source)?;
     let priority: i32 = query_row(
         &tx,
