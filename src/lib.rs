@@ -18,6 +18,7 @@
 //! | [`app`]      | wiring, lifecycle and shutdown                                        |
 //! | [`cli`]      | subcommands and their output                                          |
 //! | [`reload`]   | when to reload the config (SIGHUP, file changes)                      |
+//! | [`opml`]     | OPML import into the config and export of the sources                 |
 //! | [`telemetry`]| Prometheus metrics                                                    |
 //! | [`domain`]   | plain data shared by all of the above                                 |
 
