@@ -29,6 +29,17 @@ pub struct OpmlFeed {
     pub tags: Vec<String>,
 }
 
+impl From<&crate::domain::Source> for OpmlFeed {
+    /// A configured source as an OPML outline: its name, URL and tags.
+    fn from(source: &crate::domain::Source) -> OpmlFeed {
+        OpmlFeed {
+            name: source.name.clone(),
+            url: source.url.clone(),
+            tags: source.tags.clone(),
+        }
+    }
+}
+
 /// Why an OPML file could not be read. Every message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum OpmlError {
@@ -833,15 +844,7 @@ mod tests {
         assert_eq!(report.added, ["New", feeds[1].name.as_str()]);
         assert!(text.starts_with(config), "{text}");
         let parsed = Config::parse(&text, Path::new("t.toml")).unwrap();
-        let got: Vec<OpmlFeed> = parsed
-            .sources
-            .iter()
-            .map(|s| OpmlFeed {
-                name: s.name.clone(),
-                url: s.url.clone(),
-                tags: s.tags.clone(),
-            })
-            .collect();
+        let got: Vec<OpmlFeed> = parsed.sources.iter().map(OpmlFeed::from).collect();
         assert_eq!(
             got, feeds,
             "quotes, backslashes and non-ASCII survive TOML quoting"

@@ -210,17 +210,8 @@ async fn story_prints_every_appearance_with_its_evidence() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_exits_0_while_the_daemon_answers_and_1_when_it_is_gone() {
     let dir = tempfile::tempdir().unwrap();
-    // A free port for the daemon, named in the config `health` reads.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config_path = write_config(dir.path(), &[], "");
-    let text = std::fs::read_to_string(&config_path)
-        .unwrap()
-        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
-    std::fs::write(&config_path, text).unwrap();
+    // `health` finds the daemon through the port named in the config.
+    let (config_path, _) = common::write_config_on_free_port(dir.path(), &[], "");
     let config = tradefeed::config::Config::load(&config_path).unwrap();
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await

@@ -223,16 +223,7 @@ async fn a_database_with_flipped_bytes_is_refused_with_a_clear_message_and_left_
 #[test]
 fn a_second_process_on_one_database_exits_1_while_the_first_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = write_config(dir.path(), &[], "");
-    let body = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
-    std::fs::write(&config, body).unwrap();
+    let (config, _) = common::write_config_on_free_port(dir.path(), &[], "");
 
     let mut first = tradefeed(&config, &["run"])
         .stdout(Stdio::null())

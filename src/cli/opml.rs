@@ -30,15 +30,7 @@ pub(super) fn import(cli: &Cli, file: &Path) -> anyhow::Result<ExitCode> {
 /// `export-opml`: prints every configured source as an OPML 2.0 document on stdout.
 pub(super) fn export(cli: &Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(&cli.config)?;
-    let sources: Vec<OpmlFeed> = config
-        .sources
-        .iter()
-        .map(|s| OpmlFeed {
-            name: s.name.clone(),
-            url: s.url.clone(),
-            tags: s.tags.clone(),
-        })
-        .collect();
+    let sources: Vec<OpmlFeed> = config.sources.iter().map(OpmlFeed::from).collect();
     let xml = opml::render(&config.server.title, chrono::Utc::now(), &sources);
     use std::io::Write;
     std::io::stdout()

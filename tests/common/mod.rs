@@ -161,6 +161,27 @@ pub fn write_config(dir: &Path, sources: &[(&str, String)], extra: &str) -> Path
     path
 }
 
+/// Like [`write_config`], with `[server] listen` on a port that was free a moment ago (for
+/// tests that start the binary, which must be told its port). Returns the path and the port.
+pub fn write_config_on_free_port(
+    dir: &Path,
+    sources: &[(&str, String)],
+    extra: &str,
+) -> (PathBuf, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let path = write_config(dir, sources, extra);
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    std::fs::write(&path, text).unwrap();
+    (path, port)
+}
+
 /// An RSS 2.0 feed with the given items (guid, link, title, description, pubDate).
 pub fn rss(title: &str, items: &[(&str, &str, &str, &str, &str)]) -> String {
     let mut xml = format!(
