@@ -9,6 +9,7 @@ mod write;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use include_dir::{Dir, include_dir};
@@ -79,8 +80,12 @@ struct Inner {
     /// thread (a burst of polls would otherwise start hundreds of threads).
     read_permits: tokio::sync::Semaphore,
     instance: String,
-    /// Bumped whenever stories or scores change; output caches key on it.
-    version: std::sync::atomic::AtomicU64,
+    /// Bumped whenever stories or scores change; output caches key on it. Shared with the
+    /// writer thread, which bumps it when the search index catches up.
+    version: Arc<AtomicU64>,
+    /// Set by the writer after every job: stories may exist that the search index has not
+    /// caught up with yet (see [`write::index_search_backlog`]). Cleared when it has.
+    search_behind: Arc<AtomicBool>,
     /// Held for the store's lifetime: one daemon per database.
     _lock: Option<File>,
 }
@@ -186,18 +191,16 @@ impl Store {
                 other => StoreError::Sqlite(other),
             })?;
 
+        let version = Arc::new(AtomicU64::new(0));
+        let search_behind = Arc::new(AtomicBool::new(writer_conn.is_some()));
         let (writer, writer_thread) = match writer_conn {
-            Some(mut conn) => {
-                let (tx, mut rx) = tokio::sync::mpsc::channel::<WriteJob>(WRITE_QUEUE);
+            Some(conn) => {
+                let (tx, rx) = tokio::sync::mpsc::channel::<WriteJob>(WRITE_QUEUE);
+                let version = Arc::clone(&version);
+                let search_behind = Arc::clone(&search_behind);
                 let handle = std::thread::Builder::new()
                     .name("store-writer".into())
-                    .spawn(move || {
-                        while let Some(job) = rx.blocking_recv() {
-                            job(&mut conn);
-                        }
-                        // Fold the WAL back so the file is complete on its own after shutdown.
-                        let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
-                    })
+                    .spawn(move || writer_loop(conn, rx, &version, &search_behind))
                     .map_err(|source| StoreError::Io {
                         path: "store-writer thread".into(),
                         source,
@@ -215,7 +218,8 @@ impl Store {
                 readers: Mutex::new(readers),
                 read_permits: tokio::sync::Semaphore::new(READERS),
                 instance,
-                version: std::sync::atomic::AtomicU64::new(0),
+                version,
+                search_behind,
                 _lock: lock,
             }),
         })
@@ -233,15 +237,11 @@ impl Store {
 
     /// A number that changes whenever stories, entries or scores change (for output caches).
     pub fn data_version(&self) -> u64 {
-        self.inner
-            .version
-            .load(std::sync::atomic::Ordering::Acquire)
+        self.inner.version.load(Ordering::Acquire)
     }
 
     fn bump_version(&self) {
-        self.inner
-            .version
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.inner.version.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Runs `job` on the writer thread and waits for its result.
@@ -263,6 +263,35 @@ impl Store {
         // The channel is bounded: when the writer is busy this waits without blocking a thread.
         sender.send(boxed).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Brings the search index up to date with every committed story, if it is behind (the
+    /// writer otherwise indexes new stories only when idle). A read-only store cannot index
+    /// and searches what is indexed.
+    pub(crate) async fn catch_up_search(&self) -> Result<(), StoreError> {
+        if !self.inner.search_behind.load(Ordering::Acquire) || !self.is_writable() {
+            return Ok(());
+        }
+        let behind = Arc::clone(&self.inner.search_behind);
+        let indexed = self
+            .write(move |conn| {
+                let indexed = write::index_search_backlog(conn, usize::MAX)?;
+                behind.store(false, Ordering::Release);
+                Ok(indexed)
+            })
+            .await?;
+        if indexed > 0 {
+            self.bump_version();
+        }
+        Ok(())
+    }
+
+    fn is_writable(&self) -> bool {
+        self.inner
+            .writer
+            .lock()
+            .expect("writer lock poisoned")
+            .is_some()
     }
 
     /// Runs `job` on a read connection in the blocking pool.
@@ -328,6 +357,94 @@ impl Store {
     }
 }
 
+/// WAL pages after which a commit checkpoints (64 MiB at 4 KiB pages).
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 16_384;
+/// Size the WAL file is cut back to after a checkpoint empties it.
+const WAL_SIZE_LIMIT_BYTES: i64 = 16 << 20;
+
+/// Stories indexed for search per writer transaction when catching up in idle time: small
+/// enough (a few milliseconds) that a poll arriving meanwhile is barely delayed.
+const SEARCH_CHUNK: usize = 32;
+/// How long the write queue must stay empty before the writer catches up deferred work
+/// (search indexing, checkpoints): during a burst of polls it waits, so that work never slows
+/// ingest down.
+const QUIET: std::time::Duration = std::time::Duration::from_millis(250);
+/// How often the queue is looked at while waiting for quiet with deferred work pending.
+const QUIET_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// The writer thread: runs queued jobs in order. Once the queue has been empty for
+/// [`QUIET`], it catches up the work kept off the ingest path: it indexes stories for
+/// search one chunk at a time (looking at the queue between chunks), then checkpoints the WAL.
+fn writer_loop(
+    mut conn: Connection,
+    mut jobs: tokio::sync::mpsc::Receiver<WriteJob>,
+    version: &AtomicU64,
+    search_behind: &AtomicBool,
+) {
+    use tokio::sync::mpsc::error::TryRecvError;
+    let mut idle_since = std::time::Instant::now();
+    // Commits since the last checkpoint: the WAL is folded into the database when idle.
+    let mut wal_dirty = false;
+    loop {
+        let behind = search_behind.load(Ordering::Acquire);
+        let job = if behind || wal_dirty {
+            match jobs.try_recv() {
+                Ok(job) => job,
+                Err(TryRecvError::Empty) if idle_since.elapsed() < QUIET => {
+                    std::thread::sleep(QUIET_TICK);
+                    continue;
+                }
+                Err(TryRecvError::Empty) if behind => {
+                    match write::index_search_backlog(&mut conn, SEARCH_CHUNK) {
+                        Ok(indexed) => {
+                            if indexed > 0 {
+                                // Searches in cached feeds must see the newly indexed stories.
+                                version.fetch_add(1, Ordering::AcqRel);
+                            }
+                            if indexed < SEARCH_CHUNK {
+                                search_behind.store(false, Ordering::Release);
+                            }
+                        }
+                        Err(e) => {
+                            // E.g. another program holds the write lock: try again after the
+                            // next job rather than spin. A search catches up on its own.
+                            tracing::warn!(error = %e, "search indexing deferred");
+                            search_behind.store(false, Ordering::Release);
+                        }
+                    }
+                    wal_dirty = true;
+                    continue;
+                }
+                Err(TryRecvError::Empty) => {
+                    // PASSIVE: never waits for readers; what it cannot copy now waits for the
+                    // next quiet spell (or the automatic checkpoint at WAL_AUTOCHECKPOINT).
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::debug!(error = %e, "idle checkpoint skipped");
+                    }
+                    wal_dirty = false;
+                    continue;
+                }
+                Err(TryRecvError::Disconnected) => break,
+            }
+        } else {
+            match jobs.blocking_recv() {
+                Some(job) => job,
+                None => break,
+            }
+        };
+        // Set before the job runs, so a search that starts after the job's commit (whose
+        // caller is told inside the job) always sees it and catches up first.
+        search_behind.store(true, Ordering::Release);
+        job(&mut conn);
+        wal_dirty = true;
+        idle_since = std::time::Instant::now();
+    }
+    // Fold the WAL back so the file is complete on its own after shutdown. Stories not yet
+    // indexed for search stay queued by the watermark; the next start indexes them.
+    let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+}
+
 fn lock_path(db: &Path) -> PathBuf {
     let mut name = db.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
@@ -370,12 +487,21 @@ fn check_header(path: &Path) -> Result<(), StoreError> {
 }
 
 fn configure(conn: &Connection) -> Result<(), StoreError> {
+    // A poll runs about twenty distinct statements; the default cache (16) would evict and
+    // re-prepare some of them for every entry.
+    conn.set_prepared_statement_cache_capacity(64);
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // NORMAL is durable across process crashes in WAL mode (only an OS crash can lose the last
     // transactions); FULL would fsync every poll for little gain.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Checkpoints copy the WAL into the database file. SQLite's default runs one inside the
+    // committing transaction every 1,000 pages (4 MiB), about every 400 stored entries, and
+    // that copying was a fifth of a cold pass. The writer checkpoints when idle instead
+    // (see `writer_loop`); this automatic one only bounds the WAL during a long burst.
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)?;
     Ok(())
 }
 

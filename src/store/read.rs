@@ -217,6 +217,9 @@ impl Store {
 
     /// Stories for an output feed, newest first.
     pub async fn stories(&self, query: StoryQuery) -> Result<Vec<StoryView>, StoreError> {
+        if query.search.is_some() {
+            self.catch_up_search().await?;
+        }
         self.read(move |c| list_stories(c, &query)).await
     }
 

@@ -262,6 +262,44 @@ impl Store {
     }
 }
 
+/// Indexes for search up to `limit` stories that are not yet indexed, in id order, and moves
+/// the watermark past them (see `migrations/03-search-off-ingest`). Returns how many it indexed.
+pub(super) fn index_search_backlog(
+    conn: &mut Connection,
+    limit: usize,
+) -> Result<usize, rusqlite::Error> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let upto: i64 = query_row(
+        &tx,
+        "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'search_indexed_upto'",
+        [],
+        |r| r.get(0),
+    )?;
+    let (count, last): (i64, Option<i64>) = query_row(
+        &tx,
+        "SELECT count(*), max(id) FROM (SELECT id FROM stories WHERE id > ?1 ORDER BY id LIMIT ?2)",
+        params![upto, limit],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let Some(last) = last else {
+        return Ok(0);
+    };
+    exec(
+        &tx,
+        "INSERT INTO stories_fts (rowid, title, text)
+         SELECT id, title, text FROM stories WHERE id > ?1 AND id <= ?2",
+        params![upto, last],
+    )?;
+    exec(
+        &tx,
+        "UPDATE meta SET value = CAST(?1 AS TEXT) WHERE key = 'search_indexed_upto'",
+        [last],
+    )?;
+    tx.commit()?;
+    Ok(usize::try_from(count).unwrap_or(0))
+}
+
 /// Runs a statement through the connection's statement cache: the per-entry statements of a
 /// poll run thousands of times, and preparing them anew each time was a seventh of ingest.
 fn exec(
@@ -280,6 +318,16 @@ fn query_row<T>(
     f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
     conn.prepare_cached(sql)?.query_row(params, f)
+}
+
+/// [`query_row`] for a row that may not exist.
+fn query_opt<T>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Option<T>> {
+    conn.prepare_cached(sql)?.query_row(params, f).optional()
 }
 
 fn source_id(tx: &Transaction, name: &str) -> Result<i64, StoreError> {
@@ -419,26 +467,24 @@ fn write_entry(
     result: &mut PollResult,
 ) -> Result<(), StoreError> {
     let e = &write.entry;
-    let pruned: bool = tx
-        .query_row(
-            "SELECT 1 FROM tombstones WHERE source_id = ?1 AND identity = ?2",
-            params![source_id, e.identity],
-            |_| Ok(true),
-        )
-        .optional()?
-        .unwrap_or(false);
+    let pruned: bool = query_opt(
+        tx,
+        "SELECT 1 FROM tombstones WHERE source_id = ?1 AND identity = ?2",
+        params![source_id, e.identity],
+        |_| Ok(true),
+    )?
+    .unwrap_or(false);
     if pruned {
         result.unchanged_entries += 1;
         return Ok(());
     }
     let authors = serde_json::to_string(&e.authors).unwrap_or_else(|_| "[]".into());
-    let existing: Option<(i64, String, i64)> = tx
-        .query_row(
-            "SELECT id, content_hash, story_id FROM entries WHERE source_id = ?1 AND identity = ?2",
-            params![source_id, e.identity],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
+    let existing: Option<(i64, String, i64)> = query_opt(
+        tx,
+        "SELECT id, content_hash, story_id FROM entries WHERE source_id = ?1 AND identity = ?2",
+        params![source_id, e.identity],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
     let keys = story_keys(e);
 
     if let Some((entry_id, hash, story_id)) = existing {
@@ -493,13 +539,12 @@ fn write_entry(
     // A new entry: find its story by exact key, then by the near-duplicate hint.
     let mut joined: Option<(i64, String)> = None;
     for (key, why) in &keys {
-        let found: Option<i64> = tx
-            .query_row(
-                "SELECT story_id FROM story_keys WHERE key = ?1",
-                [key],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let found: Option<i64> = query_opt(
+            tx,
+            "SELECT story_id FROM story_keys WHERE key = ?1",
+            [key],
+            |r| r.get(0),
+        )?;
         if let Some(story) = found {
             joined = Some((story, (*why).to_string()));
             break;
@@ -508,10 +553,10 @@ fn write_entry(
     if joined.is_none()
         && let Some((story, evidence)) = &write.near_match
     {
-        let exists: bool = tx
-            .query_row("SELECT 1 FROM stories WHERE id = ?1", [story], |_| Ok(true))
-            .optional()?
-            .unwrap_or(false);
+        let exists: bool = query_opt(tx, "SELECT 1 FROM stories WHERE id = ?1", [story], |_| {
+            Ok(true)
+        })?
+        .unwrap_or(false);
         if exists {
             joined = Some((*story, format!("near-duplicate: {evidence}")));
         }
@@ -614,16 +659,15 @@ fn better_representative(
     priority: i32,
     e: &Entry,
 ) -> Result<bool, StoreError> {
-    let current: Option<(i32, i64)> = tx
-        .query_row(
-            "SELECT s.priority, length(en.text) FROM stories st
+    let current: Option<(i32, i64)> = query_opt(
+        tx,
+        "SELECT s.priority, length(en.text) FROM stories st
                JOIN entries en ON en.id = st.representative
                JOIN sources s ON s.id = en.source_id
               WHERE st.id = ?1",
-            [story],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+        [story],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     Ok(match current {
         None => true,
         Some((p, len)) => {
