@@ -176,8 +176,11 @@ const ACCEPT: &str = "application/atom+xml, application/rss+xml, application/fee
                       application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, \
                       application/json;q=0.8, */*;q=0.5";
 
-/// How long an idle pooled connection is kept for the next poll of the same host.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long an idle pooled connection is kept for the next poll of the same host. Long enough
+/// to reuse a connection across the sources of one host polled in the same pass; polls of a
+/// source are minutes apart, and each idle connection holds buffers (up to hundreds of KiB
+/// after a large feed), so keeping them longer only costs memory.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Fetcher {
     /// Builds the client with the given limits.

@@ -171,12 +171,7 @@ impl Store {
 
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
-            let conn = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
-            conn.busy_timeout(std::time::Duration::from_secs(5))?;
-            readers.push(conn);
+            readers.push(open_reader(path)?);
         }
         let instance: String = readers[0]
             .query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| {
@@ -310,14 +305,7 @@ impl Store {
             let conn = inner.readers.lock().expect("reader lock poisoned").pop();
             let conn = match conn {
                 Some(c) => c,
-                None => {
-                    let c = Connection::open_with_flags(
-                        &inner.path,
-                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                    )?;
-                    c.busy_timeout(std::time::Duration::from_secs(5))?;
-                    c
-                }
+                None => open_reader(&inner.path)?,
             };
             let result = job(&conn);
             let mut pool = inner.readers.lock().expect("reader lock poisoned");
@@ -369,8 +357,6 @@ const SEARCH_CHUNK: usize = 32;
 /// (search indexing, checkpoints): during a burst of polls it waits, so that work never slows
 /// ingest down.
 const QUIET: std::time::Duration = std::time::Duration::from_millis(250);
-/// How often the queue is looked at while waiting for quiet with deferred work pending.
-const QUIET_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// The writer thread: runs queued jobs in order. Once the queue has been empty for
 /// [`QUIET`], it catches up the work kept off the ingest path: it indexes stories for
@@ -381,56 +367,63 @@ fn writer_loop(
     version: &AtomicU64,
     search_behind: &AtomicBool,
 ) {
-    use tokio::sync::mpsc::error::TryRecvError;
-    let mut idle_since = std::time::Instant::now();
+    // A clock for waiting on the queue with a timeout; this thread runs nothing else on it.
+    let clock = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(clock) => clock,
+        Err(e) => {
+            tracing::error!(error = %e, "store writer could not start");
+            return;
+        }
+    };
+    let mut last_job = std::time::Instant::now();
     // Commits since the last checkpoint: the WAL is folded into the database when idle.
     let mut wal_dirty = false;
     loop {
         let behind = search_behind.load(Ordering::Acquire);
-        let job = if behind || wal_dirty {
-            match jobs.try_recv() {
-                Ok(job) => job,
-                Err(TryRecvError::Empty) if idle_since.elapsed() < QUIET => {
-                    std::thread::sleep(QUIET_TICK);
-                    continue;
-                }
-                Err(TryRecvError::Empty) if behind => {
-                    match write::index_search_backlog(&mut conn, SEARCH_CHUNK) {
-                        Ok(indexed) => {
-                            if indexed > 0 {
-                                // Searches in cached feeds must see the newly indexed stories.
-                                version.fetch_add(1, Ordering::AcqRel);
-                            }
-                            if indexed < SEARCH_CHUNK {
-                                search_behind.store(false, Ordering::Release);
-                            }
+        let next = if behind || wal_dirty {
+            let quiet_left = QUIET.saturating_sub(last_job.elapsed());
+            // The timer must be made inside the runtime, hence the async block.
+            clock.block_on(async { tokio::time::timeout(quiet_left, jobs.recv()).await })
+        } else {
+            Ok(clock.block_on(jobs.recv()))
+        };
+        let job = match next {
+            Ok(Some(job)) => job,
+            Ok(None) => break,
+            Err(_quiet) if behind => {
+                match write::index_search_backlog(&mut conn, SEARCH_CHUNK) {
+                    Ok(indexed) => {
+                        if indexed > 0 {
+                            // Searches in cached feeds must see the newly indexed stories.
+                            version.fetch_add(1, Ordering::AcqRel);
                         }
-                        Err(e) => {
-                            // E.g. another program holds the write lock: try again after the
-                            // next job rather than spin. A search catches up on its own.
-                            tracing::warn!(error = %e, "search indexing deferred");
+                        if indexed < SEARCH_CHUNK {
                             search_behind.store(false, Ordering::Release);
                         }
                     }
-                    wal_dirty = true;
-                    continue;
-                }
-                Err(TryRecvError::Empty) => {
-                    // PASSIVE: never waits for readers; what it cannot copy now waits for the
-                    // next quiet spell (or the automatic checkpoint at WAL_AUTOCHECKPOINT).
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
-                        tracing::debug!(error = %e, "idle checkpoint skipped");
+                    Err(e) => {
+                        // E.g. another program holds the write lock: try again after the next
+                        // job rather than spin. A search catches up on its own.
+                        tracing::warn!(error = %e, "search indexing deferred");
+                        search_behind.store(false, Ordering::Release);
                     }
-                    wal_dirty = false;
-                    continue;
                 }
-                Err(TryRecvError::Disconnected) => break,
+                wal_dirty = true;
+                continue;
             }
-        } else {
-            match jobs.blocking_recv() {
-                Some(job) => job,
-                None => break,
+            Err(_quiet) => {
+                // PASSIVE: never waits for readers; what it cannot copy now waits for the next
+                // quiet spell (or the automatic checkpoint at WAL_AUTOCHECKPOINT_PAGES). Then
+                // hand the page cache back: an idle daemon should be small.
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::debug!(error = %e, "idle checkpoint skipped");
+                }
+                let _ = conn.execute_batch("PRAGMA shrink_memory");
+                wal_dirty = false;
+                continue;
             }
         };
         // Set before the job runs, so a search that starts after the job's commit (whose
@@ -438,11 +431,23 @@ fn writer_loop(
         search_behind.store(true, Ordering::Release);
         job(&mut conn);
         wal_dirty = true;
-        idle_since = std::time::Instant::now();
+        last_job = std::time::Instant::now();
     }
     // Fold the WAL back so the file is complete on its own after shutdown. Stories not yet
     // indexed for search stay queued by the watermark; the next start indexes them.
     let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+}
+
+/// A read connection. Its page cache is kept small (1 MiB rather than SQLite's 2 MiB): four
+/// of them live as long as the daemon, and the OS page cache holds the file anyway.
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "cache_size", -1024)?;
+    Ok(conn)
 }
 
 fn lock_path(db: &Path) -> PathBuf {
