@@ -4,8 +4,12 @@
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
+# make: the bundled jemalloc (the binary's allocator) is built with it.
+RUN apt-get update && apt-get install -y --no-install-recommends make \
+    && rm -rf /var/lib/apt/lists/*
 # Dependencies first, in their own layer: rebuilt only when Cargo.toml/Cargo.lock change.
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo ./.cargo
 COPY benches ./benches
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked \
