@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::path::Path;
 
 use tradefeed::classify::{
-    Classifier, Labelled, TrainOptions, evaluate_model, evaluate_topic, read_labels, train,
+    Classifier, FeatureSettings, Labelled, Loss, TrainOptions, evaluate_model, evaluate_topic,
+    read_labels, train, validate,
 };
 
 /// The shared corpus folder: `$TRADEFEED_DATA`, else `../shared/data` next to the repository.
@@ -36,10 +37,13 @@ fn read_corpus(relative: &str) -> Option<Vec<serde_json::Value>> {
     )
 }
 
+/// One Reuters split in time order (by NEWID).
 fn reuters(split: &str, records: &[serde_json::Value]) -> Vec<Labelled> {
+    let mut records: Vec<&serde_json::Value> =
+        records.iter().filter(|r| r["split"] == split).collect();
+    records.sort_by_key(|r| r["id"].as_u64());
     records
-        .iter()
-        .filter(|r| r["split"] == split)
+        .into_iter()
         .map(|r| Labelled {
             title: r["title"].as_str().unwrap_or("").to_string(),
             text: r["body"].as_str().unwrap_or("").to_string(),
@@ -249,5 +253,182 @@ fn builtin_topic_rarely_matches_bbc_sport_tech_and_entertainment() {
     }
     for (category, rate) in &rates[..3] {
         assert!(*rate <= 0.02, "{category}: {:.1}% matched", rate * 100.0);
+    }
+}
+
+/// Model selection on Reuters `train` only (never `test`): each candidate training procedure
+/// is scored by its 5-fold cross-validated F1 on all of `train` and by a temporal hold-out
+/// (trained on the earliest 75% of `train` by NEWID, evaluated at its own threshold on the
+/// latest 25%). Slow in a debug build; run with
+/// `cargo test --release --test classify_eval -- --ignored --nocapture model_selection`.
+#[test]
+#[ignore = "model selection harness: minutes of training, prints a table"]
+fn model_selection_on_reuters_train_only() {
+    let Some(records) = read_corpus("reuters21578/trade.jsonl.gz") else {
+        return;
+    };
+    let train_set = reuters("train", &records);
+    // The learner before this selection: logistic loss, positive weight fixed at 2.
+    let base = TrainOptions {
+        loss: Loss::Logistic,
+        positive_weights: vec![2.0],
+        ..TrainOptions::default()
+    };
+    let svm = TrainOptions {
+        loss: Loss::SquaredHinge,
+        ..base.clone()
+    };
+    let variants: Vec<(&str, TrainOptions)> = vec![
+        ("baseline: logistic, pos weight 2, 12 epochs", base.clone()),
+        (
+            "refit on all instead of fold average",
+            TrainOptions {
+                average_folds: false,
+                ..base.clone()
+            },
+        ),
+        (
+            "pos weight by CV {1,2,4,8}",
+            TrainOptions {
+                positive_weights: vec![1.0, 2.0, 4.0, 8.0],
+                ..base.clone()
+            },
+        ),
+        (
+            "squared hinge (linear SVM)",
+            TrainOptions {
+                loss: Loss::SquaredHinge,
+                ..base.clone()
+            },
+        ),
+        (
+            "30 epochs, decaying rate",
+            TrainOptions {
+                epochs: 30,
+                decay: true,
+                ..base.clone()
+            },
+        ),
+        (
+            "title weight 2",
+            TrainOptions {
+                title_weight: 2.0,
+                ..base.clone()
+            },
+        ),
+        (
+            "title weight 0.5",
+            TrainOptions {
+                title_weight: 0.5,
+                ..base.clone()
+            },
+        ),
+        (
+            "no bigrams",
+            TrainOptions {
+                features: FeatureSettings {
+                    bigrams: false,
+                    ..FeatureSettings::default()
+                },
+                ..base.clone()
+            },
+        ),
+        (
+            "NB scaling, alpha 1",
+            TrainOptions {
+                nb_prior: Some(1.0),
+                ..base.clone()
+            },
+        ),
+        (
+            "NB scaling, alpha 5",
+            TrainOptions {
+                nb_prior: Some(5.0),
+                ..base.clone()
+            },
+        ),
+        (
+            "baseline, other shuffle seed",
+            TrainOptions {
+                seed: 7,
+                ..base.clone()
+            },
+        ),
+        ("squared hinge, other shuffle seed", TrainOptions {
+            seed: 7,
+            ..svm.clone()
+        }),
+        (
+            "squared hinge + pos weight by CV {1,2,4,8}",
+            TrainOptions {
+                positive_weights: vec![1.0, 2.0, 4.0, 8.0],
+                ..svm.clone()
+            },
+        ),
+        (
+            "squared hinge + 30 epochs, decaying rate",
+            TrainOptions {
+                epochs: 30,
+                decay: true,
+                ..svm.clone()
+            },
+        ),
+        (
+            "squared hinge + finer λ grid",
+            TrainOptions {
+                lambdas: vec![1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 1e-6],
+                ..svm.clone()
+            },
+        ),
+        (
+            "squared hinge + title weight 0.5",
+            TrainOptions {
+                title_weight: 0.5,
+                ..svm.clone()
+            },
+        ),
+        (
+            "squared hinge + NB scaling, alpha 5",
+            TrainOptions {
+                nb_prior: Some(5.0),
+                ..svm.clone()
+            },
+        ),
+        (
+            "squared hinge, no bigrams",
+            TrainOptions {
+                features: FeatureSettings {
+                    bigrams: false,
+                    ..FeatureSettings::default()
+                },
+                ..svm.clone()
+            },
+        ),
+        ("chosen: TrainOptions::default()", TrainOptions::default()),
+    ];
+    let only = std::env::var("TRADEFEED_VARIANTS").ok();
+    eprintln!(
+        "| variant | CV F1 | hold-out P | R | F1 | best-threshold F1 | λ | pos w | threshold |"
+    );
+    eprintln!("|---|---|---|---|---|---|---|---|---|");
+    for (i, (name, options)) in variants.iter().enumerate() {
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|v| v == i.to_string()))
+        {
+            continue;
+        }
+        let v = validate(&train_set, options, 0.25);
+        eprintln!(
+            "| {i}. {name} | {:.3} | {:.3} | {:.3} | **{:.3}** | {:.3} | {:e} | {} | {:.3} |",
+            v.cv_f1,
+            v.holdout.precision,
+            v.holdout.recall,
+            v.holdout.f1,
+            v.holdout_best_f1,
+            v.model.lambda,
+            v.model.positive_weight,
+            v.model.threshold,
+        );
     }
 }

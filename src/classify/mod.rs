@@ -91,7 +91,9 @@ use xxhash_rust::xxh3::Xxh3Default;
 use crate::domain::TopicScore;
 
 pub use eval::{EvalReport, Labelled, evaluate_model, evaluate_topic, parse_labels, read_labels};
-pub use model::{Model, TrainOptions, best_threshold, sigmoid, train};
+pub use model::{
+    Loss, Model, TrainOptions, Validation, best_threshold, sigmoid, train, validate,
+};
 pub use text::{FeatureSettings, strip_html};
 
 use text::{FeatureMap, Scratch, Token};
