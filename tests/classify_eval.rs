@@ -358,10 +358,13 @@ fn model_selection_on_reuters_train_only() {
                 ..base.clone()
             },
         ),
-        ("squared hinge, other shuffle seed", TrainOptions {
-            seed: 7,
-            ..svm.clone()
-        }),
+        (
+            "squared hinge, other shuffle seed",
+            TrainOptions {
+                seed: 7,
+                ..svm.clone()
+            },
+        ),
         (
             "squared hinge + pos weight by CV {1,2,4,8}",
             TrainOptions {

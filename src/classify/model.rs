@@ -961,7 +961,10 @@ mod tests {
             }
         }
         let (a, b) = platt(&margins);
-        assert!((a - 2.0).abs() < 0.1 && (b - 1.0).abs() < 0.1, "a {a} b {b}");
+        assert!(
+            (a - 2.0).abs() < 0.1 && (b - 1.0).abs() < 0.1,
+            "a {a} b {b}"
+        );
         let cases: [&[(f32, bool)]; 3] = [
             &[],
             &[(1.0, true), (2.0, true)],
@@ -991,7 +994,10 @@ mod tests {
     fn malformed_model_files_are_rejected_with_the_line() {
         let cases = [
             ("nonsense", "not a model file"),
-            ("tradefeed-model 1\nbias 0", ":1: model format `tradefeed-model 1` is not"),
+            (
+                "tradefeed-model 1\nbias 0",
+                ":1: model format `tradefeed-model 1` is not",
+            ),
             ("tradefeed-model 2\nbias x", ":2: bad number"),
             ("tradefeed-model 2\nfoo 1", ":2: unknown key"),
             ("tradefeed-model 2\nloss hinge", ":2: unknown loss"),
