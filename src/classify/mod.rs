@@ -39,7 +39,7 @@
 //!
 //! Scoring is one pass without regex or per-token allocation: words are sliced from the text,
 //! looked up in a per-thread stem cache, hashed into features, counted in a reused table and
-//! looked up once each in the model. Measured ≈ 33,000 stories of ~300 words per CPU-second on
+//! looked up once each in the model. Measured ≈ 39,000 stories of ~300 words per CPU-second on
 //! one core (`cargo bench --bench classify`).
 //!
 //! # The shipped `trade-policy` topic
