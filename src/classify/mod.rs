@@ -16,9 +16,10 @@
 //! in. (A bare model used with `eval --model` is not centred: its scores are its own
 //! probabilities and its threshold is the cross-validated one.)
 //!
-//! - **A learned linear model** ([`Model`], optional): L2-regularized logistic regression over
-//!   stemmed unigrams, adjacent-stem bigrams and `title:` unigrams; sublinear tf × idf,
-//!   L2-normalized (details and the training procedure in the `model` module). It learns the
+//! - **A learned linear model** ([`Model`], optional): an L2-regularized linear SVM (squared
+//!   hinge) over stemmed unigrams, adjacent-stem bigrams and `title:` unigrams; sublinear
+//!   tf × idf, L2-normalized; its margin Platt-calibrated to log-odds (details, the training
+//!   procedure and how it was chosen in the `model` module). It learns the
 //!   vocabulary of a topic from labelled examples and generalizes to wordings no one listed
 //!   ("Beijing curbs gallium exports" never says "trade").
 //! - **Hand-written phrases** (`[positive]` / `[negative]` tables): prior knowledge an operator
@@ -38,7 +39,7 @@
 //!
 //! Scoring is one pass without regex or per-token allocation: words are sliced from the text,
 //! looked up in a per-thread stem cache, hashed into features, counted in a reused table and
-//! looked up once each in the model. Measured ≈ 33,000 stories of ~300 words per CPU-second on
+//! looked up once each in the model. Measured ≈ 39,000 stories of ~300 words per CPU-second on
 //! one core (`cargo bench --bench classify`).
 //!
 //! # The shipped `trade-policy` topic
@@ -91,7 +92,7 @@ use xxhash_rust::xxh3::Xxh3Default;
 use crate::domain::TopicScore;
 
 pub use eval::{EvalReport, Labelled, evaluate_model, evaluate_topic, parse_labels, read_labels};
-pub use model::{Model, TrainOptions, best_threshold, sigmoid, train};
+pub use model::{Loss, Model, TrainOptions, Validation, best_threshold, sigmoid, train, validate};
 pub use text::{FeatureSettings, strip_html};
 
 use text::{FeatureMap, Scratch, Token};
@@ -104,6 +105,18 @@ const BUILTIN_MODEL: &str = include_str!("../../config/topics/trade-policy.model
 const WHY_LEN: usize = 5;
 /// Contributions smaller than this are not worth listing in `why`.
 const WHY_MIN: f32 = 0.01;
+/// Size of a topic's phrase prefilter (a power of two; 512 bytes).
+const PHRASE_FILTER_BITS: u64 = 4096;
+
+/// The phrase prefilter for these first stems (see `Topic::phrase_filter`).
+fn phrase_filter(first_stems: impl Iterator<Item = u64>) -> Vec<u64> {
+    let mut bits = vec![0u64; (PHRASE_FILTER_BITS / 64) as usize];
+    for stem in first_stems {
+        let bit = stem % PHRASE_FILTER_BITS;
+        bits[(bit / 64) as usize] |= 1 << (bit % 64);
+    }
+    bits
+}
 
 /// Why a topic profile or model could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +170,10 @@ pub struct Topic {
     phrases: Vec<Phrase>,
     /// First stem → indices into `phrases`.
     phrase_index: FeatureMap<Vec<usize>>,
+    /// A bitset of [`PHRASE_FILTER_BITS`] bits with the bit `stem % PHRASE_FILTER_BITS` set for
+    /// every phrase's first stem: most tokens start no phrase, and one bit test rules them out
+    /// without a hash-map lookup.
+    phrase_filter: Vec<u64>,
     model: Option<Arc<Model>>,
     /// Subtracted from the model's log-odds (see the module docs).
     center: f32,
@@ -256,6 +273,7 @@ impl Topic {
         for (i, phrase) in phrases.iter().enumerate() {
             phrase_index.entry(phrase.stems[0]).or_default().push(i);
         }
+        let phrase_filter = phrase_filter(phrase_index.keys().copied());
         let threshold = raw.threshold.unwrap_or(0.5);
         if !(0.0..=1.0).contains(&threshold) {
             return Err(invalid(format!("threshold {threshold} is outside [0, 1]")));
@@ -274,6 +292,7 @@ impl Topic {
             model_weight,
             phrases,
             phrase_index,
+            phrase_filter,
             model,
             center,
             digest: hasher.digest(),
@@ -303,6 +322,10 @@ impl Topic {
     /// Marks every phrase present in `tokens` in `present`.
     fn mark_phrases(&self, tokens: &[Token], present: &mut [bool]) {
         for (i, token) in tokens.iter().enumerate() {
+            let bit = token.stem % PHRASE_FILTER_BITS;
+            if self.phrase_filter[(bit / 64) as usize] & (1 << (bit % 64)) == 0 {
+                continue;
+            }
             let Some(candidates) = self.phrase_index.get(&token.stem) else {
                 continue;
             };
@@ -455,6 +478,7 @@ impl Classifier {
                 model_weight: 1.0,
                 phrases: Vec::new(),
                 phrase_index: FeatureMap::default(),
+                phrase_filter: phrase_filter(std::iter::empty()),
                 model: Some(Arc::new(model)),
                 center: 0.0,
                 digest: hasher.digest(),
