@@ -290,6 +290,14 @@ done
 result idle_first_pass_secs "$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')"
 result idle_polled "$done_count"
 result idle_ok "$(sql "$RUN/idle.db" 'SELECT count(*) FROM sources WHERE last_success IS NOT NULL')"
+# Idle means idle: the daemon indexes new stories for search once polling stops (work kept off
+# the ingest path), so wait for that to finish, then 5 s more for freed memory to be returned.
+for ((i = 0; i < 120; i++)); do
+    behind=$(sql "$RUN/idle.db" "SELECT (SELECT coalesce(max(id), 0) FROM stories) - (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'search_indexed_upto')")
+    [[ $behind == 0 ]] && break
+    sleep 1
+done
+result idle_index_catch_up_secs "$i"
 sleep 5
 result idle_rss_kib "$(awk '/^VmRSS/ { print $2 }' "/proc/$IDLE_PID/status")"
 result idle_hwm_kib "$(awk '/^VmHWM/ { print $2 }' "/proc/$IDLE_PID/status")"

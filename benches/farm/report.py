@@ -120,7 +120,8 @@ def main():
     w(f"### Idle daemon with {idle_n} sources\n")
     w(
         f"`tradefeed run` polled {v.get('idle_polled', '?')} of {idle_n} sources ({v.get('idle_ok', '?')} ok) "
-        f"in its first pass ({v.get('idle_first_pass_secs', '?')} s from start); 5 s later VmRSS "
+        f"in its first pass ({v.get('idle_first_pass_secs', '?')} s from start); its search index caught "
+        f"up {v.get('idle_index_catch_up_secs', '?')} s after that, and 5 s later VmRSS "
         f"{fmt(ratio(num(v, 'idle_rss_kib'), MIB), 1)} MiB (high-water mark "
         f"{fmt(ratio(num(v, 'idle_hwm_kib'), MIB), 1)} MiB). Restarted on the same database with "
         f"nothing due: VmRSS {fmt(ratio(num(v, 'idle_restart_rss_kib'), MIB), 1)} MiB after 5 s.\n"
