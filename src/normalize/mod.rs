@@ -419,6 +419,98 @@ mod tests {
         }
     }
 
+    /// Stored keys for representative items, computed with the code before the speed work:
+    /// a faster path must give the same bytes, or dedup breaks across an upgrade.
+    #[test]
+    fn stored_keys_are_pinned_for_representative_items() {
+        let plain = RawItem {
+            guid: None,
+            link: Some("https://Wire.Example:443/a?utm_medium=x&z=1&b=2#f".into()),
+            title: Some("EU tariffs rise".into()),
+            summary: None,
+            content: Some("Plain text body, no markup at all. Tariffs rise 25%.".into()),
+            authors: vec![],
+            published: Some(ctx().fetched_at - Duration::hours(3)),
+            updated: None,
+        };
+        let unicode = RawItem {
+            guid: None,
+            link: None,
+            title: Some("Zo\u{308}lle: caf&eacute; &amp; Ämter".into()),
+            content: Some(
+                "<p>Zo\u{308}lle steigen \u{2014} na&iuml;ve\u{a0}Kunden.</p>\r\n<p>Zweiter</p>"
+                    .into(),
+            ),
+            ..RawItem::default()
+        };
+        let hostile = RawItem {
+            content: Some(
+                "<script>alert(1)</script><P onclick=x()>Steel</P><a href=\"/r?a=1\">r</a>\
+                 <img src=\"data:x\"><iframe src=\"https://e.example\">f</iframe>&copy 2026"
+                    .into(),
+            ),
+            ..item()
+        };
+        let cases = [
+            (
+                item(),
+                [
+                    "guid:id-1",
+                    "https://trade.example.org/news/steel",
+                    "Full text.\nSecond.",
+                    "<p>Full <a href=\"https://trade.example.org/annex\" rel=\"noopener noreferrer\">text</a>.</p><p>Second.</p>",
+                    "b9402cf7609b40abc7ff8a4147dbb17f",
+                    "d466b2deaad158b5df0c6713754e88d7",
+                ],
+            ),
+            (
+                plain,
+                [
+                    "url:https://wire.example/a?b=2&z=1",
+                    "https://wire.example/a?b=2&z=1",
+                    "Plain text body, no markup at all. Tariffs rise 25%.",
+                    "Plain text body, no markup at all. Tariffs rise 25%.",
+                    "1755970298885c146d823026e70535f3",
+                    "8fe9fad71722b6f67f3e8123c87a6a25",
+                ],
+            ),
+            (
+                unicode,
+                [
+                    "text:196c8f03f2fc348b63baf1ca5a499929",
+                    "",
+                    "Zölle steigen — naïve Kunden.\nZweiter",
+                    "<p>Zo\u{308}lle steigen — naïve&nbsp;Kunden.</p>\n<p>Zweiter</p>",
+                    "196c8f03f2fc348b63baf1ca5a499929",
+                    "70901c23a196d5b8a1f97aac31c2d077",
+                ],
+            ),
+            (
+                hostile,
+                [
+                    "guid:id-1",
+                    "https://trade.example.org/news/steel",
+                    "Steel\nr f &copy 2026",
+                    "<p>Steel</p><a href=\"https://trade.example.org/r?a=1\" rel=\"noopener noreferrer\">r</a><img>© 2026",
+                    "53e93d68b64288fea94541e11c7af4c4",
+                    "2b57c18430cd41b1f12460bc78e2033b",
+                ],
+            ),
+        ];
+        for (raw, expected) in cases {
+            let e = normalize_item(&raw, &ctx()).unwrap();
+            let got = [
+                e.identity.as_str(),
+                e.canonical_url.as_deref().unwrap_or(""),
+                e.text.as_str(),
+                e.html.as_str(),
+                e.fingerprint.as_str(),
+                e.content_hash.as_str(),
+            ];
+            assert_eq!(got, expected, "{raw:?}");
+        }
+    }
+
     #[test]
     fn fingerprint_ignores_markup_and_content_hash_notices_edits() {
         let a = normalize_item(&item(), &ctx()).unwrap();
