@@ -27,6 +27,7 @@
 mod dates;
 mod identity;
 mod sanitize;
+mod simple_html;
 mod text;
 mod url;
 
