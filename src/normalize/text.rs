@@ -47,6 +47,15 @@ impl TextWriter {
 
     /// Appends literal text, folding whitespace and dropping control characters.
     fn text(&mut self, s: &str) {
+        if s.is_ascii() {
+            self.ascii_text(s);
+        } else {
+            self.unicode_text(s);
+        }
+    }
+
+    /// [`TextWriter::text`] for any text, char by char.
+    fn unicode_text(&mut self, s: &str) {
         for (i, word) in s
             .split(|c: char| c.is_whitespace() || c.is_control())
             .enumerate()
@@ -62,16 +71,41 @@ impl TextWriter {
             if word.is_empty() {
                 continue;
             }
-            if !self.out.is_empty() {
-                match self.gap {
-                    Gap::None => {}
-                    Gap::Space => self.out.push(' '),
-                    Gap::Line => self.out.push('\n'),
-                }
-            }
-            self.gap = Gap::None;
-            self.out.push_str(&word);
+            self.word(&word);
         }
+    }
+
+    /// [`TextWriter::text`] for ASCII text, on bytes: the separators are the bytes whose char
+    /// is whitespace or a control (0x00–0x20 and 0x7F), and no invisible character can occur.
+    fn ascii_text(&mut self, s: &str) {
+        let b = s.as_bytes();
+        let separator = |c: u8| c <= b' ' || c == 0x7f;
+        let mut i = 0;
+        while i < b.len() {
+            if separator(b[i]) {
+                self.gap(Gap::Space);
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < b.len() && !separator(b[i]) {
+                i += 1;
+            }
+            self.word(&s[start..i]);
+        }
+    }
+
+    /// Appends a non-empty word after the pending gap.
+    fn word(&mut self, word: &str) {
+        if !self.out.is_empty() {
+            match self.gap {
+                Gap::None => {}
+                Gap::Space => self.out.push(' '),
+                Gap::Line => self.out.push('\n'),
+            }
+        }
+        self.gap = Gap::None;
+        self.out.push_str(word);
     }
 
     /// Appends text that may contain character references, decoding them once.
@@ -232,6 +266,15 @@ fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
 /// word breaks, whitespace folded to single spaces, trimmed. Two renderings of the same words
 /// give the same string.
 pub fn normalize_for_matching(text: &str) -> String {
+    if text.is_ascii() {
+        normalize_ascii_for_matching(text)
+    } else {
+        normalize_unicode_for_matching(text)
+    }
+}
+
+/// [`normalize_for_matching`] for any text, char by char.
+fn normalize_unicode_for_matching(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut gap = false;
     for c in text.chars() {
@@ -246,6 +289,25 @@ pub fn normalize_for_matching(text: &str) -> String {
             } else {
                 out.extend(c.to_lowercase());
             }
+        } else {
+            gap = true;
+        }
+    }
+    out
+}
+
+/// [`normalize_for_matching`] for ASCII text, on bytes (no ASCII char is a combining mark, and
+/// `is_alphanumeric` is `is_ascii_alphanumeric`).
+fn normalize_ascii_for_matching(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut gap = false;
+    for c in text.bytes() {
+        if c.is_ascii_alphanumeric() {
+            if gap && !out.is_empty() {
+                out.push(' ');
+            }
+            gap = false;
+            out.push(char::from(c.to_ascii_lowercase()));
         } else {
             gap = true;
         }
@@ -343,6 +405,27 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn ascii_paths_give_the_output_of_the_char_by_char_paths(
+            segments in proptest::collection::vec("[ -~\t\n\r\u{0}-\u{1f}\u{7f}]{0,12}", 1..6),
+            gaps in proptest::collection::vec(0..3u8, 6),
+        ) {
+            let gap = |g: u8| [Gap::None, Gap::Space, Gap::Line][usize::from(g)];
+            let (mut fast, mut reference) = (TextWriter::new(0), TextWriter::new(0));
+            for (segment, g) in segments.iter().zip(&gaps) {
+                fast.gap(gap(*g));
+                reference.gap(gap(*g));
+                fast.ascii_text(segment);
+                reference.unicode_text(segment);
+                prop_assert_eq!((&fast.out, fast.gap), (&reference.out, reference.gap));
+            }
+            let joined = segments.concat();
+            prop_assert_eq!(
+                normalize_ascii_for_matching(&joined),
+                normalize_unicode_for_matching(&joined)
+            );
+        }
+
         #[test]
         fn html_to_text_never_panics_and_never_leaves_edge_whitespace(s in ".*") {
             let text = html_to_text(&s);
