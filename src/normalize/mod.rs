@@ -31,6 +31,8 @@ mod simple_html;
 mod text;
 mod url;
 
+use std::cell::RefCell;
+
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::{Entry, RawItem};
@@ -40,6 +42,7 @@ pub use self::identity::{
     ContentParts, IdentityInput, content_hash, fingerprint, identity as item_identity,
 };
 pub use self::text::{normalize_for_matching, truncate_chars};
+use self::url::resolve_link_url;
 pub use self::url::{TRACKING_PARAMS, TRACKING_PREFIXES, resolve_link};
 
 /// Chars of body text used as a title when the item has none.
@@ -92,12 +95,12 @@ pub enum SkipReason {
 ///   source (the sanitizer closes any element the cut left open, so it stays well-formed);
 /// - `text`: plain text of the whole content (else summary), cut at `max_text_chars`.
 pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, SkipReason> {
-    let base = ::url::Url::parse(&ctx.base_url).ok();
-    let link = item
+    let link_url = item
         .link
         .as_deref()
-        .and_then(|l| resolve_link(l, base.as_ref()));
-    let canonical = link.as_deref().and_then(canonical_url);
+        .and_then(|l| with_base(&ctx.base_url, |base| resolve_link_url(l, base)));
+    let link = link_url.as_ref().map(|u| u.as_str().to_owned());
+    let canonical = link_url.and_then(self::url::canonical_of);
 
     let body = item
         .content
@@ -168,6 +171,25 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
         text,
         fingerprint,
         content_hash,
+    })
+}
+
+thread_local! {
+    /// The base URL last parsed on this thread: all items of a feed share it.
+    static BASE: RefCell<(String, Option<::url::Url>)> = const { RefCell::new((String::new(), None)) };
+}
+
+/// Runs `f` with the parsed `base_url` (`None` if it does not parse), parsing it only when it
+/// differs from the last one on this thread.
+fn with_base<R>(base_url: &str, f: impl FnOnce(Option<&::url::Url>) -> R) -> R {
+    BASE.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != base_url {
+            cached.0.clear();
+            cached.0.push_str(base_url);
+            cached.1 = ::url::Url::parse(base_url).ok();
+        }
+        f(cached.1.as_ref())
     })
 }
 
