@@ -2,6 +2,8 @@
 //! the precision evidence (headline terms and figures), and its compact in-memory form.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use rust_stemmers::{Algorithm, Stemmer};
 use xxhash_rust::xxh3::xxh3_64;
@@ -88,6 +90,8 @@ impl Signature {
             .iter()
             .map(|t| (xxh3_64(t.as_bytes()), is_stopword(t)))
             .collect();
+        // Whether each token is a figure, looked at once (the figure contexts scan around).
+        let figure: Vec<bool> = tokens.iter().map(|t| is_figure(t)).collect();
 
         let mut shingles: Vec<u64> = token_hashes
             .windows(SHINGLE_WORDS)
@@ -104,8 +108,8 @@ impl Signature {
         // Per context, a 16-bit set of its figures (one bit each): tables repeat a context
         // (`vs … mln`) with many figures, and a trimmed copy holds a subset of them.
         let mut figures: Vec<u32> = Vec::new();
-        for i in (0..tokens.len()).filter(|&i| is_figure(&tokens[i]) && !is_stamp(&tokens, i)) {
-            let Some((context, value)) = figure_in_context(&tokens, i) else {
+        for i in (0..tokens.len()).filter(|&i| figure[i] && !is_stamp(&tokens, i)) {
+            let Some((context, value)) = figure_in_context(&tokens, &figure, i) else {
                 continue;
             };
             let bit = 1u32 << (value % 16);
@@ -513,10 +517,10 @@ fn is_stamp(tokens: &[Cow<'_, str>], i: usize) -> bool {
 /// context). Two reports from one template share contexts and differ in values; an edited
 /// copy changes contexts, not values. `None` for a figure with no word on one side: where a
 /// copy was cut or prefixed, that side differs between copies.
-fn figure_in_context(tokens: &[Cow<'_, str>], i: usize) -> Option<(u16, u16)> {
-    let word = |t: &&Cow<'_, str>| !is_figure(t);
-    let before = tokens[..i].iter().rev().find(word)?;
-    let after = tokens[i + 1..].iter().find(word)?;
+/// `figure[j]` says whether `tokens[j]` is a figure.
+fn figure_in_context(tokens: &[Cow<'_, str>], figure: &[bool], i: usize) -> Option<(u16, u16)> {
+    let before = &tokens[(0..i).rev().find(|&j| !figure[j])?];
+    let after = &tokens[(i + 1..tokens.len()).find(|&j| !figure[j])?];
     let context = xxh3_64(before.as_bytes()) ^ xxh3_64(after.as_bytes()).rotate_left(29);
     Some((context as u16, xxh3_64(tokens[i].as_bytes()) as u16))
 }
@@ -524,6 +528,31 @@ fn figure_in_context(tokens: &[Cow<'_, str>], i: usize) -> Option<(u16, u16)> {
 /// 15-bit hash of a term; the low bit is 1 for figures so headline figures can be told apart.
 fn term_hash(term: &str, figure: bool) -> u16 {
     ((xxh3_64(term.as_bytes()) as u16) & !1) | u16::from(figure)
+}
+
+/// Words whose stem hash is remembered per thread before the memo is cleared: headline words
+/// repeat across items and feeds, and stemming (which allocates) costs more than a lookup.
+const STEM_MEMO_WORDS: usize = 4_096;
+
+thread_local! {
+    static STEM_MEMO: RefCell<HashMap<String, u16>> = RefCell::new(HashMap::new());
+}
+
+/// [`term_hash`] of a word's English stem, memoized per thread (the same bytes as stemming
+/// every time: the memo is keyed by the whole word).
+fn stemmed_term_hash(word: &str) -> u16 {
+    STEM_MEMO.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if let Some(&hash) = memo.get(word) {
+            return hash;
+        }
+        if memo.len() >= STEM_MEMO_WORDS {
+            memo.clear();
+        }
+        let hash = term_hash(&Stemmer::create(Algorithm::English).stem(word), false);
+        memo.insert(word.to_owned(), hash);
+        hash
+    })
 }
 
 /// Whether a headline term hash stands for a figure.
@@ -535,7 +564,6 @@ pub(crate) fn is_figure_hash(hash: u16) -> bool {
 /// `UPDATE 2-` and attribution words dropped): its figures, then the words with the smallest
 /// hashes, at most [`TITLE_TERMS`] in all.
 pub(crate) fn title_terms(title: &str) -> Vec<u16> {
-    let stemmer = Stemmer::create(Algorithm::English);
     let lower = title.to_lowercase();
     let tokens = tokenize(&lower);
     // "UPDATE 1-..." and "REFILE-..." carry a revision number, not a figure of the story.
@@ -550,7 +578,7 @@ pub(crate) fn title_terms(title: &str) -> Vec<u16> {
             if is_figure(t) {
                 term_hash(t, true)
             } else {
-                term_hash(&stemmer.stem(t), false)
+                stemmed_term_hash(t)
             }
         })
         .collect();
@@ -735,6 +763,36 @@ mod tests {
         let b = title_terms("nafta talks progress slowly");
         assert_eq!(a, b);
         assert_eq!(a.len(), 4);
+    }
+
+    #[test]
+    fn memoized_stem_hashes_equal_stemming_each_time() {
+        let stemmer = Stemmer::create(Algorithm::English);
+        let words = [
+            "tariffs",
+            "talks",
+            "progressing",
+            "surplus",
+            "narrows",
+            "déjà",
+            "tariffs",
+        ];
+        // Twice, so the second round reads the memo; then past its size, so it is cleared.
+        for word in words.iter().chain(&words) {
+            assert_eq!(
+                stemmed_term_hash(word),
+                term_hash(&stemmer.stem(word), false),
+                "{word}"
+            );
+        }
+        for i in 0..STEM_MEMO_WORDS + 10 {
+            let word = format!("word{i}s");
+            assert_eq!(
+                stemmed_term_hash(&word),
+                term_hash(&stemmer.stem(&word), false)
+            );
+        }
+        STEM_MEMO.with(|memo| assert!(memo.borrow().len() <= STEM_MEMO_WORDS));
     }
 
     #[test]
