@@ -299,20 +299,27 @@ fn normalize_unicode_for_matching(text: &str) -> String {
 /// [`normalize_for_matching`] for ASCII text, on bytes (no ASCII char is a combining mark, and
 /// `is_alphanumeric` is `is_ascii_alphanumeric`).
 fn normalize_ascii_for_matching(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut gap = false;
-    for c in text.bytes() {
-        if c.is_ascii_alphanumeric() {
-            if gap && !out.is_empty() {
-                out.push(' ');
-            }
-            gap = false;
-            out.push(char::from(c.to_ascii_lowercase()));
-        } else {
-            gap = true;
+    // Lower-cased in bulk, then compacted in place: runs of letters and digits joined by one
+    // space (pushing char by char costs twice as much).
+    let mut b = text.to_ascii_lowercase().into_bytes();
+    let (mut read, mut write) = (0, 0);
+    while read < b.len() {
+        if !b[read].is_ascii_alphanumeric() {
+            read += 1;
+            continue;
+        }
+        if write > 0 {
+            b[write] = b' ';
+            write += 1;
+        }
+        while read < b.len() && b[read].is_ascii_alphanumeric() {
+            b[write] = b[read];
+            write += 1;
+            read += 1;
         }
     }
-    out
+    b.truncate(write);
+    String::from_utf8(b).expect("ASCII in, ASCII out")
 }
 
 /// Cuts `s` to at most `max` chars, on a char boundary.
