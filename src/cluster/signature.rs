@@ -93,7 +93,7 @@ impl Signature {
         // Whether each token is a figure, looked at once (the figure contexts scan around).
         let figure: Vec<bool> = tokens.iter().map(|t| is_figure(t)).collect();
 
-        let mut shingles: Vec<u64> = token_hashes
+        let shingles: Vec<u64> = token_hashes
             .windows(SHINGLE_WORDS)
             .filter(|w| !w.iter().all(|(_, stop)| *stop))
             .map(|w| {
@@ -102,8 +102,8 @@ impl Signature {
                 })
             })
             .collect();
-        shingles.sort_unstable();
-        shingles.dedup();
+        // Repeated shingles change neither the minima nor (once counted) the count.
+        let distinct_shingles = count_distinct(&shingles);
 
         // Per context, a 16-bit set of its figures (one bit each): tables repeat a context
         // (`vs … mln`) with many figures, and a trimmed copy holds a subset of them.
@@ -124,7 +124,7 @@ impl Signature {
 
         Signature {
             minhash: one_permutation_minhash(&shingles),
-            shingles: shingles.len().min(u16::MAX as usize) as u16,
+            shingles: distinct_shingles.min(u16::MAX as usize) as u16,
             words: tokens.len().min(u16::MAX as usize) as u16,
             title: title_terms(title),
             figures,
@@ -589,6 +589,36 @@ pub(crate) fn title_terms(title: &str) -> Vec<u16> {
     terms
 }
 
+/// The number of distinct values among shingle hashes. They are uniformly spread, so their low
+/// bits index an open-addressing table directly (faster than sorting them).
+fn count_distinct(hashes: &[u64]) -> usize {
+    let size = (hashes.len() * 2).next_power_of_two().max(16);
+    let mask = size - 1;
+    // 0 marks an empty cell; the value 0 itself is counted apart.
+    let mut table = vec![0u64; size];
+    let (mut count, mut zero) = (0, false);
+    for &h in hashes {
+        if h == 0 {
+            count += usize::from(!zero);
+            zero = true;
+            continue;
+        }
+        let mut i = h as usize & mask;
+        loop {
+            if table[i] == h {
+                break;
+            }
+            if table[i] == 0 {
+                table[i] = h;
+                count += 1;
+                break;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+    count
+}
+
 /// One-permutation MinHash with optimal densification (Shrivastava 2017): bin = top 6 bits
 /// of the shingle hash, value = its low 32 bits; an empty bin borrows the value of the first
 /// non-empty bin on its own pseudo-random probe sequence, so equal sets densify equally.
@@ -725,6 +755,26 @@ mod tests {
         ) {
             let fast: Vec<String> = tokenize(&text).into_iter().map(Cow::into_owned).collect();
             proptest::prop_assert_eq!(fast, reference_tokenize(&text));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn count_distinct_counts_what_sorting_and_dedup_leave(
+            hashes in proptest::collection::vec(
+                // Small values, values sharing their low bits (long probes), any value.
+                proptest::prop_oneof![
+                    0..4u64,
+                    proptest::strategy::Strategy::prop_map(0..8u64, |x| x << 40),
+                    proptest::prelude::any::<u64>()
+                ],
+                0..200,
+            ),
+        ) {
+            let mut sorted = hashes.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            proptest::prop_assert_eq!(count_distinct(&hashes), sorted.len());
         }
     }
 
