@@ -234,17 +234,31 @@ pub(crate) fn tokenize(lower: &str) -> Vec<Cow<'_, str>> {
     if lower.is_ascii() {
         // `split_whitespace` decodes every char; ASCII text can be split on bytes (the same
         // set: `char::is_whitespace` of an ASCII char is tab to carriage return, or space).
-        let mut start = 0;
-        for (i, c) in lower.bytes().enumerate() {
-            if matches!(c, b'\t'..=b'\r' | b' ') {
-                if i > start {
-                    tokenize_chunk(&lower[start..i], &mut tokens);
-                }
-                start = i + 1;
+        // The same pass notes `.`, `:` and `@`: a chunk without them is neither an address
+        // nor an initialism and goes straight to the token scan.
+        let b = lower.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if ASCII_CLASS[usize::from(b[i])] == SPACE {
+                i += 1;
+                continue;
             }
-        }
-        if start < lower.len() {
-            tokenize_chunk(&lower[start..], &mut tokens);
+            let start = i;
+            let mut marks = false;
+            while let Some(&c) = b.get(i) {
+                match ASCII_CLASS[usize::from(c)] {
+                    SPACE => break,
+                    MARK => marks = true,
+                    _ => {}
+                }
+                i += 1;
+            }
+            let chunk = &lower[start..i];
+            if marks {
+                tokenize_chunk(chunk, &mut tokens);
+            } else {
+                tokenize_ascii_chunk(chunk, &mut tokens);
+            }
         }
     } else {
         lower
@@ -253,6 +267,27 @@ pub(crate) fn tokenize(lower: &str) -> Vec<Cow<'_, str>> {
     }
     tokens
 }
+
+/// [`ASCII_CLASS`] of a byte that is none of the others.
+const PLAIN: u8 = 0;
+/// [`ASCII_CLASS`] of whitespace: tab to carriage return, and space.
+const SPACE: u8 = 1;
+/// [`ASCII_CLASS`] of `.`, `:` and `@`, which addresses and initialisms need.
+const MARK: u8 = 2;
+/// The class of each byte for [`tokenize`]'s split of ASCII text.
+const ASCII_CLASS: [u8; 256] = {
+    let mut class = [PLAIN; 256];
+    let mut c = b'\t';
+    while c <= b'\r' {
+        class[c as usize] = SPACE;
+        c += 1;
+    }
+    class[b' ' as usize] = SPACE;
+    class[b'.' as usize] = MARK;
+    class[b':' as usize] = MARK;
+    class[b'@' as usize] = MARK;
+    class
+};
 
 /// The tokens of one whitespace-free chunk (see [`tokenize`]).
 fn tokenize_chunk<'a>(chunk: &'a str, tokens: &mut Vec<Cow<'a, str>>) {
@@ -308,7 +343,7 @@ fn tokenize_ascii_chunk<'a>(chunk: &'a str, tokens: &mut Vec<Cow<'a, str>>) {
         }
         let start = i;
         let figure = b[i].is_ascii_digit();
-        let mut comma = false;
+        let (mut dot, mut comma) = (false, false);
         i += 1;
         while let Some(&c) = b.get(i) {
             if c.is_ascii_alphanumeric() && c.is_ascii_digit() == figure {
@@ -317,13 +352,20 @@ fn tokenize_ascii_chunk<'a>(chunk: &'a str, tokens: &mut Vec<Cow<'a, str>>) {
                 && (c == b'.' || c == b',')
                 && b.get(i + 1).is_some_and(u8::is_ascii_digit)
             {
+                dot |= c == b'.';
                 comma |= c == b',';
                 i += 1;
             } else {
                 break;
             }
         }
-        push_token(tokens, &chunk[start..i], comma);
+        let token = &chunk[start..i];
+        if dot || comma {
+            push_token(tokens, token, comma);
+        } else {
+            // No dot to trim after, no comma to remove: what `push_token` would push.
+            tokens.push(Cow::Borrowed(token));
+        }
     }
 }
 
