@@ -135,7 +135,7 @@ fn item(i: usize, title: &str, paragraphs: &[String]) -> RawItem {
         )),
         content: Some(body),
         authors: vec![" Desk ".into(), format!("Author {}", i % 3)],
-        published: date.filter(|_| i % 5 != 0),
+        published: date.filter(|_| !i.is_multiple_of(5)),
         updated: None,
     }
 }
