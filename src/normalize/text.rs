@@ -87,15 +87,23 @@ impl TextWriter {
                 i += 1;
                 continue;
             }
+            // Words joined by single spaces come out as they are: copy them as one run.
             let start = i;
-            while i < b.len() && !separator(b[i]) {
-                i += 1;
+            loop {
+                while i < b.len() && !separator(b[i]) {
+                    i += 1;
+                }
+                if b.get(i) == Some(&b' ') && b.get(i + 1).is_some_and(|&c| !separator(c)) {
+                    i += 1;
+                } else {
+                    break;
+                }
             }
             self.word(&s[start..i]);
         }
     }
 
-    /// Appends a non-empty word after the pending gap.
+    /// Appends a non-empty word (or words joined by single spaces) after the pending gap.
     fn word(&mut self, word: &str) {
         if !self.out.is_empty() {
             match self.gap {
