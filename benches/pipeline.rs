@@ -2,7 +2,8 @@
 //!
 //! Input: a synthetic RSS 2.0 feed of 50 items of ~300 words each (deterministic text written
 //! here, so the numbers do not depend on a corpus). `parse_floor` is feed-rs alone over the same
-//! bytes: the limit the whole pipeline is measured against (`pipeline_cold`).
+//! bytes: the limit the whole pipeline is measured against (`pipeline_cpu`: every CPU stage of
+//! a cold fetch, parse to cluster, store excepted).
 //!
 //! Run: `cargo bench --bench pipeline`.
 
@@ -182,6 +183,28 @@ fn stages(c: &mut Criterion) {
                 black_box(classifier.score(&e.title, &e.text));
             }
         })
+    });
+
+    // Every CPU stage of a cold fetch of this feed, store excepted: what the issue's
+    // "within 3x of the parse-only floor" target is about (the store has its own bench).
+    group.bench_function("pipeline_cpu", |b| {
+        b.iter_batched(
+            || StoryIndex::new(ClusterConfig::default()),
+            |mut index| {
+                let parsed = tradefeed::parse::parse_feed(black_box(&feed), None).unwrap();
+                for (i, item) in parsed.items.iter().enumerate() {
+                    let e = normalize_item(item, &ctx).unwrap();
+                    let s = Signature::of(&e);
+                    black_box(classifier.score(&e.title, &e.text));
+                    black_box(s.to_bytes());
+                    if index.find(&s, e.published).is_none() {
+                        index.insert(i as i64, &s, e.published);
+                    }
+                }
+                index
+            },
+            criterion::BatchSize::SmallInput,
+        )
     });
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -2,6 +2,8 @@
 //! the precision evidence (headline terms and figures), and its compact in-memory form.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use rust_stemmers::{Algorithm, Stemmer};
 use xxhash_rust::xxh3::xxh3_64;
@@ -88,8 +90,15 @@ impl Signature {
             .iter()
             .map(|t| (xxh3_64(t.as_bytes()), is_stopword(t)))
             .collect();
+        // Whether each token is a figure, looked at once (the figure contexts scan around).
+        // A token of `tokenize` has a digit exactly when its first byte is one (figures are
+        // runs starting with a digit, words hold none), so the first byte says it.
+        let figure: Vec<bool> = tokens
+            .iter()
+            .map(|t| t.as_bytes().first().is_some_and(u8::is_ascii_digit))
+            .collect();
 
-        let mut shingles: Vec<u64> = token_hashes
+        let shingles: Vec<u64> = token_hashes
             .windows(SHINGLE_WORDS)
             .filter(|w| !w.iter().all(|(_, stop)| *stop))
             .map(|w| {
@@ -98,14 +107,14 @@ impl Signature {
                 })
             })
             .collect();
-        shingles.sort_unstable();
-        shingles.dedup();
+        // Repeated shingles change neither the minima nor (once counted) the count.
+        let distinct_shingles = count_distinct(&shingles);
 
         // Per context, a 16-bit set of its figures (one bit each): tables repeat a context
         // (`vs … mln`) with many figures, and a trimmed copy holds a subset of them.
         let mut figures: Vec<u32> = Vec::new();
-        for i in (0..tokens.len()).filter(|&i| is_figure(&tokens[i]) && !is_stamp(&tokens, i)) {
-            let Some((context, value)) = figure_in_context(&tokens, i) else {
+        for i in (0..tokens.len()).filter(|&i| figure[i] && !is_stamp(&tokens, i)) {
+            let Some((context, value)) = figure_in_context(&tokens, &figure, i) else {
                 continue;
             };
             let bit = 1u32 << (value % 16);
@@ -120,7 +129,7 @@ impl Signature {
 
         Signature {
             minhash: one_permutation_minhash(&shingles),
-            shingles: shingles.len().min(u16::MAX as usize) as u16,
+            shingles: distinct_shingles.min(u16::MAX as usize) as u16,
             words: tokens.len().min(u16::MAX as usize) as u16,
             title: title_terms(title),
             figures,
@@ -227,60 +236,171 @@ impl Reader<'_> {
 /// not the story's.
 pub(crate) fn tokenize(lower: &str) -> Vec<Cow<'_, str>> {
     let mut tokens = Vec::with_capacity(lower.len() / 5);
-    for chunk in lower.split_whitespace() {
-        if chunk.contains("://") || chunk.starts_with("www.") || chunk.contains('@') {
-            continue;
-        }
-        if let Some(joined) = initialism(chunk) {
-            tokens.push(Cow::Owned(joined));
-            continue;
-        }
-        // The current token: where it starts, whether it is a figure, whether it has a comma.
-        let mut start: Option<usize> = None;
-        let (mut figure, mut comma) = (false, false);
-        let mut chars = chunk.char_indices().peekable();
-        while let Some((i, c)) = chars.next() {
-            if let Some(s) = start {
-                if c.is_alphanumeric() && c.is_ascii_digit() == figure {
-                    continue;
-                }
-                if figure
-                    && (c == '.' || c == ',')
-                    && chars.peek().is_some_and(|(_, n)| n.is_ascii_digit())
-                {
-                    comma |= c == ',';
-                    continue;
-                }
-                push_token(&mut tokens, &chunk[s..i], comma);
-                start = None;
+    if lower.is_ascii() {
+        // `split_whitespace` decodes every char; ASCII text can be split on bytes (the same
+        // set: `char::is_whitespace` of an ASCII char is tab to carriage return, or space).
+        // The same pass notes `.`, `:` and `@`: a chunk without them is neither an address
+        // nor an initialism and goes straight to the token scan.
+        let b = lower.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if ASCII_CLASS[usize::from(b[i])] == SPACE {
+                i += 1;
+                continue;
             }
-            if c.is_alphanumeric() {
-                start = Some(i);
-                (figure, comma) = (c.is_ascii_digit(), false);
+            let start = i;
+            let mut marks = false;
+            while let Some(&c) = b.get(i) {
+                match ASCII_CLASS[usize::from(c)] {
+                    SPACE => break,
+                    MARK => marks = true,
+                    _ => {}
+                }
+                i += 1;
+            }
+            let chunk = &lower[start..i];
+            if marks {
+                tokenize_chunk(chunk, &mut tokens);
+            } else {
+                tokenize_ascii_chunk(chunk, &mut tokens);
             }
         }
-        if let Some(s) = start {
-            push_token(&mut tokens, &chunk[s..], comma);
-        }
+    } else {
+        lower
+            .split_whitespace()
+            .for_each(|chunk| tokenize_chunk(chunk, &mut tokens));
     }
     tokens
 }
 
+/// [`ASCII_CLASS`] of a byte that is none of the others.
+const PLAIN: u8 = 0;
+/// [`ASCII_CLASS`] of whitespace: tab to carriage return, and space.
+const SPACE: u8 = 1;
+/// [`ASCII_CLASS`] of `.`, `:` and `@`, which addresses and initialisms need.
+const MARK: u8 = 2;
+/// The class of each byte for [`tokenize`]'s split of ASCII text.
+const ASCII_CLASS: [u8; 256] = {
+    let mut class = [PLAIN; 256];
+    let mut c = b'\t';
+    while c <= b'\r' {
+        class[c as usize] = SPACE;
+        c += 1;
+    }
+    class[b' ' as usize] = SPACE;
+    class[b'.' as usize] = MARK;
+    class[b':' as usize] = MARK;
+    class[b'@' as usize] = MARK;
+    class
+};
+
+/// The tokens of one whitespace-free chunk (see [`tokenize`]).
+fn tokenize_chunk<'a>(chunk: &'a str, tokens: &mut Vec<Cow<'a, str>>) {
+    if is_address(chunk) {
+        return;
+    }
+    if let Some(joined) = initialism(chunk) {
+        tokens.push(Cow::Owned(joined));
+        return;
+    }
+    if chunk.is_ascii() {
+        tokenize_ascii_chunk(chunk, tokens);
+        return;
+    }
+    // The current token: where it starts, whether it is a figure, whether it has a comma.
+    let mut start: Option<usize> = None;
+    let (mut figure, mut comma) = (false, false);
+    let mut chars = chunk.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if let Some(s) = start {
+            if c.is_alphanumeric() && c.is_ascii_digit() == figure {
+                continue;
+            }
+            if figure
+                && (c == '.' || c == ',')
+                && chars.peek().is_some_and(|(_, n)| n.is_ascii_digit())
+            {
+                comma |= c == ',';
+                continue;
+            }
+            push_token(tokens, &chunk[s..i], comma);
+            start = None;
+        }
+        if c.is_alphanumeric() {
+            start = Some(i);
+            (figure, comma) = (c.is_ascii_digit(), false);
+        }
+    }
+    if let Some(s) = start {
+        push_token(tokens, &chunk[s..], comma);
+    }
+}
+
+/// The same rule as the char loop of [`tokenize_chunk`], on the bytes of an ASCII chunk
+/// (where `is_alphanumeric` is `is_ascii_alphanumeric`): no char decoding, no peeking.
+fn tokenize_ascii_chunk<'a>(chunk: &'a str, tokens: &mut Vec<Cow<'a, str>>) {
+    let b = chunk.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_alphanumeric() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let figure = b[i].is_ascii_digit();
+        let (mut dot, mut comma) = (false, false);
+        i += 1;
+        while let Some(&c) = b.get(i) {
+            if c.is_ascii_alphanumeric() && c.is_ascii_digit() == figure {
+                i += 1;
+            } else if figure
+                && (c == b'.' || c == b',')
+                && b.get(i + 1).is_some_and(u8::is_ascii_digit)
+            {
+                dot |= c == b'.';
+                comma |= c == b',';
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        let token = &chunk[start..i];
+        if dot || comma {
+            push_token(tokens, token, comma);
+        } else {
+            // No dot to trim after, no comma to remove: what `push_token` would push.
+            tokens.push(Cow::Borrowed(token));
+        }
+    }
+}
+
+/// Whether a chunk is a web or e-mail address (`://` or `@` in it, or `www.` first): the
+/// outlet's, not the story's. One pass over the bytes.
+fn is_address(chunk: &str) -> bool {
+    let b = chunk.as_bytes();
+    chunk.starts_with("www.")
+        || b.iter()
+            .enumerate()
+            .any(|(i, &c)| c == b'@' || (c == b':' && b[i + 1..].starts_with(b"//")))
+}
+
 /// `u.s.`, `u.k.`, `n.z.` → `us`, `uk`, `nz`: outlets write initialisms with and without dots.
+/// At least two dot-separated parts, each a single letter.
 fn initialism(chunk: &str) -> Option<String> {
     if !chunk.contains('.') {
         return None;
     }
     let core = chunk.trim_end_matches([',', ';', ':', ')', '"', '\'']);
     let core = core.trim_start_matches(['(', '"', '\'']);
-    let letters: Vec<char> = core
-        .split('.')
-        .filter(|p| !p.is_empty())
-        .flat_map(str::chars)
-        .collect();
-    let parts = core.split('.').filter(|p| !p.is_empty()).count();
-    let dotted = core.contains('.') && parts >= 2 && letters.len() == parts;
-    (dotted && letters.iter().all(|c| c.is_alphabetic())).then(|| letters.into_iter().collect())
+    let mut parts = 0;
+    for part in core.split('.').filter(|p| !p.is_empty()) {
+        let mut chars = part.chars();
+        match (chars.next(), chars.next()) {
+            (Some(letter), None) if letter.is_alphabetic() => parts += 1,
+            _ => return None,
+        }
+    }
+    (parts >= 2).then(|| core.split('.').collect())
 }
 
 /// Adds a token, writing decimal figures without trailing zeros and thousands separators.
@@ -444,10 +564,10 @@ fn is_stamp(tokens: &[Cow<'_, str>], i: usize) -> bool {
 /// context). Two reports from one template share contexts and differ in values; an edited
 /// copy changes contexts, not values. `None` for a figure with no word on one side: where a
 /// copy was cut or prefixed, that side differs between copies.
-fn figure_in_context(tokens: &[Cow<'_, str>], i: usize) -> Option<(u16, u16)> {
-    let word = |t: &&Cow<'_, str>| !is_figure(t);
-    let before = tokens[..i].iter().rev().find(word)?;
-    let after = tokens[i + 1..].iter().find(word)?;
+/// `figure[j]` says whether `tokens[j]` is a figure.
+fn figure_in_context(tokens: &[Cow<'_, str>], figure: &[bool], i: usize) -> Option<(u16, u16)> {
+    let before = &tokens[(0..i).rev().find(|&j| !figure[j])?];
+    let after = &tokens[(i + 1..tokens.len()).find(|&j| !figure[j])?];
     let context = xxh3_64(before.as_bytes()) ^ xxh3_64(after.as_bytes()).rotate_left(29);
     Some((context as u16, xxh3_64(tokens[i].as_bytes()) as u16))
 }
@@ -455,6 +575,31 @@ fn figure_in_context(tokens: &[Cow<'_, str>], i: usize) -> Option<(u16, u16)> {
 /// 15-bit hash of a term; the low bit is 1 for figures so headline figures can be told apart.
 fn term_hash(term: &str, figure: bool) -> u16 {
     ((xxh3_64(term.as_bytes()) as u16) & !1) | u16::from(figure)
+}
+
+/// Words whose stem hash is remembered per thread before the memo is cleared: headline words
+/// repeat across items and feeds, and stemming (which allocates) costs more than a lookup.
+const STEM_MEMO_WORDS: usize = 4_096;
+
+thread_local! {
+    static STEM_MEMO: RefCell<HashMap<String, u16>> = RefCell::new(HashMap::new());
+}
+
+/// [`term_hash`] of a word's English stem, memoized per thread (the same bytes as stemming
+/// every time: the memo is keyed by the whole word).
+fn stemmed_term_hash(word: &str) -> u16 {
+    STEM_MEMO.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if let Some(&hash) = memo.get(word) {
+            return hash;
+        }
+        if memo.len() >= STEM_MEMO_WORDS {
+            memo.clear();
+        }
+        let hash = term_hash(&Stemmer::create(Algorithm::English).stem(word), false);
+        memo.insert(word.to_owned(), hash);
+        hash
+    })
 }
 
 /// Whether a headline term hash stands for a figure.
@@ -466,7 +611,6 @@ pub(crate) fn is_figure_hash(hash: u16) -> bool {
 /// `UPDATE 2-` and attribution words dropped): its figures, then the words with the smallest
 /// hashes, at most [`TITLE_TERMS`] in all.
 pub(crate) fn title_terms(title: &str) -> Vec<u16> {
-    let stemmer = Stemmer::create(Algorithm::English);
     let lower = title.to_lowercase();
     let tokens = tokenize(&lower);
     // "UPDATE 1-..." and "REFILE-..." carry a revision number, not a figure of the story.
@@ -481,7 +625,7 @@ pub(crate) fn title_terms(title: &str) -> Vec<u16> {
             if is_figure(t) {
                 term_hash(t, true)
             } else {
-                term_hash(&stemmer.stem(t), false)
+                stemmed_term_hash(t)
             }
         })
         .collect();
@@ -490,6 +634,36 @@ pub(crate) fn title_terms(title: &str) -> Vec<u16> {
     terms.dedup();
     terms.truncate(TITLE_TERMS);
     terms
+}
+
+/// The number of distinct values among shingle hashes. They are uniformly spread, so their low
+/// bits index an open-addressing table directly (faster than sorting them).
+fn count_distinct(hashes: &[u64]) -> usize {
+    let size = (hashes.len() * 2).next_power_of_two().max(16);
+    let mask = size - 1;
+    // 0 marks an empty cell; the value 0 itself is counted apart.
+    let mut table = vec![0u64; size];
+    let (mut count, mut zero) = (0, false);
+    for &h in hashes {
+        if h == 0 {
+            count += usize::from(!zero);
+            zero = true;
+            continue;
+        }
+        let mut i = h as usize & mask;
+        loop {
+            if table[i] == h {
+                break;
+            }
+            if table[i] == 0 {
+                table[i] = h;
+                count += 1;
+                break;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+    count
 }
 
 /// One-permutation MinHash with optimal densification (Shrivastava 2017): bin = top 6 bits
@@ -554,10 +728,108 @@ mod tests {
             ),
             ("u.s. trade, (u.k.) japan", &["us", "trade", "uk", "japan"]),
             ("déjà-vu 3%", &["déjà", "vu", "3"]),
+            (
+                "see www.x.org, http://a.b/c or desk@x.org: (x:// a) now",
+                &["see", "or", "a", "now"],
+            ),
+            ("1.0.0 v2.50 10,000.500", &["1.0", "v", "2.5", "10000.5"]),
             ("", &[]),
         ];
         for (text, want) in cases {
             assert_eq!(tokenize(text), *want, "{text}");
+        }
+    }
+
+    /// The tokenizer as first written (char by char, allocating for initialisms), kept to
+    /// check that the faster one gives the same tokens.
+    fn reference_tokenize(lower: &str) -> Vec<String> {
+        let mut tokens: Vec<Cow<'_, str>> = Vec::new();
+        for chunk in lower.split_whitespace() {
+            if chunk.contains("://") || chunk.starts_with("www.") || chunk.contains('@') {
+                continue;
+            }
+            if chunk.contains('.') {
+                let core = chunk.trim_end_matches([',', ';', ':', ')', '"', '\'']);
+                let core = core.trim_start_matches(['(', '"', '\'']);
+                let letters: Vec<char> = core
+                    .split('.')
+                    .filter(|p| !p.is_empty())
+                    .flat_map(str::chars)
+                    .collect();
+                let parts = core.split('.').filter(|p| !p.is_empty()).count();
+                let dotted = core.contains('.') && parts >= 2 && letters.len() == parts;
+                if dotted && letters.iter().all(|c| c.is_alphabetic()) {
+                    tokens.push(Cow::Owned(letters.into_iter().collect()));
+                    continue;
+                }
+            }
+            let mut start: Option<usize> = None;
+            let (mut figure, mut comma) = (false, false);
+            let mut chars = chunk.char_indices().peekable();
+            while let Some((i, c)) = chars.next() {
+                if let Some(s) = start {
+                    if c.is_alphanumeric() && c.is_ascii_digit() == figure {
+                        continue;
+                    }
+                    if figure
+                        && (c == '.' || c == ',')
+                        && chars.peek().is_some_and(|(_, n)| n.is_ascii_digit())
+                    {
+                        comma |= c == ',';
+                        continue;
+                    }
+                    push_token(&mut tokens, &chunk[s..i], comma);
+                    start = None;
+                }
+                if c.is_alphanumeric() {
+                    start = Some(i);
+                    (figure, comma) = (c.is_ascii_digit(), false);
+                }
+            }
+            if let Some(s) = start {
+                push_token(&mut tokens, &chunk[s..], comma);
+            }
+        }
+        tokens.into_iter().map(Cow::into_owned).collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn tokenize_gives_the_tokens_of_the_char_by_char_reference(
+            text in "[a-z0-9 .,:;/@'\"()w\\-\t\n\u{b}\u{c}\r\u{a0}\u{2003}éß٣ǅ]{0,40}",
+        ) {
+            let fast: Vec<String> = tokenize(&text).into_iter().map(Cow::into_owned).collect();
+            for token in &fast {
+                // `of_text` reads a token's figure flag from its first byte.
+                proptest::prop_assert_eq!(
+                    is_figure(token),
+                    token.as_bytes().first().is_some_and(u8::is_ascii_digit),
+                    "{:?}", token
+                );
+            }
+            proptest::prop_assert_eq!(fast, reference_tokenize(&text));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn count_distinct_counts_what_sorting_and_dedup_leave(
+            hashes in proptest::collection::vec(
+                // Small values, values sharing their low bits (long probes), any value.
+                proptest::prop_oneof![
+                    0..4u64,
+                    proptest::strategy::Strategy::prop_map(0..8u64, |x| x << 40),
+                    proptest::prelude::any::<u64>()
+                ],
+                0..200,
+            ),
+        ) {
+            let mut sorted = hashes.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            proptest::prop_assert_eq!(count_distinct(&hashes), sorted.len());
         }
     }
 
@@ -599,6 +871,36 @@ mod tests {
     }
 
     #[test]
+    fn memoized_stem_hashes_equal_stemming_each_time() {
+        let stemmer = Stemmer::create(Algorithm::English);
+        let words = [
+            "tariffs",
+            "talks",
+            "progressing",
+            "surplus",
+            "narrows",
+            "déjà",
+            "tariffs",
+        ];
+        // Twice, so the second round reads the memo; then past its size, so it is cleared.
+        for word in words.iter().chain(&words) {
+            assert_eq!(
+                stemmed_term_hash(word),
+                term_hash(&stemmer.stem(word), false),
+                "{word}"
+            );
+        }
+        for i in 0..STEM_MEMO_WORDS + 10 {
+            let word = format!("word{i}s");
+            assert_eq!(
+                stemmed_term_hash(&word),
+                term_hash(&stemmer.stem(&word), false)
+            );
+        }
+        STEM_MEMO.with(|memo| assert!(memo.borrow().len() <= STEM_MEMO_WORDS));
+    }
+
+    #[test]
     fn headline_figures_are_marked() {
         let terms = title_terms("Japan surplus 7.3 bln");
         assert_eq!(terms.iter().filter(|h| is_figure_hash(**h)).count(), 1);
@@ -627,6 +929,46 @@ mod tests {
         ];
         for (text, want) in cases {
             assert_eq!(Signature::of_text("", text).figures_total, want, "{text}");
+        }
+    }
+
+    /// Stored signature bytes for representative texts, computed with the code before the
+    /// speed work: the index is rebuilt from these bytes, so they must never change.
+    #[test]
+    fn signature_bytes_are_pinned_for_representative_texts() {
+        let hex = |bytes: Vec<u8>| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let cases = [
+            (
+                "UPDATE 1-Japan's surplus with U.S. narrows to 7.3 bln dlrs - sources",
+                "TOKYO, March 3 - Japan's trade surplus with the U.S. narrowed to 7.3 billion \
+                 dlrs in February from 8.1 billion in January, the ministry said. Exports rose \
+                 12.30 pct, imports 155,221 units; www.example.com and desk@example.com said \
+                 it. Published on 12:00 AM, January 31, 2018.",
+                "0128002b007f9a158c5528070b88acbd7b9163054355faed017f9a158c55faed019163054355faed011486b3272b7df0057f9a158ccd11a7a72b7df0052bfffe5438dfe212cd11a7a7c7741ecc75ba84871a3da3cb38dfe21275ba84870bd3f05d75ba84870bd3f05dcc2fa0570bd3f05d5445160966545b95939c6d7d1486b32788acbd7be77e11fc4755805e4755805e5528070b4755805e78caccd055faed0176881152e77e11fc2de9cd0861258b4e7f9a158c916305437688115278caccd0afd4105469005a2d55faed010bd3f05d61aff05b7f9a158c2b7df005939c6d7ded748e7fedc4ef2ced748e7f1a3da3cbed748e7f66545b95ed748e7f66545b9561aff05b086500a01d8466c87b188a12be72c59cd3030320005d570800846300104fea",
+            ),
+            (
+                "Zölle UND Ämter: déjà-vu",
+                "Die Zölle steigen, sagte das Ministerium am Dienstag; हिंदी समाचार देखें. \
+                 Σύμφωνα με την κυβέρνηση οι δασμοί αυξάνονται 5,5%. İSTANBUL ΑΘΉΝΑ ǅemal",
+                "01140017005e9077fb2dd5aa3bae5aefc36389ea7be01807f6061c23b100c386f100c386f12dd5aa3b061c23b12dd5aa3b061c23b15e9077fb2dd5aa3be01807f6b339476fb3055f59dfc63e33b3055f59dfc63e33b339476fb50097acf3e9f329a51382b1f3e9f329f54c27a0dfc63e33ae5aefc3dfc63e3326085206c763bc32ae5aefc35e9077fbf3e9f329dfc63e330edb4225a51382b100c386f1a51382b15e9077fba51382b1f3e9f329f54c27a05e9077fb6389ea7b56a19e7600c386f1e01807f600c386f12dd5aa3bc763bc32b3055f59c763bc322dd5aa3b260852066389ea7b0edb42256389ea7b260852066389ea7bdfc63e336389ea7bdfc63e33b3055f5905aa0a287276ba1cbd34be01010020049a",
+            ),
+            (
+                "Title only",
+                "",
+                "01000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000002da6388c10000",
+            ),
+            (
+                "",
+                "the of and to in a the of and to in a",
+                "0100000c0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+            ),
+        ];
+        for (title, text, expected) in cases {
+            assert_eq!(
+                hex(Signature::of_text(title, text).to_bytes()),
+                expected,
+                "{title:?}"
+            );
         }
     }
 

@@ -27,8 +27,11 @@
 mod dates;
 mod identity;
 mod sanitize;
+mod simple_html;
 mod text;
 mod url;
+
+use std::cell::RefCell;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -39,6 +42,7 @@ pub use self::identity::{
     ContentParts, IdentityInput, content_hash, fingerprint, identity as item_identity,
 };
 pub use self::text::{normalize_for_matching, truncate_chars};
+use self::url::resolve_link_url;
 pub use self::url::{TRACKING_PARAMS, TRACKING_PREFIXES, resolve_link};
 
 /// Chars of body text used as a title when the item has none.
@@ -91,12 +95,12 @@ pub enum SkipReason {
 ///   source (the sanitizer closes any element the cut left open, so it stays well-formed);
 /// - `text`: plain text of the whole content (else summary), cut at `max_text_chars`.
 pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, SkipReason> {
-    let base = ::url::Url::parse(&ctx.base_url).ok();
-    let link = item
+    let link_url = item
         .link
         .as_deref()
-        .and_then(|l| resolve_link(l, base.as_ref()));
-    let canonical = link.as_deref().and_then(canonical_url);
+        .and_then(|l| with_base(&ctx.base_url, |base| resolve_link_url(l, base)));
+    let link = link_url.as_ref().map(|u| u.as_str().to_owned());
+    let canonical = link_url.and_then(self::url::canonical_of);
 
     let body = item
         .content
@@ -167,6 +171,25 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
         text,
         fingerprint,
         content_hash,
+    })
+}
+
+thread_local! {
+    /// The base URL last parsed on this thread: all items of a feed share it.
+    static BASE: RefCell<(String, Option<::url::Url>)> = const { RefCell::new((String::new(), None)) };
+}
+
+/// Runs `f` with the parsed `base_url` (`None` if it does not parse), parsing it only when it
+/// differs from the last one on this thread.
+fn with_base<R>(base_url: &str, f: impl FnOnce(Option<&::url::Url>) -> R) -> R {
+    BASE.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != base_url {
+            cached.0.clear();
+            cached.0.push_str(base_url);
+            cached.1 = ::url::Url::parse(base_url).ok();
+        }
+        f(cached.1.as_ref())
     })
 }
 
@@ -416,6 +439,98 @@ mod tests {
                 (entry.published, entry.updated),
                 (want_published, want_updated)
             );
+        }
+    }
+
+    /// Stored keys for representative items, computed with the code before the speed work:
+    /// a faster path must give the same bytes, or dedup breaks across an upgrade.
+    #[test]
+    fn stored_keys_are_pinned_for_representative_items() {
+        let plain = RawItem {
+            guid: None,
+            link: Some("https://Wire.Example:443/a?utm_medium=x&z=1&b=2#f".into()),
+            title: Some("EU tariffs rise".into()),
+            summary: None,
+            content: Some("Plain text body, no markup at all. Tariffs rise 25%.".into()),
+            authors: vec![],
+            published: Some(ctx().fetched_at - Duration::hours(3)),
+            updated: None,
+        };
+        let unicode = RawItem {
+            guid: None,
+            link: None,
+            title: Some("Zo\u{308}lle: caf&eacute; &amp; Ämter".into()),
+            content: Some(
+                "<p>Zo\u{308}lle steigen \u{2014} na&iuml;ve\u{a0}Kunden.</p>\r\n<p>Zweiter</p>"
+                    .into(),
+            ),
+            ..RawItem::default()
+        };
+        let hostile = RawItem {
+            content: Some(
+                "<script>alert(1)</script><P onclick=x()>Steel</P><a href=\"/r?a=1\">r</a>\
+                 <img src=\"data:x\"><iframe src=\"https://e.example\">f</iframe>&copy 2026"
+                    .into(),
+            ),
+            ..item()
+        };
+        let cases = [
+            (
+                item(),
+                [
+                    "guid:id-1",
+                    "https://trade.example.org/news/steel",
+                    "Full text.\nSecond.",
+                    "<p>Full <a href=\"https://trade.example.org/annex\" rel=\"noopener noreferrer\">text</a>.</p><p>Second.</p>",
+                    "b9402cf7609b40abc7ff8a4147dbb17f",
+                    "d466b2deaad158b5df0c6713754e88d7",
+                ],
+            ),
+            (
+                plain,
+                [
+                    "url:https://wire.example/a?b=2&z=1",
+                    "https://wire.example/a?b=2&z=1",
+                    "Plain text body, no markup at all. Tariffs rise 25%.",
+                    "Plain text body, no markup at all. Tariffs rise 25%.",
+                    "1755970298885c146d823026e70535f3",
+                    "8fe9fad71722b6f67f3e8123c87a6a25",
+                ],
+            ),
+            (
+                unicode,
+                [
+                    "text:196c8f03f2fc348b63baf1ca5a499929",
+                    "",
+                    "Zölle steigen — naïve Kunden.\nZweiter",
+                    "<p>Zo\u{308}lle steigen — naïve&nbsp;Kunden.</p>\n<p>Zweiter</p>",
+                    "196c8f03f2fc348b63baf1ca5a499929",
+                    "70901c23a196d5b8a1f97aac31c2d077",
+                ],
+            ),
+            (
+                hostile,
+                [
+                    "guid:id-1",
+                    "https://trade.example.org/news/steel",
+                    "Steel\nr f &copy 2026",
+                    "<p>Steel</p><a href=\"https://trade.example.org/r?a=1\" rel=\"noopener noreferrer\">r</a><img>© 2026",
+                    "53e93d68b64288fea94541e11c7af4c4",
+                    "2b57c18430cd41b1f12460bc78e2033b",
+                ],
+            ),
+        ];
+        for (raw, expected) in cases {
+            let e = normalize_item(&raw, &ctx()).unwrap();
+            let got = [
+                e.identity.as_str(),
+                e.canonical_url.as_deref().unwrap_or(""),
+                e.text.as_str(),
+                e.html.as_str(),
+                e.fingerprint.as_str(),
+                e.content_hash.as_str(),
+            ];
+            assert_eq!(got, expected, "{raw:?}");
         }
     }
 

@@ -47,6 +47,15 @@ impl TextWriter {
 
     /// Appends literal text, folding whitespace and dropping control characters.
     fn text(&mut self, s: &str) {
+        if s.is_ascii() {
+            self.ascii_text(s);
+        } else {
+            self.unicode_text(s);
+        }
+    }
+
+    /// [`TextWriter::text`] for any text, char by char.
+    fn unicode_text(&mut self, s: &str) {
         for (i, word) in s
             .split(|c: char| c.is_whitespace() || c.is_control())
             .enumerate()
@@ -62,16 +71,49 @@ impl TextWriter {
             if word.is_empty() {
                 continue;
             }
-            if !self.out.is_empty() {
-                match self.gap {
-                    Gap::None => {}
-                    Gap::Space => self.out.push(' '),
-                    Gap::Line => self.out.push('\n'),
+            self.word(&word);
+        }
+    }
+
+    /// [`TextWriter::text`] for ASCII text, on bytes: the separators are the bytes whose char
+    /// is whitespace or a control (0x00–0x20 and 0x7F), and no invisible character can occur.
+    fn ascii_text(&mut self, s: &str) {
+        let b = s.as_bytes();
+        let separator = |c: u8| c <= b' ' || c == 0x7f;
+        let mut i = 0;
+        while i < b.len() {
+            if separator(b[i]) {
+                self.gap(Gap::Space);
+                i += 1;
+                continue;
+            }
+            // Words joined by single spaces come out as they are: copy them as one run.
+            let start = i;
+            loop {
+                while i < b.len() && !separator(b[i]) {
+                    i += 1;
+                }
+                if b.get(i) == Some(&b' ') && b.get(i + 1).is_some_and(|&c| !separator(c)) {
+                    i += 1;
+                } else {
+                    break;
                 }
             }
-            self.gap = Gap::None;
-            self.out.push_str(&word);
+            self.word(&s[start..i]);
         }
+    }
+
+    /// Appends a non-empty word (or words joined by single spaces) after the pending gap.
+    fn word(&mut self, word: &str) {
+        if !self.out.is_empty() {
+            match self.gap {
+                Gap::None => {}
+                Gap::Space => self.out.push(' '),
+                Gap::Line => self.out.push('\n'),
+            }
+        }
+        self.gap = Gap::None;
+        self.out.push_str(word);
     }
 
     /// Appends text that may contain character references, decoding them once.
@@ -232,6 +274,15 @@ fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
 /// word breaks, whitespace folded to single spaces, trimmed. Two renderings of the same words
 /// give the same string.
 pub fn normalize_for_matching(text: &str) -> String {
+    if text.is_ascii() {
+        normalize_ascii_for_matching(text)
+    } else {
+        normalize_unicode_for_matching(text)
+    }
+}
+
+/// [`normalize_for_matching`] for any text, char by char.
+fn normalize_unicode_for_matching(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut gap = false;
     for c in text.chars() {
@@ -251,6 +302,32 @@ pub fn normalize_for_matching(text: &str) -> String {
         }
     }
     out
+}
+
+/// [`normalize_for_matching`] for ASCII text, on bytes (no ASCII char is a combining mark, and
+/// `is_alphanumeric` is `is_ascii_alphanumeric`).
+fn normalize_ascii_for_matching(text: &str) -> String {
+    // Lower-cased in bulk, then compacted in place: runs of letters and digits joined by one
+    // space (pushing char by char costs twice as much).
+    let mut b = text.to_ascii_lowercase().into_bytes();
+    let (mut read, mut write) = (0, 0);
+    while read < b.len() {
+        if !b[read].is_ascii_alphanumeric() {
+            read += 1;
+            continue;
+        }
+        if write > 0 {
+            b[write] = b' ';
+            write += 1;
+        }
+        while read < b.len() && b[read].is_ascii_alphanumeric() {
+            b[write] = b[read];
+            write += 1;
+            read += 1;
+        }
+    }
+    b.truncate(write);
+    String::from_utf8(b).expect("ASCII in, ASCII out")
 }
 
 /// Cuts `s` to at most `max` chars, on a char boundary.
@@ -343,6 +420,27 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn ascii_paths_give_the_output_of_the_char_by_char_paths(
+            segments in proptest::collection::vec("[ -~\t\n\r\u{0}-\u{1f}\u{7f}]{0,12}", 1..6),
+            gaps in proptest::collection::vec(0..3u8, 6),
+        ) {
+            let gap = |g: u8| [Gap::None, Gap::Space, Gap::Line][usize::from(g)];
+            let (mut fast, mut reference) = (TextWriter::new(0), TextWriter::new(0));
+            for (segment, g) in segments.iter().zip(&gaps) {
+                fast.gap(gap(*g));
+                reference.gap(gap(*g));
+                fast.ascii_text(segment);
+                reference.unicode_text(segment);
+                prop_assert_eq!((&fast.out, fast.gap), (&reference.out, reference.gap));
+            }
+            let joined = segments.concat();
+            prop_assert_eq!(
+                normalize_ascii_for_matching(&joined),
+                normalize_unicode_for_matching(&joined)
+            );
+        }
+
         #[test]
         fn html_to_text_never_panics_and_never_leaves_edge_whitespace(s in ".*") {
             let text = html_to_text(&s);

@@ -50,7 +50,12 @@ fn is_tracking(pair: &str) -> bool {
 
 /// Canonical form of an absolute http(s) URL (see [`super::canonical_url`]).
 pub fn canonical_url(input: &str) -> Option<String> {
-    let mut url = Url::parse(input.trim()).ok()?;
+    canonical_of(Url::parse(input.trim()).ok()?)
+}
+
+/// [`canonical_url`] of an already parsed URL (a URL reparsed from its serialization is the
+/// same URL, so this saves the parse).
+pub fn canonical_of(mut url: Url) -> Option<String> {
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
         return None;
     }
@@ -76,6 +81,11 @@ pub fn canonical_url(input: &str) -> Option<String> {
 
 /// Resolves a possibly relative link against `base`; only http(s) results are kept.
 pub fn resolve_link(link: &str, base: Option<&Url>) -> Option<String> {
+    resolve_link_url(link, base).map(Url::into)
+}
+
+/// [`resolve_link`], keeping the parsed URL.
+pub fn resolve_link_url(link: &str, base: Option<&Url>) -> Option<Url> {
     let link = link.trim();
     if link.is_empty() {
         return None;
@@ -84,7 +94,7 @@ pub fn resolve_link(link: &str, base: Option<&Url>) -> Option<String> {
         Some(base) => base.join(link).ok()?,
         None => Url::parse(link).ok()?,
     };
-    matches!(url.scheme(), "http" | "https").then(|| url.into())
+    matches!(url.scheme(), "http" | "https").then_some(url)
 }
 
 #[cfg(test)]
@@ -170,6 +180,17 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn canonical_of_a_resolved_link_equals_canonical_url_of_its_text(
+            link in "[a-zA-Z0-9/._~%?&=#:-]{0,40}",
+        ) {
+            let base = Url::parse("https://Trade.Example.org:443/news/feed.xml").ok();
+            if let Some(url) = resolve_link_url(&link, base.as_ref()) {
+                let text = url.to_string();
+                prop_assert_eq!(canonical_of(url), canonical_url(&text));
+            }
+        }
+
         #[test]
         fn canonical_url_never_panics_on_arbitrary_strings(s in ".*") {
             let _ = canonical_url(&s);

@@ -1,0 +1,228 @@
+//! Pins what normalizing and signing produce over whole corpora, so a speed-up that changes a
+//! single stored byte fails here.
+//!
+//! The identity, canonical URL, sanitized HTML, text, fingerprint, content hash and signature
+//! bytes are persisted: a change would silently break deduplication across an upgrade. Each
+//! corpus is reduced to one xxh3-128 digest of every entry's fields and signature bytes; the
+//! expected digests were computed with the code before the speed work (commit d37e170).
+//!
+//! Corpora (skipped with a notice when absent; `$TRADEFEED_DATA`, else `../shared/data`):
+//! the real feeds in `feeds/` (parsed, then normalized), Reuters-21578 trade documents and BBC
+//! News articles, each rendered as an item in several markup styles (plain text, paragraphs,
+//! inline formatting, entities, links, scripts, tracking parameters, unusual tags).
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use tradefeed::cluster::Signature;
+use tradefeed::domain::{Entry, RawItem};
+use tradefeed::normalize::{NormalizeContext, normalize_item};
+use xxhash_rust::xxh3::Xxh3;
+
+fn data_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("TRADEFEED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")));
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "notice: corpus folder {} not found (set TRADEFEED_DATA); skipping",
+            dir.display()
+        );
+        None
+    }
+}
+
+fn ctx(base: &str) -> NormalizeContext {
+    let fetched = DateTime::parse_from_rfc3339("2026-11-28T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    NormalizeContext::new(fetched, base)
+}
+
+/// Adds everything persisted about one normalized item (or its skip) to the digest.
+fn absorb(hasher: &mut Xxh3, result: &Result<Entry, tradefeed::normalize::SkipReason>) {
+    match result {
+        Ok(entry) => {
+            hasher.update(format!("{entry:?}").as_bytes());
+            hasher.update(&Signature::of(entry).to_bytes());
+        }
+        Err(skip) => hasher.update(format!("skip {skip:?}").as_bytes()),
+    }
+    hasher.update(b"\x00");
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// One document as an item in the markup style chosen by `i`.
+fn item(i: usize, title: &str, paragraphs: &[String]) -> RawItem {
+    let date = DateTime::<Utc>::from_timestamp(1_795_000_000 + i as i64 * 3_600, 0);
+    let join = |open: &str, close: &str| {
+        paragraphs
+            .iter()
+            .map(|p| format!("{open}{}{close}", escape(p)))
+            .collect::<String>()
+    };
+    let (guid, link, title, body) = match i % 8 {
+        0 => (None, None, title.to_owned(), paragraphs.join("\n\n")),
+        1 => (
+            Some(format!("doc-{i}")),
+            Some(format!("/news/{i}?utm_source=rss&b=2&a=1#top")),
+            title.to_owned(),
+            join("<p>", "</p>"),
+        ),
+        2 => (
+            None,
+            Some(format!("https://Wire.Example:443/story/{i}?fbclid=x")),
+            format!("<b>{}</b> &amp; more", escape(title)),
+            join("<div class=\"para\"><span>", "</span></div>\n"),
+        ),
+        3 => (
+            None,
+            None,
+            title.to_uppercase(),
+            format!(
+                "<script>track({i})</script><P STYLE=\"x\">{}</P><!-- c -->{}",
+                join("<em>", "</em> "),
+                "<a href=\"rel/link\" onclick=\"x()\">more</a>"
+            ),
+        ),
+        4 => (
+            Some(format!("  urn:doc:{i}  ")),
+            Some("javascript:void(0)".to_owned()),
+            format!("{title}&nbsp;\u{2014} caf\u{e9} e\u{301}"),
+            join("<li>", "</li>").replace(' ', "&nbsp;"),
+        ),
+        5 => (
+            None,
+            Some(format!("http://wire.example/{i}/")),
+            String::new(),
+            join("<p>", "<br/>\r\n"),
+        ),
+        6 => (
+            None,
+            None,
+            format!("UPDATE 2-{title} - sources"),
+            format!(
+                "<table><tr><td>{}</td></tr></table><img src=\"data:x\" alt=\"a&quot;b\">\
+                 <iframe src=\"https://x.example\">f</iframe>&#233;&#x2603;&copy",
+                paragraphs.join("</td><td>")
+            ),
+        ),
+        _ => (
+            Some(format!("doc-{i}")),
+            None,
+            title.to_owned(),
+            format!(
+                "<pre>\n{}</pre><b><i>mis</b>nested</i>\u{ad}\u{200b}",
+                join("", "\n")
+            ),
+        ),
+    };
+    RawItem {
+        guid,
+        link,
+        title: Some(title).filter(|t| !t.is_empty()),
+        summary: Some(format!(
+            "{} …",
+            paragraphs.first().map_or("", |p| p.as_str())
+        )),
+        content: Some(body),
+        authors: vec![" Desk ".into(), format!("Author {}", i % 3)],
+        published: date.filter(|_| !i.is_multiple_of(5)),
+        updated: None,
+    }
+}
+
+fn jsonl_docs(path: &std::path::Path) -> Option<Vec<(String, Vec<String>)>> {
+    let file = std::fs::File::open(path).ok()?;
+    let reader = BufReader::new(flate2::read::GzDecoder::new(file));
+    let docs = reader
+        .lines()
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+            let title = record["title"].as_str().unwrap_or_default().to_owned();
+            let body = record["body"].as_str().unwrap_or_default();
+            let paragraphs = body
+                .split("\n\n")
+                .flat_map(|p| p.split("\n    "))
+                .map(str::to_owned)
+                .collect();
+            (title, paragraphs)
+        })
+        .collect();
+    Some(docs)
+}
+
+fn corpus_digest(docs: &[(String, Vec<String>)]) -> String {
+    let ctx = ctx("https://wire.example/feeds/trade.xml");
+    let mut hasher = Xxh3::new();
+    for (i, (title, paragraphs)) in docs.iter().enumerate() {
+        absorb(
+            &mut hasher,
+            &normalize_item(&item(i, title, paragraphs), &ctx),
+        );
+    }
+    format!("{:032x}", hasher.digest128())
+}
+
+#[test]
+fn reuters_and_bbc_documents_normalize_and_sign_exactly_as_before() {
+    let Some(dir) = data_dir() else { return };
+    let cases = [
+        (
+            "reuters21578/trade.jsonl.gz",
+            "2cd3f765d93a412ea4562b67b735541d",
+        ),
+        ("bbc_news/bbc.jsonl.gz", "d23cc0091056f55a9e94d633b21d8ce5"),
+    ];
+    for (file, expected) in cases {
+        let Some(docs) = jsonl_docs(&dir.join(file)) else {
+            eprintln!("notice: {file} not found; skipping it");
+            continue;
+        };
+        assert_eq!(corpus_digest(&docs), expected, "{file}");
+    }
+}
+
+#[test]
+fn real_feeds_normalize_and_sign_exactly_as_before() {
+    let Some(dir) = data_dir() else { return };
+    let Ok(read) = std::fs::read_dir(dir.join("feeds")) else {
+        eprintln!("notice: feeds corpus not found; skipping");
+        return;
+    };
+    let mut files: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    let mut hasher = Xxh3::new();
+    let mut items = 0;
+    for path in files {
+        let mut bytes = std::fs::read(&path).unwrap();
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&bytes[..])
+                .read_to_end(&mut out)
+                .unwrap();
+            bytes = out;
+        }
+        let Ok(feed) = tradefeed::parse::parse_feed(&bytes, None) else {
+            continue;
+        };
+        let ctx = ctx("https://feeds.example/dir/feed.xml");
+        for raw in &feed.items {
+            absorb(&mut hasher, &normalize_item(raw, &ctx));
+            items += 1;
+        }
+    }
+    assert!(items > 100, "only {items} items parsed");
+    assert_eq!(
+        format!("{:032x}", hasher.digest128()),
+        "706062155ceba3288f15cfe3e6983d9e"
+    );
+}
