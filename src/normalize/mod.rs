@@ -27,7 +27,6 @@
 mod dates;
 mod identity;
 mod sanitize;
-mod simple_html;
 mod text;
 mod url;
 
