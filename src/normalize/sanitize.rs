@@ -18,7 +18,6 @@ use std::sync::LazyLock;
 use ammonia::{Builder, UrlRelative};
 use url::Url;
 
-
 /// Elements kept: text formatting, lists, quotes, headings, code, tables, images and links.
 const TAGS: &[&str] = &[
     "a",
