@@ -405,10 +405,11 @@ fn writer_loop(
                         }
                     }
                     Err(e) => {
-                        // E.g. another program holds the write lock: try again after the next
-                        // job rather than spin. A search catches up on its own.
+                        // E.g. another program holds the write lock past the busy timeout:
+                        // try again after another quiet spell. The index stays marked behind,
+                        // so a search still catches up first.
                         tracing::warn!(error = %e, "search indexing deferred");
-                        search_behind.store(false, Ordering::Release);
+                        last_job = std::time::Instant::now();
                     }
                 }
                 wal_dirty = true;
