@@ -12,6 +12,8 @@
 //! inline formatting, entities, links, scripts, tracking parameters, unusual tags).
 
 use std::io::{BufRead, BufReader, Read};
+mod common;
+
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -19,21 +21,6 @@ use tradefeed::cluster::Signature;
 use tradefeed::domain::{Entry, RawItem};
 use tradefeed::normalize::{NormalizeContext, normalize_item};
 use xxhash_rust::xxh3::Xxh3;
-
-fn data_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("TRADEFEED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "notice: corpus folder {} not found (set TRADEFEED_DATA); skipping",
-            dir.display()
-        );
-        None
-    }
-}
 
 fn ctx(base: &str) -> NormalizeContext {
     let fetched = DateTime::parse_from_rfc3339("2026-11-28T00:00:00Z")
@@ -174,7 +161,9 @@ fn corpus_digest(docs: &[(String, Vec<String>)]) -> String {
 
 #[test]
 fn reuters_and_bbc_documents_normalize_and_sign_exactly_as_before() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let cases = [
         (
             "reuters21578/trade.jsonl.gz",
@@ -193,7 +182,9 @@ fn reuters_and_bbc_documents_normalize_and_sign_exactly_as_before() {
 
 #[test]
 fn real_feeds_normalize_and_sign_exactly_as_before() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let Ok(read) = std::fs::read_dir(dir.join("feeds")) else {
         eprintln!("notice: feeds corpus not found; skipping");
         return;

@@ -60,6 +60,24 @@ fn assert_index_consistent(db: &Path) {
     .expect("the search index matches the stories");
 }
 
+/// A daemon pipeline over two sources on a local feed server: A with one story about steel
+/// duties, B with one about a trade agreement. The server and the temp dir live as long as
+/// the returned guards.
+async fn two_sources() -> (FeedServer, tempfile::TempDir, Config, Pipeline) {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    server.put("b.xml", common::trade_deal_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &[("A", server.url("a.xml")), ("B", server.url("b.xml"))],
+        "",
+    );
+    let config = Config::load(&path).unwrap();
+    let pipeline = Pipeline::start(&config).await.unwrap();
+    (server, dir, config, pipeline)
+}
+
 fn steel_feed(description: &str) -> Resource {
     Resource::feed(rss(
         "A",
@@ -75,17 +93,7 @@ fn steel_feed(description: &str) -> Resource {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_story_is_found_by_a_search_made_right_after_its_poll() {
-    let server = FeedServer::start().await;
-    server.put("a.xml", common::steel_duties_feed());
-    server.put("b.xml", common::trade_deal_feed());
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(
-        dir.path(),
-        &[("A", server.url("a.xml")), ("B", server.url("b.xml"))],
-        "",
-    );
-    let config = Config::load(&path).unwrap();
-    let pipeline = Pipeline::start(&config).await.unwrap();
+    let (_server, _dir, config, pipeline) = two_sources().await;
     app::fetch_once(&pipeline, config.sources.clone(), 4).await;
     // No pause: the search itself brings the index up to date.
     assert_eq!(
@@ -106,17 +114,7 @@ async fn a_story_is_found_by_a_search_made_right_after_its_poll() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_writer_indexes_new_stories_when_idle_without_any_search() {
-    let server = FeedServer::start().await;
-    server.put("a.xml", common::steel_duties_feed());
-    server.put("b.xml", common::trade_deal_feed());
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(
-        dir.path(),
-        &[("A", server.url("a.xml")), ("B", server.url("b.xml"))],
-        "",
-    );
-    let config = Config::load(&path).unwrap();
-    let pipeline = Pipeline::start(&config).await.unwrap();
+    let (_server, _dir, config, pipeline) = two_sources().await;
     app::fetch_once(&pipeline, config.sources.clone(), 4).await;
     let db = pipeline.store.path().to_path_buf();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -166,17 +164,7 @@ async fn an_edited_story_is_found_by_its_new_words_and_not_its_old_ones() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pruning_indexed_and_unindexed_stories_leaves_the_index_consistent() {
-    let server = FeedServer::start().await;
-    server.put("a.xml", common::steel_duties_feed());
-    server.put("b.xml", common::trade_deal_feed());
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(
-        dir.path(),
-        &[("A", server.url("a.xml")), ("B", server.url("b.xml"))],
-        "",
-    );
-    let config = Config::load(&path).unwrap();
-    let pipeline = Pipeline::start(&config).await.unwrap();
+    let (_server, _dir, config, pipeline) = two_sources().await;
     let a = config.sources.iter().find(|s| s.name == "A").unwrap();
     app::fetch_once(&pipeline, vec![a.clone()], 4).await;
     assert_eq!(titles(&pipeline.store, "steel").await.len(), 1);
