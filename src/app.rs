@@ -20,7 +20,7 @@ use crate::http::{self, HttpState, Site};
 use crate::ingest::{IngestSettings, Ingestor, PollReport, SharedClassifier};
 use crate::reload::{ConfigWatcher, ReloadSignal};
 use crate::scheduler;
-use crate::store::{Access, Store};
+use crate::store::{Access, PollBlocker, Store};
 
 /// How long in-flight polls may run on after a shutdown request before they are cancelled.
 const POLL_DRAIN: Duration = Duration::from_secs(4);
@@ -99,15 +99,33 @@ impl Pipeline {
     /// Opens the store, syncs sources, loads topics (re-scoring stored stories if they
     /// changed) and rebuilds the near-duplicate index.
     pub async fn start(config: &Config) -> anyhow::Result<Pipeline> {
-        let classifier = load_classifier(config)?;
-        let store = open_store(config).await?;
+        // Loading the model and the system's CA roots take a few milliseconds of CPU each:
+        // done beside opening the database, a short `fetch` pass starts sooner.
+        let topics = config.clone();
+        let classifier = tokio::task::spawn_blocking(move || load_classifier(&topics));
+        let limits = fetch_limits(config);
+        let fetcher = tokio::task::spawn_blocking(move || Fetcher::new(limits));
+        let store = open_store(config).await;
+        let classifier = match classifier.await.context("loading topic profiles")? {
+            Ok(classifier) => classifier,
+            Err(e) => {
+                if let Ok(store) = store {
+                    store.close().await;
+                }
+                return Err(e);
+            }
+        };
+        let store = store?;
         store
             .sync_sources(&config.sources)
             .await
             .context("recording the configured sources")?;
         rescore_if_changed(&store, &classifier).await?;
         let classifier: SharedClassifier = Arc::new(RwLock::new(Arc::new(classifier)));
-        let fetcher = Fetcher::new(fetch_limits(config)).context("building the HTTP client")?;
+        let fetcher = fetcher
+            .await
+            .context("building the HTTP client")?
+            .context("building the HTTP client")?;
         let ingestor = Ingestor::new(
             store.clone(),
             fetcher,
@@ -334,21 +352,27 @@ pub async fn fetch_once(
     concurrency: usize,
 ) -> Vec<FetchPassResult> {
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    // One read for the whole pass (not one per source) finds those to leave alone.
+    let mut blockers: std::collections::HashMap<String, PollBlocker> = pipeline
+        .store
+        .poll_blockers(Utc::now())
+        .await
+        .map(|b| b.into_iter().collect())
+        .unwrap_or_default();
     let mut tasks = Vec::with_capacity(sources.len());
     for source in sources {
         let ingestor = pipeline.ingestor.clone();
-        let store = pipeline.store.clone();
         let permits = Arc::clone(&permits);
+        let blocker = blockers.remove(&source.name);
         tasks.push(tokio::spawn(async move {
-            let state = store.source_state(&source.name).await.ok().flatten();
-            if let Some(state) = &state {
-                if let Some(reason) = &state.disabled_reason {
+            match blocker {
+                Some(PollBlocker::Disabled(reason)) => {
                     return FetchPassResult::Skipped {
                         source: source.name.clone(),
-                        reason: reason.clone(),
+                        reason,
                     };
                 }
-                if let Some(t) = state.retry_not_before.filter(|&t| t > Utc::now()) {
+                Some(PollBlocker::RetryAfter(t)) => {
                     return FetchPassResult::Skipped {
                         source: source.name.clone(),
                         reason: format!(
@@ -357,6 +381,7 @@ pub async fn fetch_once(
                         ),
                     };
                 }
+                None => {}
             }
             let _permit = permits.acquire_owned().await;
             FetchPassResult::Polled(ingestor.poll(&source).await)

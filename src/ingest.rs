@@ -1,6 +1,8 @@
 //! The orchestrator: runs one source through fetch → parse → normalize → cluster → classify →
 //! store. Stages never call each other; this is the only place that sequences them.
 
+mod cpu_pool;
+
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -15,7 +17,8 @@ use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
 use crate::normalize::{NormalizeContext, normalize_item};
 use crate::parse::{ParseError, parse_feed};
 use crate::scheduler::{backoff_delay, next_due};
-use crate::store::{EntryWrite, PollOutcome, PollRecord, Store, StoreError};
+use crate::store::{EntryWrite, PollHook, PollOutcome, PollRecord, PollResult, Store, StoreError};
+use cpu_pool::CpuPool;
 
 /// The classifier in force; replaced as a whole when topic profiles are reloaded.
 pub type SharedClassifier = Arc<RwLock<Arc<Classifier>>>;
@@ -102,17 +105,66 @@ pub struct Ingestor {
     classifier: SharedClassifier,
     /// Built from the store the first time a poll brings new entries (a pass of 304s never
     /// needs it), then kept up to date.
-    index: Arc<Mutex<Option<StoryIndex>>>,
-    /// CPU-bound work (parse, normalize, sign, classify) runs on at most this many blocking
-    /// threads at once: more would not be faster on the cores there are, and each thread keeps
-    /// its own caches.
-    cpu: Arc<tokio::sync::Semaphore>,
+    ///
+    /// Lookups and inserts happen on the store's writer thread, in write order (see
+    /// [`ClusterHook`]), so a plain mutex suffices; `index_rebuild` makes sure only one poll
+    /// rebuilds it.
+    index: Arc<std::sync::Mutex<Option<StoryIndex>>>,
+    index_rebuild: Arc<Mutex<()>>,
+    /// CPU-bound work (parse, normalize, sign, classify) runs here, on one thread per core:
+    /// more would not be faster, and each thread keeps its own caches.
+    cpu: Arc<CpuPool>,
     settings: Arc<RwLock<IngestSettings>>,
     last_prune: Arc<std::sync::Mutex<Instant>>,
 }
 
 /// How often the near-duplicate index drops stories older than the window.
 const INDEX_PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// The near-duplicate step of one poll, run by the store's writer thread around the poll's
+/// write: looks each entry up just before it is written and adds the new stories just after.
+/// Polls pass through the writer one at a time in queue order, so two copies polled at the
+/// same moment cannot both miss each other, and no lock is held while a poll waits its turn.
+struct ClusterHook {
+    index: Arc<std::sync::Mutex<Option<StoryIndex>>>,
+    /// Each entry's signature and publication time, in entry order.
+    signatures: Vec<Option<(Signature, DateTime<Utc>)>>,
+    last_prune: Arc<std::sync::Mutex<Instant>>,
+}
+
+impl PollHook for ClusterHook {
+    fn before_write(&mut self, entries: &mut [EntryWrite]) {
+        let index = self.index.lock().expect("index lock poisoned");
+        let Some(index) = index.as_ref() else {
+            return;
+        };
+        for (write, signature) in entries.iter_mut().zip(&self.signatures) {
+            if let Some((sig, published)) = signature
+                && let Some(found) = index.find(sig, *published)
+            {
+                write.near_match = Some((found.story, found.summary));
+            }
+        }
+    }
+
+    fn after_write(&mut self, result: &PollResult) {
+        let mut index = self.index.lock().expect("index lock poisoned");
+        let Some(index) = index.as_mut() else {
+            return;
+        };
+        for placement in &result.placements {
+            if let Some(Some((sig, published))) = self.signatures.get(placement.index) {
+                index.insert(placement.story, sig, *published);
+            }
+        }
+        // Pruning compacts the whole index: do it now and then, not after every poll.
+        let mut last_prune = self.last_prune.lock().expect("prune lock poisoned");
+        if last_prune.elapsed() >= INDEX_PRUNE_EVERY {
+            index.prune(Utc::now());
+            *last_prune = Instant::now();
+        }
+    }
+}
 
 /// The CPU-bound result of parsing and normalizing one body.
 struct Prepared {
@@ -135,8 +187,12 @@ impl Ingestor {
             store,
             fetcher: Arc::new(RwLock::new(fetcher)),
             classifier,
-            index: Arc::new(Mutex::new(None)),
-            cpu: Arc::new(tokio::sync::Semaphore::new(cores)),
+            index: Arc::new(std::sync::Mutex::new(None)),
+            index_rebuild: Arc::new(Mutex::new(())),
+            cpu: Arc::new(CpuPool::new(cores).map_err(|source| StoreError::Io {
+                path: "CPU worker threads".into(),
+                source,
+            })?),
             settings: Arc::new(RwLock::new(settings)),
             last_prune: Arc::new(std::sync::Mutex::new(Instant::now())),
         })
@@ -190,7 +246,7 @@ impl Ingestor {
         let settings = self.settings();
         let started_at = Utc::now();
         let clock = Instant::now();
-        let state = match self.store.source_state(&source.name).await {
+        let state = match self.store.poll_state(&source.name).await {
             Ok(state) => state,
             Err(e) => return self.store_failure(source, started_at, clock, &settings, e),
         };
@@ -283,31 +339,27 @@ impl Ingestor {
             report.http_status = *http_status;
         }
 
-        // Near-duplicate lookup and the write happen under the index lock, so two copies polled
-        // at the same moment cannot both miss each other.
-        let mut index_slot = self.index.lock().await;
-        if index_slot.is_none() && entries.iter().any(|w| w.signature.is_some()) {
-            match self.rebuild_index(&settings).await {
-                Ok(index) => *index_slot = Some(index),
-                Err(e) => {
-                    drop(index_slot);
-                    return self.store_failure(source, started_at, clock, &settings, e);
-                }
-            }
-        }
         // Each entry's signature and publication time: the index matches copies by when they
         // were published (as it does when rebuilt from the store at start-up).
-        let mut signatures: Vec<Option<(Signature, DateTime<Utc>)>> =
-            Vec::with_capacity(entries.len());
-        for write in entries.iter_mut() {
-            let sig = write.signature.as_deref().and_then(Signature::from_bytes);
-            if let (Some(sig), Some(index)) = (&sig, index_slot.as_ref())
-                && let Some(found) = index.find(sig, write.entry.published)
-            {
-                write.near_match = Some((found.story, found.summary));
+        let signatures: Vec<Option<(Signature, DateTime<Utc>)>> = entries
+            .iter()
+            .map(|w| {
+                let sig = w.signature.as_deref().and_then(Signature::from_bytes)?;
+                Some((sig, w.entry.published))
+            })
+            .collect();
+        let hook: Option<Box<dyn PollHook>> = if signatures.iter().any(Option::is_some) {
+            if let Err(e) = self.ensure_index(&settings).await {
+                return self.store_failure(source, started_at, clock, &settings, e);
             }
-            signatures.push(sig.map(|s| (s, write.entry.published)));
-        }
+            Some(Box::new(ClusterHook {
+                index: Arc::clone(&self.index),
+                signatures,
+                last_prune: Arc::clone(&self.last_prune),
+            }))
+        } else {
+            None
+        };
         let record = PollRecord {
             source: source.name.clone(),
             started_at,
@@ -317,42 +369,35 @@ impl Ingestor {
             moved_to,
             entries,
         };
-        let near_hints: Vec<bool> = record
-            .entries
-            .iter()
-            .map(|w| w.near_match.is_some())
-            .collect();
-        let written = self.store.record_poll(record).await;
-        match written {
+        match self.store.record_poll_with(record, hook).await {
             Ok(result) => {
-                for placement in &result.placements {
-                    if let (Some(Some((sig, published))), Some(index)) =
-                        (signatures.get(placement.index), index_slot.as_mut())
-                    {
-                        index.insert(placement.story, sig, *published);
-                    }
-                    if !placement.new_story && near_hints[placement.index] {
-                        report.near_merges += 1;
-                    }
-                }
-                // Pruning compacts the whole index: do it now and then, not after every poll.
-                let mut last_prune = self.last_prune.lock().expect("prune lock poisoned");
-                if last_prune.elapsed() >= INDEX_PRUNE_EVERY
-                    && let Some(index) = index_slot.as_mut()
-                {
-                    index.prune(Utc::now());
-                    *last_prune = Instant::now();
-                }
+                report.near_merges = result
+                    .placements
+                    .iter()
+                    .filter(|p| p.near_duplicate)
+                    .count();
                 report.new_entries = result.new_entries;
                 report.updated_entries = result.updated_entries;
                 report.new_stories = result.new_stories;
             }
-            Err(e) => {
-                drop(index_slot);
-                return self.store_failure(source, started_at, clock, &settings, e);
-            }
+            Err(e) => return self.store_failure(source, started_at, clock, &settings, e),
         }
-        drop(index_slot);
+        Self::finish(report, clock)
+    }
+
+    /// Builds the near-duplicate index from the store if this is the first poll to need it.
+    async fn ensure_index(&self, settings: &IngestSettings) -> Result<(), StoreError> {
+        let _one_rebuild = self.index_rebuild.lock().await;
+        if self.index.lock().expect("index lock poisoned").is_some() {
+            return Ok(());
+        }
+        let index = self.rebuild_index(settings).await?;
+        *self.index.lock().expect("index lock poisoned") = Some(index);
+        Ok(())
+    }
+
+    /// Stamps the poll's duration and logs its outcome.
+    fn finish(mut report: PollReport, clock: Instant) -> PollReport {
         report.duration = clock.elapsed();
         match &report.error {
             None => info!(
@@ -365,7 +410,7 @@ impl Ingestor {
                 "polled"
             ),
             Some(error) => {
-                warn!(outcome = %report.outcome, error = %error, next_due = %next, "poll failed")
+                warn!(outcome = %report.outcome, error = %error, next_due = %report.next_due, "poll failed")
             }
         }
         report
@@ -384,38 +429,34 @@ impl Ingestor {
         let max_items = settings.max_items_per_poll;
         let cutoff = settings.retention.map(|r| fetched_at - r);
         // Parsing and normalizing are CPU work: keep them off the async threads.
-        let cpu = self
+        let (items, skipped, normalized) = self
             .cpu
-            .acquire()
-            .await
-            .map_err(|e| ParseError::Crashed(e.to_string()))?;
-        let (items, skipped, normalized) = tokio::task::spawn_blocking(move || {
-            let feed = parse_feed(&body, content_type.as_deref())?;
-            let items = feed.items.len();
-            let ctx = NormalizeContext::new(fetched_at, final_url);
-            let mut skipped = 0;
-            let mut entries: Vec<Entry> = Vec::with_capacity(items.min(max_items));
-            for item in &feed.items {
-                match normalize_item(item, &ctx) {
-                    Ok(e) if cutoff.is_some_and(|c| e.published < c) => skipped += 1,
-                    Ok(e) => entries.push(e),
-                    Err(_) => skipped += 1,
+            .run(move || {
+                let feed = parse_feed(&body, content_type.as_deref())?;
+                let items = feed.items.len();
+                let ctx = NormalizeContext::new(fetched_at, final_url);
+                let mut skipped = 0;
+                let mut entries: Vec<Entry> = Vec::with_capacity(items.min(max_items));
+                for item in &feed.items {
+                    match normalize_item(item, &ctx) {
+                        Ok(e) if cutoff.is_some_and(|c| e.published < c) => skipped += 1,
+                        Ok(e) => entries.push(e),
+                        Err(_) => skipped += 1,
+                    }
                 }
-            }
-            // Newest first, then cap: a 60,000-item feed costs at most `max_items` entries.
-            entries.sort_by_key(|e| std::cmp::Reverse(e.published));
-            // The same identity twice in one feed (duplicate GUIDs): keep the first (newest).
-            let mut seen = std::collections::HashSet::new();
-            entries.retain(|e| seen.insert(e.identity.clone()));
-            if entries.len() > max_items {
-                skipped += entries.len() - max_items;
-                entries.truncate(max_items);
-            }
-            Ok::<_, ParseError>((items, skipped, entries))
-        })
-        .await
-        .map_err(|e| ParseError::Crashed(e.to_string()))??;
-        drop(cpu);
+                // Newest first, then cap: a 60,000-item feed costs at most `max_items` entries.
+                entries.sort_by_key(|e| std::cmp::Reverse(e.published));
+                // The same identity twice in one feed (duplicate GUIDs): keep the first (newest).
+                let mut seen = std::collections::HashSet::new();
+                entries.retain(|e| seen.insert(e.identity.clone()));
+                if entries.len() > max_items {
+                    skipped += entries.len() - max_items;
+                    entries.truncate(max_items);
+                }
+                Ok::<_, ParseError>((items, skipped, entries))
+            })
+            .await
+            .map_err(ParseError::Crashed)??;
 
         let known = self
             .store
@@ -432,29 +473,25 @@ impl Ingestor {
             .collect();
         let classifier = Arc::clone(&self.classifier.read().expect("classifier lock poisoned"));
         let cluster = source.cluster;
-        let cpu = self
+        let entries = self
             .cpu
-            .acquire()
+            .run(move || {
+                fresh
+                    .into_iter()
+                    .map(|entry| {
+                        let signature = cluster.then(|| Signature::of(&entry).to_bytes());
+                        let scores = classifier.score(&entry.title, &entry.text);
+                        EntryWrite {
+                            entry,
+                            signature,
+                            near_match: None,
+                            scores,
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            })
             .await
-            .map_err(|e| ParseError::Crashed(e.to_string()))?;
-        let entries = tokio::task::spawn_blocking(move || {
-            fresh
-                .into_iter()
-                .map(|entry| {
-                    let signature = cluster.then(|| Signature::of(&entry).to_bytes());
-                    let scores = classifier.score(&entry.title, &entry.text);
-                    EntryWrite {
-                        entry,
-                        signature,
-                        near_match: None,
-                        scores,
-                    }
-                })
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|e| ParseError::Crashed(e.to_string()))?;
-        drop(cpu);
+            .map_err(ParseError::Crashed)?;
         Ok(Prepared {
             items,
             skipped,

@@ -145,6 +145,13 @@ async fn a_fetch_killed_mid_pass_leaves_a_sound_database_and_a_rerun_completes_i
     child.wait().unwrap();
     assert!(committed > 0, "some polls were committed before the kill");
     eprintln!("killed after {committed} committed polls of {SOURCES} (mid-pass: {killed_early})");
+    if killed_early {
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("tradefeed.db.lock")).unwrap(),
+            "",
+            "a killed writer leaves no clean-close stamp, so the next start checks the file"
+        );
+    }
 
     assert_eq!(integrity(&db), "ok");
     let (entries, stories, orphans, empty, urls, split) = census(&db);

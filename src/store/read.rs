@@ -8,6 +8,26 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use super::{Store, StoreError, secs, time};
 use crate::domain::{Appearance, StoryId, TopicScore};
 
+/// Why a source is left out of a polling pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PollBlocker {
+    /// Stopped by us (e.g. 410 Gone), with the reason.
+    Disabled(String),
+    /// The server asked not to be polled before this time.
+    RetryAfter(DateTime<Utc>),
+}
+
+/// The part of a source's state a poll reads before fetching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollState {
+    /// Validator to send as If-None-Match.
+    pub etag: Option<String>,
+    /// Validator to send as If-Modified-Since.
+    pub last_modified: Option<String>,
+    /// Failed polls in a row (drives the back-off).
+    pub consecutive_failures: u32,
+}
+
 /// A source's polling state and health, as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceState {
@@ -135,6 +155,51 @@ impl Store {
                 "SELECT {STATE_COLUMNS} FROM sources s ORDER BY s.name"
             ))?;
             let rows = stmt.query_map([], state_from_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// What a poll needs to know about its source: the validators to send and how many polls
+    /// in a row have failed. Lighter than [`Store::source_state`], which also counts entries.
+    pub async fn poll_state(&self, name: &str) -> Result<Option<PollState>, StoreError> {
+        let name = name.to_string();
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT etag, last_modified, consecutive_failures FROM sources WHERE name = ?1",
+            )?
+            .query_row([name], |r| {
+                Ok(PollState {
+                    etag: r.get(0)?,
+                    last_modified: r.get(1)?,
+                    consecutive_failures: r.get(2)?,
+                })
+            })
+            .optional()?)
+        })
+        .await
+    }
+
+    /// Why sources must not be polled now, by name: those stopped by the server (410 Gone)
+    /// and those it asked to wait (Retry-After still in the future). One query for a whole
+    /// `fetch` pass.
+    pub async fn poll_blockers(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, PollBlocker)>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT name, disabled_reason, retry_not_before FROM sources
+                  WHERE disabled_reason IS NOT NULL OR coalesce(retry_not_before, 0) > ?1",
+            )?;
+            let rows = stmt.query_map([secs(now)], |r| {
+                let name: String = r.get(0)?;
+                let blocker = match r.get::<_, Option<String>>(1)? {
+                    Some(reason) => PollBlocker::Disabled(reason),
+                    None => PollBlocker::RetryAfter(time(r.get(2)?)),
+                };
+                Ok((name, blocker))
+            })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await

@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Store, StoreError, secs};
+use super::{PollJob, Store, StoreError, WriteJob, secs};
 use crate::domain::{Entry, Source, StoryId, TopicScore};
 
 /// One entry to store, with what the pipeline worked out about it.
@@ -101,6 +101,20 @@ pub struct Placement {
     pub story: StoryId,
     /// A new story was created for it.
     pub new_story: bool,
+    /// It joined an existing story on the near-duplicate index's word (not an exact key).
+    pub near_duplicate: bool,
+}
+
+/// Work done on the writer thread for one poll, just before and just after its entries are
+/// written. Hooks of successive polls run strictly in queue order, so what one poll's
+/// `after_write` records is what the next poll's `before_write` sees: the ingest keeps its
+/// near-duplicate index here, and two copies written moments apart cannot miss each other.
+pub trait PollHook: Send {
+    /// Before the poll's entries are written: may annotate them (e.g. `near_match`).
+    fn before_write(&mut self, entries: &mut [EntryWrite]);
+    /// After the poll's writes succeeded, with where each new entry went. (Its batch may still
+    /// fail to commit: see [`Store::record_poll_with`].)
+    fn after_write(&mut self, result: &PollResult);
 }
 
 /// What a poll changed.
@@ -127,21 +141,19 @@ impl Store {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             tx.execute("UPDATE sources SET in_config = 0", [])?;
             for s in &sources {
-                let changed_url: Option<String> = tx
-                    .query_row("SELECT url FROM sources WHERE name = ?1", [&s.name], |r| {
-                        r.get(0)
-                    })
-                    .optional()?;
-                let url_changed = changed_url.as_deref().is_some_and(|u| u != s.url);
-                let schedule_changed: bool = tx
-                    .query_row(
-                        "SELECT schedule != ?2 FROM sources WHERE name = ?1",
-                        params![s.name, s.schedule.as_str()],
-                        |r| r.get(0),
-                    )
-                    .optional()?
-                    .unwrap_or(false);
-                tx.execute(
+                // The statements run once per configured source at every start: cached.
+                let before: Option<(String, String)> = query_opt(
+                    &tx,
+                    "SELECT url, schedule FROM sources WHERE name = ?1",
+                    [&s.name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                let url_changed = before.as_ref().is_some_and(|(url, _)| *url != s.url);
+                let schedule_changed = before
+                    .as_ref()
+                    .is_some_and(|(_, schedule)| schedule != s.schedule.as_str());
+                exec(
+                    &tx,
                     "INSERT INTO sources (name, url, schedule, in_config, enabled, priority)
                      VALUES (?1, ?2, ?3, 1, ?4, ?5)
                      ON CONFLICT (name) DO UPDATE SET url = excluded.url,
@@ -151,7 +163,8 @@ impl Store {
                 )?;
                 if url_changed {
                     // A new URL is a new feed: forget validators, the move and any 410.
-                    tx.execute(
+                    exec(
+                        &tx,
                         "UPDATE sources SET etag = NULL, last_modified = NULL, moved_to = NULL,
                             disabled_reason = NULL, consecutive_failures = 0,
                             retry_not_before = NULL, next_due = NULL
@@ -159,7 +172,8 @@ impl Store {
                         [&s.name],
                     )?;
                 } else if schedule_changed {
-                    tx.execute(
+                    exec(
+                        &tx,
                         "UPDATE sources SET next_due = NULL WHERE name = ?1",
                         [&s.name],
                     )?;
@@ -186,7 +200,29 @@ impl Store {
 
     /// Records one poll: the attempt, the source's new state and every entry, atomically.
     pub async fn record_poll(&self, record: PollRecord) -> Result<PollResult, StoreError> {
-        let result = self.write(move |conn| record_poll(conn, &record)).await?;
+        self.record_poll_with(record, None).await
+    }
+
+    /// [`Store::record_poll`], with a hook run on the writer thread around the write.
+    ///
+    /// Polls queued together are written in one transaction (group commit): each poll inside
+    /// its own savepoint, so a poll that fails leaves nothing behind and the others still
+    /// commit. The answer comes only once the whole transaction has committed. A hook's
+    /// `after_write` may therefore have seen a write whose batch then failed to commit; stories
+    /// it remembers may not exist, and the store checks a near match's story before using it.
+    pub async fn record_poll_with(
+        &self,
+        record: PollRecord,
+        hook: Option<Box<dyn PollHook>>,
+    ) -> Result<PollResult, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.submit(WriteJob::Poll(Box::new(PollJob {
+            record,
+            hook,
+            reply,
+        })))
+        .await?;
+        let result = answer.await.map_err(|_| StoreError::Closed)??;
         if result.new_entries + result.updated_entries > 0 {
             self.bump_version();
         }
@@ -330,7 +366,7 @@ fn query_opt<T>(
     conn.prepare_cached(sql)?.query_row(params, f).optional()
 }
 
-fn source_id(tx: &Transaction, name: &str) -> Result<i64, StoreError> {
+fn source_id(tx: &Connection, name: &str) -> Result<i64, StoreError> {
     Ok(query_row(
         tx,
         "SELECT id FROM sources WHERE name = ?1",
@@ -339,11 +375,72 @@ fn source_id(tx: &Transaction, name: &str) -> Result<i64, StoreError> {
     )?)
 }
 
-fn record_poll(conn: &mut Connection, record: &PollRecord) -> Result<PollResult, StoreError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let source_id = source_id(&tx, &record.source)?;
+/// Writes a batch of queued polls in one transaction, each in its own savepoint, and answers
+/// each once the transaction has committed (see [`Store::record_poll_with`]).
+pub(super) fn record_polls(conn: &mut Connection, batch: Vec<PollJob>) {
+    let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            for job in batch {
+                let _ = job.reply.send(Err(shared_failure(&e)));
+            }
+            return;
+        }
+    };
+    let mut answers = Vec::with_capacity(batch.len());
+    for PollJob {
+        mut record,
+        mut hook,
+        reply,
+    } in batch
+    {
+        if let Some(hook) = hook.as_mut() {
+            hook.before_write(&mut record.entries);
+        }
+        // A savepoint rolls back when dropped without commit: a failed poll leaves nothing.
+        let written = tx.savepoint().map_err(StoreError::from).and_then(|sp| {
+            let result = record_poll(&sp, &record)?;
+            sp.commit()?;
+            Ok(result)
+        });
+        if let (Ok(result), Some(hook)) = (&written, hook.as_mut()) {
+            hook.after_write(result);
+        }
+        answers.push((reply, written));
+    }
+    match tx.commit() {
+        Ok(()) => {
+            for (reply, written) in answers {
+                let _ = reply.send(written);
+            }
+        }
+        Err(e) => {
+            for (reply, _) in answers {
+                let _ = reply.send(Err(shared_failure(&e)));
+            }
+        }
+    }
+}
+
+/// One SQLite failure reported to every poll of a batch (`rusqlite::Error` is not `Clone`).
+fn shared_failure(e: &rusqlite::Error) -> StoreError {
+    let error = match e {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            rusqlite::Error::SqliteFailure(*code, message.clone())
+        }
+        other => rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(other.to_string()),
+        ),
+    };
+    StoreError::Sqlite(error)
+}
+
+/// One poll's writes, inside the caller's transaction or savepoint.
+fn record_poll(tx: &Connection, record: &PollRecord) -> Result<PollResult, StoreError> {
+    let source_id = source_id(tx, &record.source)?;
     let priority: i32 = query_row(
-        &tx,
+        tx,
         "SELECT priority FROM sources WHERE id = ?1",
         [source_id],
         |r| r.get(0),
@@ -352,7 +449,7 @@ fn record_poll(conn: &mut Connection, record: &PollRecord) -> Result<PollResult,
     let now = secs(Utc::now());
     let mut result = PollResult::default();
     for (index, write) in record.entries.iter().enumerate() {
-        write_entry(&tx, source_id, priority, index, write, now, &mut result)?;
+        write_entry(tx, source_id, priority, index, write, now, &mut result)?;
     }
 
     let (http_status, bytes, error) = match &record.outcome {
@@ -367,7 +464,7 @@ fn record_poll(conn: &mut Connection, record: &PollRecord) -> Result<PollResult,
         } => (*http_status, 0, Some(message.clone())),
     };
     exec(
-        &tx,
+        tx,
         "INSERT INTO fetches (source_id, started_at, duration_ms, outcome, http_status, bytes,
                               new_entries, updated_entries, error)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -395,7 +492,7 @@ fn record_poll(conn: &mut Connection, record: &PollRecord) -> Result<PollResult,
             last_modified,
         } => {
             exec(
-                &tx,
+                tx,
                 "UPDATE sources SET etag = ?2, last_modified = ?3, consecutive_failures = 0,
                     retry_not_before = NULL, last_error = NULL, last_success = ?4,
                     last_attempt = ?4, last_outcome = ?5, next_due = ?6,
@@ -421,7 +518,7 @@ fn record_poll(conn: &mut Connection, record: &PollRecord) -> Result<PollResult,
             ..
         } => {
             exec(
-                &tx,
+                tx,
                 "UPDATE sources SET consecutive_failures = consecutive_failures + 1,
                     last_error = ?2, last_attempt = ?3, last_outcome = ?4, next_due = ?5,
                     retry_not_before = ?6, disabled_reason = coalesce(?7, disabled_reason),
@@ -440,7 +537,6 @@ fn record_poll(conn: &mut Connection, record: &PollRecord) -> Result<PollResult,
             )?;
         }
     }
-    tx.commit()?;
     Ok(result)
 }
 
@@ -458,7 +554,7 @@ fn story_keys(entry: &Entry) -> Vec<(String, &'static str)> {
 }
 
 fn write_entry(
-    tx: &Transaction,
+    tx: &Connection,
     source_id: i64,
     priority: i32,
     index: usize,
@@ -550,6 +646,7 @@ fn write_entry(
             break;
         }
     }
+    let mut near_duplicate = false;
     if joined.is_none()
         && let Some((story, evidence)) = &write.near_match
     {
@@ -559,6 +656,7 @@ fn write_entry(
         .unwrap_or(false);
         if exists {
             joined = Some((*story, format!("near-duplicate: {evidence}")));
+            near_duplicate = true;
         }
     }
 
@@ -647,6 +745,7 @@ fn write_entry(
         index,
         story: story_id,
         new_story,
+        near_duplicate,
     });
     Ok(())
 }
@@ -654,7 +753,7 @@ fn write_entry(
 /// A joining entry represents the story when its source has a higher priority, or the same
 /// priority and a more complete text (wire copies are often trimmed).
 fn better_representative(
-    tx: &Transaction,
+    tx: &Connection,
     story: i64,
     priority: i32,
     e: &Entry,
@@ -677,7 +776,7 @@ fn better_representative(
 }
 
 fn represent(
-    tx: &Transaction,
+    tx: &Connection,
     story: i64,
     entry_id: i64,
     e: &Entry,
@@ -696,7 +795,7 @@ fn represent(
     Ok(())
 }
 
-fn write_scores(tx: &Transaction, story: i64, scores: &[TopicScore]) -> Result<(), StoreError> {
+fn write_scores(tx: &Connection, story: i64, scores: &[TopicScore]) -> Result<(), StoreError> {
     exec(tx, "DELETE FROM story_topics WHERE story_id = ?1", [story])?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO story_topics (story_id, topic, score, matched, why) VALUES (?1, ?2, ?3, ?4, ?5)",

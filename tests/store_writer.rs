@@ -1,0 +1,273 @@
+//! The store's writer: polls queued together commit as one transaction with a savepoint each
+//! (a failing poll leaves nothing and the others still commit), hooks run in queue order, and
+//! start-up skips the whole-file integrity check only after a clean close of an unchanged file.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use tradefeed::domain::{Schedule, Source};
+use tradefeed::store::{
+    Access, EntryWrite, PollHook, PollOutcome, PollRecord, PollResult, Store, StoreError,
+};
+
+fn source(name: &str) -> Source {
+    Source {
+        name: name.into(),
+        url: format!("https://{name}.example/feed"),
+        schedule: Schedule::parse("@hourly").unwrap(),
+        enabled: true,
+        tags: vec![],
+        priority: 0,
+        cluster: true,
+    }
+}
+
+fn not_modified(source: &str) -> PollRecord {
+    PollRecord {
+        source: source.into(),
+        started_at: Utc::now(),
+        duration: Duration::from_millis(3),
+        outcome: PollOutcome::NotModified {
+            etag: Some(format!("\"{source}-etag\"")),
+            last_modified: None,
+        },
+        next_due: Utc::now() + chrono::Duration::hours(1),
+        moved_to: None,
+        entries: vec![],
+    }
+}
+
+/// Logs the order in which the writer calls the hooks of several polls.
+struct Recorder {
+    name: &'static str,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl PollHook for Recorder {
+    fn before_write(&mut self, _entries: &mut [EntryWrite]) {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("before {}", self.name));
+    }
+    fn after_write(&mut self, _result: &PollResult) {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("after {}", self.name));
+    }
+}
+
+fn fetch_rows(db: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT s.name FROM fetches f JOIN sources s ON s.id = f.source_id ORDER BY s.name",
+        )
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_queued_together_commit_together_and_a_failing_one_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tradefeed.db");
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    let names = ["A", "B", "C", "D"];
+    store
+        .sync_sources(&names.map(source))
+        .await
+        .expect("sources recorded");
+
+    // B's poll fails after it has written its fetch-log row: its savepoint must take that back.
+    let other = rusqlite::Connection::open(&db).unwrap();
+    other
+        .execute_batch(
+            "CREATE TRIGGER fail_b BEFORE UPDATE ON sources WHEN new.name = 'B'
+             BEGIN SELECT RAISE(ABORT, 'B refuses'); END;",
+        )
+        .unwrap();
+    // Hold the write lock so that A waits at BEGIN while B, C and D queue behind it.
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut polls = Vec::new();
+    for name in names {
+        let store = store.clone();
+        let hook = Box::new(Recorder {
+            name,
+            log: Arc::clone(&log),
+        });
+        polls.push(tokio::spawn(async move {
+            store.record_poll_with(not_modified(name), Some(hook)).await
+        }));
+        // A first, then the others while A is stuck on the lock.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        log.lock().unwrap().len() <= 1,
+        "nothing but A's first hook runs while the lock is held: {:?}",
+        log.lock().unwrap()
+    );
+    other.execute_batch("COMMIT").unwrap();
+
+    let mut answers = Vec::new();
+    for poll in polls {
+        answers.push(poll.await.unwrap());
+    }
+    assert!(answers[0].is_ok(), "A: {:?}", answers[0]);
+    match &answers[1] {
+        Err(StoreError::Sqlite(e)) => assert!(e.to_string().contains("B refuses"), "{e}"),
+        other => panic!("B fails with the trigger's error, got {other:?}"),
+    }
+    assert!(answers[2].is_ok(), "C: {:?}", answers[2]);
+    assert!(answers[3].is_ok(), "D: {:?}", answers[3]);
+    assert_eq!(
+        fetch_rows(&db),
+        ["A", "C", "D"],
+        "B's fetch row was rolled back with its savepoint; the rest of its batch committed"
+    );
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "before A", "after A", "before B", "before C", "after C", "before D", "after D"
+        ],
+        "hooks run in queue order, each poll's after before the next poll's before; a failed \
+         poll gets no after"
+    );
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_answer_to_a_poll_comes_only_once_its_writes_are_visible_to_other_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tradefeed.db");
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    let names: Vec<String> = (0..24).map(|i| format!("S{i:02}")).collect();
+    let sources: Vec<Source> = names.iter().map(|n| source(n)).collect();
+    store.sync_sources(&sources).await.unwrap();
+    let polls: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let store = store.clone();
+            let db = db.clone();
+            let name = name.clone();
+            tokio::spawn(async move {
+                store.record_poll(not_modified(&name)).await.unwrap();
+                // Read through a connection of our own: committed means visible.
+                let conn = rusqlite::Connection::open(&db).unwrap();
+                let etag: Option<String> = conn
+                    .query_row("SELECT etag FROM sources WHERE name = ?1", [&name], |r| {
+                        r.get(0)
+                    })
+                    .unwrap();
+                assert_eq!(etag, Some(format!("\"{name}-etag\"")), "{name}");
+            })
+        })
+        .collect();
+    for poll in polls {
+        poll.await.unwrap();
+    }
+    assert_eq!(fetch_rows(&db).len(), names.len());
+    store.close().await;
+}
+
+fn lock_file(db: &Path) -> String {
+    std::fs::read_to_string(db.with_file_name("tradefeed.db.lock")).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_close_lets_the_next_start_skip_the_integrity_check_until_the_file_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tradefeed.db");
+
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    assert!(
+        store.integrity_checked_at_open(),
+        "a new database is checked"
+    );
+    store.sync_sources(&[source("A")]).await.unwrap();
+    assert_eq!(lock_file(&db), "", "no stamp while the store is open");
+    store.close().await;
+    drop(store);
+    assert!(
+        lock_file(&db).starts_with("tradefeed-clean-close 1 "),
+        "a clean close leaves a stamp: {:?}",
+        lock_file(&db)
+    );
+
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    assert!(
+        !store.integrity_checked_at_open(),
+        "unchanged since a clean close: the check is skipped"
+    );
+    assert_eq!(
+        lock_file(&db),
+        "",
+        "opening wipes the stamp before any write"
+    );
+    store.record_poll(not_modified("A")).await.unwrap();
+    store.close().await;
+    drop(store);
+
+    // The same bytes written again by something else: a new modification time.
+    std::thread::sleep(Duration::from_millis(20));
+    let bytes = std::fs::read(&db).unwrap();
+    std::fs::write(&db, &bytes).unwrap();
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    assert!(
+        store.integrity_checked_at_open(),
+        "a file touched since the clean close is checked"
+    );
+    store.close().await;
+    drop(store);
+
+    // A stamp for a file of another size (e.g. a restored copy) does not count either.
+    let stamp = lock_file(&db);
+    let longer = stamp.replacen("len=", "len=1", 1);
+    std::fs::write(db.with_file_name("tradefeed.db.lock"), longer).unwrap();
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    assert!(
+        store.integrity_checked_at_open(),
+        "a stale stamp is ignored"
+    );
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_wal_means_the_check_runs_even_with_a_matching_stamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tradefeed.db");
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    store.sync_sources(&[source("A")]).await.unwrap();
+    store.close().await;
+    drop(store);
+    let stamp = lock_file(&db);
+    assert!(!stamp.is_empty());
+
+    // Another program writes in WAL mode and leaves its WAL behind (it never checkpoints).
+    let other = rusqlite::Connection::open(&db).unwrap();
+    other.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    other
+        .execute("UPDATE sources SET priority = 5 WHERE name = 'A'", [])
+        .unwrap();
+    let wal = db.with_file_name("tradefeed.db-wal");
+    assert!(
+        std::fs::metadata(&wal).unwrap().len() > 0,
+        "a WAL is pending"
+    );
+    // Keep the connection open so the WAL stays; restore the stamp as if nothing happened.
+    std::fs::write(db.with_file_name("tradefeed.db.lock"), &stamp).unwrap();
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    assert!(
+        store.integrity_checked_at_open(),
+        "frames in the WAL mean the file is not as the clean close left it"
+    );
+    store.close().await;
+    drop(other);
+}
