@@ -122,13 +122,18 @@ except sqlite3.Error as e:
 EOF
 }
 
-# measure KEY CMD...: runs CMD under GNU time; records KEY_wall/_cpu/_rss_kib/_rc.
+# measure KEY CMD...: runs CMD under GNU time; records KEY_wall/_cpu/_rss_kib/_rc. Wall time
+# comes from a nanosecond clock around it (GNU time prints 10 ms steps, too coarse for a warm
+# pass of a few tens of milliseconds); CPU time and peak RSS come from GNU time.
 measure() {
-    local key=$1 rc=0
+    local key=$1 rc=0 t0 t1
     shift
+    t0=$(date +%s%N)
     /usr/bin/time -f '%e %U %S %M' -o "$RUN/$key.time" "$@" >"$RUN/$key.out" 2>"$RUN/$key.err" || rc=$?
-    local wall user sys rss
-    read -r wall user sys rss < <(tail -n 1 "$RUN/$key.time")
+    t1=$(date +%s%N)
+    local wall _coarse user sys rss
+    read -r _coarse user sys rss < <(tail -n 1 "$RUN/$key.time")
+    wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
     result "${key}_wall" "$wall"
     result "${key}_cpu" "$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')"
     result "${key}_rss_kib" "$rss"

@@ -94,7 +94,7 @@ def main():
             vs = "1×" if key == "tf" else fmt(ratio(wall, tf_wall), 1, "×")
             vs_cpu = "1×" if key == "tf" else fmt(ratio(cpu, tf_cpu), 1, "×")
             w(
-                f"| {label} | {name} | {fmt(wall)} | {fmt(cpu)} | {fmt(ratio(rss, MIB), 1)} | "
+                f"| {label} | {name} | {fmt(wall, 3)} | {fmt(cpu)} | {fmt(ratio(rss, MIB), 1)} | "
                 f"{fmt(ratio(feeds, wall), 0)} | {ips} | {vs} | {vs_cpu} | "
                 f"{v.get(key + '_entries', 'n/a')} | {v.get(f'{key}_{phase}_rc', 'n/a')} |"
             )
