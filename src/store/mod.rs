@@ -5,6 +5,7 @@
 //! savepoint, and are answered after it commits), so a killed process loses no committed entry
 //! and never leaves half a poll behind.
 
+mod checkpointer;
 mod clean_close;
 mod read;
 mod write;
@@ -431,6 +432,7 @@ fn writer_loop(
             return;
         }
     };
+    let checkpointer = checkpointer::Checkpointer::start(&stamp.db);
     let mut last_job = std::time::Instant::now();
     // Commits since the last checkpoint: the WAL is folded into the database when idle.
     let mut wal_dirty = false;
@@ -507,8 +509,14 @@ fn writer_loop(
                 write::record_polls(&mut conn, batch);
             }
         }
+        if let Some(checkpointer) = &checkpointer {
+            checkpointer.after_commit();
+        }
         wal_dirty = true;
         last_job = std::time::Instant::now();
+    }
+    if let Some(checkpointer) = checkpointer {
+        checkpointer.stop();
     }
     // Fold the WAL back so the file is complete on its own after shutdown. Stories not yet
     // indexed for search stay queued by the watermark; the next start indexes them.
