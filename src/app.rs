@@ -63,13 +63,14 @@ pub fn ingest_settings(config: &Config) -> IngestSettings {
 
 /// Loads the topic profiles the config names (the built-in topic when there are none).
 pub fn load_classifier(config: &Config) -> anyhow::Result<Classifier> {
-    if config.topics_dir.is_dir() {
-        Classifier::load(&config.topics_dir).with_context(|| {
-            format!(
-                "loading topic profiles from {}",
-                config.topics_dir.display()
-            )
-        })
+    load_topics(&config.topics_dir)
+}
+
+/// [`load_classifier`] from the topics folder alone.
+fn load_topics(topics_dir: &std::path::Path) -> anyhow::Result<Classifier> {
+    if topics_dir.is_dir() {
+        Classifier::load(topics_dir)
+            .with_context(|| format!("loading topic profiles from {}", topics_dir.display()))
     } else {
         Ok(Classifier::builtin())
     }
@@ -101,8 +102,8 @@ impl Pipeline {
     pub async fn start(config: &Config) -> anyhow::Result<Pipeline> {
         // Loading the model and the system's CA roots take a few milliseconds of CPU each:
         // done beside opening the database, a short `fetch` pass starts sooner.
-        let topics = config.clone();
-        let classifier = tokio::task::spawn_blocking(move || load_classifier(&topics));
+        let topics_dir = config.topics_dir.clone();
+        let classifier = tokio::task::spawn_blocking(move || load_topics(&topics_dir));
         let limits = fetch_limits(config);
         let fetcher = tokio::task::spawn_blocking(move || Fetcher::new(limits));
         let store = open_store(config).await;

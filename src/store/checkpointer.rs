@@ -48,12 +48,10 @@ impl Checkpointer {
             })
             .map_err(|e| tracing::warn!(error = %e, "checkpoint thread not started"))
             .ok()?;
-        let mut wal = db.file_name().unwrap_or_default().to_os_string();
-        wal.push("-wal");
         Some(Checkpointer {
             wake: Some(wake),
             thread: Some(thread),
-            wal: db.with_file_name(wal),
+            wal: super::wal_path(db),
         })
     }
 

@@ -34,9 +34,7 @@ fn describe(db: &Path) -> Option<String> {
 
 /// True when the WAL beside `db` holds frames (absent or empty means none).
 fn wal_pending(db: &Path) -> bool {
-    let mut name = db.file_name().unwrap_or_default().to_os_string();
-    name.push("-wal");
-    std::fs::metadata(db.with_file_name(name)).is_ok_and(|m| m.len() > 0)
+    std::fs::metadata(super::wal_path(db)).is_ok_and(|m| m.len() > 0)
 }
 
 /// Reads the stamp from the (held) lock file and wipes it. Returns whether the database is
