@@ -143,37 +143,54 @@ async fn polls_queued_together_commit_together_and_a_failing_one_leaves_nothing_
     store.close().await;
 }
 
+/// Takes its time before its poll is written (so the poll before it in the batch waits too).
+struct Slow;
+
+impl PollHook for Slow {
+    fn before_write(&mut self, _entries: &mut [EntryWrite]) {
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    fn after_write(&mut self, _result: &PollResult) {}
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_answer_to_a_poll_comes_only_once_its_writes_are_visible_to_other_connections() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("tradefeed.db");
     let store = Store::open(&db, Access::ReadWrite).unwrap();
-    let names: Vec<String> = (0..24).map(|i| format!("S{i:02}")).collect();
-    let sources: Vec<Source> = names.iter().map(|n| source(n)).collect();
-    store.sync_sources(&sources).await.unwrap();
-    let polls: Vec<_> = names
-        .iter()
-        .map(|name| {
-            let store = store.clone();
-            let db = db.clone();
-            let name = name.clone();
-            tokio::spawn(async move {
-                store.record_poll(not_modified(&name)).await.unwrap();
-                // Read through a connection of our own: committed means visible.
-                let conn = rusqlite::Connection::open(&db).unwrap();
-                let etag: Option<String> = conn
-                    .query_row("SELECT etag FROM sources WHERE name = ?1", [&name], |r| {
-                        r.get(0)
-                    })
-                    .unwrap();
-                assert_eq!(etag, Some(format!("\"{name}-etag\"")), "{name}");
-            })
-        })
-        .collect();
+    let names = ["X", "A", "B"];
+    store.sync_sources(&names.map(source)).await.unwrap();
+
+    // X waits at BEGIN for the lock; A and then B queue behind it and share the next batch, in
+    // which B's hook holds the commit back 300 ms after A's writes are done.
+    let other = rusqlite::Connection::open(&db).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut polls = Vec::new();
+    for name in names {
+        let store = store.clone();
+        let db = db.clone();
+        let hook: Option<Box<dyn PollHook>> = (name == "B").then(|| Box::new(Slow) as _);
+        polls.push(tokio::spawn(async move {
+            store
+                .record_poll_with(not_modified(name), hook)
+                .await
+                .unwrap();
+            // Read through a connection of our own: answered means committed means visible.
+            let conn = rusqlite::Connection::open(&db).unwrap();
+            let etag: Option<String> = conn
+                .query_row("SELECT etag FROM sources WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert_eq!(etag, Some(format!("\"{name}-etag\"")), "{name}");
+        }));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    other.execute_batch("COMMIT").unwrap();
     for poll in polls {
         poll.await.unwrap();
     }
-    assert_eq!(fetch_rows(&db).len(), names.len());
+    assert_eq!(fetch_rows(&db), ["A", "B", "X"]);
     store.close().await;
 }
 
