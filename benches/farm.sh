@@ -71,6 +71,13 @@ else
     TF="$target/release/tradefeed"
 fi
 [[ -x $TF ]] || die "no tradefeed binary at $TF"
+# The parse-only floor (benches/parse_floor.rs) is built now so that building it does not
+# overlap a timed pass. Without cargo (a prebuilt TRADEFEED_BIN) its row reads n/a.
+FLOOR=0
+if command -v cargo >/dev/null; then
+    log "building the parse-floor bench (cargo bench --no-run)"
+    (cd "$REPO" && cargo bench --locked --bench parse_floor --no-run) && FLOOR=1
+fi
 
 # --- Temp dir, processes, cleanup ---------------------------------------------------------------
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/tradefeed-farm.XXXXXX")
@@ -238,6 +245,16 @@ result tf_cold_summary "$(tail -n 1 "$RUN/tf_cold.out")"
 result tf_warm_summary "$(tail -n 1 "$RUN/tf_warm.out")"
 result tf_entries "$(sql "$RUN/tf.db" 'SELECT count(*) FROM entries')"
 result tf_stories "$(sql "$RUN/tf.db" 'SELECT count(*) FROM stories')"
+if [[ $FLOOR == 1 ]]; then
+    log "parse-only floor: feed-rs over the same $FEEDS files"
+    floor=$(cd "$REPO" && FARM_DIR="$WWW/farm" ROUNDS=5 cargo bench --locked --bench parse_floor 2>"$RUN/parse_floor.err" |
+        grep '^parse_floor ') || floor=""
+    log "${floor:-parse floor failed: $(tail -n 3 "$RUN/parse_floor.err")}"
+    for field in files items best_secs rounds; do
+        value=$(sed -n "s/.* $field=\([^ ]*\).*/\1/p" <<<"$floor")
+        if [[ -n $value ]]; then result "parse_floor_${field#best_}" "$value"; fi
+    done
+fi
 result tf_warm_not_modified "$(sql "$RUN/tf.db" "SELECT count(*) FROM sources WHERE last_outcome = 'not_modified'")"
 
 log "python peer: cold and warm"

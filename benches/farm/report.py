@@ -102,6 +102,13 @@ def main():
     w(f"tradefeed cold: `{v.get('tf_cold_summary', '')}`; {v.get('tf_stories', '?')} stories after clustering.  ")
     w(f"tradefeed warm: `{v.get('tf_warm_summary', '')}`.  ")
     w(f"Python cold: `{v.get('py_cold_summary', '')}`; warm: `{v.get('py_warm_summary', '')}`.\n")
+    floor = num(v, "parse_floor_secs")
+    w(
+        f"Parse-only floor: feed-rs alone over the same {v.get('parse_floor_files', '?')} files on one thread "
+        f"(`benches/parse_floor.rs`, best of {v.get('parse_floor_rounds', '?')}): {fmt(floor, 3)} s for "
+        f"{v.get('parse_floor_items', '?')} items; tradefeed's cold pass used "
+        f"{fmt(ratio(num(v, 'tf_cold_cpu'), floor), 1, '×')} that in CPU time.\n"
+    )
 
     w("### Serving `/feeds/trade-policy.atom` (wrk -t2 -c64 --latency)\n")
     w("| server | requests/s | p99 latency | non-2xx | socket errors |")
@@ -175,6 +182,14 @@ def main():
     row("peak RSS, cold pass", fmt(rss_cold, 1, " MiB"), "≤ 64 MiB", None if rss_cold is None else rss_cold <= 64)
     row(f"idle daemon RSS, {idle_n} sources, settled (30 s after its first pass)", fmt(idle, 1, " MiB"), "≤ 32 MiB", None if idle is None else idle <= 32)
     row("serving trade-policy feed vs nginx (requests/s)", fmt(serve, 2, "×"), "≥ 0.5×", None if serve is None else serve >= 0.5)
+    pipeline = ratio(num(v, "tf_cold_cpu"), num(v, "parse_floor_secs"))
+    floor_items = v.get("parse_floor_items") == str(items)
+    row(
+        "whole cold pipeline vs parse-only floor (CPU s, same bytes)",
+        fmt(pipeline, 1, "× the floor"),
+        "≤ 3×",
+        None if pipeline is None or not floor_items else pipeline <= 3,
+    )
     p99_tf, p99_ngx = latency_ms(v.get("wrk_tf_p99")), latency_ms(v.get("wrk_nginx_p99"))
     row("p99 latency, tradefeed vs nginx (info)", f"{fmt(p99_tf, 2, ' ms')} vs {fmt(p99_ngx, 2, ' ms')}", "–", None)
     if scale:
