@@ -129,6 +129,17 @@ except sqlite3.Error as e:
 EOF
 }
 
+# cluster_pr KEY DB: pairwise precision and recall of DB's stories against the farm's answer key
+# (farm/cluster_pr.py); records KEY_precision and KEY_recall.
+cluster_pr() {
+    local line field value
+    line=$("$PY" "$FARM/cluster_pr.py" "$2" 2>>"$RUN/cluster_pr.err") || return 0
+    for field in precision recall; do
+        value=$(sed -n "s/.*$field=\([^ ]*\).*/\1/p" <<<"$line")
+        if [[ -n $value ]]; then result "${1}_$field" "$value"; fi
+    done
+}
+
 # measure KEY CMD...: runs CMD under GNU time; records KEY_wall/_cpu/_rss_kib/_rc. Wall time
 # comes from a nanosecond clock around it (GNU time prints 10 ms steps, too coarse for a warm
 # pass of a few tens of milliseconds); CPU time and peak RSS come from GNU time.
@@ -245,6 +256,7 @@ result tf_cold_summary "$(tail -n 1 "$RUN/tf_cold.out")"
 result tf_warm_summary "$(tail -n 1 "$RUN/tf_warm.out")"
 result tf_entries "$(sql "$RUN/tf.db" 'SELECT count(*) FROM entries')"
 result tf_stories "$(sql "$RUN/tf.db" 'SELECT count(*) FROM stories')"
+cluster_pr tf_cluster "$RUN/tf.db"
 if [[ $FLOOR == 1 ]]; then
     log "parse-only floor: feed-rs over the same $FEEDS files"
     floor=$(cd "$REPO" && FARM_DIR="$WWW/farm" ROUNDS=5 cargo bench --locked --bench parse_floor 2>"$RUN/parse_floor.err" |
@@ -356,6 +368,7 @@ if [[ $SCALING == 1 ]]; then
         measure "scale_$n" "$TF" --config "$RUN/scale-$n.toml" fetch
         result "scale_${n}_summary" "$(tail -n 1 "$RUN/scale_$n.out")"
         result "scale_${n}_entries" "$(sql "$RUN/scale-$n.db" 'SELECT count(*) FROM entries')"
+        cluster_pr "scale_${n}_cluster" "$RUN/scale-$n.db"
         rm -f "$RUN/scale-$n".db*
         [[ $dir == farm ]] || rm -rf "${WWW:?}/$dir"
         scale_list="$scale_list $n"

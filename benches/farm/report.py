@@ -99,7 +99,11 @@ def main():
                 f"{v.get(key + '_entries', 'n/a')} | {v.get(f'{key}_{phase}_rc', 'n/a')} |"
             )
     w("")
-    w(f"tradefeed cold: `{v.get('tf_cold_summary', '')}`; {v.get('tf_stories', '?')} stories after clustering.  ")
+    w(
+        f"tradefeed cold: `{v.get('tf_cold_summary', '')}`; {v.get('tf_stories', '?')} stories after clustering "
+        f"({m['stories']:,} in the farm): pairwise precision {v.get('tf_cluster_precision', 'n/a')}, recall "
+        f"{v.get('tf_cluster_recall', 'n/a')} against the farm's answer key (`farm/cluster_pr.py`).  "
+    )
     w(f"tradefeed warm: `{v.get('tf_warm_summary', '')}`.  ")
     w(f"Python cold: `{v.get('py_cold_summary', '')}`; warm: `{v.get('py_warm_summary', '')}`.\n")
     floor = num(v, "parse_floor_secs")
@@ -139,8 +143,8 @@ def main():
     scale_ok = None
     if scale:
         w(f"### Scaling: cold ingest, {m['items_per_feed']} items per feed\n")
-        w("| feeds | wall s | CPU s | peak RSS MiB | ms per feed | per-feed time vs smallest | stored items | exit |")
-        w("|--:|--:|--:|--:|--:|--:|--:|--:|")
+        w("| feeds | wall s | CPU s | peak RSS MiB | ms per feed | per-feed time vs smallest | stored items | clustering precision / recall | exit |")
+        w("|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
         first = None
         worst = None
         for n in scale:
@@ -154,7 +158,9 @@ def main():
             w(
                 f"| {n} | {fmt(wall)} | {fmt(num(v, f'scale_{n}_cpu'))} | "
                 f"{fmt(ratio(num(v, f'scale_{n}_rss_kib'), MIB), 1)} | {fmt(None if per is None else per * 1000, 1)} | "
-                f"{fmt(growth, 2, '×')} | {v.get(f'scale_{n}_entries', 'n/a')} | {v.get(f'scale_{n}_rc', 'n/a')} |"
+                f"{fmt(growth, 2, '×')} | {v.get(f'scale_{n}_entries', 'n/a')} | "
+                f"{v.get(f'scale_{n}_cluster_precision', 'n/a')} / {v.get(f'scale_{n}_cluster_recall', 'n/a')} | "
+                f"{v.get(f'scale_{n}_rc', 'n/a')} |"
             )
         w("")
         scale_ok = None if worst is None else worst <= 1.5
