@@ -129,15 +129,22 @@ except sqlite3.Error as e:
 EOF
 }
 
+# record_fields PREFIX LINE FIELD...: records PREFIX_FIELD for every FIELD=value in LINE, a
+# line of space-separated key=value pairs (a leading "best_" is dropped from the key).
+record_fields() {
+    local prefix=$1 line=$2 field value
+    shift 2
+    for field in "$@"; do
+        value=$(sed -n "s/\(^\|.* \)$field=\([^ ]*\).*/\2/p" <<<"$line")
+        if [[ -n $value ]]; then result "${prefix}_${field#best_}" "$value"; fi
+    done
+}
 # cluster_pr KEY DB: pairwise precision and recall of DB's stories against the farm's answer key
 # (farm/cluster_pr.py); records KEY_precision and KEY_recall.
 cluster_pr() {
-    local line field value
+    local line
     line=$("$PY" "$FARM/cluster_pr.py" "$2" 2>>"$RUN/cluster_pr.err") || return 0
-    for field in precision recall; do
-        value=$(sed -n "s/.*$field=\([^ ]*\).*/\1/p" <<<"$line")
-        if [[ -n $value ]]; then result "${1}_$field" "$value"; fi
-    done
+    record_fields "$1" "$line" precision recall
 }
 
 # measure KEY CMD...: runs CMD under GNU time; records KEY_wall/_cpu/_rss_kib/_rc. Wall time
@@ -262,10 +269,7 @@ if [[ $FLOOR == 1 ]]; then
     floor=$(cd "$REPO" && FARM_DIR="$WWW/farm" ROUNDS=5 cargo bench --locked --bench parse_floor 2>"$RUN/parse_floor.err" |
         grep '^parse_floor ') || floor=""
     log "${floor:-parse floor failed: $(tail -n 3 "$RUN/parse_floor.err")}"
-    for field in files items best_secs rounds; do
-        value=$(sed -n "s/.* $field=\([^ ]*\).*/\1/p" <<<"$floor")
-        if [[ -n $value ]]; then result "parse_floor_${field#best_}" "$value"; fi
-    done
+    record_fields parse_floor "$floor" files items best_secs rounds
 fi
 result tf_warm_not_modified "$(sql "$RUN/tf.db" "SELECT count(*) FROM sources WHERE last_outcome = 'not_modified'")"
 
