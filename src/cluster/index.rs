@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::signature::{BINS, FIGURES, Signature, TITLE_TERMS, WIDE_BINS, is_figure_hash};
+use super::signature::{
+    BINS, FIGURES, LEAD_SHINGLES, Signature, TITLE_TERMS, WIDE_BINS, is_figure_hash,
+};
 use super::{ClusterConfig, Comparison, MatchEvidence};
 use crate::domain::StoryId;
 
@@ -28,6 +30,13 @@ pub(crate) const BRIEF_TITLE: f64 = 0.8;
 /// The shorter copy must hold at least this share of the longer copy's shingles: beyond that
 /// the MinHash estimate of containment is too coarse to trust.
 pub(crate) const MIN_SIZE_RATIO: f64 = 0.25;
+/// Below this Jaccard similarity a text-only match (headlines not agreeing) also needs the
+/// two openings to agree: the shorter text then covers less than half of the longer.
+pub(crate) const QUOTE_JACCARD: f64 = 0.5;
+/// Share of the shorter text's lead shingles that must stand in the longer text's lead for
+/// its openings to agree. Edits and a prefixed byline leave a trimmed copy well above it;
+/// unrelated openings share an 8-bit lead hash by chance about 1 time in 16.
+pub(crate) const LEAD_AGREES: f64 = 0.25;
 
 /// Marker of an unused table cell.
 const EMPTY: u32 = u32::MAX;
@@ -38,7 +47,7 @@ const MAX_LOAD: f64 = 0.8;
 /// ...and rebuilt with this share used (the ratio bounds memory and probe length).
 const REBUILD_LOAD: f64 = 0.64;
 
-/// One indexed story: its representative copy's sketch and evidence, 152 bytes.
+/// One indexed story: its representative copy's sketch and evidence, 176 bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct Slot {
     story: StoryId,
@@ -49,9 +58,12 @@ pub(crate) struct Slot {
     narrow: [u8; BINS - WIDE_BINS],
     title: [u16; TITLE_TERMS],
     figures: [u32; FIGURES],
+    lead: [u8; LEAD_SHINGLES],
     n_title: u8,
     /// Distinct figures in the text; the first `min(figures_total, FIGURES)` are sampled.
     figures_total: u8,
+    /// 0 for a signature stored before the lead was kept: the lead rule does not apply.
+    n_lead: u8,
 }
 
 impl Slot {
@@ -69,6 +81,8 @@ impl Slot {
         figures[..sig.figures.len()].copy_from_slice(&sig.figures);
         let mut title = [0u16; TITLE_TERMS];
         title[..sig.title.len()].copy_from_slice(&sig.title);
+        let mut lead = [0u8; LEAD_SHINGLES];
+        lead[..sig.lead.len()].copy_from_slice(&sig.lead);
         Slot {
             story,
             first_seen: epoch_seconds(seen),
@@ -77,8 +91,10 @@ impl Slot {
             narrow,
             title,
             figures,
+            lead,
             n_title: sig.title.len() as u8,
             figures_total: sig.figures_total,
+            n_lead: sig.lead.len() as u8,
         }
     }
 
@@ -88,6 +104,10 @@ impl Slot {
 
     fn figures(&self) -> &[u32] {
         &self.figures[..usize::from(self.figures_total).min(FIGURES)]
+    }
+
+    fn lead(&self) -> &[u8] {
+        &self.lead[..usize::from(self.n_lead)]
     }
 
     /// The 64-bit key of LSH band `band` (also decides the table cell and tag).
@@ -162,6 +182,12 @@ pub(crate) fn judge(a: &Slot, b: &Slot) -> Judgement {
     };
     let title = title_overlap(a.title(), b.title());
     let figures = figure_agreement(a, b);
+    // Only the text speaks, and the shorter text covers under half of the longer: a trimmed
+    // copy keeps its original's opening, a short story quoted whole inside a longer one (a
+    // roundup carrying a brief) does not.
+    let quoted = jaccard < QUOTE_JACCARD
+        && !title.is_some_and(|t| t >= TITLE_AGREES)
+        && lead_agreement(a, b).is_some_and(|l| l < LEAD_AGREES);
     let mut judgement = Judgement {
         accept: false,
         containment,
@@ -187,8 +213,12 @@ pub(crate) fn judge(a: &Slot, b: &Slot) -> Judgement {
             "brief: text or headline differs"
         }
     } else if containment >= TEXT_ALONE {
-        judgement.accept = true;
-        "same text"
+        if quoted {
+            "text quoted in a longer story (openings differ)"
+        } else {
+            judgement.accept = true;
+            "same text"
+        }
     } else if containment >= TEXT_WITH_TITLE && title.is_some_and(|t| t >= TITLE_AGREES) {
         judgement.accept = true;
         "similar text and headline"
@@ -216,6 +246,21 @@ fn title_overlap(a: &[u16], b: &[u16]) -> Option<f64> {
     }
     let shared = a.iter().filter(|t| b.contains(t)).count();
     Some(shared as f64 / a.len().min(b.len()) as f64)
+}
+
+/// Share of the shorter text's lead shingles found in the longer text's lead; `None` when either
+/// lead is unknown (a signature stored before leads were kept).
+fn lead_agreement(a: &Slot, b: &Slot) -> Option<f64> {
+    let (short, long) = if a.shingles <= b.shingles {
+        (a.lead(), b.lead())
+    } else {
+        (b.lead(), a.lead())
+    };
+    if short.is_empty() || long.is_empty() {
+        return None;
+    }
+    let found = short.iter().filter(|h| long.contains(h)).count();
+    Some(found as f64 / short.len() as f64)
 }
 
 /// Both headlines say the same thing in words (word overlap ≥ [`TITLE_AGREES`]) but with
@@ -255,7 +300,7 @@ fn figure_agreement(a: &Slot, b: &Slot) -> Option<(usize, usize)> {
 ///
 /// One slot per story (its earliest copy, see [`StoryIndex::insert`]) and an open-addressing
 /// table of `u32` cells (24-bit slot number + 8-bit key tag) holding each slot under its 16
-/// band keys. Per story: 152 bytes of slot + 16 cells at 64–80 % load (80–100 bytes).
+/// band keys. Per story: 176 bytes of slot + 16 cells at 64–80 % load (80–100 bytes).
 #[derive(Debug)]
 pub struct StoryIndex {
     config: ClusterConfig,
@@ -534,6 +579,34 @@ mod tests {
     }
 
     #[test]
+    fn a_story_quoted_whole_in_a_longer_one_is_not_its_copy_but_a_trimmed_copy_is() {
+        // A roundup carrying STORY whole after another story, and more text after it.
+        let roundup = format!("{SAME_SUBJECT} {STORY} {}", random_text(3, 90));
+        let roundup_title = "Chip talks open ahead of Nakasone visit";
+        let brief = slot("Japan surplus narrows", STORY);
+        let carrier = slot(roundup_title, &roundup);
+        let j = judge(&brief, &carrier);
+        assert!(!j.accept, "{}", j.summary());
+        assert_eq!(j.reason, "text quoted in a longer story (openings differ)");
+        // The same pair from signatures stored before leads were kept: the old rule, a match.
+        let mut lead_less = Signature::of_text("Japan surplus narrows", STORY);
+        lead_less.lead.clear();
+        let j = judge(&Slot::new(1, &lead_less, at(1)), &carrier);
+        assert!(j.accept, "{}", j.summary());
+
+        // A copy of the roundup cut to 40 % under a byline and an unrelated headline: it keeps
+        // the opening, so text alone still proves it, though it covers under half the original.
+        let cut = format!(
+            "By Tom Becker, staff | Updated 3 hours ago {}",
+            trimmed(&roundup, 0.4)
+        );
+        let j = judge(&slot("Markets brace for week ahead", &cut), &carrier);
+        assert!(j.jaccard < QUOTE_JACCARD, "{}", j.summary());
+        assert!(j.accept, "{}", j.summary());
+        assert_eq!(j.reason, "same text");
+    }
+
+    #[test]
     fn find_returns_the_story_a_copy_belongs_to_with_evidence() {
         let mut index = StoryIndex::new(ClusterConfig::default());
         index.insert(
@@ -656,8 +729,8 @@ mod tests {
     }
 
     #[test]
-    fn slot_stays_152_bytes() {
+    fn slot_stays_176_bytes() {
         // The memory budget (1,000,000 stories in 256 MiB) is computed from this size.
-        assert_eq!(std::mem::size_of::<Slot>(), 152);
+        assert_eq!(std::mem::size_of::<Slot>(), 176);
     }
 }

@@ -17,8 +17,10 @@
 //! set of the figures standing there (one bit per figure; tables repeat contexts such as
 //! `vs … mln`; a figure with no word on one side is not used). Figures in the first or last
 //! 30 words within two words of a month, `am`/`pm`, "published", "updated", "ago" or
-//! "copyright" are skipped, as outlets stamp copies with their own dates. In memory the index keeps 32 minima with 16 bits and 32 with 8 bits; on
-//! disk [`Signature::to_bytes`] keeps all 32 bits.
+//! "copyright" are skipped, as outlets stamp copies with their own dates. It also keeps the
+//! text's *lead*: its first 16 shingles in order, 8 bits each. In memory the index keeps 32
+//! minima with 16 bits and 32 with 8 bits; on disk [`Signature::to_bytes`] keeps all 32 bits
+//! (format version 2; version 1, without the lead, still reads).
 //!
 //! # Matching rule
 //!
@@ -42,7 +44,13 @@
 //! 5. Briefs (shorter copy under 40 shingles, ≈ 45 words) match only if the headline term
 //!    overlap (shared terms / terms of the shorter headline) is ≥ 0.8 and C ≥ 0.6: a brief's
 //!    words cannot tell templated notices apart, so the headline decides.
-//! 6. Longer texts match if C ≥ 0.6, or if C ≥ 0.4 and the headline overlap is ≥ 0.5.
+//! 6. Longer texts match if C ≥ 0.6, or if C ≥ 0.4 and the headline overlap is ≥ 0.5. A
+//!    match on text alone (headline overlap under 0.5) where J < 0.5, so that the shorter text
+//!    covers under half of the longer, also needs the openings to agree: at least a quarter
+//!    of the shorter text's lead shingles must stand in the longer text's lead. A trimmed copy
+//!    keeps its original's opening (a prefixed byline only shifts it); a short story quoted
+//!    whole inside a longer one, as a roundup carries a brief, sits in its middle. A signature
+//!    stored without a lead skips this check.
 //!
 //! Among accepted stories the one with the highest C wins. Two different stories on the same
 //! subject share vocabulary but few 4-word runs (C well under 0.4), and templated items are
@@ -52,8 +60,8 @@
 //!
 //! [`StoryIndex`] holds one slot per story (its earliest copy) and an open-addressing table of
 //! band keys: a lookup probes 16 cells and verifies a handful of candidates, whatever the number
-//! of stories. Memory is 152 bytes per slot plus 80–100 bytes of table: measured (bench
-//! `cluster`) 228.5 MiB of capacity, 222 MiB of resident-set growth, for 1,000,000 stories. [`StoryIndex::prune`] drops stories first seen before the window; the
+//! of stories. Memory is 176 bytes per slot plus 80–100 bytes of table: measured (bench
+//! `cluster`) 252.5 MiB of capacity, 244.8 MiB of resident-set growth, for 1,000,000 stories. [`StoryIndex::prune`] drops stories first seen before the window; the
 //! index is rebuilt at start-up by inserting the stored signatures.
 
 mod index;

@@ -22,8 +22,13 @@ pub(crate) const TITLE_TERMS: usize = 8;
 /// Figures kept from the text, each as (context, value): a bottom-k sample by context hash,
 /// so copies sample the same contexts.
 pub(crate) const FIGURES: usize = 6;
-/// Format version written as the first byte of [`Signature::to_bytes`].
-pub(crate) const VERSION: u8 = 1;
+/// Shingles kept from the start of the text, in order, as 8-bit hashes: a trimmed copy keeps
+/// its original's opening, while a short story quoted whole inside a longer one sits in its
+/// middle (see the index's matching rule).
+pub(crate) const LEAD_SHINGLES: usize = 16;
+/// Format version written as the first byte of [`Signature::to_bytes`]. Version 1 (before the
+/// lead) still parses, with an empty lead.
+pub(crate) const VERSION: u8 = 2;
 
 /// Words that carry no story identity: shingles made only of them are skipped (they are shared
 /// by unrelated stories), and they are not headline terms. [`is_stopword`] is the lookup; the
@@ -74,6 +79,9 @@ pub struct Signature {
     pub(crate) title: Vec<u16>,
     pub(crate) figures: Vec<u32>,
     pub(crate) figures_total: u8,
+    /// The text's first [`LEAD_SHINGLES`] shingles, 8 bits each (empty when read from a
+    /// version 1 signature).
+    pub(crate) lead: Vec<u8>,
 }
 
 impl Signature {
@@ -134,16 +142,24 @@ impl Signature {
             title: title_terms(title),
             figures,
             figures_total,
+            // Bits 32-39: independent of the MinHash's bin (top 6 bits) and value (low 32).
+            lead: shingles
+                .iter()
+                .take(LEAD_SHINGLES)
+                .map(|h| (h >> 32) as u8)
+                .collect(),
         }
     }
 
     /// Serialized form, stored with the entry so the index can be rebuilt at start-up.
     ///
-    /// Layout (little-endian): version `1`, shingles u16, words u16, 64 × u32 minima,
-    /// title count u8 + u16 each, figures total u8, figure count u8 + u32 each.
+    /// Layout (little-endian): version `2`, shingles u16, words u16, 64 × u32 minima,
+    /// title count u8 + u16 each, figures total u8, figure count u8 + u32 each, lead count u8
+    /// + u8 each (version 1 ended before the lead).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(8 + 4 * BINS + 2 * self.title.len() + 4 * self.figures.len());
+        let mut out = Vec::with_capacity(
+            9 + 4 * BINS + 2 * self.title.len() + 4 * self.figures.len() + self.lead.len(),
+        );
         out.push(VERSION);
         out.extend_from_slice(&self.shingles.to_le_bytes());
         out.extend_from_slice(&self.words.to_le_bytes());
@@ -159,13 +175,17 @@ impl Signature {
         for f in &self.figures {
             out.extend_from_slice(&f.to_le_bytes());
         }
+        out.push(self.lead.len() as u8);
+        out.extend_from_slice(&self.lead);
         out
     }
 
-    /// Parses a stored signature; `None` if the bytes are not a signature of this version.
+    /// Parses a stored signature; `None` if the bytes are not a signature of this version or
+    /// of version 1 (read with an empty lead, so entries stored before the lead still match).
     pub fn from_bytes(bytes: &[u8]) -> Option<Signature> {
         let mut r = Reader { bytes, pos: 0 };
-        if r.u8()? != VERSION {
+        let version = r.u8()?;
+        if version != VERSION && version != 1 {
             return None;
         }
         let shingles = r.u16()?;
@@ -187,6 +207,15 @@ impl Signature {
         let figures = (0..n_figures)
             .map(|_| r.u32())
             .collect::<Option<Vec<_>>>()?;
+        let lead = if version == 1 {
+            Vec::new()
+        } else {
+            let n_lead = r.u8()? as usize;
+            if n_lead > LEAD_SHINGLES {
+                return None;
+            }
+            (0..n_lead).map(|_| r.u8()).collect::<Option<Vec<_>>>()?
+        };
         if r.pos != bytes.len() {
             return None;
         }
@@ -197,12 +226,19 @@ impl Signature {
             title,
             figures,
             figures_total,
+            lead,
         })
     }
 
     /// Distinct 4-word shingles in the text (saturates at 65,535).
     pub fn shingle_count(&self) -> usize {
         self.shingles as usize
+    }
+
+    /// Shingles kept from the opening of the text (at most 16; 0 when read from a version 1
+    /// signature). Version 2 of [`Signature::to_bytes`] ends with their count and bytes.
+    pub fn lead_len(&self) -> usize {
+        self.lead.len()
     }
 }
 
@@ -844,13 +880,54 @@ mod tests {
     }
 
     #[test]
+    fn version_1_bytes_parse_with_an_empty_lead() {
+        let sig = Signature::of_text(
+            "U.S. trade deficit narrows",
+            "The U.S. trade deficit narrowed to 10.2 billion dollars in January from 12.3 \
+             billion in December, the Commerce Department said on Friday.",
+        );
+        assert_eq!(sig.lead.len(), LEAD_SHINGLES.min(sig.shingles as usize));
+        // Version 1 is version 2 without the lead count and lead.
+        let mut v1 = sig.to_bytes();
+        v1.truncate(v1.len() - 1 - sig.lead.len());
+        v1[0] = 1;
+        let parsed = Signature::from_bytes(&v1).expect("version 1 parses");
+        assert!(parsed.lead.is_empty());
+        assert_eq!(
+            Signature {
+                lead: Vec::new(),
+                ..sig
+            },
+            parsed
+        );
+    }
+
+    #[test]
+    fn lead_is_the_first_shingles_in_text_order() {
+        let text = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima \
+                    mike november oscar papa quebec romeo sierra tango uniform victor whiskey";
+        let whole = Signature::of_text("t", text);
+        assert_eq!(whole.lead.len(), LEAD_SHINGLES);
+        // The same opening with a different ending: the same lead.
+        let ending = Signature::of_text("t", &text.replace("whiskey", "xray yankee zulu"));
+        assert_eq!(whole.lead, ending.lead);
+        // The same words after a different opening: a different lead.
+        let opening = Signature::of_text("t", &format!("zero one two three {text}"));
+        assert_ne!(whole.lead, opening.lead);
+    }
+
+    #[test]
     fn from_bytes_rejects_other_versions_and_truncated_input() {
         let bytes = Signature::of_text("title", "some words of text to hash here").to_bytes();
         let mut other_version = bytes.clone();
         other_version[0] = VERSION + 1;
+        let mut long_lead = Signature::of_text("title", "some words of text to hash here");
+        long_lead.lead = vec![7; LEAD_SHINGLES + 1];
+        let oversized_lead = long_lead.to_bytes();
         let cases: &[(&str, &[u8])] = &[
             ("empty", &[]),
             ("other version", &other_version),
+            ("a lead longer than kept", &oversized_lead),
             ("truncated", &bytes[..bytes.len() - 1]),
             ("only the version byte", &bytes[..1]),
         ];
@@ -933,7 +1010,8 @@ mod tests {
     }
 
     /// Stored signature bytes for representative texts, computed with the code before the
-    /// speed work: the index is rebuilt from these bytes, so they must never change.
+    /// speed work: the index is rebuilt from these bytes, so they must never change (format
+    /// version 2 only appended the lead).
     #[test]
     fn signature_bytes_are_pinned_for_representative_texts() {
         let hex = |bytes: Vec<u8>| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
@@ -964,11 +1042,15 @@ mod tests {
             ),
         ];
         for (title, text, expected) in cases {
-            assert_eq!(
-                hex(Signature::of_text(title, text).to_bytes()),
-                expected,
-                "{title:?}"
-            );
+            // Version 2 appended the lead: the version 1 part stays pinned byte for byte.
+            let sig = Signature::of_text(title, text);
+            let mut bytes = sig.to_bytes();
+            assert_eq!(bytes[0], VERSION);
+            let lead_at = bytes.len() - 1 - sig.lead.len();
+            assert_eq!(usize::from(bytes[lead_at]), sig.lead.len(), "{title:?}");
+            bytes.truncate(lead_at);
+            bytes[0] = 1;
+            assert_eq!(hex(bytes), expected, "{title:?}");
         }
     }
 
