@@ -182,12 +182,6 @@ pub(crate) fn judge(a: &Slot, b: &Slot) -> Judgement {
     };
     let title = title_overlap(a.title(), b.title());
     let figures = figure_agreement(a, b);
-    // Only the text speaks, and the shorter text covers under half of the longer: a trimmed
-    // copy keeps its original's opening, a short story quoted whole inside a longer one (a
-    // roundup carrying a brief) does not.
-    let quoted = jaccard < QUOTE_JACCARD
-        && !title.is_some_and(|t| t >= TITLE_AGREES)
-        && lead_agreement(a, b).is_some_and(|l| l < LEAD_AGREES);
     let mut judgement = Judgement {
         accept: false,
         containment,
@@ -213,6 +207,12 @@ pub(crate) fn judge(a: &Slot, b: &Slot) -> Judgement {
             "brief: text or headline differs"
         }
     } else if containment >= TEXT_ALONE {
+        // Only the text speaks, and the shorter text covers under half of the longer: a
+        // trimmed copy keeps its original's opening, a short story quoted whole inside a
+        // longer one (a roundup carrying a brief) does not.
+        let quoted = jaccard < QUOTE_JACCARD
+            && !title.is_some_and(|t| t >= TITLE_AGREES)
+            && lead_agreement(a, b).is_some_and(|l| l < LEAD_AGREES);
         if quoted {
             "text quoted in a longer story (openings differ)"
         } else {
