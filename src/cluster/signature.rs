@@ -869,29 +869,37 @@ mod tests {
         }
     }
 
-    #[test]
-    fn signature_round_trips_through_bytes() {
-        let sig = Signature::of_text(
+    /// A short wire story's signature.
+    fn deficit() -> Signature {
+        Signature::of_text(
             "U.S. trade deficit narrows to 10.2 bln dlrs",
             "The U.S. trade deficit narrowed to 10.2 billion dollars in January from 12.3 \
              billion in December, the Commerce Department said on Friday.",
-        );
+        )
+    }
+
+    /// The signature as format version 1 stored it: version 2 without the lead count and lead.
+    fn version_1_bytes(sig: &Signature) -> Vec<u8> {
+        let mut bytes = sig.to_bytes();
+        assert_eq!(bytes[0], VERSION);
+        let lead_at = bytes.len() - 1 - sig.lead.len();
+        assert_eq!(usize::from(bytes[lead_at]), sig.lead.len());
+        bytes.truncate(lead_at);
+        bytes[0] = 1;
+        bytes
+    }
+
+    #[test]
+    fn signature_round_trips_through_bytes() {
+        let sig = deficit();
         assert_eq!(Signature::from_bytes(&sig.to_bytes()), Some(sig));
     }
 
     #[test]
     fn version_1_bytes_parse_with_an_empty_lead() {
-        let sig = Signature::of_text(
-            "U.S. trade deficit narrows",
-            "The U.S. trade deficit narrowed to 10.2 billion dollars in January from 12.3 \
-             billion in December, the Commerce Department said on Friday.",
-        );
+        let sig = deficit();
         assert_eq!(sig.lead.len(), LEAD_SHINGLES.min(sig.shingles as usize));
-        // Version 1 is version 2 without the lead count and lead.
-        let mut v1 = sig.to_bytes();
-        v1.truncate(v1.len() - 1 - sig.lead.len());
-        v1[0] = 1;
-        let parsed = Signature::from_bytes(&v1).expect("version 1 parses");
+        let parsed = Signature::from_bytes(&version_1_bytes(&sig)).expect("version 1 parses");
         assert!(parsed.lead.is_empty());
         assert_eq!(
             Signature {
@@ -1043,13 +1051,7 @@ mod tests {
         ];
         for (title, text, expected) in cases {
             // Version 2 appended the lead: the version 1 part stays pinned byte for byte.
-            let sig = Signature::of_text(title, text);
-            let mut bytes = sig.to_bytes();
-            assert_eq!(bytes[0], VERSION);
-            let lead_at = bytes.len() - 1 - sig.lead.len();
-            assert_eq!(usize::from(bytes[lead_at]), sig.lead.len(), "{title:?}");
-            bytes.truncate(lead_at);
-            bytes[0] = 1;
+            let bytes = version_1_bytes(&Signature::of_text(title, text));
             assert_eq!(hex(bytes), expected, "{title:?}");
         }
     }
