@@ -198,6 +198,14 @@ fn lock_file(db: &Path) -> String {
     std::fs::read_to_string(db.with_file_name("tradefeed.db.lock")).unwrap_or_default()
 }
 
+/// Opens the store, closes it again, and says whether opening ran the integrity check.
+async fn open_runs_the_check(db: &Path) -> bool {
+    let store = Store::open(db, Access::ReadWrite).unwrap();
+    let checked = store.integrity_checked_at_open();
+    store.close().await;
+    checked
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clean_close_lets_the_next_start_skip_the_integrity_check_until_the_file_changes() {
     let dir = tempfile::tempdir().unwrap();
@@ -236,24 +244,16 @@ async fn a_clean_close_lets_the_next_start_skip_the_integrity_check_until_the_fi
     std::thread::sleep(Duration::from_millis(20));
     let bytes = std::fs::read(&db).unwrap();
     std::fs::write(&db, &bytes).unwrap();
-    let store = Store::open(&db, Access::ReadWrite).unwrap();
     assert!(
-        store.integrity_checked_at_open(),
+        open_runs_the_check(&db).await,
         "a file touched since the clean close is checked"
     );
-    store.close().await;
-    drop(store);
 
     // A stamp for a file of another size (e.g. a restored copy) does not count either.
     let stamp = lock_file(&db);
     let longer = stamp.replacen("len=", "len=1", 1);
     std::fs::write(db.with_file_name("tradefeed.db.lock"), longer).unwrap();
-    let store = Store::open(&db, Access::ReadWrite).unwrap();
-    assert!(
-        store.integrity_checked_at_open(),
-        "a stale stamp is ignored"
-    );
-    store.close().await;
+    assert!(open_runs_the_check(&db).await, "a stale stamp is ignored");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,11 +280,9 @@ async fn a_pending_wal_means_the_check_runs_even_with_a_matching_stamp() {
     );
     // Keep the connection open so the WAL stays; restore the stamp as if nothing happened.
     std::fs::write(db.with_file_name("tradefeed.db.lock"), &stamp).unwrap();
-    let store = Store::open(&db, Access::ReadWrite).unwrap();
     assert!(
-        store.integrity_checked_at_open(),
+        open_runs_the_check(&db).await,
         "frames in the WAL mean the file is not as the clean close left it"
     );
-    store.close().await;
     drop(other);
 }
