@@ -286,3 +286,101 @@ async fn a_pending_wal_means_the_check_runs_even_with_a_matching_stamp() {
     );
     drop(other);
 }
+
+/// `PRAGMA data_version` as seen by a connection of the test's own: it moves only when another
+/// connection commits a change.
+fn data_version(conn: &rusqlite::Connection) -> i64 {
+    conn.query_row("PRAGMA data_version", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syncing_sources_writes_only_what_changed_and_resets_only_what_a_change_invalidates() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tradefeed.db");
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    let first = ["keep", "moved", "rescheduled", "dropped"].map(source);
+    store.sync_sources(&first).await.unwrap();
+    for s in &first {
+        store.record_poll(not_modified(&s.name)).await.unwrap();
+    }
+
+    // The same config again changes nothing in the file.
+    let observer = rusqlite::Connection::open(&db).unwrap();
+    let before = data_version(&observer);
+    store.sync_sources(&first).await.unwrap();
+    assert_eq!(
+        data_version(&observer),
+        before,
+        "an unchanged config writes nothing"
+    );
+
+    let mut moved = source("moved");
+    moved.url = "https://elsewhere.example/feed".into();
+    let mut rescheduled = source("rescheduled");
+    rescheduled.schedule = Schedule::parse("@daily").unwrap();
+    let mut keep = source("keep");
+    keep.priority = 5;
+    store
+        .sync_sources(&[keep, moved, rescheduled, source("new")])
+        .await
+        .unwrap();
+    assert_ne!(
+        data_version(&observer),
+        before,
+        "a changed config is written"
+    );
+
+    let states: std::collections::HashMap<String, _> = store
+        .source_states()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.name.clone(), s))
+        .collect();
+    let etag = |name: &str| states[name].etag.clone();
+    assert_eq!(
+        etag("keep").as_deref(),
+        Some("\"keep-etag\""),
+        "a new priority keeps validators"
+    );
+    assert!(
+        states["keep"].next_due.is_some(),
+        "and the schedule's next time"
+    );
+    assert_eq!(
+        etag("moved"),
+        None,
+        "a new URL forgets the old feed's validators"
+    );
+    assert_eq!(states["moved"].url, "https://elsewhere.example/feed");
+    assert!(states["moved"].next_due.is_none(), "and is due at once");
+    assert_eq!(
+        etag("rescheduled").as_deref(),
+        Some("\"rescheduled-etag\""),
+        "a new schedule keeps validators"
+    );
+    assert!(
+        states["rescheduled"].next_due.is_none(),
+        "but drops the old next time"
+    );
+    assert_eq!(states["rescheduled"].schedule, "@daily");
+    assert!(states["new"].in_config && states["new"].etag.is_none());
+    assert!(
+        !states["dropped"].in_config,
+        "a source left out of the config is marked"
+    );
+    assert_eq!(etag("dropped").as_deref(), Some("\"dropped-etag\""));
+
+    // Listed again, it comes back as it was.
+    store.sync_sources(&[source("dropped")]).await.unwrap();
+    let states = store.source_states().await.unwrap();
+    let dropped = states.iter().find(|s| s.name == "dropped").unwrap();
+    assert!(dropped.in_config);
+    assert_eq!(dropped.etag.as_deref(), Some("\"dropped-etag\""));
+    assert!(
+        states.iter().filter(|s| s.in_config).count() == 1,
+        "only the listed source is in the config now"
+    );
+    store.close().await;
+}

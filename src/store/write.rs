@@ -92,6 +92,15 @@ pub struct PollRecord {
     pub entries: Vec<EntryWrite>,
 }
 
+/// A source's row as `sync_sources` compares it with the config.
+struct StoredSource {
+    url: String,
+    schedule: String,
+    in_config: bool,
+    enabled: bool,
+    priority: i32,
+}
+
 /// Where one written entry ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Placement {
@@ -135,23 +144,39 @@ pub struct PollResult {
 impl Store {
     /// Makes the sources table match the config: adds new names, updates changed ones, marks
     /// removed ones as out of config (their stories stay). A changed URL resets the validators.
+    ///
+    /// Reads the table once and writes only rows that differ: every start and every reload
+    /// runs this, and with nothing changed (the usual case) it writes nothing at all.
     pub async fn sync_sources(&self, sources: &[Source]) -> Result<(), StoreError> {
         let sources = sources.to_vec();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            tx.execute("UPDATE sources SET in_config = 0", [])?;
+            let mut stored: std::collections::HashMap<String, StoredSource> = tx
+                .prepare("SELECT name, url, schedule, in_config, enabled, priority FROM sources")?
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        StoredSource {
+                            url: r.get(1)?,
+                            schedule: r.get(2)?,
+                            in_config: r.get(3)?,
+                            enabled: r.get(4)?,
+                            priority: r.get(5)?,
+                        },
+                    ))
+                })?
+                .collect::<Result<_, _>>()?;
             for s in &sources {
-                // The statements run once per configured source at every start: cached.
-                let before: Option<(String, String)> = query_opt(
-                    &tx,
-                    "SELECT url, schedule FROM sources WHERE name = ?1",
-                    [&s.name],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?;
-                let url_changed = before.as_ref().is_some_and(|(url, _)| *url != s.url);
-                let schedule_changed = before
-                    .as_ref()
-                    .is_some_and(|(_, schedule)| schedule != s.schedule.as_str());
+                let before = stored.remove(&s.name);
+                if let Some(before) = &before
+                    && before.in_config
+                    && before.url == s.url
+                    && before.schedule == s.schedule.as_str()
+                    && before.enabled == s.enabled
+                    && before.priority == s.priority
+                {
+                    continue;
+                }
                 exec(
                     &tx,
                     "INSERT INTO sources (name, url, schedule, in_config, enabled, priority)
@@ -161,7 +186,8 @@ impl Store {
                         enabled = excluded.enabled, priority = excluded.priority",
                     params![s.name, s.url, s.schedule.as_str(), s.enabled, s.priority],
                 )?;
-                if url_changed {
+                let Some(before) = before else { continue };
+                if before.url != s.url {
                     // A new URL is a new feed: forget validators, the move and any 410.
                     exec(
                         &tx,
@@ -171,11 +197,21 @@ impl Store {
                          WHERE name = ?1",
                         [&s.name],
                     )?;
-                } else if schedule_changed {
+                } else if before.schedule != s.schedule.as_str() {
                     exec(
                         &tx,
                         "UPDATE sources SET next_due = NULL WHERE name = ?1",
                         [&s.name],
+                    )?;
+                }
+            }
+            // What is left was not in this config.
+            for (name, before) in &stored {
+                if before.in_config {
+                    exec(
+                        &tx,
+                        "UPDATE sources SET in_config = 0 WHERE name = ?1",
+                        [name],
                     )?;
                 }
             }
