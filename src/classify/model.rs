@@ -290,9 +290,40 @@ impl Model {
             unseen_scale: 1.0,
             weights: FeatureMap::default(),
         };
+        // Size the table once: a model has some 13,000 weights, and growing it step by step
+        // rehashed them all several times at every start.
+        let weight_lines = byte_lines(text).filter(|l| l.starts_with(b"w ")).count();
+        model.weights.reserve(weight_lines);
         for (n, line) in lines {
             let line = line.trim_end();
             if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            // Weight lines are nearly all of the file: split them on bytes (a single space
+            // separates the fields) rather than with the general string searchers.
+            if let Some(rest) = line.strip_prefix("w ") {
+                let bytes = rest.as_bytes();
+                let fields = bytes.iter().position(|&b| b == b' ').and_then(|first| {
+                    let second = first + 1 + bytes[first + 1..].iter().position(|&b| b == b' ')?;
+                    Some((
+                        &rest[..first],
+                        &rest[first + 1..second],
+                        &rest[second + 1..],
+                    ))
+                });
+                let Some((w, scale, name)) = fields else {
+                    return Err(bad(n, "expected `w WEIGHT SCALE NAME`"));
+                };
+                let float = |s: &str| {
+                    s.parse::<f32>()
+                        .map_err(|_| bad(n, &format!("bad number `{s}`")))
+                };
+                let feature = Feature {
+                    weight: float(w)?,
+                    scale: float(scale)?,
+                    name: name.into(),
+                };
+                model.weights.insert(feature_hash(name), feature);
                 continue;
             }
             let (key, rest) = line
@@ -323,20 +354,6 @@ impl Model {
                 "cv_f1" => model.cv_f1 = float(rest)?,
                 "lambda" => model.lambda = float(rest)?,
                 "bias" => model.bias = float(rest)?,
-                "w" => {
-                    let mut parts = rest.splitn(3, ' ');
-                    let (Some(w), Some(scale), Some(name)) =
-                        (parts.next(), parts.next(), parts.next())
-                    else {
-                        return Err(bad(n, "expected `w WEIGHT SCALE NAME`"));
-                    };
-                    let feature = Feature {
-                        weight: float(w)?,
-                        scale: float(scale)?,
-                        name: name.into(),
-                    };
-                    model.weights.insert(feature_hash(name), feature);
-                }
                 other => return Err(bad(n, &format!("unknown key `{other}`"))),
             }
         }
@@ -365,6 +382,11 @@ impl Model {
         })?;
         Model::from_text(&text, &path.display().to_string())
     }
+}
+
+/// The lines of `text` as bytes, split with a plain byte loop (cheaper than `str::lines`).
+fn byte_lines(text: &str) -> impl Iterator<Item = &[u8]> {
+    text.as_bytes().split(|&b| b == b'\n')
 }
 
 /// Deterministic xorshift64* generator for shuffling.
@@ -1006,10 +1028,41 @@ mod tests {
             ("tradefeed-model 2\nfoo 1", ":2: unknown key"),
             ("tradefeed-model 2\nloss hinge", ":2: unknown loss"),
             ("tradefeed-model 2\nthreshold 3", "outside [0, 1]"),
+            ("tradefeed-model 2\nw", ":2: missing value"),
+            (
+                "tradefeed-model 2\nw 0.5",
+                ":2: expected `w WEIGHT SCALE NAME`",
+            ),
+            (
+                "tradefeed-model 2\nbias 0\nw 0.5 2",
+                ":3: expected `w WEIGHT SCALE NAME`",
+            ),
+            ("tradefeed-model 2\nw x 2 tariff", ":2: bad number `x`"),
+            ("tradefeed-model 2\nw 0.5 y tariff", ":2: bad number `y`"),
         ];
         for (text, want) in cases {
             let err = Model::from_text(text, "m").unwrap_err().to_string();
             assert!(err.contains(want), "{text:?} → {err}");
         }
+    }
+
+    #[test]
+    fn weight_lines_keep_spaces_inside_the_feature_name() {
+        let model = Model::from_text(
+            "tradefeed-model 2\nw 0.25 2 export control\nw -1 3 title:tariff\n",
+            "m",
+        )
+        .unwrap();
+        assert_eq!(model.len(), 2);
+        let bigram = &model.weights[&feature_hash("export control")];
+        assert_eq!(
+            (bigram.weight, bigram.scale, &*bigram.name),
+            (0.25, 2.0, "export control")
+        );
+        let title = &model.weights[&feature_hash("title:tariff")];
+        assert_eq!(
+            (title.weight, title.scale, &*title.name),
+            (-1.0, 3.0, "title:tariff")
+        );
     }
 }
