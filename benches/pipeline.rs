@@ -224,7 +224,7 @@ fn stages(c: &mut Criterion) {
         cluster: true,
     };
     runtime
-        .block_on(store.sync_sources(std::slice::from_ref(&source)))
+        .block_on(store.sync_sources(std::slice::from_ref(&source), |_, last| last))
         .unwrap();
     let mut round = 0u64;
     // Scores and signatures are computed in the untimed setup: this measures the store alone.

@@ -61,6 +61,17 @@ pub fn ingest_settings(config: &Config) -> IngestSettings {
     }
 }
 
+/// Records the config's sources in the store. A source whose schedule changed is next due by
+/// its new schedule after its last poll (the same arithmetic as after a poll).
+pub async fn sync_sources(store: &Store, config: &Config) -> Result<(), crate::store::StoreError> {
+    let max_jitter = config.polling.max_jitter;
+    store
+        .sync_sources(&config.sources, move |source, last_attempt| {
+            scheduler::next_due(&source.schedule, &source.name, last_attempt, max_jitter)
+        })
+        .await
+}
+
 /// Loads the topic profiles the config names (the built-in topic when there are none).
 pub fn load_classifier(config: &Config) -> anyhow::Result<Classifier> {
     load_topics(&config.topics_dir)
@@ -117,8 +128,7 @@ impl Pipeline {
             }
         };
         let store = store?;
-        store
-            .sync_sources(&config.sources)
+        sync_sources(&store, config)
             .await
             .context("recording the configured sources")?;
         rescore_if_changed(&store, &classifier).await?;
@@ -479,7 +489,7 @@ impl Live {
                 return;
             }
         };
-        if let Err(e) = self.store.sync_sources(&new.sources).await {
+        if let Err(e) = sync_sources(&self.store, &new).await {
             error!(error = %e, "config reload failed: cannot record the sources; will retry on the next change");
             crate::telemetry::record_reload(false);
             return;

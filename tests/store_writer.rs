@@ -24,6 +24,21 @@ fn source(name: &str) -> Source {
     }
 }
 
+/// Records `sources` as the daemon does: a changed schedule counts from the last poll, by the
+/// scheduler's own arithmetic (without jitter here).
+async fn sync(store: &Store, sources: &[Source]) -> Result<(), StoreError> {
+    store
+        .sync_sources(sources, |source, last_attempt| {
+            tradefeed::scheduler::next_due(
+                &source.schedule,
+                &source.name,
+                last_attempt,
+                Duration::ZERO,
+            )
+        })
+        .await
+}
+
 fn not_modified(source: &str) -> PollRecord {
     PollRecord {
         source: source.into(),
@@ -79,8 +94,7 @@ async fn polls_queued_together_commit_together_and_a_failing_one_leaves_nothing_
     let db = dir.path().join("tradefeed.db");
     let store = Store::open(&db, Access::ReadWrite).unwrap();
     let names = ["A", "B", "C", "D"];
-    store
-        .sync_sources(&names.map(source))
+    sync(&store, &names.map(source))
         .await
         .expect("sources recorded");
 
@@ -159,7 +173,7 @@ async fn the_answer_to_a_poll_comes_only_once_its_writes_are_visible_to_other_co
     let db = dir.path().join("tradefeed.db");
     let store = Store::open(&db, Access::ReadWrite).unwrap();
     let names = ["X", "A", "B"];
-    store.sync_sources(&names.map(source)).await.unwrap();
+    sync(&store, &names.map(source)).await.unwrap();
 
     // X waits at BEGIN for the lock; A and then B queue behind it and share the next batch, in
     // which B's hook holds the commit back 300 ms after A's writes are done.
@@ -216,7 +230,7 @@ async fn a_clean_close_lets_the_next_start_skip_the_integrity_check_until_the_fi
         store.integrity_checked_at_open(),
         "a new database is checked"
     );
-    store.sync_sources(&[source("A")]).await.unwrap();
+    sync(&store, &[source("A")]).await.unwrap();
     assert_eq!(lock_file(&db), "", "no stamp while the store is open");
     store.close().await;
     drop(store);
@@ -261,7 +275,7 @@ async fn a_pending_wal_means_the_check_runs_even_with_a_matching_stamp() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("tradefeed.db");
     let store = Store::open(&db, Access::ReadWrite).unwrap();
-    store.sync_sources(&[source("A")]).await.unwrap();
+    sync(&store, &[source("A")]).await.unwrap();
     store.close().await;
     drop(store);
     let stamp = lock_file(&db);
@@ -299,16 +313,41 @@ async fn syncing_sources_writes_only_what_changed_and_resets_only_what_a_change_
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("tradefeed.db");
     let store = Store::open(&db, Access::ReadWrite).unwrap();
-    let first = ["keep", "moved", "rescheduled", "dropped"].map(source);
-    store.sync_sources(&first).await.unwrap();
-    for s in &first {
-        store.record_poll(not_modified(&s.name)).await.unwrap();
+    let first = [
+        "keep",
+        "moved",
+        "rescheduled",
+        "failing",
+        "unpolled",
+        "dropped",
+    ]
+    .map(source);
+    sync(&store, &first).await.unwrap();
+    for s in first.iter().filter(|s| s.name != "unpolled") {
+        let mut poll = not_modified(&s.name);
+        if s.name == "failing" {
+            poll.outcome = PollOutcome::Failed {
+                kind: "timeout".into(),
+                message: "timed out".into(),
+                http_status: None,
+                retry_not_before: None,
+                disable: None,
+            };
+            poll.next_due = Utc::now() + chrono::Duration::minutes(10);
+        }
+        store.record_poll(poll).await.unwrap();
     }
+    let backoff_until = store
+        .source_state("failing")
+        .await
+        .unwrap()
+        .unwrap()
+        .next_due;
 
     // The same config again changes nothing in the file.
     let observer = rusqlite::Connection::open(&db).unwrap();
     let before = data_version(&observer);
-    store.sync_sources(&first).await.unwrap();
+    sync(&store, &first).await.unwrap();
     assert_eq!(
         data_version(&observer),
         before,
@@ -317,14 +356,21 @@ async fn syncing_sources_writes_only_what_changed_and_resets_only_what_a_change_
 
     let mut moved = source("moved");
     moved.url = "https://elsewhere.example/feed".into();
-    let mut rescheduled = source("rescheduled");
-    rescheduled.schedule = Schedule::parse("@daily").unwrap();
+    let daily = |name: &str| Source {
+        schedule: Schedule::parse("@daily").unwrap(),
+        ..source(name)
+    };
     let mut keep = source("keep");
     keep.priority = 5;
-    store
-        .sync_sources(&[keep, moved, rescheduled, source("new")])
-        .await
-        .unwrap();
+    let second = [
+        keep,
+        moved,
+        daily("rescheduled"),
+        daily("failing"),
+        daily("unpolled"),
+        source("new"),
+    ];
+    sync(&store, &second).await.unwrap();
     assert_ne!(
         data_version(&observer),
         before,
@@ -360,9 +406,28 @@ async fn syncing_sources_writes_only_what_changed_and_resets_only_what_a_change_
         Some("\"rescheduled-etag\""),
         "a new schedule keeps validators"
     );
+    let last_poll = states["rescheduled"].last_attempt.unwrap();
+    assert_eq!(
+        states["rescheduled"].next_due,
+        Some(tradefeed::scheduler::next_due(
+            &Schedule::parse("@daily").unwrap(),
+            "rescheduled",
+            last_poll,
+            Duration::ZERO
+        )),
+        "and is next due by the new schedule after its last poll"
+    );
     assert!(
-        states["rescheduled"].next_due.is_none(),
-        "but drops the old next time"
+        states["rescheduled"].next_due.unwrap() > Utc::now(),
+        "a less frequent schedule does not poll at once"
+    );
+    assert_eq!(
+        states["failing"].next_due, backoff_until,
+        "a source in backoff keeps its backoff"
+    );
+    assert!(
+        states["unpolled"].next_due.is_none(),
+        "a source never polled stays due at once"
     );
     assert_eq!(states["rescheduled"].schedule, "@daily");
     assert!(states["new"].in_config && states["new"].etag.is_none());
@@ -373,7 +438,7 @@ async fn syncing_sources_writes_only_what_changed_and_resets_only_what_a_change_
     assert_eq!(etag("dropped").as_deref(), Some("\"dropped-etag\""));
 
     // Listed again, it comes back as it was.
-    store.sync_sources(&[source("dropped")]).await.unwrap();
+    sync(&store, &[source("dropped")]).await.unwrap();
     let states = store.source_states().await.unwrap();
     let dropped = states.iter().find(|s| s.name == "dropped").unwrap();
     assert!(dropped.in_config);

@@ -99,6 +99,10 @@ struct StoredSource {
     in_config: bool,
     enabled: bool,
     priority: i32,
+    /// When it was last polled (`None`: never).
+    last_attempt: Option<DateTime<Utc>>,
+    /// In failure backoff (its next time is the backoff's, not the schedule's).
+    failing: bool,
 }
 
 /// Where one written entry ended up.
@@ -143,16 +147,29 @@ pub struct PollResult {
 
 impl Store {
     /// Makes the sources table match the config: adds new names, updates changed ones, marks
-    /// removed ones as out of config (their stories stay). A changed URL resets the validators.
+    /// removed ones as out of config (their stories stay). A changed URL is a new feed: its
+    /// validators are forgotten and it is due at once. A changed schedule takes effect from
+    /// the source's last poll: its next time becomes `next_after(source, last_attempt)` (the
+    /// caller's schedule arithmetic; the store does none), so `@hourly` → `@daily` does not
+    /// poll now. A source never polled stays due at once, and one in failure backoff keeps
+    /// its backoff.
     ///
     /// Reads the table once and writes only rows that differ: every start and every reload
     /// runs this, and with nothing changed (the usual case) it writes nothing at all.
-    pub async fn sync_sources(&self, sources: &[Source]) -> Result<(), StoreError> {
+    pub async fn sync_sources(
+        &self,
+        sources: &[Source],
+        next_after: impl Fn(&Source, DateTime<Utc>) -> DateTime<Utc> + Send + 'static,
+    ) -> Result<(), StoreError> {
         let sources = sources.to_vec();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut stored: std::collections::HashMap<String, StoredSource> = tx
-                .prepare("SELECT name, url, schedule, in_config, enabled, priority FROM sources")?
+                .prepare(
+                    "SELECT name, url, schedule, in_config, enabled, priority, last_attempt,
+                            consecutive_failures
+                     FROM sources",
+                )?
                 .query_map([], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
@@ -162,6 +179,8 @@ impl Store {
                             in_config: r.get(3)?,
                             enabled: r.get(4)?,
                             priority: r.get(5)?,
+                            last_attempt: r.get::<_, Option<i64>>(6)?.map(super::time),
+                            failing: r.get::<_, i64>(7)? > 0,
                         },
                     ))
                 })?
@@ -197,11 +216,14 @@ impl Store {
                          WHERE name = ?1",
                         [&s.name],
                     )?;
-                } else if before.schedule != s.schedule.as_str() {
+                } else if before.schedule != s.schedule.as_str()
+                    && let Some(last) = before.last_attempt
+                    && !before.failing
+                {
                     exec(
                         &tx,
-                        "UPDATE sources SET next_due = NULL WHERE name = ?1",
-                        [&s.name],
+                        "UPDATE sources SET next_due = ?2 WHERE name = ?1",
+                        params![s.name, secs(next_after(s, last))],
                     )?;
                 }
             }
