@@ -363,18 +363,23 @@ pub async fn fetch_once(
     concurrency: usize,
 ) -> Vec<FetchPassResult> {
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
-    // One read for the whole pass (not one per source) finds those to leave alone.
-    let mut blockers: std::collections::HashMap<String, PollBlocker> = pipeline
-        .store
-        .poll_blockers(Utc::now())
-        .await
+    // One read each for the whole pass (not one per source): those to leave alone, and the
+    // validators and failure counts of the rest. If the states cannot be read, each poll
+    // reads its own (and reports the error against its source).
+    let (blockers, states) = tokio::join!(
+        pipeline.store.poll_blockers(Utc::now()),
+        pipeline.store.poll_states()
+    );
+    let mut blockers: std::collections::HashMap<String, PollBlocker> = blockers
         .map(|b| b.into_iter().collect())
         .unwrap_or_default();
+    let mut states = states.ok();
     let mut tasks = Vec::with_capacity(sources.len());
     for source in sources {
         let ingestor = pipeline.ingestor.clone();
         let permits = Arc::clone(&permits);
         let blocker = blockers.remove(&source.name);
+        let state = states.as_mut().map(|s| s.remove(&source.name));
         tasks.push(tokio::spawn(async move {
             match blocker {
                 Some(PollBlocker::Disabled(reason)) => {
@@ -395,7 +400,10 @@ pub async fn fetch_once(
                 None => {}
             }
             let _permit = permits.acquire_owned().await;
-            FetchPassResult::Polled(ingestor.poll(&source).await)
+            FetchPassResult::Polled(match state {
+                Some(state) => ingestor.poll_with_state(&source, state).await,
+                None => ingestor.poll(&source).await,
+            })
         }));
     }
     let mut results = Vec::with_capacity(tasks.len());

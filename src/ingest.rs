@@ -17,7 +17,9 @@ use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
 use crate::normalize::{NormalizeContext, normalize_item};
 use crate::parse::{ParseError, parse_feed};
 use crate::scheduler::{backoff_delay, next_due};
-use crate::store::{EntryWrite, PollHook, PollOutcome, PollRecord, PollResult, Store, StoreError};
+use crate::store::{
+    EntryWrite, PollHook, PollOutcome, PollRecord, PollResult, PollState, Store, StoreError,
+};
 use cpu_pool::CpuPool;
 
 /// The classifier in force; replaced as a whole when topic profiles are reloaded.
@@ -236,19 +238,33 @@ impl Ingestor {
     /// Polls one source once and records the result. Never fails: every error is recorded
     /// against the source and returned in the report.
     pub async fn poll(&self, source: &Source) -> PollReport {
+        self.poll_traced(source, None).await
+    }
+
+    /// [`Ingestor::poll`] with the source's stored poll state already read (`None`: never
+    /// stored). A `fetch` pass reads every source's state in one query instead of one each.
+    pub async fn poll_with_state(&self, source: &Source, state: Option<PollState>) -> PollReport {
+        self.poll_traced(source, Some(state)).await
+    }
+
+    async fn poll_traced(&self, source: &Source, known: Option<Option<PollState>>) -> PollReport {
         let span = info_span!("poll", source = %source.name, url = %source.url);
-        let report = self.poll_inner(source).instrument(span).await;
+        let report = self.poll_inner(source, known).instrument(span).await;
         crate::telemetry::record_poll(&report);
         report
     }
 
-    async fn poll_inner(&self, source: &Source) -> PollReport {
+    /// One poll. `known` is the source's poll state when the caller has read it already.
+    async fn poll_inner(&self, source: &Source, known: Option<Option<PollState>>) -> PollReport {
         let settings = self.settings();
         let started_at = Utc::now();
         let clock = Instant::now();
-        let state = match self.store.poll_state(&source.name).await {
-            Ok(state) => state,
-            Err(e) => return self.store_failure(source, started_at, clock, &settings, e),
+        let state = match known {
+            Some(state) => state,
+            None => match self.store.poll_state(&source.name).await {
+                Ok(state) => state,
+                Err(e) => return self.store_failure(source, started_at, clock, &settings, e),
+            },
         };
         let failures = state.as_ref().map_or(0, |s| s.consecutive_failures);
         let request = FetchRequest {

@@ -337,6 +337,20 @@ async fn syncing_sources_writes_only_what_changed_and_resets_only_what_a_change_
         }
         store.record_poll(poll).await.unwrap();
     }
+    // A `fetch` pass reads what every poll needs in one query.
+    let polls = store.poll_states().await.unwrap();
+    assert_eq!(polls.len(), first.len());
+    assert_eq!(polls["keep"].etag.as_deref(), Some("\"keep-etag\""));
+    assert_eq!(polls["failing"].consecutive_failures, 1);
+    assert_eq!(polls["unpolled"].etag, None);
+    for s in &first {
+        assert_eq!(
+            Some(&polls[&s.name]),
+            store.poll_state(&s.name).await.unwrap().as_ref(),
+            "{}",
+            s.name
+        );
+    }
     let backoff_until = store
         .source_state("failing")
         .await

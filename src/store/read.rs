@@ -180,6 +180,30 @@ impl Store {
         .await
     }
 
+    /// [`Store::poll_state`] of every source, by name: one query for a whole `fetch` pass
+    /// instead of one per source.
+    pub async fn poll_states(
+        &self,
+    ) -> Result<std::collections::HashMap<String, PollState>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT name, etag, last_modified, consecutive_failures FROM sources",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    PollState {
+                        etag: r.get(1)?,
+                        last_modified: r.get(2)?,
+                        consecutive_failures: r.get(3)?,
+                    },
+                ))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     /// Why sources must not be polled now, by name: those stopped by the server (410 Gone)
     /// and those it asked to wait (Retry-After still in the future). One query for a whole
     /// `fetch` pass.

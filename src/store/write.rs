@@ -424,12 +424,13 @@ fn query_opt<T>(
     conn.prepare_cached(sql)?.query_row(params, f).optional()
 }
 
-fn source_id(tx: &Connection, name: &str) -> Result<i64, StoreError> {
+/// The source's row id and priority.
+fn source_row(tx: &Connection, name: &str) -> Result<(i64, i32), StoreError> {
     Ok(query_row(
         tx,
-        "SELECT id FROM sources WHERE name = ?1",
+        "SELECT id, priority FROM sources WHERE name = ?1",
         [name],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?)
 }
 
@@ -496,13 +497,7 @@ fn shared_failure(e: &rusqlite::Error) -> StoreError {
 
 /// One poll's writes, inside the caller's transaction or savepoint.
 fn record_poll(tx: &Connection, record: &PollRecord) -> Result<PollResult, StoreError> {
-    let source_id = source_id(tx, &record.source)?;
-    let priority: i32 = query_row(
-        tx,
-        "SELECT priority FROM sources WHERE id = ?1",
-        [source_id],
-        |r| r.get(0),
-    )?;
+    let (source_id, priority) = source_row(tx, &record.source)?;
     let started = secs(record.started_at);
     let now = secs(Utc::now());
     let mut result = PollResult::default();
