@@ -1,9 +1,10 @@
 //! The database survives what processes and disks do to it: a `fetch` killed with SIGKILL
-//! mid-pass, a corrupted file, two processes reaching for one database.
+//! mid-pass, a disk that fills up mid-pass, a corrupted file, two processes reaching for one
+//! database.
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -177,6 +178,142 @@ async fn a_fetch_killed_mid_pass_leaves_a_sound_database_and_a_rerun_completes_i
     let again = tradefeed(&config, &["fetch"]).output().unwrap();
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     assert_eq!(census(&db), after, "an idempotent re-poll");
+}
+
+/// Whether this process may mount a tmpfs in a mount namespace of its own (root, with
+/// util-linux's `unshare`): the way to give `tradefeed` a small disk that really fills up.
+fn can_mount_a_private_tmpfs() -> bool {
+    Command::new("unshare")
+        .args(["--mount", "sh", "-c"])
+        .arg("d=$(mktemp -d) && mount -t tmpfs -o size=1m tmpfs \"$d\" && umount \"$d\" && rmdir \"$d\"")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A config whose database lives in `dir/data/` (created empty), for tests that mount a
+/// filesystem of their own there.
+fn config_with_data_dir(dir: &Path, sources: &[(&str, String)], extra: &str) -> PathBuf {
+    let config = write_config(dir, sources, extra);
+    let moved = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("path = \"tradefeed.db\"", "path = \"data/tradefeed.db\"");
+    std::fs::write(&config, moved).unwrap();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    config
+}
+
+/// Runs `script` with `sh` in a mount namespace of its own, so what it mounts on `$DATA` (the
+/// config's `data/` folder) disappears with it. `$TF` is the binary, `$CFG` the config and
+/// `$OUT` the config's `out/` folder, where the script leaves what the test reads.
+fn in_private_mount(config: &Path, script: &str) {
+    let dir = config.parent().unwrap();
+    let run = Command::new("unshare")
+        .args(["--mount", "sh", "-c", script])
+        .env("TF", env!("CARGO_BIN_EXE_tradefeed"))
+        .env("CFG", config)
+        .env("DATA", dir.join("data"))
+        .env("OUT", dir.join("out"))
+        .env("RUST_LOG", "warn")
+        .env_remove("TRADEFEED_CONFIG")
+        .env_remove("TRADEFEED_DB")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_only_the_polls_it_cannot_store_and_a_pass_with_space_completes_them() {
+    if !can_mount_a_private_tmpfs() {
+        eprintln!("skipped: needs root and `unshare` to mount a small tmpfs for the database");
+        return;
+    }
+    const SOURCES: usize = 60;
+    const ITEMS: usize = 30;
+    let server = FeedServer::start().await;
+    let mut sources = Vec::new();
+    for s in 0..SOURCES {
+        server.put(&format!("f{s}.xml"), Resource::feed(feed(s, ITEMS)));
+        sources.push((format!("Source {s}"), server.url(&format!("f{s}.xml"))));
+    }
+    let named: Vec<(&str, String)> = sources
+        .iter()
+        .map(|(n, u)| (n.as_str(), u.clone()))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    // The database goes on its own small filesystem: `data/`, a 1 MiB tmpfs, about a fifth of
+    // what the pass stores.
+    let config = config_with_data_dir(dir.path(), &named, "concurrency = 4\n");
+    let out = dir.path().join("out");
+    for d in [out.join("full"), out.join("after")] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+
+    // Inside the namespace: a pass on the full disk, a copy of what it left, then the same
+    // filesystem grown (space freed) and a second pass. The mount ends with the namespace.
+    let script = r#"
+        set -u
+        mount -t tmpfs -o size=1m tmpfs "$DATA" || exit 90
+        "$TF" --config "$CFG" fetch > "$OUT/first.out" 2>&1; echo $? > "$OUT/first.code"
+        cp "$DATA/tradefeed.db" "$OUT/full/"
+        if [ -e "$DATA/tradefeed.db-wal" ]; then cp "$DATA/tradefeed.db-wal" "$OUT/full/"; fi
+        mount -o remount,size=256m "$DATA" || exit 91
+        "$TF" --config "$CFG" fetch > "$OUT/second.out" 2>&1; echo $? > "$OUT/second.code"
+        cp "$DATA"/tradefeed.db "$OUT/after/"
+        if [ -e "$DATA/tradefeed.db-wal" ]; then cp "$DATA/tradefeed.db-wal" "$OUT/after/"; fi
+    "#;
+    in_private_mount(&config, script);
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
+
+    // The first pass: the polls it could not store fail, by name and with the cause; it exits 2.
+    let first = read("first.out");
+    assert_eq!(read("first.code").trim(), "2", "{first}");
+    let failed: Vec<&str> = first.lines().filter(|l| l.contains("FAILED")).collect();
+    assert!(!failed.is_empty(), "the disk filled up: {first}");
+    assert!(
+        failed.iter().all(|l| l.contains("disk is full")),
+        "each failure says why: {first}"
+    );
+    let stored_sources = first
+        .lines()
+        .filter(|l| l.starts_with("Source ") && l.contains(" ok "))
+        .count();
+    assert!(stored_sources > 0, "some polls fitted: {first}");
+    eprintln!(
+        "disk full after {stored_sources} of {SOURCES} polls stored; {} failed",
+        failed.len()
+    );
+    assert_eq!(stored_sources + failed.len(), SOURCES, "{first}");
+
+    // What it left is sound, and holds exactly the polls it reported stored, each whole.
+    let full = out.join("full").join("tradefeed.db");
+    assert_eq!(integrity(&full), "ok");
+    let (entries, _, orphans, empty, _, split) = census(&full);
+    assert_eq!(
+        entries,
+        (stored_sources * (ITEMS + 1)) as i64,
+        "no poll stored in part: {first}"
+    );
+    assert_eq!((orphans, empty, split), (0, 0, 0));
+
+    // With space again, a pass completes the job: every item once, every story once.
+    let second = read("second.out");
+    assert_eq!(read("second.code").trim(), "0", "{second}");
+    let after = out.join("after").join("tradefeed.db");
+    assert_eq!(integrity(&after), "ok");
+    let census = census(&after);
+    assert_eq!(
+        census.0,
+        (SOURCES * (ITEMS + 1)) as i64,
+        "every item stored once"
+    );
+    assert_eq!(
+        census.1,
+        (SOURCES * ITEMS + SOURCES / 2) as i64,
+        "every story once"
+    );
+    assert_eq!((census.2, census.3, census.5), (0, 0, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
