@@ -92,7 +92,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let path = config.storage.path.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&path, Access::ReadWrite))
         .await
-        .context("opening the database")??;
+        .context("opening the database")?
+        .context("opening the database")?;
     Ok(store)
 }
 

@@ -316,6 +316,42 @@ async fn a_full_disk_fails_only_the_polls_it_cannot_store_and_a_pass_with_space_
     assert_eq!((census.2, census.3, census.5), (0, 0, 0));
 }
 
+#[test]
+fn a_database_folder_on_a_read_only_filesystem_stops_fetch_with_one_clear_error() {
+    if !can_mount_a_private_tmpfs() {
+        eprintln!("skipped: needs root and `unshare` to mount a read-only tmpfs");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_data_dir(
+        dir.path(),
+        &[("A", "http://127.0.0.1:9/a.xml".to_string())],
+        "",
+    );
+    std::fs::create_dir_all(dir.path().join("out")).unwrap();
+    in_private_mount(
+        &config,
+        r#"
+        mount -t tmpfs -o size=1m,ro tmpfs "$DATA" || exit 90
+        "$TF" --config "$CFG" fetch > "$OUT/stdout" 2> "$OUT/stderr"; echo $? > "$OUT/code"
+        "#,
+    );
+    let read = |name: &str| std::fs::read_to_string(dir.path().join("out").join(name)).unwrap();
+    let stderr = read("stderr");
+    assert_eq!(read("code").trim(), "1", "a fatal error: {stderr}");
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("an error line: {stderr}"));
+    assert!(
+        error.contains("opening the database")
+            && error.contains("tradefeed.db.lock")
+            && error.matches("Read-only file system").count() == 1,
+        "says what failed, where and why, once: {error}"
+    );
+    assert!(read("stdout").is_empty(), "no source was polled");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_with_flipped_bytes_is_refused_with_a_clear_message_and_left_untouched() {
     let server = FeedServer::start().await;

@@ -168,11 +168,30 @@ pub fn execute(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "fatal");
-            eprintln!("error: {e:#}");
+            let message = error_chain(&e);
+            tracing::error!(error = %message, "fatal");
+            eprintln!("error: {message}");
             ExitCode::from(EXIT_FATAL)
         }
     }
+}
+
+/// An error and its causes, outermost first, joined by `: `. A cause whose text the message
+/// already ends with is left out: several of our errors show their cause in their own text
+/// (`path: cause`) and also report it as their source, which printed it twice.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if message.ends_with(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -496,4 +515,30 @@ async fn story(cli: &Cli, id: i64) -> anyhow::Result<ExitCode> {
         let _ = writeln!(out, "    evidence: {}", a.evidence);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[test]
+    fn a_cause_the_message_already_shows_is_not_repeated() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("{path}: {source}")]
+        struct Io {
+            path: String,
+            source: std::io::Error,
+        }
+        let io = Io {
+            path: "/srv/tradefeed.db.lock".into(),
+            source: std::io::Error::from_raw_os_error(30),
+        };
+        let e = anyhow::Error::new(io).context("opening the database");
+        assert_eq!(
+            error_chain(&e),
+            "opening the database: /srv/tradefeed.db.lock: Read-only file system (os error 30)"
+        );
+        let plain = anyhow::anyhow!("inner").context("middle").context("outer");
+        assert_eq!(error_chain(&plain), "outer: middle: inner");
+    }
 }
