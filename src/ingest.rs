@@ -166,6 +166,22 @@ impl PollHook for ClusterHook {
             *last_prune = Instant::now();
         }
     }
+
+    fn rolled_back(&mut self, result: &PollResult) {
+        // The stories this poll created do not exist, and their ids come back for others:
+        // left in the index, a later copy of this poll's text would be folded into whichever
+        // unrelated story gets the id (seen after a full disk). Appearances it added to
+        // existing stories only point at stories that exist, and are left.
+        let created: Vec<_> = result
+            .placements
+            .iter()
+            .filter(|p| p.new_story)
+            .map(|p| p.story)
+            .collect();
+        if let Some(index) = self.index.lock().expect("index lock poisoned").as_mut() {
+            index.forget(&created);
+        }
+    }
 }
 
 /// The CPU-bound result of parsing and normalizing one body.

@@ -196,20 +196,26 @@ fn can_mount_a_private_tmpfs() -> bool {
 /// filesystem of their own there.
 fn config_with_data_dir(dir: &Path, sources: &[(&str, String)], extra: &str) -> PathBuf {
     let config = write_config(dir, sources, extra);
-    let moved = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("path = \"tradefeed.db\"", "path = \"data/tradefeed.db\"");
-    std::fs::write(&config, moved).unwrap();
-    std::fs::create_dir_all(dir.join("data")).unwrap();
+    move_database_to_data_dir(&config);
     config
 }
 
-/// Runs `script` with `sh` in a mount namespace of its own, so what it mounts on `$DATA` (the
-/// config's `data/` folder) disappears with it. `$TF` is the binary, `$CFG` the config and
-/// `$OUT` the config's `out/` folder, where the script leaves what the test reads.
-fn in_private_mount(config: &Path, script: &str) {
+/// Points `config`'s database at `data/` beside it, and creates that folder empty.
+fn move_database_to_data_dir(config: &Path) {
+    let moved = std::fs::read_to_string(config)
+        .unwrap()
+        .replace("path = \"tradefeed.db\"", "path = \"data/tradefeed.db\"");
+    std::fs::write(config, moved).unwrap();
+    std::fs::create_dir_all(config.parent().unwrap().join("data")).unwrap();
+}
+
+/// `sh -c script` in a mount namespace of its own, so what it mounts on `$DATA` (the config's
+/// `data/` folder) disappears with it. `$TF` is the binary, `$CFG` the config and `$OUT` the
+/// config's `out/` folder, where the script leaves what the test reads.
+fn private_mount_command(config: &Path, script: &str) -> Command {
     let dir = config.parent().unwrap();
-    let run = Command::new("unshare")
+    let mut command = Command::new("unshare");
+    command
         .args(["--mount", "sh", "-c", script])
         .env("TF", env!("CARGO_BIN_EXE_tradefeed"))
         .env("CFG", config)
@@ -217,9 +223,13 @@ fn in_private_mount(config: &Path, script: &str) {
         .env("OUT", dir.join("out"))
         .env("RUST_LOG", "warn")
         .env_remove("TRADEFEED_CONFIG")
-        .env_remove("TRADEFEED_DB")
-        .output()
-        .unwrap();
+        .env_remove("TRADEFEED_DB");
+    command
+}
+
+/// Runs [`private_mount_command`] to the end; it must succeed.
+fn in_private_mount(config: &Path, script: &str) {
+    let run = private_mount_command(config, script).output().unwrap();
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
 }
 
@@ -313,6 +323,121 @@ async fn a_full_disk_fails_only_the_polls_it_cannot_store_and_a_pass_with_space_
         (SOURCES * ITEMS + SOURCES / 2) as i64,
         "every story once"
     );
+    assert_eq!((census.2, census.3, census.5), (0, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_on_a_full_disk_keeps_serving_and_stores_the_rest_once_there_is_space() {
+    if !can_mount_a_private_tmpfs() {
+        eprintln!("skipped: needs root and `unshare` to mount a small tmpfs for the database");
+        return;
+    }
+    // 12 sources x 31 items: about twice what the 1 MiB disk holds; 366 stories, within one
+    // JSON Feed page (500).
+    const SOURCES: usize = 12;
+    const ITEMS: usize = 30;
+    let server = FeedServer::start().await;
+    let mut sources = Vec::new();
+    for s in 0..SOURCES {
+        server.put(&format!("f{s}.xml"), Resource::feed(feed(s, ITEMS)));
+        sources.push((format!("Source {s}"), server.url(&format!("f{s}.xml"))));
+    }
+    let named: Vec<(&str, String)> = sources
+        .iter()
+        .map(|(n, u)| (n.as_str(), u.clone()))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    // A poll that cannot be stored is tried again after the backoff base: 1 s here.
+    let (config, port) = common::write_config_on_free_port(
+        dir.path(),
+        &named,
+        "concurrency = 4\nbackoff_base_secs = 1\n",
+    );
+    move_database_to_data_dir(&config);
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(out.join("after")).unwrap();
+
+    // The daemon runs on the full disk until the test writes `grow`; then the disk grows and
+    // the script answers `grown`; `stop` stops the daemon and saves what it left.
+    let mut script = private_mount_command(
+        &config,
+        r#"
+        mount -t tmpfs -o size=1m tmpfs "$DATA" || exit 90
+        "$TF" --config "$CFG" run > "$OUT/run.log" 2>&1 &
+        daemon=$!
+        while [ ! -e "$OUT/grow" ]; do sleep 0.05; done
+        mount -o remount,size=256m "$DATA" || exit 91
+        touch "$OUT/grown"
+        while [ ! -e "$OUT/stop" ]; do sleep 0.05; done
+        kill -TERM $daemon; wait $daemon; echo $? > "$OUT/run.code"
+        cp "$DATA/tradefeed.db" "$OUT/after/"
+        if [ -e "$DATA/tradefeed.db-wal" ]; then cp "$DATA/tradefeed.db-wal" "$OUT/after/"; fi
+        "#,
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let log = || std::fs::read_to_string(out.join("run.log")).unwrap_or_default();
+    let stories_served = || async {
+        let (status, body) = common::get_text(&format!("{base}/feeds/all.json?limit=500")).await;
+        assert_eq!(status, 200, "the feed is served: {body}");
+        let feed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        feed["items"].as_array().unwrap().len()
+    };
+    let wait_for = |what: &str, deadline: Instant| {
+        assert!(
+            Instant::now() < deadline,
+            "{what} within the time limit; daemon log:\n{}",
+            log()
+        );
+    };
+
+    // The disk fills: polls fail with the cause logged, and the daemon goes on serving.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !log().contains("disk is full") {
+        wait_for("a poll failing on the full disk", deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (health, _) = common::get_text(&format!("{base}/healthz")).await;
+    assert_eq!(health, 200, "healthy while the disk is full");
+    let on_full_disk = stories_served().await;
+    assert!(
+        on_full_disk < SOURCES * ITEMS,
+        "not everything fitted: {on_full_disk}"
+    );
+
+    // Space again: the failed polls are retried and everything is stored and served.
+    std::fs::write(out.join("grow"), "").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !out.join("grown").exists() {
+        wait_for("the disk growing", deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let expected_stories = SOURCES * ITEMS + SOURCES / 2;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stories_served().await < expected_stories {
+        wait_for("every story served after the disk grew", deadline);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("{on_full_disk} stories on the full disk, {expected_stories} after it grew");
+
+    std::fs::write(out.join("stop"), "").unwrap();
+    let status = script.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "daemon log:\n{}", log());
+    assert_eq!(
+        std::fs::read_to_string(out.join("run.code"))
+            .unwrap()
+            .trim(),
+        "0",
+        "a clean stop"
+    );
+    let after = out.join("after").join("tradefeed.db");
+    assert_eq!(integrity(&after), "ok");
+    let census = census(&after);
+    assert_eq!(census.0, (SOURCES * (ITEMS + 1)) as i64, "every item once");
+    assert_eq!(census.1, expected_stories as i64, "every story once");
     assert_eq!((census.2, census.3, census.5), (0, 0, 0));
 }
 

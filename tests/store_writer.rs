@@ -73,6 +73,12 @@ impl PollHook for Recorder {
             .unwrap()
             .push(format!("after {}", self.name));
     }
+    fn rolled_back(&mut self, _result: &PollResult) {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("rolled back {}", self.name));
+    }
 }
 
 fn fetch_rows(db: &Path) -> Vec<String> {
@@ -165,6 +171,7 @@ impl PollHook for Slow {
         std::thread::sleep(Duration::from_millis(300));
     }
     fn after_write(&mut self, _result: &PollResult) {}
+    fn rolled_back(&mut self, _result: &PollResult) {}
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -411,6 +411,19 @@ impl StoryIndex {
         self.rebuild(self.slots.len() * BANDS);
     }
 
+    /// Forgets these stories entirely (e.g. stories whose creating transaction failed to
+    /// commit: their ids will be given to other stories). O(stories), like [`StoryIndex::prune`].
+    pub fn forget(&mut self, stories: &[StoryId]) {
+        if stories.is_empty() {
+            return;
+        }
+        let before = self.slots.len();
+        self.slots.retain(|s| !stories.contains(&s.story));
+        if self.slots.len() != before {
+            self.rebuild(self.slots.len() * BANDS);
+        }
+    }
+
     /// Slots sharing at least one band with `probe`, each once.
     fn candidates(&self, probe: &Slot) -> Vec<usize> {
         let mut found: Vec<usize> = Vec::new();
@@ -667,6 +680,31 @@ mod tests {
         assert_eq!(index.len(), 1);
         assert_eq!(index.find(&recent, at(12)).map(|m| m.story), Some(2));
         assert_eq!(index.find(&old, at(12)), None);
+    }
+
+    #[test]
+    fn forgotten_stories_are_never_found_and_the_rest_still_are() {
+        let mut index = StoryIndex::new(ClusterConfig::default());
+        let texts: Vec<String> = (0..40).map(|i| random_text(1_000 + i, 80)).collect();
+        for (i, text) in texts.iter().enumerate() {
+            let story = i as StoryId;
+            index.insert(story, &Signature::of_text("t", text), at(1));
+            if i % 4 == 0 {
+                // A second appearance, with a slot of its own if it shares no band.
+                index.insert(story, &Signature::of_text("u", text), at(2));
+            }
+        }
+        let forgotten: Vec<StoryId> = (0..40).filter(|i| i % 4 == 0).collect();
+        index.forget(&forgotten);
+        for (i, text) in texts.iter().enumerate() {
+            let found = index
+                .find(&Signature::of_text("t", text), at(1))
+                .map(|m| m.story);
+            let story = i as StoryId;
+            let want = (!forgotten.contains(&story)).then_some(story);
+            assert_eq!(found, want, "story {i}");
+        }
+        assert_eq!(index.len(), 30);
     }
 
     /// A text of `words` pseudo-random words from a 5,000-word vocabulary, distinct per `seed`.

@@ -128,6 +128,10 @@ pub trait PollHook: Send {
     /// After the poll's writes succeeded, with where each new entry went. (Its batch may still
     /// fail to commit: see [`Store::record_poll_with`].)
     fn after_write(&mut self, result: &PollResult);
+    /// The batch holding this poll's writes (`result`, as given to `after_write`) failed to
+    /// commit: nothing of it exists, and the ids of stories it created will be given to other
+    /// stories. Undo what `after_write` recorded.
+    fn rolled_back(&mut self, result: &PollResult);
 }
 
 /// What a poll changed.
@@ -465,16 +469,20 @@ pub(super) fn record_polls(conn: &mut Connection, batch: Vec<PollJob>) {
         if let (Ok(result), Some(hook)) = (&written, hook.as_mut()) {
             hook.after_write(result);
         }
-        answers.push((reply, written));
+        answers.push((reply, written, hook));
     }
     match tx.commit() {
         Ok(()) => {
-            for (reply, written) in answers {
+            for (reply, written, _) in answers {
                 let _ = reply.send(written);
             }
         }
         Err(e) => {
-            for (reply, _) in answers {
+            // Latest first, the reverse of the order the hooks recorded in.
+            for (reply, written, hook) in answers.into_iter().rev() {
+                if let (Ok(result), Some(mut hook)) = (&written, hook) {
+                    hook.rolled_back(result);
+                }
                 let _ = reply.send(Err(shared_failure(&e)));
             }
         }
