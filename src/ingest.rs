@@ -544,7 +544,7 @@ impl Ingestor {
         let retry = chrono::Duration::from_std(settings.backoff_base).unwrap_or_default();
         PollReport {
             outcome: "store".into(),
-            error: Some(format!("database: {error}")),
+            error: Some(error.to_string()),
             duration: clock.elapsed(),
             ..PollReport::blank(&source.name, started_at + retry)
         }
