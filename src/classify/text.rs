@@ -21,8 +21,9 @@ use std::sync::OnceLock;
 use rust_stemmers::{Algorithm, Stemmer};
 use xxhash_rust::xxh3::xxh3_64;
 
-/// Cached stems per thread before the cache is cleared: bounds memory (about 3.5 MB per
-/// thread; stemming runs on the CPU pool, one thread per core) on hostile or very varied input.
+/// Cached stems per thread before the cache is cleared: bounds memory (a full cache is a table
+/// of 65,536 56-byte slots, 3.7 MB per thread; stemming runs on the CPU pool, one thread per
+/// core, whose threads end after 10 idle seconds) on hostile or very varied input.
 /// Word frequencies are Zipfian, so the common words that make up most tokens stay cached; the
 /// 7,500 Reuters stories of the feed farm hold some 36,000 distinct words, and a smaller cache
 /// (20,000) was cleared and refilled four times over them.
@@ -216,9 +217,10 @@ pub fn tokenize(text: &str, out: &mut Vec<Token>, mut names: Option<&mut HashMap
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         for_each_word(text, |raw| {
-            let cacheable = raw.len() <= CACHED_WORD_MAX;
-            let key = xxh3_64(raw.as_bytes());
-            if cacheable && let Some(hit) = cache.get(&key).filter(|hit| hit.is(raw)) {
+            let key = (raw.len() <= CACHED_WORD_MAX).then(|| xxh3_64(raw.as_bytes()));
+            if let Some(key) = key
+                && let Some(hit) = cache.get(&key).filter(|hit| hit.is(raw))
+            {
                 let token = hit.token;
                 // Training wants each stem's text once; only then is it worked out again.
                 if let Some(names) = names.as_deref_mut()
@@ -238,7 +240,7 @@ pub fn tokenize(text: &str, out: &mut Vec<Token>, mut names: Option<&mut HashMap
             if let Some(names) = names.as_deref_mut() {
                 names.entry(token.stem).or_insert_with(|| stem.into_owned());
             }
-            if cacheable {
+            if let Some(key) = key {
                 if cache.len() >= CACHE_LIMIT {
                     cache.clear();
                 }
@@ -522,6 +524,11 @@ mod tests {
         out.clear();
         tokenize(&text, &mut out, None);
         assert_eq!(out, want, "after a clear");
+    }
+
+    #[test]
+    fn a_cache_slot_is_56_bytes_as_the_memory_bound_assumes() {
+        assert_eq!(std::mem::size_of::<(u64, CachedWord)>(), 56);
     }
 
     #[test]
