@@ -97,20 +97,51 @@ fn integrity(db: &Path) -> String {
         .unwrap()
 }
 
+/// A local server with `count` feeds of `items` stories each plus the shared one (see
+/// [`feed`]), and each feed's (name, URL). Keep the server alive while it is polled.
+async fn serve_feeds(count: usize, items: usize) -> (FeedServer, Vec<(String, String)>) {
+    let server = FeedServer::start().await;
+    let mut sources = Vec::new();
+    for s in 0..count {
+        server.put(&format!("f{s}.xml"), Resource::feed(feed(s, items)));
+        sources.push((format!("Source {s}"), server.url(&format!("f{s}.xml"))));
+    }
+    (server, sources)
+}
+
+/// `sources` as [`write_config`] takes them.
+fn as_named(sources: &[(String, String)]) -> Vec<(&str, String)> {
+    sources
+        .iter()
+        .map(|(n, u)| (n.as_str(), u.clone()))
+        .collect()
+}
+
+/// `db` is sound and holds every item of [`serve_feeds`]`(count, items)` once, one story per
+/// distinct URL (the pairs of feeds share one).
+fn assert_everything_stored_once(db: &Path, count: usize, items: usize) {
+    assert_eq!(integrity(db), "ok");
+    let (entries, stories, orphans, empty, urls, split) = census(db);
+    assert_eq!(
+        entries,
+        (count * (items + 1)) as i64,
+        "every item stored once"
+    );
+    assert_eq!(
+        stories,
+        (count * items + count / 2) as i64,
+        "every story once"
+    );
+    assert_eq!((orphans, empty, split), (0, 0, 0));
+    assert_eq!(stories, urls, "stories = distinct canonical URLs");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fetch_killed_mid_pass_leaves_a_sound_database_and_a_rerun_completes_it() {
     const SOURCES: usize = 60;
     const ITEMS: usize = 30;
-    let server = FeedServer::start().await;
-    let mut sources = Vec::new();
-    for s in 0..SOURCES {
-        server.put(&format!("f{s}.xml"), Resource::feed(feed(s, ITEMS)));
-        sources.push((format!("Source {s}"), server.url(&format!("f{s}.xml"))));
-    }
-    let named: Vec<(&str, String)> = sources
-        .iter()
-        .map(|(n, u)| (n.as_str(), u.clone()))
-        .collect();
+    let (_server, sources) = serve_feeds(SOURCES, ITEMS).await;
+    let named = as_named(&sources);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &named, "concurrency = 4\n");
     let db = dir.path().join("tradefeed.db");
@@ -165,14 +196,8 @@ async fn a_fetch_killed_mid_pass_leaves_a_sound_database_and_a_rerun_completes_i
     // A re-run finishes the job: every source polled, nothing duplicated.
     let rerun = tradefeed(&config, &["fetch"]).output().unwrap();
     assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun));
+    assert_everything_stored_once(&db, SOURCES, ITEMS);
     let after = census(&db);
-    let expected_entries = (SOURCES * (ITEMS + 1)) as i64;
-    let expected_stories = (SOURCES * ITEMS + SOURCES / 2) as i64; // pairs share a story
-    assert_eq!(integrity(&db), "ok");
-    assert_eq!(after.0, expected_entries, "every item stored once");
-    assert_eq!(after.1, expected_stories, "every story once");
-    assert_eq!((after.2, after.3, after.5), (0, 0, 0));
-    assert_eq!(after.1, after.4, "stories = distinct canonical URLs");
 
     // And a third pass is a no-op.
     let again = tradefeed(&config, &["fetch"]).output().unwrap();
@@ -241,16 +266,8 @@ async fn a_full_disk_fails_only_the_polls_it_cannot_store_and_a_pass_with_space_
     }
     const SOURCES: usize = 60;
     const ITEMS: usize = 30;
-    let server = FeedServer::start().await;
-    let mut sources = Vec::new();
-    for s in 0..SOURCES {
-        server.put(&format!("f{s}.xml"), Resource::feed(feed(s, ITEMS)));
-        sources.push((format!("Source {s}"), server.url(&format!("f{s}.xml"))));
-    }
-    let named: Vec<(&str, String)> = sources
-        .iter()
-        .map(|(n, u)| (n.as_str(), u.clone()))
-        .collect();
+    let (_server, sources) = serve_feeds(SOURCES, ITEMS).await;
+    let named = as_named(&sources);
     let dir = tempfile::tempdir().unwrap();
     // The database goes on its own small filesystem: `data/`, a 1 MiB tmpfs, about a fifth of
     // what the pass stores.
@@ -310,20 +327,7 @@ async fn a_full_disk_fails_only_the_polls_it_cannot_store_and_a_pass_with_space_
     // With space again, a pass completes the job: every item once, every story once.
     let second = read("second.out");
     assert_eq!(read("second.code").trim(), "0", "{second}");
-    let after = out.join("after").join("tradefeed.db");
-    assert_eq!(integrity(&after), "ok");
-    let census = census(&after);
-    assert_eq!(
-        census.0,
-        (SOURCES * (ITEMS + 1)) as i64,
-        "every item stored once"
-    );
-    assert_eq!(
-        census.1,
-        (SOURCES * ITEMS + SOURCES / 2) as i64,
-        "every story once"
-    );
-    assert_eq!((census.2, census.3, census.5), (0, 0, 0));
+    assert_everything_stored_once(&out.join("after").join("tradefeed.db"), SOURCES, ITEMS);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -336,16 +340,8 @@ async fn a_daemon_on_a_full_disk_keeps_serving_and_stores_the_rest_once_there_is
     // JSON Feed page (500).
     const SOURCES: usize = 12;
     const ITEMS: usize = 30;
-    let server = FeedServer::start().await;
-    let mut sources = Vec::new();
-    for s in 0..SOURCES {
-        server.put(&format!("f{s}.xml"), Resource::feed(feed(s, ITEMS)));
-        sources.push((format!("Source {s}"), server.url(&format!("f{s}.xml"))));
-    }
-    let named: Vec<(&str, String)> = sources
-        .iter()
-        .map(|(n, u)| (n.as_str(), u.clone()))
-        .collect();
+    let (_server, sources) = serve_feeds(SOURCES, ITEMS).await;
+    let named = as_named(&sources);
     let dir = tempfile::tempdir().unwrap();
     // A poll that cannot be stored is tried again after the backoff base: 1 s here.
     let (config, port) = common::write_config_on_free_port(
@@ -433,12 +429,7 @@ async fn a_daemon_on_a_full_disk_keeps_serving_and_stores_the_rest_once_there_is
         "0",
         "a clean stop"
     );
-    let after = out.join("after").join("tradefeed.db");
-    assert_eq!(integrity(&after), "ok");
-    let census = census(&after);
-    assert_eq!(census.0, (SOURCES * (ITEMS + 1)) as i64, "every item once");
-    assert_eq!(census.1, expected_stories as i64, "every story once");
-    assert_eq!((census.2, census.3, census.5), (0, 0, 0));
+    assert_everything_stored_once(&out.join("after").join("tradefeed.db"), SOURCES, ITEMS);
 }
 
 #[test]
