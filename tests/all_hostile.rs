@@ -212,8 +212,9 @@ async fn a_fetch_over_hostile_sources_and_one_good_one_is_bounded_and_serves_the
     assert_eq!(check, "ok");
     let laughs: i64 = db
         .query_row(
-            "SELECT coalesce(sum(length(e.title) + length(e.text) + length(e.html)), 0)
+            "SELECT coalesce(sum(length(e.title) + length(st.text) + length(e.html)), 0)
                FROM entries e JOIN sources s ON s.id = e.source_id
+                              JOIN stories st ON st.id = e.story_id
               WHERE s.name = 'Billion laughs'",
             [],
             |r| r.get(0),

@@ -401,7 +401,8 @@ async fn long_titles_and_texts_are_capped_future_dates_clamped_and_unidentifiabl
     let db = rusqlite::Connection::open(dir.path().join("tradefeed.db")).unwrap();
     let row = |identity_like: &str| -> (String, String, i64) {
         db.query_row(
-            "SELECT title, text, published FROM entries WHERE identity LIKE ?1",
+            "SELECT e.title, s.text, e.published FROM entries e JOIN stories s ON s.id = e.story_id
+              WHERE e.identity LIKE ?1",
             [identity_like],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
@@ -428,7 +429,8 @@ async fn long_titles_and_texts_are_capped_future_dates_clamped_and_unidentifiabl
 
     let anonymous: String = db
         .query_row(
-            "SELECT title FROM entries WHERE text LIKE 'Anonymous note%'",
+            "SELECT e.title FROM entries e JOIN stories s ON s.id = e.story_id
+              WHERE s.text LIKE 'Anonymous note%'",
             [],
             |r| r.get(0),
         )

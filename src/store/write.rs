@@ -653,8 +653,8 @@ fn write_entry(
         exec(
             tx,
             "UPDATE entries SET title = ?2, link = ?3, canonical_url = ?4, authors = ?5,
-                published = ?6, updated = ?7, html = ?8, text = ?9, fingerprint = ?10,
-                content_hash = ?11, signature = coalesce(?12, signature), last_changed = ?13
+                published = ?6, updated = ?7, html = ?8, fingerprint = ?9,
+                content_hash = ?10, signature = coalesce(?11, signature), last_changed = ?12
              WHERE id = ?1",
             params![
                 entry_id,
@@ -665,7 +665,6 @@ fn write_entry(
                 secs(e.published),
                 secs(e.updated),
                 e.html,
-                e.text,
                 e.fingerprint,
                 e.content_hash,
                 write.signature,
@@ -747,9 +746,9 @@ fn write_entry(
     exec(
         tx,
         "INSERT INTO entries (source_id, identity, story_id, title, link, canonical_url, authors,
-                              published, updated, html, text, fingerprint, content_hash,
+                              published, updated, html, fingerprint, content_hash,
                               signature, evidence, first_seen, last_changed)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
         params![
             source_id,
             e.identity,
@@ -761,7 +760,6 @@ fn write_entry(
             secs(e.published),
             secs(e.updated),
             e.html,
-            e.text,
             e.fingerprint,
             e.content_hash,
             write.signature,
@@ -812,7 +810,8 @@ fn write_entry(
 }
 
 /// A joining entry represents the story when its source has a higher priority, or the same
-/// priority and a more complete text (wire copies are often trimmed).
+/// priority and a more complete text (wire copies are often trimmed). The current
+/// representative's text is the story's own copy of it.
 fn better_representative(
     tx: &Connection,
     story: i64,
@@ -821,7 +820,7 @@ fn better_representative(
 ) -> Result<bool, StoreError> {
     let current: Option<(i32, i64)> = query_opt(
         tx,
-        "SELECT s.priority, length(en.text) FROM stories st
+        "SELECT s.priority, length(st.text) FROM stories st
                JOIN entries en ON en.id = st.representative
                JOIN sources s ON s.id = en.source_id
               WHERE st.id = ?1",
