@@ -470,3 +470,73 @@ async fn syncing_sources_writes_only_what_changed_and_resets_only_what_a_change_
     );
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_from_before_migration_04_keeps_its_entries_and_stories_without_the_entry_text()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.db");
+    // The schema as the previous release left it (migrations 1 to 3), with one of everything.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    for step in ["01-initial", "02-story-search", "03-search-off-ingest"] {
+        let sql = std::fs::read_to_string(root.join(step).join("up.sql")).unwrap();
+        conn.execute_batch(&sql).unwrap();
+    }
+    conn.pragma_update(None, "user_version", 3).unwrap();
+    conn.execute_batch(
+        "INSERT INTO sources (name, url, schedule) VALUES ('A', 'https://a.example/feed', '@hourly');
+         INSERT INTO stories (title, html, text, authors, published, updated, first_seen)
+         VALUES ('Steel duties', '<p>Duties on steel.</p>', 'Duties on steel.', '[]', 1, 1, 1);
+         INSERT INTO entries (source_id, identity, story_id, title, authors, published, updated,
+                              html, text, fingerprint, content_hash, evidence, first_seen,
+                              last_changed)
+         VALUES (1, 'guid:1', 1, 'Steel duties', '[]', 1, 1, '<p>Duties on steel.</p>',
+                 'Duties on steel.', 'fp', 'hash-1', 'first appearance', 1, 1);
+         UPDATE stories SET representative = 1;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    assert_eq!(
+        store.counts().await.unwrap(),
+        (1, 1),
+        "(stories, entries) kept"
+    );
+    let story = store.story(1).await.unwrap().expect("the story");
+    assert_eq!(
+        (story.title.as_str(), story.text.as_str()),
+        ("Steel duties", "Duties on steel.")
+    );
+    store.close().await;
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('entries')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(!columns.iter().any(|c| c == "text"), "{columns:?}");
+    let kept: (String, String, String) = conn
+        .query_row(
+            "SELECT identity, html, content_hash FROM entries WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        kept,
+        (
+            "guid:1".to_string(),
+            "<p>Duties on steel.</p>".to_string(),
+            "hash-1".to_string()
+        )
+    );
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
