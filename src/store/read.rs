@@ -121,6 +121,16 @@ const STATE_COLUMNS: &str = "s.name, s.url, s.schedule, s.in_config, s.enabled, 
     s.last_attempt, s.last_outcome, s.last_error, s.last_success, s.last_new_entry, s.moved_to,
     (SELECT count(*) FROM entries e WHERE e.source_id = s.id)";
 
+/// A [`PollState`] from the columns `etag, last_modified, consecutive_failures`, starting at
+/// column `first`.
+fn poll_state_at(r: &rusqlite::Row, first: usize) -> rusqlite::Result<PollState> {
+    Ok(PollState {
+        etag: r.get(first)?,
+        last_modified: r.get(first + 1)?,
+        consecutive_failures: r.get(first + 2)?,
+    })
+}
+
 fn state_from_row(r: &rusqlite::Row) -> rusqlite::Result<SourceState> {
     let t = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
         Ok(r.get::<_, Option<i64>>(i)?.map(time))
@@ -168,13 +178,7 @@ impl Store {
             Ok(c.prepare_cached(
                 "SELECT etag, last_modified, consecutive_failures FROM sources WHERE name = ?1",
             )?
-            .query_row([name], |r| {
-                Ok(PollState {
-                    etag: r.get(0)?,
-                    last_modified: r.get(1)?,
-                    consecutive_failures: r.get(2)?,
-                })
-            })
+            .query_row([name], |r| poll_state_at(r, 0))
             .optional()?)
         })
         .await
@@ -189,16 +193,7 @@ impl Store {
             let mut stmt = c.prepare_cached(
                 "SELECT name, etag, last_modified, consecutive_failures FROM sources",
             )?;
-            let rows = stmt.query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    PollState {
-                        etag: r.get(1)?,
-                        last_modified: r.get(2)?,
-                        consecutive_failures: r.get(3)?,
-                    },
-                ))
-            })?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, poll_state_at(r, 1)?)))?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
