@@ -2,6 +2,8 @@
 //! (a failing poll leaves nothing and the others still commit), hooks run in queue order, and
 //! start-up skips the whole-file integrity check only after a clean close of an unchanged file.
 
+mod common;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -539,4 +541,92 @@ async fn a_database_from_before_migration_04_keeps_its_entries_and_stories_witho
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok");
+}
+
+/// Pairs of row ids, e.g. (entry, its story).
+type IdPairs = Vec<(i64, i64)>;
+
+/// (id, story) of every entry and (id, representative) of every story, in id order.
+fn entry_and_story_ids(db: &Path) -> (IdPairs, IdPairs) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let pairs = |sql: &str| -> IdPairs {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    (
+        pairs("SELECT id, story_id FROM entries ORDER BY id"),
+        pairs("SELECT id, representative FROM stories ORDER BY id"),
+    )
+}
+
+/// The writer gives a new entry its id before inserting it, so that a new story is inserted
+/// with its representative already set. The ids must be the ones SQLite's AUTOINCREMENT would
+/// give: never one of a pruned entry's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_stories_are_represented_by_their_entry_and_ids_are_never_reused_after_a_prune() {
+    let item = |n: u32| {
+        (
+            format!("a{n}"),
+            format!("http://a.example/{n}"),
+            format!("Trade item {n} about tariffs on steel and aluminium"),
+            format!("Story {n}: the ministry announced new duties on imports, officials said."),
+        )
+    };
+    let feed = |numbers: &[u32]| {
+        let items: Vec<_> = numbers.iter().map(|&n| item(n)).collect();
+        let rows: Vec<(&str, &str, &str, &str, &str)> = items
+            .iter()
+            .map(|(g, l, t, d)| {
+                (
+                    g.as_str(),
+                    l.as_str(),
+                    t.as_str(),
+                    d.as_str(),
+                    "Tue, 10 Nov 2026 09:00:00 GMT",
+                )
+            })
+            .collect();
+        common::Resource::feed(common::rss("A", &rows))
+    };
+    let server = common::FeedServer::start().await;
+    server.put("a.xml", feed(&[1, 2]));
+    // B runs A's first item under the same link: it joins A's story.
+    server.put("b.xml", feed(&[1]));
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(
+        dir.path(),
+        &[("A", server.url("a.xml")), ("B", server.url("b.xml"))],
+        "",
+    );
+    let config = tradefeed::config::Config::load(&path).unwrap();
+    let pipeline = tradefeed::app::Pipeline::start(&config).await.unwrap();
+    let (a, b) = (config.sources[0].clone(), config.sources[1].clone());
+    tradefeed::app::fetch_once(&pipeline, vec![a.clone()], 4).await;
+    tradefeed::app::fetch_once(&pipeline, vec![b], 4).await;
+    let db = pipeline.store.path().to_path_buf();
+    let (entries, stories) = entry_and_story_ids(&db);
+    assert_eq!(entries, [(1, 1), (2, 2), (3, 1)]);
+    assert_eq!(stories, [(1, 1), (2, 2)]);
+
+    let pruned = pipeline
+        .store
+        .prune(Utc::now() + chrono::Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(pruned, (3, 2));
+    // A still lists its two pruned items, and a new one.
+    server.put("a.xml", feed(&[1, 2, 3]));
+    tradefeed::app::fetch_once(&pipeline, vec![a], 4).await;
+    let (entries, stories) = entry_and_story_ids(&db);
+    assert_eq!(
+        entries,
+        [(4, 3)],
+        "pruned items stay out, ids and story ids go on"
+    );
+    assert_eq!(stories, [(3, 4)]);
+    pipeline.store.close().await;
 }

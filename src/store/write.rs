@@ -299,7 +299,7 @@ impl Store {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for (story, s) in &scores {
-                write_scores(&tx, *story, s)?;
+                write_scores(&tx, *story, s, false)?;
             }
             tx.commit()?;
             Ok(())
@@ -507,10 +507,23 @@ fn shared_failure(e: &rusqlite::Error) -> StoreError {
 fn record_poll(tx: &Connection, record: &PollRecord) -> Result<PollResult, StoreError> {
     let (source_id, priority) = source_row(tx, &record.source)?;
     let started = secs(record.started_at);
-    let now = secs(Utc::now());
     let mut result = PollResult::default();
-    for (index, write) in record.entries.iter().enumerate() {
-        write_entry(tx, source_id, priority, index, write, now, &mut result)?;
+    if !record.entries.is_empty() {
+        let mut poll = PollContext {
+            source_id,
+            priority,
+            now: secs(Utc::now()),
+            has_tombstones: query_row(
+                tx,
+                "SELECT EXISTS (SELECT 1 FROM tombstones WHERE source_id = ?1)",
+                [source_id],
+                |r| r.get(0),
+            )?,
+            next_entry_id: None,
+        };
+        for (index, write) in record.entries.iter().enumerate() {
+            write_entry(tx, &mut poll, index, write, &mut result)?;
+        }
     }
 
     let (http_status, bytes, error) = match &record.outcome {
@@ -614,23 +627,57 @@ fn story_keys(entry: &Entry) -> Vec<(String, &'static str)> {
     keys
 }
 
-fn write_entry(
-    tx: &Connection,
+/// What the entry writes of one poll share.
+struct PollContext {
     source_id: i64,
     priority: i32,
+    now: i64,
+    /// Whether any identity of this source was ever pruned. Most sources have none, and then
+    /// the per-entry tombstone lookup is skipped.
+    has_tombstones: bool,
+    /// The id the next new entry will get, read when first needed. Knowing it before the entry
+    /// row exists lets a new story be inserted with its representative already set, instead
+    /// of inserting the story and then rewriting its whole row (text and HTML) to set it.
+    next_entry_id: Option<i64>,
+}
+
+impl PollContext {
+    /// Takes the id for a new entry: what SQLite would choose for an AUTOINCREMENT table (one
+    /// past the larger of the table's sequence and its largest id), counted on from there.
+    /// The transaction holds the write lock, so no one else takes ids meanwhile.
+    fn take_entry_id(&mut self, tx: &Connection) -> rusqlite::Result<i64> {
+        let id = match self.next_entry_id {
+            Some(id) => id,
+            None => query_row(
+                tx,
+                "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'entries'), 0),
+                            coalesce((SELECT max(id) FROM entries), 0)) + 1",
+                [],
+                |r| r.get(0),
+            )?,
+        };
+        self.next_entry_id = Some(id + 1);
+        Ok(id)
+    }
+}
+
+fn write_entry(
+    tx: &Connection,
+    poll: &mut PollContext,
     index: usize,
     write: &EntryWrite,
-    now: i64,
     result: &mut PollResult,
 ) -> Result<(), StoreError> {
+    let (source_id, priority, now) = (poll.source_id, poll.priority, poll.now);
     let e = &write.entry;
-    let pruned: bool = query_opt(
-        tx,
-        "SELECT 1 FROM tombstones WHERE source_id = ?1 AND identity = ?2",
-        params![source_id, e.identity],
-        |_| Ok(true),
-    )?
-    .unwrap_or(false);
+    let pruned = poll.has_tombstones
+        && query_opt(
+            tx,
+            "SELECT 1 FROM tombstones WHERE source_id = ?1 AND identity = ?2",
+            params![source_id, e.identity],
+            |_| Ok(true),
+        )?
+        .unwrap_or(false);
     if pruned {
         result.unchanged_entries += 1;
         return Ok(());
@@ -686,7 +733,7 @@ fn write_entry(
         )?;
         if representative == Some(entry_id) {
             represent(tx, story_id, entry_id, e, &authors, now)?;
-            write_scores(tx, story_id, &write.scores)?;
+            write_scores(tx, story_id, &write.scores, false)?;
         }
         result.updated_entries += 1;
         return Ok(());
@@ -720,15 +767,17 @@ fn write_entry(
         }
     }
 
+    let entry_id = poll.take_entry_id(tx)?;
     let (story_id, evidence, new_story) = match joined {
         Some((story, evidence)) => (story, evidence, false),
         None => {
             exec(
                 tx,
-                "INSERT INTO stories (title, link, html, text, authors, published, updated,
-                                      first_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO stories (representative, title, link, html, text, authors,
+                                      published, updated, first_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
+                    entry_id,
                     e.title,
                     e.link,
                     e.html,
@@ -745,10 +794,10 @@ fn write_entry(
 
     exec(
         tx,
-        "INSERT INTO entries (source_id, identity, story_id, title, link, canonical_url, authors,
-                              published, updated, html, fingerprint, content_hash,
+        "INSERT INTO entries (id, source_id, identity, story_id, title, link, canonical_url,
+                              authors, published, updated, html, fingerprint, content_hash,
                               signature, evidence, first_seen, last_changed)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
+         VALUES (?16, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
         params![
             source_id,
             e.identity,
@@ -764,10 +813,10 @@ fn write_entry(
             e.content_hash,
             write.signature,
             evidence,
-            now
+            now,
+            entry_id
         ],
     )?;
-    let entry_id = tx.last_insert_rowid();
     for (key, _) in &keys {
         exec(
             tx,
@@ -777,23 +826,19 @@ fn write_entry(
     }
 
     if new_story {
-        exec(
-            tx,
-            "UPDATE stories SET representative = ?2 WHERE id = ?1",
-            params![story_id, entry_id],
-        )?;
-        write_scores(tx, story_id, &write.scores)?;
+        write_scores(tx, story_id, &write.scores, true)?;
     } else {
         // The story's first publication time is the earliest of its appearances; a late
-        // appearance never makes it look new.
+        // appearance never makes it look new. (Only an earlier time writes: an UPDATE rewrites
+        // the whole row, text and HTML included, even when nothing changes.)
         exec(
             tx,
-            "UPDATE stories SET published = min(published, ?2) WHERE id = ?1",
+            "UPDATE stories SET published = ?2 WHERE id = ?1 AND published > ?2",
             params![story_id, secs(e.published)],
         )?;
         if better_representative(tx, story_id, priority, e)? {
             represent(tx, story_id, entry_id, e, &authors, now)?;
-            write_scores(tx, story_id, &write.scores)?;
+            write_scores(tx, story_id, &write.scores, false)?;
         }
     }
     result.new_entries += 1;
@@ -811,7 +856,8 @@ fn write_entry(
 
 /// A joining entry represents the story when its source has a higher priority, or the same
 /// priority and a more complete text (wire copies are often trimmed). The current
-/// representative's text is the story's own copy of it.
+/// representative's text is the story's own copy of it. Lengths are in bytes: SQLite reads
+/// `octet_length` from the row header, where `length` (characters) would read the whole text.
 fn better_representative(
     tx: &Connection,
     story: i64,
@@ -820,7 +866,7 @@ fn better_representative(
 ) -> Result<bool, StoreError> {
     let current: Option<(i32, i64)> = query_opt(
         tx,
-        "SELECT s.priority, length(st.text) FROM stories st
+        "SELECT s.priority, octet_length(st.text) FROM stories st
                JOIN entries en ON en.id = st.representative
                JOIN sources s ON s.id = en.source_id
               WHERE st.id = ?1",
@@ -829,9 +875,7 @@ fn better_representative(
     )?;
     Ok(match current {
         None => true,
-        Some((p, len)) => {
-            priority > p || (priority == p && e.text.chars().count() as i64 > len + len / 10)
-        }
+        Some((p, len)) => priority > p || (priority == p && e.text.len() as i64 > len + len / 10),
     })
 }
 
@@ -855,8 +899,16 @@ fn represent(
     Ok(())
 }
 
-fn write_scores(tx: &Connection, story: i64, scores: &[TopicScore]) -> Result<(), StoreError> {
-    exec(tx, "DELETE FROM story_topics WHERE story_id = ?1", [story])?;
+/// Sets a story's topic scores; `new_story`: it has none yet, so there is nothing to delete.
+fn write_scores(
+    tx: &Connection,
+    story: i64,
+    scores: &[TopicScore],
+    new_story: bool,
+) -> Result<(), StoreError> {
+    if !new_story {
+        exec(tx, "DELETE FROM story_topics WHERE story_id = ?1", [story])?;
+    }
     let mut insert = tx.prepare_cached(
         "INSERT INTO story_topics (story_id, topic, score, matched, why) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
