@@ -46,6 +46,13 @@ const MAX_SLOTS: usize = (1 << 24) - 1;
 const MAX_LOAD: f64 = 0.8;
 /// ...and rebuilt with this share used (the ratio bounds memory and probe length).
 const REBUILD_LOAD: f64 = 0.64;
+/// At most this many stories are kept under one band key: the latest indexed. Templated
+/// items (central-bank operations, earnings briefs, market alerts) share some bands with every
+/// other item of their template, so without a bound such a key's list, and each lookup's
+/// candidates, grow with the index: at 66,000 stories one key held 1,163. Past the bound the
+/// key says little (like a stopword); a true copy shares many bands with its original
+/// (all 16 for an unedited one) and is still found through the others.
+const BAND_KEY_STORIES: usize = 32;
 
 /// One indexed story: its representative copy's sketch and evidence, 176 bytes.
 #[derive(Debug, Clone)]
@@ -157,8 +164,17 @@ impl Judgement {
     }
 }
 
-/// The matching rule (documented in the module docs; keep both in step).
-pub(crate) fn judge(a: &Slot, b: &Slot) -> Judgement {
+/// How much text two copies share, estimated from their MinHash sketches and sizes.
+struct TextOverlap {
+    jaccard: f64,
+    /// Share of the shorter copy's shingles found in the longer.
+    containment: f64,
+    /// Shingle counts of the shorter and the longer copy.
+    small: f64,
+    large: f64,
+}
+
+fn text_overlap(a: &Slot, b: &Slot) -> TextOverlap {
     let wide = a.wide.iter().zip(&b.wide).filter(|(x, y)| x == y).count();
     let narrow = a
         .narrow
@@ -180,6 +196,33 @@ pub(crate) fn judge(a: &Slot, b: &Slot) -> Judgement {
     } else {
         0.0
     };
+    TextOverlap {
+        jaccard,
+        containment,
+        small,
+        large,
+    }
+}
+
+/// Whether [`judge`] could accept the pair, from the text sizes and overlap alone: every
+/// accepting branch needs both copies long enough, comparable in length and a containment
+/// of at least [`TEXT_WITH_TITLE`]. Lets a lookup skip the headline and figure comparisons
+/// for the many candidates that only share a band by chance or by template.
+fn could_match(a: &Slot, b: &Slot) -> bool {
+    let t = text_overlap(a, b);
+    t.small >= f64::from(MIN_SHINGLES)
+        && t.small / t.large >= MIN_SIZE_RATIO
+        && t.containment >= TEXT_WITH_TITLE.min(BRIEF_TEXT).min(TEXT_ALONE)
+}
+
+/// The matching rule (documented in the module docs; keep both in step).
+pub(crate) fn judge(a: &Slot, b: &Slot) -> Judgement {
+    let TextOverlap {
+        jaccard,
+        containment,
+        small,
+        large,
+    } = text_overlap(a, b);
     let title = title_overlap(a.title(), b.title());
     let figures = figure_agreement(a, b);
     let mut judgement = Judgement {
@@ -267,10 +310,23 @@ fn lead_agreement(a: &Slot, b: &Slot) -> Option<f64> {
 /// figures that share none ("GIVEN 15 MLN STG" vs "GIVEN 53 MLN STG"). Headlines written from
 /// different parts of a story carry different figures without contradicting each other.
 fn headline_figures_conflict(a: &[u16], b: &[u16]) -> bool {
-    let (fa, wa): (Vec<u16>, Vec<u16>) = a.iter().partition(|h| is_figure_hash(**h));
-    let (fb, wb): (Vec<u16>, Vec<u16>) = b.iter().partition(|h| is_figure_hash(**h));
-    let words_agree = title_overlap(&wa, &wb).is_some_and(|t| t >= TITLE_AGREES);
-    words_agree && !fa.is_empty() && !fb.is_empty() && !fa.iter().any(|f| fb.contains(f))
+    // `title_overlap` of the two word lists, without building them (this runs per candidate).
+    let words = |t: &[u16]| t.iter().filter(|h| !is_figure_hash(**h)).count();
+    let (wa, wb) = (words(a), words(b));
+    if wa < 2 || wb < 2 {
+        return false;
+    }
+    // A word hash equal to one of b's is one of b's words (figure hashes are odd, words even).
+    let shared = a
+        .iter()
+        .filter(|h| !is_figure_hash(**h) && b.contains(h))
+        .count();
+    let words_agree = shared as f64 / wa.min(wb) as f64 >= TITLE_AGREES;
+    let figures = |t: &[u16]| t.iter().any(|h| is_figure_hash(*h));
+    words_agree
+        && figures(a)
+        && figures(b)
+        && !a.iter().any(|f| is_figure_hash(*f) && b.contains(f))
 }
 
 /// Contexts holding figures in both copies' samples: `(agreeing, comparable)`, where a
@@ -344,7 +400,8 @@ impl StoryIndex {
     /// still matches full copies. (A longest-copy representative was tried: it tends to be
     /// the copy with the most boilerplate.) Texts too short to ever match are not indexed.
     /// The order of calls does not matter, so a rebuild from stored signatures in any order
-    /// reaches the same state. Memory stays one slot per story, except that an appearance
+    /// reaches the same state, with one exception: a band key shared by more than
+    /// [`BAND_KEY_STORIES`] stories keeps the ones indexed last. Memory stays one slot per story, except that an appearance
     /// sharing no LSH band with its story's slot (the story's slot is found through the bands)
     /// gets a slot of its own, which only adds a way to find the story.
     pub fn insert(&mut self, story: StoryId, signature: &Signature, seen: DateTime<Utc>) {
@@ -390,6 +447,7 @@ impl StoryIndex {
             .map(|s| &self.slots[s])
             .filter(|slot| {
                 (i64::from(slot.first_seen) - i64::from(query.first_seen)).abs() <= window
+                    && could_match(&query, slot)
             })
             .map(|slot| (slot.story, judge(&query, slot)))
             .filter(|(_, j)| j.accept)
@@ -437,9 +495,10 @@ impl StoryIndex {
                     break;
                 }
                 let slot = (entry >> 8) as usize;
+                // `found` first: it is small and in cache, the slot is a random read.
                 if entry as u8 == tag
-                    && self.slots[slot].band_key(band) == key
                     && !found.contains(&slot)
+                    && self.slots[slot].band_key(band) == key
                 {
                     found.push(slot);
                 }
@@ -463,19 +522,39 @@ impl StoryIndex {
         }
     }
 
+    /// Puts slot `s` under each of its band keys. A key already holding
+    /// [`BAND_KEY_STORIES`] stories gives up its earliest-indexed one (the lowest slot number)
+    /// for `s`, so a crowded key keeps the latest stories and lookups stay bounded.
     fn put(&mut self, s: usize) {
         for band in 0..BANDS {
             let key = self.slots[s].band_key(band);
+            let tag = key as u8;
             let mut cell = self.home(key);
+            let mut same_key = 0;
+            let mut earliest: Option<usize> = None;
             while self.table[cell] != EMPTY {
+                let entry = self.table[cell];
+                let slot = (entry >> 8) as usize;
+                if entry as u8 == tag && self.slots[slot].band_key(band) == key {
+                    same_key += 1;
+                    if earliest.is_none_or(|c| (self.table[c] >> 8) as usize > slot) {
+                        earliest = Some(cell);
+                    }
+                }
                 cell = if cell + 1 == self.table.len() {
                     0
                 } else {
                     cell + 1
                 };
             }
-            self.table[cell] = (s as u32) << 8 | u32::from(key as u8);
-            self.used += 1;
+            let entry = (s as u32) << 8 | u32::from(tag);
+            match earliest.filter(|_| same_key >= BAND_KEY_STORIES) {
+                Some(full) => self.table[full] = entry,
+                None => {
+                    self.table[cell] = entry;
+                    self.used += 1;
+                }
+            }
         }
     }
 
@@ -500,6 +579,7 @@ impl StoryIndex {
 mod tests {
     use super::*;
     use chrono::{Duration, TimeZone};
+    use std::collections::HashMap;
 
     /// A wire story of about 120 words with figures, and a second story on the same subject.
     const STORY: &str = "Japan's trade surplus with the United States narrowed to 7.32 billion \
@@ -734,6 +814,73 @@ mod tests {
         for i in 0..300 {
             let found = index.find(&Signature::of_text("t", &random_text(i as u64, 80)), at(1));
             assert_eq!(found.map(|m| m.story), Some(i));
+        }
+    }
+
+    /// The slots the table holds under one band key (each cell once).
+    fn slots_under(index: &StoryIndex, band: usize, key: u64) -> Vec<usize> {
+        let mut slots = Vec::new();
+        let mut cell = index.home(key);
+        while index.table[cell] != EMPTY {
+            let entry = index.table[cell];
+            let slot = (entry >> 8) as usize;
+            if entry as u8 == key as u8 && index.slots[slot].band_key(band) == key {
+                slots.push(slot);
+            }
+            cell = (cell + 1) % index.table.len();
+        }
+        slots.sort_unstable();
+        slots
+    }
+
+    #[test]
+    fn a_crowded_band_key_keeps_the_latest_stories_and_every_story_is_still_found() {
+        // A templated item: the same 40-word boilerplate and 60 words of its own. About one
+        // band in six of each story is taken by the boilerplate's minima and so is shared by
+        // every story of the template.
+        let boilerplate = random_text(77, 40);
+        let texts: Vec<String> = (0..300)
+            .map(|i| format!("{boilerplate} {}", random_text(5_000 + i, 60)))
+            .collect();
+        let mut index = StoryIndex::new(ClusterConfig::default());
+        for (i, text) in texts.iter().enumerate() {
+            index.insert(i as StoryId, &Signature::of_text("t", text), at(1));
+        }
+        assert_eq!(
+            index.len(),
+            300,
+            "templated stories are not each other's copies"
+        );
+
+        // Without the bound, some keys would list far more stories than it allows.
+        let mut sharing: HashMap<(usize, u64), usize> = HashMap::new();
+        for slot in &index.slots {
+            for band in 0..BANDS {
+                *sharing.entry((band, slot.band_key(band))).or_default() += 1;
+            }
+        }
+        let crowded = sharing.values().filter(|&&n| n > BAND_KEY_STORIES).count();
+        assert!(crowded > 0, "the test needs crowded keys");
+
+        for (&(band, key), &stories) in &sharing {
+            // Every story under the key while it has room; past that, the latest indexed.
+            let mut latest: Vec<usize> = (0..index.slots.len())
+                .filter(|&s| index.slots[s].band_key(band) == key)
+                .collect();
+            assert_eq!(latest.len(), stories);
+            latest.drain(..stories.saturating_sub(BAND_KEY_STORIES));
+            assert_eq!(slots_under(&index, band, key), latest, "band {band}");
+        }
+
+        // Lookups stay bounded, and an unedited copy of every story still finds it.
+        for (i, text) in texts.iter().enumerate() {
+            let copy = Signature::of_text("t", text);
+            let probe = Slot::new(0, &copy, at(1));
+            assert!(index.candidates(&probe).len() <= BANDS * BAND_KEY_STORIES);
+            assert_eq!(
+                index.find(&copy, at(1)).map(|m| m.story),
+                Some(i as StoryId)
+            );
         }
     }
 
