@@ -337,3 +337,61 @@ fn a_bare_model_classifier_uses_the_model_threshold() {
             .all(|w| w.starts_with("title:") || w.starts_with("text:"))
     );
 }
+
+#[test]
+fn why_numbers_read_exactly_as_the_formatter_writes_them() {
+    let mut values: Vec<f32> = vec![
+        0.0,
+        -0.0,
+        0.004,
+        -0.004,
+        0.005,
+        0.015,
+        0.125,
+        -0.125,
+        0.375,
+        1.005,
+        2.675,
+        99.995,
+        -7.5,
+        1e-7,
+        123_456.78,
+        f32::MAX,
+        f32::MIN,
+        f32::MIN_POSITIVE,
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+    ];
+    // A grid with every exact tie between hundredths in it (multiples of 1/8)...
+    values.extend((-40_000..40_000).map(|i| i as f32 / 8_000.0));
+    // ...and bit patterns of every magnitude.
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    values.extend((0..300_000).map(|_| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        f32::from_bits(state as u32)
+    }));
+    for v in values {
+        let mut fast = String::new();
+        push_signed_hundredths(&mut fast, v);
+        assert_eq!(fast, format!("{v:+.2}"), "{v:e}");
+    }
+}
+
+#[test]
+fn why_lines_name_the_label_and_its_contribution() {
+    assert_eq!(
+        Label::Feature("title:tariff").why_line(0.4213),
+        "title:\"tariff\" +0.42"
+    );
+    assert_eq!(
+        Label::Feature("export control").why_line(-0.057),
+        "text:\"export control\" -0.06"
+    );
+    assert_eq!(
+        Label::Phrase("anti-dumping duty").why_line(1.5),
+        "\"anti-dumping duty\" +1.50"
+    );
+}
