@@ -630,3 +630,105 @@ async fn new_stories_are_represented_by_their_entry_and_ids_are_never_reused_aft
     assert_eq!(stories, [(3, 4)]);
     pipeline.store.close().await;
 }
+
+/// Migration 05 stores exact-duplicate keys as hashes, which SQL cannot compute: the store
+/// rehashes a previous release's text keys when it opens the file, and a copy arriving
+/// afterwards still finds its story through them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_keys_from_before_migration_05_are_rehashed_and_still_join_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::FeedServer::start().await;
+    let link = "https://a.example/news/steel-duties";
+    server.put(
+        "b.xml",
+        common::Resource::feed(common::rss(
+            "B",
+            &[(
+                "b1",
+                link,
+                "EU steel duties (B's copy)",
+                "B runs the story under the same link.",
+                "Tue, 10 Nov 2026 09:00:00 GMT",
+            )],
+        )),
+    );
+    let path = common::write_config(
+        dir.path(),
+        &[("A", server.url("a.xml")), ("B", server.url("b.xml"))],
+        "",
+    );
+
+    // The database as the previous release left it (migrations 1 to 4): A's story with its
+    // two text keys.
+    let db = dir.path().join("tradefeed.db");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    for step in [
+        "01-initial",
+        "02-story-search",
+        "03-search-off-ingest",
+        "04-entry-text-derived",
+    ] {
+        let sql = std::fs::read_to_string(root.join(step).join("up.sql")).unwrap();
+        conn.execute_batch(&sql).unwrap();
+    }
+    conn.pragma_update(None, "user_version", 4).unwrap();
+    conn.execute(
+        "INSERT INTO sources (name, url, schedule) VALUES ('A', 'https://a.example/feed', '@hourly')",
+        [],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO stories (title, html, text, authors, published, updated, first_seen)
+         VALUES ('EU steel duties', '<p>Duties.</p>', 'Duties.', '[]', 1, 1, 1)",
+        [],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO entries (source_id, identity, story_id, title, link, canonical_url,
+                              authors, published, updated, html, fingerprint, content_hash,
+                              evidence, first_seen, last_changed)
+         VALUES (1, 'guid:a1', 1, 'EU steel duties', ?1, ?1, '[]', 1, 1, '<p>Duties.</p>',
+                 'fp-a1', 'hash-a1', 'first appearance', 1, 1)",
+        [link],
+    )
+    .unwrap();
+    conn.execute_batch(&format!(
+        "UPDATE stories SET representative = 1;
+         INSERT INTO story_keys (key, story_id) VALUES ('url:{link}', 1), ('fp:fp-a1', 1);"
+    ))
+    .unwrap();
+    drop(conn);
+
+    let config = tradefeed::config::Config::load(&path).unwrap();
+    let pipeline = tradefeed::app::Pipeline::start(&config).await.unwrap();
+    let b = config.sources.iter().find(|s| s.name == "B").unwrap();
+    tradefeed::app::fetch_once(&pipeline, vec![b.clone()], 4).await;
+    pipeline.store.close().await;
+    drop(pipeline);
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let joined: (i64, String) = conn
+        .query_row(
+            "SELECT story_id, evidence FROM entries WHERE identity != 'guid:a1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(joined, (1, "same canonical URL".to_string()));
+    let (keys, blobs, leftover): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT count(*), sum(typeof(key) = 'blob' AND length(key) = 16),
+                    (SELECT count(*) FROM sqlite_schema WHERE name = 'story_keys_text')
+             FROM story_keys",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    // A's two keys, and B's fingerprint key (its URL key is A's).
+    assert_eq!((keys, blobs, leftover), (3, 3, 0));
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}

@@ -188,6 +188,7 @@ impl Store {
                 rusqlite_migration::Error::RusqliteError { err, .. } => StoreError::Sqlite(err),
                 other => StoreError::Migration(other.to_string()),
             })?;
+            write::rehash_story_keys(&mut conn)?;
             writer_conn = Some(conn);
         } else if !path.exists() {
             return Err(StoreError::Io {

@@ -614,17 +614,59 @@ fn record_poll(tx: &Connection, record: &PollRecord) -> Result<PollResult, Store
     Ok(result)
 }
 
-/// The entry's exact-duplicate keys, strongest first.
-fn story_keys(entry: &Entry) -> Vec<(String, &'static str)> {
+/// The entry's exact-duplicate keys, strongest first, as stored (see [`key_hash`]).
+fn story_keys(entry: &Entry) -> Vec<([u8; 16], &'static str)> {
     let mut keys = Vec::with_capacity(2);
     if let Some(url) = &entry.canonical_url {
-        keys.push((format!("url:{url}"), "same canonical URL"));
+        keys.push((key_hash(&format!("url:{url}")), "same canonical URL"));
     }
     // A fingerprint of almost no text would merge unrelated items (e.g. empty bodies).
     if entry.title.len() + entry.text.len() >= 20 {
-        keys.push((format!("fp:{}", entry.fingerprint), "same title and text"));
+        keys.push((
+            key_hash(&format!("fp:{}", entry.fingerprint)),
+            "same title and text",
+        ));
     }
     keys
+}
+
+/// How an exact-duplicate key is stored: its 128-bit xxh3 hash, little-endian. Sixteen bytes
+/// keep the key table and its story index a fraction of the size of the text keys (which
+/// outgrew the writer's page cache at scale), and two different keys share a hash with
+/// negligible probability (about 10⁻¹⁹ among ten billion keys).
+fn key_hash(key: &str) -> [u8; 16] {
+    xxhash_rust::xxh3::xxh3_128(key.as_bytes()).to_le_bytes()
+}
+
+/// Finishes migration 05: hashes the text keys it set aside (SQL has no xxh3) into
+/// `story_keys` and drops them, in one transaction. Does nothing once done.
+pub(super) fn rehash_story_keys(conn: &mut Connection) -> rusqlite::Result<()> {
+    let pending: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table'
+                                                     AND name = 'story_keys_text')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !pending {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut moved = 0usize;
+    {
+        let mut read = tx.prepare("SELECT key, story_id FROM story_keys_text")?;
+        let mut insert =
+            tx.prepare("INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?1, ?2)")?;
+        let mut rows = read.query([])?;
+        while let Some(row) = rows.next()? {
+            let key: String = row.get(0)?;
+            let story: i64 = row.get(1)?;
+            moved += insert.execute(params![key_hash(&key), story])?;
+        }
+    }
+    tx.execute_batch("DROP TABLE story_keys_text")?;
+    tx.commit()?;
+    tracing::info!(keys = moved, "story keys rehashed (migration 05)");
+    Ok(())
 }
 
 /// What the entry writes of one poll share.
