@@ -356,7 +356,8 @@ fn figure_agreement(a: &Slot, b: &Slot) -> Option<(usize, usize)> {
 ///
 /// One slot per story (its earliest copy, see [`StoryIndex::insert`]) and an open-addressing
 /// table of `u32` cells (24-bit slot number + 8-bit key tag) holding each slot under its 16
-/// band keys. Per story: 176 bytes of slot + 16 cells at 64–80 % load (80–100 bytes).
+/// band keys, except keys already holding [`BAND_KEY_STORIES`] later stories. Per story: 176
+/// bytes of slot + 16 cells at 64–80 % load (80–100 bytes).
 #[derive(Debug)]
 pub struct StoryIndex {
     config: ClusterConfig,
@@ -401,9 +402,10 @@ impl StoryIndex {
     /// the copy with the most boilerplate.) Texts too short to ever match are not indexed.
     /// The order of calls does not matter, so a rebuild from stored signatures in any order
     /// reaches the same state, with one exception: a band key shared by more than
-    /// [`BAND_KEY_STORIES`] stories keeps the ones indexed last. Memory stays one slot per story, except that an appearance
-    /// sharing no LSH band with its story's slot (the story's slot is found through the bands)
-    /// gets a slot of its own, which only adds a way to find the story.
+    /// [`BAND_KEY_STORIES`] stories keeps the ones indexed last. Memory stays one slot per
+    /// story, except that an appearance sharing no LSH band with its story's slot (the story's
+    /// slot is found through the bands) gets a slot of its own, which only adds a way to find
+    /// the story.
     pub fn insert(&mut self, story: StoryId, signature: &Signature, seen: DateTime<Utc>) {
         if signature.shingles < MIN_SHINGLES {
             return;
@@ -435,7 +437,8 @@ impl StoryIndex {
     /// The story the entry is a near-duplicate of, if any, with the evidence.
     ///
     /// Among the stories first seen within the window of `seen` that share an LSH band with the
-    /// signature, the accepted one with the highest containment wins.
+    /// signature (a crowded band key lists only its latest [`BAND_KEY_STORIES`] stories), the
+    /// accepted one with the highest containment wins.
     pub fn find(&self, signature: &Signature, seen: DateTime<Utc>) -> Option<MatchEvidence> {
         if signature.shingles < MIN_SHINGLES {
             return None;
@@ -526,7 +529,7 @@ impl StoryIndex {
     /// [`BAND_KEY_STORIES`] stories gives up its earliest-indexed one (the lowest slot number)
     /// for `s`, so a crowded key keeps the latest stories and lookups stay bounded.
     fn put(&mut self, s: usize) {
-        for band in 0..BANDS {
+        'bands: for band in 0..BANDS {
             let key = self.slots[s].band_key(band);
             let tag = key as u8;
             let mut cell = self.home(key);
@@ -536,6 +539,11 @@ impl StoryIndex {
                 let entry = self.table[cell];
                 let slot = (entry >> 8) as usize;
                 if entry as u8 == tag && self.slots[slot].band_key(band) == key {
+                    if slot == s {
+                        // Already here: a slot given an earlier appearance keeps the keys the
+                        // two copies share. A second cell would take a place of the bound.
+                        continue 'bands;
+                    }
                     same_key += 1;
                     if earliest.is_none_or(|c| (self.table[c] >> 8) as usize > slot) {
                         earliest = Some(cell);
@@ -882,6 +890,74 @@ mod tests {
                 Some(i as StoryId)
             );
         }
+    }
+
+    #[test]
+    fn an_earlier_appearance_under_a_full_band_key_takes_no_second_place() {
+        let boilerplate = random_text(77, 40);
+        let texts: Vec<String> = (0..300)
+            .map(|i| format!("{boilerplate} {}", random_text(5_000 + i, 60)))
+            .collect();
+        let mut index = StoryIndex::new(ClusterConfig::default());
+        for (i, text) in texts.iter().enumerate() {
+            index.insert(i as StoryId, &Signature::of_text("t", text), at(2));
+        }
+        // The most crowded key, and the latest story under it.
+        let (band, key) = (0..BANDS)
+            .flat_map(|band| index.slots.iter().map(move |s| (band, s.band_key(band))))
+            .max_by_key(|&(band, key)| slots_under(&index, band, key).len())
+            .unwrap();
+        let before = slots_under(&index, band, key);
+        assert_eq!(before.len(), BAND_KEY_STORIES, "the test needs a full key");
+        let latest = *before.last().unwrap();
+
+        // The same story seen a day earlier: its slot is replaced and put under its keys again.
+        index.insert(
+            latest as StoryId,
+            &Signature::of_text("t", &texts[latest]),
+            at(1),
+        );
+        assert_eq!(index.slots[latest].first_seen, epoch_seconds(at(1)));
+        assert_eq!(
+            slots_under(&index, band, key),
+            before,
+            "no story evicted, none twice"
+        );
+    }
+
+    #[test]
+    fn the_prefilter_never_rules_out_a_pair_the_rule_accepts() {
+        let mut texts: Vec<(String, String)> = vec![
+            ("Japan surplus narrows".into(), STORY.into()),
+            ("Japan surplus narrows".into(), trimmed(STORY, 0.55)),
+            ("Japan surplus narrows".into(), trimmed(STORY, 0.3)),
+            (
+                "Tokyo's surplus shrinks".into(),
+                format!("TOKYO (Reuters) - {STORY} Read more at example.com."),
+            ),
+            ("Chip talks open".into(), SAME_SUBJECT.into()),
+            ("Chip talks open".into(), trimmed(SAME_SUBJECT, 0.4)),
+        ];
+        let boilerplate = random_text(9, 30);
+        for i in 0..20 {
+            let own = random_text(900 + i, 10 + 5 * i as usize);
+            texts.push((
+                format!("Template item {}", i % 3),
+                format!("{boilerplate} {own}"),
+            ));
+            texts.push((format!("Template item {}", i % 3), own));
+        }
+        let slots: Vec<Slot> = texts.iter().map(|(t, x)| slot(t, x)).collect();
+        let mut accepted = 0;
+        for a in &slots {
+            for b in &slots {
+                if judge(a, b).accept {
+                    accepted += 1;
+                    assert!(could_match(a, b));
+                }
+            }
+        }
+        assert!(accepted > slots.len(), "the pairs include accepted copies");
     }
 
     #[test]

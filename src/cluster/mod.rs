@@ -25,8 +25,9 @@
 //! # Matching rule
 //!
 //! A new copy N is compared with each indexed story S that shares an LSH band with it (16
-//! bands of two 16-bit minima each) and was first seen within the window (default 7 days) of
-//! N's time. From the MinHash agreement the Jaccard similarity J of the shingle sets is
+//! bands of two 16-bit minima each; a band key lists at most the latest 32 stories, so that
+//! templated items cannot make lookups grow with the index) and was first seen within the
+//! window (default 7 days) of N's time. From the MinHash agreement the Jaccard similarity J of the shingle sets is
 //! estimated (8-bit chance agreements removed), and from J and both set sizes the *containment*
 //! C = |N ∩ S| / min(|N|, |S|): syndicated copies are trimmed from the end, so the shorter copy
 //! is largely contained in the longer one even when J is only 0.5. Then, in this order:
