@@ -841,19 +841,24 @@ mod tests {
         slots
     }
 
-    #[test]
-    fn a_crowded_band_key_keeps_the_latest_stories_and_every_story_is_still_found() {
-        // A templated item: the same 40-word boilerplate and 60 words of its own. About one
-        // band in six of each story is taken by the boilerplate's minima and so is shared by
-        // every story of the template.
+    /// 300 templated stories (story `i` in slot `i`), indexed as seen at `seen`: each the same
+    /// 40-word boilerplate and 60 words of its own. About one band in six of each story is
+    /// taken by the boilerplate's minima and so is shared by every story of the template.
+    fn templated_index(seen: DateTime<Utc>) -> (Vec<String>, StoryIndex) {
         let boilerplate = random_text(77, 40);
         let texts: Vec<String> = (0..300)
             .map(|i| format!("{boilerplate} {}", random_text(5_000 + i, 60)))
             .collect();
         let mut index = StoryIndex::new(ClusterConfig::default());
         for (i, text) in texts.iter().enumerate() {
-            index.insert(i as StoryId, &Signature::of_text("t", text), at(1));
+            index.insert(i as StoryId, &Signature::of_text("t", text), seen);
         }
+        (texts, index)
+    }
+
+    #[test]
+    fn a_crowded_band_key_keeps_the_latest_stories_and_every_story_is_still_found() {
+        let (texts, index) = templated_index(at(1));
         assert_eq!(
             index.len(),
             300,
@@ -894,14 +899,7 @@ mod tests {
 
     #[test]
     fn an_earlier_appearance_under_a_full_band_key_takes_no_second_place() {
-        let boilerplate = random_text(77, 40);
-        let texts: Vec<String> = (0..300)
-            .map(|i| format!("{boilerplate} {}", random_text(5_000 + i, 60)))
-            .collect();
-        let mut index = StoryIndex::new(ClusterConfig::default());
-        for (i, text) in texts.iter().enumerate() {
-            index.insert(i as StoryId, &Signature::of_text("t", text), at(2));
-        }
+        let (texts, mut index) = templated_index(at(2));
         // The most crowded key, and the latest story under it.
         let (band, key) = (0..BANDS)
             .flat_map(|band| index.slots.iter().map(move |s| (band, s.band_key(band))))
