@@ -732,3 +732,99 @@ async fn text_keys_from_before_migration_05_are_rehashed_and_still_join_copies()
         .unwrap();
     assert_eq!(check, "ok");
 }
+
+/// A fetched poll of `source` carrying one new entry per (identity, link) given.
+fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
+    let now = Utc::now();
+    let entries = items
+        .iter()
+        .map(|&(identity, link)| EntryWrite {
+            entry: tradefeed::domain::Entry {
+                identity: identity.into(),
+                title: format!("Steel duties story {identity}"),
+                link: Some(link.into()),
+                canonical_url: Some(link.into()),
+                authors: vec![],
+                published: now,
+                updated: now,
+                html: format!("<p>Text of {identity}.</p>"),
+                text: format!("Text of {identity}."),
+                fingerprint: format!("fp-{identity}"),
+                content_hash: format!("hash-{identity}"),
+            },
+            signature: None,
+            near_match: None,
+            scores: vec![],
+        })
+        .collect();
+    PollRecord {
+        source: source.into(),
+        started_at: now,
+        duration: Duration::from_millis(3),
+        outcome: PollOutcome::Fetched {
+            http_status: 200,
+            bytes: 100,
+            etag: None,
+            last_modified: None,
+        },
+        next_due: now + chrono::Duration::hours(1),
+        moved_to: None,
+        entries,
+    }
+}
+
+/// Entry ids are taken before the rows are written (so a new story is inserted with its
+/// representative). A poll that fails inside a batch takes its ids back with its savepoint:
+/// the next poll of the batch gets them, and every story is still represented by its own entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_poll_in_a_batch_leaves_no_story_pointing_at_a_missing_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tradefeed.db");
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    sync(&store, &["A", "B", "C"].map(source)).await.unwrap();
+    let other = rusqlite::Connection::open(&db).unwrap();
+    other
+        .execute_batch(
+            "CREATE TRIGGER fail_b BEFORE UPDATE ON sources WHEN new.name = 'B'
+             BEGIN SELECT RAISE(ABORT, 'B refuses'); END;
+             BEGIN IMMEDIATE;",
+        )
+        .unwrap();
+    let records = [
+        fetched(
+            "A",
+            &[("a1", "https://a.example/1"), ("a2", "https://a.example/2")],
+        ),
+        // B's entries are written, then its source update fails: all of it rolls back.
+        fetched(
+            "B",
+            &[("b1", "https://b.example/1"), ("b2", "https://b.example/2")],
+        ),
+        // C's second item is A's first story under another outlet's identity.
+        fetched(
+            "C",
+            &[("c1", "https://c.example/1"), ("c2", "https://a.example/1")],
+        ),
+    ];
+    let mut polls = Vec::new();
+    for record in records {
+        let store = store.clone();
+        polls.push(tokio::spawn(async move { store.record_poll(record).await }));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    other.execute_batch("COMMIT").unwrap();
+    let mut answers = Vec::new();
+    for poll in polls {
+        answers.push(poll.await.unwrap());
+    }
+    assert!(answers[0].is_ok() && answers[1].is_err() && answers[2].is_ok());
+    store.close().await;
+
+    let (entries, stories) = entry_and_story_ids(&db);
+    assert_eq!(
+        entries,
+        [(1, 1), (2, 2), (3, 3), (4, 1)],
+        "B's ids went to C"
+    );
+    assert_eq!(stories, [(1, 1), (2, 2), (3, 3)]);
+}
