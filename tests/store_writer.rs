@@ -479,13 +479,7 @@ async fn a_database_from_before_migration_04_keeps_its_entries_and_stories_witho
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("old.db");
     // The schema as the previous release left it (migrations 1 to 3), with one of everything.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    for step in ["01-initial", "02-story-search", "03-search-off-ingest"] {
-        let sql = std::fs::read_to_string(root.join(step).join("up.sql")).unwrap();
-        conn.execute_batch(&sql).unwrap();
-    }
-    conn.pragma_update(None, "user_version", 3).unwrap();
+    let conn = schema_at(&db, 3);
     conn.execute_batch(
         "INSERT INTO sources (name, url, schedule) VALUES ('A', 'https://a.example/feed', '@hourly');
          INSERT INTO stories (title, html, text, authors, published, updated, first_seen)
@@ -661,18 +655,7 @@ async fn text_keys_from_before_migration_05_are_rehashed_and_still_join_copies()
     // The database as the previous release left it (migrations 1 to 4): A's story with its
     // two text keys.
     let db = dir.path().join("tradefeed.db");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    for step in [
-        "01-initial",
-        "02-story-search",
-        "03-search-off-ingest",
-        "04-entry-text-derived",
-    ] {
-        let sql = std::fs::read_to_string(root.join(step).join("up.sql")).unwrap();
-        conn.execute_batch(&sql).unwrap();
-    }
-    conn.pragma_update(None, "user_version", 4).unwrap();
+    let conn = schema_at(&db, 4);
     conn.execute(
         "INSERT INTO sources (name, url, schedule) VALUES ('A', 'https://a.example/feed', '@hourly')",
         [],
@@ -827,4 +810,24 @@ async fn a_failed_poll_in_a_batch_leaves_no_story_pointing_at_a_missing_entry() 
         "B's ids went to C"
     );
     assert_eq!(stories, [(1, 1), (2, 2), (3, 3)]);
+}
+
+/// A new database file with the schema of the first `version` migrations, as a release that
+/// shipped only those left it (rusqlite_migration records the version in `user_version`).
+fn schema_at(db: &Path, version: usize) -> rusqlite::Connection {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut steps: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    steps.sort();
+    assert!(steps.len() >= version, "only {} migrations", steps.len());
+    let conn = rusqlite::Connection::open(db).unwrap();
+    for step in &steps[..version] {
+        let sql = std::fs::read_to_string(step.join("up.sql")).unwrap();
+        conn.execute_batch(&sql).unwrap();
+    }
+    conn.pragma_update(None, "user_version", version as i64)
+        .unwrap();
+    conn
 }
