@@ -244,7 +244,7 @@ async fn a_clean_close_lets_the_next_start_skip_the_integrity_check_until_the_fi
     store.close().await;
     drop(store);
     assert!(
-        lock_file(&db).starts_with("tradefeed-clean-close 1 "),
+        lock_file(&db).starts_with("tradefeed-clean-close 2 "),
         "a clean close leaves a stamp: {:?}",
         lock_file(&db)
     );
@@ -308,6 +308,147 @@ async fn a_pending_wal_means_the_check_runs_even_with_a_matching_stamp() {
         "frames in the WAL mean the file is not as the clean close left it"
     );
     drop(other);
+}
+
+/// A fetched poll of `source` whose `n` entries carry about `bytes` of HTML and text each.
+fn bulky(source: &str, first: usize, n: usize, bytes: usize) -> PollRecord {
+    let ids: Vec<(String, String)> = (first..first + n)
+        .map(|i| {
+            (
+                format!("{source}-{i}"),
+                format!("https://{source}.example/{i}"),
+            )
+        })
+        .collect();
+    let pairs: Vec<(&str, &str)> = ids.iter().map(|(i, l)| (i.as_str(), l.as_str())).collect();
+    let mut record = fetched(source, &pairs);
+    for (i, write) in record.entries.iter_mut().enumerate() {
+        // Distinct bytes per entry: pages that compress or repeat would not grow the WAL.
+        let filler: String = (0..bytes / 8)
+            .map(|k| format!("{:07x} ", (first + i) * 1_000_003 + k))
+            .collect();
+        write.entry.text = filler.clone();
+        write.entry.html = format!("<p>{filler}</p>");
+    }
+    record
+}
+
+fn wal_len(db: &Path) -> u64 {
+    std::fs::metadata(db.with_file_name("tradefeed.db-wal")).map_or(0, |m| m.len())
+}
+
+fn entry_count(conn: &rusqlite::Connection) -> i64 {
+    conn.query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Shutdown folds the WAL without truncating it (freeing a just-written WAL's blocks waits for
+/// the file system): the file keeps its size, but SQLite has started it over, so only the
+/// close's own row is live in it and the database file alone holds every entry. The next
+/// start skips the integrity check and writes over the old frames.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_close_folds_the_wal_and_leaves_no_live_frames_but_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tradefeed.db");
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    sync(&store, &[source("A")]).await.unwrap();
+    // About 20 MiB of writes.
+    for p in 0..4 {
+        store
+            .record_poll(bulky("A", p * 40, 40, 64 << 10))
+            .await
+            .unwrap();
+    }
+    store.close().await;
+    drop(store);
+    let kept = wal_len(&db);
+    assert!(
+        kept > 16 << 20,
+        "no commit and no close cut the burst's WAL back: {kept} bytes"
+    );
+    assert!(lock_file(&db).starts_with("tradefeed-clean-close 2 "));
+
+    // The database file alone is complete: a copy without its WAL has every entry.
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(&db, &copy).unwrap();
+    assert_eq!(
+        entry_count(&rusqlite::Connection::open(&copy).unwrap()),
+        160
+    );
+
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    assert!(
+        !store.integrity_checked_at_open(),
+        "the database and its WAL are as the clean close left them"
+    );
+    store
+        .record_poll(bulky("A", 160, 10, 4 << 10))
+        .await
+        .unwrap();
+    store.close().await;
+    drop(store);
+    assert_eq!(wal_len(&db), kept, "the WAL's blocks were reused");
+
+    // SQLite started the WAL over: opening it finds the close's row and nothing else.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (log, copied): (i64, i64) = conn
+        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert!(
+        log <= 4 && copied == log,
+        "{log} live frames, {copied} copied"
+    );
+    let closed_at: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'closed_at'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(chrono::DateTime::parse_from_rfc3339(&closed_at).is_ok());
+    assert_eq!(entry_count(&conn), 170, "written over the old frames");
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
+
+/// Once the writer is idle, a WAL grown past 16 MiB by a burst is copied into the database and
+/// truncated, while the store stays open and keeps taking writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_writer_truncates_a_wal_a_burst_grew() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tradefeed.db");
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    sync(&store, &[source("A")]).await.unwrap();
+    for p in 0..4 {
+        store
+            .record_poll(bulky("A", p * 40, 40, 64 << 10))
+            .await
+            .unwrap();
+    }
+    assert!(wal_len(&db) > 16 << 20, "the burst grew the WAL");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while wal_len(&db) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the idle writer truncated the WAL"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(&db, &copy).unwrap();
+    assert_eq!(
+        entry_count(&rusqlite::Connection::open(&copy).unwrap()),
+        160
+    );
+    store
+        .record_poll(bulky("A", 160, 10, 4 << 10))
+        .await
+        .unwrap();
+    store.close().await;
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    assert_eq!(entry_count(&conn), 170);
 }
 
 /// `PRAGMA data_version` as seen by a connection of the test's own: it moves only when another

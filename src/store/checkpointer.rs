@@ -7,20 +7,20 @@
 //! inside the writer's commits at a tenth of the writer's time, on the one thread every poll
 //! waits for. The writer's own automatic checkpoint stays as a backstop at a larger size.
 
-use std::path::{Path, PathBuf};
+use std::ffi::c_int;
+use std::path::Path;
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
 
-/// WAL size past which the writer asks for a checkpoint.
-const CHECKPOINT_AT_BYTES: u64 = 16 << 20;
+/// WAL length, in pages, past which the writer asks for a checkpoint (16 MiB at 4 KiB pages).
+const CHECKPOINT_AT_PAGES: c_int = 4_096;
 
 /// The checkpoint thread, woken by the writer.
 pub(super) struct Checkpointer {
     wake: Option<SyncSender<()>>,
     thread: Option<JoinHandle<()>>,
-    wal: PathBuf,
 }
 
 impl Checkpointer {
@@ -28,10 +28,7 @@ impl Checkpointer {
     /// automatic checkpoint then bounds the WAL alone.
     pub(super) fn start(db: &Path) -> Option<Checkpointer> {
         let conn = Connection::open(db)
-            .and_then(|c| {
-                c.busy_timeout(std::time::Duration::from_secs(5))
-                    .map(|()| c)
-            })
+            .and_then(|c| c.busy_timeout(super::BUSY_TIMEOUT).map(|()| c))
             .map_err(|e| tracing::warn!(error = %e, "checkpoint thread not started"))
             .ok()?;
         // One pending wake-up is enough: a checkpoint copies everything committed until then.
@@ -51,14 +48,15 @@ impl Checkpointer {
         Some(Checkpointer {
             wake: Some(wake),
             thread: Some(thread),
-            wal: super::wal_path(db),
         })
     }
 
-    /// Called by the writer after a commit: wakes the thread when the WAL has grown large.
-    pub(super) fn after_commit(&self) {
-        let large = std::fs::metadata(&self.wal).is_ok_and(|m| m.len() > CHECKPOINT_AT_BYTES);
-        if large && let Some(wake) = &self.wake {
+    /// Called by the writer after a commit with the WAL's length in pages: wakes the thread
+    /// when the WAL has grown large.
+    pub(super) fn after_commit(&self, wal_pages: c_int) {
+        if wal_pages > CHECKPOINT_AT_PAGES
+            && let Some(wake) = &self.wake
+        {
             // Full: a wake-up is already pending. Disconnected: the thread is gone, and the
             // writer's automatic checkpoint takes over.
             let _ = wake.try_send(());
@@ -84,14 +82,16 @@ mod tests {
         let db = dir.path().join("t.db");
         let writer = Connection::open(&db).unwrap();
         writer.pragma_update(None, "journal_mode", "WAL").unwrap();
-        // No automatic checkpoint: until someone checkpoints, everything stays in the WAL.
-        writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        // The writer's hook: it reports the WAL's length and checkpoints only past 64 MiB,
+        // so until someone else checkpoints, everything below stays in the WAL.
+        super::super::wal::watch(&writer);
         writer
             .execute_batch("CREATE TABLE blobs (b BLOB NOT NULL)")
             .unwrap();
         let checkpointer = Checkpointer::start(&db).expect("started");
         let small = std::fs::metadata(&db).unwrap().len();
-        checkpointer.after_commit();
+        assert!(super::super::wal::pages_after_commit() < CHECKPOINT_AT_PAGES);
+        checkpointer.after_commit(super::super::wal::pages_after_commit());
         std::thread::sleep(std::time::Duration::from_millis(100));
         assert_eq!(
             std::fs::metadata(&db).unwrap().len(),
@@ -104,12 +104,13 @@ mod tests {
                 .execute("INSERT INTO blobs (b) VALUES (zeroblob(1048576))", [])
                 .unwrap();
         }
-        assert!(std::fs::metadata(&checkpointer.wal).unwrap().len() > CHECKPOINT_AT_BYTES);
+        let pages = super::super::wal::pages_after_commit();
+        assert!(pages > CHECKPOINT_AT_PAGES, "{pages} pages in the WAL");
         assert!(
             std::fs::metadata(&db).unwrap().len() < 1 << 20,
             "all in the WAL so far"
         );
-        checkpointer.after_commit();
+        checkpointer.after_commit(pages);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while std::fs::metadata(&db).unwrap().len() < 20 << 20 {
             assert!(

@@ -7,34 +7,43 @@
 //! a bad restore, a copy cut short. All of those change the file's size or modification time.
 //!
 //! So the writer, after its final checkpoint has folded the WAL into the database, records the
-//! file's size and modification time in the lock file it holds. The next opener compares: when
-//! they match and no WAL is pending, the file is exactly as a clean close left it and the check
-//! is skipped; in every other case (a killed process, an edited, copied or restored file, a
-//! missing or unreadable stamp) it runs. The opener wipes the stamp before anything can write,
-//! so a process killed later never leaves a stale one behind.
+//! size and modification time of the database file and of its WAL in the lock file it holds.
+//! The WAL is recorded too because a clean close leaves it in place, its frames all copied
+//! into the database already (see `wal::fold_at_close`); anything written to it since changes
+//! its size or time. The next opener compares: when both match, the files are exactly as a
+//! clean close left them and the check is skipped; in every other case (a killed process, an
+//! edited, copied or restored file, a WAL written by another program, a missing or unreadable
+//! stamp) it runs. The opener wipes the stamp before anything can write, so a process killed
+//! later never leaves a stale one behind.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-/// Versioned so that a future change of the recorded facts can never match an old stamp.
-const TAG: &str = "tradefeed-clean-close 1";
+/// Versioned so that a future change of the recorded facts can never match an old stamp
+/// (version 1 recorded the database file alone and required an empty WAL).
+const TAG: &str = "tradefeed-clean-close 2";
 
-/// What the stamp records about the database file: its size and modification time.
+/// What the stamp records: the size and modification time of the database file and of its
+/// WAL (`wal=none` when there is none).
 fn describe(db: &Path) -> Option<String> {
-    let meta = std::fs::metadata(db).ok()?;
-    let modified = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
-    Some(format!(
-        "{TAG} len={} mtime_ns={}",
-        meta.len(),
-        modified.as_nanos()
-    ))
+    let (len, mtime) = size_and_time(db)?;
+    let wal = match std::fs::metadata(super::wal_path(db)) {
+        Ok(_) => {
+            let (len, mtime) = size_and_time(&super::wal_path(db))?;
+            format!("wal_len={len} wal_mtime_ns={mtime}")
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "wal=none".to_owned(),
+        Err(_) => return None,
+    };
+    Some(format!("{TAG} len={len} mtime_ns={mtime} {wal}"))
 }
 
-/// True when the WAL beside `db` holds frames (absent or empty means none).
-fn wal_pending(db: &Path) -> bool {
-    std::fs::metadata(super::wal_path(db)).is_ok_and(|m| m.len() > 0)
+fn size_and_time(path: &Path) -> Option<(u64, u128)> {
+    let meta = std::fs::metadata(path).ok()?;
+    let modified = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
+    Some((meta.len(), modified.as_nanos()))
 }
 
 /// Reads the stamp from the (held) lock file and wipes it. Returns whether the database is
@@ -48,11 +57,10 @@ pub(super) fn take(lock: &mut File, db: &Path) -> std::io::Result<bool> {
         .read_to_string(&mut recorded)
         .ok();
     // Not synced: after an OS crash a stale stamp cannot match anyway, because writes reach
-    // the WAL first (and a pending WAL always means a check) before any checkpoint changes
-    // the database file's size or time.
+    // the WAL first (changing its time) before any checkpoint changes the database file.
     lock.set_len(0)?;
     let current = describe(db);
-    Ok(current.is_some_and(|c| c == recorded.trim_end()) && !wal_pending(db))
+    Ok(current.is_some_and(|c| c == recorded.trim_end()))
 }
 
 /// Where the writer records the stamp once it has closed cleanly.
@@ -63,15 +71,13 @@ pub(super) struct Stamp {
 }
 
 impl Stamp {
-    /// Records the database file's current state. Called by the writer after its final
-    /// checkpoint succeeded; failures only mean the next start runs the full check.
+    /// Records the current state of the database file and its WAL. Called by the writer after
+    /// its final checkpoint folded everything; failures only mean the next start runs the
+    /// full check.
     pub(super) fn record(&self) {
         let Some(line) = describe(&self.db) else {
             return;
         };
-        if wal_pending(&self.db) {
-            return;
-        }
         let written = File::options()
             .write(true)
             .truncate(true)

@@ -8,6 +8,7 @@
 mod checkpointer;
 mod clean_close;
 mod read;
+mod wal;
 mod write;
 
 use std::fs::File;
@@ -395,10 +396,8 @@ impl Store {
 
 /// The writer's page cache, KiB (see `configure`).
 const WRITER_CACHE_KIB: i64 = 8 * 1024;
-/// WAL pages after which a commit checkpoints (64 MiB at 4 KiB pages).
-const WAL_AUTOCHECKPOINT_PAGES: i64 = 16_384;
-/// Size the WAL file is cut back to after a checkpoint empties it.
-const WAL_SIZE_LIMIT_BYTES: i64 = 16 << 20;
+/// How long a connection waits for a lock another one holds.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Polls written in one transaction at most: bounds how long one commit keeps the others
 /// waiting for their answer.
@@ -476,12 +475,10 @@ fn writer_loop(
                 continue;
             }
             Err(_quiet) => {
-                // PASSIVE: never waits for readers; what it cannot copy now waits for the next
-                // quiet spell (or the automatic checkpoint at WAL_AUTOCHECKPOINT_PAGES). Then
-                // hand the page cache back: an idle daemon should be small.
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::debug!(error = %e, "idle checkpoint skipped");
-                }
+                // Never waits for readers; what it cannot copy now waits for the next quiet
+                // spell (or the automatic checkpoint). Then hand the page cache back: an idle
+                // daemon should be small.
+                wal::fold_when_idle(&conn, &wal_path(&stamp.db));
                 let _ = conn.execute_batch("PRAGMA shrink_memory");
                 wal_dirty = false;
                 continue;
@@ -511,7 +508,7 @@ fn writer_loop(
             }
         }
         if let Some(checkpointer) = &checkpointer {
-            checkpointer.after_commit();
+            checkpointer.after_commit(wal::pages_after_commit());
         }
         wal_dirty = true;
         last_job = std::time::Instant::now();
@@ -521,12 +518,7 @@ fn writer_loop(
     }
     // Fold the WAL back so the file is complete on its own after shutdown. Stories not yet
     // indexed for search stay queued by the watermark; the next start indexes them.
-    let folded = conn
-        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .is_ok_and(|busy| busy == 0);
-    if folded {
+    if wal::fold_at_close(&conn) {
         stamp.record();
     }
 }
@@ -595,18 +587,17 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     // A poll runs about twenty distinct statements; the default cache (16) would evict and
     // re-prepare some of them for every entry.
     conn.set_prepared_statement_cache_capacity(64);
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // NORMAL is durable across process crashes in WAL mode (only an OS crash can lose the last
     // transactions); FULL would fsync every poll for little gain.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // Checkpoints copy the WAL into the database file. SQLite's default runs one inside the
-    // committing transaction every 1,000 pages (4 MiB), about every 400 stored entries, and
-    // that copying was a fifth of a cold pass. The writer checkpoints when idle instead
-    // (see `writer_loop`); this automatic one only bounds the WAL during a long burst.
-    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
-    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)?;
+    // Checkpoints copy the WAL into the database file: a thread of their own does it during a
+    // burst, the writer when idle (see `writer_loop`). The hook sees every commit's WAL length
+    // and keeps SQLite's automatic checkpoint only as a backstop at a larger size; the WAL
+    // file is never truncated by a commit (see `wal`).
+    wal::watch(conn);
     // Polls queued together commit as one transaction, each inside a savepoint. A savepoint
     // keeps the original of every page it changes in a sub-journal, a temporary file by
     // default: in memory that is a third fewer writes. And a batch dirties more pages than
