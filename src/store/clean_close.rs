@@ -26,28 +26,58 @@ use std::time::UNIX_EPOCH;
 const TAG: &str = "tradefeed-clean-close 2";
 
 /// What the stamp records: the size and modification time of the database file and of its
-/// WAL (`wal=none` when there is none).
-fn describe(db: &Path) -> Option<String> {
-    let (len, mtime) = size_and_time(db)?;
-    let wal = match std::fs::metadata(super::wal_path(db)) {
-        Ok(_) => {
-            let (len, mtime) = size_and_time(&super::wal_path(db))?;
-            format!("wal_len={len} wal_mtime_ns={mtime}")
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "wal=none".to_owned(),
-        Err(_) => return None,
-    };
-    Some(format!("{TAG} len={len} mtime_ns={mtime} {wal}"))
+/// WAL, as two separate facts (the WAL's is `wal=none` when there is none).
+#[derive(Debug, PartialEq)]
+struct Facts {
+    db: String,
+    wal: String,
 }
 
-fn size_and_time(path: &Path) -> Option<(u64, u128)> {
-    let meta = std::fs::metadata(path).ok()?;
-    let modified = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
-    Some((meta.len(), modified.as_nanos()))
+impl Facts {
+    fn of(db: &Path) -> Option<Facts> {
+        let (len, mtime) = size_and_time(db).ok()?;
+        let wal = match size_and_time(&super::wal_path(db)) {
+            Ok((len, mtime)) => format!("wal_len={len} wal_mtime_ns={mtime}"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "wal=none".to_owned(),
+            Err(_) => return None,
+        };
+        Some(Facts {
+            db: format!("len={len} mtime_ns={mtime}"),
+            wal,
+        })
+    }
+
+    fn line(&self) -> String {
+        format!("{TAG} {} {}", self.db, self.wal)
+    }
+
+    fn parse(line: &str) -> Option<Facts> {
+        let rest = line.strip_prefix(TAG)?.strip_prefix(' ')?;
+        let at = rest.find(" wal")?;
+        Some(Facts {
+            db: rest[..at].to_owned(),
+            wal: rest[at + 1..].to_owned(),
+        })
+    }
+}
+
+fn size_and_time(path: &Path) -> std::io::Result<(u64, u128)> {
+    let meta = std::fs::metadata(path)?;
+    let modified = meta
+        .modified()?
+        .duration_since(UNIX_EPOCH)
+        .map_err(std::io::Error::other)?;
+    Ok((meta.len(), modified.as_nanos()))
 }
 
 /// Reads the stamp from the (held) lock file and wipes it. Returns whether the database is
 /// exactly as the last clean close left it, so the integrity check may be skipped.
+///
+/// Called before SQLite opens the file. When the database is no longer the file the stamp
+/// describes (restored from a backup, replaced) but its WAL still is, that WAL is removed:
+/// everything in it is already in the file that was closed, and its one live frame, the
+/// close's own row, records that file's size and pages, which SQLite would otherwise apply to
+/// the file that replaced it.
 pub(super) fn take(lock: &mut File, db: &Path) -> std::io::Result<bool> {
     let mut recorded = String::new();
     lock.seek(SeekFrom::Start(0))?;
@@ -59,8 +89,24 @@ pub(super) fn take(lock: &mut File, db: &Path) -> std::io::Result<bool> {
     // Not synced: after an OS crash a stale stamp cannot match anyway, because writes reach
     // the WAL first (changing its time) before any checkpoint changes the database file.
     lock.set_len(0)?;
-    let current = describe(db);
-    Ok(current.is_some_and(|c| c == recorded.trim_end()))
+    let (Some(recorded), Some(current)) = (Facts::parse(recorded.trim_end()), Facts::of(db)) else {
+        return Ok(false);
+    };
+    if current == recorded {
+        return Ok(true);
+    }
+    if current.wal == recorded.wal && current.wal != "wal=none" {
+        tracing::info!(path = %db.display(), "database replaced since its clean close: its old WAL is removed");
+        let wal = super::wal_path(db);
+        match std::fs::remove_file(&wal) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                let detail = format!("removing the old WAL {}: {e}", wal.display());
+                return Err(std::io::Error::new(e.kind(), detail));
+            }
+            _ => {}
+        }
+    }
+    Ok(false)
 }
 
 /// Where the writer records the stamp once it has closed cleanly.
@@ -75,7 +121,7 @@ impl Stamp {
     /// its final checkpoint folded everything; failures only mean the next start runs the
     /// full check.
     pub(super) fn record(&self) {
-        let Some(line) = describe(&self.db) else {
+        let Some(line) = Facts::of(&self.db).map(|f| f.line()) else {
             return;
         };
         let written = File::options()
@@ -86,5 +132,26 @@ impl Stamp {
         if let Err(e) = written {
             tracing::debug!(error = %e, path = %self.lock.display(), "clean-close stamp not written");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stamp_line_reads_back_as_its_two_facts_and_older_versions_do_not() {
+        for wal in ["wal_len=123 wal_mtime_ns=456", "wal=none"] {
+            let facts = Facts {
+                db: "len=4096 mtime_ns=1795876092704580577".into(),
+                wal: wal.into(),
+            };
+            assert_eq!(Facts::parse(&facts.line()), Some(facts));
+        }
+        assert_eq!(
+            Facts::parse("tradefeed-clean-close 1 len=4096 mtime_ns=1795876092704580577"),
+            None
+        );
+        assert_eq!(Facts::parse(""), None);
     }
 }
