@@ -86,8 +86,11 @@ pub(super) fn take(lock: &mut File, db: &Path) -> std::io::Result<bool> {
         .take(256)
         .read_to_string(&mut recorded)
         .ok();
-    // Not synced: after an OS crash a stale stamp cannot match anyway, because writes reach
-    // the WAL first (changing its time) before any checkpoint changes the database file.
+    // Not synced. After an OS crash a stale stamp could in principle match: the WAL is
+    // written in place, so new frames need not change its size, and a page can reach the
+    // disk while its new modification time does not. SQLite's own recovery keeps the
+    // database consistent in that case; only the extra check is skipped. An fsync of the
+    // lock file at every start is not worth that.
     lock.set_len(0)?;
     let (Some(recorded), Some(current)) = (Facts::parse(recorded.trim_end()), Facts::of(db)) else {
         return Ok(false);

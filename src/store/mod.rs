@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use include_dir::{Dir, include_dir};
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::Migrations;
 use tokio::sync::oneshot;
@@ -406,6 +407,9 @@ const POLL_BATCH: usize = 32;
 /// Stories indexed for search per writer transaction when catching up in idle time: small
 /// enough (a few milliseconds) that a poll arriving meanwhile is barely delayed.
 const SEARCH_CHUNK: usize = 32;
+/// Quiet spells in a row in which the writer retries an idle fold that a reader kept from
+/// finishing (then it waits for the next job): 20 × 250 ms.
+const IDLE_FOLD_ATTEMPTS: u32 = 20;
 /// How long the write queue must stay empty before the writer catches up deferred work
 /// (search indexing, checkpoints): during a burst of polls it waits, so that work never slows
 /// ingest down.
@@ -436,6 +440,8 @@ fn writer_loop(
     let mut last_job = std::time::Instant::now();
     // Commits since the last checkpoint: the WAL is folded into the database when idle.
     let mut wal_dirty = false;
+    // Idle folds that found a reader in the way since the last one that got done.
+    let mut idle_folds_tried = 0;
     // A job taken off the queue while gathering a batch of polls, to run next.
     let mut held: Option<WriteJob> = None;
     loop {
@@ -475,12 +481,18 @@ fn writer_loop(
                 continue;
             }
             Err(_quiet) => {
-                // Never waits for readers; what it cannot copy now waits for the next quiet
-                // spell (or the automatic checkpoint). Then hand the page cache back: an idle
-                // daemon should be small.
-                wal::fold_when_idle(&conn, &wal_path(&stamp.db));
+                // Never waits for readers; what it cannot do now is tried again after another
+                // quiet spell, a few times, then at the next job's. Then hand the page cache
+                // back: an idle daemon should be small.
+                let folded = wal::fold_when_idle(&conn, &wal_path(&stamp.db));
                 let _ = conn.execute_batch("PRAGMA shrink_memory");
-                wal_dirty = false;
+                if folded || idle_folds_tried >= IDLE_FOLD_ATTEMPTS {
+                    wal_dirty = false;
+                    idle_folds_tried = 0;
+                } else {
+                    idle_folds_tried += 1;
+                    last_job = std::time::Instant::now();
+                }
                 continue;
             }
         };
@@ -511,6 +523,7 @@ fn writer_loop(
             checkpointer.after_commit(wal::pages_after_commit());
         }
         wal_dirty = true;
+        idle_folds_tried = 0;
         last_job = std::time::Instant::now();
     }
     if let Some(checkpointer) = checkpointer {
@@ -589,6 +602,10 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.set_prepared_statement_cache_capacity(64);
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
+    // The writer folds the WAL itself before it closes (`wal::fold_at_close`). Without this,
+    // whichever connection closes last checkpoints again and deletes the WAL, which frees
+    // its blocks: the wait the fold avoids.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
     // NORMAL is durable across process crashes in WAL mode (only an OS crash can lose the last
     // transactions); FULL would fsync every poll for little gain.
     conn.pragma_update(None, "synchronous", "NORMAL")?;

@@ -9,8 +9,8 @@
 //!
 //! - during a burst the WAL file is never truncated: after a complete checkpoint SQLite
 //!   writes it again from its start, reusing the blocks;
-//! - when the writer is idle, a WAL file grown past [`WAL_KEPT_BYTES`] is truncated, off the
-//!   path of any poll;
+//! - when the writer is idle, a WAL file grown past [`WAL_KEPT_BYTES`] is truncated (a poll
+//!   arriving meanwhile waits for that one truncation, not every burst for several);
 //! - at shutdown the WAL is folded without truncating it (see [`fold_at_close`]).
 //!
 //! SQLite calls [`on_commit`] after every commit with the number of pages in the WAL. It
@@ -36,7 +36,8 @@ const AUTOCHECKPOINT_PAGES: c_int = 16_384;
 const WAL_KEPT_BYTES: u64 = 16 << 20;
 
 thread_local! {
-    /// Pages in the WAL after the last commit on this thread's connection (the writer's).
+    /// Pages in the WAL after the last commit made on this thread (the writer thread's are the
+    /// ones read; a job that commits nothing leaves the previous value).
     static PAGES: Cell<c_int> = const { Cell::new(0) };
 }
 
@@ -78,18 +79,30 @@ fn file_len(path: &Path) -> u64 {
 
 /// The idle checkpoint: PASSIVE, so it never waits for a reader. When that copied everything
 /// and the file has grown past [`WAL_KEPT_BYTES`], TRUNCATE hands the disk back, without
-/// waiting either: if a reader still uses the WAL it is tried at the next quiet spell.
-pub(super) fn fold_when_idle(conn: &Connection, wal: &Path) {
+/// waiting either. Returns whether both got done; when a reader (or the checkpoint thread)
+/// was in the way, the writer tries again after another quiet spell.
+pub(super) fn fold_when_idle(conn: &Connection, wal: &Path) -> bool {
     match checkpoint(conn, "PASSIVE") {
-        Ok((false, log, copied)) if log == copied && file_len(wal) > WAL_KEPT_BYTES => {
-            let _ = conn.busy_timeout(Duration::ZERO);
-            if let Err(e) = checkpoint(conn, "TRUNCATE") {
-                tracing::debug!(error = %e, "idle WAL truncation skipped");
+        Ok((false, log, copied)) if log == copied => {
+            if file_len(wal) <= WAL_KEPT_BYTES {
+                return true;
             }
+            let _ = conn.busy_timeout(Duration::ZERO);
+            let truncated = checkpoint(conn, "TRUNCATE");
             let _ = conn.busy_timeout(super::BUSY_TIMEOUT);
+            match truncated {
+                Ok((busy, ..)) => !busy,
+                Err(e) => {
+                    tracing::debug!(error = %e, "idle WAL truncation skipped");
+                    false
+                }
+            }
         }
-        Ok(_) => {}
-        Err(e) => tracing::debug!(error = %e, "idle checkpoint skipped"),
+        Ok(_) => false,
+        Err(e) => {
+            tracing::debug!(error = %e, "idle checkpoint skipped");
+            false
+        }
     }
 }
 
@@ -99,12 +112,14 @@ pub(super) fn fold_when_idle(conn: &Connection, wal: &Path) {
 /// RESTART copies every frame and syncs the database; SQLite then starts the WAL over at the
 /// next write, giving it new salts. That next write is one row (the time of this close), so
 /// the frames still in the file, all of them already in the database, stop counting: the
-/// next open reads the WAL's header and the one new frame, and the next writer reuses the
-/// file's blocks. The frame is folded too. Truncating the file instead would wait for the
-/// blocks to be freed (see the module docs); it is the fallback when SQLite did not start
-/// the WAL over, e.g. because a reader still used it.
+/// next open reads the WAL's header, the new frames and the first old one, and the next
+/// writer reuses the file's blocks. The new frames are folded too. Truncating the file
+/// instead would wait for the blocks to be freed (see the module docs); it is the fallback
+/// when the write or its checkpoint fails. A WAL with no frames (new, or truncated when
+/// idle) has nothing to fold, and the close writes nothing.
 pub(super) fn fold_at_close(conn: &Connection) -> bool {
     match checkpoint(conn, "RESTART") {
+        Ok((false, 0, _)) => return true,
         Ok((false, log, copied)) if log == copied => {}
         Ok(_) => return false,
         Err(e) => {
@@ -127,5 +142,80 @@ pub(super) fn fold_at_close(conn: &Connection) -> bool {
 }
 
 /// Frames the one-row write of [`fold_at_close`] leaves in a WAL that started over: the table's
-/// page, and room for a page split. More means SQLite appended to the old frames instead.
+/// page, and room for a page split. This bounds what the next open's recovery reads; that
+/// every live frame is copied (`log == copied`) is what makes the database file complete.
 const FRAMES_OF_ONE_ROW: i64 = 4;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A WAL-mode database with the writer's hook and `mib` MiB of rows in its WAL.
+    fn wal_db(dir: &Path, mib: usize) -> (Connection, std::path::PathBuf) {
+        let db = dir.join("t.db");
+        let conn = Connection::open(&db).unwrap();
+        conn.busy_timeout(super::super::BUSY_TIMEOUT).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        watch(&conn);
+        conn.execute_batch("CREATE TABLE blobs (b BLOB NOT NULL)")
+            .unwrap();
+        for _ in 0..mib {
+            conn.execute("INSERT INTO blobs (b) VALUES (randomblob(1048576))", [])
+                .unwrap();
+        }
+        let wal = super::super::wal_path(&db);
+        assert!(file_len(&wal) > (mib as u64) << 20);
+        (conn, wal)
+    }
+
+    fn busy_timeout_ms(conn: &Connection) -> i64 {
+        conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_close_that_cannot_write_its_row_truncates_the_wal_instead() {
+        let dir = tempfile::tempdir().unwrap();
+        // No `meta` table here: the row that would start the WAL over cannot be written.
+        let (conn, wal) = wal_db(dir.path(), 2);
+        assert!(fold_at_close(&conn), "folded all the same");
+        assert_eq!(file_len(&wal), 0, "by truncating the WAL");
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 2);
+    }
+
+    #[test]
+    fn an_idle_fold_that_a_reader_holds_up_says_so_and_keeps_the_busy_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, wal) = wal_db(dir.path(), 20);
+        let reader = Connection::open(dir.path().join("t.db")).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let rows: i64 = reader
+            .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 20);
+
+        // The reader's snapshot is in the WAL: copying may go on, truncating may not.
+        assert!(!fold_when_idle(&conn, &wal));
+        assert!(file_len(&wal) > WAL_KEPT_BYTES);
+        assert_eq!(busy_timeout_ms(&conn), 5_000, "the writer waits as before");
+
+        reader.execute_batch("COMMIT").unwrap();
+        assert!(fold_when_idle(&conn, &wal));
+        assert_eq!(file_len(&wal), 0);
+        assert_eq!(busy_timeout_ms(&conn), 5_000);
+    }
+
+    #[test]
+    fn the_hook_reports_the_wal_length_of_each_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, _wal) = wal_db(dir.path(), 1);
+        let before = pages_after_commit();
+        assert!(before > 256, "1 MiB of rows: {before} pages");
+        conn.execute("INSERT INTO blobs (b) VALUES (randomblob(1048576))", [])
+            .unwrap();
+        assert!(pages_after_commit() > before + 250);
+    }
+}
