@@ -346,6 +346,29 @@ fn entry_count(conn: &rusqlite::Connection) -> i64 {
         .unwrap()
 }
 
+/// About 40 MiB of writes (160 entries whose HTML is stored twice), numbered from `first`:
+/// built up front so that the writer never idles in between.
+async fn burst(store: &Store, first: usize) {
+    let polls: Vec<_> = (0..4)
+        .map(|p| bulky("A", first + p * 40, 40, 64 << 10))
+        .collect();
+    for poll in polls {
+        store.record_poll(poll).await.unwrap();
+    }
+}
+
+/// Entries in a copy of the database file alone (without its WAL).
+fn entries_without_the_wal(db: &Path) -> i64 {
+    let copy = db.with_file_name("copy.db");
+    std::fs::copy(db, &copy).unwrap();
+    entry_count(&rusqlite::Connection::open(&copy).unwrap())
+}
+
+fn integrity(conn: &rusqlite::Connection) -> String {
+    conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap()
+}
+
 /// Shutdown folds the WAL without truncating it (freeing a just-written WAL's blocks waits for
 /// the file system): the file keeps its size, but SQLite has started it over, so only the
 /// close's own row is live in it and the database file alone holds every entry. The next
@@ -356,12 +379,7 @@ async fn a_clean_close_folds_the_wal_and_leaves_no_live_frames_but_its_own() {
     let db = dir.path().join("tradefeed.db");
     let store = Store::open(&db, Access::ReadWrite).unwrap();
     sync(&store, &[source("A")]).await.unwrap();
-    // About 40 MiB of writes (each entry's HTML is stored twice), built up front so that the
-    // writer never idles in between.
-    let burst: Vec<_> = (0..4).map(|p| bulky("A", p * 40, 40, 64 << 10)).collect();
-    for poll in burst {
-        store.record_poll(poll).await.unwrap();
-    }
+    burst(&store, 0).await;
     store.close().await;
     drop(store);
     let kept = wal_len(&db);
@@ -371,13 +389,7 @@ async fn a_clean_close_folds_the_wal_and_leaves_no_live_frames_but_its_own() {
     );
     assert!(lock_file(&db).starts_with("tradefeed-clean-close 2 "));
 
-    // The database file alone is complete: a copy without its WAL has every entry.
-    let copy = dir.path().join("copy.db");
-    std::fs::copy(&db, &copy).unwrap();
-    assert_eq!(
-        entry_count(&rusqlite::Connection::open(&copy).unwrap()),
-        160
-    );
+    assert_eq!(entries_without_the_wal(&db), 160, "the database file alone");
 
     let store = Store::open(&db, Access::ReadWrite).unwrap();
     assert!(
@@ -410,10 +422,7 @@ async fn a_clean_close_folds_the_wal_and_leaves_no_live_frames_but_its_own() {
         .unwrap();
     assert!(chrono::DateTime::parse_from_rfc3339(&closed_at).is_ok());
     assert_eq!(entry_count(&conn), 170, "written over the old frames");
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
+    assert_eq!(integrity(&conn), "ok");
 }
 
 /// An operator restores an older copy of the database over a cleanly closed one. The WAL the
@@ -436,12 +445,7 @@ async fn a_restored_copy_is_not_mixed_with_the_wal_of_the_file_it_replaced() {
 
     // The database grows well past the backup, then closes cleanly.
     let store = Store::open(&db, Access::ReadWrite).unwrap();
-    let burst: Vec<_> = (0..4)
-        .map(|p| bulky("A", 20 + p * 40, 40, 64 << 10))
-        .collect();
-    for poll in burst {
-        store.record_poll(poll).await.unwrap();
-    }
+    burst(&store, 20).await;
     store.close().await;
     drop(store);
     assert!(wal_len(&db) > 0, "the clean close left its WAL in place");
@@ -468,10 +472,7 @@ async fn a_restored_copy_is_not_mixed_with_the_wal_of_the_file_it_replaced() {
     drop(store);
     let conn = rusqlite::Connection::open(&db).unwrap();
     assert_eq!(entry_count(&conn), 20);
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
+    assert_eq!(integrity(&conn), "ok");
 }
 
 /// Once the writer is idle, a WAL grown past 16 MiB by a burst is copied into the database and
@@ -482,10 +483,7 @@ async fn an_idle_writer_truncates_a_wal_a_burst_grew() {
     let db = dir.path().join("tradefeed.db");
     let store = Store::open(&db, Access::ReadWrite).unwrap();
     sync(&store, &[source("A")]).await.unwrap();
-    let burst: Vec<_> = (0..4).map(|p| bulky("A", p * 40, 40, 64 << 10)).collect();
-    for poll in burst {
-        store.record_poll(poll).await.unwrap();
-    }
+    burst(&store, 0).await;
     assert!(wal_len(&db) > 16 << 20, "the burst grew the WAL");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while wal_len(&db) > 0 {
@@ -495,12 +493,7 @@ async fn an_idle_writer_truncates_a_wal_a_burst_grew() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let copy = dir.path().join("copy.db");
-    std::fs::copy(&db, &copy).unwrap();
-    assert_eq!(
-        entry_count(&rusqlite::Connection::open(&copy).unwrap()),
-        160
-    );
+    assert_eq!(entries_without_the_wal(&db), 160, "the database file alone");
     store
         .record_poll(bulky("A", 160, 10, 4 << 10))
         .await
