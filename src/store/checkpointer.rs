@@ -74,6 +74,7 @@ impl Checkpointer {
 
 #[cfg(test)]
 mod tests {
+    use super::super::wal;
     use super::*;
 
     #[test]
@@ -84,14 +85,14 @@ mod tests {
         writer.pragma_update(None, "journal_mode", "WAL").unwrap();
         // The writer's hook: it reports the WAL's length and checkpoints only past 64 MiB,
         // so until someone else checkpoints, everything below stays in the WAL.
-        super::super::wal::watch(&writer);
+        wal::watch(&writer);
         writer
             .execute_batch("CREATE TABLE blobs (b BLOB NOT NULL)")
             .unwrap();
         let checkpointer = Checkpointer::start(&db).expect("started");
         let small = std::fs::metadata(&db).unwrap().len();
-        assert!(super::super::wal::pages_after_commit() < CHECKPOINT_AT_PAGES);
-        checkpointer.after_commit(super::super::wal::pages_after_commit());
+        assert!(wal::pages_after_commit() < CHECKPOINT_AT_PAGES);
+        checkpointer.after_commit(wal::pages_after_commit());
         std::thread::sleep(std::time::Duration::from_millis(100));
         assert_eq!(
             std::fs::metadata(&db).unwrap().len(),
@@ -104,7 +105,7 @@ mod tests {
                 .execute("INSERT INTO blobs (b) VALUES (zeroblob(1048576))", [])
                 .unwrap();
         }
-        let pages = super::super::wal::pages_after_commit();
+        let pages = wal::pages_after_commit();
         assert!(pages > CHECKPOINT_AT_PAGES, "{pages} pages in the WAL");
         assert!(
             std::fs::metadata(&db).unwrap().len() < 1 << 20,

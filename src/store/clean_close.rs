@@ -25,8 +25,11 @@ use std::time::UNIX_EPOCH;
 /// (version 1 recorded the database file alone and required an empty WAL).
 const TAG: &str = "tradefeed-clean-close 2";
 
+/// The WAL's fact when there is no WAL file.
+const NO_WAL: &str = "wal=none";
+
 /// What the stamp records: the size and modification time of the database file and of its
-/// WAL, as two separate facts (the WAL's is `wal=none` when there is none).
+/// WAL, as two separate facts (the WAL's is [`NO_WAL`] when there is none).
 #[derive(Debug, PartialEq)]
 struct Facts {
     db: String,
@@ -38,7 +41,7 @@ impl Facts {
         let (len, mtime) = size_and_time(db).ok()?;
         let wal = match size_and_time(&super::wal_path(db)) {
             Ok((len, mtime)) => format!("wal_len={len} wal_mtime_ns={mtime}"),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "wal=none".to_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => NO_WAL.to_owned(),
             Err(_) => return None,
         };
         Some(Facts {
@@ -98,7 +101,7 @@ pub(super) fn take(lock: &mut File, db: &Path) -> std::io::Result<bool> {
     if current == recorded {
         return Ok(true);
     }
-    if current.wal == recorded.wal && current.wal != "wal=none" {
+    if current.wal == recorded.wal && current.wal != NO_WAL {
         tracing::info!(path = %db.display(), "database replaced since its clean close: its old WAL is removed");
         let wal = super::wal_path(db);
         match std::fs::remove_file(&wal) {
@@ -144,7 +147,7 @@ mod tests {
 
     #[test]
     fn a_stamp_line_reads_back_as_its_two_facts_and_older_versions_do_not() {
-        for wal in ["wal_len=123 wal_mtime_ns=456", "wal=none"] {
+        for wal in ["wal_len=123 wal_mtime_ns=456", NO_WAL] {
             let facts = Facts {
                 db: "len=4096 mtime_ns=1795876092704580577".into(),
                 wal: wal.into(),
