@@ -193,8 +193,8 @@ fn deleting_or_editing_a_story_the_index_has_not_reached_leaves_the_index_alone(
     let conn = rusqlite::Connection::open(&db).unwrap();
     let insert = |title: &str, text: &str| -> i64 {
         conn.execute(
-            "INSERT INTO stories (title, html, text, authors, published, updated, first_seen)
-             VALUES (?1, '', ?2, '[]', 0, 0, 0)",
+            "INSERT INTO stories (title, text, authors, published, updated, first_seen)
+             VALUES (?1, ?2, '[]', 0, 0, 0)",
             [title, text],
         )
         .unwrap();

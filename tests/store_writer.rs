@@ -315,7 +315,7 @@ async fn a_pending_wal_means_the_check_runs_even_with_a_matching_stamp() {
 }
 
 /// A fetched poll of `source` whose `n` entries carry about `bytes` of HTML each (stored with
-/// the entry and its story; the plain text, which search indexes, stays short).
+/// the entry; the plain text, which the story keeps and search indexes, stays short).
 fn bulky(source: &str, first: usize, n: usize, bytes: usize) -> PollRecord {
     let ids: Vec<(String, String)> = (first..first + n)
         .map(|i| {
@@ -346,11 +346,11 @@ fn entry_count(conn: &rusqlite::Connection) -> i64 {
         .unwrap()
 }
 
-/// About 40 MiB of writes (160 entries whose HTML is stored twice), numbered from `first`:
-/// built up front so that the writer never idles in between.
+/// About 40 MiB of writes (160 entries of 128 KiB of HTML), numbered from `first`: built up
+/// front so that the writer never idles in between.
 async fn burst(store: &Store, first: usize) {
     let polls: Vec<_> = (0..4)
-        .map(|p| bulky("A", first + p * 40, 40, 64 << 10))
+        .map(|p| bulky("A", first + p * 40, 40, 128 << 10))
         .collect();
     for poll in polls {
         store.record_poll(poll).await.unwrap();
@@ -724,6 +724,88 @@ async fn a_database_from_before_migration_04_keeps_its_entries_and_stories_witho
             "hash-1".to_string()
         )
     );
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
+
+/// Migration 06 drops the story's copy of its representative's HTML: a story is read with the
+/// HTML of the entry that represents it, from a previous release's file as from a new one, and
+/// after a prune has handed the story to a surviving copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_story_is_read_with_its_representatives_html_after_migration_06_and_after_a_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.db");
+    // The schema as the previous release left it (migrations 1 to 5): one story told by A (its
+    // representative) and B, each with its own HTML.
+    let conn = schema_at(&db, 5);
+    conn.execute_batch(
+        "INSERT INTO sources (name, url, schedule) VALUES
+             ('A', 'https://a.example/feed', '@hourly'), ('B', 'https://b.example/feed', '@hourly');
+         INSERT INTO stories (title, link, html, text, authors, published, updated, first_seen)
+         VALUES ('Steel duties', 'https://a.example/1', '<p>A: duties on steel.</p>',
+                 'A: duties on steel.', '[]', 1, 1, 1);
+         INSERT INTO entries (source_id, identity, story_id, title, link, authors, published,
+                              updated, html, fingerprint, content_hash, evidence, first_seen,
+                              last_changed)
+         VALUES (1, 'guid:a1', 1, 'Steel duties', 'https://a.example/1', '[]', 1, 1,
+                 '<p>A: duties on steel.</p>', 'fp-a', 'hash-a', 'first appearance', 1, 1),
+                (2, 'guid:b1', 1, 'EU steel duties', 'https://b.example/1', '[]', 1, 1,
+                 '<p>B: duties on steel.</p>', 'fp-b', 'hash-b', 'url', 5000000000, 5000000000);
+         UPDATE stories SET representative = 1;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    let story = store.story(1).await.unwrap().expect("the story");
+    assert_eq!(
+        (
+            story.title.as_str(),
+            story.html.as_str(),
+            story.text.as_str()
+        ),
+        (
+            "Steel duties",
+            "<p>A: duties on steel.</p>",
+            "A: duties on steel."
+        ),
+        "read with its representative's HTML"
+    );
+
+    // A's entry is older than the cutoff, B's (first seen far in the future) is not.
+    let pruned = store
+        .prune(chrono::DateTime::from_timestamp(1_000, 0).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(pruned, (1, 0), "A's entry went, the story stayed");
+    let story = store.story(1).await.unwrap().expect("the story");
+    assert_eq!(
+        (
+            story.title.as_str(),
+            story.link.as_deref(),
+            story.html.as_str()
+        ),
+        (
+            "EU steel duties",
+            Some("https://b.example/1"),
+            "<p>B: duties on steel.</p>"
+        ),
+        "the surviving copy represents the story: its title, link and HTML"
+    );
+    store.close().await;
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('stories')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(!columns.iter().any(|c| c == "html"), "{columns:?}");
+    assert!(columns.iter().any(|c| c == "text"), "{columns:?}");
     let check: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();

@@ -442,8 +442,10 @@ fn fts_query(text: &str) -> Option<String> {
 
 fn load_stories(c: &Connection, ids: &[StoryId]) -> Result<Vec<StoryView>, StoreError> {
     let mut story_stmt = c.prepare_cached(
-        "SELECT id, title, link, html, text, authors, published, updated, first_seen
-           FROM stories WHERE id = ?1",
+        "SELECT st.id, st.title, st.link, coalesce(en.html, ''), st.text, st.authors,
+                st.published, st.updated, st.first_seen
+           FROM stories st LEFT JOIN entries en ON en.id = st.representative
+          WHERE st.id = ?1",
     )?;
     let mut appearance_stmt = c.prepare_cached(
         "SELECT s.name, e.link, e.title, e.first_seen, e.evidence

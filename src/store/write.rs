@@ -343,10 +343,13 @@ impl Store {
                     (SELECT 1 FROM entries WHERE entries.story_id = stories.id)",
                     [],
                 )?;
-                // Repoint stories whose representative was pruned to a surviving entry.
+                // Repoint stories whose representative was pruned to a surviving entry, whose
+                // title and link go with the HTML a story is read with (its representative's).
+                // The story's text stays: the surviving entries are copies of the same story.
                 tx.execute(
-                    "UPDATE stories SET representative =
-                    (SELECT min(id) FROM entries WHERE entries.story_id = stories.id)
+                    "UPDATE stories SET (representative, title, link) =
+                    (SELECT id, title, link FROM entries WHERE entries.story_id = stories.id
+                      ORDER BY id LIMIT 1)
                  WHERE representative NOT IN (SELECT id FROM entries)",
                     [],
                 )?;
@@ -815,14 +818,13 @@ fn write_entry(
         None => {
             exec(
                 tx,
-                "INSERT INTO stories (representative, title, link, html, text, authors,
+                "INSERT INTO stories (representative, title, link, text, authors,
                                       published, updated, first_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     entry_id,
                     e.title,
                     e.link,
-                    e.html,
                     e.text,
                     authors,
                     secs(e.published),
@@ -931,12 +933,10 @@ fn represent(
 ) -> Result<(), StoreError> {
     exec(
         tx,
-        "UPDATE stories SET representative = ?2, title = ?3, link = ?4, html = ?5, text = ?6,
-            authors = ?7, updated = max(updated, ?8)
+        "UPDATE stories SET representative = ?2, title = ?3, link = ?4, text = ?5,
+            authors = ?6, updated = max(updated, ?7)
          WHERE id = ?1",
-        params![
-            story, entry_id, e.title, e.link, e.html, e.text, authors, now
-        ],
+        params![story, entry_id, e.title, e.link, e.text, authors, now],
     )?;
     Ok(())
 }
