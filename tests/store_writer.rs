@@ -701,13 +701,7 @@ async fn a_database_from_before_migration_04_keeps_its_entries_and_stories_witho
     store.close().await;
 
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let columns: Vec<String> = conn
-        .prepare("SELECT name FROM pragma_table_info('entries')")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let columns = columns(&conn, "entries");
     assert!(!columns.iter().any(|c| c == "text"), "{columns:?}");
     let kept: (String, String, String) = conn
         .query_row(
@@ -797,19 +791,20 @@ async fn a_story_is_read_with_its_representatives_html_after_migration_06_and_af
     store.close().await;
 
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let columns: Vec<String> = conn
-        .prepare("SELECT name FROM pragma_table_info('stories')")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let columns = columns(&conn, "stories");
     assert!(!columns.iter().any(|c| c == "html"), "{columns:?}");
     assert!(columns.iter().any(|c| c == "text"), "{columns:?}");
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
+    assert_eq!(integrity(&conn), "ok");
+}
+
+/// The names of a table's columns.
+fn columns(conn: &rusqlite::Connection, table: &str) -> Vec<String> {
+    conn.prepare("SELECT name FROM pragma_table_info(?1)")
+        .unwrap()
+        .query_map([table], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 
 /// Pairs of row ids, e.g. (entry, its story).
