@@ -726,34 +726,45 @@ async fn a_database_from_before_migration_04_keeps_its_entries_and_stories_witho
 
 /// Migration 06 drops the story's copy of its representative's HTML: a story is read with the
 /// HTML of the entry that represents it, from a previous release's file as from a new one, and
-/// after a prune has handed the story to a surviving copy.
+/// after a prune has handed the story to a surviving copy (whose title, link and authors go
+/// with its HTML). A story that an earlier release's prune had repointed without them gets
+/// them from the migration.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_story_is_read_with_its_representatives_html_after_migration_06_and_after_a_prune() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("old.db");
-    // The schema as the previous release left it (migrations 1 to 5): one story told by A (its
-    // representative) and B, each with its own HTML.
+    // The schema as the previous release left it (migrations 1 to 5). Story 1 is told by A (its
+    // representative), then B and C; story 2 is represented by D's entry but still carries the
+    // title, link and authors of an entry an earlier prune removed.
     let conn = schema_at(&db, 5);
     conn.execute_batch(
         "INSERT INTO sources (name, url, schedule) VALUES
-             ('A', 'https://a.example/feed', '@hourly'), ('B', 'https://b.example/feed', '@hourly');
+             ('A', 'https://a.example/feed', '@hourly'), ('B', 'https://b.example/feed', '@hourly'),
+             ('C', 'https://c.example/feed', '@hourly'), ('D', 'https://d.example/feed', '@hourly');
          INSERT INTO stories (title, link, html, text, authors, published, updated, first_seen)
          VALUES ('Steel duties', 'https://a.example/1', '<p>A: duties on steel.</p>',
-                 'A: duties on steel.', '[]', 1, 1, 1);
+                 'A: duties on steel.', '[\"Ann\"]', 1, 1, 1),
+                ('Old title', 'https://gone.example/1', '<p>Gone.</p>', 'Quotas on cars.',
+                 '[\"Gone\"]', 1, 1, 1);
          INSERT INTO entries (source_id, identity, story_id, title, link, authors, published,
                               updated, html, fingerprint, content_hash, evidence, first_seen,
                               last_changed)
-         VALUES (1, 'guid:a1', 1, 'Steel duties', 'https://a.example/1', '[]', 1, 1,
+         VALUES (1, 'guid:a1', 1, 'Steel duties', 'https://a.example/1', '[\"Ann\"]', 1, 1,
                  '<p>A: duties on steel.</p>', 'fp-a', 'hash-a', 'first appearance', 1, 1),
-                (2, 'guid:b1', 1, 'EU steel duties', 'https://b.example/1', '[]', 1, 1,
-                 '<p>B: duties on steel.</p>', 'fp-b', 'hash-b', 'url', 5000000000, 5000000000);
-         UPDATE stories SET representative = 1;",
+                (2, 'guid:b1', 1, 'EU steel duties', 'https://b.example/1', '[\"Bo\"]', 1, 1,
+                 '<p>B: duties on steel.</p>', 'fp-b', 'hash-b', 'url', 5000000000, 5000000000),
+                (3, 'guid:c1', 1, 'Steel duties rise', 'https://c.example/1', '[]', 1, 1,
+                 '<p>C: duties on steel.</p>', 'fp-c', 'hash-c', 'url', 5000000000, 5000000000),
+                (4, 'guid:d1', 2, 'Car quotas', 'https://d.example/1', '[\"Di\"]', 1, 1,
+                 '<p>D: quotas on cars.</p>', 'fp-d', 'hash-d', 'url', 5000000000, 5000000000);
+         UPDATE stories SET representative = 1 WHERE id = 1;
+         UPDATE stories SET representative = 4 WHERE id = 2;",
     )
     .unwrap();
     drop(conn);
 
     let store = Store::open(&db, Access::ReadWrite).unwrap();
-    let story = store.story(1).await.unwrap().expect("the story");
+    let story = store.story(1).await.unwrap().expect("story 1");
     assert_eq!(
         (
             story.title.as_str(),
@@ -767,26 +778,55 @@ async fn a_story_is_read_with_its_representatives_html_after_migration_06_and_af
         ),
         "read with its representative's HTML"
     );
+    let story = store.story(2).await.unwrap().expect("story 2");
+    assert_eq!(
+        (
+            story.title.as_str(),
+            story.link.as_deref(),
+            story.authors.clone(),
+            story.html.as_str(),
+            story.text.as_str()
+        ),
+        (
+            "Car quotas",
+            Some("https://d.example/1"),
+            vec!["Di".to_string()],
+            "<p>D: quotas on cars.</p>",
+            "Quotas on cars."
+        ),
+        "the migration gives a story repointed by an old prune its representative's title, \
+         link and authors"
+    );
 
-    // A's entry is older than the cutoff, B's (first seen far in the future) is not.
+    // A's entry is older than the cutoff; B's and C's (first seen far in the future) are not.
     let pruned = store
         .prune(chrono::DateTime::from_timestamp(1_000, 0).unwrap())
         .await
         .unwrap();
     assert_eq!(pruned, (1, 0), "A's entry went, the story stayed");
-    let story = store.story(1).await.unwrap().expect("the story");
+    let story = store.story(1).await.unwrap().expect("story 1");
     assert_eq!(
         (
             story.title.as_str(),
             story.link.as_deref(),
-            story.html.as_str()
+            story.authors.clone(),
+            story.html.as_str(),
+            story.text.as_str()
         ),
         (
             "EU steel duties",
             Some("https://b.example/1"),
-            "<p>B: duties on steel.</p>"
+            vec!["Bo".to_string()],
+            "<p>B: duties on steel.</p>",
+            "A: duties on steel."
         ),
-        "the surviving copy represents the story: its title, link and HTML"
+        "the oldest surviving copy (B, not C) represents the story with its title, link, \
+         authors and HTML; the text stays"
+    );
+    assert!(
+        story.updated > chrono::DateTime::from_timestamp(1, 0).unwrap(),
+        "the story counts as updated: {}",
+        story.updated
     );
     store.close().await;
 

@@ -343,14 +343,20 @@ impl Store {
                     (SELECT 1 FROM entries WHERE entries.story_id = stories.id)",
                     [],
                 )?;
-                // Repoint stories whose representative was pruned to a surviving entry, whose
-                // title and link go with the HTML a story is read with (its representative's).
-                // The story's text stays: the surviving entries are copies of the same story.
+                // Repoint stories whose representative was pruned to their oldest surviving
+                // entry, whose title, link and authors go with the HTML a story is read with
+                // (its representative's); the change shows in `updated`. The story's text
+                // stays (entries keep none): the surviving entries are copies of the same
+                // story, and scoring and search go on reading it. Stories without entries
+                // were deleted above; the EXISTS keeps an empty subquery from ever setting
+                // the NOT NULL title to NULL.
                 tx.execute(
-                    "UPDATE stories SET (representative, title, link) =
-                    (SELECT id, title, link FROM entries WHERE entries.story_id = stories.id
-                      ORDER BY id LIMIT 1)
-                 WHERE representative NOT IN (SELECT id FROM entries)",
+                    "UPDATE stories SET (representative, title, link, authors) =
+                    (SELECT id, title, link, authors FROM entries
+                      WHERE entries.story_id = stories.id ORDER BY id LIMIT 1),
+                    updated = max(updated, unixepoch())
+                 WHERE (representative IS NULL OR representative NOT IN (SELECT id FROM entries))
+                   AND EXISTS (SELECT 1 FROM entries WHERE entries.story_id = stories.id)",
                     [],
                 )?;
                 tx.execute("DELETE FROM fetches WHERE started_at < ?1", [cutoff])?;
@@ -682,7 +688,7 @@ struct PollContext {
     has_tombstones: bool,
     /// The id the next new entry will get, read when first needed. Knowing it before the entry
     /// row exists lets a new story be inserted with its representative already set, instead
-    /// of inserting the story and then rewriting its whole row (text and HTML) to set it.
+    /// of inserting the story and then rewriting its whole row (text included) to set it.
     next_entry_id: Option<i64>,
 }
 
@@ -874,7 +880,7 @@ fn write_entry(
     } else {
         // The story's first publication time is the earliest of its appearances; a late
         // appearance never makes it look new. (Only an earlier time writes: an UPDATE rewrites
-        // the whole row, text and HTML included, even when nothing changes.)
+        // the whole row, text included, even when nothing changes.)
         exec(
             tx,
             "UPDATE stories SET published = ?2 WHERE id = ?1 AND published > ?2",
