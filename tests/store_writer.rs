@@ -1,6 +1,6 @@
-//! The store's writer: polls queued together commit as one transaction with a savepoint each
-//! (a failing poll leaves nothing and the others still commit), hooks run in queue order, and
-//! start-up skips the whole-file integrity check only after a clean close of an unchanged file.
+//! The store's writer: polls queued together commit as one transaction (a failing poll leaves
+//! nothing and the others still commit: its batch is written again with a savepoint per poll),
+//! hooks run in queue order, and start-up skips the whole-file integrity check only after a clean close of an unchanged file.
 
 mod common;
 
@@ -106,12 +106,13 @@ async fn polls_queued_together_commit_together_and_a_failing_one_leaves_nothing_
         .await
         .expect("sources recorded");
 
-    // B's poll fails after it has written its fetch-log row: its savepoint must take that back.
+    // C's poll fails after it has written its fetch-log row: that must not stay, while B's
+    // writes before it in the same batch and D's after it commit.
     let other = rusqlite::Connection::open(&db).unwrap();
     other
         .execute_batch(
-            "CREATE TRIGGER fail_b BEFORE UPDATE ON sources WHEN new.name = 'B'
-             BEGIN SELECT RAISE(ABORT, 'B refuses'); END;",
+            "CREATE TRIGGER fail_c BEFORE UPDATE ON sources WHEN new.name = 'C'
+             BEGIN SELECT RAISE(ABORT, 'C refuses'); END;",
         )
         .unwrap();
     // Hold the write lock so that A waits at BEGIN while B, C and D queue behind it.
@@ -143,24 +144,39 @@ async fn polls_queued_together_commit_together_and_a_failing_one_leaves_nothing_
         answers.push(poll.await.unwrap());
     }
     assert!(answers[0].is_ok(), "A: {:?}", answers[0]);
-    match &answers[1] {
-        Err(StoreError::Sqlite(e)) => assert!(e.to_string().contains("B refuses"), "{e}"),
-        other => panic!("B fails with the trigger's error, got {other:?}"),
+    assert!(answers[1].is_ok(), "B: {:?}", answers[1]);
+    match &answers[2] {
+        Err(StoreError::Sqlite(e)) => assert!(e.to_string().contains("C refuses"), "{e}"),
+        other => panic!("C fails with the trigger's error, got {other:?}"),
     }
-    assert!(answers[2].is_ok(), "C: {:?}", answers[2]);
     assert!(answers[3].is_ok(), "D: {:?}", answers[3]);
     assert_eq!(
         fetch_rows(&db),
-        ["A", "C", "D"],
-        "B's fetch row was rolled back with its savepoint; the rest of its batch committed"
+        ["A", "B", "D"],
+        "C's fetch row was rolled back; the rest of its batch committed"
     );
     assert_eq!(
         *log.lock().unwrap(),
         [
-            "before A", "after A", "before B", "before C", "after C", "before D", "after D"
+            // A's batch (A alone: it waited at BEGIN while the others queued).
+            "before A",
+            "after A",
+            // B, C and D, written without savepoints first: C fails, the transaction is
+            // rolled back before D's turn, and B's hook is told, as after a failed commit...
+            "before B",
+            "after B",
+            "before C",
+            "rolled back B",
+            // ...then the batch is written again with a savepoint per poll.
+            "before B",
+            "after B",
+            "before C",
+            "before D",
+            "after D"
         ],
         "hooks run in queue order, each poll's after before the next poll's before; a failed \
-         poll gets no after"
+         poll gets no after; a batch is written again, savepoint by savepoint, once a poll of \
+         it has failed"
     );
     store.close().await;
 }

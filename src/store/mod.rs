@@ -1,9 +1,9 @@
 //! SQLite storage: one writer thread fed by a bounded channel, reads on their own connections (WAL).
 //!
 //! The schema lives in the top-level `migrations/` folder and is embedded in the binary. Every
-//! poll's writes are atomic (polls queued together share one transaction, each in its own
-//! savepoint, and are answered after it commits), so a killed process loses no committed entry
-//! and never leaves half a poll behind.
+//! poll's writes are atomic (polls queued together share one transaction and are answered after
+//! it commits; a failing poll rolls it back and the batch is written again with a savepoint per
+//! poll), so a killed process loses no committed entry and never leaves half a poll behind.
 
 mod checkpointer;
 mod clean_close;
@@ -615,9 +615,10 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     // and keeps SQLite's automatic checkpoint only as a backstop at a larger size; the WAL
     // file is never truncated by a commit (see `wal`).
     wal::watch(conn);
-    // Polls queued together commit as one transaction, each inside a savepoint. A savepoint
-    // keeps the original of every page it changes in a sub-journal, a temporary file by
-    // default: in memory that is a third fewer writes. And a batch dirties more pages than
+    // Polls queued together commit as one transaction; after a failing poll, the batch is
+    // written again with a savepoint per poll. A savepoint keeps the original of every page
+    // it changes in a sub-journal, a temporary file by default: in memory that is a third
+    // fewer writes. And a batch dirties more pages than
     // SQLite's default 2 MiB cache holds; spilling them mid-transaction wrote many pages to the
     // WAL twice. The cache is handed back when the writer goes idle (`shrink_memory`).
     conn.pragma_update(None, "temp_store", "MEMORY")?;

@@ -267,11 +267,13 @@ impl Store {
 
     /// [`Store::record_poll`], with a hook run on the writer thread around the write.
     ///
-    /// Polls queued together are written in one transaction (group commit): each poll inside
-    /// its own savepoint, so a poll that fails leaves nothing behind and the others still
-    /// commit. The answer comes only once the whole transaction has committed. A hook's
-    /// `after_write` may therefore have seen a write whose batch then failed to commit; stories
-    /// it remembers may not exist, and the store checks a near match's story before using it.
+    /// Polls queued together are written in one transaction (group commit). A poll that fails
+    /// leaves nothing behind and the others still commit: the transaction is rolled back and
+    /// the batch written again with a savepoint per poll (hooks of polls already written get
+    /// `rolled_back`, then run again). The answer comes only once the whole transaction has
+    /// committed. A hook's `after_write` may therefore have seen a write whose batch then
+    /// failed to commit; stories it remembers may not exist, and the store checks a near
+    /// match's story before using it.
     pub async fn record_poll_with(
         &self,
         record: PollRecord,
@@ -447,53 +449,138 @@ fn source_row(tx: &Connection, name: &str) -> Result<(i64, i32), StoreError> {
     )?)
 }
 
-/// Writes a batch of queued polls in one transaction, each in its own savepoint, and answers
-/// each once the transaction has committed (see [`Store::record_poll_with`]).
-pub(super) fn record_polls(conn: &mut Connection, batch: Vec<PollJob>) {
-    let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(e) => {
+/// Writes a batch of queued polls in one transaction and answers each once the transaction has
+/// committed (see [`Store::record_poll_with`]).
+///
+/// A failing poll must leave nothing behind while the others of its batch still commit: a
+/// savepoint per poll gives that, but its sub-journal keeps a copy of every page a poll
+/// changes, a twelfth of the writer's time on a 2,400-feed first pass. Polls seldom fail, so
+/// a batch is first written without savepoints. If a poll fails, that transaction is rolled
+/// back, the hooks of the polls already written are told (as after a failed commit), and the
+/// batch is written again with a savepoint per poll: the outcome the savepoints alone give.
+pub(super) fn record_polls(conn: &mut Connection, mut batch: Vec<PollJob>) {
+    let outcome = match write_batch(conn, &mut batch, false) {
+        Attempt::PollFailed { written, .. } if batch.len() > 1 => {
+            take_back(batch.iter_mut().zip(&written).collect());
+            // The near-duplicate lookups run again against the index as it is now.
+            for job in &mut batch {
+                for write in &mut job.record.entries {
+                    write.near_match = None;
+                }
+            }
+            write_batch(conn, &mut batch, true)
+        }
+        outcome => outcome,
+    };
+    match outcome {
+        Attempt::Committed(results) => {
+            for (job, written) in batch.into_iter().zip(results) {
+                let _ = job.reply.send(written);
+            }
+        }
+        Attempt::PollFailed {
+            written,
+            failed,
+            error,
+        } => {
+            // Only a batch of one poll ends here (larger ones were written again): nothing of
+            // it was committed, as with a savepoint.
+            take_back(batch.iter_mut().zip(&written).collect());
+            let mut error = Some(error);
+            for (i, job) in batch.into_iter().enumerate() {
+                let answer = match (i == failed).then(|| error.take()).flatten() {
+                    Some(error) => error,
+                    None => shared_failure(&rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                        Some("rolled back with a failed poll of its batch".into()),
+                    )),
+                };
+                let _ = job.reply.send(Err(answer));
+            }
+        }
+        Attempt::TransactionFailed(e, results) => {
+            let written: Vec<(&mut PollJob, &PollResult)> = batch
+                .iter_mut()
+                .zip(&results)
+                .filter_map(|(job, result)| result.as_ref().ok().map(|r| (job, r)))
+                .collect();
+            take_back(written);
             for job in batch {
                 let _ = job.reply.send(Err(shared_failure(&e)));
             }
-            return;
         }
+    }
+}
+
+/// How one attempt at writing a batch ended.
+enum Attempt {
+    /// The transaction committed: each poll's result, in batch order (with savepoints, a poll
+    /// that failed wrote nothing and the others committed).
+    Committed(Vec<Result<PollResult, StoreError>>),
+    /// Without savepoints, poll `failed` failed and the transaction was rolled back; `written`
+    /// are the results of the polls before it, whose hooks have seen `after_write`.
+    PollFailed {
+        written: Vec<PollResult>,
+        failed: usize,
+        error: StoreError,
+    },
+    /// The transaction could not begin or commit: nothing of the batch exists. The results
+    /// are those the polls had before (the hooks of the successful ones saw `after_write`).
+    TransactionFailed(rusqlite::Error, Vec<Result<PollResult, StoreError>>),
+}
+
+/// Writes `batch` in one transaction, with a savepoint around each poll when `savepoints`.
+fn write_batch(conn: &mut Connection, batch: &mut [PollJob], savepoints: bool) -> Attempt {
+    let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => return Attempt::TransactionFailed(e, Vec::new()),
     };
-    let mut answers = Vec::with_capacity(batch.len());
-    for PollJob {
-        mut record,
-        mut hook,
-        reply,
-    } in batch
-    {
-        if let Some(hook) = hook.as_mut() {
-            hook.before_write(&mut record.entries);
+    let mut results = Vec::with_capacity(batch.len());
+    for (index, job) in batch.iter_mut().enumerate() {
+        if let Some(hook) = job.hook.as_mut() {
+            hook.before_write(&mut job.record.entries);
         }
-        // A savepoint rolls back when dropped without commit: a failed poll leaves nothing.
-        let written = tx.savepoint().map_err(StoreError::from).and_then(|sp| {
-            let result = record_poll(&sp, &record)?;
-            sp.commit()?;
-            Ok(result)
-        });
-        if let (Ok(result), Some(hook)) = (&written, hook.as_mut()) {
-            hook.after_write(result);
+        let written = if savepoints {
+            // A savepoint rolls back when dropped without commit: a failed poll leaves nothing.
+            tx.savepoint().map_err(StoreError::from).and_then(|sp| {
+                let result = record_poll(&sp, &job.record)?;
+                sp.commit()?;
+                Ok(result)
+            })
+        } else {
+            record_poll(&tx, &job.record)
+        };
+        match written {
+            Ok(result) => {
+                if let Some(hook) = job.hook.as_mut() {
+                    hook.after_write(&result);
+                }
+                results.push(Ok(result));
+            }
+            Err(error) if !savepoints => {
+                // Dropping the transaction rolls it back.
+                drop(tx);
+                return Attempt::PollFailed {
+                    written: results.into_iter().filter_map(Result::ok).collect(),
+                    failed: index,
+                    error,
+                };
+            }
+            Err(error) => results.push(Err(error)),
         }
-        answers.push((reply, written, hook));
     }
     match tx.commit() {
-        Ok(()) => {
-            for (reply, written, _) in answers {
-                let _ = reply.send(written);
-            }
-        }
-        Err(e) => {
-            // Latest first, the reverse of the order the hooks recorded in.
-            for (reply, written, hook) in answers.into_iter().rev() {
-                if let (Ok(result), Some(mut hook)) = (&written, hook) {
-                    hook.rolled_back(result);
-                }
-                let _ = reply.send(Err(shared_failure(&e)));
-            }
+        Ok(()) => Attempt::Committed(results),
+        Err(e) => Attempt::TransactionFailed(e, results),
+    }
+}
+
+/// Tells the hooks of polls that their writes (each poll with its result, in batch order) were
+/// rolled back, latest first: the reverse of the order they recorded in.
+fn take_back(written: Vec<(&mut PollJob, &PollResult)>) {
+    for (job, result) in written.into_iter().rev() {
+        if let Some(hook) = job.hook.as_mut() {
+            hook.rolled_back(result);
         }
     }
 }
