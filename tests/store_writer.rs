@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tradefeed::domain::{Schedule, Source};
 use tradefeed::store::{
-    Access, EntryWrite, PollHook, PollOutcome, PollRecord, PollResult, Store, StoreError,
+    Access, EntryWrite, PollHook, PollOutcome, PollRecord, PollResult, Store, StoreError, StoryView,
 };
 
 fn source(name: &str) -> Source {
@@ -796,13 +796,7 @@ async fn a_story_is_read_with_its_representatives_html_after_migration_06_and_af
     );
     let story = store.story(2).await.unwrap().expect("story 2");
     assert_eq!(
-        (
-            story.title.as_str(),
-            story.link.as_deref(),
-            story.authors.clone(),
-            story.html.as_str(),
-            story.text.as_str()
-        ),
+        shown(&story),
         (
             "Car quotas",
             Some("https://d.example/1"),
@@ -822,13 +816,7 @@ async fn a_story_is_read_with_its_representatives_html_after_migration_06_and_af
     assert_eq!(pruned, (1, 0), "A's entry went, the story stayed");
     let story = store.story(1).await.unwrap().expect("story 1");
     assert_eq!(
-        (
-            story.title.as_str(),
-            story.link.as_deref(),
-            story.authors.clone(),
-            story.html.as_str(),
-            story.text.as_str()
-        ),
+        shown(&story),
         (
             "EU steel duties",
             Some("https://b.example/1"),
@@ -851,6 +839,17 @@ async fn a_story_is_read_with_its_representatives_html_after_migration_06_and_af
     assert!(!columns.iter().any(|c| c == "html"), "{columns:?}");
     assert!(columns.iter().any(|c| c == "text"), "{columns:?}");
     assert_eq!(integrity(&conn), "ok");
+}
+
+/// What a feed shows of a story: title, link, authors, HTML and text.
+fn shown(story: &StoryView) -> (&str, Option<&str>, Vec<String>, &str, &str) {
+    (
+        &story.title,
+        story.link.as_deref(),
+        story.authors.clone(),
+        &story.html,
+        &story.text,
+    )
 }
 
 /// The names of a table's columns.
