@@ -478,24 +478,12 @@ pub(super) fn record_polls(conn: &mut Connection, mut batch: Vec<PollJob>) {
                 let _ = job.reply.send(written);
             }
         }
-        Attempt::PollFailed {
-            written,
-            failed,
-            error,
-        } => {
-            // Only a batch of one poll ends here (larger ones were written again): nothing of
-            // it was committed, as with a savepoint.
-            take_back(batch.iter_mut().zip(&written).collect());
-            let mut error = Some(error);
-            for (i, job) in batch.into_iter().enumerate() {
-                let answer = match (i == failed).then(|| error.take()).flatten() {
-                    Some(error) => error,
-                    None => shared_failure(&rusqlite::Error::SqliteFailure(
-                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
-                        Some("rolled back with a failed poll of its batch".into()),
-                    )),
-                };
-                let _ = job.reply.send(Err(answer));
+        Attempt::PollFailed { error, .. } => {
+            // Only a batch of one poll ends here (a larger one was written again): its
+            // rollback left nothing, as a savepoint would have, and no other hook ran.
+            debug_assert_eq!(batch.len(), 1);
+            if let Some(job) = batch.into_iter().next() {
+                let _ = job.reply.send(Err(error));
             }
         }
         Attempt::TransactionFailed(e, results) => {
@@ -517,11 +505,10 @@ enum Attempt {
     /// The transaction committed: each poll's result, in batch order (with savepoints, a poll
     /// that failed wrote nothing and the others committed).
     Committed(Vec<Result<PollResult, StoreError>>),
-    /// Without savepoints, poll `failed` failed and the transaction was rolled back; `written`
-    /// are the results of the polls before it, whose hooks have seen `after_write`.
+    /// Without savepoints, a poll failed (with `error`) and the transaction was rolled back;
+    /// `written` are the results of the polls before it, whose hooks have seen `after_write`.
     PollFailed {
         written: Vec<PollResult>,
-        failed: usize,
         error: StoreError,
     },
     /// The transaction could not begin or commit: nothing of the batch exists. The results
@@ -536,7 +523,7 @@ fn write_batch(conn: &mut Connection, batch: &mut [PollJob], savepoints: bool) -
         Err(e) => return Attempt::TransactionFailed(e, Vec::new()),
     };
     let mut results = Vec::with_capacity(batch.len());
-    for (index, job) in batch.iter_mut().enumerate() {
+    for job in batch.iter_mut() {
         if let Some(hook) = job.hook.as_mut() {
             hook.before_write(&mut job.record.entries);
         }
@@ -562,7 +549,6 @@ fn write_batch(conn: &mut Connection, batch: &mut [PollJob], savepoints: bool) -
                 drop(tx);
                 return Attempt::PollFailed {
                     written: results.into_iter().filter_map(Result::ok).collect(),
-                    failed: index,
                     error,
                 };
             }
