@@ -244,6 +244,7 @@ fn stages(c: &mut Criterion) {
                             scores: classifier.score(&e.title, &e.text),
                             signature: Some(Signature::of(&e).to_bytes()),
                             near_match: None,
+                            replaces_hash: None,
                             entry: e,
                         }
                     })

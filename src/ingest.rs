@@ -14,7 +14,7 @@ use crate::classify::Classifier;
 use crate::cluster::{ClusterConfig, Signature, StoryIndex};
 use crate::domain::{Entry, Source};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
-use crate::normalize::{NormalizeContext, normalize_item};
+use crate::normalize::{NormalizeContext, legacy_content_hash, normalize_item};
 use crate::parse::{ParseError, parse_feed};
 use crate::scheduler::{backoff_delay, next_due};
 use crate::store::{
@@ -460,13 +460,14 @@ impl Ingestor {
         let fetched_at = Utc::now();
         let max_items = settings.max_items_per_poll;
         let cutoff = settings.retention.map(|r| fetched_at - r);
+        let base_url = final_url.clone();
         // Parsing and normalizing are CPU work: keep them off the async threads.
         let (items, skipped, normalized) = self
             .cpu
             .run(move || {
                 let feed = parse_feed(&body, content_type.as_deref())?;
                 let items = feed.items.len();
-                let ctx = NormalizeContext::new(fetched_at, final_url);
+                let ctx = NormalizeContext::new(fetched_at, base_url);
                 let mut skipped = 0;
                 let mut entries: Vec<Entry> = Vec::with_capacity(items.min(max_items));
                 for item in &feed.items {
@@ -498,10 +499,15 @@ impl Ingestor {
             )
             .await
             .unwrap_or_default();
-        let fresh: Vec<Entry> = normalized
+        // New entries, and known ones whose hash differs, with the hash their row holds. An
+        // unchanged entry goes no further, nor does a pruned one (its tombstone's hash is '').
+        let fresh: Vec<(Entry, Option<String>)> = normalized
             .into_iter()
-            .filter(|e| known.get(&e.identity) != Some(&e.content_hash))
-            .filter(|e| known.get(&e.identity).is_none_or(|h| !h.is_empty()))
+            .filter_map(|e| match known.get(&e.identity) {
+                None => Some((e, None)),
+                Some(stored) if stored.is_empty() || *stored == e.content_hash => None,
+                Some(stored) => Some((e, Some(stored.clone()))),
+            })
             .collect();
         let classifier = Arc::clone(&self.classifier.read().expect("classifier lock poisoned"));
         let cluster = source.cluster;
@@ -510,7 +516,20 @@ impl Ingestor {
             .run(move || {
                 fresh
                     .into_iter()
-                    .map(|entry| {
+                    .map(|(entry, stored)| {
+                        // A row an earlier release wrote holds the hash of the sanitized HTML:
+                        // when it matches, nothing was edited and only the hash is renewed.
+                        if let Some(stored) = stored
+                            && legacy_content_hash(&entry, &final_url) == stored
+                        {
+                            return EntryWrite {
+                                entry,
+                                signature: None,
+                                near_match: None,
+                                scores: Vec::new(),
+                                replaces_hash: Some(stored),
+                            };
+                        }
                         let signature = cluster.then(|| Signature::of(&entry).to_bytes());
                         let scores = classifier.score(&entry.title, &entry.text);
                         EntryWrite {
@@ -518,6 +537,7 @@ impl Ingestor {
                             signature,
                             near_match: None,
                             scores,
+                            replaces_hash: None,
                         }
                     })
                     .collect::<Vec<_>>()

@@ -207,6 +207,90 @@ async fn an_edited_item_updates_in_place_and_keeps_its_story_id() {
     pipeline.store.close().await;
 }
 
+/// The item and the row release 3dc21f5, which stored and hashed sanitized HTML, wrote for it
+/// (read from that release's database).
+const LEGACY_ITEM: (&str, &str, &str, &str, &str) = (
+    "x1",
+    "http://a.example/x1",
+    "EU and Mercosur close in on trade deal",
+    "&lt;p onclick=\"track()\"&gt;Talks &lt;b&gt;continue&lt;/b&gt; in Brussels.&lt;/p&gt;\
+     &lt;script&gt;track()&lt;/script&gt;",
+    DATE,
+);
+const LEGACY_HTML: &str = "<p>Talks <b>continue</b> in Brussels.</p>";
+const LEGACY_HASH: &str = "5bec9f1f9a87cb09e0224770da4cbfe5";
+
+#[tokio::test]
+async fn an_item_hashed_by_a_release_that_stored_sanitized_html_is_not_taken_for_an_edit() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", Resource::feed(rss("A", &[LEGACY_ITEM])));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+
+    let db = rusqlite::Connection::open(dir.path().join("tradefeed.db")).unwrap();
+    let row = |db: &rusqlite::Connection| -> (String, String, i64) {
+        db.query_row(
+            "SELECT html, content_hash, last_changed FROM entries WHERE identity = 'guid:x1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+    };
+    let (html, hash, _) = row(&db);
+    assert!(
+        html.contains("<script>"),
+        "stored as the feed gave it: {html}"
+    );
+    assert_ne!(hash, LEGACY_HASH);
+    // Make the row what the earlier release wrote, changed an hour ago.
+    db.execute(
+        "UPDATE entries SET html = ?1, content_hash = ?2, last_changed = last_changed - 3600",
+        [LEGACY_HTML, LEGACY_HASH],
+    )
+    .unwrap();
+    let (_, _, changed) = row(&db);
+    let story_updated = |db: &rusqlite::Connection| -> i64 {
+        db.query_row(
+            "SELECT st.updated FROM stories st JOIN entries e ON e.story_id = st.id
+              WHERE e.identity = 'guid:x1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let updated = story_updated(&db);
+
+    // The same item polled again (beside a new one, so the feed is not a 304): not an edit,
+    // but its hash is renewed to the current form.
+    let other = (
+        "x2",
+        "http://a.example/x2",
+        "Mercosur ministers meet",
+        "Ministers met.",
+        DATE,
+    );
+    server.put("a.xml", Resource::feed(rss("A", &[LEGACY_ITEM, other])));
+    let reports = fetch_pass(&config).await;
+    assert_eq!((reports[0].new_entries, reports[0].updated_entries), (1, 0));
+    assert_eq!(row(&db), (LEGACY_HTML.to_owned(), hash.clone(), changed));
+    assert_eq!(story_updated(&db), updated);
+
+    // A real edit after the upgrade is still one.
+    let edited = (
+        LEGACY_ITEM.0,
+        LEGACY_ITEM.1,
+        LEGACY_ITEM.2,
+        "Talks ended.",
+        DATE,
+    );
+    server.put("a.xml", Resource::feed(rss("A", &[edited, other])));
+    let reports = fetch_pass(&config).await;
+    assert_eq!(reports[0].updated_entries, 1);
+    assert_eq!(row(&db).0, "Talks ended.");
+}
+
 #[tokio::test]
 async fn a_malformed_feed_is_recorded_against_its_source_while_the_others_are_ingested() {
     let server = FeedServer::start().await;

@@ -552,7 +552,8 @@ async fn crafted_items_come_out_as_well_formed_feeds_without_script_or_dangerous
         xml_escape("<script>alert('t')</script>EU duties <b>rise</b> <img src=x onerror=alert(1)>"),
         xml_escape(&format!(
             "<p>The European Commission extended safeguard measures on hot-rolled coil for two \
-             more years after a review found imports still threatened domestic mills.</p>{hostile}"
+             more years after a review found imports still threatened domestic mills.</p>\
+             <p><a href=\"annex/table.html\">Annex</a></p>{hostile}"
         )),
     );
     // JSON can carry what XML cannot: control characters and U+FFFE in titles and content.
@@ -598,6 +599,9 @@ async fn crafted_items_come_out_as_well_formed_feeds_without_script_or_dangerous
     assert!(reports.iter().all(|r| r.is_ok()), "{reports:?}");
     assert_eq!(reports.iter().map(|r| r.new_entries).sum::<usize>(), 3);
 
+    // Entries keep their feed's markup; a relative link is resolved when served, against the
+    // feed's URL.
+    let annex = format!("href=\"{}\"", server.url("annex/table.html"));
     let (base, cancel, handle) = common::start_daemon(config).await;
     for ext in ["atom", "rss", "json"] {
         let url = format!("{base}/feeds/all.{ext}");
@@ -609,6 +613,12 @@ async fn crafted_items_come_out_as_well_formed_feeds_without_script_or_dangerous
         }
         let feed = feed_rs::parser::parse(body.as_bytes()).unwrap_or_else(|e| panic!("{ext}: {e}"));
         assert_eq!(feed.entries.len(), 3, "{ext}");
+        assert!(
+            body.replace("\\\"", "\"")
+                .replace("&quot;", "\"")
+                .contains(&annex),
+            "{ext}: {annex} not in {body}"
+        );
         for entry in &feed.entries {
             let title = entry
                 .title

@@ -1,10 +1,15 @@
 //! Pins what normalizing and signing produce over whole corpora, so a speed-up that changes a
 //! single stored byte fails here.
 //!
-//! The identity, canonical URL, sanitized HTML, text, fingerprint, content hash and signature
-//! bytes are persisted: a change would silently break deduplication across an upgrade. Each
-//! corpus is reduced to one xxh3-128 digest of every entry's fields and signature bytes; the
-//! expected digests were computed with the code before the speed work (commit d37e170).
+//! The identity, canonical URL, HTML, text, fingerprint, content hash and signature bytes are
+//! persisted: a change would silently break deduplication across an upgrade. Each corpus is
+//! reduced to one xxh3-128 digest of every entry's fields and signature bytes; the expected
+//! digests were computed with the code before the speed work (commit d37e170).
+//! Entries now keep their feed's HTML and hash it, and the HTML is sanitized when served: the
+//! digests take each entry in the form those releases stored, with the HTML as served
+//! (sanitized against the feed URL) and the hash `legacy_content_hash` recomputes, so they pin
+//! both what readers get and that an upgraded database's hashes are recognised. A second
+//! digest pins the content hashes written now.
 //! Signature format version 2 appended the text's lead; the digests keep pinning the version 1
 //! part (every byte that version stored), and the lead is tested in the cluster module.
 //!
@@ -21,7 +26,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use tradefeed::cluster::Signature;
 use tradefeed::domain::{Entry, RawItem};
-use tradefeed::normalize::{NormalizeContext, normalize_item};
+use tradefeed::normalize::{NormalizeContext, legacy_content_hash, normalize_item, sanitize_html};
 use xxhash_rust::xxh3::Xxh3;
 
 fn ctx(base: &str) -> NormalizeContext {
@@ -31,16 +36,40 @@ fn ctx(base: &str) -> NormalizeContext {
     NormalizeContext::new(fetched, base)
 }
 
-/// Adds everything persisted about one normalized item (or its skip) to the digest.
-fn absorb(hasher: &mut Xxh3, result: &Result<Entry, tradefeed::normalize::SkipReason>) {
-    match result {
-        Ok(entry) => {
-            hasher.update(format!("{entry:?}").as_bytes());
-            hasher.update(&version_1_bytes(&Signature::of(entry)));
+/// The two digests of a corpus: everything persisted in the form releases before raw HTML
+/// stored it (see the module docs), and the content hashes stored now.
+#[derive(Default)]
+struct Digests {
+    as_before: Xxh3,
+    content_hashes: Xxh3,
+}
+
+impl Digests {
+    /// Adds one normalized item (or its skip); `base` is the feed URL it was normalized with.
+    fn absorb(&mut self, base: &str, result: &Result<Entry, tradefeed::normalize::SkipReason>) {
+        match result {
+            Ok(entry) => {
+                let before = Entry {
+                    html: sanitize_html(&entry.html, base),
+                    content_hash: legacy_content_hash(entry, base),
+                    ..entry.clone()
+                };
+                self.as_before.update(format!("{before:?}").as_bytes());
+                self.as_before
+                    .update(&version_1_bytes(&Signature::of(entry)));
+                self.content_hashes.update(entry.content_hash.as_bytes());
+            }
+            Err(skip) => self.as_before.update(format!("skip {skip:?}").as_bytes()),
         }
-        Err(skip) => hasher.update(format!("skip {skip:?}").as_bytes()),
+        self.as_before.update(b"\x00");
     }
-    hasher.update(b"\x00");
+
+    fn hex(&self) -> [String; 2] {
+        [
+            format!("{:032x}", self.as_before.digest128()),
+            format!("{:032x}", self.content_hashes.digest128()),
+        ]
+    }
 }
 
 /// The signature as version 1 wrote it: version 2's bytes without the lead count and lead.
@@ -158,16 +187,16 @@ fn jsonl_docs(path: &std::path::Path) -> Option<Vec<(String, Vec<String>)>> {
     Some(docs)
 }
 
-fn corpus_digest(docs: &[(String, Vec<String>)]) -> String {
+fn corpus_digests(docs: &[(String, Vec<String>)]) -> [String; 2] {
     let ctx = ctx("https://wire.example/feeds/trade.xml");
-    let mut hasher = Xxh3::new();
+    let mut digests = Digests::default();
     for (i, (title, paragraphs)) in docs.iter().enumerate() {
-        absorb(
-            &mut hasher,
+        digests.absorb(
+            &ctx.base_url,
             &normalize_item(&item(i, title, paragraphs), &ctx),
         );
     }
-    format!("{:032x}", hasher.digest128())
+    digests.hex()
 }
 
 #[test]
@@ -178,16 +207,25 @@ fn reuters_and_bbc_documents_normalize_and_sign_exactly_as_before() {
     let cases = [
         (
             "reuters21578/trade.jsonl.gz",
-            "2cd3f765d93a412ea4562b67b735541d",
+            [
+                "2cd3f765d93a412ea4562b67b735541d",
+                "403e12ca784676ab0035ecc1c54ce9c4",
+            ],
         ),
-        ("bbc_news/bbc.jsonl.gz", "d23cc0091056f55a9e94d633b21d8ce5"),
+        (
+            "bbc_news/bbc.jsonl.gz",
+            [
+                "d23cc0091056f55a9e94d633b21d8ce5",
+                "e8bec5344b2e5edd5d9fb13decc0808d",
+            ],
+        ),
     ];
     for (file, expected) in cases {
         let Some(docs) = jsonl_docs(&dir.join(file)) else {
             eprintln!("notice: {file} not found; skipping it");
             continue;
         };
-        assert_eq!(corpus_digest(&docs), expected, "{file}");
+        assert_eq!(corpus_digests(&docs), expected, "{file}");
     }
 }
 
@@ -202,7 +240,7 @@ fn real_feeds_normalize_and_sign_exactly_as_before() {
     };
     let mut files: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
     files.sort();
-    let mut hasher = Xxh3::new();
+    let mut digests = Digests::default();
     let mut items = 0;
     for path in files {
         let mut bytes = std::fs::read(&path).unwrap();
@@ -218,13 +256,16 @@ fn real_feeds_normalize_and_sign_exactly_as_before() {
         };
         let ctx = ctx("https://feeds.example/dir/feed.xml");
         for raw in &feed.items {
-            absorb(&mut hasher, &normalize_item(raw, &ctx));
+            digests.absorb(&ctx.base_url, &normalize_item(raw, &ctx));
             items += 1;
         }
     }
     assert!(items > 100, "only {items} items parsed");
     assert_eq!(
-        format!("{:032x}", hasher.digest128()),
-        "706062155ceba3288f15cfe3e6983d9e"
+        digests.hex(),
+        [
+            "706062155ceba3288f15cfe3e6983d9e",
+            "1e42fd4450999f4b65a451d737c2acb7"
+        ]
     );
 }

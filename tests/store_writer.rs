@@ -1063,6 +1063,7 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
             signature: None,
             near_match: None,
             scores: vec![],
+            replaces_hash: None,
         })
         .collect();
     PollRecord {

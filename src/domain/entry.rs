@@ -51,7 +51,8 @@ pub struct Entry {
     pub published: DateTime<Utc>,
     /// Last update time (>= published).
     pub updated: DateTime<Utc>,
-    /// Sanitized HTML for output.
+    /// The item's HTML as the feed gave it (content, else summary; cut at the text cap). Not
+    /// safe to output as is: every output sanitizes it (`normalize::sanitize_html`).
     pub html: String,
     /// Plain text extracted from the HTML, used for matching and scoring.
     pub text: String,

@@ -115,8 +115,10 @@ fn escape_html(s: &str) -> String {
 }
 
 /// The story's sanitized HTML plus an "Also reported by" list of its other appearances.
+/// Entries keep their feed's markup: this is where it is made safe, relative URLs resolved
+/// against the feed's URL.
 fn story_html(story: &StoryView) -> String {
-    let mut html = sanitize_html(&story.html, story.link.as_deref().unwrap_or(""));
+    let mut html = sanitize_html(&story.html, &story.base_url);
     let others: Vec<_> = story
         .appearances
         .iter()

@@ -73,7 +73,7 @@ pub struct ContentParts<'a> {
     pub title: &'a str,
     /// Absolute link.
     pub link: Option<&'a str>,
-    /// Sanitized HTML.
+    /// HTML as the feed gave it (cut at the text cap).
     pub html: &'a str,
     /// Author names.
     pub authors: &'a [String],

@@ -21,8 +21,17 @@
 //!
 //! - `fingerprint`: xxh3-128 (hex) of normalized title + "\n" + normalized text — equal for
 //!   byte-different renderings of the same words; the exact-duplicate key for clustering.
-//! - `content_hash`: xxh3-128 (hex) of title, link, sanitized HTML, authors, published and
-//!   updated — a change means the publisher edited the item.
+//! - `content_hash`: xxh3-128 (hex) of title, link, HTML (as the feed gave it), authors,
+//!   published and updated — a change means the publisher edited the item. Releases before
+//!   HTML was stored raw hashed the sanitized HTML; [`legacy_content_hash`] recomputes that
+//!   form, so an upgraded database does not take every item for an edit.
+//!
+//! # HTML is sanitized when served, not here
+//!
+//! `html` is the feed's own markup (content, else summary), cut at the text cap. Every output
+//! passes it through the allow-list sanitizer ([`sanitize_html`]) when a feed is rendered, so
+//! sanitizing it here as well would only be paid again, on every item of every changed feed:
+//! it was 12% of the instructions of a cold pass. Renders are cached until the data changes.
 
 mod dates;
 mod identity;
@@ -90,8 +99,8 @@ pub enum SkipReason {
 /// - `link`: resolved against `ctx.base_url`, http(s) only; `canonical_url` from it;
 /// - `authors`: trimmed, empty and repeated names dropped;
 /// - dates: see [`resolve_dates`];
-/// - `html`: the sanitized content (else summary), from at most `max_text_chars` chars of
-///   source (the sanitizer closes any element the cut left open, so it stays well-formed);
+/// - `html`: the content (else summary) as the feed gave it, cut at `max_text_chars` chars;
+///   it is sanitized when served (the sanitizer also closes any element the cut left open);
 /// - `text`: plain text of the whole content (else summary), cut at `max_text_chars`.
 pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, SkipReason> {
     let link_url = item
@@ -107,12 +116,11 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
         .filter(|c| !c.trim().is_empty())
         .or(item.summary.as_deref())
         .unwrap_or("");
-    // The sanitizer is the expensive step: feed it no more than the cap.
-    let mut source = body;
+    let mut html = body;
     if body.len() > ctx.max_text_chars
         && let Some((idx, _)) = body.char_indices().nth(ctx.max_text_chars)
     {
-        source = &body[..idx];
+        html = &body[..idx];
     }
     let mut text = html_to_text(body);
     truncate_chars(&mut text, ctx.max_text_chars);
@@ -134,7 +142,7 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
     })
     .ok_or(SkipReason::Unidentifiable)?;
 
-    let html = sanitize_html(source, &ctx.base_url);
+    let html = html.to_owned();
     let (published, updated) = resolve_dates(
         item.published,
         item.updated,
@@ -234,6 +242,20 @@ pub fn html_to_text(html: &str) -> String {
     self::text::html_to_text(html)
 }
 
+/// The content hash releases before raw HTML storage wrote for `entry`: the same parts, but
+/// with the HTML sanitized against the feed's URL (`base_url`, as those releases did). A stored
+/// hash equal to it means the item is unchanged and only its hash is out of date.
+pub fn legacy_content_hash(entry: &Entry, base_url: &str) -> String {
+    content_hash(&ContentParts {
+        title: &entry.title,
+        link: entry.link.as_deref(),
+        html: &sanitize_html(&entry.html, base_url),
+        authors: &entry.authors,
+        published: entry.published,
+        updated: entry.updated,
+    })
+}
+
 /// Allow-list sanitizing of an HTML fragment for output (no script, handlers, js/data URLs,
 /// iframes, style attributes); relative URLs resolved against `base_url`.
 ///
@@ -285,8 +307,13 @@ mod tests {
         assert_eq!(entry.authors, ["Desk", "Ana"]);
         assert_eq!(entry.published, ctx().fetched_at);
         assert_eq!(entry.updated, ctx().fetched_at);
+        // Stored as the feed gave it; sanitized (against the feed URL here) when served.
         assert_eq!(
             entry.html,
+            "<p>Full <a href=\"/annex\">text</a>.</p><script>x()</script><p>Second.</p>"
+        );
+        assert_eq!(
+            sanitize_html(&entry.html, &ctx().base_url),
             "<p>Full <a href=\"https://trade.example.org/annex\" rel=\"noopener noreferrer\">text</a>.</p><p>Second.</p>"
         );
         assert_eq!(entry.text, "Full text.\nSecond.");
@@ -406,8 +433,9 @@ mod tests {
         let entry = normalize_item(&raw, &ctx).unwrap();
         assert_eq!(entry.title, "Zölle");
         assert_eq!(entry.text.chars().count(), 7);
-        // The HTML comes from the first 7 chars of source, closed again by the sanitizer.
-        assert_eq!(entry.html, "<p>Ärge</p>");
+        // The HTML is the first 7 chars of source; the sanitizer closes what the cut left open.
+        assert_eq!(entry.html, "<p>Ärge");
+        assert_eq!(sanitize_html(&entry.html, &ctx.base_url), "<p>Ärge</p>");
     }
 
     #[test]
@@ -442,7 +470,10 @@ mod tests {
     }
 
     /// Stored keys for representative items, computed with the code before the speed work:
-    /// a faster path must give the same bytes, or dedup breaks across an upgrade.
+    /// a faster path must give the same bytes, or dedup breaks across an upgrade. Columns:
+    /// identity, canonical URL, text, stored HTML (the feed's), served HTML (sanitized against
+    /// the feed URL), fingerprint, content hash, and the content hash releases that stored
+    /// sanitized HTML wrote (pinned from them: an upgrade must recognise it).
     #[test]
     fn stored_keys_are_pinned_for_representative_items() {
         let plain = RawItem {
@@ -480,8 +511,10 @@ mod tests {
                     "guid:id-1",
                     "https://trade.example.org/news/steel",
                     "Full text.\nSecond.",
+                    "<p>Full <a href=\"/annex\">text</a>.</p><script>x()</script><p>Second.</p>",
                     "<p>Full <a href=\"https://trade.example.org/annex\" rel=\"noopener noreferrer\">text</a>.</p><p>Second.</p>",
                     "b9402cf7609b40abc7ff8a4147dbb17f",
+                    "e9680e8415488b81faddbb3c593b0bc3",
                     "d466b2deaad158b5df0c6713754e88d7",
                 ],
             ),
@@ -492,7 +525,10 @@ mod tests {
                     "https://wire.example/a?b=2&z=1",
                     "Plain text body, no markup at all. Tariffs rise 25%.",
                     "Plain text body, no markup at all. Tariffs rise 25%.",
+                    "Plain text body, no markup at all. Tariffs rise 25%.",
                     "1755970298885c146d823026e70535f3",
+                    // Nothing for the sanitizer to change: the hash is what it was.
+                    "8fe9fad71722b6f67f3e8123c87a6a25",
                     "8fe9fad71722b6f67f3e8123c87a6a25",
                 ],
             ),
@@ -502,8 +538,10 @@ mod tests {
                     "text:196c8f03f2fc348b63baf1ca5a499929",
                     "",
                     "Zölle steigen — naïve Kunden.\nZweiter",
+                    "<p>Zo\u{308}lle steigen \u{2014} na&iuml;ve\u{a0}Kunden.</p>\r\n<p>Zweiter</p>",
                     "<p>Zo\u{308}lle steigen — naïve&nbsp;Kunden.</p>\n<p>Zweiter</p>",
                     "196c8f03f2fc348b63baf1ca5a499929",
+                    "f98460f70db74562c6fa3c707345c966",
                     "70901c23a196d5b8a1f97aac31c2d077",
                 ],
             ),
@@ -513,8 +551,11 @@ mod tests {
                     "guid:id-1",
                     "https://trade.example.org/news/steel",
                     "Steel\nr f &copy 2026",
+                    "<script>alert(1)</script><P onclick=x()>Steel</P><a href=\"/r?a=1\">r</a>\
+                     <img src=\"data:x\"><iframe src=\"https://e.example\">f</iframe>&copy 2026",
                     "<p>Steel</p><a href=\"https://trade.example.org/r?a=1\" rel=\"noopener noreferrer\">r</a><img>© 2026",
                     "53e93d68b64288fea94541e11c7af4c4",
+                    "1f292335b352aac15f8dd38dd94cc0e4",
                     "2b57c18430cd41b1f12460bc78e2033b",
                 ],
             ),
@@ -526,8 +567,10 @@ mod tests {
                 e.canonical_url.as_deref().unwrap_or(""),
                 e.text.as_str(),
                 e.html.as_str(),
+                &sanitize_html(&e.html, &ctx().base_url),
                 e.fingerprint.as_str(),
                 e.content_hash.as_str(),
+                &legacy_content_hash(&e, &ctx().base_url),
             ];
             assert_eq!(got, expected, "{raw:?}");
         }

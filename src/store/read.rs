@@ -98,8 +98,13 @@ pub struct StoryView {
     pub title: String,
     /// Representative link.
     pub link: Option<String>,
-    /// Representative sanitized HTML.
+    /// The representative entry's HTML as its feed gave it (older databases hold it
+    /// sanitized). Not safe to output as is: sanitize it (`normalize::sanitize_html`), as
+    /// every feed this crate serves does.
     pub html: String,
+    /// The URL relative URLs in `html` are relative to: the representative's feed (as
+    /// configured; empty if the story has no representative).
+    pub base_url: String,
     /// Representative plain text.
     pub text: String,
     /// Authors of the representative entry.
@@ -443,8 +448,9 @@ fn fts_query(text: &str) -> Option<String> {
 fn load_stories(c: &Connection, ids: &[StoryId]) -> Result<Vec<StoryView>, StoreError> {
     let mut story_stmt = c.prepare_cached(
         "SELECT st.id, st.title, st.link, coalesce(en.html, ''), st.text, st.authors,
-                st.published, st.updated, st.first_seen
+                st.published, st.updated, st.first_seen, coalesce(so.url, '')
            FROM stories st LEFT JOIN entries en ON en.id = st.representative
+                LEFT JOIN sources so ON so.id = en.source_id
           WHERE st.id = ?1",
     )?;
     let mut appearance_stmt = c.prepare_cached(
@@ -465,6 +471,7 @@ fn load_stories(c: &Connection, ids: &[StoryId]) -> Result<Vec<StoryView>, Store
                     title: r.get(1)?,
                     link: r.get(2)?,
                     html: r.get(3)?,
+                    base_url: r.get(9)?,
                     text: r.get(4)?,
                     authors: serde_json::from_str(&authors).unwrap_or_default(),
                     published: time(r.get(6)?),

@@ -24,6 +24,11 @@ pub struct EntryWrite {
     pub near_match: Option<(StoryId, String)>,
     /// Topic scores of the entry's title and text (applied when it represents its story).
     pub scores: Vec<TopicScore>,
+    /// Set when the entry's row holds this hash for the same content, as releases that hashed
+    /// the sanitized HTML wrote it (`normalize::legacy_content_hash`): the writer then only
+    /// renews the row's hash, so an upgrade does not take every item for an edit. Such a write
+    /// never changes anything else (its signature and scores are left empty).
+    pub replaces_hash: Option<String>,
 }
 
 /// How a poll ended, as recorded against the source.
@@ -813,6 +818,22 @@ fn write_entry(
         params![source_id, e.identity],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
+    if let Some(legacy) = &write.replaces_hash {
+        if let Some((entry_id, hash, _)) = &existing
+            && hash == legacy
+        {
+            exec(
+                tx,
+                "UPDATE entries SET content_hash = ?2 WHERE id = ?1",
+                params![entry_id, e.content_hash],
+            )?;
+        }
+        // Otherwise the row changed or went since the hashes were compared (a prune can run
+        // in between): this write has no signature or scores to store, and the next poll
+        // compares again.
+        result.unchanged_entries += 1;
+        return Ok(());
+    }
     let keys = story_keys(e);
 
     if let Some((entry_id, hash, story_id)) = existing {
@@ -820,6 +841,7 @@ fn write_entry(
             result.unchanged_entries += 1;
             return Ok(());
         }
+
         // An edited item: update in place; its story keeps its id.
         exec(
             tx,
