@@ -284,6 +284,19 @@ impl Store {
         let source = source.to_string();
         self.read(move |c| {
             let mut known = HashMap::new();
+            // A source that has never stored an entry (a new one: every source on a first
+            // pass) has nothing to find: one probe instead of a lookup per item.
+            let stored_any: bool = c
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM entries e JOIN sources s ON s.id = e.source_id
+                                     WHERE s.name = ?1)
+                         OR EXISTS (SELECT 1 FROM tombstones t JOIN sources s ON s.id = t.source_id
+                                     WHERE s.name = ?1)",
+                )?
+                .query_row([&source], |r| r.get(0))?;
+            if !stored_any {
+                return Ok(known);
+            }
             let mut stmt = c.prepare_cached(
                 "SELECT e.content_hash FROM entries e JOIN sources s ON s.id = e.source_id
                   WHERE s.name = ?1 AND e.identity = ?2
