@@ -729,7 +729,11 @@ mod tests {
             words.extend([format!("{w}s"), format!("{w}e"), w[1..].to_string()]);
         }
         for word in &words {
-            assert_eq!(is_stopword(word), STOPWORDS.contains(&word.as_str()), "{word}");
+            assert_eq!(
+                is_stopword(word),
+                STOPWORDS.contains(&word.as_str()),
+                "{word}"
+            );
         }
         assert!(STOPWORDS.windows(2).all(|w| w[0] < w[1]));
         assert!(HEADLINE_NOISE.windows(2).all(|w| w[0] < w[1]));
