@@ -264,6 +264,7 @@ fn stages(c: &mut Criterion) {
                         },
                         next_due: Utc::now(),
                         moved_to: None,
+                        base_url: None,
                         entries: writes,
                     }))
                     .unwrap()

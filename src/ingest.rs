@@ -291,6 +291,7 @@ impl Ingestor {
 
         let mut report = PollReport::blank(&source.name, started_at);
         let mut moved_to = None;
+        let mut base_url = None;
         let mut entries = Vec::new();
         let fetcher = self.fetcher.read().expect("fetcher lock poisoned").clone();
         let outcome = match fetcher.fetch(&request).await {
@@ -306,6 +307,9 @@ impl Ingestor {
                 report.http_status = Some(200);
                 report.bytes = feed.body.len() as u64;
                 moved_to = feed.validators.permanent_redirect.clone();
+                if feed.final_url != source.url {
+                    base_url = Some(feed.final_url.clone());
+                }
                 match self
                     .prepare(
                         source,
@@ -399,6 +403,7 @@ impl Ingestor {
             outcome,
             next_due: next,
             moved_to,
+            base_url,
             entries,
         };
         match self.store.record_poll_with(record, hook).await {

@@ -292,6 +292,40 @@ async fn an_item_hashed_by_a_release_that_stored_sanitized_html_is_not_taken_for
 }
 
 #[tokio::test]
+async fn relative_links_resolve_against_the_url_a_redirect_fetched_the_feed_from() {
+    let server = FeedServer::start().await;
+    let item = (
+        "r1",
+        "http://a.example/r1",
+        "EU quota allocation published",
+        "&lt;p&gt;See the &lt;a href=\"annex/table.html\"&gt;annex&lt;/a&gt;.&lt;/p&gt;",
+        DATE,
+    );
+    server.put("feeds/v2/main.xml", Resource::feed(rss("A", &[item])));
+    server.put(
+        "old.xml",
+        Resource {
+            status: 302,
+            body: Vec::new(),
+            content_type: "text/plain".into(),
+            headers: vec![("location".into(), server.url("feeds/v2/main.xml"))],
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("A", server.url("old.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+
+    let (base, cancel, handle) = common::start_daemon(config).await;
+    let (status, body) = common::get_text(&format!("{base}/feeds/all.json")).await;
+    assert_eq!(status, 200);
+    let body = body.replace("\\\"", "\"");
+    let resolved = format!("href=\"{}\"", server.url("feeds/v2/annex/table.html"));
+    assert!(body.contains(&resolved), "{resolved} not in {body}");
+    common::stop_daemon(cancel, handle).await;
+}
+
+#[tokio::test]
 async fn a_malformed_feed_is_recorded_against_its_source_while_the_others_are_ingested() {
     let server = FeedServer::start().await;
     server.put(

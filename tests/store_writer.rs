@@ -52,6 +52,7 @@ fn not_modified(source: &str) -> PollRecord {
         },
         next_due: Utc::now() + chrono::Duration::hours(1),
         moved_to: None,
+        base_url: None,
         entries: vec![],
     }
 }
@@ -1078,6 +1079,7 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
         },
         next_due: now + chrono::Duration::hours(1),
         moved_to: None,
+        base_url: None,
         entries,
     }
 }

@@ -102,8 +102,9 @@ pub struct StoryView {
     /// sanitized). Not safe to output as is: sanitize it (`normalize::sanitize_html`), as
     /// every feed this crate serves does.
     pub html: String,
-    /// The URL relative URLs in `html` are relative to: the representative's feed (as
-    /// configured; empty if the story has no representative).
+    /// The URL relative URLs in `html` are relative to: the one the representative's feed was
+    /// fetched from (its source's URL unless a redirect said otherwise; empty if the story has
+    /// no representative).
     pub base_url: String,
     /// Representative plain text.
     pub text: String,
@@ -461,7 +462,8 @@ fn fts_query(text: &str) -> Option<String> {
 fn load_stories(c: &Connection, ids: &[StoryId]) -> Result<Vec<StoryView>, StoreError> {
     let mut story_stmt = c.prepare_cached(
         "SELECT st.id, st.title, st.link, coalesce(en.html, ''), st.text, st.authors,
-                st.published, st.updated, st.first_seen, coalesce(so.url, '')
+                st.published, st.updated, st.first_seen,
+                coalesce(en.base_url, so.url, '')
            FROM stories st LEFT JOIN entries en ON en.id = st.representative
                 LEFT JOIN sources so ON so.id = en.source_id
           WHERE st.id = ?1",

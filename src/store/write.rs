@@ -93,6 +93,9 @@ pub struct PollRecord {
     pub next_due: DateTime<Utc>,
     /// Where a permanent redirect pointed (config should be updated).
     pub moved_to: Option<String>,
+    /// The URL the feed was fetched from, when a redirect made it differ from the source's
+    /// configured URL: relative URLs in the entries' HTML resolve against it when served.
+    pub base_url: Option<String>,
     /// Parsed, normalized entries (empty unless fetched).
     pub entries: Vec<EntryWrite>,
 }
@@ -607,6 +610,7 @@ fn record_poll(tx: &Connection, record: &PollRecord) -> Result<PollResult, Store
                 |r| r.get(0),
             )?,
             next_entry_id: None,
+            base_url: record.base_url.clone(),
         };
         for (index, write) in record.entries.iter().enumerate() {
             write_entry(tx, &mut poll, index, write, &mut result)?;
@@ -764,6 +768,8 @@ struct PollContext {
     /// Whether any identity of this source was ever pruned. Most sources have none, and then
     /// the per-entry tombstone lookup is skipped.
     has_tombstones: bool,
+    /// [`PollRecord::base_url`].
+    base_url: Option<String>,
     /// The id the next new entry will get, read when first needed. Knowing it before the entry
     /// row exists lets a new story be inserted with its representative already set, instead
     /// of inserting the story and then rewriting its whole row (text included) to set it.
@@ -847,7 +853,8 @@ fn write_entry(
             tx,
             "UPDATE entries SET title = ?2, link = ?3, canonical_url = ?4, authors = ?5,
                 published = ?6, updated = ?7, html = ?8, fingerprint = ?9,
-                content_hash = ?10, signature = coalesce(?11, signature), last_changed = ?12
+                content_hash = ?10, signature = coalesce(?11, signature), last_changed = ?12,
+                base_url = ?13
              WHERE id = ?1",
             params![
                 entry_id,
@@ -861,7 +868,8 @@ fn write_entry(
                 e.fingerprint,
                 e.content_hash,
                 write.signature,
-                now
+                now,
+                poll.base_url
             ],
         )?;
         for (key, _) in &keys {
@@ -941,8 +949,9 @@ fn write_entry(
         tx,
         "INSERT INTO entries (id, source_id, identity, story_id, title, link, canonical_url,
                               authors, published, updated, html, fingerprint, content_hash,
-                              signature, evidence, first_seen, last_changed)
-         VALUES (?16, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
+                              signature, evidence, first_seen, last_changed, base_url)
+         VALUES (?16, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15,
+                 ?17)",
         params![
             source_id,
             e.identity,
@@ -959,7 +968,8 @@ fn write_entry(
             write.signature,
             evidence,
             now,
-            entry_id
+            entry_id,
+            poll.base_url
         ],
     )?;
     for (key, _) in &keys {
