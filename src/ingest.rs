@@ -14,7 +14,9 @@ use crate::classify::Classifier;
 use crate::cluster::{ClusterConfig, Signature, StoryIndex};
 use crate::domain::{Entry, Source};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
-use crate::normalize::{NormalizeContext, legacy_content_hash, normalize_item};
+use crate::normalize::{
+    NormalizeContext, is_legacy_content_hash, legacy_content_hash, normalize_item,
+};
 use crate::parse::{ParseError, parse_feed};
 use crate::scheduler::{backoff_delay, next_due};
 use crate::store::{
@@ -523,8 +525,10 @@ impl Ingestor {
                     .into_iter()
                     .map(|(entry, stored)| {
                         // A row an earlier release wrote holds the hash of the sanitized HTML:
-                        // when it matches, nothing was edited and only the hash is renewed.
+                        // when it matches, nothing was edited and only the hash is renewed
+                        // (once: the renewed hash has the current form).
                         if let Some(stored) = stored
+                            && is_legacy_content_hash(&stored)
                             && legacy_content_hash(&entry, &final_url) == stored
                         {
                             return EntryWrite {

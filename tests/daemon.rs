@@ -289,6 +289,44 @@ async fn an_item_hashed_by_a_release_that_stored_sanitized_html_is_not_taken_for
     let reports = fetch_pass(&config).await;
     assert_eq!(reports[0].updated_entries, 1);
     assert_eq!(row(&db).0, "Talks ended.");
+
+    // So is an edit that arrives with the upgrade: a row in the earlier form whose item changed.
+    db.execute(
+        "UPDATE entries SET html = ?1, content_hash = ?2 WHERE identity = 'guid:x1'",
+        [LEGACY_HTML, LEGACY_HASH],
+    )
+    .unwrap();
+    let resumed = (edited.0, edited.1, edited.2, "Talks resumed.", DATE);
+    server.put("a.xml", Resource::feed(rss("A", &[resumed, other])));
+    let reports = fetch_pass(&config).await;
+    assert_eq!(reports[0].updated_entries, 1);
+    let (html, hash, _) = row(&db);
+    assert_eq!(html, "Talks resumed.");
+    assert!(hash.starts_with("2:"), "{hash}");
+}
+
+#[tokio::test]
+async fn a_feed_that_varies_a_script_nonce_per_request_does_not_make_its_items_edited() {
+    let server = FeedServer::start().await;
+    let item = |description: &'static str| {
+        (
+            "s1",
+            "http://a.example/s1",
+            "EU steel safeguard extended",
+            description,
+            DATE,
+        )
+    };
+    let nonce_1 = "&lt;script&gt;var nonce=1&lt;/script&gt;&lt;p&gt;Extended.&lt;/p&gt;";
+    let nonce_2 = "&lt;script&gt;var nonce=2&lt;/script&gt;&lt;p&gt;Extended.&lt;/p&gt;";
+    server.put("a.xml", Resource::feed(rss("A", &[item(nonce_1)])));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+    server.put("a.xml", Resource::feed(rss("A", &[item(nonce_2)])));
+    let reports = fetch_pass(&config).await;
+    assert_eq!((reports[0].items, reports[0].updated_entries), (1, 0));
 }
 
 #[tokio::test]

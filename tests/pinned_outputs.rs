@@ -209,14 +209,14 @@ fn reuters_and_bbc_documents_normalize_and_sign_exactly_as_before() {
             "reuters21578/trade.jsonl.gz",
             [
                 "2cd3f765d93a412ea4562b67b735541d",
-                "403e12ca784676ab0035ecc1c54ce9c4",
+                "725d362c6be200b0bf9e690bf9ef0e52",
             ],
         ),
         (
             "bbc_news/bbc.jsonl.gz",
             [
                 "d23cc0091056f55a9e94d633b21d8ce5",
-                "e8bec5344b2e5edd5d9fb13decc0808d",
+                "79eb7e98a04e3b20eda4a2ae39bccf47",
             ],
         ),
     ];
@@ -265,7 +265,7 @@ fn real_feeds_normalize_and_sign_exactly_as_before() {
         digests.hex(),
         [
             "706062155ceba3288f15cfe3e6983d9e",
-            "1e42fd4450999f4b65a451d737c2acb7"
+            "eb2fca6c7ccef2072aa2dc1b0aad1560"
         ]
     );
 }

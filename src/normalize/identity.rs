@@ -5,7 +5,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use xxhash_rust::xxh3::Xxh3;
 
-use super::text::normalize_for_matching;
+use super::text::{for_each_shown_part, normalize_for_matching};
 
 /// Publisher ids longer than this (bytes) are stored as their hash: the identity is a database
 /// key and a hostile feed could send megabyte-long ids.
@@ -83,9 +83,37 @@ pub struct ContentParts<'a> {
     pub updated: DateTime<Utc>,
 }
 
-/// xxh3-128 hex over title, link, html, authors, published and updated: a change means the item
-/// was edited.
+/// What starts every content hash written since entries keep their feed's HTML; the hashes
+/// earlier releases wrote (over sanitized HTML) are bare hex (see [`legacy_content_hash`]).
+pub const CONTENT_HASH_PREFIX: &str = "2:";
+
+/// `2:` and the xxh3-128 hex over title, link, HTML, authors, published and updated: a change
+/// means the item was edited. The HTML is hashed without comments and without the content of
+/// the elements no output ever shows (`script`, `style`, `iframe` and the like, see
+/// [`for_each_shown_part`]): a feed that varies a nonce or a timing comment per request does not
+/// make its items look edited.
 pub fn content_hash(parts: &ContentParts<'_>) -> String {
+    let mut shown: Vec<&str> = Vec::new();
+    for_each_shown_part(parts.html, |part| shown.push(part));
+    format!(
+        "{CONTENT_HASH_PREFIX}{}",
+        hex128(hash_content(parts, &shown))
+    )
+}
+
+/// The content hash releases before raw HTML storage wrote: the same fields, the whole
+/// (sanitized) HTML, no prefix. `parts.html` must be the HTML as they stored it.
+pub fn legacy_content_hash(parts: &ContentParts<'_>) -> String {
+    hex128(hash_content(parts, &[parts.html]))
+}
+
+/// Whether a stored content hash is of the form releases before raw HTML storage wrote.
+pub fn is_legacy_content_hash(hash: &str) -> bool {
+    !hash.is_empty() && !hash.starts_with(CONTENT_HASH_PREFIX)
+}
+
+/// xxh3-128 over the fields, with `html` given as the parts to hash in order.
+fn hash_content(parts: &ContentParts<'_>, html: &[&str]) -> u128 {
     let mut hasher = Xxh3::new();
     let mut field = |bytes: &[u8]| {
         // Length-prefixed, so moving text between fields changes the hash.
@@ -94,14 +122,22 @@ pub fn content_hash(parts: &ContentParts<'_>) -> String {
     };
     field(parts.title.as_bytes());
     field(parts.link.unwrap_or("").as_bytes());
-    field(parts.html.as_bytes());
+    let html_len: usize = html.iter().map(|p| p.len()).sum();
+    hasher.update(&(html_len as u64).to_le_bytes());
+    for part in html {
+        hasher.update(part.as_bytes());
+    }
+    let mut field = |bytes: &[u8]| {
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
     field(&(parts.authors.len() as u64).to_le_bytes());
     for author in parts.authors {
         field(author.as_bytes());
     }
     field(&parts.published.timestamp_micros().to_le_bytes());
     field(&parts.updated.timestamp_micros().to_le_bytes());
-    hex128(hasher.digest128())
+    hasher.digest128()
 }
 
 fn hash_parts(parts: &[&[u8]]) -> u128 {

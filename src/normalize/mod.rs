@@ -21,10 +21,12 @@
 //!
 //! - `fingerprint`: xxh3-128 (hex) of normalized title + "\n" + normalized text — equal for
 //!   byte-different renderings of the same words; the exact-duplicate key for clustering.
-//! - `content_hash`: xxh3-128 (hex) of title, link, HTML (as the feed gave it), authors,
+//! - `content_hash`: `2:` and the xxh3-128 (hex) of title, link, HTML (as the feed gave it,
+//!   less comments and the content of elements no output shows, such as `script`), authors,
 //!   published and updated — a change means the publisher edited the item. Releases before
-//!   HTML was stored raw hashed the sanitized HTML; [`legacy_content_hash`] recomputes that
-//!   form, so an upgraded database does not take every item for an edit.
+//!   HTML was stored raw wrote the bare hex of a hash over the sanitized HTML;
+//!   [`legacy_content_hash`] recomputes that form, so an upgraded database does not take every
+//!   item for an edit.
 //!
 //! # HTML is sanitized when served, not here
 //!
@@ -47,7 +49,8 @@ use crate::domain::{Entry, RawItem};
 
 pub use self::dates::resolve_dates;
 pub use self::identity::{
-    ContentParts, IdentityInput, content_hash, fingerprint, identity as item_identity,
+    CONTENT_HASH_PREFIX, ContentParts, IdentityInput, content_hash, fingerprint,
+    identity as item_identity, is_legacy_content_hash,
 };
 pub use self::text::{normalize_for_matching, truncate_chars};
 use self::url::resolve_link_url;
@@ -246,7 +249,7 @@ pub fn html_to_text(html: &str) -> String {
 /// with the HTML sanitized against the feed's URL (`base_url`, as those releases did). A stored
 /// hash equal to it means the item is unchanged and only its hash is out of date.
 pub fn legacy_content_hash(entry: &Entry, base_url: &str) -> String {
-    content_hash(&ContentParts {
+    self::identity::legacy_content_hash(&ContentParts {
         title: &entry.title,
         link: entry.link.as_deref(),
         html: &sanitize_html(&entry.html, base_url),
@@ -318,7 +321,8 @@ mod tests {
         );
         assert_eq!(entry.text, "Full text.\nSecond.");
         assert_eq!(entry.fingerprint.len(), 32);
-        assert_eq!(entry.content_hash.len(), 32);
+        assert_eq!(entry.content_hash.len(), 34);
+        assert!(entry.content_hash.starts_with(CONTENT_HASH_PREFIX));
     }
 
     #[test]
@@ -514,7 +518,7 @@ mod tests {
                     "<p>Full <a href=\"/annex\">text</a>.</p><script>x()</script><p>Second.</p>",
                     "<p>Full <a href=\"https://trade.example.org/annex\" rel=\"noopener noreferrer\">text</a>.</p><p>Second.</p>",
                     "b9402cf7609b40abc7ff8a4147dbb17f",
-                    "e9680e8415488b81faddbb3c593b0bc3",
+                    "2:a3af5cf8cc5523c547bc4e12b3bdf3c3",
                     "d466b2deaad158b5df0c6713754e88d7",
                 ],
             ),
@@ -527,8 +531,8 @@ mod tests {
                     "Plain text body, no markup at all. Tariffs rise 25%.",
                     "Plain text body, no markup at all. Tariffs rise 25%.",
                     "1755970298885c146d823026e70535f3",
-                    // Nothing for the sanitizer to change: the hash is what it was.
-                    "8fe9fad71722b6f67f3e8123c87a6a25",
+                    // No markup: the same hash as before, with the current form's prefix.
+                    "2:8fe9fad71722b6f67f3e8123c87a6a25",
                     "8fe9fad71722b6f67f3e8123c87a6a25",
                 ],
             ),
@@ -541,7 +545,7 @@ mod tests {
                     "<p>Zo\u{308}lle steigen \u{2014} na&iuml;ve\u{a0}Kunden.</p>\r\n<p>Zweiter</p>",
                     "<p>Zo\u{308}lle steigen — naïve&nbsp;Kunden.</p>\n<p>Zweiter</p>",
                     "196c8f03f2fc348b63baf1ca5a499929",
-                    "f98460f70db74562c6fa3c707345c966",
+                    "2:f98460f70db74562c6fa3c707345c966",
                     "70901c23a196d5b8a1f97aac31c2d077",
                 ],
             ),
@@ -555,7 +559,7 @@ mod tests {
                      <img src=\"data:x\"><iframe src=\"https://e.example\">f</iframe>&copy 2026",
                     "<p>Steel</p><a href=\"https://trade.example.org/r?a=1\" rel=\"noopener noreferrer\">r</a><img>© 2026",
                     "53e93d68b64288fea94541e11c7af4c4",
-                    "1f292335b352aac15f8dd38dd94cc0e4",
+                    "2:644281d02904f0d41aece910c02d96e2",
                     "2b57c18430cd41b1f12460bc78e2033b",
                 ],
             ),
@@ -573,6 +577,33 @@ mod tests {
                 &legacy_content_hash(&e, &ctx().base_url),
             ];
             assert_eq!(got, expected, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn content_hash_ignores_what_no_output_shows_and_notices_what_it_does() {
+        let hash = |content: &str| {
+            let raw = RawItem {
+                content: Some(content.into()),
+                ..item()
+            };
+            normalize_item(&raw, &ctx()).unwrap().content_hash
+        };
+        let base = hash(
+            "<p>Duties <b>rise</b>.</p><script>var nonce=1</script><!-- 0.12s -->\
+             <iframe src=\"https://ads.example/?cb=1\">x</iframe>",
+        );
+        let per_request = hash(
+            "<p>Duties <b>rise</b>.</p><SCRIPT async>var nonce=2</SCRIPT><!-- 0.31s -->\
+             <iframe src=\"https://ads.example/?cb=2\">y</iframe>",
+        );
+        assert_eq!(base, per_request);
+        for edited in [
+            "<p>Duties <b>fall</b>.</p>",
+            "<p>Duties <i>rise</i>.</p>",
+            "<p><a href=\"/annex\">Duties</a> <b>rise</b>.</p>",
+        ] {
+            assert_ne!(base, hash(edited), "{edited}");
         }
     }
 

@@ -207,6 +207,57 @@ pub fn html_to_text(html: &str) -> String {
     w.finish()
 }
 
+/// Elements whose content no output shows (the sanitizer drops them whole) and that HTML reads
+/// as raw text up to their end tag, so skipping to it is what a browser does too.
+const HIDDEN_CONTENT: [&str; 6] = [
+    "script", "style", "noscript", "template", "iframe", "textarea",
+];
+
+/// Calls `each` with the parts of `html` outside comments and outside [`HIDDEN_CONTENT`]
+/// elements (their tags included), in order: what the content hash covers. An unclosed comment
+/// or element hides the rest, as in [`html_to_text`].
+pub(crate) fn for_each_shown_part<'a>(html: &'a str, mut each: impl FnMut(&'a str)) {
+    let b = html.as_bytes();
+    let n = b.len();
+    let (mut start, mut i) = (0, 0);
+    while let Some(lt) = memchr(b'<', &b[i..]).map(|p| i + p) {
+        let rest = &html[lt..];
+        let hidden_end = if rest.starts_with("<!--") {
+            Some(find_from(html, lt + 4, "-->").map_or(n, |p| p + 3))
+        } else {
+            let name_end = lt
+                + 1
+                + b[lt + 1..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric())
+                    .count();
+            let name = &html[lt + 1..name_end];
+            if HIDDEN_CONTENT.iter().any(|t| t.eq_ignore_ascii_case(name)) {
+                let open_end = find_tag_end(b, name_end).map_or(n, |p| p + 1);
+                Some(find_close_tag(html, open_end, name).unwrap_or(n))
+            } else {
+                None
+            }
+        };
+        match hidden_end {
+            Some(end) => {
+                if lt > start {
+                    each(&html[start..lt]);
+                }
+                start = end;
+                i = end;
+            }
+            None => i = lt + 1,
+        }
+        if i >= n {
+            break;
+        }
+    }
+    if start < n {
+        each(&html[start..]);
+    }
+}
+
 /// The gap an element boundary creates in the text.
 fn tag_gap(name: &str) -> Gap {
     if name.len() > 10 {
@@ -419,7 +470,46 @@ mod tests {
         }
     }
 
+    fn shown(html: &str) -> String {
+        let mut out = String::new();
+        for_each_shown_part(html, |p| out.push_str(p));
+        out
+    }
+
+    #[test]
+    fn shown_parts_leave_out_comments_and_hidden_elements_only() {
+        assert_eq!(
+            shown("<p>a</p><!-- t=0.1 --><SCRIPT src=x>n=1</script ><p>b</p>"),
+            "<p>a</p><p>b</p>"
+        );
+        assert_eq!(
+            shown("x<iframe src='?cb=1'>f</iframe>y<style>p{}</style>z"),
+            "xyz"
+        );
+        // Not hidden: other elements, look-alike names, a bare '<'.
+        assert_eq!(
+            shown("<scripts>a</scripts> 1 < 2 <"),
+            "<scripts>a</scripts> 1 < 2 <"
+        );
+        // Unclosed, a comment or hidden element hides the rest, as in html_to_text.
+        assert_eq!(shown("a<!-- b"), "a");
+        assert_eq!(shown("a<script>b"), "a");
+        assert_eq!(shown("a<script"), "a");
+        assert_eq!(shown("plain"), "plain");
+        assert_eq!(shown(""), "");
+    }
+
     proptest! {
+        #[test]
+        fn shown_parts_are_slices_of_the_input_in_order(s in "[<>/a-z!\\- =\"'é]{0,48}") {
+            let mut last = 0;
+            for_each_shown_part(&s, |part| {
+                let at = part.as_ptr() as usize - s.as_ptr() as usize;
+                assert!(at >= last && at + part.len() <= s.len());
+                last = at + part.len();
+            });
+        }
+
         #[test]
         fn ascii_paths_give_the_output_of_the_char_by_char_paths(
             segments in proptest::collection::vec("[ -~\t\n\r\u{0}-\u{1f}\u{7f}]{0,12}", 1..6),
