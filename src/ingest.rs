@@ -125,6 +125,22 @@ pub struct Ingestor {
 /// How often the near-duplicate index drops stories older than the window.
 const INDEX_PRUNE_EVERY: Duration = Duration::from_secs(600);
 
+/// Why a fetched body could not be prepared for writing.
+#[derive(Debug)]
+enum PrepareError {
+    /// The feed did not parse (or its parser crashed): recorded against the source.
+    Parse(ParseError),
+    /// Its known entries could not be read: without them an entry stored by an earlier
+    /// release could be taken for an edit, so the poll is retried like a failed write.
+    Store(StoreError),
+}
+
+impl From<ParseError> for PrepareError {
+    fn from(e: ParseError) -> Self {
+        PrepareError::Parse(e)
+    }
+}
+
 /// The near-duplicate step of one poll, run by the store's writer thread around the poll's
 /// write: looks each entry up just before it is written and adds the new stories just after.
 /// Polls pass through the writer one at a time in queue order, so two copies polled at the
@@ -333,7 +349,10 @@ impl Ingestor {
                             last_modified: feed.validators.last_modified,
                         }
                     }
-                    Err(e) => PollOutcome::Failed {
+                    Err(PrepareError::Store(e)) => {
+                        return self.store_failure(source, started_at, clock, &settings, e);
+                    }
+                    Err(PrepareError::Parse(e)) => PollOutcome::Failed {
                         kind: "parse".into(),
                         message: e.to_string(),
                         http_status: Some(200),
@@ -463,7 +482,7 @@ impl Ingestor {
         content_type: Option<String>,
         final_url: String,
         settings: &IngestSettings,
-    ) -> Result<Prepared, ParseError> {
+    ) -> Result<Prepared, PrepareError> {
         let fetched_at = Utc::now();
         let max_items = settings.max_items_per_poll;
         let cutoff = settings.retention.map(|r| fetched_at - r);
@@ -496,7 +515,8 @@ impl Ingestor {
                 Ok::<_, ParseError>((items, skipped, entries))
             })
             .await
-            .map_err(ParseError::Crashed)??;
+            .map_err(ParseError::Crashed)
+            .and_then(|parsed| parsed)?;
 
         let known = self
             .store
@@ -505,7 +525,7 @@ impl Ingestor {
                 normalized.iter().map(|e| e.identity.clone()).collect(),
             )
             .await
-            .unwrap_or_default();
+            .map_err(PrepareError::Store)?;
         // New entries, and known ones whose hash differs, with the hash their row holds. An
         // unchanged entry goes no further, nor does a pruned one (its tombstone's hash is '').
         let fresh: Vec<(Entry, Option<String>)> = normalized

@@ -17,8 +17,8 @@
 //!    becomes the RSS 1.0 one; a default namespace on `<rss>` is removed; a feed embedded in an
 //!    XHTML page is cut out of it.
 //! 4. **Parse** with a deterministic id generator (no random UUIDs: an item without a real id gets
-//!    `RawItem::guid == None`), a lenient [`parse_timestamp`], no feed-rs sanitizing (normalize
-//!    sanitizes once), inside `catch_unwind`: a feed-rs panic becomes [`ParseError::Crashed`].
+//!    `RawItem::guid == None`), a lenient [`parse_timestamp`], no feed-rs sanitizing (the output
+//!    sanitizes once, when it serves the HTML), inside `catch_unwind`: a feed-rs panic becomes [`ParseError::Crashed`].
 //!    A JSON Feed that fails the schema is retried once with numeric ids turned into strings and
 //!    a missing `title`/`version` filled in.
 //! 5. **Map** to [`RawItem`]: the `alternate` (or first usable) link, else an RSS guid that is an

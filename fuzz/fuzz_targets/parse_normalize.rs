@@ -1,10 +1,10 @@
-//! Arbitrary bytes through the parser, then every item through the normalizer: neither may
-//! panic, whatever a server sends. The first byte picks the declared content type, so the
+//! Arbitrary bytes through the parser, then every item through the normalizer and its HTML
+//! through the sanitizer the output runs: none may panic, whatever a server sends. The first byte picks the declared content type, so the
 //! header-driven paths (charset, JSON Feed) are reached too.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tradefeed::normalize::{NormalizeContext, normalize_item};
+use tradefeed::normalize::{NormalizeContext, normalize_item, sanitize_html};
 use tradefeed::parse::parse_feed;
 
 const CONTENT_TYPES: &[Option<&str>] = &[
@@ -41,7 +41,10 @@ fuzz_target!(
     ctx.max_title_chars = 40;
     ctx.max_text_chars = 200;
     for item in &feed.items {
-        let _ = normalize_item(item, &ctx);
+        // Entries keep their feed's HTML; the sanitizer runs when it is served.
+        if let Ok(entry) = normalize_item(item, &ctx) {
+            let _ = sanitize_html(&entry.html, &ctx.base_url);
+        }
     }
     }
 );

@@ -1,6 +1,7 @@
 //! Output feed rendering: Atom 1.0 (RFC 4287), RSS 2.0 and JSON Feed 1.1 from stored stories.
 //!
-//! Titles are plain text in every format; HTML is sanitized again here ("sanitise last"); every
+//! Titles are plain text in every format; HTML is sanitized here, when it is served (entries keep
+//! their feed's markup, see `normalize`); every
 //! string is stripped of characters XML 1.0 forbids, so the output is well-formed whatever bytes
 //! came in.
 
@@ -118,7 +119,16 @@ fn escape_html(s: &str) -> String {
 /// Entries keep their feed's markup: this is where it is made safe, relative URLs resolved
 /// against the feed's URL.
 fn story_html(story: &StoryView) -> String {
-    let mut html = sanitize_html(&story.html, &story.base_url);
+    // A sanitizer panic on one story's markup must not fail every feed that lists it (on every
+    // request, since a failed render is not cached): that story is served as its plain text.
+    let sanitized = std::panic::catch_unwind(|| sanitize_html(&story.html, &story.base_url));
+    let mut html = sanitized.unwrap_or_else(|_| {
+        tracing::error!(
+            story = story.id,
+            "the HTML sanitizer panicked on this story; serving its plain text"
+        );
+        format!("<p>{}</p>", escape_html(&story.text))
+    });
     let others: Vec<_> = story
         .appearances
         .iter()

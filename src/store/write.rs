@@ -834,9 +834,10 @@ fn write_entry(
                 params![entry_id, e.content_hash],
             )?;
         }
-        // Otherwise the row changed or went since the hashes were compared (a prune can run
-        // in between): this write has no signature or scores to store, and the next poll
-        // compares again.
+        // Otherwise the row changed or went since ingest read its hash, which cannot happen
+        // while a source's polls run one at a time (a pruned row has a tombstone, checked
+        // above). This write has no signature or scores to store an edit with: the next poll
+        // of a changed feed compares again.
         result.unchanged_entries += 1;
         return Ok(());
     }
