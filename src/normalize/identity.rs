@@ -112,31 +112,27 @@ pub fn is_legacy_content_hash(hash: &str) -> bool {
     !hash.is_empty() && !hash.starts_with(CONTENT_HASH_PREFIX)
 }
 
-/// xxh3-128 over the fields, with `html` given as the parts to hash in order.
+/// xxh3-128 over the fields, with `html` given as the parts to hash in order (one field).
 fn hash_content(parts: &ContentParts<'_>, html: &[&str]) -> u128 {
     let mut hasher = Xxh3::new();
-    let mut field = |bytes: &[u8]| {
-        // Length-prefixed, so moving text between fields changes the hash.
-        hasher.update(&(bytes.len() as u64).to_le_bytes());
-        hasher.update(bytes);
+    // Each field length-prefixed, so moving text between fields changes the hash.
+    let mut field = |pieces: &[&[u8]]| {
+        let len: usize = pieces.iter().map(|p| p.len()).sum();
+        hasher.update(&(len as u64).to_le_bytes());
+        for piece in pieces {
+            hasher.update(piece);
+        }
     };
-    field(parts.title.as_bytes());
-    field(parts.link.unwrap_or("").as_bytes());
-    let html_len: usize = html.iter().map(|p| p.len()).sum();
-    hasher.update(&(html_len as u64).to_le_bytes());
-    for part in html {
-        hasher.update(part.as_bytes());
-    }
-    let mut field = |bytes: &[u8]| {
-        hasher.update(&(bytes.len() as u64).to_le_bytes());
-        hasher.update(bytes);
-    };
-    field(&(parts.authors.len() as u64).to_le_bytes());
+    field(&[parts.title.as_bytes()]);
+    field(&[parts.link.unwrap_or("").as_bytes()]);
+    let html: Vec<&[u8]> = html.iter().map(|p| p.as_bytes()).collect();
+    field(&html);
+    field(&[&(parts.authors.len() as u64).to_le_bytes()]);
     for author in parts.authors {
-        field(author.as_bytes());
+        field(&[author.as_bytes()]);
     }
-    field(&parts.published.timestamp_micros().to_le_bytes());
-    field(&parts.updated.timestamp_micros().to_le_bytes());
+    field(&[&parts.published.timestamp_micros().to_le_bytes()]);
+    field(&[&parts.updated.timestamp_micros().to_le_bytes()]);
     hasher.digest128()
 }
 
