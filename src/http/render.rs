@@ -117,7 +117,7 @@ fn escape_html(s: &str) -> String {
 
 /// The story's sanitized HTML plus an "Also reported by" list of its other appearances.
 /// Entries keep their feed's markup: this is where it is made safe, relative URLs resolved
-/// against the feed's URL.
+/// against the URL its feed was fetched from (`StoryView::base_url`).
 fn story_html(story: &StoryView) -> String {
     // A sanitizer panic on one story's markup must not fail every feed that lists it (on every
     // request, since a failed render is not cached): that story is served as its plain text.
