@@ -520,51 +520,6 @@ async fn an_idle_writer_truncates_a_wal_a_burst_grew() {
     assert_eq!(entry_count(&conn), 170);
 }
 
-fn page_size(conn: &rusqlite::Connection) -> i64 {
-    conn.query_row("PRAGMA page_size", [], |r| r.get(0))
-        .unwrap()
-}
-
-/// A database the store creates has 16 KiB pages. One created before (with SQLite's 4 KiB)
-/// keeps its pages, takes a burst, and its WAL is copied back and truncated once the writer
-/// is idle, as before.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn new_databases_get_16_kib_pages_and_older_ones_keep_theirs() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("tradefeed.db");
-    let store = Store::open(&db, Access::ReadWrite).unwrap();
-    sync(&store, &[source("A")]).await.unwrap();
-    store.close().await;
-    assert_eq!(page_size(&rusqlite::Connection::open(&db).unwrap()), 16_384);
-
-    let old_dir = tempfile::tempdir().unwrap();
-    let db = old_dir.path().join("tradefeed.db");
-    {
-        let old = rusqlite::Connection::open(&db).unwrap();
-        old.pragma_update(None, "page_size", 4_096).unwrap();
-        old.pragma_update(None, "journal_mode", "WAL").unwrap();
-        old.execute_batch("CREATE TABLE earlier (x); DROP TABLE earlier;")
-            .unwrap();
-    }
-    let store = Store::open(&db, Access::ReadWrite).unwrap();
-    sync(&store, &[source("A")]).await.unwrap();
-    burst(&store, 0).await;
-    assert!(wal_len(&db) > 16 << 20, "the burst grew the WAL");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while wal_len(&db) > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the idle writer truncated the WAL"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(entries_without_the_wal(&db), 160, "the database file alone");
-    store.close().await;
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    assert_eq!(page_size(&conn), 4_096, "an existing file keeps its pages");
-    assert_eq!(integrity(&conn), "ok");
-}
-
 /// `PRAGMA data_version` as seen by a connection of the test's own: it moves only when another
 /// connection commits a change.
 fn data_version(conn: &rusqlite::Connection) -> i64 {

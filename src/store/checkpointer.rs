@@ -7,14 +7,15 @@
 //! inside the writer's commits at a tenth of the writer's time, on the one thread every poll
 //! waits for. The writer's own automatic checkpoint stays as a backstop at a larger size.
 
+use std::ffi::c_int;
 use std::path::Path;
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
 
-/// WAL length past which the writer asks for a checkpoint.
-const CHECKPOINT_AT_BYTES: u64 = 16 << 20;
+/// WAL length, in pages, past which the writer asks for a checkpoint (16 MiB at 4 KiB pages).
+const CHECKPOINT_AT_PAGES: c_int = 4_096;
 
 /// The checkpoint thread, woken by the writer.
 pub(super) struct Checkpointer {
@@ -50,10 +51,10 @@ impl Checkpointer {
         })
     }
 
-    /// Called by the writer after a commit with the WAL's length in bytes: wakes the thread
+    /// Called by the writer after a commit with the WAL's length in pages: wakes the thread
     /// when the WAL has grown large.
-    pub(super) fn after_commit(&self, wal_bytes: u64) {
-        if wal_bytes > CHECKPOINT_AT_BYTES
+    pub(super) fn after_commit(&self, wal_pages: c_int) {
+        if wal_pages > CHECKPOINT_AT_PAGES
             && let Some(wake) = &self.wake
         {
             // Full: a wake-up is already pending. Disconnected: the thread is gone, and the
@@ -90,8 +91,8 @@ mod tests {
             .unwrap();
         let checkpointer = Checkpointer::start(&db).expect("started");
         let small = std::fs::metadata(&db).unwrap().len();
-        assert!(wal::bytes_after_commit() < CHECKPOINT_AT_BYTES);
-        checkpointer.after_commit(wal::bytes_after_commit());
+        assert!(wal::pages_after_commit() < CHECKPOINT_AT_PAGES);
+        checkpointer.after_commit(wal::pages_after_commit());
         std::thread::sleep(std::time::Duration::from_millis(100));
         assert_eq!(
             std::fs::metadata(&db).unwrap().len(),
@@ -104,13 +105,13 @@ mod tests {
                 .execute("INSERT INTO blobs (b) VALUES (zeroblob(1048576))", [])
                 .unwrap();
         }
-        let bytes = wal::bytes_after_commit();
-        assert!(bytes > CHECKPOINT_AT_BYTES, "{bytes} bytes in the WAL");
+        let pages = wal::pages_after_commit();
+        assert!(pages > CHECKPOINT_AT_PAGES, "{pages} pages in the WAL");
         assert!(
             std::fs::metadata(&db).unwrap().len() < 1 << 20,
             "all in the WAL so far"
         );
-        checkpointer.after_commit(bytes);
+        checkpointer.after_commit(pages);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while std::fs::metadata(&db).unwrap().len() < 20 << 20 {
             assert!(

@@ -397,9 +397,6 @@ impl Store {
 
 /// The writer's page cache, KiB (see `configure`).
 const WRITER_CACHE_KIB: i64 = 8 * 1024;
-
-/// Page size, bytes, of a database this store creates (see `configure`).
-const NEW_DATABASE_PAGE_SIZE: i64 = 16 * 1024;
 /// How long a connection waits for a lock another one holds.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -439,9 +436,6 @@ fn writer_loop(
             return;
         }
     };
-    // The WAL hook's sizes are kept per thread, and this connection was configured on the
-    // thread that opened the store.
-    wal::note_page_size(&conn);
     let checkpointer = checkpointer::Checkpointer::start(&stamp.db);
     let mut last_job = std::time::Instant::now();
     // Commits since the last checkpoint: the WAL is folded into the database when idle.
@@ -526,7 +520,7 @@ fn writer_loop(
             }
         }
         if let Some(checkpointer) = &checkpointer {
-            checkpointer.after_commit(wal::bytes_after_commit());
+            checkpointer.after_commit(wal::pages_after_commit());
         }
         wal_dirty = true;
         idle_folds_tried = 0;
@@ -607,11 +601,6 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     // re-prepare some of them for every entry.
     conn.set_prepared_statement_cache_capacity(64);
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    // A new database gets 16 KiB pages (an existing one keeps its size: SQLite ignores this
-    // once the file has content). An entry row is about 2 KiB, so a 4 KiB page held one or
-    // two and every poll dirtied many; a cold 150-feed pass made 44,000 reads and writes of
-    // pages, 13,600 at 16 KiB, for a file 11% smaller.
-    conn.pragma_update(None, "page_size", NEW_DATABASE_PAGE_SIZE)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // The writer folds the WAL itself before it closes (`wal::fold_at_close`). Without this,
     // whichever connection closes last checkpoints again and deletes the WAL, which frees

@@ -16,9 +16,7 @@
 //! SQLite calls [`on_commit`] after every commit with the number of pages in the WAL. It
 //! replaces the automatic checkpoint (the same PASSIVE checkpoint at the same size), and it
 //! tells the background checkpointer how long the WAL really is: the file's size says how
-//! far it ever grew, not how much of it is in use. Sizes are set in bytes and turned into
-//! pages with the database's page size, which differs between databases created before and
-//! after 16 KiB pages (see `configure`).
+//! far it ever grew, not how much of it is in use.
 
 use std::cell::Cell;
 use std::ffi::c_int;
@@ -28,10 +26,10 @@ use std::time::Duration;
 use rusqlite::Connection;
 use rusqlite::hooks::{CheckpointMode, Wal};
 
-/// WAL length after which a commit checkpoints itself: the backstop when the background
-/// checkpointer falls behind. SQLite's default is 1,000 pages, which (at 4 KiB pages) put a
-/// checkpoint inside every 400th stored entry's commit, a fifth of a cold pass.
-const AUTOCHECKPOINT_BYTES: u64 = 64 << 20;
+/// WAL pages after which a commit checkpoints itself (64 MiB at 4 KiB pages): the backstop
+/// when the background checkpointer falls behind. SQLite's default is 1,000 pages, which
+/// put a checkpoint inside every 400th stored entry's commit, a fifth of a cold pass.
+const AUTOCHECKPOINT_PAGES: c_int = 16_384;
 
 /// A WAL file larger than this is truncated once the writer is idle and everything in it
 /// has been copied into the database.
@@ -41,32 +39,19 @@ thread_local! {
     /// Pages in the WAL after the last commit made on this thread (the writer thread's are the
     /// ones read; a job that commits nothing leaves the previous value).
     static PAGES: Cell<c_int> = const { Cell::new(0) };
-    /// Page size of the database this thread commits to, noted by [`watch`] and
-    /// [`note_page_size`]: the hook gets no connection to ask.
-    static PAGE_BYTES: Cell<u64> = const { Cell::new(4096) };
 }
 
 /// Installs [`on_commit`] on the writer's connection. It replaces `wal_autocheckpoint`, which
-/// must not be set after this (it would replace the hook). The connection's page size is
-/// noted on this thread; a thread the connection moves to must call [`note_page_size`].
+/// must not be set after this (it would replace the hook).
 pub(super) fn watch(conn: &Connection) {
     conn.wal_hook(Some(on_commit));
-    note_page_size(conn);
 }
 
-/// Notes `conn`'s page size for the commits made on this thread (see [`PAGE_BYTES`]).
-pub(super) fn note_page_size(conn: &Connection) {
-    match conn.query_row("PRAGMA page_size", [], |r| r.get::<_, u32>(0)) {
-        Ok(size) => PAGE_BYTES.set(u64::from(size)),
-        Err(e) => tracing::debug!(error = %e, "page size unknown; WAL sizes read at 4 KiB pages"),
-    }
-}
-
-/// SQLite's WAL hook: records the WAL's length for [`bytes_after_commit`] and checkpoints at
-/// [`AUTOCHECKPOINT_BYTES`], as the automatic checkpoint it replaces did.
+/// SQLite's WAL hook: records the WAL's length for [`pages_after_commit`] and checkpoints at
+/// [`AUTOCHECKPOINT_PAGES`], as the automatic checkpoint it replaces did.
 fn on_commit(wal: &Wal, pages: c_int) -> rusqlite::Result<()> {
     PAGES.set(pages);
-    if bytes_after_commit() >= AUTOCHECKPOINT_BYTES {
+    if pages >= AUTOCHECKPOINT_PAGES {
         // Like SQLite's own: a checkpoint that cannot finish now is not an error of the
         // commit that triggered it.
         if let Err(e) = wal.checkpoint_v2(CheckpointMode::PASSIVE) {
@@ -76,9 +61,9 @@ fn on_commit(wal: &Wal, pages: c_int) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Bytes of pages in the WAL after this thread's last commit (0 before any).
-pub(super) fn bytes_after_commit() -> u64 {
-    u64::try_from(PAGES.get()).unwrap_or(0) * PAGE_BYTES.get()
+/// Pages in the WAL after this thread's last commit (0 before any).
+pub(super) fn pages_after_commit() -> c_int {
+    PAGES.get()
 }
 
 /// `PRAGMA wal_checkpoint(MODE)`: (SQLite reported busy, frames in the WAL, frames copied).
@@ -227,56 +212,10 @@ mod tests {
     fn the_hook_reports_the_wal_length_of_each_commit() {
         let dir = tempfile::tempdir().unwrap();
         let (conn, _wal) = wal_db(dir.path(), 1);
-        let before = bytes_after_commit();
-        assert!(before > 1 << 20, "1 MiB of rows: {before} bytes");
+        let before = pages_after_commit();
+        assert!(before > 256, "1 MiB of rows: {before} pages");
         conn.execute("INSERT INTO blobs (b) VALUES (randomblob(1048576))", [])
             .unwrap();
-        let grown = bytes_after_commit() - before;
-        assert!(
-            (1 << 20..5 << 18).contains(&grown),
-            "{grown} bytes for 1 MiB"
-        );
-    }
-
-    /// The length is read in the database's own pages, on the thread that noted them: a
-    /// 16 KiB-page database is not taken for a quarter of its WAL.
-    #[test]
-    fn the_wal_length_counts_the_page_size_of_the_database_on_the_thread_that_commits() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("big-pages.db");
-        let conn = Connection::open(&db).unwrap();
-        conn.pragma_update(None, "page_size", 16_384).unwrap();
-        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-        watch(&conn);
-        conn.execute_batch("CREATE TABLE blobs (b BLOB NOT NULL)")
-            .unwrap();
-        let measure = |conn: &Connection| {
-            let before = bytes_after_commit();
-            conn.execute("INSERT INTO blobs (b) VALUES (randomblob(1048576))", [])
-                .unwrap();
-            bytes_after_commit() - before
-        };
-        let grown = measure(&conn);
-        assert!(
-            (1 << 20..5 << 18).contains(&grown),
-            "{grown} bytes for 1 MiB"
-        );
-
-        // Moved to a thread that has not noted the size, the connection's commits would be
-        // read at 4 KiB pages; noting it there puts that right.
-        let (unnoted, noted) = std::thread::spawn(move || {
-            let unnoted = measure(&conn);
-            note_page_size(&conn);
-            (unnoted, measure(&conn))
-        })
-        .join()
-        .unwrap();
-        // That thread had seen no commit before, so this is the whole WAL (2 MiB of rows and
-        // the table) read at a quarter of its size.
-        assert!(unnoted < 1 << 20, "{unnoted} bytes: read at 4 KiB pages");
-        assert!(
-            (1 << 20..5 << 18).contains(&noted),
-            "{noted} bytes for 1 MiB"
-        );
+        assert!(pages_after_commit() > before + 250);
     }
 }
