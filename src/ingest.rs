@@ -14,9 +14,7 @@ use crate::classify::Classifier;
 use crate::cluster::{ClusterConfig, Signature, StoryIndex};
 use crate::domain::{Entry, Source};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
-use crate::normalize::{
-    NormalizeContext, is_legacy_content_hash, legacy_content_hash, normalize_item,
-};
+use crate::normalize::{NormalizeContext, content_hash_in_stored_form, normalize_item};
 use crate::parse::{ParseError, parse_feed};
 use crate::scheduler::{backoff_delay, next_due};
 use crate::store::{
@@ -544,12 +542,12 @@ impl Ingestor {
                 fresh
                     .into_iter()
                     .map(|(entry, stored)| {
-                        // A row an earlier release wrote holds the hash of the sanitized HTML:
-                        // when it matches, nothing was edited and only the hash is renewed
-                        // (once: the renewed hash has the current form).
+                        // A row an earlier release wrote holds its hash in an earlier form:
+                        // when the item's hash in that form matches, nothing was edited and
+                        // only the hash is renewed (once: the renewed hash has the current form).
                         if let Some(stored) = stored
-                            && is_legacy_content_hash(&stored)
-                            && legacy_content_hash(&entry, &final_url) == stored
+                            && content_hash_in_stored_form(&entry, &final_url, &stored)
+                                .is_some_and(|earlier| earlier == stored)
                         {
                             return EntryWrite {
                                 entry,

@@ -302,7 +302,7 @@ async fn an_item_hashed_by_a_release_that_stored_sanitized_html_is_not_taken_for
     assert_eq!(reports[0].updated_entries, 1);
     let (html, hash, _) = row(&db);
     assert_eq!(html, "Talks resumed.");
-    assert!(hash.starts_with("2:"), "{hash}");
+    assert!(hash.starts_with("3:"), "{hash}");
 }
 
 #[tokio::test]
@@ -327,6 +327,89 @@ async fn a_feed_that_varies_a_script_nonce_per_request_does_not_make_its_items_e
     server.put("a.xml", Resource::feed(rss("A", &[item(nonce_2)])));
     let reports = fetch_pass(&config).await;
     assert_eq!((reports[0].items, reports[0].updated_entries), (1, 0));
+}
+
+#[tokio::test]
+async fn a_feed_that_varies_attributes_no_reader_gets_does_not_make_its_items_edited() {
+    let server = FeedServer::start().await;
+    let item = |description: &'static str| {
+        (
+            "c1",
+            "http://a.example/c1",
+            "EU steel safeguard extended",
+            description,
+            DATE,
+        )
+    };
+    let build_1 = "&lt;p class=\"lead x7f\" data-view=\"1\"&gt;Extended to \
+                   &lt;a href=\"http://a.example/annex\" onclick=\"t(1)\"&gt;2027&lt;/a&gt;.&lt;/p&gt;";
+    let build_2 = "&lt;p class=\"lead k2q\" data-view=\"2\" style=\"margin:0\"&gt;Extended to \
+                   &lt;a href=\"http://a.example/annex\" onclick=\"t(2)\"&gt;2027&lt;/a&gt;.&lt;/p&gt;";
+    let relinked = "&lt;p&gt;Extended to \
+                    &lt;a href=\"http://a.example/annex-2\"&gt;2027&lt;/a&gt;.&lt;/p&gt;";
+    server.put("a.xml", Resource::feed(rss("A", &[item(build_1)])));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+    server.put("a.xml", Resource::feed(rss("A", &[item(build_2)])));
+    let reports = fetch_pass(&config).await;
+    assert_eq!((reports[0].items, reports[0].updated_entries), (1, 0));
+    // A link a reader follows is content.
+    server.put("a.xml", Resource::feed(rss("A", &[item(relinked)])));
+    let reports = fetch_pass(&config).await;
+    assert_eq!((reports[0].items, reports[0].updated_entries), (1, 1));
+}
+
+/// The hash release 28d3976 wrote for the item below (form `2:`, every attribute counted),
+/// read from the database it made when it polled the same feed.
+const ALL_ATTRIBUTES_HASH: &str = "2:f5ccbda738befb2edd48962b451b10ab";
+
+#[tokio::test]
+async fn an_item_hashed_with_every_attribute_counted_is_not_taken_for_an_edit() {
+    let server = FeedServer::start().await;
+    let item = (
+        "c1",
+        "http://a.example/c1",
+        "EU steel safeguard extended",
+        "&lt;p class=\"lead x7f\" data-view=\"1\"&gt;Extended to \
+         &lt;a href=\"http://a.example/annex\" onclick=\"t(1)\"&gt;2027&lt;/a&gt;.&lt;/p&gt;",
+        DATE,
+    );
+    server.put("a.xml", Resource::feed(rss("A", &[item])));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+    let db = rusqlite::Connection::open(dir.path().join("tradefeed.db")).unwrap();
+    let row = |db: &rusqlite::Connection| -> (String, i64) {
+        db.query_row(
+            "SELECT content_hash, last_changed FROM entries WHERE identity = 'guid:c1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    let (hash, _) = row(&db);
+    assert!(hash.starts_with("3:"), "{hash}");
+    db.execute(
+        "UPDATE entries SET content_hash = ?1, last_changed = last_changed - 3600",
+        [ALL_ATTRIBUTES_HASH],
+    )
+    .unwrap();
+    let (_, changed) = row(&db);
+
+    let other = (
+        "c2",
+        "http://a.example/c2",
+        "Steel quotas reviewed",
+        "Reviewed.",
+        DATE,
+    );
+    server.put("a.xml", Resource::feed(rss("A", &[item, other])));
+    let reports = fetch_pass(&config).await;
+    assert_eq!((reports[0].new_entries, reports[0].updated_entries), (1, 0));
+    assert_eq!(row(&db), (hash, changed), "renewed, not edited");
 }
 
 #[tokio::test]

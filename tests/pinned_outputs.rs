@@ -9,7 +9,9 @@
 //! digests take each entry in the form those releases stored, with the HTML as served
 //! (sanitized against the feed URL) and the hash `legacy_content_hash` recomputes, so they pin
 //! both what readers get and that an upgraded database's hashes are recognised. A second
-//! digest pins the content hashes written now.
+//! digest pins the content hashes written now; a third, the hashes in form `2:` (every
+//! attribute counted) that ingest recomputes for rows an earlier release wrote, against the
+//! digest that release pinned for the hashes it wrote.
 //! Signature format version 2 appended the text's lead; the digests keep pinning the version 1
 //! part (every byte that version stored), and the lead is tested in the cluster module.
 //!
@@ -26,7 +28,10 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use tradefeed::cluster::Signature;
 use tradefeed::domain::{Entry, RawItem};
-use tradefeed::normalize::{NormalizeContext, legacy_content_hash, normalize_item, sanitize_html};
+use tradefeed::normalize::{
+    NormalizeContext, content_hash_in_stored_form, legacy_content_hash, normalize_item,
+    sanitize_html,
+};
 use xxhash_rust::xxh3::Xxh3;
 
 fn ctx(base: &str) -> NormalizeContext {
@@ -36,12 +41,13 @@ fn ctx(base: &str) -> NormalizeContext {
     NormalizeContext::new(fetched, base)
 }
 
-/// The two digests of a corpus: everything persisted in the form releases before raw HTML
-/// stored it (see the module docs), and the content hashes stored now.
+/// The three digests of a corpus: everything persisted in the form releases before raw HTML
+/// stored it (see the module docs), the content hashes stored now, and the same in form `2:`.
 #[derive(Default)]
 struct Digests {
     as_before: Xxh3,
     content_hashes: Xxh3,
+    all_attributes_hashes: Xxh3,
 }
 
 impl Digests {
@@ -58,16 +64,20 @@ impl Digests {
                 self.as_before
                     .update(&version_1_bytes(&Signature::of(entry)));
                 self.content_hashes.update(entry.content_hash.as_bytes());
+                let all_attributes = content_hash_in_stored_form(entry, base, "2:")
+                    .expect("form 2: is an earlier form");
+                self.all_attributes_hashes.update(all_attributes.as_bytes());
             }
             Err(skip) => self.as_before.update(format!("skip {skip:?}").as_bytes()),
         }
         self.as_before.update(b"\x00");
     }
 
-    fn hex(&self) -> [String; 2] {
+    fn hex(&self) -> [String; 3] {
         [
             format!("{:032x}", self.as_before.digest128()),
             format!("{:032x}", self.content_hashes.digest128()),
+            format!("{:032x}", self.all_attributes_hashes.digest128()),
         ]
     }
 }
@@ -187,7 +197,7 @@ fn jsonl_docs(path: &std::path::Path) -> Option<Vec<(String, Vec<String>)>> {
     Some(docs)
 }
 
-fn corpus_digests(docs: &[(String, Vec<String>)]) -> [String; 2] {
+fn corpus_digests(docs: &[(String, Vec<String>)]) -> [String; 3] {
     let ctx = ctx("https://wire.example/feeds/trade.xml");
     let mut digests = Digests::default();
     for (i, (title, paragraphs)) in docs.iter().enumerate() {
@@ -209,6 +219,7 @@ fn reuters_and_bbc_documents_normalize_and_sign_exactly_as_before() {
             "reuters21578/trade.jsonl.gz",
             [
                 "2cd3f765d93a412ea4562b67b735541d",
+                "eccaef5fbf776d3c0ef45ef4f8167ebb",
                 "725d362c6be200b0bf9e690bf9ef0e52",
             ],
         ),
@@ -216,6 +227,7 @@ fn reuters_and_bbc_documents_normalize_and_sign_exactly_as_before() {
             "bbc_news/bbc.jsonl.gz",
             [
                 "d23cc0091056f55a9e94d633b21d8ce5",
+                "d195ad8a11968feb1b6e96ef2480302d",
                 "79eb7e98a04e3b20eda4a2ae39bccf47",
             ],
         ),
@@ -265,6 +277,7 @@ fn real_feeds_normalize_and_sign_exactly_as_before() {
         digests.hex(),
         [
             "706062155ceba3288f15cfe3e6983d9e",
+            "71d7cbf1cb4628dc1d04bd1070374ca8",
             "eb2fca6c7ccef2072aa2dc1b0aad1560"
         ]
     );

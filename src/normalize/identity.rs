@@ -5,7 +5,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use xxhash_rust::xxh3::Xxh3;
 
-use super::text::{for_each_shown_part, normalize_for_matching};
+use super::text::{ShownAttributes, for_each_shown_part, normalize_for_matching};
 
 /// Publisher ids longer than this (bytes) are stored as their hash: the identity is a database
 /// key and a hostile feed could send megabyte-long ids.
@@ -83,22 +83,33 @@ pub struct ContentParts<'a> {
     pub updated: DateTime<Utc>,
 }
 
-/// What starts every content hash written since entries keep their feed's HTML; the hashes
-/// earlier releases wrote (over sanitized HTML) are bare hex (see [`legacy_content_hash`]).
-pub const CONTENT_HASH_PREFIX: &str = "2:";
+/// What starts every content hash written now. Earlier forms: `2:` (the same, but counting
+/// every attribute of the HTML's tags) and bare hex (over sanitized HTML, from releases that
+/// stored it); see [`HashForm`].
+pub const CONTENT_HASH_PREFIX: &str = "3:";
 
-/// `2:` and the xxh3-128 hex over title, link, HTML, authors, published and updated: a change
-/// means the item was edited. The HTML is hashed without comments and without the content of
-/// the elements no output ever shows (`script`, `style`, `iframe` and the like, see
-/// [`for_each_shown_part`]): a feed that varies a nonce or a timing comment per request does not
-/// make its items look edited.
+/// The prefix of content hashes that counted every attribute.
+const ALL_ATTRIBUTES_PREFIX: &str = "2:";
+
+/// `3:` and the xxh3-128 hex over title, link, HTML, authors, published and updated: a change
+/// means the item was edited. The HTML is hashed as far as a reader can see it (see
+/// [`for_each_shown_part`]): without comments, without the content of the elements no output
+/// shows (`script`, `style`, `iframe` and the like) and without the attributes the sanitizer
+/// drops (`class`, `style`, `id`, `data-*`, handlers). A feed that varies a nonce, a timing
+/// comment or a tracking attribute per request does not make its items look edited.
 pub fn content_hash(parts: &ContentParts<'_>) -> String {
+    hash_in_form(parts, ShownAttributes::Kept, CONTENT_HASH_PREFIX)
+}
+
+/// The content hash in form `2:`, which counted every attribute.
+pub fn all_attributes_content_hash(parts: &ContentParts<'_>) -> String {
+    hash_in_form(parts, ShownAttributes::All, ALL_ATTRIBUTES_PREFIX)
+}
+
+fn hash_in_form(parts: &ContentParts<'_>, attributes: ShownAttributes, prefix: &str) -> String {
     let mut shown: Vec<&str> = Vec::new();
-    for_each_shown_part(parts.html, |part| shown.push(part));
-    format!(
-        "{CONTENT_HASH_PREFIX}{}",
-        hex128(hash_content(parts, &shown))
-    )
+    for_each_shown_part(parts.html, attributes, |part| shown.push(part));
+    format!("{prefix}{}", hex128(hash_content(parts, &shown)))
 }
 
 /// The content hash releases before raw HTML storage wrote: the same fields, the whole
@@ -107,9 +118,28 @@ pub fn legacy_content_hash(parts: &ContentParts<'_>) -> String {
     hex128(hash_content(parts, &[parts.html]))
 }
 
-/// Whether a stored content hash is of the form releases before raw HTML storage wrote.
-pub fn is_legacy_content_hash(hash: &str) -> bool {
-    !hash.is_empty() && !hash.starts_with(CONTENT_HASH_PREFIX)
+/// The form of a stored content hash, which says how to recompute it for an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashForm {
+    /// [`content_hash`]'s (or no hash at all).
+    Current,
+    /// [`all_attributes_content_hash`]'s.
+    AllAttributes,
+    /// [`legacy_content_hash`]'s, over sanitized HTML.
+    SanitizedHtml,
+}
+
+impl HashForm {
+    /// The form `hash` was written in.
+    pub fn of(hash: &str) -> HashForm {
+        if hash.is_empty() || hash.starts_with(CONTENT_HASH_PREFIX) {
+            HashForm::Current
+        } else if hash.starts_with(ALL_ATTRIBUTES_PREFIX) {
+            HashForm::AllAttributes
+        } else {
+            HashForm::SanitizedHtml
+        }
+    }
 }
 
 /// xxh3-128 over the fields, with `html` given as the parts to hash in order (one field).

@@ -21,12 +21,13 @@
 //!
 //! - `fingerprint`: xxh3-128 (hex) of normalized title + "\n" + normalized text — equal for
 //!   byte-different renderings of the same words; the exact-duplicate key for clustering.
-//! - `content_hash`: `2:` and the xxh3-128 (hex) of title, link, HTML (as the feed gave it,
-//!   less comments and the content of elements no output shows, such as `script`), authors,
-//!   published and updated — a change means the publisher edited the item. Releases before
-//!   HTML was stored raw wrote the bare hex of a hash over the sanitized HTML;
-//!   [`legacy_content_hash`] recomputes that form, so an upgraded database does not take every
-//!   item for an edit.
+//! - `content_hash`: `3:` and the xxh3-128 (hex) of title, link, HTML (as the feed gave it,
+//!   less comments, the content of elements no output shows, such as `script`, and the
+//!   attributes the sanitizer drops, such as `class`), authors, published and updated — a
+//!   change means the publisher edited the item. Earlier releases wrote other forms: `2:`
+//!   counted every attribute, and bare hex (before HTML was stored raw) hashed the sanitized
+//!   HTML. [`content_hash_in_stored_form`] recomputes a stored hash's form, so an upgraded
+//!   database does not take items for edits.
 //!
 //! # HTML is sanitized when served, not here
 //!
@@ -49,8 +50,8 @@ use crate::domain::{Entry, RawItem};
 
 pub use self::dates::resolve_dates;
 pub use self::identity::{
-    CONTENT_HASH_PREFIX, ContentParts, IdentityInput, content_hash, fingerprint,
-    identity as item_identity, is_legacy_content_hash,
+    CONTENT_HASH_PREFIX, ContentParts, HashForm, IdentityInput, content_hash, fingerprint,
+    identity as item_identity,
 };
 pub use self::text::{normalize_for_matching, truncate_chars};
 use self::url::resolve_link_url;
@@ -245,9 +246,30 @@ pub fn html_to_text(html: &str) -> String {
     self::text::html_to_text(html)
 }
 
+/// `entry`'s content hash in the form `stored` was written in, when that is an earlier
+/// release's form (`None` for the current one): a stored hash equal to it means the item is
+/// unchanged and only its hash is out of date. The oldest form hashed the HTML sanitized
+/// against the feed's URL (`base_url`, as those releases did).
+pub fn content_hash_in_stored_form(entry: &Entry, base_url: &str, stored: &str) -> Option<String> {
+    let parts = |html| ContentParts {
+        title: &entry.title,
+        link: entry.link.as_deref(),
+        html,
+        authors: &entry.authors,
+        published: entry.published,
+        updated: entry.updated,
+    };
+    match HashForm::of(stored) {
+        HashForm::Current => None,
+        HashForm::AllAttributes => Some(self::identity::all_attributes_content_hash(&parts(
+            &entry.html,
+        ))),
+        HashForm::SanitizedHtml => Some(legacy_content_hash(entry, base_url)),
+    }
+}
+
 /// The content hash releases before raw HTML storage wrote for `entry`: the same parts, but
-/// with the HTML sanitized against the feed's URL (`base_url`, as those releases did). A stored
-/// hash equal to it means the item is unchanged and only its hash is out of date.
+/// with the HTML sanitized against the feed's URL (`base_url`, as those releases did).
 pub fn legacy_content_hash(entry: &Entry, base_url: &str) -> String {
     self::identity::legacy_content_hash(&ContentParts {
         title: &entry.title,
@@ -518,7 +540,7 @@ mod tests {
                     "<p>Full <a href=\"/annex\">text</a>.</p><script>x()</script><p>Second.</p>",
                     "<p>Full <a href=\"https://trade.example.org/annex\" rel=\"noopener noreferrer\">text</a>.</p><p>Second.</p>",
                     "b9402cf7609b40abc7ff8a4147dbb17f",
-                    "2:a3af5cf8cc5523c547bc4e12b3bdf3c3",
+                    "3:a3af5cf8cc5523c547bc4e12b3bdf3c3",
                     "d466b2deaad158b5df0c6713754e88d7",
                 ],
             ),
@@ -531,8 +553,8 @@ mod tests {
                     "Plain text body, no markup at all. Tariffs rise 25%.",
                     "Plain text body, no markup at all. Tariffs rise 25%.",
                     "1755970298885c146d823026e70535f3",
-                    // No markup: the same hash as before, with the current form's prefix.
-                    "2:8fe9fad71722b6f67f3e8123c87a6a25",
+                    // No markup: the same hash as the oldest form, with the current prefix.
+                    "3:8fe9fad71722b6f67f3e8123c87a6a25",
                     "8fe9fad71722b6f67f3e8123c87a6a25",
                 ],
             ),
@@ -545,7 +567,7 @@ mod tests {
                     "<p>Zo\u{308}lle steigen \u{2014} na&iuml;ve\u{a0}Kunden.</p>\r\n<p>Zweiter</p>",
                     "<p>Zo\u{308}lle steigen — naïve&nbsp;Kunden.</p>\n<p>Zweiter</p>",
                     "196c8f03f2fc348b63baf1ca5a499929",
-                    "2:f98460f70db74562c6fa3c707345c966",
+                    "3:f98460f70db74562c6fa3c707345c966",
                     "70901c23a196d5b8a1f97aac31c2d077",
                 ],
             ),
@@ -559,7 +581,7 @@ mod tests {
                      <img src=\"data:x\"><iframe src=\"https://e.example\">f</iframe>&copy 2026",
                     "<p>Steel</p><a href=\"https://trade.example.org/r?a=1\" rel=\"noopener noreferrer\">r</a><img>© 2026",
                     "53e93d68b64288fea94541e11c7af4c4",
-                    "2:644281d02904f0d41aece910c02d96e2",
+                    "3:3ccdba6863bcac898d6286e6371af12b",
                     "2b57c18430cd41b1f12460bc78e2033b",
                 ],
             ),
@@ -577,6 +599,38 @@ mod tests {
                 &legacy_content_hash(&e, &ctx().base_url),
             ];
             assert_eq!(got, expected, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn a_hash_in_an_earlier_form_is_recomputed_in_that_form() {
+        // Form `2:` counted every attribute: the same hex as now unless the HTML has one the
+        // sanitizer drops (the hostile item's `onclick`). These are the values the release
+        // that wrote it pinned in `stored_keys_are_pinned_for_representative_items`.
+        let hostile = RawItem {
+            content: Some(
+                "<script>alert(1)</script><P onclick=x()>Steel</P><a href=\"/r?a=1\">r</a>\
+                 <img src=\"data:x\"><iframe src=\"https://e.example\">f</iframe>&copy 2026"
+                    .into(),
+            ),
+            ..item()
+        };
+        for (raw, earlier) in [
+            (item(), "2:a3af5cf8cc5523c547bc4e12b3bdf3c3"),
+            (hostile, "2:644281d02904f0d41aece910c02d96e2"),
+        ] {
+            let e = normalize_item(&raw, &ctx()).unwrap();
+            let base = &ctx().base_url;
+            assert_eq!(
+                content_hash_in_stored_form(&e, base, "2:0").as_deref(),
+                Some(earlier)
+            );
+            assert_eq!(
+                content_hash_in_stored_form(&e, base, "0123abcd").as_deref(),
+                Some(legacy_content_hash(&e, base).as_str())
+            );
+            assert_eq!(content_hash_in_stored_form(&e, base, &e.content_hash), None);
+            assert_eq!(content_hash_in_stored_form(&e, base, ""), None);
         }
     }
 
@@ -604,6 +658,36 @@ mod tests {
             "<p><a href=\"/annex\">Duties</a> <b>rise</b>.</p>",
         ] {
             assert_ne!(base, hash(edited), "{edited}");
+        }
+
+        // Attributes: those the sanitizer drops do not count, those a reader gets do.
+        let linked = |attributes: &str| {
+            hash(&format!(
+                "<p{attributes}>Duties <a href=\"/annex\" title=\"Annex\">rise</a>.</p>\
+                 <img src=\"/c.png\" alt=\"Chart\">"
+            ))
+        };
+        let plain = linked("");
+        for churn in [
+            " class=\"lead lead--v2\"",
+            " style=\"color:red\" id=p7",
+            " data-track=\"8f3a\" onclick=\"t()\"",
+        ] {
+            assert_eq!(plain, linked(churn), "{churn}");
+        }
+        let base_linked = "<p>Duties <a href=\"/annex\" title=\"Annex\">rise</a>.</p>\
+                           <img src=\"/c.png\" alt=\"Chart\">";
+        for (kept, changed) in [
+            ("/annex", "/annex-2"),
+            ("title=\"Annex\"", "title=\"Annexes\""),
+            ("/c.png", "/d.png"),
+            ("alt=\"Chart\"", "alt=\"Table\""),
+        ] {
+            assert_ne!(
+                plain,
+                hash(&base_linked.replace(kept, changed)),
+                "{kept} → {changed}"
+            );
         }
     }
 

@@ -94,28 +94,47 @@ fn resolve_relative(url: &str) -> Option<Cow<'_, str>> {
     })
 }
 
+/// Attributes kept on particular elements; every other attribute goes, except
+/// [`GENERIC_ATTRIBUTES`].
+const TAG_ATTRIBUTES: &[(&str, &[&str])] = &[
+    ("a", &["href", "hreflang"]),
+    ("img", &["src", "alt", "width", "height"]),
+    ("blockquote", &["cite"]),
+    ("q", &["cite"]),
+    ("del", &["cite", "datetime"]),
+    ("ins", &["cite", "datetime"]),
+    ("time", &["datetime"]),
+    ("ol", &["start", "reversed"]),
+    ("td", &["colspan", "rowspan"]),
+    ("th", &["colspan", "rowspan", "scope"]),
+];
+
+/// Attributes kept on any element.
+const GENERIC_ATTRIBUTES: &[&str] = &["title", "lang", "dir"];
+
+/// Whether the sanitizer keeps attribute `attribute` of a `tag` element (names compared
+/// without case, as HTML does): what the content hash counts of a start tag.
+pub(super) fn attribute_is_kept(tag: &str, attribute: &str) -> bool {
+    GENERIC_ATTRIBUTES
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(attribute))
+        || TAG_ATTRIBUTES
+            .iter()
+            .find(|(t, _)| t.eq_ignore_ascii_case(tag))
+            .is_some_and(|(_, kept)| kept.iter().any(|a| a.eq_ignore_ascii_case(attribute)))
+}
+
 static SANITIZER: LazyLock<Builder<'static>> = LazyLock::new(|| {
-    let tag_attributes: HashMap<&str, HashSet<&str>> = [
-        ("a", &["href", "hreflang"][..]),
-        ("img", &["src", "alt", "width", "height"][..]),
-        ("blockquote", &["cite"][..]),
-        ("q", &["cite"][..]),
-        ("del", &["cite", "datetime"][..]),
-        ("ins", &["cite", "datetime"][..]),
-        ("time", &["datetime"][..]),
-        ("ol", &["start", "reversed"][..]),
-        ("td", &["colspan", "rowspan"][..]),
-        ("th", &["colspan", "rowspan", "scope"][..]),
-    ]
-    .into_iter()
-    .map(|(tag, attrs)| (tag, attrs.iter().copied().collect()))
-    .collect();
+    let tag_attributes: HashMap<&str, HashSet<&str>> = TAG_ATTRIBUTES
+        .iter()
+        .map(|&(tag, attrs)| (tag, attrs.iter().copied().collect()))
+        .collect();
     let mut builder = Builder::new();
     builder
         .tags(TAGS.iter().copied().collect())
         .clean_content_tags(DROPPED_WITH_CONTENT.iter().copied().collect())
         .tag_attributes(tag_attributes)
-        .generic_attributes(["title", "lang", "dir"].into_iter().collect())
+        .generic_attributes(GENERIC_ATTRIBUTES.iter().copied().collect())
         .url_schemes(URL_SCHEMES.iter().copied().collect())
         .url_relative(UrlRelative::Custom(Box::new(resolve_relative)))
         .link_rel(Some("noopener noreferrer"))

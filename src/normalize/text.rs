@@ -213,10 +213,26 @@ const HIDDEN_CONTENT: [&str; 6] = [
     "script", "style", "noscript", "template", "iframe", "textarea",
 ];
 
+/// Which attributes of a start tag [`for_each_shown_part`] passes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ShownAttributes {
+    /// Every attribute (the content hash's form `2:`).
+    All,
+    /// Only those the output sanitizer keeps (`class`, `style`, `id`, `data-*`, event
+    /// handlers and the rest never reach a reader): the current form.
+    Kept,
+}
+
 /// Calls `each` with the parts of `html` outside comments and outside [`HIDDEN_CONTENT`]
-/// elements (their tags included), in order: what the content hash covers. An unclosed comment
-/// or element hides the rest, as in [`html_to_text`].
-pub(crate) fn for_each_shown_part<'a>(html: &'a str, mut each: impl FnMut(&'a str)) {
+/// elements (their tags included), in order: what the content hash covers. With
+/// [`ShownAttributes::Kept`], a start tag's attributes that the sanitizer drops are left out
+/// too, each with the whitespace before it, so HTML without such attributes gives the same
+/// bytes either way. An unclosed comment or element hides the rest, as in [`html_to_text`].
+pub(crate) fn for_each_shown_part<'a>(
+    html: &'a str,
+    attributes: ShownAttributes,
+    mut each: impl FnMut(&'a str),
+) {
     let b = html.as_bytes();
     let n = b.len();
     let (mut start, mut i) = (0, 0);
@@ -236,6 +252,21 @@ pub(crate) fn for_each_shown_part<'a>(html: &'a str, mut each: impl FnMut(&'a st
                 let open_end = find_tag_end(b, name_end).map_or(n, |p| p + 1);
                 Some(find_close_tag(html, open_end, name).unwrap_or(n))
             } else {
+                if attributes == ShownAttributes::Kept
+                    && b.get(lt + 1).is_some_and(u8::is_ascii_alphabetic)
+                {
+                    // A start tag: its attributes are read in place of the '<' search.
+                    i = for_each_dropped_attribute(html, name, name_end, |from, to| {
+                        if from > start {
+                            each(&html[start..from]);
+                        }
+                        start = to;
+                    });
+                    if i >= n {
+                        break;
+                    }
+                    continue;
+                }
                 None
             }
         };
@@ -255,6 +286,66 @@ pub(crate) fn for_each_shown_part<'a>(html: &'a str, mut each: impl FnMut(&'a st
     }
     if start < n {
         each(&html[start..]);
+    }
+}
+
+/// Reads the attributes of the start tag named `tag` whose name ends at `from`, as an HTML
+/// tokenizer does (names end at whitespace, `/`, `>` or `=`; values are quoted or run to
+/// whitespace or `>`), and calls `dropped(from, to)` with the byte range of each attribute the
+/// sanitizer drops, the whitespace before it included. Returns where the tag ends (after its
+/// `>`, or the end of the input). Every boundary is an ASCII byte, so a char boundary.
+fn for_each_dropped_attribute(
+    html: &str,
+    tag: &str,
+    from: usize,
+    mut dropped: impl FnMut(usize, usize),
+) -> usize {
+    let b = html.as_bytes();
+    let n = b.len();
+    let space = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c');
+    let mut j = from;
+    loop {
+        let before = j;
+        while j < n && (space(b[j]) || b[j] == b'/') {
+            j += 1;
+        }
+        if j >= n {
+            return n;
+        }
+        if b[j] == b'>' {
+            return j + 1;
+        }
+        let name_start = j;
+        // A name may start with '=' (the tokenizer takes it as a character of the name).
+        j += 1;
+        while j < n && !space(b[j]) && !matches!(b[j], b'/' | b'>' | b'=') {
+            j += 1;
+        }
+        let name = &html[name_start..j];
+        let mut k = j;
+        while k < n && space(b[k]) {
+            k += 1;
+        }
+        if k < n && b[k] == b'=' {
+            k += 1;
+            while k < n && space(b[k]) {
+                k += 1;
+            }
+            match b.get(k) {
+                Some(&q @ (b'"' | b'\'')) => {
+                    k = memchr(q, &b[k + 1..]).map_or(n, |p| k + 1 + p + 1);
+                }
+                _ => {
+                    while k < n && !space(b[k]) && b[k] != b'>' {
+                        k += 1;
+                    }
+                }
+            }
+            j = k;
+        }
+        if !super::sanitize::attribute_is_kept(tag, name) {
+            dropped(before, j);
+        }
     }
 }
 
@@ -472,7 +563,7 @@ mod tests {
 
     fn shown(html: &str) -> String {
         let mut out = String::new();
-        for_each_shown_part(html, |p| out.push_str(p));
+        for_each_shown_part(html, ShownAttributes::All, |p| out.push_str(p));
         out
     }
 
@@ -499,11 +590,53 @@ mod tests {
         assert_eq!(shown(""), "");
     }
 
+    fn shown_kept(html: &str) -> String {
+        let mut out = String::new();
+        for_each_shown_part(html, ShownAttributes::Kept, |p| out.push_str(p));
+        out
+    }
+
+    #[test]
+    fn shown_parts_leave_out_the_attributes_the_sanitizer_drops() {
+        // Dropped with the whitespace before them; kept ones stay byte for byte.
+        assert_eq!(
+            shown_kept(
+                "<p class=\"lead\" id=x data-track='7'>a <A HREF=\"/r\" onclick=\"t()\" \
+                 Title=t>r</A></p><img style=\"w\" src=i.png alt=\"\" data-src=\"?v=2\"/>"
+            ),
+            "<p>a <A HREF=\"/r\" Title=t>r</A></p><img src=i.png alt=\"\"/>"
+        );
+        // Quotes hide '>' and spaces; an unquoted value ends at '>'; a bare name has no value.
+        assert_eq!(
+            shown_kept("<td colspan=2 class=\"a > b\" nowrap>c</td><br class=x>d"),
+            "<td colspan=2>c</td><br>d"
+        );
+        assert_eq!(shown_kept("<div class = \"x\" lang=en>t"), "<div lang=en>t");
+        // Kept attributes are judged per element, as the sanitizer does.
+        assert_eq!(
+            shown_kept("<a src=x href=y><img href=x src=y>"),
+            "<a href=y><img src=y>"
+        );
+        // Hidden elements and comments go as before; end tags, text and non-tags are kept.
+        assert_eq!(
+            shown_kept("<p id=1>x</p><script a=1>n</script><!-- c --> 1 < 2 <3 </p a=1>"),
+            "<p>x</p> 1 < 2 <3 </p a=1>"
+        );
+        // An unclosed tag or quote runs to the end of the input.
+        assert_eq!(shown_kept("a<p class=\"x"), "a<p");
+        assert_eq!(shown_kept("a<p title=\"x"), "a<p title=\"x");
+        assert_eq!(shown_kept("a<p"), "a<p");
+        // Without any dropped attribute, the bytes are the input's.
+        let clean = "<p>Duties <a href=\"https://e.example/\" title=t>rise</a>.</p><br/>é";
+        assert_eq!(shown_kept(clean), clean);
+        assert_eq!(shown(clean), clean);
+    }
+
     proptest! {
         #[test]
         fn shown_parts_are_slices_of_the_input_in_order(s in "[<>/a-z!\\- =\"'é]{0,48}") {
             let mut last = 0;
-            for_each_shown_part(&s, |part| {
+            for_each_shown_part(&s, ShownAttributes::Kept, |part| {
                 let at = part.as_ptr() as usize - s.as_ptr() as usize;
                 assert!(at >= last && at + part.len() <= s.len());
                 last = at + part.len();

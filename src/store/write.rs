@@ -24,8 +24,8 @@ pub struct EntryWrite {
     pub near_match: Option<(StoryId, String)>,
     /// Topic scores of the entry's title and text (applied when it represents its story).
     pub scores: Vec<TopicScore>,
-    /// Set when the entry's row holds this hash for the same content, as releases that hashed
-    /// the sanitized HTML wrote it (`normalize::legacy_content_hash`): the writer then only
+    /// Set when the entry's row holds this hash for the same content, in the form an earlier
+    /// release wrote (`normalize::content_hash_in_stored_form`): the writer then only
     /// renews the row's hash, so an upgrade does not take every item for an edit. Such a write
     /// never changes anything else (its signature and scores are left empty).
     pub replaces_hash: Option<String>,
