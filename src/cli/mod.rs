@@ -295,7 +295,9 @@ async fn fetch(cli: &Cli, only: Option<&str>) -> anyhow::Result<ExitCode> {
     let results = app::fetch_once(&pipeline, sources, config.polling.concurrency).await;
     pipeline.store.close().await;
 
-    let mut out = std::io::stdout().lock();
+    // One line per source: buffered, so a pass over thousands of sources is not a write
+    // system call per line (stdout's own buffer flushes at every newline).
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let (mut failed, mut items, mut new, mut not_modified) = (0, 0, 0, 0);
     for r in &results {
         match r {
@@ -342,6 +344,7 @@ async fn fetch(cli: &Cli, only: Option<&str>) -> anyhow::Result<ExitCode> {
         new,
         started.elapsed().as_secs_f64()
     );
+    let _ = out.flush();
     Ok(if failed > 0 {
         ExitCode::from(EXIT_SOME_FAILED)
     } else {
