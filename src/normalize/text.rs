@@ -485,6 +485,7 @@ pub fn truncate_chars(s: &mut String, max: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ShownAttributes::{All, Kept};
     use proptest::prelude::*;
 
     #[test]
@@ -561,46 +562,45 @@ mod tests {
         }
     }
 
-    fn shown(html: &str) -> String {
+    /// The shown parts of `html`, joined.
+    fn shown(attributes: ShownAttributes, html: &str) -> String {
         let mut out = String::new();
-        for_each_shown_part(html, ShownAttributes::All, |p| out.push_str(p));
+        for_each_shown_part(html, attributes, |p| out.push_str(p));
         out
     }
 
     #[test]
     fn shown_parts_leave_out_comments_and_hidden_elements_only() {
         assert_eq!(
-            shown("<p>a</p><!-- t=0.1 --><SCRIPT src=x>n=1</script ><p>b</p>"),
+            shown(
+                All,
+                "<p>a</p><!-- t=0.1 --><SCRIPT src=x>n=1</script ><p>b</p>"
+            ),
             "<p>a</p><p>b</p>"
         );
         assert_eq!(
-            shown("x<iframe src='?cb=1'>f</iframe>y<style>p{}</style>z"),
+            shown(All, "x<iframe src='?cb=1'>f</iframe>y<style>p{}</style>z"),
             "xyz"
         );
         // Not hidden: other elements, look-alike names, a bare '<'.
         assert_eq!(
-            shown("<scripts>a</scripts> 1 < 2 <"),
+            shown(All, "<scripts>a</scripts> 1 < 2 <"),
             "<scripts>a</scripts> 1 < 2 <"
         );
         // Unclosed, a comment or hidden element hides the rest, as in html_to_text.
-        assert_eq!(shown("a<!-- b"), "a");
-        assert_eq!(shown("a<script>b"), "a");
-        assert_eq!(shown("a<script"), "a");
-        assert_eq!(shown("plain"), "plain");
-        assert_eq!(shown(""), "");
-    }
-
-    fn shown_kept(html: &str) -> String {
-        let mut out = String::new();
-        for_each_shown_part(html, ShownAttributes::Kept, |p| out.push_str(p));
-        out
+        assert_eq!(shown(All, "a<!-- b"), "a");
+        assert_eq!(shown(All, "a<script>b"), "a");
+        assert_eq!(shown(All, "a<script"), "a");
+        assert_eq!(shown(All, "plain"), "plain");
+        assert_eq!(shown(All, ""), "");
     }
 
     #[test]
     fn shown_parts_leave_out_the_attributes_the_sanitizer_drops() {
         // Dropped with the whitespace before them; kept ones stay byte for byte.
         assert_eq!(
-            shown_kept(
+            shown(
+                Kept,
                 "<p class=\"lead\" id=x data-track='7'>a <A HREF=\"/r\" onclick=\"t()\" \
                  Title=t>r</A></p><img style=\"w\" src=i.png alt=\"\" data-src=\"?v=2\"/>"
             ),
@@ -608,28 +608,37 @@ mod tests {
         );
         // Quotes hide '>' and spaces; an unquoted value ends at '>'; a bare name has no value.
         assert_eq!(
-            shown_kept("<td colspan=2 class=\"a > b\" nowrap>c</td><br class=x>d"),
+            shown(
+                Kept,
+                "<td colspan=2 class=\"a > b\" nowrap>c</td><br class=x>d"
+            ),
             "<td colspan=2>c</td><br>d"
         );
-        assert_eq!(shown_kept("<div class = \"x\" lang=en>t"), "<div lang=en>t");
+        assert_eq!(
+            shown(Kept, "<div class = \"x\" lang=en>t"),
+            "<div lang=en>t"
+        );
         // Kept attributes are judged per element, as the sanitizer does.
         assert_eq!(
-            shown_kept("<a src=x href=y><img href=x src=y>"),
+            shown(Kept, "<a src=x href=y><img href=x src=y>"),
             "<a href=y><img src=y>"
         );
         // Hidden elements and comments go as before; end tags, text and non-tags are kept.
         assert_eq!(
-            shown_kept("<p id=1>x</p><script a=1>n</script><!-- c --> 1 < 2 <3 </p a=1>"),
+            shown(
+                Kept,
+                "<p id=1>x</p><script a=1>n</script><!-- c --> 1 < 2 <3 </p a=1>"
+            ),
             "<p>x</p> 1 < 2 <3 </p a=1>"
         );
         // An unclosed tag or quote runs to the end of the input.
-        assert_eq!(shown_kept("a<p class=\"x"), "a<p");
-        assert_eq!(shown_kept("a<p title=\"x"), "a<p title=\"x");
-        assert_eq!(shown_kept("a<p"), "a<p");
+        assert_eq!(shown(Kept, "a<p class=\"x"), "a<p");
+        assert_eq!(shown(Kept, "a<p title=\"x"), "a<p title=\"x");
+        assert_eq!(shown(Kept, "a<p"), "a<p");
         // Without any dropped attribute, the bytes are the input's.
         let clean = "<p>Duties <a href=\"https://e.example/\" title=t>rise</a>.</p><br/>é";
-        assert_eq!(shown_kept(clean), clean);
-        assert_eq!(shown(clean), clean);
+        assert_eq!(shown(Kept, clean), clean);
+        assert_eq!(shown(All, clean), clean);
     }
 
     proptest! {
