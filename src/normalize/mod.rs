@@ -251,17 +251,10 @@ pub fn html_to_text(html: &str) -> String {
 /// unchanged and only its hash is out of date. The oldest form hashed the HTML sanitized
 /// against the feed's URL (`base_url`, as those releases did).
 pub fn content_hash_in_stored_form(entry: &Entry, base_url: &str, stored: &str) -> Option<String> {
-    let parts = |html| ContentParts {
-        title: &entry.title,
-        link: entry.link.as_deref(),
-        html,
-        authors: &entry.authors,
-        published: entry.published,
-        updated: entry.updated,
-    };
     match HashForm::of(stored) {
         HashForm::Current => None,
-        HashForm::AllAttributes => Some(self::identity::all_attributes_content_hash(&parts(
+        HashForm::AllAttributes => Some(self::identity::all_attributes_content_hash(&entry_parts(
+            entry,
             &entry.html,
         ))),
         HashForm::SanitizedHtml => Some(legacy_content_hash(entry, base_url)),
@@ -271,14 +264,20 @@ pub fn content_hash_in_stored_form(entry: &Entry, base_url: &str, stored: &str) 
 /// The content hash releases before raw HTML storage wrote for `entry`: the same parts, but
 /// with the HTML sanitized against the feed's URL (`base_url`, as those releases did).
 pub fn legacy_content_hash(entry: &Entry, base_url: &str) -> String {
-    self::identity::legacy_content_hash(&ContentParts {
+    let sanitized = sanitize_html(&entry.html, base_url);
+    self::identity::legacy_content_hash(&entry_parts(entry, &sanitized))
+}
+
+/// `entry`'s hashed parts, with `html` standing for its HTML.
+fn entry_parts<'a>(entry: &'a Entry, html: &'a str) -> ContentParts<'a> {
+    ContentParts {
         title: &entry.title,
         link: entry.link.as_deref(),
-        html: &sanitize_html(&entry.html, base_url),
+        html,
         authors: &entry.authors,
         published: entry.published,
         updated: entry.updated,
-    })
+    }
 }
 
 /// Allow-list sanitizing of an HTML fragment for output (no script, handlers, js/data URLs,
