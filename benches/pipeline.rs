@@ -241,7 +241,7 @@ fn stages(c: &mut Criterion) {
                         e.fingerprint = format!("{}{round}", e.fingerprint);
                         e.canonical_url = None;
                         EntryWrite {
-                            scores: classifier.score(&e.title, &e.text),
+                            scores: Some(classifier.score(&e.title, &e.text)),
                             signature: Some(Signature::of(&e).to_bytes()),
                             near_match: None,
                             replaces_hash: None,

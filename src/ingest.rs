@@ -12,7 +12,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::classify::Classifier;
 use crate::cluster::{ClusterConfig, Signature, StoryIndex};
-use crate::domain::{Entry, Source};
+use crate::domain::{Entry, Source, TopicScore};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
 use crate::normalize::{NormalizeContext, content_hash_in_stored_form, normalize_item};
 use crate::parse::{ParseError, parse_feed};
@@ -108,10 +108,10 @@ pub struct Ingestor {
     /// Built from the store the first time a poll brings new entries (a pass of 304s never
     /// needs it), then kept up to date.
     ///
-    /// Lookups and inserts happen on the store's writer thread, in write order (see
-    /// [`ClusterHook`]), so a plain mutex suffices; `index_rebuild` makes sure only one poll
-    /// rebuilds it.
-    index: Arc<std::sync::Mutex<Option<StoryIndex>>>,
+    /// Placing lookups and inserts happen on the store's writer thread, in write order (see
+    /// [`ClusterHook`]); the CPU pool only reads it, to leave copies unscored (see
+    /// [`Ingestor::prepare`]). `index_rebuild` makes sure only one poll rebuilds it.
+    index: Arc<std::sync::RwLock<Option<StoryIndex>>>,
     index_rebuild: Arc<Mutex<()>>,
     /// CPU-bound work (parse, normalize, sign, classify) runs here, on one thread per core:
     /// more would not be faster, and each thread keeps its own caches.
@@ -144,15 +144,17 @@ impl From<ParseError> for PrepareError {
 /// Polls pass through the writer one at a time in queue order, so two copies polled at the
 /// same moment cannot both miss each other, and no lock is held while a poll waits its turn.
 struct ClusterHook {
-    index: Arc<std::sync::Mutex<Option<StoryIndex>>>,
+    index: Arc<std::sync::RwLock<Option<StoryIndex>>>,
     /// Each entry's signature and publication time, in entry order.
     signatures: Vec<Option<(Signature, DateTime<Utc>)>>,
     last_prune: Arc<std::sync::Mutex<Instant>>,
+    /// Scores the copies the pipeline left unscored, should one come to represent its story.
+    classifier: Arc<Classifier>,
 }
 
 impl PollHook for ClusterHook {
     fn before_write(&mut self, entries: &mut [EntryWrite]) {
-        let index = self.index.lock().expect("index lock poisoned");
+        let index = self.index.read().expect("index lock poisoned");
         let Some(index) = index.as_ref() else {
             return;
         };
@@ -166,7 +168,7 @@ impl PollHook for ClusterHook {
     }
 
     fn after_write(&mut self, result: &PollResult) {
-        let mut index = self.index.lock().expect("index lock poisoned");
+        let mut index = self.index.write().expect("index lock poisoned");
         let Some(index) = index.as_mut() else {
             return;
         };
@@ -194,9 +196,13 @@ impl PollHook for ClusterHook {
             .filter(|p| p.new_story)
             .map(|p| p.story)
             .collect();
-        if let Some(index) = self.index.lock().expect("index lock poisoned").as_mut() {
+        if let Some(index) = self.index.write().expect("index lock poisoned").as_mut() {
             index.forget(&created);
         }
+    }
+
+    fn score(&mut self, entry: &Entry) -> Vec<TopicScore> {
+        self.classifier.score(&entry.title, &entry.text)
     }
 }
 
@@ -221,7 +227,7 @@ impl Ingestor {
             store,
             fetcher: Arc::new(RwLock::new(fetcher)),
             classifier,
-            index: Arc::new(std::sync::Mutex::new(None)),
+            index: Arc::new(std::sync::RwLock::new(None)),
             index_rebuild: Arc::new(Mutex::new(())),
             cpu: Arc::new(CpuPool::new(cores).map_err(|source| StoreError::Io {
                 path: "CPU worker threads".into(),
@@ -305,6 +311,9 @@ impl Ingestor {
             last_modified: state.as_ref().and_then(|s| s.last_modified.clone()),
         };
 
+        // One classifier for the whole poll, including the copies its hook scores on the
+        // writer, even if the topic profiles are reloaded meanwhile.
+        let classifier = Arc::clone(&self.classifier.read().expect("classifier lock poisoned"));
         let mut report = PollReport::blank(&source.name, started_at);
         let mut moved_to = None;
         let mut base_url = None;
@@ -333,6 +342,7 @@ impl Ingestor {
                         feed.content_type,
                         feed.final_url,
                         &settings,
+                        Arc::clone(&classifier),
                     )
                     .await
                 {
@@ -411,6 +421,7 @@ impl Ingestor {
                 index: Arc::clone(&self.index),
                 signatures,
                 last_prune: Arc::clone(&self.last_prune),
+                classifier,
             }))
         } else {
             None
@@ -444,11 +455,11 @@ impl Ingestor {
     /// Builds the near-duplicate index from the store if this is the first poll to need it.
     async fn ensure_index(&self, settings: &IngestSettings) -> Result<(), StoreError> {
         let _one_rebuild = self.index_rebuild.lock().await;
-        if self.index.lock().expect("index lock poisoned").is_some() {
+        if self.index.read().expect("index lock poisoned").is_some() {
             return Ok(());
         }
         let index = self.rebuild_index(settings).await?;
-        *self.index.lock().expect("index lock poisoned") = Some(index);
+        *self.index.write().expect("index lock poisoned") = Some(index);
         Ok(())
     }
 
@@ -480,6 +491,7 @@ impl Ingestor {
         content_type: Option<String>,
         final_url: String,
         settings: &IngestSettings,
+        classifier: Arc<Classifier>,
     ) -> Result<Prepared, PrepareError> {
         let fetched_at = Utc::now();
         let max_items = settings.max_items_per_poll;
@@ -534,14 +546,15 @@ impl Ingestor {
                 Some(stored) => Some((e, Some(stored.clone()))),
             })
             .collect();
-        let classifier = Arc::clone(&self.classifier.read().expect("classifier lock poisoned"));
         let cluster = source.cluster;
+        let index = Arc::clone(&self.index);
         let entries = self
             .cpu
             .run(move || {
                 fresh
                     .into_iter()
                     .map(|(entry, stored)| {
+                        let is_new = stored.is_none();
                         // A row an earlier release wrote holds its hash in an earlier form:
                         // when the item's hash in that form matches, nothing was edited and
                         // only the hash is renewed (once: the renewed hash has the current form).
@@ -553,15 +566,27 @@ impl Ingestor {
                                 entry,
                                 signature: None,
                                 near_match: None,
-                                scores: Vec::new(),
+                                scores: Some(Vec::new()),
                                 replaces_hash: Some(stored),
                             };
                         }
-                        let signature = cluster.then(|| Signature::of(&entry).to_bytes());
-                        let scores = classifier.score(&entry.title, &entry.text);
+                        let signature = cluster.then(|| Signature::of(&entry));
+                        // A new entry the index already places is a copy of a stored story,
+                        // and copies seldom come to represent their story (3 in 4 never do on
+                        // the feed farm): its scores are worked out on the writer only if it
+                        // does (`ClusterHook::score`). The writer places it again itself.
+                        let copy = is_new
+                            && signature.as_ref().is_some_and(|sig| {
+                                index
+                                    .read()
+                                    .expect("index lock poisoned")
+                                    .as_ref()
+                                    .is_some_and(|index| index.has_match(sig, entry.published))
+                            });
+                        let scores = (!copy).then(|| classifier.score(&entry.title, &entry.text));
                         EntryWrite {
                             entry,
-                            signature,
+                            signature: signature.map(|sig| sig.to_bytes()),
                             near_match: None,
                             scores,
                             replaces_hash: None,

@@ -207,6 +207,98 @@ async fn an_edited_item_updates_in_place_and_keeps_its_story_id() {
     pipeline.store.close().await;
 }
 
+/// A wire story of some 110 words, and the paragraph a longer copy adds to it.
+const WIRE_TEXT: &str = "The United States will double tariffs on imported steel and aluminium \
+    to 50 percent from next month, the Commerce Department said on Tuesday, widening a trade \
+    dispute with Canada, Mexico and the European Union. Officials said the higher Section 232 \
+    duties would protect domestic mills from a glut of cheap metal. Canada's trade minister \
+    called the move unjustified and said Ottawa would respond with countermeasures on American \
+    goods worth billions of dollars. The European Commission said it was ready to restore \
+    suspended duties on bourbon, motorcycles and jeans. Mexico asked for consultations under \
+    the USMCA agreement. Steelmakers in Pennsylvania and Ohio welcomed the decision, while \
+    carmakers warned that higher input costs would be passed on to buyers within months.";
+const ADDED_PARAGRAPH: &str = "Analysts at the Peterson Institute estimated that the \
+    measure would cost American manufacturers about 12 billion dollars a year and cut \
+    employment in metal-using industries, which outnumber steel jobs eighty to one, and said \
+    retaliation would fall hardest on farm exports such as soybeans and pork.";
+
+/// A copy found in the near-duplicate index is left unscored by the pipeline: a shorter copy
+/// joins without touching the story's scores, and a longer copy that comes to represent the
+/// story brings its own scores, worked out on the writer.
+#[tokio::test]
+async fn a_copy_that_comes_to_represent_its_story_brings_its_own_scores() {
+    let server = FeedServer::start().await;
+    let trimmed: String = WIRE_TEXT.split(" Steelmakers").next().unwrap().to_string();
+    let longer = format!("{WIRE_TEXT} {ADDED_PARAGRAPH}");
+    let feeds = [
+        (
+            "wire",
+            "US doubles steel and aluminium tariffs to 50%",
+            WIRE_TEXT,
+        ),
+        (
+            "brief",
+            "US doubles steel, aluminium tariffs",
+            trimmed.as_str(),
+        ),
+        (
+            "full",
+            "US doubles steel and aluminium tariffs to 50 percent",
+            longer.as_str(),
+        ),
+    ];
+    for (name, title, text) in feeds {
+        let link = format!("https://{name}.example/steel");
+        let item = ("s1", link.as_str(), title, text, DATE);
+        server.put(&format!("{name}.xml"), Resource::feed(rss(name, &[item])));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sources: Vec<_> = feeds
+        .iter()
+        .map(|(name, _, _)| (*name, server.url(&format!("{name}.xml"))))
+        .collect();
+    let path = write_config(dir.path(), &sources, "");
+    let config = Config::load(&path).unwrap();
+    let pipeline = Pipeline::start(&config).await.unwrap();
+    let classifier = std::sync::Arc::clone(&pipeline.classifier.read().unwrap());
+    let story = || async {
+        let stories = pipeline
+            .store
+            .stories(StoryQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(stories.len(), 1, "{stories:#?}");
+        stories.into_iter().next().unwrap()
+    };
+    // One source at a time, in order: the copies are polled after the index holds the story.
+    let poll = |i: usize| app::fetch_once(&pipeline, vec![config.sources[i].clone()], 1);
+
+    reports(&poll(0).await);
+    let first = story().await;
+    assert_eq!(first.topics, classifier.score(feeds[0].1, WIRE_TEXT));
+
+    let joined = poll(1).await;
+    assert_eq!(reports(&joined)[0].near_merges, 1);
+    let after_brief = story().await;
+    assert_eq!(after_brief.text, WIRE_TEXT);
+    assert_eq!(after_brief.topics, first.topics);
+
+    let joined = poll(2).await;
+    assert_eq!(reports(&joined)[0].near_merges, 1);
+    let after_full = story().await;
+    assert_eq!(after_full.text, longer);
+    let own = classifier.score(feeds[2].1, &longer);
+    assert_ne!(
+        own, first.topics,
+        "the added paragraph should change the scores or their why"
+    );
+    assert_eq!(after_full.topics, own);
+    pipeline.store.close().await;
+}
+
 /// The item and the row release 3dc21f5, which stored and hashed sanitized HTML, wrote for it
 /// (read from that release's database).
 const LEGACY_ITEM: (&str, &str, &str, &str, &str) = (

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use tradefeed::domain::{Schedule, Source};
+use tradefeed::domain::{Entry, Schedule, Source, TopicScore};
 use tradefeed::store::{
     Access, EntryWrite, PollHook, PollOutcome, PollRecord, PollResult, Store, StoreError, StoryView,
 };
@@ -81,6 +81,9 @@ impl PollHook for Recorder {
             .lock()
             .unwrap()
             .push(format!("rolled back {}", self.name));
+    }
+    fn score(&mut self, _entry: &Entry) -> Vec<TopicScore> {
+        unreachable!("the entries of these polls carry their scores")
     }
 }
 
@@ -191,6 +194,9 @@ impl PollHook for Slow {
     }
     fn after_write(&mut self, _result: &PollResult) {}
     fn rolled_back(&mut self, _result: &PollResult) {}
+    fn score(&mut self, _entry: &Entry) -> Vec<TopicScore> {
+        unreachable!("the entries of these polls carry their scores")
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1063,7 +1069,7 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
             },
             signature: None,
             near_match: None,
-            scores: vec![],
+            scores: Some(vec![]),
             replaces_hash: None,
         })
         .collect();
@@ -1158,4 +1164,106 @@ fn schema_at(db: &Path, version: usize) -> rusqlite::Connection {
     conn.pragma_update(None, "user_version", version as i64)
         .unwrap();
     conn
+}
+
+/// Scores on the writer what the pipeline left unscored, and notes whom it was asked about.
+struct LateScorer {
+    asked: Arc<Mutex<Vec<String>>>,
+}
+
+impl PollHook for LateScorer {
+    fn before_write(&mut self, _entries: &mut [EntryWrite]) {}
+    fn after_write(&mut self, _result: &PollResult) {}
+    fn rolled_back(&mut self, _result: &PollResult) {}
+    fn score(&mut self, entry: &Entry) -> Vec<TopicScore> {
+        self.asked.lock().unwrap().push(entry.identity.clone());
+        vec![TopicScore {
+            topic: "trade-policy".into(),
+            score: 0.75,
+            matched: true,
+            why: vec![format!("scored late: {}", entry.identity)],
+        }]
+    }
+}
+
+/// A poll of `source` with one new entry at the shared URL, `words` words long, left unscored
+/// when `scored` is false.
+fn copy_of_the_story(source: &str, identity: &str, words: usize, scored: bool) -> PollRecord {
+    let mut poll = fetched(source, &[(identity, "https://wire.example/steel")]);
+    let write = &mut poll.entries[0];
+    write.entry.text = vec!["steel"; words].join(" ");
+    write.scores = if scored {
+        Some(vec![TopicScore {
+            topic: "trade-policy".into(),
+            score: 0.25,
+            matched: false,
+            why: vec![format!("scored early: {identity}")],
+        }])
+    } else {
+        None
+    };
+    poll
+}
+
+/// The pipeline may leave a copy unscored: the writer asks the poll's hook for its scores only
+/// when the copy becomes or is the story's representative (a new story, a longer copy, an edit
+/// of the representative), and the story's topics are then the copy's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unscored_entries_are_scored_by_the_hook_only_when_they_represent_their_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tradefeed.db");
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    sync(&store, &["A", "B", "C", "D"].map(source))
+        .await
+        .unwrap();
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let topics = |db: &Path| -> Vec<(i64, String)> {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        let mut rows = conn
+            .prepare("SELECT story_id, why FROM story_topics ORDER BY story_id")
+            .unwrap();
+        rows.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let poll = |record: PollRecord| {
+        let store = store.clone();
+        let hook: Box<dyn PollHook> = Box::new(LateScorer {
+            asked: Arc::clone(&asked),
+        });
+        async move { store.record_poll_with(record, Some(hook)).await.unwrap() }
+    };
+
+    // The first appearance makes the story: it is scored.
+    poll(copy_of_the_story("A", "a", 100, false)).await;
+    assert_eq!(*asked.lock().unwrap(), ["a"]);
+    assert_eq!(topics(&db), [(1, r#"["scored late: a"]"#.to_string())]);
+
+    // A copy no longer than the representative joins without being scored.
+    let joined = poll(copy_of_the_story("B", "b", 105, false)).await;
+    assert_eq!(joined.placements[0].story, 1);
+    assert_eq!(*asked.lock().unwrap(), ["a"]);
+
+    // A longer copy comes to represent the story: scored, and its scores are the story's.
+    poll(copy_of_the_story("C", "c", 200, false)).await;
+    assert_eq!(*asked.lock().unwrap(), ["a", "c"]);
+    assert_eq!(topics(&db), [(1, r#"["scored late: c"]"#.to_string())]);
+
+    // An edit of a copy that does not represent the story is not scored; an edit of the
+    // representative is, and replaces the story's scores.
+    let mut edited_b = copy_of_the_story("B", "b", 110, false);
+    edited_b.entries[0].entry.content_hash = "hash-b-2".into();
+    assert_eq!(poll(edited_b).await.updated_entries, 1);
+    assert_eq!(*asked.lock().unwrap(), ["a", "c"]);
+    let mut edited_c = copy_of_the_story("C", "c", 210, false);
+    edited_c.entries[0].entry.content_hash = "hash-c-2".into();
+    edited_c.entries[0].entry.fingerprint = "fp-c-2".into();
+    assert_eq!(poll(edited_c).await.updated_entries, 1);
+    assert_eq!(*asked.lock().unwrap(), ["a", "c", "c"]);
+
+    // Scores the pipeline worked out are used as they are.
+    poll(copy_of_the_story("D", "d", 400, true)).await;
+    assert_eq!(*asked.lock().unwrap(), ["a", "c", "c"]);
+    assert_eq!(topics(&db), [(1, r#"["scored early: d"]"#.to_string())]);
 }

@@ -440,6 +440,23 @@ impl StoryIndex {
     /// signature (a crowded band key lists only its latest [`BAND_KEY_STORIES`] stories), the
     /// accepted one with the highest containment wins.
     pub fn find(&self, signature: &Signature, seen: DateTime<Utc>) -> Option<MatchEvidence> {
+        self.best_match(signature, seen)
+            .map(|(story, j)| MatchEvidence {
+                story,
+                summary: j.summary(),
+            })
+    }
+
+    /// Whether [`StoryIndex::find`] would find a story, without writing out its evidence.
+    pub fn has_match(&self, signature: &Signature, seen: DateTime<Utc>) -> bool {
+        self.best_match(signature, seen).is_some()
+    }
+
+    fn best_match(
+        &self,
+        signature: &Signature,
+        seen: DateTime<Utc>,
+    ) -> Option<(StoryId, Judgement)> {
         if signature.shingles < MIN_SHINGLES {
             return None;
         }
@@ -455,10 +472,6 @@ impl StoryIndex {
             .map(|slot| (slot.story, judge(&query, slot)))
             .filter(|(_, j)| j.accept)
             .max_by(|(_, x), (_, y)| x.containment.total_cmp(&y.containment))
-            .map(|(story, j)| MatchEvidence {
-                story,
-                summary: j.summary(),
-            })
     }
 
     /// Drops candidates older than the window before `now` (keeps memory bounded).
@@ -723,6 +736,15 @@ mod tests {
         let copy = Signature::of_text("Japan's surplus with U.S. narrows", &trimmed(STORY, 0.8));
         let found = index.find(&copy, at(2)).expect("copy found");
         assert_eq!(found.story, 7);
+        assert!(index.has_match(&copy, at(2)));
+        let unrelated = Signature::of_text(
+            "Gold rises",
+            "Gold prices rose on Tuesday as the dollar weakened and investors sought safety \
+             after weak factory data from China and Europe, traders in London said, with \
+             silver and platinum also higher in thin trade ahead of the holiday.",
+        );
+        assert!(index.find(&unrelated, at(2)).is_none());
+        assert!(!index.has_match(&unrelated, at(2)));
         assert!(
             found.summary.contains("text containment"),
             "{}",
@@ -742,6 +764,7 @@ mod tests {
         ];
         for (seen, want) in cases {
             assert_eq!(index.find(&sig, seen).is_some(), want, "{seen}");
+            assert_eq!(index.has_match(&sig, seen), want, "{seen}");
         }
     }
 

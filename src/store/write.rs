@@ -23,7 +23,10 @@ pub struct EntryWrite {
     /// Exact keys (same canonical URL or fingerprint) take precedence over it.
     pub near_match: Option<(StoryId, String)>,
     /// Topic scores of the entry's title and text (applied when it represents its story).
-    pub scores: Vec<TopicScore>,
+    /// `None`: not worked out yet. A copy of a story already stored rarely comes to represent
+    /// it, so the pipeline may leave it unscored; the poll's hook then scores it on the writer
+    /// thread if it does ([`PollHook::score`]).
+    pub scores: Option<Vec<TopicScore>>,
     /// Set when the entry's row holds this hash for the same content, in the form an earlier
     /// release wrote (`normalize::content_hash_in_stored_form`): the writer then only
     /// renews the row's hash, so an upgrade does not take every item for an edit. Such a write
@@ -140,6 +143,9 @@ pub trait PollHook: Send {
     /// commit: nothing of it exists, and the ids of stories it created will be given to other
     /// stories. Undo what `after_write` recorded.
     fn rolled_back(&mut self, result: &PollResult);
+    /// The topic scores of an entry written without them (`EntryWrite::scores` is `None`),
+    /// asked for only when the entry comes to represent its story.
+    fn score(&mut self, entry: &Entry) -> Vec<TopicScore>;
 }
 
 /// What a poll changed.
@@ -538,12 +544,12 @@ fn write_batch(conn: &mut Connection, batch: &mut [PollJob], savepoints: bool) -
         let written = if savepoints {
             // A savepoint rolls back when dropped without commit: a failed poll leaves nothing.
             tx.savepoint().map_err(StoreError::from).and_then(|sp| {
-                let result = record_poll(&sp, &job.record)?;
+                let result = record_poll(&sp, &job.record, &mut job.hook)?;
                 sp.commit()?;
                 Ok(result)
             })
         } else {
-            record_poll(&tx, &job.record)
+            record_poll(&tx, &job.record, &mut job.hook)
         };
         match written {
             Ok(result) => {
@@ -594,7 +600,11 @@ fn shared_failure(e: &rusqlite::Error) -> StoreError {
 }
 
 /// One poll's writes, inside the caller's transaction or savepoint.
-fn record_poll(tx: &Connection, record: &PollRecord) -> Result<PollResult, StoreError> {
+fn record_poll(
+    tx: &Connection,
+    record: &PollRecord,
+    hook: &mut Option<Box<dyn PollHook>>,
+) -> Result<PollResult, StoreError> {
     let (source_id, priority) = source_row(tx, &record.source)?;
     let started = secs(record.started_at);
     let mut result = PollResult::default();
@@ -613,7 +623,7 @@ fn record_poll(tx: &Connection, record: &PollRecord) -> Result<PollResult, Store
             base_url: record.base_url.clone(),
         };
         for (index, write) in record.entries.iter().enumerate() {
-            write_entry(tx, &mut poll, index, write, &mut result)?;
+            write_entry(tx, &mut poll, index, write, hook, &mut result)?;
         }
     }
 
@@ -801,6 +811,7 @@ fn write_entry(
     poll: &mut PollContext,
     index: usize,
     write: &EntryWrite,
+    hook: &mut Option<Box<dyn PollHook>>,
     result: &mut PollResult,
 ) -> Result<(), StoreError> {
     let (source_id, priority, now) = (poll.source_id, poll.priority, poll.now);
@@ -888,7 +899,7 @@ fn write_entry(
         )?;
         if representative == Some(entry_id) {
             represent(tx, story_id, entry_id, e, &authors, now)?;
-            write_scores(tx, story_id, &write.scores, false)?;
+            write_scores(tx, story_id, &scores_of(write, hook), false)?;
         }
         result.updated_entries += 1;
         return Ok(());
@@ -982,7 +993,7 @@ fn write_entry(
     }
 
     if new_story {
-        write_scores(tx, story_id, &write.scores, true)?;
+        write_scores(tx, story_id, &scores_of(write, hook), true)?;
     } else {
         // The story's first publication time is the earliest of its appearances; a late
         // appearance never makes it look new. (Only an earlier time writes: an UPDATE rewrites
@@ -994,7 +1005,7 @@ fn write_entry(
         )?;
         if better_representative(tx, story_id, priority, e)? {
             represent(tx, story_id, entry_id, e, &authors, now)?;
-            write_scores(tx, story_id, &write.scores, false)?;
+            write_scores(tx, story_id, &scores_of(write, hook), false)?;
         }
     }
     result.new_entries += 1;
@@ -1051,6 +1062,24 @@ fn represent(
         params![story, entry_id, e.title, e.link, e.text, authors, now],
     )?;
     Ok(())
+}
+
+/// The entry's topic scores: the pipeline's, or the hook's when the pipeline left them to be
+/// worked out only if needed.
+fn scores_of<'w>(
+    write: &'w EntryWrite,
+    hook: &mut Option<Box<dyn PollHook>>,
+) -> std::borrow::Cow<'w, [TopicScore]> {
+    match (&write.scores, hook) {
+        (Some(scores), _) => std::borrow::Cow::Borrowed(scores),
+        (None, Some(hook)) => std::borrow::Cow::Owned(hook.score(&write.entry)),
+        (None, None) => {
+            // The pipeline leaves scores out only for polls it gives a hook.
+            debug_assert!(false, "an entry without scores in a poll without a hook");
+            tracing::error!(identity = %write.entry.identity, "entry stored without topic scores");
+            std::borrow::Cow::Borrowed(&[])
+        }
+    }
 }
 
 /// Sets a story's topic scores; `new_story`: it has none yet, so there is nothing to delete.
