@@ -174,7 +174,11 @@ impl PollHook for ClusterHook {
         };
         for placement in &result.placements {
             if let Some(Some((sig, published))) = self.signatures.get(placement.index) {
-                index.insert(placement.story, sig, *published);
+                if placement.new_story {
+                    index.insert_new_story(placement.story, sig, *published);
+                } else {
+                    index.insert(placement.story, sig, *published);
+                }
             }
         }
         // Pruning compacts the whole index: do it now and then, not after every poll.
