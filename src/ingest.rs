@@ -206,6 +206,7 @@ impl PollHook for ClusterHook {
     }
 
     fn score(&mut self, entry: &Entry) -> Vec<TopicScore> {
+        // Its per-thread caches go when the writer is idle (see `Ingestor::new`).
         self.classifier.score(&entry.title, &entry.text)
     }
 }
@@ -227,6 +228,9 @@ impl Ingestor {
         settings: IngestSettings,
     ) -> Result<Ingestor, StoreError> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // The writer scores the copies that come to represent their story (`ClusterHook`):
+        // what that keeps on its thread goes when it is idle, as a CPU worker's goes with it.
+        store.when_writer_idle(crate::classify::release_thread_caches);
         Ok(Ingestor {
             store,
             fetcher: Arc::new(RwLock::new(fetcher)),

@@ -1267,3 +1267,46 @@ async fn unscored_entries_are_scored_by_the_hook_only_when_they_represent_their_
     assert_eq!(*asked.lock().unwrap(), ["a", "c", "c"]);
     assert_eq!(topics(&db), [(1, r#"["scored early: d"]"#.to_string())]);
 }
+
+/// What a poll's hook leaves on the writer thread can be handed back: tasks registered with
+/// `when_writer_idle` run on the writer thread once it has gone quiet after writing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_tasks_run_on_the_writer_thread_once_it_goes_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tradefeed.db");
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    sync(&store, &[source("A")]).await.unwrap();
+    let ran_on = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&ran_on);
+    store.when_writer_idle(move || {
+        let thread = std::thread::current().name().unwrap_or("").to_string();
+        log.lock().unwrap().push(thread);
+    });
+    let runs = || ran_on.lock().unwrap().len();
+    let quiet = |before: usize| async move {
+        for _ in 0..100 {
+            if runs() > before {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no idle run within 5 s");
+    };
+    quiet(0).await;
+    // Idle and nothing written since: it does not run again and again.
+    let settled = runs();
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(runs(), settled);
+    // A write makes the writer busy; once it is quiet again, the task runs again.
+    store
+        .record_poll_with(fetched("A", &[("a1", "https://a.example/1")]), None)
+        .await
+        .unwrap();
+    quiet(settled).await;
+    assert!(
+        ran_on.lock().unwrap().iter().all(|t| t == "store-writer"),
+        "{:?}",
+        ran_on.lock().unwrap()
+    );
+    store.close().await;
+}

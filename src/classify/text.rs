@@ -82,6 +82,11 @@ thread_local! {
     static CACHE: RefCell<FeatureMap<CachedWord>> = RefCell::new(FeatureMap::default());
 }
 
+/// Drops the calling thread's stem cache, memory included (see [`super::release_thread_caches`]).
+pub(super) fn release_stem_cache() {
+    CACHE.with(|cache| *cache.borrow_mut() = FeatureMap::default());
+}
+
 fn stemmer() -> &'static Stemmer {
     static STEMMER: OnceLock<Stemmer> = OnceLock::new();
     STEMMER.get_or_init(|| Stemmer::create(Algorithm::English))
@@ -524,6 +529,22 @@ mod tests {
         out.clear();
         tokenize(&text, &mut out, None);
         assert_eq!(out, want, "after a clear");
+    }
+
+    #[test]
+    fn a_released_stem_cache_hands_back_its_memory_and_refills_with_the_same_tokens() {
+        // Each test runs on a thread of its own, so the release stays with this test.
+        let filler: Vec<String> = (0..5_000).map(|i| format!("w{i}x")).collect();
+        let text = filler.join(" ");
+        let mut out = Vec::new();
+        tokenize(&text, &mut out, None);
+        assert_eq!(CACHE.with(|c| c.borrow().len()), 5_000);
+        release_stem_cache();
+        assert_eq!(CACHE.with(|c| c.borrow().capacity()), 0);
+        let mut again = Vec::new();
+        tokenize(&text, &mut again, None);
+        assert_eq!(again, out);
+        assert_eq!(CACHE.with(|c| c.borrow().len()), 5_000);
     }
 
     #[test]

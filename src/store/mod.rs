@@ -104,6 +104,8 @@ struct Inner {
     /// Set by the writer after every job: stories may exist that the search index has not
     /// caught up with yet (see [`write::index_search_backlog`]). Cleared when it has.
     search_behind: Arc<AtomicBool>,
+    /// Run by the writer thread each time it goes idle (see [`Store::when_writer_idle`]).
+    idle_tasks: IdleTasks,
     /// Held for the store's lifetime: one daemon per database.
     _lock: Option<File>,
     /// Whether opening ran the whole-file integrity check (see [`clean_close`]).
@@ -221,18 +223,22 @@ impl Store {
 
         let version = Arc::new(AtomicU64::new(0));
         let search_behind = Arc::new(AtomicBool::new(writer_conn.is_some()));
+        let idle_tasks = IdleTasks::default();
         let (writer, writer_thread) = match writer_conn {
             Some(conn) => {
                 let (tx, rx) = tokio::sync::mpsc::channel::<WriteJob>(WRITE_QUEUE);
                 let version = Arc::clone(&version);
                 let search_behind = Arc::clone(&search_behind);
+                let idle_tasks = idle_tasks.clone();
                 let stamp = clean_close::Stamp {
                     db: path.to_path_buf(),
                     lock: lock_path(path),
                 };
                 let handle = std::thread::Builder::new()
                     .name("store-writer".into())
-                    .spawn(move || writer_loop(conn, rx, &version, &search_behind, &stamp))
+                    .spawn(move || {
+                        writer_loop(conn, rx, &version, &search_behind, &idle_tasks, &stamp)
+                    })
                     .map_err(|source| StoreError::Io {
                         path: "store-writer thread".into(),
                         source,
@@ -252,6 +258,7 @@ impl Store {
                 instance,
                 version,
                 search_behind,
+                idle_tasks,
                 _lock: lock,
                 checked_at_open,
             }),
@@ -322,6 +329,19 @@ impl Store {
             self.bump_version();
         }
         Ok(())
+    }
+
+    /// Has the writer thread run `task` each time it goes idle, after it has handed back its
+    /// page cache: work that runs on the writer (a poll's hook) can hand back what it keeps
+    /// per thread, as a worker thread's caches go when the thread ends. Not run by a
+    /// read-only store, which has no writer.
+    pub fn when_writer_idle(&self, task: impl Fn() + Send + Sync + 'static) {
+        self.inner
+            .idle_tasks
+            .0
+            .lock()
+            .expect("idle task lock poisoned")
+            .push(Arc::new(task));
     }
 
     fn is_writable(&self) -> bool {
@@ -395,6 +415,22 @@ impl Store {
     }
 }
 
+/// Tasks the writer thread runs when it goes idle ([`Store::when_writer_idle`]).
+#[derive(Clone, Default)]
+struct IdleTasks(Arc<Mutex<Vec<IdleTask>>>);
+
+type IdleTask = Arc<dyn Fn() + Send + Sync>;
+
+impl IdleTasks {
+    fn run(&self) {
+        // Called outside the lock, so a task may register another.
+        let tasks = self.0.lock().expect("idle task lock poisoned").clone();
+        for task in tasks {
+            task();
+        }
+    }
+}
+
 /// The writer's page cache, KiB (see `configure`).
 const WRITER_CACHE_KIB: i64 = 8 * 1024;
 /// How long a connection waits for a lock another one holds.
@@ -423,6 +459,7 @@ fn writer_loop(
     mut jobs: tokio::sync::mpsc::Receiver<WriteJob>,
     version: &AtomicU64,
     search_behind: &AtomicBool,
+    idle_tasks: &IdleTasks,
     stamp: &clean_close::Stamp,
 ) {
     // A clock for waiting on the queue with a timeout; this thread runs nothing else on it.
@@ -486,6 +523,7 @@ fn writer_loop(
                 // back: an idle daemon should be small.
                 let folded = wal::fold_when_idle(&conn, &wal_path(&stamp.db));
                 let _ = conn.execute_batch("PRAGMA shrink_memory");
+                idle_tasks.run();
                 if folded || idle_folds_tried >= IDLE_FOLD_ATTEMPTS {
                     wal_dirty = false;
                     idle_folds_tried = 0;
