@@ -1177,12 +1177,20 @@ impl PollHook for LateScorer {
     fn rolled_back(&mut self, _result: &PollResult) {}
     fn score(&mut self, entry: &Entry) -> Vec<TopicScore> {
         self.asked.lock().unwrap().push(entry.identity.clone());
-        vec![TopicScore {
-            topic: "trade-policy".into(),
-            score: 0.75,
-            matched: true,
-            why: vec![format!("scored late: {}", entry.identity)],
-        }]
+        vec![trade_score(
+            0.75,
+            format!("scored late: {}", entry.identity),
+        )]
+    }
+}
+
+/// A `trade-policy` score with one line of why.
+fn trade_score(score: f32, why: String) -> TopicScore {
+    TopicScore {
+        topic: "trade-policy".into(),
+        score,
+        matched: score >= 0.5,
+        why: vec![why],
     }
 }
 
@@ -1192,16 +1200,7 @@ fn copy_of_the_story(source: &str, identity: &str, words: usize, scored: bool) -
     let mut poll = fetched(source, &[(identity, "https://wire.example/steel")]);
     let write = &mut poll.entries[0];
     write.entry.text = vec!["steel"; words].join(" ");
-    write.scores = if scored {
-        Some(vec![TopicScore {
-            topic: "trade-policy".into(),
-            score: 0.25,
-            matched: false,
-            why: vec![format!("scored early: {identity}")],
-        }])
-    } else {
-        None
-    };
+    write.scores = scored.then(|| vec![trade_score(0.25, format!("scored early: {identity}"))]);
     poll
 }
 
