@@ -67,6 +67,9 @@ pub struct PollReport {
     pub new_stories: usize,
     /// Entries that joined an existing story as a near-duplicate.
     pub near_merges: usize,
+    /// New entries the near-duplicate index placed before they were scored: copies, scored
+    /// only if they came to represent their story.
+    pub unscored_copies: usize,
     /// Wall time of the poll.
     pub duration: Duration,
     /// When the source is due next.
@@ -88,6 +91,7 @@ impl PollReport {
             updated_entries: 0,
             new_stories: 0,
             near_merges: 0,
+            unscored_copies: 0,
             duration: Duration::ZERO,
             next_due,
         }
@@ -357,6 +361,11 @@ impl Ingestor {
                     Ok(prepared) => {
                         report.items = prepared.items;
                         report.skipped = prepared.skipped;
+                        report.unscored_copies = prepared
+                            .entries
+                            .iter()
+                            .filter(|w| w.scores.is_none())
+                            .count();
                         entries = prepared.entries;
                         PollOutcome::Fetched {
                             http_status: 200,

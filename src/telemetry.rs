@@ -62,6 +62,11 @@ fn describe() {
         "tradefeed_cluster_merges_total",
         "Entries folded into an existing story as near-duplicates."
     );
+    describe_counter!(
+        "tradefeed_unscored_copies_total",
+        "New entries the near-duplicate index placed before scoring: scored only if they came \
+         to represent their story."
+    );
     describe_gauge!("tradefeed_stories", "Stories stored.");
     describe_gauge!("tradefeed_entries", "Entries stored.");
     describe_gauge!("tradefeed_topic_stories", "Stories matching each topic.");
@@ -105,6 +110,7 @@ pub fn record_poll(report: &PollReport) {
         .increment(report.updated_entries as u64);
     counter!("tradefeed_new_stories_total").increment(report.new_stories as u64);
     counter!("tradefeed_cluster_merges_total").increment(report.near_merges as u64);
+    counter!("tradefeed_unscored_copies_total").increment(report.unscored_copies as u64);
 }
 
 /// Records a config reload attempt.

@@ -276,18 +276,20 @@ async fn a_copy_that_comes_to_represent_its_story_brings_its_own_scores() {
     // One source at a time, in order: the copies are polled after the index holds the story.
     let poll = |i: usize| app::fetch_once(&pipeline, vec![config.sources[i].clone()], 1);
 
-    reports(&poll(0).await);
+    assert_eq!(reports(&poll(0).await)[0].unscored_copies, 0);
     let first = story().await;
     assert_eq!(first.topics, classifier.score(feeds[0].1, WIRE_TEXT));
 
     let joined = poll(1).await;
     assert_eq!(reports(&joined)[0].near_merges, 1);
+    assert_eq!(reports(&joined)[0].unscored_copies, 1);
     let after_brief = story().await;
     assert_eq!(after_brief.text, WIRE_TEXT);
     assert_eq!(after_brief.topics, first.topics);
 
     let joined = poll(2).await;
     assert_eq!(reports(&joined)[0].near_merges, 1);
+    assert_eq!(reports(&joined)[0].unscored_copies, 1);
     let after_full = story().await;
     assert_eq!(after_full.text, longer);
     let own = classifier.score(feeds[2].1, &longer);

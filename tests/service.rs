@@ -80,6 +80,7 @@ async fn metrics_are_prometheus_text_and_show_the_fetches() {
         "tradefeed_fetches_total{source=\"Broken\",outcome=\"http_status\"}",
         "tradefeed_fetch_duration_seconds_bucket",
         "tradefeed_new_entries_total{source=\"MetricsA\"} 1",
+        "tradefeed_unscored_copies_total 0",
         "tradefeed_source_consecutive_failures{source=\"Broken\"} 1",
         "tradefeed_build_info{version=",
         "tradefeed_http_requests_total{route=\"/healthz\",status=\"200\"}",
