@@ -500,7 +500,8 @@ impl Ingestor {
         report
     }
 
-    /// Parses and normalizes a body, then signs and scores the entries that are new or changed.
+    /// Parses and normalizes a body, then signs the entries that are new or changed and scores
+    /// them, except new copies the near-duplicate index already places (see `EntryWrite::scores`).
     async fn prepare(
         &self,
         source: &Source,
