@@ -298,6 +298,23 @@ async fn a_copy_that_comes_to_represent_its_story_brings_its_own_scores() {
         "the added paragraph should change the scores or their why"
     );
     assert_eq!(after_full.topics, own);
+
+    // The writer scored that copy; once idle, it has handed back its stem cache (the task the
+    // ingestor registered runs before this one).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    pipeline.store.when_writer_idle(move || {
+        let _ = tx
+            .lock()
+            .unwrap()
+            .send(tradefeed::classify::stems_cached_on_this_thread());
+    });
+    // A write makes the writer go idle once more after it.
+    app::fetch_once(&pipeline, vec![config.sources[0].clone()], 1).await;
+    let cached = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the writer went idle");
+    assert_eq!(cached, 0);
     pipeline.store.close().await;
 }
 

@@ -87,6 +87,11 @@ pub(super) fn release_stem_cache() {
     CACHE.with(|cache| *cache.borrow_mut() = FeatureMap::default());
 }
 
+/// Words in the calling thread's stem cache (for memory checks).
+pub fn stems_cached_on_this_thread() -> usize {
+    CACHE.with(|cache| cache.borrow().len())
+}
+
 fn stemmer() -> &'static Stemmer {
     static STEMMER: OnceLock<Stemmer> = OnceLock::new();
     STEMMER.get_or_init(|| Stemmer::create(Algorithm::English))
