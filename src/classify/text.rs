@@ -227,41 +227,48 @@ pub fn tokenize(text: &str, out: &mut Vec<Token>, mut names: Option<&mut HashMap
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         for_each_word(text, |raw| {
-            let key = (raw.len() <= CACHED_WORD_MAX).then(|| xxh3_64(raw.as_bytes()));
-            if let Some(key) = key
-                && let Some(hit) = cache.get(&key).filter(|hit| hit.is(raw))
-            {
-                let token = hit.token;
-                // Training wants each stem's text once; only then is it worked out again.
-                if let Some(names) = names.as_deref_mut()
-                    && !names.contains_key(&token.stem)
-                {
-                    names.insert(token.stem, stemmer().stem(&fold(raw)).into_owned());
-                }
-                out.push(token);
-                return;
-            }
-            let folded = fold(raw);
-            let stem = stemmer().stem(&folded);
-            let token = Token {
-                stem: xxh3_64(stem.as_bytes()),
-                stop: is_stopword(&folded),
-            };
+            let token = token_of(&mut cache, raw);
+            // Training wants each stem's text once; only then is it worked out again.
             if let Some(names) = names.as_deref_mut() {
-                names.entry(token.stem).or_insert_with(|| stem.into_owned());
-            }
-            if let Some(key) = key {
-                if cache.len() >= CACHE_LIMIT {
-                    cache.clear();
-                }
-                let mut bytes = [0u8; CACHED_WORD_MAX];
-                bytes[..raw.len()].copy_from_slice(raw.as_bytes());
-                let len = u8::try_from(raw.len()).expect("at most CACHED_WORD_MAX bytes");
-                cache.insert(key, CachedWord { len, bytes, token });
+                names
+                    .entry(token.stem)
+                    .or_insert_with(|| stemmer().stem(&fold(raw)).into_owned());
             }
             out.push(token);
         });
     });
+}
+
+/// [`Token::stem`] of one lower-case word without digits, through the calling thread's stem
+/// cache. The near-duplicate signature stems its headline terms here, so a word that scoring
+/// has already met on this thread is not stemmed again (headline words are mostly such).
+pub(crate) fn stem_hash_of_word(word: &str) -> u64 {
+    CACHE.with(|cache| token_of(&mut cache.borrow_mut(), word).stem)
+}
+
+/// The token of one word: from the cache, or stemmed and then cached.
+fn token_of(cache: &mut FeatureMap<CachedWord>, raw: &str) -> Token {
+    let key = (raw.len() <= CACHED_WORD_MAX).then(|| xxh3_64(raw.as_bytes()));
+    if let Some(key) = key
+        && let Some(hit) = cache.get(&key).filter(|hit| hit.is(raw))
+    {
+        return hit.token;
+    }
+    let folded = fold(raw);
+    let token = Token {
+        stem: xxh3_64(stemmer().stem(&folded).as_bytes()),
+        stop: is_stopword(&folded),
+    };
+    if let Some(key) = key {
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        let mut bytes = [0u8; CACHED_WORD_MAX];
+        bytes[..raw.len()].copy_from_slice(raw.as_bytes());
+        let len = u8::try_from(raw.len()).expect("at most CACHED_WORD_MAX bytes");
+        cache.insert(key, CachedWord { len, bytes, token });
+    }
+    token
 }
 
 /// How documents become feature vectors. Stored in the model file so scoring matches training.

@@ -2,11 +2,8 @@
 //! the precision evidence (headline terms and figures), and its compact in-memory form.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use rust_stemmers::{Algorithm, Stemmer};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::domain::Entry;
@@ -587,29 +584,12 @@ fn term_hash(term: &str, figure: bool) -> u16 {
     ((xxh3_64(term.as_bytes()) as u16) & !1) | u16::from(figure)
 }
 
-/// Words whose stem hash is remembered per thread before the memo is cleared: headline words
-/// repeat across items and feeds, and stemming (which allocates) costs more than a lookup.
-const STEM_MEMO_WORDS: usize = 4_096;
-
-thread_local! {
-    static STEM_MEMO: RefCell<HashMap<String, u16>> = RefCell::new(HashMap::new());
-}
-
-/// [`term_hash`] of a word's English stem, memoized per thread (the same bytes as stemming
-/// every time: the memo is keyed by the whole word).
+/// [`term_hash`] of a word's English stem (a lower-case word without digits). The stem hash
+/// comes from the classifier's per-thread stem cache, which holds the words scoring has met on
+/// this thread (most headline words): the same stemmer, and `term_hash` keeps only the low bits
+/// of the stem's `xxh3_64`, which is what the cache holds.
 fn stemmed_term_hash(word: &str) -> u16 {
-    STEM_MEMO.with(|memo| {
-        let mut memo = memo.borrow_mut();
-        if let Some(&hash) = memo.get(word) {
-            return hash;
-        }
-        if memo.len() >= STEM_MEMO_WORDS {
-            memo.clear();
-        }
-        let hash = term_hash(&Stemmer::create(Algorithm::English).stem(word), false);
-        memo.insert(word.to_owned(), hash);
-        hash
-    })
+    (crate::classify::stem_hash_of_word(word) as u16) & !1
 }
 
 /// Whether a headline term hash stands for a figure.
@@ -945,7 +925,8 @@ mod tests {
     }
 
     #[test]
-    fn memoized_stem_hashes_equal_stemming_each_time() {
+    fn cached_stem_hashes_equal_stemming_each_time() {
+        use rust_stemmers::{Algorithm, Stemmer};
         let stemmer = Stemmer::create(Algorithm::English);
         let words = [
             "tariffs",
@@ -956,7 +937,8 @@ mod tests {
             "déjà",
             "tariffs",
         ];
-        // Twice, so the second round reads the memo; then past its size, so it is cleared.
+        // Twice, so the second round reads the cache; then many more (the cache's clearing
+        // when full is the classifier's own test).
         for word in words.iter().chain(&words) {
             assert_eq!(
                 stemmed_term_hash(word),
@@ -964,14 +946,24 @@ mod tests {
                 "{word}"
             );
         }
-        for i in 0..STEM_MEMO_WORDS + 10 {
-            let word = format!("word{i}s");
+        let letters = |mut i: usize| {
+            let mut word = String::new();
+            loop {
+                word.push(char::from(b'a' + (i % 26) as u8));
+                i /= 26;
+                if i == 0 {
+                    break word + "ings";
+                }
+            }
+        };
+        for i in 0..2_000 {
+            let word = letters(i);
             assert_eq!(
                 stemmed_term_hash(&word),
-                term_hash(&stemmer.stem(&word), false)
+                term_hash(&stemmer.stem(&word), false),
+                "{word}"
             );
         }
-        STEM_MEMO.with(|memo| assert!(memo.borrow().len() <= STEM_MEMO_WORDS));
     }
 
     #[test]
