@@ -5,7 +5,9 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use xxhash_rust::xxh3::Xxh3;
 
-use super::text::{ShownAttributes, for_each_shown_part, normalize_for_matching};
+use super::text::{
+    ShownAttributes, for_each_shown_part, hash_normalized_for_matching, normalize_for_matching,
+};
 
 /// Publisher ids longer than this (bytes) are stored as their hash: the identity is a database
 /// key and a hostile feed could send megabyte-long ids.
@@ -60,9 +62,9 @@ pub fn identity(input: &IdentityInput<'_>) -> Option<String> {
 /// renderings (markup, case, punctuation, spacing) of the same words.
 pub fn fingerprint(title: &str, text: &str) -> String {
     let mut hasher = Xxh3::new();
-    hasher.update(normalize_for_matching(title).as_bytes());
+    hash_normalized_for_matching(title, &mut hasher);
     hasher.update(b"\n");
-    hasher.update(normalize_for_matching(text).as_bytes());
+    hash_normalized_for_matching(text, &mut hasher);
     hex128(hasher.digest128())
 }
 

@@ -472,6 +472,55 @@ fn normalize_ascii_for_matching(text: &str) -> String {
     String::from_utf8(b).expect("ASCII in, ASCII out")
 }
 
+/// Feeds [`normalize_for_matching`]`(text)` to `hasher` without building the string. The
+/// fingerprint hashes every item's whole text: for ASCII text (most news) the normalized bytes
+/// pass through a small buffer instead of a lower-cased copy of the text compacted in place.
+pub(crate) fn hash_normalized_for_matching(text: &str, hasher: &mut xxhash_rust::xxh3::Xxh3) {
+    if !text.is_ascii() {
+        hasher.update(normalize_unicode_for_matching(text).as_bytes());
+        return;
+    }
+    let mut buf = [0u8; 512];
+    let mut len = 0;
+    // A word has been written (so a later break becomes one space), and a break is pending.
+    let (mut started, mut gap) = (false, false);
+    for &b in text.as_bytes() {
+        let folded = MATCHING_BYTE[usize::from(b)];
+        if folded == 0 {
+            gap = started;
+            continue;
+        }
+        if len + 2 > buf.len() {
+            hasher.update(&buf[..len]);
+            len = 0;
+        }
+        if gap {
+            buf[len] = b' ';
+            len += 1;
+            gap = false;
+        }
+        buf[len] = folded;
+        len += 1;
+        started = true;
+    }
+    hasher.update(&buf[..len]);
+}
+
+/// Each ASCII byte as [`normalize_for_matching`] keeps it: letters lower-cased, digits as they
+/// are, 0 for everything else (a word break).
+const MATCHING_BYTE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() {
+            table[b] = c.to_ascii_lowercase();
+        }
+        b += 1;
+    }
+    table
+};
+
 /// Cuts `s` to at most `max` chars, on a char boundary.
 pub fn truncate_chars(s: &mut String, max: usize) {
     if s.len() <= max {
@@ -641,7 +690,45 @@ mod tests {
         assert_eq!(shown(All, clean), clean);
     }
 
+    /// The streamed hash of [`hash_normalized_for_matching`] against hashing the string.
+    fn streamed_equals_built(text: &str) {
+        use xxhash_rust::xxh3::{Xxh3, xxh3_128};
+        let mut hasher = Xxh3::new();
+        hash_normalized_for_matching(text, &mut hasher);
+        assert_eq!(
+            hasher.digest128(),
+            xxh3_128(normalize_for_matching(text).as_bytes()),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn the_streamed_matching_hash_is_the_hash_of_the_normalized_text() {
+        let long: String = (0..400)
+            .map(|i| format!("Word{i}, -- AND more! "))
+            .collect();
+        for text in [
+            "",
+            "   ",
+            "...",
+            "Tariffs",
+            "  Tariffs rise, 25% -- on STEEL.  ",
+            "a",
+            "déjà vu: Über-tariffs",
+            long.as_str(),
+            &"x".repeat(2_000),
+            &"ab ".repeat(700),
+        ] {
+            streamed_equals_built(text);
+        }
+    }
+
     proptest! {
+        #[test]
+        fn the_streamed_matching_hash_matches_for_any_text(s in "[ a-zA-Z0-9.,;'\\-\n\té]{0,1400}") {
+            streamed_equals_built(&s);
+        }
+
         #[test]
         fn shown_parts_are_slices_of_the_input_in_order(s in "[<>/a-z!\\- =\"'é]{0,48}") {
             let mut last = 0;
