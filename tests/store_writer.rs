@@ -873,6 +873,20 @@ fn columns(conn: &rusqlite::Connection, table: &str) -> Vec<String> {
 type IdPairs = Vec<(i64, i64)>;
 
 /// (id, story) of every entry and (id, representative) of every story, in id order.
+/// Every row's parent exists: the writer keeps the schema's foreign keys itself (SQLite does
+/// not check them on its connection), so this is what would notice one it broke.
+fn assert_foreign_keys_hold(db: &Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let broken: Vec<(String, i64, String)> = conn
+        .prepare("PRAGMA foreign_key_check")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(broken.is_empty(), "rows without their parent: {broken:?}");
+}
+
 fn entry_and_story_ids(db: &Path) -> (IdPairs, IdPairs) {
     let conn = rusqlite::Connection::open(db).unwrap();
     let pairs = |sql: &str| -> IdPairs {
@@ -925,18 +939,27 @@ async fn new_stories_are_represented_by_their_entry_and_ids_are_never_reused_aft
     let dir = tempfile::tempdir().unwrap();
     let path = common::write_config(
         dir.path(),
-        &[("A", server.url("a.xml")), ("B", server.url("b.xml"))],
+        &[
+            ("A", server.url("a.xml")),
+            ("B", server.url("b.xml")),
+            ("C", server.url("c.xml")),
+        ],
         "",
     );
     let config = tradefeed::config::Config::load(&path).unwrap();
     let pipeline = tradefeed::app::Pipeline::start(&config).await.unwrap();
-    let (a, b) = (config.sources[0].clone(), config.sources[1].clone());
+    let (a, b, c) = (
+        config.sources[0].clone(),
+        config.sources[1].clone(),
+        config.sources[2].clone(),
+    );
     tradefeed::app::fetch_once(&pipeline, vec![a.clone()], 4).await;
     tradefeed::app::fetch_once(&pipeline, vec![b], 4).await;
     let db = pipeline.store.path().to_path_buf();
     let (entries, stories) = entry_and_story_ids(&db);
     assert_eq!(entries, [(1, 1), (2, 2), (3, 1)]);
     assert_eq!(stories, [(1, 1), (2, 2)]);
+    assert_foreign_keys_hold(&db);
 
     let pruned = pipeline
         .store
@@ -944,6 +967,17 @@ async fn new_stories_are_represented_by_their_entry_and_ids_are_never_reused_aft
         .await
         .unwrap();
     assert_eq!(pruned, (3, 2));
+    // The stories' exact-duplicate keys and scores went with them.
+    let left: (i64, i64) = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT (SELECT count(*) FROM story_keys), (SELECT count(*) FROM story_topics)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(left, (0, 0), "keys and scores of pruned stories");
+    assert_foreign_keys_hold(&db);
     // A still lists its two pruned items, and a new one.
     server.put("a.xml", feed(&[1, 2, 3]));
     tradefeed::app::fetch_once(&pipeline, vec![a], 4).await;
@@ -954,6 +988,14 @@ async fn new_stories_are_represented_by_their_entry_and_ids_are_never_reused_aft
         "pruned items stay out, ids and story ids go on"
     );
     assert_eq!(stories, [(3, 4)]);
+    // C, new, runs item 1 under the pruned story's link: it starts a story of its own (with
+    // the pruned story's key left behind, it joined that story, which no longer exists).
+    server.put("c.xml", feed(&[1]));
+    tradefeed::app::fetch_once(&pipeline, vec![c], 4).await;
+    let (entries, stories) = entry_and_story_ids(&db);
+    assert_eq!(entries, [(4, 3), (5, 4)]);
+    assert_eq!(stories, [(3, 4), (4, 5)]);
+    assert_foreign_keys_hold(&db);
     pipeline.store.close().await;
 }
 
