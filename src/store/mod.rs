@@ -7,6 +7,7 @@
 
 mod checkpointer;
 mod clean_close;
+mod key_filter;
 mod read;
 mod wal;
 mod write;
@@ -477,6 +478,10 @@ fn writer_loop(
     let mut last_job = std::time::Instant::now();
     // Commits since the last checkpoint: the WAL is folded into the database when idle.
     let mut wal_dirty = false;
+    // The stored story keys, as a Bloom filter: most lookups of a new entry's keys find
+    // nothing, and the filter says so from memory (see `key_filter`). Loaded at the first
+    // write of entries; kept while the writer lives (10 to 20 bits per stored key).
+    let mut key_filter = None;
     // Idle folds that found a reader in the way since the last one that got done.
     let mut idle_folds_tried = 0;
     // A job taken off the queue while gathering a batch of polls, to run next.
@@ -554,7 +559,7 @@ fn writer_loop(
                         Err(_) => break,
                     }
                 }
-                write::record_polls(&mut conn, batch);
+                write::record_polls(&mut conn, batch, &mut key_filter);
             }
         }
         if let Some(checkpointer) = &checkpointer {

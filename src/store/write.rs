@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::key_filter::KeyFilter;
 use super::{PollJob, Store, StoreError, WriteJob, secs};
 use crate::domain::{Entry, Source, StoryId, TopicScore};
 
@@ -483,8 +484,23 @@ fn source_row(tx: &Connection, name: &str) -> Result<(i64, i32), StoreError> {
 /// a batch is first written without savepoints. If a poll fails, that transaction is rolled
 /// back, the hooks of the polls already written are told (as after a failed commit), and the
 /// batch is written again with a savepoint per poll: the outcome the savepoints alone give.
-pub(super) fn record_polls(conn: &mut Connection, mut batch: Vec<PollJob>) {
-    let outcome = match write_batch(conn, &mut batch, false) {
+///
+/// `key_filter` is the writer's filter of stored story keys: loaded here when a batch first
+/// has entries to write (and again once it outgrows its size); left `None` if it cannot be
+/// read, which only means every key is looked up.
+pub(super) fn record_polls(
+    conn: &mut Connection,
+    mut batch: Vec<PollJob>,
+    key_filter: &mut Option<KeyFilter>,
+) {
+    if batch.iter().any(|job| !job.record.entries.is_empty())
+        && key_filter.as_ref().is_none_or(KeyFilter::is_full)
+    {
+        *key_filter = KeyFilter::load(conn)
+            .inspect_err(|e| tracing::warn!(error = %e, "story key filter not loaded"))
+            .ok();
+    }
+    let outcome = match write_batch(conn, &mut batch, false, key_filter) {
         Attempt::PollFailed { written, .. } if batch.len() > 1 => {
             take_back(batch.iter_mut().zip(&written).collect());
             // The near-duplicate lookups run again against the index as it is now.
@@ -493,7 +509,7 @@ pub(super) fn record_polls(conn: &mut Connection, mut batch: Vec<PollJob>) {
                     write.near_match = None;
                 }
             }
-            write_batch(conn, &mut batch, true)
+            write_batch(conn, &mut batch, true, key_filter)
         }
         outcome => outcome,
     };
@@ -542,7 +558,12 @@ enum Attempt {
 }
 
 /// Writes `batch` in one transaction, with a savepoint around each poll when `savepoints`.
-fn write_batch(conn: &mut Connection, batch: &mut [PollJob], savepoints: bool) -> Attempt {
+fn write_batch(
+    conn: &mut Connection,
+    batch: &mut [PollJob],
+    savepoints: bool,
+    key_filter: &mut Option<KeyFilter>,
+) -> Attempt {
     let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => return Attempt::TransactionFailed(e, Vec::new()),
@@ -555,12 +576,12 @@ fn write_batch(conn: &mut Connection, batch: &mut [PollJob], savepoints: bool) -
         let written = if savepoints {
             // A savepoint rolls back when dropped without commit: a failed poll leaves nothing.
             tx.savepoint().map_err(StoreError::from).and_then(|sp| {
-                let result = record_poll(&sp, &job.record, &mut job.hook)?;
+                let result = record_poll(&sp, &job.record, &mut job.hook, key_filter)?;
                 sp.commit()?;
                 Ok(result)
             })
         } else {
-            record_poll(&tx, &job.record, &mut job.hook)
+            record_poll(&tx, &job.record, &mut job.hook, key_filter)
         };
         match written {
             Ok(result) => {
@@ -615,6 +636,7 @@ fn record_poll(
     tx: &Connection,
     record: &PollRecord,
     hook: &mut Option<Box<dyn PollHook>>,
+    key_filter: &mut Option<KeyFilter>,
 ) -> Result<PollResult, StoreError> {
     let (source_id, priority) = source_row(tx, &record.source)?;
     let started = secs(record.started_at);
@@ -632,6 +654,7 @@ fn record_poll(
             )?,
             next_entry_id: None,
             base_url: record.base_url.clone(),
+            key_filter: key_filter.as_mut(),
         };
         for (index, write) in record.entries.iter().enumerate() {
             write_entry(tx, &mut poll, index, write, hook, &mut result)?;
@@ -782,7 +805,7 @@ pub(super) fn rehash_story_keys(conn: &mut Connection) -> rusqlite::Result<()> {
 }
 
 /// What the entry writes of one poll share.
-struct PollContext {
+struct PollContext<'a> {
     source_id: i64,
     priority: i32,
     now: i64,
@@ -795,9 +818,11 @@ struct PollContext {
     /// row exists lets a new story be inserted with its representative already set, instead
     /// of inserting the story and then rewriting its whole row (text included) to set it.
     next_entry_id: Option<i64>,
+    /// The writer's filter of stored story keys, if loaded (see [`KeyFilter`]).
+    key_filter: Option<&'a mut KeyFilter>,
 }
 
-impl PollContext {
+impl PollContext<'_> {
     /// Takes the id for a new entry: what SQLite would choose for an AUTOINCREMENT table (one
     /// past the larger of the table's sequence and its largest id), counted on from there.
     /// The transaction holds the write lock, so no one else takes ids meanwhile.
@@ -817,9 +842,30 @@ impl PollContext {
     }
 }
 
+/// Stores an entry's exact-duplicate keys for its story (a key already stored keeps its story)
+/// and adds them to the writer's key filter.
+fn insert_keys(
+    tx: &Connection,
+    poll: &mut PollContext<'_>,
+    keys: &[([u8; 16], &'static str)],
+    story_id: i64,
+) -> rusqlite::Result<()> {
+    for (key, _) in keys {
+        exec(
+            tx,
+            "INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?1, ?2)",
+            params![key, story_id],
+        )?;
+        if let Some(filter) = poll.key_filter.as_deref_mut() {
+            filter.insert(key);
+        }
+    }
+    Ok(())
+}
+
 fn write_entry(
     tx: &Connection,
-    poll: &mut PollContext,
+    poll: &mut PollContext<'_>,
     index: usize,
     write: &EntryWrite,
     hook: &mut Option<Box<dyn PollHook>>,
@@ -895,13 +941,7 @@ fn write_entry(
                 poll.base_url
             ],
         )?;
-        for (key, _) in &keys {
-            exec(
-                tx,
-                "INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?1, ?2)",
-                params![key, story_id],
-            )?;
-        }
+        insert_keys(tx, poll, &keys, story_id)?;
         let representative: Option<i64> = query_row(
             tx,
             "SELECT representative FROM stories WHERE id = ?1",
@@ -919,6 +959,13 @@ fn write_entry(
     // A new entry: find its story by exact key, then by the near-duplicate hint.
     let mut joined: Option<(i64, String)> = None;
     for (key, why) in &keys {
+        if poll
+            .key_filter
+            .as_ref()
+            .is_some_and(|f| !f.may_contain(key))
+        {
+            continue; // never stored
+        }
         let found: Option<i64> = query_opt(
             tx,
             "SELECT story_id FROM story_keys WHERE key = ?1",
@@ -995,13 +1042,7 @@ fn write_entry(
             poll.base_url
         ],
     )?;
-    for (key, _) in &keys {
-        exec(
-            tx,
-            "INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?1, ?2)",
-            params![key, story_id],
-        )?;
-    }
+    insert_keys(tx, poll, &keys, story_id)?;
 
     if new_story {
         write_scores(tx, story_id, &scores_of(write, hook), true)?;
