@@ -725,7 +725,9 @@ mod tests {
 
     proptest! {
         #[test]
-        fn the_streamed_matching_hash_matches_for_any_text(s in "[ a-zA-Z0-9.,;'\\-\n\té]{0,1400}") {
+        fn the_streamed_matching_hash_matches_for_any_text(
+            s in "[ a-zA-Z0-9.,;'\\-\n\té]{0,1400}"
+        ) {
             streamed_equals_built(&s);
         }
 

@@ -356,8 +356,8 @@ impl Store {
                 )?;
                 let entries = tx.execute("DELETE FROM entries WHERE first_seen < ?1", [cutoff])?;
                 // A story left without entries goes with its keys and scores (foreign keys are
-                // not enforced, so the schema's ON DELETE CASCADE does not run: see
-                // `configure` in the store module). A key left behind would join a later copy to a story
+                // not enforced, so the schema's ON DELETE CASCADE does not run: see `configure`
+                // in the store module). A key left behind would join a later copy to a story
                 // that no longer exists.
                 tx.execute_batch(
                     "CREATE TEMP TABLE pruned_stories AS
