@@ -18,7 +18,7 @@ use rusqlite::Connection;
 const BITS_PER_KEY: usize = 10;
 /// Bits set and tested per key.
 const PROBES: u64 = 7;
-/// Keys a filter is sized for at least (80 KiB of bits).
+/// Keys a filter is sized for at least (2^20 bits: 128 KiB).
 const MIN_CAPACITY: usize = 1 << 16;
 
 /// The stored story keys, as a Bloom filter. See the module docs.

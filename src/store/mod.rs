@@ -655,9 +655,10 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     // The schema's foreign keys are kept by the writer's own code, not checked row by row:
     // each check is one more B-tree lookup per inserted entry, key and score (2.1% of a cold
     // pass's instructions), and every row's parent is one the same transaction just wrote or
-    // read. The one delete of parents, `prune`, deletes their dependents itself (the schema's
-    // ON DELETE CASCADE needs the checks on), and tests run `PRAGMA foreign_key_check` after
-    // ingesting and pruning.
+    // read (re-scoring, which chose its stories on a reader connection, checks in its own
+    // transaction that each still exists). The one delete of parents, `prune`, deletes their
+    // dependents itself (the schema's ON DELETE CASCADE needs the checks on), and tests run
+    // `PRAGMA foreign_key_check` after ingesting, pruning and re-scoring.
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     // Checkpoints copy the WAL into the database file: a thread of their own does it during a
     // burst, the writer when idle (see `writer_loop`). The hook sees every commit's WAL length

@@ -316,7 +316,16 @@ impl Store {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for (story, s) in &scores {
-                write_scores(&tx, *story, s, false)?;
+                // The stories were read on another connection before this job ran: a prune
+                // in between may have deleted one, with its scores, which must not come back
+                // without it (SQLite does not check foreign keys on this connection).
+                let exists =
+                    query_opt(&tx, "SELECT 1 FROM stories WHERE id = ?1", [story], |_| {
+                        Ok(())
+                    })?;
+                if exists.is_some() {
+                    write_scores(&tx, *story, s, false)?;
+                }
             }
             tx.commit()?;
             Ok(())
@@ -851,12 +860,16 @@ fn insert_keys(
     story_id: i64,
 ) -> rusqlite::Result<()> {
     for (key, _) in keys {
-        exec(
+        let stored = exec(
             tx,
             "INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?1, ?2)",
             params![key, story_id],
         )?;
-        if let Some(filter) = poll.key_filter.as_deref_mut() {
+        // A key that was already stored is in the filter already (loaded with the table, or
+        // added when this writer stored it): counting it again would only reload sooner.
+        if stored > 0
+            && let Some(filter) = poll.key_filter.as_deref_mut()
+        {
             filter.insert(key);
         }
     }
