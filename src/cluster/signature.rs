@@ -581,15 +581,20 @@ fn figure_in_context(tokens: &[Cow<'_, str>], figure: &[bool], i: usize) -> Opti
 
 /// 15-bit hash of a term; the low bit is 1 for figures so headline figures can be told apart.
 fn term_hash(term: &str, figure: bool) -> u16 {
-    ((xxh3_64(term.as_bytes()) as u16) & !1) | u16::from(figure)
+    term_bits(xxh3_64(term.as_bytes()), figure)
 }
 
-/// [`term_hash`] of a word's English stem (a lower-case word without digits). The stem hash
-/// comes from the classifier's per-thread stem cache, which holds the words scoring has met on
-/// this thread (most headline words): the same stemmer, and `term_hash` keeps only the low bits
-/// of the stem's `xxh3_64`, which is what the cache holds.
+/// A term's headline hash from its `xxh3_64`: the low 16 bits, the lowest replaced by the
+/// figure flag.
+fn term_bits(hash: u64, figure: bool) -> u16 {
+    ((hash as u16) & !1) | u16::from(figure)
+}
+
+/// [`term_hash`] of a word's English stem (a lower-case word without digits). The stem's
+/// `xxh3_64` comes from the classifier's per-thread stem cache, which holds the words scoring
+/// has met on this thread (most headline words), with the same stemmer.
 fn stemmed_term_hash(word: &str) -> u16 {
-    (crate::classify::stem_hash_of_word(word) as u16) & !1
+    term_bits(crate::classify::stem_hash_of_word(word), false)
 }
 
 /// Whether a headline term hash stands for a figure.
