@@ -43,9 +43,12 @@ const EMPTY: u32 = u32::MAX;
 /// Slot numbers are stored in 24 bits of a table cell (the other 8 are a key tag).
 const MAX_SLOTS: usize = (1 << 24) - 1;
 /// The table is rebuilt larger when more than this share of cells is used...
-const MAX_LOAD: f64 = 0.8;
-/// ...and rebuilt with this share used (the ratio bounds memory and probe length).
-const REBUILD_LOAD: f64 = 0.64;
+const MAX_LOAD: f64 = 0.7;
+/// ...and rebuilt with this share used, half of the above: each rebuild puts every slot
+/// again, and doubling keeps that to about one more put per slot over the index's growth
+/// (a growth of 1.25 was five, most of the puts of a 2,400-feed pass). The lower load also
+/// keeps linear-probe runs short (about half the cells visited per lookup).
+const REBUILD_LOAD: f64 = 0.35;
 /// At most this many stories are kept under one band key: the latest indexed. Templated
 /// items (central-bank operations, earnings briefs, market alerts) share some bands with every
 /// other item of their template, so without a bound such a key's list, and each lookup's
@@ -122,6 +125,12 @@ impl Slot {
         let a = u64::from(self.wide[2 * band]);
         let b = u64::from(self.wide[2 * band + 1]);
         mix((band as u64) << 32 | a << 16 | b)
+    }
+
+    /// Whether the two slots have the same key in LSH band `band`: the key is a bijective mix
+    /// of the band's two minima, so comparing those says the same without mixing.
+    fn same_band(&self, other: &Slot, band: usize) -> bool {
+        self.wide[2 * band..2 * band + 2] == other.wide[2 * band..2 * band + 2]
     }
 }
 
@@ -357,7 +366,7 @@ fn figure_agreement(a: &Slot, b: &Slot) -> Option<(usize, usize)> {
 /// One slot per story (its earliest copy, see [`StoryIndex::insert`]) and an open-addressing
 /// table of `u32` cells (24-bit slot number + 8-bit key tag) holding each slot under its 16
 /// band keys, except keys already holding [`BAND_KEY_STORIES`] later stories. Per story: 176
-/// bytes of slot + 16 cells at 64–80 % load (80–100 bytes).
+/// bytes of slot + 16 cells at 35–70 % load (91–183 bytes).
 #[derive(Debug)]
 pub struct StoryIndex {
     config: ClusterConfig,
@@ -523,30 +532,43 @@ impl StoryIndex {
     }
 
     /// Slots sharing at least one band with `probe`, each once.
+    ///
+    /// Once the index outgrows the CPU caches, each band's home cell and each matching slot
+    /// is a cache miss. So the lookup reads all sixteen home cells before probing any, and
+    /// notes every tag match before reading any slot: reads that do not wait on each other
+    /// overlap, where probing band by band waited for each miss in turn.
     fn candidates(&self, probe: &Slot) -> Vec<usize> {
-        let mut found: Vec<usize> = Vec::new();
+        let keys: [u64; BANDS] = std::array::from_fn(|band| probe.band_key(band));
+        let homes: [usize; BANDS] = keys.map(|key| self.home(key));
+        let firsts: [u32; BANDS] = homes.map(|cell| self.table[cell]);
+        // (slot, band) of every cell whose tag matches: the slot still has to show the key.
+        let mut tagged: Vec<(usize, usize)> = Vec::new();
         for band in 0..BANDS {
-            let key = probe.band_key(band);
-            let tag = key as u8;
-            let mut cell = self.home(key);
+            if firsts[band] == EMPTY {
+                continue;
+            }
+            let tag = keys[band] as u8;
+            let mut cell = homes[band];
             loop {
                 let entry = self.table[cell];
                 if entry == EMPTY {
                     break;
                 }
-                let slot = (entry >> 8) as usize;
-                // `found` first: it is small and in cache, the slot is a random read.
-                if entry as u8 == tag
-                    && !found.contains(&slot)
-                    && self.slots[slot].band_key(band) == key
-                {
-                    found.push(slot);
+                if entry as u8 == tag {
+                    tagged.push(((entry >> 8) as usize, band));
                 }
                 cell = if cell + 1 == self.table.len() {
                     0
                 } else {
                     cell + 1
                 };
+            }
+        }
+        let mut found: Vec<usize> = Vec::with_capacity(tagged.len());
+        for (slot, band) in tagged {
+            // `found` first: it is small and in cache, the slot is a random read.
+            if !found.contains(&slot) && self.slots[slot].same_band(probe, band) {
+                found.push(slot);
             }
         }
         found
@@ -566,16 +588,19 @@ impl StoryIndex {
     /// [`BAND_KEY_STORIES`] stories gives up its earliest-indexed one (the lowest slot number)
     /// for `s`, so a crowded key keeps the latest stories and lookups stay bounded.
     fn put(&mut self, s: usize) {
+        // Every home cell read before the first is probed, as in `candidates`.
+        let keys: [u64; BANDS] = std::array::from_fn(|band| self.slots[s].band_key(band));
+        let homes: [usize; BANDS] = keys.map(|key| self.home(key));
+        let mut firsts: [u32; BANDS] = homes.map(|cell| self.table[cell]);
         'bands: for band in 0..BANDS {
-            let key = self.slots[s].band_key(band);
-            let tag = key as u8;
-            let mut cell = self.home(key);
+            let tag = keys[band] as u8;
+            let mut cell = homes[band];
             let mut same_key = 0;
             let mut earliest: Option<usize> = None;
-            while self.table[cell] != EMPTY {
-                let entry = self.table[cell];
+            let mut entry = firsts[band];
+            while entry != EMPTY {
                 let slot = (entry >> 8) as usize;
-                if entry as u8 == tag && self.slots[slot].band_key(band) == key {
+                if entry as u8 == tag && self.slots[slot].same_band(&self.slots[s], band) {
                     if slot == s {
                         // Already here: a slot given an earlier appearance keeps the keys the
                         // two copies share. A second cell would take a place of the bound.
@@ -591,13 +616,21 @@ impl StoryIndex {
                 } else {
                     cell + 1
                 };
+                entry = self.table[cell];
             }
             let entry = (s as u32) << 8 | u32::from(tag);
-            match earliest.filter(|_| same_key >= BAND_KEY_STORIES) {
-                Some(full) => self.table[full] = entry,
+            let written = match earliest.filter(|_| same_key >= BAND_KEY_STORIES) {
+                Some(full) => full,
                 None => {
-                    self.table[cell] = entry;
                     self.used += 1;
+                    cell
+                }
+            };
+            self.table[written] = entry;
+            // A later band whose home cell this was must not read it as it was.
+            for later in band + 1..BANDS {
+                if homes[later] == written {
+                    firsts[later] = entry;
                 }
             }
         }

@@ -61,9 +61,10 @@
 //!
 //! [`StoryIndex`] holds one slot per story (its earliest copy) and an open-addressing table of
 //! band keys: a lookup probes 16 cells and verifies a handful of candidates, whatever the number
-//! of stories. Memory is 176 bytes per slot plus 80–100 bytes of table: measured (bench
-//! `cluster`) 252.5 MiB of capacity, 244.8 MiB of resident-set growth, for 1,000,000 stories. [`StoryIndex::prune`] drops stories first seen before the window; the
-//! index is rebuilt at start-up by inserting the stored signatures.
+//! of stories. Memory is 176 bytes per slot plus 91–183 bytes of table: measured (bench
+//! `cluster`) 305.3 MiB of capacity, 297.8 MiB of resident-set growth, for 1,000,000 stories.
+//! [`StoryIndex::prune`] drops stories first seen before the window; the index is rebuilt at
+//! start-up by inserting the stored signatures.
 
 mod index;
 mod signature;
