@@ -253,8 +253,10 @@ pub async fn run(
                 let ingestor = ingestor.clone();
                 let cancel = poll_cancel.clone();
                 polls.spawn(async move {
+                    // The poll gives its place back once its results are queued for the
+                    // writer, so the next due source starts while this one is committed.
                     tokio::select! {
-                        report = ingestor.poll(&job.source) => {
+                        report = ingestor.poll_in_slot(&job.source, None, permit) => {
                             if report.outcome == "store" {
                                 job.defer_until(report.next_due);
                             }
@@ -263,7 +265,6 @@ pub async fn run(
                             warn!(source = %job.source.name, "poll cancelled by shutdown");
                         }
                     }
-                    drop(permit);
                     drop(job);
                 });
             }
@@ -400,10 +401,14 @@ pub async fn fetch_once(
                 }
                 None => {}
             }
-            let _permit = permits.acquire_owned().await;
-            FetchPassResult::Polled(match state {
-                Some(state) => ingestor.poll_with_state(&source, state).await,
-                None => ingestor.poll(&source).await,
+            // The poll gives its place back once its results are queued for the writer.
+            FetchPassResult::Polled(match permits.acquire_owned().await {
+                Ok(slot) => ingestor.poll_in_slot(&source, state, slot).await,
+                // Not reached: the semaphore is never closed.
+                Err(_) => match state {
+                    Some(state) => ingestor.poll_with_state(&source, state).await,
+                    None => ingestor.poll(&source).await,
+                },
             })
         }));
     }

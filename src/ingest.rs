@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::classify::Classifier;
@@ -122,7 +122,15 @@ pub struct Ingestor {
     cpu: Arc<CpuPool>,
     settings: Arc<RwLock<IngestSettings>>,
     last_prune: Arc<std::sync::Mutex<Instant>>,
+    /// Polls handed to the writer whose commit has not been answered yet (see
+    /// [`Ingestor::poll_in_slot`]), at most [`QUEUED_POLLS`]: each holds its entries.
+    queued_polls: Arc<Semaphore>,
 }
+
+/// At most this many polls wait for their commit after giving back their concurrency slot,
+/// each holding its entries. On the feed farm, 12 made the cold pass as fast as 32 did, and
+/// its peak memory 2 MB smaller (3.5 MB above polls that keep their slot to the end).
+const QUEUED_POLLS: usize = 12;
 
 /// How often the near-duplicate index drops stories older than the window.
 const INDEX_PRUNE_EVERY: Duration = Duration::from_secs(600);
@@ -247,6 +255,7 @@ impl Ingestor {
             })?),
             settings: Arc::new(RwLock::new(settings)),
             last_prune: Arc::new(std::sync::Mutex::new(Instant::now())),
+            queued_polls: Arc::new(Semaphore::new(QUEUED_POLLS)),
         })
     }
 
@@ -288,24 +297,49 @@ impl Ingestor {
     /// Polls one source once and records the result. Never fails: every error is recorded
     /// against the source and returned in the report.
     pub async fn poll(&self, source: &Source) -> PollReport {
-        self.poll_traced(source, None).await
+        self.poll_traced(source, None, None).await
     }
 
     /// [`Ingestor::poll`] with the source's stored poll state already read (`None`: never
     /// stored). A `fetch` pass reads every source's state in one query instead of one each.
     pub async fn poll_with_state(&self, source: &Source, state: Option<PollState>) -> PollReport {
-        self.poll_traced(source, Some(state)).await
+        self.poll_traced(source, Some(state), None).await
     }
 
-    async fn poll_traced(&self, source: &Source, known: Option<Option<PollState>>) -> PollReport {
+    /// [`Ingestor::poll`] (with the poll state, when read already) holding `slot`, a place
+    /// under the caller's concurrency limit, which it gives back as soon as its results are
+    /// queued for the writer rather than when they are committed: the next poll fetches and
+    /// parses while this one waits. The writer commits the polls queued meanwhile together,
+    /// and bigger transactions write fewer pages per entry (each commit writes every page it
+    /// touched, and story keys land all over their index).
+    pub async fn poll_in_slot(
+        &self,
+        source: &Source,
+        known: Option<Option<PollState>>,
+        slot: OwnedSemaphorePermit,
+    ) -> PollReport {
+        self.poll_traced(source, known, Some(slot)).await
+    }
+
+    async fn poll_traced(
+        &self,
+        source: &Source,
+        known: Option<Option<PollState>>,
+        slot: Option<OwnedSemaphorePermit>,
+    ) -> PollReport {
         let span = info_span!("poll", source = %source.name, url = %source.url);
-        let report = self.poll_inner(source, known).instrument(span).await;
+        let report = self.poll_inner(source, known, slot).instrument(span).await;
         crate::telemetry::record_poll(&report);
         report
     }
 
     /// One poll. `known` is the source's poll state when the caller has read it already.
-    async fn poll_inner(&self, source: &Source, known: Option<Option<PollState>>) -> PollReport {
+    async fn poll_inner(
+        &self,
+        source: &Source,
+        known: Option<Option<PollState>>,
+        slot: Option<OwnedSemaphorePermit>,
+    ) -> PollReport {
         let settings = self.settings();
         let started_at = Utc::now();
         let clock = Instant::now();
@@ -453,7 +487,23 @@ impl Ingestor {
             base_url,
             entries,
         };
-        match self.store.record_poll_with(record, hook).await {
+        let written = match slot {
+            None => self.store.record_poll_with(record, hook).await,
+            Some(slot) => {
+                // Cannot fail: the semaphore is never closed.
+                let queued_place = Arc::clone(&self.queued_polls).acquire_owned().await;
+                match self.store.queue_poll(record, hook).await {
+                    Ok(queued) => {
+                        drop(slot);
+                        let result = queued.result().await;
+                        drop(queued_place);
+                        result
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        match written {
             Ok(result) => {
                 report.near_merges = result
                     .placements

@@ -755,3 +755,51 @@ async fn feeds_answer_conditional_requests_and_reject_bad_parameters() {
         .unwrap()
         .unwrap();
 }
+
+/// A poll gives its place under the concurrency limit back once its results are queued for
+/// the writer: with `concurrency` 1 and the database held by another program, the second
+/// source is fetched while the first one's write waits, and both commit once the other
+/// program lets go.
+#[tokio::test]
+async fn a_poll_waiting_for_its_commit_lets_the_next_poll_fetch() {
+    let server = FeedServer::start().await;
+    for name in ["first", "second"] {
+        let link = format!("https://{name}.example/steel");
+        let item = ("s1", link.as_str(), "Steel tariffs", WIRE_TEXT, DATE);
+        server.put(&format!("{name}.xml"), Resource::feed(rss(name, &[item])));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sources: Vec<_> = ["first", "second"]
+        .iter()
+        .map(|name| (*name, server.url(&format!("{name}.xml"))))
+        .collect();
+    let path = write_config(dir.path(), &sources, "");
+    let config = Config::load(&path).unwrap();
+    let pipeline = Pipeline::start(&config).await.unwrap();
+
+    // Another program's write transaction: the writer waits for it (busy timeout 5 s).
+    let other = rusqlite::Connection::open(dir.path().join("tradefeed.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let pass = app::fetch_once(&pipeline, config.sources.clone(), 1);
+    let release = async {
+        server
+            .wait_for_hits("second.xml", 1, Duration::from_secs(3))
+            .await;
+        let query = StoryQuery {
+            limit: 10,
+            ..Default::default()
+        };
+        // Nothing committed yet: the first poll's write is still waiting.
+        assert!(pipeline.store.stories(query).await.unwrap().is_empty());
+        other.execute_batch("ROLLBACK").unwrap();
+    };
+    let (results, ()) = tokio::join!(pass, release);
+    let reports = reports(&results);
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.error.is_none() && r.new_entries == 1),
+        "{reports:#?}"
+    );
+    pipeline.store.close().await;
+}

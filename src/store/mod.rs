@@ -24,7 +24,7 @@ use rusqlite_migration::Migrations;
 use tokio::sync::oneshot;
 
 pub use read::{PollBlocker, PollState, SourceState, StoryQuery, StoryView};
-pub use write::{EntryWrite, Placement, PollHook, PollOutcome, PollRecord, PollResult};
+pub use write::{EntryWrite, Placement, PollHook, PollOutcome, PollRecord, PollResult, QueuedPoll};
 
 static MIGRATIONS_DIR: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
 

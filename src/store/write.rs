@@ -294,6 +294,17 @@ impl Store {
         record: PollRecord,
         hook: Option<Box<dyn PollHook>>,
     ) -> Result<PollResult, StoreError> {
+        self.queue_poll(record, hook).await?.result().await
+    }
+
+    /// The first half of [`Store::record_poll_with`]: hands the poll to the writer's queue
+    /// (waiting while the queue is full) and returns at once. The poll is written whether or
+    /// not [`QueuedPoll::result`] is awaited.
+    pub async fn queue_poll(
+        &self,
+        record: PollRecord,
+        hook: Option<Box<dyn PollHook>>,
+    ) -> Result<QueuedPoll, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.submit(WriteJob::Poll(Box::new(PollJob {
             record,
@@ -301,11 +312,10 @@ impl Store {
             reply,
         })))
         .await?;
-        let result = answer.await.map_err(|_| StoreError::Closed)??;
-        if result.new_entries + result.updated_entries > 0 {
-            self.bump_version();
-        }
-        Ok(result)
+        Ok(QueuedPoll {
+            store: self.clone(),
+            answer,
+        })
     }
 
     /// Replaces the topic scores of stories (re-scoring after a profile change).
@@ -483,6 +493,24 @@ fn source_row(tx: &Connection, name: &str) -> Result<(i64, i32), StoreError> {
         [name],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?)
+}
+
+/// A poll in the writer's queue (see [`Store::queue_poll`]).
+#[must_use = "the poll is written either way; its result says what was stored"]
+pub struct QueuedPoll {
+    store: Store,
+    answer: tokio::sync::oneshot::Receiver<Result<PollResult, StoreError>>,
+}
+
+impl QueuedPoll {
+    /// What the write stored, once its transaction has committed.
+    pub async fn result(self) -> Result<PollResult, StoreError> {
+        let result = self.answer.await.map_err(|_| StoreError::Closed)??;
+        if result.new_entries + result.updated_entries > 0 {
+            self.store.bump_version();
+        }
+        Ok(result)
+    }
 }
 
 /// Writes a batch of queued polls in one transaction and answers each once the transaction has
