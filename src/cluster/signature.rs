@@ -24,9 +24,9 @@ pub(crate) const FIGURES: usize = 6;
 /// its original's opening, while a short story quoted whole inside a longer one sits in its
 /// middle (see the index's matching rule).
 pub(crate) const LEAD_SHINGLES: usize = 16;
-/// Format version written as the first byte of [`Signature::to_bytes`]. Version 1 (before the
-/// lead) still parses, with an empty lead.
-pub(crate) const VERSION: u8 = 2;
+/// Format version written as the first byte of [`Signature::to_bytes`]. Versions 1 (before the
+/// lead) and 2 (32-bit minima) still parse; version 1 with an empty lead.
+pub(crate) const VERSION: u8 = 3;
 
 /// Words that carry no story identity: shingles made only of them are skipped (they are shared
 /// by unrelated stories), and they are not headline terms. [`is_stopword`] is the lookup (over
@@ -65,7 +65,8 @@ const HEADLINE_NOISE: &[&str] = &[
 
 /// Compact, persistable summary of an entry's text used for matching.
 ///
-/// Holds the 64-bin one-permutation MinHash (32-bit minima) of the text's 4-word shingles, the
+/// Holds the 64-bin one-permutation MinHash of the text's 4-word shingles (the low 16 bits of
+/// the first [`WIDE_BINS`] minima, the low 8 bits of the rest: all the index compares), the
 /// number of distinct shingles and words, a sample of the headline's stemmed terms and of the
 /// text's figures, each keyed by the words around it. See the module docs for the rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,7 +142,7 @@ impl Signature {
         figures.truncate(FIGURES);
 
         Signature {
-            minhash: one_permutation_minhash(&shingles),
+            minhash: kept_bits(one_permutation_minhash(&shingles)),
             shingles: distinct_shingles.min(u16::MAX as usize) as u16,
             words: tokens.len().min(u16::MAX as usize) as u16,
             title: title_terms(title),
@@ -158,18 +159,26 @@ impl Signature {
 
     /// Serialized form, stored with the entry so the index can be rebuilt at start-up.
     ///
-    /// Layout (little-endian): version `2`, shingles u16, words u16, 64 × u32 minima,
-    /// title count u8 + u16 each, figures total u8, figure count u8 + u32 each, lead count u8
-    /// + u8 each (version 1 ended before the lead).
+    /// Layout (little-endian): version `3`, shingles u16, words u16, 32 × u16 minima, 32 × u8
+    /// minima, title count u8 + u16 each, figures total u8, figure count u8 + u32 each, lead
+    /// count u8 + u8 each: 150 bytes for a typical story. Version 2 kept the minima as 64 ×
+    /// u32 (310 bytes, half of them bits no comparison reads); version 1 ended before the lead.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(
-            9 + 4 * BINS + 2 * self.title.len() + 4 * self.figures.len() + self.lead.len(),
+            9 + 2 * WIDE_BINS
+                + (BINS - WIDE_BINS)
+                + 2 * self.title.len()
+                + 4 * self.figures.len()
+                + self.lead.len(),
         );
         out.push(VERSION);
         out.extend_from_slice(&self.shingles.to_le_bytes());
         out.extend_from_slice(&self.words.to_le_bytes());
-        for m in self.minhash {
-            out.extend_from_slice(&m.to_le_bytes());
+        for m in &self.minhash[..WIDE_BINS] {
+            out.extend_from_slice(&(*m as u16).to_le_bytes());
+        }
+        for m in &self.minhash[WIDE_BINS..] {
+            out.push(*m as u8);
         }
         out.push(self.title.len() as u8);
         for t in &self.title {
@@ -185,19 +194,31 @@ impl Signature {
         out
     }
 
-    /// Parses a stored signature; `None` if the bytes are not a signature of this version or
-    /// of version 1 (read with an empty lead, so entries stored before the lead still match).
+    /// Parses a stored signature of any version so far; `None` if the bytes are not one.
+    /// Version 1 is read with an empty lead, so entries stored before the lead still match;
+    /// version 2's minima are cut to the bits version 3 keeps.
     pub fn from_bytes(bytes: &[u8]) -> Option<Signature> {
         let mut r = Reader { bytes, pos: 0 };
         let version = r.u8()?;
-        if version != VERSION && version != 1 {
+        if !(1..=VERSION).contains(&version) {
             return None;
         }
         let shingles = r.u16()?;
         let words = r.u16()?;
         let mut minhash = [0u32; BINS];
-        for m in &mut minhash {
-            *m = r.u32()?;
+        if version >= 3 {
+            for (i, m) in minhash.iter_mut().enumerate() {
+                *m = if i < WIDE_BINS {
+                    u32::from(r.u16()?)
+                } else {
+                    u32::from(r.u8()?)
+                };
+            }
+        } else {
+            for m in &mut minhash {
+                *m = r.u32()?;
+            }
+            minhash = kept_bits(minhash);
         }
         let n_title = r.u8()? as usize;
         if n_title > TITLE_TERMS {
@@ -664,6 +685,15 @@ fn count_distinct(hashes: &[u64]) -> usize {
 /// One-permutation MinHash with optimal densification (Shrivastava 2017): bin = top 6 bits
 /// of the shingle hash, value = its low 32 bits; an empty bin borrows the value of the first
 /// non-empty bin on its own pseudo-random probe sequence, so equal sets densify equally.
+/// The bits of each minimum that the index compares (see [`Signature::minhash`]): a stored
+/// signature keeps only these, so one computed now and one read back are equal.
+fn kept_bits(mut minhash: [u32; BINS]) -> [u32; BINS] {
+    for (i, m) in minhash.iter_mut().enumerate() {
+        *m &= if i < WIDE_BINS { 0xFFFF } else { 0xFF };
+    }
+    minhash
+}
+
 fn one_permutation_minhash(shingles: &[u64]) -> [u32; BINS] {
     let mut bins = [u32::MAX; BINS];
     let mut filled = [false; BINS];
@@ -852,10 +882,22 @@ mod tests {
         )
     }
 
+    /// The signature as format version 2 stored it: the minima as 64 × u32.
+    fn version_2_bytes(sig: &Signature) -> Vec<u8> {
+        let mut bytes = vec![2];
+        bytes.extend_from_slice(&sig.shingles.to_le_bytes());
+        bytes.extend_from_slice(&sig.words.to_le_bytes());
+        for m in sig.minhash {
+            bytes.extend_from_slice(&m.to_le_bytes());
+        }
+        let current = sig.to_bytes();
+        bytes.extend_from_slice(&current[5 + 2 * WIDE_BINS + (BINS - WIDE_BINS)..]);
+        bytes
+    }
+
     /// The signature as format version 1 stored it: version 2 without the lead count and lead.
     fn version_1_bytes(sig: &Signature) -> Vec<u8> {
-        let mut bytes = sig.to_bytes();
-        assert_eq!(bytes[0], VERSION);
+        let mut bytes = version_2_bytes(sig);
         let lead_at = bytes.len() - 1 - sig.lead.len();
         assert_eq!(usize::from(bytes[lead_at]), sig.lead.len());
         bytes.truncate(lead_at);
@@ -866,7 +908,27 @@ mod tests {
     #[test]
     fn signature_round_trips_through_bytes() {
         let sig = deficit();
-        assert_eq!(Signature::from_bytes(&sig.to_bytes()), Some(sig));
+        let bytes = sig.to_bytes();
+        assert_eq!(bytes[0], VERSION);
+        assert_eq!(Signature::from_bytes(&bytes), Some(sig));
+    }
+
+    #[test]
+    fn version_2_bytes_parse_to_the_same_signature_in_half_the_bytes() {
+        let sig = deficit();
+        let old = version_2_bytes(&sig);
+        assert_eq!(Signature::from_bytes(&old), Some(sig.clone()));
+        // A version 2 row written before the minima were cut: the bits beyond the kept ones
+        // are dropped on reading, and the index compares the same values.
+        let mut full = old.clone();
+        for bin in 0..BINS {
+            full[5 + 4 * bin + 3] = 0xA5;
+        }
+        assert_eq!(Signature::from_bytes(&full), Some(sig.clone()));
+        assert_eq!(
+            old.len() - sig.to_bytes().len(),
+            2 * WIDE_BINS + 3 * (BINS - WIDE_BINS)
+        );
     }
 
     #[test]
@@ -1016,13 +1078,13 @@ mod tests {
                  dlrs in February from 8.1 billion in January, the ministry said. Exports rose \
                  12.30 pct, imports 155,221 units; www.example.com and desk@example.com said \
                  it. Published on 12:00 AM, January 31, 2018.",
-                "0128002b007f9a158c5528070b88acbd7b9163054355faed017f9a158c55faed019163054355faed011486b3272b7df0057f9a158ccd11a7a72b7df0052bfffe5438dfe212cd11a7a7c7741ecc75ba84871a3da3cb38dfe21275ba84870bd3f05d75ba84870bd3f05dcc2fa0570bd3f05d5445160966545b95939c6d7d1486b32788acbd7be77e11fc4755805e4755805e5528070b4755805e78caccd055faed0176881152e77e11fc2de9cd0861258b4e7f9a158c916305437688115278caccd0afd4105469005a2d55faed010bd3f05d61aff05b7f9a158c2b7df005939c6d7ded748e7fedc4ef2ced748e7f1a3da3cbed748e7f66545b95ed748e7f66545b9561aff05b086500a01d8466c87b188a12be72c59cd3030320005d570800846300104fea",
+                "0128002b007f9a00005528000088ac00009163000055fa00007f9a000055fa00009163000055fa0000148600002b7d00007f9a0000cd1100002b7d00002bff000038df0000cd110000c774000075ba00001a3d000038df000075ba00000bd3000075ba00000bd30000cc2f00000bd300005445000066540000939c00001486000088ac0000e700000047000000470000005500000047000000780000005500000076000000e70000002d000000610000007f000000910000007600000078000000af00000069000000550000000b000000610000007f0000002b00000093000000ed000000ed000000ed0000001a000000ed00000066000000ed0000006600000061000000086500a01d8466c87b188a12be72c59cd3030320005d570800846300104fea",
             ),
             (
                 "Zölle UND Ämter: déjà-vu",
                 "Die Zölle steigen, sagte das Ministerium am Dienstag; हिंदी समाचार देखें. \
                  Σύμφωνα με την κυβέρνηση οι δασμοί αυξάνονται 5,5%. İSTANBUL ΑΘΉΝΑ ǅemal",
-                "01140017005e9077fb2dd5aa3bae5aefc36389ea7be01807f6061c23b100c386f100c386f12dd5aa3b061c23b12dd5aa3b061c23b15e9077fb2dd5aa3be01807f6b339476fb3055f59dfc63e33b3055f59dfc63e33b339476fb50097acf3e9f329a51382b1f3e9f329f54c27a0dfc63e33ae5aefc3dfc63e3326085206c763bc32ae5aefc35e9077fbf3e9f329dfc63e330edb4225a51382b100c386f1a51382b15e9077fba51382b1f3e9f329f54c27a05e9077fb6389ea7b56a19e7600c386f1e01807f600c386f12dd5aa3bc763bc32b3055f59c763bc322dd5aa3b260852066389ea7b0edb42256389ea7b260852066389ea7bdfc63e336389ea7bdfc63e33b3055f5905aa0a287276ba1cbd34be01010020049a",
+                "01140017005e9000002dd50000ae5a000063890000e0180000061c000000c3000000c300002dd50000061c00002dd50000061c00005e9000002dd50000e0180000b3390000b3050000dfc60000b3050000dfc60000b3390000b5000000f3e90000a5130000f3e90000f54c0000dfc60000ae5a0000dfc6000026080000c7630000ae5a00005e000000f3000000df0000000e000000a500000000000000a50000005e000000a5000000f3000000f50000005e000000630000005600000000000000e0000000000000002d000000c7000000b3000000c70000002d00000026000000630000000e000000630000002600000063000000df00000063000000df000000b300000005aa0a287276ba1cbd34be01010020049a",
             ),
             (
                 "Title only",
@@ -1036,7 +1098,8 @@ mod tests {
             ),
         ];
         for (title, text, expected) in cases {
-            // Version 2 appended the lead: the version 1 part stays pinned byte for byte.
+            // Version 2 appended the lead: the version 1 part stays pinned byte for byte, with
+            // the minima cut to the bits kept since version 3 (16 for the first 32, then 8).
             let bytes = version_1_bytes(&Signature::of_text(title, text));
             assert_eq!(hex(bytes), expected, "{title:?}");
         }
