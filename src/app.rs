@@ -448,7 +448,8 @@ impl PollPermits {
         if wanted > *size {
             self.semaphore.add_permits(wanted - *size);
         } else if wanted < *size {
-            // Permits held by running polls are taken back as those polls finish.
+            // Permits held by running polls are taken back as they give them back (once their
+            // writes are queued).
             let semaphore = Arc::clone(&self.semaphore);
             let surplus = (*size - wanted) as u32;
             tokio::spawn(async move {

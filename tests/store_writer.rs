@@ -1360,3 +1360,38 @@ async fn idle_tasks_run_on_the_writer_thread_once_it_goes_quiet() {
     );
     store.close().await;
 }
+
+/// The store's data version (which invalidates rendered feeds) moves when a poll that stored
+/// entries commits, before any poll is answered, and also when the poll's caller stopped
+/// waiting for the answer; a poll that stored nothing leaves it.
+#[tokio::test]
+async fn a_committed_poll_moves_the_data_version_even_if_nobody_awaits_its_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("tradefeed.db"), Access::ReadWrite).unwrap();
+    sync(&store, &[source("A"), source("B")]).await.unwrap();
+
+    let start = store.data_version();
+    store.record_poll(not_modified("A")).await.unwrap();
+    assert_eq!(store.data_version(), start, "a poll that stored nothing");
+
+    let queued = store
+        .queue_poll(fetched("A", &[("a-1", "https://a.example/1")]), None)
+        .await
+        .unwrap();
+    drop(queued);
+    // The writer takes jobs in order: once this one is answered, the dropped one has committed.
+    store.record_poll(not_modified("B")).await.unwrap();
+    let after_dropped = store.data_version();
+    assert!(after_dropped > start, "the dropped poll stored an entry");
+
+    let result = store
+        .record_poll(fetched("B", &[("b-1", "https://b.example/1")]))
+        .await
+        .unwrap();
+    assert_eq!(result.new_entries, 1);
+    assert!(
+        store.data_version() > after_dropped,
+        "moved before the answer"
+    );
+    store.close().await;
+}

@@ -646,8 +646,8 @@ impl StoryIndex {
         }
     }
 
-    /// First cell for a key: the high 32 bits scaled to the table size (no power-of-two sizes,
-    /// so growth can be gentle).
+    /// First cell for a key: the high 32 bits scaled to the table size (the table size need
+    /// not be a power of two).
     fn home(&self, key: u64) -> usize {
         (((key >> 32) * self.table.len() as u64) >> 32) as usize
     }

@@ -19,8 +19,9 @@
 //! 30 words within two words of a month, `am`/`pm`, "published", "updated", "ago" or
 //! "copyright" are skipped, as outlets stamp copies with their own dates. It also keeps the
 //! text's *lead*: its first 16 shingles in order, 8 bits each. In memory the index keeps 32
-//! minima with 16 bits and 32 with 8 bits; on disk [`Signature::to_bytes`] keeps all 32 bits
-//! (format version 2; version 1, without the lead, still reads).
+//! minima with 16 bits and 32 with 8 bits, and so does [`Signature::to_bytes`] on disk (format
+//! version 3; versions 1, without the lead, and 2, with 32-bit minima, still read, cut to the
+//! same bits).
 //!
 //! # Matching rule
 //!

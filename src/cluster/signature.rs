@@ -262,7 +262,7 @@ impl Signature {
     }
 
     /// Shingles kept from the opening of the text (at most 16; 0 when read from a version 1
-    /// signature). Version 2 of [`Signature::to_bytes`] ends with their count and bytes.
+    /// signature). [`Signature::to_bytes`] ends with their count and bytes (since version 2).
     pub fn lead_len(&self) -> usize {
         self.lead.len()
     }
@@ -682,9 +682,6 @@ fn count_distinct(hashes: &[u64]) -> usize {
     count
 }
 
-/// One-permutation MinHash with optimal densification (Shrivastava 2017): bin = top 6 bits
-/// of the shingle hash, value = its low 32 bits; an empty bin borrows the value of the first
-/// non-empty bin on its own pseudo-random probe sequence, so equal sets densify equally.
 /// The bits of each minimum that the index compares (see [`Signature::minhash`]): a stored
 /// signature keeps only these, so one computed now and one read back are equal.
 fn kept_bits(mut minhash: [u32; BINS]) -> [u32; BINS] {
@@ -694,6 +691,9 @@ fn kept_bits(mut minhash: [u32; BINS]) -> [u32; BINS] {
     minhash
 }
 
+/// One-permutation MinHash with optimal densification (Shrivastava 2017): bin = top 6 bits
+/// of the shingle hash, value = its low 32 bits; an empty bin borrows the value of the first
+/// non-empty bin on its own pseudo-random probe sequence, so equal sets densify equally.
 fn one_permutation_minhash(shingles: &[u64]) -> [u32; BINS] {
     let mut bins = [u32::MAX; BINS];
     let mut filled = [false; BINS];
@@ -913,6 +913,20 @@ mod tests {
         assert_eq!(Signature::from_bytes(&bytes), Some(sig));
     }
 
+    /// Version 3's layout, byte for byte: the other pins are in version 1's layout.
+    #[test]
+    fn version_3_bytes_are_pinned() {
+        let hex: String = deficit()
+            .to_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            hex,
+            "03130016003be204b84273b468f8064273f80604b863b842736c274273b4686c27d5ef0978d5ef0978db1ea505e478b468e478b46815eb15ebe478d5ef15ebe8fb532104b83b044204633bf83b633b04530942d5f8d5f853f8537742b442e809d509e4a5e40789d79c158466188a72c5e6d19cd3010100015d5710eabb236141dc1cf5be39309f1f5ce505"
+        );
+    }
+
     #[test]
     fn version_2_bytes_parse_to_the_same_signature_in_half_the_bytes() {
         let sig = deficit();
@@ -1065,9 +1079,11 @@ mod tests {
         }
     }
 
-    /// Stored signature bytes for representative texts, computed with the code before the
-    /// speed work: the index is rebuilt from these bytes, so they must never change (format
-    /// version 2 only appended the lead).
+    /// Stored signature bytes for representative texts, in version 1's layout, computed with
+    /// the code before the speed work: the index is rebuilt from these bytes, so what they
+    /// hold must never change. Version 2 only appended the lead; version 3 keeps 16 bits of
+    /// the first 32 minima and 8 of the rest, so the pins hold the minima cut to those bits
+    /// (the old pins, cut, byte for byte). `version_3_bytes_are_pinned` pins the layout.
     #[test]
     fn signature_bytes_are_pinned_for_representative_texts() {
         let hex = |bytes: Vec<u8>| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();

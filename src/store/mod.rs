@@ -559,7 +559,7 @@ fn writer_loop(
                         Err(_) => break,
                     }
                 }
-                write::record_polls(&mut conn, batch, &mut key_filter);
+                write::record_polls(&mut conn, batch, &mut key_filter, version);
             }
         }
         if let Some(checkpointer) = &checkpointer {

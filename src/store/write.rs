@@ -4,6 +4,7 @@
 //! program holds it the busy timeout applies (a deferred transaction that reads first and then
 //! writes gets SQLITE_BUSY at once instead).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -312,10 +313,7 @@ impl Store {
             reply,
         })))
         .await?;
-        Ok(QueuedPoll {
-            store: self.clone(),
-            answer,
-        })
+        Ok(QueuedPoll { answer })
     }
 
     /// Replaces the topic scores of stories (re-scoring after a profile change).
@@ -498,18 +496,14 @@ fn source_row(tx: &Connection, name: &str) -> Result<(i64, i32), StoreError> {
 /// A poll in the writer's queue (see [`Store::queue_poll`]).
 #[must_use = "the poll is written either way; its result says what was stored"]
 pub struct QueuedPoll {
-    store: Store,
     answer: tokio::sync::oneshot::Receiver<Result<PollResult, StoreError>>,
 }
 
 impl QueuedPoll {
-    /// What the write stored, once its transaction has committed.
+    /// What the write stored, once its transaction has committed. The store's data version
+    /// has moved on by then if it stored anything, whether or not this is awaited.
     pub async fn result(self) -> Result<PollResult, StoreError> {
-        let result = self.answer.await.map_err(|_| StoreError::Closed)??;
-        if result.new_entries + result.updated_entries > 0 {
-            self.store.bump_version();
-        }
-        Ok(result)
+        self.answer.await.map_err(|_| StoreError::Closed)?
     }
 }
 
@@ -530,6 +524,7 @@ pub(super) fn record_polls(
     conn: &mut Connection,
     mut batch: Vec<PollJob>,
     key_filter: &mut Option<KeyFilter>,
+    version: &AtomicU64,
 ) {
     if batch.iter().any(|job| !job.record.entries.is_empty())
         && key_filter.as_ref().is_none_or(KeyFilter::is_full)
@@ -553,6 +548,14 @@ pub(super) fn record_polls(
     };
     match outcome {
         Attempt::Committed(results) => {
+            // Before any answer, so that whoever is answered reads feeds rendered anew; and
+            // here rather than in the caller, which may have stopped waiting.
+            if results.iter().any(|r| {
+                r.as_ref()
+                    .is_ok_and(|r| r.new_entries + r.updated_entries > 0)
+            }) {
+                version.fetch_add(1, Ordering::AcqRel);
+            }
             for (job, written) in batch.into_iter().zip(results) {
                 let _ = job.reply.send(written);
             }
