@@ -1001,8 +1001,10 @@ fn write_entry(
         return Ok(());
     }
 
-    // A new entry: find its story by exact key, then by the near-duplicate hint.
-    let mut joined: Option<(i64, String)> = None;
+    // A new entry: find its story by exact key, then by the near-duplicate hint. The story is
+    // read once, for all the join needs (see `JoinedStory`); one that no longer exists is not
+    // joined.
+    let mut joined: Option<(i64, String, JoinedStory)> = None;
     for (key, why) in &keys {
         if poll
             .key_filter
@@ -1017,28 +1019,25 @@ fn write_entry(
             [key],
             |r| r.get(0),
         )?;
-        if let Some(story) = found {
-            joined = Some((story, (*why).to_string()));
+        if let Some(story) = found
+            && let Some(read) = JoinedStory::read(tx, story)?
+        {
+            joined = Some((story, (*why).to_string(), read));
             break;
         }
     }
     let mut near_duplicate = false;
     if joined.is_none()
         && let Some((story, evidence)) = &write.near_match
+        && let Some(read) = JoinedStory::read(tx, *story)?
     {
-        let exists: bool = query_opt(tx, "SELECT 1 FROM stories WHERE id = ?1", [story], |_| {
-            Ok(true)
-        })?
-        .unwrap_or(false);
-        if exists {
-            joined = Some((*story, format!("near-duplicate: {evidence}")));
-            near_duplicate = true;
-        }
+        joined = Some((*story, format!("near-duplicate: {evidence}"), read));
+        near_duplicate = true;
     }
 
     let entry_id = poll.take_entry_id(tx)?;
-    let (story_id, evidence, new_story) = match joined {
-        Some((story, evidence)) => (story, evidence, false),
+    let (story_id, evidence, joined_story) = match joined {
+        Some((story, evidence, read)) => (story, evidence, Some(read)),
         None => {
             exec(
                 tx,
@@ -1056,9 +1055,10 @@ fn write_entry(
                     now
                 ],
             )?;
-            (tx.last_insert_rowid(), "first appearance".to_string(), true)
+            (tx.last_insert_rowid(), "first appearance".to_string(), None)
         }
     };
+    let new_story = joined_story.is_none();
 
     exec(
         tx,
@@ -1089,20 +1089,23 @@ fn write_entry(
     )?;
     insert_keys(tx, poll, &keys, story_id)?;
 
-    if new_story {
-        write_scores(tx, story_id, &scores_of(write, hook), true)?;
-    } else {
-        // The story's first publication time is the earliest of its appearances; a late
-        // appearance never makes it look new. (Only an earlier time writes: an UPDATE rewrites
-        // the whole row, text included, even when nothing changes.)
-        exec(
-            tx,
-            "UPDATE stories SET published = ?2 WHERE id = ?1 AND published > ?2",
-            params![story_id, secs(e.published)],
-        )?;
-        if better_representative(tx, story_id, priority, e)? {
-            represent(tx, story_id, entry_id, e, &authors, now)?;
-            write_scores(tx, story_id, &scores_of(write, hook), false)?;
+    match joined_story {
+        None => write_scores(tx, story_id, &scores_of(write, hook), true)?,
+        Some(story) => {
+            // The story's first publication time is the earliest of its appearances; a late
+            // appearance never makes it look new. (Only an earlier time writes: an UPDATE
+            // rewrites the whole row, text included, even when nothing changes.)
+            if secs(e.published) < story.published {
+                exec(
+                    tx,
+                    "UPDATE stories SET published = ?2 WHERE id = ?1",
+                    params![story_id, secs(e.published)],
+                )?;
+            }
+            if story.represented_better_by(priority, e) {
+                represent(tx, story_id, entry_id, e, &authors, now)?;
+                write_scores(tx, story_id, &scores_of(write, hook), false)?;
+            }
         }
     }
     result.new_entries += 1;
@@ -1118,29 +1121,49 @@ fn write_entry(
     Ok(())
 }
 
-/// A joining entry represents the story when its source has a higher priority, or the same
-/// priority and a more complete text (wire copies are often trimmed). The current
-/// representative's text is the story's own copy of it. Lengths are in bytes: SQLite reads
-/// `octet_length` from the row header, where `length` (characters) would read the whole text.
-fn better_representative(
-    tx: &Connection,
-    story: i64,
-    priority: i32,
-    e: &Entry,
-) -> Result<bool, StoreError> {
-    let current: Option<(i32, i64)> = query_opt(
-        tx,
-        "SELECT s.priority, octet_length(st.text) FROM stories st
-               JOIN entries en ON en.id = st.representative
-               JOIN sources s ON s.id = en.source_id
+/// What a new entry's join needs of its story, read once when the join is decided: when it
+/// was first published, and the priority of its representative's source with the length of
+/// its text (the story's own copy of the representative's), which `represented_better_by`
+/// weighs. Read before the entry is written; nothing the write does changes them.
+struct JoinedStory {
+    published: i64,
+    /// `None` when the representative entry or its source is gone: any copy represents better.
+    representative: Option<(i32, i64)>,
+}
+
+impl JoinedStory {
+    /// The story as a join needs it; `None` if it does not exist (a prune can remove a story
+    /// between the near-duplicate lookup, made against the in-memory index, and this write).
+    /// Lengths are in bytes: SQLite reads `octet_length` from the row header, where `length`
+    /// (characters) would read the whole text.
+    fn read(tx: &Connection, story: i64) -> Result<Option<JoinedStory>, StoreError> {
+        Ok(query_opt(
+            tx,
+            "SELECT st.published, s.priority, octet_length(st.text) FROM stories st
+               LEFT JOIN entries en ON en.id = st.representative
+               LEFT JOIN sources s ON s.id = en.source_id
               WHERE st.id = ?1",
-        [story],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    Ok(match current {
-        None => true,
-        Some((p, len)) => priority > p || (priority == p && e.text.len() as i64 > len + len / 10),
-    })
+            [story],
+            |r| {
+                let priority: Option<i32> = r.get(1)?;
+                Ok(JoinedStory {
+                    published: r.get(0)?,
+                    representative: priority.map(|p| r.get(2).map(|len| (p, len))).transpose()?,
+                })
+            },
+        )?)
+    }
+
+    /// A joining entry represents the story when its source has a higher priority, or the
+    /// same priority and a more complete text (wire copies are often trimmed).
+    fn represented_better_by(&self, priority: i32, e: &Entry) -> bool {
+        match self.representative {
+            None => true,
+            Some((p, len)) => {
+                priority > p || (priority == p && e.text.len() as i64 > len + len / 10)
+            }
+        }
+    }
 }
 
 fn represent(
