@@ -1395,3 +1395,57 @@ async fn a_committed_poll_moves_the_data_version_even_if_nobody_awaits_its_resul
     );
     store.close().await;
 }
+
+/// A story key whose story is gone (only a damaged database has one: keys go with their
+/// story) is not joined: the copy starts a story of its own, which takes the key over, so the
+/// next copy joins it instead of starting a third.
+#[tokio::test]
+async fn a_key_left_by_a_vanished_story_passes_to_the_next_story_that_has_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tradefeed.db");
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    sync(&store, &[source("A"), source("B"), source("C")])
+        .await
+        .unwrap();
+    let link = "https://wire.example/steel";
+    store
+        .record_poll(fetched("A", &[("a-1", link)]))
+        .await
+        .unwrap();
+
+    // The damage: the story and its entry go, its keys stay (without the schema's cascade).
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = OFF; DELETE FROM entries; DELETE FROM stories;")
+        .unwrap();
+    let keys: i64 = conn
+        .query_row("SELECT count(*) FROM story_keys", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        keys, 2,
+        "the URL and fingerprint keys of the vanished story"
+    );
+
+    let b = store
+        .record_poll(fetched("B", &[("b-1", link)]))
+        .await
+        .unwrap();
+    assert_eq!((b.new_entries, b.new_stories), (1, 1));
+    let c = store
+        .record_poll(fetched("C", &[("c-1", link)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (c.new_entries, c.new_stories),
+        (1, 0),
+        "C joins B's story by its URL"
+    );
+    let (stories, entries_story): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM stories), count(DISTINCT story_id) FROM entries",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((stories, entries_story), (1, 1));
+    store.close().await;
+}

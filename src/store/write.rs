@@ -1019,11 +1019,15 @@ fn write_entry(
             [key],
             |r| r.get(0),
         )?;
-        if let Some(story) = found
-            && let Some(read) = JoinedStory::read(tx, story)?
-        {
-            joined = Some((story, (*why).to_string(), read));
-            break;
+        if let Some(story) = found {
+            if let Some(read) = JoinedStory::read(tx, story)? {
+                joined = Some((story, (*why).to_string(), read));
+                break;
+            }
+            // A key left behind by a story that is gone (only a damaged database has one:
+            // keys go with their story). Dropped, so that the story this entry joins or
+            // starts takes the key over, and later copies find it.
+            exec(tx, "DELETE FROM story_keys WHERE key = ?1", [key])?;
         }
     }
     let mut near_duplicate = false;
