@@ -256,7 +256,7 @@ pub async fn run(
                     // The poll gives its place back once its results are queued for the
                     // writer, so the next due source starts while this one is committed.
                     tokio::select! {
-                        report = ingestor.poll_in_slot(&job.source, None, permit) => {
+                        report = ingestor.poll(&job.source, None, permit) => {
                             if report.outcome == "store" {
                                 job.defer_until(report.next_due);
                             }
@@ -402,14 +402,11 @@ pub async fn fetch_once(
                 None => {}
             }
             // The poll gives its place back once its results are queued for the writer.
-            FetchPassResult::Polled(match permits.acquire_owned().await {
-                Ok(slot) => ingestor.poll_in_slot(&source, state, slot).await,
-                // Not reached: the semaphore is never closed.
-                Err(_) => match state {
-                    Some(state) => ingestor.poll_with_state(&source, state).await,
-                    None => ingestor.poll(&source).await,
-                },
-            })
+            let slot = permits
+                .acquire_owned()
+                .await
+                .expect("the pass's own semaphore is never closed");
+            FetchPassResult::Polled(ingestor.poll(&source, state, slot).await)
         }));
     }
     let mut results = Vec::with_capacity(tasks.len());

@@ -123,7 +123,7 @@ pub struct Ingestor {
     settings: Arc<RwLock<IngestSettings>>,
     last_prune: Arc<std::sync::Mutex<Instant>>,
     /// Polls handed to the writer whose commit has not been answered yet (see
-    /// [`Ingestor::poll_in_slot`]), at most [`QUEUED_POLLS`]: each holds its entries.
+    /// [`Ingestor::poll`]), at most [`QUEUED_POLLS`]: each holds its entries.
     queued_polls: Arc<Semaphore>,
 }
 
@@ -296,36 +296,20 @@ impl Ingestor {
 
     /// Polls one source once and records the result. Never fails: every error is recorded
     /// against the source and returned in the report.
-    pub async fn poll(&self, source: &Source) -> PollReport {
-        self.poll_traced(source, None, None).await
-    }
-
-    /// [`Ingestor::poll`] with the source's stored poll state already read (`None`: never
-    /// stored). A `fetch` pass reads every source's state in one query instead of one each.
-    pub async fn poll_with_state(&self, source: &Source, state: Option<PollState>) -> PollReport {
-        self.poll_traced(source, Some(state), None).await
-    }
-
-    /// [`Ingestor::poll`] (with the poll state, when read already) holding `slot`, a place
-    /// under the caller's concurrency limit, which it gives back as soon as its results are
-    /// queued for the writer rather than when they are committed: the next poll fetches and
-    /// parses while this one waits. The writer commits the polls queued meanwhile together,
-    /// and bigger transactions write fewer pages per entry (each commit writes every page it
-    /// touched, and story keys land all over their index).
-    pub async fn poll_in_slot(
+    ///
+    /// `slot` is the poll's place under the caller's concurrency limit. The poll gives it back
+    /// as soon as its results are queued for the writer rather than when they are committed:
+    /// the next poll fetches and parses while this one waits. The writer commits the polls
+    /// queued meanwhile together, and bigger transactions write fewer pages per entry (each
+    /// commit writes every page it touched, and story keys land all over their index).
+    /// `known` is the source's stored poll state when the caller has read it already
+    /// (`Some(None)`: never stored): a `fetch` pass reads every source's state in one query
+    /// instead of one each.
+    pub async fn poll(
         &self,
         source: &Source,
         known: Option<Option<PollState>>,
         slot: OwnedSemaphorePermit,
-    ) -> PollReport {
-        self.poll_traced(source, known, Some(slot)).await
-    }
-
-    async fn poll_traced(
-        &self,
-        source: &Source,
-        known: Option<Option<PollState>>,
-        slot: Option<OwnedSemaphorePermit>,
     ) -> PollReport {
         let span = info_span!("poll", source = %source.name, url = %source.url);
         let report = self.poll_inner(source, known, slot).instrument(span).await;
@@ -338,7 +322,7 @@ impl Ingestor {
         &self,
         source: &Source,
         known: Option<Option<PollState>>,
-        slot: Option<OwnedSemaphorePermit>,
+        slot: OwnedSemaphorePermit,
     ) -> PollReport {
         let settings = self.settings();
         let started_at = Utc::now();
@@ -487,21 +471,14 @@ impl Ingestor {
             base_url,
             entries,
         };
-        let written = match slot {
-            None => self.store.record_poll_with(record, hook).await,
-            Some(slot) => {
-                // Cannot fail: the semaphore is never closed.
-                let queued_place = Arc::clone(&self.queued_polls).acquire_owned().await;
-                match self.store.queue_poll(record, hook).await {
-                    Ok(queued) => {
-                        drop(slot);
-                        let result = queued.result().await;
-                        drop(queued_place);
-                        result
-                    }
-                    Err(e) => Err(e),
-                }
+        // Held until the commit is answered; the semaphore is never closed.
+        let _waiting = self.queued_polls.acquire().await;
+        let written = match self.store.queue_poll(record, hook).await {
+            Ok(queued) => {
+                drop(slot);
+                queued.result().await
             }
+            Err(e) => Err(e),
         };
         match written {
             Ok(result) => {
