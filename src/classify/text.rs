@@ -21,17 +21,16 @@ use std::sync::OnceLock;
 use rust_stemmers::{Algorithm, Stemmer};
 use xxhash_rust::xxh3::xxh3_64;
 
-/// Cached stems per thread before the cache is cleared: bounds memory (a full cache is a table
-/// of 65,536 56-byte slots, 3.7 MB per thread; stemming runs on the CPU pool, one thread per
-/// core, whose threads end after 10 idle seconds) on hostile or very varied input.
-/// Word frequencies are Zipfian, so the common words that make up most tokens stay cached; the
-/// 7,500 Reuters stories of the feed farm hold some 36,000 distinct words, and a smaller cache
-/// (20,000) was cleared and refilled four times over them.
-const CACHE_LIMIT: usize = 40_000;
+/// Sets of the per-thread stem cache: 32,768 sets of two 32-byte ways, 65,536 words in 2 MiB
+/// (allocated on first use; stemming runs on the CPU pool, one thread per core, whose threads
+/// end after 10 idle seconds). The 7,500 Reuters stories of the feed farm hold some 36,000
+/// distinct words; word frequencies are Zipfian, so the common words that make up most tokens
+/// stay cached and a rare word that finds its set full pushes out the less recently used one.
+const CACHE_SETS: usize = 32_768;
 
-/// Longest word (in bytes) the stem cache holds: its bytes are kept inline in the entry, so a
+/// Longest word (in bytes) the stem cache holds: its bytes are kept inline in the way, so a
 /// lookup compares in place. Longer words (rare) are stemmed every time.
-const CACHED_WORD_MAX: usize = 24;
+const CACHED_WORD_MAX: usize = 15;
 
 /// Salt that separates title features from body features.
 const TITLE_SALT: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -63,33 +62,102 @@ pub struct Token {
 }
 
 /// A word and its token, keyed in the cache by the word's `xxh3_64`. The word's bytes are
-/// kept inline and compared on every hit: a lookup touches one table slot and never a heap
+/// kept inline and compared on every hit: a lookup touches one cache line and never a heap
 /// string, and two words that share a hash can never be confused.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct CachedWord {
-    len: u8,
+    /// The word's `xxh3_64`; 0 marks an empty way (a word hashing to 0 is never cached).
+    key: u64,
+    /// [`Token::stem`].
+    stem: u64,
+    /// The word's length in bytes, with [`STOP_BIT`] set for a stopword.
+    len_and_stop: u8,
     bytes: [u8; CACHED_WORD_MAX],
-    token: Token,
 }
 
+/// The bit of [`CachedWord::len_and_stop`] that is [`Token::stop`].
+const STOP_BIT: u8 = 0x80;
+
 impl CachedWord {
-    fn is(&self, word: &str) -> bool {
-        &self.bytes[..usize::from(self.len)] == word.as_bytes()
+    fn holds(&self, key: u64, word: &str) -> bool {
+        let len = usize::from(self.len_and_stop & !STOP_BIT);
+        self.key == key && len == word.len() && &self.bytes[..len] == word.as_bytes()
+    }
+
+    fn token(&self) -> Token {
+        Token {
+            stem: self.stem,
+            stop: self.len_and_stop & STOP_BIT != 0,
+        }
+    }
+}
+
+/// Two ways in one cache line, the more recently used first: a lookup reads one line.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct CacheSet([CachedWord; 2]);
+
+/// A two-way set-associative cache from word to token, bounded by construction: a word that
+/// finds its set full replaces the set's less recently used word. A hash table of the same
+/// words (56-byte slots, cleared when full) cost two cache misses per lookup, its control
+/// bytes and its slot, on most of the 2.6 million words of a feed-farm pass.
+#[derive(Default)]
+struct StemCache {
+    /// Empty until the first lookup, and again after [`release_stem_cache`].
+    sets: Vec<CacheSet>,
+    /// Ways in use.
+    len: usize,
+}
+
+impl StemCache {
+    /// The token of `word` (hashed to `key`), if cached; a hit moves it first in its set.
+    fn get(&mut self, key: u64, word: &str) -> Option<Token> {
+        let set = self.sets.get_mut(key as usize % CACHE_SETS)?;
+        if set.0[0].holds(key, word) {
+            return Some(set.0[0].token());
+        }
+        if set.0[1].holds(key, word) {
+            set.0.swap(0, 1);
+            return Some(set.0[0].token());
+        }
+        None
+    }
+
+    /// Caches `word` (at most [`CACHED_WORD_MAX`] bytes, hashed to `key`), first in its set.
+    fn put(&mut self, key: u64, word: &str, token: Token) {
+        if key == 0 {
+            return;
+        }
+        if self.sets.is_empty() {
+            self.sets = vec![CacheSet::default(); CACHE_SETS];
+        }
+        let set = &mut self.sets[key as usize % CACHE_SETS];
+        self.len += usize::from(set.0[1].key == 0);
+        set.0[1] = set.0[0];
+        let mut bytes = [0u8; CACHED_WORD_MAX];
+        bytes[..word.len()].copy_from_slice(word.as_bytes());
+        let len = u8::try_from(word.len()).expect("at most CACHED_WORD_MAX bytes");
+        set.0[0] = CachedWord {
+            key,
+            stem: token.stem,
+            len_and_stop: len | if token.stop { STOP_BIT } else { 0 },
+            bytes,
+        };
     }
 }
 
 thread_local! {
-    static CACHE: RefCell<FeatureMap<CachedWord>> = RefCell::new(FeatureMap::default());
+    static CACHE: RefCell<StemCache> = RefCell::new(StemCache::default());
 }
 
 /// Drops the calling thread's stem cache, memory included (see [`super::release_thread_caches`]).
 pub(super) fn release_stem_cache() {
-    CACHE.with(|cache| *cache.borrow_mut() = FeatureMap::default());
+    CACHE.with(|cache| *cache.borrow_mut() = StemCache::default());
 }
 
 /// Words in the calling thread's stem cache (for memory checks).
 pub fn stems_cached_on_this_thread() -> usize {
-    CACHE.with(|cache| cache.borrow().len())
+    CACHE.with(|cache| cache.borrow().len)
 }
 
 fn stemmer() -> &'static Stemmer {
@@ -247,12 +315,12 @@ pub(crate) fn stem_hash_of_word(word: &str) -> u64 {
 }
 
 /// The token of one word: from the cache, or stemmed and then cached.
-fn token_of(cache: &mut FeatureMap<CachedWord>, raw: &str) -> Token {
+fn token_of(cache: &mut StemCache, raw: &str) -> Token {
     let key = (raw.len() <= CACHED_WORD_MAX).then(|| xxh3_64(raw.as_bytes()));
     if let Some(key) = key
-        && let Some(hit) = cache.get(&key).filter(|hit| hit.is(raw))
+        && let Some(hit) = cache.get(key, raw)
     {
-        return hit.token;
+        return hit;
     }
     let folded = fold(raw);
     let token = Token {
@@ -260,13 +328,7 @@ fn token_of(cache: &mut FeatureMap<CachedWord>, raw: &str) -> Token {
         stop: is_stopword(&folded),
     };
     if let Some(key) = key {
-        if cache.len() >= CACHE_LIMIT {
-            cache.clear();
-        }
-        let mut bytes = [0u8; CACHED_WORD_MAX];
-        bytes[..raw.len()].copy_from_slice(raw.as_bytes());
-        let len = u8::try_from(raw.len()).expect("at most CACHED_WORD_MAX bytes");
-        cache.insert(key, CachedWord { len, bytes, token });
+        cache.put(key, raw, token);
     }
     token
 }
@@ -514,8 +576,8 @@ mod tests {
     }
 
     #[test]
-    fn the_stem_cache_changes_no_token_hit_miss_long_word_or_after_a_clear() {
-        let long = "Antidisestablishmentarianism"; // 28 bytes: never cached
+    fn the_stem_cache_changes_no_token_hit_miss_long_word_or_after_an_eviction() {
+        let long = "Internationalization"; // 20 bytes: never cached
         assert!(long.len() > CACHED_WORD_MAX);
         let words = [
             "Tariffs",
@@ -533,14 +595,40 @@ mod tests {
             tokenize(&text, &mut out, None);
             assert_eq!(out, want, "round {round}");
         }
-        // Overfill the cache so that it is cleared, then again.
-        let filler: Vec<String> = (0..CACHE_LIMIT + 10).map(|i| format!("w{i}x")).collect();
+        // Three times as many words as the cache has ways: most of them, and the words
+        // above, are pushed out of their sets.
+        let filler: Vec<String> = (0..CACHE_SETS * 6).map(|i| format!("w{i}x")).collect();
         let mut out = Vec::new();
         tokenize(&filler.join(" "), &mut out, None);
-        assert!(CACHE.with(|c| c.borrow().len()) <= CACHE_LIMIT);
+        let cached = CACHE.with(|c| c.borrow().len);
+        assert!(cached <= 2 * CACHE_SETS, "{cached}");
+        assert!(cached > CACHE_SETS, "{cached}: the ways are used");
+        let want_filler: Vec<Token> = filler.iter().map(|w| uncached(w)).collect();
+        assert_eq!(out, want_filler);
         out.clear();
         tokenize(&text, &mut out, None);
-        assert_eq!(out, want, "after a clear");
+        assert_eq!(out, want, "after evictions");
+    }
+
+    #[test]
+    fn a_set_keeps_its_more_recently_used_word() {
+        let mut cache = StemCache::default();
+        let token = |stem| Token { stem, stop: false };
+        // Three words with keys in one set (the key picks the set, the word is compared).
+        let (a, b, c) = (1u64, 1 + CACHE_SETS as u64, 1 + 2 * CACHE_SETS as u64);
+        cache.put(a, "alpha", token(1));
+        cache.put(b, "beta", token(2));
+        assert_eq!(
+            cache.get(a, "alpha"),
+            Some(token(1)),
+            "a hit moves alpha first"
+        );
+        cache.put(c, "gamma", token(3)); // pushes out beta, the less recently used
+        assert_eq!(cache.get(b, "beta"), None);
+        assert_eq!(cache.get(a, "alpha"), Some(token(1)));
+        assert_eq!(cache.get(c, "gamma"), Some(token(3)));
+        assert_eq!(cache.get(c, "gamme"), None, "same key, other word");
+        assert_eq!(cache.len, 2, "ways in use: one set of two");
     }
 
     #[test]
@@ -550,18 +638,22 @@ mod tests {
         let text = filler.join(" ");
         let mut out = Vec::new();
         tokenize(&text, &mut out, None);
-        assert_eq!(CACHE.with(|c| c.borrow().len()), 5_000);
+        let cached = stems_cached_on_this_thread();
+        assert!((4_500..=5_000).contains(&cached), "{cached}");
         release_stem_cache();
-        assert_eq!(CACHE.with(|c| c.borrow().capacity()), 0);
+        assert_eq!(CACHE.with(|c| c.borrow().sets.capacity()), 0);
+        assert_eq!(stems_cached_on_this_thread(), 0);
         let mut again = Vec::new();
         tokenize(&text, &mut again, None);
         assert_eq!(again, out);
-        assert_eq!(CACHE.with(|c| c.borrow().len()), 5_000);
+        assert_eq!(stems_cached_on_this_thread(), cached);
     }
 
     #[test]
-    fn a_cache_slot_is_56_bytes_as_the_memory_bound_assumes() {
-        assert_eq!(std::mem::size_of::<(u64, CachedWord)>(), 56);
+    fn a_cache_set_is_one_64_byte_cache_line_as_the_memory_bound_assumes() {
+        assert_eq!(std::mem::size_of::<CachedWord>(), 32);
+        assert_eq!(std::mem::size_of::<CacheSet>(), 64);
+        assert_eq!(std::mem::align_of::<CacheSet>(), 64);
     }
 
     #[test]
