@@ -22,10 +22,12 @@ use rust_stemmers::{Algorithm, Stemmer};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// Sets of the per-thread stem cache: 32,768 sets of two 32-byte ways, 65,536 words in 2 MiB
-/// (allocated on first use; stemming runs on the CPU pool, one thread per core, whose threads
-/// end after 10 idle seconds). The 7,500 Reuters stories of the feed farm hold some 36,000
-/// distinct words; word frequencies are Zipfian, so the common words that make up most tokens
-/// stay cached and a rare word that finds its set full pushes out the less recently used one.
+/// (all of it allocated at the first word; stemming runs on the CPU pool, one thread per
+/// core, whose threads end after 10 idle seconds). The 7,500 Reuters stories of the feed farm
+/// hold some 36,000 distinct words, about 1.1 per set: some sets draw three or more, and
+/// their rarest words (about a tenth of the distinct words, by a Poisson estimate) push each
+/// other out and are stemmed again. Word frequencies are Zipfian, so the common words that
+/// make up most tokens stay cached.
 const CACHE_SETS: usize = 32_768;
 
 /// Longest word (in bytes) the stem cache holds: its bytes are kept inline in the way, so a
@@ -124,10 +126,16 @@ impl StemCache {
     }
 
     /// Caches `word` (at most [`CACHED_WORD_MAX`] bytes, hashed to `key`), first in its set.
+    /// Only for a word [`StemCache::get`] just missed: one already in the set would be held
+    /// twice.
     fn put(&mut self, key: u64, word: &str, token: Token) {
         if key == 0 {
             return;
         }
+        debug_assert!(
+            self.sets.is_empty() || self.get(key, word).is_none(),
+            "put of a cached word"
+        );
         if self.sets.is_empty() {
             self.sets = vec![CacheSet::default(); CACHE_SETS];
         }

@@ -323,16 +323,19 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            for (story, s) in &scores {
-                // The stories were read on another connection before this job ran: a prune
-                // in between may have deleted one, with its scores, which must not come back
-                // without it (SQLite does not check foreign keys on this connection).
-                let exists =
-                    query_opt(&*tx, "SELECT 1 FROM stories WHERE id = ?1", [story], |_| {
-                        Ok(())
-                    })?;
-                if exists.is_some() {
-                    write_scores(&*tx, *story, s, false)?;
+            {
+                let tx = &Prepared::new(&tx);
+                for (story, s) in &scores {
+                    // The stories were read on another connection before this job ran: a
+                    // prune in between may have deleted one, with its scores, which must not
+                    // come back without it (SQLite does not check foreign keys here).
+                    let exists =
+                        query_opt(tx, "SELECT 1 FROM stories WHERE id = ?1", [story], |_| {
+                            Ok(())
+                        })?;
+                    if exists.is_some() {
+                        write_scores(tx, *story, s, false)?;
+                    }
                 }
             }
             tx.commit()?;
@@ -454,9 +457,10 @@ pub(super) fn index_search_backlog(
 }
 
 /// What the statement helpers below run statements on: a connection, through its statement
-/// cache, or a [`PollTx`], which keeps them prepared for the poll.
+/// cache, or [`Prepared`], which keeps them prepared while it lives.
 trait Statements {
-    /// Runs `f` with the prepared statement of `sql`.
+    /// Runs `f` with the prepared statement of `sql`. `f` must not run another statement on
+    /// the same `Statements` (see [`Prepared`]); the helpers below only read a row in it.
     fn with_statement<T>(
         &self,
         sql: &'static str,
@@ -477,42 +481,46 @@ impl Statements for Connection {
     }
 }
 
-/// The writer's connection while it records one poll, with every statement the poll has run
-/// kept prepared until the poll is written. The connection's own cache hashes a statement's
-/// SQL text to find it and hashes it again (with an allocation) to put it back, on every use:
-/// a twentieth of the writer's time in a feed-farm pass. Here a statement is found by the
-/// address of its SQL text, a `&'static str`, among the twenty or so a poll uses.
-struct PollTx<'c> {
+/// The writer's connection with every statement run through it kept prepared until this is
+/// dropped: for one poll (`record_poll`), or one re-scoring job. rusqlite's statement cache
+/// hashes a statement's SQL text to find it and hashes it again (with an allocation) to put
+/// it back, on every use: a twentieth of the writer's time in a feed-farm pass. Here a
+/// statement is found by the address and length of its SQL text, a `&'static str`, among the
+/// twenty or so a poll uses (the same address and length is the same text; a literal that
+/// the compiler keeps twice is only prepared twice). The statements go back to the
+/// connection's cache when this is dropped, before the caller's savepoint or transaction
+/// ends. Each is reset after every use (rusqlite resets on `execute` and when a row's
+/// `Rows` drop), so none keeps a read open; a kept statement does keep its last bound values
+/// (copies of one entry's fields) until its next use or the drop.
+struct Prepared<'c> {
     conn: &'c Connection,
-    /// (address and length of the SQL text, its statement from the connection's cache, which
-    /// gets it back when the poll is written).
+    /// (address and length of the SQL text, its statement from the connection's cache).
     statements: std::cell::RefCell<Vec<((usize, usize), rusqlite::CachedStatement<'c>)>>,
 }
 
-impl<'c> PollTx<'c> {
+impl<'c> Prepared<'c> {
     fn new(conn: &'c Connection) -> Self {
-        PollTx {
+        Prepared {
             conn,
             statements: std::cell::RefCell::new(Vec::with_capacity(24)),
         }
     }
-}
 
-impl std::ops::Deref for PollTx<'_> {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        self.conn
+    /// The row id of the connection's last successful INSERT.
+    fn last_insert_rowid(&self) -> i64 {
+        self.conn.last_insert_rowid()
     }
 }
 
-impl Statements for PollTx<'_> {
+impl Statements for Prepared<'_> {
     fn with_statement<T>(
         &self,
         sql: &'static str,
         f: impl FnOnce(&mut rusqlite::Statement<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
         let key = (sql.as_ptr() as usize, sql.len());
-        // Never held across a call that runs another statement: `f` only reads a row.
+        // Borrowed while `f` runs: `f` running another statement here would panic (see
+        // `Statements::with_statement`).
         let mut statements = self.statements.borrow_mut();
         let index = match statements.iter().position(|(k, _)| *k == key) {
             Some(index) => index,
@@ -534,7 +542,7 @@ fn exec(
     conn.with_statement(sql, |s| s.execute(params))
 }
 
-/// `query_row` (see [`Statements`]).
+/// `query_row` (see [`Statements`]); `f` only reads the row.
 fn query_row<T>(
     conn: &impl Statements,
     sql: &'static str,
@@ -544,7 +552,7 @@ fn query_row<T>(
     conn.with_statement(sql, |s| s.query_row(params, f))
 }
 
-/// [`query_row`] for a row that may not exist.
+/// [`query_row`] for a row that may not exist; `f` only reads the row.
 fn query_opt<T>(
     conn: &impl Statements,
     sql: &'static str,
@@ -555,7 +563,7 @@ fn query_opt<T>(
 }
 
 /// The source's row id and priority.
-fn source_row(tx: &PollTx<'_>, name: &str) -> Result<(i64, i32), StoreError> {
+fn source_row(tx: &Prepared<'_>, name: &str) -> Result<(i64, i32), StoreError> {
     Ok(query_row(
         tx,
         "SELECT id, priority FROM sources WHERE name = ?1",
@@ -750,7 +758,7 @@ fn record_poll(
     hook: &mut Option<Box<dyn PollHook>>,
     key_filter: &mut Option<KeyFilter>,
 ) -> Result<PollResult, StoreError> {
-    let tx = &PollTx::new(tx);
+    let tx = &Prepared::new(tx);
     let (source_id, priority) = source_row(tx, &record.source)?;
     let started = secs(record.started_at);
     let mut result = PollResult::default();
@@ -939,7 +947,7 @@ impl PollContext<'_> {
     /// Takes the id for a new entry: what SQLite would choose for an AUTOINCREMENT table (one
     /// past the larger of the table's sequence and its largest id), counted on from there.
     /// The transaction holds the write lock, so no one else takes ids meanwhile.
-    fn take_entry_id(&mut self, tx: &PollTx<'_>) -> rusqlite::Result<i64> {
+    fn take_entry_id(&mut self, tx: &Prepared<'_>) -> rusqlite::Result<i64> {
         let id = match self.next_entry_id {
             Some(id) => id,
             None => query_row(
@@ -958,7 +966,7 @@ impl PollContext<'_> {
 /// Stores an entry's exact-duplicate keys for its story (a key already stored keeps its story)
 /// and adds them to the writer's key filter.
 fn insert_keys(
-    tx: &PollTx<'_>,
+    tx: &Prepared<'_>,
     poll: &mut PollContext<'_>,
     keys: &[([u8; 16], &'static str)],
     story_id: i64,
@@ -981,7 +989,7 @@ fn insert_keys(
 }
 
 fn write_entry(
-    tx: &PollTx<'_>,
+    tx: &Prepared<'_>,
     poll: &mut PollContext<'_>,
     index: usize,
     write: &EntryWrite,
@@ -1212,7 +1220,7 @@ impl JoinedStory {
     /// between the near-duplicate lookup, made against the in-memory index, and this write).
     /// Lengths are in bytes: SQLite reads `octet_length` from the row header, where `length`
     /// (characters) would read the whole text.
-    fn read(tx: &PollTx<'_>, story: i64) -> Result<Option<JoinedStory>, StoreError> {
+    fn read(tx: &Prepared<'_>, story: i64) -> Result<Option<JoinedStory>, StoreError> {
         Ok(query_opt(
             tx,
             "SELECT st.published, s.priority, octet_length(st.text) FROM stories st
@@ -1243,7 +1251,7 @@ impl JoinedStory {
 }
 
 fn represent(
-    tx: &PollTx<'_>,
+    tx: &Prepared<'_>,
     story: i64,
     entry_id: i64,
     e: &Entry,
@@ -1311,7 +1319,7 @@ mod tests {
     fn a_poll_keeps_each_statement_prepared_once_and_reuses_it() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
-        let tx = PollTx::new(&conn);
+        let tx = Prepared::new(&conn);
         for x in 0..5 {
             exec(&tx, "INSERT INTO t (x) VALUES (?1)", [x]).unwrap();
             assert_eq!(count(&tx), x + 1);
@@ -1324,14 +1332,17 @@ mod tests {
             r.get::<_, i64>(0)
         });
         assert_eq!(missing.unwrap(), None);
-        // Three statements, each prepared once for the eleven runs.
+        // Three statements, each prepared once for the twelve runs.
         assert_eq!(tx.statements.borrow().len(), 3);
-        // A statement kept prepared holds no read open: another connection's view and a
-        // rollback see the writes as on a plain connection.
-        conn.execute_batch("SAVEPOINT s; INSERT INTO t (x) VALUES (7); ROLLBACK TO s; RELEASE s")
+        // Every kept statement was reset after its run: none is mid-step, holding a read.
+        assert!(!conn.is_busy());
+        // A rollback to a savepoint taken while they are kept is seen through them.
+        conn.execute_batch("SAVEPOINT s; INSERT INTO t (x) VALUES (7)")
             .unwrap();
+        assert_eq!(count(&tx), 6);
+        conn.execute_batch("ROLLBACK TO s; RELEASE s").unwrap();
         assert_eq!(count(&tx), 5);
-        assert_eq!(count(&conn), 5);
+        assert!(!conn.is_busy());
     }
 
     #[test]
@@ -1339,7 +1350,7 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (x INTEGER UNIQUE)")
             .unwrap();
-        let tx = PollTx::new(&conn);
+        let tx = Prepared::new(&conn);
         exec(&tx, "INSERT INTO t (x) VALUES (?1)", [1]).unwrap();
         assert!(exec(&tx, "INSERT INTO t (x) VALUES (?1)", [1]).is_err());
         exec(&tx, "INSERT INTO t (x) VALUES (?1)", [2]).unwrap();
