@@ -229,7 +229,7 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Drops what scoring keeps per thread (the stem cache, 2 MiB from its first word, and the scratch
+/// Drops what scoring keeps per thread (the stem cache, up to 2 MiB, and the scratch
 /// buffers). A CPU worker's go with its thread when it ends; a thread that lives as long as the
 /// daemon and scores now and then, such as the store's writer, calls this when idle.
 pub fn release_thread_caches() {

@@ -21,14 +21,18 @@ use std::sync::OnceLock;
 use rust_stemmers::{Algorithm, Stemmer};
 use xxhash_rust::xxh3::xxh3_64;
 
-/// Sets of the per-thread stem cache: 32,768 sets of two 32-byte ways, 65,536 words in 2 MiB
-/// (all of it allocated at the first word; stemming runs on the CPU pool, one thread per
-/// core, whose threads end after 10 idle seconds). The 7,500 Reuters stories of the feed farm
-/// hold some 36,000 distinct words, about 1.1 per set: some sets draw three or more, and
-/// their rarest words (about a tenth of the distinct words, by a Poisson estimate) push each
-/// other out and are stemmed again. Word frequencies are Zipfian, so the common words that
-/// make up most tokens stay cached.
+/// Most sets of the per-thread stem cache: 32,768 sets of two 32-byte ways, 65,536 words in
+/// 2 MiB (stemming runs on the CPU pool, one thread per core, whose threads end after 10 idle
+/// seconds). The 7,500 Reuters stories of the feed farm hold some 36,000 distinct words,
+/// about 1.1 per set: some sets draw three or more, and their rarest words (about a tenth of
+/// the distinct words, by a Poisson estimate) push each other out and are stemmed again.
+/// Word frequencies are Zipfian, so the common words that make up most tokens stay cached.
 const CACHE_SETS: usize = 32_768;
+
+/// Sets of a new stem cache (64 KiB): it doubles whenever it holds half as many words as it
+/// has sets (a quarter of its ways: few sets overflow before it grows), up to [`CACHE_SETS`]. A thread that scores now and then (the store's writer scores
+/// the copies that come to represent their story) needs a few hundred words, not 2 MiB.
+const FIRST_SETS: usize = 1_024;
 
 /// Longest word (in bytes) the stem cache holds: its bytes are kept inline in the way, so a
 /// lookup compares in place. Longer words (rare) are stemmed every time.
@@ -114,7 +118,8 @@ struct StemCache {
 impl StemCache {
     /// The token of `word` (hashed to `key`), if cached; a hit moves it first in its set.
     fn get(&mut self, key: u64, word: &str) -> Option<Token> {
-        let set = self.sets.get_mut(key as usize % CACHE_SETS)?;
+        let sets = self.sets.len();
+        let set = self.sets.get_mut(key as usize % sets.max(1))?;
         if set.0[0].holds(key, word) {
             return Some(set.0[0].token());
         }
@@ -137,20 +142,41 @@ impl StemCache {
             "put of a cached word"
         );
         if self.sets.is_empty() {
-            self.sets = vec![CacheSet::default(); CACHE_SETS];
+            self.sets = vec![CacheSet::default(); FIRST_SETS];
+        } else if self.len * 2 >= self.sets.len() && self.sets.len() < CACHE_SETS {
+            self.grow();
         }
-        let set = &mut self.sets[key as usize % CACHE_SETS];
-        self.len += usize::from(set.0[1].key == 0);
-        set.0[1] = set.0[0];
         let mut bytes = [0u8; CACHED_WORD_MAX];
         bytes[..word.len()].copy_from_slice(word.as_bytes());
         let len = u8::try_from(word.len()).expect("at most CACHED_WORD_MAX bytes");
-        set.0[0] = CachedWord {
+        self.place(CachedWord {
             key,
             stem: token.stem,
             len_and_stop: len | if token.stop { STOP_BIT } else { 0 },
             bytes,
-        };
+        });
+    }
+
+    /// Puts a way first in its set, the set's first way becoming its second.
+    fn place(&mut self, way: CachedWord) {
+        let sets = self.sets.len();
+        let set = &mut self.sets[way.key as usize % sets];
+        self.len += usize::from(set.0[1].key == 0);
+        set.0[1] = set.0[0];
+        set.0[0] = way;
+    }
+
+    /// Doubles the sets and places every word again (each set's less recently used first,
+    /// so the other stays first where both land in one set).
+    fn grow(&mut self) {
+        let doubled = vec![CacheSet::default(); self.sets.len() * 2];
+        let old = std::mem::replace(&mut self.sets, doubled);
+        self.len = 0;
+        for set in &old {
+            for way in set.0.iter().rev().filter(|way| way.key != 0) {
+                self.place(*way);
+            }
+        }
     }
 }
 
@@ -610,6 +636,11 @@ mod tests {
         tokenize(&filler.join(" "), &mut out, None);
         let cached = CACHE.with(|c| c.borrow().len);
         assert!(cached <= 2 * CACHE_SETS, "{cached}");
+        assert_eq!(
+            CACHE.with(|c| c.borrow().sets.len()),
+            CACHE_SETS,
+            "grows no further"
+        );
         assert!(cached > CACHE_SETS, "{cached}: the ways are used");
         let want_filler: Vec<Token> = filler.iter().map(|w| uncached(w)).collect();
         assert_eq!(out, want_filler);
@@ -623,7 +654,7 @@ mod tests {
         let mut cache = StemCache::default();
         let token = |stem| Token { stem, stop: false };
         // Three words with keys in one set (the key picks the set, the word is compared).
-        let (a, b, c) = (1u64, 1 + CACHE_SETS as u64, 1 + 2 * CACHE_SETS as u64);
+        let (a, b, c) = (1u64, 1 + FIRST_SETS as u64, 1 + 2 * FIRST_SETS as u64);
         cache.put(a, "alpha", token(1));
         cache.put(b, "beta", token(2));
         assert_eq!(
@@ -637,6 +668,33 @@ mod tests {
         assert_eq!(cache.get(c, "gamma"), Some(token(3)));
         assert_eq!(cache.get(c, "gamme"), None, "same key, other word");
         assert_eq!(cache.len, 2, "ways in use: one set of two");
+    }
+
+    #[test]
+    fn a_growing_cache_keeps_its_words_and_their_order() {
+        let mut cache = StemCache::default();
+        let token = |stem| Token { stem, stop: false };
+        let n = FIRST_SETS as u64;
+        // Two keys in one set before the cache doubles and after.
+        let (a, b) = (1, 1 + 2 * n);
+        cache.put(b, "beta", token(b));
+        cache.put(a, "alpha", token(a)); // alpha is the more recently used
+        // One word in each of other sets: the cache then holds half as many words as it has
+        // sets.
+        for k in 2..n / 2 {
+            cache.put(k, &format!("w{k}"), token(k));
+        }
+        assert_eq!((cache.sets.len(), cache.len), (FIRST_SETS, FIRST_SETS / 2));
+        cache.put(3 * n + 7, "next", token(0)); // doubles first
+        assert_eq!(cache.sets.len(), 2 * FIRST_SETS);
+        for k in 2..n / 2 {
+            assert_eq!(cache.get(k, &format!("w{k}")), Some(token(k)), "{k}");
+        }
+        // A third word in alpha's and beta's set pushes out beta, still the less recent.
+        cache.put(1 + 4 * n, "gamma", token(9));
+        assert_eq!(cache.get(b, "beta"), None);
+        assert_eq!(cache.get(a, "alpha"), Some(token(a)));
+        assert_eq!(cache.get(1 + 4 * n, "gamma"), Some(token(9)));
     }
 
     #[test]
