@@ -21,8 +21,8 @@ use std::sync::OnceLock;
 use rust_stemmers::{Algorithm, Stemmer};
 use xxhash_rust::xxh3::xxh3_64;
 
-/// Most sets of the per-thread stem cache: 32,768 sets of two 32-byte ways, 65,536 words in
-/// 2 MiB (stemming runs on the CPU pool, one thread per core, whose threads end after 10 idle
+/// Largest number of sets of the per-thread stem cache: 32,768 sets of two 32-byte ways,
+/// 65,536 words in 2 MiB (stemming runs on the CPU pool, one thread per core, whose threads end after 10 idle
 /// seconds). The 7,500 Reuters stories of the feed farm hold some 36,000 distinct words,
 /// about 1.1 per set: some sets draw three or more, and their rarest words (about a tenth of
 /// the distinct words, by a Poisson estimate) push each other out and are stemmed again.
@@ -30,8 +30,10 @@ use xxhash_rust::xxh3::xxh3_64;
 const CACHE_SETS: usize = 32_768;
 
 /// Sets of a new stem cache (64 KiB): it doubles whenever it holds half as many words as it
-/// has sets (a quarter of its ways: few sets overflow before it grows), up to [`CACHE_SETS`]. A thread that scores now and then (the store's writer scores
-/// the copies that come to represent their story) needs a few hundred words, not 2 MiB.
+/// has sets (a quarter of its ways: few sets overflow before it grows), up to
+/// [`CACHE_SETS`]; the last doubling holds the old 1 MiB and the new 2 MiB for a moment. A
+/// thread that scores now and then (the store's writer scores the copies that come to
+/// represent their story) needs a few hundred words, not 2 MiB.
 const FIRST_SETS: usize = 1_024;
 
 /// Longest word (in bytes) the stem cache holds: its bytes are kept inline in the way, so a
@@ -109,7 +111,8 @@ struct CacheSet([CachedWord; 2]);
 /// bytes and its slot, on most of the 2.6 million words of a feed-farm pass.
 #[derive(Default)]
 struct StemCache {
-    /// Empty until the first lookup, and again after [`release_stem_cache`].
+    /// Empty until the first word is put, and again after [`release_stem_cache`]; else a
+    /// power of two long, so a key's low bits pick its set.
     sets: Vec<CacheSet>,
     /// Ways in use.
     len: usize,
@@ -118,8 +121,9 @@ struct StemCache {
 impl StemCache {
     /// The token of `word` (hashed to `key`), if cached; a hit moves it first in its set.
     fn get(&mut self, key: u64, word: &str) -> Option<Token> {
-        let sets = self.sets.len();
-        let set = self.sets.get_mut(key as usize % sets.max(1))?;
+        // An empty cache's mask is all ones, which `get_mut` finds no set at.
+        let mask = self.sets.len().wrapping_sub(1);
+        let set = self.sets.get_mut(key as usize & mask)?;
         if set.0[0].holds(key, word) {
             return Some(set.0[0].token());
         }
@@ -137,10 +141,7 @@ impl StemCache {
         if key == 0 {
             return;
         }
-        debug_assert!(
-            self.sets.is_empty() || self.get(key, word).is_none(),
-            "put of a cached word"
-        );
+        debug_assert!(self.get(key, word).is_none(), "put of a cached word");
         if self.sets.is_empty() {
             self.sets = vec![CacheSet::default(); FIRST_SETS];
         } else if self.len * 2 >= self.sets.len() && self.sets.len() < CACHE_SETS {
@@ -159,8 +160,9 @@ impl StemCache {
 
     /// Puts a way first in its set, the set's first way becoming its second.
     fn place(&mut self, way: CachedWord) {
-        let sets = self.sets.len();
-        let set = &mut self.sets[way.key as usize % sets];
+        debug_assert!(self.sets.len().is_power_of_two());
+        let mask = self.sets.len() - 1;
+        let set = &mut self.sets[way.key as usize & mask];
         self.len += usize::from(set.0[1].key == 0);
         set.0[1] = set.0[0];
         set.0[0] = way;
@@ -687,11 +689,18 @@ mod tests {
         assert_eq!((cache.sets.len(), cache.len), (FIRST_SETS, FIRST_SETS / 2));
         cache.put(3 * n + 7, "next", token(0)); // doubles first
         assert_eq!(cache.sets.len(), 2 * FIRST_SETS);
+        // Both words of alpha's set came along, alpha still first (read in place: `get`
+        // would reorder them); every word counted once.
+        let keys = |cache: &StemCache| cache.sets[1].0.map(|way| way.key);
+        assert_eq!(keys(&cache), [a, b]);
+        assert_eq!(cache.len, FIRST_SETS / 2 + 1);
         for k in 2..n / 2 {
             assert_eq!(cache.get(k, &format!("w{k}")), Some(token(k)), "{k}");
         }
         // A third word in alpha's and beta's set pushes out beta, still the less recent.
         cache.put(1 + 4 * n, "gamma", token(9));
+        assert_eq!(keys(&cache), [1 + 4 * n, a]);
+        assert_eq!(cache.len, FIRST_SETS / 2 + 1, "a way replaced, none added");
         assert_eq!(cache.get(b, "beta"), None);
         assert_eq!(cache.get(a, "alpha"), Some(token(a)));
         assert_eq!(cache.get(1 + 4 * n, "gamma"), Some(token(9)));
