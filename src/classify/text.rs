@@ -22,11 +22,12 @@ use rust_stemmers::{Algorithm, Stemmer};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// Largest number of sets of the per-thread stem cache: 32,768 sets of two 32-byte ways,
-/// 65,536 words in 2 MiB (stemming runs on the CPU pool, one thread per core, whose threads end after 10 idle
-/// seconds). The 7,500 Reuters stories of the feed farm hold some 36,000 distinct words,
-/// about 1.1 per set: some sets draw three or more, and their rarest words (about a tenth of
-/// the distinct words, by a Poisson estimate) push each other out and are stemmed again.
-/// Word frequencies are Zipfian, so the common words that make up most tokens stay cached.
+/// 65,536 words in 2 MiB (stemming runs on the CPU pool, one thread per core, whose threads
+/// end after 10 idle seconds). The 7,500 Reuters stories of the feed farm hold some 36,000
+/// distinct words, about 1.1 per set: some sets draw three or more, and their rarest words
+/// (about a tenth of the distinct words, by a Poisson estimate) push each other out and are
+/// stemmed again. Word frequencies are Zipfian, so the common words that make up most tokens
+/// stay cached.
 const CACHE_SETS: usize = 32_768;
 
 /// Sets of a new stem cache (64 KiB): it doubles whenever it holds half as many words as it
