@@ -299,34 +299,7 @@ impl Reader<'_> {
 pub(crate) fn tokenize(lower: &str) -> Vec<Cow<'_, str>> {
     let mut tokens = Vec::with_capacity(lower.len() / 5);
     if lower.is_ascii() {
-        // `split_whitespace` decodes every char; ASCII text can be split on bytes (the same
-        // set: `char::is_whitespace` of an ASCII char is tab to carriage return, or space).
-        // The same pass notes `.`, `:` and `@`: a chunk without them is neither an address
-        // nor an initialism and goes straight to the token scan.
-        let b = lower.as_bytes();
-        let mut i = 0;
-        while i < b.len() {
-            if ASCII_CLASS[usize::from(b[i])] == SPACE {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            let mut marks = false;
-            while let Some(&c) = b.get(i) {
-                match ASCII_CLASS[usize::from(c)] {
-                    SPACE => break,
-                    MARK => marks = true,
-                    _ => {}
-                }
-                i += 1;
-            }
-            let chunk = &lower[start..i];
-            if marks {
-                tokenize_chunk(chunk, &mut tokens);
-            } else {
-                tokenize_ascii_chunk(chunk, &mut tokens);
-            }
-        }
+        tokenize_ascii(lower, &mut tokens);
     } else {
         lower
             .split_whitespace()
@@ -335,24 +308,101 @@ pub(crate) fn tokenize(lower: &str) -> Vec<Cow<'_, str>> {
     tokens
 }
 
+/// [`tokenize`] of ASCII text in one pass over its bytes (`split_whitespace` decodes every
+/// char; `char::is_whitespace` of an ASCII char is tab to carriage return, or space). Each
+/// whitespace-free chunk is scanned for tokens as it is met, noting any `.`, `:` or `@` that no
+/// figure took in: only a chunk with one can be an address or an initialism, and such a
+/// chunk's tokens are taken back and the chunk done again by [`tokenize_chunk`]. (A dot that
+/// a figure takes in sits between two digits, where neither rule can use it.)
+fn tokenize_ascii<'a>(lower: &'a str, tokens: &mut Vec<Cow<'a, str>>) {
+    let b = lower.as_bytes();
+    // The class of the byte at `i`; past the end, a space (which ends every run).
+    let class = |i: usize| b.get(i).map_or(SPACE, |&c| ASCII_CLASS[usize::from(c)]);
+    let mut i = 0;
+    while i < b.len() {
+        if class(i) == SPACE {
+            i += 1;
+            continue;
+        }
+        let (chunk_start, chunk_tokens) = (i, tokens.len());
+        let mut marks = false;
+        loop {
+            match class(i) {
+                LETTER => {
+                    let start = i;
+                    i += 1;
+                    while class(i) == LETTER {
+                        i += 1;
+                    }
+                    tokens.push(Cow::Borrowed(&lower[start..i]));
+                }
+                DIGIT => {
+                    let start = i;
+                    let (mut dot, mut comma) = (false, false);
+                    i += 1;
+                    loop {
+                        match b.get(i) {
+                            Some(c) if c.is_ascii_digit() => i += 1,
+                            Some(&c @ (b'.' | b',')) if class(i + 1) == DIGIT => {
+                                dot |= c == b'.';
+                                comma |= c == b',';
+                                i += 1;
+                            }
+                            _ => break,
+                        }
+                    }
+                    let token = &lower[start..i];
+                    if dot || comma {
+                        push_token(tokens, token, comma);
+                    } else {
+                        // No dot to trim after, no comma to remove: what `push_token` pushes.
+                        tokens.push(Cow::Borrowed(token));
+                    }
+                }
+                SPACE => break,
+                MARK => {
+                    marks = true;
+                    i += 1;
+                }
+                _ => i += 1,
+            }
+        }
+        if marks {
+            tokens.truncate(chunk_tokens);
+            tokenize_chunk(&lower[chunk_start..i], tokens);
+        }
+    }
+}
+
 /// [`ASCII_CLASS`] of a byte that is none of the others.
 const PLAIN: u8 = 0;
 /// [`ASCII_CLASS`] of whitespace: tab to carriage return, and space.
 const SPACE: u8 = 1;
 /// [`ASCII_CLASS`] of `.`, `:` and `@`, which addresses and initialisms need.
 const MARK: u8 = 2;
-/// The class of each byte for [`tokenize`]'s split of ASCII text.
+/// [`ASCII_CLASS`] of an ASCII letter.
+const LETTER: u8 = 3;
+/// [`ASCII_CLASS`] of an ASCII digit.
+const DIGIT: u8 = 4;
+/// The class of each byte for [`tokenize_ascii`].
 const ASCII_CLASS: [u8; 256] = {
     let mut class = [PLAIN; 256];
-    let mut c = b'\t';
-    while c <= b'\r' {
-        class[c as usize] = SPACE;
+    let mut c = 0;
+    while c < 128 {
+        let byte = c as u8;
+        class[c] = if byte.is_ascii_alphabetic() {
+            LETTER
+        } else if byte.is_ascii_digit() {
+            DIGIT
+        } else if matches!(byte, b'\t'..=b'\r' | b' ') {
+            SPACE
+        } else if matches!(byte, b'.' | b':' | b'@') {
+            MARK
+        } else {
+            PLAIN
+        };
         c += 1;
     }
-    class[b' ' as usize] = SPACE;
-    class[b'.' as usize] = MARK;
-    class[b':' as usize] = MARK;
-    class[b'@' as usize] = MARK;
     class
 };
 
