@@ -563,7 +563,7 @@ fn writer_loop(
             }
         }
         if let Some(checkpointer) = &checkpointer {
-            checkpointer.after_commit(wal::pages_after_commit());
+            checkpointer.after_commit(&conn, wal::pages_after_commit());
         }
         wal_dirty = true;
         idle_folds_tried = 0;
