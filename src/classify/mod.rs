@@ -229,9 +229,10 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Drops what scoring keeps per thread (the stem cache, up to 2 MiB, and the scratch
-/// buffers). A CPU worker's go with its thread when it ends; a thread that lives as long as the
-/// daemon and scores now and then, such as the store's writer, calls this when idle.
+/// Drops what scoring keeps per thread (the stem cache, up to 1 MiB, and the scratch
+/// buffers), and the stems the threads share (up to 1.3 MiB). A CPU worker's own go with its
+/// thread when it ends; a thread that lives as long as the daemon and scores now and then,
+/// such as the store's writer, calls this when idle.
 pub fn release_thread_caches() {
     text::release_stem_cache();
     SCRATCH.with(|scratch| *scratch.borrow_mut() = Scratch::default());

@@ -662,8 +662,8 @@ fn term_bits(hash: u64, figure: bool) -> u16 {
 }
 
 /// [`term_hash`] of a word's English stem (a lower-case word without digits). The stem's
-/// `xxh3_64` comes from the classifier's per-thread stem cache, which holds the words scoring
-/// has met on this thread (most headline words), with the same stemmer.
+/// `xxh3_64` comes from the classifier's stem caches, which hold the words scoring has met
+/// (most headline words), with the same stemmer.
 fn stemmed_term_hash(word: &str) -> u16 {
     term_bits(crate::classify::stem_hash_of_word(word), false)
 }
@@ -899,6 +899,15 @@ mod tests {
                     "{:?}", token
                 );
             }
+            proptest::prop_assert_eq!(fast, reference_tokenize(&text));
+        }
+
+        #[test]
+        fn ascii_text_gets_the_tokens_of_the_char_by_char_reference(
+            // ASCII only, so every case takes the one-pass scan of `tokenize_ascii`.
+            text in "[a-z0-9 .,:;/@'\"()w\\-\t\n\u{b}\u{c}\r]{0,60}",
+        ) {
+            let fast: Vec<String> = tokenize(&text).into_iter().map(Cow::into_owned).collect();
             proptest::prop_assert_eq!(fast, reference_tokenize(&text));
         }
     }

@@ -2,38 +2,52 @@
 //! burst of writes (a first pass over thousands of feeds) does not stop the writer for it.
 //!
 //! SQLite lets a PASSIVE checkpoint run beside a writer: it copies the frames committed so far
-//! while new commits keep appending to the WAL, which starts over from its beginning once a
-//! checkpoint has copied everything. Profiling a 2,400-feed first pass showed the checkpoints
+//! while new commits keep appending to the WAL. Profiling a 2,400-feed first pass showed the checkpoints
 //! inside the writer's commits at a tenth of the writer's time, on the one thread every poll
 //! waits for. The writer's own automatic checkpoint stays as a backstop at a larger size.
 //!
 //! The WAL starts over only at the start of a write transaction that finds every frame copied,
 //! and in a burst the writer's next transaction starts as soon as its last one commits: before
 //! the thread, which copies only what was committed when it started, can have caught up. So the
-//! WAL never started over during a first pass, and grew to 47 MB for a 23.5 MB database (the
-//! 150-feed farm). Once the thread has finished a pass, the writer copies the few frames
-//! committed since itself, between two transactions; the next one then starts the WAL over, and
-//! the file's pages are written again instead of new ones added (measured: see the README).
+//! WAL never started over during a first pass, and grew to 47.9 MB for a 23.5 MB database (the
+//! 150-feed farm). Once the thread has copied everything up to where its pass began, the writer
+//! copies what was committed since itself, between two transactions, when that is at most
+//! [`CATCH_UP_MAX_PAGES`] (else it wakes the thread again); the next transaction then starts
+//! the WAL over, and the file's pages are written again instead of new ones added. The final
+//! WAL of a cold 150-feed pass is 25-33 MB since (see the README's Store section for time).
 
 use std::cell::Cell;
 use std::ffi::c_int;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
 
+use super::wal;
+
 /// WAL length, in pages, past which the writer asks for a checkpoint (16 MiB at 4 KiB pages).
 const CHECKPOINT_AT_PAGES: c_int = 4_096;
+
+/// Most pages the writer copies itself after the thread's pass (4 MiB: a few milliseconds on
+/// the thread every poll waits for). When more came in during the pass, the thread goes again.
+const CATCH_UP_MAX_PAGES: i64 = 1_024;
+
+/// [`Checkpointer::pass`] while the thread's pass is running, or none was asked for.
+const PASS_RUNNING: i64 = i64::MIN;
+/// [`Checkpointer::pass`] after a pass that could not copy everything it was to (a reader held
+/// frames back, or the checkpoint failed).
+const PASS_INCOMPLETE: i64 = -1;
 
 /// The checkpoint thread, woken by the writer.
 pub(super) struct Checkpointer {
     wake: Option<SyncSender<()>>,
     thread: Option<JoinHandle<()>>,
-    /// Set by the thread when it has finished the pass it was woken for.
-    finished: Arc<AtomicBool>,
+    /// How the thread's last pass ended: the WAL's length in frames when it began, all of
+    /// them copied; [`PASS_INCOMPLETE`]; or [`PASS_RUNNING`].
+    pass: Arc<AtomicI64>,
     /// The writer woke the thread and has not yet caught up after its pass.
     woken: Cell<bool>,
 }
@@ -47,18 +61,22 @@ impl Checkpointer {
             .map_err(|e| tracing::warn!(error = %e, "checkpoint thread not started"))
             .ok()?;
         // One pending wake-up is enough: a checkpoint copies everything committed until then.
-        let (wake, woken) = sync_channel::<()>(1);
-        let finished = Arc::new(AtomicBool::new(false));
-        let thread_finished = Arc::clone(&finished);
+        let (wake, wakes) = sync_channel::<()>(1);
+        let pass = Arc::new(AtomicI64::new(PASS_RUNNING));
+        let thread_pass = Arc::clone(&pass);
         let thread = std::thread::Builder::new()
             .name("store-checkpoint".into())
             .spawn(move || {
-                while woken.recv().is_ok() {
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
-                        tracing::debug!(error = %e, "background checkpoint skipped");
-                    }
-                    thread_finished.store(true, Ordering::Release);
+                while wakes.recv().is_ok() {
+                    let ended = match wal::checkpoint(&conn, "PASSIVE") {
+                        Ok((false, log, copied)) if log == copied => log,
+                        Ok(_) => PASS_INCOMPLETE,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "background checkpoint skipped");
+                            PASS_INCOMPLETE
+                        }
+                    };
+                    thread_pass.store(ended, Ordering::Release);
                 }
             })
             .map_err(|e| tracing::warn!(error = %e, "checkpoint thread not started"))
@@ -66,7 +84,7 @@ impl Checkpointer {
         Some(Checkpointer {
             wake: Some(wake),
             thread: Some(thread),
-            finished,
+            pass,
             woken: Cell::new(false),
         })
     }
@@ -76,15 +94,28 @@ impl Checkpointer {
     /// finished that pass, copies what was committed since (see the module docs).
     pub(super) fn after_commit(&self, writer: &Connection, wal_pages: c_int) {
         if self.woken.get() {
-            if self.finished.swap(false, Ordering::AcqRel) {
-                self.woken.set(false);
-                // Busy only if another connection is checkpointing: then the WAL starts over
-                // after a later pass.
-                if let Err(e) = writer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::debug!(error = %e, "catching up the checkpoint skipped");
-                }
+            let ended = self.pass.swap(PASS_RUNNING, Ordering::AcqRel);
+            if ended == PASS_RUNNING {
+                return;
             }
-            return;
+            self.woken.set(false);
+            let since = i64::from(wal_pages) - ended;
+            if ended != PASS_INCOMPLETE && since < 0 {
+                // The WAL started over after the pass: nothing of it is left to copy.
+                return;
+            }
+            if ended != PASS_INCOMPLETE && since <= CATCH_UP_MAX_PAGES {
+                match wal::checkpoint(writer, "PASSIVE") {
+                    Ok((false, log, copied)) if log == copied => {}
+                    // A reader holds frames back: the WAL starts over after a later pass.
+                    Ok((_, log, copied)) => {
+                        tracing::debug!(log, copied, "checkpoint not caught up");
+                    }
+                    Err(e) => tracing::debug!(error = %e, "catching up the checkpoint skipped"),
+                }
+                return;
+            }
+            // Too much for the writer to copy itself: the thread goes again.
         }
         if wal_pages > CHECKPOINT_AT_PAGES
             && let Some(wake) = &self.wake
@@ -108,7 +139,6 @@ impl Checkpointer {
 
 #[cfg(test)]
 mod tests {
-    use super::super::wal;
     use super::*;
 
     #[test]
@@ -187,19 +217,19 @@ mod tests {
                 checkpointer.after_commit(&writer, wal::pages_after_commit());
             }
         };
-        write_mib(20);
-        assert!(checkpointer.woken.get(), "a 20 MiB WAL wakes the thread");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while !checkpointer.finished.load(Ordering::Acquire) {
-            assert!(std::time::Instant::now() < deadline, "the pass finished");
-            std::thread::sleep(std::time::Duration::from_millis(10));
+        // Just past the size that wakes the thread, then nothing until its pass is over.
+        let mut written = 0;
+        while !checkpointer.woken.get() {
+            write_mib(1);
+            written += 1;
         }
+        wait_for_the_pass(&checkpointer);
         // The commit after the pass catches up; the one after that starts the WAL over, so
         // a burst of 10 MiB more adds no length to the file and leaves few frames in it.
         write_mib(1);
+        assert!(!checkpointer.woken.get(), "caught up");
         let wal_len = std::fs::metadata(&wal_file).unwrap().len();
         write_mib(10);
-        assert!(!checkpointer.woken.get(), "caught up");
         let pages = wal::pages_after_commit();
         assert!(
             pages < CHECKPOINT_AT_PAGES,
@@ -210,6 +240,68 @@ mod tests {
         let n: i64 = writer
             .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(n, 31, "the writer's data is intact");
+        assert_eq!(n, written + 11, "the writer's data is intact");
+    }
+
+    #[test]
+    fn more_than_the_writer_should_copy_after_a_pass_goes_back_to_the_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, db) = writer_on(dir.path());
+        let checkpointer = Checkpointer::start(&db).expect("started");
+        let write_mib = |n: usize| {
+            for _ in 0..n {
+                writer
+                    .execute("INSERT INTO blobs (b) VALUES (zeroblob(1048576))", [])
+                    .unwrap();
+            }
+        };
+        write_mib(17);
+        // A reader inside the WAL: the pass can copy everything up to it, but the WAL cannot
+        // start over while it reads, so what the writer commits next goes after the pass's
+        // frames.
+        let reader = Connection::open(&db).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let rows: i64 = reader
+            .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 17);
+        checkpointer.after_commit(&writer, wal::pages_after_commit());
+        assert!(checkpointer.woken.get());
+        wait_for_the_pass(&checkpointer);
+        // 8 MiB committed after the pass began: twice what the writer copies itself.
+        write_mib(8);
+        checkpointer.after_commit(&writer, wal::pages_after_commit());
+        assert!(
+            checkpointer.woken.get(),
+            "the thread was woken again, the writer copied nothing itself"
+        );
+        reader.execute_batch("COMMIT").unwrap();
+        // Had that pass begun before the reader let go, it could not copy everything and
+        // the thread goes once more: within a few passes the writer catches up.
+        for attempt in 0.. {
+            wait_for_the_pass(&checkpointer);
+            checkpointer.after_commit(&writer, wal::pages_after_commit());
+            if !checkpointer.woken.get() {
+                break;
+            }
+            assert!(attempt < 5, "the writer caught up");
+        }
+        write_mib(1);
+        let pages = wal::pages_after_commit();
+        assert!(
+            pages < CHECKPOINT_AT_PAGES,
+            "{pages} pages: the WAL started over"
+        );
+        checkpointer.stop();
+    }
+
+    /// Waits until the thread has finished the pass it was woken for (without taking the
+    /// result, which the writer's next `after_commit` reads).
+    fn wait_for_the_pass(checkpointer: &Checkpointer) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while checkpointer.pass.load(Ordering::Acquire) == PASS_RUNNING {
+            assert!(std::time::Instant::now() < deadline, "the pass finished");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 }

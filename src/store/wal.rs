@@ -67,7 +67,7 @@ pub(super) fn pages_after_commit() -> c_int {
 }
 
 /// `PRAGMA wal_checkpoint(MODE)`: (SQLite reported busy, frames in the WAL, frames copied).
-fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(bool, i64, i64)> {
+pub(super) fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(bool, i64, i64)> {
     conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
         Ok((r.get::<_, i64>(0)? != 0, r.get(1)?, r.get(2)?))
     })
