@@ -144,15 +144,9 @@ mod tests {
     #[test]
     fn a_large_wal_is_copied_into_the_database_by_the_thread_while_the_writer_stays_open() {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("t.db");
-        let writer = Connection::open(&db).unwrap();
-        writer.pragma_update(None, "journal_mode", "WAL").unwrap();
-        // The writer's hook: it reports the WAL's length and checkpoints only past 64 MiB,
-        // so until someone else checkpoints, everything below stays in the WAL.
-        wal::watch(&writer);
-        writer
-            .execute_batch("CREATE TABLE blobs (b BLOB NOT NULL)")
-            .unwrap();
+        // The writer's hook checkpoints only past 64 MiB, so until someone else checkpoints,
+        // everything below stays in the WAL.
+        let (writer, db) = writer_on(dir.path());
         let checkpointer = Checkpointer::start(&db).expect("started");
         let small = std::fs::metadata(&db).unwrap().len();
         assert!(wal::pages_after_commit() < CHECKPOINT_AT_PAGES);
@@ -164,11 +158,7 @@ mod tests {
             "a small WAL is left alone"
         );
 
-        for _ in 0..20 {
-            writer
-                .execute("INSERT INTO blobs (b) VALUES (zeroblob(1048576))", [])
-                .unwrap();
-        }
+        write_mib(&writer, 20);
         let pages = wal::pages_after_commit();
         assert!(pages > CHECKPOINT_AT_PAGES, "{pages} pages in the WAL");
         assert!(
@@ -203,33 +193,41 @@ mod tests {
         (writer, db)
     }
 
+    /// Commits `n` rows of 1 MiB, one transaction each.
+    fn write_mib(writer: &Connection, n: usize) {
+        for _ in 0..n {
+            writer
+                .execute("INSERT INTO blobs (b) VALUES (zeroblob(1048576))", [])
+                .unwrap();
+        }
+    }
+
     #[test]
     fn after_the_threads_pass_the_writer_catches_up_and_the_wal_starts_over_mid_burst() {
         let dir = tempfile::tempdir().unwrap();
         let (writer, db) = writer_on(dir.path());
         let wal_file = super::super::wal_path(&db);
         let checkpointer = Checkpointer::start(&db).expect("started");
-        let write_mib = |n: usize| {
+        // Commits as the store's writer does: each followed by `after_commit`.
+        let commit_mib = |n: usize| {
             for _ in 0..n {
-                writer
-                    .execute("INSERT INTO blobs (b) VALUES (zeroblob(1048576))", [])
-                    .unwrap();
+                write_mib(&writer, 1);
                 checkpointer.after_commit(&writer, wal::pages_after_commit());
             }
         };
         // Just past the size that wakes the thread, then nothing until its pass is over.
         let mut written = 0;
         while !checkpointer.woken.get() {
-            write_mib(1);
+            commit_mib(1);
             written += 1;
         }
         wait_for_the_pass(&checkpointer);
         // The commit after the pass catches up; the one after that starts the WAL over, so
         // a burst of 10 MiB more adds no length to the file and leaves few frames in it.
-        write_mib(1);
+        commit_mib(1);
         assert!(!checkpointer.woken.get(), "caught up");
         let wal_len = std::fs::metadata(&wal_file).unwrap().len();
-        write_mib(10);
+        commit_mib(10);
         let pages = wal::pages_after_commit();
         assert!(
             pages < CHECKPOINT_AT_PAGES,
@@ -248,14 +246,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (writer, db) = writer_on(dir.path());
         let checkpointer = Checkpointer::start(&db).expect("started");
-        let write_mib = |n: usize| {
-            for _ in 0..n {
-                writer
-                    .execute("INSERT INTO blobs (b) VALUES (zeroblob(1048576))", [])
-                    .unwrap();
-            }
-        };
-        write_mib(17);
+        write_mib(&writer, 17);
         // A reader inside the WAL: the pass can copy everything up to it, but the WAL cannot
         // start over while it reads, so what the writer commits next goes after the pass's
         // frames.
@@ -269,7 +260,7 @@ mod tests {
         assert!(checkpointer.woken.get());
         wait_for_the_pass(&checkpointer);
         // 8 MiB committed after the pass began: twice what the writer copies itself.
-        write_mib(8);
+        write_mib(&writer, 8);
         checkpointer.after_commit(&writer, wal::pages_after_commit());
         assert!(
             checkpointer.woken.get(),
@@ -286,7 +277,7 @@ mod tests {
             }
             assert!(attempt < 5, "the writer caught up");
         }
-        write_mib(1);
+        write_mib(&writer, 1);
         let pages = wal::pages_after_commit();
         assert!(
             pages < CHECKPOINT_AT_PAGES,
