@@ -1352,9 +1352,23 @@ mod tests {
             .unwrap();
         let tx = Prepared::new(&conn);
         exec(&tx, "INSERT INTO t (x) VALUES (?1)", [1]).unwrap();
-        assert!(exec(&tx, "INSERT INTO t (x) VALUES (?1)", [1]).is_err());
+        let duplicate = exec(&tx, "INSERT INTO t (x) VALUES (?1)", [1]).unwrap_err();
+        assert_eq!(
+            duplicate.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::ConstraintViolation),
+            "{duplicate}"
+        );
+        // The kept statement that failed was reset: it runs again at once, holding no read.
+        assert!(!conn.is_busy());
         exec(&tx, "INSERT INTO t (x) VALUES (?1)", [2]).unwrap();
-        assert!(exec(&tx, "INSERT INTO nowhere (x) VALUES (?1)", [1]).is_err());
-        assert_eq!(count(&tx), 2);
+        let missing = exec(&tx, "INSERT INTO nowhere (x) VALUES (?1)", [1]).unwrap_err();
+        assert!(missing.to_string().contains("no such table"), "{missing}");
+        assert_eq!(
+            tx.statements.borrow().len(),
+            1,
+            "one statement kept, none for the SQL that did not prepare"
+        );
+        assert_eq!(count(&tx), 2, "the failures wrote nothing");
+        assert!(!conn.is_busy());
     }
 }
