@@ -316,49 +316,17 @@ pub(crate) fn tokenize(lower: &str) -> Vec<Cow<'_, str>> {
 /// a figure takes in sits between two digits, where neither rule can use it.)
 fn tokenize_ascii<'a>(lower: &'a str, tokens: &mut Vec<Cow<'a, str>>) {
     let b = lower.as_bytes();
-    // The class of the byte at `i`; past the end, a space (which ends every run).
-    let class = |i: usize| b.get(i).map_or(SPACE, |&c| ASCII_CLASS[usize::from(c)]);
     let mut i = 0;
     while i < b.len() {
-        if class(i) == SPACE {
+        if ascii_class(b, i) == SPACE {
             i += 1;
             continue;
         }
         let (chunk_start, chunk_tokens) = (i, tokens.len());
         let mut marks = false;
         loop {
-            match class(i) {
-                LETTER => {
-                    let start = i;
-                    i += 1;
-                    while class(i) == LETTER {
-                        i += 1;
-                    }
-                    tokens.push(Cow::Borrowed(&lower[start..i]));
-                }
-                DIGIT => {
-                    let start = i;
-                    let (mut dot, mut comma) = (false, false);
-                    i += 1;
-                    loop {
-                        match b.get(i) {
-                            Some(c) if c.is_ascii_digit() => i += 1,
-                            Some(&c @ (b'.' | b',')) if class(i + 1) == DIGIT => {
-                                dot |= c == b'.';
-                                comma |= c == b',';
-                                i += 1;
-                            }
-                            _ => break,
-                        }
-                    }
-                    let token = &lower[start..i];
-                    if dot || comma {
-                        push_token(tokens, token, comma);
-                    } else {
-                        // No dot to trim after, no comma to remove: what `push_token` pushes.
-                        tokens.push(Cow::Borrowed(token));
-                    }
-                }
+            match ascii_class(b, i) {
+                class @ (LETTER | DIGIT) => i = push_ascii_token(lower, i, class, tokens),
                 SPACE => break,
                 MARK => {
                     marks = true;
@@ -374,6 +342,53 @@ fn tokenize_ascii<'a>(lower: &'a str, tokens: &mut Vec<Cow<'a, str>>) {
     }
 }
 
+/// The [`ASCII_CLASS`] of byte `i` of `b`; past the end, a space (which ends every run).
+#[inline]
+fn ascii_class(b: &[u8], i: usize) -> u8 {
+    b.get(i).map_or(SPACE, |&c| ASCII_CLASS[usize::from(c)])
+}
+
+/// Pushes the token that starts at byte `start` of ASCII `text`, whose [`ASCII_CLASS`] is
+/// `class` (`LETTER` or `DIGIT`), and returns where it ends: a run of letters, or a figure, a
+/// run of digits that takes in a `.` or `,` followed by a digit.
+#[inline(always)]
+fn push_ascii_token<'a>(
+    text: &'a str,
+    start: usize,
+    class: u8,
+    tokens: &mut Vec<Cow<'a, str>>,
+) -> usize {
+    let b = text.as_bytes();
+    let mut i = start + 1;
+    if class == LETTER {
+        while ascii_class(b, i) == LETTER {
+            i += 1;
+        }
+        tokens.push(Cow::Borrowed(&text[start..i]));
+        return i;
+    }
+    let (mut dot, mut comma) = (false, false);
+    loop {
+        match b.get(i) {
+            Some(c) if c.is_ascii_digit() => i += 1,
+            Some(&c @ (b'.' | b',')) if ascii_class(b, i + 1) == DIGIT => {
+                dot |= c == b'.';
+                comma |= c == b',';
+                i += 1;
+            }
+            _ => break,
+        }
+    }
+    let token = &text[start..i];
+    if dot || comma {
+        push_token(tokens, token, comma);
+    } else {
+        // No dot to trim after, no comma to remove: what `push_token` pushes.
+        tokens.push(Cow::Borrowed(token));
+    }
+    i
+}
+
 /// [`ASCII_CLASS`] of a byte that is none of the others.
 const PLAIN: u8 = 0;
 /// [`ASCII_CLASS`] of whitespace: tab to carriage return, and space.
@@ -384,7 +399,7 @@ const MARK: u8 = 2;
 const LETTER: u8 = 3;
 /// [`ASCII_CLASS`] of an ASCII digit.
 const DIGIT: u8 = 4;
-/// The class of each byte for [`tokenize_ascii`].
+/// The class of each byte for [`tokenize_ascii`] and [`push_ascii_token`].
 const ASCII_CLASS: [u8; 256] = {
     let mut class = [PLAIN; 256];
     let mut c = 0;
@@ -454,35 +469,10 @@ fn tokenize_ascii_chunk<'a>(chunk: &'a str, tokens: &mut Vec<Cow<'a, str>>) {
     let b = chunk.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if !b[i].is_ascii_alphanumeric() {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        let figure = b[i].is_ascii_digit();
-        let (mut dot, mut comma) = (false, false);
-        i += 1;
-        while let Some(&c) = b.get(i) {
-            if c.is_ascii_alphanumeric() && c.is_ascii_digit() == figure {
-                i += 1;
-            } else if figure
-                && (c == b'.' || c == b',')
-                && b.get(i + 1).is_some_and(u8::is_ascii_digit)
-            {
-                dot |= c == b'.';
-                comma |= c == b',';
-                i += 1;
-            } else {
-                break;
-            }
-        }
-        let token = &chunk[start..i];
-        if dot || comma {
-            push_token(tokens, token, comma);
-        } else {
-            // No dot to trim after, no comma to remove: what `push_token` would push.
-            tokens.push(Cow::Borrowed(token));
-        }
+        i = match ascii_class(b, i) {
+            class @ (LETTER | DIGIT) => push_ascii_token(chunk, i, class, tokens),
+            _ => i + 1,
+        };
     }
 }
 
