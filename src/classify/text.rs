@@ -406,10 +406,10 @@ pub(crate) fn stem_hash_of_word(word: &str) -> u64 {
 /// The token of one word: from the thread's cache, else from the stems shared between
 /// threads, else stemmed; then cached (both places).
 fn token_of(cache: &mut StemCache, raw: &str) -> Token {
-    let key = (raw.len() <= CACHED_WORD_MAX).then(|| xxh3_64(raw.as_bytes()));
-    let Some(key) = key else {
+    if raw.len() > CACHED_WORD_MAX {
         return stem_token(raw);
-    };
+    }
+    let key = xxh3_64(raw.as_bytes());
     if let Some(hit) = cache.get(key, raw) {
         return hit;
     }

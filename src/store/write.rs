@@ -217,7 +217,7 @@ impl Store {
                     continue;
                 }
                 exec(
-                    &*tx,
+                    &tx,
                     "INSERT INTO sources (name, url, schedule, in_config, enabled, priority)
                      VALUES (?1, ?2, ?3, 1, ?4, ?5)
                      ON CONFLICT (name) DO UPDATE SET url = excluded.url,
@@ -229,7 +229,7 @@ impl Store {
                 if before.url != s.url {
                     // A new URL is a new feed: forget validators, the move and any 410.
                     exec(
-                        &*tx,
+                        &tx,
                         "UPDATE sources SET etag = NULL, last_modified = NULL, moved_to = NULL,
                             disabled_reason = NULL, consecutive_failures = 0,
                             retry_not_before = NULL, next_due = NULL
@@ -241,7 +241,7 @@ impl Store {
                     && !before.failing
                 {
                     exec(
-                        &*tx,
+                        &tx,
                         "UPDATE sources SET next_due = ?2 WHERE name = ?1",
                         params![s.name, secs(next_after(s, last))],
                     )?;
@@ -251,7 +251,7 @@ impl Store {
             for (name, before) in &stored {
                 if before.in_config {
                     exec(
-                        &*tx,
+                        &tx,
                         "UPDATE sources SET in_config = 0 WHERE name = ?1",
                         [name],
                     )?;
@@ -427,13 +427,13 @@ pub(super) fn index_search_backlog(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let upto: i64 = query_row(
-        &*tx,
+        &tx,
         "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'search_indexed_upto'",
         [],
         |r| r.get(0),
     )?;
     let (count, last): (i64, Option<i64>) = query_row(
-        &*tx,
+        &tx,
         "SELECT count(*), max(id) FROM (SELECT id FROM stories WHERE id > ?1 ORDER BY id LIMIT ?2)",
         params![upto, limit],
         |r| Ok((r.get(0)?, r.get(1)?)),
@@ -442,13 +442,13 @@ pub(super) fn index_search_backlog(
         return Ok(0);
     };
     exec(
-        &*tx,
+        &tx,
         "INSERT INTO stories_fts (rowid, title, text)
          SELECT id, title, text FROM stories WHERE id > ?1 AND id <= ?2",
         params![upto, last],
     )?;
     exec(
-        &*tx,
+        &tx,
         "UPDATE meta SET value = CAST(?1 AS TEXT) WHERE key = 'search_indexed_upto'",
         [last],
     )?;
@@ -478,6 +478,17 @@ impl Statements for Connection {
     ) -> rusqlite::Result<T> {
         let mut statement = self.prepare_cached(sql)?;
         f(&mut statement)
+    }
+}
+
+impl Statements for rusqlite::Transaction<'_> {
+    /// Through the connection's statement cache, as for the connection itself.
+    fn with_statement<T>(
+        &self,
+        sql: &'static str,
+        f: impl FnOnce(&mut rusqlite::Statement<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        Connection::with_statement(self, sql, f)
     }
 }
 
