@@ -1449,3 +1449,50 @@ async fn a_key_left_by_a_vanished_story_passes_to_the_next_story_that_has_it() {
     assert_eq!((stories, entries_story), (1, 1));
     store.close().await;
 }
+
+#[tokio::test]
+async fn a_first_poll_that_repeats_an_identity_stores_it_once_and_later_polls_find_what_it_stored()
+{
+    // The first poll of a source skips the lookup of each entry's stored row (there is none):
+    // an identity it repeats must still find the row its first copy wrote.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db"), Access::ReadWrite).unwrap();
+    sync(&store, &[source("wire")]).await.unwrap();
+    let mut first = fetched(
+        "wire",
+        &[
+            ("a", "https://wire.example/a"),
+            ("b", "https://wire.example/b"),
+            ("a", "https://wire.example/a"),
+        ],
+    );
+    first.entries[2].entry.content_hash = "hash-a-edited".into();
+    let written = store.record_poll(first).await.unwrap();
+    assert_eq!(
+        (written.new_entries, written.updated_entries),
+        (2, 1),
+        "the repeated identity updated the row its first copy wrote"
+    );
+
+    // A later poll of the same source looks rows up as always.
+    let mut second = fetched(
+        "wire",
+        &[
+            ("a", "https://wire.example/a"),
+            ("c", "https://wire.example/c"),
+        ],
+    );
+    second.entries[0].entry.content_hash = "hash-a-edited".into();
+    let written = store.record_poll(second).await.unwrap();
+    assert_eq!(
+        (
+            written.new_entries,
+            written.updated_entries,
+            written.unchanged_entries
+        ),
+        (1, 0, 1)
+    );
+    store.close().await;
+    let conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+    assert_eq!(entry_count(&conn), 3);
+}

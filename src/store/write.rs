@@ -4,6 +4,7 @@
 //! program holds it the busy timeout applies (a deferred transaction that reads first and then
 //! writes gets SQLITE_BUSY at once instead).
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -774,16 +775,19 @@ fn record_poll(
     let started = secs(record.started_at);
     let mut result = PollResult::default();
     if !record.entries.is_empty() {
+        let (has_tombstones, has_entries): (bool, bool) = query_row(
+            tx,
+            "SELECT EXISTS (SELECT 1 FROM tombstones WHERE source_id = ?1),
+                    EXISTS (SELECT 1 FROM entries WHERE source_id = ?1)",
+            [source_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         let mut poll = PollContext {
             source_id,
             priority,
             now: secs(Utc::now()),
-            has_tombstones: query_row(
-                tx,
-                "SELECT EXISTS (SELECT 1 FROM tombstones WHERE source_id = ?1)",
-                [source_id],
-                |r| r.get(0),
-            )?,
+            has_tombstones,
+            written_to_empty_source: (!has_entries).then(HashSet::new),
             next_entry_id: None,
             base_url: record.base_url.clone(),
             key_filter: key_filter.as_mut(),
@@ -944,6 +948,10 @@ struct PollContext<'a> {
     /// Whether any identity of this source was ever pruned. Most sources have none, and then
     /// the per-entry tombstone lookup is skipped.
     has_tombstones: bool,
+    /// For a source with no stored entries when the poll began (its first poll, as for every
+    /// source of a new database), the identities this poll has written: any other identity
+    /// has no row, so the per-entry lookup of an existing row is skipped. `None` otherwise.
+    written_to_empty_source: Option<HashSet<&'a str>>,
     /// [`PollRecord::base_url`].
     base_url: Option<String>,
     /// The id the next new entry will get, read when first needed. Knowing it before the entry
@@ -999,11 +1007,11 @@ fn insert_keys(
     Ok(())
 }
 
-fn write_entry(
+fn write_entry<'a>(
     tx: &Prepared<'_>,
-    poll: &mut PollContext<'_>,
+    poll: &mut PollContext<'a>,
     index: usize,
-    write: &EntryWrite,
+    write: &'a EntryWrite,
     hook: &mut Option<Box<dyn PollHook>>,
     result: &mut PollResult,
 ) -> Result<(), StoreError> {
@@ -1022,12 +1030,22 @@ fn write_entry(
         return Ok(());
     }
     let authors = serde_json::to_string(&e.authors).unwrap_or_else(|_| "[]".into());
-    let existing: Option<(i64, String, i64)> = query_opt(
-        tx,
-        "SELECT id, content_hash, story_id FROM entries WHERE source_id = ?1 AND identity = ?2",
-        params![source_id, e.identity],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
+    // A record's identities are distinct (ingest keeps one entry per identity), so in a
+    // source that had no entries each is new; the set guards a record that repeats one.
+    let known_absent = poll
+        .written_to_empty_source
+        .as_mut()
+        .is_some_and(|written| written.insert(e.identity.as_str()));
+    let existing: Option<(i64, String, i64)> = if known_absent {
+        None
+    } else {
+        query_opt(
+            tx,
+            "SELECT id, content_hash, story_id FROM entries WHERE source_id = ?1 AND identity = ?2",
+            params![source_id, e.identity],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?
+    };
     if let Some(legacy) = &write.replaces_hash {
         if let Some((entry_id, hash, _)) = &existing
             && hash == legacy
