@@ -3,6 +3,7 @@
 
 mod cpu_pool;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -125,6 +126,32 @@ pub struct Ingestor {
     /// Polls handed to the writer whose commit has not been answered yet (see
     /// [`Ingestor::poll`]), at most [`QUEUED_POLLS`]: each holds its entries.
     queued_polls: Arc<Semaphore>,
+    /// Polls fetching or being prepared, not yet handed to the writer (see [`Preparing`]).
+    preparing: Arc<AtomicUsize>,
+}
+
+/// A poll between its start and the hand-over of its writes to the store. When the last such
+/// poll hands over, no CPU work is left until the next poll starts, while the writer may still
+/// have polls queued: the store is asked to copy its WAL now, on the core that would idle
+/// (see [`Store::copy_wal_soon`]).
+struct Preparing<'a> {
+    count: &'a AtomicUsize,
+    store: &'a Store,
+}
+
+impl<'a> Preparing<'a> {
+    fn start(count: &'a AtomicUsize, store: &'a Store) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        Preparing { count, store }
+    }
+}
+
+impl Drop for Preparing<'_> {
+    fn drop(&mut self) {
+        if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.store.copy_wal_soon();
+        }
+    }
 }
 
 /// At most this many polls wait for their commit after giving back their concurrency slot,
@@ -256,6 +283,7 @@ impl Ingestor {
             settings: Arc::new(RwLock::new(settings)),
             last_prune: Arc::new(std::sync::Mutex::new(Instant::now())),
             queued_polls: Arc::new(Semaphore::new(QUEUED_POLLS)),
+            preparing: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -324,6 +352,7 @@ impl Ingestor {
         known: Option<Option<PollState>>,
         slot: OwnedSemaphorePermit,
     ) -> PollReport {
+        let preparing = Preparing::start(&self.preparing, &self.store);
         let settings = self.settings();
         let started_at = Utc::now();
         let clock = Instant::now();
@@ -471,6 +500,8 @@ impl Ingestor {
             base_url,
             entries,
         };
+        // The poll's CPU work is done, even if it has to wait for room in the writer's queue.
+        drop(preparing);
         // Held until the commit is answered; the semaphore is never closed.
         let _waiting = self.queued_polls.acquire().await;
         let written = match self.store.queue_poll(record, hook).await {
@@ -717,4 +748,27 @@ fn failure_due(
         earliest,
         settings.max_jitter,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_last_poll_to_hand_over_its_writes_asks_the_store_to_copy_its_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), crate::store::Access::ReadWrite).unwrap();
+        let preparing = AtomicUsize::new(0);
+        let first = Preparing::start(&preparing, &store);
+        let second = Preparing::start(&preparing, &store);
+        drop(first);
+        assert!(
+            !store.copy_wal_soon_asked(),
+            "another poll is still preparing"
+        );
+        drop(second);
+        assert!(store.copy_wal_soon_asked(), "no poll left preparing");
+        assert_eq!(preparing.load(Ordering::Acquire), 0);
+        store.close().await;
+    }
 }

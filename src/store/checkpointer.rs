@@ -20,7 +20,7 @@ use std::cell::Cell;
 use std::ffi::c_int;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -30,6 +30,10 @@ use super::wal;
 
 /// WAL length, in pages, past which the writer asks for a checkpoint (16 MiB at 4 KiB pages).
 const CHECKPOINT_AT_PAGES: c_int = 4_096;
+
+/// WAL length past which the writer asks for a checkpoint once [`super::Store::copy_wal_soon`]
+/// was called (1 MiB): less is not worth a pass and its two syncs.
+const SOON_AT_PAGES: c_int = 256;
 
 /// Most pages the writer copies itself after the thread's pass (4 MiB: a few milliseconds on
 /// the thread every poll waits for). When more came in during the pass, the thread goes again.
@@ -92,7 +96,8 @@ impl Checkpointer {
     /// Called by the writer on its connection `writer` after a commit, with the WAL's length
     /// in pages: wakes the thread when the WAL has grown large, and once the thread has
     /// finished that pass, copies what was committed since (see the module docs).
-    pub(super) fn after_commit(&self, writer: &Connection, wal_pages: c_int) {
+    /// `soon`: [`super::Store::copy_wal_soon`]'s flag, cleared once acted on.
+    pub(super) fn after_commit(&self, writer: &Connection, wal_pages: c_int, soon: &AtomicBool) {
         if self.woken.get() {
             let ended = self.pass.swap(PASS_RUNNING, Ordering::AcqRel);
             if ended == PASS_RUNNING {
@@ -117,13 +122,22 @@ impl Checkpointer {
             }
             // Too much for the writer to copy itself: the thread goes again.
         }
-        if wal_pages > CHECKPOINT_AT_PAGES
+        let soon_asked = soon.load(Ordering::Acquire);
+        let threshold = if soon_asked {
+            SOON_AT_PAGES
+        } else {
+            CHECKPOINT_AT_PAGES
+        };
+        if wal_pages > threshold
             && let Some(wake) = &self.wake
         {
             // Disconnected: the thread is gone, and the writer's automatic checkpoint takes
             // over. (Full cannot happen: the writer wakes it again only after its pass.)
             if wake.try_send(()).is_ok() {
                 self.woken.set(true);
+                if soon_asked {
+                    soon.store(false, Ordering::Release);
+                }
             }
         }
     }
@@ -150,7 +164,7 @@ mod tests {
         let checkpointer = Checkpointer::start(&db).expect("started");
         let small = std::fs::metadata(&db).unwrap().len();
         assert!(wal::pages_after_commit() < CHECKPOINT_AT_PAGES);
-        checkpointer.after_commit(&writer, wal::pages_after_commit());
+        checkpointer.after_commit(&writer, wal::pages_after_commit(), &AtomicBool::new(false));
         std::thread::sleep(std::time::Duration::from_millis(100));
         assert_eq!(
             std::fs::metadata(&db).unwrap().len(),
@@ -165,7 +179,7 @@ mod tests {
             std::fs::metadata(&db).unwrap().len() < 1 << 20,
             "all in the WAL so far"
         );
-        checkpointer.after_commit(&writer, pages);
+        checkpointer.after_commit(&writer, pages, &AtomicBool::new(false));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while std::fs::metadata(&db).unwrap().len() < 20 << 20 {
             assert!(
@@ -179,6 +193,59 @@ mod tests {
             .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 20, "the writer's data is intact");
+    }
+
+    #[test]
+    fn once_asked_to_copy_soon_the_thread_is_woken_at_a_smaller_wal_and_the_ask_is_used_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, db) = writer_on(dir.path());
+        let checkpointer = Checkpointer::start(&db).expect("started");
+        let soon = AtomicBool::new(false);
+        write_mib(&writer, 2);
+        let pages = wal::pages_after_commit();
+        assert!(
+            SOON_AT_PAGES < pages && pages < CHECKPOINT_AT_PAGES,
+            "{pages} pages"
+        );
+        checkpointer.after_commit(&writer, pages, &soon);
+        assert!(!checkpointer.woken.get(), "2 MiB waits for the usual size");
+
+        soon.store(true, Ordering::Release);
+        checkpointer.after_commit(&writer, pages, &soon);
+        assert!(checkpointer.woken.get(), "woken once asked");
+        assert!(!soon.load(Ordering::Acquire), "the ask is used up");
+        wait_for_the_pass(&checkpointer);
+        assert!(
+            std::fs::metadata(&db).unwrap().len() >= 2 << 20,
+            "the thread copied the WAL into the database"
+        );
+        checkpointer.stop();
+    }
+
+    #[test]
+    fn an_ask_to_copy_soon_waits_for_a_wal_worth_a_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, db) = writer_on(dir.path());
+        let checkpointer = Checkpointer::start(&db).expect("started");
+        let soon = AtomicBool::new(true);
+        writer
+            .execute("INSERT INTO blobs (b) VALUES (zeroblob(4096))", [])
+            .unwrap();
+        let pages = wal::pages_after_commit();
+        assert!(pages <= SOON_AT_PAGES, "{pages} pages");
+        checkpointer.after_commit(&writer, pages, &soon);
+        assert!(
+            !checkpointer.woken.get(),
+            "a few pages are not worth two syncs"
+        );
+        assert!(
+            soon.load(Ordering::Acquire),
+            "the ask stands for a later commit"
+        );
+        write_mib(&writer, 2);
+        checkpointer.after_commit(&writer, wal::pages_after_commit(), &soon);
+        assert!(checkpointer.woken.get());
+        checkpointer.stop();
     }
 
     /// A writer whose hook reports the WAL's length, on a new database in `dir`.
@@ -212,7 +279,11 @@ mod tests {
         let commit_mib = |n: usize| {
             for _ in 0..n {
                 write_mib(&writer, 1);
-                checkpointer.after_commit(&writer, wal::pages_after_commit());
+                checkpointer.after_commit(
+                    &writer,
+                    wal::pages_after_commit(),
+                    &AtomicBool::new(false),
+                );
             }
         };
         // Just past the size that wakes the thread, then nothing until its pass is over.
@@ -256,12 +327,12 @@ mod tests {
             .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
             .unwrap();
         assert_eq!(rows, 17);
-        checkpointer.after_commit(&writer, wal::pages_after_commit());
+        checkpointer.after_commit(&writer, wal::pages_after_commit(), &AtomicBool::new(false));
         assert!(checkpointer.woken.get());
         wait_for_the_pass(&checkpointer);
         // 8 MiB committed after the pass began: twice what the writer copies itself.
         write_mib(&writer, 8);
-        checkpointer.after_commit(&writer, wal::pages_after_commit());
+        checkpointer.after_commit(&writer, wal::pages_after_commit(), &AtomicBool::new(false));
         assert!(
             checkpointer.woken.get(),
             "the thread was woken again, the writer copied nothing itself"
@@ -271,7 +342,7 @@ mod tests {
         // the thread goes once more: within a few passes the writer catches up.
         for attempt in 0.. {
             wait_for_the_pass(&checkpointer);
-            checkpointer.after_commit(&writer, wal::pages_after_commit());
+            checkpointer.after_commit(&writer, wal::pages_after_commit(), &AtomicBool::new(false));
             if !checkpointer.woken.get() {
                 break;
             }

@@ -105,6 +105,9 @@ struct Inner {
     /// Set by the writer after every job: stories may exist that the search index has not
     /// caught up with yet (see [`write::index_search_backlog`]). Cleared when it has.
     search_behind: Arc<AtomicBool>,
+    /// Set by [`Store::copy_wal_soon`]; the writer wakes the checkpoint thread after its next
+    /// commit that finds enough of the WAL to copy.
+    copy_wal_soon: Arc<AtomicBool>,
     /// Run by the writer thread each time it goes idle (see [`Store::when_writer_idle`]).
     idle_tasks: IdleTasks,
     /// Held for the store's lifetime: one daemon per database.
@@ -225,11 +228,13 @@ impl Store {
         let version = Arc::new(AtomicU64::new(0));
         let search_behind = Arc::new(AtomicBool::new(writer_conn.is_some()));
         let idle_tasks = IdleTasks::default();
+        let copy_wal_soon = Arc::new(AtomicBool::new(false));
         let (writer, writer_thread) = match writer_conn {
             Some(conn) => {
                 let (tx, rx) = tokio::sync::mpsc::channel::<WriteJob>(WRITE_QUEUE);
                 let version = Arc::clone(&version);
                 let search_behind = Arc::clone(&search_behind);
+                let copy_wal_soon = Arc::clone(&copy_wal_soon);
                 let idle_tasks = idle_tasks.clone();
                 let stamp = clean_close::Stamp {
                     db: path.to_path_buf(),
@@ -238,7 +243,13 @@ impl Store {
                 let handle = std::thread::Builder::new()
                     .name("store-writer".into())
                     .spawn(move || {
-                        writer_loop(conn, rx, &version, &search_behind, &idle_tasks, &stamp)
+                        let shared = WriterShared {
+                            version: &version,
+                            search_behind: &search_behind,
+                            copy_wal_soon: &copy_wal_soon,
+                            idle_tasks: &idle_tasks,
+                        };
+                        writer_loop(conn, rx, &shared, &stamp)
                     })
                     .map_err(|source| StoreError::Io {
                         path: "store-writer thread".into(),
@@ -259,6 +270,7 @@ impl Store {
                 instance,
                 version,
                 search_behind,
+                copy_wal_soon,
                 idle_tasks,
                 _lock: lock,
                 checked_at_open,
@@ -296,6 +308,21 @@ impl Store {
         })))
         .await?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Asks for the WAL to be copied into the database now, by the checkpoint thread, rather
+    /// than once it has grown to 16 MiB. Ingest calls it when no poll is being fetched or
+    /// prepared: the writer may still have a queue of polls to write, alone on one core, and
+    /// the other core can copy meanwhile what the store's close would otherwise copy and sync
+    /// after the writer is done (at the end of a cold `fetch`, 30-50 ms of its wall time).
+    pub fn copy_wal_soon(&self) {
+        self.inner.copy_wal_soon.store(true, Ordering::Release);
+    }
+
+    /// Whether [`Store::copy_wal_soon`] was called and the writer has not acted on it yet.
+    #[cfg(test)]
+    pub(crate) fn copy_wal_soon_asked(&self) -> bool {
+        self.inner.copy_wal_soon.load(Ordering::Acquire)
     }
 
     /// Queues a job for the writer thread.
@@ -452,17 +479,30 @@ const IDLE_FOLD_ATTEMPTS: u32 = 20;
 /// ingest down.
 const QUIET: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// What the writer thread shares with the [`Store`]'s handles.
+#[derive(Clone, Copy)]
+struct WriterShared<'a> {
+    version: &'a AtomicU64,
+    search_behind: &'a AtomicBool,
+    copy_wal_soon: &'a AtomicBool,
+    idle_tasks: &'a IdleTasks,
+}
+
 /// The writer thread: runs queued jobs in order. Once the queue has been empty for
 /// [`QUIET`], it catches up the work kept off the ingest path: it indexes stories for
 /// search one chunk at a time (looking at the queue between chunks), then checkpoints the WAL.
 fn writer_loop(
     mut conn: Connection,
     mut jobs: tokio::sync::mpsc::Receiver<WriteJob>,
-    version: &AtomicU64,
-    search_behind: &AtomicBool,
-    idle_tasks: &IdleTasks,
+    shared: &WriterShared<'_>,
     stamp: &clean_close::Stamp,
 ) {
+    let WriterShared {
+        version,
+        search_behind,
+        copy_wal_soon,
+        idle_tasks,
+    } = *shared;
     // A clock for waiting on the queue with a timeout; this thread runs nothing else on it.
     let clock = match tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -563,7 +603,7 @@ fn writer_loop(
             }
         }
         if let Some(checkpointer) = &checkpointer {
-            checkpointer.after_commit(&conn, wal::pages_after_commit());
+            checkpointer.after_commit(&conn, wal::pages_after_commit(), copy_wal_soon);
         }
         wal_dirty = true;
         idle_folds_tried = 0;
