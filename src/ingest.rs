@@ -126,30 +126,34 @@ pub struct Ingestor {
     /// Polls handed to the writer whose commit has not been answered yet (see
     /// [`Ingestor::poll`]), at most [`QUEUED_POLLS`]: each holds its entries.
     queued_polls: Arc<Semaphore>,
-    /// Polls fetching or being prepared, not yet handed to the writer (see [`Preparing`]).
+    /// Polls fetching or being prepared, not yet handed to the writer (see [`PreparingPoll`]).
     preparing: Arc<AtomicUsize>,
 }
 
-/// A poll between its start and the hand-over of its writes to the store. When the last such
-/// poll hands over, no CPU work is left until the next poll starts, while the writer may still
-/// have polls queued: the store is asked to copy its WAL now, on the core that would idle
-/// (see [`Store::copy_wal_soon`]).
-struct Preparing<'a> {
+/// A poll between its start and the hand-over of its writes to the store. While none is, no
+/// CPU work is left until the next poll starts, but the writer may still have polls queued:
+/// the store is asked to copy its WAL meanwhile, on the core that would idle (see
+/// [`Store::copy_wal_soon`]); the next poll to start withdraws the ask. (Should a start and
+/// the last hand-over cross, an ask may stand while a poll prepares: the copy then merely
+/// comes early.)
+struct PreparingPoll<'a> {
     count: &'a AtomicUsize,
     store: &'a Store,
 }
 
-impl<'a> Preparing<'a> {
+impl<'a> PreparingPoll<'a> {
     fn start(count: &'a AtomicUsize, store: &'a Store) -> Self {
-        count.fetch_add(1, Ordering::AcqRel);
-        Preparing { count, store }
+        if count.fetch_add(1, Ordering::AcqRel) == 0 {
+            store.copy_wal_soon(false);
+        }
+        PreparingPoll { count, store }
     }
 }
 
-impl Drop for Preparing<'_> {
+impl Drop for PreparingPoll<'_> {
     fn drop(&mut self) {
         if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.store.copy_wal_soon();
+            self.store.copy_wal_soon(true);
         }
     }
 }
@@ -352,7 +356,7 @@ impl Ingestor {
         known: Option<Option<PollState>>,
         slot: OwnedSemaphorePermit,
     ) -> PollReport {
-        let preparing = Preparing::start(&self.preparing, &self.store);
+        let preparing = PreparingPoll::start(&self.preparing, &self.store);
         let settings = self.settings();
         let started_at = Utc::now();
         let clock = Instant::now();
@@ -759,8 +763,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db"), crate::store::Access::ReadWrite).unwrap();
         let preparing = AtomicUsize::new(0);
-        let first = Preparing::start(&preparing, &store);
-        let second = Preparing::start(&preparing, &store);
+        let first = PreparingPoll::start(&preparing, &store);
+        let second = PreparingPoll::start(&preparing, &store);
         drop(first);
         assert!(
             !store.copy_wal_soon_asked(),
@@ -768,7 +772,29 @@ mod tests {
         );
         drop(second);
         assert!(store.copy_wal_soon_asked(), "no poll left preparing");
+        let third = PreparingPoll::start(&preparing, &store);
+        assert!(
+            !store.copy_wal_soon_asked(),
+            "the next poll to start withdraws the ask"
+        );
+        drop(third);
+        assert!(store.copy_wal_soon_asked());
         assert_eq!(preparing.load(Ordering::Acquire), 0);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_goes_idle_drops_an_ask_to_copy_its_wal_soon() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), crate::store::Access::ReadWrite).unwrap();
+        // A write, so that the writer folds the WAL once idle; the ask comes after its commit.
+        store.set_meta("test", "1").await.unwrap();
+        store.copy_wal_soon(true);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store.copy_wal_soon_asked() {
+            assert!(Instant::now() < deadline, "the idle writer dropped the ask");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         store.close().await;
     }
 }

@@ -15,6 +15,9 @@
 //! [`CATCH_UP_MAX_PAGES`] (else it wakes the thread again); the next transaction then starts
 //! the WAL over, and the file's pages are written again instead of new ones added. The final
 //! WAL of a cold 150-feed pass is 25-33 MB since (see the README's Store section for time).
+//!
+//! When no CPU work is left but the writer still has polls queued (the end of a cold pass),
+//! ingest asks for the copy to start early ([`super::Store::copy_wal_soon`]), at 1 MiB of WAL.
 
 use std::cell::Cell;
 use std::ffi::c_int;
@@ -32,7 +35,9 @@ use super::wal;
 const CHECKPOINT_AT_PAGES: c_int = 4_096;
 
 /// WAL length past which the writer asks for a checkpoint once [`super::Store::copy_wal_soon`]
-/// was called (1 MiB): less is not worth a pass and its two syncs.
+/// was called (1 MiB): less is not worth a pass and its two syncs. Ingest asks when no poll is
+/// left fetching or being prepared: a core would idle while the writer works through the
+/// polls queued for it, and the copy the store's close would do after them runs beside them.
 const SOON_AT_PAGES: c_int = 256;
 
 /// Most pages the writer copies itself after the thread's pass (4 MiB: a few milliseconds on
@@ -96,8 +101,16 @@ impl Checkpointer {
     /// Called by the writer on its connection `writer` after a commit, with the WAL's length
     /// in pages: wakes the thread when the WAL has grown large, and once the thread has
     /// finished that pass, copies what was committed since (see the module docs).
-    /// `soon`: [`super::Store::copy_wal_soon`]'s flag, cleared once acted on.
-    pub(super) fn after_commit(&self, writer: &Connection, wal_pages: c_int, soon: &AtomicBool) {
+    /// `copy_soon`: [`super::Store::copy_wal_soon`]'s flag, which lowers the size that wakes
+    /// the thread to [`SOON_AT_PAGES`]; cleared once acted on.
+    pub(super) fn after_commit(
+        &self,
+        writer: &Connection,
+        wal_pages: c_int,
+        copy_soon: &AtomicBool,
+    ) {
+        // The thread's pass left more than the writer copies itself.
+        let mut go_again = false;
         if self.woken.get() {
             let ended = self.pass.swap(PASS_RUNNING, Ordering::AcqRel);
             if ended == PASS_RUNNING {
@@ -120,24 +133,26 @@ impl Checkpointer {
                 }
                 return;
             }
-            // Too much for the writer to copy itself: the thread goes again.
+            // Too much for the writer to copy itself: the thread goes again, whatever the
+            // WAL's length (a pass woken early began below the usual size). After a pass
+            // that could not copy everything, it goes again only at the usual size: a reader
+            // holding frames back would otherwise have it go after every commit.
+            go_again = ended != PASS_INCOMPLETE;
         }
-        let soon_asked = soon.load(Ordering::Acquire);
-        let threshold = if soon_asked {
+        let threshold = if copy_soon.load(Ordering::Acquire) {
             SOON_AT_PAGES
         } else {
             CHECKPOINT_AT_PAGES
         };
-        if wal_pages > threshold
+        if (go_again || wal_pages > threshold)
             && let Some(wake) = &self.wake
         {
             // Disconnected: the thread is gone, and the writer's automatic checkpoint takes
             // over. (Full cannot happen: the writer wakes it again only after its pass.)
             if wake.try_send(()).is_ok() {
                 self.woken.set(true);
-                if soon_asked {
-                    soon.store(false, Ordering::Release);
-                }
+                // An ask made since the load above is cleared too: this pass serves it.
+                copy_soon.store(false, Ordering::Release);
             }
         }
     }
@@ -245,6 +260,33 @@ mod tests {
         write_mib(&writer, 2);
         checkpointer.after_commit(&writer, wal::pages_after_commit(), &soon);
         assert!(checkpointer.woken.get());
+        checkpointer.stop();
+    }
+
+    #[test]
+    fn after_a_pass_woken_early_more_than_the_writer_copies_sends_the_thread_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, db) = writer_on(dir.path());
+        let checkpointer = Checkpointer::start(&db).expect("started");
+        write_mib(&writer, 2);
+        // A reader inside the WAL keeps it from starting over after the pass.
+        let reader = Connection::open(&db).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let rows: i64 = reader
+            .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 2);
+        let copy_soon = AtomicBool::new(true);
+        checkpointer.after_commit(&writer, wal::pages_after_commit(), &copy_soon);
+        assert!(checkpointer.woken.get(), "woken early");
+        wait_for_the_pass(&checkpointer);
+        // 5 MiB since the pass began: more than the writer copies, yet far below 16 MiB.
+        write_mib(&writer, 5);
+        let pages = wal::pages_after_commit();
+        assert!(pages < CHECKPOINT_AT_PAGES, "{pages} pages");
+        checkpointer.after_commit(&writer, pages, &copy_soon);
+        assert!(checkpointer.woken.get(), "the thread goes again");
+        reader.execute_batch("COMMIT").unwrap();
         checkpointer.stop();
     }
 

@@ -310,13 +310,15 @@ impl Store {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Asks for the WAL to be copied into the database now, by the checkpoint thread, rather
-    /// than once it has grown to 16 MiB. Ingest calls it when no poll is being fetched or
-    /// prepared: the writer may still have a queue of polls to write, alone on one core, and
-    /// the other core can copy meanwhile what the store's close would otherwise copy and sync
-    /// after the writer is done (at the end of a cold `fetch`, 30-50 ms of its wall time).
-    pub fn copy_wal_soon(&self) {
-        self.inner.copy_wal_soon.store(true, Ordering::Release);
+    /// Asks (`true`) for the WAL to be copied into the database soon, by the checkpoint thread,
+    /// once it holds 1 MiB rather than 16; `false` withdraws the ask. Ingest asks while no
+    /// poll is being fetched or prepared: the writer may still have polls queued, alone on one
+    /// core, and the other core can copy meanwhile what the store's close would otherwise copy
+    /// and sync after the writer is done (34-48 ms of a cold 150-feed `fetch`'s wall time,
+    /// strace). The writer clears the ask when it acts on it, and when it goes idle (its idle
+    /// fold copies everything anyway).
+    pub fn copy_wal_soon(&self, wanted: bool) {
+        self.inner.copy_wal_soon.store(wanted, Ordering::Release);
     }
 
     /// Whether [`Store::copy_wal_soon`] was called and the writer has not acted on it yet.
@@ -567,6 +569,7 @@ fn writer_loop(
                 // quiet spell, a few times, then at the next job's. Then hand the page cache
                 // back: an idle daemon should be small.
                 let folded = wal::fold_when_idle(&conn, &wal_path(&stamp.db));
+                copy_wal_soon.store(false, Ordering::Release);
                 let _ = conn.execute_batch("PRAGMA shrink_memory");
                 idle_tasks.run();
                 if folded || idle_folds_tried >= IDLE_FOLD_ATTEMPTS {
