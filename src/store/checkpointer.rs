@@ -175,8 +175,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // The writer's hook checkpoints only past 64 MiB, so until someone else checkpoints,
         // everything below stays in the WAL.
-        let (writer, db) = writer_on(dir.path());
-        let checkpointer = Checkpointer::start(&db).expect("started");
+        let (writer, db, checkpointer) = started_on(dir.path());
         let small = std::fs::metadata(&db).unwrap().len();
         assert!(wal::pages_after_commit() < CHECKPOINT_AT_PAGES);
         checkpointer.after_commit(&writer, wal::pages_after_commit(), &AtomicBool::new(false));
@@ -213,8 +212,7 @@ mod tests {
     #[test]
     fn once_asked_to_copy_soon_the_thread_is_woken_at_a_smaller_wal_and_the_ask_is_used_up() {
         let dir = tempfile::tempdir().unwrap();
-        let (writer, db) = writer_on(dir.path());
-        let checkpointer = Checkpointer::start(&db).expect("started");
+        let (writer, db, checkpointer) = started_on(dir.path());
         let soon = AtomicBool::new(false);
         write_mib(&writer, 2);
         let pages = wal::pages_after_commit();
@@ -240,8 +238,7 @@ mod tests {
     #[test]
     fn an_ask_to_copy_soon_waits_for_a_wal_worth_a_pass() {
         let dir = tempfile::tempdir().unwrap();
-        let (writer, db) = writer_on(dir.path());
-        let checkpointer = Checkpointer::start(&db).expect("started");
+        let (writer, _db, checkpointer) = started_on(dir.path());
         let soon = AtomicBool::new(true);
         writer
             .execute("INSERT INTO blobs (b) VALUES (zeroblob(4096))", [])
@@ -266,16 +263,10 @@ mod tests {
     #[test]
     fn after_a_pass_woken_early_more_than_the_writer_copies_sends_the_thread_again() {
         let dir = tempfile::tempdir().unwrap();
-        let (writer, db) = writer_on(dir.path());
-        let checkpointer = Checkpointer::start(&db).expect("started");
+        let (writer, db, checkpointer) = started_on(dir.path());
         write_mib(&writer, 2);
         // A reader inside the WAL keeps it from starting over after the pass.
-        let reader = Connection::open(&db).unwrap();
-        reader.execute_batch("BEGIN").unwrap();
-        let rows: i64 = reader
-            .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(rows, 2);
+        let reader = reader_inside_the_wal(&db, 2);
         let copy_soon = AtomicBool::new(true);
         checkpointer.after_commit(&writer, wal::pages_after_commit(), &copy_soon);
         assert!(checkpointer.woken.get(), "woken early");
@@ -290,6 +281,13 @@ mod tests {
         checkpointer.stop();
     }
 
+    /// [`writer_on`] with a checkpoint thread started.
+    fn started_on(dir: &Path) -> (Connection, std::path::PathBuf, Checkpointer) {
+        let (writer, db) = writer_on(dir);
+        let checkpointer = Checkpointer::start(&db).expect("started");
+        (writer, db, checkpointer)
+    }
+
     /// A writer whose hook reports the WAL's length, on a new database in `dir`.
     fn writer_on(dir: &Path) -> (Connection, std::path::PathBuf) {
         let db = dir.join("t.db");
@@ -300,6 +298,18 @@ mod tests {
             .execute_batch("CREATE TABLE blobs (b BLOB NOT NULL)")
             .unwrap();
         (writer, db)
+    }
+
+    /// A connection to `db` inside a read transaction that has seen its `rows` rows: until it
+    /// commits, the WAL cannot start over.
+    fn reader_inside_the_wal(db: &Path, rows: i64) -> Connection {
+        let reader = Connection::open(db).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let seen: i64 = reader
+            .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(seen, rows);
+        reader
     }
 
     /// Commits `n` rows of 1 MiB, one transaction each.
@@ -357,18 +367,12 @@ mod tests {
     #[test]
     fn more_than_the_writer_should_copy_after_a_pass_goes_back_to_the_thread() {
         let dir = tempfile::tempdir().unwrap();
-        let (writer, db) = writer_on(dir.path());
-        let checkpointer = Checkpointer::start(&db).expect("started");
+        let (writer, db, checkpointer) = started_on(dir.path());
         write_mib(&writer, 17);
         // A reader inside the WAL: the pass can copy everything up to it, but the WAL cannot
         // start over while it reads, so what the writer commits next goes after the pass's
         // frames.
-        let reader = Connection::open(&db).unwrap();
-        reader.execute_batch("BEGIN").unwrap();
-        let rows: i64 = reader
-            .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(rows, 17);
+        let reader = reader_inside_the_wal(&db, 17);
         checkpointer.after_commit(&writer, wal::pages_after_commit(), &AtomicBool::new(false));
         assert!(checkpointer.woken.get());
         wait_for_the_pass(&checkpointer);
