@@ -2,9 +2,9 @@
 //! burst of writes (a first pass over thousands of feeds) does not stop the writer for it.
 //!
 //! SQLite lets a PASSIVE checkpoint run beside a writer: it copies the frames committed so far
-//! while new commits keep appending to the WAL. Profiling a 2,400-feed first pass showed the checkpoints
-//! inside the writer's commits at a tenth of the writer's time, on the one thread every poll
-//! waits for. The writer's own automatic checkpoint stays as a backstop at a larger size.
+//! while new commits keep appending to the WAL. Profiling a 2,400-feed first pass showed the
+//! checkpoints inside the writer's commits at a tenth of the writer's time, on the one thread
+//! every poll waits for. The writer's own automatic checkpoint stays as a backstop at a larger size.
 //!
 //! The WAL starts over only at the start of a write transaction that finds every frame copied,
 //! and in a burst the writer's next transaction starts as soon as its last one commits: before
@@ -117,27 +117,32 @@ impl Checkpointer {
                 return;
             }
             self.woken.set(false);
-            let since = i64::from(wal_pages) - ended;
-            if ended != PASS_INCOMPLETE && since < 0 {
-                // The WAL started over after the pass: nothing of it is left to copy.
-                return;
-            }
-            if ended != PASS_INCOMPLETE && since <= CATCH_UP_MAX_PAGES {
-                match wal::checkpoint(writer, "PASSIVE") {
-                    Ok((false, log, copied)) if log == copied => {}
-                    // A reader holds frames back: the WAL starts over after a later pass.
-                    Ok((_, log, copied)) => {
-                        tracing::debug!(log, copied, "checkpoint not caught up");
-                    }
-                    Err(e) => tracing::debug!(error = %e, "catching up the checkpoint skipped"),
+            // After a pass that could not copy everything, the thread goes again only at the
+            // usual size: a reader holding frames back would otherwise have it go after every
+            // commit.
+            if ended != PASS_INCOMPLETE {
+                let since = i64::from(wal_pages) - ended;
+                if since < 0 {
+                    // The WAL started over after the pass: nothing of it is left to copy.
+                    return;
                 }
-                return;
+                if since <= CATCH_UP_MAX_PAGES {
+                    match wal::checkpoint(writer, "PASSIVE") {
+                        Ok((false, log, copied)) if log == copied => {}
+                        // A reader holds frames back: the WAL starts over after a later pass.
+                        Ok((_, log, copied)) => {
+                            tracing::debug!(log, copied, "checkpoint not caught up");
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "catching up the checkpoint skipped");
+                        }
+                    }
+                    return;
+                }
+                // Too much for the writer to copy itself: the thread goes again, whatever the
+                // WAL's length (a pass woken early began below the usual size).
+                go_again = true;
             }
-            // Too much for the writer to copy itself: the thread goes again, whatever the
-            // WAL's length (a pass woken early began below the usual size). After a pass
-            // that could not copy everything, it goes again only at the usual size: a reader
-            // holding frames back would otherwise have it go after every commit.
-            go_again = ended != PASS_INCOMPLETE;
         }
         let threshold = if copy_soon.load(Ordering::Acquire) {
             SOON_AT_PAGES

@@ -243,13 +243,15 @@ impl Store {
                 let handle = std::thread::Builder::new()
                     .name("store-writer".into())
                     .spawn(move || {
-                        let shared = WriterShared {
-                            version: &version,
-                            search_behind: &search_behind,
-                            copy_wal_soon: &copy_wal_soon,
-                            idle_tasks: &idle_tasks,
-                        };
-                        writer_loop(conn, rx, &shared, &stamp)
+                        writer_loop(
+                            conn,
+                            rx,
+                            &version,
+                            &search_behind,
+                            &copy_wal_soon,
+                            &idle_tasks,
+                            &stamp,
+                        )
                     })
                     .map_err(|source| StoreError::Io {
                         path: "store-writer thread".into(),
@@ -481,30 +483,18 @@ const IDLE_FOLD_ATTEMPTS: u32 = 20;
 /// ingest down.
 const QUIET: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// What the writer thread shares with the [`Store`]'s handles.
-#[derive(Clone, Copy)]
-struct WriterShared<'a> {
-    version: &'a AtomicU64,
-    search_behind: &'a AtomicBool,
-    copy_wal_soon: &'a AtomicBool,
-    idle_tasks: &'a IdleTasks,
-}
-
 /// The writer thread: runs queued jobs in order. Once the queue has been empty for
 /// [`QUIET`], it catches up the work kept off the ingest path: it indexes stories for
 /// search one chunk at a time (looking at the queue between chunks), then checkpoints the WAL.
 fn writer_loop(
     mut conn: Connection,
     mut jobs: tokio::sync::mpsc::Receiver<WriteJob>,
-    shared: &WriterShared<'_>,
+    version: &AtomicU64,
+    search_behind: &AtomicBool,
+    copy_wal_soon: &AtomicBool,
+    idle_tasks: &IdleTasks,
     stamp: &clean_close::Stamp,
 ) {
-    let WriterShared {
-        version,
-        search_behind,
-        copy_wal_soon,
-        idle_tasks,
-    } = *shared;
     // A clock for waiting on the queue with a timeout; this thread runs nothing else on it.
     let clock = match tokio::runtime::Builder::new_current_thread()
         .enable_time()
