@@ -301,7 +301,7 @@ async fn feed(
             let rendered = Arc::new(Rendered {
                 body: axum::body::Bytes::from(body),
                 etag,
-                last_modified: httpdate::fmt_http_date(last.into()),
+                last_modified: render::http_date(last),
             });
             let mut cache = state.cache.lock().expect("cache lock poisoned");
             if cache.len() >= CACHE_ENTRIES {

@@ -184,7 +184,8 @@ fn matched_topics(story: &StoryView) -> impl Iterator<Item = &crate::domain::Top
 }
 
 /// The feed-level `updated`: the newest story change, or the epoch for an empty feed (a fixed
-/// value keeps an empty feed's ETag stable).
+/// value keeps an empty feed's ETag stable). It can lie before 1970 (a feed of old stories):
+/// format it with [`http_date`] or [`writable`], never directly.
 pub fn last_updated(stories: &[StoryView]) -> DateTime<Utc> {
     stories
         .iter()
@@ -193,13 +194,38 @@ pub fn last_updated(stories: &[StoryView]) -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
+/// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the instants RFC 3339 and RFC 2822 dates
+/// (four-digit years) can carry, as Unix seconds.
+const WRITABLE_SECS: (i64, i64) = (-62_167_219_200, 253_402_300_799);
+
+/// `t` moved into the years 0000–9999, where RFC 3339 and RFC 2822 dates can be written
+/// (chrono panics writing RFC 2822 outside it). A stored date lies wherever its feed said:
+/// `0000-01-01T00:00:00+01:00` is in year -1.
+pub fn writable(t: DateTime<Utc>) -> DateTime<Utc> {
+    let (first, last) = WRITABLE_SECS;
+    let secs = t.timestamp();
+    if (first..=last).contains(&secs) {
+        t
+    } else {
+        DateTime::from_timestamp(secs.clamp(first, last), 0).unwrap_or_default()
+    }
+}
+
+/// `t` as an HTTP date (`Last-Modified`), clamped to what one can say: no earlier than the
+/// epoch and no later than the year 9999 (httpdate panics outside that range). A feed whose
+/// newest story is from 1969 is served as last modified at the epoch.
+pub fn http_date(t: DateTime<Utc>) -> String {
+    let secs = t.timestamp().clamp(0, WRITABLE_SECS.1).unsigned_abs();
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
 /// Renders an Atom 1.0 feed.
 pub fn atom(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
     use atom_syndication::{Category, Content, Entry, Feed, Link, Person, Text};
     let mut feed = Feed {
         title: Text::plain(xml_safe(&meta.title)),
         id: meta.feed_id(),
-        updated: last_updated(stories).fixed_offset(),
+        updated: writable(last_updated(stories)).fixed_offset(),
         ..Default::default()
     };
     feed.links = vec![
@@ -232,8 +258,8 @@ pub fn atom(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
             let mut entry = Entry {
                 title: Text::plain(xml_safe(&s.title)),
                 id: story_id(&meta.instance, s.id),
-                updated: s.updated.max(s.published).fixed_offset(),
-                published: Some(s.published.fixed_offset()),
+                updated: writable(s.updated.max(s.published)).fixed_offset(),
+                published: Some(writable(s.published).fixed_offset()),
                 summary: Some(Text::plain(summary_text(s))),
                 content: Some(Content {
                     value: Some(story_html(s)),
@@ -289,7 +315,7 @@ pub fn rss(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
         link: format!("{}/", meta.base_url),
         description: xml_safe(&format!("{} — {} stories", meta.title, meta.topic)),
         generator: Some(format!("tradefeed {}", env!("CARGO_PKG_VERSION"))),
-        last_build_date: Some(last_updated(stories).to_rfc2822()),
+        last_build_date: Some(writable(last_updated(stories)).to_rfc2822()),
         ..Default::default()
     };
     channel.atom_ext = Some(rss::extension::atom::AtomExtension {
@@ -311,7 +337,7 @@ pub fn rss(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
                     value: story_id(&meta.instance, s.id),
                     permalink: false,
                 }),
-                pub_date: Some(s.published.to_rfc2822()),
+                pub_date: Some(writable(s.published).to_rfc2822()),
                 ..Default::default()
             };
             item.categories = matched_topics(s)
@@ -394,7 +420,7 @@ struct JsonTopic {
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    writable(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Renders a JSON Feed 1.1 with the `_tradefeed` extension on every item. Text goes through
@@ -477,6 +503,55 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(xml_safe(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn dates_outside_what_http_and_rfc_dates_can_carry_are_clamped_not_panicked_on() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let cases = [
+            // (stored, HTTP date, RFC 2822, RFC 3339)
+            (
+                at("1969-07-20T20:17:00Z"),
+                "Thu, 01 Jan 1970 00:00:00 GMT",
+                "Sun, 20 Jul 1969 20:17:00 +0000",
+                "1969-07-20T20:17:00Z",
+            ),
+            (
+                at("1970-01-01T00:00:00+01:00"),
+                "Thu, 01 Jan 1970 00:00:00 GMT",
+                "Wed, 31 Dec 1969 23:00:00 +0000",
+                "1969-12-31T23:00:00Z",
+            ),
+            (
+                at("0000-01-01T00:00:00+01:00"),
+                "Thu, 01 Jan 1970 00:00:00 GMT",
+                "Sat, 1 Jan 0000 00:00:00 +0000",
+                "0000-01-01T00:00:00Z",
+            ),
+            (
+                DateTime::<Utc>::MIN_UTC,
+                "Thu, 01 Jan 1970 00:00:00 GMT",
+                "Sat, 1 Jan 0000 00:00:00 +0000",
+                "0000-01-01T00:00:00Z",
+            ),
+            (
+                DateTime::<Utc>::MAX_UTC,
+                "Fri, 31 Dec 9999 23:59:59 GMT",
+                "Fri, 31 Dec 9999 23:59:59 +0000",
+                "9999-12-31T23:59:59Z",
+            ),
+            (
+                at("2026-11-10T09:00:00Z"),
+                "Tue, 10 Nov 2026 09:00:00 GMT",
+                "Tue, 10 Nov 2026 09:00:00 +0000",
+                "2026-11-10T09:00:00Z",
+            ),
+        ];
+        for (t, http, rfc2822, rfc3339_text) in cases {
+            assert_eq!(http_date(t), http, "{t:?}");
+            assert_eq!(writable(t).to_rfc2822(), rfc2822, "{t:?}");
+            assert_eq!(rfc3339(t), rfc3339_text, "{t:?}");
         }
     }
 

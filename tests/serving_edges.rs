@@ -1,0 +1,139 @@
+//! The served feeds and status page at their edges: dates outside what HTTP and feed dates can
+//! carry, searches that are malformed or have nothing to search for, odd query strings, and the
+//! rendered-feed cache. Each test polls real feeds from a local server into a temp database,
+//! then asks the daemon over HTTP.
+
+mod common;
+
+use common::{FeedServer, Resource, write_config};
+use tradefeed::app::{self, FetchPassResult, Pipeline};
+use tradefeed::config::Config;
+
+/// A JSON Feed resource with `items` (id, title, content_html, date_published).
+fn json_feed(items: &[(&str, &str, &str, &str)]) -> Resource {
+    let items: Vec<serde_json::Value> = items
+        .iter()
+        .map(|(id, title, html, date)| {
+            serde_json::json!({
+                "id": id,
+                "url": format!("http://old.example/{id}"),
+                "title": title,
+                "content_html": html,
+                "date_published": date,
+            })
+        })
+        .collect();
+    let body = serde_json::json!({
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Feed",
+        "items": items,
+    });
+    Resource {
+        content_type: "application/feed+json".into(),
+        ..Resource::feed(body.to_string())
+    }
+}
+
+/// Polls every source of `config` once in-process; panics unless all succeed.
+async fn fetch_all(config: &Config) {
+    let pipeline = Pipeline::start(config).await.unwrap();
+    let results = app::fetch_once(&pipeline, config.sources.clone(), 8).await;
+    pipeline.store.close().await;
+    for r in results {
+        match r {
+            FetchPassResult::Polled(p) => assert!(p.is_ok(), "{p:?}"),
+            FetchPassResult::Skipped { source, reason } => panic!("{source} skipped: {reason}"),
+        }
+    }
+}
+
+/// Serves `feeds` (source name, resource), polls them into a fresh database and starts the
+/// daemon on it. Returns the daemon's base URL, how to stop it, and the temp dir to keep.
+async fn daemon_with(
+    feeds: Vec<(&str, Resource)>,
+    extra_config: &str,
+) -> (
+    String,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+    tempfile::TempDir,
+    FeedServer,
+) {
+    let server = FeedServer::start().await;
+    let mut sources = Vec::new();
+    for (i, (name, resource)) in feeds.into_iter().enumerate() {
+        let path = format!("feed{i}");
+        server.put(&path, resource);
+        sources.push((name, server.url(&path)));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &sources, extra_config);
+    let config = Config::load(&path).unwrap();
+    fetch_all(&config).await;
+    let (base, cancel, handle) = common::start_daemon(config).await;
+    (base, cancel, handle, dir, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_whose_newest_story_is_from_before_1970_is_served_with_a_last_modified_at_the_epoch()
+{
+    let (base, cancel, handle, _dir, _server) = daemon_with(
+        vec![(
+            "Old",
+            json_feed(&[
+                (
+                    "moon",
+                    "Apollo 11 lands; tariff talks paused",
+                    "<p>Eagle has landed.</p>",
+                    "1969-07-20T20:17:00Z",
+                ),
+                (
+                    "epoch",
+                    "A story dated at the epoch in Paris",
+                    "<p>Midnight.</p>",
+                    "1970-01-01T00:00:00+01:00",
+                ),
+                (
+                    "year-minus-one",
+                    "A story dated before the year 0",
+                    "<p>Long ago.</p>",
+                    "0000-01-01T00:00:00+01:00",
+                ),
+            ]),
+        )],
+        "",
+    )
+    .await;
+    for ext in ["atom", "rss", "json"] {
+        let url = format!("{base}/feeds/all.{ext}?source=Old");
+        let response = reqwest::get(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(response.status(), 200, "{url}");
+        assert_eq!(
+            response.headers()["last-modified"],
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+            "{url}"
+        );
+        let body = response.text().await.unwrap();
+        let feed = feed_rs::parser::parse(body.as_bytes()).unwrap_or_else(|e| panic!("{ext}: {e}"));
+        assert_eq!(feed.entries.len(), 3, "{ext}: {body}");
+        let moon = feed
+            .entries
+            .iter()
+            .find(|e| {
+                e.title
+                    .as_ref()
+                    .is_some_and(|t| t.content.contains("Apollo"))
+            })
+            .unwrap_or_else(|| panic!("{ext}: {body}"));
+        assert_eq!(
+            moon.published.map(|d| d.to_rfc3339()),
+            Some("1969-07-20T20:17:00+00:00".to_string()),
+            "{ext}: a date before 1970 is served as it is"
+        );
+    }
+    let (status, _) = common::get_text(&format!("{base}/?q=tariff")).await;
+    assert_eq!(status, 200);
+    common::stop_daemon(cancel, handle).await;
+}
