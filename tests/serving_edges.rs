@@ -137,3 +137,94 @@ async fn a_feed_whose_newest_story_is_from_before_1970_is_served_with_a_last_mod
     assert_eq!(status, 200);
     common::stop_daemon(cancel, handle).await;
 }
+
+/// Two stories: one on steel tariffs, one on a trade deal.
+async fn steel_and_deal_daemon() -> (
+    String,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+    tempfile::TempDir,
+    FeedServer,
+) {
+    daemon_with(
+        vec![
+            ("Steel desk", common::steel_duties_feed()),
+            ("Deal desk", common::trade_deal_feed()),
+        ],
+        "",
+    )
+    .await
+}
+
+/// The titles of the items of a JSON Feed body.
+fn json_titles(body: &str) -> Vec<String> {
+    let value: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    value["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["title"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_characters_in_a_search_separate_words_and_never_read_as_the_database_being_down() {
+    let (base, cancel, handle, _dir, _server) = steel_and_deal_daemon().await;
+    let steel = "EU imposes anti-dumping duties on Chinese steel";
+    for q in ["steel%00", "%00steel", "steel%00duties", "steel%01%1F%7F"] {
+        let (status, body) = common::get_text(&format!("{base}/feeds/all.json?q={q}")).await;
+        assert_eq!(status, 200, "q={q}: {body}");
+        assert_eq!(json_titles(&body), [steel], "q={q}");
+        for ext in ["atom", "rss"] {
+            let (status, body) = common::get_text(&format!("{base}/feeds/all.{ext}?q={q}")).await;
+            assert_eq!(status, 200, "{ext} q={q}: {body}");
+        }
+        let (status, page) = common::get_text(&format!("{base}/?q={q}")).await;
+        assert_eq!(status, 200, "status page q={q}: {page}");
+        assert!(page.contains("Chinese steel"), "status page q={q}: {page}");
+    }
+    // Two words once the NUL separates them; the second is in no story.
+    let (status, body) = common::get_text(&format!("{base}/feeds/all.json?q=steel%00x")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(json_titles(&body).is_empty(), "{body}");
+    common::stop_daemon(cancel, handle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_without_words_finds_nothing_and_one_with_too_many_words_is_refused() {
+    let (base, cancel, handle, _dir, _server) = steel_and_deal_daemon().await;
+    let (status, body) = common::get_text(&format!("{base}/feeds/all.json")).await;
+    assert_eq!(status, 200);
+    assert_eq!(json_titles(&body).len(), 2, "both stories without a search");
+    for q in ["!!!", "%26", "--", "%E2%80%8B", "%22%22", "%00"] {
+        let (status, body) = common::get_text(&format!("{base}/feeds/all.json?q={q}")).await;
+        assert_eq!(status, 200, "q={q}: {body}");
+        assert!(json_titles(&body).is_empty(), "q={q} finds nothing: {body}");
+        let (status, page) = common::get_text(&format!("{base}/?q={q}")).await;
+        assert_eq!(status, 200, "status page q={q}");
+        assert!(
+            !page.contains("Chinese steel") && !page.contains("continuity deal"),
+            "status page q={q} lists no story: {page}"
+        );
+    }
+    // A blank q is no search at all.
+    let (_, body) = common::get_text(&format!("{base}/feeds/all.json?q=+")).await;
+    assert_eq!(json_titles(&body).len(), 2);
+
+    let sixteen = ["steel"; 16].join("+");
+    let (status, body) = common::get_text(&format!("{base}/feeds/all.json?q={sixteen}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json_titles(&body).len(), 1, "16 words are searched for");
+    let seventeen = format!("{sixteen}+zzzznotthere");
+    for url in [
+        format!("{base}/feeds/all.json?q={seventeen}"),
+        format!("{base}/feeds/all.atom?q={seventeen}"),
+        format!("{base}/?q={seventeen}"),
+    ] {
+        let (status, body) = common::get_text(&url).await;
+        assert_eq!(status, 400, "{url}: {body}");
+        assert!(body.contains("at most 16 words"), "{url}: {body}");
+    }
+    common::stop_daemon(cancel, handle).await;
+}

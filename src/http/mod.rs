@@ -19,7 +19,7 @@ use axum::routing::get;
 pub use render::{Format, story_id, xml_safe};
 
 use crate::ingest::SharedClassifier;
-use crate::store::{Store, StoryQuery};
+use crate::store::{MAX_SEARCH_WORDS, Store, StoreError, StoryQuery};
 
 /// Default number of stories in a feed.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -180,19 +180,47 @@ fn parse_params(raw: Option<&str>) -> Result<FeedParams, String> {
                 }
                 params.source = Some(value.trim().to_string());
             }
-            "q" => {
-                if value.chars().count() > MAX_QUERY_CHARS {
-                    return Err(format!("q must be at most {MAX_QUERY_CHARS} characters"));
-                }
-                if !value.trim().is_empty() {
-                    params.search = Some(value.trim().to_string());
-                }
-            }
+            "q" => params.search = search_param(&value)?,
             // Feed readers and proxies add their own parameters; ignoring them is the norm.
             _ => {}
         }
     }
     Ok(params)
+}
+
+/// A `?q=` value, validated: `None` for a blank one (no search), an error message for one that
+/// is too long or has too many words. A search whose text has no words at all is kept: it
+/// finds nothing (see [`crate::store::search_words`]).
+fn search_param(value: &str) -> Result<Option<String>, String> {
+    if value.chars().count() > MAX_QUERY_CHARS {
+        return Err(format!("q must be at most {MAX_QUERY_CHARS} characters"));
+    }
+    let words = crate::store::search_words(value).len();
+    if words > MAX_SEARCH_WORDS {
+        return Err(format!(
+            "q must have at most {MAX_SEARCH_WORDS} words, got {words}"
+        ));
+    }
+    let value = value.trim();
+    Ok((!value.is_empty()).then(|| value.to_string()))
+}
+
+/// The answer to a failed story query: a search the index cannot run is the asker's fault
+/// (400); anything else means the database cannot answer now (503, logged).
+fn query_failed(e: StoreError) -> HttpError {
+    match e {
+        StoreError::Search(message) => HttpError(
+            StatusCode::BAD_REQUEST,
+            format!("q cannot be searched for: {message}"),
+        ),
+        e => {
+            tracing::error!(error = %e, "story query failed");
+            HttpError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is unavailable; try again shortly".into(),
+            )
+        }
+    }
 }
 
 fn base_url(site: &Site, headers: &HeaderMap) -> String {
@@ -272,13 +300,7 @@ async fn feed(
                     limit: params.limit,
                 })
                 .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "feed query failed");
-                    HttpError(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "the database is unavailable; try again shortly".into(),
-                    )
-                })?;
+                .map_err(query_failed)?;
             let meta = render::FeedMeta {
                 title: if topic == "all" {
                     site.title.clone()
@@ -385,8 +407,21 @@ mod tests {
             assert_eq!(p.source.as_deref(), source, "{raw:?}");
             assert_eq!(p.search.as_deref(), search, "{raw:?}");
         }
-        for bad in ["limit=0", "limit=501", "limit=ten", "limit=-1", "source="] {
+        let seventeen = format!("q={}", ["steel"; 17].join("+"));
+        for bad in [
+            "limit=0",
+            "limit=501",
+            "limit=ten",
+            "limit=-1",
+            "source=",
+            &seventeen,
+        ] {
             assert!(parse_params(Some(bad)).is_err(), "{bad} should be rejected");
         }
+        let sixteen = format!("q={}", ["steel"; 16].join("+"));
+        assert!(parse_params(Some(&sixteen)).is_ok());
+        // Pieces without a letter or digit are no words: they count towards no limit.
+        let punctuation = format!("q=steel+{}", ["!"; 30].join("+"));
+        assert!(parse_params(Some(&punctuation)).is_ok());
     }
 }
