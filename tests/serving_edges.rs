@@ -228,3 +228,89 @@ async fn a_search_without_words_finds_nothing_and_one_with_too_many_words_is_ref
     }
     common::stop_daemon(cancel, handle).await;
 }
+
+/// Sends `request_target` as is (no client re-encoding), reads the whole answer; returns the
+/// status line and the body.
+async fn raw_get(base: &str, request_target: &[u8]) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = b"GET ".to_vec();
+    request.extend_from_slice(request_target);
+    request.extend_from_slice(b" HTTP/1.1\r\nHost: feeds.example\r\nConnection: close\r\n\r\n");
+    stream.write_all(&request).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("answered within 10 s")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    )
+}
+
+/// The text of the first `<tag>…</tag>` in `xml`.
+fn first_element<'a>(xml: &'a str, tag: &str) -> &'a str {
+    let open = format!("<{tag}>");
+    let start = xml
+        .find(&open)
+        .unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
+        + open.len();
+    let end = start + xml[start..].find(&format!("</{tag}>")).unwrap();
+    &xml[start..end]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_self_link_and_feed_id_come_from_the_validated_parameters_not_the_raw_query() {
+    let (base, cancel, handle, _dir, _server) = steel_and_deal_daemon().await;
+    let (_, plain) = raw_get(&base, b"/feeds/all.atom").await;
+    let plain_id = first_element(&plain, "id").to_string();
+    // U+FFFE and U+FFFF raw in the request target, in an ignored parameter and in a search.
+    for target in [
+        b"/feeds/all.atom?x=\xef\xbf\xbe".as_slice(),
+        b"/feeds/all.atom?utm_source=\xef\xbf\xbf&fbclid=1",
+        b"/feeds/all.rss?x=\xef\xbf\xbe%01",
+        b"/feeds/all.json?x=\xef\xbf\xbe",
+        b"/feeds/all.atom?q=steel\xef\xbf\xbe",
+        b"/feeds/all.rss?q=steel\xef\xbf\xbf",
+    ] {
+        let shown = String::from_utf8_lossy(target);
+        let (status, body) = raw_get(&base, target).await;
+        assert!(status.contains(" 200 "), "{shown}: {status}");
+        assert!(
+            !body.contains(['\u{FFFE}', '\u{FFFF}', '\u{1}']),
+            "{shown}: a character XML forbids is served: {body}"
+        );
+        assert!(
+            !body.contains("&#xFFFE;") && !body.contains("&#65534;"),
+            "{shown}: {body}"
+        );
+        let feed = feed_rs::parser::parse(body.as_bytes())
+            .unwrap_or_else(|e| panic!("{shown}: {e}: {body}"));
+        assert!(!feed.entries.is_empty(), "{shown}: {body}");
+        if target.starts_with(b"/feeds/all.atom?") && !target.contains(&b'q') {
+            assert_eq!(
+                first_element(&body, "id"),
+                plain_id,
+                "{shown}: ignored parameters leave the feed id alone"
+            );
+            assert!(
+                body.contains("href=\"http://feeds.example/feeds/all.atom\""),
+                "{shown}: the self link has no ignored parameters: {body}"
+            );
+        }
+    }
+    let (_, searched) = raw_get(&base, b"/feeds/all.atom?utm_x=1&q=steel&limit=50").await;
+    assert_eq!(
+        first_element(&searched, "id"),
+        format!("{plain_id}?q=steel"),
+        "the id names what selects the stories, in one form"
+    );
+    common::stop_daemon(cancel, handle).await;
+}

@@ -158,6 +158,26 @@ struct FeedParams {
     search: Option<String>,
 }
 
+impl FeedParams {
+    /// The parameters as a query string in one canonical form: only the parameters that
+    /// change the feed, in a fixed order, percent-encoded (so ASCII and XML-safe whatever the
+    /// request carried), `limit` only when not the default. The feed's self link and id
+    /// carry it, so `?utm_source=…` or a reordering leaves them unchanged.
+    fn canonical_query(&self) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        if self.limit != DEFAULT_LIMIT {
+            query.append_pair("limit", &self.limit.to_string());
+        }
+        if let Some(source) = &self.source {
+            query.append_pair("source", source);
+        }
+        if let Some(search) = &self.search {
+            query.append_pair("q", search);
+        }
+        query.finish()
+    }
+}
+
 fn parse_params(raw: Option<&str>) -> Result<FeedParams, String> {
     let mut params = FeedParams {
         limit: DEFAULT_LIMIT,
@@ -310,7 +330,7 @@ async fn feed(
                 topic: topic.to_string(),
                 base_url: base,
                 instance: state.store.instance().to_string(),
-                query: query.unwrap_or_default(),
+                query: params.canonical_query(),
             };
             let stories_for_render = stories;
             let (body, last) = tokio::task::spawn_blocking(move || {
@@ -387,6 +407,30 @@ async fn readyz(State(state): State<HttpState>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_canonical_query_keeps_only_what_changes_the_feed_in_one_ascii_form() {
+        let cases = [
+            (None, ""),
+            (Some("utm_source=x&fbclid=y"), ""),
+            (Some("limit=50"), ""),
+            (Some("q=steel&limit=10&x=1"), "limit=10&q=steel"),
+            (Some("source=A&source=B+C"), "source=B+C"),
+            (Some("q=%20steel%20tariffs%20"), "q=steel+tariffs"),
+            (
+                Some("x=\u{FFFE}&q=Z%C3%B6lle\u{FFFF}"),
+                "q=Z%C3%B6lle%EF%BF%BF",
+            ),
+            (Some("q=a%26b%3Dc%23d"), "q=a%26b%3Dc%23d"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(
+                parse_params(raw).unwrap().canonical_query(),
+                want,
+                "{raw:?}"
+            );
+        }
+    }
 
     #[test]
     fn feed_parameters_are_validated_with_messages() {

@@ -62,7 +62,8 @@ pub struct FeedMeta {
     pub base_url: String,
     /// The database's id namespace (part of every story id).
     pub instance: String,
-    /// The query string the feed was asked with (kept in the self link).
+    /// The feed's parameters as a canonical query string (kept in the self link and the id);
+    /// built from validated parameters, never the raw request.
     pub query: String,
 }
 
@@ -76,7 +77,7 @@ impl FeedMeta {
         );
         if !self.query.is_empty() {
             url.push('?');
-            url.push_str(&self.query);
+            url.push_str(&xml_safe(&self.query));
         }
         url
     }
@@ -85,7 +86,7 @@ impl FeedMeta {
         let mut id = format!("tag:tradefeed,2026:{}/feeds/{}", self.instance, self.topic);
         if !self.query.is_empty() {
             id.push('?');
-            id.push_str(&self.query);
+            id.push_str(&xml_safe(&self.query));
         }
         id
     }
