@@ -314,3 +314,70 @@ async fn the_self_link_and_feed_id_come_from_the_validated_parameters_not_the_ra
     );
     common::stop_daemon(cancel, handle).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_title_changed_by_a_live_reload_is_served_at_once_and_not_answered_304() {
+    let server = FeedServer::start().await;
+    server.put("steel.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Steel", server.url("steel.xml"))], "");
+    let with_title = |title: &str| {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (head, rest) = text.split_once("[server]\n").unwrap();
+        let rest = rest
+            .split_once("listen")
+            .map(|(_, after)| format!("listen{after}"))
+            .unwrap();
+        std::fs::write(
+            &path,
+            format!("{head}[server]\ntitle = \"{title}\"\n{rest}"),
+        )
+        .unwrap();
+    };
+    with_title("Before the reload");
+    let config = Config::load(&path).unwrap();
+    fetch_all(&config).await;
+    let (base, cancel, handle) = common::start_daemon(config).await;
+    let client = reqwest::Client::new();
+    // A search first brings the search index up to date, the one change the store would
+    // otherwise make on its own once idle.
+    let (status, _) = common::get_text(&format!("{base}/feeds/all.atom?q=steel")).await;
+    assert_eq!(status, 200);
+    let feed_url = format!("{base}/feeds/all.atom");
+    let first = client.get(&feed_url).send().await.unwrap();
+    let etag = first.headers()["etag"].to_str().unwrap().to_string();
+    assert!(first.text().await.unwrap().contains("Before the reload"));
+    let again = client
+        .get(&feed_url)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304, "unchanged data and settings: 304");
+
+    with_title("After the reload, longer");
+    // The status page reads the settings directly: once it shows the new title, the reload
+    // has happened.
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let (_, page) = common::get_text(&format!("{base}/")).await;
+            if page.contains("After the reload, longer") {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the config is reloaded within 30 s");
+    let after = client
+        .get(&feed_url)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 200, "the new title is news to a reader");
+    assert_ne!(after.headers()["etag"].to_str().unwrap(), etag);
+    let body = after.text().await.unwrap();
+    assert!(body.contains("After the reload, longer"), "{body}");
+    common::stop_daemon(cancel, handle).await;
+}

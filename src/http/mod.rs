@@ -56,6 +56,9 @@ pub struct Site {
     pub config_error: Option<String>,
 }
 
+/// What a rendered feed depends on: the data, the request, and the settings a live reload can
+/// change (the title and the base URL), so a reload is served at once without clearing the
+/// cache by hand.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct CacheKey {
     version: u64,
@@ -63,6 +66,7 @@ struct CacheKey {
     topic: String,
     query: String,
     base_url: String,
+    title: String,
 }
 
 struct Rendered {
@@ -289,6 +293,7 @@ async fn feed(
         topic: topic.to_string(),
         query: query.clone().unwrap_or_default(),
         base_url: base.clone(),
+        title: site.title.clone(),
     };
     let lookup = || {
         state
