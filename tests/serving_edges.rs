@@ -381,3 +381,39 @@ async fn a_title_changed_by_a_live_reload_is_served_at_once_and_not_answered_304
     assert!(body.contains("After the reload, longer"), "{body}");
     common::stop_daemon(cancel, handle).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn if_none_match_compares_weakly_so_an_etag_weakened_by_a_proxy_still_gets_a_304() {
+    let (base, cancel, handle, _dir, _server) = steel_and_deal_daemon().await;
+    let client = reqwest::Client::new();
+    let url = format!("{base}/feeds/all.rss");
+    let (status, _) = common::get_text(&format!("{base}/feeds/all.rss?q=steel")).await;
+    assert_eq!(status, 200, "the search index is up to date");
+    let first = client.get(&url).send().await.unwrap();
+    let etag = first.headers()["etag"].to_str().unwrap().to_string();
+    assert!(etag.starts_with('"'), "a strong ETag: {etag}");
+    let ask = |values: Vec<String>| {
+        let mut request = client.get(&url);
+        for v in values {
+            request = request.header("If-None-Match", v);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    for values in [
+        vec![etag.clone()],
+        vec![format!("W/{etag}")],
+        vec![format!("\"0000\", W/{etag}")],
+        vec!["\"0000\"".to_string(), format!("W/{etag}")],
+        vec!["*".to_string()],
+    ] {
+        assert_eq!(ask(values.clone()).await, 304, "{values:?}");
+    }
+    for values in [
+        vec!["\"0000\"".to_string()],
+        vec!["W/\"0000\"".to_string()],
+        vec![etag.trim_matches('"').to_string()],
+    ] {
+        assert_eq!(ask(values.clone()).await, 200, "{values:?}");
+    }
+    common::stop_daemon(cancel, handle).await;
+}

@@ -364,12 +364,10 @@ async fn feed(
     };
 
     let not_modified = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim() == rendered.etag || t.trim() == "*")
-        });
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| none_match_fails(v, &rendered.etag));
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -392,6 +390,35 @@ async fn feed(
         HeaderValue::from_static("public, max-age=60"),
     );
     Ok(response)
+}
+
+/// Whether an `If-None-Match` value names `etag` (a quoted strong tag), so the answer is 304.
+/// RFC 9110 13.1.2: `*` matches any current representation, and the comparison is weak:
+/// `W/"x"` matches `"x"` (a proxy that compresses, such as nginx with gzip, weakens the ETags
+/// it passes on, and readers send them back so). The value is a comma-separated list of entity
+/// tags, whose opaque part may itself hold commas.
+fn none_match_fails(value: &str, etag: &str) -> bool {
+    const SEPARATORS: [char; 3] = [' ', '\t', ','];
+    if value.trim_matches(SEPARATORS) == "*" {
+        return true;
+    }
+    let mut rest = value.trim_start_matches(SEPARATORS);
+    while !rest.is_empty() {
+        let tag = rest.strip_prefix("W/").unwrap_or(rest);
+        // The quoted tag: `"`, the opaque part (which holds no `"`), `"`.
+        let Some(len) = tag
+            .strip_prefix('"')
+            .and_then(|t| t.find('"'))
+            .map(|i| i + 2)
+        else {
+            return false;
+        };
+        if tag[..len] == *etag {
+            return true;
+        }
+        rest = tag[len..].trim_start_matches(SEPARATORS);
+    }
+    false
 }
 
 async fn healthz() -> &'static str {
@@ -433,6 +460,42 @@ mod tests {
                 parse_params(raw).unwrap().canonical_query(),
                 want,
                 "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly_and_reads_lists_and_star() {
+        let etag = "\"00ab\"";
+        let matching = [
+            "\"00ab\"",
+            "W/\"00ab\"",
+            "*",
+            " * ",
+            "\"ffff\", W/\"00ab\"",
+            "\"ffff\",\"00ab\"",
+            "W/\"a,b\", \"00ab\"",
+            ",\t\"00ab\" ,",
+        ];
+        for value in matching {
+            assert!(none_match_fails(value, etag), "{value:?} matches {etag}");
+        }
+        let other = [
+            "",
+            "\"ffff\"",
+            "W/\"ffff\"",
+            "00ab",
+            "w/\"00ab\"",
+            "\"00ab",
+            "\"00abc\"",
+            "\"00a\"",
+            "W/\"a,\"00ab\"",
+            "*x",
+        ];
+        for value in other {
+            assert!(
+                !none_match_fails(value, etag),
+                "{value:?} does not match {etag}"
             );
         }
     }
