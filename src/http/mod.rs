@@ -27,7 +27,8 @@ pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 500;
 /// Longest `?q=` accepted, in characters.
 const MAX_QUERY_CHARS: usize = 200;
-/// Rendered feeds kept at most (older data versions are dropped first).
+/// Rendered feeds kept at most (older data versions are dropped first, then the least
+/// recently used).
 const CACHE_ENTRIES: usize = 256;
 
 /// What the handlers share.
@@ -39,7 +40,7 @@ pub struct HttpState {
     pub classifier: SharedClassifier,
     /// Settings shown in feeds.
     pub site: Arc<std::sync::RwLock<Site>>,
-    cache: Arc<Mutex<HashMap<CacheKey, Arc<Rendered>>>>,
+    cache: Arc<Mutex<FeedCache>>,
     /// Held while a feed is rendered after a cache miss, so that when new data arrives the
     /// many readers asking at that moment wait for one rendering instead of all rendering it.
     render_lock: Arc<tokio::sync::Mutex<()>>,
@@ -75,6 +76,43 @@ struct Rendered {
     last_modified: String,
 }
 
+/// Rendered feeds by [`CacheKey`], at most [`CACHE_ENTRIES`]. When full, entries of older data
+/// versions go first, then the one used longest ago: a flood of distinct searches evicts one
+/// feed at a time instead of emptying the cache that every feed reader relies on.
+#[derive(Default)]
+struct FeedCache {
+    entries: HashMap<CacheKey, (Arc<Rendered>, u64)>,
+    /// Counts lookups and inserts; an entry remembers the count of its last use.
+    clock: u64,
+}
+
+impl FeedCache {
+    fn get(&mut self, key: &CacheKey) -> Option<Arc<Rendered>> {
+        self.clock += 1;
+        let (rendered, used) = self.entries.get_mut(key)?;
+        *used = self.clock;
+        Some(Arc::clone(rendered))
+    }
+
+    fn insert(&mut self, key: CacheKey, rendered: Arc<Rendered>) {
+        self.clock += 1;
+        if self.entries.len() >= CACHE_ENTRIES && !self.entries.contains_key(&key) {
+            self.entries.retain(|k, _| k.version == key.version);
+            if self.entries.len() >= CACHE_ENTRIES {
+                let oldest = self
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, (_, used))| *used)
+                    .map(|(k, _)| k.clone());
+                if let Some(oldest) = oldest {
+                    self.entries.remove(&oldest);
+                }
+            }
+        }
+        self.entries.insert(key, (rendered, self.clock));
+    }
+}
+
 impl HttpState {
     /// Builds the shared state.
     pub fn new(store: Store, classifier: SharedClassifier, site: Site) -> HttpState {
@@ -82,7 +120,7 @@ impl HttpState {
             store,
             classifier,
             site: Arc::new(std::sync::RwLock::new(site)),
-            cache: Arc::new(Mutex::new(HashMap::new())),
+            cache: Arc::new(Mutex::new(FeedCache::default())),
             render_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
@@ -291,18 +329,13 @@ async fn feed(
         version: state.store.data_version(),
         format,
         topic: topic.to_string(),
-        query: query.clone().unwrap_or_default(),
+        // The validated parameters, not the raw query: `?utm_source=…`, repeats and reorderings
+        // share one entry instead of each costing a query and a render.
+        query: params.canonical_query(),
         base_url: base.clone(),
         title: site.title.clone(),
     };
-    let lookup = || {
-        state
-            .cache
-            .lock()
-            .expect("cache lock poisoned")
-            .get(&key)
-            .cloned()
-    };
+    let lookup = || state.cache.lock().expect("cache lock poisoned").get(&key);
     let mut cached = lookup();
     let _rendering = match cached {
         Some(_) => None,
@@ -335,7 +368,7 @@ async fn feed(
                 topic: topic.to_string(),
                 base_url: base,
                 instance: state.store.instance().to_string(),
-                query: params.canonical_query(),
+                query: key.query.clone(),
             };
             let stories_for_render = stories;
             let (body, last) = tokio::task::spawn_blocking(move || {
@@ -350,15 +383,11 @@ async fn feed(
                 etag,
                 last_modified: render::http_date(last),
             });
-            let mut cache = state.cache.lock().expect("cache lock poisoned");
-            if cache.len() >= CACHE_ENTRIES {
-                let current = key.version;
-                cache.retain(|k, _| k.version == current);
-                if cache.len() >= CACHE_ENTRIES {
-                    cache.clear();
-                }
-            }
-            cache.insert(key, Arc::clone(&rendered));
+            state
+                .cache
+                .lock()
+                .expect("cache lock poisoned")
+                .insert(key, Arc::clone(&rendered));
             rendered
         }
     };
@@ -462,6 +491,70 @@ mod tests {
                 "{raw:?}"
             );
         }
+    }
+
+    /// A daemon's HTTP side on an empty database in `dir`, served on 127.0.0.1; its base URL.
+    async fn serve_empty(dir: &std::path::Path) -> (HttpState, String) {
+        let store = Store::open(&dir.join("tradefeed.db"), crate::store::Access::ReadWrite)
+            .expect("a fresh database opens");
+        let classifier = Arc::new(std::sync::RwLock::new(Arc::new(
+            crate::classify::Classifier::builtin(),
+        )));
+        let site = Site {
+            title: "tradefeed".into(),
+            base_url: None,
+            config_error: None,
+        };
+        let state = HttpState::new(store, classifier, site);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = router(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (state, base)
+    }
+
+    fn cached_queries(state: &HttpState) -> Vec<String> {
+        let cache = state.cache.lock().unwrap();
+        let mut queries: Vec<String> = cache.entries.keys().map(|k| k.query.clone()).collect();
+        queries.sort();
+        queries
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ignored_parameters_share_one_cache_entry_and_a_full_cache_evicts_one_feed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, base) = serve_empty(dir.path()).await;
+        let get = |path: String| {
+            let url = format!("{base}{path}");
+            async move {
+                let r = reqwest::get(&url).await.unwrap();
+                assert_eq!(r.status(), 200, "{url}");
+            }
+        };
+        for junk in 0..20 {
+            get(format!("/feeds/all.atom?utm_source={junk}&fbclid=x{junk}")).await;
+        }
+        get("/feeds/all.atom?limit=50".into()).await;
+        assert_eq!(cached_queries(&state), [""], "one entry for the plain feed");
+
+        // Fill the cache with distinct searches; the plain feed is read now and then, as feed
+        // readers do, and must survive the flood.
+        for n in 0..CACHE_ENTRIES + 40 {
+            get(format!("/feeds/all.atom?q=flood{n}")).await;
+            if n % 50 == 0 {
+                get("/feeds/all.atom".into()).await;
+            }
+        }
+        let queries = cached_queries(&state);
+        assert_eq!(queries.len(), CACHE_ENTRIES, "full, not cleared");
+        assert!(queries.contains(&String::new()), "the plain feed stays");
+        let last = format!("q=flood{}", CACHE_ENTRIES + 39);
+        assert!(queries.contains(&last), "the newest search is cached");
+        assert!(
+            !queries.contains(&"q=flood0".to_string()),
+            "the oldest search went"
+        );
+        state.store.close().await;
     }
 
     #[test]
