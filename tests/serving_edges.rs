@@ -417,3 +417,87 @@ async fn if_none_match_compares_weakly_so_an_etag_weakened_by_a_proxy_still_gets
     }
     common::stop_daemon(cancel, handle).await;
 }
+
+/// Reads until the server closes the connection; panics if it has not within `within`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: std::time::Duration) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    tokio::time::timeout(within, stream.read_to_end(&mut answer))
+        .await
+        .unwrap_or_else(|_| panic!("the connection is still open after {within:?}"))
+        .unwrap_or(0);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_send_no_or_half_a_request_are_closed_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    use tradefeed::http::{HttpState, Site};
+    let dir = tempfile::tempdir().unwrap();
+    let store = tradefeed::store::Store::open(
+        &dir.path().join("tradefeed.db"),
+        tradefeed::store::Access::ReadWrite,
+    )
+    .unwrap();
+    let classifier = std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(
+        tradefeed::classify::Classifier::builtin(),
+    )));
+    let site = Site {
+        title: "tradefeed".into(),
+        base_url: None,
+        config_error: None,
+    };
+    let router = tradefeed::http::router(HttpState::new(store.clone(), classifier, site));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let timeout = std::time::Duration::from_millis(400);
+    let server = tokio::spawn(tradefeed::http::serve(listener, router, timeout, {
+        let stop = stop.clone();
+        async move { stop.cancelled().await }
+    }));
+    let limit = std::time::Duration::from_secs(5);
+
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let mut half = TcpStream::connect(addr).await.unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    closed_within(&mut silent, limit).await;
+    let answer = closed_within(&mut half, limit).await;
+    assert!(
+        !answer.contains("200 OK"),
+        "no answer to half a request: {answer}"
+    );
+    assert!(
+        started.elapsed() >= timeout / 2,
+        "not closed before the timeout"
+    );
+
+    // A whole request is answered, and the connection is kept for the next one.
+    let mut keep = TcpStream::connect(addr).await.unwrap();
+    keep.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(limit, keep.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok\n"),
+        "{answer}"
+    );
+
+    // Shutdown with that idle keep-alive connection open returns at once, as before.
+    stop.cancel();
+    tokio::time::timeout(std::time::Duration::from_secs(2), server)
+        .await
+        .expect("the server drains promptly")
+        .unwrap();
+    closed_within(&mut keep, limit).await;
+    store.close().await;
+}

@@ -5,6 +5,7 @@
 
 mod opml;
 pub mod render;
+mod serve;
 mod status;
 
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 pub use render::{Format, story_id, xml_safe};
+pub use serve::{HEADER_READ_TIMEOUT, serve};
 
 use crate::ingest::SharedClassifier;
 use crate::store::{MAX_SEARCH_WORDS, Store, StoreError, StoryQuery};
