@@ -501,3 +501,48 @@ async fn connections_that_send_no_or_half_a_request_are_closed_after_the_header_
     closed_within(&mut keep, limit).await;
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_json_feed_strips_control_characters_from_config_text_as_atom_and_rss_do() {
+    let server = FeedServer::start().await;
+    server.put("steel.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    // TOML escapes put control characters into the title and a noncharacter into a source
+    // name (the config refuses control characters there).
+    let path = write_config(
+        dir.path(),
+        &[("Steel desk\\uFFFE", server.url("steel.xml"))],
+        "",
+    );
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "[server]\n",
+        "[server]\ntitle = \"Trade\\u0001 wire\\u0007\"\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    let config = Config::load(&path).unwrap();
+    assert!(config.server.title.contains('\u{1}'), "the config keeps it");
+    fetch_all(&config).await;
+    let (base, cancel, handle) = common::start_daemon(config).await;
+    let (status, body) = common::get_text(&format!("{base}/feeds/all.json")).await;
+    assert_eq!(status, 200);
+    let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(value["title"], "Trade wire");
+    assert_eq!(value["items"][0]["_tradefeed"]["sources"][0], "Steel desk");
+    assert_eq!(
+        value["items"][0]["_tradefeed"]["appearances"][0]["source"],
+        "Steel desk"
+    );
+    let mut stack = vec![&value];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::String(s) => assert!(
+                !s.contains(|c: char| (c.is_control() && !"\t\n\r".contains(c)) || c == '\u{FFFE}'),
+                "{s:?} in {body}"
+            ),
+            serde_json::Value::Array(a) => stack.extend(a),
+            serde_json::Value::Object(o) => stack.extend(o.values()),
+            _ => {}
+        }
+    }
+    common::stop_daemon(cancel, handle).await;
+}

@@ -366,9 +366,9 @@ pub fn rss(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
 }
 
 #[derive(Serialize)]
-struct JsonFeed<'a> {
+struct JsonFeed {
     version: &'static str,
-    title: &'a str,
+    title: String,
     home_page_url: String,
     feed_url: String,
     items: Vec<JsonItem>,
@@ -430,14 +430,14 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 pub fn json(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
     let feed = JsonFeed {
         version: "https://jsonfeed.org/version/1.1",
-        title: &meta.title,
+        title: xml_safe(&meta.title),
         home_page_url: format!("{}/", meta.base_url),
         feed_url: meta.self_url(Format::Json),
         items: stories
             .iter()
             .map(|s| JsonItem {
                 id: story_id(&meta.instance, s.id),
-                url: s.link.clone(),
+                url: s.link.as_deref().map(xml_safe),
                 title: xml_safe(&s.title),
                 content_html: story_html(s),
                 summary: summary_text(s),
@@ -448,16 +448,16 @@ pub fn json(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
                     .iter()
                     .map(|a| JsonAuthor { name: xml_safe(a) })
                     .collect(),
-                tags: matched_topics(s).map(|t| t.topic.clone()).collect(),
+                tags: matched_topics(s).map(|t| xml_safe(&t.topic)).collect(),
                 _tradefeed: Extension {
-                    sources: sources_line(s),
+                    sources: sources_line(s).iter().map(|n| xml_safe(n)).collect(),
                     first_seen: rfc3339(s.first_seen),
                     appearances: s
                         .appearances
                         .iter()
                         .map(|a| JsonAppearance {
-                            source: a.source.clone(),
-                            url: a.url.clone(),
+                            source: xml_safe(&a.source),
+                            url: a.url.as_deref().map(xml_safe),
                             title: xml_safe(&a.title),
                             first_seen: rfc3339(a.first_seen),
                         })
@@ -466,10 +466,10 @@ pub fn json(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
                         .topics
                         .iter()
                         .map(|t| JsonTopic {
-                            name: t.topic.clone(),
+                            name: xml_safe(&t.topic),
                             score: (t.score * 1000.0).round() / 1000.0,
                             matched: t.matched,
-                            why: t.why.clone(),
+                            why: t.why.iter().map(|w| xml_safe(w)).collect(),
                         })
                         .collect(),
                 },
