@@ -216,11 +216,12 @@ pub async fn run(
     let server = {
         let router = http::router(http_state);
         let http_cancel = http_cancel.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { http_cancel.cancelled().await })
-                .await
-        })
+        tokio::spawn(http::serve(
+            listener,
+            router,
+            http::HEADER_READ_TIMEOUT,
+            async move { http_cancel.cancelled().await },
+        ))
     };
 
     let site = http_state_site.clone();
@@ -326,8 +327,7 @@ pub async fn run(
     // 1. HTTP: stop accepting, give open requests a moment.
     http_cancel.cancel();
     match tokio::time::timeout(HTTP_DRAIN, server).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => error!(error = %e, "HTTP server failed"),
+        Ok(Ok(())) => {}
         Ok(Err(e)) => error!(error = %e, "HTTP server task failed"),
         Err(_) => warn!("HTTP connections still open after the drain time; closing"),
     }

@@ -458,6 +458,9 @@ fn hostile_html() -> &'static str {
      <svg onload=\"alert('v')\"><circle r=\"1\"/></svg>\
      <object data=\"http://evil.example/x.swf\"></object>\
      <form action=\"http://evil.example/\"><input name=\"q\"></form>\
+     <q cite=\"javascript:alert('q')\">quoted</q>\
+     <blockquote cite=\"javascript:alert('b')\">block</blockquote>\
+     <del cite=\"data:text/html,x\">deleted</del><ins cite=\"vbscript:msgbox(1)\">inserted</ins>\
      <a href=\"http://ok.example/fine\" onclick=\"alert('c')\">fine link</a>"
 }
 
@@ -481,6 +484,7 @@ const DANGEROUS: &[&str] = &[
     "<object",
     "<form",
     "<svg",
+    "vbscript:",
 ];
 
 fn assert_no_dangerous(what: &str, html: &str) {

@@ -5,6 +5,7 @@
 
 mod opml;
 pub mod render;
+mod serve;
 mod status;
 
 use std::collections::HashMap;
@@ -17,9 +18,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 pub use render::{Format, story_id, xml_safe};
+pub use serve::{HEADER_READ_TIMEOUT, serve};
 
 use crate::ingest::SharedClassifier;
-use crate::store::{Store, StoryQuery};
+use crate::store::{MAX_SEARCH_WORDS, Store, StoreError, StoryQuery};
 
 /// Default number of stories in a feed.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -27,7 +29,8 @@ pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 500;
 /// Longest `?q=` accepted, in characters.
 const MAX_QUERY_CHARS: usize = 200;
-/// Rendered feeds kept at most (older data versions are dropped first).
+/// Rendered feeds kept at most (older data versions are dropped first, then the least
+/// recently used).
 const CACHE_ENTRIES: usize = 256;
 
 /// What the handlers share.
@@ -39,7 +42,7 @@ pub struct HttpState {
     pub classifier: SharedClassifier,
     /// Settings shown in feeds.
     pub site: Arc<std::sync::RwLock<Site>>,
-    cache: Arc<Mutex<HashMap<CacheKey, Arc<Rendered>>>>,
+    cache: Arc<Mutex<FeedCache>>,
     /// Held while a feed is rendered after a cache miss, so that when new data arrives the
     /// many readers asking at that moment wait for one rendering instead of all rendering it.
     render_lock: Arc<tokio::sync::Mutex<()>>,
@@ -56,6 +59,9 @@ pub struct Site {
     pub config_error: Option<String>,
 }
 
+/// What a rendered feed depends on: the data, the request, and the settings a live reload can
+/// change (the title and the base URL), so a reload is served at once without clearing the
+/// cache by hand.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct CacheKey {
     version: u64,
@@ -63,12 +69,50 @@ struct CacheKey {
     topic: String,
     query: String,
     base_url: String,
+    title: String,
 }
 
 struct Rendered {
     body: axum::body::Bytes,
     etag: String,
     last_modified: String,
+}
+
+/// Rendered feeds by [`CacheKey`], at most [`CACHE_ENTRIES`]. When full, entries of older data
+/// versions go first, then the one used longest ago: a flood of distinct searches evicts one
+/// feed at a time instead of emptying the cache that every feed reader relies on.
+#[derive(Default)]
+struct FeedCache {
+    entries: HashMap<CacheKey, (Arc<Rendered>, u64)>,
+    /// Counts lookups and inserts; an entry remembers the count of its last use.
+    clock: u64,
+}
+
+impl FeedCache {
+    fn get(&mut self, key: &CacheKey) -> Option<Arc<Rendered>> {
+        self.clock += 1;
+        let (rendered, used) = self.entries.get_mut(key)?;
+        *used = self.clock;
+        Some(Arc::clone(rendered))
+    }
+
+    fn insert(&mut self, key: CacheKey, rendered: Arc<Rendered>) {
+        self.clock += 1;
+        if self.entries.len() >= CACHE_ENTRIES && !self.entries.contains_key(&key) {
+            self.entries.retain(|k, _| k.version == key.version);
+            if self.entries.len() >= CACHE_ENTRIES {
+                let oldest = self
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, (_, used))| *used)
+                    .map(|(k, _)| k.clone());
+                if let Some(oldest) = oldest {
+                    self.entries.remove(&oldest);
+                }
+            }
+        }
+        self.entries.insert(key, (rendered, self.clock));
+    }
 }
 
 impl HttpState {
@@ -78,7 +122,7 @@ impl HttpState {
             store,
             classifier,
             site: Arc::new(std::sync::RwLock::new(site)),
-            cache: Arc::new(Mutex::new(HashMap::new())),
+            cache: Arc::new(Mutex::new(FeedCache::default())),
             render_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
@@ -158,6 +202,26 @@ struct FeedParams {
     search: Option<String>,
 }
 
+impl FeedParams {
+    /// The parameters as a query string in one canonical form: only the parameters that
+    /// change the feed, in a fixed order, percent-encoded (so ASCII and XML-safe whatever the
+    /// request carried), `limit` only when not the default. The feed's self link and id
+    /// carry it, so `?utm_source=…` or a reordering leaves them unchanged.
+    fn canonical_query(&self) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        if self.limit != DEFAULT_LIMIT {
+            query.append_pair("limit", &self.limit.to_string());
+        }
+        if let Some(source) = &self.source {
+            query.append_pair("source", source);
+        }
+        if let Some(search) = &self.search {
+            query.append_pair("q", search);
+        }
+        query.finish()
+    }
+}
+
 fn parse_params(raw: Option<&str>) -> Result<FeedParams, String> {
     let mut params = FeedParams {
         limit: DEFAULT_LIMIT,
@@ -180,19 +244,47 @@ fn parse_params(raw: Option<&str>) -> Result<FeedParams, String> {
                 }
                 params.source = Some(value.trim().to_string());
             }
-            "q" => {
-                if value.chars().count() > MAX_QUERY_CHARS {
-                    return Err(format!("q must be at most {MAX_QUERY_CHARS} characters"));
-                }
-                if !value.trim().is_empty() {
-                    params.search = Some(value.trim().to_string());
-                }
-            }
+            "q" => params.search = search_param(&value)?,
             // Feed readers and proxies add their own parameters; ignoring them is the norm.
             _ => {}
         }
     }
     Ok(params)
+}
+
+/// A `?q=` value, validated: `None` for a blank one (no search), an error message for one that
+/// is too long or has too many words. A search whose text has no words at all is kept: it
+/// finds nothing (see [`crate::store::search_words`]).
+fn search_param(value: &str) -> Result<Option<String>, String> {
+    if value.chars().count() > MAX_QUERY_CHARS {
+        return Err(format!("q must be at most {MAX_QUERY_CHARS} characters"));
+    }
+    let words = crate::store::search_words(value).len();
+    if words > MAX_SEARCH_WORDS {
+        return Err(format!(
+            "q must have at most {MAX_SEARCH_WORDS} words, got {words}"
+        ));
+    }
+    let value = value.trim();
+    Ok((!value.is_empty()).then(|| value.to_string()))
+}
+
+/// The answer to a failed story query: a search the index cannot run is the asker's fault
+/// (400); anything else means the database cannot answer now (503, logged).
+fn query_failed(e: StoreError) -> HttpError {
+    match e {
+        StoreError::Search(message) => HttpError(
+            StatusCode::BAD_REQUEST,
+            format!("q cannot be searched for: {message}"),
+        ),
+        e => {
+            tracing::error!(error = %e, "story query failed");
+            HttpError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is unavailable; try again shortly".into(),
+            )
+        }
+    }
 }
 
 fn base_url(site: &Site, headers: &HeaderMap) -> String {
@@ -239,17 +331,13 @@ async fn feed(
         version: state.store.data_version(),
         format,
         topic: topic.to_string(),
-        query: query.clone().unwrap_or_default(),
+        // The validated parameters, not the raw query: `?utm_source=…`, repeats and reorderings
+        // share one entry instead of each costing a query and a render.
+        query: params.canonical_query(),
         base_url: base.clone(),
+        title: site.title.clone(),
     };
-    let lookup = || {
-        state
-            .cache
-            .lock()
-            .expect("cache lock poisoned")
-            .get(&key)
-            .cloned()
-    };
+    let lookup = || state.cache.lock().expect("cache lock poisoned").get(&key);
     let mut cached = lookup();
     let _rendering = match cached {
         Some(_) => None,
@@ -272,13 +360,7 @@ async fn feed(
                     limit: params.limit,
                 })
                 .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "feed query failed");
-                    HttpError(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "the database is unavailable; try again shortly".into(),
-                    )
-                })?;
+                .map_err(query_failed)?;
             let meta = render::FeedMeta {
                 title: if topic == "all" {
                     site.title.clone()
@@ -288,7 +370,7 @@ async fn feed(
                 topic: topic.to_string(),
                 base_url: base,
                 instance: state.store.instance().to_string(),
-                query: query.unwrap_or_default(),
+                query: key.query.clone(),
             };
             let stories_for_render = stories;
             let (body, last) = tokio::task::spawn_blocking(move || {
@@ -301,28 +383,22 @@ async fn feed(
             let rendered = Arc::new(Rendered {
                 body: axum::body::Bytes::from(body),
                 etag,
-                last_modified: httpdate::fmt_http_date(last.into()),
+                last_modified: render::http_date(last),
             });
-            let mut cache = state.cache.lock().expect("cache lock poisoned");
-            if cache.len() >= CACHE_ENTRIES {
-                let current = key.version;
-                cache.retain(|k, _| k.version == current);
-                if cache.len() >= CACHE_ENTRIES {
-                    cache.clear();
-                }
-            }
-            cache.insert(key, Arc::clone(&rendered));
+            state
+                .cache
+                .lock()
+                .expect("cache lock poisoned")
+                .insert(key, Arc::clone(&rendered));
             rendered
         }
     };
 
     let not_modified = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim() == rendered.etag || t.trim() == "*")
-        });
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| none_match_fails(v, &rendered.etag));
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -347,6 +423,35 @@ async fn feed(
     Ok(response)
 }
 
+/// Whether an `If-None-Match` value names `etag` (a quoted strong tag), so the answer is 304.
+/// RFC 9110 13.1.2: `*` matches any current representation, and the comparison is weak:
+/// `W/"x"` matches `"x"` (a proxy that compresses, such as nginx with gzip, weakens the ETags
+/// it passes on, and readers send them back so). The value is a comma-separated list of entity
+/// tags, whose opaque part may itself hold commas.
+fn none_match_fails(value: &str, etag: &str) -> bool {
+    const SEPARATORS: [char; 3] = [' ', '\t', ','];
+    if value.trim_matches(SEPARATORS) == "*" {
+        return true;
+    }
+    let mut rest = value.trim_start_matches(SEPARATORS);
+    while !rest.is_empty() {
+        let tag = rest.strip_prefix("W/").unwrap_or(rest);
+        // The quoted tag: `"`, the opaque part (which holds no `"`), `"`.
+        let Some(len) = tag
+            .strip_prefix('"')
+            .and_then(|t| t.find('"'))
+            .map(|i| i + 2)
+        else {
+            return false;
+        };
+        if tag[..len] == *etag {
+            return true;
+        }
+        rest = tag[len..].trim_start_matches(SEPARATORS);
+    }
+    false
+}
+
 async fn healthz() -> &'static str {
     "ok\n"
 }
@@ -367,6 +472,130 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_canonical_query_keeps_only_what_changes_the_feed_in_one_ascii_form() {
+        let cases = [
+            (None, ""),
+            (Some("utm_source=x&fbclid=y"), ""),
+            (Some("limit=50"), ""),
+            (Some("q=steel&limit=10&x=1"), "limit=10&q=steel"),
+            (Some("source=A&source=B+C"), "source=B+C"),
+            (Some("q=%20steel%20tariffs%20"), "q=steel+tariffs"),
+            (
+                Some("x=\u{FFFE}&q=Z%C3%B6lle\u{FFFF}"),
+                "q=Z%C3%B6lle%EF%BF%BF",
+            ),
+            (Some("q=a%26b%3Dc%23d"), "q=a%26b%3Dc%23d"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(
+                parse_params(raw).unwrap().canonical_query(),
+                want,
+                "{raw:?}"
+            );
+        }
+    }
+
+    /// A daemon's HTTP side on an empty database in `dir`, served on 127.0.0.1; its base URL.
+    async fn serve_empty(dir: &std::path::Path) -> (HttpState, String) {
+        let store = Store::open(&dir.join("tradefeed.db"), crate::store::Access::ReadWrite)
+            .expect("a fresh database opens");
+        let classifier = Arc::new(std::sync::RwLock::new(Arc::new(
+            crate::classify::Classifier::builtin(),
+        )));
+        let site = Site {
+            title: "tradefeed".into(),
+            base_url: None,
+            config_error: None,
+        };
+        let state = HttpState::new(store, classifier, site);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = router(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (state, base)
+    }
+
+    fn cached_queries(state: &HttpState) -> Vec<String> {
+        let cache = state.cache.lock().unwrap();
+        let mut queries: Vec<String> = cache.entries.keys().map(|k| k.query.clone()).collect();
+        queries.sort();
+        queries
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ignored_parameters_share_one_cache_entry_and_a_full_cache_evicts_one_feed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, base) = serve_empty(dir.path()).await;
+        let get = |path: String| {
+            let url = format!("{base}{path}");
+            async move {
+                let r = reqwest::get(&url).await.unwrap();
+                assert_eq!(r.status(), 200, "{url}");
+            }
+        };
+        for junk in 0..20 {
+            get(format!("/feeds/all.atom?utm_source={junk}&fbclid=x{junk}")).await;
+        }
+        get("/feeds/all.atom?limit=50".into()).await;
+        assert_eq!(cached_queries(&state), [""], "one entry for the plain feed");
+
+        // Fill the cache with distinct searches; the plain feed is read now and then, as feed
+        // readers do, and must survive the flood.
+        for n in 0..CACHE_ENTRIES + 40 {
+            get(format!("/feeds/all.atom?q=flood{n}")).await;
+            if n % 50 == 0 {
+                get("/feeds/all.atom".into()).await;
+            }
+        }
+        let queries = cached_queries(&state);
+        assert_eq!(queries.len(), CACHE_ENTRIES, "full, not cleared");
+        assert!(queries.contains(&String::new()), "the plain feed stays");
+        let last = format!("q=flood{}", CACHE_ENTRIES + 39);
+        assert!(queries.contains(&last), "the newest search is cached");
+        assert!(
+            !queries.contains(&"q=flood0".to_string()),
+            "the oldest search went"
+        );
+        state.store.close().await;
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly_and_reads_lists_and_star() {
+        let etag = "\"00ab\"";
+        let matching = [
+            "\"00ab\"",
+            "W/\"00ab\"",
+            "*",
+            " * ",
+            "\"ffff\", W/\"00ab\"",
+            "\"ffff\",\"00ab\"",
+            "W/\"a,b\", \"00ab\"",
+            ",\t\"00ab\" ,",
+        ];
+        for value in matching {
+            assert!(none_match_fails(value, etag), "{value:?} matches {etag}");
+        }
+        let other = [
+            "",
+            "\"ffff\"",
+            "W/\"ffff\"",
+            "00ab",
+            "w/\"00ab\"",
+            "\"00ab",
+            "\"00abc\"",
+            "\"00a\"",
+            "W/\"a,\"00ab\"",
+            "*x",
+        ];
+        for value in other {
+            assert!(
+                !none_match_fails(value, etag),
+                "{value:?} does not match {etag}"
+            );
+        }
+    }
+
+    #[test]
     fn feed_parameters_are_validated_with_messages() {
         let ok = [
             (None, DEFAULT_LIMIT, None, None),
@@ -385,8 +614,21 @@ mod tests {
             assert_eq!(p.source.as_deref(), source, "{raw:?}");
             assert_eq!(p.search.as_deref(), search, "{raw:?}");
         }
-        for bad in ["limit=0", "limit=501", "limit=ten", "limit=-1", "source="] {
+        let seventeen = format!("q={}", ["steel"; 17].join("+"));
+        for bad in [
+            "limit=0",
+            "limit=501",
+            "limit=ten",
+            "limit=-1",
+            "source=",
+            &seventeen,
+        ] {
             assert!(parse_params(Some(bad)).is_err(), "{bad} should be rejected");
         }
+        let sixteen = format!("q={}", ["steel"; 16].join("+"));
+        assert!(parse_params(Some(&sixteen)).is_ok());
+        // Pieces without a letter or digit are no words: they count towards no limit.
+        let punctuation = format!("q=steel+{}", ["!"; 30].join("+"));
+        assert!(parse_params(Some(&punctuation)).is_ok());
     }
 }

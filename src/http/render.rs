@@ -62,7 +62,8 @@ pub struct FeedMeta {
     pub base_url: String,
     /// The database's id namespace (part of every story id).
     pub instance: String,
-    /// The query string the feed was asked with (kept in the self link).
+    /// The feed's parameters as a canonical query string (kept in the self link and the id);
+    /// built from validated parameters, never the raw request.
     pub query: String,
 }
 
@@ -76,7 +77,7 @@ impl FeedMeta {
         );
         if !self.query.is_empty() {
             url.push('?');
-            url.push_str(&self.query);
+            url.push_str(&xml_safe(&self.query));
         }
         url
     }
@@ -85,7 +86,7 @@ impl FeedMeta {
         let mut id = format!("tag:tradefeed,2026:{}/feeds/{}", self.instance, self.topic);
         if !self.query.is_empty() {
             id.push('?');
-            id.push_str(&self.query);
+            id.push_str(&xml_safe(&self.query));
         }
         id
     }
@@ -184,7 +185,8 @@ fn matched_topics(story: &StoryView) -> impl Iterator<Item = &crate::domain::Top
 }
 
 /// The feed-level `updated`: the newest story change, or the epoch for an empty feed (a fixed
-/// value keeps an empty feed's ETag stable).
+/// value keeps an empty feed's ETag stable). It can lie before 1970 (a feed of old stories):
+/// format it with [`http_date`] or [`writable`], never directly.
 pub fn last_updated(stories: &[StoryView]) -> DateTime<Utc> {
     stories
         .iter()
@@ -193,13 +195,38 @@ pub fn last_updated(stories: &[StoryView]) -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
+/// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the instants RFC 3339 and RFC 2822 dates
+/// (four-digit years) can carry, as Unix seconds.
+const WRITABLE_SECS: (i64, i64) = (-62_167_219_200, 253_402_300_799);
+
+/// `t` moved into the years 0000–9999, where RFC 3339 and RFC 2822 dates can be written
+/// (chrono panics writing RFC 2822 outside it). A stored date lies wherever its feed said:
+/// `0000-01-01T00:00:00+01:00` is in year -1.
+pub fn writable(t: DateTime<Utc>) -> DateTime<Utc> {
+    let (first, last) = WRITABLE_SECS;
+    let secs = t.timestamp();
+    if (first..=last).contains(&secs) {
+        t
+    } else {
+        DateTime::from_timestamp(secs.clamp(first, last), 0).unwrap_or_default()
+    }
+}
+
+/// `t` as an HTTP date (`Last-Modified`), clamped to what one can say: no earlier than the
+/// epoch and no later than the year 9999 (httpdate panics outside that range). A feed whose
+/// newest story is from 1969 is served as last modified at the epoch.
+pub fn http_date(t: DateTime<Utc>) -> String {
+    let secs = t.timestamp().clamp(0, WRITABLE_SECS.1).unsigned_abs();
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
 /// Renders an Atom 1.0 feed.
 pub fn atom(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
     use atom_syndication::{Category, Content, Entry, Feed, Link, Person, Text};
     let mut feed = Feed {
         title: Text::plain(xml_safe(&meta.title)),
         id: meta.feed_id(),
-        updated: last_updated(stories).fixed_offset(),
+        updated: writable(last_updated(stories)).fixed_offset(),
         ..Default::default()
     };
     feed.links = vec![
@@ -232,8 +259,8 @@ pub fn atom(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
             let mut entry = Entry {
                 title: Text::plain(xml_safe(&s.title)),
                 id: story_id(&meta.instance, s.id),
-                updated: s.updated.max(s.published).fixed_offset(),
-                published: Some(s.published.fixed_offset()),
+                updated: writable(s.updated.max(s.published)).fixed_offset(),
+                published: Some(writable(s.published).fixed_offset()),
                 summary: Some(Text::plain(summary_text(s))),
                 content: Some(Content {
                     value: Some(story_html(s)),
@@ -289,7 +316,7 @@ pub fn rss(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
         link: format!("{}/", meta.base_url),
         description: xml_safe(&format!("{} — {} stories", meta.title, meta.topic)),
         generator: Some(format!("tradefeed {}", env!("CARGO_PKG_VERSION"))),
-        last_build_date: Some(last_updated(stories).to_rfc2822()),
+        last_build_date: Some(writable(last_updated(stories)).to_rfc2822()),
         ..Default::default()
     };
     channel.atom_ext = Some(rss::extension::atom::AtomExtension {
@@ -311,7 +338,7 @@ pub fn rss(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
                     value: story_id(&meta.instance, s.id),
                     permalink: false,
                 }),
-                pub_date: Some(s.published.to_rfc2822()),
+                pub_date: Some(writable(s.published).to_rfc2822()),
                 ..Default::default()
             };
             item.categories = matched_topics(s)
@@ -339,9 +366,9 @@ pub fn rss(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
 }
 
 #[derive(Serialize)]
-struct JsonFeed<'a> {
+struct JsonFeed {
     version: &'static str,
-    title: &'a str,
+    title: String,
     home_page_url: String,
     feed_url: String,
     items: Vec<JsonItem>,
@@ -394,7 +421,7 @@ struct JsonTopic {
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    writable(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Renders a JSON Feed 1.1 with the `_tradefeed` extension on every item. Text goes through
@@ -403,14 +430,14 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 pub fn json(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
     let feed = JsonFeed {
         version: "https://jsonfeed.org/version/1.1",
-        title: &meta.title,
+        title: xml_safe(&meta.title),
         home_page_url: format!("{}/", meta.base_url),
         feed_url: meta.self_url(Format::Json),
         items: stories
             .iter()
             .map(|s| JsonItem {
                 id: story_id(&meta.instance, s.id),
-                url: s.link.clone(),
+                url: s.link.as_deref().map(xml_safe),
                 title: xml_safe(&s.title),
                 content_html: story_html(s),
                 summary: summary_text(s),
@@ -421,16 +448,16 @@ pub fn json(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
                     .iter()
                     .map(|a| JsonAuthor { name: xml_safe(a) })
                     .collect(),
-                tags: matched_topics(s).map(|t| t.topic.clone()).collect(),
+                tags: matched_topics(s).map(|t| xml_safe(&t.topic)).collect(),
                 _tradefeed: Extension {
-                    sources: sources_line(s),
+                    sources: sources_line(s).iter().map(|n| xml_safe(n)).collect(),
                     first_seen: rfc3339(s.first_seen),
                     appearances: s
                         .appearances
                         .iter()
                         .map(|a| JsonAppearance {
-                            source: a.source.clone(),
-                            url: a.url.clone(),
+                            source: xml_safe(&a.source),
+                            url: a.url.as_deref().map(xml_safe),
                             title: xml_safe(&a.title),
                             first_seen: rfc3339(a.first_seen),
                         })
@@ -439,10 +466,10 @@ pub fn json(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
                         .topics
                         .iter()
                         .map(|t| JsonTopic {
-                            name: t.topic.clone(),
+                            name: xml_safe(&t.topic),
                             score: (t.score * 1000.0).round() / 1000.0,
                             matched: t.matched,
-                            why: t.why.clone(),
+                            why: t.why.iter().map(|w| xml_safe(w)).collect(),
                         })
                         .collect(),
                 },
@@ -477,6 +504,55 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(xml_safe(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn dates_outside_what_http_and_rfc_dates_can_carry_are_clamped_not_panicked_on() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let cases = [
+            // (stored, HTTP date, RFC 2822, RFC 3339)
+            (
+                at("1969-07-20T20:17:00Z"),
+                "Thu, 01 Jan 1970 00:00:00 GMT",
+                "Sun, 20 Jul 1969 20:17:00 +0000",
+                "1969-07-20T20:17:00Z",
+            ),
+            (
+                at("1970-01-01T00:00:00+01:00"),
+                "Thu, 01 Jan 1970 00:00:00 GMT",
+                "Wed, 31 Dec 1969 23:00:00 +0000",
+                "1969-12-31T23:00:00Z",
+            ),
+            (
+                at("0000-01-01T00:00:00+01:00"),
+                "Thu, 01 Jan 1970 00:00:00 GMT",
+                "Sat, 1 Jan 0000 00:00:00 +0000",
+                "0000-01-01T00:00:00Z",
+            ),
+            (
+                DateTime::<Utc>::MIN_UTC,
+                "Thu, 01 Jan 1970 00:00:00 GMT",
+                "Sat, 1 Jan 0000 00:00:00 +0000",
+                "0000-01-01T00:00:00Z",
+            ),
+            (
+                DateTime::<Utc>::MAX_UTC,
+                "Fri, 31 Dec 9999 23:59:59 GMT",
+                "Fri, 31 Dec 9999 23:59:59 +0000",
+                "9999-12-31T23:59:59Z",
+            ),
+            (
+                at("2026-11-10T09:00:00Z"),
+                "Tue, 10 Nov 2026 09:00:00 GMT",
+                "Tue, 10 Nov 2026 09:00:00 +0000",
+                "2026-11-10T09:00:00Z",
+            ),
+        ];
+        for (t, http, rfc2822, rfc3339_text) in cases {
+            assert_eq!(http_date(t), http, "{t:?}");
+            assert_eq!(writable(t).to_rfc2822(), rfc2822, "{t:?}");
+            assert_eq!(rfc3339(t), rfc3339_text, "{t:?}");
         }
     }
 

@@ -6,8 +6,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
-use super::HttpState;
-use crate::store::StoryQuery;
+use super::{HttpError, HttpState};
+use crate::store::{StoreError, StoryQuery};
 
 const DEFAULT_TOPIC: &str = "trade-policy";
 
@@ -22,16 +22,19 @@ fn when(t: Option<DateTime<Utc>>) -> String {
     )
 }
 
-/// The `?q=` search text, if any (at most 200 characters are used).
-fn search_text(raw: Option<&str>) -> Option<String> {
-    url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
-        .find(|(k, _)| k == "q")
-        .map(|(_, v)| v.trim().chars().take(200).collect::<String>())
-        .filter(|q| !q.is_empty())
+/// The `?q=` search text, if any, validated as on the feeds.
+fn search_text(raw: Option<&str>) -> Result<Option<String>, String> {
+    match url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()).find(|(k, _)| k == "q") {
+        Some((_, v)) => super::search_param(&v),
+        None => Ok(None),
+    }
 }
 
 pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQuery) -> Response {
-    let search = search_text(query.as_deref());
+    let search = match search_text(query.as_deref()) {
+        Ok(search) => search,
+        Err(message) => return HttpError(StatusCode::BAD_REQUEST, message).into_response(),
+    };
     let topics = state
         .classifier
         .read()
@@ -55,6 +58,7 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
     let sources = state.store.source_states().await;
     let (stories, sources) = match (stories, sources) {
         (Ok(a), Ok(b)) => (a, b),
+        (Err(e @ StoreError::Search(_)), _) => return super::query_failed(e).into_response(),
         (Err(e), _) | (_, Err(e)) => {
             return (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -77,7 +77,8 @@ const DROPPED_WITH_CONTENT: &[&str] = &[
     "textarea", "select", "button",
 ];
 
-/// URL schemes allowed in `href`/`src`/`cite`; `javascript:`, `data:` and the rest are removed.
+/// URL schemes allowed in `href`/`src`/`cite` (`cite` by [`check_cite`]); `javascript:`,
+/// `data:` and the rest are removed.
 const URL_SCHEMES: &[&str] = &["http", "https", "mailto"];
 
 thread_local! {
@@ -92,6 +93,21 @@ fn resolve_relative(url: &str) -> Option<Cow<'_, str>> {
         let joined = base.1.as_ref()?.join(url).ok()?;
         matches!(joined.scheme(), "http" | "https").then(|| Cow::Owned(joined.into()))
     })
+}
+
+/// A `cite` attribute (a URL ammonia does not check: its URL attributes are `href`, `src` and a
+/// few others) put through the same rules as `href`: an allowed scheme, or a relative URL
+/// resolved against the base; anything else removes it.
+fn check_cite(value: &str) -> Option<Cow<'_, str>> {
+    match Url::parse(value) {
+        Ok(url) => URL_SCHEMES
+            .contains(&url.scheme())
+            .then_some(Cow::Borrowed(value)),
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            resolve_relative(value).map(|c| Cow::Owned(c.into_owned()))
+        }
+        Err(_) => None,
+    }
 }
 
 /// Attributes kept on particular elements; every other attribute goes, except
@@ -137,6 +153,10 @@ static SANITIZER: LazyLock<Builder<'static>> = LazyLock::new(|| {
         .generic_attributes(GENERIC_ATTRIBUTES.iter().copied().collect())
         .url_schemes(URL_SCHEMES.iter().copied().collect())
         .url_relative(UrlRelative::Custom(Box::new(resolve_relative)))
+        .attribute_filter(|_, attribute, value| match attribute {
+            "cite" => check_cite(value),
+            _ => Some(Cow::Borrowed(value)),
+        })
         .link_rel(Some("noopener noreferrer"))
         .strip_comments(true);
     builder
@@ -248,6 +268,46 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(sanitize_html(input, BASE_URL), expected, "input {input:?}");
         }
+    }
+
+    #[test]
+    fn cite_urls_are_checked_and_resolved_like_links() {
+        let cases = [
+            ("<q cite=\"javascript:alert(1)\">q</q>", "<q>q</q>"),
+            (
+                "<blockquote cite=\" JaVaScRiPt:alert(1)\">b</blockquote>",
+                "<blockquote>b</blockquote>",
+            ),
+            (
+                "<blockquote cite=\"java&#10;script:alert(1)\">b</blockquote>",
+                "<blockquote>b</blockquote>",
+            ),
+            (
+                "<del cite=\"data:text/html,<script>x</script>\">d</del>",
+                "<del>d</del>",
+            ),
+            (
+                "<ins cite=\"vbscript:msgbox(1)\" datetime=\"2026-11-10\">i</ins>",
+                "<ins datetime=\"2026-11-10\">i</ins>",
+            ),
+            (
+                "<q cite=\"https://wto.example/ruling\">q</q>",
+                "<q cite=\"https://wto.example/ruling\">q</q>",
+            ),
+            (
+                "<blockquote cite=\"/2026/ruling\">b</blockquote>",
+                "<blockquote cite=\"https://trade.example.org/2026/ruling\">b</blockquote>",
+            ),
+            ("<q cite=\"http://[bad\">q</q>", "<q>q</q>"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(sanitize_html(input, BASE_URL), expected, "input {input:?}");
+        }
+        assert_eq!(
+            sanitize_html("<q cite=\"/x\">q</q>", "not a url"),
+            "<q>q</q>",
+            "a relative cite goes without a usable base"
+        );
     }
 
     #[test]

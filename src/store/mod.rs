@@ -23,7 +23,9 @@ use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::Migrations;
 use tokio::sync::oneshot;
 
-pub use read::{PollBlocker, PollState, SourceState, StoryQuery, StoryView};
+pub use read::{
+    MAX_SEARCH_WORDS, PollBlocker, PollState, SourceState, StoryQuery, StoryView, search_words,
+};
 pub use write::{EntryWrite, Placement, PollHook, PollOutcome, PollRecord, PollResult, QueuedPoll};
 
 static MIGRATIONS_DIR: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
@@ -67,6 +69,10 @@ pub enum StoreError {
     /// The store was shut down.
     #[error("the store is closed")]
     Closed,
+    /// A search the full-text index cannot run (too many words, or text FTS5 cannot read):
+    /// the asker's fault, not the database's.
+    #[error("cannot search for that: {0}")]
+    Search(String),
 }
 
 /// Work for the writer thread.

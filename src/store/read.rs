@@ -428,12 +428,25 @@ fn list_stories(c: &Connection, q: &StoryQuery) -> Result<Vec<StoryView>, StoreE
             args.len()
         ));
     }
-    if let Some(search) = q.search.as_deref().and_then(fts_query) {
-        args.push(search);
-        sql.push_str(&format!(
-            " AND st.id IN (SELECT rowid FROM stories_fts WHERE stories_fts MATCH ?{})",
-            args.len()
-        ));
+    if let Some(search) = q.search.as_deref() {
+        let words = search_words(search);
+        if words.len() > MAX_SEARCH_WORDS {
+            return Err(StoreError::Search(format!(
+                "at most {MAX_SEARCH_WORDS} words can be searched for, got {}",
+                words.len()
+            )));
+        }
+        match fts_query(&words) {
+            Some(fts) => {
+                args.push(fts);
+                sql.push_str(&format!(
+                    " AND st.id IN (SELECT rowid FROM stories_fts WHERE stories_fts MATCH ?{})",
+                    args.len()
+                ));
+            }
+            // A search for nothing searchable finds nothing (not everything).
+            None => return Ok(Vec::new()),
+        }
     }
     sql.push_str(&format!(
         " ORDER BY st.published DESC, st.id DESC LIMIT {}",
@@ -441,22 +454,48 @@ fn list_stories(c: &Connection, q: &StoryQuery) -> Result<Vec<StoryView>, StoreE
     ));
     let mut stmt = c.prepare_cached(&sql)?;
     let ids = stmt
-        .query_map(params_from_iter(args.iter()), |r| r.get::<_, i64>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
+        .query_map(params_from_iter(args.iter()), |r| r.get::<_, i64>(0))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| match q.search {
+            Some(_) => search_error(e),
+            None => StoreError::Sqlite(e),
+        })?;
     load_stories(c, &ids)
 }
 
-/// An FTS5 query in which every word of the user's text must match: each word becomes a quoted
-/// string, so no input can be read as FTS5 syntax (operators, columns, parentheses).
-fn fts_query(text: &str) -> Option<String> {
-    let words: Vec<String> = text
-        .split_whitespace()
-        .take(16)
+/// An error running a prepared search. FTS5 reports a query it cannot read ("fts5: syntax
+/// error near …", "unterminated string", "no such column: …") as a plain SQLITE_ERROR, the
+/// primary code that no I/O, locking, full-disk or corruption failure uses: that is the search's
+/// fault ([`StoreError::Search`]), not the database's.
+fn search_error(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, message)
+            if f.extended_code == rusqlite::ffi::SQLITE_ERROR =>
+        {
+            StoreError::Search(message.unwrap_or_else(|| f.to_string()))
+        }
+        other => StoreError::Sqlite(other),
+    }
+}
+
+/// Most words a search may have (each is one more FTS5 phrase to intersect).
+pub const MAX_SEARCH_WORDS: usize = 16;
+
+/// The words a search text is searched for: split at whitespace and control characters (which
+/// never reach FTS5), `"` removed, and only pieces with a letter or digit kept (`!!!`, `&` or a
+/// zero-width space are no words). A search with no words finds nothing.
+pub fn search_words(text: &str) -> Vec<String> {
+    text.split(|c: char| c.is_whitespace() || c.is_control())
         .map(|w| w.replace('"', ""))
         .filter(|w| w.chars().any(char::is_alphanumeric))
-        .map(|w| format!("\"{w}\""))
-        .collect();
-    (!words.is_empty()).then(|| words.join(" "))
+        .collect()
+}
+
+/// An FTS5 query in which every word must match: each word becomes a quoted string, so no
+/// input can be read as FTS5 syntax (operators, columns, parentheses). `None` without words.
+fn fts_query(words: &[String]) -> Option<String> {
+    let quoted: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
+    (!quoted.is_empty()).then(|| quoted.join(" "))
 }
 
 fn load_stories(c: &Connection, ids: &[StoryId]) -> Result<Vec<StoryView>, StoreError> {
@@ -525,4 +564,69 @@ fn load_stories(c: &Connection, ids: &[StoryId]) -> Result<Vec<StoryView>, Store
         out.push(view);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_words_split_at_spaces_and_control_characters_and_keep_only_words() {
+        let cases: [(&str, &[&str]); 9] = [
+            ("steel tariffs", &["steel", "tariffs"]),
+            ("  steel\ttariffs\n", &["steel", "tariffs"]),
+            ("steel\0x", &["steel", "x"]),
+            ("\0steel\u{1}\u{7f}\u{9f}", &["steel"]),
+            (
+                "\"anti-dumping\" OR NEAR(",
+                &["anti-dumping", "OR", "NEAR("],
+            ),
+            ("!!! & -- \u{200b}", &[]),
+            ("U.S. Zölle 関税", &["U.S.", "Zölle", "関税"]),
+            ("\"\"", &[]),
+            ("", &[]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(search_words(text), want, "{text:?}");
+        }
+        assert_eq!(
+            fts_query(&search_words("steel \"x")).as_deref(),
+            Some("\"steel\" \"x\"")
+        );
+        assert_eq!(fts_query(&search_words("!!!")), None);
+    }
+
+    #[test]
+    fn a_query_fts5_cannot_read_is_a_search_error_and_not_a_database_error() {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch("CREATE VIRTUAL TABLE stories_fts USING fts5(title, text);")
+            .unwrap();
+        let run = |fts: &str| {
+            c.prepare("SELECT rowid FROM stories_fts WHERE stories_fts MATCH ?1")
+                .unwrap()
+                .query_map([fts], |r| r.get::<_, i64>(0))
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        };
+        for bad in [
+            "\"unterminated",
+            "steel AND",
+            "nosuchcolumn:steel",
+            "\"steel\0\"",
+        ] {
+            let err = search_error(run(bad).unwrap_err());
+            assert!(matches!(err, StoreError::Search(_)), "{bad:?}: {err:?}");
+        }
+        // Failures of the database itself stay database errors.
+        for code in [
+            rusqlite::ffi::SQLITE_IOERR_READ,
+            rusqlite::ffi::SQLITE_BUSY,
+            rusqlite::ffi::SQLITE_CORRUPT_VTAB,
+            rusqlite::ffi::SQLITE_NOMEM,
+        ] {
+            let failure = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+            let err = search_error(failure);
+            assert!(matches!(err, StoreError::Sqlite(_)), "{code}: {err:?}");
+        }
+        assert_eq!(run("\"steel\"").unwrap(), Vec::<i64>::new());
+    }
 }

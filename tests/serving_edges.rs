@@ -1,0 +1,548 @@
+//! The served feeds and status page at their edges: dates outside what HTTP and feed dates can
+//! carry, searches that are malformed or have nothing to search for, odd query strings, and the
+//! rendered-feed cache. Each test polls real feeds from a local server into a temp database,
+//! then asks the daemon over HTTP.
+
+mod common;
+
+use common::{FeedServer, Resource, write_config};
+use tradefeed::app::{self, FetchPassResult, Pipeline};
+use tradefeed::config::Config;
+
+/// A JSON Feed resource with `items` (id, title, content_html, date_published).
+fn json_feed(items: &[(&str, &str, &str, &str)]) -> Resource {
+    let items: Vec<serde_json::Value> = items
+        .iter()
+        .map(|(id, title, html, date)| {
+            serde_json::json!({
+                "id": id,
+                "url": format!("http://old.example/{id}"),
+                "title": title,
+                "content_html": html,
+                "date_published": date,
+            })
+        })
+        .collect();
+    let body = serde_json::json!({
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Feed",
+        "items": items,
+    });
+    Resource {
+        content_type: "application/feed+json".into(),
+        ..Resource::feed(body.to_string())
+    }
+}
+
+/// Polls every source of `config` once in-process; panics unless all succeed.
+async fn fetch_all(config: &Config) {
+    let pipeline = Pipeline::start(config).await.unwrap();
+    let results = app::fetch_once(&pipeline, config.sources.clone(), 8).await;
+    pipeline.store.close().await;
+    for r in results {
+        match r {
+            FetchPassResult::Polled(p) => assert!(p.is_ok(), "{p:?}"),
+            FetchPassResult::Skipped { source, reason } => panic!("{source} skipped: {reason}"),
+        }
+    }
+}
+
+/// Serves `feeds` (source name, resource), polls them into a fresh database and starts the
+/// daemon on it. Returns the daemon's base URL, how to stop it, and the temp dir to keep.
+async fn daemon_with(
+    feeds: Vec<(&str, Resource)>,
+    extra_config: &str,
+) -> (
+    String,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+    tempfile::TempDir,
+    FeedServer,
+) {
+    let server = FeedServer::start().await;
+    let mut sources = Vec::new();
+    for (i, (name, resource)) in feeds.into_iter().enumerate() {
+        let path = format!("feed{i}");
+        server.put(&path, resource);
+        sources.push((name, server.url(&path)));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &sources, extra_config);
+    let config = Config::load(&path).unwrap();
+    fetch_all(&config).await;
+    let (base, cancel, handle) = common::start_daemon(config).await;
+    (base, cancel, handle, dir, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_whose_newest_story_is_from_before_1970_is_served_with_a_last_modified_at_the_epoch()
+{
+    let (base, cancel, handle, _dir, _server) = daemon_with(
+        vec![(
+            "Old",
+            json_feed(&[
+                (
+                    "moon",
+                    "Apollo 11 lands; tariff talks paused",
+                    "<p>Eagle has landed.</p>",
+                    "1969-07-20T20:17:00Z",
+                ),
+                (
+                    "epoch",
+                    "A story dated at the epoch in Paris",
+                    "<p>Midnight.</p>",
+                    "1970-01-01T00:00:00+01:00",
+                ),
+                (
+                    "year-minus-one",
+                    "A story dated before the year 0",
+                    "<p>Long ago.</p>",
+                    "0000-01-01T00:00:00+01:00",
+                ),
+            ]),
+        )],
+        "",
+    )
+    .await;
+    for ext in ["atom", "rss", "json"] {
+        let url = format!("{base}/feeds/all.{ext}?source=Old");
+        let response = reqwest::get(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(response.status(), 200, "{url}");
+        assert_eq!(
+            response.headers()["last-modified"],
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+            "{url}"
+        );
+        let body = response.text().await.unwrap();
+        let feed = feed_rs::parser::parse(body.as_bytes()).unwrap_or_else(|e| panic!("{ext}: {e}"));
+        assert_eq!(feed.entries.len(), 3, "{ext}: {body}");
+        let moon = feed
+            .entries
+            .iter()
+            .find(|e| {
+                e.title
+                    .as_ref()
+                    .is_some_and(|t| t.content.contains("Apollo"))
+            })
+            .unwrap_or_else(|| panic!("{ext}: {body}"));
+        assert_eq!(
+            moon.published.map(|d| d.to_rfc3339()),
+            Some("1969-07-20T20:17:00+00:00".to_string()),
+            "{ext}: a date before 1970 is served as it is"
+        );
+    }
+    let (status, _) = common::get_text(&format!("{base}/?q=tariff")).await;
+    assert_eq!(status, 200);
+    common::stop_daemon(cancel, handle).await;
+}
+
+/// Two stories: one on steel tariffs, one on a trade deal.
+async fn steel_and_deal_daemon() -> (
+    String,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+    tempfile::TempDir,
+    FeedServer,
+) {
+    daemon_with(
+        vec![
+            ("Steel desk", common::steel_duties_feed()),
+            ("Deal desk", common::trade_deal_feed()),
+        ],
+        "",
+    )
+    .await
+}
+
+/// The titles of the items of a JSON Feed body.
+fn json_titles(body: &str) -> Vec<String> {
+    let value: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    value["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["title"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_characters_in_a_search_separate_words_and_never_read_as_the_database_being_down() {
+    let (base, cancel, handle, _dir, _server) = steel_and_deal_daemon().await;
+    let steel = "EU imposes anti-dumping duties on Chinese steel";
+    for q in ["steel%00", "%00steel", "steel%00duties", "steel%01%1F%7F"] {
+        let (status, body) = common::get_text(&format!("{base}/feeds/all.json?q={q}")).await;
+        assert_eq!(status, 200, "q={q}: {body}");
+        assert_eq!(json_titles(&body), [steel], "q={q}");
+        for ext in ["atom", "rss"] {
+            let (status, body) = common::get_text(&format!("{base}/feeds/all.{ext}?q={q}")).await;
+            assert_eq!(status, 200, "{ext} q={q}: {body}");
+        }
+        let (status, page) = common::get_text(&format!("{base}/?q={q}")).await;
+        assert_eq!(status, 200, "status page q={q}: {page}");
+        assert!(page.contains("Chinese steel"), "status page q={q}: {page}");
+    }
+    // Two words once the NUL separates them; the second is in no story.
+    let (status, body) = common::get_text(&format!("{base}/feeds/all.json?q=steel%00x")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(json_titles(&body).is_empty(), "{body}");
+    common::stop_daemon(cancel, handle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_without_words_finds_nothing_and_one_with_too_many_words_is_refused() {
+    let (base, cancel, handle, _dir, _server) = steel_and_deal_daemon().await;
+    let (status, body) = common::get_text(&format!("{base}/feeds/all.json")).await;
+    assert_eq!(status, 200);
+    assert_eq!(json_titles(&body).len(), 2, "both stories without a search");
+    for q in ["!!!", "%26", "--", "%E2%80%8B", "%22%22", "%00"] {
+        let (status, body) = common::get_text(&format!("{base}/feeds/all.json?q={q}")).await;
+        assert_eq!(status, 200, "q={q}: {body}");
+        assert!(json_titles(&body).is_empty(), "q={q} finds nothing: {body}");
+        let (status, page) = common::get_text(&format!("{base}/?q={q}")).await;
+        assert_eq!(status, 200, "status page q={q}");
+        assert!(
+            !page.contains("Chinese steel") && !page.contains("continuity deal"),
+            "status page q={q} lists no story: {page}"
+        );
+    }
+    // A blank q is no search at all.
+    let (_, body) = common::get_text(&format!("{base}/feeds/all.json?q=+")).await;
+    assert_eq!(json_titles(&body).len(), 2);
+
+    let sixteen = ["steel"; 16].join("+");
+    let (status, body) = common::get_text(&format!("{base}/feeds/all.json?q={sixteen}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json_titles(&body).len(), 1, "16 words are searched for");
+    let seventeen = format!("{sixteen}+zzzznotthere");
+    for url in [
+        format!("{base}/feeds/all.json?q={seventeen}"),
+        format!("{base}/feeds/all.atom?q={seventeen}"),
+        format!("{base}/?q={seventeen}"),
+    ] {
+        let (status, body) = common::get_text(&url).await;
+        assert_eq!(status, 400, "{url}: {body}");
+        assert!(body.contains("at most 16 words"), "{url}: {body}");
+    }
+    common::stop_daemon(cancel, handle).await;
+}
+
+/// Sends `request_target` as is (no client re-encoding), reads the whole answer; returns the
+/// status line and the body.
+async fn raw_get(base: &str, request_target: &[u8]) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = b"GET ".to_vec();
+    request.extend_from_slice(request_target);
+    request.extend_from_slice(b" HTTP/1.1\r\nHost: feeds.example\r\nConnection: close\r\n\r\n");
+    stream.write_all(&request).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("answered within 10 s")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    )
+}
+
+/// The text of the first `<tag>…</tag>` in `xml`.
+fn first_element<'a>(xml: &'a str, tag: &str) -> &'a str {
+    let open = format!("<{tag}>");
+    let start = xml
+        .find(&open)
+        .unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
+        + open.len();
+    let end = start + xml[start..].find(&format!("</{tag}>")).unwrap();
+    &xml[start..end]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_self_link_and_feed_id_come_from_the_validated_parameters_not_the_raw_query() {
+    let (base, cancel, handle, _dir, _server) = steel_and_deal_daemon().await;
+    let (_, plain) = raw_get(&base, b"/feeds/all.atom").await;
+    let plain_id = first_element(&plain, "id").to_string();
+    // U+FFFE and U+FFFF raw in the request target, in an ignored parameter and in a search.
+    for target in [
+        b"/feeds/all.atom?x=\xef\xbf\xbe".as_slice(),
+        b"/feeds/all.atom?utm_source=\xef\xbf\xbf&fbclid=1",
+        b"/feeds/all.rss?x=\xef\xbf\xbe%01",
+        b"/feeds/all.json?x=\xef\xbf\xbe",
+        b"/feeds/all.atom?q=steel\xef\xbf\xbe",
+        b"/feeds/all.rss?q=steel\xef\xbf\xbf",
+    ] {
+        let shown = String::from_utf8_lossy(target);
+        let (status, body) = raw_get(&base, target).await;
+        assert!(status.contains(" 200 "), "{shown}: {status}");
+        assert!(
+            !body.contains(['\u{FFFE}', '\u{FFFF}', '\u{1}']),
+            "{shown}: a character XML forbids is served: {body}"
+        );
+        assert!(
+            !body.contains("&#xFFFE;") && !body.contains("&#65534;"),
+            "{shown}: {body}"
+        );
+        let feed = feed_rs::parser::parse(body.as_bytes())
+            .unwrap_or_else(|e| panic!("{shown}: {e}: {body}"));
+        assert!(!feed.entries.is_empty(), "{shown}: {body}");
+        if target.starts_with(b"/feeds/all.atom?") && !target.contains(&b'q') {
+            assert_eq!(
+                first_element(&body, "id"),
+                plain_id,
+                "{shown}: ignored parameters leave the feed id alone"
+            );
+            assert!(
+                body.contains("href=\"http://feeds.example/feeds/all.atom\""),
+                "{shown}: the self link has no ignored parameters: {body}"
+            );
+        }
+    }
+    let (_, searched) = raw_get(&base, b"/feeds/all.atom?utm_x=1&q=steel&limit=50").await;
+    assert_eq!(
+        first_element(&searched, "id"),
+        format!("{plain_id}?q=steel"),
+        "the id names what selects the stories, in one form"
+    );
+    common::stop_daemon(cancel, handle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_title_changed_by_a_live_reload_is_served_at_once_and_not_answered_304() {
+    let server = FeedServer::start().await;
+    server.put("steel.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Steel", server.url("steel.xml"))], "");
+    let with_title = |title: &str| {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (head, rest) = text.split_once("[server]\n").unwrap();
+        let rest = rest
+            .split_once("listen")
+            .map(|(_, after)| format!("listen{after}"))
+            .unwrap();
+        std::fs::write(
+            &path,
+            format!("{head}[server]\ntitle = \"{title}\"\n{rest}"),
+        )
+        .unwrap();
+    };
+    with_title("Before the reload");
+    let config = Config::load(&path).unwrap();
+    fetch_all(&config).await;
+    let (base, cancel, handle) = common::start_daemon(config).await;
+    let client = reqwest::Client::new();
+    // A search first brings the search index up to date, the one change the store would
+    // otherwise make on its own once idle.
+    let (status, _) = common::get_text(&format!("{base}/feeds/all.atom?q=steel")).await;
+    assert_eq!(status, 200);
+    let feed_url = format!("{base}/feeds/all.atom");
+    let first = client.get(&feed_url).send().await.unwrap();
+    let etag = first.headers()["etag"].to_str().unwrap().to_string();
+    assert!(first.text().await.unwrap().contains("Before the reload"));
+    let again = client
+        .get(&feed_url)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304, "unchanged data and settings: 304");
+
+    with_title("After the reload, longer");
+    // The status page reads the settings directly: once it shows the new title, the reload
+    // has happened.
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let (_, page) = common::get_text(&format!("{base}/")).await;
+            if page.contains("After the reload, longer") {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the config is reloaded within 30 s");
+    let after = client
+        .get(&feed_url)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 200, "the new title is news to a reader");
+    assert_ne!(after.headers()["etag"].to_str().unwrap(), etag);
+    let body = after.text().await.unwrap();
+    assert!(body.contains("After the reload, longer"), "{body}");
+    common::stop_daemon(cancel, handle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn if_none_match_compares_weakly_so_an_etag_weakened_by_a_proxy_still_gets_a_304() {
+    let (base, cancel, handle, _dir, _server) = steel_and_deal_daemon().await;
+    let client = reqwest::Client::new();
+    let url = format!("{base}/feeds/all.rss");
+    let (status, _) = common::get_text(&format!("{base}/feeds/all.rss?q=steel")).await;
+    assert_eq!(status, 200, "the search index is up to date");
+    let first = client.get(&url).send().await.unwrap();
+    let etag = first.headers()["etag"].to_str().unwrap().to_string();
+    assert!(etag.starts_with('"'), "a strong ETag: {etag}");
+    let ask = |values: Vec<String>| {
+        let mut request = client.get(&url);
+        for v in values {
+            request = request.header("If-None-Match", v);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    for values in [
+        vec![etag.clone()],
+        vec![format!("W/{etag}")],
+        vec![format!("\"0000\", W/{etag}")],
+        vec!["\"0000\"".to_string(), format!("W/{etag}")],
+        vec!["*".to_string()],
+    ] {
+        assert_eq!(ask(values.clone()).await, 304, "{values:?}");
+    }
+    for values in [
+        vec!["\"0000\"".to_string()],
+        vec!["W/\"0000\"".to_string()],
+        vec![etag.trim_matches('"').to_string()],
+    ] {
+        assert_eq!(ask(values.clone()).await, 200, "{values:?}");
+    }
+    common::stop_daemon(cancel, handle).await;
+}
+
+/// Reads until the server closes the connection; panics if it has not within `within`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: std::time::Duration) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    tokio::time::timeout(within, stream.read_to_end(&mut answer))
+        .await
+        .unwrap_or_else(|_| panic!("the connection is still open after {within:?}"))
+        .unwrap_or(0);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_send_no_or_half_a_request_are_closed_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    use tradefeed::http::{HttpState, Site};
+    let dir = tempfile::tempdir().unwrap();
+    let store = tradefeed::store::Store::open(
+        &dir.path().join("tradefeed.db"),
+        tradefeed::store::Access::ReadWrite,
+    )
+    .unwrap();
+    let classifier = std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(
+        tradefeed::classify::Classifier::builtin(),
+    )));
+    let site = Site {
+        title: "tradefeed".into(),
+        base_url: None,
+        config_error: None,
+    };
+    let router = tradefeed::http::router(HttpState::new(store.clone(), classifier, site));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let timeout = std::time::Duration::from_millis(400);
+    let server = tokio::spawn(tradefeed::http::serve(listener, router, timeout, {
+        let stop = stop.clone();
+        async move { stop.cancelled().await }
+    }));
+    let limit = std::time::Duration::from_secs(5);
+
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let mut half = TcpStream::connect(addr).await.unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    closed_within(&mut silent, limit).await;
+    let answer = closed_within(&mut half, limit).await;
+    assert!(
+        !answer.contains("200 OK"),
+        "no answer to half a request: {answer}"
+    );
+    assert!(
+        started.elapsed() >= timeout / 2,
+        "not closed before the timeout"
+    );
+
+    // A whole request is answered, and the connection is kept for the next one.
+    let mut keep = TcpStream::connect(addr).await.unwrap();
+    keep.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(limit, keep.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok\n"),
+        "{answer}"
+    );
+
+    // Shutdown with that idle keep-alive connection open returns at once, as before.
+    stop.cancel();
+    tokio::time::timeout(std::time::Duration::from_secs(2), server)
+        .await
+        .expect("the server drains promptly")
+        .unwrap();
+    closed_within(&mut keep, limit).await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_json_feed_strips_control_characters_from_config_text_as_atom_and_rss_do() {
+    let server = FeedServer::start().await;
+    server.put("steel.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    // TOML escapes put control characters into the title and a noncharacter into a source
+    // name (the config refuses control characters there).
+    let path = write_config(
+        dir.path(),
+        &[("Steel desk\\uFFFE", server.url("steel.xml"))],
+        "",
+    );
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "[server]\n",
+        "[server]\ntitle = \"Trade\\u0001 wire\\u0007\"\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    let config = Config::load(&path).unwrap();
+    assert!(config.server.title.contains('\u{1}'), "the config keeps it");
+    fetch_all(&config).await;
+    let (base, cancel, handle) = common::start_daemon(config).await;
+    let (status, body) = common::get_text(&format!("{base}/feeds/all.json")).await;
+    assert_eq!(status, 200);
+    let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(value["title"], "Trade wire");
+    assert_eq!(value["items"][0]["_tradefeed"]["sources"][0], "Steel desk");
+    assert_eq!(
+        value["items"][0]["_tradefeed"]["appearances"][0]["source"],
+        "Steel desk"
+    );
+    let mut stack = vec![&value];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::String(s) => assert!(
+                !s.contains(|c: char| (c.is_control() && !"\t\n\r".contains(c)) || c == '\u{FFFE}'),
+                "{s:?} in {body}"
+            ),
+            serde_json::Value::Array(a) => stack.extend(a),
+            serde_json::Value::Object(o) => stack.extend(o.values()),
+            _ => {}
+        }
+    }
+    common::stop_daemon(cancel, handle).await;
+}
