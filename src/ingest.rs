@@ -17,7 +17,7 @@ use crate::domain::{Entry, Source, TopicScore};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
 use crate::normalize::{NormalizeContext, content_hash_in_stored_form, normalize_item};
 use crate::parse::{ParseError, parse_feed};
-use crate::scheduler::{backoff_delay, next_due};
+use crate::scheduler::{backoff_delay, next_due, saturating_add, saturating_add_std};
 use crate::store::{
     EntryWrite, PollHook, PollOutcome, PollRecord, PollResult, PollState, Store, StoreError,
 };
@@ -698,17 +698,27 @@ impl Ingestor {
             outcome: "store".into(),
             error: Some(error.to_string()),
             duration: clock.elapsed(),
-            ..PollReport::blank(&source.name, started_at + retry)
+            ..PollReport::blank(&source.name, saturating_add(started_at, retry))
         }
     }
 }
+
+/// The longest wait a server's `Retry-After` is honoured for. A week is longer than any
+/// maintenance window a publisher has signalled, yet a bogus value (seen: 8208452427198
+/// seconds, 260,000 years) cannot park a source for good; the source is then asked again
+/// after a week, and waits again if the server still says so.
+pub const MAX_RETRY_AFTER: chrono::Duration = chrono::Duration::days(7);
 
 fn fetch_failure(e: &FetchError, now: DateTime<Utc>) -> PollOutcome {
     let (http_status, retry_not_before, disable) = match e {
         FetchError::RateLimited {
             status,
             retry_after,
-        } => (Some(*status), *retry_after, None),
+        } => (
+            Some(*status),
+            retry_after.map(|t| t.min(saturating_add(now, MAX_RETRY_AFTER))),
+            None,
+        ),
         FetchError::Gone => (
             Some(410),
             None,
@@ -730,7 +740,8 @@ fn fetch_failure(e: &FetchError, now: DateTime<Utc>) -> PollOutcome {
 }
 
 /// After a failure: the first cron time after the backoff delay (keeping the rhythm), and never
-/// before the server's Retry-After.
+/// before the server's Retry-After (itself at most [`MAX_RETRY_AFTER`] ahead). Saturates rather
+/// than panics whatever the delays.
 fn failure_due(
     source: &Source,
     now: DateTime<Utc>,
@@ -744,8 +755,10 @@ fn failure_due(
         settings.backoff_cap,
         &source.name,
     );
-    let earliest = now + chrono::Duration::from_std(delay).unwrap_or_default();
-    let earliest = retry_not_before.map_or(earliest, |r| r.max(earliest));
+    let earliest = saturating_add_std(now, delay);
+    let earliest = retry_not_before
+        .map(|r| r.min(saturating_add(now, MAX_RETRY_AFTER)))
+        .map_or(earliest, |r| r.max(earliest));
     next_due(
         &source.schedule,
         &source.name,
@@ -757,6 +770,79 @@ fn failure_due(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_source(name: &str) -> Source {
+        Source {
+            name: name.into(),
+            url: "http://127.0.0.1:9/feed.xml".into(),
+            schedule: crate::domain::Schedule::parse("*/5 * * * *").unwrap(),
+            enabled: true,
+            tags: Vec::new(),
+            priority: 0,
+            cluster: true,
+        }
+    }
+
+    fn test_settings(base: Duration, cap: Duration) -> IngestSettings {
+        IngestSettings {
+            max_items_per_poll: 500,
+            max_jitter: Duration::ZERO,
+            backoff_base: base,
+            backoff_cap: cap,
+            retention: None,
+            cluster: ClusterConfig::default(),
+        }
+    }
+
+    #[test]
+    fn a_retry_after_too_far_ahead_is_honoured_for_a_week_and_never_panics() {
+        let source = test_source("busy");
+        let settings = test_settings(Duration::from_secs(60), Duration::from_secs(21_600));
+        let now = Utc::now();
+        let week = now + MAX_RETRY_AFTER;
+        // Retry-After: 8208452427198 (seconds), as a server sent it, and the latest time there is.
+        let far = now + chrono::Duration::seconds(8_208_452_427_198);
+        for retry in [far, DateTime::<Utc>::MAX_UTC] {
+            let due = failure_due(&source, now, 1, Some(retry), &settings);
+            assert!(
+                due >= week && due <= week + chrono::Duration::minutes(5),
+                "due {due}, a week is {week}"
+            );
+            let outcome = fetch_failure(
+                &FetchError::RateLimited {
+                    status: 429,
+                    retry_after: Some(retry),
+                },
+                now,
+            );
+            let PollOutcome::Failed {
+                retry_not_before, ..
+            } = outcome
+            else {
+                panic!("a 429 is a failure");
+            };
+            assert_eq!(retry_not_before, Some(week), "the recorded wait is capped");
+        }
+        // A modest Retry-After is honoured as sent.
+        let hour = now + chrono::Duration::hours(1);
+        let due = failure_due(&source, now, 1, Some(hour), &settings);
+        assert!(due >= hour && due <= hour + chrono::Duration::minutes(5));
+    }
+
+    #[test]
+    fn failure_due_saturates_with_delays_too_long_for_the_calendar() {
+        let source = test_source("slow");
+        let huge = Duration::from_secs(10_000_000_000_000);
+        let settings = test_settings(huge, huge);
+        let now = Utc::now();
+        for failures in [1, 2, 40, u32::MAX] {
+            assert_eq!(
+                failure_due(&source, now, failures, None, &settings),
+                DateTime::<Utc>::MAX_UTC,
+                "{failures} failures"
+            );
+        }
+    }
 
     #[tokio::test]
     async fn the_last_poll_to_hand_over_its_writes_asks_the_store_to_copy_its_wal() {
