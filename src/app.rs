@@ -257,7 +257,9 @@ pub async fn run(
                     // writer, so the next due source starts while this one is committed.
                     tokio::select! {
                         report = ingestor.poll(&job.source, None, permit) => {
-                            if report.outcome == "store" {
+                            // Unstored or crashed: the stored due time is stale, and the
+                            // scheduler would queue the source again at its next look.
+                            if report.needs_deferral() {
                                 job.defer_until(report.next_due);
                             }
                         }
@@ -377,7 +379,10 @@ pub async fn fetch_once(
         .unwrap_or_default();
     let mut states = states.ok();
     let mut tasks = Vec::with_capacity(sources.len());
+    let mut names = Vec::with_capacity(sources.len());
+    let retry = pipeline.ingestor.backoff_base();
     for source in sources {
+        names.push(source.name.clone());
         let ingestor = pipeline.ingestor.clone();
         let permits = Arc::clone(&permits);
         let blocker = blockers.remove(&source.name);
@@ -410,10 +415,28 @@ pub async fn fetch_once(
         }));
     }
     let mut results = Vec::with_capacity(tasks.len());
-    for task in tasks {
+    for (task, name) in tasks.into_iter().zip(names) {
         match task.await {
             Ok(r) => results.push(r),
-            Err(e) => error!(error = %e, "poll task failed"),
+            // The poll itself contains its panics (`Ingestor::poll`); this is the pass's own
+            // task failing around it. Still a failed source, named in the summary.
+            Err(e) => {
+                let message = if e.is_panic() {
+                    format!(
+                        "the poll crashed: {}",
+                        crate::ingest::panic_message(e.into_panic())
+                    )
+                } else {
+                    format!("the poll task failed: {e}")
+                };
+                error!(source = %name, error = %message, "poll task failed");
+                results.push(FetchPassResult::Polled(PollReport::failed(
+                    &name,
+                    crate::ingest::CRASHED,
+                    message,
+                    crate::scheduler::saturating_add_std(Utc::now(), retry),
+                )));
+            }
         }
     }
     results

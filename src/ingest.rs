@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
-use tracing::{Instrument, info, info_span, warn};
+use tokio_util::task::AbortOnDropHandle;
+use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::classify::Classifier;
 use crate::cluster::{ClusterConfig, Signature, StoryIndex};
@@ -102,6 +103,23 @@ impl PollReport {
     pub fn is_ok(&self) -> bool {
         self.error.is_none()
     }
+
+    /// A failed poll with no further detail: `outcome` as its label, `error` as its message.
+    /// For callers that lost a poll's own report (its task failed).
+    pub fn failed(source: &str, outcome: &str, error: String, next_due: DateTime<Utc>) -> Self {
+        PollReport {
+            outcome: outcome.to_string(),
+            error: Some(error),
+            ..PollReport::blank(source, next_due)
+        }
+    }
+
+    /// Whether the source's stored due time may be stale after this poll (its result could
+    /// not be stored, or the poll crashed or was cancelled): a scheduler should then hold the
+    /// source back until `next_due` itself rather than trust the database.
+    pub fn needs_deferral(&self) -> bool {
+        matches!(self.outcome.as_str(), "store" | CRASHED | "cancelled")
+    }
 }
 
 /// Runs polls. Cheap to clone; clones share the fetcher, store, classifier and index.
@@ -157,6 +175,9 @@ impl Drop for PreparingPoll<'_> {
         }
     }
 }
+
+/// The outcome label of a poll that panicked.
+pub const CRASHED: &str = "crashed";
 
 /// At most this many polls wait for their commit after giving back their concurrency slot,
 /// each holding its entries. On the feed farm, 12 made the cold pass as fast as 32 did, and
@@ -314,6 +335,11 @@ impl Ingestor {
         *self.settings.write().expect("settings lock poisoned") = settings;
     }
 
+    /// The first retry delay after a failure, as configured now.
+    pub fn backoff_base(&self) -> Duration {
+        self.settings().backoff_base
+    }
+
     /// The store this ingestor writes to.
     pub fn store(&self) -> &Store {
         &self.store
@@ -344,9 +370,94 @@ impl Ingestor {
         slot: OwnedSemaphorePermit,
     ) -> PollReport {
         let span = info_span!("poll", source = %source.name, url = %source.url);
-        let report = self.poll_inner(source, known, slot).instrument(span).await;
+        let poll = {
+            let this = self.clone();
+            let source = source.clone();
+            async move { this.poll_inner(&source, known, slot).await }.instrument(span.clone())
+        };
+        let report = self.contain_panic(source, poll).instrument(span).await;
         crate::telemetry::record_poll(&report);
         report
+    }
+
+    /// Runs `poll` on a task of its own so that a panic in it (a bug, or a dependency that
+    /// panics on hostile input) ends as a failed poll rather than a lost one: recorded
+    /// against the source with the panic's message (outcome `crashed`), counted as a
+    /// failure, and due again after the failure backoff. Without this, `fetch` dropped the
+    /// source from its summary and `run` queued it again every 200 ms. Dropping the returned
+    /// future (shutdown) aborts the poll.
+    async fn contain_panic<F>(&self, source: &Source, poll: F) -> PollReport
+    where
+        F: std::future::Future<Output = PollReport> + Send + 'static,
+    {
+        let started_at = Utc::now();
+        let clock = Instant::now();
+        match AbortOnDropHandle::new(tokio::spawn(poll)).await {
+            Ok(report) => report,
+            Err(e) if e.is_panic() => {
+                let message = format!("the poll crashed: {}", panic_message(e.into_panic()));
+                self.record_crash(source, started_at, clock, message).await
+            }
+            Err(e) => {
+                let retry = self.settings().backoff_base;
+                PollReport {
+                    outcome: "cancelled".into(),
+                    error: Some(format!("the poll was cancelled: {e}")),
+                    duration: clock.elapsed(),
+                    ..PollReport::blank(&source.name, saturating_add_std(started_at, retry))
+                }
+            }
+        }
+    }
+
+    /// Records a crashed poll as a failure of its source, due again after the failure
+    /// backoff. The due time is plain arithmetic (no schedule lookup), so that whatever
+    /// crashed the poll cannot crash this too.
+    async fn record_crash(
+        &self,
+        source: &Source,
+        started_at: DateTime<Utc>,
+        clock: Instant,
+        message: String,
+    ) -> PollReport {
+        let settings = self.settings();
+        let failures = match self.store.poll_state(&source.name).await {
+            Ok(state) => state.map_or(0, |s| s.consecutive_failures),
+            Err(_) => 0,
+        };
+        let delay = backoff_delay(
+            failures.saturating_add(1),
+            settings.backoff_base,
+            settings.backoff_cap,
+            &source.name,
+        );
+        let next = saturating_add_std(Utc::now(), delay);
+        error!(source = %source.name, error = %message, next_due = %next, "poll crashed; recorded as a failure");
+        let record = PollRecord {
+            source: source.name.clone(),
+            started_at,
+            duration: clock.elapsed(),
+            outcome: PollOutcome::Failed {
+                kind: CRASHED.into(),
+                message: message.clone(),
+                http_status: None,
+                retry_not_before: None,
+                disable: None,
+            },
+            next_due: next,
+            moved_to: None,
+            base_url: None,
+            entries: Vec::new(),
+        };
+        if let Err(e) = self.store.record_poll(record).await {
+            warn!(source = %source.name, error = %e, "could not record the crashed poll");
+        }
+        PollReport {
+            outcome: CRASHED.into(),
+            error: Some(message),
+            duration: clock.elapsed(),
+            ..PollReport::blank(&source.name, next)
+        }
     }
 
     /// One poll. `known` is the source's poll state when the caller has read it already.
@@ -709,6 +820,17 @@ impl Ingestor {
 /// after a week, and waits again if the server still says so.
 pub const MAX_RETRY_AFTER: chrono::Duration = chrono::Duration::days(7);
 
+/// The text a panic was raised with, if it was text.
+pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
 fn fetch_failure(e: &FetchError, now: DateTime<Utc>) -> PollOutcome {
     let (http_status, retry_not_before, disable) = match e {
         FetchError::RateLimited {
@@ -842,6 +964,68 @@ mod tests {
                 "{failures} failures"
             );
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_poll_that_panics_is_recorded_as_a_failure_of_its_source_and_backs_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), crate::store::Access::ReadWrite).unwrap();
+        let source = test_source("crashy");
+        store
+            .sync_sources(std::slice::from_ref(&source), |_, t| t)
+            .await
+            .unwrap();
+        let base = Duration::from_secs(600);
+        let ingestor = Ingestor::new(
+            store.clone(),
+            Fetcher::new(crate::fetch::FetchLimits::default()).unwrap(),
+            Arc::new(RwLock::new(Arc::new(Classifier::builtin()))),
+            test_settings(base, Duration::from_secs(21_600)),
+        )
+        .await
+        .unwrap();
+
+        for failures in 1..=2u32 {
+            let before = Utc::now();
+            let report = ingestor
+                .contain_panic(&source, async { panic!("DateTime + TimeDelta overflowed") })
+                .await;
+            assert!(!report.is_ok(), "{report:?}");
+            assert_eq!(report.outcome, CRASHED);
+            assert!(report.needs_deferral(), "the scheduler holds it back");
+            assert!(
+                report
+                    .error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("DateTime + TimeDelta overflowed")),
+                "{report:?}"
+            );
+            let state = store.source_state("crashy").await.unwrap().unwrap();
+            assert_eq!(state.consecutive_failures, failures, "{state:?}");
+            assert_eq!(state.last_outcome.as_deref(), Some(CRASHED));
+            assert!(
+                state
+                    .last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("crashed")),
+                "{state:?}"
+            );
+            let due = state.next_due.unwrap();
+            let base_wait = chrono::Duration::from_std(base * (1 << (failures - 1))).unwrap();
+            assert!(
+                due >= before + base_wait - chrono::Duration::seconds(1),
+                "backs off: due {due}, crashed at {before}"
+            );
+        }
+
+        // A poll that does not panic passes through untouched.
+        let fine = PollReport::blank("crashy", Utc::now());
+        let expected = fine.clone();
+        assert_eq!(
+            ingestor.contain_panic(&source, async move { fine }).await,
+            expected
+        );
+        store.close().await;
     }
 
     #[tokio::test]

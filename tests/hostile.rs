@@ -791,3 +791,79 @@ fn run_with_a_bad_config_exits_1_before_binding_its_port_or_creating_a_database(
         assert!(leftovers.is_empty(), "{what}: created {leftovers:?}");
     }
 }
+
+/// A 429 whose `Retry-After` is 8,208,452,427,198 seconds (260,000 years).
+fn absurd_retry_after() -> Resource {
+    Resource {
+        status: 429,
+        headers: vec![("Retry-After".into(), "8208452427198".into())],
+        ..Resource::feed("slow down")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_asking_to_wait_260000_years_fails_the_fetch_and_is_asked_again_within_a_week() {
+    let server = FeedServer::start().await;
+    server.put("busy.xml", absurd_retry_after());
+    server.put("ok.xml", one_item_feed("ok-1"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Busy", server.url("busy.xml")),
+            ("Fine", server.url("ok.xml")),
+        ],
+        "",
+    );
+
+    let run = tradefeed(&config, &["fetch"]);
+    assert_eq!(run.status.code(), Some(2), "{}", text(&run));
+    assert!(
+        stdout(&run)
+            .lines()
+            .any(|l| l.starts_with("Busy") && l.contains("FAILED")),
+        "the failing source is named: {}",
+        text(&run)
+    );
+    assert!(
+        stdout(&run).contains("2 sources, 1 failed"),
+        "{}",
+        text(&run)
+    );
+
+    let loaded = Config::load(&config).unwrap();
+    let busy = state(&loaded, "Busy").await;
+    assert_eq!(busy.consecutive_failures, 1, "{busy:?}");
+    let week = Utc::now() + chrono::Duration::days(7);
+    let not_before = busy.retry_not_before.expect("Retry-After recorded");
+    assert!(
+        not_before <= week && not_before > week - chrono::Duration::minutes(5),
+        "the wait is cut to a week: {not_before}"
+    );
+    let due = busy.next_due.unwrap();
+    assert!(
+        due >= not_before && due <= week + chrono::Duration::minutes(10),
+        "due again about a week from now: {due}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_asks_a_server_wanting_260000_years_once_and_not_again_in_a_loop() {
+    let server = FeedServer::start().await;
+    server.put("busy.xml", absurd_retry_after());
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Busy", server.url("busy.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    let (_base, cancel, handle) = common::start_daemon(config.clone()).await;
+    server
+        .wait_for_hits("busy.xml", 1, Duration::from_secs(10))
+        .await;
+    // The scheduler looks at the schedule at least every 200 ms: a poll lost to a panic was
+    // queued again at once, about ten times in this second and a half.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(server.hits("busy.xml"), 1, "asked once, then left alone");
+    common::stop_daemon(cancel, handle).await;
+    let busy = state(&config, "Busy").await;
+    assert_eq!(busy.consecutive_failures, 1, "{busy:?}");
+    assert_eq!(busy.last_outcome.as_deref(), Some("rate_limited"));
+}
