@@ -279,7 +279,9 @@ pub async fn run(
         tokio::spawn(async move {
             loop {
                 crate::telemetry::upkeep();
-                let cutoff = Utc::now() - chrono::Duration::days(i64::from(days));
+                let cutoff = Utc::now()
+                    .checked_sub_signed(chrono::Duration::days(i64::from(days)))
+                    .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
                 match store.prune(cutoff).await {
                     Ok((entries, stories)) if entries + stories > 0 => {
                         info!(entries, stories, "pruned by retention");

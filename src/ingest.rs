@@ -316,7 +316,9 @@ impl Ingestor {
     /// window.
     async fn rebuild_index(&self, settings: &IngestSettings) -> Result<StoryIndex, StoreError> {
         let mut index = StoryIndex::new(settings.cluster.clone());
-        let since = Utc::now() - settings.cluster.window;
+        let since = Utc::now()
+            .checked_sub_signed(settings.cluster.window)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         let mut loaded = 0usize;
         for (story, bytes, seen) in self.store.signatures_since(since).await? {
             if let Some(sig) = Signature::from_bytes(&bytes) {
@@ -686,7 +688,10 @@ impl Ingestor {
     ) -> Result<Prepared, PrepareError> {
         let fetched_at = Utc::now();
         let max_items = settings.max_items_per_poll;
-        let cutoff = settings.retention.map(|r| fetched_at - r);
+        // No cutoff when the retention reaches back before the calendar begins.
+        let cutoff = settings
+            .retention
+            .and_then(|r| fetched_at.checked_sub_signed(r));
         let base_url = final_url.clone();
         // Parsing and normalizing are CPU work: keep them off the async threads.
         let (items, skipped, normalized) = self

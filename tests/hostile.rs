@@ -867,3 +867,46 @@ async fn the_daemon_asks_a_server_wanting_260000_years_once_and_not_again_in_a_l
     assert_eq!(busy.consecutive_failures, 1, "{busy:?}");
     assert_eq!(busy.last_outcome.as_deref(), Some("rate_limited"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_beyond_the_config_bounds_still_poll_without_panicking() {
+    // `check` refuses these values now; the library is still given them here, to show that
+    // no value can make a poll panic (each of them did: a date or an Instant overflowed).
+    let server = FeedServer::start().await;
+    server.put("ok.xml", one_item_feed("ok-1"));
+    server.put(
+        "broken.xml",
+        Resource {
+            status: 500,
+            ..Resource::feed("oops")
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &[
+            ("Fine", server.url("ok.xml")),
+            ("Broken", server.url("broken.xml")),
+        ],
+        "",
+    );
+    let mut config = Config::load(&path).unwrap();
+    config.storage.retention_days = Some(99_999_999);
+    config.cluster.window_days = u32::MAX;
+    config.polling.backoff_base = Duration::from_secs(10_000_000_000_000);
+    config.polling.backoff_cap = Duration::from_secs(10_000_000_000_000);
+    config.polling.timeout = Duration::from_secs(u64::MAX);
+    config.polling.connect_timeout = Duration::from_secs(u64::MAX);
+    config.polling.max_jitter = Duration::from_secs(u64::MAX);
+
+    let reports = fetch_pass(&config).await;
+    let fine = reports.iter().find(|r| r.source == "Fine").unwrap();
+    assert!(fine.is_ok(), "{fine:?}");
+    assert_eq!(fine.new_entries, 1, "{fine:?}");
+    let broken = reports.iter().find(|r| r.source == "Broken").unwrap();
+    assert_eq!(broken.http_status, Some(500), "{broken:?}");
+    assert_eq!(broken.outcome, "http_status", "a plain failure: {broken:?}");
+    let state = state(&config, "Broken").await;
+    assert_eq!(state.consecutive_failures, 1);
+    assert!(state.next_due.unwrap() > Utc::now() + chrono::Duration::days(365));
+}
