@@ -278,6 +278,18 @@ mod tests {
                 "not an address",
             ),
             ("[server\nlisten = 1\n", 1, "server", "unclosed table"),
+            (
+                "[server]\nlisten = \"127.0.0.1:8080\"\n\n[defaults]\nschedule = \"@hourly\"\nbackoff_base_secs = 30000\n",
+                6,
+                "defaults.backoff_base_secs",
+                "must not be larger than backoff_cap_secs (21600 by default)",
+            ),
+            (
+                "[defaults]\nbackoff_base_secs = 600\nbackoff_cap_secs = 60\n",
+                3,
+                "defaults.backoff_cap_secs",
+                "must not be smaller than backoff_base_secs",
+            ),
         ];
         for (text, line, key, fragment) in cases {
             let (got_line, got_key, message) = error_of(text);

@@ -288,12 +288,21 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         MAX_BACKOFF_SECS,
     )?;
     if backoff_cap < backoff_base {
-        let span = d.backoff_cap_secs.as_ref().map_or(0..0, |s| s.span());
-        return Err(at.error(
-            span,
-            "defaults.backoff_cap_secs",
-            "must not be smaller than backoff_base_secs",
-        ));
+        // Point at the key the operator wrote: the cap when given, else the base that
+        // exceeds the default cap.
+        return Err(match (&d.backoff_cap_secs, &d.backoff_base_secs) {
+            (Some(cap), _) => at.error(
+                cap.span(),
+                "defaults.backoff_cap_secs",
+                "must not be smaller than backoff_base_secs",
+            ),
+            (None, Some(base)) => at.error(
+                base.span(),
+                "defaults.backoff_base_secs",
+                format!("must not be larger than backoff_cap_secs ({backoff_cap} by default)"),
+            ),
+            (None, None) => unreachable!("the default base is below the default cap"),
+        });
     }
     let polling = PollingConfig {
         schedule: default_schedule.clone(),
