@@ -910,3 +910,76 @@ async fn limits_beyond_the_config_bounds_still_poll_without_panicking() {
     assert_eq!(state.consecutive_failures, 1);
     assert!(state.next_due.unwrap() > Utc::now() + chrono::Duration::days(365));
 }
+
+/// Reads `(identity, published, updated)` of every entry, in identity order.
+fn stored_entry_dates(config: &Config) -> Vec<(String, i64, i64)> {
+    let conn = rusqlite::Connection::open(&config.storage.path).unwrap();
+    let mut statement = conn
+        .prepare("SELECT identity, published, updated FROM entries ORDER BY identity")
+        .unwrap();
+    statement
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// An RSS feed whose items have no usable date: none, one that does not parse, one in 2099. `edition` changes the channel only, so the server's ETag changes too.
+fn undated_feed(edition: u32, first_text: &str) -> Resource {
+    let future = "Tue, 10 Nov 2099 09:00:00 GMT";
+    Resource::feed(format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Undated {edition}</title>\
+         <link>http://u.example/</link><description>d</description>\
+         <item><guid>u-1</guid><link>http://u.example/1</link><title>Tariff talks</title>\
+         <description>{first_text}</description></item>\
+         <item><guid>u-2</guid><link>http://u.example/2</link><title>Quota review</title>\
+         <description>Quotas.</description><pubDate>sometime soon</pubDate></item>\
+         <item><guid>u-3</guid><link>http://u.example/3</link><title>Duty ruling</title>\
+         <description>Duties.</description><pubDate>{future}</pubDate></item>\
+         </channel></rss>"
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_without_a_usable_date_are_not_updated_by_a_refetch_and_keep_their_first_seen_time() {
+    let server = FeedServer::start().await;
+    server.put("u.xml", undated_feed(1, "Talks resume."));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Undated", server.url("u.xml"))], "");
+    let config = Config::load(&path).unwrap();
+
+    let first = &fetch_pass(&config).await[0];
+    assert_eq!(
+        (first.new_entries, first.updated_entries),
+        (3, 0),
+        "{first:?}"
+    );
+    let stored = stored_entry_dates(&config);
+
+    // A later fetch of the same items (a changed channel, so a 200, not a 304).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    server.put("u.xml", undated_feed(2, "Talks resume."));
+    let second = &fetch_pass(&config).await[0];
+    assert_eq!(second.http_status, Some(200));
+    assert_eq!(
+        (second.new_entries, second.updated_entries),
+        (0, 0),
+        "a re-fetch adds nothing: {second:?}"
+    );
+    assert_eq!(stored_entry_dates(&config), stored, "nothing rewritten");
+
+    // A real edit is an update, and the entry keeps the time it was first seen.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    server.put("u.xml", undated_feed(3, "Talks resume on Monday."));
+    let third = &fetch_pass(&config).await[0];
+    assert_eq!(
+        (third.new_entries, third.updated_entries),
+        (0, 1),
+        "{third:?}"
+    );
+    let after_edit = stored_entry_dates(&config);
+    assert_eq!(after_edit[0].0, "guid:u-1");
+    assert_eq!(after_edit[0].1, stored[0].1, "published stays first seen");
+    assert!(after_edit[0].2 > stored[0].2, "updated moves to the edit");
+    assert_eq!(after_edit[1..], stored[1..], "the others are untouched");
+}
