@@ -16,7 +16,9 @@ use crate::classify::Classifier;
 use crate::cluster::{ClusterConfig, Signature, StoryIndex};
 use crate::domain::{Entry, Source, TopicScore};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
-use crate::normalize::{NormalizeContext, content_hash_in_stored_form, normalize_item};
+use crate::normalize::{
+    NormalizeContext, content_hash_in_stored_form, distinguish_shared_identities, normalize_item,
+};
 use crate::parse::{ParseError, parse_feed};
 use crate::scheduler::{backoff_delay, next_due, saturating_add, saturating_add_std};
 use crate::store::{
@@ -711,7 +713,10 @@ impl Ingestor {
                 }
                 // Newest first, then cap: a 60,000-item feed costs at most `max_items` entries.
                 entries.sort_by_key(|e| std::cmp::Reverse(e.published));
-                // The same identity twice in one feed (duplicate GUIDs): keep the first (newest).
+                // One identity for different items (a CMS's constant guid): tell them apart.
+                distinguish_shared_identities(&mut entries);
+                // The same identity twice in one feed (duplicate GUIDs, same link): keep the
+                // first (newest).
                 let mut seen = std::collections::HashSet::new();
                 entries.retain(|e| seen.insert(e.identity.clone()));
                 if entries.len() > max_items {

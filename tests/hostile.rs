@@ -983,3 +983,75 @@ async fn items_without_a_usable_date_are_not_updated_by_a_refetch_and_keep_their
     assert!(after_edit[0].2 > stored[0].2, "updated moves to the edit");
     assert_eq!(after_edit[1..], stored[1..], "the others are untouched");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn different_items_sharing_one_guid_are_all_kept_and_true_repeats_are_one() {
+    let server = FeedServer::start().await;
+    // A CMS that gives every item its home page as guid; the last item repeats the first.
+    let items = [
+        (
+            "http://example.org/",
+            "http://example.org/a",
+            "EU opens anti-dumping probe",
+            "Probe.",
+            "Tue, 10 Nov 2026 09:00:00 GMT",
+        ),
+        (
+            "http://example.org/",
+            "http://example.org/b",
+            "US extends steel tariffs",
+            "Tariffs.",
+            "Tue, 10 Nov 2026 08:00:00 GMT",
+        ),
+        (
+            "http://example.org/",
+            "http://example.org/c",
+            "WTO panel rules on subsidies",
+            "Ruling.",
+            "Tue, 10 Nov 2026 07:00:00 GMT",
+        ),
+        (
+            "http://example.org/",
+            "http://example.org/a",
+            "EU opens anti-dumping probe",
+            "Probe.",
+            "Tue, 10 Nov 2026 09:00:00 GMT",
+        ),
+        (
+            "own-guid",
+            "http://example.org/d",
+            "Canada and UK sign trade deal",
+            "Deal.",
+            "Tue, 10 Nov 2026 06:00:00 GMT",
+        ),
+    ];
+    server.put("cms.xml", Resource::feed(rss("CMS 1", &items)));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("CMS", server.url("cms.xml"))], "");
+    let config = Config::load(&path).unwrap();
+
+    let first = &fetch_pass(&config).await[0];
+    assert_eq!(first.items, 5, "{first:?}");
+    assert_eq!(
+        first.new_entries, 4,
+        "three items under one guid, plus one: {first:?}"
+    );
+
+    // The next poll finds the same items under the same identities.
+    server.put("cms.xml", Resource::feed(rss("CMS 2", &items)));
+    let second = &fetch_pass(&config).await[0];
+    assert_eq!(second.http_status, Some(200));
+    assert_eq!(
+        (second.new_entries, second.updated_entries),
+        (0, 0),
+        "{second:?}"
+    );
+    let identities: Vec<String> = stored_entry_dates(&config)
+        .into_iter()
+        .map(|(identity, _, _)| identity)
+        .collect();
+    assert!(
+        identities.contains(&"guid:own-guid".to_string()),
+        "an unshared guid keeps its identity: {identities:?}"
+    );
+}

@@ -58,6 +58,20 @@ pub fn identity(input: &IdentityInput<'_>) -> Option<String> {
     ))
 }
 
+/// The identity of an item whose publisher id (`identity`) is shared, within one feed document,
+/// by items with different links (a CMS that gives every item its home page URL as guid):
+/// `shared:` and the xxh3-128 hex of the id and the canonical link. Stable across polls, and
+/// different for each link, so no item of the group is lost.
+pub fn shared_identity(identity: &str, canonical_url: Option<&str>) -> String {
+    format!(
+        "shared:{}",
+        hex128(hash_parts(&[
+            identity.as_bytes(),
+            canonical_url.unwrap_or("").as_bytes()
+        ]))
+    )
+}
+
 /// xxh3-128 hex of the normalized title + "\n" + normalized text: equal for byte-different
 /// renderings (markup, case, punctuation, spacing) of the same words.
 pub fn fingerprint(title: &str, text: &str) -> String {

@@ -13,6 +13,11 @@
 //!    else updated), when the item has a title and the feed gave a date;
 //! 4. `text:<hash>` — xxh3-128 of the normalized title and normalized body text.
 //!
+//! When one id is shared inside one feed document by items with different canonical links
+//! (some CMSes give every item the home page URL as its guid), each of those items is
+//! identified as `shared:<hash>` of the id and its canonical link instead (see
+//! [`distinguish_shared_identities`]); items repeating the same id and link stay one.
+//!
 //! An item with none of these (no id, no link, no title, no text) is skipped as
 //! [`SkipReason::Unidentifiable`]. "Normalized" means lower-case, punctuation read as a word
 //! break, whitespace folded, so markup-only differences do not change keys 3 and 4.
@@ -54,7 +59,7 @@ use crate::domain::{Entry, RawItem};
 pub use self::dates::resolve_dates;
 pub use self::identity::{
     CONTENT_HASH_PREFIX, ContentParts, HashForm, IdentityInput, content_hash, fingerprint,
-    identity as item_identity,
+    identity as item_identity, shared_identity,
 };
 pub use self::text::{normalize_for_matching, truncate_chars};
 use self::url::resolve_link_url;
@@ -189,6 +194,36 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
         fingerprint,
         content_hash,
     })
+}
+
+/// Gives the items of one feed document that share an identity but differ in canonical link
+/// an identity each ([`shared_identity`]), so none of them is dropped as a repeat. Items that
+/// repeat both the identity and the link keep it, and are one entry; an identity no other
+/// item shares is left as it is.
+pub fn distinguish_shared_identities(entries: &mut [Entry]) {
+    let mut links: std::collections::HashMap<&str, Option<&str>> =
+        std::collections::HashMap::with_capacity(entries.len());
+    let mut shared = std::collections::HashSet::new();
+    for e in entries.iter() {
+        match links.entry(e.identity.as_str()) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(e.canonical_url.as_deref());
+            }
+            std::collections::hash_map::Entry::Occupied(o) => {
+                if *o.get() != e.canonical_url.as_deref() {
+                    shared.insert(e.identity.clone());
+                }
+            }
+        }
+    }
+    if shared.is_empty() {
+        return;
+    }
+    for e in entries.iter_mut() {
+        if shared.contains(&e.identity) {
+            e.identity = shared_identity(&e.identity, e.canonical_url.as_deref());
+        }
+    }
 }
 
 thread_local! {
