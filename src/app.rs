@@ -26,6 +26,8 @@ use crate::store::{Access, PollBlocker, Store};
 const POLL_DRAIN: Duration = Duration::from_secs(4);
 /// How long open HTTP connections may take to finish after a shutdown request.
 const HTTP_DRAIN: Duration = Duration::from_secs(3);
+/// How often the pruner applies the retention (besides at once after a reload changes it).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Stories re-scored per store round trip.
 const RESCORE_BATCH: usize = 500;
 
@@ -258,7 +260,9 @@ pub async fn run(
                     // writer, so the next due source starts while this one is committed.
                     tokio::select! {
                         report = ingestor.poll(&job.source, None, permit) => {
-                            if report.outcome == "store" {
+                            // Unstored or crashed: the stored due time is stale, and the
+                            // scheduler would queue the source again at its next look.
+                            if report.needs_deferral() {
                                 job.defer_until(report.next_due);
                             }
                         }
@@ -272,27 +276,14 @@ pub async fn run(
         })
     };
 
-    let pruner = config.storage.retention_days.map(|days| {
-        let store = store.clone();
-        let cancel = scheduler_cancel.clone();
-        tokio::spawn(async move {
-            loop {
-                crate::telemetry::upkeep();
-                let cutoff = Utc::now() - chrono::Duration::days(i64::from(days));
-                match store.prune(cutoff).await {
-                    Ok((entries, stories)) if entries + stories > 0 => {
-                        info!(entries, stories, "pruned by retention");
-                    }
-                    Ok(_) => {}
-                    Err(e) => error!(error = %e, "pruning failed; will retry"),
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(3600)) => {}
-                    () = cancel.cancelled() => return,
-                }
-            }
-        })
-    });
+    // The retention in force, replaced on reload: the pruner applies a new one at once.
+    let (retention_tx, retention_rx) = watch::channel(config.storage.retention_days);
+    let pruner = tokio::spawn(prune_by_retention(
+        store.clone(),
+        retention_rx,
+        PRUNE_EVERY,
+        scheduler_cancel.clone(),
+    ));
 
     notify_systemd(&[
         sd_notify::NotifyState::Ready,
@@ -308,6 +299,7 @@ pub async fn run(
         classifier: Arc::clone(&classifier),
         ingestor: ingestor.clone(),
         sources: sources_tx,
+        retention: retention_tx,
         site,
         permits: Arc::clone(&permits_handle),
     };
@@ -335,9 +327,7 @@ pub async fn run(
     scheduler_cancel.cancel();
     let _ = scheduler_task.await;
     let _ = dispatcher.await;
-    if let Some(pruner) = pruner {
-        let _ = pruner.await;
-    }
+    let _ = pruner.await;
     // 3. In-flight polls: let them finish briefly, then cancel (their writes are atomic).
     polls.close();
     if tokio::time::timeout(POLL_DRAIN, polls.wait())
@@ -355,6 +345,45 @@ pub async fn run(
     store.close().await;
     info!("stopped");
     Ok(())
+}
+
+/// Deletes entries first seen longer ago than the retention in force, every `every` and at
+/// once when `retention` changes (a reload), until `cancel` fires. `None` prunes nothing;
+/// `Some(days)` prunes entries first seen more than `days` days ago. Also runs the metrics
+/// upkeep each time it wakes.
+pub async fn prune_by_retention(
+    store: Store,
+    mut retention: watch::Receiver<Option<u32>>,
+    every: Duration,
+    cancel: CancellationToken,
+) {
+    loop {
+        crate::telemetry::upkeep();
+        let days = *retention.borrow_and_update();
+        if let Some(days) = days {
+            // Checked: a retention reaching back before the calendar begins prunes nothing.
+            let cutoff = Utc::now()
+                .checked_sub_signed(chrono::Duration::days(i64::from(days)))
+                .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
+            match store.prune(cutoff).await {
+                Ok((entries, stories)) if entries + stories > 0 => {
+                    info!(
+                        entries,
+                        stories,
+                        retention_days = days,
+                        "pruned by retention"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => error!(error = %e, "pruning failed; will retry"),
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            changed = retention.changed() => if changed.is_err() { return },
+            () = cancel.cancelled() => return,
+        }
+    }
 }
 
 /// One polling pass over `sources` (all polled now, due or not, except those the server asked
@@ -377,7 +406,10 @@ pub async fn fetch_once(
         .unwrap_or_default();
     let mut states = states.ok();
     let mut tasks = Vec::with_capacity(sources.len());
+    let mut names = Vec::with_capacity(sources.len());
+    let retry = pipeline.ingestor.backoff_base();
     for source in sources {
+        names.push(source.name.clone());
         let ingestor = pipeline.ingestor.clone();
         let permits = Arc::clone(&permits);
         let blocker = blockers.remove(&source.name);
@@ -410,10 +442,28 @@ pub async fn fetch_once(
         }));
     }
     let mut results = Vec::with_capacity(tasks.len());
-    for task in tasks {
+    for (task, name) in tasks.into_iter().zip(names) {
         match task.await {
             Ok(r) => results.push(r),
-            Err(e) => error!(error = %e, "poll task failed"),
+            // The poll itself contains its panics (`Ingestor::poll`); this is the pass's own
+            // task failing around it. Still a failed source, named in the summary.
+            Err(e) => {
+                let message = if e.is_panic() {
+                    format!(
+                        "the poll crashed: {}",
+                        crate::ingest::panic_message(e.into_panic())
+                    )
+                } else {
+                    format!("the poll task failed: {e}")
+                };
+                error!(source = %name, error = %message, "poll task failed");
+                results.push(FetchPassResult::Polled(PollReport::failed(
+                    &name,
+                    crate::ingest::CRASHED,
+                    message,
+                    crate::scheduler::saturating_add_std(Utc::now(), retry),
+                )));
+            }
         }
     }
     results
@@ -466,6 +516,8 @@ struct Live {
     classifier: SharedClassifier,
     ingestor: Ingestor,
     sources: watch::Sender<Arc<Vec<crate::domain::Source>>>,
+    /// `[storage] retention_days` in force, read by the pruner.
+    retention: watch::Sender<Option<u32>>,
     site: Arc<RwLock<Site>>,
     permits: Arc<PollPermits>,
 }
@@ -534,6 +586,11 @@ impl Live {
             });
         }
         let _ = self.sources.send(Arc::new(new.sources.clone()));
+        self.retention.send_if_modified(|days| {
+            let changed = *days != new.storage.retention_days;
+            *days = new.storage.retention_days;
+            changed
+        });
         info!(
             sources = new.sources.len(),
             topics_changed = changed_topics,
@@ -563,4 +620,133 @@ fn spawn_watchdog(cancel: CancellationToken) -> Option<tokio::task::JoinHandle<(
             }
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Entry, Schedule, Source};
+    use crate::store::{EntryWrite, PollOutcome, PollRecord};
+
+    /// Stores one new entry of `source` now.
+    async fn store_entry(store: &Store, source: &str, identity: &str) {
+        let now = Utc::now();
+        let entry = Entry {
+            identity: identity.into(),
+            title: format!("Steel duties {identity}"),
+            link: Some(format!("http://a.example/{identity}")),
+            canonical_url: Some(format!("http://a.example/{identity}")),
+            authors: Vec::new(),
+            published: now,
+            updated: now,
+            dated: true,
+            html: format!("<p>Text {identity}.</p>"),
+            text: format!("Text {identity}."),
+            fingerprint: format!("fp-{identity}"),
+            content_hash: format!("4:{identity}"),
+        };
+        store
+            .record_poll(PollRecord {
+                source: source.into(),
+                started_at: now,
+                duration: Duration::ZERO,
+                outcome: PollOutcome::Fetched {
+                    http_status: 200,
+                    bytes: 1,
+                    etag: None,
+                    last_modified: None,
+                },
+                next_due: now,
+                moved_to: None,
+                base_url: None,
+                entries: vec![EntryWrite {
+                    entry,
+                    signature: None,
+                    near_match: None,
+                    scores: Some(Vec::new()),
+                    replaces_hash: None,
+                }],
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn entry_count(store: &Store) -> u64 {
+        store.counts().await.unwrap().1
+    }
+
+    /// Waits until the store holds `n` entries, or panics after 10 s.
+    async fn wait_for_entries(store: &Store, n: u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while entry_count(store).await != n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still {} entries, waiting for {n}",
+                entry_count(store).await
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_pruner_applies_the_retention_in_force_and_none_when_it_is_turned_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), Access::ReadWrite).unwrap();
+        let source = Source {
+            name: "A".into(),
+            url: "http://a.example/feed".into(),
+            schedule: Schedule::parse("@hourly").unwrap(),
+            enabled: true,
+            tags: Vec::new(),
+            priority: 0,
+            cluster: false,
+        };
+        store
+            .sync_sources(std::slice::from_ref(&source), |_, t| t)
+            .await
+            .unwrap();
+        store_entry(&store, "A", "a-1").await;
+        // Entries are first seen in whole seconds: one second on, the entry is older than
+        // a retention of 0 days.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+
+        let (retention, receiver) = watch::channel(None);
+        let cancel = CancellationToken::new();
+        let every = Duration::from_millis(50);
+        let pruner = tokio::spawn(prune_by_retention(
+            store.clone(),
+            receiver,
+            every,
+            cancel.clone(),
+        ));
+        // Started without retention: many rounds, nothing pruned.
+        tokio::time::sleep(every * 6).await;
+        assert_eq!(entry_count(&store).await, 1, "no retention, no pruning");
+
+        // A reload turns retention on: applied without a restart.
+        retention.send_replace(Some(0));
+        wait_for_entries(&store, 0).await;
+
+        // A reload turns it off again: an entry as old as the pruned one stays.
+        retention.send_replace(None);
+        store_entry(&store, "A", "a-2").await;
+        tokio::time::sleep(Duration::from_millis(1100) + every * 4).await;
+        assert_eq!(
+            entry_count(&store).await,
+            1,
+            "retention off, pruning stopped"
+        );
+
+        // A retention reaching back before the calendar begins prunes nothing, and does not
+        // stop the pruner either.
+        retention.send_replace(Some(u32::MAX));
+        tokio::time::sleep(every * 4).await;
+        assert_eq!(entry_count(&store).await, 1);
+        retention.send_replace(Some(0));
+        wait_for_entries(&store, 0).await;
+
+        cancel.cancel();
+        pruner.await.unwrap();
+        store.close().await;
+    }
 }

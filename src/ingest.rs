@@ -9,15 +9,18 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
-use tracing::{Instrument, info, info_span, warn};
+use tokio_util::task::AbortOnDropHandle;
+use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::classify::Classifier;
 use crate::cluster::{ClusterConfig, Signature, StoryIndex};
 use crate::domain::{Entry, Source, TopicScore};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
-use crate::normalize::{NormalizeContext, content_hash_in_stored_form, normalize_item};
+use crate::normalize::{
+    NormalizeContext, content_hash_in_stored_form, distinguish_shared_identities, normalize_item,
+};
 use crate::parse::{ParseError, parse_feed};
-use crate::scheduler::{backoff_delay, next_due};
+use crate::scheduler::{backoff_delay, next_due, saturating_add, saturating_add_std};
 use crate::store::{
     EntryWrite, PollHook, PollOutcome, PollRecord, PollResult, PollState, Store, StoreError,
 };
@@ -102,6 +105,23 @@ impl PollReport {
     pub fn is_ok(&self) -> bool {
         self.error.is_none()
     }
+
+    /// A failed poll with no further detail: `outcome` as its label, `error` as its message.
+    /// For callers that lost a poll's own report (its task failed).
+    pub fn failed(source: &str, outcome: &str, error: String, next_due: DateTime<Utc>) -> Self {
+        PollReport {
+            outcome: outcome.to_string(),
+            error: Some(error),
+            ..PollReport::blank(source, next_due)
+        }
+    }
+
+    /// Whether the source's stored due time may be stale after this poll (its result could
+    /// not be stored, or the poll crashed or was cancelled): a scheduler should then hold the
+    /// source back until `next_due` itself rather than trust the database.
+    pub fn needs_deferral(&self) -> bool {
+        matches!(self.outcome.as_str(), "store" | CRASHED | "cancelled")
+    }
 }
 
 /// Runs polls. Cheap to clone; clones share the fetcher, store, classifier and index.
@@ -157,6 +177,9 @@ impl Drop for PreparingPoll<'_> {
         }
     }
 }
+
+/// The outcome label of a poll that panicked.
+pub const CRASHED: &str = "crashed";
 
 /// At most this many polls wait for their commit after giving back their concurrency slot,
 /// each holding its entries. On the feed farm, 12 made the cold pass as fast as 32 did, and
@@ -295,7 +318,9 @@ impl Ingestor {
     /// window.
     async fn rebuild_index(&self, settings: &IngestSettings) -> Result<StoryIndex, StoreError> {
         let mut index = StoryIndex::new(settings.cluster.clone());
-        let since = Utc::now() - settings.cluster.window;
+        let since = Utc::now()
+            .checked_sub_signed(settings.cluster.window)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         let mut loaded = 0usize;
         for (story, bytes, seen) in self.store.signatures_since(since).await? {
             if let Some(sig) = Signature::from_bytes(&bytes) {
@@ -312,6 +337,11 @@ impl Ingestor {
     pub fn reconfigure(&self, fetcher: Fetcher, settings: IngestSettings) {
         *self.fetcher.write().expect("fetcher lock poisoned") = fetcher;
         *self.settings.write().expect("settings lock poisoned") = settings;
+    }
+
+    /// The first retry delay after a failure, as configured now.
+    pub fn backoff_base(&self) -> Duration {
+        self.settings().backoff_base
     }
 
     /// The store this ingestor writes to.
@@ -344,9 +374,94 @@ impl Ingestor {
         slot: OwnedSemaphorePermit,
     ) -> PollReport {
         let span = info_span!("poll", source = %source.name, url = %source.url);
-        let report = self.poll_inner(source, known, slot).instrument(span).await;
+        let poll = {
+            let this = self.clone();
+            let source = source.clone();
+            async move { this.poll_inner(&source, known, slot).await }.instrument(span.clone())
+        };
+        let report = self.contain_panic(source, poll).instrument(span).await;
         crate::telemetry::record_poll(&report);
         report
+    }
+
+    /// Runs `poll` on a task of its own so that a panic in it (a bug, or a dependency that
+    /// panics on hostile input) ends as a failed poll rather than a lost one: recorded
+    /// against the source with the panic's message (outcome `crashed`), counted as a
+    /// failure, and due again after the failure backoff. Without this, `fetch` dropped the
+    /// source from its summary and `run` queued it again every 200 ms. Dropping the returned
+    /// future (shutdown) aborts the poll.
+    async fn contain_panic<F>(&self, source: &Source, poll: F) -> PollReport
+    where
+        F: std::future::Future<Output = PollReport> + Send + 'static,
+    {
+        let started_at = Utc::now();
+        let clock = Instant::now();
+        match AbortOnDropHandle::new(tokio::spawn(poll)).await {
+            Ok(report) => report,
+            Err(e) if e.is_panic() => {
+                let message = format!("the poll crashed: {}", panic_message(e.into_panic()));
+                self.record_crash(source, started_at, clock, message).await
+            }
+            Err(e) => {
+                let retry = self.settings().backoff_base;
+                PollReport {
+                    outcome: "cancelled".into(),
+                    error: Some(format!("the poll was cancelled: {e}")),
+                    duration: clock.elapsed(),
+                    ..PollReport::blank(&source.name, saturating_add_std(started_at, retry))
+                }
+            }
+        }
+    }
+
+    /// Records a crashed poll as a failure of its source, due again after the failure
+    /// backoff. The due time is plain arithmetic (no schedule lookup), so that whatever
+    /// crashed the poll cannot crash this too.
+    async fn record_crash(
+        &self,
+        source: &Source,
+        started_at: DateTime<Utc>,
+        clock: Instant,
+        message: String,
+    ) -> PollReport {
+        let settings = self.settings();
+        let failures = match self.store.poll_state(&source.name).await {
+            Ok(state) => state.map_or(0, |s| s.consecutive_failures),
+            Err(_) => 0,
+        };
+        let delay = backoff_delay(
+            failures.saturating_add(1),
+            settings.backoff_base,
+            settings.backoff_cap,
+            &source.name,
+        );
+        let next = saturating_add_std(Utc::now(), delay);
+        error!(source = %source.name, error = %message, next_due = %next, "poll crashed; recorded as a failure");
+        let record = PollRecord {
+            source: source.name.clone(),
+            started_at,
+            duration: clock.elapsed(),
+            outcome: PollOutcome::Failed {
+                kind: CRASHED.into(),
+                message: message.clone(),
+                http_status: None,
+                retry_not_before: None,
+                disable: None,
+            },
+            next_due: next,
+            moved_to: None,
+            base_url: None,
+            entries: Vec::new(),
+        };
+        if let Err(e) = self.store.record_poll(record).await {
+            warn!(source = %source.name, error = %e, "could not record the crashed poll");
+        }
+        PollReport {
+            outcome: CRASHED.into(),
+            error: Some(message),
+            duration: clock.elapsed(),
+            ..PollReport::blank(&source.name, next)
+        }
     }
 
     /// One poll. `known` is the source's poll state when the caller has read it already.
@@ -575,7 +690,10 @@ impl Ingestor {
     ) -> Result<Prepared, PrepareError> {
         let fetched_at = Utc::now();
         let max_items = settings.max_items_per_poll;
-        let cutoff = settings.retention.map(|r| fetched_at - r);
+        // No cutoff when the retention reaches back before the calendar begins.
+        let cutoff = settings
+            .retention
+            .and_then(|r| fetched_at.checked_sub_signed(r));
         let base_url = final_url.clone();
         // Parsing and normalizing are CPU work: keep them off the async threads.
         let (items, skipped, normalized) = self
@@ -595,7 +713,10 @@ impl Ingestor {
                 }
                 // Newest first, then cap: a 60,000-item feed costs at most `max_items` entries.
                 entries.sort_by_key(|e| std::cmp::Reverse(e.published));
-                // The same identity twice in one feed (duplicate GUIDs): keep the first (newest).
+                // One identity for different items (a CMS's constant guid): tell them apart.
+                distinguish_shared_identities(&mut entries);
+                // The same identity twice in one feed (duplicate GUIDs, same link): keep the
+                // first (newest).
                 let mut seen = std::collections::HashSet::new();
                 entries.retain(|e| seen.insert(e.identity.clone()));
                 if entries.len() > max_items {
@@ -698,8 +819,25 @@ impl Ingestor {
             outcome: "store".into(),
             error: Some(error.to_string()),
             duration: clock.elapsed(),
-            ..PollReport::blank(&source.name, started_at + retry)
+            ..PollReport::blank(&source.name, saturating_add(started_at, retry))
         }
+    }
+}
+
+/// The longest wait a server's `Retry-After` is honoured for. A week is longer than any
+/// maintenance window a publisher has signalled, yet a bogus value (seen: 8208452427198
+/// seconds, 260,000 years) cannot park a source for good; the source is then asked again
+/// after a week, and waits again if the server still says so.
+pub const MAX_RETRY_AFTER: chrono::Duration = chrono::Duration::days(7);
+
+/// The text a panic was raised with, if it was text.
+pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic without a message".to_string()
     }
 }
 
@@ -708,7 +846,11 @@ fn fetch_failure(e: &FetchError, now: DateTime<Utc>) -> PollOutcome {
         FetchError::RateLimited {
             status,
             retry_after,
-        } => (Some(*status), *retry_after, None),
+        } => (
+            Some(*status),
+            retry_after.map(|t| t.min(saturating_add(now, MAX_RETRY_AFTER))),
+            None,
+        ),
         FetchError::Gone => (
             Some(410),
             None,
@@ -730,7 +872,8 @@ fn fetch_failure(e: &FetchError, now: DateTime<Utc>) -> PollOutcome {
 }
 
 /// After a failure: the first cron time after the backoff delay (keeping the rhythm), and never
-/// before the server's Retry-After.
+/// before the server's Retry-After (itself at most [`MAX_RETRY_AFTER`] ahead). Saturates rather
+/// than panics whatever the delays.
 fn failure_due(
     source: &Source,
     now: DateTime<Utc>,
@@ -744,8 +887,10 @@ fn failure_due(
         settings.backoff_cap,
         &source.name,
     );
-    let earliest = now + chrono::Duration::from_std(delay).unwrap_or_default();
-    let earliest = retry_not_before.map_or(earliest, |r| r.max(earliest));
+    let earliest = saturating_add_std(now, delay);
+    let earliest = retry_not_before
+        .map(|r| r.min(saturating_add(now, MAX_RETRY_AFTER)))
+        .map_or(earliest, |r| r.max(earliest));
     next_due(
         &source.schedule,
         &source.name,
@@ -757,6 +902,141 @@ fn failure_due(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_source(name: &str) -> Source {
+        Source {
+            name: name.into(),
+            url: "http://127.0.0.1:9/feed.xml".into(),
+            schedule: crate::domain::Schedule::parse("*/5 * * * *").unwrap(),
+            enabled: true,
+            tags: Vec::new(),
+            priority: 0,
+            cluster: true,
+        }
+    }
+
+    fn test_settings(base: Duration, cap: Duration) -> IngestSettings {
+        IngestSettings {
+            max_items_per_poll: 500,
+            max_jitter: Duration::ZERO,
+            backoff_base: base,
+            backoff_cap: cap,
+            retention: None,
+            cluster: ClusterConfig::default(),
+        }
+    }
+
+    #[test]
+    fn a_retry_after_too_far_ahead_is_honoured_for_a_week_and_never_panics() {
+        let source = test_source("busy");
+        let settings = test_settings(Duration::from_secs(60), Duration::from_secs(21_600));
+        let now = Utc::now();
+        let week = now + MAX_RETRY_AFTER;
+        // Retry-After: 8208452427198 (seconds), as a server sent it, and the latest time there is.
+        let far = now + chrono::Duration::seconds(8_208_452_427_198);
+        for retry in [far, DateTime::<Utc>::MAX_UTC] {
+            let due = failure_due(&source, now, 1, Some(retry), &settings);
+            assert!(
+                due >= week && due <= week + chrono::Duration::minutes(5),
+                "due {due}, a week is {week}"
+            );
+            let outcome = fetch_failure(
+                &FetchError::RateLimited {
+                    status: 429,
+                    retry_after: Some(retry),
+                },
+                now,
+            );
+            let PollOutcome::Failed {
+                retry_not_before, ..
+            } = outcome
+            else {
+                panic!("a 429 is a failure");
+            };
+            assert_eq!(retry_not_before, Some(week), "the recorded wait is capped");
+        }
+        // A modest Retry-After is honoured as sent.
+        let hour = now + chrono::Duration::hours(1);
+        let due = failure_due(&source, now, 1, Some(hour), &settings);
+        assert!(due >= hour && due <= hour + chrono::Duration::minutes(5));
+    }
+
+    #[test]
+    fn failure_due_saturates_with_delays_too_long_for_the_calendar() {
+        let source = test_source("slow");
+        let huge = Duration::from_secs(10_000_000_000_000);
+        let settings = test_settings(huge, huge);
+        let now = Utc::now();
+        for failures in [1, 2, 40, u32::MAX] {
+            assert_eq!(
+                failure_due(&source, now, failures, None, &settings),
+                DateTime::<Utc>::MAX_UTC,
+                "{failures} failures"
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_poll_that_panics_is_recorded_as_a_failure_of_its_source_and_backs_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), crate::store::Access::ReadWrite).unwrap();
+        let source = test_source("crashy");
+        store
+            .sync_sources(std::slice::from_ref(&source), |_, t| t)
+            .await
+            .unwrap();
+        let base = Duration::from_secs(600);
+        let ingestor = Ingestor::new(
+            store.clone(),
+            Fetcher::new(crate::fetch::FetchLimits::default()).unwrap(),
+            Arc::new(RwLock::new(Arc::new(Classifier::builtin()))),
+            test_settings(base, Duration::from_secs(21_600)),
+        )
+        .await
+        .unwrap();
+
+        for failures in 1..=2u32 {
+            let before = Utc::now();
+            let report = ingestor
+                .contain_panic(&source, async { panic!("DateTime + TimeDelta overflowed") })
+                .await;
+            assert!(!report.is_ok(), "{report:?}");
+            assert_eq!(report.outcome, CRASHED);
+            assert!(report.needs_deferral(), "the scheduler holds it back");
+            assert!(
+                report
+                    .error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("DateTime + TimeDelta overflowed")),
+                "{report:?}"
+            );
+            let state = store.source_state("crashy").await.unwrap().unwrap();
+            assert_eq!(state.consecutive_failures, failures, "{state:?}");
+            assert_eq!(state.last_outcome.as_deref(), Some(CRASHED));
+            assert!(
+                state
+                    .last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("crashed")),
+                "{state:?}"
+            );
+            let due = state.next_due.unwrap();
+            let base_wait = chrono::Duration::from_std(base * (1 << (failures - 1))).unwrap();
+            assert!(
+                due >= before + base_wait - chrono::Duration::seconds(1),
+                "backs off: due {due}, crashed at {before}"
+            );
+        }
+
+        // A poll that does not panic passes through untouched.
+        let fine = PollReport::blank("crashy", Utc::now());
+        let expected = fine.clone();
+        assert_eq!(
+            ingestor.contain_panic(&source, async move { fine }).await,
+            expected
+        );
+        store.close().await;
+    }
 
     #[tokio::test]
     async fn the_last_poll_to_hand_over_its_writes_asks_the_store_to_copy_its_wal() {

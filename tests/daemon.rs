@@ -413,7 +413,10 @@ async fn an_item_hashed_by_a_release_that_stored_sanitized_html_is_not_taken_for
     assert_eq!(reports[0].updated_entries, 1);
     let (html, hash, _) = row(&db);
     assert_eq!(html, "Talks resumed.");
-    assert!(hash.starts_with("3:"), "{hash}");
+    assert!(
+        hash.starts_with(tradefeed::normalize::CONTENT_HASH_PREFIX),
+        "{hash}"
+    );
 }
 
 #[tokio::test]
@@ -497,7 +500,10 @@ async fn an_item_hashed_with_every_attribute_counted_is_not_taken_for_an_edit() 
         .unwrap()
     };
     let (hash, _) = row(&db);
-    assert!(hash.starts_with("3:"), "{hash}");
+    assert!(
+        hash.starts_with(tradefeed::normalize::CONTENT_HASH_PREFIX),
+        "{hash}"
+    );
     db.execute(
         "UPDATE entries SET content_hash = ?1, last_changed = last_changed - 3600",
         [ALL_ATTRIBUTES_HASH],

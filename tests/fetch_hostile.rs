@@ -758,3 +758,24 @@ async fn requests_to_one_host_start_at_least_the_spacing_apart() {
         assert!(gap >= spacing - Duration::from_millis(60), "gap {gap:?}");
     }
 }
+
+#[tokio::test]
+async fn limits_too_long_for_the_clock_fetch_instead_of_panicking() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(FetchLimits {
+        connect_timeout: Duration::from_secs(u64::MAX),
+        total_timeout: Duration::from_secs(u64::MAX),
+        per_host_spacing: Duration::from_millis(u64::MAX),
+        ..limits()
+    })
+    .unwrap();
+    // Twice to one host: the second start waits on the spacing, which must not overflow.
+    let feed = fetched(fetcher.fetch(&get(server.url("/feed"))).await);
+    assert_eq!(feed.body, FEED.as_bytes());
+    let second = tokio::time::timeout(
+        Duration::from_millis(300),
+        fetcher.fetch(&get(server.url("/feed"))),
+    )
+    .await;
+    assert!(second.is_err(), "the second request waits for its spacing");
+}

@@ -795,3 +795,267 @@ fn run_with_a_bad_config_exits_1_before_binding_its_port_or_creating_a_database(
         assert!(leftovers.is_empty(), "{what}: created {leftovers:?}");
     }
 }
+
+/// A 429 whose `Retry-After` is 8,208,452,427,198 seconds (260,000 years).
+fn absurd_retry_after() -> Resource {
+    Resource {
+        status: 429,
+        headers: vec![("Retry-After".into(), "8208452427198".into())],
+        ..Resource::feed("slow down")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_asking_to_wait_260000_years_fails_the_fetch_and_is_asked_again_within_a_week() {
+    let server = FeedServer::start().await;
+    server.put("busy.xml", absurd_retry_after());
+    server.put("ok.xml", one_item_feed("ok-1"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Busy", server.url("busy.xml")),
+            ("Fine", server.url("ok.xml")),
+        ],
+        "",
+    );
+
+    let run = tradefeed(&config, &["fetch"]);
+    assert_eq!(run.status.code(), Some(2), "{}", text(&run));
+    assert!(
+        stdout(&run)
+            .lines()
+            .any(|l| l.starts_with("Busy") && l.contains("FAILED")),
+        "the failing source is named: {}",
+        text(&run)
+    );
+    assert!(
+        stdout(&run).contains("2 sources, 1 failed"),
+        "{}",
+        text(&run)
+    );
+
+    let loaded = Config::load(&config).unwrap();
+    let busy = state(&loaded, "Busy").await;
+    assert_eq!(busy.consecutive_failures, 1, "{busy:?}");
+    let week = Utc::now() + chrono::Duration::days(7);
+    let not_before = busy.retry_not_before.expect("Retry-After recorded");
+    assert!(
+        not_before <= week && not_before > week - chrono::Duration::minutes(5),
+        "the wait is cut to a week: {not_before}"
+    );
+    let due = busy.next_due.unwrap();
+    assert!(
+        due >= not_before && due <= week + chrono::Duration::minutes(10),
+        "due again about a week from now: {due}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_asks_a_server_wanting_260000_years_once_and_not_again_in_a_loop() {
+    let server = FeedServer::start().await;
+    server.put("busy.xml", absurd_retry_after());
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Busy", server.url("busy.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    let (_base, cancel, handle) = common::start_daemon(config.clone()).await;
+    server
+        .wait_for_hits("busy.xml", 1, Duration::from_secs(10))
+        .await;
+    // The scheduler looks at the schedule at least every 200 ms: a poll lost to a panic was
+    // queued again at once, about ten times in this second and a half.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(server.hits("busy.xml"), 1, "asked once, then left alone");
+    common::stop_daemon(cancel, handle).await;
+    let busy = state(&config, "Busy").await;
+    assert_eq!(busy.consecutive_failures, 1, "{busy:?}");
+    assert_eq!(busy.last_outcome.as_deref(), Some("rate_limited"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_beyond_the_config_bounds_still_poll_without_panicking() {
+    // `check` refuses these values now; the library is still given them here, to show that
+    // no value can make a poll panic (each of them did: a date or an Instant overflowed).
+    let server = FeedServer::start().await;
+    server.put("ok.xml", one_item_feed("ok-1"));
+    server.put(
+        "broken.xml",
+        Resource {
+            status: 500,
+            ..Resource::feed("oops")
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &[
+            ("Fine", server.url("ok.xml")),
+            ("Broken", server.url("broken.xml")),
+        ],
+        "",
+    );
+    let mut config = Config::load(&path).unwrap();
+    config.storage.retention_days = Some(99_999_999);
+    config.cluster.window_days = u32::MAX;
+    config.polling.backoff_base = Duration::from_secs(10_000_000_000_000);
+    config.polling.backoff_cap = Duration::from_secs(10_000_000_000_000);
+    config.polling.timeout = Duration::from_secs(u64::MAX);
+    config.polling.connect_timeout = Duration::from_secs(u64::MAX);
+    config.polling.max_jitter = Duration::from_secs(u64::MAX);
+
+    let reports = fetch_pass(&config).await;
+    let fine = reports.iter().find(|r| r.source == "Fine").unwrap();
+    assert!(fine.is_ok(), "{fine:?}");
+    assert_eq!(fine.new_entries, 1, "{fine:?}");
+    let broken = reports.iter().find(|r| r.source == "Broken").unwrap();
+    assert_eq!(broken.http_status, Some(500), "{broken:?}");
+    assert_eq!(broken.outcome, "http_status", "a plain failure: {broken:?}");
+    let state = state(&config, "Broken").await;
+    assert_eq!(state.consecutive_failures, 1);
+    assert!(state.next_due.unwrap() > Utc::now() + chrono::Duration::days(365));
+}
+
+/// Reads `(identity, published, updated)` of every entry, in identity order.
+fn stored_entry_dates(config: &Config) -> Vec<(String, i64, i64)> {
+    let conn = rusqlite::Connection::open(&config.storage.path).unwrap();
+    let mut statement = conn
+        .prepare("SELECT identity, published, updated FROM entries ORDER BY identity")
+        .unwrap();
+    statement
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// An RSS feed whose items have no usable date: none, one that does not parse, one in 2099. `edition` changes the channel only, so the server's ETag changes too.
+fn undated_feed(edition: u32, first_text: &str) -> Resource {
+    let future = "Tue, 10 Nov 2099 09:00:00 GMT";
+    Resource::feed(format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Undated {edition}</title>\
+         <link>http://u.example/</link><description>d</description>\
+         <item><guid>u-1</guid><link>http://u.example/1</link><title>Tariff talks</title>\
+         <description>{first_text}</description></item>\
+         <item><guid>u-2</guid><link>http://u.example/2</link><title>Quota review</title>\
+         <description>Quotas.</description><pubDate>sometime soon</pubDate></item>\
+         <item><guid>u-3</guid><link>http://u.example/3</link><title>Duty ruling</title>\
+         <description>Duties.</description><pubDate>{future}</pubDate></item>\
+         </channel></rss>"
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_without_a_usable_date_are_not_updated_by_a_refetch_and_keep_their_first_seen_time() {
+    let server = FeedServer::start().await;
+    server.put("u.xml", undated_feed(1, "Talks resume."));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Undated", server.url("u.xml"))], "");
+    let config = Config::load(&path).unwrap();
+
+    let first = &fetch_pass(&config).await[0];
+    assert_eq!(
+        (first.new_entries, first.updated_entries),
+        (3, 0),
+        "{first:?}"
+    );
+    let stored = stored_entry_dates(&config);
+
+    // A later fetch of the same items (a changed channel, so a 200, not a 304).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    server.put("u.xml", undated_feed(2, "Talks resume."));
+    let second = &fetch_pass(&config).await[0];
+    assert_eq!(second.http_status, Some(200));
+    assert_eq!(
+        (second.new_entries, second.updated_entries),
+        (0, 0),
+        "a re-fetch adds nothing: {second:?}"
+    );
+    assert_eq!(stored_entry_dates(&config), stored, "nothing rewritten");
+
+    // A real edit is an update, and the entry keeps the time it was first seen.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    server.put("u.xml", undated_feed(3, "Talks resume on Monday."));
+    let third = &fetch_pass(&config).await[0];
+    assert_eq!(
+        (third.new_entries, third.updated_entries),
+        (0, 1),
+        "{third:?}"
+    );
+    let after_edit = stored_entry_dates(&config);
+    assert_eq!(after_edit[0].0, "guid:u-1");
+    assert_eq!(after_edit[0].1, stored[0].1, "published stays first seen");
+    assert!(after_edit[0].2 > stored[0].2, "updated moves to the edit");
+    assert_eq!(after_edit[1..], stored[1..], "the others are untouched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn different_items_sharing_one_guid_are_all_kept_and_true_repeats_are_one() {
+    let server = FeedServer::start().await;
+    // A CMS that gives every item its home page as guid; the last item repeats the first.
+    let items = [
+        (
+            "http://example.org/",
+            "http://example.org/a",
+            "EU opens anti-dumping probe",
+            "Probe.",
+            "Tue, 10 Nov 2026 09:00:00 GMT",
+        ),
+        (
+            "http://example.org/",
+            "http://example.org/b",
+            "US extends steel tariffs",
+            "Tariffs.",
+            "Tue, 10 Nov 2026 08:00:00 GMT",
+        ),
+        (
+            "http://example.org/",
+            "http://example.org/c",
+            "WTO panel rules on subsidies",
+            "Ruling.",
+            "Tue, 10 Nov 2026 07:00:00 GMT",
+        ),
+        (
+            "http://example.org/",
+            "http://example.org/a",
+            "EU opens anti-dumping probe",
+            "Probe.",
+            "Tue, 10 Nov 2026 09:00:00 GMT",
+        ),
+        (
+            "own-guid",
+            "http://example.org/d",
+            "Canada and UK sign trade deal",
+            "Deal.",
+            "Tue, 10 Nov 2026 06:00:00 GMT",
+        ),
+    ];
+    server.put("cms.xml", Resource::feed(rss("CMS 1", &items)));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("CMS", server.url("cms.xml"))], "");
+    let config = Config::load(&path).unwrap();
+
+    let first = &fetch_pass(&config).await[0];
+    assert_eq!(first.items, 5, "{first:?}");
+    assert_eq!(
+        first.new_entries, 4,
+        "three items under one guid, plus one: {first:?}"
+    );
+
+    // The next poll finds the same items under the same identities.
+    server.put("cms.xml", Resource::feed(rss("CMS 2", &items)));
+    let second = &fetch_pass(&config).await[0];
+    assert_eq!(second.http_status, Some(200));
+    assert_eq!(
+        (second.new_entries, second.updated_entries),
+        (0, 0),
+        "{second:?}"
+    );
+    let identities: Vec<String> = stored_entry_dates(&config)
+        .into_iter()
+        .map(|(identity, _, _)| identity)
+        .collect();
+    assert!(
+        identities.contains(&"guid:own-guid".to_string()),
+        "an unshared guid keeps its identity: {identities:?}"
+    );
+}

@@ -11,7 +11,9 @@
 //! both what readers get and that an upgraded database's hashes are recognised. A second
 //! digest pins the content hashes written now; a third, the hashes in form `2:` (every
 //! attribute counted) that ingest recomputes for rows an earlier release wrote, against the
-//! digest that release pinned for the hashes it wrote.
+//! digest that release pinned for the hashes it wrote; a fourth, likewise, the hashes in form
+//! `3:` (over the resolved dates), against the "written now" digest of the release that
+//! wrote them. Form `4:` (the dates the feed gave) re-pinned the second digest.
 //! Signature format version 2 appended the text's lead; the digests keep pinning the version 1
 //! part, and the lead is tested in the cluster module. Version 3 stores 16 bits of the first 32
 //! MinHash minima and 8 of the rest (all the index compares), so the first digest of each
@@ -44,13 +46,16 @@ fn ctx(base: &str) -> NormalizeContext {
     NormalizeContext::new(fetched, base)
 }
 
-/// The three digests of a corpus: everything persisted in the form releases before raw HTML
-/// stored it (see the module docs), the content hashes stored now, and the same in form `2:`.
+/// The four digests of a corpus: everything persisted in the form releases before raw HTML
+/// stored it (see the module docs), the content hashes stored now, the same in form `2:`, and
+/// in form `3:` (over the resolved dates; the digests the release that wrote it pinned as
+/// "stored now").
 #[derive(Default)]
 struct Digests {
     as_before: Xxh3,
     content_hashes: Xxh3,
     all_attributes_hashes: Xxh3,
+    resolved_dates_hashes: Xxh3,
 }
 
 impl Digests {
@@ -63,24 +68,32 @@ impl Digests {
                     content_hash: legacy_content_hash(entry, base),
                     ..entry.clone()
                 };
-                self.as_before.update(format!("{before:?}").as_bytes());
+                // `dated` is not stored: it only says whether an edit may set `published`.
+                let before = format!("{before:?}")
+                    .replace(", dated: true", "")
+                    .replace(", dated: false", "");
+                self.as_before.update(before.as_bytes());
                 self.as_before
                     .update(&version_1_bytes(&Signature::of(entry)));
                 self.content_hashes.update(entry.content_hash.as_bytes());
                 let all_attributes = content_hash_in_stored_form(entry, base, "2:")
                     .expect("form 2: is an earlier form");
                 self.all_attributes_hashes.update(all_attributes.as_bytes());
+                let resolved_dates = content_hash_in_stored_form(entry, base, "3:")
+                    .expect("form 3: is an earlier form");
+                self.resolved_dates_hashes.update(resolved_dates.as_bytes());
             }
             Err(skip) => self.as_before.update(format!("skip {skip:?}").as_bytes()),
         }
         self.as_before.update(b"\x00");
     }
 
-    fn hex(&self) -> [String; 3] {
+    fn hex(&self) -> [String; 4] {
         [
             format!("{:032x}", self.as_before.digest128()),
             format!("{:032x}", self.content_hashes.digest128()),
             format!("{:032x}", self.all_attributes_hashes.digest128()),
+            format!("{:032x}", self.resolved_dates_hashes.digest128()),
         ]
     }
 }
@@ -210,7 +223,7 @@ fn jsonl_docs(path: &std::path::Path) -> Option<Vec<(String, Vec<String>)>> {
     Some(docs)
 }
 
-fn corpus_digests(docs: &[(String, Vec<String>)]) -> [String; 3] {
+fn corpus_digests(docs: &[(String, Vec<String>)]) -> [String; 4] {
     let ctx = ctx("https://wire.example/feeds/trade.xml");
     let mut digests = Digests::default();
     for (i, (title, paragraphs)) in docs.iter().enumerate() {
@@ -232,16 +245,18 @@ fn reuters_and_bbc_documents_normalize_and_sign_exactly_as_before() {
             "reuters21578/trade.jsonl.gz",
             [
                 "c2a2005bab0f42fbce2a67da16827a3c",
-                "eccaef5fbf776d3c0ef45ef4f8167ebb",
+                "36bab9254754389db6e3f14de7a0ec53",
                 "725d362c6be200b0bf9e690bf9ef0e52",
+                "eccaef5fbf776d3c0ef45ef4f8167ebb",
             ],
         ),
         (
             "bbc_news/bbc.jsonl.gz",
             [
                 "23898fb28b4e794e4397bb621b98ddf8",
-                "d195ad8a11968feb1b6e96ef2480302d",
+                "d1a07403affe54ef356bf2944048017d",
                 "79eb7e98a04e3b20eda4a2ae39bccf47",
+                "d195ad8a11968feb1b6e96ef2480302d",
             ],
         ),
     ];
@@ -290,8 +305,9 @@ fn real_feeds_normalize_and_sign_exactly_as_before() {
         digests.hex(),
         [
             "23918593616daf00ff16d83d40d1285d",
-            "71d7cbf1cb4628dc1d04bd1070374ca8",
-            "eb2fca6c7ccef2072aa2dc1b0aad1560"
+            "a022240c62346eea4a35915aaf12b4f0",
+            "eb2fca6c7ccef2072aa2dc1b0aad1560",
+            "71d7cbf1cb4628dc1d04bd1070374ca8"
         ]
     );
 }

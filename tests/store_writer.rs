@@ -1113,6 +1113,7 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
                 authors: vec![],
                 published: now,
                 updated: now,
+                dated: true,
                 html: format!("<p>Text of {identity}.</p>"),
                 text: format!("Text of {identity}."),
                 fingerprint: format!("fp-{identity}"),

@@ -512,7 +512,10 @@ impl StoryIndex {
     /// Compacts the slots and rebuilds the band table: O(stories), meant to run periodically
     /// (e.g. hourly), not per entry.
     pub fn prune(&mut self, now: DateTime<Utc>) {
-        let oldest = epoch_seconds(now - self.config.window);
+        let oldest = epoch_seconds(
+            now.checked_sub_signed(self.config.window)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC),
+        );
         self.slots.retain(|s| s.first_seen >= oldest);
         self.slots.shrink_to_fit();
         self.rebuild(self.slots.len() * BANDS);

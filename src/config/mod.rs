@@ -278,6 +278,18 @@ mod tests {
                 "not an address",
             ),
             ("[server\nlisten = 1\n", 1, "server", "unclosed table"),
+            (
+                "[server]\nlisten = \"127.0.0.1:8080\"\n\n[defaults]\nschedule = \"@hourly\"\nbackoff_base_secs = 30000\n",
+                6,
+                "defaults.backoff_base_secs",
+                "must not be larger than backoff_cap_secs (21600 by default)",
+            ),
+            (
+                "[defaults]\nbackoff_base_secs = 600\nbackoff_cap_secs = 60\n",
+                3,
+                "defaults.backoff_cap_secs",
+                "must not be smaller than backoff_base_secs",
+            ),
         ];
         for (text, line, key, fragment) in cases {
             let (got_line, got_key, message) = error_of(text);
@@ -288,6 +300,89 @@ mod tests {
                 "message for {text:?} should mention {fragment:?}: {message}"
             );
         }
+    }
+
+    #[test]
+    fn keys_that_feed_time_or_permit_arithmetic_have_upper_bounds() {
+        // The values an audit found accepted here and panicking every poll, and their kin.
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "[storage]\n",
+                "retention_days = 99999999",
+                "storage.retention_days",
+            ),
+            (
+                "[cluster]\n",
+                "window_days = 4294967295",
+                "cluster.window_days",
+            ),
+            (
+                "[defaults]\n",
+                "backoff_base_secs = 10000000000000",
+                "defaults.backoff_base_secs",
+            ),
+            (
+                "[defaults]\nbackoff_base_secs = 60\n",
+                "backoff_cap_secs = 10000000000000",
+                "defaults.backoff_cap_secs",
+            ),
+            (
+                "[defaults]\n",
+                "timeout_secs = 18446744073709551615",
+                "defaults.timeout_secs",
+            ),
+            (
+                "[defaults]\n",
+                "connect_timeout_secs = 86401",
+                "defaults.connect_timeout_secs",
+            ),
+            (
+                "[defaults]\n",
+                "max_jitter_secs = 18446744073709551615",
+                "defaults.max_jitter_secs",
+            ),
+            (
+                "[defaults]\n",
+                "per_host_spacing_ms = 18446744073709551615",
+                "defaults.per_host_spacing_ms",
+            ),
+            (
+                "[defaults]\n",
+                "concurrency = 18446744073709551615",
+                "defaults.concurrency",
+            ),
+            (
+                "[defaults]\n",
+                "per_host_concurrency = 10001",
+                "defaults.per_host_concurrency",
+            ),
+        ];
+        for (table, line, key) in cases {
+            let text = format!("# a comment\n{table}{line}\n");
+            let (got_line, got_key, message) = error_of(&text);
+            assert_eq!(
+                got_line,
+                text.lines().count(),
+                "line for {line:?}: {message}"
+            );
+            assert_eq!(got_key, *key, "key for {line:?}: {message}");
+            assert!(message.contains("must be at most"), "{line:?}: {message}");
+        }
+        // The bounds themselves are accepted.
+        let c = parse(
+            "[storage]\nretention_days = 36500\n[cluster]\nwindow_days = 3650\n\
+             [defaults]\ntimeout_secs = 86400\nconnect_timeout_secs = 86400\n\
+             backoff_base_secs = 2592000\nbackoff_cap_secs = 2592000\nmax_jitter_secs = 604800\n\
+             per_host_spacing_ms = 3600000\nconcurrency = 10000\nper_host_concurrency = 10000\n",
+        )
+        .unwrap();
+        assert_eq!(c.storage.retention_days, Some(36_500));
+        assert_eq!(c.cluster.window_days, 3_650);
+        assert_eq!(c.polling.backoff_cap, Duration::from_secs(2_592_000));
+        assert_eq!(c.polling.concurrency, 10_000);
+        // Retention 0 still means keep all.
+        let c = parse("[storage]\nretention_days = 0\n").unwrap();
+        assert_eq!(c.storage.retention_days, None);
     }
 
     #[test]

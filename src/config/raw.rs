@@ -44,7 +44,7 @@ struct RawServer {
 #[serde(deny_unknown_fields)]
 struct RawStorage {
     path: Option<String>,
-    retention_days: Option<u32>,
+    retention_days: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -58,9 +58,9 @@ struct RawDefaults {
     user_agent: Option<String>,
     concurrency: Option<Spanned<usize>>,
     per_host_concurrency: Option<Spanned<usize>>,
-    per_host_spacing_ms: Option<u64>,
+    per_host_spacing_ms: Option<Spanned<u64>>,
     max_items_per_poll: Option<Spanned<usize>>,
-    max_jitter_secs: Option<u64>,
+    max_jitter_secs: Option<Spanned<u64>>,
     backoff_base_secs: Option<Spanned<u64>>,
     backoff_cap_secs: Option<Spanned<u64>>,
 }
@@ -92,6 +92,22 @@ struct RawSource {
     #[serde(default = "yes")]
     cluster: bool,
 }
+
+/// Upper bounds of the keys that feed date, timer or permit arithmetic: far beyond any sensible
+/// setting, far below where that arithmetic would overflow.
+const MAX_RETENTION_DAYS: u32 = 36_500;
+/// See [`MAX_RETENTION_DAYS`].
+const MAX_WINDOW_DAYS: u32 = 3_650;
+/// See [`MAX_RETENTION_DAYS`]; with its words for error messages.
+const MAX_TIMEOUT_SECS: (u64, &str) = (86_400, "a day");
+/// See [`MAX_RETENTION_DAYS`].
+const MAX_BACKOFF_SECS: (u64, &str) = (30 * 86_400, "30 days");
+/// See [`MAX_RETENTION_DAYS`].
+const MAX_JITTER_SECS: (u64, &str) = (7 * 86_400, "7 days");
+/// See [`MAX_RETENTION_DAYS`].
+const MAX_SPACING_MS: (u64, &str) = (3_600_000, "an hour");
+/// See [`MAX_RETENTION_DAYS`].
+const MAX_CONCURRENCY: usize = 10_000;
 
 fn yes() -> bool {
     true
@@ -204,7 +220,17 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             &base_dir,
             raw.storage.path.as_deref().unwrap_or("tradefeed.db"),
         ),
-        retention_days: raw.storage.retention_days.filter(|&d| d > 0),
+        retention_days: match &raw.storage.retention_days {
+            Some(d) if *d.get_ref() > MAX_RETENTION_DAYS => {
+                return Err(at.error(
+                    d.span(),
+                    "storage.retention_days",
+                    format!("must be at most {MAX_RETENTION_DAYS} (100 years); 0 keeps all"),
+                ));
+            }
+            Some(d) => Some(*d.get_ref()).filter(|&d| d > 0),
+            None => None,
+        },
     };
 
     let d = &raw.defaults;
@@ -212,43 +238,87 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         Some(s) => parse_schedule(&at, s, "defaults.schedule")?,
         None => Schedule::parse(DEFAULT_SCHEDULE).expect("the default schedule is valid"),
     };
+    // `min` of 1 for the keys that must be greater than 0; `max` for those that feed time or
+    // permit arithmetic, where an absurd value would overflow (`limit` says it in words).
+    let bounded = |v: &Option<Spanned<u64>>,
+                   key: &str,
+                   default: u64,
+                   min: u64,
+                   (max, limit): (u64, &str)|
+     -> Result<u64, ConfigError> {
+        match v {
+            Some(s) if *s.get_ref() < min => Err(at.error(s.span(), key, "must be greater than 0")),
+            Some(s) if *s.get_ref() > max => {
+                Err(at.error(s.span(), key, format!("must be at most {max} ({limit})")))
+            }
+            Some(s) => Ok(*s.get_ref()),
+            None => Ok(default),
+        }
+    };
     let positive = |v: &Option<Spanned<u64>>,
                     key: &str,
                     default: u64|
-     -> Result<u64, ConfigError> {
-        match v {
-            Some(s) if *s.get_ref() == 0 => Err(at.error(s.span(), key, "must be greater than 0")),
-            Some(s) => Ok(*s.get_ref()),
-            None => Ok(default),
-        }
-    };
+     -> Result<u64, ConfigError> { bounded(v, key, default, 1, (u64::MAX, "")) };
     let positive_usize = |v: &Option<Spanned<usize>>,
                           key: &str,
-                          default: usize|
+                          default: usize,
+                          max: usize|
      -> Result<usize, ConfigError> {
         match v {
             Some(s) if *s.get_ref() == 0 => Err(at.error(s.span(), key, "must be greater than 0")),
+            Some(s) if *s.get_ref() > max => {
+                Err(at.error(s.span(), key, format!("must be at most {max}")))
+            }
             Some(s) => Ok(*s.get_ref()),
             None => Ok(default),
         }
     };
-    let backoff_base = positive(&d.backoff_base_secs, "defaults.backoff_base_secs", 60)?;
-    let backoff_cap = positive(&d.backoff_cap_secs, "defaults.backoff_cap_secs", 6 * 3600)?;
+    let backoff_base = bounded(
+        &d.backoff_base_secs,
+        "defaults.backoff_base_secs",
+        60,
+        1,
+        MAX_BACKOFF_SECS,
+    )?;
+    let backoff_cap = bounded(
+        &d.backoff_cap_secs,
+        "defaults.backoff_cap_secs",
+        6 * 3600,
+        1,
+        MAX_BACKOFF_SECS,
+    )?;
     if backoff_cap < backoff_base {
-        let span = d.backoff_cap_secs.as_ref().map_or(0..0, |s| s.span());
-        return Err(at.error(
-            span,
-            "defaults.backoff_cap_secs",
-            "must not be smaller than backoff_base_secs",
-        ));
+        // Point at the key the operator wrote: the cap when given, else the base that
+        // exceeds the default cap.
+        return Err(match (&d.backoff_cap_secs, &d.backoff_base_secs) {
+            (Some(cap), _) => at.error(
+                cap.span(),
+                "defaults.backoff_cap_secs",
+                "must not be smaller than backoff_base_secs",
+            ),
+            (None, Some(base)) => at.error(
+                base.span(),
+                "defaults.backoff_base_secs",
+                format!("must not be larger than backoff_cap_secs ({backoff_cap} by default)"),
+            ),
+            (None, None) => unreachable!("the default base is below the default cap"),
+        });
     }
     let polling = PollingConfig {
         schedule: default_schedule.clone(),
-        timeout: Duration::from_secs(positive(&d.timeout_secs, "defaults.timeout_secs", 30)?),
-        connect_timeout: Duration::from_secs(positive(
+        timeout: Duration::from_secs(bounded(
+            &d.timeout_secs,
+            "defaults.timeout_secs",
+            30,
+            1,
+            MAX_TIMEOUT_SECS,
+        )?),
+        connect_timeout: Duration::from_secs(bounded(
             &d.connect_timeout_secs,
             "defaults.connect_timeout_secs",
             10,
+            1,
+            MAX_TIMEOUT_SECS,
         )?),
         max_body_bytes: positive(
             &d.max_body_bytes,
@@ -262,19 +332,33 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 env!("CARGO_PKG_VERSION")
             )
         }),
-        concurrency: positive_usize(&d.concurrency, "defaults.concurrency", 16)?,
+        concurrency: positive_usize(&d.concurrency, "defaults.concurrency", 16, MAX_CONCURRENCY)?,
         per_host_concurrency: positive_usize(
             &d.per_host_concurrency,
             "defaults.per_host_concurrency",
             2,
+            MAX_CONCURRENCY,
         )?,
-        per_host_spacing: Duration::from_millis(d.per_host_spacing_ms.unwrap_or(0)),
+        per_host_spacing: Duration::from_millis(bounded(
+            &d.per_host_spacing_ms,
+            "defaults.per_host_spacing_ms",
+            0,
+            0,
+            MAX_SPACING_MS,
+        )?),
         max_items_per_poll: positive_usize(
             &d.max_items_per_poll,
             "defaults.max_items_per_poll",
             500,
+            usize::MAX,
         )?,
-        max_jitter: Duration::from_secs(d.max_jitter_secs.unwrap_or(120)),
+        max_jitter: Duration::from_secs(bounded(
+            &d.max_jitter_secs,
+            "defaults.max_jitter_secs",
+            120,
+            0,
+            MAX_JITTER_SECS,
+        )?),
         backoff_base: Duration::from_secs(backoff_base),
         backoff_cap: Duration::from_secs(backoff_cap),
     };
@@ -283,6 +367,13 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         window_days: match &raw.cluster.window_days {
             Some(w) if *w.get_ref() == 0 => {
                 return Err(at.error(w.span(), "cluster.window_days", "must be greater than 0"));
+            }
+            Some(w) if *w.get_ref() > MAX_WINDOW_DAYS => {
+                return Err(at.error(
+                    w.span(),
+                    "cluster.window_days",
+                    format!("must be at most {MAX_WINDOW_DAYS} (10 years)"),
+                ));
             }
             Some(w) => *w.get_ref(),
             None => 7,

@@ -51,6 +51,9 @@ pub struct Entry {
     pub published: DateTime<Utc>,
     /// Last update time (>= published).
     pub updated: DateTime<Utc>,
+    /// Whether `published` is a date the feed gave; `false` when the fetch time stands in for
+    /// a missing, unparseable or future one (an edit then keeps the first-seen time stored).
+    pub dated: bool,
     /// The item's HTML as the feed gave it (content, else summary; cut at the text cap). Not
     /// safe to output as is: every output sanitizes it (`normalize::sanitize_html`).
     pub html: String,

@@ -1,6 +1,6 @@
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 
 /// A polling schedule written as a standard 5-field crontab line or an `@hourly`-style shortcut.
 ///
@@ -81,14 +81,21 @@ impl Schedule {
         &self.source
     }
 
-    /// The first fire time strictly after `after`.
+    /// The first fire time strictly after `after`; `None` after the cron library's last year
+    /// (2100), which also keeps it from overflowing near the end of chrono's calendar.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if after.year() > CRON_LAST_YEAR {
+            return None;
+        }
         self.parts
             .iter()
             .filter_map(|s| s.after(&after).next())
             .min()
     }
 }
+
+/// The last year the cron library computes fire times in.
+const CRON_LAST_YEAR: i32 = 2100;
 
 /// What one crontab field may hold.
 struct FieldSpec {

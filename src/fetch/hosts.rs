@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+
+/// Stands in for a spacing too long for the clock: 30 years.
+const FAR_AHEAD: Duration = Duration::from_secs(30 * 365 * 86_400);
 use url::Url;
 
 /// The gates of every host seen so far. The map only grows with the number of distinct hosts,
@@ -60,7 +63,11 @@ impl HostGates {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
                 let slot = (*next).max(Instant::now());
-                *next = slot + self.spacing;
+                // Clamped and checked: a spacing too long for the clock keeps the host waiting
+                // (as asked) rather than panicking.
+                *next = slot
+                    .checked_add(self.spacing.min(FAR_AHEAD))
+                    .unwrap_or(slot);
                 slot
             };
             tokio::time::sleep_until(start_at).await;

@@ -182,6 +182,10 @@ const ACCEPT: &str = "application/atom+xml, application/rss+xml, application/fee
 /// after a large feed), so keeping them longer only costs memory.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The longest timer handed to the HTTP client (a year: far beyond any configured timeout,
+/// far from overflowing the clock).
+const LONGEST_TIMER: Duration = Duration::from_secs(365 * 86_400);
+
 impl Fetcher {
     /// Builds the client with the given limits.
     ///
@@ -190,10 +194,12 @@ impl Fetcher {
     pub fn new(limits: FetchLimits) -> Result<Fetcher, FetchError> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(limits.connect_timeout)
+            // Both clamped: the client adds them to `Instant::now()` unchecked, and panics
+            // on a value too long for the clock.
+            .connect_timeout(limits.connect_timeout.min(LONGEST_TIMER))
             // A per-read inactivity bound inside the client; the total bound around the whole
             // exchange (see `fetch`) is what stops a server that keeps a read alive by dripping.
-            .read_timeout(limits.total_timeout)
+            .read_timeout(limits.total_timeout.min(LONGEST_TIMER))
             .gzip(true)
             .brotli(true)
             .deflate(true)

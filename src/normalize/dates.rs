@@ -8,17 +8,23 @@ use chrono::{DateTime, Duration, Utc};
 /// `updated` is the feed's updated date (else `published`), never before `published`. Either is
 /// clamped to `fetched_at` when it lies more than `max_future_skew` ahead of it (a wrong clock or
 /// a wrong zone must not pin an item to the top of every output feed).
+///
+/// The third value says whether `published` is a date the feed gave (`false`: the fetch time
+/// stands in for a missing or future one).
 pub fn resolve_dates(
     published: Option<DateTime<Utc>>,
     updated: Option<DateTime<Utc>>,
     fetched_at: DateTime<Utc>,
     max_future_skew: Duration,
-) -> (DateTime<Utc>, DateTime<Utc>) {
-    let limit = fetched_at + max_future_skew;
+) -> (DateTime<Utc>, DateTime<Utc>, bool) {
+    let limit = fetched_at
+        .checked_add_signed(max_future_skew)
+        .unwrap_or(fetched_at);
     let clamp = |t: DateTime<Utc>| if t > limit { fetched_at } else { t };
+    let given = published.or(updated).filter(|t| *t <= limit);
     let published = clamp(published.or(updated).unwrap_or(fetched_at));
     let updated = clamp(updated.unwrap_or(published)).max(published);
-    (published, updated)
+    (published, updated, given.is_some())
 }
 
 #[cfg(test)]
@@ -43,8 +49,15 @@ mod tests {
             ((Some(h(-1)), Some(h(3))), (h(-1), fetched)),
             ((Some(h(48)), Some(h(49))), (fetched, fetched)),
         ];
-        for ((p, u), expected) in cases {
-            assert_eq!(resolve_dates(p, u, fetched, skew), expected, "{p:?} {u:?}");
+        for ((p, u), (published, updated)) in cases {
+            let (got_published, got_updated, dated) = resolve_dates(p, u, fetched, skew);
+            assert_eq!(
+                (got_published, got_updated),
+                (published, updated),
+                "{p:?} {u:?}"
+            );
+            let usable = p.or(u).is_some_and(|t| t <= fetched + skew);
+            assert_eq!(dated, usable, "dated for {p:?} {u:?}");
         }
     }
 }

@@ -58,6 +58,20 @@ pub fn identity(input: &IdentityInput<'_>) -> Option<String> {
     ))
 }
 
+/// The identity of an item whose publisher id (`identity`) is shared, within one feed document,
+/// by items with different links (a CMS that gives every item its home page URL as guid):
+/// `shared:` and the xxh3-128 hex of the id and the canonical link. Stable across polls, and
+/// different for each link, so no item of the group is lost.
+pub fn shared_identity(identity: &str, canonical_url: Option<&str>) -> String {
+    format!(
+        "shared:{}",
+        hex128(hash_parts(&[
+            identity.as_bytes(),
+            canonical_url.unwrap_or("").as_bytes()
+        ]))
+    )
+}
+
 /// xxh3-128 hex of the normalized title + "\n" + normalized text: equal for byte-different
 /// renderings (markup, case, punctuation, spacing) of the same words.
 pub fn fingerprint(title: &str, text: &str) -> String {
@@ -79,45 +93,110 @@ pub struct ContentParts<'a> {
     pub html: &'a str,
     /// Author names.
     pub authors: &'a [String],
-    /// Publication time.
-    pub published: DateTime<Utc>,
-    /// Last update time.
-    pub updated: DateTime<Utc>,
+    /// Publication time: for [`content_hash`], the one the feed gave (`None` when it gave
+    /// none); earlier forms hashed the resolved time (see [`ContentParts::resolved`]).
+    pub published: Option<DateTime<Utc>>,
+    /// Last update time, as `published`.
+    pub updated: Option<DateTime<Utc>>,
 }
 
-/// What starts every content hash written now. Earlier forms: `2:` (the same, but counting
-/// every attribute of the HTML's tags) and bare hex (over sanitized HTML, from releases that
-/// stored it); see [`HashForm`].
-pub const CONTENT_HASH_PREFIX: &str = "3:";
+impl<'a> ContentParts<'a> {
+    /// Parts with resolved dates, as every form before `4:` hashed them.
+    pub fn resolved(
+        title: &'a str,
+        link: Option<&'a str>,
+        html: &'a str,
+        authors: &'a [String],
+        published: DateTime<Utc>,
+        updated: DateTime<Utc>,
+    ) -> Self {
+        ContentParts {
+            title,
+            link,
+            html,
+            authors,
+            published: Some(published),
+            updated: Some(updated),
+        }
+    }
+}
+
+/// What starts every content hash written now. Earlier forms: `3:` (the same, but over the
+/// resolved dates: the fetch time for an item without one, so such items looked edited on
+/// every poll), `2:` (as `3:`, counting every attribute of the HTML's tags) and bare hex (over
+/// sanitized HTML, from releases that stored it); see [`HashForm`].
+pub const CONTENT_HASH_PREFIX: &str = "4:";
+
+/// The prefix of content hashes over the resolved dates.
+const RESOLVED_DATES_PREFIX: &str = "3:";
 
 /// The prefix of content hashes that counted every attribute.
 const ALL_ATTRIBUTES_PREFIX: &str = "2:";
 
-/// `3:` and the xxh3-128 hex over title, link, HTML, authors, published and updated: a change
-/// means the item was edited. The HTML is hashed as far as a reader can see it (see
+/// `4:` and the xxh3-128 hex over title, link, HTML, authors and the published and updated
+/// dates the feed gave (whether it gave them, and which): a change means the item was edited.
+/// A missing, unparseable or future date is hashed as the feed gave it, not as the time that
+/// stands in for it, so such an item is not taken for an edit on every poll. The HTML is hashed as far as a reader can see it (see
 /// [`for_each_shown_part`]): without comments, without the content of the elements no output
 /// shows (`script`, `style`, `iframe` and the like) and without the attributes the sanitizer
 /// drops (`class`, `style`, `id`, `data-*`, handlers). A feed that varies a nonce, a timing
 /// comment or a tracking attribute per request does not make its items look edited.
 pub fn content_hash(parts: &ContentParts<'_>) -> String {
-    hash_in_form(parts, ShownAttributes::Kept, CONTENT_HASH_PREFIX)
+    hash_in_form(
+        parts,
+        ShownAttributes::Kept,
+        Dates::Given,
+        CONTENT_HASH_PREFIX,
+    )
 }
 
-/// The content hash in form `2:`, which counted every attribute.
+/// The content hash in form `3:`, over the resolved dates (`parts` from
+/// [`ContentParts::resolved`]).
+pub fn resolved_dates_content_hash(parts: &ContentParts<'_>) -> String {
+    hash_in_form(
+        parts,
+        ShownAttributes::Kept,
+        Dates::Resolved,
+        RESOLVED_DATES_PREFIX,
+    )
+}
+
+/// The content hash in form `2:`, which counted every attribute (`parts` from
+/// [`ContentParts::resolved`]).
 pub fn all_attributes_content_hash(parts: &ContentParts<'_>) -> String {
-    hash_in_form(parts, ShownAttributes::All, ALL_ATTRIBUTES_PREFIX)
+    hash_in_form(
+        parts,
+        ShownAttributes::All,
+        Dates::Resolved,
+        ALL_ATTRIBUTES_PREFIX,
+    )
 }
 
-fn hash_in_form(parts: &ContentParts<'_>, attributes: ShownAttributes, prefix: &str) -> String {
+fn hash_in_form(
+    parts: &ContentParts<'_>,
+    attributes: ShownAttributes,
+    dates: Dates,
+    prefix: &str,
+) -> String {
     let mut shown: Vec<&str> = Vec::new();
     for_each_shown_part(parts.html, attributes, |part| shown.push(part));
-    format!("{prefix}{}", hex128(hash_content(parts, &shown)))
+    format!("{prefix}{}", hex128(hash_content(parts, &shown, dates)))
 }
 
 /// The content hash releases before raw HTML storage wrote: the same fields, the whole
-/// (sanitized) HTML, no prefix. `parts.html` must be the HTML as they stored it.
+/// (sanitized) HTML, no prefix. `parts.html` must be the HTML as they stored it, and its
+/// dates the resolved ones.
 pub fn legacy_content_hash(parts: &ContentParts<'_>) -> String {
-    hex128(hash_content(parts, &[parts.html]))
+    hex128(hash_content(parts, &[parts.html], Dates::Resolved))
+}
+
+/// How a form hashes the dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dates {
+    /// Whether each was given, then its time (form `4:`).
+    Given,
+    /// The time alone, always present (earlier forms).
+    Resolved,
 }
 
 /// The form of a stored content hash, which says how to recompute it for an item.
@@ -125,6 +204,8 @@ pub fn legacy_content_hash(parts: &ContentParts<'_>) -> String {
 pub enum HashForm {
     /// [`content_hash`]'s (or no hash at all).
     Current,
+    /// [`resolved_dates_content_hash`]'s.
+    ResolvedDates,
     /// [`all_attributes_content_hash`]'s.
     AllAttributes,
     /// [`legacy_content_hash`]'s, over sanitized HTML.
@@ -136,6 +217,8 @@ impl HashForm {
     pub fn of(hash: &str) -> HashForm {
         if hash.is_empty() || hash.starts_with(CONTENT_HASH_PREFIX) {
             HashForm::Current
+        } else if hash.starts_with(RESOLVED_DATES_PREFIX) {
+            HashForm::ResolvedDates
         } else if hash.starts_with(ALL_ATTRIBUTES_PREFIX) {
             HashForm::AllAttributes
         } else {
@@ -145,7 +228,7 @@ impl HashForm {
 }
 
 /// xxh3-128 over the fields, with `html` given as the parts to hash in order (one field).
-fn hash_content(parts: &ContentParts<'_>, html: &[&str]) -> u128 {
+fn hash_content(parts: &ContentParts<'_>, html: &[&str], dates: Dates) -> u128 {
     let mut hasher = Xxh3::new();
     // Each field length-prefixed, so moving text between fields changes the hash.
     let mut field = |pieces: &[&[u8]]| {
@@ -163,8 +246,14 @@ fn hash_content(parts: &ContentParts<'_>, html: &[&str]) -> u128 {
     for author in parts.authors {
         field(&[author.as_bytes()]);
     }
-    field(&[&parts.published.timestamp_micros().to_le_bytes()]);
-    field(&[&parts.updated.timestamp_micros().to_le_bytes()]);
+    for date in [parts.published, parts.updated] {
+        let micros = date.map_or(0, |d| d.timestamp_micros()).to_le_bytes();
+        match (dates, date) {
+            (Dates::Resolved, _) => field(&[&micros]),
+            (Dates::Given, Some(_)) => field(&[b"d", &micros]),
+            (Dates::Given, None) => field(&[]),
+        }
+    }
     hasher.digest128()
 }
 
@@ -294,8 +383,8 @@ mod tests {
             link: Some("https://example.org/a"),
             html: "<p>x</p>",
             authors: &authors,
-            published,
-            updated: published,
+            published: Some(published),
+            updated: Some(published),
         };
         let other_authors = vec!["Other".to_owned()];
         let later = published + chrono::Duration::seconds(1);
@@ -314,11 +403,19 @@ mod tests {
                 ..base
             },
             ContentParts {
-                published: later,
+                published: Some(later),
                 ..base
             },
             ContentParts {
-                updated: later,
+                updated: Some(later),
+                ..base
+            },
+            ContentParts {
+                published: None,
+                ..base
+            },
+            ContentParts {
+                updated: None,
                 ..base
             },
         ];

@@ -13,6 +13,11 @@
 //!    else updated), when the item has a title and the feed gave a date;
 //! 4. `text:<hash>` — xxh3-128 of the normalized title and normalized body text.
 //!
+//! When one id is shared inside one feed document by items with different canonical links
+//! (some CMSes give every item the home page URL as its guid), each of those items is
+//! identified as `shared:<hash>` of the id and its canonical link instead (see
+//! [`distinguish_shared_identities`]); items repeating the same id and link stay one.
+//!
 //! An item with none of these (no id, no link, no title, no text) is skipped as
 //! [`SkipReason::Unidentifiable`]. "Normalized" means lower-case, punctuation read as a word
 //! break, whitespace folded, so markup-only differences do not change keys 3 and 4.
@@ -21,13 +26,16 @@
 //!
 //! - `fingerprint`: xxh3-128 (hex) of normalized title + "\n" + normalized text — equal for
 //!   byte-different renderings of the same words; the exact-duplicate key for clustering.
-//! - `content_hash`: `3:` and the xxh3-128 (hex) of title, link, HTML (as the feed gave it,
+//! - `content_hash`: `4:` and the xxh3-128 (hex) of title, link, HTML (as the feed gave it,
 //!   less comments, the content of elements no output shows, such as `script`, and the
-//!   attributes the sanitizer drops, such as `class`), authors, published and updated — a
-//!   change means the publisher edited the item. Earlier releases wrote other forms: `2:`
+//!   attributes the sanitizer drops, such as `class`), authors, and the published and updated
+//!   dates the feed gave (whether given, and which) — a change means the publisher edited the
+//!   item. Earlier releases wrote other forms: `3:` hashed the resolved dates (the fetch time
+//!   for an item without a usable one, so such items looked edited at every poll), `2:` also
 //!   counted every attribute, and bare hex (before HTML was stored raw) hashed the sanitized
 //!   HTML. [`content_hash_in_stored_form`] recomputes a stored hash's form, so an upgraded
-//!   database does not take items for edits.
+//!   database does not take items for edits (except an undated item under `3:` or earlier,
+//!   whose hashed fetch time cannot be reproduced: counted as updated once).
 //!
 //! # HTML is sanitized when served, not here
 //!
@@ -51,7 +59,7 @@ use crate::domain::{Entry, RawItem};
 pub use self::dates::resolve_dates;
 pub use self::identity::{
     CONTENT_HASH_PREFIX, ContentParts, HashForm, IdentityInput, content_hash, fingerprint,
-    identity as item_identity,
+    identity as item_identity, shared_identity,
 };
 pub use self::text::{normalize_for_matching, truncate_chars};
 use self::url::resolve_link_url;
@@ -147,7 +155,7 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
     .ok_or(SkipReason::Unidentifiable)?;
 
     let html = html.to_owned();
-    let (published, updated) = resolve_dates(
+    let (published, updated, dated) = resolve_dates(
         item.published,
         item.updated,
         ctx.fetched_at,
@@ -162,13 +170,15 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
     }
 
     let fingerprint = fingerprint(&title, &text);
+    // The dates as the feed gave them, not as resolved: the fetch time standing in for a
+    // missing or future date changes on every poll, and would make the item look edited.
     let content_hash = content_hash(&ContentParts {
         title: &title,
         link: link.as_deref(),
         html: &html,
         authors: &authors,
-        published,
-        updated,
+        published: item.published,
+        updated: item.updated,
     });
     Ok(Entry {
         identity,
@@ -178,11 +188,42 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
         authors,
         published,
         updated,
+        dated,
         html,
         text,
         fingerprint,
         content_hash,
     })
+}
+
+/// Gives the items of one feed document that share an identity but differ in canonical link
+/// an identity each ([`shared_identity`]), so none of them is dropped as a repeat. Items that
+/// repeat both the identity and the link keep it, and are one entry; an identity no other
+/// item shares is left as it is.
+pub fn distinguish_shared_identities(entries: &mut [Entry]) {
+    let mut links: std::collections::HashMap<&str, Option<&str>> =
+        std::collections::HashMap::with_capacity(entries.len());
+    let mut shared = std::collections::HashSet::new();
+    for e in entries.iter() {
+        match links.entry(e.identity.as_str()) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(e.canonical_url.as_deref());
+            }
+            std::collections::hash_map::Entry::Occupied(o) => {
+                if *o.get() != e.canonical_url.as_deref() {
+                    shared.insert(e.identity.clone());
+                }
+            }
+        }
+    }
+    if shared.is_empty() {
+        return;
+    }
+    for e in entries.iter_mut() {
+        if shared.contains(&e.identity) {
+            e.identity = shared_identity(&e.identity, e.canonical_url.as_deref());
+        }
+    }
 }
 
 thread_local! {
@@ -253,6 +294,10 @@ pub fn html_to_text(html: &str) -> String {
 pub fn content_hash_in_stored_form(entry: &Entry, base_url: &str, stored: &str) -> Option<String> {
     match HashForm::of(stored) {
         HashForm::Current => None,
+        HashForm::ResolvedDates => Some(self::identity::resolved_dates_content_hash(&entry_parts(
+            entry,
+            &entry.html,
+        ))),
         HashForm::AllAttributes => Some(self::identity::all_attributes_content_hash(&entry_parts(
             entry,
             &entry.html,
@@ -269,15 +314,16 @@ pub fn legacy_content_hash(entry: &Entry, base_url: &str) -> String {
 }
 
 /// `entry`'s hashed parts, with `html` standing for its HTML.
+/// (The resolved dates, as every earlier form hashed them.)
 fn entry_parts<'a>(entry: &'a Entry, html: &'a str) -> ContentParts<'a> {
-    ContentParts {
-        title: &entry.title,
-        link: entry.link.as_deref(),
+    ContentParts::resolved(
+        &entry.title,
+        entry.link.as_deref(),
         html,
-        authors: &entry.authors,
-        published: entry.published,
-        updated: entry.updated,
-    }
+        &entry.authors,
+        entry.published,
+        entry.updated,
+    )
 }
 
 /// Allow-list sanitizing of an HTML fragment for output (no script, handlers, js/data URLs,
@@ -531,8 +577,9 @@ mod tests {
                     "<p>Full <a href=\"/annex\">text</a>.</p><script>x()</script><p>Second.</p>",
                     "<p>Full <a href=\"https://trade.example.org/annex\" rel=\"noopener noreferrer\">text</a>.</p><p>Second.</p>",
                     "b9402cf7609b40abc7ff8a4147dbb17f",
-                    "3:a3af5cf8cc5523c547bc4e12b3bdf3c3",
+                    "4:366e83e7d26d1b39beef176361f1e984",
                     "d466b2deaad158b5df0c6713754e88d7",
+                    "3:a3af5cf8cc5523c547bc4e12b3bdf3c3",
                 ],
             ),
             (
@@ -544,9 +591,10 @@ mod tests {
                     "Plain text body, no markup at all. Tariffs rise 25%.",
                     "Plain text body, no markup at all. Tariffs rise 25%.",
                     "1755970298885c146d823026e70535f3",
-                    // No markup: the same hash as the oldest form, with the current prefix.
-                    "3:8fe9fad71722b6f67f3e8123c87a6a25",
+                    "4:7a01f88dec999bda824c09af040066a2",
                     "8fe9fad71722b6f67f3e8123c87a6a25",
+                    // No markup: the same hash as the oldest form, with its prefix.
+                    "3:8fe9fad71722b6f67f3e8123c87a6a25",
                 ],
             ),
             (
@@ -558,8 +606,9 @@ mod tests {
                     "<p>Zo\u{308}lle steigen \u{2014} na&iuml;ve\u{a0}Kunden.</p>\r\n<p>Zweiter</p>",
                     "<p>Zo\u{308}lle steigen — naïve&nbsp;Kunden.</p>\n<p>Zweiter</p>",
                     "196c8f03f2fc348b63baf1ca5a499929",
-                    "3:f98460f70db74562c6fa3c707345c966",
+                    "4:1323a436e38adc26fdd5e651a066081e",
                     "70901c23a196d5b8a1f97aac31c2d077",
+                    "3:f98460f70db74562c6fa3c707345c966",
                 ],
             ),
             (
@@ -572,8 +621,9 @@ mod tests {
                      <img src=\"data:x\"><iframe src=\"https://e.example\">f</iframe>&copy 2026",
                     "<p>Steel</p><a href=\"https://trade.example.org/r?a=1\" rel=\"noopener noreferrer\">r</a><img>© 2026",
                     "53e93d68b64288fea94541e11c7af4c4",
-                    "3:3ccdba6863bcac898d6286e6371af12b",
+                    "4:7ea2bf7bcb6ca8920ca4762f51c10fc8",
                     "2b57c18430cd41b1f12460bc78e2033b",
+                    "3:3ccdba6863bcac898d6286e6371af12b",
                 ],
             ),
         ];
@@ -588,6 +638,7 @@ mod tests {
                 e.fingerprint.as_str(),
                 e.content_hash.as_str(),
                 &legacy_content_hash(&e, &ctx().base_url),
+                &content_hash_in_stored_form(&e, &ctx().base_url, "3:").unwrap(),
             ];
             assert_eq!(got, expected, "{raw:?}");
         }

@@ -4,4 +4,4 @@ mod run;
 mod timing;
 
 pub use run::{Job, run};
-pub use timing::{backoff_delay, jitter_offset, next_due};
+pub use timing::{backoff_delay, jitter_offset, next_due, saturating_add, saturating_add_std};

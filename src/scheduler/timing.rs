@@ -44,7 +44,8 @@ fn scaled_offset(name: &str, max: Duration, seed: u64) -> Duration {
 /// The cron time is looked up from `after - jitter`, so the result is always strictly after
 /// `after` and a source keeps its fixed offset inside every slot. A source that is overdue by
 /// many slots gets one next time, not one per missed slot. A schedule that never fires again
-/// yields `after` plus a year, so the source is not polled in a tight loop.
+/// yields `after` plus a year, so the source is not polled in a tight loop. Never panics: a
+/// time too late for the calendar saturates at the latest time there is.
 pub fn next_due(
     schedule: &Schedule,
     source_name: &str,
@@ -57,7 +58,18 @@ pub fn next_due(
     schedule
         .next_after(shifted)
         .and_then(|slot| slot.checked_add_signed(jitter))
-        .unwrap_or_else(|| after + NEVER_AGAIN)
+        .unwrap_or_else(|| saturating_add(after, NEVER_AGAIN))
+}
+
+/// `t + delta`, or the latest representable time when that would overflow.
+pub fn saturating_add(t: DateTime<Utc>, delta: chrono::Duration) -> DateTime<Utc> {
+    t.checked_add_signed(delta)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// `t + delay` for a std `Duration`, saturating like [`saturating_add`].
+pub fn saturating_add_std(t: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(delay).map_or(DateTime::<Utc>::MAX_UTC, |d| saturating_add(t, d))
 }
 
 /// Delay before retrying after `consecutive_failures` failures: exponential from `base`, capped
@@ -257,6 +269,25 @@ mod tests {
         assert_eq!(
             next_due(&schedule, "late", after, secs(60)),
             after + chrono::Duration::days(365)
+        );
+    }
+
+    #[test]
+    fn next_due_saturates_instead_of_panicking_at_the_end_of_time() {
+        let schedule = Schedule::parse("*/5 * * * *").unwrap();
+        let latest = DateTime::<Utc>::MAX_UTC;
+        let near_the_end = latest - chrono::Duration::days(10);
+        for after in [latest, near_the_end] {
+            assert_eq!(next_due(&schedule, "late", after, secs(60)), latest);
+        }
+        assert_eq!(
+            saturating_add_std(near_the_end, Duration::MAX),
+            latest,
+            "a delay too long for chrono saturates"
+        );
+        assert_eq!(
+            saturating_add_std(at("2026-03-10 10:00:00"), secs(60)),
+            at("2026-03-10 10:01:00")
         );
     }
 

@@ -1071,11 +1071,15 @@ fn write_entry<'a>(
             return Ok(());
         }
 
-        // An edited item: update in place; its story keeps its id.
+        // An edited item: update in place; its story keeps its id. When the feed gave no
+        // usable date, `published` stays the time the entry was first seen (?14), rather
+        // than becoming this fetch's time.
         exec(
             tx,
             "UPDATE entries SET title = ?2, link = ?3, canonical_url = ?4, authors = ?5,
-                published = ?6, updated = ?7, html = ?8, fingerprint = ?9,
+                published = CASE WHEN ?14 THEN ?6 ELSE published END,
+                updated = CASE WHEN ?14 THEN ?7 ELSE max(?7, published) END,
+                html = ?8, fingerprint = ?9,
                 content_hash = ?10, signature = coalesce(?11, signature), last_changed = ?12,
                 base_url = ?13
              WHERE id = ?1",
@@ -1092,7 +1096,8 @@ fn write_entry<'a>(
                 e.content_hash,
                 write.signature,
                 now,
-                poll.base_url
+                poll.base_url,
+                e.dated
             ],
         )?;
         insert_keys(tx, poll, &keys, story_id)?;

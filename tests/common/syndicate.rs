@@ -405,6 +405,7 @@ fn entry(
         authors: vec![format!("{outlet} staff")],
         published,
         updated: published,
+        dated: true,
         html,
         fingerprint: format!("fp-{story}-{n}"),
         content_hash: format!("ch-{story}-{n}"),
