@@ -333,8 +333,14 @@ impl Ingestor {
     }
 
     /// Replaces the fetcher and settings for every clone (config reload). In-flight polls
-    /// finish with the old ones.
+    /// finish with the old ones. The near-duplicate index, built once with the window in force
+    /// then, takes the new window too (see [`StoryIndex::reconfigure`]).
     pub fn reconfigure(&self, fetcher: Fetcher, settings: IngestSettings) {
+        if let Some(index) = self.index.write().expect("index lock poisoned").as_mut()
+            && *index.config() != settings.cluster
+        {
+            index.reconfigure(settings.cluster.clone());
+        }
         *self.fetcher.write().expect("fetcher lock poisoned") = fetcher;
         *self.settings.write().expect("settings lock poisoned") = settings;
     }
@@ -974,6 +980,66 @@ mod tests {
                 "{failures} failures"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_reload_that_changes_the_near_duplicate_window_applies_it_to_the_built_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), crate::store::Access::ReadWrite).unwrap();
+        let settings = test_settings(Duration::from_secs(60), Duration::from_secs(21_600));
+        let week = settings.cluster.window;
+        let fetcher = || Fetcher::new(crate::fetch::FetchLimits::default()).unwrap();
+        let ingestor = Ingestor::new(
+            store.clone(),
+            fetcher(),
+            Arc::new(RwLock::new(Arc::new(Classifier::builtin()))),
+            settings.clone(),
+        )
+        .await
+        .unwrap();
+        ingestor.ensure_index(&settings).await.unwrap();
+        // A story first seen three days ago, and a copy of it arriving now.
+        let text = "The European Union raised tariffs on Chinese steel imports to 25 percent on \
+                    Monday, citing a surge of cheap shipments that undercut mills in Germany, \
+                    Italy and Poland. The duties take effect next month and run for five years \
+                    unless a review finds the dumping has stopped, officials in Brussels said.";
+        let signature = Signature::of_text("EU raises tariffs on Chinese steel", text);
+        let now = Utc::now();
+        let finds_the_story = |ingestor: &Ingestor| {
+            let index = ingestor.index.read().unwrap();
+            index
+                .as_ref()
+                .unwrap()
+                .find(&signature, now)
+                .map(|found| found.story)
+        };
+        ingestor.index.write().unwrap().as_mut().unwrap().insert(
+            42,
+            &signature,
+            now - chrono::Duration::days(3),
+        );
+        assert_eq!(finds_the_story(&ingestor), Some(42), "within a week");
+
+        let one_day = IngestSettings {
+            cluster: ClusterConfig {
+                window: chrono::Duration::days(1),
+            },
+            ..settings.clone()
+        };
+        ingestor.reconfigure(fetcher(), one_day);
+        assert_eq!(
+            finds_the_story(&ingestor),
+            None,
+            "outside the new one-day window"
+        );
+
+        let back = IngestSettings {
+            cluster: ClusterConfig { window: week },
+            ..settings
+        };
+        ingestor.reconfigure(fetcher(), back);
+        assert_eq!(finds_the_story(&ingestor), Some(42), "the week again");
+        store.close().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

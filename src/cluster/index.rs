@@ -386,6 +386,20 @@ impl StoryIndex {
         }
     }
 
+    /// The matching settings in force.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    /// Applies new matching settings (a config reload). A shorter window takes effect at once:
+    /// lookups compare against it, and the next [`StoryIndex::prune`] drops what it no longer
+    /// covers. A longer one reaches back as far as the index already holds (the old window at
+    /// the time of the change) and fills in as new stories arrive; stories the old window had
+    /// already let go come back only with a rebuild from the store (the next start).
+    pub fn reconfigure(&mut self, config: ClusterConfig) {
+        self.config = config;
+    }
+
     /// Number of stories indexed.
     pub fn len(&self) -> usize {
         self.slots.len()

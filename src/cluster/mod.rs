@@ -78,7 +78,7 @@ pub use signature::Signature;
 use crate::domain::StoryId;
 
 /// Tuning of the near-duplicate matcher.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClusterConfig {
     /// Only stories first seen within this window of an entry's time are candidates.
     pub window: Duration,
