@@ -611,10 +611,11 @@ fn convert_entry(entry: model::Entry, plain_is_text: bool) -> RawItem {
 /// Lenient timestamp parsing for feed dates.
 ///
 /// Accepts RFC 3339 and ISO 8601 variants (space instead of `T`, missing seconds, `+hhmm`
-/// offsets; no offset means UTC; a bare date means midnight UTC), RFC 2822 and its common abuses
-/// (named zones such as `CET`, `BST`, `EST`, `JST`; long or wrong weekday names, long month
-/// names, month before day, single-digit hours, missing seconds, two-digit years), and Unix
-/// epoch seconds or milliseconds. An unknown zone name counts as UTC. `None` when no date is
+/// offsets, `/` instead of `-` in the date; no offset means UTC; a bare date means midnight
+/// UTC), RFC 2822 and its common abuses (named zones such as `CET`, `BST`, `EST`, `JST`; long or
+/// wrong weekday names, long month names, month before day, single-digit hours, missing seconds,
+/// two-digit years, an offset glued to the time as in `10:00:00+0100`), and Unix epoch seconds
+/// or milliseconds. An unknown zone name counts as UTC. `None` when no date is
 /// recognisable.
 pub fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
     let s = raw.trim();
@@ -638,6 +639,17 @@ pub fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
     let b = s.as_bytes();
     if b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' {
         return parse_iso_lenient(s);
+    }
+    // "2026/11/02 10:00:00": the ISO order with slashes, read as ISO (no offset means UTC).
+    // Nothing of this shape parsed before (the lenient RFC 2822 reader skips a token with
+    // slashes), so the fallback below only keeps whatever else it used to accept.
+    if b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'/'
+        && b[7] == b'/'
+        && let Some(dt) = parse_iso_lenient(&format!("{}-{}-{}", &s[..4], &s[5..7], &s[8..]))
+    {
+        return Some(dt);
     }
     parse_rfc2822_lenient(s)
 }
@@ -798,14 +810,14 @@ fn parse_rfc2822_lenient(s: &str) -> Option<DateTime<Utc>> {
         }
         let first = token.as_bytes()[0];
         if first.is_ascii_digit() && token.contains(':') {
-            let mut parts = token.split(':');
-            let h = parts.next()?.parse().ok()?;
-            let m = parts.next()?.parse().ok()?;
-            let sec = match parts.next() {
-                Some(p) => p.split('.').next()?.parse().ok()?,
-                None => 0,
-            };
-            time = Some((h, m, sec));
+            if let Some(clock) = clock_time(token) {
+                time = Some(clock);
+            } else {
+                // An offset glued to the time: "10:00:00+0100", "10:00-05:00".
+                let sign = token.find(['+', '-'])?;
+                time = Some(clock_time(&token[..sign])?);
+                offset = Some(numeric_offset(&token[sign..])?);
+            }
         } else if (first == b'+' || first == b'-') && token.len() > 1 {
             offset = Some(numeric_offset(token)?);
         } else if token.bytes().all(|b| b.is_ascii_digit()) {
@@ -858,6 +870,18 @@ fn parse_rfc2822_lenient(s: &str) -> Option<DateTime<Utc>> {
         .from_local_datetime(&naive)
         .single()
         .map(|dt| dt.to_utc())
+}
+
+/// `h:mm`, `h:mm:ss` or `h:mm:ss.fff` as (hours, minutes, seconds); fractions are dropped.
+fn clock_time(token: &str) -> Option<(u32, u32, u32)> {
+    let mut parts = token.split(':');
+    let h = parts.next()?.parse().ok()?;
+    let m = parts.next()?.parse().ok()?;
+    let sec = match parts.next() {
+        Some(p) => p.split('.').next()?.parse().ok()?,
+        None => 0,
+    };
+    Some((h, m, sec))
 }
 
 fn is_weekday(lower: &str) -> bool {
@@ -937,6 +961,17 @@ mod tests {
             ("3 juil. 2026 10:00 GMT", "2026-07-03T10:00:00Z"),
             ("1795773600", "2026-11-27T10:00:00Z"),
             ("1795773600000", "2026-11-27T10:00:00Z"),
+            // An offset glued to the time, with or without a colon or seconds.
+            ("Mon, 02 Nov 2026 10:00:00+0100", "2026-11-02T09:00:00Z"),
+            ("Mon, 02 Nov 2026 10:00:00-05:00", "2026-11-02T15:00:00Z"),
+            ("02 Nov 2026 10:00+0100", "2026-11-02T09:00:00Z"),
+            // The ISO order with slashes; no offset means UTC, as for the ISO forms above.
+            ("2026/11/02 10:00:00", "2026-11-02T10:00:00Z"),
+            ("2026/11/02 10:00", "2026-11-02T10:00:00Z"),
+            ("2026/11/02", "2026-11-02T00:00:00Z"),
+            ("2026/11/02T10:00:00Z", "2026-11-02T10:00:00Z"),
+            ("2026/11/02 11:00:00 +01:00", "2026-11-02T10:00:00Z"),
+            ("2026/11/02 11:00:00 CET", "2026-11-02T10:00:00Z"),
         ];
         for (input, expected) in cases {
             assert_eq!(
@@ -957,6 +992,10 @@ mod tests {
             "2026-13-01",
             "12345",
             "Nov 2026",
+            "2026/13/02 10:00:00",
+            "2026/11/31",
+            "Mon, 02 Nov 2026 10:00:00+2500",
+            "Mon, 02 Nov 2026 10:00:00+",
         ] {
             assert_eq!(parse_timestamp(input), None, "input {input:?}");
         }
@@ -1086,6 +1125,28 @@ mod tests {
                 String::from_utf8_lossy(bytes)
             );
         }
+    }
+
+    #[test]
+    fn rss_and_atom_dates_with_a_glued_offset_or_slashes_reach_the_item() {
+        let rss = r#"<rss version="2.0"><channel><title>T</title>
+            <item><guid>a</guid><pubDate>Mon, 02 Nov 2026 10:00:00+0100</pubDate></item>
+            <item><guid>b</guid><pubDate>2026/11/02 10:00:00</pubDate></item>
+            </channel></rss>"#;
+        let feed = parse_feed(rss.as_bytes(), None).unwrap();
+        let published: Vec<_> = feed.items.iter().map(|i| i.published).collect();
+        assert_eq!(
+            published,
+            [
+                Some(utc("2026-11-02T09:00:00Z")),
+                Some(utc("2026-11-02T10:00:00Z"))
+            ]
+        );
+        let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><id>f</id>
+            <entry><id>e</id><title>E</title><updated>2026/11/02 10:00:00</updated></entry>
+            </feed>"#;
+        let feed = parse_feed(atom.as_bytes(), None).unwrap();
+        assert_eq!(feed.items[0].updated, Some(utc("2026-11-02T10:00:00Z")));
     }
 
     #[test]

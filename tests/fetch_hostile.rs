@@ -172,17 +172,55 @@ async fn respond(
             headers.push(("Content-Encoding", "gzip".to_string()));
             full("200 OK", &headers, &gzip(FEED.as_bytes()))
         }
-        "/bomb" => {
+        "/x-gzip" | "/GZIP" | "/gzip-identity" => {
+            // Other spellings of gzip, which the client leaves to us (RFC 9110 §8.4.1).
+            let coding = match request.path.as_str() {
+                "/x-gzip" => "x-gzip",
+                "/GZIP" => "GZIP",
+                _ => "identity, X-GZip",
+            };
+            let mut headers = feed_headers.to_vec();
+            headers.push(("Content-Encoding", coding.to_string()));
+            full("200 OK", &headers, &gzip(FEED.as_bytes()))
+        }
+        "/gzip-file" => {
+            // A gzip file served as is, with no Content-Encoding.
+            let headers = [("Content-Type", "application/xml".to_string())];
+            full("200 OK", &headers, &gzip(FEED.as_bytes()))
+        }
+        "/gzip-twice" => {
+            let mut headers = feed_headers.to_vec();
+            headers.push(("Content-Encoding", "gzip".to_string()));
+            full("200 OK", &headers, &gzip(&gzip(FEED.as_bytes())))
+        }
+        "/gzip-members" => {
+            // Two gzip members, one after the other, make one file (RFC 1952 §2.2).
+            let half = FEED.len() / 2;
+            let mut body = gzip(&FEED.as_bytes()[..half]);
+            body.extend_from_slice(&gzip(&FEED.as_bytes()[half..]));
+            full(
+                "200 OK",
+                &[("Content-Encoding", "x-gzip".to_string())],
+                &body,
+            )
+        }
+        path if path.starts_with("/corpus/") => {
+            // A file of the shared corpus, as a plain web server serves it: no coding.
+            let name = &path["/corpus/".len()..];
+            match corpus_dir().map(|dir| std::fs::read(dir.join(name))) {
+                Some(Ok(body)) => full("200 OK", &[], &body),
+                _ => full("404 Not Found", &[], b"not found"),
+            }
+        }
+        "/bomb" | "/bomb-x-gzip" | "/bomb-file" => {
+            let mut headers = vec![("Content-Type", "application/rss+xml".to_string())];
+            match request.path.as_str() {
+                "/bomb" => headers.push(("Content-Encoding", "gzip".to_string())),
+                "/bomb-x-gzip" => headers.push(("Content-Encoding", "x-gzip".to_string())),
+                _ => {}
+            }
             // No Content-Length: the body runs until the connection closes.
-            stream
-                .write_all(&head(
-                    "200 OK",
-                    &[
-                        ("Content-Type", "application/rss+xml".to_string()),
-                        ("Content-Encoding", "gzip".to_string()),
-                    ],
-                ))
-                .await?;
+            stream.write_all(&head("200 OK", &headers)).await?;
             for piece in bomb.chunks(16 * 1024) {
                 stream.write_all(piece).await?;
             }
@@ -221,6 +259,16 @@ async fn respond(
             &[("Content-Encoding", "gzip".to_string())],
             b"this is not gzip at all",
         ),
+        "/bad-x-gzip" => full(
+            "200 OK",
+            &[("Content-Encoding", "x-gzip".to_string())],
+            b"this is not gzip at all",
+        ),
+        "/cut-short-gzip" => {
+            // A gzip file that stops halfway, the connection closed cleanly.
+            let whole = gzip(FEED.as_bytes());
+            full("200 OK", &[], &whole[..whole.len() / 2])
+        }
         "/cut-short" => {
             // Promises 1000 bytes, sends 10, hangs up.
             stream
@@ -281,6 +329,16 @@ async fn respond(
     };
     stream.write_all(&bytes).await?;
     stream.shutdown().await
+}
+
+/// The shared feed corpus, if present (see `tests/parse_fixtures.rs`).
+fn corpus_dir() -> Option<std::path::PathBuf> {
+    let data = match std::env::var_os("TRADEFEED_DATA") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")),
+    };
+    let feeds = data.join("feeds");
+    feeds.is_dir().then_some(feeds)
 }
 
 /// The 1 GiB bomb, built once per test binary.
@@ -487,6 +545,94 @@ async fn a_gzip_bomb_stops_at_the_body_limit_quickly_with_bounded_memory() {
 }
 
 #[tokio::test]
+async fn gzip_bodies_the_client_leaves_compressed_arrive_decompressed() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(limits()).unwrap();
+    for path in [
+        "/x-gzip",
+        "/GZIP",
+        "/gzip-identity",
+        "/gzip-file",
+        "/gzip-twice",
+        "/gzip-members",
+    ] {
+        let feed = fetched(fetcher.fetch(&get(server.url(path))).await);
+        assert_eq!(
+            String::from_utf8_lossy(&feed.body),
+            FEED,
+            "{path} arrived still compressed or mangled"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_gzip_bomb_under_another_coding_name_or_none_stops_at_the_body_limit() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(limits()).unwrap();
+    let peak_before = peak_rss_kib();
+    for path in ["/bomb-x-gzip", "/bomb-file"] {
+        let started = Instant::now();
+        let outcome = fetcher.fetch(&get(server.url(path))).await;
+        let elapsed = started.elapsed();
+        assert_eq!(
+            outcome,
+            Err(FetchError::TooLarge { limit: 4 * MIB }),
+            "{path}"
+        );
+        assert!(elapsed < Duration::from_secs(3), "{path} took {elapsed:?}");
+    }
+    if let (Some(before), Some(after)) = (peak_before, peak_rss_kib()) {
+        // Inflating a whole bomb would need 1 GiB; the limit is 4 MiB.
+        assert!(
+            after.saturating_sub(before) < 64 * 1024,
+            "peak memory grew by {} KiB",
+            after - before
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_corpus_files_saved_gzip_compressed_fetch_and_parse_when_served_without_a_coding() {
+    let Some(dir) = corpus_dir() else {
+        eprintln!("NOTICE: feed corpus not found; skipping (set TRADEFEED_DATA)");
+        return;
+    };
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(FetchLimits {
+        max_body_bytes: 10 * MIB,
+        ..limits()
+    })
+    .unwrap();
+    let mut compressed = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let raw = std::fs::read(&path).unwrap();
+        if !raw.starts_with(&[0x1f, 0x8b]) {
+            continue;
+        }
+        compressed += 1;
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let feed = fetched(
+            fetcher
+                .fetch(&get(server.url(&format!("/corpus/{name}"))))
+                .await,
+        );
+        let mut expected = Vec::new();
+        flate2::read::MultiGzDecoder::new(raw.as_slice())
+            .read_to_end(&mut expected)
+            .unwrap();
+        assert_eq!(feed.body, expected, "{name}");
+        let parsed = tradefeed::parse::parse_feed(&feed.body, feed.content_type.as_deref());
+        assert!(
+            parsed.is_ok_and(|parsed| !parsed.items.is_empty()),
+            "{name} did not parse into items"
+        );
+    }
+    // MANIFEST.md names two: compressed.xml and invalid-characters-gzipped.xml.
+    assert_eq!(compressed, 2, "gzip files in {}", dir.display());
+}
+
+#[tokio::test]
 async fn an_endless_plain_body_stops_at_the_body_limit() {
     let server = TestServer::start().await;
     let fetcher = Fetcher::new(limits()).unwrap();
@@ -673,7 +819,7 @@ async fn retry_after_in_seconds_becomes_an_absolute_time() {
 async fn broken_bodies_are_transport_errors_with_their_cause() {
     let server = TestServer::start().await;
     let fetcher = Fetcher::new(limits()).unwrap();
-    for path in ["/bad-gzip", "/cut-short"] {
+    for path in ["/bad-gzip", "/cut-short", "/bad-x-gzip", "/cut-short-gzip"] {
         let outcome = fetcher.fetch(&get(server.url(path))).await;
         let Err(FetchError::Transport(message)) = &outcome else {
             panic!("{path}: expected a transport error, got {outcome:?}");

@@ -191,6 +191,9 @@ impl Fetcher {
     ///
     /// Redirects are not followed by the client (see [`Fetcher::fetch`]); bodies are
     /// decompressed (gzip, brotli, deflate) before they are counted against the size limit.
+    /// The client decodes only a Content-Encoding spelled exactly `gzip`; the gzip bodies it
+    /// leaves alone (`x-gzip`, `GZIP`, a gzip file sent with no coding) are inflated after the
+    /// read, within the same limit.
     pub fn new(limits: FetchLimits) -> Result<Fetcher, FetchError> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -62,6 +62,11 @@ pub(super) async fn finish(
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .map(str::to_string);
+    // Left in place by the client only when it did not decode the coding itself.
+    let content_encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
 
     // Never trust the declared length for more than the limit, and start modestly otherwise.
     let initial = response
@@ -82,6 +87,9 @@ pub(super) async fn finish(
         }
         body.extend_from_slice(&chunk);
     }
+    if still_gzipped(content_encoding.as_deref(), &body) {
+        body = gunzip(&body, limit)?;
+    }
     tracing::Span::current().record("bytes", body.len());
     Ok(FetchOutcome::Fetched(FetchedFeed {
         final_url: url.to_string(),
@@ -89,6 +97,63 @@ pub(super) async fn finish(
         body,
         validators,
     }))
+}
+
+/// The first two bytes of every gzip member (RFC 1952 §2.3.1).
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Whether the body still carries a gzip layer after the client's own decoding.
+///
+/// The client inflates only a `Content-Encoding` of exactly `gzip`. Coding names are
+/// case-insensitive and `x-gzip` is `gzip` (RFC 9110 §8.4.1, §8.4.1.3), so `GZIP` or `x-gzip`
+/// arrive compressed. A body that starts with the gzip magic is one too, whatever the headers
+/// say: a `.xml.gz` file served with no coding, or a feed compressed twice. No feed can start
+/// with byte 0x1f (neither XML nor JSON may), so the magic cannot be the start of a plain feed.
+fn still_gzipped(content_encoding: Option<&str>, body: &[u8]) -> bool {
+    if body.is_empty() {
+        return false;
+    }
+    body.starts_with(&GZIP_MAGIC) || content_encoding.is_some_and(names_only_gzip)
+}
+
+/// A Content-Encoding list whose one coding, besides `identity`, is gzip in any spelling.
+fn names_only_gzip(value: &str) -> bool {
+    let mut codings = value
+        .split(',')
+        .map(str::trim)
+        .filter(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity"));
+    match (codings.next(), codings.next()) {
+        (Some(coding), None) => {
+            coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip")
+        }
+        _ => false,
+    }
+}
+
+/// Inflates one gzip layer (all members of it), stopping as soon as the output passes `limit`:
+/// a bomb costs its compressed size plus the limit, never its inflated size.
+fn gunzip(compressed: &[u8], limit: u64) -> Result<Vec<u8>, FetchError> {
+    use std::io::Read as _;
+    let mut decoder = flate2::read::MultiGzDecoder::new(compressed);
+    let mut inflated = Vec::with_capacity(compressed.len().saturating_mul(4).min(1024 * 1024));
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let read = match decoder.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => {
+                return Err(FetchError::Transport(format!(
+                    "error decoding gzip-compressed body: {error}"
+                )));
+            }
+        };
+        if inflated.len() as u64 + read as u64 > limit {
+            return Err(FetchError::TooLarge { limit });
+        }
+        inflated.extend_from_slice(&buffer[..read]);
+    }
+    Ok(inflated)
 }
 
 /// The absolute redirect target, if the response has a Location header.
@@ -248,6 +313,51 @@ mod tests {
                 ),
             }
         }
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_in_any_spelling_or_by_its_magic_is_still_to_be_inflated() {
+        let compressed = gzip(b"<rss/>");
+        let cases: &[(Option<&str>, &[u8], bool)] = &[
+            (None, b"<rss/>", false),
+            (None, &compressed, true),
+            // What the client decodes itself never reaches us with its header.
+            (Some("x-gzip"), &compressed, true),
+            (Some("GZIP"), &compressed, true),
+            (Some(" X-Gzip "), &compressed, true),
+            (Some("identity, x-gzip"), &compressed, true),
+            // Claimed but not gzip: inflating it reports the broken body.
+            (Some("x-gzip"), b"<rss/>", true),
+            (Some("identity"), b"<rss/>", false),
+            (Some("br"), b"<rss/>", false),
+            (Some("DEFLATE"), b"<rss/>", false),
+            (Some("x-gzip, br"), b"<rss/>", false),
+            (Some(""), b"<rss/>", false),
+            (Some("x-gzip"), b"", false),
+        ];
+        for (coding, body, expected) in cases {
+            assert_eq!(still_gzipped(*coding, body), *expected, "{coding:?}");
+        }
+    }
+
+    #[test]
+    fn gunzip_allows_exactly_the_limit_and_not_a_byte_more() {
+        let data = vec![b'x'; 200_000];
+        let compressed = gzip(&data);
+        assert_eq!(gunzip(&compressed, 200_000), Ok(data));
+        assert_eq!(
+            gunzip(&compressed, 199_999),
+            Err(FetchError::TooLarge { limit: 199_999 })
+        );
+        let broken = gunzip(&compressed[..compressed.len() / 2], 200_000);
+        assert_eq!(broken.as_ref().map_err(FetchError::kind), Err("transport"));
     }
 
     #[test]
