@@ -873,14 +873,25 @@ fn parse_rfc2822_lenient(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// `h:mm`, `h:mm:ss` or `h:mm:ss.fff` as (hours, minutes, seconds); fractions are dropped.
+/// Anything else in the token (an offset glued on: `10:00:00.250+0100`) makes it no clock
+/// time, so that the caller splits the offset off rather than losing it with the fraction.
 fn clock_time(token: &str) -> Option<(u32, u32, u32)> {
     let mut parts = token.split(':');
     let h = parts.next()?.parse().ok()?;
     let m = parts.next()?.parse().ok()?;
     let sec = match parts.next() {
-        Some(p) => p.split('.').next()?.parse().ok()?,
+        Some(p) => {
+            let (whole, fraction) = p.split_once('.').unwrap_or((p, ""));
+            if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            whole.parse().ok()?
+        }
         None => 0,
     };
+    if parts.next().is_some() {
+        return None;
+    }
     Some((h, m, sec))
 }
 
@@ -963,6 +974,9 @@ mod tests {
             ("1795773600000", "2026-11-27T10:00:00Z"),
             // An offset glued to the time, with or without a colon or seconds.
             ("Mon, 02 Nov 2026 10:00:00+0100", "2026-11-02T09:00:00Z"),
+            // A fraction before the glued offset (it was once dropped with the fraction).
+            ("Mon, 02 Nov 2026 10:00:00.250+0100", "2026-11-02T09:00:00Z"),
+            ("Mon, 02 Nov 2026 10:00:00.5-05:00", "2026-11-02T15:00:00Z"),
             ("Mon, 02 Nov 2026 10:00:00-05:00", "2026-11-02T15:00:00Z"),
             ("02 Nov 2026 10:00+0100", "2026-11-02T09:00:00Z"),
             // The ISO order with slashes; no offset means UTC, as for the ISO forms above.
