@@ -227,3 +227,37 @@ async fn health_exits_0_while_the_daemon_answers_and_1_when_it_is_gone() {
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("unhealthy"));
 }
+
+#[test]
+fn a_bad_command_line_exits_1_with_clap_s_message_never_the_2_of_some_sources_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &[], "");
+    let config = config.to_str().unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (&["fetch", "--bogus"], "unexpected argument '--bogus'"),
+        (
+            &["fetch", "--source"],
+            "a value is required for '--source <SOURCE>'",
+        ),
+        (&["story", "abc"], "invalid value 'abc' for '<ID>'"),
+        (&["health", "--timeout", "soon"], "invalid value 'soon'"),
+        (
+            &["import-opml"],
+            "the following required arguments were not provided",
+        ),
+        (&[], "Usage: tradefeed"),
+    ];
+    for (args, message) in cases {
+        let mut all = vec!["--config", config];
+        all.extend_from_slice(args);
+        let o = tradefeed(&all);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{args:?}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "", "{args:?}");
+    }
+    for flag in ["--help", "--version"] {
+        let o = tradefeed(&["--config", config, flag]);
+        assert_eq!(o.status.code(), Some(0), "{flag}: {}", stderr(&o));
+        assert!(stdout(&o).contains("tradefeed"), "{flag}: {}", stdout(&o));
+    }
+}
