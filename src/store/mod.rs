@@ -52,8 +52,10 @@ pub enum StoreError {
     /// Another tradefeed process holds the database.
     #[error("{0}: database is in use by another tradefeed process")]
     InUse(String),
-    /// The database was created by a newer tradefeed.
-    #[error("database schema is newer than this tradefeed: {0}")]
+    /// The database's schema is not one this tradefeed can use as it is: written by a newer
+    /// release (refused, never changed), older and opened read-only (upgrading is a write), or
+    /// a migration failed. The message names the file and both versions.
+    #[error("{0}")]
     Migration(String),
     /// A filesystem error around the database.
     #[error("{path}: {source}")]
@@ -189,6 +191,9 @@ impl Store {
                 source,
             })?;
             let mut conn = Connection::open(path)?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            // Before anything that could write (`configure` sets the journal mode).
+            refuse_newer_schema(&conn, &display)?;
             configure(&conn)?;
             if clean {
                 tracing::debug!(path = %path.display(), "closed cleanly and unchanged since: integrity check skipped");
@@ -197,10 +202,10 @@ impl Store {
                 checked_at_open = true;
             }
             let migrations = Migrations::from_directory(&MIGRATIONS_DIR)
-                .map_err(|e| StoreError::Migration(e.to_string()))?;
+                .map_err(|e| StoreError::Migration(format!("{display}: migrating: {e}")))?;
             migrations.to_latest(&mut conn).map_err(|e| match e {
                 rusqlite_migration::Error::RusqliteError { err, .. } => StoreError::Sqlite(err),
-                other => StoreError::Migration(other.to_string()),
+                other => StoreError::Migration(format!("{display}: migrating: {other}")),
             })?;
             write::rehash_story_keys(&mut conn)?;
             writer_conn = Some(conn);
@@ -217,6 +222,19 @@ impl Store {
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             readers.push(open_reader(path)?);
+        }
+        if access == Access::ReadOnly {
+            // Nothing migrates a read-only open: its queries need the schema they were
+            // written for, or they fail with raw SQL errors ("no such column").
+            refuse_newer_schema(&readers[0], &display)?;
+            let (version, known) = (schema_version(&readers[0], &display)?, known_schema());
+            if version < known {
+                return Err(StoreError::Migration(format!(
+                    "{display}: database schema version {version} is older than this \
+                     tradefeed's ({known}); start `tradefeed run` or run `tradefeed fetch` \
+                     once to upgrade it (read-only commands never change the file)"
+                )));
+            }
         }
         let instance: String = readers[0]
             .query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| {
@@ -715,23 +733,54 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The schema version this tradefeed migrates to: one per folder in `migrations/`.
+fn known_schema() -> i64 {
+    i64::try_from(MIGRATIONS_DIR.dirs().count()).unwrap_or(i64::MAX)
+}
+
+/// The schema version recorded in the file (`user_version`, as rusqlite_migration keeps it).
+fn schema_version(conn: &Connection, path: &str) -> Result<i64, StoreError> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| damaged_or(e, path))
+}
+
+/// What an error reading a file SQLite cannot make sense of says: not a database, corrupt, or
+/// another SQLite error.
+fn damaged_or(e: rusqlite::Error, path: &str) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
+            StoreError::NotSqlite(path.to_string())
+        }
+        rusqlite::Error::SqliteFailure(f, msg)
+            if f.code == rusqlite::ErrorCode::DatabaseCorrupt =>
+        {
+            StoreError::Corrupt {
+                path: path.to_string(),
+                detail: msg.unwrap_or_else(|| f.to_string()),
+            }
+        }
+        other => StoreError::Sqlite(other),
+    }
+}
+
+/// Refuses a database written by a newer release, which this one cannot read correctly nor
+/// migrate back; it is left as it is.
+fn refuse_newer_schema(conn: &Connection, path: &str) -> Result<(), StoreError> {
+    let (version, known) = (schema_version(conn, path)?, known_schema());
+    if version > known {
+        return Err(StoreError::Migration(format!(
+            "{path}: database schema version {version} is newer than this tradefeed knows \
+             ({known}): it was written by a newer release; run that release (the file was \
+             left as it is)"
+        )));
+    }
+    Ok(())
+}
+
 fn check_integrity(conn: &Connection, path: &str) -> Result<(), StoreError> {
     let detail: String = conn
         .query_row("PRAGMA quick_check", [], |r| r.get(0))
-        .map_err(|e| match e {
-            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
-                StoreError::NotSqlite(path.to_string())
-            }
-            rusqlite::Error::SqliteFailure(f, msg)
-                if f.code == rusqlite::ErrorCode::DatabaseCorrupt =>
-            {
-                StoreError::Corrupt {
-                    path: path.to_string(),
-                    detail: msg.unwrap_or_else(|| f.to_string()),
-                }
-            }
-            other => StoreError::Sqlite(other),
-        })?;
+        .map_err(|e| damaged_or(e, path))?;
     if detail == "ok" {
         Ok(())
     } else {
