@@ -49,6 +49,19 @@ pub enum StoreError {
         /// What the integrity check said.
         detail: String,
     },
+    /// SQLite could not open the file, or the `-shm` index beside a WAL database that even a
+    /// reader needs (a read-only folder, a file not the user's to write).
+    #[error(
+        "{path}: cannot open the database ({detail}): SQLite needs to open it and to create {shm} beside it, even to read it; is the folder read-only or not yours to write?"
+    )]
+    CannotOpen {
+        /// The file.
+        path: String,
+        /// What SQLite said.
+        detail: String,
+        /// The name of the WAL index file.
+        shm: String,
+    },
     /// Another tradefeed process holds the database.
     #[error("{0}: database is in use by another tradefeed process")]
     InUse(String),
@@ -221,7 +234,10 @@ impl Store {
 
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
-            readers.push(open_reader(path)?);
+            readers.push(open_reader(path).map_err(|e| match e {
+                StoreError::Sqlite(e) => damaged_or(e, &display),
+                other => other,
+            })?);
         }
         if access == Access::ReadOnly {
             // Nothing migrates a read-only open: its queries need the schema they were
@@ -757,6 +773,17 @@ fn damaged_or(e: rusqlite::Error, path: &str) -> StoreError {
             StoreError::Corrupt {
                 path: path.to_string(),
                 detail: msg.unwrap_or_else(|| f.to_string()),
+            }
+        }
+        rusqlite::Error::SqliteFailure(f, msg) if f.code == rusqlite::ErrorCode::CannotOpen => {
+            let shm = Path::new(path).file_name().map_or_else(
+                || "its -shm file".to_string(),
+                |n| format!("{}-shm", n.to_string_lossy()),
+            );
+            StoreError::CannotOpen {
+                path: path.to_string(),
+                detail: msg.unwrap_or_else(|| f.to_string()),
+                shm,
             }
         }
         other => StoreError::Sqlite(other),
