@@ -570,7 +570,9 @@ pub fn merge_into_config(
     }
 
     let stamp = Utc::now().format("%Y-%m-%d");
-    let heading = format!("\n# Imported from {origin} on {stamp}.\n");
+    // One comment line whatever the file is called: a line break in the name would end the
+    // comment and put the rest of the name into the config as TOML.
+    let heading = format!("\n# Imported from {} on {stamp}.\n", clean_label(origin));
     match doc.get_mut("sources") {
         Some(Item::Value(Value::Array(list))) => {
             for feed in &added {
@@ -987,5 +989,22 @@ mod tests {
         file.set_len(MAX_OPML_BYTES).unwrap();
         let err = read_file(&path).unwrap_err().to_string();
         assert!(err.contains("no root element"), "read and parsed: {err}");
+    }
+
+    #[test]
+    fn a_file_name_with_line_breaks_stays_inside_the_import_comment() {
+        let config = "[[sources]]\nname = \"A\"\nurl = \"https://a.example/\"\n";
+        let feeds = vec![feed("N", "https://n.example/", &[])];
+        let origin = "x\nenabled = false\r\n#.opml";
+        let (text, _) = merge_into_config(config, Path::new("t.toml"), &feeds, origin).unwrap();
+        let today = Utc::now().format("%Y-%m-%d").to_string();
+        assert!(
+            text.contains(&format!(
+                "\n# Imported from x enabled = false #.opml on {today}.\n[[sources]]\n"
+            )),
+            "{text}"
+        );
+        let parsed = Config::parse(&text, Path::new("t.toml")).unwrap();
+        assert!(parsed.sources.iter().all(|s| s.enabled), "{text}");
     }
 }
