@@ -378,3 +378,37 @@ fn read_only_commands_on_a_database_not_yet_upgraded_say_how_to_upgrade_it() {
         stdout(&o)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_name_starting_with_file_colon_is_a_file_not_an_sqlite_uri() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    // SQLite would read this as an in-memory database: everything fetched would be lost.
+    let name = "file:news.db?mode=memory";
+    let run = |args: &[&str]| {
+        common::tradefeed_command(&config, args)
+            .env("TRADEFEED_DB", name)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let o = run(&["fetch"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let o = run(&["sources"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let row = stdout(&o)
+        .lines()
+        .find(|l| l.starts_with("A "))
+        .unwrap()
+        .to_string();
+    assert!(row.contains(" ok "), "{row}");
+    let db = dir.path().join(name);
+    let stories: i64 =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap()
+            .query_row("SELECT count(*) FROM stories", [], |r| r.get(0))
+            .unwrap();
+    assert!(stories > 0, "stored in {}", db.display());
+}

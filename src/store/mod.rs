@@ -203,7 +203,7 @@ impl Store {
                 path: lock_path(path).display().to_string(),
                 source,
             })?;
-            let mut conn = Connection::open(path)?;
+            let mut conn = Connection::open(sqlite_name(path))?;
             conn.busy_timeout(BUSY_TIMEOUT)?;
             // Before anything that could write (`configure` sets the journal mode).
             refuse_newer_schema(&conn, &display)?;
@@ -656,12 +656,24 @@ fn writer_loop(
 /// of them live as long as the daemon, and the OS page cache holds the file anyway.
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
-        path,
+        sqlite_name(path),
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "cache_size", -1024)?;
     Ok(conn)
+}
+
+/// `path` as SQLite must be given it to open exactly that file. The bundled SQLite reads a
+/// name that starts with `file:` as a URI (`file:data.db?mode=memory` is an in-memory
+/// database, and the folder of `file:data.db` is not the folder its lock file goes in): a
+/// relative one (`TRADEFEED_DB` is not resolved against the config's folder) gets `./`.
+fn sqlite_name(path: &Path) -> std::borrow::Cow<'_, Path> {
+    if path.as_os_str().as_encoded_bytes().starts_with(b"file:") {
+        std::borrow::Cow::Owned(Path::new(".").join(path))
+    } else {
+        std::borrow::Cow::Borrowed(path)
+    }
 }
 
 /// The WAL file SQLite keeps beside the database.
