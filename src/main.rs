@@ -3,10 +3,9 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use tradefeed::cli::{Cli, LogFormat, execute};
+use tradefeed::cli::{LogFormat, execute, parse_args};
 
 /// jemalloc with a background thread that hands freed pages back to the OS within about a
 /// second (settings in `.cargo/config.toml`). With glibc's allocator a daemon that had polled
@@ -21,7 +20,10 @@ use tradefeed::cli::{Cli, LogFormat, execute};
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_args() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

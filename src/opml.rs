@@ -63,17 +63,43 @@ pub enum OpmlError {
     },
 }
 
+/// Folders nested deeper than this refuse the document. Every feed carries its folder path as
+/// tags, so a hostile file nesting thousands of folders around thousands of feeds made
+/// millions of tags from a few hundred KB (a 258 KB file took 2.4 GB of memory and wrote a
+/// 78 MB config); no feed reader nests folders more than a few levels.
+pub const MAX_FOLDER_DEPTH: usize = 32;
+
+/// Larger OPML files are refused before they are read: a subscription list of 100,000 feeds
+/// is about 15 MB.
+pub const MAX_OPML_BYTES: u64 = 64 << 20;
+
 /// Parses an OPML file from disk.
 pub fn read_file(path: &Path) -> Result<Vec<OpmlFeed>, OpmlError> {
-    let bytes = std::fs::read(path).map_err(|source| OpmlError::Read {
+    use std::io::Read as _;
+    let read_error = |source| OpmlError::Read {
         path: path.display().to_string(),
         source,
-    })?;
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_OPML_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_OPML_BYTES {
+        return Err(OpmlError::Malformed {
+            path: path.display().to_string(),
+            line: 0,
+            message: format!(
+                "larger than {} MiB: not a subscription list",
+                MAX_OPML_BYTES >> 20
+            ),
+        });
+    }
     parse(&bytes, &path.display().to_string())
 }
 
 /// Parses OPML bytes; `origin` names the document in errors. Feeds are every `outline` with an
-/// `xmlUrl` inside `<body>`, nested outlines included, in document order.
+/// `xmlUrl` inside `<body>`, nested outlines included, in document order. Outlines nested
+/// more than [`MAX_FOLDER_DEPTH`] deep refuse the document.
 pub fn parse(bytes: &[u8], origin: &str) -> Result<Vec<OpmlFeed>, OpmlError> {
     let malformed = |line: usize, message: String| OpmlError::Malformed {
         path: origin.to_string(),
@@ -136,6 +162,15 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<Vec<OpmlFeed>, OpmlError> {
                     seen_body = true;
                     in_body = !is_empty;
                 } else if in_body && name == "outline" {
+                    if !is_empty && folders.len() >= MAX_FOLDER_DEPTH {
+                        return Err(malformed(
+                            line_at(position),
+                            format!(
+                                "outlines nested more than {MAX_FOLDER_DEPTH} deep: \
+                                 not a subscription list"
+                            ),
+                        ));
+                    }
                     let attrs = attributes(e).map_err(|m| malformed(line_at(position), m))?;
                     let label =
                         |key: &str| attr(&attrs, key).map(clean_label).filter(|s| !s.is_empty());
@@ -535,7 +570,9 @@ pub fn merge_into_config(
     }
 
     let stamp = Utc::now().format("%Y-%m-%d");
-    let heading = format!("\n# Imported from {origin} on {stamp}.\n");
+    // One comment line whatever the file is called: a line break in the name would end the
+    // comment and put the rest of the name into the config as TOML.
+    let heading = format!("\n# Imported from {} on {stamp}.\n", clean_label(origin));
     match doc.get_mut("sources") {
         Some(Item::Value(Value::Array(list))) => {
             for feed in &added {
@@ -901,5 +938,73 @@ mod tests {
                 merge_into_config(&config, Path::new("t.toml"), &feeds, "f.opml").unwrap();
             assert_eq!(text, want.replace("DATE", &today));
         }
+    }
+
+    /// `depth` folders, each named by its level, around one feed.
+    fn nested(depth: usize) -> String {
+        let mut opml = String::from("<opml version=\"2.0\"><body>\n");
+        for i in 0..depth {
+            let _ = writeln!(opml, "<outline text=\"f{i}\">");
+        }
+        opml.push_str("<outline text=\"deep\" xmlUrl=\"https://deep.example/f\"/>\n");
+        opml.push_str(&"</outline>\n".repeat(depth));
+        opml.push_str("</body></opml>\n");
+        opml
+    }
+
+    #[test]
+    fn folders_nested_deeper_than_the_limit_refuse_the_document_with_its_line() {
+        let got = parse(nested(MAX_FOLDER_DEPTH).as_bytes(), "ok.opml").unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].tags.len(), MAX_FOLDER_DEPTH, "every folder is a tag");
+
+        let err = parse(nested(MAX_FOLDER_DEPTH + 1).as_bytes(), "deep.opml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "deep.opml: line {}: outlines nested more than {MAX_FOLDER_DEPTH} deep: \
+                 not a subscription list",
+                MAX_FOLDER_DEPTH + 2
+            )
+        );
+    }
+
+    #[test]
+    fn a_file_larger_than_the_limit_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.opml");
+        let file = std::fs::File::create(&path).unwrap();
+        // Sparse: no disk is used for it.
+        file.set_len(MAX_OPML_BYTES + 1).unwrap();
+        let err = read_file(&path).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: line 0: larger than 64 MiB: not a subscription list",
+                path.display()
+            )
+        );
+        file.set_len(MAX_OPML_BYTES).unwrap();
+        let err = read_file(&path).unwrap_err().to_string();
+        assert!(err.contains("no root element"), "read and parsed: {err}");
+    }
+
+    #[test]
+    fn a_file_name_with_line_breaks_stays_inside_the_import_comment() {
+        let config = "[[sources]]\nname = \"A\"\nurl = \"https://a.example/\"\n";
+        let feeds = vec![feed("N", "https://n.example/", &[])];
+        let origin = "x\nenabled = false\r\n#.opml";
+        let (text, _) = merge_into_config(config, Path::new("t.toml"), &feeds, origin).unwrap();
+        let today = Utc::now().format("%Y-%m-%d").to_string();
+        assert!(
+            text.contains(&format!(
+                "\n# Imported from x enabled = false #.opml on {today}.\n[[sources]]\n"
+            )),
+            "{text}"
+        );
+        let parsed = Config::parse(&text, Path::new("t.toml")).unwrap();
+        assert!(parsed.sources.iter().all(|s| s.enabled), "{text}");
     }
 }

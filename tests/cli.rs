@@ -227,3 +227,188 @@ async fn health_exits_0_while_the_daemon_answers_and_1_when_it_is_gone() {
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("unhealthy"));
 }
+
+#[test]
+fn a_bad_command_line_exits_1_with_clap_s_message_never_the_2_of_some_sources_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &[], "");
+    let config = config.to_str().unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (&["fetch", "--bogus"], "unexpected argument '--bogus'"),
+        (
+            &["fetch", "--source"],
+            "a value is required for '--source <SOURCE>'",
+        ),
+        (&["story", "abc"], "invalid value 'abc' for '<ID>'"),
+        (&["health", "--timeout", "soon"], "invalid value 'soon'"),
+        (
+            &["import-opml"],
+            "the following required arguments were not provided",
+        ),
+        (&[], "Usage: tradefeed"),
+    ];
+    for (args, message) in cases {
+        let mut all = vec!["--config", config];
+        all.extend_from_slice(args);
+        let o = tradefeed(&all);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{args:?}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "", "{args:?}");
+    }
+    for flag in ["--help", "--version"] {
+        let o = tradefeed(&["--config", config, flag]);
+        assert_eq!(o.status.code(), Some(0), "{flag}: {}", stderr(&o));
+        assert!(stdout(&o).contains("tradefeed"), "{flag}: {}", stdout(&o));
+    }
+}
+
+/// The schema version this build migrates to: one per folder in `migrations/`.
+fn known_schema() -> i64 {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    std::fs::read_dir(root).unwrap().count() as i64
+}
+
+/// Every file beside the database, with its bytes.
+fn files_of(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let bytes = std::fs::read(e.path()).unwrap();
+            (e.file_name().to_string_lossy().into_owned(), bytes)
+        })
+        .filter(|(name, _)| name.starts_with("tradefeed.db") && !name.ends_with(".lock"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_from_a_newer_release_is_refused_by_every_command_and_left_as_it_is() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    let c = config.to_str().unwrap();
+    assert_eq!(tradefeed(&["--config", c, "fetch"]).status.code(), Some(0));
+    let db = dir.path().join("tradefeed.db");
+    let newer = known_schema() + 1;
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.pragma_update(None, "user_version", newer).unwrap();
+        // As a newer release might: another journal mode, which this one must not switch.
+        conn.pragma_update(None, "journal_mode", "DELETE").unwrap();
+    }
+    let before = files_of(dir.path());
+    let want = format!(
+        "{}: database schema version {newer} is newer than this tradefeed knows ({}): it was \
+         written by a newer release",
+        db.display(),
+        known_schema()
+    );
+    for args in [
+        &["fetch"][..],
+        &["sources"],
+        &["story", "1"],
+        &["reclassify"],
+    ] {
+        let mut all = vec!["--config", c];
+        all.extend_from_slice(args);
+        let o = tradefeed(&all);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stdout(&o));
+        assert!(stderr(&o).contains(&want), "{args:?}: {}", stderr(&o));
+        assert_eq!(
+            files_of(dir.path()),
+            before,
+            "{args:?} left the files as they were"
+        );
+    }
+}
+
+#[test]
+fn read_only_commands_on_a_database_not_yet_upgraded_say_how_to_upgrade_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &[], "");
+    let c = config.to_str().unwrap();
+    let db = dir.path().join("tradefeed.db");
+    {
+        // The first release's schema, with one story.
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let first =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/01-initial/up.sql");
+        conn.execute_batch(&std::fs::read_to_string(first).unwrap())
+            .unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO sources (name, url, schedule) VALUES ('A', 'http://a.example/', '@daily');
+             INSERT INTO stories (id, representative, title, link, html, text, authors,
+                                  published, updated, first_seen)
+                  VALUES (1, 1, 'Old story', 'http://a.example/1', '<p>x</p>', 'x', '[]', 0, 0, 0);
+             INSERT INTO entries (id, source_id, identity, story_id, title, link, canonical_url,
+                                  authors, published, updated, html, text, fingerprint,
+                                  content_hash, evidence, first_seen, last_changed)
+                  VALUES (1, 1, 'guid:1', 1, 'Old story', 'http://a.example/1',
+                          'http://a.example/1', '[]', 0, 0, '<p>x</p>', 'x', 'fp', 'h',
+                          'first appearance', 0, 0);",
+        )
+        .unwrap();
+    }
+    let before = files_of(dir.path());
+    let want = format!(
+        "{}: database schema version 1 is older than this tradefeed's ({}); start `tradefeed \
+         run` or run `tradefeed fetch` once to upgrade it",
+        db.display(),
+        known_schema()
+    );
+    for args in [&["sources"][..], &["story", "1"]] {
+        let mut all = vec!["--config", c];
+        all.extend_from_slice(args);
+        let o = tradefeed(&all);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stdout(&o));
+        assert!(stderr(&o).contains(&want), "{args:?}: {}", stderr(&o));
+        assert_eq!(files_of(dir.path()), before, "{args:?} changed nothing");
+    }
+    // Upgraded by a pass, the same commands work.
+    assert_eq!(tradefeed(&["--config", c, "fetch"]).status.code(), Some(0));
+    let o = tradefeed(&["--config", c, "story", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("title:      Old story"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_name_starting_with_file_colon_is_a_file_not_an_sqlite_uri() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    // SQLite would read this as an in-memory database: everything fetched would be lost.
+    let name = "file:news.db?mode=memory";
+    let run = |args: &[&str]| {
+        common::tradefeed_command(&config, args)
+            .env("TRADEFEED_DB", name)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let o = run(&["fetch"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let o = run(&["sources"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let row = stdout(&o)
+        .lines()
+        .find(|l| l.starts_with("A "))
+        .unwrap()
+        .to_string();
+    assert!(row.contains(" ok "), "{row}");
+    let db = dir.path().join(name);
+    let stories: i64 =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap()
+            .query_row("SELECT count(*) FROM stories", [], |r| r.get(0))
+            .unwrap();
+    assert!(stories > 0, "stored in {}", db.display());
+}

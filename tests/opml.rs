@@ -396,3 +396,34 @@ fn a_symlinked_config_is_edited_at_its_target_and_stays_a_link() {
     let text = std::fs::read_to_string(&real).unwrap();
     assert!(text.starts_with(SHIPPED_CONFIG) && text.contains("name = \"METI releases\""));
 }
+
+#[test]
+fn an_opml_nesting_folders_thousands_deep_is_refused_and_the_config_is_untouched() {
+    // Every feed inside takes the whole folder path as tags: before the nesting limit this
+    // 260 KB file made 9 million tags (2.4 GB of memory, a 78 MB config).
+    let n = 3000;
+    let mut opml = String::from("<opml version=\"2.0\"><body>\n");
+    for i in 0..n {
+        opml.push_str(&format!("<outline text=\"folder {i}\">"));
+    }
+    for i in 0..n {
+        opml.push_str(&format!(
+            "<outline text=\"feed {i}\" xmlUrl=\"https://h{i}.example/f\"/>"
+        ));
+    }
+    opml.push_str(&"</outline>".repeat(n));
+    opml.push_str("\n</body></opml>\n");
+    let (dir, config, subs) = setup(&opml);
+    let out = tradefeed(&config, &["import-opml", subs.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{}{err}", stdout(&out));
+    assert!(
+        err.contains(&format!(
+            "{}: line 2: outlines nested more than 32 deep",
+            subs.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), SHIPPED_CONFIG);
+    assert_eq!(folder_entries(dir.path()), ["subs.opml", "tradefeed.toml"]);
+}

@@ -636,3 +636,49 @@ async fn a_database_locked_by_another_program_stops_start_up_with_a_clear_error_
     common::stop_daemon(cancel, handle).await;
     assert_eq!(integrity(&db), "ok");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_commands_on_a_database_in_a_read_only_folder_name_the_file_and_the_cause() {
+    if !can_mount_a_private_tmpfs() {
+        eprintln!("skipped: needs root and `unshare` to mount a folder read-only");
+        return;
+    }
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_data_dir(dir.path(), &[("A", server.url("a.xml"))], "");
+    let fetch = tradefeed(&config, &["fetch"]).output().unwrap();
+    assert_eq!(fetch.status.code(), Some(0), "{}", text(&fetch));
+    // A copy of the database alone, as a backup is: what a clean close leaves is complete.
+    let data = dir.path().join("data");
+    for extra in ["tradefeed.db-wal", "tradefeed.db-shm", "tradefeed.db.lock"] {
+        let _ = std::fs::remove_file(data.join(extra));
+    }
+    std::fs::create_dir_all(dir.path().join("out")).unwrap();
+    in_private_mount(
+        &config,
+        r#"
+        mount --bind "$DATA" "$DATA" && mount -o remount,bind,ro "$DATA" || exit 90
+        "$TF" --config "$CFG" sources > /dev/null 2> "$OUT/sources"; echo $? >> "$OUT/codes"
+        "$TF" --config "$CFG" story 1 > /dev/null 2> "$OUT/story"; echo $? >> "$OUT/codes"
+        "#,
+    );
+    let read = |name: &str| std::fs::read_to_string(dir.path().join("out").join(name)).unwrap();
+    assert_eq!(read("codes"), "1\n1\n");
+    let db = data.join("tradefeed.db");
+    for command in ["sources", "story"] {
+        let stderr = read(command);
+        let error = stderr
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_else(|| panic!("{command}: an error line: {stderr}"));
+        assert!(
+            error.starts_with(&format!(
+                "error: {}: cannot open the database",
+                db.display()
+            )) && error.contains("create tradefeed.db-shm beside it")
+                && error.contains("read-only"),
+            "{command} names the file and the cause: {error}"
+        );
+    }
+}

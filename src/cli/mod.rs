@@ -113,6 +113,22 @@ pub enum Command {
     ExportOpml,
 }
 
+/// Parses the process's command line. A bad one (an unknown flag, a missing or malformed
+/// value, no command) is printed with clap's message and usage and ends in [`EXIT_FATAL`], not
+/// clap's own status 2, which `fetch` and `import-opml` use for "some sources failed" and which
+/// Docker's `HEALTHCHECK` reserves (`health` answers 0 or 1); `--help` and `--version` print
+/// and end in 0.
+pub fn parse_args() -> Result<Cli, ExitCode> {
+    Cli::try_parse().map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            ExitCode::from(EXIT_FATAL)
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}
+
 /// Runs a parsed command line and returns the process exit status.
 pub fn execute(cli: Cli) -> ExitCode {
     let result = match &cli.command {

@@ -65,7 +65,7 @@ impl Checkpointer {
     /// Starts the thread on its own connection to `db`. `None` when that fails; the writer's
     /// automatic checkpoint then bounds the WAL alone.
     pub(super) fn start(db: &Path) -> Option<Checkpointer> {
-        let conn = Connection::open(db)
+        let conn = Connection::open(super::sqlite_name(db))
             .and_then(|c| c.busy_timeout(super::BUSY_TIMEOUT).map(|()| c))
             .map_err(|e| tracing::warn!(error = %e, "checkpoint thread not started"))
             .ok()?;

@@ -49,11 +49,26 @@ pub enum StoreError {
         /// What the integrity check said.
         detail: String,
     },
+    /// SQLite could not open the file, or the `-shm` index beside a WAL database that even a
+    /// reader needs (a read-only folder, a file not the user's to write).
+    #[error(
+        "{path}: cannot open the database ({detail}): SQLite needs to open it and to create {shm} beside it, even to read it; is the folder read-only or not yours to write?"
+    )]
+    CannotOpen {
+        /// The file.
+        path: String,
+        /// What SQLite said.
+        detail: String,
+        /// The name of the WAL index file.
+        shm: String,
+    },
     /// Another tradefeed process holds the database.
     #[error("{0}: database is in use by another tradefeed process")]
     InUse(String),
-    /// The database was created by a newer tradefeed.
-    #[error("database schema is newer than this tradefeed: {0}")]
+    /// The database's schema is not one this tradefeed can use as it is: written by a newer
+    /// release (refused, never changed), older and opened read-only (upgrading is a write), or
+    /// a migration failed. The message names the file and both versions.
+    #[error("{0}")]
     Migration(String),
     /// A filesystem error around the database.
     #[error("{path}: {source}")]
@@ -188,7 +203,10 @@ impl Store {
                 path: lock_path(path).display().to_string(),
                 source,
             })?;
-            let mut conn = Connection::open(path)?;
+            let mut conn = Connection::open(sqlite_name(path))?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            // Before anything that could write (`configure` sets the journal mode).
+            refuse_newer_schema(&conn, &display)?;
             configure(&conn)?;
             if clean {
                 tracing::debug!(path = %path.display(), "closed cleanly and unchanged since: integrity check skipped");
@@ -197,10 +215,10 @@ impl Store {
                 checked_at_open = true;
             }
             let migrations = Migrations::from_directory(&MIGRATIONS_DIR)
-                .map_err(|e| StoreError::Migration(e.to_string()))?;
+                .map_err(|e| StoreError::Migration(format!("{display}: migrating: {e}")))?;
             migrations.to_latest(&mut conn).map_err(|e| match e {
                 rusqlite_migration::Error::RusqliteError { err, .. } => StoreError::Sqlite(err),
-                other => StoreError::Migration(other.to_string()),
+                other => StoreError::Migration(format!("{display}: migrating: {other}")),
             })?;
             write::rehash_story_keys(&mut conn)?;
             writer_conn = Some(conn);
@@ -216,7 +234,23 @@ impl Store {
 
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
-            readers.push(open_reader(path)?);
+            readers.push(open_reader(path).map_err(|e| match e {
+                StoreError::Sqlite(e) => damaged_or(e, &display),
+                other => other,
+            })?);
+        }
+        if access == Access::ReadOnly {
+            // Nothing migrates a read-only open: its queries need the schema they were
+            // written for, or they fail with raw SQL errors ("no such column").
+            refuse_newer_schema(&readers[0], &display)?;
+            let (version, known) = (schema_version(&readers[0], &display)?, known_schema());
+            if version < known {
+                return Err(StoreError::Migration(format!(
+                    "{display}: database schema version {version} is older than this \
+                     tradefeed's ({known}); start `tradefeed run` or run `tradefeed fetch` \
+                     once to upgrade it (read-only commands never change the file)"
+                )));
+            }
         }
         let instance: String = readers[0]
             .query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| {
@@ -622,12 +656,24 @@ fn writer_loop(
 /// of them live as long as the daemon, and the OS page cache holds the file anyway.
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
-        path,
+        sqlite_name(path),
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "cache_size", -1024)?;
     Ok(conn)
+}
+
+/// `path` as SQLite must be given it to open exactly that file. The bundled SQLite reads a
+/// name that starts with `file:` as a URI (`file:data.db?mode=memory` is an in-memory
+/// database, and the folder of `file:data.db` is not the folder its lock file goes in): a
+/// relative one (`TRADEFEED_DB` is not resolved against the config's folder) gets `./`.
+fn sqlite_name(path: &Path) -> std::borrow::Cow<'_, Path> {
+    if path.as_os_str().as_encoded_bytes().starts_with(b"file:") {
+        std::borrow::Cow::Owned(Path::new(".").join(path))
+    } else {
+        std::borrow::Cow::Borrowed(path)
+    }
 }
 
 /// The WAL file SQLite keeps beside the database.
@@ -715,23 +761,65 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The schema version this tradefeed migrates to: one per folder in `migrations/`.
+fn known_schema() -> i64 {
+    i64::try_from(MIGRATIONS_DIR.dirs().count()).unwrap_or(i64::MAX)
+}
+
+/// The schema version recorded in the file (`user_version`, as rusqlite_migration keeps it).
+fn schema_version(conn: &Connection, path: &str) -> Result<i64, StoreError> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| damaged_or(e, path))
+}
+
+/// What an error reading a file SQLite cannot make sense of says: not a database, corrupt, or
+/// another SQLite error.
+fn damaged_or(e: rusqlite::Error, path: &str) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
+            StoreError::NotSqlite(path.to_string())
+        }
+        rusqlite::Error::SqliteFailure(f, msg)
+            if f.code == rusqlite::ErrorCode::DatabaseCorrupt =>
+        {
+            StoreError::Corrupt {
+                path: path.to_string(),
+                detail: msg.unwrap_or_else(|| f.to_string()),
+            }
+        }
+        rusqlite::Error::SqliteFailure(f, msg) if f.code == rusqlite::ErrorCode::CannotOpen => {
+            let shm = Path::new(path).file_name().map_or_else(
+                || "its -shm file".to_string(),
+                |n| format!("{}-shm", n.to_string_lossy()),
+            );
+            StoreError::CannotOpen {
+                path: path.to_string(),
+                detail: msg.unwrap_or_else(|| f.to_string()),
+                shm,
+            }
+        }
+        other => StoreError::Sqlite(other),
+    }
+}
+
+/// Refuses a database written by a newer release, which this one cannot read correctly nor
+/// migrate back; it is left as it is.
+fn refuse_newer_schema(conn: &Connection, path: &str) -> Result<(), StoreError> {
+    let (version, known) = (schema_version(conn, path)?, known_schema());
+    if version > known {
+        return Err(StoreError::Migration(format!(
+            "{path}: database schema version {version} is newer than this tradefeed knows \
+             ({known}): it was written by a newer release; run that release (the file was \
+             left as it is)"
+        )));
+    }
+    Ok(())
+}
+
 fn check_integrity(conn: &Connection, path: &str) -> Result<(), StoreError> {
     let detail: String = conn
         .query_row("PRAGMA quick_check", [], |r| r.get(0))
-        .map_err(|e| match e {
-            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
-                StoreError::NotSqlite(path.to_string())
-            }
-            rusqlite::Error::SqliteFailure(f, msg)
-                if f.code == rusqlite::ErrorCode::DatabaseCorrupt =>
-            {
-                StoreError::Corrupt {
-                    path: path.to_string(),
-                    detail: msg.unwrap_or_else(|| f.to_string()),
-                }
-            }
-            other => StoreError::Sqlite(other),
-        })?;
+        .map_err(|e| damaged_or(e, path))?;
     if detail == "ok" {
         Ok(())
     } else {
