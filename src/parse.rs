@@ -614,8 +614,8 @@ fn convert_entry(entry: model::Entry, plain_is_text: bool) -> RawItem {
 /// offsets, `/` instead of `-` in the date; no offset means UTC; a bare date means midnight
 /// UTC), RFC 2822 and its common abuses (named zones such as `CET`, `BST`, `EST`, `JST`; long or
 /// wrong weekday names, long month names, month before day, single-digit hours, missing seconds,
-/// two-digit years, an offset glued to the time as in `10:00:00+0100`), and Unix epoch seconds
-/// or milliseconds. An unknown zone name counts as UTC. `None` when no date is
+/// two-digit years, an offset or zone glued to the time as in `10:00:00+0100` or
+/// `10:00:00.000Z`), and Unix epoch seconds or milliseconds. An unknown zone name counts as UTC. `None` when no date is
 /// recognisable.
 pub fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
     let s = raw.trim();
@@ -813,10 +813,19 @@ fn parse_rfc2822_lenient(s: &str) -> Option<DateTime<Utc>> {
             if let Some(clock) = clock_time(token) {
                 time = Some(clock);
             } else {
-                // An offset glued to the time: "10:00:00+0100", "10:00-05:00".
-                let sign = token.find(['+', '-'])?;
-                time = Some(clock_time(&token[..sign])?);
-                offset = Some(numeric_offset(&token[sign..])?);
+                // An offset or a zone glued to the time: "10:00:00+0100", "10:00-05:00",
+                // "10:00:00.000Z", "10:00GMT". A zone name counts as the separate ones do
+                // (an unknown one as UTC).
+                let at = token.find(|c: char| c == '+' || c == '-' || c.is_ascii_alphabetic())?;
+                time = Some(clock_time(&token[..at])?);
+                let glued = &token[at..];
+                offset = Some(if glued.starts_with(['+', '-']) {
+                    numeric_offset(glued)?
+                } else if glued.bytes().all(|b| b.is_ascii_alphabetic()) {
+                    zone_offset(glued).unwrap_or(0)
+                } else {
+                    return None;
+                });
             }
         } else if (first == b'+' || first == b'-') && token.len() > 1 {
             offset = Some(numeric_offset(token)?);
@@ -974,6 +983,10 @@ mod tests {
             ("1795773600000", "2026-11-27T10:00:00Z"),
             // An offset glued to the time, with or without a colon or seconds.
             ("Mon, 02 Nov 2026 10:00:00+0100", "2026-11-02T09:00:00Z"),
+            // A zone glued to the time, after a fraction or not.
+            ("Mon, 02 Nov 2026 10:00:00.000Z", "2026-11-02T10:00:00Z"),
+            ("Mon, 02 Nov 2026 10:00:00GMT", "2026-11-02T10:00:00Z"),
+            ("Mon, 02 Nov 2026 11:00:00.5CET", "2026-11-02T10:00:00Z"),
             // A fraction before the glued offset (it was once dropped with the fraction).
             ("Mon, 02 Nov 2026 10:00:00.250+0100", "2026-11-02T09:00:00Z"),
             ("Mon, 02 Nov 2026 10:00:00.5-05:00", "2026-11-02T15:00:00Z"),
