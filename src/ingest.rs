@@ -336,13 +336,16 @@ impl Ingestor {
     /// finish with the old ones. The near-duplicate index, built once with the window in force
     /// then, takes the new window too (see [`StoryIndex::reconfigure`]).
     pub fn reconfigure(&self, fetcher: Fetcher, settings: IngestSettings) {
-        if let Some(index) = self.index.write().expect("index lock poisoned").as_mut()
-            && *index.config() != settings.cluster
-        {
-            index.reconfigure(settings.cluster.clone());
-        }
+        let cluster = settings.cluster.clone();
         *self.fetcher.write().expect("fetcher lock poisoned") = fetcher;
+        // Settings first, then the index: an index being built meanwhile is installed with
+        // the settings it reads then (see `ensure_index`), so neither order misses the change.
         *self.settings.write().expect("settings lock poisoned") = settings;
+        if let Some(index) = self.index.write().expect("index lock poisoned").as_mut()
+            && *index.config() != cluster
+        {
+            index.reconfigure(cluster);
+        }
     }
 
     /// The first retry delay after a failure, as configured now.
@@ -658,8 +661,14 @@ impl Ingestor {
         if self.index.read().expect("index lock poisoned").is_some() {
             return Ok(());
         }
-        let index = self.rebuild_index(settings).await?;
-        *self.index.write().expect("index lock poisoned") = Some(index);
+        let mut index = self.rebuild_index(settings).await?;
+        let mut installed = self.index.write().expect("index lock poisoned");
+        // A reload while the index was being built: its window applies from now on.
+        let cluster = self.settings().cluster;
+        if *index.config() != cluster {
+            index.reconfigure(cluster);
+        }
+        *installed = Some(index);
         Ok(())
     }
 
@@ -980,6 +989,43 @@ mod tests {
                 "{failures} failures"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn an_index_built_from_settings_a_reload_has_replaced_takes_the_new_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), crate::store::Access::ReadWrite).unwrap();
+        let week = test_settings(Duration::from_secs(60), Duration::from_secs(21_600));
+        let fetcher = || Fetcher::new(crate::fetch::FetchLimits::default()).unwrap();
+        let ingestor = Ingestor::new(
+            store.clone(),
+            fetcher(),
+            Arc::new(RwLock::new(Arc::new(Classifier::builtin()))),
+            week.clone(),
+        )
+        .await
+        .unwrap();
+        let one_day = ClusterConfig {
+            window: chrono::Duration::days(1),
+        };
+        // The reload lands before any index exists; a poll that took its settings earlier
+        // then builds the index with the old window.
+        let reloaded = IngestSettings {
+            cluster: one_day.clone(),
+            ..week.clone()
+        };
+        ingestor.reconfigure(fetcher(), reloaded);
+        ingestor.ensure_index(&week).await.unwrap();
+        let window = ingestor
+            .index
+            .read()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .config()
+            .clone();
+        assert_eq!(window, one_day);
+        store.close().await;
     }
 
     #[tokio::test]
