@@ -839,11 +839,7 @@ impl Ingestor {
     }
 }
 
-/// The longest wait a server's `Retry-After` is honoured for. A week is longer than any
-/// maintenance window a publisher has signalled, yet a bogus value (seen: 8208452427198
-/// seconds, 260,000 years) cannot park a source for good; the source is then asked again
-/// after a week, and waits again if the server still says so.
-pub const MAX_RETRY_AFTER: chrono::Duration = chrono::Duration::days(7);
+pub use crate::fetch::MAX_RETRY_AFTER;
 
 /// The text a panic was raised with, if it was text.
 pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -863,7 +859,9 @@ fn fetch_failure(e: &FetchError, now: DateTime<Utc>) -> PollOutcome {
             retry_after,
         } => (
             Some(*status),
-            retry_after.map(|t| t.min(saturating_add(now, MAX_RETRY_AFTER))),
+            // Already at most MAX_RETRY_AFTER ahead: the fetcher caps it where it reads the
+            // header, so this time and the error's message agree.
+            *retry_after,
             None,
         ),
         FetchError::Gone => (
@@ -955,21 +953,26 @@ mod tests {
                 due >= week && due <= week + chrono::Duration::minutes(5),
                 "due {due}, a week is {week}"
             );
-            let outcome = fetch_failure(
-                &FetchError::RateLimited {
-                    status: 429,
-                    retry_after: Some(retry),
-                },
-                now,
-            );
-            let PollOutcome::Failed {
-                retry_not_before, ..
-            } = outcome
-            else {
-                panic!("a 429 is a failure");
-            };
-            assert_eq!(retry_not_before, Some(week), "the recorded wait is capped");
         }
+        // The fetcher caps the wait where it reads the header; the failure records that very
+        // time, the one its message names.
+        let error = FetchError::RateLimited {
+            status: 429,
+            retry_after: Some(week),
+        };
+        let PollOutcome::Failed {
+            retry_not_before,
+            message,
+            ..
+        } = fetch_failure(&error, now)
+        else {
+            panic!("a 429 is a failure");
+        };
+        assert_eq!(retry_not_before, Some(week));
+        assert!(
+            message.ends_with(&week.format("retry after %Y-%m-%d %H:%M:%S UTC").to_string()),
+            "{message}"
+        );
         // A modest Retry-After is honoured as sent.
         let hour = now + chrono::Duration::hours(1);
         let due = failure_due(&source, now, 1, Some(hour), &settings);

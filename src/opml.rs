@@ -69,6 +69,18 @@ pub enum OpmlError {
 /// 78 MB config); no feed reader nests folders more than a few levels.
 pub const MAX_FOLDER_DEPTH: usize = 32;
 
+/// Longer folder names and `category` segments are cut to this many characters (on a character
+/// boundary) before they become tags. Every feed in a folder carries the folder's name, so one
+/// 100 KB folder name around 10,000 one-line feeds (a 500 KB file) made 1 GB of tags; no feed
+/// reader names a folder with more than a few words.
+pub const MAX_TAG_CHARS: usize = 200;
+
+/// An import whose tags add up to more bytes than this refuses the document (at the feed that
+/// crosses it). With names cut to [`MAX_TAG_CHARS`] and folders at most [`MAX_FOLDER_DEPTH`]
+/// deep, a feed still carries up to 6.4 KB of tags; this bounds the whole list. 100,000 feeds
+/// in folders two deep with 20-character names take about 4 MB.
+pub const MAX_TAG_BYTES: usize = 16 << 20;
+
 /// Larger OPML files are refused before they are read: a subscription list of 100,000 feeds
 /// is about 15 MB.
 pub const MAX_OPML_BYTES: u64 = 64 << 20;
@@ -99,7 +111,8 @@ pub fn read_file(path: &Path) -> Result<Vec<OpmlFeed>, OpmlError> {
 
 /// Parses OPML bytes; `origin` names the document in errors. Feeds are every `outline` with an
 /// `xmlUrl` inside `<body>`, nested outlines included, in document order. Outlines nested
-/// more than [`MAX_FOLDER_DEPTH`] deep refuse the document.
+/// more than [`MAX_FOLDER_DEPTH`] deep refuse the document, folder and category names are cut
+/// to [`MAX_TAG_CHARS`], and tags adding up to more than [`MAX_TAG_BYTES`] refuse it.
 pub fn parse(bytes: &[u8], origin: &str) -> Result<Vec<OpmlFeed>, OpmlError> {
     let malformed = |line: usize, message: String| OpmlError::Malformed {
         path: origin.to_string(),
@@ -125,6 +138,7 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<Vec<OpmlFeed>, OpmlError> {
     let mut depth = 0usize;
     let (mut seen_root, mut root_closed, mut in_body, mut seen_body) = (false, false, false, false);
     let mut feeds = Vec::new();
+    let mut tag_bytes = 0usize;
     loop {
         let position = reader.buffer_position();
         let event = reader.read_event().map_err(|e| {
@@ -174,10 +188,11 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<Vec<OpmlFeed>, OpmlError> {
                     let attrs = attributes(e).map_err(|m| malformed(line_at(position), m))?;
                     let label =
                         |key: &str| attr(&attrs, key).map(clean_label).filter(|s| !s.is_empty());
+                    let tag = |key: &str| label(key).map(|l| cut_tag(&l).to_string());
                     let url = attr(&attrs, "xmlurl").map(str::trim).unwrap_or("");
                     if url.is_empty() {
                         if !is_empty {
-                            folders.push(label("text").or_else(|| label("title")));
+                            folders.push(tag("text").or_else(|| tag("title")));
                         }
                     } else {
                         let mut tags: Vec<String> = folders.iter().flatten().cloned().collect();
@@ -186,12 +201,27 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<Vec<OpmlFeed>, OpmlError> {
                                 categories
                                     .split(',')
                                     .flat_map(|c| c.split('/'))
-                                    .map(clean_label)
+                                    .map(|c| cut_tag(&clean_label(c)).to_string())
                                     .filter(|s| !s.is_empty()),
                             );
                         }
                         let mut seen = HashSet::new();
-                        tags.retain(|t| seen.insert(t.clone()));
+                        let first: Vec<bool> =
+                            tags.iter().map(|t| seen.insert(t.as_str())).collect();
+                        drop(seen);
+                        let mut first = first.into_iter();
+                        tags.retain(|_| first.next().unwrap_or(false));
+                        tag_bytes = tag_bytes.saturating_add(tags.iter().map(String::len).sum());
+                        if tag_bytes > MAX_TAG_BYTES {
+                            return Err(malformed(
+                                line_at(position),
+                                format!(
+                                    "the feeds' folder and category tags add up to more than \
+                                     {} MiB: not a subscription list",
+                                    MAX_TAG_BYTES >> 20
+                                ),
+                            ));
+                        }
                         let name = label("title")
                             .or_else(|| label("text"))
                             .or_else(|| {
@@ -304,6 +334,14 @@ fn clean_label(s: &str) -> String {
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A label as a tag: at most [`MAX_TAG_CHARS`] characters, cut on a character boundary.
+fn cut_tag(label: &str) -> &str {
+    match label.char_indices().nth(MAX_TAG_CHARS) {
+        Some((end, _)) => label[..end].trim_end(),
+        None => label,
+    }
 }
 
 /// Escapes text for a double-quoted XML attribute, dropping characters XML 1.0 forbids.
@@ -1006,5 +1044,53 @@ mod tests {
         );
         let parsed = Config::parse(&text, Path::new("t.toml")).unwrap();
         assert!(parsed.sources.iter().all(|s| s.enabled), "{text}");
+    }
+
+    #[test]
+    fn long_folder_and_category_names_are_cut_on_a_character_boundary() {
+        let long = "€".repeat(MAX_TAG_CHARS + 50);
+        let opml = format!(
+            "<opml version=\"2.0\"><body>\n<outline text=\"{long}\">\n\
+             <outline text=\"f\" xmlUrl=\"https://f.example/\" category=\"a{long},b\"/>\n\
+             </outline></body></opml>\n"
+        );
+        let got = parse(opml.as_bytes(), "long.opml").unwrap();
+        let cut = "€".repeat(MAX_TAG_CHARS);
+        let cut_a = format!("a{}", "€".repeat(MAX_TAG_CHARS - 1));
+        assert_eq!(got[0].tags, [cut, cut_a, "b".to_string()]);
+    }
+
+    #[test]
+    fn tags_adding_up_to_more_than_the_limit_refuse_the_document_at_that_feed() {
+        // 32 folders of 200-character names: 6,400 bytes of tags on every feed.
+        let mut opml = String::from("<opml version=\"2.0\"><body>\n");
+        for i in 0..MAX_FOLDER_DEPTH {
+            let _ = writeln!(opml, "<outline text=\"{i:0>200}\">");
+        }
+        let per_feed = MAX_FOLDER_DEPTH * MAX_TAG_CHARS;
+        let fits = MAX_TAG_BYTES / per_feed;
+        for i in 0..=fits {
+            let _ = writeln!(
+                opml,
+                "<outline text=\"{i}\" xmlUrl=\"https://{i}.example/\"/>"
+            );
+        }
+        opml.push_str(&"</outline>\n".repeat(MAX_FOLDER_DEPTH));
+        opml.push_str("</body></opml>\n");
+        let err = parse(opml.as_bytes(), "many.opml").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "many.opml: line {}: the feeds' folder and category tags add up to more than \
+                 16 MiB: not a subscription list",
+                MAX_FOLDER_DEPTH + 2 + fits
+            )
+        );
+        let fewer = opml.replacen(
+            &format!("<outline text=\"{fits}\" xmlUrl=\"https://{fits}.example/\"/>\n"),
+            "",
+            1,
+        );
+        assert_eq!(parse(fewer.as_bytes(), "fewer.opml").unwrap().len(), fits);
     }
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use flate2::{Compress, Compression, Crc, FlushCompress};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -25,7 +25,16 @@ const FEED: &str = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>
                     </channel></rss>";
 const ETAG: &str = "\"v1\"";
 const LAST_MODIFIED: &str = "Wed, 21 Oct 2026 07:28:00 GMT";
-const RETRY_DATE: &str = "Wed, 01 Jan 2031 00:00:00 GMT";
+
+/// The HTTP date `/busy-date` asks to wait until: two days from the first use, in whole seconds
+/// (a Retry-After more than a week ahead is cut to a week, so a fixed date would not do).
+fn retry_date() -> DateTime<Utc> {
+    static DATE: OnceLock<DateTime<Utc>> = OnceLock::new();
+    *DATE.get_or_init(|| {
+        let at = Utc::now() + chrono::Duration::days(2);
+        DateTime::from_timestamp(at.timestamp(), 0).unwrap()
+    })
+}
 const MIB: u64 = 1024 * 1024;
 
 /// One request as the server saw it; header names lower-cased.
@@ -313,7 +322,7 @@ async fn respond(
         ),
         "/busy-date" => full(
             "429 Too Many Requests",
-            &[("Retry-After", RETRY_DATE.to_string())],
+            &[("Retry-After", httpdate::fmt_http_date(retry_date().into()))],
             b"",
         ),
         "/busy-plain" => full("429 Too Many Requests", &[], b""),
@@ -412,6 +421,15 @@ fn fetched(outcome: Result<FetchOutcome, FetchError>) -> FetchedFeed {
         other => panic!("expected a fetched feed, got {other:?}"),
     }
 }
+
+/// Held by the tests that measure peak memory, so no two of them run at once: `VmHWM` is the
+/// whole process's peak, and one bomb test's inflating must not count in another's window.
+static MEMORY_MEASURED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// How much a bomb test's peak memory may grow. Inflating a whole bomb needs 1 GiB, the body
+/// limit is 4 MiB: 256 MiB tells the two apart by a wide margin, and leaves room for the other
+/// tests of this binary, which run in parallel and share the process's peak.
+const MAX_PEAK_GROWTH_KIB: u64 = 256 * 1024;
 
 /// Peak resident memory of this process in KiB (Linux).
 fn peak_rss_kib() -> Option<u64> {
@@ -528,16 +546,15 @@ async fn a_gzip_bomb_stops_at_the_body_limit_quickly_with_bounded_memory() {
     let server = TestServer::start().await;
     assert!(server.bomb.len() < 2 * MIB as usize);
     let fetcher = Fetcher::new(limits()).unwrap();
+    let _measuring = MEMORY_MEASURED.lock().await;
     let peak_before = peak_rss_kib();
-    let started = Instant::now();
     let outcome = fetcher.fetch(&get(server.url("/bomb"))).await;
-    let elapsed = started.elapsed();
+    // TooLarge, not Timeout: the fetch stopped within its 5 s total time limit. No tighter
+    // wall-clock bound: this is not a benchmark, and the box may be loaded.
     assert_eq!(outcome, Err(FetchError::TooLarge { limit: 4 * MIB }));
-    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
     if let (Some(before), Some(after)) = (peak_before, peak_rss_kib()) {
-        // Inflating the whole bomb would need 1 GiB; the limit is 4 MiB.
         assert!(
-            after.saturating_sub(before) < 64 * 1024,
+            after.saturating_sub(before) < MAX_PEAK_GROWTH_KIB,
             "peak memory grew by {} KiB",
             after - before
         );
@@ -569,22 +586,20 @@ async fn gzip_bodies_the_client_leaves_compressed_arrive_decompressed() {
 async fn a_gzip_bomb_under_another_coding_name_or_none_stops_at_the_body_limit() {
     let server = TestServer::start().await;
     let fetcher = Fetcher::new(limits()).unwrap();
+    let _measuring = MEMORY_MEASURED.lock().await;
     let peak_before = peak_rss_kib();
     for path in ["/bomb-x-gzip", "/bomb-file"] {
-        let started = Instant::now();
         let outcome = fetcher.fetch(&get(server.url(path))).await;
-        let elapsed = started.elapsed();
+        // TooLarge, not Timeout: stopped within the 5 s total time limit (no benchmark here).
         assert_eq!(
             outcome,
             Err(FetchError::TooLarge { limit: 4 * MIB }),
             "{path}"
         );
-        assert!(elapsed < Duration::from_secs(3), "{path} took {elapsed:?}");
     }
     if let (Some(before), Some(after)) = (peak_before, peak_rss_kib()) {
-        // Inflating a whole bomb would need 1 GiB; the limit is 4 MiB.
         assert!(
-            after.saturating_sub(before) < 64 * 1024,
+            after.saturating_sub(before) < MAX_PEAK_GROWTH_KIB,
             "peak memory grew by {} KiB",
             after - before
         );
@@ -756,7 +771,7 @@ async fn redirects_without_a_usable_location_fail_cleanly() {
 async fn error_statuses_map_to_typed_errors() {
     let server = TestServer::start().await;
     let fetcher = Fetcher::new(limits()).unwrap();
-    let retry_date: DateTime<Utc> = Utc.with_ymd_and_hms(2031, 1, 1, 0, 0, 0).unwrap();
+    let retry_date = retry_date();
     let cases: &[(&str, FetchError)] = &[
         ("/gone", FetchError::Gone),
         (

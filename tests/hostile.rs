@@ -844,6 +844,15 @@ async fn a_server_asking_to_wait_260000_years_fails_the_fetch_and_is_asked_again
         not_before <= week && not_before > week - chrono::Duration::minutes(5),
         "the wait is cut to a week: {not_before}"
     );
+    let error = busy.last_error.expect("the failure is recorded");
+    assert!(
+        error.ends_with(
+            &not_before
+                .format(", retry after %Y-%m-%d %H:%M:%S UTC")
+                .to_string()
+        ),
+        "the message names the same capped time: {error}"
+    );
     let due = busy.next_due.unwrap();
     assert!(
         due >= not_before && due <= week + chrono::Duration::minutes(10),

@@ -427,3 +427,45 @@ fn an_opml_nesting_folders_thousands_deep_is_refused_and_the_config_is_untouched
     assert_eq!(std::fs::read_to_string(&config).unwrap(), SHIPPED_CONFIG);
     assert_eq!(folder_entries(dir.path()), ["subs.opml", "tradefeed.toml"]);
 }
+
+#[test]
+fn a_huge_folder_name_around_thousands_of_feeds_is_cut_and_the_config_stays_small() {
+    // Every feed takes its folder's name as a tag: before names were cut, one 20 KB folder
+    // name around 5,000 one-line feeds (a 300 KB file) wrote a 100 MB config (and a 100 KB
+    // name around 10,000 feeds took 1 GB of memory).
+    let feeds = 5000;
+    let name = "é".repeat(10_000);
+    let mut opml = format!("<opml version=\"2.0\"><body>\n<outline text=\"{name}\">\n");
+    for i in 0..feeds {
+        opml.push_str(&format!(
+            "<outline text=\"feed {i}\" xmlUrl=\"https://h{i}.example/f\"/>\n"
+        ));
+    }
+    opml.push_str("</outline>\n</body></opml>\n");
+    let (_dir, config, subs) = setup(&opml);
+    let out = tradefeed(&config, &["import-opml", subs.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let written = std::fs::metadata(&config).unwrap().len();
+    assert!(
+        written < 3 * 1024 * 1024,
+        "the config grew to {written} bytes"
+    );
+    let loaded = Config::load(&config).unwrap();
+    let imported: Vec<_> = names_and_tags(&loaded)
+        .into_iter()
+        .filter(|(name, _, _)| name.starts_with("feed "))
+        .collect();
+    assert_eq!(imported.len(), feeds);
+    let cut = "é".repeat(tradefeed::opml::MAX_TAG_CHARS);
+    assert!(
+        imported
+            .iter()
+            .all(|(_, _, tags)| tags.len() == 1 && tags[0] == cut)
+    );
+}

@@ -122,7 +122,7 @@ pub enum FetchError {
     RateLimited {
         /// 429 or 503.
         status: u16,
-        /// Parsed Retry-After (seconds or HTTP date), if any.
+        /// Parsed Retry-After (seconds or HTTP date), if any, at most [`MAX_RETRY_AFTER`] ahead.
         retry_after: Option<DateTime<Utc>>,
     },
     /// Any other non-success status.
@@ -132,6 +132,13 @@ pub enum FetchError {
     #[error("transport error: {0}")]
     Transport(String),
 }
+
+/// The longest wait a server's `Retry-After` is honoured for. A week is longer than any
+/// maintenance window a publisher has signalled, yet a bogus value (seen: 8208452427198
+/// seconds, 260,000 years) cannot park a source for good; the source is then asked again
+/// after a week, and waits again if the server still says so. Applied where the header is
+/// read, so the error's message, the stored wait and the next due time all agree.
+pub const MAX_RETRY_AFTER: chrono::Duration = chrono::Duration::days(7);
 
 /// ", retry after 2026-11-28 03:01:04 UTC" when the server said when, else nothing.
 fn retry_note(retry_after: &Option<DateTime<Utc>>) -> String {

@@ -9,7 +9,8 @@ use reqwest::header::{self, HeaderMap};
 use url::Url;
 
 use super::{
-    FetchError, FetchLimits, FetchOutcome, FetchRequest, FetchedFeed, Validators, check_http_url,
+    FetchError, FetchLimits, FetchOutcome, FetchRequest, FetchedFeed, MAX_RETRY_AFTER, Validators,
+    check_http_url,
 };
 
 /// Maps the final (non-redirect) response to an outcome, reading the body within the limit.
@@ -195,15 +196,21 @@ fn validators(headers: &HeaderMap, permanent_redirect: Option<String>) -> Valida
     }
 }
 
-/// Parses `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP date, as an absolute time.
+/// Parses `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP date, as an absolute time
+/// at most [`MAX_RETRY_AFTER`] after `now`.
 pub(super) fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+    let at = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         let seconds = value.parse::<i64>().ok()?;
-        return now.checked_add_signed(chrono::TimeDelta::try_seconds(seconds)?);
-    }
-    let date: SystemTime = httpdate::parse_http_date(value).ok()?;
-    Some(DateTime::<Utc>::from(date))
+        now.checked_add_signed(chrono::TimeDelta::try_seconds(seconds)?)?
+    } else {
+        let date: SystemTime = httpdate::parse_http_date(value).ok()?;
+        DateTime::<Utc>::from(date)
+    };
+    let latest = now
+        .checked_add_signed(MAX_RETRY_AFTER)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    Some(at.min(latest))
 }
 
 /// Maps a reqwest error to our error, keeping the cause chain in the message.
@@ -285,6 +292,43 @@ mod tests {
         for (value, expected) in cases {
             assert_eq!(parse_retry_after(value, now), *expected, "{value:?}");
         }
+    }
+
+    #[test]
+    fn a_retry_after_more_than_a_week_ahead_is_cut_to_a_week_and_the_message_says_so() {
+        let now = at(2026, 11, 27, 12, 0, 0);
+        let week = at(2026, 12, 4, 12, 0, 0);
+        for value in ["8208452427198", "604801", "Fri, 31 Dec 9999 23:59:59 GMT"] {
+            let retry_after = parse_retry_after(value, now);
+            assert_eq!(retry_after, Some(week), "{value:?}");
+            let error = FetchError::RateLimited {
+                status: 429,
+                retry_after,
+            };
+            assert_eq!(
+                error.to_string(),
+                "HTTP 429, retry after 2026-12-04 12:00:00 UTC"
+            );
+        }
+        assert_eq!(
+            parse_retry_after("604800", now),
+            Some(week),
+            "a week exactly"
+        );
+        // Near the end of time the cap saturates rather than panics.
+        let end = DateTime::<Utc>::MAX_UTC;
+        assert_eq!(
+            parse_retry_after("86400", end),
+            None,
+            "past the end of time"
+        );
+        assert_eq!(
+            parse_retry_after(
+                "Fri, 31 Dec 9999 23:59:59 GMT",
+                end - chrono::Duration::days(1)
+            ),
+            Some(at(9999, 12, 31, 23, 59, 59))
+        );
     }
 
     #[test]

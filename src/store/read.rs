@@ -463,16 +463,20 @@ fn list_stories(c: &Connection, q: &StoryQuery) -> Result<Vec<StoryView>, StoreE
     load_stories(c, &ids)
 }
 
-/// An error running a prepared search. FTS5 reports a query it cannot read ("fts5: syntax
-/// error near …", "unterminated string", "no such column: …") as a plain SQLITE_ERROR, the
-/// primary code that no I/O, locking, full-disk or corruption failure uses: that is the search's
-/// fault ([`StoreError::Search`]), not the database's.
+/// An error running a prepared search. FTS5 reports a MATCH expression it cannot read as a
+/// plain SQLITE_ERROR whose message starts `fts5:` ("fts5: syntax error near …") or is
+/// "unterminated string": that is the search's fault ([`StoreError::Search`], a 400). Every
+/// other failure, plain SQLITE_ERROR included ("no such table", "no such column": a schema
+/// fault, never the reader's), stays the database's ([`StoreError::Sqlite`], a 503, logged).
+/// FTS5's own "no such column: …" for a column filter is left out on purpose: it cannot be told
+/// from a schema fault, and [`fts_query`] quotes every word, so no search makes a filter.
 fn search_error(e: rusqlite::Error) -> StoreError {
     match e {
-        rusqlite::Error::SqliteFailure(f, message)
-            if f.extended_code == rusqlite::ffi::SQLITE_ERROR =>
+        rusqlite::Error::SqliteFailure(f, Some(message))
+            if f.extended_code == rusqlite::ffi::SQLITE_ERROR
+                && (message.starts_with("fts5:") || message == "unterminated string") =>
         {
-            StoreError::Search(message.unwrap_or_else(|| f.to_string()))
+            StoreError::Search(message)
         }
         other => StoreError::Sqlite(other),
     }
@@ -597,7 +601,7 @@ mod tests {
     }
 
     #[test]
-    fn a_query_fts5_cannot_read_is_a_search_error_and_not_a_database_error() {
+    fn a_query_fts5_cannot_read_is_a_search_error_and_a_schema_fault_stays_a_database_error() {
         let c = Connection::open_in_memory().unwrap();
         c.execute_batch("CREATE VIRTUAL TABLE stories_fts USING fts5(title, text);")
             .unwrap();
@@ -607,15 +611,33 @@ mod tests {
                 .query_map([fts], |r| r.get::<_, i64>(0))
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         };
-        for bad in [
-            "\"unterminated",
-            "steel AND",
-            "nosuchcolumn:steel",
-            "\"steel\0\"",
+        // What FTS5 itself reports for a MATCH it cannot read.
+        for (bad, said) in [
+            ("\"unterminated", "unterminated string"),
+            ("steel AND", "fts5: syntax error near \"\""),
+            ("steel OR (", "fts5: syntax error near \"\""),
+            ("\"steel\0\"", "unterminated string"),
         ] {
             let err = search_error(run(bad).unwrap_err());
-            assert!(matches!(err, StoreError::Search(_)), "{bad:?}: {err:?}");
+            assert!(
+                matches!(&err, StoreError::Search(m) if m == said),
+                "{bad:?}: {err:?}"
+            );
         }
+        // Plain SQLITE_ERRORs that are faults of the schema, not of the search.
+        for sql in [
+            "SELECT rowid FROM no_such_table",
+            "SELECT no_such_column FROM stories_fts",
+        ] {
+            let failure = c.prepare(sql).map(|_| ()).unwrap_err();
+            let err = search_error(failure);
+            assert!(matches!(err, StoreError::Sqlite(_)), "{sql}: {err:?}");
+        }
+        let bare = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            None,
+        );
+        assert!(matches!(search_error(bare), StoreError::Sqlite(_)));
         // Failures of the database itself stay database errors.
         for code in [
             rusqlite::ffi::SQLITE_IOERR_READ,
