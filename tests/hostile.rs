@@ -68,6 +68,34 @@ fn one_item_feed(guid: &str) -> Resource {
     ))
 }
 
+/// Writes a config of two sources in `dir`, `Busy` (whatever the server has put at
+/// `busy.xml`) and `Fine` (one healthy item, put here), and runs a first `fetch`, which must
+/// exit 2 naming `Busy` as failed. Returns the config's path and that run.
+fn first_fetch_fails_busy_beside_fine(
+    server: &FeedServer,
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, Output) {
+    server.put("ok.xml", one_item_feed("ok-1"));
+    let config = write_config(
+        dir,
+        &[
+            ("Busy", server.url("busy.xml")),
+            ("Fine", server.url("ok.xml")),
+        ],
+        "",
+    );
+    let run = tradefeed(&config, &["fetch"]);
+    assert_eq!(run.status.code(), Some(2), "{}", text(&run));
+    assert!(
+        stdout(&run)
+            .lines()
+            .any(|l| l.starts_with("Busy") && l.contains("FAILED")),
+        "the failing source is named: {}",
+        text(&run)
+    );
+    (config, run)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_source_is_not_asked_again_before_its_retry_after_across_fetch_runs() {
     let server = FeedServer::start().await;
@@ -79,26 +107,8 @@ async fn a_429_source_is_not_asked_again_before_its_retry_after_across_fetch_run
             ..Resource::feed("slow down")
         },
     );
-    server.put("ok.xml", one_item_feed("ok-1"));
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &[
-            ("Busy", server.url("busy.xml")),
-            ("Fine", server.url("ok.xml")),
-        ],
-        "",
-    );
-
-    let first = tradefeed(&config, &["fetch"]);
-    assert_eq!(first.status.code(), Some(2), "{}", text(&first));
-    assert!(
-        stdout(&first)
-            .lines()
-            .any(|l| l.starts_with("Busy") && l.contains("FAILED")),
-        "{}",
-        text(&first)
-    );
+    let (config, _first) = first_fetch_fails_busy_beside_fine(&server, dir.path());
 
     let second = tradefeed(&config, &["fetch"]);
     let out = stdout(&second);
@@ -152,16 +162,18 @@ async fn a_429_source_is_not_asked_again_before_its_retry_after_across_fetch_run
     );
 }
 
+/// A 500 answer.
+fn server_error() -> Resource {
+    Resource {
+        status: 500,
+        ..Resource::feed("oops")
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failures_back_off_further_each_time_and_a_success_returns_to_the_schedule() {
     let server = FeedServer::start().await;
-    server.put(
-        "flaky.xml",
-        Resource {
-            status: 500,
-            ..Resource::feed("oops")
-        },
-    );
+    server.put("flaky.xml", server_error());
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(
         dir.path(),
@@ -809,26 +821,8 @@ fn absurd_retry_after() -> Resource {
 async fn a_server_asking_to_wait_260000_years_fails_the_fetch_and_is_asked_again_within_a_week() {
     let server = FeedServer::start().await;
     server.put("busy.xml", absurd_retry_after());
-    server.put("ok.xml", one_item_feed("ok-1"));
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &[
-            ("Busy", server.url("busy.xml")),
-            ("Fine", server.url("ok.xml")),
-        ],
-        "",
-    );
-
-    let run = tradefeed(&config, &["fetch"]);
-    assert_eq!(run.status.code(), Some(2), "{}", text(&run));
-    assert!(
-        stdout(&run)
-            .lines()
-            .any(|l| l.starts_with("Busy") && l.contains("FAILED")),
-        "the failing source is named: {}",
-        text(&run)
-    );
+    let (config, run) = first_fetch_fails_busy_beside_fine(&server, dir.path());
     assert!(
         stdout(&run).contains("2 sources, 1 failed"),
         "{}",
@@ -887,13 +881,7 @@ async fn limits_beyond_the_config_bounds_still_poll_without_panicking() {
     // no value can make a poll panic (each of them did: a date or an Instant overflowed).
     let server = FeedServer::start().await;
     server.put("ok.xml", one_item_feed("ok-1"));
-    server.put(
-        "broken.xml",
-        Resource {
-            status: 500,
-            ..Resource::feed("oops")
-        },
-    );
+    server.put("broken.xml", server_error());
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(
         dir.path(),
