@@ -17,12 +17,14 @@ use crate::cluster::{ClusterConfig, Signature, StoryIndex};
 use crate::domain::{Entry, Source, TopicScore};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
 use crate::normalize::{
-    NormalizeContext, content_hash_in_stored_form, distinguish_shared_identities, normalize_item,
+    NormalizeContext, content_hash_in_stored_form, normalize_item, shared_identities,
+    shared_identity,
 };
 use crate::parse::{ParseError, parse_feed};
 use crate::scheduler::{backoff_delay, next_due, saturating_add, saturating_add_std};
 use crate::store::{
-    EntryWrite, PollHook, PollOutcome, PollRecord, PollResult, PollState, Store, StoreError,
+    EntryWrite, KnownEntries, PollHook, PollOutcome, PollRecord, PollResult, PollState, Store,
+    StoreError,
 };
 use cpu_pool::CpuPool;
 
@@ -719,30 +721,43 @@ impl Ingestor {
                 }
                 // Newest first, then cap: a 60,000-item feed costs at most `max_items` entries.
                 entries.sort_by_key(|e| std::cmp::Reverse(e.published));
-                // One identity for different items (a CMS's constant guid): tell them apart.
-                distinguish_shared_identities(&mut entries);
+                // One identity for different items (a CMS's constant guid): each is told apart
+                // by its link once the store says which of them its plain-identity row is.
+                let shared = shared_identities(&entries);
                 // The same identity twice in one feed (duplicate GUIDs, same link): keep the
                 // first (newest).
                 let mut seen = std::collections::HashSet::new();
-                entries.retain(|e| seen.insert(e.identity.clone()));
+                entries.retain(|e| {
+                    let link = shared
+                        .contains(&e.identity)
+                        .then(|| e.canonical_url.clone());
+                    seen.insert((e.identity.clone(), link))
+                });
                 if entries.len() > max_items {
                     skipped += entries.len() - max_items;
                     entries.truncate(max_items);
                 }
+                // Each shared-identity item's other identity.
+                let entries: Vec<(Entry, Option<String>)> = entries
+                    .into_iter()
+                    .map(|e| {
+                        let other = shared
+                            .contains(&e.identity)
+                            .then(|| shared_identity(&e.identity, e.canonical_url.as_deref()));
+                        (e, other)
+                    })
+                    .collect();
                 Ok::<_, ParseError>((items, skipped, entries))
             })
             .await
             .map_err(ParseError::Crashed)
             .and_then(|parsed| parsed)?;
 
-        let known = self
-            .store
-            .known_entries(
-                &source.name,
-                normalized.iter().map(|e| e.identity.clone()).collect(),
-            )
+        let (normalized, known) = self
+            .identify(&source.name, normalized)
             .await
             .map_err(PrepareError::Store)?;
+        let known = known.hashes;
         // New entries, and known ones whose hash differs, with the hash their row holds. An
         // unchanged entry goes no further, nor does a pruned one (its tombstone's hash is '').
         let fresh: Vec<(Entry, Option<String>)> = normalized
@@ -808,6 +823,75 @@ impl Ingestor {
             skipped,
             entries,
         })
+    }
+
+    /// Settles the identity of each entry against the source's stored rows and returns them
+    /// with what the store holds of them. An entry whose identity other items of the document
+    /// share (`other` is its `shared:` identity) keeps the plain one if the stored row under it
+    /// has its link, and takes the `shared:` one otherwise. An entry whose identity no other
+    /// item shares keeps it, unless the source has `shared:` rows and its own is one while the
+    /// plain row (if any) belongs to another link: the item it shared a guid with has left. So
+    /// an item's row is found again whoever else uses its guid; in the normal case (no shared
+    /// guid, no `shared:` row) this is the one lookup per entry a poll does anyway.
+    async fn identify(
+        &self,
+        source: &str,
+        entries: Vec<(Entry, Option<String>)>,
+    ) -> Result<(Vec<Entry>, KnownEntries), StoreError> {
+        let mut ask: Vec<(String, bool)> = Vec::with_capacity(entries.len());
+        for (e, other) in &entries {
+            ask.push((e.identity.clone(), other.is_some()));
+            if let Some(other) = other {
+                ask.push((other.clone(), false));
+            }
+        }
+        let mut known = self.store.known_entries(source, ask).await?;
+        let plain_row_is_its = |known: &KnownEntries, e: &Entry| {
+            known
+                .links
+                .get(&e.identity)
+                .is_some_and(|link| link.as_deref() == e.canonical_url.as_deref())
+        };
+        // Each entry, and whether its identity is settled (it shares its guid in this document).
+        let mut entries: Vec<(Entry, bool)> = entries
+            .into_iter()
+            .map(|(mut e, other)| {
+                let settled = other.is_some();
+                if let Some(other) = other
+                    && !plain_row_is_its(&known, &e)
+                {
+                    e.identity = other;
+                }
+                (e, settled)
+            })
+            .collect();
+        if known.any_shared {
+            // Only sources that once had a shared guid get here: ask about the `shared:`
+            // identity of every entry that now has its guid to itself.
+            let mut ask = Vec::new();
+            let mut candidates = Vec::with_capacity(entries.len());
+            for (e, settled) in &entries {
+                if *settled {
+                    candidates.push(None);
+                    continue;
+                }
+                let candidate = shared_identity(&e.identity, e.canonical_url.as_deref());
+                ask.push((e.identity.clone(), true));
+                ask.push((candidate.clone(), false));
+                candidates.push(Some(candidate));
+            }
+            let more = self.store.known_entries(source, ask).await?;
+            for ((e, _), candidate) in entries.iter_mut().zip(candidates) {
+                if let Some(candidate) = candidate
+                    && more.hashes.contains_key(&candidate)
+                    && !plain_row_is_its(&more, e)
+                {
+                    e.identity = candidate;
+                }
+            }
+            known.hashes.extend(more.hashes);
+        }
+        Ok((entries.into_iter().map(|(e, _)| e).collect(), known))
     }
 
     /// A poll whose store write failed: report it; the source stays due so it is retried.
