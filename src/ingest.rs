@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -374,12 +375,14 @@ impl Ingestor {
     /// commit writes every page it touched, and story keys land all over their index).
     /// `known` is the source's stored poll state when the caller has read it already
     /// (`Some(None)`: never stored): a `fetch` pass reads every source's state in one query
-    /// instead of one each.
+    /// instead of one each. When `cancel` fires (shutdown), the poll is ended and has ended
+    /// (its fetch dropped) by the time this returns, with the outcome `cancelled`.
     pub async fn poll(
         &self,
         source: &Source,
         known: Option<Option<PollState>>,
         slot: OwnedSemaphorePermit,
+        cancel: &CancellationToken,
     ) -> PollReport {
         let span = info_span!("poll", source = %source.name, url = %source.url);
         let poll = {
@@ -387,7 +390,10 @@ impl Ingestor {
             let source = source.clone();
             async move { this.poll_inner(&source, known, slot).await }.instrument(span.clone())
         };
-        let report = self.contain_panic(source, poll).instrument(span).await;
+        let report = self
+            .contain_panic(source, poll, cancel)
+            .instrument(span)
+            .await;
         crate::telemetry::record_poll(&report);
         report
     }
@@ -396,15 +402,32 @@ impl Ingestor {
     /// panics on hostile input) ends as a failed poll rather than a lost one: recorded
     /// against the source with the panic's message (outcome `crashed`), counted as a
     /// failure, and due again after the failure backoff. Without this, `fetch` dropped the
-    /// source from its summary and `run` queued it again every 200 ms. Dropping the returned
-    /// future (shutdown) aborts the poll.
-    async fn contain_panic<F>(&self, source: &Source, poll: F) -> PollReport
+    /// source from its summary and `run` queued it again every 200 ms. When `cancel` fires,
+    /// the poll's task is aborted and awaited: its fetch is over before this returns, so a
+    /// shutdown that waits for its polls closes the store after their fetches. (Dropping the
+    /// returned future aborts the task too, but does not wait for it to end.)
+    async fn contain_panic<F>(
+        &self,
+        source: &Source,
+        poll: F,
+        cancel: &CancellationToken,
+    ) -> PollReport
     where
         F: std::future::Future<Output = PollReport> + Send + 'static,
     {
         let started_at = Utc::now();
         let clock = Instant::now();
-        match AbortOnDropHandle::new(tokio::spawn(poll)).await {
+        let mut task = AbortOnDropHandle::new(tokio::spawn(poll));
+        let joined = tokio::select! {
+            joined = &mut task => joined,
+            () = cancel.cancelled() => {
+                task.abort();
+                // Resolves once the task's future (the fetch, the wait for the writer) has
+                // been dropped; a poll that finished meanwhile still gives its report.
+                task.await
+            }
+        };
+        match joined {
             Ok(report) => report,
             Err(e) if e.is_panic() => {
                 let message = format!("the poll crashed: {}", panic_message(e.into_panic()));
@@ -1148,7 +1171,11 @@ mod tests {
         for failures in 1..=2u32 {
             let before = Utc::now();
             let report = ingestor
-                .contain_panic(&source, async { panic!("DateTime + TimeDelta overflowed") })
+                .contain_panic(
+                    &source,
+                    async { panic!("DateTime + TimeDelta overflowed") },
+                    &CancellationToken::new(),
+                )
                 .await;
             assert!(!report.is_ok(), "{report:?}");
             assert_eq!(report.outcome, CRASHED);
@@ -1182,8 +1209,62 @@ mod tests {
         let fine = PollReport::blank("crashy", Utc::now());
         let expected = fine.clone();
         assert_eq!(
-            ingestor.contain_panic(&source, async move { fine }).await,
+            ingestor
+                .contain_panic(&source, async move { fine }, &CancellationToken::new())
+                .await,
             expected
+        );
+        store.close().await;
+    }
+
+    // One thread: an aborted task that nobody waits for is torn down only when the runtime
+    // next gets to it, after the check below.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_cancelled_poll_has_ended_its_work_when_it_returns() {
+        struct Ended(Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for Ended {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), crate::store::Access::ReadWrite).unwrap();
+        let source = test_source("slow");
+        let ingestor = Ingestor::new(
+            store.clone(),
+            Fetcher::new(crate::fetch::FetchLimits::default()).unwrap(),
+            Arc::new(RwLock::new(Arc::new(Classifier::builtin()))),
+            test_settings(Duration::from_secs(600), Duration::from_secs(21_600)),
+        )
+        .await
+        .unwrap();
+        let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        // A fetch that never ends.
+        let poll = {
+            let guard = Ended(Arc::clone(&ended));
+            async move {
+                let _in_flight = guard;
+                let _ = started_tx.send(());
+                std::future::pending::<PollReport>().await
+            }
+        };
+        let cancel = CancellationToken::new();
+        let report = {
+            let cancel = cancel.clone();
+            let poll = ingestor.contain_panic(&source, poll, &cancel);
+            tokio::pin!(poll);
+            tokio::select! {
+                _ = &mut poll => unreachable!("the poll never ends by itself"),
+                _ = started_rx => {}
+            }
+            cancel.cancel();
+            poll.await
+        };
+        assert_eq!(report.outcome, "cancelled", "{report:?}");
+        assert!(
+            ended.load(Ordering::SeqCst),
+            "the poll's work is dropped before the cancelled poll returns"
         );
         store.close().await;
     }
