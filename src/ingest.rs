@@ -4,7 +4,7 @@
 mod cpu_pool;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -223,7 +223,8 @@ struct ClusterHook {
 
 impl PollHook for ClusterHook {
     fn before_write(&mut self, entries: &mut [EntryWrite]) {
-        let index = self.index.read().expect("index lock poisoned");
+        recover_index(&self.index);
+        let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
         let Some(index) = index.as_ref() else {
             return;
         };
@@ -237,7 +238,8 @@ impl PollHook for ClusterHook {
     }
 
     fn after_write(&mut self, result: &PollResult) {
-        let mut index = self.index.write().expect("index lock poisoned");
+        recover_index(&self.index);
+        let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
         let Some(index) = index.as_mut() else {
             return;
         };
@@ -251,7 +253,11 @@ impl PollHook for ClusterHook {
             }
         }
         // Pruning compacts the whole index: do it now and then, not after every poll.
-        let mut last_prune = self.last_prune.lock().expect("prune lock poisoned");
+        // An instant is never half-written.
+        let mut last_prune = self
+            .last_prune
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if last_prune.elapsed() >= INDEX_PRUNE_EVERY {
             index.prune(Utc::now());
             *last_prune = Instant::now();
@@ -269,7 +275,13 @@ impl PollHook for ClusterHook {
             .filter(|p| p.new_story)
             .map(|p| p.story)
             .collect();
-        if let Some(index) = self.index.write().expect("index lock poisoned").as_mut() {
+        recover_index(&self.index);
+        if let Some(index) = self
+            .index
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+        {
             index.forget(&created);
         }
     }
@@ -359,10 +371,29 @@ impl Ingestor {
     }
 
     fn settings(&self) -> IngestSettings {
+        // Settings are replaced whole: a panic elsewhere cannot leave them half-written.
         self.settings
             .read()
-            .expect("settings lock poisoned")
+            .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Clears what a panic left poisoned among the locks every poll takes, so that one crash
+    /// does not make every later poll crash too. The settings, fetcher and classifier are only
+    /// ever replaced whole, so they are kept; the near-duplicate index may be half-updated, so
+    /// it is dropped and rebuilt from the store by the next poll that needs it. (Cheap: an
+    /// atomic load per lock when nothing is poisoned.)
+    fn recover_poisoned_locks(&self) {
+        if self.settings.is_poisoned() {
+            self.settings.clear_poison();
+        }
+        if self.fetcher.is_poisoned() {
+            self.fetcher.clear_poison();
+        }
+        if self.classifier.is_poisoned() {
+            self.classifier.clear_poison();
+        }
+        recover_index(&self.index);
     }
 
     /// Polls one source once and records the result. Never fails: every error is recorded
@@ -502,6 +533,7 @@ impl Ingestor {
         known: Option<Option<PollState>>,
         slot: OwnedSemaphorePermit,
     ) -> PollReport {
+        self.recover_poisoned_locks();
         let preparing = PreparingPoll::start(&self.preparing, &self.store);
         let settings = self.settings();
         let started_at = Utc::now();
@@ -522,12 +554,21 @@ impl Ingestor {
 
         // One classifier for the whole poll, including the copies its hook scores on the
         // writer, even if the topic profiles are reloaded meanwhile.
-        let classifier = Arc::clone(&self.classifier.read().expect("classifier lock poisoned"));
+        let classifier = Arc::clone(
+            &self
+                .classifier
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
         let mut report = PollReport::blank(&source.name, started_at);
         let mut moved_to = None;
         let mut base_url = None;
         let mut entries = Vec::new();
-        let fetcher = self.fetcher.read().expect("fetcher lock poisoned").clone();
+        let fetcher = self
+            .fetcher
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let outcome = match fetcher.fetch(&request).await {
             Ok(FetchOutcome::NotModified(v)) => {
                 report.http_status = Some(304);
@@ -822,9 +863,10 @@ impl Ingestor {
                         // does (`ClusterHook::score`). The writer places it again itself.
                         let copy = is_new
                             && signature.as_ref().is_some_and(|sig| {
+                                recover_index(&index);
                                 index
                                     .read()
-                                    .expect("index lock poisoned")
+                                    .unwrap_or_else(PoisonError::into_inner)
                                     .as_ref()
                                     .is_some_and(|index| index.has_match(sig, entry.published))
                             });
@@ -934,6 +976,16 @@ impl Ingestor {
             duration: clock.elapsed(),
             ..PollReport::blank(&source.name, saturating_add(started_at, retry))
         }
+    }
+}
+
+/// Drops the near-duplicate index if a panic poisoned its lock: it may be half-updated. The
+/// next poll that needs it rebuilds it from the store (see `Ingestor::ensure_index`).
+fn recover_index(index: &std::sync::RwLock<Option<StoryIndex>>) {
+    if index.is_poisoned() {
+        *index.write().unwrap_or_else(PoisonError::into_inner) = None;
+        index.clear_poison();
+        warn!("a panic left the near-duplicate index half-updated; it is rebuilt from the store");
     }
 }
 
@@ -1265,6 +1317,102 @@ mod tests {
         assert!(
             ended.load(Ordering::SeqCst),
             "the poll's work is dropped before the cancelled poll returns"
+        );
+        store.close().await;
+    }
+
+    /// Serves `body` as an RSS feed to every request on 127.0.0.1; returns its URL.
+    async fn serve_feed(body: &'static str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n\
+                         Content-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = socket.write_all(head.as_bytes()).await;
+                    let _ = socket.write_all(body.as_bytes()).await;
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        format!("http://{addr}/feed.xml")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_holding_the_index_or_settings_lock_does_not_crash_later_polls() {
+        const FEED: &str = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel>\
+            <title>T</title><link>http://t.example/</link><description>d</description>\
+            <item><guid>t-1</guid><link>http://t.example/1</link>\
+            <title>EU opens anti-dumping probe into steel</title>\
+            <description>The EU opened a probe.</description>\
+            <pubDate>Tue, 10 Nov 2026 09:00:00 GMT</pubDate></item>\
+            </channel></rss>";
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), crate::store::Access::ReadWrite).unwrap();
+        let source = Source {
+            url: serve_feed(FEED).await,
+            ..test_source("after-crash")
+        };
+        store
+            .sync_sources(std::slice::from_ref(&source), |_, t| t)
+            .await
+            .unwrap();
+        let settings = test_settings(Duration::from_secs(600), Duration::from_secs(21_600));
+        let ingestor = Ingestor::new(
+            store.clone(),
+            Fetcher::new(crate::fetch::FetchLimits::default()).unwrap(),
+            Arc::new(RwLock::new(Arc::new(Classifier::builtin()))),
+            settings.clone(),
+        )
+        .await
+        .unwrap();
+        ingestor.ensure_index(&settings).await.unwrap();
+
+        // A panic in the middle of an index update, and one while replacing the settings
+        // (only a writer's panic poisons an RwLock).
+        let (index, settings_lock) = (Arc::clone(&ingestor.index), Arc::clone(&ingestor.settings));
+        std::thread::spawn(move || {
+            let _held = index.write().unwrap();
+            panic!("mid-update");
+        })
+        .join()
+        .unwrap_err();
+        std::thread::spawn(move || {
+            let _held = settings_lock.write().unwrap();
+            panic!("while replacing the settings");
+        })
+        .join()
+        .unwrap_err();
+        assert!(ingestor.index.is_poisoned() && ingestor.settings.is_poisoned());
+
+        let slot = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
+        let report = ingestor
+            .poll(&source, None, slot, &CancellationToken::new())
+            .await;
+        assert!(report.is_ok(), "{report:?}");
+        assert_eq!(report.new_entries, 1, "{report:?}");
+        assert!(!ingestor.index.is_poisoned() && !ingestor.settings.is_poisoned());
+        assert!(
+            ingestor.index.read().unwrap().is_some(),
+            "the dropped index is rebuilt from the store"
+        );
+        // And a reload works again.
+        ingestor.reconfigure(
+            Fetcher::new(crate::fetch::FetchLimits::default()).unwrap(),
+            settings,
         );
         store.close().await;
     }
