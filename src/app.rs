@@ -258,17 +258,15 @@ pub async fn run(
                 polls.spawn(async move {
                     // The poll gives its place back once its results are queued for the
                     // writer, so the next due source starts while this one is committed.
-                    tokio::select! {
-                        report = ingestor.poll(&job.source, None, permit) => {
-                            // Unstored or crashed: the stored due time is stale, and the
-                            // scheduler would queue the source again at its next look.
-                            if report.needs_deferral() {
-                                job.defer_until(report.next_due);
-                            }
-                        }
-                        () = cancel.cancelled() => {
-                            warn!(source = %job.source.name, "poll cancelled by shutdown");
-                        }
+                    // On shutdown's cancel the poll ends before this task does, so waiting
+                    // for the tracker waits for its fetch to be over.
+                    let report = ingestor.poll(&job.source, None, permit, &cancel).await;
+                    if cancel.is_cancelled() && report.outcome == "cancelled" {
+                        warn!(source = %job.source.name, "poll cancelled by shutdown");
+                    } else if report.needs_deferral() {
+                        // Unstored or crashed: the stored due time is stale, and the
+                        // scheduler would queue the source again at its next look.
+                        job.defer_until(report.next_due);
                     }
                     drop(job);
                 });
@@ -438,7 +436,12 @@ pub async fn fetch_once(
                 .acquire_owned()
                 .await
                 .expect("the pass's own semaphore is never closed");
-            FetchPassResult::Polled(ingestor.poll(&source, state, slot).await)
+            // A pass is not cancelled: it ends when its polls do.
+            FetchPassResult::Polled(
+                ingestor
+                    .poll(&source, state, slot, &CancellationToken::new())
+                    .await,
+            )
         }));
     }
     let mut results = Vec::with_capacity(tasks.len());

@@ -4,11 +4,12 @@
 mod cpu_pool;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -17,12 +18,14 @@ use crate::cluster::{ClusterConfig, Signature, StoryIndex};
 use crate::domain::{Entry, Source, TopicScore};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
 use crate::normalize::{
-    NormalizeContext, content_hash_in_stored_form, distinguish_shared_identities, normalize_item,
+    NormalizeContext, content_hash_in_stored_form, normalize_item, shared_identities,
+    shared_identity,
 };
 use crate::parse::{ParseError, parse_feed};
 use crate::scheduler::{backoff_delay, next_due, saturating_add, saturating_add_std};
 use crate::store::{
-    EntryWrite, PollHook, PollOutcome, PollRecord, PollResult, PollState, Store, StoreError,
+    EntryWrite, KnownEntries, PollHook, PollOutcome, PollRecord, PollResult, PollState, Store,
+    StoreError,
 };
 use cpu_pool::CpuPool;
 
@@ -220,7 +223,8 @@ struct ClusterHook {
 
 impl PollHook for ClusterHook {
     fn before_write(&mut self, entries: &mut [EntryWrite]) {
-        let index = self.index.read().expect("index lock poisoned");
+        recover_index(&self.index);
+        let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
         let Some(index) = index.as_ref() else {
             return;
         };
@@ -234,7 +238,8 @@ impl PollHook for ClusterHook {
     }
 
     fn after_write(&mut self, result: &PollResult) {
-        let mut index = self.index.write().expect("index lock poisoned");
+        recover_index(&self.index);
+        let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
         let Some(index) = index.as_mut() else {
             return;
         };
@@ -248,7 +253,11 @@ impl PollHook for ClusterHook {
             }
         }
         // Pruning compacts the whole index: do it now and then, not after every poll.
-        let mut last_prune = self.last_prune.lock().expect("prune lock poisoned");
+        // An instant is never half-written.
+        let mut last_prune = self
+            .last_prune
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if last_prune.elapsed() >= INDEX_PRUNE_EVERY {
             index.prune(Utc::now());
             *last_prune = Instant::now();
@@ -266,7 +275,13 @@ impl PollHook for ClusterHook {
             .filter(|p| p.new_story)
             .map(|p| p.story)
             .collect();
-        if let Some(index) = self.index.write().expect("index lock poisoned").as_mut() {
+        recover_index(&self.index);
+        if let Some(index) = self
+            .index
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+        {
             index.forget(&created);
         }
     }
@@ -337,11 +352,20 @@ impl Ingestor {
     /// then, takes the new window too (see [`StoryIndex::reconfigure`]).
     pub fn reconfigure(&self, fetcher: Fetcher, settings: IngestSettings) {
         let cluster = settings.cluster.clone();
-        *self.fetcher.write().expect("fetcher lock poisoned") = fetcher;
+        // Both are replaced whole, so a lock a panic poisoned is still safe to write.
+        *self.fetcher.write().unwrap_or_else(PoisonError::into_inner) = fetcher;
         // Settings first, then the index: an index being built meanwhile is installed with
         // the settings it reads then (see `ensure_index`), so neither order misses the change.
-        *self.settings.write().expect("settings lock poisoned") = settings;
-        if let Some(index) = self.index.write().expect("index lock poisoned").as_mut()
+        *self
+            .settings
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = settings;
+        recover_index(&self.index);
+        if let Some(index) = self
+            .index
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
             && *index.config() != cluster
         {
             index.reconfigure(cluster);
@@ -359,10 +383,29 @@ impl Ingestor {
     }
 
     fn settings(&self) -> IngestSettings {
+        // Settings are replaced whole: a panic elsewhere cannot leave them half-written.
         self.settings
             .read()
-            .expect("settings lock poisoned")
+            .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Clears what a panic left poisoned among the locks every poll takes, so that one crash
+    /// does not make every later poll crash too. The settings, fetcher and classifier are only
+    /// ever replaced whole, so they are kept; the near-duplicate index may be half-updated, so
+    /// it is dropped and rebuilt from the store by the next poll that needs it. (Cheap: an
+    /// atomic load per lock when nothing is poisoned.)
+    fn recover_poisoned_locks(&self) {
+        if self.settings.is_poisoned() {
+            self.settings.clear_poison();
+        }
+        if self.fetcher.is_poisoned() {
+            self.fetcher.clear_poison();
+        }
+        if self.classifier.is_poisoned() {
+            self.classifier.clear_poison();
+        }
+        recover_index(&self.index);
     }
 
     /// Polls one source once and records the result. Never fails: every error is recorded
@@ -375,12 +418,14 @@ impl Ingestor {
     /// commit writes every page it touched, and story keys land all over their index).
     /// `known` is the source's stored poll state when the caller has read it already
     /// (`Some(None)`: never stored): a `fetch` pass reads every source's state in one query
-    /// instead of one each.
+    /// instead of one each. When `cancel` fires (shutdown), the poll is ended and has ended
+    /// (its fetch dropped) by the time this returns, with the outcome `cancelled`.
     pub async fn poll(
         &self,
         source: &Source,
         known: Option<Option<PollState>>,
         slot: OwnedSemaphorePermit,
+        cancel: &CancellationToken,
     ) -> PollReport {
         let span = info_span!("poll", source = %source.name, url = %source.url);
         let poll = {
@@ -388,7 +433,10 @@ impl Ingestor {
             let source = source.clone();
             async move { this.poll_inner(&source, known, slot).await }.instrument(span.clone())
         };
-        let report = self.contain_panic(source, poll).instrument(span).await;
+        let report = self
+            .contain_panic(source, poll, cancel)
+            .instrument(span)
+            .await;
         crate::telemetry::record_poll(&report);
         report
     }
@@ -397,15 +445,32 @@ impl Ingestor {
     /// panics on hostile input) ends as a failed poll rather than a lost one: recorded
     /// against the source with the panic's message (outcome `crashed`), counted as a
     /// failure, and due again after the failure backoff. Without this, `fetch` dropped the
-    /// source from its summary and `run` queued it again every 200 ms. Dropping the returned
-    /// future (shutdown) aborts the poll.
-    async fn contain_panic<F>(&self, source: &Source, poll: F) -> PollReport
+    /// source from its summary and `run` queued it again every 200 ms. When `cancel` fires,
+    /// the poll's task is aborted and awaited: its fetch is over before this returns, so a
+    /// shutdown that waits for its polls closes the store after their fetches. (Dropping the
+    /// returned future aborts the task too, but does not wait for it to end.)
+    async fn contain_panic<F>(
+        &self,
+        source: &Source,
+        poll: F,
+        cancel: &CancellationToken,
+    ) -> PollReport
     where
         F: std::future::Future<Output = PollReport> + Send + 'static,
     {
         let started_at = Utc::now();
         let clock = Instant::now();
-        match AbortOnDropHandle::new(tokio::spawn(poll)).await {
+        let mut task = AbortOnDropHandle::new(tokio::spawn(poll));
+        let joined = tokio::select! {
+            joined = &mut task => joined,
+            () = cancel.cancelled() => {
+                task.abort();
+                // Resolves once the task's future (the fetch, the wait for the writer) has
+                // been dropped; a poll that finished meanwhile still gives its report.
+                task.await
+            }
+        };
+        match joined {
             Ok(report) => report,
             Err(e) if e.is_panic() => {
                 let message = format!("the poll crashed: {}", panic_message(e.into_panic()));
@@ -480,6 +545,7 @@ impl Ingestor {
         known: Option<Option<PollState>>,
         slot: OwnedSemaphorePermit,
     ) -> PollReport {
+        self.recover_poisoned_locks();
         let preparing = PreparingPoll::start(&self.preparing, &self.store);
         let settings = self.settings();
         let started_at = Utc::now();
@@ -500,12 +566,21 @@ impl Ingestor {
 
         // One classifier for the whole poll, including the copies its hook scores on the
         // writer, even if the topic profiles are reloaded meanwhile.
-        let classifier = Arc::clone(&self.classifier.read().expect("classifier lock poisoned"));
+        let classifier = Arc::clone(
+            &self
+                .classifier
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
         let mut report = PollReport::blank(&source.name, started_at);
         let mut moved_to = None;
         let mut base_url = None;
         let mut entries = Vec::new();
-        let fetcher = self.fetcher.read().expect("fetcher lock poisoned").clone();
+        let fetcher = self
+            .fetcher
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let outcome = match fetcher.fetch(&request).await {
             Ok(FetchOutcome::NotModified(v)) => {
                 report.http_status = Some(304);
@@ -658,11 +733,18 @@ impl Ingestor {
     /// Builds the near-duplicate index from the store if this is the first poll to need it.
     async fn ensure_index(&self, settings: &IngestSettings) -> Result<(), StoreError> {
         let _one_rebuild = self.index_rebuild.lock().await;
-        if self.index.read().expect("index lock poisoned").is_some() {
+        recover_index(&self.index);
+        if self
+            .index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+        {
             return Ok(());
         }
         let mut index = self.rebuild_index(settings).await?;
-        let mut installed = self.index.write().expect("index lock poisoned");
+        // Whatever a panic left in the lock meanwhile is replaced whole.
+        let mut installed = self.index.write().unwrap_or_else(PoisonError::into_inner);
         // A reload while the index was being built: its window applies from now on.
         let cluster = self.settings().cluster;
         if *index.config() != cluster {
@@ -728,30 +810,43 @@ impl Ingestor {
                 }
                 // Newest first, then cap: a 60,000-item feed costs at most `max_items` entries.
                 entries.sort_by_key(|e| std::cmp::Reverse(e.published));
-                // One identity for different items (a CMS's constant guid): tell them apart.
-                distinguish_shared_identities(&mut entries);
+                // One identity for different items (a CMS's constant guid): each is told apart
+                // by its link once the store says which of them its plain-identity row is.
+                let shared = shared_identities(&entries);
                 // The same identity twice in one feed (duplicate GUIDs, same link): keep the
                 // first (newest).
                 let mut seen = std::collections::HashSet::new();
-                entries.retain(|e| seen.insert(e.identity.clone()));
+                entries.retain(|e| {
+                    let link = shared
+                        .contains(&e.identity)
+                        .then(|| e.canonical_url.clone());
+                    seen.insert((e.identity.clone(), link))
+                });
                 if entries.len() > max_items {
                     skipped += entries.len() - max_items;
                     entries.truncate(max_items);
                 }
+                // Each shared-identity item's other identity.
+                let entries: Vec<(Entry, Option<String>)> = entries
+                    .into_iter()
+                    .map(|e| {
+                        let other = shared
+                            .contains(&e.identity)
+                            .then(|| shared_identity(&e.identity, e.canonical_url.as_deref()));
+                        (e, other)
+                    })
+                    .collect();
                 Ok::<_, ParseError>((items, skipped, entries))
             })
             .await
             .map_err(ParseError::Crashed)
             .and_then(|parsed| parsed)?;
 
-        let known = self
-            .store
-            .known_entries(
-                &source.name,
-                normalized.iter().map(|e| e.identity.clone()).collect(),
-            )
+        let (normalized, known) = self
+            .identify(&source.name, normalized)
             .await
             .map_err(PrepareError::Store)?;
+        let known = known.hashes;
         // New entries, and known ones whose hash differs, with the hash their row holds. An
         // unchanged entry goes no further, nor does a pruned one (its tombstone's hash is '').
         let fresh: Vec<(Entry, Option<String>)> = normalized
@@ -793,9 +888,10 @@ impl Ingestor {
                         // does (`ClusterHook::score`). The writer places it again itself.
                         let copy = is_new
                             && signature.as_ref().is_some_and(|sig| {
+                                recover_index(&index);
                                 index
                                     .read()
-                                    .expect("index lock poisoned")
+                                    .unwrap_or_else(PoisonError::into_inner)
                                     .as_ref()
                                     .is_some_and(|index| index.has_match(sig, entry.published))
                             });
@@ -819,6 +915,75 @@ impl Ingestor {
         })
     }
 
+    /// Settles the identity of each entry against the source's stored rows and returns them
+    /// with what the store holds of them. An entry whose identity other items of the document
+    /// share (`other` is its `shared:` identity) keeps the plain one if the stored row under it
+    /// has its link, and takes the `shared:` one otherwise. An entry whose identity no other
+    /// item shares keeps it, unless the source has `shared:` rows and its own is one while the
+    /// plain row (if any) belongs to another link: the item it shared a guid with has left. So
+    /// an item's row is found again whoever else uses its guid; in the normal case (no shared
+    /// guid, no `shared:` row) this is the one lookup per entry a poll does anyway.
+    async fn identify(
+        &self,
+        source: &str,
+        entries: Vec<(Entry, Option<String>)>,
+    ) -> Result<(Vec<Entry>, KnownEntries), StoreError> {
+        let mut ask: Vec<(String, bool)> = Vec::with_capacity(entries.len());
+        for (e, other) in &entries {
+            ask.push((e.identity.clone(), other.is_some()));
+            if let Some(other) = other {
+                ask.push((other.clone(), false));
+            }
+        }
+        let mut known = self.store.known_entries(source, ask).await?;
+        let plain_row_is_its = |known: &KnownEntries, e: &Entry| {
+            known
+                .links
+                .get(&e.identity)
+                .is_some_and(|link| link.as_deref() == e.canonical_url.as_deref())
+        };
+        // Each entry, and whether its identity is settled (it shares its guid in this document).
+        let mut entries: Vec<(Entry, bool)> = entries
+            .into_iter()
+            .map(|(mut e, other)| {
+                let settled = other.is_some();
+                if let Some(other) = other
+                    && !plain_row_is_its(&known, &e)
+                {
+                    e.identity = other;
+                }
+                (e, settled)
+            })
+            .collect();
+        if known.any_shared {
+            // Only sources that once had a shared guid get here: ask about the `shared:`
+            // identity of every entry that now has its guid to itself.
+            let mut ask = Vec::new();
+            let mut candidates = Vec::with_capacity(entries.len());
+            for (e, settled) in &entries {
+                if *settled {
+                    candidates.push(None);
+                    continue;
+                }
+                let candidate = shared_identity(&e.identity, e.canonical_url.as_deref());
+                ask.push((e.identity.clone(), true));
+                ask.push((candidate.clone(), false));
+                candidates.push(Some(candidate));
+            }
+            let more = self.store.known_entries(source, ask).await?;
+            for ((e, _), candidate) in entries.iter_mut().zip(candidates) {
+                if let Some(candidate) = candidate
+                    && more.hashes.contains_key(&candidate)
+                    && !plain_row_is_its(&more, e)
+                {
+                    e.identity = candidate;
+                }
+            }
+            known.hashes.extend(more.hashes);
+        }
+        Ok((entries.into_iter().map(|(e, _)| e).collect(), known))
+    }
+
     /// A poll whose store write failed: report it; the source stays due so it is retried.
     fn store_failure(
         &self,
@@ -840,6 +1005,16 @@ impl Ingestor {
 }
 
 pub use crate::fetch::MAX_RETRY_AFTER;
+
+/// Drops the near-duplicate index if a panic poisoned its lock: it may be half-updated. The
+/// next poll that needs it rebuilds it from the store (see `Ingestor::ensure_index`).
+fn recover_index(index: &std::sync::RwLock<Option<StoryIndex>>) {
+    if index.is_poisoned() {
+        *index.write().unwrap_or_else(PoisonError::into_inner) = None;
+        index.clear_poison();
+        warn!("a panic left the near-duplicate index half-updated; it is rebuilt from the store");
+    }
+}
 
 /// The text a panic was raised with, if it was text.
 pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -1113,7 +1288,11 @@ mod tests {
         for failures in 1..=2u32 {
             let before = Utc::now();
             let report = ingestor
-                .contain_panic(&source, async { panic!("DateTime + TimeDelta overflowed") })
+                .contain_panic(
+                    &source,
+                    async { panic!("DateTime + TimeDelta overflowed") },
+                    &CancellationToken::new(),
+                )
                 .await;
             assert!(!report.is_ok(), "{report:?}");
             assert_eq!(report.outcome, CRASHED);
@@ -1147,8 +1326,158 @@ mod tests {
         let fine = PollReport::blank("crashy", Utc::now());
         let expected = fine.clone();
         assert_eq!(
-            ingestor.contain_panic(&source, async move { fine }).await,
+            ingestor
+                .contain_panic(&source, async move { fine }, &CancellationToken::new())
+                .await,
             expected
+        );
+        store.close().await;
+    }
+
+    // One thread: an aborted task that nobody waits for is torn down only when the runtime
+    // next gets to it, after the check below.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_cancelled_poll_has_ended_its_work_when_it_returns() {
+        struct Ended(Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for Ended {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), crate::store::Access::ReadWrite).unwrap();
+        let source = test_source("slow");
+        let ingestor = Ingestor::new(
+            store.clone(),
+            Fetcher::new(crate::fetch::FetchLimits::default()).unwrap(),
+            Arc::new(RwLock::new(Arc::new(Classifier::builtin()))),
+            test_settings(Duration::from_secs(600), Duration::from_secs(21_600)),
+        )
+        .await
+        .unwrap();
+        let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        // A fetch that never ends.
+        let poll = {
+            let guard = Ended(Arc::clone(&ended));
+            async move {
+                let _in_flight = guard;
+                let _ = started_tx.send(());
+                std::future::pending::<PollReport>().await
+            }
+        };
+        let cancel = CancellationToken::new();
+        let report = {
+            let cancel = cancel.clone();
+            let poll = ingestor.contain_panic(&source, poll, &cancel);
+            tokio::pin!(poll);
+            tokio::select! {
+                _ = &mut poll => unreachable!("the poll never ends by itself"),
+                _ = started_rx => {}
+            }
+            cancel.cancel();
+            poll.await
+        };
+        assert_eq!(report.outcome, "cancelled", "{report:?}");
+        assert!(
+            ended.load(Ordering::SeqCst),
+            "the poll's work is dropped before the cancelled poll returns"
+        );
+        store.close().await;
+    }
+
+    /// Serves `body` as an RSS feed to every request on 127.0.0.1; returns its URL.
+    async fn serve_feed(body: &'static str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n\
+                         Content-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = socket.write_all(head.as_bytes()).await;
+                    let _ = socket.write_all(body.as_bytes()).await;
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        format!("http://{addr}/feed.xml")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_holding_the_index_or_settings_lock_does_not_crash_later_polls() {
+        const FEED: &str = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel>\
+            <title>T</title><link>http://t.example/</link><description>d</description>\
+            <item><guid>t-1</guid><link>http://t.example/1</link>\
+            <title>EU opens anti-dumping probe into steel</title>\
+            <description>The EU opened a probe.</description>\
+            <pubDate>Tue, 10 Nov 2026 09:00:00 GMT</pubDate></item>\
+            </channel></rss>";
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), crate::store::Access::ReadWrite).unwrap();
+        let source = Source {
+            url: serve_feed(FEED).await,
+            ..test_source("after-crash")
+        };
+        store
+            .sync_sources(std::slice::from_ref(&source), |_, t| t)
+            .await
+            .unwrap();
+        let settings = test_settings(Duration::from_secs(600), Duration::from_secs(21_600));
+        let ingestor = Ingestor::new(
+            store.clone(),
+            Fetcher::new(crate::fetch::FetchLimits::default()).unwrap(),
+            Arc::new(RwLock::new(Arc::new(Classifier::builtin()))),
+            settings.clone(),
+        )
+        .await
+        .unwrap();
+        ingestor.ensure_index(&settings).await.unwrap();
+
+        // A panic in the middle of an index update, and one while replacing the settings
+        // (only a writer's panic poisons an RwLock).
+        let (index, settings_lock) = (Arc::clone(&ingestor.index), Arc::clone(&ingestor.settings));
+        std::thread::spawn(move || {
+            let _held = index.write().unwrap();
+            panic!("mid-update");
+        })
+        .join()
+        .unwrap_err();
+        std::thread::spawn(move || {
+            let _held = settings_lock.write().unwrap();
+            panic!("while replacing the settings");
+        })
+        .join()
+        .unwrap_err();
+        assert!(ingestor.index.is_poisoned() && ingestor.settings.is_poisoned());
+
+        let slot = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
+        let report = ingestor
+            .poll(&source, None, slot, &CancellationToken::new())
+            .await;
+        assert!(report.is_ok(), "{report:?}");
+        assert_eq!(report.new_entries, 1, "{report:?}");
+        assert!(!ingestor.index.is_poisoned() && !ingestor.settings.is_poisoned());
+        assert!(
+            ingestor.index.read().unwrap().is_some(),
+            "the dropped index is rebuilt from the store"
+        );
+        // And a reload works again.
+        ingestor.reconfigure(
+            Fetcher::new(crate::fetch::FetchLimits::default()).unwrap(),
+            settings,
         );
         store.close().await;
     }

@@ -1056,3 +1056,112 @@ async fn different_items_sharing_one_guid_are_all_kept_and_true_repeats_are_one(
         "an unshared guid keeps its identity: {identities:?}"
     );
 }
+
+/// An RSS item for [`rss`]: guid, link, title, description, date.
+type Item<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str);
+
+/// Each stored entry's link and title, by link.
+fn stored_links_and_titles(config: &Config) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(&config.storage.path).unwrap();
+    let mut statement = conn
+        .prepare("SELECT link, title FROM entries ORDER BY link, identity")
+        .unwrap();
+    statement
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_keeps_its_stored_row_while_others_come_and_go_under_its_guid() {
+    let server = FeedServer::start().await;
+    let guid = "http://example.org/";
+    let a = (
+        guid,
+        "http://example.org/a",
+        "EU opens anti-dumping probe",
+        "Probe.",
+        "Tue, 10 Nov 2026 09:00:00 GMT",
+    );
+    let a_edited = (
+        guid,
+        "http://example.org/a",
+        "EU opens anti-dumping probe into steel",
+        "Probe.",
+        "Tue, 10 Nov 2026 09:00:00 GMT",
+    );
+    // The same article reposted under a new slug, with the same guid.
+    let b = (
+        guid,
+        "http://example.org/b",
+        "US extends steel tariffs",
+        "Tariffs.",
+        "Tue, 10 Nov 2026 10:00:00 GMT",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("CMS", server.url("cms.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    let a_title = |t: &str| ("http://example.org/a".to_string(), t.to_string());
+    let b_row = (
+        "http://example.org/b".to_string(),
+        "US extends steel tariffs".to_string(),
+    );
+
+    // (feed edition, items, expected (new, updated), expected rows)
+    type Poll<'a> = (
+        &'a str,
+        Vec<Item<'a>>,
+        (usize, usize),
+        Vec<(String, String)>,
+    );
+    let polls: Vec<Poll> = vec![
+        ("1", vec![a], (1, 0), vec![a_title(a.2)]),
+        ("2", vec![b, a], (1, 0), vec![a_title(a.2), b_row.clone()]),
+        ("3", vec![b, a], (0, 0), vec![a_title(a.2), b_row.clone()]),
+        (
+            "4",
+            vec![b, a_edited],
+            (0, 1),
+            vec![a_title(a_edited.2), b_row.clone()],
+        ),
+        (
+            "5",
+            vec![a_edited],
+            (0, 0),
+            vec![a_title(a_edited.2), b_row.clone()],
+        ),
+        (
+            "6",
+            vec![b, a_edited],
+            (0, 0),
+            vec![a_title(a_edited.2), b_row.clone()],
+        ),
+        // The first item leaves: the second keeps its own row, the first's is untouched.
+        (
+            "7",
+            vec![b],
+            (0, 0),
+            vec![a_title(a_edited.2), b_row.clone()],
+        ),
+        ("8", vec![a, b], (0, 1), vec![a_title(a.2), b_row.clone()]),
+    ];
+    for (edition, items, (new, updated), rows) in polls {
+        server.put(
+            "cms.xml",
+            Resource::feed(rss(&format!("CMS {edition}"), &items)),
+        );
+        let report = &fetch_pass(&config).await[0];
+        assert_eq!(report.http_status, Some(200), "poll {edition}: {report:?}");
+        assert_eq!(
+            (report.new_entries, report.updated_entries),
+            (new, updated),
+            "poll {edition}: {report:?}"
+        );
+        assert_eq!(
+            stored_links_and_titles(&config),
+            rows,
+            "poll {edition}: one row per article"
+        );
+    }
+}

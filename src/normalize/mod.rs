@@ -16,7 +16,8 @@
 //! When one id is shared inside one feed document by items with different canonical links
 //! (some CMSes give every item the home page URL as its guid), each of those items is
 //! identified as `shared:<hash>` of the id and its canonical link instead (see
-//! [`distinguish_shared_identities`]); items repeating the same id and link stay one.
+//! [`shared_identities`]), except the one item already stored under the plain id, which
+//! keeps it; items repeating the same id and link stay one.
 //!
 //! An item with none of these (no id, no link, no title, no text) is skipped as
 //! [`SkipReason::Unidentifiable`]. "Normalized" means lower-case, punctuation read as a word
@@ -196,15 +197,15 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
     })
 }
 
-/// Gives the items of one feed document that share an identity but differ in canonical link
-/// an identity each ([`shared_identity`]), so none of them is dropped as a repeat. Items that
-/// repeat both the identity and the link keep it, and are one entry; an identity no other
-/// item shares is left as it is.
-pub fn distinguish_shared_identities(entries: &mut [Entry]) {
+/// The identities that items of one feed document with different canonical links share: each
+/// of those items is then told apart by [`shared_identity`] (which of them keeps the plain
+/// identity, if one does, is up to the caller: the item stored under it before). Items that
+/// repeat both the identity and the link are one item. Empty in the normal case.
+pub fn shared_identities(entries: &[Entry]) -> std::collections::HashSet<String> {
     let mut links: std::collections::HashMap<&str, Option<&str>> =
         std::collections::HashMap::with_capacity(entries.len());
     let mut shared = std::collections::HashSet::new();
-    for e in entries.iter() {
+    for e in entries {
         match links.entry(e.identity.as_str()) {
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(e.canonical_url.as_deref());
@@ -216,14 +217,7 @@ pub fn distinguish_shared_identities(entries: &mut [Entry]) {
             }
         }
     }
-    if shared.is_empty() {
-        return;
-    }
-    for e in entries.iter_mut() {
-        if shared.contains(&e.identity) {
-            e.identity = shared_identity(&e.identity, e.canonical_url.as_deref());
-        }
-    }
+    shared
 }
 
 thread_local! {

@@ -163,6 +163,17 @@ fn state_from_row(r: &rusqlite::Row) -> rusqlite::Result<SourceState> {
     })
 }
 
+/// What the store holds of the entries a poll asks about (see [`Store::known_entries`]).
+#[derive(Debug, Default)]
+pub struct KnownEntries {
+    /// The content hash of each stored identity asked about (`""` for a pruned entry).
+    pub hashes: HashMap<String, String>,
+    /// The canonical link of each stored entry asked about with its link.
+    pub links: HashMap<String, Option<String>>,
+    /// Whether the source holds any entry (or pruned one) identified as `shared:…`.
+    pub any_shared: bool,
+}
+
 impl Store {
     /// Every source ever configured, by name.
     pub async fn source_states(&self) -> Result<Vec<SourceState>, StoreError> {
@@ -276,15 +287,16 @@ impl Store {
     }
 
     /// Content hashes of a source's known entries among `identities` (to skip unchanged ones
-    /// before the costly stages).
+    /// before the costly stages), and the canonical link of those asked with `true` (to tell
+    /// which of the items sharing one guid its stored row is).
     pub async fn known_entries(
         &self,
         source: &str,
-        identities: Vec<String>,
-    ) -> Result<HashMap<String, String>, StoreError> {
+        identities: Vec<(String, bool)>,
+    ) -> Result<KnownEntries, StoreError> {
         let source = source.to_string();
         self.read(move |c| {
-            let mut known = HashMap::new();
+            let mut known = KnownEntries::default();
             // A source that has never stored an entry (a new one: every source on a first
             // pass) has nothing to find: one probe instead of a lookup per item.
             let stored_any: bool = c
@@ -298,19 +310,42 @@ impl Store {
             if !stored_any {
                 return Ok(known);
             }
+            // One range probe on the (source, identity) keys.
+            known.any_shared = c
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM entries e JOIN sources s ON s.id = e.source_id
+                                     WHERE s.name = ?1 AND e.identity >= 'shared:'
+                                       AND e.identity < 'shared;')
+                         OR EXISTS (SELECT 1 FROM tombstones t JOIN sources s ON s.id = t.source_id
+                                     WHERE s.name = ?1 AND t.identity >= 'shared:'
+                                       AND t.identity < 'shared;')",
+                )?
+                .query_row([&source], |r| r.get(0))?;
             let mut stmt = c.prepare_cached(
-                "SELECT e.content_hash FROM entries e JOIN sources s ON s.id = e.source_id
+                "SELECT e.content_hash, e.canonical_url FROM entries e
+                   JOIN sources s ON s.id = e.source_id
                   WHERE s.name = ?1 AND e.identity = ?2
                  UNION ALL
-                 SELECT '' FROM tombstones t JOIN sources s ON s.id = t.source_id
+                 SELECT '', NULL FROM tombstones t JOIN sources s ON s.id = t.source_id
                   WHERE s.name = ?1 AND t.identity = ?2",
             )?;
-            for identity in identities {
-                if let Some(hash) = stmt
-                    .query_row(params![source, identity], |r| r.get::<_, String>(0))
+            for (identity, with_link) in identities {
+                if let Some((hash, link)) = stmt
+                    .query_row(params![source, identity], |r| {
+                        let link = if with_link {
+                            r.get::<_, Option<String>>(1)?
+                        } else {
+                            None
+                        };
+                        Ok((r.get::<_, String>(0)?, link))
+                    })
                     .optional()?
                 {
-                    known.insert(identity, hash);
+                    // A tombstone has no link to match.
+                    if with_link && !hash.is_empty() {
+                        known.links.insert(identity.clone(), link);
+                    }
+                    known.hashes.insert(identity, hash);
                 }
             }
             Ok(known)
