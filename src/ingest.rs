@@ -223,8 +223,7 @@ struct ClusterHook {
 
 impl PollHook for ClusterHook {
     fn before_write(&mut self, entries: &mut [EntryWrite]) {
-        recover_index(&self.index);
-        let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+        let index = read_index(&self.index);
         let Some(index) = index.as_ref() else {
             return;
         };
@@ -238,8 +237,7 @@ impl PollHook for ClusterHook {
     }
 
     fn after_write(&mut self, result: &PollResult) {
-        recover_index(&self.index);
-        let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
+        let mut index = write_index(&self.index);
         let Some(index) = index.as_mut() else {
             return;
         };
@@ -275,13 +273,7 @@ impl PollHook for ClusterHook {
             .filter(|p| p.new_story)
             .map(|p| p.story)
             .collect();
-        recover_index(&self.index);
-        if let Some(index) = self
-            .index
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_mut()
-        {
+        if let Some(index) = write_index(&self.index).as_mut() {
             index.forget(&created);
         }
     }
@@ -360,12 +352,7 @@ impl Ingestor {
             .settings
             .write()
             .unwrap_or_else(PoisonError::into_inner) = settings;
-        recover_index(&self.index);
-        if let Some(index) = self
-            .index
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_mut()
+        if let Some(index) = write_index(&self.index).as_mut()
             && *index.config() != cluster
         {
             index.reconfigure(cluster);
@@ -733,13 +720,7 @@ impl Ingestor {
     /// Builds the near-duplicate index from the store if this is the first poll to need it.
     async fn ensure_index(&self, settings: &IngestSettings) -> Result<(), StoreError> {
         let _one_rebuild = self.index_rebuild.lock().await;
-        recover_index(&self.index);
-        if self
-            .index
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
-        {
+        if read_index(&self.index).is_some() {
             return Ok(());
         }
         let mut index = self.rebuild_index(settings).await?;
@@ -888,10 +869,7 @@ impl Ingestor {
                         // does (`ClusterHook::score`). The writer places it again itself.
                         let copy = is_new
                             && signature.as_ref().is_some_and(|sig| {
-                                recover_index(&index);
-                                index
-                                    .read()
-                                    .unwrap_or_else(PoisonError::into_inner)
+                                read_index(&index)
                                     .as_ref()
                                     .is_some_and(|index| index.has_match(sig, entry.published))
                             });
@@ -1005,6 +983,22 @@ impl Ingestor {
 }
 
 pub use crate::fetch::MAX_RETRY_AFTER;
+
+/// The near-duplicate index for reading, after [`recover_index`].
+fn read_index(
+    index: &std::sync::RwLock<Option<StoryIndex>>,
+) -> std::sync::RwLockReadGuard<'_, Option<StoryIndex>> {
+    recover_index(index);
+    index.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The near-duplicate index for writing, after [`recover_index`].
+fn write_index(
+    index: &std::sync::RwLock<Option<StoryIndex>>,
+) -> std::sync::RwLockWriteGuard<'_, Option<StoryIndex>> {
+    recover_index(index);
+    index.write().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Drops the near-duplicate index if a panic poisoned its lock: it may be half-updated. The
 /// next poll that needs it rebuilds it from the store (see `Ingestor::ensure_index`).
@@ -1169,20 +1163,32 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn an_index_built_from_settings_a_reload_has_replaced_takes_the_new_window() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db"), crate::store::Access::ReadWrite).unwrap();
-        let week = test_settings(Duration::from_secs(60), Duration::from_secs(21_600));
-        let fetcher = || Fetcher::new(crate::fetch::FetchLimits::default()).unwrap();
+    fn default_fetcher() -> Fetcher {
+        Fetcher::new(crate::fetch::FetchLimits::default()).unwrap()
+    }
+
+    /// A store in `dir` and an ingestor over it with the built-in classifier.
+    async fn ingestor_over_a_new_store(
+        dir: &std::path::Path,
+        settings: &IngestSettings,
+    ) -> (Store, Ingestor) {
+        let store = Store::open(&dir.join("t.db"), crate::store::Access::ReadWrite).unwrap();
         let ingestor = Ingestor::new(
             store.clone(),
-            fetcher(),
+            default_fetcher(),
             Arc::new(RwLock::new(Arc::new(Classifier::builtin()))),
-            week.clone(),
+            settings.clone(),
         )
         .await
         .unwrap();
+        (store, ingestor)
+    }
+
+    #[tokio::test]
+    async fn an_index_built_from_settings_a_reload_has_replaced_takes_the_new_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let week = test_settings(Duration::from_secs(60), Duration::from_secs(21_600));
+        let (store, ingestor) = ingestor_over_a_new_store(dir.path(), &week).await;
         let one_day = ClusterConfig {
             window: chrono::Duration::days(1),
         };
@@ -1192,7 +1198,7 @@ mod tests {
             cluster: one_day.clone(),
             ..week.clone()
         };
-        ingestor.reconfigure(fetcher(), reloaded);
+        ingestor.reconfigure(default_fetcher(), reloaded);
         ingestor.ensure_index(&week).await.unwrap();
         let window = ingestor
             .index
@@ -1209,18 +1215,9 @@ mod tests {
     #[tokio::test]
     async fn a_reload_that_changes_the_near_duplicate_window_applies_it_to_the_built_index() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db"), crate::store::Access::ReadWrite).unwrap();
         let settings = test_settings(Duration::from_secs(60), Duration::from_secs(21_600));
         let week = settings.cluster.window;
-        let fetcher = || Fetcher::new(crate::fetch::FetchLimits::default()).unwrap();
-        let ingestor = Ingestor::new(
-            store.clone(),
-            fetcher(),
-            Arc::new(RwLock::new(Arc::new(Classifier::builtin()))),
-            settings.clone(),
-        )
-        .await
-        .unwrap();
+        let (store, ingestor) = ingestor_over_a_new_store(dir.path(), &settings).await;
         ingestor.ensure_index(&settings).await.unwrap();
         // A story first seen three days ago, and a copy of it arriving now.
         let text = "The European Union raised tariffs on Chinese steel imports to 25 percent on \
@@ -1250,7 +1247,7 @@ mod tests {
             },
             ..settings.clone()
         };
-        ingestor.reconfigure(fetcher(), one_day);
+        ingestor.reconfigure(default_fetcher(), one_day);
         assert_eq!(
             finds_the_story(&ingestor),
             None,
@@ -1261,7 +1258,7 @@ mod tests {
             cluster: ClusterConfig { window: week },
             ..settings
         };
-        ingestor.reconfigure(fetcher(), back);
+        ingestor.reconfigure(default_fetcher(), back);
         assert_eq!(finds_the_story(&ingestor), Some(42), "the week again");
         store.close().await;
     }
