@@ -43,7 +43,8 @@ pub struct IngestSettings {
     pub backoff_base: Duration,
     /// Longest retry delay.
     pub backoff_cap: Duration,
-    /// Items published before now minus this are ignored (they would be pruned at once).
+    /// Items published before now minus this are skipped: news older than the retention is
+    /// not taken in (an archive feed relisting years of items). Pruning goes by first seen.
     pub retention: Option<chrono::Duration>,
     /// Near-duplicate window.
     pub cluster: ClusterConfig,

@@ -1165,3 +1165,47 @@ async fn an_item_keeps_its_stored_row_while_others_come_and_go_under_its_guid() 
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_retention_items_published_before_it_are_skipped_and_recent_ones_stored() {
+    let server = FeedServer::start().await;
+    let fmt = |days: i64| (Utc::now() - chrono::Duration::days(days)).to_rfc2822();
+    let (old, recent) = (fmt(100), fmt(1));
+    server.put(
+        "mixed.xml",
+        Resource::feed(rss(
+            "Mixed",
+            &[
+                (
+                    "recent-1",
+                    "http://mixed.example/recent",
+                    "Tariff talks resume",
+                    "Negotiators met again on steel tariffs.",
+                    &recent,
+                ),
+                (
+                    "old-1",
+                    "http://mixed.example/old",
+                    "Quota dispute from last spring",
+                    "An archived story about quotas.",
+                    &old,
+                ),
+            ],
+        )),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Mixed", server.url("mixed.xml"))], "");
+    let mut config = Config::load(&path).unwrap();
+    config.storage.retention_days = Some(30);
+
+    let reports = fetch_pass(&config).await;
+    assert_eq!(reports[0].items, 2, "{:?}", reports[0]);
+    assert_eq!(reports[0].new_entries, 1, "{:?}", reports[0]);
+    assert_eq!(reports[0].skipped, 1, "{:?}", reports[0]);
+    let stored: Vec<String> = stored_entry_dates(&config)
+        .into_iter()
+        .map(|(identity, _, _)| identity)
+        .collect();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(stored[0].contains("recent-1"), "{stored:?}");
+}
