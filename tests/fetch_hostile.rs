@@ -659,11 +659,11 @@ async fn an_endless_plain_body_stops_at_the_body_limit() {
 async fn a_declared_content_length_over_the_limit_is_refused_before_reading() {
     let server = TestServer::start().await;
     let fetcher = Fetcher::new(limits()).unwrap();
-    let started = Instant::now();
     let outcome = fetcher.fetch(&get(server.url("/declared-huge"))).await;
+    // The server sends no body after its 50 MiB header: a fetch that waited for the body
+    // would end at the 5 s total timeout (`Timeout`), so `TooLarge` can only come from the
+    // header check. No wall-clock bound: tests are not benchmarks, and the box may be loaded.
     assert_eq!(outcome, Err(FetchError::TooLarge { limit: 4 * MIB }));
-    // The server never sends the body, so only the header check can finish this fast.
-    assert!(started.elapsed() < Duration::from_secs(2));
 }
 
 #[tokio::test]

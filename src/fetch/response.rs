@@ -89,7 +89,12 @@ pub(super) async fn finish(
         body.extend_from_slice(&chunk);
     }
     if still_gzipped(content_encoding.as_deref(), &body) {
-        body = gunzip(&body, limit)?;
+        // Up to `limit` bytes of inflating: CPU work, kept off the async threads.
+        body = tokio::task::spawn_blocking(move || gunzip(&body, limit))
+            .await
+            .map_err(|error| {
+                FetchError::Transport(format!("inflating the gzip body failed: {error}"))
+            })??;
     }
     tracing::Span::current().record("bytes", body.len());
     Ok(FetchOutcome::Fetched(FetchedFeed {
