@@ -248,10 +248,27 @@ pub async fn run(
         let polls = polls.clone();
         let poll_cancel = poll_cancel.clone();
         let ingestor = ingestor.clone();
+        let stop = scheduler_cancel.clone();
         tokio::spawn(async move {
-            while let Some(job) = jobs_rx.recv().await {
-                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
-                    break;
+            // Shutdown stops the dispatcher with the scheduler, also while it waits for a
+            // job or for a free slot: a slot may stay taken for a poll's whole timeout, and
+            // jobs still queued must not start polls after the request to stop.
+            loop {
+                let job = tokio::select! {
+                    biased;
+                    () = stop.cancelled() => break,
+                    job = jobs_rx.recv() => match job {
+                        Some(job) => job,
+                        None => break,
+                    },
+                };
+                let permit = tokio::select! {
+                    biased;
+                    () = stop.cancelled() => break,
+                    permit = Arc::clone(&permits).acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
                 };
                 let ingestor = ingestor.clone();
                 let cancel = poll_cancel.clone();
@@ -321,7 +338,7 @@ pub async fn run(
         Ok(Err(e)) => error!(error = %e, "HTTP server task failed"),
         Err(_) => warn!("HTTP connections still open after the drain time; closing"),
     }
-    // 2. Scheduler: queue nothing more.
+    // 2. Scheduler and dispatcher: queue nothing more, start no queued poll.
     scheduler_cancel.cancel();
     let _ = scheduler_task.await;
     let _ = dispatcher.await;
