@@ -230,6 +230,7 @@ pub async fn run(
     let (sources_tx, sources_rx) = watch::channel(Arc::new(config.sources.clone()));
     let (jobs_tx, mut jobs_rx) = mpsc::channel::<scheduler::Job>(config.polling.concurrency);
     let scheduler_cancel = CancellationToken::new();
+    let configured = sources_rx.clone();
     let scheduler_task = tokio::spawn(scheduler::run(
         store.clone(),
         sources_rx,
@@ -248,13 +249,31 @@ pub async fn run(
         let polls = polls.clone();
         let poll_cancel = poll_cancel.clone();
         let ingestor = ingestor.clone();
+        let stop = scheduler_cancel.clone();
         tokio::spawn(async move {
-            while let Some(job) = jobs_rx.recv().await {
-                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
-                    break;
+            // Shutdown stops the dispatcher with the scheduler, also while it waits for a
+            // job or for a free slot: a slot may stay taken for a poll's whole timeout, and
+            // jobs still queued must not start polls after the request to stop.
+            loop {
+                let job = tokio::select! {
+                    biased;
+                    () = stop.cancelled() => break,
+                    job = jobs_rx.recv() => match job {
+                        Some(job) => job,
+                        None => break,
+                    },
+                };
+                let permit = tokio::select! {
+                    biased;
+                    () = stop.cancelled() => break,
+                    permit = Arc::clone(&permits).acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
                 };
                 let ingestor = ingestor.clone();
                 let cancel = poll_cancel.clone();
+                let configured = configured.clone();
                 polls.spawn(async move {
                     // The poll gives its place back once its results are queued for the
                     // writer, so the next due source starts while this one is committed.
@@ -267,6 +286,14 @@ pub async fn run(
                         // Unstored or crashed: the stored due time is stale, and the
                         // scheduler would queue the source again at its next look.
                         job.defer_until(report.next_due);
+                    } else {
+                        reschedule_if_changed_meanwhile(
+                            &ingestor,
+                            &configured,
+                            &job.source,
+                            &report,
+                        )
+                        .await;
                     }
                     drop(job);
                 });
@@ -321,7 +348,7 @@ pub async fn run(
         Ok(Err(e)) => error!(error = %e, "HTTP server task failed"),
         Err(_) => warn!("HTTP connections still open after the drain time; closing"),
     }
-    // 2. Scheduler: queue nothing more.
+    // 2. Scheduler and dispatcher: queue nothing more, start no queued poll.
     scheduler_cancel.cancel();
     let _ = scheduler_task.await;
     let _ = dispatcher.await;
@@ -343,6 +370,52 @@ pub async fn run(
     store.close().await;
     info!("stopped");
     Ok(())
+}
+
+/// Corrects the due time a poll stored when a reload changed its source's schedule while the
+/// poll ran. The poll computed it from the schedule it started with, and its write came after
+/// the reload's own correction (`sync_sources`), so without this a source moved from a yearly
+/// to an every-minute schedule mid-poll would wait for the yearly slot, even across restarts.
+/// After a success the next time is the new schedule's next slot; after a failure the
+/// backoff's time is kept unless the new schedule reaches past the longest backoff sooner.
+async fn reschedule_if_changed_meanwhile(
+    ingestor: &Ingestor,
+    configured: &watch::Receiver<Arc<Vec<crate::domain::Source>>>,
+    polled: &crate::domain::Source,
+    report: &PollReport,
+) {
+    let schedule = {
+        let sources = configured.borrow();
+        match sources.iter().find(|s| s.name == polled.name) {
+            Some(now)
+                if now.enabled && now.url == polled.url && now.schedule != polled.schedule =>
+            {
+                now.schedule.clone()
+            }
+            _ => return,
+        }
+    };
+    let now = Utc::now();
+    let max_jitter = ingestor.max_jitter();
+    let due = if report.error.is_none() {
+        scheduler::next_due(&schedule, &polled.name, now, max_jitter)
+    } else {
+        let latest = scheduler::saturating_add_std(now, ingestor.backoff_cap());
+        report.next_due.min(scheduler::next_due(
+            &schedule,
+            &polled.name,
+            latest,
+            max_jitter,
+        ))
+    };
+    match ingestor.store().set_next_due(&polled.name, due).await {
+        Ok(()) => {
+            info!(source = %polled.name, next_due = %due, "schedule changed during the poll; next due by the new one")
+        }
+        Err(e) => {
+            error!(source = %polled.name, error = %e, "cannot store the due time by the new schedule")
+        }
+    }
 }
 
 /// Deletes entries first seen longer ago than the retention in force, every `every` and at

@@ -365,6 +365,16 @@ impl Ingestor {
         self.settings().backoff_base
     }
 
+    /// The spread of sources sharing a schedule, in force now.
+    pub fn max_jitter(&self) -> Duration {
+        self.settings().max_jitter
+    }
+
+    /// The longest failure backoff, in force now.
+    pub fn backoff_cap(&self) -> Duration {
+        self.settings().backoff_cap
+    }
+
     /// The store this ingestor writes to.
     pub fn store(&self) -> &Store {
         &self.store

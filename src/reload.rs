@@ -92,7 +92,16 @@ impl ReloadSignal {
     }
 
     /// Watches the files of the config in force after a reload (the topics folder may move).
+    ///
+    /// With the same files, the stamp taken when the reload was requested is kept: it was
+    /// taken before the files were read, so an edit made while the reload was reading and
+    /// applying them is still seen as a change. (Stamping the files again here would take
+    /// that edit as already applied, and the daemon would run on the older config until the
+    /// next edit.)
     pub fn rearm(&mut self, config: &Config) {
+        if self.watcher.config == config.path && self.watcher.topics == config.topics_dir {
+            return;
+        }
         self.watcher = ConfigWatcher::new(config);
     }
 
@@ -146,5 +155,29 @@ mod tests {
         std::fs::create_dir(dir.path().join("topics")).unwrap();
         std::fs::write(dir.path().join("topics/x.toml"), "name = 'x'").unwrap();
         assert!(watcher.changed(), "a new profile is seen");
+    }
+
+    #[tokio::test]
+    async fn an_edit_made_while_a_reload_is_applied_brings_another_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tradefeed.toml");
+        std::fs::write(&path, "").unwrap();
+        let config = Config::load(&path).unwrap();
+        let mut signal = ReloadSignal::new(ConfigWatcher::new(&config));
+
+        std::fs::write(&path, "[server]\n").unwrap();
+        tokio::time::timeout(Duration::from_secs(10), signal.next())
+            .await
+            .expect("the first edit is seen");
+        // The daemon reads the config and applies it; meanwhile the file is written again.
+        let applied = Config::load(&path).unwrap();
+        std::fs::write(&path, "[server]\ntitle = \"edited during the reload\"\n").unwrap();
+        signal.rearm(&applied);
+
+        tokio::time::timeout(Duration::from_secs(10), signal.next())
+            .await
+            .expect("the edit made during the reload is seen, not taken as applied");
+        // And that settled edit is reported once.
+        assert!(!signal.watcher.changed());
     }
 }

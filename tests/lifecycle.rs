@@ -131,3 +131,72 @@ async fn sigterm_during_polling_exits_zero_within_seconds_with_the_database_inta
         .unwrap();
     assert_eq!(entries, 1, "the good source's entry was committed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_every_poll_slot_is_busy_and_jobs_wait_exits_within_seconds() {
+    // One poll slot, three slow sources: one poll holds the slot while the dispatcher waits
+    // for it with the next job in hand and another queued. Shutdown must not wait for the
+    // slot (that poll may run for its whole 60 s timeout) nor start the waiting jobs.
+    let (addr, mut requests) = start_slow_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(
+        dir.path(),
+        &[
+            ("Slow1", format!("http://{addr}/1.xml")),
+            ("Slow2", format!("http://{addr}/2.xml")),
+            ("Slow3", format!("http://{addr}/3.xml")),
+        ],
+        "concurrency = 1",
+    );
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("timeout_secs = 5", "timeout_secs = 60"),
+    )
+    .unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tradefeed"))
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), requests.recv())
+        .await
+        .expect("the daemon polls a slow source")
+        .unwrap();
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let asked = Instant::now();
+    let exit = tokio::task::spawn_blocking(move || {
+        // Bounded wait: a hung daemon is killed so the test fails instead of hanging.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    let took = asked.elapsed();
+    let exit = exit.unwrap_or_else(|| panic!("still running {took:?} after SIGTERM"));
+    assert!(exit.success(), "exit status {exit:?}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(
+        requests.try_recv().is_err(),
+        "no queued poll started after the shutdown request"
+    );
+}
