@@ -8,6 +8,28 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Starts `tradefeed run` on `config` with an info log going to `stderr`.
+fn run_daemon(config: &std::path::Path, stderr: Stdio) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_tradefeed"))
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
+/// Raises the test config's request timeout from 5 s to 60 s, so that only shutdown can end
+/// a poll of a slow server within a test.
+fn with_a_minute_long_timeout(config: &std::path::Path) {
+    let text = std::fs::read_to_string(config).unwrap();
+    std::fs::write(
+        config,
+        text.replace("timeout_secs = 5", "timeout_secs = 60"),
+    )
+    .unwrap();
+}
+
 /// A server that answers every request with headers and then one byte per second, forever:
 /// polls against it stay in flight until cancelled.
 async fn start_slow_server() -> (std::net::SocketAddr, tokio::sync::mpsc::Receiver<()>) {
@@ -65,21 +87,9 @@ async fn sigterm_during_polling_exits_zero_within_seconds_with_the_database_inta
         ],
         "",
     );
-    std::fs::write(
-        &config,
-        std::fs::read_to_string(&config)
-            .unwrap()
-            .replace("timeout_secs = 5", "timeout_secs = 60"),
-    )
-    .unwrap();
+    with_a_minute_long_timeout(&config);
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tradefeed"))
-        .args(["--config", config.to_str().unwrap(), "run"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = run_daemon(&config, Stdio::piped());
     let stderr = child.stderr.take().unwrap();
     let (lines_tx, mut lines_rx) = tokio::sync::mpsc::unbounded_channel();
     std::thread::spawn(move || {
@@ -148,21 +158,9 @@ async fn sigterm_while_every_poll_slot_is_busy_and_jobs_wait_exits_within_second
         ],
         "concurrency = 1",
     );
-    std::fs::write(
-        &config,
-        std::fs::read_to_string(&config)
-            .unwrap()
-            .replace("timeout_secs = 5", "timeout_secs = 60"),
-    )
-    .unwrap();
+    with_a_minute_long_timeout(&config);
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tradefeed"))
-        .args(["--config", config.to_str().unwrap(), "run"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = run_daemon(&config, Stdio::null());
     tokio::time::timeout(Duration::from_secs(20), requests.recv())
         .await
         .expect("the daemon polls a slow source")
