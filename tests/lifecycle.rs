@@ -8,6 +8,15 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Sends SIGTERM to the daemon.
+fn sigterm(child: &std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 /// Starts `tradefeed run` on `config` with an info log going to `stderr`.
 fn run_daemon(config: &std::path::Path, stderr: Stdio) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_tradefeed"))
@@ -116,11 +125,7 @@ async fn sigterm_during_polling_exits_zero_within_seconds_with_the_database_inta
     .await
     .unwrap_or_else(|_| panic!("the good source is polled; log so far: {log:#?}"));
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    sigterm(&child);
     let asked = Instant::now();
     let exit = tokio::task::spawn_blocking(move || child.wait())
         .await
@@ -166,11 +171,7 @@ async fn sigterm_while_every_poll_slot_is_busy_and_jobs_wait_exits_within_second
         .expect("the daemon polls a slow source")
         .unwrap();
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    sigterm(&child);
     let asked = Instant::now();
     let exit = tokio::task::spawn_blocking(move || {
         // Bounded wait: a hung daemon is killed so the test fails instead of hanging.
