@@ -280,7 +280,7 @@ pub async fn run(
                     // On shutdown's cancel the poll ends before this task does, so waiting
                     // for the tracker waits for its fetch to be over.
                     let report = ingestor.poll(&job.source, None, permit, &cancel).await;
-                    if cancel.is_cancelled() && report.outcome == "cancelled" {
+                    if cancel.is_cancelled() && report.outcome == crate::ingest::CANCELLED {
                         warn!(source = %job.source.name, "poll cancelled by shutdown");
                     } else if report.needs_deferral() {
                         // Unstored or crashed: the stored due time is stale, and the

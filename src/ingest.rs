@@ -124,7 +124,7 @@ impl PollReport {
     /// not be stored, or the poll crashed or was cancelled): a scheduler should then hold the
     /// source back until `next_due` itself rather than trust the database.
     pub fn needs_deferral(&self) -> bool {
-        matches!(self.outcome.as_str(), "store" | CRASHED | "cancelled")
+        matches!(self.outcome.as_str(), "store" | CRASHED | CANCELLED)
     }
 }
 
@@ -184,6 +184,9 @@ impl Drop for PreparingPoll<'_> {
 
 /// The outcome label of a poll that panicked.
 pub const CRASHED: &str = "crashed";
+
+/// The outcome label of a poll ended by shutdown.
+pub const CANCELLED: &str = "cancelled";
 
 /// At most this many polls wait for their commit after giving back their concurrency slot,
 /// each holding its entries. On the feed farm, 12 made the cold pass as fast as 32 did, and
@@ -477,7 +480,7 @@ impl Ingestor {
             Err(e) => {
                 let retry = self.settings().backoff_base;
                 PollReport {
-                    outcome: "cancelled".into(),
+                    outcome: CANCELLED.into(),
                     error: Some(format!("the poll was cancelled: {e}")),
                     duration: clock.elapsed(),
                     ..PollReport::blank(&source.name, saturating_add_std(started_at, retry))
@@ -1386,7 +1389,7 @@ mod tests {
             cancel.cancel();
             poll.await
         };
-        assert_eq!(report.outcome, "cancelled", "{report:?}");
+        assert_eq!(report.outcome, CANCELLED, "{report:?}");
         assert!(
             ended.load(Ordering::SeqCst),
             "the poll's work is dropped before the cancelled poll returns"

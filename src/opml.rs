@@ -205,12 +205,9 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<Vec<OpmlFeed>, OpmlError> {
                                     .filter(|s| !s.is_empty()),
                             );
                         }
+                        // Tags are cut to MAX_TAG_CHARS, so the clones are small.
                         let mut seen = HashSet::new();
-                        let first: Vec<bool> =
-                            tags.iter().map(|t| seen.insert(t.as_str())).collect();
-                        drop(seen);
-                        let mut first = first.into_iter();
-                        tags.retain(|_| first.next().unwrap_or(false));
+                        tags.retain(|t| seen.insert(t.clone()));
                         tag_bytes = tag_bytes.saturating_add(tags.iter().map(String::len).sum());
                         if tag_bytes > MAX_TAG_BYTES {
                             return Err(malformed(
