@@ -168,13 +168,37 @@ fn state_from_row(r: &rusqlite::Row) -> rusqlite::Result<SourceState> {
 pub struct KnownEntries {
     /// The content hash of each stored identity asked about (`""` for a pruned entry).
     pub hashes: HashMap<String, String>,
-    /// The canonical link of each stored entry asked about with its link.
+    /// The canonical link of each stored entry asked about with its link, and of every stored
+    /// entry asked about under a plain (not `shared:`) identity when `any_shared`.
     pub links: HashMap<String, Option<String>>,
     /// Whether the source holds any entry (or pruned one) identified as `shared:…`.
     pub any_shared: bool,
 }
 
+/// One identity of a source, stored or pruned (a tombstone's hash is '' and it has no link).
+const IDENTITY_LOOKUP: &str = "SELECT e.content_hash, e.canonical_url FROM entries e
+                                 JOIN sources s ON s.id = e.source_id
+                                WHERE s.name = ?1 AND e.identity = ?2
+                               UNION ALL
+                               SELECT '', NULL FROM tombstones t JOIN sources s ON s.id = t.source_id
+                                WHERE s.name = ?1 AND t.identity = ?2";
+
 impl Store {
+    /// How many identity lookups [`Store::known_entries`] has run on the pooled read
+    /// connections (SQLite's own count of runs of the statement).
+    #[cfg(test)]
+    pub(crate) fn identity_lookups(&self) -> i64 {
+        let readers = self.inner.readers.lock().expect("reader lock poisoned");
+        readers
+            .iter()
+            .map(|c| {
+                c.prepare_cached(IDENTITY_LOOKUP).map_or(0, |s| {
+                    i64::from(s.get_status(rusqlite::StatementStatus::Run))
+                })
+            })
+            .sum()
+    }
+
     /// Every source ever configured, by name.
     pub async fn source_states(&self) -> Result<Vec<SourceState>, StoreError> {
         self.read(|c| {
@@ -288,7 +312,8 @@ impl Store {
 
     /// Content hashes of a source's known entries among `identities` (to skip unchanged ones
     /// before the costly stages), and the canonical link of those asked with `true` (to tell
-    /// which of the items sharing one guid its stored row is).
+    /// which of the items sharing one guid its stored row is), or of every plain identity
+    /// when the source has `shared:` rows (see [`KnownEntries::any_shared`]).
     pub async fn known_entries(
         &self,
         source: &str,
@@ -321,15 +346,12 @@ impl Store {
                                        AND t.identity < 'shared;')",
                 )?
                 .query_row([&source], |r| r.get(0))?;
-            let mut stmt = c.prepare_cached(
-                "SELECT e.content_hash, e.canonical_url FROM entries e
-                   JOIN sources s ON s.id = e.source_id
-                  WHERE s.name = ?1 AND e.identity = ?2
-                 UNION ALL
-                 SELECT '', NULL FROM tombstones t JOIN sources s ON s.id = t.source_id
-                  WHERE s.name = ?1 AND t.identity = ?2",
-            )?;
+            let mut stmt = c.prepare_cached(IDENTITY_LOOKUP)?;
             for (identity, with_link) in identities {
+                // A source with `shared:` rows needs every plain identity's link (which item
+                // its row is): read now, from the row this lookup reads anyway, it saves
+                // asking for the identity again. Other sources (nearly all) read no link.
+                let with_link = with_link || (known.any_shared && !identity.starts_with("shared:"));
                 if let Some((hash, link)) = stmt
                     .query_row(params![source, identity], |r| {
                         let link = if with_link {
