@@ -293,6 +293,8 @@ struct Prepared {
     items: usize,
     skipped: usize,
     entries: Vec<EntryWrite>,
+    /// Identities the feed listed that retention has pruned (see `PollOutcome::Fetched`).
+    listed_pruned: Vec<String>,
 }
 
 impl Ingestor {
@@ -623,6 +625,7 @@ impl Ingestor {
                             bytes: report.bytes,
                             etag: feed.validators.etag,
                             last_modified: feed.validators.last_modified,
+                            listed_pruned: prepared.listed_pruned,
                         }
                     }
                     Err(PrepareError::Store(e)) => {
@@ -788,7 +791,7 @@ impl Ingestor {
             .and_then(|r| fetched_at.checked_sub_signed(r));
         let base_url = final_url.clone();
         // Parsing and normalizing are CPU work: keep them off the async threads.
-        let (items, skipped, normalized) = self
+        let (items, skipped, normalized, passed_over) = self
             .cpu
             .run(move || {
                 let feed = parse_feed(&body, content_type.as_deref())?;
@@ -796,9 +799,14 @@ impl Ingestor {
                 let ctx = NormalizeContext::new(fetched_at, base_url);
                 let mut skipped = 0;
                 let mut entries: Vec<Entry> = Vec::with_capacity(items.min(max_items));
+                // Identities of listed items not taken in: a tombstone of one is still needed.
+                let mut passed_over: Vec<String> = Vec::new();
                 for item in &feed.items {
                     match normalize_item(item, &ctx) {
-                        Ok(e) if cutoff.is_some_and(|c| e.published < c) => skipped += 1,
+                        Ok(e) if cutoff.is_some_and(|c| e.published < c) => {
+                            skipped += 1;
+                            passed_over.push(e.identity);
+                        }
                         Ok(e) => entries.push(e),
                         Err(_) => skipped += 1,
                     }
@@ -819,7 +827,7 @@ impl Ingestor {
                 });
                 if entries.len() > max_items {
                     skipped += entries.len() - max_items;
-                    entries.truncate(max_items);
+                    passed_over.extend(entries.drain(max_items..).map(|e| e.identity));
                 }
                 // Each shared-identity item's other identity.
                 let entries: Vec<(Entry, Option<String>)> = entries
@@ -831,7 +839,7 @@ impl Ingestor {
                         (e, other)
                     })
                     .collect();
-                Ok::<_, ParseError>((items, skipped, entries))
+                Ok::<_, ParseError>((items, skipped, entries, passed_over))
             })
             .await
             .map_err(ParseError::Crashed)
@@ -841,6 +849,17 @@ impl Ingestor {
             .identify(&source.name, normalized)
             .await
             .map_err(PrepareError::Store)?;
+        // Items passed over are not looked up (that is what passing them over saves), except
+        // for a tombstone in a source that has any: a longer retention or a higher cap later
+        // must not bring them back either.
+        let mut listed_pruned = if known.any_pruned && !passed_over.is_empty() {
+            self.store
+                .pruned_among(&source.name, passed_over)
+                .await
+                .map_err(PrepareError::Store)?
+        } else {
+            Vec::new()
+        };
         let known = known.hashes;
         // New entries, and known ones whose hash differs, with the hash their row holds. An
         // unchanged entry goes no further, nor does a pruned one (its tombstone's hash is '').
@@ -848,7 +867,11 @@ impl Ingestor {
             .into_iter()
             .filter_map(|e| match known.get(&e.identity) {
                 None => Some((e, None)),
-                Some(stored) if stored.is_empty() || *stored == e.content_hash => None,
+                Some(stored) if stored.is_empty() => {
+                    listed_pruned.push(e.identity);
+                    None
+                }
+                Some(stored) if *stored == e.content_hash => None,
                 Some(stored) => Some((e, Some(stored.clone()))),
             })
             .collect();
@@ -904,6 +927,7 @@ impl Ingestor {
             items,
             skipped,
             entries,
+            listed_pruned,
         })
     }
 

@@ -173,6 +173,8 @@ pub struct KnownEntries {
     pub links: HashMap<String, Option<String>>,
     /// Whether the source holds any entry (or pruned one) identified as `shared:…`.
     pub any_shared: bool,
+    /// Whether the source has any tombstone (an entry pruned by retention).
+    pub any_pruned: bool,
 }
 
 /// One identity of a source, stored or pruned (a tombstone's hash is '' and it has no link).
@@ -324,15 +326,16 @@ impl Store {
             let mut known = KnownEntries::default();
             // A source that has never stored an entry (a new one: every source on a first
             // pass) has nothing to find: one probe instead of a lookup per item.
-            let stored_any: bool = c
+            let (any_entry, any_pruned): (bool, bool) = c
                 .prepare_cached(
                     "SELECT EXISTS (SELECT 1 FROM entries e JOIN sources s ON s.id = e.source_id
-                                     WHERE s.name = ?1)
-                         OR EXISTS (SELECT 1 FROM tombstones t JOIN sources s ON s.id = t.source_id
+                                     WHERE s.name = ?1),
+                            EXISTS (SELECT 1 FROM tombstones t JOIN sources s ON s.id = t.source_id
                                      WHERE s.name = ?1)",
                 )?
-                .query_row([&source], |r| r.get(0))?;
-            if !stored_any {
+                .query_row([&source], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            known.any_pruned = any_pruned;
+            if !any_entry && !any_pruned {
                 return Ok(known);
             }
             // One range probe on the (source, identity) keys.
@@ -371,6 +374,38 @@ impl Store {
                 }
             }
             Ok(known)
+        })
+        .await
+    }
+
+    /// Which of `identities` the source has tombstones for. Asked about the items a poll read
+    /// but did not take in (dated before the retention, or past `max_items_per_poll`), whose
+    /// tombstones its write then keeps (see [`Store::prune`]); only for a source with any
+    /// ([`KnownEntries::any_pruned`]).
+    pub async fn pruned_among(
+        &self,
+        source: &str,
+        identities: Vec<String>,
+    ) -> Result<Vec<String>, StoreError> {
+        let source = source.to_string();
+        self.read(move |c| {
+            let Some(id) = c
+                .prepare_cached("SELECT id FROM sources WHERE name = ?1")?
+                .query_row([&source], |r| r.get::<_, i64>(0))
+                .optional()?
+            else {
+                return Ok(Vec::new());
+            };
+            let mut stmt = c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM tombstones WHERE source_id = ?1 AND identity = ?2)",
+            )?;
+            let mut pruned = Vec::new();
+            for identity in identities {
+                if stmt.query_row(params![id, identity], |r| r.get::<_, bool>(0))? {
+                    pruned.push(identity);
+                }
+            }
+            Ok(pruned)
         })
         .await
     }
