@@ -731,6 +731,7 @@ mod tests {
                     bytes: 1,
                     etag: None,
                     last_modified: None,
+                    listed_pruned: Vec::new(),
                 },
                 next_due: now,
                 moved_to: None,

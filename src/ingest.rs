@@ -293,6 +293,8 @@ struct Prepared {
     items: usize,
     skipped: usize,
     entries: Vec<EntryWrite>,
+    /// Identities the feed listed that retention has pruned (see `PollOutcome::Fetched`).
+    listed_pruned: Vec<String>,
 }
 
 impl Ingestor {
@@ -623,6 +625,7 @@ impl Ingestor {
                             bytes: report.bytes,
                             etag: feed.validators.etag,
                             last_modified: feed.validators.last_modified,
+                            listed_pruned: prepared.listed_pruned,
                         }
                     }
                     Err(PrepareError::Store(e)) => {
@@ -788,7 +791,7 @@ impl Ingestor {
             .and_then(|r| fetched_at.checked_sub_signed(r));
         let base_url = final_url.clone();
         // Parsing and normalizing are CPU work: keep them off the async threads.
-        let (items, skipped, normalized) = self
+        let (items, skipped, normalized, passed_over) = self
             .cpu
             .run(move || {
                 let feed = parse_feed(&body, content_type.as_deref())?;
@@ -796,9 +799,14 @@ impl Ingestor {
                 let ctx = NormalizeContext::new(fetched_at, base_url);
                 let mut skipped = 0;
                 let mut entries: Vec<Entry> = Vec::with_capacity(items.min(max_items));
+                // Identities of listed items not taken in: a tombstone of one is still needed.
+                let mut passed_over: Vec<String> = Vec::new();
                 for item in &feed.items {
                     match normalize_item(item, &ctx) {
-                        Ok(e) if cutoff.is_some_and(|c| e.published < c) => skipped += 1,
+                        Ok(e) if cutoff.is_some_and(|c| e.published < c) => {
+                            skipped += 1;
+                            passed_over.push(e.identity);
+                        }
                         Ok(e) => entries.push(e),
                         Err(_) => skipped += 1,
                     }
@@ -819,7 +827,7 @@ impl Ingestor {
                 });
                 if entries.len() > max_items {
                     skipped += entries.len() - max_items;
-                    entries.truncate(max_items);
+                    passed_over.extend(entries.drain(max_items..).map(|e| e.identity));
                 }
                 // Each shared-identity item's other identity.
                 let entries: Vec<(Entry, Option<String>)> = entries
@@ -831,7 +839,7 @@ impl Ingestor {
                         (e, other)
                     })
                     .collect();
-                Ok::<_, ParseError>((items, skipped, entries))
+                Ok::<_, ParseError>((items, skipped, entries, passed_over))
             })
             .await
             .map_err(ParseError::Crashed)
@@ -841,6 +849,17 @@ impl Ingestor {
             .identify(&source.name, normalized)
             .await
             .map_err(PrepareError::Store)?;
+        // Items passed over are not looked up (that is what passing them over saves), except
+        // for a tombstone in a source that has any: a longer retention or a higher cap later
+        // must not bring them back either.
+        let mut listed_pruned = if known.any_pruned && !passed_over.is_empty() {
+            self.store
+                .pruned_among(&source.name, passed_over)
+                .await
+                .map_err(PrepareError::Store)?
+        } else {
+            Vec::new()
+        };
         let known = known.hashes;
         // New entries, and known ones whose hash differs, with the hash their row holds. An
         // unchanged entry goes no further, nor does a pruned one (its tombstone's hash is '').
@@ -848,7 +867,11 @@ impl Ingestor {
             .into_iter()
             .filter_map(|e| match known.get(&e.identity) {
                 None => Some((e, None)),
-                Some(stored) if stored.is_empty() || *stored == e.content_hash => None,
+                Some(stored) if stored.is_empty() => {
+                    listed_pruned.push(e.identity);
+                    None
+                }
+                Some(stored) if *stored == e.content_hash => None,
                 Some(stored) => Some((e, Some(stored.clone()))),
             })
             .collect();
@@ -904,6 +927,7 @@ impl Ingestor {
             items,
             skipped,
             entries,
+            listed_pruned,
         })
     }
 
@@ -949,7 +973,8 @@ impl Ingestor {
             .collect();
         if known.any_shared {
             // Only sources that once had a shared guid get here: ask about the `shared:`
-            // identity of every entry that now has its guid to itself.
+            // identity of every entry that now has its guid to itself. What is stored under
+            // its plain identity, link included, the first round has read already.
             let mut ask = Vec::new();
             let mut candidates = Vec::with_capacity(entries.len());
             for (e, settled) in &entries {
@@ -958,7 +983,6 @@ impl Ingestor {
                     continue;
                 }
                 let candidate = shared_identity(&e.identity, e.canonical_url.as_deref());
-                ask.push((e.identity.clone(), true));
                 ask.push((candidate.clone(), false));
                 candidates.push(Some(candidate));
             }
@@ -966,7 +990,7 @@ impl Ingestor {
             for ((e, _), candidate) in entries.iter_mut().zip(candidates) {
                 if let Some(candidate) = candidate
                     && more.hashes.contains_key(&candidate)
-                    && !plain_row_is_its(&more, e)
+                    && !plain_row_is_its(&known, e)
                 {
                     e.identity = candidate;
                 }
@@ -1490,6 +1514,155 @@ mod tests {
             Fetcher::new(crate::fetch::FetchLimits::default()).unwrap(),
             settings,
         );
+        store.close().await;
+    }
+
+    /// A source that once had items sharing a guid keeps asking about each item's `shared:`
+    /// identity; what its plain identity's row holds, link included, the first lookup has
+    /// already read, so it is not looked up again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_source_with_shared_guid_rows_looks_each_identity_up_once() {
+        const SHARED: &str = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel>\
+            <title>T</title><link>http://t.example/</link><description>d</description>\
+            <item><guid>http://t.example/</guid><link>http://t.example/a</link>\
+            <title>EU opens anti-dumping probe into steel</title><description>A.</description>\
+            <pubDate>Tue, 10 Nov 2026 09:00:00 GMT</pubDate></item>\
+            <item><guid>http://t.example/</guid><link>http://t.example/b</link>\
+            <title>US extends steel tariffs</title><description>B.</description>\
+            <pubDate>Tue, 10 Nov 2026 08:00:00 GMT</pubDate></item>\
+            <item><guid>c</guid><link>http://t.example/c</link>\
+            <title>WTO panel rules on subsidies</title><description>C.</description>\
+            <pubDate>Tue, 10 Nov 2026 07:00:00 GMT</pubDate></item>\
+            </channel></rss>";
+        // The next edition: the first item has the guid to itself, the second left, a new one.
+        const OWN: &str = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel>\
+            <title>T</title><link>http://t.example/</link><description>d</description>\
+            <item><guid>http://t.example/</guid><link>http://t.example/a</link>\
+            <title>EU opens anti-dumping probe into steel</title><description>A.</description>\
+            <pubDate>Tue, 10 Nov 2026 09:00:00 GMT</pubDate></item>\
+            <item><guid>c</guid><link>http://t.example/c</link>\
+            <title>WTO panel rules on subsidies</title><description>C.</description>\
+            <pubDate>Tue, 10 Nov 2026 07:00:00 GMT</pubDate></item>\
+            <item><guid>d</guid><link>http://t.example/d</link>\
+            <title>Canada and UK sign trade deal</title><description>D.</description>\
+            <pubDate>Tue, 10 Nov 2026 06:00:00 GMT</pubDate></item>\
+            </channel></rss>";
+        let dir = tempfile::tempdir().unwrap();
+        let settings = test_settings(Duration::from_secs(600), Duration::from_secs(21_600));
+        let (store, ingestor) = ingestor_over_a_new_store(dir.path(), &settings).await;
+        let source = Source {
+            url: serve_feed(SHARED).await,
+            ..test_source("cms")
+        };
+        store
+            .sync_sources(std::slice::from_ref(&source), |_, t| t)
+            .await
+            .unwrap();
+        let poll = |source: Source| {
+            let ingestor = &ingestor;
+            async move {
+                let slot = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
+                ingestor
+                    .poll(&source, None, slot, &CancellationToken::new())
+                    .await
+            }
+        };
+        let first = poll(source.clone()).await;
+        assert_eq!(first.new_entries, 3, "{first:?}");
+
+        let before = store.identity_lookups();
+        let second = poll(Source {
+            url: serve_feed(OWN).await,
+            ..source
+        })
+        .await;
+        assert_eq!(
+            (second.new_entries, second.updated_entries),
+            (1, 0),
+            "the first item found its `shared:` row: {second:?}"
+        );
+        assert_eq!(
+            store.identity_lookups() - before,
+            2 * 3,
+            "three items, each under its identity and its `shared:` one"
+        );
+        store.close().await;
+    }
+
+    /// An earlier release gave every item of a shared-guid group its `shared:` identity, so an
+    /// item stored before under the plain guid may have a second row. When it has the guid to
+    /// itself, the plain row with its link stays its row: an edit updates that one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_item_keeps_its_plain_guid_row_beside_an_earlier_releases_shared_row() {
+        const FEED: &str = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel>\
+            <title>T</title><link>http://t.example/</link><description>d</description>\
+            <item><guid>http://t.example/</guid><link>http://t.example/a</link>\
+            <title>EU opens anti-dumping probe into steel</title><description>A.</description>\
+            <pubDate>Tue, 10 Nov 2026 09:00:00 GMT</pubDate></item>\
+            </channel></rss>";
+        const EDITED: &str = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel>\
+            <title>T</title><link>http://t.example/</link><description>d</description>\
+            <item><guid>http://t.example/</guid><link>http://t.example/a</link>\
+            <title>EU opens anti-dumping probe into Chinese steel</title>\
+            <description>A.</description>\
+            <pubDate>Tue, 10 Nov 2026 09:00:00 GMT</pubDate></item>\
+            </channel></rss>";
+        let dir = tempfile::tempdir().unwrap();
+        let settings = test_settings(Duration::from_secs(600), Duration::from_secs(21_600));
+        let (store, ingestor) = ingestor_over_a_new_store(dir.path(), &settings).await;
+        let source = Source {
+            url: serve_feed(FEED).await,
+            ..test_source("cms")
+        };
+        store
+            .sync_sources(std::slice::from_ref(&source), |_, t| t)
+            .await
+            .unwrap();
+        let poll = |source: Source| {
+            let ingestor = &ingestor;
+            async move {
+                let slot = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
+                ingestor
+                    .poll(&source, None, slot, &CancellationToken::new())
+                    .await
+            }
+        };
+        assert_eq!(poll(source.clone()).await.new_entries, 1);
+        // The earlier release's second row of the same item.
+        let guid = "guid:http://t.example/";
+        let shared = shared_identity(guid, Some("http://t.example/a"));
+        let db = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+        let columns = "source_id, story_id, title, link, canonical_url, authors, published, \
+                       updated, html, fingerprint, content_hash, signature, evidence, \
+                       first_seen, last_changed, base_url";
+        db.execute(
+            &format!(
+                "INSERT INTO entries (identity, {columns})
+                 SELECT ?2, {columns} FROM entries WHERE identity = ?1"
+            ),
+            [guid, shared.as_str()],
+        )
+        .unwrap();
+
+        let edited = poll(Source {
+            url: serve_feed(EDITED).await,
+            ..source
+        })
+        .await;
+        assert_eq!((edited.new_entries, edited.updated_entries), (0, 1));
+        let title = |identity: &str| -> String {
+            db.query_row(
+                "SELECT title FROM entries WHERE identity = ?1",
+                [identity],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            title(guid),
+            "EU opens anti-dumping probe into Chinese steel"
+        );
+        assert_eq!(title(&shared), "EU opens anti-dumping probe into steel");
         store.close().await;
     }
 

@@ -25,7 +25,8 @@ pub struct OpmlFeed {
     pub name: String,
     /// The feed URL (`xmlUrl`), trimmed.
     pub url: String,
-    /// Folder path (enclosing outlines' `text`) then `category` segments, without duplicates.
+    /// Folder path (enclosing outlines' `text`) then `category` segments (with `%2F`, `%2C`
+    /// and `%25` read as `/`, `,` and `%`), without duplicates.
     pub tags: Vec<String>,
 }
 
@@ -197,11 +198,14 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<Vec<OpmlFeed>, OpmlError> {
                     } else {
                         let mut tags: Vec<String> = folders.iter().flatten().cloned().collect();
                         if let Some(categories) = attr(&attrs, "category") {
+                            // Every level of every category path is a tag, as every folder is.
                             tags.extend(
                                 categories
                                     .split(',')
                                     .flat_map(|c| c.split('/'))
-                                    .map(|c| cut_tag(&clean_label(c)).to_string())
+                                    .map(|c| {
+                                        cut_tag(&clean_label(&unescape_category(c))).to_string()
+                                    })
                                     .filter(|s| !s.is_empty()),
                             );
                         }
@@ -341,6 +345,56 @@ fn cut_tag(label: &str) -> &str {
     }
 }
 
+/// The escapes a tag takes in a `category` attribute, where OPML 2.0 (after RSS 2.0's
+/// `category`) gives `,` (between categories) and `/` (between the levels of one) a meaning and
+/// offers no escape of its own: URL-style, upper-case hex.
+const CATEGORY_ESCAPES: [(char, &str); 3] = [('/', "%2F"), (',', "%2C"), ('%', "%25")];
+
+/// The escape at the start of `s`, if any (hex digits in either case), and the character it
+/// stands for.
+fn category_escape_at(s: &str) -> Option<char> {
+    let code = s.get(..3)?;
+    CATEGORY_ESCAPES
+        .iter()
+        .find(|(_, escape)| escape.eq_ignore_ascii_case(code))
+        .map(|(c, _)| *c)
+}
+
+/// A tag as one category of a `category` attribute: `/` and `,` escaped, and `%` only where it
+/// would otherwise start an escape, so that `100%` stays as other readers should show it.
+fn escape_category(tag: &str) -> String {
+    let mut out = String::with_capacity(tag.len());
+    for (i, c) in tag.char_indices() {
+        match c {
+            '/' => out.push_str("%2F"),
+            ',' => out.push_str("%2C"),
+            '%' if category_escape_at(&tag[i..]).is_some() => out.push_str("%25"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The inverse of [`escape_category`], for one level of a category path: the three escapes
+/// become their characters, any other `%` stays as it is.
+fn unescape_category(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    let mut rest = segment;
+    while let Some(c) = rest.chars().next() {
+        match category_escape_at(rest) {
+            Some(escaped) => {
+                out.push(escaped);
+                rest = &rest[3..];
+            }
+            None => {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    out
+}
+
 /// Escapes text for a double-quoted XML attribute, dropping characters XML 1.0 forbids.
 fn escape_attr(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -365,6 +419,8 @@ fn escape_attr(s: &str) -> String {
 /// Renders an OPML 2.0 document: sources with tags are grouped under an outline named after
 /// their first tag (all tags also go in `category`, so an import restores them); sources
 /// without tags sit directly in `<body>`. Groups appear in the order of their first source.
+/// Each tag is one category in the spec's form for a tag (no `/`), with `/`, `,` and a `%`
+/// that would start an escape written `%2F`, `%2C` and `%25` (see [`escape_category`]).
 pub fn render(title: &str, created: DateTime<Utc>, sources: &[OpmlFeed]) -> String {
     let mut xml =
         String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\">\n");
@@ -383,7 +439,7 @@ pub fn render(title: &str, created: DateTime<Utc>, sources: &[OpmlFeed]) -> Stri
             escape_attr(&s.url)
         );
         if !s.tags.is_empty() {
-            let categories: Vec<String> = s.tags.iter().map(|t| format!("/{t}")).collect();
+            let categories: Vec<String> = s.tags.iter().map(|t| escape_category(t)).collect();
             let _ = write!(xml, " category=\"{}\"", escape_attr(&categories.join(",")));
         }
         xml.push_str("/>\n");
@@ -840,6 +896,68 @@ mod tests {
         let mut want = sources.clone();
         want.sort_by(|a, b| a.name.cmp(&b.name));
         assert_eq!(back, want);
+    }
+
+    #[test]
+    fn categories_escape_slashes_commas_and_only_the_per_cent_signs_that_start_an_escape() {
+        let cases = [
+            ("plain", "plain"),
+            ("EU/UK", "EU%2FUK"),
+            ("tariffs, duties", "tariffs%2C duties"),
+            ("100%", "100%"),
+            ("50% off", "50% off"),
+            ("a%2Fb", "a%252Fb"),
+            ("a%2fb", "a%252fb"),
+            ("%25", "%2525"),
+            ("%/", "%%2F"),
+            ("%2,", "%2%2C"),
+            ("Zölle/関税", "Zölle%2F関税"),
+        ];
+        for (tag, escaped) in cases {
+            assert_eq!(escape_category(tag), escaped, "{tag:?}");
+            assert_eq!(unescape_category(escaped), tag, "{escaped:?}");
+        }
+        // A foreign file's lower-case hex is read too; other per cent signs are text.
+        assert_eq!(unescape_category("a%2fb%2c%zz%"), "a/b,%zz%");
+    }
+
+    /// A foreign reader's `category` keeps its meaning: every level of every path is a tag.
+    #[test]
+    fn foreign_category_paths_still_give_one_tag_per_level() {
+        let opml = br#"<opml version="2.0"><body>
+<outline text="f" xmlUrl="https://f.example/" category="/Boston/Weather,/Harvard/Berkman,Politics,50%"/>
+</body></opml>"#;
+        let got = parse(opml, "foreign.opml").unwrap();
+        assert_eq!(
+            got[0].tags,
+            ["Boston", "Weather", "Harvard", "Berkman", "Politics", "50%"]
+        );
+    }
+
+    proptest::proptest! {
+        /// Any tag the importer keeps as it is (no control characters or runs of white
+        /// space, at most MAX_TAG_CHARS) comes back exactly, in order, from a rendered
+        /// document, in first place (the folder) and after it.
+        #[test]
+        fn rendered_tags_read_back_exactly(
+            raw in proptest::collection::vec("[a-c/,%25FfCc \"&<>öé関]{1,12}", 1..6),
+        ) {
+            let mut tags: Vec<String> = Vec::new();
+            for t in raw.iter().map(|t| clean_label(t)) {
+                if !t.is_empty() && !tags.contains(&t) {
+                    tags.push(t);
+                }
+            }
+            proptest::prop_assume!(!tags.is_empty());
+            let tag_refs: Vec<&str> = tags.iter().map(String::as_str).collect();
+            let sources = vec![
+                feed("One", "https://one.example/", &tag_refs),
+                feed("Two", "https://two.example/", &[]),
+            ];
+            let xml = render("t", Utc::now(), &sources);
+            let back = parse(xml.as_bytes(), "rendered").unwrap();
+            proptest::prop_assert_eq!(&back[1].tags, &tags, "{}", xml);
+        }
     }
 
     #[test]

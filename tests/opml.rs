@@ -307,10 +307,8 @@ fn exported_opml_parses_back_to_exactly_the_configured_sources() {
     let mut want: Vec<(String, String, String)> = loaded
         .sources
         .iter()
-        .map(|s| {
-            let categories: Vec<String> = s.tags.iter().map(|t| format!("/{t}")).collect();
-            (s.name.clone(), s.url.clone(), categories.join(","))
-        })
+        // Tags in the spec's form for a tag, without slashes (the shipped tags need no escape).
+        .map(|s| (s.name.clone(), s.url.clone(), s.tags.join(",")))
         .collect();
     got.sort();
     want.sort();
@@ -467,5 +465,68 @@ fn a_huge_folder_name_around_thousands_of_feeds_is_cut_and_the_config_stays_smal
         imported
             .iter()
             .all(|(_, _, tags)| tags.len() == 1 && tags[0] == cut)
+    );
+}
+
+/// Tags the OPML `category` syntax gives a meaning to (`,` separates categories, `/` the
+/// levels of one), with quotes, non-ASCII and per cent signs, in first position (the folder
+/// an export groups by) and later.
+const AWKWARD_TAGS: &str = r#"
+[[sources]]
+name = "Slashes"
+url = "https://s.example/feed"
+tags = ["EU/UK", "trade/remedies/steel", "plain"]
+
+[[sources]]
+name = "Commas"
+url = "https://c.example/feed"
+tags = ["tariffs, duties", "a,b,", "EU/UK"]
+
+[[sources]]
+name = "Quotes and more"
+url = "https://q.example/feed"
+tags = ["say \"hi\" & <b>", "Zölle/関税", "100%", "a%2Fb", "%25,%2C/"]
+"#;
+
+/// A source's tags come back exactly through `export-opml` and `import-opml`, whatever
+/// characters they hold, and exporting the imported config gives the same document.
+#[test]
+fn tags_with_slashes_commas_quotes_and_non_ascii_survive_export_and_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("original.toml");
+    std::fs::write(&original, AWKWARD_TAGS).unwrap();
+    let export = tradefeed(&original, &["export-opml"]);
+    assert!(export.status.success(), "{}", stderr(&export));
+    let xml = stdout(&export);
+    let subs = dir.path().join("subs.opml");
+    std::fs::write(&subs, &xml).unwrap();
+
+    let copy = dir.path().join("copy.toml");
+    std::fs::write(&copy, "[server]\ntitle = \"copy\"\n").unwrap();
+    let import = tradefeed(&copy, &["import-opml", subs.to_str().unwrap()]);
+    assert!(import.status.success(), "{}", stderr(&import));
+    assert!(
+        stdout(&import).starts_with("added 3, skipped 0"),
+        "{}",
+        stdout(&import)
+    );
+    assert_eq!(
+        names_and_tags(&Config::load(&copy).unwrap()),
+        names_and_tags(&Config::load(&original).unwrap()),
+        "config → OPML → config keeps every tag:\n{xml}"
+    );
+
+    let again = tradefeed(&copy, &["export-opml"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let without_date = |xml: &str| {
+        xml.lines()
+            .filter(|l| !l.contains("<dateCreated>") && !l.contains("<title>"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        without_date(&stdout(&again)),
+        without_date(&xml),
+        "OPML → config → OPML gives the same outlines"
     );
 }

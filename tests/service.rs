@@ -137,3 +137,112 @@ async fn search_finds_stories_by_stemmed_words_in_feeds_and_on_the_status_page()
     );
     stop_daemon(cancel, handle).await;
 }
+
+/// The cells of the status page's row for `source` in its sources table.
+fn source_row_cells(page: &str, source: &str) -> Vec<String> {
+    let table = &page[page.find("<h2>Sources</h2>").expect("a sources table")..];
+    let start = table
+        .find(&format!("<tr><td>{source}</td>"))
+        .unwrap_or_else(|| panic!("no row for {source}: {table}"));
+    let row = &table[start..start + table[start..].find("</tr>").unwrap()];
+    row.split("<td")
+        .skip(1)
+        .map(|cell| {
+            let inner = &cell[cell.find('>').unwrap() + 1..];
+            inner[..inner.find("</td>").unwrap()].to_string()
+        })
+        .collect()
+}
+
+/// A source the scheduler will not poll (removed from the config, disabled, or stopped by a
+/// 410) has no next due time: the status page and `tradefeed sources` say why instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_that_will_not_be_polled_show_why_instead_of_a_next_due_time() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    server.put("off.xml", common::trade_deal_feed());
+    server.put("old.xml", common::trade_deal_feed());
+    server.put(
+        "gone.xml",
+        common::Resource {
+            status: 410,
+            ..common::Resource::feed("gone")
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let sources = [
+        ("Active", server.url("a.xml")),
+        ("Gone", server.url("gone.xml")),
+        ("Off", server.url("off.xml")),
+        ("Old", server.url("old.xml")),
+    ];
+    // One pass with all four polled: each has a next due time stored.
+    let path = write_config(dir.path(), &sources, "");
+    let config = Config::load(&path).unwrap();
+    let pipeline = Pipeline::start(&config).await.unwrap();
+    app::fetch_once(&pipeline, config.sources.clone(), 4).await;
+    for name in ["Active", "Gone", "Off", "Old"] {
+        let state = pipeline.store.source_state(name).await.unwrap().unwrap();
+        assert!(state.next_due.is_some(), "{name} has a due time stored");
+    }
+    pipeline.store.close().await;
+    drop(pipeline);
+
+    // Then Old leaves the config and Off is disabled in it.
+    write_config(dir.path(), &sources[..3], "");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        &format!("url = \"{}\"\n", server.url("off.xml")),
+        &format!("url = \"{}\"\nenabled = false\n", server.url("off.xml")),
+    );
+    std::fs::write(&path, text).unwrap();
+    let config = Config::load(&path).unwrap();
+    assert!(!config.sources[2].enabled);
+
+    let (base, cancel, handle) = start_daemon(config).await;
+    let (status, page) = get_text(&format!("{base}/")).await;
+    assert_eq!(status, 200);
+    stop_daemon(cancel, handle).await;
+    // Name, status, last success, next due, …
+    let due = |name: &str| source_row_cells(&page, name)[3].clone();
+    assert!(due("Active").ends_with(" UTC"), "{:?}", due("Active"));
+    for (name, why) in [
+        ("Gone", "stopped"),
+        ("Off", "disabled"),
+        ("Old", "removed from config"),
+    ] {
+        let cell = due(name);
+        assert!(
+            cell.contains(why) && !cell.contains("UTC"),
+            "{name}'s next due cell says why it is not polled, no time: {cell:?}"
+        );
+    }
+
+    let table = common::tradefeed_command(&path, &["sources"])
+        .output()
+        .unwrap();
+    assert_eq!(table.status.code(), Some(0));
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    let row = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row for {name}: {table}"))
+            .to_string()
+    };
+    // A time in the NEXT DUE column is a second `YYYY-MM-DD HH:MM` after LAST SUCCESS.
+    let times = |line: &str| {
+        line.split_whitespace()
+            .filter(|w| w.len() == 10 && w.as_bytes()[4] == b'-' && w.as_bytes()[7] == b'-')
+            .count()
+    };
+    assert_eq!(
+        times(&row("Active")),
+        2,
+        "last success and next due: {table}"
+    );
+    assert_eq!(times(&row("Off")), 1, "last success only: {table}");
+    assert_eq!(times(&row("Gone")), 0, "never succeeded, not due: {table}");
+    for name in ["Gone", "Off"] {
+        assert!(row(name).contains("not polled"), "{table}");
+    }
+}

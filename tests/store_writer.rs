@@ -1134,6 +1134,7 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
             bytes: 100,
             etag: None,
             last_modified: None,
+            listed_pruned: Vec::new(),
         },
         next_due: now + chrono::Duration::hours(1),
         moved_to: None,
@@ -1496,4 +1497,286 @@ async fn a_first_poll_that_repeats_an_identity_stores_it_once_and_later_polls_fi
     store.close().await;
     let conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
     assert_eq!(entry_count(&conn), 3);
+}
+
+/// Lets `days` pass for what the store remembers: every time it keeps moves that far back.
+/// (The store's clock is the system's; moving the data is how a test lets weeks go by.)
+fn age(db: &Path, days: i64) {
+    let d = days * 86_400;
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .execute_batch(&format!(
+            "UPDATE entries SET first_seen = first_seen - {d}, published = published - {d},
+                    updated = updated - {d}, last_changed = last_changed - {d};
+             UPDATE stories SET first_seen = first_seen - {d}, published = published - {d},
+                    updated = updated - {d};
+             UPDATE tombstones SET pruned_at = pruned_at - {d};
+             UPDATE fetches SET started_at = started_at - {d};
+             UPDATE sources SET last_attempt = last_attempt - {d}, last_success = last_success - {d},
+                    last_new_entry = last_new_entry - {d}, next_due = next_due - {d},
+                    retry_not_before = retry_not_before - {d};"
+        ))
+        .unwrap();
+}
+
+/// The identities that have a tombstone, by source, sorted.
+fn tombstones(db: &Path) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut statement = conn
+        .prepare(
+            "SELECT s.name, t.identity FROM tombstones t JOIN sources s ON s.id = t.source_id
+              ORDER BY s.name, t.identity",
+        )
+        .unwrap();
+    statement
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// A feed of items with guids `ids` and no dates, the items a tombstone guards: the ingest
+/// dates each at the poll that first sees it, so retention's date rule never keeps it out.
+/// `edition` changes the bytes, so that each poll is a 200 rather than a 304.
+fn undated_feed(edition: usize, ids: &[String]) -> common::Resource {
+    let mut xml = format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Edition {edition}</title>\
+         <link>http://u.example/</link><description>d</description>\n"
+    );
+    for id in ids {
+        xml.push_str(&format!(
+            "<item><guid>{id}</guid><link>http://u.example/{id}</link>\
+             <title>Ministry notice {id} on steel import duties</title>\
+             <description>Notice {id}: the ministry set new duties on steel imports.</description>\
+             </item>\n"
+        ));
+    }
+    xml.push_str("</channel></rss>\n");
+    common::Resource::feed(xml)
+}
+
+/// One poll of `source` in the pipeline; its report.
+async fn poll_one(
+    pipeline: &tradefeed::app::Pipeline,
+    source: &Source,
+) -> tradefeed::ingest::PollReport {
+    match tradefeed::app::fetch_once(pipeline, vec![source.clone()], 1)
+        .await
+        .pop()
+        .unwrap()
+    {
+        tradefeed::app::FetchPassResult::Polled(report) => {
+            assert!(report.is_ok(), "{report:?}");
+            report
+        }
+        skipped => panic!("{skipped:?}"),
+    }
+}
+
+/// A retention of one day, applied now as the daemon's pruner does.
+async fn prune_one_day(store: &Store) {
+    store
+        .prune(Utc::now() - chrono::Duration::days(1))
+        .await
+        .unwrap();
+}
+
+fn ids(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+fn stones(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(s, i)| (s.to_string(), format!("guid:{i}")))
+        .collect()
+}
+
+/// Retention remembers the identities it prunes so that a feed still listing them cannot
+/// bring them back. Such a tombstone lasts while the feed lists its identity, however long;
+/// once the feed has stopped listing it, or its source has left the config, it goes after a
+/// grace period (the retention, at least a week), so the table does not grow for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tombstone_lasts_while_its_feed_lists_it_and_goes_a_grace_after_it_stops() {
+    let server = common::FeedServer::start().await;
+    server.put("a.xml", undated_feed(1, &ids(&["a1", "a2", "a3"])));
+    server.put("r.xml", undated_feed(1, &ids(&["r1"])));
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(
+        dir.path(),
+        &[("A", server.url("a.xml")), ("R", server.url("r.xml"))],
+        "",
+    );
+    let config = tradefeed::config::Config::load(&path).unwrap();
+    let (a, r) = (config.sources[0].clone(), config.sources[1].clone());
+    let pipeline = tradefeed::app::Pipeline::start(&config).await.unwrap();
+    let db = pipeline.store.path().to_path_buf();
+    assert_eq!(poll_one(&pipeline, &a).await.new_entries, 3);
+    assert_eq!(poll_one(&pipeline, &r).await.new_entries, 1);
+
+    // Day 2: all four entries are pruned and remembered.
+    age(&db, 2);
+    prune_one_day(&pipeline.store).await;
+    let all = stones(&[("A", "a1"), ("A", "a2"), ("A", "a3"), ("R", "r1")]);
+    assert_eq!(tombstones(&db), all);
+
+    // Day 3: A stops listing a3; R leaves the config.
+    age(&db, 1);
+    server.put("a.xml", undated_feed(2, &ids(&["a1", "a2"])));
+    assert_eq!(poll_one(&pipeline, &a).await.new_entries, 0, "nothing back");
+    sync(&pipeline.store, std::slice::from_ref(&a))
+        .await
+        .unwrap();
+
+    // Day 6: within the grace, everything is still remembered.
+    age(&db, 3);
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(tombstones(&db), all, "within the grace");
+    server.put("a.xml", undated_feed(3, &ids(&["a1", "a2"])));
+    assert_eq!(poll_one(&pipeline, &a).await.new_entries, 0, "nothing back");
+
+    // Day 13, then day 60: a1 and a2, still listed, stay out for as long as they are listed;
+    // a3 (not listed for ten days) and R's (out of the config as long) are forgotten.
+    for (days, edition) in [(7, 4), (47, 5)] {
+        age(&db, days);
+        prune_one_day(&pipeline.store).await;
+        assert_eq!(
+            tombstones(&db),
+            stones(&[("A", "a1"), ("A", "a2")]),
+            "after {days} more days"
+        );
+        server.put("a.xml", undated_feed(edition, &ids(&["a1", "a2"])));
+        let report = poll_one(&pipeline, &a).await;
+        assert_eq!(
+            (report.items, report.new_entries),
+            (2, 0),
+            "still listed, still out"
+        );
+    }
+    // A feed that answers 304 for weeks still lists what it listed: nothing is forgotten.
+    age(&db, 30);
+    assert_eq!(poll_one(&pipeline, &a).await.http_status, Some(304));
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(tombstones(&db), stones(&[("A", "a1"), ("A", "a2")]));
+    pipeline.store.close().await;
+    assert_foreign_keys_hold(&db);
+}
+
+/// Months of a busy feed under retention: every item is pruned a day or two after it
+/// appears, and the feed lists each for one poll. Tombstones stay bounded by what a grace
+/// period brings, while two items the feed lists all along stay out all along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tombstones_stay_bounded_over_months_of_polls_and_prunes() {
+    let server = common::FeedServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(dir.path(), &[("Busy", server.url("busy.xml"))], "");
+    let config = tradefeed::config::Config::load(&path).unwrap();
+    let busy = config.sources[0].clone();
+    let pipeline = tradefeed::app::Pipeline::start(&config).await.unwrap();
+    let db = pipeline.store.path().to_path_buf();
+    let mut most = 0;
+    for round in 0..60 {
+        // Two items listed all along, two new ones each round.
+        let listed = ids(&[
+            "keep-1",
+            "keep-2",
+            &format!("n{round}a"),
+            &format!("n{round}b"),
+        ]);
+        server.put("busy.xml", undated_feed(round, &listed));
+        let report = poll_one(&pipeline, &busy).await;
+        let expected_new = if round == 0 { 4 } else { 2 };
+        assert_eq!(
+            report.new_entries, expected_new,
+            "round {round}: {report:?}"
+        );
+        age(&db, 2);
+        prune_one_day(&pipeline.store).await;
+        let count = tombstones(&db).len();
+        most = most.max(count);
+        // keep-1, keep-2 and two per round for a grace of 7 days (4 rounds) and one more.
+        assert!(count <= 2 + 2 * 5, "round {round}: {count} tombstones");
+    }
+    assert!(most >= 2 + 2 * 4, "the grace is kept: at most {most}");
+    let left = tombstones(&db);
+    assert!(left.contains(&("Busy".to_string(), "guid:keep-1".to_string())));
+    assert!(left.contains(&("Busy".to_string(), "guid:keep-2".to_string())));
+    pipeline.store.close().await;
+}
+
+/// Items a poll passes over, dated before the retention or past `max_items_per_poll`, are
+/// not taken in (nor looked up one by one), yet their tombstones are kept while the feed
+/// lists them: a longer retention or a higher cap later must not bring them back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_a_poll_passes_over_keep_their_tombstones_while_listed() {
+    let server = common::FeedServer::start().await;
+    let date = |hours: i64| (Utc::now() - chrono::Duration::hours(hours)).to_rfc2822();
+    let (old, older_recent, newest) = (date(5 * 24), date(2), date(1));
+    let feed = |edition: &str| {
+        let item = |id: &'static str, date: &str| {
+            (
+                id,
+                "",
+                "Ministry notice on steel import duties",
+                "The ministry set new duties on steel imports.",
+                date.to_string(),
+            )
+        };
+        let items = [
+            item("old", &old),
+            item("recent-1", &older_recent),
+            item("recent-2", &newest),
+        ];
+        let rows: Vec<(&str, &str, &str, &str, &str)> = items
+            .iter()
+            .map(|(g, l, t, d, p)| (*g, *l, *t, *d, p.as_str()))
+            .collect();
+        common::Resource::feed(common::rss(edition, &rows))
+    };
+    server.put("o.xml", feed("1"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(dir.path(), &[("Old", server.url("o.xml"))], "");
+    let keep_all = tradefeed::config::Config::load(&path).unwrap();
+    common::write_config(
+        dir.path(),
+        &[("Old", server.url("o.xml"))],
+        "max_items_per_poll = 1\n",
+    );
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("[storage]\n", "[storage]\nretention_days = 2\n");
+    std::fs::write(&path, text).unwrap();
+    let strict = tradefeed::config::Config::load(&path).unwrap();
+    let source = keep_all.sources[0].clone();
+    let all = stones(&[("Old", "old"), ("Old", "recent-1"), ("Old", "recent-2")]);
+
+    // Stored while all was kept, then pruned.
+    let pipeline = tradefeed::app::Pipeline::start(&keep_all).await.unwrap();
+    let db = pipeline.store.path().to_path_buf();
+    assert_eq!(poll_one(&pipeline, &source).await.new_entries, 3);
+    age(&db, 3);
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(tombstones(&db), all);
+    pipeline.store.close().await;
+    drop(pipeline);
+
+    // Months under a two-day retention and a cap of one item: at every poll the old item is
+    // skipped as too old and the older recent one as past the cap; every tombstone is kept.
+    let pipeline = tradefeed::app::Pipeline::start(&strict).await.unwrap();
+    for edition in 2..6 {
+        age(&db, 30);
+        server.put("o.xml", feed(&edition.to_string()));
+        let report = poll_one(&pipeline, &source).await;
+        assert_eq!((report.skipped, report.new_entries), (2, 0), "{report:?}");
+        prune_one_day(&pipeline.store).await;
+        assert_eq!(tombstones(&db), all);
+    }
+    pipeline.store.close().await;
+    drop(pipeline);
+
+    // Retention and cap back as they were: every item is looked at, and stays out.
+    let pipeline = tradefeed::app::Pipeline::start(&keep_all).await.unwrap();
+    server.put("o.xml", feed("6"));
+    let report = poll_one(&pipeline, &source).await;
+    assert_eq!((report.skipped, report.new_entries), (0, 0), "{report:?}");
+    pipeline.store.close().await;
 }

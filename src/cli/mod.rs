@@ -402,7 +402,13 @@ async fn sources(cli: &Cli) -> anyhow::Result<ExitCode> {
             config_source.name,
             status,
             fmt(state.and_then(|s| s.last_success)),
-            fmt(state.and_then(|s| s.next_due)),
+            // A disabled or stopped source is skipped by the scheduler and by `fetch`
+            // whatever due time is stored for it.
+            if !config_source.enabled || state.is_some_and(|s| s.disabled_reason.is_some()) {
+                "not polled".to_string()
+            } else {
+                fmt(state.and_then(|s| s.next_due))
+            },
             state.map_or(0, |s| s.entries),
             state.map_or(0, |s| s.consecutive_failures),
             config_source.url

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
 use super::{HttpError, HttpState};
-use crate::store::{StoreError, StoryQuery};
+use crate::store::{SourceState, StoreError, StoryQuery};
 
 const DEFAULT_TOPIC: &str = "trade-policy";
 
@@ -20,6 +20,37 @@ fn when(t: Option<DateTime<Utc>>) -> String {
         || "—".to_string(),
         |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
     )
+}
+
+/// Why the scheduler leaves a source alone, in the order the status column tells it.
+#[derive(Debug, Clone, Copy)]
+enum Idle {
+    RemovedFromConfig,
+    Disabled,
+    Stopped,
+}
+
+impl Idle {
+    fn as_str(self) -> &'static str {
+        match self {
+            Idle::RemovedFromConfig => "removed from config",
+            Idle::Disabled => "disabled",
+            Idle::Stopped => "stopped",
+        }
+    }
+}
+
+/// `None` for a source the scheduler polls ([`SourceState::pollable`]).
+fn idle_because(s: &SourceState) -> Option<Idle> {
+    if !s.in_config {
+        Some(Idle::RemovedFromConfig)
+    } else if !s.enabled {
+        Some(Idle::Disabled)
+    } else if s.disabled_reason.is_some() {
+        Some(Idle::Stopped)
+    } else {
+        None
+    }
 }
 
 /// The `?q=` search text, if any, validated as on the feeds.
@@ -145,12 +176,12 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
     html.push_str("<h2>Sources</h2><table><tr><th>Name</th><th>Status</th><th>Last success</th>");
     html.push_str("<th>Next due</th><th>Entries</th><th>Failures</th><th>Last error</th></tr>");
     for s in &sources {
-        let status = if !s.in_config {
-            "removed from config".to_string()
-        } else if !s.enabled {
-            "disabled".to_string()
-        } else if let Some(reason) = &s.disabled_reason {
-            format!("stopped: {reason}")
+        let idle = idle_because(s);
+        let status = if let Some(why) = idle {
+            match (why, &s.disabled_reason) {
+                (Idle::Stopped, Some(reason)) => format!("stopped: {reason}"),
+                _ => why.as_str().to_string(),
+            }
         } else if s.consecutive_failures > 0 {
             format!("failing ({})", s.last_outcome.as_deref().unwrap_or("error"))
         } else {
@@ -175,7 +206,11 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
             esc(&status),
             if stale { " (stale)" } else { "" },
             when(s.last_success),
-            when(s.next_due),
+            // The stored due time of a source the scheduler skips is no promise: say why.
+            idle.map_or_else(
+                || when(s.next_due),
+                |why| format!("not polled: {}", why.as_str())
+            ),
             s.entries,
             s.consecutive_failures,
             esc(s.last_error.as_deref().unwrap_or("")),

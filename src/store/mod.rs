@@ -27,7 +27,10 @@ pub use read::{
     KnownEntries, MAX_SEARCH_WORDS, PollBlocker, PollState, SourceState, StoryQuery, StoryView,
     search_words,
 };
-pub use write::{EntryWrite, Placement, PollHook, PollOutcome, PollRecord, PollResult, QueuedPoll};
+pub use write::{
+    EntryWrite, Placement, PollHook, PollOutcome, PollRecord, PollResult, QueuedPoll,
+    TOMBSTONE_GRACE_FLOOR,
+};
 
 static MIGRATIONS_DIR: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
 

@@ -168,13 +168,39 @@ fn state_from_row(r: &rusqlite::Row) -> rusqlite::Result<SourceState> {
 pub struct KnownEntries {
     /// The content hash of each stored identity asked about (`""` for a pruned entry).
     pub hashes: HashMap<String, String>,
-    /// The canonical link of each stored entry asked about with its link.
+    /// The canonical link of each stored entry asked about with its link, and of every stored
+    /// entry asked about under a plain (not `shared:`) identity when `any_shared`.
     pub links: HashMap<String, Option<String>>,
     /// Whether the source holds any entry (or pruned one) identified as `shared:…`.
     pub any_shared: bool,
+    /// Whether the source has any tombstone (an entry pruned by retention).
+    pub any_pruned: bool,
 }
 
+/// One identity of a source, stored or pruned (a tombstone's hash is '' and it has no link).
+const IDENTITY_LOOKUP: &str = "SELECT e.content_hash, e.canonical_url FROM entries e
+                                 JOIN sources s ON s.id = e.source_id
+                                WHERE s.name = ?1 AND e.identity = ?2
+                               UNION ALL
+                               SELECT '', NULL FROM tombstones t JOIN sources s ON s.id = t.source_id
+                                WHERE s.name = ?1 AND t.identity = ?2";
+
 impl Store {
+    /// How many identity lookups [`Store::known_entries`] has run on the pooled read
+    /// connections (SQLite's own count of runs of the statement).
+    #[cfg(test)]
+    pub(crate) fn identity_lookups(&self) -> i64 {
+        let readers = self.inner.readers.lock().expect("reader lock poisoned");
+        readers
+            .iter()
+            .map(|c| {
+                c.prepare_cached(IDENTITY_LOOKUP).map_or(0, |s| {
+                    i64::from(s.get_status(rusqlite::StatementStatus::Run))
+                })
+            })
+            .sum()
+    }
+
     /// Every source ever configured, by name.
     pub async fn source_states(&self) -> Result<Vec<SourceState>, StoreError> {
         self.read(|c| {
@@ -288,7 +314,8 @@ impl Store {
 
     /// Content hashes of a source's known entries among `identities` (to skip unchanged ones
     /// before the costly stages), and the canonical link of those asked with `true` (to tell
-    /// which of the items sharing one guid its stored row is).
+    /// which of the items sharing one guid its stored row is), or of every plain identity
+    /// when the source has `shared:` rows (see [`KnownEntries::any_shared`]).
     pub async fn known_entries(
         &self,
         source: &str,
@@ -299,15 +326,16 @@ impl Store {
             let mut known = KnownEntries::default();
             // A source that has never stored an entry (a new one: every source on a first
             // pass) has nothing to find: one probe instead of a lookup per item.
-            let stored_any: bool = c
+            let (any_entry, any_pruned): (bool, bool) = c
                 .prepare_cached(
                     "SELECT EXISTS (SELECT 1 FROM entries e JOIN sources s ON s.id = e.source_id
-                                     WHERE s.name = ?1)
-                         OR EXISTS (SELECT 1 FROM tombstones t JOIN sources s ON s.id = t.source_id
+                                     WHERE s.name = ?1),
+                            EXISTS (SELECT 1 FROM tombstones t JOIN sources s ON s.id = t.source_id
                                      WHERE s.name = ?1)",
                 )?
-                .query_row([&source], |r| r.get(0))?;
-            if !stored_any {
+                .query_row([&source], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            known.any_pruned = any_pruned;
+            if !any_entry && !any_pruned {
                 return Ok(known);
             }
             // One range probe on the (source, identity) keys.
@@ -321,15 +349,12 @@ impl Store {
                                        AND t.identity < 'shared;')",
                 )?
                 .query_row([&source], |r| r.get(0))?;
-            let mut stmt = c.prepare_cached(
-                "SELECT e.content_hash, e.canonical_url FROM entries e
-                   JOIN sources s ON s.id = e.source_id
-                  WHERE s.name = ?1 AND e.identity = ?2
-                 UNION ALL
-                 SELECT '', NULL FROM tombstones t JOIN sources s ON s.id = t.source_id
-                  WHERE s.name = ?1 AND t.identity = ?2",
-            )?;
+            let mut stmt = c.prepare_cached(IDENTITY_LOOKUP)?;
             for (identity, with_link) in identities {
+                // A source with `shared:` rows needs every plain identity's link (which item
+                // its row is): read now, from the row this lookup reads anyway, it saves
+                // asking for the identity again. Other sources (nearly all) read no link.
+                let with_link = with_link || (known.any_shared && !identity.starts_with("shared:"));
                 if let Some((hash, link)) = stmt
                     .query_row(params![source, identity], |r| {
                         let link = if with_link {
@@ -349,6 +374,38 @@ impl Store {
                 }
             }
             Ok(known)
+        })
+        .await
+    }
+
+    /// Which of `identities` the source has tombstones for. Asked about the items a poll read
+    /// but did not take in (dated before the retention, or past `max_items_per_poll`), whose
+    /// tombstones its write then keeps (see [`Store::prune`]); only for a source with any
+    /// ([`KnownEntries::any_pruned`]).
+    pub async fn pruned_among(
+        &self,
+        source: &str,
+        identities: Vec<String>,
+    ) -> Result<Vec<String>, StoreError> {
+        let source = source.to_string();
+        self.read(move |c| {
+            let Some(id) = c
+                .prepare_cached("SELECT id FROM sources WHERE name = ?1")?
+                .query_row([&source], |r| r.get::<_, i64>(0))
+                .optional()?
+            else {
+                return Ok(Vec::new());
+            };
+            let mut stmt = c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM tombstones WHERE source_id = ?1 AND identity = ?2)",
+            )?;
+            let mut pruned = Vec::new();
+            for identity in identities {
+                if stmt.query_row(params![id, identity], |r| r.get::<_, bool>(0))? {
+                    pruned.push(identity);
+                }
+            }
+            Ok(pruned)
         })
         .await
     }

@@ -50,6 +50,9 @@ pub enum PollOutcome {
         etag: Option<String>,
         /// New validators to send next time.
         last_modified: Option<String>,
+        /// Identities the feed listed whose entries retention has pruned: their tombstones
+        /// are still needed, and the poll's write says so (see [`Store::prune`]).
+        listed_pruned: Vec<String>,
     },
     /// 304: nothing to do.
     NotModified {
@@ -364,17 +367,35 @@ impl Store {
     /// Deletes entries first seen before `cutoff` (remembering their identities so a feed that
     /// still lists them cannot bring them back), stories left without entries, and old fetch
     /// logs. Returns (entries, stories) removed.
+    ///
+    /// A remembered identity (a tombstone) is needed only while its source's feed lists it.
+    /// Its `pruned_at` is the last time it was known to be needed: the prune that made it,
+    /// then each poll that read the feed and found it listed ([`PollOutcome::Fetched`]'s
+    /// `listed_pruned`, written with the poll's start). It is forgotten once it is older than
+    /// a grace period (the retention, `now - cutoff`, and at least [`TOMBSTONE_GRACE_FLOOR`])
+    /// and either the source's latest read of its feed came after it, so did not list it, or
+    /// the source has left the config and not been polled within the grace. A feed answering
+    /// 304, failing, or not polled while disabled or stopped has not been read since: its
+    /// tombstones stay, as what it lists is unknown.
     pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<(usize, usize), StoreError> {
         let result = self
             .write(move |conn| {
+                let now = secs(Utc::now());
                 let cutoff = secs(cutoff);
                 let tx =
                     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 tx.execute(
                     "INSERT OR IGNORE INTO tombstones (source_id, identity, pruned_at)
-                 SELECT source_id, identity, unixepoch() FROM entries WHERE first_seen < ?1",
-                    [cutoff],
+                 SELECT source_id, identity, ?2 FROM entries WHERE first_seen < ?1",
+                    [cutoff, now],
                 )?;
+                let forgotten = forget_tombstones(
+                    &tx,
+                    cutoff.min(now.saturating_sub(TOMBSTONE_GRACE_FLOOR.num_seconds())),
+                )?;
+                if forgotten > 0 {
+                    tracing::debug!(tombstones = forgotten, "tombstones no longer needed");
+                }
                 let entries = tx.execute("DELETE FROM entries WHERE first_seen < ?1", [cutoff])?;
                 // A story left without entries goes with its keys and scores (foreign keys are
                 // not enforced, so the schema's ON DELETE CASCADE does not run: see `configure`
@@ -417,6 +438,75 @@ impl Store {
         self.bump_version();
         Ok(result)
     }
+}
+
+/// The shortest time a tombstone is kept after its identity was last known to be needed,
+/// whatever the retention. A feed may drop an item for a while and list it again (a stale
+/// cache or mirror answering, a list of "most read" items, a paged feed): an identity it has
+/// not listed for a week is taken to be gone. With a longer retention the grace is the
+/// retention: a tombstone outlives the last listing of its identity as long as an entry
+/// outlives its first sighting, which keeps the table about as large as the entries' identities.
+pub const TOMBSTONE_GRACE_FLOOR: chrono::Duration = chrono::Duration::days(7);
+
+/// Deletes the tombstones no longer needed, last known needed before `before` (the end of
+/// the grace period; see [`Store::prune`]). Returns how many. One scan of the table finds
+/// the sources with any that old, then each source's tombstones are deleted by its own rule.
+fn forget_tombstones(tx: &Connection, before: i64) -> rusqlite::Result<usize> {
+    let sources: Vec<i64> = tx
+        .prepare("SELECT DISTINCT source_id FROM tombstones WHERE pruned_at < ?1")?
+        .query_map([before], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut forgotten = 0;
+    for source in sources {
+        // Out of the config and not polled within the grace (or a row that is gone, which
+        // only a damaged database has): nothing will read its feed.
+        let left: bool = tx.query_row(
+            "SELECT NOT EXISTS (SELECT 1 FROM sources
+                                 WHERE id = ?1 AND (in_config = 1 OR last_attempt >= ?2))",
+            params![source, before],
+            |r| r.get(0),
+        )?;
+        let horizon = if left {
+            Some(before)
+        } else {
+            // The latest poll that read the feed (outcome `ok`, see `PollOutcome::label`):
+            // its listed tombstones it renewed to its start, so those older it did not list.
+            // (The fetch log is pruned with the entries: a source not read within the
+            // retention keeps its tombstones.)
+            tx.query_row(
+                "SELECT started_at FROM fetches WHERE source_id = ?1 AND outcome = 'ok'
+                  ORDER BY started_at DESC LIMIT 1",
+                [source],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .map(|read| read.min(before))
+        };
+        if let Some(horizon) = horizon {
+            forgotten += tx.execute(
+                "DELETE FROM tombstones WHERE source_id = ?1 AND pruned_at < ?2",
+                params![source, horizon],
+            )?;
+        }
+    }
+    Ok(forgotten)
+}
+
+/// Renews a tombstone the poll that started at `started` found listed in its feed (see
+/// [`Store::prune`]). A tombstone made or renewed later keeps its time.
+fn keep_tombstone(
+    tx: &Prepared<'_>,
+    source_id: i64,
+    identity: &str,
+    started: i64,
+) -> rusqlite::Result<()> {
+    exec(
+        tx,
+        "UPDATE tombstones SET pruned_at = ?3
+          WHERE source_id = ?1 AND identity = ?2 AND pruned_at < ?3",
+        params![source_id, identity, started],
+    )?;
+    Ok(())
 }
 
 /// Indexes for search up to `limit` stories that are not yet indexed, in id order, and moves
@@ -785,6 +875,7 @@ fn record_poll(
         let mut poll = PollContext {
             source_id,
             priority,
+            started,
             now: secs(Utc::now()),
             has_tombstones,
             written_to_empty_source: (!has_entries).then(HashSet::new),
@@ -794,6 +885,12 @@ fn record_poll(
         };
         for (index, write) in record.entries.iter().enumerate() {
             write_entry(tx, &mut poll, index, write, hook, &mut result)?;
+        }
+    }
+    // Most polls list no pruned identity: nothing to do then.
+    if let PollOutcome::Fetched { listed_pruned, .. } = &record.outcome {
+        for identity in listed_pruned {
+            keep_tombstone(tx, source_id, identity, started)?;
         }
     }
 
@@ -944,6 +1041,8 @@ pub(super) fn rehash_story_keys(conn: &mut Connection) -> rusqlite::Result<()> {
 struct PollContext<'a> {
     source_id: i64,
     priority: i32,
+    /// When the poll started (Unix seconds), the time its fetch is recorded with.
+    started: i64,
     now: i64,
     /// Whether any identity of this source was ever pruned. Most sources have none, and then
     /// the per-entry tombstone lookup is skipped.
@@ -1026,6 +1125,8 @@ fn write_entry<'a>(
         )?
         .unwrap_or(false);
     if pruned {
+        // Pruned after ingest looked (it found no tombstone): still listed, still needed.
+        keep_tombstone(tx, source_id, &e.identity, poll.started)?;
         result.unchanged_entries += 1;
         return Ok(());
     }
