@@ -378,6 +378,8 @@ pub async fn run(
 /// to an every-minute schedule mid-poll would wait for the yearly slot, even across restarts.
 /// After a success the next time is the new schedule's next slot; after a failure the
 /// backoff's time is kept unless the new schedule reaches past the longest backoff sooner.
+/// A source whose URL changed meanwhile is left as it is: the store recorded none of the old
+/// URL's state on it (`PollRecord::url`), so it stays due at once by its new URL.
 async fn reschedule_if_changed_meanwhile(
     ingestor: &Ingestor,
     configured: &watch::Receiver<Arc<Vec<crate::domain::Source>>>,
@@ -724,6 +726,7 @@ mod tests {
         store
             .record_poll(PollRecord {
                 source: source.into(),
+                url: "http://a.example/feed".into(),
                 started_at: now,
                 duration: Duration::ZERO,
                 outcome: PollOutcome::Fetched {

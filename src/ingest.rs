@@ -514,6 +514,7 @@ impl Ingestor {
         error!(source = %source.name, error = %message, next_due = %next, "poll crashed; recorded as a failure");
         let record = PollRecord {
             source: source.name.clone(),
+            url: source.url.clone(),
             started_at,
             duration: clock.elapsed(),
             outcome: PollOutcome::Failed {
@@ -696,6 +697,7 @@ impl Ingestor {
         };
         let record = PollRecord {
             source: source.name.clone(),
+            url: source.url.clone(),
             started_at,
             duration: clock.elapsed(),
             outcome,

@@ -89,6 +89,11 @@ impl PollOutcome {
 pub struct PollRecord {
     /// Source name.
     pub source: String,
+    /// The URL the poll fetched: the source's URL when the poll began. A reload may give the
+    /// source another URL while the poll runs; what the poll learnt about its URL (validators,
+    /// a move, a 410, failures, Retry-After, the next due time) is recorded only if the source
+    /// still has this one.
+    pub url: String,
     /// When the poll started.
     pub started_at: DateTime<Utc>,
     /// How long it took.
@@ -169,7 +174,9 @@ pub struct PollResult {
 impl Store {
     /// Makes the sources table match the config: adds new names, updates changed ones, marks
     /// removed ones as out of config (their stories stay). A changed URL is a new feed: its
-    /// validators are forgotten and it is due at once. A changed schedule takes effect from
+    /// validators are forgotten and it is due at once (a poll of the old URL still in flight
+    /// records its entries but none of that state: see [`PollRecord::url`]). A changed
+    /// schedule takes effect from
     /// the source's last poll: its next time becomes `next_after(source, last_attempt)` (the
     /// caller's schedule arithmetic; the store does none), so `@hourly` → `@daily` does not
     /// poll now. A source never polled stays due at once, and one in failure backoff keeps
@@ -574,13 +581,13 @@ fn query_opt<T>(
     conn.with_statement(sql, |s| s.query_row(params, f).optional())
 }
 
-/// The source's row id and priority.
-fn source_row(tx: &Prepared<'_>, name: &str) -> Result<(i64, i32), StoreError> {
+/// The source's row id, priority and URL.
+fn source_row(tx: &Prepared<'_>, name: &str) -> Result<(i64, i32, String), StoreError> {
     Ok(query_row(
         tx,
-        "SELECT id, priority FROM sources WHERE name = ?1",
+        "SELECT id, priority, url FROM sources WHERE name = ?1",
         [name],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?)
 }
 
@@ -771,7 +778,11 @@ fn record_poll(
     key_filter: &mut Option<KeyFilter>,
 ) -> Result<PollResult, StoreError> {
     let tx = &Prepared::new(tx);
-    let (source_id, priority) = source_row(tx, &record.source)?;
+    let (source_id, priority, url) = source_row(tx, &record.source)?;
+    // A reload gave the source another URL while this poll ran, and reset it as a new feed
+    // (`sync_sources`). The entries and the fetch log line are still the source's; what the
+    // poll learnt about the old URL is not the new URL's (see below).
+    let same_url = url == record.url;
     let started = secs(record.started_at);
     let mut result = PollResult::default();
     if !record.entries.is_empty() {
@@ -789,7 +800,12 @@ fn record_poll(
             has_tombstones,
             written_to_empty_source: (!has_entries).then(HashSet::new),
             next_entry_id: None,
-            base_url: record.base_url.clone(),
+            // Entries without a base URL resolve against their source's URL, which is no
+            // longer the one they were fetched from.
+            base_url: record
+                .base_url
+                .clone()
+                .or_else(|| (!same_url).then(|| record.url.clone())),
             key_filter: key_filter.as_mut(),
         };
         for (index, write) in record.entries.iter().enumerate() {
@@ -826,6 +842,19 @@ fn record_poll(
         ],
     )?;
 
+    if !same_url {
+        // The source was reset as a new feed, due at once with no validators, move, 410,
+        // failures or Retry-After: applying the old URL's would send the new feed the old
+        // one's ETag (a 304 for good), stop it for the old one's 410, or make it wait for
+        // the old one's next time. Its last attempt, outcome and error are left to the new
+        // URL's first poll too; the fetch log above keeps this one.
+        exec(
+            tx,
+            "UPDATE sources SET last_new_entry = ?2 WHERE id = ?1 AND ?3 > 0",
+            params![source_id, started, result.new_entries as i64],
+        )?;
+        return Ok(result);
+    }
     match &record.outcome {
         PollOutcome::Fetched {
             etag,
