@@ -811,6 +811,26 @@ async fn a_poll_of_a_url_changed_meanwhile_keeps_its_entries_but_leaves_the_new_
     store.close().await;
 }
 
+/// A source given a new URL is due at once; a second reload that changes its schedule before
+/// the new URL was polled must not schedule it by the old URL's last poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_schedule_does_not_delay_a_source_still_due_at_once_for_its_new_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("tradefeed.db"), Access::ReadWrite).unwrap();
+    sync(&store, &[source("S")]).await.unwrap();
+    store.record_poll(not_modified("S")).await.unwrap();
+    let mut moved = source("S");
+    moved.url = "https://new.example/feed".into();
+    sync(&store, std::slice::from_ref(&moved)).await.unwrap();
+    moved.schedule = Schedule::parse("@yearly").unwrap();
+    sync(&store, std::slice::from_ref(&moved)).await.unwrap();
+    let state = store.source_state("S").await.unwrap().unwrap();
+    assert_eq!(state.schedule, "@yearly");
+    assert_eq!(state.next_due, None, "still due at once by its new URL");
+    assert_eq!(store.due_sources(Utc::now()).await.unwrap(), ["S"]);
+    store.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_from_before_migration_04_keeps_its_entries_and_stories_without_the_entry_text()
 {

@@ -122,6 +122,8 @@ struct StoredSource {
     last_attempt: Option<DateTime<Utc>>,
     /// In failure backoff (its next time is the backoff's, not the schedule's).
     failing: bool,
+    /// Due at once (`next_due` NULL): never polled, or not yet polled at a new URL.
+    due_at_once: bool,
 }
 
 /// Where one written entry ended up.
@@ -179,8 +181,8 @@ impl Store {
     /// schedule takes effect from
     /// the source's last poll: its next time becomes `next_after(source, last_attempt)` (the
     /// caller's schedule arithmetic; the store does none), so `@hourly` → `@daily` does not
-    /// poll now. A source never polled stays due at once, and one in failure backoff keeps
-    /// its backoff.
+    /// poll now. A source due at once (never polled, or not yet polled at a new URL) stays
+    /// due at once, and one in failure backoff keeps its backoff.
     ///
     /// Reads the table once and writes only rows that differ: every start and every reload
     /// runs this, and with nothing changed (the usual case) it writes nothing at all.
@@ -195,7 +197,7 @@ impl Store {
             let mut stored: std::collections::HashMap<String, StoredSource> = tx
                 .prepare(
                     "SELECT name, url, schedule, in_config, enabled, priority, last_attempt,
-                            consecutive_failures
+                            consecutive_failures, next_due IS NULL
                      FROM sources",
                 )?
                 .query_map([], |r| {
@@ -209,6 +211,7 @@ impl Store {
                             priority: r.get(5)?,
                             last_attempt: r.get::<_, Option<i64>>(6)?.map(super::time),
                             failing: r.get::<_, i64>(7)? > 0,
+                            due_at_once: r.get(8)?,
                         },
                     ))
                 })?
@@ -247,6 +250,9 @@ impl Store {
                 } else if before.schedule != s.schedule.as_str()
                     && let Some(last) = before.last_attempt
                     && !before.failing
+                    // Due at once because an earlier reload changed its URL: the last poll
+                    // was of the old URL, and the new one is still to be polled at once.
+                    && !before.due_at_once
                 {
                     exec(
                         &tx,
