@@ -94,6 +94,45 @@ pub fn backoff_delay(
     exponential.saturating_add(jitter).min(cap)
 }
 
+/// The rules due times follow, from `[defaults]` (a reload may change them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Largest per-source offset inside a schedule slot ([`jitter_offset`]).
+    pub max_jitter: Duration,
+    /// Retry delay after the first failure ([`backoff_delay`]).
+    pub backoff_base: Duration,
+    /// Longest retry delay after failures.
+    pub backoff_cap: Duration,
+    /// Longest `Retry-After` honoured: the fetcher caps the header's time at this from when
+    /// it read it.
+    pub max_retry_after: chrono::Duration,
+}
+
+/// When a source is next due after its `failures`-th failure in a row at `now` (0: after a
+/// success): the first cron time after the backoff delay (keeping the rhythm), and never
+/// before the server's Retry-After (honoured for at most `max_retry_after`). Saturates rather
+/// than panics whatever the delays.
+pub fn failure_due(
+    schedule: &Schedule,
+    source_name: &str,
+    now: DateTime<Utc>,
+    failures: u32,
+    retry_not_before: Option<DateTime<Utc>>,
+    timing: &Timing,
+) -> DateTime<Utc> {
+    let delay = backoff_delay(
+        failures,
+        timing.backoff_base,
+        timing.backoff_cap,
+        source_name,
+    );
+    let earliest = saturating_add_std(now, delay);
+    let earliest = retry_not_before
+        .map(|r| r.min(saturating_add(now, timing.max_retry_after)))
+        .map_or(earliest, |r| r.max(earliest));
+    next_due(schedule, source_name, earliest, timing.max_jitter)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
