@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::key_filter::KeyFilter;
-use super::{PollJob, Store, StoreError, WriteJob, secs};
+use super::{DueTimes, PollJob, Store, StoreError, WriteJob, secs};
 use crate::domain::{Entry, Source, StoryId, TopicScore};
 
 /// One entry to store, with what the pipeline worked out about it.
@@ -286,6 +286,45 @@ impl Store {
                 params![source, secs(due)],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Replaces sources' due times: each `(name, read, corrected)` sets the next due time and
+    /// Retry-After of `corrected`, but only if the source's stored times are still those of
+    /// `read` (a poll recorded since then has worked out newer ones). Returns the names of
+    /// the sources changed.
+    pub async fn correct_due_times(
+        &self,
+        corrections: Vec<(String, DueTimes, DueTimes)>,
+    ) -> Result<Vec<String>, StoreError> {
+        if corrections.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut changed = Vec::new();
+            for (name, read, corrected) in corrections {
+                let rows = exec(
+                    &tx,
+                    "UPDATE sources SET next_due = ?2, retry_not_before = ?3
+                      WHERE name = ?1 AND next_due IS ?4 AND retry_not_before IS ?5
+                        AND consecutive_failures = ?6",
+                    params![
+                        name,
+                        corrected.next_due.map(secs),
+                        corrected.retry_not_before.map(secs),
+                        read.next_due.map(secs),
+                        read.retry_not_before.map(secs),
+                        read.consecutive_failures,
+                    ],
+                )?;
+                if rows > 0 {
+                    changed.push(name);
+                }
+            }
+            tx.commit()?;
+            Ok(changed)
         })
         .await
     }
