@@ -254,6 +254,7 @@ fn stages(c: &mut Criterion) {
                 runtime
                     .block_on(store.record_poll(PollRecord {
                         source: "bench".into(),
+                        url: "https://bench.example/feed".into(),
                         started_at: Utc::now(),
                         duration: std::time::Duration::ZERO,
                         outcome: PollOutcome::Fetched {

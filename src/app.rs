@@ -63,6 +63,11 @@ pub fn ingest_settings(config: &Config) -> IngestSettings {
     }
 }
 
+/// The rules due times follow under a config.
+pub fn timing(config: &Config) -> scheduler::Timing {
+    ingest_settings(config).timing()
+}
+
 /// Records the config's sources in the store. A source whose schedule changed is next due by
 /// its new schedule after its last poll (the same arithmetic as after a poll).
 pub async fn sync_sources(store: &Store, config: &Config) -> Result<(), crate::store::StoreError> {
@@ -134,6 +139,11 @@ impl Pipeline {
         sync_sources(&store, config)
             .await
             .context("recording the configured sources")?;
+        // Before anything reads the due times: a clock that went back while the daemon was
+        // down (or before it started) left some too far ahead to be waited for.
+        scheduler::settle_due_times(&store, &config.sources, &timing(config), Utc::now())
+            .await
+            .context("checking the stored due times against the clock")?;
         rescore_if_changed(&store, &classifier).await?;
         let classifier: SharedClassifier = Arc::new(RwLock::new(Arc::new(classifier)));
         let fetcher = fetcher
@@ -231,9 +241,11 @@ pub async fn run(
     let (jobs_tx, mut jobs_rx) = mpsc::channel::<scheduler::Job>(config.polling.concurrency);
     let scheduler_cancel = CancellationToken::new();
     let configured = sources_rx.clone();
+    let (timing_tx, timing_rx) = watch::channel(timing(&config));
     let scheduler_task = tokio::spawn(scheduler::run(
         store.clone(),
         sources_rx,
+        timing_rx,
         jobs_tx,
         scheduler_cancel.clone(),
     ));
@@ -324,6 +336,7 @@ pub async fn run(
         classifier: Arc::clone(&classifier),
         ingestor: ingestor.clone(),
         sources: sources_tx,
+        timing: timing_tx,
         retention: retention_tx,
         site,
         permits: Arc::clone(&permits_handle),
@@ -378,6 +391,8 @@ pub async fn run(
 /// to an every-minute schedule mid-poll would wait for the yearly slot, even across restarts.
 /// After a success the next time is the new schedule's next slot; after a failure the
 /// backoff's time is kept unless the new schedule reaches past the longest backoff sooner.
+/// A source whose URL changed meanwhile is left as it is: the store recorded none of the old
+/// URL's state on it (`PollRecord::url`), so it stays due at once by its new URL.
 async fn reschedule_if_changed_meanwhile(
     ingestor: &Ingestor,
     configured: &watch::Receiver<Arc<Vec<crate::domain::Source>>>,
@@ -592,6 +607,8 @@ struct Live {
     classifier: SharedClassifier,
     ingestor: Ingestor,
     sources: watch::Sender<Arc<Vec<crate::domain::Source>>>,
+    /// The timing rules in force, read by the scheduler.
+    timing: watch::Sender<scheduler::Timing>,
     /// `[storage] retention_days` in force, read by the pruner.
     retention: watch::Sender<Option<u32>>,
     site: Arc<RwLock<Site>>,
@@ -662,6 +679,7 @@ impl Live {
             });
         }
         let _ = self.sources.send(Arc::new(new.sources.clone()));
+        self.timing.send_replace(timing(&new));
         self.retention.send_if_modified(|days| {
             let changed = *days != new.storage.retention_days;
             *days = new.storage.retention_days;
@@ -724,6 +742,7 @@ mod tests {
         store
             .record_poll(PollRecord {
                 source: source.into(),
+                url: "http://a.example/feed".into(),
                 started_at: now,
                 duration: Duration::ZERO,
                 outcome: PollOutcome::Fetched {

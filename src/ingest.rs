@@ -22,7 +22,7 @@ use crate::normalize::{
     shared_identity,
 };
 use crate::parse::{ParseError, parse_feed};
-use crate::scheduler::{backoff_delay, next_due, saturating_add, saturating_add_std};
+use crate::scheduler::{Timing, backoff_delay, next_due, saturating_add, saturating_add_std};
 use crate::store::{
     EntryWrite, KnownEntries, PollHook, PollOutcome, PollRecord, PollResult, PollState, Store,
     StoreError,
@@ -48,6 +48,18 @@ pub struct IngestSettings {
     pub retention: Option<chrono::Duration>,
     /// Near-duplicate window.
     pub cluster: ClusterConfig,
+}
+
+impl IngestSettings {
+    /// The rules the due times of polls follow.
+    pub fn timing(&self) -> Timing {
+        Timing {
+            max_jitter: self.max_jitter,
+            backoff_base: self.backoff_base,
+            backoff_cap: self.backoff_cap,
+            max_retry_after: MAX_RETRY_AFTER,
+        }
+    }
 }
 
 /// What one poll of one source did, for logs, the `fetch` summary and metrics.
@@ -516,6 +528,7 @@ impl Ingestor {
         error!(source = %source.name, error = %message, next_due = %next, "poll crashed; recorded as a failure");
         let record = PollRecord {
             source: source.name.clone(),
+            url: source.url.clone(),
             started_at,
             duration: clock.elapsed(),
             outcome: PollOutcome::Failed {
@@ -699,6 +712,7 @@ impl Ingestor {
         };
         let record = PollRecord {
             source: source.name.clone(),
+            url: source.url.clone(),
             started_at,
             duration: clock.elapsed(),
             outcome,
@@ -1091,9 +1105,7 @@ fn fetch_failure(e: &FetchError, now: DateTime<Utc>) -> PollOutcome {
     }
 }
 
-/// After a failure: the first cron time after the backoff delay (keeping the rhythm), and never
-/// before the server's Retry-After (itself at most [`MAX_RETRY_AFTER`] ahead). Saturates rather
-/// than panics whatever the delays.
+/// After a failure: see [`crate::scheduler::failure_due`].
 fn failure_due(
     source: &Source,
     now: DateTime<Utc>,
@@ -1101,21 +1113,13 @@ fn failure_due(
     retry_not_before: Option<DateTime<Utc>>,
     settings: &IngestSettings,
 ) -> DateTime<Utc> {
-    let delay = backoff_delay(
-        failures,
-        settings.backoff_base,
-        settings.backoff_cap,
-        &source.name,
-    );
-    let earliest = saturating_add_std(now, delay);
-    let earliest = retry_not_before
-        .map(|r| r.min(saturating_add(now, MAX_RETRY_AFTER)))
-        .map_or(earliest, |r| r.max(earliest));
-    next_due(
+    crate::scheduler::failure_due(
         &source.schedule,
         &source.name,
-        earliest,
-        settings.max_jitter,
+        now,
+        failures,
+        retry_not_before,
+        &settings.timing(),
     )
 }
 

@@ -1,5 +1,5 @@
-//! A schedule changed by a reload while its source's poll is in flight (its own test binary:
-//! the reload watcher and metrics are process-wide).
+//! A schedule or URL changed by a reload while its source's poll is in flight (its own test
+//! binary: the reload watcher and metrics are process-wide).
 
 mod common;
 
@@ -13,7 +13,21 @@ use tradefeed::config::Config;
 async fn start_held_server(
     body: String,
     release: tokio::sync::watch::Receiver<bool>,
-) -> (std::net::SocketAddr, tokio::sync::mpsc::Receiver<()>) {
+) -> (std::net::SocketAddr, tokio::sync::mpsc::Receiver<String>) {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    start_server(head + &body, Some(release)).await
+}
+
+/// A server that answers every request with `response` (a whole HTTP response), once
+/// `release` fires if given; sends the text of each request it reads.
+async fn start_server(
+    response: String,
+    release: Option<tokio::sync::watch::Receiver<bool>>,
+) -> (std::net::SocketAddr, tokio::sync::mpsc::Receiver<String>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::mpsc::channel(16);
@@ -22,19 +36,17 @@ async fn start_held_server(
             let Ok((mut socket, _)) = listener.accept().await else {
                 return;
             };
-            let (tx, body, mut release) = (tx.clone(), body.clone(), release.clone());
+            let (tx, response, release) = (tx.clone(), response.clone(), release.clone());
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
-                let _ = socket.read(&mut buf).await;
-                let _ = tx.send(()).await;
-                let _ = release.wait_for(|r| *r).await;
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n\
-                     Content-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = socket.write_all(head.as_bytes()).await;
-                let _ = socket.write_all(body.as_bytes()).await;
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                let _ = tx
+                    .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                    .await;
+                if let Some(mut release) = release {
+                    let _ = release.wait_for(|r| *r).await;
+                }
+                let _ = socket.write_all(response.as_bytes()).await;
             });
         }
     });
@@ -117,5 +129,154 @@ async fn a_schedule_changed_while_its_source_is_polled_sets_the_next_due_time() 
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    stop_daemon(cancel, handle).await;
+}
+
+/// A one-item feed of source `name` (guid `{name}1`).
+fn one_item_feed(name: &str) -> String {
+    common::rss(
+        name,
+        &[(
+            &format!("{name}1"),
+            &format!("http://{name}.example/1"),
+            &format!("{name}: EU raises steel tariffs"),
+            "Tariffs rise.",
+            "Tue, 10 Nov 2026 09:00:00 GMT",
+        )],
+    )
+}
+
+/// Starts the daemon with source `D` at `old` on a yearly schedule, waits for the poll of
+/// `old` to begin, then reloads the config with `D` at `new` and waits until the reload is
+/// stored. Returns what `stop_daemon` needs and the config's folder.
+async fn reload_a_new_url_during_a_poll(
+    old: std::net::SocketAddr,
+    old_requests: &mut tokio::sync::mpsc::Receiver<String>,
+    new: std::net::SocketAddr,
+) -> (
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let old_url = format!("http://{old}/d.xml");
+    let path = write_config(dir.path(), &[("D", old_url.clone())], "");
+    let yearly = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("schedule = \"*/5 * * * *\"", "schedule = \"0 0 1 1 *\"")
+        .replace("timeout_secs = 5", "timeout_secs = 60");
+    std::fs::write(&path, &yearly).unwrap();
+    let (_base, cancel, handle) = start_daemon(Config::load(&path).unwrap()).await;
+    tokio::time::timeout(Duration::from_secs(10), old_requests.recv())
+        .await
+        .expect("the new source is polled at once")
+        .unwrap();
+
+    // While the poll of the old URL waits for its answer, the source gets a new URL.
+    let new_url = format!("http://{new}/d.xml");
+    std::fs::write(&path, yearly.replace(&old_url, &new_url)).unwrap();
+    let db = dir.path().join("tradefeed.db");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while stored(&db, "SELECT url FROM sources WHERE name = 'D'").as_deref() != Some(&new_url) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reload is applied"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (cancel, handle, dir)
+}
+
+/// Waits (15 s at most) until `sql` gives `want`.
+async fn wait_for_number(db: &std::path::Path, sql: &str, want: i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while number(db, sql) != Some(want) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{sql}: {:?}, waiting for {want}",
+            number(db, sql)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_changed_while_its_source_is_polled_is_polled_at_once_without_the_old_validators() {
+    let (release_tx, release_rx) = tokio::sync::watch::channel(false);
+    let body = one_item_feed("a");
+    let old_answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nETag: \"old-etag\"\r\n\
+         Last-Modified: Wed, 21 Oct 2026 07:28:00 GMT\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (old, mut old_requests) = start_server(old_answer, Some(release_rx)).await;
+    let body = one_item_feed("b");
+    let new_answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (new, mut new_requests) = start_server(new_answer, None).await;
+    let (cancel, handle, dir) = reload_a_new_url_during_a_poll(old, &mut old_requests, new).await;
+    release_tx.send_replace(true);
+
+    // The new URL is polled at once (not next January, the old poll's next time), and asked
+    // without the old feed's validators.
+    let request = tokio::time::timeout(Duration::from_secs(15), new_requests.recv())
+        .await
+        .expect("the new URL is polled at once after the old URL's poll")
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        !request.contains("if-none-match") && !request.contains("if-modified-since"),
+        "the new URL was asked with the old URL's validators:\n{request}"
+    );
+    // Both polls' items are stored: the old URL's poll fetched real content of the source.
+    let db = dir.path().join("tradefeed.db");
+    wait_for_number(&db, "SELECT count(*) FROM entries", 2).await;
+    wait_for_number(&db, "SELECT count(*) FROM fetches", 2).await;
+    assert_eq!(
+        stored(&db, "SELECT etag FROM sources WHERE name = 'D'"),
+        None,
+        "the new URL sent no ETag, and the old one's is not kept"
+    );
+    stop_daemon(cancel, handle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_410_from_the_old_url_of_a_source_given_a_new_one_meanwhile_does_not_stop_it() {
+    let (release_tx, release_rx) = tokio::sync::watch::channel(false);
+    let gone = "HTTP/1.1 410 Gone\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string();
+    let (old, mut old_requests) = start_server(gone, Some(release_rx)).await;
+    let body = one_item_feed("b");
+    let new_answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (new, mut new_requests) = start_server(new_answer, None).await;
+    let (cancel, handle, dir) = reload_a_new_url_during_a_poll(old, &mut old_requests, new).await;
+    release_tx.send_replace(true);
+
+    tokio::time::timeout(Duration::from_secs(15), new_requests.recv())
+        .await
+        .expect("the new URL is polled although the old one answered 410 Gone")
+        .unwrap();
+    let db = dir.path().join("tradefeed.db");
+    wait_for_number(&db, "SELECT count(*) FROM entries", 1).await;
+    wait_for_number(&db, "SELECT count(*) FROM fetches", 2).await;
+    assert_eq!(
+        stored(&db, "SELECT disabled_reason FROM sources WHERE name = 'D'"),
+        None
+    );
+    assert_eq!(
+        number(
+            &db,
+            "SELECT consecutive_failures FROM sources WHERE name = 'D'"
+        ),
+        Some(0),
+        "the old URL's failure is not the new URL's"
+    );
     stop_daemon(cancel, handle).await;
 }

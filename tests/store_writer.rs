@@ -44,6 +44,7 @@ async fn sync(store: &Store, sources: &[Source]) -> Result<(), StoreError> {
 fn not_modified(source: &str) -> PollRecord {
     PollRecord {
         source: source.into(),
+        url: format!("https://{source}.example/feed"),
         started_at: Utc::now(),
         duration: Duration::from_millis(3),
         outcome: PollOutcome::NotModified {
@@ -689,6 +690,147 @@ async fn syncing_sources_writes_only_what_changed_and_resets_only_what_a_change_
     store.close().await;
 }
 
+/// A reload gives a source a new URL while a poll of its old URL is in flight; the poll's write
+/// comes after the reload's reset. The entries it fetched and its line in the fetch history are
+/// the source's and stay; what it learnt about the old URL must not land on the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_of_a_url_changed_meanwhile_keeps_its_entries_but_leaves_the_new_url_due_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tradefeed.db");
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    let old = source("S");
+    sync(&store, std::slice::from_ref(&old)).await.unwrap();
+    // The old URL's last poll failed once and asked for a wait.
+    let mut failed = not_modified("S");
+    failed.outcome = PollOutcome::Failed {
+        kind: "http_status".into(),
+        message: "503".into(),
+        http_status: Some(503),
+        retry_not_before: Some(Utc::now() + chrono::Duration::hours(2)),
+        disable: None,
+    };
+    store.record_poll(failed).await.unwrap();
+
+    // The reload: a new URL is a new feed, due at once with nothing of the old one.
+    let mut new = source("S");
+    new.url = "https://new.example/feed".into();
+    sync(&store, std::slice::from_ref(&new)).await.unwrap();
+
+    let state = |store: &Store| {
+        let store = store.clone();
+        async move { store.source_state("S").await.unwrap().unwrap() }
+    };
+    let reset = state(&store).await;
+    assert_eq!(
+        (
+            reset.etag.clone(),
+            reset.next_due,
+            reset.consecutive_failures
+        ),
+        (None, None, 0)
+    );
+
+    // The poll of the old URL, begun before the reload, answers 200 with validators, a
+    // permanent redirect and a next time a year away, and one new item.
+    let mut late = fetched("S", &[("s-1", "https://old.example/1")]);
+    assert_eq!(late.url, old.url);
+    late.outcome = PollOutcome::Fetched {
+        http_status: 200,
+        bytes: 100,
+        etag: Some("\"old-etag\"".into()),
+        last_modified: Some("Wed, 21 Oct 2026 07:28:00 GMT".into()),
+    };
+    late.moved_to = Some("https://old.example/moved".into());
+    late.next_due = Utc::now() + chrono::Duration::days(365);
+    let written = store.record_poll(late).await.unwrap();
+    assert_eq!(written.new_entries, 1, "the fetched entry is stored");
+
+    let after = state(&store).await;
+    assert_eq!(after.url, new.url);
+    assert_eq!(
+        after.etag, None,
+        "the old URL's ETag is not sent to the new one"
+    );
+    assert_eq!(after.last_modified, None);
+    assert_eq!(
+        after.moved_to, None,
+        "the old URL's move is not the new URL's"
+    );
+    assert_eq!(after.next_due, None, "the new URL stays due at once");
+    assert_eq!(after.entries, 1);
+    assert!(
+        after.last_new_entry.is_some(),
+        "the entry counts as new content"
+    );
+    let story = &store
+        .stories(tradefeed::store::StoryQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()[0];
+    assert_eq!(
+        story.base_url, old.url,
+        "its relative links resolve against the URL it was fetched from"
+    );
+
+    // A late failure of the old URL: a 410 with a Retry-After.
+    let mut gone = not_modified("S");
+    gone.outcome = PollOutcome::Failed {
+        kind: "gone".into(),
+        message: "410 Gone".into(),
+        http_status: Some(410),
+        retry_not_before: Some(Utc::now() + chrono::Duration::days(7)),
+        disable: Some("410 Gone at the old URL".into()),
+    };
+    gone.next_due = Utc::now() + chrono::Duration::days(7);
+    store.record_poll(gone).await.unwrap();
+    let after = state(&store).await;
+    assert_eq!(
+        after.disabled_reason, None,
+        "the old URL's 410 does not stop the new one"
+    );
+    assert_eq!(after.consecutive_failures, 0, "nor do its failures count");
+    assert_eq!(after.retry_not_before, None, "nor its Retry-After");
+    assert_eq!(after.next_due, None);
+    assert!(after.pollable());
+    assert_eq!(
+        fetch_rows(&db),
+        ["S", "S", "S"],
+        "every poll is in the history"
+    );
+    assert_eq!(store.due_sources(Utc::now()).await.unwrap(), ["S"]);
+
+    // A poll of the new URL is recorded as usual.
+    let mut current = not_modified("S");
+    current.url = new.url.clone();
+    store.record_poll(current).await.unwrap();
+    let after = state(&store).await;
+    assert_eq!(after.etag.as_deref(), Some("\"S-etag\""));
+    assert!(after.next_due.is_some());
+    store.close().await;
+}
+
+/// A source given a new URL is due at once; a second reload that changes its schedule before
+/// the new URL was polled must not schedule it by the old URL's last poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_schedule_does_not_delay_a_source_still_due_at_once_for_its_new_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("tradefeed.db"), Access::ReadWrite).unwrap();
+    sync(&store, &[source("S")]).await.unwrap();
+    store.record_poll(not_modified("S")).await.unwrap();
+    let mut moved = source("S");
+    moved.url = "https://new.example/feed".into();
+    sync(&store, std::slice::from_ref(&moved)).await.unwrap();
+    moved.schedule = Schedule::parse("@yearly").unwrap();
+    sync(&store, std::slice::from_ref(&moved)).await.unwrap();
+    let state = store.source_state("S").await.unwrap().unwrap();
+    assert_eq!(state.schedule, "@yearly");
+    assert_eq!(state.next_due, None, "still due at once by its new URL");
+    assert_eq!(store.due_sources(Utc::now()).await.unwrap(), ["S"]);
+    store.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_from_before_migration_04_keeps_its_entries_and_stories_without_the_entry_text()
 {
@@ -1127,6 +1269,7 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
         .collect();
     PollRecord {
         source: source.into(),
+        url: format!("https://{source}.example/feed"),
         started_at: now,
         duration: Duration::from_millis(3),
         outcome: PollOutcome::Fetched {

@@ -3,5 +3,8 @@
 mod run;
 mod timing;
 
-pub use run::{Job, run};
-pub use timing::{backoff_delay, jitter_offset, next_due, saturating_add, saturating_add_std};
+pub use run::{Job, run, settle_due_times};
+pub use timing::{
+    Timing, backoff_delay, failure_due, jitter_offset, next_due, saturating_add,
+    saturating_add_std, settled_due_times,
+};

@@ -3,15 +3,16 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error};
+use tracing::{debug, error, info, warn};
 
+use super::timing::{Timing, settled_due_times};
 use crate::domain::Source;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Longest sleep between two looks at the schedule (a safety net; reloads wake it at once).
 const MAX_SLEEP: Duration = Duration::from_secs(5);
@@ -29,20 +30,26 @@ impl Job {
     /// Keeps the source from being queued again before `until`, whatever the database says.
     /// For polls whose result could not be stored (disk full, database locked): the stored
     /// due time is stale then, and polling again at once would hammer the publisher.
-    pub fn defer_until(&self, until: chrono::DateTime<Utc>) {
+    pub fn defer_until(&self, until: DateTime<Utc>) {
+        // Kept as a span of the monotonic clock: a wall-clock time kept in memory would hold
+        // the source back for as long as the wall clock went back meanwhile.
+        let wait = (until - Utc::now()).to_std().unwrap_or(Duration::ZERO);
         self.in_flight
             .deferred
             .lock()
             .expect("deferral lock poisoned")
-            .insert(self.in_flight.name.clone(), until);
+            .insert(self.in_flight.name.clone(), (Instant::now(), wait));
     }
 }
+
+/// Sources held back, each with when it was deferred and for how long.
+type Deferred = Arc<Mutex<HashMap<String, (Instant, Duration)>>>;
 
 #[derive(Debug)]
 struct InFlight {
     name: String,
     set: Arc<Mutex<HashSet<String>>>,
-    deferred: Arc<Mutex<HashMap<String, chrono::DateTime<Utc>>>>,
+    deferred: Deferred,
 }
 
 impl Drop for InFlight {
@@ -55,23 +62,37 @@ impl Drop for InFlight {
 }
 
 /// Queues due sources onto `jobs` until `cancel` fires. `sources` carries the current config's
-/// sources; a change wakes the loop so new sources are polled at once.
+/// sources; a change wakes the loop so new sources are polled at once. `timing` carries the
+/// timing rules in force, by which stored due times are checked against the clock (see
+/// [`ClockCheck`]).
 pub async fn run(
     store: Store,
     mut sources: watch::Receiver<Arc<Vec<Source>>>,
+    timing: watch::Receiver<Timing>,
     jobs: mpsc::Sender<Job>,
     cancel: CancellationToken,
 ) {
     let in_flight = Arc::new(Mutex::new(HashSet::<String>::new()));
-    let deferred = Arc::new(Mutex::new(HashMap::<String, chrono::DateTime<Utc>>::new()));
+    let deferred: Deferred = Arc::new(Mutex::new(HashMap::new()));
+    let mut clock = ClockCheck::new();
     loop {
-        let now = Utc::now();
         deferred
             .lock()
             .expect("deferral lock poisoned")
-            .retain(|_, until| *until > now);
-        let current: HashMap<String, Source> = sources
-            .borrow_and_update()
+            .retain(|_, (at, wait)| at.elapsed() < *wait);
+        let configured = Arc::clone(&sources.borrow_and_update());
+        let rules = *timing.borrow();
+        clock
+            .look(
+                &store,
+                &configured,
+                &rules,
+                &in_flight,
+                Utc::now(),
+                Instant::now(),
+            )
+            .await;
+        let current: HashMap<String, Source> = configured
             .iter()
             .filter(|s| s.enabled)
             .map(|s| (s.name.clone(), s.clone()))
@@ -113,6 +134,8 @@ pub async fn run(
             }
             Err(e) => error!(error = %e, "cannot read the schedule; retrying"),
         }
+        // Sleeps on the monotonic clock, at most MAX_SLEEP: a wall-clock step is seen at the
+        // next look whichever way it went.
         let sleep = match store.next_wakeup().await {
             Ok(Some(t)) => (t - Utc::now())
                 .to_std()
@@ -126,5 +149,350 @@ pub async fn run(
             changed = sources.changed() => if changed.is_err() { return },
             () = cancel.cancelled() => return,
         }
+    }
+}
+
+/// A wall-clock step back smaller than this is not looked for: it delays a source by as
+/// little, and NTP slews smaller offsets rather than stepping.
+const STEP_TOLERANCE: chrono::Duration = chrono::Duration::seconds(1);
+
+/// How far the wall clock went back between two looks, each a reading of the wall clock and
+/// of the monotonic clock (which never steps), if by more than [`STEP_TOLERANCE`].
+fn stepped_back(
+    before: (DateTime<Utc>, Instant),
+    after: (DateTime<Utc>, Instant),
+) -> Option<chrono::Duration> {
+    let elapsed = chrono::Duration::from_std(after.1.saturating_duration_since(before.1))
+        .unwrap_or(chrono::Duration::MAX);
+    let back = elapsed.checked_sub(&(after.0 - before.0))?;
+    (back > STEP_TOLERANCE).then_some(back)
+}
+
+/// Keeps stored due times within reach of the wall clock while the daemon runs.
+///
+/// Due times are stored as wall-clock times, worked out by the clock of the moment. When the
+/// clock steps back, those set before the step lie further ahead than the schedule, backoff
+/// and Retry-After could have put them ([`settled_due_times`]), and their sources would wait
+/// until the clock comes round to them again: days, for a box that booted with a time in the
+/// future. The loop reads due times from the store at every look and sleeps on the monotonic
+/// clock, so nothing else it keeps goes stale; what it must do is correct the stored times.
+/// They are checked at the first look (the daemon may start after a step, or the clock may
+/// step while it starts), whenever the wall clock went back since the previous look, and
+/// again as each poll that was running at the step ends (it may store a due time worked out
+/// before the step). A check that fails is tried again at the next look.
+struct ClockCheck {
+    /// The previous look's (wall clock, monotonic clock).
+    last: Option<(DateTime<Utc>, Instant)>,
+    /// Due times are to be checked at this look.
+    pending: bool,
+    /// Sources in flight when the clock last stepped back, whose polls have not ended yet.
+    across_step: HashSet<String>,
+}
+
+impl ClockCheck {
+    fn new() -> Self {
+        ClockCheck {
+            last: None,
+            pending: true,
+            across_step: HashSet::new(),
+        }
+    }
+
+    /// One look at the clocks (`wall` and `mono`, read now); corrects stored due times that
+    /// are out of reach when there is cause to check them.
+    async fn look(
+        &mut self,
+        store: &Store,
+        sources: &[Source],
+        timing: &Timing,
+        in_flight: &Mutex<HashSet<String>>,
+        wall: DateTime<Utc>,
+        mono: Instant,
+    ) {
+        let in_flight = in_flight.lock().expect("in-flight lock poisoned").clone();
+        if let Some(before) = self.last.replace((wall, mono))
+            && let Some(back) = stepped_back(before, (wall, mono))
+        {
+            warn!(
+                seconds = back.num_seconds(),
+                "the wall clock went back; checking the due times"
+            );
+            self.pending = true;
+            self.across_step = in_flight.clone();
+        }
+        let running = self.across_step.len();
+        self.across_step.retain(|name| in_flight.contains(name));
+        if self.across_step.len() < running {
+            self.pending = true;
+        }
+        if self.pending {
+            match settle_due_times(store, sources, timing, wall).await {
+                Ok(_) => self.pending = false,
+                Err(e) => error!(error = %e, "cannot check the due times; retrying"),
+            }
+        }
+    }
+}
+
+/// Corrects the stored due times of `sources` that lie further ahead of `now` than their
+/// schedule, backoff and Retry-After allow ([`settled_due_times`]: the clock went back since
+/// they were set, or the settings were shortened). Returns how many sources were corrected.
+/// At start-up and whenever the wall clock goes back.
+pub async fn settle_due_times(
+    store: &Store,
+    sources: &[Source],
+    timing: &Timing,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let configured: HashMap<&str, &Source> = sources.iter().map(|s| (s.name.as_str(), s)).collect();
+    let corrections: Vec<_> = store
+        .due_times()
+        .await?
+        .into_iter()
+        .filter_map(|(name, stored)| {
+            let source = configured.get(name.as_str())?;
+            let settled = settled_due_times(&source.schedule, &name, &stored, now, timing)?;
+            Some((name, stored, settled))
+        })
+        .collect();
+    if corrections.is_empty() {
+        return Ok(0);
+    }
+    let changed: HashSet<String> = store
+        .correct_due_times(corrections.clone())
+        .await?
+        .into_iter()
+        .collect();
+    if changed.is_empty() {
+        return Ok(0);
+    }
+    for (name, stored, settled) in corrections.iter().filter(|c| changed.contains(&c.0)) {
+        info!(
+            source = %name,
+            next_due_was = ?stored.next_due,
+            next_due = ?settled.next_due,
+            retry_not_before_was = ?stored.retry_not_before,
+            retry_not_before = ?settled.retry_not_before,
+            "due time corrected"
+        );
+    }
+    warn!(
+        sources = changed.len(),
+        "due times lay further ahead than schedule, backoff and Retry-After allow from now \
+         (the clock went back, or the settings were shortened); worked out again from now"
+    );
+    Ok(changed.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::Schedule;
+    use crate::scheduler::next_due;
+    use crate::store::{Access, DueTimes, PollOutcome, PollRecord};
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    #[test]
+    fn a_step_back_of_the_wall_clock_is_told_from_time_passing() {
+        let wall = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+        let mono = Instant::now();
+        let s = chrono::Duration::seconds;
+        let cases: &[(&str, chrono::Duration, Duration, Option<chrono::Duration>)] = &[
+            ("both clocks ran five seconds", s(5), secs(5), None),
+            (
+                "the wall clock stood still for half a second",
+                s(0),
+                Duration::from_millis(500),
+                None,
+            ),
+            ("the wall clock jumped ahead", s(3600), secs(5), None),
+            (
+                "the wall clock went back three days",
+                -chrono::Duration::days(3) + s(5),
+                secs(5),
+                Some(chrono::Duration::days(3)),
+            ),
+            (
+                "the wall clock went back a minute while a look waited",
+                s(-60),
+                secs(30),
+                Some(s(90)),
+            ),
+            (
+                "the wall clock stood still for five seconds",
+                s(0),
+                secs(5),
+                Some(s(5)),
+            ),
+        ];
+        for (what, wall_moved, mono_moved, back) in cases {
+            assert_eq!(
+                stepped_back((wall, mono), (wall + *wall_moved, mono + *mono_moved)),
+                *back,
+                "{what}"
+            );
+        }
+    }
+
+    fn source(name: &str, schedule: &str) -> Source {
+        Source {
+            name: name.into(),
+            url: format!("http://{name}.example/feed"),
+            schedule: Schedule::parse(schedule).unwrap(),
+            enabled: true,
+            tags: Vec::new(),
+            priority: 0,
+            cluster: true,
+        }
+    }
+
+    /// A poll of `source` begun at `at` that stored `next_due`.
+    fn polled(source: &Source, at: DateTime<Utc>, next_due: DateTime<Utc>) -> PollRecord {
+        PollRecord {
+            source: source.name.clone(),
+            url: source.url.clone(),
+            started_at: at,
+            duration: Duration::ZERO,
+            outcome: PollOutcome::NotModified {
+                etag: None,
+                last_modified: None,
+            },
+            next_due,
+            moved_to: None,
+            base_url: None,
+            entries: Vec::new(),
+        }
+    }
+
+    async fn next_due_of(store: &Store, name: &str) -> Option<DateTime<Utc>> {
+        store
+            .due_times()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, t)| t.next_due)
+    }
+
+    /// The daemon runs with its clock three days fast, polls, then NTP sets the clock right
+    /// while one poll is still running. The looks see the step, bring the due times back
+    /// from three days ahead, and check again once the running poll has stored what it
+    /// worked out before the step. A yearly source's far time is left alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn due_times_set_before_the_clock_went_back_are_corrected_while_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), Access::ReadWrite).unwrap();
+        let minutely = source("minutely", "* * * * *");
+        let yearly = source("yearly", "0 0 1 1 *");
+        let running = source("running", "*/5 * * * *");
+        let sources = vec![minutely.clone(), yearly.clone(), running.clone()];
+        store.sync_sources(&sources, |_, t| t).await.unwrap();
+        let timing = Timing {
+            max_jitter: Duration::ZERO,
+            backoff_base: secs(60),
+            backoff_cap: secs(21_600),
+            max_retry_after: chrono::Duration::days(7),
+        };
+        let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+        let fast = now + chrono::Duration::days(3);
+        let yearly_due = next_due(&yearly.schedule, "yearly", fast, Duration::ZERO);
+        for (source, due) in [
+            (
+                &minutely,
+                next_due(&minutely.schedule, "minutely", fast, Duration::ZERO),
+            ),
+            (&yearly, yearly_due),
+        ] {
+            store.record_poll(polled(source, fast, due)).await.unwrap();
+        }
+        let in_flight = Mutex::new(HashSet::from(["running".to_string()]));
+        let mut clock = ClockCheck::new();
+        let mono = Instant::now();
+
+        // The first look, by the fast clock, finds every time within reach of it.
+        clock
+            .look(&store, &sources, &timing, &in_flight, fast, mono)
+            .await;
+        assert!(next_due_of(&store, "minutely").await.unwrap() > fast);
+
+        // The clock steps back three days: the minutely source is due within a minute.
+        clock
+            .look(&store, &sources, &timing, &in_flight, now, mono + secs(5))
+            .await;
+        let due = next_due_of(&store, "minutely").await.unwrap();
+        assert!(due <= now + chrono::Duration::minutes(1), "due {due}");
+        assert_eq!(next_due_of(&store, "yearly").await, Some(yearly_due));
+
+        // The poll that ran across the step stores a time worked out by the fast clock,
+        // then ends: the next look corrects it, with no further step.
+        let stale = next_due(&running.schedule, "running", fast, Duration::ZERO);
+        store
+            .record_poll(polled(&running, fast, stale))
+            .await
+            .unwrap();
+        clock
+            .look(
+                &store,
+                &sources,
+                &timing,
+                &in_flight,
+                now + secs(5),
+                mono + secs(10),
+            )
+            .await;
+        assert_eq!(
+            next_due_of(&store, "running").await,
+            Some(stale),
+            "still running: its time is checked once it has ended"
+        );
+        in_flight.lock().unwrap().clear();
+        clock
+            .look(
+                &store,
+                &sources,
+                &timing,
+                &in_flight,
+                now + secs(10),
+                mono + secs(15),
+            )
+            .await;
+        let due = next_due_of(&store, "running").await.unwrap();
+        assert!(due <= now + chrono::Duration::minutes(5), "due {due}");
+        assert_eq!(next_due_of(&store, "yearly").await, Some(yearly_due));
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_correction_is_not_written_over_a_poll_stored_since_the_times_were_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), Access::ReadWrite).unwrap();
+        let s = source("s", "*/5 * * * *");
+        store
+            .sync_sources(std::slice::from_ref(&s), |_, t| t)
+            .await
+            .unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+        let far = now + chrono::Duration::days(3);
+        store.record_poll(polled(&s, far, far)).await.unwrap();
+        let read = store.due_times().await.unwrap().remove(0).1;
+        let corrected = DueTimes {
+            next_due: Some(now),
+            ..read.clone()
+        };
+        // A poll lands between the read and the correction.
+        let newer = now + chrono::Duration::minutes(5);
+        store.record_poll(polled(&s, now, newer)).await.unwrap();
+        let changed = store
+            .correct_due_times(vec![("s".into(), read, corrected)])
+            .await
+            .unwrap();
+        assert!(changed.is_empty());
+        assert_eq!(next_due_of(&store, "s").await, Some(newer));
+        store.close().await;
     }
 }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::domain::Schedule;
+use crate::store::DueTimes;
 
 /// Seed for the schedule jitter hash.
 const SCHEDULE_SEED: u64 = 0x7472_6164_6566_6565;
@@ -92,6 +93,118 @@ pub fn backoff_delay(
     let exponential = base.checked_mul(factor).unwrap_or(Duration::MAX).min(cap);
     let jitter = scaled_offset(source_name, exponential / 10, BACKOFF_SEED);
     exponential.saturating_add(jitter).min(cap)
+}
+
+/// The rules due times follow, from `[defaults]` (a reload may change them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Largest per-source offset inside a schedule slot ([`jitter_offset`]).
+    pub max_jitter: Duration,
+    /// Retry delay after the first failure ([`backoff_delay`]).
+    pub backoff_base: Duration,
+    /// Longest retry delay after failures.
+    pub backoff_cap: Duration,
+    /// Longest `Retry-After` honoured: the fetcher caps the header's time at this from when
+    /// it read it.
+    pub max_retry_after: chrono::Duration,
+}
+
+/// When a source is next due after its `failures`-th failure in a row at `now` (0: after a
+/// success): the first cron time after the backoff delay (keeping the rhythm), and never
+/// before the server's Retry-After (honoured for at most `max_retry_after`). Saturates rather
+/// than panics whatever the delays.
+pub fn failure_due(
+    schedule: &Schedule,
+    source_name: &str,
+    now: DateTime<Utc>,
+    failures: u32,
+    retry_not_before: Option<DateTime<Utc>>,
+    timing: &Timing,
+) -> DateTime<Utc> {
+    let delay = backoff_delay(
+        failures,
+        timing.backoff_base,
+        timing.backoff_cap,
+        source_name,
+    );
+    let earliest = saturating_add_std(now, delay);
+    let earliest = retry_not_before
+        .map(|r| r.min(saturating_add(now, timing.max_retry_after)))
+        .map_or(earliest, |r| r.max(earliest));
+    next_due(schedule, source_name, earliest, timing.max_jitter)
+}
+
+/// A source's stored due times brought back within reach of `now`, or `None` when they are
+/// within reach already.
+///
+/// Due times are absolute wall-clock times. A poll at any time up to `now` can have set them
+/// no later than: a Retry-After `max_retry_after` from now; without failures, the schedule's
+/// next time after now; after failures, the schedule's first time after the longest backoff
+/// (`backoff_cap`) or the Retry-After, whichever is later. A time further ahead was worked out
+/// by a clock that ran ahead of this one: the wall clock went back since (a box that booted
+/// with a time in the future and was then set right by NTP, a VM restored from a snapshot),
+/// or the schedule or timing settings were changed to shorter ones. Waiting for such a time
+/// could take days. A legitimately far time (a yearly schedule, a week's Retry-After, a long
+/// backoff) is within reach and kept. A Retry-After out of reach is proof enough for the
+/// source's next due time too, however far the longest backoff reaches.
+///
+/// Corrected, the times are those a poll ending now would set: the server's Retry-After
+/// counted from now (its wait is read off the stored time and the last attempt, both taken
+/// by the same clock; a week when unknown), and the next due time by the schedule after the
+/// backoff of the stored failure count and that Retry-After ([`failure_due`]). Never later
+/// than the stored times; a source due at once stays due at once.
+pub fn settled_due_times(
+    schedule: &Schedule,
+    source_name: &str,
+    stored: &DueTimes,
+    now: DateTime<Utc>,
+    timing: &Timing,
+) -> Option<DueTimes> {
+    let latest_retry = saturating_add(now, timing.max_retry_after);
+    let retry_not_before = match stored.retry_not_before {
+        Some(retry) if retry > latest_retry => {
+            let asked = stored
+                .last_attempt
+                .map_or(timing.max_retry_after, |attempt| {
+                    (retry - attempt).clamp(chrono::Duration::zero(), timing.max_retry_after)
+                });
+            Some(saturating_add(now, asked))
+        }
+        kept => kept,
+    };
+    let longest_backoff = if stored.consecutive_failures == 0 {
+        Duration::ZERO
+    } else {
+        timing.backoff_cap
+    };
+    // The Retry-After is stored to the second; the next due time was worked out from it
+    // before the fraction was cut off, and may be a slot later than the stored second gives.
+    let retry_as_sent = retry_not_before.map(|r| saturating_add(r, chrono::Duration::seconds(1)));
+    let latest_due = next_due(
+        schedule,
+        source_name,
+        saturating_add_std(now, longest_backoff).max(retry_as_sent.unwrap_or(now)),
+        timing.max_jitter,
+    );
+    // A Retry-After out of reach proves the clock went back, even when the longest backoff
+    // could still account for the next due time: that too was set by the fast clock.
+    let stepped = retry_not_before != stored.retry_not_before;
+    let next_due = match stored.next_due {
+        Some(due) if due > latest_due || stepped => Some(due.min(failure_due(
+            schedule,
+            source_name,
+            now,
+            stored.consecutive_failures,
+            retry_not_before,
+            timing,
+        ))),
+        kept => kept,
+    };
+    (next_due != stored.next_due || retry_not_before != stored.retry_not_before).then(|| DueTimes {
+        next_due,
+        retry_not_before,
+        ..stored.clone()
+    })
 }
 
 #[cfg(test)]
@@ -351,5 +464,259 @@ mod tests {
             .collect();
         assert!(delays.len() >= 45, "only {} distinct delays", delays.len());
         assert!(delays.iter().all(|d| *d >= secs(400) && *d < secs(440)));
+    }
+
+    const WEEK: chrono::Duration = chrono::Duration::days(7);
+
+    fn timing(cap: Duration) -> Timing {
+        Timing {
+            max_jitter: secs(300),
+            backoff_base: secs(60),
+            backoff_cap: cap,
+            max_retry_after: WEEK,
+        }
+    }
+
+    fn stored(
+        next_due: Option<DateTime<Utc>>,
+        retry_not_before: Option<DateTime<Utc>>,
+        consecutive_failures: u32,
+        last_attempt: Option<DateTime<Utc>>,
+    ) -> DueTimes {
+        DueTimes {
+            next_due,
+            retry_not_before,
+            consecutive_failures,
+            last_attempt,
+        }
+    }
+
+    #[test]
+    fn due_times_set_by_a_clock_that_was_ahead_are_worked_out_again_from_now() {
+        let now = at("2026-11-28 12:00:00");
+        let t = timing(secs(21_600));
+        let quarter = Schedule::parse("*/15 * * * *").unwrap();
+        let name = "wto-news";
+        let days = |n: i64| chrono::Duration::days(n);
+        let minutes = chrono::Duration::minutes;
+
+        // Polled fine by a clock three days fast: due at its next slot from now.
+        let ahead = now + days(3);
+        let was = stored(Some(ahead + minutes(15)), None, 0, Some(ahead));
+        let settled = settled_due_times(&quarter, name, &was, now, &t).unwrap();
+        assert_eq!(
+            settled.next_due,
+            Some(next_due(&quarter, name, now, t.max_jitter))
+        );
+        assert!(settled.next_due.unwrap() <= now + minutes(20));
+        assert_eq!(
+            (settled.retry_not_before, settled.consecutive_failures),
+            (None, 0)
+        );
+
+        // Failing twice by that clock: due after two failures' backoff from now.
+        let was = stored(Some(ahead + minutes(4)), None, 2, Some(ahead));
+        let settled = settled_due_times(&quarter, name, &was, now, &t).unwrap();
+        assert_eq!(
+            settled.next_due,
+            Some(failure_due(&quarter, name, now, 2, None, &t))
+        );
+        assert!(settled.next_due.unwrap() <= now + minutes(20));
+        assert_eq!(settled.consecutive_failures, 2, "the failures still count");
+
+        // The server asked for an hour, ten days ahead by that clock: an hour from now.
+        let ahead = now + days(10);
+        let retry = ahead + chrono::Duration::hours(1);
+        let was = stored(
+            Some(next_due(&quarter, name, retry, t.max_jitter)),
+            Some(retry),
+            1,
+            Some(ahead),
+        );
+        let settled = settled_due_times(&quarter, name, &was, now, &t).unwrap();
+        let hour = now + chrono::Duration::hours(1);
+        assert_eq!(settled.retry_not_before, Some(hour));
+        assert_eq!(
+            settled.next_due,
+            Some(failure_due(&quarter, name, now, 1, Some(hour), &t))
+        );
+        assert!(settled.next_due.unwrap() >= hour);
+
+        // So too when the longest backoff (a month here) could account for the next time:
+        // the Retry-After proves that the clock that set both was fast.
+        let month = timing(secs(30 * 86_400));
+        let settled = settled_due_times(&quarter, name, &was, now, &month).unwrap();
+        assert_eq!(settled.retry_not_before, Some(hour));
+        assert_eq!(
+            settled.next_due,
+            Some(failure_due(&quarter, name, now, 1, Some(hour), &month))
+        );
+
+        // With no last attempt to count the wait from, it is the longest honoured.
+        let was = stored(None, Some(retry), 1, None);
+        let settled = settled_due_times(&quarter, name, &was, now, &t).unwrap();
+        assert_eq!(settled.retry_not_before, Some(now + WEEK));
+        assert_eq!(settled.next_due, None, "a source due at once stays so");
+    }
+
+    #[test]
+    fn legitimately_far_due_times_are_kept() {
+        let now = at("2026-11-28 12:00:00");
+        let quarter = Schedule::parse("*/15 * * * *").unwrap();
+        let yearly = Schedule::parse("0 0 1 1 *").unwrap();
+        let name = "ustr-press";
+        let t = timing(secs(21_600));
+        let month = secs(30 * 86_400);
+        let cases: Vec<(&str, &Schedule, Timing, DueTimes)> = vec![
+            (
+                "a yearly schedule's next slot",
+                &yearly,
+                t,
+                stored(
+                    Some(next_due(&yearly, name, now, t.max_jitter)),
+                    None,
+                    0,
+                    Some(now),
+                ),
+            ),
+            (
+                "a yearly schedule polled a month ago",
+                &yearly,
+                t,
+                stored(
+                    Some(next_due(
+                        &yearly,
+                        name,
+                        now - chrono::Duration::days(30),
+                        t.max_jitter,
+                    )),
+                    None,
+                    0,
+                    Some(now - chrono::Duration::days(30)),
+                ),
+            ),
+            (
+                "a Retry-After of a week, just asked",
+                &quarter,
+                t,
+                stored(
+                    Some(failure_due(&quarter, name, now, 1, Some(now + WEEK), &t)),
+                    Some(now + WEEK),
+                    1,
+                    Some(now),
+                ),
+            ),
+            (
+                "a backoff of a month",
+                &quarter,
+                timing(month),
+                stored(
+                    Some(failure_due(&quarter, name, now, 40, None, &timing(month))),
+                    None,
+                    40,
+                    Some(now),
+                ),
+            ),
+            (
+                "the next slot after a success just now",
+                &quarter,
+                t,
+                stored(
+                    Some(next_due(&quarter, name, now, t.max_jitter)),
+                    None,
+                    0,
+                    Some(now),
+                ),
+            ),
+            (
+                "a backoff later than this failure count's, within the longest (set under a \
+                 longer base)",
+                &quarter,
+                t,
+                stored(Some(now + chrono::Duration::hours(5)), None, 1, Some(now)),
+            ),
+            ("never polled", &quarter, t, stored(None, None, 0, None)),
+            (
+                "due in the past",
+                &quarter,
+                t,
+                stored(Some(now - WEEK), Some(now - WEEK), 3, Some(now - WEEK)),
+            ),
+        ];
+        for (what, schedule, timing, was) in cases {
+            assert_eq!(
+                settled_due_times(schedule, name, &was, now, &timing),
+                None,
+                "{what}"
+            );
+        }
+
+        // A Retry-After of three days, sent with a fraction of a second that the store cut
+        // off, and a jittered slot inside that fraction: the next due time, worked out before
+        // the cut, is the following slot, and is kept.
+        let minutely = Schedule::parse("* * * * *").unwrap();
+        let t = Timing {
+            max_jitter: secs(1),
+            ..timing(secs(21_600))
+        };
+        let jitter = chrono::Duration::from_std(jitter_offset(name, t.max_jitter)).unwrap();
+        assert!(jitter > chrono::Duration::zero() && jitter < chrono::Duration::milliseconds(999));
+        let slot = now + chrono::Duration::days(3);
+        let sent = slot + jitter + chrono::Duration::milliseconds(1);
+        let due = failure_due(&minutely, name, now, 1, Some(sent), &t);
+        assert_eq!(due, slot + chrono::Duration::minutes(1) + jitter);
+        let to_the_second = |t: DateTime<Utc>| DateTime::from_timestamp(t.timestamp(), 0).unwrap();
+        let was = stored(Some(to_the_second(due)), Some(slot), 1, Some(now));
+        assert_eq!(settled_due_times(&minutely, name, &was, now, &t), None);
+    }
+
+    #[test]
+    fn settled_due_times_are_never_later_than_the_stored_ones_and_never_panic() {
+        let now = at("2026-11-28 12:00:00");
+        let huge = secs(10_000_000_000_000);
+        let latest = DateTime::<Utc>::MAX_UTC;
+        let schedules =
+            ["* * * * *", "0 0 1 1 *", "0 0 29 2 *"].map(|l| Schedule::parse(l).unwrap());
+        let timings = [
+            timing(secs(21_600)),
+            Timing {
+                max_jitter: Duration::MAX,
+                backoff_base: huge,
+                backoff_cap: huge,
+                max_retry_after: WEEK,
+            },
+        ];
+        let times = [
+            None,
+            Some(now),
+            Some(now + chrono::Duration::days(3)),
+            Some(now + chrono::Duration::days(400)),
+            Some(latest),
+        ];
+        for schedule in &schedules {
+            for t in &timings {
+                for next in times {
+                    for retry in times {
+                        for attempt in times {
+                            for failures in [0, 1, 7, u32::MAX] {
+                                let was = stored(next, retry, failures, attempt);
+                                let Some(settled) = settled_due_times(schedule, "s", &was, now, t)
+                                else {
+                                    continue;
+                                };
+                                let later = |a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| {
+                                    a.is_some() != b.is_some() || a > b
+                                };
+                                assert!(
+                                    !later(settled.next_due, was.next_due)
+                                        && !later(settled.retry_not_before, was.retry_not_before),
+                                    "{was:?} became {settled:?}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

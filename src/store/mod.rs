@@ -24,8 +24,8 @@ use rusqlite_migration::Migrations;
 use tokio::sync::oneshot;
 
 pub use read::{
-    KnownEntries, MAX_SEARCH_WORDS, PollBlocker, PollState, SourceState, StoryQuery, StoryView,
-    search_words,
+    DueTimes, KnownEntries, MAX_SEARCH_WORDS, PollBlocker, PollState, SourceState, StoryQuery,
+    StoryView, search_words,
 };
 pub use write::{
     EntryWrite, Placement, PollHook, PollOutcome, PollRecord, PollResult, QueuedPoll,

@@ -28,6 +28,20 @@ pub struct PollState {
     pub consecutive_failures: u32,
 }
 
+/// When a source may be polled next, as stored, with what decided it: the scheduler checks
+/// these against the clock (see `scheduler::settle_due_times`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueTimes {
+    /// When it is due next (`None`: as soon as possible).
+    pub next_due: Option<DateTime<Utc>>,
+    /// The server asked not to be polled before this.
+    pub retry_not_before: Option<DateTime<Utc>>,
+    /// Failed polls in a row (drives the back-off).
+    pub consecutive_failures: u32,
+    /// When its last poll began.
+    pub last_attempt: Option<DateTime<Utc>>,
+}
+
 /// A source's polling state and health, as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceState {
@@ -277,6 +291,32 @@ impl Store {
                 state_from_row,
             )
             .optional()?)
+        })
+        .await
+    }
+
+    /// Every source's [`DueTimes`], by name.
+    pub async fn due_times(&self) -> Result<Vec<(String, DueTimes)>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT name, next_due, retry_not_before, consecutive_failures, last_attempt
+                   FROM sources",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let t = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
+                    Ok(r.get::<_, Option<i64>>(i)?.map(time))
+                };
+                Ok((
+                    r.get(0)?,
+                    DueTimes {
+                        next_due: t(1)?,
+                        retry_not_before: t(2)?,
+                        consecutive_failures: r.get(3)?,
+                        last_attempt: t(4)?,
+                    },
+                ))
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
     }

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::key_filter::KeyFilter;
-use super::{PollJob, Store, StoreError, WriteJob, secs};
+use super::{DueTimes, PollJob, Store, StoreError, WriteJob, secs};
 use crate::domain::{Entry, Source, StoryId, TopicScore};
 
 /// One entry to store, with what the pipeline worked out about it.
@@ -92,6 +92,11 @@ impl PollOutcome {
 pub struct PollRecord {
     /// Source name.
     pub source: String,
+    /// The URL the poll fetched: the source's URL when the poll began. A reload may give the
+    /// source another URL while the poll runs; what the poll learnt about its URL (validators,
+    /// a move, a 410, failures, Retry-After, the next due time) is recorded only if the source
+    /// still has this one.
+    pub url: String,
     /// When the poll started.
     pub started_at: DateTime<Utc>,
     /// How long it took.
@@ -120,6 +125,8 @@ struct StoredSource {
     last_attempt: Option<DateTime<Utc>>,
     /// In failure backoff (its next time is the backoff's, not the schedule's).
     failing: bool,
+    /// Due at once (`next_due` NULL): never polled, or not yet polled at a new URL.
+    due_at_once: bool,
 }
 
 /// Where one written entry ended up.
@@ -172,11 +179,13 @@ pub struct PollResult {
 impl Store {
     /// Makes the sources table match the config: adds new names, updates changed ones, marks
     /// removed ones as out of config (their stories stay). A changed URL is a new feed: its
-    /// validators are forgotten and it is due at once. A changed schedule takes effect from
+    /// validators are forgotten and it is due at once (a poll of the old URL still in flight
+    /// records its entries but none of that state: see [`PollRecord::url`]). A changed
+    /// schedule takes effect from
     /// the source's last poll: its next time becomes `next_after(source, last_attempt)` (the
     /// caller's schedule arithmetic; the store does none), so `@hourly` → `@daily` does not
-    /// poll now. A source never polled stays due at once, and one in failure backoff keeps
-    /// its backoff.
+    /// poll now. A source due at once (never polled, or not yet polled at a new URL) stays
+    /// due at once, and one in failure backoff keeps its backoff.
     ///
     /// Reads the table once and writes only rows that differ: every start and every reload
     /// runs this, and with nothing changed (the usual case) it writes nothing at all.
@@ -191,7 +200,7 @@ impl Store {
             let mut stored: std::collections::HashMap<String, StoredSource> = tx
                 .prepare(
                     "SELECT name, url, schedule, in_config, enabled, priority, last_attempt,
-                            consecutive_failures
+                            consecutive_failures, next_due IS NULL
                      FROM sources",
                 )?
                 .query_map([], |r| {
@@ -205,6 +214,7 @@ impl Store {
                             priority: r.get(5)?,
                             last_attempt: r.get::<_, Option<i64>>(6)?.map(super::time),
                             failing: r.get::<_, i64>(7)? > 0,
+                            due_at_once: r.get(8)?,
                         },
                     ))
                 })?
@@ -243,6 +253,9 @@ impl Store {
                 } else if before.schedule != s.schedule.as_str()
                     && let Some(last) = before.last_attempt
                     && !before.failing
+                    // Due at once because an earlier reload changed its URL: the last poll
+                    // was of the old URL, and the new one is still to be polled at once.
+                    && !before.due_at_once
                 {
                     exec(
                         &tx,
@@ -276,6 +289,45 @@ impl Store {
                 params![source, secs(due)],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Replaces sources' due times: each `(name, read, corrected)` sets the next due time and
+    /// Retry-After of `corrected`, but only if the source's stored times are still those of
+    /// `read` (a poll recorded since then has worked out newer ones). Returns the names of
+    /// the sources changed.
+    pub async fn correct_due_times(
+        &self,
+        corrections: Vec<(String, DueTimes, DueTimes)>,
+    ) -> Result<Vec<String>, StoreError> {
+        if corrections.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut changed = Vec::new();
+            for (name, read, corrected) in corrections {
+                let rows = exec(
+                    &tx,
+                    "UPDATE sources SET next_due = ?2, retry_not_before = ?3
+                      WHERE name = ?1 AND next_due IS ?4 AND retry_not_before IS ?5
+                        AND consecutive_failures = ?6",
+                    params![
+                        name,
+                        corrected.next_due.map(secs),
+                        corrected.retry_not_before.map(secs),
+                        read.next_due.map(secs),
+                        read.retry_not_before.map(secs),
+                        read.consecutive_failures,
+                    ],
+                )?;
+                if rows > 0 {
+                    changed.push(name);
+                }
+            }
+            tx.commit()?;
+            Ok(changed)
         })
         .await
     }
@@ -664,13 +716,13 @@ fn query_opt<T>(
     conn.with_statement(sql, |s| s.query_row(params, f).optional())
 }
 
-/// The source's row id and priority.
-fn source_row(tx: &Prepared<'_>, name: &str) -> Result<(i64, i32), StoreError> {
+/// The source's row id, priority and URL.
+fn source_row(tx: &Prepared<'_>, name: &str) -> Result<(i64, i32, String), StoreError> {
     Ok(query_row(
         tx,
-        "SELECT id, priority FROM sources WHERE name = ?1",
+        "SELECT id, priority, url FROM sources WHERE name = ?1",
         [name],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?)
 }
 
@@ -861,7 +913,11 @@ fn record_poll(
     key_filter: &mut Option<KeyFilter>,
 ) -> Result<PollResult, StoreError> {
     let tx = &Prepared::new(tx);
-    let (source_id, priority) = source_row(tx, &record.source)?;
+    let (source_id, priority, url) = source_row(tx, &record.source)?;
+    // A reload gave the source another URL while this poll ran, and reset it as a new feed
+    // (`sync_sources`). The entries and the fetch log line are still the source's; what the
+    // poll learnt about the old URL is not the new URL's (see below).
+    let same_url = url == record.url;
     let started = secs(record.started_at);
     let mut result = PollResult::default();
     if !record.entries.is_empty() {
@@ -880,7 +936,12 @@ fn record_poll(
             has_tombstones,
             written_to_empty_source: (!has_entries).then(HashSet::new),
             next_entry_id: None,
-            base_url: record.base_url.clone(),
+            // Entries without a base URL resolve against their source's URL, which is no
+            // longer the one they were fetched from.
+            base_url: record
+                .base_url
+                .clone()
+                .or_else(|| (!same_url).then(|| record.url.clone())),
             key_filter: key_filter.as_mut(),
         };
         for (index, write) in record.entries.iter().enumerate() {
@@ -923,6 +984,19 @@ fn record_poll(
         ],
     )?;
 
+    if !same_url {
+        // The source was reset as a new feed, due at once with no validators, move, 410,
+        // failures or Retry-After: applying the old URL's would send the new feed the old
+        // one's ETag (a 304 for good), stop it for the old one's 410, or make it wait for
+        // the old one's next time. Its last attempt, outcome and error are left to the new
+        // URL's first poll too; the fetch log above keeps this one.
+        exec(
+            tx,
+            "UPDATE sources SET last_new_entry = ?2 WHERE id = ?1 AND ?3 > 0",
+            params![source_id, started, result.new_entries as i64],
+        )?;
+        return Ok(result);
+    }
     match &record.outcome {
         PollOutcome::Fetched {
             etag,

@@ -1,0 +1,197 @@
+//! Due times left too far ahead by a wall clock that went back (a box that booted with a time
+//! in the future, set right later by NTP; a VM restored from a snapshot).
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::{FeedServer, Resource, start_daemon, stop_daemon};
+use tradefeed::config::Config;
+use tradefeed::scheduler::{failure_due, next_due};
+use tradefeed::store::{PollOutcome, PollRecord};
+
+fn config_text(server: &FeedServer) -> String {
+    let mut text = String::from(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\npath = \"tradefeed.db\"\n\n\
+         [defaults]\nschedule = \"*/5 * * * *\"\ntimeout_secs = 5\nmax_jitter_secs = 0\n\
+         backoff_base_secs = 86400\nbackoff_cap_secs = 2592000\n\n",
+    );
+    for (name, schedule) in [
+        ("ahead", Some("* * * * *")),
+        ("yearly", Some("0 0 1 1 *")),
+        ("waiting", None),
+        ("backing-off", None),
+    ] {
+        text.push_str(&format!(
+            "[[sources]]\nname = \"{name}\"\nurl = \"{}\"\n",
+            server.url(&format!("{name}.xml"))
+        ));
+        if let Some(schedule) = schedule {
+            text.push_str(&format!("schedule = \"{schedule}\"\n"));
+        }
+        text.push('\n');
+    }
+    text
+}
+
+/// A poll of `name` at `at` that ended with `outcome` and stored `next_due`.
+fn poll(
+    config: &Config,
+    name: &str,
+    at: DateTime<Utc>,
+    outcome: PollOutcome,
+    next_due: DateTime<Utc>,
+) -> PollRecord {
+    let source = config.sources.iter().find(|s| s.name == name).unwrap();
+    PollRecord {
+        source: name.into(),
+        url: source.url.clone(),
+        started_at: at,
+        duration: Duration::ZERO,
+        outcome,
+        next_due,
+        moved_to: None,
+        base_url: None,
+        entries: Vec::new(),
+    }
+}
+
+fn failed(retry_not_before: Option<DateTime<Utc>>) -> PollOutcome {
+    PollOutcome::Failed {
+        kind: "http_status".into(),
+        message: "503".into(),
+        http_status: Some(503),
+        retry_not_before,
+        disable: None,
+    }
+}
+
+/// (next_due, retry_not_before, last_attempt) of a source, as stored.
+fn due_times(db: &std::path::Path, name: &str) -> (Option<i64>, Option<i64>, Option<i64>) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(
+        "SELECT next_due, retry_not_before, last_attempt FROM sources WHERE name = ?1",
+        [name],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_due_a_month_ahead_by_a_clock_that_went_back_is_polled_by_its_schedule_and_far_legitimate_times_stay()
+ {
+    let server = FeedServer::start().await;
+    for name in ["ahead", "yearly", "waiting", "backing-off"] {
+        server.put(
+            &format!("{name}.xml"),
+            Resource::feed(common::rss(name, &[])),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tradefeed.toml");
+    std::fs::write(&path, config_text(&server)).unwrap();
+    let config = Config::load(&path).unwrap();
+
+    // The database as a clock a month fast left it for "ahead"; the others were set by the
+    // right clock and are far ahead for good reasons.
+    let now = Utc::now();
+    let timing = tradefeed::app::timing(&config);
+    let schedule = |name: &str| {
+        config
+            .sources
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap()
+            .schedule
+            .clone()
+    };
+    let store = tradefeed::app::open_store(&config).await.unwrap();
+    tradefeed::app::sync_sources(&store, &config).await.unwrap();
+    let fast = now + chrono::Duration::days(30);
+    let not_modified = PollOutcome::NotModified {
+        etag: None,
+        last_modified: None,
+    };
+    let week = now + chrono::Duration::days(7) - chrono::Duration::minutes(1);
+    let records = [
+        poll(
+            &config,
+            "ahead",
+            fast,
+            not_modified.clone(),
+            next_due(&schedule("ahead"), "ahead", fast, Duration::ZERO),
+        ),
+        poll(
+            &config,
+            "yearly",
+            now,
+            not_modified,
+            next_due(&schedule("yearly"), "yearly", now, Duration::ZERO),
+        ),
+        // A server asked for a week's wait.
+        poll(
+            &config,
+            "waiting",
+            now,
+            failed(Some(week)),
+            failure_due(&schedule("waiting"), "waiting", now, 1, Some(week), &timing),
+        ),
+        // A failure with a backoff of a day (the base): retried tomorrow.
+        poll(
+            &config,
+            "backing-off",
+            now,
+            failed(None),
+            failure_due(
+                &schedule("backing-off"),
+                "backing-off",
+                now,
+                1,
+                None,
+                &timing,
+            ),
+        ),
+    ];
+    for record in records {
+        store.record_poll(record).await.unwrap();
+    }
+    store.close().await;
+    drop(store);
+    let db = dir.path().join("tradefeed.db");
+    let kept: Vec<_> = ["yearly", "waiting", "backing-off"]
+        .map(|name| (name, due_times(&db, name)))
+        .into();
+
+    // Corrected at start-up to its next minute from now, not a month ahead. (A minute rather
+    // than at once: the source may well have been polled moments ago, by the fast clock.)
+    let (_base, cancel, handle) = start_daemon(config).await;
+    server
+        .wait_for_hits("ahead.xml", 1, Duration::from_secs(90))
+        .await;
+    // Its poll is stored with a next time by the right clock.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (due, _, attempt) = due_times(&db, "ahead");
+        let now = Utc::now().timestamp();
+        if attempt.is_some_and(|a| a <= now) {
+            assert!(
+                due.is_some_and(|d| d <= now + 60),
+                "next due {:?} s from now",
+                due.map(|d| d - now)
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the poll is stored");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (name, times) in &kept {
+        assert_eq!(&due_times(&db, name), times, "{name} keeps its times");
+        assert_eq!(
+            server.hits(&format!("{name}.xml")),
+            0,
+            "{name} is not polled"
+        );
+    }
+    stop_daemon(cancel, handle).await;
+}
