@@ -739,6 +739,7 @@ async fn a_poll_of_a_url_changed_meanwhile_keeps_its_entries_but_leaves_the_new_
         bytes: 100,
         etag: Some("\"old-etag\"".into()),
         last_modified: Some("Wed, 21 Oct 2026 07:28:00 GMT".into()),
+        listed_pruned: Vec::new(),
     };
     late.moved_to = Some("https://old.example/moved".into());
     late.next_due = Utc::now() + chrono::Duration::days(365);
