@@ -47,6 +47,13 @@ fn scaled_offset(name: &str, max: Duration, seed: u64) -> Duration {
 /// many slots gets one next time, not one per missed slot. A schedule that never fires again
 /// yields `after` plus a year, so the source is not polled in a tight loop. Never panics: a
 /// time too late for the calendar saturates at the latest time there is.
+///
+/// The result is rounded up to a whole second, because the store keeps due times in whole
+/// seconds and a source is due once the current second reaches its time. Stored rounded
+/// down, a jitter of 12.4 s made the source due 0.4 s before its slot, and the poll's next
+/// time, worked out from a moment still before the slot, was that same slot again: one slot
+/// was polled up to five times (at every 200 ms look of the scheduler) until the clock
+/// passed it.
 pub fn next_due(
     schedule: &Schedule,
     source_name: &str,
@@ -59,7 +66,17 @@ pub fn next_due(
     schedule
         .next_after(shifted)
         .and_then(|slot| slot.checked_add_signed(jitter))
+        .map(ceil_to_second)
         .unwrap_or_else(|| saturating_add(after, NEVER_AGAIN))
+}
+
+/// `t` rounded up to a whole second (itself when it is one, or when the next second is past
+/// the calendar's end).
+fn ceil_to_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    if t.timestamp_subsec_nanos() == 0 {
+        return t;
+    }
+    DateTime::from_timestamp(t.timestamp().saturating_add(1), 0).unwrap_or(t)
 }
 
 /// `t + delta`, or the latest representable time when that would overflow.
@@ -283,29 +300,25 @@ mod tests {
             jitter > chrono::Duration::zero(),
             "test needs a non-zero jitter"
         );
-        let ten = at("2026-03-10 10:00:00");
-        let eleven = at("2026-03-10 11:00:00");
+        let ten = ceil_to_second(at("2026-03-10 10:00:00") + jitter);
+        let eleven = ceil_to_second(at("2026-03-10 11:00:00") + jitter);
         let cases: &[(&str, DateTime<Utc>, DateTime<Utc>)] = &[
+            ("well before the slot", at("2026-03-10 09:20:00"), ten),
             (
-                "well before the slot",
-                at("2026-03-10 09:20:00"),
-                ten + jitter,
+                "on the slot, before its jittered time",
+                at("2026-03-10 10:00:00"),
+                ten,
             ),
-            ("on the slot, before its jittered time", ten, ten + jitter),
             (
                 "just before the jittered time",
-                ten + jitter - chrono::Duration::milliseconds(1),
-                ten + jitter,
+                at("2026-03-10 10:00:00") + jitter - chrono::Duration::milliseconds(1),
+                ten,
             ),
-            (
-                "exactly at the jittered time",
-                ten + jitter,
-                eleven + jitter,
-            ),
+            ("exactly at the jittered time", ten, eleven),
             (
                 "just after the jittered time",
-                ten + jitter + chrono::Duration::seconds(1),
-                eleven + jitter,
+                ten + chrono::Duration::seconds(1),
+                eleven,
             ),
         ];
         for (what, after, expected) in cases {
@@ -344,17 +357,50 @@ mod tests {
                     let due = next_due(&schedule, &name, after, max);
                     assert!(due > after, "{line} {name}: {due} after {after}");
                     let jitter = chrono::Duration::from_std(jitter_offset(&name, max)).unwrap();
-                    // The due time is a cron slot shifted by exactly this source's jitter.
-                    let slot = due - jitter;
-                    assert_eq!(
-                        schedule.next_after(slot - chrono::Duration::seconds(1)),
-                        Some(slot),
+                    // The due time is a cron slot shifted by this source's jitter, rounded up
+                    // to a whole second.
+                    assert_eq!(due.timestamp_subsec_nanos(), 0, "{line} {name}: {due}");
+                    let shifted = due - jitter;
+                    let slot = schedule
+                        .next_after(shifted - chrono::Duration::seconds(1))
+                        .unwrap();
+                    assert!(
+                        slot <= shifted && shifted < slot + chrono::Duration::seconds(1),
                         "{line} {name}: {due} is not slot + jitter"
                     );
                     after = due;
                 }
             }
         }
+    }
+
+    /// The store keeps due times in whole seconds and calls a source due once the current
+    /// second reaches its time. Polled at the first moment it is due, a source's next time
+    /// must be a later slot, or the scheduler polls the same slot again at every look.
+    #[test]
+    fn a_source_polled_as_soon_as_the_store_calls_it_due_gets_the_next_slot() {
+        let max = secs(120);
+        let start = at("2026-11-27 23:58:52");
+        let mut fractional = 0;
+        for line in ["* * * * *", "*/5 * * * *", "0 * * * *"] {
+            let schedule = Schedule::parse(line).unwrap();
+            for i in 0..100 {
+                let name = format!("outlet-{i}");
+                fractional += usize::from(jitter_offset(&name, max).subsec_millis() > 0);
+                let due = next_due(&schedule, &name, start, max);
+                // What the store keeps, and the first moment its due check says "due".
+                let first_due_moment = DateTime::from_timestamp(due.timestamp(), 0).unwrap();
+                let next = next_due(&schedule, &name, first_due_moment, max);
+                assert!(
+                    next >= due + chrono::Duration::seconds(59),
+                    "{line} {name}: due {due}, polled at {first_due_moment}, next {next}"
+                );
+            }
+        }
+        assert!(
+            fractional > 250,
+            "the test needs jitters with fractions: {fractional}"
+        );
     }
 
     #[test]
@@ -366,11 +412,11 @@ mod tests {
         // Last due at 09:00 + jitter, but the daemon was down until 15:03 (36 slots missed).
         let now = at("2026-03-10 15:03:00");
         let due = next_due(&schedule, name, now, max);
-        assert_eq!(due, at("2026-03-10 15:10:00") + jitter);
+        assert_eq!(due, ceil_to_second(at("2026-03-10 15:10:00") + jitter));
         // Asking again at that time gives the following slot, not a backlog.
         assert_eq!(
             next_due(&schedule, name, due, max),
-            at("2026-03-10 15:20:00") + jitter
+            ceil_to_second(at("2026-03-10 15:20:00") + jitter)
         );
     }
 
@@ -664,7 +710,10 @@ mod tests {
         let slot = now + chrono::Duration::days(3);
         let sent = slot + jitter + chrono::Duration::milliseconds(1);
         let due = failure_due(&minutely, name, now, 1, Some(sent), &t);
-        assert_eq!(due, slot + chrono::Duration::minutes(1) + jitter);
+        assert_eq!(
+            due,
+            ceil_to_second(slot + chrono::Duration::minutes(1) + jitter)
+        );
         let to_the_second = |t: DateTime<Utc>| DateTime::from_timestamp(t.timestamp(), 0).unwrap();
         let was = stored(Some(to_the_second(due)), Some(slot), 1, Some(now));
         assert_eq!(settled_due_times(&minutely, name, &was, now, &t), None);
