@@ -29,9 +29,17 @@ pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 500;
 /// Longest `?q=` accepted, in characters.
 const MAX_QUERY_CHARS: usize = 200;
-/// Rendered feeds kept at most (older data versions are dropped first, then the least
-/// recently used).
+/// Rendered feeds kept at most (then the least recently used goes).
 const CACHE_ENTRIES: usize = 256;
+/// Bytes of rendered feeds kept at most. Keys come from the request (`limit`, `q`, `source`,
+/// and the Host header when no `base_url` is set), and one full-text feed of 500 stories can
+/// be megabytes, so a count alone let any client pin hundreds of megabytes: 256 distinct
+/// `?limit=` values over a thousand stories held 287 MB. The plain feeds readers poll are
+/// tens to hundreds of kilobytes; this keeps dozens of them.
+const CACHE_BYTES: usize = 32 << 20;
+/// A rendering larger than this is served but not kept: caching it would evict a quarter of
+/// the cache for one request.
+const CACHE_MAX_ENTRY_BYTES: usize = CACHE_BYTES / 4;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -78,14 +86,20 @@ struct Rendered {
     last_modified: String,
 }
 
-/// Rendered feeds by [`CacheKey`], at most [`CACHE_ENTRIES`]. When full, entries of older data
-/// versions go first, then the one used longest ago: a flood of distinct searches evicts one
-/// feed at a time instead of emptying the cache that every feed reader relies on.
+/// Rendered feeds by [`CacheKey`], at most [`CACHE_ENTRIES`] and [`CACHE_BYTES`] of bodies.
+/// Entries of an older data version can never be asked for again (the version is part of the
+/// key) and go as soon as a newer one is stored. Beyond the limits the one used longest ago
+/// goes: a flood of distinct searches evicts one feed at a time instead of emptying the cache
+/// that every feed reader relies on.
 #[derive(Default)]
 struct FeedCache {
     entries: HashMap<CacheKey, (Arc<Rendered>, u64)>,
     /// Counts lookups and inserts; an entry remembers the count of its last use.
     clock: u64,
+    /// Sum of the cached bodies' lengths.
+    bytes: usize,
+    /// The newest data version stored so far.
+    version: u64,
 }
 
 impl FeedCache {
@@ -98,19 +112,33 @@ impl FeedCache {
 
     fn insert(&mut self, key: CacheKey, rendered: Arc<Rendered>) {
         self.clock += 1;
-        if self.entries.len() >= CACHE_ENTRIES && !self.entries.contains_key(&key) {
+        let size = rendered.body.len();
+        // A rendering of data already replaced (it was slower than a newer one) would never
+        // be asked for again.
+        if key.version < self.version || size > CACHE_MAX_ENTRY_BYTES {
+            return;
+        }
+        if key.version > self.version {
+            self.version = key.version;
             self.entries.retain(|k, _| k.version == key.version);
-            if self.entries.len() >= CACHE_ENTRIES {
-                let oldest = self
-                    .entries
-                    .iter()
-                    .min_by_key(|(_, (_, used))| *used)
-                    .map(|(k, _)| k.clone());
-                if let Some(oldest) = oldest {
-                    self.entries.remove(&oldest);
-                }
+            self.bytes = self.entries.values().map(|(r, _)| r.body.len()).sum();
+        }
+        if let Some((old, _)) = self.entries.remove(&key) {
+            self.bytes -= old.body.len();
+        }
+        while !self.entries.is_empty()
+            && (self.entries.len() >= CACHE_ENTRIES || self.bytes + size > CACHE_BYTES)
+        {
+            let oldest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone());
+            if let Some((old, _)) = oldest.and_then(|k| self.entries.remove(&k)) {
+                self.bytes -= old.body.len();
             }
         }
+        self.bytes += size;
         self.entries.insert(key, (rendered, self.clock));
     }
 }
@@ -557,6 +585,93 @@ mod tests {
             "the oldest search went"
         );
         state.store.close().await;
+    }
+
+    fn cache_key(version: u64, query: &str) -> CacheKey {
+        CacheKey {
+            version,
+            format: Format::Atom,
+            topic: "all".into(),
+            query: query.into(),
+            base_url: "http://localhost".into(),
+            title: "tradefeed".into(),
+        }
+    }
+
+    fn rendering(bytes: usize) -> Arc<Rendered> {
+        Arc::new(Rendered {
+            body: axum::body::Bytes::from(vec![b'x'; bytes]),
+            etag: "\"0\"".into(),
+            last_modified: String::new(),
+        })
+    }
+
+    /// Checks the running byte count against the entries it counts.
+    fn counted_bytes(cache: &FeedCache) -> usize {
+        let sum = cache.entries.values().map(|(r, _)| r.body.len()).sum();
+        assert_eq!(cache.bytes, sum, "the byte count matches the entries");
+        sum
+    }
+
+    #[test]
+    fn the_feed_cache_holds_at_most_its_byte_budget_and_skips_huge_renderings() {
+        let mut cache = FeedCache::default();
+        let mb = 1 << 20;
+        cache.insert(cache_key(1, ""), rendering(100_000));
+        for n in 0..100 {
+            cache.insert(cache_key(1, &format!("limit={n}")), rendering(mb));
+            if n % 10 == 0 {
+                assert!(
+                    cache.get(&cache_key(1, "")).is_some(),
+                    "the plain feed stays"
+                );
+            }
+        }
+        assert!(counted_bytes(&cache) <= CACHE_BYTES);
+        assert!(
+            cache.entries.len() >= CACHE_BYTES / mb - 1,
+            "full, not cleared"
+        );
+        assert!(
+            cache.get(&cache_key(1, "limit=99")).is_some(),
+            "the newest is kept"
+        );
+        assert!(
+            cache.get(&cache_key(1, "limit=0")).is_none(),
+            "the oldest went"
+        );
+
+        // Stored again under the same key: counted once.
+        cache.insert(cache_key(1, "limit=99"), rendering(2 * mb));
+        cache.insert(cache_key(1, "limit=99"), rendering(mb));
+        assert!(counted_bytes(&cache) <= CACHE_BYTES);
+
+        let huge = cache_key(1, "limit=500");
+        cache.insert(huge.clone(), rendering(CACHE_MAX_ENTRY_BYTES + 1));
+        assert!(cache.get(&huge).is_none(), "served, not kept");
+        assert!(
+            cache.get(&cache_key(1, "")).is_some(),
+            "and it evicted nothing"
+        );
+    }
+
+    #[test]
+    fn a_newer_data_version_drops_the_older_renderings_at_once() {
+        let mut cache = FeedCache::default();
+        for n in 0..10 {
+            cache.insert(cache_key(1, &format!("q=a{n}")), rendering(1000));
+        }
+        cache.insert(cache_key(2, ""), rendering(1000));
+        assert_eq!(
+            cache.entries.len(),
+            1,
+            "version 1 can never be asked for again"
+        );
+        assert_eq!(counted_bytes(&cache), 1000);
+        // A rendering of version 1 that finished after version 2 arrived is not kept.
+        cache.insert(cache_key(1, "q=late"), rendering(1000));
+        assert!(cache.get(&cache_key(1, "q=late")).is_none());
+        assert_eq!(cache.entries.len(), 1);
     }
 
     #[test]
