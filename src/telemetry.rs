@@ -69,15 +69,6 @@ fn describe() {
     );
     describe_gauge!("tradefeed_stories", "Stories stored.");
     describe_gauge!("tradefeed_entries", "Entries stored.");
-    describe_gauge!("tradefeed_topic_stories", "Stories matching each topic.");
-    describe_gauge!(
-        "tradefeed_source_consecutive_failures",
-        "Failures since the source's last success."
-    );
-    describe_gauge!(
-        "tradefeed_source_last_success_timestamp_seconds",
-        "Unix time of the source's last successful poll."
-    );
     describe_counter!(
         "tradefeed_config_reloads_total",
         "Config reloads by result (ok, failed)."
@@ -126,31 +117,110 @@ pub fn record_request(route: &str, status: u16) {
         .increment(1);
 }
 
-/// Sets the gauges that describe stored state (called just before rendering).
-pub fn set_state(
-    stories: u64,
-    entries: u64,
-    topics: &[(String, u64)],
-    sources: &[crate::store::SourceState],
-) {
-    gauge!("tradefeed_stories").set(stories as f64);
-    gauge!("tradefeed_entries").set(entries as f64);
-    for (topic, n) in topics {
-        gauge!("tradefeed_topic_stories", "topic" => topic.clone()).set(*n as f64);
+/// The Prometheus text of every metric, with the gauges that describe stored state read from
+/// the store for this scrape (`state`: `None` when the store could not be read).
+///
+/// The per-topic and per-source gauges are written here from the rows, not kept in the
+/// process-wide recorder: a series set there stays until the process ends, so a source
+/// removed from the config (or renamed) kept its last failure count and success time, and an
+/// alert on them kept firing for a source that no longer exists.
+pub fn render(state: Option<StoredState<'_>>) -> String {
+    let handle = install();
+    if let Some(state) = &state {
+        gauge!("tradefeed_stories").set(state.stories as f64);
+        gauge!("tradefeed_entries").set(state.entries as f64);
     }
-    for s in sources.iter().filter(|s| s.in_config) {
-        gauge!("tradefeed_source_consecutive_failures", "source" => s.name.clone())
-            .set(f64::from(s.consecutive_failures));
-        if let Some(t) = s.last_success {
-            gauge!("tradefeed_source_last_success_timestamp_seconds", "source" => s.name.clone())
-                .set(t.timestamp() as f64);
+    let mut text = handle.render();
+    if let Some(state) = &state {
+        append_state_gauges(&mut text, state);
+    }
+    text
+}
+
+/// What `/metrics` reads from the store at each scrape.
+pub struct StoredState<'a> {
+    /// Stories stored.
+    pub stories: u64,
+    /// Entries stored.
+    pub entries: u64,
+    /// Stories matching each topic that exists now.
+    pub topics: &'a [(String, u64)],
+    /// Every source row; those out of the config are left out.
+    pub sources: &'a [crate::store::SourceState],
+}
+
+fn append_state_gauges(text: &mut String, state: &StoredState<'_>) {
+    use std::fmt::Write as _;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    let family = |text: &mut String, name: &str, help: &str| {
+        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge");
+    };
+    if !state.topics.is_empty() {
+        family(
+            text,
+            "tradefeed_topic_stories",
+            "Stories matching each topic.",
+        );
+        for (topic, n) in state.topics {
+            let _ = writeln!(
+                text,
+                "tradefeed_topic_stories{{topic=\"{}\"}} {n}",
+                label_value(topic)
+            );
+        }
+    }
+    let configured = || state.sources.iter().filter(|s| s.in_config);
+    if configured().next().is_some() {
+        family(
+            text,
+            "tradefeed_source_consecutive_failures",
+            "Failures since the source's last success.",
+        );
+        for s in configured() {
+            let _ = writeln!(
+                text,
+                "tradefeed_source_consecutive_failures{{source=\"{}\"}} {}",
+                label_value(&s.name),
+                s.consecutive_failures
+            );
+        }
+    }
+    if configured().any(|s| s.last_success.is_some()) {
+        family(
+            text,
+            "tradefeed_source_last_success_timestamp_seconds",
+            "Unix time of the source's last successful poll.",
+        );
+        for s in configured() {
+            if let Some(t) = s.last_success {
+                let _ = writeln!(
+                    text,
+                    "tradefeed_source_last_success_timestamp_seconds{{source=\"{}\"}} {}",
+                    label_value(&s.name),
+                    t.timestamp()
+                );
+            }
         }
     }
 }
 
-/// The Prometheus text exposition of every metric.
-pub fn render() -> String {
-    install().render()
+/// A label value escaped as the text format requires: backslash, double quote and line feed.
+fn label_value(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.contains(['\\', '"', '\n']) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let mut escaped = String::with_capacity(value.len() + 4);
+    for c in value.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
+            c => escaped.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
 }
 
 /// Keeps histogram memory bounded; call now and then.
@@ -160,3 +230,14 @@ pub fn upkeep() {
 
 /// How often [`upkeep`] should run.
 pub const UPKEEP_EVERY: Duration = Duration::from_secs(60);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped_as_the_text_format_requires() {
+        assert_eq!(label_value("Reuters Trade"), "Reuters Trade");
+        assert_eq!(label_value("a \"b\" c\\d\ne"), "a \\\"b\\\" c\\\\d\\ne");
+    }
+}

@@ -90,6 +90,73 @@ async fn metrics_are_prometheus_text_and_show_the_fetches() {
     stop_daemon(cancel, handle).await;
 }
 
+/// A source removed from the config (or renamed) loses its per-source gauges at once: an
+/// alert on its failure count must not keep firing for a source that no longer exists.
+/// Two daemons in one process see what a live reload sees: the metrics recorder is
+/// process-wide.
+#[tokio::test]
+async fn a_source_removed_from_the_config_leaves_the_per_source_gauges() {
+    let server = FeedServer::start().await;
+    server.put("kept.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let both = [
+        ("GaugeKept", server.url("kept.xml")),
+        ("GaugeDropped", server.url("missing.xml")),
+    ];
+    let gauges = |metrics: &str, source: &str| -> Vec<String> {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("tradefeed_source_") && l.contains(source))
+            .map(str::to_string)
+            .collect()
+    };
+    let scrape_when_polled = |base: String| async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, metrics) = get_text(&format!("{base}/metrics")).await;
+            assert_eq!(status, 200);
+            if metrics
+                .contains("tradefeed_source_last_success_timestamp_seconds{source=\"GaugeKept\"}")
+                && metrics.contains("tradefeed_fetches_total{source=\"GaugeKept\"")
+            {
+                assert_prometheus_text(&metrics);
+                return metrics;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{metrics}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+
+    let path = write_config(dir.path(), &both, "");
+    let (base, cancel, handle) = start_daemon(Config::load(&path).unwrap()).await;
+    server
+        .wait_for_hits("missing.xml", 1, Duration::from_secs(10))
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let metrics = scrape_when_polled(base.clone()).await;
+        if metrics.contains("tradefeed_source_consecutive_failures{source=\"GaugeDropped\"} 1") {
+            break metrics;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(gauges(&metrics, "GaugeKept").len(), 2, "{metrics}");
+    stop_daemon(cancel, handle).await;
+
+    write_config(dir.path(), &both[..1], "");
+    let (base, cancel, handle) = start_daemon(Config::load(&path).unwrap()).await;
+    let metrics = scrape_when_polled(base).await;
+    stop_daemon(cancel, handle).await;
+    assert_eq!(gauges(&metrics, "GaugeKept").len(), 2, "{metrics}");
+    assert_eq!(gauges(&metrics, "GaugeDropped").len(), 0, "{metrics}");
+    // Counters are cumulative: the removed source's polls stay counted until a restart.
+    assert!(
+        metrics.contains("tradefeed_fetches_total{source=\"GaugeDropped\""),
+        "{metrics}"
+    );
+}
+
 #[tokio::test]
 async fn search_finds_stories_by_stemmed_words_in_feeds_and_on_the_status_page() {
     let server = FeedServer::start().await;

@@ -197,10 +197,20 @@ async fn metrics(State(state): State<HttpState>) -> Response {
         state.store.topic_counts(),
         state.store.source_states()
     );
-    if let (Ok((stories, entries)), Ok(topics), Ok(sources)) = (counts, topics, sources) {
-        crate::telemetry::set_state(stories, entries, &topics, &sources);
-    }
-    let mut response = crate::telemetry::render().into_response();
+    let text = match (counts, topics, sources) {
+        (Ok((stories, entries)), Ok(mut topics), Ok(sources)) => {
+            // Scores of a topic whose profile was removed are not a series any more.
+            topics.retain(|(topic, _)| state.topic_exists(topic));
+            crate::telemetry::render(Some(crate::telemetry::StoredState {
+                stories,
+                entries,
+                topics: &topics,
+                sources: &sources,
+            }))
+        }
+        _ => crate::telemetry::render(None),
+    };
+    let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
