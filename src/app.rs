@@ -26,6 +26,9 @@ use crate::store::{Access, PollBlocker, Store};
 const POLL_DRAIN: Duration = Duration::from_secs(4);
 /// How long open HTTP connections may take to finish after a shutdown request.
 const HTTP_DRAIN: Duration = Duration::from_secs(3);
+/// Days of the fetch log (one line per poll) kept when the retention keeps more, or is off.
+pub const FETCH_LOG_DAYS: i64 = 30;
+
 /// How often the pruner applies the retention (besides at once after a reload changes it).
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Stories re-scored per store round trip.
@@ -434,9 +437,9 @@ async fn reschedule_if_changed_meanwhile(
 }
 
 /// Deletes entries first seen longer ago than the retention in force, every `every` and at
-/// once when `retention` changes (a reload), until `cancel` fires. `None` prunes nothing;
-/// `Some(days)` prunes entries first seen more than `days` days ago. Also runs the metrics
-/// upkeep each time it wakes.
+/// once when `retention` changes (a reload), until `cancel` fires. `None` prunes no entries;
+/// `Some(days)` prunes entries first seen more than `days` days ago. Whatever the retention,
+/// the fetch log keeps [`FETCH_LOG_DAYS`]. Also runs the metrics upkeep each time it wakes.
 pub async fn prune_by_retention(
     store: Store,
     mut retention: watch::Receiver<Option<u32>>,
@@ -463,6 +466,10 @@ pub async fn prune_by_retention(
                 Ok(_) => {}
                 Err(e) => error!(error = %e, "pruning failed; will retry"),
             }
+        }
+        let log_cutoff = Utc::now() - chrono::Duration::days(FETCH_LOG_DAYS);
+        if let Err(e) = store.prune_fetch_log(log_cutoff).await {
+            error!(error = %e, "pruning the fetch log failed; will retry");
         }
         tokio::select! {
             () = tokio::time::sleep(every) => {}
@@ -843,6 +850,87 @@ mod tests {
 
         cancel.cancel();
         pruner.await.unwrap();
+        store.close().await;
+    }
+
+    /// The start times of the fetch log's lines, oldest first, read beside the daemon's
+    /// connections.
+    fn fetch_log(db: &std::path::Path) -> Vec<i64> {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT started_at FROM fetches ORDER BY started_at")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_pruner_bounds_the_fetch_log_without_a_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let store = Store::open(&db, Access::ReadWrite).unwrap();
+        let source = Source {
+            name: "A".into(),
+            url: "http://a.example/feed".into(),
+            schedule: Schedule::parse("@hourly").unwrap(),
+            enabled: true,
+            tags: Vec::new(),
+            priority: 0,
+            cluster: false,
+        };
+        store
+            .sync_sources(std::slice::from_ref(&source), |_, t| t)
+            .await
+            .unwrap();
+        // Polls a day past the fetch log's days, a day short of them, and now; each a 304.
+        let now = Utc::now();
+        let day = chrono::Duration::days(1);
+        let started =
+            [FETCH_LOG_DAYS + 1, FETCH_LOG_DAYS - 1, 0].map(|days| now - day * days as i32);
+        for started_at in started {
+            store
+                .record_poll(PollRecord {
+                    source: "A".into(),
+                    url: "http://a.example/feed".into(),
+                    started_at,
+                    duration: Duration::ZERO,
+                    outcome: PollOutcome::NotModified {
+                        etag: None,
+                        last_modified: None,
+                    },
+                    next_due: now,
+                    moved_to: None,
+                    base_url: None,
+                    entries: Vec::new(),
+                })
+                .await
+                .unwrap();
+        }
+        assert_eq!(fetch_log(&db).len(), 3);
+
+        // No retention: entries are kept for ever, the fetch log is not.
+        let (_retention, receiver) = watch::channel(None);
+        let cancel = CancellationToken::new();
+        let pruner = tokio::spawn(prune_by_retention(
+            store.clone(),
+            receiver,
+            Duration::from_millis(50),
+            cancel.clone(),
+        ));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while fetch_log(&db).len() > 2 {
+            assert!(tokio::time::Instant::now() < deadline, "the old line stays");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        cancel.cancel();
+        pruner.await.unwrap();
+        assert_eq!(
+            fetch_log(&db),
+            [started[1].timestamp(), started[2].timestamp()],
+            "the two recent lines are kept"
+        );
         store.close().await;
     }
 }

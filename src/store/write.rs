@@ -280,6 +280,17 @@ impl Store {
         .await
     }
 
+    /// Deletes the fetch log's lines (one per poll, for debugging) from before `before`.
+    /// Returns how many. The retention prunes the log with the entries; this bounds it when
+    /// there is no retention, or a long one: a source polled every minute writes 1,440 lines
+    /// a day.
+    pub async fn prune_fetch_log(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.write(move |conn| {
+            Ok(conn.execute("DELETE FROM fetches WHERE started_at < ?1", [secs(before)])?)
+        })
+        .await
+    }
+
     /// Sets when a source is next due (used after start-up to settle a newly computed time).
     pub async fn set_next_due(&self, source: &str, due: DateTime<Utc>) -> Result<(), StoreError> {
         let source = source.to_string();
