@@ -392,7 +392,9 @@ pub async fn run(
 /// After a success the next time is the new schedule's next slot; after a failure the
 /// backoff's time is kept unless the new schedule reaches past the longest backoff sooner.
 /// A source whose URL changed meanwhile is left as it is: the store recorded none of the old
-/// URL's state on it (`PollRecord::url`), so it stays due at once by its new URL.
+/// URL's state on it (`PollRecord::url`), so it stays due at once by its new URL. That holds
+/// also when the URL changes after `configured` was read here: the store sets the time only
+/// while the source still has the polled URL.
 async fn reschedule_if_changed_meanwhile(
     ingestor: &Ingestor,
     configured: &watch::Receiver<Arc<Vec<crate::domain::Source>>>,
@@ -423,10 +425,16 @@ async fn reschedule_if_changed_meanwhile(
             max_jitter,
         ))
     };
-    match ingestor.store().set_next_due(&polled.name, due).await {
-        Ok(()) => {
+    match ingestor
+        .store()
+        .set_next_due(&polled.name, &polled.url, due)
+        .await
+    {
+        Ok(true) => {
             info!(source = %polled.name, next_due = %due, "schedule changed during the poll; next due by the new one")
         }
+        // A later reload changed its URL too: due at once by the new one.
+        Ok(false) => {}
         Err(e) => {
             error!(source = %polled.name, error = %e, "cannot store the due time by the new schedule")
         }

@@ -280,15 +280,24 @@ impl Store {
         .await
     }
 
-    /// Sets when a source is next due (used after start-up to settle a newly computed time).
-    pub async fn set_next_due(&self, source: &str, due: DateTime<Utc>) -> Result<(), StoreError> {
-        let source = source.to_string();
+    /// Sets when a source is next due, if its URL is still `url`; returns whether it was set.
+    /// For a due time worked out from a poll of `url`: a reload that gave the source another
+    /// URL since made it due at once by the new one (`sync_sources`), which must stand.
+    pub async fn set_next_due(
+        &self,
+        source: &str,
+        url: &str,
+        due: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let (source, url) = (source.to_string(), url.to_string());
         self.write(move |conn| {
-            conn.execute(
-                "UPDATE sources SET next_due = ?2 WHERE name = ?1",
-                params![source, secs(due)],
+            // The URL is checked in the same statement: a check read before it could be
+            // overtaken by a reload's write.
+            let rows = conn.execute(
+                "UPDATE sources SET next_due = ?2 WHERE name = ?1 AND url = ?3",
+                params![source, secs(due), url],
             )?;
-            Ok(())
+            Ok(rows > 0)
         })
         .await
     }
