@@ -294,10 +294,10 @@ pub async fn run(
                     let report = ingestor.poll(&job.source, None, permit, &cancel).await;
                     if cancel.is_cancelled() && report.outcome == crate::ingest::CANCELLED {
                         warn!(source = %job.source.name, "poll cancelled by shutdown");
-                    } else if report.needs_deferral() {
+                    } else if let Some(wait) = hold_back(&report, ingestor.backoff_cap()) {
                         // Unstored or crashed: the stored due time is stale, and the
                         // scheduler would queue the source again at its next look.
-                        job.defer_until(report.next_due);
+                        job.defer_for(wait);
                     } else {
                         reschedule_if_changed_meanwhile(
                             &ingestor,
@@ -383,6 +383,15 @@ pub async fn run(
     store.close().await;
     info!("stopped");
     Ok(())
+}
+
+/// How long the scheduler holds a source back after `report` whatever the database says
+/// (`None`: not at all): the span the poll asked for ([`PollReport::defer_for`]), never more
+/// than the longest failure backoff. Not worked out from the report's `next_due`: that is a
+/// wall-clock time, read when the poll began or ended, and a clock stepped back meanwhile
+/// would stretch the hold by the step, with nothing to shorten it until a restart.
+fn hold_back(report: &PollReport, backoff_cap: Duration) -> Option<Duration> {
+    report.defer_for.map(|wait| wait.min(backoff_cap))
 }
 
 /// Corrects the due time a poll stored when a reload changed its source's schedule while the
@@ -773,6 +782,38 @@ mod tests {
             })
             .await
             .unwrap();
+    }
+
+    /// A poll begins by a wall clock three days fast; NTP sets it right while the poll runs,
+    /// and its result cannot be stored. The due time in its report was worked out by the
+    /// fast clock; the scheduler holds the source back for the backoff the poll asked for,
+    /// not for the step as well.
+    #[test]
+    fn a_poll_not_stored_across_a_step_back_of_the_wall_clock_is_held_back_for_its_backoff_only() {
+        let base = Duration::from_secs(60);
+        let cap = Duration::from_secs(21_600);
+        let fast = Utc::now() + chrono::Duration::days(3);
+        let report = PollReport {
+            defer_for: Some(base),
+            ..PollReport::failed(
+                "s",
+                "store",
+                "database or disk is full".into(),
+                scheduler::saturating_add_std(fast, base),
+            )
+        };
+        assert_eq!(hold_back(&report, cap), Some(base));
+        // Never longer than the longest backoff, whatever a report asks for.
+        let greedy = PollReport {
+            defer_for: Some(Duration::from_secs(86_400 * 30)),
+            ..report.clone()
+        };
+        assert_eq!(hold_back(&greedy, cap), Some(cap));
+        let stored = PollReport {
+            defer_for: None,
+            ..report
+        };
+        assert_eq!(hold_back(&stored, cap), None, "its due time is stored");
     }
 
     async fn entry_count(store: &Store) -> u64 {

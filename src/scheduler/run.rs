@@ -27,13 +27,15 @@ pub struct Job {
 }
 
 impl Job {
-    /// Keeps the source from being queued again before `until`, whatever the database says.
+    /// Keeps the source from being queued again for `wait`, whatever the database says.
     /// For polls whose result could not be stored (disk full, database locked): the stored
     /// due time is stale then, and polling again at once would hammer the publisher.
-    pub fn defer_until(&self, until: DateTime<Utc>) {
-        // Kept as a span of the monotonic clock: a wall-clock time kept in memory would hold
-        // the source back for as long as the wall clock went back meanwhile.
-        let wait = (until - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    ///
+    /// A span of the monotonic clock, never a wall-clock time (the caller's or one kept
+    /// here): the wall clock may go back during the poll or the wait, and a time would then
+    /// hold the source back for the step as well; nothing corrects deferrals, which live in
+    /// memory only.
+    pub fn defer_for(&self, wait: Duration) {
         self.in_flight
             .deferred
             .lock()
