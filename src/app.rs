@@ -295,7 +295,8 @@ pub async fn run(
                     if cancel.is_cancelled() && report.outcome == crate::ingest::CANCELLED {
                         warn!(source = %job.source.name, "poll cancelled by shutdown");
                     } else if let Some(wait) = hold_back(&report, ingestor.backoff_cap()) {
-                        // Unstored or crashed: the stored due time is stale, and the
+                        // Unstored, crashed, or of a URL the database no longer has:
+                        // the stored due time does not reflect the poll, and the
                         // scheduler would queue the source again at its next look.
                         job.defer_for(wait);
                     } else {

@@ -95,8 +95,9 @@ pub struct PollReport {
     /// When the source is due next.
     pub next_due: DateTime<Utc>,
     /// How long a scheduler should hold the source back whatever the database says, when the
-    /// due time stored there may not reflect this poll (its result could not be stored, or
-    /// the poll crashed or was cancelled); `None` when it does. A span and not a time: the
+    /// due time stored there may not reflect this poll (its result could not be stored, the
+    /// poll crashed or was cancelled, or the source's URL in the database was no longer the
+    /// one polled: [`PollResult::url_changed`]); `None` when it does. A span and not a time: the
     /// wall clock read when the poll began may have been stepped back since, and a time
     /// would then hold the source back for the step as well.
     pub defer_for: Option<Duration>,
@@ -744,6 +745,15 @@ impl Ingestor {
                 report.new_entries = result.new_entries;
                 report.updated_entries = result.updated_entries;
                 report.new_stories = result.new_stories;
+                if result.url_changed {
+                    // Nothing was stored for this URL: as the database sees it, the source
+                    // is due at once by its new one. Right after a reload the caller polls
+                    // the new URL; should its config still name this one (another process
+                    // synced the database from another config), it would otherwise poll
+                    // this URL again at every look.
+                    info!("the source's URL changed during the poll; none of its state kept");
+                    report.defer_for = Some(settings.backoff_base);
+                }
             }
             Err(e) => return self.store_failure(source, clock, &settings, e),
         }

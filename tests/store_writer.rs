@@ -745,6 +745,10 @@ async fn a_poll_of_a_url_changed_meanwhile_keeps_its_entries_but_leaves_the_new_
     late.next_due = Utc::now() + chrono::Duration::days(365);
     let written = store.record_poll(late).await.unwrap();
     assert_eq!(written.new_entries, 1, "the fetched entry is stored");
+    assert!(
+        written.url_changed,
+        "the caller is told no due time was stored"
+    );
 
     let after = state(&store).await;
     assert_eq!(after.url, new.url);
@@ -805,7 +809,7 @@ async fn a_poll_of_a_url_changed_meanwhile_keeps_its_entries_but_leaves_the_new_
     // A poll of the new URL is recorded as usual.
     let mut current = not_modified("S");
     current.url = new.url.clone();
-    store.record_poll(current).await.unwrap();
+    assert!(!store.record_poll(current).await.unwrap().url_changed);
     let after = state(&store).await;
     assert_eq!(after.etag.as_deref(), Some("\"S-etag\""));
     assert!(after.next_due.is_some());

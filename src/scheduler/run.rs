@@ -35,17 +35,38 @@ impl Job {
     /// here): the wall clock may go back during the poll or the wait, and a time would then
     /// hold the source back for the step as well; nothing corrects deferrals, which live in
     /// memory only.
+    ///
+    /// Only the job's URL is held back: a reload that gives the source another URL makes it
+    /// a new feed, due at once.
     pub fn defer_for(&self, wait: Duration) {
         self.in_flight
             .deferred
             .lock()
             .expect("deferral lock poisoned")
-            .insert(self.in_flight.name.clone(), (Instant::now(), wait));
+            .insert(
+                self.in_flight.name.clone(),
+                Deferral {
+                    url: self.source.url.clone(),
+                    since: Instant::now(),
+                    wait,
+                },
+            );
     }
 }
 
-/// Sources held back, each with when it was deferred and for how long.
-type Deferred = Arc<Mutex<HashMap<String, (Instant, Duration)>>>;
+/// A source held back ([`Job::defer_for`]).
+#[derive(Debug)]
+struct Deferral {
+    /// The URL polled: the source is held back while it keeps this one.
+    url: String,
+    /// When it was deferred.
+    since: Instant,
+    /// For how long.
+    wait: Duration,
+}
+
+/// Sources held back, by name.
+type Deferred = Arc<Mutex<HashMap<String, Deferral>>>;
 
 #[derive(Debug)]
 struct InFlight {
@@ -81,7 +102,7 @@ pub async fn run(
         deferred
             .lock()
             .expect("deferral lock poisoned")
-            .retain(|_, (at, wait)| at.elapsed() < *wait);
+            .retain(|_, d| d.since.elapsed() < d.wait);
         let configured = Arc::clone(&sources.borrow_and_update());
         let rules = *timing.borrow();
         clock
@@ -108,7 +129,8 @@ pub async fn run(
                     if deferred
                         .lock()
                         .expect("deferral lock poisoned")
-                        .contains_key(&name)
+                        .get(&name)
+                        .is_some_and(|d| d.url == source.url)
                     {
                         continue;
                     }

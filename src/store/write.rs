@@ -174,6 +174,10 @@ pub struct PollResult {
     pub new_stories: usize,
     /// Where each new entry went (for the near-duplicate index).
     pub placements: Vec<Placement>,
+    /// The source no longer had the URL polled ([`PollRecord::url`]): the entries and the
+    /// fetch log line were stored, but none of the URL's state, no next due time either.
+    /// Its due time in the database does not reflect this poll.
+    pub url_changed: bool,
 }
 
 impl Store {
@@ -999,6 +1003,7 @@ fn record_poll(
         // one's ETag (a 304 for good), stop it for the old one's 410, or make it wait for
         // the old one's next time. Its last attempt, outcome and error are left to the new
         // URL's first poll too; the fetch log above keeps this one.
+        result.url_changed = true;
         exec(
             tx,
             "UPDATE sources SET last_new_entry = ?2 WHERE id = ?1 AND ?3 > 0",
