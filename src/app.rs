@@ -140,10 +140,15 @@ impl Pipeline {
             .await
             .context("recording the configured sources")?;
         // Before anything reads the due times: a clock that went back while the daemon was
-        // down (or before it started) left some too far ahead to be waited for.
-        scheduler::settle_due_times(&store, &config.sources, &timing(config), Utc::now())
-            .await
-            .context("checking the stored due times against the clock")?;
+        // down (or before it started) left some too far ahead to be waited for. Not a reason
+        // to refuse to start: `run`'s scheduler checks again at its first look, and until a
+        // check succeeds; `fetch` polls its sources whatever their due times (a Retry-After
+        // left too far ahead still holds one back, as it would have without the check).
+        if let Err(e) =
+            scheduler::settle_due_times(&store, &config.sources, &timing(config), Utc::now()).await
+        {
+            warn!(error = %e, "cannot check the stored due times against the clock; going on with them as stored");
+        }
         rescore_if_changed(&store, &classifier).await?;
         let classifier: SharedClassifier = Arc::new(RwLock::new(Arc::new(classifier)));
         let fetcher = fetcher

@@ -195,3 +195,70 @@ async fn a_source_due_a_month_ahead_by_a_clock_that_went_back_is_polled_by_its_s
     }
     stop_daemon(cancel, handle).await;
 }
+
+/// The check of the due times at start-up cannot store its corrections (here a trigger
+/// refuses them, as a locked database or a full disk would). `fetch` and `run` start all the
+/// same: the times are used as stored, and the daemon's scheduler checks again at its looks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_due_time_check_that_fails_at_start_up_does_not_stop_fetch_or_run() {
+    let server = FeedServer::start().await;
+    for name in ["ahead", "yearly", "waiting", "backing-off"] {
+        server.put(
+            &format!("{name}.xml"),
+            Resource::feed(common::rss(name, &[])),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tradefeed.toml");
+    std::fs::write(&path, config_text(&server)).unwrap();
+    let config = Config::load(&path).unwrap();
+
+    // "ahead" was polled by a clock a month fast.
+    let store = tradefeed::app::open_store(&config).await.unwrap();
+    tradefeed::app::sync_sources(&store, &config).await.unwrap();
+    let fast = Utc::now() + chrono::Duration::days(30);
+    let schedule = &config
+        .sources
+        .iter()
+        .find(|s| s.name == "ahead")
+        .unwrap()
+        .schedule;
+    let not_modified = PollOutcome::NotModified {
+        etag: None,
+        last_modified: None,
+    };
+    let due = next_due(schedule, "ahead", fast, Duration::ZERO);
+    store
+        .record_poll(poll(&config, "ahead", fast, not_modified, due))
+        .await
+        .unwrap();
+    store.close().await;
+    drop(store);
+    let db = dir.path().join("tradefeed.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse_earlier_due_times BEFORE UPDATE OF next_due ON sources
+              WHEN NEW.next_due < OLD.next_due
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+        )
+        .unwrap();
+    let stored = due_times(&db, "ahead");
+
+    let pipeline = tradefeed::app::Pipeline::start(&config)
+        .await
+        .expect("fetch starts although the due times cannot be checked");
+    assert_eq!(
+        due_times(&db, "ahead"),
+        stored,
+        "the correction was refused"
+    );
+    pipeline.store.close().await;
+    drop(pipeline);
+
+    let (base, cancel, handle) = start_daemon(config).await;
+    let (status, _) = common::get_text(&format!("{base}/healthz")).await;
+    assert_eq!(status, 200, "the daemon serves");
+    assert_eq!(due_times(&db, "ahead"), stored);
+    stop_daemon(cancel, handle).await;
+}
