@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{start_daemon, stop_daemon, write_config};
+use common::{replaced, start_daemon, stop_daemon, write_config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tradefeed::config::Config;
 
@@ -84,10 +84,12 @@ async fn a_schedule_changed_while_its_source_is_polled_sets_the_next_due_time() 
     let (addr, mut requests) = start_held_server(feed, release_rx).await;
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), &[("D", format!("http://{addr}/d.xml"))], "");
-    let yearly = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("schedule = \"*/5 * * * *\"", "schedule = \"0 0 1 1 *\"")
-        .replace("timeout_secs = 5", "timeout_secs = 60");
+    let yearly = replaced(
+        &std::fs::read_to_string(&path).unwrap(),
+        "schedule = \"*/5 * * * *\"",
+        "schedule = \"0 0 1 1 *\"",
+    );
+    let yearly = replaced(&yearly, "timeout_secs = 5", "timeout_secs = 60");
     std::fs::write(&path, &yearly).unwrap();
     let (_base, cancel, handle) = start_daemon(Config::load(&path).unwrap()).await;
     tokio::time::timeout(Duration::from_secs(10), requests.recv())
@@ -98,7 +100,11 @@ async fn a_schedule_changed_while_its_source_is_polled_sets_the_next_due_time() 
     // While the poll waits for its answer, the schedule becomes every minute.
     std::fs::write(
         &path,
-        yearly.replace("schedule = \"0 0 1 1 *\"", "schedule = \"* * * * *\""),
+        replaced(
+            &yearly,
+            "schedule = \"0 0 1 1 *\"",
+            "schedule = \"* * * * *\"",
+        ),
     )
     .unwrap();
     let db = dir.path().join("tradefeed.db");
@@ -162,10 +168,12 @@ async fn reload_a_new_url_during_a_poll(
     let dir = tempfile::tempdir().unwrap();
     let old_url = format!("http://{old}/d.xml");
     let path = write_config(dir.path(), &[("D", old_url.clone())], "");
-    let yearly = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("schedule = \"*/5 * * * *\"", "schedule = \"0 0 1 1 *\"")
-        .replace("timeout_secs = 5", "timeout_secs = 60");
+    let yearly = replaced(
+        &std::fs::read_to_string(&path).unwrap(),
+        "schedule = \"*/5 * * * *\"",
+        "schedule = \"0 0 1 1 *\"",
+    );
+    let yearly = replaced(&yearly, "timeout_secs = 5", "timeout_secs = 60");
     std::fs::write(&path, &yearly).unwrap();
     let (_base, cancel, handle) = start_daemon(Config::load(&path).unwrap()).await;
     tokio::time::timeout(Duration::from_secs(10), old_requests.recv())
@@ -175,7 +183,7 @@ async fn reload_a_new_url_during_a_poll(
 
     // While the poll of the old URL waits for its answer, the source gets a new URL.
     let new_url = format!("http://{new}/d.xml");
-    std::fs::write(&path, yearly.replace(&old_url, &new_url)).unwrap();
+    std::fs::write(&path, replaced(&yearly, &old_url, &new_url)).unwrap();
     let db = dir.path().join("tradefeed.db");
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while stored(&db, "SELECT url FROM sources WHERE name = 'D'").as_deref() != Some(&new_url) {
@@ -303,9 +311,11 @@ async fn a_url_the_database_changed_behind_the_daemon_is_not_polled_at_every_loo
         "backoff_base_secs = 3600\n",
     );
     // Yearly: no poll by the schedule while the test runs.
-    let text = std::fs::read_to_string(&path).unwrap();
-    let yearly = text.replace("schedule = \"*/5 * * * *\"", "schedule = \"0 0 1 1 *\"");
-    assert_ne!(yearly, text, "the schedule is replaced");
+    let yearly = replaced(
+        &std::fs::read_to_string(&path).unwrap(),
+        "schedule = \"*/5 * * * *\"",
+        "schedule = \"0 0 1 1 *\"",
+    );
     std::fs::write(&path, yearly).unwrap();
     let (_base, cancel, handle) = start_daemon(Config::load(&path).unwrap()).await;
     tokio::time::timeout(Duration::from_secs(10), requests.recv())

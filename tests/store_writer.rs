@@ -1926,9 +1926,11 @@ async fn items_a_poll_passes_over_keep_their_tombstones_while_listed() {
         &[("Old", server.url("o.xml"))],
         "max_items_per_poll = 1\n",
     );
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("[storage]\n", "[storage]\nretention_days = 2\n");
+    let text = common::replaced(
+        &std::fs::read_to_string(&path).unwrap(),
+        "[storage]\n",
+        "[storage]\nretention_days = 2\n",
+    );
     std::fs::write(&path, text).unwrap();
     let strict = tradefeed::config::Config::load(&path).unwrap();
     let source = keep_all.sources[0].clone();
