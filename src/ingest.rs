@@ -748,9 +748,9 @@ impl Ingestor {
                 if result.url_changed {
                     // Nothing was stored for this URL: as the database sees it, the source
                     // is due at once by its new one. Right after a reload the caller polls
-                    // the new URL; should its config still name this one (another process
-                    // synced the database from another config), it would otherwise poll
-                    // this URL again at every look.
+                    // the new URL; should its config still name this one (the database was
+                    // edited behind its back), it would otherwise poll this URL again at
+                    // every look.
                     info!("the source's URL changed during the poll; none of its state kept");
                     report.defer_for = Some(settings.backoff_base);
                 }
