@@ -143,10 +143,15 @@ impl Pipeline {
             .await
             .context("recording the configured sources")?;
         // Before anything reads the due times: a clock that went back while the daemon was
-        // down (or before it started) left some too far ahead to be waited for.
-        scheduler::settle_due_times(&store, &config.sources, &timing(config), Utc::now())
-            .await
-            .context("checking the stored due times against the clock")?;
+        // down (or before it started) left some too far ahead to be waited for. Not a reason
+        // to refuse to start: `run`'s scheduler checks again at its first look, and until a
+        // check succeeds; `fetch` polls its sources whatever their due times (a Retry-After
+        // left too far ahead still holds one back, as it would have without the check).
+        if let Err(e) =
+            scheduler::settle_due_times(&store, &config.sources, &timing(config), Utc::now()).await
+        {
+            warn!(error = %e, "cannot check the stored due times against the clock; going on with them as stored");
+        }
         rescore_if_changed(&store, &classifier).await?;
         let classifier: SharedClassifier = Arc::new(RwLock::new(Arc::new(classifier)));
         let fetcher = fetcher
@@ -297,10 +302,11 @@ pub async fn run(
                     let report = ingestor.poll(&job.source, None, permit, &cancel).await;
                     if cancel.is_cancelled() && report.outcome == crate::ingest::CANCELLED {
                         warn!(source = %job.source.name, "poll cancelled by shutdown");
-                    } else if report.needs_deferral() {
-                        // Unstored or crashed: the stored due time is stale, and the
+                    } else if let Some(wait) = hold_back(&report, ingestor.backoff_cap()) {
+                        // Unstored, crashed, or of a URL the database no longer has:
+                        // the stored due time does not reflect the poll, and the
                         // scheduler would queue the source again at its next look.
-                        job.defer_until(report.next_due);
+                        job.defer_for(wait);
                     } else {
                         reschedule_if_changed_meanwhile(
                             &ingestor,
@@ -388,6 +394,15 @@ pub async fn run(
     Ok(())
 }
 
+/// How long the scheduler holds a source back after `report` whatever the database says
+/// (`None`: not at all): the span the poll asked for ([`PollReport::defer_for`]), never more
+/// than the longest failure backoff. Not worked out from the report's `next_due`: that is a
+/// wall-clock time, read when the poll began or ended, and a clock stepped back meanwhile
+/// would stretch the hold by the step, with nothing to shorten it until a restart.
+fn hold_back(report: &PollReport, backoff_cap: Duration) -> Option<Duration> {
+    report.defer_for.map(|wait| wait.min(backoff_cap))
+}
+
 /// Corrects the due time a poll stored when a reload changed its source's schedule while the
 /// poll ran. The poll computed it from the schedule it started with, and its write came after
 /// the reload's own correction (`sync_sources`), so without this a source moved from a yearly
@@ -395,7 +410,9 @@ pub async fn run(
 /// After a success the next time is the new schedule's next slot; after a failure the
 /// backoff's time is kept unless the new schedule reaches past the longest backoff sooner.
 /// A source whose URL changed meanwhile is left as it is: the store recorded none of the old
-/// URL's state on it (`PollRecord::url`), so it stays due at once by its new URL.
+/// URL's state on it (`PollRecord::url`), so it stays due at once by its new URL. That holds
+/// also when the URL changes after `configured` was read here: the store sets the time only
+/// while the source still has the polled URL.
 async fn reschedule_if_changed_meanwhile(
     ingestor: &Ingestor,
     configured: &watch::Receiver<Arc<Vec<crate::domain::Source>>>,
@@ -426,10 +443,16 @@ async fn reschedule_if_changed_meanwhile(
             max_jitter,
         ))
     };
-    match ingestor.store().set_next_due(&polled.name, due).await {
-        Ok(()) => {
+    match ingestor
+        .store()
+        .set_next_due(&polled.name, &polled.url, due)
+        .await
+    {
+        Ok(true) => {
             info!(source = %polled.name, next_due = %due, "schedule changed during the poll; next due by the new one")
         }
+        // A later reload changed its URL too: due at once by the new one.
+        Ok(false) => {}
         Err(e) => {
             error!(source = %polled.name, error = %e, "cannot store the due time by the new schedule")
         }
@@ -772,6 +795,38 @@ mod tests {
             })
             .await
             .unwrap();
+    }
+
+    /// A poll begins by a wall clock three days fast; NTP sets it right while the poll runs,
+    /// and its result cannot be stored. The due time in its report was worked out by the
+    /// fast clock; the scheduler holds the source back for the backoff the poll asked for,
+    /// not for the step as well.
+    #[test]
+    fn a_poll_not_stored_across_a_step_back_of_the_wall_clock_is_held_back_for_its_backoff_only() {
+        let base = Duration::from_secs(60);
+        let cap = Duration::from_secs(21_600);
+        let fast = Utc::now() + chrono::Duration::days(3);
+        let report = PollReport {
+            defer_for: Some(base),
+            ..PollReport::failed(
+                "s",
+                "store",
+                "database or disk is full".into(),
+                scheduler::saturating_add_std(fast, base),
+            )
+        };
+        assert_eq!(hold_back(&report, cap), Some(base));
+        // Never longer than the longest backoff, whatever a report asks for.
+        let greedy = PollReport {
+            defer_for: Some(Duration::from_secs(86_400 * 30)),
+            ..report.clone()
+        };
+        assert_eq!(hold_back(&greedy, cap), Some(cap));
+        let stored = PollReport {
+            defer_for: None,
+            ..report
+        };
+        assert_eq!(hold_back(&stored, cap), None, "its due time is stored");
     }
 
     async fn entry_count(store: &Store) -> u64 {

@@ -22,7 +22,7 @@ use crate::normalize::{
     shared_identity,
 };
 use crate::parse::{ParseError, parse_feed};
-use crate::scheduler::{Timing, backoff_delay, next_due, saturating_add, saturating_add_std};
+use crate::scheduler::{Timing, backoff_delay, next_due, saturating_add_std};
 use crate::store::{
     EntryWrite, KnownEntries, PollHook, PollOutcome, PollRecord, PollResult, PollState, Store,
     StoreError,
@@ -94,6 +94,13 @@ pub struct PollReport {
     pub duration: Duration,
     /// When the source is due next.
     pub next_due: DateTime<Utc>,
+    /// How long a scheduler should hold the source back whatever the database says, when the
+    /// due time stored there may not reflect this poll (its result could not be stored, the
+    /// poll crashed or was cancelled, or the source's URL in the database was no longer the
+    /// one polled: [`PollResult::url_changed`]); `None` when it does. A span and not a time: the
+    /// wall clock read when the poll began may have been stepped back since, and a time
+    /// would then hold the source back for the step as well.
+    pub defer_for: Option<Duration>,
 }
 
 impl PollReport {
@@ -114,6 +121,7 @@ impl PollReport {
             unscored_copies: 0,
             duration: Duration::ZERO,
             next_due,
+            defer_for: None,
         }
     }
 
@@ -130,13 +138,6 @@ impl PollReport {
             error: Some(error),
             ..PollReport::blank(source, next_due)
         }
-    }
-
-    /// Whether the source's stored due time may be stale after this poll (its result could
-    /// not be stored, or the poll crashed or was cancelled): a scheduler should then hold the
-    /// source back until `next_due` itself rather than trust the database.
-    pub fn needs_deferral(&self) -> bool {
-        matches!(self.outcome.as_str(), "store" | CRASHED | CANCELLED)
     }
 }
 
@@ -497,7 +498,8 @@ impl Ingestor {
                     outcome: CANCELLED.into(),
                     error: Some(format!("the poll was cancelled: {e}")),
                     duration: clock.elapsed(),
-                    ..PollReport::blank(&source.name, saturating_add_std(started_at, retry))
+                    defer_for: Some(retry),
+                    ..PollReport::blank(&source.name, saturating_add_std(Utc::now(), retry))
                 }
             }
         }
@@ -550,6 +552,7 @@ impl Ingestor {
             outcome: CRASHED.into(),
             error: Some(message),
             duration: clock.elapsed(),
+            defer_for: Some(delay),
             ..PollReport::blank(&source.name, next)
         }
     }
@@ -570,7 +573,7 @@ impl Ingestor {
             Some(state) => state,
             None => match self.store.poll_state(&source.name).await {
                 Ok(state) => state,
-                Err(e) => return self.store_failure(source, started_at, clock, &settings, e),
+                Err(e) => return self.store_failure(source, clock, &settings, e),
             },
         };
         let failures = state.as_ref().map_or(0, |s| s.consecutive_failures);
@@ -642,7 +645,7 @@ impl Ingestor {
                         }
                     }
                     Err(PrepareError::Store(e)) => {
-                        return self.store_failure(source, started_at, clock, &settings, e);
+                        return self.store_failure(source, clock, &settings, e);
                     }
                     Err(PrepareError::Parse(e)) => PollOutcome::Failed {
                         kind: "parse".into(),
@@ -699,7 +702,7 @@ impl Ingestor {
             .collect();
         let hook: Option<Box<dyn PollHook>> = if signatures.iter().any(Option::is_some) {
             if let Err(e) = self.ensure_index(&settings).await {
-                return self.store_failure(source, started_at, clock, &settings, e);
+                return self.store_failure(source, clock, &settings, e);
             }
             Some(Box::new(ClusterHook {
                 index: Arc::clone(&self.index),
@@ -742,8 +745,17 @@ impl Ingestor {
                 report.new_entries = result.new_entries;
                 report.updated_entries = result.updated_entries;
                 report.new_stories = result.new_stories;
+                if result.url_changed {
+                    // Nothing was stored for this URL: as the database sees it, the source
+                    // is due at once by its new one. Right after a reload the caller polls
+                    // the new URL; should its config still name this one (the database was
+                    // edited behind its back), it would otherwise poll this URL again at
+                    // every look.
+                    info!("the source's URL changed during the poll; none of its state kept");
+                    report.defer_for = Some(settings.backoff_base);
+                }
             }
-            Err(e) => return self.store_failure(source, started_at, clock, &settings, e),
+            Err(e) => return self.store_failure(source, clock, &settings, e),
         }
         Self::finish(report, clock)
     }
@@ -1014,22 +1026,23 @@ impl Ingestor {
         Ok((entries.into_iter().map(|(e, _)| e).collect(), known))
     }
 
-    /// A poll whose store write failed: report it; the source stays due so it is retried.
+    /// A poll whose store write failed: report it; the source stays due in the database, so
+    /// the report asks to hold it back for the backoff base before it is retried.
     fn store_failure(
         &self,
         source: &Source,
-        started_at: DateTime<Utc>,
         clock: Instant,
         settings: &IngestSettings,
         error: StoreError,
     ) -> PollReport {
         warn!(error = %error, "could not record poll; will retry");
-        let retry = chrono::Duration::from_std(settings.backoff_base).unwrap_or_default();
+        let retry = settings.backoff_base;
         PollReport {
             outcome: "store".into(),
             error: Some(error.to_string()),
             duration: clock.elapsed(),
-            ..PollReport::blank(&source.name, saturating_add(started_at, retry))
+            defer_for: Some(retry),
+            ..PollReport::blank(&source.name, saturating_add_std(Utc::now(), retry))
         }
     }
 }
@@ -1335,7 +1348,12 @@ mod tests {
                 .await;
             assert!(!report.is_ok(), "{report:?}");
             assert_eq!(report.outcome, CRASHED);
-            assert!(report.needs_deferral(), "the scheduler holds it back");
+            let hold = report.defer_for.expect("the scheduler holds it back");
+            let base_wait = base * (1 << (failures - 1));
+            assert!(
+                hold >= base_wait && hold <= Duration::from_secs(21_600),
+                "held back for the backoff: {hold:?}"
+            );
             assert!(
                 report
                     .error
@@ -1354,7 +1372,7 @@ mod tests {
                 "{state:?}"
             );
             let due = state.next_due.unwrap();
-            let base_wait = chrono::Duration::from_std(base * (1 << (failures - 1))).unwrap();
+            let base_wait = chrono::Duration::from_std(base_wait).unwrap();
             assert!(
                 due >= before + base_wait - chrono::Duration::seconds(1),
                 "backs off: due {due}, crashed at {before}"
@@ -1418,11 +1436,33 @@ mod tests {
             poll.await
         };
         assert_eq!(report.outcome, CANCELLED, "{report:?}");
+        assert_eq!(
+            report.defer_for,
+            Some(Duration::from_secs(600)),
+            "held back for the backoff base"
+        );
         assert!(
             ended.load(Ordering::SeqCst),
             "the poll's work is dropped before the cancelled poll returns"
         );
         store.close().await;
+    }
+
+    /// A poll whose result cannot be stored leaves a stale due time in the database: it asks
+    /// the scheduler to hold the source back for the backoff base, as a span.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_poll_that_could_not_be_stored_asks_to_be_held_back_for_the_backoff_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = Duration::from_secs(600);
+        let settings = test_settings(base, Duration::from_secs(21_600));
+        let (store, ingestor) = ingestor_over_a_new_store(dir.path(), &settings).await;
+        store.close().await;
+        let slot = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
+        let report = ingestor
+            .poll(&test_source("s"), None, slot, &CancellationToken::new())
+            .await;
+        assert_eq!(report.outcome, "store", "{report:?}");
+        assert_eq!(report.defer_for, Some(base));
     }
 
     /// Serves `body` as an RSS feed to every request on 127.0.0.1; returns its URL.

@@ -1,11 +1,12 @@
-//! A schedule or URL changed by a reload while its source's poll is in flight (its own test
-//! binary: the reload watcher and metrics are process-wide).
+//! A schedule or URL changed by a reload while its source's poll is in flight, or a URL
+//! changed in the database behind the daemon's back (its own test binary: the reload watcher
+//! and metrics are process-wide).
 
 mod common;
 
 use std::time::Duration;
 
-use common::{start_daemon, stop_daemon, write_config};
+use common::{replaced, start_daemon, stop_daemon, write_config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tradefeed::config::Config;
 
@@ -83,10 +84,12 @@ async fn a_schedule_changed_while_its_source_is_polled_sets_the_next_due_time() 
     let (addr, mut requests) = start_held_server(feed, release_rx).await;
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), &[("D", format!("http://{addr}/d.xml"))], "");
-    let yearly = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("schedule = \"*/5 * * * *\"", "schedule = \"0 0 1 1 *\"")
-        .replace("timeout_secs = 5", "timeout_secs = 60");
+    let yearly = replaced(
+        &std::fs::read_to_string(&path).unwrap(),
+        "schedule = \"*/5 * * * *\"",
+        "schedule = \"0 0 1 1 *\"",
+    );
+    let yearly = replaced(&yearly, "timeout_secs = 5", "timeout_secs = 60");
     std::fs::write(&path, &yearly).unwrap();
     let (_base, cancel, handle) = start_daemon(Config::load(&path).unwrap()).await;
     tokio::time::timeout(Duration::from_secs(10), requests.recv())
@@ -97,7 +100,11 @@ async fn a_schedule_changed_while_its_source_is_polled_sets_the_next_due_time() 
     // While the poll waits for its answer, the schedule becomes every minute.
     std::fs::write(
         &path,
-        yearly.replace("schedule = \"0 0 1 1 *\"", "schedule = \"* * * * *\""),
+        replaced(
+            &yearly,
+            "schedule = \"0 0 1 1 *\"",
+            "schedule = \"* * * * *\"",
+        ),
     )
     .unwrap();
     let db = dir.path().join("tradefeed.db");
@@ -161,10 +168,12 @@ async fn reload_a_new_url_during_a_poll(
     let dir = tempfile::tempdir().unwrap();
     let old_url = format!("http://{old}/d.xml");
     let path = write_config(dir.path(), &[("D", old_url.clone())], "");
-    let yearly = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("schedule = \"*/5 * * * *\"", "schedule = \"0 0 1 1 *\"")
-        .replace("timeout_secs = 5", "timeout_secs = 60");
+    let yearly = replaced(
+        &std::fs::read_to_string(&path).unwrap(),
+        "schedule = \"*/5 * * * *\"",
+        "schedule = \"0 0 1 1 *\"",
+    );
+    let yearly = replaced(&yearly, "timeout_secs = 5", "timeout_secs = 60");
     std::fs::write(&path, &yearly).unwrap();
     let (_base, cancel, handle) = start_daemon(Config::load(&path).unwrap()).await;
     tokio::time::timeout(Duration::from_secs(10), old_requests.recv())
@@ -174,7 +183,7 @@ async fn reload_a_new_url_during_a_poll(
 
     // While the poll of the old URL waits for its answer, the source gets a new URL.
     let new_url = format!("http://{new}/d.xml");
-    std::fs::write(&path, yearly.replace(&old_url, &new_url)).unwrap();
+    std::fs::write(&path, replaced(&yearly, &old_url, &new_url)).unwrap();
     let db = dir.path().join("tradefeed.db");
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while stored(&db, "SELECT url FROM sources WHERE name = 'D'").as_deref() != Some(&new_url) {
@@ -278,5 +287,75 @@ async fn a_410_from_the_old_url_of_a_source_given_a_new_one_meanwhile_does_not_s
         Some(0),
         "the old URL's failure is not the new URL's"
     );
+    stop_daemon(cancel, handle).await;
+}
+
+/// The database gives a source another URL behind the daemon's back (an operator or a tool
+/// edited it; a second tradefeed process is refused the database), so the daemon's config
+/// and the database disagree for good. Each poll of the configured URL finds the row's URL changed: the store
+/// keeps its entries but no due time, and the source stays due at once. The daemon holds the
+/// source back for the backoff instead of polling the old URL again at every look.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_the_database_changed_behind_the_daemon_is_not_polled_at_every_look() {
+    let body = one_item_feed("a");
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (addr, mut requests) = start_server(answer, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &[("D", format!("http://{addr}/d.xml"))],
+        "backoff_base_secs = 3600\n",
+    );
+    // Yearly: no poll by the schedule while the test runs.
+    let yearly = replaced(
+        &std::fs::read_to_string(&path).unwrap(),
+        "schedule = \"*/5 * * * *\"",
+        "schedule = \"0 0 1 1 *\"",
+    );
+    std::fs::write(&path, yearly).unwrap();
+    let (_base, cancel, handle) = start_daemon(Config::load(&path).unwrap()).await;
+    tokio::time::timeout(Duration::from_secs(10), requests.recv())
+        .await
+        .expect("the new source is polled at once")
+        .unwrap();
+    let db = dir.path().join("tradefeed.db");
+    wait_for_number(&db, "SELECT count(*) FROM fetches", 1).await;
+
+    // As `sync_sources` from a config with another URL leaves the row: due at once.
+    let elsewhere = "http://127.0.0.1:9/elsewhere.xml";
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "UPDATE sources SET url = ?1, next_due = NULL, etag = NULL, last_modified = NULL
+              WHERE name = 'D'",
+            [elsewhere],
+        )
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(15), requests.recv())
+        .await
+        .expect("the daemon polls the URL it is configured with")
+        .unwrap();
+    wait_for_number(&db, "SELECT count(*) FROM fetches", 2).await;
+    assert_eq!(
+        stored(&db, "SELECT url FROM sources WHERE name = 'D'").as_deref(),
+        Some(elsewhere)
+    );
+    assert_eq!(
+        number(&db, "SELECT next_due FROM sources WHERE name = 'D'"),
+        None,
+        "no due time of the configured URL lands on the other one"
+    );
+
+    // Ten looks' worth of time at the shortest sleep: the source is held back.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut again = 0;
+    while requests.try_recv().is_ok() {
+        again += 1;
+    }
+    assert_eq!(again, 0, "the old URL was polled again {again} times");
     stop_daemon(cancel, handle).await;
 }

@@ -222,48 +222,56 @@ fn source_row_cells(page: &str, source: &str) -> Vec<String> {
 }
 
 /// A source the scheduler will not poll (removed from the config, disabled, or stopped by a
-/// 410) has no next due time: the status page and `tradefeed sources` say why instead.
+/// 410) has no next due time: the status page and `tradefeed sources` say why instead, and
+/// give the same reason when more than one holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sources_that_will_not_be_polled_show_why_instead_of_a_next_due_time() {
     let server = FeedServer::start().await;
     server.put("a.xml", common::steel_duties_feed());
     server.put("off.xml", common::trade_deal_feed());
     server.put("old.xml", common::trade_deal_feed());
-    server.put(
-        "gone.xml",
-        common::Resource {
-            status: 410,
-            ..common::Resource::feed("gone")
-        },
-    );
+    for gone in ["gone.xml", "dead.xml"] {
+        server.put(
+            gone,
+            common::Resource {
+                status: 410,
+                ..common::Resource::feed("gone")
+            },
+        );
+    }
     let dir = tempfile::tempdir().unwrap();
     let sources = [
         ("Active", server.url("a.xml")),
+        ("Dead", server.url("dead.xml")),
         ("Gone", server.url("gone.xml")),
         ("Off", server.url("off.xml")),
         ("Old", server.url("old.xml")),
     ];
-    // One pass with all four polled: each has a next due time stored.
+    // One pass with all five polled: each has a next due time stored.
     let path = write_config(dir.path(), &sources, "");
     let config = Config::load(&path).unwrap();
     let pipeline = Pipeline::start(&config).await.unwrap();
-    app::fetch_once(&pipeline, config.sources.clone(), 4).await;
-    for name in ["Active", "Gone", "Off", "Old"] {
+    app::fetch_once(&pipeline, config.sources.clone(), 5).await;
+    for name in ["Active", "Dead", "Gone", "Off", "Old"] {
         let state = pipeline.store.source_state(name).await.unwrap().unwrap();
         assert!(state.next_due.is_some(), "{name} has a due time stored");
     }
     pipeline.store.close().await;
     drop(pipeline);
 
-    // Then Old leaves the config and Off is disabled in it.
-    write_config(dir.path(), &sources[..3], "");
-    let text = std::fs::read_to_string(&path).unwrap().replace(
-        &format!("url = \"{}\"\n", server.url("off.xml")),
-        &format!("url = \"{}\"\nenabled = false\n", server.url("off.xml")),
-    );
+    // Then Old leaves the config, and Off and Dead (stopped by its 410) are disabled in it.
+    write_config(dir.path(), &sources[..4], "");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for url in [server.url("off.xml"), server.url("dead.xml")] {
+        text = common::replaced(
+            &text,
+            &format!("url = \"{url}\"\n"),
+            &format!("url = \"{url}\"\nenabled = false\n"),
+        );
+    }
     std::fs::write(&path, text).unwrap();
     let config = Config::load(&path).unwrap();
-    assert!(!config.sources[2].enabled);
+    assert!(!config.sources[1].enabled && !config.sources[3].enabled);
 
     let (base, cancel, handle) = start_daemon(config).await;
     let (status, page) = get_text(&format!("{base}/")).await;
@@ -273,6 +281,7 @@ async fn sources_that_will_not_be_polled_show_why_instead_of_a_next_due_time() {
     let due = |name: &str| source_row_cells(&page, name)[3].clone();
     assert!(due("Active").ends_with(" UTC"), "{:?}", due("Active"));
     for (name, why) in [
+        ("Dead", "disabled"),
         ("Gone", "stopped"),
         ("Off", "disabled"),
         ("Old", "removed from config"),
@@ -309,7 +318,14 @@ async fn sources_that_will_not_be_polled_show_why_instead_of_a_next_due_time() {
     );
     assert_eq!(times(&row("Off")), 1, "last success only: {table}");
     assert_eq!(times(&row("Gone")), 0, "never succeeded, not due: {table}");
-    for name in ["Gone", "Off"] {
+    for name in ["Dead", "Gone", "Off"] {
         assert!(row(name).contains("not polled"), "{table}");
     }
+    // Disabled and stopped: both say the operator's own reason first, as for every source.
+    assert_eq!(source_row_cells(&page, "Dead")[1], "disabled");
+    assert_eq!(
+        row("Dead").split_whitespace().nth(1),
+        Some("disabled"),
+        "{table}"
+    );
 }

@@ -745,6 +745,10 @@ async fn a_poll_of_a_url_changed_meanwhile_keeps_its_entries_but_leaves_the_new_
     late.next_due = Utc::now() + chrono::Duration::days(365);
     let written = store.record_poll(late).await.unwrap();
     assert_eq!(written.new_entries, 1, "the fetched entry is stored");
+    assert!(
+        written.url_changed,
+        "the caller is told no due time was stored"
+    );
 
     let after = state(&store).await;
     assert_eq!(after.url, new.url);
@@ -805,7 +809,7 @@ async fn a_poll_of_a_url_changed_meanwhile_keeps_its_entries_but_leaves_the_new_
     // A poll of the new URL is recorded as usual.
     let mut current = not_modified("S");
     current.url = new.url.clone();
-    store.record_poll(current).await.unwrap();
+    assert!(!store.record_poll(current).await.unwrap().url_changed);
     let after = state(&store).await;
     assert_eq!(after.etag.as_deref(), Some("\"S-etag\""));
     assert!(after.next_due.is_some());
@@ -829,6 +833,43 @@ async fn a_new_schedule_does_not_delay_a_source_still_due_at_once_for_its_new_ur
     assert_eq!(state.schedule, "@yearly");
     assert_eq!(state.next_due, None, "still due at once by its new URL");
     assert_eq!(store.due_sources(Utc::now()).await.unwrap(), ["S"]);
+    store.close().await;
+}
+
+/// A reload changes a source's schedule while its poll runs; the poll ends and the daemon
+/// works out its next time by the new schedule. Before that time is written, a second reload
+/// gives the source a new URL, due at once. The late write is of the old URL's time and must
+/// not put the new URL off until then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_next_due_time_worked_out_for_an_old_url_does_not_delay_the_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("tradefeed.db"), Access::ReadWrite).unwrap();
+    let old = source("S");
+    sync(&store, std::slice::from_ref(&old)).await.unwrap();
+    store.record_poll(not_modified("S")).await.unwrap();
+    let mut moved = old.clone();
+    moved.url = "https://new.example/feed".into();
+    sync(&store, std::slice::from_ref(&moved)).await.unwrap();
+    assert_eq!(
+        store.source_state("S").await.unwrap().unwrap().next_due,
+        None
+    );
+
+    let next_january = Utc::now() + chrono::Duration::days(365);
+    let set = store
+        .set_next_due("S", &old.url, next_january)
+        .await
+        .unwrap();
+    assert!(!set, "the old URL's time is not written");
+    let state = store.source_state("S").await.unwrap().unwrap();
+    assert_eq!(state.next_due, None, "still due at once by its new URL");
+    assert_eq!(store.due_sources(Utc::now()).await.unwrap(), ["S"]);
+
+    // A time worked out for the URL the source has is written.
+    let soon = chrono::DateTime::from_timestamp(Utc::now().timestamp() + 60, 0).unwrap();
+    assert!(store.set_next_due("S", &moved.url, soon).await.unwrap());
+    let state = store.source_state("S").await.unwrap().unwrap();
+    assert_eq!(state.next_due, Some(soon));
     store.close().await;
 }
 
@@ -1885,9 +1926,11 @@ async fn items_a_poll_passes_over_keep_their_tombstones_while_listed() {
         &[("Old", server.url("o.xml"))],
         "max_items_per_poll = 1\n",
     );
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("[storage]\n", "[storage]\nretention_days = 2\n");
+    let text = common::replaced(
+        &std::fs::read_to_string(&path).unwrap(),
+        "[storage]\n",
+        "[storage]\nretention_days = 2\n",
+    );
     std::fs::write(&path, text).unwrap();
     let strict = tradefeed::config::Config::load(&path).unwrap();
     let source = keep_all.sources[0].clone();

@@ -15,7 +15,7 @@ use tracing::info;
 
 use crate::app::{self, FetchPassResult, Pipeline};
 use crate::config::{self, Config};
-use crate::store::{Access, Store};
+use crate::store::{Access, Idle, Store};
 
 /// Exit status of `fetch` when some sources failed.
 pub const EXIT_SOME_FAILED: u8 = 2;
@@ -387,11 +387,17 @@ async fn sources(cli: &Cli) -> anyhow::Result<ExitCode> {
     );
     for config_source in &config.sources {
         let state = states.iter().find(|s| s.name == config_source.name);
-        let status = match state {
-            None => "never polled".to_string(),
-            Some(s) if s.disabled_reason.is_some() => "stopped".to_string(),
-            Some(_) if !config_source.enabled => "disabled".to_string(),
-            Some(s) => s
+        // From the config file (which the daemon may not have reloaded yet) and the stored
+        // stop; every row listed is in the config.
+        let idle = Idle::of(
+            true,
+            config_source.enabled,
+            state.is_some_and(|s| s.disabled_reason.is_some()),
+        );
+        let status = match (idle, state) {
+            (Some(why), _) => why.as_str().to_string(),
+            (None, None) => "never polled".to_string(),
+            (None, Some(s)) => s
                 .last_outcome
                 .clone()
                 .unwrap_or_else(|| "never polled".into()),
@@ -404,7 +410,7 @@ async fn sources(cli: &Cli) -> anyhow::Result<ExitCode> {
             fmt(state.and_then(|s| s.last_success)),
             // A disabled or stopped source is skipped by the scheduler and by `fetch`
             // whatever due time is stored for it.
-            if !config_source.enabled || state.is_some_and(|s| s.disabled_reason.is_some()) {
+            if idle.is_some() {
                 "not polled".to_string()
             } else {
                 fmt(state.and_then(|s| s.next_due))

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
 use super::{HttpError, HttpState};
-use crate::store::{SourceState, StoreError, StoryQuery};
+use crate::store::{Idle, StoreError, StoryQuery};
 
 const DEFAULT_TOPIC: &str = "trade-policy";
 
@@ -20,37 +20,6 @@ fn when(t: Option<DateTime<Utc>>) -> String {
         || "—".to_string(),
         |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
     )
-}
-
-/// Why the scheduler leaves a source alone, in the order the status column tells it.
-#[derive(Debug, Clone, Copy)]
-enum Idle {
-    RemovedFromConfig,
-    Disabled,
-    Stopped,
-}
-
-impl Idle {
-    fn as_str(self) -> &'static str {
-        match self {
-            Idle::RemovedFromConfig => "removed from config",
-            Idle::Disabled => "disabled",
-            Idle::Stopped => "stopped",
-        }
-    }
-}
-
-/// `None` for a source the scheduler polls ([`SourceState::pollable`]).
-fn idle_because(s: &SourceState) -> Option<Idle> {
-    if !s.in_config {
-        Some(Idle::RemovedFromConfig)
-    } else if !s.enabled {
-        Some(Idle::Disabled)
-    } else if s.disabled_reason.is_some() {
-        Some(Idle::Stopped)
-    } else {
-        None
-    }
 }
 
 /// The `?q=` search text, if any, validated as on the feeds.
@@ -176,7 +145,7 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
     html.push_str("<h2>Sources</h2><table><tr><th>Name</th><th>Status</th><th>Last success</th>");
     html.push_str("<th>Next due</th><th>Entries</th><th>Failures</th><th>Last error</th></tr>");
     for s in &sources {
-        let idle = idle_because(s);
+        let idle = s.idle_because();
         let status = if let Some(why) = idle {
             match (why, &s.disabled_reason) {
                 (Idle::Stopped, Some(reason)) => format!("stopped: {reason}"),
@@ -190,7 +159,7 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
                 .unwrap_or_else(|| "not polled yet".into())
         };
         // A source that has brought nothing new for 14 days while polling fine is likely dead.
-        let stale = s.pollable()
+        let stale = idle.is_none()
             && s.last_success.is_some()
             && s.last_new_entry
                 .is_none_or(|t| now - t > chrono::Duration::days(14));

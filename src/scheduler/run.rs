@@ -27,23 +27,46 @@ pub struct Job {
 }
 
 impl Job {
-    /// Keeps the source from being queued again before `until`, whatever the database says.
+    /// Keeps the source from being queued again for `wait`, whatever the database says.
     /// For polls whose result could not be stored (disk full, database locked): the stored
     /// due time is stale then, and polling again at once would hammer the publisher.
-    pub fn defer_until(&self, until: DateTime<Utc>) {
-        // Kept as a span of the monotonic clock: a wall-clock time kept in memory would hold
-        // the source back for as long as the wall clock went back meanwhile.
-        let wait = (until - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    ///
+    /// A span of the monotonic clock, never a wall-clock time (the caller's or one kept
+    /// here): the wall clock may go back during the poll or the wait, and a time would then
+    /// hold the source back for the step as well; nothing corrects deferrals, which live in
+    /// memory only.
+    ///
+    /// Only the job's URL is held back: a reload that gives the source another URL makes it
+    /// a new feed, due at once.
+    pub fn defer_for(&self, wait: Duration) {
         self.in_flight
             .deferred
             .lock()
             .expect("deferral lock poisoned")
-            .insert(self.in_flight.name.clone(), (Instant::now(), wait));
+            .insert(
+                self.in_flight.name.clone(),
+                Deferral {
+                    url: self.source.url.clone(),
+                    since: Instant::now(),
+                    wait,
+                },
+            );
     }
 }
 
-/// Sources held back, each with when it was deferred and for how long.
-type Deferred = Arc<Mutex<HashMap<String, (Instant, Duration)>>>;
+/// A source held back ([`Job::defer_for`]).
+#[derive(Debug)]
+struct Deferral {
+    /// The URL polled: the source is held back while it keeps this one.
+    url: String,
+    /// When it was deferred.
+    since: Instant,
+    /// For how long.
+    wait: Duration,
+}
+
+/// Sources held back, by name.
+type Deferred = Arc<Mutex<HashMap<String, Deferral>>>;
 
 #[derive(Debug)]
 struct InFlight {
@@ -79,7 +102,7 @@ pub async fn run(
         deferred
             .lock()
             .expect("deferral lock poisoned")
-            .retain(|_, (at, wait)| at.elapsed() < *wait);
+            .retain(|_, d| d.since.elapsed() < d.wait);
         let configured = Arc::clone(&sources.borrow_and_update());
         let rules = *timing.borrow();
         clock
@@ -106,7 +129,8 @@ pub async fn run(
                     if deferred
                         .lock()
                         .expect("deferral lock poisoned")
-                        .contains_key(&name)
+                        .get(&name)
+                        .is_some_and(|d| d.url == source.url)
                     {
                         continue;
                     }

@@ -7,6 +7,7 @@
 
 mod checkpointer;
 mod clean_close;
+mod idle;
 mod key_filter;
 mod read;
 mod wal;
@@ -23,6 +24,7 @@ use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::Migrations;
 use tokio::sync::oneshot;
 
+pub use idle::Idle;
 pub use read::{
     DueTimes, KnownEntries, MAX_SEARCH_WORDS, PollBlocker, PollState, SourceState, StoryQuery,
     StoryView, search_words,

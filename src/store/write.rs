@@ -174,6 +174,10 @@ pub struct PollResult {
     pub new_stories: usize,
     /// Where each new entry went (for the near-duplicate index).
     pub placements: Vec<Placement>,
+    /// The source no longer had the URL polled ([`PollRecord::url`]): the entries and the
+    /// fetch log line were stored, but none of the URL's state, no next due time either.
+    /// Its due time in the database does not reflect this poll.
+    pub url_changed: bool,
 }
 
 impl Store {
@@ -291,15 +295,24 @@ impl Store {
         .await
     }
 
-    /// Sets when a source is next due (used after start-up to settle a newly computed time).
-    pub async fn set_next_due(&self, source: &str, due: DateTime<Utc>) -> Result<(), StoreError> {
-        let source = source.to_string();
+    /// Sets when a source is next due, if its URL is still `url`; returns whether it was set.
+    /// For a due time worked out from a poll of `url`: a reload that gave the source another
+    /// URL since made it due at once by the new one (`sync_sources`), which must stand.
+    pub async fn set_next_due(
+        &self,
+        source: &str,
+        url: &str,
+        due: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let (source, url) = (source.to_string(), url.to_string());
         self.write(move |conn| {
-            conn.execute(
-                "UPDATE sources SET next_due = ?2 WHERE name = ?1",
-                params![source, secs(due)],
+            // The URL is checked in the same statement: a check read before it could be
+            // overtaken by a reload's write.
+            let rows = conn.execute(
+                "UPDATE sources SET next_due = ?2 WHERE name = ?1 AND url = ?3",
+                params![source, secs(due), url],
             )?;
-            Ok(())
+            Ok(rows > 0)
         })
         .await
     }
@@ -1001,6 +1014,7 @@ fn record_poll(
         // one's ETag (a 304 for good), stop it for the old one's 410, or make it wait for
         // the old one's next time. Its last attempt, outcome and error are left to the new
         // URL's first poll too; the fetch log above keeps this one.
+        result.url_changed = true;
         exec(
             tx,
             "UPDATE sources SET last_new_entry = ?2 WHERE id = ?1 AND ?3 > 0",

@@ -161,6 +161,17 @@ pub fn write_config(dir: &Path, sources: &[(&str, String)], extra: &str) -> Path
     path
 }
 
+/// `text` with every `from` replaced by `to`. Panics if `from` does not occur: a test that
+/// edits the text [`write_config`] writes then fails loudly when that text changes, rather
+/// than running on a config it did not mean.
+pub fn replaced(text: &str, from: &str, to: &str) -> String {
+    assert!(
+        text.contains(from),
+        "{from:?} is not in the text to edit:\n{text}"
+    );
+    text.replace(from, to)
+}
+
 /// Like [`write_config`], with `[server] listen` on a port that was free a moment ago (for
 /// tests that start the binary, which must be told its port). Returns the path and the port.
 pub fn write_config_on_free_port(
