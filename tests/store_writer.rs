@@ -1654,7 +1654,7 @@ fn age(db: &Path, days: i64) {
                     updated = updated - {d}, last_changed = last_changed - {d};
              UPDATE stories SET first_seen = first_seen - {d}, published = published - {d},
                     updated = updated - {d};
-             UPDATE tombstones SET pruned_at = pruned_at - {d};
+             UPDATE tombstones SET pruned_at = pruned_at - {d}, missed_at = missed_at - {d};
              UPDATE fetches SET started_at = started_at - {d};
              UPDATE sources SET last_attempt = last_attempt - {d}, last_success = last_success - {d},
                     last_new_entry = last_new_entry - {d}, next_due = next_due - {d},
@@ -1922,5 +1922,128 @@ async fn items_a_poll_passes_over_keep_their_tombstones_while_listed() {
     server.put("o.xml", feed("6"));
     let report = poll_one(&pipeline, &source).await;
     assert_eq!((report.skipped, report.new_entries), (0, 0), "{report:?}");
+    pipeline.store.close().await;
+}
+
+/// The grace is counted from the first read that did not list an identity, not from the last
+/// one that did. A feed that changes weekly and answers 304 in between: a week of 304s after
+/// the read that listed X, then a read that drops X for a day, must not cost X its tombstone
+/// (README: a week for feeds that drop an item and list it again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_dropped_for_a_day_after_a_week_of_304s_stays_out_when_listed_again() {
+    let server = common::FeedServer::start().await;
+    server.put("w.xml", undated_feed(1, &ids(&["x", "y"])));
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(dir.path(), &[("W", server.url("w.xml"))], "");
+    let config = tradefeed::config::Config::load(&path).unwrap();
+    let weekly = config.sources[0].clone();
+    let pipeline = tradefeed::app::Pipeline::start(&config).await.unwrap();
+    let db = pipeline.store.path().to_path_buf();
+    assert_eq!(poll_one(&pipeline, &weekly).await.new_entries, 2);
+
+    // Day 2: both pruned and remembered.
+    age(&db, 2);
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(tombstones(&db), stones(&[("W", "x"), ("W", "y")]));
+
+    // Day 8: the weekly change lists x and y; then a week of 304s, pruned every day.
+    age(&db, 6);
+    server.put("w.xml", undated_feed(2, &ids(&["x", "y"])));
+    assert_eq!(poll_one(&pipeline, &weekly).await.new_entries, 0);
+    for _ in 0..8 {
+        age(&db, 1);
+        assert_eq!(poll_one(&pipeline, &weekly).await.http_status, Some(304));
+        prune_one_day(&pipeline.store).await;
+    }
+    assert_eq!(tombstones(&db), stones(&[("W", "x"), ("W", "y")]));
+
+    // Day 16: the next change drops x for a day; the prune after it keeps x's tombstone.
+    server.put("w.xml", undated_feed(3, &ids(&["y"])));
+    assert_eq!(poll_one(&pipeline, &weekly).await.new_entries, 0);
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(
+        tombstones(&db),
+        stones(&[("W", "x"), ("W", "y")]),
+        "x was missed only now"
+    );
+
+    // Day 17: x is listed again and stays out.
+    age(&db, 1);
+    server.put("w.xml", undated_feed(4, &ids(&["x", "y"])));
+    let report = poll_one(&pipeline, &weekly).await;
+    assert_eq!((report.items, report.new_entries), (2, 0), "x came back");
+
+    // Day 18 on: x dropped for good goes a grace (a week) after the first read that missed it.
+    age(&db, 1);
+    server.put("w.xml", undated_feed(5, &ids(&["y"])));
+    assert_eq!(poll_one(&pipeline, &weekly).await.new_entries, 0);
+    age(&db, 6);
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(
+        tombstones(&db),
+        stones(&[("W", "x"), ("W", "y")]),
+        "six days after"
+    );
+    age(&db, 2);
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(tombstones(&db), stones(&[("W", "y")]), "eight days after");
+    pipeline.store.close().await;
+}
+
+/// Tombstones from before migration 09 have no `missed_at`: they count as not yet missed, so
+/// none is forgotten at the upgrade, whatever the fetch log says; the first read of their feed
+/// decides, and those it does not list go a grace after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tombstones_from_before_migration_09_go_a_grace_after_the_first_read_that_misses_them() {
+    let server = common::FeedServer::start().await;
+    server.put("m.xml", undated_feed(1, &ids(&["old-1", "new"])));
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(dir.path(), &[("M", server.url("m.xml"))], "");
+    let config = tradefeed::config::Config::load(&path).unwrap();
+    let source = config.sources[0].clone();
+    // The previous release's file: two tombstones a month old, and a read of the feed since,
+    // after which that release forgot both at its next prune.
+    let conn = schema_at(&dir.path().join("tradefeed.db"), 8);
+    conn.execute(
+        "INSERT INTO sources (name, url, schedule) VALUES ('M', ?1, '*/30 * * * *')",
+        [server.url("m.xml")],
+    )
+    .unwrap();
+    conn.execute_batch(
+        "INSERT INTO tombstones (source_id, identity, pruned_at)
+         VALUES (1, 'guid:old-1', unixepoch() - 30 * 86400),
+                (1, 'guid:old-2', unixepoch() - 30 * 86400);
+         INSERT INTO fetches (source_id, started_at, duration_ms, outcome, http_status, bytes,
+                              new_entries, updated_entries)
+         VALUES (1, unixepoch() - 20 * 86400, 5, 'ok', 200, 100, 0, 0);",
+    )
+    .unwrap();
+    drop(conn);
+
+    let pipeline = tradefeed::app::Pipeline::start(&config).await.unwrap();
+    let db = pipeline.store.path().to_path_buf();
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(
+        tombstones(&db),
+        stones(&[("M", "old-1"), ("M", "old-2")]),
+        "none forgotten at the upgrade"
+    );
+    // The first read lists old-1 (which stays out) and not old-2.
+    let report = poll_one(&pipeline, &source).await;
+    assert_eq!((report.items, report.new_entries), (2, 1), "{report:?}");
+    age(&db, 6);
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(
+        tombstones(&db),
+        stones(&[("M", "new"), ("M", "old-1"), ("M", "old-2")]),
+        "within the grace"
+    );
+    age(&db, 2);
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(
+        tombstones(&db),
+        stones(&[("M", "new"), ("M", "old-1")]),
+        "old-2 a grace after the read that missed it"
+    );
     pipeline.store.close().await;
 }

@@ -421,14 +421,15 @@ impl Store {
     /// logs. Returns (entries, stories) removed.
     ///
     /// A remembered identity (a tombstone) is needed only while its source's feed lists it.
-    /// Its `pruned_at` is the last time it was known to be needed: the prune that made it,
-    /// then each poll that read the feed and found it listed ([`PollOutcome::Fetched`]'s
-    /// `listed_pruned`, written with the poll's start). It is forgotten once it is older than
-    /// a grace period (the retention, `now - cutoff`, and at least [`TOMBSTONE_GRACE_FLOOR`])
-    /// and either the source's latest read of its feed came after it, so did not list it, or
-    /// the source has left the config and not been polled within the grace. A feed answering
-    /// 304, failing, or not polled while disabled or stopped has not been read since: its
-    /// tombstones stay, as what it lists is unknown.
+    /// Each poll that reads the feed (a 200) marks the source's tombstones it did not find
+    /// listed as missed at its start (`missed_at`, kept from the first such read) and clears
+    /// the mark of those it found listed ([`PollOutcome::Fetched`]'s `listed_pruned`). A
+    /// tombstone is forgotten once it was missed more than a grace period ago (the retention,
+    /// `now - cutoff`, and at least [`TOMBSTONE_GRACE_FLOOR`]) and not listed since, or when
+    /// the source has left the config and not been polled within the grace and the tombstone
+    /// is older than the grace. A feed answering 304 lists what it listed at its last read;
+    /// one failing, or not polled while disabled or stopped, has not been read since: neither
+    /// marks anything, as what it lists is unknown.
     pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<(usize, usize), StoreError> {
         let result = self
             .write(move |conn| {
@@ -492,60 +493,34 @@ impl Store {
     }
 }
 
-/// The shortest time a tombstone is kept after its identity was last known to be needed,
-/// whatever the retention. A feed may drop an item for a while and list it again (a stale
-/// cache or mirror answering, a list of "most read" items, a paged feed): an identity it has
-/// not listed for a week is taken to be gone. With a longer retention the grace is the
+/// The shortest time a tombstone is kept after the first read of its feed that did not list
+/// its identity, whatever the retention. A feed may drop an item for a while and list it again
+/// (a stale cache or mirror answering, a list of "most read" items, a paged feed): an identity
+/// it has not listed for a week is taken to be gone. With a longer retention the grace is the
 /// retention: a tombstone outlives the last listing of its identity as long as an entry
 /// outlives its first sighting, which keeps the table about as large as the entries' identities.
 pub const TOMBSTONE_GRACE_FLOOR: chrono::Duration = chrono::Duration::days(7);
 
-/// Deletes the tombstones no longer needed, last known needed before `before` (the end of
-/// the grace period; see [`Store::prune`]). Returns how many. One scan of the table finds
-/// the sources with any that old, then each source's tombstones are deleted by its own rule.
+/// Deletes the tombstones no longer needed (see [`Store::prune`]), `before` being the start
+/// of the grace period. Returns how many. One scan of the table.
 fn forget_tombstones(tx: &Connection, before: i64) -> rusqlite::Result<usize> {
-    let sources: Vec<i64> = tx
-        .prepare("SELECT DISTINCT source_id FROM tombstones WHERE pruned_at < ?1")?
-        .query_map([before], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    let mut forgotten = 0;
-    for source in sources {
-        // Out of the config and not polled within the grace (or a row that is gone, which
-        // only a damaged database has): nothing will read its feed.
-        let left: bool = tx.query_row(
-            "SELECT NOT EXISTS (SELECT 1 FROM sources
-                                 WHERE id = ?1 AND (in_config = 1 OR last_attempt >= ?2))",
-            params![source, before],
-            |r| r.get(0),
-        )?;
-        let horizon = if left {
-            Some(before)
-        } else {
-            // The latest poll that read the feed (outcome `ok`, see `PollOutcome::label`):
-            // its listed tombstones it renewed to its start, so those older it did not list.
-            // (The fetch log is pruned with the entries: a source not read within the
-            // retention keeps its tombstones.)
-            tx.query_row(
-                "SELECT started_at FROM fetches WHERE source_id = ?1 AND outcome = 'ok'
-                  ORDER BY started_at DESC LIMIT 1",
-                [source],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()?
-            .map(|read| read.min(before))
-        };
-        if let Some(horizon) = horizon {
-            forgotten += tx.execute(
-                "DELETE FROM tombstones WHERE source_id = ?1 AND pruned_at < ?2",
-                params![source, horizon],
-            )?;
-        }
-    }
-    Ok(forgotten)
+    // Missed by a read before the grace and not listed by any read since (a listing clears
+    // the mark). Or the source is out of the config and not polled within the grace (or its
+    // row is gone, which only a damaged database has): nothing will read its feed, so nothing
+    // will mark its tombstones; those older than the grace go.
+    tx.execute(
+        "DELETE FROM tombstones
+          WHERE missed_at < ?1
+             OR (pruned_at < ?1
+                 AND source_id NOT IN (SELECT id FROM sources
+                                        WHERE in_config = 1 OR last_attempt >= ?1))",
+        [before],
+    )
 }
 
 /// Renews a tombstone the poll that started at `started` found listed in its feed (see
-/// [`Store::prune`]). A tombstone made or renewed later keeps its time.
+/// [`Store::prune`]): it is not missed (any more). A tombstone made or renewed later keeps its
+/// time.
 fn keep_tombstone(
     tx: &Prepared<'_>,
     source_id: i64,
@@ -554,9 +529,31 @@ fn keep_tombstone(
 ) -> rusqlite::Result<()> {
     exec(
         tx,
-        "UPDATE tombstones SET pruned_at = ?3
-          WHERE source_id = ?1 AND identity = ?2 AND pruned_at < ?3",
+        "UPDATE tombstones SET pruned_at = max(pruned_at, ?3), missed_at = NULL
+          WHERE source_id = ?1 AND identity = ?2 AND (pruned_at < ?3 OR missed_at IS NOT NULL)",
         params![source_id, identity, started],
+    )?;
+    Ok(())
+}
+
+/// Marks as missed by the read that started at `started` the source's tombstones it did not
+/// find listed (`listed`), unless a read missed them before (the grace counts from the first)
+/// or a prune made them after the read started (ingest could not have found those listed).
+/// One statement: a range read of the source's tombstones, which in a source without any is
+/// one probe of the key.
+fn mark_missed_tombstones(
+    tx: &Prepared<'_>,
+    source_id: i64,
+    listed: &[String],
+    started: i64,
+) -> rusqlite::Result<()> {
+    let listed = serde_json::to_string(listed).unwrap_or_else(|_| "[]".into());
+    exec(
+        tx,
+        "UPDATE tombstones SET missed_at = ?2
+          WHERE source_id = ?1 AND missed_at IS NULL AND pruned_at < ?2
+            AND identity NOT IN (SELECT value FROM json_each(?3))",
+        params![source_id, started, listed],
     )?;
     Ok(())
 }
@@ -948,11 +945,12 @@ fn record_poll(
             write_entry(tx, &mut poll, index, write, hook, &mut result)?;
         }
     }
-    // Most polls list no pruned identity: nothing to do then.
+    // A read of the feed says which of the source's tombstones it lists.
     if let PollOutcome::Fetched { listed_pruned, .. } = &record.outcome {
         for identity in listed_pruned {
             keep_tombstone(tx, source_id, identity, started)?;
         }
+        mark_missed_tombstones(tx, source_id, listed_pruned, started)?;
     }
 
     let (http_status, bytes, error) = match &record.outcome {
