@@ -2047,3 +2047,80 @@ async fn tombstones_from_before_migration_09_go_a_grace_after_the_first_read_tha
     );
     pipeline.store.close().await;
 }
+
+/// Counts from now on every row write to `tombstones` by the store (a trigger in the file,
+/// run by the store's writer), in `tombstone_writes`; not those of [`age`], which move
+/// `pruned_at` back.
+fn count_tombstone_writes(db: &Path) {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE tombstone_writes (identity TEXT NOT NULL);
+             CREATE TRIGGER tombstone_updated AFTER UPDATE ON tombstones
+             WHEN new.pruned_at >= old.pruned_at
+             BEGIN INSERT INTO tombstone_writes VALUES (new.identity); END;",
+        )
+        .unwrap();
+}
+
+/// The tombstone row writes counted since the last call, by identity, sorted.
+fn tombstone_writes(db: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut statement = conn
+        .prepare("SELECT identity FROM tombstone_writes ORDER BY identity")
+        .unwrap();
+    let writes = statement
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    conn.execute("DELETE FROM tombstone_writes", []).unwrap();
+    writes
+}
+
+/// A feed that goes on listing pruned items costs no tombstone write per read: only a read
+/// that changes what is known (the first to miss an identity, the first to list it again)
+/// writes, and only that row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_that_list_the_same_pruned_items_write_no_tombstone() {
+    let server = common::FeedServer::start().await;
+    let listed: Vec<String> = (0..40).map(|i| format!("p{i}")).collect();
+    server.put("p.xml", undated_feed(0, &listed));
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(dir.path(), &[("P", server.url("p.xml"))], "");
+    let config = tradefeed::config::Config::load(&path).unwrap();
+    let source = config.sources[0].clone();
+    let pipeline = tradefeed::app::Pipeline::start(&config).await.unwrap();
+    let db = pipeline.store.path().to_path_buf();
+    assert_eq!(poll_one(&pipeline, &source).await.new_entries, 40);
+    age(&db, 2);
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(tombstones(&db).len(), 40);
+    count_tombstone_writes(&db);
+
+    // Three weeks of daily reads listing all forty: nothing written.
+    for edition in 1..=21 {
+        age(&db, 1);
+        server.put("p.xml", undated_feed(edition, &listed));
+        let report = poll_one(&pipeline, &source).await;
+        assert_eq!((report.items, report.new_entries), (40, 0), "{report:?}");
+        prune_one_day(&pipeline.store).await;
+    }
+    assert_eq!(
+        tombstone_writes(&db),
+        Vec::<String>::new(),
+        "listed all along"
+    );
+
+    // A read that drops p0 marks it; the next one lists it again and clears the mark.
+    age(&db, 1);
+    server.put("p.xml", undated_feed(22, &listed[1..]));
+    assert_eq!(poll_one(&pipeline, &source).await.new_entries, 0);
+    assert_eq!(tombstone_writes(&db), ["guid:p0"]);
+    age(&db, 1);
+    server.put("p.xml", undated_feed(23, &listed));
+    assert_eq!(poll_one(&pipeline, &source).await.new_entries, 0);
+    assert_eq!(tombstone_writes(&db), ["guid:p0"]);
+    assert_eq!(tombstones(&db).len(), 40);
+    pipeline.store.close().await;
+}

@@ -51,7 +51,8 @@ pub enum PollOutcome {
         /// New validators to send next time.
         last_modified: Option<String>,
         /// Identities the feed listed whose entries retention has pruned: their tombstones
-        /// are still needed, and the poll's write says so (see [`Store::prune`]).
+        /// are still needed, and the source's others were missed by this read; the poll's
+        /// write says so (see [`Store::prune`]).
         listed_pruned: Vec<String>,
     },
     /// 304: nothing to do.
@@ -429,7 +430,8 @@ impl Store {
     /// the source has left the config and not been polled within the grace and the tombstone
     /// is older than the grace. A feed answering 304 lists what it listed at its last read;
     /// one failing, or not polled while disabled or stopped, has not been read since: neither
-    /// marks anything, as what it lists is unknown.
+    /// marks anything, as what it lists is unknown. `pruned_at` is when the prune made the
+    /// tombstone (the release before migration 09 moved it on at each read that listed it).
     pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<(usize, usize), StoreError> {
         let result = self
             .write(move |conn| {
@@ -518,30 +520,26 @@ fn forget_tombstones(tx: &Connection, before: i64) -> rusqlite::Result<usize> {
     )
 }
 
-/// Renews a tombstone the poll that started at `started` found listed in its feed (see
-/// [`Store::prune`]): it is not missed (any more). A tombstone made or renewed later keeps its
-/// time.
-fn keep_tombstone(
-    tx: &Prepared<'_>,
-    source_id: i64,
-    identity: &str,
-    started: i64,
-) -> rusqlite::Result<()> {
+/// Clears the missed mark of a tombstone a poll found listed in its feed (see
+/// [`Store::prune`]); writes nothing unless a read had missed it.
+fn keep_tombstone(tx: &Prepared<'_>, source_id: i64, identity: &str) -> rusqlite::Result<()> {
     exec(
         tx,
-        "UPDATE tombstones SET pruned_at = max(pruned_at, ?3), missed_at = NULL
-          WHERE source_id = ?1 AND identity = ?2 AND (pruned_at < ?3 OR missed_at IS NOT NULL)",
-        params![source_id, identity, started],
+        "UPDATE tombstones SET missed_at = NULL
+          WHERE source_id = ?1 AND identity = ?2 AND missed_at IS NOT NULL",
+        params![source_id, identity],
     )?;
     Ok(())
 }
 
-/// Marks as missed by the read that started at `started` the source's tombstones it did not
-/// find listed (`listed`), unless a read missed them before (the grace counts from the first)
-/// or a prune made them after the read started (ingest could not have found those listed).
-/// One statement: a range read of the source's tombstones, which in a source without any is
-/// one probe of the key.
-fn mark_missed_tombstones(
+/// What the read of the source's feed that started at `started` says of its tombstones (see
+/// [`Store::prune`]): those it found listed (`listed`) are not missed, the others are missed
+/// from this read on, unless a read missed them before (the grace counts from the first) or
+/// a prune made them after the read started (ingest could not have found those listed).
+/// One statement: a range read of the source's tombstones (in a source without any, one probe
+/// of the key) that writes only the rows whose mark changes, so a feed that goes on listing
+/// the same pruned identities costs no write.
+fn note_listed_tombstones(
     tx: &Prepared<'_>,
     source_id: i64,
     listed: &[String],
@@ -550,9 +548,11 @@ fn mark_missed_tombstones(
     let listed = serde_json::to_string(listed).unwrap_or_else(|_| "[]".into());
     exec(
         tx,
-        "UPDATE tombstones SET missed_at = ?2
-          WHERE source_id = ?1 AND missed_at IS NULL AND pruned_at < ?2
-            AND identity NOT IN (SELECT value FROM json_each(?3))",
+        "WITH listed (identity) AS (SELECT value FROM json_each(?3))
+         UPDATE tombstones SET missed_at = CASE WHEN missed_at IS NULL THEN ?2 END
+          WHERE source_id = ?1
+            AND CASE WHEN identity IN (SELECT identity FROM listed) THEN missed_at IS NOT NULL
+                     ELSE missed_at IS NULL AND pruned_at < ?2 END",
         params![source_id, started, listed],
     )?;
     Ok(())
@@ -928,7 +928,6 @@ fn record_poll(
         let mut poll = PollContext {
             source_id,
             priority,
-            started,
             now: secs(Utc::now()),
             has_tombstones,
             written_to_empty_source: (!has_entries).then(HashSet::new),
@@ -947,10 +946,7 @@ fn record_poll(
     }
     // A read of the feed says which of the source's tombstones it lists.
     if let PollOutcome::Fetched { listed_pruned, .. } = &record.outcome {
-        for identity in listed_pruned {
-            keep_tombstone(tx, source_id, identity, started)?;
-        }
-        mark_missed_tombstones(tx, source_id, listed_pruned, started)?;
+        note_listed_tombstones(tx, source_id, listed_pruned, started)?;
     }
 
     let (http_status, bytes, error) = match &record.outcome {
@@ -1113,8 +1109,6 @@ pub(super) fn rehash_story_keys(conn: &mut Connection) -> rusqlite::Result<()> {
 struct PollContext<'a> {
     source_id: i64,
     priority: i32,
-    /// When the poll started (Unix seconds), the time its fetch is recorded with.
-    started: i64,
     now: i64,
     /// Whether any identity of this source was ever pruned. Most sources have none, and then
     /// the per-entry tombstone lookup is skipped.
@@ -1198,7 +1192,7 @@ fn write_entry<'a>(
         .unwrap_or(false);
     if pruned {
         // Pruned after ingest looked (it found no tombstone): still listed, still needed.
-        keep_tombstone(tx, source_id, &e.identity, poll.started)?;
+        keep_tombstone(tx, source_id, &e.identity)?;
         result.unchanged_entries += 1;
         return Ok(());
     }
