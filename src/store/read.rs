@@ -428,6 +428,17 @@ impl Store {
         source: &str,
         identities: Vec<String>,
     ) -> Result<Vec<String>, StoreError> {
+        #[cfg(test)]
+        if self
+            .inner
+            .fail_pruned_among
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_READ),
+                None,
+            )));
+        }
         let source = source.to_string();
         self.read(move |c| Ok(pruned_among(c, &source, identities)?))
             .await
