@@ -813,13 +813,14 @@ impl Ingestor {
                 let ctx = NormalizeContext::new(fetched_at, base_url);
                 let mut skipped = 0;
                 let mut entries: Vec<Entry> = Vec::with_capacity(items.min(max_items));
-                // Identities of listed items not taken in: a tombstone of one is still needed.
-                let mut passed_over: Vec<String> = Vec::new();
+                // Listed items not taken in, by identity and link: a tombstone of one is still
+                // needed.
+                let mut passed_over: Vec<(String, Option<String>)> = Vec::new();
                 for item in &feed.items {
                     match normalize_item(item, &ctx) {
                         Ok(e) if cutoff.is_some_and(|c| e.published < c) => {
                             skipped += 1;
-                            passed_over.push(e.identity);
+                            passed_over.push((e.identity, e.canonical_url));
                         }
                         Ok(e) => entries.push(e),
                         Err(_) => skipped += 1,
@@ -841,7 +842,11 @@ impl Ingestor {
                 });
                 if entries.len() > max_items {
                     skipped += entries.len() - max_items;
-                    passed_over.extend(entries.drain(max_items..).map(|e| e.identity));
+                    passed_over.extend(
+                        entries
+                            .drain(max_items..)
+                            .map(|e| (e.identity, e.canonical_url)),
+                    );
                 }
                 // Each shared-identity item's other identity.
                 let entries: Vec<(Entry, Option<String>)> = entries
@@ -870,14 +875,25 @@ impl Ingestor {
         // forgotten meanwhile (no such read within the grace) matters only if a longer
         // retention or a higher cap later takes its item in. The entries are kept.
         let mut listed_pruned = if known.any_pruned && !passed_over.is_empty() {
-            let asked = passed_over.len();
+            // An item that shares its guid, now or when it was stored, may be remembered under
+            // its `shared:` identity (see `identify`): in a source with such rows, each is
+            // asked about under both.
+            let mut asked =
+                Vec::with_capacity(passed_over.len() * (1 + usize::from(known.any_shared)));
+            for (identity, link) in passed_over {
+                if known.any_shared {
+                    asked.push(shared_identity(&identity, link.as_deref()));
+                }
+                asked.push(identity);
+            }
+            let count = asked.len();
             self.store
-                .pruned_among(&source.name, passed_over)
+                .pruned_among(&source.name, asked)
                 .await
                 .unwrap_or_else(|error| {
                     warn!(
                         error = %error,
-                        items = asked,
+                        identities = count,
                         "could not look up the tombstones of items passed over; poll kept"
                     );
                     Vec::new()

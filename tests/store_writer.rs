@@ -2124,3 +2124,93 @@ async fn reads_that_list_the_same_pruned_items_write_no_tombstone() {
     assert_eq!(tombstones(&db).len(), 40);
     pipeline.store.close().await;
 }
+
+/// Items that share a guid are stored under `shared:` identities (guid and link hashed). When
+/// a poll passes them over, their tombstones are found under those identities too, and kept
+/// while the feed lists them, as any other item's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passed_over_items_sharing_a_guid_keep_their_tombstones_while_listed() {
+    let server = common::FeedServer::start().await;
+    let date = |hours: i64| (Utc::now() - chrono::Duration::hours(hours)).to_rfc2822();
+    let feed = |edition: &str| {
+        let (old, recent) = (date(5 * 24), date(1));
+        let items = [
+            (
+                "http://u.example/notices",
+                "http://u.example/steel",
+                "Ministry sets steel import duties",
+                "The ministry set new duties on steel imports.",
+                old.as_str(),
+            ),
+            (
+                "http://u.example/notices",
+                "http://u.example/aluminium",
+                "Ministry extends aluminium quotas",
+                "The ministry extended its quotas on aluminium.",
+                old.as_str(),
+            ),
+            (
+                "fresh",
+                "http://u.example/fresh",
+                "Trade talks resume in Geneva",
+                "Negotiators resumed talks on tariffs in Geneva.",
+                recent.as_str(),
+            ),
+        ];
+        common::Resource::feed(common::rss(edition, &items))
+    };
+    server.put("s.xml", feed("1"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(dir.path(), &[("S", server.url("s.xml"))], "");
+    let keep_all = tradefeed::config::Config::load(&path).unwrap();
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("[storage]\n", "[storage]\nretention_days = 2\n");
+    std::fs::write(&path, text).unwrap();
+    let strict = tradefeed::config::Config::load(&path).unwrap();
+    let source = keep_all.sources[0].clone();
+    let shared = |link: &str| {
+        (
+            "S".to_string(),
+            tradefeed::normalize::shared_identity("guid:http://u.example/notices", Some(link)),
+        )
+    };
+    let mut all = vec![
+        shared("http://u.example/steel"),
+        shared("http://u.example/aluminium"),
+        ("S".to_string(), "guid:fresh".to_string()),
+    ];
+    all.sort();
+
+    // Stored while all was kept (the two sharing a guid under their `shared:` identities),
+    // then pruned.
+    let pipeline = tradefeed::app::Pipeline::start(&keep_all).await.unwrap();
+    let db = pipeline.store.path().to_path_buf();
+    assert_eq!(poll_one(&pipeline, &source).await.new_entries, 3);
+    age(&db, 3);
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(tombstones(&db), all);
+    pipeline.store.close().await;
+    drop(pipeline);
+
+    // Months under a two-day retention: the two are passed over as too old at every poll,
+    // and every tombstone is kept.
+    let pipeline = tradefeed::app::Pipeline::start(&strict).await.unwrap();
+    for edition in 2..6 {
+        age(&db, 30);
+        server.put("s.xml", feed(&edition.to_string()));
+        let report = poll_one(&pipeline, &source).await;
+        assert_eq!((report.skipped, report.new_entries), (2, 0), "{report:?}");
+        prune_one_day(&pipeline.store).await;
+        assert_eq!(tombstones(&db), all, "edition {edition}");
+    }
+    pipeline.store.close().await;
+    drop(pipeline);
+
+    // Retention back as it was: every item is looked at, and stays out.
+    let pipeline = tradefeed::app::Pipeline::start(&keep_all).await.unwrap();
+    server.put("s.xml", feed("6"));
+    let report = poll_one(&pipeline, &source).await;
+    assert_eq!((report.skipped, report.new_entries), (0, 0), "{report:?}");
+    pipeline.store.close().await;
+}
