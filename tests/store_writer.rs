@@ -2214,3 +2214,75 @@ async fn passed_over_items_sharing_a_guid_keep_their_tombstones_while_listed() {
     assert_eq!((report.skipped, report.new_entries), (0, 0), "{report:?}");
     pipeline.store.close().await;
 }
+
+/// A source stopped by a 410 or disabled in the config is not read again, so no read marks
+/// its tombstones, and retention goes on turning its entries into more. Once it has not been
+/// polled for the grace they go, as a source's that left the config.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tombstones_of_stopped_and_disabled_sources_go_a_grace_after_their_last_poll() {
+    let server = common::FeedServer::start().await;
+    server.put("g.xml", undated_feed(1, &ids(&["g1", "g2"])));
+    server.put("d.xml", undated_feed(1, &ids(&["d1"])));
+    server.put("k.xml", undated_feed(1, &ids(&["k1"])));
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(
+        dir.path(),
+        &[
+            ("Gone", server.url("g.xml")),
+            ("Off", server.url("d.xml")),
+            ("Kept", server.url("k.xml")),
+        ],
+        "",
+    );
+    let config = tradefeed::config::Config::load(&path).unwrap();
+    let (gone, off, kept) = (
+        config.sources[0].clone(),
+        config.sources[1].clone(),
+        config.sources[2].clone(),
+    );
+    let pipeline = tradefeed::app::Pipeline::start(&config).await.unwrap();
+    let db = pipeline.store.path().to_path_buf();
+    assert_eq!(poll_one(&pipeline, &gone).await.new_entries, 2);
+    assert_eq!(poll_one(&pipeline, &off).await.new_entries, 1);
+    assert_eq!(poll_one(&pipeline, &kept).await.new_entries, 1);
+
+    // Gone answers 410 and is stopped; Off is disabled in the config; Kept goes on (304s).
+    server.put(
+        "g.xml",
+        common::Resource {
+            status: 410,
+            ..common::Resource::feed("gone")
+        },
+    );
+    let stopped = tradefeed::app::fetch_once(&pipeline, vec![gone.clone()], 1).await;
+    assert!(format!("{stopped:?}").contains("410 Gone"), "{stopped:?}");
+    let disabled = Source {
+        enabled: false,
+        ..off.clone()
+    };
+    sync(&pipeline.store, &[gone.clone(), disabled, kept.clone()])
+        .await
+        .unwrap();
+
+    // Day 2: everything is pruned and remembered; within the grace, it stays.
+    age(&db, 2);
+    prune_one_day(&pipeline.store).await;
+    let all = stones(&[
+        ("Gone", "g1"),
+        ("Gone", "g2"),
+        ("Kept", "k1"),
+        ("Off", "d1"),
+    ]);
+    assert_eq!(tombstones(&db), all);
+    age(&db, 6);
+    assert_eq!(poll_one(&pipeline, &kept).await.http_status, Some(304));
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(tombstones(&db), all, "day 8");
+
+    // Day 10: a grace since their last poll and since their tombstones were made.
+    age(&db, 2);
+    assert_eq!(poll_one(&pipeline, &kept).await.http_status, Some(304));
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(tombstones(&db), stones(&[("Kept", "k1")]), "day 10");
+    pipeline.store.close().await;
+}

@@ -427,10 +427,10 @@ impl Store {
     /// the mark of those it found listed ([`PollOutcome::Fetched`]'s `listed_pruned`). A
     /// tombstone is forgotten once it was missed more than a grace period ago (the retention,
     /// `now - cutoff`, and at least [`TOMBSTONE_GRACE_FLOOR`]) and not listed since, or when
-    /// the source has left the config and not been polled within the grace and the tombstone
-    /// is older than the grace. A feed answering 304 lists what it listed at its last read;
-    /// one failing, or not polled while disabled or stopped, has not been read since: neither
-    /// marks anything, as what it lists is unknown. `pruned_at` is when the prune made the
+    /// the source is not polled (out of the config, disabled in it, or stopped by a 410) and
+    /// has not been within the grace, and the tombstone is older than the grace. A feed
+    /// answering 304 lists what it listed at its last read; one failing has not been read
+    /// since: neither marks anything, as what it lists is unknown. `pruned_at` is when the prune made the
     /// tombstone (the release before migration 09 moved it on at each read that listed it).
     pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<(usize, usize), StoreError> {
         let result = self
@@ -507,15 +507,23 @@ pub const TOMBSTONE_GRACE_FLOOR: chrono::Duration = chrono::Duration::days(7);
 /// of the grace period. Returns how many. One scan of the table.
 fn forget_tombstones(tx: &Connection, before: i64) -> rusqlite::Result<usize> {
     // Missed by a read before the grace and not listed by any read since (a listing clears
-    // the mark). Or the source is out of the config and not polled within the grace (or its
-    // row is gone, which only a damaged database has): nothing will read its feed, so nothing
-    // will mark its tombstones; those older than the grace go.
+    // the mark). Or the source is not polled (out of the config, disabled in it, or stopped
+    // by a 410) and has not been for the grace (or its row is gone, which only a damaged
+    // database has): nothing reads its feed, so nothing marks its tombstones, while
+    // retention goes on making more of its entries; those older than the grace go. That is
+    // safe because the grace is at least the retention and items dated before the retention
+    // are skipped at ingest anyway: a tombstone's item was seen by the source's last poll or
+    // earlier, so it is dated more than the retention back by the time the source is polled
+    // again. Only an item without a date (dated when first seen) can come back, as for a
+    // source that returns to the config.
     tx.execute(
         "DELETE FROM tombstones
           WHERE missed_at < ?1
              OR (pruned_at < ?1
                  AND source_id NOT IN (SELECT id FROM sources
-                                        WHERE in_config = 1 OR last_attempt >= ?1))",
+                                        WHERE (in_config = 1 AND enabled = 1
+                                               AND disabled_reason IS NULL)
+                                           OR last_attempt >= ?1))",
         [before],
     )
 }
