@@ -2286,3 +2286,61 @@ async fn tombstones_of_stopped_and_disabled_sources_go_a_grace_after_their_last_
     assert_eq!(tombstones(&db), stones(&[("Kept", "k1")]), "day 10");
     pipeline.store.close().await;
 }
+
+/// A prune can run between ingest's lookup and the poll's write: the writer then finds a
+/// tombstone for an entry ingest saw stored (here edited). The read lists that identity, so
+/// it must not mark it missed, nor does it: the prune made the tombstone after the poll
+/// started. A tombstone made before, which the read does not list, it does mark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tombstone_made_while_a_poll_runs_is_not_marked_missed_by_that_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    sync(&store, &[source("A")]).await.unwrap();
+    store
+        .record_poll(fetched("A", &[("guid:e1", "https://a.example/e1")]))
+        .await
+        .unwrap();
+    // The poll starts; ingest finds e1 stored and edited.
+    let mut edit = fetched("A", &[("guid:e1", "https://a.example/e1")]);
+    edit.entries[0].entry.content_hash = "hash-edited".into();
+    // Meanwhile a prune removes e1; e0 was pruned an hour ago.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "INSERT INTO tombstones (source_id, identity, pruned_at)
+             SELECT id, 'guid:e0', unixepoch() - 3600 FROM sources WHERE name = 'A'",
+            [],
+        )
+        .unwrap();
+    store
+        .prune(Utc::now() + chrono::Duration::days(1))
+        .await
+        .unwrap();
+
+    let result = store.record_poll(edit).await.unwrap();
+    assert_eq!(
+        (
+            result.new_entries,
+            result.updated_entries,
+            result.unchanged_entries
+        ),
+        (0, 0, 1)
+    );
+    store.close().await;
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let marks: Vec<(String, bool)> = conn
+        .prepare("SELECT identity, missed_at IS NOT NULL FROM tombstones ORDER BY identity")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        marks,
+        [
+            ("guid:e0".to_string(), true),
+            ("guid:e1".to_string(), false)
+        ]
+    );
+}

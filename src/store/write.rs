@@ -528,18 +528,6 @@ fn forget_tombstones(tx: &Connection, before: i64) -> rusqlite::Result<usize> {
     )
 }
 
-/// Clears the missed mark of a tombstone a poll found listed in its feed (see
-/// [`Store::prune`]); writes nothing unless a read had missed it.
-fn keep_tombstone(tx: &Prepared<'_>, source_id: i64, identity: &str) -> rusqlite::Result<()> {
-    exec(
-        tx,
-        "UPDATE tombstones SET missed_at = NULL
-          WHERE source_id = ?1 AND identity = ?2 AND missed_at IS NOT NULL",
-        params![source_id, identity],
-    )?;
-    Ok(())
-}
-
 /// What the read of the source's feed that started at `started` says of its tombstones (see
 /// [`Store::prune`]): those it found listed (`listed`) are not missed, the others are missed
 /// from this read on, unless a read missed them before (the grace counts from the first) or
@@ -1200,7 +1188,8 @@ fn write_entry<'a>(
         .unwrap_or(false);
     if pruned {
         // Pruned after ingest looked (it found no tombstone): still listed, still needed.
-        keep_tombstone(tx, source_id, &e.identity)?;
+        // Nothing to write for it: the prune made it after this poll started, so it is not
+        // marked missed and this read does not mark it (see `note_listed_tombstones`).
         result.unchanged_entries += 1;
         return Ok(());
     }
