@@ -1697,9 +1697,10 @@ mod tests {
         store.close().await;
     }
 
-    /// Which tombstones the items a poll passes over have is asked for best-effort: missing
-    /// one renewal costs nothing within the grace, so a failed lookup must not throw the
-    /// fetched entries away and make the source back off.
+    /// Which tombstones the items a poll passes over have is asked for best-effort: without
+    /// the answer the read counts them as not listed, which the next read that lists them
+    /// undoes within the grace, so a failed lookup must not throw the fetched entries away
+    /// and make the source back off.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_lookup_of_passed_over_items_keeps_the_poll() {
         const ONE: &str = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel>\

@@ -430,8 +430,9 @@ impl Store {
     /// the source is not polled (out of the config, disabled in it, or stopped by a 410) and
     /// has not been within the grace, and the tombstone is older than the grace. A feed
     /// answering 304 lists what it listed at its last read; one failing has not been read
-    /// since: neither marks anything, as what it lists is unknown. `pruned_at` is when the prune made the
-    /// tombstone (the release before migration 09 moved it on at each read that listed it).
+    /// since: neither marks anything, as what it lists is unknown. `pruned_at` is when the
+    /// prune made the tombstone (the release before migration 09 moved it on at each read
+    /// that listed it).
     pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<(usize, usize), StoreError> {
         let result = self
             .write(move |conn| {
