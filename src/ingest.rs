@@ -825,13 +825,14 @@ impl Ingestor {
                 let ctx = NormalizeContext::new(fetched_at, base_url);
                 let mut skipped = 0;
                 let mut entries: Vec<Entry> = Vec::with_capacity(items.min(max_items));
-                // Identities of listed items not taken in: a tombstone of one is still needed.
-                let mut passed_over: Vec<String> = Vec::new();
+                // Listed items not taken in, by identity and link: a tombstone of one is still
+                // needed.
+                let mut passed_over: Vec<(String, Option<String>)> = Vec::new();
                 for item in &feed.items {
                     match normalize_item(item, &ctx) {
                         Ok(e) if cutoff.is_some_and(|c| e.published < c) => {
                             skipped += 1;
-                            passed_over.push(e.identity);
+                            passed_over.push((e.identity, e.canonical_url));
                         }
                         Ok(e) => entries.push(e),
                         Err(_) => skipped += 1,
@@ -853,7 +854,11 @@ impl Ingestor {
                 });
                 if entries.len() > max_items {
                     skipped += entries.len() - max_items;
-                    passed_over.extend(entries.drain(max_items..).map(|e| e.identity));
+                    passed_over.extend(
+                        entries
+                            .drain(max_items..)
+                            .map(|e| (e.identity, e.canonical_url)),
+                    );
                 }
                 // Each shared-identity item's other identity.
                 let entries: Vec<(Entry, Option<String>)> = entries
@@ -877,12 +882,34 @@ impl Ingestor {
             .map_err(PrepareError::Store)?;
         // Items passed over are not looked up (that is what passing them over saves), except
         // for a tombstone in a source that has any: a longer retention or a higher cap later
-        // must not bring them back either.
+        // must not bring them back either. Best-effort: without the answer this read marks
+        // their tombstones missed, which the next read that finds them listed clears; one
+        // forgotten meanwhile (no such read within the grace) matters only if a longer
+        // retention or a higher cap later takes its item in. The entries are kept.
         let mut listed_pruned = if known.any_pruned && !passed_over.is_empty() {
+            // An item that shares its guid, now or when it was stored, may be remembered under
+            // its `shared:` identity (see `identify`): in a source with such rows, each is
+            // asked about under both.
+            let mut asked =
+                Vec::with_capacity(passed_over.len() * (1 + usize::from(known.any_shared)));
+            for (identity, link) in passed_over {
+                if known.any_shared {
+                    asked.push(shared_identity(&identity, link.as_deref()));
+                }
+                asked.push(identity);
+            }
+            let count = asked.len();
             self.store
-                .pruned_among(&source.name, passed_over)
+                .pruned_among(&source.name, asked)
                 .await
-                .map_err(PrepareError::Store)?
+                .unwrap_or_else(|error| {
+                    warn!(
+                        error = %error,
+                        identities = count,
+                        "could not look up the tombstones of items passed over; poll kept"
+                    );
+                    Vec::new()
+                })
         } else {
             Vec::new()
         };
@@ -1707,6 +1734,81 @@ mod tests {
             "EU opens anti-dumping probe into Chinese steel"
         );
         assert_eq!(title(&shared), "EU opens anti-dumping probe into steel");
+        store.close().await;
+    }
+
+    /// Which tombstones the items a poll passes over have is asked for best-effort: without
+    /// the answer the read counts them as not listed, which the next read that lists them
+    /// undoes within the grace, so a failed lookup must not throw the fetched entries away
+    /// and make the source back off.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_lookup_of_passed_over_items_keeps_the_poll() {
+        const ONE: &str = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel>\
+            <title>T</title><link>http://t.example/</link><description>d</description>\
+            <item><guid>a</guid><link>http://t.example/a</link>\
+            <title>EU opens anti-dumping probe into steel</title><description>A.</description>\
+            <pubDate>Tue, 10 Nov 2026 08:00:00 GMT</pubDate></item>\
+            </channel></rss>";
+        // A new item c, newest; a (pruned) and b past the cap of one.
+        const THREE: &str = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel>\
+            <title>T</title><link>http://t.example/</link><description>d</description>\
+            <item><guid>c</guid><link>http://t.example/c</link>\
+            <title>WTO panel rules on subsidies</title><description>C.</description>\
+            <pubDate>Tue, 10 Nov 2026 09:00:00 GMT</pubDate></item>\
+            <item><guid>a</guid><link>http://t.example/a</link>\
+            <title>EU opens anti-dumping probe into steel</title><description>A.</description>\
+            <pubDate>Tue, 10 Nov 2026 08:00:00 GMT</pubDate></item>\
+            <item><guid>b</guid><link>http://t.example/b</link>\
+            <title>US extends steel tariffs</title><description>B.</description>\
+            <pubDate>Tue, 10 Nov 2026 07:00:00 GMT</pubDate></item>\
+            </channel></rss>";
+        let dir = tempfile::tempdir().unwrap();
+        let settings = IngestSettings {
+            max_items_per_poll: 1,
+            ..test_settings(Duration::from_secs(600), Duration::from_secs(21_600))
+        };
+        let (store, ingestor) = ingestor_over_a_new_store(dir.path(), &settings).await;
+        let poll = |url: String| {
+            let (ingestor, store) = (&ingestor, &store);
+            async move {
+                let source = Source {
+                    url,
+                    ..test_source("capped")
+                };
+                store
+                    .sync_sources(std::slice::from_ref(&source), |_, t| t)
+                    .await
+                    .unwrap();
+                let slot = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
+                ingestor
+                    .poll(&source, None, slot, &CancellationToken::new())
+                    .await
+            }
+        };
+        assert_eq!(poll(serve_feed(ONE).await).await.new_entries, 1);
+        store
+            .prune(Utc::now() + chrono::Duration::days(1))
+            .await
+            .unwrap();
+
+        store.fail_pruned_among(true);
+        let report = poll(serve_feed(THREE).await).await;
+        assert!(report.is_ok(), "{report:?}");
+        assert_eq!(
+            (report.items, report.skipped, report.new_entries),
+            (3, 2, 1),
+            "{report:?}"
+        );
+        store.fail_pruned_among(false);
+        let db = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+        let entries: Vec<String> = db
+            .prepare("SELECT identity FROM entries")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(entries, ["guid:c"]);
         store.close().await;
     }
 

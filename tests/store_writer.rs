@@ -1695,7 +1695,7 @@ fn age(db: &Path, days: i64) {
                     updated = updated - {d}, last_changed = last_changed - {d};
              UPDATE stories SET first_seen = first_seen - {d}, published = published - {d},
                     updated = updated - {d};
-             UPDATE tombstones SET pruned_at = pruned_at - {d};
+             UPDATE tombstones SET pruned_at = pruned_at - {d}, missed_at = missed_at - {d};
              UPDATE fetches SET started_at = started_at - {d};
              UPDATE sources SET last_attempt = last_attempt - {d}, last_success = last_success - {d},
                     last_new_entry = last_new_entry - {d}, next_due = next_due - {d},
@@ -1966,4 +1966,424 @@ async fn items_a_poll_passes_over_keep_their_tombstones_while_listed() {
     let report = poll_one(&pipeline, &source).await;
     assert_eq!((report.skipped, report.new_entries), (0, 0), "{report:?}");
     pipeline.store.close().await;
+}
+
+/// The grace is counted from the first read that did not list an identity, not from the last
+/// one that did. A feed that changes weekly and answers 304 in between: a week of 304s after
+/// the read that listed X, then a read that drops X for a day, must not cost X its tombstone
+/// (README: a week for feeds that drop an item and list it again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_dropped_for_a_day_after_a_week_of_304s_stays_out_when_listed_again() {
+    let server = common::FeedServer::start().await;
+    server.put("w.xml", undated_feed(1, &ids(&["x", "y"])));
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(dir.path(), &[("W", server.url("w.xml"))], "");
+    let config = tradefeed::config::Config::load(&path).unwrap();
+    let weekly = config.sources[0].clone();
+    let pipeline = tradefeed::app::Pipeline::start(&config).await.unwrap();
+    let db = pipeline.store.path().to_path_buf();
+    assert_eq!(poll_one(&pipeline, &weekly).await.new_entries, 2);
+
+    // Day 2: both pruned and remembered.
+    age(&db, 2);
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(tombstones(&db), stones(&[("W", "x"), ("W", "y")]));
+
+    // Day 8: the weekly change lists x and y; then a week of 304s, pruned every day.
+    age(&db, 6);
+    server.put("w.xml", undated_feed(2, &ids(&["x", "y"])));
+    assert_eq!(poll_one(&pipeline, &weekly).await.new_entries, 0);
+    for _ in 0..8 {
+        age(&db, 1);
+        assert_eq!(poll_one(&pipeline, &weekly).await.http_status, Some(304));
+        prune_one_day(&pipeline.store).await;
+    }
+    assert_eq!(tombstones(&db), stones(&[("W", "x"), ("W", "y")]));
+
+    // Day 16: the next change drops x for a day; the prune after it keeps x's tombstone.
+    server.put("w.xml", undated_feed(3, &ids(&["y"])));
+    assert_eq!(poll_one(&pipeline, &weekly).await.new_entries, 0);
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(
+        tombstones(&db),
+        stones(&[("W", "x"), ("W", "y")]),
+        "x was missed only now"
+    );
+
+    // Day 17: x is listed again and stays out.
+    age(&db, 1);
+    server.put("w.xml", undated_feed(4, &ids(&["x", "y"])));
+    let report = poll_one(&pipeline, &weekly).await;
+    assert_eq!((report.items, report.new_entries), (2, 0), "x came back");
+
+    // Day 18 on: x dropped for good goes a grace (a week) after the first read that missed it.
+    age(&db, 1);
+    server.put("w.xml", undated_feed(5, &ids(&["y"])));
+    assert_eq!(poll_one(&pipeline, &weekly).await.new_entries, 0);
+    age(&db, 6);
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(
+        tombstones(&db),
+        stones(&[("W", "x"), ("W", "y")]),
+        "six days after"
+    );
+    age(&db, 2);
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(tombstones(&db), stones(&[("W", "y")]), "eight days after");
+    pipeline.store.close().await;
+}
+
+/// Tombstones from before migration 09 have no `missed_at`: they count as not yet missed, so
+/// none is forgotten at the upgrade, whatever the fetch log says; the first read of their feed
+/// decides, and those it does not list go a grace after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tombstones_from_before_migration_09_go_a_grace_after_the_first_read_that_misses_them() {
+    let server = common::FeedServer::start().await;
+    server.put("m.xml", undated_feed(1, &ids(&["old-1", "new"])));
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(dir.path(), &[("M", server.url("m.xml"))], "");
+    let config = tradefeed::config::Config::load(&path).unwrap();
+    let source = config.sources[0].clone();
+    // The previous release's file: two tombstones a month old, and a read of the feed since,
+    // after which that release forgot both at its next prune.
+    let conn = schema_at(&dir.path().join("tradefeed.db"), 8);
+    conn.execute(
+        "INSERT INTO sources (name, url, schedule) VALUES ('M', ?1, '*/30 * * * *')",
+        [server.url("m.xml")],
+    )
+    .unwrap();
+    conn.execute_batch(
+        "INSERT INTO tombstones (source_id, identity, pruned_at)
+         VALUES (1, 'guid:old-1', unixepoch() - 30 * 86400),
+                (1, 'guid:old-2', unixepoch() - 30 * 86400);
+         INSERT INTO fetches (source_id, started_at, duration_ms, outcome, http_status, bytes,
+                              new_entries, updated_entries)
+         VALUES (1, unixepoch() - 20 * 86400, 5, 'ok', 200, 100, 0, 0);",
+    )
+    .unwrap();
+    drop(conn);
+
+    let pipeline = tradefeed::app::Pipeline::start(&config).await.unwrap();
+    let db = pipeline.store.path().to_path_buf();
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(
+        tombstones(&db),
+        stones(&[("M", "old-1"), ("M", "old-2")]),
+        "none forgotten at the upgrade"
+    );
+    // The first read lists old-1 (which stays out) and not old-2.
+    let report = poll_one(&pipeline, &source).await;
+    assert_eq!((report.items, report.new_entries), (2, 1), "{report:?}");
+    age(&db, 6);
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(
+        tombstones(&db),
+        stones(&[("M", "new"), ("M", "old-1"), ("M", "old-2")]),
+        "within the grace"
+    );
+    age(&db, 2);
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(
+        tombstones(&db),
+        stones(&[("M", "new"), ("M", "old-1")]),
+        "old-2 a grace after the read that missed it"
+    );
+    pipeline.store.close().await;
+}
+
+/// Counts from now on every row write to `tombstones` by the store (a trigger in the file,
+/// run by the store's writer), in `tombstone_writes`; not those of [`age`], which move
+/// `pruned_at` back.
+fn count_tombstone_writes(db: &Path) {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE tombstone_writes (identity TEXT NOT NULL);
+             CREATE TRIGGER tombstone_updated AFTER UPDATE ON tombstones
+             WHEN new.pruned_at >= old.pruned_at
+             BEGIN INSERT INTO tombstone_writes VALUES (new.identity); END;",
+        )
+        .unwrap();
+}
+
+/// The tombstone row writes counted since the last call, by identity, sorted.
+fn tombstone_writes(db: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut statement = conn
+        .prepare("SELECT identity FROM tombstone_writes ORDER BY identity")
+        .unwrap();
+    let writes = statement
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    conn.execute("DELETE FROM tombstone_writes", []).unwrap();
+    writes
+}
+
+/// A feed that goes on listing pruned items costs no tombstone write per read: only a read
+/// that changes what is known (the first to miss an identity, the first to list it again)
+/// writes, and only that row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_that_list_the_same_pruned_items_write_no_tombstone() {
+    let server = common::FeedServer::start().await;
+    let listed: Vec<String> = (0..40).map(|i| format!("p{i}")).collect();
+    server.put("p.xml", undated_feed(0, &listed));
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(dir.path(), &[("P", server.url("p.xml"))], "");
+    let config = tradefeed::config::Config::load(&path).unwrap();
+    let source = config.sources[0].clone();
+    let pipeline = tradefeed::app::Pipeline::start(&config).await.unwrap();
+    let db = pipeline.store.path().to_path_buf();
+    assert_eq!(poll_one(&pipeline, &source).await.new_entries, 40);
+    age(&db, 2);
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(tombstones(&db).len(), 40);
+    count_tombstone_writes(&db);
+
+    // Three weeks of daily reads listing all forty: nothing written.
+    for edition in 1..=21 {
+        age(&db, 1);
+        server.put("p.xml", undated_feed(edition, &listed));
+        let report = poll_one(&pipeline, &source).await;
+        assert_eq!((report.items, report.new_entries), (40, 0), "{report:?}");
+        prune_one_day(&pipeline.store).await;
+    }
+    assert_eq!(
+        tombstone_writes(&db),
+        Vec::<String>::new(),
+        "listed all along"
+    );
+
+    // A read that drops p0 marks it; the next one lists it again and clears the mark.
+    age(&db, 1);
+    server.put("p.xml", undated_feed(22, &listed[1..]));
+    assert_eq!(poll_one(&pipeline, &source).await.new_entries, 0);
+    assert_eq!(tombstone_writes(&db), ["guid:p0"]);
+    age(&db, 1);
+    server.put("p.xml", undated_feed(23, &listed));
+    assert_eq!(poll_one(&pipeline, &source).await.new_entries, 0);
+    assert_eq!(tombstone_writes(&db), ["guid:p0"]);
+    assert_eq!(tombstones(&db).len(), 40);
+    pipeline.store.close().await;
+}
+
+/// Items that share a guid are stored under `shared:` identities (guid and link hashed). When
+/// a poll passes them over, their tombstones are found under those identities too, and kept
+/// while the feed lists them, as any other item's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passed_over_items_sharing_a_guid_keep_their_tombstones_while_listed() {
+    let server = common::FeedServer::start().await;
+    let date = |hours: i64| (Utc::now() - chrono::Duration::hours(hours)).to_rfc2822();
+    let feed = |edition: &str| {
+        let (old, recent) = (date(5 * 24), date(1));
+        let items = [
+            (
+                "http://u.example/notices",
+                "http://u.example/steel",
+                "Ministry sets steel import duties",
+                "The ministry set new duties on steel imports.",
+                old.as_str(),
+            ),
+            (
+                "http://u.example/notices",
+                "http://u.example/aluminium",
+                "Ministry extends aluminium quotas",
+                "The ministry extended its quotas on aluminium.",
+                old.as_str(),
+            ),
+            (
+                "fresh",
+                "http://u.example/fresh",
+                "Trade talks resume in Geneva",
+                "Negotiators resumed talks on tariffs in Geneva.",
+                recent.as_str(),
+            ),
+        ];
+        common::Resource::feed(common::rss(edition, &items))
+    };
+    server.put("s.xml", feed("1"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(dir.path(), &[("S", server.url("s.xml"))], "");
+    let keep_all = tradefeed::config::Config::load(&path).unwrap();
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("[storage]\n", "[storage]\nretention_days = 2\n");
+    std::fs::write(&path, text).unwrap();
+    let strict = tradefeed::config::Config::load(&path).unwrap();
+    let source = keep_all.sources[0].clone();
+    let shared = |link: &str| {
+        (
+            "S".to_string(),
+            tradefeed::normalize::shared_identity("guid:http://u.example/notices", Some(link)),
+        )
+    };
+    let mut all = vec![
+        shared("http://u.example/steel"),
+        shared("http://u.example/aluminium"),
+        ("S".to_string(), "guid:fresh".to_string()),
+    ];
+    all.sort();
+
+    // Stored while all was kept (the two sharing a guid under their `shared:` identities),
+    // then pruned.
+    let pipeline = tradefeed::app::Pipeline::start(&keep_all).await.unwrap();
+    let db = pipeline.store.path().to_path_buf();
+    assert_eq!(poll_one(&pipeline, &source).await.new_entries, 3);
+    age(&db, 3);
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(tombstones(&db), all);
+    pipeline.store.close().await;
+    drop(pipeline);
+
+    // Months under a two-day retention: the two are passed over as too old at every poll,
+    // and every tombstone is kept.
+    let pipeline = tradefeed::app::Pipeline::start(&strict).await.unwrap();
+    for edition in 2..6 {
+        age(&db, 30);
+        server.put("s.xml", feed(&edition.to_string()));
+        let report = poll_one(&pipeline, &source).await;
+        assert_eq!((report.skipped, report.new_entries), (2, 0), "{report:?}");
+        prune_one_day(&pipeline.store).await;
+        assert_eq!(tombstones(&db), all, "edition {edition}");
+    }
+    pipeline.store.close().await;
+    drop(pipeline);
+
+    // Retention back as it was: every item is looked at, and stays out.
+    let pipeline = tradefeed::app::Pipeline::start(&keep_all).await.unwrap();
+    server.put("s.xml", feed("6"));
+    let report = poll_one(&pipeline, &source).await;
+    assert_eq!((report.skipped, report.new_entries), (0, 0), "{report:?}");
+    pipeline.store.close().await;
+}
+
+/// A source stopped by a 410 or disabled in the config is not read again, so no read marks
+/// its tombstones, and retention goes on turning its entries into more. Once it has not been
+/// polled for the grace they go, as a source's that left the config.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tombstones_of_stopped_and_disabled_sources_go_a_grace_after_their_last_poll() {
+    let server = common::FeedServer::start().await;
+    server.put("g.xml", undated_feed(1, &ids(&["g1", "g2"])));
+    server.put("d.xml", undated_feed(1, &ids(&["d1"])));
+    server.put("k.xml", undated_feed(1, &ids(&["k1"])));
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(
+        dir.path(),
+        &[
+            ("Gone", server.url("g.xml")),
+            ("Off", server.url("d.xml")),
+            ("Kept", server.url("k.xml")),
+        ],
+        "",
+    );
+    let config = tradefeed::config::Config::load(&path).unwrap();
+    let (gone, off, kept) = (
+        config.sources[0].clone(),
+        config.sources[1].clone(),
+        config.sources[2].clone(),
+    );
+    let pipeline = tradefeed::app::Pipeline::start(&config).await.unwrap();
+    let db = pipeline.store.path().to_path_buf();
+    assert_eq!(poll_one(&pipeline, &gone).await.new_entries, 2);
+    assert_eq!(poll_one(&pipeline, &off).await.new_entries, 1);
+    assert_eq!(poll_one(&pipeline, &kept).await.new_entries, 1);
+
+    // Gone answers 410 and is stopped; Off is disabled in the config; Kept goes on (304s).
+    server.put(
+        "g.xml",
+        common::Resource {
+            status: 410,
+            ..common::Resource::feed("gone")
+        },
+    );
+    let stopped = tradefeed::app::fetch_once(&pipeline, vec![gone.clone()], 1).await;
+    assert!(format!("{stopped:?}").contains("410 Gone"), "{stopped:?}");
+    let disabled = Source {
+        enabled: false,
+        ..off.clone()
+    };
+    sync(&pipeline.store, &[gone.clone(), disabled, kept.clone()])
+        .await
+        .unwrap();
+
+    // Day 2: everything is pruned and remembered; within the grace, it stays.
+    age(&db, 2);
+    prune_one_day(&pipeline.store).await;
+    let all = stones(&[
+        ("Gone", "g1"),
+        ("Gone", "g2"),
+        ("Kept", "k1"),
+        ("Off", "d1"),
+    ]);
+    assert_eq!(tombstones(&db), all);
+    age(&db, 6);
+    assert_eq!(poll_one(&pipeline, &kept).await.http_status, Some(304));
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(tombstones(&db), all, "day 8");
+
+    // Day 10: a grace since their last poll and since their tombstones were made.
+    age(&db, 2);
+    assert_eq!(poll_one(&pipeline, &kept).await.http_status, Some(304));
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(tombstones(&db), stones(&[("Kept", "k1")]), "day 10");
+    pipeline.store.close().await;
+}
+
+/// A prune can run between ingest's lookup and the poll's write: the writer then finds a
+/// tombstone for an entry ingest saw stored (here edited). The read lists that identity, so
+/// it must not mark it missed, nor does it: the prune made the tombstone after the poll
+/// started. A tombstone made before, which the read does not list, it does mark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tombstone_made_while_a_poll_runs_is_not_marked_missed_by_that_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    sync(&store, &[source("A")]).await.unwrap();
+    store
+        .record_poll(fetched("A", &[("guid:e1", "https://a.example/e1")]))
+        .await
+        .unwrap();
+    // The poll starts; ingest finds e1 stored and edited.
+    let mut edit = fetched("A", &[("guid:e1", "https://a.example/e1")]);
+    edit.entries[0].entry.content_hash = "hash-edited".into();
+    // Meanwhile a prune removes e1; e0 was pruned an hour ago.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "INSERT INTO tombstones (source_id, identity, pruned_at)
+             SELECT id, 'guid:e0', unixepoch() - 3600 FROM sources WHERE name = 'A'",
+            [],
+        )
+        .unwrap();
+    store
+        .prune(Utc::now() + chrono::Duration::days(1))
+        .await
+        .unwrap();
+
+    let result = store.record_poll(edit).await.unwrap();
+    assert_eq!(
+        (
+            result.new_entries,
+            result.updated_entries,
+            result.unchanged_entries
+        ),
+        (0, 0, 1)
+    );
+    store.close().await;
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let marks: Vec<(String, bool)> = conn
+        .prepare("SELECT identity, missed_at IS NOT NULL FROM tombstones ORDER BY identity")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        marks,
+        [
+            ("guid:e0".to_string(), true),
+            ("guid:e1".to_string(), false)
+        ]
+    );
 }

@@ -141,6 +141,9 @@ struct Inner {
     _lock: Option<File>,
     /// Whether opening ran the whole-file integrity check (see [`clean_close`]).
     checked_at_open: bool,
+    /// Set by tests to make [`Store::pruned_among`] fail as a read can (an I/O error).
+    #[cfg(test)]
+    fail_pruned_among: AtomicBool,
 }
 
 impl std::fmt::Debug for Store {
@@ -322,6 +325,8 @@ impl Store {
                 idle_tasks,
                 _lock: lock,
                 checked_at_open,
+                #[cfg(test)]
+                fail_pruned_among: AtomicBool::new(false),
             }),
         })
     }
@@ -373,6 +378,12 @@ impl Store {
     #[cfg(test)]
     pub(crate) fn copy_wal_soon_asked(&self) -> bool {
         self.inner.copy_wal_soon.load(Ordering::Acquire)
+    }
+
+    /// Makes [`Store::pruned_among`] fail (`true`) as a read can, or work again.
+    #[cfg(test)]
+    pub(crate) fn fail_pruned_among(&self, fail: bool) {
+        self.inner.fail_pruned_among.store(fail, Ordering::Release);
     }
 
     /// Queues a job for the writer thread.

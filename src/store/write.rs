@@ -51,7 +51,8 @@ pub enum PollOutcome {
         /// New validators to send next time.
         last_modified: Option<String>,
         /// Identities the feed listed whose entries retention has pruned: their tombstones
-        /// are still needed, and the poll's write says so (see [`Store::prune`]).
+        /// are still needed, and the source's others were missed by this read; the poll's
+        /// write says so (see [`Store::prune`]).
         listed_pruned: Vec<String>,
     },
     /// 304: nothing to do.
@@ -445,14 +446,17 @@ impl Store {
     /// logs. Returns (entries, stories) removed.
     ///
     /// A remembered identity (a tombstone) is needed only while its source's feed lists it.
-    /// Its `pruned_at` is the last time it was known to be needed: the prune that made it,
-    /// then each poll that read the feed and found it listed ([`PollOutcome::Fetched`]'s
-    /// `listed_pruned`, written with the poll's start). It is forgotten once it is older than
-    /// a grace period (the retention, `now - cutoff`, and at least [`TOMBSTONE_GRACE_FLOOR`])
-    /// and either the source's latest read of its feed came after it, so did not list it, or
-    /// the source has left the config and not been polled within the grace. A feed answering
-    /// 304, failing, or not polled while disabled or stopped has not been read since: its
-    /// tombstones stay, as what it lists is unknown.
+    /// Each poll that reads the feed (a 200) marks the source's tombstones it did not find
+    /// listed as missed at its start (`missed_at`, kept from the first such read) and clears
+    /// the mark of those it found listed ([`PollOutcome::Fetched`]'s `listed_pruned`). A
+    /// tombstone is forgotten once it was missed more than a grace period ago (the retention,
+    /// `now - cutoff`, and at least [`TOMBSTONE_GRACE_FLOOR`]) and not listed since, or when
+    /// the source is not polled (out of the config, disabled in it, or stopped by a 410) and
+    /// has not been within the grace, and the tombstone is older than the grace. A feed
+    /// answering 304 lists what it listed at its last read; one failing has not been read
+    /// since: neither marks anything, as what it lists is unknown. `pruned_at` is when the
+    /// prune made the tombstone (the release before migration 09 moved it on at each read
+    /// that listed it).
     pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<(usize, usize), StoreError> {
         let result = self
             .write(move |conn| {
@@ -516,71 +520,61 @@ impl Store {
     }
 }
 
-/// The shortest time a tombstone is kept after its identity was last known to be needed,
-/// whatever the retention. A feed may drop an item for a while and list it again (a stale
-/// cache or mirror answering, a list of "most read" items, a paged feed): an identity it has
-/// not listed for a week is taken to be gone. With a longer retention the grace is the
+/// The shortest time a tombstone is kept after the first read of its feed that did not list
+/// its identity, whatever the retention. A feed may drop an item for a while and list it again
+/// (a stale cache or mirror answering, a list of "most read" items, a paged feed): an identity
+/// it has not listed for a week is taken to be gone. With a longer retention the grace is the
 /// retention: a tombstone outlives the last listing of its identity as long as an entry
 /// outlives its first sighting, which keeps the table about as large as the entries' identities.
 pub const TOMBSTONE_GRACE_FLOOR: chrono::Duration = chrono::Duration::days(7);
 
-/// Deletes the tombstones no longer needed, last known needed before `before` (the end of
-/// the grace period; see [`Store::prune`]). Returns how many. One scan of the table finds
-/// the sources with any that old, then each source's tombstones are deleted by its own rule.
+/// Deletes the tombstones no longer needed (see [`Store::prune`]), `before` being the start
+/// of the grace period. Returns how many. One scan of the table.
 fn forget_tombstones(tx: &Connection, before: i64) -> rusqlite::Result<usize> {
-    let sources: Vec<i64> = tx
-        .prepare("SELECT DISTINCT source_id FROM tombstones WHERE pruned_at < ?1")?
-        .query_map([before], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    let mut forgotten = 0;
-    for source in sources {
-        // Out of the config and not polled within the grace (or a row that is gone, which
-        // only a damaged database has): nothing will read its feed.
-        let left: bool = tx.query_row(
-            "SELECT NOT EXISTS (SELECT 1 FROM sources
-                                 WHERE id = ?1 AND (in_config = 1 OR last_attempt >= ?2))",
-            params![source, before],
-            |r| r.get(0),
-        )?;
-        let horizon = if left {
-            Some(before)
-        } else {
-            // The latest poll that read the feed (outcome `ok`, see `PollOutcome::label`):
-            // its listed tombstones it renewed to its start, so those older it did not list.
-            // (The fetch log is pruned with the entries: a source not read within the
-            // retention keeps its tombstones.)
-            tx.query_row(
-                "SELECT started_at FROM fetches WHERE source_id = ?1 AND outcome = 'ok'
-                  ORDER BY started_at DESC LIMIT 1",
-                [source],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()?
-            .map(|read| read.min(before))
-        };
-        if let Some(horizon) = horizon {
-            forgotten += tx.execute(
-                "DELETE FROM tombstones WHERE source_id = ?1 AND pruned_at < ?2",
-                params![source, horizon],
-            )?;
-        }
-    }
-    Ok(forgotten)
+    // Missed by a read before the grace and not listed by any read since (a listing clears
+    // the mark). Or the source is not polled (out of the config, disabled in it, or stopped
+    // by a 410) and has not been for the grace (or its row is gone, which only a damaged
+    // database has): nothing reads its feed, so nothing marks its tombstones, while
+    // retention goes on making more of its entries; those older than the grace go. That is
+    // safe because the grace is at least the retention and items dated before the retention
+    // are skipped at ingest anyway: a tombstone's item was seen by the source's last poll or
+    // earlier, so it is dated more than the retention back by the time the source is polled
+    // again. Only an item without a date (dated when first seen) can come back, as for a
+    // source that returns to the config.
+    tx.execute(
+        "DELETE FROM tombstones
+          WHERE missed_at < ?1
+             OR (pruned_at < ?1
+                 AND source_id NOT IN (SELECT id FROM sources
+                                        WHERE (in_config = 1 AND enabled = 1
+                                               AND disabled_reason IS NULL)
+                                           OR last_attempt >= ?1))",
+        [before],
+    )
 }
 
-/// Renews a tombstone the poll that started at `started` found listed in its feed (see
-/// [`Store::prune`]). A tombstone made or renewed later keeps its time.
-fn keep_tombstone(
+/// What the read of the source's feed that started at `started` says of its tombstones (see
+/// [`Store::prune`]): those it found listed (`listed`) are not missed, the others are missed
+/// from this read on, unless a read missed them before (the grace counts from the first) or
+/// a prune made them after the read started (ingest could not have found those listed).
+/// One statement: a range read of the source's tombstones (in a source without any, one probe
+/// of the key) that writes only the rows whose mark changes, so a feed that goes on listing
+/// the same pruned identities costs no write.
+fn note_listed_tombstones(
     tx: &Prepared<'_>,
     source_id: i64,
-    identity: &str,
+    listed: &[String],
     started: i64,
 ) -> rusqlite::Result<()> {
+    let listed = serde_json::to_string(listed).unwrap_or_else(|_| "[]".into());
     exec(
         tx,
-        "UPDATE tombstones SET pruned_at = ?3
-          WHERE source_id = ?1 AND identity = ?2 AND pruned_at < ?3",
-        params![source_id, identity, started],
+        "WITH listed (identity) AS (SELECT value FROM json_each(?3))
+         UPDATE tombstones SET missed_at = CASE WHEN missed_at IS NULL THEN ?2 END
+          WHERE source_id = ?1
+            AND CASE WHEN identity IN (SELECT identity FROM listed) THEN missed_at IS NOT NULL
+                     ELSE missed_at IS NULL AND pruned_at < ?2 END",
+        params![source_id, started, listed],
     )?;
     Ok(())
 }
@@ -955,7 +949,6 @@ fn record_poll(
         let mut poll = PollContext {
             source_id,
             priority,
-            started,
             now: secs(Utc::now()),
             has_tombstones,
             written_to_empty_source: (!has_entries).then(HashSet::new),
@@ -972,11 +965,9 @@ fn record_poll(
             write_entry(tx, &mut poll, index, write, hook, &mut result)?;
         }
     }
-    // Most polls list no pruned identity: nothing to do then.
+    // A read of the feed says which of the source's tombstones it lists.
     if let PollOutcome::Fetched { listed_pruned, .. } = &record.outcome {
-        for identity in listed_pruned {
-            keep_tombstone(tx, source_id, identity, started)?;
-        }
+        note_listed_tombstones(tx, source_id, listed_pruned, started)?;
     }
 
     let (http_status, bytes, error) = match &record.outcome {
@@ -1140,8 +1131,6 @@ pub(super) fn rehash_story_keys(conn: &mut Connection) -> rusqlite::Result<()> {
 struct PollContext<'a> {
     source_id: i64,
     priority: i32,
-    /// When the poll started (Unix seconds), the time its fetch is recorded with.
-    started: i64,
     now: i64,
     /// Whether any identity of this source was ever pruned. Most sources have none, and then
     /// the per-entry tombstone lookup is skipped.
@@ -1225,7 +1214,8 @@ fn write_entry<'a>(
         .unwrap_or(false);
     if pruned {
         // Pruned after ingest looked (it found no tombstone): still listed, still needed.
-        keep_tombstone(tx, source_id, &e.identity, poll.started)?;
+        // Nothing to write for it: the prune made it after this poll started, so it is not
+        // marked missed and this read does not mark it (see `note_listed_tombstones`).
         result.unchanged_entries += 1;
         return Ok(());
     }
