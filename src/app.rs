@@ -490,9 +490,14 @@ pub async fn prune_by_retention(
                 Err(e) => error!(error = %e, "pruning failed; will retry"),
             }
         }
-        let log_cutoff = Utc::now() - chrono::Duration::days(FETCH_LOG_DAYS);
-        if let Err(e) = store.prune_fetch_log(log_cutoff).await {
-            error!(error = %e, "pruning the fetch log failed; will retry");
+        // A retention as short as the log's days has pruned the log with the entries.
+        if days.is_none_or(|days| i64::from(days) > FETCH_LOG_DAYS) {
+            let log_cutoff = Utc::now() - chrono::Duration::days(FETCH_LOG_DAYS);
+            match store.prune_fetch_log(log_cutoff).await {
+                Ok(0) => {}
+                Ok(lines) => info!(lines, days = FETCH_LOG_DAYS, "pruned the fetch log"),
+                Err(e) => error!(error = %e, "pruning the fetch log failed; will retry"),
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(every) => {}
@@ -919,6 +924,56 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
+    }
+
+    /// A log that grew for months goes in batches (each its own write job), all of it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_fetch_log_is_pruned_in_batches_to_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let store = Store::open(&db, Access::ReadWrite).unwrap();
+        let source = |name: &str| Source {
+            name: name.into(),
+            url: format!("http://{name}.example/feed"),
+            schedule: Schedule::parse("@hourly").unwrap(),
+            enabled: true,
+            tags: Vec::new(),
+            priority: 0,
+            cluster: false,
+        };
+        store
+            .sync_sources(&[source("a"), source("b")], |_, t| t)
+            .await
+            .unwrap();
+        let now = Utc::now().timestamp();
+        let old = 2 * crate::store::FETCH_LOG_BATCH + 345;
+        {
+            let mut conn = rusqlite::Connection::open(&db).unwrap();
+            let tx = conn.transaction().unwrap();
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO fetches (source_id, started_at, duration_ms, outcome, bytes,
+                                          new_entries, updated_entries)
+                     VALUES ((SELECT id FROM sources WHERE name = ?1), ?2, 0, 'ok', 0, 0, 0)",
+                )
+                .unwrap();
+            for i in 0..old {
+                let name = if i % 2 == 0 { "a" } else { "b" };
+                insert
+                    .execute(rusqlite::params![name, now - 86_400 * 60 - i as i64])
+                    .unwrap();
+            }
+            for name in ["a", "b"] {
+                insert.execute(rusqlite::params![name, now]).unwrap();
+            }
+            drop(insert);
+            tx.commit().unwrap();
+        }
+        let cutoff = Utc::now() - chrono::Duration::days(FETCH_LOG_DAYS);
+        assert_eq!(store.prune_fetch_log(cutoff).await.unwrap(), old);
+        assert_eq!(fetch_log(&db), [now, now], "only the recent lines stay");
+        assert_eq!(store.prune_fetch_log(cutoff).await.unwrap(), 0);
+        store.close().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,8 +30,8 @@ pub use read::{
     StoryView, search_words,
 };
 pub use write::{
-    EntryWrite, Placement, PollHook, PollOutcome, PollRecord, PollResult, QueuedPoll,
-    TOMBSTONE_GRACE_FLOOR,
+    EntryWrite, FETCH_LOG_BATCH, Placement, PollHook, PollOutcome, PollRecord, PollResult,
+    QueuedPoll, TOMBSTONE_GRACE_FLOOR,
 };
 
 static MIGRATIONS_DIR: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/migrations");

@@ -288,12 +288,29 @@ impl Store {
     /// Deletes the fetch log's lines (one per poll, for debugging) from before `before`.
     /// Returns how many. The retention prunes the log with the entries; this bounds it when
     /// there is no retention, or a long one: a source polled every minute writes 1,440 lines
-    /// a day.
+    /// a day. At most [`FETCH_LOG_BATCH`] lines go per write job, so that polls' writes take
+    /// turns with the first prune of a log that grew for a year, and every delete finds its
+    /// lines through the log's index (by source, then time) instead of reading the table.
     pub async fn prune_fetch_log(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
-        self.write(move |conn| {
-            Ok(conn.execute("DELETE FROM fetches WHERE started_at < ?1", [secs(before)])?)
-        })
-        .await
+        let before = secs(before);
+        let mut total = 0;
+        loop {
+            let deleted = self
+                .write(move |conn| {
+                    Ok(conn.execute(
+                        "DELETE FROM fetches WHERE id IN (
+                            SELECT id FROM fetches
+                             WHERE source_id IN (SELECT id FROM sources) AND started_at < ?1
+                             LIMIT ?2)",
+                        params![before, FETCH_LOG_BATCH as i64],
+                    )?)
+                })
+                .await?;
+            total += deleted;
+            if deleted < FETCH_LOG_BATCH {
+                return Ok(total);
+            }
+        }
     }
 
     /// Sets when a source is next due, if its URL is still `url`; returns whether it was set.
@@ -510,7 +527,12 @@ impl Store {
                    AND EXISTS (SELECT 1 FROM entries WHERE entries.story_id = stories.id)",
                     [],
                 )?;
-                tx.execute("DELETE FROM fetches WHERE started_at < ?1", [cutoff])?;
+                // By source, so the delete reads the log's index instead of the whole table.
+                tx.execute(
+                    "DELETE FROM fetches
+                      WHERE source_id IN (SELECT id FROM sources) AND started_at < ?1",
+                    [cutoff],
+                )?;
                 tx.commit()?;
                 Ok((entries, stories))
             })
@@ -519,6 +541,9 @@ impl Store {
         Ok(result)
     }
 }
+
+/// Fetch-log lines deleted per write job by [`Store::prune_fetch_log`].
+pub const FETCH_LOG_BATCH: usize = 10_000;
 
 /// The shortest time a tombstone is kept after the first read of its feed that did not list
 /// its identity, whatever the retention. A feed may drop an item for a while and list it again
