@@ -117,23 +117,29 @@ pub fn record_request(route: &str, status: u16) {
         .increment(1);
 }
 
-/// The Prometheus text of every metric, with the gauges that describe stored state read from
-/// the store for this scrape (`state`: `None` when the store could not be read).
+/// The Prometheus text of every metric the recorder holds, followed by `state_gauges` (from
+/// [`state_gauges`]).
+pub fn render(state_gauges: &str) -> String {
+    let mut text = install().render();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(state_gauges);
+    text
+}
+
+/// Sets the stored-state gauges the recorder holds and returns the text of the per-topic and
+/// per-source ones, written here from the rows read for this scrape.
 ///
-/// The per-topic and per-source gauges are written here from the rows, not kept in the
-/// process-wide recorder: a series set there stays until the process ends, so a source
-/// removed from the config (or renamed) kept its last failure count and success time, and an
-/// alert on them kept firing for a source that no longer exists.
-pub fn render(state: Option<StoredState<'_>>) -> String {
-    let handle = install();
-    if let Some(state) = &state {
-        gauge!("tradefeed_stories").set(state.stories as f64);
-        gauge!("tradefeed_entries").set(state.entries as f64);
-    }
-    let mut text = handle.render();
-    if let Some(state) = &state {
-        append_state_gauges(&mut text, state);
-    }
+/// Those are not kept in the process-wide recorder: a series set there stays until the
+/// process ends, so a source removed from the config (or renamed) kept its last failure count
+/// and success time, and an alert on them kept firing for a source that no longer exists.
+pub fn state_gauges(state: &StoredState<'_>) -> String {
+    install();
+    gauge!("tradefeed_stories").set(state.stories as f64);
+    gauge!("tradefeed_entries").set(state.entries as f64);
+    let mut text = String::new();
+    append_state_gauges(&mut text, state);
     text
 }
 
@@ -151,9 +157,6 @@ pub struct StoredState<'a> {
 
 fn append_state_gauges(text: &mut String, state: &StoredState<'_>) {
     use std::fmt::Write as _;
-    if !text.is_empty() && !text.ends_with('\n') {
-        text.push('\n');
-    }
     let family = |text: &mut String, name: &str, help: &str| {
         let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge");
     };

@@ -51,6 +51,8 @@ pub struct HttpState {
     /// Settings shown in feeds.
     pub site: Arc<std::sync::RwLock<Site>>,
     cache: Arc<Mutex<FeedCache>>,
+    /// The per-source and per-topic gauges of the last scrape that could read the database.
+    last_state_gauges: Arc<Mutex<String>>,
     /// Held while a feed is rendered after a cache miss, so that when new data arrives the
     /// many readers asking at that moment wait for one rendering instead of all rendering it.
     render_lock: Arc<tokio::sync::Mutex<()>>,
@@ -78,6 +80,19 @@ struct CacheKey {
     query: String,
     base_url: String,
     title: String,
+}
+
+impl CacheKey {
+    /// Bytes the key's strings hold: the query and the Host-derived base URL come from the
+    /// request, so they count against the cache's budget too.
+    fn heap_bytes(&self) -> usize {
+        self.topic.len() + self.query.len() + self.base_url.len() + self.title.len()
+    }
+}
+
+/// What one cache entry counts against [`CACHE_BYTES`].
+fn entry_bytes(key: &CacheKey, rendered: &Rendered) -> usize {
+    rendered.body.len() + key.heap_bytes()
 }
 
 struct Rendered {
@@ -112,7 +127,7 @@ impl FeedCache {
 
     fn insert(&mut self, key: CacheKey, rendered: Arc<Rendered>) {
         self.clock += 1;
-        let size = rendered.body.len();
+        let size = rendered.body.len() + key.heap_bytes();
         // A rendering of data already replaced (it was slower than a newer one) would never
         // be asked for again.
         if key.version < self.version || size > CACHE_MAX_ENTRY_BYTES {
@@ -121,10 +136,14 @@ impl FeedCache {
         if key.version > self.version {
             self.version = key.version;
             self.entries.retain(|k, _| k.version == key.version);
-            self.bytes = self.entries.values().map(|(r, _)| r.body.len()).sum();
+            self.bytes = self
+                .entries
+                .iter()
+                .map(|(k, (r, _))| entry_bytes(k, r))
+                .sum();
         }
         if let Some((old, _)) = self.entries.remove(&key) {
-            self.bytes -= old.body.len();
+            self.bytes -= entry_bytes(&key, &old);
         }
         while !self.entries.is_empty()
             && (self.entries.len() >= CACHE_ENTRIES || self.bytes + size > CACHE_BYTES)
@@ -134,8 +153,10 @@ impl FeedCache {
                 .iter()
                 .min_by_key(|(_, (_, used))| *used)
                 .map(|(k, _)| k.clone());
-            if let Some((old, _)) = oldest.and_then(|k| self.entries.remove(&k)) {
-                self.bytes -= old.body.len();
+            if let Some(oldest) = oldest
+                && let Some((old, _)) = self.entries.remove(&oldest)
+            {
+                self.bytes -= entry_bytes(&oldest, &old);
             }
         }
         self.bytes += size;
@@ -151,6 +172,7 @@ impl HttpState {
             classifier,
             site: Arc::new(std::sync::RwLock::new(site)),
             cache: Arc::new(Mutex::new(FeedCache::default())),
+            last_state_gauges: Arc::new(Mutex::new(String::new())),
             render_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
@@ -197,20 +219,33 @@ async fn metrics(State(state): State<HttpState>) -> Response {
         state.store.topic_counts(),
         state.store.source_states()
     );
-    let text = match (counts, topics, sources) {
+    let gauges = match (counts, topics, sources) {
         (Ok((stories, entries)), Ok(mut topics), Ok(sources)) => {
             // Scores of a topic whose profile was removed are not a series any more.
             topics.retain(|(topic, _)| state.topic_exists(topic));
-            crate::telemetry::render(Some(crate::telemetry::StoredState {
+            let gauges = crate::telemetry::state_gauges(&crate::telemetry::StoredState {
                 stories,
                 entries,
                 topics: &topics,
                 sources: &sources,
-            }))
+            });
+            gauges.clone_into(
+                &mut state
+                    .last_state_gauges
+                    .lock()
+                    .expect("gauges lock poisoned"),
+            );
+            gauges
         }
-        _ => crate::telemetry::render(None),
+        // The database cannot be read now (/readyz says so): the last values read stay
+        // served, so an alert on a source's failures neither resolves nor flaps meanwhile.
+        _ => state
+            .last_state_gauges
+            .lock()
+            .expect("gauges lock poisoned")
+            .clone(),
     };
-    let mut response = text.into_response();
+    let mut response = crate::telemetry::render(&gauges).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -333,8 +368,10 @@ fn base_url(site: &Site, headers: &HeaderMap) -> String {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .filter(|h| {
-            h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+            // A DNS name is at most 253 characters; with a port, 260 is plenty.
+            h.len() <= 260
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
         })
         .unwrap_or("localhost");
     format!("http://{host}")
@@ -553,6 +590,46 @@ mod tests {
         (state, base)
     }
 
+    /// While the database cannot be read, /metrics keeps serving the per-source gauges last
+    /// read: an alert on a source's failures must not resolve because the store is down.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn metrics_keep_the_last_source_gauges_while_the_database_cannot_be_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, base) = serve_empty(dir.path()).await;
+        let source = crate::domain::Source {
+            name: "GaugeHeld".into(),
+            url: "http://held.example/feed".into(),
+            schedule: crate::domain::Schedule::parse("@hourly").unwrap(),
+            enabled: true,
+            tags: Vec::new(),
+            priority: 0,
+            cluster: false,
+        };
+        state
+            .store
+            .sync_sources(std::slice::from_ref(&source), |_, t| t)
+            .await
+            .unwrap();
+        let line = "tradefeed_source_consecutive_failures{source=\"GaugeHeld\"} 0";
+        let scrape = || async {
+            let r = reqwest::get(format!("{base}/metrics")).await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        };
+        assert!(scrape().await.contains(line));
+
+        // The sources table goes away behind the daemon: its reads fail from now on.
+        rusqlite::Connection::open(dir.path().join("tradefeed.db"))
+            .unwrap()
+            .execute_batch("ALTER TABLE sources RENAME TO sources_gone")
+            .unwrap();
+        assert!(state.store.source_states().await.is_err());
+        let metrics = scrape().await;
+        assert!(metrics.contains(line), "{metrics}");
+        assert_eq!(metrics.matches(line).count(), 1, "{metrics}");
+        state.store.close().await;
+    }
+
     fn cached_queries(state: &HttpState) -> Vec<String> {
         let cache = state.cache.lock().unwrap();
         let mut queries: Vec<String> = cache.entries.keys().map(|k| k.query.clone()).collect();
@@ -618,7 +695,11 @@ mod tests {
 
     /// Checks the running byte count against the entries it counts.
     fn counted_bytes(cache: &FeedCache) -> usize {
-        let sum = cache.entries.values().map(|(r, _)| r.body.len()).sum();
+        let sum = cache
+            .entries
+            .iter()
+            .map(|(k, (r, _))| entry_bytes(k, r))
+            .sum();
         assert_eq!(cache.bytes, sum, "the byte count matches the entries");
         sum
     }
@@ -666,6 +747,26 @@ mod tests {
     }
 
     #[test]
+    fn the_base_url_takes_a_plausible_host_header_only() {
+        let site = Site {
+            title: "t".into(),
+            base_url: None,
+            config_error: None,
+        };
+        let with_host = |host: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+            base_url(&site, &headers)
+        };
+        assert_eq!(with_host("feeds.example:8080"), "http://feeds.example:8080");
+        assert_eq!(with_host("[::1]:8080"), "http://[::1]:8080");
+        assert_eq!(with_host("a/b"), "http://localhost");
+        // A cache key (and a feed's links) per invented megabyte-long host name: no.
+        let long = format!("{}.example", "a".repeat(300));
+        assert_eq!(with_host(&long), "http://localhost");
+    }
+
+    #[test]
     fn a_newer_data_version_drops_the_older_renderings_at_once() {
         let mut cache = FeedCache::default();
         for n in 0..10 {
@@ -677,7 +778,11 @@ mod tests {
             1,
             "version 1 can never be asked for again"
         );
-        assert_eq!(counted_bytes(&cache), 1000);
+        assert_eq!(
+            counted_bytes(&cache),
+            1000 + cache_key(2, "").heap_bytes(),
+            "the body and the key's strings"
+        );
         // A rendering of version 1 that finished after version 2 arrived is not kept.
         cache.insert(cache_key(1, "q=late"), rendering(1000));
         assert!(cache.get(&cache_key(1, "q=late")).is_none());
