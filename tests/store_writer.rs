@@ -2347,12 +2347,12 @@ async fn a_tombstone_made_while_a_poll_runs_is_not_marked_missed_by_that_poll() 
     // The poll starts; ingest finds e1 stored and edited.
     let mut edit = fetched("A", &[("guid:e1", "https://a.example/e1")]);
     edit.entries[0].entry.content_hash = "hash-edited".into();
-    // Meanwhile a prune removes e1; e0 was pruned an hour ago.
+    // Meanwhile a prune removes e1; e0 was pruned a day ago.
     rusqlite::Connection::open(&db)
         .unwrap()
         .execute(
             "INSERT INTO tombstones (source_id, identity, pruned_at)
-             SELECT id, 'guid:e0', unixepoch() - 3600 FROM sources WHERE name = 'A'",
+             SELECT id, 'guid:e0', unixepoch() - 86400 FROM sources WHERE name = 'A'",
             [],
         )
         .unwrap();
@@ -2371,6 +2371,57 @@ async fn a_tombstone_made_while_a_poll_runs_is_not_marked_missed_by_that_poll() 
         (0, 0, 1)
     );
     store.close().await;
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let marks: Vec<(String, bool)> = conn
+        .prepare("SELECT identity, missed_at IS NOT NULL FROM tombstones ORDER BY identity")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        marks,
+        [
+            ("guid:e0".to_string(), true),
+            ("guid:e1".to_string(), false)
+        ]
+    );
+}
+
+/// A prune that starts before a poll can still be running when ingest reads what the source
+/// has stored: ingest then sees an entry the prune is removing as stored and unchanged, so it
+/// neither writes it nor reports it among the listed pruned identities. The read lists it all
+/// the same, so its write, which comes after the prune, must not mark that new tombstone
+/// missed. A tombstone made long before the poll, which the read does not list, it marks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tombstone_made_just_before_a_poll_began_is_not_marked_missed_by_that_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    sync(&store, &[source("A")]).await.unwrap();
+    store
+        .record_poll(fetched("A", &[("guid:e1", "https://a.example/e1")]))
+        .await
+        .unwrap();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "INSERT INTO tombstones (source_id, identity, pruned_at)
+             SELECT id, 'guid:e0', unixepoch() - 2 * 86400 FROM sources WHERE name = 'A'",
+            [],
+        )
+        .unwrap();
+    // The prune starts and makes e1's tombstone; the poll starts a few seconds later and
+    // ingest finds e1 stored and unchanged: nothing to write, nothing listed pruned.
+    store
+        .prune(Utc::now() + chrono::Duration::days(1))
+        .await
+        .unwrap();
+    let mut poll = fetched("A", &[]);
+    poll.started_at = Utc::now() + chrono::Duration::seconds(5);
+    store.record_poll(poll).await.unwrap();
+    store.close().await;
+
     let conn = rusqlite::Connection::open(&db).unwrap();
     let marks: Vec<(String, bool)> = conn
         .prepare("SELECT identity, missed_at IS NOT NULL FROM tombstones ORDER BY identity")

@@ -447,16 +447,17 @@ impl Store {
     ///
     /// A remembered identity (a tombstone) is needed only while its source's feed lists it.
     /// Each poll that reads the feed (a 200) marks the source's tombstones it did not find
-    /// listed as missed at its start (`missed_at`, kept from the first such read) and clears
-    /// the mark of those it found listed ([`PollOutcome::Fetched`]'s `listed_pruned`). A
-    /// tombstone is forgotten once it was missed more than a grace period ago (the retention,
-    /// `now - cutoff`, and at least [`TOMBSTONE_GRACE_FLOOR`]) and not listed since, or when
-    /// the source is not polled (out of the config, disabled in it, or stopped by a 410) and
-    /// has not been within the grace, and the tombstone is older than the grace. A feed
-    /// answering 304 lists what it listed at its last read; one failing has not been read
-    /// since: neither marks anything, as what it lists is unknown. `pruned_at` is when the
-    /// prune made the tombstone (the release before migration 09 moved it on at each read
-    /// that listed it).
+    /// listed as missed at its start (`missed_at`, kept from the first such read; not those
+    /// made less than an hour before it, which a prune still running may have hidden from
+    /// ingest) and clears the mark of those it found listed ([`PollOutcome::Fetched`]'s
+    /// `listed_pruned`). A tombstone is forgotten once it was missed more than a grace period
+    /// ago (the retention, `now - cutoff`, and at least [`TOMBSTONE_GRACE_FLOOR`]) and not
+    /// listed since, or when the source is not polled (out of the config, disabled in it, or
+    /// stopped by a 410) and has not been within the grace, and the tombstone is older than
+    /// the grace. A feed answering 304 lists what it listed at its last read; one failing has
+    /// not been read since: neither marks anything, as what it lists is unknown. `pruned_at`
+    /// is when the prune made the tombstone (the release before migration 09 moved it on at
+    /// each read that listed it).
     pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<(usize, usize), StoreError> {
         let result = self
             .write(move |conn| {
@@ -553,10 +554,20 @@ fn forget_tombstones(tx: &Connection, before: i64) -> rusqlite::Result<usize> {
     )
 }
 
+/// How long before a read began a prune must have made a tombstone for that read to mark it
+/// missed. `pruned_at` is when the prune began, before its transaction: a poll that began
+/// after it could have read the source's entries before the prune committed, seen the entry
+/// as stored and unchanged, and so neither written it nor reported it listed (ingest reports
+/// only the identities it knows are pruned). The prune's transaction never takes an hour,
+/// so a tombstone made an hour before the read began was there when ingest read. A mark is
+/// only put off to a later read; the grace it starts is a week or more.
+const TOMBSTONE_MARK_DELAY: chrono::Duration = chrono::Duration::hours(1);
+
 /// What the read of the source's feed that started at `started` says of its tombstones (see
 /// [`Store::prune`]): those it found listed (`listed`) are not missed, the others are missed
 /// from this read on, unless a read missed them before (the grace counts from the first) or
-/// a prune made them after the read started (ingest could not have found those listed).
+/// a prune made them less than [`TOMBSTONE_MARK_DELAY`] before the read started (ingest may
+/// not have seen those as pruned, so could not have reported them listed).
 /// One statement: a range read of the source's tombstones (in a source without any, one probe
 /// of the key) that writes only the rows whose mark changes, so a feed that goes on listing
 /// the same pruned identities costs no write.
@@ -573,8 +584,13 @@ fn note_listed_tombstones(
          UPDATE tombstones SET missed_at = CASE WHEN missed_at IS NULL THEN ?2 END
           WHERE source_id = ?1
             AND CASE WHEN identity IN (SELECT identity FROM listed) THEN missed_at IS NOT NULL
-                     ELSE missed_at IS NULL AND pruned_at < ?2 END",
-        params![source_id, started, listed],
+                     ELSE missed_at IS NULL AND pruned_at < ?4 END",
+        params![
+            source_id,
+            started,
+            listed,
+            started.saturating_sub(TOMBSTONE_MARK_DELAY.num_seconds())
+        ],
     )?;
     Ok(())
 }
