@@ -540,8 +540,9 @@ fn forget_tombstones(tx: &Connection, before: i64) -> rusqlite::Result<usize> {
     // safe because the grace is at least the retention and items dated before the retention
     // are skipped at ingest anyway: a tombstone's item was seen by the source's last poll or
     // earlier, so it is dated more than the retention back by the time the source is polled
-    // again. Only an item without a date (dated when first seen) can come back, as for a
-    // source that returns to the config.
+    // again. Only an item without a date, or dated in the future (ingest clamps a future
+    // date to the fetch time), is dated when fetched and can come back, as for a source
+    // that returns to the config.
     tx.execute(
         "DELETE FROM tombstones
           WHERE missed_at < ?1
