@@ -798,7 +798,7 @@ async fn a_poll_of_a_url_changed_meanwhile_keeps_its_entries_but_leaves_the_new_
     assert_eq!(after.consecutive_failures, 0, "nor do its failures count");
     assert_eq!(after.retry_not_before, None, "nor its Retry-After");
     assert_eq!(after.next_due, None);
-    assert!(after.pollable());
+    assert_eq!(after.idle_because(), None);
     assert_eq!(
         fetch_rows(&db),
         ["S", "S", "S"],

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
+use super::idle::polled_sql;
 use super::{Store, StoreError, secs, time};
 use crate::domain::{Appearance, StoryId, TopicScore};
 
@@ -81,13 +82,6 @@ pub struct SourceState {
     pub moved_to: Option<String>,
     /// Entries stored for it.
     pub entries: u64,
-}
-
-impl SourceState {
-    /// Whether the scheduler may poll it at all.
-    pub fn pollable(&self) -> bool {
-        self.in_config && self.enabled && self.disabled_reason.is_none()
-    }
 }
 
 /// Which stories to list.
@@ -325,12 +319,12 @@ impl Store {
     /// any Retry-After), most overdue first.
     pub async fn due_sources(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
         self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT name FROM sources
-                  WHERE in_config = 1 AND enabled = 1 AND disabled_reason IS NULL
-                    AND coalesce(next_due, 0) <= ?1 AND coalesce(retry_not_before, 0) <= ?1
+            let mut stmt = c.prepare_cached(concat!(
+                "SELECT name FROM sources WHERE ",
+                polled_sql!(),
+                " AND coalesce(next_due, 0) <= ?1 AND coalesce(retry_not_before, 0) <= ?1
                   ORDER BY coalesce(next_due, 0), name",
-            )?;
+            ))?;
             let rows = stmt.query_map([secs(now)], |r| r.get(0))?;
             Ok(rows.collect::<Result<Vec<String>, _>>()?)
         })
@@ -341,9 +335,11 @@ impl Store {
     pub async fn next_wakeup(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.read(|c| {
             let t: Option<i64> = c.query_row(
-                "SELECT min(max(coalesce(next_due, 0), coalesce(retry_not_before, 0)))
-                   FROM sources
-                  WHERE in_config = 1 AND enabled = 1 AND disabled_reason IS NULL",
+                concat!(
+                    "SELECT min(max(coalesce(next_due, 0), coalesce(retry_not_before, 0)))
+                       FROM sources WHERE ",
+                    polled_sql!()
+                ),
                 [],
                 |r| r.get(0),
             )?;

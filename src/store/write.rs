@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::idle::polled_sql;
 use super::key_filter::KeyFilter;
 use super::{DueTimes, PollJob, Store, StoreError, WriteJob, secs};
 use crate::domain::{Entry, Source, StoryId, TopicScore};
@@ -544,13 +545,14 @@ fn forget_tombstones(tx: &Connection, before: i64) -> rusqlite::Result<usize> {
     // date to the fetch time), is dated when fetched and can come back, as for a source
     // that returns to the config.
     tx.execute(
-        "DELETE FROM tombstones
-          WHERE missed_at < ?1
-             OR (pruned_at < ?1
-                 AND source_id NOT IN (SELECT id FROM sources
-                                        WHERE (in_config = 1 AND enabled = 1
-                                               AND disabled_reason IS NULL)
-                                           OR last_attempt >= ?1))",
+        concat!(
+            "DELETE FROM tombstones
+              WHERE missed_at < ?1
+                 OR (pruned_at < ?1
+                     AND source_id NOT IN (SELECT id FROM sources WHERE ",
+            polled_sql!(),
+            " OR last_attempt >= ?1))"
+        ),
         [before],
     )
 }
