@@ -858,9 +858,11 @@ mod tests {
 
     /// The items a poll passes over are asked about in bulk: a 60,000-item feed under a cap of
     /// a few hundred must not cost a query per item, nor a few items a read of every
-    /// tombstone of a source that has thousands.
+    /// tombstone of a source that has thousands. Just past [`PRUNED_LOOKUPS_BY_KEY`]
+    /// identities, a source with thousands of tombstones costs one scan of them all: more
+    /// than key lookups would, as documented, but one statement.
     #[test]
-    fn pruned_among_costs_what_the_smaller_side_costs_never_a_query_per_identity() {
+    fn pruned_among_looks_a_few_identities_up_by_key_and_matches_more_against_one_scan() {
         let dir = tempfile::tempdir().unwrap();
         let c = tombstoned_sources(dir.path());
         let guids = |range: std::ops::Range<usize>| -> Vec<String> {
@@ -884,6 +886,25 @@ mod tests {
         assert!(steps < 1_000, "{steps} instructions for 3 identities");
         found.sort();
         assert_eq!(found, ["guid:5", "guid:9999"]);
+
+        // At the threshold against 10,000 tombstones, lookups by key; one more identity, one
+        // scan of all 10,000 (a few instructions each).
+        let (found, by_key) = instructions(&c, || {
+            pruned_among(&c, "Deep", guids(9_950..9_950 + PRUNED_LOOKUPS_BY_KEY)).unwrap()
+        });
+        assert_eq!(found, guids(9_950..10_000));
+        let (found, scan) = instructions(&c, || {
+            pruned_among(&c, "Deep", guids(9_950..9_951 + PRUNED_LOOKUPS_BY_KEY)).unwrap()
+        });
+        assert_eq!(found, guids(9_950..10_000));
+        assert!(
+            by_key < 10_000,
+            "{by_key} instructions for 256 lookups by key"
+        );
+        assert!(
+            (10_000..80_000).contains(&scan),
+            "{scan} instructions for one scan of 10,000 tombstones"
+        );
 
         // Past the threshold with a hundred found, and a source that does not exist.
         let found = pruned_among(&c, "Deep", guids(9_900..10_000 + PRUNED_LOOKUPS_BY_KEY));
