@@ -2206,9 +2206,11 @@ async fn passed_over_items_sharing_a_guid_keep_their_tombstones_while_listed() {
     let dir = tempfile::tempdir().unwrap();
     let path = common::write_config(dir.path(), &[("S", server.url("s.xml"))], "");
     let keep_all = tradefeed::config::Config::load(&path).unwrap();
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("[storage]\n", "[storage]\nretention_days = 2\n");
+    let text = common::replaced(
+        &std::fs::read_to_string(&path).unwrap(),
+        "[storage]\n",
+        "[storage]\nretention_days = 2\n",
+    );
     std::fs::write(&path, text).unwrap();
     let strict = tradefeed::config::Config::load(&path).unwrap();
     let source = keep_all.sources[0].clone();

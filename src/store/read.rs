@@ -716,7 +716,8 @@ pub(super) fn pruned_among(
         return Ok(Vec::new());
     };
     if identities.len() <= PRUNED_LOOKUPS_BY_KEY {
-        let list = serde_json::to_string(&identities).unwrap_or_else(|_| "[]".into());
+        let list =
+            serde_json::to_string(&identities).expect("a list of strings serializes to JSON");
         let mut stmt = c.prepare_cached(
             "SELECT identity FROM tombstones
               WHERE source_id = ?1 AND identity IN (SELECT value FROM json_each(?2))",

@@ -580,7 +580,8 @@ fn note_listed_tombstones(
     listed: &[String],
     started: i64,
 ) -> rusqlite::Result<()> {
-    let listed = serde_json::to_string(listed).unwrap_or_else(|_| "[]".into());
+    // An empty list in its place would mark every tombstone of the source missed.
+    let listed = serde_json::to_string(listed).expect("a list of strings serializes to JSON");
     exec(
         tx,
         "WITH listed (identity) AS (SELECT value FROM json_each(?3))
