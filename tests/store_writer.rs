@@ -798,7 +798,7 @@ async fn a_poll_of_a_url_changed_meanwhile_keeps_its_entries_but_leaves_the_new_
     assert_eq!(after.consecutive_failures, 0, "nor do its failures count");
     assert_eq!(after.retry_not_before, None, "nor its Retry-After");
     assert_eq!(after.next_due, None);
-    assert!(after.pollable());
+    assert_eq!(after.idle_because(), None);
     assert_eq!(
         fetch_rows(&db),
         ["S", "S", "S"],
@@ -2206,9 +2206,11 @@ async fn passed_over_items_sharing_a_guid_keep_their_tombstones_while_listed() {
     let dir = tempfile::tempdir().unwrap();
     let path = common::write_config(dir.path(), &[("S", server.url("s.xml"))], "");
     let keep_all = tradefeed::config::Config::load(&path).unwrap();
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("[storage]\n", "[storage]\nretention_days = 2\n");
+    let text = common::replaced(
+        &std::fs::read_to_string(&path).unwrap(),
+        "[storage]\n",
+        "[storage]\nretention_days = 2\n",
+    );
     std::fs::write(&path, text).unwrap();
     let strict = tradefeed::config::Config::load(&path).unwrap();
     let source = keep_all.sources[0].clone();
@@ -2347,12 +2349,12 @@ async fn a_tombstone_made_while_a_poll_runs_is_not_marked_missed_by_that_poll() 
     // The poll starts; ingest finds e1 stored and edited.
     let mut edit = fetched("A", &[("guid:e1", "https://a.example/e1")]);
     edit.entries[0].entry.content_hash = "hash-edited".into();
-    // Meanwhile a prune removes e1; e0 was pruned an hour ago.
+    // Meanwhile a prune removes e1; e0 was pruned a day ago.
     rusqlite::Connection::open(&db)
         .unwrap()
         .execute(
             "INSERT INTO tombstones (source_id, identity, pruned_at)
-             SELECT id, 'guid:e0', unixepoch() - 3600 FROM sources WHERE name = 'A'",
+             SELECT id, 'guid:e0', unixepoch() - 86400 FROM sources WHERE name = 'A'",
             [],
         )
         .unwrap();
@@ -2371,6 +2373,57 @@ async fn a_tombstone_made_while_a_poll_runs_is_not_marked_missed_by_that_poll() 
         (0, 0, 1)
     );
     store.close().await;
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let marks: Vec<(String, bool)> = conn
+        .prepare("SELECT identity, missed_at IS NOT NULL FROM tombstones ORDER BY identity")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        marks,
+        [
+            ("guid:e0".to_string(), true),
+            ("guid:e1".to_string(), false)
+        ]
+    );
+}
+
+/// A prune that starts before a poll can still be running when ingest reads what the source
+/// has stored: ingest then sees an entry the prune is removing as stored and unchanged, so it
+/// neither writes it nor reports it among the listed pruned identities. The read lists it all
+/// the same, so its write, which comes after the prune, must not mark that new tombstone
+/// missed. A tombstone made long before the poll, which the read does not list, it marks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tombstone_made_just_before_a_poll_began_is_not_marked_missed_by_that_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    sync(&store, &[source("A")]).await.unwrap();
+    store
+        .record_poll(fetched("A", &[("guid:e1", "https://a.example/e1")]))
+        .await
+        .unwrap();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "INSERT INTO tombstones (source_id, identity, pruned_at)
+             SELECT id, 'guid:e0', unixepoch() - 2 * 86400 FROM sources WHERE name = 'A'",
+            [],
+        )
+        .unwrap();
+    // The prune starts and makes e1's tombstone; the poll starts a few seconds later and
+    // ingest finds e1 stored and unchanged: nothing to write, nothing listed pruned.
+    store
+        .prune(Utc::now() + chrono::Duration::days(1))
+        .await
+        .unwrap();
+    let mut poll = fetched("A", &[]);
+    poll.started_at = Utc::now() + chrono::Duration::seconds(5);
+    store.record_poll(poll).await.unwrap();
+    store.close().await;
+
     let conn = rusqlite::Connection::open(&db).unwrap();
     let marks: Vec<(String, bool)> = conn
         .prepare("SELECT identity, missed_at IS NOT NULL FROM tombstones ORDER BY identity")

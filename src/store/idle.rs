@@ -3,6 +3,16 @@
 
 use super::SourceState;
 
+/// The SQL condition, on a `sources` row, that the scheduler polls the source: the rule
+/// [`Idle::of`] decides in Rust (`None`: polled), for queries that filter on it. A macro so
+/// that queries can `concat!` it into one `&'static str`.
+macro_rules! polled_sql {
+    () => {
+        "(in_config = 1 AND enabled = 1 AND disabled_reason IS NULL)"
+    };
+}
+pub(super) use polled_sql;
+
 /// Why the scheduler leaves a source alone, whatever due time is stored for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Idle {
@@ -42,7 +52,6 @@ impl Idle {
 
 impl SourceState {
     /// Why the scheduler does not poll this source, as stored (`None`: it does).
-    /// [`SourceState::pollable`] is `idle_because().is_none()`.
     pub fn idle_because(&self) -> Option<Idle> {
         Idle::of(self.in_config, self.enabled, self.disabled_reason.is_some())
     }
@@ -53,7 +62,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_source_is_idle_for_the_first_reason_that_holds_and_pollable_only_without_one() {
+    fn a_source_is_idle_for_the_first_reason_that_holds() {
         use Idle::*;
         let cases = [
             (true, true, false, None),
@@ -88,7 +97,40 @@ mod tests {
             };
             let case = (in_config, enabled, stopped);
             assert_eq!(state.idle_because(), why, "{case:?}");
-            assert_eq!(state.pollable(), why.is_none(), "{case:?}");
+        }
+    }
+
+    /// The queries that pick polled sources and [`Idle::of`] say the same of every row.
+    #[test]
+    fn the_sql_rule_for_a_polled_source_is_the_one_idle_decides() {
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        c.execute_batch(
+            "CREATE TABLE sources (in_config INTEGER, enabled INTEGER, disabled_reason TEXT);
+             INSERT INTO sources
+             SELECT i.v, e.v, CASE WHEN s.v = 1 THEN '410 Gone' END
+               FROM (SELECT 0 AS v UNION SELECT 1) i, (SELECT 0 AS v UNION SELECT 1) e,
+                    (SELECT 0 AS v UNION SELECT 1) s;",
+        )
+        .unwrap();
+        let rows: Vec<(bool, bool, bool, bool)> = c
+            .prepare(concat!(
+                "SELECT in_config, enabled, disabled_reason IS NOT NULL, ",
+                polled_sql!(),
+                " FROM sources"
+            ))
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows.len(), 8);
+        for (in_config, enabled, stopped, polled) in rows {
+            let case = (in_config, enabled, stopped);
+            assert_eq!(
+                polled,
+                Idle::of(in_config, enabled, stopped).is_none(),
+                "{case:?}"
+            );
         }
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::idle::polled_sql;
 use super::key_filter::KeyFilter;
 use super::{DueTimes, PollJob, Store, StoreError, WriteJob, secs};
 use crate::domain::{Entry, Source, StoryId, TopicScore};
@@ -464,16 +465,17 @@ impl Store {
     ///
     /// A remembered identity (a tombstone) is needed only while its source's feed lists it.
     /// Each poll that reads the feed (a 200) marks the source's tombstones it did not find
-    /// listed as missed at its start (`missed_at`, kept from the first such read) and clears
-    /// the mark of those it found listed ([`PollOutcome::Fetched`]'s `listed_pruned`). A
-    /// tombstone is forgotten once it was missed more than a grace period ago (the retention,
-    /// `now - cutoff`, and at least [`TOMBSTONE_GRACE_FLOOR`]) and not listed since, or when
-    /// the source is not polled (out of the config, disabled in it, or stopped by a 410) and
-    /// has not been within the grace, and the tombstone is older than the grace. A feed
-    /// answering 304 lists what it listed at its last read; one failing has not been read
-    /// since: neither marks anything, as what it lists is unknown. `pruned_at` is when the
-    /// prune made the tombstone (the release before migration 09 moved it on at each read
-    /// that listed it).
+    /// listed as missed at its start (`missed_at`, kept from the first such read; not those
+    /// made less than an hour before it, which a prune still running may have hidden from
+    /// ingest) and clears the mark of those it found listed ([`PollOutcome::Fetched`]'s
+    /// `listed_pruned`). A tombstone is forgotten once it was missed more than a grace period
+    /// ago (the retention, `now - cutoff`, and at least [`TOMBSTONE_GRACE_FLOOR`]) and not
+    /// listed since, or when the source is not polled (out of the config, disabled in it, or
+    /// stopped by a 410) and has not been within the grace, and the tombstone is older than
+    /// the grace. A feed answering 304 lists what it listed at its last read; one failing has
+    /// not been read since: neither marks anything, as what it lists is unknown. `pruned_at`
+    /// is when the prune made the tombstone (the release before migration 09 moved it on at
+    /// each read that listed it).
     pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<(usize, usize), StoreError> {
         let result = self
             .write(move |conn| {
@@ -564,24 +566,36 @@ fn forget_tombstones(tx: &Connection, before: i64) -> rusqlite::Result<usize> {
     // safe because the grace is at least the retention and items dated before the retention
     // are skipped at ingest anyway: a tombstone's item was seen by the source's last poll or
     // earlier, so it is dated more than the retention back by the time the source is polled
-    // again. Only an item without a date (dated when first seen) can come back, as for a
-    // source that returns to the config.
+    // again. Only an item without a date, or dated in the future (ingest clamps a future
+    // date to the fetch time), is dated when fetched and can come back, as for a source
+    // that returns to the config.
     tx.execute(
-        "DELETE FROM tombstones
-          WHERE missed_at < ?1
-             OR (pruned_at < ?1
-                 AND source_id NOT IN (SELECT id FROM sources
-                                        WHERE (in_config = 1 AND enabled = 1
-                                               AND disabled_reason IS NULL)
-                                           OR last_attempt >= ?1))",
+        concat!(
+            "DELETE FROM tombstones
+              WHERE missed_at < ?1
+                 OR (pruned_at < ?1
+                     AND source_id NOT IN (SELECT id FROM sources WHERE ",
+            polled_sql!(),
+            " OR last_attempt >= ?1))"
+        ),
         [before],
     )
 }
 
+/// How long before a read began a prune must have made a tombstone for that read to mark it
+/// missed. `pruned_at` is when the prune began, before its transaction: a poll that began
+/// after it could have read the source's entries before the prune committed, seen the entry
+/// as stored and unchanged, and so neither written it nor reported it listed (ingest reports
+/// only the identities it knows are pruned). The prune's transaction never takes an hour,
+/// so a tombstone made an hour before the read began was there when ingest read. A mark is
+/// only put off to a later read; the grace it starts is a week or more.
+const TOMBSTONE_MARK_DELAY: chrono::Duration = chrono::Duration::hours(1);
+
 /// What the read of the source's feed that started at `started` says of its tombstones (see
 /// [`Store::prune`]): those it found listed (`listed`) are not missed, the others are missed
 /// from this read on, unless a read missed them before (the grace counts from the first) or
-/// a prune made them after the read started (ingest could not have found those listed).
+/// a prune made them less than [`TOMBSTONE_MARK_DELAY`] before the read started (ingest may
+/// not have seen those as pruned, so could not have reported them listed).
 /// One statement: a range read of the source's tombstones (in a source without any, one probe
 /// of the key) that writes only the rows whose mark changes, so a feed that goes on listing
 /// the same pruned identities costs no write.
@@ -591,15 +605,21 @@ fn note_listed_tombstones(
     listed: &[String],
     started: i64,
 ) -> rusqlite::Result<()> {
-    let listed = serde_json::to_string(listed).unwrap_or_else(|_| "[]".into());
+    // An empty list in its place would mark every tombstone of the source missed.
+    let listed = serde_json::to_string(listed).expect("a list of strings serializes to JSON");
     exec(
         tx,
         "WITH listed (identity) AS (SELECT value FROM json_each(?3))
          UPDATE tombstones SET missed_at = CASE WHEN missed_at IS NULL THEN ?2 END
           WHERE source_id = ?1
             AND CASE WHEN identity IN (SELECT identity FROM listed) THEN missed_at IS NOT NULL
-                     ELSE missed_at IS NULL AND pruned_at < ?2 END",
-        params![source_id, started, listed],
+                     ELSE missed_at IS NULL AND pruned_at < ?4 END",
+        params![
+            source_id,
+            started,
+            listed,
+            started.saturating_sub(TOMBSTONE_MARK_DELAY.num_seconds())
+        ],
     )?;
     Ok(())
 }
