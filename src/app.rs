@@ -412,7 +412,9 @@ fn hold_back(report: &PollReport, backoff_cap: Duration) -> Option<Duration> {
 /// A source whose URL changed meanwhile is left as it is: the store recorded none of the old
 /// URL's state on it (`PollRecord::url`), so it stays due at once by its new URL. That holds
 /// also when the URL changes after `configured` was read here: the store sets the time only
-/// while the source still has the polled URL.
+/// while the source still has the polled URL. Likewise a reload that changes the schedule
+/// again after `configured` was read wrote a time by its own schedule, which stands: the
+/// store sets the time only while the source still has the schedule it was worked out by.
 async fn reschedule_if_changed_meanwhile(
     ingestor: &Ingestor,
     configured: &watch::Receiver<Arc<Vec<crate::domain::Source>>>,
@@ -445,13 +447,14 @@ async fn reschedule_if_changed_meanwhile(
     };
     match ingestor
         .store()
-        .set_next_due(&polled.name, &polled.url, due)
+        .set_next_due(&polled.name, &polled.url, schedule.as_str(), due)
         .await
     {
         Ok(true) => {
             info!(source = %polled.name, next_due = %due, "schedule changed during the poll; next due by the new one")
         }
-        // A later reload changed its URL too: due at once by the new one.
+        // A later reload changed its URL (due at once by the new one) or its schedule again
+        // (its time worked out by that one): either stands.
         Ok(false) => {}
         Err(e) => {
             error!(source = %polled.name, error = %e, "cannot store the due time by the new schedule")
