@@ -28,8 +28,10 @@ pub struct Job {
 
 impl Job {
     /// Keeps the source from being queued again for `wait`, whatever the database says.
-    /// For polls whose result could not be stored (disk full, database locked): the stored
-    /// due time is stale then, and polling again at once would hammer the publisher.
+    /// For polls whose stored due time does not reflect them: their result could not be
+    /// stored (disk full, database locked), they crashed or were cancelled, or the source's
+    /// URL in the database was no longer the one polled (edited behind the daemon). Polling
+    /// again at once would hammer the publisher, or poll the old URL at every look.
     ///
     /// A span of the monotonic clock, never a wall-clock time (the caller's or one kept
     /// here): the wall clock may go back during the poll or the wait, and a time would then
