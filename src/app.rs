@@ -300,21 +300,20 @@ pub async fn run(
                     // On shutdown's cancel the poll ends before this task does, so waiting
                     // for the tracker waits for its fetch to be over.
                     let report = ingestor.poll(&job.source, None, permit, &cancel).await;
-                    if cancel.is_cancelled() && report.outcome == crate::ingest::CANCELLED {
-                        warn!(source = %job.source.name, "poll cancelled by shutdown");
-                    } else if let Some(wait) = hold_back(&report, ingestor.backoff_cap()) {
-                        // Unstored, crashed, or of a URL the database no longer has:
-                        // the stored due time does not reflect the poll, and the
-                        // scheduler would queue the source again at its next look.
-                        job.defer_for(wait);
-                    } else {
-                        reschedule_if_changed_meanwhile(
-                            &ingestor,
-                            &configured,
-                            &job.source,
-                            &report,
-                        )
-                        .await;
+                    match after_poll(&report, cancel.is_cancelled(), ingestor.backoff_cap()) {
+                        AfterPoll::Cancelled => {
+                            warn!(source = %job.source.name, "poll cancelled by shutdown");
+                        }
+                        AfterPoll::HoldBack(wait) => job.defer_for(wait),
+                        AfterPoll::Reschedule => {
+                            reschedule_if_changed_meanwhile(
+                                &ingestor,
+                                &configured,
+                                &job.source,
+                                &report,
+                            )
+                            .await;
+                        }
                     }
                     drop(job);
                 });
@@ -394,13 +393,37 @@ pub async fn run(
     Ok(())
 }
 
-/// How long the scheduler holds a source back after `report` whatever the database says
-/// (`None`: not at all): the span the poll asked for ([`PollReport::defer_for`]), never more
-/// than the longest failure backoff. Not worked out from the report's `next_due`: that is a
-/// wall-clock time, read when the poll began or ended, and a clock stepped back meanwhile
-/// would stretch the hold by the step, with nothing to shorten it until a restart.
-fn hold_back(report: &PollReport, backoff_cap: Duration) -> Option<Duration> {
-    report.defer_for.map(|wait| wait.min(backoff_cap))
+/// What the poll dispatcher does once a poll has ended.
+#[derive(Debug, PartialEq, Eq)]
+enum AfterPoll {
+    /// Shutdown cancelled the poll: nothing more.
+    Cancelled,
+    /// Hold the source back for this span whatever the database says ([`Job::defer_for`]):
+    /// the poll's result was not stored, it crashed, or it was of a URL the database no longer
+    /// has. The stored due time does not reflect the poll, and the scheduler would queue the
+    /// source again at its next look.
+    ///
+    /// [`Job::defer_for`]: scheduler::Job::defer_for
+    HoldBack(Duration),
+    /// The poll stored its due time; correct it if a reload changed the schedule meanwhile
+    /// ([`reschedule_if_changed_meanwhile`]).
+    Reschedule,
+}
+
+/// What the dispatcher does after a poll that ended with `report` (`shutting_down`: the
+/// polls' cancel has fired). A hold is the span the poll asked for
+/// ([`PollReport::defer_for`]), never more than `backoff_cap`, the longest failure backoff.
+/// Not worked out from the report's `next_due`: that is a wall-clock time, read when the
+/// poll began or ended, and a clock stepped back meanwhile would stretch the hold by the
+/// step, with nothing to shorten it until a restart.
+fn after_poll(report: &PollReport, shutting_down: bool, backoff_cap: Duration) -> AfterPoll {
+    if shutting_down && report.outcome == crate::ingest::CANCELLED {
+        return AfterPoll::Cancelled;
+    }
+    match report.defer_for {
+        Some(wait) => AfterPoll::HoldBack(wait.min(backoff_cap)),
+        None => AfterPoll::Reschedule,
+    }
 }
 
 /// Corrects the due time a poll stored when a reload changed its source's schedule while the
@@ -412,7 +435,9 @@ fn hold_back(report: &PollReport, backoff_cap: Duration) -> Option<Duration> {
 /// A source whose URL changed meanwhile is left as it is: the store recorded none of the old
 /// URL's state on it (`PollRecord::url`), so it stays due at once by its new URL. That holds
 /// also when the URL changes after `configured` was read here: the store sets the time only
-/// while the source still has the polled URL.
+/// while the source still has the polled URL. Likewise a reload that changes the schedule
+/// again after `configured` was read wrote a time by its own schedule, which stands: the
+/// store sets the time only while the source still has the schedule it was worked out by.
 async fn reschedule_if_changed_meanwhile(
     ingestor: &Ingestor,
     configured: &watch::Receiver<Arc<Vec<crate::domain::Source>>>,
@@ -445,13 +470,14 @@ async fn reschedule_if_changed_meanwhile(
     };
     match ingestor
         .store()
-        .set_next_due(&polled.name, &polled.url, due)
+        .set_next_due(&polled.name, &polled.url, schedule.as_str(), due)
         .await
     {
         Ok(true) => {
             info!(source = %polled.name, next_due = %due, "schedule changed during the poll; next due by the new one")
         }
-        // A later reload changed its URL too: due at once by the new one.
+        // A later reload changed its URL (due at once by the new one) or its schedule again
+        // (its time worked out by that one): either stands.
         Ok(false) => {}
         Err(e) => {
             error!(source = %polled.name, error = %e, "cannot store the due time by the new schedule")
@@ -804,10 +830,11 @@ mod tests {
 
     /// A poll begins by a wall clock three days fast; NTP sets it right while the poll runs,
     /// and its result cannot be stored. The due time in its report was worked out by the
-    /// fast clock; the scheduler holds the source back for the backoff the poll asked for,
-    /// not for the step as well.
+    /// fast clock; the dispatcher holds the source back for the backoff the poll asked for,
+    /// not for the step as well. A poll that stored its due time is rescheduled if need be,
+    /// and one shutdown cancelled is left alone.
     #[test]
-    fn a_poll_not_stored_across_a_step_back_of_the_wall_clock_is_held_back_for_its_backoff_only() {
+    fn the_dispatcher_holds_a_poll_not_stored_across_a_clock_step_back_for_its_backoff_only() {
         let base = Duration::from_secs(60);
         let cap = Duration::from_secs(21_600);
         let fast = Utc::now() + chrono::Duration::days(3);
@@ -820,18 +847,32 @@ mod tests {
                 scheduler::saturating_add_std(fast, base),
             )
         };
-        assert_eq!(hold_back(&report, cap), Some(base));
+        assert_eq!(after_poll(&report, false, cap), AfterPoll::HoldBack(base));
         // Never longer than the longest backoff, whatever a report asks for.
         let greedy = PollReport {
             defer_for: Some(Duration::from_secs(86_400 * 30)),
             ..report.clone()
         };
-        assert_eq!(hold_back(&greedy, cap), Some(cap));
+        assert_eq!(after_poll(&greedy, false, cap), AfterPoll::HoldBack(cap));
         let stored = PollReport {
             defer_for: None,
+            ..report.clone()
+        };
+        assert_eq!(
+            after_poll(&stored, false, cap),
+            AfterPoll::Reschedule,
+            "its due time is stored"
+        );
+        // Cancelled: by shutdown, nothing more; otherwise held back like any unstored poll.
+        let cancelled = PollReport {
+            outcome: crate::ingest::CANCELLED.into(),
             ..report
         };
-        assert_eq!(hold_back(&stored, cap), None, "its due time is stored");
+        assert_eq!(after_poll(&cancelled, true, cap), AfterPoll::Cancelled);
+        assert_eq!(
+            after_poll(&cancelled, false, cap),
+            AfterPoll::HoldBack(base)
+        );
     }
 
     async fn entry_count(store: &Store) -> u64 {

@@ -5,20 +5,25 @@ mod common;
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use common::{FeedServer, Resource, start_daemon, stop_daemon};
 use tradefeed::config::Config;
 use tradefeed::scheduler::{failure_due, next_due};
 use tradefeed::store::{PollOutcome, PollRecord};
 
+/// The test config. "ahead" is polled daily at the hour twelve hours from now: its next slot
+/// is always more than eleven hours away, so the daemon never finds it due while a test runs
+/// (an every-minute schedule was, whenever start-up crossed a whole minute).
 fn config_text(server: &FeedServer) -> String {
     let mut text = String::from(
         "[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\npath = \"tradefeed.db\"\n\n\
          [defaults]\nschedule = \"*/5 * * * *\"\ntimeout_secs = 5\nmax_jitter_secs = 0\n\
          backoff_base_secs = 86400\nbackoff_cap_secs = 2592000\n\n",
     );
+    let far_hour = (Utc::now() + chrono::Duration::hours(12)).hour();
+    let daily_far = format!("0 {far_hour} * * *");
     for (name, schedule) in [
-        ("ahead", Some("* * * * *")),
+        ("ahead", Some(daily_far.as_str())),
         ("yearly", Some("0 0 1 1 *")),
         ("waiting", None),
         ("backing-off", None),
@@ -163,10 +168,10 @@ async fn due_times_a_clock_that_went_back_left_far_ahead_are_worked_out_again_at
         .map(|name| (name, due_times(&db, name)))
         .into();
 
-    // Corrected at start-up to its next minute from now, not a month ahead. (A minute rather
-    // than at once: the source may well have been polled moments ago, by the fast clock.)
-    // The correction is the schedule's next time after the moment of the check, somewhere
-    // between the two readings of the clock around the start.
+    // Corrected at start-up to its next slot from now, hours away, not a month ahead. (The
+    // next slot rather than at once: the source may well have been polled moments ago, by the
+    // fast clock.) The correction is the schedule's next time after the moment of the check,
+    // somewhere between the two readings of the clock around the start.
     let ahead = schedule("ahead");
     let before = Utc::now();
     let (base, cancel, handle) = start_daemon(config).await;

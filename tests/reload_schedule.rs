@@ -292,9 +292,10 @@ async fn a_410_from_the_old_url_of_a_source_given_a_new_one_meanwhile_does_not_s
 
 /// The database gives a source another URL behind the daemon's back (an operator or a tool
 /// edited it; a second tradefeed process is refused the database), so the daemon's config
-/// and the database disagree for good. Each poll of the configured URL finds the row's URL changed: the store
-/// keeps its entries but no due time, and the source stays due at once. The daemon holds the
-/// source back for the backoff instead of polling the old URL again at every look.
+/// and the database disagree for good. Each poll of the configured URL finds the row's URL
+/// changed: the store keeps its entries but no due time, and the source stays due at once.
+/// The daemon holds the source back for the backoff instead of polling the old URL again at
+/// every look.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_url_the_database_changed_behind_the_daemon_is_not_polled_at_every_look() {
     let body = one_item_feed("a");

@@ -857,7 +857,7 @@ async fn a_next_due_time_worked_out_for_an_old_url_does_not_delay_the_new_one() 
 
     let next_january = Utc::now() + chrono::Duration::days(365);
     let set = store
-        .set_next_due("S", &old.url, next_january)
+        .set_next_due("S", &old.url, old.schedule.as_str(), next_january)
         .await
         .unwrap();
     assert!(!set, "the old URL's time is not written");
@@ -867,7 +867,58 @@ async fn a_next_due_time_worked_out_for_an_old_url_does_not_delay_the_new_one() 
 
     // A time worked out for the URL the source has is written.
     let soon = chrono::DateTime::from_timestamp(Utc::now().timestamp() + 60, 0).unwrap();
-    assert!(store.set_next_due("S", &moved.url, soon).await.unwrap());
+    assert!(
+        store
+            .set_next_due("S", &moved.url, moved.schedule.as_str(), soon)
+            .await
+            .unwrap()
+    );
+    let state = store.source_state("S").await.unwrap().unwrap();
+    assert_eq!(state.next_due, Some(soon));
+    store.close().await;
+}
+
+/// A reload moves a source from every minute to yearly while its poll runs; the poll ends and
+/// the daemon works out next January by the yearly schedule. Before that time is written, a
+/// second reload sets the schedule back to every minute and `sync_sources` writes the next
+/// minute. The late write is by a schedule the source no longer has and must not make it
+/// silent until January.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_next_due_time_worked_out_by_a_replaced_schedule_does_not_overwrite_the_newer_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("tradefeed.db"), Access::ReadWrite).unwrap();
+    let mut minutely = source("S");
+    minutely.schedule = Schedule::parse("* * * * *").unwrap();
+    sync(&store, std::slice::from_ref(&minutely)).await.unwrap();
+    store.record_poll(not_modified("S")).await.unwrap();
+    let mut yearly = minutely.clone();
+    yearly.schedule = Schedule::parse("@yearly").unwrap();
+    // Reload 1 (mid-poll), then reload 2 back to every minute.
+    sync(&store, std::slice::from_ref(&yearly)).await.unwrap();
+    sync(&store, std::slice::from_ref(&minutely)).await.unwrap();
+    let by_minute = store.source_state("S").await.unwrap().unwrap().next_due;
+    let by_minute = by_minute.expect("a time by the every-minute schedule");
+    assert!(by_minute <= Utc::now() + chrono::Duration::minutes(2));
+
+    // The late write of the time worked out by the yearly schedule.
+    let next_january = Utc::now() + chrono::Duration::days(365);
+    let set = store
+        .set_next_due("S", &yearly.url, yearly.schedule.as_str(), next_january)
+        .await
+        .unwrap();
+    assert!(!set, "a time by the replaced schedule is not written");
+    let state = store.source_state("S").await.unwrap().unwrap();
+    assert_eq!(state.schedule, "* * * * *");
+    assert_eq!(state.next_due, Some(by_minute), "still due by the minute");
+
+    // A time worked out by the schedule the source has is written.
+    let soon = chrono::DateTime::from_timestamp(Utc::now().timestamp() + 30, 0).unwrap();
+    assert!(
+        store
+            .set_next_due("S", &minutely.url, minutely.schedule.as_str(), soon)
+            .await
+            .unwrap()
+    );
     let state = store.source_state("S").await.unwrap().unwrap();
     assert_eq!(state.next_due, Some(soon));
     store.close().await;

@@ -28,8 +28,10 @@ pub struct Job {
 
 impl Job {
     /// Keeps the source from being queued again for `wait`, whatever the database says.
-    /// For polls whose result could not be stored (disk full, database locked): the stored
-    /// due time is stale then, and polling again at once would hammer the publisher.
+    /// For polls whose stored due time does not reflect them: their result could not be
+    /// stored (disk full, database locked), they crashed or were cancelled, or the source's
+    /// URL in the database was no longer the one polled (edited behind the daemon). Polling
+    /// again at once would hammer the publisher, or poll the old URL at every look.
     ///
     /// A span of the monotonic clock, never a wall-clock time (the caller's or one kept
     /// here): the wall clock may go back during the poll or the wait, and a time would then
@@ -160,20 +162,59 @@ pub async fn run(
         }
         // Sleeps on the monotonic clock, at most MAX_SLEEP: a wall-clock step is seen at the
         // next look whichever way it went.
-        let sleep = match store.next_wakeup().await {
-            Ok(Some(t)) => (t - Utc::now())
-                .to_std()
-                .unwrap_or(Duration::ZERO)
-                .min(MAX_SLEEP),
-            _ => MAX_SLEEP,
-        }
-        .max(Duration::from_millis(200));
+        let sleep = match store.due_at().await {
+            Ok(due_at) => until_next_look(
+                &due_at,
+                &current,
+                &deferred.lock().expect("deferral lock poisoned"),
+                Utc::now(),
+                Instant::now(),
+            ),
+            Err(_) => MAX_SLEEP,
+        };
         tokio::select! {
             () = tokio::time::sleep(sleep) => {}
             changed = sources.changed() => if changed.is_err() { return },
             () = cancel.cancelled() => return,
         }
     }
+}
+
+/// Shortest sleep between two looks: a due source the look could not queue (its poll is
+/// still running, its new due time not stored yet) is not looked at again in a busy loop.
+const MIN_SLEEP: Duration = Duration::from_millis(200);
+
+/// How long the loop sleeps after a look: until the earliest of the times `due_at` (from
+/// [`Store::due_at`]) gives the sources of `current` that are not held back, and the ends of
+/// the holds in `deferred` (read at `wall` and `mono`); within [`MIN_SLEEP`] and
+/// [`MAX_SLEEP`]. A held-back source's stored time is left out: it is usually past (the
+/// poll's result was not stored, or its URL was changed behind the daemon), and counting it
+/// would wake the loop every [`MIN_SLEEP`] for as long as the hold lasts, to do nothing.
+/// A hold counts only while the source keeps the URL it was put on, as in the look.
+fn until_next_look(
+    due_at: &[(String, DateTime<Utc>)],
+    current: &HashMap<String, Source>,
+    deferred: &HashMap<String, Deferral>,
+    wall: DateTime<Utc>,
+    mono: Instant,
+) -> Duration {
+    let held = |name: &str| -> Option<&Deferral> {
+        let source = current.get(name)?;
+        deferred.get(name).filter(|d| d.url == source.url)
+    };
+    let holds_end = current.keys().filter_map(|name| held(name)).map(|d| {
+        d.wait
+            .saturating_sub(mono.saturating_duration_since(d.since))
+    });
+    let due = due_at
+        .iter()
+        .filter(|(name, _)| current.contains_key(name) && held(name).is_none())
+        .map(|(_, t)| (*t - wall).to_std().unwrap_or(Duration::ZERO));
+    holds_end
+        .chain(due)
+        .min()
+        .unwrap_or(MAX_SLEEP)
+        .clamp(MIN_SLEEP, MAX_SLEEP)
 }
 
 /// A wall-clock step back smaller than this is not looked for: it delays a source by as
@@ -518,5 +559,60 @@ mod tests {
         assert!(changed.is_empty());
         assert_eq!(next_due_of(&store, "s").await, Some(newer));
         store.close().await;
+    }
+
+    /// A source held back in memory whose stored due time is past (its poll's result was not
+    /// stored, or its URL was changed behind the daemon) does not wake the loop at every
+    /// [`MIN_SLEEP`]: the loop sleeps until the hold ends or another source is due, whichever
+    /// comes first, and a hold on a URL the source no longer has counts for nothing.
+    #[test]
+    fn the_next_look_is_at_the_end_of_a_hold_or_the_next_due_source_not_at_a_held_ones_past_time() {
+        let wall = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap();
+        let mono = Instant::now();
+        let current: HashMap<String, Source> = ["held", "later", "moved"]
+            .map(|name| (name.to_string(), source(name, "* * * * *")))
+            .into();
+        let hold = |url: &str, wait: u64| Deferral {
+            url: url.into(),
+            since: mono,
+            wait: secs(wait),
+        };
+        let due = |name: &str, at: DateTime<Utc>| (name.to_string(), at);
+        let epoch = DateTime::<Utc>::UNIX_EPOCH;
+        let mut deferred = HashMap::new();
+        deferred.insert("held".to_string(), hold("http://held.example/feed", 3));
+
+        // Held for 3 s and due at once by the database; the next source due in 4 s.
+        let due_at = [due("held", epoch), due("later", wall + secs(4))];
+        assert_eq!(
+            until_next_look(&due_at, &current, &deferred, wall, mono),
+            secs(3),
+            "until the hold ends"
+        );
+        // Another source due sooner than the hold ends.
+        let due_at = [due("held", epoch), due("later", wall + secs(2))];
+        assert_eq!(
+            until_next_look(&due_at, &current, &deferred, wall, mono),
+            secs(2)
+        );
+        // Held for longer than the longest sleep: the longest sleep.
+        deferred.insert("held".to_string(), hold("http://held.example/feed", 600));
+        let due_at = [due("held", epoch), due("later", wall + secs(3_600))];
+        assert_eq!(
+            until_next_look(&due_at, &current, &deferred, wall, mono),
+            MAX_SLEEP
+        );
+        // A hold on a URL the source no longer has: its new URL is due at once.
+        deferred.insert("moved".to_string(), hold("http://old.example/feed", 600));
+        let due_at = [due("moved", epoch), due("later", wall + secs(3_600))];
+        assert_eq!(
+            until_next_look(&due_at, &current, &deferred, wall, mono),
+            MIN_SLEEP
+        );
+        // Nothing pollable: the longest sleep.
+        assert_eq!(
+            until_next_look(&[], &current, &HashMap::new(), wall, mono),
+            MAX_SLEEP
+        );
     }
 }

@@ -331,19 +331,18 @@ impl Store {
         .await
     }
 
-    /// The earliest time any pollable source becomes due, if any.
-    pub async fn next_wakeup(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+    /// When each pollable source becomes due, by name: the later of its due time and any
+    /// Retry-After (the epoch for one due at once). Per source, not just the earliest, so
+    /// that the scheduler can leave out the sources it holds back in memory.
+    pub async fn due_at(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
         self.read(|c| {
-            let t: Option<i64> = c.query_row(
-                concat!(
-                    "SELECT min(max(coalesce(next_due, 0), coalesce(retry_not_before, 0)))
-                       FROM sources WHERE ",
-                    polled_sql!()
-                ),
-                [],
-                |r| r.get(0),
-            )?;
-            Ok(t.map(time))
+            let mut stmt = c.prepare_cached(concat!(
+                "SELECT name, max(coalesce(next_due, 0), coalesce(retry_not_before, 0))
+                   FROM sources WHERE ",
+                polled_sql!()
+            ))?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, time(r.get(1)?))))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
     }

@@ -314,22 +314,25 @@ impl Store {
         }
     }
 
-    /// Sets when a source is next due, if its URL is still `url`; returns whether it was set.
-    /// For a due time worked out from a poll of `url`: a reload that gave the source another
-    /// URL since made it due at once by the new one (`sync_sources`), which must stand.
+    /// Sets when a source is next due, if its URL is still `url` and its schedule still
+    /// `schedule` (the line as written); returns whether it was set. For a due time worked out
+    /// by `schedule` from a poll of `url`: a reload that gave the source another URL since made
+    /// it due at once by the new one, and one that gave it another schedule worked out its
+    /// time by that schedule (`sync_sources`); either must stand.
     pub async fn set_next_due(
         &self,
         source: &str,
         url: &str,
+        schedule: &str,
         due: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let (source, url) = (source.to_string(), url.to_string());
+        let (source, url, schedule) = (source.to_string(), url.to_string(), schedule.to_string());
         self.write(move |conn| {
-            // The URL is checked in the same statement: a check read before it could be
-            // overtaken by a reload's write.
+            // URL and schedule are checked in the same statement: a check read before it
+            // could be overtaken by a reload's write.
             let rows = conn.execute(
-                "UPDATE sources SET next_due = ?2 WHERE name = ?1 AND url = ?3",
-                params![source, secs(due), url],
+                "UPDATE sources SET next_due = ?2 WHERE name = ?1 AND url = ?3 AND schedule = ?4",
+                params![source, secs(due), url, schedule],
             )?;
             Ok(rows > 0)
         })
