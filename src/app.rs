@@ -895,20 +895,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_pruner_applies_the_retention_in_force_and_none_when_it_is_turned_off() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db"), Access::ReadWrite).unwrap();
-        let source = Source {
-            name: "A".into(),
-            url: "http://a.example/feed".into(),
-            schedule: Schedule::parse("@hourly").unwrap(),
-            enabled: true,
-            tags: Vec::new(),
-            priority: 0,
-            cluster: false,
-        };
-        store
-            .sync_sources(std::slice::from_ref(&source), |_, t| t)
-            .await
-            .unwrap();
+        let store = store_with_hourly_sources(&dir.path().join("t.db"), &["A"]).await;
         store_entry(&store, "A", "a-1").await;
         // Entries are first seen in whole seconds: one second on, the entry is older than
         // a retention of 0 days.
@@ -954,6 +941,26 @@ mod tests {
         store.close().await;
     }
 
+    /// A new store at `db` with these sources configured, hourly, at
+    /// `http://<name in lower case>.example/feed`.
+    async fn store_with_hourly_sources(db: &std::path::Path, names: &[&str]) -> Store {
+        let store = Store::open(db, Access::ReadWrite).unwrap();
+        let sources: Vec<Source> = names
+            .iter()
+            .map(|name| Source {
+                name: (*name).into(),
+                url: format!("http://{}.example/feed", name.to_lowercase()),
+                schedule: Schedule::parse("@hourly").unwrap(),
+                enabled: true,
+                tags: Vec::new(),
+                priority: 0,
+                cluster: false,
+            })
+            .collect();
+        store.sync_sources(&sources, |_, t| t).await.unwrap();
+        store
+    }
+
     /// The start times of the fetch log's lines, oldest first, read beside the daemon's
     /// connections.
     fn fetch_log(db: &std::path::Path) -> Vec<i64> {
@@ -972,20 +979,7 @@ mod tests {
     async fn a_long_fetch_log_is_pruned_in_batches_to_the_end() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
-        let store = Store::open(&db, Access::ReadWrite).unwrap();
-        let source = |name: &str| Source {
-            name: name.into(),
-            url: format!("http://{name}.example/feed"),
-            schedule: Schedule::parse("@hourly").unwrap(),
-            enabled: true,
-            tags: Vec::new(),
-            priority: 0,
-            cluster: false,
-        };
-        store
-            .sync_sources(&[source("a"), source("b")], |_, t| t)
-            .await
-            .unwrap();
+        let store = store_with_hourly_sources(&db, &["a", "b"]).await;
         let now = Utc::now().timestamp();
         let old = 2 * crate::store::FETCH_LOG_BATCH + 345;
         {
@@ -1021,20 +1015,7 @@ mod tests {
     async fn the_pruner_bounds_the_fetch_log_without_a_retention() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
-        let store = Store::open(&db, Access::ReadWrite).unwrap();
-        let source = Source {
-            name: "A".into(),
-            url: "http://a.example/feed".into(),
-            schedule: Schedule::parse("@hourly").unwrap(),
-            enabled: true,
-            tags: Vec::new(),
-            priority: 0,
-            cluster: false,
-        };
-        store
-            .sync_sources(std::slice::from_ref(&source), |_, t| t)
-            .await
-            .unwrap();
+        let store = store_with_hourly_sources(&db, &["A"]).await;
         // Polls a day past the fetch log's days, a day short of them, and now; each a 304.
         let now = Utc::now();
         let day = chrono::Duration::days(1);
