@@ -498,11 +498,26 @@ pub async fn prune_by_retention(
     loop {
         crate::telemetry::upkeep();
         let days = *retention.borrow_and_update();
-        if let Some(days) = days {
-            // Checked: a retention reaching back before the calendar begins prunes nothing.
-            let cutoff = Utc::now()
+        // Checked: a retention reaching back before the calendar begins prunes nothing.
+        let cutoff = days.map(|days| {
+            Utc::now()
                 .checked_sub_signed(chrono::Duration::days(i64::from(days)))
-                .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
+                .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
+        });
+        // The fetch log first, in batches, to the later of its own days and the retention, so
+        // the retention's transaction below finds no log lines left to delete at once. Stopped
+        // between batches at shutdown: a log that grew for a year takes thousands of them.
+        let log_cutoff = (Utc::now() - chrono::Duration::days(FETCH_LOG_DAYS))
+            .max(cutoff.unwrap_or(chrono::DateTime::<Utc>::MIN_UTC));
+        tokio::select! {
+            pruned = store.prune_fetch_log(log_cutoff, crate::store::FETCH_LOG_BATCH) => match pruned {
+                Ok((0, _)) => {}
+                Ok((lines, _)) => info!(lines, "pruned the fetch log"),
+                Err(e) => error!(error = %e, "pruning the fetch log failed; will retry"),
+            },
+            () = cancel.cancelled() => return,
+        }
+        if let (Some(days), Some(cutoff)) = (days, cutoff) {
             match store.prune(cutoff).await {
                 Ok((entries, stories)) if entries + stories > 0 => {
                     info!(
@@ -514,15 +529,6 @@ pub async fn prune_by_retention(
                 }
                 Ok(_) => {}
                 Err(e) => error!(error = %e, "pruning failed; will retry"),
-            }
-        }
-        // A retention as short as the log's days has pruned the log with the entries.
-        if days.is_none_or(|days| i64::from(days) > FETCH_LOG_DAYS) {
-            let log_cutoff = Utc::now() - chrono::Duration::days(FETCH_LOG_DAYS);
-            match store.prune_fetch_log(log_cutoff).await {
-                Ok(0) => {}
-                Ok(lines) => info!(lines, days = FETCH_LOG_DAYS, "pruned the fetch log"),
-                Err(e) => error!(error = %e, "pruning the fetch log failed; will retry"),
             }
         }
         tokio::select! {
@@ -974,6 +980,41 @@ mod tests {
             .unwrap()
     }
 
+    /// Adds fetch-log lines `(source, started_at)` beside the daemon's connections.
+    fn insert_lines(db: &std::path::Path, lines: &[(&str, i64)]) {
+        let mut conn = rusqlite::Connection::open(db).unwrap();
+        let tx = conn.transaction().unwrap();
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO fetches (source_id, started_at, duration_ms, outcome, bytes,
+                                          new_entries, updated_entries)
+                     VALUES ((SELECT id FROM sources WHERE name = ?1), ?2, 0, 'ok', 0, 0, 0)",
+                )
+                .unwrap();
+            for (source, started_at) in lines {
+                insert
+                    .execute(rusqlite::params![source, started_at])
+                    .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+
+    /// `count` lines two months old and older, alternating over sources `a` and `b`.
+    fn insert_old_lines(db: &std::path::Path, count: usize) {
+        let now = Utc::now().timestamp();
+        let lines: Vec<(&str, i64)> = (0..count)
+            .map(|i| {
+                (
+                    if i % 2 == 0 { "a" } else { "b" },
+                    now - 86_400 * 60 - i as i64,
+                )
+            })
+            .collect();
+        insert_lines(db, &lines);
+    }
+
     /// A log that grew for months goes in batches (each its own write job), all of it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_long_fetch_log_is_pruned_in_batches_to_the_end() {
@@ -982,32 +1023,51 @@ mod tests {
         let store = store_with_hourly_sources(&db, &["a", "b"]).await;
         let now = Utc::now().timestamp();
         let old = 2 * crate::store::FETCH_LOG_BATCH + 345;
-        {
-            let mut conn = rusqlite::Connection::open(&db).unwrap();
-            let tx = conn.transaction().unwrap();
-            let mut insert = tx
-                .prepare(
-                    "INSERT INTO fetches (source_id, started_at, duration_ms, outcome, bytes,
-                                          new_entries, updated_entries)
-                     VALUES ((SELECT id FROM sources WHERE name = ?1), ?2, 0, 'ok', 0, 0, 0)",
-                )
-                .unwrap();
-            for i in 0..old {
-                let name = if i % 2 == 0 { "a" } else { "b" };
-                insert
-                    .execute(rusqlite::params![name, now - 86_400 * 60 - i as i64])
-                    .unwrap();
-            }
-            for name in ["a", "b"] {
-                insert.execute(rusqlite::params![name, now]).unwrap();
-            }
-            drop(insert);
-            tx.commit().unwrap();
-        }
+        insert_old_lines(&db, old);
+        insert_lines(&db, &[("a", now), ("b", now)]);
         let cutoff = Utc::now() - chrono::Duration::days(FETCH_LOG_DAYS);
-        assert_eq!(store.prune_fetch_log(cutoff).await.unwrap(), old);
+        let batch = crate::store::FETCH_LOG_BATCH;
+        assert_eq!(
+            store.prune_fetch_log(cutoff, batch).await.unwrap(),
+            (old, 3),
+            "two full batches and a short one"
+        );
         assert_eq!(fetch_log(&db), [now, now], "only the recent lines stay");
-        assert_eq!(store.prune_fetch_log(cutoff).await.unwrap(), 0);
+        assert_eq!(store.prune_fetch_log(cutoff, batch).await.unwrap(), (0, 1));
+
+        // At shutdown the pruner stops between batches instead of working through the log.
+        insert_old_lines(&db, old);
+        let (_retention, receiver) = watch::channel(None);
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        prune_by_retention(store.clone(), receiver, Duration::from_secs(3600), cancel).await;
+        assert!(
+            fetch_log(&db).len() > old + 2 - batch,
+            "at most one batch went after the stop was asked"
+        );
+
+        // Each batch finds its lines through the log's index, not by reading the table.
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let mut plan = conn
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN {}",
+                crate::store::FETCH_LOG_DELETE
+            ))
+            .unwrap();
+        let plan: Vec<String> = plan
+            .query_map(rusqlite::params![0, 1], |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("INDEX fetches_source")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|step| step.starts_with("SCAN fetches")),
+            "{plan:?}"
+        );
         store.close().await;
     }
 

@@ -127,7 +127,7 @@ impl FeedCache {
 
     fn insert(&mut self, key: CacheKey, rendered: Arc<Rendered>) {
         self.clock += 1;
-        let size = rendered.body.len() + key.heap_bytes();
+        let size = entry_bytes(&key, &rendered);
         // A rendering of data already replaced (it was slower than a newer one) would never
         // be asked for again.
         if key.version < self.version || size > CACHE_MAX_ENTRY_BYTES {

@@ -29,9 +29,12 @@ pub use read::{
     DueTimes, KnownEntries, MAX_SEARCH_WORDS, PollBlocker, PollState, SourceState, StoryQuery,
     StoryView, search_words,
 };
+pub(crate) use write::FETCH_LOG_BATCH;
+#[cfg(test)]
+pub(crate) use write::FETCH_LOG_DELETE;
 pub use write::{
-    EntryWrite, FETCH_LOG_BATCH, Placement, PollHook, PollOutcome, PollRecord, PollResult,
-    QueuedPoll, TOMBSTONE_GRACE_FLOOR,
+    EntryWrite, Placement, PollHook, PollOutcome, PollRecord, PollResult, QueuedPoll,
+    TOMBSTONE_GRACE_FLOOR,
 };
 
 static MIGRATIONS_DIR: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/migrations");

@@ -286,30 +286,30 @@ impl Store {
         .await
     }
 
-    /// Deletes the fetch log's lines (one per poll, for debugging) from before `before`.
-    /// Returns how many. The retention prunes the log with the entries; this bounds it when
-    /// there is no retention, or a long one: a source polled every minute writes 1,440 lines
-    /// a day. At most [`FETCH_LOG_BATCH`] lines go per write job, so that polls' writes take
-    /// turns with the first prune of a log that grew for a year, and every delete finds its
-    /// lines through the log's index (by source, then time) instead of reading the table.
-    pub async fn prune_fetch_log(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+    /// Deletes the fetch log's lines (one per poll, for debugging) from before `before`, at
+    /// most `batch` per write job. Returns how many lines and how many jobs. The log would
+    /// otherwise only be pruned with the entries; a source polled every minute writes 1,440
+    /// lines a day. Batches let polls' writes take turns with the first prune of a log that
+    /// grew for a year, and each finds its lines through the log's index ([`FETCH_LOG_DELETE`]).
+    /// The caller may drop the future between batches (at shutdown): each batch is atomic.
+    pub async fn prune_fetch_log(
+        &self,
+        before: DateTime<Utc>,
+        batch: usize,
+    ) -> Result<(usize, usize), StoreError> {
         let before = secs(before);
-        let mut total = 0;
+        let batch = batch.max(1);
+        let (mut lines, mut jobs) = (0, 0);
         loop {
             let deleted = self
                 .write(move |conn| {
-                    Ok(conn.execute(
-                        "DELETE FROM fetches WHERE id IN (
-                            SELECT id FROM fetches
-                             WHERE source_id IN (SELECT id FROM sources) AND started_at < ?1
-                             LIMIT ?2)",
-                        params![before, FETCH_LOG_BATCH as i64],
-                    )?)
+                    Ok(conn.execute(FETCH_LOG_DELETE, params![before, batch as i64])?)
                 })
                 .await?;
-            total += deleted;
-            if deleted < FETCH_LOG_BATCH {
-                return Ok(total);
+            lines += deleted;
+            jobs += 1;
+            if deleted < batch {
+                return Ok((lines, jobs));
             }
         }
     }
@@ -547,8 +547,16 @@ impl Store {
     }
 }
 
-/// Fetch-log lines deleted per write job by [`Store::prune_fetch_log`].
-pub const FETCH_LOG_BATCH: usize = 10_000;
+/// Fetch-log lines deleted per write job by the pruner ([`Store::prune_fetch_log`]).
+pub(crate) const FETCH_LOG_BATCH: usize = 10_000;
+
+/// One batch of [`Store::prune_fetch_log`]: lines before `?1`, at most `?2`, found by source
+/// and time through the log's index (`fetches_source`); by time alone SQLite reads the whole
+/// table.
+pub(crate) const FETCH_LOG_DELETE: &str = "DELETE FROM fetches WHERE id IN (
+    SELECT id FROM fetches
+     WHERE source_id IN (SELECT id FROM sources) AND started_at < ?1
+     LIMIT ?2)";
 
 /// The shortest time a tombstone is kept after the first read of its feed that did not list
 /// its identity, whatever the retention. A feed may drop an item for a while and list it again
