@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
@@ -75,6 +75,9 @@ struct InFlight {
     name: String,
     set: Arc<Mutex<HashSet<String>>>,
     deferred: Deferred,
+    /// Wakes the loop when the poll is over (its result stored), so that the loop need not
+    /// look every [`MIN_SLEEP`] while polls run.
+    finished: Arc<Notify>,
 }
 
 impl Drop for InFlight {
@@ -83,6 +86,7 @@ impl Drop for InFlight {
             .lock()
             .expect("in-flight lock poisoned")
             .remove(&self.name);
+        self.finished.notify_one();
     }
 }
 
@@ -99,6 +103,7 @@ pub async fn run(
 ) {
     let in_flight = Arc::new(Mutex::new(HashSet::<String>::new()));
     let deferred: Deferred = Arc::new(Mutex::new(HashMap::new()));
+    let finished = Arc::new(Notify::new());
     let mut clock = ClockCheck::new();
     loop {
         deferred
@@ -149,6 +154,7 @@ pub async fn run(
                             name,
                             set: Arc::clone(&in_flight),
                             deferred: Arc::clone(&deferred),
+                            finished: Arc::clone(&finished),
                         },
                     };
                     debug!(source = %job.source.name, "queued");
@@ -167,6 +173,7 @@ pub async fn run(
                 &due_at,
                 &current,
                 &deferred.lock().expect("deferral lock poisoned"),
+                &in_flight.lock().expect("in-flight lock poisoned"),
                 Utc::now(),
                 Instant::now(),
             ),
@@ -174,6 +181,7 @@ pub async fn run(
         };
         tokio::select! {
             () = tokio::time::sleep(sleep) => {}
+            () = finished.notified() => {}
             changed = sources.changed() => if changed.is_err() { return },
             () = cancel.cancelled() => return,
         }
@@ -190,11 +198,14 @@ const MIN_SLEEP: Duration = Duration::from_millis(200);
 /// [`MAX_SLEEP`]. A held-back source's stored time is left out: it is usually past (the
 /// poll's result was not stored, or its URL was changed behind the daemon), and counting it
 /// would wake the loop every [`MIN_SLEEP`] for as long as the hold lasts, to do nothing.
-/// A hold counts only while the source keeps the URL it was put on, as in the look.
+/// A hold counts only while the source keeps the URL it was put on, as in the look. A source
+/// being polled (`in_flight`) is left out too: its stored time is the past one it was queued
+/// by until its poll stores the next, and the end of its poll wakes the loop.
 fn until_next_look(
     due_at: &[(String, DateTime<Utc>)],
     current: &HashMap<String, Source>,
     deferred: &HashMap<String, Deferral>,
+    in_flight: &HashSet<String>,
     wall: DateTime<Utc>,
     mono: Instant,
 ) -> Duration {
@@ -208,7 +219,9 @@ fn until_next_look(
     });
     let due = due_at
         .iter()
-        .filter(|(name, _)| current.contains_key(name) && held(name).is_none())
+        .filter(|(name, _)| {
+            current.contains_key(name) && held(name).is_none() && !in_flight.contains(name)
+        })
         .map(|(_, t)| (*t - wall).to_std().unwrap_or(Duration::ZERO));
     holds_end
         .chain(due)
@@ -579,40 +592,50 @@ mod tests {
         };
         let due = |name: &str, at: DateTime<Utc>| (name.to_string(), at);
         let epoch = DateTime::<Utc>::UNIX_EPOCH;
+        let none = HashSet::new();
         let mut deferred = HashMap::new();
         deferred.insert("held".to_string(), hold("http://held.example/feed", 3));
 
         // Held for 3 s and due at once by the database; the next source due in 4 s.
         let due_at = [due("held", epoch), due("later", wall + secs(4))];
         assert_eq!(
-            until_next_look(&due_at, &current, &deferred, wall, mono),
+            until_next_look(&due_at, &current, &deferred, &none, wall, mono),
             secs(3),
             "until the hold ends"
         );
         // Another source due sooner than the hold ends.
         let due_at = [due("held", epoch), due("later", wall + secs(2))];
         assert_eq!(
-            until_next_look(&due_at, &current, &deferred, wall, mono),
+            until_next_look(&due_at, &current, &deferred, &none, wall, mono),
             secs(2)
         );
         // Held for longer than the longest sleep: the longest sleep.
         deferred.insert("held".to_string(), hold("http://held.example/feed", 600));
         let due_at = [due("held", epoch), due("later", wall + secs(3_600))];
         assert_eq!(
-            until_next_look(&due_at, &current, &deferred, wall, mono),
+            until_next_look(&due_at, &current, &deferred, &none, wall, mono),
             MAX_SLEEP
         );
         // A hold on a URL the source no longer has: its new URL is due at once.
         deferred.insert("moved".to_string(), hold("http://old.example/feed", 600));
         let due_at = [due("moved", epoch), due("later", wall + secs(3_600))];
         assert_eq!(
-            until_next_look(&due_at, &current, &deferred, wall, mono),
+            until_next_look(&due_at, &current, &deferred, &none, wall, mono),
             MIN_SLEEP
         );
         // Nothing pollable: the longest sleep.
         assert_eq!(
-            until_next_look(&[], &current, &HashMap::new(), wall, mono),
+            until_next_look(&[], &current, &HashMap::new(), &none, wall, mono),
             MAX_SLEEP
+        );
+        // A source being polled keeps its past due time until its poll stores the next one;
+        // the end of the poll wakes the loop, so the time does not count.
+        let polling: HashSet<String> = ["held".to_string()].into();
+        let due_at = [due("held", epoch), due("later", wall + secs(4))];
+        assert_eq!(
+            until_next_look(&due_at, &current, &HashMap::new(), &polling, wall, mono),
+            secs(4),
+            "until the next source not being polled is due"
         );
     }
 }
