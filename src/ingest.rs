@@ -1266,6 +1266,14 @@ mod tests {
         (store, ingestor)
     }
 
+    /// Polls `source` once with a slot of its own and no shutdown.
+    async fn poll_alone(ingestor: &Ingestor, source: &Source) -> PollReport {
+        let slot = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
+        ingestor
+            .poll(source, None, slot, &CancellationToken::new())
+            .await
+    }
+
     #[tokio::test]
     async fn an_index_built_from_settings_a_reload_has_replaced_takes_the_new_window() {
         let dir = tempfile::tempdir().unwrap();
@@ -1484,10 +1492,7 @@ mod tests {
         let settings = test_settings(base, Duration::from_secs(21_600));
         let (store, ingestor) = ingestor_over_a_new_store(dir.path(), &settings).await;
         store.close().await;
-        let slot = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
-        let report = ingestor
-            .poll(&test_source("s"), None, slot, &CancellationToken::new())
-            .await;
+        let report = poll_alone(&ingestor, &test_source("s")).await;
         assert_eq!(report.outcome, "store", "{report:?}");
         assert_eq!(report.defer_for, Some(base));
     }
@@ -1569,10 +1574,7 @@ mod tests {
         .unwrap_err();
         assert!(ingestor.index.is_poisoned() && ingestor.settings.is_poisoned());
 
-        let slot = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
-        let report = ingestor
-            .poll(&source, None, slot, &CancellationToken::new())
-            .await;
+        let report = poll_alone(&ingestor, &source).await;
         assert!(report.is_ok(), "{report:?}");
         assert_eq!(report.new_entries, 1, "{report:?}");
         assert!(!ingestor.index.is_poisoned() && !ingestor.settings.is_poisoned());
@@ -1629,24 +1631,15 @@ mod tests {
             .sync_sources(std::slice::from_ref(&source), |_, t| t)
             .await
             .unwrap();
-        let poll = |source: Source| {
-            let ingestor = &ingestor;
-            async move {
-                let slot = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
-                ingestor
-                    .poll(&source, None, slot, &CancellationToken::new())
-                    .await
-            }
-        };
-        let first = poll(source.clone()).await;
+        let first = poll_alone(&ingestor, &source).await;
         assert_eq!(first.new_entries, 3, "{first:?}");
 
         let before = store.identity_lookups();
-        let second = poll(Source {
+        let own = Source {
             url: serve_feed(OWN).await,
             ..source
-        })
-        .await;
+        };
+        let second = poll_alone(&ingestor, &own).await;
         assert_eq!(
             (second.new_entries, second.updated_entries),
             (1, 0),
@@ -1689,16 +1682,7 @@ mod tests {
             .sync_sources(std::slice::from_ref(&source), |_, t| t)
             .await
             .unwrap();
-        let poll = |source: Source| {
-            let ingestor = &ingestor;
-            async move {
-                let slot = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
-                ingestor
-                    .poll(&source, None, slot, &CancellationToken::new())
-                    .await
-            }
-        };
-        assert_eq!(poll(source.clone()).await.new_entries, 1);
+        assert_eq!(poll_alone(&ingestor, &source).await.new_entries, 1);
         // The earlier release's second row of the same item.
         let guid = "guid:http://t.example/";
         let shared = shared_identity(guid, Some("http://t.example/a"));
@@ -1715,11 +1699,11 @@ mod tests {
         )
         .unwrap();
 
-        let edited = poll(Source {
+        let edited = Source {
             url: serve_feed(EDITED).await,
             ..source
-        })
-        .await;
+        };
+        let edited = poll_alone(&ingestor, &edited).await;
         assert_eq!((edited.new_entries, edited.updated_entries), (0, 1));
         let title = |identity: &str| -> String {
             db.query_row(
@@ -1779,10 +1763,7 @@ mod tests {
                     .sync_sources(std::slice::from_ref(&source), |_, t| t)
                     .await
                     .unwrap();
-                let slot = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
-                ingestor
-                    .poll(&source, None, slot, &CancellationToken::new())
-                    .await
+                poll_alone(ingestor, &source).await
             }
         };
         assert_eq!(poll(serve_feed(ONE).await).await.new_entries, 1);
