@@ -10,17 +10,13 @@ use common::{replaced, start_daemon, stop_daemon, write_config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tradefeed::config::Config;
 
-/// A feed server that holds its one answer until `release` fires; sends `()` on each request.
-async fn start_held_server(
-    body: String,
-    release: tokio::sync::watch::Receiver<bool>,
-) -> (std::net::SocketAddr, tokio::sync::mpsc::Receiver<String>) {
-    let head = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
+/// A whole 200 answer carrying `body` as RSS, with `headers` (each ending in CRLF) added.
+fn rss_answer(body: &str, headers: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n{headers}\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    );
-    start_server(head + &body, Some(release)).await
+    )
 }
 
 /// A server that answers every request with `response` (a whole HTTP response), once
@@ -81,21 +77,11 @@ async fn a_schedule_changed_while_its_source_is_polled_sets_the_next_due_time() 
             "Tue, 10 Nov 2026 09:00:00 GMT",
         )],
     );
-    let (addr, mut requests) = start_held_server(feed, release_rx).await;
+    let (addr, mut requests) = start_server(rss_answer(&feed, ""), Some(release_rx)).await;
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), &[("D", format!("http://{addr}/d.xml"))], "");
-    let yearly = replaced(
-        &std::fs::read_to_string(&path).unwrap(),
-        "schedule = \"*/5 * * * *\"",
-        "schedule = \"0 0 1 1 *\"",
-    );
-    let yearly = replaced(&yearly, "timeout_secs = 5", "timeout_secs = 60");
-    std::fs::write(&path, &yearly).unwrap();
-    let (_base, cancel, handle) = start_daemon(Config::load(&path).unwrap()).await;
-    tokio::time::timeout(Duration::from_secs(10), requests.recv())
-        .await
-        .expect("the new source is polled at once")
-        .unwrap();
+    let url = format!("http://{addr}/d.xml");
+    let (path, yearly, cancel, handle) =
+        start_with_yearly_d(dir.path(), &url, "", &mut requests).await;
 
     // While the poll waits for its answer, the schedule becomes every minute.
     std::fs::write(
@@ -108,16 +94,12 @@ async fn a_schedule_changed_while_its_source_is_polled_sets_the_next_due_time() 
     )
     .unwrap();
     let db = dir.path().join("tradefeed.db");
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while stored(&db, "SELECT schedule FROM sources WHERE name = 'D'").as_deref()
-        != Some("* * * * *")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the reload is applied"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_text(
+        &db,
+        "SELECT schedule FROM sources WHERE name = 'D'",
+        "* * * * *",
+    )
+    .await;
     release_tx.send_replace(true);
 
     // Once the poll is stored, the source is next due within a minute, not next January.
@@ -167,7 +149,33 @@ async fn reload_a_new_url_during_a_poll(
 ) {
     let dir = tempfile::tempdir().unwrap();
     let old_url = format!("http://{old}/d.xml");
-    let path = write_config(dir.path(), &[("D", old_url.clone())], "");
+    let (path, yearly, cancel, handle) =
+        start_with_yearly_d(dir.path(), &old_url, "", old_requests).await;
+
+    // While the poll of the old URL waits for its answer, the source gets a new URL.
+    let new_url = format!("http://{new}/d.xml");
+    std::fs::write(&path, replaced(&yearly, &old_url, &new_url)).unwrap();
+    let db = dir.path().join("tradefeed.db");
+    wait_for_text(&db, "SELECT url FROM sources WHERE name = 'D'", &new_url).await;
+    (cancel, handle, dir)
+}
+
+/// Writes a config with source `D` at `url` on a yearly schedule (no poll by the schedule
+/// while a test runs), a 60 s timeout (a held answer is not given up on) and `defaults` added,
+/// starts the daemon and waits for D's first poll to reach its server. Returns the config's
+/// path and text, and what `stop_daemon` needs.
+async fn start_with_yearly_d(
+    dir: &std::path::Path,
+    url: &str,
+    defaults: &str,
+    requests: &mut tokio::sync::mpsc::Receiver<String>,
+) -> (
+    std::path::PathBuf,
+    String,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let path = write_config(dir, &[("D", url.to_string())], defaults);
     let yearly = replaced(
         &std::fs::read_to_string(&path).unwrap(),
         "schedule = \"*/5 * * * *\"",
@@ -176,24 +184,24 @@ async fn reload_a_new_url_during_a_poll(
     let yearly = replaced(&yearly, "timeout_secs = 5", "timeout_secs = 60");
     std::fs::write(&path, &yearly).unwrap();
     let (_base, cancel, handle) = start_daemon(Config::load(&path).unwrap()).await;
-    tokio::time::timeout(Duration::from_secs(10), old_requests.recv())
+    tokio::time::timeout(Duration::from_secs(10), requests.recv())
         .await
         .expect("the new source is polled at once")
         .unwrap();
+    (path, yearly, cancel, handle)
+}
 
-    // While the poll of the old URL waits for its answer, the source gets a new URL.
-    let new_url = format!("http://{new}/d.xml");
-    std::fs::write(&path, replaced(&yearly, &old_url, &new_url)).unwrap();
-    let db = dir.path().join("tradefeed.db");
+/// Waits (15 s at most) until `sql` gives the text `want`.
+async fn wait_for_text(db: &std::path::Path, sql: &str, want: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while stored(&db, "SELECT url FROM sources WHERE name = 'D'").as_deref() != Some(&new_url) {
+    while stored(db, sql).as_deref() != Some(want) {
         assert!(
             std::time::Instant::now() < deadline,
-            "the reload is applied"
+            "{sql}: {:?}, waiting for {want:?}",
+            stored(db, sql)
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    (cancel, handle, dir)
 }
 
 /// Waits (15 s at most) until `sql` gives `want`.
@@ -213,19 +221,13 @@ async fn wait_for_number(db: &std::path::Path, sql: &str, want: i64) {
 async fn a_url_changed_while_its_source_is_polled_is_polled_at_once_without_the_old_validators() {
     let (release_tx, release_rx) = tokio::sync::watch::channel(false);
     let body = one_item_feed("a");
-    let old_answer = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nETag: \"old-etag\"\r\n\
-         Last-Modified: Wed, 21 Oct 2026 07:28:00 GMT\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+    let old_answer = rss_answer(
+        &body,
+        "ETag: \"old-etag\"\r\nLast-Modified: Wed, 21 Oct 2026 07:28:00 GMT\r\n",
     );
     let (old, mut old_requests) = start_server(old_answer, Some(release_rx)).await;
     let body = one_item_feed("b");
-    let new_answer = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    let new_answer = rss_answer(&body, "");
     let (new, mut new_requests) = start_server(new_answer, None).await;
     let (cancel, handle, dir) = reload_a_new_url_during_a_poll(old, &mut old_requests, new).await;
     release_tx.send_replace(true);
@@ -259,11 +261,7 @@ async fn a_410_from_the_old_url_of_a_source_given_a_new_one_meanwhile_does_not_s
     let gone = "HTTP/1.1 410 Gone\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string();
     let (old, mut old_requests) = start_server(gone, Some(release_rx)).await;
     let body = one_item_feed("b");
-    let new_answer = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    let new_answer = rss_answer(&body, "");
     let (new, mut new_requests) = start_server(new_answer, None).await;
     let (cancel, handle, dir) = reload_a_new_url_during_a_poll(old, &mut old_requests, new).await;
     release_tx.send_replace(true);
@@ -299,30 +297,16 @@ async fn a_410_from_the_old_url_of_a_source_given_a_new_one_meanwhile_does_not_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_url_the_database_changed_behind_the_daemon_is_not_polled_at_every_look() {
     let body = one_item_feed("a");
-    let answer = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let (addr, mut requests) = start_server(answer, None).await;
+    let (addr, mut requests) = start_server(rss_answer(&body, ""), None).await;
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(
+    let url = format!("http://{addr}/d.xml");
+    let (_path, _yearly, cancel, handle) = start_with_yearly_d(
         dir.path(),
-        &[("D", format!("http://{addr}/d.xml"))],
+        &url,
         "backoff_base_secs = 3600\n",
-    );
-    // Yearly: no poll by the schedule while the test runs.
-    let yearly = replaced(
-        &std::fs::read_to_string(&path).unwrap(),
-        "schedule = \"*/5 * * * *\"",
-        "schedule = \"0 0 1 1 *\"",
-    );
-    std::fs::write(&path, yearly).unwrap();
-    let (_base, cancel, handle) = start_daemon(Config::load(&path).unwrap()).await;
-    tokio::time::timeout(Duration::from_secs(10), requests.recv())
-        .await
-        .expect("the new source is polled at once")
-        .unwrap();
+        &mut requests,
+    )
+    .await;
     let db = dir.path().join("tradefeed.db");
     wait_for_number(&db, "SELECT count(*) FROM fetches", 1).await;
 
