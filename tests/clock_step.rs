@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Timelike, Utc};
 use common::{FeedServer, Resource, start_daemon, stop_daemon};
 use tradefeed::config::Config;
+use tradefeed::domain::Schedule;
 use tradefeed::scheduler::{failure_due, next_due};
 use tradefeed::store::{PollOutcome, PollRecord};
 
@@ -62,6 +63,34 @@ fn poll(
     }
 }
 
+/// A feed server with the four sources' (empty) feeds, and the test config over it in a new
+/// folder.
+async fn served_config() -> (FeedServer, tempfile::TempDir, Config) {
+    let server = FeedServer::start().await;
+    for name in ["ahead", "yearly", "waiting", "backing-off"] {
+        server.put(
+            &format!("{name}.xml"),
+            Resource::feed(common::rss(name, &[])),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tradefeed.toml");
+    std::fs::write(&path, config_text(&server)).unwrap();
+    let config = Config::load(&path).unwrap();
+    (server, dir, config)
+}
+
+/// The schedule of source `name` in `config`.
+fn schedule_of(config: &Config, name: &str) -> Schedule {
+    config
+        .sources
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap()
+        .schedule
+        .clone()
+}
+
 fn failed(retry_not_before: Option<DateTime<Utc>>) -> PollOutcome {
     PollOutcome::Failed {
         kind: "http_status".into(),
@@ -86,31 +115,13 @@ fn due_times(db: &std::path::Path, name: &str) -> (Option<i64>, Option<i64>, Opt
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn due_times_a_clock_that_went_back_left_far_ahead_are_worked_out_again_at_start_up_and_legitimate_far_ones_stay()
  {
-    let server = FeedServer::start().await;
-    for name in ["ahead", "yearly", "waiting", "backing-off"] {
-        server.put(
-            &format!("{name}.xml"),
-            Resource::feed(common::rss(name, &[])),
-        );
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tradefeed.toml");
-    std::fs::write(&path, config_text(&server)).unwrap();
-    let config = Config::load(&path).unwrap();
+    let (_server, dir, config) = served_config().await;
 
     // The database as a clock a month fast left it for "ahead"; the others were set by the
     // right clock and are far ahead for good reasons.
     let now = Utc::now();
     let timing = tradefeed::app::timing(&config);
-    let schedule = |name: &str| {
-        config
-            .sources
-            .iter()
-            .find(|s| s.name == name)
-            .unwrap()
-            .schedule
-            .clone()
-    };
+    let schedule = |name: &str| schedule_of(&config, name);
     let store = tradefeed::app::open_store(&config).await.unwrap();
     tradefeed::app::sync_sources(&store, &config).await.unwrap();
     let fast = now + chrono::Duration::days(30);
@@ -203,33 +214,22 @@ async fn due_times_a_clock_that_went_back_left_far_ahead_are_worked_out_again_at
 /// same: the times are used as stored, and the daemon's scheduler checks again at its looks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_due_time_check_that_fails_at_start_up_does_not_stop_fetch_or_run() {
-    let server = FeedServer::start().await;
-    for name in ["ahead", "yearly", "waiting", "backing-off"] {
-        server.put(
-            &format!("{name}.xml"),
-            Resource::feed(common::rss(name, &[])),
-        );
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tradefeed.toml");
-    std::fs::write(&path, config_text(&server)).unwrap();
-    let config = Config::load(&path).unwrap();
+    let (_server, dir, config) = served_config().await;
 
     // "ahead" was polled by a clock a month fast.
     let store = tradefeed::app::open_store(&config).await.unwrap();
     tradefeed::app::sync_sources(&store, &config).await.unwrap();
     let fast = Utc::now() + chrono::Duration::days(30);
-    let schedule = &config
-        .sources
-        .iter()
-        .find(|s| s.name == "ahead")
-        .unwrap()
-        .schedule;
     let not_modified = PollOutcome::NotModified {
         etag: None,
         last_modified: None,
     };
-    let due = next_due(schedule, "ahead", fast, Duration::ZERO);
+    let due = next_due(
+        &schedule_of(&config, "ahead"),
+        "ahead",
+        fast,
+        Duration::ZERO,
+    );
     store
         .record_poll(poll(&config, "ahead", fast, not_modified, due))
         .await
