@@ -1062,15 +1062,10 @@ type Item<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str);
 
 /// Each stored entry's link and title, by link.
 fn stored_links_and_titles(config: &Config) -> Vec<(String, String)> {
-    let conn = rusqlite::Connection::open(&config.storage.path).unwrap();
-    let mut statement = conn
-        .prepare("SELECT link, title FROM entries ORDER BY link, identity")
-        .unwrap();
-    statement
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    common::row_pairs(
+        &config.storage.path,
+        "SELECT link, title FROM entries ORDER BY link, identity",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

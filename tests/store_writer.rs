@@ -1757,18 +1757,11 @@ fn age(db: &Path, days: i64) {
 
 /// The identities that have a tombstone, by source, sorted.
 fn tombstones(db: &Path) -> Vec<(String, String)> {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let mut statement = conn
-        .prepare(
-            "SELECT s.name, t.identity FROM tombstones t JOIN sources s ON s.id = t.source_id
-              ORDER BY s.name, t.identity",
-        )
-        .unwrap();
-    statement
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    common::row_pairs(
+        db,
+        "SELECT s.name, t.identity FROM tombstones t JOIN sources s ON s.id = t.source_id
+          ORDER BY s.name, t.identity",
+    )
 }
 
 /// A feed of items with guids `ids` and no dates, the items a tombstone guards: the ingest
@@ -2424,14 +2417,10 @@ async fn a_tombstone_made_while_a_poll_runs_is_not_marked_missed_by_that_poll() 
         (0, 0, 1)
     );
     store.close().await;
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let marks: Vec<(String, bool)> = conn
-        .prepare("SELECT identity, missed_at IS NOT NULL FROM tombstones ORDER BY identity")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let marks: Vec<(String, bool)> = common::row_pairs(
+        &db,
+        "SELECT identity, missed_at IS NOT NULL FROM tombstones ORDER BY identity",
+    );
     assert_eq!(
         marks,
         [
@@ -2475,14 +2464,10 @@ async fn a_tombstone_made_just_before_a_poll_began_is_not_marked_missed_by_that_
     store.record_poll(poll).await.unwrap();
     store.close().await;
 
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let marks: Vec<(String, bool)> = conn
-        .prepare("SELECT identity, missed_at IS NOT NULL FROM tombstones ORDER BY identity")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let marks: Vec<(String, bool)> = common::row_pairs(
+        &db,
+        "SELECT identity, missed_at IS NOT NULL FROM tombstones ORDER BY identity",
+    );
     assert_eq!(
         marks,
         [

@@ -301,3 +301,19 @@ pub fn tradefeed_command(config: &Path, args: &[&str]) -> std::process::Command 
         .env_remove("TRADEFEED_LISTEN");
     command
 }
+
+/// Every row of `sql`, a query of two columns, in the database at `db` (read beside the
+/// daemon's own connections).
+pub fn row_pairs<A, B>(db: &Path, sql: &str) -> Vec<(A, B)>
+where
+    A: rusqlite::types::FromSql,
+    B: rusqlite::types::FromSql,
+{
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut statement = conn.prepare(sql).unwrap();
+    statement
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
