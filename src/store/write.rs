@@ -994,6 +994,8 @@ fn record_poll(
     let same_url = url == record.url;
     let started = secs(record.started_at);
     let mut result = PollResult::default();
+    // Whether the source has tombstones, when the entries' probe below has asked.
+    let mut tombstones_known = None;
     if !record.entries.is_empty() {
         let (has_tombstones, has_entries): (bool, bool) = query_row(
             tx,
@@ -1002,6 +1004,7 @@ fn record_poll(
             [source_id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
+        tombstones_known = Some(has_tombstones);
         let mut poll = PollContext {
             source_id,
             priority,
@@ -1021,8 +1024,11 @@ fn record_poll(
             write_entry(tx, &mut poll, index, write, hook, &mut result)?;
         }
     }
-    // A read of the feed says which of the source's tombstones it lists.
-    if let PollOutcome::Fetched { listed_pruned, .. } = &record.outcome {
+    // A read of the feed says which of the source's tombstones it lists (nothing to say for a
+    // source known to have none: a first pass's every poll).
+    if let PollOutcome::Fetched { listed_pruned, .. } = &record.outcome
+        && tombstones_known != Some(false)
+    {
         note_listed_tombstones(tx, source_id, listed_pruned, started)?;
     }
 
