@@ -262,7 +262,7 @@ fn stages(c: &mut Criterion) {
                             bytes: feed.len() as u64,
                             etag: None,
                             last_modified: None,
-                            listed_pruned: Vec::new(),
+                            listed_pruned: Some(Vec::new()),
                         },
                         next_due: Utc::now(),
                         moved_to: None,

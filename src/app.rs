@@ -817,7 +817,7 @@ mod tests {
                     bytes: 1,
                     etag: None,
                     last_modified: None,
-                    listed_pruned: Vec::new(),
+                    listed_pruned: Some(Vec::new()),
                 },
                 next_due: now,
                 moved_to: None,

@@ -306,8 +306,9 @@ struct Prepared {
     items: usize,
     skipped: usize,
     entries: Vec<EntryWrite>,
-    /// Identities the feed listed that retention has pruned (see `PollOutcome::Fetched`).
-    listed_pruned: Vec<String>,
+    /// Identities the feed listed that retention has pruned; `None` when it listed no item
+    /// it could identify (see `PollOutcome::Fetched`).
+    listed_pruned: Option<Vec<String>>,
 }
 
 impl Ingestor {
@@ -876,6 +877,8 @@ impl Ingestor {
             .map_err(ParseError::Crashed)
             .and_then(|parsed| parsed)?;
 
+        // A read listing no item it can identify says nothing of the source's tombstones.
+        let listed_any = !normalized.is_empty() || !passed_over.is_empty();
         let (normalized, known) = self
             .identify(&source.name, normalized)
             .await
@@ -980,7 +983,7 @@ impl Ingestor {
             items,
             skipped,
             entries,
-            listed_pruned,
+            listed_pruned: listed_any.then_some(listed_pruned),
         })
     }
 

@@ -739,7 +739,7 @@ async fn a_poll_of_a_url_changed_meanwhile_keeps_its_entries_but_leaves_the_new_
         bytes: 100,
         etag: Some("\"old-etag\"".into()),
         last_modified: Some("Wed, 21 Oct 2026 07:28:00 GMT".into()),
-        listed_pruned: Vec::new(),
+        listed_pruned: Some(Vec::new()),
     };
     late.moved_to = Some("https://old.example/moved".into());
     late.next_due = Utc::now() + chrono::Duration::days(365);
@@ -1370,7 +1370,7 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
             bytes: 100,
             etag: None,
             last_modified: None,
-            listed_pruned: Vec::new(),
+            listed_pruned: Some(Vec::new()),
         },
         next_due: now + chrono::Duration::hours(1),
         moved_to: None,
@@ -1888,6 +1888,49 @@ async fn a_tombstone_lasts_while_its_feed_lists_it_and_goes_a_grace_after_it_sto
     assert_eq!(tombstones(&db), stones(&[("A", "a1"), ("A", "a2")]));
     pipeline.store.close().await;
     assert_foreign_keys_hold(&db);
+}
+
+/// A feed that comes back empty (a CMS failing behind a 200, a feed emptied by mistake) lists
+/// nothing, which is no evidence that its items are gone for good: the source's tombstones
+/// are not marked missed, however long it stays empty, and when the items come back they
+/// stay out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_that_comes_back_empty_keeps_its_tombstones() {
+    let server = common::FeedServer::start().await;
+    server.put("a.xml", undated_feed(1, &ids(&["a1", "a2"])));
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    let config = tradefeed::config::Config::load(&path).unwrap();
+    let a = config.sources[0].clone();
+    let pipeline = tradefeed::app::Pipeline::start(&config).await.unwrap();
+    let db = pipeline.store.path().to_path_buf();
+    assert_eq!(poll_one(&pipeline, &a).await.new_entries, 2);
+    age(&db, 2);
+    prune_one_day(&pipeline.store).await;
+    let both = stones(&[("A", "a1"), ("A", "a2")]);
+    assert_eq!(tombstones(&db), both);
+
+    // Empty for a month, read again and again, pruned well past the grace.
+    for (days, edition) in [(1, 2), (10, 3), (20, 4)] {
+        age(&db, days);
+        server.put("a.xml", undated_feed(edition, &[]));
+        let report = poll_one(&pipeline, &a).await;
+        assert_eq!((report.http_status, report.items), (Some(200), 0));
+        prune_one_day(&pipeline.store).await;
+        assert_eq!(
+            tombstones(&db),
+            both,
+            "after {days} more days of an empty feed"
+        );
+    }
+    server.put("a.xml", undated_feed(5, &ids(&["a1", "a2"])));
+    let report = poll_one(&pipeline, &a).await;
+    assert_eq!(
+        (report.items, report.new_entries),
+        (2, 0),
+        "back, and still out"
+    );
+    pipeline.store.close().await;
 }
 
 /// Months of a busy feed under retention: every item is pruned a day or two after it

@@ -53,8 +53,11 @@ pub enum PollOutcome {
         last_modified: Option<String>,
         /// Identities the feed listed whose entries retention has pruned: their tombstones
         /// are still needed, and the source's others were missed by this read; the poll's
-        /// write says so (see [`Store::prune`]).
-        listed_pruned: Vec<String>,
+        /// write says so (see [`Store::prune`]). `None` when the read listed no item it could
+        /// identify: a feed that comes back empty (a CMS failing behind a 200) is no evidence
+        /// that the source dropped its pruned items, and counting it as such would let them
+        /// come back as new once the grace ran out.
+        listed_pruned: Option<Vec<String>>,
     },
     /// 304: nothing to do.
     NotModified {
@@ -467,7 +470,7 @@ impl Store {
     /// logs. Returns (entries, stories) removed.
     ///
     /// A remembered identity (a tombstone) is needed only while its source's feed lists it.
-    /// Each poll that reads the feed (a 200) marks the source's tombstones it did not find
+    /// Each poll that reads the feed (a 200 listing at least one item) marks the source's tombstones it did not find
     /// listed as missed at its start (`missed_at`, kept from the first such read; not those
     /// made less than an hour before it, which a prune still running may have hidden from
     /// ingest) and clears the mark of those it found listed ([`PollOutcome::Fetched`]'s
@@ -1025,8 +1028,11 @@ fn record_poll(
         }
     }
     // A read of the feed says which of the source's tombstones it lists (nothing to say for a
-    // source known to have none: a first pass's every poll).
-    if let PollOutcome::Fetched { listed_pruned, .. } = &record.outcome
+    // source known to have none, a first pass's every poll, nor by a read that listed nothing).
+    if let PollOutcome::Fetched {
+        listed_pruned: Some(listed_pruned),
+        ..
+    } = &record.outcome
         && tombstones_known != Some(false)
     {
         note_listed_tombstones(tx, source_id, listed_pruned, started)?;
