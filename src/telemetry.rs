@@ -153,6 +153,8 @@ pub struct StoredState<'a> {
     pub topics: &'a [(String, u64)],
     /// Every source row; those out of the config are left out.
     pub sources: &'a [crate::store::SourceState],
+    /// When these were read (Unix seconds).
+    pub read_at: i64,
 }
 
 fn append_state_gauges(text: &mut String, state: &StoredState<'_>) {
@@ -160,6 +162,19 @@ fn append_state_gauges(text: &mut String, state: &StoredState<'_>) {
     let family = |text: &mut String, name: &str, help: &str| {
         let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge");
     };
+    // Rendered with the gauges it dates: while the database cannot be read, the last gauges
+    // read are served again, and this says how old they are.
+    family(
+        text,
+        "tradefeed_state_read_timestamp_seconds",
+        "When the per-topic and per-source gauges were read from the database; older than the \
+         scrape interval means the database could not be read since.",
+    );
+    let _ = writeln!(
+        text,
+        "tradefeed_state_read_timestamp_seconds {}",
+        state.read_at
+    );
     if !state.topics.is_empty() {
         family(
             text,

@@ -228,6 +228,7 @@ async fn metrics(State(state): State<HttpState>) -> Response {
                 entries,
                 topics: &topics,
                 sources: &sources,
+                read_at: chrono::Utc::now().timestamp(),
             });
             gauges.clone_into(
                 &mut state
@@ -616,7 +617,23 @@ mod tests {
             assert_eq!(r.status(), 200);
             r.text().await.unwrap()
         };
-        assert!(scrape().await.contains(line));
+        // When the gauges were last read: whole seconds, so a scrape a second later differs.
+        let read_at = |metrics: &str| -> f64 {
+            let line = metrics
+                .lines()
+                .find(|l| l.starts_with("tradefeed_state_read_timestamp_seconds "))
+                .unwrap_or_else(|| panic!("no read timestamp in {metrics}"));
+            line.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        let good = scrape().await;
+        assert!(good.contains(line));
+        let good_read_at = read_at(&good);
+        let now = chrono::Utc::now().timestamp() as f64;
+        assert!(
+            (now - good_read_at).abs() <= 2.0,
+            "{good_read_at} vs now {now}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
         // The sources table goes away behind the daemon: its reads fail from now on.
         rusqlite::Connection::open(dir.path().join("tradefeed.db"))
@@ -627,6 +644,8 @@ mod tests {
         let metrics = scrape().await;
         assert!(metrics.contains(line), "{metrics}");
         assert_eq!(metrics.matches(line).count(), 1, "{metrics}");
+        // ...and say how old they are: the read timestamp stays at the last good read.
+        assert_eq!(read_at(&metrics), good_read_at, "{metrics}");
         state.store.close().await;
     }
 
