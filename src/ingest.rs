@@ -574,7 +574,7 @@ impl Ingestor {
             Some(state) => state,
             None => match self.store.poll_state(&source.name).await {
                 Ok(state) => state,
-                Err(e) => return self.store_failure(source, clock, &settings, e),
+                Err(e) => return self.store_failure(source, clock, &settings, e, None),
             },
         };
         let failures = state.as_ref().map_or(0, |s| s.consecutive_failures);
@@ -646,7 +646,7 @@ impl Ingestor {
                         }
                     }
                     Err(PrepareError::Store(e)) => {
-                        return self.store_failure(source, clock, &settings, e);
+                        return self.store_failure(source, clock, &settings, e, None);
                     }
                     Err(PrepareError::Parse(e)) => PollOutcome::Failed {
                         kind: "parse".into(),
@@ -682,6 +682,14 @@ impl Ingestor {
         };
         report.next_due = next;
         report.outcome = outcome.label().to_string();
+        // The wait a server asked for (429/503 with Retry-After): should this poll's write
+        // fail, the hold in memory must still honour it.
+        let server_wait = match &outcome {
+            PollOutcome::Failed {
+                retry_not_before, ..
+            } => *retry_not_before,
+            _ => None,
+        };
         if let PollOutcome::Failed {
             message,
             http_status,
@@ -703,7 +711,7 @@ impl Ingestor {
             .collect();
         let hook: Option<Box<dyn PollHook>> = if signatures.iter().any(Option::is_some) {
             if let Err(e) = self.ensure_index(&settings).await {
-                return self.store_failure(source, clock, &settings, e);
+                return self.store_failure(source, clock, &settings, e, server_wait);
             }
             Some(Box::new(ClusterHook {
                 index: Arc::clone(&self.index),
@@ -756,7 +764,7 @@ impl Ingestor {
                     report.defer_for = Some(settings.backoff_base);
                 }
             }
-            Err(e) => return self.store_failure(source, clock, &settings, e),
+            Err(e) => return self.store_failure(source, clock, &settings, e, server_wait),
         }
         Self::finish(report, clock)
     }
@@ -1057,16 +1065,22 @@ impl Ingestor {
     }
 
     /// A poll whose store write failed: report it; the source stays due in the database, so
-    /// the report asks to hold it back for the backoff base before it is retried.
+    /// the report asks to hold it back for the backoff base before it is retried, or until
+    /// `server_wait` if the server asked to wait longer (a Retry-After the write would have
+    /// stored).
     fn store_failure(
         &self,
         source: &Source,
         clock: Instant,
         settings: &IngestSettings,
         error: StoreError,
+        server_wait: Option<DateTime<Utc>>,
     ) -> PollReport {
         warn!(error = %error, "could not record poll; will retry");
-        let retry = settings.backoff_base;
+        let asked = server_wait
+            .and_then(|t| (t - Utc::now()).to_std().ok())
+            .unwrap_or_default();
+        let retry = settings.backoff_base.max(asked);
         PollReport {
             outcome: "store".into(),
             error: Some(error.to_string()),
@@ -1500,8 +1514,49 @@ mod tests {
         assert_eq!(report.defer_for, Some(base));
     }
 
+    /// A server's Retry-After outlives a write that fails: the poll's hold is the server's
+    /// wait, not the shorter backoff base, so the source is not asked again meanwhile.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_retry_after_is_honoured_when_the_poll_that_got_it_cannot_be_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = Duration::from_secs(600);
+        let settings = test_settings(base, Duration::from_secs(21_600));
+        let (store, ingestor) = ingestor_over_a_new_store(dir.path(), &settings).await;
+        let source = Source {
+            url: serve_answer("429 Too Many Requests", "Retry-After: 3600\r\n", "").await,
+            ..test_source("busy")
+        };
+        store
+            .sync_sources(std::slice::from_ref(&source), |_, t| t)
+            .await
+            .unwrap();
+        // Reads still work; every write of a poll's outcome to the source's row fails.
+        rusqlite::Connection::open(dir.path().join("t.db"))
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER no_poll_writes BEFORE UPDATE ON sources
+                 BEGIN SELECT RAISE(ABORT, 'disk says no'); END;",
+            )
+            .unwrap();
+        let report = poll_alone(&ingestor, &source).await;
+        assert_eq!(report.outcome, "store", "{report:?}");
+        let hold = report.defer_for.expect("held back").as_secs();
+        assert!((3_590..=3_600).contains(&hold), "held {hold} s: {report:?}");
+        store.close().await;
+    }
+
     /// Serves `body` as an RSS feed to every request on 127.0.0.1; returns its URL.
     async fn serve_feed(body: &'static str) -> String {
+        serve_answer("200 OK", "Content-Type: application/rss+xml\r\n", body).await
+    }
+
+    /// Answers every request on 127.0.0.1 with `status`, the header lines `headers` (each
+    /// ending in CRLF) and `body`; returns the URL.
+    async fn serve_answer(
+        status: &'static str,
+        headers: &'static str,
+        body: &'static str,
+    ) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -1517,7 +1572,7 @@ mod tests {
                         }
                     }
                     let head = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n\
+                        "HTTP/1.1 {status}\r\n{headers}\
                          Content-Length: {}\r\nConnection: close\r\n\r\n",
                         body.len()
                     );
