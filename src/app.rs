@@ -486,9 +486,8 @@ async fn reschedule_if_changed_meanwhile(
 }
 
 /// Deletes entries first seen longer ago than the retention in force, every `every` and at
-/// once when `retention` changes (a reload), until `cancel` fires. `None` prunes no entries;
-/// `Some(days)` prunes entries first seen more than `days` days ago. Whatever the retention,
-/// the fetch log keeps [`FETCH_LOG_DAYS`]. Also runs the metrics upkeep each time it wakes.
+/// once when `retention` changes (a reload), until `cancel` fires: [`prune_once`] each time.
+/// Also runs the metrics upkeep each time it wakes.
 pub async fn prune_by_retention(
     store: Store,
     mut retention: watch::Receiver<Option<u32>>,
@@ -498,38 +497,8 @@ pub async fn prune_by_retention(
     loop {
         crate::telemetry::upkeep();
         let days = *retention.borrow_and_update();
-        // Checked: a retention reaching back before the calendar begins prunes nothing.
-        let cutoff = days.map(|days| {
-            Utc::now()
-                .checked_sub_signed(chrono::Duration::days(i64::from(days)))
-                .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
-        });
-        // The fetch log first, in batches, to the later of its own days and the retention, so
-        // the retention's transaction below finds no log lines left to delete at once. Stopped
-        // between batches at shutdown: a log that grew for a year takes thousands of them.
-        let log_cutoff = (Utc::now() - chrono::Duration::days(FETCH_LOG_DAYS))
-            .max(cutoff.unwrap_or(chrono::DateTime::<Utc>::MIN_UTC));
-        tokio::select! {
-            pruned = store.prune_fetch_log(log_cutoff, crate::store::FETCH_LOG_BATCH) => match pruned {
-                Ok((0, _)) => {}
-                Ok((lines, _)) => info!(lines, "pruned the fetch log"),
-                Err(e) => error!(error = %e, "pruning the fetch log failed; will retry"),
-            },
-            () = cancel.cancelled() => return,
-        }
-        if let (Some(days), Some(cutoff)) = (days, cutoff) {
-            match store.prune(cutoff).await {
-                Ok((entries, stories)) if entries + stories > 0 => {
-                    info!(
-                        entries,
-                        stories,
-                        retention_days = days,
-                        "pruned by retention"
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => error!(error = %e, "pruning failed; will retry"),
-            }
+        if !prune_once(&store, days, &cancel).await {
+            return;
         }
         tokio::select! {
             () = tokio::time::sleep(every) => {}
@@ -537,6 +506,48 @@ pub async fn prune_by_retention(
             () = cancel.cancelled() => return,
         }
     }
+}
+
+/// One prune, as the daemon runs it hourly and `fetch` after its pass: `None` prunes no
+/// entries; `Some(days)` prunes entries first seen more than `days` days ago (with their
+/// stories, remembering their identities). Whatever the retention, the fetch log keeps
+/// [`FETCH_LOG_DAYS`]. Failures are logged (the next prune retries). False when `cancel`
+/// fired while the fetch log was being pruned (then the entries are left for next time).
+pub async fn prune_once(store: &Store, days: Option<u32>, cancel: &CancellationToken) -> bool {
+    // Checked: a retention reaching back before the calendar begins prunes nothing.
+    let cutoff = days.map(|days| {
+        Utc::now()
+            .checked_sub_signed(chrono::Duration::days(i64::from(days)))
+            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
+    });
+    // The fetch log first, in batches, to the later of its own days and the retention, so
+    // the retention's transaction below finds no log lines left to delete at once. Stopped
+    // between batches at shutdown: a log that grew for a year takes thousands of them.
+    let log_cutoff = (Utc::now() - chrono::Duration::days(FETCH_LOG_DAYS))
+        .max(cutoff.unwrap_or(chrono::DateTime::<Utc>::MIN_UTC));
+    tokio::select! {
+        pruned = store.prune_fetch_log(log_cutoff, crate::store::FETCH_LOG_BATCH) => match pruned {
+            Ok((0, _)) => {}
+            Ok((lines, _)) => info!(lines, "pruned the fetch log"),
+            Err(e) => error!(error = %e, "pruning the fetch log failed; will retry"),
+        },
+        () = cancel.cancelled() => return false,
+    }
+    if let (Some(days), Some(cutoff)) = (days, cutoff) {
+        match store.prune(cutoff).await {
+            Ok((entries, stories)) if entries + stories > 0 => {
+                info!(
+                    entries,
+                    stories,
+                    retention_days = days,
+                    "pruned by retention"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => error!(error = %e, "pruning failed; will retry"),
+        }
+    }
+    true
 }
 
 /// One polling pass over `sources` (all polled now, due or not, except those the server asked

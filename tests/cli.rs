@@ -412,3 +412,75 @@ async fn a_database_name_starting_with_file_colon_is_a_file_not_an_sqlite_uri() 
             .unwrap();
     assert!(stories > 0, "stored in {}", db.display());
 }
+
+/// `fetch` prunes after its pass as the daemon does hourly: a database fed only by `fetch`
+/// from cron keeps to `retention_days` (pruned identities remembered, so the feed that still
+/// lists them brings none back) and to the fetch log's 30 days.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_prunes_by_retention_and_caps_the_fetch_log_after_its_pass() {
+    // Undated items: ingest dates each when first seen, so only retention removes them.
+    let feed = |edition: u32| {
+        Resource::feed(format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>E{edition}</title>\
+             <link>http://p.example/</link><description>d</description>\
+             <item><guid>p-1</guid><title>Ministry sets steel import duties</title>\
+             <description>New duties on steel imports.</description></item>\
+             <item><guid>p-2</guid><title>Talks on a trade deal resume</title>\
+             <description>Negotiators met again on the trade deal.</description></item>\
+             </channel></rss>"
+        ))
+    };
+    let server = FeedServer::start().await;
+    server.put("p.xml", feed(1));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &[("P", server.url("p.xml"))], "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = common::replaced(
+        &text,
+        "path = \"tradefeed.db\"",
+        "path = \"tradefeed.db\"\nretention_days = 1",
+    );
+    std::fs::write(&config, text).unwrap();
+    let config = config.to_str().unwrap();
+    let o = tradefeed(&["--config", config, "fetch"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+
+    // Two days on for the entries, forty for the fetch log.
+    let db = dir.path().join("tradefeed.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "UPDATE entries SET first_seen = first_seen - 172800, published = published - 172800,
+                    updated = updated - 172800, last_changed = last_changed - 172800;
+             UPDATE stories SET first_seen = first_seen - 172800, published = published - 172800,
+                    updated = updated - 172800;
+             UPDATE fetches SET started_at = started_at - 3456000;",
+        )
+        .unwrap();
+    server.put("p.xml", feed(2));
+    let o = tradefeed(&["--config", config, "fetch"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("new=0"), "{}", stdout(&o));
+
+    let count = |sql: &str| -> i64 {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(count("SELECT count(*) FROM entries"), 0, "pruned");
+    assert_eq!(count("SELECT count(*) FROM stories"), 0, "pruned");
+    assert_eq!(count("SELECT count(*) FROM tombstones"), 2, "remembered");
+    assert_eq!(
+        count("SELECT count(*) FROM fetches"),
+        1,
+        "only this pass's line is younger than 30 days"
+    );
+
+    // The feed still lists both: the next pass brings neither back.
+    server.put("p.xml", feed(3));
+    let o = tradefeed(&["--config", config, "fetch"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("new=0"), "{}", stdout(&o));
+    assert_eq!(count("SELECT count(*) FROM entries"), 0);
+}

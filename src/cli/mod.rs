@@ -309,6 +309,14 @@ async fn fetch(cli: &Cli, only: Option<&str>) -> anyhow::Result<ExitCode> {
     let pipeline = Pipeline::start(&config).await?;
     let started = std::time::Instant::now();
     let results = app::fetch_once(&pipeline, sources, config.polling.concurrency).await;
+    // The daemon prunes hourly; a database fed only by `fetch` (from cron, say) is pruned
+    // here, or retention and the fetch log's cap would never apply to it.
+    app::prune_once(
+        &pipeline.store,
+        config.storage.retention_days,
+        &CancellationToken::new(),
+    )
+    .await;
     pipeline.store.close().await;
 
     // One line per source: buffered, so a pass over thousands of sources is not a write
