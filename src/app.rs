@@ -694,6 +694,14 @@ struct Live {
 }
 
 impl Live {
+    /// A reload that applies nothing: logged, shown on the status page and in the metrics,
+    /// whatever the step that failed.
+    fn refuse(&self, message: String) {
+        error!(error = %message, "config reload failed; still running on the previous config");
+        self.site.write().expect("site lock poisoned").config_error = Some(message);
+        crate::telemetry::record_reload(false);
+    }
+
     /// Re-reads the config and topic profiles; applies them all, or nothing.
     async fn reload(&mut self) {
         let path = self.config.path.clone();
@@ -702,13 +710,7 @@ impl Live {
             .and_then(|c| load_classifier(&c).map(|k| (c, k)));
         let (new, classifier) = match loaded {
             Ok(pair) => pair,
-            Err(e) => {
-                let message = format!("{e:#}");
-                error!(error = %message, "config reload failed; still running on the previous config");
-                self.site.write().expect("site lock poisoned").config_error = Some(message);
-                crate::telemetry::record_reload(false);
-                return;
-            }
+            Err(e) => return self.refuse(format!("{e:#}")),
         };
         if new.server.listen != self.config.server.listen {
             warn!(listen = %new.server.listen, "[server] listen changes only on restart");
@@ -718,16 +720,12 @@ impl Live {
         }
         let fetcher = match Fetcher::new(fetch_limits(&new)) {
             Ok(f) => f,
-            Err(e) => {
-                error!(error = %e, "config reload failed: cannot build the HTTP client");
-                crate::telemetry::record_reload(false);
-                return;
-            }
+            Err(e) => return self.refuse(format!("cannot build the HTTP client: {e:#}")),
         };
         if let Err(e) = sync_sources(&self.store, &new).await {
-            error!(error = %e, "config reload failed: cannot record the sources; will retry on the next change");
-            crate::telemetry::record_reload(false);
-            return;
+            return self.refuse(format!(
+                "cannot record the sources in the database (tried again at the next change): {e:#}"
+            ));
         }
         self.ingestor.reconfigure(fetcher, ingest_settings(&new));
         self.permits.resize(new.polling.concurrency);

@@ -49,3 +49,50 @@ async fn a_broken_edit_leaves_the_daemon_serving_on_the_old_config_and_says_so()
     );
     stop_daemon(cancel, handle).await;
 }
+
+/// A valid edit that the database refuses to record (here a trigger refuses new source rows)
+/// applies nothing, and the status page says so as it does for an invalid file.
+#[tokio::test]
+async fn an_edit_the_database_cannot_record_is_refused_and_shown() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    let db = config.storage.path.clone();
+    let (base, cancel, handle) = start_daemon(config).await;
+    server
+        .wait_for_hits("a.xml", 1, Duration::from_secs(10))
+        .await;
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER no_new_sources BEFORE INSERT ON sources
+             BEGIN SELECT RAISE(ABORT, 'no room for new sources'); END;",
+        )
+        .unwrap();
+
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        "[[sources]]\nname = \"B\"\nurl = \"{}\"\n",
+        server.url("b.xml")
+    ));
+    std::fs::write(&path, text).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let page = loop {
+        let (status, page) = get_text(&format!("{base}/")).await;
+        assert_eq!(status, 200);
+        if page.contains("Config reload failed") {
+            break page;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refused reload is shown on the status page"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(page.contains("cannot record the sources"), "{page}");
+    assert!(page.contains("no room for new sources"), "{page}");
+    assert_eq!(server.hits("b.xml"), 0, "nothing of the edit applied");
+    stop_daemon(cancel, handle).await;
+}

@@ -356,6 +356,16 @@ mod tests {
                 "per_host_concurrency = 10001",
                 "defaults.per_host_concurrency",
             ),
+            (
+                "[defaults]\n",
+                "max_redirects = 21",
+                "defaults.max_redirects",
+            ),
+            (
+                "[defaults]\n",
+                &format!("user_agent = \"{}\"", "a".repeat(513)),
+                "defaults.user_agent",
+            ),
         ];
         for (table, line, key) in cases {
             let text = format!("# a comment\n{table}{line}\n");
@@ -373,16 +383,64 @@ mod tests {
             "[storage]\nretention_days = 36500\n[cluster]\nwindow_days = 3650\n\
              [defaults]\ntimeout_secs = 86400\nconnect_timeout_secs = 86400\n\
              backoff_base_secs = 2592000\nbackoff_cap_secs = 2592000\nmax_jitter_secs = 604800\n\
-             per_host_spacing_ms = 3600000\nconcurrency = 10000\nper_host_concurrency = 10000\n",
+             per_host_spacing_ms = 3600000\nconcurrency = 10000\nper_host_concurrency = 10000\n\
+             max_redirects = 20\n",
         )
         .unwrap();
         assert_eq!(c.storage.retention_days, Some(36_500));
         assert_eq!(c.cluster.window_days, 3_650);
         assert_eq!(c.polling.backoff_cap, Duration::from_secs(2_592_000));
         assert_eq!(c.polling.concurrency, 10_000);
+        assert_eq!(c.polling.max_redirects, 20);
         // Retention 0 still means keep all.
         let c = parse("[storage]\nretention_days = 0\n").unwrap();
         assert_eq!(c.storage.retention_days, None);
+    }
+
+    /// Values `check` used to accept that then stopped `run` and `fetch` with an error naming
+    /// no file, line or key (the HTTP client refused the header; the database path was a
+    /// folder).
+    #[test]
+    fn a_user_agent_that_cannot_be_sent_and_an_empty_database_path_are_refused_by_key() {
+        for (text, key, fragment) in [
+            (
+                "[defaults]\nuser_agent = \"a\\nb\"\n",
+                "defaults.user_agent",
+                "HTTP header",
+            ),
+            (
+                "[defaults]\nuser_agent = \"bad\\u0007ua\"\n",
+                "defaults.user_agent",
+                "HTTP header",
+            ),
+            (
+                "[defaults]\nuser_agent = \"caf\u{e9}\"\n",
+                "defaults.user_agent",
+                "HTTP header",
+            ),
+            (
+                "[defaults]\nuser_agent = \" \"\n",
+                "defaults.user_agent",
+                "not be empty",
+            ),
+            (
+                "[storage]\npath = \"\"\n",
+                "storage.path",
+                "must name a file",
+            ),
+            (
+                "[storage]\npath = \"  \"\n",
+                "storage.path",
+                "must name a file",
+            ),
+        ] {
+            let (line, got_key, message) = error_of(text);
+            assert_eq!((line, got_key.as_str()), (2, key), "{text:?}: {message}");
+            assert!(message.contains(fragment), "{text:?}: {message}");
+        }
+        let c =
+            parse("[defaults]\nuser_agent = \"  ExampleBot/1.0 (+mailto:a@b.example)\"\n").unwrap();
+        assert_eq!(c.polling.user_agent, "ExampleBot/1.0 (+mailto:a@b.example)");
     }
 
     #[test]

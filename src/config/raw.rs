@@ -43,7 +43,7 @@ struct RawServer {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStorage {
-    path: Option<String>,
+    path: Option<Spanned<String>>,
     retention_days: Option<Spanned<u32>>,
 }
 
@@ -54,8 +54,8 @@ struct RawDefaults {
     timeout_secs: Option<Spanned<u64>>,
     connect_timeout_secs: Option<Spanned<u64>>,
     max_body_bytes: Option<Spanned<u64>>,
-    max_redirects: Option<u32>,
-    user_agent: Option<String>,
+    max_redirects: Option<Spanned<u32>>,
+    user_agent: Option<Spanned<String>>,
     concurrency: Option<Spanned<usize>>,
     per_host_concurrency: Option<Spanned<usize>>,
     per_host_spacing_ms: Option<Spanned<u64>>,
@@ -108,6 +108,11 @@ const MAX_JITTER_SECS: (u64, &str) = (7 * 86_400, "7 days");
 const MAX_SPACING_MS: (u64, &str) = (3_600_000, "an hour");
 /// See [`MAX_RETENTION_DAYS`].
 const MAX_CONCURRENCY: usize = 10_000;
+/// Redirects followed per fetch at most: what browsers allow; a chain longer than that is a
+/// loop or a misconfiguration, and each hop costs a request to someone.
+const MAX_REDIRECTS: u32 = 20;
+/// Longest `user_agent`, in bytes: a header line, not a document.
+const MAX_USER_AGENT_BYTES: usize = 512;
 
 fn yes() -> bool {
     true
@@ -216,10 +221,13 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     };
 
     let storage = StorageConfig {
-        path: resolve(
-            &base_dir,
-            raw.storage.path.as_deref().unwrap_or("tradefeed.db"),
-        ),
+        path: match &raw.storage.path {
+            Some(p) if p.get_ref().trim().is_empty() => {
+                return Err(at.error(p.span(), "storage.path", "must name a file"));
+            }
+            Some(p) => resolve(&base_dir, p.get_ref()),
+            None => resolve(&base_dir, "tradefeed.db"),
+        },
         retention_days: match &raw.storage.retention_days {
             Some(d) if *d.get_ref() > MAX_RETENTION_DAYS => {
                 return Err(at.error(
@@ -325,13 +333,24 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             "defaults.max_body_bytes",
             10 * 1024 * 1024,
         )?,
-        max_redirects: d.max_redirects.unwrap_or(5),
-        user_agent: d.user_agent.clone().unwrap_or_else(|| {
-            format!(
+        max_redirects: match &d.max_redirects {
+            Some(n) if *n.get_ref() > MAX_REDIRECTS => {
+                return Err(at.error(
+                    n.span(),
+                    "defaults.max_redirects",
+                    format!("must be at most {MAX_REDIRECTS}"),
+                ));
+            }
+            Some(n) => *n.get_ref(),
+            None => 5,
+        },
+        user_agent: match &d.user_agent {
+            Some(agent) => check_user_agent(&at, agent)?,
+            None => format!(
                 "tradefeed/{} (+https://github.com/tradefeed/tradefeed)",
                 env!("CARGO_PKG_VERSION")
-            )
-        }),
+            ),
+        },
         concurrency: positive_usize(&d.concurrency, "defaults.concurrency", 16, MAX_CONCURRENCY)?,
         per_host_concurrency: positive_usize(
             &d.per_host_concurrency,
@@ -427,6 +446,32 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         topics_dir: resolve(&base_dir, raw.topics.dir.as_deref().unwrap_or("topics")),
         sources,
     })
+}
+
+/// A `user_agent` the HTTP client can send: a header value (visible ASCII and spaces: a
+/// control character would split the request's header lines, and the client refuses it when
+/// it is built, long after `check` said ok), not empty, at most [`MAX_USER_AGENT_BYTES`].
+fn check_user_agent(at: &Locator<'_>, agent: &Spanned<String>) -> Result<String, ConfigError> {
+    let value = agent.get_ref().trim();
+    let key = "defaults.user_agent";
+    if value.is_empty() {
+        return Err(at.error(agent.span(), key, "must not be empty"));
+    }
+    if value.len() > MAX_USER_AGENT_BYTES {
+        return Err(at.error(
+            agent.span(),
+            key,
+            format!("must be at most {MAX_USER_AGENT_BYTES} bytes"),
+        ));
+    }
+    if let Some(c) = value.chars().find(|c| !(' '..='~').contains(c)) {
+        return Err(at.error(
+            agent.span(),
+            key,
+            format!("{c:?} cannot be sent in an HTTP header: use printable ASCII"),
+        ));
+    }
+    Ok(value.to_string())
 }
 
 fn resolve(base: &Path, p: &str) -> PathBuf {
