@@ -93,6 +93,12 @@ fn load_topics(topics_dir: &std::path::Path) -> anyhow::Result<Classifier> {
         Classifier::load(topics_dir)
             .with_context(|| format!("loading topic profiles from {}", topics_dir.display()))
     } else {
+        // Not an error (the built-in topic is made for this), but a misspelt `[topics] dir`
+        // would otherwise change what is matched without a word.
+        info!(
+            folder = %topics_dir.display(),
+            "no topic profiles folder; the built-in trade-policy topic applies"
+        );
         Ok(Classifier::builtin())
     }
 }

@@ -86,12 +86,38 @@ async fn fetch_exits_0_when_all_sources_are_fine_2_when_some_fail_and_1_on_a_bad
     );
 }
 
+/// A `[topics] dir` that does not exist is not an error (the built-in topic is made for a
+/// config without profiles), but `check` says the built-in applies and where it looked, so a
+/// misspelt folder does not change what is matched unnoticed.
+#[test]
+fn check_says_when_the_built_in_topic_applies_for_want_of_a_profiles_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("t.toml");
+    std::fs::write(
+        &config,
+        "[topics]\ndir = \"topcis\"\n\n[[sources]]\nname = \"a\"\nurl = \"https://a.example/\"\n",
+    )
+    .unwrap();
+    let o = tradefeed(&["--config", config.to_str().unwrap(), "check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let folder = dir.path().join("topcis");
+    assert!(
+        stdout(&o).contains(&format!(
+            "topics: trade-policy (built-in: no folder at {})",
+            folder.display()
+        )),
+        "{}",
+        stdout(&o)
+    );
+}
+
 #[test]
 fn check_accepts_the_shipped_config_and_rejects_a_misspelt_key() {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/config/tradefeed.toml");
     let o = tradefeed(&["--config", shipped, "check"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("ok"), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("built-in"), "{}", stdout(&o));
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("t.toml");

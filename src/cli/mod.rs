@@ -247,8 +247,13 @@ async fn health(cli: &Cli, timeout: u64) -> anyhow::Result<ExitCode> {
 fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
     let config = load_config(cli)?;
     let classifier = app::load_classifier(&config)?;
+    let builtin = if config.topics_dir.is_dir() {
+        String::new()
+    } else {
+        format!(" (built-in: no folder at {})", config.topics_dir.display())
+    };
     println!(
-        "{}: ok ({} sources, {} enabled; topics: {}; database {})",
+        "{}: ok ({} sources, {} enabled; topics: {}{builtin}; database {})",
         cli.config.display(),
         config.sources.len(),
         config.enabled_sources().count(),
