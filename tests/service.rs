@@ -84,6 +84,8 @@ async fn metrics_are_prometheus_text_and_show_the_fetches() {
         "tradefeed_source_consecutive_failures{source=\"Broken\"} 1",
         "tradefeed_build_info{version=",
         "tradefeed_http_requests_total{route=\"/healthz\",status=\"200\"}",
+        "tradefeed_topic_stories{topic=\"trade-policy\"} 1",
+        "tradefeed_state_read_timestamp_seconds ",
     ] {
         assert!(metrics.contains(expected), "missing {expected}:\n{metrics}");
     }

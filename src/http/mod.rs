@@ -220,9 +220,21 @@ async fn metrics(State(state): State<HttpState>) -> Response {
         state.store.source_states()
     );
     let gauges = match (counts, topics, sources) {
-        (Ok((stories, entries)), Ok(mut topics), Ok(sources)) => {
-            // Scores of a topic whose profile was removed are not a series any more.
-            topics.retain(|(topic, _)| state.topic_exists(topic));
+        (Ok((stories, entries)), Ok(matched), Ok(sources)) => {
+            // Every topic configured now, 0 when none of its stories match (an alert on a
+            // topic going quiet needs the series); scores of a removed profile are not one.
+            let matched: std::collections::HashMap<String, u64> = matched.into_iter().collect();
+            let topics: Vec<(String, u64)> = state
+                .classifier
+                .read()
+                .expect("classifier lock poisoned")
+                .topic_names()
+                .into_iter()
+                .map(|topic| {
+                    let n = matched.get(&topic).copied().unwrap_or(0);
+                    (topic, n)
+                })
+                .collect();
             let gauges = crate::telemetry::state_gauges(&crate::telemetry::StoredState {
                 stories,
                 entries,
@@ -627,6 +639,11 @@ mod tests {
         };
         let good = scrape().await;
         assert!(good.contains(line));
+        // Each configured topic has its series before any story matches it.
+        assert!(
+            good.contains("tradefeed_topic_stories{topic=\"trade-policy\"} 0"),
+            "{good}"
+        );
         let good_read_at = read_at(&good);
         let now = chrono::Utc::now().timestamp() as f64;
         assert!(
