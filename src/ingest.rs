@@ -1,5 +1,7 @@
-//! The orchestrator: runs one source through fetch → parse → normalize → cluster → classify →
-//! store. Stages never call each other; this is the only place that sequences them.
+//! The orchestrator: runs one source through fetch → parse → normalize → classify → cluster →
+//! store. Stages never call each other; this is the only place that sequences them. The CPU
+//! pool signs and scores each entry (skipping the score of a copy the index already places);
+//! the store's writer places it among the stories just before the poll's write.
 
 mod cpu_pool;
 

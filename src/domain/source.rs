@@ -11,7 +11,8 @@ pub struct Source {
     pub schedule: Schedule,
     /// Disabled sources are kept (with their stories) but never polled.
     pub enabled: bool,
-    /// Free-form labels, shown in `sources` and on the status page.
+    /// Free-form labels for OPML: `export-opml` groups by the first, `import-opml` makes
+    /// folders into tags. Not stored in the database.
     pub tags: Vec<String>,
     /// Higher priority wins when choosing which appearance represents a story.
     pub priority: i32,
