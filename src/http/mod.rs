@@ -544,7 +544,25 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// A writer on one job longer than this is taken to be stuck: a poll batch takes
+/// milliseconds, a prune of years of backlog seconds; the busy timeout on another program's
+/// lock is 5 s.
+const WRITER_STUCK_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What `/readyz` says of a writer busy for `busy` on its current job (`None`: waiting for
+/// one): nothing while it is working, why it is not ready once it looks stuck.
+fn writer_stuck(busy: Option<std::time::Duration>) -> Option<String> {
+    let busy = busy.filter(|busy| *busy > WRITER_STUCK_AFTER)?;
+    Some(format!(
+        "database writer stuck: on one job for {} s, no poll can be stored\n",
+        busy.as_secs()
+    ))
+}
+
 async fn readyz(State(state): State<HttpState>) -> Response {
+    if let Some(why) = writer_stuck(state.store.writer_busy_for()) {
+        return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+    }
     match state.store.counts().await {
         Ok(_) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => (
@@ -558,6 +576,16 @@ async fn readyz(State(state): State<HttpState>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readiness_fails_only_once_the_writer_has_been_on_one_job_past_the_limit() {
+        use std::time::Duration;
+        assert_eq!(writer_stuck(None), None, "waiting for work");
+        assert_eq!(writer_stuck(Some(Duration::from_secs(3))), None, "working");
+        assert_eq!(writer_stuck(Some(WRITER_STUCK_AFTER)), None, "at the limit");
+        let why = writer_stuck(Some(Duration::from_secs(61))).expect("stuck");
+        assert!(why.contains("stuck: on one job for 61 s"), "{why}");
+    }
 
     #[test]
     fn the_canonical_query_keeps_only_what_changes_the_feed_in_one_ascii_form() {

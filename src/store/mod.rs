@@ -140,6 +140,8 @@ struct Inner {
     copy_wal_soon: Arc<AtomicBool>,
     /// Run by the writer thread each time it goes idle (see [`Store::when_writer_idle`]).
     idle_tasks: IdleTasks,
+    /// How long the writer has been on its current job (see [`Store::writer_busy_for`]).
+    pulse: Arc<WriterPulse>,
     /// Held for the store's lifetime: one daemon per database.
     _lock: Option<File>,
     /// Whether opening ran the whole-file integrity check (see [`clean_close`]).
@@ -281,6 +283,7 @@ impl Store {
         let search_behind = Arc::new(AtomicBool::new(writer_conn.is_some()));
         let idle_tasks = IdleTasks::default();
         let copy_wal_soon = Arc::new(AtomicBool::new(false));
+        let pulse = Arc::new(WriterPulse::new());
         let (writer, writer_thread) = match writer_conn {
             Some(conn) => {
                 let (tx, rx) = tokio::sync::mpsc::channel::<WriteJob>(WRITE_QUEUE);
@@ -288,6 +291,7 @@ impl Store {
                 let search_behind = Arc::clone(&search_behind);
                 let copy_wal_soon = Arc::clone(&copy_wal_soon);
                 let idle_tasks = idle_tasks.clone();
+                let pulse = Arc::clone(&pulse);
                 let stamp = clean_close::Stamp {
                     db: path.to_path_buf(),
                     lock: lock_path(path),
@@ -295,15 +299,14 @@ impl Store {
                 let handle = std::thread::Builder::new()
                     .name("store-writer".into())
                     .spawn(move || {
-                        writer_loop(
-                            conn,
-                            rx,
-                            &version,
-                            &search_behind,
-                            &copy_wal_soon,
-                            &idle_tasks,
-                            &stamp,
-                        )
+                        let shared = WriterShared {
+                            version: &version,
+                            search_behind: &search_behind,
+                            copy_wal_soon: &copy_wal_soon,
+                            idle_tasks: &idle_tasks,
+                            pulse: &pulse,
+                        };
+                        writer_loop(conn, rx, shared, &stamp)
                     })
                     .map_err(|source| StoreError::Io {
                         path: "store-writer thread".into(),
@@ -326,6 +329,7 @@ impl Store {
                 search_behind,
                 copy_wal_soon,
                 idle_tasks,
+                pulse,
                 _lock: lock,
                 checked_at_open,
                 #[cfg(test)]
@@ -337,6 +341,14 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// How long the writer thread has been on the job it is running, `None` when it waits for
+    /// one (or there is none: a read-only store). Reads go on working while the writer is
+    /// stuck (a lock another program holds, a disk that stopped answering), so readiness asks
+    /// this too: a daemon that can store no poll is not ready.
+    pub fn writer_busy_for(&self) -> Option<std::time::Duration> {
+        self.inner.pulse.busy_for()
     }
 
     /// A random namespace fixed when the database was created; part of every story's feed id.
@@ -543,18 +555,68 @@ const IDLE_FOLD_ATTEMPTS: u32 = 20;
 /// ingest down.
 const QUIET: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// When the writer thread began its current job, in milliseconds since `epoch` plus one; 0
+/// while it waits for one.
+struct WriterPulse {
+    epoch: std::time::Instant,
+    busy_since_ms: AtomicU64,
+}
+
+impl WriterPulse {
+    fn new() -> WriterPulse {
+        WriterPulse {
+            epoch: std::time::Instant::now(),
+            busy_since_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    fn begin(&self) {
+        self.busy_since_ms.store(self.now_ms(), Ordering::Release);
+    }
+
+    fn end(&self) {
+        self.busy_since_ms.store(0, Ordering::Release);
+    }
+
+    fn busy_for(&self) -> Option<std::time::Duration> {
+        match self.busy_since_ms.load(Ordering::Acquire) {
+            0 => None,
+            since => Some(std::time::Duration::from_millis(
+                self.now_ms().saturating_sub(since),
+            )),
+        }
+    }
+}
+
+/// What the writer thread shares with the [`Store`] (see [`Inner`]'s fields of these names).
+struct WriterShared<'a> {
+    version: &'a AtomicU64,
+    search_behind: &'a AtomicBool,
+    copy_wal_soon: &'a AtomicBool,
+    idle_tasks: &'a IdleTasks,
+    pulse: &'a WriterPulse,
+}
+
 /// The writer thread: runs queued jobs in order. Once the queue has been empty for
 /// [`QUIET`], it catches up the work kept off the ingest path: it indexes stories for
 /// search one chunk at a time (looking at the queue between chunks), then checkpoints the WAL.
 fn writer_loop(
     mut conn: Connection,
     mut jobs: tokio::sync::mpsc::Receiver<WriteJob>,
-    version: &AtomicU64,
-    search_behind: &AtomicBool,
-    copy_wal_soon: &AtomicBool,
-    idle_tasks: &IdleTasks,
+    shared: WriterShared<'_>,
     stamp: &clean_close::Stamp,
 ) {
+    let WriterShared {
+        version,
+        search_behind,
+        copy_wal_soon,
+        idle_tasks,
+        pulse,
+    } = shared;
     // A clock for waiting on the queue with a timeout; this thread runs nothing else on it.
     let clock = match tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -589,6 +651,7 @@ fn writer_loop(
         } else {
             Ok(clock.block_on(jobs.recv()))
         };
+        pulse.begin();
         let job = match next {
             Ok(Some(job)) => job,
             Ok(None) => break,
@@ -612,6 +675,7 @@ fn writer_loop(
                     }
                 }
                 wal_dirty = true;
+                pulse.end();
                 continue;
             }
             Err(_quiet) => {
@@ -629,6 +693,7 @@ fn writer_loop(
                     idle_folds_tried += 1;
                     last_job = std::time::Instant::now();
                 }
+                pulse.end();
                 continue;
             }
         };
@@ -661,6 +726,7 @@ fn writer_loop(
         wal_dirty = true;
         idle_folds_tried = 0;
         last_job = std::time::Instant::now();
+        pulse.end();
     }
     if let Some(checkpointer) = checkpointer {
         checkpointer.stop();
@@ -858,4 +924,57 @@ pub(crate) fn secs(t: chrono::DateTime<chrono::Utc>) -> i64 {
 /// The UTC time of Unix seconds (clamped to the epoch when out of range).
 pub(crate) fn time(secs: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod writer_pulse_tests {
+    use super::*;
+
+    /// The writer says how long it has been on a job, so readiness can tell a stuck writer
+    /// from one that is working; once the job ends it is no longer busy with it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_says_how_long_it_has_been_on_its_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), Access::ReadWrite).unwrap();
+        let (started_tx, started_rx) = oneshot::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let job = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .write(move |_| {
+                        let _ = started_tx.send(());
+                        let _ = release_rx.recv();
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        started_rx.await.unwrap();
+        let held = std::time::Duration::from_millis(300);
+        tokio::time::sleep(held).await;
+        let busy = store.writer_busy_for().expect("busy with the held job");
+        assert!(busy >= held, "busy for {busy:?}");
+
+        release_tx.send(()).unwrap();
+        job.await.unwrap().unwrap();
+        // The answer is sent from inside the job: the writer is done with it a moment later,
+        // and then idle (its idle fold, a quarter of a second on, is short).
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while let Some(still) = store.writer_busy_for() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "still busy for {still:?} after the job ended"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        store.close().await;
+        assert_eq!(
+            Store::open(&dir.path().join("t.db"), Access::ReadOnly)
+                .unwrap()
+                .writer_busy_for(),
+            None,
+            "a store without a writer is never busy"
+        );
+    }
 }
