@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 pub use render::{Format, story_id, xml_safe};
-pub use serve::{HEADER_READ_TIMEOUT, serve};
+pub use serve::{HEADER_READ_TIMEOUT, connection_limit, serve, serve_limited};
 
 use crate::ingest::SharedClassifier;
 use crate::store::{MAX_SEARCH_WORDS, Store, StoreError, StoryQuery};
