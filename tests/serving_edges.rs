@@ -687,3 +687,105 @@ async fn at_the_connection_cap_idle_keep_alive_connections_close_to_make_room() 
     stop.cancel();
     server.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_in_source_urls_are_served_nowhere_and_the_rest_of_each_url_is_kept() {
+    let server = FeedServer::start().await;
+    // Relative links, resolved against the URL the feed was fetched from.
+    server.put(
+        "private.xml",
+        Resource::feed(common::rss(
+            "Private",
+            &[(
+                "p1",
+                "/news/steel-duties",
+                "EU imposes anti-dumping duties on Chinese steel",
+                "&lt;p&gt;See &lt;a href=\"/docs/duties.pdf\"&gt;the notice&lt;/a&gt;.&lt;/p&gt;",
+                "Tue, 10 Nov 2026 09:00:00 GMT",
+            )],
+        )),
+    );
+    let port = server.addr.port();
+    let private = format!("http://reader:s3cret-pw@127.0.0.1:{port}/private.xml");
+    // Nothing listens on port 1: the fetch error quotes the URL.
+    let refused = "http://reader:s3cret-pw@127.0.0.1:1/feed.xml".to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &[("Private", private), ("Refused", refused)],
+        "",
+    );
+    let config = Config::load(&path).unwrap();
+    let pipeline = Pipeline::start(&config).await.unwrap();
+    app::fetch_once(&pipeline, config.sources.clone(), 8).await;
+    pipeline.store.close().await;
+    drop(pipeline);
+    // What the database holds (and the daemon must not publish) does carry the password.
+    let stored: Vec<(String, String)> = common::row_pairs(
+        &dir.path().join("tradefeed.db"),
+        "SELECT name, url FROM sources",
+    );
+    assert!(
+        stored.iter().all(|(_, url)| url.contains("s3cret-pw")),
+        "{stored:?}"
+    );
+    let links: Vec<(String, String)> = common::row_pairs(
+        &dir.path().join("tradefeed.db"),
+        "SELECT coalesce(link, ''), '' FROM entries",
+    );
+    assert!(links[0].0.contains("s3cret-pw"), "{links:?}");
+
+    // reqwest leaves the user-info out of its errors, but an error text need not come from
+    // it (`invalid url: "…"` quotes the URL it could not use).
+    rusqlite::Connection::open(dir.path().join("tradefeed.db"))
+        .unwrap()
+        .execute(
+            "UPDATE sources SET last_error = 'invalid url: ' || url || ': no host'
+              WHERE name = 'Refused'",
+            [],
+        )
+        .unwrap();
+
+    let (base, cancel, handle) = common::start_daemon(config).await;
+    let mut served = Vec::new();
+    for path in [
+        "/sources.opml",
+        "/",
+        "/?q=steel",
+        "/feeds/all.atom",
+        "/feeds/all.rss",
+        "/feeds/all.json",
+    ] {
+        let (status, body) = common::get_text(&format!("{base}{path}")).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(
+            !body.contains("s3cret-pw") && !body.contains("reader:") && !body.contains("reader@"),
+            "{path} publishes the credentials: {body}"
+        );
+        served.push(body);
+    }
+    let opml = &served[0];
+    assert!(
+        opml.contains(&format!("xmlUrl=\"http://127.0.0.1:{port}/private.xml\"")),
+        "{opml}"
+    );
+    assert!(
+        opml.contains("xmlUrl=\"http://127.0.0.1:1/feed.xml\""),
+        "{opml}"
+    );
+    let status = &served[1];
+    assert!(
+        status.contains("invalid url: http://127.0.0.1:1/feed.xml: no host"),
+        "the error is shown without the credentials: {status}"
+    );
+    let json = &served[5];
+    assert!(
+        json.contains(&format!("http://127.0.0.1:{port}/news/steel-duties")),
+        "the link keeps all but the credentials: {json}"
+    );
+    assert!(
+        json.contains(&format!("http://127.0.0.1:{port}/docs/duties.pdf")),
+        "and so do links in the HTML: {json}"
+    );
+    common::stop_daemon(cancel, handle).await;
+}

@@ -4,6 +4,7 @@
 //! served with an ETag, so a feed reader polling every minute costs a hash lookup and a 304.
 
 mod opml;
+mod redact;
 pub mod render;
 mod serve;
 mod status;
@@ -17,6 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+pub use redact::redact_userinfo;
 pub use render::{Format, story_id, xml_safe};
 pub use serve::{HEADER_READ_TIMEOUT, connection_limit, serve, serve_limited};
 
@@ -448,7 +450,8 @@ async fn feed(
                 instance: state.store.instance().to_string(),
                 query: key.query.clone(),
             };
-            let stories_for_render = stories;
+            let mut stories_for_render = stories;
+            stories_for_render.iter_mut().for_each(redact::redact_story);
             let (body, last) = tokio::task::spawn_blocking(move || {
                 let body = render::render(format, &meta, &stories_for_render);
                 (body, render::last_updated(&stories_for_render))
@@ -537,7 +540,10 @@ async fn readyz(State(state): State<HttpState>) -> Response {
         Ok(_) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("database unavailable: {e}\n"),
+            format!(
+                "database unavailable: {}\n",
+                redact_userinfo(&e.to_string())
+            ),
         )
             .into_response(),
     }
