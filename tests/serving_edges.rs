@@ -789,3 +789,56 @@ async fn credentials_in_source_urls_are_served_nowhere_and_the_rest_of_each_url_
     );
     common::stop_daemon(cancel, handle).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_forbids_content_type_sniffing() {
+    let (base, cancel, handle, _dir, _server) =
+        daemon_with(vec![("Steel desk", common::steel_duties_feed())], "").await;
+    let client = reqwest::Client::new();
+    let etag = client
+        .get(format!("{base}/feeds/all.atom"))
+        .send()
+        .await
+        .unwrap()
+        .headers()["etag"]
+        .clone();
+    let requests = [
+        (reqwest::Method::GET, "/", 200),
+        (reqwest::Method::GET, "/healthz", 200),
+        (reqwest::Method::GET, "/readyz", 200),
+        (reqwest::Method::GET, "/metrics", 200),
+        (reqwest::Method::GET, "/sources.opml", 200),
+        (reqwest::Method::GET, "/feeds/all.atom", 200),
+        (reqwest::Method::GET, "/feeds/all.json?limit=3", 200),
+        (reqwest::Method::GET, "/feeds/all.rss?limit=%3Cb%3E", 400),
+        (reqwest::Method::GET, "/feeds/%3Cscript%3E.atom", 404),
+        (reqwest::Method::GET, "/feeds/x.html", 404),
+        (reqwest::Method::GET, "/no/such/page", 404),
+        (reqwest::Method::POST, "/healthz", 405),
+    ];
+    for (method, path, status) in requests {
+        let response = client
+            .request(method.clone(), format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{method} {path}");
+        assert_eq!(
+            response
+                .headers()
+                .get("x-content-type-options")
+                .map(|v| v.as_bytes()),
+            Some(&b"nosniff"[..]),
+            "{method} {path}"
+        );
+    }
+    let not_modified = client
+        .get(format!("{base}/feeds/all.atom"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_modified.status(), 304);
+    assert_eq!(not_modified.headers()["x-content-type-options"], "nosniff");
+    common::stop_daemon(cancel, handle).await;
+}

@@ -201,7 +201,18 @@ pub fn router(state: HttpState) -> Router {
         .route("/sources.opml", get(opml::sources))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn(count_requests))
+        .layer(axum::middleware::map_response(no_sniffing))
         .with_state(state)
+}
+
+/// Marks every response `X-Content-Type-Options: nosniff`, so a browser takes its content type
+/// as given: error texts echo request input as `text/plain`, and must never be sniffed as HTML.
+async fn no_sniffing(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// Counts every request by matched route (not raw path: bounded label values) and status.
