@@ -4,6 +4,7 @@
 //! served with an ETag, so a feed reader polling every minute costs a hash lookup and a 304.
 
 mod opml;
+mod redact;
 pub mod render;
 mod serve;
 mod status;
@@ -17,8 +18,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+pub use redact::redact_userinfo;
 pub use render::{Format, story_id, xml_safe};
-pub use serve::{HEADER_READ_TIMEOUT, serve};
+pub use serve::{HEADER_READ_TIMEOUT, connection_limit, serve, serve_limited};
 
 use crate::ingest::SharedClassifier;
 use crate::store::{MAX_SEARCH_WORDS, Store, StoreError, StoryQuery};
@@ -38,8 +40,12 @@ const CACHE_ENTRIES: usize = 256;
 /// tens to hundreds of kilobytes; this keeps dozens of them.
 const CACHE_BYTES: usize = 32 << 20;
 /// A rendering larger than this is served but not kept: caching it would evict a quarter of
-/// the cache for one request.
+/// the cache for one request. Its validators are kept (see [`Validator`]), so a reader's
+/// conditional request for it is answered 304 without rendering it again.
 const CACHE_MAX_ENTRY_BYTES: usize = CACHE_BYTES / 4;
+/// Feeds whose validators are kept at most (then the least recently used goes). A validator
+/// is a few hundred bytes: its key and an ETag.
+const VALIDATOR_ENTRIES: usize = 4 * CACHE_ENTRIES;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -53,9 +59,74 @@ pub struct HttpState {
     cache: Arc<Mutex<FeedCache>>,
     /// The per-source and per-topic gauges of the last scrape that could read the database.
     last_state_gauges: Arc<Mutex<String>>,
-    /// Held while a feed is rendered after a cache miss, so that when new data arrives the
-    /// many readers asking at that moment wait for one rendering instead of all rendering it.
-    render_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Who may render a feed now.
+    renders: Arc<RenderGate>,
+    /// Called with each feed about to be rendered, on the rendering thread (tests count and
+    /// hold renderings with it).
+    render_hook: Option<RenderHook>,
+}
+
+/// See [`HttpState::render_hook`].
+type RenderHook = Arc<dyn Fn(&FeedKey) + Send + Sync>;
+
+/// Renderings after a cache miss go through here. One per cache key at a time, so that when
+/// new data arrives the many readers asking for a feed at that moment wait for one rendering
+/// instead of all rendering it; different feeds do not wait for each other, but at most
+/// [`RenderGate::permits`] render at once (sanitising a story's HTML is CPU work, and a flood
+/// of distinct searches must not take every core from polling).
+struct RenderGate {
+    /// A lock per cache key being rendered, gone when nobody holds or waits for it.
+    in_flight: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// One per rendering in progress: half the cores, at least 2 and at most 8.
+    permits: tokio::sync::Semaphore,
+}
+
+impl RenderGate {
+    fn new() -> RenderGate {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        RenderGate {
+            in_flight: Mutex::new(HashMap::new()),
+            permits: tokio::sync::Semaphore::new((cores / 2).clamp(2, 8)),
+        }
+    }
+
+    /// A place in the queue for rendering `key`: lock its `lock` before looking again.
+    fn turn(self: &Arc<Self>, key: &CacheKey) -> KeyTurn {
+        let lock = Arc::clone(
+            self.in_flight
+                .lock()
+                .expect("render gate lock poisoned")
+                .entry(key.clone())
+                .or_default(),
+        );
+        KeyTurn {
+            gate: Arc::clone(self),
+            key: key.clone(),
+            lock,
+        }
+    }
+}
+
+/// The lock of one cache key's renderings, removed from the gate when the last user drops it.
+struct KeyTurn {
+    gate: Arc<RenderGate>,
+    key: CacheKey,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Drop for KeyTurn {
+    fn drop(&mut self) {
+        let mut in_flight = self
+            .gate
+            .in_flight
+            .lock()
+            .expect("render gate lock poisoned");
+        // Clones are made under this lock: two (this one and the map's) means nobody else
+        // holds or waits for the key.
+        if Arc::strong_count(&self.lock) == 2 {
+            in_flight.remove(&self.key);
+        }
+    }
 }
 
 /// Site-wide settings from the config's `[server]` table.
@@ -69,12 +140,11 @@ pub struct Site {
     pub config_error: Option<String>,
 }
 
-/// What a rendered feed depends on: the data, the request, and the settings a live reload can
-/// change (the title and the base URL), so a reload is served at once without clearing the
-/// cache by hand.
+/// Which feed: what a rendering depends on besides the data. The request, and the settings a
+/// live reload can change (the title and the base URL), so a reload is served at once without
+/// clearing the cache by hand.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct CacheKey {
-    version: u64,
+struct FeedKey {
     format: Format,
     topic: String,
     query: String,
@@ -82,11 +152,24 @@ struct CacheKey {
     title: String,
 }
 
-impl CacheKey {
+impl FeedKey {
     /// Bytes the key's strings hold: the query and the Host-derived base URL come from the
     /// request, so they count against the cache's budget too.
     fn heap_bytes(&self) -> usize {
         self.topic.len() + self.query.len() + self.base_url.len() + self.title.len()
+    }
+}
+
+/// A feed as rendered from one data version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CacheKey {
+    version: u64,
+    feed: FeedKey,
+}
+
+impl CacheKey {
+    fn heap_bytes(&self) -> usize {
+        self.feed.heap_bytes()
     }
 }
 
@@ -98,15 +181,34 @@ fn entry_bytes(key: &CacheKey, rendered: &Rendered) -> usize {
 struct Rendered {
     body: axum::body::Bytes,
     etag: String,
-    last_modified: String,
+}
+
+/// What a feed's conditional requests are answered from: its ETag for a data version, and
+/// when this server first served that content (`Last-Modified`). Kept per feed across data
+/// versions, so a new version that renders the same feed keeps its date, and for renderings
+/// too large to cache, so a conditional request for one is answered without rendering it.
+///
+/// `modified` is the time this process first served the feed's current content, not its
+/// newest story's date: a story arriving with an older date (a new source's backlog), a new
+/// outlet on a story, a prune or a re-scoring changes a feed without a newer story date, and a
+/// reader sending only `If-Modified-Since` would never see it. It only ever moves forward.
+/// An HTTP date has whole seconds: `modified_twice` says the content changed again within the
+/// second `modified` names, so a reader holding that date may hold an older content.
+#[derive(Debug, Clone, PartialEq)]
+struct Validator {
+    version: u64,
+    etag: String,
+    /// Unix seconds.
+    modified: i64,
+    modified_twice: bool,
 }
 
 /// Rendered feeds by [`CacheKey`], at most [`CACHE_ENTRIES`] and [`CACHE_BYTES`] of bodies.
 /// Entries of an older data version can never be asked for again (the version is part of the
 /// key) and go as soon as a newer one is stored. Beyond the limits the one used longest ago
 /// goes: a flood of distinct searches evicts one feed at a time instead of emptying the cache
-/// that every feed reader relies on.
-#[derive(Default)]
+/// that every feed reader relies on. Also each feed's [`Validator`], at most
+/// [`VALIDATOR_ENTRIES`], least recently used first out.
 struct FeedCache {
     entries: HashMap<CacheKey, (Arc<Rendered>, u64)>,
     /// Counts lookups and inserts; an entry remembers the count of its last use.
@@ -115,9 +217,105 @@ struct FeedCache {
     bytes: usize,
     /// The newest data version stored so far.
     version: u64,
+    /// A rendering larger than this is not kept ([`CACHE_MAX_ENTRY_BYTES`]; tests lower it).
+    max_entry_bytes: usize,
+    validators: HashMap<FeedKey, (Validator, u64)>,
+    /// The newest `modified` of a validator dropped for room, or when this process started:
+    /// a feed whose validator is recorded afresh may have been served with that date before.
+    forgotten_modified: i64,
+}
+
+impl Default for FeedCache {
+    fn default() -> FeedCache {
+        FeedCache {
+            entries: HashMap::new(),
+            clock: 0,
+            bytes: 0,
+            version: 0,
+            max_entry_bytes: CACHE_MAX_ENTRY_BYTES,
+            validators: HashMap::new(),
+            forgotten_modified: chrono::Utc::now().timestamp(),
+        }
+    }
+}
+
+/// What the cache can answer a feed request with.
+enum Hit {
+    /// The reader's copy is current: 304.
+    NotModified(Validator),
+    /// The rendering, and its validator if it is of the newest data seen.
+    Rendered(Arc<Rendered>, Option<Validator>),
 }
 
 impl FeedCache {
+    /// What the cache knows for `key`: a 304 if its validator says `conditions` hold (also for
+    /// a feed too large to keep), else the cached rendering. `now`: Unix seconds.
+    fn lookup(&mut self, key: &CacheKey, conditions: &Conditions, now: i64) -> Option<Hit> {
+        if let Some(validator) = self.validator(key)
+            && conditions.not_modified(&validator.etag, Some(&validator), now)
+        {
+            return Some(Hit::NotModified(validator));
+        }
+        let rendered = self.get(key)?;
+        let validator = self.note(key, &rendered.etag, now);
+        Some(Hit::Rendered(rendered, validator))
+    }
+
+    /// The validator of `key`'s feed, if it is known for `key`'s data version.
+    fn validator(&mut self, key: &CacheKey) -> Option<Validator> {
+        self.clock += 1;
+        let (validator, used) = self.validators.get_mut(&key.feed)?;
+        *used = self.clock;
+        (validator.version == key.version).then(|| validator.clone())
+    }
+
+    /// Records that `key` renders to `etag`, served at `now` (Unix seconds), and returns the
+    /// feed's validator; `None` for a rendering of data since replaced (its date is unknown).
+    fn note(&mut self, key: &CacheKey, etag: &str, now: i64) -> Option<Validator> {
+        self.clock += 1;
+        if let Some((validator, used)) = self.validators.get_mut(&key.feed) {
+            *used = self.clock;
+            if key.version < validator.version {
+                return None;
+            }
+            if validator.etag != etag {
+                let modified = now.max(validator.modified);
+                validator.modified_twice = modified == validator.modified;
+                validator.modified = modified;
+                validator.etag = etag.to_string();
+            } else if validator.modified_twice && now > validator.modified {
+                // Unchanged since: a later date lets readers holding it get 304s again (a
+                // reader holding the ambiguous one gets the feed once more).
+                validator.modified = now;
+                validator.modified_twice = false;
+            }
+            validator.version = key.version;
+            return Some(validator.clone());
+        }
+        if self.validators.len() >= VALIDATOR_ENTRIES {
+            let oldest = self
+                .validators
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest
+                && let Some((gone, _)) = self.validators.remove(&oldest)
+            {
+                self.forgotten_modified = self.forgotten_modified.max(gone.modified);
+            }
+        }
+        let modified = now.max(self.forgotten_modified);
+        let validator = Validator {
+            version: key.version,
+            etag: etag.to_string(),
+            modified,
+            modified_twice: modified == self.forgotten_modified,
+        };
+        self.validators
+            .insert(key.feed.clone(), (validator.clone(), self.clock));
+        Some(validator)
+    }
+
     fn get(&mut self, key: &CacheKey) -> Option<Arc<Rendered>> {
         self.clock += 1;
         let (rendered, used) = self.entries.get_mut(key)?;
@@ -130,7 +328,7 @@ impl FeedCache {
         let size = entry_bytes(&key, &rendered);
         // A rendering of data already replaced (it was slower than a newer one) would never
         // be asked for again.
-        if key.version < self.version || size > CACHE_MAX_ENTRY_BYTES {
+        if key.version < self.version || size > self.max_entry_bytes {
             return;
         }
         if key.version > self.version {
@@ -173,7 +371,8 @@ impl HttpState {
             site: Arc::new(std::sync::RwLock::new(site)),
             cache: Arc::new(Mutex::new(FeedCache::default())),
             last_state_gauges: Arc::new(Mutex::new(String::new())),
-            render_lock: Arc::new(tokio::sync::Mutex::new(())),
+            renders: Arc::new(RenderGate::new()),
+            render_hook: None,
         }
     }
 
@@ -199,7 +398,18 @@ pub fn router(state: HttpState) -> Router {
         .route("/sources.opml", get(opml::sources))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn(count_requests))
+        .layer(axum::middleware::map_response(no_sniffing))
         .with_state(state)
+}
+
+/// Marks every response `X-Content-Type-Options: nosniff`, so a browser takes its content type
+/// as given: error texts echo request input as `text/plain`, and must never be sniffed as HTML.
+async fn no_sniffing(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// Counts every request by matched route (not raw path: bounded label values) and status.
@@ -417,77 +627,48 @@ async fn feed(
     let base = base_url(&site, &headers);
     let key = CacheKey {
         version: state.store.data_version(),
-        format,
-        topic: topic.to_string(),
-        // The validated parameters, not the raw query: `?utm_source=…`, repeats and reorderings
-        // share one entry instead of each costing a query and a render.
-        query: params.canonical_query(),
-        base_url: base.clone(),
-        title: site.title.clone(),
+        feed: FeedKey {
+            format,
+            topic: topic.to_string(),
+            // The validated parameters, not the raw query: `?utm_source=…`, repeats and
+            // reorderings share one entry instead of each costing a query and a render.
+            query: params.canonical_query(),
+            base_url: base.clone(),
+            title: site.title.clone(),
+        },
     };
-    let lookup = || state.cache.lock().expect("cache lock poisoned").get(&key);
-    let mut cached = lookup();
-    let _rendering = match cached {
-        Some(_) => None,
+    let conditions = Conditions::of(&headers);
+    let lookup = || {
+        state
+            .cache
+            .lock()
+            .expect("cache lock poisoned")
+            .lookup(&key, &conditions, now_secs())
+    };
+    let (rendered, validator) = match lookup() {
+        Some(Hit::NotModified(validator)) => return Ok(not_modified(&validator)),
+        Some(Hit::Rendered(rendered, validator)) => (rendered, validator),
         None => {
-            let guard = state.render_lock.lock().await;
+            let turn = state.renders.turn(&key);
+            let _same_key = turn.lock.lock().await;
             // Another request may have rendered it while this one waited.
-            cached = lookup();
-            Some(guard)
-        }
-    };
-    let rendered = match cached {
-        Some(r) => r,
-        None => {
-            let stories = state
-                .store
-                .stories(StoryQuery {
-                    topic: (topic != "all").then(|| topic.to_string()),
-                    source: params.source.clone(),
-                    search: params.search.clone(),
-                    limit: params.limit,
-                })
-                .await
-                .map_err(query_failed)?;
-            let meta = render::FeedMeta {
-                title: if topic == "all" {
-                    site.title.clone()
-                } else {
-                    format!("{} — {topic}", site.title)
-                },
-                topic: topic.to_string(),
-                base_url: base,
-                instance: state.store.instance().to_string(),
-                query: key.query.clone(),
-            };
-            let stories_for_render = stories;
-            let (body, last) = tokio::task::spawn_blocking(move || {
-                let body = render::render(format, &meta, &stories_for_render);
-                (body, render::last_updated(&stories_for_render))
-            })
-            .await
-            .map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-            let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body));
-            let rendered = Arc::new(Rendered {
-                body: axum::body::Bytes::from(body),
-                etag,
-                last_modified: render::http_date(last),
-            });
-            state
-                .cache
-                .lock()
-                .expect("cache lock poisoned")
-                .insert(key, Arc::clone(&rendered));
-            rendered
+            match lookup() {
+                Some(Hit::NotModified(validator)) => return Ok(not_modified(&validator)),
+                Some(Hit::Rendered(rendered, validator)) => (rendered, validator),
+                None => {
+                    let _permit = state
+                        .renders
+                        .permits
+                        .acquire()
+                        .await
+                        .expect("the render semaphore is never closed");
+                    render_feed(&state, &key, &params, &site, base).await?
+                }
+            }
         }
     };
 
-    let not_modified = headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| none_match_fails(v, &rendered.etag));
-    let mut response = if not_modified {
+    let mut response = if conditions.not_modified(&rendered.etag, validator.as_ref(), now_secs()) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let mut r = rendered.body.clone().into_response();
@@ -497,18 +678,150 @@ async fn feed(
         );
         r
     };
-    let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&rendered.etag) {
+    set_validators(response.headers_mut(), &rendered.etag, validator.as_ref());
+    Ok(response)
+}
+
+fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Queries, renders and caches the feed `key` names; its rendering and validator.
+async fn render_feed(
+    state: &HttpState,
+    key: &CacheKey,
+    params: &FeedParams,
+    site: &Site,
+    base: String,
+) -> Result<(Arc<Rendered>, Option<Validator>), HttpError> {
+    let topic = &key.feed.topic;
+    let stories = state
+        .store
+        .stories(StoryQuery {
+            topic: (topic != "all").then(|| topic.clone()),
+            source: params.source.clone(),
+            search: params.search.clone(),
+            limit: params.limit,
+        })
+        .await
+        .map_err(query_failed)?;
+    let meta = render::FeedMeta {
+        title: if topic == "all" {
+            site.title.clone()
+        } else {
+            format!("{} — {topic}", site.title)
+        },
+        topic: topic.clone(),
+        base_url: base,
+        instance: state.store.instance().to_string(),
+        query: key.feed.query.clone(),
+    };
+    let mut stories_for_render = stories;
+    stories_for_render.iter_mut().for_each(redact::redact_story);
+    let hook = state.render_hook.clone();
+    let feed = key.feed.clone();
+    let body = tokio::task::spawn_blocking(move || {
+        if let Some(hook) = hook {
+            hook(&feed);
+        }
+        render::render(feed.format, &meta, &stories_for_render)
+    })
+    .await
+    .map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body));
+    let rendered = Arc::new(Rendered {
+        body: axum::body::Bytes::from(body),
+        etag,
+    });
+    let mut cache = state.cache.lock().expect("cache lock poisoned");
+    cache.insert(key.clone(), Arc::clone(&rendered));
+    let validator = cache.note(key, &rendered.etag, now_secs());
+    Ok((rendered, validator))
+}
+
+/// A 304 answer from a feed's validator.
+fn not_modified(validator: &Validator) -> Response {
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    set_validators(response.headers_mut(), &validator.etag, Some(validator));
+    response
+}
+
+/// `ETag`, `Last-Modified` (when known) and `Cache-Control` of a feed answer.
+fn set_validators(h: &mut HeaderMap, etag: &str, validator: Option<&Validator>) {
+    if let Ok(v) = HeaderValue::from_str(etag) {
         h.insert(header::ETAG, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&rendered.last_modified) {
-        h.insert(header::LAST_MODIFIED, v);
+    if let Some(validator) = validator {
+        // After a step back of the clock `modified` can lie ahead; a Last-Modified must not
+        // (RFC 9110 8.8.2.1), and an earlier one only costs a reader a 200.
+        let modified = validator.modified.min(now_secs());
+        let date = chrono::DateTime::from_timestamp(modified, 0).unwrap_or_default();
+        if let Ok(v) = HeaderValue::from_str(&render::http_date(date)) {
+            h.insert(header::LAST_MODIFIED, v);
+        }
     }
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=60"),
     );
-    Ok(response)
+}
+
+/// A feed request's preconditions (RFC 9110 13.1.2, 13.1.3, 13.2.2).
+#[derive(Debug, Default)]
+struct Conditions {
+    /// The `If-None-Match` values, if the header was sent at all.
+    none_match: Option<Vec<String>>,
+    /// The `If-Modified-Since` date in Unix seconds, if it counts: one valid HTTP date and no
+    /// `If-None-Match`.
+    modified_since: Option<i64>,
+}
+
+impl Conditions {
+    fn of(headers: &HeaderMap) -> Conditions {
+        if headers.contains_key(header::IF_NONE_MATCH) {
+            // An If-None-Match, even one that cannot be read, makes If-Modified-Since ignored.
+            let values = headers
+                .get_all(header::IF_NONE_MATCH)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(str::to_string)
+                .collect();
+            return Conditions {
+                none_match: Some(values),
+                modified_since: None,
+            };
+        }
+        let mut since = headers.get_all(header::IF_MODIFIED_SINCE).iter();
+        let modified_since = match (since.next(), since.next()) {
+            (Some(value), None) => value
+                .to_str()
+                .ok()
+                .and_then(|v| httpdate::parse_http_date(v.trim()).ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .and_then(|d| i64::try_from(d.as_secs()).ok()),
+            _ => None,
+        };
+        Conditions {
+            none_match: None,
+            modified_since,
+        }
+    }
+
+    /// Whether the reader's copy is current, so the answer is 304: `If-None-Match` names
+    /// `etag`, or, without it, nothing changed after the `If-Modified-Since` date. That date
+    /// counts only if it is not in the future (a reader's own clock, not one of our dates)
+    /// and, when it is the very second of `validator`'s date, if that second saw one change.
+    fn not_modified(&self, etag: &str, validator: Option<&Validator>, now: i64) -> bool {
+        if let Some(values) = &self.none_match {
+            return values.iter().any(|v| none_match_fails(v, etag));
+        }
+        match (self.modified_since, validator) {
+            (Some(since), Some(v)) if since <= now && v.etag == etag => {
+                v.modified < since || (v.modified == since && !v.modified_twice)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Whether an `If-None-Match` value names `etag` (a quoted strong tag), so the answer is 304.
@@ -567,7 +880,10 @@ async fn readyz(State(state): State<HttpState>) -> Response {
         Ok(_) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("database unavailable: {e}\n"),
+            format!(
+                "database unavailable: {}\n",
+                redact_userinfo(&e.to_string())
+            ),
         )
             .into_response(),
     }
@@ -613,6 +929,22 @@ mod tests {
 
     /// A daemon's HTTP side on an empty database in `dir`, served on 127.0.0.1; its base URL.
     async fn serve_empty(dir: &std::path::Path) -> (HttpState, String) {
+        let state = empty_state(dir);
+        let base = serve_state(&state).await;
+        (state, base)
+    }
+
+    /// Serves `state`'s router on 127.0.0.1; its base URL.
+    async fn serve_state(state: &HttpState) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = router(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        base
+    }
+
+    /// The HTTP side's state on an empty database in `dir`.
+    fn empty_state(dir: &std::path::Path) -> HttpState {
         let store = Store::open(&dir.join("tradefeed.db"), crate::store::Access::ReadWrite)
             .expect("a fresh database opens");
         let classifier = Arc::new(std::sync::RwLock::new(Arc::new(
@@ -623,12 +955,300 @@ mod tests {
             base_url: None,
             config_error: None,
         };
-        let state = HttpState::new(store, classifier, site);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = router(state.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        (state, base)
+        HttpState::new(store, classifier, site)
+    }
+
+    /// Status, ETag and Last-Modified of a GET of `url` with `headers`.
+    async fn get_feed(url: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+        let mut request = reqwest::Client::new().get(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map_or(String::new(), |v| v.to_str().unwrap().to_string())
+        };
+        let (etag, modified) = (header("etag"), header("last-modified"));
+        (response.status().as_u16(), etag, modified)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn conditional_requests_for_a_feed_too_big_to_keep_are_answered_without_rendering_it() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = empty_state(dir.path());
+        let renders = Arc::new(AtomicUsize::new(0));
+        state.render_hook = Some({
+            let renders = Arc::clone(&renders);
+            Arc::new(move |_: &FeedKey| {
+                renders.fetch_add(1, Ordering::SeqCst);
+            })
+        });
+        {
+            let mut cache = state.cache.lock().unwrap();
+            // Every rendering is too big to keep.
+            cache.max_entry_bytes = 0;
+            // No earlier process served these feeds: a date's own second counts at once.
+            cache.forgotten_modified = 0;
+        }
+        let base = serve_state(&state).await;
+        let url = format!("{base}/feeds/all.atom");
+        let renders = || renders.load(Ordering::SeqCst);
+
+        let (status, etag, modified) = get_feed(&url, &[]).await;
+        assert_eq!((status, renders()), (200, 1));
+        assert!(httpdate::parse_http_date(&modified).is_ok(), "{modified:?}");
+        assert_eq!(get_feed(&url, &[]).await.0, 200);
+        assert_eq!(renders(), 2, "not kept: rendered for each full answer");
+
+        let weak = format!("W/{etag}");
+        for condition in [
+            ("if-none-match", etag.as_str()),
+            ("if-none-match", weak.as_str()),
+            ("if-modified-since", modified.as_str()),
+        ] {
+            let answer = get_feed(&url, &[condition]).await;
+            assert_eq!(
+                answer,
+                (304, etag.clone(), modified.clone()),
+                "{condition:?}"
+            );
+        }
+        assert_eq!(renders(), 2, "the 304s rendered nothing");
+
+        // If-None-Match, when sent, decides alone (RFC 9110 13.1.3).
+        let answer = get_feed(
+            &url,
+            &[
+                ("if-none-match", "\"other\""),
+                ("if-modified-since", &modified),
+            ],
+        )
+        .await;
+        assert_eq!(answer.0, 200);
+
+        // New data that renders the same feed: rendered once to know that, and the feed
+        // keeps its date.
+        state.store.replace_scores(Vec::new()).await.unwrap();
+        let rendered = renders();
+        let answer = get_feed(&url, &[("if-modified-since", &modified)]).await;
+        assert_eq!(answer, (304, etag.clone(), modified.clone()));
+        assert_eq!(renders(), rendered + 1);
+        let answer = get_feed(&url, &[("if-modified-since", &modified)]).await;
+        assert_eq!(answer.0, 304);
+        assert_eq!(renders(), rendered + 1);
+
+        // Earlier dates, dates in the future (not one of ours) and no dates get the feed.
+        let secs = |date: &str| {
+            httpdate::parse_http_date(date)
+                .unwrap()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+        };
+        let earlier = httpdate::fmt_http_date(
+            std::time::UNIX_EPOCH + secs(&modified) - std::time::Duration::from_secs(1),
+        );
+        for since in [
+            earlier.as_str(),
+            "Fri, 01 Jan 2100 00:00:00 GMT",
+            "yesterday",
+        ] {
+            let answer = get_feed(&url, &[("if-modified-since", since)]).await;
+            assert_eq!(answer.0, 200, "{since}");
+        }
+        state.store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_feed_being_rendered_holds_up_no_other_feed() {
+        use std::sync::Condvar;
+        /// Lets the held rendering go when dropped, also when the test fails.
+        struct Release(Arc<(Mutex<bool>, Condvar)>);
+        impl Drop for Release {
+            fn drop(&mut self) {
+                *self.0.0.lock().unwrap() = true;
+                self.0.1.notify_all();
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = empty_state(dir.path());
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let (entered, mut held_entered) = tokio::sync::mpsc::unbounded_channel();
+        state.render_hook = Some({
+            let gate = Arc::clone(&gate);
+            Arc::new(move |feed: &FeedKey| {
+                if feed.query == "q=held" {
+                    entered.send(()).unwrap();
+                    let (released, wake) = &*gate;
+                    let mut released = released.lock().unwrap();
+                    while !*released {
+                        released = wake.wait(released).unwrap();
+                    }
+                }
+            })
+        });
+        let release = Release(gate);
+        let base = serve_state(&state).await;
+        let held = tokio::spawn(reqwest::get(format!("{base}/feeds/all.atom?q=held")));
+        held_entered.recv().await.unwrap();
+
+        // A minute is no speed limit: without this, the other feed would wait for ever.
+        let other = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            reqwest::get(format!("{base}/feeds/all.rss")),
+        )
+        .await
+        .expect("the other feed waited for the held rendering")
+        .unwrap();
+        assert_eq!(other.status(), 200);
+        assert!(!held.is_finished());
+
+        drop(release);
+        assert_eq!(held.await.unwrap().unwrap().status(), 200);
+        state.store.close().await;
+    }
+
+    #[test]
+    fn a_feeds_date_moves_only_forward_and_only_when_its_content_changes() {
+        let mut cache = FeedCache {
+            forgotten_modified: 100,
+            ..FeedCache::default()
+        };
+        let v = |version, query: &str| cache_key(version, query);
+        // A feed first served in the second the process started may have been served with
+        // that date, and other content, before.
+        let first = cache.note(&v(1, ""), "\"a\"", 100).unwrap();
+        assert_eq!((first.modified, first.modified_twice), (100, true));
+        // Same content later: the date moves on, and is unambiguous.
+        let later = cache.note(&v(1, ""), "\"a\"", 105).unwrap();
+        assert_eq!((later.modified, later.modified_twice), (105, false));
+        // Same content, new data version: the date stays.
+        let same = cache.note(&v(2, ""), "\"a\"", 110).unwrap();
+        assert_eq!(
+            (same.version, same.modified, same.modified_twice),
+            (2, 105, false)
+        );
+        // New content: the date of serving it.
+        let changed = cache.note(&v(3, ""), "\"b\"", 120).unwrap();
+        assert_eq!((changed.modified, changed.modified_twice), (120, false));
+        // Changed again within that second: a reader holding "120" may hold either.
+        let again = cache.note(&v(4, ""), "\"c\"", 120).unwrap();
+        assert_eq!((again.modified, again.modified_twice), (120, true));
+        // The clock stepped back: the date does not.
+        let back = cache.note(&v(5, ""), "\"d\"", 50).unwrap();
+        assert_eq!((back.modified, back.modified_twice), (120, true));
+        // A rendering of replaced data has no date to give.
+        assert_eq!(cache.note(&v(4, ""), "\"c\"", 130), None);
+        assert_eq!(cache.validator(&v(5, "")).unwrap().etag, "\"d\"");
+        assert_eq!(
+            cache.validator(&v(4, "")),
+            None,
+            "only for its data version"
+        );
+
+        // Dropped for room: a feed recorded afresh may have been served with the dropped
+        // date, so that second is ambiguous for it.
+        for n in 0..VALIDATOR_ENTRIES {
+            cache.note(&v(5, &format!("q={n}")), "\"x\"", 200);
+        }
+        assert_eq!(cache.validators.len(), VALIDATOR_ENTRIES);
+        assert!(cache.validator(&v(5, "")).is_none(), "the oldest went");
+        assert_eq!(cache.forgotten_modified, 120);
+        // (Recording it drops a search served at 200.)
+        let fresh = cache.note(&v(5, ""), "\"d\"", 120).unwrap();
+        assert_eq!((fresh.modified, fresh.modified_twice), (200, true));
+    }
+
+    #[test]
+    fn if_modified_since_counts_alone_once_and_not_for_a_second_that_saw_two_changes() {
+        let headers = |pairs: &[(&str, &str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.append(
+                    header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    HeaderValue::from_str(value).unwrap(),
+                );
+            }
+            Conditions::of(&map)
+        };
+        // 784111777 is Sun, 06 Nov 1994 08:49:37 GMT.
+        let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+        let at = 784_111_777;
+        let validator = |modified, modified_twice| Validator {
+            version: 1,
+            etag: "\"e\"".into(),
+            modified,
+            modified_twice,
+        };
+        let now = at + 1000;
+        let cases = [
+            (
+                vec![("if-modified-since", date)],
+                validator(at, false),
+                true,
+            ),
+            (
+                vec![("if-modified-since", date)],
+                validator(at - 1, true),
+                true,
+            ),
+            (
+                vec![("if-modified-since", date)],
+                validator(at, true),
+                false,
+            ),
+            (
+                vec![("if-modified-since", date)],
+                validator(at + 1, false),
+                false,
+            ),
+            (
+                vec![("if-modified-since", "Sunday, 06-Nov-94 08:49:37 GMT")],
+                validator(at, false),
+                true,
+            ),
+            (
+                vec![("if-modified-since", "not a date")],
+                validator(at, false),
+                false,
+            ),
+            (
+                vec![("if-modified-since", date), ("if-modified-since", date)],
+                validator(at, false),
+                false,
+            ),
+            (
+                vec![("if-none-match", "\"x\""), ("if-modified-since", date)],
+                validator(at, false),
+                false,
+            ),
+            (
+                vec![
+                    ("if-none-match", "\"e\""),
+                    ("if-modified-since", "not a date"),
+                ],
+                validator(at + 1, false),
+                true,
+            ),
+            (vec![], validator(at, false), false),
+        ];
+        for (sent, validator, want) in cases {
+            let conditions = headers(&sent);
+            assert_eq!(
+                conditions.not_modified("\"e\"", Some(&validator), now),
+                want,
+                "{sent:?} against {validator:?}"
+            );
+        }
+        // A date ahead of the server's clock is none of ours.
+        let conditions = headers(&[("if-modified-since", date)]);
+        assert!(!conditions.not_modified("\"e\"", Some(&validator(at, false)), at - 1));
+        // Nor does a date say anything about a rendering without a validator, or another one.
+        assert!(!conditions.not_modified("\"e\"", None, now));
+        assert!(!conditions.not_modified("\"f\"", Some(&validator(at, false)), now));
     }
 
     /// While the database cannot be read, /metrics keeps serving the per-source gauges last
@@ -696,7 +1316,7 @@ mod tests {
 
     fn cached_queries(state: &HttpState) -> Vec<String> {
         let cache = state.cache.lock().unwrap();
-        let mut queries: Vec<String> = cache.entries.keys().map(|k| k.query.clone()).collect();
+        let mut queries: Vec<String> = cache.entries.keys().map(|k| k.feed.query.clone()).collect();
         queries.sort();
         queries
     }
@@ -741,11 +1361,13 @@ mod tests {
     fn cache_key(version: u64, query: &str) -> CacheKey {
         CacheKey {
             version,
-            format: Format::Atom,
-            topic: "all".into(),
-            query: query.into(),
-            base_url: "http://localhost".into(),
-            title: "tradefeed".into(),
+            feed: FeedKey {
+                format: Format::Atom,
+                topic: "all".into(),
+                query: query.into(),
+                base_url: "http://localhost".into(),
+                title: "tradefeed".into(),
+            },
         }
     }
 
@@ -753,7 +1375,6 @@ mod tests {
         Arc::new(Rendered {
             body: axum::body::Bytes::from(vec![b'x'; bytes]),
             etag: "\"0\"".into(),
-            last_modified: String::new(),
         })
     }
 

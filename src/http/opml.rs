@@ -1,4 +1,5 @@
-//! `GET /sources.opml`: the sources the daemon polls, as an OPML 2.0 subscription list.
+//! `GET /sources.opml`: the sources the daemon polls, as an OPML 2.0 subscription list,
+//! without the user-info of their URLs.
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -26,7 +27,8 @@ pub(super) async fn sources(State(state): State<HttpState>) -> Response {
         .filter(|s| s.in_config)
         .map(|s| OpmlFeed {
             name: s.name,
-            url: s.url,
+            // The credentials of a URL such as `http://user:secret@host/feed` stay private.
+            url: super::redact_userinfo(&s.url).into_owned(),
             tags: Vec::new(),
         })
         .collect();

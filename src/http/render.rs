@@ -213,8 +213,7 @@ pub fn writable(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// `t` as an HTTP date (`Last-Modified`), clamped to what one can say: no earlier than the
-/// epoch and no later than the year 9999 (httpdate panics outside that range). A feed whose
-/// newest story is from 1969 is served as last modified at the epoch.
+/// epoch and no later than the year 9999 (httpdate panics outside that range).
 pub fn http_date(t: DateTime<Utc>) -> String {
     let secs = t.timestamp().clamp(0, WRITABLE_SECS.1).unsigned_abs();
     httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))

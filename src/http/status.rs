@@ -11,8 +11,10 @@ use crate::store::{Idle, StoreError, StoryQuery};
 
 const DEFAULT_TOPIC: &str = "trade-policy";
 
+/// `s` escaped for HTML text, without characters XML forbids and without the user-info of any
+/// URL in it (an error text may quote a source's URL with its credentials).
 fn esc(s: &str) -> String {
-    html_escape::encode_text(&super::xml_safe(s)).into_owned()
+    html_escape::encode_text(&super::xml_safe(&super::redact_userinfo(s))).into_owned()
 }
 
 fn when(t: Option<DateTime<Utc>>) -> String {
@@ -62,7 +64,10 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
         (Err(e), _) | (_, Err(e)) => {
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!("database unavailable: {e}\n"),
+                format!(
+                    "database unavailable: {}\n",
+                    super::redact_userinfo(&e.to_string())
+                ),
             )
                 .into_response();
         }
@@ -123,7 +128,7 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
         let title = match &s.link {
             Some(link) if link.starts_with("http://") || link.starts_with("https://") => format!(
                 "<a href=\"{}\" rel=\"noopener noreferrer\">{}</a>",
-                html_escape::encode_double_quoted_attribute(link),
+                html_escape::encode_double_quoted_attribute(&super::redact_userinfo(link)),
                 esc(&s.title)
             ),
             _ => esc(&s.title),
