@@ -143,6 +143,38 @@ pub fn state_gauges(state: &StoredState<'_>) -> String {
     text
 }
 
+/// What `/metrics` serves of the stored state while the database has not been read once since
+/// the start: the read timestamp at 0, so an alert on its age fires rather than finding no
+/// series.
+pub fn unread_state_gauges() -> String {
+    let mut text = String::new();
+    append_read_timestamp(&mut text, 0);
+    text
+}
+
+fn append_read_timestamp(text: &mut String, read_at: i64) {
+    use std::fmt::Write as _;
+    let name = "tradefeed_state_read_timestamp_seconds";
+    let _ = writeln!(
+        text,
+        "# HELP {name} When the per-topic and per-source gauges were read from the database; \
+         older than the scrape interval means the database could not be read since (0: never).\n\
+         # TYPE {name} gauge\n{name} {read_at}"
+    );
+}
+
+/// The gauge of how long the store's writer has been on its current job (0 while it waits
+/// for one): a writer stuck behind another program's lock or a dead disk leaves reads, and so
+/// serving, working while no poll can be stored.
+pub fn writer_busy_gauge(busy: Option<std::time::Duration>) -> String {
+    let name = "tradefeed_store_writer_busy_seconds";
+    format!(
+        "# HELP {name} How long the database writer has been on its current job (0: waiting \
+         for one); minutes mean it is stuck.\n# TYPE {name} gauge\n{name} {}\n",
+        busy.map_or(0, |d| d.as_secs())
+    )
+}
+
 /// What `/metrics` reads from the store at each scrape.
 pub struct StoredState<'a> {
     /// Stories stored.
@@ -164,17 +196,7 @@ fn append_state_gauges(text: &mut String, state: &StoredState<'_>) {
     };
     // Rendered with the gauges it dates: while the database cannot be read, the last gauges
     // read are served again, and this says how old they are.
-    family(
-        text,
-        "tradefeed_state_read_timestamp_seconds",
-        "When the per-topic and per-source gauges were read from the database; older than the \
-         scrape interval means the database could not be read since.",
-    );
-    let _ = writeln!(
-        text,
-        "tradefeed_state_read_timestamp_seconds {}",
-        state.read_at
-    );
+    append_read_timestamp(text, state.read_at);
     if !state.topics.is_empty() {
         family(
             text,

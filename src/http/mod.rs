@@ -462,12 +462,20 @@ async fn metrics(State(state): State<HttpState>) -> Response {
         }
         // The database cannot be read now (/readyz says so): the last values read stay
         // served, so an alert on a source's failures neither resolves nor flaps meanwhile.
-        _ => state
-            .last_state_gauges
-            .lock()
-            .expect("gauges lock poisoned")
-            .clone(),
+        _ => {
+            let last = state
+                .last_state_gauges
+                .lock()
+                .expect("gauges lock poisoned")
+                .clone();
+            if last.is_empty() {
+                crate::telemetry::unread_state_gauges()
+            } else {
+                last
+            }
+        }
     };
+    let gauges = gauges + &crate::telemetry::writer_busy_gauge(state.store.writer_busy_for());
     let mut response = crate::telemetry::render(&gauges).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -857,25 +865,7 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// A writer on one job longer than this is taken to be stuck: a poll batch takes
-/// milliseconds, a prune of years of backlog seconds; the busy timeout on another program's
-/// lock is 5 s.
-const WRITER_STUCK_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// What `/readyz` says of a writer busy for `busy` on its current job (`None`: waiting for
-/// one): nothing while it is working, why it is not ready once it looks stuck.
-fn writer_stuck(busy: Option<std::time::Duration>) -> Option<String> {
-    let busy = busy.filter(|busy| *busy > WRITER_STUCK_AFTER)?;
-    Some(format!(
-        "database writer stuck: on one job for {} s, no poll can be stored\n",
-        busy.as_secs()
-    ))
-}
-
 async fn readyz(State(state): State<HttpState>) -> Response {
-    if let Some(why) = writer_stuck(state.store.writer_busy_for()) {
-        return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
-    }
     match state.store.counts().await {
         Ok(_) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => (
@@ -892,16 +882,6 @@ async fn readyz(State(state): State<HttpState>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn readiness_fails_only_once_the_writer_has_been_on_one_job_past_the_limit() {
-        use std::time::Duration;
-        assert_eq!(writer_stuck(None), None, "waiting for work");
-        assert_eq!(writer_stuck(Some(Duration::from_secs(3))), None, "working");
-        assert_eq!(writer_stuck(Some(WRITER_STUCK_AFTER)), None, "at the limit");
-        let why = writer_stuck(Some(Duration::from_secs(61))).expect("stuck");
-        assert!(why.contains("stuck: on one job for 61 s"), "{why}");
-    }
 
     #[test]
     fn the_canonical_query_keeps_only_what_changes_the_feed_in_one_ascii_form() {
@@ -1311,6 +1291,65 @@ mod tests {
         assert_eq!(metrics.matches(line).count(), 1, "{metrics}");
         // ...and say how old they are: the read timestamp stays at the last good read.
         assert_eq!(read_at(&metrics), good_read_at, "{metrics}");
+        state.store.close().await;
+    }
+
+    /// A scrape says how long the database writer has been on its current job: 0 while it
+    /// waits, the seconds it has been held otherwise (a stuck writer leaves reads working).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn metrics_say_how_long_the_database_writer_has_been_on_its_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, base) = serve_empty(dir.path()).await;
+        let busy = || async {
+            let text = reqwest::get(format!("{base}/metrics"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let line = text
+                .lines()
+                .find(|l| l.starts_with("tradefeed_store_writer_busy_seconds "))
+                .unwrap_or_else(|| panic!("no writer gauge in {text}"))
+                .to_string();
+            line.rsplit(' ').next().unwrap().parse::<u64>().unwrap()
+        };
+        assert_eq!(busy().await, 0, "idle");
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel();
+        let held = tokio::spawn({
+            let store = state.store.clone();
+            async move { store.hold_writer(started_tx, release_rx).await }
+        });
+        started_rx.await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert!(busy().await >= 1, "held for over a second");
+        release_tx.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        state.store.close().await;
+    }
+
+    /// A database that cannot be read from the first scrape on still gives the read timestamp,
+    /// at 0: an alert on its age fires instead of finding no series.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn metrics_give_a_read_timestamp_of_0_when_the_database_was_never_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, base) = serve_empty(dir.path()).await;
+        rusqlite::Connection::open(dir.path().join("tradefeed.db"))
+            .unwrap()
+            .execute_batch("ALTER TABLE sources RENAME TO sources_gone")
+            .unwrap();
+        let text = reqwest::get(format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            text.lines()
+                .any(|l| l == "tradefeed_state_read_timestamp_seconds 0"),
+            "{text}"
+        );
         state.store.close().await;
     }
 

@@ -395,6 +395,22 @@ impl Store {
         self.inner.copy_wal_soon.load(Ordering::Acquire)
     }
 
+    /// Occupies the writer thread with a job that says when it has begun (`started`) and ends
+    /// when `release` is sent to or dropped: a writer held as a stuck one would be.
+    #[cfg(test)]
+    pub(crate) async fn hold_writer(
+        &self,
+        started: oneshot::Sender<()>,
+        release: std::sync::mpsc::Receiver<()>,
+    ) -> Result<(), StoreError> {
+        self.write(move |_| {
+            let _ = started.send(());
+            let _ = release.recv();
+            Ok(())
+        })
+        .await
+    }
+
     /// Makes [`Store::pruned_among`] fail (`true`) as a read can, or work again.
     #[cfg(test)]
     pub(crate) fn fail_pruned_among(&self, fail: bool) {
@@ -736,6 +752,8 @@ fn writer_loop(
     if wal::fold_at_close(&conn) {
         stamp.record();
     }
+    // Begun when the closed queue was found.
+    pulse.end();
 }
 
 /// A read connection. Its page cache is kept small (1 MiB rather than SQLite's 2 MiB): four
@@ -940,15 +958,7 @@ mod writer_pulse_tests {
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
         let job = tokio::spawn({
             let store = store.clone();
-            async move {
-                store
-                    .write(move |_| {
-                        let _ = started_tx.send(());
-                        let _ = release_rx.recv();
-                        Ok(())
-                    })
-                    .await
-            }
+            async move { store.hold_writer(started_tx, release_rx).await }
         });
         started_rx.await.unwrap();
         let held = std::time::Duration::from_millis(300);
