@@ -1204,3 +1204,87 @@ async fn with_a_retention_items_published_before_it_are_skipped_and_recent_ones_
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert!(stored[0].contains("recent-1"), "{stored:?}");
 }
+
+/// `open` and `close` repeated `depth` times, around nothing.
+fn nested(open: &str, close: &str, depth: usize) -> String {
+    format!("{}{}", open.repeat(depth), close.repeat(depth))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeds_nested_thousands_deep_are_recorded_parse_errors_and_the_other_sources_are_stored() {
+    let server = FeedServer::start().await;
+    let media = format!(
+        "<rss version=\"2.0\" xmlns:media=\"http://search.yahoo.com/mrss/\"><channel><title>T</title>\
+         <link>http://x.example/</link><description>d</description><item><guid>g</guid>\
+         <title>t</title>{}</item></channel></rss>",
+        nested("<media:group>", "</media:group>", 3_000)
+    );
+    let itunes = format!(
+        "<rss version=\"2.0\" xmlns:itunes=\"http://www.itunes.com/dtds/podcast-1.0.dtd\">\
+         <channel><title>T</title><link>http://x.example/</link><description>d</description>{}\
+         <item><guid>g</guid><title>t</title></item></channel></rss>",
+        nested(
+            "<itunes:category text=\"Trade\">",
+            "</itunes:category>",
+            5_000
+        )
+    );
+    let atom = format!(
+        "<feed xmlns=\"http://www.w3.org/2005/Atom\" xmlns:media=\"http://search.yahoo.com/mrss/\">\
+         <id>f</id><title>T</title><entry><id>e</id><title>t</title>{}</entry></feed>",
+        nested("<media:group>", "</media:group>", 3_000)
+    );
+    server.put("media.xml", Resource::feed(media));
+    server.put("itunes.xml", Resource::feed(itunes));
+    server.put(
+        "atom.xml",
+        Resource {
+            content_type: "application/atom+xml".into(),
+            ..Resource::feed(atom)
+        },
+    );
+    let deep = ["Deep media", "Deep itunes", "Deep atom"];
+    let dir = tempfile::tempdir().unwrap();
+    server.put("ok.xml", one_item_feed("ok-1"));
+    let config = write_config(
+        dir.path(),
+        &[
+            (deep[0], server.url("media.xml")),
+            (deep[1], server.url("itunes.xml")),
+            (deep[2], server.url("atom.xml")),
+            ("Fine", server.url("ok.xml")),
+        ],
+        "",
+    );
+    let run = tradefeed(&config, &["fetch"]);
+    // A stack overflow would end the process on a signal, with no exit code.
+    assert_eq!(run.status.code(), Some(2), "{}", text(&run));
+    let out = stdout(&run);
+    for name in deep {
+        assert!(
+            out.lines().any(|l| l.starts_with(name)
+                && l.contains("FAILED")
+                && l.contains("nested deeper than 128")),
+            "{name} is a parse error: {}",
+            text(&run)
+        );
+    }
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("Fine") && l.contains("new=1")),
+        "the good source is stored: {}",
+        text(&run)
+    );
+    let loaded = Config::load(&config).unwrap();
+    for name in deep {
+        let state = state(&loaded, name).await;
+        assert_eq!(state.consecutive_failures, 1, "{name}: {state:?}");
+        assert!(
+            state
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("nested deeper")),
+            "{name}: the error is recorded: {state:?}"
+        );
+    }
+}
