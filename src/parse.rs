@@ -81,12 +81,14 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed
         )));
     }
 
-    let parser = Builder::new()
-        .id_generator(|_links, _title, _uri| NO_ID.to_owned())
-        .timestamp_parser(parse_timestamp)
-        .sanitize_content(false)
-        .build();
     let run = |text: &str| {
+        // A fresh parser per attempt: feed-rs keeps state between the elements it reads (its
+        // Media RSS reader asserts on it) that a failed parse can leave behind.
+        let parser = Builder::new()
+            .id_generator(|_links, _title, _uri| NO_ID.to_owned())
+            .timestamp_parser(parse_timestamp)
+            .sanitize_content(false)
+            .build();
         catch_unwind(AssertUnwindSafe(|| parser.parse(text.as_bytes())))
             .map_err(|panic| ParseError::Crashed(panic_message(panic.as_ref())))
     };
@@ -94,10 +96,17 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed
         Ok(feed) => feed,
         Err(ParseFeedError::JsonSerde(err)) => {
             // Retry once with the common JSON Feed deviations repaired.
-            let repaired = repair_json_feed(&text).ok_or_else(|| malformed(&err.to_string()))?;
+            let unpaired = repair_json_surrogates(&text);
+            let repaired = repair_json_feed(unpaired.as_deref().unwrap_or(&text))
+                .or(unpaired)
+                .ok_or_else(|| malformed(&err.to_string()))?;
             run(&repaired)?.map_err(map_error)?
         }
-        Err(err) => return Err(map_error(err)),
+        Err(err) => match repair_char_references(&text) {
+            // Retry once with UTF-16 surrogate references joined or replaced.
+            Some(repaired) => run(&repaired)?.map_err(map_error)?,
+            None => return Err(map_error(err)),
+        },
     };
     Ok(convert_feed(feed))
 }
@@ -131,6 +140,115 @@ fn repair_json_feed(text: &str) -> Option<String> {
         }
     }
     changed.then(|| doc.to_string())
+}
+
+/// Repairs `\uXXXX` escapes that name half of a UTF-16 surrogate pair without the other half
+/// (a string cut inside an emoji), which serde_json rejects and so fails the whole feed: each
+/// becomes `\uFFFD`. Complete pairs are left alone. `None` when there is nothing to repair.
+fn repair_json_surrogates(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let unit = |at: usize| -> Option<u32> {
+        if b.get(at) != Some(&b'\\') || b.get(at + 1) != Some(&b'u') {
+            return None;
+        }
+        let hex = std::str::from_utf8(b.get(at + 2..at + 6)?).ok()?;
+        u32::from_str_radix(hex, 16).ok()
+    };
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while let Some(p) = b[i..].iter().position(|&c| c == b'\\') {
+        let at = i + p;
+        match unit(at) {
+            Some(0xD800..=0xDBFF) if matches!(unit(at + 6), Some(0xDC00..=0xDFFF)) => {
+                i = at + 12;
+            }
+            Some(0xD800..=0xDFFF) => {
+                let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
+                o.push_str(&text[copied..at]);
+                o.push_str("\\uFFFD");
+                copied = at + 6;
+                i = at + 6;
+            }
+            // Any other escape is two characters (`\\` included, so `\\ud83d` is not one).
+            _ => i = at + 2,
+        }
+        if i >= b.len() {
+            break;
+        }
+    }
+    let mut out = out?;
+    out.push_str(&text[copied..]);
+    Some(out)
+}
+
+/// Repairs XML character references that name no character, which feed-rs rejects ("invalid
+/// character reference") and so fails the whole feed: a UTF-16 surrogate pair written as two
+/// references (`&#55357;&#56832;` or `&#xD83D;&#xDE00;`, as some Java and PHP tools write an
+/// emoji) becomes the one character it encodes; a lone surrogate, `&#0;` or a number beyond
+/// U+10FFFF becomes U+FFFD. CDATA sections and comments, where references are literal text, are
+/// left alone. `None` when there is nothing to repair.
+fn repair_char_references(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    // The code point and end (after `;`) of a numeric reference starting at `at`.
+    let reference = |at: usize| -> Option<(u32, usize)> {
+        let rest = b.get(at..)?.strip_prefix(b"&#")?;
+        let (digits, radix, skip) = match rest.first() {
+            Some(b'x' | b'X') => (&rest[1..], 16, 3),
+            _ => (rest, 10, 2),
+        };
+        let len = digits.iter().take(12).position(|&c| c == b';')?;
+        let number = std::str::from_utf8(&digits[..len]).ok()?;
+        if number.is_empty() || number.starts_with(['+', '-']) {
+            return None;
+        }
+        let code = u32::from_str_radix(number, radix).unwrap_or(u32::MAX);
+        Some((code, at + skip + len + 1))
+    };
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while let Some(p) = b[i..].iter().position(|&c| c == b'&' || c == b'<') {
+        let at = i + p;
+        if b[at] == b'<' {
+            i = if b[at..].starts_with(b"<![CDATA[") {
+                find_bytes(b, at + 9, b"]]>").map_or(b.len(), |e| e + 3)
+            } else if b[at..].starts_with(b"<!--") {
+                find_bytes(b, at + 4, b"-->").map_or(b.len(), |e| e + 3)
+            } else {
+                at + 1
+            };
+            continue;
+        }
+        let Some((code, end)) = reference(at) else {
+            i = at + 1;
+            continue;
+        };
+        let replacement = match code {
+            0xD800..=0xDBFF => match reference(end) {
+                Some((low @ 0xDC00..=0xDFFF, pair_end)) => {
+                    let c = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                    Some((char::from_u32(c).unwrap_or('\u{FFFD}'), pair_end))
+                }
+                _ => Some(('\u{FFFD}', end)),
+            },
+            0 | 0xDC00..=0xDFFF | 0x11_0000.. => Some(('\u{FFFD}', end)),
+            _ => None,
+        };
+        match replacement {
+            Some((c, next)) => {
+                let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
+                o.push_str(&text[copied..at]);
+                o.push(c);
+                copied = next;
+                i = next;
+            }
+            None => i = end,
+        }
+    }
+    let mut out = out?;
+    out.push_str(&text[copied..]);
+    Some(out)
 }
 
 /// Maps a feed-rs error to our causes: no recognised root means "not a feed", everything else
@@ -1204,6 +1322,63 @@ mod tests {
         );
         let value = serde_json::from_str::<serde_json::Value>(&json("1"));
         assert!(value.is_err_and(|e| e.to_string().contains("recursion limit")));
+    }
+
+    #[test]
+    fn surrogate_pair_references_are_joined_and_lone_ones_replaced() {
+        let rss = |title: &str| {
+            format!(
+                "<rss version=\"2.0\"><channel><title>T</title>\
+                 <item><guid>a</guid><title>{title}</title></item>\
+                 <item><guid>b</guid><title>Quotas</title></item></channel></rss>"
+            )
+        };
+        let cases = [
+            ("Tariffs &#55357;&#56832; rise", "Tariffs \u{1F600} rise"),
+            ("Tariffs &#xD83D;&#xDE00; rise", "Tariffs \u{1F600} rise"),
+            ("Tariffs &#xd83d;&#xde00; rise", "Tariffs \u{1F600} rise"),
+            ("Tariffs &#55357; rise", "Tariffs \u{FFFD} rise"),
+            (
+                "Tariffs &#56832;&#55357; rise",
+                "Tariffs \u{FFFD}\u{FFFD} rise",
+            ),
+            ("Tariffs &#55357;&amp; rise", "Tariffs \u{FFFD}& rise"),
+            ("Tariffs &#x110000; rise", "Tariffs \u{FFFD} rise"),
+        ];
+        for (title, expected) in cases {
+            let feed =
+                parse_feed(rss(title).as_bytes(), None).unwrap_or_else(|e| panic!("{title}: {e}"));
+            assert_eq!(feed.items.len(), 2, "{title}");
+            assert_eq!(feed.items[0].title.as_deref(), Some(expected), "{title}");
+        }
+        // Literal text in CDATA keeps its references as written.
+        assert_eq!(
+            repair_char_references("<![CDATA[&#55357;]]>&#55357;").as_deref(),
+            Some("<![CDATA[&#55357;]]>\u{FFFD}")
+        );
+        assert_eq!(repair_char_references("&#8212; &amp; &#x20AC;"), None);
+    }
+
+    #[test]
+    fn a_json_string_cut_inside_a_surrogate_pair_loses_only_that_character() {
+        let json = r#"{"version": "https://jsonfeed.org/version/1.1", "title": "T", "items": [
+            {"id": "1", "title": "Tariffs \ud83d"},
+            {"id": "2", "title": "Pair \ud83d\ude00 kept, \\ud83d is text, \ude00 lone"}]}"#;
+        let feed = parse_feed(json.as_bytes(), None).unwrap();
+        let titles: Vec<_> = feed.items.iter().map(|i| i.title.as_deref()).collect();
+        assert_eq!(
+            titles,
+            [
+                Some("Tariffs \u{FFFD}"),
+                Some("Pair \u{1F600} kept, \\ud83d is text, \u{FFFD} lone")
+            ]
+        );
+        // The other JSON Feed repairs still apply after this one.
+        let json = r#"{"version": "https://jsonfeed.org/version/1.1",
+            "items": [{"id": 7, "title": "Cut \udbff"}]}"#;
+        let feed = parse_feed(json.as_bytes(), None).unwrap();
+        assert_eq!(feed.items[0].guid.as_deref(), Some("7"));
+        assert_eq!(feed.items[0].title.as_deref(), Some("Cut \u{FFFD}"));
     }
 
     fn utc(s: &str) -> DateTime<Utc> {
