@@ -1288,3 +1288,35 @@ async fn feeds_nested_thousands_deep_are_recorded_parse_errors_and_the_other_sou
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_with_80000_authors_and_spoofing_controls_is_stored_with_32_clean_names() {
+    let mut xml = String::from(
+        "<rss version=\"2.0\"><channel><title>T</title><link>http://t.example/</link>\
+         <description>d</description><item><guid>many</guid>\
+         <title>Invoice \u{202e}gnp.exe\u{202c} on tariffs</title>",
+    );
+    for i in 0..80_000 {
+        xml.push_str(&format!("<author>\u{2067}Reporter {i}\u{2069}</author>"));
+    }
+    xml.push_str("</item></channel></rss>");
+    let server = FeedServer::start().await;
+    server.put("t.xml", Resource::feed(xml));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("T", server.url("t.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    let report = &fetch_pass(&config).await[0];
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.new_entries, 1, "{report:?}");
+
+    let stored: Vec<(String, String)> = common::row_pairs(
+        &dir.path().join("tradefeed.db"),
+        "SELECT title, authors FROM entries",
+    );
+    let (title, authors) = &stored[0];
+    assert_eq!(title, "Invoice gnp.exe on tariffs");
+    let authors: Vec<String> = serde_json::from_str(authors).unwrap();
+    assert_eq!(authors.len(), 32);
+    assert_eq!(authors[0], "Reporter 0");
+    assert_eq!(authors[31], "Reporter 31");
+}
