@@ -1320,3 +1320,79 @@ async fn an_item_with_80000_authors_and_spoofing_controls_is_stored_with_32_clea
     assert_eq!(authors[0], "Reporter 0");
     assert_eq!(authors[31], "Reporter 31");
 }
+
+/// The deepest element nesting of balanced HTML (void elements aside).
+fn html_depth(html: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    for tag in html.split('<').skip(1) {
+        if tag.starts_with('/') {
+            depth = depth.saturating_sub(1);
+        } else if !tag.starts_with("br") && !tag.starts_with("img") {
+            depth += 1;
+            max = max.max(depth);
+        }
+    }
+    max
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_nesting_20000_elements_are_stored_at_most_64_deep_with_their_text() {
+    // As deep as the 100,000-char cut leaves the text in.
+    let nested = |open: &str, close: &str, depth: usize| {
+        xml_escape(&format!(
+            "<p>Lead.</p>{}Deep text on duties.{}<p>Tail.</p>",
+            open.repeat(depth),
+            close.repeat(depth)
+        ))
+    };
+    let mut xml = String::from(
+        "<rss version=\"2.0\"><channel><title>T</title><link>http://t.example/</link>\
+         <description>d</description>",
+    );
+    for (guid, open, close, depth) in [
+        ("s", "<s>", "</s>", 20_000),
+        ("div", "<div>", "</div>", 19_900),
+        ("ul", "<ul><li>", "</li></ul>", 12_000),
+    ] {
+        xml.push_str(&format!(
+            "<item><guid>{guid}</guid><title>Nested {guid}</title>\
+             <description>{}</description></item>",
+            nested(open, close, depth)
+        ));
+    }
+    xml.push_str(
+        "<item><guid>plain</guid><title>Plain</title>\
+         <description>&lt;p&gt;One &lt;b&gt;bold&lt;/b&gt; word.&lt;/p&gt;</description></item>\
+         </channel></rss>",
+    );
+    let server = FeedServer::start().await;
+    server.put("t.xml", Resource::feed(xml));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("T", server.url("t.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    let report = &fetch_pass(&config).await[0];
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.new_entries, 4, "{report:?}");
+
+    let stored: Vec<(String, String)> = common::row_pairs(
+        &dir.path().join("tradefeed.db"),
+        "SELECT identity, html FROM entries ORDER BY identity",
+    );
+    for (identity, html) in &stored {
+        let depth = html_depth(html);
+        assert!(depth <= 64, "{identity}: stored {depth} deep");
+        assert!(
+            html.chars().count() <= 100_000,
+            "{identity}: within the cap"
+        );
+        if identity != "guid:plain" {
+            assert!(html.starts_with("<p>Lead.</p>"), "{identity}");
+            assert!(html.contains("Deep text on duties."), "{identity}");
+        }
+    }
+    let plain = &stored.iter().find(|(i, _)| i == "guid:plain").unwrap().1;
+    assert_eq!(
+        plain, "<p>One <b>bold</b> word.</p>",
+        "shallow HTML is kept as given"
+    );
+}

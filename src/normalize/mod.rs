@@ -40,13 +40,15 @@
 //!
 //! # HTML is sanitized when served, not here
 //!
-//! `html` is the feed's own markup (content, else summary), cut at the text cap. Every output
+//! `html` is the feed's own markup (content, else summary), cut at the text cap, and bounded in
+//! nesting depth ([`MAX_HTML_DEPTH`]; see `nesting.rs`). Every output
 //! passes it through the allow-list sanitizer ([`sanitize_html`]) when a feed is rendered, so
 //! sanitizing it here as well would only be paid again, on every item of every changed feed:
 //! it was 12% of the instructions of a cold pass. Renders are cached until the data changes.
 
 mod dates;
 mod identity;
+mod nesting;
 mod sanitize;
 mod text;
 mod url;
@@ -62,6 +64,7 @@ pub use self::identity::{
     CONTENT_HASH_PREFIX, ContentParts, HashForm, IdentityInput, content_hash, fingerprint,
     identity as item_identity, shared_identity,
 };
+pub use self::nesting::MAX_HTML_DEPTH;
 pub use self::text::{normalize_for_matching, truncate_chars};
 use self::url::resolve_link_url;
 pub use self::url::{TRACKING_PARAMS, TRACKING_PREFIXES, resolve_link};
@@ -120,8 +123,10 @@ pub enum SkipReason {
 /// - `authors`: bidirectional controls removed, trimmed, cut at [`MAX_AUTHOR_CHARS`], empty
 ///   and repeated names dropped, at most [`MAX_AUTHORS`];
 /// - dates: see [`resolve_dates`];
-/// - `html`: the content (else summary) as the feed gave it, cut at `max_text_chars` chars;
-///   it is sanitized when served (the sanitizer also closes any element the cut left open);
+/// - `html`: the content (else summary) as the feed gave it, cut at `max_text_chars` chars, and
+///   rewritten balanced with elements deeper than [`MAX_HTML_DEPTH`] unwrapped when it is not
+///   balanced or nests deeper than that (see `nesting.rs`); it is sanitized when served (the
+///   sanitizer also closes any element the cut left open);
 /// - `text`: plain text of the whole content (else summary), cut at `max_text_chars`.
 pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, SkipReason> {
     let link_url = item
@@ -163,7 +168,12 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
     })
     .ok_or(SkipReason::Unidentifiable)?;
 
-    let html = html.to_owned();
+    // Stored HTML nests at most MAX_HTML_DEPTH levels, so that every render is linear. The
+    // content hash covers the HTML as the feed gave it (a rebalanced copy of unclosed
+    // paragraphs is the same item), except when elements were dropped for depth: then it covers
+    // what is stored, so a row stored before the limit existed is rewritten at its next poll.
+    let (stored_html, dropped) = self::nesting::bound_nesting(html, MAX_HTML_DEPTH);
+    let hashed_html = if dropped { &*stored_html } else { html };
     let (published, updated, dated) = resolve_dates(
         item.published,
         item.updated,
@@ -189,11 +199,14 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
     let content_hash = content_hash(&ContentParts {
         title: &title,
         link: link.as_deref(),
-        html: &html,
+        html: hashed_html,
         authors: &authors,
         published: item.published,
         updated: item.updated,
     });
+    let mut html = stored_html.into_owned();
+    // Closing tags written out can make it longer than the cap; cutting it keeps it balanced.
+    truncate_chars(&mut html, ctx.max_text_chars);
     Ok(Entry {
         identity,
         title,
