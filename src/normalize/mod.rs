@@ -124,8 +124,8 @@ pub enum SkipReason {
 ///   and repeated names dropped, at most [`MAX_AUTHORS`];
 /// - dates: see [`resolve_dates`];
 /// - `html`: the content (else summary) as the feed gave it, cut at `max_text_chars` chars, and
-///   rewritten balanced with elements deeper than [`MAX_HTML_DEPTH`] unwrapped when it is not
-///   balanced or nests deeper than that (see `nesting.rs`); it is sanitized when served (the
+///   rewritten balanced with elements deeper than [`MAX_HTML_DEPTH`] unwrapped when it could
+///   nest deeper than that (see `nesting.rs`); it is sanitized when served (the
 ///   sanitizer also closes any element the cut left open);
 /// - `text`: plain text of the whole content (else summary), cut at `max_text_chars`.
 pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, SkipReason> {
@@ -169,8 +169,8 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
     .ok_or(SkipReason::Unidentifiable)?;
 
     // Stored HTML nests at most MAX_HTML_DEPTH levels, so that every render is linear. The
-    // content hash covers the HTML as the feed gave it (a rebalanced copy of unclosed
-    // paragraphs is the same item), except when elements were dropped for depth: then it covers
+    // content hash covers the HTML as the feed gave it (a rewritten copy of misnested but
+    // shallow HTML is the same item), except when elements were dropped for depth: then it covers
     // what is stored, so a row stored before the limit existed is rewritten at its next poll.
     let (stored_html, dropped) = self::nesting::bound_nesting(html, MAX_HTML_DEPTH);
     let hashed_html = if dropped { &*stored_html } else { html };
