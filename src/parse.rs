@@ -74,13 +74,21 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed
     }
     let text = decode_to_utf8(bytes, content_type);
     let text = prepare_document(text)?;
+    // JSON nesting is bounded by serde_json's recursion limit (128); XML's by this pre-pass.
+    if !text.trim_start().starts_with('{') && xml_nesting_exceeds(&text, MAX_XML_DEPTH) {
+        return Err(ParseError::Malformed(format!(
+            "elements nested deeper than {MAX_XML_DEPTH} levels"
+        )));
+    }
 
-    let parser = Builder::new()
-        .id_generator(|_links, _title, _uri| NO_ID.to_owned())
-        .timestamp_parser(parse_timestamp)
-        .sanitize_content(false)
-        .build();
     let run = |text: &str| {
+        // A fresh parser per attempt: feed-rs keeps state between the elements it reads (its
+        // Media RSS reader asserts on it) that a failed parse can leave behind.
+        let parser = Builder::new()
+            .id_generator(|_links, _title, _uri| NO_ID.to_owned())
+            .timestamp_parser(parse_timestamp)
+            .sanitize_content(false)
+            .build();
         catch_unwind(AssertUnwindSafe(|| parser.parse(text.as_bytes())))
             .map_err(|panic| ParseError::Crashed(panic_message(panic.as_ref())))
     };
@@ -88,10 +96,17 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed
         Ok(feed) => feed,
         Err(ParseFeedError::JsonSerde(err)) => {
             // Retry once with the common JSON Feed deviations repaired.
-            let repaired = repair_json_feed(&text).ok_or_else(|| malformed(&err.to_string()))?;
+            let unpaired = repair_json_surrogates(&text);
+            let repaired = repair_json_feed(unpaired.as_deref().unwrap_or(&text))
+                .or(unpaired)
+                .ok_or_else(|| malformed(&err.to_string()))?;
             run(&repaired)?.map_err(map_error)?
         }
-        Err(err) => return Err(map_error(err)),
+        Err(err) => match repair_char_references(&text) {
+            // Retry once with UTF-16 surrogate references joined or replaced.
+            Some(repaired) => run(&repaired)?.map_err(map_error)?,
+            None => return Err(map_error(err)),
+        },
     };
     Ok(convert_feed(feed))
 }
@@ -125,6 +140,115 @@ fn repair_json_feed(text: &str) -> Option<String> {
         }
     }
     changed.then(|| doc.to_string())
+}
+
+/// Repairs `\uXXXX` escapes that name half of a UTF-16 surrogate pair without the other half
+/// (a string cut inside an emoji), which serde_json rejects and so fails the whole feed: each
+/// becomes `\uFFFD`. Complete pairs are left alone. `None` when there is nothing to repair.
+fn repair_json_surrogates(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let unit = |at: usize| -> Option<u32> {
+        if b.get(at) != Some(&b'\\') || b.get(at + 1) != Some(&b'u') {
+            return None;
+        }
+        let hex = std::str::from_utf8(b.get(at + 2..at + 6)?).ok()?;
+        u32::from_str_radix(hex, 16).ok()
+    };
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while let Some(p) = b[i..].iter().position(|&c| c == b'\\') {
+        let at = i + p;
+        match unit(at) {
+            Some(0xD800..=0xDBFF) if matches!(unit(at + 6), Some(0xDC00..=0xDFFF)) => {
+                i = at + 12;
+            }
+            Some(0xD800..=0xDFFF) => {
+                let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
+                o.push_str(&text[copied..at]);
+                o.push_str("\\uFFFD");
+                copied = at + 6;
+                i = at + 6;
+            }
+            // Any other escape is two characters (`\\` included, so `\\ud83d` is not one).
+            _ => i = at + 2,
+        }
+        if i >= b.len() {
+            break;
+        }
+    }
+    let mut out = out?;
+    out.push_str(&text[copied..]);
+    Some(out)
+}
+
+/// Repairs XML character references that name no character, which feed-rs rejects ("invalid
+/// character reference") and so fails the whole feed: a UTF-16 surrogate pair written as two
+/// references (`&#55357;&#56832;` or `&#xD83D;&#xDE00;`, as some Java and PHP tools write an
+/// emoji) becomes the one character it encodes; a lone surrogate, `&#0;` or a number beyond
+/// U+10FFFF becomes U+FFFD. CDATA sections and comments, where references are literal text, are
+/// left alone. `None` when there is nothing to repair.
+fn repair_char_references(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    // The code point and end (after `;`) of a numeric reference starting at `at`.
+    let reference = |at: usize| -> Option<(u32, usize)> {
+        let rest = b.get(at..)?.strip_prefix(b"&#")?;
+        let (digits, radix, skip) = match rest.first() {
+            Some(b'x' | b'X') => (&rest[1..], 16, 3),
+            _ => (rest, 10, 2),
+        };
+        let len = digits.iter().take(12).position(|&c| c == b';')?;
+        let number = std::str::from_utf8(&digits[..len]).ok()?;
+        if number.is_empty() || number.starts_with(['+', '-']) {
+            return None;
+        }
+        let code = u32::from_str_radix(number, radix).unwrap_or(u32::MAX);
+        Some((code, at + skip + len + 1))
+    };
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while let Some(p) = b[i..].iter().position(|&c| c == b'&' || c == b'<') {
+        let at = i + p;
+        if b[at] == b'<' {
+            i = if b[at..].starts_with(b"<![CDATA[") {
+                find_bytes(b, at + 9, b"]]>").map_or(b.len(), |e| e + 3)
+            } else if b[at..].starts_with(b"<!--") {
+                find_bytes(b, at + 4, b"-->").map_or(b.len(), |e| e + 3)
+            } else {
+                at + 1
+            };
+            continue;
+        }
+        let Some((code, end)) = reference(at) else {
+            i = at + 1;
+            continue;
+        };
+        let replacement = match code {
+            0xD800..=0xDBFF => match reference(end) {
+                Some((low @ 0xDC00..=0xDFFF, pair_end)) => {
+                    let c = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                    Some((char::from_u32(c).unwrap_or('\u{FFFD}'), pair_end))
+                }
+                _ => Some(('\u{FFFD}', end)),
+            },
+            0 | 0xDC00..=0xDFFF | 0x11_0000.. => Some(('\u{FFFD}', end)),
+            _ => None,
+        };
+        match replacement {
+            Some((c, next)) => {
+                let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
+                o.push_str(&text[copied..at]);
+                o.push(c);
+                copied = next;
+                i = next;
+            }
+            None => i = end,
+        }
+    }
+    let mut out = out?;
+    out.push_str(&text[copied..]);
+    Some(out)
 }
 
 /// Maps a feed-rs error to our causes: no recognised root means "not a feed", everything else
@@ -385,6 +509,138 @@ fn find_root(text: &str) -> Result<Option<Root<'_>>, ParseError> {
             }));
         }
     }
+}
+
+/// The deepest element nesting a feed may have. feed-rs descends once per level on some
+/// elements (`media:group`, `itunes:category`), and a few thousand levels overflow the stack of
+/// the thread parsing them, which aborts the process: no `catch_unwind` can stop that. Real
+/// feeds nest fewer than 20 levels (HTML in CDATA or escaped text is text, not elements). 128
+/// also keeps a debug build, whose frames are about five times larger, far from a 2 MiB stack
+/// (it overflowed near 400 levels of `media:group`).
+pub const MAX_XML_DEPTH: usize = 128;
+
+/// Whether an XML document nests elements deeper than `limit` levels, reading the markup as
+/// quick-xml (feed-rs's reader) does: comments, CDATA sections, processing instructions and the
+/// DOCTYPE (its internal subset included) hold no elements; `>` inside a quoted attribute value
+/// does not end a tag; `<x/>` is one level down but holds nothing. The scan stops where
+/// quick-xml would stop with an error (an unclosed tag or comment, `<!` starting none of the
+/// above), so everything feed-rs gets to read has been counted. One pass, without allocating:
+/// about 3% of the parse time of the pipeline bench's feed.
+fn xml_nesting_exceeds(text: &str, limit: usize) -> bool {
+    let b = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(p) = memchr::memchr(b'<', &b[i..]) {
+        let lt = i + p;
+        let next = match b.get(lt + 1) {
+            Some(b'!') => skip_bang(b, lt),
+            // `<?>` is a complete (empty) instruction to quick-xml: search from the `?`.
+            Some(b'?') => find_bytes(b, lt + 1, b"?>").map(|e| e + 2),
+            Some(b'/') => {
+                depth = depth.saturating_sub(1);
+                tag_end(b, lt + 2).map(|e| e + 1)
+            }
+            Some(_) => match tag_end(b, lt + 1) {
+                // `<x/>` is an element one level down that closes at once.
+                Some(e) if b[e - 1] == b'/' => {
+                    if depth + 1 > limit {
+                        return true;
+                    }
+                    Some(e + 1)
+                }
+                Some(e) => {
+                    depth += 1;
+                    Some(e + 1)
+                }
+                None => None,
+            },
+            None => None,
+        };
+        if depth > limit {
+            return true;
+        }
+        match next {
+            Some(next) => i = next,
+            None => return false,
+        }
+    }
+    false
+}
+
+/// The `>` ending a tag whose name starts at `from`, outside quoted values (quick-xml reads
+/// start and end tags alike this way).
+fn tag_end(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    loop {
+        let p = i + memchr::memchr3(b'>', b'"', b'\'', b.get(i..)?)?;
+        if b[p] == b'>' {
+            return Some(p);
+        }
+        i = p + 1 + memchr::memchr(b[p], &b[p + 1..])? + 1;
+    }
+}
+
+/// Where markup starting `<!` at `lt` ends (just after it): a comment, a CDATA section or a
+/// DOCTYPE, whose internal subset may hold declarations with quoted `>`, comments and
+/// instructions. `None` for anything else, and for markup that never ends: quick-xml stops with
+/// an error there.
+fn skip_bang(b: &[u8], lt: usize) -> Option<usize> {
+    match b.get(lt + 2)? {
+        // quick-xml takes `<!-` as a comment and `<![` as CDATA and ends them at the first
+        // `-->` or `]]>` after the opening.
+        b'-' => find_bytes(b, lt + 4, b"-->").map(|e| e + 3),
+        b'[' => find_bytes(b, lt + 3, b"]]>").map(|e| e + 3),
+        b'D' | b'd' => {
+            let mut i = lt + 3;
+            loop {
+                let p = i + b
+                    .get(i..)?
+                    .iter()
+                    .position(|&c| matches!(c, b'"' | b'\'' | b'[' | b'>'))?;
+                match b[p] {
+                    b'>' => return Some(p + 1),
+                    b'[' => {
+                        let after = skip_internal_subset(b, p + 1)?;
+                        return find_bytes(b, after, b">").map(|e| e + 1);
+                    }
+                    q => i = p + 1 + memchr::memchr(q, &b[p + 1..])? + 1,
+                }
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Skips a DOCTYPE's internal subset from just after its `[` to just after its `]`, as
+/// quick-xml's DTD reader does.
+fn skip_internal_subset(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    loop {
+        let p = i + memchr::memchr2(b']', b'<', b.get(i..)?)?;
+        if b[p] == b']' {
+            return Some(p + 1);
+        }
+        let rest = &b[p..];
+        i = if rest.starts_with(b"<!--") {
+            find_bytes(b, p + 4, b"-->")? + 3
+        } else if rest.starts_with(b"<?") {
+            find_bytes(b, p + 1, b"?>")? + 2
+        } else if [&b"<!ENTITY"[..], b"<!ATTLIST", b"<!NOTATION"]
+            .iter()
+            .any(|k| rest.starts_with(k))
+        {
+            // These may hold `>` in quoted strings; element declarations and anything unknown
+            // end at the first `>`.
+            tag_end(b, p + 1)? + 1
+        } else {
+            find_bytes(b, p + 1, b">")? + 1
+        };
+    }
+}
+
+/// The position of `needle` in `b` at or after `from`.
+fn find_bytes(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(b.get(from..)?, needle).map(|p| from + p)
 }
 
 fn malformed(what: &str) -> ParseError {
@@ -937,6 +1193,192 @@ mod tests {
             let text = format!("{prefix}{body}");
             let _ = parse_feed(text.as_bytes(), ct.as_deref());
         }
+    }
+
+    /// The deepest nesting quick-xml (read as feed-rs reads) reaches before the end or its
+    /// first error.
+    fn quick_xml_depth(text: &str) -> usize {
+        use quick_xml::events::Event;
+        let mut reader = quick_xml::NsReader::from_reader(text.as_bytes());
+        reader.config_mut().expand_empty_elements = true;
+        reader.config_mut().trim_text(false);
+        let (mut depth, mut max, mut buf) = (0usize, 0usize, Vec::new());
+        loop {
+            match reader.read_event_into(&mut buf) {
+                Ok(Event::Start(_)) => {
+                    depth += 1;
+                    max = max.max(depth);
+                }
+                Ok(Event::End(_)) => depth = depth.saturating_sub(1),
+                Ok(Event::Eof) | Err(_) => return max,
+                Ok(_) => {}
+            }
+            buf.clear();
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_nesting_pre_pass_never_counts_less_than_quick_xml_reads(
+            parts in proptest::collection::vec(prop_oneof![
+                Just("<a>"), Just("</a>"), Just("<b x='>'>"), Just("<c/>"), Just("</a x=\"'\">"),
+                Just("<!--"), Just("-->"), Just("--"), Just("<![CDATA["), Just("]]>"),
+                Just("<?"), Just("?>"), Just("<?>"), Just("\""), Just("'"), Just(">"), Just("<"),
+                Just("<!DOCTYPE r"), Just("["), Just("]"), Just("<!ENTITY e \"<a>\">"),
+                Just("<!ELEMENT"), Just("<!x"), Just("<!-x"), Just("/"), Just("t"), Just(" "),
+            ], 0..40),
+        ) {
+            let text: String = parts.concat();
+            let reached = quick_xml_depth(&text);
+            if reached > 0 {
+                prop_assert!(
+                    xml_nesting_exceeds(&text, reached - 1),
+                    "quick-xml reached depth {} in {:?}", reached, text
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_nesting_pre_pass_counts_elements_and_nothing_else() {
+        let deep =
+            |open: &str, close: &str, n: usize| format!("{}{}", open.repeat(n), close.repeat(n));
+        let cases: [(String, usize, bool); 13] = [
+            (deep("<a>", "</a>", 3), 3, false),
+            (deep("<a>", "</a>", 4), 3, true),
+            // Siblings and self-closing elements add no depth.
+            ("<r><a/><a></a><a /><a x='1'/></r>".into(), 2, false),
+            ("<r><a/></r>".into(), 1, true),
+            ("<r><a></a><a></a><a></a></r>".into(), 2, false),
+            // Markup inside text-like constructs is text.
+            (
+                format!("<r><![CDATA[{}]]></r>", "<div>".repeat(50)),
+                1,
+                false,
+            ),
+            (format!("<r><!--{}--></r>", "<div>".repeat(50)), 1, false),
+            (format!("<r><?pi {} ?></r>", "<div>".repeat(50)), 1, false),
+            (format!("<r>{}</r>", "&lt;div&gt;".repeat(50)), 1, false),
+            (
+                format!("<!DOCTYPE r [<!ENTITY e \"{}>\">]><r/>", "<div>".repeat(50)),
+                1,
+                false,
+            ),
+            // A `>` inside a quoted value does not end the tag.
+            ("<r a=\">\"><b c='>'>x</b></r>".into(), 2, false),
+            // quick-xml ends a comment only at a `-->` after `<!--`; `<!-->` does not.
+            ("<!--><a>--><b><c>".into(), 1, true),
+            // An unclosed comment hides nothing quick-xml would read.
+            (format!("<r><!--{}", "<a>".repeat(50)), 1, false),
+        ];
+        for (text, limit, exceeds) in cases {
+            assert_eq!(
+                xml_nesting_exceeds(&text, limit),
+                exceeds,
+                "{text:?} at {limit}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_document_nested_deeper_than_the_limit_is_malformed_and_one_at_it_parses() {
+        let feed = |depth: usize| {
+            format!(
+                "<rss version=\"2.0\" xmlns:media=\"http://search.yahoo.com/mrss/\"><channel>\
+                 <title>T</title><item><guid>g</guid><title>t</title>{}{}</item></channel></rss>",
+                "<media:group>".repeat(depth),
+                "</media:group>".repeat(depth)
+            )
+        };
+        // rss, channel and item are three levels.
+        let at_limit = parse_feed(feed(MAX_XML_DEPTH - 3).as_bytes(), None).unwrap();
+        assert_eq!(at_limit.items.len(), 1);
+        let result = parse_feed(feed(MAX_XML_DEPTH - 2).as_bytes(), None);
+        assert!(
+            matches!(&result, Err(ParseError::Malformed(m)) if m.contains("nested deeper")),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn deeply_nested_json_is_skipped_or_malformed_without_exhausting_the_stack() {
+        let json = |id: &str| {
+            format!(
+                "{{\"version\":\"https://jsonfeed.org/version/1.1\",\"title\":\"T\",\"items\":[{{\"id\":{id},\"x\":{}{}}}]}}",
+                "[".repeat(100_000),
+                "]".repeat(100_000)
+            )
+        };
+        // feed-rs's schema has no recursive field; serde_json skips unknown ones without
+        // recursing.
+        let feed = parse_feed(json("\"1\"").as_bytes(), None).unwrap();
+        assert_eq!(feed.items.len(), 1);
+        // The repair reads the body as a `Value`, which serde_json's recursion limit (128)
+        // stops: the first error is reported.
+        let result = parse_feed(json("1").as_bytes(), None);
+        assert!(
+            matches!(result, Err(ParseError::Malformed(_))),
+            "{result:?}"
+        );
+        let value = serde_json::from_str::<serde_json::Value>(&json("1"));
+        assert!(value.is_err_and(|e| e.to_string().contains("recursion limit")));
+    }
+
+    #[test]
+    fn surrogate_pair_references_are_joined_and_lone_ones_replaced() {
+        let rss = |title: &str| {
+            format!(
+                "<rss version=\"2.0\"><channel><title>T</title>\
+                 <item><guid>a</guid><title>{title}</title></item>\
+                 <item><guid>b</guid><title>Quotas</title></item></channel></rss>"
+            )
+        };
+        let cases = [
+            ("Tariffs &#55357;&#56832; rise", "Tariffs \u{1F600} rise"),
+            ("Tariffs &#xD83D;&#xDE00; rise", "Tariffs \u{1F600} rise"),
+            ("Tariffs &#xd83d;&#xde00; rise", "Tariffs \u{1F600} rise"),
+            ("Tariffs &#55357; rise", "Tariffs \u{FFFD} rise"),
+            (
+                "Tariffs &#56832;&#55357; rise",
+                "Tariffs \u{FFFD}\u{FFFD} rise",
+            ),
+            ("Tariffs &#55357;&amp; rise", "Tariffs \u{FFFD}& rise"),
+            ("Tariffs &#x110000; rise", "Tariffs \u{FFFD} rise"),
+        ];
+        for (title, expected) in cases {
+            let feed =
+                parse_feed(rss(title).as_bytes(), None).unwrap_or_else(|e| panic!("{title}: {e}"));
+            assert_eq!(feed.items.len(), 2, "{title}");
+            assert_eq!(feed.items[0].title.as_deref(), Some(expected), "{title}");
+        }
+        // Literal text in CDATA keeps its references as written.
+        assert_eq!(
+            repair_char_references("<![CDATA[&#55357;]]>&#55357;").as_deref(),
+            Some("<![CDATA[&#55357;]]>\u{FFFD}")
+        );
+        assert_eq!(repair_char_references("&#8212; &amp; &#x20AC;"), None);
+    }
+
+    #[test]
+    fn a_json_string_cut_inside_a_surrogate_pair_loses_only_that_character() {
+        let json = r#"{"version": "https://jsonfeed.org/version/1.1", "title": "T", "items": [
+            {"id": "1", "title": "Tariffs \ud83d"},
+            {"id": "2", "title": "Pair \ud83d\ude00 kept, \\ud83d is text, \ude00 lone"}]}"#;
+        let feed = parse_feed(json.as_bytes(), None).unwrap();
+        let titles: Vec<_> = feed.items.iter().map(|i| i.title.as_deref()).collect();
+        assert_eq!(
+            titles,
+            [
+                Some("Tariffs \u{FFFD}"),
+                Some("Pair \u{1F600} kept, \\ud83d is text, \u{FFFD} lone")
+            ]
+        );
+        // The other JSON Feed repairs still apply after this one.
+        let json = r#"{"version": "https://jsonfeed.org/version/1.1",
+            "items": [{"id": 7, "title": "Cut \udbff"}]}"#;
+        let feed = parse_feed(json.as_bytes(), None).unwrap();
+        assert_eq!(feed.items[0].guid.as_deref(), Some("7"));
+        assert_eq!(feed.items[0].title.as_deref(), Some("Cut \u{FFFD}"));
     }
 
     fn utc(s: &str) -> DateTime<Utc> {

@@ -1204,3 +1204,195 @@ async fn with_a_retention_items_published_before_it_are_skipped_and_recent_ones_
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert!(stored[0].contains("recent-1"), "{stored:?}");
 }
+
+/// `open` and `close` repeated `depth` times, around nothing.
+fn nested(open: &str, close: &str, depth: usize) -> String {
+    format!("{}{}", open.repeat(depth), close.repeat(depth))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeds_nested_thousands_deep_are_recorded_parse_errors_and_the_other_sources_are_stored() {
+    let server = FeedServer::start().await;
+    let media = format!(
+        "<rss version=\"2.0\" xmlns:media=\"http://search.yahoo.com/mrss/\"><channel><title>T</title>\
+         <link>http://x.example/</link><description>d</description><item><guid>g</guid>\
+         <title>t</title>{}</item></channel></rss>",
+        nested("<media:group>", "</media:group>", 3_000)
+    );
+    let itunes = format!(
+        "<rss version=\"2.0\" xmlns:itunes=\"http://www.itunes.com/dtds/podcast-1.0.dtd\">\
+         <channel><title>T</title><link>http://x.example/</link><description>d</description>{}\
+         <item><guid>g</guid><title>t</title></item></channel></rss>",
+        nested(
+            "<itunes:category text=\"Trade\">",
+            "</itunes:category>",
+            5_000
+        )
+    );
+    let atom = format!(
+        "<feed xmlns=\"http://www.w3.org/2005/Atom\" xmlns:media=\"http://search.yahoo.com/mrss/\">\
+         <id>f</id><title>T</title><entry><id>e</id><title>t</title>{}</entry></feed>",
+        nested("<media:group>", "</media:group>", 3_000)
+    );
+    server.put("media.xml", Resource::feed(media));
+    server.put("itunes.xml", Resource::feed(itunes));
+    server.put(
+        "atom.xml",
+        Resource {
+            content_type: "application/atom+xml".into(),
+            ..Resource::feed(atom)
+        },
+    );
+    let deep = ["Deep media", "Deep itunes", "Deep atom"];
+    let dir = tempfile::tempdir().unwrap();
+    server.put("ok.xml", one_item_feed("ok-1"));
+    let config = write_config(
+        dir.path(),
+        &[
+            (deep[0], server.url("media.xml")),
+            (deep[1], server.url("itunes.xml")),
+            (deep[2], server.url("atom.xml")),
+            ("Fine", server.url("ok.xml")),
+        ],
+        "",
+    );
+    let run = tradefeed(&config, &["fetch"]);
+    // A stack overflow would end the process on a signal, with no exit code.
+    assert_eq!(run.status.code(), Some(2), "{}", text(&run));
+    let out = stdout(&run);
+    for name in deep {
+        assert!(
+            out.lines().any(|l| l.starts_with(name)
+                && l.contains("FAILED")
+                && l.contains("nested deeper than 128")),
+            "{name} is a parse error: {}",
+            text(&run)
+        );
+    }
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("Fine") && l.contains("new=1")),
+        "the good source is stored: {}",
+        text(&run)
+    );
+    let loaded = Config::load(&config).unwrap();
+    for name in deep {
+        let state = state(&loaded, name).await;
+        assert_eq!(state.consecutive_failures, 1, "{name}: {state:?}");
+        assert!(
+            state
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("nested deeper")),
+            "{name}: the error is recorded: {state:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_with_80000_authors_and_spoofing_controls_is_stored_with_32_clean_names() {
+    let mut xml = String::from(
+        "<rss version=\"2.0\"><channel><title>T</title><link>http://t.example/</link>\
+         <description>d</description><item><guid>many</guid>\
+         <title>Invoice \u{202e}gnp.exe\u{202c} on tariffs</title>",
+    );
+    for i in 0..80_000 {
+        xml.push_str(&format!("<author>\u{2067}Reporter {i}\u{2069}</author>"));
+    }
+    xml.push_str("</item></channel></rss>");
+    let server = FeedServer::start().await;
+    server.put("t.xml", Resource::feed(xml));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("T", server.url("t.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    let report = &fetch_pass(&config).await[0];
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.new_entries, 1, "{report:?}");
+
+    let stored: Vec<(String, String)> = common::row_pairs(
+        &dir.path().join("tradefeed.db"),
+        "SELECT title, authors FROM entries",
+    );
+    let (title, authors) = &stored[0];
+    assert_eq!(title, "Invoice gnp.exe on tariffs");
+    let authors: Vec<String> = serde_json::from_str(authors).unwrap();
+    assert_eq!(authors.len(), 32);
+    assert_eq!(authors[0], "Reporter 0");
+    assert_eq!(authors[31], "Reporter 31");
+}
+
+/// The deepest element nesting of balanced HTML (void elements aside).
+fn html_depth(html: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    for tag in html.split('<').skip(1) {
+        if tag.starts_with('/') {
+            depth = depth.saturating_sub(1);
+        } else if !tag.starts_with("br") && !tag.starts_with("img") {
+            depth += 1;
+            max = max.max(depth);
+        }
+    }
+    max
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_nesting_20000_elements_are_stored_at_most_64_deep_with_their_text() {
+    // As deep as the 100,000-char cut leaves the text in.
+    let nested = |open: &str, close: &str, depth: usize| {
+        xml_escape(&format!(
+            "<p>Lead.</p>{}Deep text on duties.{}<p>Tail.</p>",
+            open.repeat(depth),
+            close.repeat(depth)
+        ))
+    };
+    let mut xml = String::from(
+        "<rss version=\"2.0\"><channel><title>T</title><link>http://t.example/</link>\
+         <description>d</description>",
+    );
+    for (guid, open, close, depth) in [
+        ("s", "<s>", "</s>", 20_000),
+        ("div", "<div>", "</div>", 19_900),
+        ("ul", "<ul><li>", "</li></ul>", 12_000),
+    ] {
+        xml.push_str(&format!(
+            "<item><guid>{guid}</guid><title>Nested {guid}</title>\
+             <description>{}</description></item>",
+            nested(open, close, depth)
+        ));
+    }
+    xml.push_str(
+        "<item><guid>plain</guid><title>Plain</title>\
+         <description>&lt;p&gt;One &lt;b&gt;bold&lt;/b&gt; word.&lt;/p&gt;</description></item>\
+         </channel></rss>",
+    );
+    let server = FeedServer::start().await;
+    server.put("t.xml", Resource::feed(xml));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("T", server.url("t.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    let report = &fetch_pass(&config).await[0];
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.new_entries, 4, "{report:?}");
+
+    let stored: Vec<(String, String)> = common::row_pairs(
+        &dir.path().join("tradefeed.db"),
+        "SELECT identity, html FROM entries ORDER BY identity",
+    );
+    for (identity, html) in &stored {
+        let depth = html_depth(html);
+        assert!(depth <= 64, "{identity}: stored {depth} deep");
+        assert!(
+            html.chars().count() <= 100_000,
+            "{identity}: within the cap"
+        );
+        if identity != "guid:plain" {
+            assert!(html.starts_with("<p>Lead.</p>"), "{identity}");
+            assert!(html.contains("Deep text on duties."), "{identity}");
+        }
+    }
+    let plain = &stored.iter().find(|(i, _)| i == "guid:plain").unwrap().1;
+    assert_eq!(
+        plain, "<p>One <b>bold</b> word.</p>",
+        "shallow HTML is kept as given"
+    );
+}

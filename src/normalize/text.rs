@@ -13,8 +13,19 @@ use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 /// Elements whose content is not text and is dropped with them.
 const DROPPED_CONTENT: [&str; 4] = ["script", "style", "noscript", "template"];
 
-/// Invisible characters dropped without leaving a gap: soft hyphen, zero-width space, BOM.
-const INVISIBLE: [char; 3] = ['\u{ad}', '\u{200b}', '\u{feff}'];
+/// Invisible characters dropped without leaving a gap: soft hyphen, zero-width space, BOM, and
+/// the bidirectional embeddings, overrides and isolates (see [`is_bidi_control`]).
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{ad}' | '\u{200b}' | '\u{feff}') || is_bidi_control(c)
+}
+
+/// U+202A–U+202E (embeddings and overrides) and U+2066–U+2069 (isolates): in a title or a name
+/// they make a reader show text in another order than it is (`\u{202e}gnp.exe` reads as
+/// "exe.png"). Removed, as most feed readers do; the marks U+200E/U+200F, which cannot
+/// reorder text, stay.
+pub(crate) fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
 
 /// What separates two runs of text: nothing, a space, or a line break (strongest wins).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -63,8 +74,8 @@ impl TextWriter {
             if i > 0 {
                 self.gap(Gap::Space);
             }
-            let word: Cow<'_, str> = if word.contains(INVISIBLE) {
-                Cow::Owned(word.chars().filter(|c| !INVISIBLE.contains(c)).collect())
+            let word: Cow<'_, str> = if word.contains(is_invisible) {
+                Cow::Owned(word.chars().filter(|&c| !is_invisible(c)).collect())
             } else {
                 Cow::Borrowed(word)
             };
