@@ -20,7 +20,9 @@ use axum::routing::get;
 
 pub use redact::redact_userinfo;
 pub use render::{Format, story_id, xml_safe};
-pub use serve::{HEADER_READ_TIMEOUT, connection_limit, serve, serve_limited};
+pub use serve::{
+    CLOSE_GRACE, HEADER_READ_TIMEOUT, ServeLimits, connection_limit, serve, serve_limited,
+};
 
 use crate::ingest::SharedClassifier;
 use crate::store::{MAX_SEARCH_WORDS, Store, StoreError, StoryQuery};
