@@ -73,47 +73,53 @@ type RenderHook = Arc<dyn Fn(&FeedKey) + Send + Sync>;
 
 /// Renderings after a cache miss go through here. One per cache key at a time, so that when
 /// new data arrives the many readers asking for a feed at that moment wait for one rendering
-/// instead of all rendering it; different feeds do not wait for each other, but at most
-/// [`RenderGate::permits`] render at once (sanitising a story's HTML is CPU work, and a flood
-/// of distinct searches must not take every core from polling).
+/// instead of all rendering it (those waiting share it, also one too large to cache); different
+/// feeds do not wait for each other, but at most [`RenderGate::permits`] render at once
+/// (sanitising a story's HTML is CPU work, and a flood of distinct searches must not hold
+/// every blocking thread). A rendering keeps its permit and its key's turn until it is done,
+/// also when the client that asked for it has gone.
 struct RenderGate {
-    /// A lock per cache key being rendered, gone when nobody holds or waits for it.
-    in_flight: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// Each cache key being rendered or waited for: its turn and how many hold it.
+    in_flight: Mutex<HashMap<CacheKey, (Arc<KeySlot>, usize)>>,
     /// One per rendering in progress: half the cores, at least 2 and at most 8.
-    permits: tokio::sync::Semaphore,
+    permits: Arc<tokio::sync::Semaphore>,
 }
+
+/// A cache key's turn to render: locked while one request renders it, then holding the
+/// rendering for those that waited (it may be too large for the cache).
+type KeySlot = tokio::sync::Mutex<Option<Arc<Rendered>>>;
 
 impl RenderGate {
     fn new() -> RenderGate {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        RenderGate::with_permits((cores / 2).clamp(2, 8))
+    }
+
+    fn with_permits(permits: usize) -> RenderGate {
         RenderGate {
             in_flight: Mutex::new(HashMap::new()),
-            permits: tokio::sync::Semaphore::new((cores / 2).clamp(2, 8)),
+            permits: Arc::new(tokio::sync::Semaphore::new(permits)),
         }
     }
 
-    /// A place in the queue for rendering `key`: lock its `lock` before looking again.
+    /// A place in the queue for rendering `key`: lock its `slot` before looking again.
     fn turn(self: &Arc<Self>, key: &CacheKey) -> KeyTurn {
-        let lock = Arc::clone(
-            self.in_flight
-                .lock()
-                .expect("render gate lock poisoned")
-                .entry(key.clone())
-                .or_default(),
-        );
+        let mut in_flight = self.in_flight.lock().expect("render gate lock poisoned");
+        let (slot, users) = in_flight.entry(key.clone()).or_default();
+        *users += 1;
         KeyTurn {
             gate: Arc::clone(self),
             key: key.clone(),
-            lock,
+            slot: Arc::clone(slot),
         }
     }
 }
 
-/// The lock of one cache key's renderings, removed from the gate when the last user drops it.
+/// A hold on one cache key's [`KeySlot`], removed from the gate when the last holder drops it.
 struct KeyTurn {
     gate: Arc<RenderGate>,
     key: CacheKey,
-    lock: Arc<tokio::sync::Mutex<()>>,
+    slot: Arc<KeySlot>,
 }
 
 impl Drop for KeyTurn {
@@ -123,12 +129,20 @@ impl Drop for KeyTurn {
             .in_flight
             .lock()
             .expect("render gate lock poisoned");
-        // Clones are made under this lock: two (this one and the map's) means nobody else
-        // holds or waits for the key.
-        if Arc::strong_count(&self.lock) == 2 {
-            in_flight.remove(&self.key);
+        if let Some((_, users)) = in_flight.get_mut(&self.key) {
+            *users -= 1;
+            if *users == 0 {
+                in_flight.remove(&self.key);
+            }
         }
     }
+}
+
+/// What a rendering holds until it is done: its key's turn (locked) and a render permit.
+struct RenderHold {
+    turn: KeyTurn,
+    slot: tokio::sync::OwnedMutexGuard<Option<Arc<Rendered>>>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Site-wide settings from the config's `[server]` table.
@@ -652,20 +666,35 @@ async fn feed(
         Some(Hit::Rendered(rendered, validator)) => (rendered, validator),
         None => {
             let turn = state.renders.turn(&key);
-            let _same_key = turn.lock.lock().await;
+            let slot = Arc::clone(&turn.slot).lock_owned().await;
             // Another request may have rendered it while this one waited.
             match lookup() {
                 Some(Hit::NotModified(validator)) => return Ok(not_modified(&validator)),
                 Some(Hit::Rendered(rendered, validator)) => (rendered, validator),
-                None => {
-                    let _permit = state
-                        .renders
-                        .permits
-                        .acquire()
-                        .await
-                        .expect("the render semaphore is never closed");
-                    render_feed(&state, &key, &params, &site, base).await?
-                }
+                None => match slot.as_ref() {
+                    // Too large to cache: the rendering of the request this one waited for.
+                    Some(rendered) => {
+                        let rendered = Arc::clone(rendered);
+                        let validator = state.cache.lock().expect("cache lock poisoned").note(
+                            &key,
+                            &rendered.etag,
+                            now_secs(),
+                        );
+                        (rendered, validator)
+                    }
+                    None => {
+                        let permit = Arc::clone(&state.renders.permits)
+                            .acquire_owned()
+                            .await
+                            .expect("the render semaphore is never closed");
+                        let hold = RenderHold {
+                            turn,
+                            slot,
+                            _permit: permit,
+                        };
+                        render_feed(&state, &key, &params, &site, base, hold).await?
+                    }
+                },
             }
         }
     };
@@ -688,13 +717,16 @@ fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// Queries, renders and caches the feed `key` names; its rendering and validator.
+/// Queries, renders and caches the feed `key` names; its rendering and validator. `hold`
+/// goes with the rendering onto its blocking thread and is released there once the result
+/// is cached, so it bounds the CPU work even if this future is dropped (the client left).
 async fn render_feed(
     state: &HttpState,
     key: &CacheKey,
     params: &FeedParams,
     site: &Site,
     base: String,
+    hold: RenderHold,
 ) -> Result<(Arc<Rendered>, Option<Validator>), HttpError> {
     let topic = &key.feed.topic;
     let stories = state
@@ -721,24 +753,35 @@ async fn render_feed(
     let mut stories_for_render = stories;
     stories_for_render.iter_mut().for_each(redact::redact_story);
     let hook = state.render_hook.clone();
-    let feed = key.feed.clone();
-    let body = tokio::task::spawn_blocking(move || {
+    let cache = Arc::clone(&state.cache);
+    let key = key.clone();
+    tokio::task::spawn_blocking(move || {
+        let RenderHold {
+            turn,
+            mut slot,
+            _permit,
+        } = hold;
         if let Some(hook) = hook {
-            hook(&feed);
+            hook(&key.feed);
         }
-        render::render(feed.format, &meta, &stories_for_render)
+        let body = render::render(key.feed.format, &meta, &stories_for_render);
+        let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body));
+        let rendered = Arc::new(Rendered {
+            body: axum::body::Bytes::from(body),
+            etag,
+        });
+        let validator = {
+            let mut cache = cache.lock().expect("cache lock poisoned");
+            cache.insert(key.clone(), Arc::clone(&rendered));
+            cache.note(&key, &rendered.etag, now_secs())
+        };
+        *slot = Some(Arc::clone(&rendered));
+        // Only now may the next request for this key (or another rendering) go ahead.
+        drop((slot, turn, _permit));
+        (rendered, validator)
     })
     .await
-    .map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body));
-    let rendered = Arc::new(Rendered {
-        body: axum::body::Bytes::from(body),
-        etag,
-    });
-    let mut cache = state.cache.lock().expect("cache lock poisoned");
-    cache.insert(key.clone(), Arc::clone(&rendered));
-    let validator = cache.note(key, &rendered.etag, now_secs());
-    Ok((rendered, validator))
+    .map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 /// A 304 answer from a feed's validator.
@@ -1061,6 +1104,257 @@ mod tests {
             let answer = get_feed(&url, &[("if-modified-since", since)]).await;
             assert_eq!(answer.0, 200, "{since}");
         }
+        state.store.close().await;
+    }
+
+    /// Holds renderings on their blocking threads until opened; opens when dropped, also when
+    /// a test fails.
+    #[derive(Clone, Default)]
+    struct HeldRenders(Arc<(Mutex<bool>, std::sync::Condvar)>);
+
+    impl HeldRenders {
+        /// Blocks the calling (rendering) thread until [`HeldRenders::open`].
+        fn wait(&self) {
+            let (open, wake) = &*self.0;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = wake.wait(open).unwrap();
+            }
+        }
+
+        fn open(&self) {
+            *self.0.0.lock().unwrap() = true;
+            self.0.1.notify_all();
+        }
+
+        /// Holds the renderings that start from now on.
+        fn close(&self) {
+            *self.0.0.lock().unwrap() = false;
+        }
+    }
+
+    /// Opens the renderings when dropped.
+    struct OpenOnDrop(HeldRenders);
+
+    impl Drop for OpenOnDrop {
+        fn drop(&mut self) {
+            self.0.open();
+        }
+    }
+
+    /// Waits (up to a minute: a hang, not a speed check) until `ready` holds.
+    async fn until(what: &str, ready: impl Fn() -> bool) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !ready() {
+            assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// How many requests hold or wait for the turn of the feed searched with `query`.
+    fn turn_users(state: &HttpState, query: &str) -> usize {
+        let in_flight = state.renders.in_flight.lock().unwrap();
+        in_flight
+            .iter()
+            .find(|(key, _)| key.feed.query == query)
+            .map_or(0, |(_, (_, users))| *users)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_for_one_feed_render_it_once_also_when_too_big_to_cache() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = empty_state(dir.path());
+        let held = HeldRenders::default();
+        let renders = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
+        let (entered, mut first_entered) = tokio::sync::mpsc::unbounded_channel();
+        state.render_hook = Some({
+            let (held, renders) = (held.clone(), Arc::clone(&renders));
+            Arc::new(move |feed: &FeedKey| {
+                *renders
+                    .lock()
+                    .unwrap()
+                    .entry(feed.query.clone())
+                    .or_default() += 1;
+                entered.send(()).unwrap();
+                held.wait();
+            })
+        });
+        let open = OpenOnDrop(held);
+        let base = serve_state(&state).await;
+        const READERS: usize = 5;
+        let answered = Arc::new(AtomicUsize::new(0));
+        for (query, cacheable) in [("q=same", true), ("q=big", false)] {
+            if !cacheable {
+                state.cache.lock().unwrap().max_entry_bytes = 0;
+            }
+            let url = format!("{base}/feeds/all.atom?{query}");
+            let readers: Vec<_> = (0..READERS)
+                .map(|_| {
+                    let (url, answered) = (url.clone(), Arc::clone(&answered));
+                    tokio::spawn(async move {
+                        let answer = get_feed(&url, &[]).await;
+                        answered.fetch_add(1, Ordering::SeqCst);
+                        answer
+                    })
+                })
+                .collect();
+            first_entered.recv().await.unwrap();
+            // Every reader has missed the cache and is waiting for the one rendering.
+            until("all readers wait for the feed's turn", || {
+                turn_users(&state, query) == READERS
+            })
+            .await;
+            open.0.open();
+            let mut etags = Vec::new();
+            for reader in readers {
+                let (status, etag, _) = reader.await.unwrap();
+                assert_eq!(status, 200, "{query}");
+                etags.push(etag);
+            }
+            etags.dedup();
+            assert_eq!(etags.len(), 1, "{query}: one rendering served to all");
+            assert_eq!(
+                renders.lock().unwrap()[query],
+                1,
+                "{query} (cacheable: {cacheable}) rendered once for {READERS} readers"
+            );
+            assert_eq!(turn_users(&state, query), 0, "the turn is gone");
+            // Hold the next round's first rendering again.
+            open.0.close();
+        }
+        assert_eq!(answered.load(Ordering::SeqCst), 2 * READERS);
+        drop(open);
+        state.store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_most_the_permit_count_of_distinct_feeds_render_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = empty_state(dir.path());
+        state.renders = Arc::new(RenderGate::with_permits(2));
+        let held = HeldRenders::default();
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let (entered, mut renders_entered) = tokio::sync::mpsc::unbounded_channel();
+        state.render_hook = Some({
+            let (held, running, most) = (held.clone(), Arc::clone(&running), Arc::clone(&most));
+            Arc::new(move |_: &FeedKey| {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                entered.send(()).unwrap();
+                held.wait();
+                running.fetch_sub(1, Ordering::SeqCst);
+            })
+        });
+        let open = OpenOnDrop(held);
+        let base = serve_state(&state).await;
+        let searches: Vec<_> = (0..4)
+            .map(|n| tokio::spawn(get_feed_owned(format!("{base}/feeds/all.atom?q=p{n}"))))
+            .collect();
+        renders_entered.recv().await.unwrap();
+        renders_entered.recv().await.unwrap();
+        until("all four searches wait for a turn or render", || {
+            (0..4).all(|n| turn_users(&state, &format!("q=p{n}")) == 1)
+        })
+        .await;
+        // Time for a third rendering to start if nothing stopped it (and this test to fail);
+        // with the permits none does however long this is.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            renders_entered.try_recv().is_err(),
+            "a third rendering started"
+        );
+        assert_eq!(running.load(Ordering::SeqCst), 2);
+        drop(open);
+        for search in searches {
+            assert_eq!(search.await.unwrap(), 200);
+        }
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            2,
+            "never more than the permits"
+        );
+        state.store.close().await;
+    }
+
+    /// The status of a GET of `url`.
+    async fn get_feed_owned(url: String) -> u16 {
+        get_feed(&url, &[]).await.0
+    }
+
+    /// A client that hangs up mid-request makes hyper drop its handler; the rendering it
+    /// started goes on, and keeps its permit until it is done: a client sending distinct
+    /// searches and hanging up at once cannot pile renderings up beyond the permits.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rendering_keeps_its_permit_after_its_client_hangs_up() {
+        use tokio::io::AsyncWriteExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = empty_state(dir.path());
+        state.renders = Arc::new(RenderGate::with_permits(1));
+        let held = HeldRenders::default();
+        let (entered, mut renders_entered) = tokio::sync::mpsc::unbounded_channel();
+        state.render_hook = Some({
+            let held = held.clone();
+            Arc::new(move |feed: &FeedKey| {
+                entered.send(feed.query.clone()).unwrap();
+                if feed.query == "q=held" {
+                    held.wait();
+                }
+            })
+        });
+        let open = OpenOnDrop(held);
+        // Says when the held request's handler is dropped.
+        let (dropped_tx, mut dropped) = tokio::sync::mpsc::unbounded_channel::<()>();
+        struct SayDropped(tokio::sync::mpsc::UnboundedSender<()>);
+        impl Drop for SayDropped {
+            fn drop(&mut self) {
+                let _ = self.0.send(());
+            }
+        }
+        let app = router(state.clone()).layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let watch = (request.uri().query() == Some("q=held"))
+                    .then(|| SayDropped(dropped_tx.clone()));
+                async move {
+                    let _watch = watch;
+                    next.run(request).await
+                }
+            },
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET /feeds/all.atom?q=held HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        assert_eq!(renders_entered.recv().await.unwrap(), "q=held");
+        drop(client);
+        tokio::time::timeout(std::time::Duration::from_secs(60), dropped.recv())
+            .await
+            .expect("the handler of the client that hung up was dropped");
+        assert_eq!(
+            state.renders.permits.available_permits(),
+            0,
+            "the rendering still running holds its permit"
+        );
+        let second = tokio::spawn(get_feed_owned(format!(
+            "http://{addr}/feeds/all.atom?q=second"
+        )));
+        // Time for the second rendering to start if the permit had gone with the handler;
+        // with the permit held none is long enough.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            renders_entered.try_recv().is_err(),
+            "a second rendering started beyond the permit"
+        );
+        drop(open);
+        assert_eq!(second.await.unwrap(), 200);
+        assert_eq!(renders_entered.recv().await.unwrap(), "q=second");
         state.store.close().await;
     }
 
