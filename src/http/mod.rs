@@ -183,20 +183,29 @@ struct CacheKey {
     feed: FeedKey,
 }
 
-impl CacheKey {
-    fn heap_bytes(&self) -> usize {
-        self.feed.heap_bytes()
-    }
-}
-
 /// What one cache entry counts against [`CACHE_BYTES`].
-fn entry_bytes(key: &CacheKey, rendered: &Rendered) -> usize {
-    rendered.body.len() + key.heap_bytes()
+fn entry_bytes(feed: &FeedKey, rendered: &Rendered) -> usize {
+    rendered.body.len() + feed.heap_bytes()
 }
 
+/// A feed rendered from one data version, with its ETag ready to send.
 struct Rendered {
+    version: u64,
     body: axum::body::Bytes,
     etag: String,
+    etag_header: HeaderValue,
+}
+
+impl Rendered {
+    fn new(version: u64, body: Vec<u8>) -> Rendered {
+        let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body));
+        Rendered {
+            version,
+            body: axum::body::Bytes::from(body),
+            etag_header: HeaderValue::from_str(&etag).expect("a hex ETag is a header value"),
+            etag,
+        }
+    }
 }
 
 /// What a feed's conditional requests are answered from: its ETag for a data version, and
@@ -210,32 +219,71 @@ struct Rendered {
 /// reader sending only `If-Modified-Since` would never see it. It only ever moves forward.
 /// An HTTP date has whole seconds: `modified_twice` says the content changed again within the
 /// second `modified` names, so a reader holding that date may hold an older content.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Immutable once made (a change makes a new one), and shared by `Arc`, so a cached answer
+/// costs no allocation: its header values are made once here.
+#[derive(Debug, PartialEq)]
 struct Validator {
     version: u64,
     etag: String,
     /// Unix seconds.
     modified: i64,
     modified_twice: bool,
+    etag_header: HeaderValue,
+    /// `modified` as an HTTP date.
+    modified_header: HeaderValue,
 }
 
-/// Rendered feeds by [`CacheKey`], at most [`CACHE_ENTRIES`] and [`CACHE_BYTES`] of bodies.
-/// Entries of an older data version can never be asked for again (the version is part of the
-/// key) and go as soon as a newer one is stored. Beyond the limits the one used longest ago
-/// goes: a flood of distinct searches evicts one feed at a time instead of emptying the cache
-/// that every feed reader relies on. Also each feed's [`Validator`], at most
-/// [`VALIDATOR_ENTRIES`], least recently used first out.
+impl Validator {
+    fn new(version: u64, etag: &str, modified: i64, modified_twice: bool) -> Arc<Validator> {
+        Arc::new(Validator {
+            version,
+            etag: etag.to_string(),
+            modified,
+            modified_twice,
+            etag_header: HeaderValue::from_str(etag)
+                .unwrap_or_else(|_| HeaderValue::from_static("\"\"")),
+            modified_header: http_date_header(modified),
+        })
+    }
+}
+
+/// Unix seconds as an HTTP-date header value.
+fn http_date_header(secs: i64) -> HeaderValue {
+    let date = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default();
+    HeaderValue::from_str(&render::http_date(date)).expect("an HTTP date is a header value")
+}
+
+/// What the cache keeps of one feed: its validator and its rendering, if any.
+struct FeedState {
+    validator: Option<Arc<Validator>>,
+    /// When the feed was last looked up or noted (the clock).
+    used: u64,
+    rendered: Option<Arc<Rendered>>,
+    /// When the rendering was last served or stored (the clock).
+    rendered_used: u64,
+}
+
+/// Each feed's [`Validator`] and rendering, in one map keyed by [`FeedKey`] so that a cached
+/// answer is one hash lookup. At most [`VALIDATOR_ENTRIES`] feeds (then the one looked up
+/// longest ago goes, with its rendering), at most [`CACHE_ENTRIES`] renderings and
+/// [`CACHE_BYTES`] of them. A feed keeps one rendering, of the data version it was rendered
+/// from; renderings of an older data version can never be asked for again and go as soon as
+/// a newer one is stored. Beyond the limits the rendering used longest ago goes: a flood of
+/// distinct searches evicts one feed at a time instead of emptying the cache that every feed
+/// reader relies on.
 struct FeedCache {
-    entries: HashMap<CacheKey, (Arc<Rendered>, u64)>,
+    feeds: HashMap<FeedKey, FeedState>,
     /// Counts lookups and inserts; an entry remembers the count of its last use.
     clock: u64,
-    /// Sum of the cached bodies' lengths.
+    /// How many feeds have a rendering.
+    rendered: usize,
+    /// What the renderings count against [`CACHE_BYTES`].
     bytes: usize,
     /// The newest data version stored so far.
     version: u64,
     /// A rendering larger than this is not kept ([`CACHE_MAX_ENTRY_BYTES`]; tests lower it).
     max_entry_bytes: usize,
-    validators: HashMap<FeedKey, (Validator, u64)>,
     /// The newest `modified` of a validator dropped for room, or when this process started:
     /// a feed whose validator is recorded afresh may have been served with that date before.
     forgotten_modified: i64,
@@ -244,12 +292,12 @@ struct FeedCache {
 impl Default for FeedCache {
     fn default() -> FeedCache {
         FeedCache {
-            entries: HashMap::new(),
+            feeds: HashMap::new(),
             clock: 0,
+            rendered: 0,
             bytes: 0,
             version: 0,
             max_entry_bytes: CACHE_MAX_ENTRY_BYTES,
-            validators: HashMap::new(),
             forgotten_modified: chrono::Utc::now().timestamp(),
         }
     }
@@ -258,90 +306,168 @@ impl Default for FeedCache {
 /// What the cache can answer a feed request with.
 enum Hit {
     /// The reader's copy is current: 304.
-    NotModified(Validator),
+    NotModified(Arc<Validator>),
     /// The rendering, and its validator if it is of the newest data seen.
-    Rendered(Arc<Rendered>, Option<Validator>),
+    Rendered(Arc<Rendered>, Option<Arc<Validator>>),
+}
+
+/// The validator after `version` of a feed rendered to `etag` is served at `now` (Unix
+/// seconds), given the feed's current one: `None` to keep `current`, else the new one.
+/// (`forgotten` stands for a missing one's date.)
+fn next_validator(
+    current: Option<&Validator>,
+    version: u64,
+    etag: &str,
+    now: i64,
+    forgotten: i64,
+) -> Option<Arc<Validator>> {
+    let Some(current) = current else {
+        let modified = now.max(forgotten);
+        return Some(Validator::new(
+            version,
+            etag,
+            modified,
+            modified == forgotten,
+        ));
+    };
+    if current.etag != etag {
+        let modified = now.max(current.modified);
+        return Some(Validator::new(
+            version,
+            etag,
+            modified,
+            modified == current.modified,
+        ));
+    }
+    if current.modified_twice && now > current.modified {
+        // Unchanged since: a later date lets readers holding it get 304s again (a reader
+        // holding the ambiguous one gets the feed once more).
+        return Some(Validator::new(version, etag, now, false));
+    }
+    (current.version != version)
+        .then(|| Validator::new(version, etag, current.modified, current.modified_twice))
 }
 
 impl FeedCache {
     /// What the cache knows for `key`: a 304 if its validator says `conditions` hold (also for
-    /// a feed too large to keep), else the cached rendering. `now`: Unix seconds.
+    /// a feed too large to keep), else the cached rendering. `now`: Unix seconds. One lookup.
     fn lookup(&mut self, key: &CacheKey, conditions: &Conditions, now: i64) -> Option<Hit> {
-        if let Some(validator) = self.validator(key)
-            && conditions.not_modified(&validator.etag, Some(&validator), now)
+        self.clock += 1;
+        let clock = self.clock;
+        let forgotten = self.forgotten_modified;
+        let state = self.feeds.get_mut(&key.feed)?;
+        state.used = clock;
+        if let Some(validator) = &state.validator
+            && validator.version == key.version
+            && conditions.not_modified(&validator.etag, Some(validator), now)
         {
-            return Some(Hit::NotModified(validator));
+            return Some(Hit::NotModified(Arc::clone(validator)));
         }
-        let rendered = self.get(key)?;
-        let validator = self.note(key, &rendered.etag, now);
+        let rendered = Arc::clone(
+            state
+                .rendered
+                .as_ref()
+                .filter(|r| r.version == key.version)?,
+        );
+        state.rendered_used = clock;
+        let validator = Self::note_in(state, key.version, &rendered.etag, now, forgotten);
         Some(Hit::Rendered(rendered, validator))
     }
 
+    /// Records in `state` that its feed at `version` renders to `etag`, served at `now`.
+    fn note_in(
+        state: &mut FeedState,
+        version: u64,
+        etag: &str,
+        now: i64,
+        forgotten: i64,
+    ) -> Option<Arc<Validator>> {
+        if let Some(current) = &state.validator
+            && version < current.version
+        {
+            return None;
+        }
+        if let Some(next) =
+            next_validator(state.validator.as_deref(), version, etag, now, forgotten)
+        {
+            state.validator = Some(next);
+        }
+        state.validator.clone()
+    }
+
     /// The validator of `key`'s feed, if it is known for `key`'s data version.
-    fn validator(&mut self, key: &CacheKey) -> Option<Validator> {
+    #[cfg(test)]
+    fn validator(&mut self, key: &CacheKey) -> Option<Arc<Validator>> {
         self.clock += 1;
-        let (validator, used) = self.validators.get_mut(&key.feed)?;
-        *used = self.clock;
-        (validator.version == key.version).then(|| validator.clone())
+        let state = self.feeds.get_mut(&key.feed)?;
+        state.used = self.clock;
+        state
+            .validator
+            .as_ref()
+            .filter(|v| v.version == key.version)
+            .cloned()
+    }
+
+    /// The state of `feed`, made (after making room) if there is none.
+    fn state(&mut self, feed: &FeedKey) -> &mut FeedState {
+        self.clock += 1;
+        if !self.feeds.contains_key(feed) && self.feeds.len() >= VALIDATOR_ENTRIES {
+            let oldest = self
+                .feeds
+                .iter()
+                .min_by_key(|(_, state)| state.used)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest
+                && let Some(gone) = self.feeds.remove(&oldest)
+            {
+                if let Some(validator) = gone.validator {
+                    self.forgotten_modified = self.forgotten_modified.max(validator.modified);
+                }
+                if let Some(rendered) = gone.rendered {
+                    self.rendered -= 1;
+                    self.bytes -= entry_bytes(&oldest, &rendered);
+                }
+            }
+        }
+        let clock = self.clock;
+        let state = self.feeds.entry(feed.clone()).or_insert(FeedState {
+            validator: None,
+            used: clock,
+            rendered: None,
+            rendered_used: clock,
+        });
+        state.used = clock;
+        state
     }
 
     /// Records that `key` renders to `etag`, served at `now` (Unix seconds), and returns the
     /// feed's validator; `None` for a rendering of data since replaced (its date is unknown).
-    fn note(&mut self, key: &CacheKey, etag: &str, now: i64) -> Option<Validator> {
-        self.clock += 1;
-        if let Some((validator, used)) = self.validators.get_mut(&key.feed) {
-            *used = self.clock;
-            if key.version < validator.version {
-                return None;
-            }
-            if validator.etag != etag {
-                let modified = now.max(validator.modified);
-                validator.modified_twice = modified == validator.modified;
-                validator.modified = modified;
-                validator.etag = etag.to_string();
-            } else if validator.modified_twice && now > validator.modified {
-                // Unchanged since: a later date lets readers holding it get 304s again (a
-                // reader holding the ambiguous one gets the feed once more).
-                validator.modified = now;
-                validator.modified_twice = false;
-            }
-            validator.version = key.version;
-            return Some(validator.clone());
-        }
-        if self.validators.len() >= VALIDATOR_ENTRIES {
-            let oldest = self
-                .validators
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest
-                && let Some((gone, _)) = self.validators.remove(&oldest)
-            {
-                self.forgotten_modified = self.forgotten_modified.max(gone.modified);
-            }
-        }
-        let modified = now.max(self.forgotten_modified);
-        let validator = Validator {
-            version: key.version,
-            etag: etag.to_string(),
-            modified,
-            modified_twice: modified == self.forgotten_modified,
-        };
-        self.validators
-            .insert(key.feed.clone(), (validator.clone(), self.clock));
-        Some(validator)
+    fn note(&mut self, key: &CacheKey, etag: &str, now: i64) -> Option<Arc<Validator>> {
+        self.state(&key.feed);
+        // (After making room: a feed recorded afresh may have been served with the date of
+        // one just dropped.)
+        let forgotten = self.forgotten_modified;
+        let state = self.feeds.get_mut(&key.feed).expect("just made");
+        Self::note_in(state, key.version, etag, now, forgotten)
     }
 
+    #[cfg(test)]
     fn get(&mut self, key: &CacheKey) -> Option<Arc<Rendered>> {
         self.clock += 1;
-        let (rendered, used) = self.entries.get_mut(key)?;
-        *used = self.clock;
-        Some(Arc::clone(rendered))
+        let state = self.feeds.get_mut(&key.feed)?;
+        let rendered = Arc::clone(
+            state
+                .rendered
+                .as_ref()
+                .filter(|r| r.version == key.version)?,
+        );
+        state.rendered_used = self.clock;
+        Some(rendered)
     }
 
+    /// Keeps `rendered` (of `key.version`) for `key`'s feed, within the limits.
     fn insert(&mut self, key: CacheKey, rendered: Arc<Rendered>) {
-        self.clock += 1;
-        let size = entry_bytes(&key, &rendered);
+        let size = entry_bytes(&key.feed, &rendered);
         // A rendering of data already replaced (it was slower than a newer one) would never
         // be asked for again.
         if key.version < self.version || size > self.max_entry_bytes {
@@ -349,32 +475,43 @@ impl FeedCache {
         }
         if key.version > self.version {
             self.version = key.version;
-            self.entries.retain(|k, _| k.version == key.version);
-            self.bytes = self
-                .entries
-                .iter()
-                .map(|(k, (r, _))| entry_bytes(k, r))
-                .sum();
+            for (feed, state) in &mut self.feeds {
+                if let Some(old) = state.rendered.take_if(|r| r.version < key.version) {
+                    self.rendered -= 1;
+                    self.bytes -= entry_bytes(feed, &old);
+                }
+            }
         }
-        if let Some((old, _)) = self.entries.remove(&key) {
-            self.bytes -= entry_bytes(&key, &old);
+        if let Some(state) = self.feeds.get_mut(&key.feed)
+            && let Some(old) = state.rendered.take()
+        {
+            self.rendered -= 1;
+            self.bytes -= entry_bytes(&key.feed, &old);
         }
-        while !self.entries.is_empty()
-            && (self.entries.len() >= CACHE_ENTRIES || self.bytes + size > CACHE_BYTES)
+        while self.rendered > 0
+            && (self.rendered >= CACHE_ENTRIES || self.bytes + size > CACHE_BYTES)
         {
             let oldest = self
-                .entries
+                .feeds
                 .iter()
-                .min_by_key(|(_, (_, used))| *used)
+                .filter(|(_, state)| state.rendered.is_some())
+                .min_by_key(|(_, state)| state.rendered_used)
                 .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest
-                && let Some((old, _)) = self.entries.remove(&oldest)
+            let Some(oldest) = oldest else { break };
+            if let Some(old) = self
+                .feeds
+                .get_mut(&oldest)
+                .and_then(|state| state.rendered.take())
             {
+                self.rendered -= 1;
                 self.bytes -= entry_bytes(&oldest, &old);
             }
         }
+        let state = self.state(&key.feed);
+        state.rendered = Some(rendered);
+        state.rendered_used = state.used;
+        self.rendered += 1;
         self.bytes += size;
-        self.entries.insert(key, (rendered, self.clock));
     }
 }
 
@@ -699,7 +836,9 @@ async fn feed(
         }
     };
 
-    let mut response = if conditions.not_modified(&rendered.etag, validator.as_ref(), now_secs()) {
+    let now = now_secs();
+    let validator = validator.as_deref();
+    let mut response = if conditions.not_modified(&rendered.etag, validator, now) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let mut r = rendered.body.clone().into_response();
@@ -709,7 +848,12 @@ async fn feed(
         );
         r
     };
-    set_validators(response.headers_mut(), &rendered.etag, validator.as_ref());
+    set_validators(
+        response.headers_mut(),
+        rendered.etag_header.clone(),
+        validator,
+        now,
+    );
     Ok(response)
 }
 
@@ -727,7 +871,7 @@ async fn render_feed(
     site: &Site,
     base: String,
     hold: RenderHold,
-) -> Result<(Arc<Rendered>, Option<Validator>), HttpError> {
+) -> Result<(Arc<Rendered>, Option<Arc<Validator>>), HttpError> {
     let topic = &key.feed.topic;
     let stories = state
         .store
@@ -765,11 +909,7 @@ async fn render_feed(
             hook(&key.feed);
         }
         let body = render::render(key.feed.format, &meta, &stories_for_render);
-        let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body));
-        let rendered = Arc::new(Rendered {
-            body: axum::body::Bytes::from(body),
-            etag,
-        });
+        let rendered = Arc::new(Rendered::new(key.version, body));
         let validator = {
             let mut cache = cache.lock().expect("cache lock poisoned");
             cache.insert(key.clone(), Arc::clone(&rendered));
@@ -787,23 +927,27 @@ async fn render_feed(
 /// A 304 answer from a feed's validator.
 fn not_modified(validator: &Validator) -> Response {
     let mut response = StatusCode::NOT_MODIFIED.into_response();
-    set_validators(response.headers_mut(), &validator.etag, Some(validator));
+    set_validators(
+        response.headers_mut(),
+        validator.etag_header.clone(),
+        Some(validator),
+        now_secs(),
+    );
     response
 }
 
-/// `ETag`, `Last-Modified` (when known) and `Cache-Control` of a feed answer.
-fn set_validators(h: &mut HeaderMap, etag: &str, validator: Option<&Validator>) {
-    if let Ok(v) = HeaderValue::from_str(etag) {
-        h.insert(header::ETAG, v);
-    }
+/// `ETag`, `Last-Modified` (when known) and `Cache-Control` of a feed answer at `now`.
+fn set_validators(h: &mut HeaderMap, etag: HeaderValue, validator: Option<&Validator>, now: i64) {
+    h.insert(header::ETAG, etag);
     if let Some(validator) = validator {
         // After a step back of the clock `modified` can lie ahead; a Last-Modified must not
         // (RFC 9110 8.8.2.1), and an earlier one only costs a reader a 200.
-        let modified = validator.modified.min(now_secs());
-        let date = chrono::DateTime::from_timestamp(modified, 0).unwrap_or_default();
-        if let Ok(v) = HeaderValue::from_str(&render::http_date(date)) {
-            h.insert(header::LAST_MODIFIED, v);
-        }
+        let modified = if validator.modified > now {
+            http_date_header(now)
+        } else {
+            validator.modified_header.clone()
+        };
+        h.insert(header::LAST_MODIFIED, modified);
     }
     h.insert(
         header::CACHE_CONTROL,
@@ -1450,7 +1594,7 @@ mod tests {
         for n in 0..VALIDATOR_ENTRIES {
             cache.note(&v(5, &format!("q={n}")), "\"x\"", 200);
         }
-        assert_eq!(cache.validators.len(), VALIDATOR_ENTRIES);
+        assert_eq!(cache.feeds.len(), VALIDATOR_ENTRIES);
         assert!(cache.validator(&v(5, "")).is_none(), "the oldest went");
         assert_eq!(cache.forgotten_modified, 120);
         // (Recording it drops a search served at 200.)
@@ -1473,12 +1617,8 @@ mod tests {
         // 784111777 is Sun, 06 Nov 1994 08:49:37 GMT.
         let date = "Sun, 06 Nov 1994 08:49:37 GMT";
         let at = 784_111_777;
-        let validator = |modified, modified_twice| Validator {
-            version: 1,
-            etag: "\"e\"".into(),
-            modified,
-            modified_twice,
-        };
+        let validator =
+            |modified, modified_twice| Validator::new(1, "\"e\"", modified, modified_twice);
         let now = at + 1000;
         let cases = [
             (
@@ -1612,7 +1752,12 @@ mod tests {
 
     fn cached_queries(state: &HttpState) -> Vec<String> {
         let cache = state.cache.lock().unwrap();
-        let mut queries: Vec<String> = cache.entries.keys().map(|k| k.feed.query.clone()).collect();
+        let mut queries: Vec<String> = cache
+            .feeds
+            .iter()
+            .filter(|(_, state)| state.rendered.is_some())
+            .map(|(k, _)| k.query.clone())
+            .collect();
         queries.sort();
         queries
     }
@@ -1667,21 +1812,25 @@ mod tests {
         }
     }
 
-    fn rendering(bytes: usize) -> Arc<Rendered> {
-        Arc::new(Rendered {
-            body: axum::body::Bytes::from(vec![b'x'; bytes]),
-            etag: "\"0\"".into(),
-        })
+    fn rendering(version: u64, bytes: usize) -> Arc<Rendered> {
+        Arc::new(Rendered::new(version, vec![b'x'; bytes]))
+    }
+
+    /// The renderings kept, by feed.
+    fn renderings(cache: &FeedCache) -> Vec<(&FeedKey, &Arc<Rendered>)> {
+        cache
+            .feeds
+            .iter()
+            .filter_map(|(k, state)| Some((k, state.rendered.as_ref()?)))
+            .collect()
     }
 
     /// Checks the running byte count against the entries it counts.
     fn counted_bytes(cache: &FeedCache) -> usize {
-        let sum = cache
-            .entries
-            .iter()
-            .map(|(k, (r, _))| entry_bytes(k, r))
-            .sum();
+        let kept = renderings(cache);
+        let sum = kept.iter().map(|(k, r)| entry_bytes(k, r)).sum();
         assert_eq!(cache.bytes, sum, "the byte count matches the entries");
+        assert_eq!(cache.rendered, kept.len(), "the count matches the entries");
         sum
     }
 
@@ -1689,9 +1838,9 @@ mod tests {
     fn the_feed_cache_holds_at_most_its_byte_budget_and_skips_huge_renderings() {
         let mut cache = FeedCache::default();
         let mb = 1 << 20;
-        cache.insert(cache_key(1, ""), rendering(100_000));
+        cache.insert(cache_key(1, ""), rendering(1, 100_000));
         for n in 0..100 {
-            cache.insert(cache_key(1, &format!("limit={n}")), rendering(mb));
+            cache.insert(cache_key(1, &format!("limit={n}")), rendering(1, mb));
             if n % 10 == 0 {
                 assert!(
                     cache.get(&cache_key(1, "")).is_some(),
@@ -1701,7 +1850,7 @@ mod tests {
         }
         assert!(counted_bytes(&cache) <= CACHE_BYTES);
         assert!(
-            cache.entries.len() >= CACHE_BYTES / mb - 1,
+            renderings(&cache).len() >= CACHE_BYTES / mb - 1,
             "full, not cleared"
         );
         assert!(
@@ -1714,12 +1863,12 @@ mod tests {
         );
 
         // Stored again under the same key: counted once.
-        cache.insert(cache_key(1, "limit=99"), rendering(2 * mb));
-        cache.insert(cache_key(1, "limit=99"), rendering(mb));
+        cache.insert(cache_key(1, "limit=99"), rendering(1, 2 * mb));
+        cache.insert(cache_key(1, "limit=99"), rendering(1, mb));
         assert!(counted_bytes(&cache) <= CACHE_BYTES);
 
         let huge = cache_key(1, "limit=500");
-        cache.insert(huge.clone(), rendering(CACHE_MAX_ENTRY_BYTES + 1));
+        cache.insert(huge.clone(), rendering(1, CACHE_MAX_ENTRY_BYTES + 1));
         assert!(cache.get(&huge).is_none(), "served, not kept");
         assert!(
             cache.get(&cache_key(1, "")).is_some(),
@@ -1751,23 +1900,23 @@ mod tests {
     fn a_newer_data_version_drops_the_older_renderings_at_once() {
         let mut cache = FeedCache::default();
         for n in 0..10 {
-            cache.insert(cache_key(1, &format!("q=a{n}")), rendering(1000));
+            cache.insert(cache_key(1, &format!("q=a{n}")), rendering(1, 1000));
         }
-        cache.insert(cache_key(2, ""), rendering(1000));
+        cache.insert(cache_key(2, ""), rendering(2, 1000));
         assert_eq!(
-            cache.entries.len(),
+            renderings(&cache).len(),
             1,
             "version 1 can never be asked for again"
         );
         assert_eq!(
             counted_bytes(&cache),
-            1000 + cache_key(2, "").heap_bytes(),
+            1000 + cache_key(2, "").feed.heap_bytes(),
             "the body and the key's strings"
         );
         // A rendering of version 1 that finished after version 2 arrived is not kept.
-        cache.insert(cache_key(1, "q=late"), rendering(1000));
+        cache.insert(cache_key(1, "q=late"), rendering(1, 1000));
         assert!(cache.get(&cache_key(1, "q=late")).is_none());
-        assert_eq!(cache.entries.len(), 1);
+        assert_eq!(renderings(&cache).len(), 1);
     }
 
     #[test]
