@@ -561,19 +561,31 @@ async fn serve_capped(
     tokio_util::sync::CancellationToken,
     tokio::task::JoinHandle<()>,
 ) {
+    serve_capped_with(router, cap, tradefeed::http::CLOSE_GRACE).await
+}
+
+/// [`serve_capped`] giving a connection asked to close `close_grace` to finish its response.
+async fn serve_capped_with(
+    router: axum::Router,
+    cap: usize,
+    close_grace: std::time::Duration,
+) -> (
+    std::net::SocketAddr,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
-    let server = tokio::spawn(tradefeed::http::serve_limited(
-        listener,
-        router,
-        std::time::Duration::from_secs(600),
-        cap,
-        {
-            let stop = stop.clone();
-            async move { stop.cancelled().await }
-        },
-    ));
+    let limits = tradefeed::http::ServeLimits {
+        header_read_timeout: std::time::Duration::from_secs(600),
+        max_connections: cap,
+        close_grace,
+    };
+    let server = tokio::spawn(tradefeed::http::serve_limited(listener, router, limits, {
+        let stop = stop.clone();
+        async move { stop.cancelled().await }
+    }));
     (addr, stop, server)
 }
 
@@ -689,6 +701,89 @@ async fn at_the_connection_cap_idle_keep_alive_connections_close_to_make_room() 
 
     stop.cancel();
     server.await.unwrap();
+}
+
+/// The reviewer's case: connections taken in one burst reach the cap before any has answered a
+/// request, so none could be closed then; once each has answered one and sits idle in
+/// keep-alive, the server (still at the cap) must close them rather than keep the backlog
+/// waiting for the header timeout (600 s here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_used_after_the_cap_was_reached_close_once_answered_to_make_room() {
+    use tokio::net::TcpStream;
+    let router = axum::Router::new().route("/ok", axum::routing::get(|| async { "ok\n" }));
+    let (addr, stop, server) = serve_capped(router, 2).await;
+
+    let mut a = TcpStream::connect(addr).await.unwrap();
+    let mut b = TcpStream::connect(addr).await.unwrap();
+    // Time for the server to take both and reach the cap before either is used: the case a
+    // server closing only the connections used when the cap is reached misses. The fixed
+    // server passes whether or not it has by then.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for stream in [&mut a, &mut b] {
+        let answer = request(stream, "/ok", false).await;
+        assert!(answer.ends_with("ok\n"), "{answer}");
+    }
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    let answer = request(&mut c, "/ok", true).await;
+    // (Served means one of the two closed: the cap is 2.)
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    stop.cancel();
+    server.await.unwrap();
+}
+
+/// Clients that ask for a large feed and never read it are mid-response: asked to close at the
+/// cap, they are dropped after the close grace instead of holding every slot for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_clients_that_stop_reading_a_response_are_dropped_after_the_close_grace() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    // More than the kernel buffers of both ends of a loopback connection hold.
+    let big = axum::body::Bytes::from(vec![b'x'; 16 << 20]);
+    let router = axum::Router::new()
+        .route(
+            "/big",
+            axum::routing::get(move || {
+                let big = big.clone();
+                async move { big }
+            }),
+        )
+        .route("/ok", axum::routing::get(|| async { "ok\n" }));
+    let grace = std::time::Duration::from_millis(300);
+    let (addr, stop, server) = serve_capped_with(router, 2, grace).await;
+
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        // The answer has started (so the request was taken); the rest is never read.
+        let mut first = [0u8; 1];
+        stream.read_exact(&mut first).await.unwrap();
+        stalled.push(stream);
+    }
+    // Served once the stalled connections are dropped, the grace after the cap was reached;
+    // without the grace, never (the helper gives up after a minute).
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    let answer = request(&mut third, "/ok", true).await;
+    assert!(answer.ends_with("ok\n"), "{answer}");
+
+    // The drain at shutdown is bounded the same way, with a client stalled mid-response.
+    let mut another = TcpStream::connect(addr).await.unwrap();
+    another
+        .write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 1];
+    another.read_exact(&mut first).await.unwrap();
+    stop.cancel();
+    tokio::time::timeout(std::time::Duration::from_secs(60), server)
+        .await
+        .expect("the drain waited on a client that does not read")
+        .unwrap();
+    drop((stalled, another));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

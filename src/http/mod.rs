@@ -20,7 +20,9 @@ use axum::routing::get;
 
 pub use redact::redact_userinfo;
 pub use render::{Format, story_id, xml_safe};
-pub use serve::{HEADER_READ_TIMEOUT, connection_limit, serve, serve_limited};
+pub use serve::{
+    CLOSE_GRACE, HEADER_READ_TIMEOUT, ServeLimits, connection_limit, serve, serve_limited,
+};
 
 use crate::ingest::SharedClassifier;
 use crate::store::{MAX_SEARCH_WORDS, Store, StoreError, StoryQuery};
@@ -71,47 +73,53 @@ type RenderHook = Arc<dyn Fn(&FeedKey) + Send + Sync>;
 
 /// Renderings after a cache miss go through here. One per cache key at a time, so that when
 /// new data arrives the many readers asking for a feed at that moment wait for one rendering
-/// instead of all rendering it; different feeds do not wait for each other, but at most
-/// [`RenderGate::permits`] render at once (sanitising a story's HTML is CPU work, and a flood
-/// of distinct searches must not take every core from polling).
+/// instead of all rendering it (those waiting share it, also one too large to cache); different
+/// feeds do not wait for each other, but at most [`RenderGate::permits`] render at once
+/// (sanitising a story's HTML is CPU work, and a flood of distinct searches must not hold
+/// every blocking thread). A rendering keeps its permit and its key's turn until it is done,
+/// also when the client that asked for it has gone.
 struct RenderGate {
-    /// A lock per cache key being rendered, gone when nobody holds or waits for it.
-    in_flight: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// Each cache key being rendered or waited for: its turn and how many hold it.
+    in_flight: Mutex<HashMap<CacheKey, (Arc<KeySlot>, usize)>>,
     /// One per rendering in progress: half the cores, at least 2 and at most 8.
-    permits: tokio::sync::Semaphore,
+    permits: Arc<tokio::sync::Semaphore>,
 }
+
+/// A cache key's turn to render: locked while one request renders it, then holding the
+/// rendering for those that waited (it may be too large for the cache).
+type KeySlot = tokio::sync::Mutex<Option<Arc<Rendered>>>;
 
 impl RenderGate {
     fn new() -> RenderGate {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        RenderGate::with_permits((cores / 2).clamp(2, 8))
+    }
+
+    fn with_permits(permits: usize) -> RenderGate {
         RenderGate {
             in_flight: Mutex::new(HashMap::new()),
-            permits: tokio::sync::Semaphore::new((cores / 2).clamp(2, 8)),
+            permits: Arc::new(tokio::sync::Semaphore::new(permits)),
         }
     }
 
-    /// A place in the queue for rendering `key`: lock its `lock` before looking again.
+    /// A place in the queue for rendering `key`: lock its `slot` before looking again.
     fn turn(self: &Arc<Self>, key: &CacheKey) -> KeyTurn {
-        let lock = Arc::clone(
-            self.in_flight
-                .lock()
-                .expect("render gate lock poisoned")
-                .entry(key.clone())
-                .or_default(),
-        );
+        let mut in_flight = self.in_flight.lock().expect("render gate lock poisoned");
+        let (slot, users) = in_flight.entry(key.clone()).or_default();
+        *users += 1;
         KeyTurn {
             gate: Arc::clone(self),
             key: key.clone(),
-            lock,
+            slot: Arc::clone(slot),
         }
     }
 }
 
-/// The lock of one cache key's renderings, removed from the gate when the last user drops it.
+/// A hold on one cache key's [`KeySlot`], removed from the gate when the last holder drops it.
 struct KeyTurn {
     gate: Arc<RenderGate>,
     key: CacheKey,
-    lock: Arc<tokio::sync::Mutex<()>>,
+    slot: Arc<KeySlot>,
 }
 
 impl Drop for KeyTurn {
@@ -121,12 +129,20 @@ impl Drop for KeyTurn {
             .in_flight
             .lock()
             .expect("render gate lock poisoned");
-        // Clones are made under this lock: two (this one and the map's) means nobody else
-        // holds or waits for the key.
-        if Arc::strong_count(&self.lock) == 2 {
-            in_flight.remove(&self.key);
+        if let Some((_, users)) = in_flight.get_mut(&self.key) {
+            *users -= 1;
+            if *users == 0 {
+                in_flight.remove(&self.key);
+            }
         }
     }
+}
+
+/// What a rendering holds until it is done: its key's turn (locked) and a render permit.
+struct RenderHold {
+    turn: KeyTurn,
+    slot: tokio::sync::OwnedMutexGuard<Option<Arc<Rendered>>>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Site-wide settings from the config's `[server]` table.
@@ -167,20 +183,29 @@ struct CacheKey {
     feed: FeedKey,
 }
 
-impl CacheKey {
-    fn heap_bytes(&self) -> usize {
-        self.feed.heap_bytes()
-    }
-}
-
 /// What one cache entry counts against [`CACHE_BYTES`].
-fn entry_bytes(key: &CacheKey, rendered: &Rendered) -> usize {
-    rendered.body.len() + key.heap_bytes()
+fn entry_bytes(feed: &FeedKey, rendered: &Rendered) -> usize {
+    rendered.body.len() + feed.heap_bytes()
 }
 
+/// A feed rendered from one data version, with its ETag ready to send.
 struct Rendered {
+    version: u64,
     body: axum::body::Bytes,
     etag: String,
+    etag_header: HeaderValue,
+}
+
+impl Rendered {
+    fn new(version: u64, body: Vec<u8>) -> Rendered {
+        let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body));
+        Rendered {
+            version,
+            body: axum::body::Bytes::from(body),
+            etag_header: HeaderValue::from_str(&etag).expect("a hex ETag is a header value"),
+            etag,
+        }
+    }
 }
 
 /// What a feed's conditional requests are answered from: its ETag for a data version, and
@@ -194,32 +219,71 @@ struct Rendered {
 /// reader sending only `If-Modified-Since` would never see it. It only ever moves forward.
 /// An HTTP date has whole seconds: `modified_twice` says the content changed again within the
 /// second `modified` names, so a reader holding that date may hold an older content.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Immutable once made (a change makes a new one), and shared by `Arc`, so a cached answer
+/// costs no allocation: its header values are made once here.
+#[derive(Debug, PartialEq)]
 struct Validator {
     version: u64,
     etag: String,
     /// Unix seconds.
     modified: i64,
     modified_twice: bool,
+    etag_header: HeaderValue,
+    /// `modified` as an HTTP date.
+    modified_header: HeaderValue,
 }
 
-/// Rendered feeds by [`CacheKey`], at most [`CACHE_ENTRIES`] and [`CACHE_BYTES`] of bodies.
-/// Entries of an older data version can never be asked for again (the version is part of the
-/// key) and go as soon as a newer one is stored. Beyond the limits the one used longest ago
-/// goes: a flood of distinct searches evicts one feed at a time instead of emptying the cache
-/// that every feed reader relies on. Also each feed's [`Validator`], at most
-/// [`VALIDATOR_ENTRIES`], least recently used first out.
+impl Validator {
+    fn new(version: u64, etag: &str, modified: i64, modified_twice: bool) -> Arc<Validator> {
+        Arc::new(Validator {
+            version,
+            etag: etag.to_string(),
+            modified,
+            modified_twice,
+            etag_header: HeaderValue::from_str(etag)
+                .unwrap_or_else(|_| HeaderValue::from_static("\"\"")),
+            modified_header: http_date_header(modified),
+        })
+    }
+}
+
+/// Unix seconds as an HTTP-date header value.
+fn http_date_header(secs: i64) -> HeaderValue {
+    let date = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default();
+    HeaderValue::from_str(&render::http_date(date)).expect("an HTTP date is a header value")
+}
+
+/// What the cache keeps of one feed: its validator and its rendering, if any.
+struct FeedState {
+    validator: Option<Arc<Validator>>,
+    /// When the feed was last looked up or noted (the clock).
+    used: u64,
+    rendered: Option<Arc<Rendered>>,
+    /// When the rendering was last served or stored (the clock).
+    rendered_used: u64,
+}
+
+/// Each feed's [`Validator`] and rendering, in one map keyed by [`FeedKey`] so that a cached
+/// answer is one hash lookup. At most [`VALIDATOR_ENTRIES`] feeds (then the one looked up
+/// longest ago goes, with its rendering), at most [`CACHE_ENTRIES`] renderings and
+/// [`CACHE_BYTES`] of them. A feed keeps one rendering, of the data version it was rendered
+/// from; renderings of an older data version can never be asked for again and go as soon as
+/// a newer one is stored. Beyond the limits the rendering used longest ago goes: a flood of
+/// distinct searches evicts one feed at a time instead of emptying the cache that every feed
+/// reader relies on.
 struct FeedCache {
-    entries: HashMap<CacheKey, (Arc<Rendered>, u64)>,
+    feeds: HashMap<FeedKey, FeedState>,
     /// Counts lookups and inserts; an entry remembers the count of its last use.
     clock: u64,
-    /// Sum of the cached bodies' lengths.
+    /// How many feeds have a rendering.
+    rendered: usize,
+    /// What the renderings count against [`CACHE_BYTES`].
     bytes: usize,
     /// The newest data version stored so far.
     version: u64,
     /// A rendering larger than this is not kept ([`CACHE_MAX_ENTRY_BYTES`]; tests lower it).
     max_entry_bytes: usize,
-    validators: HashMap<FeedKey, (Validator, u64)>,
     /// The newest `modified` of a validator dropped for room, or when this process started:
     /// a feed whose validator is recorded afresh may have been served with that date before.
     forgotten_modified: i64,
@@ -228,12 +292,12 @@ struct FeedCache {
 impl Default for FeedCache {
     fn default() -> FeedCache {
         FeedCache {
-            entries: HashMap::new(),
+            feeds: HashMap::new(),
             clock: 0,
+            rendered: 0,
             bytes: 0,
             version: 0,
             max_entry_bytes: CACHE_MAX_ENTRY_BYTES,
-            validators: HashMap::new(),
             forgotten_modified: chrono::Utc::now().timestamp(),
         }
     }
@@ -242,90 +306,168 @@ impl Default for FeedCache {
 /// What the cache can answer a feed request with.
 enum Hit {
     /// The reader's copy is current: 304.
-    NotModified(Validator),
+    NotModified(Arc<Validator>),
     /// The rendering, and its validator if it is of the newest data seen.
-    Rendered(Arc<Rendered>, Option<Validator>),
+    Rendered(Arc<Rendered>, Option<Arc<Validator>>),
+}
+
+/// The validator after `version` of a feed rendered to `etag` is served at `now` (Unix
+/// seconds), given the feed's current one: `None` to keep `current`, else the new one.
+/// (`forgotten` stands for a missing one's date.)
+fn next_validator(
+    current: Option<&Validator>,
+    version: u64,
+    etag: &str,
+    now: i64,
+    forgotten: i64,
+) -> Option<Arc<Validator>> {
+    let Some(current) = current else {
+        let modified = now.max(forgotten);
+        return Some(Validator::new(
+            version,
+            etag,
+            modified,
+            modified == forgotten,
+        ));
+    };
+    if current.etag != etag {
+        let modified = now.max(current.modified);
+        return Some(Validator::new(
+            version,
+            etag,
+            modified,
+            modified == current.modified,
+        ));
+    }
+    if current.modified_twice && now > current.modified {
+        // Unchanged since: a later date lets readers holding it get 304s again (a reader
+        // holding the ambiguous one gets the feed once more).
+        return Some(Validator::new(version, etag, now, false));
+    }
+    (current.version != version)
+        .then(|| Validator::new(version, etag, current.modified, current.modified_twice))
 }
 
 impl FeedCache {
     /// What the cache knows for `key`: a 304 if its validator says `conditions` hold (also for
-    /// a feed too large to keep), else the cached rendering. `now`: Unix seconds.
+    /// a feed too large to keep), else the cached rendering. `now`: Unix seconds. One lookup.
     fn lookup(&mut self, key: &CacheKey, conditions: &Conditions, now: i64) -> Option<Hit> {
-        if let Some(validator) = self.validator(key)
-            && conditions.not_modified(&validator.etag, Some(&validator), now)
+        self.clock += 1;
+        let clock = self.clock;
+        let forgotten = self.forgotten_modified;
+        let state = self.feeds.get_mut(&key.feed)?;
+        state.used = clock;
+        if let Some(validator) = &state.validator
+            && validator.version == key.version
+            && conditions.not_modified(&validator.etag, Some(validator), now)
         {
-            return Some(Hit::NotModified(validator));
+            return Some(Hit::NotModified(Arc::clone(validator)));
         }
-        let rendered = self.get(key)?;
-        let validator = self.note(key, &rendered.etag, now);
+        let rendered = Arc::clone(
+            state
+                .rendered
+                .as_ref()
+                .filter(|r| r.version == key.version)?,
+        );
+        state.rendered_used = clock;
+        let validator = Self::note_in(state, key.version, &rendered.etag, now, forgotten);
         Some(Hit::Rendered(rendered, validator))
     }
 
+    /// Records in `state` that its feed at `version` renders to `etag`, served at `now`.
+    fn note_in(
+        state: &mut FeedState,
+        version: u64,
+        etag: &str,
+        now: i64,
+        forgotten: i64,
+    ) -> Option<Arc<Validator>> {
+        if let Some(current) = &state.validator
+            && version < current.version
+        {
+            return None;
+        }
+        if let Some(next) =
+            next_validator(state.validator.as_deref(), version, etag, now, forgotten)
+        {
+            state.validator = Some(next);
+        }
+        state.validator.clone()
+    }
+
     /// The validator of `key`'s feed, if it is known for `key`'s data version.
-    fn validator(&mut self, key: &CacheKey) -> Option<Validator> {
+    #[cfg(test)]
+    fn validator(&mut self, key: &CacheKey) -> Option<Arc<Validator>> {
         self.clock += 1;
-        let (validator, used) = self.validators.get_mut(&key.feed)?;
-        *used = self.clock;
-        (validator.version == key.version).then(|| validator.clone())
+        let state = self.feeds.get_mut(&key.feed)?;
+        state.used = self.clock;
+        state
+            .validator
+            .as_ref()
+            .filter(|v| v.version == key.version)
+            .cloned()
+    }
+
+    /// The state of `feed`, made (after making room) if there is none.
+    fn state(&mut self, feed: &FeedKey) -> &mut FeedState {
+        self.clock += 1;
+        if !self.feeds.contains_key(feed) && self.feeds.len() >= VALIDATOR_ENTRIES {
+            let oldest = self
+                .feeds
+                .iter()
+                .min_by_key(|(_, state)| state.used)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest
+                && let Some(gone) = self.feeds.remove(&oldest)
+            {
+                if let Some(validator) = gone.validator {
+                    self.forgotten_modified = self.forgotten_modified.max(validator.modified);
+                }
+                if let Some(rendered) = gone.rendered {
+                    self.rendered -= 1;
+                    self.bytes -= entry_bytes(&oldest, &rendered);
+                }
+            }
+        }
+        let clock = self.clock;
+        let state = self.feeds.entry(feed.clone()).or_insert(FeedState {
+            validator: None,
+            used: clock,
+            rendered: None,
+            rendered_used: clock,
+        });
+        state.used = clock;
+        state
     }
 
     /// Records that `key` renders to `etag`, served at `now` (Unix seconds), and returns the
     /// feed's validator; `None` for a rendering of data since replaced (its date is unknown).
-    fn note(&mut self, key: &CacheKey, etag: &str, now: i64) -> Option<Validator> {
-        self.clock += 1;
-        if let Some((validator, used)) = self.validators.get_mut(&key.feed) {
-            *used = self.clock;
-            if key.version < validator.version {
-                return None;
-            }
-            if validator.etag != etag {
-                let modified = now.max(validator.modified);
-                validator.modified_twice = modified == validator.modified;
-                validator.modified = modified;
-                validator.etag = etag.to_string();
-            } else if validator.modified_twice && now > validator.modified {
-                // Unchanged since: a later date lets readers holding it get 304s again (a
-                // reader holding the ambiguous one gets the feed once more).
-                validator.modified = now;
-                validator.modified_twice = false;
-            }
-            validator.version = key.version;
-            return Some(validator.clone());
-        }
-        if self.validators.len() >= VALIDATOR_ENTRIES {
-            let oldest = self
-                .validators
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest
-                && let Some((gone, _)) = self.validators.remove(&oldest)
-            {
-                self.forgotten_modified = self.forgotten_modified.max(gone.modified);
-            }
-        }
-        let modified = now.max(self.forgotten_modified);
-        let validator = Validator {
-            version: key.version,
-            etag: etag.to_string(),
-            modified,
-            modified_twice: modified == self.forgotten_modified,
-        };
-        self.validators
-            .insert(key.feed.clone(), (validator.clone(), self.clock));
-        Some(validator)
+    fn note(&mut self, key: &CacheKey, etag: &str, now: i64) -> Option<Arc<Validator>> {
+        self.state(&key.feed);
+        // (After making room: a feed recorded afresh may have been served with the date of
+        // one just dropped.)
+        let forgotten = self.forgotten_modified;
+        let state = self.feeds.get_mut(&key.feed).expect("just made");
+        Self::note_in(state, key.version, etag, now, forgotten)
     }
 
+    #[cfg(test)]
     fn get(&mut self, key: &CacheKey) -> Option<Arc<Rendered>> {
         self.clock += 1;
-        let (rendered, used) = self.entries.get_mut(key)?;
-        *used = self.clock;
-        Some(Arc::clone(rendered))
+        let state = self.feeds.get_mut(&key.feed)?;
+        let rendered = Arc::clone(
+            state
+                .rendered
+                .as_ref()
+                .filter(|r| r.version == key.version)?,
+        );
+        state.rendered_used = self.clock;
+        Some(rendered)
     }
 
+    /// Keeps `rendered` (of `key.version`) for `key`'s feed, within the limits.
     fn insert(&mut self, key: CacheKey, rendered: Arc<Rendered>) {
-        self.clock += 1;
-        let size = entry_bytes(&key, &rendered);
+        let size = entry_bytes(&key.feed, &rendered);
         // A rendering of data already replaced (it was slower than a newer one) would never
         // be asked for again.
         if key.version < self.version || size > self.max_entry_bytes {
@@ -333,32 +475,43 @@ impl FeedCache {
         }
         if key.version > self.version {
             self.version = key.version;
-            self.entries.retain(|k, _| k.version == key.version);
-            self.bytes = self
-                .entries
-                .iter()
-                .map(|(k, (r, _))| entry_bytes(k, r))
-                .sum();
+            for (feed, state) in &mut self.feeds {
+                if let Some(old) = state.rendered.take_if(|r| r.version < key.version) {
+                    self.rendered -= 1;
+                    self.bytes -= entry_bytes(feed, &old);
+                }
+            }
         }
-        if let Some((old, _)) = self.entries.remove(&key) {
-            self.bytes -= entry_bytes(&key, &old);
+        if let Some(state) = self.feeds.get_mut(&key.feed)
+            && let Some(old) = state.rendered.take()
+        {
+            self.rendered -= 1;
+            self.bytes -= entry_bytes(&key.feed, &old);
         }
-        while !self.entries.is_empty()
-            && (self.entries.len() >= CACHE_ENTRIES || self.bytes + size > CACHE_BYTES)
+        while self.rendered > 0
+            && (self.rendered >= CACHE_ENTRIES || self.bytes + size > CACHE_BYTES)
         {
             let oldest = self
-                .entries
+                .feeds
                 .iter()
-                .min_by_key(|(_, (_, used))| *used)
+                .filter(|(_, state)| state.rendered.is_some())
+                .min_by_key(|(_, state)| state.rendered_used)
                 .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest
-                && let Some((old, _)) = self.entries.remove(&oldest)
+            let Some(oldest) = oldest else { break };
+            if let Some(old) = self
+                .feeds
+                .get_mut(&oldest)
+                .and_then(|state| state.rendered.take())
             {
+                self.rendered -= 1;
                 self.bytes -= entry_bytes(&oldest, &old);
             }
         }
+        let state = self.state(&key.feed);
+        state.rendered = Some(rendered);
+        state.rendered_used = state.used;
+        self.rendered += 1;
         self.bytes += size;
-        self.entries.insert(key, (rendered, self.clock));
     }
 }
 
@@ -658,25 +811,42 @@ async fn feed(
         Some(Hit::Rendered(rendered, validator)) => (rendered, validator),
         None => {
             let turn = state.renders.turn(&key);
-            let _same_key = turn.lock.lock().await;
+            let slot = Arc::clone(&turn.slot).lock_owned().await;
             // Another request may have rendered it while this one waited.
             match lookup() {
                 Some(Hit::NotModified(validator)) => return Ok(not_modified(&validator)),
                 Some(Hit::Rendered(rendered, validator)) => (rendered, validator),
-                None => {
-                    let _permit = state
-                        .renders
-                        .permits
-                        .acquire()
-                        .await
-                        .expect("the render semaphore is never closed");
-                    render_feed(&state, &key, &params, &site, base).await?
-                }
+                None => match slot.as_ref() {
+                    // Too large to cache: the rendering of the request this one waited for.
+                    Some(rendered) => {
+                        let rendered = Arc::clone(rendered);
+                        let validator = state.cache.lock().expect("cache lock poisoned").note(
+                            &key,
+                            &rendered.etag,
+                            now_secs(),
+                        );
+                        (rendered, validator)
+                    }
+                    None => {
+                        let permit = Arc::clone(&state.renders.permits)
+                            .acquire_owned()
+                            .await
+                            .expect("the render semaphore is never closed");
+                        let hold = RenderHold {
+                            turn,
+                            slot,
+                            _permit: permit,
+                        };
+                        render_feed(&state, &key, &params, &site, base, hold).await?
+                    }
+                },
             }
         }
     };
 
-    let mut response = if conditions.not_modified(&rendered.etag, validator.as_ref(), now_secs()) {
+    let now = now_secs();
+    let validator = validator.as_deref();
+    let mut response = if conditions.not_modified(&rendered.etag, validator, now) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let mut r = rendered.body.clone().into_response();
@@ -686,7 +856,12 @@ async fn feed(
         );
         r
     };
-    set_validators(response.headers_mut(), &rendered.etag, validator.as_ref());
+    set_validators(
+        response.headers_mut(),
+        rendered.etag_header.clone(),
+        validator,
+        now,
+    );
     Ok(response)
 }
 
@@ -694,14 +869,17 @@ fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// Queries, renders and caches the feed `key` names; its rendering and validator.
+/// Queries, renders and caches the feed `key` names; its rendering and validator. `hold`
+/// goes with the rendering onto its blocking thread and is released there once the result
+/// is cached, so it bounds the CPU work even if this future is dropped (the client left).
 async fn render_feed(
     state: &HttpState,
     key: &CacheKey,
     params: &FeedParams,
     site: &Site,
     base: String,
-) -> Result<(Arc<Rendered>, Option<Validator>), HttpError> {
+    hold: RenderHold,
+) -> Result<(Arc<Rendered>, Option<Arc<Validator>>), HttpError> {
     let topic = &key.feed.topic;
     let stories = state
         .store
@@ -727,46 +905,57 @@ async fn render_feed(
     let mut stories_for_render = stories;
     stories_for_render.iter_mut().for_each(redact::redact_story);
     let hook = state.render_hook.clone();
-    let feed = key.feed.clone();
-    let body = tokio::task::spawn_blocking(move || {
+    let cache = Arc::clone(&state.cache);
+    let key = key.clone();
+    tokio::task::spawn_blocking(move || {
+        let RenderHold {
+            turn,
+            mut slot,
+            _permit,
+        } = hold;
         if let Some(hook) = hook {
-            hook(&feed);
+            hook(&key.feed);
         }
-        render::render(feed.format, &meta, &stories_for_render)
+        let body = render::render(key.feed.format, &meta, &stories_for_render);
+        let rendered = Arc::new(Rendered::new(key.version, body));
+        let validator = {
+            let mut cache = cache.lock().expect("cache lock poisoned");
+            cache.insert(key.clone(), Arc::clone(&rendered));
+            cache.note(&key, &rendered.etag, now_secs())
+        };
+        *slot = Some(Arc::clone(&rendered));
+        // Only now may the next request for this key (or another rendering) go ahead.
+        drop((slot, turn, _permit));
+        (rendered, validator)
     })
     .await
-    .map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body));
-    let rendered = Arc::new(Rendered {
-        body: axum::body::Bytes::from(body),
-        etag,
-    });
-    let mut cache = state.cache.lock().expect("cache lock poisoned");
-    cache.insert(key.clone(), Arc::clone(&rendered));
-    let validator = cache.note(key, &rendered.etag, now_secs());
-    Ok((rendered, validator))
+    .map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 /// A 304 answer from a feed's validator.
 fn not_modified(validator: &Validator) -> Response {
     let mut response = StatusCode::NOT_MODIFIED.into_response();
-    set_validators(response.headers_mut(), &validator.etag, Some(validator));
+    set_validators(
+        response.headers_mut(),
+        validator.etag_header.clone(),
+        Some(validator),
+        now_secs(),
+    );
     response
 }
 
-/// `ETag`, `Last-Modified` (when known) and `Cache-Control` of a feed answer.
-fn set_validators(h: &mut HeaderMap, etag: &str, validator: Option<&Validator>) {
-    if let Ok(v) = HeaderValue::from_str(etag) {
-        h.insert(header::ETAG, v);
-    }
+/// `ETag`, `Last-Modified` (when known) and `Cache-Control` of a feed answer at `now`.
+fn set_validators(h: &mut HeaderMap, etag: HeaderValue, validator: Option<&Validator>, now: i64) {
+    h.insert(header::ETAG, etag);
     if let Some(validator) = validator {
         // After a step back of the clock `modified` can lie ahead; a Last-Modified must not
         // (RFC 9110 8.8.2.1), and an earlier one only costs a reader a 200.
-        let modified = validator.modified.min(now_secs());
-        let date = chrono::DateTime::from_timestamp(modified, 0).unwrap_or_default();
-        if let Ok(v) = HeaderValue::from_str(&render::http_date(date)) {
-            h.insert(header::LAST_MODIFIED, v);
-        }
+        let modified = if validator.modified > now {
+            http_date_header(now)
+        } else {
+            validator.modified_header.clone()
+        };
+        h.insert(header::LAST_MODIFIED, modified);
     }
     h.insert(
         header::CACHE_CONTROL,
@@ -1042,6 +1231,257 @@ mod tests {
         state.store.close().await;
     }
 
+    /// Holds renderings on their blocking threads until opened; opens when dropped, also when
+    /// a test fails.
+    #[derive(Clone, Default)]
+    struct HeldRenders(Arc<(Mutex<bool>, std::sync::Condvar)>);
+
+    impl HeldRenders {
+        /// Blocks the calling (rendering) thread until [`HeldRenders::open`].
+        fn wait(&self) {
+            let (open, wake) = &*self.0;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = wake.wait(open).unwrap();
+            }
+        }
+
+        fn open(&self) {
+            *self.0.0.lock().unwrap() = true;
+            self.0.1.notify_all();
+        }
+
+        /// Holds the renderings that start from now on.
+        fn close(&self) {
+            *self.0.0.lock().unwrap() = false;
+        }
+    }
+
+    /// Opens the renderings when dropped.
+    struct OpenOnDrop(HeldRenders);
+
+    impl Drop for OpenOnDrop {
+        fn drop(&mut self) {
+            self.0.open();
+        }
+    }
+
+    /// Waits (up to a minute: a hang, not a speed check) until `ready` holds.
+    async fn until(what: &str, ready: impl Fn() -> bool) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !ready() {
+            assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// How many requests hold or wait for the turn of the feed searched with `query`.
+    fn turn_users(state: &HttpState, query: &str) -> usize {
+        let in_flight = state.renders.in_flight.lock().unwrap();
+        in_flight
+            .iter()
+            .find(|(key, _)| key.feed.query == query)
+            .map_or(0, |(_, (_, users))| *users)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_for_one_feed_render_it_once_also_when_too_big_to_cache() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = empty_state(dir.path());
+        let held = HeldRenders::default();
+        let renders = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
+        let (entered, mut first_entered) = tokio::sync::mpsc::unbounded_channel();
+        state.render_hook = Some({
+            let (held, renders) = (held.clone(), Arc::clone(&renders));
+            Arc::new(move |feed: &FeedKey| {
+                *renders
+                    .lock()
+                    .unwrap()
+                    .entry(feed.query.clone())
+                    .or_default() += 1;
+                entered.send(()).unwrap();
+                held.wait();
+            })
+        });
+        let open = OpenOnDrop(held);
+        let base = serve_state(&state).await;
+        const READERS: usize = 5;
+        let answered = Arc::new(AtomicUsize::new(0));
+        for (query, cacheable) in [("q=same", true), ("q=big", false)] {
+            if !cacheable {
+                state.cache.lock().unwrap().max_entry_bytes = 0;
+            }
+            let url = format!("{base}/feeds/all.atom?{query}");
+            let readers: Vec<_> = (0..READERS)
+                .map(|_| {
+                    let (url, answered) = (url.clone(), Arc::clone(&answered));
+                    tokio::spawn(async move {
+                        let answer = get_feed(&url, &[]).await;
+                        answered.fetch_add(1, Ordering::SeqCst);
+                        answer
+                    })
+                })
+                .collect();
+            first_entered.recv().await.unwrap();
+            // Every reader has missed the cache and is waiting for the one rendering.
+            until("all readers wait for the feed's turn", || {
+                turn_users(&state, query) == READERS
+            })
+            .await;
+            open.0.open();
+            let mut etags = Vec::new();
+            for reader in readers {
+                let (status, etag, _) = reader.await.unwrap();
+                assert_eq!(status, 200, "{query}");
+                etags.push(etag);
+            }
+            etags.dedup();
+            assert_eq!(etags.len(), 1, "{query}: one rendering served to all");
+            assert_eq!(
+                renders.lock().unwrap()[query],
+                1,
+                "{query} (cacheable: {cacheable}) rendered once for {READERS} readers"
+            );
+            assert_eq!(turn_users(&state, query), 0, "the turn is gone");
+            // Hold the next round's first rendering again.
+            open.0.close();
+        }
+        assert_eq!(answered.load(Ordering::SeqCst), 2 * READERS);
+        drop(open);
+        state.store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_most_the_permit_count_of_distinct_feeds_render_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = empty_state(dir.path());
+        state.renders = Arc::new(RenderGate::with_permits(2));
+        let held = HeldRenders::default();
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let (entered, mut renders_entered) = tokio::sync::mpsc::unbounded_channel();
+        state.render_hook = Some({
+            let (held, running, most) = (held.clone(), Arc::clone(&running), Arc::clone(&most));
+            Arc::new(move |_: &FeedKey| {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                entered.send(()).unwrap();
+                held.wait();
+                running.fetch_sub(1, Ordering::SeqCst);
+            })
+        });
+        let open = OpenOnDrop(held);
+        let base = serve_state(&state).await;
+        let searches: Vec<_> = (0..4)
+            .map(|n| tokio::spawn(get_feed_owned(format!("{base}/feeds/all.atom?q=p{n}"))))
+            .collect();
+        renders_entered.recv().await.unwrap();
+        renders_entered.recv().await.unwrap();
+        until("all four searches wait for a turn or render", || {
+            (0..4).all(|n| turn_users(&state, &format!("q=p{n}")) == 1)
+        })
+        .await;
+        // Time for a third rendering to start if nothing stopped it (and this test to fail);
+        // with the permits none does however long this is.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            renders_entered.try_recv().is_err(),
+            "a third rendering started"
+        );
+        assert_eq!(running.load(Ordering::SeqCst), 2);
+        drop(open);
+        for search in searches {
+            assert_eq!(search.await.unwrap(), 200);
+        }
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            2,
+            "never more than the permits"
+        );
+        state.store.close().await;
+    }
+
+    /// The status of a GET of `url`.
+    async fn get_feed_owned(url: String) -> u16 {
+        get_feed(&url, &[]).await.0
+    }
+
+    /// A client that hangs up mid-request makes hyper drop its handler; the rendering it
+    /// started goes on, and keeps its permit until it is done: a client sending distinct
+    /// searches and hanging up at once cannot pile renderings up beyond the permits.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rendering_keeps_its_permit_after_its_client_hangs_up() {
+        use tokio::io::AsyncWriteExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = empty_state(dir.path());
+        state.renders = Arc::new(RenderGate::with_permits(1));
+        let held = HeldRenders::default();
+        let (entered, mut renders_entered) = tokio::sync::mpsc::unbounded_channel();
+        state.render_hook = Some({
+            let held = held.clone();
+            Arc::new(move |feed: &FeedKey| {
+                entered.send(feed.query.clone()).unwrap();
+                if feed.query == "q=held" {
+                    held.wait();
+                }
+            })
+        });
+        let open = OpenOnDrop(held);
+        // Says when the held request's handler is dropped.
+        let (dropped_tx, mut dropped) = tokio::sync::mpsc::unbounded_channel::<()>();
+        struct SayDropped(tokio::sync::mpsc::UnboundedSender<()>);
+        impl Drop for SayDropped {
+            fn drop(&mut self) {
+                let _ = self.0.send(());
+            }
+        }
+        let app = router(state.clone()).layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let watch = (request.uri().query() == Some("q=held"))
+                    .then(|| SayDropped(dropped_tx.clone()));
+                async move {
+                    let _watch = watch;
+                    next.run(request).await
+                }
+            },
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET /feeds/all.atom?q=held HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        assert_eq!(renders_entered.recv().await.unwrap(), "q=held");
+        drop(client);
+        tokio::time::timeout(std::time::Duration::from_secs(60), dropped.recv())
+            .await
+            .expect("the handler of the client that hung up was dropped");
+        assert_eq!(
+            state.renders.permits.available_permits(),
+            0,
+            "the rendering still running holds its permit"
+        );
+        let second = tokio::spawn(get_feed_owned(format!(
+            "http://{addr}/feeds/all.atom?q=second"
+        )));
+        // Time for the second rendering to start if the permit had gone with the handler;
+        // with the permit held none is long enough.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            renders_entered.try_recv().is_err(),
+            "a second rendering started beyond the permit"
+        );
+        drop(open);
+        assert_eq!(second.await.unwrap(), 200);
+        assert_eq!(renders_entered.recv().await.unwrap(), "q=second");
+        state.store.close().await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_feed_being_rendered_holds_up_no_other_feed() {
         use std::sync::Condvar;
@@ -1134,7 +1574,7 @@ mod tests {
         for n in 0..VALIDATOR_ENTRIES {
             cache.note(&v(5, &format!("q={n}")), "\"x\"", 200);
         }
-        assert_eq!(cache.validators.len(), VALIDATOR_ENTRIES);
+        assert_eq!(cache.feeds.len(), VALIDATOR_ENTRIES);
         assert!(cache.validator(&v(5, "")).is_none(), "the oldest went");
         assert_eq!(cache.forgotten_modified, 120);
         // (Recording it drops a search served at 200.)
@@ -1157,12 +1597,8 @@ mod tests {
         // 784111777 is Sun, 06 Nov 1994 08:49:37 GMT.
         let date = "Sun, 06 Nov 1994 08:49:37 GMT";
         let at = 784_111_777;
-        let validator = |modified, modified_twice| Validator {
-            version: 1,
-            etag: "\"e\"".into(),
-            modified,
-            modified_twice,
-        };
+        let validator =
+            |modified, modified_twice| Validator::new(1, "\"e\"", modified, modified_twice);
         let now = at + 1000;
         let cases = [
             (
@@ -1355,7 +1791,12 @@ mod tests {
 
     fn cached_queries(state: &HttpState) -> Vec<String> {
         let cache = state.cache.lock().unwrap();
-        let mut queries: Vec<String> = cache.entries.keys().map(|k| k.feed.query.clone()).collect();
+        let mut queries: Vec<String> = cache
+            .feeds
+            .iter()
+            .filter(|(_, state)| state.rendered.is_some())
+            .map(|(k, _)| k.query.clone())
+            .collect();
         queries.sort();
         queries
     }
@@ -1410,21 +1851,25 @@ mod tests {
         }
     }
 
-    fn rendering(bytes: usize) -> Arc<Rendered> {
-        Arc::new(Rendered {
-            body: axum::body::Bytes::from(vec![b'x'; bytes]),
-            etag: "\"0\"".into(),
-        })
+    fn rendering(version: u64, bytes: usize) -> Arc<Rendered> {
+        Arc::new(Rendered::new(version, vec![b'x'; bytes]))
+    }
+
+    /// The renderings kept, by feed.
+    fn renderings(cache: &FeedCache) -> Vec<(&FeedKey, &Arc<Rendered>)> {
+        cache
+            .feeds
+            .iter()
+            .filter_map(|(k, state)| Some((k, state.rendered.as_ref()?)))
+            .collect()
     }
 
     /// Checks the running byte count against the entries it counts.
     fn counted_bytes(cache: &FeedCache) -> usize {
-        let sum = cache
-            .entries
-            .iter()
-            .map(|(k, (r, _))| entry_bytes(k, r))
-            .sum();
+        let kept = renderings(cache);
+        let sum = kept.iter().map(|(k, r)| entry_bytes(k, r)).sum();
         assert_eq!(cache.bytes, sum, "the byte count matches the entries");
+        assert_eq!(cache.rendered, kept.len(), "the count matches the entries");
         sum
     }
 
@@ -1432,9 +1877,9 @@ mod tests {
     fn the_feed_cache_holds_at_most_its_byte_budget_and_skips_huge_renderings() {
         let mut cache = FeedCache::default();
         let mb = 1 << 20;
-        cache.insert(cache_key(1, ""), rendering(100_000));
+        cache.insert(cache_key(1, ""), rendering(1, 100_000));
         for n in 0..100 {
-            cache.insert(cache_key(1, &format!("limit={n}")), rendering(mb));
+            cache.insert(cache_key(1, &format!("limit={n}")), rendering(1, mb));
             if n % 10 == 0 {
                 assert!(
                     cache.get(&cache_key(1, "")).is_some(),
@@ -1444,7 +1889,7 @@ mod tests {
         }
         assert!(counted_bytes(&cache) <= CACHE_BYTES);
         assert!(
-            cache.entries.len() >= CACHE_BYTES / mb - 1,
+            renderings(&cache).len() >= CACHE_BYTES / mb - 1,
             "full, not cleared"
         );
         assert!(
@@ -1457,12 +1902,12 @@ mod tests {
         );
 
         // Stored again under the same key: counted once.
-        cache.insert(cache_key(1, "limit=99"), rendering(2 * mb));
-        cache.insert(cache_key(1, "limit=99"), rendering(mb));
+        cache.insert(cache_key(1, "limit=99"), rendering(1, 2 * mb));
+        cache.insert(cache_key(1, "limit=99"), rendering(1, mb));
         assert!(counted_bytes(&cache) <= CACHE_BYTES);
 
         let huge = cache_key(1, "limit=500");
-        cache.insert(huge.clone(), rendering(CACHE_MAX_ENTRY_BYTES + 1));
+        cache.insert(huge.clone(), rendering(1, CACHE_MAX_ENTRY_BYTES + 1));
         assert!(cache.get(&huge).is_none(), "served, not kept");
         assert!(
             cache.get(&cache_key(1, "")).is_some(),
@@ -1494,23 +1939,23 @@ mod tests {
     fn a_newer_data_version_drops_the_older_renderings_at_once() {
         let mut cache = FeedCache::default();
         for n in 0..10 {
-            cache.insert(cache_key(1, &format!("q=a{n}")), rendering(1000));
+            cache.insert(cache_key(1, &format!("q=a{n}")), rendering(1, 1000));
         }
-        cache.insert(cache_key(2, ""), rendering(1000));
+        cache.insert(cache_key(2, ""), rendering(2, 1000));
         assert_eq!(
-            cache.entries.len(),
+            renderings(&cache).len(),
             1,
             "version 1 can never be asked for again"
         );
         assert_eq!(
             counted_bytes(&cache),
-            1000 + cache_key(2, "").heap_bytes(),
+            1000 + cache_key(2, "").feed.heap_bytes(),
             "the body and the key's strings"
         );
         // A rendering of version 1 that finished after version 2 arrived is not kept.
-        cache.insert(cache_key(1, "q=late"), rendering(1000));
+        cache.insert(cache_key(1, "q=late"), rendering(1, 1000));
         assert!(cache.get(&cache_key(1, "q=late")).is_none());
-        assert_eq!(cache.entries.len(), 1);
+        assert_eq!(renderings(&cache).len(), 1);
     }
 
     #[test]

@@ -122,7 +122,9 @@ fn escape_html(s: &str) -> String {
 fn story_html(story: &StoryView) -> String {
     // A sanitizer panic on one story's markup must not fail every feed that lists it (on every
     // request, since a failed render is not cached): that story is served as its plain text.
-    let sanitized = std::panic::catch_unwind(|| sanitize_html(&story.html, &story.base_url));
+    let sanitized = std::panic::catch_unwind(|| {
+        redact_attribute_urls(sanitize_html(&story.html, &story.base_url))
+    });
     let mut html = sanitized.unwrap_or_else(|_| {
         tracing::error!(
             story = story.id,
@@ -155,6 +157,34 @@ fn story_html(story: &StoryView) -> String {
         html.push_str("</p>");
     }
     xml_safe(&html)
+}
+
+/// Sanitized `html` with the user-info removed from the URLs of its `href`, `src` and `cite`
+/// attributes. Entries stored before migration 07 hold HTML sanitized at ingest, its relative
+/// links already made absolute against the source's URL, credentials included; later ones are
+/// resolved at render against a base without them, so for those this changes nothing. The
+/// serializer writes every attribute as ` name="value"` (a `"` in a value is `&quot;`).
+fn redact_attribute_urls(html: String) -> String {
+    if !html.contains('@') {
+        return html;
+    }
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html.as_str();
+    while let Some(i) = rest.find("=\"") {
+        let (head, tail) = rest.split_at(i + 2);
+        out.push_str(head);
+        let end = tail.find('"').unwrap_or(tail.len());
+        let value = &tail[..end];
+        let name = &head[..i];
+        if [" href", " src", " cite"].iter().any(|a| name.ends_with(a)) {
+            out.push_str(&super::redact_userinfo(value));
+        } else {
+            out.push_str(value);
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn summary_text(story: &StoryView) -> String {
@@ -552,6 +582,44 @@ mod tests {
             assert_eq!(http_date(t), http, "{t:?}");
             assert_eq!(writable(t).to_rfc2822(), rfc2822, "{t:?}");
             assert_eq!(rfc3339(t), rfc3339_text, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn credentials_in_links_of_html_stored_already_absolute_are_removed_at_render() {
+        // As rows from before migration 07 hold it: sanitized, links resolved against the
+        // source's URL with its user-info.
+        let story = StoryView {
+            id: 1,
+            title: "t".into(),
+            link: None,
+            html: "<p>See <a href=\"http://u:secret@feeds.example/a?x=1@2\">this</a> \
+                   <img src=\"https://tok@img.example/i.png\" alt=\"a@b\"> \
+                   <q cite=\"http://u:p@c.example/\">q</q> mail me@example.com, \
+                   http://u:p@text.example/ as text.</p>"
+                .into(),
+            base_url: String::new(),
+            text: String::new(),
+            authors: Vec::new(),
+            published: DateTime::default(),
+            updated: DateTime::default(),
+            first_seen: DateTime::default(),
+            appearances: Vec::new(),
+            topics: Vec::new(),
+        };
+        let html = story_html(&story);
+        assert!(!html.contains("secret") && !html.contains("tok@"), "{html}");
+        assert!(!html.contains("u:p@c.example"), "{html}");
+        for kept in [
+            "href=\"http://feeds.example/a?x=1@2\"",
+            "src=\"https://img.example/i.png\"",
+            "cite=\"http://c.example/\"",
+            "alt=\"a@b\"",
+            "me@example.com",
+            // Text is the publisher's: only attributes hold links resolved against our URL.
+            "http://u:p@text.example/ as text",
+        ] {
+            assert!(html.contains(kept), "{kept} in {html}");
         }
     }
 

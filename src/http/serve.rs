@@ -12,23 +12,27 @@
 //! daemon's own feed fetches failed (EMFILE) and were recorded as source failures. So at most
 //! [`connection_limit`] connections are served at once; at the cap the server accepts nothing
 //! (new clients wait in the kernel's listen backlog, in arrival order) until one closes, and
-//! asks the connections that have already answered a request to close once idle, as nginx
-//! reuses its keep-alive connections when it runs out.
+//! for as long as it waits every connection that has answered a request closes once its
+//! response is written (idle keep-alive ones at once), as nginx reuses its keep-alive
+//! connections when it runs out. A connection asked to close gets [`CLOSE_GRACE`] to finish
+//! its response, then is dropped: a client that asks for a feed and never reads it cannot
+//! hold its slot, or a drain, for ever.
 //!
-//! Graceful shutdown is axum's: stop accepting, let each connection finish the request it is
-//! answering (idle ones close at once), return when all have.
+//! Graceful shutdown: stop accepting, let each connection finish the request it is answering
+//! (idle ones close at once; each within [`CLOSE_GRACE`]), return when all have.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 /// Longest a client may take to send a request's headers, counted from when the server is
@@ -92,8 +96,8 @@ fn open_files_limit() -> Option<u64> {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains: no new connections,
-/// requests being answered finish, and this returns once every connection has closed. At most
-/// [`connection_limit`] connections are open at once.
+/// requests being answered finish (within [`CLOSE_GRACE`]), and this returns once every
+/// connection has closed. At most [`connection_limit`] connections are open at once.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -102,40 +106,62 @@ pub async fn serve(
 ) {
     let max_connections = connection_limit();
     tracing::info!(max_connections, "serving HTTP");
-    serve_limited(
-        listener,
-        router,
+    let limits = ServeLimits {
         header_read_timeout,
         max_connections,
-        shutdown,
-    )
-    .await;
+        close_grace: CLOSE_GRACE,
+    };
+    serve_limited(listener, router, limits, shutdown).await;
 }
 
-/// [`serve`] with at most `max_connections` connections open at once (at least 1).
+/// How long a connection asked to close (to make room at the cap, or at shutdown) may still
+/// take to finish the response it is writing; then it is dropped. A reader takes a feed in
+/// well under a second; a client that asked for one and stopped reading would otherwise hold
+/// its connection, and at the cap everyone's turn, for ever.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
+/// The limits [`serve_limited`] serves with.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeLimits {
+    /// See [`HEADER_READ_TIMEOUT`].
+    pub header_read_timeout: Duration,
+    /// Connections open at once, at least 1 (see [`connection_limit`]).
+    pub max_connections: usize,
+    /// See [`CLOSE_GRACE`].
+    pub close_grace: Duration,
+}
+
+/// [`serve`] with explicit limits.
+///
+/// While the cap is reached (the loop waits for a free slot) every connection that has
+/// answered a request closes: at once if idle, else after the response it is writing (within
+/// `close_grace`), and one that gets a request meanwhile closes after answering it. So a burst
+/// of connections taken at once does not keep the backlog waiting once they are used.
 pub async fn serve_limited(
     listener: TcpListener,
     router: Router,
-    header_read_timeout: Duration,
-    max_connections: usize,
+    limits: ServeLimits,
     shutdown: impl Future<Output = ()>,
 ) {
+    let ServeLimits {
+        header_read_timeout,
+        max_connections,
+        close_grace,
+    } = limits;
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout);
     let connections = TaskTracker::new();
-    let draining = CancellationToken::new();
+    let control = Arc::new(Control::default());
     let slots = Arc::new(Semaphore::new(max_connections.max(1)));
-    // Bumped each time the cap is reached: connections that have answered a request close.
-    let (shed, _) = watch::channel(0u64);
     let mut last_warned: Option<Instant> = None;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let slot = match Arc::clone(&slots).try_acquire_owned() {
             Ok(slot) => slot,
             Err(_) => {
-                shed.send_modify(|n| *n += 1);
+                control.set_at_cap(true);
                 if last_warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
                     last_warned = Some(Instant::now());
                     tracing::warn!(
@@ -143,12 +169,14 @@ pub async fn serve_limited(
                         "HTTP connection limit reached; new connections wait until one closes"
                     );
                 }
-                tokio::select! {
+                let slot = tokio::select! {
                     slot = Arc::clone(&slots).acquire_owned() => {
                         slot.expect("the connection semaphore is never closed")
                     }
                     () = shutdown.as_mut() => break,
-                }
+                };
+                control.set_at_cap(false);
+                slot
             }
         };
         let stream = tokio::select! {
@@ -169,43 +197,176 @@ pub async fn serve_limited(
             used: Arc::clone(&used),
         };
         let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let draining = draining.clone();
-        let mut shed = shed.subscribe();
+        let mut watch = Watch::new(Arc::clone(&control), used);
         connections.spawn(async move {
             let _slot = slot;
             let mut connection = std::pin::pin!(connection);
-            let mut sheddable = true;
-            let result = loop {
-                tokio::select! {
-                    result = connection.as_mut() => break result,
-                    () = draining.cancelled() => {
+            // Set once the connection is asked to close: when it is dropped regardless.
+            let mut closing: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+            let result = std::future::poll_fn(|cx| {
+                loop {
+                    if closing.is_none() && watch.should_close(cx) {
                         connection.as_mut().graceful_shutdown();
-                        break connection.await;
+                        closing = Some(Box::pin(tokio::time::sleep(close_grace)));
                     }
-                    changed = shed.changed(), if sheddable => {
-                        // A connection that has answered a request is a keep-alive one (or
-                        // answering its next request): it closes now if idle, else after
-                        // this response. One that has not yet had its first request is left
-                        // to the header timeout: closing it could drop a request in flight.
-                        if changed.is_err() {
-                            sheddable = false;
-                        } else if used.load(Ordering::Relaxed) {
-                            connection.as_mut().graceful_shutdown();
-                            sheddable = false;
-                        }
+                    if let Poll::Ready(result) = connection.as_mut().poll(cx) {
+                        return Poll::Ready(Some(result));
                     }
+                    // That poll may have read a request: at the cap, this one closes after it.
+                    if closing.is_none() && watch.should_close(cx) {
+                        continue;
+                    }
+                    return match closing.as_mut().map(|sleep| sleep.as_mut().poll(cx)) {
+                        Some(Poll::Ready(())) => Poll::Ready(None),
+                        _ => Poll::Pending,
+                    };
                 }
-            };
-            if let Err(e) = result {
+            })
+            .await;
+            match result {
                 // A client that went away or was too slow to send its headers: routine.
-                tracing::debug!(error = %e, "HTTP connection ended with an error");
+                Some(Err(e)) => tracing::debug!(error = %e, "HTTP connection ended with an error"),
+                Some(Ok(())) => {}
+                None => tracing::debug!(
+                    ?close_grace,
+                    "HTTP connection dropped: it did not finish its response in time to close"
+                ),
             }
         });
     }
     drop(listener);
-    draining.cancel();
+    control.drain();
     connections.close();
     connections.wait().await;
+}
+
+/// What the accept loop tells its connections. Each connection reads the flags on every wake
+/// (atomic loads: no lock on the serving path) and registers its waker once, so that it is
+/// woken when a flag it waits on is raised while it sleeps (an idle keep-alive connection).
+#[derive(Default)]
+struct Control {
+    /// The accept loop is waiting for a free slot: connections that have answered a request
+    /// close.
+    at_cap: AtomicBool,
+    /// Shutdown: every connection closes after its current response.
+    draining: AtomicBool,
+    wakers: Mutex<Wakers>,
+}
+
+#[derive(Default)]
+struct Wakers {
+    next_id: u64,
+    /// Every open connection's, woken when draining starts.
+    all: HashMap<u64, Waker>,
+    /// Those of connections that have had a request and are not closing yet, woken when the
+    /// cap is reached.
+    sheddable: HashMap<u64, Waker>,
+}
+
+impl Control {
+    fn wakers(&self) -> std::sync::MutexGuard<'_, Wakers> {
+        self.wakers.lock().expect("connection wakers lock poisoned")
+    }
+
+    fn set_at_cap(&self, at_cap: bool) {
+        // Raised, then the registered are woken under the lock; a connection registers under
+        // the lock, then reads the flag: either it is woken or it sees the flag.
+        self.at_cap.store(at_cap, Ordering::SeqCst);
+        if at_cap {
+            self.wakers()
+                .sheddable
+                .values()
+                .for_each(Waker::wake_by_ref);
+        }
+    }
+
+    fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        self.wakers().all.values().for_each(Waker::wake_by_ref);
+    }
+}
+
+/// One connection's view of [`Control`]; deregisters its waker when dropped.
+struct Watch {
+    control: Arc<Control>,
+    /// Set by [`MarkUsed`] when the connection receives a request.
+    used: Arc<AtomicBool>,
+    /// The id and the waker registered (on the first poll).
+    registered: Option<(u64, Waker)>,
+    /// Registered among the sheddable.
+    sheddable: bool,
+}
+
+impl Watch {
+    fn new(control: Arc<Control>, used: Arc<AtomicBool>) -> Watch {
+        Watch {
+            control,
+            used,
+            registered: None,
+            sheddable: false,
+        }
+    }
+
+    /// Whether the connection is to close now: draining, or at the cap once it has answered a
+    /// request. A connection that has not had a request yet is left to the header timeout:
+    /// closing it could drop a request in flight. Once this says yes, the connection stops
+    /// being woken for the cap.
+    fn should_close(&mut self, cx: &Context<'_>) -> bool {
+        let id = match &mut self.registered {
+            Some((id, waker)) => {
+                if !waker.will_wake(cx.waker()) {
+                    waker.clone_from(cx.waker());
+                    let mut wakers = self.control.wakers();
+                    wakers.all.insert(*id, waker.clone());
+                    if self.sheddable {
+                        wakers.sheddable.insert(*id, waker.clone());
+                    }
+                }
+                *id
+            }
+            None => {
+                let mut wakers = self.control.wakers();
+                let id = wakers.next_id;
+                wakers.next_id += 1;
+                wakers.all.insert(id, cx.waker().clone());
+                self.registered = Some((id, cx.waker().clone()));
+                id
+            }
+        };
+        if self.control.draining.load(Ordering::SeqCst) {
+            self.not_sheddable(id);
+            return true;
+        }
+        if !self.sheddable && self.used.load(Ordering::Relaxed) {
+            self.sheddable = true;
+            self.control
+                .wakers()
+                .sheddable
+                .insert(id, cx.waker().clone());
+        }
+        if self.sheddable && self.control.at_cap.load(Ordering::SeqCst) {
+            self.not_sheddable(id);
+            return true;
+        }
+        false
+    }
+
+    fn not_sheddable(&mut self, id: u64) {
+        if self.sheddable {
+            self.sheddable = false;
+            self.control.wakers().sheddable.remove(&id);
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Some((id, _)) = &self.registered {
+            let mut wakers = self.control.wakers();
+            wakers.all.remove(id);
+            wakers.sheddable.remove(id);
+        }
+    }
 }
 
 /// A hyper service that notes in `used` that its connection has received a request.

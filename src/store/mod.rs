@@ -126,8 +126,10 @@ struct Inner {
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     /// One permit per read connection: reads wait here rather than each occupying a blocking
-    /// thread (a burst of polls would otherwise start hundreds of threads).
-    read_permits: tokio::sync::Semaphore,
+    /// thread (a burst of polls would otherwise start hundreds of threads). A read's permit
+    /// goes with its job onto the blocking thread, so a read whose caller has gone still
+    /// counts until it ends.
+    read_permits: Arc<tokio::sync::Semaphore>,
     instance: String,
     /// Bumped whenever stories or scores change; output caches key on it. Shared with the
     /// writer thread, which bumps it when the search index catches up.
@@ -323,7 +325,7 @@ impl Store {
                 writer: Mutex::new(writer),
                 writer_thread: Mutex::new(writer_thread),
                 readers: Mutex::new(readers),
-                read_permits: tokio::sync::Semaphore::new(READERS),
+                read_permits: Arc::new(tokio::sync::Semaphore::new(READERS)),
                 instance,
                 version,
                 search_behind,
@@ -477,14 +479,13 @@ impl Store {
         &self,
         job: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let _permit = self
-            .inner
-            .read_permits
-            .acquire()
+        let permit = Arc::clone(&self.inner.read_permits)
+            .acquire_owned()
             .await
             .map_err(|_| StoreError::Closed)?;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = inner.readers.lock().expect("reader lock poisoned").pop();
             let conn = match conn {
                 Some(c) => c,
@@ -986,5 +987,48 @@ mod writer_pulse_tests {
             None,
             "a store without a writer is never busy"
         );
+    }
+}
+
+#[cfg(test)]
+mod read_permit_tests {
+    use super::*;
+
+    /// A read whose caller went away (an HTTP client that hung up) keeps its read permit
+    /// until its job on the blocking thread ends, so reads never outnumber the connections.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_whose_caller_is_gone_holds_its_permit_until_its_job_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), Access::ReadWrite).unwrap();
+        let (started_tx, started_rx) = oneshot::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let (ended_tx, ended_rx) = oneshot::channel();
+        let read = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .read(move |_| {
+                        let _ = started_tx.send(());
+                        let _ = release_rx.recv();
+                        let _ = ended_tx.send(());
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        started_rx.await.unwrap();
+        read.abort();
+        assert!(read.await.unwrap_err().is_cancelled());
+        let permits = || store.inner.read_permits.available_permits();
+        assert_eq!(permits(), READERS - 1, "the running job keeps its permit");
+
+        release_tx.send(()).unwrap();
+        ended_rx.await.unwrap();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        while permits() < READERS {
+            assert!(tokio::time::Instant::now() < deadline, "never given back");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        store.close().await;
     }
 }
