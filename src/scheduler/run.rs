@@ -70,11 +70,24 @@ struct Deferral {
 /// Sources held back, by name.
 type Deferred = Arc<Mutex<HashMap<String, Deferral>>>;
 
+/// When each source's last poll ended (its job dropped, its result stored), for the polls
+/// that ended since the last look's read of the due times began.
+type Ended = Arc<Mutex<HashMap<String, Instant>>>;
+
+/// Whether a look whose read of the due times began at `read_began` must leave `name` out: its
+/// poll ended after that (it was in flight when the read began, and may have committed its
+/// next due time only after the read saw the old, past one: queued again, it would be polled
+/// twice in one slot). The poll's end wakes the loop, and the next look reads the new time.
+fn ended_since(ended: &HashMap<String, Instant>, name: &str, read_began: Instant) -> bool {
+    ended.get(name).is_some_and(|&at| at >= read_began)
+}
+
 #[derive(Debug)]
 struct InFlight {
     name: String,
     set: Arc<Mutex<HashSet<String>>>,
     deferred: Deferred,
+    ended: Ended,
     /// Wakes the loop when the poll is over (its result stored), so that the loop need not
     /// look every [`MIN_SLEEP`] while polls run.
     finished: Arc<Notify>,
@@ -82,6 +95,12 @@ struct InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        // Noted before the source leaves the set: a look that finds it out of the set then
+        // finds when it ended.
+        self.ended
+            .lock()
+            .expect("ended-polls lock poisoned")
+            .insert(self.name.clone(), Instant::now());
         self.set
             .lock()
             .expect("in-flight lock poisoned")
@@ -103,6 +122,7 @@ pub async fn run(
 ) {
     let in_flight = Arc::new(Mutex::new(HashSet::<String>::new()));
     let deferred: Deferred = Arc::new(Mutex::new(HashMap::new()));
+    let ended: Ended = Arc::new(Mutex::new(HashMap::new()));
     let finished = Arc::new(Notify::new());
     let mut clock = ClockCheck::new();
     loop {
@@ -127,6 +147,7 @@ pub async fn run(
             .filter(|s| s.enabled)
             .map(|s| (s.name.clone(), s.clone()))
             .collect();
+        let read_began = Instant::now();
         match store.due_sources(Utc::now()).await {
             Ok(due) => {
                 for name in due {
@@ -148,12 +169,24 @@ pub async fn run(
                     {
                         continue;
                     }
+                    if ended_since(
+                        &ended.lock().expect("ended-polls lock poisoned"),
+                        &name,
+                        read_began,
+                    ) {
+                        in_flight
+                            .lock()
+                            .expect("in-flight lock poisoned")
+                            .remove(&name);
+                        continue;
+                    }
                     let job = Job {
                         source: source.clone(),
                         in_flight: InFlight {
                             name,
                             set: Arc::clone(&in_flight),
                             deferred: Arc::clone(&deferred),
+                            ended: Arc::clone(&ended),
                             finished: Arc::clone(&finished),
                         },
                     };
@@ -166,6 +199,11 @@ pub async fn run(
             }
             Err(e) => error!(error = %e, "cannot read the schedule; retrying"),
         }
+        // Only polls that end after the next look's read began can matter to it.
+        ended
+            .lock()
+            .expect("ended-polls lock poisoned")
+            .retain(|_, at| *at >= read_began);
         // Sleeps on the monotonic clock, at most MAX_SLEEP: a wall-clock step is seen at the
         // next look whichever way it went.
         let sleep = match store.due_at().await {
@@ -367,6 +405,39 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+
+    /// A poll that ends after a look's read of the due times began is left out of that look:
+    /// the read may have seen its old, past due time (the soak found slots polled twice, the
+    /// second request half a second after the first). Its end is noted before it leaves the
+    /// in-flight set, so a look that no longer finds it there finds when it ended.
+    #[test]
+    fn a_poll_that_ends_after_the_look_read_the_due_times_is_not_queued_by_that_look() {
+        let set = Arc::new(Mutex::new(HashSet::from(["a".to_string()])));
+        let ended: Ended = Arc::new(Mutex::new(HashMap::new()));
+        let in_flight = |name: &str| InFlight {
+            name: name.to_string(),
+            set: Arc::clone(&set),
+            deferred: Arc::new(Mutex::new(HashMap::new())),
+            ended: Arc::clone(&ended),
+            finished: Arc::new(Notify::new()),
+        };
+        let before = in_flight("before");
+        drop(before);
+        let read_began = Instant::now();
+        let after = in_flight("a");
+        drop(after);
+        assert!(!set.lock().unwrap().contains("a"), "no longer in flight");
+        let ended = ended.lock().unwrap();
+        assert!(
+            ended_since(&ended, "a", read_began),
+            "ended after the read began: left out"
+        );
+        assert!(
+            !ended_since(&ended, "before", read_began),
+            "ended before the read began: the read saw its new time"
+        );
+        assert!(!ended_since(&ended, "never", read_began));
+    }
     use crate::domain::Schedule;
     use crate::scheduler::next_due;
     use crate::store::{Access, DueTimes, PollOutcome, PollRecord};
