@@ -63,8 +63,8 @@ cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     # Only the processes this script started, by their pids.
-    [[ -n $TF_PID ]] && kill "$TF_PID" 2>/dev/null && wait "$TF_PID" 2>/dev/null
-    [[ -n $FARM_PID ]] && kill "$FARM_PID" 2>/dev/null && wait "$FARM_PID" 2>/dev/null
+    if [[ -n $TF_PID ]]; then kill "$TF_PID" 2>/dev/null || true; wait "$TF_PID" 2>/dev/null || true; fi
+    if [[ -n $FARM_PID ]]; then kill "$FARM_PID" 2>/dev/null || true; wait "$FARM_PID" 2>/dev/null || true; fi
     log "logs, database and results in $RUN"
     exit "$rc"
 }

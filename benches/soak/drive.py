@@ -257,6 +257,8 @@ class Editor:
             s = st["sources"].pop(churn[-1])
             record["detail"] = f"{s['name']} {s['url']}"
             record["removed_url"] = s["url"]
+        elif kind == "restore":
+            record["detail"] = "the last valid config, written again"
         elif kind == "retention":
             st["retention_days"] = 2 if st["retention_days"] == 1 else 1
             record["detail"] = f"retention_days = {st['retention_days']}"
@@ -300,6 +302,7 @@ class Editor:
         t_next = time.time() + FIRST_EDIT_AFTER
         previous = self.db_sources()
         i = 0
+        record = None
         while not stop.wait(max(0, t_next - time.time())):
             if time.time() + APPLY_WAIT > end:
                 break  # not enough time left to watch it
@@ -315,6 +318,11 @@ class Editor:
                 record["expect"] = previous
             self.log.write(record)
             t_next += EDIT_EVERY
+        if record and not record["valid"]:
+            # The operator fixes the typo: the restart at the end must find a valid config.
+            record = self.edit("restore")
+            self.watch(record, previous)
+            self.log.write(record)
         json.dump(self.state, open(os.path.join(self.run, "config-state.json"), "w"), indent=1)
 
 
