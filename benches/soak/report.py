@@ -139,6 +139,7 @@ def main():
     # --- Publisher politeness and slot coverage (stable healthy sources, steady state) ---------
     total_req = total_slots = 0
     worst_slot, worst_cov, worst_cov_name = 0, 1.0, ""
+    repeated = []  # (source, seconds after start, requests) of slots polled more than once
     for s in stable:
         url, period = s["url"], period_of[s["url"]]
         times = [q["t"] for q in by_url.get(url, []) if w0 <= q["t"] <= end]
@@ -146,6 +147,7 @@ def main():
         total_req += len(times)
         total_slots += len(counts)
         worst_slot = max([worst_slot] + list(counts.values()))
+        repeated += [(s["name"], k * period + offset - start, n) for k, n in counts.items() if n > 1]
         # Slots whose time falls inside the window, less the last 15 s (a poll may lag a little).
         first = math.ceil((w0 - offset) / period)
         last = math.floor((end - 15 - offset) / period)
@@ -157,6 +159,11 @@ def main():
     r.check("requests per scheduled slot, healthy sources (publisher politeness)",
             f"{ratio:.3f} ({total_req} requests / {total_slots} slots; most in one slot {worst_slot})",
             f"≤ {REQUESTS_PER_SLOT_MAX}", total_slots > 0 and ratio <= REQUESTS_PER_SLOT_MAX)
+    # The README promises it: "due times are whole seconds, rounded up, so each slot is polled
+    # once". A second poll of an unchanged feed in the same slot is pure load on the publisher.
+    r.check("slots of healthy sources polled more than once",
+            f"{len(repeated)}" + "".join(f"; {n}× {name} at +{t:.0f} s" for name, t, n in repeated[:4]),
+            "0", not repeated)
     r.check("slots polled, worst healthy source",
             f"{worst_cov:.1%}" + (f" ({worst_cov_name})" if worst_cov < 1 else "") + f", {len(stable)} sources",
             f"≥ {SLOT_COVERAGE_MIN:.0%}", worst_cov >= SLOT_COVERAGE_MIN)
