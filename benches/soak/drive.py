@@ -345,7 +345,7 @@ def size(path):
         return 0
 
 
-def sampler(run, base, pid, db, state, stop, log):
+def sampler(base, pid, db, state, stop, log):
     tables = ("sources", "entries", "stories", "story_keys", "story_topics", "tombstones", "fetches")
     while True:
         rec = {"t": round(time.time(), 3)}
@@ -385,7 +385,7 @@ def cmd_drive(args):
     threads = [threading.Thread(target=load_client, args=(args.base, table, stop, load_log, i), daemon=True)
                for i in range(args.clients)]
     threads.append(threading.Thread(
-        target=sampler, args=(run, args.base, args.pid, db, state, stop, JsonLog(os.path.join(run, "samples.jsonl")))))
+        target=sampler, args=(args.base, args.pid, db, state, stop, JsonLog(os.path.join(run, "samples.jsonl")))))
     editor = Editor(run, state, manifest, db, JsonLog(os.path.join(run, "edits.jsonl")))
     threads.append(threading.Thread(target=editor.loop, args=(stop, end)))
     for t in threads:
@@ -402,7 +402,7 @@ def cmd_drive(args):
     # One last sample after the load stopped (an event already set: sample once, return).
     once = threading.Event()
     once.set()
-    sampler(run, args.base, args.pid, db, state, once, JsonLog(os.path.join(run, "samples.jsonl")))
+    sampler(args.base, args.pid, db, state, once, JsonLog(os.path.join(run, "samples.jsonl")))
 
 
 def main():
