@@ -9,7 +9,8 @@
         * load: client threads request every route and log each answer to DIR/load.jsonl;
         * churn: every EDIT_EVERY s an edit of the config file (add, rename, change schedule,
           change URL, remove a source, change the retention, and every third edit an invalid
-          config), logged with when the database showed it applied to DIR/edits.jsonl;
+          config), logged to DIR/edits.jsonl with when the daemon counted the reload in
+          /metrics and the database showed it applied;
         * samples: every SAMPLE_EVERY s the process's RSS, fds, threads, the database and WAL
           sizes, row counts and /metrics series, to DIR/samples.jsonl.
 
@@ -215,8 +216,8 @@ def load_client(base, table, stop, log, seed):
 class Editor:
     """Edits the config file the running daemon reads, and watches the database apply it."""
 
-    def __init__(self, run, state, manifest, db, log):
-        self.run, self.state, self.db, self.log = run, state, db, log
+    def __init__(self, run, base, state, manifest, db, log):
+        self.run, self.base, self.state, self.db, self.log = run, base, state, db, log
         self.path = os.path.join(run, CONFIG_NAME)
         # URLs the editor may give to a source: the churn and pool feeds of the farm.
         self.spare_urls = [f["url"] for f in manifest["feeds"] if f["role"] in ("churn", "pool")]
@@ -285,13 +286,27 @@ class Editor:
         except sqlite3.Error:
             return None
 
-    def watch(self, record, previous):
-        """When the database shows the edit (valid) or whether it kept the old config (invalid)."""
+    def reloads(self):
+        """The daemon's count of reloads by result, from /metrics ({} if it did not answer)."""
+        status, _, body = get(self.base + "/metrics")
+        counts = {}
+        if status == 200:
+            for line in body.decode().splitlines():
+                if line.startswith("tradefeed_config_reloads_total{"):
+                    result = line.split('result="')[1].split('"')[0]
+                    counts[result] = float(line.split()[-1])
+        return counts
+
+    def watch(self, record, previous, before):
+        """When the edit was applied: the daemon counted one more reload of that result
+        (`before` is the count read before the edit) and, for a valid edit, the database shows
+        the new sources; for an invalid one, whether the database kept the old ones."""
+        result = "ok" if record["valid"] else "failed"
         deadline = record["t"] + APPLY_WAIT
         while time.time() < deadline:
-            seen = self.db_sources()
-            if record["valid"] and seen == record["expect"]:
-                record["db_applied"] = round(time.time(), 3)
+            counted = self.reloads().get(result, 0) > before.get(result, 0)
+            if counted and (not record["valid"] or self.db_sources() == record["expect"]):
+                record["db_applied" if record["valid"] else "counted_failed"] = round(time.time(), 3)
                 break
             time.sleep(0.25)
         if not record["valid"]:
@@ -303,13 +318,14 @@ class Editor:
         previous = self.db_sources()
         i = 0
         record = None
-        while not stop.wait(max(0, t_next - time.time())):
-            if time.time() + APPLY_WAIT > end:
-                break  # not enough time left to watch it
+        # Room at the end to watch the last edit and, if it was invalid, to put it right and
+        # watch that too: the daemon must have applied the final config before it is stopped.
+        while t_next + 2 * APPLY_WAIT <= end and not stop.wait(max(0, t_next - time.time())):
             kind = EDIT_CYCLE[i % len(EDIT_CYCLE)]
             i += 1
+            before = self.reloads()
             record = self.edit(kind)
-            self.watch(record, previous)
+            self.watch(record, previous, before)
             if record["valid"]:
                 previous = record["expect"]
             else:
@@ -320,8 +336,9 @@ class Editor:
             t_next += EDIT_EVERY
         if record and not record["valid"]:
             # The operator fixes the typo: the restart at the end must find a valid config.
+            before = self.reloads()
             record = self.edit("restore")
-            self.watch(record, previous)
+            self.watch(record, previous, before)
             self.log.write(record)
         json.dump(self.state, open(os.path.join(self.run, "config-state.json"), "w"), indent=1)
 
@@ -386,7 +403,7 @@ def cmd_drive(args):
                for i in range(args.clients)]
     threads.append(threading.Thread(
         target=sampler, args=(args.base, args.pid, db, state, stop, JsonLog(os.path.join(run, "samples.jsonl")))))
-    editor = Editor(run, state, manifest, db, JsonLog(os.path.join(run, "edits.jsonl")))
+    editor = Editor(run, args.base, state, manifest, db, JsonLog(os.path.join(run, "edits.jsonl")))
     threads.append(threading.Thread(target=editor.loop, args=(stop, end)))
     for t in threads:
         t.start()
