@@ -22,19 +22,7 @@ async fn a_broken_edit_leaves_the_daemon_serving_on_the_old_config_and_says_so()
 
     // A misspelt key: the file watcher picks the edit up without any signal.
     std::fs::write(&path, good.replace("timeout_secs", "timout_secs")).unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    let page = loop {
-        let (status, page) = get_text(&format!("{base}/")).await;
-        assert_eq!(status, 200);
-        if page.contains("Config reload failed") {
-            break page;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the failed reload is shown on the status page"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let page = status_page_once_a_reload_failed(&base).await;
     assert!(page.contains("timout_secs"), "names the key: {page}");
     let (status, _) = get_text(&format!("{base}/feeds/all.atom")).await;
     assert_eq!(status, 200, "still serving");
@@ -78,21 +66,27 @@ async fn an_edit_the_database_cannot_record_is_refused_and_shown() {
         server.url("b.xml")
     ));
     std::fs::write(&path, text).unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    let page = loop {
-        let (status, page) = get_text(&format!("{base}/")).await;
-        assert_eq!(status, 200);
-        if page.contains("Config reload failed") {
-            break page;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the refused reload is shown on the status page"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let page = status_page_once_a_reload_failed(&base).await;
     assert!(page.contains("cannot record the sources"), "{page}");
     assert!(page.contains("no room for new sources"), "{page}");
     assert_eq!(server.hits("b.xml"), 0, "nothing of the edit applied");
     stop_daemon(cancel, handle).await;
+}
+
+/// The status page once it shows a failed reload (within 15 s; the daemon looks at the file
+/// every 2 s).
+async fn status_page_once_a_reload_failed(base: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, page) = get_text(&format!("{base}/")).await;
+        assert_eq!(status, 200);
+        if page.contains("Config reload failed") {
+            return page;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the failed reload is shown on the status page"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
