@@ -75,10 +75,20 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed
     let text = decode_to_utf8(bytes, content_type);
     let text = prepare_document(text)?;
     // JSON nesting is bounded by serde_json's recursion limit (128); XML's by this pre-pass.
-    if !text.trim_start().starts_with('{') && xml_nesting_exceeds(&text, MAX_XML_DEPTH) {
-        return Err(ParseError::Malformed(format!(
-            "elements nested deeper than {MAX_XML_DEPTH} levels"
-        )));
+    if !text.trim_start().starts_with('{') {
+        match scan_xml(&text, MAX_XML_DEPTH) {
+            XmlScan::Fits => {}
+            XmlScan::TooDeep => {
+                return Err(ParseError::Malformed(format!(
+                    "elements nested deeper than {MAX_XML_DEPTH} levels"
+                )));
+            }
+            XmlScan::SwitchesEncoding => {
+                return Err(ParseError::Malformed(
+                    "an XML declaration after the start names another encoding".into(),
+                ));
+            }
+        }
     }
 
     let run = |text: &str| {
@@ -526,7 +536,29 @@ pub const MAX_XML_DEPTH: usize = 128;
 /// quick-xml would stop with an error (an unclosed tag or comment, `<!` starting none of the
 /// above), so everything feed-rs gets to read has been counted. One pass, without allocating:
 /// about 3% of the parse time of the pipeline bench's feed.
+#[cfg(test)]
 fn xml_nesting_exceeds(text: &str, limit: usize) -> bool {
+    scan_xml(text, limit) != XmlScan::Fits
+}
+
+/// What [`scan_xml`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum XmlScan {
+    /// Nothing nested deeper than the limit.
+    Fits,
+    /// Elements nested deeper than the limit.
+    TooDeep,
+    /// An XML declaration, anywhere (the one starting the document has been made UTF-8 by
+    /// now), names an encoding other than UTF-8. feed-rs switches its decoder at every
+    /// declaration, so whatever follows would not be the text scanned: `ESC $ B` in
+    /// ISO-2022-JP, say, turns markup the scan stops at into a character and hides thousands
+    /// of nested elements behind it (a stack overflow: the process aborts). The text is UTF-8
+    /// already, so such a declaration is wrong anyway.
+    SwitchesEncoding,
+}
+
+/// [`xml_nesting_exceeds`], saying why.
+fn scan_xml(text: &str, limit: usize) -> XmlScan {
     let b = text.as_bytes();
     let mut depth = 0usize;
     let mut i = 0;
@@ -535,7 +567,15 @@ fn xml_nesting_exceeds(text: &str, limit: usize) -> bool {
         let next = match b.get(lt + 1) {
             Some(b'!') => skip_bang(b, lt),
             // `<?>` is a complete (empty) instruction to quick-xml: search from the `?`.
-            Some(b'?') => find_bytes(b, lt + 1, b"?>").map(|e| e + 2),
+            Some(b'?') => {
+                let end = find_bytes(b, lt + 1, b"?>");
+                if let Some(end) = end
+                    && declares_other_encoding(&text[lt + 2..end])
+                {
+                    return XmlScan::SwitchesEncoding;
+                }
+                end.map(|e| e + 2)
+            }
             Some(b'/') => {
                 depth = depth.saturating_sub(1);
                 tag_end(b, lt + 2).map(|e| e + 1)
@@ -544,7 +584,7 @@ fn xml_nesting_exceeds(text: &str, limit: usize) -> bool {
                 // `<x/>` is an element one level down that closes at once.
                 Some(e) if b[e - 1] == b'/' => {
                     if depth + 1 > limit {
-                        return true;
+                        return XmlScan::TooDeep;
                     }
                     Some(e + 1)
                 }
@@ -557,14 +597,29 @@ fn xml_nesting_exceeds(text: &str, limit: usize) -> bool {
             None => None,
         };
         if depth > limit {
-            return true;
+            return XmlScan::TooDeep;
         }
         match next {
             Some(next) => i = next,
-            None => return false,
+            None => return XmlScan::Fits,
         }
     }
-    false
+    XmlScan::Fits
+}
+
+/// Whether a processing instruction's content (between `<?` and `?>`) is an XML declaration
+/// naming an encoding other than UTF-8 (see [`XmlScan::SwitchesEncoding`]).
+fn declares_other_encoding(instruction: &str) -> bool {
+    let Some(attrs) = instruction.strip_prefix("xml") else {
+        return false;
+    };
+    if !attrs.starts_with(|c: char| c.is_ascii_whitespace()) {
+        return false;
+    }
+    attribute_value(attrs, "encoding").is_some_and(|(s, e)| {
+        let name = &attrs[s..e];
+        !(name.eq_ignore_ascii_case("utf-8") || name.eq_ignore_ascii_case("utf8"))
+    })
 }
 
 /// The `>` ending a tag whose name starts at `from`, outside quoted values (quick-xml reads
@@ -1169,6 +1224,39 @@ fn is_weekday(lower: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A declaration after the start that names another encoding makes feed-rs decode what
+    /// follows differently from the text the nesting scan read: in ISO-2022-JP, `ESC $ B <!`
+    /// is a character, and 5,000 nested elements behind it overflowed the parser's stack
+    /// (the process aborted). Such a document is refused; a repeated UTF-8 declaration, which
+    /// broken feeds carry, is still read.
+    #[test]
+    fn a_later_declaration_switching_the_encoding_is_refused_not_a_crash() {
+        let deep = |decl: &str, hide: &str| {
+            format!(
+                "<!---->{decl}<rss version=\"2.0\" xmlns:media=\"http://search.yahoo.com/mrss/\">\
+                 <channel><title>T</title><item><guid>g</guid><title>t</title>{hide}{}{}\
+                 </item></channel></rss>",
+                "<media:group>".repeat(5000),
+                "</media:group>".repeat(5000)
+            )
+        };
+        for (decl, hide) in [
+            ("<?xml encoding=\"ISO-2022-JP\"?>", "\u{1b}$B<!\u{1b}(B"),
+            ("<?xml version=\"1.0\" encoding='utf-16le'?>", ""),
+        ] {
+            match parse_feed(deep(decl, hide).as_bytes(), None) {
+                Err(ParseError::Malformed(message)) => {
+                    assert!(message.contains("encoding"), "{decl}: {message}")
+                }
+                other => panic!("{decl}: {other:?}"),
+            }
+        }
+        let twice = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<?xml version=\"1.0\" \
+                     encoding=\"utf-8\"?><rss version=\"2.0\"><channel><title>T</title>\
+                     <item><guid>g</guid><title>Duties on steel</title></item></channel></rss>";
+        assert_eq!(parse_feed(twice.as_bytes(), None).unwrap().items.len(), 1);
+    }
     use proptest::prelude::*;
 
     proptest! {
