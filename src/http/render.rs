@@ -170,18 +170,35 @@ fn redact_attribute_urls(html: String) -> String {
     }
     let mut out = String::with_capacity(html.len());
     let mut rest = html.as_str();
-    while let Some(i) = rest.find("=\"") {
-        let (head, tail) = rest.split_at(i + 2);
-        out.push_str(head);
-        let end = tail.find('"').unwrap_or(tail.len());
-        let value = &tail[..end];
-        let name = &head[..i];
-        if [" href", " src", " cite"].iter().any(|a| name.ends_with(a)) {
-            out.push_str(&super::redact_userinfo(value));
-        } else {
-            out.push_str(value);
+    // Serialized text holds no raw `<` (it is `&lt;`), so each `<` starts a tag; only inside
+    // tags is a `="` an attribute's value (text may hold `x="` and quotes of its own).
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&rest[..lt]);
+        rest = &rest[lt..];
+        loop {
+            let Some(p) = rest.find(['>', '"']) else {
+                out.push_str(rest);
+                return out;
+            };
+            if rest.as_bytes()[p] == b'>' {
+                out.push_str(&rest[..=p]);
+                rest = &rest[p + 1..];
+                break;
+            }
+            // A value opens at `p`; it ends at the next `"` (one inside is `&quot;`).
+            let (head, tail) = rest.split_at(p + 1);
+            out.push_str(head);
+            let end = tail.find('"').map_or(tail.len(), |e| e + 1);
+            let value = tail[..end].trim_end_matches('"');
+            let name = head[..p].trim_end_matches('=');
+            if [" href", " src", " cite"].iter().any(|a| name.ends_with(a)) {
+                out.push_str(&super::redact_userinfo(value));
+            } else {
+                out.push_str(value);
+            }
+            out.push_str(&tail[value.len()..end]);
+            rest = &tail[end..];
         }
-        rest = &tail[end..];
     }
     out.push_str(rest);
     out
@@ -596,7 +613,9 @@ mod tests {
             html: "<p>See <a href=\"http://u:secret@feeds.example/a?x=1@2\">this</a> \
                    <img src=\"https://tok@img.example/i.png\" alt=\"a@b\"> \
                    <q cite=\"http://u:p@c.example/\">q</q> mail me@example.com, \
-                   http://u:p@text.example/ as text.</p>"
+                   http://u:p@text.example/ as text, and x=\"1 in a quote: \
+                   <a href=\"http://u:later@late.example/\">later</a> \
+                   and href=\"http://u:p@prose.example/\" in prose.</p>"
                 .into(),
             base_url: String::new(),
             text: String::new(),
@@ -610,6 +629,10 @@ mod tests {
         let html = story_html(&story);
         assert!(!html.contains("secret") && !html.contains("tok@"), "{html}");
         assert!(!html.contains("u:p@c.example"), "{html}");
+        assert!(
+            !html.contains("later@"),
+            "after a quote in the text: {html}"
+        );
         for kept in [
             "href=\"http://feeds.example/a?x=1@2\"",
             "src=\"https://img.example/i.png\"",
@@ -618,6 +641,8 @@ mod tests {
             "me@example.com",
             // Text is the publisher's: only attributes hold links resolved against our URL.
             "http://u:p@text.example/ as text",
+            "href=\"http://late.example/\"",
+            "http://u:p@prose.example/",
         ] {
             assert!(html.contains(kept), "{kept} in {html}");
         }
