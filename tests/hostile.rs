@@ -42,6 +42,18 @@ async fn state(config: &Config, name: &str) -> SourceState {
 }
 
 /// One in-process polling pass; returns each source's report (panics on a skipped source).
+/// Serves `xml` as the one source of a new config and runs one pass: the database's folder
+/// (kept while the caller holds it) and the poll's report.
+async fn fetch_one_feed(xml: String) -> (tempfile::TempDir, tradefeed::ingest::PollReport) {
+    let server = FeedServer::start().await;
+    server.put("t.xml", Resource::feed(xml));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("T", server.url("t.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    let report = fetch_pass(&config).await.remove(0);
+    (dir, report)
+}
+
 async fn fetch_pass(config: &Config) -> Vec<tradefeed::ingest::PollReport> {
     let pipeline = Pipeline::start(config).await.unwrap();
     let results = app::fetch_once(&pipeline, config.sources.clone(), 8).await;
@@ -1300,12 +1312,7 @@ async fn an_item_with_80000_authors_and_spoofing_controls_is_stored_with_32_clea
         xml.push_str(&format!("<author>\u{2067}Reporter {i}\u{2069}</author>"));
     }
     xml.push_str("</item></channel></rss>");
-    let server = FeedServer::start().await;
-    server.put("t.xml", Resource::feed(xml));
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), &[("T", server.url("t.xml"))], "");
-    let config = Config::load(&path).unwrap();
-    let report = &fetch_pass(&config).await[0];
+    let (dir, report) = &fetch_one_feed(xml).await;
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.new_entries, 1, "{report:?}");
 
@@ -1365,12 +1372,7 @@ async fn items_nesting_20000_elements_are_stored_at_most_64_deep_with_their_text
          <description>&lt;p&gt;One &lt;b&gt;bold&lt;/b&gt; word.&lt;/p&gt;</description></item>\
          </channel></rss>",
     );
-    let server = FeedServer::start().await;
-    server.put("t.xml", Resource::feed(xml));
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), &[("T", server.url("t.xml"))], "");
-    let config = Config::load(&path).unwrap();
-    let report = &fetch_pass(&config).await[0];
+    let (dir, report) = &fetch_one_feed(xml).await;
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.new_entries, 4, "{report:?}");
 

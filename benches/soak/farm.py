@@ -44,10 +44,14 @@ import hashlib
 import http.server
 import json
 import os
-import re
+import sys
 import threading
 import time
 from xml.sax.saxutils import escape
+
+# The feed farm's corpus reader, one folder over.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "farm"))
+import gen_farm  # noqa: E402
 
 FEED_LEN = 20  # items a feed lists; older ones drop off
 WIRE_PERIOD = 40  # seconds between two wire stories
@@ -89,20 +93,9 @@ def stable_hash(*parts):
 
 
 def load_docs(path):
-    """Articles with a headline and some body, as (title, [paragraph, ...])."""
-    docs = []
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            d = json.loads(line)
-            if not d["title"] or len(d["body"]) < 300:
-                continue
-            body = re.sub(r"\s*Reuter\s*$", "", d["body"].strip())
-            paras = [" ".join(p.split()) for p in re.split(r"\n\s{2,}", body)]
-            paras = [p for p in paras if p][:6]
-            if paras:
-                title = " ".join(w.capitalize() if w.isalpha() else w for w in d["title"].split())
-                docs.append((title, paras))
-    return docs
+    """Articles with a headline and some body, as (title, [paragraph, ...]): the feed farm's
+    reading of the corpus (benches/farm/gen_farm.py), at most six paragraphs each."""
+    return [(title, paras[:6]) for title, paras in gen_farm.load_docs(path)]
 
 
 class Farm:
