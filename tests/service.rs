@@ -66,11 +66,13 @@ async fn metrics_are_prometheus_text_and_show_the_fetches() {
     let metrics = loop {
         let (status, metrics) = get_text(&format!("{base}/metrics")).await;
         assert_eq!(status, 200);
-        // The story's topic gauge too: once seen on a scrape after the poll was counted
-        // (one run in a dozen read it at 0 on the first scrape; see the session-19 note).
+        // A scrape takes the counters before it reads the database, so once the poll is
+        // counted its rows are in the gauges of the same scrape; the gauges are still waited
+        // for, as the state's three reads are not one snapshot.
         if metrics.contains("tradefeed_fetches_total{source=\"Broken\"")
             && metrics.contains("tradefeed_fetches_total{source=\"MetricsA\",outcome=\"ok\"}")
             && metrics.contains("tradefeed_topic_stories{topic=\"trade-policy\"} 1")
+            && metrics.contains("\ntradefeed_entries 1\n")
         {
             break metrics;
         }
@@ -89,6 +91,8 @@ async fn metrics_are_prometheus_text_and_show_the_fetches() {
         "tradefeed_build_info{version=",
         "tradefeed_http_requests_total{route=\"/healthz\",status=\"200\"}",
         "tradefeed_topic_stories{topic=\"trade-policy\"} 1",
+        "\ntradefeed_stories 1\n",
+        "# TYPE tradefeed_entries gauge\ntradefeed_entries 1\n",
         "tradefeed_state_read_timestamp_seconds ",
     ] {
         assert!(metrics.contains(expected), "missing {expected}:\n{metrics}");

@@ -577,6 +577,8 @@ async fn count_requests(request: axum::extract::Request, next: axum::middleware:
 }
 
 async fn metrics(State(state): State<HttpState>) -> Response {
+    // The recorder first, the database after (see `telemetry::render_recorded`).
+    let recorded = crate::telemetry::render_recorded();
     let (counts, topics, sources) = tokio::join!(
         state.store.counts(),
         state.store.topic_counts(),
@@ -629,7 +631,7 @@ async fn metrics(State(state): State<HttpState>) -> Response {
         }
     };
     let gauges = gauges + &crate::telemetry::writer_busy_gauge(state.store.writer_busy_for());
-    let mut response = crate::telemetry::render(&gauges).into_response();
+    let mut response = (recorded + &gauges).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
