@@ -810,6 +810,7 @@ mod tests {
         let entry = Entry {
             identity: identity.into(),
             title: format!("Steel duties {identity}"),
+            earlier_title: None,
             link: Some(format!("http://a.example/{identity}")),
             canonical_url: Some(format!("http://a.example/{identity}")),
             authors: Vec::new(),

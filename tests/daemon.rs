@@ -419,6 +419,78 @@ async fn an_item_hashed_by_a_release_that_stored_sanitized_html_is_not_taken_for
     );
 }
 
+/// Titles keep angle-bracketed text that is no HTML tag (`<CADX.O>`) since the release after
+/// session 19; a row stored before, without it, is not taken for an edit on the upgrade.
+#[tokio::test]
+async fn a_title_stored_without_its_ticker_by_an_earlier_release_is_not_taken_for_an_edit() {
+    let item = (
+        "t1",
+        "http://a.example/t1",
+        "Canada dollar &lt;CADX.O&gt; firms on trade data",
+        "The Canadian dollar rose after the trade figures.",
+        DATE,
+    );
+    let server = FeedServer::start().await;
+    server.put("a.xml", Resource::feed(rss("A", &[item])));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+
+    let db = rusqlite::Connection::open(dir.path().join("tradefeed.db")).unwrap();
+    let row = |db: &rusqlite::Connection| -> (String, String, String) {
+        db.query_row(
+            "SELECT e.title, e.content_hash, st.title FROM entries e
+               JOIN stories st ON st.id = e.story_id WHERE e.identity = 'guid:t1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+    };
+    let (title, hash, story_title) = row(&db);
+    assert_eq!(title, "Canada dollar <CADX.O> firms on trade data");
+    assert_eq!(story_title, title);
+
+    // The row as the earlier release wrote it: the title without the ticker, hashed over that.
+    let feed = tradefeed::parse::parse_feed(rss("A", &[item]).as_bytes(), None).unwrap();
+    let ctx = tradefeed::normalize::NormalizeContext::new(chrono::Utc::now(), server.url("a.xml"));
+    let entry = tradefeed::normalize::normalize_item(&feed.items[0], &ctx).unwrap();
+    let earlier = entry.earlier_title.clone().expect("the title changed");
+    assert_eq!(earlier.title, "Canada dollar firms on trade data");
+    assert_eq!(entry.content_hash, hash);
+    assert_ne!(earlier.content_hash, hash);
+    db.execute(
+        "UPDATE entries SET title = ?1, content_hash = ?2 WHERE identity = 'guid:t1'",
+        [&earlier.title, &earlier.content_hash],
+    )
+    .unwrap();
+    db.execute("UPDATE stories SET title = ?1", [&earlier.title])
+        .unwrap();
+
+    // Polled again beside a new item (so not a 304): not an edit; only the hash is renewed.
+    let other = (
+        "t2",
+        "http://a.example/t2",
+        "Quotas lifted",
+        "Quotas.",
+        DATE,
+    );
+    server.put("a.xml", Resource::feed(rss("A", &[item, other])));
+    let reports = fetch_pass(&config).await;
+    assert_eq!((reports[0].new_entries, reports[0].updated_entries), (1, 0));
+    assert_eq!(
+        row(&db),
+        (earlier.title.clone(), hash.clone(), earlier.title.clone())
+    );
+
+    // A real edit brings the title as read now.
+    let edited = (item.0, item.1, item.2, "The dollar rose further.", DATE);
+    server.put("a.xml", Resource::feed(rss("A", &[edited, other])));
+    let reports = fetch_pass(&config).await;
+    assert_eq!(reports[0].updated_entries, 1);
+    assert_eq!(row(&db).0, "Canada dollar <CADX.O> firms on trade data");
+}
+
 #[tokio::test]
 async fn a_feed_that_varies_a_script_nonce_per_request_does_not_make_its_items_edited() {
     let server = FeedServer::start().await;

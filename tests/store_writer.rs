@@ -1343,6 +1343,7 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
             entry: tradefeed::domain::Entry {
                 identity: identity.into(),
                 title: format!("Steel duties story {identity}"),
+                earlier_title: None,
                 link: Some(link.into()),
                 canonical_url: Some(link.into()),
                 authors: vec![],

@@ -41,6 +41,11 @@ pub struct Entry {
     pub identity: String,
     /// Plain-text title (entities decoded, tags removed, whitespace folded).
     pub title: String,
+    /// The title earlier releases stored for this item, when it differs from
+    /// `title`: they dropped angle-bracketed text that is no HTML tag (`<CADX.O>`), which
+    /// `title` keeps. Not stored; an upgraded row is recognised by it (see
+    /// `normalize::content_hash_in_stored_form`).
+    pub earlier_title: Option<EarlierTitle>,
     /// Absolute link as published.
     pub link: Option<String>,
     /// Canonical form of `link` (lower-case scheme/host, no fragment, no tracking parameters).
@@ -62,5 +67,14 @@ pub struct Entry {
     /// Hash of the normalized title + text: equal for byte-different copies of the same text.
     pub fingerprint: String,
     /// Hash of everything we store for the entry: a change means the item was edited.
+    pub content_hash: String,
+}
+
+/// An entry's title as earlier releases made it, and the entry's content hash over it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EarlierTitle {
+    /// The title.
+    pub title: String,
+    /// The current form's content hash with this title in place of the entry's.
     pub content_hash: String,
 }

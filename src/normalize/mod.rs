@@ -57,7 +57,7 @@ use std::cell::RefCell;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::domain::{Entry, RawItem};
+use crate::domain::{EarlierTitle, Entry, RawItem};
 
 pub use self::dates::resolve_dates;
 pub use self::identity::{
@@ -151,18 +151,29 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
     let mut text = html_to_text(body);
     truncate_chars(&mut text, ctx.max_text_chars);
 
-    let given_title = item.title.as_deref().map(title_text).unwrap_or_default();
-    let mut title = if given_title.is_empty() {
-        fallback_title(&text)
-    } else {
-        given_title.clone()
+    let (given_title, legacy_given_title) =
+        item.title.as_deref().map(title_texts).unwrap_or_default();
+    let whole_title = |given: &str| {
+        let mut title = if given.is_empty() {
+            fallback_title(&text)
+        } else {
+            given.to_owned()
+        };
+        truncate_chars(&mut title, ctx.max_title_chars);
+        title
     };
-    truncate_chars(&mut title, ctx.max_title_chars);
+    let title = whole_title(&given_title);
+    let legacy_title = legacy_given_title
+        .as_deref()
+        .map(whole_title)
+        .filter(|legacy| *legacy != title);
 
+    // The identity takes the title as releases before `escape_unknown_tags` read it: an item
+    // identified by its title (no guid, no link) must keep the identity it was stored under.
     let identity = item_identity(&IdentityInput {
         guid: item.guid.as_deref(),
         canonical_url: canonical.as_deref(),
-        title: &given_title,
+        title: legacy_given_title.as_deref().unwrap_or(&given_title),
         feed_date: item.published.or(item.updated),
         text: &text,
     })
@@ -204,12 +215,24 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
         published: item.published,
         updated: item.updated,
     });
+    let earlier_title = legacy_title.map(|title| EarlierTitle {
+        content_hash: self::identity::content_hash(&ContentParts {
+            title: &title,
+            link: link.as_deref(),
+            html: hashed_html,
+            authors: &authors,
+            published: item.published,
+            updated: item.updated,
+        }),
+        title,
+    });
     let mut html = stored_html.into_owned();
     // Closing tags written out can make it longer than the cap; cutting it keeps it balanced.
     truncate_chars(&mut html, ctx.max_text_chars);
     Ok(Entry {
         identity,
         title,
+        earlier_title,
         link,
         canonical_url: canonical,
         authors,
@@ -265,14 +288,103 @@ fn with_base<R>(base_url: &str, f: impl FnOnce(Option<&::url::Url>) -> R) -> R {
     })
 }
 
-/// A title as one line of plain text.
-fn title_text(raw: &str) -> String {
-    let mut t = html_to_text(raw);
-    if t.contains('\n') {
-        t = t.replace('\n', " ");
+/// A title as one line of plain text, and the title releases before [`escape_unknown_tags`]
+/// made of it when that differs (see [`Entry::earlier_title`]).
+///
+/// Titles are HTML here (see `parse`), but an RSS title is plain text to many publishers:
+/// `Canada dollar &lt;CADX.O&gt; firms` in the XML means the ticker `<CADX.O>`, and the Atom
+/// copy of the same story (`type="text"`) keeps it. So a tag whose name is no HTML element is
+/// text in a title (see [`escape_unknown_tags`]); `<b>`, `<em>`, `<br>` and the rest are still
+/// markup. In a body, where HTML is the rule, such a tag is dropped as a browser would.
+fn title_texts(raw: &str) -> (String, Option<String>) {
+    let one_line = |mut t: String| {
+        if t.contains('\n') {
+            t = t.replace('\n', " ");
+        }
+        t
+    };
+    match escape_unknown_tags(raw) {
+        Some(escaped) => (
+            one_line(html_to_text(&escaped)),
+            Some(one_line(html_to_text(raw))),
+        ),
+        None => (one_line(html_to_text(raw)), None),
     }
-    t
 }
+
+/// `html` with the `<` of every tag whose name is no HTML element written as `&lt;`, or `None`
+/// when there is none. A ticker (`<CADX.O>`, `<AXP>`), an e-mail in angle brackets
+/// (`<desk@example.com>`) or `<3` thus reads as text; so does a tag named like an element but
+/// followed by something no tag has there (`<b.c>`). Tickers that are element names (`<B>`,
+/// `<A>`, `<I>`) cannot be told from markup and are still dropped.
+fn escape_unknown_tags(html: &str) -> Option<String> {
+    let b = html.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    for lt in memchr::memchr_iter(b'<', b) {
+        let name_start = lt + 1 + usize::from(b.get(lt + 1) == Some(&b'/'));
+        let name_len = b[name_start..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .count();
+        // Not a tag at all (`a < b`, `<!--`): `html_to_text` reads it as it always did.
+        if name_len == 0 || !b[name_start].is_ascii_alphabetic() {
+            continue;
+        }
+        let name = &html[name_start..name_start + name_len];
+        let ends_name = matches!(
+            b.get(name_start + name_len),
+            None | Some(b'>' | b'/' | b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
+        );
+        if ends_name && is_html_element(name) {
+            continue;
+        }
+        let out = out.get_or_insert_with(|| String::with_capacity(html.len() + 8));
+        out.push_str(&html[copied..lt]);
+        out.push_str("&lt;");
+        copied = lt + 1;
+    }
+    let mut out = out?;
+    out.push_str(&html[copied..]);
+    Some(out)
+}
+
+/// Whether `name` (any case) names an HTML element: the WHATWG list, with the obsolete ones
+/// feeds still carry.
+fn is_html_element(name: &str) -> bool {
+    // Longest: "blockquote", "figcaption", "noscript"...
+    if name.len() > 10 {
+        return false;
+    }
+    let mut lower = [0u8; 10];
+    for (l, c) in lower.iter_mut().zip(name.bytes()) {
+        *l = c.to_ascii_lowercase();
+    }
+    let lower = &lower[..name.len()];
+    HTML_ELEMENTS
+        .binary_search_by(|e| e.as_bytes().cmp(lower))
+        .is_ok()
+}
+
+/// Every HTML element name, sorted (binary search): the WHATWG living standard's elements,
+/// the obsolete ones it lists that feeds still carry (`font`, `center`, `tt`...), and SVG
+/// and MathML's roots.
+#[rustfmt::skip]
+const HTML_ELEMENTS: &[&str] = &[
+    "a", "abbr", "acronym", "address", "area", "article", "aside", "audio", "b", "base",
+    "basefont", "bdi", "bdo", "big", "blink", "blockquote", "body", "br", "button", "canvas",
+    "caption", "center", "cite", "code", "col", "colgroup", "data", "datalist", "dd", "del",
+    "details", "dfn", "dialog", "dir", "div", "dl", "dt", "em", "embed", "fieldset", "figcaption",
+    "figure", "font", "footer", "form", "frame", "frameset", "h1", "h2", "h3", "h4", "h5", "h6",
+    "head", "header", "hgroup", "hr", "html", "i", "iframe", "img", "input", "ins", "kbd", "label",
+    "legend", "li", "link", "main", "map", "mark", "marquee", "math", "menu", "meta", "meter",
+    "nav", "nobr", "noembed", "noframes", "noscript", "object", "ol", "optgroup", "option",
+    "output", "p", "param", "picture", "plaintext", "pre", "progress", "q", "rb", "rp", "rt",
+    "rtc", "ruby", "s", "samp", "script", "search", "section", "select", "slot", "small", "source",
+    "span", "strike", "strong", "style", "sub", "summary", "sup", "svg", "table", "tbody", "td",
+    "template", "textarea", "tfoot", "th", "thead", "time", "title", "tr", "track", "tt", "u",
+    "ul", "var", "video", "wbr", "xmp",
+];
 
 /// An author name as stored: bidirectional controls removed (see [`text::is_bidi_control`]),
 /// trimmed, cut at [`MAX_AUTHOR_CHARS`].
@@ -329,9 +441,26 @@ pub fn html_to_text(html: &str) -> String {
 /// release's form (`None` for the current one): a stored hash equal to it means the item is
 /// unchanged and only its hash is out of date. The oldest form hashed the HTML sanitized
 /// against the feed's URL (`base_url`, as those releases did).
+///
+/// Titles: releases before [`escape_unknown_tags`] dropped `<CADX.O>` from a title. For an
+/// entry whose title that changes ([`Entry::earlier_title`]), every form is recomputed over the
+/// title those releases stored, the current one too (its prefix did not change, as only such
+/// titles hash differently): a row stored before keeps its title until the item is edited,
+/// rather than every such item looking edited once after an upgrade.
 pub fn content_hash_in_stored_form(entry: &Entry, base_url: &str, stored: &str) -> Option<String> {
+    let legacy;
+    let entry = match &entry.earlier_title {
+        Some(earlier) => {
+            legacy = Entry {
+                title: earlier.title.clone(),
+                ..entry.clone()
+            };
+            &legacy
+        }
+        None => entry,
+    };
     match HashForm::of(stored) {
-        HashForm::Current => None,
+        HashForm::Current => entry.earlier_title.as_ref().map(|e| e.content_hash.clone()),
         HashForm::ResolvedDates => Some(self::identity::resolved_dates_content_hash(&entry_parts(
             entry,
             &entry.html,
@@ -506,6 +635,107 @@ mod tests {
                 "{raw:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_title_keeps_angle_brackets_that_are_no_html_tag() {
+        let cases = [
+            // Reuters' RSS titles: the ticker is escaped once, so it arrives as a tag.
+            (
+                "Canada dollar <CADX.O> firms",
+                "Canada dollar <CADX.O> firms",
+            ),
+            (
+                "American Express <AXP> sees gain",
+                "American Express <AXP> sees gain",
+            ),
+            (
+                "Chrysler <C> and </C> closes",
+                "Chrysler <C> and </C> closes",
+            ),
+            ("Write to <desk@example.com>", "Write to <desk@example.com>"),
+            ("Steel <b.c> tag-like", "Steel <b.c> tag-like"),
+            // Markup is still markup, in any case, with attributes or self-closed.
+            ("<b>Tariffs</b> rise", "Tariffs rise"),
+            (
+                "<EM class=\"x\">Duties</EM> on <span>steel</span>",
+                "Duties on steel",
+            ),
+            ("Quotas<br/>lifted", "Quotas lifted"),
+            ("Mixed <AXP> and <i>italics</i>", "Mixed <AXP> and italics"),
+            // Not tags at all, as before.
+            ("1 < 2 and <3", "1 < 2 and <3"),
+            ("Escaped &lt;CADX.O&gt; stays", "Escaped <CADX.O> stays"),
+            // The known limit: a ticker that is an element name reads as markup.
+            ("Barnes <B> rises", "Barnes rises"),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(title_texts(raw).0, expected, "{raw:?}");
+        }
+        // The text of the body is still HTML: an unknown tag there is dropped.
+        let raw = RawItem {
+            title: Some("Canada dollar <CADX.O> firms".into()),
+            content: Some("<p>The Canadian dollar <CADX.O> rose.</p>".into()),
+            ..item()
+        };
+        let entry = normalize_item(&raw, &ctx()).unwrap();
+        assert_eq!(entry.title, "Canada dollar <CADX.O> firms");
+        assert_eq!(entry.text, "The Canadian dollar rose.");
+        let earlier = entry.earlier_title.as_ref().unwrap();
+        assert_eq!(earlier.title, "Canada dollar firms");
+        // An item identified by its title keeps the identity earlier releases gave it.
+        let by_title = |title: &str| RawItem {
+            guid: None,
+            link: None,
+            title: Some(title.into()),
+            published: Some(ctx().fetched_at),
+            ..item()
+        };
+        let with_ticker =
+            normalize_item(&by_title("Canada dollar <CADX.O> firms"), &ctx()).unwrap();
+        let without = normalize_item(&by_title("Canada dollar firms"), &ctx()).unwrap();
+        assert!(
+            with_ticker.identity.starts_with("title:"),
+            "{}",
+            with_ticker.identity
+        );
+        assert_eq!(with_ticker.identity, without.identity);
+        // A title the change leaves alone has no earlier form.
+        assert_eq!(without.earlier_title, None);
+    }
+
+    #[test]
+    fn the_rss_and_atom_copies_of_a_ticker_headline_get_one_title() {
+        let rss = "<rss version=\"2.0\"><channel><title>T</title><item><guid>g</guid>\
+                   <title>Canada dollar &lt;CADX.O&gt; firms</title></item></channel></rss>";
+        let atom = "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>T</title><id>f</id>\
+                    <updated>2026-01-01T00:00:00Z</updated><entry><id>g</id>\
+                    <updated>2026-01-01T00:00:00Z</updated>\
+                    <title type=\"text\">Canada dollar &lt;CADX.O&gt; firms</title></entry></feed>";
+        let atom_html = atom.replace(
+            "type=\"text\">Canada dollar &lt;CADX.O&gt;",
+            "type=\"html\">Canada dollar &amp;lt;CADX.O&amp;gt;",
+        );
+        for doc in [rss, atom, atom_html.as_str()] {
+            let feed = crate::parse::parse_feed(doc.as_bytes(), None).unwrap();
+            let entry = normalize_item(&feed.items[0], &ctx()).unwrap();
+            assert_eq!(entry.title, "Canada dollar <CADX.O> firms", "{doc}");
+        }
+    }
+
+    #[test]
+    fn the_element_list_is_sorted_lower_case_and_fits_the_length_cut() {
+        assert!(HTML_ELEMENTS.windows(2).all(|w| w[0] < w[1]));
+        for e in HTML_ELEMENTS {
+            assert!(
+                e.len() <= 10
+                    && e.bytes()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+                "{e}"
+            );
+            assert!(is_html_element(&e.to_ascii_uppercase()), "{e}");
+        }
+        assert!(!is_html_element("cadx") && !is_html_element("blockquotes"));
     }
 
     #[test]

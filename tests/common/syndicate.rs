@@ -399,6 +399,7 @@ fn entry(
     let text = paragraphs.join(" ");
     Entry {
         identity: link.clone(),
+        earlier_title: None,
         title: title.to_string(),
         canonical_url: Some(link.clone()),
         link: Some(link),
