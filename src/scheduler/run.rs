@@ -154,30 +154,7 @@ pub async fn run(
                     let Some(source) = current.get(&name) else {
                         continue;
                     };
-                    if deferred
-                        .lock()
-                        .expect("deferral lock poisoned")
-                        .get(&name)
-                        .is_some_and(|d| d.url == source.url)
-                    {
-                        continue;
-                    }
-                    if !in_flight
-                        .lock()
-                        .expect("in-flight lock poisoned")
-                        .insert(name.clone())
-                    {
-                        continue;
-                    }
-                    if ended_since(
-                        &ended.lock().expect("ended-polls lock poisoned"),
-                        &name,
-                        read_began,
-                    ) {
-                        in_flight
-                            .lock()
-                            .expect("in-flight lock poisoned")
-                            .remove(&name);
+                    if !claim(source, &deferred, &in_flight, &ended, read_began) {
                         continue;
                     }
                     let job = Job {
@@ -199,11 +176,7 @@ pub async fn run(
             }
             Err(e) => error!(error = %e, "cannot read the schedule; retrying"),
         }
-        // Only polls that end after the next look's read began can matter to it.
-        ended
-            .lock()
-            .expect("ended-polls lock poisoned")
-            .retain(|_, at| *at >= read_began);
+        forget_ended_before(&ended, read_began);
         // Sleeps on the monotonic clock, at most MAX_SLEEP: a wall-clock step is seen at the
         // next look whichever way it went.
         let sleep = match store.due_at().await {
@@ -224,6 +197,58 @@ pub async fn run(
             () = cancel.cancelled() => return,
         }
     }
+}
+
+/// Whether a look that read `source` as due at `read_began` queues it now, and if so marks it
+/// in flight. Not when it is held back on its current URL (`deferred`), already in flight, or
+/// its poll ended after the read began (the read may predate its commit, so the due time it
+/// gave is the old one; the end woke the next look, which reads the new time). A source left
+/// out for that last reason is not left marked in flight, or it would never be polled again.
+fn claim(
+    source: &Source,
+    deferred: &Deferred,
+    in_flight: &Mutex<HashSet<String>>,
+    ended: &Ended,
+    read_began: Instant,
+) -> bool {
+    let name = &source.name;
+    if deferred
+        .lock()
+        .expect("deferral lock poisoned")
+        .get(name)
+        .is_some_and(|d| d.url == source.url)
+    {
+        return false;
+    }
+    if !in_flight
+        .lock()
+        .expect("in-flight lock poisoned")
+        .insert(name.clone())
+    {
+        return false;
+    }
+    if ended_since(
+        &ended.lock().expect("ended-polls lock poisoned"),
+        name,
+        read_began,
+    ) {
+        in_flight
+            .lock()
+            .expect("in-flight lock poisoned")
+            .remove(name);
+        return false;
+    }
+    true
+}
+
+/// Drops the polls that ended before `read_began`, the last look's read: only those that end
+/// after the next look's read began can matter to it, so the map stays as small as the
+/// polls of one look, however long the daemon runs.
+fn forget_ended_before(ended: &Ended, read_began: Instant) {
+    ended
+        .lock()
+        .expect("ended-polls lock poisoned")
+        .retain(|_, at| *at >= read_began);
 }
 
 /// Shortest sleep between two looks: a due source the look could not queue (its poll is
@@ -437,6 +462,75 @@ mod tests {
             "ended before the read began: the read saw its new time"
         );
         assert!(!ended_since(&ended, "never", read_began));
+    }
+
+    /// What a look's claim on a due source does to the in-flight set, branch by branch.
+    #[test]
+    fn a_look_claims_a_due_source_only_when_nothing_holds_it_and_never_leaves_it_stuck() {
+        let in_flight = Mutex::new(HashSet::new());
+        let deferred: Deferred = Arc::new(Mutex::new(HashMap::new()));
+        let ended: Ended = Arc::new(Mutex::new(HashMap::new()));
+        let (free, busy, held, moved, late) = (
+            source("free", "@hourly"),
+            source("busy", "@hourly"),
+            source("held", "@hourly"),
+            source("moved", "@hourly"),
+            source("late", "@hourly"),
+        );
+        in_flight.lock().unwrap().insert("busy".to_string());
+        let hold = |url: &str| Deferral {
+            url: url.to_string(),
+            since: Instant::now(),
+            wait: secs(60),
+        };
+        deferred
+            .lock()
+            .unwrap()
+            .insert("held".into(), hold(&held.url));
+        deferred
+            .lock()
+            .unwrap()
+            .insert("moved".into(), hold("http://old.example/feed"));
+        let read_began = Instant::now();
+        let ms = Duration::from_millis(1);
+        ended.lock().unwrap().insert("late".into(), read_began + ms);
+
+        assert!(claim(&free, &deferred, &in_flight, &ended, read_began));
+        assert!(
+            !claim(&free, &deferred, &in_flight, &ended, read_began),
+            "claimed once"
+        );
+        assert!(!claim(&busy, &deferred, &in_flight, &ended, read_began));
+        assert!(!claim(&held, &deferred, &in_flight, &ended, read_began));
+        // A hold is on the URL it was put on: a source moved since is polled.
+        assert!(claim(&moved, &deferred, &in_flight, &ended, read_began));
+        // Its poll ended after the read began: left out, and not left in flight, so the next
+        // look (reading the new due time) can queue it.
+        assert!(!claim(&late, &deferred, &in_flight, &ended, read_began));
+        let set = in_flight.lock().unwrap().clone();
+        assert_eq!(
+            set,
+            HashSet::from(["free", "busy", "moved"].map(String::from))
+        );
+        assert!(claim(
+            &late,
+            &deferred,
+            &in_flight,
+            &ended,
+            read_began + 2 * ms
+        ));
+    }
+
+    #[test]
+    fn the_ended_polls_kept_are_those_after_the_last_read_began() {
+        let ended: Ended = Arc::new(Mutex::new(HashMap::new()));
+        let read_began = Instant::now();
+        let ms = Duration::from_millis(1);
+        ended.lock().unwrap().insert("old".into(), read_began - ms);
+        ended.lock().unwrap().insert("new".into(), read_began + ms);
+        forget_ended_before(&ended, read_began);
+        let kept: Vec<String> = ended.lock().unwrap().keys().cloned().collect();
+        assert_eq!(kept, ["new"]);
     }
     use crate::domain::Schedule;
     use crate::scheduler::next_due;
