@@ -207,23 +207,19 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
     let fingerprint = fingerprint(&title, &text);
     // The dates as the feed gave them, not as resolved: the fetch time standing in for a
     // missing or future date changes on every poll, and would make the item look edited.
-    let content_hash = content_hash(&ContentParts {
-        title: &title,
-        link: link.as_deref(),
-        html: hashed_html,
-        authors: &authors,
-        published: item.published,
-        updated: item.updated,
-    });
-    let earlier_title = legacy_title.map(|title| EarlierTitle {
-        content_hash: self::identity::content_hash(&ContentParts {
-            title: &title,
+    let hash_with_title = |title: &str| {
+        content_hash(&ContentParts {
+            title,
             link: link.as_deref(),
             html: hashed_html,
             authors: &authors,
             published: item.published,
             updated: item.updated,
-        }),
+        })
+    };
+    let content_hash = hash_with_title(&title);
+    let earlier_title = legacy_title.map(|title| EarlierTitle {
+        content_hash: hash_with_title(&title),
         title,
     });
     let mut html = stored_html.into_owned();
