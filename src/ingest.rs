@@ -1195,6 +1195,7 @@ mod tests {
             tags: Vec::new(),
             priority: 0,
             cluster: true,
+            allow_private_redirects: false,
         }
     }
 
