@@ -200,6 +200,7 @@ async fn redirects_of_a_public_feed_to_private_addresses_and_names_are_refused_b
         let outcome = fetcher
             .fetch(&get(public.url(&format!("/go/{index}"))))
             .await;
+        assert_eq!(private.hits(), 0, "{target} reached the private server");
         assert_eq!(outcome, Err(FetchError::PrivateRedirect), "{target}");
         let error = outcome.unwrap_err();
         assert_eq!(error.kind(), "private_redirect");
