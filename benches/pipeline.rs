@@ -222,6 +222,7 @@ fn stages(c: &mut Criterion) {
         tags: vec![],
         priority: 0,
         cluster: true,
+        allow_private_redirects: false,
     };
     runtime
         .block_on(store.sync_sources(std::slice::from_ref(&source), |_, last| last))

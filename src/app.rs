@@ -977,6 +977,7 @@ mod tests {
                 tags: Vec::new(),
                 priority: 0,
                 cluster: false,
+                allow_private_redirects: false,
             })
             .collect();
         store.sync_sources(&sources, |_, t| t).await.unwrap();

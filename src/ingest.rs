@@ -584,6 +584,7 @@ impl Ingestor {
             url: source.url.clone(),
             etag: state.as_ref().and_then(|s| s.etag.clone()),
             last_modified: state.as_ref().and_then(|s| s.last_modified.clone()),
+            allow_private_redirects: source.allow_private_redirects,
         };
 
         // One classifier for the whole poll, including the copies its hook scores on the
@@ -1195,6 +1196,7 @@ mod tests {
             tags: Vec::new(),
             priority: 0,
             cluster: true,
+            allow_private_redirects: false,
         }
     }
 
@@ -1559,11 +1561,26 @@ mod tests {
         headers: &'static str,
         body: &'static str,
     ) -> String {
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        serve_answer_on([127, 0, 0, 1], status, headers.to_string(), body, hits).await
+    }
+
+    /// [`serve_answer`] on `ip`, counting the requests in `hits`.
+    async fn serve_answer_on(
+        ip: [u8; 4],
+        status: &'static str,
+        headers: String,
+        body: &'static str,
+        hits: Arc<std::sync::atomic::AtomicUsize>,
+    ) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(std::net::SocketAddr::from((ip, 0)))
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
+                let (headers, hits) = (headers.clone(), Arc::clone(&hits));
                 tokio::spawn(async move {
                     let mut request = Vec::new();
                     let mut buf = [0u8; 1024];
@@ -1573,6 +1590,7 @@ mod tests {
                             Ok(n) => request.extend_from_slice(&buf[..n]),
                         }
                     }
+                    hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let head = format!(
                         "HTTP/1.1 {status}\r\n{headers}\
                          Content-Length: {}\r\nConnection: close\r\n\r\n",
@@ -1585,6 +1603,75 @@ mod tests {
             }
         });
         format!("http://{addr}/feed.xml")
+    }
+
+    /// A feed on a (stand-in) public address redirecting to a private one fails alone, with
+    /// its own outcome and a message naming the key that allows it; the source that sets the
+    /// key gets its feed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_redirect_fails_its_source_alone_and_the_key_lets_another_follow_it() {
+        const FEED: &str = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel>\
+            <title>T</title><item><guid>p-1</guid><title>Tariff talks resume</title>\
+            <pubDate>Tue, 10 Nov 2026 09:00:00 GMT</pubDate></item></channel></rss>";
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let private_hits = Arc::new(AtomicUsize::new(0));
+        let private = serve_answer_on(
+            [127, 0, 0, 1],
+            "200 OK",
+            "Content-Type: application/rss+xml\r\n".into(),
+            FEED,
+            Arc::clone(&private_hits),
+        )
+        .await;
+        let public = serve_answer_on(
+            [127, 0, 0, 2],
+            "302 Found",
+            format!("Location: {private}\r\n"),
+            "",
+            Arc::new(AtomicUsize::new(0)),
+        )
+        .await;
+        let refused = Source {
+            url: public.clone(),
+            ..test_source("public")
+        };
+        let allowed = Source {
+            url: public,
+            allow_private_redirects: true,
+            ..test_source("public, allowed")
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), crate::store::Access::ReadWrite).unwrap();
+        store
+            .sync_sources(&[refused.clone(), allowed.clone()], |_, t| t)
+            .await
+            .unwrap();
+        let network = crate::fetch::Network::system()
+            .with_public_stand_in(std::net::IpAddr::from([127, 0, 0, 2]));
+        let ingestor = Ingestor::new(
+            store.clone(),
+            Fetcher::with_network(crate::fetch::FetchLimits::default(), network).unwrap(),
+            Arc::new(RwLock::new(Arc::new(Classifier::builtin()))),
+            test_settings(Duration::from_secs(60), Duration::from_secs(21_600)),
+        )
+        .await
+        .unwrap();
+
+        let report = poll_alone(&ingestor, &refused).await;
+        assert_eq!(report.outcome, "private_redirect", "{report:?}");
+        assert_eq!(private_hits.load(Ordering::SeqCst), 0);
+        let state = store.source_state("public").await.unwrap().unwrap();
+        assert_eq!(state.last_outcome.as_deref(), Some("private_redirect"));
+        let error = state.last_error.unwrap_or_default();
+        assert!(error.contains("allow_private_redirects"), "{error}");
+        assert!(!error.contains(&private), "{error}");
+        assert_eq!(state.consecutive_failures, 1);
+
+        let report = poll_alone(&ingestor, &allowed).await;
+        assert!(report.is_ok(), "{report:?}");
+        assert_eq!(report.new_entries, 1, "{report:?}");
+        assert_eq!(private_hits.load(Ordering::SeqCst), 1);
+        store.close().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

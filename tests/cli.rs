@@ -136,6 +136,46 @@ fn check_accepts_the_shipped_config_and_rejects_a_misspelt_key() {
 }
 
 #[test]
+fn check_names_the_sources_allowed_to_redirect_into_private_networks() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("t.toml");
+    let sources = "[[sources]]\nname = \"a\"\nurl = \"https://a.example/\"\n\
+                   [[sources]]\nname = \"b\"\nurl = \"https://b.example/\"\n";
+    let check = |text: &str| {
+        std::fs::write(&config, text).unwrap();
+        tradefeed(&["--config", config.to_str().unwrap(), "check"])
+    };
+    let o = check(sources);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("private redirects"), "{}", stdout(&o));
+
+    let o = check(&format!("{sources}allow_private_redirects = true\n"));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("; private redirects allowed for: b)"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = check(&format!(
+        "[defaults]\nallow_private_redirects = true\n\n{sources}"
+    ));
+    assert!(
+        stdout(&o).contains("; private redirects allowed for: a, b)"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = check(&format!("{sources}allow_private_redirects = \"yes\"\n"));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("t.toml:7: sources[1].allow_private_redirects: invalid type"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn a_corrupt_database_is_refused_by_name_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &[], "");

@@ -508,6 +508,7 @@ async fn conditional_requests_send_the_validators_and_a_match_gives_not_modified
             url: server.url("/feed"),
             etag: etag.map(str::to_string),
             last_modified: last_modified.map(str::to_string),
+            ..FetchRequest::default()
         };
         let outcome = fetcher.fetch(&request).await;
         if *unchanged {
@@ -741,6 +742,7 @@ async fn only_a_chain_of_permanent_redirects_is_recorded_as_the_new_url() {
         url: server.url("/moved"),
         etag: Some(ETAG.to_string()),
         last_modified: None,
+        ..FetchRequest::default()
     };
     assert_eq!(
         fetcher.fetch(&request).await,

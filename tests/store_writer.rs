@@ -23,6 +23,7 @@ fn source(name: &str) -> Source {
         tags: vec![],
         priority: 0,
         cluster: true,
+        allow_private_redirects: false,
     }
 }
 

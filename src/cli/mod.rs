@@ -252,8 +252,20 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
     } else {
         format!(" (built-in: no folder at {})", config.topics_dir.display())
     };
+    // A relaxed security rule is worth a word where the operator checks the config.
+    let allowed: Vec<&str> = config
+        .sources
+        .iter()
+        .filter(|s| s.allow_private_redirects)
+        .map(|s| s.name.as_str())
+        .collect();
+    let private_redirects = if allowed.is_empty() {
+        String::new()
+    } else {
+        format!("; private redirects allowed for: {}", allowed.join(", "))
+    };
     println!(
-        "{}: ok ({} sources, {} enabled; topics: {}{builtin}; database {})",
+        "{}: ok ({} sources, {} enabled; topics: {}{builtin}; database {}{private_redirects})",
         cli.config.display(),
         config.sources.len(),
         config.enabled_sources().count(),

@@ -451,6 +451,84 @@ mod tests {
     }
 
     #[test]
+    fn private_redirects_are_refused_unless_the_defaults_or_the_source_allow_them() {
+        let names_allowed = |text: &str| -> Vec<String> {
+            parse(text)
+                .unwrap()
+                .sources
+                .iter()
+                .filter(|s| s.allow_private_redirects)
+                .map(|s| s.name.clone())
+                .collect()
+        };
+        let two = "[[sources]]\nname = \"a\"\nurl = \"https://a.example/f\"\n\
+                   [[sources]]\nname = \"b\"\nurl = \"https://b.example/f\"\n";
+        assert!(names_allowed(two).is_empty(), "refused by default");
+        assert_eq!(
+            names_allowed(&format!("{two}allow_private_redirects = true\n")),
+            ["b"],
+            "one source allowed"
+        );
+        assert_eq!(
+            names_allowed(&format!(
+                "[defaults]\nallow_private_redirects = true\n{two}"
+            )),
+            ["a", "b"],
+            "the default applies to every source that says nothing"
+        );
+        assert_eq!(
+            names_allowed(&format!(
+                "[defaults]\nallow_private_redirects = true\n{two}allow_private_redirects = false\n"
+            )),
+            ["a"],
+            "a source overrides the default"
+        );
+        // Wrong types and misspellings name file, line and key.
+        let cases: &[(&str, usize, &str, &str)] = &[
+            (
+                "[defaults]\nallow_private_redirects = \"yes\"\n",
+                2,
+                "defaults.allow_private_redirects",
+                "invalid type",
+            ),
+            (
+                "[[sources]]\nname = \"a\"\nurl = \"https://a.example/f\"\nallow_private_redirects = 1\n",
+                4,
+                "sources[0].allow_private_redirects",
+                "invalid type",
+            ),
+            (
+                "[[sources]]\nname = \"a\"\nurl = \"https://a.example/f\"\n\n[[sources]]\nname = \"b\"\nurl = \"https://b.example/f\"\nallow_private_redirect = true\n",
+                8,
+                "sources[1].allow_private_redirect",
+                "unknown field",
+            ),
+            (
+                "[server]\nallow_private_redirects = true\n",
+                2,
+                "server.allow_private_redirects",
+                "unknown field",
+            ),
+        ];
+        for (text, line, key, fragment) in cases {
+            let (got_line, got_key, message) = error_of(text);
+            assert_eq!(
+                (got_line, got_key.as_str()),
+                (*line, *key),
+                "{text:?}: {message}"
+            );
+            assert!(message.contains(fragment), "{text:?}: {message}");
+        }
+        let err = parse("[defaults]\nallow_private_redirects = \"no\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("conf/test.toml:2: defaults.allow_private_redirects: "),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn the_error_message_reads_file_line_key() {
         let err = parse("[storage]\npaht = \"x\"\n").unwrap_err().to_string();
         assert!(err.starts_with("conf/test.toml:2: storage.paht: "), "{err}");

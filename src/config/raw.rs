@@ -63,6 +63,7 @@ struct RawDefaults {
     max_jitter_secs: Option<Spanned<u64>>,
     backoff_base_secs: Option<Spanned<u64>>,
     backoff_cap_secs: Option<Spanned<u64>>,
+    allow_private_redirects: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -91,6 +92,8 @@ struct RawSource {
     priority: i32,
     #[serde(default = "yes")]
     cluster: bool,
+    /// `[defaults] allow_private_redirects` when not given.
+    allow_private_redirects: Option<bool>,
 }
 
 /// Upper bounds of the keys that feed date, timer or permit arithmetic: far beyond any sensible
@@ -388,6 +391,9 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         },
     };
 
+    // Off unless the operator says otherwise: a public feed's redirects stay out of private
+    // networks (see `fetch::guard`).
+    let allow_private_redirects = d.allow_private_redirects.unwrap_or(false);
     let mut names = HashSet::new();
     let mut sources = Vec::with_capacity(raw.sources.len());
     for (i, s) in raw.sources.iter().enumerate() {
@@ -423,6 +429,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             tags: s.tags.clone(),
             priority: s.priority,
             cluster: s.cluster,
+            allow_private_redirects: s.allow_private_redirects.unwrap_or(allow_private_redirects),
         });
     }
 

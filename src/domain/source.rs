@@ -18,4 +18,7 @@ pub struct Source {
     pub priority: i32,
     /// `false` opts the source out of near-duplicate clustering (exact dedup still applies).
     pub cluster: bool,
+    /// `true` lets the redirects of a source on a public address lead to private, loopback and
+    /// other non-public addresses, which are refused otherwise. Not stored in the database.
+    pub allow_private_redirects: bool,
 }

@@ -1,7 +1,10 @@
-//! HTTP fetching: one reqwest client, enforced limits, conditional GET, redirects followed by hand.
+//! HTTP fetching: reqwest clients, enforced limits, conditional GET, redirects followed by hand
+//! and kept out of private networks.
 //!
 //! Returns typed outcomes; reqwest types never leave this module.
 
+mod address;
+mod guard;
 mod hosts;
 mod response;
 
@@ -14,6 +17,8 @@ use reqwest::header::{self, HeaderValue};
 use tracing::Instrument;
 use url::Url;
 
+use guard::Guard;
+pub use guard::Network;
 use hosts::{HostGates, HostPass};
 
 /// Limits and identity applied to every request.
@@ -58,6 +63,10 @@ pub struct FetchRequest {
     pub etag: Option<String>,
     /// Last-Modified from the last 200, sent as If-Modified-Since.
     pub last_modified: Option<String>,
+    /// Follow redirects to non-public addresses even when `url` is public (the source's
+    /// `allow_private_redirects`). Off, a public URL's redirects may only lead to public
+    /// addresses; a non-public URL's redirects are never limited.
+    pub allow_private_redirects: bool,
 }
 
 /// A successful exchange.
@@ -114,6 +123,16 @@ pub enum FetchError {
     /// More redirects than allowed, or a loop.
     #[error("too many redirects (limit {0})")]
     TooManyRedirects(u32),
+    /// A redirect of a public source led to a private, loopback or other non-public address
+    /// and was not followed: nothing was sent there. The message names neither the target nor
+    /// why it is not public, and reads the same whatever the target, so the status page
+    /// tells a hostile feed nothing about the network behind tradefeed.
+    #[error(
+        "redirect to a non-public address refused, nothing was requested there: a feed on a \
+         public address may not lead into a private network (set allow_private_redirects = \
+         true on this source if it should)"
+    )]
+    PrivateRedirect,
     /// 410 Gone: the source should be disabled.
     #[error("410 Gone")]
     Gone,
@@ -149,7 +168,7 @@ fn retry_note(retry_after: &Option<DateTime<Utc>>) -> String {
 
 impl FetchError {
     /// A short stable label: `invalid_url`, `connect`, `timeout`, `too_large`, `redirects`,
-    /// `gone`, `rate_limited`, `http_status`, `transport`.
+    /// `private_redirect`, `gone`, `rate_limited`, `http_status`, `transport`.
     pub fn kind(&self) -> &'static str {
         match self {
             FetchError::InvalidUrl(_) => "invalid_url",
@@ -157,6 +176,7 @@ impl FetchError {
             FetchError::Timeout(_) => "timeout",
             FetchError::TooLarge { .. } => "too_large",
             FetchError::TooManyRedirects(_) => "redirects",
+            FetchError::PrivateRedirect => "private_redirect",
             FetchError::Gone => "gone",
             FetchError::RateLimited { .. } => "rate_limited",
             FetchError::Status(_) => "http_status",
@@ -165,16 +185,33 @@ impl FetchError {
     }
 }
 
-/// The one HTTP client of the process. Cheap to clone (shares the connection pool).
+/// The HTTP fetcher of the process. Cheap to clone (shares the connection pools).
 ///
 /// Every request goes through the per-host gates (`per_host_concurrency` in flight,
 /// `per_host_spacing` between starts); waiting at the first gate does not count against
 /// `total_timeout`, everything after it (connect, every redirect hop, the body) does.
+///
+/// It holds two clients, alike but for their resolver: `client` connects wherever a name
+/// leads, `public_client` only to public addresses. Which one a request uses is the redirect
+/// guard's decision (see [`Fetcher::fetch`]); two clients, because a resolver cannot tell one
+/// request from another, and two pools, so that a connection made to a private address is
+/// never reused for a request that may not go there.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
     limits: FetchLimits,
     client: reqwest::Client,
+    public_client: reqwest::Client,
+    guard: Guard,
     hosts: Arc<HostGates>,
+}
+
+/// Where the redirects of one fetch may lead; decided at its first redirect.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum RedirectScope {
+    /// A non-public source, or one allowed to: anywhere, through `client`.
+    Anywhere,
+    /// A public source: public addresses only, through `public_client`.
+    PublicOnly,
 }
 
 /// What we accept, in order of preference: feed types first, generic XML, then anything (many
@@ -194,35 +231,23 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 const LONGEST_TIMER: Duration = Duration::from_secs(365 * 86_400);
 
 impl Fetcher {
-    /// Builds the client with the given limits.
+    /// Builds the clients with the given limits, on the system's resolver.
     ///
-    /// Redirects are not followed by the client (see [`Fetcher::fetch`]); bodies are
+    /// Redirects are not followed by the clients (see [`Fetcher::fetch`]); bodies are
     /// decompressed (gzip, brotli, deflate) before they are counted against the size limit.
-    /// The client decodes only a Content-Encoding spelled exactly `gzip`; the gzip bodies it
-    /// leaves alone (`x-gzip`, `GZIP`, a gzip file sent with no coding) are inflated after the
+    /// The clients decode only a Content-Encoding spelled exactly `gzip`; the gzip bodies they
+    /// leave alone (`x-gzip`, `GZIP`, a gzip file sent with no coding) are inflated after the
     /// read, within the same limit.
     pub fn new(limits: FetchLimits) -> Result<Fetcher, FetchError> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            // Both clamped: the client adds them to `Instant::now()` unchecked, and panics
-            // on a value too long for the clock.
-            .connect_timeout(limits.connect_timeout.min(LONGEST_TIMER))
-            // A per-read inactivity bound inside the client; the total bound around the whole
-            // exchange (see `fetch`) is what stops a server that keeps a read alive by dripping.
-            .read_timeout(limits.total_timeout.min(LONGEST_TIMER))
-            .gzip(true)
-            .brotli(true)
-            .deflate(true)
-            .user_agent(limits.user_agent.as_str())
-            .pool_max_idle_per_host(limits.per_host_concurrency.max(1))
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .build()
-            .map_err(|error| {
-                FetchError::Transport(format!(
-                    "building the HTTP client: {}",
-                    response::error_chain(&error)
-                ))
-            })?;
+        Fetcher::with_network(limits, Network::system())
+    }
+
+    /// [`Fetcher::new`] with another view of the network: for tests, whose servers all listen
+    /// on loopback, to let one stand in for a public server. Production code uses `new`.
+    pub fn with_network(limits: FetchLimits, network: Network) -> Result<Fetcher, FetchError> {
+        let guard = Guard::new(network);
+        let client = build_client(&limits, guard.resolver(false))?;
+        let public_client = build_client(&limits, guard.resolver(true))?;
         let hosts = Arc::new(HostGates::new(
             limits.per_host_concurrency,
             limits.per_host_spacing,
@@ -230,6 +255,8 @@ impl Fetcher {
         Ok(Fetcher {
             limits,
             client,
+            public_client,
+            guard,
             hosts,
         })
     }
@@ -245,6 +272,12 @@ impl Fetcher {
     /// `max_redirects` redirects (a loop is an error at once), and reports a 301/308 chain as
     /// [`Validators::permanent_redirect`]. A 304 comes back as [`FetchOutcome::NotModified`]
     /// with the validators the server sent, falling back to the ones we sent.
+    ///
+    /// The request's own URL is fetched wherever it leads: the operator chose it. Its
+    /// redirects may lead to a non-public address only when that URL is itself non-public (a
+    /// non-public address, `localhost`, or a name whose every address is non-public) or the
+    /// request allows it; any other such hop is [`FetchError::PrivateRedirect`], with nothing
+    /// sent to it.
     pub async fn fetch(&self, request: &FetchRequest) -> Result<FetchOutcome, FetchError> {
         let url = parse_http_url(&request.url)?;
         let span = tracing::info_span!(
@@ -286,13 +319,28 @@ impl Fetcher {
     ) -> Result<FetchOutcome, FetchError> {
         // Held for its drop: the slot at the current host.
         let mut _pass = pass;
+        let source = url.clone();
         let mut visited = HashSet::from([url.clone()]);
         let mut redirects = 0u32;
         // The target of the longest all-permanent prefix of the chain.
         let mut permanent_redirect: Option<Url> = None;
         let mut all_permanent = true;
+        // Decided at the first redirect, so that a source that does not redirect (nearly all)
+        // costs no lookup.
+        let mut scope: Option<RedirectScope> = None;
         loop {
-            let response = self.send(&url, request).await?;
+            let client = match scope {
+                Some(RedirectScope::PublicOnly) => &self.public_client,
+                None | Some(RedirectScope::Anywhere) => &self.client,
+            };
+            let response = match self.send(client, &url, request).await {
+                Err(FetchError::PrivateRedirect) => {
+                    // Only the operator's log names the target, never the recorded error.
+                    tracing::info!(location = %url, "redirect refused: the name has no public address; allow_private_redirects allows it");
+                    return Err(FetchError::PrivateRedirect);
+                }
+                other => other?,
+            };
             let status = response.status().as_u16();
             if !matches!(status, 301 | 302 | 303 | 307 | 308) {
                 let span = tracing::Span::current();
@@ -314,6 +362,16 @@ impl Fetcher {
             if redirects > self.limits.max_redirects || !visited.insert(next.clone()) {
                 return Err(FetchError::TooManyRedirects(self.limits.max_redirects));
             }
+            let scope = match scope {
+                Some(scope) => scope,
+                None => *scope.insert(self.redirect_scope(request, &source).await),
+            };
+            if scope == RedirectScope::PublicOnly
+                && let Some(range) = self.guard.refused_target(&next)
+            {
+                tracing::info!(location = %next, range, "redirect refused: not a public address; allow_private_redirects allows it");
+                return Err(FetchError::PrivateRedirect);
+            }
             if all_permanent && matches!(status, 301 | 308) {
                 permanent_redirect = Some(next.clone());
             } else {
@@ -327,14 +385,26 @@ impl Fetcher {
         }
     }
 
-    /// Sends one GET with the conditional headers.
+    /// Where the redirects of `request`, whose own URL is `source`, may lead.
+    async fn redirect_scope(&self, request: &FetchRequest, source: &Url) -> RedirectScope {
+        // Bounded by the connect timeout, as the lookup a connection makes would be; the total
+        // timeout around the exchange bounds it too.
+        let within = self.limits.connect_timeout.min(LONGEST_TIMER);
+        if request.allow_private_redirects || self.guard.source_is_private(source, within).await {
+            RedirectScope::Anywhere
+        } else {
+            RedirectScope::PublicOnly
+        }
+    }
+
+    /// Sends one GET with the conditional headers through `client`.
     async fn send(
         &self,
+        client: &reqwest::Client,
         url: &Url,
         request: &FetchRequest,
     ) -> Result<reqwest::Response, FetchError> {
-        let mut builder = self
-            .client
+        let mut builder = client
             .get(url.as_str())
             .header(header::ACCEPT, HeaderValue::from_static(ACCEPT));
         if let Some(value) = header_value(request.etag.as_deref()) {
@@ -348,6 +418,36 @@ impl Fetcher {
             .await
             .map_err(|error| response::classify(&error, &self.limits))
     }
+}
+
+/// One of the fetcher's clients: redirects left to us, bodies decompressed, the limits' timeouts
+/// and pool sizes, names resolved by `resolver`.
+fn build_client(
+    limits: &FetchLimits,
+    resolver: guard::GuardedResolver,
+) -> Result<reqwest::Client, FetchError> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(resolver)
+        // Both clamped: the client adds them to `Instant::now()` unchecked, and panics
+        // on a value too long for the clock.
+        .connect_timeout(limits.connect_timeout.min(LONGEST_TIMER))
+        // A per-read inactivity bound inside the client; the total bound around the whole
+        // exchange (see `fetch`) is what stops a server that keeps a read alive by dripping.
+        .read_timeout(limits.total_timeout.min(LONGEST_TIMER))
+        .gzip(true)
+        .brotli(true)
+        .deflate(true)
+        .user_agent(limits.user_agent.as_str())
+        .pool_max_idle_per_host(limits.per_host_concurrency.max(1))
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .build()
+        .map_err(|error| {
+            FetchError::Transport(format!(
+                "building the HTTP client: {}",
+                response::error_chain(&error)
+            ))
+        })
 }
 
 /// A stored validator as a header value; one that cannot be sent (control characters) is

@@ -220,6 +220,9 @@ pub(super) fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<DateT
 
 /// Maps a reqwest error to our error, keeping the cause chain in the message.
 pub(super) fn classify(error: &reqwest::Error, limits: &FetchLimits) -> FetchError {
+    if super::guard::refused_by_resolver(error) {
+        return FetchError::PrivateRedirect;
+    }
     if error.is_timeout() {
         return FetchError::Timeout(if error.is_connect() {
             limits.connect_timeout

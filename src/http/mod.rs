@@ -1683,6 +1683,7 @@ mod tests {
             tags: Vec::new(),
             priority: 0,
             cluster: false,
+            allow_private_redirects: false,
         };
         state
             .store

@@ -591,6 +591,7 @@ mod tests {
             tags: Vec::new(),
             priority: 0,
             cluster: true,
+            allow_private_redirects: false,
         }
     }
 
