@@ -781,6 +781,76 @@ async fn served_atom_rss_and_json_parse_agree_and_keep_their_ids_across_a_restar
     assert_eq!(ids_by_run[0], ids_by_run[1], "ids survive a restart");
 }
 
+/// What a feed reader takes from an RSS item: authors as `dc:creator`, the topic as a tag (its
+/// name alone), and `<source>` naming the outlet whose link the item shows, by its feed's URL
+/// (without credentials).
+#[tokio::test]
+async fn served_rss_items_carry_authors_topic_names_and_their_source_feed() {
+    let server = FeedServer::start().await;
+    let story = |outlet: &str, link: &str, author: &str| {
+        steel_story(link)
+            .replace("<title>Wire</title>", &format!("<title>{outlet}</title>"))
+            .replace(
+                "<rss version=\"2.0\">",
+                "<rss version=\"2.0\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\">",
+            )
+            .replace(
+                "</title><description>",
+                &format!("</title><dc:creator>{author}</dc:creator><description>"),
+            )
+    };
+    server.put(
+        "a.xml",
+        Resource::feed(story("A", "http://a.example/steel", "Jane Doe")),
+    );
+    server.put(
+        "b.xml",
+        Resource::feed(story("B", "http://b.example/steel", "Max Roe")),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let b_url = server
+        .url("b.xml")
+        .replace("http://", "http://reader:s3cret@");
+    let path = write_config(
+        dir.path(),
+        &[("Outlet A", server.url("a.xml")), ("Outlet B", b_url)],
+        "",
+    );
+    // Outlet B's copy represents the story: it comes first.
+    let mut config = Config::load(&path).unwrap();
+    let a = config.sources.remove(0);
+    fetch_pass(&config).await;
+    config.sources.push(a);
+    fetch_pass(&config).await;
+
+    let (addr, cancel, handle) = start_daemon(config.clone()).await;
+    let (status, _, body) = get(&format!("http://{addr}/feeds/trade-policy.rss")).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body.clone()).unwrap();
+    let feed = feed_rs::parser::parse(&body[..]).unwrap();
+    assert_eq!(feed.entries.len(), 1, "{text}");
+    let entry = &feed.entries[0];
+    let authors: Vec<&str> = entry
+        .authors
+        .iter()
+        .filter_map(|p| p.name.as_deref())
+        .collect();
+    assert_eq!(authors, ["Max Roe"], "{text}");
+    let terms: Vec<&str> = entry.categories.iter().map(|c| c.term.as_str()).collect();
+    assert_eq!(terms, ["trade-policy"], "{text}");
+    let b_feed = server.url("b.xml");
+    assert!(
+        text.contains(&format!("<source url=\"{b_feed}\">Outlet B</source>")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("s3cret") && !text.contains("reader:"),
+        "{text}"
+    );
+    cancel.cancel();
+    handle.await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn feeds_answer_conditional_requests_and_reject_bad_parameters() {
     let server = FeedServer::start().await;

@@ -8,6 +8,8 @@ pub type StoryId = i64;
 pub struct Appearance {
     /// Source name.
     pub source: String,
+    /// The URL of the source's feed, as configured (user-info included: redact it to serve).
+    pub feed_url: String,
     /// The entry's link.
     pub url: Option<String>,
     /// The entry's title as that source ran it.

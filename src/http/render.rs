@@ -387,15 +387,33 @@ pub fn rss(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
                 pub_date: Some(writable(s.published).to_rfc2822()),
                 ..Default::default()
             };
+            // The topic alone: readers turn each category into a tag, so a score or an
+            // explanation in it made a tag per story (RSS has no label; Atom's category keeps
+            // them in its label, the JSON Feed in `_tradefeed.topics`).
             item.categories = matched_topics(s)
                 .map(|t| Category {
-                    name: xml_safe(&format!("{} {:.2}: {}", t.topic, t.score, t.why.join("; "))),
+                    name: xml_safe(&t.topic),
                     domain: Some("https://tradefeed.invalid/topics".into()),
                 })
                 .collect();
-            if let Some(source) = s.appearances.first() {
+            // RSS 2.0's <author> holds an e-mail address; names go in Dublin Core's creator,
+            // which readers show as the author.
+            if !s.authors.is_empty() {
+                item.dublin_core_ext = Some(rss::extension::dublincore::DublinCoreExtension {
+                    creators: s.authors.iter().map(|a| xml_safe(a)).collect(),
+                    ..Default::default()
+                });
+            }
+            // <source> names the feed the item came from, by its URL: the copy whose link the
+            // story shows (its representative), else the first one seen.
+            if let Some(source) = s
+                .appearances
+                .iter()
+                .find(|a| a.url.is_some() && a.url == s.link)
+                .or(s.appearances.first())
+            {
                 item.source = Some(rss::Source {
-                    url: meta.self_url(Format::Rss),
+                    url: xml_safe(&super::redact_userinfo(&source.feed_url)),
                     title: Some(xml_safe(&source.source)),
                 });
             }

@@ -633,7 +633,7 @@ fn load_stories(c: &Connection, ids: &[StoryId]) -> Result<Vec<StoryView>, Store
           WHERE st.id = ?1",
     )?;
     let mut appearance_stmt = c.prepare_cached(
-        "SELECT s.name, e.link, e.title, e.first_seen, e.evidence
+        "SELECT s.name, e.link, e.title, e.first_seen, e.evidence, s.url
            FROM entries e JOIN sources s ON s.id = e.source_id
           WHERE e.story_id = ?1 ORDER BY e.first_seen, e.id",
     )?;
@@ -668,6 +668,7 @@ fn load_stories(c: &Connection, ids: &[StoryId]) -> Result<Vec<StoryView>, Store
             .query_map([id], |r| {
                 Ok(Appearance {
                     source: r.get(0)?,
+                    feed_url: r.get(5)?,
                     url: r.get(1)?,
                     title: r.get(2)?,
                     first_seen: time(r.get(3)?),
