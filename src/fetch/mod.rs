@@ -120,9 +120,13 @@ pub enum FetchError {
         /// The limit that was hit.
         limit: u64,
     },
-    /// More redirects than allowed, or a loop.
+    /// More redirects than allowed.
     #[error("too many redirects (limit {0})")]
     TooManyRedirects(u32),
+    /// A redirect back to a URL of the same chain: no limit would help, so it says so rather
+    /// than "too many" (an operator raised `max_redirects` for nothing).
+    #[error("redirect loop: {0} was redirected to again")]
+    RedirectLoop(String),
     /// A redirect of a public source led to a private, loopback or other non-public address
     /// and was not followed: nothing was sent there. The message names neither the target nor
     /// why it is not public, and reads the same whatever the target, so the status page
@@ -175,7 +179,7 @@ impl FetchError {
             FetchError::Connect(_) => "connect",
             FetchError::Timeout(_) => "timeout",
             FetchError::TooLarge { .. } => "too_large",
-            FetchError::TooManyRedirects(_) => "redirects",
+            FetchError::TooManyRedirects(_) | FetchError::RedirectLoop(_) => "redirects",
             FetchError::PrivateRedirect => "private_redirect",
             FetchError::Gone => "gone",
             FetchError::RateLimited { .. } => "rate_limited",
@@ -359,8 +363,11 @@ impl Fetcher {
             // cheaper than draining an unbounded redirect body.
             drop(response);
             redirects += 1;
-            if redirects > self.limits.max_redirects || !visited.insert(next.clone()) {
+            if redirects > self.limits.max_redirects {
                 return Err(FetchError::TooManyRedirects(self.limits.max_redirects));
+            }
+            if !visited.insert(next.clone()) {
+                return Err(FetchError::RedirectLoop(next.to_string()));
             }
             let scope = match scope {
                 Some(scope) => scope,
