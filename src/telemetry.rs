@@ -214,7 +214,10 @@ fn append_state_gauges(text: &mut String, state: &StoredState<'_>) {
             );
         }
     }
-    let configured = || state.sources.iter().filter(|s| s.in_config);
+    // A source turned off in the config (`enabled = false`) is left out like a removed one:
+    // the operator stopped it, and an alert on its failures would fire for nothing. One
+    // tradefeed stopped (a 410) stays: that is for the operator to act on.
+    let configured = || state.sources.iter().filter(|s| s.in_config && s.enabled);
     if configured().next().is_some() {
         family(
             text,

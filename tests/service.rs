@@ -165,6 +165,22 @@ async fn a_source_removed_from_the_config_leaves_the_per_source_gauges() {
         metrics.contains("tradefeed_fetches_total{source=\"GaugeDropped\""),
         "{metrics}"
     );
+
+    // Back in the config but turned off (`enabled = false`): no gauges either, so an alert on
+    // its failures does not fire for a source the operator stopped.
+    let path = write_config(dir.path(), &both, "");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let missing = format!("url = \"{}\"\n", server.url("missing.xml"));
+    std::fs::write(
+        &path,
+        common::replaced(&text, &missing, &format!("{missing}enabled = false\n")),
+    )
+    .unwrap();
+    let (base, cancel, handle) = start_daemon(Config::load(&path).unwrap()).await;
+    let metrics = scrape_when_polled(base).await;
+    stop_daemon(cancel, handle).await;
+    assert_eq!(gauges(&metrics, "GaugeKept").len(), 2, "{metrics}");
+    assert_eq!(gauges(&metrics, "GaugeDropped").len(), 0, "{metrics}");
 }
 
 #[tokio::test]
