@@ -154,6 +154,55 @@ async fn one_story_syndicated_to_three_sources_is_served_once_with_three_appeara
     pipeline.store.close().await;
 }
 
+/// A source renamed in the config is the same source: its stories keep one appearance each,
+/// under the new name, and nothing is ingested again. A name and a URL changed together are a
+/// new source.
+#[tokio::test]
+async fn a_source_renamed_in_the_config_keeps_its_stories_and_is_not_ingested_again() {
+    let server = FeedServer::start().await;
+    server.put(
+        "a.xml",
+        Resource::feed(steel_story("http://a.example/steel")),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tradefeed.db");
+    let pass = |name: &'static str, file: &'static str| {
+        let path = write_config(dir.path(), &[(name, server.url(file))], "");
+        async move { fetch_pass(&Config::load(&path).unwrap()).await }
+    };
+    assert_eq!(pass("Outlet C", "a.xml").await[0].new_entries, 1);
+    let renamed = pass("Outlet Charlie", "a.xml").await;
+    assert_eq!(renamed[0].source, "Outlet Charlie");
+    assert_eq!((renamed[0].new_entries, renamed[0].updated_entries), (0, 0));
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let names = |conn: &rusqlite::Connection| -> Vec<(String, i64)> {
+        conn.prepare(
+            "SELECT s.name, count(e.id) FROM sources s LEFT JOIN entries e ON e.source_id = s.id
+              GROUP BY s.id ORDER BY s.id",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    };
+    assert_eq!(names(&conn), [("Outlet Charlie".to_string(), 1)]);
+
+    // Renamed and moved at once: another feed, so another source.
+    server.put(
+        "b.xml",
+        Resource::feed(steel_story("http://a.example/steel")),
+    );
+    assert_eq!(pass("Outlet D", "b.xml").await[0].new_entries, 1);
+    assert_eq!(
+        names(&conn),
+        [
+            ("Outlet Charlie".to_string(), 1),
+            ("Outlet D".to_string(), 1)
+        ]
+    );
+}
+
 #[tokio::test]
 async fn an_edited_item_updates_in_place_and_keeps_its_story_id() {
     let server = FeedServer::start().await;

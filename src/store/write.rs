@@ -119,6 +119,43 @@ pub struct PollRecord {
     pub entries: Vec<EntryWrite>,
 }
 
+/// Renames the row of a source whose name changed in the config: a configured name the table
+/// does not hold, with the URL of a row whose name the config no longer lists, is that row
+/// renamed. Its entries, stories, tombstones, validators and schedule stay with it, as in a
+/// feed reader that renames a subscription; without this, the renamed source was a new one
+/// that ingested the feed again, and every story listed the outlet twice. When several such
+/// rows share the URL, the one configured until now wins, then the one polled last. A name
+/// and a URL changed together are a new source.
+fn rename_moved_names(
+    tx: &Connection,
+    sources: &[Source],
+    stored: &mut std::collections::HashMap<String, StoredSource>,
+) -> Result<(), StoreError> {
+    let configured: HashSet<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+    for s in sources {
+        if stored.contains_key(&s.name) {
+            continue;
+        }
+        let Some(old) = stored
+            .iter()
+            .filter(|(name, row)| row.url == s.url && !configured.contains(name.as_str()))
+            .max_by_key(|(_, row)| (row.in_config, row.last_attempt))
+            .map(|(name, _)| name.clone())
+        else {
+            continue;
+        };
+        exec(
+            tx,
+            "UPDATE sources SET name = ?2 WHERE name = ?1",
+            params![old, s.name],
+        )?;
+        tracing::info!(from = %old, to = %s.name, "source renamed; its stories and state stay");
+        let row = stored.remove(&old).expect("found above");
+        stored.insert(s.name.clone(), row);
+    }
+    Ok(())
+}
+
 /// A source's row as `sync_sources` compares it with the config.
 struct StoredSource {
     url: String,
@@ -186,7 +223,8 @@ pub struct PollResult {
 }
 
 impl Store {
-    /// Makes the sources table match the config: adds new names, updates changed ones, marks
+    /// Makes the sources table match the config: adds new names, renames a row whose source
+    /// kept its URL under a new name (see [`rename_moved_names`]), updates changed ones, marks
     /// removed ones as out of config (their stories stay). A changed URL is a new feed: its
     /// validators are forgotten and it is due at once (a poll of the old URL still in flight
     /// records its entries but none of that state: see [`PollRecord::url`]). A changed
@@ -228,6 +266,7 @@ impl Store {
                     ))
                 })?
                 .collect::<Result<_, _>>()?;
+            rename_moved_names(&tx, &sources, &mut stored)?;
             for s in &sources {
                 let before = stored.remove(&s.name);
                 if let Some(before) = &before
