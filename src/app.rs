@@ -82,6 +82,25 @@ pub async fn sync_sources(store: &Store, config: &Config) -> Result<(), crate::s
         .await
 }
 
+/// An error with its causes, each once: `a: b: c`. Error types here often print their cause
+/// in their own message too (`{path}: cannot read config: {source}`), which `{:#}` then
+/// repeated (`...: No such file or directory (os error 2): No such file or directory (os
+/// error 2)`); a cause whose text ends the message so far is left out.
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if message.ends_with(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
 /// Loads the topic profiles the config names (the built-in topic when there are none).
 pub fn load_classifier(config: &Config) -> anyhow::Result<Classifier> {
     load_topics(&config.topics_dir)
@@ -716,7 +735,7 @@ impl Live {
             .and_then(|c| load_classifier(&c).map(|k| (c, k)));
         let (new, classifier) = match loaded {
             Ok(pair) => pair,
-            Err(e) => return self.refuse(format!("{e:#}")),
+            Err(e) => return self.refuse(error_chain(&e)),
         };
         if new.server.listen != self.config.server.listen {
             warn!(listen = %new.server.listen, "[server] listen changes only on restart");
@@ -754,7 +773,7 @@ impl Live {
             tokio::spawn(async move {
                 if let Err(e) = rescore_if_changed(&store, &classifier).await {
                     error!(
-                        error = format!("{e:#}"),
+                        error = error_chain(&e),
                         "re-scoring after a topic change failed"
                     );
                 }

@@ -73,6 +73,27 @@ async fn an_edit_the_database_cannot_record_is_refused_and_shown() {
     stop_daemon(cancel, handle).await;
 }
 
+/// A config file gone (deleted, or moved away while being replaced) is a failed reload whose
+/// message names the cause once: error types that print their cause in their own message were
+/// shown with it twice ("No such file or directory (os error 2): No such file or ...").
+#[tokio::test]
+async fn a_deleted_config_is_a_failed_reload_that_names_its_cause_once() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    let (base, cancel, handle) = start_daemon(config).await;
+    server
+        .wait_for_hits("a.xml", 1, Duration::from_secs(10))
+        .await;
+    std::fs::remove_file(&path).unwrap();
+    let page = status_page_once_a_reload_failed(&base).await;
+    assert!(page.contains("cannot read config"), "{page}");
+    assert_eq!(page.matches("(os error 2)").count(), 1, "{page}");
+    stop_daemon(cancel, handle).await;
+}
+
 /// The status page once it shows a failed reload (within 15 s; the daemon looks at the file
 /// every 2 s).
 async fn status_page_once_a_reload_failed(base: &str) -> String {

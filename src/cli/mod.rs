@@ -184,8 +184,12 @@ pub fn execute(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            let message = error_chain(&e);
-            tracing::error!(error = %message, "fatal");
+            let message = app::error_chain(&e);
+            // The daemon also logs it, for the journal and JSON logs; a one-shot command's
+            // user would read the same line twice.
+            if matches!(cli.command, Command::Run) {
+                tracing::error!(error = %message, "fatal");
+            }
             eprintln!("error: {message}");
             ExitCode::from(EXIT_FATAL)
         }
@@ -195,21 +199,6 @@ pub fn execute(cli: Cli) -> ExitCode {
 /// An error and its causes, outermost first, joined by `: `. A cause whose text the message
 /// already ends with is left out: several of our errors show their cause in their own text
 /// (`path: cause`) and also report it as their source, which printed it twice.
-fn error_chain(e: &anyhow::Error) -> String {
-    let mut message = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if message.ends_with(&text) {
-            continue;
-        }
-        if !message.is_empty() {
-            message.push_str(": ");
-        }
-        message.push_str(&text);
-    }
-    message
-}
-
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     Ok(Config::load_with_env(&cli.config)?)
 }
@@ -575,7 +564,7 @@ async fn story(cli: &Cli, id: i64) -> anyhow::Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
-    use super::error_chain;
+    use crate::app::error_chain;
 
     #[test]
     fn a_cause_the_message_already_shows_is_not_repeated() {
