@@ -247,6 +247,43 @@ fn source_row_cells(page: &str, source: &str) -> Vec<String> {
         .collect()
 }
 
+/// A source removed from the config that holds no entries (it never stored any) is not listed
+/// as "removed from config" for ever: only removed sources whose stories are still held are.
+#[tokio::test]
+async fn a_removed_source_that_stored_nothing_is_no_longer_listed() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let both = [
+        ("Active", server.url("a.xml")),
+        ("NeverStored", server.url("missing.xml")),
+    ];
+    let path = write_config(dir.path(), &both, "");
+    let config = Config::load(&path).unwrap();
+    let pipeline = Pipeline::start(&config).await.unwrap();
+    app::fetch_once(&pipeline, config.sources.clone(), 2).await;
+    pipeline.store.close().await;
+    drop(pipeline);
+
+    write_config(dir.path(), &both[..1], "");
+    let (base, cancel, handle) = start_daemon(Config::load(&path).unwrap()).await;
+    let (status, page) = get_text(&format!("{base}/")).await;
+    assert_eq!(status, 200);
+    stop_daemon(cancel, handle).await;
+    assert!(
+        page.contains("Active") && !page.contains("NeverStored"),
+        "{page}"
+    );
+    let table = common::tradefeed_command(&path, &["sources"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert!(
+        table.contains("Active") && !table.contains("NeverStored"),
+        "{table}"
+    );
+}
+
 /// A source the scheduler will not poll (removed from the config, disabled, or stopped by a
 /// 410) has no next due time: the status page and `tradefeed sources` say why instead, and
 /// give the same reason when more than one holds.

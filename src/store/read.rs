@@ -209,11 +209,17 @@ impl Store {
             .sum()
     }
 
-    /// Every source ever configured, by name.
+    /// Every source configured now, and every one removed from the config whose entries are
+    /// still stored (an entry's source is named with its story), by name. A removed source
+    /// that never stored anything, or whose entries were all pruned, is history only the
+    /// fetch log needs: listed, it stayed on the status page as "removed from config" forever.
     pub async fn source_states(&self) -> Result<Vec<SourceState>, StoreError> {
         self.read(|c| {
             let mut stmt = c.prepare(&format!(
-                "SELECT {STATE_COLUMNS} FROM sources s ORDER BY s.name"
+                "SELECT {STATE_COLUMNS} FROM sources s
+                  WHERE s.in_config = 1
+                     OR EXISTS (SELECT 1 FROM entries e WHERE e.source_id = s.id)
+                  ORDER BY s.name"
             ))?;
             let rows = stmt.query_map([], state_from_row)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
