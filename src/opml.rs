@@ -479,9 +479,12 @@ const LISTED_AT_MOST: usize = 10;
 pub struct ImportReport {
     /// Names of the sources added, in order.
     pub added: Vec<String>,
-    /// Feeds skipped because their URL or name is already in the config (or earlier in the
-    /// same OPML), by OPML name.
+    /// Feeds skipped because their URL is already in the config (or earlier in the same
+    /// OPML), by OPML name.
     pub already_present: Vec<String>,
+    /// Feeds skipped because a configured source has their name with another URL (perhaps
+    /// the same feed, moved): by OPML name. Said apart, as the feed may be a new one.
+    pub name_taken: Vec<String>,
     /// Feeds skipped because their URL is not http(s): (name, reason).
     pub invalid: Vec<(String, String)>,
 }
@@ -489,7 +492,7 @@ pub struct ImportReport {
 impl ImportReport {
     /// Feeds not added, for any reason.
     pub fn skipped(&self) -> usize {
-        self.already_present.len() + self.invalid.len()
+        self.already_present.len() + self.name_taken.len() + self.invalid.len()
     }
 }
 
@@ -497,17 +500,25 @@ impl std::fmt::Display for ImportReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "added {}, skipped {}", self.added.len(), self.skipped())?;
         let mut reasons = Vec::new();
-        if !self.already_present.is_empty() {
-            let shown = &self.already_present[..self.already_present.len().min(LISTED_AT_MOST)];
+        let listed = |names: &[String]| {
+            let shown = &names[..names.len().min(LISTED_AT_MOST)];
             let mut list = shown.join(", ");
-            if self.already_present.len() > shown.len() {
-                let _ = write!(
-                    list,
-                    " and {} more",
-                    self.already_present.len() - shown.len()
-                );
+            if names.len() > shown.len() {
+                let _ = write!(list, " and {} more", names.len() - shown.len());
             }
-            reasons.push(format!("already present: {list}"));
+            list
+        };
+        if !self.already_present.is_empty() {
+            reasons.push(format!(
+                "already present: {}",
+                listed(&self.already_present)
+            ));
+        }
+        if !self.name_taken.is_empty() {
+            reasons.push(format!(
+                "name configured with another URL, rename the outline to add it: {}",
+                listed(&self.name_taken)
+            ));
         }
         if !self.invalid.is_empty() {
             let shown: Vec<String> = self
@@ -638,10 +649,15 @@ pub fn merge_into_config(
             report.invalid.push((feed.name.clone(), why));
             continue;
         }
-        if !urls.insert(comparable_url(&feed.url)) || configured_names.contains(&feed.name) {
+        if urls.contains(&comparable_url(&feed.url)) {
             report.already_present.push(feed.name.clone());
             continue;
         }
+        if configured_names.contains(&feed.name) {
+            report.name_taken.push(feed.name.clone());
+            continue;
+        }
+        urls.insert(comparable_url(&feed.url));
         let mut name = feed.name.clone();
         let mut n = 2;
         while names.contains(&name) {
@@ -997,8 +1013,16 @@ mod tests {
             merge_into_config(config, Path::new("t.toml"), &feeds, "subs.opml").unwrap();
         assert!(text.starts_with(config), "{text}");
         assert_eq!(report.added, ["B", "B (2)"]);
-        assert_eq!(report.already_present, ["A copy", "A", "B again"]);
+        assert_eq!(report.already_present, ["A copy", "B again"]);
+        // Another URL under a configured name: said apart, as it may be another feed.
+        assert_eq!(report.name_taken, ["A"]);
         assert_eq!(report.invalid.len(), 1);
+        assert!(
+            report
+                .to_string()
+                .contains("; name configured with another URL, rename the outline to add it: A;"),
+            "{report}"
+        );
         assert_eq!(
             report.to_string().split(" (").next().unwrap(),
             "added 2, skipped 4"

@@ -102,8 +102,8 @@ fn importing_into_the_commented_config_keeps_every_existing_byte_and_appends_val
     let report = stdout(&out);
     assert!(
         report.starts_with(
-            "added 4, skipped 4 (already present: WTO (again), BBC Business, METI copy; \
-             invalid URL: Gopher: "
+            "added 4, skipped 4 (already present: WTO (again), METI copy; name configured \
+             with another URL, rename the outline to add it: BBC Business; invalid URL: Gopher: "
         ),
         "{report}"
     );
@@ -175,7 +175,7 @@ fn importing_the_same_list_again_adds_nothing_and_leaves_the_file_as_it_was() {
 
     let again = tradefeed(&config, &["import-opml", subs.to_str().unwrap()]);
     let report = stdout(&again);
-    assert!(report.starts_with("added 0, skipped 8 (already present: EU trade news, METI releases, Asia markets, Asia markets, WTO (again), BBC Business, METI copy; invalid URL: Gopher"), "{report}");
+    assert!(report.starts_with("added 0, skipped 8 (already present: EU trade news, METI releases, Asia markets, Asia markets, WTO (again), METI copy; name configured with another URL, rename the outline to add it: BBC Business; invalid URL: Gopher"), "{report}");
     assert_eq!(std::fs::read(&config).unwrap(), once);
 }
 
