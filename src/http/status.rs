@@ -97,7 +97,7 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
     for t in std::iter::once("all".to_string()).chain(topics.iter().cloned()) {
         for ext in ["atom", "rss", "json"] {
             html.push_str(&format!(
-                "<a href=\"/feeds/{t}.{ext}\">{t}.{ext}</a> ",
+                "<a href=\"feeds/{t}.{ext}\">{t}.{ext}</a> ",
                 t = esc(&t)
             ));
         }
@@ -105,7 +105,7 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
     html.push_str("</p>");
 
     html.push_str(&format!(
-        "<form method=\"get\" action=\"/\" role=\"search\"><input type=\"search\" name=\"q\" \
+        "<form method=\"get\" action=\"./\" role=\"search\"><input type=\"search\" name=\"q\" \
          value=\"{}\" placeholder=\"Search stories (e.g. steel tariffs)\" size=\"40\"> \
          <button type=\"submit\">Search</button></form>",
         html_escape::encode_double_quoted_attribute(search.as_deref().unwrap_or(""))
@@ -115,9 +115,9 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
             let encoded: String = url::form_urlencoded::byte_serialize(q.as_bytes()).collect();
             html.push_str(&format!(
                 "<h2>Stories matching “{}”</h2><p>Subscribe to this search: \
-                 <a href=\"/feeds/all.atom?q={encoded}\">Atom</a> \
-                 <a href=\"/feeds/all.rss?q={encoded}\">RSS</a> \
-                 <a href=\"/feeds/all.json?q={encoded}\">JSON</a></p><table>",
+                 <a href=\"feeds/all.atom?q={encoded}\">Atom</a> \
+                 <a href=\"feeds/all.rss?q={encoded}\">RSS</a> \
+                 <a href=\"feeds/all.json?q={encoded}\">JSON</a></p><table>",
                 esc(q)
             ));
         }
