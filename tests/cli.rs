@@ -299,8 +299,18 @@ fn a_bad_command_line_exits_1_with_clap_s_message_never_the_2_of_some_sources_fa
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &[], "");
     let config = config.to_str().unwrap();
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 9] = [
         (&["fetch", "--bogus"], "unexpected argument '--bogus'"),
+        // Values no run can use: a score is in [0, 1]; a zero timeout always fails.
+        (
+            &["eval", "--labels", "l.jsonl", "--threshold", "1.5"],
+            "1.5 is not in [0, 1]",
+        ),
+        (
+            &["eval", "--labels", "l.jsonl", "--threshold=-0.1"],
+            "is not in [0, 1]",
+        ),
+        (&["health", "--timeout", "0"], "0 is not in 1..=3600"),
         (
             &["fetch", "--source"],
             "a value is required for '--source <SOURCE>'",

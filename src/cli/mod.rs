@@ -46,6 +46,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// A threshold: a number in [0, 1] (a score can be neither below 0 nor above 1, so a
+/// threshold outside matches everything or nothing).
+fn unit_interval(s: &str) -> Result<f32, String> {
+    let x: f32 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=1.0).contains(&x) {
+        Ok(x)
+    } else {
+        Err(format!("{x} is not in [0, 1]"))
+    }
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -83,8 +94,9 @@ pub enum Command {
         /// A trained model file to evaluate on its own.
         #[arg(long)]
         model: Option<PathBuf>,
-        /// Decision threshold to use instead of the topic's or model's own.
-        #[arg(long)]
+        /// Decision threshold to use instead of the topic's or model's own (scores are in
+        /// [0, 1]).
+        #[arg(long, value_parser = unit_interval)]
         threshold: Option<f32>,
         /// List the misclassified items with the features that drove their scores.
         #[arg(long)]
@@ -100,8 +112,8 @@ pub enum Command {
     },
     /// Ask the running daemon's /healthz (for container health checks); exit 0 when healthy.
     Health {
-        /// Give up after this many seconds.
-        #[arg(long, default_value_t = 5)]
+        /// Give up after this many seconds (1 to 3600).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
         timeout: u64,
     },
     /// Add an OPML subscription list's feeds to the config file (comments and layout kept).

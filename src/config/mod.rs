@@ -431,6 +431,11 @@ mod tests {
                 "storage.path",
                 "must name a file",
             ),
+            (
+                "[storage]\npath = \"/\"\n",
+                "storage.path",
+                "/ is a directory; name the database file, e.g. /tradefeed.db",
+            ),
         ] {
             let (line, got_key, message) = error_of(text);
             assert_eq!((line, got_key.as_str()), (2, key), "{text:?}: {message}");

@@ -225,6 +225,19 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             Some(p) if p.get_ref().trim().is_empty() => {
                 return Err(at.error(p.span(), "storage.path", "must name a file"));
             }
+            // A directory passed `check` and then failed every command that opened it.
+            Some(p) if resolve(&base_dir, p.get_ref()).is_dir() => {
+                let dir = resolve(&base_dir, p.get_ref());
+                return Err(at.error(
+                    p.span(),
+                    "storage.path",
+                    format!(
+                        "{} is a directory; name the database file, e.g. {}",
+                        dir.display(),
+                        dir.join("tradefeed.db").display()
+                    ),
+                ));
+            }
             Some(p) => resolve(&base_dir, p.get_ref()),
             None => resolve(&base_dir, "tradefeed.db"),
         },
