@@ -569,8 +569,9 @@ fn scan_xml(text: &str, limit: usize) -> XmlScan {
             // `<?>` is a complete (empty) instruction to quick-xml: search from the `?`.
             Some(b'?') => {
                 let end = find_bytes(b, lt + 1, b"?>");
+                // `<?>` ends at `lt + 1`, before its body would start: no body to read.
                 if let Some(end) = end
-                    && declares_other_encoding(&text[lt + 2..end])
+                    && text.get(lt + 2..end).is_some_and(declares_other_encoding)
                 {
                     return XmlScan::SwitchesEncoding;
                 }
@@ -1281,6 +1282,19 @@ mod tests {
             let text = format!("{prefix}{body}");
             let _ = parse_feed(text.as_bytes(), ct.as_deref());
         }
+    }
+
+    /// `<?>` is an empty processing instruction: the pre-pass sliced its body as
+    /// `lt + 2..lt + 1` and panicked (a proptest found it), which made any feed holding one a
+    /// crashed poll.
+    #[test]
+    fn an_empty_processing_instruction_is_read_not_panicked_on() {
+        assert!(matches!(scan_xml("<?><a><b/></a>", 8), XmlScan::Fits));
+        assert!(matches!(scan_xml("<?>", 8), XmlScan::Fits));
+        let feed = "<?><rss version=\"2.0\"><channel><title>T</title><item><guid>g</guid>\
+                    <title>Duties</title></item></channel></rss>";
+        let result = std::panic::catch_unwind(|| parse_feed(feed.as_bytes(), None));
+        assert!(result.is_ok(), "the pre-pass panicked");
     }
 
     /// The deepest nesting quick-xml (read as feed-rs reads) reaches before the end or its
