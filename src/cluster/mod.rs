@@ -67,11 +67,13 @@
 //! [`StoryIndex::prune`] drops stories first seen before the window; the index is rebuilt at
 //! start-up by inserting the stored signatures.
 
+mod headline;
 mod index;
 mod signature;
 
 use chrono::Duration;
 
+pub use headline::{MIN_DISTINCTIVE_WORDS, headline_of};
 pub use index::{StoryIndex, compare};
 pub use signature::Signature;
 
