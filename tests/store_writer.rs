@@ -1358,6 +1358,7 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
             },
             signature: None,
             near_match: None,
+            headline: None,
             scores: Some(vec![]),
             replaces_hash: None,
         })
