@@ -232,3 +232,35 @@ async fn google_news_copies_of_a_stored_story_join_it_and_generic_or_late_headli
     );
     assert_eq!(titles[0].0, STORY);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outlet_copy_with_text_joins_the_story_a_google_news_copy_started() {
+    let feeds = FeedServer::start().await;
+    feeds.put(
+        "gnews.xml",
+        google_news(&[(STORY, "Reuters", "Tue, 10 Nov 2026 07:30:00 GMT")]),
+    );
+    feeds.put("wire-a.xml", direct_item("wirea", STORY));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Google News: tariffs", feeds.url("gnews.xml")),
+            ("Wire A", feeds.url("wire-a.xml")),
+        ],
+        "",
+    );
+    let db = dir.path().join("tradefeed.db");
+    fetch(&config, "Google News: tariffs");
+    fetch(&config, "Wire A");
+    let google = placed(&db, "Google News: tariffs")[0].1;
+    assert_eq!(placed(&db, "Wire A")[0].1, google);
+    assert_eq!(evidence(&db, STORY), "same headline as a title-only copy");
+    // The copy with text represents the story.
+    let titles: Vec<(String, i64)> = row_pairs(
+        &db,
+        &format!("SELECT title, length(text) FROM stories WHERE id = {google}"),
+    );
+    assert_eq!(titles[0].0, STORY);
+    assert!(titles[0].1 > 200, "{titles:?}");
+}
