@@ -33,8 +33,8 @@ pub struct EntryWrite {
     pub near_match: Option<(StoryId, String)>,
     /// The entry's headline for the title-only rule (`None` when the source opts out of
     /// clustering or the headline is too generic to stand for a story): a title-only copy
-    /// joins a story published within [`HEADLINE_WINDOW_SECS`] of it that holds a copy with the same
-    /// headline (see `cluster::headline_of`).
+    /// joins a story published within [`HEADLINE_WINDOW_SECS`] of it that holds a copy with
+    /// the same headline (see `cluster::headline_of`).
     pub headline: Option<Headline>,
     /// Topic scores of the entry's title and text (applied when it represents its story).
     /// `None`: not worked out yet. A copy of a story already stored rarely comes to represent
@@ -1174,17 +1174,19 @@ fn headline_key(headline: &str, title_only: bool) -> [u8; 16] {
     key_hash(&format!("{kind}:{headline}"))
 }
 
+/// A new entry's join: the story, the evidence, and what the join needs of the story.
+type Join = (i64, String, JoinedStory);
+
 /// The story a new entry joins by the title-only rule, with its evidence: the story of a
 /// stored copy with the same headline (a copy with text first), if that story was published
 /// within [`HEADLINE_WINDOW_SECS`] of the entry. Also says whether the entry's own kind of
 /// key names a story outside the window (or gone), which the entry's story then takes over.
-#[allow(clippy::type_complexity)]
 fn join_by_headline(
     tx: &Prepared<'_>,
     poll: &PollContext<'_>,
     headline: &Headline,
     published: i64,
-) -> Result<(Option<(i64, String, JoinedStory)>, bool), StoreError> {
+) -> Result<(Option<Join>, bool), StoreError> {
     let kinds: &[bool] = if headline.title_only {
         &[false, true]
     } else {
