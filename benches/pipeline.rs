@@ -245,6 +245,7 @@ fn stages(c: &mut Criterion) {
                             scores: Some(classifier.score(&e.title, &e.text)),
                             signature: Some(Signature::of(&e).to_bytes()),
                             near_match: None,
+                            headline: None,
                             replaces_hash: None,
                             entry: e,
                         }

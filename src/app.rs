@@ -861,6 +861,7 @@ mod tests {
                     entry,
                     signature: None,
                     near_match: None,
+                    headline: None,
                     scores: Some(Vec::new()),
                     replaces_hash: None,
                 }],

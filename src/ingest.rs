@@ -16,7 +16,7 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::classify::Classifier;
-use crate::cluster::{ClusterConfig, Signature, StoryIndex};
+use crate::cluster::{ClusterConfig, Signature, StoryIndex, headline_of};
 use crate::domain::{Entry, Source, TopicScore};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
 use crate::normalize::{
@@ -962,6 +962,7 @@ impl Ingestor {
                                 entry,
                                 signature: None,
                                 near_match: None,
+                                headline: None,
                                 scores: Some(Vec::new()),
                                 replaces_hash: Some(stored),
                             };
@@ -978,10 +979,14 @@ impl Ingestor {
                                     .is_some_and(|index| index.has_match(sig, entry.published))
                             });
                         let scores = (!copy).then(|| classifier.score(&entry.title, &entry.text));
+                        let headline = cluster
+                            .then(|| headline_of(&entry.title, &entry.text))
+                            .flatten();
                         EntryWrite {
                             entry,
                             signature: signature.map(|sig| sig.to_bytes()),
                             near_match: None,
+                            headline,
                             scores,
                             replaces_hash: None,
                         }

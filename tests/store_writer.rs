@@ -1327,8 +1327,8 @@ async fn text_keys_from_before_migration_05_are_rehashed_and_still_join_copies()
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
-    // A's two keys, and B's fingerprint key (its URL key is A's).
-    assert_eq!((keys, blobs, leftover), (3, 3, 0));
+    // A's two keys, and B's fingerprint and headline keys (its URL key is A's).
+    assert_eq!((keys, blobs, leftover), (4, 4, 0));
     let check: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
@@ -1358,6 +1358,7 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
             },
             signature: None,
             near_match: None,
+            headline: None,
             scores: Some(vec![]),
             replaces_hash: None,
         })

@@ -16,8 +16,15 @@ Everything random comes from one seeded generator, so a farm is reproducible. Wh
 are needed than the corpus holds, later stories are sentence mixes of several articles, so they
 stay distinct stories instead of accidental copies.
 
+With --aggregators K it also writes K news-search feeds in Google News's format, DIR/gNNNN.xml
+(M items each): title-only copies of farm stories, each titled with the story's original
+headline and " - Outlet NNNN", linked through a news.google.com redirect that ends in the story
+number like every other link, with a description that repeats headline and publisher. They
+are drawn from a generator of their own, so the fNNNN.xml files do not change with K.
+
 Usage: gen_farm.py --data trade.jsonl.gz --out DIR --feeds N --items M [--seed S]
-Writes DIR/fNNNN.xml and DIR/manifest.json (counts); prints the manifest.
+                   [--aggregators K]
+Writes DIR/fNNNN.xml (and DIR/gNNNN.xml) and DIR/manifest.json (counts); prints the manifest.
 """
 
 import argparse
@@ -192,6 +199,32 @@ def render(fmt, feed, items, now):
     return "".join(out)
 
 
+def render_aggregator(n, items, now):
+    """A Google News search feed: headline - publisher, a redirect link, a description that
+    repeats the two, and the publisher in <source>."""
+    out = ['<?xml version="1.0" encoding="UTF-8" standalone="yes"?>']
+    out.append('<rss xmlns:media="http://search.yahoo.com/mrss/" version="2.0"><channel>')
+    out.append("<generator>NFE/5.0</generator>")
+    out.append(f"<title>\"trade search {n}\" - Google News</title>")
+    out.append(f"<link>https://news.google.com/search?q=trade{n}</link>")
+    out.append(f"<language>en-US</language><lastBuildDate>{rfc822(now)}</lastBuildDate>")
+    out.append("<description>Google News</description>\n")
+    for it in items:
+        link = escape(it["link"])
+        desc = (
+            f'<a href="{it["link"]}" target="_blank">{escape(it["headline"])}</a>'
+            f'&nbsp;&nbsp;<font color="#6f6f6f">{escape(it["publisher"])}</font>'
+        )
+        out.append(
+            f"<item><title>{escape(it['headline'])} - {escape(it['publisher'])}</title>"
+            f"<link>{link}</link><guid isPermaLink=\"false\">{escape(it['guid'])}</guid>"
+            f"<pubDate>{rfc822(it['published'])}</pubDate><description>{escape(desc)}</description>"
+            f"<source url=\"https://{it['host']}\">{escape(it['publisher'])}</source></item>\n"
+        )
+    out.append("</channel></rss>\n")
+    return "".join(out)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="path of trade.jsonl.gz")
@@ -199,6 +232,7 @@ def main():
     ap.add_argument("--feeds", type=int, default=150)
     ap.add_argument("--items", type=int, default=50)
     ap.add_argument("--seed", type=int, default=21578)
+    ap.add_argument("--aggregators", type=int, default=0, help="Google News-format feeds")
     args = ap.parse_args()
     if args.feeds < 1 or args.items < 1:
         ap.error("--feeds and --items must be positive")
@@ -212,6 +246,7 @@ def main():
     open_feeds = list(range(args.feeds))
     per_feed = [[] for _ in range(args.feeds)]
     stories = syndicated = copies = mixed = 0
+    originals = []  # (story number, headline, first feed, first published)
     while open_feeds:
         k = 1
         if rng.random() < SYNDICATED_SHARE:
@@ -223,6 +258,7 @@ def main():
             title, paras = mixed_story(rng, docs)
             mixed += 1
         base = now - dt.timedelta(seconds=rng.randrange(MAX_AGE_HOURS * 3600))
+        originals.append((stories, title, targets[0], base))
         for copy_no, feed in enumerate(targets):
             lag = dt.timedelta(seconds=rng.randrange(COPY_LAG_HOURS * 3600)) if copy_no else dt.timedelta()
             published = min(base + lag, now)
@@ -245,6 +281,27 @@ def main():
         total_bytes += len(data)
         with open(os.path.join(args.out, f"f{feed:04d}.xml"), "wb") as f:
             f.write(data)
+    agg_rng = random.Random(args.seed + 1)
+    aggregated = 0
+    for n in range(args.aggregators):
+        items = []
+        for story_no, title, feed, base in agg_rng.sample(originals, min(args.items, len(originals))):
+            lag = dt.timedelta(seconds=agg_rng.randrange(COPY_LAG_HOURS * 3600))
+            token = f"CBMi{agg_rng.getrandbits(64):016x}{n:02d}"
+            items.append({
+                "guid": token,
+                "headline": title,
+                "publisher": outlet(feed),
+                "host": host(feed),
+                "link": f"https://news.google.com/rss/articles/{token}-{story_no}?oc=5",
+                "published": min(base + lag, now),
+            })
+        items.sort(key=lambda it: it["published"], reverse=True)
+        aggregated += len(items)
+        data = render_aggregator(n, items, now).encode("utf-8")
+        total_bytes += len(data)
+        with open(os.path.join(args.out, f"g{n:04d}.xml"), "wb") as f:
+            f.write(data)
     manifest = {
         "feeds": args.feeds,
         "items_per_feed": args.items,
@@ -253,6 +310,8 @@ def main():
         "syndicated_stories": syndicated,
         "edited_copies": copies,
         "mixed_stories": mixed,
+        "aggregator_feeds": args.aggregators,
+        "aggregator_items": aggregated,
         "formats": formats,
         "bytes": total_bytes,
         "seed": args.seed,

@@ -58,6 +58,16 @@
 //! subject share vocabulary but few 4-word runs (C well under 0.4), and templated items are
 //! kept apart by rules 3 and 4; a copy has C near 1 minus its edits and added boilerplate.
 //!
+//! # Title-only copies
+//!
+//! Rule 1 leaves items with no text of their own (Google News: a headline with ` - Publisher`
+//! added, a description repeating the two) to [`headline_of`]: it gives the headline they are
+//! matched on (the suffix dropped when the text names the same publisher), says whether the
+//! item is title-only, and refuses headlines with under [`MIN_DISTINCTIVE_WORDS`] distinctive
+//! words. The store keeps it as an exact key beside the URL and fingerprint keys, and a
+//! title-only copy joins the story holding a copy with the same headline published within two
+//! days (`store::write`, `HEADLINE_WINDOW_SECS`).
+//!
 //! # Index
 //!
 //! [`StoryIndex`] holds one slot per story (its earliest copy) and an open-addressing table of
@@ -67,11 +77,13 @@
 //! [`StoryIndex::prune`] drops stories first seen before the window; the index is rebuilt at
 //! start-up by inserting the stored signatures.
 
+mod headline;
 mod index;
 mod signature;
 
 use chrono::Duration;
 
+pub use headline::{MIN_DISTINCTIVE_WORDS, headline_of};
 pub use index::{StoryIndex, compare};
 pub use signature::Signature;
 

@@ -42,7 +42,7 @@ const STOPWORDS: &[&str] = &[
 
 /// Headline words that outlets add around the same story ("UPDATE 1-", "- sources",
 /// "EXCLUSIVE:"): never evidence for or against a match.
-const HEADLINE_NOISE: &[&str] = &[
+pub(super) const HEADLINE_NOISE: &[&str] = &[
     "analysis",
     "breaking",
     "corrected",
@@ -520,7 +520,7 @@ fn push_token<'a>(tokens: &mut Vec<Cow<'a, str>>, token: &'a str, comma: bool) {
 }
 
 /// Whether a word is a stopword.
-fn is_stopword(token: &str) -> bool {
+pub(super) fn is_stopword(token: &str) -> bool {
     is_stopword_hash(xxh3_64(token.as_bytes()))
 }
 

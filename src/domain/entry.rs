@@ -78,3 +78,17 @@ pub struct EarlierTitle {
     /// The current form's content hash with this title in place of the entry's.
     pub content_hash: String,
 }
+
+/// An entry's headline as the title-only rule matches it (made by `cluster::headline_of`):
+/// normalized, without the publisher suffix an aggregator added.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Headline {
+    /// The headline's words, lower-cased, punctuation read as a word break, joined by single
+    /// spaces: copies are compared on it (exact equality).
+    pub key: String,
+    /// Whether the entry has no text of its own: none, or a description that only repeats the
+    /// headline and the publisher (as Google News gives).
+    pub title_only: bool,
+    /// The suffix dropped from the title (` - Reuters`), when one was.
+    pub dropped_suffix: Option<String>,
+}

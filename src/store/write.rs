@@ -14,7 +14,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::idle::polled_sql;
 use super::key_filter::KeyFilter;
 use super::{DueTimes, PollJob, Store, StoreError, WriteJob, secs};
-use crate::domain::{Entry, Source, StoryId, TopicScore};
+use crate::domain::{Entry, Headline, Source, StoryId, TopicScore};
+
+/// How far apart (seconds) a title-only copy and the story it joins by headline may be
+/// published: two days. A headline alone is weaker evidence than text, and a wire story's
+/// aggregator copies run within hours of it, while headlines of recurring items come back.
+pub const HEADLINE_WINDOW_SECS: i64 = 2 * 24 * 3600;
 
 /// One entry to store, with what the pipeline worked out about it.
 #[derive(Debug, Clone)]
@@ -26,6 +31,11 @@ pub struct EntryWrite {
     /// A story the cluster index says this entry is a near-copy of, with the evidence.
     /// Exact keys (same canonical URL or fingerprint) take precedence over it.
     pub near_match: Option<(StoryId, String)>,
+    /// The entry's headline for the title-only rule (`None` when the source opts out of
+    /// clustering or the headline is too generic to stand for a story): a title-only copy
+    /// joins a story published within [`HEADLINE_WINDOW_SECS`] of it that holds a copy with
+    /// the same headline (see `cluster::headline_of`).
+    pub headline: Option<Headline>,
     /// Topic scores of the entry's title and text (applied when it represents its story).
     /// `None`: not worked out yet. A copy of a story already stored rarely comes to represent
     /// it, so the pipeline may leave it unscored; the poll's hook then scores it on the writer
@@ -1195,6 +1205,69 @@ fn story_keys(entry: &Entry) -> Vec<([u8; 16], &'static str)> {
     keys
 }
 
+/// The key of a headline (see [`EntryWrite::headline`]), one kind for title-only copies and
+/// one for copies with text: a title-only copy looks up both, a copy with text only the
+/// title-only kind (two stories with text are never joined on their headlines alone).
+fn headline_key(headline: &str, title_only: bool) -> [u8; 16] {
+    let kind = if title_only { "hlt" } else { "hl" };
+    key_hash(&format!("{kind}:{headline}"))
+}
+
+/// A new entry's join: the story, the evidence, and what the join needs of the story.
+type Join = (i64, String, JoinedStory);
+
+/// The story a new entry joins by the title-only rule, with its evidence: the story of a
+/// stored copy with the same headline (a copy with text first), if that story was published
+/// within [`HEADLINE_WINDOW_SECS`] of the entry. Also says whether the entry's own kind of
+/// key names a story outside the window (or gone), which the entry's story then takes over.
+fn join_by_headline(
+    tx: &Prepared<'_>,
+    poll: &PollContext<'_>,
+    headline: &Headline,
+    published: i64,
+) -> Result<(Option<Join>, bool), StoreError> {
+    let kinds: &[bool] = if headline.title_only {
+        &[false, true]
+    } else {
+        &[true]
+    };
+    let mut stale = false;
+    for &title_only in kinds {
+        let key = headline_key(&headline.key, title_only);
+        if poll
+            .key_filter
+            .as_ref()
+            .is_some_and(|f| !f.may_contain(&key))
+        {
+            continue;
+        }
+        let Some(story) = query_opt(
+            tx,
+            "SELECT story_id FROM story_keys WHERE key = ?1",
+            [key],
+            |r| r.get::<_, i64>(0),
+        )?
+        else {
+            continue;
+        };
+        match JoinedStory::read(tx, story)? {
+            Some(read) if (read.published - published).abs() <= HEADLINE_WINDOW_SECS => {
+                let mut evidence = if headline.title_only {
+                    "same headline, title-only copy".to_string()
+                } else {
+                    "same headline as a title-only copy".to_string()
+                };
+                if let Some(suffix) = &headline.dropped_suffix {
+                    evidence.push_str(&format!(" (\"{}\" dropped)", suffix.trim()));
+                }
+                return Ok((Some((story, evidence, read)), stale));
+            }
+            _ => stale |= title_only == headline.title_only,
+        }
+    }
+    Ok((None, stale))
+}
+
 /// How an exact-duplicate key is stored: its 128-bit xxh3 hash, little-endian. Sixteen bytes
 /// keep the key table and its story index a fraction of the size of the text keys (which
 /// outgrew the writer's page cache at scale), and two different keys share a hash with
@@ -1361,6 +1434,12 @@ fn write_entry<'a>(
         return Ok(());
     }
     let keys = story_keys(e);
+    // Stored with the exact keys, looked up after them (see `join_by_headline`).
+    let own_headline_key = write
+        .headline
+        .as_ref()
+        .map(|h| (headline_key(&h.key, h.title_only), "same headline"));
+    let stored_keys: Vec<_> = keys.iter().copied().chain(own_headline_key).collect();
 
     if let Some((entry_id, hash, story_id)) = existing {
         if hash == e.content_hash {
@@ -1397,7 +1476,7 @@ fn write_entry<'a>(
                 e.dated
             ],
         )?;
-        insert_keys(tx, poll, &keys, story_id)?;
+        insert_keys(tx, poll, &stored_keys, story_id)?;
         let representative: Option<i64> = query_row(
             tx,
             "SELECT representative FROM stories WHERE id = ?1",
@@ -1448,6 +1527,14 @@ fn write_entry<'a>(
     {
         joined = Some((*story, format!("near-duplicate: {evidence}"), read));
         near_duplicate = true;
+    }
+    let mut retake_headline_key = false;
+    if joined.is_none()
+        && let Some(headline) = &write.headline
+    {
+        let (found, stale) = join_by_headline(tx, poll, headline, secs(e.published))?;
+        joined = found;
+        retake_headline_key = stale;
     }
 
     let entry_id = poll.take_entry_id(tx)?;
@@ -1502,7 +1589,16 @@ fn write_entry<'a>(
             poll.base_url
         ],
     )?;
-    insert_keys(tx, poll, &keys, story_id)?;
+    insert_keys(tx, poll, &stored_keys, story_id)?;
+    if retake_headline_key && let Some((key, _)) = own_headline_key {
+        // The key named a story too old (or gone): this one takes it over, so that later
+        // copies of this headline find the story it is now.
+        exec(
+            tx,
+            "UPDATE story_keys SET story_id = ?2 WHERE key = ?1",
+            params![key, story_id],
+        )?;
+    }
 
     match joined_story {
         None => write_scores(tx, story_id, &scores_of(write, hook), true)?,

@@ -1,0 +1,202 @@
+//! The headline an entry is matched on when its text cannot speak for it: aggregator copies
+//! (Google News) carry only a headline with the publisher's name added, and a description
+//! that repeats the two.
+
+use super::signature::{HEADLINE_NOISE, is_stopword};
+use crate::domain::Headline;
+
+/// Fewest distinctive headline words (not stopwords, not generic words such as "wrap" or
+/// "briefing", not figures, months or weekdays) for a headline to stand for a story: "Markets
+/// wrap" or "Morning briefing: Tuesday 3 June" name no event.
+pub const MIN_DISTINCTIVE_WORDS: usize = 4;
+
+/// Words that name a kind of item rather than an event: recurring columns and newsletters
+/// reuse them every day.
+const GENERIC: &[&str] = &[
+    "afternoon",
+    "brief",
+    "briefing",
+    "briefs",
+    "daily",
+    "digest",
+    "evening",
+    "headlines",
+    "know",
+    "latest",
+    "market",
+    "markets",
+    "morning",
+    "need",
+    "newsletter",
+    "opinion",
+    "podcast",
+    "roundup",
+    "stocks",
+    "stories",
+    "things",
+    "today",
+    "top",
+    "week",
+    "weekly",
+    "what",
+    "wrap",
+    "wraps",
+];
+
+/// Months and weekdays: the dates recurring items are told apart by.
+const CALENDAR: &[&str] = &[
+    "jan",
+    "january",
+    "feb",
+    "february",
+    "mar",
+    "march",
+    "apr",
+    "april",
+    "may",
+    "jun",
+    "june",
+    "jul",
+    "july",
+    "aug",
+    "august",
+    "sep",
+    "sept",
+    "september",
+    "oct",
+    "october",
+    "nov",
+    "november",
+    "dec",
+    "december",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
+/// Longest publisher name taken from a ` - Publisher` suffix, in words.
+const MAX_PUBLISHER_WORDS: usize = 6;
+
+/// The headline of an entry with this plain-text title and text. The title loses a
+/// trailing ` - X` or ` | X` (X at most six words) only when the text also ends with X:
+/// the item names its publisher there (Google News writes the headline, two spaces and
+/// the publisher), so X is not part of the headline ("Tariffs - what changes" keeps
+/// its words). `None` when the headline has fewer than [`MIN_DISTINCTIVE_WORDS`]
+/// distinctive words.
+pub fn headline_of(title: &str, text: &str) -> Option<Headline> {
+    let text = normalized(text);
+    let whole = normalized(title);
+    let mut key = whole.clone();
+    let mut dropped_suffix = None;
+    if let Some((at, sep)) = [" - ", " | ", " – ", " — "]
+        .iter()
+        .filter_map(|sep| title.rfind(sep).map(|at| (at, *sep)))
+        .max_by_key(|(at, _)| *at)
+    {
+        let head = normalized(&title[..at]);
+        let publisher = normalized(&title[at + sep.len()..]);
+        let words = publisher.split(' ').filter(|w| !w.is_empty()).count();
+        if !head.is_empty()
+            && (1..=MAX_PUBLISHER_WORDS).contains(&words)
+            && (text == publisher || text.ends_with(&format!(" {publisher}")))
+        {
+            key = head;
+            dropped_suffix = Some(title[at..].trim_end().to_owned());
+        }
+    }
+    let title_only = text.is_empty() || text == whole || text == key;
+    let distinctive = key
+        .split(' ')
+        .filter(|w| {
+            w.chars().count() > 1
+                && !w.chars().all(|c| c.is_ascii_digit())
+                && !is_stopword(w)
+                && !HEADLINE_NOISE.contains(w)
+                && !GENERIC.contains(w)
+                && !CALENDAR.contains(w)
+        })
+        .count();
+    (distinctive >= MIN_DISTINCTIVE_WORDS).then_some(Headline {
+        key,
+        title_only,
+        dropped_suffix,
+    })
+}
+
+/// Lower-cased words (runs of letters and digits), joined by single spaces.
+fn normalized(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for word in s
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(word.chars().flat_map(char::to_lowercase));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_google_news_item_is_title_only_and_loses_its_publisher_suffix() {
+        let h = headline_of(
+            "Taiwan plans new tariff cuts - Reuters",
+            "Taiwan plans new tariff cuts\u{a0}\u{a0}Reuters",
+        )
+        .unwrap();
+        assert_eq!(h.key, "taiwan plans new tariff cuts");
+        assert!(h.title_only);
+        assert_eq!(h.dropped_suffix.as_deref(), Some(" - Reuters"));
+    }
+
+    #[test]
+    fn a_suffix_the_text_does_not_name_stays_part_of_the_headline() {
+        let h = headline_of("Steel tariffs explained - what changes for importers", "").unwrap();
+        assert_eq!(h.key, "steel tariffs explained what changes for importers");
+        assert!(h.title_only);
+        assert_eq!(h.dropped_suffix, None);
+    }
+
+    #[test]
+    fn a_pipe_suffix_is_dropped_too_and_a_long_text_is_not_title_only() {
+        let text = "Taiwan said on Monday it plans to cut tariffs on farm goods and cars as part \
+                    of talks with Washington, officials told reporters. Yahoo Finance";
+        let h = headline_of("Taiwan plans new tariff cuts | Yahoo Finance", text).unwrap();
+        assert_eq!(h.key, "taiwan plans new tariff cuts");
+        assert!(!h.title_only);
+    }
+
+    #[test]
+    fn generic_headlines_stand_for_no_story() {
+        for title in [
+            "Markets wrap",
+            "Morning briefing - Reuters",
+            "Morning briefing: Tuesday 3 June",
+            "Top stories this week",
+            "What you need to know today",
+            "Markets wrap: stocks fall",
+        ] {
+            assert_eq!(headline_of(title, ""), None, "{title}");
+        }
+    }
+
+    #[test]
+    fn a_description_that_is_the_headline_alone_is_title_only() {
+        let h = headline_of(
+            "EU opens anti-dumping probe into steel",
+            "EU opens anti-dumping probe into steel",
+        )
+        .unwrap();
+        assert!(h.title_only);
+        assert_eq!(h.key, "eu opens anti dumping probe into steel");
+    }
+}

@@ -1,0 +1,266 @@
+//! Aggregator copies (Google News search feeds: a headline with ` - Publisher` added, a
+//! news.google.com link, a description that repeats the two) join the story their headline
+//! names, through the binary's `fetch` against real feeds on a loopback server.
+
+mod common;
+
+use std::path::Path;
+
+use common::{FeedServer, Resource, row_pairs, tradefeed_command, write_config};
+
+const STORY: &str = "Taiwan plans new tariff cuts";
+
+/// The wire text the direct outlets run, with an outlet's own opening and closing lines.
+fn wire_text(outlet: &str) -> String {
+    format!(
+        "{outlet} - Taiwan plans to cut tariffs on American farm goods, cars and machinery as \
+         part of talks with Washington aimed at avoiding higher duties on its chip exports, the \
+         economy ministry said on Monday. The cuts would cover pork, beef and wheat, and lower \
+         duties on mid-sized cars from 17.5 percent to 10 percent over three years, officials \
+         told reporters in Taipei. The proposal will be sent to parliament next month, and \
+         negotiators expect a first round of talks before the end of the year. Read more at \
+         {outlet}."
+    )
+}
+
+/// An RSS item as a direct outlet publishes it: its own link, the full text.
+fn direct_item(outlet: &str, title: &str) -> Resource {
+    Resource::feed(common::rss(
+        outlet,
+        &[(
+            &format!("{outlet}-1"),
+            &format!("https://{outlet}.example/taiwan-tariffs"),
+            title,
+            &wire_text(outlet),
+            "Tue, 10 Nov 2026 08:00:00 GMT",
+        )],
+    ))
+}
+
+/// A Google News search feed with these (headline, publisher, pubDate) items, in Google's
+/// format.
+fn google_news(items: &[(&str, &str, &str)]) -> Resource {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><rss \
+         xmlns:media=\"http://search.yahoo.com/mrss/\" version=\"2.0\"><channel>\
+         <generator>NFE/5.0</generator><title>\"tariffs\" - Google News</title>\
+         <link>https://news.google.com/search?q=tariffs</link><language>en-US</language>\
+         <description>Google News</description>\n",
+    );
+    for (n, (headline, publisher, date)) in items.iter().enumerate() {
+        let id = format!(
+            "CBMiWkFVX3lxTE{n}{}x{}",
+            publisher.replace(' ', ""),
+            headline.len()
+        );
+        let link = format!("https://news.google.com/rss/articles/{id}?oc=5");
+        xml.push_str(&format!(
+            "<item><title>{headline} - {publisher}</title><link>{link}</link>\
+             <guid isPermaLink=\"false\">{id}</guid><pubDate>{date}</pubDate>\
+             <description>&lt;a href=\"{link}\" target=\"_blank\"&gt;{headline}&lt;/a&gt;\
+             &amp;nbsp;&amp;nbsp;&lt;font color=\"#6f6f6f\"&gt;{publisher}&lt;/font&gt;\
+             </description><source url=\"https://{host}.example\">{publisher}</source></item>\n",
+            host = publisher.replace(' ', "").to_lowercase(),
+        ));
+    }
+    xml.push_str("</channel></rss>\n");
+    Resource::feed(xml)
+}
+
+fn fetch(config: &Path, source: &str) {
+    let out = tradefeed_command(config, &["fetch", "--source", source])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// (title, story id) of every entry of a source, by title.
+fn placed(db: &Path, source: &str) -> Vec<(String, i64)> {
+    row_pairs(
+        db,
+        &format!(
+            "SELECT e.title, e.story_id FROM entries e JOIN sources s ON s.id = e.source_id
+              WHERE s.name = '{source}' ORDER BY e.title"
+        ),
+    )
+}
+
+fn evidence(db: &Path, title: &str) -> String {
+    let rows: Vec<(String, String)> = row_pairs(
+        db,
+        &format!("SELECT title, evidence FROM entries WHERE title = '{title}'"),
+    );
+    assert_eq!(rows.len(), 1, "one entry titled {title}: {rows:?}");
+    rows[0].1.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn google_news_copies_of_a_stored_story_join_it_and_generic_or_late_headlines_do_not() {
+    let feeds = FeedServer::start().await;
+    feeds.put("wire-a.xml", direct_item("wirea", STORY));
+    feeds.put(
+        "daily.xml",
+        direct_item(
+            "daily",
+            "Taiwan offers to cut tariffs on US farm goods and cars",
+        ),
+    );
+    feeds.put(
+        "herald.xml",
+        direct_item("herald", "Taipei to lower duties on American cars, pork"),
+    );
+    feeds.put(
+        "markets.xml",
+        Resource::feed(common::rss(
+            "Markets",
+            &[(
+                "m1",
+                "https://markets.example/wrap",
+                "Markets wrap",
+                "Stocks rose in Asia on Monday as investors weighed the outlook for interest \
+                 rates, with the Nikkei up 0.8 percent and the Hang Seng flat by the close of \
+                 trading; the dollar eased against the yen and oil prices held steady.",
+                "Tue, 10 Nov 2026 07:00:00 GMT",
+            )],
+        )),
+    );
+    feeds.put(
+        "gnews-tariffs.xml",
+        google_news(&[
+            (STORY, "Wire A", "Tue, 10 Nov 2026 09:00:00 GMT"),
+            (STORY, "Yahoo Finance", "Tue, 10 Nov 2026 10:30:00 GMT"),
+            ("Markets wrap", "Reuters", "Tue, 10 Nov 2026 09:30:00 GMT"),
+            (
+                "EU opens anti-dumping probe into Chinese e-bikes",
+                "Reuters",
+                "Tue, 10 Nov 2026 11:00:00 GMT",
+            ),
+        ]),
+    );
+    feeds.put(
+        "gnews-trade.xml",
+        google_news(&[
+            (
+                "EU opens anti-dumping probe into Chinese e-bikes",
+                "Financial Times",
+                "Tue, 10 Nov 2026 12:00:00 GMT",
+            ),
+            // Same headline as the Taiwan story, nine days on: a headline alone is not
+            // evidence that far apart.
+            (STORY, "Focus Taiwan", "Thu, 19 Nov 2026 09:00:00 GMT"),
+        ]),
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Wire A", feeds.url("wire-a.xml")),
+            ("Daily", feeds.url("daily.xml")),
+            ("Herald", feeds.url("herald.xml")),
+            ("Markets", feeds.url("markets.xml")),
+            ("Google News: tariffs", feeds.url("gnews-tariffs.xml")),
+            ("Google News: trade", feeds.url("gnews-trade.xml")),
+        ],
+        "",
+    );
+    let db = dir.path().join("tradefeed.db");
+    // The direct outlets first, as in the audit: the story is stored when the copies come.
+    for source in ["Wire A", "Daily", "Herald", "Markets"] {
+        fetch(&config, source);
+    }
+    let story: Vec<i64> = ["Wire A", "Daily", "Herald"]
+        .iter()
+        .map(|s| placed(&db, s)[0].1)
+        .collect();
+    assert!(
+        story.iter().all(|&s| s == story[0]),
+        "the outlets' copies fold: {story:?}"
+    );
+    let story = story[0];
+    let markets = placed(&db, "Markets")[0].1;
+
+    fetch(&config, "Google News: tariffs");
+    fetch(&config, "Google News: trade");
+
+    let tariffs = placed(&db, "Google News: tariffs");
+    let trade = placed(&db, "Google News: trade");
+    let id = |rows: &[(String, i64)], title: &str| {
+        rows.iter()
+            .find(|(t, _)| t == title)
+            .unwrap_or_else(|| panic!("{title} in {rows:?}"))
+            .1
+    };
+    assert_eq!(id(&tariffs, &format!("{STORY} - Wire A")), story);
+    assert_eq!(id(&tariffs, &format!("{STORY} - Yahoo Finance")), story);
+    assert_eq!(
+        evidence(&db, &format!("{STORY} - Yahoo Finance")),
+        "same headline, title-only copy (\"- Yahoo Finance\" dropped)"
+    );
+    let generic = id(&tariffs, "Markets wrap - Reuters");
+    assert_ne!(generic, markets, "a generic headline stands for no story");
+    let probe = id(
+        &tariffs,
+        "EU opens anti-dumping probe into Chinese e-bikes - Reuters",
+    );
+    assert_eq!(
+        id(
+            &trade,
+            "EU opens anti-dumping probe into Chinese e-bikes - Financial Times"
+        ),
+        probe,
+        "two title-only copies fold with each other"
+    );
+    assert!(![story, markets, generic].contains(&probe));
+    let late = id(&trade, &format!("{STORY} - Focus Taiwan"));
+    assert_ne!(late, story, "nine days apart a headline is no evidence");
+
+    let stories: Vec<(i64, i64)> = row_pairs(&db, "SELECT count(*), 0 FROM stories");
+    assert_eq!(
+        stories[0].0, 5,
+        "Taiwan, markets, the generic Google copy, the probe, the late copy"
+    );
+    // The served title of a copy keeps the publisher it names.
+    let titles: Vec<(String, i64)> = row_pairs(
+        &db,
+        &format!("SELECT title, id FROM stories WHERE id = {story}"),
+    );
+    assert_eq!(titles[0].0, STORY);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outlet_copy_with_text_joins_the_story_a_google_news_copy_started() {
+    let feeds = FeedServer::start().await;
+    feeds.put(
+        "gnews.xml",
+        google_news(&[(STORY, "Reuters", "Tue, 10 Nov 2026 07:30:00 GMT")]),
+    );
+    feeds.put("wire-a.xml", direct_item("wirea", STORY));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Google News: tariffs", feeds.url("gnews.xml")),
+            ("Wire A", feeds.url("wire-a.xml")),
+        ],
+        "",
+    );
+    let db = dir.path().join("tradefeed.db");
+    fetch(&config, "Google News: tariffs");
+    fetch(&config, "Wire A");
+    let google = placed(&db, "Google News: tariffs")[0].1;
+    assert_eq!(placed(&db, "Wire A")[0].1, google);
+    assert_eq!(evidence(&db, STORY), "same headline as a title-only copy");
+    // The copy with text represents the story.
+    let titles: Vec<(String, i64)> = row_pairs(
+        &db,
+        &format!("SELECT title, length(text) FROM stories WHERE id = {google}"),
+    );
+    assert_eq!(titles[0].0, STORY);
+    assert!(titles[0].1 > 200, "{titles:?}");
+}
