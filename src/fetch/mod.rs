@@ -279,7 +279,8 @@ impl Fetcher {
     ///
     /// The request's own URL is fetched wherever it leads: the operator chose it. Its
     /// redirects may lead to a non-public address only when that URL is itself non-public (a
-    /// non-public address, `localhost`, or a name whose every address is non-public) or the
+    /// non-public address, `localhost` or a name under it; a name is never looked up for
+    /// this, see `Guard::source_is_private`) or the
     /// request allows it; any other such hop is [`FetchError::PrivateRedirect`], with nothing
     /// sent to it.
     pub async fn fetch(&self, request: &FetchRequest) -> Result<FetchOutcome, FetchError> {
@@ -371,7 +372,7 @@ impl Fetcher {
             }
             let scope = match scope {
                 Some(scope) => scope,
-                None => *scope.insert(self.redirect_scope(request, &source).await),
+                None => *scope.insert(self.redirect_scope(request, &source)),
             };
             if scope == RedirectScope::PublicOnly
                 && let Some(range) = self.guard.refused_target(&next)
@@ -393,11 +394,8 @@ impl Fetcher {
     }
 
     /// Where the redirects of `request`, whose own URL is `source`, may lead.
-    async fn redirect_scope(&self, request: &FetchRequest, source: &Url) -> RedirectScope {
-        // Bounded by the connect timeout, as the lookup a connection makes would be; the total
-        // timeout around the exchange bounds it too.
-        let within = self.limits.connect_timeout.min(LONGEST_TIMER);
-        if request.allow_private_redirects || self.guard.source_is_private(source, within).await {
+    fn redirect_scope(&self, request: &FetchRequest, source: &Url) -> RedirectScope {
+        if request.allow_private_redirects || self.guard.source_is_private(source) {
             RedirectScope::Anywhere
         } else {
             RedirectScope::PublicOnly
