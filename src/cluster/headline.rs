@@ -88,7 +88,20 @@ const MAX_PUBLISHER_WORDS: usize = 6;
 /// its words). `None` when the headline has fewer than [`MIN_DISTINCTIVE_WORDS`]
 /// distinctive words.
 pub fn headline_of(title: &str, text: &str) -> Option<Headline> {
-    let text = normalized(text);
+    // Only the text's end (where an aggregator names the publisher) matters, and the whole
+    // of it only when it could equal the title: a full article is not normalized whole (it
+    // was, for every clustered entry: a lower-cased copy of up to 100,000 characters).
+    let letters = |s: &str| s.chars().filter(|c| c.is_alphanumeric()).count();
+    let short = letters(text) <= letters(title);
+    let text = if short {
+        normalized(text)
+    } else {
+        let mut start = text.len().saturating_sub(title.len() + 8);
+        while !text.is_char_boundary(start) {
+            start += 1;
+        }
+        normalized(&text[start..])
+    };
     let whole = normalized(title);
     let mut key = whole.clone();
     let mut dropped_suffix = None;
@@ -108,7 +121,7 @@ pub fn headline_of(title: &str, text: &str) -> Option<Headline> {
             dropped_suffix = Some(title[at..].trim_end().to_owned());
         }
     }
-    let title_only = text.is_empty() || text == whole || text == key;
+    let title_only = short && (text.is_empty() || text == whole || text == key);
     let distinctive = key
         .split(' ')
         .filter(|w| {
@@ -145,6 +158,28 @@ fn normalized(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_text_is_read_by_its_end_and_is_never_title_only() {
+        let title = "Taiwan plans new tariff cuts on farm goods - Reuters";
+        let article = format!(
+            "{} Taiwan plans new tariff cuts on farm goods",
+            "Word ".repeat(5000)
+        );
+        let h = headline_of(title, &article).unwrap();
+        assert!(!h.title_only);
+        assert_eq!(
+            h.dropped_suffix, None,
+            "the text does not end with the publisher"
+        );
+        let signed = format!("{} Reuters", "Word ".repeat(5000));
+        let h = headline_of(title, &signed).unwrap();
+        assert!(!h.title_only);
+        assert_eq!(h.key, "taiwan plans new tariff cuts on farm goods");
+        // A multi-byte character where the end's window starts.
+        let accents = format!("{}é Reuters", "é".repeat(5000));
+        assert!(headline_of(title, &accents).is_some());
+    }
 
     #[test]
     fn a_google_news_item_is_title_only_and_loses_its_publisher_suffix() {

@@ -123,8 +123,9 @@ pub enum FetchError {
     /// More redirects than allowed.
     #[error("too many redirects (limit {0})")]
     TooManyRedirects(u32),
-    /// A redirect back to a URL of the same chain: no limit would help, so it says so rather
-    /// than "too many" (an operator raised `max_redirects` for nothing).
+    /// A redirect back to a URL of the same chain (shown without its query): no limit would
+    /// help, so it says so rather than "too many" (an operator raised `max_redirects` for
+    /// nothing).
     #[error("redirect loop: {0} was redirected to again")]
     RedirectLoop(String),
     /// A redirect of a public source led to a private, loopback or other non-public address
@@ -368,7 +369,11 @@ impl Fetcher {
                 return Err(FetchError::TooManyRedirects(self.limits.max_redirects));
             }
             if !visited.insert(next.clone()) {
-                return Err(FetchError::RedirectLoop(next.to_string()));
+                // Its query (which may carry a session or signed token) and fragment left out.
+                let mut shown = next.clone();
+                shown.set_query(None);
+                shown.set_fragment(None);
+                return Err(FetchError::RedirectLoop(shown.to_string()));
             }
             let scope = match scope {
                 Some(scope) => scope,

@@ -328,11 +328,15 @@ fn escape_unknown_tags(html: &str) -> Option<String> {
             continue;
         }
         let name = &html[name_start..name_start + name_len];
+        let after = b.get(name_start + name_len);
         let ends_name = matches!(
-            b.get(name_start + name_len),
+            after,
             None | Some(b'>' | b'/' | b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
         );
-        if ends_name && is_html_element(name) {
+        // A namespaced or custom element (`<o:p>`, `<st1:City>`, `<my-widget>`, what Word and
+        // CMSs leave behind) is markup too, dropped as before.
+        let namespaced_or_custom = matches!(after, Some(b':' | b'-'));
+        if (ends_name && is_html_element(name)) || namespaced_or_custom {
             continue;
         }
         let out = out.get_or_insert_with(|| String::with_capacity(html.len() + 8));
@@ -659,6 +663,12 @@ mod tests {
             ),
             ("Quotas<br/>lifted", "Quotas lifted"),
             ("Mixed <AXP> and <i>italics</i>", "Mixed <AXP> and italics"),
+            // Word's and CMSs' namespaced and custom elements stay markup.
+            (
+                "Tariffs<o:p></o:p> in <st1:City>Ottawa</st1:City>",
+                "Tariffs in Ottawa",
+            ),
+            ("Quotas <my-widget x=1>lifted</my-widget>", "Quotas lifted"),
             // Not tags at all, as before.
             ("1 < 2 and <3", "1 < 2 and <3"),
             ("Escaped &lt;CADX.O&gt; stays", "Escaped <CADX.O> stays"),
