@@ -535,6 +535,56 @@ fn data_version(conn: &rusqlite::Connection) -> i64 {
         .unwrap()
 }
 
+/// A poll of a source that a reload renamed while it ran (same URL, new name) is stored on the
+/// renamed row, not refused for want of a row of its old name.
+#[tokio::test]
+async fn a_poll_of_a_source_renamed_meanwhile_is_stored_on_the_renamed_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("tradefeed.db"), Access::ReadWrite).unwrap();
+    sync(&store, &[source("a")]).await.unwrap();
+    let renamed = Source {
+        name: "alpha".into(),
+        ..source("a")
+    };
+    sync(&store, &[renamed]).await.unwrap();
+    // The poll began as "a", before the reload.
+    store.record_poll(not_modified("a")).await.unwrap();
+    let alpha = store.source_state("alpha").await.unwrap().unwrap();
+    assert_eq!(alpha.etag.as_deref(), Some("\"a-etag\""));
+    assert_eq!(alpha.last_outcome.as_deref(), Some("not_modified"));
+    assert!(store.source_state("a").await.unwrap().is_none());
+    // A poll of a name no configured row has, at a URL none has, is still refused.
+    assert!(store.record_poll(not_modified("zeta")).await.is_err());
+    store.close().await;
+}
+
+/// A rename or a new URL changes what the feeds show of a story's sources (its name, the RSS
+/// `<source url>`), so it moves the data version the output caches are keyed by; a sync that
+/// changes nothing shown leaves it.
+#[tokio::test]
+async fn a_rename_or_a_new_url_moves_the_data_version_the_feed_caches_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("tradefeed.db"), Access::ReadWrite).unwrap();
+    sync(&store, &[source("a")]).await.unwrap();
+    let v0 = store.data_version();
+    sync(&store, &[source("a")]).await.unwrap();
+    assert_eq!(store.data_version(), v0, "nothing changed");
+    let renamed = Source {
+        name: "alpha".into(),
+        ..source("a")
+    };
+    sync(&store, std::slice::from_ref(&renamed)).await.unwrap();
+    let v1 = store.data_version();
+    assert_ne!(v1, v0, "renamed");
+    let moved = Source {
+        url: "https://elsewhere.example/feed".into(),
+        ..renamed
+    };
+    sync(&store, &[moved]).await.unwrap();
+    assert_ne!(store.data_version(), v1, "a new URL");
+    store.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn syncing_sources_writes_only_what_changed_and_resets_only_what_a_change_invalidates() {
     let dir = tempfile::tempdir().unwrap();

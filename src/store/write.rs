@@ -135,13 +135,14 @@ pub struct PollRecord {
 /// feed reader that renames a subscription; without this, the renamed source was a new one
 /// that ingested the feed again, and every story listed the outlet twice. When several such
 /// rows share the URL, the one configured until now wins, then the one polled last. A name
-/// and a URL changed together are a new source.
+/// and a URL changed together are a new source. Says whether it renamed any.
 fn rename_moved_names(
     tx: &Connection,
     sources: &[Source],
     stored: &mut std::collections::HashMap<String, StoredSource>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let configured: HashSet<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+    let mut renamed = false;
     for s in sources {
         if stored.contains_key(&s.name) {
             continue;
@@ -162,8 +163,9 @@ fn rename_moved_names(
         tracing::info!(from = %old, to = %s.name, "source renamed; its stories and state stay");
         let row = stored.remove(&old).expect("found above");
         stored.insert(s.name.clone(), row);
+        renamed = true;
     }
-    Ok(())
+    Ok(renamed)
 }
 
 /// A source's row as `sync_sources` compares it with the config.
@@ -252,90 +254,99 @@ impl Store {
         next_after: impl Fn(&Source, DateTime<Utc>) -> DateTime<Utc> + Send + 'static,
     ) -> Result<(), StoreError> {
         let sources = sources.to_vec();
-        self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let mut stored: std::collections::HashMap<String, StoredSource> = tx
-                .prepare(
-                    "SELECT name, url, schedule, in_config, enabled, priority, last_attempt,
+        let shown_changed = self
+            .write(move |conn| {
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let mut stored: std::collections::HashMap<String, StoredSource> = tx
+                    .prepare(
+                        "SELECT name, url, schedule, in_config, enabled, priority, last_attempt,
                             consecutive_failures, next_due IS NULL
                      FROM sources",
-                )?
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        StoredSource {
-                            url: r.get(1)?,
-                            schedule: r.get(2)?,
-                            in_config: r.get(3)?,
-                            enabled: r.get(4)?,
-                            priority: r.get(5)?,
-                            last_attempt: r.get::<_, Option<i64>>(6)?.map(super::time),
-                            failing: r.get::<_, i64>(7)? > 0,
-                            due_at_once: r.get(8)?,
-                        },
-                    ))
-                })?
-                .collect::<Result<_, _>>()?;
-            rename_moved_names(&tx, &sources, &mut stored)?;
-            for s in &sources {
-                let before = stored.remove(&s.name);
-                if let Some(before) = &before
-                    && before.in_config
-                    && before.url == s.url
-                    && before.schedule == s.schedule.as_str()
-                    && before.enabled == s.enabled
-                    && before.priority == s.priority
-                {
-                    continue;
-                }
-                exec(
-                    &tx,
-                    "INSERT INTO sources (name, url, schedule, in_config, enabled, priority)
+                    )?
+                    .query_map([], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            StoredSource {
+                                url: r.get(1)?,
+                                schedule: r.get(2)?,
+                                in_config: r.get(3)?,
+                                enabled: r.get(4)?,
+                                priority: r.get(5)?,
+                                last_attempt: r.get::<_, Option<i64>>(6)?.map(super::time),
+                                failing: r.get::<_, i64>(7)? > 0,
+                                due_at_once: r.get(8)?,
+                            },
+                        ))
+                    })?
+                    .collect::<Result<_, _>>()?;
+                // A rename or a new URL changes what the feeds show of a story's sources (names,
+                // the RSS <source url>): their cached renderings must go.
+                let mut shown_changed = rename_moved_names(&tx, &sources, &mut stored)?;
+                for s in &sources {
+                    let before = stored.remove(&s.name);
+                    if let Some(before) = &before
+                        && before.in_config
+                        && before.url == s.url
+                        && before.schedule == s.schedule.as_str()
+                        && before.enabled == s.enabled
+                        && before.priority == s.priority
+                    {
+                        continue;
+                    }
+                    exec(
+                        &tx,
+                        "INSERT INTO sources (name, url, schedule, in_config, enabled, priority)
                      VALUES (?1, ?2, ?3, 1, ?4, ?5)
                      ON CONFLICT (name) DO UPDATE SET url = excluded.url,
                         schedule = excluded.schedule, in_config = 1,
                         enabled = excluded.enabled, priority = excluded.priority",
-                    params![s.name, s.url, s.schedule.as_str(), s.enabled, s.priority],
-                )?;
-                let Some(before) = before else { continue };
-                if before.url != s.url {
-                    // A new URL is a new feed: forget validators, the move and any 410.
-                    exec(
-                        &tx,
-                        "UPDATE sources SET etag = NULL, last_modified = NULL, moved_to = NULL,
+                        params![s.name, s.url, s.schedule.as_str(), s.enabled, s.priority],
+                    )?;
+                    let Some(before) = before else { continue };
+                    shown_changed |= before.url != s.url;
+                    if before.url != s.url {
+                        // A new URL is a new feed: forget validators, the move and any 410.
+                        exec(
+                            &tx,
+                            "UPDATE sources SET etag = NULL, last_modified = NULL, moved_to = NULL,
                             disabled_reason = NULL, consecutive_failures = 0,
                             retry_not_before = NULL, next_due = NULL
                          WHERE name = ?1",
-                        [&s.name],
-                    )?;
-                } else if before.schedule != s.schedule.as_str()
+                            [&s.name],
+                        )?;
+                    } else if before.schedule != s.schedule.as_str()
                     && let Some(last) = before.last_attempt
                     && !before.failing
                     // Due at once because an earlier reload changed its URL: the last poll
                     // was of the old URL, and the new one is still to be polled at once.
                     && !before.due_at_once
-                {
-                    exec(
-                        &tx,
-                        "UPDATE sources SET next_due = ?2 WHERE name = ?1",
-                        params![s.name, secs(next_after(s, last))],
-                    )?;
+                    {
+                        exec(
+                            &tx,
+                            "UPDATE sources SET next_due = ?2 WHERE name = ?1",
+                            params![s.name, secs(next_after(s, last))],
+                        )?;
+                    }
                 }
-            }
-            // What is left was not in this config.
-            for (name, before) in &stored {
-                if before.in_config {
-                    exec(
-                        &tx,
-                        "UPDATE sources SET in_config = 0 WHERE name = ?1",
-                        [name],
-                    )?;
+                // What is left was not in this config.
+                for (name, before) in &stored {
+                    if before.in_config {
+                        exec(
+                            &tx,
+                            "UPDATE sources SET in_config = 0 WHERE name = ?1",
+                            [name],
+                        )?;
+                    }
                 }
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+                tx.commit()?;
+                Ok(shown_changed)
+            })
+            .await?;
+        if shown_changed {
+            self.bump_version();
+        }
+        Ok(())
     }
 
     /// Deletes the fetch log's lines (one per poll, for debugging) from before `before`, at
@@ -842,14 +853,27 @@ fn query_opt<T>(
     conn.with_statement(sql, |s| s.query_row(params, f).optional())
 }
 
-/// The source's row id, priority and URL.
-fn source_row(tx: &Prepared<'_>, name: &str) -> Result<(i64, i32, String), StoreError> {
-    Ok(query_row(
+/// The row id, priority and URL of the source a poll of `name` at `url` belongs to: the row
+/// of that name, else (a reload renamed the source while the poll ran: see
+/// [`rename_moved_names`], which keeps the URL) the one configured row with that URL.
+fn source_row(tx: &Prepared<'_>, name: &str, url: &str) -> Result<(i64, i32, String), StoreError> {
+    let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
+    if let Some(found) = query_opt(
         tx,
         "SELECT id, priority, url FROM sources WHERE name = ?1",
         [name],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?)
+        row,
+    )? {
+        return Ok(found);
+    }
+    let renamed: Vec<(i64, i32, String)> = tx.with_statement(
+        "SELECT id, priority, url FROM sources WHERE url = ?1 AND in_config = 1 LIMIT 2",
+        |s| s.query_map([url], row)?.collect(),
+    )?;
+    match <[_; 1]>::try_from(renamed) {
+        Ok([found]) => Ok(found),
+        Err(_) => Err(rusqlite::Error::QueryReturnedNoRows.into()),
+    }
 }
 
 /// A poll in the writer's queue (see [`Store::queue_poll`]).
@@ -1039,7 +1063,7 @@ fn record_poll(
     key_filter: &mut Option<KeyFilter>,
 ) -> Result<PollResult, StoreError> {
     let tx = &Prepared::new(tx);
-    let (source_id, priority, url) = source_row(tx, &record.source)?;
+    let (source_id, priority, url) = source_row(tx, &record.source, &record.url)?;
     // A reload gave the source another URL while this poll ran, and reset it as a new feed
     // (`sync_sources`). The entries and the fetch log line are still the source's; what the
     // poll learnt about the old URL is not the new URL's (see below).
