@@ -264,3 +264,65 @@ async fn an_outlet_copy_with_text_joins_the_story_a_google_news_copy_started() {
     assert_eq!(titles[0].0, STORY);
     assert!(titles[0].1 > 200, "{titles:?}");
 }
+
+/// A headline that recurs: a newer story with text and the same headline takes the headline
+/// key over from the old one, so its aggregator copies join it, not the old story (whose
+/// window is over) nor a story of their own. An old copy polled late cannot pull the key back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recurring_headline_leads_aggregator_copies_to_its_newest_story() {
+    let feeds = FeedServer::start().await;
+    let dated = |outlet: &str, date: &str, text: &str| {
+        Resource::feed(common::rss(
+            outlet,
+            &[(
+                &format!("{outlet}-{}", date.len()),
+                &format!("https://{outlet}.example/{}", date.replace(' ', "-")),
+                STORY,
+                text,
+                date,
+            )],
+        ))
+    };
+    feeds.put(
+        "old.xml",
+        dated(
+            "wirea",
+            "Tue, 10 Nov 2026 08:00:00 GMT",
+            &wire_text("wirea"),
+        ),
+    );
+    feeds.put(
+        "new.xml",
+        dated(
+            "daily",
+            "Fri, 20 Nov 2026 08:00:00 GMT",
+            "A second round: the economy ministry in Taipei published a fresh list of goods on              Friday, adding semiconductors equipment, optical parts and frozen seafood to the              items whose duties it proposes to lower, after the first talks in Washington ended              without agreement on chips, officials of the trade office said in a briefing.",
+        ),
+    );
+    feeds.put(
+        "gnews.xml",
+        google_news(&[(STORY, "Focus Taiwan", "Fri, 20 Nov 2026 09:00:00 GMT")]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Old", feeds.url("old.xml")),
+            ("New", feeds.url("new.xml")),
+            ("Google News", feeds.url("gnews.xml")),
+        ],
+        "",
+    );
+    let db = dir.path().join("tradefeed.db");
+    for source in ["Old", "New", "Google News"] {
+        fetch(&config, source);
+    }
+    let old = placed(&db, "Old")[0].1;
+    let new = placed(&db, "New")[0].1;
+    assert_ne!(old, new, "ten days apart, other text: two stories");
+    assert_eq!(
+        placed(&db, "Google News")[0].1,
+        new,
+        "the copy joins the newest story"
+    );
+}

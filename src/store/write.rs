@@ -1242,20 +1242,18 @@ type Join = (i64, String, JoinedStory);
 
 /// The story a new entry joins by the title-only rule, with its evidence: the story of a
 /// stored copy with the same headline (a copy with text first), if that story was published
-/// within [`HEADLINE_WINDOW_SECS`] of the entry. Also says whether the entry's own kind of
-/// key names a story outside the window (or gone), which the entry's story then takes over.
+/// within [`HEADLINE_WINDOW_SECS`] of the entry.
 fn join_by_headline(
     tx: &Prepared<'_>,
     poll: &PollContext<'_>,
     headline: &Headline,
     published: i64,
-) -> Result<(Option<Join>, bool), StoreError> {
+) -> Result<Option<Join>, StoreError> {
     let kinds: &[bool] = if headline.title_only {
         &[false, true]
     } else {
         &[true]
     };
-    let mut stale = false;
     for &title_only in kinds {
         let key = headline_key(&headline.key, title_only);
         if poll
@@ -1284,12 +1282,42 @@ fn join_by_headline(
                 if let Some(suffix) = &headline.dropped_suffix {
                     evidence.push_str(&format!(" (\"{}\" dropped)", suffix.trim()));
                 }
-                return Ok((Some((story, evidence, read)), stale));
+                return Ok(Some((story, evidence, read)));
             }
-            _ => stale |= title_only == headline.title_only,
+            _ => {}
         }
     }
-    Ok((None, stale))
+    Ok(None)
+}
+
+/// Stores an entry's own headline key for `story_id` (the story the entry is in; published
+/// at `published`). A key already naming a story stays with it, unless that story is gone or
+/// was published more than [`HEADLINE_WINDOW_SECS`] before: then this, newer story takes the
+/// key over, so that later copies of a recurring headline find the story it is now, never an
+/// older one (a backfilled old copy cannot pull the key back in time).
+fn store_headline_key(
+    tx: &Prepared<'_>,
+    poll: &mut PollContext<'_>,
+    key: Option<[u8; 16]>,
+    story_id: i64,
+    published: i64,
+) -> rusqlite::Result<()> {
+    let Some(key) = key else { return Ok(()) };
+    let stored = exec(
+        tx,
+        "INSERT INTO story_keys (key, story_id) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET story_id = excluded.story_id
+          WHERE story_keys.story_id <> excluded.story_id
+            AND coalesce((SELECT published FROM stories WHERE id = story_keys.story_id),
+                         -9223372036854775807) < ?3",
+        params![key, story_id, published - HEADLINE_WINDOW_SECS],
+    )?;
+    if stored > 0
+        && let Some(filter) = poll.key_filter.as_deref_mut()
+    {
+        filter.insert(&key);
+    }
+    Ok(())
 }
 
 /// How an exact-duplicate key is stored: its 128-bit xxh3 hash, little-endian. Sixteen bytes
@@ -1458,12 +1486,12 @@ fn write_entry<'a>(
         return Ok(());
     }
     let keys = story_keys(e);
-    // Stored with the exact keys, looked up after them (see `join_by_headline`).
+    // Stored after the exact keys (see `store_headline_key`), looked up after them (see
+    // `join_by_headline`).
     let own_headline_key = write
         .headline
         .as_ref()
-        .map(|h| (headline_key(&h.key, h.title_only), "same headline"));
-    let stored_keys: Vec<_> = keys.iter().copied().chain(own_headline_key).collect();
+        .map(|h| headline_key(&h.key, h.title_only));
 
     if let Some((entry_id, hash, story_id)) = existing {
         if hash == e.content_hash {
@@ -1500,7 +1528,8 @@ fn write_entry<'a>(
                 e.dated
             ],
         )?;
-        insert_keys(tx, poll, &stored_keys, story_id)?;
+        insert_keys(tx, poll, &keys, story_id)?;
+        store_headline_key(tx, poll, own_headline_key, story_id, secs(e.published))?;
         let representative: Option<i64> = query_row(
             tx,
             "SELECT representative FROM stories WHERE id = ?1",
@@ -1552,13 +1581,10 @@ fn write_entry<'a>(
         joined = Some((*story, format!("near-duplicate: {evidence}"), read));
         near_duplicate = true;
     }
-    let mut retake_headline_key = false;
     if joined.is_none()
         && let Some(headline) = &write.headline
     {
-        let (found, stale) = join_by_headline(tx, poll, headline, secs(e.published))?;
-        joined = found;
-        retake_headline_key = stale;
+        joined = join_by_headline(tx, poll, headline, secs(e.published))?;
     }
 
     let entry_id = poll.take_entry_id(tx)?;
@@ -1613,16 +1639,8 @@ fn write_entry<'a>(
             poll.base_url
         ],
     )?;
-    insert_keys(tx, poll, &stored_keys, story_id)?;
-    if retake_headline_key && let Some((key, _)) = own_headline_key {
-        // The key named a story too old (or gone): this one takes it over, so that later
-        // copies of this headline find the story it is now.
-        exec(
-            tx,
-            "UPDATE story_keys SET story_id = ?2 WHERE key = ?1",
-            params![key, story_id],
-        )?;
-    }
+    insert_keys(tx, poll, &keys, story_id)?;
+    store_headline_key(tx, poll, own_headline_key, story_id, secs(e.published))?;
 
     match joined_story {
         None => write_scores(tx, story_id, &scores_of(write, hook), true)?,
