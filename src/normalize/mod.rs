@@ -334,8 +334,10 @@ fn escape_unknown_tags(html: &str) -> Option<String> {
             None | Some(b'>' | b'/' | b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
         );
         // A namespaced or custom element (`<o:p>`, `<st1:City>`, `<my-widget>`, what Word and
-        // CMSs leave behind) is markup too, dropped as before.
-        let namespaced_or_custom = matches!(after, Some(b':' | b'-'));
+        // CMSs leave behind) is markup too, dropped as before: its prefix or name is in lower
+        // case (custom element names must be), unlike Reuters' `<CO-STEEL INC>`, a company.
+        let namespaced_or_custom =
+            matches!(after, Some(b':' | b'-')) && !name.bytes().any(|c| c.is_ascii_uppercase());
         if (ends_name && is_html_element(name)) || namespaced_or_custom {
             continue;
         }
@@ -669,6 +671,11 @@ mod tests {
                 "Tariffs in Ottawa",
             ),
             ("Quotas <my-widget x=1>lifted</my-widget>", "Quotas lifted"),
+            // Reuters names companies in brackets, hyphens and all: text.
+            (
+                "<CO-STEEL INC> sets dividend",
+                "<CO-STEEL INC> sets dividend",
+            ),
             // Not tags at all, as before.
             ("1 < 2 and <3", "1 < 2 and <3"),
             ("Escaped &lt;CADX.O&gt; stays", "Escaped <CADX.O> stays"),
