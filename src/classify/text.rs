@@ -249,6 +249,42 @@ pub fn stems_cached_on_this_thread() -> usize {
     CACHE.with(|cache| cache.borrow().len)
 }
 
+/// Words whose Snowball stem would be a trade term they have nothing to do with, and the stem
+/// they get instead (for scoring and training only; see [`stem_hash_of_word`]):
+/// - `important`, `importance`, `importantly` stem to `import`: "An important update on our
+///   store hours" scored as imports (the audit's main false positive).
+/// - `goods` (merchandise, a trade word) and `good` (the adjective) both stem to `good`.
+/// - `customer(s)` and `customs` (the border authority) both stem to `custom`.
+/// - `original`, `originally`, `originality` stem to `origin` (as in "rules of origin").
+///
+/// Words of one root whose senses differ (`exporting` photos, stock `trading`, `duty`) are
+/// left alone: the stem is right, and the model weighs them by their company (bigrams, the
+/// rest of the text). Each override is its own stem, kept apart from every Snowball stem
+/// (they end in letters Snowball strips, or are whole words it would shorten).
+const STEM_OVERRIDES: &[(&str, &str)] = &[
+    ("important", "important"),
+    ("importance", "important"),
+    ("importantly", "important"),
+    ("unimportant", "unimportant"),
+    ("goods", "goods"),
+    ("customer", "customer"),
+    ("customers", "customer"),
+    ("original", "original"),
+    ("originally", "original"),
+    ("originality", "original"),
+    ("originals", "original"),
+];
+
+/// The stem text of one word as written: its [`STEM_OVERRIDES`] stem, else the Snowball stem
+/// of the folded word.
+fn stem_text(raw: &str) -> Cow<'_, str> {
+    let folded = fold(raw);
+    if let Some(&(_, stem)) = STEM_OVERRIDES.iter().find(|(word, _)| *word == folded) {
+        return Cow::Borrowed(stem);
+    }
+    Cow::Owned(stemmer().stem(&folded).into_owned())
+}
+
 fn stemmer() -> &'static Stemmer {
     static STEMMER: OnceLock<Stemmer> = OnceLock::new();
     STEMMER.get_or_init(|| Stemmer::create(Algorithm::English))
@@ -389,7 +425,7 @@ pub fn tokenize(text: &str, out: &mut Vec<Token>, mut names: Option<&mut HashMap
             if let Some(names) = names.as_deref_mut() {
                 names
                     .entry(token.stem)
-                    .or_insert_with(|| stemmer().stem(&fold(raw)).into_owned());
+                    .or_insert_with(|| stem_text(raw).into_owned());
             }
             out.push(token);
         });
@@ -399,7 +435,17 @@ pub fn tokenize(text: &str, out: &mut Vec<Token>, mut names: Option<&mut HashMap
 /// [`Token::stem`] of one lower-case word without digits, through the calling thread's stem
 /// cache. The near-duplicate signature stems its headline terms here, so a word that scoring
 /// has already met on this thread is not stemmed again (headline words are mostly such).
+///
+/// Signatures are persisted, so their terms keep the plain Snowball stem: a word of
+/// [`STEM_OVERRIDES`] (rare in headlines) is stemmed here every time, past the cache that holds
+/// its overridden stem for scoring.
 pub(crate) fn stem_hash_of_word(word: &str) -> u64 {
+    if STEM_OVERRIDES
+        .iter()
+        .any(|(overridden, _)| *overridden == word)
+    {
+        return xxh3_64(stemmer().stem(word).as_bytes());
+    }
     CACHE.with(|cache| token_of(&mut cache.borrow_mut(), word).stem)
 }
 
@@ -435,10 +481,9 @@ fn token_of(cache: &mut StemCache, raw: &str) -> Token {
 
 /// The token of one word, worked out.
 fn stem_token(raw: &str) -> Token {
-    let folded = fold(raw);
     Token {
-        stem: xxh3_64(stemmer().stem(&folded).as_bytes()),
-        stop: is_stopword(&folded),
+        stem: xxh3_64(stem_text(raw).as_bytes()),
+        stop: is_stopword(&fold(raw)),
     }
 }
 
@@ -677,11 +722,53 @@ mod tests {
 
     /// The token a word gets with no cache involved.
     fn uncached(word: &str) -> Token {
-        let folded = fold(word);
-        Token {
-            stem: xxh3_64(stemmer().stem(&folded).as_bytes()),
-            stop: is_stopword(&folded),
+        stem_token(word)
+    }
+
+    #[test]
+    fn words_whose_stem_would_be_a_trade_term_keep_a_stem_of_their_own() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "imports imported importers import",
+                &["import", "import", "import", "import"],
+            ),
+            (
+                "important importance importantly unimportant",
+                &["important", "important", "important", "unimportant"],
+            ),
+            ("IMPORTANT Importance", &["important", "important"]),
+            ("goods good", &["goods", "good"]),
+            (
+                "customs customers customer",
+                &["custom", "customer", "customer"],
+            ),
+            (
+                "origin original originally originals",
+                &["origin", "original", "original", "original"],
+            ),
+            ("exporting exports", &["export", "export"]),
+            // No pronoun rule and no dotted abbreviations: `us` and `U.S.` are as before.
+            ("us US U.S.", &["us", "us", "u", "s"]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(stems(text), *want, "{text}");
         }
+        // Every override's stem is a stem of its own: no Snowball stem of a word outside the
+        // table (its own words included, stemmed plainly) is one of them.
+        for (word, stem) in STEM_OVERRIDES {
+            assert_ne!(stemmer().stem(word), *stem, "{word}");
+        }
+    }
+
+    #[test]
+    fn signature_terms_keep_the_plain_snowball_stem_of_overridden_words() {
+        let mut out = Vec::new();
+        tokenize("important goods customers", &mut out, None); // cached with scoring stems
+        for word in ["important", "goods", "customers", "original", "tariffs"] {
+            let plain = xxh3_64(stemmer().stem(word).as_bytes());
+            assert_eq!(stem_hash_of_word(word), plain, "{word}");
+        }
+        assert_ne!(out[0].stem, stem_hash_of_word("important"));
     }
 
     #[test]
