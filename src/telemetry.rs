@@ -81,6 +81,11 @@ fn describe() {
         "tradefeed_http_requests_total",
         "HTTP requests by route and status."
     );
+    describe_counter!(
+        "tradefeed_http_write_timeouts_total",
+        "HTTP connections closed because a response write made no progress for 30 s (a client \
+         that stopped reading)."
+    );
     describe_gauge!(
         "tradefeed_build_info",
         "Always 1; the version label names the build."
@@ -115,6 +120,11 @@ pub fn record_reload(ok: bool) {
 pub fn record_request(route: &str, status: u16) {
     counter!("tradefeed_http_requests_total", "route" => route.to_string(), "status" => status.to_string())
         .increment(1);
+}
+
+/// Records an HTTP connection closed because its client stopped reading a response.
+pub fn record_write_timeout() {
+    counter!("tradefeed_http_write_timeouts_total").increment(1);
 }
 
 /// The Prometheus text of every metric the recorder holds, followed by `state_gauges` (from
