@@ -116,9 +116,9 @@ pub fn record_reload(ok: bool) {
     gauge!("tradefeed_config_reload_ok").set(if ok { 1.0 } else { 0.0 });
 }
 
-/// Records one HTTP request.
-pub fn record_request(route: &str, status: u16) {
-    counter!("tradefeed_http_requests_total", "route" => route.to_string(), "status" => status.to_string())
+/// Records one HTTP request to `route` (a matched route pattern) answered with `status`.
+pub fn record_request(route: String, status: u16) {
+    counter!("tradefeed_http_requests_total", "route" => route, "status" => status.to_string())
         .increment(1);
 }
 
