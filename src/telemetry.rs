@@ -79,6 +79,11 @@ fn describe() {
         "tradefeed_http_requests_total",
         "HTTP requests by route and status."
     );
+    describe_counter!(
+        "tradefeed_http_write_timeouts_total",
+        "HTTP connections closed because a response write made no progress for 30 s (a client \
+         that stopped reading)."
+    );
     describe_gauge!(
         "tradefeed_build_info",
         "Always 1; the version label names the build."
@@ -109,10 +114,15 @@ pub fn record_reload(ok: bool) {
     gauge!("tradefeed_config_reload_ok").set(if ok { 1.0 } else { 0.0 });
 }
 
-/// Records one HTTP request.
-pub fn record_request(route: &str, status: u16) {
-    counter!("tradefeed_http_requests_total", "route" => route.to_string(), "status" => status.to_string())
+/// Records one HTTP request to `route` (a matched route pattern) answered with `status`.
+pub fn record_request(route: String, status: u16) {
+    counter!("tradefeed_http_requests_total", "route" => route, "status" => status.to_string())
         .increment(1);
+}
+
+/// Records an HTTP connection closed because its client stopped reading a response.
+pub fn record_write_timeout() {
+    counter!("tradefeed_http_write_timeouts_total").increment(1);
 }
 
 /// The Prometheus text of every metric the recorder holds. `/metrics` takes it before it reads

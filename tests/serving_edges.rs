@@ -581,6 +581,7 @@ async fn serve_capped_with(
         header_read_timeout: std::time::Duration::from_secs(600),
         max_connections: cap,
         close_grace,
+        write_stall_timeout: tradefeed::http::WRITE_STALL_TIMEOUT,
     };
     let server = tokio::spawn(tradefeed::http::serve_limited(listener, router, limits, {
         let stop = stop.clone();
@@ -784,6 +785,133 @@ async fn at_the_cap_clients_that_stop_reading_a_response_are_dropped_after_the_c
         .expect("the drain waited on a client that does not read")
         .unwrap();
     drop((stalled, another));
+}
+
+/// What `tradefeed_http_write_timeouts_total` says now (0 before the first).
+fn write_timeouts() -> u64 {
+    tradefeed::telemetry::render("")
+        .lines()
+        .find_map(|l| l.strip_prefix("tradefeed_http_write_timeouts_total "))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+/// A client socket on `addr` whose receive buffer is `buffer` bytes (the kernel doubles it).
+async fn connect_with_buffer(addr: std::net::SocketAddr, buffer: u32) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(buffer).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// Below the cap too, a client that asks for a large answer and stops reading is disconnected
+/// once the server's write has waited the write-stall timeout without progress, and counted; a
+/// client that reads slowly throughout is served the whole answer, though that takes many
+/// times the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_disconnected_after_the_write_stall_timeout_but_a_slow_reader_is_served()
+ {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const BODY: usize = 2 << 20;
+    let big = axum::body::Bytes::from(vec![b'x'; BODY]);
+    let router = axum::Router::new().route(
+        "/big",
+        axum::routing::get(move || {
+            let big = big.clone();
+            async move { big }
+        }),
+    );
+    // Small socket buffers (accepted sockets take the listener's), so a client that stops
+    // reading stops the server's writes after a few hundred kilobytes, and one that reads
+    // frees room, so lets a write through, every few dozen.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_send_buffer_size(64 << 10).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(64).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stall = std::time::Duration::from_millis(500);
+    let limits = tradefeed::http::ServeLimits {
+        header_read_timeout: std::time::Duration::from_secs(600),
+        max_connections: 64,
+        close_grace: tradefeed::http::CLOSE_GRACE,
+        write_stall_timeout: stall,
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(tradefeed::http::serve_limited(listener, router, limits, {
+        let stop = stop.clone();
+        async move { stop.cancelled().await }
+    }));
+    let request = b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+    let before = write_timeouts();
+
+    let mut stalled = connect_with_buffer(addr, 64 << 10).await;
+    stalled.write_all(request).await.unwrap();
+    let mut first = [0u8; 1];
+    stalled.read_exact(&mut first).await.unwrap();
+
+    // 16 KiB every 20 ms: 2 MiB take over 2.5 s, five times the timeout.
+    let slow = tokio::spawn(async move {
+        let mut stream = connect_with_buffer(addr, 64 << 10).await;
+        stream.write_all(request).await.unwrap();
+        let started = std::time::Instant::now();
+        let mut answer = Vec::new();
+        let mut head = None;
+        let mut buf = vec![0u8; 16 << 10];
+        while head.is_none_or(|head| answer.len() < head + BODY) {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "the slow reader was disconnected after {} bytes",
+                answer.len()
+            );
+            answer.extend_from_slice(&buf[..n]);
+            head = head.or_else(|| {
+                answer
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .map(|p| p + 4)
+            });
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        (answer, head.unwrap(), started.elapsed())
+    });
+
+    // The server gives up on the stalled client (bounded: a hang is a failure, not a wait).
+    let waiting = std::time::Instant::now();
+    while write_timeouts() == before {
+        assert!(
+            waiting.elapsed() < std::time::Duration::from_secs(30),
+            "no write-stall timeout counted for the client that stopped reading"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Reading now, it gets what the socket buffers held, then the end: not the whole answer.
+    let mut rest = Vec::new();
+    let read_rest = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        stalled.read_to_end(&mut rest),
+    )
+    .await
+    .expect("the stalled connection was closed");
+    let got = 1 + rest.len();
+    assert!(
+        got < BODY,
+        "the client that stopped reading got {got} bytes of a {BODY}-byte body ({read_rest:?})"
+    );
+
+    let (answer, head, took) = slow.await.unwrap();
+    let text = String::from_utf8_lossy(&answer[..head]).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert_eq!(
+        answer.len() - head,
+        BODY,
+        "the slow reader got the whole body"
+    );
+    assert!(
+        took > stall * 3,
+        "the slow read took {took:?}, not many timeouts"
+    );
+
+    stop.cancel();
+    server.await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

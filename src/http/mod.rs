@@ -21,7 +21,8 @@ use axum::routing::get;
 pub use redact::redact_userinfo;
 pub use render::{Format, story_id, xml_safe};
 pub use serve::{
-    CLOSE_GRACE, HEADER_READ_TIMEOUT, ServeLimits, connection_limit, serve, serve_limited,
+    CLOSE_GRACE, HEADER_READ_TIMEOUT, ServeLimits, WRITE_STALL_TIMEOUT, connection_limit, serve,
+    serve_limited,
 };
 
 use crate::ingest::SharedClassifier;
@@ -550,29 +551,29 @@ pub fn router(state: HttpState) -> Router {
         .route("/readyz", get(readyz))
         .route("/sources.opml", get(opml::sources))
         .route("/metrics", get(metrics))
-        .layer(axum::middleware::from_fn(count_requests))
-        .layer(axum::middleware::map_response(no_sniffing))
+        .layer(axum::middleware::from_fn(finish_response))
         .with_state(state)
 }
 
 /// Marks every response `X-Content-Type-Options: nosniff`, so a browser takes its content type
-/// as given: error texts echo request input as `text/plain`, and must never be sniffed as HTML.
-async fn no_sniffing(mut response: Response) -> Response {
-    response.headers_mut().insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
-}
-
-/// Counts every request by matched route (not raw path: bounded label values) and status.
-async fn count_requests(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+/// as given (error texts echo request input as `text/plain`, and must never be sniffed as
+/// HTML), and counts every request by matched route (not raw path: bounded label values) and
+/// status. One middleware for both: each layer costs the serving path a boxed future and a
+/// clone of the routes' service per request.
+async fn finish_response(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let route = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let response = next.run(request).await;
-    crate::telemetry::record_request(&route, response.status().as_u16());
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    crate::telemetry::record_request(route, response.status().as_u16());
     response
 }
 

@@ -18,11 +18,20 @@
 //! its response, then is dropped: a client that asks for a feed and never reads it cannot
 //! hold its slot, or a drain, for ever.
 //!
+//! Below the cap a client that asks for a large feed and then stops reading would hold its
+//! connection for ever: the response's write waits on the client's full receive window. So
+//! every connection's socket is wrapped in [`StallLimit`], which fails a write that has made
+//! no progress for [`WRITE_STALL_TIMEOUT`] (hyper has no write timeout of its own); hyper then
+//! closes the connection and `tradefeed_http_write_timeouts_total` counts it. A client that
+//! reads, however slowly, keeps its connection: only a lack of progress is bounded, not the
+//! time a response takes.
+//!
 //! Graceful shutdown: stop accepting, let each connection finish the request it is answering
 //! (idle ones close at once; each within [`CLOSE_GRACE`]), return when all have.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -31,6 +40,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
@@ -110,6 +120,7 @@ pub async fn serve(
         header_read_timeout,
         max_connections,
         close_grace: CLOSE_GRACE,
+        write_stall_timeout: WRITE_STALL_TIMEOUT,
     };
     serve_limited(listener, router, limits, shutdown).await;
 }
@@ -120,6 +131,16 @@ pub async fn serve(
 /// its connection, and at the cap everyone's turn, for ever.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
+/// Longest a response write may wait without the client taking a single byte; then the
+/// connection is closed. It bounds a lack of progress, not a response's total time: a phone on
+/// a poor link that takes a feed at a kilobyte a second frees room in the socket's buffer
+/// every few seconds and is served however long it takes. 30 s rides out a mobile link's
+/// dead spell of 15 s or so (TCP's retransmissions back off exponentially, about 1, 3, 7 and
+/// 15 s in) and is half nginx's `send_timeout` (the time nginx allows between two successful
+/// writes): a client that takes nothing for that long has in practice gone, or never meant to
+/// read. hyper has no such timeout (its only one is for request headers).
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The limits [`serve_limited`] serves with.
 #[derive(Debug, Clone, Copy)]
 pub struct ServeLimits {
@@ -129,6 +150,8 @@ pub struct ServeLimits {
     pub max_connections: usize,
     /// See [`CLOSE_GRACE`].
     pub close_grace: Duration,
+    /// See [`WRITE_STALL_TIMEOUT`].
+    pub write_stall_timeout: Duration,
 }
 
 /// [`serve`] with explicit limits.
@@ -147,6 +170,7 @@ pub async fn serve_limited(
         header_read_timeout,
         max_connections,
         close_grace,
+        write_stall_timeout,
     } = limits;
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -196,7 +220,8 @@ pub async fn serve_limited(
             inner: TowerToHyperService::new(router.clone()),
             used: Arc::clone(&used),
         };
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let io = TokioIo::new(StallLimit::new(stream, write_stall_timeout));
+        let connection = builder.serve_connection(io, service);
         let mut watch = Watch::new(Arc::clone(&control), used);
         connections.spawn(async move {
             let _slot = slot;
@@ -383,6 +408,120 @@ impl<S: hyper::service::Service<R>, R> hyper::service::Service<R> for MarkUsed<S
     fn call(&self, request: R) -> Self::Future {
         self.used.store(true, Ordering::Relaxed);
         self.inner.call(request)
+    }
+}
+
+/// A socket whose writes fail with [`WriteStalled`] once one has waited `timeout` without any
+/// write succeeding: a client that stopped reading. The clock starts when a write first finds
+/// the socket's buffer full and stops at the next write that succeeds, so a response that fits
+/// the buffer, or a client that keeps reading, never touches the timer: on the serving path
+/// this costs a branch per write, and the timer (made on a connection's first full buffer) is
+/// rearmed once per wait for the client, which is itself a trip through the kernel.
+///
+/// Vectored writes go through as such: hyper writes a response's head and body with one
+/// `writev` only over IO that says it can (else it copies every body into its buffer).
+pub(crate) struct StallLimit<S> {
+    io: S,
+    timeout: Duration,
+    /// Fires `timeout` after the current wait began; made on the first wait.
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// A write is waiting and `stall` is set for it.
+    waiting: bool,
+}
+
+impl<S> StallLimit<S> {
+    pub(crate) fn new(io: S, timeout: Duration) -> StallLimit<S> {
+        StallLimit {
+            io,
+            timeout,
+            stall: None,
+            waiting: false,
+        }
+    }
+
+    /// Passes on what a write returned: ready (some progress, or an error) ends a wait;
+    /// pending starts one, or fails with [`WriteStalled`] once the wait has lasted `timeout`.
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if poll.is_ready() {
+            self.waiting = false;
+            return poll;
+        }
+        let stall = match &mut self.stall {
+            Some(stall) if self.waiting => stall,
+            Some(stall) => {
+                stall
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + self.timeout);
+                stall
+            }
+            None => self
+                .stall
+                .insert(Box::pin(tokio::time::sleep(self.timeout))),
+        };
+        self.waiting = true;
+        if stall.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        // hyper closes the connection at a write's error and writes no more.
+        crate::telemetry::record_write_timeout();
+        Poll::Ready(Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            WriteStalled(self.timeout),
+        )))
+    }
+}
+
+/// The error of a write that made no progress for the time given: the client stopped reading.
+#[derive(Debug, thiserror::Error)]
+#[error("the client took no response bytes for {0:?}")]
+pub(crate) struct WriteStalled(Duration);
+
+impl<S: AsyncRead + Unpin> AsyncRead for StallLimit<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for StallLimit<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.watch(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.watch(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    // A TCP socket's flush and shutdown do not wait on the client.
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
 
