@@ -789,7 +789,7 @@ async fn at_the_cap_clients_that_stop_reading_a_response_are_dropped_after_the_c
 
 /// What `tradefeed_http_write_timeouts_total` says now (0 before the first).
 fn write_timeouts() -> u64 {
-    tradefeed::telemetry::render("")
+    tradefeed::telemetry::render_recorded()
         .lines()
         .find_map(|l| l.strip_prefix("tradefeed_http_write_timeouts_total "))
         .map_or(0, |n| n.trim().parse().unwrap())
