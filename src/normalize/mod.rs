@@ -450,28 +450,28 @@ pub fn html_to_text(html: &str) -> String {
 /// titles hash differently): a row stored before keeps its title until the item is edited,
 /// rather than every such item looking edited once after an upgrade.
 pub fn content_hash_in_stored_form(entry: &Entry, base_url: &str, stored: &str) -> Option<String> {
-    let legacy;
-    let entry = match &entry.earlier_title {
-        Some(earlier) => {
-            legacy = Entry {
-                title: earlier.title.clone(),
-                ..entry.clone()
-            };
-            &legacy
-        }
-        None => entry,
-    };
+    let title = entry
+        .earlier_title
+        .as_ref()
+        .map_or(entry.title.as_str(), |earlier| earlier.title.as_str());
     match HashForm::of(stored) {
         HashForm::Current => entry.earlier_title.as_ref().map(|e| e.content_hash.clone()),
         HashForm::ResolvedDates => Some(self::identity::resolved_dates_content_hash(&entry_parts(
             entry,
+            title,
             &entry.html,
         ))),
         HashForm::AllAttributes => Some(self::identity::all_attributes_content_hash(&entry_parts(
             entry,
+            title,
             &entry.html,
         ))),
-        HashForm::SanitizedHtml => Some(legacy_content_hash(entry, base_url)),
+        HashForm::SanitizedHtml => {
+            let sanitized = sanitize_html(&entry.html, base_url);
+            Some(self::identity::legacy_content_hash(&entry_parts(
+                entry, title, &sanitized,
+            )))
+        }
     }
 }
 
@@ -479,14 +479,14 @@ pub fn content_hash_in_stored_form(entry: &Entry, base_url: &str, stored: &str) 
 /// with the HTML sanitized against the feed's URL (`base_url`, as those releases did).
 pub fn legacy_content_hash(entry: &Entry, base_url: &str) -> String {
     let sanitized = sanitize_html(&entry.html, base_url);
-    self::identity::legacy_content_hash(&entry_parts(entry, &sanitized))
+    self::identity::legacy_content_hash(&entry_parts(entry, &entry.title, &sanitized))
 }
 
-/// `entry`'s hashed parts, with `html` standing for its HTML.
+/// `entry`'s hashed parts, with `title` and `html` standing for its own.
 /// (The resolved dates, as every earlier form hashed them.)
-fn entry_parts<'a>(entry: &'a Entry, html: &'a str) -> ContentParts<'a> {
+fn entry_parts<'a>(entry: &'a Entry, title: &'a str, html: &'a str) -> ContentParts<'a> {
     ContentParts::resolved(
-        &entry.title,
+        title,
         entry.link.as_deref(),
         html,
         &entry.authors,
