@@ -389,7 +389,7 @@ fn shown_raw_text(name: &str) -> Option<ShownRawText> {
 /// `<` and `>` escaped (so that no tag can start in it), and `&` too for raw text.
 fn push_raw_text(out: &mut String, text: &str, how: ShownRawText) {
     let mut rest = text;
-    while let Some(at) = rest.find(|c| matches!(c, '<' | '>' | '&')) {
+    while let Some(at) = rest.find(['<', '>', '&']) {
         out.push_str(&rest[..at]);
         out.push_str(match rest.as_bytes()[at] {
             b'<' => "&lt;",
