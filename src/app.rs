@@ -327,7 +327,10 @@ pub async fn run(
                     let report = ingestor.poll(&job.source, None, permit, &cancel).await;
                     match after_poll(&report, cancel.is_cancelled(), ingestor.backoff_cap()) {
                         AfterPoll::Cancelled => {
-                            warn!(source = %job.source.name, "poll cancelled by shutdown");
+                            warn!(
+                                source = %job.source.name,
+                                "poll cut off by shutdown; nothing recorded, due as before"
+                            );
                         }
                         AfterPoll::HoldBack(wait) => job.defer_for(wait),
                         AfterPoll::Reschedule => {

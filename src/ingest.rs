@@ -495,11 +495,15 @@ impl Ingestor {
                 let message = format!("the poll crashed: {}", panic_message(e.into_panic()));
                 self.record_crash(source, started_at, clock, message).await
             }
-            Err(e) => {
+            // Aborted above, by shutdown: nothing is recorded against the source (the poll is
+            // no failure of it, and the due time it found stands), only counted as
+            // `cancelled` in the metrics. A poll whose results were already queued for the
+            // writer is still committed as it ended.
+            Err(_) => {
                 let retry = self.settings().backoff_base;
                 PollReport {
                     outcome: CANCELLED.into(),
-                    error: Some(format!("the poll was cancelled: {e}")),
+                    error: Some("cut off by shutdown".into()),
                     duration: clock.elapsed(),
                     defer_for: Some(retry),
                     ..PollReport::blank(&source.name, saturating_add_std(Utc::now(), retry))
@@ -1497,6 +1501,7 @@ mod tests {
             poll.await
         };
         assert_eq!(report.outcome, CANCELLED, "{report:?}");
+        assert_eq!(report.error.as_deref(), Some("cut off by shutdown"));
         assert_eq!(
             report.defer_for,
             Some(Duration::from_secs(600)),

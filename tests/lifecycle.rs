@@ -199,3 +199,63 @@ async fn sigterm_while_every_poll_slot_is_busy_and_jobs_wait_exits_within_second
         "no queued poll started after the shutdown request"
     );
 }
+
+/// A poll still in flight when the shutdown's grace for polls runs out is cut off: that is no
+/// failure of its source and leaves no trace in the database. Not a `timeout` in the fetch
+/// log, no failure counted, no backoff: the source keeps its state from before the poll
+/// (here: never polled) and the due time the poll found, so the next start polls it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_cut_off_by_shutdown_is_no_failure_and_changes_nothing_stored() {
+    let (addr, mut requests) = start_slow_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(
+        dir.path(),
+        &[("Slow", format!("http://{addr}/feed.xml"))],
+        "",
+    );
+    with_a_minute_long_timeout(&config);
+
+    let mut child = run_daemon(&config, Stdio::null());
+    tokio::time::timeout(Duration::from_secs(20), requests.recv())
+        .await
+        .expect("the daemon polls the slow source")
+        .unwrap();
+    let db = dir.path().join("tradefeed.db");
+    let due_before: Option<i64> = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT next_due FROM sources WHERE name = 'Slow'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+
+    sigterm(&child);
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (failures, outcome, error, next_due): (i64, Option<String>, Option<String>, Option<i64>) =
+        conn.query_row(
+            "SELECT consecutive_failures, last_outcome, last_error, next_due
+             FROM sources WHERE name = 'Slow'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(failures, 0, "a cut-off poll is not a failure");
+    assert_eq!(outcome, None, "the source was never polled to the end");
+    assert_eq!(error, None);
+    assert_eq!(next_due, due_before, "no backoff: due as before the poll");
+    let logged: Vec<String> = conn
+        .prepare("SELECT outcome FROM fetches")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(logged.is_empty(), "nothing in the fetch log: {logged:?}");
+}

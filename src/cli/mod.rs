@@ -340,52 +340,7 @@ async fn fetch(cli: &Cli, only: Option<&str>) -> anyhow::Result<ExitCode> {
     // One line per source: buffered, so a pass over thousands of sources is not a write
     // system call per line (stdout's own buffer flushes at every newline).
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let (mut failed, mut items, mut new, mut not_modified) = (0, 0, 0, 0);
-    for r in &results {
-        match r {
-            FetchPassResult::Polled(p) if p.is_ok() => {
-                items += p.items;
-                new += p.new_entries;
-                if p.outcome == "not_modified" {
-                    not_modified += 1;
-                }
-                let _ = writeln!(
-                    out,
-                    "{:<28} {:<13} items={:<4} new={:<4} updated={:<4} stories+={:<4} {:>6}ms",
-                    p.source,
-                    p.outcome,
-                    p.items,
-                    p.new_entries,
-                    p.updated_entries,
-                    p.new_stories,
-                    p.duration.as_millis()
-                );
-            }
-            FetchPassResult::Polled(p) => {
-                failed += 1;
-                let _ = writeln!(
-                    out,
-                    "{:<28} FAILED {}: {}",
-                    p.source,
-                    p.outcome,
-                    p.error.as_deref().unwrap_or("")
-                );
-            }
-            FetchPassResult::Skipped { source, reason } => {
-                let _ = writeln!(out, "{source:<28} skipped: {reason}");
-            }
-        }
-    }
-    let _ = writeln!(
-        out,
-        "{} sources, {} failed, {} not modified, {} items, {} new entries in {:.2}s",
-        results.len(),
-        failed,
-        not_modified,
-        items,
-        new,
-        started.elapsed().as_secs_f64()
-    );
+    let failed = write_fetch_summary(&mut out, &results, started.elapsed());
     let _ = out.flush();
     Ok(if failed > 0 {
         ExitCode::from(EXIT_SOME_FAILED)
@@ -399,19 +354,120 @@ async fn sources(cli: &Cli) -> anyhow::Result<ExitCode> {
     let path = config.storage.path.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&path, Access::ReadOnly)).await??;
     let states = store.source_states().await?;
+    let mut out = std::io::stdout().lock();
+    write_sources_table(&mut out, &config.sources, &states);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Widest the name column of `fetch` and `sources` is padded to: a longer name is printed
+/// whole (names are what operators grep for) and pushes the rest of its own line right.
+const MAX_NAME_COLUMN: usize = 60;
+
+/// Width of a name column: the longest of `names` (in characters), at least `min` (the
+/// heading's width), at most [`MAX_NAME_COLUMN`].
+fn name_column_width<'a>(names: impl Iterator<Item = &'a str>, min: usize) -> usize {
+    names
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(min, MAX_NAME_COLUMN.max(min))
+}
+
+/// Writes the `fetch` report: a line per source, then the summary line. Returns how many
+/// sources failed.
+///
+/// Scripts parse these lines: fields are only ever added, at the end. A polled source's line
+/// ends with `skipped=N` when items of its feed were not taken in (no identity, published
+/// before the retention, over `max_items_per_poll`); the summary ends with their total, worded
+/// so that no number stands before the word `items` but the first (`benches/acceptance.sh`
+/// reads that one with a greedy pattern).
+fn write_fetch_summary(
+    out: &mut impl Write,
+    results: &[FetchPassResult],
+    elapsed: std::time::Duration,
+) -> usize {
+    let width = name_column_width(
+        results.iter().map(|r| match r {
+            FetchPassResult::Polled(p) => p.source.as_str(),
+            FetchPassResult::Skipped { source, .. } => source.as_str(),
+        }),
+        28,
+    );
+    let (mut failed, mut items, mut new, mut not_modified, mut skipped) = (0, 0, 0, 0, 0);
+    for r in results {
+        match r {
+            FetchPassResult::Polled(p) if p.is_ok() => {
+                items += p.items;
+                new += p.new_entries;
+                skipped += p.skipped;
+                if p.outcome == "not_modified" {
+                    not_modified += 1;
+                }
+                let _ = write!(
+                    out,
+                    "{:<width$} {:<13} items={:<4} new={:<4} updated={:<4} stories+={:<4} {:>6}ms",
+                    p.source,
+                    p.outcome,
+                    p.items,
+                    p.new_entries,
+                    p.updated_entries,
+                    p.new_stories,
+                    p.duration.as_millis()
+                );
+                if p.skipped > 0 {
+                    let _ = write!(out, " skipped={}", p.skipped);
+                }
+                let _ = writeln!(out);
+            }
+            FetchPassResult::Polled(p) => {
+                failed += 1;
+                let _ = writeln!(
+                    out,
+                    "{:<width$} FAILED {}: {}",
+                    p.source,
+                    p.outcome,
+                    p.error.as_deref().unwrap_or("")
+                );
+            }
+            FetchPassResult::Skipped { source, reason } => {
+                let _ = writeln!(out, "{source:<width$} skipped: {reason}");
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{} sources, {} failed, {} not modified, {} items, {} new entries in {:.2}s, {} skipped items",
+        results.len(),
+        failed,
+        not_modified,
+        items,
+        new,
+        elapsed.as_secs_f64(),
+        skipped
+    );
+    failed
+}
+
+/// Writes the `sources` table: every configured source with its stored state (`states`).
+/// The NAME column is as wide as the longest name (see [`name_column_width`]).
+fn write_sources_table(
+    out: &mut impl Write,
+    configured: &[crate::domain::Source],
+    states: &[crate::store::SourceState],
+) {
     let fmt = |t: Option<chrono::DateTime<Utc>>| {
         t.map_or_else(
             || "-".to_string(),
             |t| t.format("%Y-%m-%d %H:%M").to_string(),
         )
     };
-    let mut out = std::io::stdout().lock();
+    let width = name_column_width(configured.iter().map(|s| s.name.as_str()), 24);
     let _ = writeln!(
         out,
-        "{:<24} {:<16} {:<17} {:<17} {:>7} {:>5}  URL",
+        "{:<width$} {:<16} {:<17} {:<17} {:>7} {:>5}  URL",
         "NAME", "STATUS", "LAST SUCCESS", "NEXT DUE", "ENTRIES", "FAILS"
     );
-    for config_source in &config.sources {
+    for config_source in configured {
         let state = states.iter().find(|s| s.name == config_source.name);
         // From the config file (which the daemon may not have reloaded yet) and the stored
         // stop; every row listed is in the config.
@@ -430,7 +486,7 @@ async fn sources(cli: &Cli) -> anyhow::Result<ExitCode> {
         };
         let _ = writeln!(
             out,
-            "{:<24} {:<16} {:<17} {:<17} {:>7} {:>5}  {}",
+            "{:<width$} {:<16} {:<17} {:<17} {:>7} {:>5}  {}",
             config_source.name,
             status,
             fmt(state.and_then(|s| s.last_success)),
@@ -457,7 +513,6 @@ async fn sources(cli: &Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn train(labels: &std::path::Path, out: &std::path::Path) -> anyhow::Result<ExitCode> {
@@ -597,5 +652,136 @@ mod tests {
         );
         let plain = anyhow::anyhow!("inner").context("middle").context("outer");
         assert_eq!(error_chain(&plain), "outer: middle: inner");
+    }
+
+    use super::{FetchPassResult, write_fetch_summary, write_sources_table};
+    use crate::ingest::PollReport;
+
+    /// 55 characters: longer than the old fixed columns, within [`super::MAX_NAME_COLUMN`].
+    const LONG: &str = "Federal Register: Office of the US Trade Representative";
+
+    /// A successful poll of `source` with `items` items, `skipped` of them not taken in.
+    fn polled(source: &str, items: usize, skipped: usize) -> FetchPassResult {
+        let mut report = PollReport::failed(source, "ok", String::new(), chrono::Utc::now());
+        report.error = None;
+        report.items = items;
+        report.skipped = skipped;
+        report.new_entries = items - skipped;
+        FetchPassResult::Polled(report)
+    }
+
+    /// Where each whitespace-separated field of `line` after the name starts.
+    fn field_starts(line: &str, name: &str) -> Vec<usize> {
+        let rest = &line[name.len()..];
+        let mut starts = Vec::new();
+        let mut prev_space = false;
+        for (i, c) in rest.char_indices() {
+            if !c.is_whitespace() && prev_space {
+                starts.push(name.len() + i);
+            }
+            prev_space = c.is_whitespace();
+        }
+        starts
+    }
+
+    #[test]
+    fn fetch_counts_skipped_items_per_source_and_in_the_summary() {
+        let results = [
+            polled("WTO", 10, 3),
+            polled("Reuters", 5, 0),
+            polled("BBC", 7, 2),
+        ];
+        let mut out = Vec::new();
+        let failed =
+            write_fetch_summary(&mut out, &results, std::time::Duration::from_millis(1500));
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(failed, 0);
+        assert!(lines[0].starts_with("WTO "), "{text}");
+        assert!(lines[0].ends_with("ms skipped=3"), "{text}");
+        assert!(
+            lines[1].ends_with("ms"),
+            "nothing skipped, nothing added: {text}"
+        );
+        assert!(lines[2].ends_with("ms skipped=2"), "{text}");
+        // The fields scripts read stay as they were, in order; the total comes last.
+        assert_eq!(
+            lines[3],
+            "3 sources, 0 failed, 0 not modified, 22 items, 17 new entries in 1.50s, 5 skipped items"
+        );
+        // `benches/acceptance.sh` takes the last number before " items" as the item count.
+        let counts: Vec<&str> = lines[3]
+            .match_indices(" items")
+            .filter(|(at, _)| lines[3][..*at].ends_with(|c: char| c.is_ascii_digit()))
+            .map(|(at, _)| lines[3][..at].rsplit(' ').next().unwrap())
+            .collect();
+        assert_eq!(counts, ["22"]);
+    }
+
+    #[test]
+    fn fetch_lines_line_up_with_a_source_name_longer_than_28_characters() {
+        let results = [polled("WTO", 10, 0), polled(LONG, 5, 0)];
+        let mut out = Vec::new();
+        write_fetch_summary(&mut out, &results, std::time::Duration::ZERO);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[1].starts_with(LONG),
+            "the name is printed whole: {text}"
+        );
+        assert_eq!(
+            field_starts(lines[0], "WTO"),
+            field_starts(lines[1], LONG),
+            "{text}"
+        );
+        // Past the bound, a name is still printed whole, never cut.
+        let longest = format!("{LONG} and the Bureau of Industry and Security");
+        let mut out = Vec::new();
+        write_fetch_summary(
+            &mut out,
+            &[polled(&longest, 1, 0)],
+            std::time::Duration::ZERO,
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with(&format!("{longest} ok ")), "{text}");
+    }
+
+    #[test]
+    fn sources_columns_line_up_with_a_source_name_longer_than_24_characters() {
+        let source = |name: &str| crate::domain::Source {
+            name: name.into(),
+            url: format!("https://{}.example/feed", name.len()),
+            schedule: crate::domain::Schedule::parse("@hourly").unwrap(),
+            enabled: true,
+            tags: Vec::new(),
+            priority: 0,
+            cluster: true,
+            allow_private_redirects: false,
+        };
+        let mut out = Vec::new();
+        write_sources_table(&mut out, &[source("WTO"), source(LONG)], &[]);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[2].starts_with(LONG),
+            "the name is printed whole: {text}"
+        );
+        let heading = field_starts(lines[0], "NAME");
+        // The heading's "LAST SUCCESS" and "NEXT DUE" are two words each; "never polled" too.
+        assert_eq!(
+            field_starts(lines[1], "WTO"),
+            field_starts(lines[2], LONG),
+            "{text}"
+        );
+        assert_eq!(
+            heading[0],
+            field_starts(lines[1], "WTO")[0],
+            "STATUS: {text}"
+        );
+        assert_eq!(
+            lines[0].find("URL").unwrap(),
+            lines[2].find("https://").unwrap(),
+            "{text}"
+        );
     }
 }

@@ -395,6 +395,25 @@ mod tests {
         assert_eq!(c.storage.retention_days, None);
     }
 
+    /// `max_body_bytes` is how much of one feed a poll buffers (and then parses): unbounded,
+    /// `max_body_bytes = 100000000000` let one feed make the daemon hold 100 GB.
+    #[test]
+    fn max_body_bytes_is_bounded_at_256_mib() {
+        let text =
+            "[server]\nlisten = \"127.0.0.1:8080\"\n\n[defaults]\nmax_body_bytes = 100000000000\n";
+        let err = parse(text).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "conf/test.toml:5: defaults.max_body_bytes: must be at most 268435456 (256 MiB)"
+        );
+        let c = parse("[defaults]\nmax_body_bytes = 268435456\n").unwrap();
+        assert_eq!(c.polling.max_body_bytes, 256 * 1024 * 1024);
+        let (line, key, _) = error_of("[defaults]\nmax_body_bytes = 268435457\n");
+        assert_eq!((line, key.as_str()), (2, "defaults.max_body_bytes"));
+        let (_, _, message) = error_of("[defaults]\nmax_body_bytes = 0\n");
+        assert_eq!(message, "must be greater than 0");
+    }
+
     /// Values `check` used to accept that then stopped `run` and `fetch` with an error naming
     /// no file, line or key (the HTTP client refused the header; the database path was a
     /// folder).

@@ -1064,4 +1064,39 @@ mod tests {
         let c = normalize_item(&edited, &ctx()).unwrap();
         assert_ne!(a.fingerprint, c.fingerprint);
     }
+
+    /// The text of `xmp`, `noembed` and `title` elements in an item's HTML reaches readers
+    /// (escaped, as the sanitizer unwraps these elements) and the plain text, also when the
+    /// HTML nests too deeply and is rewritten; `script` and `style` content reaches neither.
+    #[test]
+    fn text_in_xmp_noembed_and_title_elements_survives_storing_and_serving() {
+        for element in ["xmp", "noembed", "title"] {
+            for deep in [false, true] {
+                let html = format!(
+                    "<p>a</p><{element}>x < y</{element}><p>b</p><script>s()</script><style>p{{}}</style>{}",
+                    if deep {
+                        "<div>".repeat(100)
+                    } else {
+                        String::new()
+                    }
+                );
+                let raw = RawItem {
+                    content: Some(html.clone()),
+                    ..item()
+                };
+                let entry = normalize_item(&raw, &ctx()).unwrap();
+                let served = sanitize_html(&entry.html, &ctx().base_url);
+                assert!(
+                    served.starts_with("<p>a</p>x &lt; y<p>b</p>"),
+                    "{element}, deep {deep}: {served}"
+                );
+                assert!(
+                    !served.contains("s()") && !served.contains("p{}"),
+                    "{served}"
+                );
+                assert!(entry.text.contains("x < y"), "{element}: {:?}", entry.text);
+                assert!(!entry.text.contains("s()"), "{:?}", entry.text);
+            }
+        }
+    }
 }

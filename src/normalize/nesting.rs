@@ -22,10 +22,13 @@
 //!   place;
 //! - an end tag with no open element of its name is dropped; an end tag closing an element with
 //!   others open above it closes those first, explicitly;
-//! - comments, `<!...>`/`<?...>` markup and raw-text elements (`script`, `style`, `title`,
-//!   `textarea`, ...) are dropped whole: the output sanitizer drops them anyway, and without
-//!   them html5ever tokenizes the output exactly as this module did (no comment or script text
-//!   of its own could hide an end tag written here).
+//! - comments, `<!...>`/`<?...>` markup and the raw-text elements whose content the output
+//!   sanitizer drops (`script`, `style`, `textarea`, `iframe`) are dropped whole; the
+//!   raw-text elements whose content it shows (`xmp`, `noembed`, `noframes`, `plaintext`, and
+//!   `title` in a body: it unwraps them) lose their tags and keep their content as escaped
+//!   text ([`shown_raw_text`]), as the sanitizer would write it. Either way html5ever
+//!   tokenizes the output exactly as this module did (no comment, script or raw text of its
+//!   own could hide an end tag written here).
 //!
 //! The output is therefore balanced and at most [`MAX_HTML_DEPTH`] deep by construction, whatever
 //! rules decided where elements close. `/>` never closes an element here, as in HTML, where
@@ -330,10 +333,17 @@ fn attributes_end(b: &[u8], from: usize) -> Option<usize> {
 /// Where a raw-text element whose start tag ends at `from` ends: after its end tag, or the end
 /// of the input.
 fn raw_text_end(html: &str, from: usize, name: &str) -> usize {
+    raw_text_span(html, from, name).1
+}
+
+/// Where the content of a raw-text element whose start tag ends at `from` ends (where its end
+/// tag starts) and where the element ends (after that end tag); both the end of the input
+/// when no end tag follows.
+fn raw_text_span(html: &str, from: usize, name: &str) -> (usize, usize) {
     let b = html.as_bytes();
     let n = b.len();
     if name.eq_ignore_ascii_case("plaintext") {
-        return n;
+        return (n, n);
     }
     let mut i = from;
     while let Some(p) = memchr::memmem::find(&b[i..], b"</") {
@@ -344,11 +354,52 @@ fn raw_text_end(html: &str, from: usize, name: &str) -> usize {
             && b.get(end)
                 .is_none_or(|&c| is_space(c) || c == b'/' || c == b'>')
         {
-            return attributes_end(b, end).unwrap_or(n);
+            return (start - 2, attributes_end(b, end).unwrap_or(n));
         }
         i = start;
     }
-    n
+    (n, n)
+}
+
+/// How the content of a raw-text element reaches a reader, when it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ShownRawText {
+    /// Raw text (`xmp`, `noembed`, `noframes`, `plaintext`): no character references, so
+    /// `&` is written escaped too.
+    Raw,
+    /// RCDATA (`title`): character references are read, so an `&` is left as written.
+    Rcdata,
+}
+
+/// Whether the output sanitizer shows the content of raw-text element `name` (it unwraps
+/// `xmp`, `noembed`, `noframes`, `plaintext` and `title`, keeping their text) and how it is
+/// read; `None` for those it drops with their content (`script`, `style`, `textarea`,
+/// `iframe`).
+fn shown_raw_text(name: &str) -> Option<ShownRawText> {
+    if is_in(name, &["xmp", "noembed", "noframes", "plaintext"]) {
+        Some(ShownRawText::Raw)
+    } else if name.eq_ignore_ascii_case("title") {
+        Some(ShownRawText::Rcdata)
+    } else {
+        None
+    }
+}
+
+/// Appends the content of a shown raw-text element to `out` as HTML text that reads the same:
+/// `<` and `>` escaped (so that no tag can start in it), and `&` too for raw text.
+fn push_raw_text(out: &mut String, text: &str, how: ShownRawText) {
+    let mut rest = text;
+    while let Some(at) = rest.find(['<', '>', '&']) {
+        out.push_str(&rest[..at]);
+        out.push_str(match rest.as_bytes()[at] {
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            _ if how == ShownRawText::Raw => "&amp;",
+            _ => "&",
+        });
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
 }
 
 /// `html` unchanged if it is balanced and at most `limit` deep, else rewritten balanced with
@@ -527,7 +578,11 @@ impl<'a> Balancer<'a> {
                 Token::Start { name, tag } => {
                     let kind = kind(name);
                     if self.foreign == 0 && kind == Kind::RawText {
-                        i = raw_text_end(html, i, name);
+                        let (content_end, end) = raw_text_span(html, i, name);
+                        if let Some(how) = shown_raw_text(name) {
+                            push_raw_text(&mut self.out, &html[i..content_end], how);
+                        }
+                        i = end;
                         continue;
                     }
                     if self.foreign == 0 {
@@ -810,5 +865,39 @@ mod tests {
             assert!(depth(&out) <= 64);
             assert!(!out.contains("<!"));
         }
+    }
+
+    /// `xmp`, `noembed`, `noframes` and `plaintext` hold text the sanitizer shows (it unwraps
+    /// them), and `title` in a body is text too: a rewrite for depth dropped it whole, so an
+    /// item's HTML lost the author's text only when it also nested too deeply. It is written
+    /// as escaped text now, as the sanitizer writes it when the HTML is stored as it is;
+    /// `script` and `style` content still goes.
+    #[test]
+    fn raw_text_an_author_wrote_survives_a_rewrite_as_escaped_text() {
+        let cases = [
+            (
+                "<p>a</p><xmp>x < y && <b></xmp><p>b</p>",
+                "<p>a</p>x &lt; y &amp;&amp; &lt;b&gt;<p>b</p>",
+            ),
+            ("<noembed>x < y</noembed>", "x &lt; y"),
+            ("<noframes>x < y</noframes>", "x &lt; y"),
+            // RCDATA: a character reference is one there too, and stays one.
+            ("<title>x < y &amp; z</title>", "x &lt; y &amp; z"),
+            ("<XMP>x</b></XMP >y", "x&lt;/b&gt;y"),
+            (
+                "<plaintext>x </plaintext> <p>",
+                "x &lt;/plaintext&gt; &lt;p&gt;",
+            ),
+            ("a<script>if (a<b) x()</script><style>p{}</style>b", "ab"),
+        ];
+        for (html, expected) in cases {
+            assert_eq!(rewritten(html), expected, "{html}");
+        }
+        // The same through `bound_nesting` when the item nests too deeply.
+        let deep = format!("<xmp>x < y</xmp>{}z", "<div>".repeat(100));
+        let (out, dropped) = bound_nesting(&deep, 64);
+        assert!(dropped);
+        assert!(out.starts_with("x &lt; y<div>"), "{out}");
+        assert!(depth(&out) <= 64);
     }
 }
