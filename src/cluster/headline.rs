@@ -144,6 +144,9 @@ pub fn headline_of(title: &str, text: &str) -> Option<Headline> {
 
 /// Lower-cased words (runs of letters and digits), joined by single spaces.
 fn normalized(s: &str) -> String {
+    if s.is_ascii() {
+        return normalized_ascii(s);
+    }
     let mut out = String::with_capacity(s.len());
     for word in s
         .split(|c: char| !c.is_alphanumeric())
@@ -157,9 +160,70 @@ fn normalized(s: &str) -> String {
     out
 }
 
+/// [`normalized`] of ASCII text, a byte at a time: decoding each char and looking up its
+/// lower case made the headline 4% of a cold pass's instructions (most titles and the ends
+/// of most texts are ASCII).
+fn normalized_ascii(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut gap = false;
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() {
+            if gap && !out.is_empty() {
+                out.push(' ');
+            }
+            gap = false;
+            out.push(char::from(b.to_ascii_lowercase()));
+        } else {
+            gap = true;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The Unicode path of [`normalized`], whatever the text.
+    fn normalized_by_chars(s: &str) -> String {
+        let mut out = String::new();
+        for word in s
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.extend(word.chars().flat_map(char::to_lowercase));
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ascii_text_is_normalized_as_the_unicode_path_does(s in "[ -~\t\n]{0,80}") {
+            proptest::prop_assert_eq!(normalized(&s), normalized_by_chars(&s));
+        }
+    }
+
+    #[test]
+    fn ascii_and_unicode_text_normalize_alike() {
+        for s in [
+            "",
+            "  ",
+            "U.S. tariffs -- on STEEL, 25%!",
+            "- Reuters",
+            "a",
+            "Tariffs: what changes?  ",
+            "Zölle auf Stahl - Handelsblatt",
+        ] {
+            assert_eq!(normalized(s), normalized_by_chars(s), "{s:?}");
+        }
+        assert_eq!(
+            normalized("U.S. tariffs -- on STEEL, 25%!"),
+            "u s tariffs on steel 25"
+        );
+    }
 
     #[test]
     fn a_long_text_is_read_by_its_end_and_is_never_title_only() {
