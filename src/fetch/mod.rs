@@ -200,12 +200,14 @@ impl FetchError {
 /// leads, `public_client` only to public addresses. Which one a request uses is the redirect
 /// guard's decision (see [`Fetcher::fetch`]); two clients, because a resolver cannot tell one
 /// request from another, and two pools, so that a connection made to a private address is
-/// never reused for a request that may not go there.
+/// never reused for a request that may not go there. `public_client` is built at the first
+/// redirect that needs it: most feeds never redirect, and building a client (which loads
+/// the system's CA certificates) is 19 M instructions and its own copy of them in memory.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
     limits: FetchLimits,
     client: reqwest::Client,
-    public_client: reqwest::Client,
+    public_client: Arc<tokio::sync::OnceCell<reqwest::Client>>,
     guard: Guard,
     hosts: Arc<HostGates>,
 }
@@ -252,7 +254,6 @@ impl Fetcher {
     pub fn with_network(limits: FetchLimits, network: Network) -> Result<Fetcher, FetchError> {
         let guard = Guard::new(network);
         let client = build_client(&limits, guard.resolver(false))?;
-        let public_client = build_client(&limits, guard.resolver(true))?;
         let hosts = Arc::new(HostGates::new(
             limits.per_host_concurrency,
             limits.per_host_spacing,
@@ -260,10 +261,18 @@ impl Fetcher {
         Ok(Fetcher {
             limits,
             client,
-            public_client,
+            public_client: Arc::new(tokio::sync::OnceCell::new()),
             guard,
             hosts,
         })
+    }
+
+    /// The client that connects only to public addresses, built at its first use (see
+    /// [`Fetcher`]).
+    async fn public_client(&self) -> Result<&reqwest::Client, FetchError> {
+        self.public_client
+            .get_or_try_init(|| async { build_client(&self.limits, self.guard.resolver(true)) })
+            .await
     }
 
     /// The limits in force.
@@ -336,7 +345,7 @@ impl Fetcher {
         let mut scope: Option<RedirectScope> = None;
         loop {
             let client = match scope {
-                Some(RedirectScope::PublicOnly) => &self.public_client,
+                Some(RedirectScope::PublicOnly) => self.public_client().await?,
                 None | Some(RedirectScope::Anywhere) => &self.client,
             };
             let response = match self.send(client, &url, request).await {
@@ -534,6 +543,63 @@ mod tests {
                 "{input:?}"
             );
         }
+    }
+
+    /// Answers every connection's first request: `/moved` with a redirect to `/feed`,
+    /// anything else with a small feed.
+    async fn redirecting_server(at: std::net::IpAddr) -> std::net::SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind((at, 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let n = conn.read(&mut buf).await.unwrap_or(0);
+                    let answer = if buf[..n].starts_with(b"GET /moved ") {
+                        "HTTP/1.1 302 Found\r\nLocation: /feed\r\nContent-Length: 0\r\n\
+                         Connection: close\r\n\r\n"
+                    } else {
+                        "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\n<rss/>"
+                    };
+                    let _ = conn.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        addr
+    }
+
+    /// The client for public sources' redirects is built when a redirect first needs it, and
+    /// only then: most feeds never redirect.
+    #[tokio::test]
+    async fn the_public_only_client_is_built_at_the_first_redirect_of_a_public_source() {
+        let stand_in: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+        let addr = redirecting_server(stand_in).await;
+        let fetcher = Fetcher::with_network(
+            FetchLimits::default(),
+            Network::system().with_public_stand_in(stand_in),
+        )
+        .unwrap();
+        let get = |path: &str| FetchRequest {
+            url: format!("http://{addr}{path}"),
+            ..FetchRequest::default()
+        };
+        let fetched = |outcome: Result<FetchOutcome, FetchError>| match outcome {
+            Ok(FetchOutcome::Fetched(feed)) => feed.final_url,
+            other => panic!("expected the feed, got {other:?}"),
+        };
+        assert!(fetched(fetcher.fetch(&get("/feed")).await).ends_with("/feed"));
+        assert!(
+            fetcher.public_client.get().is_none(),
+            "no redirect, no second client"
+        );
+        assert!(fetched(fetcher.fetch(&get("/moved")).await).ends_with("/feed"));
+        assert!(
+            fetcher.public_client.get().is_some(),
+            "built for the redirect"
+        );
+        // Clones share it.
+        assert!(fetcher.clone().public_client.get().is_some());
     }
 
     #[test]
