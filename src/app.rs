@@ -178,6 +178,7 @@ impl Pipeline {
             warn!(error = %e, "cannot check the stored due times against the clock; going on with them as stored");
         }
         rescore_if_changed(&store, &classifier).await?;
+        repick_if_priorities_changed(&store, &classifier).await?;
         let classifier: SharedClassifier = Arc::new(RwLock::new(Arc::new(classifier)));
         let fetcher = fetcher
             .await
@@ -212,6 +213,70 @@ pub async fn rescore_if_changed(store: &Store, classifier: &Classifier) -> anyho
         "topic profiles changed; stored stories re-scored"
     );
     Ok(())
+}
+
+/// When a source's priority changed since the stored stories' representatives were chosen
+/// (at ingest, each copy is weighed against the representative as it arrives), makes the
+/// stories that a copy of higher priority now outranks be represented by it: their title,
+/// link, text and authors, and their topic scores. Stories whose representative still has
+/// the highest priority among their copies keep it. Returns how many changed.
+pub async fn repick_if_priorities_changed(
+    store: &Store,
+    classifier: &Classifier,
+) -> anyhow::Result<usize> {
+    let priorities = store.priorities().await?;
+    if store.meta("priorities").await?.as_deref() == Some(priorities.as_str()) {
+        return Ok(0);
+    }
+    let n = repick_outranked(store, classifier).await?;
+    // Recorded only once every story was looked at: a process stopped halfway looks again
+    // at its next start.
+    store.set_meta("priorities", &priorities).await?;
+    if n > 0 {
+        info!(
+            stories = n,
+            "source priorities changed; stories represented by a copy of higher priority"
+        );
+    }
+    Ok(n)
+}
+
+/// The work of [`repick_if_priorities_changed`], whatever the stored priorities.
+pub async fn repick_outranked(store: &Store, classifier: &Classifier) -> anyhow::Result<usize> {
+    let (mut after, mut changed) = (0, 0);
+    loop {
+        let batch = store.outranked_stories(after, RESCORE_BATCH).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.story;
+        let picks = batch
+            .into_iter()
+            .filter_map(|outranked| {
+                // The most complete text among the copies of the highest priority (the first
+                // stored of equals), as ingest would have chosen had the priorities been these.
+                let mut best: Option<(crate::store::Candidate, String)> = None;
+                for candidate in outranked.candidates {
+                    let mut text = crate::normalize::html_to_text(&candidate.html);
+                    crate::normalize::truncate_chars(&mut text, crate::normalize::MAX_TEXT_CHARS);
+                    if best.as_ref().is_none_or(|(_, t)| text.len() > t.len()) {
+                        best = Some((candidate, text));
+                    }
+                }
+                let (candidate, text) = best?;
+                Some(crate::store::RepresentativePick {
+                    story: outranked.story,
+                    was: outranked.representative,
+                    entry: candidate.entry,
+                    scores: classifier.score(&candidate.title, &text),
+                    title: candidate.title,
+                    link: candidate.link,
+                    text,
+                    authors: candidate.authors,
+                })
+            })
+            .collect();
+        changed += store.represent_again(picks).await?;
+    }
+    Ok(changed)
 }
 
 /// Re-scores every stored story with `classifier`; returns how many.
@@ -771,13 +836,22 @@ impl Live {
                 .fingerprint();
         if changed_topics {
             *self.classifier.write().expect("classifier lock poisoned") = Arc::new(classifier);
+        }
+        {
+            // Off the reload's path: both read every stored story when they have work.
             let store = self.store.clone();
             let classifier = Arc::clone(&self.classifier.read().expect("classifier lock poisoned"));
             tokio::spawn(async move {
-                if let Err(e) = rescore_if_changed(&store, &classifier).await {
+                if changed_topics && let Err(e) = rescore_if_changed(&store, &classifier).await {
                     error!(
                         error = error_chain(&e),
                         "re-scoring after a topic change failed"
+                    );
+                }
+                if let Err(e) = repick_if_priorities_changed(&store, &classifier).await {
+                    error!(
+                        error = error_chain(&e),
+                        "choosing representatives after a priority change failed"
                     );
                 }
             });

@@ -94,6 +94,10 @@ pub struct NormalizeContext {
     pub max_text_chars: usize,
 }
 
+/// The longest text (and stored HTML) of an entry, in characters, unless a context says
+/// otherwise.
+pub const MAX_TEXT_CHARS: usize = 100_000;
+
 impl NormalizeContext {
     /// A context with default limits (10 min skew, 1,000-char titles, 100,000-char texts).
     pub fn new(fetched_at: DateTime<Utc>, base_url: impl Into<String>) -> Self {
@@ -102,7 +106,7 @@ impl NormalizeContext {
             base_url: base_url.into(),
             max_future_skew: Duration::minutes(10),
             max_title_chars: 1_000,
-            max_text_chars: 100_000,
+            max_text_chars: MAX_TEXT_CHARS,
         }
     }
 }

@@ -26,15 +26,15 @@ use tokio::sync::oneshot;
 
 pub use idle::Idle;
 pub use read::{
-    DueTimes, KnownEntries, MAX_SEARCH_WORDS, PollBlocker, PollState, SourceState, StoryQuery,
-    StoryView, search_words,
+    Candidate, DueTimes, KnownEntries, MAX_SEARCH_WORDS, Outranked, PollBlocker, PollState,
+    SourceState, StoryQuery, StoryView, search_words,
 };
 pub(crate) use write::FETCH_LOG_BATCH;
 #[cfg(test)]
 pub(crate) use write::FETCH_LOG_DELETE;
 pub use write::{
     EntryWrite, Placement, PollHook, PollOutcome, PollRecord, PollResult, QueuedPoll,
-    TOMBSTONE_GRACE_FLOOR,
+    RepresentativePick, TOMBSTONE_GRACE_FLOOR,
 };
 
 static MIGRATIONS_DIR: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/migrations");

@@ -193,6 +193,29 @@ const IDENTITY_LOOKUP: &str = "SELECT e.content_hash, e.canonical_url FROM entri
                                SELECT '', NULL FROM tombstones t JOIN sources s ON s.id = t.source_id
                                 WHERE s.name = ?1 AND t.identity = ?2";
 
+/// A story whose representative a priority change outranked (see
+/// [`Store::outranked_stories`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outranked {
+    pub story: StoryId,
+    /// Its representative entry when read (`None`: none, or one no longer stored).
+    pub representative: Option<i64>,
+    /// Its copies from the sources of the highest priority among its copies', by id.
+    pub candidates: Vec<Candidate>,
+}
+
+/// A stored copy that may come to represent its story.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub entry: i64,
+    pub title: String,
+    pub link: Option<String>,
+    /// As stored: the feed's HTML, cut at the text cap.
+    pub html: String,
+    /// JSON array, as stored.
+    pub authors: String,
+}
+
 impl Store {
     /// How many identity lookups [`Store::known_entries`] has run on the pooled read
     /// connections (SQLite's own count of runs of the statement).
@@ -476,6 +499,76 @@ impl Store {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// The sources' priorities in one text (`id:priority,…` by id): stored beside the
+    /// representatives chosen under them, so that a change is seen at the next start or
+    /// reload (see `app::repick_if_priorities_changed`).
+    pub async fn priorities(&self) -> Result<String, StoreError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT coalesce(group_concat(id || ':' || priority, ','), '')
+                 FROM (SELECT id, priority FROM sources ORDER BY id)",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    /// Stories after `after` (by id, at most `limit`) represented by a copy whose source now
+    /// has a lower priority than another of their copies' (a priority changed since the copies
+    /// came in), or by no stored copy: each with its copies of the highest priority, which
+    /// one of them is to represent it (see [`Store::represent_again`]).
+    pub async fn outranked_stories(
+        &self,
+        after: StoryId,
+        limit: usize,
+    ) -> Result<Vec<Outranked>, StoreError> {
+        self.read(move |c| {
+            let mut stories = c.prepare_cached(
+                "SELECT s.id, s.representative FROM stories s
+                 LEFT JOIN entries r ON r.id = s.representative AND r.story_id = s.id
+                 LEFT JOIN sources rs ON rs.id = r.source_id
+                 WHERE s.id > ?1 AND EXISTS (
+                     SELECT 1 FROM entries e JOIN sources es ON es.id = e.source_id
+                     WHERE e.story_id = s.id
+                       AND (rs.id IS NULL OR es.priority > rs.priority))
+                 ORDER BY s.id LIMIT ?2",
+            )?;
+            let found = stories
+                .query_map(params![after, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<Vec<(StoryId, Option<i64>)>, _>>()?;
+            let mut copies = c.prepare_cached(
+                "SELECT e.id, e.title, e.link, e.html, e.authors
+                 FROM entries e JOIN sources es ON es.id = e.source_id
+                 WHERE e.story_id = ?1 AND es.priority = (
+                     SELECT max(s2.priority) FROM entries e2 JOIN sources s2 ON s2.id = e2.source_id
+                     WHERE e2.story_id = ?1)
+                 ORDER BY e.id",
+            )?;
+            let mut outranked = Vec::with_capacity(found.len());
+            for (story, representative) in found {
+                let candidates = copies
+                    .query_map([story], |r| {
+                        Ok(Candidate {
+                            entry: r.get(0)?,
+                            title: r.get(1)?,
+                            link: r.get(2)?,
+                            html: r.get(3)?,
+                            authors: r.get(4)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                outranked.push(Outranked {
+                    story,
+                    representative,
+                    candidates,
+                });
+            }
+            Ok(outranked)
         })
         .await
     }

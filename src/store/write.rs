@@ -91,6 +91,23 @@ pub enum PollOutcome {
     },
 }
 
+/// A copy chosen to represent its story again (see [`Store::represent_again`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepresentativePick {
+    pub story: StoryId,
+    /// The representative the choice was made against (`Outranked::representative`).
+    pub was: Option<i64>,
+    pub entry: i64,
+    pub title: String,
+    pub link: Option<String>,
+    /// The entry's plain text, as the story keeps it.
+    pub text: String,
+    /// JSON array, as stored.
+    pub authors: String,
+    /// The topic scores of the title and text.
+    pub scores: Vec<TopicScore>,
+}
+
 impl PollOutcome {
     /// The label stored as the source's last outcome.
     pub fn label(&self) -> &str {
@@ -509,6 +526,57 @@ impl Store {
         .await?;
         self.bump_version();
         Ok(())
+    }
+
+    /// Makes each pick's entry the representative of its story, with the story's title,
+    /// link, text and authors taken from it and its topic scores replaced, when the story is
+    /// still represented as it was when the pick was made (`was`) and the entry is still one
+    /// of its copies: a poll in between chose under the current priorities itself. Returns
+    /// how many stories changed.
+    pub async fn represent_again(
+        &self,
+        picks: Vec<RepresentativePick>,
+    ) -> Result<usize, StoreError> {
+        let now = secs(Utc::now());
+        let changed = self
+            .write(move |conn| {
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let mut changed = 0;
+                {
+                    let tx = &Prepared::new(&tx);
+                    for pick in &picks {
+                        let rows = exec(
+                            tx,
+                            "UPDATE stories SET representative = ?2, title = ?3, link = ?4,
+                                text = ?5, authors = ?6, updated = max(updated, ?7)
+                             WHERE id = ?1 AND representative IS ?8
+                               AND EXISTS (SELECT 1 FROM entries WHERE id = ?2 AND story_id = ?1)",
+                            params![
+                                pick.story,
+                                pick.entry,
+                                pick.title,
+                                pick.link,
+                                pick.text,
+                                pick.authors,
+                                now,
+                                pick.was
+                            ],
+                        )?;
+                        if rows == 1 {
+                            write_scores(tx, pick.story, &pick.scores, false)?;
+                            changed += 1;
+                        }
+                    }
+                }
+                tx.commit()?;
+                Ok(changed)
+            })
+            .await?;
+        if changed > 0 {
+            self.bump_version();
+        }
+        Ok(changed)
     }
 
     /// Sets a value in the meta table.

@@ -1,0 +1,251 @@
+//! A changed `priority` applies to stored stories: the next start (here, the next `fetch`)
+//! makes every story whose representative a copy of higher priority now outranks be
+//! represented by that copy, with the copy's title, text and topic scores; stories whose
+//! representative still has the highest priority keep it.
+
+mod common;
+
+use std::path::Path;
+
+use common::{FeedServer, Resource, replaced, row_pairs, rss, tradefeed_command, write_config};
+
+const LINK: &str = "https://news.example/2026/11/steel";
+
+/// The wire's copy: a long market report that never mentions trade policy.
+fn wire_feed() -> Resource {
+    Resource::feed(rss(
+        "Wire",
+        &[(
+            "wire-1",
+            LINK,
+            "Markets close higher on strong earnings",
+            "Shares rose across Europe and Asia on Tuesday as quarterly earnings from banks and \
+             carmakers beat forecasts, lifting benchmark indexes to their best close in a month. \
+             Bond yields eased and the dollar slipped against the yen as investors weighed \
+             comments from central bank officials about the pace of interest rate cuts next year.",
+            "Tue, 10 Nov 2026 09:00:00 GMT",
+        )],
+    ))
+}
+
+/// The paper's copy of the same link: short, and about steel tariffs.
+fn paper_feed() -> Resource {
+    Resource::feed(rss(
+        "Paper",
+        &[(
+            "paper-1",
+            LINK,
+            "US doubles steel tariffs, EU threatens WTO case",
+            "The United States doubled tariffs on steel imports to 50 percent; the European \
+             Union said it would bring a WTO dispute over the duties.",
+            "Tue, 10 Nov 2026 09:05:00 GMT",
+        )],
+    ))
+}
+
+fn fetch(config: &Path) {
+    let out = tradefeed_command(config, &["fetch"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "fetch failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The one story's title, and whether it is matched to the trade-policy topic.
+fn story(db: &Path) -> (String, bool) {
+    let rows: Vec<(String, i64)> = row_pairs(
+        db,
+        "SELECT s.title, coalesce((SELECT matched FROM story_topics t
+                                   WHERE t.story_id = s.id AND t.topic = 'trade-policy'), -1)
+         FROM stories s",
+    );
+    assert_eq!(rows.len(), 1, "one story of two copies: {rows:?}");
+    let (title, matched) = rows.into_iter().next().unwrap();
+    assert_ne!(matched, -1, "the story has a trade-policy score");
+    (title, matched == 1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raised_priority_makes_its_copy_represent_stored_stories_and_rescores_them() {
+    let server = FeedServer::start().await;
+    server.put("/wire.xml", wire_feed());
+    server.put("/paper.xml", paper_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Wire", server.url("/wire.xml")),
+            ("Paper", server.url("/paper.xml")),
+        ],
+        &format!(
+            "\n[topics]\ndir = \"{}\"\n",
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("config/topics")
+                .display()
+        ),
+    );
+    let db = dir.path().join("tradefeed.db");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let paper_block = format!("name = \"Paper\"\nurl = \"{}\"\n", server.url("/paper.xml"));
+    let wire_block = format!("name = \"Wire\"\nurl = \"{}\"\n", server.url("/wire.xml"));
+
+    // Equal priorities: the far longer text represents the story, whichever came first.
+    fetch(&config);
+    let wire = ("Markets close higher on strong earnings".to_string(), false);
+    assert_eq!(story(&db), wire);
+
+    // The paper's priority raised: its copy represents the stored story at the next start,
+    // and the story is scored on the paper's text.
+    let raised = replaced(&text, &paper_block, &format!("{paper_block}priority = 5\n"));
+    std::fs::write(&config, &raised).unwrap();
+    fetch(&config);
+    let paper = (
+        "US doubles steel tariffs, EU threatens WTO case".to_string(),
+        true,
+    );
+    assert_eq!(story(&db), paper);
+    let texts: Vec<(String, String)> = row_pairs(&db, "SELECT text, link FROM stories");
+    assert!(
+        texts[0].0.starts_with("The United States doubled tariffs"),
+        "{texts:?}"
+    );
+
+    // Back to equal priorities: the paper's copy still has the highest, so it stays.
+    std::fs::write(&config, &text).unwrap();
+    fetch(&config);
+    assert_eq!(story(&db), paper);
+
+    // The wire's priority raised above: back to the wire's copy.
+    let wire_first = replaced(&text, &wire_block, &format!("{wire_block}priority = 9\n"));
+    std::fs::write(&config, &wire_first).unwrap();
+    fetch(&config);
+    assert_eq!(story(&db), wire);
+    let ids: Vec<(i64, i64)> = row_pairs(&db, "SELECT count(*), count(DISTINCT id) FROM stories");
+    assert_eq!(ids, [(1, 1)], "the story kept its id");
+}
+
+/// Waits until both sources were polled and the one story has title `want`.
+async fn wait_for_title(db: &Path, want: &str) {
+    let title = || -> Option<String> {
+        let rows: Vec<(String, i64)> = row_pairs(db, "SELECT title, id FROM stories");
+        (rows.len() == 1).then(|| rows[0].0.clone())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let polled: Vec<(i64, i64)> = row_pairs(
+            db,
+            "SELECT count(*), 0 FROM sources WHERE last_success IS NOT NULL",
+        );
+        if polled == [(2, 0)] && title().as_deref() == Some(want) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "story title {:?}, not {want:?}",
+            title()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A running daemon applies a changed priority when it reloads its config (here, on the file
+/// watcher's notice), without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_daemon_applies_a_changed_priority_at_its_reload() {
+    let server = FeedServer::start().await;
+    server.put("/wire.xml", wire_feed());
+    server.put("/paper.xml", paper_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Wire", server.url("/wire.xml")),
+            ("Paper", server.url("/paper.xml")),
+        ],
+        "",
+    );
+    let db = dir.path().join("tradefeed.db");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let loaded = tradefeed::config::Config::load(&config).unwrap();
+    let (_base, cancel, handle) = common::start_daemon(loaded).await;
+    // Polled: the database exists (reading it before would create an empty file).
+    for feed in ["/wire.xml", "/paper.xml"] {
+        server
+            .wait_for_hits(feed, 1, std::time::Duration::from_secs(10))
+            .await;
+    }
+    wait_for_title(&db, "Markets close higher on strong earnings").await;
+
+    let paper_block = format!("name = \"Paper\"\nurl = \"{}\"\n", server.url("/paper.xml"));
+    std::fs::write(
+        &config,
+        replaced(&text, &paper_block, &format!("{paper_block}priority = 5\n")),
+    )
+    .unwrap();
+    wait_for_title(&db, "US doubles steel tariffs, EU threatens WTO case").await;
+    common::stop_daemon(cancel, handle).await;
+}
+
+/// The store side: a choice made against a representative that changed since (a poll chose
+/// under the current priorities meanwhile) is not applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_choice_made_against_an_older_representative_is_not_applied() {
+    let server = FeedServer::start().await;
+    server.put("/wire.xml", wire_feed());
+    server.put("/paper.xml", paper_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Wire", server.url("/wire.xml")),
+            ("Paper", server.url("/paper.xml")),
+        ],
+        "",
+    );
+    fetch(&config);
+    let db = dir.path().join("tradefeed.db");
+    let store = tradefeed::store::Store::open(&db, tradefeed::store::Access::ReadWrite).unwrap();
+    assert_eq!(
+        store.outranked_stories(0, 10).await.unwrap(),
+        [],
+        "equal priorities outrank nothing"
+    );
+    let rows: Vec<(i64, i64)> = row_pairs(&db, "SELECT id, representative FROM stories");
+    let (story, representative) = rows[0];
+    let other: Vec<(i64, i64)> = row_pairs(
+        &db,
+        &format!("SELECT id, story_id FROM entries WHERE id != {representative}"),
+    );
+    let pick = |was: Option<i64>| tradefeed::store::RepresentativePick {
+        story,
+        was,
+        entry: other[0].0,
+        title: "picked".into(),
+        link: None,
+        text: "picked".into(),
+        authors: "[]".into(),
+        scores: Vec::new(),
+    };
+    assert_eq!(
+        store
+            .represent_again(vec![pick(Some(representative + 100))])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.represent_again(vec![pick(None)]).await.unwrap(), 0);
+    let titles: Vec<(String, i64)> = row_pairs(&db, "SELECT title, id FROM stories");
+    assert_eq!(titles[0].0, "Markets close higher on strong earnings");
+    assert_eq!(
+        store
+            .represent_again(vec![pick(Some(representative))])
+            .await
+            .unwrap(),
+        1
+    );
+    let titles: Vec<(String, i64)> = row_pairs(&db, "SELECT title, id FROM stories");
+    assert_eq!(titles[0].0, "picked");
+    store.close().await;
+}
