@@ -1068,3 +1068,61 @@ async fn every_response_forbids_content_type_sniffing() {
     assert_eq!(not_modified.headers()["x-content-type-options"], "nosniff");
     common::stop_daemon(cancel, handle).await;
 }
+
+/// The links a reader follows lose their tracking parameters in every format; the other
+/// parameters stay as the publisher wrote them, and what is stored is the link as given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_links_lose_their_tracking_parameters_and_keep_everything_else() {
+    let item = |link: &str| {
+        common::rss(
+            "Desk",
+            &[(
+                "steel-1",
+                link,
+                "EU imposes anti-dumping duties on Chinese steel",
+                "The European Commission imposed anti-dumping duties on steel from China.",
+                "Tue, 10 Nov 2026 09:00:00 GMT",
+            )],
+        )
+    };
+    // Two outlets run one story (same canonical URL), each link with its own tracking.
+    let first = "https://news.example/steel?id=7&amp;utm_source=rss&amp;utm_medium=feed#top";
+    let second = "https://news.example/steel?fbclid=abc&amp;id=7&amp;Page=2";
+    let (base, cancel, handle, dir, _server) = daemon_with(
+        vec![
+            ("Desk A", Resource::feed(item(first))),
+            ("Desk B", Resource::feed(item(second))),
+        ],
+        "",
+    )
+    .await;
+    for path in ["/feeds/all.atom", "/feeds/all.rss", "/feeds/all.json"] {
+        let (status, body) = common::get_text(&format!("{base}{path}")).await;
+        assert_eq!(status, 200, "{path}");
+        for tracker in ["utm_", "fbclid"] {
+            assert!(!body.contains(tracker), "{path} serves {tracker}: {body}");
+        }
+        assert!(
+            body.contains("https://news.example/steel?id=7#top"),
+            "{path}: the story's link keeps its other parameters and fragment: {body}"
+        );
+        // Escaped once or twice (an Atom content's HTML link), or not at all (JSON).
+        assert!(
+            ["&", "&amp;", "&amp;amp;"]
+                .iter()
+                .any(|amp| body.contains(&format!("https://news.example/steel?id=7{amp}Page=2"))),
+            "{path}: so does the other outlet's link: {body}"
+        );
+    }
+    let stored: Vec<(String, String)> = common::row_pairs(
+        &dir.path().join("tradefeed.db"),
+        "SELECT link, '' FROM entries ORDER BY id",
+    );
+    assert!(
+        stored
+            .iter()
+            .any(|(link, _)| link.contains("utm_source=rss")),
+        "stored as given: {stored:?}"
+    );
+    common::stop_daemon(cancel, handle).await;
+}

@@ -49,16 +49,28 @@ pub(super) fn redact_in_place(text: &mut String) {
 /// Removes user-info from the URLs of a story about to be rendered: its link and its
 /// appearances' links (resolved at ingest against the feed's URL, so a relative link of a feed
 /// fetched with credentials carries them) and the URL its HTML's relative links are resolved
-/// against at render time.
+/// against at render time. The links a reader follows (the story's and its appearances') also
+/// lose their tracking parameters (`utm_*`, `fbclid`, …: see
+/// [`crate::normalize::without_tracking`]), which tell the publisher where a click came from
+/// and select nothing.
 pub(super) fn redact_story(story: &mut StoryView) {
     if let Some(link) = &mut story.link {
         redact_in_place(link);
+        untrack_in_place(link);
     }
     redact_in_place(&mut story.base_url);
     for appearance in &mut story.appearances {
         if let Some(url) = &mut appearance.url {
             redact_in_place(url);
+            untrack_in_place(url);
         }
+    }
+}
+
+/// [`crate::normalize::without_tracking`] in place.
+fn untrack_in_place(link: &mut String) {
+    if let Cow::Owned(kept) = crate::normalize::without_tracking(link) {
+        *link = kept;
     }
 }
 

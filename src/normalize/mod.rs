@@ -67,7 +67,7 @@ pub use self::identity::{
 pub use self::nesting::MAX_HTML_DEPTH;
 pub use self::text::{normalize_for_matching, truncate_chars};
 use self::url::resolve_link_url;
-pub use self::url::{TRACKING_PARAMS, TRACKING_PREFIXES, resolve_link};
+pub use self::url::{TRACKING_PARAMS, TRACKING_PREFIXES, resolve_link, without_tracking};
 
 /// Chars of body text used as a title when the item has none.
 const FALLBACK_TITLE_CHARS: usize = 80;

@@ -1,5 +1,7 @@
 //! Link resolution and canonical URLs.
 
+use std::borrow::Cow;
+
 use url::Url;
 
 /// Query parameters that only track where a click came from; they never select content, so they
@@ -46,6 +48,33 @@ fn is_tracking(pair: &str) -> bool {
         || TRACKING_PREFIXES
             .iter()
             .any(|p| key.len() >= p.len() && key[..p.len()].eq_ignore_ascii_case(p))
+}
+
+/// `link` without its tracking query parameters ([`TRACKING_PARAMS`], [`TRACKING_PREFIXES`]),
+/// every other byte kept as it was: the query's other parameters in their order and spelling,
+/// the fragment, case, encoding. Unlike [`canonical_url`] it changes nothing else, so the link
+/// still opens what the publisher linked to; a link with no such parameter is returned as is.
+pub fn without_tracking(link: &str) -> Cow<'_, str> {
+    let fragment_at = link.find('#').unwrap_or(link.len());
+    let Some(query_at) = link[..fragment_at].find('?') else {
+        return Cow::Borrowed(link);
+    };
+    let query = &link[query_at + 1..fragment_at];
+    if !query.split('&').any(is_tracking) {
+        return Cow::Borrowed(link);
+    }
+    let mut out = String::with_capacity(link.len());
+    out.push_str(&link[..query_at]);
+    for (i, pair) in query
+        .split('&')
+        .filter(|pair| !pair.is_empty() && !is_tracking(pair))
+        .enumerate()
+    {
+        out.push(if i == 0 { '?' } else { '&' });
+        out.push_str(pair);
+    }
+    out.push_str(&link[fragment_at..]);
+    Cow::Owned(out)
 }
 
 /// Canonical form of an absolute http(s) URL (see [`super::canonical_url`]).
@@ -153,6 +182,72 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(canonical_url(input).as_deref(), expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn tracking_parameters_leave_a_link_and_nothing_else_changes() {
+        let cases = [
+            ("https://example.org/a", "https://example.org/a"),
+            ("https://example.org/a?id=7", "https://example.org/a?id=7"),
+            (
+                "https://Example.org/A?utm_source=rss&B=2&utm_Medium=feed&a=1#Top",
+                "https://Example.org/A?B=2&a=1#Top",
+            ),
+            (
+                "https://example.org/a?utm_source=rss",
+                "https://example.org/a",
+            ),
+            (
+                "https://example.org/a?fbclid=x#frag?utm_source=y",
+                "https://example.org/a#frag?utm_source=y",
+            ),
+            (
+                "https://example.org/a?q=caf%C3%A9&gclid=1&&x",
+                "https://example.org/a?q=caf%C3%A9&x",
+            ),
+            (
+                "https://example.org/a?utm=keep",
+                "https://example.org/a?utm=keep",
+            ),
+            ("https://example.org/a?", "https://example.org/a?"),
+            ("not a url ?utm_x=1", "not a url "),
+        ];
+        for (link, want) in cases {
+            assert_eq!(without_tracking(link), want, "{link}");
+        }
+        assert!(matches!(
+            without_tracking("https://example.org/a?id=7"),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    proptest::proptest! {
+        /// What is left of a link has the canonical URL the link had: only parameters the
+        /// canonical form drops anyway go.
+        #[test]
+        fn a_link_without_tracking_has_the_same_canonical_url(
+            path in "/[a-z]{0,6}",
+            pairs in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "utm_source=rss", "id=7", "fbclid=abc", "B=2", "x", "UTM_Campaign=q", "gclid=",
+                ]),
+                0..5,
+            ),
+            fragment in proptest::option::of("[a-z]{0,4}"),
+        ) {
+            let mut link = format!("https://example.org{path}");
+            if !pairs.is_empty() {
+                link.push('?');
+                link.push_str(&pairs.join("&"));
+            }
+            if let Some(f) = fragment {
+                link.push('#');
+                link.push_str(&f);
+            }
+            let kept = without_tracking(&link);
+            proptest::prop_assert_eq!(canonical_url(&kept), canonical_url(&link));
+            proptest::prop_assert!(!kept.to_ascii_lowercase().contains("utm_"));
         }
     }
 
