@@ -2,6 +2,7 @@
 //!
 //! Reads only from the store. Rendered feeds are cached until the store's data changes and are
 //! served with an ETag, so a feed reader polling every minute costs a hash lookup and a 304.
+//! A cached feed keeps a gzip form too, made once, for the clients that accept gzip.
 
 mod opml;
 mod redact;
