@@ -252,6 +252,7 @@ fn gzip_etag(etag: &str) -> String {
     format!("{open}-gz\"")
 }
 
+/// [`gzip_etag`] as a header value.
 fn gzip_etag_header(etag: &str) -> HeaderValue {
     HeaderValue::from_str(&gzip_etag(etag)).unwrap_or_else(|_| HeaderValue::from_static("\"\""))
 }
