@@ -169,6 +169,38 @@ pub fn discover(body: &[u8], content_type: Option<&str>, page_url: &str) -> Disc
     Discovery::HtmlPage(feeds)
 }
 
+/// Feeds named in [`page_message`] at most; `tradefeed discover` lists them all.
+const MAX_FEEDS_NAMED: usize = 5;
+
+/// Why an HTML page is no feed, naming the feeds it advertises so that the operator can set
+/// the source's URL to one of them: the text of a poll's error (`fetch`, `sources`, the status
+/// page, the fetch log), after "not a feed: ".
+pub fn page_message(feeds: &[AdvertisedFeed]) -> String {
+    if feeds.is_empty() {
+        return "an HTML page, which advertises no feed (no <link rel=\"alternate\"> to RSS, \
+                Atom or JSON Feed in its head)"
+            .into();
+    }
+    let named: Vec<String> = feeds
+        .iter()
+        .take(MAX_FEEDS_NAMED)
+        .map(ToString::to_string)
+        .collect();
+    let more = match feeds.len().saturating_sub(MAX_FEEDS_NAMED) {
+        0 => String::new(),
+        n => format!(", and {n} more (`tradefeed discover URL` lists them all)"),
+    };
+    let which = if feeds.len() == 1 {
+        "to it"
+    } else {
+        "to one of them"
+    };
+    format!(
+        "an HTML page; it advertises: {}{more}; set the source's url {which}",
+        named.join(", ")
+    )
+}
+
 /// The body as text, as a browser would decode it (minus the `<meta charset>` pre-scan: feed
 /// URLs are ASCII in practice, and only a title could come out wrong).
 fn decode<'a>(bytes: &'a [u8], content_type: Option<&str>) -> std::borrow::Cow<'a, str> {
@@ -622,5 +654,31 @@ mod tests {
         assert_eq!(cut.chars().count(), MAX_TITLE_CHARS + 1);
         assert!(cut.ends_with('…'));
         assert_eq!(found[2].to_string(), "https://example.org/c (JSON)");
+    }
+
+    #[test]
+    fn the_poll_message_names_the_advertised_feeds_and_what_to_do() {
+        let feed = |i: usize, title: Option<&str>| AdvertisedFeed {
+            url: format!("https://example.org/f{i}.xml"),
+            kind: FeedKind::Rss,
+            title: title.map(String::from),
+        };
+        assert_eq!(
+            page_message(&[feed(1, Some("Press releases"))]),
+            "an HTML page; it advertises: https://example.org/f1.xml (RSS \"Press releases\"); \
+             set the source's url to it"
+        );
+        let seven: Vec<AdvertisedFeed> = (0..7).map(|i| feed(i, None)).collect();
+        let message = page_message(&seven);
+        assert!(
+            message.contains("https://example.org/f4.xml (RSS), and 2 more"),
+            "{message}"
+        );
+        assert!(!message.contains("f5.xml"), "{message}");
+        assert!(
+            message.ends_with("set the source's url to one of them"),
+            "{message}"
+        );
+        assert!(page_message(&[]).contains("advertises no feed"));
     }
 }
