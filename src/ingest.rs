@@ -17,6 +17,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::classify::Classifier;
 use crate::cluster::{ClusterConfig, Signature, StoryIndex, headline_of};
+use crate::discover::{Discovery, discover, page_message};
 use crate::domain::{Entry, Source, TopicScore};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
 use crate::normalize::{
@@ -836,7 +837,8 @@ impl Ingestor {
         let (items, skipped, normalized, passed_over) = self
             .cpu
             .run(move || {
-                let feed = parse_feed(&body, content_type.as_deref())?;
+                let feed = parse_feed(&body, content_type.as_deref())
+                    .map_err(|e| explain_page(e, &body, content_type.as_deref(), &base_url))?;
                 let items = feed.items.len();
                 let ctx = NormalizeContext::new(fetched_at, base_url);
                 let mut skipped = 0;
@@ -1139,6 +1141,24 @@ pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         text.clone()
     } else {
         "a panic without a message".to_string()
+    }
+}
+
+/// A body that is no feed because it is an HTML page: the error names the feeds the page
+/// advertises, so that the operator can set the source's url to one of them. The URL is never
+/// switched here: a page may advertise several feeds (comments feeds among them).
+fn explain_page(
+    error: ParseError,
+    body: &[u8],
+    content_type: Option<&str>,
+    page_url: &str,
+) -> ParseError {
+    if !matches!(error, ParseError::NotAFeed(_)) || body.starts_with(&[0x1f, 0x8b]) {
+        return error;
+    }
+    match discover(body, content_type, page_url) {
+        Discovery::HtmlPage(feeds) => ParseError::NotAFeed(page_message(&feeds)),
+        Discovery::NotHtml => error,
     }
 }
 

@@ -9,6 +9,7 @@
 //! | [`scheduler`]| which source is due when (cron, jitter, backoff)                      |
 //! | [`fetch`]    | HTTP with limits and conditional GET → [`fetch::FetchOutcome`]        |
 //! | [`parse`]    | bytes → [`domain::ParsedFeed`] (the only feed-rs user)                |
+//! | [`discover`] | HTML page → the feeds it advertises (`<link rel="alternate">`)       |
 //! | [`normalize`]| raw item → clean [`domain::Entry`] with identity and fingerprints     |
 //! | [`cluster`]  | near-duplicate story assignment                                       |
 //! | [`classify`] | topic scores with explanations                                        |
@@ -27,6 +28,7 @@ pub mod classify;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod discover;
 pub mod domain;
 pub mod fetch;
 pub mod http;

@@ -123,6 +123,15 @@ pub enum Command {
     },
     /// Print the configured sources as an OPML 2.0 subscription list.
     ExportOpml,
+    /// Find the feeds a web page advertises (its `<link rel="alternate">` elements), or say
+    /// that the URL is a feed itself. Exit status: 0 found, 1 none found or a fatal error.
+    Discover {
+        /// The page (or feed) to look at: an http(s) URL.
+        url: String,
+        /// Print the feeds as `[[sources]]` blocks ready to paste into the config.
+        #[arg(long)]
+        toml: bool,
+    },
 }
 
 /// Parses the process's command line. A bad one (an unknown flag, a missing or malformed
@@ -184,6 +193,7 @@ pub fn execute(cli: Cli) -> ExitCode {
                     Command::Health { timeout } => health(&cli, *timeout).await,
                     Command::Reclassify => reclassify(&cli).await,
                     Command::Story { id } => story(&cli, *id).await,
+                    Command::Discover { url, toml } => discover(&cli, url, *toml).await,
                     Command::Check
                     | Command::Train { .. }
                     | Command::Eval { .. }
@@ -347,6 +357,112 @@ async fn fetch(cli: &Cli, only: Option<&str>) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `discover URL`: fetches the URL as a poll would (the config's limits, User-Agent and
+/// redirect rules; the defaults when the config file does not exist) and prints the feeds the
+/// page advertises, one per line (`URL (KIND "TITLE")`), or that the URL is itself a feed.
+async fn discover(cli: &Cli, url: &str, toml: bool) -> anyhow::Result<ExitCode> {
+    use crate::discover::{Discovery, discover};
+    use crate::fetch::{FetchLimits, FetchOutcome, FetchRequest, Fetcher};
+
+    let limits = match Config::load_with_env(&cli.config) {
+        Ok(config) => app::fetch_limits(&config),
+        Err(config::ConfigError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            FetchLimits::default()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // Building the client loads the system's CA certificates: blocking work.
+    let fetcher = tokio::task::spawn_blocking(move || Fetcher::new(limits)).await??;
+    let request = FetchRequest {
+        url: url.to_owned(),
+        ..FetchRequest::default()
+    };
+    let fetched = match fetcher
+        .fetch(&request)
+        .await
+        .with_context(|| format!("fetching {url}"))?
+    {
+        FetchOutcome::Fetched(fetched) => fetched,
+        // No validators were sent, so no server has a reason to answer 304.
+        FetchOutcome::NotModified(_) => anyhow::bail!("fetching {url}: 304 Not Modified"),
+    };
+    let redirected = if fetched.final_url == url {
+        String::new()
+    } else {
+        format!(" (redirected to {})", fetched.final_url)
+    };
+    let body = std::sync::Arc::new(fetched.body);
+    let (parse_body, content_type) = (std::sync::Arc::clone(&body), fetched.content_type.clone());
+    let parsed = tokio::task::spawn_blocking(move || {
+        crate::parse::parse_feed(&parse_body, content_type.as_deref())
+    })
+    .await?;
+    let mut out = std::io::stdout().lock();
+    match parsed {
+        Ok(feed) => {
+            let folded = feed
+                .title
+                .as_deref()
+                .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+                .filter(|t| !t.is_empty());
+            let title = folded
+                .as_deref()
+                .map_or_else(String::new, |t| format!(" \"{t}\","));
+            if toml {
+                let name = folded.as_deref().unwrap_or(url);
+                writeln!(out, "{}", sources_block(name, &fetched.final_url))?;
+            } else {
+                writeln!(
+                    out,
+                    "{url} is a feed{redirected}:{title} {} items; use it as the source's url",
+                    feed.items.len()
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => match discover(&body, fetched.content_type.as_deref(), &fetched.final_url) {
+            Discovery::HtmlPage(feeds) if !feeds.is_empty() => {
+                let mut names: Vec<String> = Vec::new();
+                for feed in &feeds {
+                    if toml {
+                        let title = feed.title.clone().unwrap_or_else(|| feed.url.clone());
+                        let mut name = title.clone();
+                        let mut n = 1;
+                        while names.contains(&name) {
+                            n += 1;
+                            name = format!("{title} ({n})");
+                        }
+                        writeln!(out, "{}", sources_block(&name, &feed.url))?;
+                        names.push(name);
+                    } else {
+                        writeln!(out, "{feed}")?;
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Discovery::HtmlPage(_) => anyhow::bail!(
+                "{url}{redirected} is an HTML page that advertises no feed (no <link \
+                 rel=\"alternate\"> to RSS, Atom or JSON Feed in its head)"
+            ),
+            Discovery::NotHtml => {
+                anyhow::bail!("{url}{redirected} is neither a feed nor an HTML page: {error}")
+            }
+        },
+    }
+}
+
+/// A `[[sources]]` block for the config, ending in a blank line.
+fn sources_block(name: &str, url: &str) -> String {
+    let quote = |s: &str| toml_edit::Value::from(s).to_string();
+    format!(
+        "[[sources]]\nname = {}\nurl = {}\n",
+        quote(name).trim(),
+        quote(url).trim()
+    )
 }
 
 async fn sources(cli: &Cli) -> anyhow::Result<ExitCode> {
