@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::{FeedServer, Resource, replaced, row_pairs, rss, tradefeed_command, write_config};
 
@@ -43,6 +43,29 @@ fn paper_feed() -> Resource {
     ))
 }
 
+/// A server with both feeds, and a config in a new folder with `Wire` and `Paper` at equal
+/// priority and the shipped topics.
+async fn wire_and_paper() -> (FeedServer, tempfile::TempDir, PathBuf) {
+    let server = FeedServer::start().await;
+    server.put("/wire.xml", wire_feed());
+    server.put("/paper.xml", paper_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Wire", server.url("/wire.xml")),
+            ("Paper", server.url("/paper.xml")),
+        ],
+        &format!(
+            "\n[topics]\ndir = \"{}\"\n",
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("config/topics")
+                .display()
+        ),
+    );
+    (server, dir, config)
+}
+
 fn fetch(config: &Path) {
     let out = tradefeed_command(config, &["fetch"]).output().unwrap();
     assert!(
@@ -69,23 +92,7 @@ fn story(db: &Path) -> (String, bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_raised_priority_makes_its_copy_represent_stored_stories_and_rescores_them() {
-    let server = FeedServer::start().await;
-    server.put("/wire.xml", wire_feed());
-    server.put("/paper.xml", paper_feed());
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &[
-            ("Wire", server.url("/wire.xml")),
-            ("Paper", server.url("/paper.xml")),
-        ],
-        &format!(
-            "\n[topics]\ndir = \"{}\"\n",
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("config/topics")
-                .display()
-        ),
-    );
+    let (server, dir, config) = wire_and_paper().await;
     let db = dir.path().join("tradefeed.db");
     let text = std::fs::read_to_string(&config).unwrap();
     let paper_block = format!("name = \"Paper\"\nurl = \"{}\"\n", server.url("/paper.xml"));
@@ -154,18 +161,7 @@ async fn wait_for_title(db: &Path, want: &str) {
 /// watcher's notice), without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_daemon_applies_a_changed_priority_at_its_reload() {
-    let server = FeedServer::start().await;
-    server.put("/wire.xml", wire_feed());
-    server.put("/paper.xml", paper_feed());
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &[
-            ("Wire", server.url("/wire.xml")),
-            ("Paper", server.url("/paper.xml")),
-        ],
-        "",
-    );
+    let (server, dir, config) = wire_and_paper().await;
     let db = dir.path().join("tradefeed.db");
     let text = std::fs::read_to_string(&config).unwrap();
     let loaded = tradefeed::config::Config::load(&config).unwrap();
@@ -192,18 +188,7 @@ async fn a_running_daemon_applies_a_changed_priority_at_its_reload() {
 /// under the current priorities meanwhile) is not applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_choice_made_against_an_older_representative_is_not_applied() {
-    let server = FeedServer::start().await;
-    server.put("/wire.xml", wire_feed());
-    server.put("/paper.xml", paper_feed());
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &[
-            ("Wire", server.url("/wire.xml")),
-            ("Paper", server.url("/paper.xml")),
-        ],
-        "",
-    );
+    let (_server, dir, config) = wire_and_paper().await;
     fetch(&config);
     let db = dir.path().join("tradefeed.db");
     let store = tradefeed::store::Store::open(&db, tradefeed::store::Access::ReadWrite).unwrap();

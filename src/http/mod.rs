@@ -1411,18 +1411,24 @@ mod tests {
         (response.status().as_u16(), etag, modified)
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn conditional_requests_for_a_feed_too_big_to_keep_are_answered_without_rendering_it() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let dir = tempfile::tempdir().unwrap();
-        let mut state = empty_state(dir.path());
-        let renders = Arc::new(AtomicUsize::new(0));
+    /// Counts `state`'s renderings from now on.
+    fn count_renders(state: &mut HttpState) -> Arc<std::sync::atomic::AtomicUsize> {
+        let renders = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         state.render_hook = Some({
             let renders = Arc::clone(&renders);
             Arc::new(move |_: &FeedKey| {
-                renders.fetch_add(1, Ordering::SeqCst);
+                renders.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             })
         });
+        renders
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn conditional_requests_for_a_feed_too_big_to_keep_are_answered_without_rendering_it() {
+        use std::sync::atomic::Ordering;
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = empty_state(dir.path());
+        let renders = count_renders(&mut state);
         {
             let mut cache = state.cache.lock().unwrap();
             // Every rendering is too big to keep.
@@ -2588,16 +2594,10 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn conditional_requests_get_a_304_for_the_form_they_ask_for() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::atomic::Ordering;
         let dir = tempfile::tempdir().unwrap();
         let mut state = empty_state(dir.path());
-        let renders = Arc::new(AtomicUsize::new(0));
-        state.render_hook = Some({
-            let renders = Arc::clone(&renders);
-            Arc::new(move |_: &FeedKey| {
-                renders.fetch_add(1, Ordering::SeqCst);
-            })
-        });
+        let renders = count_renders(&mut state);
         // No earlier process served these feeds: a date's own second counts at once.
         state.cache.lock().unwrap().forgotten_modified = 0;
         let base = serve_state(&state).await;
