@@ -1965,6 +1965,13 @@ mod tests {
               <a:title>Two</a:title></a:entry>
             </feed>"#;
         assert_eq!(bases(xml), [XmlBase::default(), XmlBase::default()]);
+        // Without that entry, the other one has its bases.
+        let (head, tail) = xml.split_once("<a:entry").unwrap();
+        let matched = format!("{head}{}", &tail[tail.find("</a:entry>").unwrap() + 10..]);
+        assert_eq!(
+            bases(&matched),
+            [base(&["https://example.org/", "one/"], None, None)]
+        );
         // Same counts, but feed-rs reads another content base than the scan: no certainty.
         let mut scan = BaseScan::default();
         scan.start(1, r#"feed xmlns="http://www.w3.org/2005/Atom""#);
