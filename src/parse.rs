@@ -23,7 +23,9 @@
 //!    a missing `title`/`version` filled in.
 //! 5. **Map** to [`RawItem`]: the `alternate` (or first usable) link, else an RSS guid that is an
 //!    http(s) URL; Atom `type="text"` and JSON Feed plain text are HTML-escaped so that all
-//!    title/summary/content strings are HTML; author names (else e-mails).
+//!    title/summary/content strings are HTML; author names (else e-mails); in Atom, the
+//!    `xml:base` of the feed, the entry and its content and summary (see [`BaseScan`]), which
+//!    feed-rs does not expose, read by the nesting pre-pass when the body holds any.
 //!
 //! Decoding happens up front rather than as a retry after a failed parse: validating UTF-8 is
 //! far cheaper than parsing, the common case borrows the input unchanged, and one pass keeps the
@@ -1977,8 +1979,10 @@ mod tests {
         scan.start(1, r#"feed xmlns="http://www.w3.org/2005/Atom""#);
         scan.start(2, r#"entry xml:base="x/""#);
         scan.start(3, r#"content xml:base="c/""#);
-        let mut theirs = model::Entry::default();
-        theirs.base = Some("other/".into());
+        let theirs = model::Entry {
+            base: Some("other/".into()),
+            ..model::Entry::default()
+        };
         assert!(scan.matched(&[theirs]).is_none());
     }
 

@@ -36,7 +36,9 @@
 //!   counted every attribute, and bare hex (before HTML was stored raw) hashed the sanitized
 //!   HTML. [`content_hash_in_stored_form`] recomputes a stored hash's form, so an upgraded
 //!   database does not take items for edits (except an undated item under `3:` or earlier,
-//!   whose hashed fetch time cannot be reproduced: counted as updated once).
+//!   whose hashed fetch time cannot be reproduced: counted as updated once). The base the
+//!   HTML's relative URLs resolve against (the fetch URL, or the entry's `xml:base`) is not
+//!   hashed: entries stored before `xml:base` was read keep their hashes.
 //!
 //! # HTML is sanitized when served, not here
 //!
@@ -127,7 +129,9 @@ pub enum SkipReason {
 ///   rewritten balanced with elements deeper than [`MAX_HTML_DEPTH`] unwrapped when it could
 ///   nest deeper than that (see `nesting.rs`); it is sanitized when served (the
 ///   sanitizer also closes any element the cut left open);
-/// - `text`: plain text of the whole content (else summary), cut at `max_text_chars`.
+/// - `text`: plain text of the whole content (else summary), cut at `max_text_chars`;
+/// - `base_url`: where the content's (else summary's) relative URLs point when its `xml:base`
+///   makes that differ from `ctx.base_url` (see [`content_base`]); not hashed.
 pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, SkipReason> {
     let link_url = item
         .link
