@@ -917,6 +917,7 @@ mod tests {
             text: format!("Text {identity}."),
             fingerprint: format!("fp-{identity}"),
             content_hash: format!("4:{identity}"),
+            base_url: None,
         };
         store
             .record_poll(PollRecord {

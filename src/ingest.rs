@@ -933,9 +933,12 @@ impl Ingestor {
         } else {
             Vec::new()
         };
-        let known = known.hashes;
+        let (bases, known) = (known.bases, known.hashes);
         // New entries, and known ones whose hash differs, with the hash their row holds. An
-        // unchanged entry goes no further, nor does a pruned one (its tombstone's hash is '').
+        // unchanged entry goes no further, nor does a pruned one (its tombstone's hash is ''),
+        // except one with a base of its own (`xml:base`) its row does not hold: the base is
+        // no part of the hash, and a row stored before bases were read (or before the feed
+        // changed its base) has its base renewed, without being taken for an edit.
         let fresh: Vec<(Entry, Option<String>)> = normalized
             .into_iter()
             .filter_map(|e| match known.get(&e.identity) {
@@ -944,7 +947,11 @@ impl Ingestor {
                     listed_pruned.push(e.identity);
                     None
                 }
-                Some(stored) if *stored == e.content_hash => None,
+                Some(stored) if *stored == e.content_hash => e
+                    .base_url
+                    .as_ref()
+                    .is_some_and(|own| bases.get(&e.identity) != Some(own))
+                    .then(|| (e, Some(stored.clone()))),
                 Some(stored) => Some((e, Some(stored.clone()))),
             })
             .collect();
@@ -960,9 +967,11 @@ impl Ingestor {
                         // A row an earlier release wrote holds its hash in an earlier form:
                         // when the item's hash in that form matches, nothing was edited and
                         // only the hash is renewed (once: the renewed hash has the current form).
+                        // An unchanged entry gets here only to have its base renewed.
                         if let Some(stored) = stored
-                            && content_hash_in_stored_form(&entry, &final_url, &stored)
-                                .is_some_and(|earlier| earlier == stored)
+                            && (stored == entry.content_hash
+                                || content_hash_in_stored_form(&entry, &final_url, &stored)
+                                    .is_some_and(|earlier| earlier == stored))
                         {
                             return EntryWrite {
                                 entry,
@@ -1074,6 +1083,7 @@ impl Ingestor {
                 }
             }
             known.hashes.extend(more.hashes);
+            known.bases.extend(more.bases);
         }
         Ok((entries.into_iter().map(|(e, _)| e).collect(), known))
     }

@@ -23,7 +23,9 @@
 //!    a missing `title`/`version` filled in.
 //! 5. **Map** to [`RawItem`]: the `alternate` (or first usable) link, else an RSS guid that is an
 //!    http(s) URL; Atom `type="text"` and JSON Feed plain text are HTML-escaped so that all
-//!    title/summary/content strings are HTML; author names (else e-mails).
+//!    title/summary/content strings are HTML; author names (else e-mails); in Atom, the
+//!    `xml:base` of the feed, the entry and its content and summary (see [`BaseScan`]), which
+//!    feed-rs does not expose, read by the nesting pre-pass when the body holds any.
 //!
 //! Decoding happens up front rather than as a retry after a failed parse: validating UTF-8 is
 //! far cheaper than parsing, the common case borrows the input unchanged, and one pass keeps the
@@ -42,7 +44,7 @@ use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
 use feed_rs::model::{self, FeedType};
 use feed_rs::parser::{Builder, ParseErrorKind, ParseFeedError};
 
-use crate::domain::{ParsedFeed, RawItem};
+use crate::domain::{ParsedFeed, RawItem, XmlBase};
 
 /// Why a body is not a feed we can read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -74,9 +76,14 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed
     }
     let text = decode_to_utf8(bytes, content_type);
     let text = prepare_document(text)?;
-    // JSON nesting is bounded by serde_json's recursion limit (128); XML's by this pre-pass.
+    // JSON nesting is bounded by serde_json's recursion limit (128); XML's by this pre-pass,
+    // which also collects the `xml:base` attributes around each entry's content when the
+    // document has any (one memmem over it otherwise).
+    let mut bases = None;
     if !text.trim_start().starts_with('{') {
-        match scan_xml(&text, MAX_XML_DEPTH) {
+        let mut scan =
+            memchr::memmem::find(text.as_bytes(), b"xml:base").map(|_| BaseScan::default());
+        match scan_xml(&text, MAX_XML_DEPTH, scan.as_mut()) {
             XmlScan::Fits => {}
             XmlScan::TooDeep => {
                 return Err(ParseError::Malformed(format!(
@@ -89,6 +96,7 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed
                 ));
             }
         }
+        bases = scan;
     }
 
     let run = |text: &str| {
@@ -118,7 +126,7 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed
             None => return Err(map_error(err)),
         },
     };
-    Ok(convert_feed(feed))
+    Ok(convert_feed(feed, bases))
 }
 
 /// Repairs JSON Feeds that feed-rs's strict schema rejects: numeric item ids (the spec says
@@ -538,7 +546,7 @@ pub const MAX_XML_DEPTH: usize = 128;
 /// about 3% of the parse time of the pipeline bench's feed.
 #[cfg(test)]
 fn xml_nesting_exceeds(text: &str, limit: usize) -> bool {
-    scan_xml(text, limit) != XmlScan::Fits
+    scan_xml(text, limit, None) != XmlScan::Fits
 }
 
 /// What [`scan_xml`] found.
@@ -557,8 +565,9 @@ enum XmlScan {
     SwitchesEncoding,
 }
 
-/// [`xml_nesting_exceeds`], saying why.
-fn scan_xml(text: &str, limit: usize) -> XmlScan {
+/// [`xml_nesting_exceeds`], saying why; with `bases`, also hands it every start tag (see
+/// [`BaseScan`]).
+fn scan_xml(text: &str, limit: usize, mut bases: Option<&mut BaseScan>) -> XmlScan {
     let b = text.as_bytes();
     let mut depth = 0usize;
     let mut i = 0;
@@ -587,10 +596,16 @@ fn scan_xml(text: &str, limit: usize) -> XmlScan {
                     if depth + 1 > limit {
                         return XmlScan::TooDeep;
                     }
+                    if let Some(bases) = bases.as_deref_mut() {
+                        bases.start(depth + 1, &text[lt + 1..e - 1]);
+                    }
                     Some(e + 1)
                 }
                 Some(e) => {
                     depth += 1;
+                    if let Some(bases) = bases.as_deref_mut() {
+                        bases.start(depth, &text[lt + 1..e]);
+                    }
                     Some(e + 1)
                 }
                 None => None,
@@ -606,6 +621,115 @@ fn scan_xml(text: &str, limit: usize) -> XmlScan {
         }
     }
     XmlScan::Fits
+}
+
+/// The `xml:base` attributes of an Atom document's `<feed>`, and of each `<entry>` (in document
+/// order) with its `<content>` and `<summary>`, collected by [`scan_xml`] from the start tags it
+/// reads anyway. Only tags down to the depth of an entry's children are looked at, and only
+/// their names unless they are one of these, so the pass stays as cheap as without it; it runs
+/// only when the text holds `xml:base` at all.
+///
+/// feed-rs applies `xml:base` to links itself but exposes only the `<content>` element's own
+/// attribute (`Entry::base`), not the feed's or the entry's, where feeds put it. Entries are
+/// children of the root in the root's namespace prefix; anything else at that depth is not one.
+#[derive(Debug, Default)]
+struct BaseScan {
+    /// Whether the root element has been read.
+    rooted: bool,
+    /// Whether the root is an Atom `<feed>` (only Atom's entries are matched).
+    atom: bool,
+    /// The root's namespace prefix with its colon (`""` for the default namespace).
+    prefix: String,
+    /// The root's `xml:base`.
+    feed: Option<String>,
+    /// Each entry's `xml:base`s, in document order.
+    entries: Vec<EntryBases>,
+    /// Whether the element last opened at depth 2 is an entry.
+    in_entry: bool,
+}
+
+/// The `xml:base` of one `<entry>` and of its `<content>` and `<summary>`.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct EntryBases {
+    entry: Option<String>,
+    content: Option<String>,
+    summary: Option<String>,
+}
+
+impl BaseScan {
+    /// A start tag (`tag`: the text between `<` and `>` or `/>`) opening an element at
+    /// `depth` (the root is 1).
+    fn start(&mut self, depth: usize, tag: &str) {
+        if depth > 3 || (depth > 1 && !self.atom) || (depth == 3 && !self.in_entry) {
+            return;
+        }
+        let name_end = tag
+            .find(|c: char| c.is_ascii_whitespace() || c == '/')
+            .unwrap_or(tag.len());
+        let (name, attrs) = tag.split_at(name_end);
+        let (prefix, local) = name.rfind(':').map_or(("", name), |p| name.split_at(p + 1));
+        match depth {
+            1 if !self.rooted => {
+                self.rooted = true;
+                self.atom = local == "feed";
+                self.prefix = prefix.to_owned();
+                self.feed = xml_base_attribute(attrs);
+            }
+            2 => {
+                self.in_entry = local == "entry" && prefix == self.prefix;
+                if self.in_entry {
+                    self.entries.push(EntryBases {
+                        entry: xml_base_attribute(attrs),
+                        ..EntryBases::default()
+                    });
+                }
+            }
+            3 if prefix == self.prefix => {
+                let slot = match (local, self.entries.last_mut()) {
+                    ("content", Some(e)) => &mut e.content,
+                    ("summary", Some(e)) => &mut e.summary,
+                    _ => return,
+                };
+                *slot = xml_base_attribute(attrs);
+            }
+            _ => {}
+        }
+    }
+
+    /// Each entry's bases, when they can be matched to feed-rs's entries with certainty: as
+    /// many as it read, and the same `<content>` base feed-rs reports for each. `None`
+    /// otherwise (no base is attached then, as before bases were read).
+    fn matched(self, entries: &[model::Entry]) -> Option<Vec<XmlBase>> {
+        if !self.atom
+            || self.entries.len() != entries.len()
+            || self
+                .entries
+                .iter()
+                .zip(entries)
+                .any(|(ours, theirs)| ours.content != theirs.base)
+        {
+            return None;
+        }
+        let feed = self.feed;
+        Some(
+            self.entries
+                .into_iter()
+                .map(|e| XmlBase {
+                    item: feed.iter().cloned().chain(e.entry).collect(),
+                    content: e.content,
+                    summary: e.summary,
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The value of an `xml:base` attribute in a tag's attribute list, entities decoded. The
+/// prefix `xml` is bound to the XML namespace by definition, so the name is matched as written.
+fn xml_base_attribute(attrs: &str) -> Option<String> {
+    let (s, e) = attribute_value(attrs, "xml:base")?;
+    let raw = &attrs[s..e];
+    Some(quick_xml::escape::unescape(raw).map_or_else(|_| raw.to_owned(), Cow::into_owned))
 }
 
 /// Whether a processing instruction's content (between `<?` and `?>`) is an XML declaration
@@ -825,8 +949,12 @@ fn atom03_to_atom10(text: &str) -> String {
 // Model conversion
 // ---------------------------------------------------------------------------------------------
 
-fn convert_feed(feed: model::Feed) -> ParsedFeed {
+fn convert_feed(feed: model::Feed, bases: Option<BaseScan>) -> ParsedFeed {
     let plain_is_text = matches!(feed.feed_type, FeedType::Atom | FeedType::JSON);
+    let bases = bases
+        .filter(|_| feed.feed_type == FeedType::Atom)
+        .and_then(|scan| scan.matched(&feed.entries));
+    let mut bases = bases.into_iter().flatten();
     ParsedFeed {
         title: feed
             .title
@@ -836,7 +964,7 @@ fn convert_feed(feed: model::Feed) -> ParsedFeed {
         items: feed
             .entries
             .into_iter()
-            .map(|e| convert_entry(e, plain_is_text))
+            .map(|e| convert_entry(e, plain_is_text, bases.next().unwrap_or_default()))
             .collect(),
     }
 }
@@ -873,7 +1001,7 @@ fn text_as_html(content: String, mime: &str, plain_is_text: bool) -> String {
     }
 }
 
-fn convert_entry(entry: model::Entry, plain_is_text: bool) -> RawItem {
+fn convert_entry(entry: model::Entry, plain_is_text: bool, xml_base: XmlBase) -> RawItem {
     let guid = (entry.id != NO_ID)
         .then(|| entry.id.trim())
         .filter(|id| !id.is_empty())
@@ -913,6 +1041,7 @@ fn convert_entry(entry: model::Entry, plain_is_text: bool) -> RawItem {
         authors,
         published: entry.published,
         updated: entry.updated,
+        xml_base,
     }
 }
 
@@ -1272,6 +1401,7 @@ mod tests {
                 Just("<?xml version=\"1.0\" encoding=\"x\"?>"),
                 Just("<rss"),
                 Just("<feed xmlns=\"http://purl.org/atom/ns#\""),
+                Just("<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:base=\"h://x/\"><entry xml:base"),
                 Just("<rdf:RDF"),
                 Just("<!DOCTYPE x ["),
                 Just("{\"items\": ["),
@@ -1289,8 +1419,8 @@ mod tests {
     /// crashed poll.
     #[test]
     fn an_empty_processing_instruction_is_read_not_panicked_on() {
-        assert!(matches!(scan_xml("<?><a><b/></a>", 8), XmlScan::Fits));
-        assert!(matches!(scan_xml("<?>", 8), XmlScan::Fits));
+        assert!(matches!(scan_xml("<?><a><b/></a>", 8, None), XmlScan::Fits));
+        assert!(matches!(scan_xml("<?>", 8, None), XmlScan::Fits));
         let feed = "<?><rss version=\"2.0\"><channel><title>T</title><item><guid>g</guid>\
                     <title>Duties</title></item></channel></rss>";
         let result = std::panic::catch_unwind(|| parse_feed(feed.as_bytes(), None));
@@ -1784,5 +1914,89 @@ mod tests {
             Some("Tariffs &lt;b&gt; &amp; quotas")
         );
         assert_eq!(item.summary.as_deref(), Some("<p>Quota <b>rules</b></p>"));
+    }
+
+    fn bases(xml: &str) -> Vec<XmlBase> {
+        let feed = parse_feed(xml.as_bytes(), None).unwrap();
+        feed.items.into_iter().map(|i| i.xml_base).collect()
+    }
+
+    fn base(item: &[&str], content: Option<&str>, summary: Option<&str>) -> XmlBase {
+        XmlBase {
+            item: item.iter().map(|s| (*s).to_owned()).collect(),
+            content: content.map(str::to_owned),
+            summary: summary.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn atom_xml_base_of_the_feed_each_entry_its_content_and_summary_reach_the_item_in_order() {
+        let xml = r#"<?xml version="1.0"?>
+            <feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://example.org/blog/">
+            <id>f</id><title>F</title><link href="index.html"/>
+            <entry xml:base="/2024/05/"><id>e1</id><title>One</title>
+              <summary xml:base="s/">&lt;a href="x"&gt;x&lt;/a&gt;</summary>
+              <content type="html" xml:base="c/">&lt;a href="post.html"&gt;p&lt;/a&gt;</content>
+              <author><name xml:base="ignored/">A</name></author></entry>
+            <!-- <entry xml:base="commented/"> -->
+            <entry><id>e2</id><title>Two</title><content type="html">x</content></entry>
+            <entry xml:base="a&amp;b/"><id>e3</id><title>Three</title></entry>
+            </feed>"#;
+        assert_eq!(
+            bases(xml),
+            [
+                base(
+                    &["https://example.org/blog/", "/2024/05/"],
+                    Some("c/"),
+                    Some("s/")
+                ),
+                base(&["https://example.org/blog/"], None, None),
+                base(&["https://example.org/blog/", "a&b/"], None, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn atom_entries_that_cannot_be_matched_to_the_scan_get_no_base_at_all() {
+        // The second entry is Atom under another prefix: feed-rs reads it, the scan (which
+        // takes the root's prefix for Atom's) does not, so the counts differ.
+        let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://example.org/">
+            <id>f</id><title>F</title>
+            <entry xml:base="one/"><id>e1</id><title>One</title></entry>
+            <a:entry xmlns:a="http://www.w3.org/2005/Atom" xml:base="two/"><a:id>e2</a:id>
+              <a:title>Two</a:title></a:entry>
+            </feed>"#;
+        assert_eq!(bases(xml), [XmlBase::default(), XmlBase::default()]);
+        // Without that entry, the other one has its bases.
+        let (head, tail) = xml.split_once("<a:entry").unwrap();
+        let matched = format!("{head}{}", &tail[tail.find("</a:entry>").unwrap() + 10..]);
+        assert_eq!(
+            bases(&matched),
+            [base(&["https://example.org/", "one/"], None, None)]
+        );
+        // Same counts, but feed-rs reads another content base than the scan: no certainty.
+        let mut scan = BaseScan::default();
+        scan.start(1, r#"feed xmlns="http://www.w3.org/2005/Atom""#);
+        scan.start(2, r#"entry xml:base="x/""#);
+        scan.start(3, r#"content xml:base="c/""#);
+        let theirs = model::Entry {
+            base: Some("other/".into()),
+            ..model::Entry::default()
+        };
+        assert!(scan.matched(&[theirs]).is_none());
+    }
+
+    #[test]
+    fn rss_xml_base_is_not_read_and_a_body_without_it_is_not_scanned() {
+        let rss = r#"<rss version="2.0"><channel xml:base="https://example.org/">
+            <title>F</title><item xml:base="x/"><guid>g</guid><title>T</title></item>
+            </channel></rss>"#;
+        assert_eq!(bases(rss), [XmlBase::default()]);
+        let mut scan = BaseScan::default();
+        assert_eq!(
+            scan_xml("<feed><entry><id>e</id></entry></feed>", 8, Some(&mut scan)),
+            XmlScan::Fits
+        );
+        assert_eq!(scan.entries, [EntryBases::default()]);
     }
 }

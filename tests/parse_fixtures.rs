@@ -415,6 +415,46 @@ fn every_corpus_feed_parses_and_normalizes_without_panicking() {
     );
 }
 
+/// The corpus's Atom feeds with `xml:base` on `<content>` (TypePad's absolute, reddit's
+/// relative): every such entry gets it, and its content resolves against it.
+#[test]
+fn corpus_atom_feeds_with_content_xml_base_give_each_entry_its_base() {
+    let Some(files) = corpus_files() else { return };
+    let mut checked = 0;
+    for path in &files {
+        let name = file_name(path);
+        let bytes = std::fs::read(path).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        let with_base = text
+            .split("<content ")
+            .skip(1)
+            .filter(|tag| tag.split('>').next().unwrap_or("").contains("xml:base="))
+            .count();
+        if with_base == 0 || is_gzip(&bytes) {
+            continue;
+        }
+        let feed = parse_feed(&bytes, None).unwrap();
+        let based = feed
+            .items
+            .iter()
+            .filter(|i| i.xml_base.content.is_some())
+            .count();
+        assert_eq!(based, with_base, "{name}");
+        let ctx = NormalizeContext::new(fetched_at(), "https://www.reddit.com/r/all/.rss");
+        for item in feed.items.iter().filter(|i| i.xml_base.content.is_some()) {
+            let entry = normalize_item(item, &ctx).unwrap();
+            let base = entry.base_url.expect("a base of its own");
+            assert!(
+                base == "http://everything.typepad.com/blog/"
+                    || base.starts_with("https://www.reddit.com/"),
+                "{name}: {base}"
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 2, "TypePad's and reddit's feeds");
+}
+
 fn is_cyrillic(c: char) -> bool {
     ('\u{0400}'..='\u{04FF}').contains(&c)
 }

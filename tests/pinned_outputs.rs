@@ -74,13 +74,16 @@ impl Digests {
                     content_hash: legacy_content_hash(entry, base),
                     // Not stored: it is what recognises rows those releases stored.
                     earlier_title: None,
+                    // Those releases stored no base from `xml:base` (pinned below).
+                    base_url: None,
                     ..entry.clone()
                 };
                 // `dated` is not stored: it only says whether an edit may set `published`.
                 let before = format!("{before:?}")
                     .replace(", dated: true", "")
                     .replace(", dated: false", "")
-                    .replace(", earlier_title: None", "");
+                    .replace(", earlier_title: None", "")
+                    .replace(", base_url: None", "");
                 self.as_before.update(before.as_bytes());
                 self.as_before
                     .update(&version_1_bytes(&Signature::of(entry)));
@@ -214,6 +217,7 @@ fn item(i: usize, title: &str, paragraphs: &[String]) -> RawItem {
         authors: vec![" Desk ".into(), format!("Author {}", i % 3)],
         published: date.filter(|_| !i.is_multiple_of(5)),
         updated: None,
+        xml_base: Default::default(),
     }
 }
 

@@ -1408,6 +1408,7 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
                 text: format!("Text of {identity}."),
                 fingerprint: format!("fp-{identity}"),
                 content_hash: format!("hash-{identity}"),
+                base_url: None,
             },
             signature: None,
             near_match: None,

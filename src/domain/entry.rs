@@ -30,6 +30,23 @@ pub struct RawItem {
     pub published: Option<DateTime<Utc>>,
     /// When the publisher says it was last updated.
     pub updated: Option<DateTime<Utc>>,
+    /// The `xml:base` attributes in scope of the item's content and summary.
+    pub xml_base: XmlBase,
+}
+
+/// The `xml:base` attributes (XML Base) an Atom document puts around one entry's content and
+/// summary, as it wrote them (possibly relative; entities decoded). Relative URLs in the
+/// content resolve against the URL the feed was fetched from, resolved in turn by each of
+/// these, outermost first (RFC 3986). Empty when the document has none, or when they could not
+/// be matched to the entries with certainty (see `parse`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct XmlBase {
+    /// Those of the `<feed>` and of the `<entry>` element, outermost first (the ones present).
+    pub item: Vec<String>,
+    /// That of the entry's `<content>` element.
+    pub content: Option<String>,
+    /// That of the entry's `<summary>` element.
+    pub summary: Option<String>,
 }
 
 /// One item as one source published it, cleaned and ready to store.
@@ -68,6 +85,10 @@ pub struct Entry {
     pub fingerprint: String,
     /// Hash of everything we store for the entry: a change means the item was edited.
     pub content_hash: String,
+    /// The URL relative URLs in `html` resolve against when the feed's `xml:base` makes it
+    /// differ from the URL the feed was fetched from (`None`: that URL). Stored per entry
+    /// (`entries.base_url`); not part of `content_hash` (see `normalize::normalize_item`).
+    pub base_url: Option<String>,
 }
 
 /// An entry's title as earlier releases made it, and the entry's content hash over it.

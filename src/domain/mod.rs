@@ -5,7 +5,7 @@ mod schedule;
 mod source;
 mod story;
 
-pub use entry::{EarlierTitle, Entry, Headline, ParsedFeed, RawItem};
+pub use entry::{EarlierTitle, Entry, Headline, ParsedFeed, RawItem, XmlBase};
 pub use schedule::{Schedule, ScheduleError};
 pub use source::Source;
 pub use story::{Appearance, StoryId, TopicScore};

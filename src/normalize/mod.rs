@@ -36,7 +36,9 @@
 //!   counted every attribute, and bare hex (before HTML was stored raw) hashed the sanitized
 //!   HTML. [`content_hash_in_stored_form`] recomputes a stored hash's form, so an upgraded
 //!   database does not take items for edits (except an undated item under `3:` or earlier,
-//!   whose hashed fetch time cannot be reproduced: counted as updated once).
+//!   whose hashed fetch time cannot be reproduced: counted as updated once). The base the
+//!   HTML's relative URLs resolve against (the fetch URL, or the entry's `xml:base`) is not
+//!   hashed: entries stored before `xml:base` was read keep their hashes.
 //!
 //! # HTML is sanitized when served, not here
 //!
@@ -131,7 +133,9 @@ pub enum SkipReason {
 ///   rewritten balanced with elements deeper than [`MAX_HTML_DEPTH`] unwrapped when it could
 ///   nest deeper than that (see `nesting.rs`); it is sanitized when served (the
 ///   sanitizer also closes any element the cut left open);
-/// - `text`: plain text of the whole content (else summary), cut at `max_text_chars`.
+/// - `text`: plain text of the whole content (else summary), cut at `max_text_chars`;
+/// - `base_url`: where the content's (else summary's) relative URLs point when its `xml:base`
+///   makes that differ from `ctx.base_url` (see [`content_base`]); not hashed.
 pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, SkipReason> {
     let link_url = item
         .link
@@ -229,6 +233,14 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
     let mut html = stored_html.into_owned();
     // Closing tags written out can make it longer than the cap; cutting it keeps it balanced.
     truncate_chars(&mut html, ctx.max_text_chars);
+    // Where the body's relative URLs point is not hashed, as the URL the feed was fetched from
+    // is not: a row stored before bases were read keeps its hash (it is not reported as edited)
+    // and ingest renews only its stored base (see `ingest`).
+    let from_content = item
+        .content
+        .as_deref()
+        .is_some_and(|c| !c.trim().is_empty());
+    let base_url = content_base(item, from_content, &ctx.base_url);
     Ok(Entry {
         identity,
         title,
@@ -243,7 +255,47 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
         text,
         fingerprint,
         content_hash,
+        base_url,
     })
+}
+
+/// Longest base URL an entry keeps (bytes): a longer one is ignored, as if absent.
+const MAX_BASE_URL_LEN: usize = 4_096;
+
+/// The URL the item's content (`from_content`), else its summary, resolves relative URLs
+/// against, when its `xml:base` attributes make it differ from `fetched_from`: that URL
+/// resolved by each of them in turn, outermost first (XML Base, RFC 3986). A value that does
+/// not resolve is skipped, as feed-rs skips it for links. `None` when there are none, or when
+/// the result is no http(s) URL or is over [`MAX_BASE_URL_LEN`] bytes.
+fn content_base(item: &RawItem, from_content: bool, fetched_from: &str) -> Option<String> {
+    let own = if from_content {
+        item.xml_base.content.as_deref()
+    } else {
+        item.xml_base.summary.as_deref()
+    };
+    if item.xml_base.item.is_empty() && own.is_none() {
+        return None;
+    }
+    let start = with_base(fetched_from, |base| base.cloned());
+    let resolved = item
+        .xml_base
+        .item
+        .iter()
+        .map(String::as_str)
+        .chain(own)
+        .fold(start.clone(), |base, value| {
+            let value = value.trim();
+            let next = match &base {
+                Some(base) => base.join(value),
+                None => ::url::Url::parse(value),
+            };
+            next.ok().or(base)
+        })?;
+    let differs = start.as_ref() != Some(&resolved) && resolved.as_str() != fetched_from;
+    (differs
+        && matches!(resolved.scheme(), "http" | "https")
+        && resolved.as_str().len() <= MAX_BASE_URL_LEN)
+        .then(|| resolved.into())
 }
 
 /// The identities that items of one feed document with different canonical links share: each
@@ -531,6 +583,7 @@ mod tests {
             authors: vec![" Desk ".into(), "".into(), "Desk".into(), "Ana".into()],
             published: None,
             updated: None,
+            xml_base: Default::default(),
         }
     }
 
@@ -869,6 +922,7 @@ mod tests {
             authors: vec![],
             published: Some(ctx().fetched_at - Duration::hours(3)),
             updated: None,
+            xml_base: Default::default(),
         };
         let unicode = RawItem {
             guid: None,
@@ -1102,5 +1156,120 @@ mod tests {
                 assert!(!entry.text.contains("s()"), "{:?}", entry.text);
             }
         }
+    }
+
+    fn with_bases(item: &[&str], content: Option<&str>, summary: Option<&str>) -> RawItem {
+        RawItem {
+            xml_base: crate::domain::XmlBase {
+                item: item.iter().map(|s| (*s).to_owned()).collect(),
+                content: content.map(str::to_owned),
+                summary: summary.map(str::to_owned),
+            },
+            ..item_with_relative_urls()
+        }
+    }
+
+    fn item_with_relative_urls() -> RawItem {
+        RawItem {
+            content: Some(r#"<p><a href="post.html">p</a><img src="img/chart.png"></p>"#.into()),
+            summary: Some(r#"<a href="summary.html">s</a>"#.into()),
+            ..item()
+        }
+    }
+
+    fn served(raw: &RawItem) -> (Option<String>, String) {
+        let entry = normalize_item(raw, &ctx()).unwrap();
+        let base = entry.base_url.clone().unwrap_or_else(|| ctx().base_url);
+        (entry.base_url, sanitize_html(&entry.html, &base))
+    }
+
+    #[test]
+    fn a_feed_level_xml_base_is_the_base_of_the_content() {
+        let (base, html) = served(&with_bases(&["https://example.org/blog/"], None, None));
+        assert_eq!(base.as_deref(), Some("https://example.org/blog/"));
+        assert!(
+            html.contains(r#"href="https://example.org/blog/post.html""#)
+                && html.contains(r#"src="https://example.org/blog/img/chart.png""#),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn nested_relative_bases_resolve_each_against_the_one_before_from_the_fetch_url() {
+        // Entry-level only, relative: against the URL the feed was fetched from.
+        let (base, _) = served(&with_bases(&["/2024/05/"], None, None));
+        assert_eq!(base.as_deref(), Some("https://trade.example.org/2024/05/"));
+        // Feed, then entry, then content, each relative to the one before.
+        let (base, html) = served(&with_bases(
+            &["https://example.org/blog/", "/2024/05/"],
+            Some("posts/"),
+            Some("ignored/"),
+        ));
+        assert_eq!(base.as_deref(), Some("https://example.org/2024/05/posts/"));
+        assert!(
+            html.contains(r#"href="https://example.org/2024/05/posts/post.html""#),
+            "{html}"
+        );
+        // An absolute entry base overrides the feed's.
+        let (base, _) = served(&with_bases(
+            &["https://example.org/blog/", "https://cdn.example.net/x/"],
+            None,
+            None,
+        ));
+        assert_eq!(base.as_deref(), Some("https://cdn.example.net/x/"));
+    }
+
+    #[test]
+    fn an_item_without_content_takes_its_summary_base() {
+        let raw = RawItem {
+            content: None,
+            ..with_bases(&["https://example.org/"], Some("c/"), Some("s/"))
+        };
+        let (base, html) = served(&raw);
+        assert_eq!(base.as_deref(), Some("https://example.org/s/"));
+        assert!(
+            html.contains(r#"href="https://example.org/s/summary.html""#),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn no_base_of_its_own_when_the_bases_lead_nowhere_new_or_to_no_web_url() {
+        let none = |raw: RawItem| normalize_item(&raw, &ctx()).unwrap().base_url;
+        assert_eq!(none(with_bases(&[], None, None)), None);
+        assert_eq!(none(with_bases(&[&ctx().base_url], None, None)), None);
+        assert_eq!(none(with_bases(&["main.xml"], None, None)), None);
+        assert_eq!(
+            none(with_bases(&["javascript:alert(1)//"], None, None)),
+            None
+        );
+        assert_eq!(none(with_bases(&["ftp://example.org/"], None, None)), None);
+        let long = format!("https://example.org/{}/", "a".repeat(MAX_BASE_URL_LEN));
+        assert_eq!(none(with_bases(&[&long], None, None)), None);
+        // A value that does not resolve is skipped; the rest still apply.
+        assert_eq!(
+            none(with_bases(
+                &["https://example.org/", "http://[bad/"],
+                Some("c/"),
+                None
+            ))
+            .as_deref(),
+            Some("https://example.org/c/")
+        );
+    }
+
+    #[test]
+    fn the_base_changes_neither_identity_nor_content_hash() {
+        let plain = normalize_item(&item_with_relative_urls(), &ctx()).unwrap();
+        let based = normalize_item(
+            &with_bases(&["https://example.org/blog/"], Some("c/"), None),
+            &ctx(),
+        )
+        .unwrap();
+        assert_ne!(based.base_url, plain.base_url);
+        assert_eq!(
+            (&based.identity, &based.content_hash, &based.fingerprint),
+            (&plain.identity, &plain.content_hash, &plain.fingerprint)
+        );
     }
 }

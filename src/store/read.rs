@@ -179,6 +179,9 @@ pub struct KnownEntries {
     /// The canonical link of each stored entry asked about with its link, and of every stored
     /// entry asked about under a plain (not `shared:`) identity when `any_shared`.
     pub links: HashMap<String, Option<String>>,
+    /// The stored base URL (`entries.base_url`) of each stored entry asked about that has one
+    /// (most have none: a source fetched from its configured URL, without `xml:base`).
+    pub bases: HashMap<String, String>,
     /// Whether the source holds any entry (or pruned one) identified as `shared:…`.
     pub any_shared: bool,
     /// Whether the source has any tombstone (an entry pruned by retention).
@@ -186,11 +189,11 @@ pub struct KnownEntries {
 }
 
 /// One identity of a source, stored or pruned (a tombstone's hash is '' and it has no link).
-const IDENTITY_LOOKUP: &str = "SELECT e.content_hash, e.canonical_url FROM entries e
+const IDENTITY_LOOKUP: &str = "SELECT e.content_hash, e.canonical_url, e.base_url FROM entries e
                                  JOIN sources s ON s.id = e.source_id
                                 WHERE s.name = ?1 AND e.identity = ?2
                                UNION ALL
-                               SELECT '', NULL FROM tombstones t JOIN sources s ON s.id = t.source_id
+                               SELECT '', NULL, NULL FROM tombstones t JOIN sources s ON s.id = t.source_id
                                 WHERE s.name = ?1 AND t.identity = ?2";
 
 /// A story whose representative a priority change outranked (see
@@ -419,20 +422,23 @@ impl Store {
                 // its row is): read now, from the row this lookup reads anyway, it saves
                 // asking for the identity again. Other sources (nearly all) read no link.
                 let with_link = with_link || (known.any_shared && !identity.starts_with("shared:"));
-                if let Some((hash, link)) = stmt
+                if let Some((hash, link, base)) = stmt
                     .query_row(params![source, identity], |r| {
                         let link = if with_link {
                             r.get::<_, Option<String>>(1)?
                         } else {
                             None
                         };
-                        Ok((r.get::<_, String>(0)?, link))
+                        Ok((r.get::<_, String>(0)?, link, r.get::<_, Option<String>>(2)?))
                     })
                     .optional()?
                 {
                     // A tombstone has no link to match.
                     if with_link && !hash.is_empty() {
                         known.links.insert(identity.clone(), link);
+                    }
+                    if let Some(base) = base {
+                        known.bases.insert(identity.clone(), base);
                     }
                     known.hashes.insert(identity, hash);
                 }

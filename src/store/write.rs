@@ -43,8 +43,10 @@ pub struct EntryWrite {
     pub scores: Option<Vec<TopicScore>>,
     /// Set when the entry's row holds this hash for the same content, in the form an earlier
     /// release wrote (`normalize::content_hash_in_stored_form`): the writer then only
-    /// renews the row's hash, so an upgrade does not take every item for an edit. Such a write
-    /// never changes anything else (its signature and scores are left empty).
+    /// renews the row's hash, so an upgrade does not take every item for an edit; or the hash
+    /// it holds already, for an unchanged entry whose stored base differs from its own
+    /// (`Entry::base_url`). Such a write changes nothing else than the hash and, when the
+    /// entry has a base of its own, the stored base (its signature and scores are left empty).
     pub replaces_hash: Option<String>,
 }
 
@@ -140,7 +142,8 @@ pub struct PollRecord {
     /// Where a permanent redirect pointed (config should be updated).
     pub moved_to: Option<String>,
     /// The URL the feed was fetched from, when a redirect made it differ from the source's
-    /// configured URL: relative URLs in the entries' HTML resolve against it when served.
+    /// configured URL: relative URLs in the entries' HTML resolve against it when served,
+    /// except in an entry with a base of its own (`Entry::base_url`, from `xml:base`).
     pub base_url: Option<String>,
     /// Parsed, normalized entries (empty unless fetched).
     pub entries: Vec<EntryWrite>,
@@ -1540,10 +1543,14 @@ fn write_entry<'a>(
         if let Some((entry_id, hash, _)) = &existing
             && hash == legacy
         {
+            // An entry whose feed gives it a base of its own (`xml:base`) has it stored too:
+            // a row stored before bases were read, or before the feed changed its base, is
+            // served with the right one from now on.
             exec(
                 tx,
-                "UPDATE entries SET content_hash = ?2 WHERE id = ?1",
-                params![entry_id, e.content_hash],
+                "UPDATE entries SET content_hash = ?2, base_url = coalesce(?3, base_url)
+                  WHERE id = ?1",
+                params![entry_id, e.content_hash, e.base_url],
             )?;
         }
         // Otherwise the row changed or went since ingest read its hash, which cannot happen
@@ -1592,7 +1599,7 @@ fn write_entry<'a>(
                 e.content_hash,
                 write.signature,
                 now,
-                poll.base_url,
+                e.base_url.as_ref().or(poll.base_url.as_ref()),
                 e.dated
             ],
         )?;
@@ -1704,7 +1711,7 @@ fn write_entry<'a>(
             evidence,
             now,
             entry_id,
-            poll.base_url
+            e.base_url.as_ref().or(poll.base_url.as_ref())
         ],
     )?;
     insert_keys(tx, poll, &keys, story_id)?;

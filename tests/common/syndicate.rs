@@ -410,6 +410,7 @@ fn entry(
         html,
         fingerprint: format!("fp-{story}-{n}"),
         content_hash: format!("ch-{story}-{n}"),
+        base_url: None,
         text,
     }
 }

@@ -1,0 +1,180 @@
+//! Atom `xml:base` end to end: relative URLs in an entry's content resolve against the base
+//! the feed gives it (feed, then entry, then content, each against the one before, starting
+//! from the URL the feed was fetched from), in the feeds served. Real feed server on 127.0.0.1,
+//! real temp database, the daemon asked over HTTP.
+
+mod common;
+
+use common::{FeedServer, Resource, get_text, write_config};
+use tradefeed::app::{self, FetchPassResult, Pipeline};
+use tradefeed::config::Config;
+use tradefeed::ingest::PollReport;
+
+fn atom(resource: String) -> Resource {
+    Resource {
+        content_type: "application/atom+xml".into(),
+        ..Resource::feed(resource)
+    }
+}
+
+/// A blog whose feed sets an absolute base and one entry a relative one of its own.
+fn blog_feed() -> Resource {
+    atom(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://example.org/blog/">
+  <id>urn:blog</id><title>Blog</title><updated>2026-11-10T09:00:00Z</updated>
+  <entry xml:base="/2024/05/">
+    <id>urn:blog:1</id><title>EU imposes anti-dumping duties on Chinese steel</title>
+    <updated>2026-11-10T09:00:00Z</updated><link href="steel.html"/>
+    <content type="html">&lt;p&gt;Read &lt;a href="post.html"&gt;the post&lt;/a&gt;
+      &lt;img src="img/chart.png" alt="chart"&gt;&lt;/p&gt;</content>
+  </entry>
+  <entry>
+    <id>urn:blog:2</id><title>Canada and UK sign trade continuity deal</title>
+    <updated>2026-11-10T08:00:00Z</updated><link href="deal.html"/>
+    <content type="html">&lt;p&gt;The &lt;a href="deal-text.html"&gt;deal&lt;/a&gt;.&lt;/p&gt;</content>
+  </entry>
+</feed>"#
+            .into(),
+    )
+}
+
+/// A feed whose only base is relative: it resolves against the URL the feed was fetched from.
+fn relative_feed() -> Resource {
+    atom(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="news/">
+  <id>urn:news</id><title>News</title><updated>2026-11-10T09:00:00Z</updated>
+  <entry>
+    <id>urn:news:1</id><title>Japan lifts quotas on rice imports</title>
+    <updated>2026-11-10T07:00:00Z</updated>
+    <summary type="html" xml:base="2026/">&lt;a href="rice.html"&gt;rice&lt;/a&gt;</summary>
+  </entry>
+</feed>"#
+            .into(),
+    )
+}
+
+async fn fetch_pass(config: &Config) -> Vec<PollReport> {
+    let pipeline = Pipeline::start(config).await.unwrap();
+    let results = app::fetch_once(&pipeline, config.sources.clone(), 8).await;
+    pipeline.store.close().await;
+    results
+        .into_iter()
+        .map(|r| match r {
+            FetchPassResult::Polled(p) => p,
+            FetchPassResult::Skipped { source, reason } => panic!("{source} skipped: {reason}"),
+        })
+        .collect()
+}
+
+/// Every item's `content_html` in the daemon's JSON Feed of all stories.
+async fn served_html(config: Config) -> Vec<String> {
+    let (base, cancel, handle) = common::start_daemon(config).await;
+    let (status, body) = get_text(&format!("{base}/feeds/all.json")).await;
+    common::stop_daemon(cancel, handle).await;
+    assert_eq!(status, 200, "{body}");
+    let feed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut html: Vec<String> = feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["content_html"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    html.sort();
+    html
+}
+
+fn assert_holds(html: &[String], needles: &[&str]) {
+    let all = html.join("\n");
+    for needle in needles {
+        assert!(all.contains(needle), "{needle} not in:\n{all}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_content_resolves_relative_urls_against_the_feed_entry_and_content_xml_base() {
+    let server = FeedServer::start().await;
+    server.put("blog/feed.atom", blog_feed());
+    server.put("site/feed.atom", relative_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &[
+            ("Blog", server.url("blog/feed.atom")),
+            ("News", server.url("site/feed.atom")),
+        ],
+        "",
+    );
+    let config = Config::load(&path).unwrap();
+    let reports = fetch_pass(&config).await;
+    assert_eq!(
+        reports.iter().map(|r| r.new_entries).sum::<usize>(),
+        3,
+        "{reports:?}"
+    );
+    let html = served_html(config).await;
+    let fetched_from = server.url("site/feed.atom");
+    let news_base = fetched_from.replace("site/feed.atom", "site/news/2026/");
+    assert_holds(
+        &html,
+        &[
+            r#"href="https://example.org/2024/05/post.html""#,
+            r#"src="https://example.org/2024/05/img/chart.png""#,
+            r#"href="https://example.org/blog/deal-text.html""#,
+            &format!(r#"href="{news_base}rice.html""#),
+        ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_stored_before_xml_base_was_read_gets_its_base_without_being_taken_for_an_edit() {
+    let server = FeedServer::start().await;
+    server.put("blog/feed.atom", blog_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Blog", server.url("blog/feed.atom"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 2);
+
+    // The rows as the release before wrote them: no base of their own (the source was fetched
+    // from its configured URL), the same content hash (the base is not hashed).
+    let db_path = dir.path().join("tradefeed.db");
+    let stored = |db: &rusqlite::Connection| -> Vec<(String, Option<String>, String)> {
+        let mut statement = db
+            .prepare("SELECT identity, base_url, content_hash FROM entries ORDER BY identity")
+            .unwrap();
+        statement
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let db = rusqlite::Connection::open(&db_path).unwrap();
+    let written = stored(&db);
+    let bases: Vec<Option<&str>> = written.iter().map(|r| r.1.as_deref()).collect();
+    assert_eq!(
+        bases,
+        [
+            Some("https://example.org/2024/05/"),
+            Some("https://example.org/blog/")
+        ]
+    );
+    db.execute("UPDATE entries SET base_url = NULL", [])
+        .unwrap();
+
+    // Polled again, the feed unchanged but for its server's validators (a 304 reads nothing):
+    // nothing is reported edited, and each row has its base back, hash unchanged.
+    let mut unconditional = blog_feed();
+    unconditional.body.extend_from_slice(b"\n");
+    server.put("blog/feed.atom", unconditional);
+    let reports = fetch_pass(&config).await;
+    assert_eq!(
+        (reports[0].new_entries, reports[0].updated_entries),
+        (0, 0),
+        "{:?}",
+        reports[0]
+    );
+    assert_eq!(stored(&db), written);
+    let html = served_html(config).await;
+    assert_holds(&html, &[r#"href="https://example.org/2024/05/post.html""#]);
+}
