@@ -2326,6 +2326,7 @@ mod tests {
                         identity: format!("item-{i}"),
                         title: format!("Steel duties, round {i}"),
                         earlier_title: None,
+                        base_url: None,
                         link: Some(format!("http://wire.example/{i}")),
                         canonical_url: Some(format!("http://wire.example/{i}")),
                         authors: Vec::new(),
