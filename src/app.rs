@@ -178,8 +178,9 @@ impl Pipeline {
             warn!(error = %e, "cannot check the stored due times against the clock; going on with them as stored");
         }
         rescore_if_changed(&store, &classifier).await?;
+        let classifier = Arc::new(classifier);
         repick_if_priorities_changed(&store, &classifier).await?;
-        let classifier: SharedClassifier = Arc::new(RwLock::new(Arc::new(classifier)));
+        let classifier: SharedClassifier = Arc::new(RwLock::new(classifier));
         let fetcher = fetcher
             .await
             .context("building the HTTP client")?
@@ -222,61 +223,103 @@ pub async fn rescore_if_changed(store: &Store, classifier: &Classifier) -> anyho
 /// the highest priority among their copies keep it. Returns how many changed.
 pub async fn repick_if_priorities_changed(
     store: &Store,
-    classifier: &Classifier,
+    classifier: &Arc<Classifier>,
 ) -> anyhow::Result<usize> {
     let priorities = store.priorities().await?;
     if store.meta("priorities").await?.as_deref() == Some(priorities.as_str()) {
         return Ok(0);
     }
-    let n = repick_outranked(store, classifier).await?;
-    // Recorded only once every story was looked at: a process stopped halfway looks again
-    // at its next start.
-    store.set_meta("priorities", &priorities).await?;
-    if n > 0 {
+    let mut changed = 0;
+    // A pick is not applied when a poll changed the story or the chosen copy after the pick
+    // read them (see `Store::represent_again`); the story is then read again by the next
+    // pass, which finds it still outranked (the poll weighed its copy against the
+    // representative only) or no longer.
+    for pass in 1..=REPICK_PASSES {
+        let (applied, skipped) = repick_outranked(store, classifier).await?;
+        changed += applied;
+        if skipped == 0 {
+            // Recorded only once every story was looked at and none was left outranked: a
+            // process stopped halfway, or a pass that polls kept overtaking, looks again at
+            // the next start or reload.
+            store.set_meta("priorities", &priorities).await?;
+            break;
+        }
+        if pass == REPICK_PASSES {
+            warn!(
+                stories = skipped,
+                "stories changed by polls while their representatives were chosen again; \
+                 looked at again at the next start or reload"
+            );
+        }
+    }
+    if changed > 0 {
         info!(
-            stories = n,
+            stories = changed,
             "source priorities changed; stories represented by a copy of higher priority"
         );
     }
-    Ok(n)
+    Ok(changed)
 }
 
-/// The work of [`repick_if_priorities_changed`], whatever the stored priorities.
-pub async fn repick_outranked(store: &Store, classifier: &Classifier) -> anyhow::Result<usize> {
-    let (mut after, mut changed) = (0, 0);
+/// Passes of [`repick_if_priorities_changed`] at most, while polls overtake its picks.
+const REPICK_PASSES: usize = 3;
+
+/// The work of [`repick_if_priorities_changed`], whatever the stored priorities: how many
+/// stories changed, and how many picks were not applied because a poll changed the story or
+/// its chosen copy meanwhile.
+pub async fn repick_outranked(
+    store: &Store,
+    classifier: &Arc<Classifier>,
+) -> anyhow::Result<(usize, usize)> {
+    let (mut after, mut changed, mut skipped) = (0, 0, 0);
     loop {
         let batch = store.outranked_stories(after, RESCORE_BATCH).await?;
         let Some(last) = batch.last() else { break };
         after = last.story;
-        let picks = batch
-            .into_iter()
-            .filter_map(|outranked| {
-                // The most complete text among the copies of the highest priority (the first
-                // stored of equals), as ingest would have chosen had the priorities been these.
-                let mut best: Option<(crate::store::Candidate, String)> = None;
-                for candidate in outranked.candidates {
-                    let mut text = crate::normalize::html_to_text(&candidate.html);
-                    crate::normalize::truncate_chars(&mut text, crate::normalize::MAX_TEXT_CHARS);
-                    if best.as_ref().is_none_or(|(_, t)| text.len() > t.len()) {
-                        best = Some((candidate, text));
-                    }
-                }
-                let (candidate, text) = best?;
-                Some(crate::store::RepresentativePick {
-                    story: outranked.story,
-                    was: outranked.representative,
-                    entry: candidate.entry,
-                    scores: classifier.score(&candidate.title, &text),
-                    title: candidate.title,
-                    link: candidate.link,
-                    text,
-                    authors: candidate.authors,
-                })
-            })
-            .collect();
-        changed += store.represent_again(picks).await?;
+        // Reducing HTML to text and scoring a batch is CPU work: off the async threads.
+        let classifier = Arc::clone(classifier);
+        let picks: Vec<_> = tokio::task::spawn_blocking(move || {
+            batch
+                .into_iter()
+                .filter_map(|outranked| pick_representative(outranked, &classifier))
+                .collect()
+        })
+        .await?;
+        let asked = picks.len();
+        let applied = store.represent_again(picks).await?;
+        changed += applied;
+        skipped += asked - applied;
     }
-    Ok(changed)
+    Ok((changed, skipped))
+}
+
+/// The copy to represent an outranked story: the most complete text among its copies of the
+/// highest priority (the first stored of equals), as ingest would have chosen had the
+/// priorities been these; with its text and topic scores.
+fn pick_representative(
+    outranked: crate::store::Outranked,
+    classifier: &Classifier,
+) -> Option<crate::store::RepresentativePick> {
+    let mut best: Option<(crate::store::Candidate, String)> = None;
+    for candidate in outranked.candidates {
+        let mut text = crate::normalize::html_to_text(&candidate.html);
+        crate::normalize::truncate_chars(&mut text, crate::normalize::MAX_TEXT_CHARS);
+        if best.as_ref().is_none_or(|(_, t)| text.len() > t.len()) {
+            best = Some((candidate, text));
+        }
+    }
+    let (candidate, text) = best?;
+    Some(crate::store::RepresentativePick {
+        story: outranked.story,
+        was: outranked.representative,
+        entry: candidate.entry,
+        content_hash: candidate.content_hash,
+        scores: classifier.score(&candidate.title, &text),
+        title: candidate.title,
+        link: candidate.link,
+        text,
+        authors: candidate.authors,
+    })
 }
 
 /// Re-scores every stored story with `classifier`; returns how many.

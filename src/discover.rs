@@ -212,11 +212,13 @@ fn decode<'a>(bytes: &'a [u8], content_type: Option<&str>) -> std::borrow::Cow<'
                 .then(|| Encoding::for_label(value.trim().trim_matches('"').as_bytes()))?
         })
     });
-    let encoding = declared.unwrap_or(if std::str::from_utf8(bytes).is_ok() {
-        UTF_8
-    } else {
-        WINDOWS_1252
-    });
+    // A body cut at the read limit may end inside a character: that alone (no `error_len`)
+    // still reads as UTF-8.
+    let utf8 = match std::str::from_utf8(bytes) {
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none(),
+    };
+    let encoding = declared.unwrap_or(if utf8 { UTF_8 } else { WINDOWS_1252 });
     // `decode` lets a byte-order mark override the encoding, as browsers do.
     encoding.decode(bytes).0
 }
@@ -323,10 +325,16 @@ fn read_tag(head: &mut Head, tag: Tag) -> TokenSinkResult<()> {
     }
 }
 
-/// A title with white space and control characters folded to single spaces, cut to
-/// [`MAX_TITLE_CHARS`]; `None` when nothing is left.
+/// A title with white space and control characters folded to single spaces, and without
+/// bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069: they would
+/// show the error it goes into in another order than it is, as titles elsewhere lose them),
+/// cut to [`MAX_TITLE_CHARS`]; `None` when nothing is left.
 fn fold_title(raw: &str) -> Option<String> {
-    let words: Vec<&str> = raw
+    let kept: String = raw
+        .chars()
+        .filter(|c| !matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+        .collect();
+    let words: Vec<&str> = kept
         .split(|c: char| c.is_whitespace() || c.is_control())
         .filter(|w| !w.is_empty())
         .collect();
@@ -635,6 +643,34 @@ mod tests {
             Discovery::NotHtml => panic!("not html"),
         };
         assert_eq!(found[0].title.as_deref(), Some("Comité"));
+    }
+
+    #[test]
+    fn a_utf8_body_cut_inside_a_character_still_reads_as_utf8() {
+        let html =
+            page("<link rel=alternate type=application/rss+xml href=/a title=\"Comité » Presse\">");
+        let mut cut = html.into_bytes();
+        // The read limit fell inside a two-byte character after the head.
+        cut.extend_from_slice("<p>é".as_bytes());
+        cut.pop();
+        assert!(std::str::from_utf8(&cut).is_err());
+        let found = match discover(&cut, None, PAGE) {
+            Discovery::HtmlPage(f) => f,
+            Discovery::NotHtml => panic!("not html"),
+        };
+        assert_eq!(found[0].title.as_deref(), Some("Comité » Presse"));
+    }
+
+    #[test]
+    fn bidirectional_controls_leave_titles() {
+        let html = page(
+            "<link rel=alternate type=application/rss+xml href=/a \
+             title=\"Press \u{202e}lmx.sserp\u{202c} \u{2067}feed\u{2069}\">",
+        );
+        assert_eq!(
+            feeds(&html)[0].title.as_deref(),
+            Some("Press lmx.sserp feed")
+        );
     }
 
     #[test]

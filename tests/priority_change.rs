@@ -199,37 +199,34 @@ async fn a_choice_made_against_an_older_representative_is_not_applied() {
     );
     let rows: Vec<(i64, i64)> = row_pairs(&db, "SELECT id, representative FROM stories");
     let (story, representative) = rows[0];
-    let other: Vec<(i64, i64)> = row_pairs(
+    let other: Vec<(i64, String)> = row_pairs(
         &db,
-        &format!("SELECT id, story_id FROM entries WHERE id != {representative}"),
+        &format!("SELECT id, content_hash FROM entries WHERE id != {representative}"),
     );
-    let pick = |was: Option<i64>| tradefeed::store::RepresentativePick {
+    let (entry, hash) = other[0].clone();
+    let pick = |was: Option<i64>, content_hash: &str| tradefeed::store::RepresentativePick {
         story,
         was,
-        entry: other[0].0,
+        entry,
+        content_hash: content_hash.into(),
         title: "picked".into(),
         link: None,
         text: "picked".into(),
         authors: "[]".into(),
         scores: Vec::new(),
     };
-    assert_eq!(
-        store
-            .represent_again(vec![pick(Some(representative + 100))])
-            .await
-            .unwrap(),
-        0
-    );
-    assert_eq!(store.represent_again(vec![pick(None)]).await.unwrap(), 0);
+    let apply = |pick| {
+        let store = store.clone();
+        async move { store.represent_again(vec![pick]).await.unwrap() }
+    };
+    // The story has another representative than the one the pick was made against.
+    assert_eq!(apply(pick(Some(representative + 100), &hash)).await, 0);
+    assert_eq!(apply(pick(None, &hash)).await, 0);
+    // The chosen copy was edited after it was read: its text in the pick is out of date.
+    assert_eq!(apply(pick(Some(representative), "4:edited-since")).await, 0);
     let titles: Vec<(String, i64)> = row_pairs(&db, "SELECT title, id FROM stories");
     assert_eq!(titles[0].0, "Markets close higher on strong earnings");
-    assert_eq!(
-        store
-            .represent_again(vec![pick(Some(representative))])
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(apply(pick(Some(representative), &hash)).await, 1);
     let titles: Vec<(String, i64)> = row_pairs(&db, "SELECT title, id FROM stories");
     assert_eq!(titles[0].0, "picked");
     store.close().await;

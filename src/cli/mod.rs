@@ -414,7 +414,14 @@ async fn discover(cli: &Cli, url: &str, toml: bool) -> anyhow::Result<ExitCode> 
                 .map_or_else(String::new, |t| format!(" \"{t}\","));
             if toml {
                 let name = folded.as_deref().unwrap_or(url);
-                writeln!(out, "{}", sources_block(name, &fetched.final_url))?;
+                // Where a permanent redirect moved the feed, else the URL as given: a 302 or
+                // 307 target is temporary, and the source should keep asking at the URL.
+                let source_url = fetched
+                    .validators
+                    .permanent_redirect
+                    .as_deref()
+                    .unwrap_or(url);
+                writeln!(out, "{}", sources_block(name, source_url))?;
             } else {
                 writeln!(
                     out,

@@ -271,7 +271,17 @@ impl Fetcher {
     /// [`Fetcher`]).
     async fn public_client(&self) -> Result<&reqwest::Client, FetchError> {
         self.public_client
-            .get_or_try_init(|| async { build_client(&self.limits, self.guard.resolver(true)) })
+            .get_or_try_init(|| async {
+                // Loading the CA certificates is blocking work: off the async threads.
+                let (limits, resolver) = (self.limits.clone(), self.guard.resolver(true));
+                tokio::task::spawn_blocking(move || build_client(&limits, resolver))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(FetchError::Transport(format!(
+                            "building the HTTP client: {e}"
+                        )))
+                    })
+            })
             .await
     }
 

@@ -45,9 +45,12 @@ pub const TRACKING_PREFIXES: &[&str] = &["utm_"];
 fn is_tracking(pair: &str) -> bool {
     let key = pair.split_once('=').map_or(pair, |(k, _)| k);
     TRACKING_PARAMS.iter().any(|t| t.eq_ignore_ascii_case(key))
-        || TRACKING_PREFIXES
-            .iter()
-            .any(|p| key.len() >= p.len() && key[..p.len()].eq_ignore_ascii_case(p))
+        || TRACKING_PREFIXES.iter().any(|p| {
+            // Bytes: a key need not have a char boundary where the prefix ends (`utmé`).
+            key.as_bytes()
+                .get(..p.len())
+                .is_some_and(|k| k.eq_ignore_ascii_case(p.as_bytes()))
+        })
 }
 
 /// `link` without its tracking query parameters ([`TRACKING_PARAMS`], [`TRACKING_PREFIXES`]),
@@ -212,6 +215,14 @@ mod tests {
             ),
             ("https://example.org/a?", "https://example.org/a?"),
             ("not a url ?utm_x=1", "not a url "),
+            (
+                "https://example.org/a?utm\u{e9}=1&ut\u{e9}=2",
+                "https://example.org/a?utm\u{e9}=1&ut\u{e9}=2",
+            ),
+            (
+                "https://example.org/a?\u{e9}=1&utm_x",
+                "https://example.org/a?\u{e9}=1",
+            ),
         ];
         for (link, want) in cases {
             assert_eq!(without_tracking(link), want, "{link}");

@@ -217,6 +217,8 @@ pub struct Candidate {
     pub html: String,
     /// JSON array, as stored.
     pub authors: String,
+    /// As stored: an edit changes it.
+    pub content_hash: String,
 }
 
 impl Store {
@@ -515,8 +517,8 @@ impl Store {
     pub async fn priorities(&self) -> Result<String, StoreError> {
         self.read(|c| {
             Ok(c.query_row(
-                "SELECT coalesce(group_concat(id || ':' || priority, ','), '')
-                 FROM (SELECT id, priority FROM sources ORDER BY id)",
+                "SELECT coalesce(group_concat(id || ':' || priority, ',' ORDER BY id), '')
+                 FROM sources",
                 [],
                 |r| r.get(0),
             )?)
@@ -548,7 +550,7 @@ impl Store {
                 .query_map(params![after, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<Vec<(StoryId, Option<i64>)>, _>>()?;
             let mut copies = c.prepare_cached(
-                "SELECT e.id, e.title, e.link, e.html, e.authors
+                "SELECT e.id, e.title, e.link, e.html, e.authors, e.content_hash
                  FROM entries e JOIN sources es ON es.id = e.source_id
                  WHERE e.story_id = ?1 AND es.priority = (
                      SELECT max(s2.priority) FROM entries e2 JOIN sources s2 ON s2.id = e2.source_id
@@ -565,6 +567,7 @@ impl Store {
                             link: r.get(2)?,
                             html: r.get(3)?,
                             authors: r.get(4)?,
+                            content_hash: r.get(5)?,
                         })
                     })?
                     .collect::<Result<Vec<_>, _>>()?;

@@ -100,6 +100,8 @@ pub struct RepresentativePick {
     /// The representative the choice was made against (`Outranked::representative`).
     pub was: Option<i64>,
     pub entry: i64,
+    /// The entry's content hash when it was chosen (`Candidate::content_hash`).
+    pub content_hash: String,
     pub title: String,
     pub link: Option<String>,
     /// The entry's plain text, as the story keeps it.
@@ -534,8 +536,9 @@ impl Store {
     /// Makes each pick's entry the representative of its story, with the story's title,
     /// link, text and authors taken from it and its topic scores replaced, when the story is
     /// still represented as it was when the pick was made (`was`) and the entry is still one
-    /// of its copies: a poll in between chose under the current priorities itself. Returns
-    /// how many stories changed.
+    /// of its copies, unedited (`content_hash`): a poll in between may have given the story
+    /// another representative or the copy other content, and the pick, made from what it
+    /// read before, is then not applied. Returns how many stories changed.
     pub async fn represent_again(
         &self,
         picks: Vec<RepresentativePick>,
@@ -554,7 +557,8 @@ impl Store {
                             "UPDATE stories SET representative = ?2, title = ?3, link = ?4,
                                 text = ?5, authors = ?6, updated = max(updated, ?7)
                              WHERE id = ?1 AND representative IS ?8
-                               AND EXISTS (SELECT 1 FROM entries WHERE id = ?2 AND story_id = ?1)",
+                               AND EXISTS (SELECT 1 FROM entries
+                                            WHERE id = ?2 AND story_id = ?1 AND content_hash = ?9)",
                             params![
                                 pick.story,
                                 pick.entry,
@@ -563,7 +567,8 @@ impl Store {
                                 pick.text,
                                 pick.authors,
                                 now,
-                                pick.was
+                                pick.was,
+                                pick.content_hash
                             ],
                         )?;
                         if rows == 1 {
