@@ -934,11 +934,16 @@ impl Ingestor {
             Vec::new()
         };
         let (bases, known) = (known.bases, known.hashes);
+        // Fetched from the configured URL: a row's base can only be the entry's own.
+        let fetched_as_configured = final_url == source.url;
         // New entries, and known ones whose hash differs, with the hash their row holds. An
         // unchanged entry goes no further, nor does a pruned one (its tombstone's hash is ''),
-        // except one with a base of its own (`xml:base`) its row does not hold: the base is
-        // no part of the hash, and a row stored before bases were read (or before the feed
-        // changed its base) has its base renewed, without being taken for an edit.
+        // except one whose row holds another base than its own (`xml:base`): the base is no
+        // part of the hash, and a row stored before bases were read, or before the feed
+        // changed or dropped its base, has its base renewed without being taken for an edit.
+        // A feed fetched through a redirect leaves the base of an entry without one of its
+        // own as it is: the redirect's target may change from poll to poll (signed URLs), and
+        // the row holds the one it was stored with (see `PollRecord::base_url`).
         let fresh: Vec<(Entry, Option<String>)> = normalized
             .into_iter()
             .filter_map(|e| match known.get(&e.identity) {
@@ -947,11 +952,14 @@ impl Ingestor {
                     listed_pruned.push(e.identity);
                     None
                 }
-                Some(stored) if *stored == e.content_hash => e
-                    .base_url
-                    .as_ref()
-                    .is_some_and(|own| bases.get(&e.identity) != Some(own))
-                    .then(|| (e, Some(stored.clone()))),
+                Some(stored) if *stored == e.content_hash => {
+                    let held = bases.get(&e.identity);
+                    let renew = match &e.base_url {
+                        Some(own) => held != Some(own),
+                        None => fetched_as_configured && held.is_some(),
+                    };
+                    renew.then(|| (e, Some(stored.clone())))
+                }
                 Some(stored) => Some((e, Some(stored.clone()))),
             })
             .collect();

@@ -646,6 +646,11 @@ struct BaseScan {
     entries: Vec<EntryBases>,
     /// Whether the element last opened at depth 2 is an entry.
     in_entry: bool,
+    /// Whether namespaces are declared where an entry could be told from another element by
+    /// them rather than by its prefix (on an element at depth 2, or the Atom namespace bound
+    /// twice on the root): the scan, which goes by prefix, and feed-rs, which goes by
+    /// namespace, could then count different elements as entries, and still the same number.
+    namespaced: bool,
 }
 
 /// The `xml:base` of one `<entry>` and of its `<content>` and `<summary>`.
@@ -674,8 +679,10 @@ impl BaseScan {
                 self.atom = local == "feed";
                 self.prefix = prefix.to_owned();
                 self.feed = xml_base_attribute(attrs);
+                self.namespaced |= attrs.matches(ATOM_NAMESPACE).count() > 1;
             }
             2 => {
+                self.namespaced |= attrs.contains("xmlns");
                 self.in_entry = local == "entry" && prefix == self.prefix;
                 if self.in_entry {
                     self.entries.push(EntryBases {
@@ -701,6 +708,7 @@ impl BaseScan {
     /// otherwise (no base is attached then, as before bases were read).
     fn matched(self, entries: &[model::Entry]) -> Option<Vec<XmlBase>> {
         if !self.atom
+            || self.namespaced
             || self.entries.len() != entries.len()
             || self
                 .entries
@@ -723,6 +731,9 @@ impl BaseScan {
         )
     }
 }
+
+/// The Atom namespace's name.
+const ATOM_NAMESPACE: &str = "http://www.w3.org/2005/Atom";
 
 /// The value of an `xml:base` attribute in a tag's attribute list, entities decoded. The
 /// prefix `xml` is bound to the XML namespace by definition, so the name is matched as written.
@@ -1984,6 +1995,32 @@ mod tests {
             ..model::Entry::default()
         };
         assert!(scan.matched(&[theirs]).is_none());
+    }
+
+    #[test]
+    fn entries_told_apart_by_namespace_rather_than_prefix_get_no_base() {
+        // An Atom entry under another prefix, and an element named entry in another
+        // namespace under the root's prefix: feed-rs and the scan each count one the other
+        // does not, so the counts agree and would pair the bases off by one.
+        let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://example.org/">
+            <id>f</id><title>F</title>
+            <entry><id>e1</id><title>One</title></entry>
+            <a:entry xmlns:a="http://www.w3.org/2005/Atom" xml:base="A/"><a:id>eA</a:id>
+              <a:title>A</a:title></a:entry>
+            <entry xml:base="two/"><id>e2</id><title>Two</title></entry>
+            <entry xmlns="urn:other" xml:base="B/"><id>eB</id></entry>
+            </feed>"#;
+        assert!(
+            bases(xml).iter().all(|b| *b == XmlBase::default()),
+            "{:?}",
+            bases(xml)
+        );
+        // The Atom namespace bound twice on the root: entries could use either prefix.
+        let twice = r#"<feed xmlns="http://www.w3.org/2005/Atom"
+              xmlns:a="http://www.w3.org/2005/Atom" xml:base="https://example.org/">
+            <id>f</id><title>F</title>
+            <entry xml:base="one/"><id>e1</id><title>One</title></entry></feed>"#;
+        assert_eq!(bases(twice), [XmlBase::default()]);
     }
 
     #[test]

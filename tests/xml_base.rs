@@ -178,3 +178,81 @@ async fn a_row_stored_before_xml_base_was_read_gets_its_base_without_being_taken
     let html = served_html(config).await;
     assert_holds(&html, &[r#"href="https://example.org/2024/05/post.html""#]);
 }
+
+/// A feed that drops its `xml:base` (its links absolute, so no item reads as edited) has its
+/// rows served against the URL it is fetched from again, and the feeds rendered before go;
+/// a later unchanged poll writes nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_that_drops_its_xml_base_is_served_against_its_own_url_again() {
+    let absolute = |with_bases: bool| {
+        let mut xml = String::from_utf8(blog_feed().body).unwrap();
+        xml = xml
+            .replace(
+                r#"<link href="steel.html"/>"#,
+                r#"<link href="https://example.org/2024/05/steel.html"/>"#,
+            )
+            .replace(
+                r#"<link href="deal.html"/>"#,
+                r#"<link href="https://example.org/blog/deal.html"/>"#,
+            );
+        if !with_bases {
+            xml = xml
+                .replace(r#" xml:base="https://example.org/blog/""#, "")
+                .replace(r#" xml:base="/2024/05/""#, "");
+        }
+        atom(xml)
+    };
+    let server = FeedServer::start().await;
+    server.put("blog/feed.atom", absolute(true));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Blog", server.url("blog/feed.atom"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 2);
+    let db_path = dir.path().join("tradefeed.db");
+    let bases = || -> Vec<Option<String>> {
+        let db = rusqlite::Connection::open(&db_path).unwrap();
+        let mut statement = db
+            .prepare("SELECT base_url FROM entries ORDER BY identity")
+            .unwrap();
+        statement
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(
+        bases(),
+        [
+            Some("https://example.org/2024/05/".to_string()),
+            Some("https://example.org/blog/".to_string())
+        ]
+    );
+
+    server.put("blog/feed.atom", absolute(false));
+    let pipeline = Pipeline::start(&config).await.unwrap();
+    let before = pipeline.store.data_version();
+    let reports = app::fetch_once(&pipeline, config.sources.clone(), 8).await;
+    let FetchPassResult::Polled(report) = &reports[0] else {
+        panic!("{:?}", reports[0]);
+    };
+    assert_eq!((report.new_entries, report.updated_entries), (0, 0));
+    assert_eq!(bases(), [None, None], "the bases the feed dropped are gone");
+    let rebased = pipeline.store.data_version();
+    assert!(
+        rebased > before,
+        "feeds rendered with the old bases are stale"
+    );
+
+    // Unchanged again (a body that differs only by a newline, so it is read): nothing moves.
+    let mut again = absolute(false);
+    again.body.extend_from_slice(b"\n");
+    server.put("blog/feed.atom", again);
+    app::fetch_once(&pipeline, config.sources.clone(), 8).await;
+    assert_eq!(pipeline.store.data_version(), rebased);
+    pipeline.store.close().await;
+    drop(pipeline);
+
+    let html = served_html(config).await;
+    let own = server.url("blog/post.html");
+    assert_holds(&html, &[&format!(r#"href="{own}""#)]);
+}

@@ -246,6 +246,9 @@ pub struct PollResult {
     pub updated_entries: usize,
     /// Known entries with no change, plus pruned ones ignored.
     pub unchanged_entries: usize,
+    /// Unchanged entries (counted above) whose stored base URL changed (see `write_entry`):
+    /// what is served of them changes.
+    pub rebased_entries: usize,
     /// New stories created.
     pub new_stories: usize,
     /// Where each new entry went (for the near-duplicate index).
@@ -1011,7 +1014,7 @@ pub(super) fn record_polls(
             // here rather than in the caller, which may have stopped waiting.
             if results.iter().any(|r| {
                 r.as_ref()
-                    .is_ok_and(|r| r.new_entries + r.updated_entries > 0)
+                    .is_ok_and(|r| r.new_entries + r.updated_entries + r.rebased_entries > 0)
             }) {
                 version.fetch_add(1, Ordering::AcqRel);
             }
@@ -1548,15 +1551,24 @@ fn write_entry<'a>(
         if let Some((entry_id, hash, _)) = &existing
             && hash == legacy
         {
-            // An entry whose feed gives it a base of its own (`xml:base`) has it stored too:
-            // a row stored before bases were read, or before the feed changed its base, is
-            // served with the right one from now on.
             exec(
                 tx,
-                "UPDATE entries SET content_hash = ?2, base_url = coalesce(?3, base_url)
-                  WHERE id = ?1",
-                params![entry_id, e.content_hash, e.base_url],
+                "UPDATE entries SET content_hash = ?2 WHERE id = ?1",
+                params![entry_id, e.content_hash],
             )?;
+            // The base the row is to hold: the entry's own (`xml:base`), else the URL a
+            // redirect fetched the feed from, else none (the source's URL). A row stored
+            // before bases were read, or before the feed changed or dropped its base, is
+            // served with the right one from now on; feeds rendered before must go.
+            let base = e.base_url.as_ref().or(poll.base_url.as_ref());
+            if exec(
+                tx,
+                "UPDATE entries SET base_url = ?2 WHERE id = ?1 AND base_url IS NOT ?2",
+                params![entry_id, base],
+            )? > 0
+            {
+                result.rebased_entries += 1;
+            }
         }
         // Otherwise the row changed or went since ingest read its hash, which cannot happen
         // while a source's polls run one at a time (a pruned row has a tombstone, checked
