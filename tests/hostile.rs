@@ -4,12 +4,14 @@
 
 mod common;
 
+use common::fetch_pass;
+
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::{FeedServer, Resource, rss, write_config};
-use tradefeed::app::{self, FetchPassResult, Pipeline};
+use tradefeed::app::Pipeline;
 use tradefeed::config::Config;
 use tradefeed::store::SourceState;
 
@@ -52,19 +54,6 @@ async fn fetch_one_feed(xml: String) -> (tempfile::TempDir, tradefeed::ingest::P
     let config = Config::load(&path).unwrap();
     let report = fetch_pass(&config).await.remove(0);
     (dir, report)
-}
-
-async fn fetch_pass(config: &Config) -> Vec<tradefeed::ingest::PollReport> {
-    let pipeline = Pipeline::start(config).await.unwrap();
-    let results = app::fetch_once(&pipeline, config.sources.clone(), 8).await;
-    pipeline.store.close().await;
-    results
-        .into_iter()
-        .map(|r| match r {
-            FetchPassResult::Polled(p) => p,
-            FetchPassResult::Skipped { source, reason } => panic!("{source} skipped: {reason}"),
-        })
-        .collect()
 }
 
 fn one_item_feed(guid: &str) -> Resource {

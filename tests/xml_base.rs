@@ -5,10 +5,11 @@
 
 mod common;
 
+use common::fetch_pass;
+
 use common::{FeedServer, Resource, get_text, write_config};
 use tradefeed::app::{self, FetchPassResult, Pipeline};
 use tradefeed::config::Config;
-use tradefeed::ingest::PollReport;
 
 fn atom(resource: String) -> Resource {
     Resource {
@@ -53,19 +54,6 @@ fn relative_feed() -> Resource {
 </feed>"#
             .into(),
     )
-}
-
-async fn fetch_pass(config: &Config) -> Vec<PollReport> {
-    let pipeline = Pipeline::start(config).await.unwrap();
-    let results = app::fetch_once(&pipeline, config.sources.clone(), 8).await;
-    pipeline.store.close().await;
-    results
-        .into_iter()
-        .map(|r| match r {
-            FetchPassResult::Polled(p) => p,
-            FetchPassResult::Skipped { source, reason } => panic!("{source} skipped: {reason}"),
-        })
-        .collect()
 }
 
 /// Every item's `content_html` in the daemon's JSON Feed of all stories.

@@ -317,3 +317,20 @@ where
         .collect::<Result<_, _>>()
         .unwrap()
 }
+
+/// One `fetch` pass over the config's sources (the pipeline opened and closed around it): each
+/// source's report; a source the pass skipped fails the test.
+pub async fn fetch_pass(config: &tradefeed::config::Config) -> Vec<tradefeed::ingest::PollReport> {
+    let pipeline = tradefeed::app::Pipeline::start(config).await.unwrap();
+    let results = tradefeed::app::fetch_once(&pipeline, config.sources.clone(), 8).await;
+    pipeline.store.close().await;
+    results
+        .into_iter()
+        .map(|r| match r {
+            tradefeed::app::FetchPassResult::Polled(p) => p,
+            tradefeed::app::FetchPassResult::Skipped { source, reason } => {
+                panic!("{source} skipped: {reason}")
+            }
+        })
+        .collect()
+}
