@@ -646,10 +646,11 @@ struct BaseScan {
     entries: Vec<EntryBases>,
     /// Whether the element last opened at depth 2 is an entry.
     in_entry: bool,
-    /// Whether namespaces are declared where an entry could be told from another element by
-    /// them rather than by its prefix (on an element at depth 2, or the Atom namespace bound
-    /// twice on the root): the scan, which goes by prefix, and feed-rs, which goes by
-    /// namespace, could then count different elements as entries, and still the same number.
+    /// Whether an element named entry could be told from an entry by its namespace rather
+    /// than by its prefix (one at depth 2 under another prefix or declaring a namespace, or
+    /// the Atom namespace bound twice on the root): the scan, which goes by prefix, and
+    /// feed-rs, which goes by namespace, could then count different elements as entries, and
+    /// still the same number.
     namespaced: bool,
 }
 
@@ -682,7 +683,11 @@ impl BaseScan {
                 self.namespaced |= attrs.matches(ATOM_NAMESPACE).count() > 1;
             }
             2 => {
-                self.namespaced |= attrs.contains("xmlns");
+                // Only an element named entry can be one feed-rs counts and the scan does
+                // not, or the other way round (FeedBurner's `<atom10:link xmlns:atom10=…>`
+                // at this depth is neither).
+                self.namespaced |=
+                    local == "entry" && (prefix != self.prefix || attrs.contains("xmlns"));
                 self.in_entry = local == "entry" && prefix == self.prefix;
                 if self.in_entry {
                     self.entries.push(EntryBases {
@@ -2014,6 +2019,16 @@ mod tests {
             bases(xml).iter().all(|b| *b == XmlBase::default()),
             "{:?}",
             bases(xml)
+        );
+        // A namespace declared on another element at that depth (FeedBurner's links) is
+        // no such doubt.
+        let feedburner = r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://example.org/">
+            <id>f</id><title>F</title>
+            <atom10:link xmlns:atom10="http://www.w3.org/2005/Atom" rel="self" href="x"/>
+            <entry xml:base="one/"><id>e1</id><title>One</title></entry></feed>"#;
+        assert_eq!(
+            bases(feedburner),
+            [base(&["https://example.org/", "one/"], None, None)]
         );
         // The Atom namespace bound twice on the root: entries could use either prefix.
         let twice = r#"<feed xmlns="http://www.w3.org/2005/Atom"
