@@ -365,6 +365,16 @@ mod tests {
         feeds(html).into_iter().map(|f| f.url).collect()
     }
 
+    /// The feeds `html` advertises are `expected`: URL and title each, in order.
+    fn assert_urls_and_titles(html: &str, expected: &[(&str, Option<&str>)]) {
+        let found = feeds(html);
+        let got: Vec<(&str, Option<&str>)> = found
+            .iter()
+            .map(|f| (&f.url[..], f.title.as_deref()))
+            .collect();
+        assert_eq!(got, expected);
+    }
+
     fn page(head: &str) -> String {
         format!("<!DOCTYPE html><html><head><title>Press</title>{head}</head><body></body></html>")
     }
@@ -505,19 +515,14 @@ mod tests {
             <link\nrel = \"alternate\"\ntype = \"application/rss+xml\"\nhref = \"/c.xml\"/>\
             <link rel=alternate type=application/rss+xml href=/d.xml href=/ignored.xml>\
             </head></html>";
-        let found = feeds(html);
-        let got: Vec<(&str, Option<&str>)> = found
-            .iter()
-            .map(|f| (&f.url[..], f.title.as_deref()))
-            .collect();
-        assert_eq!(
-            got,
-            [
+        assert_urls_and_titles(
+            html,
+            &[
                 ("https://example.org/a.xml", Some("Unquoted")),
                 ("https://example.org/b.xml", Some("Single \"quoted\"")),
                 ("https://example.org/c.xml", None),
                 ("https://example.org/d.xml", None),
-            ]
+            ],
         );
     }
 
@@ -547,17 +552,12 @@ mod tests {
 <link rel=alternate type=application/rss+xml href="http://[bad">
 <link rel=alternate type=application/rss+xml href="HTTP://EXAMPLE.ORG/Other.xml">"#,
         );
-        let found = feeds(&html);
-        let got: Vec<(&str, Option<&str>)> = found
-            .iter()
-            .map(|f| (&f.url[..], f.title.as_deref()))
-            .collect();
-        assert_eq!(
-            got,
-            [
+        assert_urls_and_titles(
+            &html,
+            &[
                 ("https://example.org/feed.xml", Some("First")),
                 ("http://example.org/Other.xml", None),
-            ]
+            ],
         );
     }
 

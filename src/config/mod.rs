@@ -171,6 +171,20 @@ mod tests {
         Config::parse(text, Path::new("conf/test.toml"))
     }
 
+    /// Each `(text, line, key, fragment)`: the config `text` is refused at that line and key,
+    /// with a message that mentions `fragment`.
+    fn assert_config_errors(cases: &[(&str, usize, &str, &str)]) {
+        for (text, line, key, fragment) in cases {
+            let (got_line, got_key, message) = error_of(text);
+            assert_eq!(got_line, *line, "line for {text:?}: {message}");
+            assert_eq!(got_key, *key, "key for {text:?}: {message}");
+            assert!(
+                message.contains(fragment),
+                "message for {text:?} should mention {fragment:?}: {message}"
+            );
+        }
+    }
+
     fn error_of(text: &str) -> (usize, String, String) {
         match parse(text) {
             Err(ConfigError::Invalid {
@@ -291,15 +305,7 @@ mod tests {
                 "must not be smaller than backoff_base_secs",
             ),
         ];
-        for (text, line, key, fragment) in cases {
-            let (got_line, got_key, message) = error_of(text);
-            assert_eq!(got_line, *line, "line for {text:?}: {message}");
-            assert_eq!(got_key, *key, "key for {text:?}: {message}");
-            assert!(
-                message.contains(fragment),
-                "message for {text:?} should mention {fragment:?}: {message}"
-            );
-        }
+        assert_config_errors(cases);
     }
 
     #[test]
@@ -534,15 +540,7 @@ mod tests {
                 "unknown field",
             ),
         ];
-        for (text, line, key, fragment) in cases {
-            let (got_line, got_key, message) = error_of(text);
-            assert_eq!(
-                (got_line, got_key.as_str()),
-                (*line, *key),
-                "{text:?}: {message}"
-            );
-            assert!(message.contains(fragment), "{text:?}: {message}");
-        }
+        assert_config_errors(cases);
         let err = parse("[defaults]\nallow_private_redirects = \"no\"\n")
             .unwrap_err()
             .to_string();

@@ -1411,6 +1411,28 @@ mod tests {
         (response.status().as_u16(), etag, modified)
     }
 
+    /// A configured source polled hourly, folding nothing.
+    fn hourly_source(name: &str, url: &str) -> crate::domain::Source {
+        crate::domain::Source {
+            name: name.into(),
+            url: url.into(),
+            schedule: crate::domain::Schedule::parse("@hourly").unwrap(),
+            enabled: true,
+            tags: Vec::new(),
+            priority: 0,
+            cluster: false,
+            allow_private_redirects: false,
+        }
+    }
+
+    /// Records `source` in `store` as configured.
+    async fn store_source(store: &Store, source: &crate::domain::Source) {
+        store
+            .sync_sources(std::slice::from_ref(source), |_, t| t)
+            .await
+            .unwrap();
+    }
+
     /// Counts `state`'s renderings from now on.
     fn count_renders(state: &mut HttpState) -> Arc<std::sync::atomic::AtomicUsize> {
         let renders = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -1946,21 +1968,8 @@ mod tests {
     async fn metrics_keep_the_last_source_gauges_while_the_database_cannot_be_read() {
         let dir = tempfile::tempdir().unwrap();
         let (state, base) = serve_empty(dir.path()).await;
-        let source = crate::domain::Source {
-            name: "GaugeHeld".into(),
-            url: "http://held.example/feed".into(),
-            schedule: crate::domain::Schedule::parse("@hourly").unwrap(),
-            enabled: true,
-            tags: Vec::new(),
-            priority: 0,
-            cluster: false,
-            allow_private_redirects: false,
-        };
-        state
-            .store
-            .sync_sources(std::slice::from_ref(&source), |_, t| t)
-            .await
-            .unwrap();
+        let source = hourly_source("GaugeHeld", "http://held.example/feed");
+        store_source(&state.store, &source).await;
         let line = "tradefeed_source_consecutive_failures{source=\"GaugeHeld\"} 0";
         let scrape = || async {
             let r = reqwest::get(format!("{base}/metrics")).await.unwrap();
@@ -2297,20 +2306,8 @@ mod tests {
     /// tens of kilobytes (over [`GZIP_MIN_BYTES`]).
     async fn store_stories(store: &Store, n: usize) {
         use crate::store::{EntryWrite, PollOutcome, PollRecord};
-        let source = crate::domain::Source {
-            name: "Wire".into(),
-            url: "http://wire.example/feed".into(),
-            schedule: crate::domain::Schedule::parse("@hourly").unwrap(),
-            enabled: true,
-            tags: Vec::new(),
-            priority: 0,
-            cluster: false,
-            allow_private_redirects: false,
-        };
-        store
-            .sync_sources(std::slice::from_ref(&source), |_, t| t)
-            .await
-            .unwrap();
+        let source = hourly_source("Wire", "http://wire.example/feed");
+        store_source(store, &source).await;
         let now = chrono::Utc::now();
         let entries = (0..n)
             .map(|i| {

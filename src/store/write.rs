@@ -1551,11 +1551,14 @@ fn write_entry<'a>(
         if let Some((entry_id, hash, _)) = &existing
             && hash == legacy
         {
-            exec(
-                tx,
-                "UPDATE entries SET content_hash = ?2 WHERE id = ?1",
-                params![entry_id, e.content_hash],
-            )?;
+            // (A write sent only to renew the base holds the current hash already.)
+            if *hash != e.content_hash {
+                exec(
+                    tx,
+                    "UPDATE entries SET content_hash = ?2 WHERE id = ?1",
+                    params![entry_id, e.content_hash],
+                )?;
+            }
             // The base the row is to hold: the entry's own (`xml:base`), else the URL a
             // redirect fetched the feed from, else none (the source's URL). A row stored
             // before bases were read, or before the feed changed or dropped its base, is
