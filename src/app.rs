@@ -346,6 +346,11 @@ pub async fn run(
     listener: TcpListener,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
+    // Live reload: SIGHUP or a change of the config file / topic profiles on disk. Armed
+    // before anything starts: the files are stamped before the first poll can run, so an edit
+    // made while the daemon starts (or answered to its first poll) is seen as a change, and a
+    // SIGHUP during start-up is kept for a reload once started instead of ending the process.
+    let mut reloads = ReloadSignal::new(ConfigWatcher::new(&config));
     let Pipeline {
         store,
         classifier,
@@ -472,8 +477,6 @@ pub async fn run(
     ]);
     let watchdog = spawn_watchdog(scheduler_cancel.clone());
 
-    // Live reload: SIGHUP or a change of the config file / topic profiles on disk.
-    let mut reloads = ReloadSignal::new(ConfigWatcher::new(&config));
     let mut live = Live {
         config,
         store: store.clone(),
