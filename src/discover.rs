@@ -169,6 +169,52 @@ pub fn discover(body: &[u8], content_type: Option<&str>, page_url: &str) -> Disc
     Discovery::HtmlPage(feeds)
 }
 
+/// Names for the `[[sources]]` blocks of `tradefeed discover --toml`, one per feed in order:
+/// each `(title, url)` is named by its title (folded as advertised titles are) or, without
+/// one, by its URL, so that every name keeps the config's rules: not empty, no control
+/// characters, and unique among themselves and against `taken` (the names the config already
+/// holds; compared exactly, after trimming, as the config compares them).
+///
+/// A name already taken gets its feed's URL without the scheme in parentheses
+/// (`Press (example.org/comments/feed/)`): feeds a page advertises under one title differ by
+/// their URL, and that tells the operator which is which, where a bare number would not. A
+/// name still taken then (or a URL used as the name, which a suffix would only repeat) gets
+/// the first free number from 2 (`… (2)`). Deterministic: the same feeds and names give the
+/// same result.
+pub fn source_names<'a>(
+    feeds: impl IntoIterator<Item = (Option<&'a str>, &'a str)>,
+    taken: &std::collections::HashSet<String>,
+) -> Vec<String> {
+    let mut used: std::collections::HashSet<String> = taken.clone();
+    let mut names = Vec::new();
+    for (title, url) in feeds {
+        // A URL loses white space and control characters as a URL parser drops them.
+        let url: String = url
+            .chars()
+            .filter(|c| !c.is_whitespace() && !c.is_control())
+            .collect();
+        let titled = title.and_then(fold_title);
+        let base = match &titled {
+            Some(title) => title.clone(),
+            None if url.is_empty() => "feed".to_owned(),
+            None => url.clone(),
+        };
+        let mut candidates = vec![base.clone()];
+        if titled.is_some() && !url.is_empty() {
+            let label = url.split_once("://").map_or(&url[..], |(_, rest)| rest);
+            candidates.push(format!("{base} ({label})"));
+        }
+        let name = candidates
+            .into_iter()
+            .chain((2..).map(|n| format!("{base} ({n})")))
+            .find(|c| !used.contains(c))
+            .expect("an unbounded sequence of distinct names has a free one");
+        used.insert(name.clone());
+        names.push(name);
+    }
+    names
+}
+
 /// Feeds named in [`page_message`] at most; `tradefeed discover` lists them all.
 const MAX_FEEDS_NAMED: usize = 5;
 
@@ -690,6 +736,84 @@ mod tests {
         assert_eq!(cut.chars().count(), MAX_TITLE_CHARS + 1);
         assert!(cut.ends_with('…'));
         assert_eq!(found[2].to_string(), "https://example.org/c (JSON)");
+    }
+
+    #[test]
+    fn source_names_are_unique_among_themselves_and_against_the_config_and_never_empty() {
+        let taken: std::collections::HashSet<String> = [
+            "Press releases",
+            "Comments (2)",
+            "https://example.org/c.json",
+        ]
+        .map(String::from)
+        .into();
+        type Feeds<'a> = &'a [(Option<&'a str>, &'a str)];
+        let cases: &[(Feeds, &[&str])] = &[
+            // Free titles are kept as they are.
+            (
+                &[(Some("Trade news"), "https://example.org/a.xml")],
+                &["Trade news"],
+            ),
+            // Two feeds under one title (the second an Atom copy): the later gets its URL.
+            (
+                &[
+                    (Some("Blog"), "https://example.org/feed/"),
+                    (Some("Blog"), "https://example.org/feed/atom/"),
+                ],
+                &["Blog", "Blog (example.org/feed/atom/)"],
+            ),
+            // A title the config holds gets the URL; a URL-named one the config holds a number.
+            (
+                &[
+                    (Some("Press releases"), "http://example.org/press.xml"),
+                    (None, "https://example.org/c.json"),
+                ],
+                &[
+                    "Press releases (example.org/press.xml)",
+                    "https://example.org/c.json (2)",
+                ],
+            ),
+            // Title and URL both taken: the first free number (the config has "(2)").
+            (
+                &[
+                    (Some("Comments"), "https://example.org/c.xml"),
+                    (Some("Comments"), "https://example.org/c.xml?x"),
+                    (Some("Comments"), "https://example.org/c.xml"),
+                ],
+                &[
+                    "Comments",
+                    "Comments (example.org/c.xml?x)",
+                    "Comments (example.org/c.xml)",
+                ],
+            ),
+            (
+                &[
+                    (Some("Comments"), "https://example.org/c.xml"),
+                    (Some("Comments"), "https://example.org/c.xml"),
+                    (Some("Comments"), "https://example.org/c.xml"),
+                ],
+                &["Comments", "Comments (example.org/c.xml)", "Comments (3)"],
+            ),
+            // Titles the config would refuse are folded; an empty one falls back to the URL.
+            (
+                &[
+                    (
+                        Some("  Daily\u{1}\tbrief \u{202e}x "),
+                        "https://example.org/d",
+                    ),
+                    (Some(" \u{7} "), "https://example.org/e\tf"),
+                ],
+                &["Daily brief x", "https://example.org/ef"],
+            ),
+        ];
+        for (feeds, expected) in cases {
+            let names = source_names(feeds.iter().copied(), &taken);
+            assert_eq!(names, *expected, "{feeds:?}");
+            for name in &names {
+                assert!(!taken.contains(name), "{name}");
+                assert!(!name.trim().is_empty() && !name.chars().any(char::is_control));
+            }
+        }
     }
 
     #[test]

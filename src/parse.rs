@@ -24,8 +24,9 @@
 //! 5. **Map** to [`RawItem`]: the `alternate` (or first usable) link, else an RSS guid that is an
 //!    http(s) URL; Atom `type="text"` and JSON Feed plain text are HTML-escaped so that all
 //!    title/summary/content strings are HTML; author names (else e-mails); in Atom, the
-//!    `xml:base` of the feed, the entry and its content and summary (see [`BaseScan`]), which
-//!    feed-rs does not expose, read by the nesting pre-pass when the body holds any.
+//!    `xml:base` of the feed, the entry, its content and summary and their XHTML wrapper
+//!    `<div>` (see [`BaseScan`]), which feed-rs does not expose, read by the nesting pre-pass
+//!    when the body holds any.
 //!
 //! Decoding happens up front rather than as a retry after a failed parse: validating UTF-8 is
 //! far cheaper than parsing, the common case borrows the input unchanged, and one pass keeps the
@@ -632,6 +633,14 @@ fn scan_xml(text: &str, limit: usize, mut bases: Option<&mut BaseScan>) -> XmlSc
 /// feed-rs applies `xml:base` to links itself but exposes only the `<content>` element's own
 /// attribute (`Entry::base`), not the feed's or the entry's, where feeds put it. Entries are
 /// children of the root in the root's namespace prefix; anything else at that depth is not one.
+///
+/// In a `type="xhtml"` content or summary, the `xml:base` of the wrapper `<div>` counts too:
+/// that div is no part of the content (RFC 4287 §4.1.3.3, §3.1.1.3), and feed-rs drops it, so
+/// its attribute is one more around the whole content. Only when it is the one element there,
+/// as feed-rs takes it: a first child that is no `div`, or a second child element, and the div
+/// stays in the content (feed-rs keeps it) with its base unread. Bases deeper in the markup
+/// (`<p xml:base="…">`) are not read either: they would need each URL resolved against its
+/// own element's ancestors, and the content's URLs all resolve against one base.
 #[derive(Debug, Default)]
 struct BaseScan {
     /// Whether the root element has been read.
@@ -652,21 +661,59 @@ struct BaseScan {
     /// feed-rs, which goes by namespace, could then count different elements as entries, and
     /// still the same number.
     namespaced: bool,
+    /// Where the scan is in an XHTML content or summary of the current entry.
+    xhtml: Xhtml,
 }
 
-/// The `xml:base` of one `<entry>` and of its `<content>` and `<summary>`.
+/// Where [`BaseScan`] is in the `type="xhtml"` content or summary of an entry, which its
+/// wrapper `<div>` follows.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Xhtml {
+    /// In none, or past its first child element when that was no `div`.
+    #[default]
+    Outside,
+    /// In one (content if `true`, summary if not), before its first child element.
+    Opened(bool),
+    /// In one (content if `true`), past its wrapper `<div>`: another child element there
+    /// would make the div part of the content.
+    Wrapped(bool),
+}
+
+/// The `xml:base` of one `<entry>`, of its `<content>` and `<summary>`, and of the wrapper
+/// `<div>` of each in XHTML (see [`BaseScan`]).
 #[derive(Debug, Default, Clone, PartialEq)]
 struct EntryBases {
     entry: Option<String>,
     content: Option<String>,
     summary: Option<String>,
+    content_div: Option<String>,
+    summary_div: Option<String>,
+}
+
+impl EntryBases {
+    /// The wrapper `<div>` base of the content (`true`) or the summary.
+    fn div(&mut self, content: bool) -> &mut Option<String> {
+        if content {
+            &mut self.content_div
+        } else {
+            &mut self.summary_div
+        }
+    }
 }
 
 impl BaseScan {
     /// A start tag (`tag`: the text between `<` and `>` or `/>`) opening an element at
     /// `depth` (the root is 1).
     fn start(&mut self, depth: usize, tag: &str) {
-        if depth > 3 || (depth > 1 && !self.atom) || (depth == 3 && !self.in_entry) {
+        // An element at a content's depth or above ends any content the scan was in.
+        if depth <= 3 {
+            self.xhtml = Xhtml::Outside;
+        }
+        if depth > 4
+            || (depth == 4 && self.xhtml == Xhtml::Outside)
+            || (depth > 1 && !self.atom)
+            || (depth == 3 && !self.in_entry)
+        {
             return;
         }
         let name_end = tag
@@ -697,12 +744,33 @@ impl BaseScan {
                 }
             }
             3 if prefix == self.prefix => {
-                let slot = match (local, self.entries.last_mut()) {
-                    ("content", Some(e)) => &mut e.content,
-                    ("summary", Some(e)) => &mut e.summary,
+                let (slot, content) = match (local, self.entries.last_mut()) {
+                    ("content", Some(e)) => (&mut e.content, true),
+                    ("summary", Some(e)) => (&mut e.summary, false),
                     _ => return,
                 };
                 *slot = xml_base_attribute(attrs);
+                if attribute_value(attrs, "type").is_some_and(|(s, e)| &attrs[s..e] == "xhtml") {
+                    self.xhtml = Xhtml::Opened(content);
+                }
+            }
+            4 => {
+                let Some(e) = self.entries.last_mut() else {
+                    return;
+                };
+                // The XHTML namespace is the content's own; its prefix is not checked, as
+                // feed-rs checks none when it drops the wrapper.
+                self.xhtml = match self.xhtml {
+                    Xhtml::Opened(content) if local == "div" => {
+                        *e.div(content) = xml_base_attribute(attrs);
+                        Xhtml::Wrapped(content)
+                    }
+                    Xhtml::Wrapped(content) => {
+                        *e.div(content) = None;
+                        Xhtml::Outside
+                    }
+                    _ => Xhtml::Outside,
+                };
             }
             _ => {}
         }
@@ -729,8 +797,8 @@ impl BaseScan {
                 .into_iter()
                 .map(|e| XmlBase {
                     item: feed.iter().cloned().chain(e.entry).collect(),
-                    content: e.content,
-                    summary: e.summary,
+                    content: e.content.into_iter().chain(e.content_div).collect(),
+                    summary: e.summary.into_iter().chain(e.summary_div).collect(),
                 })
                 .collect(),
         )
@@ -1940,8 +2008,8 @@ mod tests {
     fn base(item: &[&str], content: Option<&str>, summary: Option<&str>) -> XmlBase {
         XmlBase {
             item: item.iter().map(|s| (*s).to_owned()).collect(),
-            content: content.map(str::to_owned),
-            summary: summary.map(str::to_owned),
+            content: content.into_iter().map(str::to_owned).collect(),
+            summary: summary.into_iter().map(str::to_owned).collect(),
         }
     }
 
@@ -1970,6 +2038,98 @@ mod tests {
                 base(&["https://example.org/blog/", "a&b/"], None, None),
             ]
         );
+    }
+
+    #[test]
+    fn the_xml_base_of_the_wrapper_div_of_xhtml_content_counts_after_the_contents_own() {
+        // Entries shaped as TypePad's (`<content type="xhtml" xml:lang xml:base>` around one
+        // `<div xmlns=XHTML>`) and intertwingly.net's (a bare `<content type="xhtml">`), the
+        // corpus's XHTML feeds, with a base on the div.
+        let feed = |entries: &str| {
+            format!(
+                r#"<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="en-US" xml:base="http://everything.typepad.com/">
+<title>Everything TypePad</title><id>tag:typepad.com,2003:weblog-1</id>
+<updated>2008-10-27T22:16:11-07:00</updated>{entries}</feed>"#
+            )
+        };
+        let entry = |content: &str| {
+            format!(
+                r#"<entry><title>Post</title><id>tag:typepad.com,2003:post-1</id>
+<updated>2008-10-27T22:16:11-07:00</updated>{content}</entry>"#
+            )
+        };
+        let root = "http://everything.typepad.com/";
+        let xhtml = r#"<div xmlns="http://www.w3.org/1999/xhtml""#;
+        let cases: Vec<(String, XmlBase)> = vec![
+            // TypePad's, the div with a base of its own: both, the content's first.
+            (
+                format!(
+                    r#"<content type="xhtml" xml:lang="en-US" xml:base="http://everything.typepad.com/blog/">
+{xhtml} xml:base="2008/10/"><p><a href="post.html">Post</a></p></div></content>"#
+                ),
+                XmlBase {
+                    item: vec![root.into()],
+                    content: vec![
+                        "http://everything.typepad.com/blog/".into(),
+                        "2008/10/".into(),
+                    ],
+                    summary: vec![],
+                },
+            ),
+            // intertwingly.net's: the div's base alone, in content and summary (prefixed).
+            (
+                format!(
+                    r#"<summary type="xhtml"><xhtml:div xmlns:xhtml="http://www.w3.org/1999/xhtml" xml:base="s/">s</xhtml:div></summary>
+<content type="xhtml">
+  {xhtml} xml:base="/a&amp;b/"><p><a href="x">x</a></p></div>
+</content>"#
+                ),
+                XmlBase {
+                    item: vec![root.into()],
+                    content: vec!["/a&b/".into()],
+                    summary: vec!["s/".into()],
+                },
+            ),
+            // Deeper bases are not read; nor a div's that is not the content's one element
+            // (feed-rs keeps it in the content then); nor one in HTML content, which is text.
+            (
+                format!(
+                    r#"<content type="xhtml">{xhtml}><p xml:base="deeper/"><a href="x">x</a></p></div></content>
+<summary type="xhtml">{xhtml} xml:base="one/">a</div><div xml:base="two/">b</div></summary>"#
+                ),
+                XmlBase {
+                    item: vec![root.into()],
+                    ..XmlBase::default()
+                },
+            ),
+            (
+                r#"<content type="xhtml"><p xml:base="p/">x</p><div xml:base="d/">y</div></content>
+<summary type="html">&lt;div xml:base="h/"&gt;x&lt;/div&gt;</summary>"#
+                    .into(),
+                XmlBase {
+                    item: vec![root.into()],
+                    ..XmlBase::default()
+                },
+            ),
+            // A self-closed XHTML content: the element after it is no div of it.
+            (
+                r#"<content type="xhtml" xml:base="c/"/><link href="x"/>"#.into(),
+                XmlBase {
+                    item: vec![root.into()],
+                    content: vec!["c/".into()],
+                    summary: vec![],
+                },
+            ),
+        ];
+        for (content, want) in &cases {
+            let got = bases(&feed(&entry(content)));
+            assert_eq!(got, std::slice::from_ref(want), "{content}");
+        }
+        // All in one feed: each entry its own, the scan still paired with feed-rs's entries.
+        let all: String = cases.iter().map(|(c, _)| entry(c)).collect();
+        let want: Vec<XmlBase> = cases.into_iter().map(|(_, w)| w).collect();
+        assert_eq!(bases(&feed(&all)), want);
     }
 
     #[test]

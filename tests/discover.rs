@@ -217,3 +217,95 @@ async fn discover_says_when_the_url_is_a_feed_and_exits_1_when_nothing_is_found(
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("invalid url"), "{}", stderr(&o));
 }
+
+/// The `[[sources]]` names `discover --toml` printed, appended to `base` (a config's text):
+/// the config that makes must load, and its source names are returned in order.
+fn names_after_appending(config: &std::path::Path, base: &str, printed: &str) -> Vec<String> {
+    std::fs::write(config, format!("{base}{printed}")).unwrap();
+    let parsed = tradefeed::config::Config::load(config)
+        .unwrap_or_else(|e| panic!("the printed blocks do not load: {e}\n{base}{printed}"));
+    parsed.sources.into_iter().map(|s| s.name).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discover_toml_prints_names_unique_among_themselves_and_against_the_configs_sources() {
+    let server = FeedServer::start().await;
+    // One title twice (an RSS and an Atom copy), a title the config already uses, no title.
+    server.put(
+        "blog",
+        html(
+            r#"<!DOCTYPE html><html><head><title>Blog</title>
+<link rel="alternate" type="application/rss+xml" title="Trade blog" href="/blog/feed/">
+<link rel="alternate" type="application/atom+xml" title="Trade blog" href="/blog/feed/atom/">
+<link rel="alternate" type="application/rss+xml" title="Ministry" href="/blog/ministry.xml">
+<link rel="alternate" type="application/feed+json" href="/blog/feed.json">
+</head><body></body></html>"#,
+        ),
+    );
+    server.put("feed.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Ministry", server.url("elsewhere.xml")),
+            ("A", server.url("other.xml")),
+        ],
+        "",
+    );
+    let base = std::fs::read_to_string(&config).unwrap();
+    let host = server.url("").split_once("://").unwrap().1.to_owned();
+    let json = server.url("blog/feed.json");
+
+    let o = common::tradefeed_command(&config, &["discover", "--toml", &server.url("blog")])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(stderr(&o), "");
+    assert_eq!(
+        names_after_appending(&config, &base, &stdout(&o)),
+        [
+            "Ministry".to_string(),
+            "A".into(),
+            "Trade blog".into(),
+            format!("Trade blog ({host}blog/feed/atom/)"),
+            format!("Ministry ({host}blog/ministry.xml)"),
+            json.clone(),
+        ]
+    );
+
+    // A feed URL whose title (`A`) the config uses.
+    std::fs::write(&config, &base).unwrap();
+    let o = common::tradefeed_command(&config, &["discover", "--toml", &server.url("feed.xml")])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        names_after_appending(&config, &base, &stdout(&o))[2],
+        format!("A ({host}feed.xml)")
+    );
+
+    // A config that does not load: said on stderr, and the names still differ among
+    // themselves (the config's own names cannot be known).
+    std::fs::write(&config, format!("{base}[[sources]]\nname = \"broken\"\n")).unwrap();
+    let o = common::tradefeed_command(&config, &["discover", "--toml", &server.url("blog")])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: the config does not load")
+            && stderr(&o).contains("checked only against each other"),
+        "{}",
+        stderr(&o)
+    );
+    let empty = write_config(dir.path(), &[], "");
+    let empty_base = std::fs::read_to_string(&empty).unwrap();
+    assert_eq!(
+        names_after_appending(&empty, &empty_base, &stdout(&o)),
+        [
+            "Trade blog".to_string(),
+            format!("Trade blog ({host}blog/feed/atom/)"),
+            "Ministry".into(),
+            json,
+        ]
+    );
+}

@@ -41,6 +41,8 @@ fn blog_feed() -> Resource {
 }
 
 /// A feed whose only base is relative: it resolves against the URL the feed was fetched from.
+/// Its second entry's XHTML content has a base on its wrapper `<div>` too (no part of the
+/// content, RFC 4287 §4.1.3.3), which counts after the content's own.
 fn relative_feed() -> Resource {
     atom(
         r#"<?xml version="1.0" encoding="utf-8"?>
@@ -50,6 +52,14 @@ fn relative_feed() -> Resource {
     <id>urn:news:1</id><title>Japan lifts quotas on rice imports</title>
     <updated>2026-11-10T07:00:00Z</updated>
     <summary type="html" xml:base="2026/">&lt;a href="rice.html"&gt;rice&lt;/a&gt;</summary>
+  </entry>
+  <entry>
+    <id>urn:news:2</id><title>Mexico and Brazil cut tariffs on auto parts</title>
+    <updated>2026-11-10T06:00:00Z</updated>
+    <content type="xhtml" xml:base="2026/">
+      <div xmlns="http://www.w3.org/1999/xhtml" xml:base="autos/"><p>The
+        <a href="parts.html">list</a> <img src="img/parts.png" alt="parts"/></p></div>
+    </content>
   </entry>
 </feed>"#
             .into(),
@@ -98,7 +108,7 @@ async fn served_content_resolves_relative_urls_against_the_feed_entry_and_conten
     let reports = fetch_pass(&config).await;
     assert_eq!(
         reports.iter().map(|r| r.new_entries).sum::<usize>(),
-        3,
+        4,
         "{reports:?}"
     );
     let html = served_html(config).await;
@@ -111,6 +121,8 @@ async fn served_content_resolves_relative_urls_against_the_feed_entry_and_conten
             r#"src="https://example.org/2024/05/img/chart.png""#,
             r#"href="https://example.org/blog/deal-text.html""#,
             &format!(r#"href="{news_base}rice.html""#),
+            &format!(r#"href="{news_base}autos/parts.html""#),
+            &format!(r#"src="{news_base}autos/img/parts.png""#),
         ],
     );
 }

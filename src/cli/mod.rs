@@ -3,6 +3,7 @@
 
 mod opml;
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -363,17 +364,34 @@ async fn fetch(cli: &Cli, only: Option<&str>) -> anyhow::Result<ExitCode> {
 /// redirect rules; the defaults when the config file does not exist) and prints the feeds the
 /// page advertises, one per line (`URL (KIND "TITLE")`), or that the URL is itself a feed.
 async fn discover(cli: &Cli, url: &str, toml: bool) -> anyhow::Result<ExitCode> {
-    use crate::discover::{Discovery, discover};
+    use crate::discover::{Discovery, discover, source_names};
     use crate::fetch::{FetchLimits, FetchOutcome, FetchRequest, Fetcher};
 
-    let limits = match Config::load_with_env(&cli.config) {
-        Ok(config) => app::fetch_limits(&config),
+    // The config gives the fetch limits and the source names printed blocks must not reuse.
+    // Without one there is nothing to clash with; one that does not load is said, and the
+    // page still listed (the operator may be writing the config from this output).
+    let (limits, taken): (FetchLimits, HashSet<String>) = match Config::load_with_env(&cli.config) {
+        Ok(config) => (
+            app::fetch_limits(&config),
+            config.sources.iter().map(|s| s.name.clone()).collect(),
+        ),
         Err(config::ConfigError::Io { source, .. })
             if source.kind() == std::io::ErrorKind::NotFound =>
         {
-            FetchLimits::default()
+            (FetchLimits::default(), HashSet::new())
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            let names = if toml {
+                "; source names are checked only against each other"
+            } else {
+                ""
+            };
+            eprintln!(
+                "warning: the config does not load, so the default fetch limits apply{names}: \
+                 {e}"
+            );
+            (FetchLimits::default(), HashSet::new())
+        }
     };
     // Building the client loads the system's CA certificates: blocking work.
     let fetcher = tokio::task::spawn_blocking(move || Fetcher::new(limits)).await??;
@@ -413,7 +431,6 @@ async fn discover(cli: &Cli, url: &str, toml: bool) -> anyhow::Result<ExitCode> 
                 .as_deref()
                 .map_or_else(String::new, |t| format!(" \"{t}\","));
             if toml {
-                let name = folded.as_deref().unwrap_or(url);
                 // Where a permanent redirect moved the feed, else the URL as given: a 302 or
                 // 307 target is temporary, and the source should keep asking at the URL.
                 let source_url = fetched
@@ -421,7 +438,8 @@ async fn discover(cli: &Cli, url: &str, toml: bool) -> anyhow::Result<ExitCode> 
                     .permanent_redirect
                     .as_deref()
                     .unwrap_or(url);
-                writeln!(out, "{}", sources_block(name, source_url))?;
+                let names = source_names([(feed.title.as_deref(), source_url)], &taken);
+                writeln!(out, "{}", sources_block(&names[0], source_url))?;
             } else {
                 writeln!(
                     out,
@@ -433,19 +451,16 @@ async fn discover(cli: &Cli, url: &str, toml: bool) -> anyhow::Result<ExitCode> 
         }
         Err(error) => match discover(&body, fetched.content_type.as_deref(), &fetched.final_url) {
             Discovery::HtmlPage(feeds) if !feeds.is_empty() => {
-                let mut names: Vec<String> = Vec::new();
-                for feed in &feeds {
-                    if toml {
-                        let title = feed.title.clone().unwrap_or_else(|| feed.url.clone());
-                        let mut name = title.clone();
-                        let mut n = 1;
-                        while names.contains(&name) {
-                            n += 1;
-                            name = format!("{title} ({n})");
-                        }
-                        writeln!(out, "{}", sources_block(&name, &feed.url))?;
-                        names.push(name);
-                    } else {
+                if toml {
+                    let names = source_names(
+                        feeds.iter().map(|f| (f.title.as_deref(), &f.url[..])),
+                        &taken,
+                    );
+                    for (feed, name) in feeds.iter().zip(&names) {
+                        writeln!(out, "{}", sources_block(name, &feed.url))?;
+                    }
+                } else {
+                    for feed in &feeds {
                         writeln!(out, "{feed}")?;
                     }
                 }

@@ -43,10 +43,11 @@ pub struct RawItem {
 pub struct XmlBase {
     /// Those of the `<feed>` and of the `<entry>` element, outermost first (the ones present).
     pub item: Vec<String>,
-    /// That of the entry's `<content>` element.
-    pub content: Option<String>,
-    /// That of the entry's `<summary>` element.
-    pub summary: Option<String>,
+    /// That of the entry's `<content>` element, then that of its wrapper `<div>` when it is
+    /// XHTML (the ones present; the div is no part of the content, RFC 4287 §4.1.3.3).
+    pub content: Vec<String>,
+    /// Those of the entry's `<summary>` element and its XHTML wrapper `<div>`, likewise.
+    pub summary: Vec<String>,
 }
 
 /// One item as one source published it, cleaned and ready to store.

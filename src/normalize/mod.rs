@@ -269,11 +269,11 @@ const MAX_BASE_URL_LEN: usize = 4_096;
 /// the result is no http(s) URL or is over [`MAX_BASE_URL_LEN`] bytes.
 fn content_base(item: &RawItem, from_content: bool, fetched_from: &str) -> Option<String> {
     let own = if from_content {
-        item.xml_base.content.as_deref()
+        &item.xml_base.content
     } else {
-        item.xml_base.summary.as_deref()
+        &item.xml_base.summary
     };
-    if item.xml_base.item.is_empty() && own.is_none() {
+    if item.xml_base.item.is_empty() && own.is_empty() {
         return None;
     }
     let start = with_base(fetched_from, |base| base.cloned());
@@ -281,8 +281,8 @@ fn content_base(item: &RawItem, from_content: bool, fetched_from: &str) -> Optio
         .xml_base
         .item
         .iter()
-        .map(String::as_str)
         .chain(own)
+        .map(String::as_str)
         .fold(start.clone(), |base, value| {
             let value = value.trim();
             let next = match &base {
@@ -1162,8 +1162,8 @@ mod tests {
         RawItem {
             xml_base: crate::domain::XmlBase {
                 item: item.iter().map(|s| (*s).to_owned()).collect(),
-                content: content.map(str::to_owned),
-                summary: summary.map(str::to_owned),
+                content: content.into_iter().map(str::to_owned).collect(),
+                summary: summary.into_iter().map(str::to_owned).collect(),
             },
             ..item_with_relative_urls()
         }
