@@ -50,6 +50,8 @@ const CACHE_BYTES: usize = 32 << 20;
 /// [`Validator`]), so a reader's conditional request for it is answered 304 without rendering
 /// it again.
 const CACHE_MAX_ENTRY_BYTES: usize = CACHE_BYTES / 4;
+/// How much of a body [`Rendered::gzip_within`] compresses between two looks at its output.
+const GZIP_CHUNK_BYTES: usize = 64 << 10;
 /// A feed body shorter than this is sent uncompressed. With its headers (about 300 bytes) it
 /// fits one TCP segment (1460 bytes) as it is, so gzip would save no packet and no round trip,
 /// only add its 18 bytes of framing and the client's inflating (an empty feed is ~500 bytes).
@@ -250,6 +252,37 @@ impl Rendered {
                 .expect("writing to a Vec cannot fail");
             axum::body::Bytes::from(encoder.finish().expect("writing to a Vec cannot fail"))
         })
+    }
+
+    /// Makes the gzip form only if it comes to at most `limit` bytes; whether it is made. For
+    /// a body too large to keep asked for by a client that does not take gzip: its gzip form is
+    /// made only to be kept in its stead (see [`FeedCache::fitting`]), so the compression stops
+    /// as soon as its output is past what could be kept (a 50 MB rendering would otherwise
+    /// cost seconds of compression, thrown away, on every such request).
+    fn gzip_within(&self, limit: usize) -> bool {
+        use std::io::Write;
+        if self.gzip.get().is_some() {
+            return true;
+        }
+        let body = self.body.as_deref().unwrap_or_default();
+        let mut encoder = flate2::write::GzEncoder::new(
+            Vec::with_capacity((body.len() / 3).min(limit)),
+            flate2::Compression::new(GZIP_LEVEL),
+        );
+        for chunk in body.chunks(GZIP_CHUNK_BYTES) {
+            encoder
+                .write_all(chunk)
+                .expect("writing to a Vec cannot fail");
+            if encoder.get_ref().len() > limit {
+                return false;
+            }
+        }
+        let gzip = encoder.finish().expect("writing to a Vec cannot fail");
+        if gzip.len() > limit {
+            return false;
+        }
+        let _ = self.gzip.set(axum::body::Bytes::from(gzip));
+        true
     }
 
     /// This rendering without its body, if its gzip form is made: what the cache keeps of a
@@ -1174,10 +1207,12 @@ async fn render_feed(
         // Also for an identity client when the body alone is too large to keep: its gzip form
         // may be kept instead (see `FeedCache::fitting`), so that the next request of either
         // kind renders nothing.
-        if rendered.gzip_etag_header.is_some()
-            && (gzip || entry_bytes(&key.feed, &rendered) > max_entry_bytes)
-        {
-            rendered.gzip();
+        if rendered.gzip_etag_header.is_some() {
+            if gzip {
+                rendered.gzip();
+            } else if entry_bytes(&key.feed, &rendered) > max_entry_bytes {
+                rendered.gzip_within(max_entry_bytes.saturating_sub(key.feed.heap_bytes()));
+            }
         }
         let validator = {
             let mut cache = cache.lock().expect("cache lock poisoned");
@@ -2983,6 +3018,37 @@ mod tests {
         let rendered = Rendered::new(version, body);
         rendered.gzip.set(vec![0; gz].into()).unwrap();
         Arc::new(rendered)
+    }
+
+    #[test]
+    fn a_gzip_form_made_only_to_be_kept_stops_once_it_cannot_be() {
+        // Text that compresses poorly (a pseudo-random byte stream), 2 MiB: its gzip form is
+        // nearly as large as the body.
+        let mut x: u32 = 1;
+        let body: Vec<u8> = (0..2 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                b'a' + (x % 26) as u8
+            })
+            .collect();
+        let rendered = Rendered::new(1, body.clone());
+        assert!(!rendered.gzip_within(64 << 10), "past 64 KiB: not made");
+        assert!(
+            rendered.gzip.get().is_none(),
+            "nothing kept of a form that cannot be"
+        );
+        assert!(rendered.gzip_within(4 << 20), "within 4 MiB: made");
+        let gz = rendered.gzip.get().expect("the gzip form is kept").clone();
+        let mut inflated = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut inflated)
+            .unwrap();
+        assert!(inflated == body, "the gzip form inflates to the body");
+        assert!(
+            rendered.gzip() == &gz,
+            "and is the form served to gzip clients"
+        );
     }
 
     /// Everything the kept renderings hold, both forms, counted afresh.
