@@ -293,22 +293,38 @@ pub async fn repick_outranked(
     Ok((changed, skipped))
 }
 
-/// The copy to represent an outranked story: the most complete text among its copies of the
-/// highest priority (the first stored of equals), as ingest would have chosen had the
-/// priorities been these; with its text and topic scores.
+/// The copy to represent an outranked story, with its text and topic scores: the one ingest
+/// would have chosen had the priorities always been these. Its candidates are its copies of
+/// the highest priority in the order they were stored; the first represents and each later
+/// one takes over when the rule ingest weighs a joining copy by says so
+/// ([`crate::domain::representative_of`]). Copies of lower priority never take over from one
+/// of these, so leaving them out changes nothing.
 fn pick_representative(
     outranked: crate::store::Outranked,
     classifier: &Classifier,
 ) -> Option<crate::store::RepresentativePick> {
-    let mut best: Option<(crate::store::Candidate, String)> = None;
-    for candidate in outranked.candidates {
-        let mut text = crate::normalize::html_to_text(&candidate.html);
-        crate::normalize::truncate_chars(&mut text, crate::normalize::MAX_TEXT_CHARS);
-        if best.as_ref().is_none_or(|(_, t)| text.len() > t.len()) {
-            best = Some((candidate, text));
-        }
-    }
-    let (candidate, text) = best?;
+    let mut texts: Vec<String> = outranked
+        .candidates
+        .iter()
+        .map(|candidate| {
+            // The entry's own text is not stored: it is made again from its stored HTML as
+            // ingest made it from the feed's, and it is what the story will carry.
+            let mut text = crate::normalize::html_to_text(&candidate.html);
+            crate::normalize::truncate_chars(&mut text, crate::normalize::MAX_TEXT_CHARS);
+            text
+        })
+        .collect();
+    // Lengths in bytes, not characters: ingest weighs the joining copy's text by `len()` against
+    // the byte length the writer reads of the stored text, and a replay by another measure
+    // would choose otherwise for texts in scripts of several bytes a character.
+    let chosen = crate::domain::representative_of(outranked.candidates.iter().zip(&texts).map(
+        |(candidate, text)| crate::domain::CopyWeight {
+            priority: candidate.priority,
+            text_bytes: text.len(),
+        },
+    ))?;
+    let text = texts.swap_remove(chosen);
+    let candidate = outranked.candidates.into_iter().nth(chosen)?;
     Some(crate::store::RepresentativePick {
         story: outranked.story,
         was: outranked.representative,
