@@ -177,9 +177,12 @@ impl Pipeline {
         {
             warn!(error = %e, "cannot check the stored due times against the clock; going on with them as stored");
         }
-        rescore_if_changed(&store, &classifier).await?;
+        // Start-up does this work before anything else runs, and to the end: the token is
+        // never cancelled (a daemon's reloads run it again in the background, see `sweep`).
+        let whole = CancellationToken::new();
+        rescore_if_changed(&store, &classifier, &whole).await?;
         let classifier = Arc::new(classifier);
-        repick_if_priorities_changed(&store, &classifier).await?;
+        repick_if_priorities_changed(&store, &classifier, &whole).await?;
         let classifier: SharedClassifier = Arc::new(RwLock::new(classifier));
         let fetcher = fetcher
             .await
@@ -201,33 +204,54 @@ impl Pipeline {
     }
 }
 
+/// How work over every stored story, done in batches, ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sweep<T> {
+    /// Every story was looked at; what the work reports.
+    Done(T),
+    /// Stopped between two batches because its cancellation token fired (shutdown). What it
+    /// records once done is left unrecorded, so the next start or reload does it again.
+    Stopped,
+}
+
 /// Re-scores every stored story when the topic profiles differ from those that scored them.
-pub async fn rescore_if_changed(store: &Store, classifier: &Classifier) -> anyhow::Result<()> {
+/// The profiles' fingerprint is recorded (meta `classifier`) only once every story was
+/// re-scored: stopped by `cancel`, the next start or reload re-scores again.
+pub async fn rescore_if_changed(
+    store: &Store,
+    classifier: &Classifier,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Sweep<()>> {
     let fingerprint = classifier.fingerprint();
     if store.meta("classifier").await?.as_deref() == Some(fingerprint.as_str()) {
-        return Ok(());
+        return Ok(Sweep::Done(()));
     }
-    let n = rescore_all(store, classifier).await?;
+    let Sweep::Done(n) = rescore_all(store, classifier, cancel).await? else {
+        return Ok(Sweep::Stopped);
+    };
     store.set_meta("classifier", &fingerprint).await?;
     info!(
         stories = n,
         "topic profiles changed; stored stories re-scored"
     );
-    Ok(())
+    Ok(Sweep::Done(()))
 }
 
 /// When a source's priority changed since the stored stories' representatives were chosen
 /// (at ingest, each copy is weighed against the representative as it arrives), makes the
 /// stories that a copy of higher priority now outranks be represented by it: their title,
 /// link, text and authors, and their topic scores. Stories whose representative still has
-/// the highest priority among their copies keep it. Returns how many changed.
+/// the highest priority among their copies keep it. Returns how many changed; stopped by
+/// `cancel` (between batches), the priorities are left unrecorded (meta `priorities`) and the
+/// next start or reload looks again.
 pub async fn repick_if_priorities_changed(
     store: &Store,
     classifier: &Arc<Classifier>,
-) -> anyhow::Result<usize> {
+    cancel: &CancellationToken,
+) -> anyhow::Result<Sweep<usize>> {
     let priorities = store.priorities().await?;
     if store.meta("priorities").await?.as_deref() == Some(priorities.as_str()) {
-        return Ok(0);
+        return Ok(Sweep::Done(0));
     }
     let mut changed = 0;
     // A pick is not applied when a poll changed the story or the chosen copy after the pick
@@ -235,7 +259,10 @@ pub async fn repick_if_priorities_changed(
     // pass, which finds it still outranked (the poll weighed its copy against the
     // representative only) or no longer.
     for pass in 1..=REPICK_PASSES {
-        let (applied, skipped) = repick_outranked(store, classifier).await?;
+        let Sweep::Done((applied, skipped)) = repick_outranked(store, classifier, cancel).await?
+        else {
+            return Ok(Sweep::Stopped);
+        };
         changed += applied;
         if skipped == 0 {
             // Recorded only once every story was looked at and none was left outranked: a
@@ -258,7 +285,7 @@ pub async fn repick_if_priorities_changed(
             "source priorities changed; stories represented by a copy of higher priority"
         );
     }
-    Ok(changed)
+    Ok(Sweep::Done(changed))
 }
 
 /// Passes of [`repick_if_priorities_changed`] at most, while polls overtake its picks.
@@ -266,13 +293,18 @@ const REPICK_PASSES: usize = 3;
 
 /// The work of [`repick_if_priorities_changed`], whatever the stored priorities: how many
 /// stories changed, and how many picks were not applied because a poll changed the story or
-/// its chosen copy meanwhile.
+/// its chosen copy meanwhile. Stopped between batches when `cancel` fires (each batch's picks
+/// are applied in one write, so what was applied is whole).
 pub async fn repick_outranked(
     store: &Store,
     classifier: &Arc<Classifier>,
-) -> anyhow::Result<(usize, usize)> {
+    cancel: &CancellationToken,
+) -> anyhow::Result<Sweep<(usize, usize)>> {
     let (mut after, mut changed, mut skipped) = (0, 0, 0);
     loop {
+        if cancel.is_cancelled() {
+            return Ok(Sweep::Stopped);
+        }
         let batch = store.outranked_stories(after, RESCORE_BATCH).await?;
         let Some(last) = batch.last() else { break };
         after = last.story;
@@ -290,25 +322,41 @@ pub async fn repick_outranked(
         changed += applied;
         skipped += asked - applied;
     }
-    Ok((changed, skipped))
+    Ok(Sweep::Done((changed, skipped)))
 }
 
-/// The copy to represent an outranked story: the most complete text among its copies of the
-/// highest priority (the first stored of equals), as ingest would have chosen had the
-/// priorities been these; with its text and topic scores.
+/// The copy to represent an outranked story, with its text and topic scores: the one ingest
+/// would have chosen had the priorities always been these. Its candidates are its copies of
+/// the highest priority in the order they were stored; the first represents and each later
+/// one takes over when the rule ingest weighs a joining copy by says so
+/// ([`crate::domain::representative_of`]). Copies of lower priority never take over from one
+/// of these, so leaving them out changes nothing.
 fn pick_representative(
     outranked: crate::store::Outranked,
     classifier: &Classifier,
 ) -> Option<crate::store::RepresentativePick> {
-    let mut best: Option<(crate::store::Candidate, String)> = None;
-    for candidate in outranked.candidates {
-        let mut text = crate::normalize::html_to_text(&candidate.html);
-        crate::normalize::truncate_chars(&mut text, crate::normalize::MAX_TEXT_CHARS);
-        if best.as_ref().is_none_or(|(_, t)| text.len() > t.len()) {
-            best = Some((candidate, text));
-        }
-    }
-    let (candidate, text) = best?;
+    let mut texts: Vec<String> = outranked
+        .candidates
+        .iter()
+        .map(|candidate| {
+            // The entry's own text is not stored: it is made again from its stored HTML as
+            // ingest made it from the feed's, and it is what the story will carry.
+            let mut text = crate::normalize::html_to_text(&candidate.html);
+            crate::normalize::truncate_chars(&mut text, crate::normalize::MAX_TEXT_CHARS);
+            text
+        })
+        .collect();
+    // Lengths in bytes, not characters: ingest weighs the joining copy's text by `len()` against
+    // the byte length the writer reads of the stored text, and a replay by another measure
+    // would choose otherwise for texts in scripts of several bytes a character.
+    let chosen = crate::domain::representative_of(outranked.candidates.iter().zip(&texts).map(
+        |(candidate, text)| crate::domain::CopyWeight {
+            priority: candidate.priority,
+            text_bytes: text.len(),
+        },
+    ))?;
+    let text = texts.swap_remove(chosen);
+    let candidate = outranked.candidates.into_iter().nth(chosen)?;
     Some(crate::store::RepresentativePick {
         story: outranked.story,
         was: outranked.representative,
@@ -322,11 +370,19 @@ fn pick_representative(
     })
 }
 
-/// Re-scores every stored story with `classifier`; returns how many.
-pub async fn rescore_all(store: &Store, classifier: &Classifier) -> anyhow::Result<usize> {
+/// Re-scores every stored story with `classifier`; returns how many. Stopped between batches
+/// when `cancel` fires (each batch's scores are replaced in one write).
+pub async fn rescore_all(
+    store: &Store,
+    classifier: &Classifier,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Sweep<usize>> {
     let mut after = 0;
     let mut total = 0;
     loop {
+        if cancel.is_cancelled() {
+            return Ok(Sweep::Stopped);
+        }
         let batch = store.stories_for_scoring(after, RESCORE_BATCH).await?;
         let Some(last) = batch.last() else { break };
         after = last.0;
@@ -337,7 +393,70 @@ pub async fn rescore_all(store: &Store, classifier: &Classifier) -> anyhow::Resu
             .collect();
         store.replace_scores(scores).await?;
     }
-    Ok(total)
+    Ok(Sweep::Done(total))
+}
+
+/// Brings the stored stories up to date with the classifier and the priorities in force
+/// after a reload, one run of [`sweep_once`] at a time, until `cancel` fires. Each change of
+/// `requests` (a reload) asks for a run; asks made while one runs are seen as one when it
+/// ends, so a burst of reloads makes one run after the running one, with what is in force by
+/// then. `cancel` also stops a run between two batches: `run` waits for this task before it
+/// closes the store.
+async fn sweep(
+    store: Store,
+    classifier: SharedClassifier,
+    mut requests: watch::Receiver<()>,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            asked = requests.changed() => if asked.is_err() { return },
+        }
+        let classifier = Arc::clone(&classifier.read().expect("classifier lock poisoned"));
+        sweep_once(&store, &classifier, &cancel).await;
+    }
+}
+
+/// One run of [`sweep`]: [`rescore_if_changed`], then [`repick_if_priorities_changed`];
+/// counted in the metrics, and logged when it stops or fails.
+async fn sweep_once(store: &Store, classifier: &Arc<Classifier>, cancel: &CancellationToken) {
+    crate::telemetry::sweep_started();
+    let ended = async {
+        if rescore_if_changed(store, classifier, cancel)
+            .await
+            .context("re-scoring after a topic change")?
+            == Sweep::Stopped
+        {
+            return Ok(Sweep::Stopped);
+        }
+        repick_if_priorities_changed(store, classifier, cancel)
+            .await
+            .context("choosing representatives after a priority change")
+            .map(|sweep| match sweep {
+                Sweep::Done(_) => Sweep::Done(()),
+                Sweep::Stopped => Sweep::Stopped,
+            })
+    }
+    .await;
+    crate::telemetry::sweep_ended(match &ended {
+        Ok(Sweep::Done(())) => "done",
+        Ok(Sweep::Stopped) => "stopped",
+        Err(_) => "failed",
+    });
+    match ended {
+        Ok(Sweep::Done(())) => {}
+        Ok(Sweep::Stopped) => {
+            info!(
+                "re-scoring or choosing representatives stopped by shutdown; done at the next start"
+            )
+        }
+        Err(e) => error!(
+            error = error_chain(&e),
+            "updating stored stories after a reload failed"
+        ),
+    }
 }
 
 /// Runs the daemon until `cancel` fires, serving HTTP on `listener`.
@@ -347,9 +466,11 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     // Live reload: SIGHUP or a change of the config file / topic profiles on disk. Armed
-    // before anything starts: the files are stamped before the first poll can run, so an edit
-    // made while the daemon starts (or answered to its first poll) is seen as a change, and a
-    // SIGHUP during start-up is kept for a reload once started instead of ending the process.
+    // before anything starts: the files are stamped before the first poll can run and before
+    // the topic profiles are read, so an edit made from here on (while the daemon starts, or
+    // once its first poll is under way) is seen as a change; and a SIGHUP during start-up is
+    // kept for a reload once started instead of ending the process. (The config file itself
+    // was read just before `run`: an edit in that instant is taken up with the next edit.)
     let mut reloads = ReloadSignal::new(ConfigWatcher::new(&config));
     let Pipeline {
         store,
@@ -477,6 +598,16 @@ pub async fn run(
     ]);
     let watchdog = spawn_watchdog(scheduler_cancel.clone());
 
+    // Re-scoring and re-picking after reloads: one run at a time, stopped at the shutdown
+    // request between batches, and waited for before the store closes.
+    let (sweep_tx, sweep_rx) = watch::channel(());
+    let sweeper = tokio::spawn(sweep(
+        store.clone(),
+        Arc::clone(&classifier),
+        sweep_rx,
+        cancel.clone(),
+    ));
+
     let mut live = Live {
         config,
         store: store.clone(),
@@ -487,6 +618,7 @@ pub async fn run(
         retention: retention_tx,
         site,
         permits: Arc::clone(&permits_handle),
+        sweep: sweep_tx,
     };
     loop {
         tokio::select! {
@@ -525,6 +657,11 @@ pub async fn run(
     drop(live);
     if let Some(w) = watchdog {
         let _ = w.await;
+    }
+    // 3b. The reload's re-scoring or re-picking: it stops at the shutdown request, after the
+    // batch it is on, whose write then still goes to the store.
+    if let Err(e) = sweeper.await {
+        error!(error = %e, "the task updating stored stories after reloads failed");
     }
     // 4. Store: finish queued writes, checkpoint.
     store.close().await;
@@ -830,6 +967,8 @@ struct Live {
     retention: watch::Sender<Option<u32>>,
     site: Arc<RwLock<Site>>,
     permits: Arc<PollPermits>,
+    /// Asks the [`sweep`] task to bring stored stories up to date with what is in force.
+    sweep: watch::Sender<()>,
 }
 
 impl Live {
@@ -883,25 +1022,9 @@ impl Live {
         if changed_topics {
             *self.classifier.write().expect("classifier lock poisoned") = Arc::new(classifier);
         }
-        {
-            // Off the reload's path: both read every stored story when they have work.
-            let store = self.store.clone();
-            let classifier = Arc::clone(&self.classifier.read().expect("classifier lock poisoned"));
-            tokio::spawn(async move {
-                if changed_topics && let Err(e) = rescore_if_changed(&store, &classifier).await {
-                    error!(
-                        error = error_chain(&e),
-                        "re-scoring after a topic change failed"
-                    );
-                }
-                if let Err(e) = repick_if_priorities_changed(&store, &classifier).await {
-                    error!(
-                        error = error_chain(&e),
-                        "choosing representatives after a priority change failed"
-                    );
-                }
-            });
-        }
+        // Off the reload's path (both read every stored story when they have work), and one
+        // run at a time: the sweep task takes the classifier in force when it starts.
+        self.sweep.send_replace(());
         let _ = self.sources.send(Arc::new(new.sources.clone()));
         self.timing.send_replace(timing(&new));
         self.retention.send_if_modified(|days| {
@@ -1039,6 +1162,56 @@ mod tests {
             after_poll(&cancelled, false, cap),
             AfterPoll::HoldBack(base)
         );
+    }
+
+    /// Stopped before its first batch, a re-score or re-pick records nothing (the next start
+    /// or reload does the work); a run to the end records what it applied.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stopped_re_score_or_re_pick_leaves_its_meta_key_unrecorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_hourly_sources(&dir.path().join("t.db"), &["A"]).await;
+        store_entry(&store, "A", "a-1").await;
+        let classifier = Arc::new(Classifier::builtin());
+        let stopped = CancellationToken::new();
+        stopped.cancel();
+
+        assert_eq!(
+            rescore_if_changed(&store, &classifier, &stopped)
+                .await
+                .unwrap(),
+            Sweep::Stopped
+        );
+        assert_eq!(store.meta("classifier").await.unwrap(), None);
+        assert_eq!(
+            repick_if_priorities_changed(&store, &classifier, &stopped)
+                .await
+                .unwrap(),
+            Sweep::Stopped
+        );
+        assert_eq!(store.meta("priorities").await.unwrap(), None);
+
+        let whole = CancellationToken::new();
+        assert_eq!(
+            rescore_if_changed(&store, &classifier, &whole)
+                .await
+                .unwrap(),
+            Sweep::Done(())
+        );
+        assert_eq!(
+            store.meta("classifier").await.unwrap(),
+            Some(classifier.fingerprint())
+        );
+        assert_eq!(
+            repick_if_priorities_changed(&store, &classifier, &whole)
+                .await
+                .unwrap(),
+            Sweep::Done(0)
+        );
+        assert_eq!(
+            store.meta("priorities").await.unwrap(),
+            Some(store.priorities().await.unwrap())
+        );
+        store.close().await;
     }
 
     async fn entry_count(store: &Store) -> u64 {

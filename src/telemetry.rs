@@ -85,6 +85,16 @@ fn describe() {
          that stopped reading)."
     );
     describe_gauge!(
+        "tradefeed_story_sweeps_running",
+        "1 while stored stories are being re-scored or given new representatives after a \
+         reload (never more: one run at a time), 0 otherwise."
+    );
+    describe_counter!(
+        "tradefeed_story_sweeps_total",
+        "Runs of the re-scoring and re-picking after reloads, by result (done; stopped by \
+         shutdown, left for the next start; failed, logged)."
+    );
+    describe_gauge!(
         "tradefeed_build_info",
         "Always 1; the version label names the build."
     );
@@ -112,6 +122,18 @@ pub fn record_reload(ok: bool) {
     counter!("tradefeed_config_reloads_total", "result" => if ok { "ok" } else { "failed" })
         .increment(1);
     gauge!("tradefeed_config_reload_ok").set(if ok { 1.0 } else { 0.0 });
+}
+
+/// Records that a run of the re-scoring and re-picking after reloads began.
+pub fn sweep_started() {
+    gauge!("tradefeed_story_sweeps_running").increment(1.0);
+}
+
+/// Records that a run of the re-scoring and re-picking after reloads ended with `result`
+/// (`done`, `stopped` or `failed`).
+pub fn sweep_ended(result: &'static str) {
+    gauge!("tradefeed_story_sweeps_running").decrement(1.0);
+    counter!("tradefeed_story_sweeps_total", "result" => result).increment(1);
 }
 
 /// Records one HTTP request to `route` (a matched route pattern) answered with `status`.

@@ -231,3 +231,128 @@ async fn a_choice_made_against_an_older_representative_is_not_applied() {
     assert_eq!(titles[0].0, "picked");
     store.close().await;
 }
+
+/// A feed of one source's copies `(guid, link, title, text)` of the two stories below.
+fn copies_feed(name: &str, items: &[(&str, &str, &str, String)]) -> Resource {
+    let items: Vec<(&str, &str, &str, &str, &str)> = items
+        .iter()
+        .map(|(guid, link, title, text)| {
+            (
+                *guid,
+                *link,
+                *title,
+                text.as_str(),
+                "Tue, 10 Nov 2026 09:00:00 GMT",
+            )
+        })
+        .collect();
+    Resource::feed(rss(name, &items))
+}
+
+/// Polls the config's sources one after the other in `order` (so their entries are stored in
+/// that order), the pipeline opened and closed around the passes.
+async fn poll_in_order(config: &Path, order: &[&str]) {
+    let config = tradefeed::config::Config::load(config).unwrap();
+    let pipeline = tradefeed::app::Pipeline::start(&config).await.unwrap();
+    for name in order {
+        let source = config.sources.iter().find(|s| s.name == *name).unwrap();
+        let results = tradefeed::app::fetch_once(&pipeline, vec![source.clone()], 1).await;
+        match &results[..] {
+            [tradefeed::app::FetchPassResult::Polled(report)] => {
+                assert!(report.error.is_none(), "{name}: {report:?}");
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    pipeline.store.close().await;
+}
+
+/// Each story's link and title (its representative's), by link.
+fn titles(db: &Path) -> Vec<(String, String)> {
+    row_pairs(db, "SELECT link, title FROM stories ORDER BY link")
+}
+
+/// Copies at equal priority stored in the order 1000, 1050, 1090 bytes of text: ingest keeps
+/// the first (neither later one is a tenth longer than it), and so does the re-pick after a
+/// priority change makes them outrank the wire's copy, where it used to take the longest.
+/// Lengths are weighed in bytes as ingest weighs them: 600 two-byte characters (1200 bytes)
+/// take over from 1000 one-byte ones. Either way the re-pick gives what ingest gives when the
+/// priorities were these from the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_re_pick_replays_ingests_choice_among_copies_in_the_order_they_were_stored() {
+    let (one, two) = ("https://news.example/one", "https://news.example/two");
+    let server = FeedServer::start().await;
+    let wire = copies_feed(
+        "Wire",
+        &[
+            ("w1", one, "Wire one", "w".repeat(2000)),
+            ("w2", two, "Wire two", "w".repeat(2000)),
+        ],
+    );
+    server.put("/wire.xml", wire);
+    let a = copies_feed(
+        "A",
+        &[
+            ("a1", one, "A one", "a".repeat(1000)),
+            ("a2", two, "A two", "a".repeat(1000)),
+        ],
+    );
+    server.put("/a.xml", a);
+    let b = copies_feed(
+        "B",
+        &[
+            ("b1", one, "B one", "b".repeat(1050)),
+            ("b2", two, "B two", "é".repeat(600)),
+        ],
+    );
+    server.put("/b.xml", b);
+    server.put(
+        "/c.xml",
+        copies_feed("C", &[("c1", one, "C one", "c".repeat(1090))]),
+    );
+    let sources = |server: &FeedServer| {
+        ["Wire", "A", "B", "C"]
+            .map(|name| (name, server.url(&format!("/{}.xml", name.to_lowercase()))))
+    };
+    let raised = |config: &Path| {
+        let mut text = std::fs::read_to_string(config).unwrap();
+        for (name, url) in sources(&server).into_iter().skip(1) {
+            let block = format!("name = \"{name}\"\nurl = \"{url}\"\n");
+            text = replaced(&text, &block, &format!("{block}priority = 5\n"));
+        }
+        std::fs::write(config, text).unwrap();
+    };
+    let order = ["Wire", "A", "B", "C"];
+    let want = [
+        (one.to_string(), "A one".to_string()),
+        (two.to_string(), "B two".to_string()),
+    ];
+
+    // Stored at equal priorities: the wire's copies came first, longest, and hold.
+    let repicked = tempfile::tempdir().unwrap();
+    let config = common::write_config(repicked.path(), &sources(&server), "");
+    poll_in_order(&config, &order).await;
+    let db = repicked.path().join("tradefeed.db");
+    assert_eq!(
+        titles(&db),
+        [
+            (one.to_string(), "Wire one".to_string()),
+            (two.to_string(), "Wire two".to_string())
+        ]
+    );
+    // A, B and C raised: the next start chooses among their copies again.
+    raised(&config);
+    poll_in_order(&config, &[]).await;
+    assert_eq!(titles(&db), want, "the re-pick");
+
+    // The same copies stored in the same order with those priorities from the start.
+    let fresh = tempfile::tempdir().unwrap();
+    let config = common::write_config(fresh.path(), &sources(&server), "");
+    raised(&config);
+    poll_in_order(&config, &order).await;
+    assert_eq!(
+        titles(&fresh.path().join("tradefeed.db")),
+        want,
+        "ingest's choice"
+    );
+}

@@ -714,7 +714,15 @@ async fn reclassify(cli: &Cli) -> anyhow::Result<ExitCode> {
     let classifier = app::load_classifier(&config)?;
     let store = app::open_store(&config).await?;
     let started = std::time::Instant::now();
-    let n = app::rescore_all(&store, &classifier).await?;
+    let app::Sweep::Done(n) = app::rescore_all(
+        &store,
+        &classifier,
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await?
+    else {
+        anyhow::bail!("re-scoring stopped before every story was scored");
+    };
     store
         .set_meta("classifier", &classifier.fingerprint())
         .await?;

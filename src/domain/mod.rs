@@ -8,4 +8,4 @@ mod story;
 pub use entry::{EarlierTitle, Entry, Headline, ParsedFeed, RawItem, XmlBase};
 pub use schedule::{Schedule, ScheduleError};
 pub use source::Source;
-pub use story::{Appearance, StoryId, TopicScore};
+pub use story::{Appearance, CopyWeight, StoryId, TopicScore, representative_of};

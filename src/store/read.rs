@@ -203,7 +203,8 @@ pub struct Outranked {
     pub story: StoryId,
     /// Its representative entry when read (`None`: none, or one no longer stored).
     pub representative: Option<i64>,
-    /// Its copies from the sources of the highest priority among its copies', by id.
+    /// Its copies from the sources of the highest priority among its copies', by entry id:
+    /// the order they were stored in, which the choice among them replays.
     pub candidates: Vec<Candidate>,
 }
 
@@ -211,6 +212,8 @@ pub struct Outranked {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
     pub entry: i64,
+    /// The priority of its source now.
+    pub priority: i32,
     pub title: String,
     pub link: Option<String>,
     /// As stored: the feed's HTML, cut at the text cap.
@@ -550,7 +553,7 @@ impl Store {
                 .query_map(params![after, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<Vec<(StoryId, Option<i64>)>, _>>()?;
             let mut copies = c.prepare_cached(
-                "SELECT e.id, e.title, e.link, e.html, e.authors, e.content_hash
+                "SELECT e.id, e.title, e.link, e.html, e.authors, e.content_hash, es.priority
                  FROM entries e JOIN sources es ON es.id = e.source_id
                  WHERE e.story_id = ?1 AND es.priority = (
                      SELECT max(s2.priority) FROM entries e2 JOIN sources s2 ON s2.id = e2.source_id
@@ -568,6 +571,7 @@ impl Store {
                             html: r.get(3)?,
                             authors: r.get(4)?,
                             content_hash: r.get(5)?,
+                            priority: r.get(6)?,
                         })
                     })?
                     .collect::<Result<Vec<_>, _>>()?;

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::idle::polled_sql;
 use super::key_filter::KeyFilter;
 use super::{DueTimes, PollJob, Store, StoreError, WriteJob, secs};
-use crate::domain::{Entry, Headline, Source, StoryId, TopicScore};
+use crate::domain::{CopyWeight, Entry, Headline, Source, StoryId, TopicScore};
 
 /// How far apart (seconds) a title-only copy and the story it joins by headline may be
 /// published: two days. A headline alone is weaker evidence than text, and a wire story's
@@ -1776,7 +1776,7 @@ fn write_entry<'a>(
 struct JoinedStory {
     published: i64,
     /// `None` when the representative entry or its source is gone: any copy represents better.
-    representative: Option<(i32, i64)>,
+    representative: Option<CopyWeight>,
 }
 
 impl JoinedStory {
@@ -1794,23 +1794,29 @@ impl JoinedStory {
             [story],
             |r| {
                 let priority: Option<i32> = r.get(1)?;
+                let weight = |priority| {
+                    r.get::<_, i64>(2).map(|len| CopyWeight {
+                        priority,
+                        text_bytes: usize::try_from(len).unwrap_or(0),
+                    })
+                };
                 Ok(JoinedStory {
                     published: r.get(0)?,
-                    representative: priority.map(|p| r.get(2).map(|len| (p, len))).transpose()?,
+                    representative: priority.map(weight).transpose()?,
                 })
             },
         )?)
     }
 
-    /// A joining entry represents the story when its source has a higher priority, or the
-    /// same priority and a more complete text (wire copies are often trimmed).
+    /// Whether a joining entry is to represent the story, by the one rule
+    /// ([`CopyWeight::represents_better_than`]) that the re-pick after a priority change
+    /// replays too.
     fn represented_better_by(&self, priority: i32, e: &Entry) -> bool {
-        match self.representative {
-            None => true,
-            Some((p, len)) => {
-                priority > p || (priority == p && e.text.len() as i64 > len + len / 10)
-            }
+        CopyWeight {
+            priority,
+            text_bytes: e.text.len(),
         }
+        .represents_better_than(self.representative)
     }
 }
 
