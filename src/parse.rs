@@ -744,12 +744,23 @@ impl BaseScan {
                 }
             }
             3 if prefix == self.prefix => {
-                let (slot, content) = match (local, self.entries.last_mut()) {
-                    ("content", Some(e)) => (&mut e.content, true),
-                    ("summary", Some(e)) => (&mut e.summary, false),
+                let Some(e) = self.entries.last_mut() else {
+                    return;
+                };
+                let content = match local {
+                    "content" => true,
+                    "summary" => false,
                     _ => return,
                 };
+                let slot = if content {
+                    &mut e.content
+                } else {
+                    &mut e.summary
+                };
                 *slot = xml_base_attribute(attrs);
+                // feed-rs keeps the last `<content>` (or `<summary>`) of an entry: the wrapper
+                // base of an earlier one is none of its own.
+                *e.div(content) = None;
                 if attribute_value(attrs, "type").is_some_and(|(s, e)| &attrs[s..e] == "xhtml") {
                     self.xhtml = Xhtml::Opened(content);
                 }
@@ -2130,6 +2141,27 @@ mod tests {
         let all: String = cases.iter().map(|(c, _)| entry(c)).collect();
         let want: Vec<XmlBase> = cases.into_iter().map(|(_, w)| w).collect();
         assert_eq!(bases(&feed(&all)), want);
+    }
+
+    #[test]
+    fn a_wrapper_div_base_stays_with_its_own_content_when_the_entry_has_another_after_it() {
+        // feed-rs keeps an entry's last `<content>` (and `<summary>`): the wrapper base of
+        // the XHTML one before it is none of the HTML one served.
+        let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom"><id>f</id><title>F</title>
+            <entry><id>e</id><title>T</title>
+              <content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml" xml:base="http://a.example/x/">first</div></content>
+              <content type="html">&lt;a href="p.html"&gt;second&lt;/a&gt;</content>
+              <summary type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml" xml:base="http://a.example/s/">s1</div></summary>
+              <summary>s2</summary>
+            </entry></feed>"#;
+        let feed = parse_feed(xml.as_bytes(), None).unwrap();
+        let item = &feed.items[0];
+        assert!(
+            item.content.as_deref().unwrap().contains("second"),
+            "{item:?}"
+        );
+        assert_eq!(item.summary.as_deref(), Some("s2"));
+        assert_eq!(item.xml_base, XmlBase::default());
     }
 
     #[test]
