@@ -26,7 +26,8 @@ use hosts::{HostGates, HostPass};
 pub struct FetchLimits {
     /// Time allowed to establish a TCP/TLS connection.
     pub connect_timeout: Duration,
-    /// Time allowed for the whole exchange, body included (stops slow-drip servers).
+    /// Time allowed for the whole exchange, redirects and body included (stops slow-drip
+    /// servers); waits for a host's slot are not counted.
     pub total_timeout: Duration,
     /// Maximum body size, counted after decompression.
     pub max_body_bytes: u64,
