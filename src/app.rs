@@ -609,6 +609,7 @@ pub async fn run(
     ));
 
     let mut live = Live {
+        listening: addr.unwrap_or(config.server.listen),
         config,
         store: store.clone(),
         classifier: Arc::clone(&classifier),
@@ -957,6 +958,9 @@ impl PollPermits {
 /// What a reload can change while the daemon runs.
 struct Live {
     config: Config,
+    /// The address the HTTP server listens on: what a reload's `[server] listen` is compared
+    /// with (the previous config's may name another that was never bound).
+    listening: std::net::SocketAddr,
     store: Store,
     classifier: SharedClassifier,
     ingestor: Ingestor,
@@ -990,11 +994,13 @@ impl Live {
             Ok(pair) => pair,
             Err(e) => return self.refuse(error_chain(&e)),
         };
-        if new.server.listen != self.config.server.listen {
-            warn!(listen = %new.server.listen, "[server] listen changes only on restart");
+        // Compared with what is in use, not with the previous config: a change that was
+        // warned about and then undone is no change.
+        if !listens_on(self.listening, new.server.listen) {
+            warn!(listen = %new.server.listen, in_use = %self.listening, "[server] listen changes only on restart");
         }
-        if new.storage.path != self.config.storage.path {
-            warn!(path = %new.storage.path.display(), "[storage] path changes only on restart");
+        if new.storage.path != self.store.path() {
+            warn!(path = %new.storage.path.display(), in_use = %self.store.path().display(), "[storage] path changes only on restart");
         }
         let fetcher = match Fetcher::new(fetch_limits(&new)) {
             Ok(f) => f,
@@ -1040,6 +1046,12 @@ impl Live {
         crate::telemetry::record_reload(true);
         self.config = new;
     }
+}
+
+/// Whether a server listening on `bound` serves what `[server] listen = wanted` asks for: the
+/// same address and port, port 0 (any free port) matching whichever was given.
+fn listens_on(bound: std::net::SocketAddr, wanted: std::net::SocketAddr) -> bool {
+    bound.ip() == wanted.ip() && (wanted.port() == 0 || wanted.port() == bound.port())
 }
 
 /// Tells systemd (when run under it with `Type=notify`) about a state change; a no-op elsewhere.
@@ -1162,6 +1174,23 @@ mod tests {
             after_poll(&cancelled, false, cap),
             AfterPoll::HoldBack(base)
         );
+    }
+
+    #[test]
+    fn a_reloaded_listen_is_compared_with_the_address_bound() {
+        let cases = [
+            ("127.0.0.1:19107", "127.0.0.1:19107", true),
+            ("127.0.0.1:19107", "127.0.0.1:19108", false),
+            ("127.0.0.1:19107", "0.0.0.0:19107", false),
+            ("127.0.0.1:41234", "127.0.0.1:0", true),
+            ("127.0.0.1:41234", "127.0.0.2:0", false),
+            ("[::1]:8080", "[::1]:8080", true),
+            ("[::]:8080", "0.0.0.0:8080", false),
+        ];
+        for (bound, wanted, same) in cases {
+            let (b, w) = (bound.parse().unwrap(), wanted.parse().unwrap());
+            assert_eq!(listens_on(b, w), same, "{bound} for {wanted}");
+        }
     }
 
     /// Stopped before its first batch, a re-score or re-pick records nothing (the next start

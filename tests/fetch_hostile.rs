@@ -52,6 +52,20 @@ struct ServerState {
     /// `/slow` requests being worked on, and the most at once.
     in_flight: AtomicUsize,
     peak_in_flight: AtomicUsize,
+    /// Told of every request recorded.
+    arrived: tokio::sync::Notify,
+    /// One permit answers one `/held-redirect`.
+    release: Held,
+}
+
+/// Permits to answer held requests: none until the test adds them.
+#[derive(Debug)]
+struct Held(tokio::sync::Semaphore);
+
+impl Default for Held {
+    fn default() -> Self {
+        Held(tokio::sync::Semaphore::new(0))
+    }
 }
 
 struct TestServer {
@@ -83,6 +97,22 @@ impl TestServer {
     fn requests(&self) -> Vec<SeenRequest> {
         self.state.requests.lock().unwrap().clone()
     }
+
+    /// Waits until a request for a path starting with `prefix` has arrived.
+    async fn arrival(&self, prefix: &str) {
+        let seen = || self.requests().iter().any(|r| r.path.starts_with(prefix));
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let notified = self.state.arrived.notified();
+                if seen() {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no request for {prefix} within 10 s"));
+    }
 }
 
 /// Reads one request head, records it and answers according to the path.
@@ -96,6 +126,7 @@ async fn serve(
         return;
     };
     state.requests.lock().unwrap().push(request.clone());
+    state.arrived.notify_waiters();
     // Write errors mean the client hung up, which several tests provoke on purpose.
     let _ = respond(&mut stream, addr, &request, &state, &bomb).await;
 }
@@ -298,6 +329,18 @@ async fn respond(
             tokio::time::sleep(Duration::from_millis(150)).await;
             state.in_flight.fetch_sub(1, Ordering::SeqCst);
             full("200 OK", &feed_headers, FEED.as_bytes())
+        }
+        path if path.starts_with("/held-redirect") => {
+            // A 301 to `?to=URL` (or `/feed`), sent when the test releases it.
+            state
+                .release
+                .0
+                .acquire()
+                .await
+                .expect("never closed")
+                .forget();
+            let to = path.split_once("?to=").map_or("/feed", |(_, to)| to);
+            redirect("301 Moved Permanently", to)
         }
         "/loop-a" => redirect("302 Found", "/loop-b"),
         "/loop-b" => redirect("302 Found", "/loop-a"),
@@ -924,6 +967,83 @@ async fn requests_to_one_host_start_at_least_the_spacing_apart() {
         // reading it; without spacing the three would arrive within a few milliseconds.
         assert!(gap >= spacing - Duration::from_millis(60), "gap {gap:?}");
     }
+}
+
+/// A fetch started by the test; its outcome comes back through the handle.
+fn spawn_fetch(
+    fetcher: &Fetcher,
+    url: String,
+) -> tokio::task::JoinHandle<Result<FetchOutcome, FetchError>> {
+    let fetcher = fetcher.clone();
+    tokio::spawn(async move { fetcher.fetch(&get(url)).await })
+}
+
+/// The audit's case: a source redirecting within its host, which other polls keep busy with a
+/// server that never answers. Its hop keeps the slot the fetch holds; queueing again let the
+/// waiting poll in first, and the redirect failed as a `timeout` while that poll hung.
+#[tokio::test]
+async fn a_redirect_to_the_same_host_keeps_its_slot_when_other_polls_wait_for_the_host() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(FetchLimits {
+        total_timeout: Duration::from_secs(2),
+        per_host_concurrency: 1,
+        ..limits()
+    })
+    .unwrap();
+    let redirected = spawn_fetch(&fetcher, server.url("/held-redirect"));
+    server.arrival("/held-redirect").await;
+    // The redirecting fetch holds the host's only slot: this one queues for it. On this
+    // single-threaded runtime a few yields run it up to that wait.
+    let hanging = spawn_fetch(&fetcher, server.url("/silent"));
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!hanging.is_finished());
+    server.state.release.0.add_permits(1);
+    let feed = fetched(redirected.await.unwrap());
+    assert_eq!(feed.final_url, server.url("/feed"));
+    assert_eq!(
+        feed.validators.permanent_redirect,
+        Some(server.url("/feed"))
+    );
+    // Only then does the queued poll reach the server.
+    assert_eq!(
+        hanging.await.unwrap(),
+        Err(FetchError::Timeout(Duration::from_secs(2)))
+    );
+    let paths: Vec<_> = server.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/held-redirect", "/feed", "/silent"]);
+}
+
+/// A redirect to another host waits for a slot there like any request, and that wait is not
+/// taken out of its timeout (no more than the wait for the first host's slot is).
+#[tokio::test]
+async fn waiting_for_a_busy_host_redirected_to_does_not_count_against_the_timeout() {
+    let (origin, target) = (TestServer::start().await, TestServer::start().await);
+    let total = Duration::from_secs(2);
+    let fetcher = Fetcher::new(FetchLimits {
+        total_timeout: total,
+        per_host_concurrency: 1,
+        ..limits()
+    })
+    .unwrap();
+    let redirected = spawn_fetch(
+        &fetcher,
+        origin.url(&format!("/held-redirect?to={}", target.url("/feed"))),
+    );
+    origin.arrival("/held-redirect").await;
+    // Started after the redirecting fetch, it holds the target's only slot until it times
+    // out, after the redirecting fetch's own timeout would have ended had the wait counted.
+    let hanging = spawn_fetch(&fetcher, target.url("/silent"));
+    target.arrival("/silent").await;
+    origin.state.release.0.add_permits(1);
+    let feed = fetched(redirected.await.unwrap());
+    assert_eq!(feed.final_url, target.url("/feed"));
+    assert!(
+        hanging.is_finished(),
+        "the hop got the slot the hanging poll left"
+    );
+    assert_eq!(hanging.await.unwrap(), Err(FetchError::Timeout(total)));
 }
 
 #[tokio::test]

@@ -259,3 +259,64 @@ async fn a_poll_cut_off_by_shutdown_is_no_failure_and_changes_nothing_stored() {
         .collect();
     assert!(logged.is_empty(), "nothing in the fetch log: {logged:?}");
 }
+
+/// `[server] listen` and `[storage] path` change only on restart, and a reload that asks for
+/// another says so; one that asks again for what is in use (a change undone) says nothing,
+/// although the config in force before it asked for another.
+#[test]
+fn reloads_warn_about_a_listen_or_database_change_only_while_it_differs_from_what_is_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, port) = common::write_config_on_free_port(dir.path(), &[], "");
+    let original = std::fs::read_to_string(&config).unwrap();
+    // Never bound: only compared.
+    let other_port = if port == u16::MAX { port - 1 } else { port + 1 };
+    let changed = common::replaced(
+        &common::replaced(
+            &original,
+            &format!("listen = \"127.0.0.1:{port}\""),
+            &format!("listen = \"127.0.0.1:{other_port}\""),
+        ),
+        "path = \"tradefeed.db\"",
+        "path = \"other.db\"",
+    );
+    let mut child = run_daemon(&config, Stdio::piped());
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // The log's lines up to and including the first that contains `needle`.
+    let mut until = |needle: &str| -> Vec<String> {
+        let mut seen = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            let done = line.contains(needle);
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
+        panic!("the daemon's log ended before {needle:?}: {seen:#?}");
+    };
+    // Through the file watcher alone: a SIGHUP as well could reload one edit twice, and the
+    // second reload's warnings would be read as the next edit's. The size changes each time,
+    // so the watcher cannot miss an edit.
+    let reload = |text: &str| std::fs::write(&config, text).unwrap();
+    until("tradefeed started");
+
+    reload(&changed);
+    let log = until("config reloaded");
+    let warned = |what: &str| log.iter().any(|l| l.contains(what));
+    assert!(
+        warned("[server] listen changes only on restart"),
+        "{log:#?}"
+    );
+    assert!(warned("[storage] path changes only on restart"), "{log:#?}");
+
+    reload(&original);
+    let log = until("config reloaded");
+    assert!(
+        !log.iter().any(|l| l.contains("only on restart")),
+        "{log:#?}"
+    );
+
+    sigterm(&child);
+    until("stopped");
+    assert!(child.wait().unwrap().success());
+}

@@ -32,6 +32,9 @@ struct HostGate {
 /// Permission to have one request in flight to a host; dropping it frees the slot.
 #[derive(Debug)]
 pub(super) struct HostPass {
+    /// The host it is for ([`host_key`]).
+    key: String,
+    gate: Arc<HostGate>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -47,7 +50,8 @@ impl HostGates {
 
     /// Waits until a request to `url`'s host may start.
     pub(super) async fn enter(&self, url: &Url) -> HostPass {
-        let gate = self.gate(&host_key(url));
+        let key = host_key(url);
+        let gate = self.gate(&key);
         let permit = gate
             .permits
             .clone()
@@ -56,6 +60,35 @@ impl HostGates {
             .expect("host semaphores are never closed");
         // The slot is reserved after the permit is held, so requests that queued for a permit
         // cannot all start together when permits free up.
+        self.space(&gate).await;
+        HostPass {
+            key,
+            gate,
+            _permit: permit,
+        }
+    }
+
+    /// Waits until the next request of a redirect chain, to `url`, may start, and returns the
+    /// pass it runs under; `pass` is the one the chain holds.
+    ///
+    /// To the same host the chain keeps its slot (it waits only for the spacing): giving it up
+    /// and queueing again would let the host's other polls take it, and a redirect would wait
+    /// behind them, perhaps for their whole timeout. To another host the old slot is given up
+    /// *before* queueing at the new one, so a chain never holds one slot while waiting for
+    /// another: two chains redirecting each into the other's busy host cannot deadlock, and a
+    /// chain never holds two slots of one host (a chain A → B → A queues at A again).
+    pub(super) async fn hop(&self, pass: HostPass, url: &Url) -> HostPass {
+        let key = host_key(url);
+        if key == pass.key {
+            self.space(&pass.gate).await;
+            return pass;
+        }
+        drop(pass);
+        self.enter(url).await
+    }
+
+    /// Waits for `gate`'s next start time and reserves the one after it.
+    async fn space(&self, gate: &HostGate) {
         if !self.spacing.is_zero() {
             let start_at = {
                 let mut next = gate
@@ -72,7 +105,6 @@ impl HostGates {
             };
             tokio::time::sleep_until(start_at).await;
         }
-        HostPass { _permit: permit }
     }
 
     fn gate(&self, key: &str) -> Arc<HostGate> {
@@ -163,6 +195,31 @@ mod tests {
             task.await.unwrap();
         }
         assert_eq!(peak.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_hop_to_the_same_host_keeps_its_slot_and_one_to_another_host_leaves_it_first() {
+        let gates = Arc::new(HostGates::new(1, Duration::ZERO));
+        let bound = Duration::from_secs(5);
+        let pass = gates.enter(&url("http://a.example/1")).await;
+        // With the host's only slot held, a second acquire at that host would never end.
+        let pass = tokio::time::timeout(bound, gates.hop(pass, &url("http://A.example:80/2")))
+            .await
+            .expect("the hop to the same host kept its slot");
+        let b_busy = gates.enter(&url("http://b.example/")).await;
+        let hop = tokio::spawn({
+            let gates = Arc::clone(&gates);
+            async move { gates.hop(pass, &url("http://b.example/feed")).await }
+        });
+        // The hop waits at b, and has left a meanwhile.
+        let a_again = tokio::time::timeout(bound, gates.enter(&url("http://a.example/")))
+            .await
+            .expect("the slot at a was left before queueing at b");
+        assert!(!hop.is_finished());
+        drop(a_again);
+        drop(b_busy);
+        let at_b = tokio::time::timeout(bound, hop).await.unwrap().unwrap();
+        assert_eq!(at_b.key, "b.example:80");
     }
 
     #[tokio::test]

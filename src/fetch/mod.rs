@@ -26,7 +26,8 @@ use hosts::{HostGates, HostPass};
 pub struct FetchLimits {
     /// Time allowed to establish a TCP/TLS connection.
     pub connect_timeout: Duration,
-    /// Time allowed for the whole exchange, body included (stops slow-drip servers).
+    /// Time allowed for the whole exchange, redirects and body included (stops slow-drip
+    /// servers); waits for a host's slot are not counted.
     pub total_timeout: Duration,
     /// Maximum body size, counted after decompression.
     pub max_body_bytes: u64,
@@ -193,8 +194,9 @@ impl FetchError {
 /// The HTTP fetcher of the process. Cheap to clone (shares the connection pools).
 ///
 /// Every request goes through the per-host gates (`per_host_concurrency` in flight,
-/// `per_host_spacing` between starts); waiting at the first gate does not count against
-/// `total_timeout`, everything after it (connect, every redirect hop, the body) does.
+/// `per_host_spacing` between starts); a redirect to the same host keeps the slot its chain
+/// holds. Waiting at a gate does not count against `total_timeout`, everything else (connect,
+/// every redirect hop, the body) does (see [`Budget`]).
 ///
 /// It holds two clients, alike but for their resolver: `client` connects wherever a name
 /// leads, `public_client` only to public addresses. Which one a request uses is the redirect
@@ -315,10 +317,7 @@ impl Fetcher {
         async {
             let pass = self.hosts.enter(&url).await;
             let started = Instant::now();
-            let total = self.limits.total_timeout;
-            let result = tokio::time::timeout(total, self.exchange(request, url, pass))
-                .await
-                .unwrap_or(Err(FetchError::Timeout(total)));
+            let result = self.exchange(request, url, pass).await;
             let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             match &result {
                 Ok(FetchOutcome::Fetched(feed)) => {
@@ -335,15 +334,16 @@ impl Fetcher {
         .await
     }
 
-    /// The redirect loop and the final response; runs inside the total timeout.
+    /// The redirect loop and the final response, within the total timeout (waits at the
+    /// gates of the hosts redirected to excepted, see [`Budget`]); `pass` is the slot taken
+    /// at `url`'s host.
     async fn exchange(
         &self,
         request: &FetchRequest,
         mut url: Url,
-        pass: HostPass,
+        mut pass: HostPass,
     ) -> Result<FetchOutcome, FetchError> {
-        // Held for its drop: the slot at the current host.
-        let mut _pass = pass;
+        let mut budget = Budget::start(self.limits.total_timeout);
         let source = url.clone();
         let mut visited = HashSet::from([url.clone()]);
         let mut redirects = 0u32;
@@ -354,18 +354,23 @@ impl Fetcher {
         // costs no lookup.
         let mut scope: Option<RedirectScope> = None;
         loop {
-            let client = match scope {
-                Some(RedirectScope::PublicOnly) => self.public_client().await?,
-                None | Some(RedirectScope::Anywhere) => &self.client,
-            };
-            let response = match self.send(client, &url, request).await {
-                Err(FetchError::PrivateRedirect) => {
-                    // Only the operator's log names the target, never the recorded error.
-                    tracing::info!(location = %url, "redirect refused: the name has no public address; allow_private_redirects allows it");
-                    return Err(FetchError::PrivateRedirect);
-                }
-                other => other?,
-            };
+            let response = budget
+                .run(async {
+                    let client = match scope {
+                        Some(RedirectScope::PublicOnly) => self.public_client().await?,
+                        None | Some(RedirectScope::Anywhere) => &self.client,
+                    };
+                    match self.send(client, &url, request).await {
+                        Err(FetchError::PrivateRedirect) => {
+                            // Only the operator's log names the target, never the recorded
+                            // error.
+                            tracing::info!(location = %url, "redirect refused: the name has no public address; allow_private_redirects allows it");
+                            Err(FetchError::PrivateRedirect)
+                        }
+                        other => other,
+                    }
+                })
+                .await?;
             let status = response.status().as_u16();
             if !matches!(status, 301 | 302 | 303 | 307 | 308) {
                 let span = tracing::Span::current();
@@ -374,7 +379,15 @@ impl Fetcher {
                     span.record("final_url", url.as_str());
                 }
                 let permanent = permanent_redirect.map(String::from);
-                return response::finish(response, request, url, permanent, &self.limits).await;
+                return budget
+                    .run(response::finish(
+                        response,
+                        request,
+                        url,
+                        permanent,
+                        &self.limits,
+                    ))
+                    .await;
             }
             let Some(next) = response::location(&response, &url)? else {
                 // A redirect status without a usable Location is just a failed status.
@@ -410,9 +423,8 @@ impl Fetcher {
                 all_permanent = false;
             }
             tracing::debug!(status, location = %next, "following redirect");
-            // Leave the old host's slot before queueing at the new one.
-            drop(_pass);
-            _pass = self.hosts.enter(&next).await;
+            // Kept to the same host; left before queueing at another (see `HostGates::hop`).
+            pass = budget.pause(self.hosts.hop(pass, &next)).await;
             url = next;
         }
     }
@@ -446,6 +458,49 @@ impl Fetcher {
             .send()
             .await
             .map_err(|error| response::classify(&error, &self.limits))
+    }
+}
+
+/// What is left of a fetch's `total_timeout`. It runs while the fetch talks to servers
+/// (connect, every redirect hop, the body) and stands still while the fetch waits at a host's
+/// gate, at its first host (before the budget starts) as at a host redirected to: the wait is
+/// the host's other polls' time, not this source's, and counting it made a redirect fail as
+/// a `timeout` whenever the host redirected to was busy with slow polls.
+#[derive(Debug)]
+struct Budget {
+    total: Duration,
+    /// When the time runs out; `None` for a limit too long for the clock (never).
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl Budget {
+    /// The whole of `total`, starting now.
+    fn start(total: Duration) -> Budget {
+        Budget {
+            total,
+            deadline: tokio::time::Instant::now().checked_add(total),
+        }
+    }
+
+    /// `work`, or [`FetchError::Timeout`] if the budget runs out first.
+    async fn run<T>(
+        &self,
+        work: impl Future<Output = Result<T, FetchError>>,
+    ) -> Result<T, FetchError> {
+        match self.deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, work)
+                .await
+                .unwrap_or(Err(FetchError::Timeout(self.total))),
+            None => work.await,
+        }
+    }
+
+    /// `wait`, however long it takes, with the budget standing still meanwhile.
+    async fn pause<T>(&mut self, wait: impl Future<Output = T>) -> T {
+        let began = tokio::time::Instant::now();
+        let out = wait.await;
+        self.deadline = self.deadline.and_then(|d| d.checked_add(began.elapsed()));
+        out
     }
 }
 

@@ -203,11 +203,23 @@ fn validators(headers: &HeaderMap, permanent_redirect: Option<String>) -> Valida
 
 /// Parses `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP date, as an absolute time
 /// at most [`MAX_RETRY_AFTER`] after `now`.
+///
+/// Delay-seconds is any run of digits, so a number too large for any integer type is still a
+/// well-formed value asking for longer than a week: it gets the week. A value that is neither
+/// form (`soon`, `-5`, `1.5`, a date that does not parse) says nothing about when, and is
+/// ignored as an invalid field value is (RFC 9110 §5.5; curl and most pollers do the same):
+/// the source's usual backoff applies, which a server that really is down keeps growing.
 pub(super) fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let value = value.trim();
     let at = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        let seconds = value.parse::<i64>().ok()?;
-        now.checked_add_signed(chrono::TimeDelta::try_seconds(seconds)?)?
+        // Past u64 (or chrono's range) it is longer than the cap in any case.
+        let seconds = value
+            .parse::<u64>()
+            .ok()
+            .and_then(|s| i64::try_from(s).ok())
+            .and_then(chrono::TimeDelta::try_seconds)
+            .unwrap_or(MAX_RETRY_AFTER);
+        now.checked_add_signed(seconds.min(MAX_RETRY_AFTER))?
     } else {
         let date: SystemTime = httpdate::parse_http_date(value).ok()?;
         DateTime::<Utc>::from(date)
@@ -290,12 +302,19 @@ mod tests {
                 "Thu, 01 Jan 2026 00:00:00 GMT",
                 Some(at(2026, 1, 1, 0, 0, 0)),
             ),
+            // Not delay-seconds nor a date: no time given, the usual backoff applies.
             ("", None),
             ("-5", None),
             ("1.5", None),
             ("soon", None),
-            ("99999999999999999999999", None),
-            ("9223372036854775807", None),
+            ("120s", None),
+            ("Fri, 27 Nov 2026", None),
+            // Numbers too large for any type still ask for longer than a week: the week.
+            ("99999999999999999999", Some(at(2026, 12, 4, 12, 0, 0))),
+            ("99999999999999999999999", Some(at(2026, 12, 4, 12, 0, 0))),
+            ("9223372036854775807", Some(at(2026, 12, 4, 12, 0, 0))),
+            ("18446744073709551616", Some(at(2026, 12, 4, 12, 0, 0))),
+            ("999999999", Some(at(2026, 12, 4, 12, 0, 0))),
         ];
         for (value, expected) in cases {
             assert_eq!(parse_retry_after(value, now), *expected, "{value:?}");
