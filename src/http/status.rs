@@ -58,7 +58,7 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
         })
         .await;
     let sources = state.store.source_states().await;
-    let (stories, sources) = match (stories, sources) {
+    let (mut stories, sources) = match (stories, sources) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e @ StoreError::Search(_)), _) => return super::query_failed(e).into_response(),
         (Err(e), _) | (_, Err(e)) => {
@@ -72,6 +72,8 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
                 .into_response();
         }
     };
+    // The same links as the feeds serve: no user-info, no tracking parameters.
+    stories.iter_mut().for_each(super::redact::redact_story);
     let site = state.site.read().expect("site lock poisoned").clone();
     let now = Utc::now();
 
@@ -128,7 +130,7 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
         let title = match &s.link {
             Some(link) if link.starts_with("http://") || link.starts_with("https://") => format!(
                 "<a href=\"{}\" rel=\"noopener noreferrer\">{}</a>",
-                html_escape::encode_double_quoted_attribute(&super::redact_userinfo(link)),
+                html_escape::encode_double_quoted_attribute(link),
                 esc(&s.title)
             ),
             _ => esc(&s.title),
