@@ -111,6 +111,49 @@ fn check_says_when_the_built_in_topic_applies_for_want_of_a_profiles_folder() {
     );
 }
 
+/// The built-in topic applies only with no profiles at all: a folder with one custom profile
+/// takes `/feeds/trade-policy.*` away. Legal, so not an error, but `check` and the start-up
+/// log (here `fetch`'s) say so; a folder that has a `trade-policy` profile gets no word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profiles_folder_without_trade_policy_is_warned_of_by_check_and_at_start() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    let topics = dir.path().join("topics");
+    std::fs::create_dir_all(&topics).unwrap();
+    let profile = |name: &str| format!("name = \"{name}\"\n[positive]\n\"steel\" = 3.0\n");
+    std::fs::write(topics.join("steel.toml"), profile("steel")).unwrap();
+    let warning = format!(
+        "topics folder {} has profiles and none named trade-policy: /feeds/trade-policy.* will \
+         answer 404",
+        topics.display()
+    );
+
+    let o = tradefeed(&["--config", config.to_str().unwrap(), "check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("topics: steel;"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains(&format!("warning: {warning}")),
+        "{}",
+        stderr(&o)
+    );
+    let o = tradefeed(&["--config", config.to_str().unwrap(), "fetch"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&warning), "{}", stderr(&o));
+
+    std::fs::write(topics.join("trade-policy.toml"), profile("trade-policy")).unwrap();
+    for command in ["check", "fetch"] {
+        let o = tradefeed(&["--config", config.to_str().unwrap(), command]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(
+            !stderr(&o).contains("none named"),
+            "{command}: {}",
+            stderr(&o)
+        );
+    }
+}
+
 #[test]
 fn check_accepts_the_shipped_config_and_rejects_a_misspelt_key() {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/config/tradefeed.toml");

@@ -440,6 +440,9 @@ pub struct Classifier {
     topics: Vec<Topic>,
 }
 
+/// The built-in topic's name: the topic the status page shows, and `/feeds/trade-policy.*`.
+pub const DEFAULT_TOPIC: &str = "trade-policy";
+
 impl Classifier {
     /// The built-in `trade-policy` topic only (used when no topics are configured).
     pub fn builtin() -> Classifier {

@@ -259,6 +259,9 @@ async fn health(cli: &Cli, timeout: u64) -> anyhow::Result<ExitCode> {
 fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
     let config = load_config(cli)?;
     let classifier = app::load_classifier(&config)?;
+    if let Some(message) = app::missing_default_topic(&config.topics_dir, &classifier) {
+        eprintln!("warning: {message}");
+    }
     let builtin = if config.topics_dir.is_dir() {
         String::new()
     } else {

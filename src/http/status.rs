@@ -7,9 +7,8 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
 use super::{HttpError, HttpState};
+use crate::classify::DEFAULT_TOPIC;
 use crate::store::{Idle, StoreError, StoryQuery};
-
-const DEFAULT_TOPIC: &str = "trade-policy";
 
 /// `s` escaped for HTML text, without characters XML forbids and without the user-info of any
 /// URL in it (an error text may quote a source's URL with its credentials).
