@@ -337,6 +337,97 @@ async fn health_exits_0_while_the_daemon_answers_and_1_when_it_is_gone() {
     assert!(stdout(&o).contains("unhealthy"));
 }
 
+/// `train` checks that it can write its model before it trains (which takes a while), and says
+/// "cannot write" for a write failure; `eval` over a labels file with no examples is an error
+/// naming the file, not scores of 0.
+#[test]
+fn train_refuses_an_unwritable_model_path_before_training_and_eval_refuses_empty_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &[], "");
+    let config = config.to_str().unwrap();
+    let labels = dir.path().join("l.jsonl");
+    std::fs::write(
+        &labels,
+        "{\"title\": \"EU steel tariffs\", \"label\": true}\n\
+         {\"title\": \"Football scores\", \"label\": false}\n",
+    )
+    .unwrap();
+    let labels = labels.to_str().unwrap();
+    let missing = dir.path().join("no-such-folder").join("x.model");
+    let folder = dir.path().join("a-folder");
+    std::fs::create_dir(&folder).unwrap();
+    for out in [&missing, &folder] {
+        let o = tradefeed(&[
+            "--config",
+            config,
+            "train",
+            "--labels",
+            labels,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("error: cannot write {}: ", out.display())),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(stdout(&o), "", "nothing trained");
+    }
+    assert!(!missing.parent().unwrap().exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        3,
+        "no probe left"
+    );
+
+    let empty = dir.path().join("empty.jsonl");
+    for text in ["", "\n  \n"] {
+        std::fs::write(&empty, text).unwrap();
+        for command in ["eval", "train"] {
+            let mut args = vec!["--config", config, command, "--labels"];
+            args.push(empty.to_str().unwrap());
+            if command == "train" {
+                args.extend(["--out", "x.model"]);
+            }
+            let o = tradefeed(&args);
+            assert_eq!(o.status.code(), Some(1), "{command}: {}", stdout(&o));
+            assert!(
+                stderr(&o).contains(&format!("error: {}: no labelled examples", empty.display())),
+                "{command}: {}",
+                stderr(&o)
+            );
+        }
+    }
+}
+
+/// A fatal error is said once, as the plain `error:` line with its causes (not also as a log
+/// line): here `run` on a port another process holds.
+#[test]
+fn run_on_a_port_in_use_says_so_once_and_exits_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &[], "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let listen = format!("listen = \"{addr}\"");
+    std::fs::write(
+        &config,
+        common::replaced(&text, "listen = \"127.0.0.1:0\"", &listen),
+    )
+    .unwrap();
+    let o = tradefeed(&["--config", config.to_str().unwrap(), "run"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    let mentions: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains(&format!("binding {addr}")))
+        .collect();
+    assert_eq!(mentions.len(), 1, "{err}");
+    assert!(mentions[0].starts_with("error: binding "), "{err}");
+    drop(taken);
+}
+
 #[test]
 fn a_bad_command_line_exits_1_with_clap_s_message_never_the_2_of_some_sources_failed() {
     let dir = tempfile::tempdir().unwrap();

@@ -131,6 +131,14 @@ pub enum ProfileError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The file is not a valid profile; names file, line and key where known.
     #[error("{0}")]
     Invalid(String),

@@ -207,13 +207,10 @@ pub fn execute(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            let message = app::error_chain(&e);
-            // The daemon also logs it, for the journal and JSON logs; a one-shot command's
-            // user would read the same line twice.
-            if matches!(cli.command, Command::Run) {
-                tracing::error!(error = %message, "fatal");
-            }
-            eprintln!("error: {message}");
+            // Said once (an error is logged once, where it is handled): a plain line with the
+            // cause chain, which reads the same for every command, in a terminal and in the
+            // journal (which takes the daemon's stderr), whatever the log format.
+            eprintln!("error: {}", app::error_chain(&e));
             ExitCode::from(EXIT_FATAL)
         }
     }
@@ -657,8 +654,10 @@ fn write_sources_table(
 }
 
 fn train(labels: &std::path::Path, out: &std::path::Path) -> anyhow::Result<ExitCode> {
-    use crate::classify::{TrainOptions, read_labels, train};
+    use crate::classify::{Model, TrainOptions, read_labels, train};
     let examples = read_labels(labels)?;
+    // Before the training, which takes a while, rather than failing after it.
+    Model::check_writable(out)?;
     let positives = examples.iter().filter(|e| e.label).count();
     anyhow::ensure!(
         positives > 0 && positives < examples.len(),
