@@ -154,6 +154,39 @@ async fn a_profiles_folder_without_trade_policy_is_warned_of_by_check_and_at_sta
     }
 }
 
+/// Two sources with one URL are legal (two names for one feed) but usually a mistake, and the
+/// feed is polled twice: `check` warns on stderr and still exits 0.
+#[test]
+fn check_warns_of_sources_that_share_a_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("A", "https://a.example/feed".into()),
+            ("B", "https://b.example/feed".into()),
+            ("A again", "HTTPS://A.example/feed".into()),
+        ],
+        "",
+    );
+    let o = tradefeed(&["--config", config.to_str().unwrap(), "check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("ok (3 sources"), "{}", stdout(&o));
+    let warnings: Vec<String> = stderr(&o)
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "warning: sources A, A again have the same URL https://a.example/feed: it is polled \
+          once for each"
+        ],
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn check_accepts_the_shipped_config_and_rejects_a_misspelt_key() {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/config/tradefeed.toml");
