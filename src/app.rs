@@ -122,6 +122,32 @@ fn load_topics(topics_dir: &std::path::Path) -> anyhow::Result<Classifier> {
     }
 }
 
+/// A warning when the topics folder has profiles and none of them is the default topic: the
+/// built-in `trade-policy` applies only with no profiles at all, so adding one custom profile
+/// takes `/feeds/trade-policy.*` away (they answer 404), which a subscriber notices before the
+/// operator does. `None` when the topic is there.
+pub fn missing_default_topic(
+    topics_dir: &std::path::Path,
+    classifier: &Classifier,
+) -> Option<String> {
+    use crate::classify::DEFAULT_TOPIC;
+    if classifier.topic_names().iter().any(|t| t == DEFAULT_TOPIC) {
+        return None;
+    }
+    Some(format!(
+        "topics folder {} has profiles and none named {DEFAULT_TOPIC}: \
+         /feeds/{DEFAULT_TOPIC}.* will answer 404 (add a {DEFAULT_TOPIC} profile to keep them)",
+        topics_dir.display()
+    ))
+}
+
+/// Logs [`missing_default_topic`]'s warning, if any.
+fn warn_if_default_topic_missing(topics_dir: &std::path::Path, classifier: &Classifier) {
+    if let Some(message) = missing_default_topic(topics_dir, classifier) {
+        warn!("{message}");
+    }
+}
+
 /// Opens the store for writing (in the blocking pool: it may run an integrity check).
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let path = config.storage.path.clone();
@@ -163,6 +189,7 @@ impl Pipeline {
                 return Err(e);
             }
         };
+        warn_if_default_topic_missing(&config.topics_dir, &classifier);
         let store = store?;
         sync_sources(&store, config)
             .await
@@ -994,6 +1021,7 @@ impl Live {
             Ok(pair) => pair,
             Err(e) => return self.refuse(error_chain(&e)),
         };
+        warn_if_default_topic_missing(&new.topics_dir, &classifier);
         // Compared with what is in use, not with the previous config: a change that was
         // warned about and then undone is no change.
         if !listens_on(self.listening, new.server.listen) {

@@ -717,6 +717,12 @@ pub fn merge_into_config(
     if !text.ends_with('\n') {
         text.push('\n');
     }
+    // toml_edit writes every line ending as `\n`: a file written with `\r\n` (its first line
+    // says which) gets them back, on its own lines and the added ones alike.
+    let first_line = config_text.split_inclusive('\n').next().unwrap_or("");
+    if first_line.ends_with("\r\n") {
+        text = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    }
     Ok((text, report))
 }
 
@@ -1040,6 +1046,32 @@ mod tests {
         );
         let parsed = Config::parse(&text, Path::new("t.toml")).unwrap();
         assert_eq!(parsed.sources.len(), 3);
+    }
+
+    #[test]
+    fn merging_into_a_config_with_crlf_line_endings_keeps_them_and_adds_lines_with_them() {
+        let config = "# head comment\r\n[server]\r\nlisten = \"127.0.0.1:0\" # inline\r\n\r\n\
+                      [[sources]]\r\nname = \"A\"\r\nurl = \"https://a.example/feed\"\r\n";
+        let feeds = vec![feed("B", "https://b.example/feed", &["news"])];
+        let (text, report) =
+            merge_into_config(config, Path::new("t.toml"), &feeds, "subs.opml").unwrap();
+        assert_eq!(report.added, ["B"]);
+        assert!(text.starts_with(config), "{text:?}");
+        assert_eq!(
+            text.matches('\n').count(),
+            text.matches("\r\n").count(),
+            "{text:?}"
+        );
+        assert!(
+            text[config.len()..].contains("[[sources]]\r\nname = \"B\"\r\n"),
+            "{text:?}"
+        );
+        let parsed = Config::parse(&text, Path::new("t.toml")).unwrap();
+        assert_eq!(parsed.sources.len(), 2);
+        // A file with `\n` line endings keeps them.
+        let lf = config.replace("\r\n", "\n");
+        let (text, _) = merge_into_config(&lf, Path::new("t.toml"), &feeds, "subs.opml").unwrap();
+        assert!(text.starts_with(&lf) && !text.contains('\r'), "{text:?}");
     }
 
     #[test]

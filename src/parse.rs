@@ -23,7 +23,9 @@
 //!    a missing `title`/`version` filled in.
 //! 5. **Map** to [`RawItem`]: the `alternate` (or first usable) link, else an RSS guid that is an
 //!    http(s) URL; Atom `type="text"` and JSON Feed plain text are HTML-escaped so that all
-//!    title/summary/content strings are HTML; author names (else e-mails); in Atom, the
+//!    title/summary/content strings are HTML; author names (else e-mails; feed-rs leaves
+//!    the brackets of `a@b.example (Name)` on the name, which the output removes: see
+//!    `normalize::served_author`); in Atom, the
 //!    `xml:base` of the feed, the entry, its content and summary and their XHTML wrapper
 //!    `<div>` (see [`BaseScan`]), which feed-rs does not expose, read by the nesting pre-pass
 //!    when the body holds any.
@@ -2242,5 +2244,60 @@ mod tests {
             XmlScan::Fits
         );
         assert_eq!(scan.entries, [EntryBases::default()]);
+    }
+
+    #[test]
+    fn rss_authors_are_served_by_name_without_the_brackets_around_it_else_by_address() {
+        let rss = |author: &str| {
+            format!(
+                r#"<rss version="2.0"><channel><title>T</title><item><guid>g</guid><title>t</title>
+                {author}</item></channel></rss>"#
+            )
+        };
+        let cases = [
+            (
+                "<author>news@www.outlet0000.example (Tom Becker)</author>",
+                vec!["Tom Becker"],
+            ),
+            (
+                "<author>Tom Becker &lt;tom@example.com&gt;</author>",
+                vec!["Tom Becker"],
+            ),
+            (
+                "<author>tom@example.com (\"Tom Becker\")</author>",
+                vec!["Tom Becker"],
+            ),
+            ("<author>mailto:tom@example.com (Tom)</author>", vec!["Tom"]),
+            ("<author>tom@example.com</author>", vec!["tom@example.com"]),
+            ("<author>Tom Becker</author>", vec!["Tom Becker"]),
+            (
+                "<author>Tom (Bureau) Becker</author>",
+                vec!["Tom (Bureau) Becker"],
+            ),
+            (
+                "<author>t@example.com (Tom) (Ann)</author>",
+                vec!["(Tom) (Ann)"],
+            ),
+            (
+                r#"<dc:creator xmlns:dc="http://purl.org/dc/elements/1.1/">(Desk)</dc:creator>"#,
+                vec!["Desk"],
+            ),
+        ];
+        let served = |feed: &ParsedFeed| -> Vec<String> {
+            let authors = feed.items[0].authors.iter();
+            authors
+                .map(|a| crate::normalize::served_author(a).to_owned())
+                .collect()
+        };
+        for (author, want) in cases {
+            let feed = parse_feed(rss(author).as_bytes(), None).unwrap();
+            assert_eq!(served(&feed), want, "{author}");
+        }
+        let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom"><id>f</id><title>F</title>
+            <entry><id>e</id><title>t</title>
+            <author><name>Ann Lee</name><email>ann@example.com</email></author>
+            <author><email>desk@example.com</email></author></entry></feed>"#;
+        let feed = parse_feed(atom.as_bytes(), None).unwrap();
+        assert_eq!(served(&feed), ["Ann Lee", "desk@example.com"]);
     }
 }

@@ -111,6 +111,82 @@ fn check_says_when_the_built_in_topic_applies_for_want_of_a_profiles_folder() {
     );
 }
 
+/// The built-in topic applies only with no profiles at all: a folder with one custom profile
+/// takes `/feeds/trade-policy.*` away. Legal, so not an error, but `check` and the start-up
+/// log (here `fetch`'s) say so; a folder that has a `trade-policy` profile gets no word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profiles_folder_without_trade_policy_is_warned_of_by_check_and_at_start() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    let topics = dir.path().join("topics");
+    std::fs::create_dir_all(&topics).unwrap();
+    let profile = |name: &str| format!("name = \"{name}\"\n[positive]\n\"steel\" = 3.0\n");
+    std::fs::write(topics.join("steel.toml"), profile("steel")).unwrap();
+    let warning = format!(
+        "topics folder {} has profiles and none named trade-policy: /feeds/trade-policy.* will \
+         answer 404",
+        topics.display()
+    );
+
+    let o = tradefeed(&["--config", config.to_str().unwrap(), "check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("topics: steel;"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains(&format!("warning: {warning}")),
+        "{}",
+        stderr(&o)
+    );
+    let o = tradefeed(&["--config", config.to_str().unwrap(), "fetch"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&warning), "{}", stderr(&o));
+
+    std::fs::write(topics.join("trade-policy.toml"), profile("trade-policy")).unwrap();
+    for command in ["check", "fetch"] {
+        let o = tradefeed(&["--config", config.to_str().unwrap(), command]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(
+            !stderr(&o).contains("none named"),
+            "{command}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+/// Two sources with one URL are legal (two names for one feed) but usually a mistake, and the
+/// feed is polled twice: `check` warns on stderr and still exits 0.
+#[test]
+fn check_warns_of_sources_that_share_a_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("A", "https://a.example/feed".into()),
+            ("B", "https://b.example/feed".into()),
+            ("A again", "HTTPS://A.example/feed".into()),
+        ],
+        "",
+    );
+    let o = tradefeed(&["--config", config.to_str().unwrap(), "check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("ok (3 sources"), "{}", stdout(&o));
+    let warnings: Vec<String> = stderr(&o)
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "warning: sources A, A again have the same URL https://a.example/feed: it is polled \
+          once for each"
+        ],
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn check_accepts_the_shipped_config_and_rejects_a_misspelt_key() {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/config/tradefeed.toml");
@@ -292,6 +368,97 @@ async fn health_exits_0_while_the_daemon_answers_and_1_when_it_is_gone() {
     let o = tradefeed(&["--config", c, "health", "--timeout", "2"]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("unhealthy"));
+}
+
+/// `train` checks that it can write its model before it trains (which takes a while), and says
+/// "cannot write" for a write failure; `eval` over a labels file with no examples is an error
+/// naming the file, not scores of 0.
+#[test]
+fn train_refuses_an_unwritable_model_path_before_training_and_eval_refuses_empty_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &[], "");
+    let config = config.to_str().unwrap();
+    let labels = dir.path().join("l.jsonl");
+    std::fs::write(
+        &labels,
+        "{\"title\": \"EU steel tariffs\", \"label\": true}\n\
+         {\"title\": \"Football scores\", \"label\": false}\n",
+    )
+    .unwrap();
+    let labels = labels.to_str().unwrap();
+    let missing = dir.path().join("no-such-folder").join("x.model");
+    let folder = dir.path().join("a-folder");
+    std::fs::create_dir(&folder).unwrap();
+    for out in [&missing, &folder] {
+        let o = tradefeed(&[
+            "--config",
+            config,
+            "train",
+            "--labels",
+            labels,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("error: cannot write {}: ", out.display())),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(stdout(&o), "", "nothing trained");
+    }
+    assert!(!missing.parent().unwrap().exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        3,
+        "no probe left"
+    );
+
+    let empty = dir.path().join("empty.jsonl");
+    for text in ["", "\n  \n"] {
+        std::fs::write(&empty, text).unwrap();
+        for command in ["eval", "train"] {
+            let mut args = vec!["--config", config, command, "--labels"];
+            args.push(empty.to_str().unwrap());
+            if command == "train" {
+                args.extend(["--out", "x.model"]);
+            }
+            let o = tradefeed(&args);
+            assert_eq!(o.status.code(), Some(1), "{command}: {}", stdout(&o));
+            assert!(
+                stderr(&o).contains(&format!("error: {}: no labelled examples", empty.display())),
+                "{command}: {}",
+                stderr(&o)
+            );
+        }
+    }
+}
+
+/// A fatal error is said once, as the plain `error:` line with its causes (not also as a log
+/// line): here `run` on a port another process holds.
+#[test]
+fn run_on_a_port_in_use_says_so_once_and_exits_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &[], "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let listen = format!("listen = \"{addr}\"");
+    std::fs::write(
+        &config,
+        common::replaced(&text, "listen = \"127.0.0.1:0\"", &listen),
+    )
+    .unwrap();
+    let o = tradefeed(&["--config", config.to_str().unwrap(), "run"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    let mentions: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains(&format!("binding {addr}")))
+        .collect();
+    assert_eq!(mentions.len(), 1, "{err}");
+    assert!(mentions[0].starts_with("error: binding "), "{err}");
+    drop(taken);
 }
 
 #[test]

@@ -854,7 +854,13 @@ async fn served_rss_items_carry_authors_topic_names_and_their_source_feed() {
     );
     server.put(
         "b.xml",
-        Resource::feed(story("B", "http://b.example/steel", "Max Roe")),
+        // The RSS way of naming an author, an address with the name in brackets, is served
+        // as the name alone.
+        Resource::feed(story(
+            "B",
+            "http://b.example/steel",
+            "news@b.example (Max Roe)",
+        )),
     );
     let dir = tempfile::tempdir().unwrap();
     let b_url = server
@@ -885,6 +891,14 @@ async fn served_rss_items_carry_authors_topic_names_and_their_source_feed() {
         .filter_map(|p| p.name.as_deref())
         .collect();
     assert_eq!(authors, ["Max Roe"], "{text}");
+    for path in ["all.json", "all.atom", "all.rss"] {
+        let (_, _, body) = get(&format!("http://{addr}/feeds/{path}")).await;
+        let body = String::from_utf8(body).unwrap();
+        assert!(
+            body.contains("Max Roe") && !body.contains("(Max Roe)"),
+            "{path}: {body}"
+        );
+    }
     let terms: Vec<&str> = entry.categories.iter().map(|c| c.term.as_str()).collect();
     assert_eq!(terms, ["trade-policy"], "{text}");
     let b_feed = server.url("b.xml");

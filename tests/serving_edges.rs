@@ -1114,6 +1114,20 @@ async fn served_links_lose_their_tracking_parameters_and_keep_everything_else() 
             "{path}: so does the other outlet's link: {body}"
         );
     }
+    // The status page's story links, latest and searched, are the same links.
+    for path in ["/", "/?q=steel"] {
+        let (status, body) = common::get_text(&format!("{base}{path}")).await;
+        assert_eq!(status, 200, "{path}");
+        for tracker in ["utm_", "fbclid"] {
+            assert!(!body.contains(tracker), "{path} serves {tracker}: {body}");
+        }
+        // Either outlet's link may represent the story.
+        assert!(
+            body.contains("href=\"https://news.example/steel?id=7#top\"")
+                || body.contains("href=\"https://news.example/steel?id=7&amp;Page=2\""),
+            "{path}: the story's link keeps its other parameters and fragment: {body}"
+        );
+    }
     let stored: Vec<(String, String)> = common::row_pairs(
         &dir.path().join("tradefeed.db"),
         "SELECT link, '' FROM entries ORDER BY id",

@@ -29,13 +29,22 @@ struct Line {
 }
 
 /// Reads a JSONL file of `{"title": …, "text": …, "label": true|false}` lines (blank lines
-/// skipped; `text` may hold HTML, which is reduced to plain text).
+/// skipped; `text` may hold HTML, which is reduced to plain text). A file with no labelled
+/// line is an error: scores over nothing (precision, recall and F1 all 0) read as a measured
+/// failure, not as the wrong file.
 pub fn read_labels(path: &Path) -> Result<Vec<Labelled>, ProfileError> {
     let content = std::fs::read_to_string(path).map_err(|source| ProfileError::Io {
         path: path.display().to_string(),
         source,
     })?;
-    parse_labels(&content, &path.display().to_string())
+    let labelled = parse_labels(&content, &path.display().to_string())?;
+    if labelled.is_empty() {
+        return Err(ProfileError::Invalid(format!(
+            "{}: no labelled examples (the file is empty or holds only blank lines)",
+            path.display()
+        )));
+    }
+    Ok(labelled)
 }
 
 /// Parses JSONL labelled text; `origin` names the file in errors.

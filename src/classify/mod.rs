@@ -131,6 +131,14 @@ pub enum ProfileError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The file is not a valid profile; names file, line and key where known.
     #[error("{0}")]
     Invalid(String),
@@ -439,6 +447,9 @@ pub struct Classifier {
     /// Sorted by name, names unique.
     topics: Vec<Topic>,
 }
+
+/// The built-in topic's name: the topic the status page shows, and `/feeds/trade-policy.*`.
+pub const DEFAULT_TOPIC: &str = "trade-policy";
 
 impl Classifier {
     /// The built-in `trade-policy` topic only (used when no topics are configured).

@@ -368,10 +368,44 @@ impl Model {
 
     /// Writes the model file.
     pub fn save(&self, path: &Path) -> Result<(), ProfileError> {
-        std::fs::write(path, self.to_text()).map_err(|source| ProfileError::Io {
+        std::fs::write(path, self.to_text()).map_err(|source| ProfileError::Write {
             path: path.display().to_string(),
             source,
         })
+    }
+
+    /// Fails as [`Model::save`] would for want of a place to write: `path` is a folder, its
+    /// folder is missing or not writable, or it is a file that cannot be opened for writing.
+    /// Writes nothing and leaves an existing file as it is; for a check before the work whose
+    /// result is saved (training takes a while).
+    pub fn check_writable(path: &Path) -> Result<(), ProfileError> {
+        let write_error = |source| ProfileError::Write {
+            path: path.display().to_string(),
+            source,
+        };
+        if path.is_dir() {
+            return Err(write_error(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "is a folder",
+            )));
+        }
+        if path.exists() {
+            return std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .map(drop)
+                .map_err(write_error);
+        }
+        // A file that does not exist yet: make one beside it and take it away again.
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let probe = folder.join(format!(".{name}.{}.write-check", std::process::id()));
+        std::fs::File::create_new(&probe).map_err(write_error)?;
+        let _ = std::fs::remove_file(&probe);
+        Ok(())
     }
 
     /// Reads a model file.

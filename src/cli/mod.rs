@@ -3,7 +3,7 @@
 
 mod opml;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -207,13 +207,10 @@ pub fn execute(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            let message = app::error_chain(&e);
-            // The daemon also logs it, for the journal and JSON logs; a one-shot command's
-            // user would read the same line twice.
-            if matches!(cli.command, Command::Run) {
-                tracing::error!(error = %message, "fatal");
-            }
-            eprintln!("error: {message}");
+            // Said once (an error is logged once, where it is handled): a plain line with the
+            // cause chain, which reads the same for every command, in a terminal and in the
+            // journal (which takes the daemon's stderr), whatever the log format.
+            eprintln!("error: {}", app::error_chain(&e));
             ExitCode::from(EXIT_FATAL)
         }
     }
@@ -259,6 +256,12 @@ async fn health(cli: &Cli, timeout: u64) -> anyhow::Result<ExitCode> {
 fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
     let config = load_config(cli)?;
     let classifier = app::load_classifier(&config)?;
+    if let Some(message) = app::missing_default_topic(&config.topics_dir, &classifier) {
+        eprintln!("warning: {message}");
+    }
+    for message in same_url_warnings(&config.sources) {
+        eprintln!("warning: {message}");
+    }
     let builtin = if config.topics_dir.is_dir() {
         String::new()
     } else {
@@ -285,6 +288,34 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
         config.storage.path.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line per URL (compared as `import-opml` compares them) that more than one source
+/// names, in config order. Legal (two names for one feed), but usually a mistake, and the feed
+/// is then polled once for each.
+fn same_url_warnings(sources: &[crate::domain::Source]) -> Vec<String> {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for source in sources {
+        let key = crate::opml::comparable_url(&source.url);
+        match index.get(&key) {
+            Some(&i) => groups[i].1.push(&source.name),
+            None => {
+                index.insert(key, groups.len());
+                groups.push((&source.url, vec![&source.name]));
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|(_, names)| names.len() > 1)
+        .map(|(url, names)| {
+            format!(
+                "sources {} have the same URL {url}: it is polled once for each",
+                names.join(", ")
+            )
+        })
+        .collect()
 }
 
 async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
@@ -654,8 +685,10 @@ fn write_sources_table(
 }
 
 fn train(labels: &std::path::Path, out: &std::path::Path) -> anyhow::Result<ExitCode> {
-    use crate::classify::{TrainOptions, read_labels, train};
+    use crate::classify::{Model, TrainOptions, read_labels, train};
     let examples = read_labels(labels)?;
+    // Before the training, which takes a while, rather than failing after it.
+    Model::check_writable(out)?;
     let positives = examples.iter().filter(|e| e.label).count();
     anyhow::ensure!(
         positives > 0 && positives < examples.len(),

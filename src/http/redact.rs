@@ -46,7 +46,8 @@ pub(super) fn redact_in_place(text: &mut String) {
     }
 }
 
-/// Removes user-info from the URLs of a story about to be rendered: its link and its
+/// Makes a story ready to be rendered: its authors as served (see
+/// [`crate::normalize::served_author`]), and user-info removed from its URLs: its link and its
 /// appearances' links (resolved at ingest against the feed's URL, so a relative link of a feed
 /// fetched with credentials carries them) and the URL its HTML's relative links are resolved
 /// against at render time. The links a reader follows (the story's and its appearances') also
@@ -59,6 +60,21 @@ pub(super) fn redact_story(story: &mut StoryView) {
         untrack_in_place(link);
     }
     redact_in_place(&mut story.base_url);
+    // `email (Name)` authors as their name (see `normalize::served_author`).
+    if story
+        .authors
+        .iter()
+        .any(|a| crate::normalize::served_author(a).len() != a.len())
+    {
+        let mut served: Vec<String> = Vec::with_capacity(story.authors.len());
+        for author in &story.authors {
+            let name = crate::normalize::served_author(author);
+            if !name.is_empty() && !served.iter().any(|s| s == name) {
+                served.push(name.to_owned());
+            }
+        }
+        story.authors = served;
+    }
     for appearance in &mut story.appearances {
         if let Some(url) = &mut appearance.url {
             redact_in_place(url);

@@ -7,9 +7,8 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
 use super::{HttpError, HttpState};
+use crate::classify::DEFAULT_TOPIC;
 use crate::store::{Idle, StoreError, StoryQuery};
-
-const DEFAULT_TOPIC: &str = "trade-policy";
 
 /// `s` escaped for HTML text, without characters XML forbids and without the user-info of any
 /// URL in it (an error text may quote a source's URL with its credentials).
@@ -58,7 +57,7 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
         })
         .await;
     let sources = state.store.source_states().await;
-    let (stories, sources) = match (stories, sources) {
+    let (mut stories, sources) = match (stories, sources) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e @ StoreError::Search(_)), _) => return super::query_failed(e).into_response(),
         (Err(e), _) | (_, Err(e)) => {
@@ -72,6 +71,8 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
                 .into_response();
         }
     };
+    // The same links as the feeds serve: no user-info, no tracking parameters.
+    stories.iter_mut().for_each(super::redact::redact_story);
     let site = state.site.read().expect("site lock poisoned").clone();
     let now = Utc::now();
 
@@ -128,7 +129,7 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
         let title = match &s.link {
             Some(link) if link.starts_with("http://") || link.starts_with("https://") => format!(
                 "<a href=\"{}\" rel=\"noopener noreferrer\">{}</a>",
-                html_escape::encode_double_quoted_attribute(&super::redact_userinfo(link)),
+                html_escape::encode_double_quoted_attribute(link),
                 esc(&s.title)
             ),
             _ => esc(&s.title),

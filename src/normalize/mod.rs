@@ -462,6 +462,31 @@ fn author_name(raw: &str) -> String {
     name
 }
 
+/// An author name as served: without the `()`, `<>`, `[]` or quotes that enclose all of it
+/// (`("Name")` → `Name`; `(A) (B)` stays as it is).
+///
+/// RSS 2.0 makes `<author>` an address, written as `email (Name)` (the RSS Board's own
+/// example) or `Name <email>`; feed-rs takes the address out but leaves the brackets that held
+/// the name (`(Tom Becker)`), and readers (feedparser, Miniflux) show `Tom Becker`. An author
+/// given only as an address stays that address: RSS defines the element as one, and it is the
+/// only attribution such a feed gives. Applied when serving, not when storing: the stored
+/// names (and so the content hashes over them) stay as earlier releases wrote them, so no
+/// stored item looks edited after an upgrade, and stories stored before are served the same.
+pub fn served_author(name: &str) -> &str {
+    let mut s = name.trim();
+    'strip: loop {
+        for (open, close) in [('(', ')'), ('<', '>'), ('[', ']'), ('"', '"'), ('\'', '\'')] {
+            if let Some(inner) = s.strip_prefix(open).and_then(|r| r.strip_suffix(close))
+                && !inner.contains([open, close])
+            {
+                s = inner.trim();
+                continue 'strip;
+            }
+        }
+        return s;
+    }
+}
+
 /// The first ~80 chars of the text, cut at a word boundary when there is one, on one line.
 fn fallback_title(text: &str) -> String {
     let Some((cut, _)) = text.char_indices().nth(FALLBACK_TITLE_CHARS) else {
