@@ -766,6 +766,65 @@ mod tests {
         }
     }
 
+    /// A short wire brief, as outlets run it under their own headline suffix and credit line.
+    const WIRE_BRIEF: &str = "Standard and Poor's Corp said it lowered its ratings on about \
+        1.3 billion dlrs of debt of Northfield Bancorp, citing rising non-performing assets and \
+        net charge-offs in real estate and energy loans. The agency said the bank still has \
+        high liquidity and is less exposed to Latin American borrowers than its peers.";
+
+    #[test]
+    fn copies_differing_in_outlet_suffix_prefix_and_credit_line_are_one_story() {
+        let credit = |outlet: &str| {
+            format!(
+                "{WIRE_BRIEF} This story was provided by a wire service and has not been \
+                 edited by {outlet} staff."
+            )
+        };
+        let reporting = format!("{WIRE_BRIEF} (Reporting by Yuki Sato; Editing by Tom Becker)");
+        let (credit_9, credit_66) = (credit("Outlet 0009"), credit("Outlet 0066"));
+        let title = "Northfield Bancorp Debt Downgraded By S/P";
+        let cases: &[(&str, Copy, Copy)] = &[
+            (
+                "numbered outlet suffixes, credit lines of each outlet",
+                (
+                    "Northfield Bancorp Debt Downgraded By S/P | Outlet 0009",
+                    &credit_9,
+                ),
+                (
+                    "Northfield Bancorp Debt Downgraded By S/P | Outlet 0066",
+                    &credit_66,
+                ),
+            ),
+            (
+                "a suffix and a reporting line against a wire prefix and a credit line",
+                (
+                    "Northfield Bancorp Debt Downgraded By S/P | Outlet 0009",
+                    &reporting,
+                ),
+                (
+                    "UPDATE 2-Northfield Bancorp Debt Downgraded By S/P",
+                    &credit_66,
+                ),
+            ),
+            (
+                "publisher suffixes",
+                (
+                    "Northfield Bancorp Debt Downgraded By S/P - Reuters",
+                    WIRE_BRIEF,
+                ),
+                (
+                    "Northfield Bancorp Debt Downgraded By S/P | AP News",
+                    &credit_66,
+                ),
+            ),
+            ("no suffix", (title, WIRE_BRIEF), (title, &credit_9)),
+        ];
+        for (name, (ta, xa), (tb, xb)) in cases {
+            let j = judge(&slot(ta, xa), &slot(tb, xb));
+            assert!(j.accept, "{name}: {}", j.summary());
+        }
+    }
+
     #[test]
     fn a_story_quoted_whole_in_a_longer_one_is_not_its_copy_but_a_trimmed_copy_is() {
         // A roundup carrying STORY whole after another story, and more text after it.

@@ -563,7 +563,8 @@ fn is_figure(token: &str) -> bool {
 }
 
 /// Words around an outlet's own date or time stamp ("Published on 12:00 AM, January 31,
-/// 2018", "Updated 3 hours ago"), sorted for binary search.
+/// 2018", "Updated 3 hours ago") or credit line ("has not been edited by Outlet 0066 staff",
+/// "published from a syndicated feed"), sorted for binary search.
 const STAMP_CONTEXT: &[&str] = &[
     "ago",
     "am",
@@ -576,6 +577,7 @@ const STAMP_CONTEXT: &[&str] = &[
     "copyright",
     "dec",
     "december",
+    "edited",
     "edt",
     "est",
     "feb",
@@ -606,6 +608,8 @@ const STAMP_CONTEXT: &[&str] = &[
     "sep",
     "sept",
     "september",
+    "staff",
+    "syndicated",
     "updated",
     "utc",
 ];
@@ -613,10 +617,10 @@ const STAMP_CONTEXT: &[&str] = &[
 /// Words at each end of a text where outlets put datelines, bylines and stamps.
 const STAMP_EDGE: usize = 30;
 
-/// Whether the figure at `i` may be an outlet's date or time stamp: it lies within the first or
-/// last [`STAMP_EDGE`] words and a stamp word is within two words of it. Outlets stamp copies
-/// with their own dates, so such figures are no evidence either way; dates inside the story
-/// ("pledged on May 6") are.
+/// Whether the figure at `i` may be an outlet's date or time stamp or part of its credit line:
+/// it lies within the first or last [`STAMP_EDGE`] words and a stamp word is within two words
+/// of it. Outlets stamp copies with their own dates and names, so such figures are no
+/// evidence either way; dates inside the story ("pledged on May 6") are.
 fn is_stamp(tokens: &[Cow<'_, str>], i: usize) -> bool {
     if i >= STAMP_EDGE && i + STAMP_EDGE < tokens.len() {
         return false;
@@ -663,11 +667,14 @@ pub(crate) fn is_figure_hash(hash: u16) -> bool {
     hash & 1 == 1
 }
 
-/// Headline → sample of its stemmed content terms (stopwords, wire prefixes such as
-/// `UPDATE 2-` and attribution words dropped): its figures, then the words with the smallest
-/// hashes, at most [`TITLE_TERMS`] in all.
+/// Headline → sample of its stemmed content terms (the [`comparable_headline`]: wire prefixes
+/// such as `UPDATE 2-` and trailing outlet segments such as `| AP News` dropped; stopwords and
+/// attribution words too): its figures, then the words with the smallest hashes, at most
+/// [`TITLE_TERMS`] in all.
+///
+/// [`comparable_headline`]: super::headline::comparable_headline
 pub(crate) fn title_terms(title: &str) -> Vec<u16> {
-    let lower = title.to_lowercase();
+    let lower = super::headline::comparable_headline(title).to_lowercase();
     let tokens = tokenize(&lower);
     // "UPDATE 1-..." and "REFILE-..." carry a revision number, not a figure of the story.
     let skip = match tokens.as_slice() {
@@ -1108,6 +1115,10 @@ mod tests {
             ("Published on 12:00 AM, January 31, 2018", 0),
             ("Updated 3 hours ago", 0),
             ("Copyright 2018 Outlet", 0),
+            (
+                "This story has not been edited by Outlet 0066 staff and is published",
+                0,
+            ),
             ("bought 215 mln stg at 10-7/8 pct", 2),
             (
                 "Published on 12:00 AM, January 31, 2018. The pact, which both sides signed \
