@@ -825,6 +825,60 @@ mod tests {
         }
     }
 
+    /// A bond notice of the kind a wire sends many times a day, all but the issuer, dates,
+    /// coupon, price and manager the same.
+    fn bond_notice(issuer: &str, due: &str, coupon: &str, price: &str, manager: &str) -> String {
+        format!(
+            "{issuer} is issuing a 50 mln Australian dlr eurobond due {due} paying {coupon} pct \
+             and priced at {price} pct, lead manager {manager} said. The non-callable bond is \
+             available in denominations of 1,000 and 10,000 Australian dlrs and will be listed \
+             in Luxembourg. The selling concession is one pct while management and \
+             underwriting combined pays 1/2 pct. The payment date is in the spring and there \
+             will be a long first coupon."
+        )
+    }
+
+    #[test]
+    fn templated_notices_whose_fractions_and_dates_differ_are_different_stories() {
+        let harbour = bond_notice(
+            "Harbour Banking Corp",
+            "May 6, 1990",
+            "14-1/2",
+            "101-1/4",
+            "Nordbank Capital Markets",
+        );
+        let lindqvist = bond_notice(
+            "Lindqvist Finance NV",
+            "July 5, 1990",
+            "14-3/4",
+            "101-3/8",
+            "Carrow Sachs International",
+        );
+        let a = slot(
+            "Harbour Banking Issues 50 Mln Australian Dlr Bond",
+            &harbour,
+        );
+        let b = slot(
+            "Lindqvist Finance Issues 50 Mln Australian Dlr Bond",
+            &lindqvist,
+        );
+        let j = judge(&a, &b);
+        assert!(!j.accept, "{}", j.summary());
+        assert_eq!(j.reason, "figures differ", "{}", j.summary());
+        // The same notice written with other fraction signs, or trimmed, is still a copy.
+        let written = harbour
+            .replace("14-1/2", "14½")
+            .replace("101-1/4", "101 1/4");
+        let copy = slot(
+            "Harbour Banking Issues 50 Mln Australian Dlr Bond",
+            &written,
+        );
+        let j = judge(&a, &copy);
+        assert!(j.accept, "{}", j.summary());
+        let j = judge(&a, &slot("Harbour Banking bond", &trimmed(&harbour, 0.7)));
+        assert!(j.accept, "{}", j.summary());
+    }
+
     #[test]
     fn a_story_quoted_whole_in_a_longer_one_is_not_its_copy_but_a_trimmed_copy_is() {
         // A roundup carrying STORY whole after another story, and more text after it.
