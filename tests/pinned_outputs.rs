@@ -24,6 +24,12 @@
 //! MinHash minima and 8 of the rest (all the index compares), so the first digest of each
 //! corpus pins the minima cut to those bits: re-pinned at 674c3a8, where the code of 32238e9
 //! (version 2), with the same cut applied in this test, gave the same three digests.
+//! The near-duplicate evidence changed at 5822b76 and be6fbe2 (headline terms read without
+//! a wire prefix or a short outlet suffix; figures of several tokens, such as `14-1/2` or
+//! `May 6, 1990`, kept as one value under a marked context; figures in an outlet's credit
+//! line skipped): that re-pinned the first digest of each corpus, and only it. The MinHash,
+//! lead and every other persisted field are as before; a signature stored before still
+//! compares with a new one (see `cluster::signature`).
 //!
 //! Corpora (skipped with a notice when absent; `$TRADEFEED_DATA`, else `../shared/data`):
 //! the real feeds in `feeds/` (parsed, then normalized), Reuters-21578 trade documents and BBC
@@ -262,7 +268,7 @@ fn reuters_and_bbc_documents_normalize_and_sign_exactly_as_before() {
         (
             "reuters21578/trade.jsonl.gz",
             [
-                "d6dd5259eea6ffb98544cbb210878865",
+                "69d3a1be056be6edaa5212e3680e70df",
                 "f3e8f4b9e09cc115755882e62092f39b",
                 "725d362c6be200b0bf9e690bf9ef0e52",
                 "eccaef5fbf776d3c0ef45ef4f8167ebb",
@@ -272,7 +278,7 @@ fn reuters_and_bbc_documents_normalize_and_sign_exactly_as_before() {
         (
             "bbc_news/bbc.jsonl.gz",
             [
-                "23898fb28b4e794e4397bb621b98ddf8",
+                "18dfdd79b357c0fc1939abdb3fb51458",
                 "d1a07403affe54ef356bf2944048017d",
                 "79eb7e98a04e3b20eda4a2ae39bccf47",
                 "d195ad8a11968feb1b6e96ef2480302d",
@@ -324,7 +330,7 @@ fn real_feeds_normalize_and_sign_exactly_as_before() {
     assert_eq!(
         digests.hex(),
         [
-            "23918593616daf00ff16d83d40d1285d",
+            "d822c4bdfa0e4107c6a90a3dcdcf8df5",
             "a022240c62346eea4a35915aaf12b4f0",
             "eb2fca6c7ccef2072aa2dc1b0aad1560",
             "71d7cbf1cb4628dc1d04bd1070374ca8",

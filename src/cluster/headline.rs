@@ -81,6 +81,84 @@ const CALENDAR: &[&str] = &[
 /// Longest publisher name taken from a ` - Publisher` suffix, in words.
 const MAX_PUBLISHER_WORDS: usize = 6;
 
+/// What outlets put between a headline and their name or an attribution ("Title - Reuters",
+/// "Title | AP News", "Title — Financial Times").
+const SUFFIX_SEPARATORS: [&str; 4] = [" - ", " | ", " – ", " — "];
+
+/// Longest trailing segment [`comparable_headline`] drops without the text's confirmation, in
+/// words: outlet names and attributions ("Reuters", "AP News", "Outlet 0066", "sources").
+const MAX_TRAILING_WORDS: usize = 4;
+
+/// Fewest words a headline keeps when [`comparable_headline`] drops a trailing segment: in
+/// "Economic Spotlight - Euroyen Bond Issues Increase" the segment is the headline.
+const MIN_HEAD_WORDS: usize = 4;
+
+/// Wire-service prefixes ("UPDATE 2-", "WRAPUP 1-", "EXCLUSIVE-", "REFILE-", "Corrected - "):
+/// a revision or a label, never part of the event.
+const WIRE_PREFIXES: &[&str] = &[
+    "analysis",
+    "breakingviews",
+    "corrected",
+    "correction",
+    "exclusive",
+    "factbox",
+    "insight",
+    "refile",
+    "rpt",
+    "update",
+    "wrapup",
+];
+
+/// The part of a title that near-duplicate matching compares: without a wire prefix
+/// (`UPDATE 1-`, `WRAPUP 2-`, `EXCLUSIVE-`) and without trailing segments after ` - `, ` | `,
+/// ` – ` or ` — ` of at most four words ("| Outlet 0066", "- Reuters", "| AP News"), as long
+/// as four words stay. Outlets add these to the same wire headline, and a publisher's name
+/// carries words and figures ("Outlet 0066", "9News") that made copies' headlines disagree.
+/// Unlike [`headline_of`]'s exact key, this feeds only the headline term overlap, so it needs
+/// no confirmation from the text; a dropped attribution ("- sources", "- paper") is no
+/// evidence either way.
+pub(crate) fn comparable_headline(title: &str) -> &str {
+    let mut head = strip_wire_prefix(title.trim());
+    loop {
+        let Some((at, sep)) = SUFFIX_SEPARATORS
+            .iter()
+            .filter_map(|sep| head.rfind(sep).map(|at| (at, *sep)))
+            .max_by_key(|(at, _)| *at)
+        else {
+            return head;
+        };
+        let words = |s: &str| {
+            s.split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .count()
+        };
+        let tail = words(&head[at + sep.len()..]);
+        if !(1..=MAX_TRAILING_WORDS).contains(&tail) || words(&head[..at]) < MIN_HEAD_WORDS {
+            return head;
+        }
+        head = head[..at].trim_end();
+    }
+}
+
+/// `title` without a leading wire prefix: one of [`WIRE_PREFIXES`], optionally a revision
+/// number, then `-` or `:` ("UPDATE 2-", "EXCLUSIVE-", "Corrected - ", "ANALYSIS: ").
+fn strip_wire_prefix(title: &str) -> &str {
+    let word_end = title
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(title.len());
+    if !WIRE_PREFIXES.contains(&title[..word_end].to_ascii_lowercase().as_str()) {
+        return title;
+    }
+    let rest = title[word_end..].trim_start();
+    let rest = rest
+        .trim_start_matches(|c: char| c.is_ascii_digit())
+        .trim_start();
+    match rest.strip_prefix(['-', ':', '–', '—']) {
+        Some(after) if !after.trim().is_empty() => after.trim_start(),
+        _ => title,
+    }
+}
+
 /// The headline of an entry with this plain-text title and text. The title loses a
 /// trailing ` - X` or ` | X` (X at most six words) only when the text also ends with X:
 /// the item names its publisher there (Google News writes the headline, two spaces and
@@ -107,7 +185,7 @@ pub fn headline_of(title: &str, text: &str) -> Option<Headline> {
     let whole = normalized(title);
     let mut key = whole.clone();
     let mut dropped_suffix = None;
-    if let Some((at, sep)) = [" - ", " | ", " – ", " — "]
+    if let Some((at, sep)) = SUFFIX_SEPARATORS
         .iter()
         .filter_map(|sep| title.rfind(sep).map(|at| (at, *sep)))
         .max_by_key(|(at, _)| *at)
@@ -278,6 +356,80 @@ mod tests {
             "Markets wrap: stocks fall",
         ] {
             assert_eq!(headline_of(title, ""), None, "{title}");
+        }
+    }
+
+    #[test]
+    fn comparable_headlines_lose_wire_prefixes_and_short_trailing_segments() {
+        let cases = [
+            (
+                "First Interstate Debt Downgraded By S/P | Outlet 0009",
+                "First Interstate Debt Downgraded By S/P",
+            ),
+            (
+                "Taiwan plans new tariff cuts - Reuters",
+                "Taiwan plans new tariff cuts",
+            ),
+            (
+                "Taiwan plans new tariff cuts | AP News",
+                "Taiwan plans new tariff cuts",
+            ),
+            (
+                "EU opens steel probe — South China Morning Post",
+                "EU opens steel probe",
+            ),
+            (
+                "UPDATE 2-Japan surplus narrows to 7.3 bln",
+                "Japan surplus narrows to 7.3 bln",
+            ),
+            (
+                "WRAPUP 1-G7 ministers meet on trade",
+                "G7 ministers meet on trade",
+            ),
+            (
+                "EXCLUSIVE-Boeing nears China order",
+                "Boeing nears China order",
+            ),
+            ("Corrected - Gm To Idle Six Plants", "Gm To Idle Six Plants"),
+            (
+                "ANALYSIS: Tariffs bite US farmers",
+                "Tariffs bite US farmers",
+            ),
+            // Two segments: the attribution and the outlet.
+            (
+                "Iran Has ANTI-SHIP Missiles Near Gulf - Paper | Outlet 0124",
+                "Iran Has ANTI-SHIP Missiles Near Gulf",
+            ),
+            (
+                "UPDATE 1-Bank Of Japan Steps Up Dollar Buying - sources",
+                "Bank Of Japan Steps Up Dollar Buying",
+            ),
+            // The segment is the headline: too few words would stay.
+            (
+                "Economic Spotlight - Euroyen Bond Issues Increase | Outlet 0007",
+                "Economic Spotlight - Euroyen Bond Issues Increase",
+            ),
+            ("Brazil - coffee exports", "Brazil - coffee exports"),
+            // A long trailing segment is part of the headline.
+            (
+                "Steel tariffs explained - what changes for importers now",
+                "Steel tariffs explained - what changes for importers now",
+            ),
+            // Words that only look like a prefix, and a prefix with nothing after it.
+            (
+                "Updated tariff schedule takes effect",
+                "Updated tariff schedule takes effect",
+            ),
+            ("Update on the trade talks", "Update on the trade talks"),
+            ("UPDATE 1-", "UPDATE 1-"),
+            (
+                "Trade-war fears grow in Asia",
+                "Trade-war fears grow in Asia",
+            ),
+            ("", ""),
+        ];
+        for (title, want) in cases {
+            assert_eq!(comparable_headline(title), want, "{title:?}");
         }
     }
 

@@ -766,6 +766,119 @@ mod tests {
         }
     }
 
+    /// A short wire brief, as outlets run it under their own headline suffix and credit line.
+    const WIRE_BRIEF: &str = "Standard and Poor's Corp said it lowered its ratings on about \
+        1.3 billion dlrs of debt of Northfield Bancorp, citing rising non-performing assets and \
+        net charge-offs in real estate and energy loans. The agency said the bank still has \
+        high liquidity and is less exposed to Latin American borrowers than its peers.";
+
+    #[test]
+    fn copies_differing_in_outlet_suffix_prefix_and_credit_line_are_one_story() {
+        let credit = |outlet: &str| {
+            format!(
+                "{WIRE_BRIEF} This story was provided by a wire service and has not been \
+                 edited by {outlet} staff."
+            )
+        };
+        let reporting = format!("{WIRE_BRIEF} (Reporting by Yuki Sato; Editing by Tom Becker)");
+        let (credit_9, credit_66) = (credit("Outlet 0009"), credit("Outlet 0066"));
+        let title = "Northfield Bancorp Debt Downgraded By S/P";
+        let cases: &[(&str, Copy, Copy)] = &[
+            (
+                "numbered outlet suffixes, credit lines of each outlet",
+                (
+                    "Northfield Bancorp Debt Downgraded By S/P | Outlet 0009",
+                    &credit_9,
+                ),
+                (
+                    "Northfield Bancorp Debt Downgraded By S/P | Outlet 0066",
+                    &credit_66,
+                ),
+            ),
+            (
+                "a suffix and a reporting line against a wire prefix and a credit line",
+                (
+                    "Northfield Bancorp Debt Downgraded By S/P | Outlet 0009",
+                    &reporting,
+                ),
+                (
+                    "UPDATE 2-Northfield Bancorp Debt Downgraded By S/P",
+                    &credit_66,
+                ),
+            ),
+            (
+                "publisher suffixes",
+                (
+                    "Northfield Bancorp Debt Downgraded By S/P - Reuters",
+                    WIRE_BRIEF,
+                ),
+                (
+                    "Northfield Bancorp Debt Downgraded By S/P | AP News",
+                    &credit_66,
+                ),
+            ),
+            ("no suffix", (title, WIRE_BRIEF), (title, &credit_9)),
+        ];
+        for (name, (ta, xa), (tb, xb)) in cases {
+            let j = judge(&slot(ta, xa), &slot(tb, xb));
+            assert!(j.accept, "{name}: {}", j.summary());
+        }
+    }
+
+    /// A bond notice of the kind a wire sends many times a day, all but the issuer, dates,
+    /// coupon, price and manager the same.
+    fn bond_notice(issuer: &str, due: &str, coupon: &str, price: &str, manager: &str) -> String {
+        format!(
+            "{issuer} is issuing a 50 mln Australian dlr eurobond due {due} paying {coupon} pct \
+             and priced at {price} pct, lead manager {manager} said. The non-callable bond is \
+             available in denominations of 1,000 and 10,000 Australian dlrs and will be listed \
+             in Luxembourg. The selling concession is one pct while management and \
+             underwriting combined pays 1/2 pct. The payment date is in the spring and there \
+             will be a long first coupon."
+        )
+    }
+
+    #[test]
+    fn templated_notices_whose_fractions_and_dates_differ_are_different_stories() {
+        let harbour = bond_notice(
+            "Harbour Banking Corp",
+            "May 6, 1990",
+            "14-1/2",
+            "101-1/4",
+            "Nordbank Capital Markets",
+        );
+        let lindqvist = bond_notice(
+            "Lindqvist Finance NV",
+            "July 5, 1990",
+            "14-3/4",
+            "101-3/8",
+            "Carrow Sachs International",
+        );
+        let a = slot(
+            "Harbour Banking Issues 50 Mln Australian Dlr Bond",
+            &harbour,
+        );
+        let b = slot(
+            "Lindqvist Finance Issues 50 Mln Australian Dlr Bond",
+            &lindqvist,
+        );
+        let j = judge(&a, &b);
+        assert!(!j.accept, "{}", j.summary());
+        assert_eq!(j.reason, "figures differ", "{}", j.summary());
+        // The same notice written with other fraction signs, or trimmed, is still a copy.
+        let written = harbour
+            .replace("14-1/2", "14½")
+            .replace("101-1/4", "101 1/4");
+        let copy = slot(
+            "Harbour Banking Issues 50 Mln Australian Dlr Bond",
+            &written,
+        );
+        let j = judge(&a, &copy);
+        assert!(j.accept, "{}", j.summary());
+        let j = judge(&a, &slot("Harbour Banking bond", &trimmed(&harbour, 0.7)));
+        assert!(j.accept, "{}", j.summary());
+    }
+
     #[test]
     fn a_story_quoted_whole_in_a_longer_one_is_not_its_copy_but_a_trimmed_copy_is() {
         // A roundup carrying STORY whole after another story, and more text after it.

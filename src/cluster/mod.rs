@@ -10,14 +10,17 @@
 //! written `65.5`, `U.S.` is `us`; web and e-mail addresses are skipped). Every run of 4
 //! consecutive words is a *shingle*; shingles made only of stopwords are skipped. The signature
 //! keeps a 64-bin one-permutation MinHash of the distinct shingles (with densification), their
-//! count, a sample of up to 8 stemmed headline terms (stopwords, `UPDATE n-` and attribution
-//! words such as "sources" or "officials" dropped) and the text's *figures* (words with a
-//! digit) grouped by *context*, the nearest non-figure words before and after
-//! (`fixed at 1.8218 marks` → `at … marks`): for up to 6 contexts (smallest hashes) a 16-bit
-//! set of the figures standing there (one bit per figure; tables repeat contexts such as
-//! `vs … mln`; a figure with no word on one side is not used). Figures in the first or last
-//! 30 words within two words of a month, `am`/`pm`, "published", "updated", "ago" or
-//! "copyright" are skipped, as outlets stamp copies with their own dates. It also keeps the
+//! count, a sample of up to 8 stemmed headline terms (stopwords and attribution words such as
+//! "sources" or "officials" dropped, read from the headline without a wire prefix such as
+//! `UPDATE n-` or a short outlet suffix such as `| AP News`: `headline::comparable_headline`)
+//! and the text's *figures* (words with a digit) grouped by *context*, the nearest non-figure
+//! words before and after (`fixed at 1.8218 marks` → `at … marks`): for up to 6 contexts
+//! (smallest hashes) a 16-bit set of the figures standing there (one bit per figure; tables
+//! repeat contexts such as `vs … mln`; a figure with no word on one side is not used). A
+//! figure of several tokens is one value (`14-1/2`, `14½`, `May 6, 1990`), under a marked
+//! context. Figures in the first or last 30 words within two words of a month, `am`/`pm`,
+//! "published", "updated", "ago", "copyright", "edited", "staff" or "syndicated" are skipped,
+//! as outlets stamp copies with their own dates and credit lines. It also keeps the
 //! text's *lead*: its first 16 shingles in order, 8 bits each. In memory the index keeps 32
 //! minima with 16 bits and 32 with 8 bits, and so does [`Signature::to_bytes`] on disk (format
 //! version 3; versions 1, without the lead, and 2, with 32-bit minima, still read, cut to the
