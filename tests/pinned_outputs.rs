@@ -268,7 +268,7 @@ fn reuters_and_bbc_documents_normalize_and_sign_exactly_as_before() {
         (
             "reuters21578/trade.jsonl.gz",
             [
-                "69d3a1be056be6edaa5212e3680e70df",
+                "a875e9f4b3e68d023bda25cfcd7d4d3b",
                 "f3e8f4b9e09cc115755882e62092f39b",
                 "725d362c6be200b0bf9e690bf9ef0e52",
                 "eccaef5fbf776d3c0ef45ef4f8167ebb",

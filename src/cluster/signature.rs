@@ -560,8 +560,7 @@ fn is_figure(token: &str) -> bool {
 }
 
 /// Words around an outlet's own date or time stamp ("Published on 12:00 AM, January 31,
-/// 2018", "Updated 3 hours ago") or credit line ("has not been edited by Outlet 0066 staff",
-/// "published from a syndicated feed"), sorted for binary search.
+/// 2018", "Updated 3 hours ago"), sorted for binary search; see also [`CREDIT_CONTEXT`].
 const STAMP_CONTEXT: &[&str] = &[
     "ago",
     "am",
@@ -574,7 +573,6 @@ const STAMP_CONTEXT: &[&str] = &[
     "copyright",
     "dec",
     "december",
-    "edited",
     "edt",
     "est",
     "feb",
@@ -605,11 +603,18 @@ const STAMP_CONTEXT: &[&str] = &[
     "sep",
     "sept",
     "september",
-    "staff",
-    "syndicated",
     "updated",
     "utc",
 ];
+
+/// Words of an outlet's credit line ("This story has not been edited by Outlet 0066 staff",
+/// "published from a syndicated feed"), sorted for binary search. Credit lines close a text:
+/// these mark a stamp only in its last [`CREDIT_EDGE`] words and second half, where "cut 500
+/// staff" in a lead is the story's own figure.
+const CREDIT_CONTEXT: &[&str] = &["edited", "staff", "syndicated"];
+
+/// Words at the end of a text where an outlet's credit line may stand.
+const CREDIT_EDGE: usize = 20;
 
 /// Words at each end of a text where outlets put datelines, bylines and stamps.
 const STAMP_EDGE: usize = 30;
@@ -623,9 +628,13 @@ fn is_stamp(tokens: &[Cow<'_, str>], i: usize) -> bool {
         return false;
     }
     let around = &tokens[i.saturating_sub(2)..(i + 3).min(tokens.len())];
-    around
-        .iter()
-        .any(|t| STAMP_CONTEXT.binary_search(&t.as_ref()).is_ok())
+    // A credit line closes the text: in its last words and its second half (in a brief
+    // shorter than two edges, "cut 500 staff" in the lead is in both edges).
+    let in_tail = i + CREDIT_EDGE >= tokens.len() && 2 * i >= tokens.len();
+    around.iter().any(|t| {
+        STAMP_CONTEXT.binary_search(&t.as_ref()).is_ok()
+            || (in_tail && CREDIT_CONTEXT.binary_search(&t.as_ref()).is_ok())
+    })
 }
 
 /// Every figure of the text that is not a stamp ([`is_stamp`]), as context and value hashes.
@@ -1326,6 +1335,12 @@ mod tests {
                 0,
             ),
             ("bought 215 mln stg at 10-7/8 pct", 2),
+            // Credit words mark a stamp only where a credit line stands: at the end.
+            (
+                "The carmaker will cut 500 staff at its Ohio plant by March, the company said \
+                 in a statement on its website.",
+                1,
+            ),
             (
                 "Published on 12:00 AM, January 31, 2018. The pact, which both sides signed \
                  after a long round of talks in the capital and which the parliament is still \
