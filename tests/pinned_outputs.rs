@@ -268,7 +268,7 @@ fn reuters_and_bbc_documents_normalize_and_sign_exactly_as_before() {
         (
             "reuters21578/trade.jsonl.gz",
             [
-                "a875e9f4b3e68d023bda25cfcd7d4d3b",
+                "78461d9fbb65af385cc0f828ffcd38a0",
                 "f3e8f4b9e09cc115755882e62092f39b",
                 "725d362c6be200b0bf9e690bf9ef0e52",
                 "eccaef5fbf776d3c0ef45ef4f8167ebb",
@@ -278,7 +278,7 @@ fn reuters_and_bbc_documents_normalize_and_sign_exactly_as_before() {
         (
             "bbc_news/bbc.jsonl.gz",
             [
-                "18dfdd79b357c0fc1939abdb3fb51458",
+                "9153dcfbd66e50b14b09b61eba395848",
                 "d1a07403affe54ef356bf2944048017d",
                 "79eb7e98a04e3b20eda4a2ae39bccf47",
                 "d195ad8a11968feb1b6e96ef2480302d",

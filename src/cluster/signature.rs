@@ -608,33 +608,33 @@ const STAMP_CONTEXT: &[&str] = &[
 ];
 
 /// Words of an outlet's credit line ("This story has not been edited by Outlet 0066 staff",
-/// "published from a syndicated feed"), sorted for binary search. Credit lines close a text:
-/// these mark a stamp only in its last [`CREDIT_EDGE`] words and second half, where "cut 500
-/// staff" in a lead is the story's own figure.
-const CREDIT_CONTEXT: &[&str] = &["edited", "staff", "syndicated"];
+/// "published from a syndicated feed"), sorted for binary search: a figure within
+/// [`CREDIT_REACH`] words of one is the outlet's name or number. Not "staff" alone, which
+/// stories use with their own figures ("will cut 500 staff").
+const CREDIT_CONTEXT: &[&str] = &["edited", "syndicated"];
 
-/// Words at the end of a text where an outlet's credit line may stand.
-const CREDIT_EDGE: usize = 20;
+/// How far from a figure [`CREDIT_CONTEXT`] words are looked for ("edited by Outlet 0066").
+const CREDIT_REACH: usize = 5;
 
 /// Words at each end of a text where outlets put datelines, bylines and stamps.
 const STAMP_EDGE: usize = 30;
 
 /// Whether the figure at `i` may be an outlet's date or time stamp or part of its credit line:
 /// it lies within the first or last [`STAMP_EDGE`] words and a stamp word is within two words
-/// of it. Outlets stamp copies with their own dates and names, so such figures are no
+/// of it (a credit line's word within [`CREDIT_REACH`]). Outlets stamp copies with their own dates and names, so such figures are no
 /// evidence either way; dates inside the story ("pledged on May 6") are.
 fn is_stamp(tokens: &[Cow<'_, str>], i: usize) -> bool {
     if i >= STAMP_EDGE && i + STAMP_EDGE < tokens.len() {
         return false;
     }
     let around = &tokens[i.saturating_sub(2)..(i + 3).min(tokens.len())];
-    // A credit line closes the text: in its last words and its second half (in a brief
-    // shorter than two edges, "cut 500 staff" in the lead is in both edges).
-    let in_tail = i + CREDIT_EDGE >= tokens.len() && 2 * i >= tokens.len();
-    around.iter().any(|t| {
-        STAMP_CONTEXT.binary_search(&t.as_ref()).is_ok()
-            || (in_tail && CREDIT_CONTEXT.binary_search(&t.as_ref()).is_ok())
-    })
+    let credit = &tokens[i.saturating_sub(CREDIT_REACH)..(i + CREDIT_REACH + 1).min(tokens.len())];
+    around
+        .iter()
+        .any(|t| STAMP_CONTEXT.binary_search(&t.as_ref()).is_ok())
+        || credit
+            .iter()
+            .any(|t| CREDIT_CONTEXT.binary_search(&t.as_ref()).is_ok())
 }
 
 /// Every figure of the text that is not a stamp ([`is_stamp`]), as context and value hashes.
