@@ -41,14 +41,7 @@ async fn a_source_appended_to_the_config_is_polled_within_seconds_of_a_sighup() 
     // Longer than the watcher's 2 s look plus its settle time: the edit stays unseen.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(server.hits("b.xml"), 0, "the file watcher did not reload");
-    let pid = std::process::id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::sighup_self();
     server
         .wait_for_hits("b.xml", 1, Duration::from_secs(10))
         .await;

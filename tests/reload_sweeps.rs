@@ -143,18 +143,6 @@ impl Setting {
     }
 }
 
-/// Asks this process's daemon to reload.
-fn sighup() {
-    let pid = std::process::id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-}
-
 /// The value of the series `series` (name and labels as rendered) in the metrics, 0 if absent.
 fn metric(series: &str) -> f64 {
     tradefeed::telemetry::render_recorded()
@@ -181,7 +169,7 @@ fn runs(result: &str) -> f64 {
 async fn reload_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        sighup();
+        common::sighup_self();
         let again = Instant::now() + Duration::from_millis(100);
         while Instant::now() < again {
             if done() {
@@ -282,7 +270,7 @@ async fn a_reload_during_a_re_pick_waits_for_it_rather_than_running_beside_it() 
     reload_until("the first re-pick is running", || metric(RUNNING) >= 1.0).await;
     // The second, while it runs: `Long` above both, so every story is to move back.
     setting.set_priorities(Some(9), Some(5));
-    sighup();
+    common::sighup_self();
     let settled = Instant::now() + Duration::from_secs(60);
     let mut second_applied_while_first_ran = None;
     loop {

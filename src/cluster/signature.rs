@@ -560,49 +560,26 @@ fn is_figure(token: &str) -> bool {
 }
 
 /// Words around an outlet's own date or time stamp ("Published on 12:00 AM, January 31,
-/// 2018", "Updated 3 hours ago"), sorted for binary search; see also [`CREDIT_CONTEXT`].
+/// 2018", "Updated 3 hours ago"), sorted for binary search; month names ([`MONTHS`]) are
+/// stamp words too. See also [`CREDIT_CONTEXT`].
 const STAMP_CONTEXT: &[&str] = &[
     "ago",
     "am",
-    "apr",
-    "april",
-    "aug",
-    "august",
     "bst",
     "cet",
     "copyright",
-    "dec",
-    "december",
     "edt",
     "est",
-    "feb",
-    "february",
     "gmt",
     "hour",
     "hours",
-    "jan",
-    "january",
-    "jul",
-    "july",
-    "jun",
-    "june",
-    "mar",
-    "march",
-    "may",
     "min",
     "mins",
     "minute",
     "minutes",
-    "nov",
-    "november",
-    "oct",
-    "october",
     "pm",
     "posted",
     "published",
-    "sep",
-    "sept",
-    "september",
     "updated",
     "utc",
 ];
@@ -631,7 +608,7 @@ fn is_stamp(tokens: &[Cow<'_, str>], i: usize) -> bool {
     let credit = &tokens[i.saturating_sub(CREDIT_REACH)..(i + CREDIT_REACH + 1).min(tokens.len())];
     around
         .iter()
-        .any(|t| STAMP_CONTEXT.binary_search(&t.as_ref()).is_ok())
+        .any(|t| STAMP_CONTEXT.binary_search(&t.as_ref()).is_ok() || is_month(t.as_ref()))
         || credit
             .iter()
             .any(|t| CREDIT_CONTEXT.binary_search(&t.as_ref()).is_ok())
@@ -747,6 +724,7 @@ const MONTHS: &[&str] = &[
 ];
 
 /// Whether a (lower-case) token is a month name.
+/// Whether `token` (lower-case) is a month's name or abbreviation.
 fn is_month(token: &str) -> bool {
     MONTHS.binary_search(&token).is_ok()
 }

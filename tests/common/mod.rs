@@ -334,3 +334,15 @@ pub async fn fetch_pass(config: &tradefeed::config::Config) -> Vec<tradefeed::in
         })
         .collect()
 }
+
+/// Sends SIGHUP to this test process, whose daemon (run in-process) takes it as a reload.
+pub fn sighup_self() {
+    let pid = std::process::id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
