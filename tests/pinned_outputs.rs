@@ -278,7 +278,7 @@ fn reuters_and_bbc_documents_normalize_and_sign_exactly_as_before() {
         (
             "bbc_news/bbc.jsonl.gz",
             [
-                "9153dcfbd66e50b14b09b61eba395848",
+                "3efd5e269f5f817b224d0aaa60e4415e",
                 "d1a07403affe54ef356bf2944048017d",
                 "79eb7e98a04e3b20eda4a2ae39bccf47",
                 "d195ad8a11968feb1b6e96ef2480302d",

@@ -132,12 +132,28 @@ pub(crate) fn comparable_headline(title: &str) -> &str {
                 .filter(|w| !w.is_empty())
                 .count()
         };
-        let tail = words(&head[at + sep.len()..]);
-        if !(1..=MAX_TRAILING_WORDS).contains(&tail) || words(&head[..at]) < MIN_HEAD_WORDS {
+        let segment = &head[at + sep.len()..];
+        let tail = words(segment);
+        if !(1..=MAX_TRAILING_WORDS).contains(&tail)
+            || words(&head[..at]) < MIN_HEAD_WORDS
+            || tells_figures(segment)
+        {
             return head;
         }
         head = head[..at].trim_end();
     }
+}
+
+/// Whether a trailing segment says figures of the story rather than naming an outlet: it holds
+/// a digit and a word in lower case ("- 3-month bills", "- 7.3 bln dlrs"), where a name is
+/// capitalized ("| Outlet 0066", "- 9News"). Dropped, its figures could no longer tell two
+/// templated headlines apart ("… results - 3-month bills" against "… - 6-month bills").
+/// Headlines all in capitals (old wire style) cannot be told so and lose such a segment.
+fn tells_figures(segment: &str) -> bool {
+    segment.bytes().any(|b| b.is_ascii_digit())
+        && segment
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| w.chars().count() >= 2 && w.chars().all(char::is_lowercase))
 }
 
 /// `title` without a leading wire prefix: one of [`WIRE_PREFIXES`], optionally a revision
@@ -403,6 +419,20 @@ mod tests {
             (
                 "UPDATE 1-Bank Of Japan Steps Up Dollar Buying - sources",
                 "Bank Of Japan Steps Up Dollar Buying",
+            ),
+            // A segment that says figures of the story stays; an outlet's name with a number
+            // goes.
+            (
+                "Treasury bill auction results today - 3-month bills",
+                "Treasury bill auction results today - 3-month bills",
+            ),
+            (
+                "Japan trade surplus narrows in February - 7.3 bln dlrs",
+                "Japan trade surplus narrows in February - 7.3 bln dlrs",
+            ),
+            (
+                "Storm closes schools across the state - 9News",
+                "Storm closes schools across the state",
             ),
             // The segment is the headline: too few words would stay.
             (

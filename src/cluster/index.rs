@@ -839,6 +839,23 @@ mod tests {
     }
 
     #[test]
+    fn templated_headlines_told_apart_by_a_trailing_segment_of_figures_stay_apart() {
+        let text = "The Treasury sold bills at its weekly auction on Monday, the department \
+                    said, and dealers said demand was steady with the bid-to-cover ratio in \
+                    line with recent weeks and foreign buyers taking their usual share.";
+        let a = slot("Treasury bill auction results today - 3-month bills", text);
+        let b = slot("Treasury bill auction results today - 6-month bills", text);
+        let j = judge(&a, &b);
+        assert!(!j.accept, "{}", j.summary());
+        assert_eq!(j.reason, "headline figures differ", "{}", j.summary());
+        // An outlet's name with a number is still no figure of the story.
+        let c = slot("Treasury bill auction results today | Outlet 0066", text);
+        let d = slot("Treasury bill auction results today | Outlet 0009", text);
+        let j = judge(&c, &d);
+        assert!(j.accept, "{}", j.summary());
+    }
+
+    #[test]
     fn templated_notices_whose_fractions_and_dates_differ_are_different_stories() {
         let harbour = bond_notice(
             "Harbour Banking Corp",
