@@ -127,15 +127,10 @@ pub(crate) fn comparable_headline(title: &str) -> &str {
         else {
             return head;
         };
-        let words = |s: &str| {
-            s.split(|c: char| !c.is_alphanumeric())
-                .filter(|w| !w.is_empty())
-                .count()
-        };
         let segment = &head[at + sep.len()..];
-        let tail = words(segment);
+        let tail = words(segment).count();
         if !(1..=MAX_TRAILING_WORDS).contains(&tail)
-            || words(&head[..at]) < MIN_HEAD_WORDS
+            || words(&head[..at]).count() < MIN_HEAD_WORDS
             || tells_figures(segment)
         {
             return head;
@@ -151,9 +146,13 @@ pub(crate) fn comparable_headline(title: &str) -> &str {
 /// Headlines all in capitals (old wire style) cannot be told so and lose such a segment.
 fn tells_figures(segment: &str) -> bool {
     segment.bytes().any(|b| b.is_ascii_digit())
-        && segment
-            .split(|c: char| !c.is_alphanumeric())
-            .any(|w| w.chars().count() >= 2 && w.chars().all(char::is_lowercase))
+        && words(segment).any(|w| w.chars().count() >= 2 && w.chars().all(char::is_lowercase))
+}
+
+/// The runs of letters and digits of `s`: its words, as headlines are compared.
+fn words(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
 }
 
 /// `title` without a leading wire prefix: one of [`WIRE_PREFIXES`], optionally a revision
@@ -248,10 +247,7 @@ fn normalized(s: &str) -> String {
 /// [`normalized`] of any text, a char at a time.
 fn normalized_by_chars(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for word in s
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
+    for word in words(s) {
         if !out.is_empty() {
             out.push(' ');
         }

@@ -240,17 +240,11 @@ impl Rendered {
     /// milliseconds: call it on a blocking thread). Others asking meanwhile wait for it.
     fn gzip(&self) -> &axum::body::Bytes {
         self.gzip.get_or_init(|| {
-            use std::io::Write;
             // A rendering without its body has its gzip form (see [`Rendered::gzip_only`]).
             let body = self.body.as_deref().unwrap_or_default();
-            let mut encoder = flate2::write::GzEncoder::new(
-                Vec::with_capacity(body.len() / 3),
-                flate2::Compression::new(GZIP_LEVEL),
-            );
-            encoder
-                .write_all(body)
-                .expect("writing to a Vec cannot fail");
-            axum::body::Bytes::from(encoder.finish().expect("writing to a Vec cannot fail"))
+            gzip_within(body, usize::MAX)
+                .expect("no gzip form is past usize::MAX bytes")
+                .into()
         })
     }
 
@@ -260,28 +254,14 @@ impl Rendered {
     /// as soon as its output is past what could be kept (a 50 MB rendering would otherwise
     /// cost seconds of compression, thrown away, on every such request).
     fn gzip_within(&self, limit: usize) -> bool {
-        use std::io::Write;
         if self.gzip.get().is_some() {
             return true;
         }
         let body = self.body.as_deref().unwrap_or_default();
-        let mut encoder = flate2::write::GzEncoder::new(
-            Vec::with_capacity((body.len() / 3).min(limit)),
-            flate2::Compression::new(GZIP_LEVEL),
-        );
-        for chunk in body.chunks(GZIP_CHUNK_BYTES) {
-            encoder
-                .write_all(chunk)
-                .expect("writing to a Vec cannot fail");
-            if encoder.get_ref().len() > limit {
-                return false;
-            }
-        }
-        let gzip = encoder.finish().expect("writing to a Vec cannot fail");
-        if gzip.len() > limit {
+        let Some(gzip) = gzip_within(body, limit) else {
             return false;
-        }
-        let _ = self.gzip.set(axum::body::Bytes::from(gzip));
+        };
+        let _ = self.gzip.set(gzip.into());
         true
     }
 
@@ -311,6 +291,26 @@ impl Rendered {
             .expect("inflating our own gzip form in memory cannot fail");
         axum::body::Bytes::from(body)
     }
+}
+
+/// `body` gzipped at [`GZIP_LEVEL`], or `None` as soon as the output is past `limit` bytes
+/// (looked at every [`GZIP_CHUNK_BYTES`] of input, and at the end).
+fn gzip_within(body: &[u8], limit: usize) -> Option<Vec<u8>> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity((body.len() / 3).min(limit)),
+        flate2::Compression::new(GZIP_LEVEL),
+    );
+    for chunk in body.chunks(GZIP_CHUNK_BYTES) {
+        encoder
+            .write_all(chunk)
+            .expect("writing to a Vec cannot fail");
+        if encoder.get_ref().len() > limit {
+            return None;
+        }
+    }
+    let gzip = encoder.finish().expect("writing to a Vec cannot fail");
+    (gzip.len() <= limit).then_some(gzip)
 }
 
 /// The ETag of the gzip form of the body tagged `etag` (`"…"`): `"…-gz"`. A different tag
