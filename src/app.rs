@@ -207,8 +207,8 @@ impl Pipeline {
         // Start-up does this work before anything else runs, and to the end: the token is
         // never cancelled (a daemon's reloads run it again in the background, see `sweep`).
         let whole = CancellationToken::new();
-        rescore_if_changed(&store, &classifier, &whole).await?;
         let classifier = Arc::new(classifier);
+        rescore_if_changed(&store, &classifier, &whole).await?;
         repick_if_priorities_changed(&store, &classifier, &whole).await?;
         let classifier: SharedClassifier = Arc::new(RwLock::new(classifier));
         let fetcher = fetcher
@@ -243,22 +243,31 @@ pub enum Sweep<T> {
 
 /// Re-scores every stored story when the topic profiles differ from those that scored them.
 /// The profiles' fingerprint is recorded (meta `classifier`) only once every story was
-/// re-scored: stopped by `cancel`, the next start or reload re-scores again.
+/// re-scored: stopped by `cancel`, or with stories that polls kept changing while they were
+/// scored (see [`rescore_all`]), the next start or reload re-scores again.
 pub async fn rescore_if_changed(
     store: &Store,
-    classifier: &Classifier,
+    classifier: &Arc<Classifier>,
     cancel: &CancellationToken,
 ) -> anyhow::Result<Sweep<()>> {
     let fingerprint = classifier.fingerprint();
     if store.meta("classifier").await?.as_deref() == Some(fingerprint.as_str()) {
         return Ok(Sweep::Done(()));
     }
-    let Sweep::Done(n) = rescore_all(store, classifier, cancel).await? else {
+    let Sweep::Done(rescored) = rescore_all(store, classifier, cancel).await? else {
         return Ok(Sweep::Stopped);
     };
+    if rescored.left > 0 {
+        warn!(
+            stories = rescored.left,
+            "stories changed by polls while they were re-scored; \
+             re-scored again at the next start or reload"
+        );
+        return Ok(Sweep::Done(()));
+    }
     store.set_meta("classifier", &fingerprint).await?;
     info!(
-        stories = n,
+        stories = rescored.stories,
         "topic profiles changed; stored stories re-scored"
     );
     Ok(Sweep::Done(()))
@@ -315,7 +324,8 @@ pub async fn repick_if_priorities_changed(
     Ok(Sweep::Done(changed))
 }
 
-/// Passes of [`repick_if_priorities_changed`] at most, while polls overtake its picks.
+/// Passes of [`repick_if_priorities_changed`] (and of [`rescore_all`]) at most, while polls
+/// overtake their writes.
 const REPICK_PASSES: usize = 3;
 
 /// The work of [`repick_if_priorities_changed`], whatever the stored priorities: how many
@@ -397,30 +407,82 @@ fn pick_representative(
     })
 }
 
-/// Re-scores every stored story with `classifier`; returns how many. Stopped between batches
-/// when `cancel` fires (each batch's scores are replaced in one write).
+/// What [`rescore_all`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rescored {
+    /// Stories read and scored (each once, however often it was read again).
+    pub stories: usize,
+    /// Stories whose scores were still not written after the last pass, because a poll
+    /// changed them each time between their read and the write: they keep the scores the
+    /// poll gave them. Nonzero, the re-score is not done.
+    pub left: usize,
+}
+
+/// Re-scores every stored story with `classifier`. Stopped between batches when `cancel`
+/// fires (each batch's scores are replaced in one write).
+///
+/// A poll may change a story (another representative, an edited text) between the batch's
+/// read and its write; the story's scores are then not overwritten with those of the text it
+/// had (see [`Store::replace_scores`]). Such stories are read and scored again in a further
+/// pass, [`REPICK_PASSES`] in all at most; those still changed after the last are counted in
+/// [`Rescored::left`].
 pub async fn rescore_all(
     store: &Store,
-    classifier: &Classifier,
+    classifier: &Arc<Classifier>,
     cancel: &CancellationToken,
-) -> anyhow::Result<Sweep<usize>> {
+) -> anyhow::Result<Sweep<Rescored>> {
     let mut after = 0;
-    let mut total = 0;
+    let mut stories = 0;
+    let mut changed = Vec::new();
     loop {
         if cancel.is_cancelled() {
             return Ok(Sweep::Stopped);
         }
         let batch = store.stories_for_scoring(after, RESCORE_BATCH).await?;
         let Some(last) = batch.last() else { break };
-        after = last.0;
-        total += batch.len();
-        let scores = batch
-            .into_iter()
-            .map(|(id, title, text)| (id, classifier.score(&title, &text)))
-            .collect();
-        store.replace_scores(scores).await?;
+        after = last.story;
+        stories += batch.len();
+        changed.extend(score_and_replace(store, classifier, batch).await?);
     }
-    Ok(Sweep::Done(total))
+    for _ in 1..REPICK_PASSES {
+        if changed.is_empty() {
+            break;
+        }
+        let again = std::mem::take(&mut changed);
+        for ids in again.chunks(RESCORE_BATCH) {
+            if cancel.is_cancelled() {
+                return Ok(Sweep::Stopped);
+            }
+            let batch = store.stories_to_score(ids.to_vec()).await?;
+            changed.extend(score_and_replace(store, classifier, batch).await?);
+        }
+    }
+    Ok(Sweep::Done(Rescored {
+        stories,
+        left: changed.len(),
+    }))
+}
+
+/// Scores `batch` and writes the scores of the stories a poll has not changed since they
+/// were read; returns the others (see [`Store::replace_scores`]).
+async fn score_and_replace(
+    store: &Store,
+    classifier: &Arc<Classifier>,
+    batch: Vec<crate::store::StoryToScore>,
+) -> anyhow::Result<Vec<crate::domain::StoryId>> {
+    // Scoring a batch is CPU work: off the async threads.
+    let classifier = Arc::clone(classifier);
+    let scores = tokio::task::spawn_blocking(move || {
+        batch
+            .into_iter()
+            .map(|story| {
+                let scores = classifier.score(&story.title, &story.text);
+                (story, scores)
+            })
+            .collect()
+    })
+    .await?;
+    Ok(store.replace_scores(scores).await?)
 }
 
 /// Brings the stored stories up to date with the classifier and the priorities in force
@@ -1111,10 +1173,33 @@ mod tests {
 
     /// Stores one new entry of `source` now.
     async fn store_entry(store: &Store, source: &str, identity: &str) {
+        store_copy(
+            store,
+            source,
+            identity,
+            (
+                &format!("Steel duties {identity}"),
+                &format!("Text {identity}."),
+            ),
+            Vec::new(),
+        )
+        .await;
+    }
+
+    /// Stores `source`'s entry `identity` now, with `(title, text)` and topic `scores` as a
+    /// poll would: new, or an edit of the entry stored under that identity (its content hash
+    /// is made from the title and text).
+    async fn store_copy(
+        store: &Store,
+        source: &str,
+        identity: &str,
+        (title, text): (&str, &str),
+        scores: Vec<crate::domain::TopicScore>,
+    ) {
         let now = Utc::now();
         let entry = Entry {
             identity: identity.into(),
-            title: format!("Steel duties {identity}"),
+            title: title.into(),
             earlier_title: None,
             link: Some(format!("http://a.example/{identity}")),
             canonical_url: Some(format!("http://a.example/{identity}")),
@@ -1122,10 +1207,10 @@ mod tests {
             published: now,
             updated: now,
             dated: true,
-            html: format!("<p>Text {identity}.</p>"),
-            text: format!("Text {identity}."),
+            html: format!("<p>{text}</p>"),
+            text: text.into(),
             fingerprint: format!("fp-{identity}"),
-            content_hash: format!("4:{identity}"),
+            content_hash: format!("4:{identity}:{title}:{text}"),
             base_url: None,
         };
         store
@@ -1149,7 +1234,7 @@ mod tests {
                     signature: None,
                     near_match: None,
                     headline: None,
-                    scores: Some(Vec::new()),
+                    scores: Some(scores),
                     replaces_hash: None,
                 }],
             })
@@ -1268,6 +1353,74 @@ mod tests {
             store.meta("priorities").await.unwrap(),
             Some(store.priorities().await.unwrap())
         );
+        store.close().await;
+    }
+
+    /// The audit's interleaving, step by step: a re-score reads a batch, a poll then edits a
+    /// story of it (a new title and text, with the poll's own scores), and the re-score
+    /// writes the scores of what it read. They are not written over the poll's: the story is
+    /// handed back, and read again it is scored from the text it has now.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_re_score_does_not_overwrite_the_scores_of_a_story_a_poll_changed_since_its_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_hourly_sources(&dir.path().join("t.db"), &["A"]).await;
+        let old = (
+            "Markets close higher",
+            "Shares rose on strong bank earnings.",
+        );
+        store_copy(&store, "A", "a-1", old, Vec::new()).await;
+        let classifier = Arc::new(Classifier::builtin());
+        let scores_of = |story: i64| {
+            let store = store.clone();
+            async move { store.story(story).await.unwrap().unwrap().topics }
+        };
+
+        let read = store.stories_for_scoring(0, RESCORE_BATCH).await.unwrap();
+        assert_eq!(read.len(), 1);
+        let story = read[0].story;
+        let new = (
+            "US doubles steel tariffs, EU threatens WTO case",
+            "The United States doubled tariffs on steel imports; the European Union said it \
+             would bring a WTO dispute over the duties.",
+        );
+        let polls = classifier.score(new.0, new.1);
+        assert_ne!(
+            polls,
+            classifier.score(old.0, old.1),
+            "the texts score apart"
+        );
+        store_copy(&store, "A", "a-1", new, polls.clone()).await;
+        assert_eq!(scores_of(story).await, polls);
+
+        let not_written = score_and_replace(&store, &classifier, read).await.unwrap();
+        assert_eq!(not_written, [story]);
+        assert_eq!(scores_of(story).await, polls, "the poll's scores stay");
+
+        let again = store.stories_to_score(not_written).await.unwrap();
+        assert_eq!((again[0].title.as_str(), again[0].text.as_str()), new);
+        // Scores that differ from the poll's show that this write is applied.
+        let marked: Vec<_> = again
+            .into_iter()
+            .map(|read| {
+                let mut scores = classifier.score(&read.title, &read.text);
+                scores.iter_mut().for_each(|s| s.why.push("again".into()));
+                (read, scores)
+            })
+            .collect();
+        let written = marked[0].1.clone();
+        assert!(store.replace_scores(marked).await.unwrap().is_empty());
+        assert_eq!(scores_of(story).await, written);
+
+        // A whole re-score with nothing changing meanwhile leaves nothing behind.
+        let whole = CancellationToken::new();
+        assert_eq!(
+            rescore_all(&store, &classifier, &whole).await.unwrap(),
+            Sweep::Done(Rescored {
+                stories: 1,
+                left: 0
+            })
+        );
+        assert_eq!(scores_of(story).await, polls);
         store.close().await;
     }
 

@@ -342,6 +342,9 @@ async fn respond(
             let to = path.split_once("?to=").map_or("/feed", |(_, to)| to);
             redirect("301 Moved Permanently", to)
         }
+        path if path.starts_with("/redirect?to=") => {
+            redirect("302 Found", &path["/redirect?to=".len()..])
+        }
         "/loop-a" => redirect("302 Found", "/loop-b"),
         "/loop-b" => redirect("302 Found", "/loop-a"),
         path if path.starts_with("/chain/") => {
@@ -1065,4 +1068,151 @@ async fn limits_too_long_for_the_clock_fetch_instead_of_panicking() {
     )
     .await;
     assert!(second.is_err(), "the second request waits for its spacing");
+}
+
+/// Limits whose ceiling (4 × a 250 ms timeout) passes in a second, with a spacing that keeps
+/// a host just asked busy for ten: a deterministic stand-in for a host whose queue of slow
+/// polls outlasts the ceiling.
+fn ceiling_limits() -> FetchLimits {
+    FetchLimits {
+        total_timeout: Duration::from_millis(250),
+        per_host_concurrency: 1,
+        per_host_spacing: Duration::from_secs(10),
+        ..limits()
+    }
+}
+
+/// `outcome` is the ceiling passing, a second after the fetch began, mostly spent waiting.
+fn assert_busy_host(what: &str, outcome: Result<FetchOutcome, FetchError>, elapsed: Duration) {
+    let ceiling = Duration::from_secs(1);
+    match &outcome {
+        Err(error @ FetchError::BusyHost { ceiling: c, waited }) => {
+            assert_eq!(*c, ceiling, "{what}");
+            assert!(
+                *waited >= ceiling / 2 && *waited <= ceiling,
+                "{what}: waited {waited:?}"
+            );
+            assert_eq!(error.kind(), "busy_host");
+            let message = error.to_string();
+            assert!(
+                message.contains("gave up after 1s in all (4 × the timeout)")
+                    && message.contains("waiting for a busy host's free slot"),
+                "{what}: {message}"
+            );
+        }
+        other => panic!("{what}: expected the ceiling, got {other:?}"),
+    }
+    assert!(
+        elapsed >= ceiling - Duration::from_millis(50) && elapsed < ceiling * 2,
+        "{what} took {elapsed:?}"
+    );
+}
+
+/// Waiting at a host's gate does not count against the timeout, but a fetch, waits
+/// included, ends at its ceiling: at its first host as at a host a redirect leads to. Neither
+/// request that waited reaches the busy host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_that_waits_for_a_busy_host_past_its_ceiling_fails_as_busy_host() {
+    let (origin, target) = (TestServer::start().await, TestServer::start().await);
+    let fetcher = Fetcher::new(ceiling_limits()).unwrap();
+    // The target's one request for the next ten seconds.
+    fetched(fetcher.fetch(&get(target.url("/feed"))).await);
+    let timed = |url: String| {
+        let fetcher = fetcher.clone();
+        async move {
+            let started = Instant::now();
+            let outcome = fetcher.fetch(&get(url)).await;
+            (outcome, started.elapsed())
+        }
+    };
+    // Both at once, to keep the test at one ceiling's length.
+    let (first_gate, hop) = tokio::join!(
+        timed(target.url("/feed")),
+        timed(origin.url(&format!("/redirect?to={}", target.url("/feed")))),
+    );
+    assert_busy_host("waiting at the first host", first_gate.0, first_gate.1);
+    assert_busy_host("waiting at the host redirected to", hop.0, hop.1);
+    let paths = |server: &TestServer| -> Vec<String> {
+        server.requests().into_iter().map(|r| r.path).collect()
+    };
+    assert_eq!(paths(&target), ["/feed"]);
+    assert_eq!(
+        paths(&origin),
+        [format!("/redirect?to={}", target.url("/feed"))]
+    );
+}
+
+/// A poll whose fetch passes its ceiling is recorded against its source as `busy_host`, with
+/// the message that says why, and its poll slot (one of `concurrency`) is free again at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_past_its_ceiling_is_recorded_as_busy_host_and_frees_its_slot() {
+    use std::sync::RwLock;
+    let (origin, target) = (TestServer::start().await, TestServer::start().await);
+    let fetcher = Fetcher::new(ceiling_limits()).unwrap();
+    fetched(fetcher.fetch(&get(target.url("/feed"))).await);
+    let dir = tempfile::tempdir().unwrap();
+    let store = tradefeed::store::Store::open(
+        &dir.path().join("t.db"),
+        tradefeed::store::Access::ReadWrite,
+    )
+    .unwrap();
+    let source = tradefeed::domain::Source {
+        name: "Redirected".into(),
+        url: origin.url(&format!("/redirect?to={}", target.url("/feed"))),
+        schedule: tradefeed::domain::Schedule::parse("*/5 * * * *").unwrap(),
+        enabled: true,
+        tags: Vec::new(),
+        priority: 0,
+        cluster: true,
+        allow_private_redirects: false,
+    };
+    store
+        .sync_sources(std::slice::from_ref(&source), |_, t| t)
+        .await
+        .unwrap();
+    let ingestor = tradefeed::ingest::Ingestor::new(
+        store.clone(),
+        fetcher,
+        Arc::new(RwLock::new(Arc::new(
+            tradefeed::classify::Classifier::builtin(),
+        ))),
+        tradefeed::ingest::IngestSettings {
+            max_items_per_poll: 500,
+            max_jitter: Duration::ZERO,
+            backoff_base: Duration::from_secs(60),
+            backoff_cap: Duration::from_secs(3600),
+            retention: None,
+            cluster: tradefeed::cluster::ClusterConfig::default(),
+        },
+    )
+    .await
+    .unwrap();
+    let slots = Arc::new(tokio::sync::Semaphore::new(1));
+    let slot = Arc::clone(&slots).acquire_owned().await.unwrap();
+    let started = Instant::now();
+    let report = ingestor
+        .poll(
+            &source,
+            None,
+            slot,
+            &tokio_util::sync::CancellationToken::new(),
+        )
+        .await;
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "the poll took {elapsed:?}"
+    );
+    assert_eq!(report.outcome, "busy_host");
+    assert_eq!(slots.available_permits(), 1, "the poll's slot is free");
+    let states = store.source_states().await.unwrap();
+    let state = states.iter().find(|s| s.name == "Redirected").unwrap();
+    assert_eq!(state.last_outcome.as_deref(), Some("busy_host"));
+    let error = state.last_error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("waiting for a busy host's free slot"),
+        "{error}"
+    );
+    assert_eq!(state.consecutive_failures, 1);
+    store.close().await;
 }

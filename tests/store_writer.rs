@@ -1251,6 +1251,9 @@ async fn new_stories_are_represented_by_their_entry_and_ids_are_never_reused_aft
     assert_eq!(stories, [(1, 1), (2, 2)]);
     assert_foreign_keys_hold(&db);
 
+    // A re-scoring reads story 1 before the prune.
+    let read = pipeline.store.stories_for_scoring(0, 1).await.unwrap();
+    assert_eq!(read.len(), 1);
     let pruned = pipeline
         .store
         .prune(Utc::now() + chrono::Duration::days(1))
@@ -1268,13 +1271,15 @@ async fn new_stories_are_represented_by_their_entry_and_ids_are_never_reused_aft
         .unwrap();
     assert_eq!(left, (0, 0), "keys and scores of pruned stories");
     assert_foreign_keys_hold(&db);
-    // A re-scoring that read story 1 before the prune and writes after it brings no scores
-    // back for the story that is gone.
-    pipeline
+    // Writing after it, it brings no scores back for the story that is gone, and says so.
+    let read = read.into_iter().next().unwrap();
+    assert_eq!(read.story, 1);
+    let not_written = pipeline
         .store
-        .replace_scores(vec![(1, vec![trade_score(0.9, "tariff".into())])])
+        .replace_scores(vec![(read, vec![trade_score(0.9, "tariff".into())])])
         .await
         .unwrap();
+    assert_eq!(not_written, [1]);
     assert_foreign_keys_hold(&db);
     // A still lists its two pruned items, and a new one.
     server.put("a.xml", feed(&[1, 2, 3]));

@@ -744,10 +744,10 @@ fn eval(
 
 async fn reclassify(cli: &Cli) -> anyhow::Result<ExitCode> {
     let config = load_config(cli)?;
-    let classifier = app::load_classifier(&config)?;
+    let classifier = std::sync::Arc::new(app::load_classifier(&config)?);
     let store = app::open_store(&config).await?;
     let started = std::time::Instant::now();
-    let app::Sweep::Done(n) = app::rescore_all(
+    let app::Sweep::Done(rescored) = app::rescore_all(
         &store,
         &classifier,
         &tokio_util::sync::CancellationToken::new(),
@@ -756,12 +756,22 @@ async fn reclassify(cli: &Cli) -> anyhow::Result<ExitCode> {
     else {
         anyhow::bail!("re-scoring stopped before every story was scored");
     };
+    // The database is this process's alone (see `open_store`), so no poll changes a story
+    // meanwhile; should one have, the profiles are not recorded as applied.
+    if rescored.left > 0 {
+        store.close().await;
+        anyhow::bail!(
+            "{} stories changed while they were re-scored; run reclassify again",
+            rescored.left
+        );
+    }
     store
         .set_meta("classifier", &classifier.fingerprint())
         .await?;
     store.close().await;
     println!(
-        "re-scored {n} stories for {} in {:.2}s",
+        "re-scored {} stories for {} in {:.2}s",
+        rescored.stories,
         classifier.topic_names().join(", "),
         started.elapsed().as_secs_f64()
     );

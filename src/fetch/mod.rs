@@ -10,6 +10,7 @@ mod response;
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -27,7 +28,8 @@ pub struct FetchLimits {
     /// Time allowed to establish a TCP/TLS connection.
     pub connect_timeout: Duration,
     /// Time allowed for the whole exchange, redirects and body included (stops slow-drip
-    /// servers); waits for a host's slot are not counted.
+    /// servers); waits for a host's slot are not counted. A fetch, those waits included, ends
+    /// after [`CEILING_FACTOR`] times this at most (see [`FetchError::BusyHost`]).
     pub total_timeout: Duration,
     /// Maximum body size, counted after decompression.
     pub max_body_bytes: u64,
@@ -115,6 +117,19 @@ pub enum FetchError {
     /// The connect or total time limit ran out.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    /// The fetch's ceiling ([`CEILING_FACTOR`] × `total_timeout` of wall time, waits at
+    /// hosts' gates included) passed: the hosts it asked were kept busy by other polls for
+    /// longer than it may wait. Not a `timeout`: the servers may answer quickly once asked.
+    #[error(
+        "gave up after {ceiling:?} in all ({CEILING_FACTOR} × the timeout), {waited:?} of it \
+         waiting for a busy host's free slot (per_host_concurrency, per_host_spacing_ms)"
+    )]
+    BusyHost {
+        /// The ceiling that passed.
+        ceiling: Duration,
+        /// How long of it the fetch waited at hosts' gates (to the millisecond).
+        waited: Duration,
+    },
     /// The body exceeded the size limit (after decompression).
     #[error("body larger than {limit} bytes")]
     TooLarge {
@@ -165,6 +180,17 @@ pub enum FetchError {
 /// read, so the error's message, the stored wait and the next due time all agree.
 pub const MAX_RETRY_AFTER: chrono::Duration = chrono::Duration::days(7);
 
+/// A fetch ends after this many times `total_timeout` of wall time at most, however long it
+/// waits at hosts' gates (which its `total_timeout` does not count, see [`Budget`]).
+///
+/// Those waits are finite each, but a source whose redirects lead into a host that other
+/// polls keep busy could wait at each hop, holding one of the process's poll slots
+/// (`concurrency`) all the while; many such sources hold them all. Four times the timeout
+/// leaves at least three timeouts' worth for waiting (the exchange itself is bounded by one),
+/// enough to queue behind a few of the host's own slow polls, and gives the operator one
+/// bound to reason with: no poll's fetch takes longer than 4 × `timeout_secs`.
+pub const CEILING_FACTOR: u32 = 4;
+
 /// ", retry after 2026-11-28 03:01:04 UTC" when the server said when, else nothing.
 fn retry_note(retry_after: &Option<DateTime<Utc>>) -> String {
     retry_after.map_or_else(String::new, |t| {
@@ -173,13 +199,14 @@ fn retry_note(retry_after: &Option<DateTime<Utc>>) -> String {
 }
 
 impl FetchError {
-    /// A short stable label: `invalid_url`, `connect`, `timeout`, `too_large`, `redirects`,
-    /// `private_redirect`, `gone`, `rate_limited`, `http_status`, `transport`.
+    /// A short stable label: `invalid_url`, `connect`, `timeout`, `busy_host`, `too_large`,
+    /// `redirects`, `private_redirect`, `gone`, `rate_limited`, `http_status`, `transport`.
     pub fn kind(&self) -> &'static str {
         match self {
             FetchError::InvalidUrl(_) => "invalid_url",
             FetchError::Connect(_) => "connect",
             FetchError::Timeout(_) => "timeout",
+            FetchError::BusyHost { .. } => "busy_host",
             FetchError::TooLarge { .. } => "too_large",
             FetchError::TooManyRedirects(_) | FetchError::RedirectLoop(_) => "redirects",
             FetchError::PrivateRedirect => "private_redirect",
@@ -196,7 +223,8 @@ impl FetchError {
 /// Every request goes through the per-host gates (`per_host_concurrency` in flight,
 /// `per_host_spacing` between starts); a redirect to the same host keeps the slot its chain
 /// holds. Waiting at a gate does not count against `total_timeout`, everything else (connect,
-/// every redirect hop, the body) does (see [`Budget`]).
+/// every redirect hop, the body) does (see [`Budget`]); the whole fetch, waits included, is
+/// bounded by [`CEILING_FACTOR`] × `total_timeout` (see [`Ceiling`]).
 ///
 /// It holds two clients, alike but for their resolver: `client` connects wherever a name
 /// leads, `public_client` only to public addresses. Which one a request uses is the redirect
@@ -315,9 +343,14 @@ impl Fetcher {
             final_url = tracing::field::Empty,
         );
         async {
-            let pass = self.hosts.enter(&url).await;
+            let ceiling = Ceiling::start(self.limits.total_timeout);
             let started = Instant::now();
-            let result = self.exchange(request, url, pass).await;
+            let result = ceiling
+                .run(async {
+                    let pass = ceiling.wait(self.hosts.enter(&url)).await;
+                    self.exchange(request, url, pass, &ceiling).await
+                })
+                .await;
             let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             match &result {
                 Ok(FetchOutcome::Fetched(feed)) => {
@@ -335,13 +368,14 @@ impl Fetcher {
     }
 
     /// The redirect loop and the final response, within the total timeout (waits at the
-    /// gates of the hosts redirected to excepted, see [`Budget`]); `pass` is the slot taken
-    /// at `url`'s host.
+    /// gates of the hosts redirected to excepted, see [`Budget`]; they are counted in
+    /// `ceiling`); `pass` is the slot taken at `url`'s host.
     async fn exchange(
         &self,
         request: &FetchRequest,
         mut url: Url,
         mut pass: HostPass,
+        ceiling: &Ceiling,
     ) -> Result<FetchOutcome, FetchError> {
         let mut budget = Budget::start(self.limits.total_timeout);
         let source = url.clone();
@@ -424,7 +458,9 @@ impl Fetcher {
             }
             tracing::debug!(status, location = %next, "following redirect");
             // Kept to the same host; left before queueing at another (see `HostGates::hop`).
-            pass = budget.pause(self.hosts.hop(pass, &next)).await;
+            pass = budget
+                .pause(ceiling.wait(self.hosts.hop(pass, &next)))
+                .await;
             url = next;
         }
     }
@@ -501,6 +537,80 @@ impl Budget {
         let out = wait.await;
         self.deadline = self.deadline.and_then(|d| d.checked_add(began.elapsed()));
         out
+    }
+}
+
+/// The wall-time bound of one whole fetch, [`CEILING_FACTOR`] × `total_timeout`, which
+/// unlike [`Budget`] runs on while the fetch waits at hosts' gates, and the time spent
+/// waiting there, for the error that says so.
+#[derive(Debug)]
+struct Ceiling {
+    limit: Duration,
+    /// `None` for a limit too long for the clock (never).
+    deadline: Option<tokio::time::Instant>,
+    /// Nanoseconds waited at gates so far. Atomic rather than a `Cell` so that the fetch's
+    /// future, which borrows it, stays `Send`.
+    waited: AtomicU64,
+}
+
+impl Ceiling {
+    /// The whole ceiling for `total_timeout`, starting now.
+    fn start(total_timeout: Duration) -> Ceiling {
+        let limit = total_timeout.saturating_mul(CEILING_FACTOR);
+        Ceiling {
+            limit,
+            deadline: tokio::time::Instant::now().checked_add(limit),
+            waited: AtomicU64::new(0),
+        }
+    }
+
+    /// `work`, or [`FetchError::BusyHost`] once the ceiling passes. `work` is dropped then,
+    /// and with it the host slot it held or queued for.
+    async fn run<T>(
+        &self,
+        work: impl Future<Output = Result<T, FetchError>>,
+    ) -> Result<T, FetchError> {
+        let Some(deadline) = self.deadline else {
+            return work.await;
+        };
+        // Its own statement, so that `work` (and the clock of a wait it was in, see
+        // `Ceiling::wait`) is dropped before the time waited is read.
+        let outcome = tokio::time::timeout_at(deadline, work).await;
+        outcome.unwrap_or_else(|_| {
+            // The wait's clock stops a little after the deadline (when the timer is seen
+            // to fire): never said to be longer than the ceiling.
+            let waited = Duration::from_nanos(self.waited.load(Ordering::Relaxed)).min(self.limit);
+            Err(FetchError::BusyHost {
+                ceiling: self.limit,
+                waited: Duration::from_millis(
+                    u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+                ),
+            })
+        })
+    }
+
+    /// `wait` (a wait at a host's gate), its time counted as waited, also when the ceiling
+    /// passes during it.
+    async fn wait<T>(&self, wait: impl Future<Output = T>) -> T {
+        let _clock = WaitClock {
+            waited: &self.waited,
+            began: tokio::time::Instant::now(),
+        };
+        wait.await
+    }
+}
+
+/// Adds the time since `began` to `waited` when dropped: when the wait ends, or when it is
+/// dropped unfinished.
+struct WaitClock<'a> {
+    waited: &'a AtomicU64,
+    began: tokio::time::Instant,
+}
+
+impl Drop for WaitClock<'_> {
+    fn drop(&mut self) {
+        let nanos = u64::try_from(self.began.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.waited.fetch_add(nanos, Ordering::Relaxed);
     }
 }
 

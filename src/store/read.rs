@@ -208,6 +208,28 @@ pub struct Outranked {
     pub candidates: Vec<Candidate>,
 }
 
+/// A story as read for re-scoring (see [`Store::stories_for_scoring`]): what its scores are
+/// made from, and what [`Store::replace_scores`] checks is still there before it writes them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoryToScore {
+    pub story: StoryId,
+    /// Its representative entry when read.
+    pub representative: Option<i64>,
+    pub title: String,
+    /// The story's plain text, as scored.
+    pub text: String,
+}
+
+/// One row of `SELECT id, representative, title, text FROM stories`.
+fn story_to_score(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoryToScore> {
+    Ok(StoryToScore {
+        story: r.get(0)?,
+        representative: r.get(1)?,
+        title: r.get(2)?,
+        text: r.get(3)?,
+    })
+}
+
 /// A stored copy that may come to represent its story.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
@@ -496,20 +518,40 @@ impl Store {
         .await
     }
 
-    /// Every story's id, title and text, for re-scoring; `after` pages through by id.
+    /// Stories after `after` (by id, at most `limit`) with what re-scoring reads of them.
     pub async fn stories_for_scoring(
         &self,
         after: StoryId,
         limit: usize,
-    ) -> Result<Vec<(StoryId, String, String)>, StoreError> {
+    ) -> Result<Vec<StoryToScore>, StoreError> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, title, text FROM stories WHERE id > ?1 ORDER BY id LIMIT ?2",
+                "SELECT id, representative, title, text FROM stories
+                  WHERE id > ?1 ORDER BY id LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![after, limit as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?;
+            let rows = stmt.query_map(params![after, limit as i64], story_to_score)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// The stories of `ids` that still exist, as [`Store::stories_for_scoring`] reads them: read
+    /// again when a poll changed them after an earlier read (see [`Store::replace_scores`]).
+    pub async fn stories_to_score(
+        &self,
+        ids: Vec<StoryId>,
+    ) -> Result<Vec<StoryToScore>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, representative, title, text FROM stories WHERE id = ?1",
+            )?;
+            let mut stories = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(story) = stmt.query_row([id], story_to_score).optional()? {
+                    stories.push(story);
+                }
+            }
+            Ok(stories)
         })
         .await
     }

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::idle::polled_sql;
 use super::key_filter::KeyFilter;
-use super::{DueTimes, PollJob, Store, StoreError, WriteJob, secs};
+use super::{DueTimes, PollJob, Store, StoreError, StoryToScore, WriteJob, secs};
 use crate::domain::{CopyWeight, Entry, Headline, Source, StoryId, TopicScore};
 
 /// How far apart (seconds) a title-only copy and the story it joins by headline may be
@@ -506,34 +506,47 @@ impl Store {
         Ok(QueuedPoll { answer })
     }
 
-    /// Replaces the topic scores of stories (re-scoring after a profile change).
+    /// Replaces the topic scores of stories (re-scoring after a profile change), each with
+    /// the scores of the story as it was read. Returns the stories whose scores were not
+    /// written: those gone since the read, and those whose representative, title or text
+    /// changed since. The stories were read on another connection before this job ran, and a
+    /// poll in between may have given one another representative or an edited text, with
+    /// scores of its own: scores of what was read would overwrite them with those of a text
+    /// the story no longer has. Read again, such a story is scored afresh. A story that a
+    /// prune deleted must not get scores back without it (SQLite does not check foreign keys
+    /// here); read again, it is simply not found.
     pub async fn replace_scores(
         &self,
-        scores: Vec<(StoryId, Vec<TopicScore>)>,
-    ) -> Result<(), StoreError> {
-        self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            {
-                let tx = &Prepared::new(&tx);
-                for (story, s) in &scores {
-                    // The stories were read on another connection before this job ran: a
-                    // prune in between may have deleted one, with its scores, which must not
-                    // come back without it (SQLite does not check foreign keys here).
-                    let exists =
-                        query_opt(tx, "SELECT 1 FROM stories WHERE id = ?1", [story], |_| {
-                            Ok(())
-                        })?;
-                    if exists.is_some() {
-                        write_scores(tx, *story, s, false)?;
+        scores: Vec<(StoryToScore, Vec<TopicScore>)>,
+    ) -> Result<Vec<StoryId>, StoreError> {
+        let not_written = self
+            .write(move |conn| {
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let mut not_written = Vec::new();
+                {
+                    let tx = &Prepared::new(&tx);
+                    for (read, s) in &scores {
+                        let unchanged = query_opt(
+                            tx,
+                            "SELECT 1 FROM stories WHERE id = ?1 AND representative IS ?2
+                                AND title = ?3 AND text = ?4",
+                            params![read.story, read.representative, read.title, read.text],
+                            |_| Ok(()),
+                        )?;
+                        if unchanged.is_some() {
+                            write_scores(tx, read.story, s, false)?;
+                        } else {
+                            not_written.push(read.story);
+                        }
                     }
                 }
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await?;
+                tx.commit()?;
+                Ok(not_written)
+            })
+            .await?;
         self.bump_version();
-        Ok(())
+        Ok(not_written)
     }
 
     /// Makes each pick's entry the representative of its story, with the story's title,
