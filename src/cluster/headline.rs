@@ -2,7 +2,11 @@
 //! (Google News) carry only a headline with the publisher's name added, and a description
 //! that repeats the two.
 
-use super::signature::{HEADLINE_NOISE, is_stopword};
+use std::sync::OnceLock;
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::signature::{HEADLINE_NOISE, WordHashes, is_stopword_hash};
 use crate::domain::Headline;
 
 /// Fewest distinctive headline words (not stopwords, not generic words such as "wrap" or
@@ -229,12 +233,10 @@ pub fn headline_of(title: &str, text: &str) -> Option<Headline> {
     let distinctive = key
         .split(' ')
         .filter(|w| {
-            w.chars().count() > 1
-                && !w.chars().all(|c| c.is_ascii_digit())
-                && !is_stopword(w)
-                && !HEADLINE_NOISE.contains(w)
-                && !GENERIC.contains(w)
-                && !CALENDAR.contains(w)
+            w.chars().count() > 1 && !w.chars().all(|c| c.is_ascii_digit()) && {
+                let hash = xxh3_64(w.as_bytes());
+                !is_stopword_hash(hash) && !is_filler_hash(hash)
+            }
         })
         .count();
     (distinctive >= MIN_DISTINCTIVE_WORDS).then_some(Headline {
@@ -242,6 +244,16 @@ pub fn headline_of(title: &str, text: &str) -> Option<Headline> {
         title_only,
         dropped_suffix,
     })
+}
+
+/// Whether the word whose `xxh3_64` is `hash` says nothing of a headline's event: one of
+/// [`HEADLINE_NOISE`], [`GENERIC`] or [`CALENDAR`]. One probe of a table of their hashes (three
+/// scans of the lists compared every headline word with 77 others).
+fn is_filler_hash(hash: u64) -> bool {
+    static TABLE: OnceLock<WordHashes> = OnceLock::new();
+    TABLE
+        .get_or_init(|| WordHashes::of(&[HEADLINE_NOISE, GENERIC, CALENDAR]))
+        .contains(hash)
 }
 
 /// Lower-cased words (runs of letters and digits), joined by single spaces.
@@ -305,6 +317,22 @@ mod tests {
                 .max_by_key(|(at, _)| *at);
             proptest::prop_assert_eq!(last_separator(&s), by_rfind);
         }
+    }
+
+    #[test]
+    fn the_filler_table_holds_exactly_the_listed_words() {
+        let listed = || HEADLINE_NOISE.iter().chain(GENERIC).chain(CALENDAR);
+        assert!(listed().all(|w| xxh3_64(w.as_bytes()) != 0));
+        let filler = |w: &str| is_filler_hash(xxh3_64(w.as_bytes()));
+        assert!(listed().all(|w| filler(w)));
+        // Near misses of every listed word, and words of events, are not fillers.
+        for w in listed() {
+            for near in [format!("{w}s"), format!("x{w}"), w[1..].to_string()] {
+                let is_listed = listed().any(|l| *l == near);
+                assert_eq!(filler(&near), is_listed, "{near}");
+            }
+        }
+        assert!(!filler("tariffs") && !filler("steel") && !filler(""));
     }
 
     #[test]

@@ -526,33 +526,48 @@ pub(super) fn is_stopword(token: &str) -> bool {
 /// replaced a `match` over the strings that cost as much as the hashing (2% of a cold pass).
 /// A word taken for a stopword because its 64-bit hash equals one (odds 2⁻⁵⁸ per distinct
 /// word) would only drop the shingles made of stopwords and it alone.
-fn is_stopword_hash(hash: u64) -> bool {
-    static TABLE: OnceLock<[u64; STOPWORD_SLOTS]> = OnceLock::new();
-    let table = TABLE.get_or_init(|| {
-        let mut table = [0; STOPWORD_SLOTS];
-        for word in STOPWORDS {
+pub(super) fn is_stopword_hash(hash: u64) -> bool {
+    static TABLE: OnceLock<WordHashes> = OnceLock::new();
+    TABLE
+        .get_or_init(|| WordHashes::of(&[STOPWORDS]))
+        .contains(hash)
+}
+
+/// A set of words by their `xxh3_64`: open addressing in [`WORD_HASH_SLOTS`] slots, one probe
+/// for most words that are not in it. No listed word hashes to 0 (checked by tests), so 0
+/// marks an empty slot.
+pub(super) struct WordHashes([u64; WORD_HASH_SLOTS]);
+
+/// Slots of a [`WordHashes`]: a power of two, under a third full with the longest word list.
+const WORD_HASH_SLOTS: usize = 256;
+
+impl WordHashes {
+    /// The words of `lists`, which hold fewer than [`WORD_HASH_SLOTS`] words together.
+    pub(super) fn of(lists: &[&[&str]]) -> WordHashes {
+        let mut table = [0; WORD_HASH_SLOTS];
+        for word in lists.iter().flat_map(|list| list.iter()) {
             let h = xxh3_64(word.as_bytes());
-            let mut i = h as usize % STOPWORD_SLOTS;
-            while table[i] != 0 {
-                i = (i + 1) % STOPWORD_SLOTS;
+            let mut i = h as usize % WORD_HASH_SLOTS;
+            while table[i] != 0 && table[i] != h {
+                i = (i + 1) % WORD_HASH_SLOTS;
             }
             table[i] = h;
         }
-        table
-    });
-    // No stopword hashes to 0 (checked by a test), so 0 marks an empty slot.
-    let mut i = hash as usize % STOPWORD_SLOTS;
-    loop {
-        match table[i] {
-            0 => return false,
-            h if h == hash => return true,
-            _ => i = (i + 1) % STOPWORD_SLOTS,
+        WordHashes(table)
+    }
+
+    /// Whether the word whose `xxh3_64` is `hash` is one of the set's.
+    pub(super) fn contains(&self, hash: u64) -> bool {
+        let mut i = hash as usize % WORD_HASH_SLOTS;
+        loop {
+            match self.0[i] {
+                0 => return false,
+                h if h == hash => return true,
+                _ => i = (i + 1) % WORD_HASH_SLOTS,
+            }
         }
     }
 }
-
-/// Slots of the stopword hash table: a power of two, under a third full.
-const STOPWORD_SLOTS: usize = 256;
 
 /// A figure is a token with a digit: amounts, percentages, dates, "1st".
 fn is_figure(token: &str) -> bool {
