@@ -254,6 +254,10 @@ pub async fn rescore_if_changed(
     if store.meta("classifier").await?.as_deref() == Some(fingerprint.as_str()) {
         return Ok(Sweep::Done(()));
     }
+    // A poll the writer was writing when the classifier was replaced may hold scores of the
+    // old profiles: it is written before the stories are read (polls written after it score
+    // with the new ones, see `ingest::ClusterHook`).
+    store.finish_writes_in_hand().await?;
     let Sweep::Done(rescored) = rescore_all(store, classifier, cancel).await? else {
         return Ok(Sweep::Stopped);
     };
