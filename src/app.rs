@@ -148,6 +148,42 @@ fn warn_if_default_topic_missing(topics_dir: &std::path::Path, classifier: &Clas
     }
 }
 
+/// One line per URL (compared as `import-opml` compares them) that more than one source
+/// names, in config order. Legal (two names for one feed), but usually a mistake, and the feed
+/// is then polled once for each. `check` prints them; start-up and reload log them
+/// (`warn_if_sources_share_a_url`).
+pub fn same_url_warnings(sources: &[crate::domain::Source]) -> Vec<String> {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for source in sources {
+        let key = crate::opml::comparable_url(&source.url);
+        match index.get(&key) {
+            Some(&i) => groups[i].1.push(&source.name),
+            None => {
+                index.insert(key, groups.len());
+                groups.push((&source.url, vec![&source.name]));
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|(_, names)| names.len() > 1)
+        .map(|(url, names)| {
+            format!(
+                "sources {} have the same URL {url}: it is polled once for each",
+                names.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// Logs [`same_url_warnings`]'s warnings, if any.
+fn warn_if_sources_share_a_url(sources: &[crate::domain::Source]) {
+    for message in same_url_warnings(sources) {
+        warn!("{message}");
+    }
+}
+
 /// Opens the store for writing (in the blocking pool: it may run an integrity check).
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let path = config.storage.path.clone();
@@ -190,6 +226,7 @@ impl Pipeline {
             }
         };
         warn_if_default_topic_missing(&config.topics_dir, &classifier);
+        warn_if_sources_share_a_url(&config.sources);
         let store = store?;
         sync_sources(&store, config)
             .await
@@ -254,6 +291,10 @@ pub async fn rescore_if_changed(
     if store.meta("classifier").await?.as_deref() == Some(fingerprint.as_str()) {
         return Ok(Sweep::Done(()));
     }
+    // A poll the writer was writing when the classifier was replaced may hold scores of the
+    // old profiles: it is written before the stories are read (polls written after it score
+    // with the new ones, see `ingest::ClusterHook`).
+    store.finish_writes_in_hand().await?;
     let Sweep::Done(rescored) = rescore_all(store, classifier, cancel).await? else {
         return Ok(Sweep::Stopped);
     };
@@ -1084,6 +1125,7 @@ impl Live {
             Err(e) => return self.refuse(error_chain(&e)),
         };
         warn_if_default_topic_missing(&new.topics_dir, &classifier);
+        warn_if_sources_share_a_url(&new.sources);
         // Compared with what is in use, not with the previous config: a change that was
         // warned about and then undone is no change.
         if !listens_on(self.listening, new.server.listen) {

@@ -232,17 +232,57 @@ impl From<ParseError> for PrepareError {
 /// write: looks each entry up just before it is written and adds the new stories just after.
 /// Polls pass through the writer one at a time in queue order, so two copies polled at the
 /// same moment cannot both miss each other, and no lock is held while a poll waits its turn.
+///
+/// It also keeps the poll's scores those of the profiles in force when it writes: a poll
+/// whose profiles a reload replaced while it ran has its entries scored again on the writer
+/// (see [`ClusterHook::score_with_the_profiles_in_force`]). Polls without signatures (sources
+/// that opt out of clustering) get one for that alone.
 struct ClusterHook {
     index: Arc<std::sync::RwLock<Option<StoryIndex>>>,
     /// Each entry's signature and publication time, in entry order.
     signatures: Vec<Option<(Signature, DateTime<Utc>)>>,
+    /// Whether any entry has a signature: without, the index is neither read nor written.
+    clustered: bool,
     last_prune: Arc<std::sync::Mutex<Instant>>,
-    /// Scores the copies the pipeline left unscored, should one come to represent its story.
+    /// The classifier the poll scored its entries with; scores the copies the pipeline left
+    /// unscored, should one come to represent its story.
     classifier: Arc<Classifier>,
+    /// The classifier in force, compared with `classifier` when the poll is written.
+    shared: SharedClassifier,
+}
+
+impl ClusterHook {
+    /// When a reload replaced the classifier since the poll took it, the scores the pipeline
+    /// worked out are those of the old profiles, and the sweep that re-scores every stored
+    /// story may already have passed this poll's stories (or their ids): written, they would
+    /// stay stale until the stories change again. They are dropped and the entries scored
+    /// with the classifier in force instead, each only if it comes to represent its story
+    /// ([`PollHook::score`]). The writer runs this just before the write, one poll at a time,
+    /// so a reload after it is one the sweep it starts sees written. Without a reload (the
+    /// usual case) this is one pointer comparison per poll.
+    fn score_with_the_profiles_in_force(&mut self, entries: &mut [EntryWrite]) {
+        {
+            let in_force = self.shared.read().unwrap_or_else(PoisonError::into_inner);
+            if Arc::ptr_eq(&self.classifier, &in_force) {
+                return;
+            }
+            self.classifier = Arc::clone(&in_force);
+        }
+        for write in entries {
+            // A hash renewal writes no scores (see `EntryWrite::replaces_hash`).
+            if write.replaces_hash.is_none() {
+                write.scores = None;
+            }
+        }
+    }
 }
 
 impl PollHook for ClusterHook {
     fn before_write(&mut self, entries: &mut [EntryWrite]) {
+        self.score_with_the_profiles_in_force(entries);
+        if !self.clustered {
+            return;
+        }
         let index = read_index(&self.index);
         let Some(index) = index.as_ref() else {
             return;
@@ -257,6 +297,9 @@ impl PollHook for ClusterHook {
     }
 
     fn after_write(&mut self, result: &PollResult) {
+        if !self.clustered {
+            return;
+        }
         let mut index = write_index(&self.index);
         let Some(index) = index.as_mut() else {
             return;
@@ -592,8 +635,9 @@ impl Ingestor {
             allow_private_redirects: source.allow_private_redirects,
         };
 
-        // One classifier for the whole poll, including the copies its hook scores on the
-        // writer, even if the topic profiles are reloaded meanwhile.
+        // The classifier the poll scores with. Should a reload replace it before the poll is
+        // written, the writer scores the entries again with the one in force then (see
+        // `ClusterHook::score_with_the_profiles_in_force`).
         let classifier = Arc::clone(
             &self
                 .classifier
@@ -717,19 +761,23 @@ impl Ingestor {
                 Some((sig, w.entry.published))
             })
             .collect();
-        let hook: Option<Box<dyn PollHook>> = if signatures.iter().any(Option::is_some) {
-            if let Err(e) = self.ensure_index(&settings).await {
-                return self.store_failure(source, clock, &settings, e, server_wait);
-            }
-            Some(Box::new(ClusterHook {
-                index: Arc::clone(&self.index),
-                signatures,
-                last_prune: Arc::clone(&self.last_prune),
-                classifier,
-            }))
-        } else {
-            None
-        };
+        let clustered = signatures.iter().any(Option::is_some);
+        if clustered && let Err(e) = self.ensure_index(&settings).await {
+            return self.store_failure(source, clock, &settings, e, server_wait);
+        }
+        // Any entry that writes scores needs the hook, clustered or not: a reload may replace
+        // the profiles before the poll is written.
+        let hook: Option<Box<dyn PollHook>> =
+            entries.iter().any(|w| w.replaces_hash.is_none()).then(|| {
+                Box::new(ClusterHook {
+                    index: Arc::clone(&self.index),
+                    signatures,
+                    clustered,
+                    last_prune: Arc::clone(&self.last_prune),
+                    classifier,
+                    shared: Arc::clone(&self.classifier),
+                }) as Box<dyn PollHook>
+            });
         let record = PollRecord {
             source: source.name.clone(),
             url: source.url.clone(),
@@ -2026,5 +2074,112 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         store.close().await;
+    }
+
+    /// Serves `body` as an RSS feed to one request on 127.0.0.1, answering only once
+    /// `release` fires; `fetched` fires when the request has come in. Returns the URL.
+    async fn serve_held_feed(
+        body: &'static str,
+    ) -> (
+        String,
+        tokio::sync::oneshot::Receiver<()>,
+        tokio::sync::oneshot::Sender<()>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (fetched_tx, fetched) = tokio::sync::oneshot::channel();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = fetched_tx.send(());
+            let _ = released.await;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = socket.write_all(head.as_bytes()).await;
+            let _ = socket.write_all(body.as_bytes()).await;
+            let _ = socket.shutdown().await;
+        });
+        (format!("http://{addr}/feed.xml"), fetched, release)
+    }
+
+    /// A poll takes the classifier in force when it starts; a reload replaces the topic
+    /// profiles while the poll's feed is still being fetched (the sweep it starts may pass
+    /// the poll's stories before they are written). What the poll writes is scored with the
+    /// profiles in force when it is written, not with those it started with, whether its
+    /// source clusters (a poll with a near-duplicate hook) or not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_poll_overtaken_by_a_reload_writes_the_scores_of_the_profiles_in_force() {
+        const FEED: &str = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel>\
+            <title>T</title><link>http://t.example/</link><description>d</description>\
+            <item><guid>a</guid><link>http://t.example/a</link>\
+            <title>EU opens anti-dumping probe into Chinese steel</title>\
+            <description>Brussels said steel imports surged.</description>\
+            <pubDate>Tue, 10 Nov 2026 09:00:00 GMT</pubDate></item>\
+            <item><guid>b</guid><link>http://t.example/b</link>\
+            <title>Central bank holds rates</title>\
+            <description>Inflation eased in October.</description>\
+            <pubDate>Tue, 10 Nov 2026 08:00:00 GMT</pubDate></item>\
+            </channel></rss>";
+        let topics = tempfile::tempdir().unwrap();
+        std::fs::write(
+            topics.path().join("steel.toml"),
+            "name = \"steel\"\nthreshold = 0.5\n[positive]\n\"steel\" = 1.5\n",
+        )
+        .unwrap();
+        for cluster in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let settings = test_settings(Duration::from_secs(600), Duration::from_secs(21_600));
+            let (store, ingestor) = ingestor_over_a_new_store(dir.path(), &settings).await;
+            let (url, fetched, release) = serve_held_feed(FEED).await;
+            let source = Source {
+                url,
+                cluster,
+                ..test_source("held")
+            };
+            store
+                .sync_sources(std::slice::from_ref(&source), |_, t| t)
+                .await
+                .unwrap();
+            let poll = tokio::spawn({
+                let (ingestor, source) = (ingestor.clone(), source.clone());
+                async move { poll_alone(&ingestor, &source).await }
+            });
+            // The request is out: the poll has taken the built-in classifier.
+            fetched.await.unwrap();
+            let reloaded = Arc::new(Classifier::load(topics.path()).unwrap());
+            *ingestor.classifier.write().unwrap() = Arc::clone(&reloaded);
+            release.send(()).unwrap();
+            let report = poll.await.unwrap();
+            assert_eq!(report.new_entries, 2, "cluster {cluster}: {report:?}");
+
+            let stored = store.stories_for_scoring(0, 10).await.unwrap();
+            assert_eq!(stored.len(), 2, "cluster {cluster}");
+            for story in stored {
+                let topics = store.story(story.story).await.unwrap().unwrap().topics;
+                let names: Vec<_> = topics.iter().map(|t| t.topic.as_str()).collect();
+                assert_eq!(names, ["steel"], "cluster {cluster}: {}", story.title);
+                assert_eq!(
+                    topics,
+                    reloaded.score(&story.title, &story.text),
+                    "cluster {cluster}: {}",
+                    story.title
+                );
+            }
+            store.close().await;
+        }
     }
 }

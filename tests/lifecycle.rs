@@ -320,3 +320,79 @@ fn reloads_warn_about_a_listen_or_database_change_only_while_it_differs_from_wha
     until("stopped");
     assert!(child.wait().unwrap().success());
 }
+
+/// Two sources naming one feed are legal but usually a mistake, and the feed is polled once
+/// for each: as `check` does, the daemon's start-up log warns of them, and so does a reload
+/// of a config that has them; one without them gets no word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_and_reload_warn_of_sources_that_share_a_url() {
+    let server = common::FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    server.put("b.xml", common::trade_deal_feed());
+    server.put("c.xml", common::trade_deal_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _port) = common::write_config_on_free_port(
+        dir.path(),
+        &[
+            ("A", server.url("a.xml")),
+            ("B", server.url("b.xml")),
+            ("A again", server.url("a.xml")),
+        ],
+        "",
+    );
+    let shared = std::fs::read_to_string(&config).unwrap();
+    let mut child = run_daemon(&config, Stdio::piped());
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // The log's lines up to and including the first that contains `needle`.
+    let mut until = |needle: &str| -> Vec<String> {
+        let mut seen = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            let done = line.contains(needle);
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
+        panic!("the daemon's log ended before {needle:?}: {seen:#?}");
+    };
+    let warning = |names: &str, path: &str| {
+        format!(
+            "sources {names} have the same URL {}: it is polled once for each",
+            server.url(path)
+        )
+    };
+    // Through the file watcher alone (see the test above); each edit changes the size.
+    let reload = |text: &str| std::fs::write(&config, text).unwrap();
+
+    let log = until("tradefeed started");
+    assert!(
+        log.iter()
+            .any(|l| l.contains(&warning("A, A again", "a.xml"))),
+        "{log:#?}"
+    );
+
+    let apart = common::replaced(
+        &shared,
+        &format!("name = \"A again\"\nurl = \"{}\"", server.url("a.xml")),
+        &format!("name = \"C\"\nurl = \"{}\"", server.url("c.xml")),
+    );
+    reload(&apart);
+    let log = until("config reloaded");
+    assert!(
+        !log.iter().any(|l| l.contains("have the same URL")),
+        "{log:#?}"
+    );
+
+    let b_twice = common::replaced(&apart, &server.url("c.xml"), &server.url("b.xml"));
+    reload(&b_twice);
+    let log = until("config reloaded");
+    assert!(
+        log.iter().any(|l| l.contains(&warning("B, C", "b.xml"))),
+        "{log:#?}"
+    );
+
+    sigterm(&child);
+    until("stopped");
+    assert!(child.wait().unwrap().success());
+}

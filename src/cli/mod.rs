@@ -3,7 +3,7 @@
 
 mod opml;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -259,7 +259,7 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
     if let Some(message) = app::missing_default_topic(&config.topics_dir, &classifier) {
         eprintln!("warning: {message}");
     }
-    for message in same_url_warnings(&config.sources) {
+    for message in app::same_url_warnings(&config.sources) {
         eprintln!("warning: {message}");
     }
     let builtin = if config.topics_dir.is_dir() {
@@ -288,34 +288,6 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
         config.storage.path.display()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// One line per URL (compared as `import-opml` compares them) that more than one source
-/// names, in config order. Legal (two names for one feed), but usually a mistake, and the feed
-/// is then polled once for each.
-fn same_url_warnings(sources: &[crate::domain::Source]) -> Vec<String> {
-    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for source in sources {
-        let key = crate::opml::comparable_url(&source.url);
-        match index.get(&key) {
-            Some(&i) => groups[i].1.push(&source.name),
-            None => {
-                index.insert(key, groups.len());
-                groups.push((&source.url, vec![&source.name]));
-            }
-        }
-    }
-    groups
-        .into_iter()
-        .filter(|(_, names)| names.len() > 1)
-        .map(|(url, names)| {
-            format!(
-                "sources {} have the same URL {url}: it is polled once for each",
-                names.join(", ")
-            )
-        })
-        .collect()
 }
 
 async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {

@@ -223,7 +223,9 @@ pub struct Placement {
 /// `after_write` records is what the next poll's `before_write` sees: the ingest keeps its
 /// near-duplicate index here, and two copies written moments apart cannot miss each other.
 pub trait PollHook: Send {
-    /// Before the poll's entries are written: may annotate them (e.g. `near_match`).
+    /// Before the poll's entries are written: may annotate them (e.g. `near_match`), or drop
+    /// their scores (`EntryWrite::scores` set to `None`) to have them worked out by `score`
+    /// (when the topic profiles the poll scored with have been replaced since).
     fn before_write(&mut self, entries: &mut [EntryWrite]);
     /// After the poll's writes succeeded, with where each new entry went. (Its batch may still
     /// fail to commit: see [`Store::record_poll_with`].)
@@ -601,6 +603,15 @@ impl Store {
             self.bump_version();
         }
         Ok(changed)
+    }
+
+    /// Returns once the writes the writer thread has in hand are done (committed or given
+    /// up): a job of its own waits its turn behind them, the writer running one at a time.
+    /// A re-score after a reload starts with it, so a poll whose hook checked the classifier
+    /// in force before the reload replaced it (see `PollHook::before_write`) is written
+    /// before the re-score reads the stories.
+    pub async fn finish_writes_in_hand(&self) -> Result<(), StoreError> {
+        self.write(|_| Ok(())).await
     }
 
     /// Sets a value in the meta table.
