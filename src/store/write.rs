@@ -1682,6 +1682,29 @@ fn write_entry<'a>(
         joined = join_by_headline(tx, poll, headline, secs(e.published))?;
     }
 
+    // The same item under another id: a feed that makes up its guids (and session links) at
+    // each request, or renumbers them, lists the same title and text again, with the same
+    // date or none. The story holds it from this source already; storing it again would add
+    // an appearance per poll, for ever ("Also reported by" the source itself, once per poll).
+    // Only a text long enough for its fingerprint to be a story key counts (see
+    // `story_keys`); a notice the source publishes again under another date is an entry of
+    // its own. Its keys are not stored either: a session link would add one per poll.
+    if let Some((story, _, _)) = &joined
+        && e.title.len() + e.text.len() >= 20
+        && query_opt(
+            tx,
+            "SELECT 1 FROM entries WHERE story_id = ?1 AND source_id = ?2 AND fingerprint = ?3
+                 AND (NOT ?4 OR published = ?5)
+             LIMIT 1",
+            params![story, source_id, e.fingerprint, e.dated, secs(e.published)],
+            |_| Ok(true),
+        )?
+        .unwrap_or(false)
+    {
+        result.unchanged_entries += 1;
+        return Ok(());
+    }
+
     let entry_id = poll.take_entry_id(tx)?;
     let (story_id, evidence, joined_story) = match joined {
         Some((story, evidence, read)) => (story, evidence, Some(read)),
