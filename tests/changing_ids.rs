@@ -144,3 +144,47 @@ async fn an_undated_item_whose_id_changes_at_every_poll_is_stored_once() {
     );
     assert_eq!(rows, vec![(1, 1)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_whose_tracking_parameters_change_at_every_poll_is_no_edit() {
+    let server = FeedServer::start().await;
+    let feed = |campaign: &str, path: &str| {
+        let link = format!(
+            "https://news.example/{path}?id=7&amp;utm_source=rss&amp;utm_campaign={campaign}"
+        );
+        Resource::feed(rss(
+            "Tracked",
+            &[(
+                "tracked-1",
+                link.as_str(),
+                "Steel tariff talks collapse in Geneva",
+                TEXT,
+                "Fri, 27 Nov 2026 10:00:00 GMT",
+            )],
+        ))
+    };
+    server.put("tracked.xml", feed("c1", "steel"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Tracked", server.url("tracked.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+    let db = dir.path().join("tradefeed.db");
+    let before: Vec<(i64, i64)> = row_pairs(&db, "SELECT updated, last_changed FROM entries");
+
+    for n in [2, 3, 1] {
+        server.put("tracked.xml", feed(&format!("c{n}"), "steel"));
+        let again = fetch_pass(&config).await;
+        assert_eq!(
+            (again[0].new_entries, again[0].updated_entries),
+            (0, 0),
+            "poll {n}: only the tracking parameters changed: {again:?}"
+        );
+    }
+    let after: Vec<(i64, i64)> = row_pairs(&db, "SELECT updated, last_changed FROM entries");
+    assert_eq!(after, before, "the entry was not taken for edited");
+
+    // A link that leads elsewhere is an edit.
+    server.put("tracked.xml", feed("c4", "steel-updated"));
+    let again = fetch_pass(&config).await;
+    assert_eq!(again[0].updated_entries, 1, "{again:?}");
+}

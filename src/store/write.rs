@@ -1593,6 +1593,19 @@ fn write_entry<'a>(
             result.unchanged_entries += 1;
             return Ok(());
         }
+        if only_tracking_changed(tx, entry_id, e, &authors)? {
+            // The link's tracking parameters (`utm_campaign` stamped per day or per request)
+            // are all that changed: no reader sees it (links are served without them), so it
+            // is no edit. The row keeps its link, as its story does (what is served does not
+            // move), and takes the hash, so the same link again compares equal.
+            exec(
+                tx,
+                "UPDATE entries SET content_hash = ?2 WHERE id = ?1",
+                params![entry_id, e.content_hash],
+            )?;
+            result.unchanged_entries += 1;
+            return Ok(());
+        }
 
         // An edited item: update in place; its story keeps its id. When the feed gave no
         // usable date, `published` stays the time the entry was first seen (?14), rather
@@ -1790,6 +1803,40 @@ fn write_entry<'a>(
         near_duplicate,
     });
     Ok(())
+}
+
+/// Whether the stored row `entry_id` differs from `e` at most in its link, by what the
+/// canonical URL leaves out (tracking parameters, their order, a fragment): the same title, HTML,
+/// authors (`authors` as stored) and, when the feed dates the item, the same dates. Read only
+/// for an entry whose content hash changed, which is rare.
+fn only_tracking_changed(
+    tx: &Prepared<'_>,
+    entry_id: i64,
+    e: &Entry,
+    authors: &str,
+) -> Result<bool, StoreError> {
+    let Some(canonical) = &e.canonical_url else {
+        return Ok(false);
+    };
+    let same = query_opt(
+        tx,
+        "SELECT 1 FROM entries WHERE id = ?1 AND ?2 IS NOT NULL AND canonical_url = ?3
+             AND title = ?4 AND html = ?5 AND authors = ?6
+             AND (NOT ?7 OR (published = ?8 AND updated = ?9))",
+        params![
+            entry_id,
+            e.link,
+            canonical,
+            e.title,
+            e.html,
+            authors,
+            e.dated,
+            secs(e.published),
+            secs(e.updated)
+        ],
+        |_| Ok(true),
+    )?;
+    Ok(same.unwrap_or(false))
 }
 
 /// What a new entry's join needs of its story, read once when the join is decided: when it
