@@ -1596,13 +1596,8 @@ fn write_entry<'a>(
         if only_tracking_changed(tx, entry_id, e, &authors)? {
             // The link's tracking parameters (`utm_campaign` stamped per day or per request)
             // are all that changed: no reader sees it (links are served without them), so it
-            // is no edit. The row keeps its link, as its story does (what is served does not
-            // move), and takes the hash, so the same link again compares equal.
-            exec(
-                tx,
-                "UPDATE entries SET content_hash = ?2 WHERE id = ?1",
-                params![entry_id, e.content_hash],
-            )?;
+            // is no edit. Nothing is written: the row keeps its link and the hash over it (so
+            // the stored link coming back compares equal), as its story keeps its link.
             result.unchanged_entries += 1;
             return Ok(());
         }
@@ -1805,10 +1800,11 @@ fn write_entry<'a>(
     Ok(())
 }
 
-/// Whether the stored row `entry_id` differs from `e` at most in its link, by what the
-/// canonical URL leaves out (tracking parameters, their order, a fragment): the same title, HTML,
+/// Whether the stored row `entry_id` differs from `e` only in its link, by what the canonical
+/// URL leaves out (tracking parameters, their order, a fragment): the same title, HTML,
 /// authors (`authors` as stored) and, when the feed dates the item, the same dates. Read only
-/// for an entry whose content hash changed, which is rare.
+/// for an entry whose content hash changed: an edit, or a link whose tracking parameters
+/// differ from the stored one's (one indexed row read per such poll, nothing written).
 fn only_tracking_changed(
     tx: &Prepared<'_>,
     entry_id: i64,
@@ -1820,7 +1816,7 @@ fn only_tracking_changed(
     };
     let same = query_opt(
         tx,
-        "SELECT 1 FROM entries WHERE id = ?1 AND ?2 IS NOT NULL AND canonical_url = ?3
+        "SELECT 1 FROM entries WHERE id = ?1 AND link IS NOT ?2 AND canonical_url = ?3
              AND title = ?4 AND html = ?5 AND authors = ?6
              AND (NOT ?7 OR (published = ?8 AND updated = ?9))",
         params![
