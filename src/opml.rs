@@ -190,7 +190,8 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<Vec<OpmlFeed>, OpmlError> {
                     let label =
                         |key: &str| attr(&attrs, key).map(clean_label).filter(|s| !s.is_empty());
                     let tag = |key: &str| label(key).map(|l| cut_tag(&l).to_string());
-                    let url = attr(&attrs, "xmlurl").map(str::trim).unwrap_or("");
+                    let url = without_feed_scheme(attr(&attrs, "xmlurl").map_or("", str::trim));
+                    let url = url.as_ref();
                     if url.is_empty() {
                         if !is_empty {
                             folders.push(tag("text").or_else(|| tag("title")));
@@ -570,6 +571,27 @@ pub enum ImportError {
     /// The edited config would be invalid; the original was left untouched.
     #[error("the config would be invalid after the import, so it was left untouched: {0}")]
     InvalidAfter(ConfigError),
+}
+
+/// `url` without the `feed:` pseudo-scheme some readers and browsers export (`feed://host/rss`
+/// for `http://host/rss`, `feed:https://host/rss` for `https://host/rss`); any other URL as it
+/// is. The scheme is compared without case, as URL schemes are.
+fn without_feed_scheme(url: &str) -> std::borrow::Cow<'_, str> {
+    let starts = |s: &str, prefix: &str| {
+        s.get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    if !starts(url, "feed:") {
+        return url.into();
+    }
+    let rest = &url["feed:".len()..];
+    if starts(rest, "http://") || starts(rest, "https://") {
+        rest.into()
+    } else if rest.starts_with("//") {
+        format!("http:{rest}").into()
+    } else {
+        url.into()
+    }
 }
 
 /// URL as compared for duplicates: trimmed, scheme and host lower-cased (what `url` does when

@@ -347,6 +347,29 @@ async fn story_prints_every_appearance_with_its_evidence() {
     let o = tradefeed(&["--config", c, "story", "99"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("no story 99"));
+
+    // The story's feed id, as a reader shows it, names it too.
+    let feed_id = out
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(2)
+        .unwrap();
+    assert!(feed_id.starts_with("tag:tradefeed,"), "{out}");
+    let by_feed_id = tradefeed(&["--config", c, "story", feed_id]);
+    assert_eq!(by_feed_id.status.code(), Some(0), "{}", stderr(&by_feed_id));
+    assert_eq!(stdout(&by_feed_id), out);
+    // One from another database is not taken for this database's story of that number.
+    let other = "tag:tradefeed,2026:0123456789abcdef/story/1";
+    let o = tradefeed(&["--config", c, "story", other]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("is from another tradefeed database"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stdout(&o), "");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

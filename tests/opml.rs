@@ -530,3 +530,43 @@ fn tags_with_slashes_commas_quotes_and_non_ascii_survive_export_and_import() {
         "OPML → config → OPML gives the same outlines"
     );
 }
+
+#[test]
+fn feed_scheme_urls_that_readers_export_are_imported_as_http_and_https() {
+    let (_dir, config, subs) = setup(
+        r#"<?xml version="1.0"?>
+<opml version="2.0"><head><title>Reader export</title></head><body>
+  <outline text="Safari style" xmlUrl="feed://feeds.example/trade.xml"/>
+  <outline text="Wrapped https" xmlUrl="FEED:https://secure.example/atom"/>
+  <outline text="Plain" xmlUrl="https://plain.example/rss"/>
+</body></opml>
+"#,
+    );
+    let out = tradefeed(&config, &["import-opml", subs.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("added 3, skipped 0"),
+        "{}",
+        stdout(&out)
+    );
+    let loaded = Config::load(&config).unwrap();
+    let urls: Vec<(String, String)> = names_and_tags(&loaded)
+        .into_iter()
+        .filter(|(name, _, _)| ["Safari style", "Wrapped https", "Plain"].contains(&name.as_str()))
+        .map(|(name, url, _)| (name, url))
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            (
+                "Safari style".to_string(),
+                "http://feeds.example/trade.xml".to_string()
+            ),
+            (
+                "Wrapped https".to_string(),
+                "https://secure.example/atom".to_string()
+            ),
+            ("Plain".to_string(), "https://plain.example/rss".to_string()),
+        ]
+    );
+}

@@ -108,8 +108,10 @@ pub enum Command {
     Reclassify,
     /// Print one story with its appearances and the evidence that joined each.
     Story {
-        /// The story number (the last part of its feed id).
-        id: i64,
+        /// The story number, or its whole feed id as a feed reader shows it
+        /// (`tag:tradefeed,2026:…/story/N`).
+        #[arg(value_parser = story_ref)]
+        id: StoryRef,
     },
     /// Ask the running daemon's /healthz (for container health checks); exit 0 when healthy.
     Health {
@@ -193,7 +195,7 @@ pub fn execute(cli: Cli) -> ExitCode {
                     Command::Sources => sources(&cli).await,
                     Command::Health { timeout } => health(&cli, *timeout).await,
                     Command::Reclassify => reclassify(&cli).await,
-                    Command::Story { id } => story(&cli, *id).await,
+                    Command::Story { id } => story(&cli, id).await,
                     Command::Discover { url, toml } => discover(&cli, url, *toml).await,
                     Command::Check
                     | Command::Train { .. }
@@ -750,10 +752,54 @@ async fn reclassify(cli: &Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn story(cli: &Cli, id: i64) -> anyhow::Result<ExitCode> {
+/// A story as `story` is given it: its number, and the database instance when its whole feed
+/// id was given.
+#[derive(Debug, Clone)]
+pub struct StoryRef {
+    instance: Option<String>,
+    id: i64,
+}
+
+/// Reads `N` or a story's feed id, `tag:tradefeed,YEAR:INSTANCE/story/N` (what a reader shows
+/// and copies), so the id of an item in a feed can be pasted as it is.
+fn story_ref(text: &str) -> Result<StoryRef, String> {
+    let number = |n: &str| {
+        n.parse::<i64>()
+            .map_err(|e| format!("{e} (give the story number or its feed id)"))
+    };
+    let Some(rest) = text.strip_prefix("tag:tradefeed,") else {
+        return Ok(StoryRef {
+            instance: None,
+            id: number(text)?,
+        });
+    };
+    let malformed = || format!("{text:?} is not a story's feed id (tag:tradefeed,YEAR:ID/story/N)");
+    let (_, path) = rest.split_once(':').ok_or_else(malformed)?;
+    let (instance, n) = path.split_once("/story/").ok_or_else(malformed)?;
+    if instance.is_empty() || instance.contains('/') {
+        return Err(malformed());
+    }
+    Ok(StoryRef {
+        instance: Some(instance.to_string()),
+        id: number(n)?,
+    })
+}
+
+async fn story(cli: &Cli, story: &StoryRef) -> anyhow::Result<ExitCode> {
     let config = load_config(cli)?;
     let path = config.storage.path.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&path, Access::ReadOnly)).await??;
+    if let Some(instance) = &story.instance
+        && instance != store.instance()
+    {
+        anyhow::bail!(
+            "story {} is from another tradefeed database (id {instance}; {} is {})",
+            story.id,
+            config.storage.path.display(),
+            store.instance()
+        );
+    }
+    let id = story.id;
     let Some(s) = store.story(id).await? else {
         anyhow::bail!("no story {id} in {}", config.storage.path.display());
     };

@@ -123,7 +123,10 @@ fn story_html(story: &StoryView) -> String {
     // A sanitizer panic on one story's markup must not fail every feed that lists it (on every
     // request, since a failed render is not cached): that story is served as its plain text.
     let sanitized = std::panic::catch_unwind(|| {
-        redact_attribute_urls(sanitize_html(&story.html, &story.base_url))
+        drop_tracking_pixels(redact_attribute_urls(sanitize_html(
+            &story.html,
+            &story.base_url,
+        )))
     });
     let mut html = sanitized.unwrap_or_else(|_| {
         tracing::error!(
@@ -202,6 +205,62 @@ fn redact_attribute_urls(html: String) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Sanitized `html` without tracking pixels: `<img>` elements whose `width` and `height` are
+/// both at most 1 (FeedBurner's `~r/` beacons and the like). They show nothing, and every
+/// reader that displays the story would fetch them, telling the tracker who read which story
+/// through this daemon. Done when serving (as [`redact_attribute_urls`]), so stored HTML and
+/// its hashes stay as they are. The serializer writes no raw `<` in text (it is `&lt;`) and
+/// every attribute as ` name="value"` (a `"` in a value is `&quot;`), so each `<` outside a
+/// value starts a tag, and an `<img>` has no end tag.
+fn drop_tracking_pixels(html: String) -> String {
+    if !html.contains("<img ") {
+        return html;
+    }
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html.as_str();
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&rest[..lt]);
+        rest = &rest[lt..];
+        let mut in_value = false;
+        let end = rest
+            .bytes()
+            .enumerate()
+            .find_map(|(i, b)| match b {
+                b'"' => {
+                    in_value = !in_value;
+                    None
+                }
+                b'>' if !in_value => Some(i + 1),
+                _ => None,
+            })
+            .unwrap_or(rest.len());
+        let (tag, after) = rest.split_at(end);
+        if !is_tracking_pixel(tag) {
+            out.push_str(tag);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether a serialized start tag is an `<img>` of at most 1×1 pixels.
+fn is_tracking_pixel(tag: &str) -> bool {
+    if !tag.starts_with("<img ") {
+        return false;
+    }
+    let at_most_one = |name: &str| {
+        let needle = format!(" {name}=\"");
+        tag.find(&needle).is_some_and(|at| {
+            let value = &tag[at + needle.len()..];
+            let value = value.split('"').next().unwrap_or_default().trim();
+            let value = value.strip_suffix("px").unwrap_or(value).trim();
+            value.parse::<f64>().is_ok_and(|n| n <= 1.0)
+        })
+    };
+    at_most_one("width") && at_most_one("height")
 }
 
 fn summary_text(story: &StoryView) -> String {
@@ -556,6 +615,43 @@ pub fn render(format: Format, meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tracking_pixels_are_dropped_and_other_images_and_markup_kept() {
+        let cases = [
+            (
+                r#"<p>Duties rise.</p><img src="http://feeds.feedburner.com/~r/x/~4/a" height="1" width="1">"#,
+                "<p>Duties rise.</p>",
+            ),
+            (
+                r#"<img width="0" src="https://t.example/o.gif" height="1px"><b>x</b>"#,
+                "<b>x</b>",
+            ),
+            (
+                r#"<img src="https://x.example/chart.png" width="1" height="300">"#,
+                r#"<img src="https://x.example/chart.png" width="1" height="300">"#,
+            ),
+            (
+                r#"<img src="https://x.example/chart.png">"#,
+                r#"<img src="https://x.example/chart.png">"#,
+            ),
+            (
+                r#"<img alt=" width=&quot;1&quot; height=&quot;1&quot;" src="https://x.example/a.png">"#,
+                r#"<img alt=" width=&quot;1&quot; height=&quot;1&quot;" src="https://x.example/a.png">"#,
+            ),
+            (
+                r#"<a title="<img width=1>" href="https://x.example/">a &lt;img width="1" height="1"&gt;</a>"#,
+                r#"<a title="<img width=1>" href="https://x.example/">a &lt;img width="1" height="1"&gt;</a>"#,
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                drop_tracking_pixels(input.to_string()),
+                want,
+                "input {input:?}"
+            );
+        }
+    }
 
     #[test]
     fn xml_safe_removes_characters_xml_forbids_and_keeps_the_rest() {

@@ -1617,6 +1617,14 @@ fn write_entry<'a>(
             result.unchanged_entries += 1;
             return Ok(());
         }
+        if only_tracking_changed(tx, entry_id, e, &authors)? {
+            // The link's tracking parameters (`utm_campaign` stamped per day or per request)
+            // are all that changed: no reader sees it (links are served without them), so it
+            // is no edit. Nothing is written: the row keeps its link and the hash over it (so
+            // the stored link coming back compares equal), as its story keeps its link.
+            result.unchanged_entries += 1;
+            return Ok(());
+        }
 
         // An edited item: update in place; its story keeps its id. When the feed gave no
         // usable date, `published` stays the time the entry was first seen (?14), rather
@@ -1706,6 +1714,29 @@ fn write_entry<'a>(
         joined = join_by_headline(tx, poll, headline, secs(e.published))?;
     }
 
+    // The same item under another id: a feed that makes up its guids (and session links) at
+    // each request, or renumbers them, lists the same title and text again, with the same
+    // date or none. The story holds it from this source already; storing it again would add
+    // an appearance per poll, for ever ("Also reported by" the source itself, once per poll).
+    // Only a text long enough for its fingerprint to be a story key counts (see
+    // `story_keys`); a notice the source publishes again under another date is an entry of
+    // its own. Its keys are not stored either: a session link would add one per poll.
+    if let Some((story, _, _)) = &joined
+        && e.title.len() + e.text.len() >= 20
+        && query_opt(
+            tx,
+            "SELECT 1 FROM entries WHERE story_id = ?1 AND source_id = ?2 AND fingerprint = ?3
+                 AND (NOT ?4 OR published = ?5)
+             LIMIT 1",
+            params![story, source_id, e.fingerprint, e.dated, secs(e.published)],
+            |_| Ok(true),
+        )?
+        .unwrap_or(false)
+    {
+        result.unchanged_entries += 1;
+        return Ok(());
+    }
+
     let entry_id = poll.take_entry_id(tx)?;
     let (story_id, evidence, joined_story) = match joined {
         Some((story, evidence, read)) => (story, evidence, Some(read)),
@@ -1791,6 +1822,41 @@ fn write_entry<'a>(
         near_duplicate,
     });
     Ok(())
+}
+
+/// Whether the stored row `entry_id` differs from `e` only in its link, by what the canonical
+/// URL leaves out (tracking parameters, their order, a fragment): the same title, HTML,
+/// authors (`authors` as stored) and, when the feed dates the item, the same dates. Read only
+/// for an entry whose content hash changed: an edit, or a link whose tracking parameters
+/// differ from the stored one's (one indexed row read per such poll, nothing written).
+fn only_tracking_changed(
+    tx: &Prepared<'_>,
+    entry_id: i64,
+    e: &Entry,
+    authors: &str,
+) -> Result<bool, StoreError> {
+    let Some(canonical) = &e.canonical_url else {
+        return Ok(false);
+    };
+    let same = query_opt(
+        tx,
+        "SELECT 1 FROM entries WHERE id = ?1 AND link IS NOT ?2 AND canonical_url = ?3
+             AND title = ?4 AND html = ?5 AND authors = ?6
+             AND (NOT ?7 OR (published = ?8 AND updated = ?9))",
+        params![
+            entry_id,
+            e.link,
+            canonical,
+            e.title,
+            e.html,
+            authors,
+            e.dated,
+            secs(e.published),
+            secs(e.updated)
+        ],
+        |_| Ok(true),
+    )?;
+    Ok(same.unwrap_or(false))
 }
 
 /// What a new entry's join needs of its story, read once when the join is decided: when it

@@ -1,0 +1,190 @@
+//! A feed that gives the same item a new id (and a new session link) at every request: the
+//! item is stored once per source, not once per poll. Real feed server on 127.0.0.1, real temp
+//! database, the daemon asked over HTTP.
+
+mod common;
+
+use common::{FeedServer, Resource, fetch_pass, row_pairs, rss, write_config};
+use tradefeed::config::Config;
+
+const TEXT: &str = "Negotiators failed to agree on steel tariffs and anti-dumping duties at the \
+                    WTO in Geneva on Friday, officials said.";
+
+fn session_feed(n: usize) -> Resource {
+    dated_session_feed(n, "Fri, 27 Nov 2026 10:00:00 GMT")
+}
+
+fn dated_session_feed(n: usize, date: &str) -> Resource {
+    let guid = format!("urn:uuid:{n}-77");
+    let link = format!("http://example.org/story/77?session={n}");
+    Resource::feed(rss(
+        "Session feed",
+        &[(
+            guid.as_str(),
+            link.as_str(),
+            "Steel tariff talks collapse in Geneva",
+            TEXT,
+            date,
+        )],
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_whose_id_and_link_change_at_every_poll_is_stored_once_per_source() {
+    let server = FeedServer::start().await;
+    server.put("session.xml", session_feed(1));
+    server.put(
+        "wire.xml",
+        Resource::feed(rss(
+            "Wire",
+            &[(
+                "wire-1",
+                "http://wire.example/steel-talks",
+                "Steel tariff talks collapse in Geneva",
+                TEXT,
+                "Fri, 27 Nov 2026 10:00:00 GMT",
+            )],
+        )),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Session", server.url("session.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    let first = fetch_pass(&config).await;
+    assert_eq!(first[0].new_entries, 1, "{first:?}");
+
+    for n in 2..=4 {
+        server.put("session.xml", session_feed(n));
+        let again = fetch_pass(&config).await;
+        assert_eq!(
+            (again[0].outcome.as_str(), again[0].new_entries),
+            ("ok", 0),
+            "poll {n}: the same item under a new id is no new entry: {again:?}"
+        );
+    }
+    let db = dir.path().join("tradefeed.db");
+    let rows: Vec<(i64, i64)> = row_pairs(
+        &db,
+        "SELECT count(*), count(DISTINCT story_id) FROM entries",
+    );
+    assert_eq!(rows, vec![(1, 1)], "one entry in one story");
+
+    // The same words published again under another date are an entry of their own (a
+    // recurring notice), in the same story.
+    server.put(
+        "session.xml",
+        dated_session_feed(5, "Fri, 13 Nov 2026 10:00:00 GMT"),
+    );
+    let again = fetch_pass(&config).await;
+    assert_eq!(again[0].new_entries, 1, "{again:?}");
+    let rows: Vec<(i64, i64)> = row_pairs(
+        &db,
+        "SELECT count(*), count(DISTINCT story_id) FROM entries",
+    );
+    assert_eq!(rows, vec![(2, 1)]);
+    server.put("session.xml", session_feed(6));
+
+    // Another outlet running the same text is still an appearance of its own.
+    let path = write_config(
+        dir.path(),
+        &[
+            ("Session", server.url("session.xml")),
+            ("Wire", server.url("wire.xml")),
+        ],
+        "",
+    );
+    let config = Config::load(&path).unwrap();
+    let reports = fetch_pass(&config).await;
+    let wire = reports.iter().find(|r| r.source == "Wire").unwrap();
+    assert_eq!(wire.new_entries, 1, "{reports:?}");
+    let rows: Vec<(String, i64)> = row_pairs(
+        &db,
+        "SELECT s.name, count(*) FROM entries e JOIN sources s ON s.id = e.source_id
+         GROUP BY s.name ORDER BY s.name",
+    );
+    assert_eq!(rows, vec![("Session".into(), 2), ("Wire".into(), 1)]);
+    let stories: Vec<(i64, i64)> = row_pairs(&db, "SELECT count(*), 0 FROM stories");
+    assert_eq!(stories, vec![(1, 0)], "both outlets' copies are one story");
+
+    // Served: the story lists each outlet once.
+    let (base, cancel, handle) = common::start_daemon(config).await;
+    let (status, body) = common::get_text(&format!("{base}/feeds/all.json")).await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let sources: Vec<&str> = json["items"][0]["_tradefeed"]["appearances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources.len(), 3, "{sources:?}");
+    assert!(
+        sources.contains(&"Session") && sources.contains(&"Wire"),
+        "{sources:?}"
+    );
+    common::stop_daemon(cancel, handle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undated_item_whose_id_changes_at_every_poll_is_stored_once() {
+    let server = FeedServer::start().await;
+    server.put("undated.xml", dated_session_feed(1, ""));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Undated", server.url("undated.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+    for n in 2..=3 {
+        server.put("undated.xml", dated_session_feed(n, ""));
+        let again = fetch_pass(&config).await;
+        assert_eq!(again[0].new_entries, 0, "poll {n}: {again:?}");
+    }
+    let db = dir.path().join("tradefeed.db");
+    let rows: Vec<(i64, i64)> = row_pairs(
+        &db,
+        "SELECT count(*), count(DISTINCT story_id) FROM entries",
+    );
+    assert_eq!(rows, vec![(1, 1)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_whose_tracking_parameters_change_at_every_poll_is_no_edit() {
+    let server = FeedServer::start().await;
+    let feed = |campaign: &str, path: &str| {
+        let link = format!(
+            "https://news.example/{path}?id=7&amp;utm_source=rss&amp;utm_campaign={campaign}"
+        );
+        Resource::feed(rss(
+            "Tracked",
+            &[(
+                "tracked-1",
+                link.as_str(),
+                "Steel tariff talks collapse in Geneva",
+                TEXT,
+                "Fri, 27 Nov 2026 10:00:00 GMT",
+            )],
+        ))
+    };
+    server.put("tracked.xml", feed("c1", "steel"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Tracked", server.url("tracked.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+    let db = dir.path().join("tradefeed.db");
+    let before: Vec<(i64, i64)> = row_pairs(&db, "SELECT updated, last_changed FROM entries");
+
+    for n in [2, 3, 1] {
+        server.put("tracked.xml", feed(&format!("c{n}"), "steel"));
+        let again = fetch_pass(&config).await;
+        assert_eq!(
+            (again[0].new_entries, again[0].updated_entries),
+            (0, 0),
+            "poll {n}: only the tracking parameters changed: {again:?}"
+        );
+    }
+    let after: Vec<(i64, i64)> = row_pairs(&db, "SELECT updated, last_changed FROM entries");
+    assert_eq!(after, before, "the entry was not taken for edited");
+
+    // A link that leads elsewhere is an edit.
+    server.put("tracked.xml", feed("c4", "steel-updated"));
+    let again = fetch_pass(&config).await;
+    assert_eq!(again[0].updated_entries, 1, "{again:?}");
+}
