@@ -1700,6 +1700,9 @@ fn write_entry<'a>(
             exec(tx, "DELETE FROM story_keys WHERE key = ?1", [key])?;
         }
     }
+    // Found by its URL or its title and text: only then can the story hold the same item
+    // from this source already (its fingerprint is a key of the story it is in).
+    let by_key = joined.is_some();
     let mut near_duplicate = false;
     if joined.is_none()
         && let Some((story, evidence)) = &write.near_match
@@ -1720,8 +1723,12 @@ fn write_entry<'a>(
     // an appearance per poll, for ever ("Also reported by" the source itself, once per poll).
     // Only a text long enough for its fingerprint to be a story key counts (see
     // `story_keys`); a notice the source publishes again under another date is an entry of
-    // its own. Its keys are not stored either: a session link would add one per poll.
-    if let Some((story, _, _)) = &joined
+    // its own. Its keys are not stored either: a session link would add one per poll. Looked
+    // up only for a join by key: an item the story holds from this source under this
+    // fingerprint put that key there, so a near-duplicate or headline join (most copies that
+    // join a story) cannot find one, and is spared the read.
+    if by_key
+        && let Some((story, _, _)) = &joined
         && e.title.len() + e.text.len() >= 20
         && query_opt(
             tx,
