@@ -30,6 +30,23 @@ fn run_daemon(config: &std::path::Path, stderr: Stdio) -> std::process::Child {
 
 /// Raises the test config's request timeout from 5 s to 60 s, so that only shutdown can end
 /// a poll of a slow server within a test.
+/// The log's lines up to and including the first that contains `needle`.
+fn log_until(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+    needle: &str,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    for line in lines {
+        let line = line.unwrap();
+        let done = line.contains(needle);
+        seen.push(line);
+        if done {
+            return seen;
+        }
+    }
+    panic!("the daemon's log ended before {needle:?}: {seen:#?}");
+}
+
 fn with_a_minute_long_timeout(config: &std::path::Path) {
     let text = std::fs::read_to_string(config).unwrap();
     std::fs::write(
@@ -281,19 +298,7 @@ fn reloads_warn_about_a_listen_or_database_change_only_while_it_differs_from_wha
     );
     let mut child = run_daemon(&config, Stdio::piped());
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    // The log's lines up to and including the first that contains `needle`.
-    let mut until = |needle: &str| -> Vec<String> {
-        let mut seen = Vec::new();
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            let done = line.contains(needle);
-            seen.push(line);
-            if done {
-                return seen;
-            }
-        }
-        panic!("the daemon's log ended before {needle:?}: {seen:#?}");
-    };
+    let mut until = |needle: &str| log_until(&mut lines, needle);
     // Through the file watcher alone: a SIGHUP as well could reload one edit twice, and the
     // second reload's warnings would be read as the next edit's. The size changes each time,
     // so the watcher cannot miss an edit.
@@ -343,19 +348,7 @@ async fn start_up_and_reload_warn_of_sources_that_share_a_url() {
     let shared = std::fs::read_to_string(&config).unwrap();
     let mut child = run_daemon(&config, Stdio::piped());
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    // The log's lines up to and including the first that contains `needle`.
-    let mut until = |needle: &str| -> Vec<String> {
-        let mut seen = Vec::new();
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            let done = line.contains(needle);
-            seen.push(line);
-            if done {
-                return seen;
-            }
-        }
-        panic!("the daemon's log ended before {needle:?}: {seen:#?}");
-    };
+    let mut until = |needle: &str| log_until(&mut lines, needle);
     let warning = |names: &str, path: &str| {
         format!(
             "sources {names} have the same URL {}: it is polled once for each",
