@@ -28,8 +28,6 @@ fn run_daemon(config: &std::path::Path, stderr: Stdio) -> std::process::Child {
         .unwrap()
 }
 
-/// Raises the test config's request timeout from 5 s to 60 s, so that only shutdown can end
-/// a poll of a slow server within a test.
 /// The log's lines up to and including the first that contains `needle`.
 fn log_until(
     lines: &mut impl Iterator<Item = std::io::Result<String>>,
@@ -47,6 +45,8 @@ fn log_until(
     panic!("the daemon's log ended before {needle:?}: {seen:#?}");
 }
 
+/// Raises the test config's request timeout from 5 s to 60 s, so that only shutdown can end
+/// a poll of a slow server within a test.
 fn with_a_minute_long_timeout(config: &std::path::Path) {
     let text = std::fs::read_to_string(config).unwrap();
     std::fs::write(
