@@ -1070,21 +1070,49 @@ async fn limits_too_long_for_the_clock_fetch_instead_of_panicking() {
     assert!(second.is_err(), "the second request waits for its spacing");
 }
 
-/// Limits whose ceiling (4 × a 250 ms timeout) passes in a second, with a spacing that keeps
-/// a host just asked busy for ten: a deterministic stand-in for a host whose queue of slow
-/// polls outlasts the ceiling.
+/// Limits whose ceiling, 4 × a 100 ms timeout and the 1 s spacing twice (one redirect
+/// allowed), passes after 2.4 s: three requests to a host ahead of a fetch keep it waiting
+/// 3 s, past its ceiling, a deterministic stand-in for a host whose queue of polls outlasts
+/// the ceiling.
 fn ceiling_limits() -> FetchLimits {
     FetchLimits {
-        total_timeout: Duration::from_millis(250),
+        total_timeout: Duration::from_millis(100),
         per_host_concurrency: 1,
-        per_host_spacing: Duration::from_secs(10),
+        per_host_spacing: Duration::from_secs(1),
+        max_redirects: 1,
         ..limits()
     }
 }
 
-/// `outcome` is the ceiling passing, a second after the fetch began, mostly spent waiting.
+/// The ceiling of [`ceiling_limits`].
+const CEILING: Duration = Duration::from_millis(2400);
+
+/// Keeps `server`'s host busy for 3 s: three fetches of its feed, the first at once, the
+/// others queued for their spacing (each well within its own ceiling), all queued before this
+/// returns.
+async fn three_requests_ahead(
+    fetcher: &Fetcher,
+    server: &TestServer,
+) -> Vec<tokio::task::JoinHandle<Result<FetchOutcome, FetchError>>> {
+    let ahead: Vec<_> = (0..3)
+        .map(|_| spawn_fetch(fetcher, server.url("/feed")))
+        .collect();
+    server.arrival("/feed").await;
+    // The other two are queued at the gate by now: a spawned fetch queues at its first poll.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    ahead
+}
+
+/// Each of `ahead` fetched the feed: the host was spaced, not failing.
+async fn all_fetched(ahead: Vec<tokio::task::JoinHandle<Result<FetchOutcome, FetchError>>>) {
+    for fetch in ahead {
+        fetched(fetch.await.unwrap());
+    }
+}
+
+/// `outcome` is the ceiling passing, [`CEILING`] after the fetch began, mostly spent waiting.
 fn assert_busy_host(what: &str, outcome: Result<FetchOutcome, FetchError>, elapsed: Duration) {
-    let ceiling = Duration::from_secs(1);
+    let ceiling = CEILING;
     match &outcome {
         Err(error @ FetchError::BusyHost { ceiling: c, waited }) => {
             assert_eq!(*c, ceiling, "{what}");
@@ -1095,8 +1123,10 @@ fn assert_busy_host(what: &str, outcome: Result<FetchOutcome, FetchError>, elaps
             assert_eq!(error.kind(), "busy_host");
             let message = error.to_string();
             assert!(
-                message.contains("gave up after 1s in all (4 × the timeout)")
-                    && message.contains("waiting for a busy host's free slot"),
+                message.contains(
+                    "gave up after 2.4s in all (4 × the timeout, and the host spacing once \
+                     for each request a redirect chain may make)"
+                ) && message.contains("waiting for a busy host's free slot"),
                 "{what}: {message}"
             );
         }
@@ -1108,6 +1138,24 @@ fn assert_busy_host(what: &str, outcome: Result<FetchOutcome, FetchError>, elaps
     );
 }
 
+/// A redirect within a spaced host waits out the spacing by itself, with no other poll in the
+/// way: its ceiling leaves room for that, however short the timeout (4 × 100 ms here, against
+/// a 1 s spacing), so it is fetched rather than failing as `busy_host`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_within_a_spaced_host_is_fetched_however_short_the_timeout() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(ceiling_limits()).unwrap();
+    let started = Instant::now();
+    let url = server.url(&format!("/redirect?to={}", server.url("/feed")));
+    let feed = fetched(fetcher.fetch(&get(url)).await);
+    assert_eq!(feed.final_url, server.url("/feed"));
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(950) && elapsed < CEILING,
+        "the hop waited for the spacing, within the ceiling: {elapsed:?}"
+    );
+}
+
 /// Waiting at a host's gate does not count against the timeout, but a fetch, waits
 /// included, ends at its ceiling: at its first host as at a host a redirect leads to. Neither
 /// request that waited reaches the busy host.
@@ -1115,8 +1163,7 @@ fn assert_busy_host(what: &str, outcome: Result<FetchOutcome, FetchError>, elaps
 async fn a_fetch_that_waits_for_a_busy_host_past_its_ceiling_fails_as_busy_host() {
     let (origin, target) = (TestServer::start().await, TestServer::start().await);
     let fetcher = Fetcher::new(ceiling_limits()).unwrap();
-    // The target's one request for the next ten seconds.
-    fetched(fetcher.fetch(&get(target.url("/feed"))).await);
+    let ahead = three_requests_ahead(&fetcher, &target).await;
     let timed = |url: String| {
         let fetcher = fetcher.clone();
         async move {
@@ -1132,10 +1179,11 @@ async fn a_fetch_that_waits_for_a_busy_host_past_its_ceiling_fails_as_busy_host(
     );
     assert_busy_host("waiting at the first host", first_gate.0, first_gate.1);
     assert_busy_host("waiting at the host redirected to", hop.0, hop.1);
+    all_fetched(ahead).await;
     let paths = |server: &TestServer| -> Vec<String> {
         server.requests().into_iter().map(|r| r.path).collect()
     };
-    assert_eq!(paths(&target), ["/feed"]);
+    assert_eq!(paths(&target), ["/feed", "/feed", "/feed"]);
     assert_eq!(
         paths(&origin),
         [format!("/redirect?to={}", target.url("/feed"))]
@@ -1149,7 +1197,7 @@ async fn a_poll_past_its_ceiling_is_recorded_as_busy_host_and_frees_its_slot() {
     use std::sync::RwLock;
     let (origin, target) = (TestServer::start().await, TestServer::start().await);
     let fetcher = Fetcher::new(ceiling_limits()).unwrap();
-    fetched(fetcher.fetch(&get(target.url("/feed"))).await);
+    let ahead = three_requests_ahead(&fetcher, &target).await;
     let dir = tempfile::tempdir().unwrap();
     let store = tradefeed::store::Store::open(
         &dir.path().join("t.db"),
@@ -1199,10 +1247,7 @@ async fn a_poll_past_its_ceiling_is_recorded_as_busy_host_and_frees_its_slot() {
         )
         .await;
     let elapsed = started.elapsed();
-    assert!(
-        elapsed < Duration::from_secs(2),
-        "the poll took {elapsed:?}"
-    );
+    assert!(elapsed < CEILING * 2, "the poll took {elapsed:?}");
     assert_eq!(report.outcome, "busy_host");
     assert_eq!(slots.available_permits(), 1, "the poll's slot is free");
     let states = store.source_states().await.unwrap();
@@ -1214,5 +1259,6 @@ async fn a_poll_past_its_ceiling_is_recorded_as_busy_host_and_frees_its_slot() {
         "{error}"
     );
     assert_eq!(state.consecutive_failures, 1);
+    all_fetched(ahead).await;
     store.close().await;
 }

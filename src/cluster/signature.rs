@@ -544,6 +544,12 @@ const WORD_HASH_SLOTS: usize = 256;
 impl WordHashes {
     /// The words of `lists`, which hold fewer than [`WORD_HASH_SLOTS`] words together.
     pub(super) fn of(lists: &[&[&str]]) -> WordHashes {
+        // A full table would make a lookup of a word not in it probe for ever.
+        let words: usize = lists.iter().map(|list| list.len()).sum();
+        assert!(
+            words < WORD_HASH_SLOTS / 2,
+            "{words} words for a WordHashes"
+        );
         let mut table = [0; WORD_HASH_SLOTS];
         for word in lists.iter().flat_map(|list| list.iter()) {
             let h = xxh3_64(word.as_bytes());

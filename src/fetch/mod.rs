@@ -29,7 +29,7 @@ pub struct FetchLimits {
     pub connect_timeout: Duration,
     /// Time allowed for the whole exchange, redirects and body included (stops slow-drip
     /// servers); waits for a host's slot are not counted. A fetch, those waits included, ends
-    /// after [`CEILING_FACTOR`] times this at most (see [`FetchError::BusyHost`]).
+    /// at its ceiling at most (see [`Ceiling`] and [`FetchError::BusyHost`]).
     pub total_timeout: Duration,
     /// Maximum body size, counted after decompression.
     pub max_body_bytes: u64,
@@ -117,12 +117,13 @@ pub enum FetchError {
     /// The connect or total time limit ran out.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
-    /// The fetch's ceiling ([`CEILING_FACTOR`] × `total_timeout` of wall time, waits at
-    /// hosts' gates included) passed: the hosts it asked were kept busy by other polls for
-    /// longer than it may wait. Not a `timeout`: the servers may answer quickly once asked.
+    /// The fetch's ceiling (see [`Ceiling`]: wall time, waits at hosts' gates included)
+    /// passed: the hosts it asked were kept busy by other polls for longer than it may wait.
+    /// Not a `timeout`: the servers may answer quickly once asked.
     #[error(
-        "gave up after {ceiling:?} in all ({CEILING_FACTOR} × the timeout), {waited:?} of it \
-         waiting for a busy host's free slot (per_host_concurrency, per_host_spacing_ms)"
+        "gave up after {ceiling:?} in all ({CEILING_FACTOR} × the timeout, and the host \
+         spacing once for each request a redirect chain may make), {waited:?} of it waiting \
+         for a busy host's free slot (per_host_concurrency, per_host_spacing_ms)"
     )]
     BusyHost {
         /// The ceiling that passed.
@@ -180,15 +181,17 @@ pub enum FetchError {
 /// read, so the error's message, the stored wait and the next due time all agree.
 pub const MAX_RETRY_AFTER: chrono::Duration = chrono::Duration::days(7);
 
-/// A fetch ends after this many times `total_timeout` of wall time at most, however long it
-/// waits at hosts' gates (which its `total_timeout` does not count, see [`Budget`]).
+/// A fetch ends after this many times `total_timeout` of wall time at most, and the host
+/// spacing once for each request its redirects allow, however long it waits at hosts' gates
+/// (which its `total_timeout` does not count, see [`Budget`]; [`Ceiling`] has the sum).
 ///
 /// Those waits are finite each, but a source whose redirects lead into a host that other
 /// polls keep busy could wait at each hop, holding one of the process's poll slots
 /// (`concurrency`) all the while; many such sources hold them all. Four times the timeout
 /// leaves at least three timeouts' worth for waiting (the exchange itself is bounded by one),
-/// enough to queue behind a few of the host's own slow polls, and gives the operator one
-/// bound to reason with: no poll's fetch takes longer than 4 × `timeout_secs`.
+/// enough to queue behind a few of the host's own slow polls. The spacing is added because
+/// a chain waits it out by itself: a redirect to the same host is a request that must keep
+/// `per_host_spacing` from the one before, with no other poll in the way.
 pub const CEILING_FACTOR: u32 = 4;
 
 /// ", retry after 2026-11-28 03:01:04 UTC" when the server said when, else nothing.
@@ -224,7 +227,7 @@ impl FetchError {
 /// `per_host_spacing` between starts); a redirect to the same host keeps the slot its chain
 /// holds. Waiting at a gate does not count against `total_timeout`, everything else (connect,
 /// every redirect hop, the body) does (see [`Budget`]); the whole fetch, waits included, is
-/// bounded by [`CEILING_FACTOR`] × `total_timeout` (see [`Ceiling`]).
+/// bounded by its ceiling (see [`Ceiling`]).
 ///
 /// It holds two clients, alike but for their resolver: `client` connects wherever a name
 /// leads, `public_client` only to public addresses. Which one a request uses is the redirect
@@ -343,7 +346,7 @@ impl Fetcher {
             final_url = tracing::field::Empty,
         );
         async {
-            let ceiling = Ceiling::start(self.limits.total_timeout);
+            let ceiling = Ceiling::start(&self.limits);
             let started = Instant::now();
             let result = ceiling
                 .run(async {
@@ -540,9 +543,9 @@ impl Budget {
     }
 }
 
-/// The wall-time bound of one whole fetch, [`CEILING_FACTOR`] × `total_timeout`, which
-/// unlike [`Budget`] runs on while the fetch waits at hosts' gates, and the time spent
-/// waiting there, for the error that says so.
+/// The wall-time bound of one whole fetch, [`CEILING_FACTOR`] × `total_timeout` plus
+/// `per_host_spacing` × (`max_redirects` + 1), which unlike [`Budget`] runs on while the
+/// fetch waits at hosts' gates, and the time spent waiting there, for the error that says so.
 #[derive(Debug)]
 struct Ceiling {
     limit: Duration,
@@ -554,9 +557,16 @@ struct Ceiling {
 }
 
 impl Ceiling {
-    /// The whole ceiling for `total_timeout`, starting now.
-    fn start(total_timeout: Duration) -> Ceiling {
-        let limit = total_timeout.saturating_mul(CEILING_FACTOR);
+    /// The whole ceiling for `limits`, starting now.
+    fn start(limits: &FetchLimits) -> Ceiling {
+        let limit = limits
+            .total_timeout
+            .saturating_mul(CEILING_FACTOR)
+            .saturating_add(
+                limits
+                    .per_host_spacing
+                    .saturating_mul(limits.max_redirects.saturating_add(1)),
+            );
         Ceiling {
             limit,
             deadline: tokio::time::Instant::now().checked_add(limit),
