@@ -122,12 +122,8 @@ fn escape_html(s: &str) -> String {
 fn story_html(story: &StoryView) -> String {
     // A sanitizer panic on one story's markup must not fail every feed that lists it (on every
     // request, since a failed render is not cached): that story is served as its plain text.
-    let sanitized = std::panic::catch_unwind(|| {
-        drop_tracking_pixels(redact_attribute_urls(sanitize_html(
-            &story.html,
-            &story.base_url,
-        )))
-    });
+    let sanitized =
+        std::panic::catch_unwind(|| served_tags(sanitize_html(&story.html, &story.base_url)));
     let mut html = sanitized.unwrap_or_else(|_| {
         tracing::error!(
             story = story.id,
@@ -162,60 +158,25 @@ fn story_html(story: &StoryView) -> String {
     xml_safe(&html)
 }
 
-/// Sanitized `html` with the user-info removed from the URLs of its `href`, `src` and `cite`
-/// attributes. Entries stored before migration 07 hold HTML sanitized at ingest, its relative
-/// links already made absolute against the source's URL, credentials included; later ones are
-/// resolved at render against a base without them, so for those this changes nothing. The
-/// serializer writes every attribute as ` name="value"` (a `"` in a value is `&quot;`).
-fn redact_attribute_urls(html: String) -> String {
-    if !html.contains('@') {
-        return html;
-    }
-    let mut out = String::with_capacity(html.len());
-    let mut rest = html.as_str();
-    // Serialized text holds no raw `<` (it is `&lt;`), so each `<` starts a tag; only inside
-    // tags is a `="` an attribute's value (text may hold `x="` and quotes of its own).
-    while let Some(lt) = rest.find('<') {
-        out.push_str(&rest[..lt]);
-        rest = &rest[lt..];
-        loop {
-            let Some(p) = rest.find(['>', '"']) else {
-                out.push_str(rest);
-                return out;
-            };
-            if rest.as_bytes()[p] == b'>' {
-                out.push_str(&rest[..=p]);
-                rest = &rest[p + 1..];
-                break;
-            }
-            // A value opens at `p`; it ends at the next `"` (one inside is `&quot;`).
-            let (head, tail) = rest.split_at(p + 1);
-            out.push_str(head);
-            let end = tail.find('"').map_or(tail.len(), |e| e + 1);
-            let value = tail[..end].trim_end_matches('"');
-            let name = head[..p].trim_end_matches('=');
-            if [" href", " src", " cite"].iter().any(|a| name.ends_with(a)) {
-                out.push_str(&super::redact_userinfo(value));
-            } else {
-                out.push_str(value);
-            }
-            out.push_str(&tail[value.len()..end]);
-            rest = &tail[end..];
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Sanitized `html` without tracking pixels: `<img>` elements whose `width` and `height` are
-/// both at most 1 (FeedBurner's `~r/` beacons and the like). They show nothing, and every
-/// reader that displays the story would fetch them, telling the tracker who read which story
-/// through this daemon. Done when serving (as [`redact_attribute_urls`]), so stored HTML and
-/// its hashes stay as they are. The serializer writes no raw `<` in text (it is `&lt;`) and
-/// every attribute as ` name="value"` (a `"` in a value is `&quot;`), so each `<` outside a
-/// value starts a tag, and an `<img>` has no end tag.
-fn drop_tracking_pixels(html: String) -> String {
-    if !html.contains("<img ") {
+/// Sanitized `html` as it is served: without tracking pixels, and with the user-info removed
+/// from the URLs of its `href`, `src` and `cite` attributes. One pass over its tags, done when
+/// serving, so stored HTML and its hashes stay as they are.
+///
+/// Tracking pixels are `<img>` elements whose `width` and `height` are both at most 1
+/// (FeedBurner's `~r/` beacons and the like): they show nothing, and every reader that
+/// displays the story would fetch them, telling the tracker who read which story through this
+/// daemon. User-info: entries stored before migration 07 hold HTML sanitized at ingest, its
+/// relative links already made absolute against the source's URL, credentials included; later
+/// ones are resolved at render against a base without them, so for those this changes
+/// nothing.
+///
+/// The serializer writes no raw `<` in text (it is `&lt;`) and every attribute as
+/// ` name="value"` (a `"` in a value is `&quot;`), so each `<` outside a value starts a tag,
+/// which ends at the first `>` outside a value, and an `<img>` has no end tag.
+fn served_tags(html: String) -> String {
+    let redact = html.contains('@');
+    let pixels = html.contains("<img ");
+    if !redact && !pixels {
         return html;
     }
     let mut out = String::with_capacity(html.len());
@@ -226,24 +187,46 @@ fn drop_tracking_pixels(html: String) -> String {
         let mut in_value = false;
         let end = rest
             .bytes()
-            .enumerate()
-            .find_map(|(i, b)| match b {
-                b'"' => {
-                    in_value = !in_value;
-                    None
-                }
-                b'>' if !in_value => Some(i + 1),
-                _ => None,
+            .position(|b| {
+                in_value ^= b == b'"';
+                b == b'>' && !in_value
             })
-            .unwrap_or(rest.len());
+            .map_or(rest.len(), |at| at + 1);
         let (tag, after) = rest.split_at(end);
-        if !is_tracking_pixel(tag) {
+        rest = after;
+        if pixels && is_tracking_pixel(tag) {
+            continue;
+        }
+        if redact {
+            push_redacted(&mut out, tag);
+        } else {
             out.push_str(tag);
         }
-        rest = after;
     }
     out.push_str(rest);
     out
+}
+
+/// Pushes one serialized tag with the user-info removed from its `href`, `src` and `cite`
+/// values (see [`served_tags`]).
+fn push_redacted(out: &mut String, tag: &str) {
+    let mut rest = tag;
+    // A value opens at each `"` outside one and ends at the next `"`.
+    while let Some(p) = rest.find('"') {
+        let (head, tail) = rest.split_at(p + 1);
+        out.push_str(head);
+        let end = tail.find('"').map_or(tail.len(), |e| e + 1);
+        let value = tail[..end].trim_end_matches('"');
+        let name = head[..p].trim_end_matches('=');
+        if [" href", " src", " cite"].iter().any(|a| name.ends_with(a)) {
+            out.push_str(&super::redact_userinfo(value));
+        } else {
+            out.push_str(value);
+        }
+        out.push_str(&tail[value.len()..end]);
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
 }
 
 /// Whether a serialized start tag is an `<img>` of at most 1×1 pixels.
@@ -617,7 +600,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tracking_pixels_are_dropped_and_other_images_and_markup_kept() {
+    fn tracking_pixels_are_dropped_credentials_redacted_and_other_markup_kept() {
         let cases = [
             (
                 r#"<p>Duties rise.</p><img src="http://feeds.feedburner.com/~r/x/~4/a" height="1" width="1">"#,
@@ -626,6 +609,11 @@ mod tests {
             (
                 r#"<img width="0" src="https://t.example/o.gif" height="1px"><b>x</b>"#,
                 "<b>x</b>",
+            ),
+            // Both in one pass: the pixel goes, the link loses its credentials.
+            (
+                r#"<a href="http://u:p@x.example/a">a</a><img src="https://t@t.example/p" width="1" height="1">"#,
+                r#"<a href="http://x.example/a">a</a>"#,
             ),
             (
                 r#"<img src="https://x.example/chart.png" width="1" height="300">"#,
@@ -645,11 +633,7 @@ mod tests {
             ),
         ];
         for (input, want) in cases {
-            assert_eq!(
-                drop_tracking_pixels(input.to_string()),
-                want,
-                "input {input:?}"
-            );
+            assert_eq!(served_tags(input.to_string()), want, "input {input:?}");
         }
     }
 
