@@ -987,6 +987,45 @@ fn stored_entry_dates(config: &Config) -> Vec<(String, i64, i64)> {
         .unwrap()
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_dated_in_the_obsolete_rfc_850_form_is_stored_with_that_date_not_its_first_seen_time()
+ {
+    let xml = rss(
+        "Old CMS",
+        &[
+            (
+                "o-1",
+                "http://o.example/1",
+                "Tariff talks resume",
+                "Talks.",
+                "Saturday, 28-Nov-26 10:00:00 GMT",
+            ),
+            (
+                "o-2",
+                "http://o.example/2",
+                "Quota review opens",
+                "Quotas.",
+                "Friday, 27-Nov-2026 11:30:00 CET",
+            ),
+        ],
+    );
+    let (dir, report) = fetch_one_feed(xml).await;
+    assert!(report.is_ok(), "{report:?}");
+    let config = Config::load(&dir.path().join("tradefeed.toml")).unwrap();
+    let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().timestamp();
+    let mut published: Vec<i64> = stored_entry_dates(&config)
+        .into_iter()
+        .map(|(_, published, _)| published)
+        .collect();
+    published.sort_unstable();
+    assert_eq!(
+        published,
+        [at("2026-11-27T10:30:00Z"), at("2026-11-28T10:00:00Z")],
+        "as published, not when first seen ({})",
+        Utc::now().timestamp()
+    );
+}
+
 /// An RSS feed whose items have no usable date: none, one that does not parse, one in 2099. `edition` changes the channel only, so the server's ETag changes too.
 fn undated_feed(edition: u32, first_text: &str) -> Resource {
     let future = "Tue, 10 Nov 2099 09:00:00 GMT";
