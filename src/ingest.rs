@@ -1249,6 +1249,7 @@ fn fetch_failure(e: &FetchError, now: DateTime<Utc>) -> PollOutcome {
             )),
         ),
         FetchError::Status(status) => (Some(*status), None, None),
+        FetchError::UnaskedNotModified => (Some(304), None, None),
         _ => (None, None, None),
     };
     PollOutcome::Failed {

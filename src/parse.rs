@@ -1153,8 +1153,9 @@ fn convert_entry(entry: model::Entry, plain_is_text: bool, xml_base: XmlBase) ->
 /// UTC), RFC 2822 and its common abuses (named zones such as `CET`, `BST`, `EST`, `JST`; long or
 /// wrong weekday names, long month names, month before day, single-digit hours, missing seconds,
 /// two-digit years, an offset or zone glued to the time as in `10:00:00+0100` or
-/// `10:00:00.000Z`), and Unix epoch seconds or milliseconds. An unknown zone name counts as UTC. `None` when no date is
-/// recognisable.
+/// `10:00:00.000Z`), the obsolete RFC 850 form (`Saturday, 28-Nov-26 10:00:00 GMT`; a
+/// two-digit year more than 50 years ahead is in the past century), and Unix epoch seconds or milliseconds. An unknown zone name counts as
+/// UTC. `None` when no date is recognisable.
 pub fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
     let s = raw.trim();
     if s.is_empty() {
@@ -1189,7 +1190,68 @@ pub fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
     {
         return Some(dt);
     }
-    parse_rfc2822_lenient(s)
+    // RFC 850 last: only what nothing above reads, so the dates already read keep the
+    // instants they had (stored entries' content hashes include them).
+    parse_rfc2822_lenient(s).or_else(|| parse_rfc850(s, Utc::now()))
+}
+
+/// The obsolete RFC 850 date (`Saturday, 28-Nov-26 10:00:00 GMT`), one of the HTTP-date forms
+/// (RFC 7231 §7.1.1.1) that old CMSs still put in `pubDate`; also with a four-digit year
+/// (`Sat, 28-Nov-2026 10:00:00 GMT`, as cookies write it), without seconds, and with another
+/// zone name or a numeric offset (the RFC has only GMT; an unknown name counts as UTC).
+///
+/// A two-digit year is in the century that puts the date at most 50 years after `now`: one
+/// that "appears to be more than 50 years in the future" is the most recent such year in the
+/// past, as RFC 7231 §7.1.1.1 requires.
+fn parse_rfc850(s: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let s = match s.split_once(',') {
+        Some((head, rest)) if head.trim().chars().all(char::is_alphabetic) => rest,
+        _ => s,
+    };
+    let mut tokens = s.split_whitespace();
+    let mut date = tokens.next()?.split('-');
+    let (day, month, year) = (date.next()?, date.next()?, date.next()?);
+    if date.next().is_some()
+        || !(1..=2).contains(&day.len())
+        || !day.bytes().all(|b| b.is_ascii_digit())
+        || !month.bytes().all(|b| b.is_ascii_alphabetic())
+        || !matches!(year.len(), 2 | 4)
+        || !year.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let (day, month) = (day.parse().ok()?, month_number(month)?);
+    let (h, m, sec) = clock_time(tokens.next()?)?;
+    let offset = match tokens.next() {
+        None => 0,
+        Some(zone) if zone.starts_with(['+', '-']) => numeric_offset(zone)?,
+        Some(zone) if zone.bytes().all(|b| b.is_ascii_alphabetic()) => {
+            zone_offset(zone).unwrap_or(0)
+        }
+        Some(_) => return None,
+    };
+    if tokens.next().is_some() {
+        return None;
+    }
+    let at = |year: i32| {
+        let naive = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(h, m, sec.min(59))?;
+        FixedOffset::east_opt(offset)?
+            .from_local_datetime(&naive)
+            .single()
+            .map(|dt| dt.to_utc())
+    };
+    let digits: i32 = year.parse().ok()?;
+    if year.len() == 4 {
+        return at(digits);
+    }
+    let this_year = chrono::Datelike::year(&now);
+    let century = this_year - this_year.rem_euclid(100);
+    let candidate = at(century + digits)?;
+    if candidate > now.checked_add_months(chrono::Months::new(50 * 12))? {
+        at(century - 100 + digits)
+    } else {
+        Some(candidate)
+    }
 }
 
 /// ISO 8601 without the strictness of RFC 3339.
@@ -1777,6 +1839,51 @@ mod tests {
                 Some(utc(expected)),
                 "input {input:?}"
             );
+        }
+    }
+
+    #[test]
+    fn rfc_850_dates_parse_with_two_digit_years_at_most_50_years_ahead() {
+        let cases = [
+            ("Saturday, 28-Nov-26 10:00:00 GMT", "2026-11-28T10:00:00Z"),
+            ("Sunday, 06-Nov-94 08:49:37 GMT", "1994-11-06T08:49:37Z"),
+            ("Sat, 28-Nov-2026 10:00:00 GMT", "2026-11-28T10:00:00Z"),
+            ("Saturday, 28-Nov-26 11:00:00 CET", "2026-11-28T10:00:00Z"),
+            ("Saturday, 28-Nov-26 11:00:00 +0100", "2026-11-28T10:00:00Z"),
+            ("28-Nov-26 10:00 GMT", "2026-11-28T10:00:00Z"),
+            ("Saturday, 28-Nov-26 10:00:00", "2026-11-28T10:00:00Z"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                parse_timestamp(input),
+                Some(utc(expected)),
+                "input {input:?}"
+            );
+        }
+        // RFC 7231 §7.1.1.1: a two-digit year more than 50 years ahead is in the past century.
+        let now = utc("2026-11-30T06:00:00Z");
+        for (input, expected) in [
+            ("Monday, 30-Nov-76 05:00:00 GMT", "2076-11-30T05:00:00Z"),
+            ("Monday, 30-Nov-76 07:00:00 GMT", "1976-11-30T07:00:00Z"),
+            ("Tuesday, 01-Jan-80 00:00:00 GMT", "1980-01-01T00:00:00Z"),
+            ("Friday, 01-Jan-27 00:00:00 GMT", "2027-01-01T00:00:00Z"),
+            ("Saturday, 01-Jan-00 00:00:00 GMT", "2000-01-01T00:00:00Z"),
+        ] {
+            assert_eq!(
+                parse_rfc850(input, now),
+                Some(utc(expected)),
+                "input {input:?}"
+            );
+        }
+        for input in [
+            "Saturday, 31-Nov-26 10:00:00 GMT",
+            "Saturday, 28-Foo-26 10:00:00 GMT",
+            "Saturday, 28-Nov-126 10:00:00 GMT",
+            "Saturday, 28-Nov-26",
+            "Saturday, 28-Nov-26 10:00:00 GMT extra",
+            "Saturday, 28-11-26 10:00:00 GMT",
+        ] {
+            assert_eq!(parse_timestamp(input), None, "input {input:?}");
         }
     }
 

@@ -750,3 +750,62 @@ async fn fetch_prunes_by_retention_and_caps_the_fetch_log_after_its_pass() {
     assert!(stdout(&o).contains("new=0"), "{}", stdout(&o));
     assert_eq!(count("SELECT count(*) FROM entries"), 0);
 }
+
+/// The INFO line saying the built-in topic applies for want of a profiles folder, as logged.
+const NO_PROFILES_FOLDER: &str =
+    "no topic profiles folder; the built-in trade-policy topic applies";
+
+/// Start-up says once that the built-in topic applies: a `fetch` pass and the daemon's start
+/// each read the topics once, so their log says it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_and_run_say_once_that_the_built_in_topic_applies() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &[("Good", server.url("a.xml"))], "");
+    assert!(!dir.path().join("topics").exists());
+
+    let o = common::tradefeed_command(&config, &["fetch"])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).matches(NO_PROFILES_FOLDER).count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
+
+    let mut daemon = common::tradefeed_command(&config, &["run"])
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = String::new();
+    {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(daemon.stderr.take().unwrap()).lines();
+        // Up to the line that ends the start-up, then the rest once the daemon has stopped.
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("tradefeed started") {
+                break;
+            }
+        }
+        let term = std::process::Command::new("kill")
+            .args(["-TERM", &daemon.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        for line in lines {
+            log.push_str(&line.unwrap());
+            log.push('\n');
+        }
+    }
+    assert!(daemon.wait().unwrap().success(), "{log}");
+    assert!(log.contains("tradefeed started"), "{log}");
+    assert_eq!(log.matches(NO_PROFILES_FOLDER).count(), 1, "{log}");
+}

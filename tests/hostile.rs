@@ -287,6 +287,67 @@ async fn a_410_stops_the_source_with_its_reason_and_a_301_records_the_new_url() 
     );
 }
 
+/// A server that answers 304 Not Modified whatever it is asked.
+fn always_not_modified() -> Resource {
+    Resource {
+        status: 304,
+        ..Resource::feed("")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_304_to_a_request_without_validators_is_a_failure_that_backs_off_not_an_unchanged_feed() {
+    let server = FeedServer::start().await;
+    server.put("lazy.xml", always_not_modified());
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &[("Lazy", server.url("lazy.xml"))],
+        "backoff_base_secs = 600\nbackoff_cap_secs = 86400\n",
+    );
+    // Every minute: the cron rhythm alone would bring it back within a minute.
+    let text_config = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("schedule = \"*/5 * * * *\"", "schedule = \"* * * * *\"");
+    std::fs::write(&path, text_config).unwrap();
+    let config = Config::load(&path).unwrap();
+
+    // The first poll sends no validators: its 304 answers nothing.
+    let before = Utc::now();
+    let report = &fetch_pass(&config).await[0];
+    assert!(!report.is_ok(), "{report:?}");
+    assert_eq!(report.outcome, "http_status", "{report:?}");
+    assert_eq!(report.http_status, Some(304), "{report:?}");
+    let error = report.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("304") && error.contains("without validators"),
+        "the error says what happened: {error}"
+    );
+    let s = state(&config, "Lazy").await;
+    assert_eq!(s.consecutive_failures, 1);
+    assert_eq!(s.last_outcome.as_deref(), Some("http_status"));
+    assert!(s.etag.is_none() && s.last_modified.is_none(), "{s:?}");
+    assert!(
+        s.next_due.unwrap() - before >= chrono::Duration::minutes(5),
+        "it follows the failure backoff, not the every-minute schedule: {:?}",
+        s.next_due
+    );
+    let table = stdout(&tradefeed(&path, &["sources"]));
+    let row = table.lines().find(|l| l.starts_with("Lazy")).unwrap();
+    assert!(row.contains("http_status"), "{table}");
+    assert!(table.contains("without validators"), "{table}");
+
+    // Once the feed has been read, its validators are sent and a 304 means "unchanged".
+    server.put("lazy.xml", one_item_feed("l-1"));
+    assert!(fetch_pass(&config).await[0].is_ok());
+    server.put("lazy.xml", always_not_modified());
+    let report = &fetch_pass(&config).await[0];
+    assert_eq!(report.outcome, "not_modified", "{report:?}");
+    let s = state(&config, "Lazy").await;
+    assert_eq!(s.consecutive_failures, 0);
+    assert_eq!(s.entries, 1);
+}
+
 /// An RSS feed of `n` items, item `i` published `n - i` minutes before `newest`.
 fn huge_feed(n: usize, newest: DateTime<Utc>) -> String {
     let mut xml = String::with_capacity(n * 170);
@@ -924,6 +985,45 @@ fn stored_entry_dates(config: &Config) -> Vec<(String, i64, i64)> {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_dated_in_the_obsolete_rfc_850_form_is_stored_with_that_date_not_its_first_seen_time()
+ {
+    let xml = rss(
+        "Old CMS",
+        &[
+            (
+                "o-1",
+                "http://o.example/1",
+                "Tariff talks resume",
+                "Talks.",
+                "Saturday, 28-Nov-26 10:00:00 GMT",
+            ),
+            (
+                "o-2",
+                "http://o.example/2",
+                "Quota review opens",
+                "Quotas.",
+                "Friday, 27-Nov-2026 11:30:00 CET",
+            ),
+        ],
+    );
+    let (dir, report) = fetch_one_feed(xml).await;
+    assert!(report.is_ok(), "{report:?}");
+    let config = Config::load(&dir.path().join("tradefeed.toml")).unwrap();
+    let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().timestamp();
+    let mut published: Vec<i64> = stored_entry_dates(&config)
+        .into_iter()
+        .map(|(_, published, _)| published)
+        .collect();
+    published.sort_unstable();
+    assert_eq!(
+        published,
+        [at("2026-11-27T10:30:00Z"), at("2026-11-28T10:00:00Z")],
+        "as published, not when first seen ({})",
+        Utc::now().timestamp()
+    );
 }
 
 /// An RSS feed whose items have no usable date: none, one that does not parse, one in 2099. `edition` changes the channel only, so the server's ETag changes too.

@@ -232,6 +232,34 @@ async fn a_search_without_words_finds_nothing_and_one_with_too_many_words_is_ref
     common::stop_daemon(cancel, handle).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_parameter_given_twice_is_refused_naming_it_and_unknown_repeats_are_ignored() {
+    let (base, cancel, handle, _dir, _server) = steel_and_deal_daemon().await;
+    for (query, name) in [
+        ("limit=5&limit=6", "limit"),
+        ("limit=5&limit=5", "limit"),
+        ("q=steel&q=deal", "q"),
+        ("q=steel&limit=1&q=", "q"),
+        ("source=Steel+desk&source=Deal+desk", "source"),
+    ] {
+        for ext in ["atom", "rss", "json"] {
+            let url = format!("{base}/feeds/all.{ext}?{query}");
+            let (status, body) = common::get_text(&url).await;
+            assert_eq!(status, 400, "{url}: {body}");
+            assert!(
+                body.contains(&format!("{name} may be given only once")),
+                "the message names the parameter: {url}: {body}"
+            );
+        }
+    }
+    // Parameters we do not read stay ignored, repeated or not.
+    let url = format!("{base}/feeds/all.json?utm_source=a&utm_source=b&limit=1&x&x");
+    let (status, body) = common::get_text(&url).await;
+    assert_eq!(status, 200, "{url}: {body}");
+    assert_eq!(json_titles(&body).len(), 1, "{body}");
+    common::stop_daemon(cancel, handle).await;
+}
+
 /// Sends `request_target` as is (no client re-encoding), reads the whole answer; returns the
 /// status line and the body.
 async fn raw_get(base: &str, request_target: &[u8]) -> (String, String) {

@@ -410,7 +410,8 @@ async fn discover(cli: &Cli, url: &str, toml: bool) -> anyhow::Result<ExitCode> 
         .with_context(|| format!("fetching {url}"))?
     {
         FetchOutcome::Fetched(fetched) => fetched,
-        // No validators were sent, so no server has a reason to answer 304.
+        // No validators were sent: the fetcher answers a 304 to that with an error, so this
+        // is not reached.
         FetchOutcome::NotModified(_) => anyhow::bail!("fetching {url}: 304 Not Modified"),
     };
     let redirected = if fetched.final_url == url {

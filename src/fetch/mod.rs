@@ -169,6 +169,14 @@ pub enum FetchError {
     /// Any other non-success status.
     #[error("HTTP {0}")]
     Status(u16),
+    /// 304 Not Modified to a request that carried no validators (no `If-None-Match`, no
+    /// `If-Modified-Since`): a 304 only answers a conditional request, so there is no copy it
+    /// could mean and the feed was never received. Counted as `http_status`.
+    #[error(
+        "HTTP 304 Not Modified answered to a request without validators (no If-None-Match or \
+         If-Modified-Since was sent): there is no stored copy it could refer to"
+    )]
+    UnaskedNotModified,
     /// The connection broke while reading, or another transport error.
     #[error("transport error: {0}")]
     Transport(String),
@@ -215,7 +223,7 @@ impl FetchError {
             FetchError::PrivateRedirect => "private_redirect",
             FetchError::Gone => "gone",
             FetchError::RateLimited { .. } => "rate_limited",
-            FetchError::Status(_) => "http_status",
+            FetchError::Status(_) | FetchError::UnaskedNotModified => "http_status",
             FetchError::Transport(_) => "transport",
         }
     }
@@ -328,7 +336,8 @@ impl Fetcher {
     /// Sends `If-None-Match`/`If-Modified-Since` from the request, follows at most
     /// `max_redirects` redirects (a loop is an error at once), and reports a 301/308 chain as
     /// [`Validators::permanent_redirect`]. A 304 comes back as [`FetchOutcome::NotModified`]
-    /// with the validators the server sent, falling back to the ones we sent.
+    /// with the validators the server sent, falling back to the ones we sent; a 304 to a
+    /// request that sent none is [`FetchError::UnaskedNotModified`].
     ///
     /// The request's own URL is fetched wherever it leads: the operator chose it. Its
     /// redirects may lead to a non-public address only when that URL is itself non-public (a

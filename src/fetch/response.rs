@@ -10,7 +10,7 @@ use url::Url;
 
 use super::{
     FetchError, FetchLimits, FetchOutcome, FetchRequest, FetchedFeed, MAX_RETRY_AFTER, Validators,
-    check_http_url,
+    check_http_url, header_value,
 };
 
 /// Maps the final (non-redirect) response to an outcome, reading the body within the limit.
@@ -25,6 +25,13 @@ pub(super) async fn finish(
     let headers = response.headers();
     match status {
         304 => {
+            // Only a conditional request can be answered 304 (RFC 9110 §15.4.5): without
+            // validators sent, taking it as "unchanged" would leave the source empty for good.
+            if header_value(request.etag.as_deref()).is_none()
+                && header_value(request.last_modified.as_deref()).is_none()
+            {
+                return Err(FetchError::UnaskedNotModified);
+            }
             // A 304 may omit validators it did not change (RFC 9110 §15.4.5): keep ours.
             let mut validators = validators(headers, permanent_redirect);
             validators.etag = validators.etag.or_else(|| request.etag.clone());

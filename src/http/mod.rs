@@ -907,7 +907,16 @@ fn parse_params(raw: Option<&str>) -> Result<FeedParams, String> {
         limit: DEFAULT_LIMIT,
         ..Default::default()
     };
+    let mut seen: [bool; 3] = [false; 3];
     for (key, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        // A known parameter given twice (`?limit=5&limit=6`) leaves the client's intent
+        // ambiguous: refused, where taking either value would answer a question not asked.
+        if let Some(at) = ["limit", "source", "q"].iter().position(|k| *k == key) {
+            if seen[at] {
+                return Err(format!("{key} may be given only once"));
+            }
+            seen[at] = true;
+        }
         match key.as_ref() {
             "limit" => {
                 params.limit = value
@@ -1015,8 +1024,8 @@ async fn feed(
         feed: FeedKey {
             format,
             topic: topic.to_string(),
-            // The validated parameters, not the raw query: `?utm_source=…`, repeats and
-            // reorderings share one entry instead of each costing a query and a render.
+            // The validated parameters, not the raw query: `?utm_source=…` (repeated or
+            // not) and reorderings share one entry instead of each costing a query and a render.
             query: params.canonical_query(),
             base_url: base.clone(),
             title: site.title.clone(),
@@ -1500,7 +1509,7 @@ mod tests {
             (Some("utm_source=x&fbclid=y"), ""),
             (Some("limit=50"), ""),
             (Some("q=steel&limit=10&x=1"), "limit=10&q=steel"),
-            (Some("source=A&source=B+C"), "source=B+C"),
+            (Some("source=B+C&utm_source=x&utm_source=y"), "source=B+C"),
             (Some("q=%20steel%20tariffs%20"), "q=steel+tariffs"),
             (
                 Some("x=\u{FFFE}&q=Z%C3%B6lle\u{FFFF}"),
@@ -3264,6 +3273,9 @@ mod tests {
             "limit=-1",
             "source=",
             &seventeen,
+            "limit=1&limit=1",
+            "q=a&source=S&q=b",
+            "source=A&source=A",
         ] {
             assert!(parse_params(Some(bad)).is_err(), "{bad} should be rejected");
         }
