@@ -252,6 +252,10 @@ async fn a_known_parameter_given_twice_is_refused_naming_it_and_unknown_repeats_
             );
         }
     }
+    // The status page's search box reads `q` by the same rule.
+    let (status, body) = common::get_text(&format!("{base}/?q=steel&q=deal")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("q may be given only once"), "{body}");
     // Parameters we do not read stay ignored, repeated or not.
     let url = format!("{base}/feeds/all.json?utm_source=a&utm_source=b&limit=1&x&x");
     let (status, body) = common::get_text(&url).await;

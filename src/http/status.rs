@@ -23,11 +23,15 @@ fn when(t: Option<DateTime<Utc>>) -> String {
     )
 }
 
-/// The `?q=` search text, if any, validated as on the feeds.
+/// The `?q=` search text, if any, validated as on the feeds (given twice, it is refused).
 fn search_text(raw: Option<&str>) -> Result<Option<String>, String> {
-    match url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()).find(|(k, _)| k == "q") {
-        Some((_, v)) => super::search_param(&v),
-        None => Ok(None),
+    let mut given = url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        .filter(|(k, _)| k == "q")
+        .map(|(_, v)| v);
+    match (given.next(), given.next()) {
+        (Some(_), Some(_)) => Err("q may be given only once".into()),
+        (Some(v), None) => super::search_param(&v),
+        (None, _) => Ok(None),
     }
 }
 
