@@ -188,3 +188,56 @@ async fn a_link_whose_tracking_parameters_change_at_every_poll_is_no_edit() {
     let again = fetch_pass(&config).await;
     assert_eq!(again[0].updated_entries, 1, "{again:?}");
 }
+
+/// What a canonical URL leaves out besides tracking parameters still makes an edit: a live
+/// blog that moves its link from `#update-3` to `#update-4` points readers somewhere else, and
+/// so may a reordered query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_whose_fragment_or_parameter_order_changes_is_an_edit() {
+    let server = FeedServer::start().await;
+    let feed = |link: &str| {
+        Resource::feed(rss(
+            "Live",
+            &[(
+                "live-1",
+                link,
+                "Steel tariff talks collapse in Geneva",
+                TEXT,
+                "Fri, 27 Nov 2026 10:00:00 GMT",
+            )],
+        ))
+    };
+    server.put(
+        "live.xml",
+        feed("https://news.example/live?a=1&amp;b=2&amp;utm_source=rss#update-3"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Live", server.url("live.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+
+    for (n, link) in [
+        "https://news.example/live?a=1&amp;b=2&amp;utm_source=rss#update-4",
+        "https://news.example/live?b=2&amp;a=1&amp;utm_source=rss#update-4",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        server.put("live.xml", feed(link));
+        let again = fetch_pass(&config).await;
+        assert_eq!(
+            (again[0].new_entries, again[0].updated_entries),
+            (0, 1),
+            "change {n} of the link is an edit: {again:?}"
+        );
+    }
+    let db = dir.path().join("tradefeed.db");
+    let links: Vec<(String, i64)> = row_pairs(&db, "SELECT link, count(*) FROM entries");
+    assert_eq!(
+        links,
+        vec![(
+            "https://news.example/live?b=2&a=1&utm_source=rss#update-4".to_string(),
+            1
+        )]
+    );
+}

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::idle::polled_sql;
 use super::key_filter::KeyFilter;
 use super::{DueTimes, PollJob, Store, StoreError, StoryToScore, WriteJob, secs};
-use crate::domain::{CopyWeight, Entry, Headline, Source, StoryId, TopicScore};
+use crate::domain::{CopyWeight, Entry, Headline, Source, StoryId, TopicScore, without_tracking};
 
 /// How far apart (seconds) a title-only copy and the story it joins by headline may be
 /// published: two days. A headline alone is weaker evidence than text, and a wire story's
@@ -1831,29 +1831,29 @@ fn write_entry<'a>(
     Ok(())
 }
 
-/// Whether the stored row `entry_id` differs from `e` only in its link, by what the canonical
-/// URL leaves out (tracking parameters, their order, a fragment): the same title, HTML,
-/// authors (`authors` as stored) and, when the feed dates the item, the same dates. Read only
-/// for an entry whose content hash changed: an edit, or a link whose tracking parameters
-/// differ from the stored one's (one indexed row read per such poll, nothing written).
+/// Whether the stored row `entry_id` differs from `e` at most in its link's tracking
+/// parameters ([`without_tracking`]: `utm_*`, `fbclid`, …, which links are served without):
+/// the same title, HTML, authors (`authors` as stored) and, when the feed dates the item, the
+/// same dates, and links that are the same once those parameters are removed. A fragment, the
+/// order of the other parameters or their case still make an edit (a live blog's `#update-4`
+/// leads elsewhere than its `#update-3`), unlike what the canonical URL leaves out. Read only
+/// for an entry whose content hash changed (one indexed row read).
 fn only_tracking_changed(
     tx: &Prepared<'_>,
     entry_id: i64,
     e: &Entry,
     authors: &str,
 ) -> Result<bool, StoreError> {
-    let Some(canonical) = &e.canonical_url else {
+    let Some(link) = &e.link else {
         return Ok(false);
     };
-    let same = query_opt(
+    let stored: Option<Option<String>> = query_opt(
         tx,
-        "SELECT 1 FROM entries WHERE id = ?1 AND link IS NOT ?2 AND canonical_url = ?3
-             AND title = ?4 AND html = ?5 AND authors = ?6
-             AND (NOT ?7 OR (published = ?8 AND updated = ?9))",
+        "SELECT link FROM entries WHERE id = ?1
+             AND title = ?2 AND html = ?3 AND authors = ?4
+             AND (NOT ?5 OR (published = ?6 AND updated = ?7))",
         params![
             entry_id,
-            e.link,
-            canonical,
             e.title,
             e.html,
             authors,
@@ -1861,9 +1861,11 @@ fn only_tracking_changed(
             secs(e.published),
             secs(e.updated)
         ],
-        |_| Ok(true),
+        |r| r.get(0),
     )?;
-    Ok(same.unwrap_or(false))
+    Ok(stored.flatten().is_some_and(|stored| {
+        stored != *link && without_tracking(&stored) == without_tracking(link)
+    }))
 }
 
 /// What a new entry's join needs of its story, read once when the join is decided: when it
