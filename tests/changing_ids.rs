@@ -170,6 +170,13 @@ async fn a_link_whose_tracking_parameters_change_at_every_poll_is_no_edit() {
     assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
     let db = dir.path().join("tradefeed.db");
     let before: Vec<(i64, i64)> = row_pairs(&db, "SELECT updated, last_changed FROM entries");
+    let story_before: Vec<(String, i64)> = row_pairs(&db, "SELECT link, updated FROM stories");
+    let hash = |db: &std::path::Path| -> String {
+        row_pairs::<String, i64>(db, "SELECT content_hash, 0 FROM entries")
+            .remove(0)
+            .0
+    };
+    let mut hashes = vec![hash(&db)];
 
     for n in [2, 3, 1] {
         server.put("tracked.xml", feed(&format!("c{n}"), "steel"));
@@ -179,9 +186,31 @@ async fn a_link_whose_tracking_parameters_change_at_every_poll_is_no_edit() {
             (0, 0),
             "poll {n}: only the tracking parameters changed: {again:?}"
         );
+        // The row takes the link as listed and the hash over it, so the next poll listing the
+        // same link finds its hash stored and skips the item before any work.
+        let links: Vec<(String, i64)> = row_pairs(&db, "SELECT link, count(*) FROM entries");
+        assert_eq!(
+            links,
+            vec![(
+                format!("https://news.example/steel?id=7&utm_source=rss&utm_campaign=c{n}"),
+                1
+            )],
+            "poll {n}: the stored link is renewed"
+        );
+        hashes.push(hash(&db));
     }
+    assert_ne!(hashes[1], hashes[0], "the hash is renewed with the link");
+    assert_eq!(
+        hashes[3], hashes[0],
+        "the first link again has its first hash"
+    );
     let after: Vec<(i64, i64)> = row_pairs(&db, "SELECT updated, last_changed FROM entries");
     assert_eq!(after, before, "the entry was not taken for edited");
+    let story_after: Vec<(String, i64)> = row_pairs(&db, "SELECT link, updated FROM stories");
+    assert_eq!(
+        story_after, story_before,
+        "what the story shows did not move"
+    );
 
     // A link that leads elsewhere is an edit.
     server.put("tracked.xml", feed("c4", "steel-updated"));

@@ -1620,8 +1620,16 @@ fn write_entry<'a>(
         if only_tracking_changed(tx, entry_id, e, &authors)? {
             // The link's tracking parameters (`utm_campaign` stamped per day or per request)
             // are all that changed: no reader sees it (links are served without them), so it
-            // is no edit. Nothing is written: the row keeps its link and the hash over it (so
-            // the stored link coming back compares equal), as its story keeps its link.
+            // is no edit: `updated`, `last_changed`, the story and its scores stay. The row
+            // takes the link and the hash over it, so that the next poll listing this link
+            // finds the hash it computes and skips the item before any work (left as it was,
+            // the item went through the whole pipeline at every poll from then on). A later
+            // return to the earlier link is tracking-only again.
+            exec(
+                tx,
+                "UPDATE entries SET link = ?2, content_hash = ?3 WHERE id = ?1",
+                params![entry_id, e.link, e.content_hash],
+            )?;
             result.unchanged_entries += 1;
             return Ok(());
         }
@@ -1863,9 +1871,9 @@ fn only_tracking_changed(
         ],
         |r| r.get(0),
     )?;
-    Ok(stored.flatten().is_some_and(|stored| {
-        stored != *link && without_tracking(&stored) == without_tracking(link)
-    }))
+    Ok(stored
+        .flatten()
+        .is_some_and(|stored| without_tracking(&stored) == without_tracking(link)))
 }
 
 /// What a new entry's join needs of its story, read once when the join is decided: when it
