@@ -56,6 +56,7 @@ fn not_modified(source: &str) -> PollRecord {
         moved_to: None,
         base_url: None,
         entries: vec![],
+        listed: Default::default(),
     }
 }
 
@@ -1438,6 +1439,7 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
         moved_to: None,
         base_url: None,
         entries,
+        listed: Default::default(),
     }
 }
 

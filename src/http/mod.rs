@@ -2520,6 +2520,7 @@ mod tests {
                 moved_to: None,
                 base_url: None,
                 entries,
+                listed: Default::default(),
             })
             .await
             .unwrap();

@@ -149,6 +149,14 @@ pub struct PollRecord {
     pub base_url: Option<String>,
     /// Parsed, normalized entries (empty unless fetched).
     pub entries: Vec<EntryWrite>,
+    /// Every identity the read listed, as ingest settled it (`shared:` ones included): those
+    /// of `entries` and those ingest took no further (unchanged items, pruned ones, items
+    /// passed over for their age or the per-poll cap). Empty unless fetched. The entries' own
+    /// identities count as listed whether or not they are here. A new entry that joins a
+    /// story holding an entry of its source with its title and text (and date) is taken for
+    /// that item under a new id only when that entry's identity is not listed: the item moved
+    /// to a new id, rather than a sibling with the same words appeared (see `write_entry`).
+    pub listed: HashSet<String>,
 }
 
 /// Renames the row of a source whose name changed in the config: a configured name the table
@@ -1198,6 +1206,8 @@ fn record_poll(
                 .clone()
                 .or_else(|| (!same_url).then(|| record.url.clone())),
             key_filter: key_filter.as_mut(),
+            listed: &record.listed,
+            entries: &record.entries,
         };
         for (index, write) in record.entries.iter().enumerate() {
             write_entry(tx, &mut poll, index, write, hook, &mut result)?;
@@ -1482,6 +1492,10 @@ struct PollContext<'a> {
     next_entry_id: Option<i64>,
     /// The writer's filter of stored story keys, if loaded (see [`KeyFilter`]).
     key_filter: Option<&'a mut KeyFilter>,
+    /// [`PollRecord::listed`].
+    listed: &'a HashSet<String>,
+    /// [`PollRecord::entries`], whose identities count as listed too.
+    entries: &'a [EntryWrite],
 }
 
 impl PollContext<'_> {
@@ -1501,6 +1515,13 @@ impl PollContext<'_> {
         };
         self.next_entry_id = Some(id + 1);
         Ok(id)
+    }
+
+    /// Whether this poll's read listed `identity` (see [`PollRecord::listed`]). Asked only
+    /// when a new entry may be an item under a new id, which is rare: the scan of the
+    /// entries does not matter.
+    fn listed(&self, identity: &str) -> bool {
+        self.listed.contains(identity) || self.entries.iter().any(|w| w.entry.identity == identity)
     }
 }
 
@@ -1726,30 +1747,57 @@ fn write_entry<'a>(
     }
 
     // The same item under another id: a feed that makes up its guids (and session links) at
-    // each request, or renumbers them, lists the same title and text again, with the same
-    // date or none. The story holds it from this source already; storing it again would add
-    // an appearance per poll, for ever ("Also reported by" the source itself, once per poll).
-    // Only a text long enough for its fingerprint to be a story key counts (see
+    // each request, or renumbers them once, lists the same title and text again, with the
+    // same date or none. The story holds it from this source already; storing it again would
+    // add an appearance per poll, for ever ("Also reported by" the source itself, once per
+    // poll). Only a text long enough for its fingerprint to be a story key counts (see
     // `story_keys`); a notice the source publishes again under another date is an entry of
-    // its own. Its keys are not stored either: a session link would add one per poll. Looked
-    // up only for a join by key: an item the story holds from this source under this
-    // fingerprint put that key there, so a near-duplicate or headline join (most copies that
-    // join a story) cannot find one, and is spared the read.
+    // its own. Looked up only for a join by key: an item the story holds from this source
+    // under this fingerprint put that key there, so a near-duplicate or headline join (most
+    // copies that join a story) cannot find one, and is spared the read.
+    //
+    // Such a row is this item only if this read no longer lists the row's identity: the item
+    // moved to a new id. A row whose identity is listed too is a sibling with the same words
+    // (an undated "Notice of public hearing" listed twice under two guids and links): the new
+    // entry is stored as an appearance of its own. The row taken for the item is re-keyed to
+    // the new identity, link and content hash (its keys, dates, story and scores stay; no
+    // appearance is added and nothing a reader sees moves but the appearance's link), so that the next
+    // poll listing the new id finds its hash stored and skips the item before any work; left
+    // under the old id, the item went through the whole pipeline at every poll from then on.
+    // The new identity has no row (the lookup above found none) and no tombstone (checked
+    // first), so the source's UNIQUE (source, identity) holds. Its keys are not stored: a
+    // session link would add one per poll.
+    //
+    // Unlike the story keys (a UNIQUE key, never read-then-write), this reads, then writes.
+    // That is safe here: the one writer thread runs every poll's writes, and this read and
+    // write happen inside this poll's IMMEDIATE transaction (its savepoint in a batch), which
+    // holds SQLite's write lock, so no other write can come between them.
     if by_key
         && let Some((story, _, _)) = &joined
         && e.title.len() + e.text.len() >= 20
-        && query_opt(
-            tx,
-            "SELECT 1 FROM entries WHERE story_id = ?1 AND source_id = ?2 AND fingerprint = ?3
-                 AND (NOT ?4 OR published = ?5)
-             LIMIT 1",
-            params![story, source_id, e.fingerprint, e.dated, secs(e.published)],
-            |_| Ok(true),
-        )?
-        .unwrap_or(false)
     {
-        result.unchanged_entries += 1;
-        return Ok(());
+        let same: Vec<(i64, String)> = tx.with_statement(
+            "SELECT id, identity FROM entries WHERE story_id = ?1 AND source_id = ?2
+                 AND fingerprint = ?3 AND (NOT ?4 OR published = ?5)
+             ORDER BY id",
+            |s| {
+                s.query_map(
+                    params![story, source_id, e.fingerprint, e.dated, secs(e.published)],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?
+                .collect()
+            },
+        )?;
+        if let Some((moved, _)) = same.iter().find(|(_, identity)| !poll.listed(identity)) {
+            exec(
+                tx,
+                "UPDATE entries SET identity = ?2, link = ?3, canonical_url = ?4, content_hash = ?5
+                 WHERE id = ?1",
+                params![moved, e.identity, e.link, e.canonical_url, e.content_hash],
+            )?;
+            result.unchanged_entries += 1;
+            return Ok(());
+        }
     }
 
     let entry_id = poll.take_entry_id(tx)?;
