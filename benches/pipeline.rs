@@ -270,6 +270,7 @@ fn stages(c: &mut Criterion) {
                         moved_to: None,
                         base_url: None,
                         entries: writes,
+                        listed: Default::default(),
                     }))
                     .unwrap()
             },

@@ -1279,6 +1279,7 @@ mod tests {
                     scores: Some(scores),
                     replaces_hash: None,
                 }],
+                listed: Default::default(),
             })
             .await
             .unwrap();
@@ -1682,6 +1683,7 @@ mod tests {
                     moved_to: None,
                     base_url: None,
                     entries: Vec::new(),
+                    listed: Default::default(),
                 })
                 .await
                 .unwrap();

@@ -5,6 +5,7 @@
 
 mod cpu_pool;
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -355,6 +356,8 @@ struct Prepared {
     /// Identities the feed listed that retention has pruned; `None` when it listed no item
     /// it could identify (see `PollOutcome::Fetched`).
     listed_pruned: Option<Vec<String>>,
+    /// Every identity the feed listed (see `PollRecord::listed`).
+    listed: HashSet<String>,
 }
 
 impl Ingestor {
@@ -595,6 +598,7 @@ impl Ingestor {
             moved_to: None,
             base_url: None,
             entries: Vec::new(),
+            listed: Default::default(),
         };
         if let Err(e) = self.store.record_poll(record).await {
             warn!(source = %source.name, error = %e, "could not record the crashed poll");
@@ -648,6 +652,7 @@ impl Ingestor {
         let mut moved_to = None;
         let mut base_url = None;
         let mut entries = Vec::new();
+        let mut listed = HashSet::new();
         let fetcher = self
             .fetcher
             .read()
@@ -689,6 +694,7 @@ impl Ingestor {
                             .filter(|w| w.scores.is_none())
                             .count();
                         entries = prepared.entries;
+                        listed = prepared.listed;
                         PollOutcome::Fetched {
                             http_status: 200,
                             bytes: report.bytes,
@@ -788,6 +794,7 @@ impl Ingestor {
             moved_to,
             base_url,
             entries,
+            listed,
         };
         // The poll's CPU work is done, even if it has to wait for room in the writer's queue.
         drop(preparing);
@@ -948,6 +955,17 @@ impl Ingestor {
             .identify(&source.name, normalized)
             .await
             .map_err(PrepareError::Store)?;
+        // Every identity the read lists, for the writer to tell an item that moved to a new id
+        // from a sibling with the same words (see `PollRecord::listed`): those settled above,
+        // and those of items passed over, under their `shared:` form as well in a source that
+        // has such rows (as for their tombstones below).
+        let mut listed: HashSet<String> = normalized.iter().map(|e| e.identity.clone()).collect();
+        for (identity, link) in &passed_over {
+            if known.any_shared {
+                listed.insert(shared_identity(identity, link.as_deref()));
+            }
+            listed.insert(identity.clone());
+        }
         // Items passed over are not looked up (that is what passing them over saves), except
         // for a tombstone in a source that has any: a longer retention or a higher cap later
         // must not bring them back either. Best-effort: without the answer this read marks
@@ -1071,6 +1089,7 @@ impl Ingestor {
             skipped,
             entries,
             listed_pruned: listed_any.then_some(listed_pruned),
+            listed,
         })
     }
 

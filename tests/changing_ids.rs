@@ -170,6 +170,13 @@ async fn a_link_whose_tracking_parameters_change_at_every_poll_is_no_edit() {
     assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
     let db = dir.path().join("tradefeed.db");
     let before: Vec<(i64, i64)> = row_pairs(&db, "SELECT updated, last_changed FROM entries");
+    let story_before: Vec<(String, i64)> = row_pairs(&db, "SELECT link, updated FROM stories");
+    let hash = |db: &std::path::Path| -> String {
+        row_pairs::<String, i64>(db, "SELECT content_hash, 0 FROM entries")
+            .remove(0)
+            .0
+    };
+    let mut hashes = vec![hash(&db)];
 
     for n in [2, 3, 1] {
         server.put("tracked.xml", feed(&format!("c{n}"), "steel"));
@@ -179,12 +186,252 @@ async fn a_link_whose_tracking_parameters_change_at_every_poll_is_no_edit() {
             (0, 0),
             "poll {n}: only the tracking parameters changed: {again:?}"
         );
+        // The row takes the link as listed and the hash over it, so the next poll listing the
+        // same link finds its hash stored and skips the item before any work.
+        let links: Vec<(String, i64)> = row_pairs(&db, "SELECT link, count(*) FROM entries");
+        assert_eq!(
+            links,
+            vec![(
+                format!("https://news.example/steel?id=7&utm_source=rss&utm_campaign=c{n}"),
+                1
+            )],
+            "poll {n}: the stored link is renewed"
+        );
+        hashes.push(hash(&db));
     }
+    assert_ne!(hashes[1], hashes[0], "the hash is renewed with the link");
+    assert_eq!(
+        hashes[3], hashes[0],
+        "the first link again has its first hash"
+    );
     let after: Vec<(i64, i64)> = row_pairs(&db, "SELECT updated, last_changed FROM entries");
     assert_eq!(after, before, "the entry was not taken for edited");
+    let story_after: Vec<(String, i64)> = row_pairs(&db, "SELECT link, updated FROM stories");
+    assert_eq!(
+        story_after, story_before,
+        "what the story shows did not move"
+    );
 
     // A link that leads elsewhere is an edit.
     server.put("tracked.xml", feed("c4", "steel-updated"));
     let again = fetch_pass(&config).await;
     assert_eq!(again[0].updated_entries, 1, "{again:?}");
+}
+
+/// What a canonical URL leaves out besides tracking parameters still makes an edit: a live
+/// blog that moves its link from `#update-3` to `#update-4` points readers somewhere else, and
+/// so may a reordered query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_whose_fragment_or_parameter_order_changes_is_an_edit() {
+    let server = FeedServer::start().await;
+    let feed = |link: &str| {
+        Resource::feed(rss(
+            "Live",
+            &[(
+                "live-1",
+                link,
+                "Steel tariff talks collapse in Geneva",
+                TEXT,
+                "Fri, 27 Nov 2026 10:00:00 GMT",
+            )],
+        ))
+    };
+    server.put(
+        "live.xml",
+        feed("https://news.example/live?a=1&amp;b=2&amp;utm_source=rss#update-3"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Live", server.url("live.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+
+    for (n, link) in [
+        "https://news.example/live?a=1&amp;b=2&amp;utm_source=rss#update-4",
+        "https://news.example/live?b=2&amp;a=1&amp;utm_source=rss#update-4",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        server.put("live.xml", feed(link));
+        let again = fetch_pass(&config).await;
+        assert_eq!(
+            (again[0].new_entries, again[0].updated_entries),
+            (0, 1),
+            "change {n} of the link is an edit: {again:?}"
+        );
+    }
+    let db = dir.path().join("tradefeed.db");
+    let links: Vec<(String, i64)> = row_pairs(&db, "SELECT link, count(*) FROM entries");
+    assert_eq!(
+        links,
+        vec![(
+            "https://news.example/live?b=2&a=1&utm_source=rss#update-4".to_string(),
+            1
+        )]
+    );
+}
+
+/// The identity and link of each stored entry, in id order.
+fn identities(db: &std::path::Path) -> Vec<(String, String)> {
+    row_pairs(db, "SELECT identity, link FROM entries ORDER BY id")
+}
+
+/// An item found under a new id (its old one no longer listed) is re-keyed: its row takes
+/// the new identity and link, so the next poll that lists the same id finds it stored and
+/// takes it no further than the hash check (before, the new id was never stored and the item
+/// went through the whole pipeline at every poll).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_under_a_new_id_is_re_keyed_and_the_next_poll_listing_that_id_skips_it() {
+    let server = FeedServer::start().await;
+    server.put("session.xml", session_feed(1));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Session", server.url("session.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+    let db = dir.path().join("tradefeed.db");
+    let before: Vec<(i64, i64)> = row_pairs(&db, "SELECT updated, last_changed FROM entries");
+    let hash = |db: &std::path::Path| -> String {
+        row_pairs::<String, i64>(db, "SELECT content_hash, 0 FROM entries")
+            .remove(0)
+            .0
+    };
+    let mut last_hash = hash(&db);
+
+    for n in 2..=3 {
+        server.put("session.xml", session_feed(n));
+        let moved = fetch_pass(&config).await;
+        assert_eq!(
+            (moved[0].new_entries, moved[0].updated_entries),
+            (0, 0),
+            "poll {n}: {moved:?}"
+        );
+        let rows = identities(&db);
+        assert_eq!(rows.len(), 1, "poll {n}: {rows:?}");
+        assert!(
+            rows[0].0.ends_with(&format!("urn:uuid:{n}-77")),
+            "poll {n}: the row takes the new id: {rows:?}"
+        );
+        assert_eq!(
+            rows[0].1,
+            format!("http://example.org/story/77?session={n}"),
+            "poll {n}: and the new link"
+        );
+        let renewed = hash(&db);
+        assert_ne!(
+            renewed, last_hash,
+            "poll {n}: and the hash over the new link"
+        );
+        last_hash = renewed;
+
+        // The same id again: found stored with its hash, so the item goes no further than
+        // ingest's lookup (it is neither new nor a copy sent to the writer).
+        let again = fetch_pass(&config).await;
+        assert_eq!(
+            (
+                again[0].new_entries,
+                again[0].updated_entries,
+                again[0].unscored_copies
+            ),
+            (0, 0, 0),
+            "poll {n} again: {again:?}"
+        );
+    }
+    let after: Vec<(i64, i64)> = row_pairs(&db, "SELECT updated, last_changed FROM entries");
+    assert_eq!(after, before, "a re-keyed entry is not taken for edited");
+    let stories: Vec<(i64, i64)> = row_pairs(&db, "SELECT count(*), 0 FROM stories");
+    assert_eq!(stories, vec![(1, 0)]);
+}
+
+/// Two different items (their own guids and links) that share an undated title and text,
+/// such as two notices of a public hearing, are two appearances, whether listed together from
+/// the start or the second one later while the first is still listed. Should the feed then
+/// renumber both, each row is re-keyed to its item's new id, and nothing is added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distinct_items_with_the_same_undated_title_and_text_are_each_stored() {
+    let server = FeedServer::start().await;
+    let notice = |guid: &str, link: &str| {
+        (
+            guid.to_string(),
+            link.to_string(),
+            "Notice of public hearing on Section 301 tariffs".to_string(),
+            "The Office of the United States Trade Representative will hold a public hearing \
+             on proposed Section 301 tariff actions."
+                .to_string(),
+            String::new(),
+        )
+    };
+    let feed = |items: &[(String, String, String, String, String)]| {
+        let items: Vec<(&str, &str, &str, &str, &str)> = items
+            .iter()
+            .map(|(g, l, t, d, p)| (g.as_str(), l.as_str(), t.as_str(), d.as_str(), p.as_str()))
+            .collect();
+        Resource::feed(rss("Notices", &items))
+    };
+    let a = notice("notice-a", "https://ustr.example/notices/a");
+    let b = notice("notice-b", "https://ustr.example/notices/b");
+    let c = notice("notice-c", "https://ustr.example/notices/c");
+
+    // Listed together from the first poll.
+    server.put("notices.xml", feed(&[a.clone(), b.clone()]));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Notices", server.url("notices.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    let first = fetch_pass(&config).await;
+    assert_eq!(first[0].new_entries, 2, "{first:?}");
+    let again = fetch_pass(&config).await;
+    assert_eq!(
+        (again[0].new_entries, again[0].updated_entries),
+        (0, 0),
+        "{again:?}"
+    );
+
+    // A third one listed beside them later.
+    server.put("notices.xml", feed(&[a.clone(), b.clone(), c.clone()]));
+    let later = fetch_pass(&config).await;
+    assert_eq!(later[0].new_entries, 1, "{later:?}");
+    let db = dir.path().join("tradefeed.db");
+    let links: Vec<String> = identities(&db).into_iter().map(|(_, l)| l).collect();
+    assert_eq!(
+        links,
+        [a.1.as_str(), b.1.as_str(), c.1.as_str()],
+        "each notice keeps its own link"
+    );
+    let stories: Vec<(i64, i64)> = row_pairs(&db, "SELECT count(*), 0 FROM stories");
+    assert_eq!(stories, vec![(1, 0)], "the same words are one story");
+
+    // The CMS renumbers every guid once (links unchanged): each row takes its new id.
+    let renumbered: Vec<_> = [&a, &b, &c]
+        .iter()
+        .map(|n| {
+            (
+                format!("new-{}", n.0),
+                n.1.clone(),
+                n.2.clone(),
+                n.3.clone(),
+                n.4.clone(),
+            )
+        })
+        .collect();
+    server.put("notices.xml", feed(&renumbered));
+    let moved = fetch_pass(&config).await;
+    assert_eq!(
+        (moved[0].new_entries, moved[0].updated_entries),
+        (0, 0),
+        "{moved:?}"
+    );
+    let rows = identities(&db);
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for (identity, _) in &rows {
+        assert!(identity.contains("new-notice-"), "{rows:?}");
+    }
+    let again = fetch_pass(&config).await;
+    assert_eq!(
+        (
+            again[0].new_entries,
+            again[0].updated_entries,
+            again[0].unscored_copies
+        ),
+        (0, 0, 0),
+        "{again:?}"
+    );
 }

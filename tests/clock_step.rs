@@ -60,6 +60,7 @@ fn poll(
         moved_to: None,
         base_url: None,
         entries: Vec::new(),
+        listed: Default::default(),
     }
 }
 

@@ -56,6 +56,7 @@ fn not_modified(source: &str) -> PollRecord {
         moved_to: None,
         base_url: None,
         entries: vec![],
+        listed: Default::default(),
     }
 }
 
@@ -1438,6 +1439,7 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
         moved_to: None,
         base_url: None,
         entries,
+        listed: Default::default(),
     }
 }
 
@@ -1551,6 +1553,8 @@ fn copy_of_the_story(source: &str, identity: &str, words: usize, scored: bool) -
     let mut poll = fetched(source, &[(identity, "https://wire.example/steel")]);
     let write = &mut poll.entries[0];
     write.entry.text = vec!["steel"; words].join(" ");
+    // The text is what the HTML reads as: an edit of one is an edit of the other.
+    write.entry.html = format!("<p>{}</p>", write.entry.text);
     write.scores = scored.then(|| vec![trade_score(0.25, format!("scored early: {identity}"))]);
     poll
 }
@@ -1766,6 +1770,7 @@ async fn a_first_poll_that_repeats_an_identity_stores_it_once_and_later_polls_fi
             ("a", "https://wire.example/a"),
         ],
     );
+    first.entries[2].entry.title = "Steel duties story a, edited".into();
     first.entries[2].entry.content_hash = "hash-a-edited".into();
     let written = store.record_poll(first).await.unwrap();
     assert_eq!(
@@ -1782,6 +1787,7 @@ async fn a_first_poll_that_repeats_an_identity_stores_it_once_and_later_polls_fi
             ("c", "https://wire.example/c"),
         ],
     );
+    second.entries[0].entry.title = "Steel duties story a, edited".into();
     second.entries[0].entry.content_hash = "hash-a-edited".into();
     let written = store.record_poll(second).await.unwrap();
     assert_eq!(
@@ -2497,6 +2503,7 @@ async fn a_tombstone_made_while_a_poll_runs_is_not_marked_missed_by_that_poll() 
         .unwrap();
     // The poll starts; ingest finds e1 stored and edited.
     let mut edit = fetched("A", &[("guid:e1", "https://a.example/e1")]);
+    edit.entries[0].entry.title = "Steel duties story e1, edited".into();
     edit.entries[0].entry.content_hash = "hash-edited".into();
     // Meanwhile a prune removes e1; e0 was pruned a day ago.
     rusqlite::Connection::open(&db)

@@ -1,11 +1,14 @@
 //! Plain data shared by every pipeline stage. No IO, no crate of ours.
 
 mod entry;
+mod link;
 mod schedule;
 mod source;
 mod story;
 
 pub use entry::{EarlierTitle, Entry, Headline, ParsedFeed, RawItem, XmlBase};
+pub(crate) use link::is_tracking;
+pub use link::{TRACKING_PARAMS, TRACKING_PREFIXES, without_tracking};
 pub use schedule::{Schedule, ScheduleError};
 pub use source::Source;
 pub use story::{Appearance, CopyWeight, StoryId, TopicScore, representative_of};

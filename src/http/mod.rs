@@ -2529,6 +2529,7 @@ mod tests {
                 moved_to: None,
                 base_url: None,
                 entries,
+                listed: Default::default(),
             })
             .await
             .unwrap();

@@ -610,6 +610,7 @@ mod tests {
             moved_to: None,
             base_url: None,
             entries: Vec::new(),
+            listed: Default::default(),
         }
     }
 

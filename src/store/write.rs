@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::idle::polled_sql;
 use super::key_filter::KeyFilter;
 use super::{DueTimes, PollJob, Store, StoreError, StoryToScore, WriteJob, secs};
-use crate::domain::{CopyWeight, Entry, Headline, Source, StoryId, TopicScore};
+use crate::domain::{CopyWeight, Entry, Headline, Source, StoryId, TopicScore, without_tracking};
 
 /// How far apart (seconds) a title-only copy and the story it joins by headline may be
 /// published: two days. A headline alone is weaker evidence than text, and a wire story's
@@ -149,6 +149,14 @@ pub struct PollRecord {
     pub base_url: Option<String>,
     /// Parsed, normalized entries (empty unless fetched).
     pub entries: Vec<EntryWrite>,
+    /// Every identity the read listed, as ingest settled it (`shared:` ones included): those
+    /// of `entries` and those ingest took no further (unchanged items, pruned ones, items
+    /// passed over for their age or the per-poll cap). Empty unless fetched. The entries' own
+    /// identities count as listed whether or not they are here. A new entry that joins a
+    /// story holding an entry of its source with its title and text (and date) is taken for
+    /// that item under a new id only when that entry's identity is not listed: the item moved
+    /// to a new id, rather than a sibling with the same words appeared (see `write_entry`).
+    pub listed: HashSet<String>,
 }
 
 /// Renames the row of a source whose name changed in the config: a configured name the table
@@ -1198,6 +1206,8 @@ fn record_poll(
                 .clone()
                 .or_else(|| (!same_url).then(|| record.url.clone())),
             key_filter: key_filter.as_mut(),
+            listed: &record.listed,
+            entries: &record.entries,
         };
         for (index, write) in record.entries.iter().enumerate() {
             write_entry(tx, &mut poll, index, write, hook, &mut result)?;
@@ -1482,6 +1492,10 @@ struct PollContext<'a> {
     next_entry_id: Option<i64>,
     /// The writer's filter of stored story keys, if loaded (see [`KeyFilter`]).
     key_filter: Option<&'a mut KeyFilter>,
+    /// [`PollRecord::listed`].
+    listed: &'a HashSet<String>,
+    /// [`PollRecord::entries`], whose identities count as listed too.
+    entries: &'a [EntryWrite],
 }
 
 impl PollContext<'_> {
@@ -1501,6 +1515,13 @@ impl PollContext<'_> {
         };
         self.next_entry_id = Some(id + 1);
         Ok(id)
+    }
+
+    /// Whether this poll's read listed `identity` (see [`PollRecord::listed`]). Asked only
+    /// when a new entry may be an item under a new id, which is rare: the scan of the
+    /// entries does not matter.
+    fn listed(&self, identity: &str) -> bool {
+        self.listed.contains(identity) || self.entries.iter().any(|w| w.entry.identity == identity)
     }
 }
 
@@ -1620,8 +1641,16 @@ fn write_entry<'a>(
         if only_tracking_changed(tx, entry_id, e, &authors)? {
             // The link's tracking parameters (`utm_campaign` stamped per day or per request)
             // are all that changed: no reader sees it (links are served without them), so it
-            // is no edit. Nothing is written: the row keeps its link and the hash over it (so
-            // the stored link coming back compares equal), as its story keeps its link.
+            // is no edit: `updated`, `last_changed`, the story and its scores stay. The row
+            // takes the link and the hash over it, so that the next poll listing this link
+            // finds the hash it computes and skips the item before any work (left as it was,
+            // the item went through the whole pipeline at every poll from then on). A later
+            // return to the earlier link is tracking-only again.
+            exec(
+                tx,
+                "UPDATE entries SET link = ?2, content_hash = ?3 WHERE id = ?1",
+                params![entry_id, e.link, e.content_hash],
+            )?;
             result.unchanged_entries += 1;
             return Ok(());
         }
@@ -1718,30 +1747,57 @@ fn write_entry<'a>(
     }
 
     // The same item under another id: a feed that makes up its guids (and session links) at
-    // each request, or renumbers them, lists the same title and text again, with the same
-    // date or none. The story holds it from this source already; storing it again would add
-    // an appearance per poll, for ever ("Also reported by" the source itself, once per poll).
-    // Only a text long enough for its fingerprint to be a story key counts (see
+    // each request, or renumbers them once, lists the same title and text again, with the
+    // same date or none. The story holds it from this source already; storing it again would
+    // add an appearance per poll, for ever ("Also reported by" the source itself, once per
+    // poll). Only a text long enough for its fingerprint to be a story key counts (see
     // `story_keys`); a notice the source publishes again under another date is an entry of
-    // its own. Its keys are not stored either: a session link would add one per poll. Looked
-    // up only for a join by key: an item the story holds from this source under this
-    // fingerprint put that key there, so a near-duplicate or headline join (most copies that
-    // join a story) cannot find one, and is spared the read.
+    // its own. Looked up only for a join by key: an item the story holds from this source
+    // under this fingerprint put that key there, so a near-duplicate or headline join (most
+    // copies that join a story) cannot find one, and is spared the read.
+    //
+    // Such a row is this item only if this read no longer lists the row's identity: the item
+    // moved to a new id. A row whose identity is listed too is a sibling with the same words
+    // (an undated "Notice of public hearing" listed twice under two guids and links): the new
+    // entry is stored as an appearance of its own. The row taken for the item is re-keyed to
+    // the new identity, link and content hash (its keys, dates, story and scores stay; no
+    // appearance is added and nothing a reader sees moves but the appearance's link), so that the next
+    // poll listing the new id finds its hash stored and skips the item before any work; left
+    // under the old id, the item went through the whole pipeline at every poll from then on.
+    // The new identity has no row (the lookup above found none) and no tombstone (checked
+    // first), so the source's UNIQUE (source, identity) holds. Its keys are not stored: a
+    // session link would add one per poll.
+    //
+    // Unlike the story keys (a UNIQUE key, never read-then-write), this reads, then writes.
+    // That is safe here: the one writer thread runs every poll's writes, and this read and
+    // write happen inside this poll's IMMEDIATE transaction (its savepoint in a batch), which
+    // holds SQLite's write lock, so no other write can come between them.
     if by_key
         && let Some((story, _, _)) = &joined
         && e.title.len() + e.text.len() >= 20
-        && query_opt(
-            tx,
-            "SELECT 1 FROM entries WHERE story_id = ?1 AND source_id = ?2 AND fingerprint = ?3
-                 AND (NOT ?4 OR published = ?5)
-             LIMIT 1",
-            params![story, source_id, e.fingerprint, e.dated, secs(e.published)],
-            |_| Ok(true),
-        )?
-        .unwrap_or(false)
     {
-        result.unchanged_entries += 1;
-        return Ok(());
+        let same: Vec<(i64, String)> = tx.with_statement(
+            "SELECT id, identity FROM entries WHERE story_id = ?1 AND source_id = ?2
+                 AND fingerprint = ?3 AND (NOT ?4 OR published = ?5)
+             ORDER BY id",
+            |s| {
+                s.query_map(
+                    params![story, source_id, e.fingerprint, e.dated, secs(e.published)],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?
+                .collect()
+            },
+        )?;
+        if let Some((moved, _)) = same.iter().find(|(_, identity)| !poll.listed(identity)) {
+            exec(
+                tx,
+                "UPDATE entries SET identity = ?2, link = ?3, canonical_url = ?4, content_hash = ?5
+                 WHERE id = ?1",
+                params![moved, e.identity, e.link, e.canonical_url, e.content_hash],
+            )?;
+            result.unchanged_entries += 1;
+            return Ok(());
+        }
     }
 
     let entry_id = poll.take_entry_id(tx)?;
@@ -1831,29 +1887,29 @@ fn write_entry<'a>(
     Ok(())
 }
 
-/// Whether the stored row `entry_id` differs from `e` only in its link, by what the canonical
-/// URL leaves out (tracking parameters, their order, a fragment): the same title, HTML,
-/// authors (`authors` as stored) and, when the feed dates the item, the same dates. Read only
-/// for an entry whose content hash changed: an edit, or a link whose tracking parameters
-/// differ from the stored one's (one indexed row read per such poll, nothing written).
+/// Whether the stored row `entry_id` differs from `e` at most in its link's tracking
+/// parameters ([`without_tracking`]: `utm_*`, `fbclid`, …, which links are served without):
+/// the same title, HTML, authors (`authors` as stored) and, when the feed dates the item, the
+/// same dates, and links that are the same once those parameters are removed. A fragment, the
+/// order of the other parameters or their case still make an edit (a live blog's `#update-4`
+/// leads elsewhere than its `#update-3`), unlike what the canonical URL leaves out. Read only
+/// for an entry whose content hash changed (one indexed row read).
 fn only_tracking_changed(
     tx: &Prepared<'_>,
     entry_id: i64,
     e: &Entry,
     authors: &str,
 ) -> Result<bool, StoreError> {
-    let Some(canonical) = &e.canonical_url else {
+    let Some(link) = &e.link else {
         return Ok(false);
     };
-    let same = query_opt(
+    let stored: Option<Option<String>> = query_opt(
         tx,
-        "SELECT 1 FROM entries WHERE id = ?1 AND link IS NOT ?2 AND canonical_url = ?3
-             AND title = ?4 AND html = ?5 AND authors = ?6
-             AND (NOT ?7 OR (published = ?8 AND updated = ?9))",
+        "SELECT link FROM entries WHERE id = ?1
+             AND title = ?2 AND html = ?3 AND authors = ?4
+             AND (NOT ?5 OR (published = ?6 AND updated = ?7))",
         params![
             entry_id,
-            e.link,
-            canonical,
             e.title,
             e.html,
             authors,
@@ -1861,9 +1917,11 @@ fn only_tracking_changed(
             secs(e.published),
             secs(e.updated)
         ],
-        |_| Ok(true),
+        |r| r.get(0),
     )?;
-    Ok(same.unwrap_or(false))
+    Ok(stored
+        .flatten()
+        .is_some_and(|stored| without_tracking(&stored) == without_tracking(link)))
 }
 
 /// What a new entry's join needs of its story, read once when the join is decided: when it
