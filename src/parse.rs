@@ -1225,6 +1225,11 @@ fn parse_rfc850(s: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let offset = match tokens.next() {
         None => 0,
         Some(zone) if zone.starts_with(['+', '-']) => numeric_offset(zone)?,
+        // A 12-hour clock is no RFC 850 date: read as a zone (UTC), `10:00 PM` was twelve
+        // hours off. Left unread, the item keeps its first-seen time.
+        Some(zone) if zone.eq_ignore_ascii_case("am") || zone.eq_ignore_ascii_case("pm") => {
+            return None;
+        }
         Some(zone) if zone.bytes().all(|b| b.is_ascii_alphabetic()) => {
             zone_offset(zone).unwrap_or(0)
         }
@@ -1882,6 +1887,8 @@ mod tests {
             "Saturday, 28-Nov-26",
             "Saturday, 28-Nov-26 10:00:00 GMT extra",
             "Saturday, 28-11-26 10:00:00 GMT",
+            "Saturday, 28-Nov-26 10:00 PM",
+            "Saturday, 28-Nov-26 10:00:00 am",
         ] {
             assert_eq!(parse_timestamp(input), None, "input {input:?}");
         }

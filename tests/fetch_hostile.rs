@@ -1070,25 +1070,26 @@ async fn limits_too_long_for_the_clock_fetch_instead_of_panicking() {
     assert!(second.is_err(), "the second request waits for its spacing");
 }
 
-/// Limits whose ceiling, 4 × a 100 ms timeout and the 1 s spacing twice (one redirect
-/// allowed), passes after 2.4 s: three requests to a host ahead of a fetch keep it waiting
-/// 3 s, past its ceiling, a deterministic stand-in for a host whose queue of polls outlasts
-/// the ceiling.
+/// Limits whose ceiling, 4 × a 250 ms timeout and the 2 s spacing twice (one redirect
+/// allowed), passes after 5 s: three requests to a host ahead of a fetch keep it waiting 6 s,
+/// past its ceiling, a deterministic stand-in for a host whose queue of polls outlasts the
+/// ceiling. A second either way: the last request ahead starts 4 s in, a second within its
+/// own ceiling, and a fetch queued up to a second after the first would still wait past its.
 fn ceiling_limits() -> FetchLimits {
     FetchLimits {
-        total_timeout: Duration::from_millis(100),
+        total_timeout: Duration::from_millis(250),
         per_host_concurrency: 1,
-        per_host_spacing: Duration::from_secs(1),
+        per_host_spacing: Duration::from_secs(2),
         max_redirects: 1,
         ..limits()
     }
 }
 
 /// The ceiling of [`ceiling_limits`].
-const CEILING: Duration = Duration::from_millis(2400);
+const CEILING: Duration = Duration::from_secs(5);
 
-/// Keeps `server`'s host busy for 3 s: three fetches of its feed, the first at once, the
-/// others queued for their spacing (each well within its own ceiling), all queued before this
+/// Keeps `server`'s host busy for 6 s: three fetches of its feed, the first at once, the
+/// others queued for their spacing (each within its own ceiling), all queued before this
 /// returns.
 async fn three_requests_ahead(
     fetcher: &Fetcher,
@@ -1124,7 +1125,7 @@ fn assert_busy_host(what: &str, outcome: Result<FetchOutcome, FetchError>, elaps
             let message = error.to_string();
             assert!(
                 message.contains(
-                    "gave up after 2.4s in all (4 × the timeout, and the host spacing once \
+                    "gave up after 5s in all (4 × the timeout, and the host spacing once \
                      for each request a redirect chain may make)"
                 ) && message.contains("waiting for a busy host's free slot"),
                 "{what}: {message}"
@@ -1139,8 +1140,8 @@ fn assert_busy_host(what: &str, outcome: Result<FetchOutcome, FetchError>, elaps
 }
 
 /// A redirect within a spaced host waits out the spacing by itself, with no other poll in the
-/// way: its ceiling leaves room for that, however short the timeout (4 × 100 ms here, against
-/// a 1 s spacing), so it is fetched rather than failing as `busy_host`.
+/// way: its ceiling leaves room for that, however short the timeout (4 × 250 ms here, against
+/// a 2 s spacing), so it is fetched rather than failing as `busy_host`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_within_a_spaced_host_is_fetched_however_short_the_timeout() {
     let server = TestServer::start().await;
@@ -1151,7 +1152,7 @@ async fn a_redirect_within_a_spaced_host_is_fetched_however_short_the_timeout() 
     assert_eq!(feed.final_url, server.url("/feed"));
     let elapsed = started.elapsed();
     assert!(
-        elapsed >= Duration::from_millis(950) && elapsed < CEILING,
+        elapsed >= Duration::from_millis(1950) && elapsed < CEILING,
         "the hop waited for the spacing, within the ceiling: {elapsed:?}"
     );
 }

@@ -542,7 +542,7 @@ pub(super) struct WordHashes([u64; WORD_HASH_SLOTS]);
 const WORD_HASH_SLOTS: usize = 256;
 
 impl WordHashes {
-    /// The words of `lists`, which hold fewer than [`WORD_HASH_SLOTS`] words together.
+    /// The words of `lists`, which hold fewer than half of [`WORD_HASH_SLOTS`] words together.
     pub(super) fn of(lists: &[&[&str]]) -> WordHashes {
         // A full table would make a lookup of a word not in it probe for ever.
         let words: usize = lists.iter().map(|list| list.len()).sum();

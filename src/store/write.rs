@@ -259,6 +259,9 @@ pub struct PollResult {
     /// Unchanged entries (counted above) whose stored base URL changed (see `write_entry`):
     /// what is served of them changes.
     pub rebased_entries: usize,
+    /// New entries taken for a stored item under a new id, whose row took the new identity and
+    /// link (counted as unchanged too, see `write_entry`): the link served changes.
+    pub rekeyed_entries: usize,
     /// New stories created.
     pub new_stories: usize,
     /// Where each new entry went (for the near-duplicate index).
@@ -1045,8 +1048,9 @@ pub(super) fn record_polls(
             // Before any answer, so that whoever is answered reads feeds rendered anew; and
             // here rather than in the caller, which may have stopped waiting.
             if results.iter().any(|r| {
-                r.as_ref()
-                    .is_ok_and(|r| r.new_entries + r.updated_entries + r.rebased_entries > 0)
+                r.as_ref().is_ok_and(|r| {
+                    r.new_entries + r.updated_entries + r.rebased_entries + r.rekeyed_entries > 0
+                })
             }) {
                 version.fetch_add(1, Ordering::AcqRel);
             }
@@ -1759,14 +1763,19 @@ fn write_entry<'a>(
     // Such a row is this item only if this read no longer lists the row's identity: the item
     // moved to a new id. A row whose identity is listed too is a sibling with the same words
     // (an undated "Notice of public hearing" listed twice under two guids and links): the new
-    // entry is stored as an appearance of its own. The row taken for the item is re-keyed to
-    // the new identity, link and content hash (its keys, dates, story and scores stay; no
-    // appearance is added and nothing a reader sees moves but the appearance's link), so that the next
-    // poll listing the new id finds its hash stored and skips the item before any work; left
-    // under the old id, the item went through the whole pipeline at every poll from then on.
-    // The new identity has no row (the lookup above found none) and no tombstone (checked
-    // first), so the source's UNIQUE (source, identity) holds. Its keys are not stored: a
-    // session link would add one per poll.
+    // entry is stored as an appearance of its own. Among rows not listed, one with the
+    // entry's canonical URL is taken first (siblings renumbered together keep their links).
+    // The row taken for the item is re-keyed to the new identity and link (its keys, dates,
+    // story and scores stay; no appearance is added), so that the next poll listing the new
+    // id finds its row; left under the old id, the item went through the whole pipeline at
+    // every poll from then on. Its content hash stays the one of what the row holds: the
+    // words matched, but the HTML, authors or dates may differ, and the next poll compares
+    // them as for any known entry (a link alone renews the hash there, see
+    // `only_tracking_changed`). A representative's story takes the link too: the feeds tell
+    // the representative's appearance by its link, and a story still holding the old one
+    // listed its own source under "Also reported by". The new identity has no row (the lookup
+    // above found none) and no tombstone (checked first), so the source's UNIQUE (source,
+    // identity) holds. Its keys are not stored: a session link would add one per poll.
     //
     // Unlike the story keys (a UNIQUE key, never read-then-write), this reads, then writes.
     // That is safe here: the one writer thread runs every poll's writes, and this read and
@@ -1779,10 +1788,17 @@ fn write_entry<'a>(
         let same: Vec<(i64, String)> = tx.with_statement(
             "SELECT id, identity FROM entries WHERE story_id = ?1 AND source_id = ?2
                  AND fingerprint = ?3 AND (NOT ?4 OR published = ?5)
-             ORDER BY id",
+             ORDER BY canonical_url IS ?6 DESC, id",
             |s| {
                 s.query_map(
-                    params![story, source_id, e.fingerprint, e.dated, secs(e.published)],
+                    params![
+                        story,
+                        source_id,
+                        e.fingerprint,
+                        e.dated,
+                        secs(e.published),
+                        e.canonical_url
+                    ],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )?
                 .collect()
@@ -1791,11 +1807,16 @@ fn write_entry<'a>(
         if let Some((moved, _)) = same.iter().find(|(_, identity)| !poll.listed(identity)) {
             exec(
                 tx,
-                "UPDATE entries SET identity = ?2, link = ?3, canonical_url = ?4, content_hash = ?5
-                 WHERE id = ?1",
-                params![moved, e.identity, e.link, e.canonical_url, e.content_hash],
+                "UPDATE entries SET identity = ?2, link = ?3, canonical_url = ?4 WHERE id = ?1",
+                params![moved, e.identity, e.link, e.canonical_url],
+            )?;
+            exec(
+                tx,
+                "UPDATE stories SET link = ?2 WHERE id = ?1 AND representative = ?3",
+                params![story, e.link, moved],
             )?;
             result.unchanged_entries += 1;
+            result.rekeyed_entries += 1;
             return Ok(());
         }
     }
