@@ -469,3 +469,56 @@ async fn distinct_items_with_the_same_undated_title_and_text_are_each_stored() {
         "{again:?}"
     );
 }
+
+/// A sibling with the same words that the per-poll cap passes over is still listed: a new one
+/// with those words is stored beside it, not taken for it moved to a new id (its row would
+/// have been re-keyed, and its own id lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sibling_passed_over_by_the_cap_still_counts_as_listed() {
+    let server = FeedServer::start().await;
+    const DATE: &str = "Fri, 27 Nov 2026 10:00:00 GMT";
+    let notice = |id: &'static str| {
+        (
+            id,
+            match id {
+                "a" => "https://ustr.example/notices/a",
+                "b" => "https://ustr.example/notices/b",
+                _ => "https://ustr.example/notices/c",
+            },
+            "Notice of public hearing on Section 301 tariffs",
+            "The Office of the United States Trade Representative will hold a public hearing \
+             on proposed Section 301 tariff actions.",
+            DATE,
+        )
+    };
+    server.put(
+        "notices.xml",
+        Resource::feed(rss("Notices", &[notice("a"), notice("b")])),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let sources = [("Notices", server.url("notices.xml"))];
+    let config = Config::load(&write_config(dir.path(), &sources, "")).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 2);
+
+    // A third with the same words and date, listed first: with a cap of one item a poll, the
+    // first two are passed over (equal dates keep the feed's order), yet still listed.
+    server.put(
+        "notices.xml",
+        Resource::feed(rss("Notices", &[notice("c"), notice("a"), notice("b")])),
+    );
+    let capped = write_config(dir.path(), &sources, "max_items_per_poll = 1");
+    let config = Config::load(&capped).unwrap();
+    let later = fetch_pass(&config).await;
+    assert_eq!(
+        (later[0].new_entries, later[0].skipped),
+        (1, 2),
+        "{later:?}"
+    );
+    let db = dir.path().join("tradefeed.db");
+    let rows = identities(&db);
+    let ids: Vec<&str> = rows
+        .iter()
+        .map(|(identity, _)| identity.rsplit(':').next().unwrap_or(identity))
+        .collect();
+    assert_eq!(ids, ["a", "b", "c"], "each keeps its own row: {rows:?}");
+}
