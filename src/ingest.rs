@@ -1403,6 +1403,14 @@ mod tests {
     }
 
     /// Polls `source` once with a slot of its own and no shutdown.
+    /// Records `source` in `store` as the config's only source (a poll needs its row).
+    async fn record_source(store: &Store, source: &Source) {
+        store
+            .sync_sources(std::slice::from_ref(source), |_, t| t)
+            .await
+            .unwrap();
+    }
+
     async fn poll_alone(ingestor: &Ingestor, source: &Source) -> PollReport {
         let slot = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
         ingestor
@@ -1494,10 +1502,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db"), crate::store::Access::ReadWrite).unwrap();
         let source = test_source("crashy");
-        store
-            .sync_sources(std::slice::from_ref(&source), |_, t| t)
-            .await
-            .unwrap();
+        record_source(&store, &source).await;
         let base = Duration::from_secs(600);
         let ingestor = Ingestor::new(
             store.clone(),
@@ -1646,10 +1651,7 @@ mod tests {
             url: serve_answer("429 Too Many Requests", "Retry-After: 3600\r\n", "").await,
             ..test_source("busy")
         };
-        store
-            .sync_sources(std::slice::from_ref(&source), |_, t| t)
-            .await
-            .unwrap();
+        record_source(&store, &source).await;
         // Reads still work; every write of a poll's outcome to the source's row fails.
         rusqlite::Connection::open(dir.path().join("t.db"))
             .unwrap()
@@ -1805,10 +1807,7 @@ mod tests {
             url: serve_feed(FEED).await,
             ..test_source("after-crash")
         };
-        store
-            .sync_sources(std::slice::from_ref(&source), |_, t| t)
-            .await
-            .unwrap();
+        record_source(&store, &source).await;
         let settings = test_settings(Duration::from_secs(600), Duration::from_secs(21_600));
         let ingestor = Ingestor::new(
             store.clone(),
@@ -1890,10 +1889,7 @@ mod tests {
             url: serve_feed(SHARED).await,
             ..test_source("cms")
         };
-        store
-            .sync_sources(std::slice::from_ref(&source), |_, t| t)
-            .await
-            .unwrap();
+        record_source(&store, &source).await;
         let first = poll_alone(&ingestor, &source).await;
         assert_eq!(first.new_entries, 3, "{first:?}");
 
@@ -1941,10 +1937,7 @@ mod tests {
             url: serve_feed(FEED).await,
             ..test_source("cms")
         };
-        store
-            .sync_sources(std::slice::from_ref(&source), |_, t| t)
-            .await
-            .unwrap();
+        record_source(&store, &source).await;
         assert_eq!(poll_alone(&ingestor, &source).await.new_entries, 1);
         // The earlier release's second row of the same item.
         let guid = "guid:http://t.example/";
@@ -2022,10 +2015,7 @@ mod tests {
                     url,
                     ..test_source("capped")
                 };
-                store
-                    .sync_sources(std::slice::from_ref(&source), |_, t| t)
-                    .await
-                    .unwrap();
+                record_source(store, &source).await;
                 poll_alone(ingestor, &source).await
             }
         };
@@ -2170,10 +2160,7 @@ mod tests {
                 cluster,
                 ..test_source("held")
             };
-            store
-                .sync_sources(std::slice::from_ref(&source), |_, t| t)
-                .await
-                .unwrap();
+            record_source(&store, &source).await;
             let poll = tokio::spawn({
                 let (ingestor, source) = (ingestor.clone(), source.clone());
                 async move { poll_alone(&ingestor, &source).await }

@@ -163,6 +163,24 @@ async fn a_429_source_is_not_asked_again_before_its_retry_after_across_fetch_run
     );
 }
 
+/// A config (its path) of one source `name` at `url`, polled every minute (so the cron rhythm alone
+/// would bring a failing source back within a minute) with a failure backoff of 10 minutes
+/// doubling up to a day.
+fn every_minute_with_backoff(dir: &std::path::Path, name: &str, url: String) -> std::path::PathBuf {
+    let path = write_config(
+        dir,
+        &[(name, url)],
+        "backoff_base_secs = 600\nbackoff_cap_secs = 86400\n",
+    );
+    let text = common::replaced(
+        &std::fs::read_to_string(&path).unwrap(),
+        "schedule = \"*/5 * * * *\"",
+        "schedule = \"* * * * *\"",
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// A 500 answer.
 fn server_error() -> Resource {
     Resource {
@@ -176,16 +194,7 @@ async fn repeated_failures_back_off_further_each_time_and_a_success_returns_to_t
     let server = FeedServer::start().await;
     server.put("flaky.xml", server_error());
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(
-        dir.path(),
-        &[("Flaky", server.url("flaky.xml"))],
-        "backoff_base_secs = 600\nbackoff_cap_secs = 86400\n",
-    );
-    // Every minute: the cron rhythm alone would bring it back within a minute.
-    let text_config = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("schedule = \"*/5 * * * *\"", "schedule = \"* * * * *\"");
-    std::fs::write(&path, text_config).unwrap();
+    let path = every_minute_with_backoff(dir.path(), "Flaky", server.url("flaky.xml"));
     let config = Config::load(&path).unwrap();
 
     let mut delays = Vec::new();
@@ -300,16 +309,7 @@ async fn a_304_to_a_request_without_validators_is_a_failure_that_backs_off_not_a
     let server = FeedServer::start().await;
     server.put("lazy.xml", always_not_modified());
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(
-        dir.path(),
-        &[("Lazy", server.url("lazy.xml"))],
-        "backoff_base_secs = 600\nbackoff_cap_secs = 86400\n",
-    );
-    // Every minute: the cron rhythm alone would bring it back within a minute.
-    let text_config = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("schedule = \"*/5 * * * *\"", "schedule = \"* * * * *\"");
-    std::fs::write(&path, text_config).unwrap();
+    let path = every_minute_with_backoff(dir.path(), "Lazy", server.url("lazy.xml"));
     let config = Config::load(&path).unwrap();
 
     // The first poll sends no validators: its 304 answers nothing.

@@ -768,18 +768,15 @@ fn story_ref(text: &str) -> Result<StoryRef, String> {
         n.parse::<i64>()
             .map_err(|e| format!("{e} (give the story number or its feed id)"))
     };
-    let Some(rest) = text.strip_prefix("tag:tradefeed,") else {
+    if !text.starts_with("tag:tradefeed,") {
         return Ok(StoryRef {
             instance: None,
             id: number(text)?,
         });
-    };
-    let malformed = || format!("{text:?} is not a story's feed id (tag:tradefeed,YEAR:ID/story/N)");
-    let (_, path) = rest.split_once(':').ok_or_else(malformed)?;
-    let (instance, n) = path.split_once("/story/").ok_or_else(malformed)?;
-    if instance.is_empty() || instance.contains('/') {
-        return Err(malformed());
     }
+    let (instance, n) = crate::http::render::story_id_parts(text).ok_or_else(|| {
+        format!("{text:?} is not a story's feed id (tag:tradefeed,YEAR:ID/story/N)")
+    })?;
     Ok(StoryRef {
         instance: Some(instance.to_string()),
         id: number(n)?,

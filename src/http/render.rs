@@ -97,6 +97,15 @@ pub fn story_id(instance: &str, id: i64) -> String {
     format!("tag:tradefeed,2026:{instance}/story/{id}")
 }
 
+/// [`story_id`] read back: the database instance and the story number's text, whatever the
+/// year (the date part of a tag URI names when its authority was held, not this release).
+/// `None` for text that is not a story's feed id.
+pub fn story_id_parts(tag: &str) -> Option<(&str, &str)> {
+    let (_, path) = tag.strip_prefix("tag:tradefeed,")?.split_once(':')?;
+    let (instance, number) = path.split_once("/story/")?;
+    (!instance.is_empty() && !instance.contains('/')).then_some((instance, number))
+}
+
 /// Removes characters that XML 1.0 does not allow (C0 controls but tab/newline/return,
 /// U+FFFE, U+FFFF), so no input can make the output malformed.
 pub fn xml_safe(s: &str) -> String {
@@ -749,6 +758,9 @@ mod tests {
     #[test]
     fn story_ids_are_tag_uris_that_depend_only_on_instance_and_id() {
         assert_eq!(story_id("ab12", 7), "tag:tradefeed,2026:ab12/story/7");
+        assert_eq!(story_id_parts(&story_id("ab12", 7)), Some(("ab12", "7")));
+        assert_eq!(story_id_parts("tag:tradefeed,2026:/story/7"), None);
+        assert_eq!(story_id_parts("tag:tradefeed,2026:ab12/feeds/all"), None);
         assert_ne!(story_id("ab12", 7), story_id("cd34", 7));
     }
 }
