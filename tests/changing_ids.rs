@@ -522,3 +522,105 @@ async fn a_sibling_passed_over_by_the_cap_still_counts_as_listed() {
         .collect();
     assert_eq!(ids, ["a", "b", "c"], "each keeps its own row: {rows:?}");
 }
+
+/// In a source where two items once shared a guid (a CMS giving several items one id), their
+/// rows are stored under `shared:` identities, and the read lists them in that form: a sibling
+/// with the same words listed beside them, in full or passed over by the per-poll cap, is
+/// still listed (a new item with those words is stored beside it), while one renumbered to a
+/// guid of its own is found under its new id (its row re-keyed, nothing added).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_source_with_shared_guids_re_keying_tells_listed_rows_from_moved_ones() {
+    let server = FeedServer::start().await;
+    const DATE: &str = "Fri, 27 Nov 2026 10:00:00 GMT";
+    const NOTICE: &str = "Notice of public hearing on Section 301 tariffs";
+    const NOTICE_TEXT: &str = "The Office of the United States Trade Representative will hold \
+                               a public hearing on proposed Section 301 tariff actions.";
+    // The item sharing the notice's guid, with words of its own.
+    let other = (
+        "shared-guid",
+        "https://ustr.example/news/quota",
+        "Tariff-rate quota for raw cane sugar allocated",
+        "The Trade Representative allocated the fiscal year tariff-rate quota for raw cane \
+         sugar among supplying countries.",
+        DATE,
+    );
+    let notice = |guid: &'static str, link: &'static str| (guid, link, NOTICE, NOTICE_TEXT, DATE);
+    let feed = |items: &[(&str, &str, &str, &str, &str)]| Resource::feed(rss("Notices", items));
+    let a = notice("shared-guid", "https://ustr.example/notices/a");
+    server.put("notices.xml", feed(&[other, a]));
+    let dir = tempfile::tempdir().unwrap();
+    let sources = [("Notices", server.url("notices.xml"))];
+    let config = Config::load(&write_config(dir.path(), &sources, "")).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 2);
+    let db = dir.path().join("tradefeed.db");
+    let rows = identities(&db);
+    assert!(
+        rows.iter()
+            .all(|(identity, _)| identity.starts_with("shared:")),
+        "both items are stored under their `shared:` identities: {rows:?}"
+    );
+    let notice_row = rows[1].clone();
+
+    // A sibling with the notice's words under a guid of its own, listed beside it: stored.
+    let b = notice("notice-b", "https://ustr.example/notices/b");
+    server.put("notices.xml", feed(&[b, other, a]));
+    let beside = fetch_pass(&config).await;
+    assert_eq!(beside[0].new_entries, 1, "{beside:?}");
+
+    // Another, listed first, with a cap of one item a poll: the others are passed over
+    // (equal dates keep the feed's order), yet still listed, the two sharing the guid in their
+    // `shared:` form, so the notice's row is not taken for this item moved to a new id.
+    let c = notice("notice-c", "https://ustr.example/notices/c");
+    server.put("notices.xml", feed(&[c, other, a, b]));
+    let capped = Config::load(&write_config(
+        dir.path(),
+        &sources,
+        "max_items_per_poll = 1",
+    ))
+    .unwrap();
+    let later = fetch_pass(&capped).await;
+    assert_eq!(
+        (later[0].new_entries, later[0].skipped),
+        (1, 3),
+        "{later:?}"
+    );
+    let rows = identities(&db);
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(
+        rows[1], notice_row,
+        "the notice keeps its own row: {rows:?}"
+    );
+    assert!(
+        rows[2].0.ends_with("notice-b") && rows[3].0.ends_with("notice-c"),
+        "each sibling has its own row: {rows:?}"
+    );
+
+    // The CMS gives the notice a guid of its own (its link unchanged); the other item has the
+    // old guid to itself and keeps its row. The notice's `shared:` identity is no longer
+    // listed: its row is re-keyed, nothing is added.
+    let a_renumbered = notice("notice-a", "https://ustr.example/notices/a");
+    server.put("notices.xml", feed(&[other, a_renumbered, b, c]));
+    let moved = fetch_pass(&config).await;
+    assert_eq!(
+        (moved[0].new_entries, moved[0].updated_entries),
+        (0, 0),
+        "{moved:?}"
+    );
+    let rows = identities(&db);
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert!(rows[0].0.starts_with("shared:"), "{rows:?}");
+    assert!(
+        rows[1].0.ends_with("notice-a") && rows[1].1 == notice_row.1,
+        "the notice's row takes its new id: {rows:?}"
+    );
+    let again = fetch_pass(&config).await;
+    assert_eq!(
+        (
+            again[0].new_entries,
+            again[0].updated_entries,
+            again[0].unscored_copies
+        ),
+        (0, 0, 0),
+        "{again:?}"
+    );
+}
