@@ -624,3 +624,120 @@ async fn in_a_source_with_shared_guids_re_keying_tells_listed_rows_from_moved_on
         "{again:?}"
     );
 }
+
+/// A feed behind two load-balanced backends that write different guids for one item (its
+/// link the same) lists it under one guid, then the other, at every poll. The row moves to
+/// the guid listed (so the next poll listing it skips the item), but nothing served changes:
+/// the feeds' version stays (no reader downloads them again) and the story is not rewritten;
+/// the row's identity is the one write. A new link is served, and bumps the version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_whose_guid_alternates_between_two_backends_changes_no_feed() {
+    const LINK: &str = "https://news.example/steel-77";
+    let server = FeedServer::start().await;
+    let backend = |n: usize, link: &str| {
+        let guid = format!("backend-{n}/steel-77");
+        Resource::feed(rss(
+            "Balanced",
+            &[(
+                guid.as_str(),
+                link,
+                "Steel tariff talks collapse in Geneva",
+                TEXT,
+                "Fri, 27 Nov 2026 10:00:00 GMT",
+            )],
+        ))
+    };
+    server.put("balanced.xml", backend(1, LINK));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Balanced", server.url("balanced.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+    let db = dir.path().join("tradefeed.db");
+    // Every update of an entry or a story row, counted by the database itself.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE test_writes (row TEXT NOT NULL);
+             CREATE TRIGGER test_entry_writes AFTER UPDATE ON entries
+                 BEGIN INSERT INTO test_writes VALUES ('entry'); END;
+             CREATE TRIGGER test_story_writes AFTER UPDATE ON stories
+                 BEGIN INSERT INTO test_writes VALUES ('story'); END;",
+        )
+        .unwrap();
+    let writes = |db: &std::path::Path| -> Vec<(String, i64)> {
+        row_pairs(
+            db,
+            "SELECT row, count(*) FROM test_writes GROUP BY row ORDER BY row",
+        )
+    };
+
+    let pipeline = tradefeed::app::Pipeline::start(&config).await.unwrap();
+    // The search index catches up first: indexing the story stored above bumps the version.
+    pipeline
+        .store
+        .stories(tradefeed::store::StoryQuery {
+            topic: None,
+            source: None,
+            search: Some("steel".into()),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    let poll = |n: usize| {
+        let (pipeline, config) = (&pipeline, &config);
+        async move {
+            let reports = tradefeed::app::fetch_once(pipeline, config.sources.clone(), 1).await;
+            match reports.into_iter().next() {
+                Some(tradefeed::app::FetchPassResult::Polled(report)) => report,
+                _ => panic!("poll {n}: the source was not polled"),
+            }
+        }
+    };
+    let version = pipeline.store.data_version();
+    for n in 2..=7 {
+        let answering = 2 - n % 2;
+        server.put("balanced.xml", backend(answering, LINK));
+        let report = poll(n).await;
+        assert_eq!(
+            (
+                report.outcome.as_str(),
+                report.new_entries,
+                report.updated_entries
+            ),
+            ("ok", 0, 0),
+            "poll {n}: {report:?}"
+        );
+        let rows = identities(&db);
+        assert_eq!(rows.len(), 1, "poll {n}: {rows:?}");
+        assert!(
+            rows[0]
+                .0
+                .ends_with(&format!("backend-{answering}/steel-77"))
+                && rows[0].1 == LINK,
+            "poll {n}: the row takes the guid listed: {rows:?}"
+        );
+    }
+    assert_eq!(
+        pipeline.store.data_version(),
+        version,
+        "six polls, each moving the row between the two guids, changed nothing served"
+    );
+    assert_eq!(
+        writes(&db),
+        vec![("entry".to_string(), 6)],
+        "one write a poll, the row's identity; the story is not rewritten"
+    );
+
+    // A backend that also gives the item another link: served, so the feeds change.
+    let moved = "https://news.example/2026/steel-77";
+    server.put("balanced.xml", backend(3, moved));
+    assert_eq!(poll(8).await.new_entries, 0);
+    assert_eq!(pipeline.store.data_version(), version + 1);
+    let story: Vec<(String, i64)> = row_pairs(&db, "SELECT link, count(*) FROM stories");
+    assert_eq!(
+        story,
+        vec![(moved.to_string(), 1)],
+        "the story takes the link"
+    );
+    pipeline.store.close().await;
+}

@@ -259,8 +259,10 @@ pub struct PollResult {
     /// Unchanged entries (counted above) whose stored base URL changed (see `write_entry`):
     /// what is served of them changes.
     pub rebased_entries: usize,
-    /// New entries taken for a stored item under a new id, whose row took the new identity and
-    /// link (counted as unchanged too, see `write_entry`): the link served changes.
+    /// New entries taken for a stored item under a new id whose row took a link that is served
+    /// differently (counted as unchanged too, see `write_entry`): the link served changes. A
+    /// row that took only the new identity (the same link, or one differing only in tracking
+    /// parameters) is counted as unchanged alone: nothing served changed.
     pub rekeyed_entries: usize,
     /// New stories created.
     pub new_stories: usize,
@@ -1785,8 +1787,8 @@ fn write_entry<'a>(
         && let Some((story, _, _)) = &joined
         && e.title.len() + e.text.len() >= 20
     {
-        let same: Vec<(i64, String)> = tx.with_statement(
-            "SELECT id, identity FROM entries WHERE story_id = ?1 AND source_id = ?2
+        let same: Vec<(i64, String, Option<String>)> = tx.with_statement(
+            "SELECT id, identity, link FROM entries WHERE story_id = ?1 AND source_id = ?2
                  AND fingerprint = ?3 AND (NOT ?4 OR published = ?5)
              ORDER BY canonical_url IS ?6 DESC, id",
             |s| {
@@ -1799,24 +1801,34 @@ fn write_entry<'a>(
                         secs(e.published),
                         e.canonical_url
                     ],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )?
                 .collect()
             },
         )?;
-        if let Some((moved, _)) = same.iter().find(|(_, identity)| !poll.listed(identity)) {
+        if let Some((moved, _, old_link)) =
+            same.iter().find(|(_, identity, _)| !poll.listed(identity))
+        {
             exec(
                 tx,
                 "UPDATE entries SET identity = ?2, link = ?3, canonical_url = ?4 WHERE id = ?1",
                 params![moved, e.identity, e.link, e.canonical_url],
             )?;
-            exec(
-                tx,
-                "UPDATE stories SET link = ?2 WHERE id = ?1 AND representative = ?3",
-                params![story, e.link, moved],
-            )?;
+            // Only a link that reads differently once served (links are served without their
+            // tracking parameters) changes what the feeds show: then their version is bumped
+            // and the story's link renewed. A feed behind two backends that write different
+            // guids for one item (its link the same) moves the row between them at every poll:
+            // that is this one row's identity written, and no feed rendered again for it.
+            if old_link.as_deref().map(without_tracking) != e.link.as_deref().map(without_tracking)
+            {
+                exec(
+                    tx,
+                    "UPDATE stories SET link = ?2 WHERE id = ?1 AND representative = ?3",
+                    params![story, e.link, moved],
+                )?;
+                result.rekeyed_entries += 1;
+            }
             result.unchanged_entries += 1;
-            result.rekeyed_entries += 1;
             return Ok(());
         }
     }
