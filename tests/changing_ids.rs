@@ -741,3 +741,109 @@ async fn an_item_whose_guid_alternates_between_two_backends_changes_no_feed() {
     );
     pipeline.store.close().await;
 }
+
+/// A re-keyed entry's new canonical URL is a key of its story: another outlet's copy carrying
+/// that URL (its own words, so only the URL can join it) joins the story, as it would have had
+/// the item been stored under it. The old URL's key goes with it, so a session link that
+/// changes at every poll keeps one key, unless another entry of the story still has that URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_keyed_entry_s_new_url_joins_other_outlets_copies_to_its_story() {
+    const DATE: &str = "Fri, 27 Nov 2026 10:00:00 GMT";
+    let server = FeedServer::start().await;
+    // Each outlet in words of its own, and none like the session item's.
+    let outlet = |name: &str, n: usize| {
+        let link = format!("http://example.org/story/77?session={n}");
+        let (title, text) = match name {
+            "Wire" => (
+                "No deal on steel as ministers leave Geneva",
+                "Trade ministers went home without any agreement on duties for steel imports \
+                 after a week of meetings.",
+            ),
+            _ => (
+                "Metal levies unresolved after Swiss round",
+                "Delegations ended the round with quotas and surcharges on metals still open; \
+                 a further session is planned for January.",
+            ),
+        };
+        Resource::feed(rss(
+            name,
+            &[(
+                format!("{name}-77").as_str(),
+                link.as_str(),
+                title,
+                text,
+                DATE,
+            )],
+        ))
+    };
+    server.put("session.xml", session_feed(1));
+    let dir = tempfile::tempdir().unwrap();
+    let session = [("Session", server.url("session.xml"))];
+    let config = Config::load(&write_config(dir.path(), &session, "")).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+    let db = dir.path().join("tradefeed.db");
+    let key_count = |db: &std::path::Path| -> i64 {
+        row_pairs::<i64, i64>(db, "SELECT count(*), 0 FROM story_keys")[0].0
+    };
+    let keys = key_count(&db);
+
+    for n in 2..=4 {
+        server.put("session.xml", session_feed(n));
+        assert_eq!(fetch_pass(&config).await[0].new_entries, 0, "poll {n}");
+        assert_eq!(
+            key_count(&db),
+            keys,
+            "poll {n}: the new URL's key replaces the old"
+        );
+    }
+
+    // Another outlet's copy, in words of its own, carrying the URL the entry was re-keyed to.
+    server.put("wire.xml", outlet("Wire", 4));
+    let both = [
+        ("Session", server.url("session.xml")),
+        ("Wire", server.url("wire.xml")),
+    ];
+    let config = Config::load(&write_config(dir.path(), &both, "")).unwrap();
+    let reports = fetch_pass(&config).await;
+    let wire = reports.iter().find(|r| r.source == "Wire").unwrap();
+    assert_eq!((wire.new_entries, wire.new_stories), (1, 0), "{reports:?}");
+    let joined: Vec<(String, i64)> = row_pairs(
+        &db,
+        "SELECT e.evidence, count(DISTINCT e.story_id) FROM entries e
+          JOIN sources s ON s.id = e.source_id WHERE s.name = 'Wire'",
+    );
+    assert_eq!(joined, vec![("same canonical URL".to_string(), 1)]);
+    let stories: Vec<(i64, i64)> = row_pairs(&db, "SELECT count(*), 0 FROM stories");
+    assert_eq!(
+        stories,
+        vec![(1, 0)],
+        "the copy joined the re-keyed entry's story"
+    );
+
+    // Re-keyed again: the URL the wire copy still has keeps its key, and a third outlet
+    // carrying it joins too.
+    server.put("session.xml", session_feed(5));
+    let reports = fetch_pass(&config).await;
+    assert!(reports.iter().all(|r| r.new_entries == 0), "{reports:?}");
+    server.put("press.xml", outlet("Press", 4));
+    let all = [
+        ("Session", server.url("session.xml")),
+        ("Wire", server.url("wire.xml")),
+        ("Press", server.url("press.xml")),
+    ];
+    let config = Config::load(&write_config(dir.path(), &all, "")).unwrap();
+    let reports = fetch_pass(&config).await;
+    let press = reports.iter().find(|r| r.source == "Press").unwrap();
+    assert_eq!(
+        (press.new_entries, press.new_stories),
+        (1, 0),
+        "{reports:?}"
+    );
+    let stories: Vec<(i64, i64)> = row_pairs(&db, "SELECT count(*), 0 FROM stories");
+    assert_eq!(stories, vec![(1, 0)], "{reports:?}");
+    let rows = identities(&db);
+    assert_eq!(
+        rows[0].1, "http://example.org/story/77?session=5",
+        "the session entry was re-keyed: {rows:?}"
+    );
+}

@@ -1336,7 +1336,7 @@ fn record_poll(
 fn story_keys(entry: &Entry) -> Vec<([u8; 16], &'static str)> {
     let mut keys = Vec::with_capacity(2);
     if let Some(url) = &entry.canonical_url {
-        keys.push((key_hash(&format!("url:{url}")), "same canonical URL"));
+        keys.push((url_key(url), "same canonical URL"));
     }
     // A fingerprint of almost no text would merge unrelated items (e.g. empty bodies).
     if entry.title.len() + entry.text.len() >= 20 {
@@ -1346,6 +1346,11 @@ fn story_keys(entry: &Entry) -> Vec<([u8; 16], &'static str)> {
         ));
     }
     keys
+}
+
+/// The exact-duplicate key of a canonical URL (see [`story_keys`]).
+fn url_key(canonical_url: &str) -> [u8; 16] {
+    key_hash(&format!("url:{canonical_url}"))
 }
 
 /// The key of a headline (see [`EntryWrite::headline`]), one kind for title-only copies and
@@ -1777,7 +1782,11 @@ fn write_entry<'a>(
     // the representative's appearance by its link, and a story still holding the old one
     // listed its own source under "Also reported by". The new identity has no row (the lookup
     // above found none) and no tombstone (checked first), so the source's UNIQUE (source,
-    // identity) holds. Its keys are not stored: a session link would add one per poll.
+    // identity) holds. A new canonical URL becomes a key of the story, so that another
+    // outlet's copy carrying it joins by key, as it would have had the item been stored under
+    // it; the old URL's key goes, unless another entry of the story still has that URL (a
+    // copy that joined by it), so a session link that changes at every poll keeps one key,
+    // not one more per poll. (The fingerprint's key stays: the words are the same.)
     //
     // Unlike the story keys (a UNIQUE key, never read-then-write), this reads, then writes.
     // That is safe here: the one writer thread runs every poll's writes, and this read and
@@ -1787,8 +1796,9 @@ fn write_entry<'a>(
         && let Some((story, _, _)) = &joined
         && e.title.len() + e.text.len() >= 20
     {
-        let same: Vec<(i64, String, Option<String>)> = tx.with_statement(
-            "SELECT id, identity, link FROM entries WHERE story_id = ?1 AND source_id = ?2
+        let same: Vec<(i64, String, Option<String>, Option<String>)> = tx.with_statement(
+            "SELECT id, identity, link, canonical_url FROM entries
+              WHERE story_id = ?1 AND source_id = ?2
                  AND fingerprint = ?3 AND (NOT ?4 OR published = ?5)
              ORDER BY canonical_url IS ?6 DESC, id",
             |s| {
@@ -1801,19 +1811,35 @@ fn write_entry<'a>(
                         secs(e.published),
                         e.canonical_url
                     ],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )?
                 .collect()
             },
         )?;
-        if let Some((moved, _, old_link)) =
-            same.iter().find(|(_, identity, _)| !poll.listed(identity))
+        if let Some((moved, _, old_link, old_url)) = same
+            .iter()
+            .find(|(_, identity, _, _)| !poll.listed(identity))
         {
             exec(
                 tx,
                 "UPDATE entries SET identity = ?2, link = ?3, canonical_url = ?4 WHERE id = ?1",
                 params![moved, e.identity, e.link, e.canonical_url],
             )?;
+            if e.canonical_url != *old_url {
+                if let Some(url) = &e.canonical_url {
+                    insert_keys(tx, poll, &[(url_key(url), "same canonical URL")], *story)?;
+                }
+                // The row holds the new URL already: an entry found here is another one.
+                if let Some(old) = old_url {
+                    exec(
+                        tx,
+                        "DELETE FROM story_keys WHERE key = ?1 AND story_id = ?2
+                             AND NOT EXISTS (SELECT 1 FROM entries
+                                              WHERE story_id = ?2 AND canonical_url = ?3)",
+                        params![url_key(old), story, old],
+                    )?;
+                }
+            }
             // Only a link that reads differently once served (links are served without their
             // tracking parameters) changes what the feeds show: then their version is bumped
             // and the story's link renewed. A feed behind two backends that write different
