@@ -1770,23 +1770,23 @@ fn write_entry<'a>(
     // Such a row is this item only if this read no longer lists the row's identity: the item
     // moved to a new id. A row whose identity is listed too is a sibling with the same words
     // (an undated "Notice of public hearing" listed twice under two guids and links): the new
-    // entry is stored as an appearance of its own. Among rows not listed, one with the
-    // entry's canonical URL is taken first (siblings renumbered together keep their links).
-    // The row taken for the item is re-keyed to the new identity and link (its keys, dates,
-    // story and scores stay; no appearance is added), so that the next poll listing the new
+    // entry is stored as an appearance of its own. Among rows not listed, one with the entry's
+    // canonical URL is taken first (siblings renumbered together keep their links). The row
+    // taken for the item is re-keyed to the new identity and link (its dates, story, scores
+    // and fingerprint key stay; no appearance is added), so that the next poll listing the new
     // id finds its row; left under the old id, the item went through the whole pipeline at
-    // every poll from then on. Its content hash stays the one of what the row holds: the
-    // words matched, but the HTML, authors or dates may differ, and the next poll compares
-    // them as for any known entry (a link alone renews the hash there, see
-    // `only_tracking_changed`). A representative's story takes the link too: the feeds tell
+    // every poll from then on. Its content hash stays the one of what the row holds: the words
+    // matched, but the HTML, authors or dates may differ, and the next poll compares them as
+    // for any known entry (a link alone renews the hash there, see `only_tracking_changed`). A
+    // representative's story takes a link served differently (see below) too: the feeds tell
     // the representative's appearance by its link, and a story still holding the old one
     // listed its own source under "Also reported by". The new identity has no row (the lookup
     // above found none) and no tombstone (checked first), so the source's UNIQUE (source,
     // identity) holds. A new canonical URL becomes a key of the story, so that another
     // outlet's copy carrying it joins by key, as it would have had the item been stored under
-    // it; the old URL's key goes, unless another entry of the story still has that URL (a
-    // copy that joined by it), so a session link that changes at every poll keeps one key,
-    // not one more per poll. (The fingerprint's key stays: the words are the same.)
+    // it; the old URL's key goes, unless another entry of the story still has that URL (a copy
+    // that joined by it), so a session link that changes at every poll keeps one key, not one
+    // more per poll. (The fingerprint's key stays: the words are the same.)
     //
     // Unlike the story keys (a UNIQUE key, never read-then-write), this reads, then writes.
     // That is safe here: the one writer thread runs every poll's writes, and this read and
