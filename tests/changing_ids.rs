@@ -522,3 +522,328 @@ async fn a_sibling_passed_over_by_the_cap_still_counts_as_listed() {
         .collect();
     assert_eq!(ids, ["a", "b", "c"], "each keeps its own row: {rows:?}");
 }
+
+/// In a source where two items once shared a guid (a CMS giving several items one id), their
+/// rows are stored under `shared:` identities, and the read lists them in that form: a sibling
+/// with the same words listed beside them, in full or passed over by the per-poll cap, is
+/// still listed (a new item with those words is stored beside it), while one renumbered to a
+/// guid of its own is found under its new id (its row re-keyed, nothing added).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_source_with_shared_guids_re_keying_tells_listed_rows_from_moved_ones() {
+    let server = FeedServer::start().await;
+    const DATE: &str = "Fri, 27 Nov 2026 10:00:00 GMT";
+    const NOTICE: &str = "Notice of public hearing on Section 301 tariffs";
+    const NOTICE_TEXT: &str = "The Office of the United States Trade Representative will hold \
+                               a public hearing on proposed Section 301 tariff actions.";
+    // The item sharing the notice's guid, with words of its own.
+    let other = (
+        "shared-guid",
+        "https://ustr.example/news/quota",
+        "Tariff-rate quota for raw cane sugar allocated",
+        "The Trade Representative allocated the fiscal year tariff-rate quota for raw cane \
+         sugar among supplying countries.",
+        DATE,
+    );
+    let notice = |guid: &'static str, link: &'static str| (guid, link, NOTICE, NOTICE_TEXT, DATE);
+    let feed = |items: &[(&str, &str, &str, &str, &str)]| Resource::feed(rss("Notices", items));
+    let a = notice("shared-guid", "https://ustr.example/notices/a");
+    server.put("notices.xml", feed(&[other, a]));
+    let dir = tempfile::tempdir().unwrap();
+    let sources = [("Notices", server.url("notices.xml"))];
+    let config = Config::load(&write_config(dir.path(), &sources, "")).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 2);
+    let db = dir.path().join("tradefeed.db");
+    let rows = identities(&db);
+    assert!(
+        rows.iter()
+            .all(|(identity, _)| identity.starts_with("shared:")),
+        "both items are stored under their `shared:` identities: {rows:?}"
+    );
+    let notice_row = rows[1].clone();
+
+    // A sibling with the notice's words under a guid of its own, listed beside it: stored.
+    let b = notice("notice-b", "https://ustr.example/notices/b");
+    server.put("notices.xml", feed(&[b, other, a]));
+    let beside = fetch_pass(&config).await;
+    assert_eq!(beside[0].new_entries, 1, "{beside:?}");
+
+    // Another, listed first, with a cap of one item a poll: the others are passed over
+    // (equal dates keep the feed's order), yet still listed, the two sharing the guid in their
+    // `shared:` form, so the notice's row is not taken for this item moved to a new id.
+    let c = notice("notice-c", "https://ustr.example/notices/c");
+    server.put("notices.xml", feed(&[c, other, a, b]));
+    let capped = Config::load(&write_config(
+        dir.path(),
+        &sources,
+        "max_items_per_poll = 1",
+    ))
+    .unwrap();
+    let later = fetch_pass(&capped).await;
+    assert_eq!(
+        (later[0].new_entries, later[0].skipped),
+        (1, 3),
+        "{later:?}"
+    );
+    let rows = identities(&db);
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(
+        rows[1], notice_row,
+        "the notice keeps its own row: {rows:?}"
+    );
+    assert!(
+        rows[2].0.ends_with("notice-b") && rows[3].0.ends_with("notice-c"),
+        "each sibling has its own row: {rows:?}"
+    );
+
+    // The CMS gives the notice a guid of its own (its link unchanged); the other item has the
+    // old guid to itself and keeps its row. The notice's `shared:` identity is no longer
+    // listed: its row is re-keyed, nothing is added.
+    let a_renumbered = notice("notice-a", "https://ustr.example/notices/a");
+    server.put("notices.xml", feed(&[other, a_renumbered, b, c]));
+    let moved = fetch_pass(&config).await;
+    assert_eq!(
+        (moved[0].new_entries, moved[0].updated_entries),
+        (0, 0),
+        "{moved:?}"
+    );
+    let rows = identities(&db);
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert!(rows[0].0.starts_with("shared:"), "{rows:?}");
+    assert!(
+        rows[1].0.ends_with("notice-a") && rows[1].1 == notice_row.1,
+        "the notice's row takes its new id: {rows:?}"
+    );
+    let again = fetch_pass(&config).await;
+    assert_eq!(
+        (
+            again[0].new_entries,
+            again[0].updated_entries,
+            again[0].unscored_copies
+        ),
+        (0, 0, 0),
+        "{again:?}"
+    );
+}
+
+/// A feed behind two load-balanced backends that write different guids for one item (its
+/// link the same) lists it under one guid, then the other, at every poll. The row moves to
+/// the guid listed (so the next poll listing it skips the item), but nothing served changes:
+/// the feeds' version stays (no reader downloads them again) and the story is not rewritten;
+/// the row's identity is the one write. A new link is served, and bumps the version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_whose_guid_alternates_between_two_backends_changes_no_feed() {
+    const LINK: &str = "https://news.example/steel-77";
+    let server = FeedServer::start().await;
+    let backend = |n: usize, link: &str| {
+        let guid = format!("backend-{n}/steel-77");
+        Resource::feed(rss(
+            "Balanced",
+            &[(
+                guid.as_str(),
+                link,
+                "Steel tariff talks collapse in Geneva",
+                TEXT,
+                "Fri, 27 Nov 2026 10:00:00 GMT",
+            )],
+        ))
+    };
+    server.put("balanced.xml", backend(1, LINK));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Balanced", server.url("balanced.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+    let db = dir.path().join("tradefeed.db");
+    // Every update of an entry or a story row, counted by the database itself.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE test_writes (row TEXT NOT NULL);
+             CREATE TRIGGER test_entry_writes AFTER UPDATE ON entries
+                 BEGIN INSERT INTO test_writes VALUES ('entry'); END;
+             CREATE TRIGGER test_story_writes AFTER UPDATE ON stories
+                 BEGIN INSERT INTO test_writes VALUES ('story'); END;",
+        )
+        .unwrap();
+    let writes = |db: &std::path::Path| -> Vec<(String, i64)> {
+        row_pairs(
+            db,
+            "SELECT row, count(*) FROM test_writes GROUP BY row ORDER BY row",
+        )
+    };
+
+    let pipeline = tradefeed::app::Pipeline::start(&config).await.unwrap();
+    // The search index catches up first: indexing the story stored above bumps the version.
+    pipeline
+        .store
+        .stories(tradefeed::store::StoryQuery {
+            topic: None,
+            source: None,
+            search: Some("steel".into()),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    let poll = |n: usize| {
+        let (pipeline, config) = (&pipeline, &config);
+        async move {
+            let reports = tradefeed::app::fetch_once(pipeline, config.sources.clone(), 1).await;
+            match reports.into_iter().next() {
+                Some(tradefeed::app::FetchPassResult::Polled(report)) => report,
+                _ => panic!("poll {n}: the source was not polled"),
+            }
+        }
+    };
+    let version = pipeline.store.data_version();
+    for n in 2..=7 {
+        let answering = 2 - n % 2;
+        server.put("balanced.xml", backend(answering, LINK));
+        let report = poll(n).await;
+        assert_eq!(
+            (
+                report.outcome.as_str(),
+                report.new_entries,
+                report.updated_entries
+            ),
+            ("ok", 0, 0),
+            "poll {n}: {report:?}"
+        );
+        let rows = identities(&db);
+        assert_eq!(rows.len(), 1, "poll {n}: {rows:?}");
+        assert!(
+            rows[0]
+                .0
+                .ends_with(&format!("backend-{answering}/steel-77"))
+                && rows[0].1 == LINK,
+            "poll {n}: the row takes the guid listed: {rows:?}"
+        );
+    }
+    assert_eq!(
+        pipeline.store.data_version(),
+        version,
+        "six polls, each moving the row between the two guids, changed nothing served"
+    );
+    assert_eq!(
+        writes(&db),
+        vec![("entry".to_string(), 6)],
+        "one write a poll, the row's identity; the story is not rewritten"
+    );
+
+    // A backend that also gives the item another link: served, so the feeds change.
+    let moved = "https://news.example/2026/steel-77";
+    server.put("balanced.xml", backend(3, moved));
+    assert_eq!(poll(8).await.new_entries, 0);
+    assert_eq!(pipeline.store.data_version(), version + 1);
+    let story: Vec<(String, i64)> = row_pairs(&db, "SELECT link, count(*) FROM stories");
+    assert_eq!(
+        story,
+        vec![(moved.to_string(), 1)],
+        "the story takes the link"
+    );
+    pipeline.store.close().await;
+}
+
+/// A re-keyed entry's new canonical URL is a key of its story: another outlet's copy carrying
+/// that URL (its own words, so only the URL can join it) joins the story, as it would have had
+/// the item been stored under it. The old URL's key goes with it, so a session link that
+/// changes at every poll keeps one key, unless another entry of the story still has that URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_keyed_entry_s_new_url_joins_other_outlets_copies_to_its_story() {
+    const DATE: &str = "Fri, 27 Nov 2026 10:00:00 GMT";
+    let server = FeedServer::start().await;
+    // Each outlet in words of its own, and none like the session item's.
+    let outlet = |name: &str, n: usize| {
+        let link = format!("http://example.org/story/77?session={n}");
+        let (title, text) = match name {
+            "Wire" => (
+                "No deal on steel as ministers leave Geneva",
+                "Trade ministers went home without any agreement on duties for steel imports \
+                 after a week of meetings.",
+            ),
+            _ => (
+                "Metal levies unresolved after Swiss round",
+                "Delegations ended the round with quotas and surcharges on metals still open; \
+                 a further session is planned for January.",
+            ),
+        };
+        Resource::feed(rss(
+            name,
+            &[(
+                format!("{name}-77").as_str(),
+                link.as_str(),
+                title,
+                text,
+                DATE,
+            )],
+        ))
+    };
+    server.put("session.xml", session_feed(1));
+    let dir = tempfile::tempdir().unwrap();
+    let session = [("Session", server.url("session.xml"))];
+    let config = Config::load(&write_config(dir.path(), &session, "")).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+    let db = dir.path().join("tradefeed.db");
+    let key_count = |db: &std::path::Path| -> i64 {
+        row_pairs::<i64, i64>(db, "SELECT count(*), 0 FROM story_keys")[0].0
+    };
+    let keys = key_count(&db);
+
+    for n in 2..=4 {
+        server.put("session.xml", session_feed(n));
+        assert_eq!(fetch_pass(&config).await[0].new_entries, 0, "poll {n}");
+        assert_eq!(
+            key_count(&db),
+            keys,
+            "poll {n}: the new URL's key replaces the old"
+        );
+    }
+
+    // Another outlet's copy, in words of its own, carrying the URL the entry was re-keyed to.
+    server.put("wire.xml", outlet("Wire", 4));
+    let both = [
+        ("Session", server.url("session.xml")),
+        ("Wire", server.url("wire.xml")),
+    ];
+    let config = Config::load(&write_config(dir.path(), &both, "")).unwrap();
+    let reports = fetch_pass(&config).await;
+    let wire = reports.iter().find(|r| r.source == "Wire").unwrap();
+    assert_eq!((wire.new_entries, wire.new_stories), (1, 0), "{reports:?}");
+    let joined: Vec<(String, i64)> = row_pairs(
+        &db,
+        "SELECT e.evidence, count(DISTINCT e.story_id) FROM entries e
+          JOIN sources s ON s.id = e.source_id WHERE s.name = 'Wire'",
+    );
+    assert_eq!(joined, vec![("same canonical URL".to_string(), 1)]);
+    let stories: Vec<(i64, i64)> = row_pairs(&db, "SELECT count(*), 0 FROM stories");
+    assert_eq!(
+        stories,
+        vec![(1, 0)],
+        "the copy joined the re-keyed entry's story"
+    );
+
+    // Re-keyed again: the URL the wire copy still has keeps its key, and a third outlet
+    // carrying it joins too.
+    server.put("session.xml", session_feed(5));
+    let reports = fetch_pass(&config).await;
+    assert!(reports.iter().all(|r| r.new_entries == 0), "{reports:?}");
+    server.put("press.xml", outlet("Press", 4));
+    let all = [
+        ("Session", server.url("session.xml")),
+        ("Wire", server.url("wire.xml")),
+        ("Press", server.url("press.xml")),
+    ];
+    let config = Config::load(&write_config(dir.path(), &all, "")).unwrap();
+    let reports = fetch_pass(&config).await;
+    let press = reports.iter().find(|r| r.source == "Press").unwrap();
+    assert_eq!(
+        (press.new_entries, press.new_stories),
+        (1, 0),
+        "{reports:?}"
+    );
+    let stories: Vec<(i64, i64)> = row_pairs(&db, "SELECT count(*), 0 FROM stories");
+    assert_eq!(stories, vec![(1, 0)], "{reports:?}");
+    let rows = identities(&db);
+    assert_eq!(
+        rows[0].1, "http://example.org/story/77?session=5",
+        "the session entry was re-keyed: {rows:?}"
+    );
+}

@@ -259,8 +259,10 @@ pub struct PollResult {
     /// Unchanged entries (counted above) whose stored base URL changed (see `write_entry`):
     /// what is served of them changes.
     pub rebased_entries: usize,
-    /// New entries taken for a stored item under a new id, whose row took the new identity and
-    /// link (counted as unchanged too, see `write_entry`): the link served changes.
+    /// New entries taken for a stored item under a new id whose row took a link that is served
+    /// differently (counted as unchanged too, see `write_entry`): the link served changes. A
+    /// row that took only the new identity (the same link, or one differing only in tracking
+    /// parameters) is counted as unchanged alone: nothing served changed.
     pub rekeyed_entries: usize,
     /// New stories created.
     pub new_stories: usize,
@@ -1334,7 +1336,7 @@ fn record_poll(
 fn story_keys(entry: &Entry) -> Vec<([u8; 16], &'static str)> {
     let mut keys = Vec::with_capacity(2);
     if let Some(url) = &entry.canonical_url {
-        keys.push((key_hash(&format!("url:{url}")), "same canonical URL"));
+        keys.push((url_key(url), "same canonical URL"));
     }
     // A fingerprint of almost no text would merge unrelated items (e.g. empty bodies).
     if entry.title.len() + entry.text.len() >= 20 {
@@ -1344,6 +1346,11 @@ fn story_keys(entry: &Entry) -> Vec<([u8; 16], &'static str)> {
         ));
     }
     keys
+}
+
+/// The exact-duplicate key of a canonical URL (see [`story_keys`]).
+fn url_key(canonical_url: &str) -> [u8; 16] {
+    key_hash(&format!("url:{canonical_url}"))
 }
 
 /// The key of a headline (see [`EntryWrite::headline`]), one kind for title-only copies and
@@ -1763,19 +1770,23 @@ fn write_entry<'a>(
     // Such a row is this item only if this read no longer lists the row's identity: the item
     // moved to a new id. A row whose identity is listed too is a sibling with the same words
     // (an undated "Notice of public hearing" listed twice under two guids and links): the new
-    // entry is stored as an appearance of its own. Among rows not listed, one with the
-    // entry's canonical URL is taken first (siblings renumbered together keep their links).
-    // The row taken for the item is re-keyed to the new identity and link (its keys, dates,
-    // story and scores stay; no appearance is added), so that the next poll listing the new
+    // entry is stored as an appearance of its own. Among rows not listed, one with the entry's
+    // canonical URL is taken first (siblings renumbered together keep their links). The row
+    // taken for the item is re-keyed to the new identity and link (its dates, story, scores
+    // and fingerprint key stay; no appearance is added), so that the next poll listing the new
     // id finds its row; left under the old id, the item went through the whole pipeline at
-    // every poll from then on. Its content hash stays the one of what the row holds: the
-    // words matched, but the HTML, authors or dates may differ, and the next poll compares
-    // them as for any known entry (a link alone renews the hash there, see
-    // `only_tracking_changed`). A representative's story takes the link too: the feeds tell
+    // every poll from then on. Its content hash stays the one of what the row holds: the words
+    // matched, but the HTML, authors or dates may differ, and the next poll compares them as
+    // for any known entry (a link alone renews the hash there, see `only_tracking_changed`). A
+    // representative's story takes a link served differently (see below) too: the feeds tell
     // the representative's appearance by its link, and a story still holding the old one
     // listed its own source under "Also reported by". The new identity has no row (the lookup
     // above found none) and no tombstone (checked first), so the source's UNIQUE (source,
-    // identity) holds. Its keys are not stored: a session link would add one per poll.
+    // identity) holds. A new canonical URL becomes a key of the story, so that another
+    // outlet's copy carrying it joins by key, as it would have had the item been stored under
+    // it; the old URL's key goes, unless another entry of the story still has that URL (a copy
+    // that joined by it), so a session link that changes at every poll keeps one key, not one
+    // more per poll. (The fingerprint's key stays: the words are the same.)
     //
     // Unlike the story keys (a UNIQUE key, never read-then-write), this reads, then writes.
     // That is safe here: the one writer thread runs every poll's writes, and this read and
@@ -1785,8 +1796,9 @@ fn write_entry<'a>(
         && let Some((story, _, _)) = &joined
         && e.title.len() + e.text.len() >= 20
     {
-        let same: Vec<(i64, String)> = tx.with_statement(
-            "SELECT id, identity FROM entries WHERE story_id = ?1 AND source_id = ?2
+        let same: Vec<(i64, String, Option<String>, Option<String>)> = tx.with_statement(
+            "SELECT id, identity, link, canonical_url FROM entries
+              WHERE story_id = ?1 AND source_id = ?2
                  AND fingerprint = ?3 AND (NOT ?4 OR published = ?5)
              ORDER BY canonical_url IS ?6 DESC, id",
             |s| {
@@ -1799,24 +1811,50 @@ fn write_entry<'a>(
                         secs(e.published),
                         e.canonical_url
                     ],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )?
                 .collect()
             },
         )?;
-        if let Some((moved, _)) = same.iter().find(|(_, identity)| !poll.listed(identity)) {
+        if let Some((moved, _, old_link, old_url)) = same
+            .iter()
+            .find(|(_, identity, _, _)| !poll.listed(identity))
+        {
             exec(
                 tx,
                 "UPDATE entries SET identity = ?2, link = ?3, canonical_url = ?4 WHERE id = ?1",
                 params![moved, e.identity, e.link, e.canonical_url],
             )?;
-            exec(
-                tx,
-                "UPDATE stories SET link = ?2 WHERE id = ?1 AND representative = ?3",
-                params![story, e.link, moved],
-            )?;
+            if e.canonical_url != *old_url {
+                if let Some(url) = &e.canonical_url {
+                    insert_keys(tx, poll, &[(url_key(url), "same canonical URL")], *story)?;
+                }
+                // The row holds the new URL already: an entry found here is another one.
+                if let Some(old) = old_url {
+                    exec(
+                        tx,
+                        "DELETE FROM story_keys WHERE key = ?1 AND story_id = ?2
+                             AND NOT EXISTS (SELECT 1 FROM entries
+                                              WHERE story_id = ?2 AND canonical_url = ?3)",
+                        params![url_key(old), story, old],
+                    )?;
+                }
+            }
+            // Only a link that reads differently once served (links are served without their
+            // tracking parameters) changes what the feeds show: then their version is bumped
+            // and the story's link renewed. A feed behind two backends that write different
+            // guids for one item (its link the same) moves the row between them at every poll:
+            // that is this one row's identity written, and no feed rendered again for it.
+            if old_link.as_deref().map(without_tracking) != e.link.as_deref().map(without_tracking)
+            {
+                exec(
+                    tx,
+                    "UPDATE stories SET link = ?2 WHERE id = ?1 AND representative = ?3",
+                    params![story, e.link, moved],
+                )?;
+                result.rekeyed_entries += 1;
+            }
             result.unchanged_entries += 1;
-            result.rekeyed_entries += 1;
             return Ok(());
         }
     }
