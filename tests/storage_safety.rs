@@ -516,6 +516,25 @@ async fn a_database_with_flipped_bytes_is_refused_with_a_clear_message_and_left_
     }
 }
 
+/// Runs `command` to its end, or kills it after `limit`: a second daemon let in by mistake
+/// would otherwise run for ever, and the test hang instead of failing.
+fn output_within(mut command: Command, limit: Duration) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn a_second_process_on_one_database_exits_1_while_the_first_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
@@ -541,26 +560,50 @@ fn a_second_process_on_one_database_exits_1_while_the_first_keeps_serving() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    // Another `run` on the same database (its own port, so only the database is shared).
+    // Another `run` on the same database (its own port, so only the database is shared),
+    // named as the first names it, through a symlink to the file, through a symlink to its
+    // folder, and with a `..` in the way: SQLite opens the one file whichever way it is named,
+    // so the lock must be the same one too.
     let other_dir = tempfile::tempdir().unwrap();
-    let other = other_dir.path().join("other.toml");
-    std::fs::write(
-        &other,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"{}\"\n",
-            dir.path().join("tradefeed.db").display()
-        ),
-    )
-    .unwrap();
-    for args in [&["run"][..], &["fetch"][..]] {
-        let o = tradefeed(&other, args).output().unwrap();
-        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
-        assert!(
-            String::from_utf8_lossy(&o.stderr).contains("in use by another tradefeed process"),
-            "{args:?}: {}",
-            text(&o)
-        );
+    let db = dir.path().join("tradefeed.db");
+    let linked_file = other_dir.path().join("linked.db");
+    std::os::unix::fs::symlink(&db, &linked_file).unwrap();
+    let linked_dir = other_dir.path().join("linked-dir");
+    std::os::unix::fs::symlink(dir.path(), &linked_dir).unwrap();
+    std::fs::create_dir(other_dir.path().join("sub")).unwrap();
+    let dotted = other_dir.path().join("sub/../linked-dir/./tradefeed.db");
+    for (n, path) in [
+        db.clone(),
+        linked_file,
+        linked_dir.join("tradefeed.db"),
+        dotted,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let other = other_dir.path().join(format!("other-{n}.toml"));
+        std::fs::write(
+            &other,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"{}\"\n",
+                path.display()
+            ),
+        )
+        .unwrap();
+        for args in [&["run"][..], &["fetch"][..]] {
+            let o = output_within(tradefeed(&other, args), Duration::from_secs(30));
+            assert_eq!(o.status.code(), Some(1), "{path:?} {args:?}: {}", text(&o));
+            assert!(
+                String::from_utf8_lossy(&o.stderr).contains("in use by another tradefeed process"),
+                "{path:?} {args:?}: {}",
+                text(&o)
+            );
+        }
     }
+    assert!(
+        !other_dir.path().join("linked.db.lock").exists(),
+        "no lock file of its own beside the symlink"
+    );
     assert!(
         first.try_wait().unwrap().is_none(),
         "the first daemon still runs"

@@ -176,14 +176,23 @@ impl Store {
     pub fn open(path: &Path, access: Access) -> Result<Store, StoreError> {
         let display = path.display().to_string();
         check_header(path)?;
+        if access == Access::ReadWrite
+            && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        // From here on, the file the path leads to: SQLite follows symlinks to it and keeps its
+        // WAL beside it, so the lock and the clean-close stamp must sit there too. Named
+        // through a symlink, a second process would otherwise take a lock of its own beside
+        // the link and write the same database as a running daemon. (`display` keeps the path
+        // as the operator wrote it, for messages.)
+        let resolved = resolved(path);
+        let path = resolved.as_path();
         let mut lock = match access {
             Access::ReadWrite => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
-                        path: dir.display().to_string(),
-                        source,
-                    })?;
-                }
                 let lock_path = lock_path(path);
                 let file = File::options()
                     .create(true)
@@ -788,6 +797,39 @@ fn wal_path(db: &Path) -> PathBuf {
     db.with_file_name(name)
 }
 
+/// The database file `path` leads to: symlinks followed (a dangling one to the file it names,
+/// which SQLite would create), `.` and `..` resolved; `path` as it is when its folder cannot be
+/// read. Two paths to one database give one result, so one lock file.
+fn resolved(path: &Path) -> PathBuf {
+    // A chain of symlinks longer than this is a loop; SQLite gives up on it too.
+    const MAX_LINKS: usize = 40;
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        if let Ok(real) = std::fs::canonicalize(&current) {
+            return real;
+        }
+        // Not there (yet): a dangling symlink is followed by hand; anything else is a file to
+        // be created, named in its folder's real place.
+        match std::fs::read_link(&current) {
+            Ok(target) => {
+                let dir = current.parent().unwrap_or(Path::new(""));
+                current = dir.join(target);
+            }
+            Err(_) => {
+                let dir = match current.parent() {
+                    Some(dir) if !dir.as_os_str().is_empty() => dir,
+                    _ => Path::new("."),
+                };
+                return match (std::fs::canonicalize(dir), current.file_name()) {
+                    (Ok(dir), Some(name)) => dir.join(name),
+                    _ => path.to_path_buf(),
+                };
+            }
+        }
+    }
+    path.to_path_buf()
+}
+
 fn lock_path(db: &Path) -> PathBuf {
     let mut name = db.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
@@ -1030,5 +1072,37 @@ mod read_permit_tests {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         store.close().await;
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    /// Every way of naming one database file leads to one path, so one lock file: through a
+    /// symlink to the file, to its folder, with `.` and `..`, and through a dangling symlink
+    /// to the file SQLite would create there.
+    #[test]
+    fn every_name_of_one_database_resolves_to_one_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let real_dir = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir(real_dir.join("data")).unwrap();
+        let db = real_dir.join("data/t.db");
+
+        // Not there yet: the folder resolved, the name kept.
+        std::os::unix::fs::symlink(real_dir.join("data"), real_dir.join("via")).unwrap();
+        assert_eq!(resolved(&real_dir.join("via/t.db")), db);
+        // A dangling symlink, relative to its own folder, names the file SQLite would create.
+        std::os::unix::fs::symlink("data/t.db", real_dir.join("link.db")).unwrap();
+        assert_eq!(resolved(&real_dir.join("link.db")), db);
+
+        std::fs::write(&db, b"").unwrap();
+        for name in ["data/t.db", "via/t.db", "link.db", "data/../via/./t.db"] {
+            assert_eq!(resolved(&real_dir.join(name)), db, "{name}");
+        }
+        // A loop of symlinks is left as it was named (SQLite then refuses to open it).
+        std::os::unix::fs::symlink("loop-b", real_dir.join("loop-a")).unwrap();
+        std::os::unix::fs::symlink("loop-a", real_dir.join("loop-b")).unwrap();
+        assert_eq!(resolved(&real_dir.join("loop-a")), real_dir.join("loop-a"));
     }
 }
