@@ -17,6 +17,7 @@ use quick_xml::events::{BytesStart, Event};
 use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
 
 use crate::config::{Config, ConfigError};
+use crate::domain::without_feed_scheme;
 
 /// One feed of an OPML subscription list, or one configured source to export.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -571,27 +572,6 @@ pub enum ImportError {
     /// The edited config would be invalid; the original was left untouched.
     #[error("the config would be invalid after the import, so it was left untouched: {0}")]
     InvalidAfter(ConfigError),
-}
-
-/// `url` without the `feed:` pseudo-scheme some readers and browsers export (`feed://host/rss`
-/// for `http://host/rss`, `feed:https://host/rss` for `https://host/rss`); any other URL as it
-/// is. The scheme is compared without case, as URL schemes are.
-fn without_feed_scheme(url: &str) -> std::borrow::Cow<'_, str> {
-    let starts = |s: &str, prefix: &str| {
-        s.get(..prefix.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
-    };
-    if !starts(url, "feed:") {
-        return url.into();
-    }
-    let rest = &url["feed:".len()..];
-    if starts(rest, "http://") || starts(rest, "https://") {
-        rest.into()
-    } else if rest.starts_with("//") {
-        format!("http:{rest}").into()
-    } else {
-        url.into()
-    }
 }
 
 /// URL as compared for duplicates: trimmed, scheme and host lower-cased (what `url` does when

@@ -158,6 +158,44 @@ async fn discover_lists_a_pages_feeds_one_per_line_and_exits_0() {
     );
 }
 
+/// `feed://host/rss` and `feed:https://host/rss` links are listed as the http(s) URLs they
+/// stand for, as `import-opml` reads them, and `--toml` blocks with them load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discover_reads_feed_pseudo_scheme_links_as_import_opml_does() {
+    let server = FeedServer::start().await;
+    let (feed, comments) = (server.url("news/feed.xml"), server.url("comments.atom"));
+    let host = feed.split_once("://").unwrap().1.split('/').next().unwrap();
+    server.put(
+        "news/press",
+        html(&format!(
+            r#"<!DOCTYPE html><html><head><title>Press</title>
+<link rel="alternate" type="application/rss+xml" title="Press releases" href="feed://{host}/news/feed.xml">
+<link rel="alternate" type="application/atom+xml" title="Comments" href="feed:{comments}">
+</head><body></body></html>"#
+        )),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &[], "");
+    let o = common::tradefeed_command(&config, &["discover", &server.url("news/press")])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!("{feed} (RSS \"Press releases\")\n{comments} (Atom \"Comments\")\n")
+    );
+
+    let o = common::tradefeed_command(&config, &["discover", "--toml", &server.url("news/press")])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let base = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{base}{}", stdout(&o))).unwrap();
+    let parsed = tradefeed::config::Config::load(&config).unwrap();
+    let urls: Vec<&str> = parsed.sources.iter().map(|s| s.url.as_str()).collect();
+    assert_eq!(urls, [feed.as_str(), comments.as_str()]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discover_says_when_the_url_is_a_feed_and_exits_1_when_nothing_is_found() {
     let server = FeedServer::start().await;

@@ -77,3 +77,25 @@ pub fn without_tracking(link: &str) -> Cow<'_, str> {
     out.push_str(&link[fragment_at..]);
     Cow::Owned(out)
 }
+
+/// `url` without the `feed:` pseudo-scheme some readers and browsers export (`feed://host/rss`
+/// for `http://host/rss`, `feed:https://host/rss` for `https://host/rss`); any other URL as it
+/// is. The scheme is compared without case, as URL schemes are. Read the same way wherever a
+/// feed's URL comes from a document: an OPML file's `xmlUrl`, a page's `<link rel="alternate">`.
+pub fn without_feed_scheme(url: &str) -> Cow<'_, str> {
+    let starts = |s: &str, prefix: &str| {
+        s.get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    if !starts(url, "feed:") {
+        return url.into();
+    }
+    let rest = &url["feed:".len()..];
+    if starts(rest, "http://") || starts(rest, "https://") {
+        rest.into()
+    } else if rest.starts_with("//") {
+        format!("http:{rest}").into()
+    } else {
+        url.into()
+    }
+}
