@@ -347,3 +347,76 @@ async fn discover_toml_prints_names_unique_among_themselves_and_against_the_conf
         ]
     );
 }
+
+/// A feed the config already has, under its own name or another (its URL spelt another way
+/// too), gets a comment naming its source instead of a `[[sources]]` block: the output still
+/// appends to a valid config, and no URL is configured twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discover_toml_prints_no_block_for_a_feed_already_configured_but_names_its_source() {
+    let server = FeedServer::start().await;
+    server.put(
+        "blog",
+        html(
+            r#"<!DOCTYPE html><html><head><title>Blog</title>
+<link rel="alternate" type="application/rss+xml" title="Trade blog" href="/blog/feed/">
+<link rel="alternate" type="application/rss+xml" title="Ministry" href="/blog/ministry.xml">
+<link rel="alternate" type="application/atom+xml" title="Trade blog" href="/blog/feed/atom/">
+</head><body></body></html>"#,
+        ),
+    );
+    server.put("feed.xml", common::steel_duties_feed());
+    let (blog, ministry, atom) = (
+        server.url("blog/feed/"),
+        server.url("blog/ministry.xml"),
+        server.url("blog/feed/atom/"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Trade blog", blog.clone()),
+            // The same URL as the page's, spelt with an upper-case scheme.
+            ("Old ministry", ministry.replace("http://", "HTTP://")),
+            ("Steel", server.url("feed.xml")),
+        ],
+        "",
+    );
+    let base = std::fs::read_to_string(&config).unwrap();
+
+    let o = common::tradefeed_command(&config, &["discover", "--toml", &server.url("blog")])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let host = server.url("").split_once("://").unwrap().1.to_owned();
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "# {blog} is already configured, as source \"Trade blog\"\n\n\
+             # {ministry} is already configured, as source \"Old ministry\"\n\n\
+             [[sources]]\nname = \"Trade blog ({host}blog/feed/atom/)\"\nurl = \"{atom}\"\n\n"
+        )
+    );
+    assert_eq!(
+        names_after_appending(&config, &base, &stdout(&o)),
+        [
+            "Trade blog".to_string(),
+            "Old ministry".into(),
+            "Steel".into(),
+            format!("Trade blog ({host}blog/feed/atom/)"),
+        ]
+    );
+
+    // A feed URL given directly, already configured.
+    std::fs::write(&config, &base).unwrap();
+    let o = common::tradefeed_command(&config, &["discover", "--toml", &server.url("feed.xml")])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "# {} is already configured, as source \"Steel\"\n\n",
+            server.url("feed.xml")
+        )
+    );
+}
