@@ -570,3 +570,31 @@ fn feed_scheme_urls_that_readers_export_are_imported_as_http_and_https() {
         ]
     );
 }
+
+/// The config refuses source names with white space at their ends; the names an import writes
+/// are folded, so outlines titled with such spaces (ASCII or no-break) import under the
+/// trimmed name and the edited config loads.
+#[test]
+fn outline_names_padded_with_spaces_are_imported_trimmed() {
+    let (_dir, config, subs) = setup(
+        "<?xml version=\"1.0\"?>\n<opml version=\"2.0\"><head><title>t</title></head><body>\n\
+         <outline text=\"  Padded  \" xmlUrl=\"https://padded.example/rss\"/>\n\
+         <outline title=\"\u{a0}No-break\u{a0}\" text=\"x\" xmlUrl=\"https://nbsp.example/rss\"/>\n\
+         <outline title=\"   \" text=\" Text  fallback \" xmlUrl=\"https://text.example/rss\"/>\n\
+         </body></opml>\n",
+    );
+    let out = tradefeed(&config, &["import-opml", subs.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("added 3, skipped 0"),
+        "{}",
+        stdout(&out)
+    );
+    let loaded = Config::load(&config).unwrap();
+    let names: Vec<String> = names_and_tags(&loaded)
+        .into_iter()
+        .filter(|(_, url, _)| url.contains(".example/rss"))
+        .map(|(name, _, _)| name)
+        .collect();
+    assert_eq!(names, ["Padded", "No-break", "Text fallback"]);
+}

@@ -38,6 +38,48 @@ async fn a_broken_edit_leaves_the_daemon_serving_on_the_old_config_and_says_so()
     stop_daemon(cancel, handle).await;
 }
 
+/// A source name with white space at its ends is refused on reload like any invalid edit:
+/// the old config stays (the new source is never polled) and the status page names the file's
+/// line and key.
+#[tokio::test]
+async fn an_edit_adding_a_name_padded_with_spaces_is_refused_and_the_old_config_kept() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    server.put("b.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    let (base, cancel, handle) = start_daemon(config).await;
+    server
+        .wait_for_hits("a.xml", 1, Duration::from_secs(10))
+        .await;
+
+    let good = std::fs::read_to_string(&path).unwrap();
+    let edited = format!(
+        "{good}[[sources]]\nname = \"  padded  \"\nurl = \"{}\"\n",
+        server.url("b.xml")
+    );
+    let line = edited.lines().count() - 1;
+    std::fs::write(&path, &edited).unwrap();
+    let page = status_page_once_a_reload_failed(&base).await;
+    assert!(
+        page.contains(&format!("tradefeed.toml:{line}: sources[1].name"))
+            && page.contains("must not begin or end with white space"),
+        "names the line and key: {page}"
+    );
+    let (_, metrics) = get_text(&format!("{base}/metrics")).await;
+    assert!(
+        metrics.contains("tradefeed_config_reload_ok 0"),
+        "{metrics}"
+    );
+    assert!(
+        page.contains("<tr><td>A</td>") && !page.contains("padded</td>"),
+        "the old sources only: {page}"
+    );
+    assert_eq!(server.hits("b.xml"), 0, "nothing of the edit applied");
+    stop_daemon(cancel, handle).await;
+}
+
 /// A valid edit that the database refuses to record (here a trigger refuses new source rows)
 /// applies nothing, and the status page says so as it does for an invalid file.
 #[tokio::test]

@@ -262,6 +262,24 @@ mod tests {
                 "duplicate source name",
             ),
             (
+                "[[sources]]\nname = \"a\"\nurl = \"https://a.example/f\"\n\n[[sources]]\nname = \"  padded  \"\nurl = \"https://b.example/f\"\n",
+                6,
+                "sources[1].name",
+                "\"  padded  \" must not begin or end with white space (write \"padded\")",
+            ),
+            (
+                "[[sources]]\nname = \"Trade\u{a0}\"\nurl = \"https://a.example/f\"\n",
+                2,
+                "sources[0].name",
+                "must not begin or end with white space",
+            ),
+            (
+                "[[sources]]\nname = \"   \"\nurl = \"https://a.example/f\"\n",
+                2,
+                "sources[0].name",
+                "must not be empty",
+            ),
+            (
                 "[[sources]]\nname = \"a\"\nurl = \"ftp://a.example/f\"\n",
                 3,
                 "sources[0].url",

@@ -414,9 +414,9 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let mut names = HashSet::new();
     let mut sources = Vec::with_capacity(raw.sources.len());
     for (i, s) in raw.sources.iter().enumerate() {
-        let name = s.name.get_ref().trim();
+        let name = s.name.get_ref().as_str();
         let key = |field: &str| format!("sources[{i}].{field}");
-        if name.is_empty() {
+        if name.trim().is_empty() {
             return Err(at.error(s.name.span(), &key("name"), "must not be empty"));
         }
         if name.chars().any(|c| c.is_control()) {
@@ -424,6 +424,18 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 s.name.span(),
                 &key("name"),
                 "must not hold control characters",
+            ));
+        }
+        // A name is the source's identity in the database and in the served feeds, and what
+        // `--source` matches: white space at its ends is a typo that would go unseen there.
+        if name.trim() != name {
+            return Err(at.error(
+                s.name.span(),
+                &key("name"),
+                format!(
+                    "{name:?} must not begin or end with white space (write {:?})",
+                    name.trim()
+                ),
             ));
         }
         if !names.insert(name.to_string()) {
