@@ -581,15 +581,12 @@ pub fn comparable_url(url: &str) -> String {
     url::Url::parse(url).map_or_else(|_| url.to_string(), |u| u.to_string())
 }
 
+/// The config's rule for a source's `url` (see [`crate::domain::parse_http_url`]), checked
+/// before the feed is added so that one bad outline is reported rather than failing the import.
 fn check_url(url: &str) -> Result<(), String> {
-    match url::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        Ok(u) => Err(format!(
-            "{url:?} is not http or https (scheme {:?})",
-            u.scheme()
-        )),
-        Err(e) => Err(format!("{url:?} is not a URL: {e}")),
-    }
+    crate::domain::parse_http_url(url)
+        .map(drop)
+        .map_err(|e| format!("{url:?} {e}"))
 }
 
 /// Adds `feeds` to the config text as `[[sources]]` tables appended after the existing ones;

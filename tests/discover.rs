@@ -254,6 +254,21 @@ async fn discover_says_when_the_url_is_a_feed_and_exits_1_when_nothing_is_found(
     let o = run("ftp://example.org/feed".into());
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("invalid url"), "{}", stderr(&o));
+
+    // Refused as the config refuses it, though the `url` crate reads it as the feed's URL.
+    let typo = server.url("feed.xml").replacen("://", ":///", 1);
+    let o = run(typo.clone());
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "invalid url: {typo:?} has no host between \"//\" and the next slash (it would be \
+             read as {:?})",
+            server.url("feed.xml")
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(server.hits("feed.xml"), 1, "the typo was not fetched");
 }
 
 /// The `[[sources]]` names `discover --toml` printed, appended to `base` (a config's text):

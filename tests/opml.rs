@@ -598,3 +598,44 @@ fn outline_names_padded_with_spaces_are_imported_trimmed() {
         .collect();
     assert_eq!(names, ["Padded", "No-break", "Text fallback"]);
 }
+
+/// An `xmlUrl` the `url` crate would read leniently (`http:///host/rss` as `http://host/rss`)
+/// is refused as the config refuses it, named with what it would have been read as; the other
+/// feeds are still added and the exit status is 2.
+#[test]
+fn feed_urls_without_a_host_after_the_slashes_are_refused_as_invalid() {
+    let (_dir, config, subs) = setup(
+        r#"<?xml version="1.0"?>
+<opml version="2.0"><head><title>t</title></head><body>
+  <outline text="Three slashes" xmlUrl="http:///typo.example/rss"/>
+  <outline text="One slash" xmlUrl="https:/typo.example/atom"/>
+  <outline text="Feed three slashes" xmlUrl="feed:///typo.example/feed"/>
+  <outline text="Fine" xmlUrl="https://fine.example/rss"/>
+</body></opml>
+"#,
+    );
+    let before = std::fs::read_to_string(&config).unwrap();
+    let out = tradefeed(&config, &["import-opml", subs.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let report = stdout(&out);
+    assert!(report.contains("added 1, skipped 3"), "{report}");
+    assert!(
+        report.contains(
+            "Three slashes: \"http:///typo.example/rss\" has no host between \"//\" and the \
+             next slash (it would be read as \"http://typo.example/rss\")"
+        ) && report.contains(
+            "One slash: \"https:/typo.example/atom\" must have \"//\" and the host after \
+             \"https:\" (it would be read as \"https://typo.example/atom\")"
+        ) && report.contains("Feed three slashes: \"http:///typo.example/feed\" has no host"),
+        "{report}"
+    );
+    let loaded = Config::load(&config).unwrap();
+    let added = std::fs::read_to_string(&config).unwrap()[before.len()..].to_string();
+    assert!(!added.contains("typo.example"), "{added}");
+    assert!(
+        loaded
+            .sources
+            .iter()
+            .any(|s| s.url == "https://fine.example/rss")
+    );
+}

@@ -373,6 +373,11 @@ async fn discover(cli: &Cli, url: &str, toml: bool) -> anyhow::Result<ExitCode> 
     use crate::discover::{Discovery, discover, source_names};
     use crate::fetch::{FetchLimits, FetchOutcome, FetchRequest, Fetcher};
 
+    // The config's rule for a source's url: `http:///page` is a typo, not `http://page/`.
+    if let Err(e) = crate::domain::parse_http_url(url) {
+        anyhow::bail!("invalid url: {url:?} {e}");
+    }
+
     // The config gives the fetch limits, the source names printed blocks must not reuse and
     // the feeds already configured. Without one there is nothing to clash with; one that does
     // not load is said, and the page still listed (the operator may be writing the config

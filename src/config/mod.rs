@@ -286,6 +286,30 @@ mod tests {
                 "http or https",
             ),
             (
+                "[[sources]]\nname = \"a\"\nurl = \"http:///a.example/f\"\n",
+                3,
+                "sources[0].url",
+                "\"http:///a.example/f\" has no host between \"//\" and the next slash (it would be read as \"http://a.example/f\")",
+            ),
+            (
+                "[[sources]]\nname = \"a\"\nurl = \"https:/a.example/f\"\n",
+                3,
+                "sources[0].url",
+                "must have \"//\" and the host after \"https:\" (it would be read as \"https://a.example/f\")",
+            ),
+            (
+                "[[sources]]\nname = \"a\"\nurl = \"http:a.example\"\n",
+                3,
+                "sources[0].url",
+                "must have \"//\" and the host after \"http:\"",
+            ),
+            (
+                "[server]\nbase_url = \"https:///news.example/\"\n",
+                2,
+                "server.base_url",
+                "has no host between",
+            ),
+            (
                 "[[sources]]\nname = \"a\"\nurl = \"not a url\"\n",
                 3,
                 "sources[0].url",

@@ -516,20 +516,11 @@ fn parse_schedule(
     Schedule::parse(line.get_ref()).map_err(|e| at.error(line.span(), key, e.to_string()))
 }
 
+/// An http(s) URL written `scheme://host…` (see [`crate::domain::parse_http_url`]), trimmed.
 fn check_http_url(at: &Locator, url: &Spanned<String>, key: &str) -> Result<String, ConfigError> {
     let text = url.get_ref().trim();
-    match url::Url::parse(text) {
-        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {
-            Ok(text.to_string())
-        }
-        Ok(u) => Err(at.error(
-            url.span(),
-            key,
-            format!(
-                "{text:?} must be an http or https URL (scheme is {:?})",
-                u.scheme()
-            ),
-        )),
-        Err(e) => Err(at.error(url.span(), key, format!("{text:?} is not a valid URL: {e}"))),
+    match crate::domain::parse_http_url(text) {
+        Ok(_) => Ok(text.to_string()),
+        Err(e) => Err(at.error(url.span(), key, format!("{text:?} {e}"))),
     }
 }

@@ -99,3 +99,136 @@ pub fn without_feed_scheme(url: &str) -> Cow<'_, str> {
         url.into()
     }
 }
+
+/// Why a URL an operator wrote (a source's `url`, `[server] base_url`, an OPML `xmlUrl`, the
+/// argument of `tradefeed discover`) is not taken. Its message follows the URL as written:
+/// `"http:///feed" has …`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpUrlError {
+    /// Not a URL at all.
+    #[error("is not a valid URL: {0}")]
+    Invalid(#[from] url::ParseError),
+    /// A URL, but neither http nor https.
+    #[error("must be an http or https URL (scheme is {0:?})")]
+    NotHttp(String),
+    /// A tab or line break, which URL parsing drops wherever it stands (`ht<TAB>tp://…`
+    /// reads as `http://…`): a paste gone wrong, not part of an address.
+    #[error("holds a tab or line break, which would be dropped without a word")]
+    TabOrLineBreak,
+    /// Nothing between `//` and the next slash (`http:///feed`), or a backslash there: the
+    /// parser looks past them for a host and takes the path's first segment (`http://feed/`).
+    #[error("has no host between \"//\" and the next slash (it would be read as {0:?})")]
+    EmptyHost(String),
+    /// `http:/feed`, `http:feed`, `http:\\feed`: no `//` after the scheme, so the parser takes
+    /// what follows for the host.
+    #[error("must have \"//\" and the host after {scheme:?} (it would be read as {read:?})")]
+    NoSlashes {
+        /// The scheme with its colon, `http:`.
+        scheme: String,
+        /// What the parser makes of it.
+        read: String,
+    },
+}
+
+/// The http(s) URL an operator wrote, parsed, when it is written `scheme://host…`.
+///
+/// The WHATWG rules the `url` crate follows read http and https URLs leniently, as browsers
+/// read a typed address: `http:///y`, `http:/y`, `http:y` and `http:\\y` all become
+/// `http://y/`. In a config or a subscription list such a URL is a typo, and the feed polled
+/// would be another than the one meant, so it is refused with what it would have been read as.
+/// Spaces and control characters at the ends are ignored, as the parser ignores them.
+pub fn parse_http_url(text: &str) -> Result<url::Url, HttpUrlError> {
+    let url = url::Url::parse(text)?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(HttpUrlError::NotHttp(url.scheme().to_owned()));
+    }
+    let written = text.trim_matches(|c: char| c == ' ' || c.is_ascii_control());
+    if written.contains(['\t', '\n', '\r']) {
+        return Err(HttpUrlError::TabOrLineBreak);
+    }
+    // With no tab or line break in it, the written URL starts with the scheme and its colon.
+    let Some(scheme) = written
+        .get(..=url.scheme().len())
+        .filter(|s| s.ends_with(':'))
+    else {
+        return Err(HttpUrlError::NoSlashes {
+            scheme: format!("{}:", url.scheme()),
+            read: url.into(),
+        });
+    };
+    match written[scheme.len()..].strip_prefix("//") {
+        Some(authority) if authority.starts_with(['/', '\\']) => {
+            Err(HttpUrlError::EmptyHost(url.into()))
+        }
+        Some(_) => Ok(url),
+        None => Err(HttpUrlError::NoSlashes {
+            scheme: scheme.to_owned(),
+            read: url.into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_written_scheme_slash_slash_host_are_taken_and_lenient_spellings_refused() {
+        for ok in [
+            "http://example.org/feed",
+            "https://example.org",
+            "HTTPS://Example.ORG:8443/a//b?x=1#f",
+            "http://user:pw@example.org/",
+            "http://127.0.0.1:8080/feed.xml",
+            "http://[::1]/feed",
+            "  https://example.org/feed \u{0}",
+        ] {
+            assert!(parse_http_url(ok).is_ok(), "{ok}");
+        }
+        let refused: &[(&str, HttpUrlError)] = &[
+            ("http:///y", HttpUrlError::EmptyHost("http://y/".into())),
+            (
+                "https:////y/z",
+                HttpUrlError::EmptyHost("https://y/z".into()),
+            ),
+            ("http://\\y", HttpUrlError::EmptyHost("http://y/".into())),
+            (
+                "http:/y",
+                HttpUrlError::NoSlashes {
+                    scheme: "http:".into(),
+                    read: "http://y/".into(),
+                },
+            ),
+            (
+                "HTTP:y/feed",
+                HttpUrlError::NoSlashes {
+                    scheme: "HTTP:".into(),
+                    read: "http://y/feed".into(),
+                },
+            ),
+            (
+                "http:\\\\y",
+                HttpUrlError::NoSlashes {
+                    scheme: "http:".into(),
+                    read: "http://y/".into(),
+                },
+            ),
+            ("http:/\n/y", HttpUrlError::TabOrLineBreak),
+            ("ht\ttp://y/", HttpUrlError::TabOrLineBreak),
+            ("ftp://example.org/f", HttpUrlError::NotHttp("ftp".into())),
+            ("feed://example.org/f", HttpUrlError::NotHttp("feed".into())),
+            ("http://", HttpUrlError::Invalid(url::ParseError::EmptyHost)),
+            (
+                "example.org/feed",
+                HttpUrlError::Invalid(url::ParseError::RelativeUrlWithoutBase),
+            ),
+        ];
+        for (text, error) in refused {
+            assert_eq!(parse_http_url(text).as_ref(), Err(error), "{text:?}");
+        }
+        assert_eq!(
+            HttpUrlError::EmptyHost("http://y/".into()).to_string(),
+            "has no host between \"//\" and the next slash (it would be read as \"http://y/\")"
+        );
+    }
+}
