@@ -178,8 +178,9 @@ pub fn discover(body: &[u8], content_type: Option<&str>, page_url: &str) -> Disc
 /// Names for the `[[sources]]` blocks of `tradefeed discover --toml`, one per feed in order:
 /// each `(title, url)` is named by its title (folded as advertised titles are) or, without
 /// one, by its URL, so that every name keeps the config's rules: not empty, no control
-/// characters, no white space at either end, and unique among themselves and against `taken`
-/// (the names the config already holds; compared exactly, as the config compares them).
+/// characters, no white space at either end (the config would trim it with a warning), and
+/// unique among themselves and against `taken` (the names the config already holds; compared
+/// exactly, as the config compares its trimmed names).
 ///
 /// A name already taken gets its feed's URL without the scheme in parentheses
 /// (`Press (example.org/comments/feed/)`): feeds a page advertises under one title differ by

@@ -581,8 +581,10 @@ pub fn comparable_url(url: &str) -> String {
     url::Url::parse(url).map_or_else(|_| url.to_string(), |u| u.to_string())
 }
 
-/// The config's rule for a source's `url` (see [`crate::domain::parse_http_url`]), checked
+/// A feed URL written `scheme://host…` (see [`crate::domain::parse_http_url`]), checked
 /// before the feed is added so that one bad outline is reported rather than failing the import.
+/// Stricter than the config, which still loads a leniently read URL with a warning: an import
+/// is new input, and nothing running depends on it.
 fn check_url(url: &str) -> Result<(), String> {
     crate::domain::parse_http_url(url)
         .map(drop)

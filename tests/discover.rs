@@ -255,7 +255,7 @@ async fn discover_says_when_the_url_is_a_feed_and_exits_1_when_nothing_is_found(
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("invalid url"), "{}", stderr(&o));
 
-    // Refused as the config refuses it, though the `url` crate reads it as the feed's URL.
+    // Refused (the config only warns of it), though the `url` crate reads it as the feed's URL.
     let typo = server.url("feed.xml").replacen("://", ":///", 1);
     let o = run(typo.clone());
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));

@@ -571,9 +571,9 @@ fn feed_scheme_urls_that_readers_export_are_imported_as_http_and_https() {
     );
 }
 
-/// The config refuses source names with white space at their ends; the names an import writes
-/// are folded, so outlines titled with such spaces (ASCII or no-break) import under the
-/// trimmed name and the edited config loads.
+/// The config warns of source names with white space at their ends; the names an import
+/// writes are folded, so outlines titled with such spaces (ASCII or no-break) import under the
+/// trimmed name and the edited config loads without a warning.
 #[test]
 fn outline_names_padded_with_spaces_are_imported_trimmed() {
     let (_dir, config, subs) = setup(
@@ -600,8 +600,9 @@ fn outline_names_padded_with_spaces_are_imported_trimmed() {
 }
 
 /// An `xmlUrl` the `url` crate would read leniently (`http:///host/rss` as `http://host/rss`)
-/// is refused as the config refuses it, named with what it would have been read as; the other
-/// feeds are still added and the exit status is 2.
+/// is refused (the config, which loaded such URLs before, only warns of one; an import is new
+/// input), named with what it would have been read as; the other feeds are still added and the
+/// exit status is 2.
 #[test]
 fn feed_urls_without_a_host_after_the_slashes_are_refused_as_invalid() {
     let (_dir, config, subs) = setup(

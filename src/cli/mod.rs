@@ -258,10 +258,7 @@ async fn health(cli: &Cli, timeout: u64) -> anyhow::Result<ExitCode> {
 fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
     let config = load_config(cli)?;
     let classifier = app::load_classifier(&config)?;
-    if let Some(message) = app::missing_default_topic(&config.topics_dir, &classifier) {
-        eprintln!("warning: {message}");
-    }
-    for message in app::same_url_warnings(&config.sources) {
+    for message in app::config_warnings(&config, &classifier) {
         eprintln!("warning: {message}");
     }
     let builtin = if config.topics_dir.is_dir() {
@@ -373,7 +370,8 @@ async fn discover(cli: &Cli, url: &str, toml: bool) -> anyhow::Result<ExitCode> 
     use crate::discover::{Discovery, discover, source_names};
     use crate::fetch::{FetchLimits, FetchOutcome, FetchRequest, Fetcher};
 
-    // The config's rule for a source's url: `http:///page` is a typo, not `http://page/`.
+    // `http:///page` is a typo, not `http://page/`: refused here, where it is new input (the
+    // config loads one with a warning, as it loaded before the rule).
     if let Err(e) = crate::domain::parse_http_url(url) {
         anyhow::bail!("invalid url: {url:?} {e}");
     }

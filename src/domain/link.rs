@@ -111,61 +111,78 @@ pub enum HttpUrlError {
     /// A URL, but neither http nor https.
     #[error("must be an http or https URL (scheme is {0:?})")]
     NotHttp(String),
-    /// A tab or line break, which URL parsing drops wherever it stands (`ht<TAB>tp://…`
-    /// reads as `http://…`): a paste gone wrong, not part of an address.
-    #[error("holds a tab or line break, which would be dropped without a word")]
-    TabOrLineBreak,
-    /// Nothing between `//` and the next slash (`http:///feed`), or a backslash there: the
-    /// parser looks past them for a host and takes the path's first segment (`http://feed/`).
-    #[error("has no host between \"//\" and the next slash (it would be read as {0:?})")]
-    EmptyHost(String),
-    /// `http:/feed`, `http:feed`, `http:\\feed`: no `//` after the scheme, so the parser takes
-    /// what follows for the host.
-    #[error("must have \"//\" and the host after {scheme:?} (it would be read as {read:?})")]
-    NoSlashes {
-        /// The scheme with its colon, `http:`.
-        scheme: String,
+    /// An http(s) URL the parser reads, but not written `scheme://host…`.
+    #[error("{spelling} (it would be read as {read:?})")]
+    Lenient {
+        /// How it departs from `scheme://host…`.
+        spelling: LenientSpelling,
         /// What the parser makes of it.
         read: String,
     },
+}
+
+/// How an http(s) URL is written other than `scheme://host…` while the `url` crate still reads
+/// it (as a browser reads a typed address). Its message follows the URL as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LenientSpelling {
+    /// A tab or line break, which URL parsing drops wherever it stands (`ht<TAB>tp://…`
+    /// reads as `http://…`): a paste gone wrong, not part of an address.
+    #[error("holds a tab or line break, which URL parsing drops")]
+    TabOrLineBreak,
+    /// Nothing between `//` and the next slash (`http:///feed`), or a backslash there: the
+    /// parser looks past them for a host and takes the path's first segment (`http://feed/`).
+    #[error("has no host between \"//\" and the next slash")]
+    EmptyHost,
+    /// `http:/feed`, `http:feed`, `http:\\feed`: no `//` after the scheme, so the parser takes
+    /// what follows for the host. Holds the scheme with its colon as written, `http:`.
+    #[error("must have \"//\" and the host after {0:?}")]
+    NoSlashes(String),
 }
 
 /// The http(s) URL an operator wrote, parsed, when it is written `scheme://host…`.
 ///
 /// The WHATWG rules the `url` crate follows read http and https URLs leniently, as browsers
 /// read a typed address: `http:///y`, `http:/y`, `http:y` and `http:\\y` all become
-/// `http://y/`. In a config or a subscription list such a URL is a typo, and the feed polled
-/// would be another than the one meant, so it is refused with what it would have been read as.
-/// Spaces and control characters at the ends are ignored, as the parser ignores them.
+/// `http://y/`. In a subscription list or on the command line such a URL is a typo, and the
+/// feed polled would be another than the one meant, so it is refused with what it would have
+/// been read as. (The config, which loaded such URLs before this rule, reads them as the
+/// parser does with a warning: [`read_http_url`].) Spaces and control characters at the ends
+/// are ignored, as the parser ignores them.
 pub fn parse_http_url(text: &str) -> Result<url::Url, HttpUrlError> {
+    match read_http_url(text)? {
+        (url, None) => Ok(url),
+        (url, Some(spelling)) => Err(HttpUrlError::Lenient {
+            spelling,
+            read: url.into(),
+        }),
+    }
+}
+
+/// An http(s) URL as the `url` crate reads it, with how it departs from `scheme://host…` when
+/// it does (see [`parse_http_url`]); an error only for one that is not a URL or not http(s).
+pub fn read_http_url(text: &str) -> Result<(url::Url, Option<LenientSpelling>), HttpUrlError> {
     let url = url::Url::parse(text)?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(HttpUrlError::NotHttp(url.scheme().to_owned()));
     }
     let written = text.trim_matches(|c: char| c == ' ' || c.is_ascii_control());
     if written.contains(['\t', '\n', '\r']) {
-        return Err(HttpUrlError::TabOrLineBreak);
+        return Ok((url, Some(LenientSpelling::TabOrLineBreak)));
     }
     // With no tab or line break in it, the written URL starts with the scheme and its colon.
     let Some(scheme) = written
         .get(..=url.scheme().len())
         .filter(|s| s.ends_with(':'))
     else {
-        return Err(HttpUrlError::NoSlashes {
-            scheme: format!("{}:", url.scheme()),
-            read: url.into(),
-        });
+        let scheme = format!("{}:", url.scheme());
+        return Ok((url, Some(LenientSpelling::NoSlashes(scheme))));
     };
-    match written[scheme.len()..].strip_prefix("//") {
-        Some(authority) if authority.starts_with(['/', '\\']) => {
-            Err(HttpUrlError::EmptyHost(url.into()))
-        }
-        Some(_) => Ok(url),
-        None => Err(HttpUrlError::NoSlashes {
-            scheme: scheme.to_owned(),
-            read: url.into(),
-        }),
-    }
+    let spelling = match written[scheme.len()..].strip_prefix("//") {
+        Some(authority) if authority.starts_with(['/', '\\']) => Some(LenientSpelling::EmptyHost),
+        Some(_) => None,
+        None => Some(LenientSpelling::NoSlashes(scheme.to_owned())),
+    };
+    Ok((url, spelling))
 }
 
 #[cfg(test)]
@@ -185,36 +202,34 @@ mod tests {
         ] {
             assert!(parse_http_url(ok).is_ok(), "{ok}");
         }
+        use LenientSpelling::{EmptyHost, NoSlashes, TabOrLineBreak};
+        let lenient: &[(&str, LenientSpelling, &str)] = &[
+            ("http:///y", EmptyHost, "http://y/"),
+            ("https:////y/z", EmptyHost, "https://y/z"),
+            ("http://\\y", EmptyHost, "http://y/"),
+            ("http:/y", NoSlashes("http:".into()), "http://y/"),
+            ("HTTP:y/feed", NoSlashes("HTTP:".into()), "http://y/feed"),
+            ("http:\\\\y", NoSlashes("http:".into()), "http://y/"),
+            ("http:/\n/y", TabOrLineBreak, "http://y/"),
+            ("ht\ttp://y/", TabOrLineBreak, "http://y/"),
+        ];
+        for (text, spelling, read) in lenient {
+            let (url, got) = read_http_url(text).unwrap();
+            assert_eq!(
+                (url.as_str(), got.as_ref()),
+                (*read, Some(spelling)),
+                "{text:?}"
+            );
+            assert_eq!(
+                parse_http_url(text),
+                Err(HttpUrlError::Lenient {
+                    spelling: spelling.clone(),
+                    read: (*read).into()
+                }),
+                "{text:?}"
+            );
+        }
         let refused: &[(&str, HttpUrlError)] = &[
-            ("http:///y", HttpUrlError::EmptyHost("http://y/".into())),
-            (
-                "https:////y/z",
-                HttpUrlError::EmptyHost("https://y/z".into()),
-            ),
-            ("http://\\y", HttpUrlError::EmptyHost("http://y/".into())),
-            (
-                "http:/y",
-                HttpUrlError::NoSlashes {
-                    scheme: "http:".into(),
-                    read: "http://y/".into(),
-                },
-            ),
-            (
-                "HTTP:y/feed",
-                HttpUrlError::NoSlashes {
-                    scheme: "HTTP:".into(),
-                    read: "http://y/feed".into(),
-                },
-            ),
-            (
-                "http:\\\\y",
-                HttpUrlError::NoSlashes {
-                    scheme: "http:".into(),
-                    read: "http://y/".into(),
-                },
-            ),
-            ("http:/\n/y", HttpUrlError::TabOrLineBreak),
-            ("ht\ttp://y/", HttpUrlError::TabOrLineBreak),
             ("ftp://example.org/f", HttpUrlError::NotHttp("ftp".into())),
             ("feed://example.org/f", HttpUrlError::NotHttp("feed".into())),
             ("http://", HttpUrlError::Invalid(url::ParseError::EmptyHost)),
@@ -225,9 +240,15 @@ mod tests {
         ];
         for (text, error) in refused {
             assert_eq!(parse_http_url(text).as_ref(), Err(error), "{text:?}");
+            assert_eq!(read_http_url(text).as_ref().err(), Some(error), "{text:?}");
         }
         assert_eq!(
-            HttpUrlError::EmptyHost("http://y/".into()).to_string(),
+            read_http_url("http://example.org/feed").unwrap().1,
+            None,
+            "written scheme://host"
+        );
+        assert_eq!(
+            parse_http_url("http:///y").unwrap_err().to_string(),
             "has no host between \"//\" and the next slash (it would be read as \"http://y/\")"
         );
     }

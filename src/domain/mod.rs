@@ -9,8 +9,8 @@ mod story;
 pub use entry::{EarlierTitle, Entry, Headline, ParsedFeed, RawItem, XmlBase};
 pub(crate) use link::is_tracking;
 pub use link::{
-    HttpUrlError, TRACKING_PARAMS, TRACKING_PREFIXES, parse_http_url, without_feed_scheme,
-    without_tracking,
+    HttpUrlError, LenientSpelling, TRACKING_PARAMS, TRACKING_PREFIXES, parse_http_url,
+    read_http_url, without_feed_scheme, without_tracking,
 };
 pub use schedule::{Schedule, ScheduleError};
 pub use source::Source;
