@@ -141,17 +141,9 @@ pub fn missing_default_topic(
     ))
 }
 
-/// Logs [`missing_default_topic`]'s warning, if any.
-fn warn_if_default_topic_missing(topics_dir: &std::path::Path, classifier: &Classifier) {
-    if let Some(message) = missing_default_topic(topics_dir, classifier) {
-        warn!("{message}");
-    }
-}
-
 /// One line per URL (compared as `import-opml` compares them) that more than one source
 /// names, in config order. Legal (two names for one feed), but usually a mistake, and the feed
-/// is then polled once for each. `check` prints them; start-up and reload log them
-/// (`warn_if_sources_share_a_url`).
+/// is then polled once for each. One of [`config_warnings`].
 pub fn same_url_warnings(sources: &[crate::domain::Source]) -> Vec<String> {
     let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
@@ -177,9 +169,21 @@ pub fn same_url_warnings(sources: &[crate::domain::Source]) -> Vec<String> {
         .collect()
 }
 
-/// Logs [`same_url_warnings`]'s warnings, if any.
-fn warn_if_sources_share_a_url(sources: &[crate::domain::Source]) {
-    for message in same_url_warnings(sources) {
+/// Every warning about a config that loads, in the order given: what the file holds that was
+/// read other than as written ([`Config::warnings`]), a missing default topic
+/// ([`missing_default_topic`]), sources that share a URL ([`same_url_warnings`]). `check`
+/// prints them and start-up and reload log them ([`log_config_warnings`]), all through this
+/// one list so that none of the three forgets one.
+pub fn config_warnings(config: &Config, classifier: &Classifier) -> Vec<String> {
+    let mut warnings = config.warnings.clone();
+    warnings.extend(missing_default_topic(&config.topics_dir, classifier));
+    warnings.extend(same_url_warnings(&config.sources));
+    warnings
+}
+
+/// Logs [`config_warnings`], one line each.
+fn log_config_warnings(config: &Config, classifier: &Classifier) {
+    for message in config_warnings(config, classifier) {
         warn!("{message}");
     }
 }
@@ -225,8 +229,7 @@ impl Pipeline {
                 return Err(e);
             }
         };
-        warn_if_default_topic_missing(&config.topics_dir, &classifier);
-        warn_if_sources_share_a_url(&config.sources);
+        log_config_warnings(config, &classifier);
         let store = store?;
         sync_sources(&store, config)
             .await
@@ -1124,8 +1127,7 @@ impl Live {
             Ok(pair) => pair,
             Err(e) => return self.refuse(error_chain(&e)),
         };
-        warn_if_default_topic_missing(&new.topics_dir, &classifier);
-        warn_if_sources_share_a_url(&new.sources);
+        log_config_warnings(&new, &classifier);
         // Compared with what is in use, not with the previous config: a change that was
         // warned about and then undone is no change.
         if !listens_on(self.listening, new.server.listen) {

@@ -18,7 +18,7 @@
 //!   a few hundred KiB on news sites; a head longer than that is no page we can help with);
 //! - at most [`MAX_FEEDS`] feeds, and hrefs of at most [`MAX_URL_LEN`] bytes.
 //!
-//! CPU work only; imports nothing of ours.
+//! CPU work only; imports only `domain` of ours.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -31,6 +31,8 @@ use html5ever::tokenizer::{
     BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
 };
 use url::Url;
+
+use crate::domain::without_feed_scheme;
 
 /// How much of a page is read at most.
 pub const MAX_SCAN_BYTES: usize = 512 * 1024;
@@ -120,8 +122,9 @@ pub enum Discovery {
 /// hrefs unless the page sets a `<base href>`.
 ///
 /// Only `<link>` elements whose `rel` holds the token `alternate` (in any case), whose `type`
-/// is a feed's (see [`FeedKind::from_mime`]) and whose href resolves to an http(s) URL count;
-/// each URL is listed once, at its first appearance.
+/// is a feed's (see [`FeedKind::from_mime`]) and whose href resolves to an http(s) URL count
+/// (a `feed:` href read as the URL it stands for, see [`without_feed_scheme`]); each URL is
+/// listed once, at its first appearance.
 pub fn discover(body: &[u8], content_type: Option<&str>, page_url: &str) -> Discovery {
     let text = decode(&body[..body.len().min(MAX_SCAN_BYTES)], content_type);
     let sink = HeadReader::default();
@@ -148,9 +151,12 @@ pub fn discover(body: &[u8], content_type: Option<&str>, page_url: &str) -> Disc
         if feeds.len() == MAX_FEEDS {
             break;
         }
+        // `feed://host/rss` and `feed:https://host/rss` as what they stand for, as OPML
+        // imports read them: some sites still advertise their feeds that way.
+        let href = without_feed_scheme(&link.href);
         let resolved = match &base {
-            Some(base) => base.join(&link.href),
-            None => Url::parse(&link.href),
+            Some(base) => base.join(&href),
+            None => Url::parse(&href),
         };
         let Ok(url) = resolved else { continue };
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
@@ -172,8 +178,9 @@ pub fn discover(body: &[u8], content_type: Option<&str>, page_url: &str) -> Disc
 /// Names for the `[[sources]]` blocks of `tradefeed discover --toml`, one per feed in order:
 /// each `(title, url)` is named by its title (folded as advertised titles are) or, without
 /// one, by its URL, so that every name keeps the config's rules: not empty, no control
-/// characters, and unique among themselves and against `taken` (the names the config already
-/// holds; compared exactly, after trimming, as the config compares them).
+/// characters, no white space at either end (the config would trim it with a warning), and
+/// unique among themselves and against `taken` (the names the config already holds; compared
+/// exactly, as the config compares its trimmed names).
 ///
 /// A name already taken gets its feed's URL without the scheme in parentheses
 /// (`Press (example.org/comments/feed/)`): feeds a page advertises under one title differ by
@@ -591,7 +598,6 @@ mod tests {
         let html = page(
             r#"<link rel=alternate type=application/rss+xml href="/feed.xml" title="First">
 <link rel=alternate type=application/atom+xml href="https://example.org/feed.xml" title="Again">
-<link rel=alternate type=application/rss+xml href="feed://example.org/x.xml">
 <link rel=alternate type=application/rss+xml href="javascript:alert(1)">
 <link rel=alternate type=application/rss+xml href="ftp://example.org/f.xml">
 <link rel=alternate type=application/rss+xml href="">
@@ -604,6 +610,26 @@ mod tests {
                 ("https://example.org/feed.xml", Some("First")),
                 ("http://example.org/Other.xml", None),
             ],
+        );
+    }
+
+    #[test]
+    fn feed_pseudo_scheme_hrefs_are_read_as_the_urls_they_stand_for() {
+        let html = page(
+            r#"<link rel=alternate type=application/rss+xml href="feed://example.org/x.xml">
+<link rel=alternate type=application/atom+xml href="feed:https://example.org/y.atom">
+<link rel=alternate type=application/rss+xml href="FEED:HTTP://example.org/z.xml">
+<link rel=alternate type=application/rss+xml href="feed:http://example.org/x.xml">
+<link rel=alternate type=application/rss+xml href="feed:/relative.xml">
+<link rel=alternate type=application/rss+xml href="feed:ftp://example.org/f.xml">"#,
+        );
+        assert_eq!(
+            urls(&html),
+            [
+                "http://example.org/x.xml",
+                "https://example.org/y.atom",
+                "http://example.org/z.xml",
+            ]
         );
     }
 

@@ -17,6 +17,7 @@ use quick_xml::events::{BytesStart, Event};
 use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
 
 use crate::config::{Config, ConfigError};
+use crate::domain::without_feed_scheme;
 
 /// One feed of an OPML subscription list, or one configured source to export.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -573,27 +574,6 @@ pub enum ImportError {
     InvalidAfter(ConfigError),
 }
 
-/// `url` without the `feed:` pseudo-scheme some readers and browsers export (`feed://host/rss`
-/// for `http://host/rss`, `feed:https://host/rss` for `https://host/rss`); any other URL as it
-/// is. The scheme is compared without case, as URL schemes are.
-fn without_feed_scheme(url: &str) -> std::borrow::Cow<'_, str> {
-    let starts = |s: &str, prefix: &str| {
-        s.get(..prefix.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
-    };
-    if !starts(url, "feed:") {
-        return url.into();
-    }
-    let rest = &url["feed:".len()..];
-    if starts(rest, "http://") || starts(rest, "https://") {
-        rest.into()
-    } else if rest.starts_with("//") {
-        format!("http:{rest}").into()
-    } else {
-        url.into()
-    }
-}
-
 /// URL as compared for duplicates: trimmed, scheme and host lower-cased (what `url` does when
 /// it parses); unparsable text is compared trimmed.
 pub fn comparable_url(url: &str) -> String {
@@ -601,15 +581,14 @@ pub fn comparable_url(url: &str) -> String {
     url::Url::parse(url).map_or_else(|_| url.to_string(), |u| u.to_string())
 }
 
+/// A feed URL written `scheme://host…` (see [`crate::domain::parse_http_url`]), checked
+/// before the feed is added so that one bad outline is reported rather than failing the import.
+/// Stricter than the config, which still loads a leniently read URL with a warning: an import
+/// is new input, and nothing running depends on it.
 fn check_url(url: &str) -> Result<(), String> {
-    match url::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        Ok(u) => Err(format!(
-            "{url:?} is not http or https (scheme {:?})",
-            u.scheme()
-        )),
-        Err(e) => Err(format!("{url:?} is not a URL: {e}")),
-    }
+    crate::domain::parse_http_url(url)
+        .map(drop)
+        .map_err(|e| format!("{url:?} {e}"))
 }
 
 /// Adds `feeds` to the config text as `[[sources]]` tables appended after the existing ones;

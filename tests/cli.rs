@@ -187,6 +187,50 @@ fn check_warns_of_sources_that_share_a_url() {
     );
 }
 
+/// A source name with white space at either end and a URL the `url` crate reads leniently
+/// loaded before they were noticed as likely typos: `check` still passes such a config (exit
+/// 0, as start-up does) and warns of each on stderr with file, line, key and what was read.
+#[test]
+fn check_passes_names_and_urls_read_other_than_as_written_with_a_warning_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("  Padded ", "https://a.example/feed".into()),
+            ("B", "http:///b.example/feed".into()),
+        ],
+        "",
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    let line_of = |needle: &str| 1 + text.lines().position(|l| l.contains(needle)).unwrap();
+    let o = tradefeed(&["--config", config.to_str().unwrap(), "check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("ok (2 sources"), "{}", stdout(&o));
+    let warnings: Vec<String> = stderr(&o)
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .map(str::to_owned)
+        .collect();
+    let path = config.display();
+    assert_eq!(
+        warnings,
+        [
+            format!(
+                "warning: {path}:{}: sources[0].name: \"  Padded \" has white space at either \
+                 end; read as \"Padded\"",
+                line_of("Padded")
+            ),
+            format!(
+                "warning: {path}:{}: sources[1].url: \"http:///b.example/feed\" has no host \
+                 between \"//\" and the next slash; read as \"http://b.example/feed\"",
+                line_of("b.example")
+            ),
+        ],
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn check_accepts_the_shipped_config_and_rejects_a_misspelt_key() {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/config/tradefeed.toml");

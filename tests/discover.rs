@@ -158,6 +158,44 @@ async fn discover_lists_a_pages_feeds_one_per_line_and_exits_0() {
     );
 }
 
+/// `feed://host/rss` and `feed:https://host/rss` links are listed as the http(s) URLs they
+/// stand for, as `import-opml` reads them, and `--toml` blocks with them load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discover_reads_feed_pseudo_scheme_links_as_import_opml_does() {
+    let server = FeedServer::start().await;
+    let (feed, comments) = (server.url("news/feed.xml"), server.url("comments.atom"));
+    let host = feed.split_once("://").unwrap().1.split('/').next().unwrap();
+    server.put(
+        "news/press",
+        html(&format!(
+            r#"<!DOCTYPE html><html><head><title>Press</title>
+<link rel="alternate" type="application/rss+xml" title="Press releases" href="feed://{host}/news/feed.xml">
+<link rel="alternate" type="application/atom+xml" title="Comments" href="feed:{comments}">
+</head><body></body></html>"#
+        )),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &[], "");
+    let o = common::tradefeed_command(&config, &["discover", &server.url("news/press")])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!("{feed} (RSS \"Press releases\")\n{comments} (Atom \"Comments\")\n")
+    );
+
+    let o = common::tradefeed_command(&config, &["discover", "--toml", &server.url("news/press")])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let base = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{base}{}", stdout(&o))).unwrap();
+    let parsed = tradefeed::config::Config::load(&config).unwrap();
+    let urls: Vec<&str> = parsed.sources.iter().map(|s| s.url.as_str()).collect();
+    assert_eq!(urls, [feed.as_str(), comments.as_str()]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discover_says_when_the_url_is_a_feed_and_exits_1_when_nothing_is_found() {
     let server = FeedServer::start().await;
@@ -216,6 +254,21 @@ async fn discover_says_when_the_url_is_a_feed_and_exits_1_when_nothing_is_found(
     let o = run("ftp://example.org/feed".into());
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("invalid url"), "{}", stderr(&o));
+
+    // Refused (the config only warns of it), though the `url` crate reads it as the feed's URL.
+    let typo = server.url("feed.xml").replacen("://", ":///", 1);
+    let o = run(typo.clone());
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "invalid url: {typo:?} has no host between \"//\" and the next slash (it would be \
+             read as {:?})",
+            server.url("feed.xml")
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(server.hits("feed.xml"), 1, "the typo was not fetched");
 }
 
 /// The `[[sources]]` names `discover --toml` printed, appended to `base` (a config's text):
@@ -307,5 +360,78 @@ async fn discover_toml_prints_names_unique_among_themselves_and_against_the_conf
             "Ministry".into(),
             json,
         ]
+    );
+}
+
+/// A feed the config already has, under its own name or another (its URL spelt another way
+/// too), gets a comment naming its source instead of a `[[sources]]` block: the output still
+/// appends to a valid config, and no URL is configured twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discover_toml_prints_no_block_for_a_feed_already_configured_but_names_its_source() {
+    let server = FeedServer::start().await;
+    server.put(
+        "blog",
+        html(
+            r#"<!DOCTYPE html><html><head><title>Blog</title>
+<link rel="alternate" type="application/rss+xml" title="Trade blog" href="/blog/feed/">
+<link rel="alternate" type="application/rss+xml" title="Ministry" href="/blog/ministry.xml">
+<link rel="alternate" type="application/atom+xml" title="Trade blog" href="/blog/feed/atom/">
+</head><body></body></html>"#,
+        ),
+    );
+    server.put("feed.xml", common::steel_duties_feed());
+    let (blog, ministry, atom) = (
+        server.url("blog/feed/"),
+        server.url("blog/ministry.xml"),
+        server.url("blog/feed/atom/"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Trade blog", blog.clone()),
+            // The same URL as the page's, spelt with an upper-case scheme.
+            ("Old ministry", ministry.replace("http://", "HTTP://")),
+            ("Steel", server.url("feed.xml")),
+        ],
+        "",
+    );
+    let base = std::fs::read_to_string(&config).unwrap();
+
+    let o = common::tradefeed_command(&config, &["discover", "--toml", &server.url("blog")])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let host = server.url("").split_once("://").unwrap().1.to_owned();
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "# {blog} is already configured, as source \"Trade blog\"\n\n\
+             # {ministry} is already configured, as source \"Old ministry\"\n\n\
+             [[sources]]\nname = \"Trade blog ({host}blog/feed/atom/)\"\nurl = \"{atom}\"\n\n"
+        )
+    );
+    assert_eq!(
+        names_after_appending(&config, &base, &stdout(&o)),
+        [
+            "Trade blog".to_string(),
+            "Old ministry".into(),
+            "Steel".into(),
+            format!("Trade blog ({host}blog/feed/atom/)"),
+        ]
+    );
+
+    // A feed URL given directly, already configured.
+    std::fs::write(&config, &base).unwrap();
+    let o = common::tradefeed_command(&config, &["discover", "--toml", &server.url("feed.xml")])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "# {} is already configured, as source \"Steel\"\n\n",
+            server.url("feed.xml")
+        )
     );
 }

@@ -1115,8 +1115,15 @@ async fn all_fetched(ahead: Vec<tokio::task::JoinHandle<Result<FetchOutcome, Fet
 fn assert_busy_host(what: &str, outcome: Result<FetchOutcome, FetchError>, elapsed: Duration) {
     let ceiling = CEILING;
     match &outcome {
-        Err(error @ FetchError::BusyHost { ceiling: c, waited }) => {
+        Err(
+            error @ FetchError::BusyHost {
+                ceiling: c,
+                waited,
+                spacing,
+            },
+        ) => {
             assert_eq!(*c, ceiling, "{what}");
+            assert_eq!(*spacing, ceiling_limits().per_host_spacing, "{what}");
             assert!(
                 *waited >= ceiling / 2 && *waited <= ceiling,
                 "{what}: waited {waited:?}"
@@ -1127,7 +1134,10 @@ fn assert_busy_host(what: &str, outcome: Result<FetchOutcome, FetchError>, elaps
                 message.contains(
                     "gave up after 5s in all (4 × the timeout, and the host spacing once \
                      for each request a redirect chain may make)"
-                ) && message.contains("waiting for a busy host's free slot"),
+                ) && message.contains(
+                    "waiting for a busy host's free slot (per_host_concurrency, \
+                     per_host_spacing_ms)"
+                ),
                 "{what}: {message}"
             );
         }
@@ -1188,6 +1198,67 @@ async fn a_fetch_that_waits_for_a_busy_host_past_its_ceiling_fails_as_busy_host(
     assert_eq!(
         paths(&origin),
         [format!("/redirect?to={}", target.url("/feed"))]
+    );
+}
+
+/// With no host spacing the ceiling is 4 × the timeout alone, and the `busy_host` message
+/// names neither the spacing nor its setting. A fetch held at its first host, then redirected
+/// to a host whose only slot is taken by requests that began after it (their ceilings end
+/// after its own), waits there past its ceiling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_host_spacing_the_busy_host_message_does_not_name_the_spacing() {
+    let (origin, target) = (TestServer::start().await, TestServer::start().await);
+    let timeout = Duration::from_millis(600);
+    let ceiling = timeout * 4;
+    let fetcher = Fetcher::new(FetchLimits {
+        total_timeout: timeout,
+        per_host_concurrency: 1,
+        per_host_spacing: Duration::ZERO,
+        max_redirects: 1,
+        ..limits()
+    })
+    .unwrap();
+    let fetch = spawn_fetch(
+        &fetcher,
+        origin.url(&format!("/held-redirect?to={}", target.url("/feed"))),
+    );
+    origin.arrival("/held-redirect").await;
+    // Half a timeout later, five requests that each hold the target's slot for a whole
+    // timeout: the fourth holds it from 1.5 timeouts before the fetch's ceiling to half a
+    // timeout after it.
+    tokio::time::sleep(timeout / 2).await;
+    let ahead: Vec<_> = (0..5)
+        .map(|_| spawn_fetch(&fetcher, target.url("/silent")))
+        .collect();
+    target.arrival("/silent").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    origin.state.release.0.add_permits(1);
+    match fetch.await.unwrap() {
+        Err(
+            error @ FetchError::BusyHost {
+                ceiling: c,
+                waited,
+                spacing,
+            },
+        ) => {
+            assert_eq!((c, spacing), (ceiling, Duration::ZERO));
+            assert!(waited >= ceiling / 2 && waited <= ceiling, "{waited:?}");
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "gave up after 2.4s in all (4 × the timeout), {waited:?} of it waiting for \
+                     a busy host's free slot (per_host_concurrency)"
+                )
+            );
+        }
+        other => panic!("expected the ceiling, got {other:?}"),
+    }
+    for request in ahead {
+        request.abort();
+    }
+    assert!(
+        !target.requests().iter().any(|r| r.path == "/feed"),
+        "the fetch never reached the busy host"
     );
 }
 

@@ -570,3 +570,73 @@ fn feed_scheme_urls_that_readers_export_are_imported_as_http_and_https() {
         ]
     );
 }
+
+/// The config warns of source names with white space at their ends; the names an import
+/// writes are folded, so outlines titled with such spaces (ASCII or no-break) import under the
+/// trimmed name and the edited config loads without a warning.
+#[test]
+fn outline_names_padded_with_spaces_are_imported_trimmed() {
+    let (_dir, config, subs) = setup(
+        "<?xml version=\"1.0\"?>\n<opml version=\"2.0\"><head><title>t</title></head><body>\n\
+         <outline text=\"  Padded  \" xmlUrl=\"https://padded.example/rss\"/>\n\
+         <outline title=\"\u{a0}No-break\u{a0}\" text=\"x\" xmlUrl=\"https://nbsp.example/rss\"/>\n\
+         <outline title=\"   \" text=\" Text  fallback \" xmlUrl=\"https://text.example/rss\"/>\n\
+         </body></opml>\n",
+    );
+    let out = tradefeed(&config, &["import-opml", subs.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("added 3, skipped 0"),
+        "{}",
+        stdout(&out)
+    );
+    let loaded = Config::load(&config).unwrap();
+    let names: Vec<String> = names_and_tags(&loaded)
+        .into_iter()
+        .filter(|(_, url, _)| url.contains(".example/rss"))
+        .map(|(name, _, _)| name)
+        .collect();
+    assert_eq!(names, ["Padded", "No-break", "Text fallback"]);
+}
+
+/// An `xmlUrl` the `url` crate would read leniently (`http:///host/rss` as `http://host/rss`)
+/// is refused (the config, which loaded such URLs before, only warns of one; an import is new
+/// input), named with what it would have been read as; the other feeds are still added and the
+/// exit status is 2.
+#[test]
+fn feed_urls_without_a_host_after_the_slashes_are_refused_as_invalid() {
+    let (_dir, config, subs) = setup(
+        r#"<?xml version="1.0"?>
+<opml version="2.0"><head><title>t</title></head><body>
+  <outline text="Three slashes" xmlUrl="http:///typo.example/rss"/>
+  <outline text="One slash" xmlUrl="https:/typo.example/atom"/>
+  <outline text="Feed three slashes" xmlUrl="feed:///typo.example/feed"/>
+  <outline text="Fine" xmlUrl="https://fine.example/rss"/>
+</body></opml>
+"#,
+    );
+    let before = std::fs::read_to_string(&config).unwrap();
+    let out = tradefeed(&config, &["import-opml", subs.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let report = stdout(&out);
+    assert!(report.contains("added 1, skipped 3"), "{report}");
+    assert!(
+        report.contains(
+            "Three slashes: \"http:///typo.example/rss\" has no host between \"//\" and the \
+             next slash (it would be read as \"http://typo.example/rss\")"
+        ) && report.contains(
+            "One slash: \"https:/typo.example/atom\" must have \"//\" and the host after \
+             \"https:\" (it would be read as \"https://typo.example/atom\")"
+        ) && report.contains("Feed three slashes: \"http:///typo.example/feed\" has no host"),
+        "{report}"
+    );
+    let loaded = Config::load(&config).unwrap();
+    let added = std::fs::read_to_string(&config).unwrap()[before.len()..].to_string();
+    assert!(!added.contains("typo.example"), "{added}");
+    assert!(
+        loaded
+            .sources
+            .iter()
+            .any(|s| s.url == "https://fine.example/rss")
+    );
+}

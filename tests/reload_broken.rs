@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{FeedServer, get_text, start_daemon, stop_daemon, write_config};
@@ -36,6 +38,108 @@ async fn a_broken_edit_leaves_the_daemon_serving_on_the_old_config_and_says_so()
         "{metrics}"
     );
     stop_daemon(cancel, handle).await;
+}
+
+/// A source name with white space at its ends, or a URL the `url` crate reads leniently, loaded
+/// before either was noticed as a likely typo, and daemons run on such configs: start-up and a
+/// reload take them as read (the name trimmed, the URL as the crate reads it) and log a
+/// warning naming file, line and key, rather than refusing to start or to reload. Through the
+/// real binary, whose log the test reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_adding_a_name_padded_with_spaces_is_taken_and_the_log_warns_of_it() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    server.put("b.xml", common::steel_duties_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let typo = server.url("a.xml").replacen("://", ":///", 1);
+    let (path, port) = common::write_config_on_free_port(dir.path(), &[("A", typo.clone())], "");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let line_of = |text: &str, needle: &str| {
+        1 + text
+            .lines()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle:?} in {text}"))
+    };
+    let url_warning = format!(
+        "{}:{}: sources[0].url: \"{typo}\" has no host between \"//\" and the next slash; read \
+         as \"{}\"",
+        path.display(),
+        line_of(&text, &typo),
+        server.url("a.xml")
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tradefeed"))
+        .args(["--config", path.to_str().unwrap(), "run"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut until = |needle: &str| log_until(&mut lines, needle);
+
+    let log = until("tradefeed started");
+    assert!(log.iter().any(|l| l.contains(&url_warning)), "{log:#?}");
+    server
+        .wait_for_hits("a.xml", 1, Duration::from_secs(10))
+        .await;
+
+    // Through the file watcher (the size changes).
+    let edited = format!(
+        "{text}[[sources]]\nname = \"  padded  \"\nurl = \"{}\"\n",
+        server.url("b.xml")
+    );
+    std::fs::write(&path, &edited).unwrap();
+    let log = until("config reloaded");
+    let name_warning = format!(
+        "{}:{}: sources[1].name: \"  padded  \" has white space at either end; read as \
+         \"padded\"",
+        path.display(),
+        line_of(&edited, "  padded  ")
+    );
+    assert!(log.iter().any(|l| l.contains(&name_warning)), "{log:#?}");
+    assert!(
+        log.iter().any(|l| l.contains(&url_warning)),
+        "a reload says again what is still there: {log:#?}"
+    );
+    server
+        .wait_for_hits("b.xml", 1, Duration::from_secs(10))
+        .await;
+    let (_, metrics) = get_text(&format!("http://127.0.0.1:{port}/metrics")).await;
+    assert!(
+        metrics.contains("tradefeed_config_reload_ok 1"),
+        "{metrics}"
+    );
+    let (_, page) = get_text(&format!("http://127.0.0.1:{port}/")).await;
+    assert!(
+        page.contains("<tr><td>padded</td>") && !page.contains("Config reload failed"),
+        "the source under its trimmed name: {page}"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    until("stopped");
+    assert!(child.wait().unwrap().success());
+}
+
+/// The log's lines up to and including the first that contains `needle` (as in
+/// tests/lifecycle.rs).
+fn log_until(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+    needle: &str,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    for line in lines {
+        let line = line.unwrap();
+        let done = line.contains(needle);
+        seen.push(line);
+        if done {
+            return seen;
+        }
+    }
+    panic!("the daemon's log ended before {needle:?}: {seen:#?}");
 }
 
 /// A valid edit that the database refuses to record (here a trigger refuses new source rows)

@@ -3,7 +3,7 @@
 
 mod opml;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -258,10 +258,7 @@ async fn health(cli: &Cli, timeout: u64) -> anyhow::Result<ExitCode> {
 fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
     let config = load_config(cli)?;
     let classifier = app::load_classifier(&config)?;
-    if let Some(message) = app::missing_default_topic(&config.topics_dir, &classifier) {
-        eprintln!("warning: {message}");
-    }
-    for message in app::same_url_warnings(&config.sources) {
+    for message in app::config_warnings(&config, &classifier) {
         eprintln!("warning: {message}");
     }
     let builtin = if config.topics_dir.is_dir() {
@@ -367,23 +364,28 @@ async fn fetch(cli: &Cli, only: Option<&str>) -> anyhow::Result<ExitCode> {
 
 /// `discover URL`: fetches the URL as a poll would (the config's limits, User-Agent and
 /// redirect rules; the defaults when the config file does not exist) and prints the feeds the
-/// page advertises, one per line (`URL (KIND "TITLE")`), or that the URL is itself a feed.
+/// page advertises, one per line (`URL (KIND "TITLE")`), or that the URL is itself a feed;
+/// with `toml`, as `[[sources]]` blocks, and a comment in place of each feed already configured.
 async fn discover(cli: &Cli, url: &str, toml: bool) -> anyhow::Result<ExitCode> {
     use crate::discover::{Discovery, discover, source_names};
     use crate::fetch::{FetchLimits, FetchOutcome, FetchRequest, Fetcher};
 
-    // The config gives the fetch limits and the source names printed blocks must not reuse.
-    // Without one there is nothing to clash with; one that does not load is said, and the
-    // page still listed (the operator may be writing the config from this output).
-    let (limits, taken): (FetchLimits, HashSet<String>) = match Config::load_with_env(&cli.config) {
-        Ok(config) => (
-            app::fetch_limits(&config),
-            config.sources.iter().map(|s| s.name.clone()).collect(),
-        ),
+    // `http:///page` is a typo, not `http://page/`: refused here, where it is new input (the
+    // config loads one with a warning, as it loaded before the rule).
+    if let Err(e) = crate::domain::parse_http_url(url) {
+        anyhow::bail!("invalid url: {url:?} {e}");
+    }
+
+    // The config gives the fetch limits, the source names printed blocks must not reuse and
+    // the feeds already configured. Without one there is nothing to clash with; one that does
+    // not load is said, and the page still listed (the operator may be writing the config
+    // from this output).
+    let (limits, configured) = match Config::load_with_env(&cli.config) {
+        Ok(config) => (app::fetch_limits(&config), Configured::of(&config.sources)),
         Err(config::ConfigError::Io { source, .. })
             if source.kind() == std::io::ErrorKind::NotFound =>
         {
-            (FetchLimits::default(), HashSet::new())
+            (FetchLimits::default(), Configured::default())
         }
         Err(e) => {
             let names = if toml {
@@ -395,7 +397,7 @@ async fn discover(cli: &Cli, url: &str, toml: bool) -> anyhow::Result<ExitCode> 
                 "warning: the config does not load, so the default fetch limits apply{names}: \
                  {e}"
             );
-            (FetchLimits::default(), HashSet::new())
+            (FetchLimits::default(), Configured::default())
         }
     };
     // Building the client loads the system's CA certificates: blocking work.
@@ -444,8 +446,15 @@ async fn discover(cli: &Cli, url: &str, toml: bool) -> anyhow::Result<ExitCode> 
                     .permanent_redirect
                     .as_deref()
                     .unwrap_or(url);
-                let names = source_names([(feed.title.as_deref(), source_url)], &taken);
-                writeln!(out, "{}", sources_block(&names[0], source_url))?;
+                let block = match configured.source_of(source_url) {
+                    Some(name) => already_configured(source_url, name),
+                    None => {
+                        let names =
+                            source_names([(feed.title.as_deref(), source_url)], &configured.names);
+                        sources_block(&names[0], source_url)
+                    }
+                };
+                writeln!(out, "{block}")?;
             } else {
                 writeln!(
                     out,
@@ -458,12 +467,25 @@ async fn discover(cli: &Cli, url: &str, toml: bool) -> anyhow::Result<ExitCode> 
         Err(error) => match discover(&body, fetched.content_type.as_deref(), &fetched.final_url) {
             Discovery::HtmlPage(feeds) if !feeds.is_empty() => {
                 if toml {
-                    let names = source_names(
-                        feeds.iter().map(|f| (f.title.as_deref(), &f.url[..])),
-                        &taken,
-                    );
-                    for (feed, name) in feeds.iter().zip(&names) {
-                        writeln!(out, "{}", sources_block(name, &feed.url))?;
+                    // Named among the new feeds only: a configured one gets no block.
+                    let new: Vec<_> = feeds
+                        .iter()
+                        .filter(|f| configured.source_of(&f.url).is_none())
+                        .collect();
+                    let mut names = source_names(
+                        new.iter().map(|f| (f.title.as_deref(), &f.url[..])),
+                        &configured.names,
+                    )
+                    .into_iter();
+                    for feed in &feeds {
+                        let block = match configured.source_of(&feed.url) {
+                            Some(name) => already_configured(&feed.url, name),
+                            None => sources_block(
+                                &names.next().expect("one name per new feed"),
+                                &feed.url,
+                            ),
+                        };
+                        writeln!(out, "{block}")?;
                     }
                 } else {
                     for feed in &feeds {
@@ -481,6 +503,51 @@ async fn discover(cli: &Cli, url: &str, toml: bool) -> anyhow::Result<ExitCode> 
             }
         },
     }
+}
+
+/// The config's sources as `discover --toml` weighs them.
+#[derive(Debug, Default)]
+struct Configured {
+    /// Every source's name: printed blocks take others.
+    names: HashSet<String>,
+    /// Each configured URL (as `import-opml` compares them, see [`crate::opml::comparable_url`]) and
+    /// the name of the first source that has it.
+    urls: HashMap<String, String>,
+}
+
+impl Configured {
+    fn of(sources: &[crate::domain::Source]) -> Configured {
+        let mut configured = Configured::default();
+        for source in sources {
+            configured.names.insert(source.name.clone());
+            configured
+                .urls
+                .entry(crate::opml::comparable_url(&source.url))
+                .or_insert_with(|| source.name.clone());
+        }
+        configured
+    }
+
+    /// The name of the source that already polls `url`, if one does.
+    fn source_of(&self, url: &str) -> Option<&str> {
+        self.urls
+            .get(&crate::opml::comparable_url(url))
+            .map(String::as_str)
+    }
+}
+
+/// What `discover --toml` prints for a feed the config already has, in place of a block: a
+/// TOML comment, so that the output stays pastable (a block would make the config poll one
+/// URL twice, under two names), naming the source as it is written in the config.
+fn already_configured(url: &str, name: &str) -> String {
+    let quote = |s: &str| toml_edit::Value::from(s).to_string();
+    // One comment line: a line break in the URL (an argument can hold one; URL parsing drops
+    // it) would end the comment.
+    let url: String = url.chars().filter(|c| !c.is_control()).collect();
+    format!(
+        "# {url} is already configured, as source {}\n",
+        quote(name).trim()
+    )
 }
 
 /// A `[[sources]]` block for the config, ending in a blank line.

@@ -1,6 +1,7 @@
 //! Configuration: the TOML file as written ([`raw`]) → a validated [`Config`].
 //!
-//! Every error names the file, the line and the key, so an operator can fix a typo from the log.
+//! Every error names the file, the line and the key, so an operator can fix a typo from the log;
+//! so does every warning ([`Config::warnings`]) about a value taken other than as written.
 
 mod raw;
 
@@ -33,6 +34,11 @@ pub struct Config {
     pub topics_dir: PathBuf,
     /// Every configured source, in file order.
     pub sources: Vec<Source>,
+    /// What the file holds that is taken, but not as written, each `file:line: key: message`
+    /// saying what it was read as: a source name with white space at either end, a URL not
+    /// written `scheme://host…`. Refusing them would stop daemons whose config loaded before
+    /// these were noticed; `app::config_warnings` lists them with the other warnings.
+    pub warnings: Vec<String>,
 }
 
 /// `[server]`
@@ -262,10 +268,28 @@ mod tests {
                 "duplicate source name",
             ),
             (
+                "[[sources]]\nname = \"   \"\nurl = \"https://a.example/f\"\n",
+                2,
+                "sources[0].name",
+                "must not be empty",
+            ),
+            (
                 "[[sources]]\nname = \"a\"\nurl = \"ftp://a.example/f\"\n",
                 3,
                 "sources[0].url",
                 "http or https",
+            ),
+            (
+                "[[sources]]\nname = \"a\"\nurl = \"http://\"\n",
+                3,
+                "sources[0].url",
+                "not a valid URL",
+            ),
+            (
+                "[[sources]]\nname = \"a\"\nurl = \"https://a.example/f\"\n\n[[sources]]\nname = \" a\"\nurl = \"https://b.example/f\"\n",
+                6,
+                "sources[1].name",
+                "duplicate source name \"a\"",
             ),
             (
                 "[[sources]]\nname = \"a\"\nurl = \"not a url\"\n",
@@ -306,6 +330,105 @@ mod tests {
             ),
         ];
         assert_config_errors(cases);
+    }
+
+    /// Spellings that loaded before they were noticed as likely typos (a source name with
+    /// white space at either end, a URL the `url` crate reads leniently) still load, as they
+    /// did, with one warning each naming file, line and key and what was read.
+    #[test]
+    fn names_and_urls_read_other_than_as_written_load_with_a_warning() {
+        let two = |name: &str, url: &str| {
+            format!(
+                "[[sources]]\nname = \"a\"\nurl = \"https://a.example/f\"\n\n\
+                 [[sources]]\nname = \"{name}\"\nurl = \"{url}\"\n"
+            )
+        };
+        let ok = "https://b.example/f";
+        // (config text, the second source's name and url as loaded, the warning)
+        let cases = [
+            (
+                two("  padded  ", ok),
+                "padded",
+                ok,
+                "conf/test.toml:6: sources[1].name: \"  padded  \" has white space at either \
+                 end; read as \"padded\"",
+            ),
+            (
+                two("Trade\u{a0}", ok),
+                "Trade",
+                ok,
+                "conf/test.toml:6: sources[1].name: \"Trade\\u{a0}\" has white space at either \
+                 end; read as \"Trade\"",
+            ),
+            // Trimmed before the control-character check, as before the warning.
+            (
+                two("\\tTabbed\\n", ok),
+                "Tabbed",
+                ok,
+                "conf/test.toml:6: sources[1].name: \"\\tTabbed\\n\" has white space at either \
+                 end; read as \"Tabbed\"",
+            ),
+            // The URL is kept as written (trimmed), as before: the fetcher reads it as the
+            // warning says.
+            (
+                two("b", "http:///b.example/f"),
+                "b",
+                "http:///b.example/f",
+                "conf/test.toml:7: sources[1].url: \"http:///b.example/f\" has no host between \
+                 \"//\" and the next slash; read as \"http://b.example/f\"",
+            ),
+            (
+                two("b", " https:/b.example/f"),
+                "b",
+                "https:/b.example/f",
+                "conf/test.toml:7: sources[1].url: \"https:/b.example/f\" must have \"//\" and \
+                 the host after \"https:\"; read as \"https://b.example/f\"",
+            ),
+            (
+                two("b", "http:b.example"),
+                "b",
+                "http:b.example",
+                "conf/test.toml:7: sources[1].url: \"http:b.example\" must have \"//\" and the \
+                 host after \"http:\"; read as \"http://b.example/\"",
+            ),
+            (
+                two("b", "https://b.example/\\tf"),
+                "b",
+                "https://b.example/\tf",
+                "conf/test.toml:7: sources[1].url: \"https://b.example/\\tf\" holds a tab or line \
+                 break, which URL parsing drops; read as \"https://b.example/f\"",
+            ),
+        ];
+        for (text, name, url, warning) in cases {
+            let c = parse(&text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            let s = &c.sources[1];
+            assert_eq!((s.name.as_str(), s.url.as_str()), (name, url), "{text:?}");
+            assert_eq!(c.warnings, [warning], "{text:?}");
+        }
+
+        let c = parse("[server]\nbase_url = \"https:///news.example/\"\n").unwrap();
+        assert_eq!(c.server.base_url.as_deref(), Some("https:///news.example/"));
+        assert_eq!(
+            c.warnings,
+            [
+                "conf/test.toml:2: server.base_url: \"https:///news.example/\" has no host between \
+              \"//\" and the next slash; read as \"https://news.example/\""
+            ]
+        );
+        // One warning per value, in file order; a config written as meant has none.
+        let c = parse(&two("  b", "http:/b.example/f")).unwrap();
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].contains(":6: sources[1].name:"),
+            "{:?}",
+            c.warnings
+        );
+        assert!(
+            c.warnings[1].contains(":7: sources[1].url:"),
+            "{:?}",
+            c.warnings
+        );
+        assert_eq!(parse(&two("b", ok)).unwrap().warnings, Vec::<String>::new());
     }
 
     #[test]

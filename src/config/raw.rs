@@ -136,6 +136,11 @@ impl Locator<'_> {
         self.text[..end].bytes().filter(|&b| b == b'\n').count() + 1
     }
 
+    /// A value taken, but not as written: `file:line: key: message`, as an error reads.
+    fn warning(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> String {
+        self.error(span, key, message).to_string()
+    }
+
     fn error(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> ConfigError {
         ConfigError::Invalid {
             path: self.path.display().to_string(),
@@ -200,6 +205,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         at.error(span.clone(), &at.key_at(span.start), message)
     })?;
     let base_dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
+    let mut warnings = Vec::new();
 
     let server = ServerConfig {
         listen: match &raw.server.listen {
@@ -216,7 +222,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
         },
         base_url: match &raw.server.base_url {
-            Some(base) => Some(check_http_url(&at, base, "server.base_url")?),
+            Some(base) => Some(check_http_url(&at, base, "server.base_url", &mut warnings)?),
             None => None,
         },
         title: raw
@@ -414,7 +420,8 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let mut names = HashSet::new();
     let mut sources = Vec::with_capacity(raw.sources.len());
     for (i, s) in raw.sources.iter().enumerate() {
-        let name = s.name.get_ref().trim();
+        let written = s.name.get_ref().as_str();
+        let name = written.trim();
         let key = |field: &str| format!("sources[{i}].{field}");
         if name.is_empty() {
             return Err(at.error(s.name.span(), &key("name"), "must not be empty"));
@@ -426,6 +433,17 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 "must not hold control characters",
             ));
         }
+        // A name is the source's identity in the database and in the served feeds, and what
+        // `--source` matches: white space at its ends is a typo that would go unseen there.
+        // Such names were trimmed without a word and configs running for months hold them,
+        // so the name is still trimmed (the identity the database already knows), and said.
+        if name != written {
+            warnings.push(at.warning(
+                s.name.span(),
+                &key("name"),
+                format!("{written:?} has white space at either end; read as {name:?}"),
+            ));
+        }
         if !names.insert(name.to_string()) {
             return Err(at.error(
                 s.name.span(),
@@ -433,7 +451,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 format!("duplicate source name {name:?}: names must be unique"),
             ));
         }
-        let url = check_http_url(&at, &s.url, &key("url"))?;
+        let url = check_http_url(&at, &s.url, &key("url"), &mut warnings)?;
         let schedule = match &s.schedule {
             Some(line) => parse_schedule(&at, line, &key("schedule"))?,
             None => default_schedule.clone(),
@@ -458,6 +476,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         cluster,
         topics_dir: resolve(&base_dir, raw.topics.dir.as_deref().unwrap_or("topics")),
         sources,
+        warnings,
     })
 }
 
@@ -504,20 +523,25 @@ fn parse_schedule(
     Schedule::parse(line.get_ref()).map_err(|e| at.error(line.span(), key, e.to_string()))
 }
 
-fn check_http_url(at: &Locator, url: &Spanned<String>, key: &str) -> Result<String, ConfigError> {
+/// An http(s) URL, trimmed and otherwise as written. One not written `scheme://host…`
+/// (`http:///host/rss`, see [`crate::domain::parse_http_url`]) is most likely a typo, but
+/// such URLs loaded before that rule and daemons run on them: it is taken (the fetcher reads
+/// it as the `url` crate does) with a warning saying what it is read as.
+fn check_http_url(
+    at: &Locator,
+    url: &Spanned<String>,
+    key: &str,
+    warnings: &mut Vec<String>,
+) -> Result<String, ConfigError> {
     let text = url.get_ref().trim();
-    match url::Url::parse(text) {
-        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {
-            Ok(text.to_string())
-        }
-        Ok(u) => Err(at.error(
+    match crate::domain::read_http_url(text) {
+        Ok((_, None)) => {}
+        Ok((read, Some(spelling))) => warnings.push(at.warning(
             url.span(),
             key,
-            format!(
-                "{text:?} must be an http or https URL (scheme is {:?})",
-                u.scheme()
-            ),
+            format!("{text:?} {spelling}; read as {:?}", read.as_str()),
         )),
-        Err(e) => Err(at.error(url.span(), key, format!("{text:?} is not a valid URL: {e}"))),
+        Err(e) => return Err(at.error(url.span(), key, format!("{text:?} {e}"))),
     }
+    Ok(text.to_string())
 }

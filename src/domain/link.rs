@@ -77,3 +77,179 @@ pub fn without_tracking(link: &str) -> Cow<'_, str> {
     out.push_str(&link[fragment_at..]);
     Cow::Owned(out)
 }
+
+/// `url` without the `feed:` pseudo-scheme some readers and browsers export (`feed://host/rss`
+/// for `http://host/rss`, `feed:https://host/rss` for `https://host/rss`); any other URL as it
+/// is. The scheme is compared without case, as URL schemes are. Read the same way wherever a
+/// feed's URL comes from a document: an OPML file's `xmlUrl`, a page's `<link rel="alternate">`.
+pub fn without_feed_scheme(url: &str) -> Cow<'_, str> {
+    let starts = |s: &str, prefix: &str| {
+        s.get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    if !starts(url, "feed:") {
+        return url.into();
+    }
+    let rest = &url["feed:".len()..];
+    if starts(rest, "http://") || starts(rest, "https://") {
+        rest.into()
+    } else if rest.starts_with("//") {
+        format!("http:{rest}").into()
+    } else {
+        url.into()
+    }
+}
+
+/// Why a URL an operator wrote (a source's `url`, `[server] base_url`, an OPML `xmlUrl`, the
+/// argument of `tradefeed discover`) is not taken. Its message follows the URL as written:
+/// `"http:///feed" has …`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpUrlError {
+    /// Not a URL at all.
+    #[error("is not a valid URL: {0}")]
+    Invalid(#[from] url::ParseError),
+    /// A URL, but neither http nor https.
+    #[error("must be an http or https URL (scheme is {0:?})")]
+    NotHttp(String),
+    /// An http(s) URL the parser reads, but not written `scheme://host…`.
+    #[error("{spelling} (it would be read as {read:?})")]
+    Lenient {
+        /// How it departs from `scheme://host…`.
+        spelling: LenientSpelling,
+        /// What the parser makes of it.
+        read: String,
+    },
+}
+
+/// How an http(s) URL is written other than `scheme://host…` while the `url` crate still reads
+/// it (as a browser reads a typed address). Its message follows the URL as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LenientSpelling {
+    /// A tab or line break, which URL parsing drops wherever it stands (`ht<TAB>tp://…`
+    /// reads as `http://…`): a paste gone wrong, not part of an address.
+    #[error("holds a tab or line break, which URL parsing drops")]
+    TabOrLineBreak,
+    /// Nothing between `//` and the next slash (`http:///feed`), or a backslash there: the
+    /// parser looks past them for a host and takes the path's first segment (`http://feed/`).
+    #[error("has no host between \"//\" and the next slash")]
+    EmptyHost,
+    /// `http:/feed`, `http:feed`, `http:\\feed`: no `//` after the scheme, so the parser takes
+    /// what follows for the host. Holds the scheme with its colon as written, `http:`.
+    #[error("must have \"//\" and the host after {0:?}")]
+    NoSlashes(String),
+}
+
+/// The http(s) URL an operator wrote, parsed, when it is written `scheme://host…`.
+///
+/// The WHATWG rules the `url` crate follows read http and https URLs leniently, as browsers
+/// read a typed address: `http:///y`, `http:/y`, `http:y` and `http:\\y` all become
+/// `http://y/`. In a subscription list or on the command line such a URL is a typo, and the
+/// feed polled would be another than the one meant, so it is refused with what it would have
+/// been read as. (The config, which loaded such URLs before this rule, reads them as the
+/// parser does with a warning: [`read_http_url`].) Spaces and control characters at the ends
+/// are ignored, as the parser ignores them.
+pub fn parse_http_url(text: &str) -> Result<url::Url, HttpUrlError> {
+    match read_http_url(text)? {
+        (url, None) => Ok(url),
+        (url, Some(spelling)) => Err(HttpUrlError::Lenient {
+            spelling,
+            read: url.into(),
+        }),
+    }
+}
+
+/// An http(s) URL as the `url` crate reads it, with how it departs from `scheme://host…` when
+/// it does (see [`parse_http_url`]); an error only for one that is not a URL or not http(s).
+pub fn read_http_url(text: &str) -> Result<(url::Url, Option<LenientSpelling>), HttpUrlError> {
+    let url = url::Url::parse(text)?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(HttpUrlError::NotHttp(url.scheme().to_owned()));
+    }
+    let written = text.trim_matches(|c: char| c == ' ' || c.is_ascii_control());
+    if written.contains(['\t', '\n', '\r']) {
+        return Ok((url, Some(LenientSpelling::TabOrLineBreak)));
+    }
+    // With no tab or line break in it, the written URL starts with the scheme and its colon.
+    let Some(scheme) = written
+        .get(..=url.scheme().len())
+        .filter(|s| s.ends_with(':'))
+    else {
+        let scheme = format!("{}:", url.scheme());
+        return Ok((url, Some(LenientSpelling::NoSlashes(scheme))));
+    };
+    let spelling = match written[scheme.len()..].strip_prefix("//") {
+        Some(authority) if authority.starts_with(['/', '\\']) => Some(LenientSpelling::EmptyHost),
+        Some(_) => None,
+        None => Some(LenientSpelling::NoSlashes(scheme.to_owned())),
+    };
+    Ok((url, spelling))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_written_scheme_slash_slash_host_are_taken_and_lenient_spellings_refused() {
+        for ok in [
+            "http://example.org/feed",
+            "https://example.org",
+            "HTTPS://Example.ORG:8443/a//b?x=1#f",
+            "http://user:pw@example.org/",
+            "http://127.0.0.1:8080/feed.xml",
+            "http://[::1]/feed",
+            "  https://example.org/feed \u{0}",
+        ] {
+            assert!(parse_http_url(ok).is_ok(), "{ok}");
+        }
+        use LenientSpelling::{EmptyHost, NoSlashes, TabOrLineBreak};
+        let lenient: &[(&str, LenientSpelling, &str)] = &[
+            ("http:///y", EmptyHost, "http://y/"),
+            ("https:////y/z", EmptyHost, "https://y/z"),
+            ("http://\\y", EmptyHost, "http://y/"),
+            ("http:/y", NoSlashes("http:".into()), "http://y/"),
+            ("HTTP:y/feed", NoSlashes("HTTP:".into()), "http://y/feed"),
+            ("http:\\\\y", NoSlashes("http:".into()), "http://y/"),
+            ("http:/\n/y", TabOrLineBreak, "http://y/"),
+            ("ht\ttp://y/", TabOrLineBreak, "http://y/"),
+        ];
+        for (text, spelling, read) in lenient {
+            let (url, got) = read_http_url(text).unwrap();
+            assert_eq!(
+                (url.as_str(), got.as_ref()),
+                (*read, Some(spelling)),
+                "{text:?}"
+            );
+            assert_eq!(
+                parse_http_url(text),
+                Err(HttpUrlError::Lenient {
+                    spelling: spelling.clone(),
+                    read: (*read).into()
+                }),
+                "{text:?}"
+            );
+        }
+        let refused: &[(&str, HttpUrlError)] = &[
+            ("ftp://example.org/f", HttpUrlError::NotHttp("ftp".into())),
+            ("feed://example.org/f", HttpUrlError::NotHttp("feed".into())),
+            ("http://", HttpUrlError::Invalid(url::ParseError::EmptyHost)),
+            (
+                "example.org/feed",
+                HttpUrlError::Invalid(url::ParseError::RelativeUrlWithoutBase),
+            ),
+        ];
+        for (text, error) in refused {
+            assert_eq!(parse_http_url(text).as_ref(), Err(error), "{text:?}");
+            assert_eq!(read_http_url(text).as_ref().err(), Some(error), "{text:?}");
+        }
+        assert_eq!(
+            read_http_url("http://example.org/feed").unwrap().1,
+            None,
+            "written scheme://host"
+        );
+        assert_eq!(
+            parse_http_url("http:///y").unwrap_err().to_string(),
+            "has no host between \"//\" and the next slash (it would be read as \"http://y/\")"
+        );
+    }
+}

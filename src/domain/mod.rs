@@ -8,7 +8,10 @@ mod story;
 
 pub use entry::{EarlierTitle, Entry, Headline, ParsedFeed, RawItem, XmlBase};
 pub(crate) use link::is_tracking;
-pub use link::{TRACKING_PARAMS, TRACKING_PREFIXES, without_tracking};
+pub use link::{
+    HttpUrlError, LenientSpelling, TRACKING_PARAMS, TRACKING_PREFIXES, parse_http_url,
+    read_http_url, without_feed_scheme, without_tracking,
+};
 pub use schedule::{Schedule, ScheduleError};
 pub use source::Source;
 pub use story::{Appearance, CopyWeight, StoryId, TopicScore, representative_of};

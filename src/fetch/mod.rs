@@ -119,17 +119,22 @@ pub enum FetchError {
     Timeout(Duration),
     /// The fetch's ceiling (see [`Ceiling`]: wall time, waits at hosts' gates included)
     /// passed: the hosts it asked were kept busy by other polls for longer than it may wait.
-    /// Not a `timeout`: the servers may answer quickly once asked.
+    /// Not a `timeout`: the servers may answer quickly once asked. The message names the host
+    /// spacing only where there is one: with none it is neither in the ceiling nor a cause of
+    /// the wait, and naming it would send the operator to a setting that is not in play.
     #[error(
-        "gave up after {ceiling:?} in all ({CEILING_FACTOR} × the timeout, and the host \
-         spacing once for each request a redirect chain may make), {waited:?} of it waiting \
-         for a busy host's free slot (per_host_concurrency, per_host_spacing_ms)"
+        "gave up after {ceiling:?} in all ({}), {waited:?} of it waiting for a busy host's \
+         free slot ({})",
+        busy_host_ceiling(*.spacing),
+        busy_host_settings(*.spacing)
     )]
     BusyHost {
         /// The ceiling that passed.
         ceiling: Duration,
         /// How long of it the fetch waited at hosts' gates (to the millisecond).
         waited: Duration,
+        /// The per-host spacing (`per_host_spacing_ms`) the ceiling was made with.
+        spacing: Duration,
     },
     /// The body exceeded the size limit (after decompression).
     #[error("body larger than {limit} bytes")]
@@ -226,6 +231,27 @@ impl FetchError {
             FetchError::Status(_) | FetchError::UnaskedNotModified => "http_status",
             FetchError::Transport(_) => "transport",
         }
+    }
+}
+
+/// What [`FetchError::BusyHost`]'s ceiling is made of.
+fn busy_host_ceiling(spacing: Duration) -> String {
+    if spacing.is_zero() {
+        format!("{CEILING_FACTOR} × the timeout")
+    } else {
+        format!(
+            "{CEILING_FACTOR} × the timeout, and the host spacing once for each request a \
+             redirect chain may make"
+        )
+    }
+}
+
+/// The settings that make hosts busy, for [`FetchError::BusyHost`].
+fn busy_host_settings(spacing: Duration) -> &'static str {
+    if spacing.is_zero() {
+        "per_host_concurrency"
+    } else {
+        "per_host_concurrency, per_host_spacing_ms"
     }
 }
 
@@ -558,6 +584,8 @@ impl Budget {
 #[derive(Debug)]
 struct Ceiling {
     limit: Duration,
+    /// The per-host spacing that went into `limit`, for the message.
+    spacing: Duration,
     /// `None` for a limit too long for the clock (never).
     deadline: Option<tokio::time::Instant>,
     /// Nanoseconds waited at gates so far. Atomic rather than a `Cell` so that the fetch's
@@ -578,6 +606,7 @@ impl Ceiling {
             );
         Ceiling {
             limit,
+            spacing: limits.per_host_spacing,
             deadline: tokio::time::Instant::now().checked_add(limit),
             waited: AtomicU64::new(0),
         }
@@ -601,6 +630,7 @@ impl Ceiling {
             let waited = Duration::from_nanos(self.waited.load(Ordering::Relaxed)).min(self.limit);
             Err(FetchError::BusyHost {
                 ceiling: self.limit,
+                spacing: self.spacing,
                 waited: Duration::from_millis(
                     u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
                 ),
@@ -717,6 +747,26 @@ mod tests {
                 assert_eq!(error.kind(), "invalid_url", "{input:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_busy_host_message_names_the_spacing_only_when_there_is_one() {
+        let busy = |spacing: Duration| FetchError::BusyHost {
+            ceiling: Duration::from_secs(120),
+            waited: Duration::from_millis(95_200),
+            spacing,
+        };
+        assert_eq!(
+            busy(Duration::ZERO).to_string(),
+            "gave up after 120s in all (4 × the timeout), 95.2s of it waiting for a busy \
+             host's free slot (per_host_concurrency)"
+        );
+        assert_eq!(
+            busy(Duration::from_millis(1)).to_string(),
+            "gave up after 120s in all (4 × the timeout, and the host spacing once for each \
+             request a redirect chain may make), 95.2s of it waiting for a busy host's free \
+             slot (per_host_concurrency, per_host_spacing_ms)"
+        );
     }
 
     #[test]
