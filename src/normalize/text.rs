@@ -880,6 +880,30 @@ mod tests {
         }
 
         #[test]
+        fn pixel_tags_are_read_without_panics_and_marked_within_their_tag(
+            pieces in proptest::collection::vec(
+                prop_oneof![
+                    Just("<img"), Just("<IMG"), Just(" width=1"), Just(" height=\"1px\""),
+                    Just(" height='0'"), Just(" class=x"), Just("/"), Just(">"), Just("\""),
+                    Just("'"), Just("<p>"), Just("é"), Just(" src=&#49;"), Just("<!--"),
+                ],
+                0..16,
+            )
+        ) {
+            let s = pieces.concat();
+            let (mut last, mut in_pixel) = (0, false);
+            for_each_shown_part(&s, ShownAttributes::Kept, |part, pixel| {
+                let at = part.as_ptr() as usize - s.as_ptr() as usize;
+                assert!(at >= last && at + part.len() <= s.len());
+                last = at + part.len();
+                // A pixel's parts come in a row, the first opening its `<img` tag.
+                let opens = part.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("<img"));
+                assert!(!pixel || in_pixel || opens, "{s:?}: {part:?}");
+                in_pixel = pixel;
+            });
+        }
+
+        #[test]
         fn ascii_paths_give_the_output_of_the_char_by_char_paths(
             segments in proptest::collection::vec("[ -~\t\n\r\u{0}-\u{1f}\u{7f}]{0,12}", 1..6),
             gaps in proptest::collection::vec(0..3u8, 6),
