@@ -22,8 +22,7 @@ use crate::discover::{Discovery, discover, page_message};
 use crate::domain::{Entry, Source, TopicScore};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
 use crate::normalize::{
-    NormalizeContext, content_hash_in_stored_form, normalize_item, shared_identities,
-    shared_identity,
+    NormalizeContext, is_earlier_hash_of, normalize_item, shared_identities, shared_identity,
 };
 use crate::parse::{ParseError, parse_feed};
 use crate::scheduler::{Timing, backoff_delay, next_due, saturating_add_std};
@@ -1044,8 +1043,7 @@ impl Ingestor {
                         // An unchanged entry gets here only to have its base renewed.
                         if let Some(stored) = stored
                             && (stored == entry.content_hash
-                                || content_hash_in_stored_form(&entry, &final_url, &stored)
-                                    .is_some_and(|earlier| earlier == stored))
+                                || is_earlier_hash_of(&entry, &final_url, &stored))
                         {
                             return EntryWrite {
                                 entry,

@@ -853,3 +853,77 @@ async fn fetch_and_run_say_once_that_the_built_in_topic_applies() {
     assert!(log.contains("tradefeed started"), "{log}");
     assert_eq!(log.matches(NO_PROFILES_FOLDER).count(), 1, "{log}");
 }
+
+/// The terminal column at which each field after the name starts (a field: a run of
+/// non-spaces after a space), counted in display columns (a CJK character or an emoji takes
+/// two, a combining mark none).
+fn field_columns(line: &str, name: &str) -> Vec<usize> {
+    use unicode_width::UnicodeWidthStr;
+    let mut columns = Vec::new();
+    let mut prev_space = false;
+    for (i, c) in line.char_indices().skip(name.chars().count()) {
+        if !c.is_whitespace() && prev_space {
+            columns.push(line[..i].width());
+        }
+        prev_space = c.is_whitespace();
+    }
+    columns
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_and_sources_line_up_names_of_wide_and_combining_characters() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    // Two columns a character; an emoji of two columns; an É written as E and a combining
+    // acute (one column, two chars); and a plain name.
+    let names = [
+        "日本経済新聞",
+        "📈 Markets",
+        "Le Monde E\u{301}conomie",
+        "WTO",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let sources: Vec<(&str, String)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (*name, server.url(&format!("a.xml?{i}"))))
+        .collect();
+    let config = write_config(dir.path(), &sources, "");
+    let config = config.to_str().unwrap();
+
+    let o = tradefeed(&["--config", config, "fetch"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    let columns: Vec<Vec<usize>> = names
+        .iter()
+        .map(|name| {
+            let line = lines.iter().find(|l| l.starts_with(name)).unwrap();
+            field_columns(line, name)
+        })
+        .collect();
+    assert!(
+        columns.iter().all(|c| c == &columns[3]),
+        "{columns:?}\n{out}"
+    );
+
+    let o = tradefeed(&["--config", config, "sources"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    let heading = field_columns(lines[0], "NAME");
+    let columns: Vec<Vec<usize>> = names
+        .iter()
+        .map(|name| {
+            let line = lines.iter().find(|l| l.starts_with(name)).unwrap();
+            field_columns(line, name)
+        })
+        .collect();
+    assert!(
+        columns.iter().all(|c| c == &columns[3]),
+        "{columns:?}\n{out}"
+    );
+    // STATUS and URL start under their headings.
+    assert_eq!(heading[0], columns[0][0], "{out}");
+    assert_eq!(heading.last(), columns[0].last(), "{out}");
+}

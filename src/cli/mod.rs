@@ -13,6 +13,7 @@ use chrono::Utc;
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
+use unicode_width::UnicodeWidthStr;
 
 use crate::app::{self, FetchPassResult, Pipeline};
 use crate::config::{self, Config};
@@ -574,14 +575,28 @@ async fn sources(cli: &Cli) -> anyhow::Result<ExitCode> {
 /// whole (names are what operators grep for) and pushes the rest of its own line right.
 const MAX_NAME_COLUMN: usize = 60;
 
-/// Width of a name column: the longest of `names` (in characters), at least `min` (the
-/// heading's width), at most [`MAX_NAME_COLUMN`].
+/// Width of a name column in terminal columns: the widest of `names` (see [`Padded`]), at
+/// least `min` (the heading's width), at most [`MAX_NAME_COLUMN`].
 fn name_column_width<'a>(names: impl Iterator<Item = &'a str>, min: usize) -> usize {
     names
-        .map(|n| n.chars().count())
+        .map(UnicodeWidthStr::width)
         .max()
         .unwrap_or(0)
         .clamp(min, MAX_NAME_COLUMN.max(min))
+}
+
+/// A name followed by spaces up to a width in terminal columns. `{:<width$}` pads by chars,
+/// but a CJK character (`日本経済新聞`) or an emoji takes two columns and a combining mark
+/// none, so the columns after such a name went out of line. A name wider than the width is
+/// written whole, never cut.
+struct Padded<'a>(&'a str, usize);
+
+impl std::fmt::Display for Padded<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Padded(name, width) = *self;
+        f.write_str(name)?;
+        write!(f, "{:1$}", "", width.saturating_sub(name.width()))
+    }
 }
 
 /// Writes the `fetch` report: a line per source, then the summary line. Returns how many
@@ -616,8 +631,8 @@ fn write_fetch_summary(
                 }
                 let _ = write!(
                     out,
-                    "{:<width$} {:<13} items={:<4} new={:<4} updated={:<4} stories+={:<4} {:>6}ms",
-                    p.source,
+                    "{} {:<13} items={:<4} new={:<4} updated={:<4} stories+={:<4} {:>6}ms",
+                    Padded(&p.source, width),
                     p.outcome,
                     p.items,
                     p.new_entries,
@@ -634,14 +649,14 @@ fn write_fetch_summary(
                 failed += 1;
                 let _ = writeln!(
                     out,
-                    "{:<width$} FAILED {}: {}",
-                    p.source,
+                    "{} FAILED {}: {}",
+                    Padded(&p.source, width),
                     p.outcome,
                     p.error.as_deref().unwrap_or("")
                 );
             }
             FetchPassResult::Skipped { source, reason } => {
-                let _ = writeln!(out, "{source:<width$} skipped: {reason}");
+                let _ = writeln!(out, "{} skipped: {reason}", Padded(source, width));
             }
         }
     }
@@ -660,7 +675,7 @@ fn write_fetch_summary(
 }
 
 /// Writes the `sources` table: every configured source with its stored state (`states`).
-/// The NAME column is as wide as the longest name (see [`name_column_width`]).
+/// The NAME column is as wide as the widest name (see [`name_column_width`]).
 fn write_sources_table(
     out: &mut impl Write,
     configured: &[crate::domain::Source],
@@ -697,8 +712,8 @@ fn write_sources_table(
         };
         let _ = writeln!(
             out,
-            "{:<width$} {:<16} {:<17} {:<17} {:>7} {:>5}  {}",
-            config_source.name,
+            "{} {:<16} {:<17} {:<17} {:>7} {:>5}  {}",
+            Padded(&config_source.name, width),
             status,
             fmt(state.and_then(|s| s.last_success)),
             // A disabled or stopped source is skipped by the scheduler and by `fetch`
@@ -928,6 +943,7 @@ mod tests {
 
     use super::{FetchPassResult, write_fetch_summary, write_sources_table};
     use crate::ingest::PollReport;
+    use unicode_width::UnicodeWidthStr;
 
     /// 55 characters: longer than the old fixed columns, within [`super::MAX_NAME_COLUMN`].
     const LONG: &str = "Federal Register: Office of the US Trade Representative";
@@ -1016,6 +1032,63 @@ mod tests {
         );
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with(&format!("{longest} ok ")), "{text}");
+    }
+
+    /// Where each field of `line` after `name` starts, in terminal columns.
+    fn field_columns(line: &str, name: &str) -> Vec<usize> {
+        field_starts(line, name)
+            .into_iter()
+            .map(|at| line[..at].width())
+            .collect()
+    }
+
+    #[test]
+    fn names_are_padded_by_terminal_columns_and_never_cut() {
+        // 12 columns in 6 chars; 10 in 9 (the emoji takes two); 17 in 18 (a combining
+        // accent takes none); and one wider than the widest column, in CJK.
+        let names = [
+            "日本経済新聞",
+            "📈 Markets",
+            "Le Monde E\u{301}conomie",
+            "WTO",
+        ];
+        for (name, width) in names.iter().zip([12, 10, 17, 3]) {
+            assert_eq!(
+                super::Padded(name, 20).to_string(),
+                format!("{name}{}", " ".repeat(20 - width))
+            );
+            assert_eq!(super::Padded(name, 2).to_string(), *name, "written whole");
+        }
+        let results: Vec<_> = names.iter().map(|n| polled(n, 1, 0)).collect();
+        let mut out = Vec::new();
+        write_fetch_summary(&mut out, &results, std::time::Duration::ZERO);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (line, name) in lines.iter().zip(names) {
+            assert!(line.starts_with(name), "{text}");
+            assert_eq!(
+                field_columns(line, name),
+                field_columns(lines[3], "WTO"),
+                "{text}"
+            );
+        }
+        // The column is as wide as the widest name in columns, not in chars.
+        let wide = "日本経済新聞・国際貿易ニュース速報版";
+        assert_eq!(super::name_column_width([wide, "WTO"].into_iter(), 28), 36);
+        let mut out = Vec::new();
+        write_fetch_summary(
+            &mut out,
+            &[polled(wide, 1, 0), polled("WTO", 1, 0)],
+            std::time::Duration::ZERO,
+        );
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            field_columns(lines[0], wide),
+            field_columns(lines[1], "WTO"),
+            "{text}"
+        );
+        assert_eq!(field_columns(lines[0], wide)[0], 37, "{text}");
     }
 
     #[test]

@@ -86,6 +86,10 @@ pub struct Entry {
     pub fingerprint: String,
     /// Hash of everything we store for the entry: a change means the item was edited.
     pub content_hash: String,
+    /// When the HTML holds a tracking pixel, the content hash releases before pixels were left
+    /// out of it wrote (the same form, pixels counted). Not stored; a row holding it is
+    /// recognised as unedited (see `normalize::is_earlier_hash_of`).
+    pub content_hash_with_pixels: Option<String>,
     /// The URL relative URLs in `html` resolve against when the feed's `xml:base` makes it
     /// differ from the URL the feed was fetched from (`None`: that URL). Stored per entry
     /// (`entries.base_url`); not part of `content_hash` (see `normalize::normalize_item`).
@@ -99,6 +103,9 @@ pub struct EarlierTitle {
     pub title: String,
     /// The current form's content hash with this title in place of the entry's.
     pub content_hash: String,
+    /// The same with tracking pixels counted, when the HTML holds one (see
+    /// `Entry::content_hash_with_pixels`).
+    pub content_hash_with_pixels: Option<String>,
 }
 
 /// An entry's headline as the title-only rule matches it (made by `cluster::headline_of`):

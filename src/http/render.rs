@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::normalize::sanitize_html;
+use crate::normalize::{is_tracking_pixel, sanitize_html};
 use crate::store::StoryView;
 
 /// The three output formats.
@@ -169,15 +169,15 @@ fn story_html(story: &StoryView) -> String {
 
 /// Sanitized `html` as it is served: without tracking pixels, and with the user-info removed
 /// from the URLs of its `href`, `src` and `cite` attributes. One pass over its tags, done when
-/// serving, so stored HTML and its hashes stay as they are.
+/// serving, so stored HTML stays as it is.
 ///
-/// Tracking pixels are `<img>` elements whose `width` and `height` are both at most 1
-/// (FeedBurner's `~r/` beacons and the like): they show nothing, and every reader that
+/// Tracking pixels ([`is_tracking_pixel`]: `<img>` elements whose `width` and `height` are
+/// both at most 1, such as FeedBurner's `~r/` beacons) show nothing, and every reader that
 /// displays the story would fetch them, telling the tracker who read which story through this
-/// daemon. User-info: entries stored before migration 07 hold HTML sanitized at ingest, its
-/// relative links already made absolute against the source's URL, credentials included; later
-/// ones are resolved at render against a base without them, so for those this changes
-/// nothing.
+/// daemon; the content hash leaves out the same ones, by the same definition. User-info:
+/// entries stored before migration 07 hold HTML sanitized at ingest, its relative links
+/// already made absolute against the source's URL, credentials included; later ones are
+/// resolved at render against a base without them, so for those this changes nothing.
 ///
 /// The serializer writes no raw `<` in text (it is `&lt;`) and every attribute as
 /// ` name="value"` (a `"` in a value is `&quot;`), so each `<` outside a value starts a tag,
@@ -236,23 +236,6 @@ fn push_redacted(out: &mut String, tag: &str) {
         rest = &tail[end..];
     }
     out.push_str(rest);
-}
-
-/// Whether a serialized start tag is an `<img>` of at most 1×1 pixels.
-fn is_tracking_pixel(tag: &str) -> bool {
-    if !tag.starts_with("<img ") {
-        return false;
-    }
-    let at_most_one = |name: &str| {
-        let needle = format!(" {name}=\"");
-        tag.find(&needle).is_some_and(|at| {
-            let value = &tag[at + needle.len()..];
-            let value = value.split('"').next().unwrap_or_default().trim();
-            let value = value.strip_suffix("px").unwrap_or(value).trim();
-            value.parse::<f64>().is_ok_and(|n| n <= 1.0)
-        })
-    };
-    at_most_one("width") && at_most_one("height")
 }
 
 fn summary_text(story: &StoryView) -> String {

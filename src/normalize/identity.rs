@@ -124,7 +124,8 @@ impl<'a> ContentParts<'a> {
 /// What starts every content hash written now. Earlier forms: `3:` (the same, but over the
 /// resolved dates: the fetch time for an item without one, so such items looked edited on
 /// every poll), `2:` (as `3:`, counting every attribute of the HTML's tags) and bare hex (over
-/// sanitized HTML, from releases that stored it); see [`HashForm`].
+/// sanitized HTML, from releases that stored it); see [`HashForm`]. Releases before tracking
+/// pixels were left out wrote `4:` hashes that counted them (see [`content_hashes`]).
 pub const CONTENT_HASH_PREFIX: &str = "4:";
 
 /// The prefix of content hashes over the resolved dates.
@@ -136,22 +137,46 @@ const ALL_ATTRIBUTES_PREFIX: &str = "2:";
 /// `4:` and the xxh3-128 hex over title, link, HTML, authors and the published and updated
 /// dates the feed gave (whether it gave them, and which): a change means the item was edited.
 /// A missing, unparseable or future date is hashed as the feed gave it, not as the time that
-/// stands in for it, so such an item is not taken for an edit on every poll. The HTML is hashed as far as a reader can see it (see
-/// [`for_each_shown_part`]): without comments, without the content of the elements no output
-/// shows (`script`, `style`, `iframe` and the like) and without the attributes the sanitizer
-/// drops (`class`, `style`, `id`, `data-*`, handlers). A feed that varies a nonce, a timing
-/// comment or a tracking attribute per request does not make its items look edited.
+/// stands in for it, so such an item is not taken for an edit on every poll. The HTML is
+/// hashed as far as a reader can see it (see [`for_each_shown_part`]): without comments,
+/// without the content of the elements no output shows (`script`, `style`, `iframe` and the
+/// like), without the attributes the sanitizer drops (`class`, `style`, `id`, `data-*`,
+/// handlers) and without tracking pixels (see [`super::is_tracking_pixel`]), which no output
+/// serves. A feed that varies a nonce, a timing comment, a tracking attribute or a pixel's URL
+/// per request does not make its items look edited.
 pub fn content_hash(parts: &ContentParts<'_>) -> String {
-    hash_in_form(
-        parts,
-        ShownAttributes::Kept,
-        Dates::Given,
-        CONTENT_HASH_PREFIX,
-    )
+    content_hashes(parts).0
+}
+
+/// [`content_hash`], and when the HTML holds a tracking pixel, the hash releases before pixels
+/// were left out wrote in the same form (`4:`, pixels counted): a row holding that one is
+/// recognised as unedited. Pixels were left out without a new prefix, so that the hashes of
+/// items without one (most) did not move: no row has to be rewritten on the upgrade.
+pub fn content_hashes(parts: &ContentParts<'_>) -> (String, Option<String>) {
+    // The pixel-free parts, and every part once a pixel was met (a copy of the former then).
+    let mut shown: Vec<&str> = Vec::new();
+    let mut with_pixels: Option<Vec<&str>> = None;
+    for_each_shown_part(parts.html, ShownAttributes::Kept, |part, pixel| {
+        if pixel {
+            with_pixels.get_or_insert_with(|| shown.clone()).push(part);
+        } else {
+            shown.push(part);
+            if let Some(all) = &mut with_pixels {
+                all.push(part);
+            }
+        }
+    });
+    let hash = |html: &[&str]| {
+        format!(
+            "{CONTENT_HASH_PREFIX}{}",
+            hex128(hash_content(parts, html, Dates::Given))
+        )
+    };
+    (hash(&shown), with_pixels.map(|all| hash(&all)))
 }
 
 /// The content hash in form `3:`, over the resolved dates (`parts` from
-/// [`ContentParts::resolved`]).
+/// [`ContentParts::resolved`]), tracking pixels counted.
 pub fn resolved_dates_content_hash(parts: &ContentParts<'_>) -> String {
     hash_in_form(
         parts,
@@ -172,6 +197,7 @@ pub fn all_attributes_content_hash(parts: &ContentParts<'_>) -> String {
     )
 }
 
+/// A hash in an earlier form: every shown part counted, tracking pixels too.
 fn hash_in_form(
     parts: &ContentParts<'_>,
     attributes: ShownAttributes,
@@ -179,7 +205,7 @@ fn hash_in_form(
     prefix: &str,
 ) -> String {
     let mut shown: Vec<&str> = Vec::new();
-    for_each_shown_part(parts.html, attributes, |part| shown.push(part));
+    for_each_shown_part(parts.html, attributes, |part, _| shown.push(part));
     format!("{prefix}{}", hex128(hash_content(parts, &shown, dates)))
 }
 
@@ -372,6 +398,29 @@ mod tests {
         assert_ne!(base, fingerprint("US tariffs", "Steel duties rise."));
         // The separator keeps title and text apart.
         assert_ne!(fingerprint("a b", "c"), fingerprint("a", "b c"));
+    }
+
+    #[test]
+    fn the_hash_with_pixels_is_the_form_that_counted_them_and_the_hash_the_one_without() {
+        let published = DateTime::from_timestamp(1_795_773_600, 0);
+        let authors = vec!["Desk".to_owned()];
+        let parts = |html| ContentParts {
+            title: "T",
+            link: Some("https://example.org/a"),
+            html,
+            authors: &authors,
+            published,
+            updated: None,
+        };
+        let text = "<p class=\"x\">Duties rise.</p>";
+        let pixel = "<img class=\"tp\" src=\"https://px.example/t.gif?r=8f3a\" width=1 height=1>";
+        let with_pixel = format!("{text}{pixel}<p>More.</p>");
+        let without = format!("{text}<p>More.</p>");
+        let (hash, counted) = content_hashes(&parts(&with_pixel));
+        let counting = |html| hash_in_form(&parts(html), ShownAttributes::Kept, Dates::Given, "4:");
+        assert_eq!(hash, counting(&without));
+        assert_eq!(counted, Some(counting(&with_pixel)));
+        assert_eq!(content_hashes(&parts(&without)), (hash, None));
     }
 
     #[test]

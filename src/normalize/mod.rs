@@ -28,15 +28,18 @@
 //! - `fingerprint`: xxh3-128 (hex) of normalized title + "\n" + normalized text — equal for
 //!   byte-different renderings of the same words; the exact-duplicate key for clustering.
 //! - `content_hash`: `4:` and the xxh3-128 (hex) of title, link, HTML (as the feed gave it,
-//!   less comments, the content of elements no output shows, such as `script`, and the
-//!   attributes the sanitizer drops, such as `class`), authors, and the published and updated
+//!   less comments, the content of elements no output shows, such as `script`, the
+//!   attributes the sanitizer drops, such as `class`, and tracking pixels, see
+//!   [`is_tracking_pixel`]), authors, and the published and updated
 //!   dates the feed gave (whether given, and which) — a change means the publisher edited the
 //!   item. Earlier releases wrote other forms: `3:` hashed the resolved dates (the fetch time
 //!   for an item without a usable one, so such items looked edited at every poll), `2:` also
 //!   counted every attribute, and bare hex (before HTML was stored raw) hashed the sanitized
 //!   HTML. [`content_hash_in_stored_form`] recomputes a stored hash's form, so an upgraded
 //!   database does not take items for edits (except an undated item under `3:` or earlier,
-//!   whose hashed fetch time cannot be reproduced: counted as updated once). The base the
+//!   whose hashed fetch time cannot be reproduced: counted as updated once). Pixels were left
+//!   out under the same prefix, so items without one kept their hashes; for an item with one,
+//!   [`is_earlier_hash_of`] also recognises the hash with it counted. The base the
 //!   HTML's relative URLs resolve against (the fetch URL, or the entry's `xml:base`) is not
 //!   hashed: entries stored before `xml:base` was read keep their hashes.
 //!
@@ -63,11 +66,11 @@ use crate::domain::{EarlierTitle, Entry, RawItem};
 
 pub use self::dates::resolve_dates;
 pub use self::identity::{
-    CONTENT_HASH_PREFIX, ContentParts, HashForm, IdentityInput, content_hash, fingerprint,
-    identity as item_identity, shared_identity,
+    CONTENT_HASH_PREFIX, ContentParts, HashForm, IdentityInput, content_hash, content_hashes,
+    fingerprint, identity as item_identity, shared_identity,
 };
 pub use self::nesting::MAX_HTML_DEPTH;
-pub use self::text::{normalize_for_matching, truncate_chars};
+pub use self::text::{is_tracking_pixel, normalize_for_matching, truncate_chars};
 use self::url::resolve_link_url;
 pub use self::url::{TRACKING_PARAMS, TRACKING_PREFIXES, resolve_link, without_tracking};
 
@@ -216,7 +219,7 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
     // The dates as the feed gave them, not as resolved: the fetch time standing in for a
     // missing or future date changes on every poll, and would make the item look edited.
     let hash_with_title = |title: &str| {
-        content_hash(&ContentParts {
+        content_hashes(&ContentParts {
             title,
             link: link.as_deref(),
             html: hashed_html,
@@ -225,10 +228,14 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
             updated: item.updated,
         })
     };
-    let content_hash = hash_with_title(&title);
-    let earlier_title = legacy_title.map(|title| EarlierTitle {
-        content_hash: hash_with_title(&title),
-        title,
+    let (content_hash, content_hash_with_pixels) = hash_with_title(&title);
+    let earlier_title = legacy_title.map(|title| {
+        let (content_hash, content_hash_with_pixels) = hash_with_title(&title);
+        EarlierTitle {
+            content_hash,
+            content_hash_with_pixels,
+            title,
+        }
     });
     let mut html = stored_html.into_owned();
     // Closing tags written out can make it longer than the cap; cutting it keeps it balanced.
@@ -255,6 +262,7 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
         text,
         fingerprint,
         content_hash,
+        content_hash_with_pixels,
         base_url,
     })
 }
@@ -554,6 +562,23 @@ pub fn content_hash_in_stored_form(entry: &Entry, base_url: &str, stored: &str) 
             )))
         }
     }
+}
+
+/// Whether `stored`, the content hash an entry's row holds, is `entry`'s as an earlier release
+/// wrote it: in an earlier form ([`content_hash_in_stored_form`]), or in the current one with
+/// its tracking pixels counted ([`Entry::content_hash_with_pixels`], over either title). Then
+/// nothing was edited and only the hash is out of date. `false` for `entry.content_hash`
+/// itself: the caller compares that first.
+pub fn is_earlier_hash_of(entry: &Entry, base_url: &str, stored: &str) -> bool {
+    let with_pixels = [
+        entry.content_hash_with_pixels.as_deref(),
+        entry
+            .earlier_title
+            .as_ref()
+            .and_then(|e| e.content_hash_with_pixels.as_deref()),
+    ];
+    with_pixels.contains(&Some(stored))
+        || content_hash_in_stored_form(entry, base_url, stored).is_some_and(|h| h == stored)
 }
 
 /// The content hash releases before raw HTML storage wrote for `entry`: the same parts, but
@@ -1127,6 +1152,45 @@ mod tests {
                 hash(&base_linked.replace(kept, changed)),
                 "{kept} → {changed}"
             );
+        }
+    }
+
+    #[test]
+    fn content_hash_ignores_tracking_pixels_and_keeps_the_hash_that_counted_them() {
+        let entry = |content: &str| {
+            let raw = RawItem {
+                content: Some(content.into()),
+                ..item()
+            };
+            normalize_item(&raw, &ctx()).unwrap()
+        };
+        let text = "<p>Duties <b>rise</b>.</p><img src=\"/c.png\" width=\"600\" height=\"400\">";
+        let plain = entry(text);
+        assert_eq!(plain.content_hash_with_pixels, None);
+        // Pixels as feeds write them: any case, quoting, units, self-closed, with attributes
+        // the sanitizer drops, stamped per request.
+        for pixel in [
+            "<img src=\"https://px.example/t.gif?r=8f3a\" width=\"1\" height=\"1\">",
+            "<IMG SRC=https://px.example/t.gif?r=77 HEIGHT=1 WIDTH=1 class=tp/>",
+            "<img width='0' height=' 1px ' src=\"http://feeds.feedburner.com/~r/T/~4/kTee\" />",
+            "<img height=\"&#49;\" width=\"1\" src=\"https://px.example/b\" alt=\"\">",
+        ] {
+            let with_pixel = entry(&format!("{text}{pixel}"));
+            assert_eq!(with_pixel.content_hash, plain.content_hash, "{pixel}");
+            let counted = with_pixel.content_hash_with_pixels.expect(pixel);
+            assert!(counted.starts_with(CONTENT_HASH_PREFIX), "{counted}");
+            assert_ne!(counted, plain.content_hash, "{pixel}");
+        }
+        // Images that show something are content.
+        for image in [
+            "<img src=\"https://x.example/c.png\" width=\"1\" height=\"300\">",
+            "<img src=\"https://x.example/c.png\" width=\"2\" height=\"2\">",
+            "<img src=\"https://x.example/c.png\" height=\"1\">",
+            "<img src=\"https://x.example/c.png\" width=\"1\" height=\"1.5\">",
+        ] {
+            let shown = entry(&format!("{text}{image}"));
+            assert_ne!(shown.content_hash, plain.content_hash, "{image}");
+            assert_eq!(shown.content_hash_with_pixels, None, "{image}");
         }
     }
 

@@ -234,15 +234,18 @@ pub(crate) enum ShownAttributes {
     Kept,
 }
 
-/// Calls `each` with the parts of `html` outside comments and outside [`HIDDEN_CONTENT`]
-/// elements (their tags included), in order: what the content hash covers. With
-/// [`ShownAttributes::Kept`], a start tag's attributes that the sanitizer drops are left out
-/// too, each with the whitespace before it, so HTML without such attributes gives the same
-/// bytes either way. An unclosed comment or element hides the rest, as in [`html_to_text`].
+/// Calls `each(part, pixel)` with the parts of `html` outside comments and outside
+/// [`HIDDEN_CONTENT`] elements (their tags included), in order: what the content hash covers.
+/// With [`ShownAttributes::Kept`], a start tag's attributes that the sanitizer drops are left
+/// out too, each with the whitespace before it, so HTML without such attributes gives the same
+/// bytes either way; the parts of a tracking pixel's tag (see [`is_tracking_pixel`]) then come
+/// with `pixel` set, the others without: the current hash leaves them out, the forms before it
+/// did not (with [`ShownAttributes::All`], the form `2:`, `pixel` is never set). An unclosed
+/// comment or element hides the rest, as in [`html_to_text`].
 pub(crate) fn for_each_shown_part<'a>(
     html: &'a str,
     attributes: ShownAttributes,
-    mut each: impl FnMut(&'a str),
+    mut each: impl FnMut(&'a str, bool),
 ) {
     let b = html.as_bytes();
     let n = b.len();
@@ -262,29 +265,43 @@ pub(crate) fn for_each_shown_part<'a>(
             if HIDDEN_CONTENT.iter().any(|t| t.eq_ignore_ascii_case(name)) {
                 let open_end = find_tag_end(b, name_end).map_or(n, |p| p + 1);
                 Some(find_close_tag(html, open_end, name).unwrap_or(n))
-            } else {
-                if attributes == ShownAttributes::Kept
-                    && b.get(lt + 1).is_some_and(u8::is_ascii_alphabetic)
-                {
-                    // A start tag: its attributes are read in place of the '<' search.
-                    i = for_each_dropped_attribute(html, name, name_end, |from, to| {
-                        if from > start {
-                            each(&html[start..from]);
-                        }
-                        start = to;
-                    });
-                    if i >= n {
-                        break;
-                    }
-                    continue;
+            } else if attributes == ShownAttributes::Kept
+                && b.get(lt + 1).is_some_and(u8::is_ascii_alphabetic)
+            {
+                // A start tag: its attributes are read in place of the '<' search. Only an
+                // `<img>` can be a pixel, and only it is read twice.
+                let pixel = is_image(name) && {
+                    let end = for_each_attribute(html, name_end, |_, _, _, _| {});
+                    is_tracking_pixel(&html[lt..end])
+                };
+                if pixel && lt > start {
+                    each(&html[start..lt], false);
+                    start = lt;
                 }
+                i = for_each_dropped_attribute(html, name, name_end, |from, to| {
+                    if from > start {
+                        each(&html[start..from], pixel);
+                    }
+                    start = to;
+                });
+                if pixel {
+                    if i > start {
+                        each(&html[start..i], true);
+                    }
+                    start = i;
+                }
+                if i >= n {
+                    break;
+                }
+                continue;
+            } else {
                 None
             }
         };
         match hidden_end {
             Some(end) => {
                 if lt > start {
-                    each(&html[start..lt]);
+                    each(&html[start..lt], false);
                 }
                 start = end;
                 i = end;
@@ -296,20 +313,66 @@ pub(crate) fn for_each_shown_part<'a>(
         }
     }
     if start < n {
-        each(&html[start..]);
+        each(&html[start..], false);
     }
 }
 
-/// Reads the attributes of the start tag named `tag` whose name ends at `from`, as an HTML
-/// tokenizer does (names end at whitespace, `/`, `>` or `=`; values are quoted or run to
-/// whitespace or `>`), and calls `dropped(from, to)` with the byte range of each attribute the
-/// sanitizer drops, the whitespace before it included. Returns where the tag ends (after its
-/// `>`, or the end of the input). Every boundary is an ASCII byte, so a char boundary.
-fn for_each_dropped_attribute(
-    html: &str,
-    tag: &str,
+/// Whether an element name is `img` (or `image`, which HTML parsers read as `img`).
+fn is_image(name: &str) -> bool {
+    name.eq_ignore_ascii_case("img") || name.eq_ignore_ascii_case("image")
+}
+
+/// Whether `tag`, the text of one start tag from its `<` to its `>` (as a feed wrote it, or
+/// as the sanitizer serializes it), is a tracking pixel: an `<img>` whose `width` and `height`
+/// attributes are both at most 1 (an optional `px` after the number), such as FeedBurner's
+/// `~r/` beacons. It shows nothing; every reader that displays the item would fetch it, and
+/// feeds often vary its URL per request. The one definition for what is served and what is
+/// hashed: output leaves such images out, and the content hash does not count them.
+pub fn is_tracking_pixel(tag: &str) -> bool {
+    let b = tag.as_bytes();
+    if b.first() != Some(&b'<') || b.last() != Some(&b'>') {
+        return false;
+    }
+    let name_end = 1 + b[1..]
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .count();
+    if !is_image(&tag[1..name_end]) {
+        return false;
+    }
+    let (mut width, mut height) = (None, None);
+    for_each_attribute(tag, name_end, |_, name, value, _| {
+        // A repeated attribute is ignored, as HTML parsers do.
+        let slot = if name.eq_ignore_ascii_case("width") {
+            &mut width
+        } else if name.eq_ignore_ascii_case("height") {
+            &mut height
+        } else {
+            return;
+        };
+        slot.get_or_insert(value.unwrap_or(""));
+    });
+    width.is_some_and(at_most_one_pixel) && height.is_some_and(at_most_one_pixel)
+}
+
+/// Whether a `width` or `height` value (character references not yet decoded) is at most 1.
+fn at_most_one_pixel(value: &str) -> bool {
+    let value = html_escape::decode_html_entities(value);
+    let value = value.trim();
+    let value = value.strip_suffix("px").unwrap_or(value).trim();
+    value.parse::<f64>().is_ok_and(|n| n <= 1.0)
+}
+
+/// Reads the attributes of the start tag whose name ends at `from`, as an HTML tokenizer does
+/// (names end at whitespace, `/`, `>` or `=`; values are quoted or run to whitespace or `>`),
+/// and calls `each(before, name, value, end)` for each: `before` is where the whitespace
+/// before it starts, `end` where it ends, `value` its text without quotes (`None` when it has
+/// none). Returns where the tag ends (after its `>`, or the end of the input). Every boundary
+/// is an ASCII byte, so a char boundary.
+fn for_each_attribute<'a>(
+    html: &'a str,
     from: usize,
-    mut dropped: impl FnMut(usize, usize),
+    mut each: impl FnMut(usize, &'a str, Option<&'a str>, usize),
 ) -> usize {
     let b = html.as_bytes();
     let n = b.len();
@@ -333,6 +396,7 @@ fn for_each_dropped_attribute(
             j += 1;
         }
         let name = &html[name_start..j];
+        let mut value = None;
         let mut k = j;
         while k < n && space(b[k]) {
             k += 1;
@@ -344,20 +408,38 @@ fn for_each_dropped_attribute(
             }
             match b.get(k) {
                 Some(&q @ (b'"' | b'\'')) => {
-                    k = memchr(q, &b[k + 1..]).map_or(n, |p| k + 1 + p + 1);
+                    let close = memchr(q, &b[k + 1..]).map(|p| k + 1 + p);
+                    value = Some(&html[k + 1..close.unwrap_or(n)]);
+                    k = close.map_or(n, |c| c + 1);
                 }
                 _ => {
+                    let start = k;
                     while k < n && !space(b[k]) && b[k] != b'>' {
                         k += 1;
                     }
+                    value = Some(&html[start..k]);
                 }
             }
             j = k;
         }
-        if !super::sanitize::attribute_is_kept(tag, name) {
-            dropped(before, j);
-        }
+        each(before, name, value, j);
     }
+}
+
+/// Calls `dropped(from, to)` with the byte range of each attribute of the start tag named `tag`
+/// (its name ending at `from`) that the sanitizer drops, the whitespace before it included
+/// (see [`for_each_attribute`]). Returns where the tag ends.
+fn for_each_dropped_attribute(
+    html: &str,
+    tag: &str,
+    from: usize,
+    mut dropped: impl FnMut(usize, usize),
+) -> usize {
+    for_each_attribute(html, from, |before, name, _, end| {
+        if !super::sanitize::attribute_is_kept(tag, name) {
+            dropped(before, end);
+        }
+    })
 }
 
 /// The gap an element boundary creates in the text.
@@ -625,8 +707,53 @@ mod tests {
     /// The shown parts of `html`, joined.
     fn shown(attributes: ShownAttributes, html: &str) -> String {
         let mut out = String::new();
-        for_each_shown_part(html, attributes, |p| out.push_str(p));
+        for_each_shown_part(html, attributes, |p, _| out.push_str(p));
         out
+    }
+
+    #[test]
+    fn tracking_pixels_are_images_of_at_most_one_by_one_as_written_or_serialized() {
+        let cases = [
+            (
+                r#"<img src="https://px.example/t.gif" width="1" height="1">"#,
+                true,
+            ),
+            (
+                r#"<img height="1" width="1" src="http://feeds.feedburner.com/~r/x/~4/a"/>"#,
+                true,
+            ),
+            (r#"<IMG SRC=x WIDTH=0 Height='1px'>"#, true),
+            (r#"<img width=" 1 px" height="0.5">"#, true),
+            (r#"<img width="&#49;" height="1">"#, true),
+            (r#"<image width="1" height="1">"#, true),
+            (r#"<img width="1" height="1" width="600">"#, true),
+            (r#"<img width="600" height="1" width="1">"#, false),
+            (r#"<img width="1">"#, false),
+            (r#"<img width="1" height="2">"#, false),
+            (r#"<img width="1" height="auto">"#, false),
+            (r#"<img alt='width="1" height="1"'>"#, false),
+            (r#"<imgx width="1" height="1">"#, false),
+            (r#"<p width="1" height="1">"#, false),
+            (r#"<img width="1" height="1""#, false),
+        ];
+        for (tag, pixel) in cases {
+            assert_eq!(is_tracking_pixel(tag), pixel, "{tag}");
+        }
+    }
+
+    #[test]
+    fn shown_parts_mark_the_pixel_tags_and_leave_the_other_bytes_as_they_were() {
+        let html = "<p class=\"x\">a</p><IMG class=t src=p width=1 height=1><b>b</b>";
+        let (mut all, mut marked) = (String::new(), String::new());
+        for_each_shown_part(html, Kept, |part, pixel| {
+            all.push_str(part);
+            if pixel {
+                marked.push_str(part);
+            }
+        });
+        assert_eq!(all, "<p>a</p><IMG src=p width=1 height=1><b>b</b>");
+        assert_eq!(marked, "<IMG src=p width=1 height=1>");
+        for_each_shown_part(html, All, |_, pixel| assert!(!pixel));
     }
 
     #[test]
@@ -745,10 +872,34 @@ mod tests {
         #[test]
         fn shown_parts_are_slices_of_the_input_in_order(s in "[<>/a-z!\\- =\"'é]{0,48}") {
             let mut last = 0;
-            for_each_shown_part(&s, ShownAttributes::Kept, |part| {
+            for_each_shown_part(&s, ShownAttributes::Kept, |part, _| {
                 let at = part.as_ptr() as usize - s.as_ptr() as usize;
                 assert!(at >= last && at + part.len() <= s.len());
                 last = at + part.len();
+            });
+        }
+
+        #[test]
+        fn pixel_tags_are_read_without_panics_and_marked_within_their_tag(
+            pieces in proptest::collection::vec(
+                prop_oneof![
+                    Just("<img"), Just("<IMG"), Just(" width=1"), Just(" height=\"1px\""),
+                    Just(" height='0'"), Just(" class=x"), Just("/"), Just(">"), Just("\""),
+                    Just("'"), Just("<p>"), Just("é"), Just(" src=&#49;"), Just("<!--"),
+                ],
+                0..16,
+            )
+        ) {
+            let s = pieces.concat();
+            let (mut last, mut in_pixel) = (0, false);
+            for_each_shown_part(&s, ShownAttributes::Kept, |part, pixel| {
+                let at = part.as_ptr() as usize - s.as_ptr() as usize;
+                assert!(at >= last && at + part.len() <= s.len());
+                last = at + part.len();
+                // A pixel's parts come in a row, the first opening its `<img` tag.
+                let opens = part.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("<img"));
+                assert!(!pixel || in_pixel || opens, "{s:?}: {part:?}");
+                in_pixel = pixel;
             });
         }
 
