@@ -559,6 +559,111 @@ async fn a_poll_of_a_source_renamed_meanwhile_is_stored_on_the_renamed_row() {
     store.close().await;
 }
 
+/// A poll that began before a reload renamed its source and gave the old name to another
+/// feed, or swapped two sources' names, is stored on the row of the feed it polled (its URL),
+/// not on the row that now has the poll's name.
+#[tokio::test]
+async fn a_poll_whose_name_a_reload_gave_to_another_feed_is_stored_on_its_feeds_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("tradefeed.db"), Access::ReadWrite).unwrap();
+    let url = |s: &str| format!("https://{s}.example/feed");
+    sync(&store, &[source("a"), source("b")]).await.unwrap();
+    // "a" is renamed "alpha" and the name "a" goes to a new feed; "b" is left as it is.
+    let renamed = Source {
+        name: "alpha".into(),
+        ..source("a")
+    };
+    let reused = Source {
+        url: url("k2"),
+        ..source("a")
+    };
+    sync(&store, &[renamed, reused, source("b")]).await.unwrap();
+    // The poll began as "a" at a's URL, before the reload.
+    store.record_poll(not_modified("a")).await.unwrap();
+    store.record_poll(not_modified("b")).await.unwrap();
+    let alpha = store.source_state("alpha").await.unwrap().unwrap();
+    assert_eq!(alpha.url, url("a"));
+    assert_eq!(alpha.etag.as_deref(), Some("\"a-etag\""));
+    let a = store.source_state("a").await.unwrap().unwrap();
+    assert_eq!(a.url, url("k2"));
+    assert_eq!(
+        (a.etag, a.last_outcome),
+        (None, None),
+        "the new feed's row is untouched"
+    );
+    let b = store.source_state("b").await.unwrap().unwrap();
+    assert_eq!(b.etag.as_deref(), Some("\"b-etag\""));
+
+    // A swap: the poll of "b" (b's URL) begun before it is stored on the row now named "a".
+    let swapped = [
+        Source {
+            url: url("b"),
+            ..source("a")
+        },
+        Source {
+            url: url("k2"),
+            ..source("b")
+        },
+    ];
+    sync(&store, &swapped).await.unwrap();
+    let late_b = PollRecord {
+        outcome: PollOutcome::NotModified {
+            etag: Some("\"b-etag-2\"".into()),
+            last_modified: None,
+        },
+        ..not_modified("b")
+    };
+    store.record_poll(late_b).await.unwrap();
+    let a = store.source_state("a").await.unwrap().unwrap();
+    assert_eq!((a.url, a.etag.as_deref()), (url("b"), Some("\"b-etag-2\"")));
+    let b = store.source_state("b").await.unwrap().unwrap();
+    assert_eq!((b.url, b.etag), (url("k2"), None));
+    store.close().await;
+}
+
+/// A source given the URL of another source's row, whose own row keeps its name (no
+/// configured source has that row's URL), cannot take that row by its URL (names are unique):
+/// the name decides, as before (the row of that name gets the new URL), and the sync succeeds.
+#[tokio::test]
+async fn a_rename_onto_a_name_whose_row_stays_falls_back_to_the_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("tradefeed.db"), Access::ReadWrite).unwrap();
+    sync(&store, &[source("a"), source("b")]).await.unwrap();
+    // "b" now has a's URL; b's own URL and the name "a" are gone from the config.
+    let b_at_a = Source {
+        url: source("a").url,
+        ..source("b")
+    };
+    sync(&store, std::slice::from_ref(&b_at_a)).await.unwrap();
+    let b = store.source_state("b").await.unwrap().unwrap();
+    assert_eq!((b.url, b.in_config), (source("a").url, true));
+    let a = store.source_state("a").await.unwrap().unwrap();
+    assert_eq!((a.url, a.in_config), (source("a").url, false));
+    store.close().await;
+}
+
+/// A URL that two configured sources share does not single out which of them a stored row
+/// with it is: the name decides, so the row keeps its name (and its state) and the other
+/// source is new.
+#[tokio::test]
+async fn a_url_two_configured_sources_share_leaves_its_row_to_the_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("tradefeed.db"), Access::ReadWrite).unwrap();
+    sync(&store, &[source("a")]).await.unwrap();
+    store.record_poll(not_modified("a")).await.unwrap();
+    let copy = Source {
+        name: "copy".into(),
+        ..source("a")
+    };
+    // The newcomer first: whichever order the config lists them in, "a" keeps its row.
+    sync(&store, &[copy, source("a")]).await.unwrap();
+    let a = store.source_state("a").await.unwrap().unwrap();
+    assert_eq!(a.etag.as_deref(), Some("\"a-etag\""));
+    let copy = store.source_state("copy").await.unwrap().unwrap();
+    assert_eq!((copy.url, copy.etag), (source("a").url, None));
+    store.close().await;
+}
+
 /// A rename or a new URL changes what the feeds show of a story's sources (its name, the RSS
 /// `<source url>`), so it moves the data version the output caches are keyed by; a sync that
 /// changes nothing shown leaves it.

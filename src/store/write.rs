@@ -131,7 +131,8 @@ pub struct PollRecord {
     /// The URL the poll fetched: the source's URL when the poll began. A reload may give the
     /// source another URL while the poll runs; what the poll learnt about its URL (validators,
     /// a move, a 410, failures, Retry-After, the next due time) is recorded only if the source
-    /// still has this one.
+    /// still has this one. A reload that renamed the source (and perhaps gave its name to
+    /// another feed) leaves the poll to the row with this URL (see `source_row`).
     pub url: String,
     /// When the poll started.
     pub started_at: DateTime<Utc>,
@@ -159,20 +160,58 @@ pub struct PollRecord {
     pub listed: HashSet<String>,
 }
 
-/// Renames the row of a source whose name changed in the config: a configured name the table
+/// Renames the rows of sources whose name changed in the config. A row's entries came from its
+/// URL, so the row follows its feed: a configured source with the URL of a stored row of
+/// another name is that row renamed, even when another configured source now has the row's
+/// old name, and names swapped between sources (or passed round a longer cycle) are renames
+/// too (see [`renames_by_url`]). Entries, stories, tombstones, validators and schedule stay
+/// with the row, as in a feed reader that renames a subscription; without this, the renamed
+/// source was a new one that ingested the feed again, every story listed the outlet twice,
+/// and the old name's new feed was credited with the old feed's stories.
+///
+/// Where the URL does not single out one row for one configured source (two configured
+/// sources share it, or two stored rows do), the name decides: a configured name the table
 /// does not hold, with the URL of a row whose name the config no longer lists, is that row
-/// renamed. Its entries, stories, tombstones, validators and schedule stay with it, as in a
-/// feed reader that renames a subscription; without this, the renamed source was a new one
-/// that ingested the feed again, and every story listed the outlet twice. When several such
-/// rows share the URL, the one configured until now wins, then the one polled last. A name
-/// and a URL changed together are a new source. Says whether it renamed any.
+/// renamed; when several such rows share the URL, the one configured until now wins, then the
+/// one polled last. A name and a URL changed together are a new source. Says whether it
+/// renamed any.
 fn rename_moved_names(
     tx: &Connection,
     sources: &[Source],
     stored: &mut std::collections::HashMap<String, StoredSource>,
 ) -> Result<bool, StoreError> {
+    let by_url = renames_by_url(sources, stored);
+    let mut renamed = !by_url.is_empty();
+    // Through names no row holds: a swap or a cycle would otherwise hit the UNIQUE name at its
+    // first step. All in the caller's transaction, so no other connection sees them.
+    let mut taken: HashSet<String> = stored.keys().cloned().collect();
+    taken.extend(sources.iter().map(|s| s.name.clone()));
+    let mut moving = Vec::with_capacity(by_url.len());
+    for (old, new) in by_url {
+        let temporary = (0..)
+            .map(|n| format!("tradefeed renaming {n}"))
+            .find(|t| !taken.contains(t))
+            .expect("an unbounded range");
+        taken.insert(temporary.clone());
+        exec(
+            tx,
+            "UPDATE sources SET name = ?2 WHERE name = ?1",
+            params![old, temporary],
+        )?;
+        let row = stored.remove(&old).expect("planned from the stored rows");
+        moving.push((old, temporary, new, row));
+    }
+    for (old, temporary, new, row) in moving {
+        exec(
+            tx,
+            "UPDATE sources SET name = ?2 WHERE name = ?1",
+            params![temporary, new],
+        )?;
+        tracing::info!(from = %old, to = %new, "source renamed; its stories and state stay");
+        stored.insert(new, row);
+    }
+
     let configured: HashSet<&str> = sources.iter().map(|s| s.name.as_str()).collect();
-    let mut renamed = false;
     for s in sources {
         if stored.contains_key(&s.name) {
             continue;
@@ -196,6 +235,57 @@ fn rename_moved_names(
         renamed = true;
     }
     Ok(renamed)
+}
+
+/// The renames (stored name, configured name) that make each stored row follow its feed: for
+/// each URL held by exactly one configured source and exactly one stored row, under different
+/// names. A rename onto the name of a row that keeps it (no configured source has that row's
+/// URL alone) cannot be made, names being unique, and is left to [`rename_moved_names`]'s
+/// match by name; the row it would have moved then keeps its name too, which may block
+/// another, hence the loop. Sorted by stored name, so the log reads the same every time.
+fn renames_by_url(
+    sources: &[Source],
+    stored: &std::collections::HashMap<String, StoredSource>,
+) -> Vec<(String, String)> {
+    let mut configured_at: std::collections::HashMap<&str, Vec<&str>> = Default::default();
+    for s in sources {
+        configured_at
+            .entry(s.url.as_str())
+            .or_default()
+            .push(&s.name);
+    }
+    let mut stored_at: std::collections::HashMap<&str, Vec<&str>> = Default::default();
+    for (name, row) in stored {
+        stored_at.entry(row.url.as_str()).or_default().push(name);
+    }
+    let mut planned: std::collections::HashMap<&str, &str> = configured_at
+        .iter()
+        .filter_map(
+            |(url, configured)| match (&configured[..], stored_at.get(url)) {
+                ([new], Some(rows)) if rows.len() == 1 && rows[0] != *new => Some((rows[0], *new)),
+                _ => None,
+            },
+        )
+        .collect();
+    loop {
+        let blocked: Vec<&str> = planned
+            .iter()
+            .filter(|(_, new)| stored.contains_key(**new) && !planned.contains_key(**new))
+            .map(|(old, _)| *old)
+            .collect();
+        if blocked.is_empty() {
+            break;
+        }
+        for old in blocked {
+            planned.remove(old);
+        }
+    }
+    let mut renames: Vec<(String, String)> = planned
+        .into_iter()
+        .map(|(old, new)| (old.to_string(), new.to_string()))
+        .collect();
+    renames.sort();
+    renames
 }
 
 /// A source's row as `sync_sources` compares it with the config.
@@ -970,25 +1060,30 @@ fn query_opt<T>(
 }
 
 /// The row id, priority and URL of the source a poll of `name` at `url` belongs to: the row
-/// of that name, else (a reload renamed the source while the poll ran: see
-/// [`rename_moved_names`], which keeps the URL) the one configured row with that URL.
+/// of that name if it still has that URL; else (a reload renamed the source while the poll
+/// ran: see [`rename_moved_names`], which keeps the URL) the one configured row with that URL;
+/// else (a reload gave the source another URL) the row of that name. The URL is asked before
+/// the name falls back: a reload may have renamed the feed's row and given its old name to
+/// another feed, or swapped two sources' names, and the poll's entries are the feed's.
 fn source_row(tx: &Prepared<'_>, name: &str, url: &str) -> Result<(i64, i32, String), StoreError> {
     let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
-    if let Some(found) = query_opt(
+    let named = query_opt(
         tx,
         "SELECT id, priority, url FROM sources WHERE name = ?1",
         [name],
         row,
-    )? {
-        return Ok(found);
+    )?;
+    if let Some(found) = named.as_ref().filter(|(_, _, stored)| stored == url) {
+        return Ok(found.clone());
     }
     let renamed: Vec<(i64, i32, String)> = tx.with_statement(
         "SELECT id, priority, url FROM sources WHERE url = ?1 AND in_config = 1 LIMIT 2",
         |s| s.query_map([url], row)?.collect(),
     )?;
-    match <[_; 1]>::try_from(renamed) {
-        Ok([found]) => Ok(found),
-        Err(_) => Err(rusqlite::Error::QueryReturnedNoRows.into()),
+    match (<[_; 1]>::try_from(renamed), named) {
+        (Ok([found]), _) => Ok(found),
+        (Err(_), Some(found)) => Ok(found),
+        (Err(_), None) => Err(rusqlite::Error::QueryReturnedNoRows.into()),
     }
 }
 
