@@ -1595,3 +1595,64 @@ async fn a_feed_broken_besides_its_bare_ampersand_fails_with_the_ampersand_error
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_redirect_is_shown_escaped_on_the_status_page_and_in_the_metrics() {
+    let server = FeedServer::start().await;
+    // The target's query string has an `&`, which the page must escape.
+    let new_url = format!("{}?from=old&via=<301>", server.url("new.xml"));
+    for (path, status) in [("old.xml", 301), ("temporary.xml", 302)] {
+        server.put(
+            path,
+            Resource {
+                status,
+                headers: vec![("Location".into(), new_url.clone())],
+                ..Resource::feed("")
+            },
+        );
+    }
+    server.put("new.xml", one_item_feed("m-1"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &[
+            ("Moved", server.url("old.xml")),
+            ("Borrowed", server.url("temporary.xml")),
+        ],
+        "",
+    );
+    let config = Config::load(&path).unwrap();
+    let reports = fetch_pass(&config).await;
+    assert!(reports.iter().all(|r| r.outcome == "ok"), "{reports:?}");
+    let stored = state(&config, "Moved").await.moved_to.unwrap();
+    assert!(stored.contains("?from=old&via="), "{stored}");
+
+    let (base, cancel, handle) = common::start_daemon(config).await;
+    let (status, page) = common::get_text(&format!("{base}/")).await;
+    assert_eq!(status, 200);
+    let row = |name: &str| {
+        let start = page.find(&format!("<tr><td>{name}</td>")).expect(name);
+        page[start..start + page[start..].find("</tr>").unwrap()].to_string()
+    };
+    let escaped = html_escape::encode_text(&stored).into_owned();
+    assert!(escaped.contains("&amp;"), "{escaped}");
+    assert!(
+        row("Moved").contains(&format!(
+            "moved permanently to {escaped}: update the config"
+        )),
+        "{}",
+        row("Moved")
+    );
+    assert!(!page.contains(&stored), "every value is escaped");
+    assert!(
+        !row("Borrowed").contains("moved"),
+        "a temporary redirect is no move"
+    );
+    let (_, metrics) = common::get_text(&format!("{base}/metrics")).await;
+    assert!(
+        metrics.contains("tradefeed_source_moved_permanently{source=\"Moved\"} 1")
+            && metrics.contains("tradefeed_source_moved_permanently{source=\"Borrowed\"} 0"),
+        "{metrics}"
+    );
+    common::stop_daemon(cancel, handle).await;
+}
