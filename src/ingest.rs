@@ -888,12 +888,13 @@ impl Ingestor {
             .and_then(|r| fetched_at.checked_sub_signed(r));
         let base_url = final_url.clone();
         // Parsing and normalizing are CPU work: keep them off the async threads.
-        let (items, skipped, normalized, passed_over) = self
+        let (items, skipped, normalized, passed_over, repairs) = self
             .cpu
             .run(move || {
                 let feed = parse_feed(&body, content_type.as_deref())
                     .map_err(|e| explain_page(e, &body, content_type.as_deref(), &base_url))?;
                 let items = feed.items.len();
+                let repairs = feed.repairs.join("; ");
                 let ctx = NormalizeContext::new(fetched_at, base_url);
                 let mut skipped = 0;
                 let mut entries: Vec<Entry> = Vec::with_capacity(items.min(max_items));
@@ -942,11 +943,15 @@ impl Ingestor {
                         (e, other)
                     })
                     .collect();
-                Ok::<_, ParseError>((items, skipped, entries, passed_over))
+                Ok::<_, ParseError>((items, skipped, entries, passed_over, repairs))
             })
             .await
             .map_err(ParseError::Crashed)
             .and_then(|parsed| parsed)?;
+        // Read, but only after repairs a strict reader would not make: the publisher's to fix.
+        if !repairs.is_empty() {
+            info!(repairs = %repairs, "feed read after repairing malformed XML");
+        }
 
         // A read listing no item it can identify says nothing of the source's tombstones.
         let listed_any = !normalized.is_empty() || !passed_over.is_empty();

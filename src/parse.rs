@@ -20,7 +20,9 @@
 //!    `RawItem::guid == None`), a lenient [`parse_timestamp`], no feed-rs sanitizing (the output
 //!    sanitizes once, when it serves the HTML), inside `catch_unwind`: a feed-rs panic becomes [`ParseError::Crashed`].
 //!    A JSON Feed that fails the schema is retried once with numeric ids turned into strings and
-//!    a missing `title`/`version` filled in.
+//!    a missing `title`/`version` filled in. An XML feed that fails on a bare `&` is retried once
+//!    with its bare ampersands escaped (see [`escape_bare_ampersands`]); what was repaired is
+//!    reported in `ParsedFeed::repairs`, and an XML error says where the reader stopped.
 //! 5. **Map** to [`RawItem`]: the `alternate` (or first usable) link, else an RSS guid that is an
 //!    http(s) URL; Atom `type="text"` and JSON Feed plain text are HTML-escaped so that all
 //!    title/summary/content strings are HTML; author names (else e-mails; feed-rs leaves
@@ -102,6 +104,8 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed
         bases = scan;
     }
 
+    // What had to be repaired for feed-rs to read the feed, for the log.
+    let mut repairs = Vec::new();
     let run = |text: &str| {
         // A fresh parser per attempt: feed-rs keeps state between the elements it reads (its
         // Media RSS reader asserts on it) that a failed parse can leave behind.
@@ -123,13 +127,167 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed
                 .ok_or_else(|| malformed(&err.to_string()))?;
             run(&repaired)?.map_err(map_error)?
         }
-        Err(err) => match repair_char_references(&text) {
-            // Retry once with UTF-16 surrogate references joined or replaced.
-            Some(repaired) => run(&repaired)?.map_err(map_error)?,
-            None => return Err(map_error(err)),
-        },
+        Err(err) => {
+            // Retry once with what can be repaired: bare ampersands escaped, when that is what
+            // stopped the parse, and UTF-16 surrogate references joined or replaced. Only a
+            // failed parse pays for the repair passes.
+            let mut repaired: Option<String> = None;
+            if is_unclosed_reference(&err)
+                && let Some((escaped, count)) = escape_bare_ampersands(&text)
+            {
+                repairs.push(format!("{count} bare ampersand(s) escaped"));
+                repaired = Some(escaped);
+            }
+            let escaped_any = repaired.is_some();
+            if let Some(joined) = repair_char_references(repaired.as_deref().unwrap_or(&text)) {
+                repairs.push("character references to UTF-16 surrogates repaired".into());
+                repaired = Some(joined);
+            }
+            let Some(repaired) = repaired else {
+                return Err(located_error(err, &text));
+            };
+            match run(&repaired)? {
+                Ok(feed) => feed,
+                // Escaping did not make the feed readable: what is wrong with it as sent is
+                // the first bare ampersand, which the operator can find and report.
+                Err(_) if escaped_any => return Err(located_error(err, &text)),
+                Err(retry) => return Err(located_error(retry, &repaired)),
+            }
+        }
     };
-    Ok(convert_feed(feed, bases))
+    let mut parsed = convert_feed(feed, bases);
+    parsed.repairs = repairs;
+    Ok(parsed)
+}
+
+/// Whether feed-rs stopped at an `&` with no `;` before the next `&` or `<` (quick-xml's
+/// "entity or character reference not closed"), the error a bare ampersand in text causes.
+/// feed-rs's XML error type is private, so it is recognised by its message, which is quick-xml's
+/// own (the same quick-xml release as ours).
+fn is_unclosed_reference(err: &ParseFeedError) -> bool {
+    let unclosed =
+        quick_xml::Error::IllFormed(quick_xml::errors::IllFormedError::UnclosedReference);
+    matches!(err, ParseFeedError::XmlReader(e) if e.to_string() == format!("Parser error: {unclosed}"))
+}
+
+/// Escapes the bare ampersands of an XML document, as lenient readers (feedparser, browsers)
+/// read them: every `&` that does not start a well-formed reference becomes `&amp;`, in text and
+/// in attribute values alike. A well-formed reference is `&` followed by `#` and decimal
+/// digits, `#x` and hex digits, or an XML name (a letter, `_`, `:` or any non-ASCII character,
+/// then those, digits, `-` and `.`), and then `;`; so `&amp;`, `&nbsp;` and `&#x1F;` stay.
+/// CDATA sections, comments, processing instructions and the DOCTYPE, where an `&` is no
+/// reference, are left as they are.
+///
+/// Returns the repaired text and how many ampersands were escaped; `None` when there is none to
+/// escape, or when escaping them would make the text more than twice as long (a quarter of it
+/// ampersands is no feed): the work and memory are bounded by the text, itself bounded by the
+/// fetch size limit.
+fn escape_bare_ampersands(text: &str) -> Option<(String, usize)> {
+    let b = text.as_bytes();
+    let mut out: Option<String> = None;
+    let mut count = 0usize;
+    let mut copied = 0;
+    let mut i = 0;
+    while let Some(p) = memchr::memchr2(b'&', b'<', &b[i..]) {
+        let at = i + p;
+        if b[at] == b'<' {
+            let rest = &b[at..];
+            i = if rest.starts_with(b"<![CDATA[") {
+                find_bytes(b, at + 9, b"]]>").map_or(b.len(), |e| e + 3)
+            } else if rest.starts_with(b"<!--") {
+                find_bytes(b, at + 4, b"-->").map_or(b.len(), |e| e + 3)
+            } else if rest.starts_with(b"<?") {
+                find_bytes(b, at + 2, b"?>").map_or(b.len(), |e| e + 2)
+            } else if rest.starts_with(b"<!") {
+                skip_bang(b, at).unwrap_or(b.len())
+            } else {
+                at + 1
+            };
+            continue;
+        }
+        i = at + 1;
+        if reference_len(&b[at + 1..]).is_some() {
+            continue;
+        }
+        count += 1;
+        if count.saturating_mul(4) > text.len() {
+            return None;
+        }
+        let o = out.get_or_insert_with(|| String::with_capacity(text.len() + 64));
+        o.push_str(&text[copied..=at]);
+        o.push_str("amp;");
+        copied = at + 1;
+    }
+    let mut out = out?;
+    out.push_str(&text[copied..]);
+    Some((out, count))
+}
+
+/// The length of a well-formed reference's body after its `&` (up to and including `;`), if
+/// `after` starts with one (see [`escape_bare_ampersands`]).
+fn reference_len(after: &[u8]) -> Option<usize> {
+    let (body, skip): (&[u8], usize) = match after {
+        [b'#', b'x', rest @ ..] => {
+            let n = rest.iter().take_while(|c| c.is_ascii_hexdigit()).count();
+            (&rest[..n], 2)
+        }
+        [b'#', rest @ ..] => {
+            let n = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+            (&rest[..n], 1)
+        }
+        [first, rest @ ..]
+            if first.is_ascii_alphabetic() || matches!(first, b'_' | b':' | 0x80..) =>
+        {
+            let n = rest
+                .iter()
+                .take_while(|&&c| {
+                    c.is_ascii_alphanumeric() || matches!(c, b'_' | b':' | b'-' | b'.' | 0x80..)
+                })
+                .count();
+            (&after[..n + 1], 0)
+        }
+        _ => return None,
+    };
+    let len = skip + body.len();
+    (!body.is_empty() && after.get(len) == Some(&b';')).then_some(len + 1)
+}
+
+/// `err` as a [`ParseError`], with where in the document the XML reader stopped when it stopped
+/// at a syntax error: feed-rs reports none, so the text is read again with quick-xml as feed-rs
+/// configures it, and the place is given when that read stops with the same error. Only a
+/// failed parse pays for this.
+fn located_error(err: ParseFeedError, text: &str) -> ParseError {
+    let ParseFeedError::XmlReader(xml) = &err else {
+        return map_error(err);
+    };
+    let message = xml.to_string();
+    let Some(at) = first_xml_error(text, &message) else {
+        return map_error(err);
+    };
+    let at = usize::try_from(at).unwrap_or(usize::MAX).min(text.len());
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    ParseError::Malformed(format!("{err} (line {line}, column {column})"))
+}
+
+/// The byte offset at which quick-xml, configured as feed-rs configures it, stops reading `text`
+/// with an error whose message, as feed-rs words it, is `message`.
+fn first_xml_error(text: &str, message: &str) -> Option<u64> {
+    let mut reader = quick_xml::NsReader::from_str(text);
+    let config = reader.config_mut();
+    config.expand_empty_elements = true;
+    config.trim_markup_names_in_closing_tags = true;
+    config.trim_text(false);
+    loop {
+        match reader.read_resolved_event() {
+            Ok((_, quick_xml::events::Event::Eof)) => return None,
+            Ok(_) => {}
+            Err(e) => {
+                return (format!("Parser error: {e}") == message).then(|| reader.error_position());
+            }
+        }
+    }
 }
 
 /// Repairs JSON Feeds that feed-rs's strict schema rejects: numeric item ids (the spec says
@@ -1063,6 +1221,7 @@ fn convert_feed(feed: model::Feed, bases: Option<BaseScan>) -> ParsedFeed {
             .into_iter()
             .map(|e| convert_entry(e, plain_is_text, bases.next().unwrap_or_default()))
             .collect(),
+        repairs: Vec::new(),
     }
 }
 
@@ -1753,6 +1912,86 @@ mod tests {
             Some("<![CDATA[&#55357;]]>\u{FFFD}")
         );
         assert_eq!(repair_char_references("&#8212; &amp; &#x20AC;"), None);
+    }
+
+    #[test]
+    fn bare_ampersands_are_escaped_and_references_cdata_comments_and_instructions_kept() {
+        let cases = [
+            ("AT&T", Some("AT&amp;T")),
+            ("?a=1&b=2&amp;c=3", Some("?a=1&amp;b=2&amp;c=3")),
+            ("a & b; &", Some("a &amp; b; &amp;")),
+            (
+                "&#; &#x; &#12a; &1a; &-x;",
+                Some("&amp;#; &amp;#x; &amp;#12a; &amp;1a; &amp;-x;"),
+            ),
+            ("<a href=\"/?a=1&b=2\">", Some("<a href=\"/?a=1&amp;b=2\">")),
+            ("<![CDATA[a & b]]>&", Some("<![CDATA[a & b]]>&amp;")),
+            ("<!-- & -->&<?pi & ?>", Some("<!-- & -->&amp;<?pi & ?>")),
+            (
+                "<!DOCTYPE rss [<!ENTITY e \"&\">]>&",
+                Some("<!DOCTYPE rss [<!ENTITY e \"&\">]>&amp;"),
+            ),
+            ("&amp; &nbsp; &eacute; &#123; &#x1F; &x:y-z.1; &é;", None),
+            ("<![CDATA[unclosed & ", None),
+        ];
+        for (text, expected) in cases {
+            let got = escape_bare_ampersands(text);
+            assert_eq!(got.as_ref().map(|(t, _)| t.as_str()), expected, "{text}");
+        }
+        assert_eq!(escape_bare_ampersands("a & b & c").map(|(_, n)| n), Some(2));
+        // A text that is a quarter ampersands or more is no feed: not worth doubling.
+        assert_eq!(escape_bare_ampersands("&&&&&&&&"), None);
+        assert!(escape_bare_ampersands("&abc").is_some());
+    }
+
+    #[test]
+    fn a_feed_read_only_after_escaping_its_bare_ampersands_says_so_and_a_good_one_says_nothing() {
+        let rss = |title: &str| {
+            format!(
+                "<rss version=\"2.0\"><channel><title>t</title>\n<item><title>{title}</title>\
+                 <link>http://a.example/?a=1&amp;b=2</link></item></channel></rss>"
+            )
+        };
+        let good = parse_feed(rss("AT&amp;T &nbsp;deal").as_bytes(), None).unwrap();
+        assert!(good.repairs.is_empty(), "{:?}", good.repairs);
+        let repaired = parse_feed(rss("AT&T &nbsp;deal").as_bytes(), None).unwrap();
+        assert_eq!(repaired.repairs, ["1 bare ampersand(s) escaped"]);
+        assert_eq!(repaired.items, good.items);
+        assert_eq!(good.items[0].title.as_deref(), Some("AT&T &nbsp;deal"));
+    }
+
+    #[test]
+    fn xml_errors_say_where_the_reader_stopped() {
+        let err = parse_feed(b"<rss version=\"2.0\"><channel>\n<title>AT&T</title>", None);
+        assert_eq!(
+            err,
+            Err(ParseError::Malformed(
+                "unable to parse XML: Parser error: ill-formed document: entity or character \
+                 reference not closed: `;` not found before end of input (line 2, column 10)"
+                    .into()
+            ))
+        );
+        // Escaping the ampersand leaves another error: the first one is reported, where it is.
+        let err = parse_feed(
+            b"<rss version=\"2.0\"><channel>\n<title>AT&T</title>\n<link>x</lnk></channel></rss>",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("reference not closed") && err.ends_with("(line 2, column 10)"),
+            "{err}"
+        );
+        let err = parse_feed(
+            b"<rss version=\"2.0\"><channel>\n\n<link>x</lnk></channel></rss>",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("</lnk>") && err.ends_with("(line 3, column 8)"),
+            "{err}"
+        );
     }
 
     #[test]

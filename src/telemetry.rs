@@ -265,6 +265,22 @@ fn append_state_gauges(text: &mut String, state: &StoredState<'_>) {
             );
         }
     }
+    if configured().next().is_some() {
+        family(
+            text,
+            "tradefeed_source_moved_permanently",
+            "1 once the source's URL has answered with a permanent redirect (301/308), until the \
+             config gives it another URL.",
+        );
+        for s in configured() {
+            let _ = writeln!(
+                text,
+                "tradefeed_source_moved_permanently{{source=\"{}\"}} {}",
+                label_value(&s.name),
+                u8::from(s.moved_to.is_some())
+            );
+        }
+    }
     if configured().any(|s| s.last_success.is_some()) {
         family(
             text,

@@ -252,6 +252,27 @@ async fn respond(
                 _ => full("404 Not Found", &[], b"not found"),
             }
         }
+        "/deflate-zlib" | "/deflate-raw" | "/gzip-plain" => {
+            // deflate as RFC 9110 says (zlib-wrapped), as some servers send it (the raw
+            // stream), and a plain body labelled gzip.
+            let (coding, body) = match request.path.as_str() {
+                "/deflate-zlib" => ("deflate", zlib(FEED.as_bytes())),
+                "/deflate-raw" => ("deflate", raw_deflate(FEED.as_bytes())),
+                _ => ("gzip", FEED.as_bytes().to_vec()),
+            };
+            let mut headers = feed_headers.to_vec();
+            headers.push(("Content-Encoding", coding.to_string()));
+            full("200 OK", &headers, &body)
+        }
+        "/bomb-deflate-raw" => {
+            // The bomb's deflate stream without its gzip header (10 bytes) and trailer (8).
+            let headers = [("Content-Encoding", "deflate".to_string())];
+            stream.write_all(&head("200 OK", &headers)).await?;
+            for piece in bomb[10..bomb.len() - 8].chunks(16 * 1024) {
+                stream.write_all(piece).await?;
+            }
+            return stream.shutdown().await;
+        }
         "/bomb" | "/bomb-x-gzip" | "/bomb-file" => {
             let mut headers = vec![("Content-Type", "application/rss+xml".to_string())];
             match request.path.as_str() {
@@ -405,6 +426,20 @@ fn shared_bomb() -> Arc<Vec<u8>> {
 fn gzip(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn raw_deflate(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), Compression::default());
     encoder.write_all(data).unwrap();
     encoder.finish().unwrap()
 }
@@ -633,6 +668,29 @@ async fn gzip_bodies_the_client_leaves_compressed_arrive_decompressed() {
             "{path} arrived still compressed or mangled"
         );
     }
+}
+
+#[tokio::test]
+async fn raw_deflate_and_a_plain_body_labelled_gzip_arrive_as_the_feed() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(limits()).unwrap();
+    for path in ["/deflate-zlib", "/deflate-raw", "/gzip-plain"] {
+        let feed = fetched(fetcher.fetch(&get(server.url(path))).await);
+        assert_eq!(String::from_utf8_lossy(&feed.body), FEED, "{path}");
+    }
+    let accepted = server.requests()[0].headers.get("accept-encoding").cloned();
+    assert_eq!(accepted.as_deref(), Some("gzip, deflate, br"));
+}
+
+#[tokio::test]
+async fn a_raw_deflate_bomb_stops_at_the_body_limit_with_bounded_memory() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(limits()).unwrap();
+    let _measuring = MEMORY_MEASURED.lock().await;
+    let peak_before = peak_rss_kib();
+    let outcome = fetcher.fetch(&get(server.url("/bomb-deflate-raw"))).await;
+    assert_eq!(outcome, Err(FetchError::TooLarge { limit: 4 * MIB }));
+    assert_peak_grew_less_than_a_bomb(peak_before);
 }
 
 #[tokio::test]

@@ -1487,3 +1487,172 @@ async fn items_nesting_20000_elements_are_stored_at_most_64_deep_with_their_text
         "shallow HTML is kept as given"
     );
 }
+
+/// Each stored entry's title, link and HTML, by link, after one poll of `xml` served as the one
+/// source of a new config; with the poll's report.
+async fn stored_after_one_poll(
+    xml: String,
+) -> (tradefeed::ingest::PollReport, Vec<(String, String, String)>) {
+    let (dir, report) = fetch_one_feed(xml).await;
+    let db = rusqlite::Connection::open(dir.path().join("tradefeed.db")).unwrap();
+    let rows = db
+        .prepare("SELECT title, coalesce(link, ''), html FROM entries ORDER BY link")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    (report, rows)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bare_ampersands_in_titles_links_and_attributes_are_read_as_if_escaped_and_cdata_is_kept() {
+    // Each feed as a publisher sends it, with bare `&`, and as it should have been written.
+    // CDATA holds `&` and `&amp;` literally: the repair must leave it as it is.
+    let cdata = "<![CDATA[<p>Tom &amp; Jerry & co</p>]]>";
+    let rss_feed = |amp: &str| {
+        rss(
+            "Amp",
+            &[
+                (
+                    "a-1",
+                    &format!("http://amp.example/a?x=1{amp}y=2"),
+                    &format!("Trade AT{amp}T deal"),
+                    cdata,
+                    DATE,
+                ),
+                (
+                    "a-2",
+                    "http://amp.example/b",
+                    "Steel &amp; aluminium &#8212; duties&nbsp;rise",
+                    "Duties &eacute;tendues",
+                    DATE,
+                ),
+            ],
+        )
+    };
+    let atom_feed = |amp: &str| {
+        format!(
+            "<?xml version=\"1.0\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\
+             <title>Amp</title><id>urn:amp</id><updated>2026-11-10T09:00:00Z</updated>\n\
+             <entry><id>urn:amp:1</id><title>Tariffs on US{amp}EU steel</title>\
+             <updated>2026-11-10T09:00:00Z</updated>\
+             <link href=\"http://amp.example/c?x=1&amp;y=2{amp}z=3\"/>\
+             <content type=\"html\">{cdata}</content></entry>\n</feed>\n"
+        )
+    };
+    for (what, feed) in [
+        ("RSS", &rss_feed as &dyn Fn(&str) -> String),
+        ("Atom", &atom_feed),
+    ] {
+        let (report, repaired) = stored_after_one_poll(feed("&")).await;
+        assert_eq!(report.outcome, "ok", "{what}: {:?}", report.error);
+        let (_, escaped) = stored_after_one_poll(feed("&amp;")).await;
+        assert_eq!(
+            repaired, escaped,
+            "{what}: read as if the publisher had escaped them"
+        );
+        assert!(!repaired.is_empty(), "{what}");
+        assert!(
+            repaired
+                .iter()
+                .any(|(_, _, html)| html == "<p>Tom &amp; Jerry & co</p>"),
+            "{what}: the CDATA text is read as written: {repaired:?}"
+        );
+    }
+    let (_, rows) = stored_after_one_poll(rss_feed("&")).await;
+    assert_eq!(rows[0].0, "Trade AT&T deal");
+    assert_eq!(rows[0].1, "http://amp.example/a?x=1&y=2");
+    assert_eq!(rows[1].0, "Steel & aluminium — duties rise", "{rows:?}");
+    let (_, rows) = stored_after_one_poll(atom_feed("&")).await;
+    assert_eq!(rows[0].0, "Tariffs on US&EU steel");
+    assert_eq!(rows[0].1, "http://amp.example/c?x=1&y=2&z=3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_broken_besides_its_bare_ampersand_fails_with_the_ampersand_error_and_its_line() {
+    let feed = |title: &str, link_close: &str| {
+        format!(
+            "<?xml version=\"1.0\"?>\n<rss version=\"2.0\"><channel><title>t</title>\n\
+             <item><guid>b-1</guid><title>{title}</title>\n\
+             <link>http://amp.example/1</{link_close}></item></channel></rss>\n"
+        )
+    };
+    let (_, broken_twice) = fetch_one_feed(feed("AT&T deal", "lnk")).await;
+    assert_eq!(broken_twice.outcome, "parse");
+    let error = broken_twice.error.unwrap();
+    assert!(
+        error.contains("entity or character reference not closed")
+            && error.contains("(line 3, column 32)"),
+        "the original error, where it is: {error}"
+    );
+    let (_, broken_otherwise) = fetch_one_feed(feed("AT&amp;T deal", "lnk")).await;
+    assert_eq!(broken_otherwise.outcome, "parse");
+    let error = broken_otherwise.error.unwrap();
+    assert!(
+        error.contains("expected `</link>`, but `</lnk>` was found")
+            && error.contains("(line 4, column 27)"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_redirect_is_shown_escaped_on_the_status_page_and_in_the_metrics() {
+    let server = FeedServer::start().await;
+    // The target's query string has an `&`, which the page must escape.
+    let new_url = format!("{}?from=old&via=<301>", server.url("new.xml"));
+    for (path, status) in [("old.xml", 301), ("temporary.xml", 302)] {
+        server.put(
+            path,
+            Resource {
+                status,
+                headers: vec![("Location".into(), new_url.clone())],
+                ..Resource::feed("")
+            },
+        );
+    }
+    server.put("new.xml", one_item_feed("m-1"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &[
+            ("Moved", server.url("old.xml")),
+            ("Borrowed", server.url("temporary.xml")),
+        ],
+        "",
+    );
+    let config = Config::load(&path).unwrap();
+    let reports = fetch_pass(&config).await;
+    assert!(reports.iter().all(|r| r.outcome == "ok"), "{reports:?}");
+    let stored = state(&config, "Moved").await.moved_to.unwrap();
+    assert!(stored.contains("?from=old&via="), "{stored}");
+
+    let (base, cancel, handle) = common::start_daemon(config).await;
+    let (status, page) = common::get_text(&format!("{base}/")).await;
+    assert_eq!(status, 200);
+    let row = |name: &str| {
+        let start = page.find(&format!("<tr><td>{name}</td>")).expect(name);
+        page[start..start + page[start..].find("</tr>").unwrap()].to_string()
+    };
+    let escaped = html_escape::encode_text(&stored).into_owned();
+    assert!(escaped.contains("&amp;"), "{escaped}");
+    assert!(
+        row("Moved").contains(&format!(
+            "moved permanently to {escaped}: update the config"
+        )),
+        "{}",
+        row("Moved")
+    );
+    assert!(!page.contains(&stored), "every value is escaped");
+    assert!(
+        !row("Borrowed").contains("moved"),
+        "a temporary redirect is no move"
+    );
+    let (_, metrics) = common::get_text(&format!("{base}/metrics")).await;
+    assert!(
+        metrics.contains("tradefeed_source_moved_permanently{source=\"Moved\"} 1")
+            && metrics.contains("tradefeed_source_moved_permanently{source=\"Borrowed\"} 0"),
+        "{metrics}"
+    );
+    common::stop_daemon(cancel, handle).await;
+}

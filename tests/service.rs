@@ -120,6 +120,7 @@ async fn a_source_removed_from_the_config_leaves_the_per_source_gauges() {
             .map(str::to_string)
             .collect()
     };
+    // A polled source has three: consecutive failures, last success and moved permanently.
     let scrape_when_polled = |base: String| async move {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
@@ -151,14 +152,14 @@ async fn a_source_removed_from_the_config_leaves_the_per_source_gauges() {
         assert!(tokio::time::Instant::now() < deadline, "{metrics}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert_eq!(gauges(&metrics, "GaugeKept").len(), 2, "{metrics}");
+    assert_eq!(gauges(&metrics, "GaugeKept").len(), 3, "{metrics}");
     stop_daemon(cancel, handle).await;
 
     write_config(dir.path(), &both[..1], "");
     let (base, cancel, handle) = start_daemon(Config::load(&path).unwrap()).await;
     let metrics = scrape_when_polled(base).await;
     stop_daemon(cancel, handle).await;
-    assert_eq!(gauges(&metrics, "GaugeKept").len(), 2, "{metrics}");
+    assert_eq!(gauges(&metrics, "GaugeKept").len(), 3, "{metrics}");
     assert_eq!(gauges(&metrics, "GaugeDropped").len(), 0, "{metrics}");
     // Counters are cumulative: the removed source's polls stay counted until a restart.
     assert!(
@@ -179,7 +180,7 @@ async fn a_source_removed_from_the_config_leaves_the_per_source_gauges() {
     let (base, cancel, handle) = start_daemon(Config::load(&path).unwrap()).await;
     let metrics = scrape_when_polled(base).await;
     stop_daemon(cancel, handle).await;
-    assert_eq!(gauges(&metrics, "GaugeKept").len(), 2, "{metrics}");
+    assert_eq!(gauges(&metrics, "GaugeKept").len(), 3, "{metrics}");
     assert_eq!(gauges(&metrics, "GaugeDropped").len(), 0, "{metrics}");
 }
 

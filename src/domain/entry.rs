@@ -9,6 +9,10 @@ pub struct ParsedFeed {
     pub link: Option<String>,
     /// Items in document order.
     pub items: Vec<RawItem>,
+    /// What the parser had to repair in the document before it could read it (say "2 bare
+    /// ampersand(s) escaped"), one phrase each; empty for a well-formed feed. Logged, so an
+    /// operator can tell the publisher.
+    pub repairs: Vec<String>,
 }
 
 /// One item exactly as the feed carried it (text may hold HTML and entities).

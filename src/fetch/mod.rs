@@ -308,10 +308,9 @@ impl Fetcher {
     /// Builds the clients with the given limits, on the system's resolver.
     ///
     /// Redirects are not followed by the clients (see [`Fetcher::fetch`]); bodies are
-    /// decompressed (gzip, brotli, deflate) before they are counted against the size limit.
-    /// The clients decode only a Content-Encoding spelled exactly `gzip`; the gzip bodies they
-    /// leave alone (`x-gzip`, `GZIP`, a gzip file sent with no coding) are inflated after the
-    /// read, within the same limit.
+    /// decompressed (gzip, brotli, deflate) and counted against the size limit: brotli as it
+    /// is read, gzip and deflate (in any spelling, raw deflate too, and a gzip file sent with
+    /// no coding) after the read, which counts the bytes as sent, within the same limit.
     pub fn new(limits: FetchLimits) -> Result<Fetcher, FetchError> {
         Fetcher::with_network(limits, Network::system())
     }
@@ -678,9 +677,17 @@ fn build_client(
         // A per-read inactivity bound inside the client; the total bound around the whole
         // exchange (see `fetch`) is what stops a server that keeps a read alive by dripping.
         .read_timeout(limits.total_timeout.min(LONGEST_TIMER))
-        .gzip(true)
+        // gzip and deflate are decoded after the read (see `response::decode_body`), so that a
+        // raw deflate stream or a plain body labelled gzip can be read; the client would fail
+        // on both as it reads. Brotli it decodes as it reads. Accept-Encoding names all three,
+        // as the client would.
+        .gzip(false)
+        .deflate(false)
         .brotli(true)
-        .deflate(true)
+        .default_headers(reqwest::header::HeaderMap::from_iter([(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, deflate, br"),
+        )]))
         .user_agent(limits.user_agent.as_str())
         .pool_max_idle_per_host(limits.per_host_concurrency.max(1))
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)

@@ -83,8 +83,9 @@ pub(super) async fn finish(
         .min(limit)
         .min(1024 * 1024);
     let mut body = Vec::with_capacity(usize::try_from(initial).unwrap_or(0));
-    // `chunk` yields decompressed bytes, so a small gzip bomb stops at the limit, not at its
-    // inflated size.
+    // `chunk` yields the bytes as sent for gzip and deflate (inflated below, within the same
+    // limit) and decompressed ones for brotli, so a small brotli bomb stops at the limit, not
+    // at its inflated size.
     while let Some(chunk) = response
         .chunk()
         .await
@@ -95,13 +96,13 @@ pub(super) async fn finish(
         }
         body.extend_from_slice(&chunk);
     }
-    if still_gzipped(content_encoding.as_deref(), &body) {
-        // Up to `limit` bytes of inflating: CPU work, kept off the async threads.
-        body = tokio::task::spawn_blocking(move || gunzip(&body, limit))
-            .await
-            .map_err(|error| {
-                FetchError::Transport(format!("inflating the gzip body failed: {error}"))
-            })??;
+    if needs_decoding(content_encoding.as_deref(), &body) {
+        // Up to `limit` bytes of inflating per layer: CPU work, kept off the async threads.
+        body = tokio::task::spawn_blocking(move || {
+            decode_body(content_encoding.as_deref(), body, limit)
+        })
+        .await
+        .map_err(|error| FetchError::Transport(format!("inflating the body failed: {error}")))??;
     }
     tracing::Span::current().record("bytes", body.len());
     Ok(FetchOutcome::Fetched(FetchedFeed {
@@ -115,40 +116,127 @@ pub(super) async fn finish(
 /// The first two bytes of every gzip member (RFC 1952 §2.3.1).
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Whether the body still carries a gzip layer after the client's own decoding.
-///
-/// The client inflates only a `Content-Encoding` of exactly `gzip`. Coding names are
-/// case-insensitive and `x-gzip` is `gzip` (RFC 9110 §8.4.1, §8.4.1.3), so `GZIP` or `x-gzip`
-/// arrive compressed. A body that starts with the gzip magic is one too, whatever the headers
-/// say: a `.xml.gz` file served with no coding, or a feed compressed twice. No feed can start
-/// with byte 0x1f (neither XML nor JSON may), so the magic cannot be the start of a plain feed.
-fn still_gzipped(content_encoding: Option<&str>, body: &[u8]) -> bool {
-    if body.is_empty() {
-        return false;
-    }
-    body.starts_with(&GZIP_MAGIC) || content_encoding.is_some_and(names_only_gzip)
+/// Whether [`decode_body`] has anything to do: a gzip or deflate coding (which the clients
+/// leave to us), or a body that starts with the gzip magic.
+fn needs_decoding(content_encoding: Option<&str>, body: &[u8]) -> bool {
+    !body.is_empty()
+        && (body.starts_with(&GZIP_MAGIC)
+            || content_encoding
+                .and_then(only_coding)
+                .is_some_and(|coding| matches!(coding.as_str(), "gzip" | "x-gzip" | "deflate")))
 }
 
-/// A Content-Encoding list whose one coding, besides `identity`, is gzip in any spelling.
-fn names_only_gzip(value: &str) -> bool {
+/// Removes the body's content coding, each layer inflated within `limit` (a bomb costs its
+/// compressed size plus the limit, never its inflated size).
+///
+/// The clients leave gzip and deflate to us (only brotli is decoded as it is read), so that
+/// what lenient readers accept can be: coding names are case-insensitive and `x-gzip` is gzip
+/// (RFC 9110 §8.4.1, §8.4.1.3); a `deflate` body is meant to be zlib-wrapped (RFC 9110
+/// §8.4.1.2) but some servers send the raw deflate stream, which is inflated as such when it
+/// does not start with a zlib header; and a body labelled gzip that
+/// is not (no gzip magic) but starts as a feed does (`<` or `{`, after a byte-order mark and
+/// white space) was sent uncompressed with a wrong label, and is taken as sent. Then a body that
+/// still starts with the gzip magic is inflated once more, whatever the headers say: a `.xml.gz`
+/// file served with no coding, or a feed compressed twice. No feed can start with byte 0x1f
+/// (neither XML nor JSON may), so the magic cannot be the start of a plain feed.
+fn decode_body(
+    content_encoding: Option<&str>,
+    mut body: Vec<u8>,
+    limit: u64,
+) -> Result<Vec<u8>, FetchError> {
+    match content_encoding.and_then(only_coding).as_deref() {
+        Some("gzip" | "x-gzip") if body.starts_with(&GZIP_MAGIC) || !starts_as_a_feed(&body) => {
+            body = gunzip(&body, limit)?;
+        }
+        Some("deflate") if !body.is_empty() => body = inflate_deflate(&body, limit)?,
+        _ => {}
+    }
+    if body.starts_with(&GZIP_MAGIC) {
+        body = gunzip(&body, limit)?;
+    }
+    Ok(body)
+}
+
+/// The one coding of a Content-Encoding list besides `identity`, lowercased; `None` for none
+/// or several (which neither we nor the clients decode).
+fn only_coding(value: &str) -> Option<String> {
     let mut codings = value
         .split(',')
         .map(str::trim)
         .filter(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity"));
     match (codings.next(), codings.next()) {
-        (Some(coding), None) => {
-            coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip")
+        (Some(coding), None) => Some(coding.to_ascii_lowercase()),
+        _ => None,
+    }
+}
+
+/// Whether a body starts as an XML or JSON feed does: `<` or `{` after an optional byte-order
+/// mark and white space, or a UTF-16 byte-order mark. No gzip or deflate stream starting so is
+/// mistaken for one: gzip starts 0x1f 0x8b, which is neither.
+fn starts_as_a_feed(body: &[u8]) -> bool {
+    if body.starts_with(&[0xff, 0xfe]) || body.starts_with(&[0xfe, 0xff]) {
+        return true;
+    }
+    let body = body.strip_prefix(&[0xef, 0xbb, 0xbf]).unwrap_or(body);
+    body.iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'<' || b == b'{')
+}
+
+/// Whether `body` starts with a zlib header (RFC 1950 §2.2): deflate, a window of at most
+/// 32 KiB, and the check bits right.
+fn has_zlib_header(body: &[u8]) -> bool {
+    match body {
+        [cmf, flg, ..] => {
+            cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0
         }
         _ => false,
+    }
+}
+
+/// Inflates a `deflate` body: zlib-wrapped as RFC 9110 says, else the raw deflate stream some
+/// servers send. A raw stream cannot pass for a zlib header: its first block header would have
+/// to be a non-final stored block (the low three bits 0) with its padding bit set, and
+/// encoders pad with zeros.
+fn inflate_deflate(compressed: &[u8], limit: u64) -> Result<Vec<u8>, FetchError> {
+    let len = compressed.len();
+    if has_zlib_header(compressed) {
+        inflate(
+            flate2::read::ZlibDecoder::new(compressed),
+            len,
+            limit,
+            "deflate",
+        )
+    } else {
+        inflate(
+            flate2::read::DeflateDecoder::new(compressed),
+            len,
+            limit,
+            "deflate",
+        )
     }
 }
 
 /// Inflates one gzip layer (all members of it), stopping as soon as the output passes `limit`:
 /// a bomb costs its compressed size plus the limit, never its inflated size.
 fn gunzip(compressed: &[u8], limit: u64) -> Result<Vec<u8>, FetchError> {
-    use std::io::Read as _;
-    let mut decoder = flate2::read::MultiGzDecoder::new(compressed);
-    let mut inflated = Vec::with_capacity(compressed.len().saturating_mul(4).min(1024 * 1024));
+    inflate(
+        flate2::read::MultiGzDecoder::new(compressed),
+        compressed.len(),
+        limit,
+        "gzip",
+    )
+}
+
+/// Reads `decoder` to its end, stopping as soon as the output passes `limit`; a broken stream is
+/// a transport error naming the `coding`.
+fn inflate(
+    mut decoder: impl std::io::Read,
+    compressed_len: usize,
+    limit: u64,
+    coding: &str,
+) -> Result<Vec<u8>, FetchError> {
+    let mut inflated = Vec::with_capacity(compressed_len.saturating_mul(4).min(1024 * 1024));
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
         let read = match decoder.read(&mut buffer) {
@@ -157,7 +245,7 @@ fn gunzip(compressed: &[u8], limit: u64) -> Result<Vec<u8>, FetchError> {
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(error) => {
                 return Err(FetchError::Transport(format!(
-                    "error decoding gzip-compressed body: {error}"
+                    "error decoding {coding}-compressed body: {error}"
                 )));
             }
         };
@@ -400,28 +488,86 @@ mod tests {
         encoder.finish().unwrap()
     }
 
+    fn deflate(data: &[u8], zlib: bool) -> Vec<u8> {
+        use std::io::Write as _;
+        let level = flate2::Compression::default();
+        if zlib {
+            let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), level);
+            encoder.write_all(data).unwrap();
+            encoder.finish().unwrap()
+        } else {
+            let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), level);
+            encoder.write_all(data).unwrap();
+            encoder.finish().unwrap()
+        }
+    }
+
     #[test]
-    fn gzip_in_any_spelling_or_by_its_magic_is_still_to_be_inflated() {
-        let compressed = gzip(b"<rss/>");
-        let cases: &[(Option<&str>, &[u8], bool)] = &[
-            (None, b"<rss/>", false),
-            (None, &compressed, true),
-            // What the client decodes itself never reaches us with its header.
-            (Some("x-gzip"), &compressed, true),
-            (Some("GZIP"), &compressed, true),
-            (Some(" X-Gzip "), &compressed, true),
-            (Some("identity, x-gzip"), &compressed, true),
-            // Claimed but not gzip: inflating it reports the broken body.
-            (Some("x-gzip"), b"<rss/>", true),
-            (Some("identity"), b"<rss/>", false),
-            (Some("br"), b"<rss/>", false),
-            (Some("DEFLATE"), b"<rss/>", false),
-            (Some("x-gzip, br"), b"<rss/>", false),
-            (Some(""), b"<rss/>", false),
-            (Some("x-gzip"), b"", false),
+    fn bodies_are_decoded_by_coding_in_any_spelling_by_the_gzip_magic_or_taken_as_sent() {
+        let feed = b"<rss/>".as_slice();
+        let gzipped = gzip(feed);
+        // Content-Encoding, body, and the body decoded or the error's kind.
+        type Case<'a> = (Option<&'a str>, Vec<u8>, Result<&'a [u8], &'a str>);
+        let cases: &[Case] = &[
+            (None, feed.to_vec(), Ok(feed)),
+            (None, gzipped.clone(), Ok(feed)),
+            (Some("gzip"), gzipped.clone(), Ok(feed)),
+            (Some("x-gzip"), gzipped.clone(), Ok(feed)),
+            (Some("GZIP"), gzipped.clone(), Ok(feed)),
+            (Some(" X-Gzip "), gzipped.clone(), Ok(feed)),
+            (Some("identity, x-gzip"), gzipped.clone(), Ok(feed)),
+            (Some("gzip"), gzip(&gzipped), Ok(feed)),
+            // Labelled gzip, sent plain: taken as sent when it starts as a feed does.
+            (Some("gzip"), feed.to_vec(), Ok(feed)),
+            (
+                Some("x-gzip"),
+                b"\xef\xbb\xbf \n{\"a\":1}".to_vec(),
+                Ok(b"\xef\xbb\xbf \n{\"a\":1}"),
+            ),
+            // Claimed but neither gzip nor a feed: inflating it reports the broken body.
+            (Some("gzip"), b"garbage".to_vec(), Err("transport")),
+            (
+                Some("gzip"),
+                gzipped[..gzipped.len() / 2].to_vec(),
+                Err("transport"),
+            ),
+            (Some("deflate"), deflate(feed, true), Ok(feed)),
+            (Some("Deflate"), deflate(feed, false), Ok(feed)),
+            (Some("deflate"), b"garbage".to_vec(), Err("transport")),
+            (Some("identity"), feed.to_vec(), Ok(feed)),
+            (Some("br"), feed.to_vec(), Ok(feed)),
+            (Some("x-gzip, br"), feed.to_vec(), Ok(feed)),
+            (Some(""), feed.to_vec(), Ok(feed)),
         ];
         for (coding, body, expected) in cases {
-            assert_eq!(still_gzipped(*coding, body), *expected, "{coding:?}");
+            let decoded = if needs_decoding(*coding, body) {
+                decode_body(*coding, body.clone(), 1000)
+            } else {
+                Ok(body.clone())
+            };
+            assert_eq!(
+                decoded.as_deref().map_err(FetchError::kind),
+                *expected,
+                "{coding:?} {body:?}"
+            );
+        }
+        assert!(!needs_decoding(Some("gzip"), b""));
+    }
+
+    #[test]
+    fn a_deflate_bomb_stops_at_the_limit_raw_or_zlib() {
+        let data = vec![0u8; 1_000_000];
+        for zlib in [true, false] {
+            let compressed = deflate(&data, zlib);
+            assert!(compressed.len() < 10_000);
+            assert_eq!(
+                decode_body(Some("deflate"), compressed.clone(), 999_999),
+                Err(FetchError::TooLarge { limit: 999_999 })
+            );
+            assert_eq!(
+                decode_body(Some("deflate"), compressed, 1_000_000),
+                Ok(data.clone())
+            );
         }
     }
 

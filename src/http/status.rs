@@ -173,8 +173,16 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
             && s.last_success.is_some()
             && s.last_new_entry
                 .is_none_or(|t| now - t > chrono::Duration::days(14));
+        // A 301/308 seen on the source's last redirect: the feed is read, but from elsewhere,
+        // and the operator should update the config (as `tradefeed sources` says).
+        let moved = s.moved_to.as_deref().map_or_else(String::new, |to| {
+            format!(
+                "<div class=\"bad\">moved permanently to {}: update the config</div>",
+                esc(to)
+            )
+        });
         html.push_str(&format!(
-            "<tr><td>{}</td><td class=\"{}\">{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+            "<tr><td>{}</td><td class=\"{}\">{}{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td></tr>",
             esc(&s.name),
             if s.consecutive_failures > 0 || s.disabled_reason.is_some() {
@@ -184,6 +192,7 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
             },
             esc(&status),
             if stale { " (stale)" } else { "" },
+            moved,
             when(s.last_success),
             // The stored due time of a source the scheduler skips is no promise: say why.
             idle.map_or_else(
