@@ -434,4 +434,45 @@ async fn discover_toml_prints_no_block_for_a_feed_already_configured_but_names_i
             server.url("feed.xml")
         )
     );
+
+    // A configured URL that has moved permanently: the block would name the new URL, and the
+    // config would then poll the feed twice, under two names.
+    server.put(
+        "old-steel.xml",
+        common::Resource {
+            status: 301,
+            body: Vec::new(),
+            content_type: "text/plain".into(),
+            headers: vec![("Location".into(), server.url("feed.xml"))],
+        },
+    );
+    std::fs::write(
+        &config,
+        format!(
+            "{base}\n[[sources]]\nname = \"Old steel\"\nurl = \"{}\"\n",
+            server.url("old-steel.xml")
+        ),
+    )
+    .unwrap();
+    let moved_config = std::fs::read_to_string(&config).unwrap();
+    let moved_config = common::replaced(
+        &moved_config,
+        &format!("name = \"Steel\"\nurl = \"{}\"", server.url("feed.xml")),
+        &format!("name = \"Steel\"\nurl = \"{}\"", server.url("other.xml")),
+    );
+    std::fs::write(&config, &moved_config).unwrap();
+    let o = common::tradefeed_command(
+        &config,
+        &["discover", "--toml", &server.url("old-steel.xml")],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "# {} is already configured, as source \"Old steel\"\n\n",
+            server.url("old-steel.xml")
+        )
+    );
 }

@@ -296,7 +296,13 @@ fn reloads_warn_about_a_listen_or_database_change_only_while_it_differs_from_wha
         "path = \"tradefeed.db\"",
         "path = \"other.db\"",
     );
-    let mut child = run_daemon(&config, Stdio::piped());
+    // The daemon reads its config through a symlinked folder, as `/etc/tradefeed` → a
+    // mounted volume: the database path it opens is not the file's real path, and a reload
+    // must still see the one asked for as the one in use.
+    let links = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(dir.path(), links.path().join("etc")).unwrap();
+    let linked_config = links.path().join("etc").join(config.file_name().unwrap());
+    let mut child = run_daemon(&linked_config, Stdio::piped());
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut until = |needle: &str| log_until(&mut lines, needle);
     // Through the file watcher alone: a SIGHUP as well could reload one edit twice, and the

@@ -447,8 +447,13 @@ async fn discover(cli: &Cli, url: &str, toml: bool) -> anyhow::Result<ExitCode> 
                     .permanent_redirect
                     .as_deref()
                     .unwrap_or(url);
-                let block = match configured.source_of(source_url) {
-                    Some(name) => already_configured(source_url, name),
+                // Configured under either URL, it is polled already: a source at the URL given
+                // that moved permanently is told so by `sources` and the status page.
+                let configured_as = [source_url, url]
+                    .into_iter()
+                    .find_map(|u| configured.source_of(u).map(|name| (u, name)));
+                let block = match configured_as {
+                    Some((configured_url, name)) => already_configured(configured_url, name),
                     None => {
                         let names =
                             source_names([(feed.title.as_deref(), source_url)], &configured.names);

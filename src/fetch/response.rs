@@ -217,15 +217,24 @@ fn inflate_deflate(compressed: &[u8], limit: u64) -> Result<Vec<u8>, FetchError>
     }
 }
 
-/// Inflates one gzip layer (all members of it), stopping as soon as the output passes `limit`:
-/// a bomb costs its compressed size plus the limit, never its inflated size.
+/// Inflates one gzip layer, member after member while another starts with the gzip magic,
+/// stopping as soon as the output passes `limit`: a bomb costs its compressed size plus the
+/// limit, never its inflated size. Bytes after the last member (a newline, the zero padding
+/// some servers add) are ignored, as other clients ignore them and our HTTP client's own
+/// decoder did: read as the start of one more member, they failed a feed that had worked.
 fn gunzip(compressed: &[u8], limit: u64) -> Result<Vec<u8>, FetchError> {
-    inflate(
-        flate2::read::MultiGzDecoder::new(compressed),
-        compressed.len(),
-        limit,
-        "gzip",
-    )
+    let mut inflated = Vec::with_capacity(compressed.len().saturating_mul(4).min(1024 * 1024));
+    let mut rest = compressed;
+    loop {
+        // Over a slice, the decoder reads no further than its member's trailer.
+        let mut member = flate2::bufread::GzDecoder::new(rest);
+        inflate_into(&mut member, &mut inflated, limit, "gzip")?;
+        rest = member.into_inner();
+        if !rest.starts_with(&GZIP_MAGIC) {
+            break;
+        }
+    }
+    Ok(inflated)
 }
 
 /// Reads `decoder` to its end, stopping as soon as the output passes `limit`; a broken stream is
@@ -237,6 +246,17 @@ fn inflate(
     coding: &str,
 ) -> Result<Vec<u8>, FetchError> {
     let mut inflated = Vec::with_capacity(compressed_len.saturating_mul(4).min(1024 * 1024));
+    inflate_into(&mut decoder, &mut inflated, limit, coding)?;
+    Ok(inflated)
+}
+
+/// [`inflate`] into `inflated`, counting what it already holds against `limit`.
+fn inflate_into(
+    decoder: &mut impl std::io::Read,
+    inflated: &mut Vec<u8>,
+    limit: u64,
+    coding: &str,
+) -> Result<(), FetchError> {
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
         let read = match decoder.read(&mut buffer) {
@@ -254,7 +274,7 @@ fn inflate(
         }
         inflated.extend_from_slice(&buffer[..read]);
     }
-    Ok(inflated)
+    Ok(())
 }
 
 /// The absolute redirect target, if the response has a Location header.
@@ -517,6 +537,16 @@ mod tests {
             (Some(" X-Gzip "), gzipped.clone(), Ok(feed)),
             (Some("identity, x-gzip"), gzipped.clone(), Ok(feed)),
             (Some("gzip"), gzip(&gzipped), Ok(feed)),
+            // Bytes after the last member (a newline, zero padding) are ignored, as other
+            // clients ignore them; a second member is read on.
+            (Some("gzip"), [&gzipped[..], b"\n"].concat(), Ok(feed)),
+            (Some("gzip"), [&gzipped[..], &[0u8; 16]].concat(), Ok(feed)),
+            (None, [&gzipped[..], b"\r\n"].concat(), Ok(feed)),
+            (
+                Some("gzip"),
+                [gzip(b"<rss>"), gzip(b"</rss>"), b"\n".to_vec()].concat(),
+                Ok(b"<rss></rss>"),
+            ),
             // Labelled gzip, sent plain: taken as sent when it starts as a feed does.
             (Some("gzip"), feed.to_vec(), Ok(feed)),
             (
@@ -569,6 +599,17 @@ mod tests {
                 Ok(data.clone())
             );
         }
+    }
+
+    #[test]
+    fn the_limit_counts_every_gzip_member_together() {
+        let member = gzip(&[b'x'; 600]);
+        let two = [member.clone(), member].concat();
+        assert_eq!(gunzip(&two, 1200).map(|b| b.len()), Ok(1200));
+        assert_eq!(
+            gunzip(&two, 1199),
+            Err(FetchError::TooLarge { limit: 1199 })
+        );
     }
 
     #[test]

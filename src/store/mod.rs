@@ -189,6 +189,7 @@ impl Store {
         // through a symlink, a second process would otherwise take a lock of its own beside
         // the link and write the same database as a running daemon. (`display` keeps the path
         // as the operator wrote it, for messages.)
+        let written = path;
         let resolved = resolved(path);
         let path = resolved.as_path();
         let mut lock = match access {
@@ -330,7 +331,10 @@ impl Store {
 
         Ok(Store {
             inner: Arc::new(Inner {
-                path: path.to_path_buf(),
+                // As the operator wrote it: what the log shows, and what a reload compares the
+                // config's path with (the resolved one would differ for any relative path or
+                // symlinked folder, and each reload would warn of a change that is none).
+                path: written.to_path_buf(),
                 writer: Mutex::new(writer),
                 writer_thread: Mutex::new(writer_thread),
                 readers: Mutex::new(readers),
