@@ -1245,6 +1245,7 @@ mod tests {
             identity: identity.into(),
             title: title.into(),
             earlier_title: None,
+            content_hash_with_dates: String::new(),
             content_hash_with_pixels: None,
             link: Some(format!("http://a.example/{identity}")),
             canonical_url: Some(format!("http://a.example/{identity}")),

@@ -1509,6 +1509,7 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
                 identity: identity.into(),
                 title: format!("Steel duties story {identity}"),
                 earlier_title: None,
+                content_hash_with_dates: String::new(),
                 content_hash_with_pixels: None,
                 link: Some(link.into()),
                 canonical_url: Some(link.into()),

@@ -88,11 +88,16 @@ pub struct Entry {
     pub text: String,
     /// Hash of the normalized title + text: equal for byte-different copies of the same text.
     pub fingerprint: String,
-    /// Hash of everything we store for the entry: a change means the item was edited.
+    /// Hash of what a reader sees of the entry (title, link, HTML, authors; not its dates): a
+    /// change means the item was edited.
     pub content_hash: String,
-    /// When the HTML holds a tracking pixel, the content hash releases before pixels were left
-    /// out of it wrote (the same form, pixels counted). Not stored; a row holding it is
+    /// The content hash releases before dates were left out of it wrote (form `4:`, over the
+    /// dates the feed gave; tracking pixels left out). Not stored; a row holding it is
     /// recognised as unedited (see `normalize::is_earlier_hash_of`).
+    pub content_hash_with_dates: String,
+    /// When the HTML holds a tracking pixel, the content hash releases before pixels were left
+    /// out of it wrote (form `4:`, over the dates, pixels counted). Not stored; recognised as
+    /// `content_hash_with_dates` is.
     pub content_hash_with_pixels: Option<String>,
     /// The URL relative URLs in `html` resolve against when the feed's `xml:base` makes it
     /// differ from the URL the feed was fetched from (`None`: that URL). Stored per entry
@@ -107,7 +112,9 @@ pub struct EarlierTitle {
     pub title: String,
     /// The current form's content hash with this title in place of the entry's.
     pub content_hash: String,
-    /// The same with tracking pixels counted, when the HTML holds one (see
+    /// The same in form `4:` (see `Entry::content_hash_with_dates`).
+    pub content_hash_with_dates: String,
+    /// The same in form `4:` with tracking pixels counted, when the HTML holds one (see
     /// `Entry::content_hash_with_pixels`).
     pub content_hash_with_pixels: Option<String>,
 }

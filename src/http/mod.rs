@@ -2492,6 +2492,7 @@ mod tests {
                         identity: format!("item-{i}"),
                         title: format!("Steel duties, round {i}"),
                         earlier_title: None,
+                        content_hash_with_dates: String::new(),
                         content_hash_with_pixels: None,
                         base_url: None,
                         link: Some(format!("http://wire.example/{i}")),

@@ -93,8 +93,9 @@ pub struct ContentParts<'a> {
     pub html: &'a str,
     /// Author names.
     pub authors: &'a [String],
-    /// Publication time: for [`content_hash`], the one the feed gave (`None` when it gave
-    /// none); earlier forms hashed the resolved time (see [`ContentParts::resolved`]).
+    /// Publication time, which [`content_hash`] leaves out: for the form `4:` (see
+    /// [`content_hashes`]), the one the feed gave (`None` when it gave none); earlier forms
+    /// hashed the resolved time (see [`ContentParts::resolved`]).
     pub published: Option<DateTime<Utc>>,
     /// Last update time, as `published`.
     pub updated: Option<DateTime<Utc>>,
@@ -121,12 +122,17 @@ impl<'a> ContentParts<'a> {
     }
 }
 
-/// What starts every content hash written now. Earlier forms: `3:` (the same, but over the
-/// resolved dates: the fetch time for an item without one, so such items looked edited on
-/// every poll), `2:` (as `3:`, counting every attribute of the HTML's tags) and bare hex (over
-/// sanitized HTML, from releases that stored it); see [`HashForm`]. Releases before tracking
-/// pixels were left out wrote `4:` hashes that counted them (see [`content_hashes`]).
-pub const CONTENT_HASH_PREFIX: &str = "4:";
+/// What starts every content hash written now. Earlier forms: `4:` (the same, but also over
+/// the published and updated dates the feed gave, so a feed that re-stamps its dates at every
+/// request made its items look edited at every poll; releases before tracking pixels were
+/// left out wrote it with them counted), `3:` (as `4:`, but over the resolved dates: the fetch
+/// time for an item without one), `2:` (as `3:`, counting every attribute of the HTML's tags)
+/// and bare hex (over sanitized HTML, from releases that stored it); see [`HashForm`] and
+/// [`content_hashes`].
+pub const CONTENT_HASH_PREFIX: &str = "5:";
+
+/// The prefix of content hashes over the dates the feed gave.
+const GIVEN_DATES_PREFIX: &str = "4:";
 
 /// The prefix of content hashes over the resolved dates.
 const RESOLVED_DATES_PREFIX: &str = "3:";
@@ -134,25 +140,41 @@ const RESOLVED_DATES_PREFIX: &str = "3:";
 /// The prefix of content hashes that counted every attribute.
 const ALL_ATTRIBUTES_PREFIX: &str = "2:";
 
-/// `4:` and the xxh3-128 hex over title, link, HTML, authors and the published and updated
-/// dates the feed gave (whether it gave them, and which): a change means the item was edited.
-/// A missing, unparseable or future date is hashed as the feed gave it, not as the time that
-/// stands in for it, so such an item is not taken for an edit on every poll. The HTML is
+/// `5:` and the xxh3-128 hex over title, link, HTML and authors: a change means the item was
+/// edited. The dates are not hashed: many CMSs stamp every item's `<pubDate>` (or `<updated>`)
+/// with the time of the request, and a date alone is no edit a reader could see. The HTML is
 /// hashed as far as a reader can see it (see [`for_each_shown_part`]): without comments,
 /// without the content of the elements no output shows (`script`, `style`, `iframe` and the
 /// like), without the attributes the sanitizer drops (`class`, `style`, `id`, `data-*`,
 /// handlers) and without tracking pixels (see [`super::is_tracking_pixel`]), which no output
-/// serves. A feed that varies a nonce, a timing comment, a tracking attribute or a pixel's URL
-/// per request does not make its items look edited.
+/// serves. A feed that varies a date, a nonce, a timing comment, a tracking attribute or a
+/// pixel's URL per request does not make its items look edited.
 pub fn content_hash(parts: &ContentParts<'_>) -> String {
-    content_hashes(parts).0
+    content_hashes(parts).current
 }
 
-/// [`content_hash`], and when the HTML holds a tracking pixel, the hash releases before pixels
-/// were left out wrote in the same form (`4:`, pixels counted): a row holding that one is
-/// recognised as unedited. Pixels were left out without a new prefix, so that the hashes of
-/// items without one (most) did not move: no row has to be rewritten on the upgrade.
-pub fn content_hashes(parts: &ContentParts<'_>) -> (String, Option<String>) {
+/// An item's content hash in the current form and in the forms of `4:` that earlier releases
+/// wrote for it (see [`content_hashes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentHashes {
+    /// [`content_hash`].
+    pub current: String,
+    /// Form `4:`, over the dates the feed gave (`parts.published` and `parts.updated`),
+    /// tracking pixels left out: what releases from 7273dfa until dates were left out wrote
+    /// (and earlier ones, for an item without a pixel).
+    pub given_dates: String,
+    /// Form `4:` with tracking pixels counted, when the HTML holds one: what releases before
+    /// 7273dfa wrote for such an item.
+    pub given_dates_with_pixels: Option<String>,
+}
+
+/// [`content_hash`], with the `4:` hashes releases before it wrote for the same item, so that
+/// a row holding one is recognised as unedited (see `normalize::is_earlier_hash_of`). One
+/// walk over the HTML, and the fields are hashed once: `4:` hashed the same bytes as `5:`,
+/// then the dates, so its hash goes on from a copy of the hasher's state (a copy of about
+/// 550 bytes, two short date fields and a digest more per item; a second pass over the fields
+/// only when the HTML holds a pixel, as before).
+pub fn content_hashes(parts: &ContentParts<'_>) -> ContentHashes {
     // The pixel-free parts, and every part once a pixel was met (a copy of the former then).
     let mut shown: Vec<&str> = Vec::new();
     let mut with_pixels: Option<Vec<&str>> = None;
@@ -166,13 +188,16 @@ pub fn content_hashes(parts: &ContentParts<'_>) -> (String, Option<String>) {
             }
         }
     });
-    let hash = |html: &[&str]| {
-        format!(
-            "{CONTENT_HASH_PREFIX}{}",
-            hex128(hash_content(parts, html, Dates::Given))
-        )
-    };
-    (hash(&shown), with_pixels.map(|all| hash(&all)))
+    let fields = hash_fields(parts, &shown);
+    let mut dated = fields.clone();
+    hash_dates(&mut dated, parts, Dates::Given);
+    let hex = |prefix: &str, hash: u128| format!("{prefix}{}", hex128(hash));
+    ContentHashes {
+        current: hex(CONTENT_HASH_PREFIX, fields.digest128()),
+        given_dates: hex(GIVEN_DATES_PREFIX, dated.digest128()),
+        given_dates_with_pixels: with_pixels
+            .map(|all| hex(GIVEN_DATES_PREFIX, hash_content(parts, &all, Dates::Given))),
+    }
 }
 
 /// The content hash in form `3:`, over the resolved dates (`parts` from
@@ -216,7 +241,7 @@ pub fn legacy_content_hash(parts: &ContentParts<'_>) -> String {
     hex128(hash_content(parts, &[parts.html], Dates::Resolved))
 }
 
-/// How a form hashes the dates.
+/// How an earlier form hashed the dates (the current one does not hash them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Dates {
     /// Whether each was given, then its time (form `4:`).
@@ -230,6 +255,8 @@ enum Dates {
 pub enum HashForm {
     /// [`content_hash`]'s (or no hash at all).
     Current,
+    /// [`ContentHashes::given_dates`]' (or, with pixels counted, `given_dates_with_pixels`).
+    GivenDates,
     /// [`resolved_dates_content_hash`]'s.
     ResolvedDates,
     /// [`all_attributes_content_hash`]'s.
@@ -243,6 +270,8 @@ impl HashForm {
     pub fn of(hash: &str) -> HashForm {
         if hash.is_empty() || hash.starts_with(CONTENT_HASH_PREFIX) {
             HashForm::Current
+        } else if hash.starts_with(GIVEN_DATES_PREFIX) {
+            HashForm::GivenDates
         } else if hash.starts_with(RESOLVED_DATES_PREFIX) {
             HashForm::ResolvedDates
         } else if hash.starts_with(ALL_ATTRIBUTES_PREFIX) {
@@ -253,34 +282,48 @@ impl HashForm {
     }
 }
 
-/// xxh3-128 over the fields, with `html` given as the parts to hash in order (one field).
+/// xxh3-128 over the fields and the dates, with `html` given as the parts to hash in order
+/// (one field): the earlier forms.
 fn hash_content(parts: &ContentParts<'_>, html: &[&str], dates: Dates) -> u128 {
-    let mut hasher = Xxh3::new();
-    // Each field length-prefixed, so moving text between fields changes the hash.
-    let mut field = |pieces: &[&[u8]]| {
-        let len: usize = pieces.iter().map(|p| p.len()).sum();
-        hasher.update(&(len as u64).to_le_bytes());
-        for piece in pieces {
-            hasher.update(piece);
-        }
-    };
-    field(&[parts.title.as_bytes()]);
-    field(&[parts.link.unwrap_or("").as_bytes()]);
-    let html: Vec<&[u8]> = html.iter().map(|p| p.as_bytes()).collect();
-    field(&html);
-    field(&[&(parts.authors.len() as u64).to_le_bytes()]);
-    for author in parts.authors {
-        field(&[author.as_bytes()]);
+    let mut hasher = hash_fields(parts, html);
+    hash_dates(&mut hasher, parts, dates);
+    hasher.digest128()
+}
+
+/// Adds one field to `hasher`, length-prefixed, so moving text between fields changes the hash.
+fn hash_field(hasher: &mut Xxh3, pieces: &[&[u8]]) {
+    let len: usize = pieces.iter().map(|p| p.len()).sum();
+    hasher.update(&(len as u64).to_le_bytes());
+    for piece in pieces {
+        hasher.update(piece);
     }
+}
+
+/// A hasher fed with title, link, HTML (`html`, its parts in order) and authors: every form's
+/// fields before the dates.
+fn hash_fields(parts: &ContentParts<'_>, html: &[&str]) -> Xxh3 {
+    let mut hasher = Xxh3::new();
+    hash_field(&mut hasher, &[parts.title.as_bytes()]);
+    hash_field(&mut hasher, &[parts.link.unwrap_or("").as_bytes()]);
+    let html: Vec<&[u8]> = html.iter().map(|p| p.as_bytes()).collect();
+    hash_field(&mut hasher, &html);
+    hash_field(&mut hasher, &[&(parts.authors.len() as u64).to_le_bytes()]);
+    for author in parts.authors {
+        hash_field(&mut hasher, &[author.as_bytes()]);
+    }
+    hasher
+}
+
+/// Adds the published and updated dates, as the earlier form `dates` hashed them.
+fn hash_dates(hasher: &mut Xxh3, parts: &ContentParts<'_>, dates: Dates) {
     for date in [parts.published, parts.updated] {
         let micros = date.map_or(0, |d| d.timestamp_micros()).to_le_bytes();
         match (dates, date) {
-            (Dates::Resolved, _) => field(&[&micros]),
-            (Dates::Given, Some(_)) => field(&[b"d", &micros]),
-            (Dates::Given, None) => field(&[]),
+            (Dates::Resolved, _) => hash_field(hasher, &[&micros]),
+            (Dates::Given, Some(_)) => hash_field(hasher, &[b"d", &micros]),
+            (Dates::Given, None) => hash_field(hasher, &[]),
         }
     }
-    hasher.digest128()
 }
 
 fn hash_parts(parts: &[&[u8]]) -> u128 {
@@ -416,28 +459,39 @@ mod tests {
         let pixel = "<img class=\"tp\" src=\"https://px.example/t.gif?r=8f3a\" width=1 height=1>";
         let with_pixel = format!("{text}{pixel}<p>More.</p>");
         let without = format!("{text}<p>More.</p>");
-        let (hash, counted) = content_hashes(&parts(&with_pixel));
+        let hashes = content_hashes(&parts(&with_pixel));
         let counting = |html| hash_in_form(&parts(html), ShownAttributes::Kept, Dates::Given, "4:");
-        assert_eq!(hash, counting(&without));
-        assert_eq!(counted, Some(counting(&with_pixel)));
-        assert_eq!(content_hashes(&parts(&without)), (hash, None));
+        assert_eq!(hashes.given_dates, counting(&without));
+        assert_eq!(hashes.given_dates_with_pixels, Some(counting(&with_pixel)));
+        assert_eq!(
+            content_hashes(&parts(&without)),
+            ContentHashes {
+                given_dates_with_pixels: None,
+                ..hashes
+            }
+        );
     }
 
-    #[test]
-    fn content_hash_changes_with_every_stored_field() {
+    /// The parts of a dated item, and variants of it that differ in one field each.
+    fn parts_and_variants<'a>(
+        authors: &'a [String],
+        other_authors: &'a [String],
+    ) -> (
+        ContentParts<'a>,
+        Vec<ContentParts<'a>>,
+        Vec<ContentParts<'a>>,
+    ) {
         let published = DateTime::from_timestamp(1_795_773_600, 0).unwrap();
-        let authors = vec!["Desk".to_owned()];
         let base = ContentParts {
             title: "T",
             link: Some("https://example.org/a"),
             html: "<p>x</p>",
-            authors: &authors,
+            authors,
             published: Some(published),
             updated: Some(published),
         };
-        let other_authors = vec!["Other".to_owned()];
         let later = published + chrono::Duration::seconds(1);
-        let variants = [
+        let content = vec![
             ContentParts {
                 title: "T2",
                 ..base
@@ -448,9 +502,11 @@ mod tests {
                 ..base
             },
             ContentParts {
-                authors: &other_authors,
+                authors: other_authors,
                 ..base
             },
+        ];
+        let dates = vec![
             ContentParts {
                 published: Some(later),
                 ..base
@@ -468,10 +524,36 @@ mod tests {
                 ..base
             },
         ];
+        (base, content, dates)
+    }
+
+    #[test]
+    fn content_hash_changes_with_every_stored_field_but_not_with_the_dates() {
+        let (authors, other_authors) = (vec!["Desk".to_owned()], vec!["Other".to_owned()]);
+        let (base, content, dates) = parts_and_variants(&authors, &other_authors);
         let h = content_hash(&base);
+        assert!(h.starts_with(CONTENT_HASH_PREFIX), "{h}");
         assert_eq!(h, content_hash(&base));
-        for v in variants {
+        for v in content {
             assert_ne!(h, content_hash(&v), "{v:?}");
+        }
+        for v in dates {
+            assert_eq!(h, content_hash(&v), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn the_given_dates_form_is_the_one_that_hashed_every_field_and_the_dates_the_feed_gave() {
+        let (authors, other_authors) = (vec!["Desk".to_owned()], vec!["Other".to_owned()]);
+        let (base, content, dates) = parts_and_variants(&authors, &other_authors);
+        let given = |parts: &ContentParts<'_>| content_hashes(parts).given_dates;
+        let h = given(&base);
+        assert_eq!(
+            h,
+            hash_in_form(&base, ShownAttributes::Kept, Dates::Given, "4:")
+        );
+        for v in content.iter().chain(&dates) {
+            assert_ne!(h, given(v), "{v:?}");
         }
     }
 

@@ -27,19 +27,23 @@
 //!
 //! - `fingerprint`: xxh3-128 (hex) of normalized title + "\n" + normalized text — equal for
 //!   byte-different renderings of the same words; the exact-duplicate key for clustering.
-//! - `content_hash`: `4:` and the xxh3-128 (hex) of title, link, HTML (as the feed gave it,
+//! - `content_hash`: `5:` and the xxh3-128 (hex) of title, link, HTML (as the feed gave it,
 //!   less comments, the content of elements no output shows, such as `script`, the
 //!   attributes the sanitizer drops, such as `class`, and tracking pixels, see
-//!   [`is_tracking_pixel`]), authors, and the published and updated
-//!   dates the feed gave (whether given, and which) — a change means the publisher edited the
-//!   item. Earlier releases wrote other forms: `3:` hashed the resolved dates (the fetch time
-//!   for an item without a usable one, so such items looked edited at every poll), `2:` also
-//!   counted every attribute, and bare hex (before HTML was stored raw) hashed the sanitized
-//!   HTML. [`content_hash_in_stored_form`] recomputes a stored hash's form, so an upgraded
-//!   database does not take items for edits (except an undated item under `3:` or earlier,
-//!   whose hashed fetch time cannot be reproduced: counted as updated once). Pixels were left
-//!   out under the same prefix, so items without one kept their hashes; for an item with one,
-//!   [`is_earlier_hash_of`] also recognises the hash with it counted. The base the
+//!   [`is_tracking_pixel`]) and authors — a change means the publisher edited the item. Not
+//!   the dates: many CMSs stamp every item with the time of the request, and a date alone is
+//!   no edit (the stored dates stay those first read; an edit stores the dates it comes
+//!   with). Earlier releases wrote other forms: `4:` also hashed the published and updated
+//!   dates the feed gave (whether given, and which), `3:` hashed the resolved dates instead
+//!   (the fetch time for an item without a usable one, so such items looked edited at every
+//!   poll), `2:` also counted every attribute, and bare hex (before HTML was stored raw)
+//!   hashed the sanitized HTML. [`content_hash_in_stored_form`] recomputes a stored hash's
+//!   form, so an upgraded database does not take items for edits (except an undated item
+//!   under `3:` or earlier, whose hashed fetch time cannot be reproduced, and an item whose
+//!   feed re-stamps its dates, under `4:` or earlier: counted as updated once). The `4:`
+//!   forms come from the same pass as the `5:` hash ([`content_hashes`]). Pixels were left
+//!   out under the prefix `4:`, so items without one kept their hashes; for an item with one,
+//!   [`is_earlier_hash_of`] also recognises the `4:` hash with it counted. The base the
 //!   HTML's relative URLs resolve against (the fetch URL, or the entry's `xml:base`) is not
 //!   hashed: entries stored before `xml:base` was read keep their hashes.
 //!
@@ -66,8 +70,8 @@ use crate::domain::{EarlierTitle, Entry, RawItem};
 
 pub use self::dates::resolve_dates;
 pub use self::identity::{
-    CONTENT_HASH_PREFIX, ContentParts, HashForm, IdentityInput, content_hash, content_hashes,
-    fingerprint, identity as item_identity, shared_identity,
+    CONTENT_HASH_PREFIX, ContentHashes, ContentParts, HashForm, IdentityInput, content_hash,
+    content_hashes, fingerprint, identity as item_identity, shared_identity,
 };
 pub use self::nesting::MAX_HTML_DEPTH;
 pub use self::text::{is_tracking_pixel, normalize_for_matching, truncate_chars};
@@ -216,8 +220,9 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
     }
 
     let fingerprint = fingerprint(&title, &text);
-    // The dates as the feed gave them, not as resolved: the fetch time standing in for a
-    // missing or future date changes on every poll, and would make the item look edited.
+    // The current form does not hash the dates. The form `4:`, which rows written before
+    // hold, hashed them as the feed gave them, not as resolved (the fetch time standing in
+    // for a missing or future date changes on every poll).
     let hash_with_title = |title: &str| {
         content_hashes(&ContentParts {
             title,
@@ -228,12 +233,17 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
             updated: item.updated,
         })
     };
-    let (content_hash, content_hash_with_pixels) = hash_with_title(&title);
+    let ContentHashes {
+        current: content_hash,
+        given_dates: content_hash_with_dates,
+        given_dates_with_pixels: content_hash_with_pixels,
+    } = hash_with_title(&title);
     let earlier_title = legacy_title.map(|title| {
-        let (content_hash, content_hash_with_pixels) = hash_with_title(&title);
+        let hashes = hash_with_title(&title);
         EarlierTitle {
-            content_hash,
-            content_hash_with_pixels,
+            content_hash: hashes.current,
+            content_hash_with_dates: hashes.given_dates,
+            content_hash_with_pixels: hashes.given_dates_with_pixels,
             title,
         }
     });
@@ -262,6 +272,7 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
         text,
         fingerprint,
         content_hash,
+        content_hash_with_dates,
         content_hash_with_pixels,
         base_url,
     })
@@ -535,9 +546,10 @@ pub fn html_to_text(html: &str) -> String {
 ///
 /// Titles: releases before [`escape_unknown_tags`] dropped `<CADX.O>` from a title. For an
 /// entry whose title that changes ([`Entry::earlier_title`]), every form is recomputed over the
-/// title those releases stored, the current one too (its prefix did not change, as only such
-/// titles hash differently): a row stored before keeps its title until the item is edited,
-/// rather than every such item looking edited once after an upgrade.
+/// title those releases stored, `4:` too (its prefix did not change when titles began to keep
+/// such text, as only such titles hash differently; [`is_earlier_hash_of`] tries it over
+/// either title): a row stored before keeps its title until the item is edited, rather than
+/// every such item looking edited once after an upgrade.
 pub fn content_hash_in_stored_form(entry: &Entry, base_url: &str, stored: &str) -> Option<String> {
     let title = entry
         .earlier_title
@@ -545,6 +557,15 @@ pub fn content_hash_in_stored_form(entry: &Entry, base_url: &str, stored: &str) 
         .map_or(entry.title.as_str(), |earlier| earlier.title.as_str());
     match HashForm::of(stored) {
         HashForm::Current => entry.earlier_title.as_ref().map(|e| e.content_hash.clone()),
+        HashForm::GivenDates => Some(
+            entry
+                .earlier_title
+                .as_ref()
+                .map_or(&entry.content_hash_with_dates, |e| {
+                    &e.content_hash_with_dates
+                })
+                .clone(),
+        ),
         HashForm::ResolvedDates => Some(self::identity::resolved_dates_content_hash(&entry_parts(
             entry,
             title,
@@ -565,20 +586,29 @@ pub fn content_hash_in_stored_form(entry: &Entry, base_url: &str, stored: &str) 
 }
 
 /// Whether `stored`, the content hash an entry's row holds, is `entry`'s as an earlier release
-/// wrote it: in an earlier form ([`content_hash_in_stored_form`]), or in the current one with
-/// its tracking pixels counted ([`Entry::content_hash_with_pixels`], over either title). Then
-/// nothing was edited and only the hash is out of date. `false` for `entry.content_hash`
-/// itself: the caller compares that first.
+/// wrote it: in an earlier form ([`content_hash_in_stored_form`]); for the form `4:`, with its
+/// tracking pixels left out ([`Entry::content_hash_with_dates`]) or counted
+/// ([`Entry::content_hash_with_pixels`]), over either title. Then nothing was edited and only
+/// the hash is out of date. `false` for `entry.content_hash` itself: the caller compares that
+/// first.
+///
+/// The form `4:` hashed the dates the feed gave when the row was written: for an item whose
+/// feed re-stamps its dates at every request those are gone, so it counts as edited once more
+/// after the upgrade (its row then takes the current form), and never again.
 pub fn is_earlier_hash_of(entry: &Entry, base_url: &str, stored: &str) -> bool {
-    let with_pixels = [
-        entry.content_hash_with_pixels.as_deref(),
-        entry
-            .earlier_title
-            .as_ref()
-            .and_then(|e| e.content_hash_with_pixels.as_deref()),
-    ];
-    with_pixels.contains(&Some(stored))
-        || content_hash_in_stored_form(entry, base_url, stored).is_some_and(|h| h == stored)
+    if HashForm::of(stored) == HashForm::GivenDates {
+        let earlier = entry.earlier_title.as_ref();
+        return [
+            Some(&entry.content_hash_with_dates),
+            entry.content_hash_with_pixels.as_ref(),
+            earlier.map(|e| &e.content_hash_with_dates),
+            earlier.and_then(|e| e.content_hash_with_pixels.as_ref()),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|h| h == stored);
+    }
+    content_hash_in_stored_form(entry, base_url, stored).is_some_and(|h| h == stored)
 }
 
 /// The content hash releases before raw HTML storage wrote for `entry`: the same parts, but
@@ -994,6 +1024,7 @@ mod tests {
                     "<p>Full <a href=\"/annex\">text</a>.</p><script>x()</script><p>Second.</p>",
                     "<p>Full <a href=\"https://trade.example.org/annex\" rel=\"noopener noreferrer\">text</a>.</p><p>Second.</p>",
                     "b9402cf7609b40abc7ff8a4147dbb17f",
+                    "5:8245727e88592d0a3524dbd4abd0228c",
                     "4:366e83e7d26d1b39beef176361f1e984",
                     "d466b2deaad158b5df0c6713754e88d7",
                     "3:a3af5cf8cc5523c547bc4e12b3bdf3c3",
@@ -1008,6 +1039,7 @@ mod tests {
                     "Plain text body, no markup at all. Tariffs rise 25%.",
                     "Plain text body, no markup at all. Tariffs rise 25%.",
                     "1755970298885c146d823026e70535f3",
+                    "5:e51ae6c9704e825ef719a9ba9615538e",
                     "4:7a01f88dec999bda824c09af040066a2",
                     "8fe9fad71722b6f67f3e8123c87a6a25",
                     // No markup: the same hash as the oldest form, with its prefix.
@@ -1023,6 +1055,7 @@ mod tests {
                     "<p>Zo\u{308}lle steigen \u{2014} na&iuml;ve\u{a0}Kunden.</p>\r\n<p>Zweiter</p>",
                     "<p>Zo\u{308}lle steigen — naïve&nbsp;Kunden.</p>\n<p>Zweiter</p>",
                     "196c8f03f2fc348b63baf1ca5a499929",
+                    "5:471bf9778cdff7e441c945bd36e26f26",
                     "4:1323a436e38adc26fdd5e651a066081e",
                     "70901c23a196d5b8a1f97aac31c2d077",
                     "3:f98460f70db74562c6fa3c707345c966",
@@ -1038,6 +1071,7 @@ mod tests {
                      <img src=\"data:x\"><iframe src=\"https://e.example\">f</iframe>&copy 2026",
                     "<p>Steel</p><a href=\"https://trade.example.org/r?a=1\" rel=\"noopener noreferrer\">r</a><img>© 2026",
                     "53e93d68b64288fea94541e11c7af4c4",
+                    "5:ffe23a2fc5bd6e249e1f8c295fd1130b",
                     "4:7ea2bf7bcb6ca8920ca4762f51c10fc8",
                     "2b57c18430cd41b1f12460bc78e2033b",
                     "3:3ccdba6863bcac898d6286e6371af12b",
@@ -1054,6 +1088,8 @@ mod tests {
                 &sanitize_html(&e.html, &ctx().base_url),
                 e.fingerprint.as_str(),
                 e.content_hash.as_str(),
+                // What the release before dates were left out wrote (pinned by it).
+                &content_hash_in_stored_form(&e, &ctx().base_url, "4:").unwrap(),
                 &legacy_content_hash(&e, &ctx().base_url),
                 &content_hash_in_stored_form(&e, &ctx().base_url, "3:").unwrap(),
             ];
@@ -1095,6 +1131,73 @@ mod tests {
             );
             assert_eq!(content_hash_in_stored_form(&e, base, &e.content_hash), None);
             assert_eq!(content_hash_in_stored_form(&e, base, ""), None);
+        }
+    }
+
+    #[test]
+    fn a_date_alone_leaves_the_content_hash_and_the_hash_before_it_is_recognised() {
+        let restamped = |published, updated| {
+            let raw = RawItem {
+                published,
+                updated,
+                ..item()
+            };
+            normalize_item(&raw, &ctx()).unwrap()
+        };
+        let hour = Duration::hours(1);
+        let published = Some(ctx().fetched_at - Duration::hours(3));
+        let base = restamped(published, None);
+        for other in [
+            restamped(published.map(|d| d + hour), None),
+            restamped(published, published.map(|d| d + hour)),
+            restamped(None, None),
+        ] {
+            assert_eq!(other.content_hash, base.content_hash);
+            assert_ne!(other.content_hash_with_dates, base.content_hash_with_dates);
+        }
+        // A row holding the `4:` hash over the same dates is this item unedited; over other
+        // dates (gone from the feed) it is not, and the form is told by its prefix only.
+        let base_url = &ctx().base_url;
+        assert!(base.content_hash_with_dates.starts_with("4:"));
+        assert!(is_earlier_hash_of(
+            &base,
+            base_url,
+            &base.content_hash_with_dates
+        ));
+        let moved = restamped(published.map(|d| d + hour), None);
+        assert!(!is_earlier_hash_of(
+            &moved,
+            base_url,
+            &base.content_hash_with_dates
+        ));
+        let hex = &base.content_hash_with_dates[2..];
+        assert!(!is_earlier_hash_of(&base, base_url, &format!("5:{hex}")));
+        // Over the title earlier releases stored, with and without a pixel.
+        let ticker = |content: &str| RawItem {
+            title: Some("Canada dollar <CADX.O> firms".into()),
+            content: Some(content.into()),
+            ..item()
+        };
+        let plain = normalize_item(&ticker("<p>Rose.</p>"), &ctx()).unwrap();
+        let earlier = plain.earlier_title.as_ref().unwrap();
+        assert!(is_earlier_hash_of(
+            &plain,
+            base_url,
+            &earlier.content_hash_with_dates
+        ));
+        let pixel = "<img src=\"https://px.example/t\" width=\"1\" height=\"1\">";
+        let pixelled = normalize_item(&ticker(&format!("<p>Rose.</p>{pixel}")), &ctx()).unwrap();
+        let earlier = pixelled.earlier_title.as_ref().unwrap();
+        for written in [
+            earlier.content_hash_with_pixels.as_ref().unwrap(),
+            &earlier.content_hash_with_dates,
+            pixelled.content_hash_with_pixels.as_ref().unwrap(),
+            &pixelled.content_hash_with_dates,
+        ] {
+            assert!(
+                is_earlier_hash_of(&pixelled, base_url, written),
+                "{written}"
+            );
         }
     }
 
@@ -1177,9 +1280,14 @@ mod tests {
         ] {
             let with_pixel = entry(&format!("{text}{pixel}"));
             assert_eq!(with_pixel.content_hash, plain.content_hash, "{pixel}");
+            assert_eq!(
+                with_pixel.content_hash_with_dates, plain.content_hash_with_dates,
+                "{pixel}"
+            );
+            // Pixels were counted by the releases that wrote `4:`.
             let counted = with_pixel.content_hash_with_pixels.expect(pixel);
-            assert!(counted.starts_with(CONTENT_HASH_PREFIX), "{counted}");
-            assert_ne!(counted, plain.content_hash, "{pixel}");
+            assert!(counted.starts_with("4:"), "{counted}");
+            assert_ne!(counted, plain.content_hash_with_dates, "{pixel}");
         }
         // Images that show something are content.
         for image in [

@@ -1871,11 +1871,12 @@ fn write_entry<'a>(
     // and fingerprint key stay; no appearance is added), so that the next poll listing the new
     // id finds its row; left under the old id, the item went through the whole pipeline at
     // every poll from then on. Its content hash stays the one of what the row holds: the words
-    // matched, but the HTML, authors or dates may differ, and the next poll compares them as
-    // for any known entry (a link alone renews the hash there, see `only_tracking_changed`). A
-    // representative's story takes a link served differently (see below) too: the feeds tell
-    // the representative's appearance by its link, and a story still holding the old one
-    // listed its own source under "Also reported by". The new identity has no row (the lookup
+    // matched, but the HTML or authors may differ, and the next poll compares them as for any
+    // known entry (a link alone renews the hash there, see `only_tracking_changed`; the dates
+    // are no part of the hash, so the row keeps those it holds). A representative's story
+    // takes a link served differently (see below) too: the feeds tell the representative's
+    // appearance by its link, and a story still holding the old one listed its own source
+    // under "Also reported by". The new identity has no row (the lookup
     // above found none) and no tombstone (checked first), so the source's UNIQUE (source,
     // identity) holds. A new canonical URL becomes a key of the story, so that another
     // outlet's copy carrying it joins by key, as it would have had the item been stored under
@@ -2043,8 +2044,10 @@ fn write_entry<'a>(
 
 /// Whether the stored row `entry_id` differs from `e` at most in its link's tracking
 /// parameters ([`without_tracking`]: `utm_*`, `fbclid`, …, which links are served without):
-/// the same title, HTML, authors (`authors` as stored) and, when the feed dates the item, the
-/// same dates, and links that are the same once those parameters are removed. A fragment, the
+/// the same title, HTML and authors (`authors` as stored), and links that are the same once
+/// those parameters are removed. The dates are not compared, as the content hash leaves them
+/// out (a date alone is no edit): a feed that stamps both its dates and its links' campaign
+/// parameters at every request does not make its items look edited. A fragment, the
 /// order of the other parameters or their case still make an edit (a live blog's `#update-4`
 /// leads elsewhere than its `#update-3`), unlike what the canonical URL leaves out. Read only
 /// for an entry whose content hash changed (one indexed row read).
@@ -2060,17 +2063,8 @@ fn only_tracking_changed(
     let stored: Option<Option<String>> = query_opt(
         tx,
         "SELECT link FROM entries WHERE id = ?1
-             AND title = ?2 AND html = ?3 AND authors = ?4
-             AND (NOT ?5 OR (published = ?6 AND updated = ?7))",
-        params![
-            entry_id,
-            e.title,
-            e.html,
-            authors,
-            e.dated,
-            secs(e.published),
-            secs(e.updated)
-        ],
+             AND title = ?2 AND html = ?3 AND authors = ?4",
+        params![entry_id, e.title, e.html, authors],
         |r| r.get(0),
     )?;
     Ok(stored

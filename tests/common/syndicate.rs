@@ -400,6 +400,7 @@ fn entry(
     Entry {
         identity: link.clone(),
         earlier_title: None,
+        content_hash_with_dates: String::new(),
         content_hash_with_pixels: None,
         title: title.to_string(),
         canonical_url: Some(link.clone()),
