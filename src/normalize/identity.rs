@@ -188,13 +188,15 @@ pub fn content_hashes(parts: &ContentParts<'_>) -> ContentHashes {
             }
         }
     });
-    let fields = hash_fields(parts, &shown);
-    let mut dated = fields.clone();
-    hash_dates(&mut dated, parts, Dates::Given);
+    // A digest reads the hasher's state without ending it: the `4:` form goes on from the
+    // same state with the dates, no copy of it needed.
+    let mut fields = hash_fields(parts, &shown);
+    let current = fields.digest128();
+    hash_dates(&mut fields, parts, Dates::Given);
     let hex = |prefix: &str, hash: u128| format!("{prefix}{}", hex128(hash));
     ContentHashes {
-        current: hex(CONTENT_HASH_PREFIX, fields.digest128()),
-        given_dates: hex(GIVEN_DATES_PREFIX, dated.digest128()),
+        current: hex(CONTENT_HASH_PREFIX, current),
+        given_dates: hex(GIVEN_DATES_PREFIX, fields.digest128()),
         given_dates_with_pixels: with_pixels
             .map(|all| hex(GIVEN_DATES_PREFIX, hash_content(parts, &all, Dates::Given))),
     }

@@ -38,9 +38,11 @@
 //!   (the fetch time for an item without a usable one, so such items looked edited at every
 //!   poll), `2:` also counted every attribute, and bare hex (before HTML was stored raw)
 //!   hashed the sanitized HTML. [`content_hash_in_stored_form`] recomputes a stored hash's
-//!   form, so an upgraded database does not take items for edits (except an undated item
-//!   under `3:` or earlier, whose hashed fetch time cannot be reproduced, and an item whose
-//!   feed re-stamps its dates, under `4:` or earlier: counted as updated once). The `4:`
+//!   form, so an upgraded database does not take items for edits (except where the form
+//!   cannot be reproduced: an undated item under `3:` or earlier, whose hashed fetch time is
+//!   gone, and an item whose feed re-stamps its dates, under `4:` or earlier; even these are
+//!   no edit when only their link's tracking parameters differ, see the store's
+//!   `only_tracking_changed`, so only such items without a link count as updated once). The `4:`
 //!   forms come from the same pass as the `5:` hash ([`content_hashes`]). Pixels were left
 //!   out under the prefix `4:`, so items without one kept their hashes; for an item with one,
 //!   [`is_earlier_hash_of`] also recognises the `4:` hash with it counted. The base the
@@ -593,8 +595,10 @@ pub fn content_hash_in_stored_form(entry: &Entry, base_url: &str, stored: &str) 
 /// first.
 ///
 /// The form `4:` hashed the dates the feed gave when the row was written: for an item whose
-/// feed re-stamps its dates at every request those are gone, so it counts as edited once more
-/// after the upgrade (its row then takes the current form), and never again.
+/// feed re-stamps its dates at every request those are gone, so this says no; the store's
+/// `only_tracking_changed` still takes it for no edit when it has a link (title, HTML and
+/// authors as stored), and only one without a link counts as edited once more after the
+/// upgrade (its row then takes the current form), and never again.
 pub fn is_earlier_hash_of(entry: &Entry, base_url: &str, stored: &str) -> bool {
     if HashForm::of(stored) == HashForm::GivenDates {
         let earlier = entry.earlier_title.as_ref();
