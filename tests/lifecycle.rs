@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use common::log_until;
+
 /// Sends SIGTERM to the daemon.
 fn sigterm(child: &std::process::Child) {
     let status = Command::new("kill")
@@ -26,23 +28,6 @@ fn run_daemon(config: &std::path::Path, stderr: Stdio) -> std::process::Child {
         .stderr(stderr)
         .spawn()
         .unwrap()
-}
-
-/// The log's lines up to and including the first that contains `needle`.
-fn log_until(
-    lines: &mut impl Iterator<Item = std::io::Result<String>>,
-    needle: &str,
-) -> Vec<String> {
-    let mut seen = Vec::new();
-    for line in lines {
-        let line = line.unwrap();
-        let done = line.contains(needle);
-        seen.push(line);
-        if done {
-            return seen;
-        }
-    }
-    panic!("the daemon's log ended before {needle:?}: {seen:#?}");
 }
 
 /// Raises the test config's request timeout from 5 s to 60 s, so that only shutdown can end

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{FeedServer, get_text, start_daemon, stop_daemon, write_config};
+use common::{FeedServer, get_text, log_until, start_daemon, stop_daemon, write_config};
 use tradefeed::config::Config;
 
 #[tokio::test]
@@ -122,24 +122,6 @@ async fn an_edit_adding_a_name_padded_with_spaces_is_taken_and_the_log_warns_of_
     assert!(status.success());
     until("stopped");
     assert!(child.wait().unwrap().success());
-}
-
-/// The log's lines up to and including the first that contains `needle` (as in
-/// tests/lifecycle.rs).
-fn log_until(
-    lines: &mut impl Iterator<Item = std::io::Result<String>>,
-    needle: &str,
-) -> Vec<String> {
-    let mut seen = Vec::new();
-    for line in lines {
-        let line = line.unwrap();
-        let done = line.contains(needle);
-        seen.push(line);
-        if done {
-            return seen;
-        }
-    }
-    panic!("the daemon's log ended before {needle:?}: {seen:#?}");
 }
 
 /// A valid edit that the database refuses to record (here a trigger refuses new source rows)

@@ -346,3 +346,21 @@ pub fn sighup_self() {
             .success()
     );
 }
+
+/// A daemon's log read so far: its lines up to and including the first that contains
+/// `needle` (the daemon's stderr, read line by line).
+pub fn log_until(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+    needle: &str,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    for line in lines {
+        let line = line.unwrap();
+        let done = line.contains(needle);
+        seen.push(line);
+        if done {
+            return seen;
+        }
+    }
+    panic!("the daemon's log ended before {needle:?}: {seen:#?}");
+}
