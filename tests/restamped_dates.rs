@@ -238,15 +238,26 @@ async fn dates_and_link_campaigns_stamped_at_each_request_are_no_edit() {
         rows.iter().map(|e| (e.2, e.3, e.4, e.5)).collect()
     };
     let first = dates(&entries(&db));
+    let hashes = |rows: &[(String, String, i64, i64, i64, i64)]| -> Vec<String> {
+        rows.iter().map(|e| e.1.clone()).collect()
+    };
+    let mut previous = hashes(&entries(&db));
     for poll in 2..=3 {
         assert_eq!(
             counts(&fetch_pass(&config).await),
             [(2, 0, 0)],
             "poll {poll}"
         );
-        // The row takes the link and the hash over it (see `only_tracking_changed`); its
-        // dates, last change and story stay.
-        assert_eq!(dates(&entries(&db)), first, "poll {poll}");
+        // The row takes the link and the hash over it (see `only_tracking_changed`), so the
+        // next poll can skip it before any work; its dates, last change and story stay.
+        let rows = entries(&db);
+        assert_eq!(dates(&rows), first, "poll {poll}");
+        let now = hashes(&rows);
+        assert!(
+            now.iter().zip(&previous).all(|(now, then)| now != then),
+            "poll {poll}: each row took the hash over its new link: {now:?} {previous:?}"
+        );
+        previous = now;
     }
 }
 

@@ -429,6 +429,19 @@ mod tests {
             c.warnings
         );
         assert_eq!(parse(&two("b", ok)).unwrap().warnings, Vec::<String>::new());
+
+        // A blank title made feeds without one (RSS and JSON Feed require it): the default.
+        let c = parse("[server]\nlisten = \"127.0.0.1:8080\"\ntitle = \" \"\n").unwrap();
+        assert_eq!(c.server.title, "tradefeed");
+        assert_eq!(
+            c.warnings,
+            ["conf/test.toml:3: server.title: \" \" is blank; read as \"tradefeed\""]
+        );
+        let c = parse("[server]\ntitle = \"Trade desk\"\n").unwrap();
+        assert_eq!(
+            (c.server.title.as_str(), c.warnings.len()),
+            ("Trade desk", 0)
+        );
     }
 
     #[test]

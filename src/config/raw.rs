@@ -32,12 +32,15 @@ struct RawConfig {
     sources: Vec<RawSource>,
 }
 
+/// `[server] title` when none is given (or a blank one).
+const DEFAULT_TITLE: &str = "tradefeed";
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawServer {
     listen: Option<Spanned<String>>,
     base_url: Option<Spanned<String>>,
-    title: Option<String>,
+    title: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -225,11 +228,23 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             Some(base) => Some(check_http_url(&at, base, "server.base_url", &mut warnings)?),
             None => None,
         },
-        title: raw
-            .server
-            .title
-            .clone()
-            .unwrap_or_else(|| "tradefeed".to_string()),
+        title: match &raw.server.title {
+            // An empty title made feeds without one (RSS and JSON Feed require it) and a status
+            // page titled " — status". It loaded before, so it still does, as the default.
+            Some(title) if title.get_ref().trim().is_empty() => {
+                warnings.push(at.warning(
+                    title.span(),
+                    "server.title",
+                    format!(
+                        "{:?} is blank; read as \"{DEFAULT_TITLE}\"",
+                        title.get_ref()
+                    ),
+                ));
+                DEFAULT_TITLE.to_string()
+            }
+            Some(title) => title.get_ref().clone(),
+            None => DEFAULT_TITLE.to_string(),
+        },
     };
 
     let storage = StorageConfig {
