@@ -1655,4 +1655,26 @@ async fn a_permanent_redirect_is_shown_escaped_on_the_status_page_and_in_the_met
         "{metrics}"
     );
     common::stop_daemon(cancel, handle).await;
+
+    // The publisher reverts its move: the old URL answers again, and the notice goes (it
+    // would tell the operator to switch to a URL the publisher has given up).
+    server.put("old.xml", one_item_feed("m-1"));
+    let config = Config::load(&path).unwrap();
+    let reports = fetch_pass(&config).await;
+    // The same bytes as before, so the validators stored for them get a 304, at the old URL
+    // itself this time.
+    assert!(
+        reports.iter().all(|r| r.outcome == "not_modified"),
+        "{reports:?}"
+    );
+    assert_eq!(state(&config, "Moved").await.moved_to, None);
+    let (base, cancel, handle) = common::start_daemon(config).await;
+    let (_, page) = common::get_text(&format!("{base}/")).await;
+    assert!(!page.contains("moved permanently"), "{page}");
+    let (_, metrics) = common::get_text(&format!("{base}/metrics")).await;
+    assert!(
+        metrics.contains("tradefeed_source_moved_permanently{source=\"Moved\"} 0"),
+        "{metrics}"
+    );
+    common::stop_daemon(cancel, handle).await;
 }

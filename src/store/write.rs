@@ -1378,12 +1378,14 @@ fn record_poll(
             etag,
             last_modified,
         } => {
+            // A fetch that succeeded says where the feed is: moved, or answering at its URL
+            // again (a publisher that reverted its 301), when the notice goes. A failed one
+            // says nothing of it, and leaves the notice as it was.
             exec(
                 tx,
                 "UPDATE sources SET etag = ?2, last_modified = ?3, consecutive_failures = 0,
                     retry_not_before = NULL, last_error = NULL, last_success = ?4,
-                    last_attempt = ?4, last_outcome = ?5, next_due = ?6,
-                    moved_to = coalesce(?7, moved_to),
+                    last_attempt = ?4, last_outcome = ?5, next_due = ?6, moved_to = ?7,
                     last_new_entry = CASE WHEN ?8 > 0 THEN ?4 ELSE last_new_entry END
                  WHERE id = ?1",
                 params![
