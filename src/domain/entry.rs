@@ -110,9 +110,9 @@ pub struct Entry {
 pub struct EarlierTitle {
     /// The title.
     pub title: String,
-    /// The current form's content hash with this title in place of the entry's.
-    pub content_hash: String,
-    /// The same in form `4:` (see `Entry::content_hash_with_dates`).
+    /// The content hash in form `4:` with this title in place of the entry's (see
+    /// `Entry::content_hash_with_dates`). None in the current form: titles kept such text
+    /// before `5:` was written, so no row holds a `5:` hash over an earlier title.
     pub content_hash_with_dates: String,
     /// The same in form `4:` with tracking pixels counted, when the HTML holds one (see
     /// `Entry::content_hash_with_pixels`).

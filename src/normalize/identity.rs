@@ -171,9 +171,9 @@ pub struct ContentHashes {
 /// [`content_hash`], with the `4:` hashes releases before it wrote for the same item, so that
 /// a row holding one is recognised as unedited (see `normalize::is_earlier_hash_of`). One
 /// walk over the HTML, and the fields are hashed once: `4:` hashed the same bytes as `5:`,
-/// then the dates, so its hash goes on from a copy of the hasher's state (a copy of about
-/// 550 bytes, two short date fields and a digest more per item; a second pass over the fields
-/// only when the HTML holds a pixel, as before).
+/// then the dates, so its hash goes on from the hasher's state after the `5:` digest (two
+/// short date fields and a digest more per item; a second pass over the fields only when the
+/// HTML holds a pixel, as before).
 pub fn content_hashes(parts: &ContentParts<'_>) -> ContentHashes {
     // The pixel-free parts, and every part once a pixel was met (a copy of the former then).
     let mut shown: Vec<&str> = Vec::new();

@@ -243,7 +243,6 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
     let earlier_title = legacy_title.map(|title| {
         let hashes = hash_with_title(&title);
         EarlierTitle {
-            content_hash: hashes.current,
             content_hash_with_dates: hashes.given_dates,
             content_hash_with_pixels: hashes.given_dates_with_pixels,
             title,
@@ -558,7 +557,8 @@ pub fn content_hash_in_stored_form(entry: &Entry, base_url: &str, stored: &str) 
         .as_ref()
         .map_or(entry.title.as_str(), |earlier| earlier.title.as_str());
     match HashForm::of(stored) {
-        HashForm::Current => entry.earlier_title.as_ref().map(|e| e.content_hash.clone()),
+        // No release wrote `5:` over an earlier title (see `EarlierTitle`).
+        HashForm::Current => None,
         HashForm::GivenDates => Some(
             entry
                 .earlier_title
