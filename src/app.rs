@@ -961,7 +961,9 @@ pub async fn prune_once(store: &Store, days: Option<u32>, cancel: &CancellationT
 }
 
 /// One polling pass over `sources` (all polled now, due or not, except those the server asked
-/// to wait or that were stopped), at most `concurrency` at once. Reports come back in order.
+/// to wait or that were stopped), at most `concurrency` at once. Reports come back in order:
+/// a stopped source as [`FetchPassResult::Stopped`] (the operator must act), one asked to wait
+/// as [`FetchPassResult::Skipped`] (nothing to do).
 pub async fn fetch_once(
     pipeline: &Pipeline,
     sources: Vec<crate::domain::Source>,
@@ -991,7 +993,7 @@ pub async fn fetch_once(
         tasks.push(tokio::spawn(async move {
             match blocker {
                 Some(PollBlocker::Disabled(reason)) => {
-                    return FetchPassResult::Skipped {
+                    return FetchPassResult::Stopped {
                         source: source.name.clone(),
                         reason,
                     };
@@ -1053,11 +1055,20 @@ pub async fn fetch_once(
 pub enum FetchPassResult {
     /// The source was polled.
     Polled(PollReport),
-    /// The source was left alone, and why.
+    /// The source was left alone because the server asked to wait (`Retry-After`): not a
+    /// failure, it is polled again once the time has passed.
     Skipped {
         /// Source name.
         source: String,
         /// Why.
+        reason: String,
+    },
+    /// The source was left alone because the store has stopped it (a `410 Gone`): a failure
+    /// of the pass, as it is never polled again until its URL changes in the config.
+    Stopped {
+        /// Source name.
+        source: String,
+        /// Why it was stopped, as recorded.
         reason: String,
     },
 }
