@@ -624,17 +624,11 @@ pub async fn run(
     );
     let http_state_site = Arc::clone(&http_state.site);
     crate::telemetry::install();
-    let http_cancel = CancellationToken::new();
-    let server = {
-        let router = http::router(http_state);
-        let http_cancel = http_cancel.clone();
-        tokio::spawn(http::serve(
-            listener,
-            router,
-            http::HEADER_READ_TIMEOUT,
-            async move { http_cancel.cancelled().await },
-        ))
-    };
+    let server = HttpServer::start(
+        listener,
+        addr.unwrap_or(config.server.listen),
+        http::router(http_state),
+    );
 
     let site = http_state_site.clone();
     let (sources_tx, sources_rx) = watch::channel(Arc::new(config.sources.clone()));
@@ -742,7 +736,7 @@ pub async fn run(
     ));
 
     let mut live = Live {
-        listening: addr.unwrap_or(config.server.listen),
+        http: server,
         config,
         store: store.clone(),
         classifier: Arc::clone(&classifier),
@@ -767,13 +761,9 @@ pub async fn run(
     }
     info!("shutting down");
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
-    // 1. HTTP: stop accepting, give open requests a moment.
-    http_cancel.cancel();
-    match tokio::time::timeout(HTTP_DRAIN, server).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => error!(error = %e, "HTTP server task failed"),
-        Err(_) => warn!("HTTP connections still open after the drain time; closing"),
-    }
+    // 1. HTTP: stop accepting (on the listener in use, and on any a reload replaced whose
+    // connections are still finishing), give open requests a moment.
+    live.http.shutdown(HTTP_DRAIN).await;
     // 2. Scheduler and dispatcher: queue nothing more, start no queued poll.
     scheduler_cancel.cancel();
     let _ = scheduler_task.await;
@@ -1099,12 +1089,88 @@ impl PollPermits {
     }
 }
 
+/// The HTTP server: the listener it accepts on, which a reload that changes `[server] listen`
+/// replaces ([`HttpServer::rebind`]), and the serve loops of replaced listeners whose
+/// connections are still finishing. Shutdown stops them all ([`HttpServer::shutdown`]).
+struct HttpServer {
+    router: axum::Router,
+    /// The address accepted on now: what a reload's `[server] listen` is compared with (the
+    /// previous config's may name another that could not be bound).
+    addr: std::net::SocketAddr,
+    /// Stops the current listener's serve loop (a child of `all`).
+    current: CancellationToken,
+    /// Stops every serve loop: shutdown.
+    all: CancellationToken,
+    /// Every serve loop started, to wait for at shutdown.
+    loops: TaskTracker,
+}
+
+impl HttpServer {
+    /// Serves `router` on `listener`, bound to `addr`.
+    fn start(listener: TcpListener, addr: std::net::SocketAddr, router: axum::Router) -> Self {
+        let all = CancellationToken::new();
+        let server = HttpServer {
+            router,
+            addr,
+            current: all.child_token(),
+            all,
+            loops: TaskTracker::new(),
+        };
+        server.spawn(listener, server.current.clone());
+        server
+    }
+
+    /// Runs a serve loop on `listener` until `stop` fires, then lets its open connections
+    /// finish (see [`http::serve`]). A panic in it is logged, not propagated.
+    fn spawn(&self, listener: TcpListener, stop: CancellationToken) {
+        let serving = tokio::spawn(http::serve(
+            listener,
+            self.router.clone(),
+            http::HEADER_READ_TIMEOUT,
+            stop.cancelled_owned(),
+        ));
+        self.loops.spawn(async move {
+            if let Err(e) = serving.await {
+                error!(error = %e, "HTTP server task failed");
+            }
+        });
+    }
+
+    /// Moves the server to `wanted`, as nginx and Caddy do on reload: binds it first and, once
+    /// bound, serves on it and stops accepting on the old listener, whose requests in flight
+    /// still finish. When the bind fails (the port taken, no permission) nothing changes: the
+    /// old listener keeps serving. Returns the address left, or the bind's error.
+    async fn rebind(
+        &mut self,
+        wanted: std::net::SocketAddr,
+    ) -> std::io::Result<std::net::SocketAddr> {
+        let listener = TcpListener::bind(wanted).await?;
+        let bound = listener.local_addr()?;
+        let stop = self.all.child_token();
+        self.spawn(listener, stop.clone());
+        // Only once the new listener is bound and served: no moment without one.
+        std::mem::replace(&mut self.current, stop).cancel();
+        Ok(std::mem::replace(&mut self.addr, bound))
+    }
+
+    /// Stops accepting on every listener and waits up to `drain` for the open connections.
+    async fn shutdown(&self, drain: Duration) {
+        self.all.cancel();
+        self.loops.close();
+        if tokio::time::timeout(drain, self.loops.wait())
+            .await
+            .is_err()
+        {
+            warn!("HTTP connections still open after the drain time; closing");
+        }
+    }
+}
+
 /// What a reload can change while the daemon runs.
 struct Live {
     config: Config,
-    /// The address the HTTP server listens on: what a reload's `[server] listen` is compared
-    /// with (the previous config's may name another that was never bound).
-    listening: std::net::SocketAddr,
+    /// The HTTP server, moved when a reload changes `[server] listen`.
+    http: HttpServer,
     store: Store,
     classifier: SharedClassifier,
     ingestor: Ingestor,
@@ -1128,7 +1194,28 @@ impl Live {
         crate::telemetry::record_reload(false);
     }
 
-    /// Re-reads the config and topic profiles; applies them all, or nothing.
+    /// Moves HTTP to the `[server] listen` a reload asks for ([`HttpServer::rebind`]). A
+    /// failed bind is logged with both addresses and its cause and the old address kept: the
+    /// rest of the reload still applies (the daemon is fine, only unreachable where the config
+    /// now says).
+    async fn move_http(&mut self, wanted: std::net::SocketAddr) {
+        match self.http.rebind(wanted).await {
+            Ok(previous) => info!(
+                listen = %self.http.addr,
+                previous = %previous,
+                "[server] listen changed: serving HTTP on the new address; the old one takes no new connections"
+            ),
+            Err(e) => error!(
+                listen = %wanted,
+                in_use = %self.http.addr,
+                error = %e,
+                "cannot bind the new [server] listen; still serving HTTP on the old address (tried again at the next reload)"
+            ),
+        }
+    }
+
+    /// Re-reads the config and topic profiles; applies them all, or nothing (a new
+    /// `[server] listen` that cannot be bound excepted: see [`Live::move_http`]).
     async fn reload(&mut self) {
         let path = self.config.path.clone();
         let loaded = Config::load_with_env(&path)
@@ -1139,11 +1226,6 @@ impl Live {
             Err(e) => return self.refuse(error_chain(&e)),
         };
         log_config_warnings(&new, &classifier);
-        // Compared with what is in use, not with the previous config: a change that was
-        // warned about and then undone is no change.
-        if !listens_on(self.listening, new.server.listen) {
-            warn!(listen = %new.server.listen, in_use = %self.listening, "[server] listen changes only on restart");
-        }
         if new.storage.path != self.store.path() {
             warn!(path = %new.storage.path.display(), in_use = %self.store.path().display(), "[storage] path changes only on restart");
         }
@@ -1155,6 +1237,11 @@ impl Live {
             return self.refuse(format!(
                 "cannot record the sources in the database (tried again at the next change): {e:#}"
             ));
+        }
+        // Compared with what is in use, not with the previous config: a move that failed is
+        // tried again at the next reload, and one asked for and then undone is no change.
+        if !listens_on(self.http.addr, new.server.listen) {
+            self.move_http(new.server.listen).await;
         }
         self.ingestor.reconfigure(fetcher, ingest_settings(&new));
         self.permits.resize(new.polling.concurrency);
