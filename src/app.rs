@@ -1434,6 +1434,56 @@ mod tests {
         );
     }
 
+    /// A move to another address lets a request in flight on the old listener finish while
+    /// that listener refuses new connections; the new one serves; shutdown stops it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_moved_http_server_finishes_the_old_listener_s_request_in_flight() {
+        let (entered_tx, mut entered) = mpsc::channel::<()>(1);
+        let release = Arc::new(Semaphore::new(0));
+        let router = {
+            let release = Arc::clone(&release);
+            axum::Router::new()
+                .route(
+                    "/slow",
+                    axum::routing::get(move || {
+                        let (entered, release) = (entered_tx.clone(), Arc::clone(&release));
+                        async move {
+                            let _ = entered.send(()).await;
+                            release.acquire().await.unwrap().forget();
+                            "finished\n"
+                        }
+                    }),
+                )
+                .route("/fast", axum::routing::get(|| async { "fast\n" }))
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let old = listener.local_addr().unwrap();
+        let mut server = HttpServer::start(listener, old, router);
+        let in_flight = tokio::spawn(reqwest::get(format!("http://{old}/slow")));
+        entered.recv().await.unwrap();
+
+        let previous = server.rebind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        assert_eq!(previous, old);
+        let new = server.addr;
+        assert_ne!(new, old);
+        let fast = reqwest::get(format!("http://{new}/fast")).await.unwrap();
+        assert_eq!(fast.text().await.unwrap(), "fast\n");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while tokio::net::TcpStream::connect(old).await.is_ok() {
+            assert!(std::time::Instant::now() < deadline, "{old} still accepts");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        release.add_permits(1);
+        let answer = in_flight.await.unwrap().unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.text().await.unwrap(), "finished\n");
+
+        server.shutdown(Duration::from_secs(5)).await;
+        assert!(server.loops.is_empty(), "every serve loop ended");
+        assert!(tokio::net::TcpStream::connect(new).await.is_err());
+    }
+
     #[test]
     fn a_reloaded_listen_is_compared_with_the_address_bound() {
         let cases = [
