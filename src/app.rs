@@ -624,17 +624,11 @@ pub async fn run(
     );
     let http_state_site = Arc::clone(&http_state.site);
     crate::telemetry::install();
-    let http_cancel = CancellationToken::new();
-    let server = {
-        let router = http::router(http_state);
-        let http_cancel = http_cancel.clone();
-        tokio::spawn(http::serve(
-            listener,
-            router,
-            http::HEADER_READ_TIMEOUT,
-            async move { http_cancel.cancelled().await },
-        ))
-    };
+    let server = HttpServer::start(
+        listener,
+        addr.unwrap_or(config.server.listen),
+        http::router(http_state),
+    );
 
     let site = http_state_site.clone();
     let (sources_tx, sources_rx) = watch::channel(Arc::new(config.sources.clone()));
@@ -742,7 +736,7 @@ pub async fn run(
     ));
 
     let mut live = Live {
-        listening: addr.unwrap_or(config.server.listen),
+        http: server,
         config,
         store: store.clone(),
         classifier: Arc::clone(&classifier),
@@ -767,13 +761,9 @@ pub async fn run(
     }
     info!("shutting down");
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
-    // 1. HTTP: stop accepting, give open requests a moment.
-    http_cancel.cancel();
-    match tokio::time::timeout(HTTP_DRAIN, server).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => error!(error = %e, "HTTP server task failed"),
-        Err(_) => warn!("HTTP connections still open after the drain time; closing"),
-    }
+    // 1. HTTP: stop accepting (on the listener in use, and on any a reload replaced whose
+    // connections are still finishing), give open requests a moment.
+    live.http.shutdown(HTTP_DRAIN).await;
     // 2. Scheduler and dispatcher: queue nothing more, start no queued poll.
     scheduler_cancel.cancel();
     let _ = scheduler_task.await;
@@ -961,7 +951,9 @@ pub async fn prune_once(store: &Store, days: Option<u32>, cancel: &CancellationT
 }
 
 /// One polling pass over `sources` (all polled now, due or not, except those the server asked
-/// to wait or that were stopped), at most `concurrency` at once. Reports come back in order.
+/// to wait or that were stopped), at most `concurrency` at once. Reports come back in order:
+/// a stopped source as [`FetchPassResult::Stopped`] (the operator must act), one asked to wait
+/// as [`FetchPassResult::Skipped`] (nothing to do).
 pub async fn fetch_once(
     pipeline: &Pipeline,
     sources: Vec<crate::domain::Source>,
@@ -991,7 +983,7 @@ pub async fn fetch_once(
         tasks.push(tokio::spawn(async move {
             match blocker {
                 Some(PollBlocker::Disabled(reason)) => {
-                    return FetchPassResult::Skipped {
+                    return FetchPassResult::Stopped {
                         source: source.name.clone(),
                         reason,
                     };
@@ -1053,11 +1045,20 @@ pub async fn fetch_once(
 pub enum FetchPassResult {
     /// The source was polled.
     Polled(PollReport),
-    /// The source was left alone, and why.
+    /// The source was left alone because the server asked to wait (`Retry-After`): not a
+    /// failure, it is polled again once the time has passed.
     Skipped {
         /// Source name.
         source: String,
         /// Why.
+        reason: String,
+    },
+    /// The source was left alone because the store has stopped it (a `410 Gone`): a failure
+    /// of the pass, as it is never polled again until its URL changes in the config.
+    Stopped {
+        /// Source name.
+        source: String,
+        /// Why it was stopped, as recorded.
         reason: String,
     },
 }
@@ -1088,12 +1089,88 @@ impl PollPermits {
     }
 }
 
+/// The HTTP server: the listener it accepts on, which a reload that changes `[server] listen`
+/// replaces ([`HttpServer::rebind`]), and the serve loops of replaced listeners whose
+/// connections are still finishing. Shutdown stops them all ([`HttpServer::shutdown`]).
+struct HttpServer {
+    router: axum::Router,
+    /// The address accepted on now: what a reload's `[server] listen` is compared with (the
+    /// previous config's may name another that could not be bound).
+    addr: std::net::SocketAddr,
+    /// Stops the current listener's serve loop (a child of `all`).
+    current: CancellationToken,
+    /// Stops every serve loop: shutdown.
+    all: CancellationToken,
+    /// Every serve loop started, to wait for at shutdown.
+    loops: TaskTracker,
+}
+
+impl HttpServer {
+    /// Serves `router` on `listener`, bound to `addr`.
+    fn start(listener: TcpListener, addr: std::net::SocketAddr, router: axum::Router) -> Self {
+        let all = CancellationToken::new();
+        let server = HttpServer {
+            router,
+            addr,
+            current: all.child_token(),
+            all,
+            loops: TaskTracker::new(),
+        };
+        server.spawn(listener, server.current.clone());
+        server
+    }
+
+    /// Runs a serve loop on `listener` until `stop` fires, then lets its open connections
+    /// finish (see [`http::serve`]). A panic in it is logged, not propagated.
+    fn spawn(&self, listener: TcpListener, stop: CancellationToken) {
+        let serving = tokio::spawn(http::serve(
+            listener,
+            self.router.clone(),
+            http::HEADER_READ_TIMEOUT,
+            stop.cancelled_owned(),
+        ));
+        self.loops.spawn(async move {
+            if let Err(e) = serving.await {
+                error!(error = %e, "HTTP server task failed");
+            }
+        });
+    }
+
+    /// Moves the server to `wanted`, as nginx and Caddy do on reload: binds it first and, once
+    /// bound, serves on it and stops accepting on the old listener, whose requests in flight
+    /// still finish. When the bind fails (the port taken, no permission) nothing changes: the
+    /// old listener keeps serving. Returns the address left, or the bind's error.
+    async fn rebind(
+        &mut self,
+        wanted: std::net::SocketAddr,
+    ) -> std::io::Result<std::net::SocketAddr> {
+        let listener = TcpListener::bind(wanted).await?;
+        let bound = listener.local_addr()?;
+        let stop = self.all.child_token();
+        self.spawn(listener, stop.clone());
+        // Only once the new listener is bound and served: no moment without one.
+        std::mem::replace(&mut self.current, stop).cancel();
+        Ok(std::mem::replace(&mut self.addr, bound))
+    }
+
+    /// Stops accepting on every listener and waits up to `drain` for the open connections.
+    async fn shutdown(&self, drain: Duration) {
+        self.all.cancel();
+        self.loops.close();
+        if tokio::time::timeout(drain, self.loops.wait())
+            .await
+            .is_err()
+        {
+            warn!("HTTP connections still open after the drain time; closing");
+        }
+    }
+}
+
 /// What a reload can change while the daemon runs.
 struct Live {
     config: Config,
-    /// The address the HTTP server listens on: what a reload's `[server] listen` is compared
-    /// with (the previous config's may name another that was never bound).
-    listening: std::net::SocketAddr,
+    /// The HTTP server, moved when a reload changes `[server] listen`.
+    http: HttpServer,
     store: Store,
     classifier: SharedClassifier,
     ingestor: Ingestor,
@@ -1117,7 +1194,28 @@ impl Live {
         crate::telemetry::record_reload(false);
     }
 
-    /// Re-reads the config and topic profiles; applies them all, or nothing.
+    /// Moves HTTP to the `[server] listen` a reload asks for ([`HttpServer::rebind`]). A
+    /// failed bind is logged with both addresses and its cause and the old address kept: the
+    /// rest of the reload still applies (the daemon is fine, only unreachable where the config
+    /// now says).
+    async fn move_http(&mut self, wanted: std::net::SocketAddr) {
+        match self.http.rebind(wanted).await {
+            Ok(previous) => info!(
+                listen = %self.http.addr,
+                previous = %previous,
+                "[server] listen changed: serving HTTP on the new address; the old one takes no new connections"
+            ),
+            Err(e) => error!(
+                listen = %wanted,
+                in_use = %self.http.addr,
+                error = %e,
+                "cannot bind the new [server] listen; still serving HTTP on the old address (tried again at the next reload)"
+            ),
+        }
+    }
+
+    /// Re-reads the config and topic profiles; applies them all, or nothing (a new
+    /// `[server] listen` that cannot be bound excepted: see [`Live::move_http`]).
     async fn reload(&mut self) {
         let path = self.config.path.clone();
         let loaded = Config::load_with_env(&path)
@@ -1128,11 +1226,6 @@ impl Live {
             Err(e) => return self.refuse(error_chain(&e)),
         };
         log_config_warnings(&new, &classifier);
-        // Compared with what is in use, not with the previous config: a change that was
-        // warned about and then undone is no change.
-        if !listens_on(self.listening, new.server.listen) {
-            warn!(listen = %new.server.listen, in_use = %self.listening, "[server] listen changes only on restart");
-        }
         if new.storage.path != self.store.path() {
             warn!(path = %new.storage.path.display(), in_use = %self.store.path().display(), "[storage] path changes only on restart");
         }
@@ -1144,6 +1237,11 @@ impl Live {
             return self.refuse(format!(
                 "cannot record the sources in the database (tried again at the next change): {e:#}"
             ));
+        }
+        // Compared with what is in use, not with the previous config: a move that failed is
+        // tried again at the next reload, and one asked for and then undone is no change.
+        if !listens_on(self.http.addr, new.server.listen) {
+            self.move_http(new.server.listen).await;
         }
         self.ingestor.reconfigure(fetcher, ingest_settings(&new));
         self.permits.resize(new.polling.concurrency);
@@ -1334,6 +1432,56 @@ mod tests {
             after_poll(&cancelled, false, cap),
             AfterPoll::HoldBack(base)
         );
+    }
+
+    /// A move to another address lets a request in flight on the old listener finish while
+    /// that listener refuses new connections; the new one serves; shutdown stops it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_moved_http_server_finishes_the_old_listener_s_request_in_flight() {
+        let (entered_tx, mut entered) = mpsc::channel::<()>(1);
+        let release = Arc::new(Semaphore::new(0));
+        let router = {
+            let release = Arc::clone(&release);
+            axum::Router::new()
+                .route(
+                    "/slow",
+                    axum::routing::get(move || {
+                        let (entered, release) = (entered_tx.clone(), Arc::clone(&release));
+                        async move {
+                            let _ = entered.send(()).await;
+                            release.acquire().await.unwrap().forget();
+                            "finished\n"
+                        }
+                    }),
+                )
+                .route("/fast", axum::routing::get(|| async { "fast\n" }))
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let old = listener.local_addr().unwrap();
+        let mut server = HttpServer::start(listener, old, router);
+        let in_flight = tokio::spawn(reqwest::get(format!("http://{old}/slow")));
+        entered.recv().await.unwrap();
+
+        let previous = server.rebind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        assert_eq!(previous, old);
+        let new = server.addr;
+        assert_ne!(new, old);
+        let fast = reqwest::get(format!("http://{new}/fast")).await.unwrap();
+        assert_eq!(fast.text().await.unwrap(), "fast\n");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while tokio::net::TcpStream::connect(old).await.is_ok() {
+            assert!(std::time::Instant::now() < deadline, "{old} still accepts");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        release.add_permits(1);
+        let answer = in_flight.await.unwrap().unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.text().await.unwrap(), "finished\n");
+
+        server.shutdown(Duration::from_secs(5)).await;
+        assert!(server.loops.is_empty(), "every serve loop ended");
+        assert!(tokio::net::TcpStream::connect(new).await.is_err());
     }
 
     #[test]

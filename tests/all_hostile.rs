@@ -199,7 +199,7 @@ async fn a_fetch_over_hostile_sources_and_one_good_one_is_bounded_and_serves_the
     assert!(
         second_out
             .lines()
-            .any(|l| l.starts_with("Gone") && l.contains("skipped")),
+            .any(|l| l.starts_with("Gone") && l.contains("FAILED stopped")),
         "{second_out}"
     );
     assert_eq!(server.hits("busy.xml"), 1, "asked once, then left alone");

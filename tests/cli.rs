@@ -86,6 +86,100 @@ async fn fetch_exits_0_when_all_sources_are_fine_2_when_some_fail_and_1_on_a_bad
     );
 }
 
+/// A source the store stopped after a `410 Gone` is not fine: every later `fetch` names it as
+/// failed with its reason and what to do (give it another URL), and exits 2, so a cron job
+/// sees it; a source the server asked to wait (`Retry-After`) is skipped without failing the
+/// pass. Following the advice (a new URL) brings the source back and the exit status to 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_exits_2_naming_a_source_stopped_by_a_410_until_its_url_changes() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    server.put(
+        "gone.xml",
+        Resource {
+            status: 410,
+            ..Resource::feed("gone")
+        },
+    );
+    server.put(
+        "busy.xml",
+        Resource {
+            status: 429,
+            headers: vec![("Retry-After".into(), "3600".into())],
+            ..Resource::feed("slow down")
+        },
+    );
+    server.put("moved.xml", common::trade_deal_feed());
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Good", server.url("a.xml")),
+            ("Gone", server.url("gone.xml")),
+            ("Busy", server.url("busy.xml")),
+        ],
+        "",
+    );
+    let c = config.to_str().unwrap();
+    let first = tradefeed(&["--config", c, "fetch"]);
+    assert_eq!(first.status.code(), Some(2), "{}", stdout(&first));
+
+    for pass in ["second", "third"] {
+        let o = tradefeed(&["--config", c, "fetch"]);
+        let out = stdout(&o);
+        assert_eq!(o.status.code(), Some(2), "{pass} pass: {out}{}", stderr(&o));
+        let gone = out
+            .lines()
+            .find(|l| l.starts_with("Gone"))
+            .unwrap_or_else(|| panic!("{pass} pass names the stopped source: {out}"));
+        assert!(
+            gone.contains("FAILED stopped: 410 Gone at ")
+                && gone.contains("not polled again until its url in the config changes"),
+            "{pass} pass: the reason and the remedy: {out}"
+        );
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("Busy") && l.contains("skipped: server asked")),
+            "{pass} pass: {out}"
+        );
+        assert!(
+            out.lines()
+                .last()
+                .unwrap()
+                .starts_with("3 sources, 1 failed, "),
+            "the stopped source is counted as failed, the waiting one is not: {out}"
+        );
+    }
+    assert_eq!(
+        server.hits("gone.xml"),
+        1,
+        "a stopped source is not asked again"
+    );
+
+    // The remedy the line gives: another URL lifts the stop.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        common::replaced(&text, &server.url("gone.xml"), &server.url("moved.xml")),
+    )
+    .unwrap();
+    let o = tradefeed(&["--config", c, "fetch"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("Gone") && l.contains(" ok ") && l.contains("new=1")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .starts_with("3 sources, 0 failed, "),
+        "{out}"
+    );
+}
+
 /// A `[topics] dir` that does not exist is not an error (the built-in topic is made for a
 /// config without profiles), but `check` says the built-in applies and where it looked, so a
 /// misspelt folder does not change what is matched unnoticed.

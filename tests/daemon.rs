@@ -18,6 +18,7 @@ fn reports(results: &[FetchPassResult]) -> Vec<&tradefeed::ingest::PollReport> {
         .map(|r| match r {
             FetchPassResult::Polled(p) => p,
             FetchPassResult::Skipped { source, reason } => panic!("{source} skipped: {reason}"),
+            FetchPassResult::Stopped { source, reason } => panic!("{source} stopped: {reason}"),
         })
         .collect()
 }

@@ -269,8 +269,14 @@ async fn a_410_stops_the_source_with_its_reason_and_a_301_records_the_new_url() 
     assert!(
         stdout(&second)
             .lines()
-            .any(|l| l.starts_with("Gone") && l.contains("skipped") && l.contains("410")),
+            .any(|l| l.starts_with("Gone") && l.contains("FAILED stopped") && l.contains("410")),
         "{}",
+        text(&second)
+    );
+    assert_eq!(
+        second.status.code(),
+        Some(2),
+        "a stopped source fails every pass: {}",
         text(&second)
     );
     assert_eq!(server.hits("gone.xml"), 1, "a gone feed is not asked again");

@@ -1,4 +1,5 @@
 //! The real binary under signals: SIGTERM during polling exits 0 quickly with the database intact.
+//! And reloads that move HTTP to a new `[server] listen`, or cannot.
 
 mod common;
 
@@ -262,25 +263,16 @@ async fn a_poll_cut_off_by_shutdown_is_no_failure_and_changes_nothing_stored() {
     assert!(logged.is_empty(), "nothing in the fetch log: {logged:?}");
 }
 
-/// `[server] listen` and `[storage] path` change only on restart, and a reload that asks for
-/// another says so; one that asks again for what is in use (a change undone) says nothing,
-/// although the config in force before it asked for another.
+/// `[storage] path` changes only on restart, and a reload that asks for another says so; one
+/// that asks again for what is in use (a change undone) says nothing, although the config in
+/// force before it asked for another. (`[server] listen` moves on reload: see the tests
+/// below.)
 #[test]
-fn reloads_warn_about_a_listen_or_database_change_only_while_it_differs_from_what_is_in_use() {
+fn reloads_warn_about_a_database_change_only_while_it_differs_from_what_is_in_use() {
     let dir = tempfile::tempdir().unwrap();
-    let (config, port) = common::write_config_on_free_port(dir.path(), &[], "");
+    let (config, _port) = common::write_config_on_free_port(dir.path(), &[], "");
     let original = std::fs::read_to_string(&config).unwrap();
-    // Never bound: only compared.
-    let other_port = if port == u16::MAX { port - 1 } else { port + 1 };
-    let changed = common::replaced(
-        &common::replaced(
-            &original,
-            &format!("listen = \"127.0.0.1:{port}\""),
-            &format!("listen = \"127.0.0.1:{other_port}\""),
-        ),
-        "path = \"tradefeed.db\"",
-        "path = \"other.db\"",
-    );
+    let changed = common::replaced(&original, "path = \"tradefeed.db\"", "path = \"other.db\"");
     // The daemon reads its config through a symlinked folder, as `/etc/tradefeed` → a
     // mounted volume: the database path it opens is not the file's real path, and a reload
     // must still see the one asked for as the one in use.
@@ -299,10 +291,6 @@ fn reloads_warn_about_a_listen_or_database_change_only_while_it_differs_from_wha
     reload(&changed);
     let log = until("config reloaded");
     let warned = |what: &str| log.iter().any(|l| l.contains(what));
-    assert!(
-        warned("[server] listen changes only on restart"),
-        "{log:#?}"
-    );
     assert!(warned("[storage] path changes only on restart"), "{log:#?}");
 
     reload(&original);
@@ -311,6 +299,171 @@ fn reloads_warn_about_a_listen_or_database_change_only_while_it_differs_from_wha
         !log.iter().any(|l| l.contains("only on restart")),
         "{log:#?}"
     );
+
+    sigterm(&child);
+    until("stopped");
+    assert!(child.wait().unwrap().success());
+}
+
+/// Sends SIGHUP to the daemon: a reload.
+fn sighup(child: &std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A loopback port that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until `addr` refuses connections, or panics after `limit`: a listener that stops
+/// accepting is closed by its serve loop as soon as it is told, not within the reload.
+async fn refused_within(addr: &str, limit: Duration) {
+    let started = Instant::now();
+    loop {
+        match tokio::net::TcpStream::connect(addr).await {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return,
+            outcome => assert!(
+                started.elapsed() < limit,
+                "{addr} still takes connections after {limit:?}: {outcome:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `url` answers 200, or panics after `limit`.
+async fn answers_within(url: &str, limit: Duration) {
+    let started = Instant::now();
+    loop {
+        let outcome = reqwest::get(url).await.map(|r| r.status());
+        if matches!(outcome, Ok(s) if s.is_success()) {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{url} did not answer within {limit:?}: {outcome:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A reload that changes `[server] listen` moves the HTTP server there, as nginx and Caddy
+/// do: the new address serves the health check and the feeds, the old one refuses new
+/// connections, and `tradefeed health`, which probes the address the config names, finds the
+/// daemon healthy (it probed an address nobody served while the daemon kept the old one).
+/// Shutdown then stops the listener in use. In-process, so that what is still listening
+/// after `run` returns is seen; reloaded by the file watcher (no signal to this process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_changes_listen_serves_on_the_new_address_and_health_finds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, port) = common::write_config_on_free_port(dir.path(), &[], "");
+    let config = tradefeed::config::Config::load(&path).unwrap();
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let handle = tokio::spawn(tradefeed::app::run(config, listener, cancel.clone()));
+    let old = format!("127.0.0.1:{port}");
+    answers_within(&format!("http://{old}/healthz"), Duration::from_secs(10)).await;
+
+    let new = format!("127.0.0.1:{}", free_port());
+    let text = std::fs::read_to_string(&path).unwrap();
+    let moved = common::replaced(
+        &text,
+        &format!("listen = \"{old}\""),
+        &format!("listen = \"{new}\""),
+    );
+    std::fs::write(&path, moved).unwrap();
+    // The watcher looks every 2 s and lets an edit settle for 0.5 s.
+    answers_within(&format!("http://{new}/healthz"), Duration::from_secs(15)).await;
+    let (status, feed) = common::get_text(&format!("http://{new}/feeds/all.atom")).await;
+    assert_eq!(status, 200, "{feed}");
+    assert!(feed.contains("<feed"), "{feed}");
+    refused_within(&old, Duration::from_secs(5)).await;
+
+    let health = common::tradefeed_command(&path, &["health", "--timeout", "5"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&health.stdout);
+    assert_eq!(health.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains(&format!("healthy: http://{new}/healthz")),
+        "{said}"
+    );
+
+    // Shutdown stops the listener in use now, not only the one `run` was given.
+    common::stop_daemon(cancel, handle).await;
+    refused_within(&new, Duration::from_secs(5)).await;
+}
+
+/// A reload whose new `[server] listen` cannot be bound (here a port the test holds) leaves
+/// the daemon serving on the old address, logs an error naming both addresses and the cause,
+/// and applies the rest of the config; the next reload tries the address again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_to_a_listen_address_in_use_keeps_the_old_one_and_logs_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, port) = common::write_config_on_free_port(dir.path(), &[], "");
+    let mut child = run_daemon(&config, Stdio::piped());
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut until = |needle: &str| log_until(&mut lines, needle);
+    until("tradefeed started");
+    let old = format!("127.0.0.1:{port}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let new = taken.local_addr().unwrap().to_string();
+    let text = std::fs::read_to_string(&config).unwrap();
+    let moved = common::replaced(
+        &text,
+        &format!("listen = \"{old}\""),
+        &format!("listen = \"{new}\"\ntitle = \"Renamed on reload\""),
+    );
+    std::fs::write(&config, moved).unwrap();
+    sighup(&child);
+    let log = until("config reloaded");
+    let refused: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains("cannot bind the new [server] listen"))
+        .collect();
+    assert_eq!(refused.len(), 1, "logged once: {log:#?}");
+    assert!(
+        refused[0].contains("ERROR")
+            && refused[0].contains(&format!("listen={new}"))
+            && refused[0].contains(&format!("in_use={old}"))
+            && refused[0].contains("Address already in use"),
+        "both addresses and the cause: {log:#?}"
+    );
+
+    // Still served where it was, with the rest of the reload applied.
+    assert_eq!(
+        common::get_text(&format!("http://{old}/healthz")).await.0,
+        200
+    );
+    let (status, feed) = common::get_text(&format!("http://{old}/feeds/all.atom")).await;
+    assert_eq!(status, 200, "{feed}");
+    assert!(feed.contains("Renamed on reload"), "{feed}");
+
+    // Once the address is free, the next reload moves there.
+    drop(taken);
+    sighup(&child);
+    let log = until("config reloaded");
+    assert!(
+        log.iter()
+            .any(|l| l.contains("serving HTTP on the new address")),
+        "{log:#?}"
+    );
+    assert_eq!(
+        common::get_text(&format!("http://{new}/healthz")).await.0,
+        200
+    );
+    refused_within(&old, Duration::from_secs(5)).await;
 
     sigterm(&child);
     until("stopped");

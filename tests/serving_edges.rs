@@ -43,6 +43,7 @@ async fn fetch_all(config: &Config) {
         match r {
             FetchPassResult::Polled(p) => assert!(p.is_ok(), "{p:?}"),
             FetchPassResult::Skipped { source, reason } => panic!("{source} skipped: {reason}"),
+            FetchPassResult::Stopped { source, reason } => panic!("{source} stopped: {reason}"),
         }
     }
 }

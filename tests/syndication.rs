@@ -79,7 +79,8 @@ async fn forty_feeds_of_syndicated_copies_yield_each_story_once_with_all_its_app
     for r in &results {
         match r {
             FetchPassResult::Polled(p) => assert!(p.is_ok(), "{p:?}"),
-            FetchPassResult::Skipped { source, reason } => panic!("{source}: {reason}"),
+            FetchPassResult::Skipped { source, reason }
+            | FetchPassResult::Stopped { source, reason } => panic!("{source}: {reason}"),
         }
     }
 

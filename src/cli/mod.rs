@@ -65,7 +65,8 @@ pub enum Command {
     /// Run the daemon: poll on schedule and serve the feeds.
     Run,
     /// One polling pass over every enabled source (or one), then exit.
-    /// Exit status: 0 all fine, 2 some sources failed, 1 fatal.
+    /// Exit status: 0 all fine, 2 some sources failed (a source stopped by a 410 included), 1
+    /// fatal.
     Fetch {
         /// Poll only this source.
         #[arg(long)]
@@ -604,8 +605,16 @@ impl std::fmt::Display for Padded<'_> {
     }
 }
 
+/// What the operator can do about a source the store has stopped (a `410 Gone`): the stop is
+/// lifted only when `sync_sources` records another URL for the source (a new URL is a new
+/// feed); `enabled`, a rename or a restart leave it in place.
+pub const STOPPED_REMEDY: &str = "not polled again until its url in the config changes \
+     (the new URL is polled as a new feed); remove the source if the feed is gone for good";
+
 /// Writes the `fetch` report: a line per source, then the summary line. Returns how many
-/// sources failed.
+/// sources failed: polls that failed and sources the store has stopped (a cron job running
+/// `fetch` must see those through the exit status, not only in the status table); a source
+/// the server asked to wait (`Retry-After`) is no failure.
 ///
 /// Scripts parse these lines: fields are only ever added, at the end. A polled source's line
 /// ends with `skipped=N` when items of its feed were not taken in (no identity, published
@@ -620,7 +629,9 @@ fn write_fetch_summary(
     let width = name_column_width(
         results.iter().map(|r| match r {
             FetchPassResult::Polled(p) => p.source.as_str(),
-            FetchPassResult::Skipped { source, .. } => source.as_str(),
+            FetchPassResult::Skipped { source, .. } | FetchPassResult::Stopped { source, .. } => {
+                source.as_str()
+            }
         }),
         28,
     );
@@ -662,6 +673,16 @@ fn write_fetch_summary(
             }
             FetchPassResult::Skipped { source, reason } => {
                 let _ = writeln!(out, "{} skipped: {reason}", Padded(source, width));
+            }
+            // Worded as a failed poll (`FAILED` and an outcome word, the STATUS of `sources`)
+            // so that scripts matching failures find it.
+            FetchPassResult::Stopped { source, reason } => {
+                failed += 1;
+                let _ = writeln!(
+                    out,
+                    "{} FAILED stopped: {reason}; {STOPPED_REMEDY}",
+                    Padded(source, width)
+                );
             }
         }
     }
@@ -1009,6 +1030,46 @@ mod tests {
             .map(|(at, _)| lines[3][..at].rsplit(' ').next().unwrap())
             .collect();
         assert_eq!(counts, ["22"]);
+    }
+
+    #[test]
+    fn a_stopped_source_is_a_failure_named_with_its_remedy_and_a_retry_after_wait_is_not() {
+        let results = [
+            polled("WTO", 1, 0),
+            FetchPassResult::Skipped {
+                source: "Busy".into(),
+                reason: "server asked not to be polled before 2026-11-30 12:00:00 UTC".into(),
+            },
+        ];
+        let mut out = Vec::new();
+        let failed = write_fetch_summary(&mut out, &results, std::time::Duration::ZERO);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(failed, 0, "waiting is no failure: {text}");
+        assert!(text.contains("2 sources, 0 failed,"), "{text}");
+
+        let gone = "410 Gone at 2026-11-30 10:00 UTC: the publisher removed this feed";
+        let results = [
+            polled("WTO", 1, 0),
+            FetchPassResult::Stopped {
+                source: "Gone".into(),
+                reason: gone.into(),
+            },
+        ];
+        let mut out = Vec::new();
+        let failed = write_fetch_summary(&mut out, &results, std::time::Duration::ZERO);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(failed, 1, "{text}");
+        assert_eq!(
+            lines[1],
+            format!(
+                "{} FAILED stopped: {gone}; {}",
+                super::Padded("Gone", 28),
+                super::STOPPED_REMEDY
+            ),
+            "{text}"
+        );
+        assert!(lines[2].starts_with("2 sources, 1 failed, "), "{text}");
     }
 
     #[test]

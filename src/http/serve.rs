@@ -115,7 +115,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let max_connections = connection_limit();
-    tracing::info!(max_connections, "serving HTTP");
+    // The address too: a reload that changes `[server] listen` starts another serve loop.
+    let listen = listener.local_addr().ok();
+    tracing::info!(?listen, max_connections, "serving HTTP");
     let limits = ServeLimits {
         header_read_timeout,
         max_connections,

@@ -319,7 +319,7 @@ where
 }
 
 /// One `fetch` pass over the config's sources (the pipeline opened and closed around it): each
-/// source's report; a source the pass skipped fails the test.
+/// source's report; a source the pass skipped or found stopped fails the test.
 pub async fn fetch_pass(config: &tradefeed::config::Config) -> Vec<tradefeed::ingest::PollReport> {
     let pipeline = tradefeed::app::Pipeline::start(config).await.unwrap();
     let results = tradefeed::app::fetch_once(&pipeline, config.sources.clone(), 8).await;
@@ -330,6 +330,9 @@ pub async fn fetch_pass(config: &tradefeed::config::Config) -> Vec<tradefeed::in
             tradefeed::app::FetchPassResult::Polled(p) => p,
             tradefeed::app::FetchPassResult::Skipped { source, reason } => {
                 panic!("{source} skipped: {reason}")
+            }
+            tradefeed::app::FetchPassResult::Stopped { source, reason } => {
+                panic!("{source} stopped: {reason}")
             }
         })
         .collect()
