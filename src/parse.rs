@@ -42,6 +42,7 @@
 //! CPU work only; the caller runs it in `spawn_blocking`.
 
 use std::borrow::Cow;
+use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
@@ -176,39 +177,17 @@ fn is_unclosed_reference(err: &ParseFeedError) -> bool {
 /// digits, `#x` and hex digits, or an XML name (a letter, `_`, `:` or any non-ASCII character,
 /// then those, digits, `-` and `.`), and then `;`; so `&amp;`, `&nbsp;` and `&#x1F;` stay.
 /// CDATA sections, comments, processing instructions and the DOCTYPE, where an `&` is no
-/// reference, are left as they are.
+/// reference, are left as they are (see [`ReferenceStarts`]).
 ///
 /// Returns the repaired text and how many ampersands were escaped; `None` when there is none to
 /// escape, or when escaping them would make the text more than twice as long (a quarter of it
 /// ampersands is no feed): the work and memory are bounded by the text, itself bounded by the
 /// fetch size limit.
 fn escape_bare_ampersands(text: &str) -> Option<(String, usize)> {
-    let b = text.as_bytes();
     let mut out: Option<String> = None;
     let mut count = 0usize;
     let mut copied = 0;
-    let mut i = 0;
-    while let Some(p) = memchr::memchr2(b'&', b'<', &b[i..]) {
-        let at = i + p;
-        if b[at] == b'<' {
-            let rest = &b[at..];
-            i = if rest.starts_with(b"<![CDATA[") {
-                find_bytes(b, at + 9, b"]]>").map_or(b.len(), |e| e + 3)
-            } else if rest.starts_with(b"<!--") {
-                find_bytes(b, at + 4, b"-->").map_or(b.len(), |e| e + 3)
-            } else if rest.starts_with(b"<?") {
-                find_bytes(b, at + 2, b"?>").map_or(b.len(), |e| e + 2)
-            } else if rest.starts_with(b"<!") {
-                skip_bang(b, at).unwrap_or(b.len())
-            } else {
-                at + 1
-            };
-            continue;
-        }
-        i = at + 1;
-        if reference_len(&b[at + 1..]).is_some() {
-            continue;
-        }
+    for at in bare_ampersands(text) {
         count += 1;
         if count.saturating_mul(4) > text.len() {
             return None;
@@ -221,6 +200,76 @@ fn escape_bare_ampersands(text: &str) -> Option<(String, usize)> {
     let mut out = out?;
     out.push_str(&text[copied..]);
     Some((out, count))
+}
+
+/// The offsets of the `&`s [`escape_bare_ampersands`] escapes, in order.
+fn bare_ampersands(text: &str) -> impl Iterator<Item = usize> + '_ {
+    let b = text.as_bytes();
+    ReferenceStarts::new(b).filter(|&at| reference_len(&b[at + 1..]).is_none())
+}
+
+/// The `&`s of an XML document that the parser reads as the start of a reference: those in
+/// text and in attribute values, not those in CDATA sections, comments, processing
+/// instructions and the DOCTYPE, where an `&` is literal text.
+///
+/// A tag is read to its `>` outside quoted values, as the parser reads it, so markup-looking
+/// text in an attribute value (`title="a <!-- b"`, `alt="<![CDATA["`) is just text: taken for
+/// the start of a comment or CDATA section, it would hide the `&`s after it (or expose those in
+/// a real comment after it). One pass over the text (each tag read twice: for its end, then
+/// for its `&`s), no allocation.
+struct ReferenceStarts<'a> {
+    text: &'a [u8],
+    /// Where the search goes on.
+    next: usize,
+    /// Just after the `>` of the tag `next` is in, if it is in one.
+    tag_end: usize,
+}
+
+impl<'a> ReferenceStarts<'a> {
+    fn new(text: &'a [u8]) -> Self {
+        ReferenceStarts {
+            text,
+            next: 0,
+            tag_end: 0,
+        }
+    }
+}
+
+impl Iterator for ReferenceStarts<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        let b = self.text;
+        loop {
+            if self.next < self.tag_end {
+                if let Some(p) = memchr::memchr(b'&', &b[self.next..self.tag_end]) {
+                    let at = self.next + p;
+                    self.next = at + 1;
+                    return Some(at);
+                }
+                self.next = self.tag_end;
+            }
+            let at = self.next + memchr::memchr2(b'&', b'<', b.get(self.next..)?)?;
+            self.next = at + 1;
+            if b[at] == b'&' {
+                return Some(at);
+            }
+            let rest = &b[at..];
+            if rest.starts_with(b"<![CDATA[") {
+                self.next = find_bytes(b, at + 9, b"]]>").map_or(b.len(), |e| e + 3);
+            } else if rest.starts_with(b"<!--") {
+                self.next = find_bytes(b, at + 4, b"-->").map_or(b.len(), |e| e + 3);
+            } else if rest.starts_with(b"<?") {
+                self.next = find_bytes(b, at + 2, b"?>").map_or(b.len(), |e| e + 2);
+            } else if rest.starts_with(b"<!") {
+                self.next = skip_bang(b, at).unwrap_or(b.len());
+            } else {
+                // A start or end tag; one whose quote never closes runs to the end, as the
+                // parser reads it.
+                self.tag_end = tag_end(b, at + 1).map_or(b.len(), |e| e + 1);
+            }
+        }
+    }
 }
 
 /// The length of a well-formed reference's body after its `&` (up to and including `;`), if
@@ -365,12 +414,29 @@ fn repair_json_surrogates(text: &str) -> Option<String> {
 /// character reference") and so fails the whole feed: a UTF-16 surrogate pair written as two
 /// references (`&#55357;&#56832;` or `&#xD83D;&#xDE00;`, as some Java and PHP tools write an
 /// emoji) becomes the one character it encodes; a lone surrogate, `&#0;` or a number beyond
-/// U+10FFFF becomes U+FFFD. CDATA sections and comments, where references are literal text, are
-/// left alone. `None` when there is nothing to repair.
+/// U+10FFFF becomes U+FFFD. CDATA sections, comments and the other places where references are
+/// literal text are left alone (see [`ReferenceStarts`]). `None` when there is nothing to
+/// repair.
 fn repair_char_references(text: &str) -> Option<String> {
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    for (replaced, c) in char_reference_repairs(text) {
+        let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
+        o.push_str(&text[copied..replaced.start]);
+        o.push(c);
+        copied = replaced.end;
+    }
+    let mut out = out?;
+    out.push_str(&text[copied..]);
+    Some(out)
+}
+
+/// The references [`repair_char_references`] replaces, in order: where each (or each pair) is
+/// in `text`, and the character it becomes.
+fn char_reference_repairs(text: &str) -> impl Iterator<Item = (Range<usize>, char)> + '_ {
     let b = text.as_bytes();
     // The code point and end (after `;`) of a numeric reference starting at `at`.
-    let reference = |at: usize| -> Option<(u32, usize)> {
+    let reference = move |at: usize| -> Option<(u32, usize)> {
         let rest = b.get(at..)?.strip_prefix(b"&#")?;
         let (digits, radix, skip) = match rest.first() {
             Some(b'x' | b'X') => (&rest[1..], 16, 3),
@@ -384,50 +450,27 @@ fn repair_char_references(text: &str) -> Option<String> {
         let code = u32::from_str_radix(number, radix).unwrap_or(u32::MAX);
         Some((code, at + skip + len + 1))
     };
-    let mut out: Option<String> = None;
-    let mut copied = 0;
-    let mut i = 0;
-    while let Some(p) = b[i..].iter().position(|&c| c == b'&' || c == b'<') {
-        let at = i + p;
-        if b[at] == b'<' {
-            i = if b[at..].starts_with(b"<![CDATA[") {
-                find_bytes(b, at + 9, b"]]>").map_or(b.len(), |e| e + 3)
-            } else if b[at..].starts_with(b"<!--") {
-                find_bytes(b, at + 4, b"-->").map_or(b.len(), |e| e + 3)
-            } else {
-                at + 1
-            };
-            continue;
+    // The end of the last reference replaced: the low half of a pair is replaced with its high.
+    let mut replaced_to = 0;
+    ReferenceStarts::new(b).filter_map(move |at| {
+        if at < replaced_to {
+            return None;
         }
-        let Some((code, end)) = reference(at) else {
-            i = at + 1;
-            continue;
-        };
-        let replacement = match code {
+        let (code, end) = reference(at)?;
+        let (c, next) = match code {
             0xD800..=0xDBFF => match reference(end) {
                 Some((low @ 0xDC00..=0xDFFF, pair_end)) => {
                     let c = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
-                    Some((char::from_u32(c).unwrap_or('\u{FFFD}'), pair_end))
+                    (char::from_u32(c).unwrap_or('\u{FFFD}'), pair_end)
                 }
-                _ => Some(('\u{FFFD}', end)),
+                _ => ('\u{FFFD}', end),
             },
-            0 | 0xDC00..=0xDFFF | 0x11_0000.. => Some(('\u{FFFD}', end)),
-            _ => None,
+            0 | 0xDC00..=0xDFFF | 0x11_0000.. => ('\u{FFFD}', end),
+            _ => return None,
         };
-        match replacement {
-            Some((c, next)) => {
-                let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
-                o.push_str(&text[copied..at]);
-                o.push(c);
-                copied = next;
-                i = next;
-            }
-            None => i = end,
-        }
-    }
-    let mut out = out?;
-    out.push_str(&text[copied..]);
-    Some(out)
+        replaced_to = next;
+        Some((at..next, c))
+    })
 }
 
 /// Maps a feed-rs error to our causes: no recognised root means "not a feed", everything else
@@ -1933,6 +1976,31 @@ mod tests {
             ),
             ("&amp; &nbsp; &eacute; &#123; &#x1F; &x:y-z.1; &é;", None),
             ("<![CDATA[unclosed & ", None),
+            // Markup-looking text in an attribute value is text: no comment, CDATA section or
+            // instruction starts there, and a quoted `>` does not end the tag.
+            (
+                "<a title=\"x <!-- y\">AT&T</a><!-- R&D -->",
+                Some("<a title=\"x <!-- y\">AT&amp;T</a><!-- R&D -->"),
+            ),
+            (
+                "<a title=\"<![CDATA[\">AT&T<!-- ]]> R&D -->",
+                Some("<a title=\"<![CDATA[\">AT&amp;T<!-- ]]> R&D -->"),
+            ),
+            (
+                "<a alt='<?pi' b=\"'\">&</a>?>&",
+                Some("<a alt='<?pi' b=\"'\">&amp;</a>?>&amp;"),
+            ),
+            (
+                "<a t=\"x > <!-- & \">&</a>",
+                Some("<a t=\"x > <!-- &amp; \">&amp;</a>"),
+            ),
+            (
+                "</a t='<!--'>&<!-- & -->",
+                Some("</a t='<!--'>&amp;<!-- & -->"),
+            ),
+            // A quote in text is text; one that never closes in a tag runs to the end.
+            ("it's <!-- & -->&", Some("it's <!-- & -->&amp;")),
+            ("<a t='x>&<!-- & -->", Some("<a t='x>&amp;<!-- &amp; -->")),
         ];
         for (text, expected) in cases {
             let got = escape_bare_ampersands(text);
@@ -1942,6 +2010,27 @@ mod tests {
         // A text that is a quarter ampersands or more is no feed: not worth doubling.
         assert_eq!(escape_bare_ampersands("&&&&&&&&"), None);
         assert!(escape_bare_ampersands("&abc").is_some());
+    }
+
+    #[test]
+    fn a_comment_or_cdata_opening_inside_an_attribute_value_hides_no_bare_ampersand() {
+        for attribute in ["<!-- see below", "<![CDATA[", "a > b <?x"] {
+            let rss = format!(
+                "<rss version=\"2.0\"><channel><title>T</title>\n<item>\
+                 <guid isPermaLink=\"false\" note=\"{attribute}\">a</guid>\
+                 <title>AT&T deal &#55357;&#56832;</title></item></channel></rss>"
+            );
+            let feed = parse_feed(rss.as_bytes(), None).unwrap_or_else(|e| panic!("{rss}: {e}"));
+            assert_eq!(
+                feed.items[0].title.as_deref(),
+                Some("AT&T deal \u{1F600}"),
+                "{attribute}"
+            );
+        }
+        assert_eq!(
+            repair_char_references("<a t=\"<!--\">&#55357;<!-- &#55357; -->").as_deref(),
+            Some("<a t=\"<!--\">\u{FFFD}<!-- &#55357; -->")
+        );
     }
 
     #[test]
