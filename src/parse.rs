@@ -22,7 +22,8 @@
 //!    A JSON Feed that fails the schema is retried once with numeric ids turned into strings and
 //!    a missing `title`/`version` filled in. An XML feed that fails on a bare `&` is retried once
 //!    with its bare ampersands escaped (see [`escape_bare_ampersands`]); what was repaired is
-//!    reported in `ParsedFeed::repairs`, and an XML error says where the reader stopped.
+//!    reported in `ParsedFeed::repairs`, and an XML error says where the reader stopped, in the
+//!    document as it was before those repairs.
 //! 5. **Map** to [`RawItem`]: the `alternate` (or first usable) link, else an RSS guid that is an
 //!    http(s) URL; Atom `type="text"` and JSON Feed plain text are HTML-escaped so that all
 //!    title/summary/content strings are HTML; author names (else e-mails; feed-rs leaves
@@ -139,20 +140,25 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed
                 repairs.push(format!("{count} bare ampersand(s) escaped"));
                 repaired = Some(escaped);
             }
-            let escaped_any = repaired.is_some();
-            if let Some(joined) = repair_char_references(repaired.as_deref().unwrap_or(&text)) {
+            let escaped = repaired.is_some();
+            let joined_text = repair_char_references(repaired.as_deref().unwrap_or(&text));
+            let joined = joined_text.is_some();
+            if let Some(joined_text) = joined_text {
                 repairs.push("character references to UTF-16 surrogates repaired".into());
-                repaired = Some(joined);
+                repaired = Some(joined_text);
             }
             let Some(repaired) = repaired else {
-                return Err(located_error(err, &text));
+                return Err(located_error(err, &text, &text, |at| at));
             };
             match run(&repaired)? {
                 Ok(feed) => feed,
-                // Escaping did not make the feed readable: what is wrong with it as sent is
-                // the first bare ampersand, which the operator can find and report.
-                Err(_) if escaped_any => return Err(located_error(err, &text)),
-                Err(retry) => return Err(located_error(retry, &repaired)),
+                // The repairs did not make the feed readable: what still stops the reader is
+                // reported, where it is in the feed as served (not in the repaired copy).
+                Err(retry) => {
+                    return Err(located_error(retry, &repaired, &text, |at| {
+                        offset_before_repairs(&text, at, escaped, joined)
+                    }));
+                }
             }
         }
     };
@@ -302,22 +308,79 @@ fn reference_len(after: &[u8]) -> Option<usize> {
 }
 
 /// `err` as a [`ParseError`], with where in the document the XML reader stopped when it stopped
-/// at a syntax error: feed-rs reports none, so the text is read again with quick-xml as feed-rs
-/// configures it, and the place is given when that read stops with the same error. Only a
+/// at a syntax error: feed-rs reports none, so `read`, the text it read, is read again with
+/// quick-xml as feed-rs configures it, and the place is given when that read stops with the
+/// same error. The place is given in `served`, the document as the operator can see it
+/// (`read` itself, or what the repairs of a retry started from), `to_served` taking an offset
+/// in `read` to one there. Lines and columns count characters, as an editor does. Only a
 /// failed parse pays for this.
-fn located_error(err: ParseFeedError, text: &str) -> ParseError {
+fn located_error(
+    err: ParseFeedError,
+    read: &str,
+    served: &str,
+    to_served: impl FnOnce(usize) -> usize,
+) -> ParseError {
     let ParseFeedError::XmlReader(xml) = &err else {
         return map_error(err);
     };
     let message = xml.to_string();
-    let Some(at) = first_xml_error(text, &message) else {
+    let Some(at) = first_xml_error(read, &message) else {
         return map_error(err);
     };
-    let at = usize::try_from(at).unwrap_or(usize::MAX).min(text.len());
-    let before = text.get(..at).unwrap_or(text);
+    let at = usize::try_from(at).unwrap_or(usize::MAX).min(read.len());
+    let mut at = to_served(at).min(served.len());
+    while !served.is_char_boundary(at) {
+        at -= 1;
+    }
+    let before = &served[..at];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     ParseError::Malformed(format!("{err} (line {line}, column {column})"))
+}
+
+/// Where byte `at` of the repaired text a retry read was in `text`, the document the repairs
+/// started from: back through the character-reference repair, if it was `joined`, then the
+/// bare-ampersand one, if `escaped` (as they were applied, in the other order). Each escaped
+/// `&` grew by `amp;` and each repaired reference shrank to its character; neither touches a
+/// line break, so only columns move. Runs the repairs' scans again rather than keeping a map
+/// of every edit: a failed parse is rare, a feed may hold a great many ampersands.
+fn offset_before_repairs(text: &str, at: usize, escaped: bool, joined: bool) -> usize {
+    let mut at = at;
+    if joined {
+        // The references were repaired in the escaped text: rebuilt, as it was not kept.
+        let escaped_text = escaped
+            .then(|| escape_bare_ampersands(text))
+            .flatten()
+            .map(|(escaped_text, _)| escaped_text);
+        let joined_from = escaped_text.as_deref().unwrap_or(text);
+        let edits = char_reference_repairs(joined_from).map(|(span, c)| (span, c.len_utf8()));
+        at = offset_before_edits(at, edits);
+    }
+    if escaped {
+        let edits = bare_ampersands(text).map(|amp| (amp..amp + 1, "&amp;".len()));
+        at = offset_before_edits(at, edits);
+    }
+    at
+}
+
+/// Where byte `at` of an edited text was before the `edits`, given in order as the span each
+/// replaced and the length of what replaced it. An offset inside a replacement maps to the
+/// start of the span it replaced.
+fn offset_before_edits(at: usize, edits: impl Iterator<Item = (Range<usize>, usize)>) -> usize {
+    // How far the edits so far reach, in the text before and after them.
+    let (mut before, mut after) = (0, 0);
+    for (span, replacement_len) in edits {
+        let start = after + (span.start - before);
+        if at < start {
+            break;
+        }
+        if at < start + replacement_len {
+            return span.start;
+        }
+        before = span.end;
+        after = start + replacement_len;
+    }
+    before + (at - after)
 }
 
 /// The byte offset at which quick-xml, configured as feed-rs configures it, stops reading `text`
@@ -2051,16 +2114,19 @@ mod tests {
 
     #[test]
     fn xml_errors_say_where_the_reader_stopped() {
-        let err = parse_feed(b"<rss version=\"2.0\"><channel>\n<title>AT&T</title>", None);
+        let err = parse_feed(
+            b"<rss version=\"2.0\"><channel>\n<title>AT</titel></channel></rss>",
+            None,
+        );
         assert_eq!(
             err,
             Err(ParseError::Malformed(
-                "unable to parse XML: Parser error: ill-formed document: entity or character \
-                 reference not closed: `;` not found before end of input (line 2, column 10)"
+                "unable to parse XML: Parser error: ill-formed document: expected `</title>`, but \
+                 `</titel>` was found (line 2, column 10)"
                     .into()
             ))
         );
-        // Escaping the ampersand leaves another error: the first one is reported, where it is.
+        // Escaping the ampersand leaves another error: that one is reported, where it is.
         let err = parse_feed(
             b"<rss version=\"2.0\"><channel>\n<title>AT&T</title>\n<link>x</lnk></channel></rss>",
             None,
@@ -2068,7 +2134,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            err.contains("reference not closed") && err.ends_with("(line 2, column 10)"),
+            err.contains("</lnk>") && err.ends_with("(line 3, column 8)"),
             "{err}"
         );
         let err = parse_feed(
@@ -2081,6 +2147,71 @@ mod tests {
             err.contains("</lnk>") && err.ends_with("(line 3, column 8)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_error_left_after_the_repairs_is_placed_in_the_feed_as_served() {
+        // Each line holds what the retry repairs before the error that remains, so the
+        // repaired copy's columns differ from the served feed's.
+        for line in [
+            "<item><title>AT&T, R&D &amp; P&G</title><link>x</lnk></item>",
+            "<item><title>Tariffs &#55357;&#56832; &#xD83D;&#xDE00; rise</title><link>x</lnk>",
+            "<item><title>Café AT&T &#55357;&#56832; R&D</title><link>x</lnk></item>",
+            "<item><title>Zölle & Quoten &#55357;</title><link>x</lnk></item>",
+        ] {
+            let feed = format!(
+                "<rss version=\"2.0\"><channel><title>T</title>\n<item><title>a</title></item>\n\
+                 {line}\n</channel></rss>"
+            );
+            let column = line[..line.find("</lnk>").unwrap()].chars().count() + 1;
+            let err = parse_feed(feed.as_bytes(), None).unwrap_err().to_string();
+            assert!(
+                err.contains("</lnk>") && err.ends_with(&format!("(line 3, column {column})")),
+                "{line}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn offsets_in_the_repaired_text_map_back_to_the_same_place_in_the_served_text() {
+        let served = "a&b &#55357;&#56832;&c <x t=\"&\"/> &#0; é&amp;\n&&#55357;z&";
+        let escaped = escape_bare_ampersands(served).unwrap().0;
+        let repaired = repair_char_references(&escaped).unwrap();
+        assert_eq!(
+            repaired,
+            "a&amp;b \u{1F600}&amp;c <x t=\"&amp;\"/> \u{FFFD} é&amp;\n&amp;\u{FFFD}z&amp;"
+        );
+        // Every character the repairs kept is found where it was: where each text starts in
+        // the served text, and what it became in the repaired one.
+        for (served_at, kept, repaired_kept) in [
+            (0, "a&", "a&amp;"),
+            (2, "b ", "b "),
+            (20, "&c", "&amp;c"),
+            (21, "c <x", "c <x"),
+            (29, "&\"/>", "&amp;\"/>"),
+            (33, " &#0;", " \u{FFFD}"),
+            (39, "é&amp;\n", "é&amp;\n"),
+            (46, "\n&&", "\n&amp;\u{FFFD}"),
+            (47, "&&#", "&amp;\u{FFFD}"),
+            (56, "z&", "z&amp;"),
+            (57, "&", "&amp;"),
+        ] {
+            assert!(
+                served[served_at..].starts_with(kept),
+                "{served_at} {kept:?}"
+            );
+            let repaired_at = repaired
+                .match_indices(repaired_kept)
+                .map(|(at, _)| at)
+                .find(|&at| offset_before_repairs(served, at, true, true) == served_at);
+            assert!(repaired_at.is_some(), "{served_at} {kept:?}");
+        }
+        // An offset inside a replacement is the start of what it replaced.
+        let emoji = repaired.find('\u{1F600}').unwrap();
+        assert_eq!(offset_before_repairs(served, emoji + 2, true, true), 4);
+        assert_eq!(offset_before_repairs(served, 3, true, false), 1);
+        // No repair, no move.
+        assert_eq!(offset_before_repairs(served, 7, false, false), 7);
     }
 
     #[test]
