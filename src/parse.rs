@@ -22,7 +22,8 @@
 //!    A JSON Feed that fails the schema is retried once with numeric ids turned into strings and
 //!    a missing `title`/`version` filled in. An XML feed that fails on a bare `&` is retried once
 //!    with its bare ampersands escaped (see [`escape_bare_ampersands`]); what was repaired is
-//!    reported in `ParsedFeed::repairs`, and an XML error says where the reader stopped.
+//!    reported in `ParsedFeed::repairs`, and an XML error says where the reader stopped, in the
+//!    document as it was before those repairs.
 //! 5. **Map** to [`RawItem`]: the `alternate` (or first usable) link, else an RSS guid that is an
 //!    http(s) URL; Atom `type="text"` and JSON Feed plain text are HTML-escaped so that all
 //!    title/summary/content strings are HTML; author names (else e-mails; feed-rs leaves
@@ -42,6 +43,7 @@
 //! CPU work only; the caller runs it in `spawn_blocking`.
 
 use std::borrow::Cow;
+use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
@@ -138,20 +140,25 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed
                 repairs.push(format!("{count} bare ampersand(s) escaped"));
                 repaired = Some(escaped);
             }
-            let escaped_any = repaired.is_some();
-            if let Some(joined) = repair_char_references(repaired.as_deref().unwrap_or(&text)) {
+            let escaped = repaired.is_some();
+            let joined_text = repair_char_references(repaired.as_deref().unwrap_or(&text));
+            let joined = joined_text.is_some();
+            if let Some(joined_text) = joined_text {
                 repairs.push("character references to UTF-16 surrogates repaired".into());
-                repaired = Some(joined);
+                repaired = Some(joined_text);
             }
             let Some(repaired) = repaired else {
-                return Err(located_error(err, &text));
+                return Err(located_error(err, &text, &text, |at| at));
             };
             match run(&repaired)? {
                 Ok(feed) => feed,
-                // Escaping did not make the feed readable: what is wrong with it as sent is
-                // the first bare ampersand, which the operator can find and report.
-                Err(_) if escaped_any => return Err(located_error(err, &text)),
-                Err(retry) => return Err(located_error(retry, &repaired)),
+                // The repairs did not make the feed readable: what still stops the reader is
+                // reported, where it is in the feed as served (not in the repaired copy).
+                Err(retry) => {
+                    return Err(located_error(retry, &repaired, &text, |at| {
+                        offset_before_repairs(&text, at, escaped, joined)
+                    }));
+                }
             }
         }
     };
@@ -176,39 +183,17 @@ fn is_unclosed_reference(err: &ParseFeedError) -> bool {
 /// digits, `#x` and hex digits, or an XML name (a letter, `_`, `:` or any non-ASCII character,
 /// then those, digits, `-` and `.`), and then `;`; so `&amp;`, `&nbsp;` and `&#x1F;` stay.
 /// CDATA sections, comments, processing instructions and the DOCTYPE, where an `&` is no
-/// reference, are left as they are.
+/// reference, are left as they are (see [`ReferenceStarts`]).
 ///
 /// Returns the repaired text and how many ampersands were escaped; `None` when there is none to
 /// escape, or when escaping them would make the text more than twice as long (a quarter of it
 /// ampersands is no feed): the work and memory are bounded by the text, itself bounded by the
 /// fetch size limit.
 fn escape_bare_ampersands(text: &str) -> Option<(String, usize)> {
-    let b = text.as_bytes();
     let mut out: Option<String> = None;
     let mut count = 0usize;
     let mut copied = 0;
-    let mut i = 0;
-    while let Some(p) = memchr::memchr2(b'&', b'<', &b[i..]) {
-        let at = i + p;
-        if b[at] == b'<' {
-            let rest = &b[at..];
-            i = if rest.starts_with(b"<![CDATA[") {
-                find_bytes(b, at + 9, b"]]>").map_or(b.len(), |e| e + 3)
-            } else if rest.starts_with(b"<!--") {
-                find_bytes(b, at + 4, b"-->").map_or(b.len(), |e| e + 3)
-            } else if rest.starts_with(b"<?") {
-                find_bytes(b, at + 2, b"?>").map_or(b.len(), |e| e + 2)
-            } else if rest.starts_with(b"<!") {
-                skip_bang(b, at).unwrap_or(b.len())
-            } else {
-                at + 1
-            };
-            continue;
-        }
-        i = at + 1;
-        if reference_len(&b[at + 1..]).is_some() {
-            continue;
-        }
+    for at in bare_ampersands(text) {
         count += 1;
         if count.saturating_mul(4) > text.len() {
             return None;
@@ -221,6 +206,76 @@ fn escape_bare_ampersands(text: &str) -> Option<(String, usize)> {
     let mut out = out?;
     out.push_str(&text[copied..]);
     Some((out, count))
+}
+
+/// The offsets of the `&`s [`escape_bare_ampersands`] escapes, in order.
+fn bare_ampersands(text: &str) -> impl Iterator<Item = usize> + '_ {
+    let b = text.as_bytes();
+    ReferenceStarts::new(b).filter(|&at| reference_len(&b[at + 1..]).is_none())
+}
+
+/// The `&`s of an XML document that the parser reads as the start of a reference: those in
+/// text and in attribute values, not those in CDATA sections, comments, processing
+/// instructions and the DOCTYPE, where an `&` is literal text.
+///
+/// A tag is read to its `>` outside quoted values, as the parser reads it, so markup-looking
+/// text in an attribute value (`title="a <!-- b"`, `alt="<![CDATA["`) is just text: taken for
+/// the start of a comment or CDATA section, it would hide the `&`s after it (or expose those in
+/// a real comment after it). One pass over the text (each tag read twice: for its end, then
+/// for its `&`s), no allocation.
+struct ReferenceStarts<'a> {
+    text: &'a [u8],
+    /// Where the search goes on.
+    next: usize,
+    /// Just after the `>` of the tag `next` is in, if it is in one.
+    tag_end: usize,
+}
+
+impl<'a> ReferenceStarts<'a> {
+    fn new(text: &'a [u8]) -> Self {
+        ReferenceStarts {
+            text,
+            next: 0,
+            tag_end: 0,
+        }
+    }
+}
+
+impl Iterator for ReferenceStarts<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        let b = self.text;
+        loop {
+            if self.next < self.tag_end {
+                if let Some(p) = memchr::memchr(b'&', &b[self.next..self.tag_end]) {
+                    let at = self.next + p;
+                    self.next = at + 1;
+                    return Some(at);
+                }
+                self.next = self.tag_end;
+            }
+            let at = self.next + memchr::memchr2(b'&', b'<', b.get(self.next..)?)?;
+            self.next = at + 1;
+            if b[at] == b'&' {
+                return Some(at);
+            }
+            let rest = &b[at..];
+            if rest.starts_with(b"<![CDATA[") {
+                self.next = find_bytes(b, at + 9, b"]]>").map_or(b.len(), |e| e + 3);
+            } else if rest.starts_with(b"<!--") {
+                self.next = find_bytes(b, at + 4, b"-->").map_or(b.len(), |e| e + 3);
+            } else if rest.starts_with(b"<?") {
+                self.next = find_bytes(b, at + 2, b"?>").map_or(b.len(), |e| e + 2);
+            } else if rest.starts_with(b"<!") {
+                self.next = skip_bang(b, at).unwrap_or(b.len());
+            } else {
+                // A start or end tag; one whose quote never closes runs to the end, as the
+                // parser reads it.
+                self.tag_end = tag_end(b, at + 1).map_or(b.len(), |e| e + 1);
+            }
+        }
+    }
 }
 
 /// The length of a well-formed reference's body after its `&` (up to and including `;`), if
@@ -253,22 +308,79 @@ fn reference_len(after: &[u8]) -> Option<usize> {
 }
 
 /// `err` as a [`ParseError`], with where in the document the XML reader stopped when it stopped
-/// at a syntax error: feed-rs reports none, so the text is read again with quick-xml as feed-rs
-/// configures it, and the place is given when that read stops with the same error. Only a
+/// at a syntax error: feed-rs reports none, so `read`, the text it read, is read again with
+/// quick-xml as feed-rs configures it, and the place is given when that read stops with the
+/// same error. The place is given in `served`, the document as the operator can see it
+/// (`read` itself, or what the repairs of a retry started from), `to_served` taking an offset
+/// in `read` to one there. Lines and columns count characters, as an editor does. Only a
 /// failed parse pays for this.
-fn located_error(err: ParseFeedError, text: &str) -> ParseError {
+fn located_error(
+    err: ParseFeedError,
+    read: &str,
+    served: &str,
+    to_served: impl FnOnce(usize) -> usize,
+) -> ParseError {
     let ParseFeedError::XmlReader(xml) = &err else {
         return map_error(err);
     };
     let message = xml.to_string();
-    let Some(at) = first_xml_error(text, &message) else {
+    let Some(at) = first_xml_error(read, &message) else {
         return map_error(err);
     };
-    let at = usize::try_from(at).unwrap_or(usize::MAX).min(text.len());
-    let before = text.get(..at).unwrap_or(text);
+    let at = usize::try_from(at).unwrap_or(usize::MAX).min(read.len());
+    let mut at = to_served(at).min(served.len());
+    while !served.is_char_boundary(at) {
+        at -= 1;
+    }
+    let before = &served[..at];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     ParseError::Malformed(format!("{err} (line {line}, column {column})"))
+}
+
+/// Where byte `at` of the repaired text a retry read was in `text`, the document the repairs
+/// started from: back through the character-reference repair, if it was `joined`, then the
+/// bare-ampersand one, if `escaped` (as they were applied, in the other order). Each escaped
+/// `&` grew by `amp;` and each repaired reference shrank to its character; neither touches a
+/// line break, so only columns move. Runs the repairs' scans again rather than keeping a map
+/// of every edit: a failed parse is rare, a feed may hold a great many ampersands.
+fn offset_before_repairs(text: &str, at: usize, escaped: bool, joined: bool) -> usize {
+    let mut at = at;
+    if joined {
+        // The references were repaired in the escaped text: rebuilt, as it was not kept.
+        let escaped_text = escaped
+            .then(|| escape_bare_ampersands(text))
+            .flatten()
+            .map(|(escaped_text, _)| escaped_text);
+        let joined_from = escaped_text.as_deref().unwrap_or(text);
+        let edits = char_reference_repairs(joined_from).map(|(span, c)| (span, c.len_utf8()));
+        at = offset_before_edits(at, edits);
+    }
+    if escaped {
+        let edits = bare_ampersands(text).map(|amp| (amp..amp + 1, "&amp;".len()));
+        at = offset_before_edits(at, edits);
+    }
+    at
+}
+
+/// Where byte `at` of an edited text was before the `edits`, given in order as the span each
+/// replaced and the length of what replaced it. An offset inside a replacement maps to the
+/// start of the span it replaced.
+fn offset_before_edits(at: usize, edits: impl Iterator<Item = (Range<usize>, usize)>) -> usize {
+    // How far the edits so far reach, in the text before and after them.
+    let (mut before, mut after) = (0, 0);
+    for (span, replacement_len) in edits {
+        let start = after + (span.start - before);
+        if at < start {
+            break;
+        }
+        if at < start + replacement_len {
+            return span.start;
+        }
+        before = span.end;
+        after = start + replacement_len;
+    }
+    before + (at - after)
 }
 
 /// The byte offset at which quick-xml, configured as feed-rs configures it, stops reading `text`
@@ -365,12 +477,29 @@ fn repair_json_surrogates(text: &str) -> Option<String> {
 /// character reference") and so fails the whole feed: a UTF-16 surrogate pair written as two
 /// references (`&#55357;&#56832;` or `&#xD83D;&#xDE00;`, as some Java and PHP tools write an
 /// emoji) becomes the one character it encodes; a lone surrogate, `&#0;` or a number beyond
-/// U+10FFFF becomes U+FFFD. CDATA sections and comments, where references are literal text, are
-/// left alone. `None` when there is nothing to repair.
+/// U+10FFFF becomes U+FFFD. CDATA sections, comments and the other places where references are
+/// literal text are left alone (see [`ReferenceStarts`]). `None` when there is nothing to
+/// repair.
 fn repair_char_references(text: &str) -> Option<String> {
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    for (replaced, c) in char_reference_repairs(text) {
+        let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
+        o.push_str(&text[copied..replaced.start]);
+        o.push(c);
+        copied = replaced.end;
+    }
+    let mut out = out?;
+    out.push_str(&text[copied..]);
+    Some(out)
+}
+
+/// The references [`repair_char_references`] replaces, in order: where each (or each pair) is
+/// in `text`, and the character it becomes.
+fn char_reference_repairs(text: &str) -> impl Iterator<Item = (Range<usize>, char)> + '_ {
     let b = text.as_bytes();
     // The code point and end (after `;`) of a numeric reference starting at `at`.
-    let reference = |at: usize| -> Option<(u32, usize)> {
+    let reference = move |at: usize| -> Option<(u32, usize)> {
         let rest = b.get(at..)?.strip_prefix(b"&#")?;
         let (digits, radix, skip) = match rest.first() {
             Some(b'x' | b'X') => (&rest[1..], 16, 3),
@@ -384,50 +513,27 @@ fn repair_char_references(text: &str) -> Option<String> {
         let code = u32::from_str_radix(number, radix).unwrap_or(u32::MAX);
         Some((code, at + skip + len + 1))
     };
-    let mut out: Option<String> = None;
-    let mut copied = 0;
-    let mut i = 0;
-    while let Some(p) = b[i..].iter().position(|&c| c == b'&' || c == b'<') {
-        let at = i + p;
-        if b[at] == b'<' {
-            i = if b[at..].starts_with(b"<![CDATA[") {
-                find_bytes(b, at + 9, b"]]>").map_or(b.len(), |e| e + 3)
-            } else if b[at..].starts_with(b"<!--") {
-                find_bytes(b, at + 4, b"-->").map_or(b.len(), |e| e + 3)
-            } else {
-                at + 1
-            };
-            continue;
+    // The end of the last reference replaced: the low half of a pair is replaced with its high.
+    let mut replaced_to = 0;
+    ReferenceStarts::new(b).filter_map(move |at| {
+        if at < replaced_to {
+            return None;
         }
-        let Some((code, end)) = reference(at) else {
-            i = at + 1;
-            continue;
-        };
-        let replacement = match code {
+        let (code, end) = reference(at)?;
+        let (c, next) = match code {
             0xD800..=0xDBFF => match reference(end) {
                 Some((low @ 0xDC00..=0xDFFF, pair_end)) => {
                     let c = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
-                    Some((char::from_u32(c).unwrap_or('\u{FFFD}'), pair_end))
+                    (char::from_u32(c).unwrap_or('\u{FFFD}'), pair_end)
                 }
-                _ => Some(('\u{FFFD}', end)),
+                _ => ('\u{FFFD}', end),
             },
-            0 | 0xDC00..=0xDFFF | 0x11_0000.. => Some(('\u{FFFD}', end)),
-            _ => None,
+            0 | 0xDC00..=0xDFFF | 0x11_0000.. => ('\u{FFFD}', end),
+            _ => return None,
         };
-        match replacement {
-            Some((c, next)) => {
-                let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
-                o.push_str(&text[copied..at]);
-                o.push(c);
-                copied = next;
-                i = next;
-            }
-            None => i = end,
-        }
-    }
-    let mut out = out?;
-    out.push_str(&text[copied..]);
-    Some(out)
+        replaced_to = next;
+        Some((at..next, c))
+    })
 }
 
 /// Maps a feed-rs error to our causes: no recognised root means "not a feed", everything else
@@ -1933,6 +2039,31 @@ mod tests {
             ),
             ("&amp; &nbsp; &eacute; &#123; &#x1F; &x:y-z.1; &é;", None),
             ("<![CDATA[unclosed & ", None),
+            // Markup-looking text in an attribute value is text: no comment, CDATA section or
+            // instruction starts there, and a quoted `>` does not end the tag.
+            (
+                "<a title=\"x <!-- y\">AT&T</a><!-- R&D -->",
+                Some("<a title=\"x <!-- y\">AT&amp;T</a><!-- R&D -->"),
+            ),
+            (
+                "<a title=\"<![CDATA[\">AT&T<!-- ]]> R&D -->",
+                Some("<a title=\"<![CDATA[\">AT&amp;T<!-- ]]> R&D -->"),
+            ),
+            (
+                "<a alt='<?pi' b=\"'\">&</a>?>&",
+                Some("<a alt='<?pi' b=\"'\">&amp;</a>?>&amp;"),
+            ),
+            (
+                "<a t=\"x > <!-- & \">&</a>",
+                Some("<a t=\"x > <!-- &amp; \">&amp;</a>"),
+            ),
+            (
+                "</a t='<!--'>&<!-- & -->",
+                Some("</a t='<!--'>&amp;<!-- & -->"),
+            ),
+            // A quote in text is text; one that never closes in a tag runs to the end.
+            ("it's <!-- & -->&", Some("it's <!-- & -->&amp;")),
+            ("<a t='x>&<!-- & -->", Some("<a t='x>&amp;<!-- &amp; -->")),
         ];
         for (text, expected) in cases {
             let got = escape_bare_ampersands(text);
@@ -1942,6 +2073,27 @@ mod tests {
         // A text that is a quarter ampersands or more is no feed: not worth doubling.
         assert_eq!(escape_bare_ampersands("&&&&&&&&"), None);
         assert!(escape_bare_ampersands("&abc").is_some());
+    }
+
+    #[test]
+    fn a_comment_or_cdata_opening_inside_an_attribute_value_hides_no_bare_ampersand() {
+        for attribute in ["<!-- see below", "<![CDATA[", "a > b <?x"] {
+            let rss = format!(
+                "<rss version=\"2.0\"><channel><title>T</title>\n<item>\
+                 <guid isPermaLink=\"false\" note=\"{attribute}\">a</guid>\
+                 <title>AT&T deal &#55357;&#56832;</title></item></channel></rss>"
+            );
+            let feed = parse_feed(rss.as_bytes(), None).unwrap_or_else(|e| panic!("{rss}: {e}"));
+            assert_eq!(
+                feed.items[0].title.as_deref(),
+                Some("AT&T deal \u{1F600}"),
+                "{attribute}"
+            );
+        }
+        assert_eq!(
+            repair_char_references("<a t=\"<!--\">&#55357;<!-- &#55357; -->").as_deref(),
+            Some("<a t=\"<!--\">\u{FFFD}<!-- &#55357; -->")
+        );
     }
 
     #[test]
@@ -1962,16 +2114,19 @@ mod tests {
 
     #[test]
     fn xml_errors_say_where_the_reader_stopped() {
-        let err = parse_feed(b"<rss version=\"2.0\"><channel>\n<title>AT&T</title>", None);
+        let err = parse_feed(
+            b"<rss version=\"2.0\"><channel>\n<title>AT</titel></channel></rss>",
+            None,
+        );
         assert_eq!(
             err,
             Err(ParseError::Malformed(
-                "unable to parse XML: Parser error: ill-formed document: entity or character \
-                 reference not closed: `;` not found before end of input (line 2, column 10)"
+                "unable to parse XML: Parser error: ill-formed document: expected `</title>`, but \
+                 `</titel>` was found (line 2, column 10)"
                     .into()
             ))
         );
-        // Escaping the ampersand leaves another error: the first one is reported, where it is.
+        // Escaping the ampersand leaves another error: that one is reported, where it is.
         let err = parse_feed(
             b"<rss version=\"2.0\"><channel>\n<title>AT&T</title>\n<link>x</lnk></channel></rss>",
             None,
@@ -1979,7 +2134,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            err.contains("reference not closed") && err.ends_with("(line 2, column 10)"),
+            err.contains("</lnk>") && err.ends_with("(line 3, column 8)"),
             "{err}"
         );
         let err = parse_feed(
@@ -1992,6 +2147,71 @@ mod tests {
             err.contains("</lnk>") && err.ends_with("(line 3, column 8)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_error_left_after_the_repairs_is_placed_in_the_feed_as_served() {
+        // Each line holds what the retry repairs before the error that remains, so the
+        // repaired copy's columns differ from the served feed's.
+        for line in [
+            "<item><title>AT&T, R&D &amp; P&G</title><link>x</lnk></item>",
+            "<item><title>Tariffs &#55357;&#56832; &#xD83D;&#xDE00; rise</title><link>x</lnk>",
+            "<item><title>Café AT&T &#55357;&#56832; R&D</title><link>x</lnk></item>",
+            "<item><title>Zölle & Quoten &#55357;</title><link>x</lnk></item>",
+        ] {
+            let feed = format!(
+                "<rss version=\"2.0\"><channel><title>T</title>\n<item><title>a</title></item>\n\
+                 {line}\n</channel></rss>"
+            );
+            let column = line[..line.find("</lnk>").unwrap()].chars().count() + 1;
+            let err = parse_feed(feed.as_bytes(), None).unwrap_err().to_string();
+            assert!(
+                err.contains("</lnk>") && err.ends_with(&format!("(line 3, column {column})")),
+                "{line}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn offsets_in_the_repaired_text_map_back_to_the_same_place_in_the_served_text() {
+        let served = "a&b &#55357;&#56832;&c <x t=\"&\"/> &#0; é&amp;\n&&#55357;z&";
+        let escaped = escape_bare_ampersands(served).unwrap().0;
+        let repaired = repair_char_references(&escaped).unwrap();
+        assert_eq!(
+            repaired,
+            "a&amp;b \u{1F600}&amp;c <x t=\"&amp;\"/> \u{FFFD} é&amp;\n&amp;\u{FFFD}z&amp;"
+        );
+        // Every character the repairs kept is found where it was: where each text starts in
+        // the served text, and what it became in the repaired one.
+        for (served_at, kept, repaired_kept) in [
+            (0, "a&", "a&amp;"),
+            (2, "b ", "b "),
+            (20, "&c", "&amp;c"),
+            (21, "c <x", "c <x"),
+            (29, "&\"/>", "&amp;\"/>"),
+            (33, " &#0;", " \u{FFFD}"),
+            (39, "é&amp;\n", "é&amp;\n"),
+            (46, "\n&&", "\n&amp;\u{FFFD}"),
+            (47, "&&#", "&amp;\u{FFFD}"),
+            (56, "z&", "z&amp;"),
+            (57, "&", "&amp;"),
+        ] {
+            assert!(
+                served[served_at..].starts_with(kept),
+                "{served_at} {kept:?}"
+            );
+            let repaired_at = repaired
+                .match_indices(repaired_kept)
+                .map(|(at, _)| at)
+                .find(|&at| offset_before_repairs(served, at, true, true) == served_at);
+            assert!(repaired_at.is_some(), "{served_at} {kept:?}");
+        }
+        // An offset inside a replacement is the start of what it replaced.
+        let emoji = repaired.find('\u{1F600}').unwrap();
+        assert_eq!(offset_before_repairs(served, emoji + 2, true, true), 4);
+        assert_eq!(offset_before_repairs(served, 3, true, false), 1);
+        // No repair, no move.
+        assert_eq!(offset_before_repairs(served, 7, false, false), 7);
     }
 
     #[test]

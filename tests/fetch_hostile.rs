@@ -264,6 +264,34 @@ async fn respond(
             headers.push(("Content-Encoding", coding.to_string()));
             full("200 OK", &headers, &body)
         }
+        "/deflate-plain" => {
+            let mut headers = feed_headers.to_vec();
+            headers.push(("Content-Encoding", "deflate".to_string()));
+            full("200 OK", &headers, FEED.as_bytes())
+        }
+        path if path.starts_with("/stacked/") => {
+            // Codings listed in the order applied (RFC 9110 §8.4), each applied in turn.
+            let codings = path["/stacked/".len()..].replace("%20", " ");
+            let mut body = FEED.as_bytes().to_vec();
+            for coding in codings.split(',').map(str::trim) {
+                body = match coding.to_ascii_lowercase().as_str() {
+                    "gzip" | "x-gzip" => gzip(&body),
+                    "deflate" => zlib(&body),
+                    "br" => brotli_stored(&body),
+                    // The magic of `compress` (LZW) before the bytes: opaque as LZW would be.
+                    "compress" => [b"\x1f\x9d".as_slice(), &body].concat(),
+                    _ => body,
+                };
+            }
+            let mut headers = feed_headers.to_vec();
+            headers.push(("Content-Encoding", codings));
+            full("200 OK", &headers, &body)
+        }
+        "/bomb-stacked" => {
+            // The bomb gzipped once more: small on the wire and after the first inflation.
+            let headers = [("Content-Encoding", "gzip, gzip".to_string())];
+            full("200 OK", &headers, &gzip(bomb))
+        }
         "/bomb-deflate-raw" => {
             // The bomb's deflate stream without its gzip header (10 bytes) and trailer (8).
             let headers = [("Content-Encoding", "deflate".to_string())];
@@ -319,6 +347,11 @@ async fn respond(
             "200 OK",
             &[("Content-Encoding", "gzip".to_string())],
             b"this is not gzip at all",
+        ),
+        "/bad-deflate" => full(
+            "200 OK",
+            &[("Content-Encoding", "deflate".to_string())],
+            b"this is not deflate at all",
         ),
         "/bad-x-gzip" => full(
             "200 OK",
@@ -428,6 +461,22 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), Compression::default());
     encoder.write_all(data).unwrap();
     encoder.finish().unwrap()
+}
+
+/// `data` as a brotli stream of one uncompressed meta-block (RFC 7932 §9.2), at most 64 KiB:
+/// the window size (22 bits), a meta-block header (not last, four nibbles of length - 1, the
+/// uncompressed flag), the bytes, then an empty last meta-block.
+fn brotli_stored(data: &[u8]) -> Vec<u8> {
+    let len_minus_one = data.len() - 1;
+    assert!(len_minus_one < 1 << 16);
+    let mut stream = vec![
+        0x0b | ((len_minus_one & 1) << 7) as u8,
+        (len_minus_one >> 1) as u8,
+        0x80 | (len_minus_one >> 9) as u8,
+    ];
+    stream.extend_from_slice(data);
+    stream.push(0x03);
+    stream
 }
 
 fn zlib(data: &[u8]) -> Vec<u8> {
@@ -680,6 +729,68 @@ async fn raw_deflate_and_a_plain_body_labelled_gzip_arrive_as_the_feed() {
     }
     let accepted = server.requests()[0].headers.get("accept-encoding").cloned();
     assert_eq!(accepted.as_deref(), Some("gzip, deflate, br"));
+}
+
+#[tokio::test]
+async fn a_plain_feed_labelled_deflate_arrives_as_sent() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(limits()).unwrap();
+    let feed = fetched(fetcher.fetch(&get(server.url("/deflate-plain"))).await);
+    assert_eq!(String::from_utf8_lossy(&feed.body), FEED);
+}
+
+#[tokio::test]
+async fn a_feed_under_stacked_codings_arrives_with_every_layer_removed() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(limits()).unwrap();
+    for codings in [
+        "gzip,%20gzip",
+        "deflate,%20gzip",
+        "gzip,%20deflate",
+        "X-Gzip,%20identity,%20deflate,%20gzip",
+        "deflate,%20gzip,%20deflate,%20gzip",
+    ] {
+        let feed = fetched(
+            fetcher
+                .fetch(&get(server.url(&format!("/stacked/{codings}"))))
+                .await,
+        );
+        assert_eq!(String::from_utf8_lossy(&feed.body), FEED, "{codings}");
+    }
+    // Brotli alone, as the client decodes it as it reads: unchanged.
+    let feed = fetched(fetcher.fetch(&get(server.url("/stacked/br"))).await);
+    assert_eq!(String::from_utf8_lossy(&feed.body), FEED, "br");
+}
+
+#[tokio::test]
+async fn too_many_codings_or_brotli_in_a_list_are_transport_errors_that_say_so() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(limits()).unwrap();
+    for (codings, expected) in [
+        ("gzip,gzip,gzip,gzip,gzip", "lists 5 codings"),
+        ("br,%20gzip", "brotli"),
+        ("gzip,%20br", "brotli"),
+        ("compress,%20gzip", "\"compress\""),
+    ] {
+        let outcome = fetcher
+            .fetch(&get(server.url(&format!("/stacked/{codings}"))))
+            .await;
+        let Err(FetchError::Transport(message)) = &outcome else {
+            panic!("{codings}: expected a transport error, got {outcome:?}");
+        };
+        assert!(message.contains(expected), "{codings}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn a_gzip_bomb_inside_a_second_gzip_layer_stops_at_the_body_limit_with_bounded_memory() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(limits()).unwrap();
+    let _measuring = MEMORY_MEASURED.lock().await;
+    let peak_before = peak_rss_kib();
+    let outcome = fetcher.fetch(&get(server.url("/bomb-stacked"))).await;
+    assert_eq!(outcome, Err(FetchError::TooLarge { limit: 4 * MIB }));
+    assert_peak_grew_less_than_a_bomb(peak_before);
 }
 
 #[tokio::test]
@@ -944,7 +1055,13 @@ async fn retry_after_in_seconds_becomes_an_absolute_time() {
 async fn broken_bodies_are_transport_errors_with_their_cause() {
     let server = TestServer::start().await;
     let fetcher = Fetcher::new(limits()).unwrap();
-    for path in ["/bad-gzip", "/cut-short", "/bad-x-gzip", "/cut-short-gzip"] {
+    for path in [
+        "/bad-gzip",
+        "/cut-short",
+        "/bad-x-gzip",
+        "/cut-short-gzip",
+        "/bad-deflate",
+    ] {
         let outcome = fetcher.fetch(&get(server.url(path))).await;
         let Err(FetchError::Transport(message)) = &outcome else {
             panic!("{path}: expected a transport error, got {outcome:?}");

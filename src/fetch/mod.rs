@@ -309,8 +309,9 @@ impl Fetcher {
     ///
     /// Redirects are not followed by the clients (see [`Fetcher::fetch`]); bodies are
     /// decompressed (gzip, brotli, deflate) and counted against the size limit: brotli as it
-    /// is read, gzip and deflate (in any spelling, raw deflate too, and a gzip file sent with
-    /// no coding) after the read, which counts the bytes as sent, within the same limit.
+    /// is read, gzip and deflate (in any spelling, raw deflate too, stacked, and a gzip file
+    /// sent with no coding) after the read, which counts the bytes as sent, within the same
+    /// limit.
     pub fn new(limits: FetchLimits) -> Result<Fetcher, FetchError> {
         Fetcher::with_network(limits, Network::system())
     }
@@ -678,8 +679,8 @@ fn build_client(
         // exchange (see `fetch`) is what stops a server that keeps a read alive by dripping.
         .read_timeout(limits.total_timeout.min(LONGEST_TIMER))
         // gzip and deflate are decoded after the read (see `response::decode_body`), so that a
-        // raw deflate stream or a plain body labelled gzip can be read; the client would fail
-        // on both as it reads. Brotli it decodes as it reads. Accept-Encoding names all three,
+        // raw deflate stream, a plain body labelled gzip or deflate and stacked codings can be
+        // read; the client would fail on the first two as it reads, and not see the third. Brotli it decodes as it reads. Accept-Encoding names all three,
         // as the client would.
         .gzip(false)
         .deflate(false)

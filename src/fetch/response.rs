@@ -116,63 +116,111 @@ pub(super) async fn finish(
 /// The first two bytes of every gzip member (RFC 1952 §2.3.1).
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Whether [`decode_body`] has anything to do: a gzip or deflate coding (which the clients
-/// leave to us), or a body that starts with the gzip magic.
+/// Whether [`decode_body`] has anything to do: a content coding the client left to us (all
+/// but a lone `br`, which it decodes as it reads and removes from the headers), or a body that
+/// starts with the gzip magic.
 fn needs_decoding(content_encoding: Option<&str>, body: &[u8]) -> bool {
     !body.is_empty()
         && (body.starts_with(&GZIP_MAGIC)
-            || content_encoding
-                .and_then(only_coding)
-                .is_some_and(|coding| matches!(coding.as_str(), "gzip" | "x-gzip" | "deflate")))
+            || content_encoding.is_some_and(|value| listed_codings(value).next().is_some()))
 }
 
-/// Removes the body's content coding, each layer inflated within `limit` (a bomb costs its
-/// compressed size plus the limit, never its inflated size).
+/// The most content codings a body may be decoded through, the gzip file found inside counted
+/// (real servers apply one; a proxy compressing again makes two): each layer may inflate up to
+/// the size limit, so their number is bounded too.
+const MAX_CODING_LAYERS: usize = 4;
+
+/// Removes the body's content codings, each layer inflated within `limit` (a bomb costs its
+/// compressed size plus the limit, never its inflated size, however many layers it hides in).
 ///
-/// The clients leave gzip and deflate to us (only brotli is decoded as it is read), so that
-/// what lenient readers accept can be: coding names are case-insensitive and `x-gzip` is gzip
-/// (RFC 9110 §8.4.1, §8.4.1.3); a `deflate` body is meant to be zlib-wrapped (RFC 9110
-/// §8.4.1.2) but some servers send the raw deflate stream, which is inflated as such when it
-/// does not start with a zlib header; and a body labelled gzip that
-/// is not (no gzip magic) but starts as a feed does (`<` or `{`, after a byte-order mark and
-/// white space) was sent uncompressed with a wrong label, and is taken as sent. Then a body that
-/// still starts with the gzip magic is inflated once more, whatever the headers say: a `.xml.gz`
-/// file served with no coding, or a feed compressed twice. No feed can start with byte 0x1f
-/// (neither XML nor JSON may), so the magic cannot be the start of a plain feed.
+/// Content-Encoding lists the codings in the order they were applied (RFC 9110 §8.4), so they
+/// are removed last to first, at most [`MAX_CODING_LAYERS`] of them. The clients leave all but
+/// a lone `br` to us (that one is decoded as it is read), so that what lenient readers accept
+/// can be: coding names are case-insensitive and `x-gzip` is gzip (RFC 9110 §8.4.1,
+/// §8.4.1.3); a `deflate` body is meant to be zlib-wrapped (RFC 9110 §8.4.1.2) but some
+/// servers send the raw deflate stream, which is inflated as such (see [`inflate_deflate`]); a
+/// body labelled gzip or deflate that is neither but starts as a feed does (`<` or `{`, after
+/// a byte-order mark and white space) was sent uncompressed with a wrong label, and is taken
+/// as sent, and so is one under a coding we do not decode (`none`, `UTF-8` and the like are
+/// seen); anything else under such a coding (brotli in a list, `zstd`, `compress`) is an error
+/// naming it. Then a body that still starts with the gzip magic is inflated once more,
+/// whatever the headers say: a `.xml.gz` file served with no coding, or a feed compressed
+/// twice. No feed can start with byte 0x1f (neither XML nor JSON may), so the magic cannot be
+/// the start of a plain feed.
 fn decode_body(
     content_encoding: Option<&str>,
     mut body: Vec<u8>,
     limit: u64,
 ) -> Result<Vec<u8>, FetchError> {
-    match content_encoding.and_then(only_coding).as_deref() {
-        Some("gzip" | "x-gzip") if body.starts_with(&GZIP_MAGIC) || !starts_as_a_feed(&body) => {
-            body = gunzip(&body, limit)?;
+    let codings: Vec<&str> =
+        content_encoding.map_or_else(Vec::new, |value| listed_codings(value).collect());
+    if codings.len() > MAX_CODING_LAYERS {
+        return Err(FetchError::Transport(format!(
+            "Content-Encoding lists {} codings, more than the {MAX_CODING_LAYERS} layers \
+             tradefeed decodes",
+            codings.len()
+        )));
+    }
+    for coding in codings.iter().rev() {
+        if body.is_empty() {
+            break;
         }
-        Some("deflate") if !body.is_empty() => body = inflate_deflate(&body, limit)?,
-        _ => {}
+        body = decode_layer(coding, body, limit)?;
     }
     if body.starts_with(&GZIP_MAGIC) {
+        if codings.len() == MAX_CODING_LAYERS {
+            return Err(FetchError::Transport(format!(
+                "body still gzip-compressed after the {MAX_CODING_LAYERS} layers of \
+                 Content-Encoding, the most tradefeed decodes"
+            )));
+        }
         body = gunzip(&body, limit)?;
     }
     Ok(body)
 }
 
-/// The one coding of a Content-Encoding list besides `identity`, lowercased; `None` for none
-/// or several (which neither we nor the clients decode).
-fn only_coding(value: &str) -> Option<String> {
-    let mut codings = value
+/// Removes one layer of content `coding` from `body`, as [`decode_body`] describes.
+fn decode_layer(coding: &str, body: Vec<u8>, limit: u64) -> Result<Vec<u8>, FetchError> {
+    if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+        if body.starts_with(&GZIP_MAGIC) || !starts_as_a_feed(&body) {
+            return gunzip(&body, limit);
+        }
+        return Ok(body);
+    }
+    if coding.eq_ignore_ascii_case("deflate") {
+        return inflate_deflate(body, limit);
+    }
+    if starts_as_a_feed(&body) {
+        return Ok(body);
+    }
+    // The client decodes brotli only under a Content-Encoding of exactly `br`.
+    let message = if coding.eq_ignore_ascii_case("br") {
+        "body brotli-compressed under a Content-Encoding other than `br` alone: tradefeed \
+         decodes brotli only as the one coding, spelled `br`"
+            .to_string()
+    } else {
+        let coding: String = coding.chars().take(40).collect();
+        format!(
+            "body encoded as {coding:?}, a content coding tradefeed does not decode (it \
+             decodes gzip, x-gzip, deflate and br)"
+        )
+    };
+    Err(FetchError::Transport(message))
+}
+
+/// The codings of a Content-Encoding list, `identity` (no coding) left out, in the order
+/// listed.
+fn listed_codings(value: &str) -> impl Iterator<Item = &str> {
+    value
         .split(',')
         .map(str::trim)
-        .filter(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity"));
-    match (codings.next(), codings.next()) {
-        (Some(coding), None) => Some(coding.to_ascii_lowercase()),
-        _ => None,
-    }
+        .filter(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity"))
 }
 
 /// Whether a body starts as an XML or JSON feed does: `<` or `{` after an optional byte-order
-/// mark and white space, or a UTF-16 byte-order mark. No gzip or deflate stream starting so is
-/// mistaken for one: gzip starts 0x1f 0x8b, which is neither.
+/// mark and white space, or a UTF-16 byte-order mark. No gzip or zlib stream starts so (gzip
+/// starts 0x1f 0x8b; see [`inflate_deflate`] for zlib, and for the raw deflate streams that
+/// may).
 fn starts_as_a_feed(body: &[u8]) -> bool {
     if body.starts_with(&[0xff, 0xfe]) || body.starts_with(&[0xfe, 0xff]) {
         return true;
@@ -195,25 +243,39 @@ fn has_zlib_header(body: &[u8]) -> bool {
 }
 
 /// Inflates a `deflate` body: zlib-wrapped as RFC 9110 says, else the raw deflate stream some
-/// servers send. A raw stream cannot pass for a zlib header: its first block header would have
-/// to be a non-final stored block (the low three bits 0) with its padding bit set, and
-/// encoders pad with zeros.
-fn inflate_deflate(compressed: &[u8], limit: u64) -> Result<Vec<u8>, FetchError> {
-    let len = compressed.len();
-    if has_zlib_header(compressed) {
-        inflate(
-            flate2::read::ZlibDecoder::new(compressed),
-            len,
+/// servers send, else, when it is neither and starts as a feed does, the body as sent (a plain
+/// feed labelled deflate, as [`decode_body`] takes one labelled gzip).
+///
+/// A raw stream cannot pass for a zlib header: its first block header would have to be a
+/// non-final stored block (the low three bits 0) with its padding bit set, and encoders pad
+/// with zeros; nor can a plain feed (`<`, `{`, white space and the byte-order mark are no
+/// zlib header). But a raw stream may well start with `<`, `{` or white space (they are valid
+/// block headers), so a body is taken as sent only when reading it as raw deflate fails or
+/// stops before its end (what follows the final block being more than the white space and
+/// zero padding other clients ignore): a real stream ends where the body does.
+fn inflate_deflate(body: Vec<u8>, limit: u64) -> Result<Vec<u8>, FetchError> {
+    if has_zlib_header(&body) {
+        return inflate(
+            flate2::read::ZlibDecoder::new(body.as_slice()),
+            body.len(),
             limit,
             "deflate",
-        )
-    } else {
-        inflate(
-            flate2::read::DeflateDecoder::new(compressed),
-            len,
-            limit,
-            "deflate",
-        )
+        );
+    }
+    let mut inflated = Vec::with_capacity(body.len().saturating_mul(4).min(1024 * 1024));
+    // Over a slice, the decoder reads no further than the stream's final block.
+    let mut raw = flate2::bufread::DeflateDecoder::new(body.as_slice());
+    let read = inflate_into(&mut raw, &mut inflated, limit, "deflate");
+    let ended_with_the_body = read.is_ok()
+        && raw
+            .into_inner()
+            .iter()
+            .all(|&b| b.is_ascii_whitespace() || b == 0);
+    match read {
+        Err(too_large @ FetchError::TooLarge { .. }) => Err(too_large),
+        _ if !ended_with_the_body && starts_as_a_feed(&body) => Ok(body),
+        Ok(()) => Ok(inflated),
+        Err(broken) => Err(broken),
     }
 }
 
@@ -563,11 +625,32 @@ mod tests {
             ),
             (Some("deflate"), deflate(feed, true), Ok(feed)),
             (Some("Deflate"), deflate(feed, false), Ok(feed)),
+            (
+                Some("deflate"),
+                [deflate(feed, false), b"\n".to_vec()].concat(),
+                Ok(feed),
+            ),
+            // Labelled deflate, sent plain: taken as sent, as for gzip.
+            (Some("deflate"), feed.to_vec(), Ok(feed)),
+            (
+                Some("deflate"),
+                b"\xef\xbb\xbf \n{\"a\":1}".to_vec(),
+                Ok(b"\xef\xbb\xbf \n{\"a\":1}"),
+            ),
+            // Claimed but neither deflate nor a feed: the broken body is reported.
             (Some("deflate"), b"garbage".to_vec(), Err("transport")),
+            (
+                Some("deflate"),
+                deflate(feed, true)[..5].to_vec(),
+                Err("transport"),
+            ),
             (Some("identity"), feed.to_vec(), Ok(feed)),
             (Some("br"), feed.to_vec(), Ok(feed)),
             (Some("x-gzip, br"), feed.to_vec(), Ok(feed)),
             (Some(""), feed.to_vec(), Ok(feed)),
+            // A coding we do not decode: a plain feed under a junk label is taken as sent.
+            (Some("UTF-8"), feed.to_vec(), Ok(feed)),
+            (Some("zstd"), b"\x28\xb5\x2f\xfd".to_vec(), Err("transport")),
         ];
         for (coding, body, expected) in cases {
             let decoded = if needs_decoding(*coding, body) {
@@ -582,6 +665,130 @@ mod tests {
             );
         }
         assert!(!needs_decoding(Some("gzip"), b""));
+    }
+
+    #[test]
+    fn a_raw_deflate_stream_that_starts_like_a_feed_is_inflated_and_a_feed_that_is_not_one_is_kept()
+    {
+        // Fixed-Huffman blocks of text that starts with a byte in 0xe0..=0xef (CJK in UTF-8)
+        // begin with `{`: the body must be read as deflate before it is judged by its look.
+        let text = "中国关税 tariffs rise".as_bytes();
+        let raw = deflate(text, false);
+        assert_eq!(raw[0], b'{', "the case still tests what it claims");
+        assert_eq!(
+            decode_body(Some("deflate"), raw.clone(), 1000),
+            Ok(text.to_vec())
+        );
+        // A body that starts as a feed and is not a deflate stream to its end (here a deflate
+        // stream followed by more text) is a plain body under a wrong label.
+        let plain = [raw, b"\"a\": 1}".to_vec()].concat();
+        assert_eq!(decode_body(Some("deflate"), plain.clone(), 1000), Ok(plain));
+    }
+
+    #[test]
+    fn stacked_codings_are_removed_last_applied_first() {
+        let feed = b"<rss version=\"2.0\"><channel><title>T</title></channel></rss>".as_slice();
+        let cases: &[(&str, Vec<u8>)] = &[
+            ("gzip, gzip", gzip(&gzip(feed))),
+            ("deflate, gzip", gzip(&deflate(feed, true))),
+            ("deflate, x-gzip", gzip(&deflate(feed, false))),
+            ("gzip, deflate", deflate(&gzip(feed), true)),
+            ("GZIP,identity,  Deflate", deflate(&gzip(feed), false)),
+            (
+                "deflate, gzip, deflate, gzip",
+                gzip(&deflate(&gzip(&deflate(feed, true)), false)),
+            ),
+            // A layer sent plain under its label is taken as sent, the rest decoded.
+            ("gzip, gzip", gzip(feed)),
+            ("deflate, gzip", gzip(feed)),
+            // A gzip file inside the listed layers is inflated once more.
+            ("deflate", deflate(&gzip(feed), true)),
+        ];
+        for (coding, body) in cases {
+            assert!(needs_decoding(Some(coding), body), "{coding}");
+            let decoded = decode_body(Some(coding), body.clone(), 1000);
+            assert_eq!(decoded.as_deref(), Ok(feed), "{coding}");
+        }
+    }
+
+    #[test]
+    fn more_than_four_codings_or_one_we_cannot_decode_in_a_list_fail_naming_why() {
+        let feed = b"<rss/>".as_slice();
+        let message = |coding: &str, body: Vec<u8>| match decode_body(Some(coding), body, 1000) {
+            Err(FetchError::Transport(message)) => message,
+            other => panic!("{coding}: expected a transport error, got {other:?}"),
+        };
+        let five = gzip(&gzip(&gzip(&gzip(&gzip(feed)))));
+        assert!(
+            message("gzip, gzip, gzip, gzip, gzip", five.clone())
+                .contains("lists 5 codings, more than the 4 layers"),
+        );
+        // Four listed layers and a gzip file inside them: five inflations, one too many.
+        assert!(message("gzip, gzip, gzip, gzip", five).contains("after the 4 layers"));
+        assert_eq!(
+            decode_body(
+                Some("gzip, gzip, gzip, gzip"),
+                gzip(&gzip(&gzip(&gzip(feed)))),
+                1000
+            )
+            .as_deref(),
+            Ok(feed)
+        );
+        // A coding we do not decode names itself, wherever it is in the list.
+        assert!(message("gzip, zstd", gzip(feed)).contains("\"zstd\""));
+        assert!(message("zstd, gzip", gzip(b"\x28\xb5\x2f\xfd")).contains("\"zstd\""));
+        // Brotli is the client's, and only alone and spelled `br`: in a list, or spelled
+        // otherwise, a brotli body is not taken for anything else.
+        let brotli = b"\x0b\x02\x80hello\x03".to_vec();
+        for (coding, body) in [
+            ("br, gzip", gzip(&brotli)),
+            ("gzip, br", brotli.clone()),
+            ("BR", brotli.clone()),
+        ] {
+            assert!(message(coding, body).contains("brotli"), "{coding}");
+        }
+    }
+
+    #[test]
+    fn every_layer_of_stacked_codings_is_held_to_the_limit() {
+        // A bomb inside a small outer layer stops at the limit, as it would alone.
+        let zeros = vec![0u8; 1_000_000];
+        for (coding, body) in [
+            ("gzip, gzip", gzip(&gzip(&zeros))),
+            ("deflate, gzip", gzip(&deflate(&zeros, true))),
+            ("gzip, deflate", deflate(&gzip(&zeros), false)),
+        ] {
+            assert!(body.len() < 10_000, "{coding}");
+            assert_eq!(
+                decode_body(Some(coding), body.clone(), 999_999),
+                Err(FetchError::TooLarge { limit: 999_999 }),
+                "{coding}"
+            );
+            assert_eq!(
+                decode_body(Some(coding), body, 1_000_000).map(|b| b.len()),
+                Ok(1_000_000),
+                "{coding}"
+            );
+        }
+        // An inner layer larger than the limit fails even when what it holds would fit: each
+        // inflation's output is counted, not only the last.
+        let text = vec![b'x'; 100];
+        let stored = {
+            use std::io::Write as _;
+            let mut encoder =
+                flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::none());
+            encoder.write_all(&text).unwrap();
+            encoder.finish().unwrap()
+        };
+        assert!(stored.len() > 101);
+        assert_eq!(
+            decode_body(Some("deflate, gzip"), gzip(&stored), 101),
+            Err(FetchError::TooLarge { limit: 101 })
+        );
+        assert_eq!(
+            decode_body(Some("deflate, gzip"), gzip(&stored), stored.len() as u64),
+            Ok(text)
+        );
     }
 
     #[test]
