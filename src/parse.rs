@@ -1165,7 +1165,9 @@ fn skip_internal_subset(b: &[u8], from: usize) -> Option<usize> {
         i = if rest.starts_with(b"<!--") {
             find_bytes(b, p + 4, b"-->")? + 3
         } else if rest.starts_with(b"<?") {
-            find_bytes(b, p + 1, b"?>")? + 2
+            // Unlike the document's own, a DTD's `<?>` is no complete instruction: quick-xml's
+            // DTD reader looks for the `?>` after the opening `<?`.
+            find_bytes(b, p + 2, b"?>")? + 2
         } else if [&b"<!ENTITY"[..], b"<!ATTLIST", b"<!NOTATION"]
             .iter()
             .any(|k| rest.starts_with(k))
@@ -1904,7 +1906,7 @@ mod tests {
     fn the_nesting_pre_pass_counts_elements_and_nothing_else() {
         let deep =
             |open: &str, close: &str, n: usize| format!("{}{}", open.repeat(n), close.repeat(n));
-        let cases: [(String, usize, bool); 13] = [
+        let cases: [(String, usize, bool); 15] = [
             (deep("<a>", "</a>", 3), 3, false),
             (deep("<a>", "</a>", 4), 3, true),
             // Siblings and self-closing elements add no depth.
@@ -1931,6 +1933,10 @@ mod tests {
             ("<!--><a>--><b><c>".into(), 1, true),
             // An unclosed comment hides nothing quick-xml would read.
             (format!("<r><!--{}", "<a>".repeat(50)), 1, false),
+            // In a DTD's internal subset `<?>` opens an instruction that runs to the next
+            // `?>` (here past a `<!--` and the `]`): the element after the DOCTYPE is read.
+            ("<!DOCTYPE r[<?><!--<?>]><a><b>".into(), 1, true),
+            ("<!DOCTYPE r[<]]><?><!--<?>]]><b x='>'>".into(), 0, true),
         ];
         for (text, limit, exceeds) in cases {
             assert_eq!(
