@@ -608,8 +608,10 @@ impl std::fmt::Display for Padded<'_> {
 /// What the operator can do about a source the store has stopped (a `410 Gone`): the stop is
 /// lifted only when `sync_sources` records another URL for the source (a new URL is a new
 /// feed); `enabled`, a rename or a restart leave it in place.
-pub const STOPPED_REMEDY: &str = "not polled again until its url in the config changes \
-     (the new URL is polled as a new feed); remove the source if the feed is gone for good";
+/// The stored reason already says to update or remove the source; this says what "update"
+/// means.
+pub const STOPPED_REMEDY: &str =
+    "not polled again until its url in the config changes (the new URL is polled as a new feed)";
 
 /// Writes the `fetch` report: a line per source, then the summary line. Returns how many
 /// sources failed: polls that failed and sources the store has stopped (a cron job running
