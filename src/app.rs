@@ -620,6 +620,7 @@ pub async fn run(
             title: config.server.title.clone(),
             base_url: config.server.base_url.clone(),
             config_error: None,
+            listen_error: None,
         },
     );
     let http_state_site = Arc::clone(&http_state.site);
@@ -1197,20 +1198,30 @@ impl Live {
     /// Moves HTTP to the `[server] listen` a reload asks for ([`HttpServer::rebind`]). A
     /// failed bind is logged with both addresses and its cause and the old address kept: the
     /// rest of the reload still applies (the daemon is fine, only unreachable where the config
-    /// now says).
-    async fn move_http(&mut self, wanted: std::net::SocketAddr) {
+    /// now says). Returns that failure for the status page.
+    async fn move_http(&mut self, wanted: std::net::SocketAddr) -> Option<String> {
         match self.http.rebind(wanted).await {
-            Ok(previous) => info!(
-                listen = %self.http.addr,
-                previous = %previous,
-                "[server] listen changed: serving HTTP on the new address; the old one takes no new connections"
-            ),
-            Err(e) => error!(
-                listen = %wanted,
-                in_use = %self.http.addr,
-                error = %e,
-                "cannot bind the new [server] listen; still serving HTTP on the old address (tried again at the next reload)"
-            ),
+            Ok(previous) => {
+                info!(
+                    listen = %self.http.addr,
+                    previous = %previous,
+                    "[server] listen changed: serving HTTP on the new address; the old one takes no new connections"
+                );
+                None
+            }
+            Err(e) => {
+                error!(
+                    listen = %wanted,
+                    in_use = %self.http.addr,
+                    error = %e,
+                    "cannot bind the new [server] listen; still serving HTTP on the old address (tried again at the next reload)"
+                );
+                Some(format!(
+                    "cannot bind [server] listen = {wanted} ({e}); still serving HTTP on {} \
+                     (tried again at the next reload)",
+                    self.http.addr
+                ))
+            }
         }
     }
 
@@ -1240,9 +1251,12 @@ impl Live {
         }
         // Compared with what is in use, not with the previous config: a move that failed is
         // tried again at the next reload, and one asked for and then undone is no change.
-        if !listens_on(self.http.addr, new.server.listen) {
-            self.move_http(new.server.listen).await;
-        }
+        let listen_error = if listens_on(self.http.addr, new.server.listen) {
+            None
+        } else {
+            self.move_http(new.server.listen).await
+        };
+        crate::telemetry::record_listen_moved(listen_error.is_none());
         self.ingestor.reconfigure(fetcher, ingest_settings(&new));
         self.permits.resize(new.polling.concurrency);
         {
@@ -1250,6 +1264,7 @@ impl Live {
             site.title = new.server.title.clone();
             site.base_url = new.server.base_url.clone();
             site.config_error = None;
+            site.listen_error = listen_error;
         }
         let changed_topics = classifier.fingerprint()
             != self

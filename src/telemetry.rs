@@ -124,6 +124,12 @@ pub fn record_reload(ok: bool) {
     gauge!("tradefeed_config_reload_ok").set(if ok { 1.0 } else { 0.0 });
 }
 
+/// Records whether HTTP is served where the config's `[server] listen` says after a reload
+/// (`false`: the new address could not be bound and the old one is still in use).
+pub fn record_listen_moved(ok: bool) {
+    gauge!("tradefeed_listen_bind_failed").set(if ok { 0.0 } else { 1.0 });
+}
+
 /// Records that a run of the re-scoring and re-picking after reloads began.
 pub fn sweep_started() {
     gauge!("tradefeed_story_sweeps_running").increment(1.0);

@@ -449,6 +449,19 @@ async fn a_reload_to_a_listen_address_in_use_keeps_the_old_one_and_logs_why() {
     let (status, feed) = common::get_text(&format!("http://{old}/feeds/all.atom")).await;
     assert_eq!(status, 200, "{feed}");
     assert!(feed.contains("Renamed on reload"), "{feed}");
+    // Shown where the operator looks, not only in the log.
+    let (_, page) = common::get_text(&format!("http://{old}/")).await;
+    assert!(
+        page.contains("Not serving where the config says")
+            && page.contains(&format!("cannot bind [server] listen = {new}"))
+            && page.contains(&format!("still serving HTTP on {old}")),
+        "{page}"
+    );
+    let (_, metrics) = common::get_text(&format!("http://{old}/metrics")).await;
+    assert!(
+        metrics.contains("tradefeed_listen_bind_failed 1"),
+        "{metrics}"
+    );
 
     // Once the address is free, the next reload moves there.
     drop(taken);
@@ -464,6 +477,16 @@ async fn a_reload_to_a_listen_address_in_use_keeps_the_old_one_and_logs_why() {
         200
     );
     refused_within(&old, Duration::from_secs(5)).await;
+    let (_, page) = common::get_text(&format!("http://{new}/")).await;
+    assert!(
+        !page.contains("Not serving where the config says"),
+        "{page}"
+    );
+    let (_, metrics) = common::get_text(&format!("http://{new}/metrics")).await;
+    assert!(
+        metrics.contains("tradefeed_listen_bind_failed 0"),
+        "{metrics}"
+    );
 
     sigterm(&child);
     until("stopped");

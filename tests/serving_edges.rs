@@ -483,6 +483,7 @@ async fn connections_that_send_no_or_half_a_request_are_closed_after_the_header_
         title: "tradefeed".into(),
         base_url: None,
         config_error: None,
+        listen_error: None,
     };
     let router = tradefeed::http::router(HttpState::new(store.clone(), classifier, site));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -176,6 +176,9 @@ pub struct Site {
     pub base_url: Option<String>,
     /// The config's last reload failure, shown on the status page.
     pub config_error: Option<String>,
+    /// Why HTTP is not served where the config's `[server] listen` says (a reload's bind
+    /// failed), shown on the status page.
+    pub listen_error: Option<String>,
 }
 
 /// Which feed: what a rendering depends on besides the data. The request, and the settings a
@@ -1553,6 +1556,7 @@ mod tests {
             title: "tradefeed".into(),
             base_url: None,
             config_error: None,
+            listen_error: None,
         };
         HttpState::new(store, classifier, site)
     }
@@ -2367,6 +2371,7 @@ mod tests {
             title: "t".into(),
             base_url: None,
             config_error: None,
+            listen_error: None,
         };
         let with_host = |host: &str| {
             let mut headers = HeaderMap::new();

@@ -98,6 +98,12 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
             esc(err)
         ));
     }
+    if let Some(err) = &site.listen_error {
+        html.push_str(&format!(
+            "<p class=\"bad\"><strong>Not serving where the config says:</strong> {}</p>",
+            esc(err)
+        ));
+    }
     html.push_str("<p>Feeds: ");
     for t in std::iter::once("all".to_string()).chain(topics.iter().cloned()) {
         for ext in ["atom", "rss", "json"] {
