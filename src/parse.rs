@@ -1969,6 +1969,18 @@ mod tests {
             matches!(&result, Err(ParseError::Malformed(m)) if m.contains("nested deeper")),
             "{result:?}"
         );
+        // Nor can a DOCTYPE hide the nesting from the count: read wrongly, this internal
+        // subset's `<?>` ended at once and the `<!--` after it swallowed the rest, so 20,000
+        // levels reached feed-rs and overflowed the stack (the process aborted).
+        let hidden = format!(
+            "<?xml version=\"1.0\"?><!DOCTYPE rss[<?><!--<?>]>{}",
+            feed(20_000)
+        );
+        let result = parse_feed(hidden.as_bytes(), None);
+        assert!(
+            matches!(&result, Err(ParseError::Malformed(m)) if m.contains("nested deeper")),
+            "{result:?}"
+        );
     }
 
     #[test]
