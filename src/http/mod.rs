@@ -1095,7 +1095,7 @@ async fn feed(
     };
     let etag_header = etag_header.clone();
     let mut response = if conditions.not_modified(&rendered.etag, gzip, validator, now) {
-        StatusCode::NOT_MODIFIED.into_response()
+        not_modified_response()
     } else {
         let mut r = if gzip {
             let body = gzip_body(&state, &key, &rendered).await?;
@@ -1268,7 +1268,7 @@ async fn render_feed(
 
 /// A 304 answer from a feed's validator, for a request that takes gzip if `gzip`.
 fn not_modified(validator: &Validator, gzip: bool) -> Response {
-    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    let mut response = not_modified_response();
     let etag = match &validator.gzip_etag_header {
         Some(gzip_etag) if gzip => gzip_etag,
         _ => &validator.etag_header,
@@ -1280,6 +1280,29 @@ fn not_modified(validator: &Validator, gzip: bool) -> Response {
         now_secs(),
     );
     response
+}
+
+/// A bare `304 Not Modified`, without the `content-length: 0` axum gives every response whose
+/// body is known to be empty (hyper drops it from a GET's 304, but not from a HEAD's): a 304
+/// may carry only the length of the 200 it stands for (RFC 9110 8.6), and a cache may copy
+/// its headers onto the stored response (RFC 9111 4.3.4).
+fn not_modified_response() -> Response {
+    (StatusCode::NOT_MODIFIED, axum::body::Body::new(NoContent)).into_response()
+}
+
+/// An empty body that does not say its size, so that no `Content-Length` is derived from it.
+struct NoContent;
+
+impl http_body::Body for NoContent {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Ready(None)
+    }
 }
 
 /// `ETag`, `Last-Modified` (when known), `Cache-Control` and `Vary` of a feed answer at `now`.
@@ -2794,6 +2817,37 @@ mod tests {
             let gzip = ask(reqwest::Method::GET, &url, &[("accept-encoding", "gzip")]).await;
             assert_eq!(gzip.encoding.as_deref(), Some("gzip"), "{format}");
             assert!(inflate(&gzip.body) == identity.body, "{format}");
+        }
+        state.store.close().await;
+    }
+
+    /// A 304 may carry only the length of the 200 it stands for (RFC 9110 8.6), so it carries
+    /// none: axum's `content-length: 0` for an empty body reached a HEAD's 304.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_304_carries_no_content_length_for_get_or_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, base) = serve_empty(dir.path()).await;
+        let url = format!("{base}/feeds/all.atom");
+        let first = raw_client().get(&url).send().await.unwrap();
+        assert_eq!(first.status(), 200);
+        assert!(first.headers().contains_key("content-length"));
+        let etag = first.headers()["etag"].to_str().unwrap().to_string();
+        // The first conditional request may render; the next answer from the validator alone.
+        for method in [
+            reqwest::Method::GET,
+            reqwest::Method::HEAD,
+            reqwest::Method::HEAD,
+            reqwest::Method::GET,
+        ] {
+            let answer = raw_client()
+                .request(method.clone(), &url)
+                .header("if-none-match", &etag)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 304, "{method}");
+            assert_eq!(answer.headers().get("content-length"), None, "{method}");
+            assert_eq!(answer.headers()["etag"].to_str().unwrap(), etag);
         }
         state.store.close().await;
     }
