@@ -2873,6 +2873,17 @@ mod tests {
                 "<author>t@example.com (Tom) (Ann)</author>",
                 vec!["(Tom) (Ann)"],
             ),
+            // A name with brackets of its own loses only those around it.
+            (
+                "<author>desk@wire.example (Jane Doe (Reuters))</author>",
+                vec!["Jane Doe (Reuters)"],
+            ),
+            (
+                "<author>(Tom (Desk)) (Ann)</author>",
+                vec!["(Tom (Desk)) (Ann)"],
+            ),
+            ("<author>(a)(b)</author>", vec!["(a)(b)"]),
+            ("<author>((Tom))</author>", vec!["Tom"]),
             (
                 r#"<dc:creator xmlns:dc="http://purl.org/dc/elements/1.1/">(Desk)</dc:creator>"#,
                 vec!["Desk"],

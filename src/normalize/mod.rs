@@ -492,12 +492,15 @@ fn author_name(raw: &str) -> String {
 /// only attribution such a feed gives. Applied when serving, not when storing: the stored
 /// names (and so the content hashes over them) stay as earlier releases wrote them, so no
 /// stored item looks edited after an upgrade, and stories stored before are served the same.
+///
+/// Brackets are taken off only when the first closes at the very end (`(Jane Doe (Reuters))`
+/// is `Jane Doe (Reuters)`, `(Tom) (Ann)` stays as it is); quotes only when none is inside.
 pub fn served_author(name: &str) -> &str {
     let mut s = name.trim();
     'strip: loop {
         for (open, close) in [('(', ')'), ('<', '>'), ('[', ']'), ('"', '"'), ('\'', '\'')] {
             if let Some(inner) = s.strip_prefix(open).and_then(|r| r.strip_suffix(close))
-                && !inner.contains([open, close])
+                && encloses(inner, open, close)
             {
                 s = inner.trim();
                 continue 'strip;
@@ -505,6 +508,26 @@ pub fn served_author(name: &str) -> &str {
         }
         return s;
     }
+}
+
+/// Whether `inner`, found between an `open` and a `close`, leaves them a pair: a quote when
+/// `inner` holds no such quote, a bracket when every bracket `inner` closes it opened first.
+fn encloses(inner: &str, open: char, close: char) -> bool {
+    if open == close {
+        return !inner.contains(open);
+    }
+    let mut depth = 0usize;
+    for c in inner.chars() {
+        if c == open {
+            depth += 1;
+        } else if c == close {
+            let Some(less) = depth.checked_sub(1) else {
+                return false;
+            };
+            depth = less;
+        }
+    }
+    depth == 0
 }
 
 /// The first ~80 chars of the text, cut at a word boundary when there is one, on one line.
