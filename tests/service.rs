@@ -236,6 +236,46 @@ async fn search_finds_stories_by_stemmed_words_in_feeds_and_on_the_status_page()
         !page.contains("href=\"/") && !page.contains("action=\"/"),
         "{page}"
     );
+    // A reader given the search page's address finds that search's feeds.
+    assert!(
+        page.contains(
+            "<link rel=\"alternate\" type=\"application/atom+xml\" \
+             title=\"tradefeed: “steel” (Atom)\" href=\"feeds/all.atom?q=steel\">"
+        ),
+        "{page}"
+    );
+    assert_eq!(page.matches("<link rel=\"alternate\"").count(), 3, "{page}");
+
+    // And given the status page's, the topics' feeds, the default topic's first: as a feed
+    // reader's autodiscovery (here `discover`'s) reads them.
+    // Off the runtime's thread, which serves the daemon meanwhile.
+    let mut discover = common::tradefeed_command(&path, &["discover", &format!("{base}/")]);
+    let o = tokio::task::spawn_blocking(move || discover.output().unwrap())
+        .await
+        .unwrap();
+    let listed = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{listed}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let first: Vec<&str> = listed.lines().take(3).collect();
+    assert_eq!(
+        first,
+        [
+            format!("{base}/feeds/trade-policy.atom (Atom \"tradefeed: trade-policy (Atom)\")"),
+            format!("{base}/feeds/trade-policy.rss (RSS \"tradefeed: trade-policy (RSS)\")"),
+            format!(
+                "{base}/feeds/trade-policy.json (JSON Feed \"tradefeed: trade-policy (JSON Feed)\")"
+            ),
+        ],
+        "{listed}"
+    );
+    assert!(
+        listed.contains(&format!("{base}/feeds/all.atom ")),
+        "{listed}"
+    );
     stop_daemon(cancel, handle).await;
 }
 

@@ -35,6 +35,50 @@ fn search_text(raw: Option<&str>) -> Result<Option<String>, String> {
     }
 }
 
+/// The feeds a reader finds when given this page's address (feed autodiscovery, as `discover`
+/// reads it too): on a search, that search's feeds; else the default topic's first (readers
+/// that take one take the first), then the other topics' and `all`. Relative, as the page's
+/// links are, so that they hold behind a proxy serving tradefeed under a path.
+fn push_feed_alternates(
+    html: &mut String,
+    site_title: &str,
+    search: Option<&str>,
+    topic: &str,
+    topics: &[String],
+) {
+    const FORMATS: [(&str, &str, &str); 3] = [
+        ("atom", "application/atom+xml", "Atom"),
+        ("rss", "application/rss+xml", "RSS"),
+        ("json", "application/feed+json", "JSON Feed"),
+    ];
+    let mut push = |feed: &str, query: &str, title: &str| {
+        for (ext, mime, format) in FORMATS {
+            html.push_str(&format!(
+                "<link rel=\"alternate\" type=\"{mime}\" title=\"{} ({format})\" \
+                 href=\"feeds/{}.{ext}{query}\">",
+                html_escape::encode_double_quoted_attribute(&super::xml_safe(title)),
+                html_escape::encode_double_quoted_attribute(feed),
+            ));
+        }
+    };
+    if let Some(q) = search {
+        let encoded: String = url::form_urlencoded::byte_serialize(q.as_bytes()).collect();
+        push(
+            "all",
+            &format!("?q={encoded}"),
+            &format!("{site_title}: “{q}”"),
+        );
+        return;
+    }
+    let others = topics.iter().map(String::as_str).filter(|t| *t != topic);
+    for feed in std::iter::once(topic)
+        .chain(others)
+        .chain((topic != "all").then_some("all"))
+    {
+        push(feed, "", &format!("{site_title}: {feed}"));
+    }
+}
+
 pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQuery) -> Response {
     let search = match search_text(query.as_deref()) {
         Ok(search) => search,
@@ -84,6 +128,7 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
     html.push_str("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">");
     html.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
     html.push_str(&format!("<title>{} — status</title>", esc(&site.title)));
+    push_feed_alternates(&mut html, &site.title, search.as_deref(), &topic, &topics);
     html.push_str(
         "<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:72rem}\
          table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;\
