@@ -1100,6 +1100,23 @@ async fn every_response_forbids_content_type_sniffing() {
         .unwrap();
     assert_eq!(not_modified.status(), 304);
     assert_eq!(not_modified.headers()["x-content-type-options"], "nosniff");
+    // The one HTML page runs no script, loads nothing, and is framed nowhere (no
+    // clickjacking of its search form).
+    let page = client.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(
+        page.headers()["content-security-policy"],
+        tradefeed::http::STATUS_PAGE_POLICY
+    );
+    for directive in [
+        "default-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ] {
+        assert!(
+            tradefeed::http::STATUS_PAGE_POLICY.contains(directive),
+            "{directive}"
+        );
+    }
     common::stop_daemon(cancel, handle).await;
 }
 

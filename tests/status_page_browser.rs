@@ -211,7 +211,7 @@ async fn the_console_check_catches_a_script_blocked_by_the_status_page_policy() 
     page.content_type = "text/html; charset=utf-8".into();
     page.headers.push((
         "Content-Security-Policy".into(),
-        "default-src 'none'; style-src 'unsafe-inline'".into(),
+        tradefeed::http::STATUS_PAGE_POLICY.into(),
     ));
     server.put("bad.html", page);
     let dir = tempfile::tempdir().unwrap();

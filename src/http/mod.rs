@@ -167,6 +167,12 @@ struct RenderHold {
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
+/// The status page's Content-Security-Policy: no script, no fetch, no frame, nothing loaded
+/// but its own inline style; framed by no other site (its search form cannot be clickjacked);
+/// no `<base>` and no form target elsewhere.
+pub const STATUS_PAGE_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+     frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
 /// Site-wide settings from the config's `[server]` table.
 #[derive(Debug, Clone)]
 pub struct Site {

@@ -263,7 +263,7 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
     );
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+        HeaderValue::from_static(super::STATUS_PAGE_POLICY),
     );
     response
 }
