@@ -287,6 +287,20 @@ async fn respond(
             headers.push(("Content-Encoding", codings));
             full("200 OK", &headers, &body)
         }
+        path if path.starts_with("/mislabelled-gzip/") => {
+            // A gzip file under a label that is no coding we decode (`none`, a media type).
+            let label = path["/mislabelled-gzip/".len()..].replace("%2F", "/");
+            let mut headers = feed_headers.to_vec();
+            headers.push(("Content-Encoding", label));
+            full("200 OK", &headers, &gzip(FEED.as_bytes()))
+        }
+        "/two-field-lines" => {
+            // `deflate` then `gzip`, each on its own Content-Encoding line: one list.
+            let mut headers = feed_headers.to_vec();
+            headers.push(("Content-Encoding", "deflate".to_string()));
+            headers.push(("Content-Encoding", "gzip".to_string()));
+            full("200 OK", &headers, &gzip(&zlib(FEED.as_bytes())))
+        }
         "/bomb-stacked" => {
             // The bomb gzipped once more: small on the wire and after the first inflation.
             let headers = [("Content-Encoding", "gzip, gzip".to_string())];
@@ -760,6 +774,31 @@ async fn a_feed_under_stacked_codings_arrives_with_every_layer_removed() {
     // Brotli alone, as the client decodes it as it reads: unchanged.
     let feed = fetched(fetcher.fetch(&get(server.url("/stacked/br"))).await);
     assert_eq!(String::from_utf8_lossy(&feed.body), FEED, "br");
+    // The list given on two field lines (RFC 9110 5.3).
+    let feed = fetched(fetcher.fetch(&get(server.url("/two-field-lines"))).await);
+    assert_eq!(String::from_utf8_lossy(&feed.body), FEED, "two field lines");
+}
+
+/// A gzip file is inflated whatever it is labelled: under no coding, and under a label that
+/// is no coding at all (`application/x-gzip` is a common misconfiguration for `.xml.gz`).
+#[tokio::test]
+async fn a_gzip_file_under_a_label_that_is_no_coding_is_inflated() {
+    let server = TestServer::start().await;
+    let fetcher = Fetcher::new(limits()).unwrap();
+    for label in [
+        "none",
+        "UTF-8",
+        "application%2Fx-gzip",
+        "application%2Fgzip",
+        "deflate",
+    ] {
+        let feed = fetched(
+            fetcher
+                .fetch(&get(server.url(&format!("/mislabelled-gzip/{label}"))))
+                .await,
+        );
+        assert_eq!(String::from_utf8_lossy(&feed.body), FEED, "{label}");
+    }
 }
 
 #[tokio::test]

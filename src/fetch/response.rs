@@ -70,11 +70,16 @@ pub(super) async fn finish(
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .map(str::to_string);
-    // Left in place by the client only when it did not decode the coding itself.
+    // Left in place by the client only when it did not decode the coding itself. Field lines
+    // of one name make one list (RFC 9110 5.3): `deflate` then `gzip` on two lines is the
+    // list `deflate, gzip`.
     let content_encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_string);
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .fold(None, |list: Option<String>, value| {
+            Some(list.map_or_else(|| value.to_string(), |list| format!("{list}, {value}")))
+        });
 
     // Never trust the declared length for more than the limit, and start modestly otherwise.
     let initial = response
@@ -185,6 +190,11 @@ fn decode_layer(coding: &str, body: Vec<u8>, limit: u64) -> Result<Vec<u8>, Fetc
         if body.starts_with(&GZIP_MAGIC) || !starts_as_a_feed(&body) {
             return gunzip(&body, limit);
         }
+        return Ok(body);
+    }
+    // A gzip file under another label is left to the gzip pass after the listed layers, as
+    // one under no label is.
+    if body.starts_with(&GZIP_MAGIC) {
         return Ok(body);
     }
     if coding.eq_ignore_ascii_case("deflate") {
