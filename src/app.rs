@@ -1256,7 +1256,7 @@ impl Live {
         } else {
             self.move_http(new.server.listen).await
         };
-        crate::telemetry::record_listen_moved(listen_error.is_none());
+        crate::telemetry::record_listen_bind(listen_error.is_some());
         self.ingestor.reconfigure(fetcher, ingest_settings(&new));
         self.permits.resize(new.polling.concurrency);
         {

@@ -1165,8 +1165,8 @@ fn skip_internal_subset(b: &[u8], from: usize) -> Option<usize> {
         i = if rest.starts_with(b"<!--") {
             find_bytes(b, p + 4, b"-->")? + 3
         } else if rest.starts_with(b"<?") {
-            // Unlike the document's own, a DTD's `<?>` is no complete instruction: quick-xml's
-            // DTD reader looks for the `?>` after the opening `<?`.
+            // quick-xml's DTD reader looks for the `?>` after the opening `<?`: `<?>` there
+            // opens an instruction that runs on.
             find_bytes(b, p + 2, b"?>")? + 2
         } else if [&b"<!ENTITY"[..], b"<!ATTLIST", b"<!NOTATION"]
             .iter()

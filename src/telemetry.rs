@@ -75,6 +75,10 @@ fn describe() {
         "tradefeed_config_reload_ok",
         "1 when the last config reload succeeded (or none failed yet), 0 when the daemon runs on an older config."
     );
+    describe_gauge!(
+        "tradefeed_listen_bind_failed",
+        "1 while HTTP is served on an older address because a reload's [server] listen could not be bound."
+    );
     describe_counter!(
         "tradefeed_http_requests_total",
         "HTTP requests by route and status."
@@ -124,10 +128,10 @@ pub fn record_reload(ok: bool) {
     gauge!("tradefeed_config_reload_ok").set(if ok { 1.0 } else { 0.0 });
 }
 
-/// Records whether HTTP is served where the config's `[server] listen` says after a reload
-/// (`false`: the new address could not be bound and the old one is still in use).
-pub fn record_listen_moved(ok: bool) {
-    gauge!("tradefeed_listen_bind_failed").set(if ok { 0.0 } else { 1.0 });
+/// Records, after an applied reload, whether HTTP is served elsewhere than the config's
+/// `[server] listen` says because that address could not be bound.
+pub fn record_listen_bind(failed: bool) {
+    gauge!("tradefeed_listen_bind_failed").set(if failed { 1.0 } else { 0.0 });
 }
 
 /// Records that a run of the re-scoring and re-picking after reloads began.

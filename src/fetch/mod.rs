@@ -680,8 +680,8 @@ fn build_client(
         .read_timeout(limits.total_timeout.min(LONGEST_TIMER))
         // gzip and deflate are decoded after the read (see `response::decode_body`), so that a
         // raw deflate stream, a plain body labelled gzip or deflate and stacked codings can be
-        // read; the client would fail on the first two as it reads, and not see the third. Brotli it decodes as it reads. Accept-Encoding names all three,
-        // as the client would.
+        // read; the client would fail on the first two as it reads, and not see the third.
+        // Brotli it decodes as it reads. Accept-Encoding names all three, as the client would.
         .gzip(false)
         .deflate(false)
         .brotli(true)

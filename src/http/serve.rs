@@ -116,8 +116,10 @@ pub async fn serve(
 ) {
     let max_connections = connection_limit();
     // The address too: a reload that changes `[server] listen` starts another serve loop.
-    let listen = listener.local_addr().ok();
-    tracing::info!(?listen, max_connections, "serving HTTP");
+    match listener.local_addr() {
+        Ok(listen) => tracing::info!(%listen, max_connections, "serving HTTP"),
+        Err(_) => tracing::info!(max_connections, "serving HTTP"),
+    }
     let limits = ServeLimits {
         header_read_timeout,
         max_connections,
@@ -206,6 +208,10 @@ pub async fn serve_limited(
             }
         };
         let stream = tokio::select! {
+            // Shutdown first: once asked to stop, no connection is taken that draining would
+            // then close unread.
+            biased;
+            () = shutdown.as_mut() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(e) => {
@@ -215,7 +221,6 @@ pub async fn serve_limited(
                     continue;
                 }
             },
-            () = shutdown.as_mut() => break,
         };
         let used = Arc::new(AtomicBool::new(false));
         let service = MarkUsed {
