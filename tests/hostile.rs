@@ -795,14 +795,6 @@ async fn crafted_items_come_out_as_well_formed_feeds_without_script_or_dangerous
     common::stop_daemon(cancel, handle).await;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn run_with_a_bad_config_exits_1_before_binding_its_port_or_creating_a_database() {
     let cases = [
@@ -825,7 +817,7 @@ fn run_with_a_bad_config_exits_1_before_binding_its_port_or_creating_a_database(
     ];
     for (what, body, named) in cases {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = common::free_port();
         let path = dir.path().join("tradefeed.toml");
         let listen = format!("[server]\nlisten = \"127.0.0.1:{port}\"\n");
         // The listen line first, so only the rest is broken ("not toml" breaks everything).

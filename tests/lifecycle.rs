@@ -314,15 +314,6 @@ fn sighup(child: &std::process::Child) {
     assert!(status.success());
 }
 
-/// A loopback port that was free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Waits until `addr` refuses connections, or panics after `limit`: a listener that stops
 /// accepting is closed by its serve loop as soon as it is told, not within the reload.
 async fn refused_within(addr: &str, limit: Duration) {
@@ -374,7 +365,7 @@ async fn a_reload_that_changes_listen_serves_on_the_new_address_and_health_finds
     let old = format!("127.0.0.1:{port}");
     answers_within(&format!("http://{old}/healthz"), Duration::from_secs(10)).await;
 
-    let new = format!("127.0.0.1:{}", free_port());
+    let new = format!("127.0.0.1:{}", common::free_port());
     let text = std::fs::read_to_string(&path).unwrap();
     let moved = common::replaced(
         &text,

@@ -172,6 +172,16 @@ pub fn replaced(text: &str, from: &str, to: &str) -> String {
     text.replace(from, to)
 }
 
+/// A loopback port that was free a moment ago (another process may take it before the test
+/// binds it: use it where the daemon must be given an address rather than port 0).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Like [`write_config`], with `[server] listen` on a port that was free a moment ago (for
 /// tests that start the binary, which must be told its port). Returns the path and the port.
 pub fn write_config_on_free_port(
@@ -179,11 +189,7 @@ pub fn write_config_on_free_port(
     sources: &[(&str, String)],
     extra: &str,
 ) -> (PathBuf, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let path = write_config(dir, sources, extra);
     let text = std::fs::read_to_string(&path).unwrap().replace(
         "listen = \"127.0.0.1:0\"",
