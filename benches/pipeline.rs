@@ -271,6 +271,7 @@ fn stages(c: &mut Criterion) {
                         base_url: None,
                         entries: writes,
                         listed: Default::default(),
+                        cluster_window: chrono::Duration::days(7),
                     }))
                     .unwrap()
             },

@@ -1397,6 +1397,7 @@ mod tests {
                     replaces_hash: None,
                 }],
                 listed: Default::default(),
+                cluster_window: chrono::Duration::days(7),
             })
             .await
             .unwrap();
@@ -1851,6 +1852,7 @@ mod tests {
                     base_url: None,
                     entries: Vec::new(),
                     listed: Default::default(),
+                    cluster_window: chrono::Duration::days(7),
                 })
                 .await
                 .unwrap();

@@ -598,6 +598,7 @@ impl Ingestor {
             base_url: None,
             entries: Vec::new(),
             listed: Default::default(),
+            cluster_window: settings.cluster.window,
         };
         if let Err(e) = self.store.record_poll(record).await {
             warn!(source = %source.name, error = %e, "could not record the crashed poll");
@@ -794,6 +795,7 @@ impl Ingestor {
             base_url,
             entries,
             listed,
+            cluster_window: settings.cluster.window,
         };
         // The poll's CPU work is done, even if it has to wait for room in the writer's queue.
         drop(preparing);

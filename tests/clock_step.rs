@@ -61,6 +61,7 @@ fn poll(
         base_url: None,
         entries: Vec::new(),
         listed: Default::default(),
+        cluster_window: chrono::Duration::days(7),
     }
 }
 

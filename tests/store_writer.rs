@@ -57,6 +57,7 @@ fn not_modified(source: &str) -> PollRecord {
         base_url: None,
         entries: vec![],
         listed: Default::default(),
+        cluster_window: chrono::Duration::days(7),
     }
 }
 
@@ -1547,6 +1548,7 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
         base_url: None,
         entries,
         listed: Default::default(),
+        cluster_window: chrono::Duration::days(7),
     }
 }
 

@@ -2566,6 +2566,7 @@ mod tests {
                 base_url: None,
                 entries,
                 listed: Default::default(),
+                cluster_window: chrono::Duration::days(7),
             })
             .await
             .unwrap();

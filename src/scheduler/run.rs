@@ -611,6 +611,7 @@ mod tests {
             base_url: None,
             entries: Vec::new(),
             listed: Default::default(),
+            cluster_window: chrono::Duration::days(7),
         }
     }
 

@@ -158,6 +158,11 @@ pub struct PollRecord {
     /// that item under a new id only when that entry's identity is not listed: the item moved
     /// to a new id, rather than a sibling with the same words appeared (see `write_entry`).
     pub listed: HashSet<String>,
+    /// `[cluster] window_days` as the poll found it: how far apart (by publication time) a
+    /// new entry and a story may be for the entry to join it on the fingerprint of its title
+    /// and text, the window the near-duplicate index compares within (see `story_keys`). A
+    /// title-only entry's fingerprint is held to [`HEADLINE_WINDOW_SECS`] instead.
+    pub cluster_window: chrono::Duration,
 }
 
 /// Renames the rows of sources whose name changed in the config. A row's entries came from its
@@ -1307,6 +1312,7 @@ fn record_poll(
                 .clone()
                 .or_else(|| (!same_url).then(|| record.url.clone())),
             key_filter: key_filter.as_mut(),
+            cluster_window: record.cluster_window.num_seconds(),
             listed: &record.listed,
             entries: &record.entries,
         };
@@ -1429,20 +1435,73 @@ fn record_poll(
     Ok(result)
 }
 
+/// The kind of an exact-duplicate key: the two join under different rules (see
+/// [`story_keys`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    /// The entry's canonical URL.
+    Url,
+    /// The fingerprint of its normalized title and text.
+    Fingerprint,
+}
+
+impl KeyKind {
+    /// The evidence a join by this key is stored with.
+    fn evidence(self) -> &'static str {
+        match self {
+            KeyKind::Url => "same canonical URL",
+            KeyKind::Fingerprint => "same title and text",
+        }
+    }
+}
+
 /// The entry's exact-duplicate keys, strongest first, as stored (see [`key_hash`]).
-fn story_keys(entry: &Entry) -> Vec<([u8; 16], &'static str)> {
+///
+/// A key names one story, and a new entry joins it only on that key's terms:
+/// - the canonical URL: two outlets linking to one article are one story, whenever each
+///   was published; but a story that already holds an entry of the entry's own source is
+///   not joined by URL. The entry is another item of that source (had it been the same
+///   item, its identity would have found its row, or the re-key below would have taken it),
+///   and a source that links several items to one page (a live blog's `#post-2`, whose
+///   fragment the canonical URL drops; press releases all linking to `/news`) would
+///   otherwise show its readers one of them;
+/// - the fingerprint: the same words are one story only within the window the
+///   near-duplicate index uses (`[cluster] window_days`, between the entry's and the
+///   story's publication times), or [`HEADLINE_WINDOW_SECS`] for an item without text of
+///   its own, whose fingerprint is its headline: a monthly notice with the same words, or a
+///   headline that recurs, is a new story each time.
+///
+/// A key refused on these terms moves to the story the entry lands in when that is the
+/// newer one (see [`store_key`]), so the next copies of the newest item find it.
+fn story_keys(entry: &Entry) -> Vec<([u8; 16], KeyKind)> {
     let mut keys = Vec::with_capacity(2);
     if let Some(url) = &entry.canonical_url {
-        keys.push((url_key(url), "same canonical URL"));
+        keys.push((url_key(url), KeyKind::Url));
     }
     // A fingerprint of almost no text would merge unrelated items (e.g. empty bodies).
     if entry.title.len() + entry.text.len() >= 20 {
         keys.push((
             key_hash(&format!("fp:{}", entry.fingerprint)),
-            "same title and text",
+            KeyKind::Fingerprint,
         ));
     }
     keys
+}
+
+/// How far apart (seconds, by publication time) an entry and a story may be for the entry
+/// to join it on its fingerprint: the cluster window, or [`HEADLINE_WINDOW_SECS`] for an
+/// entry with no text of its own (none, or a description that only repeats its headline),
+/// whose fingerprint is then its headline's, the evidence the title-only rule weighs with
+/// that window: a longer one would let an exact title join what that rule keeps apart.
+fn fingerprint_window(write: &EntryWrite, cluster_window: i64) -> i64 {
+    let e = &write.entry;
+    let title_only =
+        e.text.trim().is_empty() || write.headline.as_ref().is_some_and(|h| h.title_only);
+    if title_only {
+        HEADLINE_WINDOW_SECS.min(cluster_window)
+    } else {
+        cluster_window
+    }
 }
 
 /// The exact-duplicate key of a canonical URL (see [`story_keys`]).
@@ -1511,11 +1570,44 @@ fn join_by_headline(
     Ok(None)
 }
 
-/// Stores an entry's own headline key for `story_id` (the story the entry is in; published
-/// at `published`). A key already naming a story stays with it, unless that story is gone or
-/// was published more than [`HEADLINE_WINDOW_SECS`] before: then this, newer story takes the
-/// key over, so that later copies of a recurring headline find the story it is now, never an
-/// older one (a backfilled old copy cannot pull the key back in time).
+/// Stores one of an entry's keys for `story_id` (the story the entry is in). A key already
+/// naming a story stays with it, unless that story is gone or was published before
+/// `take_over_before`: then this story takes the key over. Callers pass a time such that only
+/// a newer story takes a key over, so that later copies of a recurring item find the story it
+/// is now, never an older one (a backfilled old copy cannot pull the key back in time):
+/// - a headline or fingerprint key: the entry's time less its window; the entry was too new
+///   to join the keyed story (see [`story_keys`]);
+/// - a URL key the entry could not join by (its story holds another item of the entry's
+///   source): the entry's time, so the URL leads to its source's newest item;
+/// - any other key: `i64::MIN`, never taken over.
+///
+/// A key is added to the writer's filter whenever a row is written, taken over or not: a
+/// key taken over was in the filter already, and counting it again only reloads it sooner.
+fn store_key(
+    tx: &Prepared<'_>,
+    poll: &mut PollContext<'_>,
+    key: &[u8; 16],
+    story_id: i64,
+    take_over_before: i64,
+) -> rusqlite::Result<()> {
+    let stored = exec(
+        tx,
+        "INSERT INTO story_keys (key, story_id) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET story_id = excluded.story_id
+          WHERE story_keys.story_id <> excluded.story_id
+            AND coalesce((SELECT published FROM stories WHERE id = story_keys.story_id),
+                         -9223372036854775807) < ?3",
+        params![key, story_id, take_over_before],
+    )?;
+    if stored > 0
+        && let Some(filter) = poll.key_filter.as_deref_mut()
+    {
+        filter.insert(key);
+    }
+    Ok(())
+}
+
+/// Stores an entry's own headline key (see [`store_key`]), published at `published`.
 fn store_headline_key(
     tx: &Prepared<'_>,
     poll: &mut PollContext<'_>,
@@ -1524,21 +1616,7 @@ fn store_headline_key(
     published: i64,
 ) -> rusqlite::Result<()> {
     let Some(key) = key else { return Ok(()) };
-    let stored = exec(
-        tx,
-        "INSERT INTO story_keys (key, story_id) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET story_id = excluded.story_id
-          WHERE story_keys.story_id <> excluded.story_id
-            AND coalesce((SELECT published FROM stories WHERE id = story_keys.story_id),
-                         -9223372036854775807) < ?3",
-        params![key, story_id, published - HEADLINE_WINDOW_SECS],
-    )?;
-    if stored > 0
-        && let Some(filter) = poll.key_filter.as_deref_mut()
-    {
-        filter.insert(&key);
-    }
-    Ok(())
+    store_key(tx, poll, &key, story_id, published - HEADLINE_WINDOW_SECS)
 }
 
 /// How an exact-duplicate key is stored: its 128-bit xxh3 hash, little-endian. Sixteen bytes
@@ -1600,6 +1678,8 @@ struct PollContext<'a> {
     next_entry_id: Option<i64>,
     /// The writer's filter of stored story keys, if loaded (see [`KeyFilter`]).
     key_filter: Option<&'a mut KeyFilter>,
+    /// [`PollRecord::cluster_window`], in seconds.
+    cluster_window: i64,
     /// [`PollRecord::listed`].
     listed: &'a HashSet<String>,
     /// [`PollRecord::entries`], whose identities count as listed too.
@@ -1638,7 +1718,7 @@ impl PollContext<'_> {
 fn insert_keys(
     tx: &Prepared<'_>,
     poll: &mut PollContext<'_>,
-    keys: &[([u8; 16], &'static str)],
+    keys: &[([u8; 16], KeyKind)],
     story_id: i64,
 ) -> rusqlite::Result<()> {
     for (key, _) in keys {
@@ -1808,38 +1888,60 @@ fn write_entry<'a>(
         return Ok(());
     }
 
-    // A new entry: find its story by exact key, then by the near-duplicate hint. The story is
-    // read once, for all the join needs (see `JoinedStory`); one that no longer exists is not
-    // joined.
-    let mut joined: Option<(i64, String, JoinedStory)> = None;
-    for (key, why) in &keys {
+    // A new entry: find its story by exact key, on each key's terms (see `story_keys`), then
+    // by the near-duplicate hint, then by headline. The story is read once, for all the join
+    // needs (see `JoinedStory`); one that no longer exists is not joined.
+    let published = secs(e.published);
+    let window = fingerprint_window(write, poll.cluster_window);
+    let mut joined: Option<Join> = None;
+    // Whether a story holding the entry's URL holds an item of this source already.
+    let mut url_refused = false;
+    for &(key, kind) in &keys {
         if poll
             .key_filter
             .as_ref()
-            .is_some_and(|f| !f.may_contain(key))
+            .is_some_and(|f| !f.may_contain(&key))
         {
             continue; // never stored
         }
-        let found: Option<i64> = query_opt(
+        let Some(story) = query_opt(
             tx,
             "SELECT story_id FROM story_keys WHERE key = ?1",
             [key],
-            |r| r.get(0),
-        )?;
-        if let Some(story) = found {
-            if let Some(read) = JoinedStory::read(tx, story)? {
-                joined = Some((story, (*why).to_string(), read));
-                break;
-            }
+            |r| r.get::<_, i64>(0),
+        )?
+        else {
+            continue;
+        };
+        let Some(read) = JoinedStory::read(tx, story)? else {
             // A key left behind by a story that is gone (only a damaged database has one:
             // keys go with their story). Dropped, so that the story this entry joins or
             // starts takes the key over, and later copies find it.
             exec(tx, "DELETE FROM story_keys WHERE key = ?1", [key])?;
+            continue;
+        };
+        // Before the key's terms: the same item under another id is found whatever they say
+        // (an undated item renumbered a month on is still the item its story holds).
+        if took_moved_item(tx, poll, e, story, result)? {
+            return Ok(());
+        }
+        let joins = match kind {
+            KeyKind::Url => {
+                url_refused = query_row(
+                    tx,
+                    "SELECT EXISTS (SELECT 1 FROM entries WHERE story_id = ?1 AND source_id = ?2)",
+                    params![story, source_id],
+                    |r| r.get(0),
+                )?;
+                !url_refused
+            }
+            KeyKind::Fingerprint => (read.published - published).abs() <= window,
+        };
+        if joins {
+            joined = Some((story, kind.evidence().to_string(), read));
+            break;
         }
     }
-    // Found by its URL or its title and text: only then can the story hold the same item
-    // from this source already (its fingerprint is a key of the story it is in).
-    let by_key = joined.is_some();
     let mut near_duplicate = false;
     if joined.is_none()
         && let Some((story, evidence)) = &write.near_match
@@ -1851,110 +1953,7 @@ fn write_entry<'a>(
     if joined.is_none()
         && let Some(headline) = &write.headline
     {
-        joined = join_by_headline(tx, poll, headline, secs(e.published))?;
-    }
-
-    // The same item under another id: a feed that makes up its guids (and session links) at
-    // each request, or renumbers them once, lists the same title and text again, with the
-    // same date or none. The story holds it from this source already; storing it again would
-    // add an appearance per poll, for ever ("Also reported by" the source itself, once per
-    // poll). Only a text long enough for its fingerprint to be a story key counts (see
-    // `story_keys`); a notice the source publishes again under another date is an entry of
-    // its own. Looked up only for a join by key: an item the story holds from this source
-    // under this fingerprint put that key there, so a near-duplicate or headline join (most
-    // copies that join a story) cannot find one, and is spared the read.
-    //
-    // Such a row is this item only if this read no longer lists the row's identity: the item
-    // moved to a new id. A row whose identity is listed too is a sibling with the same words
-    // (an undated "Notice of public hearing" listed twice under two guids and links): the new
-    // entry is stored as an appearance of its own. Among rows not listed, one with the entry's
-    // canonical URL is taken first (siblings renumbered together keep their links). The row
-    // taken for the item is re-keyed to the new identity and link (its dates, story, scores
-    // and fingerprint key stay; no appearance is added), so that the next poll listing the new
-    // id finds its row; left under the old id, the item went through the whole pipeline at
-    // every poll from then on. Its content hash stays the one of what the row holds: the words
-    // matched, but the HTML or authors may differ, and the next poll compares them as for any
-    // known entry (a link alone renews the hash there, see `only_tracking_changed`; the dates
-    // are no part of the hash, so the row keeps those it holds). A representative's story
-    // takes a link served differently (see below) too: the feeds tell the representative's
-    // appearance by its link, and a story still holding the old one listed its own source
-    // under "Also reported by". The new identity has no row (the lookup
-    // above found none) and no tombstone (checked first), so the source's UNIQUE (source,
-    // identity) holds. A new canonical URL becomes a key of the story, so that another
-    // outlet's copy carrying it joins by key, as it would have had the item been stored under
-    // it; the old URL's key goes, unless another entry of the story still has that URL (a copy
-    // that joined by it), so a session link that changes at every poll keeps one key, not one
-    // more per poll. (The fingerprint's key stays: the words are the same.)
-    //
-    // Unlike the story keys (a UNIQUE key, never read-then-write), this reads, then writes.
-    // That is safe here: the one writer thread runs every poll's writes, and this read and
-    // write happen inside this poll's IMMEDIATE transaction (its savepoint in a batch), which
-    // holds SQLite's write lock, so no other write can come between them.
-    if by_key
-        && let Some((story, _, _)) = &joined
-        && e.title.len() + e.text.len() >= 20
-    {
-        let same: Vec<(i64, String, Option<String>, Option<String>)> = tx.with_statement(
-            "SELECT id, identity, link, canonical_url FROM entries
-              WHERE story_id = ?1 AND source_id = ?2
-                 AND fingerprint = ?3 AND (NOT ?4 OR published = ?5)
-             ORDER BY canonical_url IS ?6 DESC, id",
-            |s| {
-                s.query_map(
-                    params![
-                        story,
-                        source_id,
-                        e.fingerprint,
-                        e.dated,
-                        secs(e.published),
-                        e.canonical_url
-                    ],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )?
-                .collect()
-            },
-        )?;
-        if let Some((moved, _, old_link, old_url)) = same
-            .iter()
-            .find(|(_, identity, _, _)| !poll.listed(identity))
-        {
-            exec(
-                tx,
-                "UPDATE entries SET identity = ?2, link = ?3, canonical_url = ?4 WHERE id = ?1",
-                params![moved, e.identity, e.link, e.canonical_url],
-            )?;
-            if e.canonical_url != *old_url {
-                if let Some(url) = &e.canonical_url {
-                    insert_keys(tx, poll, &[(url_key(url), "same canonical URL")], *story)?;
-                }
-                // The row holds the new URL already: an entry found here is another one.
-                if let Some(old) = old_url {
-                    exec(
-                        tx,
-                        "DELETE FROM story_keys WHERE key = ?1 AND story_id = ?2
-                             AND NOT EXISTS (SELECT 1 FROM entries
-                                              WHERE story_id = ?2 AND canonical_url = ?3)",
-                        params![url_key(old), story, old],
-                    )?;
-                }
-            }
-            // Only a link that reads differently once served (links are served without their
-            // tracking parameters) changes what the feeds show: then their version is bumped
-            // and the story's link renewed. A feed behind two backends that write different
-            // guids for one item (its link the same) moves the row between them at every poll:
-            // that is this one row's identity written, and no feed rendered again for it.
-            if old_link.as_deref().map(without_tracking) != e.link.as_deref().map(without_tracking)
-            {
-                exec(
-                    tx,
-                    "UPDATE stories SET link = ?2 WHERE id = ?1 AND representative = ?3",
-                    params![story, e.link, moved],
-                )?;
-                result.rekeyed_entries += 1;
-            }
-            result.unchanged_entries += 1;
-            return Ok(());
-        }
+        joined = join_by_headline(tx, poll, headline, published)?;
     }
 
     let entry_id = poll.take_entry_id(tx)?;
@@ -2009,8 +2008,15 @@ fn write_entry<'a>(
             e.base_url.as_ref().or(poll.base_url.as_ref())
         ],
     )?;
-    insert_keys(tx, poll, &keys, story_id)?;
-    store_headline_key(tx, poll, own_headline_key, story_id, secs(e.published))?;
+    for &(key, kind) in &keys {
+        let take_over_before = match kind {
+            KeyKind::Url if url_refused => published,
+            KeyKind::Url => i64::MIN,
+            KeyKind::Fingerprint => published - window,
+        };
+        store_key(tx, poll, &key, story_id, take_over_before)?;
+    }
+    store_headline_key(tx, poll, own_headline_key, story_id, published)?;
 
     match joined_story {
         None => write_scores(tx, story_id, &scores_of(write, hook), true)?,
@@ -2042,6 +2048,120 @@ fn write_entry<'a>(
         near_duplicate,
     });
     Ok(())
+}
+
+/// The same item under another id: a feed that makes up its guids (and session links) at
+/// each request, or renumbers them once, lists the same title and text again, with the
+/// same date or none. The story holds it from this source already; storing it again would
+/// add an appearance per poll, for ever ("Also reported by" the source itself, once per
+/// poll). Only a text long enough for its fingerprint to be a story key counts (see
+/// `story_keys`); a notice the source publishes again under another date is an entry of
+/// its own. Looked up only in a story one of the entry's keys names, before that key's terms
+/// are weighed (see [`story_keys`]): an item the story holds from this source under this
+/// fingerprint put that key there (or its URL's), so a near-duplicate or headline join (most
+/// copies that join a story) cannot find one, and is spared the read; and the item is found
+/// even where the key would not join, as when an undated item is renumbered a month after
+/// its story began (its fingerprint only joins within the window) or its story holds it by
+/// URL (a URL joins no story holding an item of the same source).
+///
+/// Such a row is this item only if this read no longer lists the row's identity: the item
+/// moved to a new id. A row whose identity is listed too is a sibling with the same words
+/// (an undated "Notice of public hearing" listed twice under two guids and links): the new
+/// entry is stored as an appearance of its own. Among rows not listed, one with the entry's
+/// canonical URL is taken first (siblings renumbered together keep their links). The row
+/// taken for the item is re-keyed to the new identity and link (its dates, story, scores
+/// and fingerprint key stay; no appearance is added), so that the next poll listing the new
+/// id finds its row; left under the old id, the item went through the whole pipeline at
+/// every poll from then on. Its content hash stays the one of what the row holds: the words
+/// matched, but the HTML or authors may differ, and the next poll compares them as for any
+/// known entry (a link alone renews the hash there, see `only_tracking_changed`; the dates
+/// are no part of the hash, so the row keeps those it holds). A representative's story
+/// takes a link served differently too: the feeds tell the representative's appearance by
+/// its link, and a story still holding the old one listed its own source under "Also
+/// reported by". The new identity has no row (the caller's lookup found none) and no
+/// tombstone (checked first), so the source's UNIQUE (source, identity) holds. A new canonical URL becomes a key of the story, so that another
+/// outlet's copy carrying it joins by key, as it would have had the item been stored under
+/// it; the old URL's key goes, unless another entry of the story still has that URL (a copy
+/// that joined by it), so a session link that changes at every poll keeps one key, not one
+/// more per poll. (The fingerprint's key stays: the words are the same.)
+///
+/// Unlike the story keys (a UNIQUE key, never read-then-write), this reads, then writes.
+/// That is safe here: the one writer thread runs every poll's writes, and this read and
+/// write happen inside this poll's IMMEDIATE transaction (its savepoint in a batch), which
+/// holds SQLite's write lock, so no other write can come between them.
+///
+/// Returns whether it did (the entry is then written, as that row).
+fn took_moved_item(
+    tx: &Prepared<'_>,
+    poll: &mut PollContext<'_>,
+    e: &Entry,
+    story: i64,
+    result: &mut PollResult,
+) -> Result<bool, StoreError> {
+    if e.title.len() + e.text.len() < 20 {
+        return Ok(false);
+    }
+    let same: Vec<(i64, String, Option<String>, Option<String>)> = tx.with_statement(
+        "SELECT id, identity, link, canonical_url FROM entries
+              WHERE story_id = ?1 AND source_id = ?2
+                 AND fingerprint = ?3 AND (NOT ?4 OR published = ?5)
+             ORDER BY canonical_url IS ?6 DESC, id",
+        |s| {
+            s.query_map(
+                params![
+                    story,
+                    poll.source_id,
+                    e.fingerprint,
+                    e.dated,
+                    secs(e.published),
+                    e.canonical_url
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?
+            .collect()
+        },
+    )?;
+    if let Some((moved, _, old_link, old_url)) = same
+        .iter()
+        .find(|(_, identity, _, _)| !poll.listed(identity))
+    {
+        exec(
+            tx,
+            "UPDATE entries SET identity = ?2, link = ?3, canonical_url = ?4 WHERE id = ?1",
+            params![moved, e.identity, e.link, e.canonical_url],
+        )?;
+        if e.canonical_url != *old_url {
+            if let Some(url) = &e.canonical_url {
+                insert_keys(tx, poll, &[(url_key(url), KeyKind::Url)], story)?;
+            }
+            // The row holds the new URL already: an entry found here is another one.
+            if let Some(old) = old_url {
+                exec(
+                    tx,
+                    "DELETE FROM story_keys WHERE key = ?1 AND story_id = ?2
+                             AND NOT EXISTS (SELECT 1 FROM entries
+                                              WHERE story_id = ?2 AND canonical_url = ?3)",
+                    params![url_key(old), story, old],
+                )?;
+            }
+        }
+        // Only a link that reads differently once served (links are served without their
+        // tracking parameters) changes what the feeds show: then their version is bumped
+        // and the story's link renewed. A feed behind two backends that write different
+        // guids for one item (its link the same) moves the row between them at every poll:
+        // that is this one row's identity written, and no feed rendered again for it.
+        if old_link.as_deref().map(without_tracking) != e.link.as_deref().map(without_tracking) {
+            exec(
+                tx,
+                "UPDATE stories SET link = ?2 WHERE id = ?1 AND representative = ?3",
+                params![story, e.link, moved],
+            )?;
+            result.rekeyed_entries += 1;
+        }
+        result.unchanged_entries += 1;
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 /// Whether the stored row `entry_id` differs from `e` at most in its link's tracking
