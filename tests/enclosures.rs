@@ -7,6 +7,7 @@
 mod common;
 
 use common::{FeedServer, Resource, fetch_pass, get_text, write_config};
+use tradefeed::app::{self, FetchPassResult, Pipeline};
 use tradefeed::config::Config;
 
 fn typed(body: String, content_type: &str) -> Resource {
@@ -321,11 +322,21 @@ async fn a_row_stored_without_enclosures_takes_them_without_being_taken_for_an_e
     assert_eq!(media, None, "NULL when there are none");
 
     server.put("pod.rss", podcast(true));
-    let report = &fetch_pass(&config).await[0];
+    let pipeline = Pipeline::start(&config).await.unwrap();
+    let before = pipeline.store.data_version();
+    let polled = app::fetch_once(&pipeline, config.sources.clone(), 8).await;
+    let FetchPassResult::Polled(report) = &polled[0] else {
+        panic!("{:?}", polled[0]);
+    };
     assert_eq!(
         (report.new_entries, report.updated_entries),
         (0, 0),
         "{report:?}"
+    );
+    let taken = pipeline.store.data_version();
+    assert!(
+        taken > before,
+        "feeds rendered without the enclosure are stale"
     );
     let (media, renewed, still) = row(&db);
     assert_eq!(
@@ -337,19 +348,29 @@ async fn a_row_stored_without_enclosures_takes_them_without_being_taken_for_an_e
     );
     assert_ne!(renewed, hash, "the hash now covers the enclosure");
     assert_eq!(still, changed, "no edit");
-    let items = json_items(&served(config.clone()).await[2]);
-    assert_eq!(
-        items["Episode 7: the steel safeguard review"]["attachments"][0]["url"],
-        "https://cdn.pod.example/ep7.mp3?id=7"
-    );
 
     // The same feed again (its validators changed, so it is read): nothing to write.
     let mut again = podcast(true);
     again.body.extend_from_slice(b"\n");
     server.put("pod.rss", again);
-    let report = &fetch_pass(&config).await[0];
+    let polled = app::fetch_once(&pipeline, config.sources.clone(), 8).await;
+    let FetchPassResult::Polled(report) = &polled[0] else {
+        panic!("{:?}", polled[0]);
+    };
     assert_eq!((report.new_entries, report.updated_entries), (0, 0));
+    assert_eq!(
+        pipeline.store.data_version(),
+        taken,
+        "nothing served changed"
+    );
     assert_eq!(row(&db).1, renewed);
+    pipeline.store.close().await;
+    drop(pipeline);
+    let items = json_items(&served(config.clone()).await[2]);
+    assert_eq!(
+        items["Episode 7: the steel safeguard review"]["attachments"][0]["url"],
+        "https://cdn.pod.example/ep7.mp3?id=7"
+    );
 
     // Another file in its place is an edit.
     let moved = String::from_utf8(podcast(true).body)
