@@ -1360,6 +1360,8 @@ mod tests {
             earlier_title: None,
             content_hash_with_dates: String::new(),
             content_hash_with_pixels: None,
+            media: Default::default(),
+            content_hash_without_media: None,
             link: Some(format!("http://a.example/{identity}")),
             canonical_url: Some(format!("http://a.example/{identity}")),
             authors: Vec::new(),

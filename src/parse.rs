@@ -51,7 +51,7 @@ use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
 use feed_rs::model::{self, FeedType};
 use feed_rs::parser::{Builder, ParseErrorKind, ParseFeedError};
 
-use crate::domain::{ParsedFeed, RawItem, XmlBase};
+use crate::domain::{Enclosure, MAX_ENCLOSURES, Media, ParsedFeed, RawItem, XmlBase, media_type};
 
 /// Why a body is not a feed we can read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -119,6 +119,8 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed
         catch_unwind(AssertUnwindSafe(|| parser.parse(text.as_bytes())))
             .map_err(|panic| ParseError::Crashed(panic_message(panic.as_ref())))
     };
+    // The JSON text feed-rs read, when it had to be repaired first.
+    let mut repaired_json: Option<String> = None;
     let feed = match run(&text)? {
         Ok(feed) => feed,
         Err(ParseFeedError::JsonSerde(err)) => {
@@ -127,7 +129,9 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed
             let repaired = repair_json_feed(unpaired.as_deref().unwrap_or(&text))
                 .or(unpaired)
                 .ok_or_else(|| malformed(&err.to_string()))?;
-            run(&repaired)?.map_err(map_error)?
+            let feed = run(&repaired)?.map_err(map_error)?;
+            repaired_json = Some(repaired);
+            feed
         }
         Err(err) => {
             // Retry once with what can be repaired: bare ampersands escaped, when that is what
@@ -162,7 +166,13 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed
             }
         }
     };
-    let mut parsed = convert_feed(feed, bases);
+    // What feed-rs does not read of a JSON Feed's items: their images and the durations of
+    // their attachments. A second, shallow read, only of a document that names them.
+    let json_media = (feed.feed_type == FeedType::JSON)
+        .then(|| json_item_media(repaired_json.as_deref().unwrap_or(&text)))
+        .flatten()
+        .filter(|media| media.len() == feed.entries.len());
+    let mut parsed = convert_feed(feed, bases, json_media);
     parsed.repairs = repairs;
     Ok(parsed)
 }
@@ -429,8 +439,47 @@ fn repair_json_feed(text: &str) -> Option<String> {
             *id = Value::String(id.to_string());
             changed = true;
         }
+        changed |= item.as_object_mut().is_some_and(repair_json_attachments);
     }
     changed.then(|| doc.to_string())
+}
+
+/// Repairs the `attachments` of one JSON Feed item as feed-rs's schema needs them, so that one
+/// odd attachment does not fail the whole feed: one without a string `url` is dropped (nothing
+/// to enclose), a missing or non-string `mime_type` becomes `""` (no type, see
+/// [`media_type`]), and a `size_in_bytes` or `title` of the wrong kind (`-1`, `1.5`, `"12"`,
+/// `null`) is removed (the enclosure kept). An `attachments` that is no array is removed.
+/// Says whether it changed anything.
+fn repair_json_attachments(item: &mut serde_json::Map<String, serde_json::Value>) -> bool {
+    use serde_json::Value;
+    let Some(attachments) = item.get_mut("attachments") else {
+        return false;
+    };
+    let Some(list) = attachments.as_array_mut() else {
+        item.remove("attachments");
+        return true;
+    };
+    let before = list.len();
+    list.retain(|a| a.get("url").is_some_and(Value::is_string));
+    let mut changed = list.len() != before;
+    for attachment in list.iter_mut().filter_map(Value::as_object_mut) {
+        if !attachment.get("mime_type").is_some_and(Value::is_string) {
+            attachment.insert("mime_type".into(), Value::String(String::new()));
+            changed = true;
+        }
+        if attachment
+            .get("size_in_bytes")
+            .is_some_and(|size| size.as_u64().is_none())
+        {
+            attachment.remove("size_in_bytes");
+            changed = true;
+        }
+        if attachment.get("title").is_some_and(|t| !t.is_string()) {
+            attachment.remove("title");
+            changed = true;
+        }
+    }
+    changed
 }
 
 /// Repairs `\uXXXX` escapes that name half of a UTF-16 surrogate pair without the other half
@@ -1312,12 +1361,18 @@ fn atom03_to_atom10(text: &str) -> String {
 // Model conversion
 // ---------------------------------------------------------------------------------------------
 
-fn convert_feed(feed: model::Feed, bases: Option<BaseScan>) -> ParsedFeed {
+fn convert_feed(
+    feed: model::Feed,
+    bases: Option<BaseScan>,
+    json_media: Option<Vec<JsonItemMedia>>,
+) -> ParsedFeed {
     let plain_is_text = matches!(feed.feed_type, FeedType::Atom | FeedType::JSON);
+    let json = feed.feed_type == FeedType::JSON;
     let bases = bases
         .filter(|_| feed.feed_type == FeedType::Atom)
         .and_then(|scan| scan.matched(&feed.entries));
     let mut bases = bases.into_iter().flatten();
+    let mut json_media = json_media.into_iter().flatten();
     ParsedFeed {
         title: feed
             .title
@@ -1327,7 +1382,12 @@ fn convert_feed(feed: model::Feed, bases: Option<BaseScan>) -> ParsedFeed {
         items: feed
             .entries
             .into_iter()
-            .map(|e| convert_entry(e, plain_is_text, bases.next().unwrap_or_default()))
+            .map(|e| {
+                let media = media_of(&e, json, json_media.next());
+                let mut item = convert_entry(e, plain_is_text, bases.next().unwrap_or_default());
+                item.media = media;
+                item
+            })
             .collect(),
         repairs: Vec::new(),
     }
@@ -1406,7 +1466,206 @@ fn convert_entry(entry: model::Entry, plain_is_text: bool, xml_base: XmlBase) ->
         published: entry.published,
         updated: entry.updated,
         xml_base,
+        media: Media::default(),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Enclosures and images
+// ---------------------------------------------------------------------------------------------
+
+/// Enclosures read per item before normalizing resolves and caps them at [`MAX_ENCLOSURES`]
+/// (some may not resolve, or resolve to one URL).
+const MAX_RAW_ENCLOSURES: usize = 2 * MAX_ENCLOSURES;
+
+/// Longest enclosure or image URL read (bytes); normalizing applies the real cap
+/// (`MAX_MEDIA_URL_LEN`) to the resolved URL.
+const MAX_RAW_MEDIA_URL: usize = 8 * 1024;
+
+/// What feed-rs does not read of one JSON Feed item: its `image`, else `banner_image`, and the
+/// `duration_in_seconds` of each attachment, in order.
+#[derive(Debug, Default)]
+struct JsonItemMedia {
+    image: Option<String>,
+    durations: Vec<Option<u64>>,
+}
+
+/// [`JsonItemMedia`] of each item of a JSON Feed, in order; `None` when the document names
+/// none of those keys (the common case: one memmem per key, no second parse) or cannot be read
+/// so. Unknown keys are skipped without being built; values of the wrong kind are ignored.
+fn json_item_media(text: &str) -> Option<Vec<JsonItemMedia>> {
+    use serde::Deserialize;
+    use serde_json::Value;
+    if !["\"image\"", "\"banner_image\"", "\"duration_in_seconds\""]
+        .iter()
+        .any(|key| memchr::memmem::find(text.as_bytes(), key.as_bytes()).is_some())
+    {
+        return None;
+    }
+    #[derive(Deserialize)]
+    struct Doc {
+        #[serde(default)]
+        items: Vec<Item>,
+    }
+    #[derive(Deserialize)]
+    struct Item {
+        #[serde(default)]
+        image: Option<Value>,
+        #[serde(default)]
+        banner_image: Option<Value>,
+        #[serde(default)]
+        attachments: Option<Value>,
+    }
+    let doc: Doc = serde_json::from_str(text).ok()?;
+    let string = |v: Option<Value>| match v {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s),
+        _ => None,
+    };
+    Some(
+        doc.items
+            .into_iter()
+            .map(|item| JsonItemMedia {
+                image: string(item.image).or_else(|| string(item.banner_image)),
+                durations: item
+                    .attachments
+                    .as_ref()
+                    .and_then(Value::as_array)
+                    .map(|list| {
+                        list.iter()
+                            // As the repair keeps them (those with a string url).
+                            .filter(|a| a.get("url").is_some_and(Value::is_string))
+                            .map(|a| a.get("duration_in_seconds").and_then(seconds))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+            .collect(),
+    )
+}
+
+/// A JSON number of seconds as whole seconds, rounded; `None` unless finite and positive (0 is
+/// what hosts write for "unknown", as for lengths).
+fn seconds(value: &serde_json::Value) -> Option<u64> {
+    let secs = value.as_f64()?;
+    // Ten years: a bigger number is no duration.
+    (secs.is_finite() && (0.5..=315_360_000.0).contains(&secs)).then(|| secs.round() as u64)
+}
+
+/// Whether a size given as width and height is a tracking pixel's: both given and at most 1, the
+/// rule `normalize::is_tracking_pixel` applies to `<img>` elements.
+fn is_pixel(width: Option<u32>, height: Option<u32>) -> bool {
+    width.is_some_and(|w| w <= 1) && height.is_some_and(|h| h <= 1)
+}
+
+/// The enclosures and lead image of one item, as [`RawItem::media`] holds them:
+///
+/// - Atom `<link rel="enclosure">` (href, `type`, `length`, `title`), resolved by feed-rs
+///   against the `xml:base` in scope, else kept as written (normalizing resolves it);
+/// - JSON Feed `attachments` (feed-rs gives them as links with a type: a JSON item's own
+///   links have none), with `duration_in_seconds` from `extra`, and `image`/`banner_image`;
+/// - RSS `<enclosure>` and Media RSS `media:content` (feed-rs's `Entry::media`: it keeps the
+///   RSS enclosures only when the item has no `media:content`), whose URL feed-rs only gives
+///   when absolute or resolved by an `xml:base`; their duration is their own, else their
+///   group's, else the item's (`itunes:duration`) when the item has one file;
+/// - `media:thumbnail` (and `itunes:image`) as the lead image, else the first image enclosure.
+///
+/// Types go through [`media_type`]; a length or duration of 0 is none (hosts write it for
+/// "unknown");
+/// media sized as a tracking pixel are left out. No allocation for an item without media.
+fn media_of(entry: &model::Entry, json: bool, extra: Option<JsonItemMedia>) -> Media {
+    let mut media = Media::default();
+    let push = |media: &mut Media, enclosure: Enclosure| {
+        if media.enclosures.len() < MAX_RAW_ENCLOSURES
+            && !enclosure.url.is_empty()
+            && enclosure.url.len() <= MAX_RAW_MEDIA_URL
+            && !media.enclosures.iter().any(|e| e.url == enclosure.url)
+        {
+            media.enclosures.push(enclosure);
+        }
+    };
+    let (image, mut durations) = match extra {
+        Some(extra) => (extra.image, extra.durations.into_iter()),
+        None => (None, Vec::new().into_iter()),
+    };
+    for link in &entry.links {
+        let attachment = if json {
+            link.media_type.is_some()
+        } else {
+            link.rel.as_deref() == Some("enclosure")
+        };
+        if !attachment {
+            continue;
+        }
+        let duration = if json {
+            durations.next().flatten()
+        } else {
+            None
+        };
+        push(
+            &mut media,
+            Enclosure {
+                url: link.href.trim().to_owned(),
+                mime_type: link.media_type.as_deref().and_then(media_type),
+                length: link.length.filter(|&l| l > 0),
+                title: link
+                    .title
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned),
+                duration,
+            },
+        );
+    }
+    let files: usize = entry.media.iter().map(|m| m.content.len()).sum();
+    let item_duration = entry.media.iter().find_map(|m| m.duration);
+    let mut thumbnail = None;
+    for object in &entry.media {
+        for content in &object.content {
+            let Some(url) = &content.url else { continue };
+            if is_pixel(content.width, content.height) {
+                continue;
+            }
+            let duration = content
+                .duration
+                .or(object.duration)
+                .or(item_duration.filter(|_| files == 1));
+            push(
+                &mut media,
+                Enclosure {
+                    url: url.as_str().to_owned(),
+                    mime_type: content
+                        .content_type
+                        .as_ref()
+                        .and_then(|t| media_type(t.as_str())),
+                    length: content.size.filter(|&l| l > 0),
+                    title: None,
+                    duration: duration.map(|d| d.as_secs()).filter(|&d| d > 0),
+                },
+            );
+        }
+        if thumbnail.is_none() {
+            thumbnail = object
+                .thumbnails
+                .iter()
+                .find(|t| {
+                    !t.image.uri.trim().is_empty() && !is_pixel(t.image.width, t.image.height)
+                })
+                .map(|t| t.image.uri.trim().to_owned());
+        }
+    }
+    media.image = image
+        .map(|i| i.trim().to_owned())
+        .or(thumbnail)
+        .or_else(|| {
+            media
+                .enclosures
+                .iter()
+                .find(|e| e.is_image())
+                .map(|e| e.url.clone())
+        })
+        .filter(|i| i.len() <= MAX_RAW_MEDIA_URL);
+    media
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2905,5 +3164,231 @@ mod tests {
             <author><email>desk@example.com</email></author></entry></feed>"#;
         let feed = parse_feed(atom.as_bytes(), None).unwrap();
         assert_eq!(served(&feed), ["Ann Lee", "desk@example.com"]);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Enclosures and images
+    // -----------------------------------------------------------------------------------------
+
+    fn enclosure(url: &str, mime: Option<&str>, length: Option<u64>) -> Enclosure {
+        Enclosure {
+            url: url.into(),
+            mime_type: mime.map(Into::into),
+            length,
+            ..Default::default()
+        }
+    }
+
+    fn media(feed: &[u8]) -> Vec<Media> {
+        let parsed = parse_feed(feed, None).unwrap();
+        parsed.items.into_iter().map(|i| i.media).collect()
+    }
+
+    #[test]
+    fn a_podcast_enclosure_reaches_the_item_with_its_type_length_and_duration() {
+        let rss = br#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">
+<channel><title>Trade Talk</title><link>https://pod.example/</link>
+  <item><guid>ep-2</guid><title>Episode 2</title>
+    <enclosure url="https://cdn.pod.example/ep2.mp3?a=1&amp;b=2" length="105003355" type="Audio/MPEG"/>
+    <itunes:duration>01:02:03</itunes:duration>
+    <itunes:summary>Tariffs.</itunes:summary></item>
+  <item><guid>ep-1</guid><title>Episode 1</title>
+    <enclosure url="https://cdn.pod.example/ep1.m4a" length="-5" type="m4a"/></item>
+  <item><guid>ep-0</guid><title>Episode 0</title>
+    <enclosure url="https://cdn.pod.example/ep0.mp3" length="0" type="audio/mpeg"/></item>
+  <item><guid>text</guid><title>No media</title></item>
+</channel></rss>"#;
+        let got = media(rss);
+        assert_eq!(
+            got[0].enclosures,
+            [Enclosure {
+                duration: Some(3723),
+                ..enclosure(
+                    "https://cdn.pod.example/ep2.mp3?a=1&b=2",
+                    Some("audio/mpeg"),
+                    Some(105_003_355)
+                )
+            }]
+        );
+        // Nonsense length and type are dropped, not the enclosure; 0 is "unknown".
+        assert_eq!(
+            got[1].enclosures,
+            [enclosure("https://cdn.pod.example/ep1.m4a", None, None)]
+        );
+        assert_eq!(
+            got[2].enclosures,
+            [enclosure(
+                "https://cdn.pod.example/ep0.mp3",
+                Some("audio/mpeg"),
+                None
+            )]
+        );
+        assert_eq!(got[3], Media::default());
+        assert_eq!(got[0].image, None);
+    }
+
+    #[test]
+    fn atom_enclosure_links_are_read_relative_ones_kept_for_normalizing_and_none_is_the_link() {
+        let atom = br#"<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+  <id>urn:f</id><title>F</title><updated>2026-11-10T09:00:00Z</updated>
+  <entry><id>urn:1</id><title>One</title><updated>2026-11-10T09:00:00Z</updated>
+    <link rel="enclosure" href="https://cdn.example/report.pdf" type="application/pdf"
+          length="52000" title=" The  report "/>
+    <link rel="alternate" href="https://example.org/1"/>
+    <link rel="enclosure" href="/audio/1.ogg" type="audio/ogg" length="n/a"/>
+    <link rel="enclosure" href="https://cdn.example/report.pdf" type="application/pdf"/>
+  </entry>
+  <entry xml:base="https://base.example/dir/"><id>urn:2</id><title>Two</title>
+    <updated>2026-11-10T09:00:00Z</updated>
+    <link rel="enclosure" href="clip.mp4" type="video/mp4"/>
+  </entry>
+</feed>"#;
+        let parsed = parse_feed(atom, None).unwrap();
+        let one = &parsed.items[0];
+        assert_eq!(one.link.as_deref(), Some("https://example.org/1"));
+        assert_eq!(
+            one.media.enclosures,
+            [
+                Enclosure {
+                    title: Some("The  report".into()),
+                    ..enclosure(
+                        "https://cdn.example/report.pdf",
+                        Some("application/pdf"),
+                        Some(52_000)
+                    )
+                },
+                enclosure("/audio/1.ogg", Some("audio/ogg"), None),
+            ],
+            "in order, the repeated URL once"
+        );
+        let two = &parsed.items[1];
+        assert_eq!(
+            two.media.enclosures,
+            [enclosure(
+                "https://base.example/dir/clip.mp4",
+                Some("video/mp4"),
+                None
+            )]
+        );
+        assert_eq!(two.link, None, "an enclosure is no item link");
+    }
+
+    #[test]
+    fn json_feed_attachments_and_images_are_read_and_odd_attachments_fail_nothing() {
+        let json = br#"{"version":"https://jsonfeed.org/version/1.1","title":"Pod","items":[
+          {"id":"1","url":"https://pod.example/1","title":"One","content_text":"x",
+           "image":"https://pod.example/1.jpg","banner_image":"https://pod.example/b.jpg",
+           "attachments":[{"url":"https://pod.example/1.mp3","mime_type":"audio/mpeg",
+             "size_in_bytes":123456,"duration_in_seconds":61.4,"title":"MP3"},
+             {"url":"https://pod.example/1.m4a","mime_type":"audio/x-m4a"}]},
+          {"id":"2","url":"https://pod.example/2","title":"Two","content_text":"y",
+           "banner_image":"https://pod.example/2b.jpg",
+           "attachments":[{"url":"https://pod.example/2.mp3","size_in_bytes":-1,
+             "duration_in_seconds":"long"},{"mime_type":"audio/mpeg"},
+             {"url":"https://pod.example/2.ogg","mime_type":"audio/ogg","size_in_bytes":"12"}]},
+          {"id":"3","url":"https://pod.example/3","title":"Three","content_text":"z"}]}"#;
+        let parsed = parse_feed(json, None).unwrap();
+        let got: Vec<&Media> = parsed.items.iter().map(|i| &i.media).collect();
+        assert_eq!(
+            got[0],
+            &Media {
+                enclosures: vec![
+                    Enclosure {
+                        title: Some("MP3".into()),
+                        duration: Some(61),
+                        ..enclosure(
+                            "https://pod.example/1.mp3",
+                            Some("audio/mpeg"),
+                            Some(123_456)
+                        )
+                    },
+                    enclosure("https://pod.example/1.m4a", Some("audio/x-m4a"), None),
+                ],
+                image: Some("https://pod.example/1.jpg".into()),
+            }
+        );
+        assert_eq!(
+            parsed.items[0].link.as_deref(),
+            Some("https://pod.example/1")
+        );
+        // A negative size, a missing type or url, a size as text: the feed still parses,
+        // the attachment with a url is kept without what was wrong.
+        assert_eq!(
+            got[1],
+            &Media {
+                enclosures: vec![
+                    enclosure("https://pod.example/2.mp3", None, None),
+                    enclosure("https://pod.example/2.ogg", Some("audio/ogg"), None),
+                ],
+                image: Some("https://pod.example/2b.jpg".into()),
+            }
+        );
+        assert_eq!(got[2], &Media::default());
+    }
+
+    #[test]
+    fn media_rss_content_and_thumbnails_are_read_and_pixels_left_out() {
+        let rss = br#"<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/">
+<channel><title>News</title>
+  <item><guid>a</guid><title>A</title>
+    <media:group>
+      <media:content url="https://v.example/a-720.mp4" type="video/mp4" fileSize="900"
+                     duration="95" width="1280" height="720"/>
+      <media:content url="https://v.example/a-360.mp4" type="video/mp4" width="640" height="360"/>
+    </media:group>
+    <media:thumbnail url="https://px.example/t.gif" width="1" height="1"/>
+    <media:thumbnail url="https://img.example/a.jpg" width="240" height="135"/>
+  </item>
+  <item><guid>b</guid><title>B</title>
+    <media:content url="https://img.example/b.jpg" medium="image" type="image/jpeg"/>
+    <media:content url="https://px.example/b.gif" type="image/gif" width="1" height="1"/>
+  </item>
+</channel></rss>"#;
+        let got = media(rss);
+        assert_eq!(
+            got[0],
+            Media {
+                enclosures: vec![
+                    Enclosure {
+                        duration: Some(95),
+                        ..enclosure("https://v.example/a-720.mp4", Some("video/mp4"), Some(900))
+                    },
+                    enclosure("https://v.example/a-360.mp4", Some("video/mp4"), None),
+                ],
+                image: Some("https://img.example/a.jpg".into()),
+            }
+        );
+        // An image enclosure is the lead image when there is no thumbnail.
+        assert_eq!(
+            got[1],
+            Media {
+                enclosures: vec![enclosure(
+                    "https://img.example/b.jpg",
+                    Some("image/jpeg"),
+                    None
+                )],
+                image: Some("https://img.example/b.jpg".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn an_item_with_thousands_of_enclosures_keeps_a_bounded_number() {
+        let mut rss = String::from(
+            r#"<rss version="2.0"><channel><title>T</title><item><guid>g</guid><title>t</title>"#,
+        );
+        for i in 0..5_000 {
+            rss.push_str(&format!(
+                r#"<enclosure url="https://e.example/{i}.mp3" type="audio/mpeg" length="1"/>"#
+            ));
+        }
+        rss.push_str("</item></channel></rss>");
+        // feed-rs keeps the RSS enclosures of an item as one media object; we read at most
+        // MAX_RAW_ENCLOSURES of them.
+        let got = media(rss.as_bytes());
+        assert_eq!(got[0].enclosures.len(), MAX_RAW_ENCLOSURES);
+        assert_eq!(got[0].enclosures[0].url, "https://e.example/0.mp3");
     }
 }

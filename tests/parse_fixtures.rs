@@ -553,3 +553,99 @@ fn the_same_blog_in_rss_and_atom_gives_the_same_fingerprints() {
         "fingerprints shared between the RSS and Atom copies"
     );
 }
+
+/// Enclosures and Media RSS in the corpus: the podcast's MP3 on each of its 730 items, BBC's
+/// `media:content` audio with its size and duration, newscred's image and thumbnail (inside a
+/// `media:content`), and a Daily Mail item's image and video renditions, each reaching the entry
+/// with its type (and absolute, http(s) URLs).
+#[test]
+fn corpus_enclosures_and_media_rss_reach_the_entries() {
+    let Some(_) = corpus_files() else { return };
+    let dir = data_dir().join("feeds");
+    let entries = |name: &str| -> Vec<Entry> {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        let feed = parse_feed(&bytes, None).unwrap();
+        normalize_all(&feed, "https://feeds.example/feed")
+            .into_iter()
+            .map(|e| e.unwrap())
+            .collect()
+    };
+    let podcast = entries("rssparser__giantbomb-podcast.rss");
+    assert_eq!(podcast.len(), 730);
+    for entry in &podcast {
+        let [mp3] = entry.media.enclosures.as_slice() else {
+            panic!("{}: {:?}", entry.title, entry.media)
+        };
+        assert!(
+            mp3.url.starts_with("https://dts.podtrac.com/redirect.mp3/")
+                && mp3.url.ends_with(".mp3"),
+            "{mp3:?}"
+        );
+        assert_eq!(mp3.mime_type.as_deref(), Some("audio/mpeg"), "{mp3:?}");
+        // (Some items give `length="1"`: a placeholder, but a number, so kept.)
+        assert!(mp3.length.is_some(), "{mp3:?}");
+        assert_ne!(mp3.duration, Some(0), "a zero duration is none");
+    }
+    let first = &podcast[0].media.enclosures[0];
+    assert_eq!(
+        (first.url.as_str(), first.length),
+        (
+            "https://dts.podtrac.com/redirect.mp3/www.giantbomb.com/podcasts/download/2823/603__Call_of_Tuesday-10-01-2019-6277737276.mp3",
+            Some(105_003_355)
+        )
+    );
+
+    let bbc = entries("feedrs__rss_2.0_bbc.xml");
+    let audio: Vec<_> = bbc.iter().flat_map(|e| &e.media.enclosures).collect();
+    assert_eq!(audio.len(), 1, "{audio:?}");
+    assert_eq!(
+        (
+            audio[0].mime_type.as_deref(),
+            audio[0].length,
+            audio[0].duration
+        ),
+        (Some("audio/mpeg"), Some(50_496_000), Some(3156))
+    );
+    assert!(
+        audio[0].url.ends_with("/vpid/p097wt5b.mp3"),
+        "{:?}",
+        audio[0]
+    );
+
+    let newscred = entries("feedrs__atom_mediarss_newscred_1.xml");
+    let media = &newscred[0].media;
+    assert_eq!(media.enclosures.len(), 1, "{media:?}");
+    assert_eq!(media.enclosures[0].mime_type.as_deref(), Some("image/jpeg"));
+    assert_eq!(
+        media.image.as_deref(),
+        Some(
+            "https://www.example.com/Zz1hNjRiMWFjMzdhYWIzNTEwNjk2YjIzYjc5NWQxNWFlMA==?width=75&height=75"
+        )
+    );
+
+    let mail = entries("nodefeedparser__mediacontent-dupes.xml");
+    let types: Vec<Option<&str>> = mail[0]
+        .media
+        .enclosures
+        .iter()
+        .map(|e| e.mime_type.as_deref())
+        .collect();
+    assert!(
+        types.contains(&Some("video/mp4")) && types.contains(&Some("image/jpeg")),
+        "{types:?}"
+    );
+    for entry in bbc.iter().chain(&newscred).chain(&mail) {
+        for url in entry
+            .media
+            .enclosures
+            .iter()
+            .map(|e| &e.url)
+            .chain(&entry.media.image)
+        {
+            assert!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "{url}"
+            );
+        }
+    }
+}

@@ -41,6 +41,13 @@
 //! feed gave, pixels left out), which is what recognises a row the release before wrote: it
 //! equals the second digest 7273dfa pinned. The fifth and sixth, taken in form `4:` as the
 //! releases that wrote them did, did not move.
+//! The content hash covers an item's enclosures (URL and type) since the release after
+//! 7ab56f0, only for items that have any: that re-pinned the second digest of the real feeds
+//! (the podcast, BBC, newscred and Daily Mail items carry media), and only it. An eighth digest
+//! pins the hashes without enclosures (`Entry::content_hash_without_media`, else the hash),
+//! which is what recognises a row the release before wrote: it equals the second digest
+//! 7ab56f0 pinned, for every corpus. The first digest takes the entry without media, as those
+//! releases stored it (migration 10 adds them).
 //!
 //! Corpora (skipped with a notice when absent; `$TRADEFEED_DATA`, else `../shared/data`):
 //! the real feeds in `feeds/` (parsed, then normalized), Reuters-21578 trade documents and BBC
@@ -81,6 +88,7 @@ struct Digests {
     before_titles_hashes: Xxh3,
     with_pixels_hashes: Xxh3,
     given_dates_hashes: Xxh3,
+    without_media_hashes: Xxh3,
 }
 
 impl Digests {
@@ -97,6 +105,9 @@ impl Digests {
                     content_hash_with_pixels: None,
                     // Those releases stored no base from `xml:base` (pinned below).
                     base_url: None,
+                    // Nor media (migration 10).
+                    media: Default::default(),
+                    content_hash_without_media: None,
                     ..entry.clone()
                 };
                 // `dated` is not stored: it only says whether an edit may set `published`.
@@ -106,11 +117,19 @@ impl Digests {
                     .replace(", earlier_title: None", "")
                     .replace(", content_hash_with_dates: \"\"", "")
                     .replace(", content_hash_with_pixels: None", "")
-                    .replace(", base_url: None", "");
+                    .replace(", base_url: None", "")
+                    .replace(", media: Media { enclosures: [], image: None }", "")
+                    .replace(", content_hash_without_media: None", "");
                 self.as_before.update(before.as_bytes());
                 self.as_before
                     .update(&version_1_bytes(&Signature::of(entry)));
                 self.content_hashes.update(entry.content_hash.as_bytes());
+                // What a row the release before enclosures were read wrote is recognised by.
+                let without_media = entry
+                    .content_hash_without_media
+                    .as_ref()
+                    .unwrap_or(&entry.content_hash);
+                self.without_media_hashes.update(without_media.as_bytes());
                 // What a row the release before titles kept `<CADX.O>` wrote is recognised by
                 // (that release counted tracking pixels).
                 let before_titles = match &entry.earlier_title {
@@ -145,7 +164,7 @@ impl Digests {
         self.as_before.update(b"\x00");
     }
 
-    fn hex(&self) -> [String; 7] {
+    fn hex(&self) -> [String; 8] {
         [
             format!("{:032x}", self.as_before.digest128()),
             format!("{:032x}", self.content_hashes.digest128()),
@@ -154,6 +173,7 @@ impl Digests {
             format!("{:032x}", self.before_titles_hashes.digest128()),
             format!("{:032x}", self.with_pixels_hashes.digest128()),
             format!("{:032x}", self.given_dates_hashes.digest128()),
+            format!("{:032x}", self.without_media_hashes.digest128()),
         ]
     }
 }
@@ -261,6 +281,7 @@ fn item(i: usize, title: &str, paragraphs: &[String]) -> RawItem {
         published: date.filter(|_| !i.is_multiple_of(5)),
         updated: None,
         xml_base: Default::default(),
+        media: Default::default(),
     }
 }
 
@@ -284,7 +305,7 @@ fn jsonl_docs(path: &std::path::Path) -> Option<Vec<(String, Vec<String>)>> {
     Some(docs)
 }
 
-fn corpus_digests(docs: &[(String, Vec<String>)]) -> [String; 7] {
+fn corpus_digests(docs: &[(String, Vec<String>)]) -> [String; 8] {
     let ctx = ctx("https://wire.example/feeds/trade.xml");
     let mut digests = Digests::default();
     for (i, (title, paragraphs)) in docs.iter().enumerate() {
@@ -312,6 +333,7 @@ fn reuters_and_bbc_documents_normalize_and_sign_exactly_as_before() {
                 "36bab9254754389db6e3f14de7a0ec53",
                 "f3e8f4b9e09cc115755882e62092f39b",
                 "f3e8f4b9e09cc115755882e62092f39b",
+                "2fed909bca2521e49944fa626efdfbe6",
             ],
         ),
         (
@@ -324,6 +346,7 @@ fn reuters_and_bbc_documents_normalize_and_sign_exactly_as_before() {
                 "d1a07403affe54ef356bf2944048017d",
                 "d1a07403affe54ef356bf2944048017d",
                 "d1a07403affe54ef356bf2944048017d",
+                "8cda16876c01f2abcc4e0f244b0116c6",
             ],
         ),
     ];
@@ -372,12 +395,13 @@ fn real_feeds_normalize_and_sign_exactly_as_before() {
         digests.hex(),
         [
             "d822c4bdfa0e4107c6a90a3dcdcf8df5",
-            "e0e2f98a27a2417f6b782089da1819f3",
+            "6235b9f82222f158caa4982dbb1d3792",
             "eb2fca6c7ccef2072aa2dc1b0aad1560",
             "71d7cbf1cb4628dc1d04bd1070374ca8",
             "a022240c62346eea4a35915aaf12b4f0",
             "a022240c62346eea4a35915aaf12b4f0",
-            "f611280ff651e8ae2b1e08af3aec2da8"
+            "f611280ff651e8ae2b1e08af3aec2da8",
+            "e0e2f98a27a2417f6b782089da1819f3"
         ]
     );
 }

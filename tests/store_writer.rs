@@ -1512,6 +1512,8 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
                 earlier_title: None,
                 content_hash_with_dates: String::new(),
                 content_hash_with_pixels: None,
+                media: Default::default(),
+                content_hash_without_media: None,
                 link: Some(link.into()),
                 canonical_url: Some(link.into()),
                 authors: vec![],

@@ -1,5 +1,7 @@
 use chrono::{DateTime, Utc};
 
+use super::Media;
+
 /// A feed as the parser understood it, before any cleaning.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ParsedFeed {
@@ -36,6 +38,10 @@ pub struct RawItem {
     pub updated: Option<DateTime<Utc>>,
     /// The `xml:base` attributes in scope of the item's content and summary.
     pub xml_base: XmlBase,
+    /// Its enclosures and lead image as the feed gave them (URLs possibly relative; at most
+    /// twice [`super::MAX_ENCLOSURES`], repeats of one URL dropped, types and lengths already
+    /// sanitized); normalizing resolves and caps them.
+    pub media: Media,
 }
 
 /// The `xml:base` attributes (XML Base) an Atom document puts around one entry's content and
@@ -103,6 +109,15 @@ pub struct Entry {
     /// differ from the URL the feed was fetched from (`None`: that URL). Stored per entry
     /// (`entries.base_url`); not part of `content_hash` (see `normalize::normalize_item`).
     pub base_url: Option<String>,
+    /// Its enclosures and lead image: absolute http(s) URLs, at most
+    /// [`super::MAX_ENCLOSURES`], no URL twice (see `normalize::normalize_item`). Stored as
+    /// `entries.media`; the served story shows its representative's.
+    pub media: Media,
+    /// When `media` is not empty, the content hash without it: what rows stored before
+    /// enclosures were read hold (and rows of the item stored while it had none). Not stored;
+    /// a row holding it is recognised as unedited and takes the media (see
+    /// `normalize::is_earlier_hash_of`).
+    pub content_hash_without_media: Option<String>,
 }
 
 /// An entry's title as earlier releases made it, and the entry's content hash over it.

@@ -2,6 +2,7 @@
 
 mod entry;
 mod link;
+mod media;
 mod schedule;
 mod source;
 mod story;
@@ -12,6 +13,7 @@ pub use link::{
     HttpUrlError, LenientSpelling, TRACKING_PARAMS, TRACKING_PREFIXES, parse_http_url,
     read_http_url, without_feed_scheme, without_tracking,
 };
+pub use media::{Enclosure, MAX_ENCLOSURES, MAX_MEDIA_URL_LEN, Media, media_type};
 pub use schedule::{Schedule, ScheduleError};
 pub use source::Source;
 pub use story::{Appearance, CopyWeight, StoryId, TopicScore, representative_of};

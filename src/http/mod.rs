@@ -2528,6 +2528,8 @@ mod tests {
                         earlier_title: None,
                         content_hash_with_dates: String::new(),
                         content_hash_with_pixels: None,
+                        media: Default::default(),
+                        content_hash_without_media: None,
                         base_url: None,
                         link: Some(format!("http://wire.example/{i}")),
                         canonical_url: Some(format!("http://wire.example/{i}")),

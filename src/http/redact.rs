@@ -47,7 +47,8 @@ pub(super) fn redact_in_place(text: &mut String) {
 }
 
 /// Makes a story ready to be rendered: its authors as served (see
-/// [`crate::normalize::served_author`]), and user-info removed from its URLs: its link and its
+/// [`crate::normalize::served_author`]), and user-info removed from its URLs: its link, its
+/// enclosures' and image's, and its
 /// appearances' links (resolved at ingest against the feed's URL, so a relative link of a feed
 /// fetched with credentials carries them) and the URL its HTML's relative links are resolved
 /// against at render time. The links a reader follows (the story's and its appearances') also
@@ -74,6 +75,16 @@ pub(super) fn redact_story(story: &mut StoryView) {
             }
         }
         story.authors = served;
+    }
+    // Enclosures and the image are links a reader's client follows too (a podcast app
+    // downloads every episode): served the same way.
+    for enclosure in &mut story.media.enclosures {
+        redact_in_place(&mut enclosure.url);
+        untrack_in_place(&mut enclosure.url);
+    }
+    if let Some(image) = &mut story.media.image {
+        redact_in_place(image);
+        untrack_in_place(image);
     }
     for appearance in &mut story.appearances {
         if let Some(url) = &mut appearance.url {

@@ -5,6 +5,8 @@
 //! string is stripped of characters XML 1.0 forbids, so the output is well-formed whatever bytes
 //! came in.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -300,6 +302,42 @@ pub fn http_date(t: DateTime<Utc>) -> String {
     httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
+/// The type an enclosure is served with when its feed gave none (RSS 2.0 and JSON Feed
+/// require one).
+const UNKNOWN_TYPE: &str = "application/octet-stream";
+
+/// The Media RSS namespace, whose `media:thumbnail` carries a story's lead image in Atom and
+/// RSS (JSON Feed has `image`).
+const MEDIA_RSS_NAMESPACE: &str = "http://search.yahoo.com/mrss/";
+
+/// An Atom entry's extensions holding one `<media:thumbnail url="…"/>`. atom_syndication
+/// writes an extension's attributes as given (raw bytes), so the value goes in escaped.
+fn atom_thumbnail(image: &str) -> atom_syndication::extension::ExtensionMap {
+    let thumbnail = atom_syndication::extension::Extension {
+        name: "media:thumbnail".into(),
+        attrs: BTreeMap::from([("url".to_owned(), escape_html(&xml_safe(image)))]),
+        ..Default::default()
+    };
+    BTreeMap::from([(
+        "media".to_owned(),
+        BTreeMap::from([("thumbnail".to_owned(), vec![thumbnail])]),
+    )])
+}
+
+/// An RSS item's extensions holding one `<media:thumbnail url="…"/>` (the rss crate escapes
+/// attribute values itself).
+fn rss_thumbnail(image: &str) -> rss::extension::ExtensionMap {
+    let thumbnail = rss::extension::Extension {
+        name: "media:thumbnail".into(),
+        attrs: BTreeMap::from([("url".to_owned(), xml_safe(image))]),
+        ..Default::default()
+    };
+    BTreeMap::from([(
+        "media".to_owned(),
+        BTreeMap::from([("thumbnail".to_owned(), vec![thumbnail])]),
+    )])
+}
+
 /// Renders an Atom 1.0 feed.
 pub fn atom(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
     use atom_syndication::{Category, Content, Entry, Feed, Link, Person, Text};
@@ -333,6 +371,10 @@ pub fn atom(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
         name: "tradefeed".into(),
         ..Default::default()
     }];
+    if stories.iter().any(|s| s.media.image.is_some()) {
+        feed.namespaces
+            .insert("media".into(), MEDIA_RSS_NAMESPACE.into());
+    }
     feed.entries = stories
         .iter()
         .map(|s| {
@@ -355,6 +397,20 @@ pub fn atom(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
                     rel: "alternate".into(),
                     ..Default::default()
                 });
+            }
+            // Every enclosure (RFC 4287 4.2.7.2: `length` is advisory, in bytes).
+            for enclosure in &s.media.enclosures {
+                entry.links.push(Link {
+                    href: xml_safe(&enclosure.url),
+                    rel: "enclosure".into(),
+                    mime_type: enclosure.mime_type.as_deref().map(xml_safe),
+                    length: enclosure.length.map(|l| l.to_string()),
+                    title: enclosure.title.as_deref().map(xml_safe),
+                    ..Default::default()
+                });
+            }
+            if let Some(image) = &s.media.image {
+                entry.extensions = atom_thumbnail(image);
             }
             entry.authors = s
                 .authors
@@ -407,6 +463,11 @@ pub fn rss(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
             ..Default::default()
         }],
     });
+    if stories.iter().any(|s| s.media.image.is_some()) {
+        channel
+            .namespaces
+            .insert("media".into(), MEDIA_RSS_NAMESPACE.into());
+    }
     channel.items = stories
         .iter()
         .map(|s| {
@@ -419,8 +480,22 @@ pub fn rss(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
                     permalink: false,
                 }),
                 pub_date: Some(writable(s.published).to_rfc2822()),
+                // RSS 2.0 carries one enclosure per item, whose three attributes are
+                // required: a size of 0 when the feed gave none (as the RSS Best Practices
+                // Profile says to write an unknown one), a generic type when it gave none.
+                enclosure: s.media.primary().map(|e| rss::Enclosure {
+                    url: xml_safe(&e.url),
+                    length: e.length.unwrap_or(0).to_string(),
+                    mime_type: e
+                        .mime_type
+                        .as_deref()
+                        .map_or_else(|| UNKNOWN_TYPE.into(), xml_safe),
+                }),
                 ..Default::default()
             };
+            if let Some(image) = &s.media.image {
+                item.extensions = rss_thumbnail(image);
+            }
             // The topic alone: readers turn each category into a tag, so a score or an
             // explanation in it made a tag per story (RSS has no label; Atom's category keeps
             // them in its label, the JSON Feed in `_tradefeed.topics`).
@@ -486,7 +561,24 @@ struct JsonItem {
     authors: Vec<JsonAuthor>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<JsonAttachment>,
     _tradefeed: Extension,
+}
+
+/// A JSON Feed 1.1 attachment (`url` and `mime_type` are required).
+#[derive(Serialize)]
+struct JsonAttachment {
+    url: String,
+    mime_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size_in_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_in_seconds: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -547,6 +639,22 @@ pub fn json(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
                     .map(|a| JsonAuthor { name: xml_safe(a) })
                     .collect(),
                 tags: matched_topics(s).map(|t| xml_safe(&t.topic)).collect(),
+                image: s.media.image.as_deref().map(xml_safe),
+                attachments: s
+                    .media
+                    .enclosures
+                    .iter()
+                    .map(|e| JsonAttachment {
+                        url: xml_safe(&e.url),
+                        mime_type: e
+                            .mime_type
+                            .as_deref()
+                            .map_or_else(|| UNKNOWN_TYPE.into(), xml_safe),
+                        title: e.title.as_deref().map(xml_safe),
+                        size_in_bytes: e.length,
+                        duration_in_seconds: e.duration,
+                    })
+                    .collect(),
                 _tradefeed: Extension {
                     sources: sources_line(s).iter().map(|n| xml_safe(n)).collect(),
                     first_seen: rfc3339(s.first_seen),
@@ -710,6 +818,7 @@ mod tests {
             base_url: String::new(),
             text: String::new(),
             authors: Vec::new(),
+            media: Default::default(),
             published: DateTime::default(),
             updated: DateTime::default(),
             first_seen: DateTime::default(),
@@ -745,5 +854,196 @@ mod tests {
         assert_eq!(story_id_parts("tag:tradefeed,2026:/story/7"), None);
         assert_eq!(story_id_parts("tag:tradefeed,2026:ab12/feeds/all"), None);
         assert_ne!(story_id("ab12", 7), story_id("cd34", 7));
+    }
+
+    fn media_story(id: i64, media: crate::domain::Media) -> StoryView {
+        StoryView {
+            id,
+            title: format!("Episode {id}"),
+            link: Some(format!("https://pod.example/{id}")),
+            html: "<p>Notes.</p>".into(),
+            base_url: "https://pod.example/feed".into(),
+            text: "Notes.".into(),
+            authors: Vec::new(),
+            media,
+            published: DateTime::default(),
+            updated: DateTime::default(),
+            first_seen: DateTime::default(),
+            appearances: Vec::new(),
+            topics: Vec::new(),
+        }
+    }
+
+    fn meta() -> FeedMeta {
+        FeedMeta {
+            title: "All".into(),
+            topic: "all".into(),
+            base_url: "http://127.0.0.1:8080".into(),
+            instance: "ab12".into(),
+            query: String::new(),
+        }
+    }
+
+    /// Three stories: one with a thumbnail, an image and an untyped MP3 whose URL needs
+    /// escaping (as stored: URL-serialized); an article with a PDF and a photo; one without.
+    fn stories_with_media() -> Vec<StoryView> {
+        use crate::domain::{Enclosure, Media};
+        vec![
+            media_story(
+                1,
+                Media {
+                    enclosures: vec![
+                        Enclosure {
+                            url: "https://img.example/still.jpg".into(),
+                            mime_type: Some("image/jpeg".into()),
+                            ..Default::default()
+                        },
+                        Enclosure {
+                            url: "https://cdn.example/ep1.mp3?a=1&b=%3C2%3E".into(),
+                            mime_type: None,
+                            length: Some(105_003_355),
+                            title: Some("MP3 \"HQ\" & more".into()),
+                            duration: Some(3723),
+                        },
+                    ],
+                    image: Some("https://img.example/thumb.jpg?w=1&h=2".into()),
+                },
+            ),
+            media_story(
+                2,
+                Media {
+                    enclosures: vec![
+                        Enclosure {
+                            url: "https://cdn.example/photo.jpg".into(),
+                            mime_type: Some("image/jpeg".into()),
+                            length: Some(5),
+                            ..Default::default()
+                        },
+                        Enclosure {
+                            url: "https://cdn.example/report.pdf".into(),
+                            mime_type: Some("application/pdf".into()),
+                            length: Some(52_000),
+                            ..Default::default()
+                        },
+                    ],
+                    image: None,
+                },
+            ),
+            media_story(3, Default::default()),
+        ]
+    }
+
+    /// The enclosures our own parser reads back from a rendered feed, per item.
+    fn read_back(body: &[u8]) -> Vec<crate::domain::Media> {
+        let feed = crate::parse::parse_feed(body, None).expect("the output parses");
+        feed.items.into_iter().map(|i| i.media).collect()
+    }
+
+    #[test]
+    fn atom_serves_every_enclosure_as_a_link_and_the_image_as_a_media_thumbnail() {
+        let body = atom(&meta(), &stories_with_media());
+        let text = String::from_utf8(body.clone()).unwrap();
+        assert!(
+            text.contains(r#"xmlns:media="http://search.yahoo.com/mrss/""#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"<media:thumbnail url="https://img.example/thumb.jpg?w=1&amp;h=2"#),
+            "escaped once: {text}"
+        );
+        let got = read_back(&body);
+        let urls = |m: &crate::domain::Media| -> Vec<(String, Option<String>, Option<u64>)> {
+            m.enclosures
+                .iter()
+                .map(|e| (e.url.clone(), e.mime_type.clone(), e.length))
+                .collect()
+        };
+        assert_eq!(
+            urls(&got[0]),
+            [
+                (
+                    "https://img.example/still.jpg".into(),
+                    Some("image/jpeg".into()),
+                    None
+                ),
+                (
+                    "https://cdn.example/ep1.mp3?a=1&b=%3C2%3E".into(),
+                    None,
+                    Some(105_003_355)
+                ),
+            ]
+        );
+        assert_eq!(
+            got[0].enclosures[1].title.as_deref(),
+            Some("MP3 \"HQ\" & more")
+        );
+        // (feed-rs drops a `media:thumbnail` outside a `media:content`: our parser takes the
+        // first image enclosure; feedparser reads the thumbnail, see tests/enclosures.rs.)
+        assert_eq!(
+            got[0].image.as_deref(),
+            Some("https://img.example/still.jpg")
+        );
+        assert_eq!(got[1].enclosures.len(), 2);
+        assert_eq!(got[2], crate::domain::Media::default());
+    }
+
+    #[test]
+    fn rss_serves_one_enclosure_audio_or_video_first_with_all_three_attributes() {
+        let body = rss(&meta(), &stories_with_media());
+        let text = String::from_utf8(body.clone()).unwrap();
+        // The MP3 before the still image; its unknown type written generic; the PDF before
+        // the photo.
+        assert!(
+            text.contains(
+                r#"<enclosure url="https://cdn.example/ep1.mp3?a=1&amp;b=%3C2%3E" length="105003355" type="application/octet-stream"/>"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"<enclosure url="https://cdn.example/report.pdf" length="52000" type="application/pdf"/>"#
+            ),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("<enclosure ").count(),
+            2,
+            "one per item at most"
+        );
+        assert!(
+            text.contains(r#"<media:thumbnail url="https://img.example/thumb.jpg?w=1&amp;h=2"#),
+            "escaped once: {text}"
+        );
+        let got = read_back(&body);
+        assert_eq!(
+            got[0].enclosures[0].url,
+            "https://cdn.example/ep1.mp3?a=1&b=%3C2%3E"
+        );
+        assert_eq!(got[1].enclosures[0].url, "https://cdn.example/report.pdf");
+        assert_eq!(got[2], crate::domain::Media::default());
+    }
+
+    #[test]
+    fn json_feed_serves_every_enclosure_as_an_attachment_and_the_image() {
+        let body = json(&meta(), &stories_with_media());
+        let feed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let items = feed["items"].as_array().unwrap();
+        assert_eq!(
+            items[0]["attachments"],
+            serde_json::json!([
+                {"url": "https://img.example/still.jpg", "mime_type": "image/jpeg"},
+                {"url": "https://cdn.example/ep1.mp3?a=1&b=%3C2%3E",
+                 "mime_type": "application/octet-stream", "title": "MP3 \"HQ\" & more",
+                 "size_in_bytes": 105_003_355, "duration_in_seconds": 3723}
+            ])
+        );
+        assert_eq!(items[0]["image"], "https://img.example/thumb.jpg?w=1&h=2");
+        assert_eq!(items[1]["attachments"].as_array().unwrap().len(), 2);
+        assert!(items[1].get("image").is_none());
+        assert!(items[2].get("attachments").is_none() && items[2].get("image").is_none());
+        // Our parser reads them back (durations included).
+        let got = read_back(&body);
+        assert_eq!(got[0].enclosures[1].duration, Some(3723));
+        assert_eq!(got[0].enclosures[1].length, Some(105_003_355));
     }
 }

@@ -5,6 +5,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::domain::{Media, without_tracking};
+
 use super::text::{
     ShownAttributes, for_each_shown_part, hash_normalized_for_matching, normalize_for_matching,
 };
@@ -157,8 +159,12 @@ pub fn content_hash(parts: &ContentParts<'_>) -> String {
 /// wrote for it (see [`content_hashes`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContentHashes {
-    /// [`content_hash`].
+    /// [`content_hash`] (with the enclosures, when [`content_hashes_with_media`] was given
+    /// any).
     pub current: String,
+    /// When the enclosures hashed were not none, the `5:` hash without them: what a row
+    /// stored before enclosures were read holds (see [`content_hashes_with_media`]).
+    pub without_media: Option<String>,
     /// Form `4:`, over the dates the feed gave (`parts.published` and `parts.updated`),
     /// tracking pixels left out: what releases from 7273dfa until dates were left out wrote
     /// (and earlier ones, for an item without a pixel).
@@ -175,6 +181,19 @@ pub struct ContentHashes {
 /// short date fields and a digest more per item; a second pass over the fields only when the
 /// HTML holds a pixel, as before).
 pub fn content_hashes(parts: &ContentParts<'_>) -> ContentHashes {
+    content_hashes_with_media(parts, &Media::default())
+}
+
+/// [`content_hashes`], the current form also over the item's enclosures: each one's URL
+/// (without its tracking parameters, as it is served) and type, in order. An enclosure added,
+/// removed or moved to another file is an edit a reader sees. Not hashed: lengths, durations
+/// and titles (hosts recompute a length when ads are inserted, and a size alone is no edit),
+/// and the lead image (CDN image URLs vary more than files do); they are stored with the
+/// entry and renewed with its next edit. An item without enclosures hashes as before they
+/// were read, so its stored rows keep their hashes; for one with them, the hash without them
+/// is `without_media`, which recognises a row stored before (see
+/// `normalize::is_earlier_hash_of`). The `4:` forms never had them.
+pub fn content_hashes_with_media(parts: &ContentParts<'_>, media: &Media) -> ContentHashes {
     // The pixel-free parts, and every part once a pixel was met (a copy of the former then).
     let mut shown: Vec<&str> = Vec::new();
     let mut with_pixels: Option<Vec<&str>> = None;
@@ -191,11 +210,19 @@ pub fn content_hashes(parts: &ContentParts<'_>) -> ContentHashes {
     // A digest reads the hasher's state without ending it: the `4:` form goes on from the
     // same state with the dates, no copy of it needed.
     let mut fields = hash_fields(parts, &shown);
-    let current = fields.digest128();
+    let without_media = fields.digest128();
+    let current = if media.enclosures.is_empty() {
+        without_media
+    } else {
+        let mut with_media = fields.clone();
+        hash_enclosures(&mut with_media, media);
+        with_media.digest128()
+    };
     hash_dates(&mut fields, parts, Dates::Given);
     let hex = |prefix: &str, hash: u128| format!("{prefix}{}", hex128(hash));
     ContentHashes {
         current: hex(CONTENT_HASH_PREFIX, current),
+        without_media: (current != without_media).then(|| hex(CONTENT_HASH_PREFIX, without_media)),
         given_dates: hex(GIVEN_DATES_PREFIX, fields.digest128()),
         given_dates_with_pixels: with_pixels
             .map(|all| hex(GIVEN_DATES_PREFIX, hash_content(parts, &all, Dates::Given))),
@@ -314,6 +341,20 @@ fn hash_fields(parts: &ContentParts<'_>, html: &[&str]) -> Xxh3 {
         hash_field(&mut hasher, &[author.as_bytes()]);
     }
     hasher
+}
+
+/// Adds the enclosures (see [`content_hashes_with_media`]) after every other field: a marker,
+/// their count, then each one's URL without tracking parameters and its type.
+fn hash_enclosures(hasher: &mut Xxh3, media: &Media) {
+    hash_field(hasher, &[b"enclosures"]);
+    hash_field(hasher, &[&(media.enclosures.len() as u64).to_le_bytes()]);
+    for enclosure in &media.enclosures {
+        hash_field(hasher, &[without_tracking(&enclosure.url).as_bytes()]);
+        hash_field(
+            hasher,
+            &[enclosure.mime_type.as_deref().unwrap_or("").as_bytes()],
+        );
+    }
 }
 
 /// Adds the published and updated dates, as the earlier form `dates` hashed them.

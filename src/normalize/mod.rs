@@ -48,6 +48,13 @@
 //!   [`is_earlier_hash_of`] also recognises the `4:` hash with it counted. The base the
 //!   HTML's relative URLs resolve against (the fetch URL, or the entry's `xml:base`) is not
 //!   hashed: entries stored before `xml:base` was read keep their hashes.
+//!   Enclosures (see [`content_hashes_with_media`]): each one's URL, less tracking
+//!   parameters, and type are hashed after the other fields, only when the item has any, so an
+//!   item without them keeps its hash. For one with them, the `5:` hash without them
+//!   (`Entry::content_hash_without_media`) is recognised as no edit by [`is_earlier_hash_of`]:
+//!   a row stored before enclosures were read (or while the item had none) takes them at its
+//!   next poll and is not reported as updated. Lengths, durations, titles and the lead image
+//!   are not hashed; they are stored with the entry and renewed with its next edit.
 //!
 //! # HTML is sanitized when served, not here
 //!
@@ -68,12 +75,15 @@ use std::cell::RefCell;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::domain::{EarlierTitle, Entry, RawItem};
+use crate::domain::{
+    EarlierTitle, Enclosure, Entry, MAX_ENCLOSURES, MAX_MEDIA_URL_LEN, Media, RawItem,
+};
 
 pub use self::dates::resolve_dates;
 pub use self::identity::{
     CONTENT_HASH_PREFIX, ContentHashes, ContentParts, HashForm, IdentityInput, content_hash,
-    content_hashes, fingerprint, identity as item_identity, shared_identity,
+    content_hashes, content_hashes_with_media, fingerprint, identity as item_identity,
+    shared_identity,
 };
 pub use self::nesting::MAX_HTML_DEPTH;
 pub use self::text::{is_tracking_pixel, normalize_for_matching, truncate_chars};
@@ -144,7 +154,8 @@ pub enum SkipReason {
 ///   sanitizer also closes any element the cut left open);
 /// - `text`: plain text of the whole content (else summary), cut at `max_text_chars`;
 /// - `base_url`: where the content's (else summary's) relative URLs point when its `xml:base`
-///   makes that differ from `ctx.base_url` (see [`content_base`]); not hashed.
+///   makes that differ from `ctx.base_url` (see [`content_base`]); not hashed;
+/// - `media`: enclosures and image resolved, filtered and capped (see [`normalize_media`]).
 pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, SkipReason> {
     let link_url = item
         .link
@@ -152,6 +163,7 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
         .and_then(|l| with_base(&ctx.base_url, |base| resolve_link_url(l, base)));
     let link = link_url.as_ref().map(|u| u.as_str().to_owned());
     let canonical = link_url.and_then(self::url::canonical_of);
+    let media = normalize_media(&item.media, &ctx.base_url);
 
     let body = item
         .content
@@ -226,17 +238,21 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
     // hold, hashed them as the feed gave them, not as resolved (the fetch time standing in
     // for a missing or future date changes on every poll).
     let hash_with_title = |title: &str| {
-        content_hashes(&ContentParts {
-            title,
-            link: link.as_deref(),
-            html: hashed_html,
-            authors: &authors,
-            published: item.published,
-            updated: item.updated,
-        })
+        content_hashes_with_media(
+            &ContentParts {
+                title,
+                link: link.as_deref(),
+                html: hashed_html,
+                authors: &authors,
+                published: item.published,
+                updated: item.updated,
+            },
+            &media,
+        )
     };
     let ContentHashes {
         current: content_hash,
+        without_media: content_hash_without_media,
         given_dates: content_hash_with_dates,
         given_dates_with_pixels: content_hash_with_pixels,
     } = hash_with_title(&title);
@@ -276,6 +292,51 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
         content_hash_with_dates,
         content_hash_with_pixels,
         base_url,
+        media,
+        content_hash_without_media,
+    })
+}
+
+/// Chars an enclosure's title is cut at.
+const MAX_ENCLOSURE_TITLE_CHARS: usize = 300;
+
+/// An item's media as an entry keeps them: each URL resolved against `base_url` (the URL the
+/// feed was fetched from; feed-rs resolved `xml:base` already, as for links) and kept only when
+/// it is http(s) and at most [`MAX_MEDIA_URL_LEN`] bytes; enclosures whose URL an earlier one
+/// has are dropped, and at most [`MAX_ENCLOSURES`] kept. User-info and tracking parameters
+/// stay, as in links: they are removed when served. No work for an item without media.
+fn normalize_media(raw: &Media, base_url: &str) -> Media {
+    if raw.is_empty() {
+        return Media::default();
+    }
+    with_base(base_url, |base| {
+        let resolve = |url: &str| resolve_link(url, base).filter(|u| u.len() <= MAX_MEDIA_URL_LEN);
+        let mut media = Media::default();
+        for enclosure in &raw.enclosures {
+            if media.enclosures.len() == MAX_ENCLOSURES {
+                break;
+            }
+            let Some(url) = resolve(&enclosure.url) else {
+                continue;
+            };
+            if media.enclosures.iter().any(|e| e.url == url) {
+                continue;
+            }
+            let title = enclosure.title.as_deref().map(|t| {
+                let mut title = t.split_whitespace().collect::<Vec<_>>().join(" ");
+                truncate_chars(&mut title, MAX_ENCLOSURE_TITLE_CHARS);
+                title
+            });
+            media.enclosures.push(Enclosure {
+                url,
+                mime_type: enclosure.mime_type.clone(),
+                length: enclosure.length,
+                title: title.filter(|t| !t.is_empty()),
+                duration: enclosure.duration,
+            });
+        }
+        media.image = raw.image.as_deref().and_then(resolve);
+        media
     })
 }
 
@@ -611,7 +672,8 @@ pub fn content_hash_in_stored_form(entry: &Entry, base_url: &str, stored: &str) 
 }
 
 /// Whether `stored`, the content hash an entry's row holds, is `entry`'s as an earlier release
-/// wrote it: in an earlier form ([`content_hash_in_stored_form`]); for the form `4:`, with its
+/// wrote it: without its enclosures ([`Entry::content_hash_without_media`]); in an earlier
+/// form ([`content_hash_in_stored_form`]); for the form `4:`, with its
 /// tracking pixels left out ([`Entry::content_hash_with_dates`]) or counted
 /// ([`Entry::content_hash_with_pixels`]), over either title. Then nothing was edited and only
 /// the hash is out of date. `false` for `entry.content_hash` itself: the caller compares that
@@ -623,6 +685,11 @@ pub fn content_hash_in_stored_form(entry: &Entry, base_url: &str, stored: &str) 
 /// authors as stored), and only one without a link counts as edited once more after the
 /// upgrade (its row then takes the current form), and never again.
 pub fn is_earlier_hash_of(entry: &Entry, base_url: &str, stored: &str) -> bool {
+    // A row stored before enclosures were read (or while the item had none): the entry's
+    // hash without them. The row then takes them, without the item counting as edited.
+    if entry.content_hash_without_media.as_deref() == Some(stored) {
+        return true;
+    }
     if HashForm::of(stored) == HashForm::GivenDates {
         let earlier = entry.earlier_title.as_ref();
         return [
@@ -691,6 +758,7 @@ mod tests {
             published: None,
             updated: None,
             xml_base: Default::default(),
+            media: Default::default(),
         }
     }
 
@@ -1030,6 +1098,7 @@ mod tests {
             published: Some(ctx().fetched_at - Duration::hours(3)),
             updated: None,
             xml_base: Default::default(),
+            media: Default::default(),
         };
         let unicode = RawItem {
             guid: None,
@@ -1494,6 +1563,182 @@ mod tests {
         assert_eq!(
             (&based.identity, &based.content_hash, &based.fingerprint),
             (&plain.identity, &plain.content_hash, &plain.fingerprint)
+        );
+    }
+
+    fn raw_enclosure(url: &str, mime: Option<&str>) -> Enclosure {
+        Enclosure {
+            url: url.into(),
+            mime_type: mime.map(Into::into),
+            ..Default::default()
+        }
+    }
+
+    fn with_media(enclosures: Vec<Enclosure>, image: Option<&str>) -> RawItem {
+        RawItem {
+            media: Media {
+                enclosures,
+                image: image.map(Into::into),
+            },
+            ..item()
+        }
+    }
+
+    #[test]
+    fn enclosures_resolve_against_the_feed_url_and_only_http_ones_up_to_the_cap_are_kept() {
+        let long = format!("https://cdn.example/{}", "a".repeat(MAX_MEDIA_URL_LEN));
+        let mut enclosures = vec![
+            raw_enclosure("/audio/ep1.mp3", Some("audio/mpeg")),
+            // The same file written absolute: once.
+            raw_enclosure(
+                "https://trade.example.org/audio/ep1.mp3",
+                Some("audio/mpeg"),
+            ),
+            raw_enclosure("ftp://files.example/ep1.mp3", None),
+            raw_enclosure("javascript:alert(1)", None),
+            raw_enclosure(&long, None),
+            Enclosure {
+                title: Some("  Show \n notes ".into()),
+                length: Some(10),
+                duration: Some(3),
+                ..raw_enclosure("notes.pdf", Some("application/pdf"))
+            },
+        ];
+        for i in 0..20 {
+            enclosures.push(raw_enclosure(&format!("https://cdn.example/{i}.mp3"), None));
+        }
+        let entry = normalize_item(&with_media(enclosures, Some("/img/lead.jpg")), &ctx()).unwrap();
+        let urls: Vec<&str> = entry
+            .media
+            .enclosures
+            .iter()
+            .map(|e| e.url.as_str())
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                "https://trade.example.org/audio/ep1.mp3",
+                "https://trade.example.org/feeds/notes.pdf",
+                "https://cdn.example/0.mp3",
+                "https://cdn.example/1.mp3",
+                "https://cdn.example/2.mp3",
+                "https://cdn.example/3.mp3",
+                "https://cdn.example/4.mp3",
+                "https://cdn.example/5.mp3",
+            ]
+        );
+        assert_eq!(urls.len(), MAX_ENCLOSURES);
+        assert_eq!(
+            entry.media.enclosures[1],
+            Enclosure {
+                url: "https://trade.example.org/feeds/notes.pdf".into(),
+                mime_type: Some("application/pdf".into()),
+                length: Some(10),
+                title: Some("Show notes".into()),
+                duration: Some(3),
+            }
+        );
+        assert_eq!(
+            entry.media.image.as_deref(),
+            Some("https://trade.example.org/img/lead.jpg")
+        );
+        let none = normalize_item(
+            &with_media(vec![raw_enclosure("ftp://x/y", None)], None),
+            &ctx(),
+        )
+        .unwrap();
+        assert_eq!(none.media, Media::default());
+    }
+
+    #[test]
+    fn enclosures_count_in_the_content_hash_and_a_row_stored_without_them_is_no_edit() {
+        let plain = normalize_item(&item(), &ctx()).unwrap();
+        assert_eq!(plain.content_hash_without_media, None);
+        let mp3 = || raw_enclosure("https://cdn.example/ep1.mp3", Some("audio/mpeg"));
+        let podcast = normalize_item(&with_media(vec![mp3()], None), &ctx()).unwrap();
+        // The item's hash as releases before enclosures wrote it is recognised: no edit.
+        assert_ne!(podcast.content_hash, plain.content_hash);
+        assert_eq!(
+            podcast.content_hash_without_media.as_deref(),
+            Some(plain.content_hash.as_str())
+        );
+        assert!(is_earlier_hash_of(&podcast, "", &plain.content_hash));
+        assert!(!is_earlier_hash_of(&plain, "", &podcast.content_hash));
+        // The `4:` form never had them.
+        assert_eq!(
+            podcast.content_hash_with_dates,
+            plain.content_hash_with_dates
+        );
+
+        // What is not hashed: size, duration, title, tracking parameters, the image.
+        let same = [
+            with_media(
+                vec![Enclosure {
+                    length: Some(99),
+                    duration: Some(5),
+                    title: Some("MP3".into()),
+                    ..mp3()
+                }],
+                Some("https://img.example/lead.jpg"),
+            ),
+            with_media(
+                vec![raw_enclosure(
+                    "https://cdn.example/ep1.mp3?utm_source=rss",
+                    Some("audio/mpeg"),
+                )],
+                None,
+            ),
+        ];
+        for raw in same {
+            let entry = normalize_item(&raw, &ctx()).unwrap();
+            assert_eq!(entry.content_hash, podcast.content_hash, "{:?}", raw.media);
+        }
+        // What is: another file, another type, one more or one fewer, the order.
+        let pdf = raw_enclosure("https://cdn.example/notes.pdf", Some("application/pdf"));
+        let edits = [
+            with_media(
+                vec![raw_enclosure(
+                    "https://cdn.example/ep1-v2.mp3",
+                    Some("audio/mpeg"),
+                )],
+                None,
+            ),
+            with_media(
+                vec![raw_enclosure(
+                    "https://cdn.example/ep1.mp3",
+                    Some("audio/mp4"),
+                )],
+                None,
+            ),
+            with_media(
+                vec![raw_enclosure("https://cdn.example/ep1.mp3", None)],
+                None,
+            ),
+            with_media(vec![mp3(), pdf.clone()], None),
+            with_media(vec![pdf.clone(), mp3()], None),
+            with_media(vec![pdf], None),
+        ];
+        let mut seen = std::collections::HashSet::from([podcast.content_hash.clone()]);
+        for raw in edits {
+            let entry = normalize_item(&raw, &ctx()).unwrap();
+            assert!(seen.insert(entry.content_hash.clone()), "{:?}", raw.media);
+            assert_eq!(
+                entry.content_hash_without_media.as_deref(),
+                Some(plain.content_hash.as_str())
+            );
+        }
+        // An image alone leaves the hash as it was.
+        let pictured = normalize_item(
+            &with_media(vec![], Some("https://img.example/a.jpg")),
+            &ctx(),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                pictured.content_hash.as_str(),
+                pictured.content_hash_without_media
+            ),
+            (plain.content_hash.as_str(), None)
         );
     }
 }

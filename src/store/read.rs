@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::idle::polled_sql;
 use super::{Store, StoreError, secs, time};
-use crate::domain::{Appearance, StoryId, TopicScore};
+use crate::domain::{Appearance, Media, StoryId, TopicScore};
 
 /// Why a source is left out of a polling pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +118,9 @@ pub struct StoryView {
     pub text: String,
     /// Authors of the representative entry.
     pub authors: Vec<String>,
+    /// The representative entry's enclosures and lead image (empty for a row stored before
+    /// they were read and not renewed since, see migration 10).
+    pub media: Media,
     /// Earliest publication time among appearances.
     pub published: DateTime<Utc>,
     /// Last content change.
@@ -781,7 +784,7 @@ fn load_stories(c: &Connection, ids: &[StoryId]) -> Result<Vec<StoryView>, Store
     let mut story_stmt = c.prepare_cached(
         "SELECT st.id, st.title, st.link, coalesce(en.html, ''), st.text, st.authors,
                 st.published, st.updated, st.first_seen,
-                coalesce(en.base_url, so.url, '')
+                coalesce(en.base_url, so.url, ''), en.media
            FROM stories st LEFT JOIN entries en ON en.id = st.representative
                 LEFT JOIN sources so ON so.id = en.source_id
           WHERE st.id = ?1",
@@ -807,6 +810,11 @@ fn load_stories(c: &Connection, ids: &[StoryId]) -> Result<Vec<StoryView>, Store
                     base_url: r.get(9)?,
                     text: r.get(4)?,
                     authors: serde_json::from_str(&authors).unwrap_or_default(),
+                    // A value this release cannot read (a later one's) is served as none.
+                    media: r
+                        .get::<_, Option<String>>(10)?
+                        .and_then(|m| serde_json::from_str(&m).ok())
+                        .unwrap_or_default(),
                     published: time(r.get(6)?),
                     updated: time(r.get(7)?),
                     first_seen: time(r.get(8)?),

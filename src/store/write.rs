@@ -45,8 +45,10 @@ pub struct EntryWrite {
     /// release wrote (`normalize::content_hash_in_stored_form`): the writer then only
     /// renews the row's hash, so an upgrade does not take every item for an edit; or the hash
     /// it holds already, for an unchanged entry whose stored base differs from its own
-    /// (`Entry::base_url`). Such a write changes nothing else than the hash and, when the
-    /// entry has a base of its own, the stored base (its signature and scores are left empty).
+    /// (`Entry::base_url`). Such a write changes nothing else than the hash, the stored base
+    /// when the entry has one of its own, and the stored enclosures and image (a row stored
+    /// before they were read takes them: see `normalize::is_earlier_hash_of`); its signature
+    /// and scores are left empty.
     pub replaces_hash: Option<String>,
 }
 
@@ -354,6 +356,10 @@ pub struct PollResult {
     /// Unchanged entries (counted above) whose stored base URL changed (see `write_entry`):
     /// what is served of them changes.
     pub rebased_entries: usize,
+    /// Unchanged entries (counted above) whose stored enclosures or image changed: a row
+    /// stored before they were read took them (see `write_entry`). What is served of them
+    /// changes.
+    pub remedia_entries: usize,
     /// New entries taken for a stored item under a new id whose row took a link that is served
     /// differently (counted as unchanged too, see `write_entry`): the link served changes. A
     /// row that took only the new identity (the same link, or one differing only in tracking
@@ -1151,7 +1157,12 @@ pub(super) fn record_polls(
             // here rather than in the caller, which may have stopped waiting.
             if results.iter().any(|r| {
                 r.as_ref().is_ok_and(|r| {
-                    r.new_entries + r.updated_entries + r.rebased_entries + r.rekeyed_entries > 0
+                    r.new_entries
+                        + r.updated_entries
+                        + r.rebased_entries
+                        + r.remedia_entries
+                        + r.rekeyed_entries
+                        > 0
                 })
             }) {
                 version.fetch_add(1, Ordering::AcqRel);
@@ -1764,6 +1775,7 @@ fn write_entry<'a>(
         return Ok(());
     }
     let authors = serde_json::to_string(&e.authors).unwrap_or_else(|_| "[]".into());
+    let media = stored_media(e);
     // A record's identities are distinct (ingest keeps one entry per identity), so in a
     // source that had no entries each is new; the set guards a record that repeats one.
     let known_absent = poll
@@ -1805,6 +1817,16 @@ fn write_entry<'a>(
             {
                 result.rebased_entries += 1;
             }
+            // The enclosures and image: a row stored before they were read takes them here
+            // (its hash without them was recognised, see `normalize::is_earlier_hash_of`).
+            if exec(
+                tx,
+                "UPDATE entries SET media = ?2 WHERE id = ?1 AND media IS NOT ?2",
+                params![entry_id, media],
+            )? > 0
+            {
+                result.remedia_entries += 1;
+            }
         }
         // Otherwise the row changed or went since ingest read its hash, which cannot happen
         // while a source's polls run one at a time (a pruned row has a tombstone, checked
@@ -1826,7 +1848,7 @@ fn write_entry<'a>(
             result.unchanged_entries += 1;
             return Ok(());
         }
-        if only_tracking_changed(tx, entry_id, e, &authors)? {
+        if only_tracking_changed(tx, entry_id, e, &authors, media.as_deref())? {
             // The link's tracking parameters (`utm_campaign` stamped per day or per request)
             // are all that changed: no reader sees it (links are served without them), so it
             // is no edit: `updated`, `last_changed`, the story and its scores stay. The row
@@ -1853,7 +1875,7 @@ fn write_entry<'a>(
                 updated = CASE WHEN ?14 THEN ?7 ELSE max(?7, published) END,
                 html = ?8, fingerprint = ?9,
                 content_hash = ?10, signature = coalesce(?11, signature), last_changed = ?12,
-                base_url = ?13
+                base_url = ?13, media = ?15
              WHERE id = ?1",
             params![
                 entry_id,
@@ -1869,7 +1891,8 @@ fn write_entry<'a>(
                 write.signature,
                 now,
                 e.base_url.as_ref().or(poll.base_url.as_ref()),
-                e.dated
+                e.dated,
+                media
             ],
         )?;
         insert_keys(tx, poll, &keys, story_id)?;
@@ -1985,9 +2008,9 @@ fn write_entry<'a>(
         tx,
         "INSERT INTO entries (id, source_id, identity, story_id, title, link, canonical_url,
                               authors, published, updated, html, fingerprint, content_hash,
-                              signature, evidence, first_seen, last_changed, base_url)
+                              signature, evidence, first_seen, last_changed, base_url, media)
          VALUES (?16, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15,
-                 ?17)",
+                 ?17, ?18)",
         params![
             source_id,
             e.identity,
@@ -2005,7 +2028,8 @@ fn write_entry<'a>(
             evidence,
             now,
             entry_id,
-            e.base_url.as_ref().or(poll.base_url.as_ref())
+            e.base_url.as_ref().or(poll.base_url.as_ref()),
+            media
         ],
     )?;
     for &(key, kind) in &keys {
@@ -2166,7 +2190,8 @@ fn took_moved_item(
 
 /// Whether the stored row `entry_id` differs from `e` at most in its link's tracking
 /// parameters ([`without_tracking`]: `utm_*`, `fbclid`, …, which links are served without):
-/// the same title, HTML and authors (`authors` as stored), and links that are the same once
+/// the same title, HTML, authors (`authors` as stored) and media (`media` as stored: an
+/// enclosure that changed with the link is an edit), and links that are the same once
 /// those parameters are removed. The dates are not compared, as the content hash leaves them
 /// out (a date alone is no edit): a feed that stamps both its dates and its links' campaign
 /// parameters at every request does not make its items look edited. A fragment, the
@@ -2178,6 +2203,7 @@ fn only_tracking_changed(
     entry_id: i64,
     e: &Entry,
     authors: &str,
+    media: Option<&str>,
 ) -> Result<bool, StoreError> {
     let Some(link) = &e.link else {
         return Ok(false);
@@ -2185,13 +2211,21 @@ fn only_tracking_changed(
     let stored: Option<Option<String>> = query_opt(
         tx,
         "SELECT link FROM entries WHERE id = ?1
-             AND title = ?2 AND html = ?3 AND authors = ?4",
-        params![entry_id, e.title, e.html, authors],
+             AND title = ?2 AND html = ?3 AND authors = ?4 AND media IS ?5",
+        params![entry_id, e.title, e.html, authors, media],
         |r| r.get(0),
     )?;
     Ok(stored
         .flatten()
         .is_some_and(|stored| without_tracking(&stored) == without_tracking(link)))
+}
+
+/// An entry's media as `entries.media` holds them: compact JSON (`domain::Media`'s serde
+/// form), `None` (NULL) when it has none, which is most entries (no allocation then).
+fn stored_media(e: &Entry) -> Option<String> {
+    (!e.media.is_empty())
+        .then(|| serde_json::to_string(&e.media).ok())
+        .flatten()
 }
 
 /// What a new entry's join needs of its story, read once when the join is decided: when it

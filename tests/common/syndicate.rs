@@ -402,6 +402,8 @@ fn entry(
         earlier_title: None,
         content_hash_with_dates: String::new(),
         content_hash_with_pixels: None,
+        media: Default::default(),
+        content_hash_without_media: None,
         title: title.to_string(),
         canonical_url: Some(link.clone()),
         link: Some(link),
