@@ -745,7 +745,12 @@ mod tests {
             Ok(feed)
         );
         // A coding we do not decode names itself, wherever it is in the list.
-        assert!(message("gzip, zstd", gzip(feed)).contains("\"zstd\""));
+        assert!(message("gzip, zstd", b"\x28\xb5\x2f\xfd".to_vec()).contains("\"zstd\""));
+        // Unless the body under it is a gzip file: a wrong label, left to the gzip layers.
+        assert_eq!(
+            decode_body(Some("gzip, zstd"), gzip(feed), 1000).as_deref(),
+            Ok(feed)
+        );
         assert!(message("zstd, gzip", gzip(b"\x28\xb5\x2f\xfd")).contains("\"zstd\""));
         // Brotli is the client's, and only alone and spelled `br`: in a list, or spelled
         // otherwise, a brotli body is not taken for anything else.
