@@ -381,3 +381,69 @@ async fn a_row_stored_without_enclosures_takes_them_without_being_taken_for_an_e
     assert_eq!(report.updated_entries, 1, "{report:?}");
     assert!(row(&db).0.unwrap().contains("ep7-fixed.mp3"));
 }
+
+/// A feed that stamps a campaign on its link and on its enclosure's URL at every request, and
+/// whose host recomputes the file's length now and then, does not make its episode look
+/// edited at every poll (the stored JSON changes; the enclosures as the hash reads them, URLs
+/// without tracking and types, do not). Another file, or another type, still is an edit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaign_stamps_on_link_and_enclosure_or_a_new_length_are_no_edit() {
+    let episode = |campaign: &str, file: &str, length: u32, mime: &str| {
+        let body = String::from_utf8(podcast(true).body)
+            .unwrap()
+            .replace(
+                "<link>https://pod.example/ep7</link>",
+                &format!("<link>https://pod.example/ep7?utm_campaign={campaign}</link>"),
+            )
+            .replace(
+                "ep7.mp3?utm_source=rss&amp;id=7",
+                &format!("{file}?utm_source=rss&amp;utm_campaign={campaign}&amp;id=7"),
+            )
+            .replace("105003355", &length.to_string())
+            .replace("audio/mpeg", mime);
+        typed(body, "application/rss+xml")
+    };
+    let server = FeedServer::start().await;
+    server.put(
+        "pod.rss",
+        episode("c0", "ep7.mp3", 105_003_355, "audio/mpeg"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Pod", server.url("pod.rss"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+    let mut updated = Vec::new();
+    for (campaign, length) in [("c1", 105_003_355), ("c2", 105_003_355), ("c3", 99_000_000)] {
+        server.put(
+            "pod.rss",
+            episode(campaign, "ep7.mp3", length, "audio/mpeg"),
+        );
+        let report = &fetch_pass(&config).await[0];
+        assert_eq!(report.outcome, "ok", "{report:?}");
+        updated.push(report.updated_entries);
+    }
+    assert_eq!(
+        updated,
+        [0, 0, 0],
+        "tracking stamps and a length are no edit"
+    );
+
+    server.put(
+        "pod.rss",
+        episode("c4", "ep7-fixed.mp3", 99_000_000, "audio/mpeg"),
+    );
+    assert_eq!(
+        fetch_pass(&config).await[0].updated_entries,
+        1,
+        "another file"
+    );
+    server.put(
+        "pod.rss",
+        episode("c5", "ep7-fixed.mp3", 99_000_000, "video/mp4"),
+    );
+    assert_eq!(
+        fetch_pass(&config).await[0].updated_entries,
+        1,
+        "another type"
+    );
+}

@@ -83,6 +83,19 @@ impl Media {
             .or_else(|| self.enclosures.iter().find(|e| !e.is_image()))
             .or_else(|| self.enclosures.first())
     }
+
+    /// Whether `other` has the same enclosures as the content hash reads them: each one's URL
+    /// without its tracking parameters, and its type, in order (lengths, durations, titles
+    /// and the image are no part of it: see `normalize::content_hashes_with_media`). What
+    /// tells an item whose link and enclosure URLs are stamped with a campaign at every
+    /// request from one whose enclosures changed.
+    pub fn same_enclosures_as_hashed(&self, other: &Media) -> bool {
+        self.enclosures.len() == other.enclosures.len()
+            && self.enclosures.iter().zip(&other.enclosures).all(|(a, b)| {
+                a.mime_type == b.mime_type
+                    && super::without_tracking(&a.url) == super::without_tracking(&b.url)
+            })
+    }
 }
 
 /// `raw` as a MIME type when it has the shape `type/subtype` (RFC 6838 restricted names:

@@ -1848,7 +1848,7 @@ fn write_entry<'a>(
             result.unchanged_entries += 1;
             return Ok(());
         }
-        if only_tracking_changed(tx, entry_id, e, &authors, media.as_deref())? {
+        if only_tracking_changed(tx, entry_id, e, &authors)? {
             // The link's tracking parameters (`utm_campaign` stamped per day or per request)
             // are all that changed: no reader sees it (links are served without them), so it
             // is no edit: `updated`, `last_changed`, the story and its scores stay. The row
@@ -2190,9 +2190,9 @@ fn took_moved_item(
 
 /// Whether the stored row `entry_id` differs from `e` at most in its link's tracking
 /// parameters ([`without_tracking`]: `utm_*`, `fbclid`, …, which links are served without):
-/// the same title, HTML, authors (`authors` as stored) and media (`media` as stored: an
-/// enclosure that changed with the link is an edit), and links that are the same once
-/// those parameters are removed. The dates are not compared, as the content hash leaves them
+/// the same title, HTML, authors (`authors` as stored) and enclosures as the hash reads them
+/// (URLs without those parameters, and types: [`crate::domain::Media::same_enclosures_as_hashed`]),
+/// and links that are the same once those parameters are removed. The dates are not compared, as the content hash leaves them
 /// out (a date alone is no edit): a feed that stamps both its dates and its links' campaign
 /// parameters at every request does not make its items look edited. A fragment, the
 /// order of the other parameters or their case still make an edit (a live blog's `#update-4`
@@ -2203,21 +2203,33 @@ fn only_tracking_changed(
     entry_id: i64,
     e: &Entry,
     authors: &str,
-    media: Option<&str>,
 ) -> Result<bool, StoreError> {
     let Some(link) = &e.link else {
         return Ok(false);
     };
-    let stored: Option<Option<String>> = query_opt(
+    let stored: Option<(Option<String>, Option<String>)> = query_opt(
         tx,
-        "SELECT link FROM entries WHERE id = ?1
-             AND title = ?2 AND html = ?3 AND authors = ?4 AND media IS ?5",
-        params![entry_id, e.title, e.html, authors, media],
-        |r| r.get(0),
+        "SELECT link, media FROM entries WHERE id = ?1
+             AND title = ?2 AND html = ?3 AND authors = ?4",
+        params![entry_id, e.title, e.html, authors],
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    Ok(stored
-        .flatten()
-        .is_some_and(|stored| without_tracking(&stored) == without_tracking(link)))
+    let Some((Some(stored_link), stored_media)) = stored else {
+        return Ok(false);
+    };
+    if without_tracking(&stored_link) != without_tracking(link) {
+        return Ok(false);
+    }
+    // The enclosures as the hash reads them, not the stored JSON: the campaign a feed stamps
+    // on its link it stamps on its enclosures' URLs too, and a length or an image alone is no
+    // edit (the row keeps what it holds of those until its next edit). NULL is no media; a
+    // row that cannot be read is taken as edited, which rewrites it.
+    let stored_media = match stored_media.as_deref().map(serde_json::from_str) {
+        None => crate::domain::Media::default(),
+        Some(Ok(media)) => media,
+        Some(Err(_)) => return Ok(false),
+    };
+    Ok(stored_media.same_enclosures_as_hashed(&e.media))
 }
 
 /// An entry's media as `entries.media` holds them: compact JSON (`domain::Media`'s serde
