@@ -1514,7 +1514,7 @@ fn json_item_media(text: &str) -> Option<Vec<JsonItemMedia>> {
         #[serde(default)]
         banner_image: Option<Value>,
         #[serde(default)]
-        attachments: Option<Value>,
+        attachments: Option<Attachments>,
     }
     let doc: Doc = serde_json::from_str(text).ok()?;
     let string = |v: Option<Value>| match v {
@@ -1526,21 +1526,130 @@ fn json_item_media(text: &str) -> Option<Vec<JsonItemMedia>> {
             .into_iter()
             .map(|item| JsonItemMedia {
                 image: string(item.image).or_else(|| string(item.banner_image)),
-                durations: item
-                    .attachments
-                    .as_ref()
-                    .and_then(Value::as_array)
-                    .map(|list| {
-                        list.iter()
-                            // As the repair keeps them (those with a string url).
-                            .filter(|a| a.get("url").is_some_and(Value::is_string))
-                            .map(|a| a.get("duration_in_seconds").and_then(seconds))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                durations: item.attachments.map(|a| a.0).unwrap_or_default(),
             })
             .collect(),
     )
+}
+
+/// The `duration_in_seconds` of a JSON Feed item's attachments, in order, of those the repair
+/// keeps (a string `url`), at most [`MAX_JSON_DURATIONS`]; anything but a list reads as none.
+/// Read without building the attachments: every other key and value is skipped as it is
+/// parsed, so a feed of a million attachments costs no more memory than the list of numbers
+/// (a `serde_json::Value` per attachment cost about 37 times the body).
+#[derive(Debug, Default)]
+struct Attachments(Vec<Option<u64>>);
+
+/// Durations read per item: far more than the enclosures kept ([`MAX_ENCLOSURES`] after
+/// repeats are dropped), so those kept are always matched with theirs.
+const MAX_JSON_DURATIONS: usize = 256;
+
+impl<'de> serde::Deserialize<'de> for Attachments {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        use serde_json::Value;
+
+        /// One attachment: `None` when it is not an object with a string `url`, else its
+        /// duration.
+        struct Attachment(Option<Option<u64>>);
+        impl<'de> serde::Deserialize<'de> for Attachment {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Fields;
+                impl<'de> Visitor<'de> for Fields {
+                    type Value = Attachment;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("an attachment")
+                    }
+                    fn visit_map<A: MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> Result<Attachment, A::Error> {
+                        let (mut has_url, mut duration) = (false, None);
+                        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                            match key.as_ref() {
+                                "url" => has_url = map.next_value::<Value>()?.is_string(),
+                                "duration_in_seconds" => {
+                                    duration = seconds(&map.next_value::<Value>()?);
+                                }
+                                _ => {
+                                    map.next_value::<IgnoredAny>()?;
+                                }
+                            }
+                        }
+                        Ok(Attachment(has_url.then_some(duration)))
+                    }
+                    fn visit_seq<A: SeqAccess<'de>>(
+                        self,
+                        mut seq: A,
+                    ) -> Result<Attachment, A::Error> {
+                        while seq.next_element::<IgnoredAny>()?.is_some() {}
+                        Ok(Attachment(None))
+                    }
+                    fn visit_str<E>(self, _: &str) -> Result<Attachment, E> {
+                        Ok(Attachment(None))
+                    }
+                    fn visit_bool<E>(self, _: bool) -> Result<Attachment, E> {
+                        Ok(Attachment(None))
+                    }
+                    fn visit_i64<E>(self, _: i64) -> Result<Attachment, E> {
+                        Ok(Attachment(None))
+                    }
+                    fn visit_u64<E>(self, _: u64) -> Result<Attachment, E> {
+                        Ok(Attachment(None))
+                    }
+                    fn visit_f64<E>(self, _: f64) -> Result<Attachment, E> {
+                        Ok(Attachment(None))
+                    }
+                    fn visit_unit<E>(self) -> Result<Attachment, E> {
+                        Ok(Attachment(None))
+                    }
+                }
+                d.deserialize_any(Fields)
+            }
+        }
+
+        struct List;
+        impl<'de> Visitor<'de> for List {
+            type Value = Attachments;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of attachments")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Attachments, A::Error> {
+                let mut durations = Vec::new();
+                while let Some(Attachment(kept)) = seq.next_element::<Attachment>()? {
+                    if let Some(duration) = kept
+                        && durations.len() < MAX_JSON_DURATIONS
+                    {
+                        durations.push(duration);
+                    }
+                }
+                Ok(Attachments(durations))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attachments, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Attachments::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Attachments, E> {
+                Ok(Attachments::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Attachments, E> {
+                Ok(Attachments::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Attachments, E> {
+                Ok(Attachments::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Attachments, E> {
+                Ok(Attachments::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Attachments, E> {
+                Ok(Attachments::default())
+            }
+            fn visit_unit<E>(self) -> Result<Attachments, E> {
+                Ok(Attachments::default())
+            }
+        }
+        deserializer.deserialize_any(List)
+    }
 }
 
 /// A JSON number of seconds as whole seconds, rounded; `None` unless finite and positive (0 is
@@ -2163,6 +2272,48 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The second read of a JSON Feed keeps only what feed-rs does not read: the durations of
+    /// attachments with a string `url`, in order, at most [`MAX_JSON_DURATIONS`], whatever
+    /// else a list or an attachment holds (nothing else is built, so a million attachments
+    /// cost no more than their numbers).
+    #[test]
+    fn the_json_media_read_keeps_durations_in_order_capped_and_skips_anything_else() {
+        let feed = |items: &str| {
+            format!(
+                "{{\"version\":\"https://jsonfeed.org/version/1.1\",\"title\":\"T\",\
+                 \"items\":[{items}]}}"
+            )
+        };
+        let read = json_item_media(&feed(
+            r#"{"id":"1","image":"https://i.example/1.jpg","attachments":[
+                 1, "a", null, [{"url":"x"}], {"mime_type":"audio/mpeg"},
+                 {"url":"https://a.example/1.mp3","duration_in_seconds":61.4,"x":{"deep":[1]}},
+                 {"url":7,"duration_in_seconds":5},
+                 {"url":"https://a.example/2.mp3","duration_in_seconds":"long"}]},
+               {"id":"2","attachments":"none"},
+               {"id":"3","attachments":{"url":"https://a.example/3.mp3"}}"#,
+        ))
+        .unwrap();
+        assert_eq!(read.len(), 3);
+        assert_eq!(read[0].image.as_deref(), Some("https://i.example/1.jpg"));
+        assert_eq!(read[0].durations, [Some(61), None]);
+        assert!(read[1].durations.is_empty() && read[2].durations.is_empty());
+
+        let many = (0..10_000)
+            .map(|i| {
+                format!(
+                    r#"{{"url":"https://a.example/{i}.mp3","duration_in_seconds":{}}}"#,
+                    i + 1
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        let read =
+            json_item_media(&feed(&format!(r#"{{"id":"1","attachments":[{many}]}}"#))).unwrap();
+        assert_eq!(read[0].durations.len(), MAX_JSON_DURATIONS);
+        assert_eq!(read[0].durations[..3], [Some(1), Some(2), Some(3)]);
     }
 
     #[test]
