@@ -99,7 +99,9 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed
             }
             XmlScan::SwitchesEncoding => {
                 return Err(ParseError::Malformed(
-                    "an XML declaration after the start names another encoding".into(),
+                    "the parser would read part of it in another encoding than UTF-8 (an XML \
+                     declaration after the start naming one, or UTF-16 markup bytes at the start)"
+                        .into(),
                 ));
             }
         }
@@ -828,7 +830,10 @@ enum XmlScan {
     /// declaration, so whatever follows would not be the text scanned: `ESC $ B` in
     /// ISO-2022-JP, say, turns markup the scan stops at into a character and hides thousands
     /// of nested elements behind it (a stack overflow: the process aborts). The text is UTF-8
-    /// already, so such a declaration is wrong anyway.
+    /// already, so such a declaration is wrong anyway. Also a text starting with the bytes
+    /// `<` NUL `?` NUL (or NUL `<` NUL `?`), which quick-xml's decoder takes for UTF-16
+    /// without a BOM: what it reads then is none of the markup scanned (a UTF-8 BOM before
+    /// UTF-16 markup decodes to such a text).
     SwitchesEncoding,
 }
 
@@ -836,6 +841,9 @@ enum XmlScan {
 /// [`BaseScan`]).
 fn scan_xml(text: &str, limit: usize, mut bases: Option<&mut BaseScan>) -> XmlScan {
     let b = text.as_bytes();
+    if b.starts_with(b"<\0?\0") || b.starts_with(b"\0<\0?") {
+        return XmlScan::SwitchesEncoding;
+    }
     let mut depth = 0usize;
     let mut i = 0;
     while let Some(p) = memchr::memchr(b'<', &b[i..]) {
@@ -1858,25 +1866,56 @@ mod tests {
         assert!(result.is_ok(), "the pre-pass panicked");
     }
 
-    /// The deepest nesting quick-xml (read as feed-rs reads) reaches before the end or its
-    /// first error.
-    fn quick_xml_depth(text: &str) -> usize {
+    /// What quick-xml, driven exactly as feed-rs 3.0 drives it (`src/xml/mod.rs`), reads of a
+    /// text: the deepest nesting it reaches before the end or its first error (feed-rs stops at
+    /// the first), and whether it decodes some of the text in another encoding than UTF-8 (the
+    /// scan read the text as UTF-8, so nothing after that point was read by it).
+    ///
+    /// Like feed-rs: an `NsReader` over a `DecodingReader` (which detects UTF-16 from the first
+    /// bytes, decodes a 64-byte prefix first and then 8 KiB chunks, so markup split across
+    /// those reads is tested too), empty elements expanded, closing names trimmed, text kept,
+    /// and the decoder switched at every declaration that names an encoding.
+    fn quick_xml_read(text: &str) -> (usize, bool) {
+        use quick_xml::encoding::DecodingReader;
         use quick_xml::events::Event;
-        let mut reader = quick_xml::NsReader::from_reader(text.as_bytes());
-        reader.config_mut().expand_empty_elements = true;
-        reader.config_mut().trim_text(false);
+        let mut reader = quick_xml::NsReader::from_reader(DecodingReader::new(text.as_bytes()));
+        let config = reader.config_mut();
+        config.expand_empty_elements = true;
+        config.trim_markup_names_in_closing_tags = true;
+        config.trim_text(false);
         let (mut depth, mut max, mut buf) = (0usize, 0usize, Vec::new());
         loop {
-            match reader.read_event_into(&mut buf) {
+            let event = reader.read_resolved_event_into(&mut buf).map(|(_, e)| e);
+            if reader.get_ref().encoding() != encoding_rs::UTF_8 {
+                return (max, true);
+            }
+            match event {
                 Ok(Event::Start(_)) => {
                     depth += 1;
                     max = max.max(depth);
                 }
                 Ok(Event::End(_)) => depth = depth.saturating_sub(1),
-                Ok(Event::Eof) | Err(_) => return max,
+                Ok(Event::Decl(decl)) => {
+                    // feed-rs calls `set_encoding`, which switches the decoder (or panics once
+                    // the prefix is read, a crash feed-rs's caller catches): either way the
+                    // text after it is not what the scan read.
+                    if decl.encoder().is_some_and(|e| e != encoding_rs::UTF_8) {
+                        return (max, true);
+                    }
+                }
+                Ok(Event::Eof) | Err(_) => return (max, false),
                 Ok(_) => {}
             }
             buf.clear();
+        }
+    }
+
+    /// The deepest nesting quick-xml (read as feed-rs reads) reaches before the end or its
+    /// first error; `usize::MAX` when it decodes part of the text as another encoding.
+    fn quick_xml_depth(text: &str) -> usize {
+        match quick_xml_read(text) {
+            (_, true) => usize::MAX,
+            (depth, false) => depth,
         }
     }
 
@@ -1906,11 +1945,80 @@ mod tests {
         }
     }
 
+    /// The markup pieces the differential harness below builds texts from: everything quick-xml
+    /// reads differently (each opening and closing, in both cases, with quotes of both kinds
+    /// where they may hide `>`), DTD declarations, XML declarations naming encodings, the bytes
+    /// that make quick-xml detect UTF-16, and partial markers (a text may end anywhere).
+    #[rustfmt::skip]
+    const XML_PIECES: &[&str] = &[
+        "<a>", "</a>", "<b x='>'>", "<c/>", "</a x=\"'\">", "<a\t/>", "</a >", "<b>", "</b>",
+        "<!--", "-->", "--", "-", "<!-->", "<!--->", "<!---->", "<!-", "<!-x", "<!", "<!x",
+        "<![CDATA[", "<![cdata[", "<![", "]]>", "]]", "<?", "?>", "<?>", "<??>", "<?pi x?>",
+        "<?xml ", "<?xml?>", "<?xml version=\"1.0\"?>", "<?xml version='1.0' encoding='UTF-8'?>",
+        " encoding=", "encoding", "=", "\"utf-8\"", "'utf8'", "'sjis'", "\"UTF-16\"",
+        "\"ISO-2022-JP\"", "a>b=\"1\" ", " version=\"1.0\"", "<\0?\0", "\0<\0?", "\u{feff}",
+        "\"", "'", ">", "<", "</", "/", "/>", "t", " ", "\n", "\t", "&", "&amp;", "&#60;", ";",
+        "<!DOCTYPE r", "<!doctype r", "<!DocType", "<!D", "<!DOCTYPE", "[", "]", "]>", "%p;",
+        "<!ENTITY e \"<a>\">", "<!ENTITY % p \"<a>'\">", "<!ENTITY", "<!ENTITYe '>'>",
+        "<!ELEMENT", "<!ELEMENT r ANY>", "<!ELEMENT r (#PCDATA|a)*>", "<!ATTLIST", "<!ELEM",
+        "<!ATTLIST r a CDATA \">\">", "<!NOTATION", "<!NOTATION n SYSTEM \"x>y\">", "<!NOTA",
+        " SYSTEM \"x>y\"", " PUBLIC \"p\" 'x>y'", " SYSTEM", " PUBLIC", "é", "€", "\u{1f600}",
+    ];
+
+    /// How many texts the differential harness reads: a few hundred by default, so the suite
+    /// stays fast; `TRADEFEED_XML_DIFF_CASES` sets more for a campaign (run it with
+    /// `--release`).
+    fn xml_diff_cases() -> u32 {
+        std::env::var("TRADEFEED_XML_DIFF_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(384)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: xml_diff_cases(),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+        /// The differential campaign against quick-xml as feed-rs drives it (see
+        /// [`quick_xml_read`]): texts of markup pieces, random ASCII (NUL included) and
+        /// multi-byte characters, with runs of filler that move the markup across the reader's
+        /// 64-byte first read and, now and then, its 8 KiB reads.
+        #[test]
+        fn the_nesting_pre_pass_never_counts_less_than_quick_xml_reads_any_markup(
+            parts in proptest::collection::vec(prop_oneof![
+                12 => proptest::sample::select(XML_PIECES).prop_map(str::to_owned),
+                2 => proptest::char::range('\0', '\x7f').prop_map(String::from),
+                1 => any::<char>().prop_map(String::from),
+                1 => "t{0,70}",
+                1 => proptest::strategy::Just("t".repeat(8150)),
+            ], 0..48),
+        ) {
+            let text: String = parts.concat();
+            let (reached, switched) = quick_xml_read(&text);
+            if switched {
+                // Whatever the limit, the text must be refused.
+                let scan = scan_xml(&text, usize::MAX, None);
+                prop_assert!(
+                    scan == XmlScan::SwitchesEncoding,
+                    "quick-xml read part of {:?} as another encoding; the scan said {:?}",
+                    text, scan
+                );
+            } else if reached > 0 {
+                prop_assert!(
+                    scan_xml(&text, reached - 1, None) != XmlScan::Fits,
+                    "quick-xml reached depth {} in {:?}", reached, text
+                );
+            }
+        }
+    }
+
     #[test]
     fn the_nesting_pre_pass_counts_elements_and_nothing_else() {
         let deep =
             |open: &str, close: &str, n: usize| format!("{}{}", open.repeat(n), close.repeat(n));
-        let cases: [(String, usize, bool); 15] = [
+        let cases: [(String, usize, bool); 16] = [
             (deep("<a>", "</a>", 3), 3, false),
             (deep("<a>", "</a>", 4), 3, true),
             // Siblings and self-closing elements add no depth.
@@ -1941,6 +2049,9 @@ mod tests {
             // `?>` (here past a `<!--` and the `]`): the element after the DOCTYPE is read.
             ("<!DOCTYPE r[<?><!--<?>]><a><b>".into(), 1, true),
             ("<!DOCTYPE r[<]]><?><!--<?>]]><b x='>'>".into(), 0, true),
+            // quick-xml reads a text starting `<` NUL `?` NUL as UTF-16: none of what the
+            // scan reads, so it is refused whatever it holds.
+            ("<\0?\0".into(), 8, true),
         ];
         for (text, limit, exceeds) in cases {
             assert_eq!(
@@ -1979,6 +2090,25 @@ mod tests {
         let result = parse_feed(hidden.as_bytes(), None);
         assert!(
             matches!(&result, Err(ParseError::Malformed(m)) if m.contains("nested deeper")),
+            "{result:?}"
+        );
+        // Nor can the parser read another text than the one counted (found by the
+        // differential harness; it aborted the process before its fix). A UTF-8 BOM before
+        // UTF-16 markup decodes to UTF-8 starting `<` NUL `?` NUL, which quick-xml takes for
+        // UTF-16 again: the scan saw one start tag whose quote (the second byte of U+223C)
+        // never closed, and feed-rs read 20,000 levels.
+        let utf16 = format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\" \
+             xmlns:media=\"http://search.yahoo.com/mrss/\"><channel><title>T</title><item>\
+             <guid>g</guid><title>t</title>\u{223c}{}{}</item></channel></rss>",
+            "<media:group>".repeat(20_000),
+            "</media:group>".repeat(20_000)
+        );
+        let mut bytes = vec![0xef, 0xbb, 0xbf];
+        bytes.extend(utf16.encode_utf16().flat_map(u16::to_le_bytes));
+        let result = parse_feed(&bytes, None);
+        assert!(
+            matches!(&result, Err(ParseError::Malformed(m)) if m.contains("encoding")),
             "{result:?}"
         );
     }
