@@ -1103,6 +1103,12 @@ fn xml_base_attribute(attrs: &str) -> Option<String> {
 
 /// Whether a processing instruction's content (between `<?` and `?>`) is an XML declaration
 /// naming an encoding other than UTF-8 (see [`XmlScan::SwitchesEncoding`]).
+///
+/// Every `encoding` followed by `=` and a quoted value counts, not only the one an attribute
+/// parse finds: quick-xml's attribute names may hold `>` (`a>b="1" encoding="…"`), where
+/// [`attribute_value`], which stops a name there, found no encoding at all while feed-rs
+/// switched its decoder. A value naming UTF-8 only after ASCII whitespace is trimmed is
+/// UTF-8, as `encoding_rs` reads labels.
 fn declares_other_encoding(instruction: &str) -> bool {
     let Some(attrs) = instruction.strip_prefix("xml") else {
         return false;
@@ -1110,8 +1116,27 @@ fn declares_other_encoding(instruction: &str) -> bool {
     if !attrs.starts_with(|c: char| c.is_ascii_whitespace()) {
         return false;
     }
-    attribute_value(attrs, "encoding").is_some_and(|(s, e)| {
-        let name = &attrs[s..e];
+    let b = attrs.as_bytes();
+    memchr::memmem::find_iter(b, b"encoding").any(|at| {
+        let mut i = at + "encoding".len();
+        let skip_space = |mut i: usize| {
+            while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+                i += 1;
+            }
+            i
+        };
+        i = skip_space(i);
+        if b.get(i) != Some(&b'=') {
+            return false;
+        }
+        i = skip_space(i + 1);
+        let Some(&quote @ (b'"' | b'\'')) = b.get(i) else {
+            return false;
+        };
+        let Some(len) = memchr::memchr(quote, &b[i + 1..]) else {
+            return false;
+        };
+        let name = attrs[i + 1..i + 1 + len].trim_matches(|c: char| c.is_ascii_whitespace());
         !(name.eq_ignore_ascii_case("utf-8") || name.eq_ignore_ascii_case("utf8"))
     })
 }
@@ -2018,7 +2043,7 @@ mod tests {
     fn the_nesting_pre_pass_counts_elements_and_nothing_else() {
         let deep =
             |open: &str, close: &str, n: usize| format!("{}{}", open.repeat(n), close.repeat(n));
-        let cases: [(String, usize, bool); 16] = [
+        let cases: [(String, usize, bool); 17] = [
             (deep("<a>", "</a>", 3), 3, false),
             (deep("<a>", "</a>", 4), 3, true),
             // Siblings and self-closing elements add no depth.
@@ -2052,6 +2077,8 @@ mod tests {
             // quick-xml reads a text starting `<` NUL `?` NUL as UTF-16: none of what the
             // scan reads, so it is refused whatever it holds.
             ("<\0?\0".into(), 8, true),
+            // An attribute name holding `>` hid the encoding that feed-rs switches to.
+            ("<?xml a>b=\"1\" encoding=\"sjis\"?>".into(), 8, true),
         ];
         for (text, limit, exceeds) in cases {
             assert_eq!(
@@ -2093,7 +2120,7 @@ mod tests {
             "{result:?}"
         );
         // Nor can the parser read another text than the one counted (found by the
-        // differential harness; it aborted the process before its fix). A UTF-8 BOM before
+        // differential harness; each aborted the process before its fix). A UTF-8 BOM before
         // UTF-16 markup decodes to UTF-8 starting `<` NUL `?` NUL, which quick-xml takes for
         // UTF-16 again: the scan saw one start tag whose quote (the second byte of U+223C)
         // never closed, and feed-rs read 20,000 levels.
@@ -2106,11 +2133,20 @@ mod tests {
         );
         let mut bytes = vec![0xef, 0xbb, 0xbf];
         bytes.extend(utf16.encode_utf16().flat_map(u16::to_le_bytes));
-        let result = parse_feed(&bytes, None);
-        assert!(
-            matches!(&result, Err(ParseError::Malformed(m)) if m.contains("encoding")),
-            "{result:?}"
+        // An attribute name holding `>` hid this declaration's encoding from the scan, while
+        // feed-rs switched to ISO-2022-JP, where `ESC $ B <! ESC ( B` is a character and not
+        // the markup the scan stopped at.
+        let declared = format!(
+            "<?xml a>b=\"1\" encoding=\"ISO-2022-JP\"?>{}",
+            feed(20_000).replace("<title>t</title>", "<title>t</title>\u{1b}$B<!\u{1b}(B")
         );
+        for (what, bytes) in [("UTF-16", bytes), ("declared", declared.into_bytes())] {
+            let result = parse_feed(&bytes, None);
+            assert!(
+                matches!(&result, Err(ParseError::Malformed(m)) if m.contains("encoding")),
+                "{what}: {result:?}"
+            );
+        }
     }
 
     #[test]
