@@ -1896,14 +1896,16 @@ mod tests {
     /// the first), and whether it decodes some of the text in another encoding than UTF-8 (the
     /// scan read the text as UTF-8, so nothing after that point was read by it).
     ///
-    /// Like feed-rs: an `NsReader` over a `DecodingReader` (which detects UTF-16 from the first
-    /// bytes, decodes a 64-byte prefix first and then 8 KiB chunks, so markup split across
-    /// those reads is tested too), empty elements expanded, closing names trimmed, text kept,
-    /// and the decoder switched at every declaration that names an encoding.
+    /// Like feed-rs: an `NsReader` over a `DecodingReader` over a `BufReader` of 8 KiB (the
+    /// decoder detects UTF-16 from the first bytes and reads a 64-byte prefix first, then what
+    /// the `BufReader` holds: markup split across those reads, at 64 bytes and every 8 KiB, is
+    /// tested too), empty elements expanded, closing names trimmed, text kept, and the decoder
+    /// switched at every declaration that names an encoding.
     fn quick_xml_read(text: &str) -> (usize, bool) {
         use quick_xml::encoding::DecodingReader;
         use quick_xml::events::Event;
-        let mut reader = quick_xml::NsReader::from_reader(DecodingReader::new(text.as_bytes()));
+        let source = std::io::BufReader::new(text.as_bytes());
+        let mut reader = quick_xml::NsReader::from_reader(DecodingReader::new(source));
         let config = reader.config_mut();
         config.expand_empty_elements = true;
         config.trim_markup_names_in_closing_tags = true;
@@ -2007,11 +2009,20 @@ mod tests {
             ..ProptestConfig::default()
         })]
         /// The differential campaign against quick-xml as feed-rs drives it (see
-        /// [`quick_xml_read`]): texts of markup pieces, random ASCII (NUL included) and
-        /// multi-byte characters, with runs of filler that move the markup across the reader's
-        /// 64-byte first read and, now and then, its 8 KiB reads.
+        /// [`quick_xml_read`]): texts opening a DOCTYPE's internal subset or not, then markup
+        /// pieces, random ASCII (NUL included) and multi-byte characters, with runs of filler
+        /// that move the markup across the reader's 64-byte first read and, now and then, its
+        /// 8 KiB reads.
         #[test]
         fn the_nesting_pre_pass_never_counts_less_than_quick_xml_reads_any_markup(
+            opener in prop_oneof![
+                Just(""),
+                Just("<!DOCTYPE r["),
+                Just("<!DOCTYPE r SYSTEM \"a]>\" ["),
+                Just("<?xml version=\"1.0\"?><!DOCTYPE r PUBLIC 'p' \"s\"["),
+                // The subset crosses the decoder's 64-byte first read.
+                Just("<!-- filler filler filler filler filler filler filler --><!DOCTYPE r["),
+            ],
             parts in proptest::collection::vec(prop_oneof![
                 12 => proptest::sample::select(XML_PIECES).prop_map(str::to_owned),
                 2 => proptest::char::range('\0', '\x7f').prop_map(String::from),
@@ -2020,7 +2031,7 @@ mod tests {
                 1 => proptest::strategy::Just("t".repeat(8150)),
             ], 0..48),
         ) {
-            let text: String = parts.concat();
+            let text = format!("{opener}{}", parts.concat());
             let (reached, switched) = quick_xml_read(&text);
             if switched {
                 // Whatever the limit, the text must be refused.
