@@ -97,6 +97,12 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed
                     "elements nested deeper than {MAX_XML_DEPTH} levels"
                 )));
             }
+            XmlScan::DtdCommentMayEndEarly => {
+                return Err(ParseError::Malformed(
+                    "a comment in the DOCTYPE holds '->', which the parser may take for its end"
+                        .into(),
+                ));
+            }
             XmlScan::SwitchesEncoding => {
                 return Err(ParseError::Malformed(
                     "the parser would read part of it in another encoding than UTF-8 (an XML \
@@ -270,7 +276,7 @@ impl Iterator for ReferenceStarts<'_> {
             } else if rest.starts_with(b"<?") {
                 self.next = find_bytes(b, at + 2, b"?>").map_or(b.len(), |e| e + 2);
             } else if rest.starts_with(b"<!") {
-                self.next = skip_bang(b, at).unwrap_or(b.len());
+                self.next = skip_bang(b, at, &mut false).unwrap_or(b.len());
             } else {
                 // A start or end tag; one whose quote never closes runs to the end, as the
                 // parser reads it.
@@ -835,6 +841,15 @@ enum XmlScan {
     /// without a BOM: what it reads then is none of the markup scanned (a UTF-8 BOM before
     /// UTF-16 markup decodes to such a text).
     SwitchesEncoding,
+    /// A comment in a DOCTYPE's internal subset holds `->` after anything but `-`. quick-xml's
+    /// DTD comment reader remembers only the last byte of each read it was given, so a read
+    /// ending in one `-` after another read ending in `-` counts as `--`, and a `>` opening the
+    /// next read ends the comment there, inside the comment the scan reads (its reads end 64
+    /// bytes and then every 8 KiB into the text, shifted by multi-byte characters). What
+    /// follows would then be read as markup the scan took for comment: 20,000 levels hidden
+    /// that way aborted the process. Where the reads fall is not known here, so such a comment
+    /// is refused; feeds have no internal subsets worth the risk.
+    DtdCommentMayEndEarly,
 }
 
 /// [`xml_nesting_exceeds`], saying why; with `bases`, also hands it every start tag (see
@@ -849,7 +864,14 @@ fn scan_xml(text: &str, limit: usize, mut bases: Option<&mut BaseScan>) -> XmlSc
     while let Some(p) = memchr::memchr(b'<', &b[i..]) {
         let lt = i + p;
         let next = match b.get(lt + 1) {
-            Some(b'!') => skip_bang(b, lt),
+            Some(b'!') => {
+                let mut early = false;
+                let end = skip_bang(b, lt, &mut early);
+                if early {
+                    return XmlScan::DtdCommentMayEndEarly;
+                }
+                end
+            }
             // `<?>` is a complete (empty) instruction to quick-xml: search from the `?`.
             Some(b'?') => {
                 let end = find_bytes(b, lt + 1, b"?>");
@@ -1157,8 +1179,9 @@ fn tag_end(b: &[u8], from: usize) -> Option<usize> {
 /// Where markup starting `<!` at `lt` ends (just after it): a comment, a CDATA section or a
 /// DOCTYPE, whose internal subset may hold declarations with quoted `>`, comments and
 /// instructions. `None` for anything else, and for markup that never ends: quick-xml stops with
-/// an error there.
-fn skip_bang(b: &[u8], lt: usize) -> Option<usize> {
+/// an error there. Sets `early` on a DTD comment quick-xml may end early (see
+/// [`XmlScan::DtdCommentMayEndEarly`]).
+fn skip_bang(b: &[u8], lt: usize, early: &mut bool) -> Option<usize> {
     match b.get(lt + 2)? {
         // quick-xml takes `<!-` as a comment and `<![` as CDATA and ends them at the first
         // `-->` or `]]>` after the opening.
@@ -1174,7 +1197,7 @@ fn skip_bang(b: &[u8], lt: usize) -> Option<usize> {
                 match b[p] {
                     b'>' => return Some(p + 1),
                     b'[' => {
-                        let after = skip_internal_subset(b, p + 1)?;
+                        let after = skip_internal_subset(b, p + 1, early)?;
                         return find_bytes(b, after, b">").map(|e| e + 1);
                     }
                     q => i = p + 1 + memchr::memchr(q, &b[p + 1..])? + 1,
@@ -1186,8 +1209,8 @@ fn skip_bang(b: &[u8], lt: usize) -> Option<usize> {
 }
 
 /// Skips a DOCTYPE's internal subset from just after its `[` to just after its `]`, as
-/// quick-xml's DTD reader does.
-fn skip_internal_subset(b: &[u8], from: usize) -> Option<usize> {
+/// quick-xml's DTD reader does; sets `early` on a comment it may end early.
+fn skip_internal_subset(b: &[u8], from: usize, early: &mut bool) -> Option<usize> {
     let mut i = from;
     loop {
         let p = i + memchr::memchr2(b']', b'<', b.get(i..)?)?;
@@ -1196,7 +1219,15 @@ fn skip_internal_subset(b: &[u8], from: usize) -> Option<usize> {
         }
         let rest = &b[p..];
         i = if rest.starts_with(b"<!--") {
-            find_bytes(b, p + 4, b"-->")? + 3
+            let end = find_bytes(b, p + 4, b"-->");
+            // A `-` ending one of quick-xml's reads, with `>` opening the next, may end the
+            // comment unless it follows another `-` (see `XmlScan::DtdCommentMayEndEarly`);
+            // that holds for an unclosed comment too.
+            let body = &b[p + 4..end.unwrap_or(b.len())];
+            if memchr::memmem::find_iter(body, b"->").any(|q| q > 0 && body[q - 1] != b'-') {
+                *early = true;
+            }
+            end? + 3
         } else if rest.starts_with(b"<?") {
             // Unlike the document's own, a DTD's `<?>` is no complete instruction: quick-xml's
             // DTD reader looks for the `?>` after the opening `<?`.
@@ -2050,11 +2081,26 @@ mod tests {
         }
     }
 
+    /// A DOCTYPE whose internal subset opens a comment holding `x-` at the end of quick-xml's
+    /// first read (64 bytes) and `x-` then `>` across the end of its second (8 KiB): quick-xml
+    /// ends the comment at that `>`, then the subset, and reads `hidden` as markup; the
+    /// comment's own end comes after it.
+    fn split_dtd_comment(hidden: &str) -> String {
+        let mut text = String::from("<!DOCTYPE rss[<!--");
+        text.extend(std::iter::repeat_n('x', 63 - text.len()));
+        text.push('-');
+        text.extend(std::iter::repeat_n('x', 8191 - text.len()));
+        text.push_str("->]>");
+        text.push_str(hidden);
+        text.push_str("-->]>");
+        text
+    }
+
     #[test]
     fn the_nesting_pre_pass_counts_elements_and_nothing_else() {
         let deep =
             |open: &str, close: &str, n: usize| format!("{}{}", open.repeat(n), close.repeat(n));
-        let cases: [(String, usize, bool); 17] = [
+        let cases: [(String, usize, bool); 18] = [
             (deep("<a>", "</a>", 3), 3, false),
             (deep("<a>", "</a>", 4), 3, true),
             // Siblings and self-closing elements add no depth.
@@ -2090,7 +2136,10 @@ mod tests {
             ("<\0?\0".into(), 8, true),
             // An attribute name holding `>` hid the encoding that feed-rs switches to.
             ("<?xml a>b=\"1\" encoding=\"sjis\"?>".into(), 8, true),
+            // A DTD comment holding `x->` may end there, where quick-xml's reads split the text.
+            (split_dtd_comment("<a><b>"), 1, true),
         ];
+        assert_eq!(quick_xml_depth(&split_dtd_comment("<a><b>")), 2);
         for (text, limit, exceeds) in cases {
             assert_eq!(
                 xml_nesting_exceeds(&text, limit),
@@ -2158,6 +2207,14 @@ mod tests {
                 "{what}: {result:?}"
             );
         }
+        // A comment in the internal subset that quick-xml ends early, where its reads split
+        // the text at `x-|>`, hid 20,000 levels behind the comment's real end.
+        let split = split_dtd_comment(&feed(20_000));
+        let result = parse_feed(split.as_bytes(), None);
+        assert!(
+            matches!(&result, Err(ParseError::Malformed(m)) if m.contains("DOCTYPE")),
+            "{result:?}"
+        );
     }
 
     #[test]
