@@ -2023,6 +2023,10 @@ mod tests {
         " SYSTEM \"x>y\"", " PUBLIC \"p\" 'x>y'", " SYSTEM", " PUBLIC", "é", "€", "\u{1f600}",
     ];
 
+    /// Marks a piece of the differential harness that aligns the next piece with the end of one
+    /// of quick-xml's reads (a private-use character: no piece holds it).
+    const ALIGN: char = '\u{e000}';
+
     /// How many texts the differential harness reads: a few hundred by default, so the suite
     /// stays fast; `TRADEFEED_XML_DIFF_CASES` sets more for a campaign (run it with
     /// `--release`).
@@ -2043,7 +2047,7 @@ mod tests {
         /// [`quick_xml_read`]): texts opening a DOCTYPE's internal subset or not, then markup
         /// pieces, random ASCII (NUL included) and multi-byte characters, with runs of filler
         /// that move the markup across the reader's 64-byte first read and, now and then, its
-        /// 8 KiB reads.
+        /// 8 KiB reads, and filler that puts the next piece right at the end of one of them.
         #[test]
         fn the_nesting_pre_pass_never_counts_less_than_quick_xml_reads_any_markup(
             opener in prop_oneof![
@@ -2060,9 +2064,25 @@ mod tests {
                 1 => any::<char>().prop_map(String::from),
                 1 => "t{0,70}",
                 1 => proptest::strategy::Just("t".repeat(8150)),
+                1 => (0..4usize).prop_map(|k| format!("{ALIGN}{k}")),
             ], 0..48),
         ) {
-            let text = format!("{opener}{}", parts.concat());
+            let mut text = String::from(opener);
+            for part in &parts {
+                match part.strip_prefix(ALIGN).and_then(|k| k.parse::<usize>().ok()) {
+                    // Filler up to `k` bytes before the end of one of quick-xml's reads (at 64
+                    // bytes, then every 8 KiB), so the next piece straddles it.
+                    Some(k) => {
+                        let end = if text.len() + k <= 64 {
+                            64
+                        } else {
+                            (text.len() + k).div_ceil(8192) * 8192
+                        };
+                        text.extend(std::iter::repeat_n('x', end - k - text.len()));
+                    }
+                    None => text.push_str(part),
+                }
+            }
             let (reached, switched) = quick_xml_read(&text);
             if switched {
                 // Whatever the limit, the text must be refused.
