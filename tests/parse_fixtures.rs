@@ -649,3 +649,39 @@ fn corpus_enclosures_and_media_rss_reach_the_entries() {
         }
     }
 }
+
+/// HTML in an item is text to the XML parser, so its nesting is no XML depth; every reader of
+/// it after the parse (the plain-text pass, the depth bound on stored HTML, the sanitizer that
+/// renders it, html5ever under it) must stay within the stack of a test thread (2 MiB) and
+/// finish, whatever the nesting: 100,000 levels of `div`, `b` and `table`, escaped in a
+/// description and in CDATA in `content:encoded`.
+#[test]
+fn html_nested_100000_deep_in_an_item_is_read_stored_bounded_and_rendered() {
+    for (open, close) in [
+        ("<div>", "</div>"),
+        ("<b>", "</b>"),
+        ("<table>", "</table>"),
+    ] {
+        let html = format!(
+            "{}Duties on steel{}",
+            open.repeat(100_000),
+            close.repeat(100_000)
+        );
+        let escaped = html.replace('<', "&lt;").replace('>', "&gt;");
+        let feed = format!(
+            "<rss version=\"2.0\" xmlns:content=\"http://purl.org/rss/1.0/modules/content/\">\
+             <channel><title>T</title><item><guid>d</guid><title>t</title>\
+             <description>{escaped}</description></item><item><guid>c</guid><title>t</title>\
+             <content:encoded><![CDATA[{html}]]></content:encoded></item></channel></rss>"
+        );
+        let feed = parse_feed(feed.as_bytes(), None).unwrap_or_else(|e| panic!("{open}: {e}"));
+        assert_eq!(feed.items.len(), 2, "{open}");
+        for entry in normalize_all(&feed, "https://t.example/") {
+            let entry = entry.unwrap_or_else(|e| panic!("{open}: {e:?}"));
+            assert!(entry.text.contains("Duties on steel"), "{open}");
+            // The stored HTML holds the first 100,000 characters, bounded in depth.
+            let rendered = sanitize_html(&entry.html, "https://t.example/");
+            assert!(rendered.len() < entry.html.len() + 64 * 16, "{open}");
+        }
+    }
+}
