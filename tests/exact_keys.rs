@@ -668,3 +668,87 @@ async fn an_item_renumbered_in_a_story_far_older_than_it_is_still_the_same_item(
     assert_eq!(rows[1].0, "guid:blog-1-renumbered", "{rows:?}");
     assert_eq!(rows[1].1, rows[0].1, "{rows:?}");
 }
+
+/// The page's key stays with the story of its newest item even when another outlet's older
+/// copy of that story pulls the story's first publication back: an older item of the same
+/// source, polled late, does not take the key (review hP M2: the key's owner was judged by the
+/// story's first publication time, which the copy had moved five days back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_item_polled_late_does_not_take_a_page_key_from_the_newest_items_story() {
+    let page = "http://127.0.0.1/updates/steel";
+    let newest = (
+        "host-3",
+        page,
+        "Steel quota talks resume in Geneva",
+        "Negotiators returned to Geneva to settle the steel quota dispute before the deadline.",
+        hours_ago(DAY),
+    );
+    let older = (
+        "host-2",
+        page,
+        "Ministers set a deadline for the steel quota dispute",
+        "Trade ministers agreed that the quota dispute must be settled within the month.",
+        hours_ago(3 * DAY),
+    );
+    let server = FeedServer::start().await;
+    let feed = |items: &[&(&str, &str, &str, &str, String)]| {
+        let items: Vec<(&str, &str, &str, &str, &str)> = items
+            .iter()
+            .map(|(g, l, t, x, d)| (*g, *l, *t, *x, d.as_str()))
+            .collect();
+        Resource::feed(rss("Host", &items))
+    };
+    server.put("host.xml", feed(&[&newest]));
+    // The wire's copy of the newest item, dated five days back, under its own link.
+    server.put(
+        "wire.xml",
+        Resource::feed(rss(
+            "Wire",
+            &[(
+                "wire-1",
+                "https://wire.example/steel-geneva",
+                newest.2,
+                newest.3,
+                &hours_ago(5 * DAY),
+            )],
+        )),
+    );
+    server.put(
+        "digest.xml",
+        Resource::feed(rss(
+            "Digest",
+            &[(
+                "digest-1",
+                page,
+                "All the steel quota updates",
+                "The host's page follows the steel quota talks as they happen.",
+                &hours_ago(1),
+            )],
+        )),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_of(dir.path(), &server, &["host", "wire", "digest"]);
+    fetch_in_order(&config, &["host", "wire"]).await;
+    // The host's item first, then the wire's copy (same title): stored in that order.
+    let newest_story = placed(dir.path())[0].0;
+    assert_eq!(placed(dir.path()).len(), 2);
+    assert_eq!(
+        placed(dir.path())[1].0,
+        newest_story,
+        "the wire's copy joined"
+    );
+    // The older post, polled late, then the digest linking the page.
+    server.put("host.xml", feed(&[&newest, &older]));
+    fetch_in_order(&config, &["host", "digest"]).await;
+    assert_ne!(
+        story_of(dir.path(), older.2),
+        newest_story,
+        "a story of its own"
+    );
+    assert_eq!(
+        story_of(dir.path(), "All the steel quota updates"),
+        newest_story,
+        "the page leads to its newest item: {:?}",
+        placed(dir.path())
+    );
+}
