@@ -1588,9 +1588,12 @@ fn join_by_headline(
 /// is now, never an older one (a backfilled old copy cannot pull the key back in time):
 /// - a headline or fingerprint key: the entry's time less its window; the entry was too new
 ///   to join the keyed story (see [`story_keys`]);
+/// - a URL key the entry could not join by (the keyed story holds another item of the
+///   entry's source): the entry's time, compared with the newest appearance of that URL
+///   (`url`) in the keyed story rather than with the story's first publication, which another
+///   outlet's older copy of the story can pull back (a late, older item of the source would
+///   then take the key from the newest): the URL leads to the newest item linking it;
 /// - any other key: `i64::MIN`, never taken over.
-///
-/// (A URL key the entry could not join by goes through [`store_url_key_for_newest`].)
 ///
 /// A key is added to the writer's filter whenever a row is written, taken over or not: a
 /// key taken over was in the filter already, and counting it again only reloads it sooner.
@@ -1600,47 +1603,20 @@ fn store_key(
     key: &[u8; 16],
     story_id: i64,
     take_over_before: i64,
+    url: Option<&str>,
 ) -> rusqlite::Result<()> {
     let stored = exec(
         tx,
         "INSERT INTO story_keys (key, story_id) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET story_id = excluded.story_id
           WHERE story_keys.story_id <> excluded.story_id
-            AND coalesce((SELECT published FROM stories WHERE id = story_keys.story_id),
+            AND coalesce(CASE WHEN ?4 IS NULL
+                              THEN (SELECT published FROM stories WHERE id = story_keys.story_id)
+                              ELSE (SELECT max(published) FROM entries
+                                     WHERE story_id = story_keys.story_id AND canonical_url = ?4)
+                         END,
                          -9223372036854775807) < ?3",
-        params![key, story_id, take_over_before],
-    )?;
-    if stored > 0
-        && let Some(filter) = poll.key_filter.as_deref_mut()
-    {
-        filter.insert(key);
-    }
-    Ok(())
-}
-
-/// Stores the URL key of an entry that could not join by it (the keyed story holds another
-/// item of the entry's source: see [`story_keys`]) for `story_id`, the story the entry is in,
-/// when the entry, published at `published`, is newer than every appearance of `url` in the
-/// keyed story: the URL leads to the newest item linking it. Compared with those appearances,
-/// not with the story's first publication, which another outlet's older copy of the story
-/// can pull back (a late, older item of the source would then take the key from the newest).
-fn store_url_key_for_newest(
-    tx: &Prepared<'_>,
-    poll: &mut PollContext<'_>,
-    key: &[u8; 16],
-    story_id: i64,
-    published: i64,
-    url: &str,
-) -> rusqlite::Result<()> {
-    let stored = exec(
-        tx,
-        "INSERT INTO story_keys (key, story_id) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET story_id = excluded.story_id
-          WHERE story_keys.story_id <> excluded.story_id
-            AND coalesce((SELECT max(published) FROM entries
-                           WHERE story_id = story_keys.story_id AND canonical_url = ?4),
-                         -9223372036854775807) < ?3",
-        params![key, story_id, published, url],
+        params![key, story_id, take_over_before, url],
     )?;
     if stored > 0
         && let Some(filter) = poll.key_filter.as_deref_mut()
@@ -1659,7 +1635,14 @@ fn store_headline_key(
     published: i64,
 ) -> rusqlite::Result<()> {
     let Some(key) = key else { return Ok(()) };
-    store_key(tx, poll, &key, story_id, published - HEADLINE_WINDOW_SECS)
+    store_key(
+        tx,
+        poll,
+        &key,
+        story_id,
+        published - HEADLINE_WINDOW_SECS,
+        None,
+    )
 }
 
 /// How an exact-duplicate key is stored: its 128-bit xxh3 hash, little-endian. Sixteen bytes
@@ -2065,17 +2048,12 @@ fn write_entry<'a>(
         ],
     )?;
     for &(key, kind) in &keys {
-        let take_over_before = match kind {
-            KeyKind::Url if url_refused => {
-                if let Some(url) = &e.canonical_url {
-                    store_url_key_for_newest(tx, poll, &key, story_id, published, url)?;
-                }
-                continue;
-            }
-            KeyKind::Url => i64::MIN,
-            KeyKind::Fingerprint => published - window,
+        let (take_over_before, url) = match kind {
+            KeyKind::Url if url_refused => (published, e.canonical_url.as_deref()),
+            KeyKind::Url => (i64::MIN, None),
+            KeyKind::Fingerprint => (published - window, None),
         };
-        store_key(tx, poll, &key, story_id, take_over_before)?;
+        store_key(tx, poll, &key, story_id, take_over_before, url)?;
     }
     store_headline_key(tx, poll, own_headline_key, story_id, published)?;
 
