@@ -322,8 +322,14 @@ fn normalize_media(raw: &Media, base_url: &str) -> Media {
             if media.enclosures.iter().any(|e| e.url == url) {
                 continue;
             }
+            // As titles and author names are: no bidirectional controls (a reader would show
+            // `\u{202e}3pm.exe` as "exe.mp3"), white space folded, cut.
             let title = enclosure.title.as_deref().map(|t| {
-                let mut title = t.split_whitespace().collect::<Vec<_>>().join(" ");
+                let mut title = t
+                    .replace(self::text::is_bidi_control, "")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 truncate_chars(&mut title, MAX_ENCLOSURE_TITLE_CHARS);
                 title
             });
@@ -1598,7 +1604,7 @@ mod tests {
             raw_enclosure("javascript:alert(1)", None),
             raw_enclosure(&long, None),
             Enclosure {
-                title: Some("  Show \n notes ".into()),
+                title: Some("  Show \u{2066} \n no\u{202e}tes\u{202c} ".into()),
                 length: Some(10),
                 duration: Some(3),
                 ..raw_enclosure("notes.pdf", Some("application/pdf"))
