@@ -2918,7 +2918,9 @@ mod tests {
             "a&amp;b \u{1F600}&amp;c <x t=\"&amp;\"/> \u{FFFD} é&amp;\n&amp;\u{FFFD}z&amp;"
         );
         // Every character the repairs kept is found where it was: where each text starts in
-        // the served text, and what it became in the repaired one.
+        // the served text, and what it became in the repaired one, in order (each is the
+        // first occurrence after the one before it, so each names one place).
+        let mut from = 0;
         for (served_at, kept, repaired_kept) in [
             (0, "a&", "a&amp;"),
             (2, "b ", "b "),
@@ -2936,11 +2938,20 @@ mod tests {
                 served[served_at..].starts_with(kept),
                 "{served_at} {kept:?}"
             );
-            let repaired_at = repaired
-                .match_indices(repaired_kept)
-                .map(|(at, _)| at)
-                .find(|&at| offset_before_repairs(served, at, true, true) == served_at);
-            assert!(repaired_at.is_some(), "{served_at} {kept:?}");
+            let repaired_at = from
+                + repaired[from..]
+                    .find(repaired_kept)
+                    .unwrap_or_else(|| panic!("{served_at} {repaired_kept:?}"));
+            assert_eq!(
+                offset_before_repairs(served, repaired_at, true, true),
+                served_at,
+                "{kept:?} at {repaired_at} in the repaired text"
+            );
+            from = repaired_at
+                + repaired[repaired_at..]
+                    .chars()
+                    .next()
+                    .map_or(1, char::len_utf8);
         }
         // An offset inside a replacement is the start of what it replaced.
         let emoji = repaired.find('\u{1F600}').unwrap();
