@@ -24,7 +24,7 @@ use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
 use crate::normalize::{
     NormalizeContext, is_earlier_hash_of, normalize_item, shared_identities, shared_identity,
 };
-use crate::parse::{ParseError, parse_feed};
+use crate::parse::{ParseError, parse_feed_for};
 use crate::scheduler::{Timing, backoff_delay, next_due, saturating_add_std};
 use crate::store::{
     EntryWrite, KnownEntries, PollHook, PollOutcome, PollRecord, PollResult, PollState, Store,
@@ -890,15 +890,18 @@ impl Ingestor {
             .and_then(|r| fetched_at.checked_sub_signed(r));
         let base_url = final_url.clone();
         // Parsing and normalizing are CPU work: keep them off the async threads.
-        let (items, skipped, normalized, passed_over, repairs) = self
+        let (items, skipped, normalized, passed_over, repairs, not_read) = self
             .cpu
             .run(move || {
-                let feed = parse_feed(&body, content_type.as_deref())
+                let feed = parse_feed_for(&body, content_type.as_deref(), max_items)
                     .map_err(|e| explain_page(e, &body, content_type.as_deref(), &base_url))?;
-                let items = feed.items.len();
+                // Items in the middle of a very long feed are not read (see `parse_feed_for`):
+                // listed, and skipped.
+                let not_read = feed.items_not_read;
+                let items = feed.items.len() + not_read;
                 let repairs = feed.repairs.join("; ");
                 let ctx = NormalizeContext::new(fetched_at, base_url);
-                let mut skipped = 0;
+                let mut skipped = not_read;
                 let mut entries: Vec<Entry> = Vec::with_capacity(items.min(max_items));
                 // Listed items not taken in, by identity and link: a tombstone of one is still
                 // needed.
@@ -945,7 +948,7 @@ impl Ingestor {
                         (e, other)
                     })
                     .collect();
-                Ok::<_, ParseError>((items, skipped, entries, passed_over, repairs))
+                Ok::<_, ParseError>((items, skipped, entries, passed_over, repairs, not_read))
             })
             .await
             .map_err(ParseError::Crashed)
@@ -954,9 +957,16 @@ impl Ingestor {
         if !repairs.is_empty() {
             info!(repairs = %repairs, "feed read after repairing malformed XML");
         }
+        if not_read > 0 {
+            info!(
+                items,
+                not_read, "feed lists more items than a poll reads: those in its middle left out"
+            );
+        }
 
-        // A read listing no item it can identify says nothing of the source's tombstones.
-        let listed_any = !normalized.is_empty() || !passed_over.is_empty();
+        // A read listing no item it can identify says nothing of the source's tombstones, and
+        // neither does one that left items unread: theirs would be taken for missed.
+        let listed_any = (!normalized.is_empty() || !passed_over.is_empty()) && not_read == 0;
         let (normalized, known) = self
             .identify(&source.name, normalized)
             .await

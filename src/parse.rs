@@ -76,43 +76,75 @@ const NO_ID: &str = "\u{0}tradefeed:no-id";
 /// `content_type` is the HTTP Content-Type header (its charset is honoured when the document
 /// declares none). Never panics: feed-rs panics are caught and returned as `ParseError::Crashed`.
 pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed, ParseError> {
+    parse_feed_for(bytes, content_type, 0)
+}
+
+/// Fewest items read at each end of a feed that lists more than twice as many (see
+/// [`parse_feed_for`]).
+pub const ITEMS_READ_AT_EACH_END_MIN: usize = 1_000;
+
+/// [`parse_feed`] for a caller that takes at most `taken` of the items, newest first.
+///
+/// A feed listing more than twice `taken.max(ITEMS_READ_AT_EACH_END_MIN)` items is read in
+/// part: only that many items at its start and as many at its end, where the newest are in a
+/// feed sorted either way. feed-rs builds every item it reads before any is looked at, about
+/// 1.5 KB each however small the item: a 10 MiB body of 160,000 two-line items cost 240 MB to
+/// parse and 390 MB in all, where the window holds a poll to a few MB.
+/// `ParsedFeed::items_not_read` counts the items left out.
+pub fn parse_feed_for(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    taken: usize,
+) -> Result<ParsedFeed, ParseError> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
         return Err(ParseError::NotAFeed(
             "gzip-compressed body (the transport did not decode it)".into(),
         ));
     }
     let text = decode_to_utf8(bytes, content_type);
-    let text = prepare_document(text)?;
+    // The document as the parser would read it whole: error positions are given in it.
+    let served = prepare_document(text)?;
+    let keep = taken.max(ITEMS_READ_AT_EACH_END_MIN);
     // JSON nesting is bounded by serde_json's recursion limit (128); XML's by this pre-pass,
     // which also collects the `xml:base` attributes around each entry's content when the
-    // document has any (one memmem over it otherwise).
+    // document has any (one memmem over it otherwise), and where the items start.
     let mut bases = None;
-    if !text.trim_start().starts_with('{') {
+    let cut = if served.trim_start().starts_with('{') {
+        json_item_cut(&served, keep)
+    } else {
         let mut scan =
-            memchr::memmem::find(text.as_bytes(), b"xml:base").map(|_| BaseScan::default());
-        match scan_xml(&text, MAX_XML_DEPTH, scan.as_mut()) {
-            XmlScan::Fits => {}
-            XmlScan::TooDeep => {
-                return Err(ParseError::Malformed(format!(
-                    "elements nested deeper than {MAX_XML_DEPTH} levels"
-                )));
-            }
-            XmlScan::DtdCommentMayEndEarly => {
-                return Err(ParseError::Malformed(
-                    "a comment in the DOCTYPE holds '->', which the parser may take for its end"
-                        .into(),
-                ));
-            }
-            XmlScan::SwitchesEncoding => {
-                return Err(ParseError::Malformed(
-                    "the parser would read part of it in another encoding than UTF-8 (an XML \
-                     declaration after the start naming one, or UTF-16 markup bytes at the start)"
-                        .into(),
-                ));
-            }
-        }
+            memchr::memmem::find(served.as_bytes(), b"xml:base").map(|_| BaseScan::default());
+        let mut items = ItemStarts::new(keep);
+        fits(scan_xml_collecting(
+            &served,
+            MAX_XML_DEPTH,
+            scan.as_mut(),
+            Some(&mut items),
+        ))?;
         bases = scan;
-    }
+        items.cut()
+    };
+    let text: Cow<'_, str> = match &cut {
+        Some(cut) => {
+            let mut kept = String::with_capacity(served.len() - cut.range.len());
+            kept.push_str(&served[..cut.range.start]);
+            kept.push_str(&served[cut.range.end..]);
+            // The bases of the entries left are collected again, in their new order; the
+            // scan of a document with whole elements taken out finds no new fault.
+            if bases.is_some() {
+                let mut scan = BaseScan::default();
+                fits(scan_xml(&kept, MAX_XML_DEPTH, Some(&mut scan)))?;
+                bases = Some(scan);
+            }
+            Cow::Owned(kept)
+        }
+        None => Cow::Borrowed(&served),
+    };
+    // Where byte `at` of `text` is in `served`.
+    let uncut = |at: usize| match &cut {
+        Some(cut) if at >= cut.range.start => at + cut.range.len(),
+        _ => at,
+    };
 
     // What had to be repaired for feed-rs to read the feed, for the log.
     let mut repairs = Vec::new();
@@ -160,15 +192,15 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed
                 repaired = Some(joined_text);
             }
             let Some(repaired) = repaired else {
-                return Err(located_error(err, &text, &text, |at| at));
+                return Err(located_error(err, &text, &served, uncut));
             };
             match run(&repaired)? {
                 Ok(feed) => feed,
                 // The repairs did not make the feed readable: what still stops the reader is
                 // reported, where it is in the feed as served (not in the repaired copy).
                 Err(retry) => {
-                    return Err(located_error(retry, &repaired, &text, |at| {
-                        offset_before_repairs(&text, at, escaped, joined)
+                    return Err(located_error(retry, &repaired, &served, |at| {
+                        uncut(offset_before_repairs(&text, at, escaped, joined))
                     }));
                 }
             }
@@ -182,7 +214,129 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedFeed
         .filter(|media| media.len() == feed.entries.len());
     let mut parsed = convert_feed(feed, bases, json_media);
     parsed.repairs = repairs;
+    parsed.items_not_read = cut.map_or(0, |cut| cut.left_out);
     Ok(parsed)
+}
+
+/// The part of a JSON Feed to leave out so that `keep` items remain at each end of its
+/// `items` (see [`parse_feed_for`]): from the first item past the first `keep` to the first of
+/// the last `keep`, commas included. One shallow read that keeps no item, only where the
+/// first `keep + 1` and the last `keep` start. `None` when there are no more than twice
+/// `keep`, or when the text is no JSON object with one `items` array (then feed-rs says why).
+fn json_item_cut(text: &str, keep: usize) -> Option<ItemCut> {
+    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde_json::value::RawValue;
+    use std::collections::VecDeque;
+    use std::fmt;
+
+    /// Where the items start: the count, the first `keep + 1` and the last `keep`.
+    struct Starts {
+        keep: usize,
+        count: usize,
+        first: Vec<usize>,
+        last: VecDeque<usize>,
+    }
+    struct Items<'t> {
+        text: &'t str,
+        keep: usize,
+    }
+    impl<'de> DeserializeSeed<'de> for Items<'_> {
+        type Value = Starts;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Starts, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Items<'_> {
+        type Value = Starts;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an array of items")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Starts, A::Error> {
+            let mut starts = Starts {
+                keep: self.keep,
+                count: 0,
+                first: Vec::new(),
+                last: VecDeque::new(),
+            };
+            let base = self.text.as_ptr() as usize;
+            while let Some(item) = seq.next_element::<&RawValue>()? {
+                // A borrowed raw value is a slice of the text itself.
+                let at = (item.get().as_ptr() as usize).wrapping_sub(base);
+                starts.count += 1;
+                if starts.first.len() <= starts.keep {
+                    starts.first.push(at);
+                    continue;
+                }
+                if starts.last.len() == starts.keep {
+                    starts.last.pop_front();
+                }
+                starts.last.push_back(at);
+            }
+            Ok(starts)
+        }
+    }
+    struct Top<'t> {
+        text: &'t str,
+        keep: usize,
+    }
+    impl<'de> Visitor<'de> for Top<'_> {
+        type Value = Option<Starts>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON Feed object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Starts>, A::Error> {
+            let mut items = None;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'_, str>>()? {
+                if key == "items" {
+                    if items.is_some() {
+                        return Ok(None);
+                    }
+                    items = Some(map.next_value_seed(Items {
+                        text: self.text,
+                        keep: self.keep,
+                    })?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(items)
+        }
+    }
+
+    // Each item is an object: a text with no more `{` than the window holds items is read
+    // whole without a second pass over it.
+    if keep == 0 || memchr::memchr_iter(b'{', text.as_bytes()).count() <= keep.saturating_mul(2) {
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let starts = serde::Deserializer::deserialize_map(&mut de, Top { text, keep }).ok()??;
+    if starts.count <= keep.saturating_mul(2) {
+        return None;
+    }
+    let from = *starts.first.get(keep)?;
+    let to = *starts.last.front()?;
+    (from < to && to <= text.len()).then(|| ItemCut {
+        range: from..to,
+        left_out: starts.count - 2 * keep,
+    })
+}
+
+/// What the nesting pre-pass found, as the error that stops the parse, if it does.
+fn fits(scan: XmlScan) -> Result<(), ParseError> {
+    match scan {
+        XmlScan::Fits => Ok(()),
+        XmlScan::TooDeep => Err(ParseError::Malformed(format!(
+            "elements nested deeper than {MAX_XML_DEPTH} levels"
+        ))),
+        XmlScan::DtdCommentMayEndEarly => Err(ParseError::Malformed(
+            "a comment in the DOCTYPE holds '->', which the parser may take for its end".into(),
+        )),
+        XmlScan::SwitchesEncoding => Err(ParseError::Malformed(
+            "the parser would read part of it in another encoding than UTF-8 (an XML \
+             declaration after the start naming one, or UTF-16 markup bytes at the start)"
+                .into(),
+        )),
+    }
 }
 
 /// Whether feed-rs stopped at an `&` with no `;` before the next `&` or `<` (quick-xml's
@@ -903,7 +1057,17 @@ enum XmlScan {
 
 /// [`xml_nesting_exceeds`], saying why; with `bases`, also hands it every start tag (see
 /// [`BaseScan`]).
-fn scan_xml(text: &str, limit: usize, mut bases: Option<&mut BaseScan>) -> XmlScan {
+fn scan_xml(text: &str, limit: usize, bases: Option<&mut BaseScan>) -> XmlScan {
+    scan_xml_collecting(text, limit, bases, None)
+}
+
+/// [`scan_xml`], also noting where the document's items start in `items` (see [`ItemStarts`]).
+fn scan_xml_collecting(
+    text: &str,
+    limit: usize,
+    mut bases: Option<&mut BaseScan>,
+    mut items: Option<&mut ItemStarts>,
+) -> XmlScan {
     let b = text.as_bytes();
     if b.starts_with(b"<\0?\0") || b.starts_with(b"\0<\0?") {
         return XmlScan::SwitchesEncoding;
@@ -945,12 +1109,18 @@ fn scan_xml(text: &str, limit: usize, mut bases: Option<&mut BaseScan>) -> XmlSc
                     if let Some(bases) = bases.as_deref_mut() {
                         bases.start(depth + 1, &text[lt + 1..e - 1]);
                     }
+                    if let Some(items) = items.as_deref_mut() {
+                        items.start(depth + 1, &b[lt + 1..e - 1], lt);
+                    }
                     Some(e + 1)
                 }
                 Some(e) => {
                     depth += 1;
                     if let Some(bases) = bases.as_deref_mut() {
                         bases.start(depth, &text[lt + 1..e]);
+                    }
+                    if let Some(items) = items.as_deref_mut() {
+                        items.start(depth, &b[lt + 1..e], lt);
                     }
                     Some(e + 1)
                 }
@@ -967,6 +1137,114 @@ fn scan_xml(text: &str, limit: usize, mut bases: Option<&mut BaseScan>) -> XmlSc
         }
     }
     XmlScan::Fits
+}
+
+/// Where the items of an XML feed start (RSS `<item>`, Atom `<entry>`: elements of those local
+/// names two or three levels down, as under `<rdf:RDF>`, `<feed>` or `<rss><channel>`), noted
+/// by [`scan_xml_collecting`] so that a feed listing a great many items can be read in part
+/// (see [`parse_feed_for`]). Only the first `keep + 1` starts and the last `keep` are kept, so a
+/// body of millions of `<item/>` costs no more than a few thousand.
+#[derive(Debug)]
+struct ItemStarts {
+    /// How many items to read at each end of the list.
+    keep: usize,
+    /// Items seen.
+    count: usize,
+    /// Start tags seen, each element's ordinal: which of two items share a parent.
+    opened: usize,
+    /// The ordinal of the element last opened at depths 1 and 2: the parents an item can have.
+    parents: [usize; 2],
+    /// The first `keep + 1` items.
+    first: Vec<ItemStart>,
+    /// The last `keep` items (a ring once full).
+    last: std::collections::VecDeque<ItemStart>,
+}
+
+/// One item's start tag.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ItemStart {
+    /// Offset of its `<`.
+    at: usize,
+    /// Its depth (the root is 1).
+    depth: usize,
+    /// Its parent's ordinal (see [`ItemStarts::opened`]).
+    parent: usize,
+}
+
+impl ItemStarts {
+    fn new(keep: usize) -> Self {
+        ItemStarts {
+            keep,
+            count: 0,
+            opened: 0,
+            parents: [0; 2],
+            first: Vec::new(),
+            last: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// A start tag at `depth` whose text between `<` and `>` (or `/>`) is `tag`, at offset `at`.
+    fn start(&mut self, depth: usize, tag: &[u8], at: usize) {
+        self.opened += 1;
+        if depth <= 2 {
+            self.parents[depth - 1] = self.opened;
+        }
+        if !(2..=3).contains(&depth) {
+            return;
+        }
+        let name_len = tag
+            .iter()
+            .position(|c| c.is_ascii_whitespace())
+            .unwrap_or(tag.len());
+        let name = &tag[..name_len];
+        let local = name.rsplit(|&c| c == b':').next().unwrap_or(name);
+        if local != b"item" && local != b"entry" {
+            return;
+        }
+        let start = ItemStart {
+            at,
+            depth,
+            parent: self.parents[depth - 2],
+        };
+        self.count += 1;
+        if self.first.len() <= self.keep {
+            self.first.push(start);
+            return;
+        }
+        if self.last.len() == self.keep {
+            self.last.pop_front();
+        }
+        self.last.push_back(start);
+    }
+
+    /// The part of the text to leave out so that `keep` items remain at each end: from the
+    /// first item past the first `keep` to the first of the last `keep`. `None` when the feed
+    /// lists no more than twice `keep`, or when those two items are not siblings (then the cut
+    /// would not leave a well-formed document).
+    fn cut(&self) -> Option<ItemCut> {
+        if self.count <= self.keep.saturating_mul(2) {
+            return None;
+        }
+        let from = *self.first.get(self.keep)?;
+        let to = if self.keep == 0 {
+            return None;
+        } else {
+            *self.last.front()?
+        };
+        (from.depth == to.depth && from.parent == to.parent && from.at < to.at).then(|| ItemCut {
+            range: from.at..to.at,
+            left_out: self.count - 2 * self.keep,
+        })
+    }
+}
+
+/// Items of a feed left out of the read (see [`parse_feed_for`]).
+#[derive(Debug, Clone, PartialEq)]
+struct ItemCut {
+    /// The bytes of the text left out.
+    range: Range<usize>,
+    /// The items among them.
+    left_out: usize,
 }
 
 /// The `xml:base` attributes of an Atom document's `<feed>`, and of each `<entry>` (in document
@@ -1454,6 +1732,7 @@ fn convert_feed(
             })
             .collect(),
         repairs: Vec::new(),
+        items_not_read: 0,
     }
 }
 
@@ -2249,6 +2528,202 @@ mod tests {
                      encoding=\"utf-8\"?><rss version=\"2.0\"><channel><title>T</title>\
                      <item><guid>g</guid><title>Duties on steel</title></item></channel></rss>";
         assert_eq!(parse_feed(twice.as_bytes(), None).unwrap().items.len(), 1);
+    }
+
+    /// The guids of a parse's items, in order.
+    fn guids(feed: &ParsedFeed) -> Vec<String> {
+        feed.items
+            .iter()
+            .map(|i| i.guid.clone().unwrap_or_default())
+            .collect()
+    }
+
+    /// `g0`, `g1`… for the items expected: the first and last `keep` of `n`.
+    fn ends(n: usize, keep: usize) -> Vec<String> {
+        (0..keep)
+            .chain(n - keep..n)
+            .map(|i| format!("g{i}"))
+            .collect()
+    }
+
+    /// A feed listing more than twice the window is read at its two ends, in every format:
+    /// RSS 2.0 (items under the channel), RSS 1.0 (beside it), Atom and JSON Feed, with the
+    /// count of those left out; one within the window is read whole.
+    #[test]
+    fn a_feed_of_more_items_than_twice_the_window_is_read_at_both_ends() {
+        let keep = ITEMS_READ_AT_EACH_END_MIN;
+        let rss2 = |n: usize| {
+            let items: String = (0..n)
+                .map(|i| format!("<item><guid>g{i}</guid><title>t{i}</title></item>\n"))
+                .collect();
+            format!(
+                "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>T</title>\
+                 <link>https://e.example/</link>{items}</channel></rss>"
+            )
+        };
+        let rss1 = |n: usize| {
+            let items: String = (0..n)
+                .map(|i| {
+                    format!(
+                        "<item rdf:about=\"https://e.example/{i}\"><title>t{i}</title>\
+                         <link>https://e.example/{i}</link><dc:identifier>g{i}</dc:identifier>\
+                         </item>"
+                    )
+                })
+                .collect();
+            format!(
+                "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" \
+                 xmlns=\"http://purl.org/rss/1.0/\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\">\
+                 <channel rdf:about=\"https://e.example/\"><title>T</title>\
+                 <link>https://e.example/</link></channel>{items}</rdf:RDF>"
+            )
+        };
+        let atom = |n: usize| {
+            let entries: String = (0..n)
+                .map(|i| format!("<atom:entry><atom:id>g{i}</atom:id><atom:title>t{i}</atom:title></atom:entry>"))
+                .collect();
+            format!(
+                "<atom:feed xmlns:atom=\"http://www.w3.org/2005/Atom\"><atom:title>T</atom:title>\
+                 <atom:id>f</atom:id>{entries}</atom:feed>"
+            )
+        };
+        let json = |n: usize| {
+            let items: Vec<String> = (0..n)
+                .map(|i| {
+                    format!("{{\"id\": \"g{i}\", \"title\": \"t{i}\", \"content_text\": \"x\"}}")
+                })
+                .collect();
+            format!(
+                "{{\"version\": \"https://jsonfeed.org/version/1.1\", \"items\": [{}], \
+                 \"title\": \"T\"}}",
+                items.join(",\n ")
+            )
+        };
+        for (format, doc) in [
+            ("RSS 2.0", &rss2 as &dyn Fn(usize) -> String),
+            ("RSS 1.0", &rss1),
+            ("Atom", &atom),
+            ("JSON Feed", &json),
+        ] {
+            let long = parse_feed(doc(2 * keep + 7).as_bytes(), None).unwrap();
+            assert_eq!(long.items_not_read, 7, "{format}");
+            if format == "RSS 1.0" {
+                // feed-rs has no guid for RSS 1.0: the items are told by their links.
+                let links: Vec<String> = long.items.iter().filter_map(|i| i.link.clone()).collect();
+                let want: Vec<String> = (0..keep)
+                    .chain(keep + 7..2 * keep + 7)
+                    .map(|i| format!("https://e.example/{i}"))
+                    .collect();
+                assert_eq!(links, want, "{format}");
+            } else {
+                assert_eq!(guids(&long), ends(2 * keep + 7, keep), "{format}");
+            }
+            assert_eq!(
+                long.title.as_deref(),
+                Some("T"),
+                "{format}: the head is read"
+            );
+            let whole = parse_feed(doc(2 * keep).as_bytes(), None).unwrap();
+            assert_eq!(
+                (whole.items.len(), whole.items_not_read),
+                (2 * keep, 0),
+                "{format}"
+            );
+            // A caller taking more widens the window to what it takes.
+            let wide = parse_feed_for(doc(2 * keep + 7).as_bytes(), None, keep + 4).unwrap();
+            assert_eq!(
+                (wide.items.len(), wide.items_not_read),
+                (2 * keep + 7, 0),
+                "{format}"
+            );
+        }
+    }
+
+    /// What the window goes by: items in comments, CDATA or deeper down are none; `<item/>`
+    /// is one; and items under two parents are read whole, as cutting between them would break
+    /// the document.
+    #[test]
+    fn the_window_counts_only_items_and_cuts_only_between_siblings() {
+        let keep = ITEMS_READ_AT_EACH_END_MIN;
+        let items = |n: usize, from: usize| -> String {
+            (from..from + n)
+                .map(|i| format!("<item><guid>g{i}</guid><title>t</title></item>"))
+                .collect()
+        };
+        let hidden = format!(
+            "<rss version=\"2.0\"><channel><title>T</title>{}<!-- {} --><x><![CDATA[{}]]></x>\
+             <image><item/></image>{}</channel></rss>",
+            items(keep, 0),
+            items(keep, 0),
+            items(keep, 0),
+            items(keep, keep),
+        );
+        let feed = parse_feed(hidden.as_bytes(), None).unwrap();
+        assert_eq!((feed.items.len(), feed.items_not_read), (2 * keep, 0));
+
+        let mut starts = ItemStarts::new(1);
+        let doc = "<rss><channel><item/><item></item><item/></channel></rss>";
+        assert_eq!(
+            scan_xml_collecting(doc, 8, None, Some(&mut starts)),
+            XmlScan::Fits
+        );
+        let cut = starts.cut().unwrap();
+        assert_eq!(cut.left_out, 1);
+        assert_eq!(&doc[cut.range], "<item></item>");
+
+        let two_channels = format!(
+            "<rss version=\"2.0\"><channel><title>T</title>{}</channel><channel>{}</channel></rss>",
+            items(keep + 500, 0),
+            items(keep + 500, keep + 500),
+        );
+        let mut starts = ItemStarts::new(keep);
+        assert_eq!(
+            scan_xml_collecting(&two_channels, 8, None, Some(&mut starts)),
+            XmlScan::Fits
+        );
+        assert_eq!(starts.count, 2 * keep + 1000);
+        assert_eq!(starts.cut(), None, "not siblings: read whole");
+    }
+
+    /// An Atom feed's `xml:base`s stay with their entries across the cut, and a fault after
+    /// the cut is reported where it is in the feed as served.
+    #[test]
+    fn bases_and_error_positions_survive_the_window() {
+        let keep = ITEMS_READ_AT_EACH_END_MIN;
+        let n = 2 * keep + 100;
+        let entries: String = (0..n)
+            .map(|i| {
+                format!(
+                    "<entry xml:base=\"https://e{i}.example/\"><id>g{i}</id><title>t</title>\
+                     <content type=\"html\">&lt;a href=\"p\"&gt;x&lt;/a&gt;</content></entry>\n"
+                )
+            })
+            .collect();
+        let doc = format!(
+            "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>T</title><id>f</id>\n{entries}</feed>"
+        );
+        let feed = parse_feed(doc.as_bytes(), None).unwrap();
+        assert_eq!(feed.items_not_read, 100);
+        for item in &feed.items {
+            let i: usize = item.guid.as_deref().unwrap()[1..].parse().unwrap();
+            assert_eq!(
+                item.xml_base.item,
+                [format!("https://e{i}.example/")],
+                "entry g{i}"
+            );
+        }
+        // A broken end tag in the last entry: line `n + 1` of the served feed.
+        let broken = doc.replacen(
+            &format!("<id>g{}</id><title>t</title>", n - 1),
+            &format!("<id>g{}</id><title>t</titel>", n - 1),
+            1,
+        );
+        match parse_feed(broken.as_bytes(), None) {
+            Err(ParseError::Malformed(message)) => {
+                assert!(message.contains(&format!("line {}", n + 1)), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
     use proptest::prelude::*;
 

@@ -466,7 +466,7 @@ async fn discover(cli: &Cli, url: &str, toml: bool) -> anyhow::Result<ExitCode> 
                 writeln!(
                     out,
                     "{url} is a feed{redirected}:{title} {} items; use it as the source's url",
-                    feed.items.len()
+                    feed.items.len() + feed.items_not_read
                 )?;
             }
             Ok(ExitCode::SUCCESS)

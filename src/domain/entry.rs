@@ -15,6 +15,9 @@ pub struct ParsedFeed {
     /// ampersand(s) escaped"), one phrase each; empty for a well-formed feed. Logged, so an
     /// operator can tell the publisher.
     pub repairs: Vec<String>,
+    /// Items the feed lists that were not read: those in the middle of a feed listing more
+    /// than the caller could take (see `parse::parse_feed_for`); 0 when every item was read.
+    pub items_not_read: usize,
 }
 
 /// One item exactly as the feed carried it (text may hold HTML and entities).

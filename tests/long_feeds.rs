@@ -1,0 +1,117 @@
+//! A feed listing far more items than a poll takes (an archive feed, or a hostile one of
+//! thousands of tiny items) is read at its two ends only (`parse::parse_feed_for`): the
+//! newest items are taken whichever way the feed is sorted, and the poll reports every item
+//! the feed lists, those left unread counted as skipped.
+
+mod common;
+
+use chrono::{Duration, Utc};
+use common::{FeedServer, Resource, fetch_pass, row_pairs, rss, write_config};
+use tradefeed::config::Config;
+
+/// Items listed, a poll's default cap (`max_items_per_poll`) and the window read at each end.
+const LISTED: usize = 3_000;
+const TAKEN: usize = 500;
+
+/// Item `i` of the archive: published `LISTED - i` minutes ago, so a higher number is newer.
+fn item(i: usize) -> (String, String, String, String, String) {
+    let published = Utc::now() - Duration::minutes((LISTED - i) as i64);
+    (
+        format!("notice-{i}"),
+        format!("https://ustr.example/notices/{i}"),
+        format!("Notice {i} of a tariff-rate quota allocation"),
+        format!("Allocation number {i} of the tariff-rate quota among supplying countries."),
+        published.to_rfc2822(),
+    )
+}
+
+fn rss_archive(order: impl Iterator<Item = usize>) -> Resource {
+    let items: Vec<_> = order.map(item).collect();
+    let borrowed: Vec<(&str, &str, &str, &str, &str)> = items
+        .iter()
+        .map(|(g, l, t, d, p)| (g.as_str(), l.as_str(), t.as_str(), d.as_str(), p.as_str()))
+        .collect();
+    Resource::feed(rss("Notices", &borrowed))
+}
+
+fn json_archive(order: impl Iterator<Item = usize>) -> Resource {
+    let items: Vec<serde_json::Value> = order
+        .map(|i| {
+            let (id, url, title, text, _) = item(i);
+            let published = Utc::now() - Duration::minutes((LISTED - i) as i64);
+            serde_json::json!({
+                "id": id, "url": url, "title": title, "content_text": text,
+                "date_published": published.to_rfc3339(),
+            })
+        })
+        .collect();
+    let feed = serde_json::json!({
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Notices",
+        "items": items,
+    });
+    let mut resource = Resource::feed(feed.to_string());
+    resource.content_type = "application/feed+json".into();
+    resource
+}
+
+/// The numbers of the stored items of `source`, ascending.
+fn stored(db: &std::path::Path, source: &str) -> Vec<usize> {
+    let rows: Vec<(String, String)> = row_pairs(
+        db,
+        &format!(
+            "SELECT e.identity, s.name FROM entries e JOIN sources s ON s.id = e.source_id
+              WHERE s.name = '{source}'"
+        ),
+    );
+    let mut numbers: Vec<usize> = rows
+        .iter()
+        .map(|(identity, _)| identity.rsplit('-').next().unwrap().parse().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    numbers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_feed_gives_its_newest_items_whichever_way_it_is_sorted() {
+    let server = FeedServer::start().await;
+    server.put("newest-first.xml", rss_archive((0..LISTED).rev()));
+    server.put("oldest-first.xml", rss_archive(0..LISTED));
+    server.put("oldest-first.json", json_archive(0..LISTED));
+    let dir = tempfile::tempdir().unwrap();
+    let sources = [
+        ("Newest first", server.url("newest-first.xml")),
+        ("Oldest first", server.url("oldest-first.xml")),
+        ("JSON", server.url("oldest-first.json")),
+    ];
+    let config = Config::load(&write_config(dir.path(), &sources, "")).unwrap();
+    let reports = fetch_pass(&config).await;
+    assert_eq!(reports.len(), 3);
+    let newest: Vec<usize> = (LISTED - TAKEN..LISTED).collect();
+    let db = dir.path().join("tradefeed.db");
+    for report in &reports {
+        assert_eq!(report.outcome, "ok", "{report:?}");
+        assert_eq!(
+            (report.items, report.new_entries, report.skipped),
+            (LISTED, TAKEN, LISTED - TAKEN),
+            "{}: every listed item is counted, the unread ones as skipped",
+            report.source
+        );
+        assert_eq!(
+            stored(&db, &report.source),
+            newest,
+            "{}: the newest {TAKEN}",
+            report.source
+        );
+    }
+
+    // The next poll of the same feeds takes nothing new and changes nothing.
+    let again = fetch_pass(&config).await;
+    for report in &again {
+        assert_eq!(
+            (report.new_entries, report.updated_entries),
+            (0, 0),
+            "{report:?}"
+        );
+    }
+}
