@@ -1447,9 +1447,10 @@ fn convert_feed(
             .entries
             .into_iter()
             .map(|e| {
-                let media = media_of(&e, json, json_media.next());
+                let (media, image_fallbacks) = media_of(&e, json, json_media.next());
                 let mut item = convert_entry(e, plain_is_text, bases.next().unwrap_or_default());
                 item.media = media;
+                item.image_fallbacks = image_fallbacks;
                 item
             })
             .collect(),
@@ -1531,6 +1532,7 @@ fn convert_entry(entry: model::Entry, plain_is_text: bool, xml_base: XmlBase) ->
         updated: entry.updated,
         xml_base,
         media: Media::default(),
+        image_fallbacks: Vec::new(),
     }
 }
 
@@ -1546,11 +1548,12 @@ const MAX_RAW_ENCLOSURES: usize = 2 * MAX_ENCLOSURES;
 /// (`MAX_MEDIA_URL_LEN`) to the resolved URL.
 const MAX_RAW_MEDIA_URL: usize = 8 * 1024;
 
-/// What feed-rs does not read of one JSON Feed item: its `image`, else `banner_image`, and the
+/// What feed-rs does not read of one JSON Feed item: its `image` and `banner_image`, and the
 /// `duration_in_seconds` of each attachment, in order.
 #[derive(Debug, Default)]
 struct JsonItemMedia {
     image: Option<String>,
+    banner_image: Option<String>,
     durations: Vec<Option<u64>>,
 }
 
@@ -1589,7 +1592,8 @@ fn json_item_media(text: &str) -> Option<Vec<JsonItemMedia>> {
         doc.items
             .into_iter()
             .map(|item| JsonItemMedia {
-                image: string(item.image).or_else(|| string(item.banner_image)),
+                image: string(item.image),
+                banner_image: string(item.banner_image),
                 durations: item.attachments.map(|a| a.0).unwrap_or_default(),
             })
             .collect(),
@@ -1745,7 +1749,16 @@ fn is_pixel(width: Option<u32>, height: Option<u32>) -> bool {
 /// Types go through [`media_type`]; a length or duration of 0 is none (hosts write it for
 /// "unknown");
 /// media sized as a tracking pixel are left out. No allocation for an item without media.
-fn media_of(entry: &model::Entry, json: bool, extra: Option<JsonItemMedia>) -> Media {
+///
+/// The lead image is the first of JSON Feed `image`, `banner_image`, the thumbnail and the
+/// first image enclosure that is read (not empty, not over [`MAX_RAW_MEDIA_URL`]); the others
+/// read come back beside the media, best first, for normalizing to fall back on when it
+/// refuses the one chosen ([`RawItem::image_fallbacks`]).
+fn media_of(
+    entry: &model::Entry,
+    json: bool,
+    extra: Option<JsonItemMedia>,
+) -> (Media, Vec<String>) {
     let mut media = Media::default();
     let push = |media: &mut Media, enclosure: Enclosure| {
         if media.enclosures.len() < MAX_RAW_ENCLOSURES
@@ -1756,9 +1769,9 @@ fn media_of(entry: &model::Entry, json: bool, extra: Option<JsonItemMedia>) -> M
             media.enclosures.push(enclosure);
         }
     };
-    let (image, mut durations) = match extra {
-        Some(extra) => (extra.image, extra.durations.into_iter()),
-        None => (None, Vec::new().into_iter()),
+    let (image, banner_image, mut durations) = match extra {
+        Some(extra) => (extra.image, extra.banner_image, extra.durations.into_iter()),
+        None => (None, None, Vec::new().into_iter()),
     };
     for link in &entry.links {
         let attachment = if json {
@@ -1827,18 +1840,31 @@ fn media_of(entry: &model::Entry, json: bool, extra: Option<JsonItemMedia>) -> M
                 .map(|t| t.image.uri.trim().to_owned());
         }
     }
-    media.image = image
+    // Each candidate is judged on its own: one refused (here for its length) leaves the next,
+    // where a refusal of the chosen one once left the item without a lead image.
+    let image_enclosure = || {
+        media
+            .enclosures
+            .iter()
+            .find(|e| e.is_image())
+            .map(|e| e.url.clone())
+    };
+    let mut candidates = [image, banner_image]
+        .into_iter()
+        .flatten()
         .map(|i| i.trim().to_owned())
-        .or(thumbnail)
-        .or_else(|| {
-            media
-                .enclosures
-                .iter()
-                .find(|e| e.is_image())
-                .map(|e| e.url.clone())
-        })
-        .filter(|i| i.len() <= MAX_RAW_MEDIA_URL);
-    media
+        .chain(thumbnail)
+        .chain(std::iter::once_with(image_enclosure).flatten())
+        .filter(|i| !i.is_empty() && i.len() <= MAX_RAW_MEDIA_URL);
+    let lead = candidates.next();
+    let mut fallbacks: Vec<String> = Vec::new();
+    for candidate in candidates {
+        if lead.as_ref() != Some(&candidate) && !fallbacks.contains(&candidate) {
+            fallbacks.push(candidate);
+        }
+    }
+    media.image = lead;
+    (media, fallbacks)
 }
 
 // ---------------------------------------------------------------------------------------------
