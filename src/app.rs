@@ -1095,6 +1095,11 @@ impl PollPermits {
 /// connections are still finishing. Shutdown stops them all ([`HttpServer::shutdown`]).
 struct HttpServer {
     router: axum::Router,
+    /// The limits each serve loop serves with.
+    limits: http::ServeLimits,
+    /// The connections every serve loop draws on: one cap across the listener in use and the
+    /// replaced ones still finishing, not one each (a move would double it while they drain).
+    slots: http::ConnectionSlots,
     /// The address accepted on now: what a reload's `[server] listen` is compared with (the
     /// previous config's may name another that could not be bound).
     addr: std::net::SocketAddr,
@@ -1107,11 +1112,25 @@ struct HttpServer {
 }
 
 impl HttpServer {
-    /// Serves `router` on `listener`, bound to `addr`.
+    /// Serves `router` on `listener`, bound to `addr`, with the daemon's limits.
     fn start(listener: TcpListener, addr: std::net::SocketAddr, router: axum::Router) -> Self {
+        let limits = http::ServeLimits::with_header_read_timeout(http::HEADER_READ_TIMEOUT);
+        HttpServer::start_limited(listener, addr, router, limits)
+    }
+
+    /// [`HttpServer::start`] with `limits`: `max_connections` is the cap of all its serve
+    /// loops together.
+    fn start_limited(
+        listener: TcpListener,
+        addr: std::net::SocketAddr,
+        router: axum::Router,
+        limits: http::ServeLimits,
+    ) -> Self {
         let all = CancellationToken::new();
         let server = HttpServer {
             router,
+            limits,
+            slots: http::ConnectionSlots::new(limits.max_connections),
             addr,
             current: all.child_token(),
             all,
@@ -1122,13 +1141,16 @@ impl HttpServer {
     }
 
     /// Runs a serve loop on `listener` until `stop` fires, then lets its open connections
-    /// finish (see [`http::serve`]). A panic in it is logged, not propagated.
+    /// finish (see [`http::serve_shared`]), within the server's one connection budget. A panic
+    /// in it is logged, not propagated.
     fn spawn(&self, listener: TcpListener, stop: CancellationToken) {
-        let serving = tokio::spawn(http::serve(
+        let serving = tokio::spawn(http::serve_shared(
             listener,
             self.router.clone(),
-            http::HEADER_READ_TIMEOUT,
+            self.limits,
+            self.slots.clone(),
             stop.cancelled_owned(),
+            || {},
         ));
         self.loops.spawn(async move {
             if let Err(e) = serving.await {
@@ -1500,6 +1522,101 @@ mod tests {
         server.shutdown(Duration::from_secs(5)).await;
         assert!(server.loops.is_empty(), "every serve loop ended");
         assert!(tokio::net::TcpStream::connect(new).await.is_err());
+    }
+
+    /// A router whose `/slow` answers once the test adds a permit to the semaphore returned,
+    /// telling the channel when it starts; the counter holds the most requests it ever had in
+    /// hand at once.
+    fn held_router() -> (
+        axum::Router,
+        mpsc::Receiver<()>,
+        Arc<Semaphore>,
+        Arc<std::sync::atomic::AtomicUsize>,
+    ) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (entered_tx, entered) = mpsc::channel::<()>(16);
+        let release = Arc::new(Semaphore::new(0));
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let router = {
+            let (release, most) = (Arc::clone(&release), Arc::clone(&most));
+            axum::Router::new().route(
+                "/slow",
+                axum::routing::get(move || {
+                    let (entered, release) = (entered_tx.clone(), Arc::clone(&release));
+                    let (now, most) = (Arc::clone(&now), Arc::clone(&most));
+                    async move {
+                        most.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                        let _ = entered.send(()).await;
+                        release.acquire().await.unwrap().forget();
+                        now.fetch_sub(1, Ordering::SeqCst);
+                        "finished\n"
+                    }
+                }),
+            )
+        };
+        (router, entered, release, most)
+    }
+
+    /// The connection cap is one budget across a move: while requests on the old listener
+    /// hold every slot, the new listener takes no connection (its clients wait in the
+    /// backlog), so the daemon never has more than the cap open; once they finish, the new
+    /// listener's clients are served. (Each loop had a cap of its own: twice the limit.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_moved_http_server_keeps_one_connection_cap_across_the_old_and_new_listener() {
+        use std::sync::atomic::Ordering;
+        const CAP: usize = 2;
+        let (router, mut entered, release, most) = held_router();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let old = listener.local_addr().unwrap();
+        let limits = http::ServeLimits {
+            header_read_timeout: Duration::from_secs(600),
+            max_connections: CAP,
+            close_grace: http::CLOSE_GRACE,
+            write_stall_timeout: http::WRITE_STALL_TIMEOUT,
+        };
+        let mut server = HttpServer::start_limited(listener, old, router, limits);
+        // A client each: reqwest's pool would otherwise reuse one connection.
+        let get = |addr: std::net::SocketAddr| {
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let answer = client.get(format!("http://{addr}/slow")).send().await?;
+                answer.text().await
+            })
+        };
+        let on_old: Vec<_> = (0..CAP).map(|_| get(old)).collect();
+        for _ in 0..CAP {
+            entered.recv().await.unwrap();
+        }
+
+        server.rebind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let new = server.addr;
+        let on_new: Vec<_> = (0..CAP).map(|_| get(new)).collect();
+        // Time for a loop with slots of its own to take them (and this test to fail); with
+        // one budget no wait is long enough, so nothing here depends on speed.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            entered.try_recv().is_err(),
+            "the new listener served while the old one's requests held the cap"
+        );
+        assert_eq!(most.load(Ordering::SeqCst), CAP);
+        assert_eq!(
+            server.slots.open(),
+            CAP,
+            "the old listener's connections hold the budget"
+        );
+
+        release.add_permits(2 * CAP);
+        for answer in on_old.into_iter().chain(on_new) {
+            assert_eq!(answer.await.unwrap().unwrap(), "finished\n");
+        }
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            CAP,
+            "never more than the cap at once"
+        );
+        server.shutdown(Duration::from_secs(5)).await;
+        assert!(server.loops.is_empty(), "every serve loop ended");
+        assert_eq!(server.slots.open(), 0);
     }
 
     #[test]
