@@ -26,6 +26,9 @@ use crate::store::{Access, PollBlocker, Store};
 const POLL_DRAIN: Duration = Duration::from_secs(4);
 /// How long open HTTP connections may take to finish after a shutdown request.
 const HTTP_DRAIN: Duration = Duration::from_secs(3);
+/// Longest a `[server] listen` move waits for the old serve loop to close its listener (it
+/// does so as soon as it runs; this only bounds a reload against a runtime gone wrong).
+const LISTENER_CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// Days of the fetch log (one line per poll) kept when the retention keeps more, or is off.
 pub const FETCH_LOG_DAYS: i64 = 30;
 
@@ -1105,6 +1108,8 @@ struct HttpServer {
     addr: std::net::SocketAddr,
     /// Stops the current listener's serve loop (a child of `all`).
     current: CancellationToken,
+    /// Fires once the current listener's serve loop has closed its listener.
+    current_closed: CancellationToken,
     /// Stops every serve loop: shutdown.
     all: CancellationToken,
     /// Every serve loop started, to wait for at shutdown.
@@ -1127,42 +1132,50 @@ impl HttpServer {
         limits: http::ServeLimits,
     ) -> Self {
         let all = CancellationToken::new();
-        let server = HttpServer {
+        let mut server = HttpServer {
             router,
             limits,
             slots: http::ConnectionSlots::new(limits.max_connections),
             addr,
             current: all.child_token(),
+            current_closed: CancellationToken::new(),
             all,
             loops: TaskTracker::new(),
         };
-        server.spawn(listener, server.current.clone());
+        server.current_closed = server.spawn(listener, server.current.clone());
         server
     }
 
     /// Runs a serve loop on `listener` until `stop` fires, then lets its open connections
     /// finish (see [`http::serve_shared`]), within the server's one connection budget. A panic
-    /// in it is logged, not propagated.
-    fn spawn(&self, listener: TcpListener, stop: CancellationToken) {
+    /// in it is logged, not propagated. Returns a token that fires once the loop has closed
+    /// `listener` (or ended otherwise).
+    fn spawn(&self, listener: TcpListener, stop: CancellationToken) -> CancellationToken {
+        let closed = CancellationToken::new();
+        let closing = closed.clone().drop_guard();
         let serving = tokio::spawn(http::serve_shared(
             listener,
             self.router.clone(),
             self.limits,
             self.slots.clone(),
             stop.cancelled_owned(),
-            || {},
+            move || drop(closing),
         ));
         self.loops.spawn(async move {
             if let Err(e) = serving.await {
                 error!(error = %e, "HTTP server task failed");
             }
         });
+        closed
     }
 
     /// Moves the server to `wanted`, as nginx and Caddy do on reload: binds it first and, once
-    /// bound, serves on it and stops accepting on the old listener, whose requests in flight
-    /// still finish. When the bind fails (the port taken, no permission) nothing changes: the
-    /// old listener keeps serving. Returns the address left, or the bind's error.
+    /// bound, serves on it and closes the old listener, whose requests in flight still finish.
+    /// Returns once the old listener is closed, so that a move straight back to the address
+    /// left binds it (the old loop closed it only when it next ran: a move back before then
+    /// found the address taken, by this daemon). When the bind fails (the port taken, no
+    /// permission) nothing changes: the old listener keeps serving. Returns the address left,
+    /// or the bind's error.
     async fn rebind(
         &mut self,
         wanted: std::net::SocketAddr,
@@ -1170,9 +1183,21 @@ impl HttpServer {
         let listener = TcpListener::bind(wanted).await?;
         let bound = listener.local_addr()?;
         let stop = self.all.child_token();
-        self.spawn(listener, stop.clone());
+        let closed = self.spawn(listener, stop.clone());
         // Only once the new listener is bound and served: no moment without one.
         std::mem::replace(&mut self.current, stop).cancel();
+        let old_closed = std::mem::replace(&mut self.current_closed, closed);
+        // The loop stops accepting at its next wake-up, before its connections drain: this
+        // waits for a task to be scheduled, not for any client.
+        if tokio::time::timeout(LISTENER_CLOSE_WAIT, old_closed.cancelled())
+            .await
+            .is_err()
+        {
+            warn!(
+                previous = %self.addr,
+                "the old HTTP listener was not closed in time after a [server] listen move"
+            );
+        }
         Ok(std::mem::replace(&mut self.addr, bound))
     }
 
@@ -1525,8 +1550,8 @@ mod tests {
     }
 
     /// A router whose `/slow` answers once the test adds a permit to the semaphore returned,
-    /// telling the channel when it starts; the counter holds the most requests it ever had in
-    /// hand at once.
+    /// telling the channel when it starts (the counter holds the most such requests it ever
+    /// had in hand at once), and whose `/fast` answers at once.
     fn held_router() -> (
         axum::Router,
         mpsc::Receiver<()>,
@@ -1539,20 +1564,25 @@ mod tests {
         let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let router = {
             let (release, most) = (Arc::clone(&release), Arc::clone(&most));
-            axum::Router::new().route(
-                "/slow",
-                axum::routing::get(move || {
-                    let (entered, release) = (entered_tx.clone(), Arc::clone(&release));
-                    let (now, most) = (Arc::clone(&now), Arc::clone(&most));
-                    async move {
-                        most.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
-                        let _ = entered.send(()).await;
-                        release.acquire().await.unwrap().forget();
-                        now.fetch_sub(1, Ordering::SeqCst);
-                        "finished\n"
-                    }
-                }),
-            )
+            axum::Router::new()
+                .route(
+                    "/slow",
+                    axum::routing::get(move || {
+                        let (entered, release) = (entered_tx.clone(), Arc::clone(&release));
+                        let (now, most) = (Arc::clone(&now), Arc::clone(&most));
+                        async move {
+                            most.fetch_max(
+                                now.fetch_add(1, Ordering::SeqCst) + 1,
+                                Ordering::SeqCst,
+                            );
+                            let _ = entered.send(()).await;
+                            release.acquire().await.unwrap().forget();
+                            now.fetch_sub(1, Ordering::SeqCst);
+                            "finished\n"
+                        }
+                    }),
+                )
+                .route("/fast", axum::routing::get(|| async { "fast\n" }))
         };
         (router, entered, release, most)
     }
@@ -1617,6 +1647,48 @@ mod tests {
         server.shutdown(Duration::from_secs(5)).await;
         assert!(server.loops.is_empty(), "every serve loop ended");
         assert_eq!(server.slots.open(), 0);
+    }
+
+    /// A move back to the address just left, at once, while a request on it is still being
+    /// answered: the address is bound again and serves, and the request finishes. One
+    /// thread, so the old loop runs only when this test awaits: it closed its listener when it
+    /// next ran, after `rebind` had returned, so a move back before then found the address
+    /// taken (a bind failure reported for an address the daemon itself held).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_move_back_to_the_address_just_left_serves_there_while_its_requests_finish() {
+        let (router, mut entered, release, _) = held_router();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let first = listener.local_addr().unwrap();
+        let mut server = HttpServer::start(listener, first, router);
+        let in_flight = tokio::spawn(async move {
+            let answer = reqwest::get(format!("http://{first}/slow")).await?;
+            answer.text().await
+        });
+        entered.recv().await.unwrap();
+
+        let left = server.rebind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        assert_eq!(left, first);
+        let second = server.addr;
+        let left = server
+            .rebind(first)
+            .await
+            .unwrap_or_else(|e| panic!("moving back to {first}: {e}"));
+        assert_eq!((left, server.addr), (second, first));
+        let fast = reqwest::get(format!("http://{first}/fast")).await.unwrap();
+        assert_eq!(fast.text().await.unwrap(), "fast\n");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while tokio::net::TcpStream::connect(second).await.is_ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{second} still accepts"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        release.add_permits(1);
+        assert_eq!(in_flight.await.unwrap().unwrap(), "finished\n");
+        server.shutdown(Duration::from_secs(5)).await;
+        assert!(server.loops.is_empty(), "every serve loop ended");
     }
 
     #[test]
