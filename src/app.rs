@@ -26,6 +26,9 @@ use crate::store::{Access, PollBlocker, Store};
 const POLL_DRAIN: Duration = Duration::from_secs(4);
 /// How long open HTTP connections may take to finish after a shutdown request.
 const HTTP_DRAIN: Duration = Duration::from_secs(3);
+/// Longest a `[server] listen` move waits for the old serve loop to close its listener (it
+/// does so as soon as it runs; this only bounds a reload against a runtime gone wrong).
+const LISTENER_CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// Days of the fetch log (one line per poll) kept when the retention keeps more, or is off.
 pub const FETCH_LOG_DAYS: i64 = 30;
 
@@ -1095,11 +1098,18 @@ impl PollPermits {
 /// connections are still finishing. Shutdown stops them all ([`HttpServer::shutdown`]).
 struct HttpServer {
     router: axum::Router,
+    /// The limits each serve loop serves with.
+    limits: http::ServeLimits,
+    /// The connections every serve loop draws on: one cap across the listener in use and the
+    /// replaced ones still finishing, not one each (a move would double it while they drain).
+    slots: http::ConnectionSlots,
     /// The address accepted on now: what a reload's `[server] listen` is compared with (the
     /// previous config's may name another that could not be bound).
     addr: std::net::SocketAddr,
     /// Stops the current listener's serve loop (a child of `all`).
     current: CancellationToken,
+    /// Fires once the current listener's serve loop has closed its listener.
+    current_closed: CancellationToken,
     /// Stops every serve loop: shutdown.
     all: CancellationToken,
     /// Every serve loop started, to wait for at shutdown.
@@ -1107,40 +1117,65 @@ struct HttpServer {
 }
 
 impl HttpServer {
-    /// Serves `router` on `listener`, bound to `addr`.
+    /// Serves `router` on `listener`, bound to `addr`, with the daemon's limits.
     fn start(listener: TcpListener, addr: std::net::SocketAddr, router: axum::Router) -> Self {
+        let limits = http::ServeLimits::with_header_read_timeout(http::HEADER_READ_TIMEOUT);
+        HttpServer::start_limited(listener, addr, router, limits)
+    }
+
+    /// [`HttpServer::start`] with `limits`: `max_connections` is the cap of all its serve
+    /// loops together.
+    fn start_limited(
+        listener: TcpListener,
+        addr: std::net::SocketAddr,
+        router: axum::Router,
+        limits: http::ServeLimits,
+    ) -> Self {
         let all = CancellationToken::new();
-        let server = HttpServer {
+        let mut server = HttpServer {
             router,
+            limits,
+            slots: http::ConnectionSlots::new(limits.max_connections),
             addr,
             current: all.child_token(),
+            current_closed: CancellationToken::new(),
             all,
             loops: TaskTracker::new(),
         };
-        server.spawn(listener, server.current.clone());
+        server.current_closed = server.spawn(listener, server.current.clone());
         server
     }
 
     /// Runs a serve loop on `listener` until `stop` fires, then lets its open connections
-    /// finish (see [`http::serve`]). A panic in it is logged, not propagated.
-    fn spawn(&self, listener: TcpListener, stop: CancellationToken) {
-        let serving = tokio::spawn(http::serve(
+    /// finish (see [`http::serve_shared`]), within the server's one connection budget. A panic
+    /// in it is logged, not propagated. Returns a token that fires once the loop has closed
+    /// `listener` (or ended otherwise).
+    fn spawn(&self, listener: TcpListener, stop: CancellationToken) -> CancellationToken {
+        let closed = CancellationToken::new();
+        let closing = closed.clone().drop_guard();
+        let serving = tokio::spawn(http::serve_shared(
             listener,
             self.router.clone(),
-            http::HEADER_READ_TIMEOUT,
+            self.limits,
+            self.slots.clone(),
             stop.cancelled_owned(),
+            move || drop(closing),
         ));
         self.loops.spawn(async move {
             if let Err(e) = serving.await {
                 error!(error = %e, "HTTP server task failed");
             }
         });
+        closed
     }
 
     /// Moves the server to `wanted`, as nginx and Caddy do on reload: binds it first and, once
-    /// bound, serves on it and stops accepting on the old listener, whose requests in flight
-    /// still finish. When the bind fails (the port taken, no permission) nothing changes: the
-    /// old listener keeps serving. Returns the address left, or the bind's error.
+    /// bound, serves on it and closes the old listener, whose requests in flight still finish.
+    /// Returns once the old listener is closed, so that a move straight back to the address
+    /// left binds it (the old loop closed it only when it next ran: a move back before then
+    /// found the address taken, by this daemon). When the bind fails (the port taken, no
+    /// permission) nothing changes: the old listener keeps serving. Returns the address left,
+    /// or the bind's error.
     async fn rebind(
         &mut self,
         wanted: std::net::SocketAddr,
@@ -1148,9 +1183,21 @@ impl HttpServer {
         let listener = TcpListener::bind(wanted).await?;
         let bound = listener.local_addr()?;
         let stop = self.all.child_token();
-        self.spawn(listener, stop.clone());
+        let closed = self.spawn(listener, stop.clone());
         // Only once the new listener is bound and served: no moment without one.
         std::mem::replace(&mut self.current, stop).cancel();
+        let old_closed = std::mem::replace(&mut self.current_closed, closed);
+        // The loop stops accepting at its next wake-up, before its connections drain: this
+        // waits for a task to be scheduled, not for any client.
+        if tokio::time::timeout(LISTENER_CLOSE_WAIT, old_closed.cancelled())
+            .await
+            .is_err()
+        {
+            warn!(
+                previous = %self.addr,
+                "the old HTTP listener was not closed in time after a [server] listen move"
+            );
+        }
         Ok(std::mem::replace(&mut self.addr, bound))
     }
 
@@ -1500,6 +1547,148 @@ mod tests {
         server.shutdown(Duration::from_secs(5)).await;
         assert!(server.loops.is_empty(), "every serve loop ended");
         assert!(tokio::net::TcpStream::connect(new).await.is_err());
+    }
+
+    /// A router whose `/slow` answers once the test adds a permit to the semaphore returned,
+    /// telling the channel when it starts (the counter holds the most such requests it ever
+    /// had in hand at once), and whose `/fast` answers at once.
+    fn held_router() -> (
+        axum::Router,
+        mpsc::Receiver<()>,
+        Arc<Semaphore>,
+        Arc<std::sync::atomic::AtomicUsize>,
+    ) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (entered_tx, entered) = mpsc::channel::<()>(16);
+        let release = Arc::new(Semaphore::new(0));
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let router = {
+            let (release, most) = (Arc::clone(&release), Arc::clone(&most));
+            axum::Router::new()
+                .route(
+                    "/slow",
+                    axum::routing::get(move || {
+                        let (entered, release) = (entered_tx.clone(), Arc::clone(&release));
+                        let (now, most) = (Arc::clone(&now), Arc::clone(&most));
+                        async move {
+                            most.fetch_max(
+                                now.fetch_add(1, Ordering::SeqCst) + 1,
+                                Ordering::SeqCst,
+                            );
+                            let _ = entered.send(()).await;
+                            release.acquire().await.unwrap().forget();
+                            now.fetch_sub(1, Ordering::SeqCst);
+                            "finished\n"
+                        }
+                    }),
+                )
+                .route("/fast", axum::routing::get(|| async { "fast\n" }))
+        };
+        (router, entered, release, most)
+    }
+
+    /// The connection cap is one budget across a move: while requests on the old listener
+    /// hold every slot, the new listener takes no connection (its clients wait in the
+    /// backlog), so the daemon never has more than the cap open; once they finish, the new
+    /// listener's clients are served. (Each loop had a cap of its own: twice the limit.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_moved_http_server_keeps_one_connection_cap_across_the_old_and_new_listener() {
+        use std::sync::atomic::Ordering;
+        const CAP: usize = 2;
+        let (router, mut entered, release, most) = held_router();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let old = listener.local_addr().unwrap();
+        let limits = http::ServeLimits {
+            header_read_timeout: Duration::from_secs(600),
+            max_connections: CAP,
+            close_grace: http::CLOSE_GRACE,
+            write_stall_timeout: http::WRITE_STALL_TIMEOUT,
+        };
+        let mut server = HttpServer::start_limited(listener, old, router, limits);
+        // A client each: reqwest's pool would otherwise reuse one connection.
+        let get = |addr: std::net::SocketAddr| {
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let answer = client.get(format!("http://{addr}/slow")).send().await?;
+                answer.text().await
+            })
+        };
+        let on_old: Vec<_> = (0..CAP).map(|_| get(old)).collect();
+        for _ in 0..CAP {
+            entered.recv().await.unwrap();
+        }
+
+        server.rebind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let new = server.addr;
+        let on_new: Vec<_> = (0..CAP).map(|_| get(new)).collect();
+        // Time for a loop with slots of its own to take them (and this test to fail); with
+        // one budget no wait is long enough, so nothing here depends on speed.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            entered.try_recv().is_err(),
+            "the new listener served while the old one's requests held the cap"
+        );
+        assert_eq!(most.load(Ordering::SeqCst), CAP);
+        assert_eq!(
+            server.slots.open(),
+            CAP,
+            "the old listener's connections hold the budget"
+        );
+
+        release.add_permits(2 * CAP);
+        for answer in on_old.into_iter().chain(on_new) {
+            assert_eq!(answer.await.unwrap().unwrap(), "finished\n");
+        }
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            CAP,
+            "never more than the cap at once"
+        );
+        server.shutdown(Duration::from_secs(5)).await;
+        assert!(server.loops.is_empty(), "every serve loop ended");
+        assert_eq!(server.slots.open(), 0);
+    }
+
+    /// A move back to the address just left, at once, while a request on it is still being
+    /// answered: the address is bound again and serves, and the request finishes. One
+    /// thread, so the old loop runs only when this test awaits: it closed its listener when it
+    /// next ran, after `rebind` had returned, so a move back before then found the address
+    /// taken (a bind failure reported for an address the daemon itself held).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_move_back_to_the_address_just_left_serves_there_while_its_requests_finish() {
+        let (router, mut entered, release, _) = held_router();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let first = listener.local_addr().unwrap();
+        let mut server = HttpServer::start(listener, first, router);
+        let in_flight = tokio::spawn(async move {
+            let answer = reqwest::get(format!("http://{first}/slow")).await?;
+            answer.text().await
+        });
+        entered.recv().await.unwrap();
+
+        let left = server.rebind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        assert_eq!(left, first);
+        let second = server.addr;
+        let left = server
+            .rebind(first)
+            .await
+            .unwrap_or_else(|e| panic!("moving back to {first}: {e}"));
+        assert_eq!((left, server.addr), (second, first));
+        let fast = reqwest::get(format!("http://{first}/fast")).await.unwrap();
+        assert_eq!(fast.text().await.unwrap(), "fast\n");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while tokio::net::TcpStream::connect(second).await.is_ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{second} still accepts"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        release.add_permits(1);
+        assert_eq!(in_flight.await.unwrap().unwrap(), "finished\n");
+        server.shutdown(Duration::from_secs(5)).await;
+        assert!(server.loops.is_empty(), "every serve loop ended");
     }
 
     #[test]

@@ -1725,9 +1725,10 @@ fn convert_feed(
             .entries
             .into_iter()
             .map(|e| {
-                let media = media_of(&e, json, json_media.next());
+                let (media, image_fallbacks) = media_of(&e, json, json_media.next());
                 let mut item = convert_entry(e, plain_is_text, bases.next().unwrap_or_default());
                 item.media = media;
+                item.image_fallbacks = image_fallbacks;
                 item
             })
             .collect(),
@@ -1810,6 +1811,7 @@ fn convert_entry(entry: model::Entry, plain_is_text: bool, xml_base: XmlBase) ->
         updated: entry.updated,
         xml_base,
         media: Media::default(),
+        image_fallbacks: Vec::new(),
     }
 }
 
@@ -1825,11 +1827,12 @@ const MAX_RAW_ENCLOSURES: usize = 2 * MAX_ENCLOSURES;
 /// (`MAX_MEDIA_URL_LEN`) to the resolved URL.
 const MAX_RAW_MEDIA_URL: usize = 8 * 1024;
 
-/// What feed-rs does not read of one JSON Feed item: its `image`, else `banner_image`, and the
+/// What feed-rs does not read of one JSON Feed item: its `image` and `banner_image`, and the
 /// `duration_in_seconds` of each attachment, in order.
 #[derive(Debug, Default)]
 struct JsonItemMedia {
     image: Option<String>,
+    banner_image: Option<String>,
     durations: Vec<Option<u64>>,
 }
 
@@ -1868,7 +1871,8 @@ fn json_item_media(text: &str) -> Option<Vec<JsonItemMedia>> {
         doc.items
             .into_iter()
             .map(|item| JsonItemMedia {
-                image: string(item.image).or_else(|| string(item.banner_image)),
+                image: string(item.image),
+                banner_image: string(item.banner_image),
                 durations: item.attachments.map(|a| a.0).unwrap_or_default(),
             })
             .collect(),
@@ -2024,7 +2028,16 @@ fn is_pixel(width: Option<u32>, height: Option<u32>) -> bool {
 /// Types go through [`media_type`]; a length or duration of 0 is none (hosts write it for
 /// "unknown");
 /// media sized as a tracking pixel are left out. No allocation for an item without media.
-fn media_of(entry: &model::Entry, json: bool, extra: Option<JsonItemMedia>) -> Media {
+///
+/// The lead image is the first of JSON Feed `image`, `banner_image`, the thumbnail and the
+/// first image enclosure that is read (not empty, not over [`MAX_RAW_MEDIA_URL`]); the others
+/// read come back beside the media, best first, for normalizing to fall back on when it
+/// refuses the one chosen ([`RawItem::image_fallbacks`]).
+fn media_of(
+    entry: &model::Entry,
+    json: bool,
+    extra: Option<JsonItemMedia>,
+) -> (Media, Vec<String>) {
     let mut media = Media::default();
     let push = |media: &mut Media, enclosure: Enclosure| {
         if media.enclosures.len() < MAX_RAW_ENCLOSURES
@@ -2035,9 +2048,9 @@ fn media_of(entry: &model::Entry, json: bool, extra: Option<JsonItemMedia>) -> M
             media.enclosures.push(enclosure);
         }
     };
-    let (image, mut durations) = match extra {
-        Some(extra) => (extra.image, extra.durations.into_iter()),
-        None => (None, Vec::new().into_iter()),
+    let (image, banner_image, mut durations) = match extra {
+        Some(extra) => (extra.image, extra.banner_image, extra.durations.into_iter()),
+        None => (None, None, Vec::new().into_iter()),
     };
     for link in &entry.links {
         let attachment = if json {
@@ -2106,18 +2119,31 @@ fn media_of(entry: &model::Entry, json: bool, extra: Option<JsonItemMedia>) -> M
                 .map(|t| t.image.uri.trim().to_owned());
         }
     }
-    media.image = image
+    // Each candidate is judged on its own: one refused (here for its length) leaves the next,
+    // where a refusal of the chosen one once left the item without a lead image.
+    let image_enclosure = || {
+        media
+            .enclosures
+            .iter()
+            .find(|e| e.is_image())
+            .map(|e| e.url.clone())
+    };
+    let mut candidates = [image, banner_image]
+        .into_iter()
+        .flatten()
         .map(|i| i.trim().to_owned())
-        .or(thumbnail)
-        .or_else(|| {
-            media
-                .enclosures
-                .iter()
-                .find(|e| e.is_image())
-                .map(|e| e.url.clone())
-        })
-        .filter(|i| i.len() <= MAX_RAW_MEDIA_URL);
-    media
+        .chain(thumbnail)
+        .chain(std::iter::once_with(image_enclosure).flatten())
+        .filter(|i| !i.is_empty() && i.len() <= MAX_RAW_MEDIA_URL);
+    let lead = candidates.next();
+    let mut fallbacks: Vec<String> = Vec::new();
+    for candidate in candidates {
+        if lead.as_ref() != Some(&candidate) && !fallbacks.contains(&candidate) {
+            fallbacks.push(candidate);
+        }
+    }
+    media.image = lead;
+    (media, fallbacks)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2133,7 +2159,8 @@ fn media_of(entry: &model::Entry, json: bool, extra: Option<JsonItemMedia>) -> M
 /// two-digit years, an offset or zone glued to the time as in `10:00:00+0100` or
 /// `10:00:00.000Z`), the obsolete RFC 850 form (`Saturday, 28-Nov-26 10:00:00 GMT`; a
 /// two-digit year more than 50 years ahead is in the past century), and Unix epoch seconds or milliseconds. An unknown zone name counts as
-/// UTC. `None` when no date is recognisable.
+/// UTC. Hour 24 (`24:00[:00]`, ISO 8601's end of a day) is the next day's midnight in every
+/// form. `None` when no date is recognisable.
 pub fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
     let s = raw.trim();
     if s.is_empty() {
@@ -2217,7 +2244,7 @@ fn parse_rfc850(s: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         return None;
     }
     let at = |year: i32| {
-        let naive = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(h, m, sec.min(59))?;
+        let naive = at_clock_time(NaiveDate::from_ymd_opt(year, month, day)?, h, m, sec)?;
         FixedOffset::east_opt(offset)?
             .from_local_datetime(&naive)
             .single()
@@ -2252,13 +2279,48 @@ fn parse_iso_lenient(s: &str) -> Option<DateTime<Utc>> {
             .collect();
         NaiveDateTime::parse_from_str(&normalized, "%Y-%m-%dT%H:%M:%S%.f")
             .or_else(|_| NaiveDateTime::parse_from_str(&normalized, "%Y-%m-%dT%H:%M"))
-            .ok()?
+            .ok()
+            .or_else(|| iso_end_of_day(&normalized))?
     };
     let offset = FixedOffset::east_opt(offset)?;
     offset
         .from_local_datetime(&naive)
         .single()
         .map(|dt| dt.to_utc())
+}
+
+/// ISO 8601's end of a day, `YYYY-MM-DDT24:00`, `T24:00:00` or `T24:00:00.000` (the local
+/// part, offset split off): the next day's midnight, the instant it denotes (ISO 8601:2004
+/// §4.2.3; chrono reads no hour 24). `T24:30` and the like are none.
+fn iso_end_of_day(s: &str) -> Option<NaiveDateTime> {
+    let (date, time) = s.split_once('T')?;
+    let rest = time.strip_prefix("24:00")?;
+    let zero = rest.is_empty()
+        || rest.strip_prefix(":00").is_some_and(|rest| {
+            rest.is_empty()
+                || rest
+                    .strip_prefix('.')
+                    .is_some_and(|f| !f.is_empty() && f.bytes().all(|b| b == b'0'))
+        });
+    if !zero {
+        return None;
+    }
+    let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    at_clock_time(date, 24, 0, 0)
+}
+
+/// `date` at the clock time `h:m:sec` (a leap second, `:60`, read as `:59`). Hour 24 is the
+/// end of the day as ISO 8601 writes it (`24:00`, `24:00:00`): the next day's midnight, not
+/// this day's start (which dated such an item a day early); with minutes or seconds other
+/// than zero (`24:30`) it is no time.
+fn at_clock_time(date: NaiveDate, h: u32, m: u32, sec: u32) -> Option<NaiveDateTime> {
+    if h == 24 {
+        return (m == 0 && sec == 0)
+            .then(|| date.succ_opt())
+            .flatten()
+            .map(|next| next.and_time(NaiveTime::MIN));
+    }
+    date.and_hms_opt(h, m, sec.min(59))
 }
 
 /// Splits an ISO timestamp into its local part and its UTC offset in seconds.
@@ -2452,12 +2514,8 @@ fn parse_rfc2822_lenient(s: &str) -> Option<DateTime<Utc>> {
         Some(false) if h == 12 => h = 0,
         _ => {}
     }
-    // "24:00" for midnight happens; read it as the start of the day, as feed-rs does.
-    if h == 24 {
-        h = 0;
-    }
     let date = NaiveDate::from_ymd_opt(year?, month?, day?)?;
-    let naive = date.and_hms_opt(h, m, sec.min(59))?;
+    let naive = at_clock_time(date, h, m, sec)?;
     FixedOffset::east_opt(offset.unwrap_or(0))?
         .from_local_datetime(&naive)
         .single()
@@ -3572,6 +3630,59 @@ mod tests {
             "Saturday, 28-Nov-26 10:00:00 am",
         ] {
             assert_eq!(parse_timestamp(input), None, "input {input:?}");
+        }
+    }
+
+    /// ISO 8601 writes the end of a day as `24:00`: the next day's midnight. It was read as
+    /// the day's start (RFC 2822 forms), dating the item a day early, or not at all (ISO
+    /// forms). Only `24:00` itself: `24:30` is no time.
+    #[test]
+    fn hour_24_is_the_next_day_s_midnight_in_every_date_form() {
+        let cases = [
+            ("2026-11-27T24:00:00Z", "2026-11-28T00:00:00Z"),
+            ("2026-11-27T24:00Z", "2026-11-28T00:00:00Z"),
+            ("2026-11-27T24:00:00.000Z", "2026-11-28T00:00:00Z"),
+            ("2026-11-27T24:00:00+01:00", "2026-11-27T23:00:00Z"),
+            ("2026-11-27 24:00:00", "2026-11-28T00:00:00Z"),
+            ("2026-11-27T24:00:00 CET", "2026-11-27T23:00:00Z"),
+            ("2026-12-31T24:00:00Z", "2027-01-01T00:00:00Z"),
+            ("2026/11/27 24:00", "2026-11-28T00:00:00Z"),
+            ("Fri, 27 Nov 2026 24:00:00 GMT", "2026-11-28T00:00:00Z"),
+            ("Fri, 27 Nov 2026 24:00 +0100", "2026-11-27T23:00:00Z"),
+            ("Thu, 31 Dec 2026 24:00:00 +0000", "2027-01-01T00:00:00Z"),
+            ("Sat, 28 Feb 2026 24:00:00 GMT", "2026-03-01T00:00:00Z"),
+            ("Saturday, 28-Nov-26 24:00:00 GMT", "2026-11-29T00:00:00Z"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                parse_timestamp(input),
+                Some(utc(expected)),
+                "input {input:?}"
+            );
+        }
+        for input in [
+            "2026-11-27T24:30:00Z",
+            "2026-11-27T24:00:01Z",
+            "2026-11-27T24:00:00.5Z",
+            "2026-11-27T24:01",
+            "Fri, 27 Nov 2026 24:30:00 GMT",
+            "Fri, 27 Nov 2026 24:00:30 GMT",
+            "Fri, 27 Nov 2026 25:00:00 GMT",
+            "Saturday, 28-Nov-26 24:01:00 GMT",
+        ] {
+            assert_eq!(parse_timestamp(input), None, "input {input:?}");
+        }
+        // Through the parser, as a feed's item dates reach it.
+        let rss = br#"<rss version="2.0"><channel><title>T</title>
+            <item><guid>a</guid><title>A</title><pubDate>Fri, 27 Nov 2026 24:00:00 GMT</pubDate></item>
+            </channel></rss>"#;
+        let atom = br#"<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><id>f</id>
+            <entry><id>a</id><title>A</title><updated>2026-11-27T24:00:00Z</updated></entry>
+            </feed>"#;
+        for feed in [&rss[..], &atom[..]] {
+            let item = &parse_feed(feed, None).unwrap().items[0];
+            let date = item.published.or(item.updated);
+            assert_eq!(date, Some(utc("2026-11-28T00:00:00Z")), "{item:?}");
         }
     }
 

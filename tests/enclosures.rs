@@ -447,3 +447,103 @@ async fn campaign_stamps_on_link_and_enclosure_or_a_new_length_are_no_edit() {
         "another type"
     );
 }
+
+/// A lead image that is refused, for whatever reason (a URL too long to keep or to read, not
+/// http(s)), gives way to the next the item offers: JSON Feed `banner_image`, an image
+/// attachment, a Media RSS image beside an over-long thumbnail. The refusal of the preferred
+/// image once left the item with none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_lead_image_gives_way_to_the_item_s_next_one() {
+    // Over the 2,048 bytes kept; over the 8 KiB read at all.
+    let too_long_to_keep = format!("https://img.example/{}.jpg", "a".repeat(3_000));
+    let too_long_to_read = format!("https://img.example/{}.jpg", "b".repeat(9_000));
+    let json = serde_json::json!({
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Briefing",
+        "items": [
+            {
+                "id": "b-1", "url": "https://brief.example/1",
+                "title": "Vietnam raises duties on imported steel coil",
+                "content_text": "Hanoi raised its duties on hot-rolled coil from three suppliers.",
+                "date_published": "2026-11-10T07:00:00Z",
+                "image": too_long_to_keep,
+                "banner_image": "https://img.example/coil-banner.jpg"
+            },
+            {
+                "id": "b-2", "url": "https://brief.example/2",
+                "title": "Chile signs a fruit export accord with India",
+                "content_text": "Cherries and grapes enter India at lower rates from March.",
+                "date_published": "2026-11-10T06:00:00Z",
+                "image": too_long_to_read,
+                "banner_image": "https://img.example/fruit-banner.jpg"
+            },
+            {
+                "id": "b-3", "url": "https://brief.example/3",
+                "title": "Kenya lowers tariffs on solar panels",
+                "content_text": "Nairobi cut the import tariff on photovoltaic modules to zero.",
+                "date_published": "2026-11-10T05:00:00Z",
+                "image": "data:image/png;base64,iVBORw0KGgo=",
+                "attachments": [
+                    {"url": "https://img.example/solar.jpg", "mime_type": "image/jpeg"}
+                ]
+            }
+        ]
+    });
+    let rss = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/">
+<channel><title>TV</title><link>https://tv.example/</link><description>d</description>
+  <item><guid>v-2</guid><title>Egypt suspends wheat import tenders</title>
+    <link>https://tv.example/v2</link>
+    <description>The state buyer suspended its tenders until the spring.</description>
+    <pubDate>Tue, 10 Nov 2026 04:00:00 GMT</pubDate>
+    <media:content url="https://tv.example/v2.jpg" type="image/jpeg"/>
+    <media:thumbnail url="{too_long_to_keep}" width="320" height="180"/>
+  </item>
+</channel></rss>"#
+    );
+    let server = FeedServer::start().await;
+    server.put(
+        "brief.json",
+        typed(json.to_string(), "application/feed+json"),
+    );
+    server.put("tv.rss", typed(rss, "application/rss+xml"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &[
+            ("Brief", server.url("brief.json")),
+            ("TV", server.url("tv.rss")),
+        ],
+        "",
+    );
+    let config = Config::load(&path).unwrap();
+    let reports = fetch_pass(&config).await;
+    assert_eq!(
+        reports.iter().map(|r| r.new_stories).sum::<usize>(),
+        4,
+        "{reports:?}"
+    );
+    let [_, _, json] = served(config).await;
+    let items = json_items(&json);
+    for (title, image) in [
+        (
+            "Vietnam raises duties on imported steel coil",
+            "https://img.example/coil-banner.jpg",
+        ),
+        (
+            "Chile signs a fruit export accord with India",
+            "https://img.example/fruit-banner.jpg",
+        ),
+        (
+            "Kenya lowers tariffs on solar panels",
+            "https://img.example/solar.jpg",
+        ),
+        (
+            "Egypt suspends wheat import tenders",
+            "https://tv.example/v2.jpg",
+        ),
+    ] {
+        assert_eq!(items[title]["image"], image, "{title}: {:#}", items[title]);
+    }
+}

@@ -395,6 +395,55 @@ async fn a_reload_that_changes_listen_serves_on_the_new_address_and_health_finds
     refused_within(&new, Duration::from_secs(5)).await;
 }
 
+/// A reload that moves `[server] listen` back to the address just left, seconds after the
+/// move (while the old listener's requests could still be finishing: each connection has
+/// 10 s), serves there again: the daemon reports no bind failure for an address it held
+/// itself, neither on the status page nor in `tradefeed_listen_bind_failed`, and the address
+/// it moved away from refuses connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_moving_listen_back_to_the_address_just_left_serves_there_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, port) = common::write_config_on_free_port(dir.path(), &[], "");
+    let config = tradefeed::config::Config::load(&path).unwrap();
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let handle = tokio::spawn(tradefeed::app::run(config, listener, cancel.clone()));
+    let first = format!("127.0.0.1:{port}");
+    answers_within(&format!("http://{first}/healthz"), Duration::from_secs(10)).await;
+    let text = std::fs::read_to_string(&path).unwrap();
+    let listening = |addr: &str| {
+        common::replaced(
+            &text,
+            &format!("listen = \"{first}\""),
+            &format!("listen = \"{addr}\""),
+        )
+    };
+
+    let second = format!("127.0.0.1:{}", common::free_port());
+    std::fs::write(&path, listening(&second)).unwrap();
+    // The watcher looks every 2 s and lets an edit settle for 0.5 s.
+    answers_within(&format!("http://{second}/healthz"), Duration::from_secs(15)).await;
+    std::fs::write(&path, listening(&first)).unwrap();
+    answers_within(&format!("http://{first}/healthz"), Duration::from_secs(15)).await;
+    refused_within(&second, Duration::from_secs(5)).await;
+
+    let (status, page) = common::get_text(&format!("http://{first}/")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        !page.contains("Not serving where the config says"),
+        "{page}"
+    );
+    let (_, metrics) = common::get_text(&format!("http://{first}/metrics")).await;
+    assert!(
+        metrics.contains("tradefeed_listen_bind_failed 0"),
+        "{metrics}"
+    );
+    common::stop_daemon(cancel, handle).await;
+    refused_within(&first, Duration::from_secs(5)).await;
+}
+
 /// A reload whose new `[server] listen` cannot be bound (here a port the test holds) leaves
 /// the daemon serving on the old address, logs an error naming both addresses and the cause,
 /// and applies the rest of the config; the next reload tries the address again.

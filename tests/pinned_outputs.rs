@@ -282,6 +282,7 @@ fn item(i: usize, title: &str, paragraphs: &[String]) -> RawItem {
         updated: None,
         xml_base: Default::default(),
         media: Default::default(),
+        image_fallbacks: Vec::new(),
     }
 }
 

@@ -45,6 +45,11 @@ pub struct RawItem {
     /// twice [`super::MAX_ENCLOSURES`], repeats of one URL dropped, types and lengths already
     /// sanitized); normalizing resolves and caps them.
     pub media: Media,
+    /// The lead images to fall back on, best first, when normalizing refuses `media.image`
+    /// (a URL too long once resolved, not http(s)): the other candidates the feed gave (JSON
+    /// Feed `banner_image`, a Media RSS thumbnail, the first image enclosure), repeats left
+    /// out. Empty when `media.image` is none or had no rival.
+    pub image_fallbacks: Vec<String>,
 }
 
 /// The `xml:base` attributes (XML Base) an Atom document puts around one entry's content and

@@ -61,8 +61,8 @@ pub struct Media {
     /// Enclosures, at most [`MAX_ENCLOSURES`] once normalized, no URL twice.
     #[serde(rename = "enc", default, skip_serializing_if = "Vec::is_empty")]
     pub enclosures: Vec<Enclosure>,
-    /// The item's lead image or thumbnail (JSON Feed `image`, else `banner_image`; Media RSS
-    /// `media:thumbnail`; else the first image enclosure).
+    /// The item's lead image or thumbnail: the first kept of JSON Feed `image`, its
+    /// `banner_image`, Media RSS `media:thumbnail` and the first image enclosure.
     #[serde(rename = "img", default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
 }

@@ -24,8 +24,8 @@ use axum::routing::get;
 pub use redact::redact_userinfo;
 pub use render::{Format, story_id, xml_safe};
 pub use serve::{
-    CLOSE_GRACE, HEADER_READ_TIMEOUT, ServeLimits, WRITE_STALL_TIMEOUT, connection_limit, serve,
-    serve_limited,
+    CLOSE_GRACE, ConnectionSlots, HEADER_READ_TIMEOUT, ServeLimits, WRITE_STALL_TIMEOUT,
+    connection_limit, serve, serve_limited, serve_shared,
 };
 
 use crate::ingest::SharedClassifier;

@@ -28,6 +28,11 @@
 //!
 //! Graceful shutdown: stop accepting, let each connection finish the request it is answering
 //! (idle ones close at once; each within [`CLOSE_GRACE`]), return when all have.
+//!
+//! The cap is one budget however many loops serve at once ([`ConnectionSlots`], see
+//! [`serve_shared`]): a reload that moves `[server] listen` runs the new address's loop beside
+//! the old one while the old one's connections finish, and with a cap each the daemon could
+//! hold twice its connection limit (twice the descriptors) for as long as that drain lasts.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -114,19 +119,39 @@ pub async fn serve(
     header_read_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
-    let max_connections = connection_limit();
-    // The address too: a reload that changes `[server] listen` starts another serve loop.
-    match listener.local_addr() {
-        Ok(listen) => tracing::info!(%listen, max_connections, "serving HTTP"),
-        Err(_) => tracing::info!(max_connections, "serving HTTP"),
-    }
-    let limits = ServeLimits {
-        header_read_timeout,
-        max_connections,
-        close_grace: CLOSE_GRACE,
-        write_stall_timeout: WRITE_STALL_TIMEOUT,
-    };
+    let limits = ServeLimits::with_header_read_timeout(header_read_timeout);
     serve_limited(listener, router, limits, shutdown).await;
+}
+
+/// The connections the serve loops sharing it may hold open together: one budget, however
+/// many loops draw on it. A reload that moves `[server] listen` serves the new address while
+/// the old one's connections finish; with a budget each, the two could hold twice the cap.
+/// Clones share the budget.
+#[derive(Debug, Clone)]
+pub struct ConnectionSlots {
+    semaphore: Arc<Semaphore>,
+    max: usize,
+}
+
+impl ConnectionSlots {
+    /// A budget of `max` connections (at least 1).
+    pub fn new(max: usize) -> ConnectionSlots {
+        let max = max.max(1);
+        ConnectionSlots {
+            semaphore: Arc::new(Semaphore::new(max)),
+            max,
+        }
+    }
+
+    /// How many connections the budget allows.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// How many connections hold a slot now, across every loop sharing the budget.
+    pub fn open(&self) -> usize {
+        self.max - self.semaphore.available_permits()
+    }
 }
 
 /// How long a connection asked to close (to make room at the cap, or at shutdown) may still
@@ -150,12 +175,26 @@ pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct ServeLimits {
     /// See [`HEADER_READ_TIMEOUT`].
     pub header_read_timeout: Duration,
-    /// Connections open at once, at least 1 (see [`connection_limit`]).
+    /// Connections open at once, at least 1 (see [`connection_limit`]). Loops that share a
+    /// budget ([`serve_shared`]) take the budget's instead: make it with this number.
     pub max_connections: usize,
     /// See [`CLOSE_GRACE`].
     pub close_grace: Duration,
     /// See [`WRITE_STALL_TIMEOUT`].
     pub write_stall_timeout: Duration,
+}
+
+impl ServeLimits {
+    /// The daemon's limits ([`connection_limit`], [`CLOSE_GRACE`], [`WRITE_STALL_TIMEOUT`])
+    /// with `header_read_timeout`.
+    pub fn with_header_read_timeout(header_read_timeout: Duration) -> ServeLimits {
+        ServeLimits {
+            header_read_timeout,
+            max_connections: connection_limit(),
+            close_grace: CLOSE_GRACE,
+            write_stall_timeout: WRITE_STALL_TIMEOUT,
+        }
+    }
 }
 
 /// [`serve`] with explicit limits.
@@ -170,19 +209,42 @@ pub async fn serve_limited(
     limits: ServeLimits,
     shutdown: impl Future<Output = ()>,
 ) {
+    let slots = ConnectionSlots::new(limits.max_connections);
+    serve_shared(listener, router, limits, slots, shutdown, || {}).await;
+}
+
+/// [`serve_limited`] with the connection cap of `slots`, shared with every other loop given a
+/// clone of it: a connection of any of them holds a slot until it closes, and a loop at the
+/// cap waits for one (its own idle connections close meanwhile, as at its own cap).
+/// `limits.max_connections` is not read. `closed` runs once the listener is closed (it takes
+/// no connection more; before the open ones drain), so that the address can be bound again.
+pub async fn serve_shared(
+    listener: TcpListener,
+    router: Router,
+    limits: ServeLimits,
+    slots: ConnectionSlots,
+    shutdown: impl Future<Output = ()>,
+    closed: impl FnOnce(),
+) {
     let ServeLimits {
         header_read_timeout,
-        max_connections,
         close_grace,
         write_stall_timeout,
+        ..
     } = limits;
+    let max_connections = slots.max();
+    // The address too: a reload that changes `[server] listen` starts another serve loop.
+    match listener.local_addr() {
+        Ok(listen) => tracing::info!(%listen, max_connections, "serving HTTP"),
+        Err(_) => tracing::info!(max_connections, "serving HTTP"),
+    }
+    let slots = slots.semaphore;
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout);
     let connections = TaskTracker::new();
     let control = Arc::new(Control::default());
-    let slots = Arc::new(Semaphore::new(max_connections.max(1)));
     let mut last_warned: Option<Instant> = None;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -267,6 +329,7 @@ pub async fn serve_limited(
         });
     }
     drop(listener);
+    closed();
     control.drain();
     connections.close();
     connections.wait().await;

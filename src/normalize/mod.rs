@@ -163,7 +163,7 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
         .and_then(|l| with_base(&ctx.base_url, |base| resolve_link_url(l, base)));
     let link = link_url.as_ref().map(|u| u.as_str().to_owned());
     let canonical = link_url.and_then(self::url::canonical_of);
-    let media = normalize_media(&item.media, &ctx.base_url);
+    let media = normalize_media(&item.media, &item.image_fallbacks, &ctx.base_url);
 
     let body = item
         .content
@@ -303,10 +303,12 @@ const MAX_ENCLOSURE_TITLE_CHARS: usize = 300;
 /// An item's media as an entry keeps them: each URL resolved against `base_url` (the URL the
 /// feed was fetched from; feed-rs resolved `xml:base` already, as for links) and kept only when
 /// it is http(s) and at most [`MAX_MEDIA_URL_LEN`] bytes; enclosures whose URL an earlier one
-/// has are dropped, and at most [`MAX_ENCLOSURES`] kept. User-info and tracking parameters
-/// stay, as in links: they are removed when served. No work for an item without media.
-fn normalize_media(raw: &Media, base_url: &str) -> Media {
-    if raw.is_empty() {
+/// has are dropped, and at most [`MAX_ENCLOSURES`] kept. The lead image is the first of
+/// `raw.image` and then `image_fallbacks` kept so (see [`RawItem::image_fallbacks`]).
+/// User-info and tracking parameters stay, as in links: they are removed when served. No work
+/// for an item without media.
+fn normalize_media(raw: &Media, image_fallbacks: &[String], base_url: &str) -> Media {
+    if raw.is_empty() && image_fallbacks.is_empty() {
         return Media::default();
     }
     with_base(base_url, |base| {
@@ -341,7 +343,12 @@ fn normalize_media(raw: &Media, base_url: &str) -> Media {
                 duration: enclosure.duration,
             });
         }
-        media.image = raw.image.as_deref().and_then(resolve);
+        // A refused image leaves the next candidate, not the item without a lead image.
+        media.image = raw
+            .image
+            .iter()
+            .chain(image_fallbacks)
+            .find_map(|image| resolve(image));
         media
     })
 }
@@ -765,6 +772,7 @@ mod tests {
             updated: None,
             xml_base: Default::default(),
             media: Default::default(),
+            image_fallbacks: Vec::new(),
         }
     }
 
@@ -1105,6 +1113,7 @@ mod tests {
             updated: None,
             xml_base: Default::default(),
             media: Default::default(),
+            image_fallbacks: Vec::new(),
         };
         let unicode = RawItem {
             guid: None,
