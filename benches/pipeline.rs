@@ -265,6 +265,7 @@ fn stages(c: &mut Criterion) {
                             etag: None,
                             last_modified: None,
                             listed_pruned: Some(Vec::new()),
+                            read_whole: true,
                         },
                         next_due: Utc::now(),
                         moved_to: None,

@@ -1433,6 +1433,7 @@ mod tests {
                     etag: None,
                     last_modified: None,
                     listed_pruned: Some(Vec::new()),
+                    read_whole: true,
                 },
                 next_due: now,
                 moved_to: None,

@@ -355,6 +355,8 @@ struct Prepared {
     /// Identities the feed listed that retention has pruned; `None` when it listed no item
     /// it could identify (see `PollOutcome::Fetched`).
     listed_pruned: Option<Vec<String>>,
+    /// Whether every item the feed lists was read (see `PollOutcome::Fetched`).
+    read_whole: bool,
     /// Every identity the feed listed (see `PollRecord::listed`).
     listed: HashSet<String>,
 }
@@ -701,6 +703,7 @@ impl Ingestor {
                             etag: feed.validators.etag,
                             last_modified: feed.validators.last_modified,
                             listed_pruned: prepared.listed_pruned,
+                            read_whole: prepared.read_whole,
                         }
                     }
                     Err(PrepareError::Store(e)) => {
@@ -964,9 +967,9 @@ impl Ingestor {
             );
         }
 
-        // A read listing no item it can identify says nothing of the source's tombstones, and
-        // neither does one that left items unread: theirs would be taken for missed.
-        let listed_any = (!normalized.is_empty() || !passed_over.is_empty()) && not_read == 0;
+        // A read listing no item it can identify says nothing of the source's tombstones; one
+        // that left items unread says only which are listed (see `PollOutcome::Fetched`).
+        let listed_any = !normalized.is_empty() || !passed_over.is_empty();
         let (normalized, known) = self
             .identify(&source.name, normalized)
             .await
@@ -1104,6 +1107,7 @@ impl Ingestor {
             skipped,
             entries,
             listed_pruned: listed_any.then_some(listed_pruned),
+            read_whole: not_read == 0,
             listed,
         })
     }

@@ -110,7 +110,7 @@ pub fn parse_feed_for(
     // document has any (one memmem over it otherwise), and where the items start.
     let mut bases = None;
     let cut = if served.trim_start().starts_with('{') {
-        json_item_cut(&served, keep)
+        json_item_cut(&served, keep)?
     } else {
         let mut scan =
             memchr::memmem::find(served.as_bytes(), b"xml:base").map(|_| BaseScan::default());
@@ -122,7 +122,7 @@ pub fn parse_feed_for(
             Some(&mut items),
         ))?;
         bases = scan;
-        items.cut()
+        items.cut()?
     };
     let text: Cow<'_, str> = match &cut {
         Some(cut) => {
@@ -168,7 +168,7 @@ pub fn parse_feed_for(
             let unpaired = repair_json_surrogates(&text);
             let repaired = repair_json_feed(unpaired.as_deref().unwrap_or(&text))
                 .or(unpaired)
-                .ok_or_else(|| malformed(&err.to_string()))?;
+                .ok_or_else(|| malformed(&json_error_as_served(&err, &text, &served, uncut)))?;
             let feed = run(&repaired)?.map_err(map_error)?;
             repaired_json = Some(repaired);
             feed
@@ -222,23 +222,30 @@ pub fn parse_feed_for(
 /// `items` (see [`parse_feed_for`]): from the first item past the first `keep` to the first of
 /// the last `keep`, commas included. One shallow read that keeps no item, only where the
 /// first `keep + 1` and the last `keep` start. `None` when there are no more than twice
-/// `keep`, or when the text is no JSON object with one `items` array (then feed-rs says why).
-fn json_item_cut(text: &str, keep: usize) -> Option<ItemCut> {
+/// `keep`, or when the text is no JSON object with an `items` array and the read failed
+/// before it met that many (feed-rs then says what is wrong).
+///
+/// A text the read fails on after more items than that (trailing garbage after the array, or
+/// a second `items` key) is refused: feed-rs would build every item before failing on it, the
+/// cost the window is there to bound.
+fn json_item_cut(text: &str, keep: usize) -> Result<Option<ItemCut>, ParseError> {
     use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
     use serde_json::value::RawValue;
+    use std::cell::Cell;
     use std::collections::VecDeque;
     use std::fmt;
 
-    /// Where the items start: the count, the first `keep + 1` and the last `keep`.
+    /// Where the items start: the first `keep + 1` and the last `keep`. The count is kept
+    /// outside, so that it is known when the read fails.
+    #[derive(Default)]
     struct Starts {
-        keep: usize,
-        count: usize,
         first: Vec<usize>,
         last: VecDeque<usize>,
     }
     struct Items<'t> {
         text: &'t str,
         keep: usize,
+        count: &'t Cell<usize>,
     }
     impl<'de> DeserializeSeed<'de> for Items<'_> {
         type Value = Starts;
@@ -252,22 +259,17 @@ fn json_item_cut(text: &str, keep: usize) -> Option<ItemCut> {
             f.write_str("an array of items")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Starts, A::Error> {
-            let mut starts = Starts {
-                keep: self.keep,
-                count: 0,
-                first: Vec::new(),
-                last: VecDeque::new(),
-            };
+            let mut starts = Starts::default();
             let base = self.text.as_ptr() as usize;
             while let Some(item) = seq.next_element::<&RawValue>()? {
                 // A borrowed raw value is a slice of the text itself.
                 let at = (item.get().as_ptr() as usize).wrapping_sub(base);
-                starts.count += 1;
-                if starts.first.len() <= starts.keep {
+                self.count.set(self.count.get() + 1);
+                if starts.first.len() <= self.keep {
                     starts.first.push(at);
                     continue;
                 }
-                if starts.last.len() == starts.keep {
+                if starts.last.len() == self.keep {
                     starts.last.pop_front();
                 }
                 starts.last.push_back(at);
@@ -278,6 +280,7 @@ fn json_item_cut(text: &str, keep: usize) -> Option<ItemCut> {
     struct Top<'t> {
         text: &'t str,
         keep: usize,
+        count: &'t Cell<usize>,
     }
     impl<'de> Visitor<'de> for Top<'_> {
         type Value = Option<Starts>;
@@ -289,11 +292,12 @@ fn json_item_cut(text: &str, keep: usize) -> Option<ItemCut> {
             while let Some(key) = map.next_key::<std::borrow::Cow<'_, str>>()? {
                 if key == "items" {
                     if items.is_some() {
-                        return Ok(None);
+                        return Err(serde::de::Error::duplicate_field("items"));
                     }
                     items = Some(map.next_value_seed(Items {
                         text: self.text,
                         keep: self.keep,
+                        count: self.count,
                     })?);
                 } else {
                     map.next_value::<IgnoredAny>()?;
@@ -305,20 +309,69 @@ fn json_item_cut(text: &str, keep: usize) -> Option<ItemCut> {
 
     // Each item is an object: a text with no more `{` than the window holds items is read
     // whole without a second pass over it.
-    if keep == 0 || memchr::memchr_iter(b'{', text.as_bytes()).count() <= keep.saturating_mul(2) {
-        return None;
+    let window = keep.saturating_mul(2);
+    if memchr::memchr_iter(b'{', text.as_bytes()).count() <= window {
+        return Ok(None);
     }
+    let count = Cell::new(0);
     let mut de = serde_json::Deserializer::from_str(text);
-    let starts = serde::Deserializer::deserialize_map(&mut de, Top { text, keep }).ok()??;
-    if starts.count <= keep.saturating_mul(2) {
-        return None;
+    let top = Top {
+        text,
+        keep,
+        count: &count,
+    };
+    let read = serde::Deserializer::deserialize_map(&mut de, top).and_then(|starts| {
+        de.end()?;
+        Ok(starts)
+    });
+    let starts = match read {
+        Ok(Some(starts)) if count.get() > window => starts,
+        Ok(_) => return Ok(None),
+        Err(_) if count.get() <= window => return Ok(None),
+        Err(error) => {
+            return Err(ParseError::Malformed(format!(
+                "{} items or more, too many to read whole, in JSON that is not one feed object \
+                 ({error})",
+                count.get()
+            )));
+        }
+    };
+    match (starts.first.get(keep), starts.last.front()) {
+        (Some(&from), Some(&to)) if from < to && to <= text.len() => Ok(Some(ItemCut {
+            range: from..to,
+            left_out: count.get() - window,
+        })),
+        _ => Err(too_many_items(count.get())),
     }
-    let from = *starts.first.get(keep)?;
-    let to = *starts.last.front()?;
-    (from < to && to <= text.len()).then(|| ItemCut {
-        range: from..to,
-        left_out: starts.count - 2 * keep,
-    })
+}
+
+/// A JSON error's message with its place given in `served`, the text as served, where `read`,
+/// the text the reader stopped in, had items cut out of it (`to_served` maps an offset of
+/// `read` to `served`; see [`parse_feed_for`]). serde_json counts lines from 1 and columns in
+/// bytes from 1, and so does this.
+fn json_error_as_served(
+    err: &serde_json::Error,
+    read: &str,
+    served: &str,
+    to_served: impl FnOnce(usize) -> usize,
+) -> String {
+    let message = err.to_string();
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    let Some(bare) = message.strip_suffix(&suffix).filter(|_| err.line() > 0) else {
+        return message;
+    };
+    let line_start = match err.line() {
+        1 => 0,
+        line => memchr::memchr_iter(b'\n', read.as_bytes())
+            .nth(line - 2)
+            .map_or(read.len(), |newline| newline + 1),
+    };
+    let at = (line_start + err.column().saturating_sub(1)).min(read.len());
+    let at = to_served(at).min(served.len());
+    let before = &served.as_bytes()[..at];
+    let line = memchr::memchr_iter(b'\n', before).count() + 1;
+    let column = at - memchr::memrchr(b'\n', before).map_or(0, |newline| newline + 1) + 1;
+    format!("{bare} at line {line} column {column}")
 }
 
 /// What the nesting pre-pass found, as the error that stops the parse, if it does.
@@ -1139,8 +1192,8 @@ fn scan_xml_collecting(
     XmlScan::Fits
 }
 
-/// Where the items of an XML feed start (RSS `<item>`, Atom `<entry>`: elements of those local
-/// names two or three levels down, as under `<rdf:RDF>`, `<feed>` or `<rss><channel>`), noted
+/// Where the items of an XML feed start (RSS `<item>`, Atom `<entry>`: under `<rdf:RDF>`,
+/// `<feed>` or `<rss><channel>`, see [`ItemStarts::start`]), noted
 /// by [`scan_xml_collecting`] so that a feed listing a great many items can be read in part
 /// (see [`parse_feed_for`]). Only the first `keep + 1` starts and the last `keep` are kept, so a
 /// body of millions of `<item/>` costs no more than a few thousand.
@@ -1154,10 +1207,25 @@ struct ItemStarts {
     opened: usize,
     /// The ordinal of the element last opened at depths 1 and 2: the parents an item can have.
     parents: [usize; 2],
+    /// Where the root has its items.
+    root: ItemsUnder,
+    /// Whether the element last opened at depth 2 is a `channel`.
+    in_channel: bool,
     /// The first `keep + 1` items.
     first: Vec<ItemStart>,
     /// The last `keep` items (a ring once full).
     last: std::collections::VecDeque<ItemStart>,
+}
+
+/// Where a feed's root has its items (see [`ItemStarts::start`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ItemsUnder {
+    /// An Atom `feed`: its `entry` children.
+    Feed,
+    /// An RSS 1.0 (or 0.90) `rdf:RDF`: its `item` children.
+    Rdf,
+    /// Anything else, RSS 0.9x and 2.0's `rss`: the `item`s of a `channel` child.
+    Channel,
 }
 
 /// One item's start tag.
@@ -1174,31 +1242,53 @@ struct ItemStart {
 impl ItemStarts {
     fn new(keep: usize) -> Self {
         ItemStarts {
-            keep,
+            keep: keep.max(1),
             count: 0,
             opened: 0,
             parents: [0; 2],
+            root: ItemsUnder::Channel,
+            in_channel: false,
             first: Vec::new(),
             last: std::collections::VecDeque::new(),
         }
     }
 
     /// A start tag at `depth` whose text between `<` and `>` (or `/>`) is `tag`, at offset `at`.
+    /// Items are the elements a feed reader reads as such: `entry` under an Atom `feed`, `item`
+    /// under an RSS 1.0 `rdf:RDF` or an RSS `channel` (by local name: a prefix is allowed).
     fn start(&mut self, depth: usize, tag: &[u8], at: usize) {
         self.opened += 1;
-        if depth <= 2 {
-            self.parents[depth - 1] = self.opened;
-        }
-        if !(2..=3).contains(&depth) {
+        if !(1..=3).contains(&depth) {
             return;
         }
         let name_len = tag
             .iter()
-            .position(|c| c.is_ascii_whitespace())
+            .position(|c| c.is_ascii_whitespace() || *c == b'/')
             .unwrap_or(tag.len());
         let name = &tag[..name_len];
         let local = name.rsplit(|&c| c == b':').next().unwrap_or(name);
-        if local != b"item" && local != b"entry" {
+        let item = match depth {
+            1 => {
+                self.parents[0] = self.opened;
+                self.root = match local {
+                    b"feed" => ItemsUnder::Feed,
+                    b"RDF" => ItemsUnder::Rdf,
+                    _ => ItemsUnder::Channel,
+                };
+                false
+            }
+            2 => {
+                self.parents[1] = self.opened;
+                self.in_channel = local == b"channel";
+                match self.root {
+                    ItemsUnder::Feed => local == b"entry",
+                    ItemsUnder::Rdf => local == b"item",
+                    ItemsUnder::Channel => false,
+                }
+            }
+            _ => self.in_channel && local == b"item",
+        };
+        if !item {
             return;
         }
         let start = ItemStart {
@@ -1219,23 +1309,34 @@ impl ItemStarts {
 
     /// The part of the text to leave out so that `keep` items remain at each end: from the
     /// first item past the first `keep` to the first of the last `keep`. `None` when the feed
-    /// lists no more than twice `keep`, or when those two items are not siblings (then the cut
-    /// would not leave a well-formed document).
-    fn cut(&self) -> Option<ItemCut> {
+    /// lists no more than twice `keep`. When those two items are not siblings, no cut leaves a
+    /// well-formed document, and reading it whole would cost what the window is there to
+    /// bound: such a feed (items under several parents, which no feed format has) is refused.
+    fn cut(&self) -> Result<Option<ItemCut>, ParseError> {
         if self.count <= self.keep.saturating_mul(2) {
-            return None;
+            return Ok(None);
         }
-        let from = *self.first.get(self.keep)?;
-        let to = if self.keep == 0 {
-            return None;
-        } else {
-            *self.last.front()?
-        };
-        (from.depth == to.depth && from.parent == to.parent && from.at < to.at).then(|| ItemCut {
-            range: from.at..to.at,
-            left_out: self.count - 2 * self.keep,
-        })
+        match (self.first.get(self.keep), self.last.front()) {
+            (Some(from), Some(to))
+                if from.depth == to.depth && from.parent == to.parent && from.at < to.at =>
+            {
+                Ok(Some(ItemCut {
+                    range: from.at..to.at,
+                    left_out: self.count - 2 * self.keep,
+                }))
+            }
+            _ => Err(too_many_items(self.count)),
+        }
     }
+}
+
+/// The error of a feed listing `count` items, more than a poll reads, in a layout the
+/// window cannot cut (see [`parse_feed_for`]).
+fn too_many_items(count: usize) -> ParseError {
+    ParseError::Malformed(format!(
+        "{count} items, too many to read whole, and not listed one after another so that \
+         only the first and last could be read"
+    ))
 }
 
 /// Items of a feed left out of the read (see [`parse_feed_for`]).
@@ -2725,7 +2826,7 @@ mod tests {
             scan_xml_collecting(doc, 8, None, Some(&mut starts)),
             XmlScan::Fits
         );
-        let cut = starts.cut().unwrap();
+        let cut = starts.cut().unwrap().unwrap();
         assert_eq!(cut.left_out, 1);
         assert_eq!(&doc[cut.range], "<item></item>");
 
@@ -2740,7 +2841,107 @@ mod tests {
             XmlScan::Fits
         );
         assert_eq!(starts.count, 2 * keep + 1000);
-        assert_eq!(starts.cut(), None, "not siblings: read whole");
+        assert!(starts.cut().is_err(), "not siblings: no cut");
+        match parse_feed(two_channels.as_bytes(), None) {
+            Err(ParseError::Malformed(message)) => {
+                assert!(message.contains("too many to read whole"), "{message}")
+            }
+            other => panic!("two groups of items are refused, not read whole: {other:?}"),
+        }
+        // Elements named item that no reader takes for items are not counted: one inside each
+        // Atom entry, or a crowd of them beside the channel.
+        let atom: String = (0..keep + 500)
+            .map(|i| {
+                format!("<entry><id>g{i}</id><title>t</title><x:item xmlns:x=\"urn:x\"/></entry>")
+            })
+            .collect();
+        let atom =
+            format!("<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>T</title>{atom}</feed>");
+        let feed = parse_feed(atom.as_bytes(), None).unwrap();
+        assert_eq!((feed.items.len(), feed.items_not_read), (keep + 500, 0));
+        let beside = format!(
+            "<rss version=\"2.0\"><channel><title>T</title>{}</channel><junk>{}</junk></rss>",
+            items(10, 0),
+            "<item/>".repeat(2 * keep + 100),
+        );
+        let feed = parse_feed(beside.as_bytes(), None).unwrap();
+        assert_eq!((feed.items.len(), feed.items_not_read), (10, 0));
+        // Within the window, items under two parents are read as they are.
+        let small = two_channels.replace(&items(keep + 500, keep + 500), &items(2, 9_000));
+        assert!(parse_feed(small.as_bytes(), None).is_ok());
+    }
+
+    /// A JSON text the shallow read fails on after more items than the window holds is
+    /// refused before feed-rs builds them all; one that fails early is left to feed-rs, whose
+    /// error says what is wrong.
+    #[test]
+    fn json_with_too_many_items_that_is_not_one_feed_object_is_refused() {
+        let keep = ITEMS_READ_AT_EACH_END_MIN;
+        let items = |n: usize| -> String {
+            (0..n)
+                .map(|i| format!("{{\"id\": \"g{i}\", \"content_text\": \"x\"}}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let feed = |items: &str, after: &str| {
+            format!(
+                "{{\"version\": \"https://jsonfeed.org/version/1.1\", \"title\": \"T\", \
+                 \"items\": [{items}]{after}"
+            )
+        };
+        let many = items(2 * keep + 1);
+        for (case, text) in [
+            ("trailing garbage", feed(&many, "} x")),
+            ("a second items key", feed(&many, ", \"items\": []}")),
+            ("unclosed", feed(&many, "")),
+        ] {
+            match parse_feed(text.as_bytes(), None) {
+                Err(ParseError::Malformed(message)) => {
+                    assert!(
+                        message.contains("too many to read whole"),
+                        "{case}: {message}"
+                    )
+                }
+                other => panic!("{case}: {other:?}"),
+            }
+        }
+        // An error feed-rs finds in an item that is read is placed in the feed as served: the
+        // last item, on the last line, whatever was cut before it.
+        let lines: Vec<String> = (0..2 * keep + 100)
+            .map(|i| format!("{{\"id\": \"g{i}\", \"content_text\": \"x\"}}"))
+            .collect();
+        let mut lines = lines;
+        let last = lines.len() - 1;
+        lines[last] = format!("{{\"id\": \"g{last}\", \"title\": 5}}");
+        let text = format!(
+            "{{\"version\": \"https://jsonfeed.org/version/1.1\", \"title\": \"T\", \"items\": [\n{}\n]}}",
+            lines.join(",\n")
+        );
+        let whole = parse_feed_for(text.as_bytes(), None, 2 * keep + 100);
+        let cut = parse_feed(text.as_bytes(), None);
+        let want = format!("line {} column", last + 2);
+        match (&whole, &cut) {
+            (Err(ParseError::Malformed(whole)), Err(ParseError::Malformed(cut))) => {
+                assert!(whole.contains(&want), "{whole}");
+                assert_eq!(cut, whole);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Few items: feed-rs reads it and reports its own error.
+        let few = feed(&items(3), "} x");
+        match parse_feed(few.as_bytes(), None) {
+            Err(ParseError::Malformed(message)) => {
+                assert!(!message.contains("too many"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // Escaped and spaced keys are the same key to the read as to feed-rs.
+        let spaced = format!(
+            "\u{feff}{{ \"it\\u0065ms\" :\n[ {} ] , \"version\": \"https://jsonfeed.org/version/1\", \"title\": \"T\" }}",
+            many
+        );
+        let parsed = parse_feed(spaced.as_bytes(), None).unwrap();
+        assert_eq!((parsed.items.len(), parsed.items_not_read), (2 * keep, 1));
     }
 
     /// An Atom feed's `xml:base`s stay with their entries across the cut, and a fault after

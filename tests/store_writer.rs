@@ -901,6 +901,7 @@ async fn a_poll_of_a_url_changed_meanwhile_keeps_its_entries_but_leaves_the_new_
         etag: Some("\"old-etag\"".into()),
         last_modified: Some("Wed, 21 Oct 2026 07:28:00 GMT".into()),
         listed_pruned: Some(Vec::new()),
+        read_whole: true,
     };
     late.moved_to = Some("https://old.example/moved".into());
     late.next_due = Utc::now() + chrono::Duration::days(365);
@@ -1544,6 +1545,7 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
             etag: None,
             last_modified: None,
             listed_pruned: Some(Vec::new()),
+            read_whole: true,
         },
         next_due: now + chrono::Duration::hours(1),
         moved_to: None,
@@ -2698,4 +2700,63 @@ async fn a_tombstone_made_just_before_a_poll_began_is_not_marked_missed_by_that_
             ("guid:e1".to_string(), false)
         ]
     );
+}
+
+/// A read that left the middle of a very long feed unread (see `parse::parse_feed_for`) says
+/// which pruned identities the feed lists among those it read, and nothing of the others:
+/// it clears the mark of a tombstone it finds listed, leaves the mark of one in the unread
+/// middle as it was, and marks none missed that it did not see.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_that_left_items_unread_clears_marks_but_marks_no_tombstone_missed() {
+    let server = common::FeedServer::start().await;
+    server.put("l.xml", undated_feed(1, &ids(&["x", "y", "w"])));
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(dir.path(), &[("L", server.url("l.xml"))], "");
+    let config = tradefeed::config::Config::load(&path).unwrap();
+    let source = config.sources[0].clone();
+    let pipeline = tradefeed::app::Pipeline::start(&config).await.unwrap();
+    let db = pipeline.store.path().to_path_buf();
+    assert_eq!(poll_one(&pipeline, &source).await.new_entries, 3);
+    age(&db, 2);
+    prune_one_day(&pipeline.store).await;
+    assert_eq!(
+        tombstones(&db),
+        stones(&[("L", "w"), ("L", "x"), ("L", "y")])
+    );
+    let missed = |db: &Path| -> Vec<(String, bool)> {
+        common::row_pairs(
+            db,
+            "SELECT identity, missed_at IS NOT NULL FROM tombstones ORDER BY identity",
+        )
+    };
+
+    // A read listing only w: x and y are missed from now on.
+    age(&db, 1);
+    server.put("l.xml", undated_feed(2, &ids(&["w", "z"])));
+    poll_one(&pipeline, &source).await;
+    let marks = |w: bool, x: bool, y: bool| {
+        vec![
+            ("guid:w".to_string(), w),
+            ("guid:x".to_string(), x),
+            ("guid:y".to_string(), y),
+        ]
+    };
+    assert_eq!(missed(&db), marks(false, true, true));
+
+    // The feed grows past the window: x is read (the first item), y is in the unread middle,
+    // w is gone.
+    let keep = tradefeed::parse::ITEMS_READ_AT_EACH_END_MIN;
+    let mut long = vec!["x".to_string()];
+    long.extend((0..keep).map(|i| format!("n{i}")));
+    long.push("y".to_string());
+    long.extend((keep..2 * keep + 10).map(|i| format!("n{i}")));
+    server.put("l.xml", undated_feed(3, &long));
+    let report = poll_one(&pipeline, &source).await;
+    assert_eq!(report.items, long.len(), "{report:?}");
+    assert_eq!(
+        missed(&db),
+        marks(false, false, true),
+        "x cleared, y as it was, w not marked missed by a read that could not see it"
+    );
+    pipeline.store.close().await;
 }

@@ -148,7 +148,9 @@ impl ConnectionSlots {
         self.max
     }
 
-    /// How many connections hold a slot now, across every loop sharing the budget.
+    /// How many slots are taken now, across every loop sharing the budget: each open
+    /// connection's, and one per loop waiting in `accept` for its next connection (taken
+    /// before it accepts, so an idle server reports one per loop).
     pub fn open(&self) -> usize {
         self.max - self.semaphore.available_permits()
     }

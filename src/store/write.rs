@@ -72,6 +72,11 @@ pub enum PollOutcome {
         /// that the source dropped its pruned items, and counting it as such would let them
         /// come back as new once the grace ran out.
         listed_pruned: Option<Vec<String>>,
+        /// Whether the read saw every item the feed lists: false when the middle of a very
+        /// long feed was left unread (see `parse::parse_feed_for`). Such a read clears the
+        /// mark of each pruned identity it found listed, but marks no tombstone missed: an
+        /// identity it did not see may be among the items it did not read.
+        read_whole: bool,
     },
     /// 304: nothing to do.
     NotModified {
@@ -887,6 +892,7 @@ const TOMBSTONE_MARK_DELAY: chrono::Duration = chrono::Duration::hours(1);
 /// from this read on, unless a read missed them before (the grace counts from the first) or
 /// a prune made them less than [`TOMBSTONE_MARK_DELAY`] before the read started (ingest may
 /// not have seen those as pruned, so could not have reported them listed).
+/// A read that did not see every item (`whole` false) only clears the marks of those listed.
 /// One statement: a range read of the source's tombstones (in a source without any, one probe
 /// of the key) that writes only the rows whose mark changes, so a feed that goes on listing
 /// the same pruned identities costs no write.
@@ -894,6 +900,7 @@ fn note_listed_tombstones(
     tx: &Prepared<'_>,
     source_id: i64,
     listed: &[String],
+    whole: bool,
     started: i64,
 ) -> rusqlite::Result<()> {
     // An empty list in its place would mark every tombstone of the source missed.
@@ -904,12 +911,13 @@ fn note_listed_tombstones(
          UPDATE tombstones SET missed_at = CASE WHEN missed_at IS NULL THEN ?2 END
           WHERE source_id = ?1
             AND CASE WHEN identity IN (SELECT identity FROM listed) THEN missed_at IS NOT NULL
-                     ELSE missed_at IS NULL AND pruned_at < ?4 END",
+                     ELSE ?5 AND missed_at IS NULL AND pruned_at < ?4 END",
         params![
             source_id,
             started,
             listed,
-            started.saturating_sub(TOMBSTONE_MARK_DELAY.num_seconds())
+            started.saturating_sub(TOMBSTONE_MARK_DELAY.num_seconds()),
+            whole
         ],
     )?;
     Ok(())
@@ -1335,11 +1343,12 @@ fn record_poll(
     // source known to have none, a first pass's every poll, nor by a read that listed nothing).
     if let PollOutcome::Fetched {
         listed_pruned: Some(listed_pruned),
+        read_whole,
         ..
     } = &record.outcome
         && tombstones_known != Some(false)
     {
-        note_listed_tombstones(tx, source_id, listed_pruned, started)?;
+        note_listed_tombstones(tx, source_id, listed_pruned, *read_whole, started)?;
     }
 
     let (http_status, bytes, error) = match &record.outcome {
