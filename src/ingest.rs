@@ -893,7 +893,7 @@ impl Ingestor {
             .and_then(|r| fetched_at.checked_sub_signed(r));
         let base_url = final_url.clone();
         // Parsing and normalizing are CPU work: keep them off the async threads.
-        let (items, skipped, normalized, passed_over, repairs, not_read) = self
+        let (items, skipped, normalized, passed_over, repairs, not_read, elements_not_read) = self
             .cpu
             .run(move || {
                 let feed = parse_feed_for(&body, content_type.as_deref(), max_items)
@@ -901,6 +901,7 @@ impl Ingestor {
                 // Items in the middle of a very long feed are not read (see `parse_feed_for`):
                 // listed, and skipped.
                 let not_read = feed.items_not_read;
+                let elements_not_read = feed.elements_not_read;
                 let items = feed.items.len() + not_read;
                 let repairs = feed.repairs.join("; ");
                 let ctx = NormalizeContext::new(fetched_at, base_url);
@@ -951,7 +952,15 @@ impl Ingestor {
                         (e, other)
                     })
                     .collect();
-                Ok::<_, ParseError>((items, skipped, entries, passed_over, repairs, not_read))
+                Ok::<_, ParseError>((
+                    items,
+                    skipped,
+                    entries,
+                    passed_over,
+                    repairs,
+                    not_read,
+                    elements_not_read,
+                ))
             })
             .await
             .map_err(ParseError::Crashed)
@@ -959,6 +968,13 @@ impl Ingestor {
         // Read, but only after repairs a strict reader would not make: the publisher's to fix.
         if !repairs.is_empty() {
             info!(repairs = %repairs, "feed read after repairing malformed XML");
+        }
+        if elements_not_read > 0 {
+            info!(
+                elements_not_read,
+                "items with more children than a poll reads (of one name, or in all): the rest \
+                 left out"
+            );
         }
         if not_read > 0 {
             info!(

@@ -114,7 +114,7 @@ pub fn parse_feed_for(
     } else {
         let mut scan =
             memchr::memmem::find(served.as_bytes(), b"xml:base").map(|_| BaseScan::default());
-        let mut items = ItemStarts::new(keep);
+        let mut items = ItemStarts::new(keep, &served);
         fits(scan_xml_collecting(
             &served,
             MAX_XML_DEPTH,
@@ -126,9 +126,13 @@ pub fn parse_feed_for(
     };
     let text: Cow<'_, str> = match &cut {
         Some(cut) => {
-            let mut kept = String::with_capacity(served.len() - cut.range.len());
-            kept.push_str(&served[..cut.range.start]);
-            kept.push_str(&served[cut.range.end..]);
+            let mut kept = String::with_capacity(served.len());
+            let mut from = 0;
+            for range in &cut.ranges {
+                kept.push_str(&served[from..range.start]);
+                from = range.end;
+            }
+            kept.push_str(&served[from..]);
             // The bases of the entries left are collected again, in their new order; the
             // scan of a document with whole elements taken out finds no new fault.
             if bases.is_some() {
@@ -141,10 +145,7 @@ pub fn parse_feed_for(
         None => Cow::Borrowed(&served),
     };
     // Where byte `at` of `text` is in `served`.
-    let uncut = |at: usize| match &cut {
-        Some(cut) if at >= cut.range.start => at + cut.range.len(),
-        _ => at,
-    };
+    let uncut = |at: usize| cut.as_ref().map_or(at, |cut| cut.served_offset(at));
 
     // What had to be repaired for feed-rs to read the feed, for the log.
     let mut repairs = Vec::new();
@@ -214,119 +215,201 @@ pub fn parse_feed_for(
         .filter(|media| media.len() == feed.entries.len());
     let mut parsed = convert_feed(feed, bases, json_media);
     parsed.repairs = repairs;
-    parsed.items_not_read = cut.map_or(0, |cut| cut.left_out);
+    if let Some(cut) = cut {
+        parsed.items_not_read = cut.items_left_out;
+        parsed.elements_not_read = cut.elements_left_out;
+    }
     Ok(parsed)
 }
 
-/// The part of a JSON Feed to leave out so that `keep` items remain at each end of its
-/// `items` (see [`parse_feed_for`]): from the first item past the first `keep` to the first of
-/// the last `keep`, commas included. One shallow read that keeps no item, only where the
-/// first `keep + 1` and the last `keep` start. `None` when there are no more than twice
-/// `keep`, or when the text is no JSON object with an `items` array and the read failed
-/// before it met that many (feed-rs then says what is wrong).
+/// The parts of a JSON Feed to leave out (see [`parse_feed_for`]): the items from the first
+/// past the first `keep` to the first of the last `keep`, commas included, when `items` holds
+/// more than twice `keep`; and in the feed and in each item read, the elements of an array
+/// past the first [`SAME_NAME_CHILDREN_MAX`] (a flood of attachments, tags or authors, which
+/// feed-rs would build every one of). One shallow read that keeps no item, only where the
+/// first `keep + 1` and the last `keep` are. `None` when nothing is to be left out, or when
+/// the text is no JSON object with an `items` array and the read failed before it met more
+/// items than the window holds (feed-rs then says what is wrong).
 ///
 /// A text the read fails on after more items than that (trailing garbage after the array, or
 /// a second `items` key) is refused: feed-rs would build every item before failing on it, the
 /// cost the window is there to bound.
-fn json_item_cut(text: &str, keep: usize) -> Result<Option<ItemCut>, ParseError> {
+fn json_item_cut(text: &str, keep: usize) -> Result<Option<TextCut>, ParseError> {
     use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
     use serde_json::value::RawValue;
-    use std::cell::Cell;
+    use std::cell::{Cell, RefCell};
     use std::collections::VecDeque;
     use std::fmt;
 
-    /// Where the items start: the first `keep + 1` and the last `keep`. The count is kept
-    /// outside, so that it is known when the read fails.
+    /// Where a slice of `text` starts and ends in it.
+    fn span_of(text: &str, slice: &str) -> Range<usize> {
+        let at = (slice.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+        at..at + slice.len()
+    }
+
+    /// The items read: the first `keep + 1` and the last `keep`. The count is kept outside,
+    /// so that it is known when the read fails.
     #[derive(Default)]
-    struct Starts {
-        first: Vec<usize>,
-        last: VecDeque<usize>,
+    struct Starts<'de> {
+        first: Vec<&'de RawValue>,
+        last: VecDeque<&'de RawValue>,
     }
     struct Items<'t> {
-        text: &'t str,
         keep: usize,
         count: &'t Cell<usize>,
     }
     impl<'de> DeserializeSeed<'de> for Items<'_> {
-        type Value = Starts;
-        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Starts, D::Error> {
+        type Value = Starts<'de>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Starts<'de>, D::Error> {
             d.deserialize_seq(self)
         }
     }
     impl<'de> Visitor<'de> for Items<'_> {
-        type Value = Starts;
+        type Value = Starts<'de>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("an array of items")
         }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Starts, A::Error> {
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Starts<'de>, A::Error> {
             let mut starts = Starts::default();
-            let base = self.text.as_ptr() as usize;
             while let Some(item) = seq.next_element::<&RawValue>()? {
-                // A borrowed raw value is a slice of the text itself.
-                let at = (item.get().as_ptr() as usize).wrapping_sub(base);
                 self.count.set(self.count.get() + 1);
                 if starts.first.len() <= self.keep {
-                    starts.first.push(at);
+                    starts.first.push(item);
                     continue;
                 }
                 if starts.last.len() == self.keep {
                     starts.last.pop_front();
                 }
-                starts.last.push_back(at);
+                starts.last.push_back(item);
             }
             Ok(starts)
         }
     }
-    struct Top<'t> {
+
+    /// Any value; of an array, the elements past the first [`SAME_NAME_CHILDREN_MAX`] are
+    /// noted (as one range of `text`, from the end of the last element read) in `cuts`.
+    struct Flood<'t> {
         text: &'t str,
-        keep: usize,
-        count: &'t Cell<usize>,
+        cuts: &'t RefCell<Vec<Range<usize>>>,
+        elements: &'t Cell<usize>,
     }
-    impl<'de> Visitor<'de> for Top<'_> {
-        type Value = Option<Starts>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a JSON Feed object")
+    impl<'de> DeserializeSeed<'de> for Flood<'_> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
         }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Starts>, A::Error> {
+    }
+    impl<'de> Visitor<'de> for Flood<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any value")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut read = 0usize;
+            let (mut kept_end, mut last_end) = (None, None);
+            while let Some(element) = seq.next_element::<&RawValue>()? {
+                let end = span_of(self.text, element.get()).end;
+                read += 1;
+                if read <= SAME_NAME_CHILDREN_MAX as usize {
+                    kept_end = Some(end);
+                } else {
+                    last_end = Some(end);
+                }
+            }
+            if let (Some(from), Some(to)) = (kept_end, last_end) {
+                self.cuts.borrow_mut().push(from..to);
+                let over = read - SAME_NAME_CHILDREN_MAX as usize;
+                self.elements.set(self.elements.get() + over);
+            }
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+    /// An object whose array-valued members are read as [`Flood`]s; `items` too, as the
+    /// list of items, if `keep` is given (the feed's object, not an item's).
+    struct Members<'t> {
+        text: &'t str,
+        keep: Option<usize>,
+        count: &'t Cell<usize>,
+        cuts: &'t RefCell<Vec<Range<usize>>>,
+        elements: &'t Cell<usize>,
+    }
+    impl<'de> Visitor<'de> for Members<'_> {
+        type Value = Option<Starts<'de>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
             let mut items = None;
             while let Some(key) = map.next_key::<std::borrow::Cow<'_, str>>()? {
-                if key == "items" {
-                    if items.is_some() {
-                        return Err(serde::de::Error::duplicate_field("items"));
+                match self.keep {
+                    Some(keep) if key == "items" => {
+                        if items.is_some() {
+                            return Err(serde::de::Error::duplicate_field("items"));
+                        }
+                        items = Some(map.next_value_seed(Items {
+                            keep,
+                            count: self.count,
+                        })?);
                     }
-                    items = Some(map.next_value_seed(Items {
+                    _ => map.next_value_seed(Flood {
                         text: self.text,
-                        keep: self.keep,
-                        count: self.count,
-                    })?);
-                } else {
-                    map.next_value::<IgnoredAny>()?;
+                        cuts: self.cuts,
+                        elements: self.elements,
+                    })?,
                 }
             }
             Ok(items)
         }
     }
 
-    // Each item is an object: a text with no more `{` than the window holds items is read
-    // whole without a second pass over it.
+    // Each item is an object: a text with no more `{` than the window holds items, and of a
+    // size no flood of array elements matters in, is read whole without a second pass.
     let window = keep.saturating_mul(2);
-    if memchr::memchr_iter(b'{', text.as_bytes()).count() <= window {
+    if memchr::memchr_iter(b'{', text.as_bytes()).count() <= window && text.len() <= 1 << 20 {
         return Ok(None);
     }
     let count = Cell::new(0);
-    let mut de = serde_json::Deserializer::from_str(text);
-    let top = Top {
+    let cuts = RefCell::new(Vec::new());
+    let elements = Cell::new(0);
+    let members = |text, keep| Members {
         text,
         keep,
         count: &count,
+        cuts: &cuts,
+        elements: &elements,
     };
-    let read = serde::Deserializer::deserialize_map(&mut de, top).and_then(|starts| {
-        de.end()?;
-        Ok(starts)
-    });
+    let mut de = serde_json::Deserializer::from_str(text);
+    let read = serde::Deserializer::deserialize_map(&mut de, members(text, Some(keep))).and_then(
+        |starts| {
+            de.end()?;
+            Ok(starts)
+        },
+    );
     let starts = match read {
-        Ok(Some(starts)) if count.get() > window => starts,
-        Ok(_) => return Ok(None),
+        Ok(Some(starts)) => starts,
+        Ok(None) => return Ok(None),
         Err(_) if count.get() <= window => return Ok(None),
         Err(error) => {
             return Err(ParseError::Malformed(format!(
@@ -336,13 +419,50 @@ fn json_item_cut(text: &str, keep: usize) -> Result<Option<ItemCut>, ParseError>
             )));
         }
     };
-    match (starts.first.get(keep), starts.last.front()) {
-        (Some(&from), Some(&to)) if from < to && to <= text.len() => Ok(Some(ItemCut {
-            range: from..to,
-            left_out: count.get() - window,
-        })),
-        _ => Err(too_many_items(count.get())),
+    // The items in the window (all, within it), their floods noted as the feed's were.
+    let middle = if count.get() > window {
+        match (starts.first.get(keep), starts.last.front()) {
+            (Some(from), Some(to)) => {
+                let (from, to) = (
+                    span_of(text, from.get()).start,
+                    span_of(text, to.get()).start,
+                );
+                if from >= to || to > text.len() {
+                    return Err(too_many_items(count.get()));
+                }
+                Some(from..to)
+            }
+            _ => return Err(too_many_items(count.get())),
+        }
+    } else {
+        None
+    };
+    // Within the window every item is in `first` (the first `keep + 1`) or `last` (the rest).
+    let first = if middle.is_some() {
+        &starts.first[..keep]
+    } else {
+        &starts.first[..]
+    };
+    for item in first.iter().chain(starts.last.iter()) {
+        // An item that is no object is feed-rs's to refuse.
+        let mut item_de = serde_json::Deserializer::from_str(item.get());
+        let _ = serde::Deserializer::deserialize_map(&mut item_de, members(text, None));
     }
+    let mut ranges = cuts.into_inner();
+    ranges.extend(middle.clone());
+    if ranges.is_empty() {
+        return Ok(None);
+    }
+    ranges.sort_by_key(|range| range.start);
+    Ok(Some(TextCut {
+        ranges,
+        items_left_out: if middle.is_some() {
+            count.get() - window
+        } else {
+            0
+        },
+        elements_left_out: elements.get(),
+    }))
 }
 
 /// A JSON error's message with its place given in `served`, the text as served, where `read`,
@@ -1115,11 +1235,11 @@ fn scan_xml(text: &str, limit: usize, bases: Option<&mut BaseScan>) -> XmlScan {
 }
 
 /// [`scan_xml`], also noting where the document's items start in `items` (see [`ItemStarts`]).
-fn scan_xml_collecting(
-    text: &str,
+fn scan_xml_collecting<'t>(
+    text: &'t str,
     limit: usize,
     mut bases: Option<&mut BaseScan>,
-    mut items: Option<&mut ItemStarts>,
+    mut items: Option<&mut ItemStarts<'t>>,
 ) -> XmlScan {
     let b = text.as_bytes();
     if b.starts_with(b"<\0?\0") || b.starts_with(b"\0<\0?") {
@@ -1151,7 +1271,11 @@ fn scan_xml_collecting(
             }
             Some(b'/') => {
                 depth = depth.saturating_sub(1);
-                tag_end(b, lt + 2).map(|e| e + 1)
+                let end = tag_end(b, lt + 2).map(|e| e + 1);
+                if let (Some(items), Some(end)) = (items.as_deref_mut(), end) {
+                    items.end(depth, end);
+                }
+                end
             }
             Some(_) => match tag_end(b, lt + 1) {
                 // `<x/>` is an element one level down that closes at once.
@@ -1163,7 +1287,7 @@ fn scan_xml_collecting(
                         bases.start(depth + 1, &text[lt + 1..e - 1]);
                     }
                     if let Some(items) = items.as_deref_mut() {
-                        items.start(depth + 1, &b[lt + 1..e - 1], lt);
+                        items.start(depth + 1, &b[lt + 1..e - 1], lt, Some(e + 1));
                     }
                     Some(e + 1)
                 }
@@ -1173,7 +1297,7 @@ fn scan_xml_collecting(
                         bases.start(depth, &text[lt + 1..e]);
                     }
                     if let Some(items) = items.as_deref_mut() {
-                        items.start(depth, &b[lt + 1..e], lt);
+                        items.start(depth, &b[lt + 1..e], lt, None);
                     }
                     Some(e + 1)
                 }
@@ -1193,12 +1317,19 @@ fn scan_xml_collecting(
 }
 
 /// Where the items of an XML feed start (RSS `<item>`, Atom `<entry>`: under `<rdf:RDF>`,
-/// `<feed>` or `<rss><channel>`, see [`ItemStarts::start`]), noted
-/// by [`scan_xml_collecting`] so that a feed listing a great many items can be read in part
-/// (see [`parse_feed_for`]). Only the first `keep + 1` starts and the last `keep` are kept, so a
-/// body of millions of `<item/>` costs no more than a few thousand.
+/// `<feed>` or `<rss><channel>`, see [`ItemStarts::start`]), noted by [`scan_xml_collecting`]
+/// so that a feed listing a great many items can be read in part (see [`parse_feed_for`]).
+/// Only the first `keep + 1` starts and the last `keep` are kept, so a body of millions of
+/// `<item/>` costs no more than a few thousand.
+///
+/// It also notes the children of an item, and their children, past what any item needs
+/// ([`SAME_NAME_CHILDREN_MAX`] of one name, [`CHILDREN_MAX`] in all, under one parent): one item
+/// of 150,000 `<enclosure>`s, `<category>`s or `<media:content>`s cost feed-rs 110–130 MB for
+/// a 10 MiB body. Those elements are left out of the read with the middle items.
 #[derive(Debug)]
-struct ItemStarts {
+struct ItemStarts<'t> {
+    /// The text scanned.
+    text: &'t [u8],
     /// How many items to read at each end of the list.
     keep: usize,
     /// Items seen.
@@ -1215,6 +1346,59 @@ struct ItemStarts {
     first: Vec<ItemStart>,
     /// The last `keep` items (a ring once full).
     last: std::collections::VecDeque<ItemStart>,
+    /// The depth of the item open now, if one is.
+    item_depth: Option<usize>,
+    /// The children counted so far of the open item, and of its child open now.
+    tallies: [ChildTally<'t>; 2],
+    /// Whether the item's child open now holds text (its children are not counted).
+    in_text: bool,
+    /// An element being left out, open now: its depth and where it starts.
+    leaving: Option<(usize, usize)>,
+    /// The elements left out so far, adjacent ones (white space between) as one range.
+    left_out: Vec<Range<usize>>,
+    /// How many elements they are.
+    elements_left_out: usize,
+}
+
+/// Most children of one name an item, or a child of an item, is read with (enclosures,
+/// categories, links, authors, Media RSS contents: the entry keeps far fewer of each).
+const SAME_NAME_CHILDREN_MAX: u32 = 64;
+/// Most children in all an item, or a child of an item, is read with.
+const CHILDREN_MAX: u32 = 1_024;
+/// Most distinct child names counted under one parent; others count towards the total only.
+const CHILD_NAMES_MAX: usize = 64;
+
+/// The children of one parent, by name (see [`ItemStarts`]).
+#[derive(Debug, Default)]
+struct ChildTally<'t> {
+    /// Children read, by name (the first [`CHILD_NAMES_MAX`] names).
+    names: Vec<(&'t [u8], u32)>,
+    /// Children read in all.
+    total: u32,
+}
+
+impl<'t> ChildTally<'t> {
+    /// Counts a child named `name`; whether it is past the limits. Only the children read
+    /// count towards the total, so a flood of one name leaves room for the rest.
+    fn past_limits(&mut self, name: &'t [u8]) -> bool {
+        if self.total >= CHILDREN_MAX {
+            return true;
+        }
+        let distinct = self.names.len();
+        match self.names.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, count)) if *count >= SAME_NAME_CHILDREN_MAX => return true,
+            Some((_, count)) => *count += 1,
+            None if distinct < CHILD_NAMES_MAX => self.names.push((name, 1)),
+            None => {}
+        }
+        self.total += 1;
+        false
+    }
+
+    fn clear(&mut self) {
+        self.names.clear();
+        self.total = 0;
+    }
 }
 
 /// Where a feed's root has its items (see [`ItemStarts::start`]).
@@ -1239,9 +1423,10 @@ struct ItemStart {
     parent: usize,
 }
 
-impl ItemStarts {
-    fn new(keep: usize) -> Self {
+impl<'t> ItemStarts<'t> {
+    fn new(keep: usize, text: &'t str) -> Self {
         ItemStarts {
+            text: text.as_bytes(),
             keep: keep.max(1),
             count: 0,
             opened: 0,
@@ -1250,15 +1435,22 @@ impl ItemStarts {
             in_channel: false,
             first: Vec::new(),
             last: std::collections::VecDeque::new(),
+            item_depth: None,
+            tallies: [ChildTally::default(), ChildTally::default()],
+            in_text: false,
+            leaving: None,
+            left_out: Vec::new(),
+            elements_left_out: 0,
         }
     }
 
-    /// A start tag at `depth` whose text between `<` and `>` (or `/>`) is `tag`, at offset `at`.
+    /// A start tag at `depth` whose text between `<` and `>` (or `/>`) is `tag`, at offset `at`
+    /// of `text`; `empty_end` is the offset after a `<x/>` element's `>`.
     /// Items are the elements a feed reader reads as such: `entry` under an Atom `feed`, `item`
     /// under an RSS 1.0 `rdf:RDF` or an RSS `channel` (by local name: a prefix is allowed).
-    fn start(&mut self, depth: usize, tag: &[u8], at: usize) {
+    fn start(&mut self, depth: usize, tag: &'t [u8], at: usize, empty_end: Option<usize>) {
         self.opened += 1;
-        if !(1..=3).contains(&depth) {
+        if self.leaving.is_some() {
             return;
         }
         let name_len = tag
@@ -1266,6 +1458,33 @@ impl ItemStarts {
             .position(|c| c.is_ascii_whitespace() || *c == b'/')
             .unwrap_or(tag.len());
         let name = &tag[..name_len];
+        if let Some(item_depth) = self.item_depth
+            && (item_depth + 1..=item_depth + 2).contains(&depth)
+        {
+            let level = depth - item_depth - 1;
+            if level == 0 {
+                self.tallies[1].clear();
+                // The markup of a text (Atom XHTML content without its wrapper div, HTML an
+                // RSS feed forgot to escape) is content, however many paragraphs it has.
+                let local = name.rsplit(|&c| c == b':').next().unwrap_or(name);
+                self.in_text = matches!(
+                    local,
+                    b"content" | b"summary" | b"description" | b"encoded" | b"body" | b"title"
+                );
+            } else if self.in_text {
+                return;
+            }
+            if self.tallies[level].past_limits(name) {
+                match empty_end {
+                    Some(end) => self.leave_out(at..end),
+                    None => self.leaving = Some((depth, at)),
+                }
+            }
+            return;
+        }
+        if !(1..=3).contains(&depth) {
+            return;
+        }
         let local = name.rsplit(|&c| c == b':').next().unwrap_or(name);
         let item = match depth {
             1 => {
@@ -1291,6 +1510,10 @@ impl ItemStarts {
         if !item {
             return;
         }
+        if empty_end.is_none() {
+            self.item_depth = Some(depth);
+            self.tallies[0].clear();
+        }
         let start = ItemStart {
             at,
             depth,
@@ -1307,26 +1530,84 @@ impl ItemStarts {
         self.last.push_back(start);
     }
 
-    /// The part of the text to leave out so that `keep` items remain at each end: from the
-    /// first item past the first `keep` to the first of the last `keep`. `None` when the feed
-    /// lists no more than twice `keep`. When those two items are not siblings, no cut leaves a
-    /// well-formed document, and reading it whole would cost what the window is there to
-    /// bound: such a feed (items under several parents, which no feed format has) is refused.
-    fn cut(&self) -> Result<Option<ItemCut>, ParseError> {
-        if self.count <= self.keep.saturating_mul(2) {
+    /// An end tag that leaves `depth` elements open, its `>` just before offset `end`.
+    fn end(&mut self, depth: usize, end: usize) {
+        if let Some((leaving_depth, at)) = self.leaving {
+            if depth + 1 == leaving_depth {
+                self.leaving = None;
+                self.leave_out(at..end);
+            }
+            return;
+        }
+        if self.item_depth == Some(depth + 1) {
+            self.item_depth = None;
+        }
+    }
+
+    fn leave_out(&mut self, range: Range<usize>) {
+        self.elements_left_out += 1;
+        let text = self.text;
+        if let Some(last) = self.left_out.last_mut()
+            && last.end <= range.start
+            && text
+                .get(last.end..range.start)
+                .is_some_and(|between| between.iter().all(u8::is_ascii_whitespace))
+        {
+            last.end = range.end;
+            return;
+        }
+        self.left_out.push(range);
+    }
+
+    /// The parts of the text to leave out, in order: the elements past the limits, and the
+    /// items from the first past the first `keep` to the first of the last `keep` (when the
+    /// feed lists more than twice `keep`). `None` when nothing is. When those two items are not
+    /// siblings, no cut leaves a well-formed document, and reading it whole would cost what
+    /// the window is there to bound: such a feed (items under several parents, which no feed
+    /// format has) is refused.
+    fn cut(&self) -> Result<Option<TextCut>, ParseError> {
+        let middle = if self.count <= self.keep.saturating_mul(2) {
+            None
+        } else {
+            match (self.first.get(self.keep), self.last.front()) {
+                (Some(from), Some(to))
+                    if from.depth == to.depth && from.parent == to.parent && from.at < to.at =>
+                {
+                    Some(from.at..to.at)
+                }
+                _ => return Err(too_many_items(self.count)),
+            }
+        };
+        if middle.is_none() && self.left_out.is_empty() {
             return Ok(None);
         }
-        match (self.first.get(self.keep), self.last.front()) {
-            (Some(from), Some(to))
-                if from.depth == to.depth && from.parent == to.parent && from.at < to.at =>
-            {
-                Ok(Some(ItemCut {
-                    range: from.at..to.at,
-                    left_out: self.count - 2 * self.keep,
-                }))
+        // Elements left out inside the middle go with it.
+        let mut ranges: Vec<Range<usize>> = Vec::with_capacity(self.left_out.len() + 1);
+        let mut middle_placed = middle.is_none();
+        for range in &self.left_out {
+            if let Some(middle) = &middle {
+                if range.start >= middle.start && range.end <= middle.end {
+                    continue;
+                }
+                if !middle_placed && range.start >= middle.end {
+                    ranges.push(middle.clone());
+                    middle_placed = true;
+                }
             }
-            _ => Err(too_many_items(self.count)),
+            ranges.push(range.clone());
         }
+        if let (false, Some(middle)) = (middle_placed, middle.as_ref()) {
+            ranges.push(middle.clone());
+        }
+        Ok(Some(TextCut {
+            ranges,
+            items_left_out: if middle.is_some() {
+                self.count - 2 * self.keep
+            } else {
+                0
+            },
+            elements_left_out: self.elements_left_out,
+        }))
     }
 }
 
@@ -1339,15 +1620,31 @@ fn too_many_items(count: usize) -> ParseError {
     ))
 }
 
-/// Items of a feed left out of the read (see [`parse_feed_for`]).
+/// What of a feed's text is left out of the read (see [`parse_feed_for`]).
 #[derive(Debug, Clone, PartialEq)]
-struct ItemCut {
-    /// The bytes of the text left out.
-    range: Range<usize>,
+struct TextCut {
+    /// The bytes left out, in order, not overlapping.
+    ranges: Vec<Range<usize>>,
     /// The items among them.
-    left_out: usize,
+    items_left_out: usize,
+    /// The elements of items left out for being past the limits on an item's children.
+    elements_left_out: usize,
 }
 
+impl TextCut {
+    /// Where byte `at` of the text with the ranges left out is in the whole text.
+    fn served_offset(&self, at: usize) -> usize {
+        let mut removed = 0;
+        for range in &self.ranges {
+            if at + removed >= range.start {
+                removed += range.len();
+            } else {
+                break;
+            }
+        }
+        at + removed
+    }
+}
 /// The `xml:base` attributes of an Atom document's `<feed>`, and of each `<entry>` (in document
 /// order) with its `<content>` and `<summary>`, collected by [`scan_xml`] from the start tags it
 /// reads anyway. Only tags down to the depth of an entry's children are looked at, and only
@@ -1835,6 +2132,7 @@ fn convert_feed(
             .collect(),
         repairs: Vec::new(),
         items_not_read: 0,
+        elements_not_read: 0,
     }
 }
 
@@ -2820,22 +3118,22 @@ mod tests {
         let feed = parse_feed(hidden.as_bytes(), None).unwrap();
         assert_eq!((feed.items.len(), feed.items_not_read), (2 * keep, 0));
 
-        let mut starts = ItemStarts::new(1);
         let doc = "<rss><channel><item/><item></item><item/></channel></rss>";
+        let mut starts = ItemStarts::new(1, doc);
         assert_eq!(
             scan_xml_collecting(doc, 8, None, Some(&mut starts)),
             XmlScan::Fits
         );
         let cut = starts.cut().unwrap().unwrap();
-        assert_eq!(cut.left_out, 1);
-        assert_eq!(&doc[cut.range], "<item></item>");
+        assert_eq!(cut.items_left_out, 1);
+        assert_eq!(&doc[cut.ranges[0].clone()], "<item></item>");
 
         let two_channels = format!(
             "<rss version=\"2.0\"><channel><title>T</title>{}</channel><channel>{}</channel></rss>",
             items(keep + 500, 0),
             items(keep + 500, keep + 500),
         );
-        let mut starts = ItemStarts::new(keep);
+        let mut starts = ItemStarts::new(keep, &two_channels);
         assert_eq!(
             scan_xml_collecting(&two_channels, 8, None, Some(&mut starts)),
             XmlScan::Fits
@@ -2869,6 +3167,63 @@ mod tests {
         // Within the window, items under two parents are read as they are.
         let small = two_channels.replace(&items(keep + 500, keep + 500), &items(2, 9_000));
         assert!(parse_feed(small.as_bytes(), None).is_ok());
+    }
+
+    /// An item is read with at most 64 children of one name and 1,024 in all, and so is each
+    /// of its children: the rest (a flood of enclosures, categories or Media RSS contents) is
+    /// left out of the read, whatever comes after them is read, and items around are untouched.
+    #[test]
+    fn an_item_is_read_with_a_bounded_number_of_children() {
+        let enclosure = |i: usize| {
+            format!(
+                "<enclosure url=\"https://e.example/{i}.mp3\" type=\"audio/mpeg\" length=\"1\"/>"
+            )
+        };
+        let flood = (0..50_000).map(enclosure).collect::<String>();
+        let categories = "<category>c</category>\n".repeat(50_000);
+        let group = format!(
+            "<media:group>{}</media:group>",
+            "<media:content url=\"https://e.example/a.jpg\" medium=\"image\"></media:content>"
+                .repeat(50_000)
+        );
+        let junk = (0..5_000).map(|i| format!("<x{i}/>")).collect::<String>();
+        let doc = format!(
+            "<rss version=\"2.0\" xmlns:media=\"http://search.yahoo.com/mrss/\"><channel>\
+             <title>T</title><item><guid>before</guid><title>b</title></item>\
+             <item><guid>flood</guid>{flood}{categories}{group}<title>After the flood</title></item>\
+             <item><guid>junk</guid>{junk}<title>After the junk</title></item>\
+             <item><guid>after</guid><title>a</title>{}</item></channel></rss>",
+            (0..3).map(enclosure).collect::<String>()
+        );
+        let feed = parse_feed(doc.as_bytes(), None).unwrap();
+        assert_eq!(guids(&feed), ["before", "flood", "junk", "after"]);
+        assert_eq!(feed.items_not_read, 0);
+        // Past 64 enclosures and 64 categories; the group's contents past 64; the junk past
+        // 1,024 children in all (its item's guid is one of them, so 1,023 junk elements are
+        // read), and the title after it.
+        assert_eq!(
+            feed.elements_not_read,
+            (50_000 - 64) * 3 + (5_000 - 1_023) + 1
+        );
+        let flooded = &feed.items[1];
+        assert_eq!(flooded.title.as_deref(), Some("After the flood"));
+        assert_eq!(
+            feed.items[2].title, None,
+            "the junk's title is past 1,024 children"
+        );
+        assert_eq!(feed.items[3].media.enclosures.len(), 3);
+        assert!(!flooded.media.enclosures.is_empty());
+
+        // The markup of a text is read whole, however many elements it has.
+        let paragraphs = (0..300).map(|i| format!("<p>{i}</p>")).collect::<String>();
+        let atom = format!(
+            "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>T</title><entry><id>e</id>\
+             <title>t</title><content type=\"xhtml\">{paragraphs}</content></entry></feed>"
+        );
+        let feed = parse_feed(atom.as_bytes(), None).unwrap();
+        assert_eq!(feed.elements_not_read, 0);
+        let content = feed.items[0].content.as_deref().unwrap_or_default();
+        assert!(content.contains("<p>299</p>"), "{content}");
     }
 
     /// A JSON text the shallow read fails on after more items than the window holds is
@@ -2927,6 +3282,28 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // Arrays past 64 elements, in the feed and in its items, are left out of the read;
+        // the members after them are read.
+        let attachments = (0..50_000)
+            .map(|i| {
+                format!("{{\"url\": \"https://e.example/{i}.mp3\", \"mime_type\": \"audio/mpeg\"}}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let tags = vec!["\"t\""; 50_000].join(",");
+        let authors = vec!["{\"name\": \"a\"}"; 50_000].join(",");
+        let flooded = format!(
+            "{{\"version\": \"https://jsonfeed.org/version/1.1\", \"authors\": [{authors}], \
+             \"items\": [{{\"id\": \"f\", \"attachments\": [{attachments}], \"tags\": [{tags}], \
+             \"content_text\": \"x\", \"title\": \"After the flood\"}}, {{\"id\": \"g\", \
+             \"content_text\": \"y\"}}], \"title\": \"T\"}}"
+        );
+        let read = parse_feed(flooded.as_bytes(), None).unwrap();
+        assert_eq!(guids(&read), ["f", "g"]);
+        assert_eq!(read.title.as_deref(), Some("T"));
+        assert_eq!(read.items[0].title.as_deref(), Some("After the flood"));
+        assert!(!read.items[0].media.enclosures.is_empty());
+        assert_eq!(read.elements_not_read, 3 * (50_000 - 64));
         // Few items: feed-rs reads it and reports its own error.
         let few = feed(&items(3), "} x");
         match parse_feed(few.as_bytes(), None) {

@@ -18,6 +18,9 @@ pub struct ParsedFeed {
     /// Items the feed lists that were not read: those in the middle of a feed listing more
     /// than the caller could take (see `parse::parse_feed_for`); 0 when every item was read.
     pub items_not_read: usize,
+    /// Children of items not read: past the most an item is read with of one name, or in
+    /// all (see `parse::parse_feed_for`); 0 when every one was read.
+    pub elements_not_read: usize,
 }
 
 /// One item exactly as the feed carried it (text may hold HTML and entities).
