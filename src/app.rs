@@ -1362,6 +1362,7 @@ mod tests {
             content_hash_with_pixels: None,
             media: Default::default(),
             content_hash_without_media: None,
+            relative_urls: false,
             link: Some(format!("http://a.example/{identity}")),
             canonical_url: Some(format!("http://a.example/{identity}")),
             authors: Vec::new(),

@@ -108,6 +108,8 @@ impl Digests {
                     // Nor media (migration 10).
                     media: Default::default(),
                     content_hash_without_media: None,
+                    // Not stored.
+                    relative_urls: false,
                     ..entry.clone()
                 };
                 // `dated` is not stored: it only says whether an edit may set `published`.
@@ -119,7 +121,8 @@ impl Digests {
                     .replace(", content_hash_with_pixels: None", "")
                     .replace(", base_url: None", "")
                     .replace(", media: Media { enclosures: [], image: None }", "")
-                    .replace(", content_hash_without_media: None", "");
+                    .replace(", content_hash_without_media: None", "")
+                    .replace(", relative_urls: false", "");
                 self.as_before.update(before.as_bytes());
                 self.as_before
                     .update(&version_1_bytes(&Signature::of(entry)));

@@ -1514,6 +1514,7 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
                 content_hash_with_pixels: None,
                 media: Default::default(),
                 content_hash_without_media: None,
+                relative_urls: false,
                 link: Some(link.into()),
                 canonical_url: Some(link.into()),
                 authors: vec![],

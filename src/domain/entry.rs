@@ -118,6 +118,12 @@ pub struct Entry {
     /// a row holding it is recognised as unedited and takes the media (see
     /// `normalize::is_earlier_hash_of`).
     pub content_hash_without_media: Option<String>,
+    /// Whether the feed gave the link or an enclosure's URL as a relative reference, resolved
+    /// against the URL the feed was fetched from: the content hash then depends on that URL,
+    /// and a row stored when the feed was fetched from another one (the source's URL changed,
+    /// as a permanent redirect advises) is compared with the item resolved against the base
+    /// that row was written with (see `ingest`). Not stored.
+    pub relative_urls: bool,
 }
 
 /// An entry's title as earlier releases made it, and the entry's content hash over it.

@@ -2530,6 +2530,7 @@ mod tests {
                         content_hash_with_pixels: None,
                         media: Default::default(),
                         content_hash_without_media: None,
+                        relative_urls: false,
                         base_url: None,
                         link: Some(format!("http://wire.example/{i}")),
                         canonical_url: Some(format!("http://wire.example/{i}")),

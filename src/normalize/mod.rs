@@ -47,7 +47,11 @@
 //!   out under the prefix `4:`, so items without one kept their hashes; for an item with one,
 //!   [`is_earlier_hash_of`] also recognises the `4:` hash with it counted. The base the
 //!   HTML's relative URLs resolve against (the fetch URL, or the entry's `xml:base`) is not
-//!   hashed: entries stored before `xml:base` was read keep their hashes.
+//!   hashed: entries stored before `xml:base` was read keep their hashes. The link and the
+//!   enclosure URLs are hashed as resolved, so when the feed gives them as relative references
+//!   (`Entry::relative_urls`) the hash depends on the URL it was fetched from: `ingest`
+//!   compares a row written against another URL (the source's URL changed) with the item
+//!   normalized again against that one.
 //!   Enclosures (see [`content_hashes_with_media`]): each one's URL, less tracking
 //!   parameters, and type are hashed after the other fields, only when the item has any, so an
 //!   item without them keeps its hash. For one with them, the `5:` hash without them
@@ -164,6 +168,14 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
     let link = link_url.as_ref().map(|u| u.as_str().to_owned());
     let canonical = link_url.and_then(self::url::canonical_of);
     let media = normalize_media(&item.media, &ctx.base_url);
+    // A few bytes read per item: whether the hash depends on the URL the feed was fetched from.
+    let relative_urls = (link.is_some() && item.link.as_deref().is_some_and(is_relative_reference))
+        || (!media.enclosures.is_empty()
+            && item
+                .media
+                .enclosures
+                .iter()
+                .any(|e| is_relative_reference(&e.url)));
 
     let body = item
         .content
@@ -294,7 +306,24 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
         base_url,
         media,
         content_hash_without_media,
+        relative_urls,
     })
+}
+
+/// Whether `reference` (a link or enclosure URL as the feed gave it) is relative: it has no
+/// scheme (RFC 3986 §3.1: a letter, then letters, digits, `+`, `-` or `.`, then `:`), so it
+/// was resolved against the URL the feed was fetched from. `//host/path` counts: its scheme
+/// comes from that URL.
+fn is_relative_reference(reference: &str) -> bool {
+    let b = reference.trim_start().as_bytes();
+    if !b.first().is_some_and(u8::is_ascii_alphabetic) {
+        return true;
+    }
+    let scheme = b
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+        .count();
+    b.get(scheme) != Some(&b':')
 }
 
 /// Chars an enclosure's title is cut at.
@@ -797,6 +826,34 @@ mod tests {
         assert_eq!(entry.fingerprint.len(), 32);
         assert_eq!(entry.content_hash.len(), 34);
         assert!(entry.content_hash.starts_with(CONTENT_HASH_PREFIX));
+    }
+
+    #[test]
+    fn a_reference_without_a_scheme_is_relative() {
+        let cases = [
+            ("news/1.html", true),
+            ("/news/1.html", true),
+            ("//cdn.example/a.mp3", true),
+            ("?p=1", true),
+            ("#top", true),
+            ("  ../a", true),
+            ("", true),
+            ("1:2", true),
+            ("https://example.org/a", false),
+            (" HTTP://example.org/a", false),
+            ("mailto:desk@example.org", false),
+            ("web+feed:x", false),
+        ];
+        for (reference, relative) in cases {
+            assert_eq!(is_relative_reference(reference), relative, "{reference:?}");
+        }
+        // Only the item whose link or an enclosure is relative is marked.
+        assert!(normalize_item(&item(), &ctx()).unwrap().relative_urls);
+        let absolute = RawItem {
+            link: Some("https://trade.example.org/news/steel".into()),
+            ..item()
+        };
+        assert!(!normalize_item(&absolute, &ctx()).unwrap().relative_urls);
     }
 
     #[test]

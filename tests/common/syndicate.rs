@@ -404,6 +404,7 @@ fn entry(
         content_hash_with_pixels: None,
         media: Default::default(),
         content_hash_without_media: None,
+        relative_urls: false,
         title: title.to_string(),
         canonical_url: Some(link.clone()),
         link: Some(link),
