@@ -1363,6 +1363,8 @@ mod tests {
             media: Default::default(),
             content_hash_without_media: None,
             relative_urls: false,
+            content_hash_exact_white_space: String::new(),
+            content_hash_exact_white_space_without_media: None,
             link: Some(format!("http://a.example/{identity}")),
             canonical_url: Some(format!("http://a.example/{identity}")),
             authors: Vec::new(),

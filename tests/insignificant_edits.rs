@@ -5,6 +5,8 @@
 //!
 //! - A source whose URL the operator changes (as a permanent redirect advises): the items'
 //!   relative link, HTML and enclosure URLs now resolve against the new URL.
+//! - White space: HTML re-indented, `a  b` written `a b`, a trailing newline; a title's
+//!   spacing.
 
 mod common;
 
@@ -15,9 +17,9 @@ use tradefeed::config::Config;
 
 const DATE: &str = "2026-11-10T09:00:00Z";
 
-/// An Atom entry: id, link (as written, possibly relative), title, content (HTML, escaped),
-/// and an enclosure URL as written (none when empty). Atom, as RSS enclosures are read only
-/// with absolute URLs.
+/// An Atom entry: id, link (as written, possibly relative; none when empty), title, content
+/// (HTML, escaped), and an enclosure URL as written (none when empty). Atom, as RSS
+/// enclosures are read only with absolute URLs.
 type Item<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str);
 
 fn feed(items: &[Item<'_>]) -> Resource {
@@ -27,6 +29,11 @@ fn feed(items: &[Item<'_>]) -> Resource {
          <id>urn:outlet</id><updated>2026-11-10T09:00:00Z</updated>\n",
     );
     for (id, link, title, content, enclosure) in items {
+        let link = if link.is_empty() {
+            String::new()
+        } else {
+            format!("<link href=\"{link}\"/>")
+        };
         let enclosure = if enclosure.is_empty() {
             String::new()
         } else {
@@ -35,7 +42,7 @@ fn feed(items: &[Item<'_>]) -> Resource {
             )
         };
         xml.push_str(&format!(
-            "<entry><id>{id}</id><link href=\"{link}\"/><title>{title}</title>\
+            "<entry><id>{id}</id>{link}<title>{title}</title>\
              <content type=\"html\">{content}</content>{enclosure}\
              <updated>{DATE}</updated></entry>\n"
         ));
@@ -227,4 +234,138 @@ async fn a_source_moved_to_a_new_url_does_not_make_its_items_with_relative_urls_
     );
     let edits = fetch_pass(&config).await;
     assert_eq!((edits[0].new_entries, edits[0].updated_entries), (0, 2));
+}
+
+const REINDENT_LINK: &str = "https://trade.example.org/news/w1";
+
+#[tokio::test]
+async fn a_feed_that_changes_only_white_space_does_not_make_its_items_look_edited() {
+    let server = FeedServer::start().await;
+    let compact = (
+        "w1",
+        REINDENT_LINK,
+        "EU steel quotas extended",
+        "&lt;p&gt;Duties  rise on &lt;b&gt;steel&lt;/b&gt; imports.&lt;/p&gt;&lt;ul&gt;\
+         &lt;li&gt;Quotas&lt;/li&gt;&lt;li&gt;Safeguards&lt;/li&gt;&lt;/ul&gt;\
+         &lt;pre&gt;tariff  = 25%&lt;/pre&gt;",
+        "",
+    );
+    server.put("a.xml", feed(&[compact]));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tradefeed.db");
+    let path = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+    age(&db);
+    let before = row(&db, "guid:w1");
+
+    // Re-indented: line breaks and indentation between and inside blocks, a run of spaces
+    // folded, a trailing newline; the title's spacing changed.
+    let reindented = (
+        compact.0,
+        compact.1,
+        "EU  steel\n   quotas extended ",
+        "\n  &lt;p&gt;\n    Duties rise on &lt;b&gt;steel&lt;/b&gt;\n    imports.\n  &lt;/p&gt;\n\
+         &lt;ul&gt;\n    &lt;li&gt;Quotas&lt;/li&gt;\n    &lt;li&gt;Safeguards&lt;/li&gt;\n\
+         &lt;/ul&gt;\n  &lt;pre&gt;tariff  = 25%&lt;/pre&gt;\n\n",
+        "",
+    );
+    server.put("a.xml", feed(&[reindented]));
+    let reports = fetch_pass(&config).await;
+    assert_eq!(reports[0].outcome, "ok", "{reports:?}");
+    assert_eq!(
+        (
+            reports[0].items,
+            reports[0].new_entries,
+            reports[0].updated_entries
+        ),
+        (1, 0, 0),
+        "{reports:?}"
+    );
+    assert_eq!(row(&db, "guid:w1"), before, "nothing written");
+
+    // Real edits still count: a changed word; white space inside preformatted text.
+    let reworded = (
+        compact.0,
+        compact.1,
+        compact.2,
+        &*compact.3.replace("Duties  rise", "Duties  fall"),
+        "",
+    );
+    server.put("a.xml", feed(&[reworded]));
+    let reports = fetch_pass(&config).await;
+    assert_eq!((reports[0].new_entries, reports[0].updated_entries), (0, 1));
+    let preformatted = (
+        compact.0,
+        compact.1,
+        compact.2,
+        &*reworded.3.replace("tariff  = 25%", "tariff = 25%"),
+        "",
+    );
+    server.put("a.xml", feed(&[preformatted]));
+    let reports = fetch_pass(&config).await;
+    assert_eq!((reports[0].new_entries, reports[0].updated_entries), (0, 1));
+}
+
+#[tokio::test]
+async fn a_row_hashed_before_white_space_was_folded_is_not_taken_for_an_edit() {
+    let server = FeedServer::start().await;
+    // No link: an item with one whose title, HTML and authors are as stored is no edit anyway
+    // (see the store's `only_tracking_changed`), so only this one tells.
+    let item = (
+        "w2",
+        "",
+        "EU steel quotas extended",
+        "&lt;p&gt;Duties rise.&lt;/p&gt;\n&lt;p&gt;Quotas  hold.&lt;/p&gt;\n",
+        "",
+    );
+    let resource = feed(&[item]);
+    server.put("a.xml", resource.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tradefeed.db");
+    let path = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+    let current = row(&db, "guid:w2");
+    assert!(
+        current
+            .hash
+            .starts_with(tradefeed::normalize::CONTENT_HASH_PREFIX),
+        "{current:?}"
+    );
+
+    // The row as the release before wrote it: the hash in form `5:`, over the same item.
+    let parsed = tradefeed::parse::parse_feed(&resource.body, None).unwrap();
+    let ctx = tradefeed::normalize::NormalizeContext::new(chrono::Utc::now(), server.url("a.xml"));
+    let entry = tradefeed::normalize::normalize_item(&parsed.items[0], &ctx).unwrap();
+    let earlier = entry.content_hash_exact_white_space;
+    assert!(
+        earlier.starts_with("5:") && earlier != current.hash,
+        "{earlier}"
+    );
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("UPDATE entries SET content_hash = ?1", [&earlier])
+        .unwrap();
+    age(&db);
+    let before = row(&db, "guid:w2");
+
+    let other = (
+        "o2",
+        "https://trade.example.org/news/o2",
+        "Tariff talks resume",
+        "Talks resume.",
+        "",
+    );
+    server.put("a.xml", feed(&[item, other]));
+    let reports = fetch_pass(&config).await;
+    assert_eq!((reports[0].new_entries, reports[0].updated_entries), (1, 0));
+    // Renewed, not edited.
+    assert_eq!(
+        row(&db, "guid:w2"),
+        Row {
+            hash: current.hash,
+            ..before
+        }
+    );
 }

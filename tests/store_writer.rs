@@ -1515,6 +1515,8 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
                 media: Default::default(),
                 content_hash_without_media: None,
                 relative_urls: false,
+                content_hash_exact_white_space: String::new(),
+                content_hash_exact_white_space_without_media: None,
                 link: Some(link.into()),
                 canonical_url: Some(link.into()),
                 authors: vec![],

@@ -2531,6 +2531,8 @@ mod tests {
                         media: Default::default(),
                         content_hash_without_media: None,
                         relative_urls: false,
+                        content_hash_exact_white_space: String::new(),
+                        content_hash_exact_white_space_without_media: None,
                         base_url: None,
                         link: Some(format!("http://wire.example/{i}")),
                         canonical_url: Some(format!("http://wire.example/{i}")),

@@ -405,6 +405,8 @@ fn entry(
         media: Default::default(),
         content_hash_without_media: None,
         relative_urls: false,
+        content_hash_exact_white_space: String::new(),
+        content_hash_exact_white_space_without_media: None,
         title: title.to_string(),
         canonical_url: Some(link.clone()),
         link: Some(link),
