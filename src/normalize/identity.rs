@@ -194,8 +194,9 @@ pub struct ContentHashes {
 /// One walk over the HTML: `4:` hashed the same bytes as `5:`, then the dates, so its hash
 /// goes on from the hasher's state after the `5:` digest (two short date fields and a digest
 /// more per item; a second pass over the fields only when the HTML holds a pixel, as before);
-/// the current form hashes the same parts with their white space folded, one pass more over
-/// the HTML's bytes.
+/// the current form hashes the same parts with their white space folded: HTML with nothing
+/// to fold (told by a few vectorised searches, see `may_fold`) takes the `5:` digest as it
+/// is, other HTML is folded (one walk) and hashed once more.
 pub fn content_hashes(parts: &ContentParts<'_>) -> ContentHashes {
     content_hashes_with_media(parts, &Media::default())
 }
