@@ -22,7 +22,8 @@ use crate::discover::{Discovery, discover, page_message};
 use crate::domain::{Entry, Source, TopicScore};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
 use crate::normalize::{
-    NormalizeContext, is_earlier_hash_of, normalize_item, shared_identities, shared_identity,
+    IdentityInput, NormalizeContext, is_earlier_hash_of, item_identity, normalize_item,
+    shared_identities, shared_identity,
 };
 use crate::parse::{ParseError, parse_feed_for};
 use crate::scheduler::{Timing, backoff_delay, next_due, saturating_add_std};
@@ -345,6 +346,69 @@ impl PollHook for ClusterHook {
         // Its per-thread caches go when the writer is idle (see `Ingestor::new`).
         self.classifier.score(&entry.title, &entry.text)
     }
+}
+
+/// Most bases one poll reads its items again against (see [`rebased_matches`]): a source
+/// whose URL changed has one (its old URL); more come only from rows stored through several
+/// redirects, and each costs a read of the items asked about.
+const MAX_REBASES: usize = 4;
+
+/// The positions in `fresh` (new and changed entries, each with the hash its row holds) of
+/// the entries among `rebase` (each with the base its row was written with) that, normalized
+/// again from `body` against that base, hash as their rows do, in the current form or an
+/// earlier one (see `is_earlier_hash_of`): items whose only difference from their rows is the
+/// URL their relative link and enclosure URLs resolved against (a source whose URL the
+/// operator changed, as a permanent redirect advises). Only the items asked about are
+/// normalized again (one with a publisher id is told by it first); called only when a poll
+/// has such an entry, so an unchanged item costs nothing. Matched by identity: an item
+/// identified by its link, which resolves differently too, is a new entry anyway.
+fn rebased_matches(
+    fresh: &[(Entry, Option<String>, Option<String>)],
+    rebase: &[(usize, &str)],
+    body: &[u8],
+    content_type: Option<&str>,
+    taken: usize,
+    fetched_at: DateTime<Utc>,
+) -> Vec<usize> {
+    // The same items as the first read (see `parse_feed_for`).
+    let Ok(feed) = parse_feed_for(body, content_type, taken) else {
+        return Vec::new();
+    };
+    let mut by_base: std::collections::BTreeMap<&str, std::collections::HashMap<&str, usize>> =
+        std::collections::BTreeMap::new();
+    for &(i, base) in rebase {
+        by_base
+            .entry(base)
+            .or_default()
+            .insert(fresh[i].0.identity.as_str(), i);
+    }
+    let mut matched = Vec::new();
+    for (base, wanted) in by_base.into_iter().take(MAX_REBASES) {
+        let ctx = NormalizeContext::new(fetched_at, base);
+        for item in &feed.items {
+            let by_guid = item_identity(&IdentityInput {
+                guid: item.guid.as_deref(),
+                canonical_url: None,
+                title: "",
+                feed_date: None,
+                text: "",
+            });
+            if by_guid.is_some_and(|id| !wanted.contains_key(id.as_str())) {
+                continue;
+            }
+            let Ok(again) = normalize_item(item, &ctx) else {
+                continue;
+            };
+            let Some(&i) = wanted.get(again.identity.as_str()) else {
+                continue;
+            };
+            let stored = fresh[i].1.as_deref().unwrap_or_default();
+            if again.content_hash == stored || is_earlier_hash_of(&again, base, stored) {
+                matched.push(i);
+            }
+        }
+    }
+    matched
 }
 
 /// The CPU-bound result of parsing and normalizing one body.
@@ -892,79 +956,83 @@ impl Ingestor {
             .retention
             .and_then(|r| fetched_at.checked_sub_signed(r));
         let base_url = final_url.clone();
+        let reparse_as = content_type.clone();
         // Parsing and normalizing are CPU work: keep them off the async threads.
-        let (items, skipped, normalized, passed_over, repairs, not_read, elements_not_read) = self
-            .cpu
-            .run(move || {
-                let feed = parse_feed_for(&body, content_type.as_deref(), max_items)
-                    .map_err(|e| explain_page(e, &body, content_type.as_deref(), &base_url))?;
-                // Items in the middle of a very long feed are not read (see `parse_feed_for`):
-                // listed, and skipped.
-                let not_read = feed.items_not_read;
-                let elements_not_read = feed.elements_not_read;
-                let items = feed.items.len() + not_read;
-                let repairs = feed.repairs.join("; ");
-                let ctx = NormalizeContext::new(fetched_at, base_url);
-                let mut skipped = not_read;
-                let mut entries: Vec<Entry> = Vec::with_capacity(items.min(max_items));
-                // Listed items not taken in, by identity and link: a tombstone of one is still
-                // needed.
-                let mut passed_over: Vec<(String, Option<String>)> = Vec::new();
-                for item in &feed.items {
-                    match normalize_item(item, &ctx) {
-                        Ok(e) if cutoff.is_some_and(|c| e.published < c) => {
-                            skipped += 1;
-                            passed_over.push((e.identity, e.canonical_url));
+        let (items, skipped, normalized, passed_over, repairs, not_read, elements_not_read, body) =
+            self.cpu
+                .run(move || {
+                    let feed = parse_feed_for(&body, content_type.as_deref(), max_items)
+                        .map_err(|e| explain_page(e, &body, content_type.as_deref(), &base_url))?;
+                    // Items in the middle of a very long feed are not read (see `parse_feed_for`):
+                    // listed, and skipped.
+                    let not_read = feed.items_not_read;
+                    let elements_not_read = feed.elements_not_read;
+                    let items = feed.items.len() + not_read;
+                    let repairs = feed.repairs.join("; ");
+                    let ctx = NormalizeContext::new(fetched_at, base_url);
+                    let mut skipped = not_read;
+                    let mut entries: Vec<Entry> = Vec::with_capacity(items.min(max_items));
+                    // Listed items not taken in, by identity and link: a tombstone of one is still
+                    // needed.
+                    let mut passed_over: Vec<(String, Option<String>)> = Vec::new();
+                    for item in &feed.items {
+                        match normalize_item(item, &ctx) {
+                            Ok(e) if cutoff.is_some_and(|c| e.published < c) => {
+                                skipped += 1;
+                                passed_over.push((e.identity, e.canonical_url));
+                            }
+                            Ok(e) => entries.push(e),
+                            Err(_) => skipped += 1,
                         }
-                        Ok(e) => entries.push(e),
-                        Err(_) => skipped += 1,
                     }
-                }
-                // Newest first, then cap: a 60,000-item feed costs at most `max_items` entries.
-                entries.sort_by_key(|e| std::cmp::Reverse(e.published));
-                // One identity for different items (a CMS's constant guid): each is told apart
-                // by its link once the store says which of them its plain-identity row is.
-                let shared = shared_identities(&entries);
-                // The same identity twice in one feed (duplicate GUIDs, same link): keep the
-                // first (newest).
-                let mut seen = std::collections::HashSet::new();
-                entries.retain(|e| {
-                    let link = shared
-                        .contains(&e.identity)
-                        .then(|| e.canonical_url.clone());
-                    seen.insert((e.identity.clone(), link))
-                });
-                if entries.len() > max_items {
-                    skipped += entries.len() - max_items;
-                    passed_over.extend(
-                        entries
-                            .drain(max_items..)
-                            .map(|e| (e.identity, e.canonical_url)),
-                    );
-                }
-                // Each shared-identity item's other identity.
-                let entries: Vec<(Entry, Option<String>)> = entries
-                    .into_iter()
-                    .map(|e| {
-                        let other = shared
+                    // Newest first, then cap: a 60,000-item feed costs at most `max_items` entries.
+                    entries.sort_by_key(|e| std::cmp::Reverse(e.published));
+                    // One identity for different items (a CMS's constant guid): each is told apart
+                    // by its link once the store says which of them its plain-identity row is.
+                    let shared = shared_identities(&entries);
+                    // The same identity twice in one feed (duplicate GUIDs, same link): keep the
+                    // first (newest).
+                    let mut seen = std::collections::HashSet::new();
+                    entries.retain(|e| {
+                        let link = shared
                             .contains(&e.identity)
-                            .then(|| shared_identity(&e.identity, e.canonical_url.as_deref()));
-                        (e, other)
-                    })
-                    .collect();
-                Ok::<_, ParseError>((
-                    items,
-                    skipped,
-                    entries,
-                    passed_over,
-                    repairs,
-                    not_read,
-                    elements_not_read,
-                ))
-            })
-            .await
-            .map_err(ParseError::Crashed)
-            .and_then(|parsed| parsed)?;
+                            .then(|| e.canonical_url.clone());
+                        seen.insert((e.identity.clone(), link))
+                    });
+                    if entries.len() > max_items {
+                        skipped += entries.len() - max_items;
+                        passed_over.extend(
+                            entries
+                                .drain(max_items..)
+                                .map(|e| (e.identity, e.canonical_url)),
+                        );
+                    }
+                    // Each shared-identity item's other identity.
+                    let entries: Vec<(Entry, Option<String>)> = entries
+                        .into_iter()
+                        .map(|e| {
+                            let other = shared
+                                .contains(&e.identity)
+                                .then(|| shared_identity(&e.identity, e.canonical_url.as_deref()));
+                            (e, other)
+                        })
+                        .collect();
+                    // The body is kept (not copied) in case items must be read again against
+                    // another base (see `rebased_matches`).
+                    Ok::<_, ParseError>((
+                        items,
+                        skipped,
+                        entries,
+                        passed_over,
+                        repairs,
+                        not_read,
+                        elements_not_read,
+                        body,
+                    ))
+                })
+                .await
+                .map_err(ParseError::Crashed)
+                .and_then(|parsed| parsed)?;
         // Read, but only after repairs a strict reader would not make: the publisher's to fix.
         if !repairs.is_empty() {
             info!(repairs = %repairs, "feed read after repairing malformed XML");
@@ -1037,7 +1105,9 @@ impl Ingestor {
         let (bases, known) = (known.bases, known.hashes);
         // Fetched from the configured URL: a row's base can only be the entry's own.
         let fetched_as_configured = final_url == source.url;
-        // New entries, and known ones whose hash differs, with the hash their row holds. An
+        // New entries, and known ones whose hash differs, with the hash their row holds (and,
+        // for a known one whose relative URLs may have resolved against another URL, the base
+        // its row was written with: its own, else the source's URL). An
         // unchanged entry goes no further, nor does a pruned one (its tombstone's hash is ''),
         // except one whose row holds another base than its own (`xml:base`): the base is no
         // part of the hash, and a row stored before bases were read, or before the feed
@@ -1045,10 +1115,10 @@ impl Ingestor {
         // A feed fetched through a redirect leaves the base of an entry without one of its
         // own as it is: the redirect's target may change from poll to poll (signed URLs), and
         // the row holds the one it was stored with (see `PollRecord::base_url`).
-        let fresh: Vec<(Entry, Option<String>)> = normalized
+        let fresh: Vec<(Entry, Option<String>, Option<String>)> = normalized
             .into_iter()
             .filter_map(|e| match known.get(&e.identity) {
-                None => Some((e, None)),
+                None => Some((e, None, None)),
                 Some(stored) if stored.is_empty() => {
                     listed_pruned.push(e.identity);
                     None
@@ -1059,9 +1129,15 @@ impl Ingestor {
                         Some(own) => held != Some(own),
                         None => fetched_as_configured && held.is_some(),
                     };
-                    renew.then(|| (e, Some(stored.clone())))
+                    renew.then(|| (e, Some(stored.clone()), None))
                 }
-                Some(stored) => Some((e, Some(stored.clone()))),
+                Some(stored) => {
+                    let written_against = (e.relative_urls && e.base_url.is_none())
+                        .then(|| bases.get(&e.identity).unwrap_or(&source.url))
+                        .filter(|base| **base != final_url)
+                        .cloned();
+                    Some((e, Some(stored.clone()), written_against))
+                }
             })
             .collect();
         let cluster = source.cluster;
@@ -1069,17 +1145,49 @@ impl Ingestor {
         let entries = self
             .cpu
             .run(move || {
+                // A row an earlier release wrote holds its hash in an earlier form: when the
+                // item's hash in that form matches, nothing was edited and only the hash is
+                // renewed (once: the renewed hash has the current form). An unchanged entry
+                // gets here only to have its base renewed.
+                let mut unedited: Vec<bool> = fresh
+                    .iter()
+                    .map(|(entry, stored, _)| {
+                        stored.as_ref().is_some_and(|stored| {
+                            *stored == entry.content_hash
+                                || is_earlier_hash_of(entry, &final_url, stored)
+                        })
+                    })
+                    .collect();
+                // An item whose relative URLs resolved against another URL when its row was
+                // written (the source's URL changed) is no edit when, resolved against that
+                // URL, it hashes as the row does: only its base moved. Its row takes the URLs
+                // resolved now. Read again from the body only when there is such an item.
+                let rebase: Vec<(usize, &str)> = fresh
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !unedited[*i])
+                    .filter_map(|(i, (_, _, base))| Some((i, base.as_deref()?)))
+                    .collect();
+                if !rebase.is_empty() {
+                    for i in rebased_matches(
+                        &fresh,
+                        &rebase,
+                        &body,
+                        reparse_as.as_deref(),
+                        max_items,
+                        fetched_at,
+                    ) {
+                        unedited[i] = true;
+                    }
+                }
+                drop(body);
                 fresh
                     .into_iter()
-                    .map(|(entry, stored)| {
+                    .zip(unedited)
+                    .map(|((entry, stored, _), unedited)| {
                         let is_new = stored.is_none();
-                        // A row an earlier release wrote holds its hash in an earlier form:
-                        // when the item's hash in that form matches, nothing was edited and
-                        // only the hash is renewed (once: the renewed hash has the current form).
-                        // An unchanged entry gets here only to have its base renewed.
                         if let Some(stored) = stored
-                            && (stored == entry.content_hash
-                                || is_earlier_hash_of(&entry, &final_url, &stored))
+                            && unedited
                         {
                             return EntryWrite {
                                 entry,

@@ -48,6 +48,12 @@
 //! which is what recognises a row the release before wrote: it equals the second digest
 //! 7ab56f0 pinned, for every corpus. The first digest takes the entry without media, as those
 //! releases stored it (migration 10 adds them).
+//! The content hash folds the HTML's white space as a reader sees it since the release after
+//! f2de947 (form `6:`): that re-pinned the second digest of every corpus (every hash moved:
+//! the prefix, and the hashed bytes of HTML with white space to fold), and only it. A ninth
+//! digest pins the hashes in form `5:` (white space byte for byte), which is what recognises
+//! a row the release before wrote: it equals the second digest f2de947 pinned, for every
+//! corpus. The eighth, taken in form `5:` as the release that wrote it did, did not move.
 //!
 //! Corpora (skipped with a notice when absent; `$TRADEFEED_DATA`, else `../shared/data`):
 //! the real feeds in `feeds/` (parsed, then normalized), Reuters-21578 trade documents and BBC
@@ -89,6 +95,7 @@ struct Digests {
     with_pixels_hashes: Xxh3,
     given_dates_hashes: Xxh3,
     without_media_hashes: Xxh3,
+    exact_white_space_hashes: Xxh3,
 }
 
 impl Digests {
@@ -108,6 +115,10 @@ impl Digests {
                     // Nor media (migration 10).
                     media: Default::default(),
                     content_hash_without_media: None,
+                    // Not stored.
+                    relative_urls: false,
+                    content_hash_exact_white_space: String::new(),
+                    content_hash_exact_white_space_without_media: None,
                     ..entry.clone()
                 };
                 // `dated` is not stored: it only says whether an edit may set `published`.
@@ -119,17 +130,27 @@ impl Digests {
                     .replace(", content_hash_with_pixels: None", "")
                     .replace(", base_url: None", "")
                     .replace(", media: Media { enclosures: [], image: None }", "")
-                    .replace(", content_hash_without_media: None", "");
+                    .replace(", content_hash_without_media: None", "")
+                    .replace(", content_hash_exact_white_space: \"\"", "")
+                    .replace(", content_hash_exact_white_space_without_media: None", "")
+                    .replace(", relative_urls: false", "");
                 self.as_before.update(before.as_bytes());
                 self.as_before
                     .update(&version_1_bytes(&Signature::of(entry)));
                 self.content_hashes.update(entry.content_hash.as_bytes());
                 // What a row the release before enclosures were read wrote is recognised by.
+                // (That release wrote form `5:`: white space byte for byte.)
                 let without_media = entry
-                    .content_hash_without_media
+                    .content_hash_exact_white_space_without_media
                     .as_ref()
-                    .unwrap_or(&entry.content_hash);
+                    .unwrap_or(&entry.content_hash_exact_white_space);
                 self.without_media_hashes.update(without_media.as_bytes());
+                // What a row the release before white space was folded wrote is recognised by.
+                let exact_white_space = content_hash_in_stored_form(entry, base, "5:")
+                    .expect("form 5: is an earlier form");
+                assert_eq!(exact_white_space, entry.content_hash_exact_white_space);
+                self.exact_white_space_hashes
+                    .update(exact_white_space.as_bytes());
                 // What a row the release before titles kept `<CADX.O>` wrote is recognised by
                 // (that release counted tracking pixels).
                 let before_titles = match &entry.earlier_title {
@@ -164,7 +185,7 @@ impl Digests {
         self.as_before.update(b"\x00");
     }
 
-    fn hex(&self) -> [String; 8] {
+    fn hex(&self) -> [String; 9] {
         [
             format!("{:032x}", self.as_before.digest128()),
             format!("{:032x}", self.content_hashes.digest128()),
@@ -174,6 +195,7 @@ impl Digests {
             format!("{:032x}", self.with_pixels_hashes.digest128()),
             format!("{:032x}", self.given_dates_hashes.digest128()),
             format!("{:032x}", self.without_media_hashes.digest128()),
+            format!("{:032x}", self.exact_white_space_hashes.digest128()),
         ]
     }
 }
@@ -306,7 +328,7 @@ fn jsonl_docs(path: &std::path::Path) -> Option<Vec<(String, Vec<String>)>> {
     Some(docs)
 }
 
-fn corpus_digests(docs: &[(String, Vec<String>)]) -> [String; 8] {
+fn corpus_digests(docs: &[(String, Vec<String>)]) -> [String; 9] {
     let ctx = ctx("https://wire.example/feeds/trade.xml");
     let mut digests = Digests::default();
     for (i, (title, paragraphs)) in docs.iter().enumerate() {
@@ -328,12 +350,13 @@ fn reuters_and_bbc_documents_normalize_and_sign_exactly_as_before() {
             "reuters21578/trade.jsonl.gz",
             [
                 "78461d9fbb65af385cc0f828ffcd38a0",
-                "2fed909bca2521e49944fa626efdfbe6",
+                "ac41844d775765d691ab6041dce6bb53",
                 "725d362c6be200b0bf9e690bf9ef0e52",
                 "eccaef5fbf776d3c0ef45ef4f8167ebb",
                 "36bab9254754389db6e3f14de7a0ec53",
                 "f3e8f4b9e09cc115755882e62092f39b",
                 "f3e8f4b9e09cc115755882e62092f39b",
+                "2fed909bca2521e49944fa626efdfbe6",
                 "2fed909bca2521e49944fa626efdfbe6",
             ],
         ),
@@ -341,12 +364,13 @@ fn reuters_and_bbc_documents_normalize_and_sign_exactly_as_before() {
             "bbc_news/bbc.jsonl.gz",
             [
                 "3efd5e269f5f817b224d0aaa60e4415e",
-                "8cda16876c01f2abcc4e0f244b0116c6",
+                "d6b326782811d45ed18d457459dc1baa",
                 "79eb7e98a04e3b20eda4a2ae39bccf47",
                 "d195ad8a11968feb1b6e96ef2480302d",
                 "d1a07403affe54ef356bf2944048017d",
                 "d1a07403affe54ef356bf2944048017d",
                 "d1a07403affe54ef356bf2944048017d",
+                "8cda16876c01f2abcc4e0f244b0116c6",
                 "8cda16876c01f2abcc4e0f244b0116c6",
             ],
         ),
@@ -396,13 +420,14 @@ fn real_feeds_normalize_and_sign_exactly_as_before() {
         digests.hex(),
         [
             "d822c4bdfa0e4107c6a90a3dcdcf8df5",
-            "6235b9f82222f158caa4982dbb1d3792",
+            "fc7e8fc1a3cba1a65ecea41ee7f6953f",
             "eb2fca6c7ccef2072aa2dc1b0aad1560",
             "71d7cbf1cb4628dc1d04bd1070374ca8",
             "a022240c62346eea4a35915aaf12b4f0",
             "a022240c62346eea4a35915aaf12b4f0",
             "f611280ff651e8ae2b1e08af3aec2da8",
-            "e0e2f98a27a2417f6b782089da1819f3"
+            "e0e2f98a27a2417f6b782089da1819f3",
+            "6235b9f82222f158caa4982dbb1d3792",
         ]
     );
 }

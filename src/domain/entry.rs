@@ -129,6 +129,19 @@ pub struct Entry {
     /// a row holding it is recognised as unedited and takes the media (see
     /// `normalize::is_earlier_hash_of`).
     pub content_hash_without_media: Option<String>,
+    /// The content hash releases before white space was folded wrote (form `5:`, the HTML's
+    /// white space byte for byte; with the enclosures, when any). Not stored; a row holding it
+    /// is recognised as unedited (see `normalize::is_earlier_hash_of`).
+    pub content_hash_exact_white_space: String,
+    /// When `media` is not empty, the `5:` hash without it: what rows stored before enclosures
+    /// were read hold. Recognised as `content_hash_exact_white_space` is.
+    pub content_hash_exact_white_space_without_media: Option<String>,
+    /// Whether the feed gave the link or an enclosure's URL as a relative reference, resolved
+    /// against the URL the feed was fetched from: the content hash then depends on that URL,
+    /// and a row stored when the feed was fetched from another one (the source's URL changed,
+    /// as a permanent redirect advises) is compared with the item resolved against the base
+    /// that row was written with (see `ingest`). Not stored.
+    pub relative_urls: bool,
 }
 
 /// An entry's title as earlier releases made it, and the entry's content hash over it.

@@ -27,13 +27,15 @@
 //!
 //! - `fingerprint`: xxh3-128 (hex) of normalized title + "\n" + normalized text — equal for
 //!   byte-different renderings of the same words; the exact-duplicate key for clustering.
-//! - `content_hash`: `5:` and the xxh3-128 (hex) of title, link, HTML (as the feed gave it,
+//! - `content_hash`: `6:` and the xxh3-128 (hex) of title, link, HTML (as the feed gave it,
 //!   less comments, the content of elements no output shows, such as `script`, the
 //!   attributes the sanitizer drops, such as `class`, and tracking pixels, see
-//!   [`is_tracking_pixel`]) and authors — a change means the publisher edited the item. Not
+//!   [`is_tracking_pixel`], with its white space folded as a reader sees it) and authors — a
+//!   change means the publisher edited the item. Not
 //!   the dates: many CMSs stamp every item with the time of the request, and a date alone is
 //!   no edit (the stored dates stay those first read; an edit stores the dates it comes
-//!   with). Earlier releases wrote other forms: `4:` also hashed the published and updated
+//!   with). Earlier releases wrote other forms: `5:` hashed the HTML's white space byte for
+//!   byte (a re-indented feed made its items look edited), `4:` also hashed the published and updated
 //!   dates the feed gave (whether given, and which), `3:` hashed the resolved dates instead
 //!   (the fetch time for an item without a usable one, so such items looked edited at every
 //!   poll), `2:` also counted every attribute, and bare hex (before HTML was stored raw)
@@ -42,16 +44,21 @@
 //!   cannot be reproduced: an undated item under `3:` or earlier, whose hashed fetch time is
 //!   gone, and an item whose feed re-stamps its dates, under `4:` or earlier; even these are
 //!   no edit when only their link's tracking parameters differ, see the store's
-//!   `only_tracking_changed`, so only such items without a link count as updated once). The `4:`
-//!   forms come from the same pass as the `5:` hash ([`content_hashes`]). Pixels were left
+//!   `only_tracking_changed`, so only such items without a link count as updated once). The `5:`
+//!   and `4:` forms come from the same pass as the `6:` hash ([`content_hashes`]). Pixels were left
 //!   out under the prefix `4:`, so items without one kept their hashes; for an item with one,
 //!   [`is_earlier_hash_of`] also recognises the `4:` hash with it counted. The base the
 //!   HTML's relative URLs resolve against (the fetch URL, or the entry's `xml:base`) is not
-//!   hashed: entries stored before `xml:base` was read keep their hashes.
+//!   hashed: entries stored before `xml:base` was read keep their hashes. The link and the
+//!   enclosure URLs are hashed as resolved, so when the feed gives them as relative references
+//!   (`Entry::relative_urls`) the hash depends on the URL it was fetched from: `ingest`
+//!   compares a row written against another URL (the source's URL changed) with the item
+//!   normalized again against that one.
 //!   Enclosures (see [`content_hashes_with_media`]): each one's URL, less tracking
 //!   parameters, and type are hashed after the other fields, only when the item has any, so an
-//!   item without them keeps its hash. For one with them, the `5:` hash without them
-//!   (`Entry::content_hash_without_media`) is recognised as no edit by [`is_earlier_hash_of`]:
+//!   item without them keeps its hash. For one with them, the hash without them
+//!   (`Entry::content_hash_without_media`, and in form `5:`
+//!   `Entry::content_hash_exact_white_space_without_media`) is recognised as no edit by [`is_earlier_hash_of`]:
 //!   a row stored before enclosures were read (or while the item had none) takes them at its
 //!   next poll and is not reported as updated. Lengths, durations, titles and the lead image
 //!   are not hashed; they are stored with the entry and renewed with its next edit.
@@ -164,6 +171,14 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
     let link = link_url.as_ref().map(|u| u.as_str().to_owned());
     let canonical = link_url.and_then(self::url::canonical_of);
     let media = normalize_media(&item.media, &item.image_fallbacks, &ctx.base_url);
+    // A few bytes read per item: whether the hash depends on the URL the feed was fetched from.
+    let relative_urls = (link.is_some() && item.link.as_deref().is_some_and(is_relative_reference))
+        || (!media.enclosures.is_empty()
+            && item
+                .media
+                .enclosures
+                .iter()
+                .any(|e| is_relative_reference(&e.url)));
 
     let body = item
         .content
@@ -253,6 +268,8 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
     let ContentHashes {
         current: content_hash,
         without_media: content_hash_without_media,
+        exact_white_space: content_hash_exact_white_space,
+        exact_white_space_without_media: content_hash_exact_white_space_without_media,
         given_dates: content_hash_with_dates,
         given_dates_with_pixels: content_hash_with_pixels,
     } = hash_with_title(&title);
@@ -294,7 +311,26 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
         base_url,
         media,
         content_hash_without_media,
+        content_hash_exact_white_space,
+        content_hash_exact_white_space_without_media,
+        relative_urls,
     })
+}
+
+/// Whether `reference` (a link or enclosure URL as the feed gave it) is relative: it has no
+/// scheme (RFC 3986 §3.1: a letter, then letters, digits, `+`, `-` or `.`, then `:`), so it
+/// was resolved against the URL the feed was fetched from. `//host/path` counts: its scheme
+/// comes from that URL.
+fn is_relative_reference(reference: &str) -> bool {
+    let b = reference.trim_start().as_bytes();
+    if !b.first().is_some_and(u8::is_ascii_alphabetic) {
+        return true;
+    }
+    let scheme = b
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+        .count();
+    b.get(scheme) != Some(&b':')
 }
 
 /// Chars an enclosure's title is cut at.
@@ -654,8 +690,9 @@ pub fn content_hash_in_stored_form(entry: &Entry, base_url: &str, stored: &str) 
         .as_ref()
         .map_or(entry.title.as_str(), |earlier| earlier.title.as_str());
     match HashForm::of(stored) {
-        // No release wrote `5:` over an earlier title (see `EarlierTitle`).
+        // No release wrote `5:` or later over an earlier title (see `EarlierTitle`).
         HashForm::Current => None,
+        HashForm::ExactWhiteSpace => Some(entry.content_hash_exact_white_space.clone()),
         HashForm::GivenDates => Some(
             entry
                 .earlier_title
@@ -702,6 +739,14 @@ pub fn is_earlier_hash_of(entry: &Entry, base_url: &str, stored: &str) -> bool {
     // hash without them. The row then takes them, without the item counting as edited.
     if entry.content_hash_without_media.as_deref() == Some(stored) {
         return true;
+    }
+    // A row written before white space was folded, with or without the enclosures.
+    if HashForm::of(stored) == HashForm::ExactWhiteSpace {
+        return entry.content_hash_exact_white_space == stored
+            || entry
+                .content_hash_exact_white_space_without_media
+                .as_deref()
+                == Some(stored);
     }
     if HashForm::of(stored) == HashForm::GivenDates {
         let earlier = entry.earlier_title.as_ref();
@@ -805,6 +850,34 @@ mod tests {
         assert_eq!(entry.fingerprint.len(), 32);
         assert_eq!(entry.content_hash.len(), 34);
         assert!(entry.content_hash.starts_with(CONTENT_HASH_PREFIX));
+    }
+
+    #[test]
+    fn a_reference_without_a_scheme_is_relative() {
+        let cases = [
+            ("news/1.html", true),
+            ("/news/1.html", true),
+            ("//cdn.example/a.mp3", true),
+            ("?p=1", true),
+            ("#top", true),
+            ("  ../a", true),
+            ("", true),
+            ("1:2", true),
+            ("https://example.org/a", false),
+            (" HTTP://example.org/a", false),
+            ("mailto:desk@example.org", false),
+            ("web+feed:x", false),
+        ];
+        for (reference, relative) in cases {
+            assert_eq!(is_relative_reference(reference), relative, "{reference:?}");
+        }
+        // Only the item whose link or an enclosure is relative is marked.
+        assert!(normalize_item(&item(), &ctx()).unwrap().relative_urls);
+        let absolute = RawItem {
+            link: Some("https://trade.example.org/news/steel".into()),
+            ..item()
+        };
+        assert!(!normalize_item(&absolute, &ctx()).unwrap().relative_urls);
     }
 
     #[test]
@@ -1198,13 +1271,20 @@ mod tests {
                 e.html.as_str(),
                 &sanitize_html(&e.html, &ctx().base_url),
                 e.fingerprint.as_str(),
-                e.content_hash.as_str(),
+                // What the release before white space was folded wrote (pinned by it).
+                &content_hash_in_stored_form(&e, &ctx().base_url, "5:").unwrap(),
                 // What the release before dates were left out wrote (pinned by it).
                 &content_hash_in_stored_form(&e, &ctx().base_url, "4:").unwrap(),
                 &legacy_content_hash(&e, &ctx().base_url),
                 &content_hash_in_stored_form(&e, &ctx().base_url, "3:").unwrap(),
             ];
             assert_eq!(got, expected, "{raw:?}");
+            // Form `6:` hashes the same bytes as `5:` where there is no white space to fold,
+            // and HTML with a line break between paragraphs as if there were none.
+            let exact = &expected[6][2..];
+            let folded = &e.content_hash[2..];
+            assert!(e.content_hash.starts_with("6:"), "{}", e.content_hash);
+            assert_eq!(folded == exact, !e.html.contains("\r\n"), "{raw:?}");
         }
     }
 

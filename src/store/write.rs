@@ -452,6 +452,18 @@ impl Store {
                     let Some(before) = before else { continue };
                     shown_changed |= before.url != s.url;
                     if before.url != s.url {
+                        // The entries that resolve against the source's URL (no base of their
+                        // own) were fetched from the old one: they keep it as their base, so
+                        // that they are served as before and a poll of the new URL can tell an
+                        // item whose relative URLs now resolve against it from an edited one
+                        // (see `ingest`). The next poll that lists one renews its base.
+                        exec(
+                            &tx,
+                            "UPDATE entries SET base_url = ?2
+                              WHERE source_id = (SELECT id FROM sources WHERE name = ?1)
+                                AND base_url IS NULL",
+                            params![s.name, before.url],
+                        )?;
                         // A new URL is a new feed: forget validators, the move and any 410.
                         exec(
                             &tx,
@@ -1817,7 +1829,7 @@ fn write_entry<'a>(
         )?
     };
     if let Some(legacy) = &write.replaces_hash {
-        if let Some((entry_id, hash, _)) = &existing
+        if let Some((entry_id, hash, story_id)) = &existing
             && hash == legacy
         {
             // (A write sent only to renew the base holds the current hash already.)
@@ -1840,6 +1852,23 @@ fn write_entry<'a>(
             )? > 0
             {
                 result.rebased_entries += 1;
+            }
+            // The link: an item whose relative link resolved against another URL when its row
+            // was written (the source's URL changed) takes the one resolved now, without being
+            // taken for an edit (see `ingest`). Any other renewal holds the stored link.
+            let (old_link, old_url): (Option<String>, Option<String>) = query_row(
+                tx,
+                "SELECT link, canonical_url FROM entries WHERE id = ?1",
+                [entry_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if old_link != e.link || old_url != e.canonical_url {
+                exec(
+                    tx,
+                    "UPDATE entries SET link = ?2, canonical_url = ?3 WHERE id = ?1",
+                    params![entry_id, e.link, e.canonical_url],
+                )?;
+                renew_story_link(tx, poll, e, *entry_id, *story_id, old_link, old_url, result)?;
             }
             // The enclosures and image: a row stored before they were read takes them here
             // (its hash without them was recognised, see `normalize::is_earlier_hash_of`).
@@ -2178,38 +2207,70 @@ fn took_moved_item(
             "UPDATE entries SET identity = ?2, link = ?3, canonical_url = ?4 WHERE id = ?1",
             params![moved, e.identity, e.link, e.canonical_url],
         )?;
-        if e.canonical_url != *old_url {
-            if let Some(url) = &e.canonical_url {
-                insert_keys(tx, poll, &[(url_key(url), KeyKind::Url)], story)?;
-            }
-            // The row holds the new URL already: an entry found here is another one.
-            if let Some(old) = old_url {
-                exec(
-                    tx,
-                    "DELETE FROM story_keys WHERE key = ?1 AND story_id = ?2
-                             AND NOT EXISTS (SELECT 1 FROM entries
-                                              WHERE story_id = ?2 AND canonical_url = ?3)",
-                    params![url_key(old), story, old],
-                )?;
-            }
-        }
-        // Only a link that reads differently once served (links are served without their
-        // tracking parameters) changes what the feeds show: then their version is bumped
-        // and the story's link renewed. A feed behind two backends that write different
-        // guids for one item (its link the same) moves the row between them at every poll:
-        // that is this one row's identity written, and no feed rendered again for it.
-        if old_link.as_deref().map(without_tracking) != e.link.as_deref().map(without_tracking) {
-            exec(
-                tx,
-                "UPDATE stories SET link = ?2 WHERE id = ?1 AND representative = ?3",
-                params![story, e.link, moved],
-            )?;
-            result.rekeyed_entries += 1;
-        }
+        renew_story_link(
+            tx,
+            poll,
+            e,
+            *moved,
+            story,
+            old_link.clone(),
+            old_url.clone(),
+            result,
+        )?;
         result.unchanged_entries += 1;
         return Ok(true);
     }
     Ok(false)
+}
+
+/// What follows an entry's link (`old_link`, canonically `old_url`) renewed to `e`'s without
+/// an edit (an item under a new id, or one whose relative link now resolves against the
+/// source's new URL), in its story `story`. A new canonical URL becomes a key of the story, so
+/// that another outlet's copy carrying it joins by key; the old URL's key goes, unless another
+/// entry of the story still has that URL (a copy that joined by it), so a session link that
+/// changes at every poll keeps one key, not one more per poll. (The fingerprint's key stays:
+/// the words are the same.) A representative's story takes a link served differently too:
+/// the feeds tell the representative's appearance by its link.
+#[allow(clippy::too_many_arguments)]
+fn renew_story_link(
+    tx: &Prepared<'_>,
+    poll: &mut PollContext<'_>,
+    e: &Entry,
+    entry_id: i64,
+    story: i64,
+    old_link: Option<String>,
+    old_url: Option<String>,
+    result: &mut PollResult,
+) -> Result<(), StoreError> {
+    if e.canonical_url != old_url {
+        if let Some(url) = &e.canonical_url {
+            insert_keys(tx, poll, &[(url_key(url), KeyKind::Url)], story)?;
+        }
+        // The row holds the new URL already: an entry found here is another one.
+        if let Some(old) = &old_url {
+            exec(
+                tx,
+                "DELETE FROM story_keys WHERE key = ?1 AND story_id = ?2
+                             AND NOT EXISTS (SELECT 1 FROM entries
+                                              WHERE story_id = ?2 AND canonical_url = ?3)",
+                params![url_key(old), story, old],
+            )?;
+        }
+    }
+    // Only a link that reads differently once served (links are served without their
+    // tracking parameters) changes what the feeds show: then their version is bumped
+    // and the story's link renewed. A feed behind two backends that write different
+    // guids for one item (its link the same) moves the row between them at every poll:
+    // that is this one row's identity written, and no feed rendered again for it.
+    if old_link.as_deref().map(without_tracking) != e.link.as_deref().map(without_tracking) {
+        exec(
+            tx,
+            "UPDATE stories SET link = ?2 WHERE id = ?1 AND representative = ?3",
+            params![story, e.link, entry_id],
+        )?;
+        result.rekeyed_entries += 1;
+    }
+    Ok(())
 }
 
 /// Whether the stored row `entry_id` differs from `e` at most in its link's tracking
