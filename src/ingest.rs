@@ -402,6 +402,14 @@ fn rebased_matches(
             let Some(&i) = wanted.get(again.identity.as_str()) else {
                 continue;
             };
+            // The item the first read kept, not another listed under its identity (a feed
+            // listing a guid twice, the newest first): a match of the other would renew the
+            // row's hash to the kept item's and hide its edit for good.
+            let kept = &fresh[i].0;
+            if again.html != kept.html || again.title != kept.title || again.authors != kept.authors
+            {
+                continue;
+            }
             let stored = fresh[i].1.as_deref().unwrap_or_default();
             if again.content_hash == stored || is_earlier_hash_of(&again, base, stored) {
                 matched.push(i);

@@ -369,3 +369,49 @@ async fn a_row_hashed_before_white_space_was_folded_is_not_taken_for_an_edit() {
         }
     );
 }
+
+/// A feed that lists a guid twice (a correction above the original) after its source moved:
+/// the item the read keeps is the newest, and only that one may be compared against the old
+/// base. Matching the original, which is unchanged, renewed the row's hash to the correction's
+/// and hid the edit for good (review rv3 M1).
+#[tokio::test]
+async fn a_guid_listed_twice_after_a_move_still_shows_the_edit() {
+    let old = FeedServer::start().await;
+    let new = FeedServer::start().await;
+    let original: Item = (
+        "d1",
+        "news/d1.html",
+        "Steel quota notice",
+        "&lt;p&gt;Quota is 10 tonnes.&lt;/p&gt;",
+        "",
+    );
+    let corrected: Item = (
+        "d1",
+        "news/d1.html",
+        "Steel quota notice",
+        "&lt;p&gt;Quota is 90 tonnes.&lt;/p&gt;",
+        "",
+    );
+    old.put("feeds/main.xml", feed(&[original]));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tradefeed.db");
+    let path = write_config(dir.path(), &[("Outlet", old.url("feeds/main.xml"))], "");
+    assert_eq!(
+        fetch_pass(&Config::load(&path).unwrap()).await[0].new_entries,
+        1
+    );
+    age(&db);
+    new.put("feeds/main.xml", feed(&[corrected, original]));
+    let path = write_config(dir.path(), &[("Outlet", new.url("feeds/main.xml"))], "");
+    let moved = fetch_pass(&Config::load(&path).unwrap()).await;
+    assert_eq!(moved[0].updated_entries, 1, "{moved:?}");
+    let html: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT html FROM entries WHERE identity = 'guid:d1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(html.contains("90 tonnes"), "{html}");
+}
