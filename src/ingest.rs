@@ -419,6 +419,27 @@ fn rebased_matches(
     matched
 }
 
+/// What the CPU pool's first step made of a body (see `Ingestor::prepare`).
+struct ReadBody {
+    /// Items the feed lists, read or not.
+    items: usize,
+    /// Items not taken in: no identity, too old, past the per-poll cap, or not read.
+    skipped: usize,
+    /// The entries taken, newest first, each with its other identity when it shares a guid.
+    entries: Vec<(Entry, Option<String>)>,
+    /// Items listed but taken no further (too old, past the cap), by identity and link.
+    passed_over: Vec<(String, Option<String>)>,
+    /// What the parser repaired, for the log.
+    repairs: String,
+    /// Items in the unread middle of a very long feed (see `parse_feed_for`).
+    items_not_read: usize,
+    /// Children of items left out of the read (see `parse_feed_for`).
+    elements_not_read: usize,
+    /// The body, kept (not copied) in case items must be read again against another base
+    /// (see `rebased_matches`).
+    body: Vec<u8>,
+}
+
 /// The CPU-bound result of parsing and normalizing one body.
 struct Prepared {
     items: usize,
@@ -966,81 +987,88 @@ impl Ingestor {
         let base_url = final_url.clone();
         let reparse_as = content_type.clone();
         // Parsing and normalizing are CPU work: keep them off the async threads.
-        let (items, skipped, normalized, passed_over, repairs, not_read, elements_not_read, body) =
-            self.cpu
-                .run(move || {
-                    let feed = parse_feed_for(&body, content_type.as_deref(), max_items)
-                        .map_err(|e| explain_page(e, &body, content_type.as_deref(), &base_url))?;
-                    // Items in the middle of a very long feed are not read (see `parse_feed_for`):
-                    // listed, and skipped.
-                    let not_read = feed.items_not_read;
-                    let elements_not_read = feed.elements_not_read;
-                    let items = feed.items.len() + not_read;
-                    let repairs = feed.repairs.join("; ");
-                    let ctx = NormalizeContext::new(fetched_at, base_url);
-                    let mut skipped = not_read;
-                    let mut entries: Vec<Entry> = Vec::with_capacity(items.min(max_items));
-                    // Listed items not taken in, by identity and link: a tombstone of one is still
-                    // needed.
-                    let mut passed_over: Vec<(String, Option<String>)> = Vec::new();
-                    for item in &feed.items {
-                        match normalize_item(item, &ctx) {
-                            Ok(e) if cutoff.is_some_and(|c| e.published < c) => {
-                                skipped += 1;
-                                passed_over.push((e.identity, e.canonical_url));
-                            }
-                            Ok(e) => entries.push(e),
-                            Err(_) => skipped += 1,
+        let ReadBody {
+            items,
+            skipped,
+            entries: normalized,
+            passed_over,
+            repairs,
+            items_not_read: not_read,
+            elements_not_read,
+            body,
+        } = self
+            .cpu
+            .run(move || {
+                let feed = parse_feed_for(&body, content_type.as_deref(), max_items)
+                    .map_err(|e| explain_page(e, &body, content_type.as_deref(), &base_url))?;
+                // Items in the middle of a very long feed are not read (see `parse_feed_for`):
+                // listed, and skipped.
+                let not_read = feed.items_not_read;
+                let elements_not_read = feed.elements_not_read;
+                let items = feed.items.len() + not_read;
+                let repairs = feed.repairs.join("; ");
+                let ctx = NormalizeContext::new(fetched_at, base_url);
+                let mut skipped = not_read;
+                let mut entries: Vec<Entry> = Vec::with_capacity(items.min(max_items));
+                // Listed items not taken in, by identity and link: a tombstone of one is still
+                // needed.
+                let mut passed_over: Vec<(String, Option<String>)> = Vec::new();
+                for item in &feed.items {
+                    match normalize_item(item, &ctx) {
+                        Ok(e) if cutoff.is_some_and(|c| e.published < c) => {
+                            skipped += 1;
+                            passed_over.push((e.identity, e.canonical_url));
                         }
+                        Ok(e) => entries.push(e),
+                        Err(_) => skipped += 1,
                     }
-                    // Newest first, then cap: a 60,000-item feed costs at most `max_items` entries.
-                    entries.sort_by_key(|e| std::cmp::Reverse(e.published));
-                    // One identity for different items (a CMS's constant guid): each is told apart
-                    // by its link once the store says which of them its plain-identity row is.
-                    let shared = shared_identities(&entries);
-                    // The same identity twice in one feed (duplicate GUIDs, same link): keep the
-                    // first (newest).
-                    let mut seen = std::collections::HashSet::new();
-                    entries.retain(|e| {
-                        let link = shared
+                }
+                // Newest first, then cap: a 60,000-item feed costs at most `max_items` entries.
+                entries.sort_by_key(|e| std::cmp::Reverse(e.published));
+                // One identity for different items (a CMS's constant guid): each is told apart
+                // by its link once the store says which of them its plain-identity row is.
+                let shared = shared_identities(&entries);
+                // The same identity twice in one feed (duplicate GUIDs, same link): keep the
+                // first (newest).
+                let mut seen = std::collections::HashSet::new();
+                entries.retain(|e| {
+                    let link = shared
+                        .contains(&e.identity)
+                        .then(|| e.canonical_url.clone());
+                    seen.insert((e.identity.clone(), link))
+                });
+                if entries.len() > max_items {
+                    skipped += entries.len() - max_items;
+                    passed_over.extend(
+                        entries
+                            .drain(max_items..)
+                            .map(|e| (e.identity, e.canonical_url)),
+                    );
+                }
+                // Each shared-identity item's other identity.
+                let entries: Vec<(Entry, Option<String>)> = entries
+                    .into_iter()
+                    .map(|e| {
+                        let other = shared
                             .contains(&e.identity)
-                            .then(|| e.canonical_url.clone());
-                        seen.insert((e.identity.clone(), link))
-                    });
-                    if entries.len() > max_items {
-                        skipped += entries.len() - max_items;
-                        passed_over.extend(
-                            entries
-                                .drain(max_items..)
-                                .map(|e| (e.identity, e.canonical_url)),
-                        );
-                    }
-                    // Each shared-identity item's other identity.
-                    let entries: Vec<(Entry, Option<String>)> = entries
-                        .into_iter()
-                        .map(|e| {
-                            let other = shared
-                                .contains(&e.identity)
-                                .then(|| shared_identity(&e.identity, e.canonical_url.as_deref()));
-                            (e, other)
-                        })
-                        .collect();
-                    // The body is kept (not copied) in case items must be read again against
-                    // another base (see `rebased_matches`).
-                    Ok::<_, ParseError>((
-                        items,
-                        skipped,
-                        entries,
-                        passed_over,
-                        repairs,
-                        not_read,
-                        elements_not_read,
-                        body,
-                    ))
+                            .then(|| shared_identity(&e.identity, e.canonical_url.as_deref()));
+                        (e, other)
+                    })
+                    .collect();
+                Ok::<_, ParseError>(ReadBody {
+                    items,
+                    skipped,
+                    entries,
+                    passed_over,
+                    repairs,
+                    items_not_read: not_read,
+                    elements_not_read,
+                    body,
                 })
-                .await
-                .map_err(ParseError::Crashed)
-                .and_then(|parsed| parsed)?;
+            })
+            .await
+            .map_err(ParseError::Crashed)
+            .and_then(|parsed| parsed)?;
         // Read, but only after repairs a strict reader would not make: the publisher's to fix.
         if !repairs.is_empty() {
             info!(repairs = %repairs, "feed read after repairing malformed XML");

@@ -227,13 +227,13 @@ pub fn parse_feed_for(
 /// more than twice `keep`; and in the feed and in each item read, the elements of an array
 /// past the first [`SAME_NAME_CHILDREN_MAX`] (a flood of attachments, tags or authors, which
 /// feed-rs would build every one of). One shallow read that keeps no item, only where the
-/// first `keep + 1` and the last `keep` are. `None` when nothing is to be left out, or when
-/// the text is no JSON object with an `items` array and the read failed before it met more
-/// items than the window holds (feed-rs then says what is wrong).
+/// first `keep + 1` and the last `keep` are. `None` when nothing is to be left out; the read
+/// is skipped for a short text with few objects, which feed-rs reads whole at little cost.
 ///
-/// A text the read fails on after more items than that (trailing garbage after the array, or
-/// a second `items` key) is refused: feed-rs would build every item before failing on it, the
-/// cost the window is there to bound.
+/// A text the read fails on (trailing garbage after the array, a second `items` key) is
+/// refused: feed-rs would fail on it too, but only after building all it read before, the
+/// cost the window is there to bound. So is one that would still hold more items and array
+/// elements than [`elements_read_max`].
 fn json_item_cut(text: &str, keep: usize) -> Result<Option<TextCut>, ParseError> {
     use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
     use serde_json::value::RawValue;
@@ -246,20 +246,18 @@ fn json_item_cut(text: &str, keep: usize) -> Result<Option<TextCut>, ParseError>
         at..at + slice.len()
     }
 
-    /// The items read: the first `keep + 1` and the last `keep`. The count is kept outside,
-    /// so that it is known when the read fails.
+    /// The items: the first `keep + 1` and the last `keep`.
     type Starts<'de> = ListEnds<&'de RawValue>;
-    struct Items<'t> {
+    struct Items {
         keep: usize,
-        count: &'t Cell<usize>,
     }
-    impl<'de> DeserializeSeed<'de> for Items<'_> {
+    impl<'de> DeserializeSeed<'de> for Items {
         type Value = Starts<'de>;
         fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Starts<'de>, D::Error> {
             d.deserialize_seq(self)
         }
     }
-    impl<'de> Visitor<'de> for Items<'_> {
+    impl<'de> Visitor<'de> for Items {
         type Value = Starts<'de>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("an array of items")
@@ -267,7 +265,6 @@ fn json_item_cut(text: &str, keep: usize) -> Result<Option<TextCut>, ParseError>
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Starts<'de>, A::Error> {
             let mut starts = Starts::new(self.keep);
             while let Some(item) = seq.next_element::<&RawValue>()? {
-                self.count.set(self.count.get() + 1);
                 starts.push(item);
             }
             Ok(starts)
@@ -342,7 +339,6 @@ fn json_item_cut(text: &str, keep: usize) -> Result<Option<TextCut>, ParseError>
     struct Members<'t> {
         text: &'t str,
         keep: Option<usize>,
-        count: &'t Cell<usize>,
         cuts: &'t RefCell<Vec<Range<usize>>>,
         elements: &'t Cell<usize>,
         kept: &'t Cell<usize>,
@@ -360,10 +356,7 @@ fn json_item_cut(text: &str, keep: usize) -> Result<Option<TextCut>, ParseError>
                         if items.is_some() {
                             return Err(serde::de::Error::duplicate_field("items"));
                         }
-                        items = Some(map.next_value_seed(Items {
-                            keep,
-                            count: self.count,
-                        })?);
+                        items = Some(map.next_value_seed(Items { keep })?);
                     }
                     _ => map.next_value_seed(Flood {
                         text: self.text,
@@ -383,14 +376,12 @@ fn json_item_cut(text: &str, keep: usize) -> Result<Option<TextCut>, ParseError>
     if memchr::memchr_iter(b'{', text.as_bytes()).count() <= window && text.len() <= 256 << 10 {
         return Ok(None);
     }
-    let count = Cell::new(0);
     let cuts = RefCell::new(Vec::new());
     let elements = Cell::new(0);
     let kept = Cell::new(0);
     let members = |text, keep| Members {
         text,
         keep,
-        count: &count,
         cuts: &cuts,
         elements: &elements,
         kept: &kept,
@@ -417,41 +408,21 @@ fn json_item_cut(text: &str, keep: usize) -> Result<Option<TextCut>, ParseError>
         }
         Err(error) => {
             return Err(ParseError::Malformed(format!(
-                "JSON that is not one feed object, of {} items or more ({error})",
-                count.get()
+                "JSON that is not one feed object ({error})"
             )));
         }
     };
-    // The items in the window (all, within it), their floods noted as the feed's were.
-    let middle = if count.get() > window {
-        match (starts.first.get(keep), starts.last.front()) {
-            (Some(from), Some(to)) => {
-                let (from, to) = (
-                    span_of(text, from.get()).start,
-                    span_of(text, to.get()).start,
-                );
-                if from >= to || to > text.len() {
-                    return Err(too_many_items(count.get()));
-                }
-                Some(from..to)
-            }
-            _ => return Err(too_many_items(count.get())),
-        }
-    } else {
-        None
-    };
-    // Within the window every item is in `first` (the first `keep + 1`) or `last` (the rest).
-    let first = if middle.is_some() {
-        &starts.first[..keep]
-    } else {
-        &starts.first[..]
-    };
-    for item in first.iter().chain(starts.last.iter()) {
+    // The items in the window (all, within it), their floods noted as the feed's were. Both
+    // ends are slices of the text, so the middle between them is well-formed JSON to leave out.
+    let middle = starts
+        .middle()
+        .map(|(from, to)| span_of(text, from.get()).start..span_of(text, to.get()).start);
+    for item in starts.read() {
         // An item that is no object is feed-rs's to refuse.
         let mut item_de = serde_json::Deserializer::from_str(item.get());
         let _ = serde::Deserializer::deserialize_map(&mut item_de, members(text, None));
     }
-    let read = first.len() + starts.last.len() + kept.get();
+    let read = starts.read().count() + kept.get();
     let most = elements_read_max(keep);
     if read > most {
         return Err(ParseError::Malformed(format!(
@@ -459,18 +430,14 @@ fn json_item_cut(text: &str, keep: usize) -> Result<Option<TextCut>, ParseError>
         )));
     }
     let mut ranges = cuts.into_inner();
-    ranges.extend(middle.clone());
+    ranges.extend(middle);
     if ranges.is_empty() {
         return Ok(None);
     }
     ranges.sort_by_key(|range| range.start);
     Ok(Some(TextCut {
         ranges,
-        items_left_out: if middle.is_some() {
-            count.get() - window
-        } else {
-            0
-        },
+        items_left_out: starts.left_out(),
         elements_left_out: elements.get(),
     }))
 }
@@ -1340,10 +1307,6 @@ fn scan_xml_collecting<'t>(
 struct ItemStarts<'t> {
     /// The text scanned.
     text: &'t [u8],
-    /// How many items to read at each end of the list.
-    keep: usize,
-    /// Items seen.
-    count: usize,
     /// Start tags seen, each element's ordinal: which of two items share a parent.
     opened: usize,
     /// The ordinal of the element last opened at depths 1 and 2: the parents an item can have.
@@ -1377,6 +1340,8 @@ struct ItemStarts<'t> {
 #[derive(Debug)]
 struct ListEnds<T> {
     keep: usize,
+    /// Elements pushed.
+    count: usize,
     first: Vec<T>,
     /// A ring once full.
     last: std::collections::VecDeque<T>,
@@ -1386,12 +1351,38 @@ impl<T> ListEnds<T> {
     fn new(keep: usize) -> Self {
         ListEnds {
             keep,
+            count: 0,
             first: Vec::new(),
             last: std::collections::VecDeque::new(),
         }
     }
 
+    /// The elements past the window: 0 when the list holds no more than twice `keep`.
+    fn left_out(&self) -> usize {
+        self.count.saturating_sub(self.keep.saturating_mul(2))
+    }
+
+    /// The first element past the first `keep` and the first of the last `keep`, between
+    /// which the list is left out; `None` when nothing is.
+    fn middle(&self) -> Option<(&T, &T)> {
+        if self.left_out() == 0 {
+            return None;
+        }
+        Some((self.first.get(self.keep)?, self.last.front()?))
+    }
+
+    /// The elements read: the first and last `keep`, or all of a list within the window.
+    fn read(&self) -> impl Iterator<Item = &T> {
+        let first = if self.left_out() > 0 {
+            &self.first[..self.keep]
+        } else {
+            &self.first[..]
+        };
+        first.iter().chain(self.last.iter())
+    }
+
     fn push(&mut self, element: T) {
+        self.count += 1;
         if self.first.len() <= self.keep {
             self.first.push(element);
             return;
@@ -1472,8 +1463,6 @@ impl<'t> ItemStarts<'t> {
     fn new(keep: usize, text: &'t str) -> Self {
         ItemStarts {
             text: text.as_bytes(),
-            keep: keep.max(1),
-            count: 0,
             opened: 0,
             parents: [0; 2],
             root: ItemsUnder::Channel,
@@ -1499,7 +1488,8 @@ impl<'t> ItemStarts<'t> {
             return;
         }
         self.seen += 1;
-        if self.leaving.is_some() {
+        let in_item = self.item_depth.is_some_and(|item_depth| depth > item_depth);
+        if self.leaving.is_some() || (!in_item && depth > 3) {
             return;
         }
         let name_len = tag
@@ -1511,9 +1501,7 @@ impl<'t> ItemStarts<'t> {
             Some(colon) => (&name[..colon], &name[colon + 1..]),
             None => (&name[..0], name),
         };
-        if let Some(item_depth) = self.item_depth
-            && depth > item_depth
-        {
+        if let Some(item_depth) = self.item_depth.filter(|_| in_item) {
             let level = depth - item_depth - 1;
             if level == 0 {
                 self.tallies[1].clear();
@@ -1539,9 +1527,6 @@ impl<'t> ItemStarts<'t> {
                     None => self.leaving = Some((depth, at, before)),
                 }
             }
-            return;
-        }
-        if !(1..=3).contains(&depth) {
             return;
         }
         let item = match depth {
@@ -1579,7 +1564,6 @@ impl<'t> ItemStarts<'t> {
             parent: self.parents[depth - 2],
             seen_before: self.seen - 1,
         };
-        self.count += 1;
         self.ends.push(start);
     }
 
@@ -1627,56 +1611,45 @@ impl<'t> ItemStarts<'t> {
     /// format has) is refused. So is one that would still have more elements to read than
     /// [`elements_read_max`] allows (each costs feed-rs some hundreds of bytes).
     fn cut(&self) -> Result<Option<TextCut>, ParseError> {
-        let middle = if self.count <= self.keep.saturating_mul(2) {
-            None
-        } else {
-            match (self.ends.first.get(self.keep), self.ends.last.front()) {
-                (Some(from), Some(to))
-                    if from.depth == to.depth && from.parent == to.parent && from.at < to.at =>
-                {
-                    Some((from.at..to.at, to.seen_before - from.seen_before))
-                }
-                _ => return Err(too_many_items(self.count)),
+        let middle = match self.ends.middle() {
+            None => None,
+            Some((from, to))
+                if from.depth == to.depth && from.parent == to.parent && from.at < to.at =>
+            {
+                Some((from.at..to.at, to.seen_before - from.seen_before))
             }
+            Some(_) => return Err(too_many_items(self.ends.count)),
         };
-        // Elements left out inside the middle go with it.
-        let mut ranges: Vec<Range<usize>> = Vec::with_capacity(self.left_out.len() + 1);
+        // Elements left out inside the middle go with it; the others lie wholly outside it
+        // (each is within one item, and the middle runs from one item's start to another's).
+        let mut ranges = Vec::with_capacity(self.left_out.len() + 1);
         let mut elements_left_out = 0;
-        let mut middle_placed = middle.is_none();
         for (range, elements) in &self.left_out {
-            if let Some((middle, _)) = &middle {
-                if range.start >= middle.start && range.end <= middle.end {
-                    continue;
-                }
-                if !middle_placed && range.start >= middle.end {
-                    ranges.push(middle.clone());
-                    middle_placed = true;
-                }
+            if middle
+                .as_ref()
+                .is_some_and(|(middle, _)| middle.start <= range.start && range.end <= middle.end)
+            {
+                continue;
             }
             ranges.push(range.clone());
             elements_left_out += elements;
         }
-        if let (false, Some((middle, _))) = (middle_placed, middle.as_ref()) {
-            ranges.push(middle.clone());
-        }
         let read = self.seen - elements_left_out - middle.as_ref().map_or(0, |(_, n)| *n);
-        let most = elements_read_max(self.keep);
+        let most = elements_read_max(self.ends.keep);
         if read > most {
             return Err(ParseError::Malformed(format!(
                 "{read} elements to read (items and what they hold, outside their texts), more \
                  than the {most} a poll reads"
             )));
         }
+        ranges.extend(middle.map(|(middle, _)| middle));
         if ranges.is_empty() {
             return Ok(None);
         }
+        ranges.sort_by_key(|range| range.start);
         Ok(Some(TextCut {
             ranges,
-            items_left_out: if middle.is_some() {
-                self.count - 2 * self.keep
-            } else {
-                0
-            },
+            items_left_out: self.ends.left_out(),
             elements_left_out,
         }))
     }
@@ -3217,7 +3190,7 @@ mod tests {
             scan_xml_collecting(&two_channels, 8, None, Some(&mut starts)),
             XmlScan::Fits
         );
-        assert_eq!(starts.count, 2 * keep + 1000);
+        assert_eq!(starts.ends.count, 2 * keep + 1000);
         assert!(starts.cut().is_err(), "not siblings: no cut");
         match parse_feed(two_channels.as_bytes(), None) {
             Err(ParseError::Malformed(message)) => {

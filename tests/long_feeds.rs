@@ -105,7 +105,24 @@ async fn a_long_feed_gives_its_newest_items_whichever_way_it_is_sorted() {
         );
     }
 
+    // The window is what is read: the newest item, listed in the middle of an otherwise
+    // newest-first feed, is not among what the poll takes (read whole, it would be first).
+    let mut order: Vec<usize> = (0..LISTED - 1).rev().collect();
+    order.insert(LISTED / 2, LISTED - 1);
+    server.put("middle.xml", rss_archive(order.into_iter()));
+    let middle = [("Middle", server.url("middle.xml"))];
+    let config = Config::load(&write_config(dir.path(), &middle, "")).unwrap();
+    let report = &fetch_pass(&config).await[0];
+    assert_eq!(
+        (report.items, report.new_entries),
+        (LISTED, TAKEN),
+        "{report:?}"
+    );
+    let expected: Vec<usize> = (LISTED - 1 - TAKEN..LISTED - 1).collect();
+    assert_eq!(stored(&db, "Middle"), expected);
+
     // The next poll of the same feeds takes nothing new and changes nothing.
+    let config = Config::load(&write_config(dir.path(), &sources, "")).unwrap();
     let again = fetch_pass(&config).await;
     for report in &again {
         assert_eq!(
