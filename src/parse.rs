@@ -1402,19 +1402,60 @@ const CHILDREN_MAX: u32 = 1_024;
 /// Most distinct child names counted under one parent; others count towards the total only.
 const CHILD_NAMES_MAX: usize = 64;
 
+/// The children an item is known by (its identity, its link, its title and its dates, in
+/// RSS and Atom), by local name, unprefixed or with the root's prefix; the last, `date`, is
+/// Dublin Core's (`dc:date`, RSS 1.0's item date). They are read past [`CHILDREN_MAX`], up to
+/// [`SAME_NAME_CHILDREN_MAX`] of each: a publisher's own clutter of a thousand children ahead
+/// of an item's `guid` must not cost the item its identity, which would make it a new item
+/// at every poll. Bounded all the same: 8 × 64 elements at most.
+const IDENTITY_CHILDREN: [&[u8]; 8] = [
+    b"guid",
+    b"id",
+    b"link",
+    b"title",
+    b"pubDate",
+    b"published",
+    b"updated",
+    b"date",
+];
+
+/// Where `prefix:local`, a child of an item in a feed whose root has `root_prefix`, is in
+/// [`IDENTITY_CHILDREN`], if it is one of them.
+fn identity_child(prefix: &[u8], local: &[u8], root_prefix: &[u8]) -> Option<usize> {
+    if prefix == b"dc" {
+        return (local == b"date").then_some(IDENTITY_CHILDREN.len() - 1);
+    }
+    if !(prefix.is_empty() || prefix == root_prefix) {
+        return None;
+    }
+    IDENTITY_CHILDREN[..IDENTITY_CHILDREN.len() - 1]
+        .iter()
+        .position(|n| *n == local)
+}
+
 /// The children of one parent, by name (see [`ItemStarts`]).
 #[derive(Debug, Default)]
 struct ChildTally<'t> {
     /// Children read, by name (the first [`CHILD_NAMES_MAX`] names).
     names: Vec<(&'t [u8], u32)>,
-    /// Children read in all.
+    /// Children read in all, but for those of [`IDENTITY_CHILDREN`].
     total: u32,
+    /// Children read of each of [`IDENTITY_CHILDREN`], which the total does not count.
+    identity: [u32; IDENTITY_CHILDREN.len()],
 }
 
 impl<'t> ChildTally<'t> {
-    /// Counts a child named `name`; whether it is past the limits. Only the children read
-    /// count towards the total, so a flood of one name leaves room for the rest.
-    fn past_limits(&mut self, name: &'t [u8]) -> bool {
+    /// Counts a child named `name`, the [`IDENTITY_CHILDREN`] name at `identity` if it is one;
+    /// whether it is past the limits. Only the children read count towards the total, so a
+    /// flood of one name leaves room for the rest.
+    fn past_limits(&mut self, name: &'t [u8], identity: Option<usize>) -> bool {
+        if let Some(count) = identity.and_then(|i| self.identity.get_mut(i)) {
+            if *count >= SAME_NAME_CHILDREN_MAX {
+                return true;
+            }
+            *count += 1;
+            return false;
+        }
         if self.total >= CHILDREN_MAX {
             return true;
         }
@@ -1432,6 +1473,7 @@ impl<'t> ChildTally<'t> {
     fn clear(&mut self) {
         self.names.clear();
         self.total = 0;
+        self.identity = [0; IDENTITY_CHILDREN.len()];
     }
 }
 
@@ -1520,7 +1562,10 @@ impl<'t> ItemStarts<'t> {
                     self.text_depth = Some(depth);
                 }
             }
-            if level <= 1 && self.tallies[level].past_limits(name) {
+            let identity = (level == 0)
+                .then(|| identity_child(prefix, local, self.root_prefix))
+                .flatten();
+            if level <= 1 && self.tallies[level].past_limits(name, identity) {
                 let before = self.seen - 1;
                 match empty_end {
                     Some(end) => self.leave_out(at..end, 1),
@@ -3243,27 +3288,32 @@ mod tests {
             "<rss version=\"2.0\" xmlns:media=\"http://search.yahoo.com/mrss/\"><channel>\
              <title>T</title><item><guid>before</guid><title>b</title></item>\
              <item><guid>flood</guid>{flood}{categories}{group}<title>After the flood</title></item>\
-             <item><guid>junk</guid>{junk}<title>After the junk</title></item>\
+             <item><guid>junk</guid>{junk}<title>After the junk</title><x/></item>\
+             <item>{junk}<guid>late</guid><pubDate>Mon, 30 Nov 2026 10:00:00 GMT</pubDate>\
+             <link>https://e.example/late</link><title>Late</title></item>\
              <item><guid>after</guid><title>a</title>{}</item></channel></rss>",
             (0..3).map(enclosure).collect::<String>()
         );
         let feed = parse_feed(doc.as_bytes(), None).unwrap();
-        assert_eq!(guids(&feed), ["before", "flood", "junk", "after"]);
+        assert_eq!(guids(&feed), ["before", "flood", "junk", "late", "after"]);
         assert_eq!(feed.items_not_read, 0);
         // Past 64 enclosures and 64 categories; the group's contents past 64; the junk past
-        // 1,024 children in all (its item's guid is one of them, so 1,023 junk elements are
-        // read), and the title after it.
+        // 1,024 children in all (its item's guid is not counted, so 1,024 junk elements are
+        // read), and the other child after it; the second junk likewise.
         assert_eq!(
             feed.elements_not_read,
-            (50_000 - 64) * 3 + (5_000 - 1_023) + 1
+            (50_000 - 64) * 3 + (5_000 - 1_024) + 1 + (5_000 - 1_024)
         );
         let flooded = &feed.items[1];
         assert_eq!(flooded.title.as_deref(), Some("After the flood"));
-        assert_eq!(
-            feed.items[2].title, None,
-            "the junk's title is past 1,024 children"
-        );
-        assert_eq!(feed.items[3].media.enclosures.len(), 3);
+        // What an item is known by is read past the clutter: its title, and in the second,
+        // its guid, date and link (else it would be a new item at every poll).
+        assert_eq!(feed.items[2].title.as_deref(), Some("After the junk"));
+        let late = &feed.items[3];
+        assert_eq!(late.title.as_deref(), Some("Late"));
+        assert!(late.published.is_some(), "{late:?}");
+        assert_eq!(late.link.as_deref(), Some("https://e.example/late"));
+        assert_eq!(feed.items[4].media.enclosures.len(), 3);
         assert!(!flooded.media.enclosures.is_empty());
 
         // The markup of a text is read whole, however many elements it has.
