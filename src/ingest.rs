@@ -1138,7 +1138,7 @@ impl Ingestor {
         } else {
             Vec::new()
         };
-        let (bases, known) = (known.bases, known.hashes);
+        let (bases, previous_url, known) = (known.bases, known.previous_url, known.hashes);
         // Fetched from the configured URL: a row's base can only be the entry's own.
         let fetched_as_configured = final_url == source.url;
         // New entries, and known ones whose hash differs, with the hash their row holds (and,
@@ -1168,10 +1168,19 @@ impl Ingestor {
                     renew.then(|| (e, Some(stored.clone()), None))
                 }
                 Some(stored) => {
-                    let written_against = (e.relative_urls && e.base_url.is_none())
-                        .then(|| bases.get(&e.identity).unwrap_or(&source.url))
-                        .filter(|base| **base != final_url)
-                        .cloned();
+                    // The URL the row's relative URLs resolved against: its base, else the
+                    // source's URL; for an entry with a base of its own (`xml:base`), which may
+                    // be relative to the URL fetched, the source's URL before the config
+                    // changed it, if it did.
+                    let written_against = if !e.relative_urls {
+                        None
+                    } else if e.base_url.is_none() {
+                        Some(bases.get(&e.identity).unwrap_or(&source.url))
+                    } else {
+                        previous_url.as_ref()
+                    }
+                    .filter(|base| **base != final_url)
+                    .cloned();
                     Some((e, Some(stored.clone()), written_against))
                 }
             })

@@ -415,3 +415,83 @@ async fn a_guid_listed_twice_after_a_move_still_shows_the_edit() {
         .unwrap();
     assert!(html.contains("90 tonnes"), "{html}");
 }
+
+/// An Atom feed whose entry sets a relative `xml:base` (`/outlet/news/`), which resolves
+/// against the URL the feed is fetched from; its link and enclosure are relative to it.
+fn based_feed(content: &str) -> Resource {
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <feed xmlns=\"http://www.w3.org/2005/Atom\"><title>Based outlet</title>\
+         <id>urn:based</id><updated>{DATE}</updated>\n\
+         <entry xml:base=\"/outlet/news/\"><id>b1</id><link href=\"b1.html\"/>\
+         <title>Export licences reviewed</title><content type=\"html\">{content}</content>\
+         <link rel=\"enclosure\" href=\"b1.mp3\" length=\"1200\" type=\"audio/mpeg\"/>\
+         <updated>{DATE}</updated></entry>\n</feed>\n"
+    );
+    Resource {
+        content_type: "application/atom+xml".into(),
+        ..Resource::feed(xml)
+    }
+}
+
+/// An entry with a relative `xml:base` of its own keeps in its row the base that resolved to
+/// (on the old host): after the source's URL changes, the same entry resolves to the new
+/// host and must be renewed, not re-served as edited (review rv3 M2). A real edit still is.
+#[tokio::test]
+async fn an_entry_with_a_relative_xml_base_is_no_edit_after_its_source_moves() {
+    let old = FeedServer::start().await;
+    let new = FeedServer::start().await;
+    let content = "&lt;p&gt;See the &lt;a href=\"annex.html\"&gt;annex&lt;/a&gt;.&lt;/p&gt;";
+    old.put("feeds/main.xml", based_feed(content));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tradefeed.db");
+    let path = write_config(dir.path(), &[("Based", old.url("feeds/main.xml"))], "");
+    let first = fetch_pass(&Config::load(&path).unwrap()).await;
+    assert_eq!((first[0].new_entries, first[0].updated_entries), (1, 0));
+    let before = row(&db, "guid:b1");
+    assert_eq!(before.link, Some(old.url("outlet/news/b1.html")));
+    assert_eq!(before.base_url, Some(old.url("outlet/news/")));
+    age(&db);
+    let before = row(&db, "guid:b1");
+
+    new.put("feeds/main.xml", based_feed(content));
+    let path = write_config(dir.path(), &[("Based", new.url("feeds/main.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    let moved = fetch_pass(&config).await;
+    assert_eq!(moved[0].outcome, "ok", "{moved:?}");
+    assert_eq!(
+        (moved[0].new_entries, moved[0].updated_entries),
+        (0, 0),
+        "{moved:?}"
+    );
+    let after = row(&db, "guid:b1");
+    assert_eq!(
+        (after.last_changed, after.updated),
+        (before.last_changed, before.updated),
+        "not taken for an edit"
+    );
+    // Renewed silently: link, enclosure, the base its HTML is served against, and the hash.
+    assert_eq!(after.link, Some(new.url("outlet/news/b1.html")));
+    assert!(
+        after
+            .media
+            .as_deref()
+            .unwrap()
+            .contains(&new.url("outlet/news/b1.mp3")),
+        "{after:?}"
+    );
+    assert_eq!(after.base_url, Some(new.url("outlet/news/")));
+    assert_ne!(after.hash, before.hash);
+
+    // A real edit after the move is one.
+    new.put(
+        "feeds/main.xml",
+        based_feed("&lt;p&gt;See the revised annex.&lt;/p&gt;"),
+    );
+    let edited = fetch_pass(&config).await;
+    assert_eq!(
+        (edited[0].new_entries, edited[0].updated_entries),
+        (0, 1),
+        "{edited:?}"
+    );
+}

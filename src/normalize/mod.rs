@@ -164,13 +164,19 @@ pub enum SkipReason {
 ///   makes that differ from `ctx.base_url` (see [`content_base`]); not hashed;
 /// - `media`: enclosures and image resolved, filtered and capped (see [`normalize_media`]).
 pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, SkipReason> {
+    // The link and enclosures resolve against the feed's and the entry's `xml:base` over the
+    // URL fetched. feed-rs resolves them against an absolute base itself; a relative one
+    // (`<entry xml:base="/news/">`, which RFC 4287 allows) it leaves to us, and ignoring it
+    // would point the link elsewhere on the site.
+    let item_base = entry_base(item, &ctx.base_url);
+    let link_base = item_base.as_deref().unwrap_or(&ctx.base_url);
     let link_url = item
         .link
         .as_deref()
-        .and_then(|l| with_base(&ctx.base_url, |base| resolve_link_url(l, base)));
+        .and_then(|l| with_base(link_base, |base| resolve_link_url(l, base)));
     let link = link_url.as_ref().map(|u| u.as_str().to_owned());
     let canonical = link_url.and_then(self::url::canonical_of);
-    let media = normalize_media(&item.media, &item.image_fallbacks, &ctx.base_url);
+    let media = normalize_media(&item.media, &item.image_fallbacks, link_base);
     // A few bytes read per item: whether the hash depends on the URL the feed was fetched from.
     let relative_urls = (link.is_some() && item.link.as_deref().is_some_and(is_relative_reference))
         || (!media.enclosures.is_empty()
@@ -403,15 +409,25 @@ fn content_base(item: &RawItem, from_content: bool, fetched_from: &str) -> Optio
     } else {
         &item.xml_base.summary
     };
-    if item.xml_base.item.is_empty() && own.is_empty() {
-        return None;
-    }
+    resolve_bases(fetched_from, item.xml_base.item.iter().chain(own))
+}
+
+/// The URL the item's link and enclosures resolve against when the `xml:base` attributes of
+/// its feed and its entry make it differ from `fetched_from` (as [`content_base`], without
+/// the content's own).
+fn entry_base(item: &RawItem, fetched_from: &str) -> Option<String> {
+    resolve_bases(fetched_from, item.xml_base.item.iter())
+}
+
+/// `fetched_from` resolved by each of `bases` in turn, outermost first (see [`content_base`]).
+fn resolve_bases<'b>(
+    fetched_from: &str,
+    mut bases: impl Iterator<Item = &'b String>,
+) -> Option<String> {
+    let first = bases.next()?;
     let start = with_base(fetched_from, |base| base.cloned());
-    let resolved = item
-        .xml_base
-        .item
-        .iter()
-        .chain(own)
+    let resolved = std::iter::once(first)
+        .chain(bases)
         .map(String::as_str)
         .fold(start.clone(), |base, value| {
             let value = value.trim();
@@ -1607,6 +1623,49 @@ mod tests {
         assert_eq!(base.as_deref(), Some("https://cdn.example.net/x/"));
     }
 
+    /// A relative `xml:base` on the entry (or the feed), which feed-rs cannot apply itself,
+    /// is the base of the item's link and enclosures too, over the URL fetched (RFC 4287
+    /// §2, XML Base); the content's own base does not reach them.
+    #[test]
+    fn a_relative_entry_base_is_the_base_of_the_link_and_enclosures() {
+        let raw = RawItem {
+            link: Some("r1.html".into()),
+            media: Media {
+                enclosures: vec![raw_enclosure("audio/r1.mp3", Some("audio/mpeg"))],
+                image: None,
+            },
+            ..with_bases(&["/outlet/news/"], Some("content/"), None)
+        };
+        let entry = normalize_item(&raw, &ctx()).unwrap();
+        assert_eq!(
+            entry.link.as_deref(),
+            Some("https://trade.example.org/outlet/news/r1.html")
+        );
+        assert_eq!(
+            entry.media.enclosures[0].url,
+            "https://trade.example.org/outlet/news/audio/r1.mp3"
+        );
+        assert!(entry.relative_urls, "the hash depends on the URL fetched");
+        // Feed, then entry, each relative to the one before; without any, the URL fetched.
+        let raw = RawItem {
+            link: Some("r1.html".into()),
+            ..with_bases(&["https://example.org/blog/", "2024/"], None, None)
+        };
+        let entry = normalize_item(&raw, &ctx()).unwrap();
+        assert_eq!(
+            entry.link.as_deref(),
+            Some("https://example.org/blog/2024/r1.html")
+        );
+        let plain = RawItem {
+            link: Some("r1.html".into()),
+            ..item()
+        };
+        assert_eq!(
+            normalize_item(&plain, &ctx()).unwrap().link.as_deref(),
+            Some("https://trade.example.org/feeds/r1.html")
+        );
+    }
+
     #[test]
     fn an_item_without_content_takes_its_summary_base() {
         let raw = RawItem {
@@ -1648,9 +1707,10 @@ mod tests {
 
     #[test]
     fn the_base_changes_neither_identity_nor_content_hash() {
+        // The content's own base: the entry's would also move the item's relative link.
         let plain = normalize_item(&item_with_relative_urls(), &ctx()).unwrap();
         let based = normalize_item(
-            &with_bases(&["https://example.org/blog/"], Some("c/"), None),
+            &with_bases(&[], Some("https://example.org/blog/c/"), None),
             &ctx(),
         )
         .unwrap();

@@ -189,6 +189,9 @@ pub struct KnownEntries {
     pub any_shared: bool,
     /// Whether the source has any tombstone (an entry pruned by retention).
     pub any_pruned: bool,
+    /// The source's URL before the config last changed it (`sources.previous_url`), when it
+    /// has entries: the URL the entries stored before the change were fetched from.
+    pub previous_url: Option<String>,
 }
 
 /// One identity of a source, stored or pruned (a tombstone's hash is '' and it has no link).
@@ -435,6 +438,11 @@ impl Store {
             if !any_entry && !any_pruned {
                 return Ok(known);
             }
+            known.previous_url = c
+                .prepare_cached("SELECT previous_url FROM sources WHERE name = ?1")?
+                .query_row([&source], |r| r.get(0))
+                .optional()?
+                .flatten();
             // One range probe on the (source, identity) keys.
             known.any_shared = c
                 .prepare_cached(

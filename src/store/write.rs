@@ -465,13 +465,15 @@ impl Store {
                             params![s.name, before.url],
                         )?;
                         // A new URL is a new feed: forget validators, the move and any 410.
+                        // The old URL is kept for the entries with a relative base of their
+                        // own, which resolved against it (see `KnownEntries::previous_url`).
                         exec(
                             &tx,
                             "UPDATE sources SET etag = NULL, last_modified = NULL, moved_to = NULL,
                             disabled_reason = NULL, consecutive_failures = 0,
-                            retry_not_before = NULL, next_due = NULL
+                            retry_not_before = NULL, next_due = NULL, previous_url = ?2
                          WHERE name = ?1",
-                            [&s.name],
+                            params![s.name, before.url],
                         )?;
                     } else if before.schedule != s.schedule.as_str()
                     && let Some(last) = before.last_attempt
