@@ -133,8 +133,9 @@ fn escape_html(s: &str) -> String {
 fn story_html(story: &StoryView) -> String {
     // A sanitizer panic on one story's markup must not fail every feed that lists it (on every
     // request, since a failed render is not cached): that story is served as its plain text.
-    let sanitized =
-        std::panic::catch_unwind(|| served_tags(sanitize_html(&story.html, &story.base_url)));
+    let sanitized = std::panic::catch_unwind(|| {
+        served_tags(text_paragraphs(sanitize_html(&story.html, &story.base_url)))
+    });
     let mut html = sanitized.unwrap_or_else(|_| {
         tracing::error!(
             story = story.id,
@@ -167,6 +168,43 @@ fn story_html(story: &StoryView) -> String {
         html.push_str("</p>");
     }
     xml_safe(&html)
+}
+
+/// Sanitized HTML that is plain text (no tag: a JSON Feed `content_text`, an Atom
+/// `type="text"` content, an RSS description written as text) with its paragraphs marked: a
+/// blank line parts two paragraphs, which HTML would run into one block (a feed reader shows
+/// markup, not line breaks). Single line breaks stay as they are (text wrapped at 72
+/// columns is not broken up). Markup is left alone: it has its own paragraphs. Done when
+/// served, so nothing stored or hashed changes.
+fn text_paragraphs(html: String) -> String {
+    if html.contains('<') || !html.contains('\n') {
+        return html;
+    }
+    let mut paragraphs = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    for line in html.lines() {
+        if line.trim().is_empty() {
+            if !current.is_empty() {
+                paragraphs.push(current.join("\n"));
+                current.clear();
+            }
+        } else {
+            current.push(line.trim_end());
+        }
+    }
+    if !current.is_empty() {
+        paragraphs.push(current.join("\n"));
+    }
+    if paragraphs.len() < 2 {
+        return html;
+    }
+    let mut out = String::with_capacity(html.len() + 7 * paragraphs.len());
+    for paragraph in paragraphs {
+        out.push_str("<p>");
+        out.push_str(paragraph.trim_start());
+        out.push_str("</p>");
+    }
+    out
 }
 
 /// Sanitized `html` as it is served: without tracking pixels, and with the user-info removed
@@ -735,6 +773,52 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(served_tags(input.to_string()), want, "input {input:?}");
         }
+    }
+
+    #[test]
+    fn plain_text_is_served_with_its_paragraphs_and_markup_as_it_is() {
+        let cases = [
+            (
+                "Duties rise on steel.\n\nThe ministry said more would follow.",
+                "<p>Duties rise on steel.</p><p>The ministry said more would follow.</p>",
+            ),
+            // White space around and between, CRLF-free (the sanitizer drops CR), lines
+            // wrapped inside a paragraph kept, `&lt;` text kept escaped.
+            (
+                "\n  First line\n  wrapped here.  \n \n\n\tSecond &lt;CADX.O&gt;\n",
+                "<p>First line\n  wrapped here.</p><p>Second &lt;CADX.O&gt;</p>",
+            ),
+            // One paragraph, or none: as it is.
+            ("One paragraph\nwrapped.", "One paragraph\nwrapped."),
+            ("No break at all", "No break at all"),
+            ("", ""),
+            // Markup has its own paragraphs.
+            ("<p>a</p>\n\n<p>b</p>", "<p>a</p>\n\n<p>b</p>"),
+            ("a\n\n<b>b</b>", "a\n\n<b>b</b>"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(text_paragraphs(input.to_string()), want, "input {input:?}");
+        }
+        // As every output serves a story: a JSON Feed's `content_text`, stored escaped.
+        let story = StoryView {
+            id: 1,
+            title: "t".into(),
+            link: None,
+            html: "Quotas are set.\n\nTalks resume &amp; end.".into(),
+            base_url: String::new(),
+            text: String::new(),
+            authors: Vec::new(),
+            media: Default::default(),
+            published: DateTime::default(),
+            updated: DateTime::default(),
+            first_seen: DateTime::default(),
+            appearances: Vec::new(),
+            topics: Vec::new(),
+        };
+        assert_eq!(
+            story_html(&story),
+            "<p>Quotas are set.</p><p>Talks resume &amp; end.</p>"
+        );
     }
 
     #[test]
