@@ -856,3 +856,98 @@ async fn a_re_keyed_entry_s_new_url_joins_other_outlets_copies_to_its_story() {
         "the session entry was re-keyed: {rows:?}"
     );
 }
+
+/// Issues of a weekly notice, the same words a week apart to the second (dated without a
+/// time, as many agencies date them), are two stories: copies join only less than the
+/// cluster window (7 days) apart. Another outlet's copy of the second issue joins the second,
+/// whose keys it took over from the first. A notice long enough for the near-duplicate index
+/// and one too short for it (only its exact-duplicate key can join a copy to it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issues_of_a_weekly_notice_a_week_apart_are_stories_of_their_own() {
+    weekly_issues(
+        "The International Trade Commission will hold a public hearing on the safeguard \
+         investigation of imported crystalline silicon photovoltaic cells. Requests to appear \
+         must be filed by the deadline stated in the notice, with the hearing statement and a \
+         summary of the testimony.",
+    )
+    .await;
+    weekly_issues("Hearing on solar cells set.").await;
+}
+
+async fn weekly_issues(notice: &str) {
+    let title = "Notice of public hearing: safeguard investigation";
+    let issue = |n: u32, date: &str| {
+        (
+            format!("urn:notice:{n}"),
+            format!("http://agency.example/notices/{n}"),
+            date.to_string(),
+        )
+    };
+    let first = issue(1, "Mon, 16 Nov 2026 00:00:00 GMT");
+    let second = issue(2, "Mon, 23 Nov 2026 00:00:00 GMT");
+    let feed = |issues: &[&(String, String, String)]| {
+        let items: Vec<(&str, &str, &str, &str, &str)> = issues
+            .iter()
+            .map(|(g, l, d)| (g.as_str(), l.as_str(), title, notice, d.as_str()))
+            .collect();
+        Resource::feed(rss("Agency notices", &items))
+    };
+    let server = FeedServer::start().await;
+    server.put("agency.xml", feed(&[&first]));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tradefeed.db");
+    let path = write_config(dir.path(), &[("Agency", server.url("agency.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+    server.put("agency.xml", feed(&[&second, &first]));
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+    let rows: Vec<(i64, i64)> = row_pairs(
+        &db,
+        "SELECT count(*), count(DISTINCT story_id) FROM entries",
+    );
+    assert_eq!(rows, vec![(2, 2)], "a week apart: two stories ({notice})");
+
+    // Another outlet runs the second issue an hour later: it joins the second.
+    let wire = (
+        "urn:wire:9".to_string(),
+        "http://wire.example/9".to_string(),
+        "Mon, 23 Nov 2026 01:00:00 GMT".to_string(),
+    );
+    let items = [(
+        wire.0.as_str(),
+        wire.1.as_str(),
+        title,
+        notice,
+        wire.2.as_str(),
+    )];
+    server.put("wire.xml", Resource::feed(rss("Wire", &items)));
+    let path = write_config(
+        dir.path(),
+        &[
+            ("Agency", server.url("agency.xml")),
+            ("Wire", server.url("wire.xml")),
+        ],
+        "",
+    );
+    let reports = fetch_pass(&Config::load(&path).unwrap()).await;
+    assert!(reports.iter().all(|r| r.error.is_none()), "{reports:?}");
+    let joined: Vec<(String, String)> = row_pairs(
+        &db,
+        "SELECT w.identity, a.identity FROM entries w JOIN entries a
+             ON a.story_id = w.story_id AND a.id <> w.id",
+    );
+    assert_eq!(
+        joined,
+        vec![
+            (
+                "guid:urn:notice:2".to_string(),
+                "guid:urn:wire:9".to_string()
+            ),
+            (
+                "guid:urn:wire:9".to_string(),
+                "guid:urn:notice:2".to_string()
+            ),
+        ],
+        "the wire copy is in the second issue's story ({notice})"
+    );
+}

@@ -513,7 +513,7 @@ impl StoryIndex {
             .into_iter()
             .map(|s| &self.slots[s])
             .filter(|slot| {
-                (i64::from(slot.first_seen) - i64::from(query.first_seen)).abs() <= window
+                (i64::from(slot.first_seen) - i64::from(query.first_seen)).abs() < window
                     && could_match(&query, slot)
             })
             .map(|slot| (slot.story, judge(&query, slot)))
@@ -961,10 +961,14 @@ mod tests {
         let mut index = StoryIndex::new(ClusterConfig::default());
         let sig = Signature::of_text("Japan surplus narrows", STORY);
         index.insert(7, &sig, at(1));
+        // Within the window is less than its length apart: issues of a weekly notice dated
+        // at the same hour (a date without a time: midnight) are a week apart exactly.
         let cases = [
-            (at(8), true),
+            (at(8) - Duration::seconds(1), true),
+            (at(1) - Duration::days(7) + Duration::seconds(1), true),
+            (at(8), false),
             (at(9), false),
-            (at(1) - Duration::days(8), false),
+            (at(1) - Duration::days(7), false),
         ];
         for (seen, want) in cases {
             assert_eq!(index.find(&sig, seen).is_some(), want, "{seen}");

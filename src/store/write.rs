@@ -1587,7 +1587,7 @@ fn join_by_headline(
             continue;
         };
         match JoinedStory::read(tx, story)? {
-            Some(read) if (read.published - published).abs() <= HEADLINE_WINDOW_SECS => {
+            Some(read) if (read.published - published).abs() < HEADLINE_WINDOW_SECS => {
                 let mut evidence = if headline.title_only {
                     "same headline, title-only copy".to_string()
                 } else {
@@ -1609,8 +1609,9 @@ fn join_by_headline(
 /// `take_over_before`: then this story takes the key over. Callers pass a time such that only
 /// a newer story takes a key over, so that later copies of a recurring item find the story it
 /// is now, never an older one (a backfilled old copy cannot pull the key back in time):
-/// - a headline or fingerprint key: the entry's time less its window; the entry was too new
-///   to join the keyed story (see [`story_keys`]);
+/// - a headline or fingerprint key: the entry's time less its window, plus one second (a
+///   story published a whole window earlier or more is one the entry could not join, as
+///   copies join only less than a window apart; see [`story_keys`]);
 /// - a URL key the entry could not join by (the keyed story holds another item of the
 ///   entry's source): the entry's time, compared with the newest appearance of that URL
 ///   (`url`) in the keyed story rather than with the story's first publication, which another
@@ -1663,7 +1664,7 @@ fn store_headline_key(
         poll,
         &key,
         story_id,
-        published - HEADLINE_WINDOW_SECS,
+        published - HEADLINE_WINDOW_SECS + 1,
         None,
     )
 }
@@ -2013,7 +2014,7 @@ fn write_entry<'a>(
                 )?;
                 !url_refused
             }
-            KeyKind::Fingerprint => (read.published - published).abs() <= window,
+            KeyKind::Fingerprint => (read.published - published).abs() < window,
         };
         if joins {
             joined = Some((story, kind.evidence().to_string(), read));
@@ -2091,7 +2092,8 @@ fn write_entry<'a>(
         let (take_over_before, url) = match kind {
             KeyKind::Url if url_refused => (published, e.canonical_url.as_deref()),
             KeyKind::Url => (i64::MIN, None),
-            KeyKind::Fingerprint => (published - window, None),
+            // A story a whole window older or more is one this entry cannot join.
+            KeyKind::Fingerprint => (published - window + 1, None),
         };
         store_key(tx, poll, &key, story_id, take_over_before, url)?;
     }
