@@ -688,6 +688,7 @@ async fn an_item_whose_guid_alternates_between_two_backends_changes_no_feed() {
             topic: None,
             source: None,
             search: Some("steel".into()),
+            before: None,
             limit: 10,
         })
         .await

@@ -1215,6 +1215,7 @@ async fn render_feed(
             topic: (topic != "all").then(|| topic.clone()),
             source: params.source.clone(),
             search: params.search.clone(),
+            before: None,
             limit: params.limit,
         })
         .await

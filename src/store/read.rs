@@ -93,8 +93,32 @@ pub struct StoryQuery {
     pub source: Option<String>,
     /// Words that must all occur in the title or text (stemmed, case- and accent-insensitive).
     pub search: Option<String>,
+    /// Only stories older than this one in the list's order (the next page after it).
+    pub before: Option<StoryCursor>,
     /// At most this many, newest first.
     pub limit: usize,
+}
+
+/// A story's place in the order every story list has (newest published first, then highest
+/// id first, as the index `stories_published` keeps them): a page of a list ends at one, and
+/// the next page is the stories after it ([`StoryQuery::before`]). The id breaks ties among
+/// stories published in the same second, so paging neither skips nor repeats one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoryCursor {
+    /// The story's publication time (as stored, to the second).
+    pub published: DateTime<Utc>,
+    /// The story's id.
+    pub id: StoryId,
+}
+
+impl StoryCursor {
+    /// The place of `story` in the list.
+    pub fn of(story: &StoryView) -> StoryCursor {
+        StoryCursor {
+            published: story.published,
+            id: story.id,
+        }
+    }
 }
 
 /// A story with everything the output feeds show.
@@ -696,10 +720,22 @@ impl Store {
 }
 
 fn list_stories(c: &Connection, q: &StoryQuery) -> Result<Vec<StoryView>, StoreError> {
+    use rusqlite::types::Value;
     let mut sql = String::from("SELECT st.id FROM stories st WHERE 1 = 1");
-    let mut args: Vec<String> = Vec::new();
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(before) = &q.before {
+        // A row value, compared as the ORDER BY below sorts (both columns descending), so
+        // that SQLite walks `stories_published` from the cursor on.
+        args.push(Value::Integer(secs(before.published)));
+        args.push(Value::Integer(before.id));
+        sql.push_str(&format!(
+            " AND (st.published, st.id) < (?{}, ?{})",
+            args.len() - 1,
+            args.len()
+        ));
+    }
     if let Some(topic) = &q.topic {
-        args.push(topic.clone());
+        args.push(Value::Text(topic.clone()));
         sql.push_str(&format!(
             " AND EXISTS (SELECT 1 FROM story_topics t WHERE t.story_id = st.id
                  AND t.topic = ?{} AND t.matched = 1)",
@@ -707,7 +743,7 @@ fn list_stories(c: &Connection, q: &StoryQuery) -> Result<Vec<StoryView>, StoreE
         ));
     }
     if let Some(source) = &q.source {
-        args.push(source.clone());
+        args.push(Value::Text(source.clone()));
         sql.push_str(&format!(
             " AND EXISTS (SELECT 1 FROM entries e JOIN sources s ON s.id = e.source_id
                  WHERE e.story_id = st.id AND s.name = ?{})",
@@ -724,7 +760,7 @@ fn list_stories(c: &Connection, q: &StoryQuery) -> Result<Vec<StoryView>, StoreE
         }
         match fts_query(&words) {
             Some(fts) => {
-                args.push(fts);
+                args.push(Value::Text(fts));
                 sql.push_str(&format!(
                     " AND st.id IN (SELECT rowid FROM stories_fts WHERE stories_fts MATCH ?{})",
                     args.len()
