@@ -54,6 +54,11 @@
 //! digest pins the hashes in form `5:` (white space byte for byte), which is what recognises
 //! a row the release before wrote: it equals the second digest f2de947 pinned, for every
 //! corpus. The eighth, taken in form `5:` as the release that wrote it did, did not move.
+//! The plain text leaves out the content of what the sanitizer drops with it (`iframe`,
+//! `textarea`, `svg`, `math`, `form`, `select`, `button`, `object`) since the release after
+//! 1a544d0: that re-pinned the first digest of every corpus (the iframe's fallback text in
+//! one markup style of the Reuters and BBC items; the letter drawn by an inline SVG logo in
+//! the real feeds' intertwingly.net entries), and only it.
 //!
 //! Corpora (skipped with a notice when absent; `$TRADEFEED_DATA`, else `../shared/data`):
 //! the real feeds in `feeds/` (parsed, then normalized), Reuters-21578 trade documents and BBC
@@ -349,7 +354,7 @@ fn reuters_and_bbc_documents_normalize_and_sign_exactly_as_before() {
         (
             "reuters21578/trade.jsonl.gz",
             [
-                "78461d9fbb65af385cc0f828ffcd38a0",
+                "50d9bfd2be7de534fe0f03e5e3302508",
                 "ac41844d775765d691ab6041dce6bb53",
                 "725d362c6be200b0bf9e690bf9ef0e52",
                 "eccaef5fbf776d3c0ef45ef4f8167ebb",
@@ -363,7 +368,7 @@ fn reuters_and_bbc_documents_normalize_and_sign_exactly_as_before() {
         (
             "bbc_news/bbc.jsonl.gz",
             [
-                "3efd5e269f5f817b224d0aaa60e4415e",
+                "413570eed01448d3b53bdf1b2e85d822",
                 "d6b326782811d45ed18d457459dc1baa",
                 "79eb7e98a04e3b20eda4a2ae39bccf47",
                 "d195ad8a11968feb1b6e96ef2480302d",
@@ -419,7 +424,7 @@ fn real_feeds_normalize_and_sign_exactly_as_before() {
     assert_eq!(
         digests.hex(),
         [
-            "d822c4bdfa0e4107c6a90a3dcdcf8df5",
+            "ea59b40f603403795e01fc059d9a2a68",
             "fc7e8fc1a3cba1a65ecea41ee7f6953f",
             "eb2fca6c7ccef2072aa2dc1b0aad1560",
             "71d7cbf1cb4628dc1d04bd1070374ca8",

@@ -10,8 +10,17 @@ use std::borrow::Cow;
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
-/// Elements whose content is not text and is dropped with them.
-const DROPPED_CONTENT: [&str; 4] = ["script", "style", "noscript", "template"];
+/// Elements whose content is not text and is dropped with them, read as raw text up to their
+/// end tag (as HTML reads `script`, `style`, `iframe` and `textarea`).
+const DROPPED_CONTENT: [&str; 6] = [
+    "script", "style", "noscript", "template", "iframe", "textarea",
+];
+
+/// Elements the output sanitizer drops with their content (`normalize::sanitize`) that hold
+/// markup and may nest: an inline chart's `svg` (its labels and `<title>`s), a formula, a
+/// newsletter's sign-up `form` with its `button` and `select` options, an `object`'s fallback.
+/// No reader sees their text, so the plain text (search, scores, matching) leaves it out too.
+const DROPPED_NESTED: [&str; 6] = ["svg", "math", "form", "select", "button", "object"];
 
 /// Invisible characters dropped without leaving a gap: soft hyphen, zero-width space, BOM, and
 /// the bidirectional embeddings, overrides and isolates (see [`is_bidi_control`]).
@@ -154,8 +163,8 @@ fn nfc(s: String) -> String {
     }
 }
 
-/// Plain text of an HTML fragment: tags removed, the content of `script`, `style`, `noscript`
-/// and `template` dropped, block elements turned into line breaks (table cells into spaces),
+/// Plain text of an HTML fragment: tags removed, the content of the elements no output shows
+/// dropped ([`DROPPED_CONTENT`], [`DROPPED_NESTED`]), block elements turned into line breaks (table cells into spaces),
 /// character references decoded once, whitespace folded, Unicode NFC.
 pub fn html_to_text(html: &str) -> String {
     let mut w = TextWriter::new(html.len());
@@ -210,6 +219,12 @@ pub fn html_to_text(html: &str) -> String {
         if !closing && !self_closing && DROPPED_CONTENT.iter().any(|t| t.eq_ignore_ascii_case(name))
         {
             i = find_close_tag(html, i, name).unwrap_or(n);
+            w.gap(Gap::Space);
+            continue;
+        }
+        if !closing && !self_closing && DROPPED_NESTED.iter().any(|t| t.eq_ignore_ascii_case(name))
+        {
+            i = find_nested_close_tag(html, i, name).unwrap_or(n);
             w.gap(Gap::Space);
             continue;
         }
@@ -479,6 +494,40 @@ fn find_tag_end(b: &[u8], from: usize) -> Option<usize> {
     memchr(b'>', &b[from..]).map(|p| from + p)
 }
 
+/// Position just after the `</name ...>` that closes an element `name` opened before `from`,
+/// counting the `name` elements opened inside it (an `svg` in an `svg`), case-insensitively.
+fn find_nested_close_tag(html: &str, from: usize, name: &str) -> Option<usize> {
+    let b = html.as_bytes();
+    let mut depth = 1usize;
+    let mut i = from;
+    while let Some(lt) = memchr(b'<', &b[i..]).map(|p| i + p) {
+        let closing = b.get(lt + 1) == Some(&b'/');
+        let start = lt + 1 + usize::from(closing);
+        let end = start + name.len();
+        i = lt + 1;
+        let named = b
+            .get(start..end)
+            .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+            && !b
+                .get(end)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b':'));
+        if !named {
+            continue;
+        }
+        let tag_end = find_tag_end(b, end)?;
+        if closing {
+            depth -= 1;
+            if depth == 0 {
+                return Some(tag_end + 1);
+            }
+        } else if b[tag_end - 1] != b'/' {
+            depth += 1;
+        }
+        i = tag_end + 1;
+    }
+    None
+}
+
 /// Position just after the `</name ...>` that closes a raw-content element, case-insensitively.
 fn find_close_tag(html: &str, from: usize, name: &str) -> Option<usize> {
     let b = html.as_bytes();
@@ -652,6 +701,25 @@ mod tests {
             ("<style>p { color: red }</style><p>kept</p>", "kept"),
             ("<noscript>enable js</noscript>kept", "kept"),
             ("<template><p>hidden</p></template>kept", "kept"),
+            // What the output sanitizer drops with its content is no text either, nested
+            // elements of the same name counted.
+            (
+                "<p>Exports rose.</p><svg viewBox=\"0 0 9 9\"><title>Chart</title>\
+                 <svg><text>inner</text></svg><text>Q1</text></svg><p>kept</p>",
+                "Exports rose.\nkept",
+            ),
+            (
+                "a<form action=x><select><option>EU</option><option>US</option></select>\
+                 <button>Subscribe</button><textarea><p>raw</p></textarea></form>b",
+                "a b",
+            ),
+            ("a<SVG/>b<svg><svg/></svg>c", "ab c"),
+            (
+                "a<math><mi>x</mi></math>b<iframe>no <b>frames</b></iframe>c",
+                "a b c",
+            ),
+            ("<svg><g>never closed", ""),
+            ("<svgfoo>kept</svgfoo>", "kept"),
             ("<script>never closed <p>hidden", ""),
             ("a < b and c > d", "a < b and c > d"),
             ("x <3 y", "x <3 y"),
