@@ -1168,16 +1168,29 @@ impl Ingestor {
                     renew.then(|| (e, Some(stored.clone()), None))
                 }
                 Some(stored) => {
-                    // The URL the row's relative URLs resolved against: its base, else the
-                    // source's URL; for an entry with a base of its own (`xml:base`), which may
-                    // be relative to the URL fetched, the source's URL before the config
-                    // changed it, if it did.
+                    // The URL the feed was fetched from when the row was written, if the
+                    // item's relative URLs may have resolved against another one than now:
+                    // - without a base of its own, a row resolved against the source's URL,
+                    //   or the old URL a change of it pinned on the row. A row holding another
+                    //   base held the entry's own `xml:base`, which the feed has dropped since:
+                    //   its links moved with it, an edit (review rv4 M1; a row written through
+                    //   a redirect, which holds the redirect's target, counts so too);
+                    // - with a base of its own (`xml:base`, which may be relative to the URL
+                    //   fetched), a row holding another base: the source's URL before the config
+                    //   changed it, if it did. A row holding the same base was written against
+                    //   the URL fetched now, and is read only once (review rv4 L1).
+                    let held = bases.get(&e.identity);
                     let written_against = if !e.relative_urls {
                         None
                     } else if e.base_url.is_none() {
-                        Some(bases.get(&e.identity).unwrap_or(&source.url))
-                    } else {
+                        match held {
+                            None => Some(&source.url),
+                            Some(held) => Some(held).filter(|h| Some(*h) == previous_url.as_ref()),
+                        }
+                    } else if held != e.base_url.as_ref() {
                         previous_url.as_ref()
+                    } else {
+                        None
                     }
                     .filter(|base| **base != final_url)
                     .cloned();

@@ -495,3 +495,40 @@ async fn an_entry_with_a_relative_xml_base_is_no_edit_after_its_source_moves() {
         "{edited:?}"
     );
 }
+
+/// A feed that drops its entry's relative `xml:base` moves the entry's relative link with it
+/// (`/outlet/news/b1.html` → `/feeds/b1.html`): an edit, with no move of the source to explain
+/// it; so is a changed base (review rv4 M1).
+#[tokio::test]
+async fn a_feed_that_drops_a_relative_entry_base_changes_the_link_and_says_so() {
+    let server = FeedServer::start().await;
+    let content = "&lt;p&gt;Words.&lt;/p&gt;";
+    server.put("feeds/main.xml", based_feed(content));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tradefeed.db");
+    let path = write_config(dir.path(), &[("Based", server.url("feeds/main.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+    age(&db);
+    let before = row(&db, "guid:b1");
+    assert_eq!(before.link, Some(server.url("outlet/news/b1.html")));
+
+    let dropped = based_feed(content);
+    let dropped = Resource {
+        body: String::from_utf8(dropped.body.clone())
+            .unwrap()
+            .replace(" xml:base=\"/outlet/news/\"", "")
+            .into_bytes(),
+        ..dropped
+    };
+    server.put("feeds/main.xml", dropped);
+    let polled = fetch_pass(&config).await;
+    assert_eq!(
+        (polled[0].new_entries, polled[0].updated_entries),
+        (0, 1),
+        "{polled:?}"
+    );
+    let after = row(&db, "guid:b1");
+    assert_eq!(after.link, Some(server.url("feeds/b1.html")));
+    assert!(after.last_changed > before.last_changed, "{after:?}");
+}

@@ -132,3 +132,57 @@ async fn a_long_feed_gives_its_newest_items_whichever_way_it_is_sorted() {
         );
     }
 }
+
+/// A read that leaves the middle of a long feed unread cannot tell that an item there is gone:
+/// a new item with the words and date of one stored from the middle is a new entry, never that
+/// item under a new id (which would take its row; review rv1 L2). A feed read whole still
+/// re-keys such an item (`tests/changing_ids.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_read_takes_no_unread_item_for_one_under_a_new_id() {
+    let server = FeedServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tradefeed.db");
+    // First the short feed: the item that will end up in the middle, dated now.
+    let now = Utc::now().to_rfc2822();
+    let (_, _, title, text, _) = item(0);
+    let twin = |guid: &str| {
+        (
+            guid.to_string(),
+            format!("https://ustr.example/{guid}"),
+            title.clone(),
+            text.clone(),
+            now.clone(),
+        )
+    };
+    let feed = |items: Vec<(String, String, String, String, String)>| {
+        let borrowed: Vec<(&str, &str, &str, &str, &str)> = items
+            .iter()
+            .map(|(g, l, t, d, p)| (g.as_str(), l.as_str(), t.as_str(), d.as_str(), p.as_str()))
+            .collect();
+        Resource::feed(rss("Notices", &borrowed))
+    };
+    server.put("long.xml", feed(vec![twin("kept-1")]));
+    let sources = [("Long", server.url("long.xml"))];
+    let config = Config::load(&write_config(dir.path(), &sources, "")).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
+
+    // Then the long feed: its twin under a new guid first, the stored item in the unread
+    // middle, and older items around it.
+    let mut items: Vec<_> = (1..LISTED).rev().map(item).collect();
+    items.insert(LISTED / 2, twin("kept-1"));
+    items.insert(0, twin("twin-2"));
+    server.put("long.xml", feed(items));
+    let report = &fetch_pass(&config).await[0];
+    assert_eq!(report.outcome, "ok", "{report:?}");
+    let identities: Vec<(String, i64)> = row_pairs(
+        &db,
+        "SELECT identity, story_id FROM entries WHERE identity LIKE 'guid:%-%' \
+          AND identity NOT LIKE 'guid:notice-%' ORDER BY identity",
+    );
+    let names: Vec<&str> = identities.iter().map(|(i, _)| i.as_str()).collect();
+    assert_eq!(names, ["guid:kept-1", "guid:twin-2"], "{report:?}");
+    assert_eq!(
+        identities[0].1, identities[1].1,
+        "the twin joins the stored item's story by its words"
+    );
+}

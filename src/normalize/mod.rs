@@ -151,7 +151,8 @@ pub enum SkipReason {
 ///
 /// - `title`: plain text of the title on one line (or the first ~80 chars of the body text when
 ///   the item has no title), cut at `max_title_chars`;
-/// - `link`: resolved against `ctx.base_url`, http(s) only; `canonical_url` from it;
+/// - `link`: resolved against the feed's and the entry's `xml:base` over `ctx.base_url` (see
+///   [`entry_base`]), http(s) only; `canonical_url` from it;
 /// - `authors`: bidirectional controls removed, trimmed, cut at [`MAX_AUTHOR_CHARS`], empty
 ///   and repeated names dropped, at most [`MAX_AUTHORS`];
 /// - dates: see [`resolve_dates`];
@@ -342,8 +343,9 @@ fn is_relative_reference(reference: &str) -> bool {
 /// Chars an enclosure's title is cut at.
 const MAX_ENCLOSURE_TITLE_CHARS: usize = 300;
 
-/// An item's media as an entry keeps them: each URL resolved against `base_url` (the URL the
-/// feed was fetched from; feed-rs resolved `xml:base` already, as for links) and kept only when
+/// An item's media as an entry keeps them: each URL resolved against `base_url` (the item's
+/// link base: the URL the feed was fetched from through the feed's and the entry's
+/// `xml:base`, see [`entry_base`]; feed-rs applied an absolute one already) and kept only when
 /// it is http(s) and at most [`MAX_MEDIA_URL_LEN`] bytes; enclosures whose URL an earlier one
 /// has are dropped, and at most [`MAX_ENCLOSURES`] kept. The lead image is the first of
 /// `raw.image` and then `image_fallbacks` kept so (see [`RawItem::image_fallbacks`]).

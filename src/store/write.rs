@@ -1347,6 +1347,13 @@ fn record_poll(
             key_filter: key_filter.as_mut(),
             cluster_window: record.cluster_window.num_seconds(),
             listed: &record.listed,
+            read_whole: !matches!(
+                record.outcome,
+                PollOutcome::Fetched {
+                    read_whole: false,
+                    ..
+                }
+            ),
             entries: &record.entries,
         };
         for (index, write) in record.entries.iter().enumerate() {
@@ -1732,6 +1739,8 @@ struct PollContext<'a> {
     cluster_window: i64,
     /// [`PollRecord::listed`].
     listed: &'a HashSet<String>,
+    /// Whether the read saw every item the feed lists (`PollOutcome::Fetched::read_whole`).
+    read_whole: bool,
     /// [`PollRecord::entries`], whose identities count as listed too.
     entries: &'a [EntryWrite],
 }
@@ -1755,11 +1764,16 @@ impl PollContext<'_> {
         Ok(id)
     }
 
-    /// Whether this poll's read listed `identity` (see [`PollRecord::listed`]). Asked only
-    /// when a new entry may be an item under a new id, which is rare: the scan of the
+    /// Whether this poll's read listed `identity` (see [`PollRecord::listed`]), or may have:
+    /// a read that left the middle of a very long feed unread cannot tell that an identity
+    /// it did not see is gone from the feed, so every identity may be listed (review rv1 L2:
+    /// else a new item with the words of an unread one would take that one's row). Asked
+    /// only when a new entry may be an item under a new id, which is rare: the scan of the
     /// entries does not matter.
     fn listed(&self, identity: &str) -> bool {
-        self.listed.contains(identity) || self.entries.iter().any(|w| w.entry.identity == identity)
+        !self.read_whole
+            || self.listed.contains(identity)
+            || self.entries.iter().any(|w| w.entry.identity == identity)
     }
 }
 
@@ -1858,7 +1872,10 @@ fn write_entry<'a>(
             }
             // The link: an item whose relative link resolved against another URL when its row
             // was written (the source's URL changed) takes the one resolved now, without being
-            // taken for an edit (see `ingest`). Any other renewal holds the stored link.
+            // taken for an edit (see `ingest`). Any other renewal finds the stored link (it is
+            // hashed), but may find its canonical form made by an earlier release's rules: the
+            // row and its story's URL key take the current one, once (review rv3 L1: kept, so
+            // that a renewed row is keyed as a new one would be).
             let (old_link, old_url): (Option<String>, Option<String>) = query_row(
                 tx,
                 "SELECT link, canonical_url FROM entries WHERE id = ?1",
