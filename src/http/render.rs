@@ -737,6 +737,25 @@ pub fn render(format: Format, meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8>
 mod tests {
     use super::*;
 
+    /// A story of one entry with `html` as stored, and nothing else.
+    fn story_of_html(html: &str) -> StoryView {
+        StoryView {
+            id: 1,
+            title: "t".into(),
+            link: None,
+            html: html.into(),
+            base_url: String::new(),
+            text: String::new(),
+            authors: Vec::new(),
+            media: Default::default(),
+            published: DateTime::default(),
+            updated: DateTime::default(),
+            first_seen: DateTime::default(),
+            appearances: Vec::new(),
+            topics: Vec::new(),
+        }
+    }
+
     #[test]
     fn tracking_pixels_are_dropped_credentials_redacted_and_other_markup_kept() {
         let cases = [
@@ -800,21 +819,7 @@ mod tests {
             assert_eq!(text_paragraphs(input.to_string()), want, "input {input:?}");
         }
         // As every output serves a story: a JSON Feed's `content_text`, stored escaped.
-        let story = StoryView {
-            id: 1,
-            title: "t".into(),
-            link: None,
-            html: "Quotas are set.\n\nTalks resume &amp; end.".into(),
-            base_url: String::new(),
-            text: String::new(),
-            authors: Vec::new(),
-            media: Default::default(),
-            published: DateTime::default(),
-            updated: DateTime::default(),
-            first_seen: DateTime::default(),
-            appearances: Vec::new(),
-            topics: Vec::new(),
-        };
+        let story = story_of_html("Quotas are set.\n\nTalks resume &amp; end.");
         assert_eq!(
             story_html(&story),
             "<p>Quotas are set.</p><p>Talks resume &amp; end.</p>"
@@ -888,27 +893,14 @@ mod tests {
     fn credentials_in_links_of_html_stored_already_absolute_are_removed_at_render() {
         // As rows from before migration 07 hold it: sanitized, links resolved against the
         // source's URL with its user-info.
-        let story = StoryView {
-            id: 1,
-            title: "t".into(),
-            link: None,
-            html: "<p>See <a href=\"http://u:secret@feeds.example/a?x=1@2\">this</a> \
-                   <img src=\"https://tok@img.example/i.png\" alt=\"a@b\"> \
-                   <q cite=\"http://u:p@c.example/\">q</q> mail me@example.com, \
-                   http://u:p@text.example/ as text, and x=\"1 in a quote: \
-                   <a href=\"http://u:later@late.example/\">later</a> \
-                   and href=\"http://u:p@prose.example/\" in prose.</p>"
-                .into(),
-            base_url: String::new(),
-            text: String::new(),
-            authors: Vec::new(),
-            media: Default::default(),
-            published: DateTime::default(),
-            updated: DateTime::default(),
-            first_seen: DateTime::default(),
-            appearances: Vec::new(),
-            topics: Vec::new(),
-        };
+        let story = story_of_html(
+            "<p>See <a href=\"http://u:secret@feeds.example/a?x=1@2\">this</a> \
+             <img src=\"https://tok@img.example/i.png\" alt=\"a@b\"> \
+             <q cite=\"http://u:p@c.example/\">q</q> mail me@example.com, \
+             http://u:p@text.example/ as text, and x=\"1 in a quote: \
+             <a href=\"http://u:later@late.example/\">later</a> \
+             and href=\"http://u:p@prose.example/\" in prose.</p>",
+        );
         let html = story_html(&story);
         assert!(!html.contains("secret") && !html.contains("tok@"), "{html}");
         assert!(!html.contains("u:p@c.example"), "{html}");
