@@ -118,7 +118,7 @@ pub fn parse_feed_for(
         fits(scan_xml_collecting(
             &served,
             MAX_XML_DEPTH,
-            scan.as_mut(),
+            scan.as_mut().map(|s| s as &mut dyn StartTags),
             Some(&mut items),
         ))?;
         bases = scan;
@@ -144,6 +144,14 @@ pub fn parse_feed_for(
         }
         None => Cow::Borrowed(&served),
     };
+    // What feed-rs leaves out of RSS items' media, read from the text it is given (after any
+    // cut, so bounded by the window). The scan of a text that passed the pre-pass finds no
+    // new fault.
+    let rss_media = (!served.trim_start().starts_with('{') && names_rss_media(&text)).then(|| {
+        let mut scan = RssMediaScan::default();
+        scan_xml(&text, MAX_XML_DEPTH, Some(&mut scan));
+        scan
+    });
     // Where byte `at` of `text` is in `served`.
     let uncut = |at: usize| cut.as_ref().map_or(at, |cut| cut.served_offset(at));
 
@@ -213,7 +221,7 @@ pub fn parse_feed_for(
         .then(|| json_item_media(repaired_json.as_deref().unwrap_or(&text)))
         .flatten()
         .filter(|media| media.len() == feed.entries.len());
-    let mut parsed = convert_feed(feed, bases, json_media);
+    let mut parsed = convert_feed(feed, bases, json_media, rss_media);
     parsed.repairs = repairs;
     if let Some(cut) = cut {
         parsed.items_not_read = cut.items_left_out;
@@ -1205,9 +1213,27 @@ enum XmlScan {
     DtdCommentMayEndEarly,
 }
 
-/// [`xml_nesting_exceeds`], saying why; with `bases`, also hands it every start tag (see
-/// [`BaseScan`]).
-fn scan_xml(text: &str, limit: usize, bases: Option<&mut BaseScan>) -> XmlScan {
+/// Reads the start tags the nesting pre-pass meets (see [`BaseScan`], [`RssMediaScan`]).
+trait StartTags {
+    /// A start tag (`tag`: the text between `<` and `>` or `/>`) opening an element at
+    /// `depth` (the root is 1).
+    fn start(&mut self, depth: usize, tag: &str);
+}
+
+impl StartTags for BaseScan {
+    fn start(&mut self, depth: usize, tag: &str) {
+        BaseScan::start(self, depth, tag);
+    }
+}
+
+impl StartTags for RssMediaScan {
+    fn start(&mut self, depth: usize, tag: &str) {
+        RssMediaScan::start(self, depth, tag);
+    }
+}
+
+/// [`xml_nesting_exceeds`], saying why; with `bases`, also hands it every start tag.
+fn scan_xml(text: &str, limit: usize, bases: Option<&mut dyn StartTags>) -> XmlScan {
     scan_xml_collecting(text, limit, bases, None)
 }
 
@@ -1215,7 +1241,7 @@ fn scan_xml(text: &str, limit: usize, bases: Option<&mut BaseScan>) -> XmlScan {
 fn scan_xml_collecting<'t>(
     text: &'t str,
     limit: usize,
-    mut bases: Option<&mut BaseScan>,
+    mut bases: Option<&mut dyn StartTags>,
     mut items: Option<&mut ItemStarts<'t>>,
 ) -> XmlScan {
     let b = text.as_bytes();
@@ -1934,6 +1960,142 @@ impl BaseScan {
     }
 }
 
+/// What feed-rs leaves out of an RSS item's media, read from the item's start tags by a pass
+/// of the nesting pre-pass over the text feed-rs reads (see [`media_of`]): the item's
+/// `<enclosure>`s (feed-rs drops them when the item also has a `media:content`, and drops any
+/// whose URL is relative), and its `media:thumbnail`s, its own or in a `media:group` (feed-rs
+/// reads them only beside a `media:content`: BBC News and many outlets give a thumbnail and
+/// nothing else, which left their items without a lead image). RSS 2.0 items (`channel >
+/// item`) and RSS 1.0 ones (`rdf:RDF > item`); the prefix `media` is Media RSS's, as
+/// written by every feed that uses it. Run only over a document that names either.
+#[derive(Debug, Default)]
+struct RssMediaScan {
+    /// Whether the root element has been read.
+    rooted: bool,
+    /// The depth of the root's items: 3 under an RSS 2.0 `channel`, 2 in RSS 1.0; 0 for any
+    /// other root (nothing is collected).
+    item_depth: usize,
+    /// Whether the element open at depth 2 is a `channel` (RSS 2.0).
+    in_channel: bool,
+    /// Whether an item is open (a start tag at or above its depth closes it).
+    in_item: bool,
+    /// Whether the item's child open now is a `media:group`.
+    in_group: bool,
+    /// Each item's media, in document order.
+    items: Vec<RssItemMedia>,
+}
+
+/// One RSS item's media as [`RssMediaScan`] reads them, bounded as `media_of` bounds its own.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct RssItemMedia {
+    /// Its `<enclosure>`s with a URL, as written (entities decoded).
+    enclosures: Vec<Enclosure>,
+    /// Its thumbnails not sized as a tracking pixel, as written.
+    thumbnails: Vec<String>,
+    /// Its `media:content`s marked `medium="image"`, likewise: feed-rs reads them, but one
+    /// without a type is no image to it.
+    content_images: Vec<String>,
+}
+
+/// Thumbnails, and image contents, of one item an [`RssMediaScan`] keeps (the first is used).
+const RSS_THUMBNAILS_MAX: usize = 4;
+
+impl RssMediaScan {
+    /// A start tag (`tag`: the text between `<` and `>` or `/>`) opening an element at
+    /// `depth` (the root is 1).
+    fn start(&mut self, depth: usize, tag: &str) {
+        if self.rooted && (self.item_depth == 0 || depth > self.item_depth + 2) {
+            return;
+        }
+        let name_end = tag
+            .find(|c: char| c.is_ascii_whitespace() || c == '/')
+            .unwrap_or(tag.len());
+        let (name, attrs) = tag.split_at(name_end);
+        if depth == 1 {
+            if !self.rooted {
+                self.rooted = true;
+                self.item_depth = match name {
+                    "rss" => 3,
+                    _ if name.ends_with(":RDF") || name == "RDF" => 2,
+                    _ => 0,
+                };
+            }
+            return;
+        }
+        if depth <= self.item_depth {
+            self.in_item = false;
+            if depth == 2 {
+                self.in_channel = name == "channel";
+            }
+            if depth == self.item_depth && name == "item" && (depth == 2 || self.in_channel) {
+                self.in_item = true;
+                self.items.push(RssItemMedia::default());
+            }
+            return;
+        }
+        if !self.in_item {
+            return;
+        }
+        let Some(item) = self.items.last_mut() else {
+            return;
+        };
+        let child = depth == self.item_depth + 1;
+        if child {
+            self.in_group = name == "media:group";
+        }
+        let value = |name: &str| {
+            let (s, e) = attribute_value(attrs, name)?;
+            let raw = attrs[s..e].trim();
+            Some(quick_xml::escape::unescape(raw).map_or_else(|_| raw.to_owned(), Cow::into_owned))
+        };
+        let url = || value("url").filter(|u| !u.is_empty() && u.len() <= MAX_RAW_MEDIA_URL);
+        match name {
+            "enclosure" if child && item.enclosures.len() < MAX_RAW_ENCLOSURES => {
+                if let Some(url) = url() {
+                    item.enclosures.push(Enclosure {
+                        url,
+                        mime_type: value("type").as_deref().and_then(media_type),
+                        length: value("length")
+                            .and_then(|l| l.parse().ok())
+                            .filter(|&l| l > 0),
+                        title: None,
+                        duration: None,
+                    });
+                }
+            }
+            "media:thumbnail" | "media:content" if child || self.in_group => {
+                let images = if name == "media:thumbnail" {
+                    &mut item.thumbnails
+                } else if value("medium").as_deref() == Some("image") {
+                    &mut item.content_images
+                } else {
+                    return;
+                };
+                let size = |name: &str| value(name).and_then(|v| v.parse().ok());
+                if images.len() < RSS_THUMBNAILS_MAX
+                    && let Some(url) = url().filter(|_| !is_pixel(size("width"), size("height")))
+                {
+                    images.push(url);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Each item's media, when the items can be matched to feed-rs's with certainty: as many
+    /// as it read. `None` otherwise (feed-rs's media alone are used then, as before).
+    fn matched(self, entries: &[model::Entry]) -> Option<Vec<RssItemMedia>> {
+        (self.item_depth > 0 && self.items.len() == entries.len()).then_some(self.items)
+    }
+}
+
+/// Whether a document may hold media that only [`RssMediaScan`] reads.
+fn names_rss_media(text: &str) -> bool {
+    let b = text.as_bytes();
+    memchr::memmem::find(b, b"<enclosure").is_some()
+        || memchr::memmem::find(b, b"<media:thumbnail").is_some()
+}
+
 /// The Atom namespace's name.
 const ATOM_NAMESPACE: &str = "http://www.w3.org/2005/Atom";
 
@@ -2202,6 +2364,7 @@ fn convert_feed(
     feed: model::Feed,
     bases: Option<BaseScan>,
     json_media: Option<Vec<JsonItemMedia>>,
+    rss_media: Option<RssMediaScan>,
 ) -> ParsedFeed {
     let plain_is_text = matches!(feed.feed_type, FeedType::Atom | FeedType::JSON);
     let json = feed.feed_type == FeedType::JSON;
@@ -2210,6 +2373,10 @@ fn convert_feed(
         .and_then(|scan| scan.matched(&feed.entries));
     let mut bases = bases.into_iter().flatten();
     let mut json_media = json_media.into_iter().flatten();
+    let rss_media = rss_media
+        .filter(|_| feed.feed_type != FeedType::Atom && !json)
+        .and_then(|scan| scan.matched(&feed.entries));
+    let mut rss_media = rss_media.into_iter().flatten();
     ParsedFeed {
         title: feed
             .title
@@ -2220,7 +2387,8 @@ fn convert_feed(
             .entries
             .into_iter()
             .map(|e| {
-                let (media, image_fallbacks) = media_of(&e, json, json_media.next());
+                let (media, image_fallbacks) =
+                    media_of(&e, json, json_media.next(), rss_media.next());
                 let mut item = convert_entry(e, plain_is_text, bases.next().unwrap_or_default());
                 item.media = media;
                 item.image_fallbacks = image_fallbacks;
@@ -2503,6 +2671,12 @@ fn seconds(value: &serde_json::Value) -> Option<u64> {
     (secs.is_finite() && (0.5..=315_360_000.0).contains(&secs)).then(|| secs.round() as u64)
 }
 
+/// Whether `read` (a media URL as feed-rs gives it: parsed, so in its serialized form) and
+/// `written` (as the feed wrote it) name one file.
+fn same_media_url(read: &str, written: &str) -> bool {
+    read == written || url::Url::parse(written).is_ok_and(|u| u.as_str() == read)
+}
+
 /// Whether a size given as width and height is a tracking pixel's: both given and at most 1, the
 /// rule `normalize::is_tracking_pixel` applies to `<img>` elements.
 fn is_pixel(width: Option<u32>, height: Option<u32>) -> bool {
@@ -2518,8 +2692,11 @@ fn is_pixel(width: Option<u32>, height: Option<u32>) -> bool {
 /// - RSS `<enclosure>` and Media RSS `media:content` (feed-rs's `Entry::media`: it keeps the
 ///   RSS enclosures only when the item has no `media:content`), whose URL feed-rs only gives
 ///   when absolute or resolved by an `xml:base`; their duration is their own, else their
-///   group's, else the item's (`itunes:duration`) when the item has one file;
-/// - `media:thumbnail` (and `itunes:image`) as the lead image, else the first image enclosure.
+///   group's, else the item's (`itunes:duration`) when the item has one file; then the RSS
+///   enclosures feed-rs left out, from `rss` (see [`RssMediaScan`]);
+/// - `media:thumbnail` (and `itunes:image`) as the lead image (feed-rs's, else the first
+///   thumbnail `rss` read, else its first `media:content medium="image"`), else the first
+///   image enclosure.
 ///
 /// Types go through [`media_type`]; a length or duration of 0 is none (hosts write it for
 /// "unknown");
@@ -2533,6 +2710,7 @@ fn media_of(
     entry: &model::Entry,
     json: bool,
     extra: Option<JsonItemMedia>,
+    rss: Option<RssItemMedia>,
 ) -> (Media, Vec<String>) {
     let mut media = Media::default();
     let push = |media: &mut Media, enclosure: Enclosure| {
@@ -2613,6 +2791,24 @@ fn media_of(
                     !t.image.uri.trim().is_empty() && !is_pixel(t.image.width, t.image.height)
                 })
                 .map(|t| t.image.uri.trim().to_owned());
+        }
+    }
+    // What feed-rs left out of an RSS item: its enclosures after its `media:content`s (a
+    // podcast's audio beside its cover image), relative ones included (normalizing resolves
+    // them); an enclosure feed-rs did read is not taken twice. Its thumbnail, if feed-rs found
+    // none.
+    if let Some(rss) = rss {
+        for enclosure in rss.enclosures {
+            let read_already = media
+                .enclosures
+                .iter()
+                .any(|e| same_media_url(&e.url, &enclosure.url));
+            if !read_already {
+                push(&mut media, enclosure);
+            }
+        }
+        if thumbnail.is_none() {
+            thumbnail = rss.thumbnails.into_iter().chain(rss.content_images).next();
         }
     }
     // Each candidate is judged on its own: one refused (here for its length) leaves the next,
@@ -3264,6 +3460,79 @@ mod tests {
         // Within the window, items under two parents are read as they are.
         let small = two_channels.replace(&items(keep + 500, keep + 500), &items(2, 9_000));
         assert!(parse_feed(small.as_bytes(), None).is_ok());
+    }
+
+    /// What feed-rs leaves out of RSS items' media is read from their tags: thumbnails
+    /// without a `media:content` (the item's own or its group's; a pixel is none), enclosures
+    /// beside a `media:content` or at relative URLs (one feed-rs read is not taken twice), in
+    /// RSS 2.0 and 1.0 and in a long feed read at its ends; other prefixes are not Media RSS.
+    #[test]
+    fn rss_media_feed_rs_leaves_out_are_read_from_the_items_tags() {
+        let doc = r#"<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel>
+<title>T</title>
+<item><guid>thumb</guid><media:thumbnail url="https://i.example/pixel.gif" width="1" height="1"/><media:thumbnail url="https://i.example/a.jpg"/></item>
+<item><guid>group</guid><media:group><media:thumbnail url="https://i.example/g.jpg"/></media:group></item>
+<item><guid>both</guid><enclosure url="https://c.example/b.mp3" type="audio/mpeg" length="12"/><media:content url="https://c.example/b.jpg" medium="image"/></item>
+<item><guid>relative</guid><enclosure url="/m/c.mp3" type="audio/mpeg"/></item>
+<item><guid>once</guid><enclosure url="https://c.example/d.mp3" type="audio/mpeg"/></item>
+<item><guid>other</guid><x:thumbnail url="https://i.example/x.jpg" xmlns:x="urn:x"/></item>
+</channel></rss>"#;
+        let feed = parse_feed(doc.as_bytes(), None).unwrap();
+        let urls = |i: usize| -> Vec<&str> {
+            feed.items[i]
+                .media
+                .enclosures
+                .iter()
+                .map(|e| e.url.as_str())
+                .collect()
+        };
+        let image = |i: usize| feed.items[i].media.image.as_deref();
+        assert_eq!(image(0), Some("https://i.example/a.jpg"));
+        assert_eq!(image(1), Some("https://i.example/g.jpg"));
+        assert_eq!(
+            urls(2),
+            ["https://c.example/b.jpg", "https://c.example/b.mp3"]
+        );
+        assert_eq!(feed.items[2].media.enclosures[1].length, Some(12));
+        assert_eq!(image(2), Some("https://c.example/b.jpg"));
+        assert_eq!(urls(3), ["/m/c.mp3"]);
+        assert_eq!(urls(4), ["https://c.example/d.mp3"]);
+        assert_eq!((urls(5).len(), image(5)), (0, None));
+
+        let rdf = r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/" xmlns:media="http://search.yahoo.com/mrss/">
+<channel rdf:about="c"><title>T</title><link>l</link><description>d</description></channel>
+<item rdf:about="https://e.example/1"><title>One</title><link>https://e.example/1</link><media:thumbnail url="https://i.example/1.jpg"/></item>
+</rdf:RDF>"#;
+        let feed = parse_feed(rdf.as_bytes(), None).unwrap();
+        assert_eq!(
+            feed.items[0].media.image.as_deref(),
+            Some("https://i.example/1.jpg")
+        );
+
+        // A long feed is read at its ends: the scan reads what feed-rs reads, item for item.
+        let keep = ITEMS_READ_AT_EACH_END_MIN;
+        let items: String = (0..2 * keep + 10)
+            .map(|i| {
+                format!(
+                    "<item><guid>g{i}</guid><media:thumbnail url=\"https://i.example/{i}.jpg\"/></item>"
+                )
+            })
+            .collect();
+        let long = format!(
+            "<rss version=\"2.0\" xmlns:media=\"http://search.yahoo.com/mrss/\"><channel>\
+             <title>T</title>{items}</channel></rss>"
+        );
+        let feed = parse_feed(long.as_bytes(), None).unwrap();
+        assert_eq!(feed.items_not_read, 10);
+        let last = feed.items.last().unwrap();
+        assert_eq!(
+            last.guid.as_deref(),
+            Some(format!("g{}", 2 * keep + 9).as_str())
+        );
+        assert_eq!(
+            last.media.image,
+            Some(format!("https://i.example/{}.jpg", 2 * keep + 9))
+        );
     }
 
     /// An item is read with at most 64 children of one name and 1,024 in all, and so is each

@@ -547,3 +547,77 @@ async fn a_refused_lead_image_gives_way_to_the_item_s_next_one() {
         assert_eq!(items[title]["image"], image, "{title}: {:#}", items[title]);
     }
 }
+
+/// What feed-rs alone leaves out of RSS items, served all the same: a thumbnail with no
+/// `media:content` beside it (BBC News gives its lead images so), an `<enclosure>` beside a
+/// `media:content` (a podcast's audio beside its cover), and an enclosure at a relative URL.
+#[tokio::test]
+async fn rss_media_feed_rs_leaves_out_are_read_and_served() {
+    let server = FeedServer::start().await;
+    server.put(
+        "news/rss.xml",
+        typed(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/">
+<channel><title>News</title><link>https://news.example/</link><description>d</description>
+  <item><guid>n-1</guid><title>EU and India resume trade talks</title>
+    <link>https://news.example/n1</link><description>Talks resume in Brussels.</description>
+    <pubDate>Tue, 10 Nov 2026 06:00:00 GMT</pubDate>
+    <media:thumbnail width="240" height="135" url="https://ichef.news.example/n1.jpg"/>
+  </item>
+  <item><guid>n-2</guid><title>Podcast: the tariff week</title>
+    <link>https://news.example/n2</link><description>This week in tariffs.</description>
+    <pubDate>Tue, 10 Nov 2026 07:00:00 GMT</pubDate>
+    <enclosure url="https://cdn.news.example/n2.mp3" type="audio/mpeg" length="4200000"/>
+    <media:content url="https://cdn.news.example/n2-cover.jpg" medium="image"/>
+  </item>
+  <item><guid>n-3</guid><title>Customs briefing on rules of origin</title>
+    <link>https://news.example/n3</link><description>The briefing, recorded.</description>
+    <pubDate>Tue, 10 Nov 2026 08:00:00 GMT</pubDate>
+    <enclosure url="media/n3.mp3" type="audio/mpeg" length="1200000"/>
+  </item>
+</channel></rss>"#
+                .into(),
+            "application/rss+xml",
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("News", server.url("news/rss.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 3);
+    let [_, _, json] = served(config).await;
+    let items = json_items(&json);
+    let item = |title: &str| {
+        items
+            .get(title)
+            .unwrap_or_else(|| panic!("{title}: {json}"))
+    };
+    let attachments = |title: &str| -> Vec<String> {
+        item(title)["attachments"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|a| a["url"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        item("EU and India resume trade talks")["image"],
+        "https://ichef.news.example/n1.jpg"
+    );
+    let podcast = "Podcast: the tariff week";
+    assert!(
+        attachments(podcast).contains(&"https://cdn.news.example/n2.mp3".to_string()),
+        "{:?}",
+        attachments(podcast)
+    );
+    assert_eq!(
+        item(podcast)["image"],
+        "https://cdn.news.example/n2-cover.jpg"
+    );
+    assert_eq!(
+        attachments("Customs briefing on rules of origin"),
+        [server.url("news/media/n3.mp3")]
+    );
+}
