@@ -118,7 +118,7 @@ pub fn parse_feed_for(
         fits(scan_xml_collecting(
             &served,
             MAX_XML_DEPTH,
-            scan.as_mut().map(|s| s as &mut dyn StartTags),
+            scan.as_mut().map(|s| s as &mut dyn StartTags<'_>),
             Some(&mut items),
         ))?;
         bases = scan;
@@ -148,7 +148,8 @@ pub fn parse_feed_for(
     // cut, so bounded by the window). The scan of a text that passed the pre-pass finds no
     // new fault.
     let rss_media = (!served.trim_start().starts_with('{') && names_rss_media(&text)).then(|| {
-        let mut scan = RssMediaScan::default();
+        let no_relative = memchr::memmem::find(text.as_bytes(), b"xml:base").is_some();
+        let mut scan = RssMediaScan::new(no_relative);
         scan_xml(&text, MAX_XML_DEPTH, Some(&mut scan));
         scan
     });
@@ -1213,27 +1214,28 @@ enum XmlScan {
     DtdCommentMayEndEarly,
 }
 
-/// Reads the start tags the nesting pre-pass meets (see [`BaseScan`], [`RssMediaScan`]).
-trait StartTags {
+/// Reads the start tags the nesting pre-pass meets in a text `'t` (see [`BaseScan`],
+/// [`RssMediaScan`]).
+trait StartTags<'t> {
     /// A start tag (`tag`: the text between `<` and `>` or `/>`) opening an element at
     /// `depth` (the root is 1).
-    fn start(&mut self, depth: usize, tag: &str);
+    fn start(&mut self, depth: usize, tag: &'t str);
 }
 
-impl StartTags for BaseScan {
-    fn start(&mut self, depth: usize, tag: &str) {
+impl<'t> StartTags<'t> for BaseScan {
+    fn start(&mut self, depth: usize, tag: &'t str) {
         BaseScan::start(self, depth, tag);
     }
 }
 
-impl StartTags for RssMediaScan {
-    fn start(&mut self, depth: usize, tag: &str) {
+impl<'t> StartTags<'t> for RssMediaScan<'t> {
+    fn start(&mut self, depth: usize, tag: &'t str) {
         RssMediaScan::start(self, depth, tag);
     }
 }
 
 /// [`xml_nesting_exceeds`], saying why; with `bases`, also hands it every start tag.
-fn scan_xml(text: &str, limit: usize, bases: Option<&mut dyn StartTags>) -> XmlScan {
+fn scan_xml<'t>(text: &'t str, limit: usize, bases: Option<&mut dyn StartTags<'t>>) -> XmlScan {
     scan_xml_collecting(text, limit, bases, None)
 }
 
@@ -1241,7 +1243,7 @@ fn scan_xml(text: &str, limit: usize, bases: Option<&mut dyn StartTags>) -> XmlS
 fn scan_xml_collecting<'t>(
     text: &'t str,
     limit: usize,
-    mut bases: Option<&mut dyn StartTags>,
+    mut bases: Option<&mut dyn StartTags<'t>>,
     mut items: Option<&mut ItemStarts<'t>>,
 ) -> XmlScan {
     let b = text.as_bytes();
@@ -1968,8 +1970,11 @@ impl BaseScan {
 /// nothing else, which left their items without a lead image). RSS 2.0 items (`channel >
 /// item`) and RSS 1.0 ones (`rdf:RDF > item`); the prefix `media` is Media RSS's, as
 /// written by every feed that uses it. Run only over a document that names either.
+///
+/// What it reads are slices of the text (no copy: a body of long URLs costs nothing more),
+/// decoded when an item's media are put together.
 #[derive(Debug, Default)]
-struct RssMediaScan {
+struct RssMediaScan<'t> {
     /// Whether the root element has been read.
     rooted: bool,
     /// The depth of the root's items: 3 under an RSS 2.0 `channel`, 2 in RSS 1.0; 0 for any
@@ -1977,33 +1982,51 @@ struct RssMediaScan {
     item_depth: usize,
     /// Whether the element open at depth 2 is a `channel` (RSS 2.0).
     in_channel: bool,
+    /// Channels seen.
+    channels: usize,
     /// Whether an item is open (a start tag at or above its depth closes it).
     in_item: bool,
     /// Whether the item's child open now is a `media:group`.
     in_group: bool,
+    /// Whether the items read may not be feed-rs's, item for item: an element at an item's
+    /// depth named `item` with a prefix or a namespace declaration (feed-rs tells items by
+    /// namespace), or a second `channel` (feed-rs reads the first only).
+    unsure: bool,
+    /// Whether relative URLs are left out: the document names `xml:base`, which feed-rs
+    /// applies to what it reads and this scan does not follow.
+    no_relative: bool,
     /// Each item's media, in document order.
-    items: Vec<RssItemMedia>,
+    items: Vec<RssItemMedia<'t>>,
 }
 
-/// One RSS item's media as [`RssMediaScan`] reads them, bounded as `media_of` bounds its own.
+/// One RSS item's media as [`RssMediaScan`] reads them: attribute values as written (entities
+/// not yet decoded), bounded as `media_of` bounds its own.
 #[derive(Debug, Default, Clone, PartialEq)]
-struct RssItemMedia {
-    /// Its `<enclosure>`s with a URL, as written (entities decoded).
-    enclosures: Vec<Enclosure>,
-    /// Its thumbnails not sized as a tracking pixel, as written.
-    thumbnails: Vec<String>,
+struct RssItemMedia<'t> {
+    /// Its `<enclosure>`s with a URL: URL, type and length.
+    enclosures: Vec<(&'t str, Option<&'t str>, Option<&'t str>)>,
+    /// Its thumbnails not sized as a tracking pixel.
+    thumbnails: Vec<&'t str>,
     /// Its `media:content`s marked `medium="image"`, likewise: feed-rs reads them, but one
     /// without a type is no image to it.
-    content_images: Vec<String>,
+    content_images: Vec<&'t str>,
 }
 
-/// Thumbnails, and image contents, of one item an [`RssMediaScan`] keeps (the first is used).
+/// Thumbnails, and image contents, of one item an [`RssMediaScan`] keeps: the first that
+/// normalizing accepts is the lead image.
 const RSS_THUMBNAILS_MAX: usize = 4;
 
-impl RssMediaScan {
+impl<'t> RssMediaScan<'t> {
+    fn new(no_relative: bool) -> Self {
+        RssMediaScan {
+            no_relative,
+            ..RssMediaScan::default()
+        }
+    }
+
     /// A start tag (`tag`: the text between `<` and `>` or `/>`) opening an element at
     /// `depth` (the root is 1).
-    fn start(&mut self, depth: usize, tag: &str) {
+    fn start(&mut self, depth: usize, tag: &'t str) {
         if self.rooted && (self.item_depth == 0 || depth > self.item_depth + 2) {
             return;
         }
@@ -2026,10 +2049,16 @@ impl RssMediaScan {
             self.in_item = false;
             if depth == 2 {
                 self.in_channel = name == "channel";
+                self.channels += usize::from(self.in_channel);
+                self.unsure |= self.channels > 1;
             }
-            if depth == self.item_depth && name == "item" && (depth == 2 || self.in_channel) {
-                self.in_item = true;
-                self.items.push(RssItemMedia::default());
+            let local = name.rsplit(':').next().unwrap_or(name);
+            if depth == self.item_depth && local == "item" {
+                self.unsure |= local != name || attrs.contains("xmlns");
+                if depth == 2 || self.in_channel {
+                    self.in_item = true;
+                    self.items.push(RssItemMedia::default());
+                }
             }
             return;
         }
@@ -2043,30 +2072,25 @@ impl RssMediaScan {
         if child {
             self.in_group = name == "media:group";
         }
-        let value = |name: &str| {
-            let (s, e) = attribute_value(attrs, name)?;
-            let raw = attrs[s..e].trim();
-            Some(quick_xml::escape::unescape(raw).map_or_else(|_| raw.to_owned(), Cow::into_owned))
+        let value = |name: &str| attribute_value(attrs, name).map(|(s, e)| attrs[s..e].trim());
+        let no_relative = self.no_relative;
+        let url = || {
+            value("url").filter(|u| {
+                !u.is_empty()
+                    && u.len() <= MAX_RAW_MEDIA_URL
+                    && !(no_relative && url::Url::parse(u).is_err())
+            })
         };
-        let url = || value("url").filter(|u| !u.is_empty() && u.len() <= MAX_RAW_MEDIA_URL);
         match name {
             "enclosure" if child && item.enclosures.len() < MAX_RAW_ENCLOSURES => {
                 if let Some(url) = url() {
-                    item.enclosures.push(Enclosure {
-                        url,
-                        mime_type: value("type").as_deref().and_then(media_type),
-                        length: value("length")
-                            .and_then(|l| l.parse().ok())
-                            .filter(|&l| l > 0),
-                        title: None,
-                        duration: None,
-                    });
+                    item.enclosures.push((url, value("type"), value("length")));
                 }
             }
             "media:thumbnail" | "media:content" if child || self.in_group => {
                 let images = if name == "media:thumbnail" {
                     &mut item.thumbnails
-                } else if value("medium").as_deref() == Some("image") {
+                } else if value("medium") == Some("image") {
                     &mut item.content_images
                 } else {
                     return;
@@ -2083,10 +2107,17 @@ impl RssMediaScan {
     }
 
     /// Each item's media, when the items can be matched to feed-rs's with certainty: as many
-    /// as it read. `None` otherwise (feed-rs's media alone are used then, as before).
-    fn matched(self, entries: &[model::Entry]) -> Option<Vec<RssItemMedia>> {
-        (self.item_depth > 0 && self.items.len() == entries.len()).then_some(self.items)
+    /// as it read, none of them [`RssMediaScan::unsure`]. `None` otherwise (feed-rs's media
+    /// alone are used then, as before).
+    fn matched(self, entries: &[model::Entry]) -> Option<Vec<RssItemMedia<'t>>> {
+        (self.item_depth > 0 && !self.unsure && self.items.len() == entries.len())
+            .then_some(self.items)
     }
+}
+
+/// An attribute value of an [`RssItemMedia`], entities decoded.
+fn decoded(raw: &str) -> String {
+    quick_xml::escape::unescape(raw).map_or_else(|_| raw.to_owned(), Cow::into_owned)
 }
 
 /// Whether a document may hold media that only [`RssMediaScan`] reads.
@@ -2364,7 +2395,7 @@ fn convert_feed(
     feed: model::Feed,
     bases: Option<BaseScan>,
     json_media: Option<Vec<JsonItemMedia>>,
-    rss_media: Option<RssMediaScan>,
+    rss_media: Option<RssMediaScan<'_>>,
 ) -> ParsedFeed {
     let plain_is_text = matches!(feed.feed_type, FeedType::Atom | FeedType::JSON);
     let json = feed.feed_type == FeedType::JSON;
@@ -2710,7 +2741,7 @@ fn media_of(
     entry: &model::Entry,
     json: bool,
     extra: Option<JsonItemMedia>,
-    rss: Option<RssItemMedia>,
+    rss: Option<RssItemMedia<'_>>,
 ) -> (Media, Vec<String>) {
     let mut media = Media::default();
     let push = |media: &mut Media, enclosure: Enclosure| {
@@ -2797,19 +2828,33 @@ fn media_of(
     // podcast's audio beside its cover image), relative ones included (normalizing resolves
     // them); an enclosure feed-rs did read is not taken twice. Its thumbnail, if feed-rs found
     // none.
+    let mut scanned_images = Vec::new();
     if let Some(rss) = rss {
-        for enclosure in rss.enclosures {
+        for (url, mime_type, length) in rss.enclosures {
+            let url = decoded(url);
             let read_already = media
                 .enclosures
                 .iter()
-                .any(|e| same_media_url(&e.url, &enclosure.url));
+                .any(|e| same_media_url(&e.url, &url));
             if !read_already {
+                let enclosure = Enclosure {
+                    url,
+                    mime_type: mime_type.map(decoded).as_deref().and_then(media_type),
+                    length: length.and_then(|l| l.parse().ok()).filter(|&l| l > 0),
+                    title: None,
+                    duration: None,
+                };
                 push(&mut media, enclosure);
             }
         }
-        if thumbnail.is_none() {
-            thumbnail = rss.thumbnails.into_iter().chain(rss.content_images).next();
-        }
+        // Each is a candidate after feed-rs's thumbnail (normalizing may refuse one):
+        // thumbnails, then image contents; one feed-rs gave is not offered twice.
+        scanned_images = rss
+            .thumbnails
+            .into_iter()
+            .chain(rss.content_images)
+            .map(decoded)
+            .collect();
     }
     // Each candidate is judged on its own: one refused (here for its length) leaves the next,
     // where a refusal of the chosen one once left the item without a lead image.
@@ -2825,6 +2870,7 @@ fn media_of(
         .flatten()
         .map(|i| i.trim().to_owned())
         .chain(thumbnail)
+        .chain(scanned_images)
         .chain(std::iter::once_with(image_enclosure).flatten())
         .filter(|i| !i.is_empty() && i.len() <= MAX_RAW_MEDIA_URL);
     let lead = candidates.next();
@@ -3498,6 +3544,56 @@ mod tests {
         assert_eq!(urls(3), ["/m/c.mp3"]);
         assert_eq!(urls(4), ["https://c.example/d.mp3"]);
         assert_eq!((urls(5).len(), image(5)), (0, None));
+
+        // Every thumbnail is a candidate: one normalizing refuses leaves the next.
+        let two = r#"<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>T</title>
+<item><guid>a</guid><media:thumbnail url="ftp://i.example/a.jpg"/><media:thumbnail url="https://i.example/b.jpg"/><media:content url="https://i.example/c.jpg" medium="image"/></item>
+</channel></rss>"#;
+        let feed = parse_feed(two.as_bytes(), None).unwrap();
+        assert_eq!(
+            feed.items[0].media.image.as_deref(),
+            Some("ftp://i.example/a.jpg")
+        );
+        assert_eq!(
+            feed.items[0].image_fallbacks,
+            ["https://i.example/b.jpg", "https://i.example/c.jpg"]
+        );
+        // Under `xml:base`, which feed-rs applies and the scan does not follow, a relative URL
+        // is left to feed-rs: not read twice, nor resolved against the wrong base.
+        let based = r#"<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel xml:base="https://cdn.example/pods/"><title>T</title>
+<item><guid>a</guid><enclosure url="ep1.mp3" type="audio/mpeg"/></item>
+<item><guid>b</guid><media:thumbnail url="t.jpg"/></item>
+</channel></rss>"#;
+        let feed = parse_feed(based.as_bytes(), None).unwrap();
+        let urls: Vec<&str> = feed.items[0]
+            .media
+            .enclosures
+            .iter()
+            .map(|e| e.url.as_str())
+            .collect();
+        assert_eq!(
+            urls,
+            ["https://cdn.example/pods/ep1.mp3"],
+            "feed-rs's, alone"
+        );
+        assert_eq!(feed.items[1].media.image, None);
+        // Items the scan cannot match to feed-rs's for sure get feed-rs's media alone: a
+        // second channel (feed-rs reads the first), an item in a namespace of its own.
+        for doc in [
+            r#"<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>T</title>
+<item><guid>a</guid></item></channel><channel><title>U</title>
+<item><guid>b</guid><media:thumbnail url="https://i.example/b.jpg"/></item></channel></rss>"#,
+            r#"<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>T</title>
+<r:item xmlns:r="http://purl.org/rss/1.0/"><guid>a</guid></r:item>
+<item><guid>b</guid><media:thumbnail url="https://i.example/b.jpg"/></item></channel></rss>"#,
+        ] {
+            let feed = parse_feed(doc.as_bytes(), None).unwrap();
+            assert!(
+                feed.items.iter().all(|i| i.media.image.is_none()),
+                "{:?}",
+                feed.items
+            );
+        }
 
         let rdf = r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/" xmlns:media="http://search.yahoo.com/mrss/">
 <channel rdf:about="c"><title>T</title><link>l</link><description>d</description></channel>

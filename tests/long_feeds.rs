@@ -134,16 +134,16 @@ async fn a_long_feed_gives_its_newest_items_whichever_way_it_is_sorted() {
 }
 
 /// A read that leaves the middle of a long feed unread cannot tell that an item there is gone:
-/// a new item with the words and date of one stored from the middle is a new entry, never that
-/// item under a new id (which would take its row; review rv1 L2). A feed read whole still
-/// re-keys such an item (`tests/changing_ids.rs`).
+/// a new undated item with the words of one stored from the middle is a new entry of its
+/// story, never that item under a new id, which would take its row (review rv1 L2). A feed
+/// read whole still re-keys such an item (`tests/changing_ids.rs`), and so does a long one
+/// for a dated item (below).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_partial_read_takes_no_unread_item_for_one_under_a_new_id() {
+async fn a_partial_read_takes_no_unread_item_for_an_undated_one_under_a_new_id() {
     let server = FeedServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("tradefeed.db");
-    // First the short feed: the item that will end up in the middle, dated now.
-    let now = Utc::now().to_rfc2822();
+    // First the short feed: the item that will end up in the middle, undated.
     let (_, _, title, text, _) = item(0);
     let twin = |guid: &str| {
         (
@@ -151,17 +151,10 @@ async fn a_partial_read_takes_no_unread_item_for_one_under_a_new_id() {
             format!("https://ustr.example/{guid}"),
             title.clone(),
             text.clone(),
-            now.clone(),
+            String::new(),
         )
     };
-    let feed = |items: Vec<(String, String, String, String, String)>| {
-        let borrowed: Vec<(&str, &str, &str, &str, &str)> = items
-            .iter()
-            .map(|(g, l, t, d, p)| (g.as_str(), l.as_str(), t.as_str(), d.as_str(), p.as_str()))
-            .collect();
-        Resource::feed(rss("Notices", &borrowed))
-    };
-    server.put("long.xml", feed(vec![twin("kept-1")]));
+    server.put("long.xml", feed_of(vec![twin("kept-1")]));
     let sources = [("Long", server.url("long.xml"))];
     let config = Config::load(&write_config(dir.path(), &sources, "")).unwrap();
     assert_eq!(fetch_pass(&config).await[0].new_entries, 1);
@@ -171,7 +164,7 @@ async fn a_partial_read_takes_no_unread_item_for_one_under_a_new_id() {
     let mut items: Vec<_> = (1..LISTED).rev().map(item).collect();
     items.insert(LISTED / 2, twin("kept-1"));
     items.insert(0, twin("twin-2"));
-    server.put("long.xml", feed(items));
+    server.put("long.xml", feed_of(items));
     let report = &fetch_pass(&config).await[0];
     assert_eq!(report.outcome, "ok", "{report:?}");
     let identities: Vec<(String, i64)> = row_pairs(
@@ -185,4 +178,90 @@ async fn a_partial_read_takes_no_unread_item_for_one_under_a_new_id() {
         identities[0].1, identities[1].1,
         "the twin joins the stored item's story by its words"
     );
+}
+
+/// A long feed that gives its items new ids and links at every request (a session in each)
+/// is read at its ends at every poll, and its dated items are known under their new ids:
+/// no poll stores them again (review rv5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_feed_changing_its_ids_at_every_poll_stores_its_items_once() {
+    let server = FeedServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tradefeed.db");
+    let start = Utc::now() - Duration::days(3);
+    let session_feed = |session: usize| {
+        feed_of(
+            (0..LISTED)
+                .rev()
+                .map(|i| {
+                    (
+                        format!("notice-{i}-s{session}"),
+                        format!("https://ustr.example/notices/{i}?session={session}"),
+                        format!("Notice {i} of a tariff-rate quota allocation"),
+                        distinct_text(i),
+                        (start + Duration::minutes(i as i64)).to_rfc2822(),
+                    )
+                })
+                .collect(),
+        )
+    };
+    let sources = [("Sessions", server.url("sessions.xml"))];
+    let config = Config::load(&write_config(dir.path(), &sources, "")).unwrap();
+    for session in 1..=3 {
+        server.put("sessions.xml", session_feed(session));
+        let report = &fetch_pass(&config).await[0];
+        assert_eq!(report.outcome, "ok", "{report:?}");
+        let count: Vec<(i64, i64)> = row_pairs(&db, "SELECT count(*), 0 FROM entries");
+        assert_eq!(count[0].0, TAKEN as i64, "poll {session}: {report:?}");
+    }
+}
+
+/// An RSS feed of these items (guid, link, title, description, pubDate).
+fn feed_of(items: Vec<(String, String, String, String, String)>) -> Resource {
+    let borrowed: Vec<(&str, &str, &str, &str, &str)> = items
+        .iter()
+        .map(|(g, l, t, d, p)| (g.as_str(), l.as_str(), t.as_str(), d.as_str(), p.as_str()))
+        .collect();
+    Resource::feed(rss("Notices", &borrowed))
+}
+
+/// Words of their own for item `i`: items whose texts differ by a number alone are
+/// near-duplicates, one story, which is not what this feed is.
+fn distinct_text(i: usize) -> String {
+    const WORDS: [&str; 24] = [
+        "steel",
+        "quota",
+        "tariff",
+        "dumping",
+        "subsidy",
+        "customs",
+        "origin",
+        "safeguard",
+        "export",
+        "import",
+        "licence",
+        "ministry",
+        "panel",
+        "dispute",
+        "duties",
+        "textile",
+        "grain",
+        "dairy",
+        "aluminium",
+        "timber",
+        "vehicle",
+        "shipping",
+        "port",
+        "treaty",
+    ];
+    let mut state = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let words: Vec<&str> = (0..14)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            WORDS[(state % WORDS.len() as u64) as usize]
+        })
+        .collect();
+    format!("Allocation {i}: {}.", words.join(" "))
 }
