@@ -1995,6 +1995,9 @@ struct RssMediaScan<'t> {
     /// Whether relative URLs are left out: the document names `xml:base`, which feed-rs
     /// applies to what it reads and this scan does not follow.
     no_relative: bool,
+    /// The prefix the root binds to Media RSS's namespace, else `media` (as nearly every
+    /// feed writes it) unless the root binds `media` to another namespace (then empty: none).
+    media_prefix: String,
     /// Each item's media, in document order.
     items: Vec<RssItemMedia<'t>>,
 }
@@ -2003,13 +2006,45 @@ struct RssMediaScan<'t> {
 /// not yet decoded), bounded as `media_of` bounds its own.
 #[derive(Debug, Default, Clone, PartialEq)]
 struct RssItemMedia<'t> {
-    /// Its `<enclosure>`s with a URL: URL, type and length.
-    enclosures: Vec<(&'t str, Option<&'t str>, Option<&'t str>)>,
+    /// Its `<enclosure>`s with a URL.
+    enclosures: Vec<ScannedFile<'t>>,
     /// Its thumbnails not sized as a tracking pixel.
     thumbnails: Vec<&'t str>,
     /// Its `media:content`s marked `medium="image"`, likewise: feed-rs reads them, but one
     /// without a type is no image to it.
     content_images: Vec<&'t str>,
+    /// Its `media:content`s. feed-rs drops one at a relative URL, and every one when the feed
+    /// names Media RSS's namespace other than as `http://search.yahoo.com/mrss/` to the
+    /// letter (without the final slash, say).
+    contents: Vec<ScannedFile<'t>>,
+}
+
+/// An enclosure or `media:content` as [`RssMediaScan`] reads it: attribute values as written.
+#[derive(Debug, Clone, PartialEq)]
+struct ScannedFile<'t> {
+    url: &'t str,
+    mime_type: Option<&'t str>,
+    /// `length` of an enclosure, `fileSize` of a `media:content`.
+    size: Option<&'t str>,
+    /// `duration` of a `media:content` (seconds).
+    duration: Option<&'t str>,
+}
+
+impl ScannedFile<'_> {
+    /// As an entry's enclosure, entities decoded.
+    fn enclosure(&self) -> Enclosure {
+        Enclosure {
+            url: decoded(self.url),
+            mime_type: self.mime_type.map(decoded).as_deref().and_then(media_type),
+            length: self.size.and_then(|l| l.parse().ok()).filter(|&l| l > 0),
+            title: None,
+            duration: self
+                .duration
+                .and_then(|d| d.parse::<f64>().ok())
+                .filter(|d| d.is_finite() && *d >= 1.0)
+                .map(|d| d as u64),
+        }
+    }
 }
 
 /// Thumbnails, and image contents, of one item an [`RssMediaScan`] keeps: the first that
@@ -2020,6 +2055,7 @@ impl<'t> RssMediaScan<'t> {
     fn new(no_relative: bool) -> Self {
         RssMediaScan {
             no_relative,
+            media_prefix: "media".into(),
             ..RssMediaScan::default()
         }
     }
@@ -2042,6 +2078,14 @@ impl<'t> RssMediaScan<'t> {
                     _ if name.ends_with(":RDF") || name == "RDF" => 2,
                     _ => 0,
                 };
+                match prefix_bound_to(attrs, MEDIA_RSS_NAMESPACE) {
+                    Some(prefix) => self.media_prefix = prefix.to_owned(),
+                    // `media` bound to another namespace: no element is Media RSS's.
+                    None if attribute_value(attrs, "xmlns:media").is_some() => {
+                        self.media_prefix.clear();
+                    }
+                    None => {}
+                }
             }
             return;
         }
@@ -2069,8 +2113,13 @@ impl<'t> RssMediaScan<'t> {
             return;
         };
         let child = depth == self.item_depth + 1;
+        // Media RSS's elements by their local name, under the prefix bound to it.
+        let media = name
+            .split_once(':')
+            .filter(|(prefix, _)| !prefix.is_empty() && *prefix == self.media_prefix)
+            .map(|(_, local)| local);
         if child {
-            self.in_group = name == "media:group";
+            self.in_group = media == Some("group");
         }
         let value = |name: &str| attribute_value(attrs, name).map(|(s, e)| attrs[s..e].trim());
         let no_relative = self.no_relative;
@@ -2081,23 +2130,46 @@ impl<'t> RssMediaScan<'t> {
                     && !(no_relative && url::Url::parse(u).is_err())
             })
         };
-        match name {
-            "enclosure" if child && item.enclosures.len() < MAX_RAW_ENCLOSURES => {
-                if let Some(url) = url() {
-                    item.enclosures.push((url, value("type"), value("length")));
-                }
+        if name == "enclosure" {
+            if child
+                && item.enclosures.len() < MAX_RAW_ENCLOSURES
+                && let Some(url) = url()
+            {
+                item.enclosures.push(ScannedFile {
+                    url,
+                    mime_type: value("type"),
+                    size: value("length"),
+                    duration: None,
+                });
             }
-            "media:thumbnail" | "media:content" if child || self.in_group => {
-                let images = if name == "media:thumbnail" {
+            return;
+        }
+        match media {
+            Some(local @ ("thumbnail" | "content")) if child || self.in_group => {
+                let size = |name: &str| value(name).and_then(|v| v.parse().ok());
+                let pixel = is_pixel(size("width"), size("height"));
+                if local == "content"
+                    && !pixel
+                    && item.contents.len() < MAX_RAW_ENCLOSURES
+                    && let Some(url) = url()
+                {
+                    item.contents.push(ScannedFile {
+                        url,
+                        mime_type: value("type"),
+                        size: value("fileSize"),
+                        duration: value("duration"),
+                    });
+                }
+                let images = if local == "thumbnail" {
                     &mut item.thumbnails
                 } else if value("medium") == Some("image") {
                     &mut item.content_images
                 } else {
                     return;
                 };
-                let size = |name: &str| value(name).and_then(|v| v.parse().ok());
                 if images.len() < RSS_THUMBNAILS_MAX
-                    && let Some(url) = url().filter(|_| !is_pixel(size("width"), size("height")))
+                    && !pixel
+                    && let Some(url) = url()
                 {
                     images.push(url);
                 }
@@ -2115,16 +2187,39 @@ impl<'t> RssMediaScan<'t> {
     }
 }
 
+/// Media RSS's namespace name (feeds write it with and without the final slash).
+const MEDIA_RSS_NAMESPACE: &str = "http://search.yahoo.com/mrss";
+
+/// The prefix a tag's attributes bind to `namespace` (compared without a final slash), if
+/// they bind one.
+fn prefix_bound_to<'a>(attrs: &'a str, namespace: &str) -> Option<&'a str> {
+    let mut rest = attrs;
+    while let Some(at) = rest.find("xmlns:") {
+        let after = &rest[at + "xmlns:".len()..];
+        let name_end = after.find(|c: char| c == '=' || c.is_ascii_whitespace())?;
+        let prefix = &after[..name_end];
+        if let Some((s, e)) = attribute_value(attrs, &format!("xmlns:{prefix}"))
+            && attrs[s..e].trim().trim_end_matches('/') == namespace
+        {
+            return Some(prefix);
+        }
+        rest = after;
+    }
+    None
+}
+
 /// An attribute value of an [`RssItemMedia`], entities decoded.
 fn decoded(raw: &str) -> String {
     quick_xml::escape::unescape(raw).map_or_else(|_| raw.to_owned(), Cow::into_owned)
 }
 
-/// Whether a document may hold media that only [`RssMediaScan`] reads.
+/// Whether a document may hold media that only [`RssMediaScan`] reads: it names an
+/// `<enclosure`, or Media RSS (its namespace, or its usual prefix).
 fn names_rss_media(text: &str) -> bool {
     let b = text.as_bytes();
     memchr::memmem::find(b, b"<enclosure").is_some()
-        || memchr::memmem::find(b, b"<media:thumbnail").is_some()
+        || memchr::memmem::find(b, MEDIA_RSS_NAMESPACE.as_bytes()).is_some()
+        || memchr::memmem::find(b, b"<media:").is_some()
 }
 
 /// The Atom namespace's name.
@@ -2824,26 +2919,19 @@ fn media_of(
                 .map(|t| t.image.uri.trim().to_owned());
         }
     }
-    // What feed-rs left out of an RSS item: its enclosures after its `media:content`s (a
-    // podcast's audio beside its cover image), relative ones included (normalizing resolves
-    // them); an enclosure feed-rs did read is not taken twice. Its thumbnail, if feed-rs found
-    // none.
+    // What feed-rs left out of an RSS item (see `RssMediaScan`): its enclosures (a podcast's
+    // audio beside its cover image) and `media:content`s it dropped, relative ones included
+    // (normalizing resolves them), after what feed-rs read; and its thumbnails.
     let mut scanned_images = Vec::new();
     if let Some(rss) = rss {
-        for (url, mime_type, length) in rss.enclosures {
-            let url = decoded(url);
+        // Enclosures, then contents; one feed-rs read (or the scan, twice) is not taken again.
+        for file in rss.enclosures.iter().chain(&rss.contents) {
+            let enclosure = file.enclosure();
             let read_already = media
                 .enclosures
                 .iter()
-                .any(|e| same_media_url(&e.url, &url));
+                .any(|e| same_media_url(&e.url, &enclosure.url));
             if !read_already {
-                let enclosure = Enclosure {
-                    url,
-                    mime_type: mime_type.map(decoded).as_deref().and_then(media_type),
-                    length: length.and_then(|l| l.parse().ok()).filter(|&l| l > 0),
-                    title: None,
-                    duration: None,
-                };
                 push(&mut media, enclosure);
             }
         }
@@ -3594,6 +3682,43 @@ mod tests {
                 feed.items
             );
         }
+
+        // Media RSS under the prefix the root binds to it; `media` bound elsewhere is not it;
+        // a relative `media:content`, which feed-rs drops, is an enclosure.
+        let prefixed = r#"<rss version="2.0" xmlns:m="http://search.yahoo.com/mrss" xmlns:media="urn:other"><channel><title>T</title>
+<item><guid>a</guid><m:group><m:thumbnail url="https://i.example/m.jpg"/></m:group><media:thumbnail url="https://i.example/other.jpg"/></item>
+<item><guid>b</guid><m:content url="/v/b.mp4" type="video/mp4" fileSize="900" duration="61.5"/><m:content url="https://v.example/c.mp4" type="video/mp4"/></item>
+</channel></rss>"#;
+        let feed = parse_feed(prefixed.as_bytes(), None).unwrap();
+        assert_eq!(
+            feed.items[0].media.image.as_deref(),
+            Some("https://i.example/m.jpg")
+        );
+        assert!(feed.items[0].image_fallbacks.is_empty());
+        // feed-rs reads no Media RSS under this spelling of the namespace (no final slash):
+        // both contents come from the scan, in order.
+        let b = &feed.items[1].media.enclosures;
+        assert_eq!(
+            b.iter().map(|e| e.url.as_str()).collect::<Vec<_>>(),
+            ["/v/b.mp4", "https://v.example/c.mp4"]
+        );
+        assert_eq!(
+            (b[0].mime_type.as_deref(), b[0].length, b[0].duration),
+            (Some("video/mp4"), Some(900), Some(61))
+        );
+        // Under the spelling feed-rs knows, it reads the absolute one, and the scan adds the
+        // relative one it dropped, after it (not twice).
+        let slash = prefixed.replace("mrss\"", "mrss/\"");
+        let feed = parse_feed(slash.as_bytes(), None).unwrap();
+        assert_eq!(
+            feed.items[1]
+                .media
+                .enclosures
+                .iter()
+                .map(|e| e.url.as_str())
+                .collect::<Vec<_>>(),
+            ["https://v.example/c.mp4", "/v/b.mp4"]
+        );
 
         let rdf = r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/" xmlns:media="http://search.yahoo.com/mrss/">
 <channel rdf:about="c"><title>T</title><link>l</link><description>d</description></channel>
