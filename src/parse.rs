@@ -1967,9 +1967,12 @@ impl BaseScan {
 /// `<enclosure>`s (feed-rs drops them when the item also has a `media:content`, and drops any
 /// whose URL is relative), and its `media:thumbnail`s, its own or in a `media:group` (feed-rs
 /// reads them only beside a `media:content`: BBC News and many outlets give a thumbnail and
-/// nothing else, which left their items without a lead image). RSS 2.0 items (`channel >
-/// item`) and RSS 1.0 ones (`rdf:RDF > item`); the prefix `media` is Media RSS's, as
-/// written by every feed that uses it. Run only over a document that names either.
+/// nothing else, which left their items without a lead image), and its `media:content`s
+/// (feed-rs drops those at relative URLs, and all of them when the namespace is not spelled
+/// `http://search.yahoo.com/mrss/` to the letter). RSS 2.0 items (`channel > item`) and RSS
+/// 1.0 ones (`rdf:RDF > item`); Media RSS's prefixes are those the root binds to its
+/// namespace, and `media` (see [`RssMediaScan::media_prefixes`]). Run only over a document
+/// that names an enclosure or Media RSS (see [`names_rss_media`]).
 ///
 /// What it reads are slices of the text (no copy: a body of long URLs costs nothing more),
 /// decoded when an item's media are put together.
@@ -1995,9 +1998,10 @@ struct RssMediaScan<'t> {
     /// Whether relative URLs are left out: the document names `xml:base`, which feed-rs
     /// applies to what it reads and this scan does not follow.
     no_relative: bool,
-    /// The prefix the root binds to Media RSS's namespace, else `media` (as nearly every
-    /// feed writes it) unless the root binds `media` to another namespace (then empty: none).
-    media_prefix: String,
+    /// The prefixes of Media RSS: every one the root binds to a namespace naming
+    /// `search.yahoo.com/mrss` (however spelled), and `media` (as nearly every feed writes
+    /// it) unless the root binds it to some other namespace.
+    media_prefixes: Vec<String>,
     /// Each item's media, in document order.
     items: Vec<RssItemMedia<'t>>,
 }
@@ -2040,9 +2044,8 @@ impl ScannedFile<'_> {
             title: None,
             duration: self
                 .duration
-                .and_then(|d| d.parse::<f64>().ok())
-                .filter(|d| d.is_finite() && *d >= 1.0)
-                .map(|d| d as u64),
+                .and_then(|d| d.trim_ascii().parse::<f64>().ok())
+                .and_then(seconds_of),
         }
     }
 }
@@ -2055,7 +2058,7 @@ impl<'t> RssMediaScan<'t> {
     fn new(no_relative: bool) -> Self {
         RssMediaScan {
             no_relative,
-            media_prefix: "media".into(),
+            media_prefixes: Vec::new(),
             ..RssMediaScan::default()
         }
     }
@@ -2078,13 +2081,15 @@ impl<'t> RssMediaScan<'t> {
                     _ if name.ends_with(":RDF") || name == "RDF" => 2,
                     _ => 0,
                 };
-                match prefix_bound_to(attrs, MEDIA_RSS_NAMESPACE) {
-                    Some(prefix) => self.media_prefix = prefix.to_owned(),
-                    // `media` bound to another namespace: no element is Media RSS's.
-                    None if attribute_value(attrs, "xmlns:media").is_some() => {
-                        self.media_prefix.clear();
+                let mut media_bound = false;
+                for (prefix, namespace) in bound_prefixes(attrs) {
+                    media_bound |= prefix == "media";
+                    if namespace.contains(MEDIA_RSS_NAMESPACE) && self.media_prefixes.len() < 8 {
+                        self.media_prefixes.push(prefix.to_owned());
                     }
-                    None => {}
+                }
+                if !media_bound {
+                    self.media_prefixes.push("media".into());
                 }
             }
             return;
@@ -2116,12 +2121,14 @@ impl<'t> RssMediaScan<'t> {
         // Media RSS's elements by their local name, under the prefix bound to it.
         let media = name
             .split_once(':')
-            .filter(|(prefix, _)| !prefix.is_empty() && *prefix == self.media_prefix)
+            .filter(|(prefix, _)| self.media_prefixes.iter().any(|p| p == prefix))
             .map(|(_, local)| local);
         if child {
             self.in_group = media == Some("group");
         }
-        let value = |name: &str| attribute_value(attrs, name).map(|(s, e)| attrs[s..e].trim());
+        // ASCII white space only, as feed-rs trims: a URL ending in U+00A0 keeps it.
+        let value =
+            |name: &str| attribute_value(attrs, name).map(|(s, e)| attrs[s..e].trim_ascii());
         let no_relative = self.no_relative;
         let url = || {
             value("url").filter(|u| {
@@ -2187,25 +2194,29 @@ impl<'t> RssMediaScan<'t> {
     }
 }
 
-/// Media RSS's namespace name (feeds write it with and without the final slash).
-const MEDIA_RSS_NAMESPACE: &str = "http://search.yahoo.com/mrss";
+/// What names Media RSS's namespace, however a feed spells it (`http://…/mrss/`, without
+/// the final slash, `https://`): feed-rs knows only the first.
+const MEDIA_RSS_NAMESPACE: &str = "search.yahoo.com/mrss";
 
-/// The prefix a tag's attributes bind to `namespace` (compared without a final slash), if
-/// they bind one.
-fn prefix_bound_to<'a>(attrs: &'a str, namespace: &str) -> Option<&'a str> {
+/// The namespace prefixes a tag's attributes declare, each with its namespace name.
+fn bound_prefixes(attrs: &str) -> impl Iterator<Item = (&str, &str)> {
     let mut rest = attrs;
-    while let Some(at) = rest.find("xmlns:") {
-        let after = &rest[at + "xmlns:".len()..];
-        let name_end = after.find(|c: char| c == '=' || c.is_ascii_whitespace())?;
-        let prefix = &after[..name_end];
-        if let Some((s, e)) = attribute_value(attrs, &format!("xmlns:{prefix}"))
-            && attrs[s..e].trim().trim_end_matches('/') == namespace
-        {
-            return Some(prefix);
+    std::iter::from_fn(move || {
+        loop {
+            let at = rest.find("xmlns:")?;
+            let after = &rest[at + "xmlns:".len()..];
+            rest = after;
+            let Some(name_end) = after.find(|c: char| c == '=' || c.is_ascii_whitespace()) else {
+                continue;
+            };
+            let prefix = &after[..name_end];
+            // The value as the attribute list gives it (a `xmlns:` inside another value is
+            // no declaration: its lookup finds the real one, or none).
+            if let Some((s, e)) = attribute_value(attrs, &format!("xmlns:{prefix}")) {
+                return Some((prefix, attrs[s..e].trim_ascii()));
+            }
         }
-        rest = after;
-    }
-    None
+    })
 }
 
 /// An attribute value of an [`RssItemMedia`], entities decoded.
@@ -2792,8 +2803,12 @@ impl<'de> serde::Deserialize<'de> for Attachments {
 /// A JSON number of seconds as whole seconds, rounded; `None` unless finite and positive (0 is
 /// what hosts write for "unknown", as for lengths).
 fn seconds(value: &serde_json::Value) -> Option<u64> {
-    let secs = value.as_f64()?;
-    // Ten years: a bigger number is no duration.
+    seconds_of(value.as_f64()?)
+}
+
+/// A duration given in seconds, rounded; `None` for no duration (under half a second, not a
+/// number, or over ten years: a bigger number is no duration).
+fn seconds_of(secs: f64) -> Option<u64> {
     (secs.is_finite() && (0.5..=315_360_000.0).contains(&secs)).then(|| secs.round() as u64)
 }
 
@@ -3683,6 +3698,46 @@ mod tests {
             );
         }
 
+        // Other spellings of the namespace, bound twice; a URL ending in a no-break space
+        // keeps it, as feed-rs keeps it (no duplicate); durations as JSON Feed's are read.
+        for (root, image) in [
+            (
+                r#"xmlns:media="https://search.yahoo.com/mrss/""#,
+                Some("https://i.example/t.jpg"),
+            ),
+            (
+                r#"xmlns:mrss="http://search.yahoo.com/mrss/" xmlns:media="http://search.yahoo.com/mrss/""#,
+                Some("https://i.example/t.jpg"),
+            ),
+            (r#"xmlns:media="urn:not-media""#, None),
+        ] {
+            let doc = format!(
+                "<rss version=\"2.0\" {root}><channel><title>T</title><item><guid>a</guid>\
+                 <media:thumbnail url=\"https://i.example/t.jpg\"/></item></channel></rss>"
+            );
+            let feed = parse_feed(doc.as_bytes(), None).unwrap();
+            assert_eq!(feed.items[0].media.image.as_deref(), image, "{root}");
+        }
+        let spaced = "<rss version=\"2.0\" xmlns:media=\"http://search.yahoo.com/mrss/\">\
+             <channel><title>T</title><item><guid>a</guid>\
+             <media:content url=\"https://v.example/a.mp4\u{a0}\" type=\"video/mp4\"/>\
+             <media:content url=\"https://v.example/b.mp4\" duration=\"1e300\"/>\
+             <media:content url=\"https://v.example/c.mp4\" duration=\"61.9\"/>\
+             </item></channel></rss>";
+        let feed = parse_feed(spaced.as_bytes(), None).unwrap();
+        assert_eq!(feed.items[0].media.enclosures.len(), 3, "{feed:?}");
+        // Read by the scan alone (a spelling feed-rs does not know): rounded, and a number
+        // past ten years is no duration.
+        let unslashed = spaced.replace("mrss/", "mrss");
+        let feed = parse_feed(unslashed.as_bytes(), None).unwrap();
+        let durations: Vec<Option<u64>> = feed.items[0]
+            .media
+            .enclosures
+            .iter()
+            .map(|e| e.duration)
+            .collect();
+        assert_eq!(durations, [None, None, Some(62)]);
+
         // Media RSS under the prefix the root binds to it; `media` bound elsewhere is not it;
         // a relative `media:content`, which feed-rs drops, is an enclosure.
         let prefixed = r#"<rss version="2.0" xmlns:m="http://search.yahoo.com/mrss" xmlns:media="urn:other"><channel><title>T</title>
@@ -3704,7 +3759,7 @@ mod tests {
         );
         assert_eq!(
             (b[0].mime_type.as_deref(), b[0].length, b[0].duration),
-            (Some("video/mp4"), Some(900), Some(61))
+            (Some("video/mp4"), Some(900), Some(62))
         );
         // Under the spelling feed-rs knows, it reads the absolute one, and the scan adds the
         // relative one it dropped, after it (not twice).
