@@ -516,11 +516,7 @@ async fn health_exits_0_while_the_daemon_answers_and_1_when_it_is_gone() {
     // `health` finds the daemon through the port named in the config.
     let (config_path, _) = common::write_config_on_free_port(dir.path(), &[], "");
     let config = tradefeed::config::Config::load(&config_path).unwrap();
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
-        .unwrap();
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let handle = tokio::spawn(tradefeed::app::run(config, listener, cancel.clone()));
+    let (cancel, handle) = common::start_daemon_on_configured_listen(config).await;
     let c = config_path.to_str().unwrap();
     let o = tradefeed(&["--config", c, "health"]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));

@@ -357,11 +357,7 @@ async fn a_reload_that_changes_listen_serves_on_the_new_address_and_health_finds
     let dir = tempfile::tempdir().unwrap();
     let (path, port) = common::write_config_on_free_port(dir.path(), &[], "");
     let config = tradefeed::config::Config::load(&path).unwrap();
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
-        .unwrap();
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let handle = tokio::spawn(tradefeed::app::run(config, listener, cancel.clone()));
+    let (cancel, handle) = common::start_daemon_on_configured_listen(config).await;
     let old = format!("127.0.0.1:{port}");
     answers_within(&format!("http://{old}/healthz"), Duration::from_secs(10)).await;
 
@@ -405,11 +401,7 @@ async fn a_reload_moving_listen_back_to_the_address_just_left_serves_there_again
     let dir = tempfile::tempdir().unwrap();
     let (path, port) = common::write_config_on_free_port(dir.path(), &[], "");
     let config = tradefeed::config::Config::load(&path).unwrap();
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
-        .unwrap();
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let handle = tokio::spawn(tradefeed::app::run(config, listener, cancel.clone()));
+    let (cancel, handle) = common::start_daemon_on_configured_listen(config).await;
     let first = format!("127.0.0.1:{port}");
     answers_within(&format!("http://{first}/healthz"), Duration::from_secs(10)).await;
     let text = std::fs::read_to_string(&path).unwrap();

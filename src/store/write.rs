@@ -1671,9 +1671,16 @@ fn store_headline_key(
         poll,
         &key,
         story_id,
-        published - HEADLINE_WINDOW_SECS + 1,
+        outside_window_before(published, HEADLINE_WINDOW_SECS),
         None,
     )
+}
+
+/// The take-over bound of a key joined within `window` (see [`store_key`]): a story
+/// published a whole window before `published` or earlier is one a copy published then cannot
+/// join, as copies join only less than their window apart.
+fn outside_window_before(published: i64, window: i64) -> i64 {
+    published - window + 1
 }
 
 /// How an exact-duplicate key is stored: its 128-bit xxh3 hash, little-endian. Sixteen bytes
@@ -2105,8 +2112,7 @@ fn write_entry<'a>(
         let (take_over_before, url) = match kind {
             KeyKind::Url if url_refused => (published, e.canonical_url.as_deref()),
             KeyKind::Url => (i64::MIN, None),
-            // A story a whole window older or more is one this entry cannot join.
-            KeyKind::Fingerprint => (published - window + 1, None),
+            KeyKind::Fingerprint => (outside_window_before(published, window), None),
         };
         store_key(tx, poll, &key, story_id, take_over_before, url)?;
     }

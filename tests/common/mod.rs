@@ -246,6 +246,23 @@ pub async fn start_daemon(
     (base, cancel, handle)
 }
 
+/// Starts the daemon in-process on the address its config names (`[server] listen`), as
+/// `tradefeed run` does: for the tests that reload or probe that address. Stop it with
+/// [`stop_daemon`].
+pub async fn start_daemon_on_configured_listen(
+    config: tradefeed::config::Config,
+) -> (
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let handle = tokio::spawn(tradefeed::app::run(config, listener, cancel.clone()));
+    (cancel, handle)
+}
+
 /// Stops a daemon started by [`start_daemon`] and checks it exits cleanly within 10 s.
 pub async fn stop_daemon(
     cancel: tokio_util::sync::CancellationToken,
