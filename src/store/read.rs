@@ -450,23 +450,21 @@ impl Store {
             let mut known = KnownEntries::default();
             // A source that has never stored an entry (a new one: every source on a first
             // pass) has nothing to find: one probe instead of a lookup per item.
-            let (any_entry, any_pruned): (bool, bool) = c
+            // The same probe reads the source's previous URL (see `previous_url`).
+            let (any_entry, any_pruned, previous_url): (bool, bool, Option<String>) = c
                 .prepare_cached(
                     "SELECT EXISTS (SELECT 1 FROM entries e JOIN sources s ON s.id = e.source_id
                                      WHERE s.name = ?1),
                             EXISTS (SELECT 1 FROM tombstones t JOIN sources s ON s.id = t.source_id
-                                     WHERE s.name = ?1)",
+                                     WHERE s.name = ?1),
+                            (SELECT previous_url FROM sources WHERE name = ?1)",
                 )?
-                .query_row([&source], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                .query_row([&source], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             known.any_pruned = any_pruned;
             if !any_entry && !any_pruned {
                 return Ok(known);
             }
-            known.previous_url = c
-                .prepare_cached("SELECT previous_url FROM sources WHERE name = ?1")?
-                .query_row([&source], |r| r.get(0))
-                .optional()?
-                .flatten();
+            known.previous_url = previous_url;
             // One range probe on the (source, identity) keys.
             known.any_shared = c
                 .prepare_cached(
