@@ -1969,7 +1969,8 @@ impl BaseScan {
 /// reads them only beside a `media:content`: BBC News and many outlets give a thumbnail and
 /// nothing else, which left their items without a lead image), and its `media:content`s
 /// (feed-rs drops those at relative URLs, and all of them when the namespace is not spelled
-/// `http://search.yahoo.com/mrss/` to the letter). RSS 2.0 items (`channel > item`) and RSS
+/// `http://search.yahoo.com/mrss/` to the letter; it gives a content's `media:player` page
+/// in the place of its file). RSS 2.0 items (`channel > item`) and RSS
 /// 1.0 ones (`rdf:RDF > item`); Media RSS's prefixes are those the root binds to its
 /// namespace, and `media` (see [`RssMediaScan::media_prefixes`]). Run only over a document
 /// that names an enclosure or Media RSS (see [`names_rss_media`]).
@@ -1991,6 +1992,9 @@ struct RssMediaScan<'t> {
     in_item: bool,
     /// Whether the item's child open now is a `media:group`.
     in_group: bool,
+    /// The depth of the `media:content` last read into the open item's contents while it is
+    /// open (a start tag at or above its depth closes it): its `media:player` child is read.
+    open_content: Option<usize>,
     /// Whether the items read may not be feed-rs's, item for item: an element at an item's
     /// depth named `item` with a prefix or a namespace declaration (feed-rs tells items by
     /// namespace), or a second `channel` (feed-rs reads the first only).
@@ -2032,6 +2036,9 @@ struct ScannedFile<'t> {
     size: Option<&'t str>,
     /// `duration` of a `media:content` (seconds).
     duration: Option<&'t str>,
+    /// The `url` of a `media:content`'s first `media:player` child: feed-rs gives the player's
+    /// page in the file's place.
+    player: Option<&'t str>,
 }
 
 impl ScannedFile<'_> {
@@ -2066,7 +2073,12 @@ impl<'t> RssMediaScan<'t> {
     /// A start tag (`tag`: the text between `<` and `>` or `/>`) opening an element at
     /// `depth` (the root is 1).
     fn start(&mut self, depth: usize, tag: &'t str) {
-        if self.rooted && (self.item_depth == 0 || depth > self.item_depth + 2) {
+        if self.open_content.is_some_and(|open| depth <= open) {
+            self.open_content = None;
+        }
+        // A `media:content` is an item's child or its group's; its player one deeper.
+        let deepest = self.item_depth + 2 + usize::from(self.open_content.is_some());
+        if self.rooted && (self.item_depth == 0 || depth > deepest) {
             return;
         }
         let name_end = tag
@@ -2123,6 +2135,20 @@ impl<'t> RssMediaScan<'t> {
             .split_once(':')
             .filter(|(prefix, _)| self.media_prefixes.iter().any(|p| p == prefix))
             .map(|(_, local)| local);
+        if let Some(open) = self.open_content {
+            // Anything but a player below the content is none of the scan's business.
+            if depth == open + 1 {
+                if media == Some("player")
+                    && let Some(content) = item.contents.last_mut()
+                    && content.player.is_none()
+                {
+                    content.player = attribute_value(attrs, "url")
+                        .map(|(s, e)| attrs[s..e].trim_ascii())
+                        .filter(|u| !u.is_empty());
+                }
+                return;
+            }
+        }
         if child {
             self.in_group = media == Some("group");
         }
@@ -2147,6 +2173,7 @@ impl<'t> RssMediaScan<'t> {
                     mime_type: value("type"),
                     size: value("length"),
                     duration: None,
+                    player: None,
                 });
             }
             return;
@@ -2165,7 +2192,9 @@ impl<'t> RssMediaScan<'t> {
                         mime_type: value("type"),
                         size: value("fileSize"),
                         duration: value("duration"),
+                        player: None,
                     });
+                    self.open_content = Some(depth);
                 }
                 let images = if local == "thumbnail" {
                     &mut item.thumbnails
@@ -2834,7 +2863,9 @@ fn is_pixel(width: Option<u32>, height: Option<u32>) -> bool {
 ///   RSS enclosures only when the item has no `media:content`), whose URL feed-rs only gives
 ///   when absolute or resolved by an `xml:base`; their duration is their own, else their
 ///   group's, else the item's (`itunes:duration`) when the item has one file; then the RSS
-///   enclosures feed-rs left out, from `rss` (see [`RssMediaScan`]);
+///   enclosures feed-rs left out, from `rss` (see [`RssMediaScan`]), which also gives back
+///   the file's place where feed-rs put a `media:player` page in it, and fills in the type,
+///   size or duration one element leaves out and another naming the same file gives;
 /// - `media:thumbnail` (and `itunes:image`) as the lead image (feed-rs's, else the first
 ///   thumbnail `rss` read, else its first `media:content medium="image"`), else the first
 ///   image enclosure.
@@ -2939,15 +2970,58 @@ fn media_of(
     // (normalizing resolves them), after what feed-rs read; and its thumbnails.
     let mut scanned_images = Vec::new();
     if let Some(rss) = rss {
+        // A `media:content` with a `media:player` child: feed-rs gives the player's page (a
+        // web page) in the place of the file, under the file's type. The file takes that
+        // place back, unless the page is a file of the item too.
+        for file in rss
+            .contents
+            .iter()
+            .filter(|f| f.url != f.player.unwrap_or(""))
+        {
+            let Some(player) = file.player.map(decoded) else {
+                continue;
+            };
+            let also_a_file = rss
+                .enclosures
+                .iter()
+                .chain(&rss.contents)
+                .any(|f| decoded(f.url) == player);
+            let Some(in_place) = media
+                .enclosures
+                .iter()
+                .position(|e| same_media_url(&e.url, &player))
+                .filter(|_| !also_a_file)
+            else {
+                continue;
+            };
+            let url = decoded(file.url);
+            if media
+                .enclosures
+                .iter()
+                .any(|e| same_media_url(&e.url, &url))
+            {
+                // Read already, from another element: the page goes.
+                media.enclosures.remove(in_place);
+            } else {
+                media.enclosures[in_place].url = url;
+            }
+        }
         // Enclosures, then contents; one feed-rs read (or the scan, twice) is not taken again.
         for file in rss.enclosures.iter().chain(&rss.contents) {
             let enclosure = file.enclosure();
             let read_already = media
                 .enclosures
-                .iter()
-                .any(|e| same_media_url(&e.url, &enclosure.url));
-            if !read_already {
-                push(&mut media, enclosure);
+                .iter_mut()
+                .find(|e| same_media_url(&e.url, &enclosure.url));
+            match read_already {
+                // What the other element leaves out, this one may give (a podcast's
+                // `media:content` has no size, its `<enclosure>` the `length`).
+                Some(read) => {
+                    read.mime_type = read.mime_type.take().or(enclosure.mime_type);
+                    read.length = read.length.or(enclosure.length);
+                    read.duration = read.duration.or(enclosure.duration);
+                }
+                None => push(&mut media, enclosure),
             }
         }
         // Each is a candidate after feed-rs's thumbnail (normalizing may refuse one):
@@ -3809,6 +3883,60 @@ mod tests {
             last.media.image,
             Some(format!("https://i.example/{}.jpg", 2 * keep + 9))
         );
+    }
+
+    /// feed-rs gives a `media:content`'s `media:player` page (a web page) in the place of the
+    /// content's file, under the file's type; the file is served in its place, once, and a
+    /// content with no file of its own keeps its player.
+    #[test]
+    fn a_media_player_page_gives_its_place_back_to_the_file() {
+        let doc = r#"<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>T</title>
+<item><guid>a</guid><media:content url="https://v.example/a.mp4" type="video/mp4" fileSize="900" duration="61"><media:player url="https://v.example/watch/a"/><media:thumbnail url="https://i.example/a.jpg"/></media:content></item>
+<item><guid>group</guid><media:group><media:content url="https://v.example/hd.mp4" type="video/mp4"><media:player url="https://v.example/watch/b"/></media:content><media:content url="https://v.example/sd.mp4" type="video/mp4"><media:player url="https://v.example/watch/b"/></media:content></media:group></item>
+<item><guid>no-file</guid><media:content type="video/mp4"><media:player url="https://v.example/watch/c"/></media:content></item>
+<item><guid>relative</guid><media:content url="/v/d.mp4" type="video/mp4"><media:player url="https://v.example/watch/d"/></media:content></item>
+<item><guid>twice</guid><media:content url="https://v.example/g.mp4"/><media:content url="https://v.example/g.mp4"><media:player url="https://v.example/watch/g"/></media:content></item>
+<item><guid>page-is-a-file</guid><media:content url="https://v.example/e.mp4"><media:player url="https://v.example/f.mp4"/></media:content><media:content url="https://v.example/f.mp4"/></item>
+<item><guid>after</guid><media:content url="https://v.example/h.mp4"><media:player url="https://v.example/watch/h"/></media:content><media:player url="https://v.example/watch/item"/><enclosure url="https://v.example/h.mp3" type="audio/mpeg"/></item>
+<item><guid>podcast</guid><media:content url="https://a.example/p.mp3?t=1&amp;u=2" type="audio/mpeg"><media:player url="https://a.example/embed"/></media:content><enclosure url="https://a.example/p.mp3?t=1&amp;u=2" length="2519606" type="audio/mpeg"/></item>
+</channel></rss>"#;
+        let feed = parse_feed(doc.as_bytes(), None).unwrap();
+        let urls = |i: usize| -> Vec<&str> {
+            feed.items[i]
+                .media
+                .enclosures
+                .iter()
+                .map(|e| e.url.as_str())
+                .collect()
+        };
+        assert_eq!(urls(0), ["https://v.example/a.mp4"]);
+        let a = &feed.items[0].media.enclosures[0];
+        assert_eq!(
+            (a.mime_type.as_deref(), a.length, a.duration),
+            (Some("video/mp4"), Some(900), Some(61))
+        );
+        assert_eq!(
+            feed.items[0].media.image.as_deref(),
+            Some("https://i.example/a.jpg")
+        );
+        assert_eq!(
+            urls(1),
+            ["https://v.example/hd.mp4", "https://v.example/sd.mp4"]
+        );
+        assert_eq!(urls(2), ["https://v.example/watch/c"], "nothing better");
+        assert_eq!(urls(3), ["/v/d.mp4"]);
+        assert_eq!(urls(4), ["https://v.example/g.mp4"]);
+        assert_eq!(
+            urls(5),
+            ["https://v.example/f.mp4", "https://v.example/e.mp4"]
+        );
+        assert_eq!(
+            urls(6),
+            ["https://v.example/h.mp4", "https://v.example/h.mp3"]
+        );
+        // A podcast host's (Omny's) item: the audio once, with the size its enclosure gives.
+        assert_eq!(urls(7), ["https://a.example/p.mp3?t=1&u=2"]);
+        assert_eq!(feed.items[7].media.enclosures[0].length, Some(2_519_606));
     }
 
     /// An item is read with at most 64 children of one name and 1,024 in all, and so is each
