@@ -1971,8 +1971,8 @@ impl BaseScan {
 /// (feed-rs drops those at relative URLs, and all of them when the namespace is not spelled
 /// `http://search.yahoo.com/mrss/` to the letter; it gives a content's `media:player` page
 /// in the place of its file). RSS 2.0 items (`channel > item`) and RSS
-/// 1.0 ones (`rdf:RDF > item`); Media RSS's prefixes are those the root binds to its
-/// namespace, and `media` (see [`RssMediaScan::media_prefixes`]). Run only over a document
+/// 1.0 ones (`rdf:RDF > item`); Media RSS's prefixes are those the root (or an RSS 2.0
+/// `channel`) binds to its namespace, and `media` (see [`RssMediaScan::media_prefixes`]). Run only over a document
 /// that names an enclosure or Media RSS (see [`names_rss_media`]).
 ///
 /// What it reads are slices of the text (no copy: a body of long URLs costs nothing more),
@@ -2002,9 +2002,9 @@ struct RssMediaScan<'t> {
     /// Whether relative URLs are left out: the document names `xml:base`, which feed-rs
     /// applies to what it reads and this scan does not follow.
     no_relative: bool,
-    /// The prefixes of Media RSS: every one the root binds to a namespace naming
-    /// `search.yahoo.com/mrss` (however spelled), and `media` (as nearly every feed writes
-    /// it) unless the root binds it to some other namespace.
+    /// The prefixes of Media RSS: every one the root (or an RSS 2.0 `channel`) binds to a
+    /// namespace naming `search.yahoo.com/mrss` (however spelled), and `media` (as nearly
+    /// every feed writes it) unless bound to some other namespace there.
     media_prefixes: Vec<String>,
     /// Each item's media, in document order.
     items: Vec<RssItemMedia<'t>>,
@@ -2070,6 +2070,24 @@ impl<'t> RssMediaScan<'t> {
         }
     }
 
+    /// Applies the namespace declarations among `attrs` (a start tag's attributes) to
+    /// [`RssMediaScan::media_prefixes`]: a prefix bound to Media RSS's namespace is one of
+    /// them, a prefix bound to another is not (not even `media`).
+    fn bind_media_prefixes(&mut self, attrs: &str) {
+        for (prefix, namespace) in bound_prefixes(attrs) {
+            let held = self.media_prefixes.iter().position(|p| p == prefix);
+            match (namespace.contains(MEDIA_RSS_NAMESPACE), held) {
+                (true, None) if self.media_prefixes.len() < 8 => {
+                    self.media_prefixes.push(prefix.to_owned());
+                }
+                (false, Some(at)) => {
+                    self.media_prefixes.swap_remove(at);
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// A start tag (`tag`: the text between `<` and `>` or `/>`) opening an element at
     /// `depth` (the root is 1).
     fn start(&mut self, depth: usize, tag: &'t str) {
@@ -2093,16 +2111,8 @@ impl<'t> RssMediaScan<'t> {
                     _ if name.ends_with(":RDF") || name == "RDF" => 2,
                     _ => 0,
                 };
-                let mut media_bound = false;
-                for (prefix, namespace) in bound_prefixes(attrs) {
-                    media_bound |= prefix == "media";
-                    if namespace.contains(MEDIA_RSS_NAMESPACE) && self.media_prefixes.len() < 8 {
-                        self.media_prefixes.push(prefix.to_owned());
-                    }
-                }
-                if !media_bound {
-                    self.media_prefixes.push("media".into());
-                }
+                self.media_prefixes.push("media".into());
+                self.bind_media_prefixes(attrs);
             }
             return;
         }
@@ -2112,6 +2122,10 @@ impl<'t> RssMediaScan<'t> {
                 self.in_channel = name == "channel";
                 self.channels += usize::from(self.in_channel);
                 self.unsure |= self.channels > 1;
+                // An RSS 2.0 channel's declarations hold for its items.
+                if self.in_channel && self.item_depth == 3 {
+                    self.bind_media_prefixes(attrs);
+                }
             }
             let local = name.rsplit(':').next().unwrap_or(name);
             if depth == self.item_depth && local == "item" {
@@ -3791,6 +3805,28 @@ mod tests {
             );
             let feed = parse_feed(doc.as_bytes(), None).unwrap();
             assert_eq!(feed.items[0].media.image.as_deref(), image, "{root}");
+        }
+        // Declared on the channel, for its items: another prefix is Media RSS there, and
+        // `media` bound to another namespace there is not.
+        for (root, channel, image) in [
+            (
+                "",
+                r#"xmlns:m="http://search.yahoo.com/mrss""#,
+                Some("https://i.example/m.jpg"),
+            ),
+            (
+                r#"xmlns:media="http://search.yahoo.com/mrss/""#,
+                r#"xmlns:media="urn:not-media""#,
+                None,
+            ),
+        ] {
+            let doc = format!(
+                "<rss version=\"2.0\" {root}><channel {channel}><title>T</title><item><guid>a</guid>\
+                 <m:thumbnail url=\"https://i.example/m.jpg\"/>\
+                 <media:thumbnail url=\"https://i.example/t.jpg\"/></item></channel></rss>"
+            );
+            let feed = parse_feed(doc.as_bytes(), None).unwrap();
+            assert_eq!(feed.items[0].media.image.as_deref(), image, "{channel}");
         }
         let spaced = "<rss version=\"2.0\" xmlns:media=\"http://search.yahoo.com/mrss/\">\
              <channel><title>T</title><item><guid>a</guid>\
