@@ -3715,14 +3715,7 @@ mod tests {
 <item><guid>other</guid><x:thumbnail url="https://i.example/x.jpg" xmlns:x="urn:x"/></item>
 </channel></rss>"#;
         let feed = parse_feed(doc.as_bytes(), None).unwrap();
-        let urls = |i: usize| -> Vec<&str> {
-            feed.items[i]
-                .media
-                .enclosures
-                .iter()
-                .map(|e| e.url.as_str())
-                .collect()
-        };
+        let urls = |i: usize| enclosure_urls(&feed.items[i]);
         let image = |i: usize| feed.items[i].media.image.as_deref();
         assert_eq!(image(0), Some("https://i.example/a.jpg"));
         assert_eq!(image(1), Some("https://i.example/g.jpg"));
@@ -3756,14 +3749,8 @@ mod tests {
 <item><guid>b</guid><media:thumbnail url="t.jpg"/></item>
 </channel></rss>"#;
         let feed = parse_feed(based.as_bytes(), None).unwrap();
-        let urls: Vec<&str> = feed.items[0]
-            .media
-            .enclosures
-            .iter()
-            .map(|e| e.url.as_str())
-            .collect();
         assert_eq!(
-            urls,
+            enclosure_urls(&feed.items[0]),
             ["https://cdn.example/pods/ep1.mp3"],
             "feed-rs's, alone"
         );
@@ -3876,12 +3863,7 @@ mod tests {
         let slash = prefixed.replace("mrss\"", "mrss/\"");
         let feed = parse_feed(slash.as_bytes(), None).unwrap();
         assert_eq!(
-            feed.items[1]
-                .media
-                .enclosures
-                .iter()
-                .map(|e| e.url.as_str())
-                .collect::<Vec<_>>(),
+            enclosure_urls(&feed.items[1]),
             ["https://v.example/c.mp4", "/v/b.mp4"]
         );
 
@@ -3921,6 +3903,15 @@ mod tests {
         );
     }
 
+    /// The URLs of an item's enclosures, in order.
+    fn enclosure_urls(item: &RawItem) -> Vec<&str> {
+        item.media
+            .enclosures
+            .iter()
+            .map(|e| e.url.as_str())
+            .collect()
+    }
+
     /// feed-rs gives a `media:content`'s `media:player` page (a web page) in the place of the
     /// content's file, under the file's type; the file is served in its place, once, and a
     /// content with no file of its own keeps its player.
@@ -3937,14 +3928,7 @@ mod tests {
 <item><guid>podcast</guid><media:content url="https://a.example/p.mp3?t=1&amp;u=2" type="audio/mpeg"><media:player url="https://a.example/embed"/></media:content><enclosure url="https://a.example/p.mp3?t=1&amp;u=2" length="2519606" type="audio/mpeg"/></item>
 </channel></rss>"#;
         let feed = parse_feed(doc.as_bytes(), None).unwrap();
-        let urls = |i: usize| -> Vec<&str> {
-            feed.items[i]
-                .media
-                .enclosures
-                .iter()
-                .map(|e| e.url.as_str())
-                .collect()
-        };
+        let urls = |i: usize| enclosure_urls(&feed.items[i]);
         assert_eq!(urls(0), ["https://v.example/a.mp4"]);
         let a = &feed.items[0].media.enclosures[0];
         assert_eq!(
