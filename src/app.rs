@@ -1412,6 +1412,7 @@ mod tests {
             relative_urls: false,
             content_hash_exact_white_space: String::new(),
             content_hash_exact_white_space_without_media: None,
+            untracked_hash: None,
             link: Some(format!("http://a.example/{identity}")),
             canonical_url: Some(format!("http://a.example/{identity}")),
             authors: Vec::new(),

@@ -233,6 +233,67 @@ async fn a_link_whose_tracking_parameters_change_at_every_poll_is_no_edit() {
     assert_eq!(again[0].updated_entries, 1, "{again:?}");
 }
 
+/// A link whose campaign changes at every poll together with what the content hash does not
+/// read (a tracking pixel's token, a nonce class, white space) is no edit either: the store
+/// compared the HTML byte for byte to tell a tracking-only change, so such an item was served
+/// as updated at every poll (review, session 28). Each change alone was no edit already.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_whose_campaign_changes_with_what_no_reader_sees_is_no_edit() {
+    let server = FeedServer::start().await;
+    let feed = |n: usize, body: &str| {
+        let link = format!("https://news.example/steel?id=7&amp;utm_campaign=c{n}");
+        Resource::feed(rss(
+            "Stamped",
+            &[(
+                "stamped-1",
+                link.as_str(),
+                "Steel tariff talks collapse in Geneva",
+                body,
+                "Fri, 27 Nov 2026 10:00:00 GMT",
+            )],
+        ))
+    };
+    let pixel = |n: usize| {
+        format!(
+            "&lt;p&gt;{TEXT}&lt;/p&gt;&lt;img src=\"http://px.example/t.gif?r={n}\" \
+             width=\"1\" height=\"1\"&gt;"
+        )
+    };
+    let nonce = |n: usize| format!("&lt;p class=\"n{n}\"&gt;{TEXT}&lt;/p&gt;");
+    let spaces = |n: usize| format!("&lt;p&gt;{TEXT}&lt;/p&gt;{}", " ".repeat(n));
+    let cases: [(&str, &dyn Fn(usize) -> String); 3] = [
+        ("pixel", &pixel),
+        ("nonce", &nonce),
+        ("white space", &spaces),
+    ];
+    for (what, body) in cases {
+        server.put("stamped.xml", feed(1, &body(1)));
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_config(dir.path(), &[("Stamped", server.url("stamped.xml"))], "");
+        let config = Config::load(&path).unwrap();
+        assert_eq!(fetch_pass(&config).await[0].new_entries, 1, "{what}");
+        let db = dir.path().join("tradefeed.db");
+        let before: Vec<(i64, i64)> = row_pairs(&db, "SELECT updated, last_changed FROM entries");
+        for n in 2..=4 {
+            server.put("stamped.xml", feed(n, &body(n)));
+            let again = fetch_pass(&config).await;
+            assert_eq!(
+                (again[0].new_entries, again[0].updated_entries),
+                (0, 0),
+                "{what}, poll {n}: {again:?}"
+            );
+        }
+        let after: Vec<(i64, i64)> = row_pairs(&db, "SELECT updated, last_changed FROM entries");
+        assert_eq!(after, before, "{what}: the entry was not taken for edited");
+        // What a reader sees changed: an edit.
+        server.put(
+            "stamped.xml",
+            feed(5, &body(5).replace("Geneva", "Geneva and Brussels")),
+        );
+        assert_eq!(fetch_pass(&config).await[0].updated_entries, 1, "{what}");
+    }
+}
+
 /// What a canonical URL leaves out besides tracking parameters still makes an edit: a live
 /// blog that moves its link from `#update-3` to `#update-4` points readers somewhere else, and
 /// so may a reordered query.

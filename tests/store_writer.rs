@@ -1518,6 +1518,7 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
                 relative_urls: false,
                 content_hash_exact_white_space: String::new(),
                 content_hash_exact_white_space_without_media: None,
+                untracked_hash: None,
                 link: Some(link.into()),
                 canonical_url: Some(link.into()),
                 authors: vec![],

@@ -108,6 +108,12 @@ pub struct Entry {
     /// Hash of what a reader sees of the entry (title, link, HTML, authors; not its dates): a
     /// change means the item was edited.
     pub content_hash: String,
+    /// When the link has tracking parameters (`utm_*`, `fbclid`, …: see [`super::without_tracking`]),
+    /// the content hash over the link without them; `None` when it has none (`content_hash`
+    /// is then that hash). Stored (`entries.untracked_hash`): a poll whose item differs from
+    /// the row only in those parameters and in what the hash does not read (a pixel's token,
+    /// a nonce class, white space) is no edit (see the store's `only_tracking_changed`).
+    pub untracked_hash: Option<String>,
     /// The content hash releases before dates were left out of it wrote (form `4:`, over the
     /// dates the feed gave; tracking pixels left out). Not stored; a row holding it is
     /// recognised as unedited (see `normalize::is_earlier_hash_of`).

@@ -2534,6 +2534,7 @@ mod tests {
                         relative_urls: false,
                         content_hash_exact_white_space: String::new(),
                         content_hash_exact_white_space_without_media: None,
+                        untracked_hash: None,
                         base_url: None,
                         link: Some(format!("http://wire.example/{i}")),
                         canonical_url: Some(format!("http://wire.example/{i}")),

@@ -280,6 +280,27 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
         given_dates: content_hash_with_dates,
         given_dates_with_pixels: content_hash_with_pixels,
     } = hash_with_title(&title);
+    // Over the link as served (without tracking parameters), when that differs: a poll that
+    // changes only those and what the hash does not read is no edit (see
+    // `Entry::untracked_hash`). Most links have none, and cost nothing more.
+    let untracked_hash = link
+        .as_deref()
+        .map(without_tracking)
+        .filter(|untracked| Some(untracked.as_ref()) != link.as_deref())
+        .map(|untracked| {
+            content_hashes_with_media(
+                &ContentParts {
+                    title: &title,
+                    link: Some(&untracked),
+                    html: hashed_html,
+                    authors: &authors,
+                    published: item.published,
+                    updated: item.updated,
+                },
+                &media,
+            )
+            .current
+        });
     let earlier_title = legacy_title.map(|title| {
         let hashes = hash_with_title(&title);
         EarlierTitle {
@@ -313,6 +334,7 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
         text,
         fingerprint,
         content_hash,
+        untracked_hash,
         content_hash_with_dates,
         content_hash_with_pixels,
         base_url,

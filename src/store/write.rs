@@ -1856,8 +1856,8 @@ fn write_entry<'a>(
             if *hash != e.content_hash {
                 exec(
                     tx,
-                    "UPDATE entries SET content_hash = ?2 WHERE id = ?1",
-                    params![entry_id, e.content_hash],
+                    "UPDATE entries SET content_hash = ?2, untracked_hash = ?3 WHERE id = ?1",
+                    params![entry_id, e.content_hash, untracked_hash(e)],
                 )?;
             }
             // The base the row is to hold: the entry's own (`xml:base`), else the URL a
@@ -1934,8 +1934,8 @@ fn write_entry<'a>(
             // return to the earlier link is tracking-only again.
             exec(
                 tx,
-                "UPDATE entries SET link = ?2, content_hash = ?3 WHERE id = ?1",
-                params![entry_id, e.link, e.content_hash],
+                "UPDATE entries SET link = ?2, content_hash = ?3, untracked_hash = ?4 WHERE id = ?1",
+                params![entry_id, e.link, e.content_hash, untracked_hash(e)],
             )?;
             result.unchanged_entries += 1;
             return Ok(());
@@ -1951,7 +1951,7 @@ fn write_entry<'a>(
                 updated = CASE WHEN ?14 THEN ?7 ELSE max(?7, published) END,
                 html = ?8, fingerprint = ?9,
                 content_hash = ?10, signature = coalesce(?11, signature), last_changed = ?12,
-                base_url = ?13, media = ?15
+                base_url = ?13, media = ?15, untracked_hash = ?16
              WHERE id = ?1",
             params![
                 entry_id,
@@ -1968,7 +1968,8 @@ fn write_entry<'a>(
                 now,
                 e.base_url.as_ref().or(poll.base_url.as_ref()),
                 e.dated,
-                media
+                media,
+                untracked_hash(e)
             ],
         )?;
         insert_keys(tx, poll, &keys, story_id)?;
@@ -2084,9 +2085,10 @@ fn write_entry<'a>(
         tx,
         "INSERT INTO entries (id, source_id, identity, story_id, title, link, canonical_url,
                               authors, published, updated, html, fingerprint, content_hash,
-                              signature, evidence, first_seen, last_changed, base_url, media)
+                              signature, evidence, first_seen, last_changed, base_url, media,
+                              untracked_hash)
          VALUES (?16, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15,
-                 ?17, ?18)",
+                 ?17, ?18, ?19)",
         params![
             source_id,
             e.identity,
@@ -2105,7 +2107,8 @@ fn write_entry<'a>(
             now,
             entry_id,
             e.base_url.as_ref().or(poll.base_url.as_ref()),
-            media
+            media,
+            untracked_hash(e)
         ],
     )?;
     for &(key, kind) in &keys {
@@ -2237,7 +2240,10 @@ fn took_moved_item(
     {
         exec(
             tx,
-            "UPDATE entries SET identity = ?2, link = ?3, canonical_url = ?4 WHERE id = ?1",
+            // The hash stays over the link the row had: what its untracked one is, is not known.
+            "UPDATE entries SET identity = ?2, link = ?3, canonical_url = ?4,
+                                untracked_hash = NULL
+              WHERE id = ?1",
             params![moved, e.identity, e.link, e.canonical_url],
         )?;
         renew_story_link(
@@ -2307,35 +2313,64 @@ fn renew_story_link(
 }
 
 /// Whether the stored row `entry_id` differs from `e` at most in its link's tracking
-/// parameters ([`without_tracking`]: `utm_*`, `fbclid`, …, which links are served without):
-/// the same title, HTML, authors (`authors` as stored) and enclosures as the hash reads them
-/// (URLs without those parameters, and types: [`crate::domain::Media::same_enclosures_as_hashed`]),
-/// and links that are the same once those parameters are removed. The dates are not compared, as the content hash leaves them
-/// out (a date alone is no edit): a feed that stamps both its dates and its links' campaign
-/// parameters at every request does not make its items look edited. A fragment, the
-/// order of the other parameters or their case still make an edit (a live blog's `#update-4`
-/// leads elsewhere than its `#update-3`), unlike what the canonical URL leaves out. Read only
-/// for an entry whose content hash changed (one indexed row read).
+/// parameters ([`without_tracking`]: `utm_*`, `fbclid`, …, which links are served without)
+/// and in what the content hash does not read: the links are the same once those parameters
+/// are removed, and the hashes over them are too (`entries.untracked_hash`, or the row's
+/// content hash when its link has none; see [`Entry::untracked_hash`]). So a feed that
+/// stamps a campaign on its links and a token on its tracking pixel (or a nonce class, or new
+/// white space) at every request does not make its items look edited (review, session 28:
+/// the HTML was compared byte for byte). The dates are not compared, as the content hash
+/// leaves them out (a date alone is no edit): a feed that stamps both its dates and its
+/// links' campaign parameters at every request does not make its items look edited either.
+/// A fragment, the order of the other parameters or their case still make an edit (a live
+/// blog's `#update-4` leads elsewhere than its `#update-3`), unlike what the canonical URL
+/// leaves out.
+///
+/// A row an earlier release wrote (no `untracked_hash`), a row moved to a new id (whose
+/// hash stays over the link it had), or one whose hash is in an earlier form, is compared
+/// as before: the same title, HTML byte
+/// for byte, authors (`authors` as stored) and enclosures as the hash reads them
+/// ([`crate::domain::Media::same_enclosures_as_hashed`]). Read only for an entry whose
+/// content hash changed (one indexed row read).
 fn only_tracking_changed(
     tx: &Prepared<'_>,
     entry_id: i64,
     e: &Entry,
     authors: &str,
 ) -> Result<bool, StoreError> {
+    type Stored = (Option<String>, Option<String>, String, Option<String>, bool);
     let Some(link) = &e.link else {
         return Ok(false);
     };
-    let stored: Option<(Option<String>, Option<String>)> = query_opt(
+    let stored: Option<Stored> = query_opt(
         tx,
-        "SELECT link, media FROM entries WHERE id = ?1
-             AND title = ?2 AND html = ?3 AND authors = ?4",
+        "SELECT link, media, content_hash, untracked_hash, html = ?3 FROM entries
+          WHERE id = ?1 AND title = ?2 AND authors = ?4",
         params![entry_id, e.title, e.html, authors],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
     )?;
-    let Some((Some(stored_link), stored_media)) = stored else {
+    let Some((Some(stored_link), stored_media, stored_hash, stored_untracked, same_html)) = stored
+    else {
         return Ok(false);
     };
-    if without_tracking(&stored_link) != without_tracking(link) {
+    let untracked_link = without_tracking(&stored_link);
+    if untracked_link != without_tracking(link) {
+        return Ok(false);
+    }
+    // The row's hash over its link without tracking parameters, when this release's form has
+    // it: the hash's form is what precedes its `:`.
+    let form = |hash: &str| hash.split_once(':').map(|(form, _)| form.to_owned());
+    let current = form(&e.content_hash);
+    let row_untracked = match stored_untracked.as_deref() {
+        Some("") => Some(stored_hash),
+        Some(_) => stored_untracked,
+        None => None,
+    }
+    .filter(|hash| form(hash) == current);
+    if let Some(row_untracked) = row_untracked {
+        return Ok(row_untracked == *e.untracked_hash.as_ref().unwrap_or(&e.content_hash));
+    }
+    if !same_html {
         return Ok(false);
     }
     // The enclosures as the hash reads them, not the stored JSON: the campaign a feed stamps
@@ -2348,6 +2383,14 @@ fn only_tracking_changed(
         Some(Err(_)) => return Ok(false),
     };
     Ok(stored_media.same_enclosures_as_hashed(&e.media))
+}
+
+/// What `entries.untracked_hash` holds for `e`: its [`Entry::untracked_hash`], or `''` when
+/// its link has no tracking parameters (the row's content hash is then that hash). NULL is
+/// left for rows this cannot be said of: those earlier releases wrote, and a row moved to a
+/// new id, whose hash stays over the link it had (see `took_moved_item`).
+fn untracked_hash(e: &Entry) -> &str {
+    e.untracked_hash.as_deref().unwrap_or("")
 }
 
 /// An entry's media as `entries.media` holds them: compact JSON (`domain::Media`'s serde

@@ -407,6 +407,7 @@ fn entry(
         relative_urls: false,
         content_hash_exact_white_space: String::new(),
         content_hash_exact_white_space_without_media: None,
+        untracked_hash: None,
         title: title.to_string(),
         canonical_url: Some(link.clone()),
         link: Some(link),
