@@ -736,9 +736,13 @@ fn first_xml_error(text: &str, message: &str) -> Option<u64> {
     }
 }
 
-/// Repairs JSON Feeds that feed-rs's strict schema rejects: numeric item ids (the spec says
-/// string, publishers send numbers), a missing `title` or `version`. `None` when the body is not
-/// a JSON object with an `items` array or nothing needed repair.
+/// Repairs JSON Feeds that feed-rs's strict schema rejects, so that one odd field does not
+/// fail the whole feed (a feed of a hundred good items lost to one): numeric item ids (the
+/// spec says string, publishers send numbers), a missing `title` or `version`, and any field
+/// feed-rs reads as a string given as something else, in the feed and in its items (see
+/// [`repair_json_strings`]), their authors (see [`repair_json_authors`]), tags and
+/// attachments. `None` when the body is not a JSON object with an `items` array or nothing
+/// needed repair.
 fn repair_json_feed(text: &str) -> Option<String> {
     use serde_json::Value;
     let mut doc: Value = serde_json::from_str(text).ok()?;
@@ -758,14 +762,154 @@ fn repair_json_feed(text: &str) -> Option<String> {
         );
         changed = true;
     }
+    changed |= repair_json_strings(obj, JSON_FEED_STRINGS);
+    changed |= repair_json_authors(obj);
     for item in obj.get_mut("items")?.as_array_mut()? {
-        if let Some(id) = item.get_mut("id").filter(|id| id.is_number()) {
-            *id = Value::String(id.to_string());
-            changed = true;
-        }
-        changed |= item.as_object_mut().is_some_and(repair_json_attachments);
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        changed |= repair_json_strings(item, JSON_ITEM_STRINGS);
+        changed |= repair_json_authors(item);
+        changed |= repair_json_tags(item);
+        changed |= repair_json_attachments(item);
     }
     changed.then(|| doc.to_string())
+}
+
+/// The fields of a JSON Feed that feed-rs reads as strings (`title` and `version` are
+/// required, and repaired apart).
+const JSON_FEED_STRINGS: &[&str] = &[
+    "home_page_url",
+    "feed_url",
+    "language",
+    "description",
+    "icon",
+    "favicon",
+];
+
+/// The fields of a JSON Feed item that feed-rs reads as strings. A date given as a number
+/// (`"date_published": 1796032800`) becomes its digits, which the lenient date reading
+/// takes for Unix seconds (or milliseconds).
+const JSON_ITEM_STRINGS: &[&str] = &[
+    "id",
+    "url",
+    "external_url",
+    "title",
+    "content_html",
+    "content_text",
+    "summary",
+    "date_published",
+    "date_modified",
+];
+
+/// A JSON value feed-rs wants as a string, as one: a number as its digits (an id, a year as
+/// a title, a date in Unix seconds), a string as it is; `None` for anything else (`true`,
+/// an object, an array), which has no text to give.
+fn json_string(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Makes each of `fields` in `obj` a string or removes it (`null` is left: feed-rs reads
+/// it as absent). Says whether it changed anything.
+fn repair_json_strings(
+    obj: &mut serde_json::Map<String, serde_json::Value>,
+    fields: &[&str],
+) -> bool {
+    let mut changed = false;
+    for field in fields {
+        let Some(value) = obj.get_mut(*field) else {
+            continue;
+        };
+        if value.is_string() || value.is_null() {
+            continue;
+        }
+        match json_string(value) {
+            Some(text) => *value = serde_json::Value::String(text),
+            None => {
+                obj.remove(*field);
+            }
+        }
+        changed = true;
+    }
+    changed
+}
+
+/// Repairs `author` (JSON Feed 1.0) and `authors` (1.1) as feed-rs needs them: a name given
+/// as a string becomes `{"name": …}`, a single author object in `authors` a list of it, an
+/// author's `name` and `url` strings (or removed); what is neither goes. Says whether it
+/// changed anything.
+fn repair_json_authors(obj: &mut serde_json::Map<String, serde_json::Value>) -> bool {
+    use serde_json::Value;
+    /// One author as feed-rs reads it, if it can be one.
+    fn author(value: &Value) -> Option<Value> {
+        match value {
+            Value::String(name) => Some(serde_json::json!({ "name": name })),
+            Value::Object(fields) => {
+                let mut fields = fields.clone();
+                repair_json_strings(&mut fields, &["name", "url"]);
+                Some(Value::Object(fields))
+            }
+            _ => None,
+        }
+    }
+    let mut changed = false;
+    if let Some(one) = obj.get("author").filter(|a| !a.is_null()) {
+        let repaired = author(one);
+        if repaired.as_ref() != Some(one) {
+            match repaired {
+                Some(repaired) => obj.insert("author".into(), repaired),
+                None => obj.remove("author"),
+            };
+            changed = true;
+        }
+    }
+    if let Some(list) = obj.get("authors").filter(|a| !a.is_null()) {
+        let repaired = match list {
+            Value::Array(list) => Some(Value::Array(list.iter().filter_map(author).collect())),
+            one => author(one).map(|one| Value::Array(vec![one])),
+        };
+        if repaired.as_ref() != Some(list) {
+            match repaired {
+                Some(repaired) => obj.insert("authors".into(), repaired),
+                None => obj.remove("authors"),
+            };
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// Repairs an item's `tags` as feed-rs needs them (a list of strings): a single tag given
+/// as a string becomes a list of it, a number in the list its digits, anything else in it
+/// goes; `tags` that are none of these are removed. Says whether it changed anything.
+fn repair_json_tags(item: &mut serde_json::Map<String, serde_json::Value>) -> bool {
+    use serde_json::Value;
+    let Some(tags) = item.get("tags").filter(|t| !t.is_null()) else {
+        return false;
+    };
+    let repaired = match tags {
+        Value::Array(list) => Some(
+            list.iter()
+                .filter_map(json_string)
+                .map(Value::String)
+                .collect(),
+        ),
+        Value::String(one) => Some(vec![Value::String(one.clone())]),
+        _ => None,
+    }
+    .map(Value::Array);
+    if repaired.as_ref() == Some(tags) {
+        return false;
+    }
+    match repaired {
+        Some(repaired) => item.insert("tags".into(), repaired),
+        None => item.remove("tags"),
+    };
+    true
 }
 
 /// Repairs the `attachments` of one JSON Feed item as feed-rs's schema needs them, so that one
@@ -5390,6 +5534,47 @@ mod tests {
         let feed = parse_feed(json.as_bytes(), Some("application/feed+json")).unwrap();
         assert_eq!(feed.items[0].guid.as_deref(), Some("42"));
         assert_eq!(feed.items[0].title.as_deref(), Some("Quota"));
+    }
+
+    /// One item with a field of the wrong kind no longer fails the whole feed (review,
+    /// session 28: every good item was lost): numbers become their digits (a date in Unix
+    /// seconds is read as one), a lone author name or tag a list of it, what has no text
+    /// goes; the good items read as before.
+    #[test]
+    fn json_feed_fields_of_the_wrong_kind_are_repaired_not_fatal() {
+        let json = r#"{"version": "https://jsonfeed.org/version/1.1", "title": "T",
+            "description": 7, "authors": "Desk", "items": [
+            {"id": "a", "title": 2026, "url": "https://x.example/a",
+             "date_published": 1796032800, "tags": "tariffs", "authors": "Jane Doe",
+             "content_html": {"html": "no"}, "summary": true},
+            {"id": "b", "title": "Good", "url": "https://x.example/b",
+             "author": {"name": 5, "url": ["no"]}, "tags": ["quota", 3, {"x": 1}],
+             "content_text": "Steel quota", "date_modified": null},
+            {"id": "c", "title": "Also good", "url": "https://x.example/c",
+             "authors": [{"name": "Ann"}, "Bob", 4]}]}"#;
+        let feed = parse_feed(json.as_bytes(), Some("application/feed+json")).unwrap();
+        assert_eq!(feed.items.len(), 3);
+        let a = &feed.items[0];
+        assert_eq!(a.title.as_deref(), Some("2026"));
+        assert_eq!(
+            a.published,
+            Some(Utc.timestamp_opt(1_796_032_800, 0).unwrap())
+        );
+        assert_eq!(a.authors, ["Jane Doe"]);
+        assert_eq!((a.content.as_deref(), a.summary.as_deref()), (None, None));
+        let b = &feed.items[1];
+        assert_eq!(b.authors, ["5"]);
+        assert_eq!(b.content.as_deref(), Some("Steel quota"));
+        assert_eq!(feed.items[2].authors, ["Ann", "Bob"]);
+        // What no repair makes readable still fails, named.
+        let result = parse_feed(
+            br#"{"version": "https://jsonfeed.org/version/1.1", "title": "T", "items": [1, 2]}"#,
+            None,
+        );
+        assert!(
+            matches!(result, Err(ParseError::Malformed(_))),
+            "{result:?}"
+        );
     }
 
     #[test]
