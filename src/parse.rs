@@ -4305,7 +4305,8 @@ mod tests {
             .collect();
         let mut lines = lines;
         let last = lines.len() - 1;
-        lines[last] = format!("{{\"id\": \"g{last}\", \"title\": 5}}");
+        // (An item that is no object: no repair makes it one.)
+        lines[last] = "\"x\"".to_owned();
         let text = format!(
             "{{\"version\": \"https://jsonfeed.org/version/1.1\", \"title\": \"T\", \"items\": [\n{}\n]}}",
             lines.join(",\n")
