@@ -389,6 +389,7 @@ fn rebased_matches(
             let by_guid = item_identity(&IdentityInput {
                 guid: item.guid.as_deref(),
                 canonical_url: None,
+                anchor: None,
                 title: "",
                 feed_date: None,
                 text: "",

@@ -294,6 +294,118 @@ async fn a_link_whose_campaign_changes_with_what_no_reader_sees_is_no_edit() {
     }
 }
 
+/// Items without ids are known by their link; a live blog's posts link to one page with a
+/// fragment each (`#post-2`), which the canonical URL leaves out: each new post overwrote
+/// the last, so every post but the newest was lost (review, session 28). The fragment is now
+/// part of the identity when it names a place (not a `#xtor=…` statistics stamp, which
+/// stays out), and a database from the release before keeps its rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_blog_posts_without_ids_are_items_of_their_own_by_their_anchor() {
+    let server = FeedServer::start().await;
+    let post = |n: usize| {
+        (
+            format!("https://news.example/live#post-{n}"),
+            format!("Tariff talks, update {n}: ministers meet again in round {n}"),
+            format!("Update {n}. {TEXT} Round {n} of the talks begins."),
+        )
+    };
+    // Post 1's text with `edit` added.
+    let dated_feed = |newest: usize, date: &str, edit: &str| {
+        let mut posts: Vec<_> = (1..=newest).rev().map(post).collect();
+        posts.last_mut().unwrap().2.push_str(edit);
+        let stamped = "https://news.example/weekly#xtor=RSS-3";
+        let mut items: Vec<(&str, &str, &str, &str, &str)> = posts
+            .iter()
+            .map(|(link, title, text)| ("", link.as_str(), title.as_str(), text.as_str(), date))
+            .collect();
+        items.push((
+            "",
+            stamped,
+            "Weekly trade figures",
+            "Exports rose 2% in the week to Friday.",
+            "Fri, 27 Nov 2026 09:00:00 GMT",
+        ));
+        Resource::feed(rss("Live", &items))
+    };
+    let feed = |newest: usize| dated_feed(newest, "Fri, 27 Nov 2026 10:00:00 GMT", "");
+    server.put("live.xml", feed(1));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Live", server.url("live.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 2);
+    for n in 2..=3 {
+        server.put("live.xml", feed(n));
+        let again = fetch_pass(&config).await;
+        assert_eq!(
+            (again[0].new_entries, again[0].updated_entries),
+            (1, 0),
+            "poll {n}: the new post alone is new: {again:?}"
+        );
+    }
+    let db = dir.path().join("tradefeed.db");
+    let rows: Vec<(String, String)> =
+        row_pairs(&db, "SELECT identity, link FROM entries ORDER BY identity");
+    assert_eq!(
+        rows.iter()
+            .map(|(identity, _)| identity.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "url:https://news.example/live#post-1",
+            "url:https://news.example/live#post-2",
+            "url:https://news.example/live#post-3",
+            "url:https://news.example/weekly",
+        ]
+    );
+    let stories: Vec<(i64, i64)> = row_pairs(&db, "SELECT count(*), 0 FROM stories");
+    assert_eq!(stories[0].0, 4, "each post a story of its own");
+
+    // The release before stored one row for such posts, without its anchor (the newest post
+    // had overwritten the others); migration 13 gives it its anchor, so the next poll finds
+    // that post stored (here edited since) and takes the others in as new. Unedited, it
+    // would also be found as an item moved to a new id (the same words).
+    let feed = |newest: usize| dated_feed(newest, "", "");
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &[("Live", server.url("live.xml"))], "");
+    let config = Config::load(&path).unwrap();
+    server.put("live.xml", feed(1));
+    assert_eq!(fetch_pass(&config).await[0].new_entries, 2);
+    let db = dir.path().join("tradefeed.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "UPDATE entries SET identity = substr(identity, 1, instr(identity, '#') - 1)
+          WHERE identity LIKE 'url:%#%';
+         PRAGMA user_version = 12;",
+    )
+    .unwrap();
+    drop(conn);
+    let stored: Vec<(i64, String)> = row_pairs(&db, "SELECT id, link FROM entries ORDER BY id");
+    server.put(
+        "live.xml",
+        dated_feed(3, "", " Corrected: round 1 began on Thursday."),
+    );
+    let again = fetch_pass(&config).await;
+    assert_eq!(
+        (again[0].new_entries, again[0].updated_entries),
+        (2, 1),
+        "after the upgrade, posts 2 and 3 new, post 1 edited: {again:?}"
+    );
+    let kept: Vec<(i64, String)> = row_pairs(
+        &db,
+        "SELECT id, identity FROM entries WHERE link LIKE '%#post-1' OR link LIKE '%weekly%' ORDER BY id",
+    );
+    assert_eq!(
+        kept,
+        vec![
+            (
+                stored[0].0,
+                "url:https://news.example/live#post-1".to_string()
+            ),
+            (stored[1].0, "url:https://news.example/weekly".to_string()),
+        ],
+        "the stored rows kept, post 1's with its anchor"
+    );
+}
+
 /// What a canonical URL leaves out besides tracking parameters still makes an edit: a live
 /// blog that moves its link from `#update-3` to `#update-4` points readers somewhere else, and
 /// so may a reordered query.

@@ -22,6 +22,9 @@ pub struct IdentityInput<'a> {
     pub guid: Option<&'a str>,
     /// The canonical URL of the resolved link.
     pub canonical_url: Option<&'a str>,
+    /// The resolved link's fragment when it names a place in the page (see [`anchor_of`]),
+    /// which the canonical URL leaves out.
+    pub anchor: Option<&'a str>,
     /// The plain-text title the feed gave (empty when it gave none).
     pub title: &'a str,
     /// The date the feed gave (published, else updated); `None` when it gave none.
@@ -40,7 +43,10 @@ pub fn identity(input: &IdentityInput<'_>) -> Option<String> {
         });
     }
     if let Some(url) = input.canonical_url {
-        return Some(format!("url:{url}"));
+        return Some(match input.anchor {
+            Some(anchor) => format!("url:{url}#{anchor}"),
+            None => format!("url:{url}"),
+        });
     }
     let title = normalize_for_matching(input.title);
     if let (false, Some(date)) = (title.is_empty(), input.feed_date) {
@@ -58,6 +64,16 @@ pub fn identity(input: &IdentityInput<'_>) -> Option<String> {
         "text:{}",
         hex128(hash_parts(&[title.as_bytes(), text.as_bytes()]))
     ))
+}
+
+/// The fragment of an item's resolved link, when it names a place in the page: a live blog's
+/// `#post-2` or a news ticker's `#item-1234`, whose items without ids would otherwise be one
+/// item, each new one overwriting the last (review, session 28). Not one that reads as
+/// parameters (`#xtor=RSS-3`, `#ref=rss`: any `=`), which outlets stamp for their statistics
+/// and may vary, and not an empty one. Migration 13 gave the rows stored before their
+/// anchors by the same rule (`migrations/13-entry-url-anchor`).
+pub fn anchor_of(fragment: Option<&str>) -> Option<&str> {
+    fragment.filter(|f| !f.is_empty() && !f.contains('='))
 }
 
 /// The identity of an item whose publisher id (`identity`) is shared, within one feed document,
@@ -724,6 +740,7 @@ mod tests {
         IdentityInput {
             guid,
             canonical_url: url,
+            anchor: None,
             title,
             feed_date: date,
             text,
