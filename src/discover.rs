@@ -159,7 +159,10 @@ pub fn discover(body: &[u8], content_type: Option<&str>, page_url: &str) -> Disc
             None => Url::parse(&href),
         };
         let Ok(url) = resolved else { continue };
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        if !matches!(url.scheme(), "http" | "https")
+            || url.host_str().is_none()
+            || (link.kind == FeedKind::Json && is_wordpress_api(&url))
+        {
             continue;
         }
         let url = String::from(url);
@@ -173,6 +176,15 @@ pub fn discover(body: &[u8], content_type: Option<&str>, page_url: &str) -> Disc
         });
     }
     Discovery::HtmlPage(feeds)
+}
+
+/// Whether `url` is WordPress's REST API, which every WordPress page advertises as
+/// `application/json` (JSON Feed 1.0's type) beside its real feeds: a `/wp-json/` path, or
+/// the `rest_route` parameter of sites without pretty links. It answers a JSON array, no
+/// feed, so it is not listed: pasted from `discover --toml`, it failed at every poll
+/// (review, session 28).
+fn is_wordpress_api(url: &Url) -> bool {
+    url.path().contains("/wp-json/") || url.query_pairs().any(|(name, _)| name == "rest_route")
 }
 
 /// Names for the `[[sources]]` blocks of `tradefeed discover --toml`, one per feed in order:
@@ -434,10 +446,14 @@ mod tests {
 
     #[test]
     fn a_wordpress_head_yields_its_feeds_in_document_order_with_types_and_titles() {
+        // Its REST API, advertised as `application/json` with or without pretty links, is
+        // no feed and is not listed.
         let html = page(
             r#"<link rel="alternate" type="application/rss+xml" title="Example &raquo; Feed" href="https://example.org/feed/" />
 <link rel="alternate" type="application/rss+xml" title="Example &raquo; Comments Feed" href="https://example.org/comments/feed/" />
 <link rel="alternate" type="application/json+oembed" href="https://example.org/wp-json/oembed/1.0/embed?url=x" />
+<link rel="alternate" type="application/json" href="https://example.org/wp-json/wp/v2/posts/42" />
+<link rel="alternate" type="application/json" href="https://example.org/?rest_route=/wp/v2/pages/7" />
 <link rel="stylesheet" href="/style.css" />
 <link rel="alternate" type="application/atom+xml" title="Atom" href="/atom.xml">
 <link rel="alternate" type="application/feed+json" href="/feed.json">"#,
