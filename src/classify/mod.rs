@@ -120,6 +120,31 @@ fn phrase_filter(first_stems: impl Iterator<Item = u64>) -> Vec<u64> {
     bits
 }
 
+/// A profile's TOML error as one line, `FILE:LINE:COLUMN: message`: the parser's own text
+/// quotes the line with a caret under it, several lines that a fatal error (said as one
+/// line) and a log record (one journald line) must not hold (review, session 28).
+fn toml_error(origin: &str, source: &str, error: &toml::de::Error) -> ProfileError {
+    let message = error
+        .message()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let Some(at) = error.span().map(|span| span.start.min(source.len())) else {
+        return ProfileError::Invalid(format!("{origin}: {message}"));
+    };
+    let before = &source.as_bytes()[..at];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    ProfileError::Invalid(format!("{origin}:{line}:{column}: {message}"))
+}
+
 /// Why a topic profile or model could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
@@ -253,8 +278,7 @@ impl Topic {
         origin: &str,
         resolve_model: impl Fn(&str) -> Result<(String, String), ProfileError>,
     ) -> Result<Topic, ProfileError> {
-        let raw: RawProfile =
-            toml::from_str(source).map_err(|e| ProfileError::Invalid(format!("{origin}: {e}")))?;
+        let raw: RawProfile = toml::from_str(source).map_err(|e| toml_error(origin, source, &e))?;
         let invalid = |what: String| ProfileError::Invalid(format!("{origin}: {what}"));
         if raw.name.is_empty()
             || !raw

@@ -347,6 +347,22 @@ fn invalid_profiles_are_rejected_with_file_and_reason() {
     }
 }
 
+/// A TOML error is one line naming the file, line and column (the parser's own text quotes
+/// the line with a caret under it, which split a fatal error and a log record).
+#[test]
+fn a_toml_error_in_a_profile_is_one_line_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "x.toml",
+        "name = \"x\"\n# the threshold\nthreshold = \"high\"\n",
+    );
+    let err = Classifier::load(dir.path()).unwrap_err().to_string();
+    assert!(!err.contains('\n'), "{err:?}");
+    assert!(err.contains("x.toml:3:13: "), "{err}");
+    assert!(err.contains("expected f32"), "{err}");
+}
+
 #[test]
 fn duplicate_topic_names_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
