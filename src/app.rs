@@ -213,7 +213,9 @@ struct NewFiles {
 
 impl NewFiles {
     fn before_opening(db: &std::path::Path) -> NewFiles {
-        if db.exists() {
+        // A symbolic link counts as there, dangling or not: the store opens the file it names
+        // (review rv7 M1: removing it took the operator's link to a volume away).
+        if std::fs::symlink_metadata(db).is_ok() {
             return NewFiles {
                 db: None,
                 folders: Vec::new(),
@@ -272,12 +274,13 @@ impl Pipeline {
         let classifier = match classifier.await.context("loading topic profiles")? {
             Ok(classifier) => classifier,
             Err(e) => {
+                // A start refused for its profiles leaves no database it made behind (a
+                // broken config makes none: it is read before anything opens). Only one this
+                // open made: an open that failed (another process holds the file) made none.
                 if let Ok(store) = store {
                     store.close().await;
+                    created.remove();
                 }
-                // A start refused for its profiles leaves no database it made behind (a
-                // broken config makes none: it is read before anything opens).
-                created.remove();
                 return Err(e);
             }
         };

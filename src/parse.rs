@@ -179,7 +179,14 @@ pub fn parse_feed_for(
             let repaired = repair_json_feed(unpaired.as_deref().unwrap_or(&text))
                 .or(unpaired)
                 .ok_or_else(|| malformed(&json_error_as_served(&err, &text, &served, uncut)))?;
-            let feed = run(&repaired)?.map_err(map_error)?;
+            // What the repairs left unreadable is reported as the first fault, placed in the
+            // feed as served: the repaired copy, one line, is none the operator can look at.
+            let feed = run(&repaired)?.map_err(|retry| match retry {
+                ParseFeedError::JsonSerde(_) => {
+                    malformed(&json_error_as_served(&err, &text, &served, uncut))
+                }
+                other => map_error(other),
+            })?;
             repaired_json = Some(repaired);
             feed
         }
@@ -752,7 +759,8 @@ fn repair_json_feed(text: &str) -> Option<String> {
     }
     let mut changed = false;
     if !obj.get("title").is_some_and(Value::is_string) {
-        obj.insert("title".into(), Value::String(String::new()));
+        let title = obj.get("title").and_then(json_string).unwrap_or_default();
+        obj.insert("title".into(), Value::String(title));
         changed = true;
     }
     if !obj.get("version").is_some_and(Value::is_string) {
@@ -2194,8 +2202,8 @@ struct ScannedFile<'t> {
     size: Option<&'t str>,
     /// `duration` of a `media:content` (seconds).
     duration: Option<&'t str>,
-    /// The `url` of a `media:content`'s first `media:player` child: feed-rs gives the player's
-    /// page in the file's place.
+    /// The `url` of a `media:content`'s last `media:player` child with an absolute URL:
+    /// feed-rs gives that player's page in the file's place.
     player: Option<&'t str>,
 }
 
@@ -2310,13 +2318,14 @@ impl<'t> RssMediaScan<'t> {
         if let Some(open) = self.open_content {
             // Anything but a player below the content is none of the scan's business.
             if depth == open + 1 {
+                // feed-rs takes each player whose URL it can parse, so the last such one.
                 if media == Some("player")
                     && let Some(content) = item.contents.last_mut()
-                    && content.player.is_none()
-                {
-                    content.player = attribute_value(attrs, "url")
+                    && let Some(url) = attribute_value(attrs, "url")
                         .map(|(s, e)| attrs[s..e].trim_ascii())
-                        .filter(|u| !u.is_empty());
+                        .filter(|u| url::Url::parse(&decoded(u)).is_ok())
+                {
+                    content.player = Some(url);
                 }
                 return;
             }
@@ -4091,6 +4100,7 @@ mod tests {
 <item><guid>twice</guid><media:content url="https://v.example/g.mp4"/><media:content url="https://v.example/g.mp4"><media:player url="https://v.example/watch/g"/></media:content></item>
 <item><guid>page-is-a-file</guid><media:content url="https://v.example/e.mp4"><media:player url="https://v.example/f.mp4"/></media:content><media:content url="https://v.example/f.mp4"/></item>
 <item><guid>after</guid><media:content url="https://v.example/h.mp4"><media:player url="https://v.example/watch/h"/></media:content><media:player url="https://v.example/watch/item"/><enclosure url="https://v.example/h.mp3" type="audio/mpeg"/></item>
+<item><guid>players</guid><media:content url="https://v.example/p.mp4" type="video/mp4"><media:player url="https://v.example/embed/p"/><media:player url="https://v.example/watch/p"/><media:player url="/relative/p"/></media:content></item>
 <item><guid>podcast</guid><media:content url="https://a.example/p.mp3?t=1&amp;u=2" type="audio/mpeg"><media:player url="https://a.example/embed"/></media:content><enclosure url="https://a.example/p.mp3?t=1&amp;u=2" length="2519606" type="audio/mpeg"/></item>
 </channel></rss>"#;
         let feed = parse_feed(doc.as_bytes(), None).unwrap();
@@ -4120,9 +4130,11 @@ mod tests {
             urls(6),
             ["https://v.example/h.mp4", "https://v.example/h.mp3"]
         );
+        // Of several players, feed-rs puts the last it can read in the file's place.
+        assert_eq!(urls(7), ["https://v.example/p.mp4"]);
         // A podcast host's (Omny's) item: the audio once, with the size its enclosure gives.
-        assert_eq!(urls(7), ["https://a.example/p.mp3?t=1&u=2"]);
-        assert_eq!(feed.items[7].media.enclosures[0].length, Some(2_519_606));
+        assert_eq!(urls(8), ["https://a.example/p.mp3?t=1&u=2"]);
+        assert_eq!(feed.items[8].media.enclosures[0].length, Some(2_519_606));
     }
 
     /// An item is read with at most 64 children of one name and 1,024 in all, and so is each
@@ -5567,15 +5579,19 @@ mod tests {
         assert_eq!(b.authors, ["5"]);
         assert_eq!(b.content.as_deref(), Some("Steel quota"));
         assert_eq!(feed.items[2].authors, ["Ann", "Bob"]);
-        // What no repair makes readable still fails, named.
+        // What no repair makes readable still fails, named, and placed in the feed as served
+        // (review rv7 L2: after a repair, the place was in the repaired copy, one line).
         let result = parse_feed(
-            br#"{"version": "https://jsonfeed.org/version/1.1", "title": "T", "items": [1, 2]}"#,
+            b"{\"version\": \"https://jsonfeed.org/version/1.1\", \"title\": \"T\",\n\
+              \"items\": [\n{\"id\": \"a\", \"date_published\": 1796032800},\n\"x\"]}",
             None,
         );
-        assert!(
-            matches!(result, Err(ParseError::Malformed(_))),
-            "{result:?}"
-        );
+        match result {
+            Err(ParseError::Malformed(message)) => {
+                assert!(message.contains("at line 3 column"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -1057,4 +1057,23 @@ fn a_broken_profile_is_one_error_line_and_leaves_no_new_database() {
         );
         assert!(!dir.path().join("fresh").exists(), "{command}");
     }
+    // A path that is a symbolic link (to a volume not yet holding the file) is the
+    // operator's: it stays, whatever the open made where it points (review rv7 M1).
+    let volume = dir.path().join("volume");
+    std::fs::create_dir(&volume).unwrap();
+    let link = dir.path().join("linked.db");
+    std::os::unix::fs::symlink(volume.join("tradefeed.db"), &link).unwrap();
+    let linked = dir.path().join("linked.toml");
+    std::fs::write(
+        &linked,
+        "[storage]\npath = \"linked.db\"\n\n[topics]\ndir = \"topics\"\n\n\
+         [[sources]]\nname = \"a\"\nurl = \"http://127.0.0.1:9/feed\"\n",
+    )
+    .unwrap();
+    let out = tradefeed(&["--config", linked.to_str().unwrap(), "fetch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        std::fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink()),
+        "the link is kept"
+    );
 }
