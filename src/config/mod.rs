@@ -316,6 +316,13 @@ mod tests {
                 "not an address",
             ),
             ("[server\nlisten = 1\n", 1, "server", "unclosed table"),
+            // An unclosed array-table header names its table and index, not `sources][1]`.
+            (
+                "[[sources]]\nname = \"a\"\nurl = \"https://a.example/f\"\n\n[[sources]\nname = \"B\"\n",
+                5,
+                "sources[1]",
+                "unclosed array table",
+            ),
             (
                 "[server]\nlisten = \"127.0.0.1:8080\"\n\n[defaults]\nschedule = \"@hourly\"\nbackoff_base_secs = 30000\n",
                 6,

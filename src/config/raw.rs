@@ -172,7 +172,8 @@ impl Locator<'_> {
         let mut counts = std::collections::HashMap::<String, usize>::new();
         for l in self.text[..line_end].lines() {
             let l = l.trim();
-            if let Some(name) = l.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
+            // Up to the first `]`: an unclosed `[[sources]` names `sources`, not `sources]`.
+            if let Some(name) = l.strip_prefix("[[").and_then(|r| r.split(']').next()) {
                 let name = name.trim().to_string();
                 let n = counts.entry(name.clone()).or_insert(0);
                 array_index = Some(*n);
