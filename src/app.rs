@@ -201,53 +201,6 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// What opening the database at a path may create that was not there before: the file
-/// (with its `-wal`, `-shm` and `.lock`) and its folders. [`NewFiles::remove`] takes away
-/// what was made, when the start is refused after all (the profiles load beside the open).
-struct NewFiles {
-    /// The database, when it did not exist.
-    db: Option<std::path::PathBuf>,
-    /// The folders it would be made in that did not exist, innermost first.
-    folders: Vec<std::path::PathBuf>,
-}
-
-impl NewFiles {
-    fn before_opening(db: &std::path::Path) -> NewFiles {
-        // A symbolic link counts as there, dangling or not: the store opens the file it names
-        // (review rv7 M1: removing it took the operator's link to a volume away).
-        if std::fs::symlink_metadata(db).is_ok() {
-            return NewFiles {
-                db: None,
-                folders: Vec::new(),
-            };
-        }
-        let folders = db
-            .ancestors()
-            .skip(1)
-            .take_while(|dir| !dir.as_os_str().is_empty() && !dir.exists())
-            .map(std::path::Path::to_path_buf)
-            .collect();
-        NewFiles {
-            db: Some(db.to_path_buf()),
-            folders,
-        }
-    }
-
-    /// Removes the database files and folders that were not there before (best effort: a
-    /// folder something else has put a file in since stays).
-    fn remove(self) {
-        let Some(db) = self.db else { return };
-        for suffix in ["", "-wal", "-shm", ".lock"] {
-            let mut name = db.clone().into_os_string();
-            name.push(suffix);
-            let _ = std::fs::remove_file(name);
-        }
-        for folder in self.folders {
-            let _ = std::fs::remove_dir(folder);
-        }
-    }
-}
-
 /// Everything a polling pass needs, ready to run: store synced with the config, classifier
 /// loaded and stored scores current.
 pub struct Pipeline {
@@ -269,17 +222,17 @@ impl Pipeline {
         let classifier = tokio::task::spawn_blocking(move || load_topics(&topics_dir));
         let limits = fetch_limits(config);
         let fetcher = tokio::task::spawn_blocking(move || Fetcher::new(limits));
-        let created = NewFiles::before_opening(&config.storage.path);
         let store = open_store(config).await;
         let classifier = match classifier.await.context("loading topic profiles")? {
             Ok(classifier) => classifier,
             Err(e) => {
-                // A start refused for its profiles leaves no database it made behind (a
-                // broken config makes none: it is read before anything opens). Only one this
-                // open made: an open that failed (another process holds the file) made none.
+                // A start refused for its profiles leaves nothing the open made behind (a
+                // broken config makes nothing: it is read before anything opens). The files
+                // are removed once the store has closed them.
                 if let Ok(store) = store {
+                    let made = store.made_by_open();
                     store.close().await;
-                    created.remove();
+                    made.remove();
                 }
                 return Err(e);
             }

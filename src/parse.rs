@@ -179,12 +179,12 @@ pub fn parse_feed_for(
             let repaired = repair_json_feed(unpaired.as_deref().unwrap_or(&text))
                 .or(unpaired)
                 .ok_or_else(|| malformed(&json_error_as_served(&err, &text, &served, uncut)))?;
-            // What the repairs left unreadable is reported as the first fault, placed in the
-            // feed as served: the repaired copy, one line, is none the operator can look at.
+            // What the repairs left unreadable is placed in the feed as served: the repaired
+            // copy, one line, is none the operator can look at.
             let feed = run(&repaired)?.map_err(|retry| match retry {
-                ParseFeedError::JsonSerde(_) => {
-                    malformed(&json_error_as_served(&err, &text, &served, uncut))
-                }
+                ParseFeedError::JsonSerde(retry) => malformed(&json_retry_error_as_served(
+                    &retry, &err, &repaired, &text, &served, uncut,
+                )),
                 other => map_error(other),
             })?;
             repaired_json = Some(repaired);
@@ -485,6 +485,74 @@ fn json_error_as_served(
     let line = memchr::memchr_iter(b'\n', before).count() + 1;
     let column = at - memchr::memrchr(b'\n', before).map_or(0, |newline| newline + 1) + 1;
     format!("{bare} at line {line} column {column}")
+}
+
+/// A JSON error feed-rs met in `repaired` (the text read, `read`, repaired and written again
+/// on one line), placed in the feed as served: the item it is in, by its number and where it
+/// starts there (repairs keep the items, in order). A fault outside the items is placed as
+/// the first fault `first` was, when it is the same; else said to be after the repairs.
+fn json_retry_error_as_served(
+    retry: &serde_json::Error,
+    first: &serde_json::Error,
+    repaired: &str,
+    read: &str,
+    served: &str,
+    to_served: impl Fn(usize) -> usize,
+) -> String {
+    use serde_json::value::RawValue;
+    #[derive(serde::Deserialize)]
+    struct Items<'a> {
+        #[serde(borrow)]
+        items: Vec<&'a RawValue>,
+    }
+    /// Where each item of `text` starts and ends in it.
+    fn item_spans(text: &str) -> Option<Vec<Range<usize>>> {
+        let items: Items<'_> = serde_json::from_str(text).ok()?;
+        Some(
+            items
+                .items
+                .iter()
+                .map(|item| {
+                    let at = (item.get().as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+                    at..at + item.get().len()
+                })
+                .collect(),
+        )
+    }
+    let bare = |e: &serde_json::Error| {
+        let message = e.to_string();
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        message
+            .strip_suffix(&suffix)
+            .map_or(message.clone(), str::to_owned)
+    };
+    let message = bare(retry);
+    let line_start = match retry.line() {
+        0 | 1 => 0,
+        line => memchr::memchr_iter(b'\n', repaired.as_bytes())
+            .nth(line - 2)
+            .map_or(repaired.len(), |newline| newline + 1),
+    };
+    let at = (line_start + retry.column().saturating_sub(1)).min(repaired.len());
+    if let (Some(in_repaired), Some(in_read)) = (item_spans(repaired), item_spans(read))
+        && in_repaired.len() == in_read.len()
+        && let Some(n) = in_repaired
+            .iter()
+            .position(|span| span.start <= at && at <= span.end)
+    {
+        let start = to_served(in_read[n].start).min(served.len());
+        let before = &served.as_bytes()[..start];
+        let line = memchr::memchr_iter(b'\n', before).count() + 1;
+        let column = start - memchr::memrchr(b'\n', before).map_or(0, |newline| newline + 1) + 1;
+        return format!(
+            "{message} in item {}, which starts at line {line} column {column}",
+            n + 1
+        );
+    }
+    if bare(first) == message {
+        return json_error_as_served(first, read, served, to_served);
+    }
+    format!("{message} (in the feed as repaired)")
 }
 
 /// What the nesting pre-pass found, as the error that stops the parse, if it does.
@@ -5579,8 +5647,17 @@ mod tests {
         assert_eq!(b.authors, ["5"]);
         assert_eq!(b.content.as_deref(), Some("Steel quota"));
         assert_eq!(feed.items[2].authors, ["Ann", "Bob"]);
+        // The feed's own title likewise.
+        let titled = parse_feed(
+            br#"{"version": "https://jsonfeed.org/version/1.1", "title": 2026,
+                "items": [{"id": "a", "title": 7}]}"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(titled.title.as_deref(), Some("2026"));
         // What no repair makes readable still fails, named, and placed in the feed as served
-        // (review rv7 L2: after a repair, the place was in the repaired copy, one line).
+        // (review rv7 L2: after a repair, the place was in the repaired copy, one line; rv8:
+        // then the first fault, which the repairs had mended): the item it is in.
         let result = parse_feed(
             b"{\"version\": \"https://jsonfeed.org/version/1.1\", \"title\": \"T\",\n\
               \"items\": [\n{\"id\": \"a\", \"date_published\": 1796032800},\n\"x\"]}",
@@ -5588,7 +5665,10 @@ mod tests {
         );
         match result {
             Err(ParseError::Malformed(message)) => {
-                assert!(message.contains("at line 3 column"), "{message}")
+                assert!(
+                    message.contains("in item 2, which starts at line 4 column 1"),
+                    "{message}"
+                )
             }
             other => panic!("{other:?}"),
         }

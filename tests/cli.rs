@@ -1058,7 +1058,8 @@ fn a_broken_profile_is_one_error_line_and_leaves_no_new_database() {
         assert!(!dir.path().join("fresh").exists(), "{command}");
     }
     // A path that is a symbolic link (to a volume not yet holding the file) is the
-    // operator's: it stays, whatever the open made where it points (review rv7 M1).
+    // operator's: it stays (review rv7 M1), and what the open made where it points goes
+    // (rv8 2).
     let volume = dir.path().join("volume");
     std::fs::create_dir(&volume).unwrap();
     let link = dir.path().join("linked.db");
@@ -1075,5 +1076,21 @@ fn a_broken_profile_is_one_error_line_and_leaves_no_new_database() {
     assert!(
         std::fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink()),
         "the link is kept"
+    );
+    let left: Vec<_> = std::fs::read_dir(&volume).unwrap().collect();
+    assert!(left.is_empty(), "nothing left where it points: {left:?}");
+    // A file that was there before is not the open's to remove, even when the database is
+    // not (a clean close leaves the lock file beside it; the database moved away since).
+    std::fs::remove_file(&link).unwrap();
+    std::fs::write(dir.path().join("linked.db.lock"), "").unwrap();
+    let out = tradefeed(&["--config", linked.to_str().unwrap(), "fetch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        dir.path().join("linked.db.lock").exists(),
+        "the lock file kept"
+    );
+    assert!(
+        !dir.path().join("linked.db").exists(),
+        "the new database removed"
     );
 }

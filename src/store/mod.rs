@@ -148,6 +148,8 @@ struct Inner {
     _lock: Option<File>,
     /// Whether opening ran the whole-file integrity check (see [`clean_close`]).
     checked_at_open: bool,
+    /// What opening made that was not there before (see [`Store::made_by_open`]).
+    made: MadeByOpen,
     /// Set by tests to make [`Store::pruned_among`] fail as a read can (an I/O error).
     #[cfg(test)]
     fail_pruned_among: AtomicBool,
@@ -176,6 +178,16 @@ impl Store {
     pub fn open(path: &Path, access: Access) -> Result<Store, StoreError> {
         let display = path.display().to_string();
         check_header(path)?;
+        let mut made = MadeByOpen::default();
+        if access == Access::ReadWrite
+            && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        {
+            made.folders = dir
+                .ancestors()
+                .take_while(|d| !d.as_os_str().is_empty() && std::fs::symlink_metadata(d).is_err())
+                .map(Path::to_path_buf)
+                .collect();
+        }
         if access == Access::ReadWrite
             && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         {
@@ -192,6 +204,17 @@ impl Store {
         let written = path;
         let resolved = resolved(path);
         let path = resolved.as_path();
+        if access == Access::ReadWrite {
+            made.files = [
+                path.to_path_buf(),
+                wal_path(path),
+                shm_path(path),
+                lock_path(path),
+            ]
+            .into_iter()
+            .filter(|file| std::fs::symlink_metadata(file).is_err())
+            .collect();
+        }
         let mut lock = match access {
             Access::ReadWrite => {
                 let lock_path = lock_path(path);
@@ -347,6 +370,7 @@ impl Store {
                 pulse,
                 _lock: lock,
                 checked_at_open,
+                made,
                 #[cfg(test)]
                 fail_pruned_among: AtomicBool::new(false),
             }),
@@ -356,6 +380,15 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// What opening made that was not there before: the database file where the path leads
+    /// (through symbolic links, which are the operator's and never listed), its `-wal`,
+    /// `-shm` and lock file, and the folders made for it. For a start refused after all (the
+    /// topic profiles load beside the open), to leave nothing behind; see
+    /// [`MadeByOpen::remove`].
+    pub fn made_by_open(&self) -> MadeByOpen {
+        self.inner.made.clone()
     }
 
     /// How long the writer thread has been on the job it is running, `None` when it waits for
@@ -792,6 +825,35 @@ fn sqlite_name(path: &Path) -> std::borrow::Cow<'_, Path> {
     } else {
         std::borrow::Cow::Borrowed(path)
     }
+}
+
+/// What [`Store::open`] made that was not there before (see [`Store::made_by_open`]).
+#[derive(Debug, Clone, Default)]
+pub struct MadeByOpen {
+    /// Files, at the path the database resolves to.
+    files: Vec<PathBuf>,
+    /// Folders made for the path as written, innermost first.
+    folders: Vec<PathBuf>,
+}
+
+impl MadeByOpen {
+    /// Removes them, best effort, once the store is closed: a file something else has put in
+    /// a folder since keeps that folder.
+    pub fn remove(self) {
+        for file in self.files {
+            let _ = std::fs::remove_file(file);
+        }
+        for folder in self.folders {
+            let _ = std::fs::remove_dir(folder);
+        }
+    }
+}
+
+/// The shared-memory file SQLite keeps beside the database in WAL mode.
+fn shm_path(db: &Path) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push("-shm");
+    db.with_file_name(name)
 }
 
 /// The WAL file SQLite keeps beside the database.
