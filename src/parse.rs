@@ -468,23 +468,43 @@ fn json_error_as_served(
     served: &str,
     to_served: impl FnOnce(usize) -> usize,
 ) -> String {
+    let Some(bare) = json_error_without_place(err) else {
+        return err.to_string();
+    };
+    let (line, column) = line_and_column(served, to_served(json_error_offset(err, read)));
+    format!("{bare} at line {line} column {column}")
+}
+
+/// A serde_json error's message without the ` at line L column C` it ends in; `None` for
+/// one that names no place (line 0).
+fn json_error_without_place(err: &serde_json::Error) -> Option<String> {
     let message = err.to_string();
     let suffix = format!(" at line {} column {}", err.line(), err.column());
-    let Some(bare) = message.strip_suffix(&suffix).filter(|_| err.line() > 0) else {
-        return message;
-    };
+    message
+        .strip_suffix(&suffix)
+        .filter(|_| err.line() > 0)
+        .map(str::to_owned)
+}
+
+/// Where in `text`, the text it was met in, a serde_json error is (it gives a line, counted
+/// from 1, and a column, in bytes from 1).
+fn json_error_offset(err: &serde_json::Error, text: &str) -> usize {
     let line_start = match err.line() {
-        1 => 0,
-        line => memchr::memchr_iter(b'\n', read.as_bytes())
+        0 | 1 => 0,
+        line => memchr::memchr_iter(b'\n', text.as_bytes())
             .nth(line - 2)
-            .map_or(read.len(), |newline| newline + 1),
+            .map_or(text.len(), |newline| newline + 1),
     };
-    let at = (line_start + err.column().saturating_sub(1)).min(read.len());
-    let at = to_served(at).min(served.len());
-    let before = &served.as_bytes()[..at];
+    (line_start + err.column().saturating_sub(1)).min(text.len())
+}
+
+/// The line (from 1) and column (in bytes, from 1) of byte `at` of `text`, as serde_json
+/// counts them.
+fn line_and_column(text: &str, at: usize) -> (usize, usize) {
+    let before = &text.as_bytes()[..at.min(text.len())];
     let line = memchr::memchr_iter(b'\n', before).count() + 1;
-    let column = at - memchr::memrchr(b'\n', before).map_or(0, |newline| newline + 1) + 1;
-    format!("{bare} at line {line} column {column}")
+    let column = before.len() - memchr::memrchr(b'\n', before).map_or(0, |newline| newline + 1) + 1;
+    (line, column)
 }
 
 /// A JSON error feed-rs met in `repaired` (the text read, `read`, repaired and written again
@@ -519,37 +539,21 @@ fn json_retry_error_as_served(
                 .collect(),
         )
     }
-    let bare = |e: &serde_json::Error| {
-        let message = e.to_string();
-        let suffix = format!(" at line {} column {}", e.line(), e.column());
-        message
-            .strip_suffix(&suffix)
-            .map_or(message.clone(), str::to_owned)
-    };
-    let message = bare(retry);
-    let line_start = match retry.line() {
-        0 | 1 => 0,
-        line => memchr::memchr_iter(b'\n', repaired.as_bytes())
-            .nth(line - 2)
-            .map_or(repaired.len(), |newline| newline + 1),
-    };
-    let at = (line_start + retry.column().saturating_sub(1)).min(repaired.len());
+    let message = json_error_without_place(retry).unwrap_or_else(|| retry.to_string());
+    let at = json_error_offset(retry, repaired);
     if let (Some(in_repaired), Some(in_read)) = (item_spans(repaired), item_spans(read))
         && in_repaired.len() == in_read.len()
         && let Some(n) = in_repaired
             .iter()
             .position(|span| span.start <= at && at <= span.end)
     {
-        let start = to_served(in_read[n].start).min(served.len());
-        let before = &served.as_bytes()[..start];
-        let line = memchr::memchr_iter(b'\n', before).count() + 1;
-        let column = start - memchr::memrchr(b'\n', before).map_or(0, |newline| newline + 1) + 1;
+        let (line, column) = line_and_column(served, to_served(in_read[n].start));
         return format!(
             "{message} in item {}, which starts at line {line} column {column}",
             n + 1
         );
     }
-    if bare(first) == message {
+    if json_error_without_place(first).as_ref() == Some(&message) {
         return json_error_as_served(first, read, served, to_served);
     }
     format!("{message} (in the feed as repaired)")
@@ -2383,27 +2387,23 @@ impl<'t> RssMediaScan<'t> {
             .split_once(':')
             .filter(|(prefix, _)| self.media_prefixes.iter().any(|p| p == prefix))
             .map(|(_, local)| local);
-        if let Some(open) = self.open_content {
-            // Anything but a player below the content is none of the scan's business.
-            if depth == open + 1 {
-                // feed-rs takes each player whose URL it can parse, so the last such one.
-                if media == Some("player")
-                    && let Some(content) = item.contents.last_mut()
-                    && let Some(url) = attribute_value(attrs, "url")
-                        .map(|(s, e)| attrs[s..e].trim_ascii())
-                        .filter(|u| url::Url::parse(&decoded(u)).is_ok())
-                {
-                    content.player = Some(url);
-                }
-                return;
+        // ASCII white space only, as feed-rs trims: a URL ending in U+00A0 keeps it.
+        let value =
+            |name: &str| attribute_value(attrs, name).map(|(s, e)| attrs[s..e].trim_ascii());
+        // Anything but a player below the open content is none of the scan's business.
+        if self.open_content.is_some_and(|open| depth == open + 1) {
+            // feed-rs takes each player whose URL it can parse, so the last such one.
+            if media == Some("player")
+                && let Some(content) = item.contents.last_mut()
+                && let Some(url) = value("url").filter(|u| url::Url::parse(&decoded(u)).is_ok())
+            {
+                content.player = Some(url);
             }
+            return;
         }
         if child {
             self.in_group = media == Some("group");
         }
-        // ASCII white space only, as feed-rs trims: a URL ending in U+00A0 keeps it.
-        let value =
-            |name: &str| attribute_value(attrs, name).map(|(s, e)| attrs[s..e].trim_ascii());
         let no_relative = self.no_relative;
         let url = || {
             value("url").filter(|u| {
@@ -3230,14 +3230,12 @@ fn media_of(
         // A `media:content` with a `media:player` child: feed-rs gives the player's page (a
         // web page) in the place of the file, under the file's type. The file takes that
         // place back, unless the page is a file of the item too.
-        for file in rss
+        for (file, player) in rss
             .contents
             .iter()
-            .filter(|f| f.url != f.player.unwrap_or(""))
+            .filter_map(|f| Some((f, f.player.filter(|p| *p != f.url)?)))
         {
-            let Some(player) = file.player.map(decoded) else {
-                continue;
-            };
+            let player = decoded(player);
             let also_a_file = rss
                 .enclosures
                 .iter()

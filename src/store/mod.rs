@@ -208,7 +208,7 @@ impl Store {
             made.files = [
                 path.to_path_buf(),
                 wal_path(path),
-                shm_path(path),
+                beside(path, "-shm"),
                 lock_path(path),
             ]
             .into_iter()
@@ -849,18 +849,17 @@ impl MadeByOpen {
     }
 }
 
-/// The shared-memory file SQLite keeps beside the database in WAL mode.
-fn shm_path(db: &Path) -> PathBuf {
+/// The file named as the database with `suffix` added, beside it: SQLite's `-wal` and
+/// `-shm`, the lock file.
+fn beside(db: &Path, suffix: &str) -> PathBuf {
     let mut name = db.file_name().unwrap_or_default().to_os_string();
-    name.push("-shm");
+    name.push(suffix);
     db.with_file_name(name)
 }
 
 /// The WAL file SQLite keeps beside the database.
 fn wal_path(db: &Path) -> PathBuf {
-    let mut name = db.file_name().unwrap_or_default().to_os_string();
-    name.push("-wal");
-    db.with_file_name(name)
+    beside(db, "-wal")
 }
 
 /// The database file `path` leads to: symlinks followed (a dangling one to the file it names,
@@ -897,9 +896,7 @@ fn resolved(path: &Path) -> PathBuf {
 }
 
 fn lock_path(db: &Path) -> PathBuf {
-    let mut name = db.file_name().unwrap_or_default().to_os_string();
-    name.push(".lock");
-    db.with_file_name(name)
+    beside(db, ".lock")
 }
 
 /// Refuses a file that exists, is not empty and does not start with SQLite's magic header,

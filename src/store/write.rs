@@ -2359,7 +2359,9 @@ fn only_tracking_changed(
     }
     // The row's hash over its link without tracking parameters, when this release's form has
     // it: the hash's form is what precedes its `:`.
-    let form = |hash: &str| hash.split_once(':').map(|(form, _)| form.to_owned());
+    fn form(hash: &str) -> Option<&str> {
+        hash.split_once(':').map(|(form, _)| form)
+    }
     let current = form(&e.content_hash);
     let row_untracked = match stored_untracked.as_deref() {
         Some("") => Some(stored_hash),
