@@ -65,7 +65,7 @@ const GOOD_FIXTURES: &[(&str, usize, usize, &str)] = &[
     ("windows-1251.xml", 2, 0, "Пошлины на сталь повышены"),
     ("koi8-r.xml", 2, 0, "Экспортные квоты на зерно"),
     ("no_guid.xml", 2, 0, "Container volumes fall"),
-    ("no_link.xml", 5, 0, "Brief with an id but no link"),
+    ("no_link.xml", 7, 0, "Brief with an id but no link"),
     ("relative_links.xml", 2, 0, "Quota allocation published"),
     ("rss_no_version.xml", 1, 0, "Safeguard review opens"),
 ];
@@ -161,9 +161,14 @@ fn items_without_link_fall_back_along_the_identity_chain() {
         .map(|e| match e {
             Ok(entry) => entry.identity.split(':').next().unwrap(),
             Err(SkipReason::Unidentifiable) => "skipped",
+            Err(SkipReason::NothingToShow) => "blank",
         })
         .collect();
-    assert_eq!(prefixes, ["guid", "title", "text", "text", "skipped"]);
+    // The last two have only an id: one shows nothing (an empty paragraph), one an image.
+    assert_eq!(
+        prefixes,
+        ["guid", "title", "text", "text", "skipped", "blank", "guid"]
+    );
     let description_only = entries[3].as_ref().unwrap();
     assert_eq!(
         description_only.title,
@@ -385,6 +390,24 @@ fn every_corpus_feed_parses_and_normalizes_without_panicking() {
                             && blank(&item.summary)
                             && blank(&item.content),
                         "{name}: skipped an identifiable item {item:?}"
+                    );
+                    skipped += 1;
+                    continue;
+                }
+                Err(SkipReason::NothingToShow) => {
+                    // Only an item a reader would see as blank may be skipped.
+                    let blank =
+                        |f: &Option<String>| f.as_deref().is_none_or(|s| s.trim().is_empty());
+                    assert!(
+                        blank(&item.link)
+                            && blank(&item.title)
+                            && !item
+                                .summary
+                                .iter()
+                                .chain(&item.content)
+                                .any(|h| h.contains("<img"))
+                            && item.media.enclosures.is_empty(),
+                        "{name}: skipped an item with something to show {item:?}"
                     );
                     skipped += 1;
                     continue;

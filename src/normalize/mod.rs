@@ -147,6 +147,10 @@ pub enum SkipReason {
     /// No guid, no link, no title and no text: nothing to identify it by.
     #[error("item has no id, link, title or text")]
     Unidentifiable,
+    /// An id but nothing a reader could show: no title, link, text, image or enclosure (an
+    /// RSS item holding only an opaque `<guid>`). Served, it would be a blank story.
+    #[error("item has an id but no title, link, text or media")]
+    NothingToShow,
 }
 
 /// Normalizes one raw item. See the module docs for the identity fallback chain.
@@ -233,6 +237,11 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
         text: &text,
     })
     .ok_or(SkipReason::Unidentifiable)?;
+    // The title falls back to the text, so an empty one means no text either. An image in
+    // the HTML is the one thing the sanitizer keeps that shows without text.
+    if title.trim().is_empty() && link.is_none() && media.is_empty() && !shows_an_image(html) {
+        return Err(SkipReason::NothingToShow);
+    }
 
     // Stored HTML nests at most MAX_HTML_DEPTH levels, so that every render is linear. The
     // content hash covers the HTML as the feed gave it (a rewritten copy of misnested but
@@ -348,6 +357,13 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
         content_hash_exact_white_space_without_media,
         relative_urls,
     })
+}
+
+/// Whether `html` holds an `<img` tag (any case): the one element served without text.
+fn shows_an_image(html: &str) -> bool {
+    html.as_bytes()
+        .windows(4)
+        .any(|w| w.eq_ignore_ascii_case(b"<img"))
 }
 
 /// Whether `reference` (a link or enclosure URL as the feed gave it) is relative: it has no
