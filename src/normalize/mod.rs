@@ -479,13 +479,17 @@ fn resolve_bases<'b>(
                 Some(base) => base.join(value),
                 None => ::url::Url::parse(value),
             };
-            next.ok().or(base)
+            // A level that leads to no web URL (`javascript:`, `file:`) is skipped like one
+            // that does not resolve: the levels around it still apply.
+            next.ok().filter(is_web_url).or(base)
         })?;
     let differs = start.as_ref() != Some(&resolved) && resolved.as_str() != fetched_from;
-    (differs
-        && matches!(resolved.scheme(), "http" | "https")
-        && resolved.as_str().len() <= MAX_BASE_URL_LEN)
+    (differs && is_web_url(&resolved) && resolved.as_str().len() <= MAX_BASE_URL_LEN)
         .then(|| resolved.into())
+}
+
+fn is_web_url(url: &::url::Url) -> bool {
+    matches!(url.scheme(), "http" | "https")
 }
 
 /// The identities that items of one feed document with different canonical links share: each
@@ -1741,7 +1745,24 @@ mod tests {
         assert_eq!(none(with_bases(&["ftp://example.org/"], None, None)), None);
         let long = format!("https://example.org/{}/", "a".repeat(MAX_BASE_URL_LEN));
         assert_eq!(none(with_bases(&[&long], None, None)), None);
-        // A value that does not resolve is skipped; the rest still apply.
+        // A value that does not resolve, or leads to no web URL, is skipped; the rest still
+        // apply.
+        for bad in ["http://[bad/", "javascript:alert(1)//", "file:///etc/"] {
+            assert_eq!(
+                none(with_bases(&["https://example.org/", bad], Some("c/"), None)).as_deref(),
+                Some("https://example.org/c/"),
+                "{bad}"
+            );
+            let raw = RawItem {
+                link: Some("r1.html".into()),
+                ..with_bases(&["https://example.org/blog/", bad], None, None)
+            };
+            assert_eq!(
+                normalize_item(&raw, &ctx()).unwrap().link.as_deref(),
+                Some("https://example.org/blog/r1.html"),
+                "{bad}"
+            );
+        }
         assert_eq!(
             none(with_bases(
                 &["https://example.org/", "http://[bad/"],
