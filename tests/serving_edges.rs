@@ -965,14 +965,41 @@ async fn credentials_in_source_urls_are_served_nowhere_and_the_rest_of_each_url_
             )],
         )),
     );
+    // The same feed at URLs the config reads with a warning, spelt `http:\\…` and `http:/…`.
+    for (copy, title) in [
+        ("slashed.xml", "Quota allocation published"),
+        ("single.xml", "Safeguard review opens on solar panels"),
+    ] {
+        server.put(
+            copy,
+            Resource::feed(common::rss(
+                "Private",
+                &[(
+                    copy,
+                    "/news/quotas",
+                    title,
+                    "&lt;p&gt;Quotas and safeguards.&lt;/p&gt;",
+                    "Tue, 10 Nov 2026 08:00:00 GMT",
+                )],
+            )),
+        );
+    }
     let port = server.addr.port();
     let private = format!("http://reader:s3cret-pw@127.0.0.1:{port}/private.xml");
     // Nothing listens on port 1: the fetch error quotes the URL.
     let refused = "http://reader:s3cret-pw@127.0.0.1:1/feed.xml".to_string();
+    // A TOML basic string: `\\\\` is two backslashes.
+    let slashed = format!("http:\\\\\\\\reader:s3cret-pw@127.0.0.1:{port}/slashed.xml");
+    let single = format!("http:/reader:s3cret-pw@127.0.0.1:{port}/single.xml");
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(
         dir.path(),
-        &[("Private", private), ("Refused", refused)],
+        &[
+            ("Private", private),
+            ("Refused", refused),
+            ("Slashed", slashed),
+            ("Single", single),
+        ],
         "",
     );
     let config = Config::load(&path).unwrap();
@@ -1032,6 +1059,20 @@ async fn credentials_in_source_urls_are_served_nowhere_and_the_rest_of_each_url_
     assert!(
         opml.contains("xmlUrl=\"http://127.0.0.1:1/feed.xml\""),
         "{opml}"
+    );
+    // Served as read: valid URLs, their credentials left out.
+    for copy in ["slashed.xml", "single.xml"] {
+        assert!(
+            opml.contains(&format!("xmlUrl=\"http://127.0.0.1:{port}/{copy}\"")),
+            "{opml}"
+        );
+    }
+    let rss = &served[4];
+    assert!(
+        rss.contains(&format!(
+            "<source url=\"http://127.0.0.1:{port}/slashed.xml\""
+        )),
+        "{rss}"
     );
     let status = &served[1];
     assert!(

@@ -39,6 +39,24 @@ pub fn redact_userinfo(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A source's URL as served (`/sources.opml`, RSS `<source url>`): as URL parsing reads it,
+/// without its user-info. The config takes `http:\\host/feed`, `http:/host/feed` and a URL
+/// with a tab in it (with a warning that says what it is read as), and the fetcher reads them
+/// so; served as written, they were no valid URL, and [`redact_userinfo`], which looks for
+/// `://`, left their credentials in. A URL that does not parse (none the config accepts) has
+/// its user-info removed from the text.
+pub(super) fn served_source_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) => {
+            // Both fail only for URLs that cannot have credentials, which have none to remove.
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.into()
+        }
+        Err(_) => redact_userinfo(raw).into_owned(),
+    }
+}
+
 /// [`redact_userinfo`] in place.
 pub(super) fn redact_in_place(text: &mut String) {
     if let Cow::Owned(redacted) = redact_userinfo(text) {
@@ -145,5 +163,26 @@ mod tests {
             assert_eq!(redact_userinfo(text), want, "{text:?}");
         }
         assert!(matches!(redact_userinfo("no URL here"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_source_url_is_served_as_parsed_without_user_info_however_it_was_written() {
+        let cases = [
+            ("http://host/feed", "http://host/feed"),
+            ("https://u:p@host/feed?a=1", "https://host/feed?a=1"),
+            // The spellings the config reads with a warning, as the fetcher reads them.
+            (
+                "http:\\\\u:secret@127.0.0.1:18801/h7.json",
+                "http://127.0.0.1:18801/h7.json",
+            ),
+            ("http:/u:secret@host/f", "http://host/f"),
+            ("http://u\t:secret@host/f", "http://host/f"),
+            ("https://token@host:8443/a", "https://host:8443/a"),
+            // No URL: its user-info removed all the same.
+            ("not a url http://u:p@host", "not a url http://host"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(served_source_url(raw), want, "{raw:?}");
+        }
     }
 }
