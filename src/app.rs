@@ -629,6 +629,7 @@ pub async fn run(
             base_url: config.server.base_url.clone(),
             config_error: None,
             listen_error: None,
+            settings_changes: 0,
         },
     );
     let http_state_site = Arc::clone(&http_state.site);
@@ -1313,6 +1314,9 @@ impl Live {
         self.permits.resize(new.polling.concurrency);
         {
             let mut site = self.site.write().expect("site lock poisoned");
+            if site.title != new.server.title || site.base_url != new.server.base_url {
+                site.settings_changes += 1;
+            }
             site.title = new.server.title.clone();
             site.base_url = new.server.base_url.clone();
             site.config_error = None;

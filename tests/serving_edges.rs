@@ -391,6 +391,8 @@ async fn a_title_changed_by_a_live_reload_is_served_at_once_and_not_answered_304
         .unwrap();
     assert_eq!(again.status(), 304, "unchanged data and settings: 304");
 
+    // HTTP dates have whole seconds: the change is served in a later one.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     with_title("After the reload, longer");
     // The status page reads the settings directly: once it shows the new title, the reload
     // has happened.
@@ -413,8 +415,41 @@ async fn a_title_changed_by_a_live_reload_is_served_at_once_and_not_answered_304
         .unwrap();
     assert_eq!(after.status(), 200, "the new title is news to a reader");
     assert_ne!(after.headers()["etag"].to_str().unwrap(), etag);
+    let changed_date = after.headers()["last-modified"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let body = after.text().await.unwrap();
     assert!(body.contains("After the reload, longer"), "{body}");
+
+    // A reload that puts the title back serves the feed as it was before the change, but to
+    // a reader holding the changed one that is news too: its date does not step back.
+    with_title("Before the reload");
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let (_, page) = common::get_text(&format!("{base}/")).await;
+            if !page.contains("After the reload, longer") {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the config is reloaded within 30 s");
+    let undone = client
+        .get(&feed_url)
+        .header("If-Modified-Since", &changed_date)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(undone.status(), 200, "the old title is news again");
+    let date = |value: &str| chrono::DateTime::parse_from_rfc2822(value).unwrap();
+    let undone_date = undone.headers()["last-modified"].to_str().unwrap();
+    assert!(
+        date(undone_date) >= date(&changed_date),
+        "{undone_date} steps back from {changed_date}"
+    );
+    assert_eq!(undone.headers()["etag"].to_str().unwrap(), etag);
     common::stop_daemon(cancel, handle).await;
 }
 
@@ -484,6 +519,7 @@ async fn connections_that_send_no_or_half_a_request_are_closed_after_the_header_
         base_url: None,
         config_error: None,
         listen_error: None,
+        settings_changes: 0,
     };
     let router = tradefeed::http::router(HttpState::new(store.clone(), classifier, site));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -185,6 +185,11 @@ pub struct Site {
     /// Why HTTP is not served where the config's `[server] listen` says (a reload's bind
     /// failed), shown on the status page.
     pub listen_error: Option<String>,
+    /// How many reloads changed `title` or `base_url`. Part of each feed's cache key: a
+    /// reload that undoes a change must not bring back the validator of the feed as served
+    /// before it, whose `Last-Modified` would step back to before the change (a reader that
+    /// saw the changed feed and sends only `If-Modified-Since` would get 304s for good).
+    pub settings_changes: u64,
 }
 
 /// Which feed: what a rendering depends on besides the data. The request, and the settings a
@@ -197,6 +202,7 @@ struct FeedKey {
     query: String,
     base_url: String,
     title: String,
+    settings_changes: u64,
 }
 
 impl FeedKey {
@@ -445,6 +451,8 @@ struct FeedCache {
     /// The newest `modified` of a validator dropped for room, or when this process started:
     /// a feed whose validator is recorded afresh may have been served with that date before.
     forgotten_modified: i64,
+    /// The newest [`Site::settings_changes`] of a key looked up or noted.
+    settings_changes: u64,
 }
 
 impl Default for FeedCache {
@@ -457,6 +465,7 @@ impl Default for FeedCache {
             version: 0,
             max_entry_bytes: CACHE_MAX_ENTRY_BYTES,
             forgotten_modified: chrono::Utc::now().timestamp(),
+            settings_changes: 0,
         }
     }
 }
@@ -519,6 +528,7 @@ impl FeedCache {
     /// What the cache knows for `key`: a 304 if its validator says `conditions` hold (also for
     /// a feed too large to keep), else the cached rendering. `now`: Unix seconds. One lookup.
     fn lookup(&mut self, key: &CacheKey, conditions: &Conditions, now: i64) -> Option<Hit> {
+        self.settings_seen(key.feed.settings_changes);
         self.clock += 1;
         let clock = self.clock;
         let forgotten = self.forgotten_modified;
@@ -545,6 +555,27 @@ impl FeedCache {
         let tag = (rendered.etag.as_str(), rendered.gzip_etag_header.is_some());
         let validator = Self::note_in(state, key.version, tag, now, forgotten);
         Some(Hit::Rendered(rendered, validator))
+    }
+
+    /// Forgets every feed when a reload has changed the title or base URL since the last
+    /// key seen (`changes` is that key's [`Site::settings_changes`]). Keys made before can no
+    /// longer be asked for, and a feed asked for again starts from the newest date any of
+    /// them was served with: a reload that undoes a change makes feeds as they were before
+    /// it, and their new `Last-Modified` must not step back to before the change, or a
+    /// reader holding the changed feed's date would get 304s for good.
+    fn settings_seen(&mut self, changes: u64) {
+        if changes <= self.settings_changes {
+            return;
+        }
+        self.settings_changes = changes;
+        for state in self.feeds.values() {
+            if let Some(validator) = &state.validator {
+                self.forgotten_modified = self.forgotten_modified.max(validator.modified);
+            }
+        }
+        self.feeds.clear();
+        self.rendered = 0;
+        self.bytes = 0;
     }
 
     /// Records in `state` that its feed at `version` renders to `tag` (the ETag, and whether
@@ -618,6 +649,7 @@ impl FeedCache {
     /// at `now` (Unix seconds), and returns the feed's validator; `None` for a rendering of
     /// data since replaced (its date is unknown).
     fn note(&mut self, key: &CacheKey, tag: (&str, bool), now: i64) -> Option<Arc<Validator>> {
+        self.settings_seen(key.feed.settings_changes);
         self.state(&key.feed);
         // (After making room: a feed recorded afresh may have been served with the date of
         // one just dropped.)
@@ -1038,6 +1070,7 @@ async fn feed(
             query: params.canonical_query(),
             base_url: base.clone(),
             title: site.title.clone(),
+            settings_changes: site.settings_changes,
         },
     };
     let conditions = Conditions::of(&headers);
@@ -1587,6 +1620,7 @@ mod tests {
             base_url: None,
             config_error: None,
             listen_error: None,
+            settings_changes: 0,
         };
         HttpState::new(store, classifier, site)
     }
@@ -2075,6 +2109,46 @@ mod tests {
     }
 
     #[test]
+    fn a_reload_that_undoes_a_settings_change_does_not_step_a_feeds_date_back() {
+        let mut cache = FeedCache {
+            forgotten_modified: 100,
+            ..FeedCache::default()
+        };
+        let with = |title: &str, changes| {
+            let mut key = cache_key(1, "");
+            key.feed.title = title.into();
+            key.feed.settings_changes = changes;
+            key
+        };
+        let before = cache.note(&with("A", 0), ("\"a\"", false), 200).unwrap();
+        assert_eq!(before.modified, 200);
+        cache.insert(with("A", 0), rendering(1, 10));
+        // A reload changes the title: the feed is new content from then on.
+        let changed = cache.note(&with("B", 1), ("\"b\"", false), 300).unwrap();
+        assert_eq!((changed.modified, changed.modified_twice), (300, false));
+        assert!(cache.feeds.len() == 1 && cache.rendered == 0 && cache.bytes == 0);
+        // A second reload puts the title back, the same second: the feed as it was, but a
+        // reader holding "300" holds the changed one, so that date is no 304.
+        let undone = cache.note(&with("A", 2), ("\"a\"", false), 300).unwrap();
+        assert_eq!((undone.modified, undone.modified_twice), (300, true));
+        // A second later: not before the change either.
+        let mut cache_later = FeedCache {
+            forgotten_modified: 100,
+            ..FeedCache::default()
+        };
+        cache_later.note(&with("A", 0), ("\"a\"", false), 200);
+        cache_later.note(&with("B", 1), ("\"b\"", false), 300);
+        let undone = cache_later
+            .note(&with("A", 2), ("\"a\"", false), 301)
+            .unwrap();
+        assert_eq!((undone.modified, undone.modified_twice), (301, false));
+        // A key made before a change, noted late (a rendering that was under way), changes
+        // nothing of the newer ones.
+        cache_later.note(&with("B", 1), ("\"b\"", false), 302);
+        assert_eq!(cache_later.validator(&with("A", 2)).unwrap().modified, 301);
+    }
+
+    #[test]
     fn if_modified_since_counts_alone_once_and_not_for_a_second_that_saw_two_changes() {
         let headers = |pairs: &[(&str, &str)]| {
             let mut map = HeaderMap::new();
@@ -2327,6 +2401,7 @@ mod tests {
                 query: query.into(),
                 base_url: "http://localhost".into(),
                 title: "tradefeed".into(),
+                settings_changes: 0,
             },
         }
     }
@@ -2402,6 +2477,7 @@ mod tests {
             base_url: None,
             config_error: None,
             listen_error: None,
+            settings_changes: 0,
         };
         let with_host = |host: &str| {
             let mut headers = HeaderMap::new();
