@@ -524,6 +524,20 @@ fn corpus_feeds_in_legacy_encodings_decode_to_the_right_script() {
             !text.contains("Ã©") && !text.contains("Ã£"),
             "{name}: mojibake"
         );
+        // And Latin-1 read as UTF-8 where its bytes happen to be valid (`é »`, bytes E9 A0
+        // BB, is a CJK character) as letters no Western legacy byte stands for.
+        if in_script('é') {
+            let from_bytes: std::collections::HashSet<char> = encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(&(0..=255).collect::<Vec<u8>>())
+                .0
+                .chars()
+                .collect();
+            let strange: String = text
+                .chars()
+                .filter(|c| !from_bytes.contains(c) && !c.is_whitespace())
+                .collect();
+            assert!(strange.is_empty(), "{name}: {strange:?}");
+        }
     }
 }
 
