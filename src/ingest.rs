@@ -588,7 +588,13 @@ impl Ingestor {
         slot: OwnedSemaphorePermit,
         cancel: &CancellationToken,
     ) -> PollReport {
-        let span = info_span!("poll", source = %source.name, url = %source.url);
+        // Credentials in a source URL stay out of the log, which reaches more people than the
+        // config (journald, log shippers).
+        let span = info_span!(
+            "poll",
+            source = %source.name,
+            url = %crate::domain::redact_userinfo(&source.url)
+        );
         let poll = {
             let this = self.clone();
             let source = source.clone();
@@ -664,6 +670,7 @@ impl Ingestor {
         clock: Instant,
         message: String,
     ) -> PollReport {
+        let message = message_as_shown(&message);
         let settings = self.settings();
         let failures = match self.store.poll_state(&source.name).await {
             Ok(state) => state.map_or(0, |s| s.consecutive_failures),
@@ -805,7 +812,7 @@ impl Ingestor {
                     }
                     Err(PrepareError::Parse(e)) => PollOutcome::Failed {
                         kind: "parse".into(),
-                        message: e.to_string(),
+                        message: message_as_shown(&e.to_string()),
                         http_status: Some(200),
                         retry_not_before: None,
                         disable: None,
@@ -815,7 +822,7 @@ impl Ingestor {
             Err(e) => fetch_failure(&e, started_at),
         };
         if let Some(to) = &moved_to {
-            warn!(moved_to = %to, "feed moved permanently; update its url in the config");
+            warn!(moved_to = %crate::domain::redact_userinfo(to), "feed moved permanently; update its url in the config");
         }
 
         let next = match &outcome {
@@ -1449,6 +1456,34 @@ fn explain_page(
     }
 }
 
+/// A poll's error message as logged, recorded and shown: without the user-info of any URL it
+/// quotes, and on one line with what a terminal would act on written out. Parser errors quote
+/// the feed's bytes (`expected </item>, but </it…> was found`), so a hostile feed could
+/// otherwise forge log lines with a newline, or send escape sequences (colours, a window
+/// title) to the terminal of an operator reading the log or `tradefeed sources`. Control
+/// characters, Unicode line breaks and bidirectional controls are written as Rust escapes
+/// (`\n`, `\u{1b}`).
+fn message_as_shown(message: &str) -> String {
+    let message = crate::domain::redact_userinfo(message);
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}')
+            || crate::normalize::is_bidi_control(c)
+    };
+    if !message.contains(hidden) {
+        return message.into_owned();
+    }
+    let mut out = String::with_capacity(message.len() + 8);
+    for c in message.chars() {
+        if hidden(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn fetch_failure(e: &FetchError, now: DateTime<Utc>) -> PollOutcome {
     let (http_status, retry_not_before, disable) = match e {
         FetchError::RateLimited {
@@ -1475,7 +1510,7 @@ fn fetch_failure(e: &FetchError, now: DateTime<Utc>) -> PollOutcome {
     };
     PollOutcome::Failed {
         kind: e.kind().to_string(),
-        message: e.to_string(),
+        message: message_as_shown(&e.to_string()),
         http_status,
         retry_not_before,
         disable,
@@ -1867,6 +1902,59 @@ mod tests {
         let hold = report.defer_for.expect("held back").as_secs();
         assert!((3_590..=3_600).contains(&hold), "held {hold} s: {report:?}");
         store.close().await;
+    }
+
+    /// A feed's bytes quoted in a parser error reach the log, the database and `tradefeed
+    /// sources` on one line, with nothing a terminal acts on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_parse_error_quoting_the_feed_cannot_forge_a_log_line_or_reach_the_terminal() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = test_settings(Duration::from_secs(60), Duration::from_secs(3_600));
+        let (store, ingestor) = ingestor_over_a_new_store(dir.path(), &settings).await;
+        let source = Source {
+            url: serve_feed(
+                "<?xml version=\"1.0\"?>\n<rss version=\"2.0\"><channel><title>t</title>\
+                 <item><title>a</title></itx\n2026-11-30T20:00:00Z  INFO poll{source=Fake}: \
+                 polled outcome=ok \u{1b}]0;PWNED\u{7}\u{202e}>\n</channel></rss>",
+            )
+            .await,
+            ..test_source("hostile")
+        };
+        record_source(&store, &source).await;
+        let report = poll_alone(&ingestor, &source).await;
+        assert_eq!(report.outcome, "parse", "{report:?}");
+        let error = report.error.expect("an error");
+        assert!(
+            error.contains("itx\\n2026-11-30T20:00:00Z") && error.contains("\\u{1b}]0;PWNED"),
+            "the bytes are written out: {error}"
+        );
+        assert!(
+            !error.contains(|c: char| c.is_control() || c == '\u{202e}'),
+            "{error:?}"
+        );
+        let stored: Option<String> = rusqlite::Connection::open(dir.path().join("t.db"))
+            .unwrap()
+            .query_row(
+                "SELECT last_error FROM sources WHERE name = 'hostile'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored.as_deref(), Some(error.as_str()));
+        store.close().await;
+    }
+
+    #[test]
+    fn messages_as_shown_lose_credentials_and_write_out_control_line_and_bidi_characters() {
+        assert_eq!(message_as_shown("plain: café — ok"), "plain: café — ok");
+        assert_eq!(
+            message_as_shown("a\nb\r\tc\u{1b}[31m\u{85}\u{2028}\u{202e}d\u{200f}"),
+            "a\\nb\\r\\tc\\u{1b}[31m\\u{85}\\u{2028}\\u{202e}d\u{200f}"
+        );
+        assert_eq!(
+            message_as_shown("invalid url: http://u:secret@host/f\n"),
+            "invalid url: http://host/f\\n"
+        );
     }
 
     /// Serves `body` as an RSS feed to every request on 127.0.0.1; returns its URL.

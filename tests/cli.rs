@@ -1094,3 +1094,60 @@ fn a_broken_profile_is_one_error_line_and_leaves_no_new_database() {
         "the new database removed"
     );
 }
+
+/// What `fetch` logs and prints keeps a source URL's credentials out and cannot be forged by a
+/// feed: a parser error quoting the feed's bytes stays on its line, escape sequences written
+/// out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_logs_no_credentials_and_a_feed_cannot_forge_its_lines() {
+    let server = FeedServer::start().await;
+    server.put("a.xml", common::steel_duties_feed());
+    server.put(
+        "forged.xml",
+        Resource::feed(
+            "<?xml version=\"1.0\"?>\n<rss version=\"2.0\"><channel><title>t</title>\
+             <item><title>a</title></itx\nForged                       ok            \
+             items=1 \u{1b}]0;PWNED\u{7}>\n</channel></rss>",
+        ),
+    );
+    let with_credentials = |path: &str| server.url(path).replace("://", "://alice:s3cretpw@");
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Good", with_credentials("a.xml")),
+            ("Hostile", with_credentials("forged.xml")),
+        ],
+        "",
+    );
+    let o = common::tradefeed_command(&config, &["fetch"])
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(
+        err.contains("poll{source=Good") && err.contains("fetch{url=http://127.0.0.1:"),
+        "the spans are logged: {err}"
+    );
+    for text in [&out, &err] {
+        assert!(!text.contains("s3cretpw"), "{text}");
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{text:?}"
+        );
+    }
+    assert!(
+        !out.lines().any(|l| l.starts_with("Forged")),
+        "no line of the feed's own: {out}"
+    );
+    assert!(
+        !err.lines().any(|l| l.starts_with("Forged")),
+        "nor in the log: {err}"
+    );
+    let hostile = out
+        .lines()
+        .find(|l| l.starts_with("Hostile"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(hostile.contains("itx\\nForged"), "{hostile}");
+}

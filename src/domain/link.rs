@@ -185,6 +185,37 @@ pub fn read_http_url(text: &str) -> Result<(url::Url, Option<LenientSpelling>), 
     Ok((url, spelling))
 }
 
+/// `text` with the user-info (`user:password@`) of every URL in it removed, the rest kept as
+/// it was: `connect failed: … (http://u:p@host/feed)` becomes `… (http://host/feed)`. A URL's
+/// authority runs from `://` to the first `/`, `?`, `#`, white space, quote or angle bracket,
+/// and its user-info ends at the authority's last `@` (as WHATWG URL parsing reads it, so an
+/// unescaped `@` in a password does not leave the rest of it behind).
+pub fn redact_userinfo(text: &str) -> Cow<'_, str> {
+    if !text.contains('@') || !text.contains("://") {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| {
+                matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`') || c.is_whitespace()
+            })
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        out.push_str(
+            authority
+                .rfind('@')
+                .map_or(authority, |at| &authority[at + 1..]),
+        );
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,5 +282,47 @@ mod tests {
             parse_http_url("http:///y").unwrap_err().to_string(),
             "has no host between \"//\" and the next slash (it would be read as \"http://y/\")"
         );
+    }
+
+    #[test]
+    fn user_info_is_removed_from_every_url_in_a_text_and_the_rest_kept() {
+        let cases = [
+            ("http://host/feed", "http://host/feed"),
+            ("http://user:secret@host/feed", "http://host/feed"),
+            (
+                "https://token@host:8443/a?b=c@d#e@f",
+                "https://host:8443/a?b=c@d#e@f",
+            ),
+            ("http://u:p@ss@host/x", "http://host/x"),
+            ("http://u:p%40ss@[::1]:80/", "http://[::1]:80/"),
+            ("http://user:secret@host", "http://host"),
+            (
+                "connect failed: error sending request for url (http://u:s@127.0.0.1:1/f.xml)",
+                "connect failed: error sending request for url (http://127.0.0.1:1/f.xml)",
+            ),
+            (
+                "invalid url: \"http://u:s@h\": bad",
+                "invalid url: \"http://h\": bad",
+            ),
+            ("(see http://u:s@host)", "(see http://host)"),
+            (
+                "two: http://a:1@x/ and https://b:2@y/ end",
+                "two: http://x/ and https://y/ end",
+            ),
+            (
+                "mail me@example.com, not a URL",
+                "mail me@example.com, not a URL",
+            ),
+            (
+                "http://host/ by me@example.com",
+                "http://host/ by me@example.com",
+            ),
+            ("", ""),
+            ("http://u:p@", "http://"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(redact_userinfo(text), want, "{text:?}");
+        }
+        assert!(matches!(redact_userinfo("no URL here"), Cow::Borrowed(_)));
     }
 }

@@ -18,6 +18,7 @@ use reqwest::header::{self, HeaderValue};
 use tracing::Instrument;
 use url::Url;
 
+use crate::domain::redact_userinfo;
 use guard::Guard;
 pub use guard::Network;
 use hosts::{HostGates, HostPass};
@@ -375,7 +376,7 @@ impl Fetcher {
         let url = parse_http_url(&request.url)?;
         let span = tracing::info_span!(
             "fetch",
-            url = %url,
+            url = %redact_userinfo(url.as_str()),
             status = tracing::field::Empty,
             bytes = tracing::field::Empty,
             final_url = tracing::field::Empty,
@@ -436,7 +437,7 @@ impl Fetcher {
                         Err(FetchError::PrivateRedirect) => {
                             // Only the operator's log names the target, never the recorded
                             // error.
-                            tracing::info!(location = %url, "redirect refused: the name has no public address; allow_private_redirects allows it");
+                            tracing::info!(location = %redact_userinfo(url.as_str()), "redirect refused: the name has no public address; allow_private_redirects allows it");
                             Err(FetchError::PrivateRedirect)
                         }
                         other => other,
@@ -448,7 +449,7 @@ impl Fetcher {
                 let span = tracing::Span::current();
                 span.record("status", status);
                 if redirects > 0 {
-                    span.record("final_url", url.as_str());
+                    span.record("final_url", &*redact_userinfo(url.as_str()));
                 }
                 let permanent = permanent_redirect.map(String::from);
                 return budget
@@ -486,7 +487,7 @@ impl Fetcher {
             if scope == RedirectScope::PublicOnly
                 && let Some(range) = self.guard.refused_target(&next)
             {
-                tracing::info!(location = %next, range, "redirect refused: not a public address; allow_private_redirects allows it");
+                tracing::info!(location = %redact_userinfo(next.as_str()), range, "redirect refused: not a public address; allow_private_redirects allows it");
                 return Err(FetchError::PrivateRedirect);
             }
             if all_permanent && matches!(status, 301 | 308) {
@@ -494,7 +495,7 @@ impl Fetcher {
             } else {
                 all_permanent = false;
             }
-            tracing::debug!(status, location = %next, "following redirect");
+            tracing::debug!(status, location = %redact_userinfo(next.as_str()), "following redirect");
             // Kept to the same host; left before queueing at another (see `HostGates::hop`).
             pass = budget
                 .pause(ceiling.wait(self.hosts.hop(pass, &next)))

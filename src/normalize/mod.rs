@@ -95,6 +95,7 @@ pub use self::identity::{
     identity as item_identity, shared_identity,
 };
 pub use self::nesting::MAX_HTML_DEPTH;
+pub(crate) use self::text::is_bidi_control;
 pub use self::text::{is_tracking_pixel, normalize_for_matching, truncate_chars};
 use self::url::resolve_link_url;
 pub use self::url::{TRACKING_PARAMS, TRACKING_PREFIXES, resolve_link, without_tracking};
