@@ -112,6 +112,38 @@ async fn a_story_is_found_by_a_search_made_right_after_its_poll() {
     assert_index_consistent(&db);
 }
 
+/// A search whose catch-up cannot write (a full disk, another program holding the write lock
+/// past the busy timeout) is answered from the index as it is, not refused; once the writes
+/// go through again, it sees every story.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_that_cannot_bring_the_index_up_to_date_searches_it_as_it_is() {
+    let (_server, _dir, config, pipeline) = two_sources().await;
+    let db = pipeline.store.path().to_path_buf();
+    let other = rusqlite::Connection::open(&db).unwrap();
+    other
+        .execute_batch(
+            "CREATE TRIGGER no_indexing BEFORE UPDATE ON meta
+              WHEN new.key = 'search_indexed_upto'
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+        )
+        .unwrap();
+    app::fetch_once(&pipeline, config.sources.clone(), 4).await;
+    let answer = pipeline.store.stories(search("steel")).await;
+    assert!(
+        answer.as_ref().is_ok_and(Vec::is_empty),
+        "answered from the index, which holds nothing yet: {answer:?}"
+    );
+    assert_eq!(watermark_and_max(&db), (0, 2), "the index stayed behind");
+    other.execute_batch("DROP TRIGGER no_indexing").unwrap();
+    assert_eq!(
+        titles(&pipeline.store, "steel").await,
+        ["EU imposes anti-dumping duties on Chinese steel"]
+    );
+    pipeline.store.close().await;
+    drop(pipeline);
+    assert_index_consistent(&db);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_writer_indexes_new_stories_when_idle_without_any_search() {
     let (_server, _dir, config, pipeline) = two_sources().await;

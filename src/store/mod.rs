@@ -618,6 +618,14 @@ const IDLE_FOLD_ATTEMPTS: u32 = 20;
 /// ingest down.
 const QUIET: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// The quiet spell before the writer indexes for search after `failures` failed runs in a
+/// row: [`QUIET`], doubled per failure, at most a minute.
+fn index_retry_wait(failures: u32) -> std::time::Duration {
+    QUIET
+        .saturating_mul(1 << failures.min(16))
+        .min(std::time::Duration::from_secs(60))
+}
+
 /// When the writer thread began its current job, in milliseconds since `epoch` plus one; 0
 /// while it waits for one.
 struct WriterPulse {
@@ -703,12 +711,22 @@ fn writer_loop(
     let mut idle_folds_tried = 0;
     // A job taken off the queue while gathering a batch of polls, to run next.
     let mut held: Option<WriteJob> = None;
+    // Search indexing runs that failed in a row (a full disk, another program holding the
+    // write lock): each doubles the quiet spell before the next try, up to a minute, and only
+    // the 1st, 2nd, 4th, 8th… is logged. Retried every 250 ms, a full disk logged four
+    // warnings a second.
+    let mut index_failures: u32 = 0;
     loop {
         let behind = search_behind.load(Ordering::Acquire);
         let next = if let Some(job) = held.take() {
             Ok(Some(job))
         } else if behind || wal_dirty {
-            let quiet_left = QUIET.saturating_sub(last_job.elapsed());
+            let quiet = if behind {
+                index_retry_wait(index_failures)
+            } else {
+                QUIET
+            };
+            let quiet_left = quiet.saturating_sub(last_job.elapsed());
             // The timer must be made inside the runtime, hence the async block.
             clock.block_on(async { tokio::time::timeout(quiet_left, jobs.recv()).await })
         } else {
@@ -721,6 +739,10 @@ fn writer_loop(
             Err(_quiet) if behind => {
                 match write::index_search_backlog(&mut conn, SEARCH_CHUNK) {
                     Ok(indexed) => {
+                        if index_failures > 0 {
+                            tracing::info!(failures = index_failures, "search indexing resumed");
+                            index_failures = 0;
+                        }
                         if indexed > 0 {
                             // Searches in cached feeds must see the newly indexed stories.
                             version.fetch_add(1, Ordering::AcqRel);
@@ -733,7 +755,15 @@ fn writer_loop(
                         // E.g. another program holds the write lock past the busy timeout:
                         // try again after another quiet spell. The index stays marked behind,
                         // so a search still catches up first.
-                        tracing::warn!(error = %e, "search indexing deferred");
+                        index_failures = index_failures.saturating_add(1);
+                        if index_failures.is_power_of_two() {
+                            tracing::warn!(
+                                error = %e,
+                                failures = index_failures,
+                                retry_in_ms = index_retry_wait(index_failures).as_millis() as u64,
+                                "search indexing deferred"
+                            );
+                        }
                         last_job = std::time::Instant::now();
                     }
                 }
@@ -1167,5 +1197,23 @@ mod path_tests {
         std::os::unix::fs::symlink("loop-b", real_dir.join("loop-a")).unwrap();
         std::os::unix::fs::symlink("loop-a", real_dir.join("loop-b")).unwrap();
         assert_eq!(resolved(&real_dir.join("loop-a")), real_dir.join("loop-a"));
+    }
+}
+
+#[cfg(test)]
+mod index_retry_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn failed_indexing_is_tried_again_after_a_doubling_wait_of_at_most_a_minute() {
+        let waits: Vec<Duration> = [0, 1, 2, 7, 8, 16, u32::MAX]
+            .into_iter()
+            .map(index_retry_wait)
+            .collect();
+        assert_eq!(
+            waits,
+            [250, 500, 1_000, 32_000, 60_000, 60_000, 60_000].map(Duration::from_millis)
+        );
     }
 }
