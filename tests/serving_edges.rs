@@ -1002,9 +1002,13 @@ async fn credentials_in_source_urls_are_served_nowhere_and_the_rest_of_each_url_
         )),
     );
     // The same feed at URLs the config reads with a warning, spelt `http:\\…` and `http:/…`.
-    for (copy, title) in [
-        ("slashed.xml", "Quota allocation published"),
-        ("single.xml", "Safeguard review opens on solar panels"),
+    for (copy, link, title) in [
+        ("slashed.xml", "/news/quotas", "Quota allocation published"),
+        (
+            "single.xml",
+            "/news/safeguards",
+            "Safeguard review opens on solar panels",
+        ),
     ] {
         server.put(
             copy,
@@ -1012,9 +1016,9 @@ async fn credentials_in_source_urls_are_served_nowhere_and_the_rest_of_each_url_
                 "Private",
                 &[(
                     copy,
-                    "/news/quotas",
+                    link,
                     title,
-                    "&lt;p&gt;Quotas and safeguards.&lt;/p&gt;",
+                    &format!("&lt;p&gt;{title}: the notice.&lt;/p&gt;"),
                     "Tue, 10 Nov 2026 08:00:00 GMT",
                 )],
             )),
