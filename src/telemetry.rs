@@ -32,6 +32,16 @@ pub fn install() -> &'static PrometheusHandle {
         let _ = metrics::set_global_recorder(recorder);
         describe();
         gauge!("tradefeed_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        // Counters of events that may never happen are listed at 0 from the start: a series
+        // that only appears at its first event reads as "not exported" to a dashboard, and
+        // `rate()` over it misses that first event.
+        counter!("tradefeed_http_write_timeouts_total").increment(0);
+        for result in ["ok", "failed"] {
+            counter!("tradefeed_config_reloads_total", "result" => result).increment(0);
+        }
+        for result in ["done", "stopped", "failed"] {
+            counter!("tradefeed_story_sweeps_total", "result" => result).increment(0);
+        }
         handle
     })
 }

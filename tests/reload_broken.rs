@@ -29,10 +29,12 @@ async fn a_broken_edit_leaves_the_daemon_serving_on_the_old_config_and_says_so()
     let (status, _) = get_text(&format!("{base}/feeds/all.atom")).await;
     assert_eq!(status, 200, "still serving");
     let (_, metrics) = get_text(&format!("{base}/metrics")).await;
-    assert!(
-        metrics.contains("tradefeed_config_reloads_total{result=\"failed\"}"),
-        "{metrics}"
-    );
+    let failed: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tradefeed_config_reloads_total{result=\"failed\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(failed >= 1.0, "{metrics}");
     assert!(
         metrics.contains("tradefeed_config_reload_ok 0"),
         "{metrics}"

@@ -94,6 +94,10 @@ async fn metrics_are_prometheus_text_and_show_the_fetches() {
         "\ntradefeed_stories 1\n",
         "# TYPE tradefeed_entries gauge\ntradefeed_entries 1\n",
         "tradefeed_state_read_timestamp_seconds ",
+        // Counters of events that may not have happened yet are listed from the start.
+        "tradefeed_http_write_timeouts_total ",
+        "tradefeed_config_reloads_total{result=\"failed\"} ",
+        "tradefeed_story_sweeps_total{result=\"stopped\"} ",
     ] {
         assert!(metrics.contains(expected), "missing {expected}:\n{metrics}");
     }
