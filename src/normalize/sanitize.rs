@@ -77,8 +77,8 @@ const DROPPED_WITH_CONTENT: &[&str] = &[
     "textarea", "select", "button",
 ];
 
-/// URL schemes allowed in `href`/`src`/`cite` (`cite` by [`check_cite`]); `javascript:`,
-/// `data:` and the rest are removed.
+/// URL schemes allowed in `href`/`src`/`cite` (see [`checked_url`]); `javascript:`, `data:`
+/// and the rest are removed.
 const URL_SCHEMES: &[&str] = &["http", "https", "mailto"];
 
 thread_local! {
@@ -95,19 +95,30 @@ fn resolve_relative(url: &str) -> Option<Cow<'_, str>> {
     })
 }
 
-/// A `cite` attribute (a URL ammonia does not check: its URL attributes are `href`, `src` and a
-/// few others) put through the same rules as `href`: an allowed scheme, or a relative URL
-/// resolved against the base; anything else removes it.
-fn check_cite(value: &str) -> Option<Cow<'_, str>> {
-    match Url::parse(value) {
-        Ok(url) => URL_SCHEMES
-            .contains(&url.scheme())
-            .then_some(Cow::Borrowed(value)),
-        Err(url::ParseError::RelativeUrlWithoutBase) => {
-            resolve_relative(value).map(|c| Cow::Owned(c.into_owned()))
+/// A URL attribute's value (`href`, `src`, `cite`) as served: resolved against the base as a
+/// browser would resolve it there, serialized by URL parsing, kept only with an allowed
+/// scheme. Ammonia checks the scheme of `href` and `src` (not of `cite`) and resolves what it
+/// takes for relative, but passes what it takes for absolute on as written:
+/// - `https:evil.example` (no `//`) is relative to an https base for a browser, and points
+///   elsewhere for a reader without one;
+/// - bidirectional overrides, spaces and control characters stay raw, so a link could read
+///   `gnp.exe`;
+///
+/// serialized, they are percent-encoded. A value that does not resolve, or to no allowed
+/// scheme (`java&#10;script:` included: URL parsing drops the line break), removes the
+/// attribute; so does a relative one without a usable base.
+fn checked_url(value: &str) -> Option<Cow<'_, str>> {
+    BASE.with(|base| {
+        let base = base.borrow();
+        let url = match &base.1 {
+            Some(base) => base.join(value),
+            None => Url::parse(value),
         }
-        Err(_) => None,
-    }
+        .ok()?;
+        URL_SCHEMES
+            .contains(&url.scheme())
+            .then(|| Cow::Owned(url.into()))
+    })
 }
 
 /// Attributes kept on particular elements; every other attribute goes, except
@@ -154,7 +165,7 @@ static SANITIZER: LazyLock<Builder<'static>> = LazyLock::new(|| {
         .url_schemes(URL_SCHEMES.iter().copied().collect())
         .url_relative(UrlRelative::Custom(Box::new(resolve_relative)))
         .attribute_filter(|_, attribute, value| match attribute {
-            "cite" => check_cite(value),
+            "href" | "src" | "cite" => checked_url(value),
             _ => Some(Cow::Borrowed(value)),
         })
         .link_rel(Some("noopener noreferrer"))
@@ -162,13 +173,30 @@ static SANITIZER: LazyLock<Builder<'static>> = LazyLock::new(|| {
     builder
 });
 
+/// Bidirectional overrides (LEFT-TO-RIGHT and RIGHT-TO-LEFT OVERRIDE): they show the text
+/// after them in reverse, the spoofing of `\u{202e}gnp.exe` as "exe.png". Removed from what
+/// is served; the embeddings, isolates and marks that right-to-left text mixed with numbers
+/// and Latin words needs stay (they set a direction, but reverse no letters).
+const OVERRIDES: [char; 2] = ['\u{202d}', '\u{202e}'];
+
 /// Allow-list sanitizing (see [`super::sanitize_html`]).
 pub fn sanitize_html(html: &str, base_url: &str) -> String {
     // Plain text that the HTML serializer would write back unchanged skips the parser.
-    if !html.contains(['<', '>', '&', '\u{a0}', '\r', '\0']) {
-        return html.to_owned();
+    let mut clean = if html.contains(['<', '>', '&', '\u{a0}', '\r', '\0']) {
+        clean_with_ammonia(html, base_url)
+    } else {
+        html.to_owned()
+    };
+    if clean.contains(OVERRIDES) {
+        clean.retain(|c| !OVERRIDES.contains(&c));
     }
-    clean_with_ammonia(html, base_url)
+    // A carriage return the serializer writes out raw (from `&#13;` in an attribute or a
+    // text) would be read as a line feed by every XML parser of an Atom or RSS feed the HTML
+    // is carried in, and the same item's HTML would differ between formats.
+    if clean.contains('\r') {
+        clean = clean.replace('\r', "&#13;");
+    }
+    clean
 }
 
 /// The full sanitizer: HTML5 parsing, the allow-list, serializing.
@@ -308,6 +336,58 @@ mod tests {
             "<q>q</q>",
             "a relative cite goes without a usable base"
         );
+    }
+
+    #[test]
+    fn absolute_urls_are_served_as_resolved_and_serialized() {
+        let cases = [
+            // Relative to an https base for a browser: resolved so for every reader.
+            (
+                "<a href=\"https:evil.example\">x</a>",
+                "<a href=\"https://trade.example.org/news/evil.example\" rel=\"noopener noreferrer\">x</a>",
+            ),
+            (
+                "<a href=\"http:evil.example\">x</a>",
+                "<a href=\"http://evil.example/\" rel=\"noopener noreferrer\">x</a>",
+            ),
+            // An override or a space in a URL is percent-encoded.
+            (
+                "<a href=\"https://ok.example/&#x202E;x y\">x</a>",
+                "<a href=\"https://ok.example/%E2%80%AEx%20y\" rel=\"noopener noreferrer\">x</a>",
+            ),
+            (
+                "<img src=\"HTTPS://CDN.Example/a.png\">",
+                "<img src=\"https://cdn.example/a.png\">",
+            ),
+            (
+                "<a href=\"java&#10;script:alert(1)\">x</a>",
+                "<a rel=\"noopener noreferrer\">x</a>",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(sanitize_html(input, BASE_URL), expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn overrides_go_and_carriage_returns_are_written_as_references() {
+        let cases = [
+            (
+                "tariff \u{202e}reverse\u{202c} WTO",
+                "tariff reverse\u{202c} WTO",
+            ),
+            (
+                "<p>\u{202d}a\u{202c} \u{202b}\u{645}\u{202c} \u{2067}b\u{2069}\u{200f}</p>",
+                "<p>a\u{202c} \u{202b}\u{645}\u{202c} \u{2067}b\u{2069}\u{200f}</p>",
+            ),
+            (
+                "<p title=\"t&#10;&#13;&#9;\">x&#13;y</p>",
+                "<p title=\"t\n&#13;\t\">x&#13;y</p>",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(sanitize_html(input, BASE_URL), expected, "input {input:?}");
+        }
     }
 
     #[test]
