@@ -34,7 +34,8 @@ pub(super) fn redact_in_place(text: &mut String) {
     }
 }
 
-/// Makes a story ready to be rendered: its authors as served (see
+/// Makes a story ready to be rendered: its link (another copy's when its representative has
+/// none), its authors as served (see
 /// [`crate::normalize::served_author`]), and user-info removed from its URLs: its link, its
 /// enclosures' and image's, and its
 /// appearances' links (resolved at ingest against the feed's URL, so a relative link of a feed
@@ -44,6 +45,12 @@ pub(super) fn redact_in_place(text: &mut String) {
 /// [`crate::normalize::without_tracking`]), which tell the publisher where a click came from
 /// and select nothing.
 pub(super) fn redact_story(story: &mut StoryView) {
+    // A representative without a link (its feed gave none, or one no reader could follow,
+    // such as `javascript:`) leaves the story linked by another outlet's copy, the first seen
+    // that has one: readers click through to the story either way.
+    if story.link.is_none() {
+        story.link = story.appearances.iter().find_map(|a| a.url.clone());
+    }
     if let Some(link) = &mut story.link {
         redact_in_place(link);
         untrack_in_place(link);
@@ -92,6 +99,44 @@ fn untrack_in_place(link: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_story_whose_representative_has_no_link_takes_the_first_copys_that_has_one() {
+        use crate::domain::Appearance;
+        let appearance = |source: &str, url: Option<&str>| Appearance {
+            source: source.into(),
+            feed_url: format!("https://{source}.example/feed"),
+            url: url.map(str::to_owned),
+            title: "t".into(),
+            first_seen: Default::default(),
+            evidence: "first".into(),
+        };
+        let mut story = StoryView {
+            id: 1,
+            title: "t".into(),
+            link: None,
+            html: String::new(),
+            base_url: String::new(),
+            text: String::new(),
+            authors: Vec::new(),
+            media: Default::default(),
+            published: Default::default(),
+            updated: Default::default(),
+            first_seen: Default::default(),
+            appearances: vec![
+                appearance("wire", None),
+                appearance("paper", Some("https://u:p@paper.example/a?utm_source=rss")),
+                appearance("other", Some("https://other.example/b")),
+            ],
+            topics: Vec::new(),
+        };
+        redact_story(&mut story);
+        assert_eq!(story.link.as_deref(), Some("https://paper.example/a"));
+        // A story with a link keeps it.
+        story.link = Some("https://wire.example/c".into());
+        redact_story(&mut story);
+        assert_eq!(story.link.as_deref(), Some("https://wire.example/c"));
+    }
 
     #[test]
     fn a_source_url_is_served_as_parsed_without_user_info_however_it_was_written() {
