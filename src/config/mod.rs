@@ -414,7 +414,28 @@ mod tests {
         }
 
         let c = parse("[server]\nbase_url = \"https:///news.example/\"\n").unwrap();
-        assert_eq!(c.server.base_url.as_deref(), Some("https:///news.example/"));
+        assert_eq!(
+            c.server.base_url.as_deref(),
+            Some("https://news.example/"),
+            "links start with the URL as read"
+        );
+        for (base, what) in [
+            ("https://trade.example.org/tf?x=1", "a query"),
+            ("https://trade.example.org/tf#f", "a fragment"),
+            ("https://u:p@trade.example.org/", "user-info"),
+            ("https://u@trade.example.org/", "user-info"),
+        ] {
+            let err = parse(&format!("[server]\nbase_url = \"{base}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "conf/test.toml:2: server.base_url: {base:?} has {what}, which no prefix \
+                     of a link can carry"
+                )
+            );
+        }
         assert_eq!(
             c.warnings,
             [

@@ -226,7 +226,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
         },
         base_url: match &raw.server.base_url {
-            Some(base) => Some(check_http_url(&at, base, "server.base_url", &mut warnings)?),
+            Some(base) => Some(check_base_url(&at, base, &mut warnings)?),
             None => None,
         },
         title: match &raw.server.title {
@@ -543,6 +543,39 @@ fn parse_schedule(
 /// (`http:///host/rss`, see [`crate::domain::parse_http_url`]) is most likely a typo, but
 /// such URLs loaded before that rule and daemons run on them: it is taken (the fetcher reads
 /// it as the `url` crate does) with a warning saying what it is read as.
+/// `[server] base_url`: an http(s) URL (see [`check_http_url`]) that every served link
+/// starts with, so as URL parsing reads it (a spelling warned about serves valid links) and
+/// without what a prefix cannot carry: a query or a fragment would end up in the middle of
+/// each link (`…/tf?x=1#f/feeds/all.rss`), and user-info would publish a password in every
+/// feed's self link.
+fn check_base_url(
+    at: &Locator,
+    base: &Spanned<String>,
+    warnings: &mut Vec<String>,
+) -> Result<String, ConfigError> {
+    const KEY: &str = "server.base_url";
+    let text = check_http_url(at, base, KEY, warnings)?;
+    let (url, _) = crate::domain::read_http_url(&text)
+        .map_err(|e| at.error(base.span(), KEY, format!("{text:?} {e}")))?;
+    let refuse = |what: &str| {
+        at.error(
+            base.span(),
+            KEY,
+            format!("{text:?} has {what}, which no prefix of a link can carry"),
+        )
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse("user-info"));
+    }
+    if url.query().is_some() {
+        return Err(refuse("a query"));
+    }
+    if url.fragment().is_some() {
+        return Err(refuse("a fragment"));
+    }
+    Ok(url.into())
+}
+
 fn check_http_url(
     at: &Locator,
     url: &Spanned<String>,

@@ -1021,17 +1021,27 @@ fn base_url(site: &Site, headers: &HeaderMap) -> String {
     if let Some(base) = &site.base_url {
         return base.trim_end_matches('/').to_string();
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            // A DNS name is at most 253 characters; with a port, 260 is plenty.
-            h.len() <= 260
-                && h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
-        })
-        .unwrap_or("localhost");
-    format!("http://{host}")
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let host = match (hosts.next(), hosts.next()) {
+        // Two Host lines (RFC 9112 §3.2: a bad request) name no one host.
+        (Some(host), None) => host.to_str().ok(),
+        _ => None,
+    }
+    .filter(|h| {
+        // A DNS name is at most 253 characters; with a port, 260 is plenty.
+        h.len() <= 260
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+    })
+    // What URL parsing makes of it, so that the links are valid URLs: no empty host (`:80`),
+    // no unclosed `[`, no port past 65535 or a second colon; the default port and case
+    // dropped.
+    .and_then(|h| url::Url::parse(&format!("http://{h}/")).ok())
+    .filter(|url| url.host_str().is_some_and(|host| !host.is_empty()));
+    match host {
+        Some(url) => url.as_str().trim_end_matches('/').to_string(),
+        None => "http://localhost".to_string(),
+    }
 }
 
 async fn feed(
@@ -2487,6 +2497,17 @@ mod tests {
         assert_eq!(with_host("feeds.example:8080"), "http://feeds.example:8080");
         assert_eq!(with_host("[::1]:8080"), "http://[::1]:8080");
         assert_eq!(with_host("a/b"), "http://localhost");
+        // What would make no valid URL, or name no host.
+        for bad in ["", "[", ":80", "a:b:c", "a.example:99999", "[::1"] {
+            assert_eq!(with_host(bad), "http://localhost", "{bad:?}");
+        }
+        assert_eq!(with_host("Feeds.Example:80"), "http://feeds.example");
+        assert_eq!(with_host("feeds.example:"), "http://feeds.example");
+        // Two Host lines name no one host.
+        let mut headers = HeaderMap::new();
+        headers.append(header::HOST, HeaderValue::from_static("a.example"));
+        headers.append(header::HOST, HeaderValue::from_static("b.example"));
+        assert_eq!(base_url(&site, &headers), "http://localhost");
         // A cache key (and a feed's links) per invented megabyte-long host name: no.
         let long = format!("{}.example", "a".repeat(300));
         assert_eq!(with_host(&long), "http://localhost");
