@@ -1223,23 +1223,27 @@ pub fn decode_to_utf8<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Cow<'a
 /// UTF-8 characters against the invalid runs. Legacy text forms valid UTF-8 only by chance: an
 /// accented letter followed by one or two of the symbols at 0x80–0xBF (`é »`, bytes E9 A0 BB,
 /// reads as U+983B), less often than invalid runs (an accented letter followed by anything
-/// else): the real corpus's undeclared ISO-8859-1 feed has 2 such sequences against 82
-/// invalid runs. UTF-8 for the Latin-1 letters and for punctuation (U+0080–U+00FF,
-/// U+2000–U+2FFF) counts four times: in windows-1252 it would read `Ã¤` or `â€”`, which legacy
-/// text practically never holds, so a few of those outweigh a few stray bytes.
+/// else): the real corpus's undeclared ISO-8859-1 feed has 2 such sequences against 82 invalid
+/// runs. Some UTF-8 tells far more: the Latin-1 letters and signs (U+0080–U+00FF, `Ã` or `Â`
+/// and a symbol in windows-1252), general punctuation and currency signs (U+2000–U+20BF,
+/// `â€`…) and what lies past U+FFFF (emoji; four bytes, the first `ð`–`ô`); each counts
+/// eight times. Decoding a UTF-8 body whole as windows-1252 garbles all of its UTF-8, where
+/// reading a legacy body run by run misreads only its chance sequences, so the doubt goes to
+/// UTF-8: one `é` outweighs five stray quotes. A short legacy text whose chance sequences
+/// are as many as its invalid runs is still read run by run.
 fn mostly_utf8(bytes: &[u8]) -> bool {
-    let (mut common, mut other, mut invalid) = (0usize, 0usize, 0usize);
+    let (mut telling, mut other, mut invalid) = (0usize, 0usize, 0usize);
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars().filter(|c| !c.is_ascii()) {
-            if matches!(c, '\u{80}'..='\u{FF}' | '\u{2000}'..='\u{2FFF}') {
-                common += 1;
+            if matches!(c, '\u{80}'..='\u{FF}' | '\u{2000}'..='\u{20BF}' | '\u{10000}'..) {
+                telling += 1;
             } else {
                 other += 1;
             }
         }
         invalid += usize::from(!chunk.invalid().is_empty());
     }
-    common + other > 0 && 4 * common + other >= invalid
+    telling + other > 0 && 8 * telling + other >= invalid
 }
 
 /// UTF-8 where valid; each invalid byte run decoded as windows-1252 (the de-facto "Latin-1").
@@ -5497,24 +5501,44 @@ mod tests {
 
     #[test]
     fn undeclared_latin1_is_read_whole_not_where_its_bytes_happen_to_be_utf8() {
-        // `é\xa0»`, `Ü\xa0` and `à\xa0»` are valid UTF-8 (U+983B, U+0720, U+083B); the
-        // other accented letters are not.
-        let bytes =
-            b"<a>Prix \xab\xa0caf\xe9\xa0\xbb \xe9lev\xe9, \xdc\xa0test, voil\xe0\xa0\xbb fin</a>";
-        let want = "<a>Prix «\u{a0}café\u{a0}» élevé, Ü\u{a0}test, voilà\u{a0}» fin</a>";
+        // `é\xa0»` is valid UTF-8 (U+983B); the other accented letters are not.
+        let bytes = b"<a>Prix \xab\xa0caf\xe9\xa0\xbb \xe9lev\xe9s : la r\xe9p\xe9tition \
+            des d\xe9fis \xe9conomiques a \xe9t\xe9 co\xfbteuse</a>";
+        let want = "<a>Prix «\u{a0}café\u{a0}» élevés : la répétition des défis économiques \
+            a été coûteuse</a>";
         assert_eq!(decode_to_utf8(bytes, None), want);
-        let declared = [
-            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>".as_slice(),
-            bytes,
-        ]
-        .concat();
+        let declared = [b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>".as_slice(), bytes].concat();
         assert!(decode_to_utf8(&declared, None).ends_with(want));
-        // A cp1252 quote after ß is no Samaritan letter either.
-        let german = b"<a>im Ausschu\xdf\x93 gestern, \x84Zoll\x93</a>";
+        // A cp1252 quote after ß (U+07D3 in UTF-8) is no N'Ko letter either.
+        let german = b"<a>im Ausschu\xdf\x93 gestern: \x84Z\xf6lle f\xfcr \xd6l\x93</a>";
         assert_eq!(
             decode_to_utf8(german, None),
-            "<a>im Ausschuß“ gestern, „Zoll“</a>"
+            "<a>im Ausschuß“ gestern: „Zölle für Öl“</a>"
         );
+    }
+
+    #[test]
+    fn utf8_with_a_few_stray_bytes_keeps_its_utf8_however_few_letters_it_has() {
+        let cases: [(&[u8], &str); 3] = [
+            // One é against five stray quotes.
+            (
+                b"<a>Caf\xc3\xa9 opens: \x93new\x94 \x93rules\x94 it\x92s</a>",
+                "<a>Café opens: “new” “rules” it’s</a>",
+            ),
+            // Emoji against four.
+            (
+                b"<a>\xf0\x9f\x9a\xa2 Ports \xf0\x9f\x9a\xa2 \xf0\x9f\x9a\xa2 \x93a\x94 \x93b\x94</a>",
+                "<a>🚢 Ports 🚢 🚢 “a” “b”</a>",
+            ),
+            // An aggregator: one item in Latin-1, the other in UTF-8 with a dash.
+            (
+                b"<a>r\xe9f\xe9rendum, d\xe9put\xe9s, \xe9lus</a><b>Trade \xe2\x80\x94 talks</b>",
+                "<a>référendum, députés, élus</a><b>Trade — talks</b>",
+            ),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(decode_to_utf8(bytes, None), want);
+        }
     }
 
     #[test]
