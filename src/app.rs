@@ -165,8 +165,9 @@ pub fn same_url_warnings(sources: &[crate::domain::Source]) -> Vec<String> {
         .filter(|(_, names)| names.len() > 1)
         .map(|(url, names)| {
             format!(
-                "sources {} have the same URL {url}: it is polled once for each",
-                names.join(", ")
+                "sources {} have the same URL {}: it is polled once for each",
+                names.join(", "),
+                crate::domain::redact_userinfo(url)
             )
         })
         .collect()
@@ -1029,14 +1030,14 @@ pub async fn fetch_once(
             // The poll itself contains its panics (`Ingestor::poll`); this is the pass's own
             // task failing around it. Still a failed source, named in the summary.
             Err(e) => {
-                let message = if e.is_panic() {
+                let message = crate::ingest::message_as_shown(&if e.is_panic() {
                     format!(
                         "the poll crashed: {}",
                         crate::ingest::panic_message(e.into_panic())
                     )
                 } else {
                     format!("the poll task failed: {e}")
-                };
+                });
                 error!(source = %name, error = %message, "poll task failed");
                 results.push(FetchPassResult::Polled(PollReport::failed(
                     &name,

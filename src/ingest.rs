@@ -1463,7 +1463,7 @@ fn explain_page(
 /// title) to the terminal of an operator reading the log or `tradefeed sources`. Control
 /// characters, Unicode line breaks and bidirectional controls are written as Rust escapes
 /// (`\n`, `\u{1b}`).
-fn message_as_shown(message: &str) -> String {
+pub(crate) fn message_as_shown(message: &str) -> String {
     let message = crate::domain::redact_userinfo(message);
     let hidden = |c: char| {
         c.is_control()

@@ -1117,6 +1117,19 @@ async fn fetch_logs_no_credentials_and_a_feed_cannot_forge_its_lines() {
         &[
             ("Good", with_credentials("a.xml")),
             ("Hostile", with_credentials("forged.xml")),
+            // Spellings the config reads with a warning (which quotes them), and the same
+            // URL twice (warned about too). `\\\\` is one backslash in a TOML string.
+            (
+                "Slashed",
+                server
+                    .url("a.xml")
+                    .replace("http://", "http:\\\\\\\\alice:s3cretpw@"),
+            ),
+            (
+                "Tabbed",
+                server.url("a.xml").replace("://", "://alice\\t:s3cretpw@"),
+            ),
+            ("Twice", with_credentials("a.xml")),
         ],
         "",
     );
@@ -1129,6 +1142,13 @@ async fn fetch_logs_no_credentials_and_a_feed_cannot_forge_its_lines() {
     assert!(
         err.contains("poll{source=Good") && err.contains("fetch{url=http://127.0.0.1:"),
         "the spans are logged: {err}"
+    );
+    for warned in ["sources[2].url", "sources[3].url", "have the same URL"] {
+        assert!(err.contains(warned), "{warned} is warned about: {err}");
+    }
+    assert!(
+        err.contains("poll{source=Slashed url=http:\\\\127.0.0.1:"),
+        "the span shows the URL as written, less its user-info: {err}"
     );
     for text in [&out, &err] {
         assert!(!text.contains("s3cretpw"), "{text}");

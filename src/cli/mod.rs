@@ -755,15 +755,22 @@ fn write_sources_table(
             state.map_or(0, |s| s.consecutive_failures),
             config_source.url
         );
+        // Stored texts as the log shows them (one line, escapes written out, no password):
+        // rows written by earlier releases hold them as they came.
+        let shown = crate::ingest::message_as_shown;
         if let Some(s) = state {
             if let Some(reason) = &s.disabled_reason {
-                let _ = writeln!(out, "  ! {reason}");
+                let _ = writeln!(out, "  ! {}", shown(reason));
             }
             if let Some(moved) = &s.moved_to {
-                let _ = writeln!(out, "  ! moved permanently to {moved}: update the config");
+                let _ = writeln!(
+                    out,
+                    "  ! moved permanently to {}: update the config",
+                    shown(moved)
+                );
             }
             if let Some(err) = &s.last_error {
-                let _ = writeln!(out, "  ! last error: {err}");
+                let _ = writeln!(out, "  ! last error: {}", shown(err));
             }
         }
     }
@@ -1157,6 +1164,52 @@ mod tests {
             "{text}"
         );
         assert_eq!(field_columns(lines[0], wide)[0], 37, "{text}");
+    }
+
+    #[test]
+    fn stored_errors_are_printed_on_one_line_without_escape_sequences_or_passwords() {
+        let source = crate::domain::Source {
+            name: "Hostile".into(),
+            url: "https://hostile.example/feed".into(),
+            schedule: crate::domain::Schedule::parse("@hourly").unwrap(),
+            enabled: true,
+            tags: Vec::new(),
+            priority: 0,
+            cluster: true,
+            allow_private_redirects: false,
+        };
+        // As an earlier release stored them.
+        let state = crate::store::SourceState {
+            name: "Hostile".into(),
+            url: source.url.clone(),
+            schedule: "@hourly".into(),
+            in_config: true,
+            enabled: true,
+            disabled_reason: Some("gone\u{1b}]0;PWNED\u{7}".into()),
+            etag: None,
+            last_modified: None,
+            next_due: None,
+            retry_not_before: None,
+            consecutive_failures: 1,
+            last_attempt: None,
+            last_outcome: Some("parse".into()),
+            last_error: Some("expected </item>, but </itx\nWTO ok> was found".into()),
+            last_success: None,
+            last_new_entry: None,
+            moved_to: Some("http://u:secret@new.example/feed".into()),
+            entries: 0,
+        };
+        let mut out = Vec::new();
+        write_sources_table(&mut out, &[source], &[state]);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("! last error: expected </item>, but </itx\\nWTO ok> was found")
+                && text.contains("! gone\\u{1b}]0;PWNED\\u{7}")
+                && text.contains("moved permanently to http://new.example/feed"),
+            "{text}"
+        );
+        assert!(!text.lines().any(|l| l.starts_with("WTO")), "{text}");
+        assert!(!text.contains(['\u{1b}', '\u{7}']) && !text.contains("secret"));
     }
 
     #[test]

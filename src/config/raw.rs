@@ -555,13 +555,15 @@ fn check_base_url(
 ) -> Result<String, ConfigError> {
     const KEY: &str = "server.base_url";
     let text = check_http_url(at, base, KEY, warnings)?;
+    // Messages go to the terminal, the log and the status page: no password in them.
+    let shown = crate::domain::redact_userinfo(&text);
     let (url, _) = crate::domain::read_http_url(&text)
-        .map_err(|e| at.error(base.span(), KEY, format!("{text:?} {e}")))?;
+        .map_err(|e| at.error(base.span(), KEY, format!("{shown:?} {e}")))?;
     let refuse = |what: &str| {
         at.error(
             base.span(),
             KEY,
-            format!("{text:?} has {what}, which no prefix of a link can carry"),
+            format!("{shown:?} has {what}, which no prefix of a link can carry"),
         )
     };
     if !url.username().is_empty() || url.password().is_some() {
@@ -583,14 +585,20 @@ fn check_http_url(
     warnings: &mut Vec<String>,
 ) -> Result<String, ConfigError> {
     let text = url.get_ref().trim();
+    // Messages go to the terminal, the log and the status page: no password in them (taken
+    // out before `{:?}` escapes a tab or a backslash, which would hide the URL's authority).
+    let shown = crate::domain::redact_userinfo(text);
     match crate::domain::read_http_url(text) {
         Ok((_, None)) => {}
         Ok((read, Some(spelling))) => warnings.push(at.warning(
             url.span(),
             key,
-            format!("{text:?} {spelling}; read as {:?}", read.as_str()),
+            format!(
+                "{shown:?} {spelling}; read as {:?}",
+                crate::domain::redact_userinfo(read.as_str())
+            ),
         )),
-        Err(e) => return Err(at.error(url.span(), key, format!("{text:?} {e}"))),
+        Err(e) => return Err(at.error(url.span(), key, format!("{shown:?} {e}"))),
     }
     Ok(text.to_string())
 }

@@ -187,32 +187,51 @@ pub fn read_http_url(text: &str) -> Result<(url::Url, Option<LenientSpelling>), 
 
 /// `text` with the user-info (`user:password@`) of every URL in it removed, the rest kept as
 /// it was: `connect failed: … (http://u:p@host/feed)` becomes `… (http://host/feed)`. A URL's
-/// authority runs from `://` to the first `/`, `?`, `#`, white space, quote or angle bracket,
-/// and its user-info ends at the authority's last `@` (as WHATWG URL parsing reads it, so an
-/// unescaped `@` in a password does not leave the rest of it behind).
+/// authority starts after `://`, or, after `http:` or `https:`, after any run of slashes and
+/// backslashes (the config reads `http:\\host/feed` and `http:/host/feed` as URL parsing
+/// does, so they carry credentials as well). It runs to the first `/`, `\`, `?`, `#`, white
+/// space other than a tab (which URL parsing drops), quote or angle bracket, and its user-info
+/// ends at the authority's last `@` (as WHATWG URL parsing reads it, so an unescaped `@` in a
+/// password does not leave the rest of it behind).
 pub fn redact_userinfo(text: &str) -> Cow<'_, str> {
-    if !text.contains('@') || !text.contains("://") {
+    if !text.contains('@') || !text.contains(':') {
         return Cow::Borrowed(text);
     }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let end = tail
+    let mut out = String::new();
+    // What of `text` is in `out`, and where the search for the next URL goes on.
+    let (mut copied, mut from) = (0, 0);
+    while let Some(colon) = text[from..].find(':').map(|at| at + from) {
+        let after = &text[colon + 1..];
+        let slashes = after.len() - after.trim_start_matches(['/', '\\']).len();
+        let scheme = text[..colon]
+            .rsplit(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .next()
+            .unwrap_or("");
+        let is_url = after.starts_with("//")
+            || (slashes > 0
+                && (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")));
+        if !is_url {
+            from = colon + 1;
+            continue;
+        }
+        let start = colon + 1 + slashes;
+        let rest = &text[start..];
+        let end = rest
             .find(|c: char| {
-                matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`') || c.is_whitespace()
+                matches!(c, '/' | '\\' | '?' | '#' | '"' | '\'' | '<' | '>' | '`')
+                    || (c.is_whitespace() && c != '\t')
             })
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        out.push_str(
-            authority
-                .rfind('@')
-                .map_or(authority, |at| &authority[at + 1..]),
-        );
-        rest = &tail[end..];
+            .unwrap_or(rest.len());
+        if let Some(at) = rest[..end].rfind('@') {
+            out.push_str(&text[copied..start]);
+            copied = start + at + 1;
+        }
+        from = start + end;
     }
-    out.push_str(rest);
+    if copied == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
     Cow::Owned(out)
 }
 
@@ -319,6 +338,15 @@ mod tests {
             ),
             ("", ""),
             ("http://u:p@", "http://"),
+            // The spellings the config reads with a warning.
+            ("http:\\\\u:p@host/f", "http:\\\\host/f"),
+            ("HTTPS:/u:p@host/f", "HTTPS:/host/f"),
+            ("see http:\\u:p@host\\f", "see http:\\host\\f"),
+            ("http://u\t:p@host/f", "http://host/f"),
+            // Not a URL's authority: one slash after another scheme, a path's colon.
+            ("note:/me@x", "note:/me@x"),
+            ("http://host/a:/b@c", "http://host/a:/b@c"),
+            ("ratio 3:1 by me@example.com", "ratio 3:1 by me@example.com"),
         ];
         for (text, want) in cases {
             assert_eq!(redact_userinfo(text), want, "{text:?}");
