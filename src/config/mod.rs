@@ -419,11 +419,28 @@ mod tests {
             Some("https://news.example/"),
             "links start with the URL as read"
         );
-        for (base, what) in [
-            ("https://trade.example.org/tf?x=1", "a query"),
-            ("https://trade.example.org/tf#f", "a fragment"),
-            ("https://u:p@trade.example.org/", "user-info"),
-            ("https://u@trade.example.org/", "user-info"),
+        // (The message quotes the URL without its user-info, as every message does.)
+        for (base, shown, what) in [
+            (
+                "https://trade.example.org/tf?x=1",
+                "https://trade.example.org/tf?x=1",
+                "a query",
+            ),
+            (
+                "https://trade.example.org/tf#f",
+                "https://trade.example.org/tf#f",
+                "a fragment",
+            ),
+            (
+                "https://u:p@trade.example.org/",
+                "https://trade.example.org/",
+                "user-info",
+            ),
+            (
+                "https://u@trade.example.org/",
+                "https://trade.example.org/",
+                "user-info",
+            ),
         ] {
             let err = parse(&format!("[server]\nbase_url = \"{base}\"\n"))
                 .unwrap_err()
@@ -431,7 +448,7 @@ mod tests {
             assert_eq!(
                 err,
                 format!(
-                    "conf/test.toml:2: server.base_url: {base:?} has {what}, which no prefix \
+                    "conf/test.toml:2: server.base_url: {shown:?} has {what}, which no prefix \
                      of a link can carry"
                 )
             );
