@@ -95,6 +95,7 @@ pub use self::identity::{
     identity as item_identity, shared_identity,
 };
 pub use self::nesting::MAX_HTML_DEPTH;
+pub use self::sanitize::sanitize_html_as_hashed_before;
 pub(crate) use self::text::is_bidi_control;
 pub use self::text::{is_tracking_pixel, normalize_for_matching, truncate_chars};
 use self::url::resolve_link_url;
@@ -778,7 +779,7 @@ pub fn content_hash_in_stored_form(entry: &Entry, base_url: &str, stored: &str) 
             &entry.html,
         ))),
         HashForm::SanitizedHtml => {
-            let sanitized = sanitize_html(&entry.html, base_url);
+            let sanitized = self::sanitize::sanitize_html_as_hashed_before(&entry.html, base_url);
             Some(self::identity::legacy_content_hash(&entry_parts(
                 entry, title, &sanitized,
             )))
@@ -829,9 +830,10 @@ pub fn is_earlier_hash_of(entry: &Entry, base_url: &str, stored: &str) -> bool {
 }
 
 /// The content hash releases before raw HTML storage wrote for `entry`: the same parts, but
-/// with the HTML sanitized against the feed's URL (`base_url`, as those releases did).
+/// with the HTML sanitized against the feed's URL (`base_url`, as those releases did, by the
+/// sanitizer as it was: see `sanitize::sanitize_html_as_hashed_before`).
 pub fn legacy_content_hash(entry: &Entry, base_url: &str) -> String {
-    let sanitized = sanitize_html(&entry.html, base_url);
+    let sanitized = self::sanitize::sanitize_html_as_hashed_before(&entry.html, base_url);
     self::identity::legacy_content_hash(&entry_parts(entry, &entry.title, &sanitized))
 }
 

@@ -152,6 +152,41 @@ pub(super) fn attribute_is_kept(tag: &str, attribute: &str) -> bool {
 }
 
 static SANITIZER: LazyLock<Builder<'static>> = LazyLock::new(|| {
+    sanitizer(|_, attribute, value| match attribute {
+        "href" | "src" | "cite" => checked_url(value),
+        _ => Some(Cow::Borrowed(value)),
+    })
+});
+
+/// The sanitizer as it was before served URLs were serialized (release fc520cc): releases
+/// before entries kept their feed's HTML hashed the HTML sanitized so, and the hash those rows
+/// hold is recomputed with it (see [`sanitize_html_as_hashed_before`]). Any change here would
+/// make such a row look edited.
+static SANITIZER_AS_HASHED_BEFORE: LazyLock<Builder<'static>> = LazyLock::new(|| {
+    sanitizer(|_, attribute, value| match attribute {
+        "cite" => check_cite_as_before(value),
+        _ => Some(Cow::Borrowed(value)),
+    })
+});
+
+/// A `cite` as [`SANITIZER_AS_HASHED_BEFORE`] checks it: an allowed scheme kept as written, a
+/// relative URL resolved against the base, anything else removed.
+fn check_cite_as_before(value: &str) -> Option<Cow<'_, str>> {
+    match Url::parse(value) {
+        Ok(url) => URL_SCHEMES
+            .contains(&url.scheme())
+            .then_some(Cow::Borrowed(value)),
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            resolve_relative(value).map(|c| Cow::Owned(c.into_owned()))
+        }
+        Err(_) => None,
+    }
+}
+
+/// The allow-list builder, with `attribute_filter` for the values of the attributes kept.
+fn sanitizer(
+    attribute_filter: for<'u> fn(&str, &str, &'u str) -> Option<Cow<'u, str>>,
+) -> Builder<'static> {
     let tag_attributes: HashMap<&str, HashSet<&str>> = TAG_ATTRIBUTES
         .iter()
         .map(|&(tag, attrs)| (tag, attrs.iter().copied().collect()))
@@ -164,14 +199,11 @@ static SANITIZER: LazyLock<Builder<'static>> = LazyLock::new(|| {
         .generic_attributes(GENERIC_ATTRIBUTES.iter().copied().collect())
         .url_schemes(URL_SCHEMES.iter().copied().collect())
         .url_relative(UrlRelative::Custom(Box::new(resolve_relative)))
-        .attribute_filter(|_, attribute, value| match attribute {
-            "href" | "src" | "cite" => checked_url(value),
-            _ => Some(Cow::Borrowed(value)),
-        })
+        .attribute_filter(attribute_filter)
         .link_rel(Some("noopener noreferrer"))
         .strip_comments(true);
     builder
-});
+}
 
 /// Bidirectional overrides (LEFT-TO-RIGHT and RIGHT-TO-LEFT OVERRIDE): they show the text
 /// after them in reverse, the spoofing of `\u{202e}gnp.exe` as "exe.png". Removed from what
@@ -199,8 +231,24 @@ pub fn sanitize_html(html: &str, base_url: &str) -> String {
     clean
 }
 
+/// `html` sanitized as releases up to fc520cc sanitized it, for the content hashes that rows
+/// of releases before entries kept their feed's HTML hold (see [`SANITIZER_AS_HASHED_BEFORE`]).
+pub fn sanitize_html_as_hashed_before(html: &str, base_url: &str) -> String {
+    if !html.contains(['<', '>', '&', '\u{a0}', '\r', '\0']) {
+        return html.to_owned();
+    }
+    set_base(base_url);
+    SANITIZER_AS_HASHED_BEFORE.clean(html).to_string()
+}
+
 /// The full sanitizer: HTML5 parsing, the allow-list, serializing.
 fn clean_with_ammonia(html: &str, base_url: &str) -> String {
+    set_base(base_url);
+    SANITIZER.clean(html).to_string()
+}
+
+/// Sets the base of relative URLs for the next `clean` call on this thread.
+fn set_base(base_url: &str) {
     BASE.with(|base| {
         let mut base = base.borrow_mut();
         if base.0 != base_url {
@@ -209,7 +257,6 @@ fn clean_with_ammonia(html: &str, base_url: &str) -> String {
             base.1 = Url::parse(base_url).ok();
         }
     });
-    SANITIZER.clean(html).to_string()
 }
 
 #[cfg(test)]
