@@ -448,8 +448,9 @@ struct FeedCache {
     /// Largest rendering kept in both forms, and in its gzip form alone
     /// ([`CACHE_MAX_ENTRY_BYTES`]; tests lower it).
     max_entry_bytes: usize,
-    /// The newest `modified` of a validator dropped for room, or when this process started:
-    /// a feed whose validator is recorded afresh may have been served with that date before.
+    /// The newest `modified` of a validator dropped (for room, or at a settings change), or
+    /// when this process started: a feed whose validator is recorded afresh may have been
+    /// served with that date before.
     forgotten_modified: i64,
     /// The newest [`Site::settings_changes`] of a key looked up or noted.
     settings_changes: u64,
@@ -528,7 +529,9 @@ impl FeedCache {
     /// What the cache knows for `key`: a 304 if its validator says `conditions` hold (also for
     /// a feed too large to keep), else the cached rendering. `now`: Unix seconds. One lookup.
     fn lookup(&mut self, key: &CacheKey, conditions: &Conditions, now: i64) -> Option<Hit> {
-        self.settings_seen(key.feed.settings_changes);
+        if !self.settings_seen(key.feed.settings_changes) {
+            return None;
+        }
         self.clock += 1;
         let clock = self.clock;
         let forgotten = self.forgotten_modified;
@@ -563,9 +566,14 @@ impl FeedCache {
     /// them was served with: a reload that undoes a change makes feeds as they were before
     /// it, and their new `Last-Modified` must not step back to before the change, or a
     /// reader holding the changed feed's date would get 304s for good.
-    fn settings_seen(&mut self, changes: u64) {
-        if changes <= self.settings_changes {
-            return;
+    ///
+    /// `false` for a key made before the newest change seen: nothing of it is to be kept.
+    fn settings_seen(&mut self, changes: u64) -> bool {
+        if changes < self.settings_changes {
+            return false;
+        }
+        if changes == self.settings_changes {
+            return true;
         }
         self.settings_changes = changes;
         for state in self.feeds.values() {
@@ -576,6 +584,7 @@ impl FeedCache {
         self.feeds.clear();
         self.rendered = 0;
         self.bytes = 0;
+        true
     }
 
     /// Records in `state` that its feed at `version` renders to `tag` (the ETag, and whether
@@ -649,7 +658,13 @@ impl FeedCache {
     /// at `now` (Unix seconds), and returns the feed's validator; `None` for a rendering of
     /// data since replaced (its date is unknown).
     fn note(&mut self, key: &CacheKey, tag: (&str, bool), now: i64) -> Option<Arc<Validator>> {
-        self.settings_seen(key.feed.settings_changes);
+        // A rendering made under settings a reload has replaced since (it was under way when
+        // the reload came): served without a validator, as one of replaced data is, since a
+        // date given now would be later than the date of the feed as it is now, and a reader
+        // sending it back would be told the current feed has not changed.
+        if !self.settings_seen(key.feed.settings_changes) {
+            return None;
+        }
         self.state(&key.feed);
         // (After making room: a feed recorded afresh may have been served with the date of
         // one just dropped.)
@@ -699,8 +714,8 @@ impl FeedCache {
     /// form alone if both are too large, see [`FeedCache::fitting`]).
     fn insert(&mut self, key: CacheKey, rendered: Arc<Rendered>) {
         // A rendering of data already replaced (it was slower than a newer one) would never
-        // be asked for again.
-        if key.version < self.version {
+        // be asked for again; nor one of settings a reload has replaced since.
+        if key.version < self.version || !self.settings_seen(key.feed.settings_changes) {
             return;
         }
         let Some(rendered) = self.fitting(&key.feed, rendered) else {
@@ -2152,10 +2167,13 @@ mod tests {
             .note(&with("A", 2), ("\"a\"", false), 301)
             .unwrap();
         assert_eq!((undone.modified, undone.modified_twice), (301, false));
-        // A key made before a change, noted late (a rendering that was under way), changes
-        // nothing of the newer ones.
-        cache_later.note(&with("B", 1), ("\"b\"", false), 302);
+        // A key made before a change, noted late (a rendering that was under way): no
+        // validator to serve it with (its date would be later than the current feed's), and
+        // nothing of it kept.
+        assert_eq!(cache_later.note(&with("B", 1), ("\"b\"", false), 302), None);
+        cache_later.insert(with("B", 1), rendering(1, 10));
         assert_eq!(cache_later.validator(&with("A", 2)).unwrap().modified, 301);
+        assert!(cache_later.feeds.len() == 1 && cache_later.rendered == 0);
     }
 
     #[test]
