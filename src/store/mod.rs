@@ -712,21 +712,27 @@ fn writer_loop(
     // A job taken off the queue while gathering a batch of polls, to run next.
     let mut held: Option<WriteJob> = None;
     // Search indexing runs that failed in a row (a full disk, another program holding the
-    // write lock): each doubles the quiet spell before the next try, up to a minute, and only
-    // the 1st, 2nd, 4th, 8th… is logged. Retried every 250 ms, a full disk logged four
-    // warnings a second.
+    // write lock), and when the next may be tried: each failure doubles the wait, from 250 ms
+    // up to a minute, counted from the failure (jobs meanwhile only add their quiet spell),
+    // and only the 1st, 2nd, 4th, 8th… is logged. Retried every 250 ms, a full disk logged
+    // four warnings a second.
     let mut index_failures: u32 = 0;
+    let mut index_retry_at: Option<std::time::Instant> = None;
     loop {
         let behind = search_behind.load(Ordering::Acquire);
+        if !behind && index_failures > 0 {
+            // A search's catch-up (see `Store::catch_up_search`) got the index up to date.
+            tracing::info!(failures = index_failures, "search indexing resumed");
+            (index_failures, index_retry_at) = (0, None);
+        }
         let next = if let Some(job) = held.take() {
             Ok(Some(job))
         } else if behind || wal_dirty {
-            let quiet = if behind {
-                index_retry_wait(index_failures)
-            } else {
-                QUIET
-            };
-            let quiet_left = quiet.saturating_sub(last_job.elapsed());
+            let mut quiet_left = QUIET.saturating_sub(last_job.elapsed());
+            if behind && let Some(at) = index_retry_at {
+                quiet_left =
+                    quiet_left.max(at.saturating_duration_since(std::time::Instant::now()));
+            }
             // The timer must be made inside the runtime, hence the async block.
             clock.block_on(async { tokio::time::timeout(quiet_left, jobs.recv()).await })
         } else {
@@ -741,7 +747,7 @@ fn writer_loop(
                     Ok(indexed) => {
                         if index_failures > 0 {
                             tracing::info!(failures = index_failures, "search indexing resumed");
-                            index_failures = 0;
+                            (index_failures, index_retry_at) = (0, None);
                         }
                         if indexed > 0 {
                             // Searches in cached feeds must see the newly indexed stories.
@@ -756,15 +762,16 @@ fn writer_loop(
                         // try again after another quiet spell. The index stays marked behind,
                         // so a search still catches up first.
                         index_failures = index_failures.saturating_add(1);
+                        let wait = index_retry_wait(index_failures);
                         if index_failures.is_power_of_two() {
                             tracing::warn!(
                                 error = %e,
                                 failures = index_failures,
-                                retry_in_ms = index_retry_wait(index_failures).as_millis() as u64,
+                                retry_in_ms = wait.as_millis() as u64,
                                 "search indexing deferred"
                             );
                         }
-                        last_job = std::time::Instant::now();
+                        index_retry_at = Some(std::time::Instant::now() + wait);
                     }
                 }
                 wal_dirty = true;
