@@ -22,7 +22,7 @@ use crate::discover::{Discovery, discover, page_message};
 use crate::domain::{Entry, Source, TopicScore};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
 use crate::normalize::{
-    IdentityInput, NormalizeContext, is_earlier_hash_of, item_identity, normalize_item,
+    IdentityInput, NormalizeContext, SkipReason, is_earlier_hash_of, item_identity, normalize_item,
     shared_identities, shared_identity,
 };
 use crate::parse::{ParseError, parse_feed_for};
@@ -1028,7 +1028,12 @@ impl Ingestor {
                             passed_over.push((e.identity, e.canonical_url));
                         }
                         Ok(e) => entries.push(e),
-                        Err(_) => skipped += 1,
+                        // Listed with an identity: a tombstone of it is still needed.
+                        Err(SkipReason::NothingToShow { identity }) => {
+                            skipped += 1;
+                            passed_over.push((identity, None));
+                        }
+                        Err(SkipReason::Unidentifiable) => skipped += 1,
                     }
                 }
                 // Newest first, then cap: a 60,000-item feed costs at most `max_items` entries.

@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use tradefeed::domain::{Entry, ParsedFeed};
-use tradefeed::normalize::{NormalizeContext, SkipReason, normalize_item, sanitize_html};
+use tradefeed::normalize::{
+    NormalizeContext, SkipReason, html_to_text, normalize_item, sanitize_html,
+};
 use tradefeed::parse::{ParseError, parse_feed};
 
 const FETCHED_AT: &str = "2026-11-28T00:00:00Z";
@@ -161,7 +163,7 @@ fn items_without_link_fall_back_along_the_identity_chain() {
         .map(|e| match e {
             Ok(entry) => entry.identity.split(':').next().unwrap(),
             Err(SkipReason::Unidentifiable) => "skipped",
-            Err(SkipReason::NothingToShow) => "blank",
+            Err(SkipReason::NothingToShow { .. }) => "blank",
         })
         .collect();
     // The last two have only an id: one shows nothing (an empty paragraph), one an image.
@@ -387,12 +389,11 @@ fn every_corpus_feed_parses_and_normalizes_without_panicking() {
                             blank(&item.guid) && blank(&item.summary) && blank(&item.content)
                         }
                         // And only one a reader would see as blank for this.
-                        SkipReason::NothingToShow => {
-                            !item
-                                .summary
+                        SkipReason::NothingToShow { .. } => {
+                            item.summary
                                 .iter()
                                 .chain(&item.content)
-                                .any(|h| h.contains("<img"))
+                                .all(|h| html_to_text(h).trim().is_empty())
                                 && item.media.enclosures.is_empty()
                         }
                     };

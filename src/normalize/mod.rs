@@ -152,7 +152,10 @@ pub enum SkipReason {
     /// An id but nothing a reader could show: no title, link, text, image or enclosure (an
     /// RSS item holding only an opaque `<guid>`). Served, it would be a blank story.
     #[error("item has an id but no title, link, text or media")]
-    NothingToShow,
+    NothingToShow {
+        /// The item's identity: a tombstone of it is still needed while its feed lists it.
+        identity: String,
+    },
 }
 
 /// Normalizes one raw item. See the module docs for the identity fallback chain.
@@ -242,7 +245,7 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
     // The title falls back to the text, so an empty one means no text either. An image in
     // the HTML is the one thing the sanitizer keeps that shows without text.
     if title.trim().is_empty() && link.is_none() && media.is_empty() && !shows_an_image(html) {
-        return Err(SkipReason::NothingToShow);
+        return Err(SkipReason::NothingToShow { identity });
     }
 
     // Stored HTML nests at most MAX_HTML_DEPTH levels, so that every render is linear. The
@@ -361,11 +364,21 @@ pub fn normalize_item(item: &RawItem, ctx: &NormalizeContext) -> Result<Entry, S
     })
 }
 
-/// Whether `html` holds an `<img` tag (any case): the one element served without text.
+/// Whether `html` holds an image a reader would see: an `<img>` tag (any case) that is no
+/// tracking pixel (see [`is_tracking_pixel`], which rendering leaves out). The one element the
+/// sanitizer keeps that shows without text.
 fn shows_an_image(html: &str) -> bool {
-    html.as_bytes()
-        .windows(4)
-        .any(|w| w.eq_ignore_ascii_case(b"<img"))
+    let b = html.as_bytes();
+    memchr::memchr_iter(b'<', b).any(|at| {
+        let is_img = b
+            .get(at + 1..at + 4)
+            .is_some_and(|n| n.eq_ignore_ascii_case(b"img"))
+            && b.get(at + 4)
+                .is_none_or(|c| c.is_ascii_whitespace() || matches!(c, b'/' | b'>'));
+        is_img
+            && !memchr::memchr(b'>', &b[at..])
+                .is_some_and(|end| is_tracking_pixel(&html[at..=at + end]))
+    })
 }
 
 /// Whether `reference` (a link or enclosure URL as the feed gave it) is relative: it has no
@@ -1002,6 +1015,34 @@ mod tests {
                 "{raw:?} gave {}",
                 entry.identity
             );
+        }
+    }
+
+    #[test]
+    fn an_item_with_only_an_id_and_a_tracking_pixel_has_nothing_to_show() {
+        let with_body = |html: &str| RawItem {
+            guid: Some("opaque-1".into()),
+            title: None,
+            link: None,
+            summary: Some(html.into()),
+            content: None,
+            ..item()
+        };
+        let pixel = r#"<img src="http://feeds.feedburner.com/~r/x/~4/a" height="1" width="1"/>"#;
+        for html in ["", "<p> </p>", pixel, "<IMG width=0 height=0 src=x>"] {
+            assert_eq!(
+                normalize_item(&with_body(html), &ctx()).map(|e| e.identity),
+                Err(SkipReason::NothingToShow {
+                    identity: "guid:opaque-1".into()
+                }),
+                "{html}"
+            );
+        }
+        for html in [
+            r#"<img src="/chart.png">"#,
+            r#"<p><IMG SRC="a.png" alt=""></p>"#,
+        ] {
+            assert!(normalize_item(&with_body(html), &ctx()).is_ok(), "{html}");
         }
     }
 
