@@ -42,6 +42,7 @@ pub fn install() -> &'static PrometheusHandle {
         for result in ["done", "stopped", "failed"] {
             counter!("tradefeed_story_sweeps_total", "result" => result).increment(0);
         }
+        gauge!("tradefeed_story_sweeps_running").increment(0.0);
         handle
     })
 }

@@ -98,6 +98,7 @@ async fn metrics_are_prometheus_text_and_show_the_fetches() {
         "tradefeed_http_write_timeouts_total ",
         "tradefeed_config_reloads_total{result=\"failed\"} ",
         "tradefeed_story_sweeps_total{result=\"stopped\"} ",
+        "tradefeed_story_sweeps_running ",
     ] {
         assert!(metrics.contains(expected), "missing {expected}:\n{metrics}");
     }
