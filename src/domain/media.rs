@@ -115,9 +115,56 @@ pub fn media_type(raw: &str) -> Option<String> {
     (name(ty) && name(sub)).then(|| essence.to_ascii_lowercase())
 }
 
+/// The MIME type a media URL's file extension names (`…/3000.jpg?w=140` is `image/jpeg`), for
+/// an enclosure whose feed gave none: the Guardian's `media:content` photos carry neither
+/// `type` nor `medium`. `None` for an extension not in the short list of common web media
+/// and documents.
+pub fn media_type_of_path(url: &str) -> Option<&'static str> {
+    let path = url.split(['?', '#']).next().unwrap_or("");
+    let file = path.rsplit('/').next().unwrap_or("");
+    let (_, extension) = file.rsplit_once('.')?;
+    Some(match extension.to_ascii_lowercase().as_str() {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "avif" => "image/avif",
+        "mp3" => "audio/mpeg",
+        "m4a" => "audio/mp4",
+        "ogg" | "oga" => "audio/ogg",
+        "opus" => "audio/opus",
+        "wav" => "audio/wav",
+        "mp4" | "m4v" => "video/mp4",
+        "webm" => "video/webm",
+        "mov" => "video/quicktime",
+        "pdf" => "application/pdf",
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_untyped_media_url_is_typed_by_its_extension() {
+        let table = [
+            (
+                "https://i.guim.co.uk/img/media/ab/master/3000.jpg?w=140&q=55",
+                Some("image/jpeg"),
+            ),
+            ("https://cdn.example/ep7.MP3", Some("audio/mpeg")),
+            ("https://cdn.example/clip.webm#t=10", Some("video/webm")),
+            ("https://cdn.example/notice.pdf", Some("application/pdf")),
+            ("https://cdn.example/page.html", None),
+            ("https://cdn.example/", None),
+            ("https://cdn.example.jpg/file", None),
+            ("https://cdn.example/a.jpg/", None),
+        ];
+        for (url, want) in table {
+            assert_eq!(media_type_of_path(url), want, "{url}");
+        }
+    }
 
     #[test]
     fn mime_types_shaped_type_slash_subtype_are_kept_lower_case_without_parameters() {

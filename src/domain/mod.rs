@@ -13,7 +13,9 @@ pub use link::{
     HttpUrlError, LenientSpelling, TRACKING_PARAMS, TRACKING_PREFIXES, parse_http_url,
     read_http_url, redact_userinfo, without_feed_scheme, without_tracking,
 };
-pub use media::{Enclosure, MAX_ENCLOSURES, MAX_MEDIA_URL_LEN, Media, media_type};
+pub use media::{
+    Enclosure, MAX_ENCLOSURES, MAX_MEDIA_URL_LEN, Media, media_type, media_type_of_path,
+};
 pub use schedule::{Schedule, ScheduleError};
 pub use source::Source;
 pub use story::{Appearance, CopyWeight, StoryId, TopicScore, representative_of};

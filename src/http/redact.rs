@@ -35,7 +35,7 @@ pub(super) fn redact_in_place(text: &mut String) {
 }
 
 /// Makes a story ready to be rendered: its link (another copy's when its representative has
-/// none), its authors as served (see
+/// none), its media typed, its authors as served (see
 /// [`crate::normalize::served_author`]), and user-info removed from its URLs: its link, its
 /// enclosures' and image's, and its
 /// appearances' links (resolved at ingest against the feed's URL, so a relative link of a feed
@@ -50,6 +50,36 @@ pub(super) fn redact_story(story: &mut StoryView) {
     // that has one: readers click through to the story either way.
     if story.link.is_none() {
         story.link = story.appearances.iter().find_map(|a| a.url.clone());
+    }
+    // Media as readers need it (served so, not stored so: the type is hashed, and a stored
+    // item must not look edited): an untyped enclosure typed by its extension, so that a
+    // photo is no download of `application/octet-stream`; no duration on an image (feed-rs
+    // gives an item's `itunes:duration` to its cover too); and for a story without a lead
+    // image, its first image enclosure.
+    for enclosure in &mut story.media.enclosures {
+        if enclosure.mime_type.is_none() {
+            enclosure.mime_type =
+                crate::domain::media_type_of_path(&enclosure.url).map(str::to_owned);
+        }
+        if enclosure
+            .mime_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with("image/"))
+        {
+            enclosure.duration = None;
+        }
+    }
+    if story.media.image.is_none() {
+        story.media.image = story
+            .media
+            .enclosures
+            .iter()
+            .find(|e| {
+                e.mime_type
+                    .as_deref()
+                    .is_some_and(|t| t.starts_with("image/"))
+            })
+            .map(|e| e.url.clone());
     }
     if let Some(link) = &mut story.link {
         redact_in_place(link);
@@ -136,6 +166,65 @@ mod tests {
         story.link = Some("https://wire.example/c".into());
         redact_story(&mut story);
         assert_eq!(story.link.as_deref(), Some("https://wire.example/c"));
+    }
+
+    #[test]
+    fn untyped_media_are_typed_by_extension_and_images_lose_durations_and_lead() {
+        use crate::domain::{Enclosure, Media};
+        let enclosure = |url: &str, mime: Option<&str>, duration: Option<u64>| Enclosure {
+            url: url.into(),
+            mime_type: mime.map(str::to_owned),
+            length: None,
+            title: None,
+            duration,
+        };
+        let mut story = StoryView {
+            id: 1,
+            title: "t".into(),
+            link: Some("https://x.example/a".into()),
+            html: String::new(),
+            base_url: String::new(),
+            text: String::new(),
+            authors: Vec::new(),
+            media: Media {
+                enclosures: vec![
+                    enclosure("https://cdn.example/ep.mp3", Some("audio/mpeg"), Some(312)),
+                    enclosure(
+                        "https://cdn.example/cover.jpg?size=Large",
+                        Some("image/jpeg"),
+                        Some(312),
+                    ),
+                    enclosure("https://i.example/master/3000.jpg?w=140", None, None),
+                    enclosure("https://cdn.example/file", None, None),
+                ],
+                image: None,
+            },
+            published: Default::default(),
+            updated: Default::default(),
+            first_seen: Default::default(),
+            appearances: Vec::new(),
+            topics: Vec::new(),
+        };
+        redact_story(&mut story);
+        let got: Vec<(Option<&str>, Option<u64>)> = story
+            .media
+            .enclosures
+            .iter()
+            .map(|e| (e.mime_type.as_deref(), e.duration))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some("audio/mpeg"), Some(312)),
+                (Some("image/jpeg"), None),
+                (Some("image/jpeg"), None),
+                (None, None),
+            ]
+        );
+        assert_eq!(
+            story.media.image.as_deref(),
+            Some("https://cdn.example/cover.jpg?size=Large")
+        );
     }
 
     #[test]
