@@ -5507,7 +5507,11 @@ mod tests {
         let want = "<a>Prix «\u{a0}café\u{a0}» élevés : la répétition des défis économiques \
             a été coûteuse</a>";
         assert_eq!(decode_to_utf8(bytes, None), want);
-        let declared = [b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>".as_slice(), bytes].concat();
+        let declared = [
+            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>".as_slice(),
+            bytes,
+        ]
+        .concat();
         assert!(decode_to_utf8(&declared, None).ends_with(want));
         // A cp1252 quote after ß (U+07D3 in UTF-8) is no N'Ko letter either.
         let german = b"<a>im Ausschu\xdf\x93 gestern: \x84Z\xf6lle f\xfcr \xd6l\x93</a>";
