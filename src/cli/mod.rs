@@ -1166,18 +1166,23 @@ mod tests {
         assert_eq!(field_columns(lines[0], wide)[0], 37, "{text}");
     }
 
-    #[test]
-    fn stored_errors_are_printed_on_one_line_without_escape_sequences_or_passwords() {
-        let source = crate::domain::Source {
-            name: "Hostile".into(),
-            url: "https://hostile.example/feed".into(),
+    /// An hourly source named `name`, polled from `url`, as the config would give it.
+    fn hourly_source(name: &str, url: String) -> crate::domain::Source {
+        crate::domain::Source {
+            name: name.into(),
+            url,
             schedule: crate::domain::Schedule::parse("@hourly").unwrap(),
             enabled: true,
             tags: Vec::new(),
             priority: 0,
             cluster: true,
             allow_private_redirects: false,
-        };
+        }
+    }
+
+    #[test]
+    fn stored_errors_are_printed_on_one_line_without_escape_sequences_or_passwords() {
+        let source = hourly_source("Hostile", "https://hostile.example/feed".into());
         // As an earlier release stored them.
         let state = crate::store::SourceState {
             name: "Hostile".into(),
@@ -1214,16 +1219,8 @@ mod tests {
 
     #[test]
     fn sources_columns_line_up_with_a_source_name_longer_than_24_characters() {
-        let source = |name: &str| crate::domain::Source {
-            name: name.into(),
-            url: format!("https://{}.example/feed", name.len()),
-            schedule: crate::domain::Schedule::parse("@hourly").unwrap(),
-            enabled: true,
-            tags: Vec::new(),
-            priority: 0,
-            cluster: true,
-            allow_private_redirects: false,
-        };
+        let source =
+            |name: &str| hourly_source(name, format!("https://{}.example/feed", name.len()));
         let mut out = Vec::new();
         write_sources_table(&mut out, &[source("WTO"), source(LONG)], &[]);
         let text = String::from_utf8(out).unwrap();
