@@ -907,6 +907,8 @@ pub async fn prune_by_retention(
 ) {
     loop {
         crate::telemetry::upkeep();
+        // Hourly, whether or not anything asks `/readyz`: logged once when found.
+        store.file_in_place();
         let days = *retention.borrow_and_update();
         if !prune_once(&store, days, &cancel).await {
             return;

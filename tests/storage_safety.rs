@@ -725,3 +725,32 @@ async fn read_only_commands_on_a_database_in_a_read_only_folder_name_the_file_an
         );
     }
 }
+
+/// A database file deleted or replaced (a backup moved over it) while the daemon runs: what
+/// the daemon stores from then on goes into a file no later start opens. `/readyz` says so,
+/// so that an orchestrator restarts it; until then it was "ready" for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_fails_once_the_database_file_is_deleted_or_replaced() {
+    for replace in [false, true] {
+        let server = FeedServer::start().await;
+        server.put("a.xml", common::steel_duties_feed());
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_config(dir.path(), &[("A", server.url("a.xml"))], "");
+        let config = tradefeed::config::Config::load(&path).unwrap();
+        let (base, cancel, handle) = common::start_daemon(config).await;
+        let (status, _) = common::get_text(&format!("{base}/readyz")).await;
+        assert_eq!(status, 200);
+        let db = dir.path().join("tradefeed.db");
+        if replace {
+            let copy = dir.path().join("backup.db");
+            std::fs::copy(&db, &copy).unwrap();
+            std::fs::rename(&copy, &db).unwrap();
+        } else {
+            std::fs::remove_file(&db).unwrap();
+        }
+        let (status, body) = common::get_text(&format!("{base}/readyz")).await;
+        assert_eq!(status, 503, "replaced: {replace}: {body}");
+        assert!(body.contains("deleted or replaced"), "{body}");
+        common::stop_daemon(cancel, handle).await;
+    }
+}

@@ -1576,6 +1576,13 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<HttpState>) -> Response {
+    if !state.store.file_in_place() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database file deleted or replaced while running: restart tradefeed\n",
+        )
+            .into_response();
+    }
     match state.store.counts().await {
         Ok(_) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => (

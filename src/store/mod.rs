@@ -150,6 +150,11 @@ struct Inner {
     checked_at_open: bool,
     /// What opening made that was not there before (see [`Store::made_by_open`]).
     made: MadeByOpen,
+    /// The database file as opened: its path (resolved) and its device and inode then (see
+    /// [`Store::file_in_place`]).
+    opened: (PathBuf, Option<(u64, u64)>),
+    /// Whether a file no longer in place has been logged (once is enough).
+    moved_reported: AtomicBool,
     /// Set by tests to make [`Store::pruned_among`] fail as a read can (an I/O error).
     #[cfg(test)]
     fail_pruned_among: AtomicBool,
@@ -371,6 +376,8 @@ impl Store {
                 _lock: lock,
                 checked_at_open,
                 made,
+                opened: (path.to_path_buf(), file_identity(path)),
+                moved_reported: AtomicBool::new(false),
                 #[cfg(test)]
                 fail_pruned_among: AtomicBool::new(false),
             }),
@@ -380,6 +387,25 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Whether the file this store opened is still the database at its path. Deleted, or
+    /// replaced (a backup copied or moved over it), it is not: what the store writes from then
+    /// on goes into a file no later start opens, and is lost at the next. Logged as an error
+    /// the first time it is found so; `/readyz` then answers 503.
+    pub fn file_in_place(&self) -> bool {
+        let (path, Some(opened)) = &self.inner.opened else {
+            return true;
+        };
+        let in_place = file_identity(path) == Some(*opened);
+        if !in_place && !self.inner.moved_reported.swap(true, Ordering::Relaxed) {
+            tracing::error!(
+                path = %path.display(),
+                "the database file was deleted or replaced while tradefeed runs: what it \
+                 stores from now on is lost at the next start; restart it"
+            );
+        }
+        in_place
     }
 
     /// What opening made that was not there before: the database file where the path leads
@@ -884,6 +910,12 @@ impl MadeByOpen {
             let _ = std::fs::remove_dir(folder);
         }
     }
+}
+
+/// The device and inode of the file at `path`, if there is one.
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// The file named as the database with `suffix` added, beside it: SQLite's `-wal` and
