@@ -167,7 +167,7 @@ pub fn same_url_warnings(sources: &[crate::domain::Source]) -> Vec<String> {
             format!(
                 "sources {} have the same URL {}: it is polled once for each",
                 names.join(", "),
-                crate::domain::redact_userinfo(url)
+                crate::domain::url_for_display(url)
             )
         })
         .collect()

@@ -593,7 +593,7 @@ impl Ingestor {
         let span = info_span!(
             "poll",
             source = %source.name,
-            url = %crate::domain::redact_userinfo(&source.url)
+            url = %crate::domain::url_for_display(&source.url)
         );
         let poll = {
             let this = self.clone();

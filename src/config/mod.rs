@@ -423,22 +423,22 @@ mod tests {
         for (base, shown, what) in [
             (
                 "https://trade.example.org/tf?x=1",
-                "https://trade.example.org/tf?x=1",
+                "\"https://trade.example.org/tf?x=1\"",
                 "a query",
             ),
             (
                 "https://trade.example.org/tf#f",
-                "https://trade.example.org/tf#f",
+                "\"https://trade.example.org/tf#f\"",
                 "a fragment",
             ),
             (
                 "https://u:p@trade.example.org/",
-                "https://trade.example.org/",
+                "\"https://trade.example.org/\" (user-info left out)",
                 "user-info",
             ),
             (
                 "https://u@trade.example.org/",
-                "https://trade.example.org/",
+                "\"https://trade.example.org/\" (user-info left out)",
                 "user-info",
             ),
         ] {
@@ -448,7 +448,7 @@ mod tests {
             assert_eq!(
                 err,
                 format!(
-                    "conf/test.toml:2: server.base_url: {shown:?} has {what}, which no prefix \
+                    "conf/test.toml:2: server.base_url: {shown} has {what}, which no prefix \
                      of a link can carry"
                 )
             );

@@ -555,15 +555,14 @@ fn check_base_url(
 ) -> Result<String, ConfigError> {
     const KEY: &str = "server.base_url";
     let text = check_http_url(at, base, KEY, warnings)?;
-    // Messages go to the terminal, the log and the status page: no password in them.
-    let shown = crate::domain::redact_userinfo(&text);
+    let shown = quoted_url(&text);
     let (url, _) = crate::domain::read_http_url(&text)
-        .map_err(|e| at.error(base.span(), KEY, format!("{shown:?} {e}")))?;
+        .map_err(|e| at.error(base.span(), KEY, format!("{shown} {e}")))?;
     let refuse = |what: &str| {
         at.error(
             base.span(),
             KEY,
-            format!("{shown:?} has {what}, which no prefix of a link can carry"),
+            format!("{shown} has {what}, which no prefix of a link can carry"),
         )
     };
     if !url.username().is_empty() || url.password().is_some() {
@@ -578,6 +577,21 @@ fn check_base_url(
     Ok(url.into())
 }
 
+/// A URL value as a message quotes it (messages go to the terminal, the log and the status
+/// page): as written, unless it may hold user-info (an `@`); then as URL parsing reads it,
+/// without the user-info, and said so. Redacting the written text instead misses what the
+/// parser reads past (`http:user:pw@host`, a line break, a space in the password).
+fn quoted_url(text: &str) -> String {
+    if text.contains('@') {
+        format!(
+            "{:?} (user-info left out)",
+            crate::domain::url_for_display(text)
+        )
+    } else {
+        format!("{text:?}")
+    }
+}
+
 fn check_http_url(
     at: &Locator,
     url: &Spanned<String>,
@@ -585,20 +599,18 @@ fn check_http_url(
     warnings: &mut Vec<String>,
 ) -> Result<String, ConfigError> {
     let text = url.get_ref().trim();
-    // Messages go to the terminal, the log and the status page: no password in them (taken
-    // out before `{:?}` escapes a tab or a backslash, which would hide the URL's authority).
-    let shown = crate::domain::redact_userinfo(text);
+    let shown = quoted_url(text);
     match crate::domain::read_http_url(text) {
         Ok((_, None)) => {}
         Ok((read, Some(spelling))) => warnings.push(at.warning(
             url.span(),
             key,
             format!(
-                "{shown:?} {spelling}; read as {:?}",
-                crate::domain::redact_userinfo(read.as_str())
+                "{shown} {spelling}; read as {:?}",
+                crate::domain::url_for_display(read.as_str())
             ),
         )),
-        Err(e) => return Err(at.error(url.span(), key, format!("{shown:?} {e}"))),
+        Err(e) => return Err(at.error(url.span(), key, format!("{shown} {e}"))),
     }
     Ok(text.to_string())
 }

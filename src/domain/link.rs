@@ -185,6 +185,22 @@ pub fn read_http_url(text: &str) -> Result<(url::Url, Option<LenientSpelling>), 
     Ok((url, spelling))
 }
 
+/// A URL as the log, warnings and served lists show it: as URL parsing reads it (the fetcher's
+/// reading, whatever the spelling: `http:u:p@host`, a tab or a line break anywhere, a space in
+/// the password), without its user-info. Text that is no URL has the user-info of any URL in
+/// it removed (see [`redact_userinfo`]).
+pub fn url_for_display(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) => {
+            // Both fail only for URLs that cannot have credentials, which have none to remove.
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.into()
+        }
+        Err(_) => redact_userinfo(raw).into_owned(),
+    }
+}
+
 /// `text` with the user-info (`user:password@`) of every URL in it removed, the rest kept as
 /// it was: `connect failed: … (http://u:p@host/feed)` becomes `… (http://host/feed)`. A URL's
 /// authority starts after `://`, or, after `http:` or `https:`, after any run of slashes and
@@ -301,6 +317,28 @@ mod tests {
             parse_http_url("http:///y").unwrap_err().to_string(),
             "has no host between \"//\" and the next slash (it would be read as \"http://y/\")"
         );
+    }
+
+    #[test]
+    fn a_url_is_displayed_as_parsed_without_user_info_whatever_its_spelling() {
+        let cases = [
+            ("https://u:p@host/feed?a=1", "https://host/feed?a=1"),
+            (
+                "http:alice:s3cret@feeds.example/rss",
+                "http://feeds.example/rss",
+            ),
+            ("http:\\\\u:p@host/f", "http://host/f"),
+            ("http:/u:p@host/f", "http://host/f"),
+            ("http://u\n:p@host/f", "http://host/f"),
+            ("http://u:p\r@host/f", "http://host/f"),
+            ("http:\t//u:p@host/f", "http://host/f"),
+            ("ht\ttp:/u:p@host/f", "http://host/f"),
+            ("http://alice:my pass@host/f", "http://host/f"),
+            ("not a url http://u:p@host", "not a url http://host"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(url_for_display(raw), want, "{raw:?}");
+        }
     }
 
     #[test]

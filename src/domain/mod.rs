@@ -11,7 +11,7 @@ pub use entry::{EarlierTitle, Entry, Headline, ParsedFeed, RawItem, XmlBase};
 pub(crate) use link::is_tracking;
 pub use link::{
     HttpUrlError, LenientSpelling, TRACKING_PARAMS, TRACKING_PREFIXES, parse_http_url,
-    read_http_url, redact_userinfo, without_feed_scheme, without_tracking,
+    read_http_url, redact_userinfo, url_for_display, without_feed_scheme, without_tracking,
 };
 pub use media::{
     Enclosure, MAX_ENCLOSURES, MAX_MEDIA_URL_LEN, Media, media_type, media_type_of_path,

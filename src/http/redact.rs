@@ -10,21 +10,12 @@ pub use crate::domain::redact_userinfo;
 use crate::store::StoryView;
 
 /// A source's URL as served (`/sources.opml`, RSS `<source url>`): as URL parsing reads it,
-/// without its user-info. The config takes `http:\\host/feed`, `http:/host/feed` and a URL
-/// with a tab in it (with a warning that says what it is read as), and the fetcher reads them
-/// so; served as written, they were no valid URL, and [`redact_userinfo`], which looks for
-/// `://`, left their credentials in. A URL that does not parse (none the config accepts) has
-/// its user-info removed from the text.
+/// without its user-info (see [`crate::domain::url_for_display`]). The config takes
+/// `http:\\host/feed`, `http:/host/feed` and a URL with a tab in it (with a warning that says
+/// what it is read as), and the fetcher reads them so; served as written, they were no valid
+/// URL, and [`redact_userinfo`], which looked for `://`, left their credentials in.
 pub(super) fn served_source_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) => {
-            // Both fail only for URLs that cannot have credentials, which have none to remove.
-            let _ = url.set_username("");
-            let _ = url.set_password(None);
-            url.into()
-        }
-        Err(_) => redact_userinfo(raw).into_owned(),
-    }
+    crate::domain::url_for_display(raw)
 }
 
 /// [`redact_userinfo`] in place.
