@@ -158,30 +158,13 @@ static SANITIZER: LazyLock<Builder<'static>> = LazyLock::new(|| {
     })
 });
 
-/// The sanitizer as it was before served URLs were serialized (release fc520cc): releases
-/// before entries kept their feed's HTML hashed the HTML sanitized so, and the hash those rows
-/// hold is recomputed with it (see [`sanitize_html_as_hashed_before`]). Any change here would
-/// make such a row look edited.
-static SANITIZER_AS_HASHED_BEFORE: LazyLock<Builder<'static>> = LazyLock::new(|| {
-    sanitizer(|_, attribute, value| match attribute {
-        "cite" => check_cite_as_before(value),
-        _ => Some(Cow::Borrowed(value)),
-    })
-});
-
-/// A `cite` as [`SANITIZER_AS_HASHED_BEFORE`] checks it: an allowed scheme kept as written, a
-/// relative URL resolved against the base, anything else removed.
-fn check_cite_as_before(value: &str) -> Option<Cow<'_, str>> {
-    match Url::parse(value) {
-        Ok(url) => URL_SCHEMES
-            .contains(&url.scheme())
-            .then_some(Cow::Borrowed(value)),
-        Err(url::ParseError::RelativeUrlWithoutBase) => {
-            resolve_relative(value).map(|c| Cow::Owned(c.into_owned()))
-        }
-        Err(_) => None,
-    }
-}
+/// The sanitizer releases before e21d8af (where entries began to keep their feed's HTML) ran
+/// at ingest: those releases hashed the HTML sanitized so, and the hash their rows hold is
+/// recomputed with it (see [`sanitize_html_as_hashed_before`]). Any change here would make
+/// such a row look edited. Those releases had no filter of attribute values: `cite` was kept
+/// as written (checked since b455901), and URLs were not serialized (since 087965b).
+static SANITIZER_AS_HASHED_BEFORE: LazyLock<Builder<'static>> =
+    LazyLock::new(|| sanitizer(|_, _, value| Some(Cow::Borrowed(value))));
 
 /// The allow-list builder, with `attribute_filter` for the values of the attributes kept.
 fn sanitizer(
@@ -231,8 +214,8 @@ pub fn sanitize_html(html: &str, base_url: &str) -> String {
     clean
 }
 
-/// `html` sanitized as releases up to fc520cc sanitized it, for the content hashes that rows
-/// of releases before entries kept their feed's HTML hold (see [`SANITIZER_AS_HASHED_BEFORE`]).
+/// `html` sanitized as releases before e21d8af sanitized it, for the content hashes their rows
+/// hold (see [`SANITIZER_AS_HASHED_BEFORE`]).
 pub fn sanitize_html_as_hashed_before(html: &str, base_url: &str) -> String {
     if !html.contains(['<', '>', '&', '\u{a0}', '\r', '\0']) {
         return html.to_owned();
@@ -434,6 +417,38 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(sanitize_html(input, BASE_URL), expected, "input {input:?}");
+        }
+    }
+
+    /// The sanitizer that recomputes the hashes of rows written before e21d8af, where it
+    /// differs from the one that serves: pinned, as any change makes such rows look edited.
+    #[test]
+    fn the_sanitizer_of_old_hashes_stays_as_it_was() {
+        let cases = [
+            (
+                "<a href=\"http://example.com\">x</a>",
+                "<a href=\"http://example.com\" rel=\"noopener noreferrer\">x</a>",
+            ),
+            (
+                "<a href=\"https:evil.example/a b\">x</a>",
+                "<a href=\"https:evil.example/a b\" rel=\"noopener noreferrer\">x</a>",
+            ),
+            (
+                "<blockquote cite=\"/2026/ruling\">b</blockquote>",
+                "<blockquote cite=\"/2026/ruling\">b</blockquote>",
+            ),
+            ("<p>a\u{202e}b&#13;c</p>", "<p>a\u{202e}b\rc</p>"),
+            (
+                "<a href=\"/rel\">r</a><script>x</script>",
+                "<a href=\"https://trade.example.org/rel\" rel=\"noopener noreferrer\">r</a>",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                sanitize_html_as_hashed_before(input, BASE_URL),
+                expected,
+                "input {input:?}"
+            );
         }
     }
 
