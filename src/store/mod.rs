@@ -755,7 +755,12 @@ fn writer_loop(
             Ok(Some(job))
         } else if behind || wal_dirty {
             let mut quiet_left = QUIET.saturating_sub(last_job.elapsed());
-            if behind && let Some(at) = index_retry_at {
+            // While a failed indexing waits for its retry, a WAL to fold is done first (on a
+            // full disk the fold may be what frees space), then the retry is waited for.
+            if behind
+                && !wal_dirty
+                && let Some(at) = index_retry_at
+            {
                 quiet_left =
                     quiet_left.max(at.saturating_duration_since(std::time::Instant::now()));
             }
@@ -768,7 +773,9 @@ fn writer_loop(
         let job = match next {
             Ok(Some(job)) => job,
             Ok(None) => break,
-            Err(_quiet) if behind => {
+            Err(_quiet)
+                if behind && index_retry_at.is_none_or(|at| std::time::Instant::now() >= at) =>
+            {
                 match write::index_search_backlog(&mut conn, SEARCH_CHUNK) {
                     Ok(indexed) => {
                         if index_failures > 0 {
