@@ -1225,8 +1225,8 @@ pub fn decode_to_utf8<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Cow<'a
 /// reads as U+983B), less often than invalid runs (an accented letter followed by anything
 /// else): the real corpus's undeclared ISO-8859-1 feed has 2 such sequences against 82 invalid
 /// runs. Some UTF-8 tells far more: the Latin-1 letters and signs (U+0080–U+00FF, `Ã` or `Â`
-/// and a symbol in windows-1252), general punctuation and currency signs (U+2000–U+20BF,
-/// `â€`…) and what lies past U+FFFF (emoji; four bytes, the first `ð`–`ô`); each counts
+/// and a symbol in windows-1252), general punctuation, currency and letterlike signs
+/// (U+2000–U+214F: `â€`…, `™`, `№`) and what lies past U+FFFF (emoji; four bytes, the first `ð`–`ô`); each counts
 /// eight times. Decoding a UTF-8 body whole as windows-1252 garbles all of its UTF-8, where
 /// reading a legacy body run by run misreads only its chance sequences, so the doubt goes to
 /// UTF-8: one `é` outweighs five stray quotes. A short legacy text whose chance sequences
@@ -1235,7 +1235,7 @@ fn mostly_utf8(bytes: &[u8]) -> bool {
     let (mut telling, mut other, mut invalid) = (0usize, 0usize, 0usize);
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars().filter(|c| !c.is_ascii()) {
-            if matches!(c, '\u{80}'..='\u{FF}' | '\u{2000}'..='\u{20BF}' | '\u{10000}'..) {
+            if matches!(c, '\u{80}'..='\u{FF}' | '\u{2000}'..='\u{214F}' | '\u{10000}'..) {
                 telling += 1;
             } else {
                 other += 1;
@@ -5523,7 +5523,12 @@ mod tests {
 
     #[test]
     fn utf8_with_a_few_stray_bytes_keeps_its_utf8_however_few_letters_it_has() {
-        let cases: [(&[u8], &str); 3] = [
+        let cases: [(&[u8], &str); 4] = [
+            // Two trade marks against three stray quotes.
+            (
+                b"<a>Acme\xe2\x84\xa2 and Zed\xe2\x84\xa2 \x93new\x94 \x93</a>",
+                "<a>Acme™ and Zed™ “new” “</a>",
+            ),
             // One é against five stray quotes.
             (
                 b"<a>Caf\xc3\xa9 opens: \x93new\x94 \x93rules\x94 it\x92s</a>",

@@ -947,6 +947,10 @@ async fn feeds_answer_conditional_requests_and_reject_bad_parameters() {
     for (path, want) in [
         ("/feeds/nosuchtopic.atom", 404),
         ("/feeds/all.xml", 404),
+        ("/feeds/%FF.atom", 404),
+        ("/feeds/all.atom/", 404),
+        ("//feeds/all.atom", 404),
+        ("/index.html", 404),
         ("/feeds/all.atom?limit=0", 400),
         ("/feeds/all.atom?limit=9999", 400),
         ("/feeds/all.json?limit=abc", 400),
@@ -962,6 +966,15 @@ async fn feeds_answer_conditional_requests_and_reject_bad_parameters() {
             assert!(
                 String::from_utf8_lossy(&body).contains("limit"),
                 "{path} explains itself"
+            );
+        }
+        // Every 404 says why, in text, and names no route parameter of the router's.
+        if want == 404 {
+            let text = String::from_utf8_lossy(&body);
+            assert!(
+                (text.contains("/feeds/TOPIC.atom") || text.contains("unknown topic"))
+                    && !text.contains("`file`"),
+                "{path}: {text}"
             );
         }
     }

@@ -827,8 +827,18 @@ pub fn router(state: HttpState) -> Router {
         .route("/readyz", get(readyz))
         .route("/sources.opml", get(opml::sources))
         .route("/metrics", get(metrics))
+        .fallback(not_found)
         .layer(axum::middleware::from_fn(finish_response))
         .with_state(state)
+}
+
+/// Any other path (`/index.html`, `/feeds/all.atom/`, `//feeds/all.atom`): a 404 that says
+/// where things are, as the feed route's own 404s do, in place of axum's empty body.
+async fn not_found() -> HttpError {
+    HttpError(
+        StatusCode::NOT_FOUND,
+        "no such page: feeds are at /feeds/TOPIC.atom, .rss or .json; the status page is /".into(),
+    )
 }
 
 /// Marks every response `X-Content-Type-Options: nosniff`, so a browser takes its content type
@@ -1061,11 +1071,19 @@ fn base_url(site: &Site, headers: &HeaderMap) -> String {
 
 async fn feed(
     State(state): State<HttpState>,
-    Path(file): Path<String>,
+    file: Result<Path<String>, axum::extract::rejection::PathRejection>,
     RawQuery(query): RawQuery,
     method: axum::http::Method,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
+    // A name that is no UTF-8 once decoded (`/feeds/%FF.atom`) names no feed: axum's own
+    // answer named its route's parameter.
+    let Ok(Path(file)) = file else {
+        return Err(HttpError(
+            StatusCode::NOT_FOUND,
+            "no such feed: use /feeds/TOPIC.atom, .rss or .json".into(),
+        ));
+    };
     let (topic, format) = file
         .rsplit_once('.')
         .and_then(|(topic, ext)| Some((topic, Format::from_extension(ext)?)))
