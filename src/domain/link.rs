@@ -185,7 +185,8 @@ pub fn read_http_url(text: &str) -> Result<(url::Url, Option<LenientSpelling>), 
     Ok((url, spelling))
 }
 
-/// A URL as the log, warnings and served lists show it: as URL parsing reads it (the fetcher's
+/// A URL as the log, warnings and served lists (`/sources.opml`, RSS `<source url>`) show it:
+/// as URL parsing reads it (the fetcher's
 /// reading, whatever the spelling: `http:u:p@host`, a tab or a line break anywhere, a space in
 /// the password), without its user-info. Text that is no URL has the user-info of any URL in
 /// it removed (see [`redact_userinfo`]).
@@ -334,6 +335,13 @@ mod tests {
             ("http:\t//u:p@host/f", "http://host/f"),
             ("ht\ttp:/u:p@host/f", "http://host/f"),
             ("http://alice:my pass@host/f", "http://host/f"),
+            ("http://host/feed", "http://host/feed"),
+            ("https://token@host:8443/a", "https://host:8443/a"),
+            (
+                "http:\\\\u:secret@127.0.0.1:18801/h7.json",
+                "http://127.0.0.1:18801/h7.json",
+            ),
+            ("http://u\t:secret@host/f", "http://host/f"),
             ("not a url http://u:p@host", "not a url http://host"),
         ];
         for (raw, want) in cases {

@@ -28,7 +28,7 @@ pub(super) async fn sources(State(state): State<HttpState>) -> Response {
         .map(|s| OpmlFeed {
             name: s.name,
             // The credentials of a URL such as `http://user:secret@host/feed` stay private.
-            url: super::redact::served_source_url(&s.url),
+            url: crate::domain::url_for_display(&s.url),
             tags: Vec::new(),
         })
         .collect();

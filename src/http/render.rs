@@ -560,7 +560,7 @@ pub fn rss(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
                 .or(s.appearances.first())
             {
                 item.source = Some(rss::Source {
-                    url: xml_safe(&super::redact::served_source_url(&source.feed_url)),
+                    url: xml_safe(&crate::domain::url_for_display(&source.feed_url)),
                     title: Some(xml_safe(&source.source)),
                 });
             }

@@ -194,10 +194,14 @@ fn sanitizer(
 /// and Latin words needs stay (they set a direction, but reverse no letters).
 const OVERRIDES: [char; 2] = ['\u{202d}', '\u{202e}'];
 
+/// What makes text more than plain text to the HTML serializer: text without any of these
+/// skips the parser (its output would be the same bytes).
+const MARKUP: [char; 6] = ['<', '>', '&', '\u{a0}', '\r', '\0'];
+
 /// Allow-list sanitizing (see [`super::sanitize_html`]).
 pub fn sanitize_html(html: &str, base_url: &str) -> String {
     // Plain text that the HTML serializer would write back unchanged skips the parser.
-    let mut clean = if html.contains(['<', '>', '&', '\u{a0}', '\r', '\0']) {
+    let mut clean = if html.contains(MARKUP) {
         clean_with_ammonia(html, base_url)
     } else {
         html.to_owned()
@@ -217,7 +221,7 @@ pub fn sanitize_html(html: &str, base_url: &str) -> String {
 /// `html` sanitized as releases before e21d8af sanitized it, for the content hashes their rows
 /// hold (see [`SANITIZER_AS_HASHED_BEFORE`]).
 pub fn sanitize_html_as_hashed_before(html: &str, base_url: &str) -> String {
-    if !html.contains(['<', '>', '&', '\u{a0}', '\r', '\0']) {
+    if !html.contains(MARKUP) {
         return html.to_owned();
     }
     set_base(base_url);
