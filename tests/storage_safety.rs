@@ -572,11 +572,16 @@ fn a_second_process_on_one_database_exits_1_while_the_first_keeps_serving() {
     std::os::unix::fs::symlink(dir.path(), &linked_dir).unwrap();
     std::fs::create_dir(other_dir.path().join("sub")).unwrap();
     let dotted = other_dir.path().join("sub/../linked-dir/./tradefeed.db");
+    // A hard link is the same file under a name no path resolution leads back to: only a
+    // lock on the file itself sees it (both temp dirs are on one file system).
+    let hard_link = other_dir.path().join("hard.db");
+    std::fs::hard_link(&db, &hard_link).unwrap();
     for (n, path) in [
         db.clone(),
         linked_file,
         linked_dir.join("tradefeed.db"),
         dotted,
+        hard_link,
     ]
     .iter()
     .enumerate()
@@ -603,6 +608,16 @@ fn a_second_process_on_one_database_exits_1_while_the_first_keeps_serving() {
     assert!(
         !other_dir.path().join("linked.db.lock").exists(),
         "no lock file of its own beside the symlink"
+    );
+    // An operator clearing a "stale" lock file while the daemon runs: the next process makes
+    // a new one, and must still be refused.
+    std::fs::remove_file(dir.path().join("tradefeed.db.lock")).unwrap();
+    let o = output_within(tradefeed(&config, &["fetch"]), Duration::from_secs(30));
+    assert_eq!(o.status.code(), Some(1), "lock file deleted: {}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("in use by another tradefeed process"),
+        "lock file deleted: {}",
+        text(&o)
     );
     assert!(
         first.try_wait().unwrap().is_none(),

@@ -146,6 +146,10 @@ struct Inner {
     pulse: Arc<WriterPulse>,
     /// Held for the store's lifetime: one daemon per database.
     _lock: Option<File>,
+    /// The `flock` on the database file itself (see [`Store::open`]). Declared after
+    /// `readers`, so dropped after them: closing it while a connection is open would drop that
+    /// connection's SQLite locks. The writer thread holds a clone until its own have closed.
+    _db_lock: Option<Arc<File>>,
     /// Whether opening ran the whole-file integrity check (see [`clean_close`]).
     checked_at_open: bool,
     /// What opening made that was not there before (see [`Store::made_by_open`]).
@@ -248,6 +252,18 @@ impl Store {
             }
             Access::ReadOnly => None,
         };
+        // The lock file alone can be deleted (by an operator clearing "stale" locks, or a
+        // cleanup job) while a daemon holds it; a second process would then make a new one,
+        // lock it and write the same database. So the database file itself is locked too: an
+        // `flock`, which the kernel keeps apart from the POSIX record locks SQLite takes on it.
+        // The one hazard is POSIX's: closing any descriptor of a file drops every record lock
+        // the process holds on it, SQLite's included. This descriptor is therefore closed only
+        // once no connection is left: the writer thread holds it until its connections have
+        // closed, the store until its readers have (see `Inner::_db_lock`).
+        let db_lock = match access {
+            Access::ReadWrite => Some(Arc::new(lock_database_file(path, &display)?)),
+            Access::ReadOnly => None,
+        };
 
         let mut writer_conn = None;
         let mut checked_at_open = false;
@@ -332,6 +348,7 @@ impl Store {
                 let copy_wal_soon = Arc::clone(&copy_wal_soon);
                 let idle_tasks = idle_tasks.clone();
                 let pulse = Arc::clone(&pulse);
+                let db_lock = db_lock.clone();
                 let stamp = clean_close::Stamp {
                     db: path.to_path_buf(),
                     lock: lock_path(path),
@@ -346,7 +363,9 @@ impl Store {
                             idle_tasks: &idle_tasks,
                             pulse: &pulse,
                         };
-                        writer_loop(conn, rx, shared, &stamp)
+                        writer_loop(conn, rx, shared, &stamp);
+                        // Only now, with the writer's connections closed.
+                        drop(db_lock);
                     })
                     .map_err(|source| StoreError::Io {
                         path: "store-writer thread".into(),
@@ -374,6 +393,7 @@ impl Store {
                 idle_tasks,
                 pulse,
                 _lock: lock,
+                _db_lock: db_lock,
                 checked_at_open,
                 made,
                 opened: (path.to_path_buf(), file_identity(path)),
@@ -973,6 +993,31 @@ fn resolved(path: &Path) -> PathBuf {
 
 fn lock_path(db: &Path) -> PathBuf {
     beside(db, ".lock")
+}
+
+/// Opens (creating it empty when new, which SQLite reads as an empty database) and `flock`s
+/// the database file, or says it is in use. See [`Store::open`] for why, and why the
+/// descriptor must outlive every connection.
+fn lock_database_file(path: &Path, display: &str) -> Result<File, StoreError> {
+    let io_error = |source| StoreError::Io {
+        path: display.to_owned(),
+        source,
+    };
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        // SQLite's own mode for the files it creates (before the umask).
+        .mode(0o644)
+        .open(path)
+        .map_err(io_error)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse(display.to_owned())),
+        Err(std::fs::TryLockError::Error(source)) => Err(io_error(source)),
+    }
 }
 
 /// Refuses a file that exists, is not empty and does not start with SQLite's magic header,
