@@ -75,9 +75,12 @@ pub fn timing(config: &Config) -> scheduler::Timing {
 }
 
 /// Records the config's sources in the store. A source whose schedule changed is next due by
-/// its new schedule after its last poll (the same arithmetic as after a poll).
+/// its new schedule after its last poll (the same arithmetic as after a poll); a changed
+/// `max_jitter_secs` moves every due time to its new offset in the same slot.
 pub async fn sync_sources(store: &Store, config: &Config) -> Result<(), crate::store::StoreError> {
     let max_jitter = config.polling.max_jitter;
+    // First, while the stored schedules are still those the due times were worked out by.
+    scheduler::rejitter_due_times(store, max_jitter).await?;
     store
         .sync_sources(&config.sources, move |source, last_attempt| {
             scheduler::next_due(&source.schedule, &source.name, last_attempt, max_jitter)

@@ -3,8 +3,8 @@
 mod run;
 mod timing;
 
-pub use run::{Job, run, settle_due_times};
+pub use run::{Job, rejitter_due_times, run, settle_due_times};
 pub use timing::{
-    Timing, backoff_delay, failure_due, jitter_offset, next_due, saturating_add,
+    Timing, backoff_delay, failure_due, jitter_offset, next_due, rejittered_due, saturating_add,
     saturating_add_std, settled_due_times,
 };

@@ -425,6 +425,29 @@ pub async fn settle_due_times(
     Ok(changed.len())
 }
 
+/// Moves every stored due time to the same schedule slot under `max_jitter` when the due
+/// times were worked out under another one (`[defaults] max_jitter_secs` changed since the
+/// last start or reload: see [`super::rejittered_due`]). Returns how many moved. Run before
+/// the sources are synced, so that each is moved by the schedule it was worked out by.
+pub async fn rejitter_due_times(store: &Store, max_jitter: Duration) -> Result<usize, StoreError> {
+    let moved = store
+        .rejitter_due_times(max_jitter, move |schedule, name, due, old_max| {
+            let schedule = crate::domain::Schedule::parse(schedule).ok()?;
+            super::rejittered_due(&schedule, name, due, old_max, max_jitter)
+        })
+        .await?;
+    if let Some((old_max, moved)) = moved {
+        info!(
+            max_jitter_secs_was = old_max.as_secs_f64(),
+            max_jitter_secs = max_jitter.as_secs_f64(),
+            sources = moved,
+            "max_jitter_secs changed: next polls moved to their new offsets in the same slots"
+        );
+        return Ok(moved);
+    }
+    Ok(0)
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -533,7 +556,7 @@ mod tests {
         assert_eq!(kept, ["new"]);
     }
     use crate::domain::Schedule;
-    use crate::scheduler::next_due;
+    use crate::scheduler::{jitter_offset, next_due};
     use crate::store::{Access, DueTimes, PollOutcome, PollRecord};
 
     fn secs(n: u64) -> Duration {
@@ -623,6 +646,67 @@ mod tests {
             .into_iter()
             .find(|(n, _)| n == name)
             .and_then(|(_, t)| t.next_due)
+    }
+
+    /// `max_jitter_secs` raised from 10 s to 600 s between two polls (a reload or a restart):
+    /// the source is polled once per slot, at its new offset. Without the move, the poll at
+    /// the old offset found its own slot again under the new jitter and polled it twice.
+    /// Lowered, the same. A database that never recorded a jitter records it and moves
+    /// nothing; an unchanged one moves nothing.
+    #[tokio::test]
+    async fn a_changed_max_jitter_moves_due_times_within_their_slots_so_no_slot_is_polled_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), Access::ReadWrite).unwrap();
+        let hourly = source("wto-news", "0 * * * *");
+        let every_minute = source("minutely", "* * * * *");
+        let sources = vec![hourly.clone(), every_minute.clone()];
+        store.sync_sources(&sources, |_, t| t).await.unwrap();
+        let (small, large) = (secs(10), secs(600));
+        let offset = |max| chrono::Duration::from_std(jitter_offset("wto-news", max)).unwrap();
+        assert!(offset(large) > offset(small) + chrono::Duration::seconds(1));
+        let slot = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+        let hour = chrono::Duration::hours(1);
+
+        // First start: nothing recorded, nothing moved.
+        assert_eq!(rejitter_due_times(&store, small).await.unwrap(), 0);
+        // Polled in the 12:00 slot under the small jitter: due in the 13:00 slot.
+        let polled_at = slot + offset(small);
+        let due = next_due(&hourly.schedule, "wto-news", polled_at, small);
+        store
+            .record_poll(polled(&hourly, polled_at, due))
+            .await
+            .unwrap();
+        let minutely_due = next_due(&every_minute.schedule, "minutely", polled_at, small);
+        store
+            .record_poll(polled(&every_minute, polled_at, minutely_due))
+            .await
+            .unwrap();
+        assert_eq!(rejitter_due_times(&store, small).await.unwrap(), 0);
+
+        // The jitter is raised before 13:00. Unmoved, the poll at 13:00 plus the small offset
+        // would be due again at 13:00 plus the large one: the slot twice.
+        let unmoved_next = next_due(&hourly.schedule, "wto-news", due, large);
+        assert!(
+            unmoved_next < slot + hour * 2,
+            "the defect this guards against"
+        );
+        assert_eq!(rejitter_due_times(&store, large).await.unwrap(), 2);
+        let moved = next_due_of(&store, "wto-news").await.unwrap();
+        assert!(
+            moved >= slot + hour + offset(large)
+                && moved < slot + hour + offset(large) + chrono::Duration::seconds(1),
+            "due {moved}"
+        );
+        // Polled then, the next time is the 14:00 slot's.
+        let after = next_due(&hourly.schedule, "wto-news", moved, large);
+        assert!(after >= slot + hour * 2, "next {after}");
+        // Run again under the same jitter (the next reload): nothing moves.
+        assert_eq!(rejitter_due_times(&store, large).await.unwrap(), 0);
+        assert_eq!(next_due_of(&store, "wto-news").await, Some(moved));
+
+        // Lowered back: the same slot at the small offset.
+        assert_eq!(rejitter_due_times(&store, small).await.unwrap(), 2);
+        assert_eq!(next_due_of(&store, "wto-news").await, Some(due));
     }
 
     /// The daemon runs with its clock three days fast, polls, then NTP sets the clock right

@@ -70,6 +70,36 @@ pub fn next_due(
         .unwrap_or_else(|| saturating_add(after, NEVER_AGAIN))
 }
 
+/// A due time worked out under another `max_jitter` (`old_max`), moved to the same schedule
+/// slot under `new_max`; `None` when it stays as it is or is not a slot plus the source's old
+/// jitter (a time that never fires again, one set by hand).
+///
+/// Without this, raising `max_jitter_secs` polled every source twice in its next slot: due at
+/// the slot plus its old jitter, polled then, the next time was looked up from that poll minus
+/// the new, larger jitter, which lies before the slot, so the same slot came round again.
+pub fn rejittered_due(
+    schedule: &Schedule,
+    source_name: &str,
+    due: DateTime<Utc>,
+    old_max: Duration,
+    new_max: Duration,
+) -> Option<DateTime<Utc>> {
+    let old = chrono::Duration::from_std(jitter_offset(source_name, old_max)).ok()?;
+    let new = chrono::Duration::from_std(jitter_offset(source_name, new_max)).ok()?;
+    if old == new {
+        return None;
+    }
+    // `next_due` gives the slot plus the jitter rounded up to a whole second: less the old
+    // jitter, that is the slot itself or under a second past it.
+    let base = due.checked_sub_signed(old)?;
+    let slot = schedule.next_after(base.checked_sub_signed(chrono::Duration::seconds(1))?)?;
+    if slot > base {
+        return None;
+    }
+    let moved = ceil_to_second(slot.checked_add_signed(new)?);
+    (moved != due).then_some(moved)
+}
+
 /// `t` rounded up to a whole second (itself when it is one, or when the next second is past
 /// the calendar's end).
 fn ceil_to_second(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -261,6 +291,50 @@ mod tests {
             );
             assert_eq!(offset, jitter_offset(name, *max), "{name:?} is stable");
         }
+    }
+
+    #[test]
+    fn rejittered_due_keeps_the_slot_and_takes_the_new_offset() {
+        let every_ten = Schedule::parse("*/10 * * * *").unwrap();
+        let slot = DateTime::parse_from_rfc3339("2026-11-28T12:10:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let name = "reuters-trade";
+        for (old, new) in [
+            (secs(0), secs(300)),
+            (secs(300), secs(0)),
+            (secs(7), secs(599)),
+        ] {
+            let due = next_due(&every_ten, name, slot - chrono::Duration::seconds(1), old);
+            let moved = rejittered_due(&every_ten, name, due, old, new).unwrap();
+            assert_eq!(
+                moved,
+                next_due(&every_ten, name, slot - chrono::Duration::seconds(1), new),
+                "{old:?} -> {new:?}"
+            );
+            // Back again gives the time it came from.
+            assert_eq!(rejittered_due(&every_ten, name, moved, new, old), Some(due));
+        }
+        let due = next_due(&every_ten, name, slot, secs(300));
+        // Same jitter, or no slot under the old one: left alone.
+        assert_eq!(
+            rejittered_due(&every_ten, name, due, secs(300), secs(300)),
+            None
+        );
+        let off_slot = due + chrono::Duration::seconds(2);
+        assert_eq!(
+            rejittered_due(&every_ten, name, off_slot, secs(300), secs(60)),
+            None
+        );
+        // A schedule that never fires again.
+        let leap_day = Schedule::parse("0 0 29 2 *").unwrap();
+        let far = DateTime::parse_from_rfc3339("2100-03-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            rejittered_due(&leap_day, name, far, secs(300), secs(60)),
+            None
+        );
     }
 
     #[test]

@@ -747,6 +747,61 @@ impl Store {
         self.write(|_| Ok(())).await
     }
 
+    /// Moves stored due times to their slots' offsets under `max_jitter` when they were
+    /// worked out under another one: `moved(schedule, name, next_due, old_max_jitter)` gives a
+    /// source's new time (the scheduler's arithmetic). The `max_jitter` in force is kept in
+    /// the meta table; a database that has none yet records it and moves nothing (its times
+    /// were most likely worked out under the same). One transaction: a crash leaves the times
+    /// and the recorded jitter in step. Returns the old jitter and how many moved, or `None`
+    /// when it was unchanged.
+    pub async fn rejitter_due_times(
+        &self,
+        max_jitter: Duration,
+        moved: impl Fn(&str, &str, DateTime<Utc>, Duration) -> Option<DateTime<Utc>> + Send + 'static,
+    ) -> Result<Option<(Duration, usize)>, StoreError> {
+        const KEY: &str = "max_jitter_ms";
+        let now_ms = u64::try_from(max_jitter.as_millis()).unwrap_or(u64::MAX);
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let recorded: Option<String> = tx
+                .query_row("SELECT value FROM meta WHERE key = ?1", [KEY], |r| r.get(0))
+                .optional()?;
+            let old_ms = recorded.and_then(|v| v.parse::<u64>().ok());
+            if old_ms == Some(now_ms) {
+                return Ok(None);
+            }
+            let mut count = 0;
+            if let Some(old_ms) = old_ms {
+                let old_max = Duration::from_millis(old_ms);
+                let dues: Vec<(String, String, i64)> = tx
+                    .prepare(
+                        "SELECT name, schedule, next_due FROM sources WHERE next_due IS NOT NULL",
+                    )?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<Result<_, _>>()?;
+                for (name, schedule, due) in dues {
+                    if let Some(to) = moved(&schedule, &name, super::time(due), old_max) {
+                        exec(
+                            &tx,
+                            "UPDATE sources SET next_due = ?2 WHERE name = ?1",
+                            params![name, secs(to)],
+                        )?;
+                        count += 1;
+                    }
+                }
+            }
+            exec(
+                &tx,
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![KEY, now_ms.to_string()],
+            )?;
+            tx.commit()?;
+            Ok(old_ms.map(|ms| (Duration::from_millis(ms), count)))
+        })
+        .await
+    }
+
     /// Sets a value in the meta table.
     pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
         let (key, value) = (key.to_string(), value.to_string());
