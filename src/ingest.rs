@@ -19,7 +19,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 use crate::classify::Classifier;
 use crate::cluster::{ClusterConfig, Signature, StoryIndex, headline_of};
 use crate::discover::{Discovery, discover, page_message};
-use crate::domain::{Entry, Source, TopicScore};
+use crate::domain::{Entry, Source, StoryId, TopicScore};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
 use crate::normalize::{
     IdentityInput, NormalizeContext, SkipReason, is_earlier_hash_of, item_identity, normalize_item,
@@ -28,8 +28,8 @@ use crate::normalize::{
 use crate::parse::{ParseError, parse_feed_for};
 use crate::scheduler::{Timing, backoff_delay, next_due, saturating_add_std};
 use crate::store::{
-    EntryWrite, KnownEntries, PollHook, PollOutcome, PollRecord, PollResult, PollState, Store,
-    StoreError,
+    EntryWrite, KnownEntries, NearCopyOf, PollHook, PollOutcome, PollRecord, PollResult, PollState,
+    Store, StoreError,
 };
 use cpu_pool::CpuPool;
 
@@ -288,11 +288,24 @@ impl PollHook for ClusterHook {
         let Some(index) = index.as_ref() else {
             return;
         };
-        for (write, signature) in entries.iter_mut().zip(&self.signatures) {
-            if let Some((sig, published)) = signature
-                && let Some(found) = index.find(sig, *published)
-            {
-                write.near_match = Some((found.story, found.summary));
+        // The poll's own entries, each under its position: a copy of an earlier entry of the
+        // same poll joins that entry's story, as it would had the two come in two polls.
+        // Only for polls of more than one signed entry.
+        let mut this_poll = (self.signatures.iter().flatten().nth(1).is_some())
+            .then(|| StoryIndex::new(index.config().clone()));
+        for (position, (write, signature)) in entries.iter_mut().zip(&self.signatures).enumerate() {
+            let Some((sig, published)) = signature else {
+                continue;
+            };
+            if let Some(found) = index.find(sig, *published) {
+                write.near_match = Some((NearCopyOf::Story(found.story), found.summary));
+            } else if let Some(found) = this_poll.as_ref().and_then(|p| p.find(sig, *published)) {
+                let earlier = usize::try_from(found.story).unwrap_or(usize::MAX);
+                write.near_match = Some((NearCopyOf::EarlierEntry(earlier), found.summary));
+            }
+            if let Some(this_poll) = this_poll.as_mut() {
+                let position = StoryId::try_from(position).unwrap_or(StoryId::MAX);
+                this_poll.insert_new_story(position, sig, *published);
             }
         }
     }

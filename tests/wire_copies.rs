@@ -1,6 +1,7 @@
 //! Wire copies through a whole fetch pass against feeds on a loopback server: one story run by
 //! two outlets under their own headline suffix and credit line is stored once, and two
-//! templated notices of different issuers (other coupon, price and dates) stay two stories.
+//! templated notices of different issuers (other coupon, price and dates) stay two stories;
+//! both whether the copies come in two feeds or in one poll of one feed.
 
 mod common;
 
@@ -23,8 +24,8 @@ fn outlet_feed(outlet: &str, slug: &str, title: &str, html: &str) -> Resource {
     ))
 }
 
-/// Polls the two feeds once and returns each stored story's entry titles.
-async fn stories_of(feeds: [(&str, Resource); 2]) -> Vec<Vec<String>> {
+/// Polls the feeds once and returns each stored story's entry titles.
+async fn stories_of<'a>(feeds: impl IntoIterator<Item = (&'a str, Resource)>) -> Vec<Vec<String>> {
     let server = FeedServer::start().await;
     let mut sources = Vec::new();
     for (name, feed) in feeds {
@@ -134,4 +135,94 @@ async fn templated_bond_notices_of_two_issuers_stay_two_stories() {
     ])
     .await;
     assert_eq!(stories.len(), 2, "two stories: {stories:?}");
+}
+
+/// One feed carrying two outlets' copies of a wire brief beside two templated notices of
+/// different issuers, as an aggregator's feed (or any feed's first poll, its backlog) does.
+/// The copies join, as they do when polled apart; the notices stay two stories. Until the
+/// near-duplicate lookup looked at the poll's own earlier entries, copies that came in one
+/// poll stayed apart for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_in_one_poll_of_one_feed_join_and_templated_notices_stay_apart() {
+    let title = "Northfield Bancorp Debt Downgraded By S/P";
+    let brief = |outlet: &str| {
+        html_escape::encode_text(&format!(
+            "<p>{BRIEF}</p><p>This story was provided by a wire service and has not been \
+             edited by {outlet} staff.</p>"
+        ))
+        .into_owned()
+    };
+    let notice = |issuer, due, coupon, price, manager| {
+        html_escape::encode_text(&bond_notice(issuer, due, coupon, price, manager)).into_owned()
+    };
+    let date = "Tue, 10 Nov 2026 08:00:00 GMT";
+    let items = [
+        (
+            "a1".to_string(),
+            "https://news.example/outlet0009/northfield".to_string(),
+            format!("{title} | Outlet 0009"),
+            brief("Outlet 0009"),
+        ),
+        (
+            "a2".into(),
+            "https://news.example/harbour-bond".into(),
+            "Harbour Banking Issues 50 Mln Australian Dlr Bond".into(),
+            notice(
+                "Harbour Banking Corp",
+                "May 6, 1990",
+                "14-1/2",
+                "101-1/4",
+                "Nordbank Capital Markets",
+            ),
+        ),
+        (
+            "a3".into(),
+            "https://news.example/outlet0066/northfield".into(),
+            format!("{title} | Outlet 0066"),
+            brief("Outlet 0066"),
+        ),
+        (
+            "a4".into(),
+            "https://news.example/lindqvist-bond".into(),
+            "Lindqvist Finance Issues 50 Mln Australian Dlr Bond".into(),
+            notice(
+                "Lindqvist Finance NV",
+                "July 5, 1990",
+                "14-3/4",
+                "101-3/8",
+                "Carrow Sachs International",
+            ),
+        ),
+    ];
+    let items: Vec<(&str, &str, &str, &str, &str)> = items
+        .iter()
+        .map(|(guid, link, title, html)| {
+            (
+                guid.as_str(),
+                link.as_str(),
+                title.as_str(),
+                html.as_str(),
+                date,
+            )
+        })
+        .collect();
+    let mut stories = stories_of([(
+        "aggregator",
+        Resource::feed(common::rss("aggregator", &items)),
+    )])
+    .await;
+    stories.sort_by_key(|titles| std::cmp::Reverse(titles.len()));
+    assert_eq!(
+        stories.len(),
+        3,
+        "the brief once, each notice once: {stories:?}"
+    );
+    assert_eq!(
+        stories[0],
+        [
+            format!("{title} | Outlet 0009"),
+            format!("{title} | Outlet 0066")
+        ],
+        "{stories:?}"
+    );
 }

@@ -33,7 +33,7 @@ pub(crate) use write::FETCH_LOG_BATCH;
 #[cfg(test)]
 pub(crate) use write::FETCH_LOG_DELETE;
 pub use write::{
-    EntryWrite, Placement, PollHook, PollOutcome, PollRecord, PollResult, QueuedPoll,
+    EntryWrite, NearCopyOf, Placement, PollHook, PollOutcome, PollRecord, PollResult, QueuedPoll,
     RepresentativePick, TOMBSTONE_GRACE_FLOOR,
 };
 

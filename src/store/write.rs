@@ -28,9 +28,9 @@ pub struct EntryWrite {
     pub entry: Entry,
     /// Its near-duplicate signature (`None` when the source opts out of clustering).
     pub signature: Option<Vec<u8>>,
-    /// A story the cluster index says this entry is a near-copy of, with the evidence.
+    /// What the cluster index says this entry is a near-copy of, with the evidence.
     /// Exact keys (same canonical URL or fingerprint) take precedence over it.
-    pub near_match: Option<(StoryId, String)>,
+    pub near_match: Option<(NearCopyOf, String)>,
     /// The entry's headline for the title-only rule (`None` when the source opts out of
     /// clustering or the headline is too generic to stand for a story): a title-only copy
     /// joins a story published within [`HEADLINE_WINDOW_SECS`] of it that holds a copy with
@@ -50,6 +50,18 @@ pub struct EntryWrite {
     /// before they were read takes them: see `normalize::is_earlier_hash_of`); its signature
     /// and scores are left empty.
     pub replaces_hash: Option<String>,
+}
+
+/// What an entry is a near-copy of ([`EntryWrite::near_match`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NearCopyOf {
+    /// A story already stored.
+    Story(StoryId),
+    /// An earlier entry of the same poll (its index in the poll's entries): the entry joins
+    /// whichever story that one was written to, a new one included. Without this, copies
+    /// that arrive in one poll (an original and its update, an aggregator's outlets, a first
+    /// poll's backlog) stayed apart for good, while the same copies polled apart joined.
+    EarlierEntry(usize),
 }
 
 /// How a poll ended, as recorded against the source.
@@ -2099,10 +2111,19 @@ fn write_entry<'a>(
     }
     let mut near_duplicate = false;
     if joined.is_none()
-        && let Some((story, evidence)) = &write.near_match
-        && let Some(read) = JoinedStory::read(tx, *story)?
+        && let Some((of, evidence)) = &write.near_match
+        && let Some(story) = match *of {
+            NearCopyOf::Story(story) => Some(story),
+            NearCopyOf::EarlierEntry(earlier) => result
+                .placements
+                .iter()
+                .rev()
+                .find(|p| p.index == earlier)
+                .map(|p| p.story),
+        }
+        && let Some(read) = JoinedStory::read(tx, story)?
     {
-        joined = Some((*story, format!("near-duplicate: {evidence}"), read));
+        joined = Some((story, format!("near-duplicate: {evidence}"), read));
         near_duplicate = true;
     }
     if joined.is_none()
