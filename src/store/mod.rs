@@ -16,7 +16,7 @@ mod write;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use include_dir::{Dir, include_dir};
 use rusqlite::config::DbConfig;
@@ -162,6 +162,32 @@ struct Inner {
     /// Set by tests to make [`Store::pruned_among`] fail as a read can (an I/O error).
     #[cfg(test)]
     fail_pruned_among: AtomicBool,
+}
+
+impl Drop for Inner {
+    /// A store dropped without [`Store::close`] (a start-up that failed half-way) still lets
+    /// the writer finish its queue and fold the WAL, and waits for it: the writer thread holds
+    /// the database's lock until it ends, and a new open of the same file right after the
+    /// drop must find it free. After `close` there is nothing left to wait for.
+    fn drop(&mut self) {
+        let sender = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(sender);
+        let handle = self
+            .writer_thread
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        // Never on the writer thread itself (a task it runs holding the last handle).
+        if let Some(handle) = handle
+            && handle.thread().id() != std::thread::current().id()
+        {
+            let _ = handle.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -594,7 +620,9 @@ impl Store {
         .map_err(|_| StoreError::Closed)?
     }
 
-    /// Finishes queued writes, checkpoints the WAL and stops the writer thread.
+    /// Finishes queued writes, checkpoints the WAL and stops the writer thread, without
+    /// blocking the async runtime (dropping the last handle of a store not closed does the
+    /// same, blocking the thread that drops it).
     pub async fn close(&self) {
         let sender = self
             .inner
