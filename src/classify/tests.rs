@@ -75,11 +75,39 @@ const POSITIVE: &[(&str, &str)] = &[
         "Out-of-quota imports will pay a 50% tariff.",
     ),
     ("Trump threatens Mexico with 30% tariff", ""),
+    // A wire story's market and central-bank lines do not sink the trade action it reports.
+    (
+        "Ottawa imposes surtax on Chinese steel wire",
+        "Canada will levy a 25 percent surtax on steel wire imported from China from next month, \
+         the finance department said. Shares of Canadian steelmakers traded higher in early \
+         trading and trading volume was heavy. The central bank said the measure would have \
+         little effect on inflation or on its interest rate path.",
+    ),
 ];
 
 /// (title, text) pairs the built-in topic must not match.
 const NEGATIVE: &[(&str, &str)] = &[
     ("Lakers trade guard to Celtics", ""),
+    // International news full of country names that is not about trade.
+    (
+        "US and Chinese admirals hold video call on naval encounters",
+        "The commander of the US Pacific Fleet spoke with his Chinese counterpart for the first \
+         time this year, the Navy said, after a Chinese destroyer sailed within 150 metres of an \
+         American ship. Both sides agreed to keep military channels open. Beijing urged \
+         Washington to stop patrols near its coast.",
+    ),
+    (
+        "EU and India launch joint research programme on quantum computing",
+        "Brussels and New Delhi will fund 40 joint projects over five years, the European \
+         Commission said after a ministerial meeting. The agreement also eases visas for \
+         researchers. India's science minister called the EU a key partner.",
+    ),
+    (
+        "Britain expels Russian diplomat over cyber attack on hospitals",
+        "The Foreign Office summoned Moscow's ambassador and expelled a defence attache after \
+         investigators linked a ransomware attack on NHS trusts to Russian military \
+         intelligence. The UK and its allies said they would respond together.",
+    ),
     (
         "Apple shares traded higher",
         "Investors cheered the new iPhone.",
@@ -253,6 +281,47 @@ fn phrase_only_profiles_work_without_a_model() {
         let s = classifier.score(title, "").remove(0);
         assert_eq!(s.matched, want, "{title}: {} {:?}", s.score, s.why);
     }
+}
+
+/// Negative phrases do not add up: of those present, the strongest counts. Positive ones do.
+#[test]
+fn only_the_strongest_negative_phrase_counts_and_positive_ones_add_up() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "steel.toml",
+        "name = \"steel\"\nbias = 0.0\n[positive]\n\"steel\" = 1.0\n\"tariff\" = 1.0\n\
+         [negative]\n\"traded lower\" = 2.0\n\"early trading\" = 1.5\n\"trading volume\" = 1.0\n",
+    );
+    let classifier = Classifier::load(dir.path()).unwrap();
+    let logit = |title: &str| {
+        let s = classifier.score(title, "").remove(0);
+        ((s.score / (1.0 - s.score)).ln(), s.why)
+    };
+    let cases = [
+        ("steel tariff", 2.0),
+        ("steel tariff; shares traded lower", 0.0),
+        (
+            "steel tariff; shares traded lower in early trading on heavy trading volume",
+            0.0,
+        ),
+        ("steel tariff in early trading, trading volume heavy", 0.5),
+    ];
+    for (title, want) in cases {
+        let (got, why) = logit(title);
+        assert!((got - want).abs() < 1e-4, "{title}: {got} {why:?}");
+    }
+    let (_, why) =
+        logit("steel tariff; shares traded lower in early trading on heavy trading volume");
+    assert_eq!(
+        why,
+        [
+            "\"traded lower\" -2.00",
+            "\"steel\" +1.00",
+            "\"tariff\" +1.00"
+        ],
+        "the one negative phrase counted is the one shown"
+    );
 }
 
 #[test]
