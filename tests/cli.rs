@@ -521,6 +521,52 @@ async fn health_exits_0_while_the_daemon_answers_and_1_when_it_is_gone() {
     let o = tradefeed(&["--config", c, "health"]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("healthy"));
+
+    // An edit the daemon refuses (it goes on serving the old config) does not make it look
+    // unhealthy: the listen address is read as written, and the error is a warning.
+    let good = std::fs::read_to_string(&config_path).unwrap();
+    assert!(good.contains("[server]\n"), "{good}");
+    let listen = good
+        .lines()
+        .find_map(|l| l.strip_prefix("listen = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    std::fs::write(
+        &config_path,
+        good.replacen("[server]\n", "[server]\ntitel = \"typo\"\n", 1),
+    )
+    .unwrap();
+    let o = tradefeed(&["--config", c, "health"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("warning:") && stderr(&o).contains("titel"),
+        "{}",
+        stderr(&o)
+    );
+    // Not TOML at all, or no file: the config names no address, but `$TRADEFEED_LISTEN` (the
+    // Docker image sets it) does, and the config is then not read.
+    let missing = dir.path().join("missing.toml");
+    for config in [config_path.as_path(), missing.as_path()] {
+        std::fs::write(&config_path, format!("bogus line\n{good}")).unwrap();
+        let o = common::tradefeed_command(config, &["health"])
+            .env("TRADEFEED_LISTEN", &listen)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{config:?}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        assert_eq!(stderr(&o), "", "{config:?}");
+    }
+    // Without it, such a file is still an error naming the file and line.
+    let o = tradefeed(&["--config", c, "health"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stderr(&o).contains(":1:"), "{}", stderr(&o));
+    std::fs::write(&config_path, good).unwrap();
     common::stop_daemon(cancel, handle).await;
     let o = tradefeed(&["--config", c, "health", "--timeout", "2"]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));

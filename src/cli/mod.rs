@@ -228,8 +228,15 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 }
 
 async fn health(cli: &Cli, timeout: u64) -> anyhow::Result<ExitCode> {
-    let config = load_config(cli)?;
-    let mut addr = config.server.listen;
+    // A config the running daemon refused on reload (it goes on serving the old one) must not
+    // make it look unhealthy: the address is read as written when the rest is invalid.
+    let (mut addr, refused) = Config::listen_for_health(&cli.config)?;
+    if let Some(error) = refused {
+        eprintln!(
+            "warning: {}; probing its [server] listen as written",
+            app::error_chain(&error.into())
+        );
+    }
     if addr.ip().is_unspecified() {
         addr.set_ip(if addr.is_ipv4() {
             std::net::Ipv4Addr::LOCALHOST.into()

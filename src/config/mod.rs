@@ -142,13 +142,8 @@ impl Config {
     /// Applies the environment overrides containers and units use: `TRADEFEED_LISTEN` for
     /// `[server] listen` and `TRADEFEED_DB` for `[storage] path`.
     pub fn apply_env_overrides(&mut self) -> Result<(), ConfigError> {
-        if let Ok(listen) = std::env::var("TRADEFEED_LISTEN") {
-            self.server.listen = listen.parse().map_err(|e| ConfigError::Invalid {
-                path: "environment".into(),
-                line: 0,
-                key: "TRADEFEED_LISTEN".into(),
-                message: format!("{listen:?} is not an address like 0.0.0.0:8080: {e}"),
-            })?;
+        if let Some(listen) = env_listen()? {
+            self.server.listen = listen;
         }
         if let Some(db) = std::env::var_os("TRADEFEED_DB") {
             self.storage.path = PathBuf::from(db);
@@ -163,10 +158,56 @@ impl Config {
         Ok(config)
     }
 
+    /// The address `tradefeed health` probes: `$TRADEFEED_LISTEN` when set (the config is
+    /// then not read at all), else the config's `[server] listen`. A config the daemon would
+    /// refuse (a typo in another key, which a running daemon refuses to reload and goes on
+    /// serving the old config) still gives its `listen` when the file is valid TOML and that
+    /// key is valid; the error comes back beside it, for a warning. Only a file that cannot
+    /// be read, is not TOML, or has an invalid `listen` gives no address.
+    pub fn listen_for_health(
+        path: &Path,
+    ) -> Result<(SocketAddr, Option<ConfigError>), ConfigError> {
+        if let Some(listen) = env_listen()? {
+            return Ok((listen, None));
+        }
+        match Config::load(path) {
+            Ok(config) => Ok((config.server.listen, None)),
+            Err(error) => {
+                let as_written = std::fs::read_to_string(path)
+                    .ok()
+                    .and_then(|text| text.parse::<toml::Table>().ok())
+                    .and_then(|table| match table.get("server") {
+                        None => Some(raw::DEFAULT_LISTEN),
+                        Some(server) => match server.get("listen") {
+                            None => Some(raw::DEFAULT_LISTEN),
+                            Some(listen) => listen.as_str()?.parse().ok(),
+                        },
+                    });
+                match as_written {
+                    Some(listen) => Ok((listen, Some(error))),
+                    None => Err(error),
+                }
+            }
+        }
+    }
+
     /// The enabled sources.
     pub fn enabled_sources(&self) -> impl Iterator<Item = &Source> {
         self.sources.iter().filter(|s| s.enabled)
     }
+}
+
+/// `$TRADEFEED_LISTEN`, when set.
+fn env_listen() -> Result<Option<SocketAddr>, ConfigError> {
+    let Ok(listen) = std::env::var("TRADEFEED_LISTEN") else {
+        return Ok(None);
+    };
+    listen.parse().map(Some).map_err(|e| ConfigError::Invalid {
+        path: "environment".into(),
+        line: 0,
+        key: "TRADEFEED_LISTEN".into(),
+        message: format!("{listen:?} is not an address like 0.0.0.0:8080: {e}"),
+    })
 }
 
 #[cfg(test)]

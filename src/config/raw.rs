@@ -34,6 +34,11 @@ struct RawConfig {
 
 /// `[server] title` when none is given (or a blank one).
 const DEFAULT_TITLE: &str = "tradefeed";
+/// `[server] listen` when the config has none.
+pub(super) const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    8080,
+));
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -223,7 +228,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                     ),
                 )
             })?,
-            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+            None => DEFAULT_LISTEN,
         },
         base_url: match &raw.server.base_url {
             Some(base) => Some(check_base_url(&at, base, &mut warnings)?),
