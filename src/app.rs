@@ -1288,6 +1288,16 @@ impl Live {
     /// `[server] listen` that cannot be bound excepted: see [`Live::move_http`]).
     async fn reload(&mut self) {
         let path = self.config.path.clone();
+        // An empty file is a save caught half-way (an editor truncates, then writes) far more
+        // often than a wish to run with no sources on the default address: read as it is, it
+        // stopped every source and moved HTTP to 127.0.0.1:8080, as a successful reload.
+        if std::fs::read(&path).is_ok_and(|text| text.trim_ascii().is_empty()) {
+            return self.refuse(format!(
+                "{}: the config file is empty (a save in progress?); to run without sources, \
+                 leave a comment in it",
+                path.display()
+            ));
+        }
         let loaded = Config::load_with_env(&path)
             .map_err(anyhow::Error::from)
             .and_then(|c| load_classifier(&c).map(|k| (c, k)));

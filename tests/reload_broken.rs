@@ -39,6 +39,15 @@ async fn a_broken_edit_leaves_the_daemon_serving_on_the_old_config_and_says_so()
         metrics.contains("tradefeed_config_reload_ok 0"),
         "{metrics}"
     );
+
+    // Fixed, then emptied (an editor truncating the file before it writes, caught there):
+    // the empty file is refused, not read as a config of no sources on the default address.
+    std::fs::write(&path, &good).unwrap();
+    status_page_once(&base, |page| !page.contains("Config reload failed")).await;
+    std::fs::write(&path, "").unwrap();
+    let page = status_page_once_a_reload_failed(&base).await;
+    assert!(page.contains("the config file is empty"), "{page}");
+    assert!(page.contains("<tr><td>A</td>"), "the source stays: {page}");
     stop_daemon(cancel, handle).await;
 }
 
@@ -185,16 +194,21 @@ async fn a_deleted_config_is_a_failed_reload_that_names_its_cause_once() {
 /// The status page once it shows a failed reload (within 15 s; the daemon looks at the file
 /// every 2 s).
 async fn status_page_once_a_reload_failed(base: &str) -> String {
+    status_page_once(base, |page| page.contains("Config reload failed")).await
+}
+
+/// The status page once `wanted` holds for it (within 15 s).
+async fn status_page_once(base: &str, wanted: impl Fn(&str) -> bool) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let (status, page) = get_text(&format!("{base}/")).await;
         assert_eq!(status, 200);
-        if page.contains("Config reload failed") {
+        if wanted(&page) {
             return page;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the failed reload is shown on the status page"
+            "the status page never showed what was waited for: {page}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
