@@ -493,6 +493,12 @@ pub struct Classifier {
     topics: Vec<Topic>,
 }
 
+/// Names the rules that turn a profile and a text into a score, for [`Classifier::fingerprint`]:
+/// changed whenever the same profiles would score a stored story otherwise (so the next start
+/// of a new release re-scores what earlier ones stored). 2: only the strongest negative phrase
+/// counts, and an aggregator's publisher is left out of title and text.
+const SCORING_RULES: &str = "scoring rules 2";
+
 /// The built-in topic's name: the topic the status page shows, and `/feeds/trade-policy.*`.
 pub const DEFAULT_TOPIC: &str = "trade-policy";
 
@@ -592,9 +598,11 @@ impl Classifier {
         self.topics.iter().find(|t| t.name == name)
     }
 
-    /// A hash of every profile and model in force; stored stories are re-scored when it changes.
+    /// A hash of every profile and model in force, and of the rules that score with them;
+    /// stored stories are re-scored when it changes.
     pub fn fingerprint(&self) -> String {
         let mut hasher = Xxh3Default::new();
+        hasher.update(SCORING_RULES.as_bytes());
         for topic in &self.topics {
             hasher.update(topic.name.as_bytes());
             hasher.update(&[0]);
@@ -603,8 +611,13 @@ impl Classifier {
         format!("{:016x}", hasher.digest())
     }
 
-    /// Scores a story's title and plain text against every topic.
+    /// Scores a story's title and plain text against every topic. The publisher an
+    /// aggregator's item names at the end of both is left out
+    /// ([`crate::domain::without_named_publisher`]): it is not what the story is about, and a
+    /// name such as "Global Trade Review" scored as trade words.
     pub fn score(&self, title: &str, text: &str) -> Vec<TopicScore> {
+        let (title, text) =
+            crate::domain::without_named_publisher(title, text).unwrap_or((title, text));
         self.topics.iter().map(|t| t.score(title, text)).collect()
     }
 }

@@ -283,6 +283,37 @@ fn phrase_only_profiles_work_without_a_model() {
     }
 }
 
+/// An aggregator's item (Google News: the headline and " - Publisher", a description of the
+/// headline, two spaces and the publisher) is scored as its headline: the publisher's name
+/// ("Global Trade Review") says nothing of the story.
+#[test]
+fn an_aggregator_items_publisher_is_not_scored() {
+    let classifier = Classifier::builtin();
+    for (headline, publisher) in [
+        (
+            "Hospital trust breached duty of care, coroner finds",
+            "Global Trade Review",
+        ),
+        ("Chipmaker shares jump after IPO", "Trade Finance Global"),
+        ("EU opens anti-dumping probe into Chinese tyres", "Reuters"),
+    ] {
+        let title = format!("{headline} - {publisher}");
+        let text = format!("{headline}\u{a0}\u{a0}{publisher}");
+        assert_eq!(
+            classifier.score(&title, &text),
+            classifier.score(headline, headline),
+            "{title}"
+        );
+    }
+    // A title whose text does not end with its last segment keeps it.
+    let title = "Tariffs - what the trade deal changes";
+    let text = "Importers face new duties from Monday.";
+    assert_ne!(
+        classifier.score(title, text),
+        classifier.score("Tariffs", text)
+    );
+}
+
 /// Negative phrases do not add up: of those present, the strongest counts. Positive ones do.
 #[test]
 fn only_the_strongest_negative_phrase_counts_and_positive_ones_add_up() {

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::signature::{HEADLINE_NOISE, WordHashes, is_stopword_hash};
-use crate::domain::Headline;
+use crate::domain::{Headline, MAX_PUBLISHER_WORDS, last_separator};
 
 /// Fewest distinctive headline words (not stopwords, not generic words such as "wrap" or
 /// "briefing", not figures, months or weekdays) for a headline to stand for a story: "Markets
@@ -81,30 +81,6 @@ const CALENDAR: &[&str] = &[
     "saturday",
     "sunday",
 ];
-
-/// Longest publisher name taken from a ` - Publisher` suffix, in words.
-const MAX_PUBLISHER_WORDS: usize = 6;
-
-/// What outlets put between a headline and their name or an attribution ("Title - Reuters",
-/// "Title | AP News", "Title — Financial Times").
-const SUFFIX_SEPARATORS: [&str; 4] = [" - ", " | ", " – ", " — "];
-
-/// The last of [`SUFFIX_SEPARATORS`] in `s`: where it starts (bytes) and which it is. One
-/// backward scan that stops at spaces: a `rfind` per separator set up a substring searcher
-/// each time, which on a title cost as much as the search (the two headline functions made
-/// 58,000 of them in a 150-feed cold pass).
-fn last_separator(s: &str) -> Option<(usize, &'static str)> {
-    let bytes = s.as_bytes();
-    (0..bytes.len())
-        .rev()
-        .filter(|&at| bytes[at] == b' ')
-        .find_map(|at| {
-            SUFFIX_SEPARATORS
-                .iter()
-                .find(|sep| bytes[at..].starts_with(sep.as_bytes()))
-                .map(|sep| (at, *sep))
-        })
-}
 
 /// Longest trailing segment [`comparable_headline`] drops without the text's confirmation, in
 /// words: outlet names and attributions ("Reuters", "AP News", "Outlet 0066", "sources").
@@ -307,16 +283,6 @@ mod tests {
             proptest::prop_assert_eq!(normalized_ascii(&s), normalized_by_chars(&s));
         }
 
-        /// The scan finds what the last match of any separator by `rfind` is, in titles
-        /// dense with spaces, dashes, bars and the dashes of several bytes.
-        #[test]
-        fn the_last_separator_is_the_rightmost_rfind(s in "[a |–—é-]{0,40}") {
-            let by_rfind = SUFFIX_SEPARATORS
-                .iter()
-                .filter_map(|sep| s.rfind(sep).map(|at| (at, *sep)))
-                .max_by_key(|(at, _)| *at);
-            proptest::prop_assert_eq!(last_separator(&s), by_rfind);
-        }
     }
 
     #[test]

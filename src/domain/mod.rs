@@ -3,6 +3,7 @@
 mod entry;
 mod link;
 mod media;
+mod publisher;
 mod schedule;
 mod source;
 mod story;
@@ -15,6 +16,9 @@ pub use link::{
 };
 pub use media::{
     Enclosure, MAX_ENCLOSURES, MAX_MEDIA_URL_LEN, Media, media_type, media_type_of_path,
+};
+pub use publisher::{
+    MAX_PUBLISHER_WORDS, SUFFIX_SEPARATORS, last_separator, without_named_publisher,
 };
 pub use schedule::{Schedule, ScheduleError};
 pub use source::Source;
