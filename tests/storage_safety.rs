@@ -609,6 +609,14 @@ fn a_second_process_on_one_database_exits_1_while_the_first_keeps_serving() {
         !other_dir.path().join("linked.db.lock").exists(),
         "no lock file of its own beside the symlink"
     );
+    // The same config again: its port is the first daemon's, and the message says why.
+    let o = output_within(tradefeed(&config, &["run"]), Duration::from_secs(30));
+    assert_eq!(o.status.code(), Some(1), "same config: {}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("in use by another tradefeed process"),
+        "same config: {}",
+        text(&o)
+    );
     // An operator clearing a "stale" lock file while the daemon runs: the next process makes
     // a new one, and must still be refused.
     std::fs::remove_file(dir.path().join("tradefeed.db.lock")).unwrap();

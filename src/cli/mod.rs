@@ -300,9 +300,22 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
 
 async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let config = load_config(cli)?;
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
-        .with_context(|| format!("binding {}", config.server.listen))?;
+    let listener = match tokio::net::TcpListener::bind(config.server.listen).await {
+        Ok(listener) => listener,
+        // A second `run` on the same config: its port is taken by the first, and that, not
+        // the port, is what to say.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::AddrInUse
+                && crate::store::held_by_another_process(&config.storage.path) =>
+        {
+            return Err(
+                crate::store::StoreError::InUse(config.storage.path.display().to_string()).into(),
+            );
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("binding {}", config.server.listen)));
+        }
+    };
     let cancel = CancellationToken::new();
     tokio::spawn(shutdown_on_signal(cancel.clone()));
     app::run(config, listener, cancel).await?;

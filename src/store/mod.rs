@@ -1023,6 +1023,15 @@ fn lock_path(db: &Path) -> PathBuf {
     beside(db, ".lock")
 }
 
+/// Whether another process (a running daemon, or `fetch`) has the database at `path` open
+/// for writing: the writer's `flock` on the file says so. False when there is no such file.
+/// For messages only (a second `run` whose port the first holds): it opens and closes the
+/// file, which must not happen while this process has SQLite connections to it.
+pub fn held_by_another_process(path: &Path) -> bool {
+    File::open(resolved(path))
+        .is_ok_and(|file| matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
+}
+
 /// Opens (creating it empty when new, which SQLite reads as an empty database) and `flock`s
 /// the database file, or says it is in use. See [`Store::open`] for why, and why the
 /// descriptor must outlive every connection.
