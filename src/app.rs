@@ -699,8 +699,29 @@ pub async fn run(
                     // writer, so the next due source starts while this one is committed.
                     // On shutdown's cancel the poll ends before this task does, so waiting
                     // for the tracker waits for its fetch to be over.
-                    let report = ingestor.poll(&job.source, None, permit, &cancel).await;
-                    match after_poll(&report, cancel.is_cancelled(), ingestor.backoff_cap()) {
+                    // A reload that gives the source another URL cuts this poll of the old
+                    // one off: the usual reason to change a URL is that the old one hangs,
+                    // and the new one is due at once.
+                    let this_poll = cancel.child_token();
+                    let report = {
+                        let poll = ingestor.poll(&job.source, None, permit, &this_poll);
+                        tokio::pin!(poll);
+                        tokio::select! {
+                            report = &mut poll => report,
+                            () = url_changed(configured.clone(), &job.source) => {
+                                this_poll.cancel();
+                                poll.await
+                            }
+                        }
+                    };
+                    match after_poll(&report, this_poll.is_cancelled(), ingestor.backoff_cap()) {
+                        AfterPoll::Cancelled if !cancel.is_cancelled() => {
+                            info!(
+                                source = %job.source.name,
+                                "poll of the old URL cut off: a reload gave the source another \
+                                 URL; nothing recorded, the new URL is polled at once"
+                            );
+                        }
                         AfterPoll::Cancelled => {
                             warn!(
                                 source = %job.source.name,
@@ -824,8 +845,28 @@ enum AfterPoll {
     Reschedule,
 }
 
+/// Resolves once a reload gives `source` (found by name) another URL; never otherwise (a
+/// source renamed or removed meanwhile keeps its poll).
+async fn url_changed(
+    mut configured: watch::Receiver<Arc<Vec<crate::domain::Source>>>,
+    source: &crate::domain::Source,
+) {
+    loop {
+        if configured.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        if configured
+            .borrow_and_update()
+            .iter()
+            .any(|s| s.name == source.name && s.url != source.url)
+        {
+            return;
+        }
+    }
+}
+
 /// What the dispatcher does after a poll that ended with `report` (`shutting_down`: the
-/// polls' cancel has fired). A hold is the span the poll asked for
+/// poll's cancel has fired: shutdown, or a reload that gave its source another URL). A hold is the span the poll asked for
 /// ([`PollReport::defer_for`]), never more than `backoff_cap`, the longest failure backoff.
 /// Not worked out from the report's `next_due`: that is a wall-clock time, read when the
 /// poll began or ended, and a clock stepped back meanwhile would stretch the hold by the

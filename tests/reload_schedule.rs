@@ -230,23 +230,28 @@ async fn a_url_changed_while_its_source_is_polled_is_polled_at_once_without_the_
     let new_answer = rss_answer(&body, "");
     let (new, mut new_requests) = start_server(new_answer, None).await;
     let (cancel, handle, dir) = reload_a_new_url_during_a_poll(old, &mut old_requests, new).await;
-    release_tx.send_replace(true);
 
-    // The new URL is polled at once (not next January, the old poll's next time), and asked
-    // without the old feed's validators.
+    // The poll of the old URL, still waiting for its answer, is cut off: the new URL is
+    // polled at once (not once the old one answers or times out, nor next January, the old
+    // poll's next time), and asked without the old feed's validators.
     let request = tokio::time::timeout(Duration::from_secs(15), new_requests.recv())
         .await
-        .expect("the new URL is polled at once after the old URL's poll")
+        .expect("the new URL is polled at once, while the old one still holds its answer")
         .unwrap()
         .to_ascii_lowercase();
     assert!(
         !request.contains("if-none-match") && !request.contains("if-modified-since"),
         "the new URL was asked with the old URL's validators:\n{request}"
     );
-    // Both polls' items are stored: the old URL's poll fetched real content of the source.
+    release_tx.send_replace(true);
+    // Only the new URL's poll is stored: the old one's was cut off before its answer.
     let db = dir.path().join("tradefeed.db");
-    wait_for_number(&db, "SELECT count(*) FROM entries", 2).await;
-    wait_for_number(&db, "SELECT count(*) FROM fetches", 2).await;
+    wait_for_number(&db, "SELECT count(*) FROM entries", 1).await;
+    wait_for_number(&db, "SELECT count(*) FROM fetches", 1).await;
+    assert_eq!(
+        stored(&db, "SELECT title FROM entries"),
+        Some("b: EU raises steel tariffs".into())
+    );
     assert_eq!(
         stored(&db, "SELECT etag FROM sources WHERE name = 'D'"),
         None,
@@ -264,15 +269,16 @@ async fn a_410_from_the_old_url_of_a_source_given_a_new_one_meanwhile_does_not_s
     let new_answer = rss_answer(&body, "");
     let (new, mut new_requests) = start_server(new_answer, None).await;
     let (cancel, handle, dir) = reload_a_new_url_during_a_poll(old, &mut old_requests, new).await;
-    release_tx.send_replace(true);
 
     tokio::time::timeout(Duration::from_secs(15), new_requests.recv())
         .await
-        .expect("the new URL is polled although the old one answered 410 Gone")
+        .expect("the new URL is polled at once, the old one's answer still held")
         .unwrap();
+    // The old URL's 410 comes too late: its poll was cut off.
+    release_tx.send_replace(true);
     let db = dir.path().join("tradefeed.db");
     wait_for_number(&db, "SELECT count(*) FROM entries", 1).await;
-    wait_for_number(&db, "SELECT count(*) FROM fetches", 2).await;
+    wait_for_number(&db, "SELECT count(*) FROM fetches", 1).await;
     assert_eq!(
         stored(&db, "SELECT disabled_reason FROM sources WHERE name = 'D'"),
         None
