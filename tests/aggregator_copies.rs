@@ -265,6 +265,64 @@ async fn an_outlet_copy_with_text_joins_the_story_a_google_news_copy_started() {
     assert!(titles[0].1 > 200, "{titles:?}");
 }
 
+/// The Google News copy first, then an outlet's copy under a headline of its own (a story of
+/// its own: no text to compare with), then the wire original: it joins the outlet's copy by
+/// its text, and carries the Google News copy's headline, so the story that copy started is
+/// folded in. Without the fold, the three were two stories, and which way it went depended
+/// on the order of polls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_google_news_story_is_folded_into_the_story_the_copy_with_its_headline_joins() {
+    let feeds = FeedServer::start().await;
+    feeds.put(
+        "gnews.xml",
+        google_news(&[(STORY, "Reuters", "Tue, 10 Nov 2026 07:30:00 GMT")]),
+    );
+    feeds.put(
+        "outlet-b.xml",
+        direct_item(
+            "outletb",
+            "Taipei offers to lower duties on US pork and cars",
+        ),
+    );
+    feeds.put("wire-a.xml", direct_item("wirea", STORY));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Google News: tariffs", feeds.url("gnews.xml")),
+            ("Outlet B", feeds.url("outlet-b.xml")),
+            ("Wire A", feeds.url("wire-a.xml")),
+        ],
+        "",
+    );
+    let db = dir.path().join("tradefeed.db");
+    fetch(&config, "Google News: tariffs");
+    fetch(&config, "Outlet B");
+    let google = placed(&db, "Google News: tariffs")[0].1;
+    let outlet = placed(&db, "Outlet B")[0].1;
+    assert_ne!(google, outlet, "no text to compare yet: two stories");
+    fetch(&config, "Wire A");
+    assert_eq!(placed(&db, "Wire A")[0].1, outlet, "joined by its text");
+    assert_eq!(
+        placed(&db, "Google News: tariffs")[0].1,
+        outlet,
+        "the Google News copy's story folded in"
+    );
+    let stories: Vec<(i64, i64)> = row_pairs(&db, "SELECT id, published FROM stories");
+    assert_eq!(stories.len(), 1, "{stories:?}");
+    // The story's first publication is the earliest of its copies': Google News's 07:30.
+    assert_eq!(stories[0].1, 1_794_295_800, "{stories:?}");
+    let topics: Vec<(i64, String)> = row_pairs(&db, "SELECT story_id, topic FROM story_topics");
+    assert!(
+        topics.iter().all(|(story, _)| *story == outlet),
+        "{topics:?}"
+    );
+    assert_eq!(
+        evidence(&db, &format!("{STORY} - Reuters")),
+        "same headline as a copy with text (folded in after it)"
+    );
+}
+
 /// A headline that recurs: a newer story with text and the same headline takes the headline
 /// key over from the old one, so its aggregator copies join it, not the old story (whose
 /// window is over) nor a story of their own. An old copy polled late cannot pull the key back.

@@ -1678,6 +1678,68 @@ fn join_by_headline(
     Ok(None)
 }
 
+/// Folds a story of title-only copies with this copy's headline into the story the copy
+/// (one with text) is in. A news search's title-only copy polled before any copy with its
+/// headline starts a story of its own, and the wire original that carries the headline may
+/// then join another outlet's copy by its text: without this, the search's copy stayed a
+/// story apart for good, and which way a story went depended on the order of polls (a
+/// black-box audit: 5 of 5 such copies apart when the feeds were polled at once). The
+/// other story is folded in only when it is within [`HEADLINE_WINDOW_SECS`] of the copy and
+/// its representative has no more text than its title (a story of title-only copies: one
+/// holding a copy with text would be represented by it); its entries, keys and first
+/// publication time move over, its scores and row go.
+fn fold_in_title_only_story(
+    tx: &Prepared<'_>,
+    poll: &PollContext<'_>,
+    headline: &Headline,
+    story_id: i64,
+    published: i64,
+) -> Result<(), StoreError> {
+    let key = headline_key(&headline.key, true);
+    if poll
+        .key_filter
+        .as_ref()
+        .is_some_and(|f| !f.may_contain(&key))
+    {
+        return Ok(());
+    }
+    let Some((other, other_published)) = query_opt(
+        tx,
+        "SELECT st.id, st.published FROM story_keys k JOIN stories st ON st.id = k.story_id
+          WHERE k.key = ?1 AND st.id <> ?2
+            AND octet_length(st.text) <= octet_length(st.title)",
+        params![key, story_id],
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+    )?
+    else {
+        return Ok(());
+    };
+    if (other_published - published).abs() >= HEADLINE_WINDOW_SECS {
+        return Ok(());
+    }
+    exec(
+        tx,
+        "UPDATE entries SET story_id = ?2,
+                evidence = 'same headline as a copy with text (folded in after it)'
+          WHERE story_id = ?1",
+        params![other, story_id],
+    )?;
+    exec(
+        tx,
+        "UPDATE story_keys SET story_id = ?2 WHERE story_id = ?1",
+        params![other, story_id],
+    )?;
+    exec(
+        tx,
+        "UPDATE stories SET published = ?2 WHERE id = ?1 AND published > ?2",
+        params![story_id, other_published],
+    )?;
+    // The schema's cascades are off (see `configure`): the writer deletes dependents itself.
+    exec(tx, "DELETE FROM story_topics WHERE story_id = ?1", [other])?;
+    exec(tx, "DELETE FROM stories WHERE id = ?1", [other])?;
+    Ok(())
+}
+
 /// Stores one of an entry's keys for `story_id` (the story the entry is in). A key already
 /// naming a story stays with it, unless that story is gone or was published before
 /// `take_over_before`: then this story takes the key over. Callers pass a time such that only
@@ -2196,6 +2258,9 @@ fn write_entry<'a>(
         store_key(tx, poll, &key, story_id, take_over_before, url)?;
     }
     store_headline_key(tx, poll, own_headline_key, story_id, published)?;
+    if let Some(headline) = write.headline.as_ref().filter(|h| !h.title_only) {
+        fold_in_title_only_story(tx, poll, headline, story_id, published)?;
+    }
 
     match joined_story {
         None => write_scores(tx, story_id, &scores_of(write, hook), true)?,
