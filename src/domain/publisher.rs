@@ -85,9 +85,12 @@ mod tests {
         }
     }
 
+    /// A title, a text, and what is left of the two without the publisher.
+    type Case<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>);
+
     #[test]
     fn an_aggregator_items_publisher_is_left_out_of_title_and_text() {
-        let cases: &[(&str, &str, Option<(&str, &str)>)] = &[
+        let cases: &[Case] = &[
             (
                 "Hospital trust breached duty of care, coroner finds - Global Trade Review",
                 "Hospital trust breached duty of care, coroner finds\u{a0}\u{a0}Global Trade Review",
