@@ -535,6 +535,18 @@ fn output_within(mut command: Command, limit: Duration) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Runs `command` (a second process on a database in use) and checks that it exits 1 saying
+/// so; `what` names the case in failures.
+fn refused_as_in_use(command: Command, what: &str) {
+    let o = output_within(command, Duration::from_secs(30));
+    assert_eq!(o.status.code(), Some(1), "{what}: {}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("in use by another tradefeed process"),
+        "{what}: {}",
+        text(&o)
+    );
+}
+
 #[test]
 fn a_second_process_on_one_database_exits_1_while_the_first_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
@@ -596,13 +608,7 @@ fn a_second_process_on_one_database_exits_1_while_the_first_keeps_serving() {
         )
         .unwrap();
         for args in [&["run"][..], &["fetch"][..]] {
-            let o = output_within(tradefeed(&other, args), Duration::from_secs(30));
-            assert_eq!(o.status.code(), Some(1), "{path:?} {args:?}: {}", text(&o));
-            assert!(
-                String::from_utf8_lossy(&o.stderr).contains("in use by another tradefeed process"),
-                "{path:?} {args:?}: {}",
-                text(&o)
-            );
+            refused_as_in_use(tradefeed(&other, args), &format!("{path:?} {args:?}"));
         }
     }
     assert!(
@@ -610,23 +616,11 @@ fn a_second_process_on_one_database_exits_1_while_the_first_keeps_serving() {
         "no lock file of its own beside the symlink"
     );
     // The same config again: its port is the first daemon's, and the message says why.
-    let o = output_within(tradefeed(&config, &["run"]), Duration::from_secs(30));
-    assert_eq!(o.status.code(), Some(1), "same config: {}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("in use by another tradefeed process"),
-        "same config: {}",
-        text(&o)
-    );
+    refused_as_in_use(tradefeed(&config, &["run"]), "same config");
     // An operator clearing a "stale" lock file while the daemon runs: the next process makes
     // a new one, and must still be refused.
     std::fs::remove_file(dir.path().join("tradefeed.db.lock")).unwrap();
-    let o = output_within(tradefeed(&config, &["fetch"]), Duration::from_secs(30));
-    assert_eq!(o.status.code(), Some(1), "lock file deleted: {}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("in use by another tradefeed process"),
-        "lock file deleted: {}",
-        text(&o)
-    );
+    refused_as_in_use(tradefeed(&config, &["fetch"]), "lock file deleted");
     assert!(
         first.try_wait().unwrap().is_none(),
         "the first daemon still runs"
