@@ -26,6 +26,8 @@ use crate::store::{Access, PollBlocker, Store};
 const POLL_DRAIN: Duration = Duration::from_secs(4);
 /// How long open HTTP connections may take to finish after a shutdown request.
 const HTTP_DRAIN: Duration = Duration::from_secs(3);
+/// How soon a valid config the database could not record is tried again (one write).
+const RELOAD_RETRY: Duration = Duration::from_secs(10);
 /// Longest a `[server] listen` move waits for the old serve loop to close its listener (it
 /// does so as soon as it runs; this only bounds a reload against a runtime gone wrong).
 const LISTENER_CLOSE_WAIT: Duration = Duration::from_secs(5);
@@ -783,16 +785,29 @@ pub async fn run(
         permits: Arc::clone(&permits_handle),
         sweep: sweep_tx,
     };
+    // When a reload the database refused is tried again by itself.
+    let mut retry_at: Option<tokio::time::Instant> = None;
     loop {
+        let retry = async {
+            match retry_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = cancel.cancelled() => break,
-            () = reloads.next() => {
-                notify_systemd(&[sd_notify::NotifyState::Reloading]);
-                live.reload().await;
-                reloads.rearm(&live.config);
-                notify_systemd(&[sd_notify::NotifyState::Ready]);
+            () = reloads.next() => {}
+            () = retry => {
+                info!("trying the reload the database refused again");
             }
         }
+        notify_systemd(&[sd_notify::NotifyState::Reloading]);
+        retry_at = live
+            .reload()
+            .await
+            .then(|| tokio::time::Instant::now() + RELOAD_RETRY);
+        reloads.rearm(&live.config);
+        notify_systemd(&[sd_notify::NotifyState::Ready]);
     }
     info!("shutting down");
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
@@ -1326,25 +1341,32 @@ impl Live {
     }
 
     /// Re-reads the config and topic profiles; applies them all, or nothing (a new
-    /// `[server] listen` that cannot be bound excepted: see [`Live::move_http`]).
-    async fn reload(&mut self) {
+    /// `[server] listen` that cannot be bound excepted: see [`Live::move_http`]). Returns
+    /// whether to try again by itself: a valid config the database could not record (locked
+    /// by another program, a full disk) is no fault of the file, and waiting for its next
+    /// edit left the daemon on the old config after the database was free again.
+    async fn reload(&mut self) -> bool {
         let path = self.config.path.clone();
         // An empty file is a save caught half-way (an editor truncates, then writes) far more
         // often than a wish to run with no sources on the default address: read as it is, it
         // stopped every source and moved HTTP to 127.0.0.1:8080, as a successful reload.
         if std::fs::read(&path).is_ok_and(|text| text.trim_ascii().is_empty()) {
-            return self.refuse(format!(
+            self.refuse(format!(
                 "{}: the config file is empty (a save in progress?); to run without sources, \
                  leave a comment in it",
                 path.display()
             ));
+            return false;
         }
         let loaded = Config::load_with_env(&path)
             .map_err(anyhow::Error::from)
             .and_then(|c| load_classifier(&c).map(|k| (c, k)));
         let (new, classifier) = match loaded {
             Ok(pair) => pair,
-            Err(e) => return self.refuse(error_chain(&e)),
+            Err(e) => {
+                self.refuse(error_chain(&e));
+                return false;
+            }
         };
         log_config_warnings(&new, &classifier);
         if new.storage.path != self.store.path() {
@@ -1352,12 +1374,18 @@ impl Live {
         }
         let fetcher = match Fetcher::new(fetch_limits(&new)) {
             Ok(f) => f,
-            Err(e) => return self.refuse(format!("cannot build the HTTP client: {e:#}")),
+            Err(e) => {
+                self.refuse(format!("cannot build the HTTP client: {e:#}"));
+                return false;
+            }
         };
         if let Err(e) = sync_sources(&self.store, &new).await {
-            return self.refuse(format!(
-                "cannot record the sources in the database (tried again at the next change): {e:#}"
+            self.refuse(format!(
+                "cannot record the sources in the database (tried again in {} s and at the \
+                 next change): {e:#}",
+                RELOAD_RETRY.as_secs()
             ));
+            return true;
         }
         // Compared with what is in use, not with the previous config: a move that failed is
         // tried again at the next reload, and one asked for and then undone is no change.
@@ -1405,6 +1433,7 @@ impl Live {
         );
         crate::telemetry::record_reload(true);
         self.config = new;
+        false
     }
 }
 

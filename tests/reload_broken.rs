@@ -167,6 +167,17 @@ async fn an_edit_the_database_cannot_record_is_refused_and_shown() {
     assert!(page.contains("cannot record the sources"), "{page}");
     assert!(page.contains("no room for new sources"), "{page}");
     assert_eq!(server.hits("b.xml"), 0, "nothing of the edit applied");
+
+    // Once the database takes the rows again, the reload is tried again by itself (within
+    // 10 s), with no further edit or signal.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("DROP TRIGGER no_new_sources")
+        .unwrap();
+    server
+        .wait_for_hits("b.xml", 1, Duration::from_secs(20))
+        .await;
+    status_page_once(&base, |page| !page.contains("Config reload failed")).await;
     stop_daemon(cancel, handle).await;
 }
 
