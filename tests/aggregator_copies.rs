@@ -25,14 +25,24 @@ fn wire_text(outlet: &str) -> String {
 
 /// An RSS item as a direct outlet publishes it: its own link, the full text.
 fn direct_item(outlet: &str, title: &str) -> Resource {
+    direct_item_at(
+        outlet,
+        title,
+        &wire_text(outlet),
+        "Tue, 10 Nov 2026 08:00:00 GMT",
+    )
+}
+
+/// An outlet's item with this text, published at `date`.
+fn direct_item_at(outlet: &str, title: &str, text: &str, date: &str) -> Resource {
     Resource::feed(common::rss(
         outlet,
         &[(
             &format!("{outlet}-1"),
             &format!("https://{outlet}.example/taiwan-tariffs"),
             title,
-            &wire_text(outlet),
-            "Tue, 10 Nov 2026 08:00:00 GMT",
+            text,
+            date,
         )],
     ))
 }
@@ -277,11 +287,15 @@ async fn a_google_news_story_is_folded_into_the_story_the_copy_with_its_headline
         "gnews.xml",
         google_news(&[(STORY, "Reuters", "Tue, 10 Nov 2026 07:30:00 GMT")]),
     );
+    // The outlet's copy dated after the wire's, the wire's after Google's: the story's first
+    // publication ends at the earliest of the three, whatever moved it last.
     feeds.put(
         "outlet-b.xml",
-        direct_item(
+        direct_item_at(
             "outletb",
             "Taipei offers to lower duties on US pork and cars",
+            &wire_text("outletb"),
+            "Tue, 10 Nov 2026 10:00:00 GMT",
         ),
     );
     feeds.put("wire-a.xml", direct_item("wirea", STORY));
@@ -321,6 +335,73 @@ async fn a_google_news_story_is_folded_into_the_story_the_copy_with_its_headline
         evidence(&db, &format!("{STORY} - Reuters")),
         "same headline as a copy with text (folded in after it)"
     );
+}
+
+/// A Google News story that a copy with text has joined by its headline is a story with text,
+/// even while the Google copy represents it (its source's priority is higher): another copy
+/// with the headline that joins a third story by its text does not fold it in there (two
+/// stories with text are never joined on their headlines).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_google_news_story_holding_a_copy_with_text_is_not_folded() {
+    let feeds = FeedServer::start().await;
+    feeds.put(
+        "gnews.xml",
+        google_news(&[(STORY, "Reuters", "Tue, 10 Nov 2026 07:30:00 GMT")]),
+    );
+    // A brief under the headline: it joins the Google story by its headline, and its text is
+    // too short to be a near-copy of the full wire text.
+    feeds.put(
+        "brief.xml",
+        direct_item_at(
+            "briefs",
+            STORY,
+            "Taiwan will offer to cut tariffs on some US goods, a minister said.",
+            "Tue, 10 Nov 2026 07:45:00 GMT",
+        ),
+    );
+    feeds.put(
+        "outlet-b.xml",
+        direct_item(
+            "outletb",
+            "Taipei offers to lower duties on US pork and cars",
+        ),
+    );
+    feeds.put("wire-a.xml", direct_item("wirea", STORY));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Google News: tariffs", feeds.url("gnews.xml")),
+            ("Briefs", feeds.url("brief.xml")),
+            ("Outlet B", feeds.url("outlet-b.xml")),
+            ("Wire A", feeds.url("wire-a.xml")),
+        ],
+        "",
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    let gnews = feeds.url("gnews.xml");
+    let google_first = common::replaced(
+        &text,
+        &format!("url = \"{gnews}\"\n"),
+        &format!("url = \"{gnews}\"\npriority = 5\n"),
+    );
+    std::fs::write(&config, google_first).unwrap();
+    let db = dir.path().join("tradefeed.db");
+    fetch(&config, "Google News: tariffs");
+    fetch(&config, "Briefs");
+    let google = placed(&db, "Google News: tariffs")[0].1;
+    assert_eq!(placed(&db, "Briefs")[0].1, google, "joined by its headline");
+    fetch(&config, "Outlet B");
+    fetch(&config, "Wire A");
+    let outlet = placed(&db, "Outlet B")[0].1;
+    assert_ne!(outlet, google);
+    assert_eq!(placed(&db, "Wire A")[0].1, outlet, "joined by its text");
+    assert_eq!(
+        placed(&db, "Google News: tariffs")[0].1,
+        google,
+        "a story with text is not folded on a headline"
+    );
+    assert_eq!(placed(&db, "Briefs")[0].1, google);
 }
 
 /// A headline that recurs: a newer story with text and the same headline takes the headline

@@ -1602,14 +1602,17 @@ fn story_keys(entry: &Entry) -> Vec<([u8; 16], KeyKind)> {
 /// whose fingerprint is then its headline's, the evidence the title-only rule weighs with
 /// that window: a longer one would let an exact title join what that rule keeps apart.
 fn fingerprint_window(write: &EntryWrite, cluster_window: i64) -> i64 {
-    let e = &write.entry;
-    let title_only =
-        e.text.trim().is_empty() || write.headline.as_ref().is_some_and(|h| h.title_only);
-    if title_only {
+    if is_title_only(write) {
         HEADLINE_WINDOW_SECS.min(cluster_window)
     } else {
         cluster_window
     }
+}
+
+/// Whether the entry has no text of its own: none, or a description that only repeats its
+/// headline (and publisher). Stored with it (`entries.title_only`).
+fn is_title_only(write: &EntryWrite) -> bool {
+    write.entry.text.trim().is_empty() || write.headline.as_ref().is_some_and(|h| h.title_only)
 }
 
 /// The exact-duplicate key of a canonical URL (see [`story_keys`]).
@@ -1685,9 +1688,9 @@ fn join_by_headline(
 /// story apart for good, and which way a story went depended on the order of polls (a
 /// black-box audit: 5 of 5 such copies apart when the feeds were polled at once). The
 /// other story is folded in only when it is within [`HEADLINE_WINDOW_SECS`] of the copy and
-/// its representative has no more text than its title (a story of title-only copies: one
-/// holding a copy with text would be represented by it); its entries, keys and first
-/// publication time move over, its scores and row go.
+/// every copy it holds was stored as title-only (`entries.title_only`: two stories with text
+/// are never joined on their headlines); its entries, keys and first publication time move
+/// over, its scores and row go. The story keeps its representative.
 fn fold_in_title_only_story(
     tx: &Prepared<'_>,
     poll: &PollContext<'_>,
@@ -1695,11 +1698,11 @@ fn fold_in_title_only_story(
     story_id: i64,
     published: i64,
 ) -> Result<(), StoreError> {
-    let key = headline_key(&headline.key, true);
+    let headline_key = headline_key(&headline.key, true);
     if poll
         .key_filter
         .as_ref()
-        .is_some_and(|f| !f.may_contain(&key))
+        .is_some_and(|f| !f.may_contain(&headline_key))
     {
         return Ok(());
     }
@@ -1707,8 +1710,9 @@ fn fold_in_title_only_story(
         tx,
         "SELECT st.id, st.published FROM story_keys k JOIN stories st ON st.id = k.story_id
           WHERE k.key = ?1 AND st.id <> ?2
-            AND octet_length(st.text) <= octet_length(st.title)",
-        params![key, story_id],
+            AND NOT EXISTS (SELECT 1 FROM entries e
+                             WHERE e.story_id = st.id AND e.title_only IS NOT 1)",
+        params![headline_key, story_id],
         |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
     )?
     else {
@@ -1716,6 +1720,27 @@ fn fold_in_title_only_story(
     };
     if (other_published - published).abs() >= HEADLINE_WINDOW_SECS {
         return Ok(());
+    }
+    // The other story's keys, found from its copies and moved one by one: the key table has
+    // no index by story (migration 08), and a scan of it per fold would stall the writer.
+    let copies: Vec<(Option<String>, String)> = tx.with_statement(
+        "SELECT canonical_url, fingerprint FROM entries WHERE story_id = ?1",
+        |s| {
+            s.query_map([other], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        },
+    )?;
+    let mut keys = vec![headline_key];
+    for (url, fingerprint) in &copies {
+        keys.extend(url.as_deref().map(url_key));
+        keys.push(key_hash(&format!("fp:{fingerprint}")));
+    }
+    for key in keys {
+        exec(
+            tx,
+            "UPDATE story_keys SET story_id = ?3 WHERE key = ?1 AND story_id = ?2",
+            params![key, other, story_id],
+        )?;
     }
     exec(
         tx,
@@ -1726,12 +1751,7 @@ fn fold_in_title_only_story(
     )?;
     exec(
         tx,
-        "UPDATE story_keys SET story_id = ?2 WHERE story_id = ?1",
-        params![other, story_id],
-    )?;
-    exec(
-        tx,
-        "UPDATE stories SET published = ?2 WHERE id = ?1 AND published > ?2",
+        "UPDATE stories SET published = min(published, ?2) WHERE id = ?1",
         params![story_id, other_published],
     )?;
     // The schema's cascades are off (see `configure`): the writer deletes dependents itself.
@@ -2080,7 +2100,7 @@ fn write_entry<'a>(
                 updated = CASE WHEN ?14 THEN ?7 ELSE max(?7, published) END,
                 html = ?8, fingerprint = ?9,
                 content_hash = ?10, signature = coalesce(?11, signature), last_changed = ?12,
-                base_url = ?13, media = ?15, untracked_hash = ?16
+                base_url = ?13, media = ?15, untracked_hash = ?16, title_only = ?17
              WHERE id = ?1",
             params![
                 entry_id,
@@ -2098,7 +2118,8 @@ fn write_entry<'a>(
                 e.base_url.as_ref().or(poll.base_url.as_ref()),
                 e.dated,
                 media,
-                untracked_hash(e)
+                untracked_hash(e),
+                is_title_only(write)
             ],
         )?;
         insert_keys(tx, poll, &keys, story_id)?;
@@ -2224,9 +2245,9 @@ fn write_entry<'a>(
         "INSERT INTO entries (id, source_id, identity, story_id, title, link, canonical_url,
                               authors, published, updated, html, fingerprint, content_hash,
                               signature, evidence, first_seen, last_changed, base_url, media,
-                              untracked_hash)
+                              untracked_hash, title_only)
          VALUES (?16, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15,
-                 ?17, ?18, ?19)",
+                 ?17, ?18, ?19, ?20)",
         params![
             source_id,
             e.identity,
@@ -2246,7 +2267,8 @@ fn write_entry<'a>(
             entry_id,
             e.base_url.as_ref().or(poll.base_url.as_ref()),
             media,
-            untracked_hash(e)
+            untracked_hash(e),
+            is_title_only(write)
         ],
     )?;
     for &(key, kind) in &keys {
@@ -2269,9 +2291,10 @@ fn write_entry<'a>(
             // appearance never makes it look new. (Only an earlier time writes: an UPDATE
             // rewrites the whole row, text included, even when nothing changes.)
             if secs(e.published) < story.published {
+                // `min`: a story folded in above may have moved it earlier still.
                 exec(
                     tx,
-                    "UPDATE stories SET published = ?2 WHERE id = ?1",
+                    "UPDATE stories SET published = min(published, ?2) WHERE id = ?1",
                     params![story_id, secs(e.published)],
                 )?;
             }
