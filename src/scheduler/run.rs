@@ -707,6 +707,39 @@ mod tests {
         // Lowered back: the same slot at the small offset.
         assert_eq!(rejitter_due_times(&store, small).await.unwrap(), 2);
         assert_eq!(next_due_of(&store, "wto-news").await, Some(due));
+
+        // A poll that began under the small jitter and is written after a reload raised it
+        // (and moved the stored times) stores a time under the small one: the dispatcher
+        // moves that time, and only that time, to the large offset in its slot.
+        assert_eq!(rejitter_due_times(&store, large).await.unwrap(), 2);
+        let polled_late = next_due(&hourly.schedule, "wto-news", due, small);
+        store
+            .record_poll(polled(&hourly, due, polled_late))
+            .await
+            .unwrap();
+        let moved = crate::scheduler::rejittered_due(
+            &hourly.schedule,
+            "wto-news",
+            polled_late,
+            small,
+            large,
+        )
+        .unwrap();
+        assert!(
+            store
+                .move_next_due("wto-news", polled_late, moved)
+                .await
+                .unwrap()
+        );
+        assert_eq!(next_due_of(&store, "wto-news").await, Some(moved));
+        assert!(
+            !store
+                .move_next_due("wto-news", polled_late, due)
+                .await
+                .unwrap(),
+            "a time written since stands"
+        );
+        assert_eq!(next_due_of(&store, "wto-news").await, Some(moved));
     }
 
     /// The daemon runs with its clock three days fast, polls, then NTP sets the clock right

@@ -574,6 +574,25 @@ impl Store {
         .await
     }
 
+    /// Sets `source`'s next due time to `to` if it is still `from` (the time a poll stored):
+    /// a later write's time stands. Returns whether it moved.
+    pub async fn move_next_due(
+        &self,
+        source: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let source = source.to_string();
+        self.write(move |conn| {
+            let rows = conn.execute(
+                "UPDATE sources SET next_due = ?3 WHERE name = ?1 AND next_due = ?2",
+                params![source, secs(from), secs(to)],
+            )?;
+            Ok(rows > 0)
+        })
+        .await
+    }
+
     /// Replaces sources' due times: each `(name, read, corrected)` sets the next due time and
     /// Retry-After of `corrected`, but only if the source's stored times are still those of
     /// `read` (a poll recorded since then has worked out newer ones). Returns the names of
