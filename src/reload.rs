@@ -241,10 +241,11 @@ mod tests {
         let writer = {
             let path = path.clone();
             tokio::spawn(async move {
-                // Pieces 300 ms apart, over about two look-ups of the watcher.
-                for n in 1..=12 {
+                // Pieces 100 ms apart (well within the settle time, even on a loaded box),
+                // over 3 s: at least one look-up of the watcher falls among them.
+                for n in 1..=30 {
                     std::fs::write(&path, "#\n".repeat(n)).unwrap();
-                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             })
         };
@@ -252,7 +253,7 @@ mod tests {
             .await
             .expect("the edit is seen");
         assert!(writer.is_finished(), "read while still being written");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "#\n".repeat(12));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "#\n".repeat(30));
     }
 
     #[tokio::test]

@@ -6,7 +6,8 @@
 //! into one log-odds value, turned into a score in [0, 1] by the logistic function:
 //!
 //! ```text
-//! logit = bias + model_weight · (model log-odds − logit(model threshold)) + Σ phrase weights present
+//! logit = bias + model_weight · (model log-odds − logit(model threshold))
+//!         + Σ positive phrase weights present − the strongest negative phrase weight present
 //! score = σ(logit)        matched = score ≥ threshold
 //! ```
 //!
@@ -416,6 +417,11 @@ impl Topic {
 
     /// Scores one story's title and plain text.
     pub fn score(&self, title: &str, text: &str) -> TopicScore {
+        // The publisher an aggregator's item names at the end of both is left out
+        // ([`crate::domain::without_named_publisher`]): it is not what the story is about, and
+        // a name such as "Global Trade Review" scored as trade words.
+        let (title, text) =
+            crate::domain::without_named_publisher(title, text).unwrap_or((title, text));
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
             let mut logit = self.bias;
@@ -611,13 +617,8 @@ impl Classifier {
         format!("{:016x}", hasher.digest())
     }
 
-    /// Scores a story's title and plain text against every topic. The publisher an
-    /// aggregator's item names at the end of both is left out
-    /// ([`crate::domain::without_named_publisher`]): it is not what the story is about, and a
-    /// name such as "Global Trade Review" scored as trade words.
+    /// Scores a story's title and plain text against every topic ([`Topic::score`]).
     pub fn score(&self, title: &str, text: &str) -> Vec<TopicScore> {
-        let (title, text) =
-            crate::domain::without_named_publisher(title, text).unwrap_or((title, text));
         self.topics.iter().map(|t| t.score(title, text)).collect()
     }
 }

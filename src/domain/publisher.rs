@@ -53,7 +53,14 @@ pub fn without_named_publisher<'a>(title: &'a str, text: &'a str) -> Option<(&'a
         }
         end = start;
     }
-    Some((head, text[..end].trim_end()))
+    // A text that repeats the title whole, separator included ("Brexit - new tariffs on steel
+    // imports" as both), says nothing of a publisher: the segment may be the headline's own
+    // words. An aggregator sets the name apart otherwise (Google: two spaces).
+    let before = text[..end].trim_end();
+    if before.ends_with(sep.trim()) {
+        return None;
+    }
+    Some((head, before))
 }
 
 /// The runs of letters and digits of `s`.
@@ -126,6 +133,17 @@ mod tests {
             ),
             (" - Reuters", "Reuters", None),
             ("No separator here", "No separator here", None),
+            // The text repeats the title, separator and all: no publisher to tell.
+            (
+                "Brexit - new tariffs on steel imports",
+                "Brexit - new tariffs on steel imports",
+                None,
+            ),
+            (
+                "EU fines carmaker | AP News",
+                "EU fines carmaker | AP News",
+                None,
+            ),
             // A word ending the text that only ends with the name is not the name.
             (
                 "Port strike ends - News",

@@ -144,12 +144,15 @@ struct Inner {
     idle_tasks: IdleTasks,
     /// How long the writer has been on its current job (see [`Store::writer_busy_for`]).
     pulse: Arc<WriterPulse>,
-    /// Held for the store's lifetime: one daemon per database.
-    _lock: Option<File>,
     /// The `flock` on the database file itself (see [`Store::open`]). Declared after
     /// `readers`, so dropped after them: closing it while a connection is open would drop that
-    /// connection's SQLite locks. The writer thread holds a clone until its own have closed.
+    /// connection's SQLite locks (any connection of this process to the file: in-process
+    /// tests' own connections too). The writer thread holds a clone until its own have closed.
+    /// Declared before `_lock`, so released first: a process starting in between finds the
+    /// lock file free and the database still held, and is refused as "in use" for nothing.
     _db_lock: Option<Arc<File>>,
+    /// Held for the store's lifetime: one daemon per database.
+    _lock: Option<File>,
     /// Whether opening ran the whole-file integrity check (see [`clean_close`]).
     checked_at_open: bool,
     /// What opening made that was not there before (see [`Store::made_by_open`]).
@@ -181,11 +184,21 @@ impl Drop for Inner {
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        // Never on the writer thread itself (a task it runs holding the last handle).
+        // Never on the writer thread itself (a task it runs holding the last handle). On a
+        // worker of a multi-threaded runtime, the wait is announced to it, so that its other
+        // tasks move to another worker meanwhile.
         if let Some(handle) = handle
             && handle.thread().id() != std::thread::current().id()
         {
-            let _ = handle.join();
+            let multi_threaded = tokio::runtime::Handle::try_current()
+                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+            if multi_threaded {
+                tokio::task::block_in_place(|| {
+                    let _ = handle.join();
+                });
+            } else {
+                let _ = handle.join();
+            }
         }
     }
 }
@@ -418,8 +431,8 @@ impl Store {
                 copy_wal_soon,
                 idle_tasks,
                 pulse,
-                _lock: lock,
                 _db_lock: db_lock,
+                _lock: lock,
                 checked_at_open,
                 made,
                 opened: (path.to_path_buf(), file_identity(path)),
