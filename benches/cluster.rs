@@ -191,6 +191,8 @@ fn benches(c: &mut Criterion) {
 }
 
 fn main() {
+    // As the daemon does: headline terms stemmed through the classifier's stem caches.
+    tradefeed::cluster::use_stem_hash(tradefeed::classify::stem_hash_of_word);
     // `CLUSTER_BENCH_SKIP_MEMORY=1` skips the 1,000,000-story build (e.g. when profiling).
     if std::env::var_os("CLUSTER_BENCH_SKIP_MEMORY").is_none() {
         memory_report();

@@ -478,6 +478,9 @@ impl Ingestor {
         settings: IngestSettings,
     ) -> Result<Ingestor, StoreError> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // Headline terms of near-duplicate signatures are stemmed through the classifier's
+        // shared stem caches (see `cluster::use_stem_hash`).
+        crate::cluster::use_stem_hash(crate::classify::stem_hash_of_word);
         // The writer scores the copies that come to represent their story (`ClusterHook`):
         // what that keeps on its thread goes when it is idle, as a CPU worker's goes with it.
         store.when_writer_idle(crate::classify::release_thread_caches);

@@ -99,7 +99,7 @@ use crate::domain::TopicScore;
 
 pub use eval::{EvalReport, Labelled, evaluate_model, evaluate_topic, parse_labels, read_labels};
 pub use model::{Loss, Model, TrainOptions, Validation, best_threshold, sigmoid, train, validate};
-pub(crate) use text::stem_hash_of_word;
+pub use text::stem_hash_of_word;
 pub use text::{FeatureSettings, stems_cached_on_this_thread, strip_html};
 
 use text::{FeatureMap, Scratch, Token};

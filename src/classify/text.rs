@@ -439,7 +439,7 @@ pub fn tokenize(text: &str, out: &mut Vec<Token>, mut names: Option<&mut HashMap
 /// Signatures are persisted, so their terms keep the plain Snowball stem: a word of
 /// [`STEM_OVERRIDES`] (rare in headlines) is stemmed here every time, past the cache that holds
 /// its overridden stem for scoring.
-pub(crate) fn stem_hash_of_word(word: &str) -> u64 {
+pub fn stem_hash_of_word(word: &str) -> u64 {
     if STEM_OVERRIDES
         .iter()
         .any(|(overridden, _)| *overridden == word)

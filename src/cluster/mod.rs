@@ -88,7 +88,7 @@ use chrono::Duration;
 
 pub use headline::{MIN_DISTINCTIVE_WORDS, headline_of};
 pub use index::{StoryIndex, compare};
-pub use signature::Signature;
+pub use signature::{Signature, use_stem_hash};
 
 use crate::domain::StoryId;
 

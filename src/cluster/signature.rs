@@ -798,11 +798,33 @@ fn term_bits(hash: u64, figure: bool) -> u16 {
     ((hash as u16) & !1) | u16::from(figure)
 }
 
-/// [`term_hash`] of a word's English stem (a lower-case word without digits). The stem's
-/// `xxh3_64` comes from the classifier's stem caches, which hold the words scoring has met
-/// (most headline words), with the same stemmer.
+/// [`term_hash`] of a word's English stem (a lower-case word without digits).
 fn stemmed_term_hash(word: &str) -> u16 {
-    term_bits(crate::classify::stem_hash_of_word(word), false)
+    term_bits(stem_hash(word), false)
+}
+
+/// Where headline words get their stem's `xxh3_64` from, once [`use_stem_hash`] has set it.
+static STEM_HASH: OnceLock<fn(&str) -> u64> = OnceLock::new();
+
+/// Hands this stage a source of stem hashes: the `xxh3_64` of a word's plain Snowball English
+/// stem, as this stage would work it out. The classifier keeps such stems in caches shared by
+/// the CPU threads, which hold the words scoring has met (most headline words); stemming each
+/// headline word here again would cost a few percent of a cold pass. `ingest` hands them over
+/// when it starts (stages import only `domain`). The first call wins.
+pub fn use_stem_hash(source: fn(&str) -> u64) {
+    let _ = STEM_HASH.set(source);
+}
+
+/// The `xxh3_64` of `word`'s Snowball English stem: from the source [`use_stem_hash`] set, or
+/// stemmed here without one (tests, benchmarks of this stage alone).
+fn stem_hash(word: &str) -> u64 {
+    if let Some(source) = STEM_HASH.get() {
+        return source(word);
+    }
+    static STEMMER: OnceLock<rust_stemmers::Stemmer> = OnceLock::new();
+    let stemmer =
+        STEMMER.get_or_init(|| rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English));
+    xxh3_64(stemmer.stem(word).as_bytes())
 }
 
 /// Whether a headline term hash stands for a figure.
@@ -1216,8 +1238,8 @@ mod tests {
             "déjà",
             "tariffs",
         ];
-        // Twice, so the second round reads the cache; then many more (the cache's clearing
-        // when full is the classifier's own test).
+        // Stemmed here, or by the source the daemon hands over (the classifier's caches, whose
+        // agreement with plain stemming is the classifier's own test): twice, then many more.
         for word in words.iter().chain(&words) {
             assert_eq!(
                 stemmed_term_hash(word),
