@@ -289,8 +289,11 @@ impl PollHook for ClusterHook {
             return;
         };
         // The poll's own entries, each under its position: a copy of an earlier entry of the
-        // same poll joins that entry's story, as it would had the two come in two polls.
-        // Only for polls of more than one signed entry.
+        // same poll joins that entry's story (an original and its update, a backlog's
+        // duplicates), but only under the same headline: one feed's items that share their
+        // text under other headlines are its batch of templated notices (anti-dumping
+        // regulations on five products, reviews for three countries), not copies. Only for
+        // polls of more than one signed entry.
         let mut this_poll = (self.signatures.iter().flatten().nth(1).is_some())
             .then(|| StoryIndex::new(index.config().clone()));
         for (position, (write, signature)) in entries.iter_mut().zip(&self.signatures).enumerate() {
@@ -299,7 +302,11 @@ impl PollHook for ClusterHook {
             };
             if let Some(found) = index.find(sig, *published) {
                 write.near_match = Some((NearCopyOf::Story(found.story), found.summary));
-            } else if let Some(found) = this_poll.as_ref().and_then(|p| p.find(sig, *published)) {
+            } else if let Some(found) = this_poll
+                .as_ref()
+                .and_then(|p| p.find(sig, *published))
+                .filter(|found| found.same_headline)
+            {
                 let earlier = usize::try_from(found.story).unwrap_or(usize::MAX);
                 write.near_match = Some((NearCopyOf::EarlierEntry(earlier), found.summary));
             }
@@ -880,9 +887,18 @@ impl Ingestor {
 
         // Each entry's signature and publication time: the index matches copies by when they
         // were published (as it does when rebuilt from the store at start-up).
+        // Title-only copies (a news search's headline and publisher) never near-match: their
+        // headline is matched exactly instead (`EntryWrite::headline`). Indexed, two searches'
+        // items about different products under one template ("… on Chinese steel pipes" and
+        // "… copper pipes") joined as briefs with the same text.
         let signatures: Vec<Option<(Signature, DateTime<Utc>)>> = entries
             .iter()
             .map(|w| {
+                if w.headline.as_ref().is_some_and(|h| h.title_only)
+                    || w.entry.text.trim().is_empty()
+                {
+                    return None;
+                }
                 let sig = w.signature.as_deref().and_then(Signature::from_bytes)?;
                 Some((sig, w.entry.published))
             })

@@ -465,3 +465,56 @@ async fn a_recurring_headline_leads_aggregator_copies_to_its_newest_story() {
         "the copy joins the newest story"
     );
 }
+
+/// Title-only copies never near-match (their headline is compared exactly instead): two news
+/// searches' items about different products under one headline template are two stories, in
+/// two feeds or in one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn title_only_copies_of_templated_headlines_stay_apart() {
+    let steel = "US raises tariffs on Chinese steel pipes and tubes to 50%";
+    let copper = "US raises tariffs on Chinese copper pipes and tubes to 50%";
+    // Dated within the hour: the near-duplicate index holds the stories of the last week.
+    let recent = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc2822();
+    let feeds = FeedServer::start().await;
+    feeds.put("one.xml", google_news(&[(steel, "Reuters", &recent)]));
+    feeds.put("two.xml", google_news(&[(copper, "Bloomberg", &recent)]));
+    feeds.put(
+        "both.xml",
+        google_news(&[
+            (steel, "Financial Times", &recent),
+            (copper, "CNBC", &recent),
+        ]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("One", feeds.url("one.xml")),
+            ("Two", feeds.url("two.xml")),
+            ("Both", feeds.url("both.xml")),
+        ],
+        "",
+    );
+    let db = dir.path().join("tradefeed.db");
+    // All three in one pass of one process: the stories of the poll written first are in the
+    // in-memory index when the others are looked up (a new process rebuilds it from the store,
+    // which leaves title-only copies out too).
+    let out = tradefeed_command(&config, &["fetch"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<(String, i64)> = row_pairs(&db, "SELECT title, story_id FROM entries");
+    let story_of = |needle: &str| {
+        let stories: std::collections::BTreeSet<i64> = rows
+            .iter()
+            .filter(|(title, _)| title.contains(needle))
+            .map(|(_, story)| *story)
+            .collect();
+        assert_eq!(stories.len(), 1, "{needle}: {rows:?}");
+        stories.into_iter().next().unwrap()
+    };
+    assert_ne!(story_of("steel"), story_of("copper"), "{rows:?}");
+}

@@ -226,3 +226,60 @@ async fn copies_in_one_poll_of_one_feed_join_and_templated_notices_stay_apart() 
         "{stories:?}"
     );
 }
+
+/// An official feed's batch of templated notices in one poll: the same regulation text but
+/// for another product and country, under headlines that say which. They share most of their
+/// text, but one feed's items under other headlines are not copies of each other: they stay
+/// stories of their own. (Two polls of such a feed, or two feeds, are judged on the text as
+/// before: see the README's known errors.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feeds_batch_of_templated_notices_in_one_poll_stays_apart() {
+    let notice = |product: &str, country: &str| {
+        format!(
+            "<p>The European Commission has imposed a definitive anti-dumping duty on imports of \
+             {product} originating in {country}, following an expiry review initiated under \
+             Article 11(2) of Regulation (EU) 2016/1036 of the European Parliament and of the \
+             Council on protection against dumped imports from countries not members of the \
+             European Union.</p><p>The Commission found that the expiry of the measures would be \
+             likely to lead to a continuation or recurrence of dumping and injury to the Union \
+             industry. The duty applies to the net, free-at-Union-frontier price, before duty. \
+             Interested parties may request a partial interim review. The regulation enters into \
+             force on the day following its publication in the Official Journal of the European \
+             Union and is binding in its entirety and directly applicable in all Member States.</p>"
+        )
+    };
+    let date = "Tue, 10 Nov 2026 08:00:00 GMT";
+    let cases = [
+        ("ceramic tableware", "the People's Republic of China"),
+        ("steel wire rod", "Russia and Ukraine"),
+        ("aluminium foil", "Brazil"),
+    ];
+    let items: Vec<(String, String, String, String)> = cases
+        .iter()
+        .enumerate()
+        .map(|(n, (product, country))| {
+            (
+                format!("reg-{n}"),
+                format!("https://eur-lex.example/reg/{n}"),
+                format!(
+                    "Commission imposes definitive anti-dumping duty on {product} from {country}"
+                ),
+                html_escape::encode_text(&notice(product, country)).into_owned(),
+            )
+        })
+        .collect();
+    let items: Vec<(&str, &str, &str, &str, &str)> = items
+        .iter()
+        .map(|(guid, link, title, html)| {
+            (
+                guid.as_str(),
+                link.as_str(),
+                title.as_str(),
+                html.as_str(),
+                date,
+            )
+        })
+        .collect();
+    let stories = stories_of([("eurlex", Resource::feed(common::rss("eurlex", &items)))]).await;
+    assert_eq!(stories.len(), 3, "one story per notice: {stories:?}");
+}

@@ -114,6 +114,10 @@ pub struct MatchEvidence {
     pub story: StoryId,
     /// Human-readable evidence, e.g. `text jaccard 0.83, title 0.71, shared numbers 5/5`.
     pub summary: String,
+    /// Whether every headline term of the copy with fewer is in the other's (overlap 1; both
+    /// headlines of two terms or more): the same headline, give or take a wire prefix, an
+    /// outlet's suffix or an added clause.
+    pub same_headline: bool,
 }
 
 /// The matching rule's verdict on two signatures, from [`compare`].

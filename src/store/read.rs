@@ -676,7 +676,8 @@ impl Store {
         self.read(move |c| {
             let mut stmt = c.prepare(
                 "SELECT story_id, signature, published FROM entries
-                  WHERE signature IS NOT NULL AND first_seen >= ?1 ORDER BY id",
+                  WHERE signature IS NOT NULL AND title_only IS NOT 1 AND first_seen >= ?1
+                  ORDER BY id",
             )?;
             let rows = stmt.query_map([secs(since)], |r| {
                 Ok((r.get(0)?, r.get(1)?, time(r.get(2)?)))
