@@ -17,7 +17,7 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::classify::Classifier;
-use crate::cluster::{ClusterConfig, Signature, StoryIndex, headline_of};
+use crate::cluster::{ClusterConfig, Signature, StoryIndex, headline_of, same_headline};
 use crate::discover::{Discovery, discover, page_message};
 use crate::domain::{Entry, Source, StoryId, TopicScore};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
@@ -296,18 +296,25 @@ impl PollHook for ClusterHook {
         // polls of more than one signed entry.
         let mut this_poll = (self.signatures.iter().flatten().nth(1).is_some())
             .then(|| StoryIndex::new(index.config().clone()));
-        for (position, (write, signature)) in entries.iter_mut().zip(&self.signatures).enumerate() {
+        for (position, signature) in self.signatures.iter().enumerate() {
             let Some((sig, published)) = signature else {
                 continue;
             };
+            let (before, rest) = entries.split_at_mut(position);
+            let Some(write) = rest.first_mut() else {
+                break;
+            };
             if let Some(found) = index.find(sig, *published) {
                 write.near_match = Some((NearCopyOf::Story(found.story), found.summary));
-            } else if let Some(found) = this_poll
+            } else if let Some((earlier, found)) = this_poll
                 .as_ref()
                 .and_then(|p| p.find(sig, *published))
-                .filter(|found| found.same_headline)
+                .and_then(|found| {
+                    let earlier = usize::try_from(found.story).ok()?;
+                    same_headline(&before.get(earlier)?.entry.title, &write.entry.title)
+                        .then_some((earlier, found))
+                })
             {
-                let earlier = usize::try_from(found.story).unwrap_or(usize::MAX);
                 write.near_match = Some((NearCopyOf::EarlierEntry(earlier), found.summary));
             }
             if let Some(this_poll) = this_poll.as_mut() {

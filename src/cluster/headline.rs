@@ -132,6 +132,23 @@ pub(crate) fn comparable_headline(title: &str) -> &str {
     }
 }
 
+/// Whether two titles carry the same headline, give or take what outlets add: every word of
+/// the one with fewer (after [`comparable_headline`]: no wire prefix, no outlet's suffix;
+/// lower case) is in the other, so "UPDATE 1-US raises tariffs on Chinese steel to 50%,
+/// Beijing vows response" has the headline of "US raises tariffs on Chinese steel to 50%",
+/// and "... on Chinese aluminium ..." has not. Whole words, not the signature's sample of
+/// eight: a templated notice's product or country may lie outside that sample.
+pub fn same_headline(a: &str, b: &str) -> bool {
+    let words_of = |title: &str| -> std::collections::HashSet<String> {
+        words(comparable_headline(title))
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let (a, b) = (words_of(a), words_of(b));
+    let (fewer, more) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    !fewer.is_empty() && fewer.is_subset(&more)
+}
+
 /// Whether a trailing segment says figures of the story rather than naming an outlet: it holds
 /// a digit and a word in lower case ("- 3-month bills", "- 7.3 bln dlrs"), where a name is
 /// capitalized ("| Outlet 0066", "- 9News"). Dropped, its figures could no longer tell two
@@ -283,6 +300,33 @@ mod tests {
             proptest::prop_assert_eq!(normalized_ascii(&s), normalized_by_chars(&s));
         }
 
+    }
+
+    #[test]
+    fn same_headline_allows_what_outlets_add_and_nothing_else() {
+        let base = "US raises tariffs on Chinese steel to 50%";
+        for (other, same) in [
+            (base, true),
+            (
+                "UPDATE 1-US raises tariffs on Chinese steel to 50%, Beijing vows response",
+                true,
+            ),
+            (
+                "US raises tariffs on Chinese steel to 50% | Outlet 0066",
+                true,
+            ),
+            ("us RAISES tariffs on chinese steel to 50%", true),
+            ("US raises tariffs on Chinese aluminium to 50%", false),
+            ("US raises tariffs on Chinese steel to 25%", false),
+            (
+                "Commission imposes definitive anti-dumping duty on steel wire rod from Russia",
+                false,
+            ),
+            ("", false),
+        ] {
+            assert_eq!(same_headline(base, other), same, "{other:?}");
+            assert_eq!(same_headline(other, base), same, "{other:?} (swapped)");
+        }
     }
 
     #[test]

@@ -491,7 +491,6 @@ impl StoryIndex {
             .map(|(story, j)| MatchEvidence {
                 story,
                 summary: j.summary(),
-                same_headline: j.title.is_some_and(|t| t >= 1.0),
             })
     }
 

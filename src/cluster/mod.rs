@@ -86,7 +86,7 @@ mod signature;
 
 use chrono::Duration;
 
-pub use headline::{MIN_DISTINCTIVE_WORDS, headline_of};
+pub use headline::{MIN_DISTINCTIVE_WORDS, headline_of, same_headline};
 pub use index::{StoryIndex, compare};
 pub use signature::{Signature, use_stem_hash};
 
@@ -114,10 +114,6 @@ pub struct MatchEvidence {
     pub story: StoryId,
     /// Human-readable evidence, e.g. `text jaccard 0.83, title 0.71, shared numbers 5/5`.
     pub summary: String,
-    /// Whether every headline term of the copy with fewer is in the other's (overlap 1; both
-    /// headlines of two terms or more): the same headline, give or take a wire prefix, an
-    /// outlet's suffix or an added clause.
-    pub same_headline: bool,
 }
 
 /// The matching rule's verdict on two signatures, from [`compare`].
