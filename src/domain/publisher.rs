@@ -30,14 +30,17 @@ pub fn last_separator(s: &str) -> Option<(usize, &'static str)> {
 
 /// `title` and `text` without the publisher an aggregator's item names at both their ends:
 /// a trailing ` - X` (or another of [`SUFFIX_SEPARATORS`]; X of 1 to [`MAX_PUBLISHER_WORDS`]
-/// words) that the text also ends with, compared word by word without case or punctuation.
-/// `None` when the item names none so ("Tariffs - what changes" over an article keeps its
-/// words), or when nothing would be left of the title.
+/// words that read as a name: see [`reads_as_a_name`]) that the text also ends with, compared
+/// word by word without case or punctuation. `None` when the item names none so ("Tariffs -
+/// what changes" keeps its words), or when nothing would be left of the title.
 pub fn without_named_publisher<'a>(title: &'a str, text: &'a str) -> Option<(&'a str, &'a str)> {
     let (at, sep) = last_separator(title)?;
     let head = title[..at].trim_end();
     let publisher: Vec<&str> = words(&title[at + sep.len()..]).collect();
-    if head.is_empty() || !(1..=MAX_PUBLISHER_WORDS).contains(&publisher.len()) {
+    if head.is_empty()
+        || !(1..=MAX_PUBLISHER_WORDS).contains(&publisher.len())
+        || !reads_as_a_name(&publisher)
+    {
         return None;
     }
     // The text's last words, from the end, against the publisher's, from the end.
@@ -61,6 +64,27 @@ pub fn without_named_publisher<'a>(title: &'a str, text: &'a str) -> Option<(&'a
         return None;
     }
     Some((head, before))
+}
+
+/// Whether these words read as a publisher's name: each capitalized (or a figure, or in
+/// capitals), but for the joining words names hold ("The Times of India", "Le Monde"). A
+/// headline's own words after a dash are mostly in lower case ("Update - Tariffs on Canadian
+/// lumber", "Commission decision - Safeguard measures on steel imports"): a description that
+/// repeats them must not take them for a name.
+fn reads_as_a_name(words: &[&str]) -> bool {
+    const JOINING: &[&str] = &[
+        "and", "at", "de", "del", "der", "des", "di", "du", "el", "et", "for", "in", "la", "le",
+        "of", "the", "und", "y",
+    ];
+    let capitalized = |w: &&str| {
+        w.chars()
+            .next()
+            .is_some_and(|c| c.is_uppercase() || c.is_ascii_digit())
+    };
+    words.iter().any(capitalized)
+        && words
+            .iter()
+            .all(|w| capitalized(w) || JOINING.contains(&w.to_lowercase().as_str()))
 }
 
 /// The runs of letters and digits of `s`.
@@ -117,13 +141,21 @@ mod tests {
                 "Importers face new duties from Monday. Here is what changes for them.",
                 None,
             ),
+            // Words of the headline, not a name, though the text ends with them too.
             (
                 "Tariffs - what changes",
                 "Importers face new duties from Monday, and here is what changes",
-                Some((
-                    "Tariffs",
-                    "Importers face new duties from Monday, and here is",
-                )),
+                None,
+            ),
+            (
+                "Update - Tariffs on Canadian lumber",
+                "Commerce issued an update on tariffs on Canadian lumber",
+                None,
+            ),
+            (
+                "Indian rupee slips - The Times of India",
+                "Indian rupee slips  The Times of India",
+                Some(("Indian rupee slips", "Indian rupee slips")),
             ),
             // Too long to be a name, or nothing before it.
             (
