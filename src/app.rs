@@ -1392,7 +1392,12 @@ impl Live {
         // An empty file is a save caught half-way (an editor truncates, then writes) far more
         // often than a wish to run with no sources on the default address: read as it is, it
         // stopped every source and moved HTTP to 127.0.0.1:8080, as a successful reload.
-        if std::fs::read(&path).is_ok_and(|text| text.trim_ascii().is_empty()) {
+        if std::fs::read(&path).is_ok_and(|text| {
+            text.strip_prefix("\u{feff}".as_bytes())
+                .unwrap_or(&text)
+                .trim_ascii()
+                .is_empty()
+        }) {
             self.refuse(format!(
                 "{}: the config file is empty (a save in progress?); to run without sources, \
                  leave a comment in it",

@@ -562,7 +562,18 @@ async fn health_exits_0_while_the_daemon_answers_and_1_when_it_is_gone() {
         );
         assert_eq!(stderr(&o), "", "{config:?}");
     }
-    // Without it, such a file is still an error naming the file and line.
+    // Without it, a slip of TOML syntax elsewhere (an unclosed string in a source's URL) still
+    // leaves the `[server]` table's `listen` line to read, with a warning.
+    std::fs::write(
+        &config_path,
+        format!("{good}\n[[sources]]\nname = \"x\"\nurl = \"http://unclosed\n"),
+    )
+    .unwrap();
+    let o = tradefeed(&["--config", c, "health"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("warning:"), "{}", stderr(&o));
+    // A file that names no address at all is an error naming the file and line.
+    std::fs::write(&config_path, "bogus line\n").unwrap();
     let o = tradefeed(&["--config", c, "health"]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stderr(&o).contains(":1:"), "{}", stderr(&o));

@@ -173,16 +173,20 @@ impl Config {
         match Config::load(path) {
             Ok(config) => Ok((config.server.listen, None)),
             Err(error) => {
-                let as_written = std::fs::read_to_string(path)
-                    .ok()
-                    .and_then(|text| text.parse::<toml::Table>().ok())
-                    .and_then(|table| match table.get("server") {
-                        None => Some(raw::DEFAULT_LISTEN),
-                        Some(server) => match server.get("listen") {
+                let as_written = std::fs::read_to_string(path).ok().and_then(|text| {
+                    match text.parse::<toml::Table>() {
+                        Ok(table) => match table.get("server") {
                             None => Some(raw::DEFAULT_LISTEN),
-                            Some(listen) => listen.as_str()?.parse().ok(),
+                            Some(server) => match server.get("listen") {
+                                None => Some(raw::DEFAULT_LISTEN),
+                                Some(listen) => listen.as_str()?.parse().ok(),
+                            },
                         },
-                    });
+                        // A slip of TOML syntax elsewhere (an unclosed string in a source's
+                        // URL): the `[server]` table's `listen` line, if it reads whole.
+                        Err(_) => listen_line(&text),
+                    }
+                });
                 match as_written {
                     Some(listen) => Ok((listen, Some(error))),
                     None => Err(error),
@@ -195,6 +199,29 @@ impl Config {
     pub fn enabled_sources(&self) -> impl Iterator<Item = &Source> {
         self.sources.iter().filter(|s| s.enabled)
     }
+}
+
+/// The address on a `listen = "…"` line of the `[server]` table of a config that is not valid
+/// TOML as a whole, read line by line; `None` when there is none, or it does not parse.
+fn listen_line(text: &str) -> Option<SocketAddr> {
+    let mut in_server = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_server = line.starts_with("[server]");
+            continue;
+        }
+        if !in_server {
+            continue;
+        }
+        let Some(value) = line.strip_prefix("listen").map(str::trim_start) else {
+            continue;
+        };
+        let value = value.strip_prefix('=')?.trim_start();
+        let quoted = value.strip_prefix('"')?;
+        return quoted[..quoted.find('"')?].parse().ok();
+    }
+    None
 }
 
 /// `$TRADEFEED_LISTEN`, when set.
