@@ -324,6 +324,12 @@ async fn a_google_news_story_is_folded_into_the_story_the_copy_with_its_headline
     );
     let stories: Vec<(i64, i64)> = row_pairs(&db, "SELECT id, published FROM stories");
     assert_eq!(stories.len(), 1, "{stories:?}");
+    // No key is left naming the folded story (the prune after `fetch` clears any).
+    let orphans: Vec<(i64, i64)> = row_pairs(
+        &db,
+        "SELECT count(*), 0 FROM story_keys WHERE story_id NOT IN (SELECT id FROM stories)",
+    );
+    assert_eq!(orphans[0].0, 0);
     // The story's first publication is the earliest of its copies': Google News's 07:30.
     assert_eq!(stories[0].1, 1_794_295_800, "{stories:?}");
     let topics: Vec<(i64, String)> = row_pairs(&db, "SELECT story_id, topic FROM story_topics");

@@ -572,8 +572,13 @@ async fn health_exits_0_while_the_daemon_answers_and_1_when_it_is_gone() {
     let o = tradefeed(&["--config", c, "health"]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(stderr(&o).contains("warning:"), "{}", stderr(&o));
-    // A file that names no address at all is an error naming the file and line.
-    std::fs::write(&config_path, "bogus line\n").unwrap();
+    // One whose `listen` line does not read as an address is an error naming the file and
+    // line. (With no `listen` line at all, the default address is probed.)
+    std::fs::write(
+        &config_path,
+        "bogus line\n[server]\nlisten = \"not an address\"\n",
+    )
+    .unwrap();
     let o = tradefeed(&["--config", c, "health"]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stderr(&o).contains(":1:"), "{}", stderr(&o));

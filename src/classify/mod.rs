@@ -502,8 +502,9 @@ pub struct Classifier {
 /// Names the rules that turn a profile and a text into a score, for [`Classifier::fingerprint`]:
 /// changed whenever the same profiles would score a stored story otherwise (so the next start
 /// of a new release re-scores what earlier ones stored). 2: only the strongest negative phrase
-/// counts, and an aggregator's publisher is left out of title and text.
-const SCORING_RULES: &str = "scoring rules 2";
+/// counts, and an aggregator's publisher is left out of title and text; 3: only a publisher
+/// whose name reads as one.
+const SCORING_RULES: &str = "scoring rules 3";
 
 /// The built-in topic's name: the topic the status page shows, and `/feeds/trade-policy.*`.
 pub const DEFAULT_TOPIC: &str = "trade-policy";

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::signature::{HEADLINE_NOISE, WordHashes, is_stopword_hash};
-use crate::domain::{Headline, MAX_PUBLISHER_WORDS, last_separator};
+use crate::domain::{Headline, MAX_PUBLISHER_WORDS, last_separator, reads_as_a_name};
 
 /// Fewest distinctive headline words (not stopwords, not generic words such as "wrap" or
 /// "briefing", not figures, months or weekdays) for a headline to stand for a story: "Markets
@@ -140,9 +140,22 @@ pub(crate) fn comparable_headline(title: &str) -> &str {
 /// eight: a templated notice's product or country may lie outside that sample.
 pub fn same_headline(a: &str, b: &str) -> bool {
     let words_of = |title: &str| -> std::collections::HashSet<String> {
-        words(comparable_headline(title))
-            .map(str::to_lowercase)
-            .collect()
+        // Trailing segments only when they read as an outlet's name ("| Outlet 0066", "-
+        // Reuters"): [`comparable_headline`] drops any short one, and "… duty - Ceramic
+        // tableware from China" and "… duty - Aluminium foil from Brazil" would compare as
+        // one headline.
+        let mut head = strip_wire_prefix(title.trim());
+        while let Some((at, sep)) = last_separator(head) {
+            let segment: Vec<&str> = words(&head[at + sep.len()..]).collect();
+            if segment.len() > MAX_TRAILING_WORDS
+                || words(&head[..at]).count() < MIN_HEAD_WORDS
+                || !reads_as_a_name(&segment)
+            {
+                break;
+            }
+            head = head[..at].trim_end();
+        }
+        words(head).map(str::to_lowercase).collect()
     };
     let (a, b) = (words_of(a), words_of(b));
     let (fewer, more) = if a.len() <= b.len() { (a, b) } else { (b, a) };
@@ -300,6 +313,18 @@ mod tests {
             proptest::prop_assert_eq!(normalized_ascii(&s), normalized_by_chars(&s));
         }
 
+    }
+
+    #[test]
+    fn same_headline_reads_a_templated_subject_after_a_dash_as_headline() {
+        assert!(!same_headline(
+            "Commission imposes definitive anti-dumping duty - Ceramic tableware from China",
+            "Commission imposes definitive anti-dumping duty - Aluminium foil from Brazil",
+        ));
+        assert!(same_headline(
+            "Commission imposes definitive anti-dumping duty - Reuters",
+            "Commission imposes definitive anti-dumping duty | AP News",
+        ));
     }
 
     #[test]

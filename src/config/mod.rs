@@ -201,27 +201,42 @@ impl Config {
     }
 }
 
-/// The address on a `listen = "…"` line of the `[server]` table of a config that is not valid
-/// TOML as a whole, read line by line; `None` when there is none, or it does not parse.
+/// The address on a `listen = "…"` (or `'…'`) line of the `[server]` table of a config that is
+/// not valid TOML as a whole, read line by line; the default address when there is no such
+/// line; `None` when the line's address does not parse.
 fn listen_line(text: &str) -> Option<SocketAddr> {
     let mut in_server = false;
     for line in text.lines() {
         let line = line.trim();
         if line.starts_with('[') {
-            in_server = line.starts_with("[server]");
+            let header: String = line
+                .split('#')
+                .next()
+                .unwrap_or("")
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            in_server = header == "[server]";
             continue;
         }
         if !in_server {
             continue;
         }
-        let Some(value) = line.strip_prefix("listen").map(str::trim_start) else {
+        let Some(value) = line
+            .strip_prefix("listen")
+            .map(str::trim_start)
+            .and_then(|v| v.strip_prefix('='))
+            .map(str::trim_start)
+        else {
             continue;
         };
-        let value = value.strip_prefix('=')?.trim_start();
-        let quoted = value.strip_prefix('"')?;
-        return quoted[..quoted.find('"')?].parse().ok();
+        let quote = value.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+        let quoted = &value[1..];
+        return quoted[..quoted.find(quote)?].parse().ok();
     }
-    None
+    // No `listen` line in a `[server]` table, or no such table: the default, as a config
+    // that parses gives it.
+    Some(raw::DEFAULT_LISTEN)
 }
 
 /// `$TRADEFEED_LISTEN`, when set.

@@ -18,7 +18,8 @@ pub use media::{
     Enclosure, MAX_ENCLOSURES, MAX_MEDIA_URL_LEN, Media, media_type, media_type_of_path,
 };
 pub use publisher::{
-    MAX_PUBLISHER_WORDS, SUFFIX_SEPARATORS, last_separator, without_named_publisher,
+    MAX_PUBLISHER_WORDS, SUFFIX_SEPARATORS, last_separator, reads_as_a_name,
+    without_named_publisher,
 };
 pub use schedule::{Schedule, ScheduleError};
 pub use source::Source;

@@ -71,7 +71,7 @@ pub fn without_named_publisher<'a>(title: &'a str, text: &'a str) -> Option<(&'a
 /// headline's own words after a dash are mostly in lower case ("Update - Tariffs on Canadian
 /// lumber", "Commission decision - Safeguard measures on steel imports"): a description that
 /// repeats them must not take them for a name.
-fn reads_as_a_name(words: &[&str]) -> bool {
+pub fn reads_as_a_name(words: &[&str]) -> bool {
     const JOINING: &[&str] = &[
         "and", "at", "de", "del", "der", "des", "di", "du", "el", "et", "for", "in", "la", "le",
         "of", "the", "und", "y",

@@ -887,13 +887,17 @@ impl Store {
                 // A story left without entries goes with its keys and scores (foreign keys are
                 // not enforced, so the schema's ON DELETE CASCADE does not run: see `configure`
                 // in the store module). A key left behind would join a later copy to a story
-                // that no longer exists. The keys are not indexed by story (migration 08): this
-                // delete scans them once, which costs less than the index did on every insert.
+                // that no longer exists. So do the keys of a story folded into another that
+                // were not moved with it (a headline or fingerprint its copies had before an
+                // edit: see `fold_in_title_only_story`). The keys are not indexed by story
+                // (migration 08): this delete scans them once, which costs less than the index
+                // did on every insert.
                 tx.execute_batch(
                     "CREATE TEMP TABLE pruned_stories AS
                          SELECT id FROM stories WHERE NOT EXISTS
                              (SELECT 1 FROM entries WHERE entries.story_id = stories.id);
-                     DELETE FROM story_keys WHERE story_id IN (SELECT id FROM pruned_stories);
+                     DELETE FROM story_keys WHERE story_id IN (SELECT id FROM pruned_stories)
+                        OR story_id NOT IN (SELECT id FROM stories);
                      DELETE FROM story_topics WHERE story_id IN (SELECT id FROM pruned_stories);",
                 )?;
                 let stories = tx.execute(
