@@ -536,10 +536,14 @@ impl Ingestor {
     /// Replaces the fetcher and settings for every clone (config reload). In-flight polls
     /// finish with the old ones. The near-duplicate index, built once with the window in force
     /// then, takes the new window too (see [`StoryIndex::reconfigure`]).
-    pub fn reconfigure(&self, fetcher: Fetcher, settings: IngestSettings) {
+    pub fn reconfigure(&self, mut fetcher: Fetcher, settings: IngestSettings) {
         let cluster = settings.cluster.clone();
-        // Both are replaced whole, so a lock a panic poisoned is still safe to write.
-        *self.fetcher.write().unwrap_or_else(PoisonError::into_inner) = fetcher;
+        // Both are replaced whole, so a lock a panic poisoned is still safe to write. The
+        // requests the old fetcher has in flight keep their hosts' slots.
+        let mut current = self.fetcher.write().unwrap_or_else(PoisonError::into_inner);
+        fetcher.keep_host_gates_from(&current);
+        *current = fetcher;
+        drop(current);
         // Settings first, then the index: an index being built meanwhile is installed with
         // the settings it reads then (see `ensure_index`), so neither order misses the change.
         *self

@@ -335,6 +335,18 @@ impl Fetcher {
         })
     }
 
+    /// Takes over `previous`'s per-host gates when its per-host limits are these: a reload
+    /// builds a new fetcher, and with gates of its own it would let a source added then
+    /// request a host while the old fetcher's request to it (perhaps one hanging for its whole
+    /// timeout) still holds the host's only slot. With other limits the gates start anew.
+    pub fn keep_host_gates_from(&mut self, previous: &Fetcher) {
+        if previous.limits.per_host_concurrency == self.limits.per_host_concurrency
+            && previous.limits.per_host_spacing == self.limits.per_host_spacing
+        {
+            self.hosts = Arc::clone(&previous.hosts);
+        }
+    }
+
     /// The client that connects only to public addresses, built at its first use (see
     /// [`Fetcher`]).
     async fn public_client(&self) -> Result<&reqwest::Client, FetchError> {
@@ -733,6 +745,32 @@ fn check_http_url(url: Url) -> Result<Url, FetchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fetcher built by a reload with the same per-host limits shares the old one's gates:
+    /// a request the old one has in flight keeps the host's only slot. With other limits the
+    /// new fetcher's gates start anew.
+    #[tokio::test]
+    async fn a_rebuilt_fetcher_keeps_the_per_host_slots_its_predecessor_holds() {
+        let limits = FetchLimits {
+            per_host_concurrency: 1,
+            ..FetchLimits::default()
+        };
+        let old = Fetcher::new(limits.clone()).unwrap();
+        let url = Url::parse("http://feeds.example/a.xml").unwrap();
+        let _in_flight = old.hosts.enter(&url).await;
+        let mut rebuilt = Fetcher::new(limits).unwrap();
+        rebuilt.keep_host_gates_from(&old);
+        let wait = tokio::time::timeout(Duration::from_millis(100), rebuilt.hosts.enter(&url));
+        assert!(wait.await.is_err(), "the host's one slot is taken");
+        let mut wider = Fetcher::new(FetchLimits {
+            per_host_concurrency: 2,
+            ..FetchLimits::default()
+        })
+        .unwrap();
+        wider.keep_host_gates_from(&old);
+        let wait = tokio::time::timeout(Duration::from_millis(100), wider.hosts.enter(&url));
+        assert!(wait.await.is_ok(), "other limits, gates of its own");
+    }
 
     #[test]
     fn only_absolute_http_and_https_urls_are_accepted() {
