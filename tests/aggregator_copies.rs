@@ -523,4 +523,20 @@ async fn title_only_copies_of_templated_headlines_stay_apart() {
         stories.into_iter().next().unwrap()
     };
     assert_ne!(story_of("steel"), story_of("copper"), "{rows:?}");
+
+    // And one feed per process (each `fetch` rebuilds the index from the store): a title-only
+    // copy is not looked up whichever process stored the other.
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[("One", feeds.url("one.xml")), ("Two", feeds.url("two.xml"))],
+        "",
+    );
+    fetch(&config, "One");
+    fetch(&config, "Two");
+    let stories: Vec<(i64, i64)> = row_pairs(
+        &dir.path().join("tradefeed.db"),
+        "SELECT count(DISTINCT story_id), 0 FROM entries",
+    );
+    assert_eq!(stories[0].0, 2, "one story per product");
 }

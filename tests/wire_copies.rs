@@ -24,6 +24,23 @@ fn outlet_feed(outlet: &str, slug: &str, title: &str, html: &str) -> Resource {
     ))
 }
 
+/// An RSS feed `name` of these (guid, link, title, escaped HTML) items, all published at `date`.
+fn feed_of(name: &str, items: &[(String, String, String, String)], date: &str) -> Resource {
+    let items: Vec<(&str, &str, &str, &str, &str)> = items
+        .iter()
+        .map(|(guid, link, title, html)| {
+            (
+                guid.as_str(),
+                link.as_str(),
+                title.as_str(),
+                html.as_str(),
+                date,
+            )
+        })
+        .collect();
+    Resource::feed(common::rss(name, &items))
+}
+
 /// Polls the feeds once and returns each stored story's entry titles.
 async fn stories_of<'a>(feeds: impl IntoIterator<Item = (&'a str, Resource)>) -> Vec<Vec<String>> {
     let server = FeedServer::start().await;
@@ -194,23 +211,7 @@ async fn copies_in_one_poll_of_one_feed_join_and_templated_notices_stay_apart() 
             ),
         ),
     ];
-    let items: Vec<(&str, &str, &str, &str, &str)> = items
-        .iter()
-        .map(|(guid, link, title, html)| {
-            (
-                guid.as_str(),
-                link.as_str(),
-                title.as_str(),
-                html.as_str(),
-                date,
-            )
-        })
-        .collect();
-    let mut stories = stories_of([(
-        "aggregator",
-        Resource::feed(common::rss("aggregator", &items)),
-    )])
-    .await;
+    let mut stories = stories_of([("aggregator", feed_of("aggregator", &items, date))]).await;
     stories.sort_by_key(|titles| std::cmp::Reverse(titles.len()));
     assert_eq!(
         stories.len(),
@@ -268,18 +269,6 @@ async fn a_feeds_batch_of_templated_notices_in_one_poll_stays_apart() {
             )
         })
         .collect();
-    let items: Vec<(&str, &str, &str, &str, &str)> = items
-        .iter()
-        .map(|(guid, link, title, html)| {
-            (
-                guid.as_str(),
-                link.as_str(),
-                title.as_str(),
-                html.as_str(),
-                date,
-            )
-        })
-        .collect();
-    let stories = stories_of([("eurlex", Resource::feed(common::rss("eurlex", &items)))]).await;
+    let stories = stories_of([("eurlex", feed_of("eurlex", &items, date))]).await;
     assert_eq!(stories.len(), 3, "one story per notice: {stories:?}");
 }

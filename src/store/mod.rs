@@ -266,28 +266,12 @@ impl Store {
         let mut lock = match access {
             Access::ReadWrite => {
                 let lock_path = lock_path(path);
-                let file = File::options()
-                    .create(true)
-                    .truncate(false)
-                    .read(true)
-                    .write(true)
-                    .open(&lock_path)
-                    .map_err(|source| StoreError::Io {
-                        path: lock_path.display().to_string(),
-                        source,
-                    })?;
-                match file.try_lock() {
-                    Ok(()) => Some(file),
-                    Err(std::fs::TryLockError::WouldBlock) => {
-                        return Err(StoreError::InUse(display));
-                    }
-                    Err(std::fs::TryLockError::Error(source)) => {
-                        return Err(StoreError::Io {
-                            path: lock_path.display().to_string(),
-                            source,
-                        });
-                    }
-                }
+                Some(lock_exclusively(
+                    &lock_path,
+                    None,
+                    &lock_path.display().to_string(),
+                    &display,
+                )?)
             }
             Access::ReadOnly => None,
         };
@@ -300,7 +284,14 @@ impl Store {
         // once no connection is left: the writer thread holds it until its connections have
         // closed, the store until its readers have (see `Inner::_db_lock`).
         let db_lock = match access {
-            Access::ReadWrite => Some(Arc::new(lock_database_file(path, &display)?)),
+            // Created empty when new, which SQLite reads as an empty database, with SQLite's
+            // own mode for the files it creates (before the umask).
+            Access::ReadWrite => Some(Arc::new(lock_exclusively(
+                path,
+                Some(0o644),
+                &display,
+                &display,
+            )?)),
             Access::ReadOnly => None,
         };
 
@@ -1045,24 +1036,27 @@ pub fn held_by_another_process(path: &Path) -> bool {
         .is_ok_and(|file| matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
 }
 
-/// Opens (creating it empty when new, which SQLite reads as an empty database) and `flock`s
-/// the database file, or says it is in use. See [`Store::open`] for why, and why the
-/// descriptor must outlive every connection.
-fn lock_database_file(path: &Path, display: &str) -> Result<File, StoreError> {
+/// Opens `path` (created when missing, with `mode` if given) and takes an exclusive `flock`
+/// on it, or says the database (`display`) is in use; I/O errors name `shown`. For the lock
+/// file and for the database file itself (see [`Store::open`] for why both, and why the
+/// latter's descriptor must outlive every connection).
+fn lock_exclusively(
+    path: &Path,
+    mode: Option<u32>,
+    shown: &str,
+    display: &str,
+) -> Result<File, StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let io_error = |source| StoreError::Io {
-        path: display.to_owned(),
+        path: shown.to_owned(),
         source,
     };
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        // SQLite's own mode for the files it creates (before the umask).
-        .mode(0o644)
-        .open(path)
-        .map_err(io_error)?;
+    let mut options = File::options();
+    options.create(true).truncate(false).read(true).write(true);
+    if let Some(mode) = mode {
+        options.mode(mode);
+    }
+    let file = options.open(path).map_err(io_error)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse(display.to_owned())),

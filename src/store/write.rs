@@ -1721,11 +1721,11 @@ fn fold_in_title_only_story(
     story_id: i64,
     published: i64,
 ) -> Result<(), StoreError> {
-    let headline_key = headline_key(&headline.key, true);
+    let title_only_key = headline_key(&headline.key, true);
     if poll
         .key_filter
         .as_ref()
-        .is_some_and(|f| !f.may_contain(&headline_key))
+        .is_some_and(|f| !f.may_contain(&title_only_key))
     {
         return Ok(());
     }
@@ -1735,7 +1735,7 @@ fn fold_in_title_only_story(
           WHERE k.key = ?1 AND st.id <> ?2
             AND NOT EXISTS (SELECT 1 FROM entries e
                              WHERE e.story_id = st.id AND e.title_only IS NOT 1)",
-        params![headline_key, story_id],
+        params![title_only_key, story_id],
         |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
     )?
     else {
@@ -1753,7 +1753,7 @@ fn fold_in_title_only_story(
                 .collect()
         },
     )?;
-    let mut keys = vec![headline_key];
+    let mut keys = vec![title_only_key];
     for (url, fingerprint) in &copies {
         keys.extend(url.as_deref().map(url_key));
         keys.push(key_hash(&format!("fp:{fingerprint}")));
