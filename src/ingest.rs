@@ -324,6 +324,10 @@ impl PollHook for ClusterHook {
         }
     }
 
+    fn same_headline(&self, stored: &str, new: &str) -> bool {
+        same_headline(stored, new)
+    }
+
     fn after_write(&mut self, result: &PollResult) {
         if !self.clustered {
             return;

@@ -89,6 +89,9 @@ impl PollHook for Recorder {
     fn score(&mut self, _entry: &Entry) -> Vec<TopicScore> {
         unreachable!("the entries of these polls carry their scores")
     }
+    fn same_headline(&self, _stored: &str, _new: &str) -> bool {
+        unreachable!("no entry of these polls is a near copy")
+    }
 }
 
 fn fetch_rows(db: &Path) -> Vec<String> {
@@ -200,6 +203,9 @@ impl PollHook for Slow {
     fn rolled_back(&mut self, _result: &PollResult) {}
     fn score(&mut self, _entry: &Entry) -> Vec<TopicScore> {
         unreachable!("the entries of these polls carry their scores")
+    }
+    fn same_headline(&self, _stored: &str, _new: &str) -> bool {
+        unreachable!("no entry of these polls is a near copy")
     }
 }
 
@@ -1651,6 +1657,9 @@ impl PollHook for LateScorer {
             0.75,
             format!("scored late: {}", entry.identity),
         )]
+    }
+    fn same_headline(&self, _stored: &str, _new: &str) -> bool {
+        unreachable!("no entry of these polls is a near copy")
     }
 }
 

@@ -359,6 +359,11 @@ pub trait PollHook: Send {
     /// The topic scores of an entry written without them (`EntryWrite::scores` is `None`),
     /// asked for only when the entry comes to represent its story.
     fn score(&mut self, entry: &Entry) -> Vec<TopicScore>;
+    /// Whether `stored`, the title of an entry of the same source, and `new` are one
+    /// headline, as the near-duplicate matcher reads headlines: a near-copy joins a story
+    /// holding an entry of its own source only then (see `own_copies_share_its_headline`).
+    /// Asked only for entries carrying a `near_match`.
+    fn same_headline(&self, stored: &str, new: &str) -> bool;
 }
 
 /// What a poll changed.
@@ -1180,6 +1185,36 @@ fn query_opt<T>(
     f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<Option<T>> {
     conn.with_statement(sql, |s| s.query_row(params, f).optional())
+}
+
+/// Whether a near-copy from `source_id` titled `title` may join `story`: always when the
+/// story holds no entry of that source, else only when one of those entries has the same
+/// headline ([`PollHook::same_headline`]). One feed's new item whose text nearly repeats an
+/// item it listed before, under another headline, is its next templated notice (an
+/// anti-dumping regulation on another product, a review for another country), not a copy:
+/// folded in, it was never served as an item of its own. A feed that republishes its story
+/// under a new id keeps the headline or its words (an `UPDATE 1-` prefix is not compared).
+/// The same rule holds within one poll (`ingest`'s hook, [`NearCopyOf::EarlierEntry`]).
+fn own_copies_share_its_headline(
+    tx: &Prepared<'_>,
+    hook: &Option<Box<dyn PollHook>>,
+    story: i64,
+    source_id: i64,
+    title: &str,
+) -> Result<bool, StoreError> {
+    let Some(hook) = hook.as_ref() else {
+        return Ok(true);
+    };
+    // Bounded: a story holds a handful of one source's items (a feed's update under a new
+    // id, moved items), and any of them sharing the headline lets the copy in.
+    let own_titles: Vec<String> = tx.with_statement(
+        "SELECT title FROM entries WHERE story_id = ?1 AND source_id = ?2 LIMIT 32",
+        |s| {
+            s.query_map(params![story, source_id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()
+        },
+    )?;
+    Ok(own_titles.is_empty() || own_titles.iter().any(|own| hook.same_headline(own, title)))
 }
 
 /// The row id, priority and URL of the source a poll of `name` at `url` belongs to: the row
@@ -2228,6 +2263,7 @@ fn write_entry<'a>(
                 .map(|p| p.story),
         }
         && let Some(read) = JoinedStory::read(tx, story)?
+        && own_copies_share_its_headline(tx, hook, story, source_id, &e.title)?
     {
         joined = Some((story, format!("near-duplicate: {evidence}"), read));
         near_duplicate = true;
