@@ -270,6 +270,7 @@ fn stages(c: &mut Criterion) {
                             read_whole: true,
                         },
                         next_due: Utc::now(),
+                        due_jitter: None,
                         moved_to: None,
                         base_url: None,
                         entries: writes,

@@ -705,7 +705,6 @@ pub async fn run(
                     // one off: the usual reason to change a URL is that the old one hangs,
                     // and the new one is due at once.
                     let this_poll = cancel.child_token();
-                    let jitter_at_start = ingestor.max_jitter();
                     let report = {
                         let poll = ingestor.poll(&job.source, None, permit, &this_poll);
                         tokio::pin!(poll);
@@ -738,13 +737,6 @@ pub async fn run(
                                 &configured,
                                 &job.source,
                                 &report,
-                            )
-                            .await;
-                            rejitter_if_changed_meanwhile(
-                                &ingestor,
-                                &job.source,
-                                &report,
-                                jitter_at_start,
                             )
                             .await;
                         }
@@ -960,40 +952,6 @@ async fn reschedule_if_changed_meanwhile(
         Err(e) => {
             error!(source = %polled.name, error = %e, "cannot store the due time by the new schedule")
         }
-    }
-}
-
-/// Moves the due time a poll stored to its new offset in the same slot when a reload changed
-/// `max_jitter_secs` while the poll ran. The poll worked it out under the jitter it began
-/// with, and its write came after the reload moved every stored time
-/// (`scheduler::rejitter_due_times`): left so, the source's next slot was polled twice once
-/// the jitter had grown. Only the time the poll stored is moved (a later write stands), and
-/// not after a schedule change, which [`reschedule_if_changed_meanwhile`] has handled.
-async fn rejitter_if_changed_meanwhile(
-    ingestor: &Ingestor,
-    polled: &crate::domain::Source,
-    report: &PollReport,
-    jitter_at_start: Duration,
-) {
-    let in_force = ingestor.max_jitter();
-    if in_force == jitter_at_start {
-        return;
-    }
-    let Some(due) = scheduler::rejittered_due(
-        &polled.schedule,
-        &polled.name,
-        report.next_due,
-        jitter_at_start,
-        in_force,
-    ) else {
-        return;
-    };
-    if let Err(e) = ingestor
-        .store()
-        .move_next_due(&polled.name, report.next_due, due)
-        .await
-    {
-        error!(source = %polled.name, error = %e, "cannot move the due time to the new jitter");
     }
 }
 
@@ -1582,6 +1540,7 @@ mod tests {
                     read_whole: true,
                 },
                 next_due: now,
+                due_jitter: None,
                 moved_to: None,
                 base_url: None,
                 entries: vec![EntryWrite {
@@ -2186,6 +2145,7 @@ mod tests {
                         last_modified: None,
                     },
                     next_due: now,
+                    due_jitter: None,
                     moved_to: None,
                     base_url: None,
                     entries: Vec::new(),

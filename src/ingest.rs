@@ -28,8 +28,8 @@ use crate::normalize::{
 use crate::parse::{ParseError, parse_feed_for};
 use crate::scheduler::{Timing, backoff_delay, next_due, saturating_add_std};
 use crate::store::{
-    EntryWrite, KnownEntries, NearCopyOf, PollHook, PollOutcome, PollRecord, PollResult, PollState,
-    Store, StoreError,
+    DueJitter, EntryWrite, KnownEntries, NearCopyOf, PollHook, PollOutcome, PollRecord, PollResult,
+    PollState, Store, StoreError,
 };
 use cpu_pool::CpuPool;
 
@@ -735,6 +735,8 @@ impl Ingestor {
                 disable: None,
             },
             next_due: next,
+            // A backoff from now, not a schedule slot: nothing to move.
+            due_jitter: None,
             moved_to: None,
             base_url: None,
             entries: Vec::new(),
@@ -942,6 +944,11 @@ impl Ingestor {
             duration: clock.elapsed(),
             outcome,
             next_due: next,
+            due_jitter: Some(DueJitter {
+                max_jitter: settings.max_jitter,
+                schedule: source.schedule.as_str().to_string(),
+                moved: crate::scheduler::rejittered_due_of,
+            }),
             moved_to,
             base_url,
             entries,

@@ -57,6 +57,7 @@ fn poll(
         duration: Duration::ZERO,
         outcome,
         next_due,
+        due_jitter: None,
         moved_to: None,
         base_url: None,
         entries: Vec::new(),

@@ -2710,6 +2710,7 @@ mod tests {
                     read_whole: true,
                 },
                 next_due: now,
+                due_jitter: None,
                 moved_to: None,
                 base_url: None,
                 entries,

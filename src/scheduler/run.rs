@@ -432,8 +432,7 @@ pub async fn settle_due_times(
 pub async fn rejitter_due_times(store: &Store, max_jitter: Duration) -> Result<usize, StoreError> {
     let moved = store
         .rejitter_due_times(max_jitter, move |schedule, name, due, old_max| {
-            let schedule = crate::domain::Schedule::parse(schedule).ok()?;
-            super::rejittered_due(&schedule, name, due, old_max, max_jitter)
+            super::rejittered_due_of(schedule, name, due, old_max, max_jitter)
         })
         .await?;
     if let Some((old_max, moved)) = moved {
@@ -630,6 +629,7 @@ mod tests {
                 last_modified: None,
             },
             next_due,
+            due_jitter: None,
             moved_to: None,
             base_url: None,
             entries: Vec::new(),
@@ -709,12 +709,12 @@ mod tests {
         assert_eq!(next_due_of(&store, "wto-news").await, Some(due));
 
         // A poll that began under the small jitter and is written after a reload raised it
-        // (and moved the stored times) stores a time under the small one: the dispatcher
-        // moves that time, and only that time, to the large offset in its slot.
+        // (and moved the stored times) worked its time out under the small one: the writer
+        // stores it at the large offset in the same slot, as the reload's move would have.
         assert_eq!(rejitter_due_times(&store, large).await.unwrap(), 2);
         let polled_late = next_due(&hourly.schedule, "wto-news", due, small);
         store
-            .record_poll(polled(&hourly, due, polled_late))
+            .record_poll(polled_under(&hourly, due, polled_late, small))
             .await
             .unwrap();
         let moved = crate::scheduler::rejittered_due(
@@ -725,21 +725,40 @@ mod tests {
             large,
         )
         .unwrap();
-        assert!(
-            store
-                .move_next_due("wto-news", polled_late, moved)
-                .await
-                .unwrap()
-        );
         assert_eq!(next_due_of(&store, "wto-news").await, Some(moved));
-        assert!(
-            !store
-                .move_next_due("wto-news", polled_late, due)
-                .await
-                .unwrap(),
-            "a time written since stands"
-        );
-        assert_eq!(next_due_of(&store, "wto-news").await, Some(moved));
+        // One worked out under the jitter recorded is stored as it is.
+        let next = next_due(&hourly.schedule, "wto-news", moved, large);
+        store
+            .record_poll(polled_under(&hourly, moved, next, large))
+            .await
+            .unwrap();
+        assert_eq!(next_due_of(&store, "wto-news").await, Some(next));
+        // So is one worked out by a schedule the source no longer has (a reload changed it
+        // while the poll ran: the dispatcher's rule for schedules applies, not this one).
+        let old_schedule = source("wto-news", "30 * * * *");
+        let by_old = next_due(&old_schedule.schedule, "wto-news", next, small);
+        store
+            .record_poll(polled_under(&old_schedule, next, by_old, small))
+            .await
+            .unwrap();
+        assert_eq!(next_due_of(&store, "wto-news").await, Some(by_old));
+    }
+
+    /// [`polled`], its time worked out under `max_jitter` by the source's schedule.
+    fn polled_under(
+        source: &Source,
+        at: DateTime<Utc>,
+        next_due: DateTime<Utc>,
+        max_jitter: Duration,
+    ) -> PollRecord {
+        PollRecord {
+            due_jitter: Some(crate::store::DueJitter {
+                max_jitter,
+                schedule: source.schedule.as_str().to_string(),
+                moved: crate::scheduler::rejittered_due_of,
+            }),
+            ..polled(source, at, next_due)
+        }
     }
 
     /// The daemon runs with its clock three days fast, polls, then NTP sets the clock right

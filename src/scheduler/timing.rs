@@ -100,6 +100,19 @@ pub fn rejittered_due(
     (moved != due).then_some(moved)
 }
 
+/// [`rejittered_due`] of a schedule as written (as the store keeps it); `None` also when it
+/// does not parse. The store's writer moves due times with it ([`crate::store::DueJitter`]).
+pub fn rejittered_due_of(
+    schedule: &str,
+    source_name: &str,
+    due: DateTime<Utc>,
+    old_max: Duration,
+    new_max: Duration,
+) -> Option<DateTime<Utc>> {
+    let schedule = Schedule::parse(schedule).ok()?;
+    rejittered_due(&schedule, source_name, due, old_max, new_max)
+}
+
 /// `t` rounded up to a whole second (itself when it is one, or when the next second is past
 /// the calendar's end).
 fn ceil_to_second(t: DateTime<Utc>) -> DateTime<Utc> {

@@ -161,6 +161,11 @@ pub struct PollRecord {
     pub outcome: PollOutcome,
     /// When the source is due next.
     pub next_due: DateTime<Utc>,
+    /// What `next_due` was worked out under, when it is a schedule slot plus the source's
+    /// jitter: the writer moves it to the jitter in force should a reload have changed
+    /// `max_jitter_secs` while the poll ran (see [`DueJitter`]). `None` for other times (a
+    /// crash's backoff) and in tests that need no such move.
+    pub due_jitter: Option<DueJitter>,
     /// Where a permanent redirect pointed (config should be updated).
     pub moved_to: Option<String>,
     /// The URL the feed was fetched from, when a redirect made it differ from the source's
@@ -182,6 +187,79 @@ pub struct PollRecord {
     /// and text, the window the near-duplicate index compares within (see `story_keys`). A
     /// title-only entry's fingerprint is held to [`HEADLINE_WINDOW_SECS`] instead.
     pub cluster_window: chrono::Duration,
+}
+
+/// The `max_jitter_secs` and schedule a poll's due time was worked out under
+/// ([`PollRecord::due_jitter`]), with the scheduler's arithmetic to move it.
+///
+/// A reload that changes `max_jitter_secs` moves every stored due time to its new offset in
+/// the same slot and records the new jitter, in one transaction ([`Store::rejitter_due_times`]),
+/// before the ingestor takes the new setting. A poll that began under the old jitter and is
+/// written after that move would store an old-jitter time: the source's next slot was then
+/// polled twice once the jitter had grown. The writer compares the poll's jitter with the one
+/// recorded and moves the time in the poll's own transaction, so whichever comes first, the
+/// reload's move or the poll's write, the time stored is the recorded jitter's: also when the
+/// reload commits the move and then fails, and the ingestor keeps the old jitter until the
+/// reload is retried.
+#[derive(Debug, Clone)]
+pub struct DueJitter {
+    /// The jitter the time was worked out under.
+    pub max_jitter: Duration,
+    /// The schedule it was worked out by, as written: a reload that changed the schedule
+    /// meanwhile has its own rule (the dispatcher's), and the time is left to it.
+    pub schedule: String,
+    /// `(schedule, source, due, old_max, new_max)` → the same slot's time under `new_max`,
+    /// `None` when it stays (`scheduler::rejittered_due_of`).
+    pub moved: DueMover,
+}
+
+/// The scheduler's move of a due time to another jitter: see [`DueJitter::moved`].
+pub type DueMover = fn(&str, &str, DateTime<Utc>, Duration, Duration) -> Option<DateTime<Utc>>;
+
+/// The meta key of the `max_jitter_secs` the stored due times were worked out under, in
+/// milliseconds.
+const MAX_JITTER_KEY: &str = "max_jitter_ms";
+
+/// The time a poll's record stores as its source's next due time: `record.next_due`, moved
+/// to the recorded jitter when the poll worked it out under another (see [`DueJitter`]).
+fn next_due_under_recorded_jitter(
+    tx: &Prepared<'_>,
+    source_id: i64,
+    record: &PollRecord,
+) -> Result<DateTime<Utc>, StoreError> {
+    let Some(jitter) = &record.due_jitter else {
+        return Ok(record.next_due);
+    };
+    let recorded = query_opt(
+        tx,
+        "SELECT value FROM meta WHERE key = ?1",
+        [MAX_JITTER_KEY],
+        |r| r.get::<_, String>(0),
+    )?
+    .and_then(|v| v.parse::<u64>().ok());
+    let Some(recorded) = recorded.map(Duration::from_millis) else {
+        return Ok(record.next_due);
+    };
+    if recorded == jitter.max_jitter {
+        return Ok(record.next_due);
+    }
+    let schedule: Option<String> = query_opt(
+        tx,
+        "SELECT schedule FROM sources WHERE id = ?1",
+        [source_id],
+        |r| r.get(0),
+    )?;
+    if schedule.as_deref() != Some(jitter.schedule.as_str()) {
+        return Ok(record.next_due);
+    }
+    Ok((jitter.moved)(
+        &jitter.schedule,
+        &record.source,
+        record.next_due,
+        jitter.max_jitter,
+        recorded,
+    )
+    .unwrap_or(record.next_due))
 }
 
 /// Renames the rows of sources whose name changed in the config. A row's entries came from its
@@ -579,25 +657,6 @@ impl Store {
         .await
     }
 
-    /// Sets `source`'s next due time to `to` if it is still `from` (the time a poll stored):
-    /// a later write's time stands. Returns whether it moved.
-    pub async fn move_next_due(
-        &self,
-        source: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let source = source.to_string();
-        self.write(move |conn| {
-            let rows = conn.execute(
-                "UPDATE sources SET next_due = ?3 WHERE name = ?1 AND next_due = ?2",
-                params![source, secs(from), secs(to)],
-            )?;
-            Ok(rows > 0)
-        })
-        .await
-    }
-
     /// Replaces sources' due times: each `(name, read, corrected)` sets the next due time and
     /// Retry-After of `corrected`, but only if the source's stored times are still those of
     /// `read` (a poll recorded since then has worked out newer ones). Returns the names of
@@ -795,12 +854,15 @@ impl Store {
         max_jitter: Duration,
         moved: impl Fn(&str, &str, DateTime<Utc>, Duration) -> Option<DateTime<Utc>> + Send + 'static,
     ) -> Result<Option<(Duration, usize)>, StoreError> {
-        const KEY: &str = "max_jitter_ms";
         let now_ms = u64::try_from(max_jitter.as_millis()).unwrap_or(u64::MAX);
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let recorded: Option<String> = tx
-                .query_row("SELECT value FROM meta WHERE key = ?1", [KEY], |r| r.get(0))
+                .query_row(
+                    "SELECT value FROM meta WHERE key = ?1",
+                    [MAX_JITTER_KEY],
+                    |r| r.get(0),
+                )
                 .optional()?;
             let old_ms = recorded.and_then(|v| v.parse::<u64>().ok());
             if old_ms == Some(now_ms) {
@@ -830,7 +892,7 @@ impl Store {
                 &tx,
                 "INSERT INTO meta (key, value) VALUES (?1, ?2)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![KEY, now_ms.to_string()],
+                params![MAX_JITTER_KEY, now_ms.to_string()],
             )?;
             tx.commit()?;
             Ok(old_ms.map(|ms| (Duration::from_millis(ms), count)))
@@ -1540,6 +1602,7 @@ fn record_poll(
         )?;
         return Ok(result);
     }
+    let next_due = next_due_under_recorded_jitter(tx, source_id, record)?;
     match &record.outcome {
         PollOutcome::Fetched {
             etag,
@@ -1566,7 +1629,7 @@ fn record_poll(
                     last_modified,
                     started,
                     record.outcome.label(),
-                    secs(record.next_due),
+                    secs(next_due),
                     record.moved_to,
                     result.new_entries as i64,
                 ],
@@ -1590,7 +1653,7 @@ fn record_poll(
                     message,
                     started,
                     record.outcome.label(),
-                    secs(record.next_due),
+                    secs(next_due),
                     retry_not_before.map(secs),
                     disable,
                     record.moved_to,
