@@ -1347,22 +1347,7 @@ impl Live {
     /// edit left the daemon on the old config after the database was free again.
     async fn reload(&mut self) -> bool {
         let path = self.config.path.clone();
-        // An empty file is a save caught half-way (an editor truncates, then writes) far more
-        // often than a wish to run with no sources on the default address: read as it is, it
-        // stopped every source and moved HTTP to 127.0.0.1:8080, as a successful reload.
-        if std::fs::read(&path).is_ok_and(|text| {
-            text.strip_prefix("\u{feff}".as_bytes())
-                .unwrap_or(&text)
-                .trim_ascii()
-                .is_empty()
-        }) {
-            self.refuse(format!(
-                "{}: the config file is empty (a save in progress?); to run without sources, \
-                 leave a comment in it",
-                path.display()
-            ));
-            return false;
-        }
+        // An empty file (a save caught half-way) is refused by `Config::load`.
         let loaded = Config::load_with_env(&path)
             .map_err(anyhow::Error::from)
             .and_then(|c| load_classifier(&c).map(|k| (c, k)));

@@ -173,7 +173,7 @@ mod tests {
     fn a_watcher_sees_edits_to_the_config_and_to_new_topic_profiles() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tradefeed.toml");
-        std::fs::write(&path, "").unwrap();
+        std::fs::write(&path, "#\n").unwrap();
         let config = Config::load(&path).unwrap();
         let mut watcher = ConfigWatcher::new(&config);
         assert!(!watcher.changed(), "nothing changed yet");
@@ -235,7 +235,7 @@ mod tests {
     async fn a_reload_waits_for_the_file_to_hold_still() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tradefeed.toml");
-        std::fs::write(&path, "").unwrap();
+        std::fs::write(&path, "#\n").unwrap();
         let config = Config::load(&path).unwrap();
         let mut signal = ReloadSignal::new(ConfigWatcher::new(&config));
         let writer = {
@@ -260,7 +260,7 @@ mod tests {
     async fn an_edit_made_while_a_reload_is_applied_brings_another_reload() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tradefeed.toml");
-        std::fs::write(&path, "").unwrap();
+        std::fs::write(&path, "#\n").unwrap();
         let config = Config::load(&path).unwrap();
         let mut signal = ReloadSignal::new(ConfigWatcher::new(&config));
 

@@ -248,6 +248,31 @@ async fn a_profiles_folder_without_trade_policy_is_warned_of_by_check_and_at_sta
     }
 }
 
+/// An empty config (white space, a byte-order mark) is refused by `check`, `run` and `fetch`
+/// as a reload refuses it: a save caught half-way or a file emptied by mistake, not a wish to
+/// run with no sources. A comment makes it a config of no sources.
+#[test]
+fn an_empty_config_is_refused_and_one_holding_a_comment_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tradefeed.toml");
+    for empty in ["", " \n\t\n", "\u{feff}\n"] {
+        std::fs::write(&config, empty).unwrap();
+        for command in ["check", "run", "fetch"] {
+            let o = tradefeed(&["--config", config.to_str().unwrap(), command]);
+            assert_eq!(o.status.code(), Some(1), "{command} {empty:?}: {}", stderr(&o));
+            assert!(
+                stderr(&o).contains("tradefeed.toml: the config file is empty"),
+                "{command} {empty:?}: {}",
+                stderr(&o)
+            );
+        }
+    }
+    std::fs::write(&config, "# no sources yet\n").unwrap();
+    let o = tradefeed(&["--config", config.to_str().unwrap(), "check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("ok (0 sources"), "{}", stdout(&o));
+}
+
 /// Two sources with one URL are legal (two names for one feed) but usually a mistake, and the
 /// feed is polled twice: `check` warns on stderr and still exits 0.
 #[test]

@@ -122,15 +122,32 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// The file holds nothing but white space (or a byte-order mark).
+    #[error(
+        "{path}: the config file is empty (a save in progress?); to run without sources, \
+         leave a comment in it"
+    )]
+    Empty {
+        /// The file.
+        path: String,
+    },
 }
 
 impl Config {
-    /// Reads and validates the config file.
+    /// Reads and validates the config file. An empty file is refused: it is a save caught
+    /// half-way (an editor truncates, then writes) or a file emptied by mistake far more often
+    /// than a wish to run with no sources on the default address, and a reload refuses it for
+    /// that reason; `run` and `check` refuse it alike.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             path: path.display().to_string(),
             source,
         })?;
+        if text.trim_start_matches('\u{feff}').trim().is_empty() {
+            return Err(ConfigError::Empty {
+                path: path.display().to_string(),
+            });
+        }
         Config::parse(&text, path)
     }
 
