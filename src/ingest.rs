@@ -26,7 +26,7 @@ use crate::normalize::{
     shared_identities, shared_identity,
 };
 use crate::parse::{ParseError, parse_feed_for};
-use crate::scheduler::{Timing, backoff_delay, next_due, saturating_add_std};
+use crate::scheduler::{Timing, backoff_delay, failure_earliest, next_due, saturating_add_std};
 use crate::store::{
     DueJitter, EntryWrite, KnownEntries, NearCopyOf, PollHook, PollOutcome, PollRecord, PollResult,
     PollState, Store, StoreError,
@@ -865,23 +865,21 @@ impl Ingestor {
             warn!(moved_to = %crate::domain::redact_userinfo(to), "feed moved permanently; update its url in the config");
         }
 
-        let next = match &outcome {
+        // The next time is the schedule's first after `after`: the end of this poll, or of
+        // the backoff after a failure.
+        let after = match &outcome {
             PollOutcome::Failed {
                 retry_not_before, ..
-            } => failure_due(
-                source,
+            } => failure_earliest(
+                &source.name,
                 started_at,
                 failures + 1,
                 *retry_not_before,
-                &settings,
+                &settings.timing(),
             ),
-            _ => next_due(
-                &source.schedule,
-                &source.name,
-                Utc::now(),
-                settings.max_jitter,
-            ),
+            _ => Utc::now(),
         };
+        let next = next_due(&source.schedule, &source.name, after, settings.max_jitter);
         report.next_due = next;
         report.outcome = outcome.label().to_string();
         // The wait a server asked for (429/503 with Retry-After): should this poll's write
@@ -947,7 +945,8 @@ impl Ingestor {
             due_jitter: Some(DueJitter {
                 max_jitter: settings.max_jitter,
                 schedule: source.schedule.as_str().to_string(),
-                moved: crate::scheduler::rejittered_due_of,
+                after,
+                moved: crate::scheduler::due_under_jitter,
             }),
             moved_to,
             base_url,
@@ -1577,6 +1576,7 @@ fn fetch_failure(e: &FetchError, now: DateTime<Utc>) -> PollOutcome {
 }
 
 /// After a failure: see [`crate::scheduler::failure_due`].
+#[cfg(test)]
 fn failure_due(
     source: &Source,
     now: DateTime<Utc>,

@@ -259,7 +259,12 @@ fn an_empty_config_is_refused_and_one_holding_a_comment_is_not() {
         std::fs::write(&config, empty).unwrap();
         for command in ["check", "run", "fetch"] {
             let o = tradefeed(&["--config", config.to_str().unwrap(), command]);
-            assert_eq!(o.status.code(), Some(1), "{command} {empty:?}: {}", stderr(&o));
+            assert_eq!(
+                o.status.code(),
+                Some(1),
+                "{command} {empty:?}: {}",
+                stderr(&o)
+            );
             assert!(
                 stderr(&o).contains("tradefeed.toml: the config file is empty"),
                 "{command} {empty:?}: {}",

@@ -432,7 +432,8 @@ pub async fn settle_due_times(
 pub async fn rejitter_due_times(store: &Store, max_jitter: Duration) -> Result<usize, StoreError> {
     let moved = store
         .rejitter_due_times(max_jitter, move |schedule, name, due, old_max| {
-            super::rejittered_due_of(schedule, name, due, old_max, max_jitter)
+            let schedule = crate::domain::Schedule::parse(schedule).ok()?;
+            super::rejittered_due(&schedule, name, due, old_max, max_jitter)
         })
         .await?;
     if let Some((old_max, moved)) = moved {
@@ -744,7 +745,71 @@ mod tests {
         assert_eq!(next_due_of(&store, "wto-news").await, Some(by_old));
     }
 
-    /// [`polled`], its time worked out under `max_jitter` by the source's schedule.
+    /// The jitter lowered by a reload whose move of the stored times is recorded before the
+    /// ingestor takes the new setting (or a reload that then failed on the database, until it
+    /// is retried): the source is polled at its new, small offset, but the poll works its next
+    /// time out under the old, large one, which finds the same slot again. Moved within that
+    /// slot, the time was already past and the source was polled at every look of the
+    /// scheduler; it is the next slot at the small offset instead. A failed poll's time stays
+    /// after its backoff.
+    #[tokio::test]
+    async fn a_poll_at_the_new_offset_worked_out_under_the_old_larger_jitter_is_due_next_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), Access::ReadWrite).unwrap();
+        let hourly = source("wto-news", "0 * * * *");
+        store
+            .sync_sources(std::slice::from_ref(&hourly), |_, t| t)
+            .await
+            .unwrap();
+        let (small, large) = (secs(10), secs(600));
+        let offset = |max| chrono::Duration::from_std(jitter_offset("wto-news", max)).unwrap();
+        assert!(offset(large) > offset(small) + chrono::Duration::seconds(2));
+        let slot = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+        let hour = chrono::Duration::hours(1);
+        assert_eq!(rejitter_due_times(&store, large).await.unwrap(), 0);
+        assert_eq!(rejitter_due_times(&store, small).await.unwrap(), 0);
+
+        // Polled at 12:00 plus the small offset, worked out under the large one: 12:00 plus
+        // the large offset, the same slot (the defect's premise).
+        let polled_at = slot + offset(small) + chrono::Duration::seconds(1);
+        let worked_out = next_due(&hourly.schedule, "wto-news", polled_at, large);
+        assert!(worked_out < slot + hour, "the same slot: {worked_out}");
+        store
+            .record_poll(polled_under(&hourly, polled_at, worked_out, large))
+            .await
+            .unwrap();
+        let stored = next_due_of(&store, "wto-news").await.unwrap();
+        assert!(stored > polled_at, "stored {stored}, polled at {polled_at}");
+        assert_eq!(
+            stored,
+            next_due(&hourly.schedule, "wto-news", polled_at, small),
+            "the next slot at the small offset"
+        );
+
+        // A failure whose backoff ends at 12:30: the time stays after it.
+        let backoff_end = slot + chrono::Duration::minutes(30);
+        let failed_due = next_due(&hourly.schedule, "wto-news", backoff_end, large);
+        let mut failed = polled_under(&hourly, polled_at, failed_due, large);
+        failed.outcome = PollOutcome::Failed {
+            kind: "timeout".into(),
+            message: "timed out".into(),
+            http_status: None,
+            retry_not_before: None,
+            disable: None,
+        };
+        if let Some(jitter) = failed.due_jitter.as_mut() {
+            jitter.after = backoff_end;
+        }
+        store.record_poll(failed).await.unwrap();
+        let stored = next_due_of(&store, "wto-news").await.unwrap();
+        assert!(stored > backoff_end, "stored {stored}");
+        assert_eq!(
+            stored,
+            next_due(&hourly.schedule, "wto-news", backoff_end, small)
+        );
+    }
+
+    /// [`polled`], its time worked out under `max_jitter` by the source's schedule from `at`.
     fn polled_under(
         source: &Source,
         at: DateTime<Utc>,
@@ -755,7 +820,8 @@ mod tests {
             due_jitter: Some(crate::store::DueJitter {
                 max_jitter,
                 schedule: source.schedule.as_str().to_string(),
-                moved: crate::scheduler::rejittered_due_of,
+                after: at,
+                moved: crate::scheduler::due_under_jitter,
             }),
             ..polled(source, at, next_due)
         }

@@ -100,17 +100,33 @@ pub fn rejittered_due(
     (moved != due).then_some(moved)
 }
 
-/// [`rejittered_due`] of a schedule as written (as the store keeps it); `None` also when it
-/// does not parse. The store's writer moves due times with it ([`crate::store::DueJitter`]).
-pub fn rejittered_due_of(
+/// A poll's due time `due`, worked out by [`next_due`] from `after` under `old_max`, as it
+/// is under `new_max` (`schedule` as written, as the store keeps it): the same slot at the new
+/// offset ([`rejittered_due`]), unless that is not after `after`, when the next time from
+/// `after` under `new_max` is taken instead. `None` when it stays as it is (or the schedule
+/// does not parse). The store's writer applies it to a poll worked out under a jitter a
+/// reload has since replaced ([`crate::store::DueJitter`]).
+///
+/// Moving alone is right for a poll made at its old offset (it found its next slot, which
+/// moves). A poll made at the new offset, while the ingestor still had the old setting (the
+/// reload's move of the stored times came first), found its own slot again when the old
+/// offset was the larger: moved, that was a time already past, and the source was polled
+/// again at every look of the scheduler.
+pub fn due_under_jitter(
     schedule: &str,
     source_name: &str,
     due: DateTime<Utc>,
+    after: DateTime<Utc>,
     old_max: Duration,
     new_max: Duration,
 ) -> Option<DateTime<Utc>> {
     let schedule = Schedule::parse(schedule).ok()?;
-    rejittered_due(&schedule, source_name, due, old_max, new_max)
+    let moved = rejittered_due(&schedule, source_name, due, old_max, new_max)?;
+    if moved > after {
+        return Some(moved);
+    }
+    let next = next_due(&schedule, source_name, after, new_max);
+    (next != due).then_some(next)
 }
 
 /// `t` rounded up to a whole second (itself when it is one, or when the next second is past
@@ -181,6 +197,19 @@ pub fn failure_due(
     retry_not_before: Option<DateTime<Utc>>,
     timing: &Timing,
 ) -> DateTime<Utc> {
+    let earliest = failure_earliest(source_name, now, failures, retry_not_before, timing);
+    next_due(schedule, source_name, earliest, timing.max_jitter)
+}
+
+/// The moment [`failure_due`] looks up the schedule's next time from: the backoff after the
+/// `failures`th failure in a row, or the server's `Retry-After` (capped) when later.
+pub fn failure_earliest(
+    source_name: &str,
+    now: DateTime<Utc>,
+    failures: u32,
+    retry_not_before: Option<DateTime<Utc>>,
+    timing: &Timing,
+) -> DateTime<Utc> {
     let delay = backoff_delay(
         failures,
         timing.backoff_base,
@@ -188,10 +217,9 @@ pub fn failure_due(
         source_name,
     );
     let earliest = saturating_add_std(now, delay);
-    let earliest = retry_not_before
+    retry_not_before
         .map(|r| r.min(saturating_add(now, timing.max_retry_after)))
-        .map_or(earliest, |r| r.max(earliest));
-    next_due(schedule, source_name, earliest, timing.max_jitter)
+        .map_or(earliest, |r| r.max(earliest))
 }
 
 /// A source's stored due times brought back within reach of `now`, or `None` when they are

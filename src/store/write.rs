@@ -208,13 +208,17 @@ pub struct DueJitter {
     /// The schedule it was worked out by, as written: a reload that changed the schedule
     /// meanwhile has its own rule (the dispatcher's), and the time is left to it.
     pub schedule: String,
-    /// `(schedule, source, due, old_max, new_max)` → the same slot's time under `new_max`,
-    /// `None` when it stays (`scheduler::rejittered_due_of`).
+    /// The moment it was worked out from: the end of the poll, or after a failure the end of
+    /// its backoff (or the server's Retry-After). A moved time is never at or before it.
+    pub after: DateTime<Utc>,
+    /// `(schedule, source, due, after, old_max, new_max)` → the time under `new_max`, `None`
+    /// when it stays (`scheduler::due_under_jitter`).
     pub moved: DueMover,
 }
 
 /// The scheduler's move of a due time to another jitter: see [`DueJitter::moved`].
-pub type DueMover = fn(&str, &str, DateTime<Utc>, Duration, Duration) -> Option<DateTime<Utc>>;
+pub type DueMover =
+    fn(&str, &str, DateTime<Utc>, DateTime<Utc>, Duration, Duration) -> Option<DateTime<Utc>>;
 
 /// The meta key of the `max_jitter_secs` the stored due times were worked out under, in
 /// milliseconds.
@@ -256,6 +260,7 @@ fn next_due_under_recorded_jitter(
         &jitter.schedule,
         &record.source,
         record.next_due,
+        jitter.after,
         jitter.max_jitter,
         recorded,
     )
