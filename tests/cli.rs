@@ -258,7 +258,7 @@ fn an_empty_config_is_refused_and_one_holding_a_comment_is_not() {
     for empty in ["", " \n\t\n", "\u{feff}\n"] {
         std::fs::write(&config, empty).unwrap();
         for command in ["check", "run", "fetch"] {
-            let o = tradefeed(&["--config", config.to_str().unwrap(), command]);
+            let o = exits_within_10_s(&config, command);
             assert_eq!(
                 o.status.code(),
                 Some(1),
@@ -276,6 +276,26 @@ fn an_empty_config_is_refused_and_one_holding_a_comment_is_not() {
     let o = tradefeed(&["--config", config.to_str().unwrap(), "check"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("ok (0 sources"), "{}", stdout(&o));
+}
+
+/// `tradefeed --config CONFIG COMMAND`'s output; a process still running after 10 s (a `run`
+/// that started a daemon instead of refusing its config) is killed and the test fails.
+fn exits_within_10_s(config: &std::path::Path, command: &str) -> Output {
+    let mut child = common::tradefeed_command(config, &[command])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let o = child.wait_with_output().unwrap();
+            panic!("`{command}` still running after 10 s: {}", stderr(&o));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }
 
 /// Two sources with one URL are legal (two names for one feed) but usually a mistake, and the
