@@ -246,7 +246,7 @@ fn stages(c: &mut Criterion) {
                         EntryWrite {
                             scores: Some(classifier.score(&e.title, &e.text)),
                             signature: Some(Signature::of(&e).to_bytes()),
-                            near_match: None,
+                            near_matches: Vec::new(),
                             headline: None,
                             replaces_hash: None,
                             entry: e,

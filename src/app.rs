@@ -1531,7 +1531,7 @@ mod tests {
                 entries: vec![EntryWrite {
                     entry,
                     signature: None,
-                    near_match: None,
+                    near_matches: Vec::new(),
                     headline: None,
                     scores: Some(scores),
                     replaces_hash: None,

@@ -293,7 +293,9 @@ impl PollHook for ClusterHook {
         // duplicates), but only under the same headline: one feed's items that share their
         // text under other headlines are its batch of templated notices (anti-dumping
         // regulations on five products, reviews for three countries), not copies. Only for
-        // polls of more than one signed entry.
+        // polls of more than one signed entry. A stored story that matches comes first; the
+        // earlier entry is the writer's second choice, for when it refuses the stored story
+        // (one holding an item of this feed under another headline).
         let mut this_poll = (self.signatures.iter().flatten().nth(1).is_some())
             .then(|| StoryIndex::new(index.config().clone()));
         for (position, signature) in self.signatures.iter().enumerate() {
@@ -305,8 +307,11 @@ impl PollHook for ClusterHook {
                 break;
             };
             if let Some(found) = index.find(sig, *published) {
-                write.near_match = Some((NearCopyOf::Story(found.story), found.summary));
-            } else if let Some((earlier, found)) = this_poll
+                write
+                    .near_matches
+                    .push((NearCopyOf::Story(found.story), found.summary));
+            }
+            if let Some((earlier, found)) = this_poll
                 .as_ref()
                 .and_then(|p| p.find(sig, *published))
                 .and_then(|found| {
@@ -315,7 +320,9 @@ impl PollHook for ClusterHook {
                         .then_some((earlier, found))
                 })
             {
-                write.near_match = Some((NearCopyOf::EarlierEntry(earlier), found.summary));
+                write
+                    .near_matches
+                    .push((NearCopyOf::EarlierEntry(earlier), found.summary));
             }
             if let Some(this_poll) = this_poll.as_mut() {
                 let position = StoryId::try_from(position).unwrap_or(StoryId::MAX);
@@ -1316,7 +1323,7 @@ impl Ingestor {
                             return EntryWrite {
                                 entry,
                                 signature: None,
-                                near_match: None,
+                                near_matches: Vec::new(),
                                 headline: None,
                                 scores: Some(Vec::new()),
                                 replaces_hash: Some(stored),
@@ -1340,7 +1347,7 @@ impl Ingestor {
                         EntryWrite {
                             entry,
                             signature: signature.map(|sig| sig.to_bytes()),
-                            near_match: None,
+                            near_matches: Vec::new(),
                             headline,
                             scores,
                             replaces_hash: None,

@@ -1539,7 +1539,7 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
                 base_url: None,
             },
             signature: None,
-            near_match: None,
+            near_matches: Vec::new(),
             headline: None,
             scores: Some(vec![]),
             replaces_hash: None,

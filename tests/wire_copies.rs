@@ -328,6 +328,22 @@ async fn a_feeds_templated_notice_of_a_later_poll_is_a_story_of_its_own() {
     );
     poll().await;
 
+    // The third day's: a notice for a third product and, in the same poll, its reissue with a
+    // clause added. Both nearly repeat the stored notices' text, whose stories the feed's own
+    // items hold under other headlines: both are refused there, and the reissue joins the
+    // new notice, the earlier entry of its poll under the same headline.
+    let rod_title =
+        "Commission imposes definitive anti-dumping duty on steel wire rod from Russia and Ukraine";
+    let rod = notice_item(3, rod_title, "steel wire rod", "Russia and Ukraine");
+    let rod_update = notice_item(
+        4,
+        &format!("UPDATE 2-{rod_title}, ends review"),
+        "steel wire rod",
+        "Russia and Ukraine",
+    );
+    server.put("eurlex.xml", feed_of("eurlex", &[rod, rod_update], &recent));
+    poll().await;
+
     let rows: Vec<(i64, String)> = row_pairs(
         &dir.path().join("tradefeed.db"),
         "SELECT story_id, title FROM entries ORDER BY id",
@@ -351,7 +367,17 @@ async fn a_feeds_templated_notice_of_a_later_poll_is_a_story_of_its_own() {
         Some(tableware_story),
         "another feed's copy joins on its text: {rows:?}"
     );
-    assert_eq!(rows.len(), 4, "{rows:?}");
+    let rod_story = story_of(rod_title).unwrap();
+    assert!(
+        rod_story != tableware_story && rod_story != foil_story,
+        "the third notice is a story of its own: {rows:?}"
+    );
+    assert_eq!(
+        story_of(&format!("UPDATE 2-{rod_title}, ends review")),
+        Some(rod_story),
+        "its reissue in the same poll joins it: {rows:?}"
+    );
+    assert_eq!(rows.len(), 6, "{rows:?}");
 }
 
 /// An official feed's batch of templated notices in one poll: the same regulation text but

@@ -132,14 +132,16 @@ pub(crate) fn comparable_headline(title: &str) -> &str {
     }
 }
 
-/// Whether two titles carry the same headline, give or take what outlets add: every word of
-/// the one with fewer (after [`comparable_headline`]: no wire prefix, no outlet's suffix;
-/// lower case) is in the other, so "UPDATE 1-US raises tariffs on Chinese steel to 50%,
-/// Beijing vows response" has the headline of "US raises tariffs on Chinese steel to 50%",
-/// and "... on Chinese aluminium ..." has not. Whole words, not the signature's sample of
-/// eight: a templated notice's product or country may lie outside that sample.
+/// Whether two titles carry the same headline, give or take what outlets and wire updates
+/// add: every content word of the one with fewer (after [`comparable_headline`]'s wire prefix
+/// and outlet's suffix are dropped; compared by stem, stopwords and attribution words left
+/// out, figures as written) is in the other, so "UPDATE 1-US raises tariffs on Chinese steel
+/// to 50%, Beijing vows response" has the headline of "US to raise tariffs on Chinese steel",
+/// and "... on Chinese aluminium ..." or "... to 25%" has not. Whole headlines, not the
+/// signature's sample of eight terms: a templated notice's product or country may lie
+/// outside that sample.
 pub fn same_headline(a: &str, b: &str) -> bool {
-    let words_of = |title: &str| -> std::collections::HashSet<String> {
+    let terms_of = |title: &str| -> std::collections::HashSet<u64> {
         // Trailing segments only when they read as an outlet's name ("| Outlet 0066", "-
         // Reuters"): [`comparable_headline`] drops any short one, and "… duty - Ceramic
         // tableware from China" and "… duty - Aluminium foil from Brazil" would compare as
@@ -155,9 +157,9 @@ pub fn same_headline(a: &str, b: &str) -> bool {
             }
             head = head[..at].trim_end();
         }
-        words(head).map(str::to_lowercase).collect()
+        super::signature::headline_terms(&head.to_lowercase())
     };
-    let (a, b) = (words_of(a), words_of(b));
+    let (a, b) = (terms_of(a), terms_of(b));
     let (fewer, more) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     !fewer.is_empty() && fewer.is_subset(&more)
 }
@@ -341,6 +343,12 @@ mod tests {
                 true,
             ),
             ("us RAISES tariffs on chinese steel to 50%", true),
+            // A wire update rewords the verb: the same stems.
+            (
+                "UPDATE 2-U.S. raising tariff on Chinese steel to 50% - sources",
+                true,
+            ),
+            ("US to raise tariffs on Chinese steel", true),
             ("US raises tariffs on Chinese aluminium to 50%", false),
             ("US raises tariffs on Chinese steel to 25%", false),
             (

@@ -832,6 +832,24 @@ pub(crate) fn is_figure_hash(hash: u16) -> bool {
     hash & 1 == 1
 }
 
+/// Every content term of a lower-cased headline (wire prefix and outlet's suffix already
+/// dropped) as [`headline::same_headline`](super::headline::same_headline) compares them: the
+/// `xxh3_64` of each word's stem, stopwords and attribution words ("sources", "officials")
+/// left out, and of each figure as written (marked apart from words).
+pub(super) fn headline_terms(lower: &str) -> std::collections::HashSet<u64> {
+    tokenize(lower)
+        .iter()
+        .filter(|t| !is_stopword(t) && HEADLINE_NOISE.binary_search(&t.as_ref()).is_err())
+        .map(|t| {
+            if is_figure(t) {
+                xxh3_64(t.as_bytes()) | 1
+            } else {
+                stem_hash(t) & !1
+            }
+        })
+        .collect()
+}
+
 /// Headline → sample of its stemmed content terms (the [`comparable_headline`]: wire prefixes
 /// such as `UPDATE 2-` and trailing outlet segments such as `| AP News` dropped; stopwords and
 /// attribution words too): its figures, then the words with the smallest hashes, at most

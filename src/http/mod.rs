@@ -2688,7 +2688,7 @@ mod tests {
                         text,
                     },
                     signature: None,
-                    near_match: None,
+                    near_matches: Vec::new(),
                     headline: None,
                     scores: Some(Vec::new()),
                     replaces_hash: None,

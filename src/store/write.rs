@@ -28,9 +28,12 @@ pub struct EntryWrite {
     pub entry: Entry,
     /// Its near-duplicate signature (`None` when the source opts out of clustering).
     pub signature: Option<Vec<u8>>,
-    /// What the cluster index says this entry is a near-copy of, with the evidence.
-    /// Exact keys (same canonical URL or fingerprint) take precedence over it.
-    pub near_match: Option<(NearCopyOf, String)>,
+    /// What the cluster index says this entry is a near-copy of, with the evidence: the
+    /// candidates in order of preference (a stored story, then an earlier entry of the same
+    /// poll), of which the entry joins the first the writer accepts (see
+    /// `own_copies_share_its_headline`). Exact keys (same canonical URL or fingerprint) take
+    /// precedence over them.
+    pub near_matches: Vec<(NearCopyOf, String)>,
     /// The entry's headline for the title-only rule (`None` when the source opts out of
     /// clustering or the headline is too generic to stand for a story): a title-only copy
     /// joins a story published within [`HEADLINE_WINDOW_SECS`] of it that holds a copy with
@@ -52,7 +55,7 @@ pub struct EntryWrite {
     pub replaces_hash: Option<String>,
 }
 
-/// What an entry is a near-copy of ([`EntryWrite::near_match`]).
+/// What an entry is a near-copy of ([`EntryWrite::near_matches`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NearCopyOf {
     /// A story already stored.
@@ -428,7 +431,7 @@ pub struct Placement {
 /// `after_write` records is what the next poll's `before_write` sees: the ingest keeps its
 /// near-duplicate index here, and two copies written moments apart cannot miss each other.
 pub trait PollHook: Send {
-    /// Before the poll's entries are written: may annotate them (e.g. `near_match`), or drop
+    /// Before the poll's entries are written: may annotate them (e.g. `near_matches`), or drop
     /// their scores (`EntryWrite::scores` set to `None`) to have them worked out by `score`
     /// (when the topic profiles the poll scored with have been replaced since).
     fn before_write(&mut self, entries: &mut [EntryWrite]);
@@ -445,7 +448,7 @@ pub trait PollHook: Send {
     /// Whether `stored`, the title of an entry of the same source, and `new` are one
     /// headline, as the near-duplicate matcher reads headlines: a near-copy joins a story
     /// holding an entry of its own source only then (see `own_copies_share_its_headline`).
-    /// Asked only for entries carrying a `near_match`.
+    /// Asked only for entries carrying `near_matches`.
     fn same_headline(&self, stored: &str, new: &str) -> bool;
 }
 
@@ -1273,9 +1276,11 @@ fn own_copies_share_its_headline(
         return Ok(true);
     };
     // Bounded: a story holds a handful of one source's items (a feed's update under a new
-    // id, moved items), and any of them sharing the headline lets the copy in.
+    // id, moved items), and any of them sharing the headline lets the copy in; the latest
+    // are asked (a feed's latest headline is the one its next reissue repeats).
     let own_titles: Vec<String> = tx.with_statement(
-        "SELECT title FROM entries WHERE story_id = ?1 AND source_id = ?2 LIMIT 32",
+        "SELECT title FROM entries WHERE story_id = ?1 AND source_id = ?2
+          ORDER BY id DESC LIMIT 32",
         |s| {
             s.query_map(params![story, source_id], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()
@@ -1358,7 +1363,7 @@ pub(super) fn record_polls(
             // The near-duplicate lookups run again against the index as it is now.
             for job in &mut batch {
                 for write in &mut job.record.entries {
-                    write.near_match = None;
+                    write.near_matches.clear();
                 }
             }
             write_batch(conn, &mut batch, true, key_filter)
@@ -2319,9 +2324,11 @@ fn write_entry<'a>(
         }
     }
     let mut near_duplicate = false;
-    if joined.is_none()
-        && let Some((of, evidence)) = &write.near_match
-        && let Some(story) = match *of {
+    for (of, evidence) in &write.near_matches {
+        if joined.is_some() {
+            break;
+        }
+        let story = match *of {
             NearCopyOf::Story(story) => Some(story),
             NearCopyOf::EarlierEntry(earlier) => result
                 .placements
@@ -2329,12 +2336,14 @@ fn write_entry<'a>(
                 .rev()
                 .find(|p| p.index == earlier)
                 .map(|p| p.story),
+        };
+        if let Some(story) = story
+            && let Some(read) = JoinedStory::read(tx, story)?
+            && own_copies_share_its_headline(tx, hook, story, source_id, &e.title)?
+        {
+            joined = Some((story, format!("near-duplicate: {evidence}"), read));
+            near_duplicate = true;
         }
-        && let Some(read) = JoinedStory::read(tx, story)?
-        && own_copies_share_its_headline(tx, hook, story, source_id, &e.title)?
-    {
-        joined = Some((story, format!("near-duplicate: {evidence}"), read));
-        near_duplicate = true;
     }
     if joined.is_none()
         && let Some(headline) = &write.headline
