@@ -1028,6 +1028,12 @@ impl Ingestor {
                 duration_ms = report.duration.as_millis() as u64,
                 "polled"
             ),
+            // A 410 stops the source until its URL changes: it has no next time to show.
+            Some(error) if report.http_status == Some(410) => warn!(
+                outcome = %report.outcome,
+                error = %error,
+                "poll failed; the source is stopped until its url changes in the config"
+            ),
             Some(error) => {
                 warn!(outcome = %report.outcome, error = %error, next_due = %report.next_due, "poll failed")
             }

@@ -169,13 +169,14 @@ fn builtin_topic_scores_the_late_holdout_set_above_0_9() {
     assert!(report.recall >= 0.9, "{}", report.json());
 }
 
-/// A blind set (240 items: 100 on topic across every kind of trade measure and many regions,
-/// 140 hard negatives: 60 international stories rich in country names, 30 markets and economy,
-/// 25 other senses of "trade", 25 general news; a tenth title-only), written by a helper that
-/// saw neither the training data nor the code, to the same labelling guide as session 31's
-/// training items. Scored twice: before the retrain that added those items (P 0.990, R 0.980;
-/// headlines alone P 1.0, R 0.88) and after (P 1.0, R 0.99; headlines alone P 1.0, R 0.92).
-/// The retrain was adopted on these figures with no variant tried; nothing was tuned on it.
+/// A blind set written by a helper that saw neither the training data nor the code, to the
+/// same labelling guide as session 31's training items: 178 items (58 on topic across every
+/// kind of trade measure and many regions, 120 hard negatives: international stories rich in
+/// country names, markets and economy, other senses of "trade", general news; some
+/// title-only), what is left of 240 once the 62 that report an event a training item reports
+/// too were removed. Scored twice: before the retrain that added those items (P 0.982, R
+/// 0.966; headlines alone P 1.0, R 0.862) and after (P 1.0, R 0.983; headlines alone P 1.0,
+/// R 0.897). The retrain was adopted on these figures with no variant tried.
 #[test]
 fn builtin_topic_scores_the_blind_set_above_0_95_and_its_headlines_above_0_85() {
     let set = read_labels(Path::new(concat!(
@@ -183,7 +184,7 @@ fn builtin_topic_scores_the_blind_set_above_0_95_and_its_headlines_above_0_85() 
         "/tests/data/trade_blind.jsonl"
     )))
     .unwrap();
-    assert_eq!(set.len(), 240);
+    assert_eq!(set.len(), 178);
     let classifier = Classifier::builtin();
     let report = evaluate_topic(&classifier, "trade-policy", &set, None).unwrap();
     eprintln!("blind set, builtin topic:\n{}", report.render(true));

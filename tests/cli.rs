@@ -123,6 +123,17 @@ async fn fetch_exits_2_naming_a_source_stopped_by_a_410_until_its_url_changes() 
     let c = config.to_str().unwrap();
     let first = tradefeed(&["--config", c, "fetch"]);
     assert_eq!(first.status.code(), Some(2), "{}", stdout(&first));
+    // The 410's log line says the source is stopped, not when it is due (it is not).
+    let log = stderr(&first);
+    let gone_line = log
+        .lines()
+        .find(|l| l.contains("outcome=gone"))
+        .unwrap_or_else(|| panic!("the 410 is logged: {log}"));
+    assert!(
+        gone_line.contains("the source is stopped until its url changes")
+            && !gone_line.contains("next_due"),
+        "{gone_line}"
+    );
 
     for pass in ["second", "third"] {
         let o = tradefeed(&["--config", c, "fetch"]);
