@@ -697,6 +697,21 @@ pub fn merge_into_config(
             if doc.get("sources").is_none() {
                 doc.insert("sources", Item::ArrayOfTables(ArrayOfTables::new()));
             }
+            // What follows the last table is the document's trailing text, which `toml_edit`
+            // writes after every table, the added ones too. Its lines up to the first blank
+            // one hang on the last table (a comment on it, a commented-out key of it) or are
+            // a file of comments only: below the imported sources, uncommenting such a key
+            // changed an imported source. They stay where they were, before the heading; a
+            // block after a blank line (a commented-out source) stays at the end.
+            let trailing = doc.trailing().as_str().unwrap_or("").to_string();
+            let attached_len: usize = trailing
+                .split_inclusive('\n')
+                .take_while(|line| !line.trim().is_empty())
+                .map(str::len)
+                .sum();
+            let (attached, rest) = trailing.split_at(attached_len);
+            let heading = format!("{attached}{heading}");
+            doc.set_trailing(rest);
             let list = doc
                 .get_mut("sources")
                 .and_then(Item::as_array_of_tables_mut)
@@ -1140,6 +1155,17 @@ mod tests {
             (
                 format!("{source}\n[cluster]\nwindow_days = 3 # days\n"),
                 format!("{source}{added}\n[cluster]\nwindow_days = 3 # days\n"),
+            ),
+            // Comments hanging on the last source stay with it, above the imported ones; a
+            // block after a blank line stays at the end.
+            (
+                format!("{source}# priority = 2\n\n# [[sources]]\n# name = \"Off\"\n"),
+                format!("{source}# priority = 2\n{added}\n# [[sources]]\n# name = \"Off\"\n"),
+            ),
+            // A file of comments only keeps them first.
+            (
+                "# no sources yet\n".to_string(),
+                format!("# no sources yet\n{added}"),
             ),
         ];
         let today = Utc::now().format("%Y-%m-%d").to_string();
