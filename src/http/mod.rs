@@ -985,9 +985,11 @@ fn parse_params(raw: Option<&str>) -> Result<FeedParams, String> {
         }
         match key.as_ref() {
             "limit" => {
-                params.limit = value
-                    .parse::<usize>()
-                    .ok()
+                // Digits only: `parse` also takes a sign (`+5`), which the README's 1–500
+                // does not allow. Leading zeros are still the number.
+                params.limit = Some(value.as_ref())
+                    .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|v| v.parse::<usize>().ok())
                     .filter(|n| (1..=MAX_LIMIT).contains(n))
                     .ok_or_else(|| {
                         format!("limit must be a whole number from 1 to {MAX_LIMIT}, got {value:?}")
@@ -3493,6 +3495,9 @@ mod tests {
             "limit=501",
             "limit=ten",
             "limit=-1",
+            "limit=%2B5",
+            "limit=+5",
+            "limit=",
             "source=",
             &seventeen,
             "limit=1&limit=1",
