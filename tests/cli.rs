@@ -1180,6 +1180,18 @@ fn a_broken_profile_is_one_error_line_and_leaves_no_new_database() {
         );
         assert!(!dir.path().join("fresh").exists(), "{command}");
     }
+    // At the info level the open's lines (created, migrated) are followed by one saying the
+    // database is gone again (audit: the log read as if a database had been made).
+    let out = common::tradefeed_command(std::path::Path::new(config), &["fetch"])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("database removed again: this start was refused for its topic profiles"),
+        "{log}"
+    );
+    assert!(!dir.path().join("fresh").exists());
     // A path that is a symbolic link (to a volume not yet holding the file) is the
     // operator's: it stays (review rv7 M1), and what the open made where it points goes
     // (rv8 2).

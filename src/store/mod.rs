@@ -959,6 +959,13 @@ pub struct MadeByOpen {
 }
 
 impl MadeByOpen {
+    /// Whether the open made the database file (it did not exist before), `path` being the
+    /// path it was opened at.
+    pub fn made_the_database(&self, path: &Path) -> bool {
+        let resolved = resolved(path);
+        self.files.iter().any(|f| *f == resolved)
+    }
+
     /// Removes them, best effort, once the store is closed: a file something else has put in
     /// a folder since keeps that folder.
     pub fn remove(self) {
