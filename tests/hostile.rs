@@ -1660,6 +1660,27 @@ async fn a_permanent_redirect_is_shown_escaped_on_the_status_page_and_in_the_met
     );
     common::stop_daemon(cancel, handle).await;
 
+    // Removed from the config, the source is listed as such, without the advice to update
+    // a config entry it no longer has.
+    let without = dir.path().join("without-moved.toml");
+    std::fs::write(
+        &without,
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("name = \"Moved\"", "name = \"Borrowed2\"")
+            .replacen(&server.url("old.xml"), &server.url("other.xml"), 1),
+    )
+    .unwrap();
+    let (base, cancel, handle) = common::start_daemon(Config::load(&without).unwrap()).await;
+    let (_, page) = common::get_text(&format!("{base}/")).await;
+    let start = page.find("<tr><td>Moved</td>").expect("Moved is listed");
+    let moved_row = &page[start..start + page[start..].find("</tr>").unwrap()];
+    assert!(
+        moved_row.contains("removed from config") && !moved_row.contains("moved permanently"),
+        "{moved_row}"
+    );
+    common::stop_daemon(cancel, handle).await;
+
     // The publisher reverts its move: the old URL answers again, and the notice goes (it
     // would tell the operator to switch to a URL the publisher has given up).
     server.put("old.xml", one_item_feed("m-1"));

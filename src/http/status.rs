@@ -409,7 +409,12 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
                 .is_none_or(|t| now - t > chrono::Duration::days(14));
         // A 301/308 seen on the source's last redirect: the feed is read, but from elsewhere,
         // and the operator should update the config (as `tradefeed sources` says).
-        let moved = s.moved_to.as_deref().map_or_else(String::new, |to| {
+        // Not for a source removed from the config: there is no config entry to update.
+        let moved_to = s
+            .moved_to
+            .as_deref()
+            .filter(|_| !matches!(idle, Some(Idle::RemovedFromConfig)));
+        let moved = moved_to.map_or_else(String::new, |to| {
             format!(
                 "<div class=\"bad\">moved permanently to {}: update the config</div>",
                 esc(to)
