@@ -28,8 +28,8 @@ use crate::normalize::{
 use crate::parse::{ParseError, parse_feed_for};
 use crate::scheduler::{Timing, backoff_delay, failure_earliest, next_due, saturating_add_std};
 use crate::store::{
-    DueJitter, EntryWrite, KnownEntries, NearCopyOf, PollHook, PollOutcome, PollRecord, PollResult,
-    PollState, Store, StoreError,
+    DueJitter, EntryWrite, KnownEntries, NearCopyOf, NearMatch, PollHook, PollOutcome, PollRecord,
+    PollResult, PollState, Store, StoreError,
 };
 use cpu_pool::CpuPool;
 
@@ -307,9 +307,11 @@ impl PollHook for ClusterHook {
                 break;
             };
             if let Some(found) = index.find(sig, *published) {
-                write
-                    .near_matches
-                    .push((NearCopyOf::Story(found.story), found.summary));
+                write.near_matches.push(NearMatch {
+                    of: NearCopyOf::Story(found.story),
+                    evidence: found.summary,
+                    containment: found.containment,
+                });
             }
             if let Some((earlier, found)) = this_poll
                 .as_ref()
@@ -320,9 +322,11 @@ impl PollHook for ClusterHook {
                         .then_some((earlier, found))
                 })
             {
-                write
-                    .near_matches
-                    .push((NearCopyOf::EarlierEntry(earlier), found.summary));
+                write.near_matches.push(NearMatch {
+                    of: NearCopyOf::EarlierEntry(earlier),
+                    evidence: found.summary,
+                    containment: found.containment,
+                });
             }
             if let Some(this_poll) = this_poll.as_mut() {
                 let position = StoryId::try_from(position).unwrap_or(StoryId::MAX);

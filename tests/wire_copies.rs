@@ -380,6 +380,96 @@ async fn a_feeds_templated_notice_of_a_later_poll_is_a_story_of_its_own() {
     assert_eq!(rows.len(), 6, "{rows:?}");
 }
 
+/// An Entity List rule as the export-control agency's feed lists them: every rule under the
+/// same headline, the same text but for the four entities it adds.
+fn entity_list_rule(
+    n: usize,
+    entities: [&str; 4],
+    effective: &str,
+) -> (String, String, String, String) {
+    let [a, b, c, d] = entities;
+    let text = format!(
+        "<p>The Bureau of Industry and Security is amending the Export Administration \
+         Regulations by adding four entities to the Entity List: {a}, {b}, {c} and {d}. These \
+         entities have been determined by the End-User Review Committee to be acting contrary \
+         to the national security or foreign policy interests of the United States, for \
+         supporting the modernization of the People's Liberation Army through the acquisition \
+         of items subject to the regulations.</p><p>A license is required for all items \
+         subject to the EAR, and applications will be reviewed under a presumption of denial. \
+         This rule is effective {effective}. For further information contact the Office of \
+         the Assistant Secretary for Export Enforcement.</p>"
+    );
+    (
+        format!("bis-rule-{n}"),
+        format!("https://www.federalregister.example/documents/bis-{n}"),
+        "Additions to the Entity List".to_string(),
+        html_escape::encode_text(&text).into_owned(),
+    )
+}
+
+/// One feed's templated rules under one headline, polled apart and together: each adds other
+/// entities, so each is its own story, though the headlines are the same. A feed's copy under
+/// its own headline is held to nearly the whole text (`SAME_FEED_CONTAINMENT`); these share
+/// about 0.9 of theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feeds_rules_under_one_headline_for_other_entities_stay_apart() {
+    let recent = (chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc2822();
+    let server = FeedServer::start().await;
+    let first = entity_list_rule(
+        1,
+        [
+            "Nanjing Starwave Electronics",
+            "Hefei Brightline Photonics",
+            "Xi'an Tianhe Navigation",
+            "Chengdu Redpeak Avionics",
+        ],
+        "December 2, 2026",
+    );
+    server.put("bis.xml", feed_of("bis", &[first.clone()], &recent));
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::load(&write_config(
+        dir.path(),
+        &[("bis", server.url("bis.xml"))],
+        "",
+    ))
+    .unwrap();
+    let poll = || async {
+        for report in common::fetch_pass(&config).await {
+            assert!(report.is_ok(), "{report:?}");
+        }
+    };
+    poll().await;
+    let second = entity_list_rule(
+        2,
+        [
+            "Guangzhou Brightpath Semiconductor",
+            "Wuhan Silverline Materials",
+            "Shenyang Northstar Machinery",
+            "Tianjin Harborview Logistics",
+        ],
+        "December 2, 2026",
+    );
+    let third = entity_list_rule(
+        3,
+        [
+            "Kunming Highland Optics",
+            "Harbin Frostline Aerospace",
+            "Changsha Redriver Drones",
+            "Qingdao Bluewave Marine",
+        ],
+        "December 3, 2026",
+    );
+    server.put("bis.xml", feed_of("bis", &[third, second, first], &recent));
+    poll().await;
+    let rows: Vec<(i64, String)> = row_pairs(
+        &dir.path().join("tradefeed.db"),
+        "SELECT story_id, evidence FROM entries ORDER BY id",
+    );
+    let stories: std::collections::BTreeSet<i64> = rows.iter().map(|(s, _)| *s).collect();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(stories.len(), 3, "one story per rule: {rows:?}");
+}
+
 /// An official feed's batch of templated notices in one poll: the same regulation text but
 /// for another product and country, under headlines that say which. They share most of their
 /// text, but one feed's items under other headlines are not copies of each other: they stay

@@ -491,6 +491,7 @@ impl StoryIndex {
             .map(|(story, j)| MatchEvidence {
                 story,
                 summary: j.summary(),
+                containment: j.containment,
             })
     }
 

@@ -114,6 +114,9 @@ pub struct MatchEvidence {
     pub story: StoryId,
     /// Human-readable evidence, e.g. `text jaccard 0.83, title 0.71, shared numbers 5/5`.
     pub summary: String,
+    /// The estimated share of the shorter copy's text found in the other (the summary's
+    /// `text containment`).
+    pub containment: f64,
 }
 
 /// The matching rule's verdict on two signatures, from [`compare`].

@@ -31,9 +31,9 @@ pub struct EntryWrite {
     /// What the cluster index says this entry is a near-copy of, with the evidence: the
     /// candidates in order of preference (a stored story, then an earlier entry of the same
     /// poll), of which the entry joins the first the writer accepts (see
-    /// `own_copies_share_its_headline`). Exact keys (same canonical URL or fingerprint) take
+    /// `own_copies_allow`). Exact keys (same canonical URL or fingerprint) take
     /// precedence over them.
-    pub near_matches: Vec<(NearCopyOf, String)>,
+    pub near_matches: Vec<NearMatch>,
     /// The entry's headline for the title-only rule (`None` when the source opts out of
     /// clustering or the headline is too generic to stand for a story): a title-only copy
     /// joins a story published within [`HEADLINE_WINDOW_SECS`] of it that holds a copy with
@@ -55,7 +55,18 @@ pub struct EntryWrite {
     pub replaces_hash: Option<String>,
 }
 
-/// What an entry is a near-copy of ([`EntryWrite::near_matches`]).
+/// One near-copy candidate of an entry ([`EntryWrite::near_matches`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NearMatch {
+    /// What the entry would join.
+    pub of: NearCopyOf,
+    /// Human-readable evidence (`text containment 0.93 (jaccard 0.73), title 0.38, …`).
+    pub evidence: String,
+    /// The estimated share of the shorter copy's text found in the other.
+    pub containment: f64,
+}
+
+/// What an entry is a near-copy of ([`NearMatch::of`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NearCopyOf {
     /// A story already stored.
@@ -447,7 +458,7 @@ pub trait PollHook: Send {
     fn score(&mut self, entry: &Entry) -> Vec<TopicScore>;
     /// Whether `stored`, the title of an entry of the same source, and `new` are one
     /// headline, as the near-duplicate matcher reads headlines: a near-copy joins a story
-    /// holding an entry of its own source only then (see `own_copies_share_its_headline`).
+    /// holding an entry of its own source only then (see `own_copies_allow`).
     /// Asked only for entries carrying `near_matches`.
     fn same_headline(&self, stored: &str, new: &str) -> bool;
 }
@@ -1257,20 +1268,31 @@ fn query_opt<T>(
     conn.with_statement(sql, |s| s.query_row(params, f).optional())
 }
 
-/// Whether a near-copy from `source_id` titled `title` may join `story`: always when the
-/// story holds no entry of that source, else only when one of those entries has the same
-/// headline ([`PollHook::same_headline`]). One feed's new item whose text nearly repeats an
-/// item it listed before, under another headline, is its next templated notice (an
-/// anti-dumping regulation on another product, a review for another country), not a copy:
-/// folded in, it was never served as an item of its own. A feed that republishes its story
-/// under a new id keeps the headline or its words (an `UPDATE 1-` prefix is not compared).
-/// The same rule holds within one poll (`ingest`'s hook, [`NearCopyOf::EarlierEntry`]).
-fn own_copies_share_its_headline(
+/// How much of its text a copy joining a story that holds an item of its own feed must share
+/// with the story (the index's estimate, [`NearMatch::containment`]), beside the same headline.
+/// A feed's reissue of an item (a correction, an `UPDATE 1-` that adds to the text) keeps
+/// nearly all of it; its templated notices under one headline ("Additions to the Entity
+/// List": the same rule for four other entities) share 0.89–0.91 of theirs, and copies of a
+/// wire story in other feeds are not held to this.
+pub const SAME_FEED_CONTAINMENT: f64 = 0.95;
+
+/// Whether a near-copy from `source_id` titled `title`, sharing `containment` of its text,
+/// may join `story`: always when the story holds no entry of that source, else only when one
+/// of those entries has the same headline ([`PollHook::same_headline`]) and the texts are
+/// nearly one ([`SAME_FEED_CONTAINMENT`]). One feed's new item whose text nearly repeats an
+/// item it listed before, under another headline or with other names in it, is its next
+/// templated notice (an anti-dumping regulation on another product, an Entity List rule for
+/// other entities), not a copy: folded in, it was never served as an item of its own. A feed
+/// that republishes its story under a new id keeps the headline or its words (an `UPDATE 1-`
+/// prefix is not compared) and nearly all its text. The same rule holds within one poll
+/// (`ingest`'s hook, [`NearCopyOf::EarlierEntry`]).
+fn own_copies_allow(
     tx: &Prepared<'_>,
     hook: &Option<Box<dyn PollHook>>,
     story: i64,
     source_id: i64,
     title: &str,
+    containment: f64,
 ) -> Result<bool, StoreError> {
     let Some(hook) = hook.as_ref() else {
         return Ok(true);
@@ -1286,7 +1308,9 @@ fn own_copies_share_its_headline(
                 .collect::<rusqlite::Result<_>>()
         },
     )?;
-    Ok(own_titles.is_empty() || own_titles.iter().any(|own| hook.same_headline(own, title)))
+    Ok(own_titles.is_empty()
+        || (containment >= SAME_FEED_CONTAINMENT
+            && own_titles.iter().any(|own| hook.same_headline(own, title))))
 }
 
 /// The row id, priority and URL of the source a poll of `name` at `url` belongs to: the row
@@ -2324,11 +2348,11 @@ fn write_entry<'a>(
         }
     }
     let mut near_duplicate = false;
-    for (of, evidence) in &write.near_matches {
+    for candidate in &write.near_matches {
         if joined.is_some() {
             break;
         }
-        let story = match *of {
+        let story = match candidate.of {
             NearCopyOf::Story(story) => Some(story),
             NearCopyOf::EarlierEntry(earlier) => result
                 .placements
@@ -2339,9 +2363,13 @@ fn write_entry<'a>(
         };
         if let Some(story) = story
             && let Some(read) = JoinedStory::read(tx, story)?
-            && own_copies_share_its_headline(tx, hook, story, source_id, &e.title)?
+            && own_copies_allow(tx, hook, story, source_id, &e.title, candidate.containment)?
         {
-            joined = Some((story, format!("near-duplicate: {evidence}"), read));
+            joined = Some((
+                story,
+                format!("near-duplicate: {}", candidate.evidence),
+                read,
+            ));
             near_duplicate = true;
         }
     }
