@@ -17,7 +17,9 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::classify::Classifier;
-use crate::cluster::{ClusterConfig, Signature, StoryIndex, headline_of, same_headline};
+use crate::cluster::{
+    ClusterConfig, Signature, StoryIndex, declares_revision, headline_of, same_headline,
+};
 use crate::discover::{Discovery, discover, page_message};
 use crate::domain::{Entry, Source, StoryId, TopicScore};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
@@ -293,7 +295,9 @@ impl PollHook for ClusterHook {
         // duplicates), but only under the same headline: one feed's items that share their
         // text under other headlines are its batch of templated notices (anti-dumping
         // regulations on five products, reviews for three countries), not copies. Only for
-        // polls of more than one signed entry. A stored story that matches comes first; the
+        // polls of more than one signed entry. Of an item and its revision ("UPDATE 1-") the
+        // headlines may differ (the writer still wants the text nearly whole: see
+        // `store::SAME_FEED_CONTAINMENT`). A stored story that matches comes first; the
         // earlier entry is the writer's second choice, for when it refuses the stored story
         // (one holding an item of this feed under another headline).
         let mut this_poll = (self.signatures.iter().flatten().nth(1).is_some())
@@ -318,8 +322,12 @@ impl PollHook for ClusterHook {
                 .and_then(|p| p.find(sig, *published))
                 .and_then(|found| {
                     let earlier = usize::try_from(found.story).ok()?;
-                    same_headline(&before.get(earlier)?.entry.title, &write.entry.title)
-                        .then_some((earlier, found))
+                    let (earlier_title, title) =
+                        (&before.get(earlier)?.entry.title, &write.entry.title);
+                    (same_headline(earlier_title, title)
+                        || declares_revision(earlier_title)
+                        || declares_revision(title))
+                    .then_some((earlier, found))
                 })
             {
                 write.near_matches.push(NearMatch {
@@ -337,6 +345,10 @@ impl PollHook for ClusterHook {
 
     fn same_headline(&self, stored: &str, new: &str) -> bool {
         same_headline(stored, new)
+    }
+
+    fn declares_revision(&self, title: &str) -> bool {
+        declares_revision(title)
     }
 
     fn after_write(&mut self, result: &PollResult) {

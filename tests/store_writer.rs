@@ -93,6 +93,9 @@ impl PollHook for Recorder {
     fn same_headline(&self, _stored: &str, _new: &str) -> bool {
         unreachable!("no entry of these polls is a near copy")
     }
+    fn declares_revision(&self, _title: &str) -> bool {
+        unreachable!("no entry of these polls is a near copy")
+    }
 }
 
 fn fetch_rows(db: &Path) -> Vec<String> {
@@ -206,6 +209,9 @@ impl PollHook for Slow {
         unreachable!("the entries of these polls carry their scores")
     }
     fn same_headline(&self, _stored: &str, _new: &str) -> bool {
+        unreachable!("no entry of these polls is a near copy")
+    }
+    fn declares_revision(&self, _title: &str) -> bool {
         unreachable!("no entry of these polls is a near copy")
     }
 }
@@ -1661,6 +1667,9 @@ impl PollHook for LateScorer {
         )]
     }
     fn same_headline(&self, _stored: &str, _new: &str) -> bool {
+        unreachable!("no entry of these polls is a near copy")
+    }
+    fn declares_revision(&self, _title: &str) -> bool {
         unreachable!("no entry of these polls is a near copy")
     }
 }

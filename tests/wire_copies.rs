@@ -380,6 +380,82 @@ async fn a_feeds_templated_notice_of_a_later_poll_is_a_story_of_its_own() {
     assert_eq!(rows.len(), 6, "{rows:?}");
 }
 
+/// A wire's story as its own feed sends it: the first take, then revisions under new ids
+/// whose headlines the wire rewords as the story moves ("UPDATE 1-", "UPDATE 2-"), each
+/// keeping the text before it and adding to it. They declare themselves revisions: one
+/// story, polled apart or in one poll, though a feed's items under other headlines are
+/// otherwise its next templated notices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wires_updates_under_reworded_headlines_join_their_story() {
+    let recent = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc2822();
+    let take = "Canada will impose a 25 percent surtax on imports of steel and aluminium from \
+        the United States from next month, Finance Minister Jean Tremblay said on Tuesday, in \
+        retaliation for the doubled US duties on Canadian metals. The surtax covers about 12.6 \
+        billion Canadian dollars of goods, from flat-rolled steel to aluminium extrusions, and \
+        will stay in place until Washington lifts its measures, Tremblay told reporters in \
+        Ottawa. Canadian steelmakers welcomed the move, while importers warned of higher costs \
+        for builders and manufacturers already struggling with supply delays.";
+    let more = " The US Trade Representative's office said it was reviewing the Canadian \
+        measures and would respond as appropriate.";
+    let further = " A White House spokesman later said the United States would answer dollar \
+        for dollar.";
+    let item = |n: usize, title: &str, text: String| {
+        (
+            format!("wire-{n}"),
+            format!("https://wire.example/story/{n}"),
+            title.to_string(),
+            html_escape::encode_text(&format!("<p>{text}</p>")).into_owned(),
+        )
+    };
+    let first = item(
+        1,
+        "Canada to impose 25% surtax on U.S. steel, aluminium in retaliation for tariffs",
+        take.to_string(),
+    );
+    let update1 = item(
+        2,
+        "UPDATE 1-Canada hits back at US metals tariffs with 25% surtax, USTR reviewing",
+        format!("{take}{more}"),
+    );
+    let update2 = item(
+        3,
+        "UPDATE 2-US vows 'dollar for dollar' response as Canada sets 25% metals surtax",
+        format!("{take}{more}{further}"),
+    );
+    let server = FeedServer::start().await;
+    server.put("wire.xml", feed_of("wire", &[first.clone()], &recent));
+    server.put(
+        "desk.xml",
+        feed_of("desk", &[first.clone(), update2.clone()], &recent),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::load(&write_config(
+        dir.path(),
+        &[("wire", server.url("wire.xml"))],
+        "",
+    ))
+    .unwrap();
+    for feed in [
+        feed_of("wire", &[first.clone()], &recent),
+        feed_of("wire", &[update1, first.clone()], &recent),
+    ] {
+        server.put("wire.xml", feed);
+        for report in common::fetch_pass(&config).await {
+            assert!(report.is_ok(), "{report:?}");
+        }
+    }
+    let rows: Vec<(i64, String)> = row_pairs(
+        &dir.path().join("tradefeed.db"),
+        "SELECT story_id, evidence FROM entries ORDER BY id",
+    );
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0].0, rows[1].0, "the update joins its story: {rows:?}");
+
+    // The first take and its second update in one poll of another feed.
+    let stories = stories_of([("desk", feed_of("desk", &[update2, first], &recent))]).await;
+    assert_eq!(stories.len(), 1, "one story: {stories:?}");
+}
+
 /// An Entity List rule as the export-control agency's feed lists them: every rule under the
 /// same headline, the same text but for the four entities it adds.
 fn entity_list_rule(

@@ -180,6 +180,23 @@ fn words(s: &str) -> impl Iterator<Item = &str> {
         .filter(|w| !w.is_empty())
 }
 
+/// The wire prefixes that mark a revision of an item the wire sent before (not a piece of
+/// its own, as "FACTBOX-" or "ANALYSIS-" are).
+const REVISION_PREFIXES: &[&str] = &["corrected", "correction", "refile", "rpt", "update"];
+
+/// Whether `title` declares itself a revision of an earlier item: it starts with a wire
+/// prefix such as "UPDATE 2-", "REFILE-", "CORRECTED-" or "RPT-". A wire's update rewords
+/// its headline as the story moves ("Canada to impose 25% surtax …" becomes "UPDATE
+/// 1-Canada hits back at US metals tariffs …"); the prefix says it is the same story.
+pub fn declares_revision(title: &str) -> bool {
+    let title = title.trim();
+    let word_end = title
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(title.len());
+    REVISION_PREFIXES.contains(&title[..word_end].to_ascii_lowercase().as_str())
+        && strip_wire_prefix(title) != title
+}
+
 /// `title` without a leading wire prefix: one of [`WIRE_PREFIXES`], optionally a revision
 /// number, then `-` or `:` ("UPDATE 2-", "EXCLUSIVE-", "Corrected - ", "ANALYSIS: ").
 fn strip_wire_prefix(title: &str) -> &str {
@@ -315,6 +332,28 @@ mod tests {
             proptest::prop_assert_eq!(normalized_ascii(&s), normalized_by_chars(&s));
         }
 
+    }
+
+    #[test]
+    fn revisions_are_told_by_their_wire_prefix() {
+        for title in [
+            "UPDATE 1-Canada hits back at US metals tariffs",
+            "update 12 - Canada hits back",
+            "REFILE-Canada hits back",
+            "CORRECTED: Canada hits back",
+            "RPT-Canada hits back",
+        ] {
+            assert!(declares_revision(title), "{title:?}");
+        }
+        for title in [
+            "Canada hits back at US metals tariffs",
+            "FACTBOX-What Canada's surtax covers",
+            "ANALYSIS-Canada's retaliation",
+            "Update on the tariff talks",
+            "UPDATE 1-",
+        ] {
+            assert!(!declares_revision(title), "{title:?}");
+        }
     }
 
     #[test]

@@ -86,7 +86,7 @@ mod signature;
 
 use chrono::Duration;
 
-pub use headline::{MIN_DISTINCTIVE_WORDS, headline_of, same_headline};
+pub use headline::{MIN_DISTINCTIVE_WORDS, declares_revision, headline_of, same_headline};
 pub use index::{StoryIndex, compare};
 pub use signature::{Signature, use_stem_hash};
 

@@ -461,6 +461,11 @@ pub trait PollHook: Send {
     /// holding an entry of its own source only then (see `own_copies_allow`).
     /// Asked only for entries carrying `near_matches`.
     fn same_headline(&self, stored: &str, new: &str) -> bool;
+    /// Whether `title` declares its item a revision of one its source sent before (a wire's
+    /// "UPDATE 1-"): a near-copy and its own feed's item, one of them a revision, need not
+    /// share the headline (see `own_copies_allow`). Asked only for entries carrying
+    /// `near_matches`.
+    fn declares_revision(&self, title: &str) -> bool;
 }
 
 /// What a poll changed.
@@ -1284,8 +1289,10 @@ pub const SAME_FEED_CONTAINMENT: f64 = 0.95;
 /// templated notice (an anti-dumping regulation on another product, an Entity List rule for
 /// other entities), not a copy: folded in, it was never served as an item of its own. A feed
 /// that republishes its story under a new id keeps the headline or its words (an `UPDATE 1-`
-/// prefix is not compared) and nearly all its text. The same rule holds within one poll
-/// (`ingest`'s hook, [`NearCopyOf::EarlierEntry`]).
+/// prefix is not compared) and nearly all its text; when it or the feed's item declares
+/// itself a revision (a wire's "UPDATE 1-", "REFILE-": [`PollHook::declares_revision`]) the
+/// headline may be another (a wire rewords it as the story moves), but not the text. The
+/// same rule holds within one poll (`ingest`'s hook, [`NearCopyOf::EarlierEntry`]).
 fn own_copies_allow(
     tx: &Prepared<'_>,
     hook: &Option<Box<dyn PollHook>>,
@@ -1308,9 +1315,12 @@ fn own_copies_allow(
                 .collect::<rusqlite::Result<_>>()
         },
     )?;
+    let revision = hook.declares_revision(title);
     Ok(own_titles.is_empty()
         || (containment >= SAME_FEED_CONTAINMENT
-            && own_titles.iter().any(|own| hook.same_headline(own, title))))
+            && own_titles.iter().any(|own| {
+                revision || hook.declares_revision(own) || hook.same_headline(own, title)
+            })))
 }
 
 /// The row id, priority and URL of the source a poll of `name` at `url` belongs to: the row
