@@ -238,14 +238,15 @@ impl Pipeline {
                 if let Ok(store) = store {
                     let made = store.made_by_open();
                     store.close().await;
-                    if made.made_the_database(&config.storage.path) {
-                        // The open was logged (created, migrated): say it is undone.
+                    // The open was logged (created, migrated): say it is undone.
+                    let announce = made.made_the_database(&config.storage.path);
+                    made.remove();
+                    if announce && !config.storage.path.exists() {
                         info!(
                             path = %config.storage.path.display(),
                             "database removed again: this start was refused for its topic profiles"
                         );
                     }
-                    made.remove();
                 }
                 return Err(e);
             }

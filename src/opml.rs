@@ -703,12 +703,29 @@ pub fn merge_into_config(
             // a file of comments only: below the imported sources, uncommenting such a key
             // changed an imported source. They stay where they were, before the heading; a
             // block after a blank line (a commented-out source) stays at the end.
+            // Only when no other table comes after the sources: after one (`[cluster]`), the
+            // comments are that table's, and the imported sources go before it.
+            let last_header = config_text
+                .lines()
+                .rev()
+                .map(str::trim_start)
+                .find(|line| line.starts_with('['));
+            let sources_last = last_header.is_none_or(|header| {
+                header
+                    .strip_prefix("[[")
+                    .and_then(|h| h.split_once("]]"))
+                    .is_some_and(|(name, _)| name.trim() == "sources")
+            });
             let trailing = doc.trailing().as_str().unwrap_or("").to_string();
-            let attached_len: usize = trailing
-                .split_inclusive('\n')
-                .take_while(|line| !line.trim().is_empty())
-                .map(str::len)
-                .sum();
+            let attached_len: usize = if sources_last {
+                trailing
+                    .split_inclusive('\n')
+                    .take_while(|line| !line.trim().is_empty())
+                    .map(str::len)
+                    .sum()
+            } else {
+                0
+            };
             let (attached, rest) = trailing.split_at(attached_len);
             let heading = format!("{attached}{heading}");
             doc.set_trailing(rest);
@@ -1166,6 +1183,11 @@ mod tests {
             (
                 "# no sources yet\n".to_string(),
                 format!("# no sources yet\n{added}"),
+            ),
+            // Comments under a later table stay with it.
+            (
+                format!("{source}\n[cluster]\nwindow_days = 3\n# max = 5\n"),
+                format!("{source}{added}\n[cluster]\nwindow_days = 3\n# max = 5\n"),
             ),
         ];
         let today = Utc::now().format("%Y-%m-%d").to_string();
