@@ -17,9 +17,7 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::classify::Classifier;
-use crate::cluster::{
-    ClusterConfig, Signature, StoryIndex, declares_revision, headline_of, same_headline,
-};
+use crate::cluster::{ClusterConfig, Signature, StoryIndex, headline_of, one_item_of_a_feed};
 use crate::discover::{Discovery, discover, page_message};
 use crate::domain::{Entry, Source, StoryId, TopicScore};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
@@ -292,14 +290,14 @@ impl PollHook for ClusterHook {
         };
         // The poll's own entries, each under its position: a copy of an earlier entry of the
         // same poll joins that entry's story (an original and its update, a backlog's
-        // duplicates), but only under the same headline: one feed's items that share their
-        // text under other headlines are its batch of templated notices (anti-dumping
-        // regulations on five products, reviews for three countries), not copies. Only for
-        // polls of more than one signed entry. Of an item and its revision ("UPDATE 1-") the
-        // headlines may differ (the writer still wants the text nearly whole: see
-        // `store::SAME_FEED_CONTAINMENT`). A stored story that matches comes first; the
-        // earlier entry is the writer's second choice, for when it refuses the stored story
-        // (one holding an item of this feed under another headline).
+        // duplicates), but only as the same item (`cluster::one_item_of_a_feed`: the same
+        // headline or a declared revision, and one item's text): one feed's items that share
+        // their text under other headlines, or with other names in it, are its batch of
+        // templated notices (anti-dumping regulations on five products, Entity List rules for
+        // other entities), not copies. Only for polls of more than one signed entry. A stored
+        // story that matches comes first; the earlier entry is the writer's second choice, for
+        // when it refuses the stored story (one holding an item of this feed that is not this
+        // item: `store::write`'s `own_copies_allow`).
         let mut this_poll = (self.signatures.iter().flatten().nth(1).is_some())
             .then(|| StoryIndex::new(index.config().clone()));
         for (position, signature) in self.signatures.iter().enumerate() {
@@ -314,7 +312,6 @@ impl PollHook for ClusterHook {
                 write.near_matches.push(NearMatch {
                     of: NearCopyOf::Story(found.story),
                     evidence: found.summary,
-                    containment: found.containment,
                 });
             }
             if let Some((earlier, found)) = this_poll
@@ -322,18 +319,14 @@ impl PollHook for ClusterHook {
                 .and_then(|p| p.find(sig, *published))
                 .and_then(|found| {
                     let earlier = usize::try_from(found.story).ok()?;
-                    let (earlier_title, title) =
-                        (&before.get(earlier)?.entry.title, &write.entry.title);
-                    (same_headline(earlier_title, title)
-                        || declares_revision(earlier_title)
-                        || declares_revision(title))
-                    .then_some((earlier, found))
+                    let (own, new) = (&before.get(earlier)?.entry, &write.entry);
+                    one_item_of_a_feed(&own.title, &own.text, &new.title, &new.text)
+                        .then_some((earlier, found))
                 })
             {
                 write.near_matches.push(NearMatch {
                     of: NearCopyOf::EarlierEntry(earlier),
                     evidence: found.summary,
-                    containment: found.containment,
                 });
             }
             if let Some(this_poll) = this_poll.as_mut() {
@@ -343,12 +336,13 @@ impl PollHook for ClusterHook {
         }
     }
 
-    fn same_headline(&self, stored: &str, new: &str) -> bool {
-        same_headline(stored, new)
-    }
-
-    fn declares_revision(&self, title: &str) -> bool {
-        declares_revision(title)
+    fn one_item_of_a_feed(&self, own_title: &str, own_html: &str, new: &Entry) -> bool {
+        one_item_of_a_feed(
+            own_title,
+            &crate::normalize::html_to_text(own_html),
+            &new.title,
+            &new.text,
+        )
     }
 
     fn after_write(&mut self, result: &PollResult) {

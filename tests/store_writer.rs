@@ -90,10 +90,7 @@ impl PollHook for Recorder {
     fn score(&mut self, _entry: &Entry) -> Vec<TopicScore> {
         unreachable!("the entries of these polls carry their scores")
     }
-    fn same_headline(&self, _stored: &str, _new: &str) -> bool {
-        unreachable!("no entry of these polls is a near copy")
-    }
-    fn declares_revision(&self, _title: &str) -> bool {
+    fn one_item_of_a_feed(&self, _own_title: &str, _own_html: &str, _new: &Entry) -> bool {
         unreachable!("no entry of these polls is a near copy")
     }
 }
@@ -208,10 +205,7 @@ impl PollHook for Slow {
     fn score(&mut self, _entry: &Entry) -> Vec<TopicScore> {
         unreachable!("the entries of these polls carry their scores")
     }
-    fn same_headline(&self, _stored: &str, _new: &str) -> bool {
-        unreachable!("no entry of these polls is a near copy")
-    }
-    fn declares_revision(&self, _title: &str) -> bool {
+    fn one_item_of_a_feed(&self, _own_title: &str, _own_html: &str, _new: &Entry) -> bool {
         unreachable!("no entry of these polls is a near copy")
     }
 }
@@ -1666,10 +1660,7 @@ impl PollHook for LateScorer {
             format!("scored late: {}", entry.identity),
         )]
     }
-    fn same_headline(&self, _stored: &str, _new: &str) -> bool {
-        unreachable!("no entry of these polls is a near copy")
-    }
-    fn declares_revision(&self, _title: &str) -> bool {
+    fn one_item_of_a_feed(&self, _own_title: &str, _own_html: &str, _new: &Entry) -> bool {
         unreachable!("no entry of these polls is a near copy")
     }
 }

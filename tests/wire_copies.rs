@@ -484,9 +484,8 @@ fn entity_list_rule(
 }
 
 /// One feed's templated rules under one headline, polled apart and together: each adds other
-/// entities, so each is its own story, though the headlines are the same. A feed's copy under
-/// its own headline is held to nearly the whole text (`SAME_FEED_CONTAINMENT`); these share
-/// about 0.9 of theirs.
+/// entities, so each is its own story, though the headlines are the same (the same item needs
+/// one item's text too: `cluster::one_item_of_a_feed`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feeds_rules_under_one_headline_for_other_entities_stay_apart() {
     let recent = (chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc2822();

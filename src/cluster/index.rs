@@ -491,7 +491,6 @@ impl StoryIndex {
             .map(|(story, j)| MatchEvidence {
                 story,
                 summary: j.summary(),
-                containment: j.containment,
             })
     }
 

@@ -86,7 +86,9 @@ mod signature;
 
 use chrono::Duration;
 
-pub use headline::{MIN_DISTINCTIVE_WORDS, declares_revision, headline_of, same_headline};
+pub use headline::{
+    MIN_DISTINCTIVE_WORDS, declares_revision, headline_of, one_item_of_a_feed, same_headline,
+};
 pub use index::{StoryIndex, compare};
 pub use signature::{Signature, use_stem_hash};
 
@@ -114,9 +116,6 @@ pub struct MatchEvidence {
     pub story: StoryId,
     /// Human-readable evidence, e.g. `text jaccard 0.83, title 0.71, shared numbers 5/5`.
     pub summary: String,
-    /// The estimated share of the shorter copy's text found in the other (the summary's
-    /// `text containment`).
-    pub containment: f64,
 }
 
 /// The matching rule's verdict on two signatures, from [`compare`].

@@ -832,6 +832,52 @@ pub(crate) fn is_figure_hash(hash: u16) -> bool {
     hash & 1 == 1
 }
 
+/// Share of the shorter text's shingles that one item's two texts must find in the longer
+/// ([`one_items_text`]).
+const ONE_ITEM_CONTAINMENT: f64 = 0.95;
+
+/// Words a correction may replace, each way ([`one_items_text`]).
+const ONE_ITEM_REPLACED_WORDS: usize = 2;
+
+/// Whether two plain texts are one item's: the shorter's 4-word shingles all but a twentieth
+/// in the longer (a trim, an extension, an added credit line), or at most
+/// [`ONE_ITEM_REPLACED_WORDS`] distinct words in either that the other lacks (a correction).
+/// Exact sets, not the MinHash estimate: see [`super::headline::one_item_of_a_feed`].
+pub(crate) fn one_items_text(a: &str, b: &str) -> bool {
+    let (la, lb) = (a.to_lowercase(), b.to_lowercase());
+    let (ta, tb) = (tokenize(&la), tokenize(&lb));
+    if ta.is_empty() || tb.is_empty() {
+        return ta.is_empty() && tb.is_empty();
+    }
+    let words = |t: &[Cow<'_, str>]| -> std::collections::HashSet<u64> {
+        t.iter().map(|w| xxh3_64(w.as_bytes())).collect()
+    };
+    let (wa, wb) = (words(&ta), words(&tb));
+    if wa.difference(&wb).count() <= ONE_ITEM_REPLACED_WORDS
+        && wb.difference(&wa).count() <= ONE_ITEM_REPLACED_WORDS
+    {
+        return true;
+    }
+    let shingles = |t: &[Cow<'_, str>]| -> std::collections::HashSet<u64> {
+        t.windows(SHINGLE_WORDS.min(t.len()))
+            .map(|w| {
+                w.iter().fold(0x243F_6A88_85A3_08D3u64, |acc, word| {
+                    (acc.rotate_left(23) ^ xxh3_64(word.as_bytes()))
+                        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                })
+            })
+            .collect()
+    };
+    let (sa, sb) = (shingles(&ta), shingles(&tb));
+    let (small, large) = if sa.len() <= sb.len() {
+        (&sa, &sb)
+    } else {
+        (&sb, &sa)
+    };
+    let shared = small.intersection(large).count();
+    shared as f64 >= ONE_ITEM_CONTAINMENT * small.len() as f64
+}
+
 /// Every content term of a lower-cased headline (wire prefix and outlet's suffix already
 /// dropped) as [`headline::same_headline`](super::headline::same_headline) compares them: the
 /// `xxh3_64` of each word's stem, stopwords and attribution words ("sources", "officials")

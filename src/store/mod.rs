@@ -34,8 +34,7 @@ pub(crate) use write::FETCH_LOG_BATCH;
 pub(crate) use write::FETCH_LOG_DELETE;
 pub use write::{
     DueJitter, DueMover, EntryWrite, NearCopyOf, NearMatch, Placement, PollHook, PollOutcome,
-    PollRecord, PollResult, QueuedPoll, RepresentativePick, SAME_FEED_CONTAINMENT,
-    TOMBSTONE_GRACE_FLOOR,
+    PollRecord, PollResult, QueuedPoll, RepresentativePick, TOMBSTONE_GRACE_FLOOR,
 };
 
 static MIGRATIONS_DIR: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/migrations");

@@ -62,8 +62,6 @@ pub struct NearMatch {
     pub of: NearCopyOf,
     /// Human-readable evidence (`text containment 0.93 (jaccard 0.73), title 0.38, …`).
     pub evidence: String,
-    /// The estimated share of the shorter copy's text found in the other.
-    pub containment: f64,
 }
 
 /// What an entry is a near-copy of ([`NearMatch::of`]).
@@ -456,16 +454,12 @@ pub trait PollHook: Send {
     /// The topic scores of an entry written without them (`EntryWrite::scores` is `None`),
     /// asked for only when the entry comes to represent its story.
     fn score(&mut self, entry: &Entry) -> Vec<TopicScore>;
-    /// Whether `stored`, the title of an entry of the same source, and `new` are one
-    /// headline, as the near-duplicate matcher reads headlines: a near-copy joins a story
-    /// holding an entry of its own source only then (see `own_copies_allow`).
-    /// Asked only for entries carrying `near_matches`.
-    fn same_headline(&self, stored: &str, new: &str) -> bool;
-    /// Whether `title` declares its item a revision of one its source sent before (a wire's
-    /// "UPDATE 1-"): a near-copy and its own feed's item, one of them a revision, need not
-    /// share the headline (see `own_copies_allow`). Asked only for entries carrying
-    /// `near_matches`.
-    fn declares_revision(&self, title: &str) -> bool;
+    /// Whether `new`, a near-copy, is the same item as one its own source listed before
+    /// under another id (`own_title`, `own_html`: that entry's stored title and sanitized
+    /// HTML): its reissue, correction or revision, not the source's next templated notice. A
+    /// near-copy joins a story holding entries of its own source only then (see
+    /// `own_copies_allow`). Asked only for entries carrying `near_matches`.
+    fn one_item_of_a_feed(&self, own_title: &str, own_html: &str, new: &Entry) -> bool;
 }
 
 /// What a poll changed.
@@ -1273,33 +1267,20 @@ fn query_opt<T>(
     conn.with_statement(sql, |s| s.query_row(params, f).optional())
 }
 
-/// How much of its text a copy joining a story that holds an item of its own feed must share
-/// with the story (the index's estimate, [`NearMatch::containment`]), beside the same headline.
-/// A feed's reissue of an item (a correction, an `UPDATE 1-` that adds to the text) keeps
-/// nearly all of it; its templated notices under one headline ("Additions to the Entity
-/// List": the same rule for four other entities) share 0.89–0.91 of theirs, and copies of a
-/// wire story in other feeds are not held to this.
-pub const SAME_FEED_CONTAINMENT: f64 = 0.95;
-
-/// Whether a near-copy from `source_id` titled `title`, sharing `containment` of its text,
-/// may join `story`: always when the story holds no entry of that source, else only when one
-/// of those entries has the same headline ([`PollHook::same_headline`]) and the texts are
-/// nearly one ([`SAME_FEED_CONTAINMENT`]). One feed's new item whose text nearly repeats an
-/// item it listed before, under another headline or with other names in it, is its next
-/// templated notice (an anti-dumping regulation on another product, an Entity List rule for
-/// other entities), not a copy: folded in, it was never served as an item of its own. A feed
-/// that republishes its story under a new id keeps the headline or its words (an `UPDATE 1-`
-/// prefix is not compared) and nearly all its text; when it or the feed's item declares
-/// itself a revision (a wire's "UPDATE 1-", "REFILE-": [`PollHook::declares_revision`]) the
-/// headline may be another (a wire rewords it as the story moves), but not the text. The
-/// same rule holds within one poll (`ingest`'s hook, [`NearCopyOf::EarlierEntry`]).
+/// Whether a near-copy `new` from `source_id` may join `story`: always when the story holds no
+/// entry of that source, else only when it is the same item as one of those entries
+/// ([`PollHook::one_item_of_a_feed`]: the same headline, or a declared revision, and one
+/// item's text). One feed's new item whose text nearly repeats an item it listed before, under
+/// another headline or with other names in it, is its next templated notice (an anti-dumping
+/// regulation on another product, an Entity List rule for other entities), not a copy: folded
+/// in, it was never served as an item of its own. The same rule holds within one poll
+/// (`ingest`'s hook, [`NearCopyOf::EarlierEntry`]).
 fn own_copies_allow(
     tx: &Prepared<'_>,
     hook: &Option<Box<dyn PollHook>>,
     story: i64,
     source_id: i64,
-    title: &str,
-    containment: f64,
+    new: &Entry,
 ) -> Result<bool, StoreError> {
     let Some(hook) = hook.as_ref() else {
         return Ok(true);
@@ -1307,20 +1288,18 @@ fn own_copies_allow(
     // Bounded: a story holds a handful of one source's items (a feed's update under a new
     // id, moved items), and any of them sharing the headline lets the copy in; the latest
     // are asked (a feed's latest headline is the one its next reissue repeats).
-    let own_titles: Vec<String> = tx.with_statement(
-        "SELECT title FROM entries WHERE story_id = ?1 AND source_id = ?2
+    let own: Vec<(String, String)> = tx.with_statement(
+        "SELECT title, html FROM entries WHERE story_id = ?1 AND source_id = ?2
           ORDER BY id DESC LIMIT 32",
         |s| {
-            s.query_map(params![story, source_id], |r| r.get(0))?
+            s.query_map(params![story, source_id], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()
         },
     )?;
-    let revision = hook.declares_revision(title);
-    Ok(own_titles.is_empty()
-        || (containment >= SAME_FEED_CONTAINMENT
-            && own_titles.iter().any(|own| {
-                revision || hook.declares_revision(own) || hook.same_headline(own, title)
-            })))
+    Ok(own.is_empty()
+        || own
+            .iter()
+            .any(|(title, html)| hook.one_item_of_a_feed(title, html, new)))
 }
 
 /// The row id, priority and URL of the source a poll of `name` at `url` belongs to: the row
@@ -2373,7 +2352,7 @@ fn write_entry<'a>(
         };
         if let Some(story) = story
             && let Some(read) = JoinedStory::read(tx, story)?
-            && own_copies_allow(tx, hook, story, source_id, &e.title, candidate.containment)?
+            && own_copies_allow(tx, hook, story, source_id, e)?
         {
             joined = Some((
                 story,
