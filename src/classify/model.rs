@@ -154,6 +154,43 @@ pub struct Model {
     pub unseen_scale: f32,
     /// Every training feature, by hash.
     weights: FeatureMap<Feature>,
+    /// Feature names ([`Feature::name`]), one after the other: one allocation for the model's
+    /// tens of thousands of names, where a `Box<str>` each cost 16 bytes in the table and a
+    /// heap block apiece (about 0.9 MiB of an idle daemon's memory for 30,000 features).
+    names: FeatureNames,
+}
+
+/// The names of a model's features, kept together (see [`Model::names`]).
+#[derive(Debug, Clone, Default)]
+struct FeatureNames {
+    text: String,
+    /// Where each name starts in `text`; name `i` ends where name `i + 1` starts.
+    starts: Vec<u32>,
+}
+
+impl FeatureNames {
+    /// Adds a name; returns its number for [`FeatureNames::get`].
+    fn push(&mut self, name: &str) -> u32 {
+        let number = self.starts.len() as u32;
+        self.starts.push(self.text.len() as u32);
+        self.text.push_str(name);
+        number
+    }
+
+    fn get(&self, number: u32) -> &str {
+        let at = number as usize;
+        let start = self.starts[at] as usize;
+        let end = self
+            .starts
+            .get(at + 1)
+            .map_or(self.text.len(), |&e| e as usize);
+        &self.text[start..end]
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.text.shrink_to_fit();
+        self.starts.shrink_to_fit();
+    }
 }
 
 /// One feature of a model.
@@ -163,8 +200,9 @@ struct Feature {
     /// What its term frequency is multiplied by before normalizing: idf in the training set
     /// (1 when idf is off) × title weight × NB ratio, as training chose.
     scale: f32,
-    /// Readable name (`tariff`, `export control`, `title:tariff`).
-    name: Box<str>,
+    /// Its readable name (`tariff`, `export control`, `title:tariff`): a number in
+    /// [`Model::names`].
+    name: u32,
 }
 
 /// Logistic function.
@@ -207,7 +245,7 @@ impl Model {
             dot += value;
             if k > 0 && (top.len() < k || value.abs() > top[top.len() - 1].0.abs()) {
                 let at = top.partition_point(|t| t.0.abs() >= value.abs());
-                top.insert(at, (value, &f.name));
+                top.insert(at, (value, self.names.get(f.name)));
                 top.truncate(k);
             }
         }
@@ -251,10 +289,14 @@ impl Model {
         let _ = writeln!(out, "lambda {:e}", self.lambda);
         let _ = writeln!(out, "positive_weight {}", self.positive_weight);
         let _ = writeln!(out, "bias {:.6}", self.bias);
-        let mut rows: Vec<&Feature> = self.weights.values().collect();
-        rows.sort_by(|a, b| a.name.cmp(&b.name));
-        for f in rows {
-            let _ = writeln!(out, "w {:.6} {:.4} {}", f.weight, f.scale, f.name);
+        let mut rows: Vec<(&str, &Feature)> = self
+            .weights
+            .values()
+            .map(|f| (self.names.get(f.name), f))
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        for (name, f) in rows {
+            let _ = writeln!(out, "w {:.6} {:.4} {name}", f.weight, f.scale);
         }
         out
     }
@@ -289,11 +331,13 @@ impl Model {
             positive_weight: 1.0,
             unseen_scale: 1.0,
             weights: FeatureMap::default(),
+            names: FeatureNames::default(),
         };
         // Size the table once: a model has some 13,000 weights, and growing it step by step
         // rehashed them all several times at every start.
         let weight_lines = plain_lines(text).filter(|l| l.starts_with("w ")).count();
         model.weights.reserve(weight_lines);
+        model.names.starts.reserve(weight_lines);
         for (n, line) in lines {
             let line = line.trim_end();
             if line.is_empty() || line.starts_with('#') {
@@ -321,7 +365,7 @@ impl Model {
                 let feature = Feature {
                     weight: float(w)?,
                     scale: float(scale)?,
-                    name: name.into(),
+                    name: model.names.push(name),
                 };
                 model.weights.insert(feature_hash(name), feature);
                 continue;
@@ -363,6 +407,7 @@ impl Model {
                 model.threshold
             )));
         }
+        model.names.shrink_to_fit();
         Ok(model)
     }
 
@@ -811,15 +856,17 @@ pub fn train(examples: &[Labelled], options: &TrainOptions) -> Model {
         fit(&corpus.vectorize(&scales), &all, dims, setting, options)
     };
     let mut weights = FeatureMap::default();
+    let mut names = FeatureNames::default();
     for (j, &hash) in corpus.hashes.iter().enumerate() {
         // Rounded as written, so a saved-and-loaded model scores exactly like this one.
         let feature = Feature {
             weight: round6(a * linear.v[j]),
             scale: scales[j],
-            name: corpus.names[&hash].clone().into_boxed_str(),
+            name: names.push(&corpus.names[&hash]),
         };
         weights.insert(hash, feature);
     }
+    names.shrink_to_fit();
     Model {
         features: options.features,
         loss: options.loss,
@@ -830,6 +877,7 @@ pub fn train(examples: &[Labelled], options: &TrainOptions) -> Model {
         positive_weight: setting.positive_weight,
         unseen_scale: unseen,
         weights,
+        names,
     }
 }
 
@@ -1126,12 +1174,12 @@ mod tests {
         assert_eq!(model.len(), 2);
         let bigram = &model.weights[&feature_hash("export control")];
         assert_eq!(
-            (bigram.weight, bigram.scale, &*bigram.name),
+            (bigram.weight, bigram.scale, model.names.get(bigram.name)),
             (0.25, 2.0, "export control")
         );
         let title = &model.weights[&feature_hash("title:tariff")];
         assert_eq!(
-            (title.weight, title.scale, &*title.name),
+            (title.weight, title.scale, model.names.get(title.name)),
             (-1.0, 3.0, "title:tariff")
         );
     }
