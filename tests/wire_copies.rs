@@ -41,6 +41,13 @@ fn feed_of(name: &str, items: &[(String, String, String, String)], date: &str) -
     Resource::feed(common::rss(name, &items))
 }
 
+/// One polling pass over every configured source, each poll fine.
+async fn poll_all(config: &Config) {
+    for report in common::fetch_pass(config).await {
+        assert!(report.is_ok(), "{report:?}");
+    }
+}
+
 /// Polls the feeds once and returns each stored story's entry titles.
 async fn stories_of<'a>(feeds: impl IntoIterator<Item = (&'a str, Resource)>) -> Vec<Vec<String>> {
     let server = FeedServer::start().await;
@@ -51,9 +58,7 @@ async fn stories_of<'a>(feeds: impl IntoIterator<Item = (&'a str, Resource)>) ->
     }
     let dir = tempfile::tempdir().unwrap();
     let config = Config::load(&write_config(dir.path(), &sources, "")).unwrap();
-    for report in common::fetch_pass(&config).await {
-        assert!(report.is_ok(), "{report:?}");
-    }
+    poll_all(&config).await;
     let rows: Vec<(i64, String)> = row_pairs(
         &dir.path().join("tradefeed.db"),
         "SELECT story_id, title FROM entries ORDER BY id",
@@ -289,12 +294,7 @@ async fn a_feeds_templated_notice_of_a_later_poll_is_a_story_of_its_own() {
     ];
     let dir = tempfile::tempdir().unwrap();
     let config = Config::load(&write_config(dir.path(), &sources, "")).unwrap();
-    let poll = || async {
-        for report in common::fetch_pass(&config).await {
-            assert!(report.is_ok(), "{report:?}");
-        }
-    };
-    poll().await;
+    poll_all(&config).await;
 
     // The next day's feed: a notice for another product and country, the first notice
     // reissued under a new id, and a law firm's digest carrying the first notice under its
@@ -326,7 +326,7 @@ async fn a_feeds_templated_notice_of_a_later_poll_is_a_story_of_its_own() {
         "trade-law-digest.xml",
         feed_of("trade-law-digest", &[digest], &recent),
     );
-    poll().await;
+    poll_all(&config).await;
 
     // The third day's: a notice for a third product and, in the same poll, its reissue with a
     // clause added. Both nearly repeat the stored notices' text, whose stories the feed's own
@@ -342,7 +342,7 @@ async fn a_feeds_templated_notice_of_a_later_poll_is_a_story_of_its_own() {
         "Russia and Ukraine",
     );
     server.put("eurlex.xml", feed_of("eurlex", &[rod, rod_update], &recent));
-    poll().await;
+    poll_all(&config).await;
 
     let rows: Vec<(i64, String)> = row_pairs(
         &dir.path().join("tradefeed.db"),
@@ -440,9 +440,7 @@ async fn a_wires_updates_under_reworded_headlines_join_their_story() {
         feed_of("wire", &[update1, first.clone()], &recent),
     ] {
         server.put("wire.xml", feed);
-        for report in common::fetch_pass(&config).await {
-            assert!(report.is_ok(), "{report:?}");
-        }
+        poll_all(&config).await;
     }
     let rows: Vec<(i64, String)> = row_pairs(
         &dir.path().join("tradefeed.db"),
@@ -508,12 +506,7 @@ async fn a_feeds_rules_under_one_headline_for_other_entities_stay_apart() {
         "",
     ))
     .unwrap();
-    let poll = || async {
-        for report in common::fetch_pass(&config).await {
-            assert!(report.is_ok(), "{report:?}");
-        }
-    };
-    poll().await;
+    poll_all(&config).await;
     let second = entity_list_rule(
         2,
         [
@@ -535,7 +528,7 @@ async fn a_feeds_rules_under_one_headline_for_other_entities_stay_apart() {
         "December 3, 2026",
     );
     server.put("bis.xml", feed_of("bis", &[third, second, first], &recent));
-    poll().await;
+    poll_all(&config).await;
     let rows: Vec<(i64, String)> = row_pairs(
         &dir.path().join("tradefeed.db"),
         "SELECT story_id, evidence FROM entries ORDER BY id",
