@@ -283,7 +283,10 @@ async fn a_feeds_templated_notice_of_a_later_poll_is_a_story_of_its_own() {
         "the People's Republic of China",
     );
     let server = FeedServer::start().await;
-    server.put("eurlex.xml", feed_of("eurlex", &[first.clone()], &recent));
+    server.put(
+        "eurlex.xml",
+        feed_of("eurlex", std::slice::from_ref(&first), &recent),
+    );
     server.put(
         "trade-law-digest.xml",
         feed_of("trade-law-digest", &[], &recent),
@@ -423,11 +426,6 @@ async fn a_wires_updates_under_reworded_headlines_join_their_story() {
         format!("{take}{more}{further}"),
     );
     let server = FeedServer::start().await;
-    server.put("wire.xml", feed_of("wire", &[first.clone()], &recent));
-    server.put(
-        "desk.xml",
-        feed_of("desk", &[first.clone(), update2.clone()], &recent),
-    );
     let dir = tempfile::tempdir().unwrap();
     let config = Config::load(&write_config(
         dir.path(),
@@ -436,7 +434,7 @@ async fn a_wires_updates_under_reworded_headlines_join_their_story() {
     ))
     .unwrap();
     for feed in [
-        feed_of("wire", &[first.clone()], &recent),
+        feed_of("wire", std::slice::from_ref(&first), &recent),
         feed_of("wire", &[update1, first.clone()], &recent),
     ] {
         server.put("wire.xml", feed);
@@ -498,7 +496,10 @@ async fn a_feeds_rules_under_one_headline_for_other_entities_stay_apart() {
         ],
         "December 2, 2026",
     );
-    server.put("bis.xml", feed_of("bis", &[first.clone()], &recent));
+    server.put(
+        "bis.xml",
+        feed_of("bis", std::slice::from_ref(&first), &recent),
+    );
     let dir = tempfile::tempdir().unwrap();
     let config = Config::load(&write_config(
         dir.path(),

@@ -963,7 +963,7 @@ impl MadeByOpen {
     /// path it was opened at.
     pub fn made_the_database(&self, path: &Path) -> bool {
         let resolved = resolved(path);
-        self.files.iter().any(|f| *f == resolved)
+        self.files.contains(&resolved)
     }
 
     /// Removes them, best effort, once the store is closed: a file something else has put in
