@@ -694,7 +694,9 @@ pub fn merge_into_config(
             }
         }
         _ => {
-            if doc.get("sources").is_none() {
+            // A file without sources gets them at its end, after every table it has.
+            let had_sources = doc.get("sources").is_some();
+            if !had_sources {
                 doc.insert("sources", Item::ArrayOfTables(ArrayOfTables::new()));
             }
             // What follows the last table is the document's trailing text, which `toml_edit`
@@ -710,12 +712,13 @@ pub fn merge_into_config(
                 .rev()
                 .map(str::trim_start)
                 .find(|line| line.starts_with('['));
-            let sources_last = last_header.is_none_or(|header| {
-                header
-                    .strip_prefix("[[")
-                    .and_then(|h| h.split_once("]]"))
-                    .is_some_and(|(name, _)| name.trim() == "sources")
-            });
+            let sources_last = !had_sources
+                || last_header.is_none_or(|header| {
+                    header
+                        .strip_prefix("[[")
+                        .and_then(|h| h.split_once("]]"))
+                        .is_some_and(|(name, _)| name.trim() == "sources")
+                });
             let trailing = doc.trailing().as_str().unwrap_or("").to_string();
             let attached_len: usize = if sources_last {
                 trailing
@@ -1188,6 +1191,11 @@ mod tests {
             (
                 format!("{source}\n[cluster]\nwindow_days = 3\n# max = 5\n"),
                 format!("{source}{added}\n[cluster]\nwindow_days = 3\n# max = 5\n"),
+            ),
+            // A file with tables and no sources gets them at its end, under its comments.
+            (
+                "[cluster]\nwindow_days = 3\n# max = 5\n".to_string(),
+                format!("[cluster]\nwindow_days = 3\n# max = 5\n{added}"),
             ),
         ];
         let today = Utc::now().format("%Y-%m-%d").to_string();

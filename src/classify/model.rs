@@ -333,6 +333,12 @@ impl Model {
             weights: FeatureMap::default(),
             names: FeatureNames::default(),
         };
+        // Feature names are numbered by their offset in one buffer (`FeatureNames`): u32.
+        if text.len() > u32::MAX as usize {
+            return Err(ProfileError::Invalid(format!(
+                "{origin}: a model file of more than 4 GiB is not supported"
+            )));
+        }
         // Size the table once: a model has some 13,000 weights, and growing it step by step
         // rehashed them all several times at every start.
         let weight_lines = plain_lines(text).filter(|l| l.starts_with("w ")).count();

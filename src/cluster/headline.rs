@@ -184,11 +184,11 @@ fn words(s: &str) -> impl Iterator<Item = &str> {
 /// listed before under another id: the feed's reissue, correction or revision, and not its
 /// next templated notice. The headlines must be one ([`same_headline`]), unless either
 /// declares itself a revision ([`declares_revision`]: a wire rewords its headline as the story
-/// moves); and the texts must be one item's ([`super::signature::one_items_text`]: one holds
-/// the other whole but for at most a twentieth of it, a trim or an extension, or they differ
-/// in at most two words each way, a correction). A feed's templated notices under one
-/// headline ("Additions to the Entity List" for four other entities) differ in more words
-/// than that, in the middle of the text.
+/// moves); and the texts must be one item's ([`super::signature::one_items_text`]: they
+/// differ in at most two words each way, a correction, or only at the shorter one's ends, a
+/// byline, credit line, trim or extension). A feed's templated notices under one headline
+/// ("Additions to the Entity List" for four other entities) differ in more words than that,
+/// inside the text.
 ///
 /// Exact, on the two texts: the index's containment estimate (64 MinHash bins) is too coarse
 /// here, off by 0.03–0.06 near 0.95, and taken against a story's earliest copy, which may be
@@ -378,6 +378,12 @@ mod tests {
             "Nanjing Starwave Electronics, Hefei Brightline Photonics, Xi'an Tianhe \
              Navigation and Chengdu Redpeak Avionics",
         );
+        // The rest of a full Federal Register rule: some 600 words the siblings share.
+        let long_tail = "The rule also sets out the procedure for requesting removal or \
+             modification of an entry, the reasons for the End-User Review Committee's \
+             determinations, and the paperwork burden estimates for the affected collections. "
+            .repeat(20);
+        let long_text = format!("{text} {long_tail}");
         let same_item = [
             // Reissued as it was, or with a credit line added.
             (title.to_string(), text.clone()),
@@ -401,6 +407,11 @@ mod tests {
                 "UPDATE 1-US blacklists four Chinese avionics and photonics firms".to_string(),
                 format!("{text} The companies did not respond to requests for comment."),
             ),
+            // A byline before it and a credit line after it.
+            (
+                title.to_string(),
+                format!("By the Federal Register staff. {text} Distributed by Trade Wire Inc."),
+            ),
         ];
         for (new_title, new_text) in &same_item {
             assert!(
@@ -408,6 +419,14 @@ mod tests {
                 "{new_title:?} {new_text:?}"
             );
         }
+        // A long rule and its trimmed or corrected copy; the feed's title-only item.
+        for new_text in [
+            text.clone(),
+            long_text.replace("presumption of denial", "presumption of approval"),
+        ] {
+            assert!(one_item_of_a_feed(title, &long_text, title, &new_text));
+        }
+        assert!(one_item_of_a_feed(title, "", title, &long_text));
         let other_items = [
             // The feed's next rule under the same headline: four other entities.
             (
@@ -423,6 +442,17 @@ mod tests {
                 rule(
                     "Kunming Highland Optics, Harbin Frostline Aerospace, Changsha Redriver \
                      Drones and Qingdao Bluewave Marine",
+                ),
+            ),
+            // However long the rule: the names differ inside its text.
+            (
+                title.to_string(),
+                format!(
+                    "{} {long_tail}",
+                    rule(
+                        "Guangzhou Brightpath Semiconductor, Wuhan Silverline Materials, \
+                         Shenyang Northstar Machinery and Tianjin Harborview Logistics"
+                    )
                 ),
             ),
             // The same text under another headline, not declared a revision.

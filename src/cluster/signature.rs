@@ -834,20 +834,28 @@ pub(crate) fn is_figure_hash(hash: u16) -> bool {
 
 /// Share of the shorter text's shingles that one item's two texts must find in the longer
 /// ([`one_items_text`]).
-const ONE_ITEM_CONTAINMENT: f64 = 0.95;
+const ONE_ITEM_CONTAINMENT: f64 = 0.9;
 
 /// Words a correction may replace, each way ([`one_items_text`]).
 const ONE_ITEM_REPLACED_WORDS: usize = 2;
 
-/// Whether two plain texts are one item's: the shorter's 4-word shingles all but a twentieth
-/// in the longer (a trim, an extension, an added credit line), or at most
-/// [`ONE_ITEM_REPLACED_WORDS`] distinct words in either that the other lacks (a correction).
-/// Exact sets, not the MinHash estimate: see [`super::headline::one_item_of_a_feed`].
+/// Whether two plain texts are one item's:
+/// - either has under four words: the text says nothing (a title-only item, a "Read more"
+///   stub), and the headline decides;
+/// - at most [`ONE_ITEM_REPLACED_WORDS`] distinct words in either that the other lacks (a
+///   correction of a word or a figure);
+/// - or the shorter text (by words) is the longer one's but at its ends: its 4-word shingles
+///   missing from the longer lie only before the first and after the last shared one (a
+///   byline, a credit line, a trimmed or extended text) and are at most a tenth of them.
+///
+/// A templated sibling (an Entity List rule for other entities, a regulation for another
+/// product) differs inside the text, between shared runs, whatever its length: refused. Exact
+/// sets, not the MinHash estimate: see [`super::headline::one_item_of_a_feed`].
 pub(crate) fn one_items_text(a: &str, b: &str) -> bool {
     let (la, lb) = (a.to_lowercase(), b.to_lowercase());
     let (ta, tb) = (tokenize(&la), tokenize(&lb));
-    if ta.is_empty() || tb.is_empty() {
-        return ta.is_empty() && tb.is_empty();
+    if ta.len() < SHINGLE_WORDS || tb.len() < SHINGLE_WORDS {
+        return true;
     }
     let words = |t: &[Cow<'_, str>]| -> std::collections::HashSet<u64> {
         t.iter().map(|w| xxh3_64(w.as_bytes())).collect()
@@ -858,8 +866,8 @@ pub(crate) fn one_items_text(a: &str, b: &str) -> bool {
     {
         return true;
     }
-    let shingles = |t: &[Cow<'_, str>]| -> std::collections::HashSet<u64> {
-        t.windows(SHINGLE_WORDS.min(t.len()))
+    let shingles = |t: &[Cow<'_, str>]| -> Vec<u64> {
+        t.windows(SHINGLE_WORDS)
             .map(|w| {
                 w.iter().fold(0x243F_6A88_85A3_08D3u64, |acc, word| {
                     (acc.rotate_left(23) ^ xxh3_64(word.as_bytes()))
@@ -868,14 +876,22 @@ pub(crate) fn one_items_text(a: &str, b: &str) -> bool {
             })
             .collect()
     };
-    let (sa, sb) = (shingles(&ta), shingles(&tb));
-    let (small, large) = if sa.len() <= sb.len() {
-        (&sa, &sb)
+    let (short, long) = if ta.len() <= tb.len() {
+        (shingles(&ta), shingles(&tb))
     } else {
-        (&sb, &sa)
+        (shingles(&tb), shingles(&ta))
     };
-    let shared = small.intersection(large).count();
-    shared as f64 >= ONE_ITEM_CONTAINMENT * small.len() as f64
+    let long: std::collections::HashSet<u64> = long.into_iter().collect();
+    let shared: Vec<bool> = short.iter().map(|s| long.contains(s)).collect();
+    let (Some(first), Some(last)) = (
+        shared.iter().position(|&s| s),
+        shared.iter().rposition(|&s| s),
+    ) else {
+        return false;
+    };
+    let inside_whole = shared[first..=last].iter().all(|&s| s);
+    let missing = shared.len() - (last + 1 - first);
+    inside_whole && missing as f64 <= (1.0 - ONE_ITEM_CONTAINMENT) * shared.len() as f64
 }
 
 /// Every content term of a lower-cased headline (wire prefix and outlet's suffix already

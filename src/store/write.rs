@@ -455,8 +455,7 @@ pub trait PollHook: Send {
     /// asked for only when the entry comes to represent its story.
     fn score(&mut self, entry: &Entry) -> Vec<TopicScore>;
     /// Whether `new`, a near-copy, is the same item as one its own source listed before
-    /// under another id (`own_title`, `own_html`: that entry's stored title and sanitized
-    /// HTML): its reissue, correction or revision, not the source's next templated notice. A
+    /// under another id (`own_title`, `own_html`: that entry's stored title and HTML): its reissue, correction or revision, not the source's next templated notice. A
     /// near-copy joins a story holding entries of its own source only then (see
     /// `own_copies_allow`). Asked only for entries carrying `near_matches`.
     fn one_item_of_a_feed(&self, own_title: &str, own_html: &str, new: &Entry) -> bool;
@@ -1286,8 +1285,8 @@ fn own_copies_allow(
         return Ok(true);
     };
     // Bounded: a story holds a handful of one source's items (a feed's update under a new
-    // id, moved items), and any of them sharing the headline lets the copy in; the latest
-    // are asked (a feed's latest headline is the one its next reissue repeats).
+    // id, moved items), and any of them being the same item lets the copy in; the latest
+    // are asked (a feed's latest item is the one its next reissue repeats).
     let own: Vec<(String, String)> = tx.with_statement(
         "SELECT title, html FROM entries WHERE story_id = ?1 AND source_id = ?2
           ORDER BY id DESC LIMIT 32",
