@@ -1598,28 +1598,28 @@ fn fetch_failure(e: &FetchError, now: DateTime<Utc>) -> PollOutcome {
     }
 }
 
-/// After a failure: see [`crate::scheduler::failure_due`].
-#[cfg(test)]
-fn failure_due(
-    source: &Source,
-    now: DateTime<Utc>,
-    failures: u32,
-    retry_not_before: Option<DateTime<Utc>>,
-    settings: &IngestSettings,
-) -> DateTime<Utc> {
-    crate::scheduler::failure_due(
-        &source.schedule,
-        &source.name,
-        now,
-        failures,
-        retry_not_before,
-        &settings.timing(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The due time after a failure, as a poll works it out (see
+    /// [`crate::scheduler::failure_due`]).
+    fn failure_due(
+        source: &Source,
+        now: DateTime<Utc>,
+        failures: u32,
+        retry_not_before: Option<DateTime<Utc>>,
+        settings: &IngestSettings,
+    ) -> DateTime<Utc> {
+        crate::scheduler::failure_due(
+            &source.schedule,
+            &source.name,
+            now,
+            failures,
+            retry_not_before,
+            &settings.timing(),
+        )
+    }
 
     fn test_source(name: &str) -> Source {
         Source {

@@ -115,11 +115,7 @@ impl Signature {
             token_hashes
                 .windows(SHINGLE_WORDS)
                 .filter(|w| !w.iter().all(|(_, stop)| *stop))
-                .map(|w| {
-                    w.iter().fold(0x243F_6A88_85A3_08D3u64, |acc, (h, _)| {
-                        (acc.rotate_left(23) ^ h).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                    })
-                }),
+                .map(|w| shingle_hash(w.iter().map(|(h, _)| *h))),
         );
         // Repeated shingles change neither the minima nor (once counted) the count.
         let distinct_shingles = count_distinct(&shingles);
@@ -787,20 +783,10 @@ fn vulgar_fraction_parts(token: &str) -> Option<&'static str> {
         .map(|(_, parts)| *parts)
 }
 
-/// 15-bit hash of a term; the low bit is 1 for figures so headline figures can be told apart.
-fn term_hash(term: &str, figure: bool) -> u16 {
-    term_bits(xxh3_64(term.as_bytes()), figure)
-}
-
-/// A term's headline hash from its `xxh3_64`: the low 16 bits, the lowest replaced by the
-/// figure flag.
+/// A headline term's hash from its `xxh3_64` (of the stem, for a word): the low 16 bits,
+/// the lowest replaced by the figure flag, so headline figures can be told apart.
 fn term_bits(hash: u64, figure: bool) -> u16 {
     ((hash as u16) & !1) | u16::from(figure)
-}
-
-/// [`term_hash`] of a word's English stem (a lower-case word without digits).
-fn stemmed_term_hash(word: &str) -> u16 {
-    term_bits(stem_hash(word), false)
 }
 
 /// Where headline words get their stem's `xxh3_64` from, once [`use_stem_hash`] has set it.
@@ -832,6 +818,13 @@ pub(crate) fn is_figure_hash(hash: u16) -> bool {
     hash & 1 == 1
 }
 
+/// The hash of one shingle from its words' `xxh3_64`s, in order.
+fn shingle_hash(words: impl Iterator<Item = u64>) -> u64 {
+    words.fold(0x243F_6A88_85A3_08D3u64, |acc, h| {
+        (acc.rotate_left(23) ^ h).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    })
+}
+
 /// Share of the shorter text's shingles that one item's two texts must find in the longer
 /// ([`one_items_text`]).
 const ONE_ITEM_CONTAINMENT: f64 = 0.9;
@@ -857,29 +850,26 @@ pub(crate) fn one_items_text(a: &str, b: &str) -> bool {
     if ta.len() < SHINGLE_WORDS || tb.len() < SHINGLE_WORDS {
         return true;
     }
-    let words = |t: &[Cow<'_, str>]| -> std::collections::HashSet<u64> {
-        t.iter().map(|w| xxh3_64(w.as_bytes())).collect()
-    };
-    let (wa, wb) = (words(&ta), words(&tb));
+    // Each word hashed once: the word sets and the shingles both read these.
+    let hashes =
+        |t: &[Cow<'_, str>]| -> Vec<u64> { t.iter().map(|w| xxh3_64(w.as_bytes())).collect() };
+    let (ha, hb) = (hashes(&ta), hashes(&tb));
+    let set = |h: &[u64]| -> std::collections::HashSet<u64> { h.iter().copied().collect() };
+    let (wa, wb) = (set(&ha), set(&hb));
     if wa.difference(&wb).count() <= ONE_ITEM_REPLACED_WORDS
         && wb.difference(&wa).count() <= ONE_ITEM_REPLACED_WORDS
     {
         return true;
     }
-    let shingles = |t: &[Cow<'_, str>]| -> Vec<u64> {
-        t.windows(SHINGLE_WORDS)
-            .map(|w| {
-                w.iter().fold(0x243F_6A88_85A3_08D3u64, |acc, word| {
-                    (acc.rotate_left(23) ^ xxh3_64(word.as_bytes()))
-                        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                })
-            })
+    let shingles = |h: &[u64]| -> Vec<u64> {
+        h.windows(SHINGLE_WORDS)
+            .map(|w| shingle_hash(w.iter().copied()))
             .collect()
     };
-    let (short, long) = if ta.len() <= tb.len() {
-        (shingles(&ta), shingles(&tb))
+    let (short, long) = if ha.len() <= hb.len() {
+        (shingles(&ha), shingles(&hb))
     } else {
-        (shingles(&tb), shingles(&ta))
+        (shingles(&hb), shingles(&ha))
     };
     let long: std::collections::HashSet<u64> = long.into_iter().collect();
     let shared: Vec<bool> = short.iter().map(|s| long.contains(s)).collect();
@@ -899,17 +889,25 @@ pub(crate) fn one_items_text(a: &str, b: &str) -> bool {
 /// `xxh3_64` of each word's stem, stopwords and attribution words ("sources", "officials")
 /// left out, and of each figure as written (marked apart from words).
 pub(super) fn headline_terms(lower: &str) -> std::collections::HashSet<u64> {
-    tokenize(lower)
+    content_terms(&tokenize(lower))
+        .map(|(hash, figure)| if figure { hash | 1 } else { hash & !1 })
+        .collect()
+}
+
+/// A headline's content terms, as `(xxh3_64, is a figure)`: stopwords and attribution words
+/// left out, a word by its stem, a figure as written. [`headline_terms`] and [`title_terms`]
+/// keep them in their own forms.
+fn content_terms<'a>(tokens: &'a [Cow<'a, str>]) -> impl Iterator<Item = (u64, bool)> + 'a {
+    tokens
         .iter()
         .filter(|t| !is_stopword(t) && HEADLINE_NOISE.binary_search(&t.as_ref()).is_err())
         .map(|t| {
             if is_figure(t) {
-                xxh3_64(t.as_bytes()) | 1
+                (xxh3_64(t.as_bytes()), true)
             } else {
-                stem_hash(t) & !1
+                (stem_hash(t), false)
             }
         })
-        .collect()
 }
 
 /// Headline → sample of its stemmed content terms (the [`comparable_headline`]: wire prefixes
@@ -926,16 +924,8 @@ pub(crate) fn title_terms(title: &str) -> Vec<u16> {
         [first, second, ..] if first == "update" && second.bytes().all(|b| b.is_ascii_digit()) => 2,
         _ => 0,
     };
-    let mut terms: Vec<u16> = tokens[skip..]
-        .iter()
-        .filter(|t| !is_stopword(t) && HEADLINE_NOISE.binary_search(&t.as_ref()).is_err())
-        .map(|t| {
-            if is_figure(t) {
-                term_hash(t, true)
-            } else {
-                stemmed_term_hash(t)
-            }
-        })
+    let mut terms: Vec<u16> = content_terms(&tokens[skip..])
+        .map(|(hash, figure)| term_bits(hash, figure))
         .collect();
     // Figures first (they decide rule 3), then the words with the smallest hashes.
     terms.sort_unstable_by_key(|t| (!is_figure_hash(*t), *t));
@@ -1322,8 +1312,8 @@ mod tests {
         // agreement with plain stemming is the classifier's own test): twice, then many more.
         for word in words.iter().chain(&words) {
             assert_eq!(
-                stemmed_term_hash(word),
-                term_hash(&stemmer.stem(word), false),
+                stem_hash(word),
+                xxh3_64(stemmer.stem(word).as_bytes()),
                 "{word}"
             );
         }
@@ -1340,8 +1330,8 @@ mod tests {
         for i in 0..2_000 {
             let word = letters(i);
             assert_eq!(
-                stemmed_term_hash(&word),
-                term_hash(&stemmer.stem(&word), false),
+                stem_hash(&word),
+                xxh3_64(stemmer.stem(&word).as_bytes()),
                 "{word}"
             );
         }
