@@ -234,12 +234,14 @@ async fn copies_in_one_poll_of_one_feed_join_and_templated_notices_stay_apart() 
 }
 
 /// An EU anti-dumping regulation as an official feed lists them: the same text for every
-/// product and country but the two names.
+/// product and country but the two names. Its link sits inside the text, so a stored copy's
+/// HTML read as words (not as its text) would not be the same item as its reissue.
 fn anti_dumping_notice(product: &str, country: &str) -> String {
     format!(
         "<p>The European Commission has imposed a definitive anti-dumping duty on imports of \
          {product} originating in {country}, following an expiry review initiated under \
-         Article 11(2) of Regulation (EU) 2016/1036 of the European Parliament and of the \
+         Article 11(2) of <a href=\"https://eur-lex.example/eli/reg/2016/1036/oj\">Regulation \
+         (EU) 2016/1036</a> of the European Parliament and of the \
          Council on protection against dumped imports from countries not members of the \
          European Union.</p><p>The Commission found that the expiry of the measures would be \
          likely to lead to a continuation or recurrence of dumping and injury to the Union \
@@ -308,12 +310,17 @@ async fn a_feeds_templated_notice_of_a_later_poll_is_a_story_of_its_own() {
         "aluminium foil",
         "Brazil",
     );
-    let reissue = notice_item(
+    // The reissue adds a line, so it is no exact copy: the writer judges it on the texts,
+    // the stored notice's read from its HTML.
+    let mut reissue = notice_item(
         2,
         &format!("UPDATE 1-{tableware}"),
         "ceramic tableware",
         "the People's Republic of China",
     );
+    reissue.3.push_str(&html_escape::encode_text(
+        "<p>This version corrects the publication reference.</p>",
+    ));
     server.put(
         "eurlex.xml",
         feed_of("eurlex", &[foil, reissue, first], &recent),
