@@ -17,7 +17,9 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::classify::Classifier;
-use crate::cluster::{ClusterConfig, Signature, StoryIndex, headline_of, one_item_of_a_feed};
+use crate::cluster::{
+    ClusterConfig, Signature, StoryIndex, headline_of, one_item_of_a_feed, templated_siblings,
+};
 use crate::discover::{Discovery, discover, page_message};
 use crate::domain::{Entry, Source, StoryId, TopicScore};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
@@ -278,6 +280,13 @@ impl ClusterHook {
     }
 }
 
+/// Stored stories offered to the writer for one near-copy, best first. Stories with the same
+/// text that the writer tells apart (one template's anti-dumping notices for Angola,
+/// Kazakhstan and four other countries, opened the same day) are all candidates of a
+/// feed's copy of one of them, and its own story may rank below its siblings: the writer
+/// asks each in turn, and a refusal costs one text comparison.
+const STORED_CANDIDATES: usize = 8;
+
 impl PollHook for ClusterHook {
     fn before_write(&mut self, entries: &mut [EntryWrite]) {
         self.score_with_the_profiles_in_force(entries);
@@ -294,10 +303,11 @@ impl PollHook for ClusterHook {
         // headline or a declared revision, and one item's text): one feed's items that share
         // their text under other headlines, or with other names in it, are its batch of
         // templated notices (anti-dumping regulations on five products, Entity List rules for
-        // other entities), not copies. Only for polls of more than one signed entry. A stored
-        // story that matches comes first; the earlier entry is the writer's second choice, for
-        // when it refuses the stored story (one holding an item of this feed that is not this
-        // item: `store::write`'s `own_copies_allow`).
+        // other entities), not copies. Only for polls of more than one signed entry. Stored
+        // stories that match come first, best first; the earlier entry is the writer's last
+        // choice, for when it refuses them all (a story holding an item of this feed that is
+        // not this item, or one whose text is this one's templated sibling: `store::write`'s
+        // `near_copy_refusal`).
         let mut this_poll = (self.signatures.iter().flatten().nth(1).is_some())
             .then(|| StoryIndex::new(index.config().clone()));
         for (position, signature) in self.signatures.iter().enumerate() {
@@ -308,7 +318,10 @@ impl PollHook for ClusterHook {
             let Some(write) = rest.first_mut() else {
                 break;
             };
-            if let Some(found) = index.find(sig, *published) {
+            // The best stored stories: the writer may refuse one (a story holding an item of
+            // this feed that is not this item, or whose text is this one's templated sibling
+            // for another country or product), and the copy's own story may be the next.
+            for found in index.find_ranked(sig, *published, STORED_CANDIDATES) {
                 write.near_matches.push(NearMatch {
                     of: NearCopyOf::Story(found.story),
                     evidence: found.summary,
@@ -343,6 +356,10 @@ impl PollHook for ClusterHook {
             &new.title,
             &new.text,
         )
+    }
+
+    fn templated_siblings(&self, title: &str, text: &str, new: &Entry) -> bool {
+        templated_siblings(title, text, &new.title, &new.text)
     }
 
     fn after_write(&mut self, result: &PollResult) {

@@ -12,7 +12,7 @@ mod syndicate;
 use std::collections::HashMap;
 
 use syndicate::{Kind, Mode, Sample, drop_resends, generate, load_corpus, pairwise};
-use tradefeed::cluster::{ClusterConfig, Signature, StoryIndex, compare};
+use tradefeed::cluster::{ClusterConfig, Signature, StoryIndex, compare, templated_siblings};
 use tradefeed::domain::StoryId;
 
 /// Seed of the sample; fixed so the numbers are reproducible.
@@ -26,13 +26,33 @@ fn cluster(sample: &Sample) -> Vec<StoryId> {
     let mut predicted = Vec::with_capacity(sample.copies.len());
     let mut founder: HashMap<StoryId, usize> = HashMap::new();
     let mut wrong = 0;
+    // Near-copies refused as templated siblings: [of another true story, of their own].
+    let mut refused = [0usize; 2];
     let mut missed = 0;
     let mut miss_reasons: HashMap<String, usize> = HashMap::new();
     // First copy (index) of each true story seen so far, to explain missed joins.
     let mut first_of_truth: HashMap<usize, usize> = HashMap::new();
     for (i, copy) in sample.copies.iter().enumerate() {
         let sig = Signature::of(&copy.entry);
-        let story = match index.find(&sig, copy.entry.published) {
+        // As the writer does for a copy from another feed: a templated sibling of the story
+        // (its first copy standing for the representative) starts a story of its own.
+        let found = index
+            .find_ranked(&sig, copy.entry.published, 8)
+            .into_iter()
+            .find(|found| {
+                let first = &sample.copies[founder[&found.story]];
+                let siblings = templated_siblings(
+                    &first.entry.title,
+                    &first.entry.text,
+                    &copy.entry.title,
+                    &copy.entry.text,
+                );
+                if siblings {
+                    refused[usize::from(first.story == copy.story)] += 1;
+                }
+                !siblings
+            });
+        let story = match found {
             Some(found) => {
                 let first = &sample.copies[founder[&found.story]];
                 if first.story != copy.story {
@@ -80,6 +100,16 @@ fn cluster(sample: &Sample) -> Vec<StoryId> {
         first_of_truth.entry(copy.story).or_insert(i);
         predicted.push(story);
     }
+    println!(
+        "  refused as templated siblings: {} of other stories, {} of their own",
+        refused[0], refused[1]
+    );
+    // Outlets' edits (trims, synonyms, spelling, related-stories blocks, bylines) are no
+    // names swapped in place: no copy of a story is refused by its own story.
+    assert_eq!(
+        refused[1], 0,
+        "copies refused by their own story as templated siblings"
+    );
     let mut reasons: Vec<(String, usize)> = miss_reasons.into_iter().collect();
     reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
     println!(

@@ -93,6 +93,10 @@ impl PollHook for Recorder {
     fn one_item_of_a_feed(&self, _own_title: &str, _own_html: &str, _new: &Entry) -> bool {
         unreachable!("no entry of these polls is a near copy")
     }
+
+    fn templated_siblings(&self, _title: &str, _text: &str, _new: &Entry) -> bool {
+        unreachable!("no entry of these polls is a near copy")
+    }
 }
 
 fn fetch_rows(db: &Path) -> Vec<String> {
@@ -206,6 +210,10 @@ impl PollHook for Slow {
         unreachable!("the entries of these polls carry their scores")
     }
     fn one_item_of_a_feed(&self, _own_title: &str, _own_html: &str, _new: &Entry) -> bool {
+        unreachable!("no entry of these polls is a near copy")
+    }
+
+    fn templated_siblings(&self, _title: &str, _text: &str, _new: &Entry) -> bool {
         unreachable!("no entry of these polls is a near copy")
     }
 }
@@ -1661,6 +1669,10 @@ impl PollHook for LateScorer {
         )]
     }
     fn one_item_of_a_feed(&self, _own_title: &str, _own_html: &str, _new: &Entry) -> bool {
+        unreachable!("no entry of these polls is a near copy")
+    }
+
+    fn templated_siblings(&self, _title: &str, _text: &str, _new: &Entry) -> bool {
         unreachable!("no entry of these polls is a near copy")
     }
 }

@@ -576,3 +576,102 @@ async fn a_feeds_batch_of_templated_notices_in_one_poll_stays_apart() {
     let stories = stories_of([("eurlex", feed_of("eurlex", &items, date))]).await;
     assert_eq!(stories.len(), 3, "one story per notice: {stories:?}");
 }
+
+/// Two feeds' templated notices: the same regulation text for another country (the shingles
+/// of the two overlap as much as an edited copy's). A digest's notice for Kazakhstan is not
+/// a copy of the official feed's for Angola: names swapped in place (`templated_siblings`),
+/// two stories. A mirror's copy of the Angola notice, under its own headline and with its
+/// credit line, still joins the Angola story, in whatever order the three are written: when
+/// the Kazakhstan story is the best match of a later copy of the Angola notice, the next
+/// candidate is the Angola story.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_feeds_templated_notices_for_other_countries_stay_apart() {
+    let recent = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc2822();
+    let angola_title =
+        "Commission imposes definitive anti-dumping duty on silicon metal from Angola";
+    let kazakhstan_title =
+        "Commission imposes definitive anti-dumping duty on silicon metal from Kazakhstan";
+    let mirror_title = "Silicon metal from Angola: EU duty imposed after expiry review";
+    let angola = notice_item(1, angola_title, "silicon metal", "Angola");
+    // The mirror edits a few words and adds its credit line: the official notice is nearer
+    // to its Kazakhstan sibling (one word apart) than to this copy, so when both are stored
+    // the sibling is its best match and this copy's story the runner-up.
+    let mirror_html = anti_dumping_notice("silicon metal", "Angola")
+        .replace("has imposed a definitive", "imposed a definitive")
+        .replace("The Commission found that", "It found that")
+        .replace("Interested parties may request", "Parties can ask for")
+        .replace("is binding in its entirety and", "is")
+        + "<p>Republished by the Trade Law Mirror from the Official Journal.</p>";
+    let mirror = (
+        "mirror-2".to_string(),
+        "https://mirror.example/2".to_string(),
+        mirror_title.to_string(),
+        html_escape::encode_text(&mirror_html).into_owned(),
+    );
+    let mut kazakhstan = notice_item(3, kazakhstan_title, "silicon metal", "Kazakhstan");
+    (kazakhstan.0, kazakhstan.1) = ("digest-3".into(), "https://digest.example/3".into());
+    // Each order of writing: the official notice, the mirror's copy and the digest's sibling
+    // polled in three passes.
+    let orders: [[usize; 3]; 3] = [[0, 1, 2], [2, 1, 0], [2, 0, 1]];
+    for order in orders {
+        let feeds = [
+            (
+                "eurlex",
+                feed_of("eurlex", std::slice::from_ref(&angola), &recent),
+            ),
+            (
+                "mirror",
+                feed_of("mirror", std::slice::from_ref(&mirror), &recent),
+            ),
+            (
+                "digest",
+                feed_of("digest", std::slice::from_ref(&kazakhstan), &recent),
+            ),
+        ];
+        let server = FeedServer::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut sources = Vec::new();
+        for (name, _) in &feeds {
+            server.put(&format!("{name}.xml"), feed_of(name, &[], &recent));
+            sources.push((*name, server.url(&format!("{name}.xml"))));
+        }
+        let config = Config::load(&write_config(dir.path(), &sources, "")).unwrap();
+        for &i in &order {
+            let (name, feed) = feeds[i].clone();
+            server.put(&format!("{name}.xml"), feed);
+            poll_all(&config).await;
+        }
+        let rows: Vec<(i64, String)> = row_pairs(
+            &dir.path().join("tradefeed.db"),
+            "SELECT story_id, title FROM entries ORDER BY id",
+        );
+        let story_of = |title: &str| rows.iter().find(|(_, t)| t == title).map(|(s, _)| *s);
+        assert_eq!(rows.len(), 3, "{order:?}: {rows:?}");
+        assert_ne!(
+            story_of(angola_title),
+            story_of(kazakhstan_title),
+            "{order:?}: the notice for another country is a story of its own: {rows:?}"
+        );
+        assert_eq!(
+            story_of(mirror_title),
+            story_of(angola_title),
+            "{order:?}: the mirror's copy joins the Angola notice: {rows:?}"
+        );
+        // The notice that started the second story says which story it was kept apart from.
+        let evidence: Vec<(i64, String)> = row_pairs(
+            &dir.path().join("tradefeed.db"),
+            "SELECT story_id, evidence FROM entries WHERE evidence LIKE '%templated sibling%'",
+        );
+        assert_eq!(evidence.len(), 1, "{order:?}: {evidence:?}");
+        let (own, why) = &evidence[0];
+        let other = if Some(*own) == story_of(angola_title) {
+            story_of(kazakhstan_title)
+        } else {
+            story_of(angola_title)
+        };
+        assert!(
+            why.starts_with(&format!("first appearance (not story {}:", other.unwrap())),
+            "{order:?}: {why}"
+        );
+    }
+}

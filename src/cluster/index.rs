@@ -494,6 +494,38 @@ impl StoryIndex {
             })
     }
 
+    /// The stories the entry is a near-duplicate of, best first (by containment), each once,
+    /// at most `most` of them, with the evidence: [`StoryIndex::find`]'s answer and the runners-up, for
+    /// a caller that may refuse the best (the writer refuses a story whose text is the copy's
+    /// templated sibling, `super::templated_siblings`; the copy's own story may be the next).
+    pub fn find_ranked(
+        &self,
+        signature: &Signature,
+        seen: DateTime<Utc>,
+        most: usize,
+    ) -> Vec<MatchEvidence> {
+        let mut accepted: Vec<(StoryId, Judgement)> = self.accepted(signature, seen).collect();
+        accepted.sort_by(|(_, x), (_, y)| y.containment.total_cmp(&x.containment));
+        // A story may hold more than one slot (a copy joined by an exact key whose text
+        // shares no band with the story's): each story once, at its best.
+        let mut seen_stories = Vec::with_capacity(most);
+        accepted.retain(|(story, _)| {
+            let first = !seen_stories.contains(story);
+            if first {
+                seen_stories.push(*story);
+            }
+            first
+        });
+        accepted
+            .into_iter()
+            .take(most)
+            .map(|(story, j)| MatchEvidence {
+                story,
+                summary: j.summary(),
+            })
+            .collect()
+    }
+
     /// Whether [`StoryIndex::find`] would find a story, without writing out its evidence.
     pub fn has_match(&self, signature: &Signature, seen: DateTime<Utc>) -> bool {
         self.best_match(signature, seen).is_some()
@@ -504,21 +536,29 @@ impl StoryIndex {
         signature: &Signature,
         seen: DateTime<Utc>,
     ) -> Option<(StoryId, Judgement)> {
-        if signature.shingles < MIN_SHINGLES {
-            return None;
-        }
-        let query = Slot::new(0, signature, seen);
-        let window = self.config.window.num_seconds();
-        self.candidates(&query)
-            .into_iter()
-            .map(|s| &self.slots[s])
-            .filter(|slot| {
-                (i64::from(slot.first_seen) - i64::from(query.first_seen)).abs() < window
-                    && could_match(&query, slot)
-            })
-            .map(|slot| (slot.story, judge(&query, slot)))
-            .filter(|(_, j)| j.accept)
+        self.accepted(signature, seen)
             .max_by(|(_, x), (_, y)| x.containment.total_cmp(&y.containment))
+    }
+
+    /// Every story the rule accepts for the entry, in no order.
+    fn accepted(
+        &self,
+        signature: &Signature,
+        seen: DateTime<Utc>,
+    ) -> impl Iterator<Item = (StoryId, Judgement)> + '_ {
+        let query = (signature.shingles >= MIN_SHINGLES).then(|| Slot::new(0, signature, seen));
+        let window = self.config.window.num_seconds();
+        let candidates = query
+            .as_ref()
+            .map(|q| self.candidates(q))
+            .unwrap_or_default();
+        candidates.into_iter().filter_map(move |s| {
+            let (query, slot) = (query.as_ref()?, &self.slots[s]);
+            ((i64::from(slot.first_seen) - i64::from(query.first_seen)).abs() < window
+                && could_match(query, slot))
+            .then(|| (slot.story, judge(query, slot)))
+            .filter(|(_, j)| j.accept)
+        })
     }
 
     /// Drops candidates older than the window before `now` (keeps memory bounded).
@@ -922,6 +962,50 @@ mod tests {
         assert!(j.jaccard < QUOTE_JACCARD, "{}", j.summary());
         assert!(j.accept, "{}", j.summary());
         assert_eq!(j.reason, "same text");
+    }
+
+    #[test]
+    fn find_ranked_gives_the_accepted_stories_best_first_and_at_most_so_many() {
+        let mut index = StoryIndex::new(ClusterConfig::default());
+        // An edited copy of the story (a word inserted every tenth), the story itself and an
+        // unrelated story.
+        let edited: Vec<String> = STORY
+            .split_whitespace()
+            .enumerate()
+            .map(|(i, w)| {
+                if i % 10 == 9 {
+                    format!("{w} reportedly")
+                } else {
+                    w.to_string()
+                }
+            })
+            .collect();
+        index.insert(
+            3,
+            &Signature::of_text("Japan surplus narrows", &edited.join(" ")),
+            at(1),
+        );
+        index.insert(
+            4,
+            &Signature::of_text("Japan surplus narrows", STORY),
+            at(1),
+        );
+        index.insert(
+            5,
+            &Signature::of_text("Chip talks open", SAME_SUBJECT),
+            at(1),
+        );
+        // A copy cut to 90 %: wholly in story 4, less so in the edited copy 3.
+        let copy = Signature::of_text("Japan's surplus narrows", &trimmed(STORY, 0.9));
+        let ranked = index.find_ranked(&copy, at(2), 3);
+        let stories: Vec<StoryId> = ranked.iter().map(|m| m.story).collect();
+        assert_eq!(stories, [4, 3], "{ranked:?}");
+        assert_eq!(index.find(&copy, at(2)).map(|m| m.story), Some(4));
+        assert_eq!(index.find_ranked(&copy, at(2), 1).len(), 1);
+        assert!(
+            index.find_ranked(&copy, at(20), 3).is_empty(),
+            "outside the window"
+        );
     }
 
     #[test]

@@ -29,9 +29,9 @@ pub struct EntryWrite {
     /// Its near-duplicate signature (`None` when the source opts out of clustering).
     pub signature: Option<Vec<u8>>,
     /// What the cluster index says this entry is a near-copy of, with the evidence: the
-    /// candidates in order of preference (a stored story, then an earlier entry of the same
-    /// poll), of which the entry joins the first the writer accepts (see
-    /// `own_copies_allow`). Exact keys (same canonical URL or fingerprint) take
+    /// candidates in order of preference (the stored stories, best first, then an earlier
+    /// entry of the same poll), of which the entry joins the first the writer accepts (see
+    /// `near_copy_refusal`). Exact keys (same canonical URL or fingerprint) take
     /// precedence over them.
     pub near_matches: Vec<NearMatch>,
     /// The entry's headline for the title-only rule (`None` when the source opts out of
@@ -457,8 +457,15 @@ pub trait PollHook: Send {
     /// Whether `new`, a near-copy, is the same item as one its own source listed before
     /// under another id (`own_title`, `own_html`: that entry's stored title and HTML): its reissue, correction or revision, not the source's next templated notice. A
     /// near-copy joins a story holding entries of its own source only then (see
-    /// `own_copies_allow`). Asked only for entries carrying `near_matches`.
+    /// `near_copy_refusal`). Asked only for entries carrying `near_matches`.
     fn one_item_of_a_feed(&self, own_title: &str, own_html: &str, new: &Entry) -> bool;
+    /// Whether `new`, a near-copy from another feed than any of the story's, is rather the
+    /// story's templated sibling: the same text filled in for another country, company or
+    /// entity (`title`, `text`: the story's stored title and text, its representative's).
+    /// The copy does not join that story: the writer asks its next candidate, and with none
+    /// left the copy starts a story of its own, its evidence naming the sibling's story (see
+    /// `near_copy_refusal`). Asked only for entries carrying `near_matches`.
+    fn templated_siblings(&self, title: &str, text: &str, new: &Entry) -> bool;
 }
 
 /// What a poll changed.
@@ -1266,23 +1273,25 @@ fn query_opt<T>(
     conn.with_statement(sql, |s| s.query_row(params, f).optional())
 }
 
-/// Whether a near-copy `new` from `source_id` may join `story`: always when the story holds no
-/// entry of that source, else only when it is the same item as one of those entries
-/// ([`PollHook::one_item_of_a_feed`]: the same headline, or a declared revision, and one
-/// item's text). One feed's new item whose text nearly repeats an item it listed before, under
+/// Why a near-copy `new` from `source_id` may not join `story`, if it may not. When the story
+/// holds no entry of that source: only if it is the story's templated sibling
+/// ([`PollHook::templated_siblings`]: the same text with other names swapped in, a notice for
+/// another country, company or entity). Else unless it is the same item as one of those
+/// entries ([`PollHook::one_item_of_a_feed`]: the same headline, or a declared revision, and
+/// one item's text). One feed's new item whose text nearly repeats an item it listed before, under
 /// another headline or with other names in it, is its next templated notice (an anti-dumping
 /// regulation on another product, an Entity List rule for other entities), not a copy: folded
 /// in, it was never served as an item of its own. The same rule holds within one poll
 /// (`ingest`'s hook, [`NearCopyOf::EarlierEntry`]).
-fn own_copies_allow(
+fn near_copy_refusal(
     tx: &Prepared<'_>,
     hook: &Option<Box<dyn PollHook>>,
     story: i64,
     source_id: i64,
     new: &Entry,
-) -> Result<bool, StoreError> {
+) -> Result<Option<Refusal>, StoreError> {
     let Some(hook) = hook.as_ref() else {
-        return Ok(true);
+        return Ok(None);
     };
     // Bounded: a story holds a handful of one source's items (a feed's update under a new
     // id, moved items), and any of them being the same item lets the copy in; the latest
@@ -1295,10 +1304,34 @@ fn own_copies_allow(
                 .collect::<rusqlite::Result<_>>()
         },
     )?;
-    Ok(own.is_empty()
-        || own
+    if !own.is_empty() {
+        let same_item = own
             .iter()
-            .any(|(title, html)| hook.one_item_of_a_feed(title, html, new)))
+            .any(|(title, html)| hook.one_item_of_a_feed(title, html, new));
+        return Ok((!same_item).then_some(Refusal::NotTheSameItem));
+    }
+    // A copy from another feed: the index's estimate cannot tell an official notice from its
+    // sibling for another country or product (most of their text is shared), the two texts
+    // can (`cluster::templated_siblings`). The story's own title and text are its
+    // representative's, one row read.
+    let story_text: Option<(String, String)> = query_opt(
+        tx,
+        "SELECT title, text FROM stories WHERE id = ?1",
+        [story],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(story_text
+        .is_some_and(|(title, text)| hook.templated_siblings(&title, &text, new))
+        .then_some(Refusal::TemplatedSibling))
+}
+
+/// Why the writer refused a near-copy's candidate story ([`near_copy_refusal`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// The story holds items of the copy's own feed, and the copy is none of them.
+    NotTheSameItem,
+    /// The copy is the story's templated sibling (from another feed).
+    TemplatedSibling,
 }
 
 /// The row id, priority and URL of the source a poll of `name` at `url` belongs to: the row
@@ -2336,6 +2369,10 @@ fn write_entry<'a>(
         }
     }
     let mut near_duplicate = false;
+    // The first story refused as the copy's templated sibling, named in its evidence should
+    // it start a story of its own (an operator asking why two near-identical notices are two
+    // stories).
+    let mut sibling_of = None;
     for candidate in &write.near_matches {
         if joined.is_some() {
             break;
@@ -2351,14 +2388,21 @@ fn write_entry<'a>(
         };
         if let Some(story) = story
             && let Some(read) = JoinedStory::read(tx, story)?
-            && own_copies_allow(tx, hook, story, source_id, e)?
         {
-            joined = Some((
-                story,
-                format!("near-duplicate: {}", candidate.evidence),
-                read,
-            ));
-            near_duplicate = true;
+            match near_copy_refusal(tx, hook, story, source_id, e)? {
+                None => {
+                    joined = Some((
+                        story,
+                        format!("near-duplicate: {}", candidate.evidence),
+                        read,
+                    ));
+                    near_duplicate = true;
+                }
+                Some(Refusal::TemplatedSibling) => {
+                    sibling_of.get_or_insert(story);
+                }
+                Some(Refusal::NotTheSameItem) => {}
+            }
         }
     }
     if joined.is_none()
@@ -2387,7 +2431,14 @@ fn write_entry<'a>(
                     now
                 ],
             )?;
-            (tx.last_insert_rowid(), "first appearance".to_string(), None)
+            let evidence = match sibling_of {
+                Some(of) => format!(
+                    "first appearance (not story {of}: its templated sibling, other names in \
+                     the same text)"
+                ),
+                None => "first appearance".to_string(),
+            };
+            (tx.last_insert_rowid(), evidence, None)
         }
     };
     let new_story = joined_story.is_none();

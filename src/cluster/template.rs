@@ -1,0 +1,777 @@
+//! Templated siblings: two texts that are one template filled in for other subjects.
+//!
+//! Official feeds publish notices that repeat one text with another country, company or
+//! entity in it: an anti-dumping determination on silicon metal from Kazakhstan and the one
+//! from Angola, an Entity List rule for other companies. Their shingles overlap by
+//! 0.88–0.98, as much as an edited wire copy's, so the index takes one for a copy of the
+//! other. The index keeps no words, so the writer asks [`templated_siblings`] with the two
+//! texts before a near-copy from another feed joins a story (a copy from the story's own feed
+//! meets the stricter same-item rule, `headline::one_item_of_a_feed`).
+//!
+//! What tells them apart is *where* they differ. An outlet's copy of a wire story differs by
+//! trims, insertions, dropped sentences, synonyms and spelling ("pct" spelled out, "aluminium"
+//! for "aluminum", "Sanchez" for "Sánchez"); a templated sibling differs by **names swapped
+//! in place**: at a point where both texts run alike, one has a name the other never uses,
+//! and the other has a name the first never uses ("… on silicon metal from *Kazakhstan*,
+//! following …" against "… from *Angola*, following …").
+//!
+//! - A *name* is a capitalised word inside a sentence (not its first word, not after a
+//!   sentence's full stop, though after "Mr." or "Co." it is; not a month or weekday, no
+//!   digits) in a text written in mixed case. Words are split at white space, hyphens and
+//!   slashes ("U.S.-China" is two words).
+//! - Words are compared in a *normal form*: lower-case, without dots ("U.S." is "us"), a
+//!   possessive "'s" or accents ("Sánchez" is "sanchez"), and a few names written two ways
+//!   taken as one ([`ALIASES`]: "Kyiv" and "Kiev", "Burma" and "Myanmar", "UK" and
+//!   "Britain"). A word also stands for its *stem*, the normal form without a demonym's or
+//!   country's ending ([`ENDINGS`]) when four letters or more remain: "China" and "Chinese"
+//!   (both "chin"), "Britain" and "British", "Germany" and "German" are one name, while
+//!   "Niger" and "Nigeria", "Austria" and "Australia" are two.
+//! - A swapped name must be its item's *subject*: used at least twice in its item, headline
+//!   included (a related-stories block inserted at the same place in two copies swaps other
+//!   headlines' words, each used once), and never by the other item, in either form.
+//! - Two swaps in the texts, or one in the texts and headlines that each name their own
+//!   subject ("Silicon Metal From Kazakhstan" against "… From Angola"), make two items
+//!   siblings. A swapped dateline or byline is at the text's edge, with nothing alike before
+//!   it, and is not counted.
+//!
+//! It runs on the writer thread for every near-copy from another feed, so it starts with a
+//! quick test on the raw texts ([`quick_subjects`], [`uses`]): copies of one story name the
+//! same people and places, and stop there. Only the first [`MAX_WORDS`] words of each text
+//! are read.
+
+use similar::{Algorithm, DiffOp, capture_diff_slices_deadline};
+use std::time::{Duration, Instant};
+use unicode_normalization::char::{decompose_canonical, is_combining_mark};
+use xxhash_rust::xxh3::xxh3_64;
+
+/// Words of each text read (its start: a notice names its subject throughout, so the start
+/// shows the swaps; the word diff's cost grows with the words, and with this bound it stays
+/// within a few milliseconds even for unrelated texts).
+const MAX_WORDS: usize = 1_500;
+
+/// A safety net only: the word diff gives up refining after this long (`similar` then returns
+/// a valid, less minimal diff, which can only miss swaps). With [`MAX_WORDS`] it is not
+/// reached.
+const DIFF_DEADLINE: Duration = Duration::from_millis(50);
+
+/// Longest run of words, on either side, read as one name swapped for another ("Kazakhstan"
+/// for "the Republic of Korea"). A longer replaced run is a rewritten or inserted passage,
+/// unless two thirds of its words on both sides are names (a list of other entities).
+const MAX_SWAP_WORDS: usize = 4;
+
+/// Swaps of names that make two items siblings (headlines naming their own subjects count as
+/// one).
+const SIBLING_SWAPS: usize = 2;
+
+/// Endings of countries' and peoples' names dropped for a word's stem, longest first: "China"
+/// and "Chinese", "Britain" and "British", "Japan" and "Japanese", "Russia" and "Russian",
+/// "Turkey" and "Turkish", "Iraq" and "Iraqi" share a stem. Not "ia" (Niger is not Nigeria).
+const ENDINGS: &[&str] = &[
+    "ese", "ian", "ish", "ain", "ean", "an", "ey", "a", "e", "i", "o", "y",
+];
+
+/// Uses of a name in its item (headline and text) that make it the item's subject.
+const SUBJECT_USES: usize = 2;
+
+/// Letters a stem keeps at least (so "Mali" stays "mali", "Peru" "peru").
+const MIN_STEM: usize = 4;
+
+/// Names written two ways, in normal form: the first is read as the second.
+const ALIASES: &[(&str, &str)] = &[
+    ("burma", "myanmar"),
+    ("czechia", "czech"),
+    ("eswatini", "swaziland"),
+    ("holland", "netherlands"),
+    ("kyiv", "kiev"),
+    ("turkiye", "turkey"),
+    ("uk", "britain"),
+];
+
+/// Short words that end in a full stop without ending a sentence: the next word may be a
+/// name ("Mr. Sánchez", "Co. Hikvision").
+const ABBREVIATIONS: &[&str] = &[
+    "co", "corp", "dr", "gen", "gov", "inc", "jr", "ltd", "mr", "mrs", "ms", "no", "prof", "rep",
+    "sen", "sr", "st",
+];
+
+/// One word of a text as the comparison reads it.
+#[derive(Debug, Clone, Copy)]
+struct Word {
+    /// Hash of its normal form.
+    key: u64,
+    /// Hash of its stem (its key when no ending is dropped).
+    stem: u64,
+    /// A capitalised word inside a sentence, in a mixed-case text.
+    name: bool,
+}
+
+/// The first [`MAX_WORDS`] white-space separated words of `text` (both ways of reading it,
+/// [`walk`] and the quick test, see the same words).
+fn head(text: &str) -> &str {
+    text.split_whitespace().nth(MAX_WORDS).map_or(text, |next| {
+        &text[..next.as_ptr() as usize - text.as_ptr() as usize]
+    })
+}
+
+/// Whether `c` splits a white-space separated word into words.
+fn splits_words(c: char) -> bool {
+    matches!(c, '-' | '–' | '—' | '/')
+}
+
+/// Walks a text's words (of its [`head`]): calls `visit` with each (trimmed of punctuation)
+/// and whether it stands capitalised inside a sentence. Returns whether the text is in mixed
+/// case: a text in capitals (a wire's all-caps headline or body) shows no names.
+fn walk(text: &str, mut visit: impl FnMut(&str, bool)) -> bool {
+    let (mut capitalised, mut lower) = (0usize, 0usize);
+    for line in head(text).lines() {
+        let mut sentence_start = true;
+        for raw in line.split_whitespace() {
+            let mut last = "";
+            for part in raw.split(splits_words) {
+                let core = part.trim_matches(|c: char| !c.is_alphanumeric());
+                let Some(first) = core.chars().next() else {
+                    continue;
+                };
+                let first_upper = first.is_uppercase();
+                if first_upper {
+                    capitalised += 1;
+                } else if first.is_lowercase() {
+                    lower += 1;
+                }
+                visit(core, first_upper && !sentence_start);
+                sentence_start = false;
+                last = core;
+            }
+            let ends = raw
+                .trim_end_matches(['"', '\'', ')', ']', '”', '’'])
+                .ends_with(['.', '!', '?', ':', ';']);
+            sentence_start |= ends && !is_abbreviation(last);
+        }
+    }
+    capitalised <= lower
+}
+
+/// A word that ends in a full stop without ending its sentence: a title or company form
+/// ([`ABBREVIATIONS`]) or a dotted initialism ("U.S.", "N.V.").
+fn is_abbreviation(core: &str) -> bool {
+    core.contains('.')
+        || ABBREVIATIONS
+            .iter()
+            .any(|a| a.len() == core.len() && a.eq_ignore_ascii_case(core))
+}
+
+/// Writes `core`'s normal form into `out` (see the module documentation).
+fn normal_form(core: &str, out: &mut String) {
+    out.clear();
+    let core = core
+        .strip_suffix("'s")
+        .or_else(|| core.strip_suffix("’s"))
+        .unwrap_or(core);
+    for c in core.chars().filter(|&c| c != '.') {
+        push_plain_lower(c, out);
+    }
+    if let Some((_, canonical)) = ALIASES.iter().find(|(alias, _)| *alias == out.as_str()) {
+        out.clear();
+        out.push_str(canonical);
+    }
+}
+
+/// Pushes `c` lower-cased and without accents (its canonical decomposition without combining
+/// marks).
+fn push_plain_lower(c: char, out: &mut String) {
+    if c.is_ascii() {
+        out.push(c.to_ascii_lowercase());
+    } else {
+        decompose_canonical(c, |d| {
+            if !is_combining_mark(d) {
+                out.extend(d.to_lowercase());
+            }
+        });
+    }
+}
+
+/// The stem of a normal form: without the first of [`ENDINGS`] it ends in, when at least
+/// [`MIN_STEM`] characters remain; else the normal form itself.
+fn stem_of(normal: &str) -> &str {
+    ENDINGS
+        .iter()
+        .filter_map(|ending| normal.strip_suffix(ending))
+        .find(|stem| stem.chars().count() >= MIN_STEM)
+        .unwrap_or(normal)
+}
+
+/// Whether a word capitalised inside a sentence (its normal form) is a name: not a figure,
+/// month or weekday.
+fn is_name(normal: &str) -> bool {
+    !normal.bytes().any(|b| b.is_ascii_digit()) && !is_calendar_word(normal)
+}
+
+/// A title or text read into words.
+struct Read {
+    words: Vec<Word>,
+}
+
+impl Read {
+    fn of(text: &str) -> Read {
+        let mut words = Vec::new();
+        let mut normal = String::new();
+        let mixed_case = walk(text, |core, capital_inside| {
+            normal_form(core, &mut normal);
+            words.push(Word {
+                key: xxh3_64(normal.as_bytes()),
+                stem: xxh3_64(stem_of(&normal).as_bytes()),
+                name: capital_inside && is_name(&normal),
+            });
+        });
+        if !mixed_case {
+            for w in &mut words {
+                w.name = false;
+            }
+        }
+        Read { words }
+    }
+}
+
+/// One item (headline and text) as the comparison reads it.
+struct Item {
+    text: Read,
+    headline: Read,
+    /// Every key and stem of the item's words, headline and text, sorted.
+    forms: Vec<u64>,
+    /// Every stem, sorted (repeated as often as used).
+    stems: Vec<u64>,
+}
+
+impl Item {
+    fn read(title: &str, text: &str) -> Item {
+        let (text, headline) = (Read::of(text), Read::of(title));
+        let words = || text.words.iter().chain(&headline.words);
+        let mut forms: Vec<u64> = words().flat_map(|w| [w.key, w.stem]).collect();
+        forms.sort_unstable();
+        forms.dedup();
+        let mut stems: Vec<u64> = words().map(|w| w.stem).collect();
+        stems.sort_unstable();
+        Item {
+            text,
+            headline,
+            forms,
+            stems,
+        }
+    }
+
+    /// Whether the item uses `w` in either form.
+    fn uses(&self, w: &Word) -> bool {
+        self.forms.binary_search(&w.key).is_ok() || self.forms.binary_search(&w.stem).is_ok()
+    }
+
+    /// Whether `w` names this item's subject and not the other's: a name (or, in a headline,
+    /// a word this item's text uses as a name) whose stem is used at least
+    /// [`SUBJECT_USES`] times here and never there.
+    fn subject_not_of(&self, w: &Word, other: &Item) -> bool {
+        let stem_uses = self.stems.partition_point(|&s| s <= w.stem)
+            - self.stems.partition_point(|&s| s < w.stem);
+        stem_uses >= SUBJECT_USES && !other.uses(w)
+    }
+
+    /// Whether a headline word is used as a name in this item's text.
+    fn named_in_text(&self, w: &Word) -> bool {
+        self.text.words.iter().any(|t| t.name && t.stem == w.stem)
+    }
+}
+
+/// The names of an item that may be its subject, found quickly: its names' normal forms
+/// (deduplicated by stem) whose stem starts a word at least [`SUBJECT_USES`] times in the item (`item_lower`:
+/// its headline and text, see [`lowered`]; counted by [`uses`]). They are the subjects
+/// [`Item::read`] finds but for a name written in an [`ALIASES`] form, which this may miss.
+fn quick_subjects(text: &str, item_lower: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut normal = String::new();
+    let mixed_case = walk(text, |core, capital_inside| {
+        if !capital_inside {
+            return;
+        }
+        normal_form(core, &mut normal);
+        if is_name(&normal) && !names.iter().any(|n| stem_of(n) == stem_of(&normal)) {
+            names.push(normal.clone());
+        }
+    });
+    if !mixed_case {
+        return Vec::new();
+    }
+    names.retain(|name| uses(item_lower, name, SUBJECT_USES));
+    names
+}
+
+/// Whether a lower-cased item ([`lowered`]) uses the name `normal` (a normal form) at least
+/// `times` times in either form: words that start with its stem, checked word by word as
+/// [`Item::uses`] compares them.
+fn uses(item_lower: &str, normal: &str, times: usize) -> bool {
+    let stem = stem_of(normal);
+    let (key, stem_hash) = (xxh3_64(normal.as_bytes()), xxh3_64(stem.as_bytes()));
+    let mut word = String::new();
+    memchr::memmem::find_iter(item_lower.as_bytes(), stem.as_bytes())
+        .filter(|&at| {
+            // At a word's start, and that word is the name in one of its forms.
+            let starts = item_lower[..at]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !c.is_alphanumeric());
+            starts && {
+                let rest = &item_lower[at..];
+                let end = rest
+                    .find(|c: char| c.is_whitespace() || splits_words(c))
+                    .unwrap_or(rest.len());
+                normal_form(
+                    rest[..end].trim_matches(|c: char| !c.is_alphanumeric()),
+                    &mut word,
+                );
+                let (k, s) = (xxh3_64(word.as_bytes()), xxh3_64(stem_of(&word).as_bytes()));
+                k == key || k == stem_hash || s == key || s == stem_hash
+            }
+        })
+        .take(times)
+        .count()
+        == times
+}
+
+/// An item's headline and text (its [`head`]), lower-cased and without accents, for [`uses`].
+fn lowered(title: &str, text: &str) -> String {
+    let mut item = String::with_capacity(title.len() + 1 + text.len());
+    for c in title.chars().chain(['\n']).chain(head(text).chars()) {
+        push_plain_lower(c, &mut item);
+    }
+    item
+}
+
+/// Months and weekdays: capitalised, but an update's "on Tuesday" for "on Monday" is no other
+/// subject.
+fn is_calendar_word(lower: &str) -> bool {
+    matches!(
+        lower,
+        "january"
+            | "february"
+            | "march"
+            | "april"
+            | "may"
+            | "june"
+            | "july"
+            | "august"
+            | "september"
+            | "october"
+            | "november"
+            | "december"
+            | "jan"
+            | "feb"
+            | "mar"
+            | "apr"
+            | "jun"
+            | "jul"
+            | "aug"
+            | "sep"
+            | "sept"
+            | "oct"
+            | "nov"
+            | "dec"
+            | "monday"
+            | "tuesday"
+            | "wednesday"
+            | "thursday"
+            | "friday"
+            | "saturday"
+            | "sunday"
+    )
+}
+
+/// Whether two items are one template filled in for other subjects (see the module
+/// documentation): at least [`SIBLING_SWAPS`] names swapped in place, at least one of them in
+/// the texts. Symmetric in its two items.
+pub fn templated_siblings(a_title: &str, a_text: &str, b_title: &str, b_text: &str) -> bool {
+    names_swapped(a_title, a_text, b_title, b_text)
+}
+
+/// Names swapped in place (see the module documentation).
+fn names_swapped(a_title: &str, a_text: &str, b_title: &str, b_text: &str) -> bool {
+    // Quick, on the raw texts: copies of one story name the same people and places, and
+    // stop here.
+    let b_subjects = quick_subjects(b_text, &lowered(b_title, b_text));
+    if b_subjects.is_empty() {
+        return false;
+    }
+    let a_lower = lowered(a_title, a_text);
+    if b_subjects.iter().all(|name| uses(&a_lower, name, 1)) {
+        return false;
+    }
+    let (a, b) = (Item::read(a_title, a_text), Item::read(b_title, b_text));
+    // Exactly now, still before the diff: each must have a subject the other never uses.
+    let own_subject = |x: &Item, y: &Item| {
+        x.text
+            .words
+            .iter()
+            .any(|w| w.name && x.subject_not_of(w, y))
+    };
+    if !own_subject(&a, &b) || !own_subject(&b, &a) {
+        return false;
+    }
+    let in_text = swaps(&a, &b);
+    if in_text == 0 {
+        return false;
+    }
+    if in_text >= SIBLING_SWAPS {
+        return true;
+    }
+    // Headlines are rewritten by every outlet, so they are not compared word by word: each
+    // must name a subject the other item never uses (a headline is in title case or
+    // capitals: its words are names when its own text uses them as names).
+    let names_a_subject = |x: &Item, y: &Item| {
+        x.headline
+            .words
+            .iter()
+            .any(|w| x.named_in_text(w) && x.subject_not_of(w, y))
+    };
+    let in_headlines = names_a_subject(&a, &b) && names_a_subject(&b, &a);
+    in_text + usize::from(in_headlines) >= SIBLING_SWAPS
+}
+
+/// The names swapped in place between `a` and `b`: replaced runs of at most
+/// [`MAX_SWAP_WORDS`] words on each side (or lists of names), each side holding a name the
+/// other item never uses and its own uses again ([`Item::subject_not_of`]), with at least one
+/// unchanged word before and after (a text's own first or last words, a dateline or a credit
+/// line, are not in place).
+fn swaps(a_item: &Item, b_item: &Item) -> usize {
+    let (a, b) = (&a_item.text.words, &b_item.text.words);
+    let (a_keys, b_keys) = (
+        a.iter().map(|w| w.key).collect::<Vec<_>>(),
+        b.iter().map(|w| w.key).collect::<Vec<_>>(),
+    );
+    let ops = capture_diff_slices_deadline(
+        Algorithm::Myers,
+        &a_keys,
+        &b_keys,
+        Some(Instant::now() + DIFF_DEADLINE),
+    );
+    let equal_len = |op: Option<&DiffOp>| match op {
+        Some(DiffOp::Equal { len, .. }) => *len,
+        _ => 0,
+    };
+    let mut found = 0;
+    for (i, op) in ops.iter().enumerate() {
+        let DiffOp::Replace {
+            old_index,
+            old_len,
+            new_index,
+            new_len,
+        } = *op
+        else {
+            continue;
+        };
+        let (old, new) = (
+            &a[old_index..old_index + old_len],
+            &b[new_index..new_index + new_len],
+        );
+        // A longer run is a rewritten or inserted passage, unless it is a list of names on
+        // both sides (a rule's "A, B and C" for another rule's "D, E and F").
+        let names_only =
+            |words: &[Word]| 3 * words.iter().filter(|w| w.name).count() >= 2 * words.len();
+        if (old_len > MAX_SWAP_WORDS || new_len > MAX_SWAP_WORDS)
+            && !(names_only(old) && names_only(new))
+        {
+            continue;
+        }
+        let before = equal_len(i.checked_sub(1).and_then(|j| ops.get(j)));
+        let after = equal_len(ops.get(i + 1));
+        let subject_named = |words: &[Word], own: &Item, other: &Item| {
+            words.iter().any(|w| w.name && own.subject_not_of(w, other))
+        };
+        if before > 0
+            && after > 0
+            && subject_named(old, a_item, b_item)
+            && subject_named(new, b_item, a_item)
+        {
+            found += 1;
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ANGOLA: &str = "The Department of Commerce determines that silicon metal from Angola \
+        is being, or is likely to be, sold in the United States at less than fair value. \
+        The period of investigation is April 1, 2023, through March 31, 2024. Commerce \
+        received no response from the producers in Angola and applied facts available. The \
+        estimated weighted-average dumping margin for all producers and exporters of silicon \
+        metal from Angola is 21.31 percent. Commerce will instruct U.S. Customs and Border \
+        Protection to suspend liquidation of entries of subject merchandise.";
+
+    fn other_country(text: &str, country: &str) -> String {
+        text.replace("Angola", country)
+    }
+
+    #[test]
+    fn a_notice_for_another_country_is_a_sibling() {
+        let kazakhstan = other_country(ANGOLA, "Kazakhstan");
+        assert!(templated_siblings(
+            "Silicon Metal From Angola: Final Determination",
+            ANGOLA,
+            "Silicon Metal From Kazakhstan: Final Determination",
+            &kazakhstan,
+        ));
+        // Symmetric.
+        assert!(templated_siblings(
+            "Silicon Metal From Kazakhstan: Final Determination",
+            &kazakhstan,
+            "Silicon Metal From Angola: Final Determination",
+            ANGOLA,
+        ));
+        // One swap in the text and one in the headline are enough.
+        let once = "Commerce determines that silicon metal from Angola is sold at less than \
+                    fair value, with a margin of 21.31 percent for all producers.";
+        assert!(templated_siblings(
+            "Silicon Metal From Angola",
+            once,
+            "Silicon Metal From Kazakhstan",
+            &other_country(once, "Kazakhstan"),
+        ));
+        // A multi-word name for a one-word one.
+        assert!(templated_siblings(
+            "Silicon Metal From Angola",
+            ANGOLA,
+            "Silicon Metal From the Republic of Korea",
+            &other_country(ANGOLA, "the Republic of Korea"),
+        ));
+    }
+
+    #[test]
+    fn other_entities_in_one_headline_are_siblings() {
+        let rule = |a: &str, b: &str| {
+            format!(
+                "This rule amends the Export Administration Regulations by adding {a} and \
+                 {b}, under the destination of China, to the Entity List. The End-User \
+                 Review Committee determined that {a} and {b} act contrary to the national \
+                 security interests of the United States."
+            )
+        };
+        assert!(templated_siblings(
+            "Additions to the Entity List",
+            &rule("Sugon", "Inspur"),
+            "Additions to the Entity List",
+            &rule("Hikvision", "Dahua"),
+        ));
+    }
+
+    #[test]
+    fn edited_copies_of_one_story_are_not_siblings() {
+        let wire = "WASHINGTON (Reuters) - The United States on Tuesday raised tariffs on \
+                    Chinese steel to 25 pct, Commerce Secretary Wilbur Ross said, adding that \
+                    Beijing had been warned. China said it would respond. Exports of steel \
+                    from China to the United States fell 12 pct last year. (Reporting by \
+                    David Lawder; Editing by Chris Reese)";
+        // Another outlet: its dateline and byline, "percent" spelled out, a synonym, the
+        // credit line's editor, a trimmed sentence, China's for Chinese.
+        let copy = "By Staff Writer LONDON - The United States on Tuesday increased tariffs \
+                    on China's steel to 25 percent, Commerce Secretary Wilbur Ross said, \
+                    adding that Beijing had been warned. China said it would respond. \
+                    (Reporting by David Lawder; Editing by Leslie Adler)";
+        assert!(!templated_siblings(
+            "US raises tariffs on Chinese steel",
+            wire,
+            "Washington hikes China steel duties to 25 percent",
+            copy,
+        ));
+        // Spelling: aluminium for aluminum is one word's root, not a name.
+        let us = "The Commerce Department said aluminum imports from Canada rose. Officials \
+                  in Ottawa said the aluminum tariffs hurt.";
+        let uk = "The Commerce Department said aluminium imports from Canada rose. Officials \
+                  in Ottawa said the aluminium tariffs hurt.";
+        assert!(!templated_siblings(
+            "Aluminum imports rise",
+            us,
+            "Aluminium imports rise",
+            uk
+        ));
+        // An update's new weekday is no other subject.
+        let monday = "The minister said on Monday that talks in Geneva would resume, and \
+                      officials in Brussels agreed on Monday evening.";
+        assert!(!templated_siblings(
+            "Talks to resume",
+            monday,
+            "Talks to resume",
+            &monday.replace("Monday", "Tuesday")
+        ));
+    }
+
+    #[test]
+    fn one_swap_alone_or_an_all_caps_text_is_not_enough() {
+        // One swapped name in the text and none in the headline: a copy that names another
+        // official once is still a copy.
+        let a = "The tariffs take effect next week, Trade Representative Katherine Tai said \
+                 in a statement, and importers must file by then.";
+        let b = a.replace("Katherine Tai", "Jamieson Greer");
+        assert!(!templated_siblings(
+            "Tariffs take effect",
+            a,
+            "Tariffs take effect",
+            &b
+        ));
+        // A text in capitals shows no names.
+        let caps = ANGOLA.to_uppercase();
+        assert!(!templated_siblings(
+            "SILICON METAL FROM ANGOLA",
+            &caps,
+            "SILICON METAL FROM KAZAKHSTAN",
+            &other_country(&caps, "KAZAKHSTAN"),
+        ));
+    }
+
+    #[test]
+    fn related_headlines_inserted_at_one_place_in_two_copies_are_no_subjects() {
+        // Two outlets' pages insert their own related-stories block at the same place: title
+        // case words swapped in place, but each used once.
+        let copy = |related: &str| {
+            format!(
+                "Tseng Laboratories said it expects first-quarter sales to exceed its sales \
+                 for the whole of last year. Related: {related} Advertisement Jack Tseng, \
+                 president of the company, credited orders from major customers and its \
+                 growing reseller network."
+            )
+        };
+        assert!(!templated_siblings(
+            "Tseng Laboratories expects record quarter",
+            &copy("Venezuela Prepares Debt Term Sheet For Banks"),
+            "Tseng expects first-quarter sales to beat last year",
+            &copy("Kuwait Buys Dairy Cattle From Ireland"),
+        ));
+    }
+
+    /// Both argument orders give one answer (the writer passes the stored story first).
+    fn siblings_both_ways(a_title: &str, a: &str, b_title: &str, b: &str) -> bool {
+        let (ab, ba) = (
+            templated_siblings(a_title, a, b_title, b),
+            templated_siblings(b_title, b, a_title, a),
+        );
+        assert_eq!(ab, ba, "asymmetric: {a_title:?} / {b_title:?}");
+        ab
+    }
+
+    #[test]
+    fn one_name_written_two_ways_is_no_swap() {
+        let text = |name: &str| {
+            format!(
+                "Spain's prime minister {name} said on Monday that the European Union must \
+                 answer the tariffs, and officials close to {name} said Madrid would press \
+                 Brussels for a joint response within weeks."
+            )
+        };
+        for (a, b) in [
+            ("Pedro Sánchez", "Pedro Sanchez"),
+            ("Mr. Sánchez", "Mr. Sanchez"),
+        ] {
+            assert!(
+                !siblings_both_ways(
+                    "Spain urges answer",
+                    &text(a),
+                    "Spain urges answer",
+                    &text(b)
+                ),
+                "{a} / {b}"
+            );
+        }
+        let place = |name: &str| {
+            format!(
+                "Officials in {name} said the grain corridor would reopen, and exporters in \
+                 {name} expect shipments to Egypt and Turkey to resume this month."
+            )
+        };
+        for (a, b) in [
+            ("Kyiv", "Kiev"),
+            ("Burma", "Myanmar"),
+            ("Britain", "the UK"),
+            ("Türkiye", "Turkey"),
+        ] {
+            assert!(
+                !siblings_both_ways(
+                    "Corridor to reopen",
+                    &place(a),
+                    "Corridor to reopen",
+                    &place(b)
+                ),
+                "{a} / {b}"
+            );
+        }
+        // A people's name for its country's: "Chinese" where the other says "China's".
+        let a = "Commerce said it would cap Chinese steel imports, and Chinese mills said the \
+                 cap would hurt exporters.";
+        let b = "Commerce said it would cap China's steel imports, and China's mills said the \
+                 cap would hurt exporters.";
+        assert!(!siblings_both_ways("Steel cap", a, "Steel cap", b));
+    }
+
+    #[test]
+    fn countries_that_share_their_first_letters_are_other_countries() {
+        for (a, b) in [
+            ("Austria", "Australia"),
+            ("Niger", "Nigeria"),
+            ("Slovakia", "Slovenia"),
+            ("India", "Vietnam"),
+        ] {
+            let title = |c: &str| format!("Silicon Metal From {c}: Final Determination");
+            assert!(
+                siblings_both_ways(
+                    &title(a),
+                    &other_country(ANGOLA, a),
+                    &title(b),
+                    &other_country(ANGOLA, b)
+                ),
+                "{a} / {b}"
+            );
+        }
+        // "indicated" in the text does not make the India notice use "Vietnam", nor the
+        // other way round.
+        let note = |c: &str| {
+            format!(
+                "{} Producers indicated no objection.",
+                other_country(ANGOLA, c)
+            )
+        };
+        assert!(siblings_both_ways(
+            "Silicon Metal From India",
+            &note("India"),
+            "Silicon Metal From Vietnam",
+            &note("Vietnam")
+        ));
+    }
+
+    #[test]
+    fn a_name_in_curly_quotes_or_after_a_hyphen_is_still_a_name() {
+        let rule = |a: &str| {
+            format!(
+                "This rule adds “{a}” to the Entity List. The End-User Review Committee \
+                 determined that {a} acts contrary to the national security interests of the \
+                 United States, and a license is required for all items subject to the EAR \
+                 when {a}-affiliated parties are involved."
+            )
+        };
+        assert!(siblings_both_ways(
+            "Addition of Hikvision to the Entity List",
+            &rule("Hikvision"),
+            "Addition of Dahua to the Entity List",
+            &rule("Dahua"),
+        ));
+    }
+
+    #[test]
+    fn a_swap_at_the_text_edge_is_a_dateline_not_a_subject() {
+        let a = "Brussels: The Commission extended duties on ceramic tableware for five years \
+                 after an expiry review requested by producers. Reporting by Philip Blenkinsop";
+        let b = "Geneva: The Commission extended duties on ceramic tableware for five years \
+                 after an expiry review requested by producers. Reporting by Emma Farge";
+        assert!(!templated_siblings(
+            "Duties extended",
+            a,
+            "Duties extended",
+            b
+        ));
+    }
+}
