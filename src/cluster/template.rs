@@ -389,6 +389,41 @@ pub fn templated_siblings(a_title: &str, a_text: &str, b_title: &str, b_text: &s
     names_swapped(a_title, a_text, b_title, b_text)
 }
 
+/// Whether `new` is `old` with passages added or removed and at most
+/// [`REVISION_REPLACED_WORDS`] words replaced: how a wire's update changes its story ("UPDATE
+/// 2-" adds paragraphs inside the text), where one feed's next templated notice replaces the
+/// product, country or entities (`headline::one_item_of_a_feed` asks this of a new item that
+/// declares itself a revision). Words compared in their normal form, as [`templated_siblings`]
+/// reads them.
+pub(super) fn adds_or_removes_only(old: &str, new: &str) -> bool {
+    let keys = |text: &str| {
+        Read::of(text)
+            .words
+            .iter()
+            .map(|w| w.key)
+            .collect::<Vec<u64>>()
+    };
+    let ops = capture_diff_slices_deadline(
+        Algorithm::Myers,
+        &keys(old),
+        &keys(new),
+        Some(Instant::now() + DIFF_DEADLINE),
+    );
+    let replaced: usize = ops
+        .iter()
+        .map(|op| match *op {
+            DiffOp::Replace {
+                old_len, new_len, ..
+            } => old_len.min(new_len),
+            _ => 0,
+        })
+        .sum();
+    replaced <= REVISION_REPLACED_WORDS
+}
+
+/// Words a revision may replace (a correction of a word or a figure).
+const REVISION_REPLACED_WORDS: usize = 2;
+
 /// Names swapped in place (see the module documentation).
 fn names_swapped(a_title: &str, a_text: &str, b_title: &str, b_text: &str) -> bool {
     // Quick, on the raw texts: copies of one story name the same people and places, and
