@@ -26,6 +26,10 @@
 //!   country's ending ([`ENDINGS`]) when four letters or more remain: "China" and "Chinese"
 //!   (both "chin"), "Britain" and "British", "Germany" and "German" are one name, while
 //!   "Niger" and "Nigeria", "Austria" and "Australia" are two.
+//! - Swapped *in place*: a change of one to [`MAX_SWAP_WORDS`] words for one to as many (or
+//!   a list of names for another), with unchanged words before and after it; words deleted
+//!   and inserted around one unchanged word are one change ("the Slovak Republic" for "the
+//!   Republic of Slovenia").
 //! - A swapped name must be its item's *subject*: used at least twice in its item, headline
 //!   included (a related-stories block inserted at the same place in two copies swaps other
 //!   headlines' words, each used once), and never by the other item, in either form.
@@ -39,7 +43,8 @@
 //! same people and places, and stop there. Only the first [`MAX_WORDS`] words of each text
 //! are read.
 
-use similar::{Algorithm, DiffOp, capture_diff_slices_deadline};
+use similar::{Algorithm, DiffOp, DiffTag, capture_diff_slices_deadline};
+use std::ops::Range;
 use std::time::{Duration, Instant};
 use unicode_normalization::char::{decompose_canonical, is_combining_mark};
 use xxhash_rust::xxh3::xxh3_64;
@@ -65,9 +70,10 @@ const SIBLING_SWAPS: usize = 2;
 
 /// Endings of countries' and peoples' names dropped for a word's stem, longest first: "China"
 /// and "Chinese", "Britain" and "British", "Japan" and "Japanese", "Russia" and "Russian",
-/// "Turkey" and "Turkish", "Iraq" and "Iraqi" share a stem. Not "ia" (Niger is not Nigeria).
+/// "Turkey" and "Turkish", "Iraq" and "Iraqi" share a stem, and "Americans" is "American".
+/// Not "ia" (Niger is not Nigeria).
 const ENDINGS: &[&str] = &[
-    "ese", "ian", "ish", "ain", "ean", "an", "ey", "a", "e", "i", "o", "y",
+    "ese", "ian", "ish", "ain", "ean", "an", "ey", "a", "e", "i", "o", "y", "s",
 ];
 
 /// Uses of a name in its item (headline and text) that make it the item's subject.
@@ -105,9 +111,14 @@ struct Word {
     name: bool,
 }
 
-/// The first [`MAX_WORDS`] white-space separated words of `text` (both ways of reading it,
-/// [`walk`] and the quick test, see the same words).
+/// The first [`MAX_WORDS`] white-space separated words of `text`: what is read of a text,
+/// cut once so that both ways of reading it ([`walk`] and the quick test) see the same
+/// words.
 fn head(text: &str) -> &str {
+    // A word takes a character and a space at least.
+    if text.len() < 2 * MAX_WORDS {
+        return text;
+    }
     text.split_whitespace().nth(MAX_WORDS).map_or(text, |next| {
         &text[..next.as_ptr() as usize - text.as_ptr() as usize]
     })
@@ -118,12 +129,12 @@ fn splits_words(c: char) -> bool {
     matches!(c, '-' | '–' | '—' | '/')
 }
 
-/// Walks a text's words (of its [`head`]): calls `visit` with each (trimmed of punctuation)
+/// Walks a text's words: calls `visit` with each (trimmed of punctuation)
 /// and whether it stands capitalised inside a sentence. Returns whether the text is in mixed
 /// case: a text in capitals (a wire's all-caps headline or body) shows no names.
 fn walk(text: &str, mut visit: impl FnMut(&str, bool)) -> bool {
     let (mut capitalised, mut lower) = (0usize, 0usize);
-    for line in head(text).lines() {
+    for line in text.lines() {
         let mut sentence_start = true;
         for raw in line.split_whitespace() {
             let mut last = "";
@@ -193,10 +204,19 @@ fn push_plain_lower(c: char, out: &mut String) {
 /// The stem of a normal form: without the first of [`ENDINGS`] it ends in, when at least
 /// [`MIN_STEM`] characters remain; else the normal form itself.
 fn stem_of(normal: &str) -> &str {
+    // Most words end in no ending's letter: one byte compared (this runs for every word).
+    if !matches!(
+        normal.as_bytes().last(),
+        Some(b'a' | b'e' | b'h' | b'i' | b'n' | b'o' | b's' | b'y')
+    ) {
+        return normal;
+    }
     ENDINGS
         .iter()
         .filter_map(|ending| normal.strip_suffix(ending))
-        .find(|stem| stem.chars().count() >= MIN_STEM)
+        .find(|stem| {
+            stem.len() >= MIN_STEM && (stem.is_ascii() || stem.chars().count() >= MIN_STEM)
+        })
         .unwrap_or(normal)
 }
 
@@ -280,65 +300,88 @@ impl Item {
 }
 
 /// The names of an item that may be its subject, found quickly: its names' normal forms
-/// (deduplicated by stem) whose stem starts a word at least [`SUBJECT_USES`] times in the item (`item_lower`:
-/// its headline and text, see [`lowered`]; counted by [`uses`]). They are the subjects
-/// [`Item::read`] finds but for a name written in an [`ALIASES`] form, which this may miss.
-fn quick_subjects(text: &str, item_lower: &str) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
+/// whose stem the item uses at least [`SUBJECT_USES`] times as a name in its text or as a
+/// word of its headline. A subset of the subjects [`Item::read`] finds (it also counts a
+/// name's uses at a sentence's start or in lower case): the quick test may only miss a
+/// sibling, never refuse a copy.
+fn quick_subjects(title: &str, text: &str) -> Vec<String> {
+    // (stem, normal form, uses), in order of first use.
+    let mut names: Vec<(u64, String, usize)> = Vec::new();
     let mut normal = String::new();
     let mixed_case = walk(text, |core, capital_inside| {
         if !capital_inside {
             return;
         }
         normal_form(core, &mut normal);
-        if is_name(&normal) && !names.iter().any(|n| stem_of(n) == stem_of(&normal)) {
-            names.push(normal.clone());
+        if !is_name(&normal) {
+            return;
+        }
+        let stem = xxh3_64(stem_of(&normal).as_bytes());
+        match names.iter_mut().find(|(s, ..)| *s == stem) {
+            Some((.., uses)) => *uses += 1,
+            None => names.push((stem, normal.clone(), 1)),
         }
     });
-    if !mixed_case {
+    if !mixed_case || names.is_empty() {
         return Vec::new();
     }
-    names.retain(|name| uses(item_lower, name, SUBJECT_USES));
+    walk(title, |core, _| {
+        normal_form(core, &mut normal);
+        let stem = xxh3_64(stem_of(&normal).as_bytes());
+        if let Some((.., uses)) = names.iter_mut().find(|(s, ..)| *s == stem) {
+            *uses += 1;
+        }
+    });
     names
+        .into_iter()
+        .filter(|(.., uses)| *uses >= SUBJECT_USES)
+        .map(|(_, name, _)| name)
+        .collect()
 }
 
-/// Whether a lower-cased item ([`lowered`]) uses the name `normal` (a normal form) at least
-/// `times` times in either form: words that start with its stem, checked word by word as
-/// [`Item::uses`] compares them.
-fn uses(item_lower: &str, normal: &str, times: usize) -> bool {
+/// Whether a lower-cased item ([`lowered`]) uses the name `normal` (a normal form) in either
+/// form: a word that starts with its stem, checked as [`Item::uses`] compares them.
+fn uses(item_lower: &str, normal: &str) -> bool {
     let stem = stem_of(normal);
-    let (key, stem_hash) = (xxh3_64(normal.as_bytes()), xxh3_64(stem.as_bytes()));
     let mut word = String::new();
-    memchr::memmem::find_iter(item_lower.as_bytes(), stem.as_bytes())
-        .filter(|&at| {
-            // At a word's start, and that word is the name in one of its forms.
-            let starts = item_lower[..at]
-                .chars()
-                .next_back()
-                .is_none_or(|c| !c.is_alphanumeric());
-            starts && {
-                let rest = &item_lower[at..];
-                let end = rest
-                    .find(|c: char| c.is_whitespace() || splits_words(c))
-                    .unwrap_or(rest.len());
-                normal_form(
-                    rest[..end].trim_matches(|c: char| !c.is_alphanumeric()),
-                    &mut word,
-                );
-                let (k, s) = (xxh3_64(word.as_bytes()), xxh3_64(stem_of(&word).as_bytes()));
-                k == key || k == stem_hash || s == key || s == stem_hash
-            }
-        })
-        .take(times)
-        .count()
-        == times
+    memchr::memmem::find_iter(item_lower.as_bytes(), stem.as_bytes()).any(|at| {
+        // At a word's start, and that word is the name in one of its forms.
+        let starts = item_lower[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric());
+        starts && {
+            let rest = &item_lower[at..];
+            let end = rest
+                .find(|c: char| c.is_whitespace() || splits_words(c))
+                .unwrap_or(rest.len());
+            normal_form(
+                rest[..end].trim_matches(|c: char| !c.is_alphanumeric()),
+                &mut word,
+            );
+            let word_stem = stem_of(&word);
+            word == normal || word == stem || word_stem == normal || word_stem == stem
+        }
+    })
 }
 
-/// An item's headline and text (its [`head`]), lower-cased and without accents, for [`uses`].
+/// An item's headline and text, lower-cased and without accents, for [`uses`].
 fn lowered(title: &str, text: &str) -> String {
     let mut item = String::with_capacity(title.len() + 1 + text.len());
-    for c in title.chars().chain(['\n']).chain(head(text).chars()) {
-        push_plain_lower(c, &mut item);
+    for part in [title, "\n", text] {
+        // Runs of ASCII copied whole (most of a text), other characters one by one.
+        let mut rest = part;
+        while !rest.is_empty() {
+            let ascii = rest.find(|c: char| !c.is_ascii()).unwrap_or(rest.len());
+            let from = item.len();
+            item.push_str(&rest[..ascii]);
+            item[from..].make_ascii_lowercase();
+            rest = &rest[ascii..];
+            if let Some(c) = rest.chars().next() {
+                push_plain_lower(c, &mut item);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
     }
     item
 }
@@ -397,7 +440,7 @@ pub fn templated_siblings(a_title: &str, a_text: &str, b_title: &str, b_text: &s
 /// reads them.
 pub(super) fn adds_or_removes_only(old: &str, new: &str) -> bool {
     let keys = |text: &str| {
-        Read::of(text)
+        Read::of(head(text))
             .words
             .iter()
             .map(|w| w.key)
@@ -426,14 +469,21 @@ const REVISION_REPLACED_WORDS: usize = 2;
 
 /// Names swapped in place (see the module documentation).
 fn names_swapped(a_title: &str, a_text: &str, b_title: &str, b_text: &str) -> bool {
+    let (a_text, b_text) = (head(a_text), head(b_text));
     // Quick, on the raw texts: copies of one story name the same people and places, and
     // stop here.
-    let b_subjects = quick_subjects(b_text, &lowered(b_title, b_text));
+    let b_subjects = quick_subjects(b_title, b_text);
     if b_subjects.is_empty() {
         return false;
     }
     let a_lower = lowered(a_title, a_text);
-    if b_subjects.iter().all(|name| uses(&a_lower, name, 1)) {
+    if b_subjects.iter().all(|name| uses(&a_lower, name)) {
+        return false;
+    }
+    // And the other way round: a trimmed copy's names are all in its longer original.
+    let a_subjects = quick_subjects(a_title, a_text);
+    let b_lower = lowered(b_title, b_text);
+    if a_subjects.iter().all(|name| uses(&b_lower, name)) {
         return false;
     }
     let (a, b) = (Item::read(a_title, a_text), Item::read(b_title, b_text));
@@ -484,25 +534,13 @@ fn swaps(a_item: &Item, b_item: &Item) -> usize {
         &b_keys,
         Some(Instant::now() + DIFF_DEADLINE),
     );
-    let equal_len = |op: Option<&DiffOp>| match op {
-        Some(DiffOp::Equal { len, .. }) => *len,
-        _ => 0,
-    };
     let mut found = 0;
-    for (i, op) in ops.iter().enumerate() {
-        let DiffOp::Replace {
-            old_index,
-            old_len,
-            new_index,
-            new_len,
-        } = *op
-        else {
+    for change in changes(&ops) {
+        let (old_len, new_len) = (change.old.len(), change.new.len());
+        if old_len == 0 || new_len == 0 {
             continue;
-        };
-        let (old, new) = (
-            &a[old_index..old_index + old_len],
-            &b[new_index..new_index + new_len],
-        );
+        }
+        let (old, new) = (&a[change.old], &b[change.new]);
         // A longer run is a rewritten or inserted passage, unless it is a list of names on
         // both sides (a rule's "A, B and C" for another rule's "D, E and F").
         let names_only =
@@ -512,13 +550,11 @@ fn swaps(a_item: &Item, b_item: &Item) -> usize {
         {
             continue;
         }
-        let before = equal_len(i.checked_sub(1).and_then(|j| ops.get(j)));
-        let after = equal_len(ops.get(i + 1));
         let subject_named = |words: &[Word], own: &Item, other: &Item| {
             words.iter().any(|w| w.name && own.subject_not_of(w, other))
         };
-        if before > 0
-            && after > 0
+        if change.before > 0
+            && change.after > 0
             && subject_named(old, a_item, b_item)
             && subject_named(new, b_item, a_item)
         {
@@ -526,6 +562,57 @@ fn swaps(a_item: &Item, b_item: &Item) -> usize {
         }
     }
     found
+}
+
+/// Unchanged words inside one change: "the *Slovak* Republic" for "the Republic *of
+/// Slovenia*" is a word deleted and two inserted around an unchanged one.
+const CHANGE_GAP: usize = 1;
+
+/// A run of changed words between two texts, with the unchanged words before and after it.
+struct Change {
+    old: Range<usize>,
+    new: Range<usize>,
+    before: usize,
+    after: usize,
+}
+
+/// The diff's changes (replaced, deleted and inserted words), those at most [`CHANGE_GAP`]
+/// unchanged words apart taken as one.
+fn changes(ops: &[DiffOp]) -> Vec<Change> {
+    let ops: Vec<(DiffTag, Range<usize>, Range<usize>)> =
+        ops.iter().map(DiffOp::as_tag_tuple).collect();
+    let equal = |k: usize| ops.get(k).is_some_and(|op| op.0 == DiffTag::Equal);
+    let equal_len = |k: Option<usize>| match k.and_then(|k| ops.get(k)) {
+        Some((DiffTag::Equal, old, _)) => old.len(),
+        _ => 0,
+    };
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < ops.len() {
+        if equal(k) {
+            k += 1;
+            continue;
+        }
+        let start = k;
+        let mut end = k;
+        loop {
+            if end + 1 < ops.len() && !equal(end + 1) {
+                end += 1;
+            } else if end + 2 < ops.len() && ops[end + 1].1.len() <= CHANGE_GAP && !equal(end + 2) {
+                end += 2;
+            } else {
+                break;
+            }
+        }
+        out.push(Change {
+            old: ops[start].1.start..ops[end].1.end,
+            new: ops[start].2.start..ops[end].2.end,
+            before: equal_len(start.checked_sub(1)),
+            after: equal_len(Some(end + 1)),
+        });
+        k = end + 1;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -762,6 +849,18 @@ mod tests {
                 "{a} / {b}"
             );
         }
+        // Names of several words in another order: a word deleted and two inserted around
+        // an unchanged one.
+        let (slovak, slovenia) = (
+            other_country(ANGOLA, "the Slovak Republic"),
+            other_country(ANGOLA, "the Republic of Slovenia"),
+        );
+        assert!(siblings_both_ways(
+            "Silicon Metal From the Slovak Republic",
+            &slovak,
+            "Silicon Metal From the Republic of Slovenia",
+            &slovenia
+        ));
         // "indicated" in the text does not make the India notice use "Vietnam", nor the
         // other way round.
         let note = |c: &str| {
