@@ -190,12 +190,15 @@ fn words(s: &str) -> impl Iterator<Item = &str> {
 /// ("Additions to the Entity List" for four other entities) differ in more words than that,
 /// inside the text.
 ///
-/// When either declares itself a revision, the texts may also be one another with passages
-/// added or removed anywhere and at most two words replaced (`template::adds_or_removes_only`:
-/// a wire's update inserts paragraphs inside the text, and its original may be polled after
-/// it), where the feed's next templated notice replaces a product, country or entities,
-/// whatever its headline or prefix. An update that recasts sentences is no such text and
-/// stays apart.
+/// Either way the texts may make at most two small changes besides added or cut passages, no
+/// two alike (`template::adds_or_removes_only`): the feed's next templated notice replaces
+/// its product, country or entities as often as it names them ("silicon metal" for "steel
+/// nails" twice is two words each way, but no correction). When either declares itself a
+/// revision, passages may be added or cut anywhere (a wire's update inserts paragraphs inside
+/// the text, and its original may be polled after it); an update that recasts sentences
+/// stays apart. And in every case no name may be replaced in place by another that the
+/// other item never uses (`template::names_replaced`): "Kazakhstan" for "Angola" once is a
+/// one-word difference, but another notice.
 ///
 /// Exact, on the two texts: the index's containment estimate (64 MinHash bins) is too coarse
 /// here, off by 0.03–0.06 near 0.95, and taken against a story's earliest copy, which may be
@@ -206,11 +209,18 @@ pub fn one_item_of_a_feed(
     new_title: &str,
     new_text: &str,
 ) -> bool {
-    let one_text = || super::signature::one_items_text(own_text, new_text);
-    if declares_revision(own_title) || declares_revision(new_title) {
-        return one_text() || super::template::adds_or_removes_only(own_text, new_text);
+    // Another country, company or entity named in place of the item's, whatever the
+    // headlines or prefixes: the feed's next notice.
+    if super::template::names_replaced(own_title, own_text, new_title, new_text) {
+        return false;
     }
-    same_headline(own_title, new_title) && one_text()
+    let few_changes = || super::template::adds_or_removes_only(own_text, new_text);
+    if declares_revision(own_title) || declares_revision(new_title) {
+        return few_changes();
+    }
+    same_headline(own_title, new_title)
+        && super::signature::one_items_text(own_text, new_text)
+        && few_changes()
 }
 
 /// The wire prefixes that mark a revision of an item the wire sent before (not a piece of
@@ -377,6 +387,69 @@ mod tests {
              required for all items subject to the regulations, and applications will be \
              reviewed under a presumption of denial. This rule is effective December 2, 2026."
         )
+    }
+
+    #[test]
+    fn a_revision_prefix_does_not_let_the_feeds_next_notice_in() {
+        let notice = |product: &str, country: &str| {
+            format!(
+                "The Department of Commerce determines that {product} from {country} is sold \
+                 in the United States at less than fair value. Commerce received no response \
+                 from the producers and applied facts available. The margin for all \
+                 exporters of {product} is 21.31 percent, and Customs will suspend \
+                 liquidation of entries of subject merchandise."
+            )
+        };
+        let title = |product: &str, country: &str| format!("{product} from {country}: final");
+        let stored = (
+            format!("UPDATE 1-{}", title("Silicon metal", "Angola")),
+            notice("silicon metal", "Angola"),
+        );
+        for (new_title, new_text) in [
+            // A product replaced wherever the notice names it (twice).
+            (
+                title("Steel nails", "Angola"),
+                notice("steel nails", "Angola"),
+            ),
+            // A country replaced once, under a prefix.
+            (
+                format!("UPDATE 2-{}", title("Silicon metal", "Kazakhstan")),
+                notice("silicon metal", "Kazakhstan"),
+            ),
+            // A country of several words in another order.
+            (
+                title("Silicon metal", "the Slovak Republic"),
+                notice("silicon metal", "the Slovak Republic"),
+            ),
+        ] {
+            assert!(
+                !one_item_of_a_feed(&stored.0, &stored.1, &new_title, &new_text),
+                "{new_title}"
+            );
+            assert!(
+                !one_item_of_a_feed(&new_title, &new_text, &stored.0, &stored.1),
+                "{new_title}, the other way round"
+            );
+        }
+        // Its own revision, a sentence added inside it, is the same item either way.
+        let revised = notice("silicon metal", "Angola").replacen(
+            ". ",
+            ". The determination follows a complaint by domestic producers. ",
+            1,
+        );
+        let revised_title = format!("UPDATE 2-{}", title("Silicon metal", "Angola"));
+        assert!(one_item_of_a_feed(
+            &stored.0,
+            &stored.1,
+            &revised_title,
+            &revised
+        ));
+        assert!(one_item_of_a_feed(
+            &revised_title,
+            &revised,
+            &stored.0,
+            &stored.1
+        ));
     }
 
     #[test]

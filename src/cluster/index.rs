@@ -505,12 +505,14 @@ impl StoryIndex {
         most: usize,
     ) -> Vec<MatchEvidence> {
         let mut accepted: Vec<(StoryId, Judgement)> = self.accepted(signature, seen).collect();
+        // Among equals the last candidate first, as `find` (`max_by`) takes it.
+        accepted.reverse();
         accepted.sort_by(|(_, x), (_, y)| y.containment.total_cmp(&x.containment));
         // A story may hold more than one slot (a copy joined by an exact key whose text
         // shares no band with the story's): each story once, at its best.
         let mut seen_stories = Vec::with_capacity(most);
         accepted.retain(|(story, _)| {
-            let first = !seen_stories.contains(story);
+            let first = seen_stories.len() < most && !seen_stories.contains(story);
             if first {
                 seen_stories.push(*story);
             }

@@ -16,8 +16,9 @@
 //! following …" against "… from *Angola*, following …").
 //!
 //! - A *name* is a capitalised word inside a sentence (not its first word, not after a
-//!   sentence's full stop, though after "Mr." or "Co." it is; not a month or weekday, no
-//!   digits) in a text written in mixed case. Words are split at white space, hyphens and
+//!   sentence's full stop, though after "Mr." or "Co." it is; not a line's first word, so a
+//!   hard-wrapped text shows fewer; not a month or weekday, no digits) in a text written in
+//!   mixed case. Words are split at white space, hyphens and
 //!   slashes ("U.S.-China" is two words).
 //! - Words are compared in a *normal form*: lower-case, without dots ("U.S." is "us"), a
 //!   possessive "'s" or accents ("Sánchez" is "sanchez"), and a few names written two ways
@@ -29,7 +30,9 @@
 //! - Swapped *in place*: a change of one to [`MAX_SWAP_WORDS`] words for one to as many (or
 //!   a list of names for another), with unchanged words before and after it; words deleted
 //!   and inserted around one unchanged word are one change ("the Slovak Republic" for "the
-//!   Republic of Slovenia").
+//!   Republic of Slovenia"). Names one letter apart ("Zelenskiy" and "Zelensky", from five
+//!   letters) or an initialism and its words ("U.S." and "United States") are one name
+//!   written two ways, no swap.
 //! - A swapped name must be its item's *subject*: used at least twice in its item, headline
 //!   included (a related-stories block inserted at the same place in two copies swaps other
 //!   headlines' words, each used once), and never by the other item, in either form.
@@ -82,15 +85,50 @@ const SUBJECT_USES: usize = 2;
 /// Letters a stem keeps at least (so "Mali" stays "mali", "Peru" "peru").
 const MIN_STEM: usize = 4;
 
-/// Names written two ways, in normal form: the first is read as the second.
+/// Names written two ways, in normal form: the first is read as the second (sorted by the
+/// first, which is looked up by binary search for every word). Countries'
+/// other names, and peoples' names that share no stem with their country's ("French" for
+/// "France", "Dutch" for "the Netherlands"), or share one with another country's
+/// ("Nigerian" is Nigeria's, not Niger's; "Dominican" is the Dominican Republic's, not
+/// Dominica's).
 const ALIASES: &[(&str, &str)] = &[
+    ("afghan", "afghanistan"),
+    ("belgian", "belgium"),
     ("burma", "myanmar"),
+    ("burmese", "myanmar"),
     ("czechia", "czech"),
+    ("danish", "denmark"),
+    ("dominican", "dominican republic"),
+    ("dutch", "netherlands"),
+    ("egyptian", "egypt"),
+    ("emirati", "uae"),
+    ("english", "england"),
     ("eswatini", "swaziland"),
+    ("filipino", "philippines"),
+    ("finnish", "finland"),
+    ("french", "france"),
+    ("greek", "greece"),
     ("holland", "netherlands"),
+    ("irish", "ireland"),
+    ("kazakh", "kazakhstan"),
     ("kyiv", "kiev"),
+    ("lebanese", "lebanon"),
+    ("nigerian", "nigeria"),
+    ("nigerien", "niger"),
+    ("norwegian", "norway"),
+    ("peruvian", "peru"),
+    ("philippine", "philippines"),
+    ("polish", "poland"),
+    ("portuguese", "portugal"),
+    ("scottish", "scotland"),
+    ("spanish", "spain"),
+    ("swedish", "sweden"),
+    ("swiss", "switzerland"),
+    ("thai", "thailand"),
     ("turkiye", "turkey"),
     ("uk", "britain"),
+    ("uzbek", "uzbekistan"),
+    ("welsh", "wales"),
 ];
 
 /// Short words that end in a full stop without ending a sentence: the next word may be a
@@ -109,6 +147,10 @@ struct Word {
     stem: u64,
     /// A capitalised word inside a sentence, in a mixed-case text.
     name: bool,
+    /// Where the word (trimmed of punctuation) starts in its text, and its length, in bytes:
+    /// read again only for a swap's names (spelling variants, initialisms).
+    at: u32,
+    len: u32,
 }
 
 /// The first [`MAX_WORDS`] white-space separated words of `text`: what is read of a text,
@@ -181,7 +223,8 @@ fn normal_form(core: &str, out: &mut String) {
     for c in core.chars().filter(|&c| c != '.') {
         push_plain_lower(c, out);
     }
-    if let Some((_, canonical)) = ALIASES.iter().find(|(alias, _)| *alias == out.as_str()) {
+    if let Ok(i) = ALIASES.binary_search_by(|(alias, _)| (*alias).cmp(out.as_str())) {
+        let canonical = ALIASES[i].1;
         out.clear();
         out.push_str(canonical);
     }
@@ -237,10 +280,13 @@ impl Read {
         let mut normal = String::new();
         let mixed_case = walk(text, |core, capital_inside| {
             normal_form(core, &mut normal);
+            let at = core.as_ptr() as usize - text.as_ptr() as usize;
             words.push(Word {
                 key: xxh3_64(normal.as_bytes()),
                 stem: xxh3_64(stem_of(&normal).as_bytes()),
                 name: capital_inside && is_name(&normal),
+                at: u32::try_from(at).unwrap_or(u32::MAX),
+                len: u32::try_from(core.len()).unwrap_or(0),
             });
         });
         if !mixed_case {
@@ -253,7 +299,9 @@ impl Read {
 }
 
 /// One item (headline and text) as the comparison reads it.
-struct Item {
+struct Item<'a> {
+    /// Its text as read (for a swap's names).
+    source: &'a str,
     text: Read,
     headline: Read,
     /// Every key and stem of the item's words, headline and text, sorted.
@@ -262,9 +310,9 @@ struct Item {
     stems: Vec<u64>,
 }
 
-impl Item {
-    fn read(title: &str, text: &str) -> Item {
-        let (text, headline) = (Read::of(text), Read::of(title));
+impl<'a> Item<'a> {
+    fn read(title: &str, source: &'a str) -> Item<'a> {
+        let (text, headline) = (Read::of(source), Read::of(title));
         let words = || text.words.iter().chain(&headline.words);
         let mut forms: Vec<u64> = words().flat_map(|w| [w.key, w.stem]).collect();
         forms.sort_unstable();
@@ -272,11 +320,18 @@ impl Item {
         let mut stems: Vec<u64> = words().map(|w| w.stem).collect();
         stems.sort_unstable();
         Item {
+            source,
             text,
             headline,
             forms,
             stems,
         }
+    }
+
+    /// A word of the text as written (trimmed of punctuation).
+    fn written(&self, w: &Word) -> &'a str {
+        let at = w.at as usize;
+        self.source.get(at..at + w.len as usize).unwrap_or_default()
     }
 
     /// Whether the item uses `w` in either form.
@@ -285,12 +340,12 @@ impl Item {
     }
 
     /// Whether `w` names this item's subject and not the other's: a name (or, in a headline,
-    /// a word this item's text uses as a name) whose stem is used at least
-    /// [`SUBJECT_USES`] times here and never there.
-    fn subject_not_of(&self, w: &Word, other: &Item) -> bool {
+    /// a word this item's text uses as a name) whose stem is used at least `min_uses` times
+    /// here ([`SUBJECT_USES`] between feeds) and never there.
+    fn subject_not_of(&self, w: &Word, other: &Item, min_uses: usize) -> bool {
         let stem_uses = self.stems.partition_point(|&s| s <= w.stem)
             - self.stems.partition_point(|&s| s < w.stem);
-        stem_uses >= SUBJECT_USES && !other.uses(w)
+        stem_uses >= min_uses && !other.uses(w)
     }
 
     /// Whether a headline word is used as a name in this item's text.
@@ -433,39 +488,128 @@ pub fn templated_siblings(a_title: &str, a_text: &str, b_title: &str, b_text: &s
 }
 
 /// Whether `new` is `old` with passages added or removed and at most
-/// [`REVISION_REPLACED_WORDS`] words replaced: how a wire's update changes its story ("UPDATE
-/// 2-" adds paragraphs inside the text), where one feed's next templated notice replaces the
-/// product, country or entities (`headline::one_item_of_a_feed` asks this of a new item that
-/// declares itself a revision). Words compared in their normal form, as [`templated_siblings`]
-/// reads them.
+/// [`REVISION_CHANGES`] other changes of at most [`REVISION_REPLACED_WORDS`] words each, no
+/// two alike: how a wire's update changes its story ("UPDATE 2-" adds paragraphs inside the
+/// text, corrects a word or a figure), where one feed's next templated notice replaces its
+/// product, country or entities, each as often as the notice names them
+/// (`headline::one_item_of_a_feed` asks this when either item declares itself a revision).
 pub(super) fn adds_or_removes_only(old: &str, new: &str) -> bool {
-    let keys = |text: &str| {
-        Read::of(head(text))
-            .words
-            .iter()
-            .map(|w| w.key)
-            .collect::<Vec<u64>>()
-    };
-    let ops = capture_diff_slices_deadline(
-        Algorithm::Myers,
-        &keys(old),
-        &keys(new),
-        Some(Instant::now() + DIFF_DEADLINE),
-    );
-    let replaced: usize = ops
-        .iter()
-        .map(|op| match *op {
-            DiffOp::Replace {
-                old_len, new_len, ..
-            } => old_len.min(new_len),
-            _ => 0,
-        })
-        .sum();
-    replaced <= REVISION_REPLACED_WORDS
+    let (a, b) = (Read::of(head(old)), Read::of(head(new)));
+    let ops = diff(&a.words, &b.words);
+    let mut replaced: Vec<(Vec<u64>, Vec<u64>)> = Vec::new();
+    for change in changes(&ops) {
+        if change.old.is_empty() || change.new.is_empty() {
+            continue;
+        }
+        if change.old.len().max(change.new.len()) > REVISION_REPLACED_WORDS
+            || replaced.len() == REVISION_CHANGES
+        {
+            return false;
+        }
+        let keys = |words: &[Word]| words.iter().map(|w| w.key).collect::<Vec<u64>>();
+        let pair = (keys(&a.words[change.old]), keys(&b.words[change.new]));
+        if replaced.contains(&pair) {
+            return false;
+        }
+        replaced.push(pair);
+    }
+    true
 }
 
-/// Words a revision may replace (a correction of a word or a figure).
+/// Words one change of a revision may replace (a correction of a word or a figure).
 const REVISION_REPLACED_WORDS: usize = 2;
+
+/// Changes other than added or cut passages a revision may make.
+const REVISION_CHANGES: usize = 2;
+
+/// Whether one feed's two items have a name replaced in place by another name, each used
+/// anywhere in its own item and never in the other (a spelling variant or an initialism is
+/// the same name): its notice for another country, company or entity, not its reissue or
+/// revision, whatever the headlines (`headline::one_item_of_a_feed`).
+pub(super) fn names_replaced(a_title: &str, a_text: &str, b_title: &str, b_text: &str) -> bool {
+    let (a_text, b_text) = (head(a_text), head(b_text));
+    let (a, b) = (Item::read(a_title, a_text), Item::read(b_title, b_text));
+    swaps(&a, &b, 1) > 0
+}
+
+/// The word diff of two texts.
+fn diff(a: &[Word], b: &[Word]) -> Vec<DiffOp> {
+    let (a_keys, b_keys) = (
+        a.iter().map(|w| w.key).collect::<Vec<_>>(),
+        b.iter().map(|w| w.key).collect::<Vec<_>>(),
+    );
+    capture_diff_slices_deadline(
+        Algorithm::Myers,
+        &a_keys,
+        &b_keys,
+        Some(Instant::now() + DIFF_DEADLINE),
+    )
+}
+
+/// Whether a change's names on the two sides are one name written two ways: one a spelling
+/// variant of the other ("Zelenskiy" and "Zelensky": the same first letter and one letter
+/// apart, in names of five letters or more; "Slovakia" and "Slovenia" are two apart), or an
+/// initialism of the
+/// other's words ("U.S." and "United States", "EU" and "European Union").
+fn one_name_written_two_ways(a: &Item, old: &[Word], b: &Item, new: &[Word]) -> bool {
+    let names = |item: &Item, words: &[Word]| -> Vec<String> {
+        words
+            .iter()
+            .filter(|w| w.name)
+            .map(|w| {
+                let mut normal = String::new();
+                normal_form(item.written(w), &mut normal);
+                normal
+            })
+            .collect()
+    };
+    let (old_names, new_names) = (names(a, old), names(b, new));
+    let variant = old_names
+        .iter()
+        .any(|o| new_names.iter().any(|n| spelling_variant(o, n)));
+    let initials = |item: &Item, words: &[Word]| -> String {
+        words
+            .iter()
+            .map(|w| item.written(w))
+            .filter(|w| w.starts_with(char::is_uppercase))
+            .filter_map(|w| w.chars().next())
+            .collect()
+    };
+    let initialism = |item: &Item, words: &[Word], other: &str| {
+        let [word] = words else { return false };
+        let letters: String = item.written(word).chars().filter(|&c| c != '.').collect();
+        letters.chars().count() >= 2 && letters.chars().all(char::is_uppercase) && letters == other
+    };
+    variant || initialism(a, old, &initials(b, new)) || initialism(b, new, &initials(a, old))
+}
+
+/// Whether two names' normal forms are spellings of one name (see
+/// [`one_name_written_two_ways`]).
+fn spelling_variant(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    a.len().min(b.len()) >= 5
+        && a[0] == b[0]
+        && a.len().abs_diff(b.len()) <= 1
+        // Not 0: the word a change keeps between its deletion and insertion.
+        && edit_distance(&a, &b) == 1
+}
+
+/// Levenshtein distance of two short words.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, &ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
 
 /// Names swapped in place (see the module documentation).
 fn names_swapped(a_title: &str, a_text: &str, b_title: &str, b_text: &str) -> bool {
@@ -492,12 +636,12 @@ fn names_swapped(a_title: &str, a_text: &str, b_title: &str, b_text: &str) -> bo
         x.text
             .words
             .iter()
-            .any(|w| w.name && x.subject_not_of(w, y))
+            .any(|w| w.name && x.subject_not_of(w, y, SUBJECT_USES))
     };
     if !own_subject(&a, &b) || !own_subject(&b, &a) {
         return false;
     }
-    let in_text = swaps(&a, &b);
+    let in_text = swaps(&a, &b, SUBJECT_USES);
     if in_text == 0 {
         return false;
     }
@@ -511,7 +655,7 @@ fn names_swapped(a_title: &str, a_text: &str, b_title: &str, b_text: &str) -> bo
         x.headline
             .words
             .iter()
-            .any(|w| x.named_in_text(w) && x.subject_not_of(w, y))
+            .any(|w| x.named_in_text(w) && x.subject_not_of(w, y, SUBJECT_USES))
     };
     let in_headlines = names_a_subject(&a, &b) && names_a_subject(&b, &a);
     in_text + usize::from(in_headlines) >= SIBLING_SWAPS
@@ -522,18 +666,9 @@ fn names_swapped(a_title: &str, a_text: &str, b_title: &str, b_text: &str) -> bo
 /// other item never uses and its own uses again ([`Item::subject_not_of`]), with at least one
 /// unchanged word before and after (a text's own first or last words, a dateline or a credit
 /// line, are not in place).
-fn swaps(a_item: &Item, b_item: &Item) -> usize {
+fn swaps(a_item: &Item, b_item: &Item, min_uses: usize) -> usize {
     let (a, b) = (&a_item.text.words, &b_item.text.words);
-    let (a_keys, b_keys) = (
-        a.iter().map(|w| w.key).collect::<Vec<_>>(),
-        b.iter().map(|w| w.key).collect::<Vec<_>>(),
-    );
-    let ops = capture_diff_slices_deadline(
-        Algorithm::Myers,
-        &a_keys,
-        &b_keys,
-        Some(Instant::now() + DIFF_DEADLINE),
-    );
+    let ops = diff(a, b);
     let mut found = 0;
     for change in changes(&ops) {
         let (old_len, new_len) = (change.old.len(), change.new.len());
@@ -551,12 +686,15 @@ fn swaps(a_item: &Item, b_item: &Item) -> usize {
             continue;
         }
         let subject_named = |words: &[Word], own: &Item, other: &Item| {
-            words.iter().any(|w| w.name && own.subject_not_of(w, other))
+            words
+                .iter()
+                .any(|w| w.name && own.subject_not_of(w, other, min_uses))
         };
         if change.before > 0
             && change.after > 0
             && subject_named(old, a_item, b_item)
             && subject_named(new, b_item, a_item)
+            && !one_name_written_two_ways(a_item, old, b_item, new)
         {
             found += 1;
         }
@@ -828,6 +966,62 @@ mod tests {
         let b = "Commerce said it would cap China's steel imports, and China's mills said the \
                  cap would hurt exporters.";
         assert!(!siblings_both_ways("Steel cap", a, "Steel cap", b));
+    }
+
+    #[test]
+    fn aliases_are_sorted_for_their_binary_search() {
+        assert!(ALIASES.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn outlets_spellings_initialisms_and_peoples_names_are_one_name() {
+        let text = |name: &str, them: &str| {
+            format!(
+                "Officials said {them} carmakers would be hit by the tariffs, and {name} \
+                 ministers met in Brussels on Monday, where aides to {name} said talks with \
+                 Washington would resume."
+            )
+        };
+        for (a, b) in [
+            ("Zelenskiy", "Zelensky"),
+            ("Zelenskyy", "Zelenskiy"),
+            ("France's", "French"),
+            ("the Netherlands'", "Dutch"),
+            ("Kazakhstan's", "Kazakh"),
+        ] {
+            assert!(
+                !siblings_both_ways(
+                    "Talks to resume",
+                    &text(a, a),
+                    "Talks to resume",
+                    &text(b, b)
+                ),
+                "{a} / {b}"
+            );
+        }
+        // An initialism for the words it stands for.
+        let us = |name: &str| {
+            format!(
+                "Officials in Brussels said the {name} tariffs on steel hurt, and the {name} \
+                 Commerce Department said exports fell."
+            )
+        };
+        for (a, b) in [("U.S.", "United States"), ("EU", "European Union")] {
+            assert!(
+                !siblings_both_ways("Tariffs hurt", &us(a), "Tariffs hurt", &us(b)),
+                "{a} / {b}"
+            );
+        }
+        // A people's name that shares its stem with another country's: Nigerian producers
+        // are Nigeria's, not Niger's.
+        let nigeria = other_country(ANGOLA, "Nigeria")
+            .replace("from the producers in Nigeria", "from Nigerian producers");
+        assert!(siblings_both_ways(
+            "Silicon Metal From Nigeria",
+            &nigeria,
+            "Silicon Metal From Niger",
+            &other_country(ANGOLA, "Niger")
+        ));
     }
 
     #[test]

@@ -2408,7 +2408,10 @@ fn write_entry<'a>(
     if joined.is_none()
         && let Some(headline) = &write.headline
     {
-        joined = join_by_headline(tx, poll, headline, published)?;
+        // Not into the sibling's story through a title-only copy of it under the same
+        // headline ("Additions to the Entity List - Federal Register").
+        joined = join_by_headline(tx, poll, headline, published)?
+            .filter(|(story, ..)| Some(*story) != sibling_of);
     }
 
     let entry_id = poll.take_entry_id(tx)?;
