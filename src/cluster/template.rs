@@ -18,8 +18,8 @@
 //! - A *name* is a capitalised word inside a sentence (not its first word, not after a
 //!   sentence's full stop, though after "Mr." or "Co." it is; not a line's first word, so a
 //!   hard-wrapped text shows fewer; not a month or weekday, no digits) in a text written in
-//!   mixed case. Words are split at white space, hyphens and
-//!   slashes ("U.S.-China" is two words).
+//!   mixed case. Words are split at white space, hyphens and slashes ("U.S.-China" is two
+//!   words).
 //! - Words are compared in a *normal form*: lower-case, without dots ("U.S." is "us"), a
 //!   possessive "'s" or accents ("Sánchez" is "sanchez"), and a few names written two ways
 //!   taken as one ([`ALIASES`]: "Kyiv" and "Kiev", "Burma" and "Myanmar", "UK" and
@@ -42,9 +42,13 @@
 //!   it, and is not counted.
 //!
 //! It runs on the writer thread for every near-copy from another feed, so it starts with a
-//! quick test on the raw texts ([`quick_subjects`], [`uses`]): copies of one story name the
-//! same people and places, and stop there. Only the first [`MAX_WORDS`] words of each text
-//! are read.
+//! quick test on the raw texts, both ways ([`quick_subjects`], [`uses`]): copies of one story
+//! name the same people and places (a trimmed copy's names are all in its original), and
+//! stop there. Only the first [`MAX_WORDS`] words of each text are read.
+//!
+//! One feed's own items are held to more: [`names_replaced`] (any name replaced in place, even
+//! one used once) and [`adds_or_removes_only`] (a revision adds or cuts passages and makes at
+//! most two small changes, no two alike) serve `headline::one_item_of_a_feed`.
 
 use similar::{Algorithm, DiffOp, DiffTag, capture_diff_slices_deadline};
 use std::ops::Range;
