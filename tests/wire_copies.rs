@@ -41,6 +41,13 @@ fn feed_of(name: &str, items: &[(String, String, String, String)], date: &str) -
     Resource::feed(common::rss(name, &items))
 }
 
+/// A config of these sources in a new temporary folder, which holds its database.
+fn config_of(sources: &[(&str, String)]) -> (tempfile::TempDir, Config) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::load(&write_config(dir.path(), sources, "")).unwrap();
+    (dir, config)
+}
+
 /// One polling pass over every configured source, each poll fine.
 async fn poll_all(config: &Config) {
     for report in common::fetch_pass(config).await {
@@ -56,8 +63,7 @@ async fn stories_of<'a>(feeds: impl IntoIterator<Item = (&'a str, Resource)>) ->
         server.put(&format!("{name}.xml"), feed);
         sources.push((name, server.url(&format!("{name}.xml"))));
     }
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config::load(&write_config(dir.path(), &sources, "")).unwrap();
+    let (dir, config) = config_of(&sources);
     poll_all(&config).await;
     let rows: Vec<(i64, String)> = row_pairs(
         &dir.path().join("tradefeed.db"),
@@ -297,8 +303,7 @@ async fn a_feeds_templated_notice_of_a_later_poll_is_a_story_of_its_own() {
         ("eurlex", server.url("eurlex.xml")),
         ("trade-law-digest", server.url("trade-law-digest.xml")),
     ];
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config::load(&write_config(dir.path(), &sources, "")).unwrap();
+    let (dir, config) = config_of(&sources);
     poll_all(&config).await;
 
     // The next day's feed: a notice for another product and country, the first notice
@@ -433,13 +438,7 @@ async fn a_wires_updates_under_reworded_headlines_join_their_story() {
         format!("{take}{more}{further}"),
     );
     let server = FeedServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config::load(&write_config(
-        dir.path(),
-        &[("wire", server.url("wire.xml"))],
-        "",
-    ))
-    .unwrap();
+    let (dir, config) = config_of(&[("wire", server.url("wire.xml"))]);
     for feed in [
         feed_of("wire", std::slice::from_ref(&first), &recent),
         feed_of("wire", &[update1, first.clone()], &recent),
@@ -507,13 +506,7 @@ async fn a_feeds_rules_under_one_headline_for_other_entities_stay_apart() {
         "bis.xml",
         feed_of("bis", std::slice::from_ref(&first), &recent),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config::load(&write_config(
-        dir.path(),
-        &[("bis", server.url("bis.xml"))],
-        "",
-    ))
-    .unwrap();
+    let (dir, config) = config_of(&[("bis", server.url("bis.xml"))]);
     poll_all(&config).await;
     let second = entity_list_rule(
         2,
@@ -629,13 +622,12 @@ async fn other_feeds_templated_notices_for_other_countries_stay_apart() {
             ),
         ];
         let server = FeedServer::start().await;
-        let dir = tempfile::tempdir().unwrap();
         let mut sources = Vec::new();
         for (name, _) in &feeds {
             server.put(&format!("{name}.xml"), feed_of(name, &[], &recent));
             sources.push((*name, server.url(&format!("{name}.xml"))));
         }
-        let config = Config::load(&write_config(dir.path(), &sources, "")).unwrap();
+        let (dir, config) = config_of(&sources);
         for &i in &order {
             let (name, feed) = feeds[i].clone();
             server.put(&format!("{name}.xml"), feed);

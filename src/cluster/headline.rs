@@ -48,7 +48,7 @@ const GENERIC: &[&str] = &[
 ];
 
 /// Months and weekdays: the dates recurring items are told apart by.
-const CALENDAR: &[&str] = &[
+pub(super) const CALENDAR: &[&str] = &[
     "jan",
     "january",
     "feb",
@@ -182,23 +182,23 @@ fn words(s: &str) -> impl Iterator<Item = &str> {
 
 /// Whether `new` (title and plain text) is the same item as `own`, an item its own feed
 /// listed before under another id: the feed's reissue, correction or revision, and not its
-/// next templated notice. The headlines must be one ([`same_headline`]), unless either
-/// declares itself a revision ([`declares_revision`]: a wire rewords its headline as the
-/// story moves); and the texts must be one item's ([`super::signature::one_items_text`]: they
-/// differ in at most two words each way, a correction, or only at the shorter one's ends, a
-/// byline, credit line, trim or extension). A feed's templated notices under one headline
-/// ("Additions to the Entity List" for four other entities) differ in more words than that,
-/// inside the text.
+/// next templated notice.
 ///
-/// Either way the texts may make at most two small changes besides added or cut passages, no
-/// two alike (`template::adds_or_removes_only`): the feed's next templated notice replaces
-/// its product, country or entities as often as it names them ("silicon metal" for "steel
-/// nails" twice is two words each way, but no correction). When either declares itself a
-/// revision, passages may be added or cut anywhere (a wire's update inserts paragraphs inside
-/// the text, and its original may be polled after it); an update that recasts sentences
-/// stays apart. And in every case no name may be replaced in place by another that the
-/// other item never uses (`template::names_replaced`): "Kazakhstan" for "Angola" once is a
-/// one-word difference, but another notice.
+/// - Unless either declares itself a revision ([`declares_revision`]: a wire rewords its
+///   headline as the story moves, inserts paragraphs inside the text, and its original may
+///   be polled after it), the headlines must be one ([`same_headline`]) and the texts one
+///   item's ([`super::signature::one_items_text`]: they differ in at most two words each
+///   way, a correction, or only at the shorter one's ends, a byline, credit line, trim or
+///   extension). A feed's templated notices under one headline ("Additions to the Entity
+///   List" for four other entities) differ in more words than that, inside the text.
+/// - Either way the texts make at most two small changes besides added or cut passages, no
+///   two alike (`template::OwnItems::few_changes`): the feed's next templated notice
+///   replaces its product, country or entities as often as it names them ("silicon metal"
+///   for "steel nails" twice is two words each way, but no correction); an update that
+///   recasts sentences stays apart.
+/// - And no name is replaced in place by another that the other item never uses
+///   (`template::OwnItems::names_replaced`): "Kazakhstan" for "Angola" once is a one-word
+///   difference, but another notice.
 ///
 /// Exact, on the two texts: the index's containment estimate (64 MinHash bins) is too coarse
 /// here, off by 0.03–0.06 near 0.95, and taken against a story's earliest copy, which may be
@@ -209,18 +209,18 @@ pub fn one_item_of_a_feed(
     new_title: &str,
     new_text: &str,
 ) -> bool {
-    // Another country, company or entity named in place of the item's, whatever the
-    // headlines or prefixes: the feed's next notice.
-    if super::template::names_replaced(own_title, own_text, new_title, new_text) {
+    let revision = declares_revision(own_title) || declares_revision(new_title);
+    if !revision && !same_headline(own_title, new_title) {
         return false;
     }
-    let few_changes = || super::template::adds_or_removes_only(own_text, new_text);
-    if declares_revision(own_title) || declares_revision(new_title) {
-        return few_changes();
+    // Another country, company or entity named in place of the item's, whatever the
+    // headlines or prefixes, is the feed's next notice; and at most two small changes besides
+    // added or cut passages.
+    let own = super::template::OwnItems::compare(own_title, own_text, new_title, new_text);
+    if own.names_replaced || !own.few_changes {
+        return false;
     }
-    same_headline(own_title, new_title)
-        && super::signature::one_items_text(own_text, new_text)
-        && few_changes()
+    revision || super::signature::one_items_text(own_text, new_text)
 }
 
 /// The wire prefixes that mark a revision of an item the wire sent before (not a piece of

@@ -46,9 +46,9 @@
 //! name the same people and places (a trimmed copy's names are all in its original), and
 //! stop there. Only the first [`MAX_WORDS`] words of each text are read.
 //!
-//! One feed's own items are held to more: [`names_replaced`] (any name replaced in place, even
-//! one used once) and [`adds_or_removes_only`] (a revision adds or cuts passages and makes at
-//! most two small changes, no two alike) serve `headline::one_item_of_a_feed`.
+//! One feed's own items are held to more ([`OwnItems`], for `headline::one_item_of_a_feed`):
+//! no name replaced in place, even one used once, and a revision adds or cuts passages and
+//! makes at most two small changes, no two alike.
 
 use similar::{Algorithm, DiffOp, DiffTag, capture_diff_slices_deadline};
 use std::ops::Range;
@@ -270,44 +270,40 @@ fn stem_of(normal: &str) -> &str {
 /// Whether a word capitalised inside a sentence (its normal form) is a name: not a figure,
 /// month or weekday.
 fn is_name(normal: &str) -> bool {
-    !normal.bytes().any(|b| b.is_ascii_digit()) && !is_calendar_word(normal)
+    // Months and weekdays are capitalised, but an update's "on Tuesday" for "on Monday" is
+    // no other subject.
+    !normal.bytes().any(|b| b.is_ascii_digit()) && !super::headline::CALENDAR.contains(&normal)
 }
 
 /// A title or text read into words.
-struct Read {
-    words: Vec<Word>,
-}
-
-impl Read {
-    fn of(text: &str) -> Read {
-        let mut words = Vec::new();
-        let mut normal = String::new();
-        let mixed_case = walk(text, |core, capital_inside| {
-            normal_form(core, &mut normal);
-            let at = core.as_ptr() as usize - text.as_ptr() as usize;
-            words.push(Word {
-                key: xxh3_64(normal.as_bytes()),
-                stem: xxh3_64(stem_of(&normal).as_bytes()),
-                name: capital_inside && is_name(&normal),
-                at: u32::try_from(at).unwrap_or(u32::MAX),
-                len: u32::try_from(core.len()).unwrap_or(0),
-            });
+fn words_of(text: &str) -> Vec<Word> {
+    let mut words = Vec::new();
+    let mut normal = String::new();
+    let mixed_case = walk(text, |core, capital_inside| {
+        normal_form(core, &mut normal);
+        let at = core.as_ptr() as usize - text.as_ptr() as usize;
+        words.push(Word {
+            key: xxh3_64(normal.as_bytes()),
+            stem: xxh3_64(stem_of(&normal).as_bytes()),
+            name: capital_inside && is_name(&normal),
+            at: u32::try_from(at).unwrap_or(u32::MAX),
+            len: u32::try_from(core.len()).unwrap_or(0),
         });
-        if !mixed_case {
-            for w in &mut words {
-                w.name = false;
-            }
+    });
+    if !mixed_case {
+        for w in &mut words {
+            w.name = false;
         }
-        Read { words }
     }
+    words
 }
 
 /// One item (headline and text) as the comparison reads it.
 struct Item<'a> {
     /// Its text as read (for a swap's names).
     source: &'a str,
-    text: Read,
-    headline: Read,
+    text: Vec<Word>,
+    headline: Vec<Word>,
     /// Every key and stem of the item's words, headline and text, sorted.
     forms: Vec<u64>,
     /// Every stem, sorted (repeated as often as used).
@@ -316,8 +312,8 @@ struct Item<'a> {
 
 impl<'a> Item<'a> {
     fn read(title: &str, source: &'a str) -> Item<'a> {
-        let (text, headline) = (Read::of(source), Read::of(title));
-        let words = || text.words.iter().chain(&headline.words);
+        let (text, headline) = (words_of(source), words_of(title));
+        let words = || text.iter().chain(&headline);
         let mut forms: Vec<u64> = words().flat_map(|w| [w.key, w.stem]).collect();
         forms.sort_unstable();
         forms.dedup();
@@ -354,7 +350,7 @@ impl<'a> Item<'a> {
 
     /// Whether a headline word is used as a name in this item's text.
     fn named_in_text(&self, w: &Word) -> bool {
-        self.text.words.iter().any(|t| t.name && t.stem == w.stem)
+        self.text.iter().any(|t| t.name && t.stem == w.stem)
     }
 }
 
@@ -445,45 +441,6 @@ fn lowered(title: &str, text: &str) -> String {
     item
 }
 
-/// Months and weekdays: capitalised, but an update's "on Tuesday" for "on Monday" is no other
-/// subject.
-fn is_calendar_word(lower: &str) -> bool {
-    matches!(
-        lower,
-        "january"
-            | "february"
-            | "march"
-            | "april"
-            | "may"
-            | "june"
-            | "july"
-            | "august"
-            | "september"
-            | "october"
-            | "november"
-            | "december"
-            | "jan"
-            | "feb"
-            | "mar"
-            | "apr"
-            | "jun"
-            | "jul"
-            | "aug"
-            | "sep"
-            | "sept"
-            | "oct"
-            | "nov"
-            | "dec"
-            | "monday"
-            | "tuesday"
-            | "wednesday"
-            | "thursday"
-            | "friday"
-            | "saturday"
-            | "sunday"
-    )
-}
-
 /// Whether two items are one template filled in for other subjects (see the module
 /// documentation): at least [`SIBLING_SWAPS`] names swapped in place, at least one of them in
 /// the texts. Symmetric in its two items.
@@ -491,17 +448,40 @@ pub fn templated_siblings(a_title: &str, a_text: &str, b_title: &str, b_text: &s
     names_swapped(a_title, a_text, b_title, b_text)
 }
 
-/// Whether `new` is `old` with passages added or removed and at most
-/// [`REVISION_CHANGES`] other changes of at most [`REVISION_REPLACED_WORDS`] words each, no
-/// two alike: how a wire's update changes its story ("UPDATE 2-" adds paragraphs inside the
-/// text, corrects a word or a figure), where one feed's next templated notice replaces its
-/// product, country or entities, each as often as the notice names them
-/// (`headline::one_item_of_a_feed` asks this when either item declares itself a revision).
-pub(super) fn adds_or_removes_only(old: &str, new: &str) -> bool {
-    let (a, b) = (Read::of(head(old)), Read::of(head(new)));
-    let ops = diff(&a.words, &b.words);
+/// How one feed's two items differ in their texts (`headline::one_item_of_a_feed`), from
+/// one reading of each and one word diff.
+pub(super) struct OwnItems {
+    /// A name is replaced in place by another name, each used anywhere in its own item and
+    /// never in the other (a spelling variant or an initialism is the same name): the feed's
+    /// notice for another country, company or entity, not its reissue or revision, whatever
+    /// the headlines.
+    pub names_replaced: bool,
+    /// One text is the other with passages added or removed and at most
+    /// [`REVISION_CHANGES`] other changes of at most [`REVISION_REPLACED_WORDS`] words each, no
+    /// two alike: how a wire's update changes its story ("UPDATE 2-" adds paragraphs inside
+    /// the text, corrects a word or a figure), where the feed's next templated notice
+    /// replaces its product, country or entities, each as often as the notice names them.
+    pub few_changes: bool,
+}
+
+impl OwnItems {
+    pub(super) fn compare(a_title: &str, a_text: &str, b_title: &str, b_text: &str) -> OwnItems {
+        let (a, b) = (
+            Item::read(a_title, head(a_text)),
+            Item::read(b_title, head(b_text)),
+        );
+        let changes = changes(&diff(&a.text, &b.text));
+        OwnItems {
+            names_replaced: swaps(&a, &b, &changes, 1) > 0,
+            few_changes: few_changes(&a.text, &b.text, &changes),
+        }
+    }
+}
+
+/// [`OwnItems::few_changes`].
+fn few_changes(a: &[Word], b: &[Word], changes: &[Change]) -> bool {
     let mut replaced: Vec<(Vec<u64>, Vec<u64>)> = Vec::new();
-    for change in changes(&ops) {
+    for change in changes {
         if change.old.is_empty() || change.new.is_empty() {
             continue;
         }
@@ -511,7 +491,7 @@ pub(super) fn adds_or_removes_only(old: &str, new: &str) -> bool {
             return false;
         }
         let keys = |words: &[Word]| words.iter().map(|w| w.key).collect::<Vec<u64>>();
-        let pair = (keys(&a.words[change.old]), keys(&b.words[change.new]));
+        let pair = (keys(&a[change.old.clone()]), keys(&b[change.new.clone()]));
         if replaced.contains(&pair) {
             return false;
         }
@@ -525,16 +505,6 @@ const REVISION_REPLACED_WORDS: usize = 2;
 
 /// Changes other than added or cut passages a revision may make.
 const REVISION_CHANGES: usize = 2;
-
-/// Whether one feed's two items have a name replaced in place by another name, each used
-/// anywhere in its own item and never in the other (a spelling variant or an initialism is
-/// the same name): its notice for another country, company or entity, not its reissue or
-/// revision, whatever the headlines (`headline::one_item_of_a_feed`).
-pub(super) fn names_replaced(a_title: &str, a_text: &str, b_title: &str, b_text: &str) -> bool {
-    let (a_text, b_text) = (head(a_text), head(b_text));
-    let (a, b) = (Item::read(a_title, a_text), Item::read(b_title, b_text));
-    swaps(&a, &b, 1) > 0
-}
 
 /// The word diff of two texts.
 fn diff(a: &[Word], b: &[Word]) -> Vec<DiffOp> {
@@ -638,14 +608,13 @@ fn names_swapped(a_title: &str, a_text: &str, b_title: &str, b_text: &str) -> bo
     // Exactly now, still before the diff: each must have a subject the other never uses.
     let own_subject = |x: &Item, y: &Item| {
         x.text
-            .words
             .iter()
             .any(|w| w.name && x.subject_not_of(w, y, SUBJECT_USES))
     };
     if !own_subject(&a, &b) || !own_subject(&b, &a) {
         return false;
     }
-    let in_text = swaps(&a, &b, SUBJECT_USES);
+    let in_text = swaps(&a, &b, &changes(&diff(&a.text, &b.text)), SUBJECT_USES);
     if in_text == 0 {
         return false;
     }
@@ -657,7 +626,6 @@ fn names_swapped(a_title: &str, a_text: &str, b_title: &str, b_text: &str) -> bo
     // capitals: its words are names when its own text uses them as names).
     let names_a_subject = |x: &Item, y: &Item| {
         x.headline
-            .words
             .iter()
             .any(|w| x.named_in_text(w) && x.subject_not_of(w, y, SUBJECT_USES))
     };
@@ -670,16 +638,15 @@ fn names_swapped(a_title: &str, a_text: &str, b_title: &str, b_text: &str) -> bo
 /// other item never uses and its own uses again ([`Item::subject_not_of`]), with at least one
 /// unchanged word before and after (a text's own first or last words, a dateline or a credit
 /// line, are not in place).
-fn swaps(a_item: &Item, b_item: &Item, min_uses: usize) -> usize {
-    let (a, b) = (&a_item.text.words, &b_item.text.words);
-    let ops = diff(a, b);
+fn swaps(a_item: &Item, b_item: &Item, changes: &[Change], min_uses: usize) -> usize {
+    let (a, b) = (&a_item.text, &b_item.text);
     let mut found = 0;
-    for change in changes(&ops) {
+    for change in changes {
         let (old_len, new_len) = (change.old.len(), change.new.len());
         if old_len == 0 || new_len == 0 {
             continue;
         }
-        let (old, new) = (&a[change.old], &b[change.new]);
+        let (old, new) = (&a[change.old.clone()], &b[change.new.clone()]);
         // A longer run is a rewritten or inserted passage, unless it is a list of names on
         // both sides (a rule's "A, B and C" for another rule's "D, E and F").
         let names_only =
