@@ -579,17 +579,34 @@ async fn a_feeds_batch_of_templated_notices_in_one_poll_stays_apart() {
 /// candidate is the Angola story.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_feeds_templated_notices_for_other_countries_stay_apart() {
+    siblings_stay_apart_in_every_order("silicon metal", "Angola", "Kazakhstan").await;
+}
+
+/// A notice widened to another country: the digest's regulation on yarn from Brazil and
+/// India is another action than the official feed's on yarn from Brazil alone (the name
+/// added beside a shared one, in the text and the headline), and the mirror's copy of the
+/// Brazil notice joins the Brazil story, in every order of writing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_feeds_notice_widened_to_another_country_stays_apart() {
+    siblings_stay_apart_in_every_order("polyester yarn", "Brazil", "Brazil and India").await;
+}
+
+/// The official feed's notice on `product` from `country`, a mirror's edited copy of it under
+/// its own headline, and a digest's notice for `other` (its templated sibling), polled in
+/// three orders: two stories, the copy with the official notice, and the notice that
+/// started the second story names the story it was kept apart from.
+async fn siblings_stay_apart_in_every_order(product: &str, country: &str, other: &str) {
     let recent = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc2822();
-    let angola_title =
-        "Commission imposes definitive anti-dumping duty on silicon metal from Angola";
-    let kazakhstan_title =
-        "Commission imposes definitive anti-dumping duty on silicon metal from Kazakhstan";
-    let mirror_title = "Silicon metal from Angola: EU duty imposed after expiry review";
-    let angola = notice_item(1, angola_title, "silicon metal", "Angola");
+    let official_title =
+        format!("Commission imposes definitive anti-dumping duty on {product} from {country}");
+    let sibling_title =
+        format!("Commission imposes definitive anti-dumping duty on {product} from {other}");
+    let mirror_title = format!("{product} from {country}: EU duty imposed after expiry review");
+    let official = notice_item(1, &official_title, product, country);
     // The mirror edits a few words and adds its credit line: the official notice is nearer
-    // to its Kazakhstan sibling (one word apart) than to this copy, so when both are stored
-    // the sibling is its best match and this copy's story the runner-up.
-    let mirror_html = anti_dumping_notice("silicon metal", "Angola")
+    // to its sibling (a word or two apart) than to this copy, so when both are stored the
+    // sibling is its best match and this copy's story the runner-up.
+    let mirror_html = anti_dumping_notice(product, country)
         .replace("has imposed a definitive", "imposed a definitive")
         .replace("The Commission found that", "It found that")
         .replace("Interested parties may request", "Parties can ask for")
@@ -598,11 +615,11 @@ async fn other_feeds_templated_notices_for_other_countries_stay_apart() {
     let mirror = (
         "mirror-2".to_string(),
         "https://mirror.example/2".to_string(),
-        mirror_title.to_string(),
+        mirror_title.clone(),
         html_escape::encode_text(&mirror_html).into_owned(),
     );
-    let mut kazakhstan = notice_item(3, kazakhstan_title, "silicon metal", "Kazakhstan");
-    (kazakhstan.0, kazakhstan.1) = ("digest-3".into(), "https://digest.example/3".into());
+    let mut sibling = notice_item(3, &sibling_title, product, other);
+    (sibling.0, sibling.1) = ("digest-3".into(), "https://digest.example/3".into());
     // Each order of writing: the official notice, the mirror's copy and the digest's sibling
     // polled in three passes.
     let orders: [[usize; 3]; 3] = [[0, 1, 2], [2, 1, 0], [2, 0, 1]];
@@ -610,7 +627,7 @@ async fn other_feeds_templated_notices_for_other_countries_stay_apart() {
         let feeds = [
             (
                 "eurlex",
-                feed_of("eurlex", std::slice::from_ref(&angola), &recent),
+                feed_of("eurlex", std::slice::from_ref(&official), &recent),
             ),
             (
                 "mirror",
@@ -618,7 +635,7 @@ async fn other_feeds_templated_notices_for_other_countries_stay_apart() {
             ),
             (
                 "digest",
-                feed_of("digest", std::slice::from_ref(&kazakhstan), &recent),
+                feed_of("digest", std::slice::from_ref(&sibling), &recent),
             ),
         ];
         let server = FeedServer::start().await;
@@ -640,14 +657,14 @@ async fn other_feeds_templated_notices_for_other_countries_stay_apart() {
         let story_of = |title: &str| rows.iter().find(|(_, t)| t == title).map(|(s, _)| *s);
         assert_eq!(rows.len(), 3, "{order:?}: {rows:?}");
         assert_ne!(
-            story_of(angola_title),
-            story_of(kazakhstan_title),
-            "{order:?}: the notice for another country is a story of its own: {rows:?}"
+            story_of(&official_title),
+            story_of(&sibling_title),
+            "{order:?}: the notice for {other} is a story of its own: {rows:?}"
         );
         assert_eq!(
-            story_of(mirror_title),
-            story_of(angola_title),
-            "{order:?}: the mirror's copy joins the Angola notice: {rows:?}"
+            story_of(&mirror_title),
+            story_of(&official_title),
+            "{order:?}: the mirror's copy joins the {country} notice: {rows:?}"
         );
         // The notice that started the second story says which story it was kept apart from.
         let evidence: Vec<(i64, String)> = row_pairs(
@@ -656,13 +673,16 @@ async fn other_feeds_templated_notices_for_other_countries_stay_apart() {
         );
         assert_eq!(evidence.len(), 1, "{order:?}: {evidence:?}");
         let (own, why) = &evidence[0];
-        let other = if Some(*own) == story_of(angola_title) {
-            story_of(kazakhstan_title)
+        let other_story = if Some(*own) == story_of(&official_title) {
+            story_of(&sibling_title)
         } else {
-            story_of(angola_title)
+            story_of(&official_title)
         };
         assert!(
-            why.starts_with(&format!("first appearance (not story {}:", other.unwrap())),
+            why.starts_with(&format!(
+                "first appearance (not story {}:",
+                other_story.unwrap()
+            )),
             "{order:?}: {why}"
         );
     }

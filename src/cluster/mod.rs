@@ -66,8 +66,8 @@
 //! The index keeps no words, so notices that repeat one text for another country, product or
 //! entity (shingle containment 0.88–0.93) pass the rule above. Before a near-copy from another
 //! feed joins a story, the writer compares the two texts with [`templated_siblings`]: names
-//! swapped in place, where both texts otherwise run alike, make them two stories (see
-//! `template`).
+//! swapped in place, or added beside a shared name in a list ("Brazil and India" for
+//! "Brazil"), where both texts otherwise run alike, make them two stories (see `template`).
 //!
 //! # Title-only copies
 //!

@@ -36,15 +36,24 @@
 //! - A swapped name must be its item's *subject*: used at least twice in its item, headline
 //!   included (a related-stories block inserted at the same place in two copies swaps other
 //!   headlines' words, each used once), and never by the other item, in either form.
-//! - Two swaps in the texts, or one in the texts and headlines that each name their own
-//!   subject ("Silicon Metal From Kazakhstan" against "… From Angola"), make two items
-//!   siblings. A swapped dateline or byline is at the text's edge, with nothing alike before
-//!   it, and is not counted.
+//! - A name may also be *added beside* a name both use, in a list: "yarn from *Brazil and
+//!   India*" where the other says "from *Brazil*" (or "India, Brazil and Chile" for "Brazil
+//!   and Chile"): an inserted run of at most [`MAX_SWAP_WORDS`] words, in place, joined to
+//!   the name next to it by "and", "or" or a comma, holding a subject of its item that the
+//!   other never uses. The notice widened to another country is another action. An outlet's
+//!   insertion (a quoted official, a sentence of context) is no list with the names around
+//!   it, and is seldom made at two places.
+//! - Two swaps or additions in the texts, or one in the texts and a headline naming the
+//!   subject (both headlines for a swap, "Silicon Metal From Kazakhstan" against "… From
+//!   Angola"; the one with the added name for an addition, "Yarn From Brazil and India"),
+//!   make two items siblings. A swapped dateline or byline is at the text's edge, with
+//!   nothing alike before it, and is not counted.
 //!
 //! It runs on the writer thread for every near-copy from another feed, so it starts with a
-//! quick test on the raw texts, both ways ([`quick_subjects`], [`uses`]): copies of one story
-//! name the same people and places (a trimmed copy's names are all in its original), and
-//! stop there. Only the first [`MAX_WORDS`] words of each text are read.
+//! quick test on the raw texts, both ways ([`quick_subjects`], [`uses`], [`listed`]): copies
+//! of one story name the same people and places, and stop there; a trimmed copy's names are
+//! all in its original, whose own names go on only when one of them stands in a list. Only
+//! the first [`MAX_WORDS`] words of each text are read.
 //!
 //! One feed's own items are held to more ([`OwnItems`], for `headline::one_item_of_a_feed`):
 //! no name replaced in place, even one used once, and a revision adds or cuts passages and
@@ -71,8 +80,8 @@ const DIFF_DEADLINE: Duration = Duration::from_millis(50);
 /// unless two thirds of its words on both sides are names (a list of other entities).
 const MAX_SWAP_WORDS: usize = 4;
 
-/// Swaps of names that make two items siblings (headlines naming their own subjects count as
-/// one).
+/// Swaps or additions of names that make two items siblings (headlines naming their own
+/// subjects count as one).
 const SIBLING_SWAPS: usize = 2;
 
 /// Endings of countries' and peoples' names dropped for a word's stem, longest first: "China"
@@ -394,29 +403,58 @@ fn quick_subjects(title: &str, text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Whether a lower-cased item ([`lowered`]) uses the name `normal` (a normal form) in either
-/// form: a word that starts with its stem, checked as [`Item::uses`] compares them.
-fn uses(item_lower: &str, normal: &str) -> bool {
+/// Where a lower-cased item ([`lowered`]) uses the name `normal` (a normal form) in either
+/// form: the byte ranges of the words (as split at white space, hyphens and slashes) that
+/// start with its stem and are the name, compared as [`Item::uses`] compares them.
+fn occurrences<'t>(
+    item_lower: &'t str,
+    normal: &'t str,
+) -> impl Iterator<Item = Range<usize>> + 't {
     let stem = stem_of(normal);
     let mut word = String::new();
-    memchr::memmem::find_iter(item_lower.as_bytes(), stem.as_bytes()).any(|at| {
+    memchr::memmem::find_iter(item_lower.as_bytes(), stem.as_bytes()).filter_map(move |at| {
         // At a word's start, and that word is the name in one of its forms.
         let starts = item_lower[..at]
             .chars()
             .next_back()
             .is_none_or(|c| !c.is_alphanumeric());
-        starts && {
-            let rest = &item_lower[at..];
-            let end = rest
-                .find(|c: char| c.is_whitespace() || splits_words(c))
-                .unwrap_or(rest.len());
-            normal_form(
-                rest[..end].trim_matches(|c: char| !c.is_alphanumeric()),
-                &mut word,
-            );
-            let word_stem = stem_of(&word);
-            word == normal || word == stem || word_stem == normal || word_stem == stem
+        if !starts {
+            return None;
         }
+        let rest = &item_lower[at..];
+        let end = rest
+            .find(|c: char| c.is_whitespace() || splits_words(c))
+            .unwrap_or(rest.len());
+        normal_form(
+            rest[..end].trim_matches(|c: char| !c.is_alphanumeric()),
+            &mut word,
+        );
+        let word_stem = stem_of(&word);
+        (word == normal || word == stem || word_stem == normal || word_stem == stem)
+            .then_some(at..at + end)
+    })
+}
+
+/// Whether a lower-cased item ([`lowered`]) uses the name `normal` in either form.
+fn uses(item_lower: &str, normal: &str) -> bool {
+    occurrences(item_lower, normal).next().is_some()
+}
+
+/// Whether a lower-cased item uses the name `normal` in a list with another name, as far as
+/// the raw text shows: after "and", "or" or a comma, or before one ("Brazil and India",
+/// "India, Brazil"). The quick test of [`added_beside`]: it may let more through, never less.
+fn listed(item_lower: &str, normal: &str) -> bool {
+    occurrences(item_lower, normal).any(|word| {
+        let before = item_lower[..word.start].trim_end();
+        let after = &item_lower[word.end..];
+        let joins = |w: &str| w == "and" || w == "or";
+        before.ends_with(',')
+            || before.rsplit(char::is_whitespace).next().is_some_and(joins)
+            || after.starts_with(',')
+            || after
+                .split_whitespace()
+                .next()
+                .is_some_and(|w| joins(w.trim_end_matches(',')))
     })
 }
 
@@ -442,8 +480,8 @@ fn lowered(title: &str, text: &str) -> String {
 }
 
 /// Whether two items are one template filled in for other subjects (see the module
-/// documentation): at least [`SIBLING_SWAPS`] names swapped in place, at least one of them in
-/// the texts. Symmetric in its two items.
+/// documentation): at least [`SIBLING_SWAPS`] names swapped in place or added beside a shared
+/// one, at least one of them in the texts. Symmetric in its two items.
 pub fn templated_siblings(a_title: &str, a_text: &str, b_title: &str, b_text: &str) -> bool {
     names_swapped(a_title, a_text, b_title, b_text)
 }
@@ -585,52 +623,142 @@ fn edit_distance(a: &[char], b: &[char]) -> usize {
     row[b.len()]
 }
 
-/// Names swapped in place (see the module documentation).
+/// Names swapped in place, or added beside a name both items use (see the module
+/// documentation).
 fn names_swapped(a_title: &str, a_text: &str, b_title: &str, b_text: &str) -> bool {
     let (a_text, b_text) = (head(a_text), head(b_text));
-    // Quick, on the raw texts: copies of one story name the same people and places, and
-    // stop here.
+    // Quick, on the raw texts: copies of one story name the same people and places (a
+    // trimmed copy's names are all in its longer original), and stop here.
     let b_subjects = quick_subjects(b_title, b_text);
-    if b_subjects.is_empty() {
-        return false;
-    }
-    let a_lower = lowered(a_title, a_text);
-    if b_subjects.iter().all(|name| uses(&a_lower, name)) {
-        return false;
-    }
-    // And the other way round: a trimmed copy's names are all in its longer original.
     let a_subjects = quick_subjects(a_title, a_text);
-    let b_lower = lowered(b_title, b_text);
-    if a_subjects.iter().all(|name| uses(&b_lower, name)) {
+    if a_subjects.is_empty() && b_subjects.is_empty() {
+        return false;
+    }
+    let (a_lower, b_lower) = (lowered(a_title, a_text), lowered(b_title, b_text));
+    let own = |subjects: &[String], other_lower: &str| -> Vec<usize> {
+        (0..subjects.len())
+            .filter(|&i| !uses(other_lower, &subjects[i]))
+            .collect()
+    };
+    let (a_own, b_own) = (own(&a_subjects, &b_lower), own(&b_subjects, &a_lower));
+    // A swap needs a subject of its own on each side; an addition, one listed with another
+    // name on its side.
+    let listed_own = |own: &[usize], subjects: &[String], lower: &str| {
+        own.iter().any(|&i| listed(lower, &subjects[i]))
+    };
+    if (a_own.is_empty() || b_own.is_empty())
+        && !listed_own(&a_own, &a_subjects, &a_lower)
+        && !listed_own(&b_own, &b_subjects, &b_lower)
+    {
         return false;
     }
     let (a, b) = (Item::read(a_title, a_text), Item::read(b_title, b_text));
-    // Exactly now, still before the diff: each must have a subject the other never uses.
+    // Exactly now, still before the diff: the subjects the other item never uses.
     let own_subject = |x: &Item, y: &Item| {
         x.text
             .iter()
             .any(|w| w.name && x.subject_not_of(w, y, SUBJECT_USES))
     };
-    if !own_subject(&a, &b) || !own_subject(&b, &a) {
+    let (a_own, b_own) = (own_subject(&a, &b), own_subject(&b, &a));
+    if !a_own && !b_own {
         return false;
     }
-    let in_text = swaps(&a, &b, &changes(&diff(&a.text, &b.text)), SUBJECT_USES);
+    let changes = changes(&diff(&a.text, &b.text));
+    let swapped = if a_own && b_own {
+        swaps(&a, &b, &changes, SUBJECT_USES)
+    } else {
+        0
+    };
+    let added_to_a = if a_own {
+        added_beside(&a, &b, &changes, Side::Old)
+    } else {
+        0
+    };
+    let added_to_b = if b_own {
+        added_beside(&b, &a, &changes, Side::New)
+    } else {
+        0
+    };
+    let in_text = swapped + added_to_a + added_to_b;
     if in_text == 0 {
         return false;
     }
     if in_text >= SIBLING_SWAPS {
         return true;
     }
-    // Headlines are rewritten by every outlet, so they are not compared word by word: each
-    // must name a subject the other item never uses (a headline is in title case or
-    // capitals: its words are names when its own text uses them as names).
+    // Headlines are rewritten by every outlet, so they are not compared word by word: a
+    // headline must name a subject the other item never uses (a headline is in title case
+    // or capitals: its words are names when its own text uses them as names), each of them
+    // for a swap, the one with the added name for an addition.
     let names_a_subject = |x: &Item, y: &Item| {
         x.headline
             .iter()
             .any(|w| x.named_in_text(w) && x.subject_not_of(w, y, SUBJECT_USES))
     };
-    let in_headlines = names_a_subject(&a, &b) && names_a_subject(&b, &a);
+    let in_headlines = if swapped > 0 {
+        names_a_subject(&a, &b) && names_a_subject(&b, &a)
+    } else if added_to_a > 0 {
+        names_a_subject(&a, &b)
+    } else {
+        names_a_subject(&b, &a)
+    };
     in_text + usize::from(in_headlines) >= SIBLING_SWAPS
+}
+
+/// Which side of the word diff an item is: the first text (`old`) or the second (`new`).
+#[derive(Clone, Copy)]
+enum Side {
+    Old,
+    New,
+}
+
+/// The names `x` adds in place beside a name of a list: inserted runs of at most
+/// [`MAX_SWAP_WORDS`] words (nothing in `y` where they stand, unchanged words before and
+/// after), each holding a name that is `x`'s subject and never used by `y`
+/// ([`Item::subject_not_of`]), and joined to a name next to it by "and", "or" or a comma
+/// ("from Brazil *and India*", "*India,* Brazil and Chile"): the notice widened to another
+/// country or entity. An outlet's insertion (a quoted official, a sentence of context) is
+/// not a list with the names around it, and is rarely made twice.
+fn added_beside(x: &Item, y: &Item, changes: &[Change], side: Side) -> usize {
+    let joins = |w: &Word| {
+        let written = x.written(w);
+        written.eq_ignore_ascii_case("and") || written.eq_ignore_ascii_case("or")
+    };
+    let comma_after = |w: &Word| {
+        let end = (w.at + w.len) as usize;
+        x.source
+            .get(end..)
+            .is_some_and(|rest| rest.starts_with(','))
+    };
+    changes
+        .iter()
+        .filter(|change| {
+            let (mine, theirs) = match side {
+                Side::Old => (&change.old, &change.new),
+                Side::New => (&change.new, &change.old),
+            };
+            if !theirs.is_empty()
+                || mine.is_empty()
+                || mine.len() > MAX_SWAP_WORDS
+                || change.before == 0
+                || change.after == 0
+            {
+                return false;
+            }
+            let run = &x.text[mine.clone()];
+            let (Some(first), Some(last)) = (run.first(), run.last()) else {
+                return false;
+            };
+            let (before, after) = (&x.text[mine.start - 1], x.text.get(mine.end));
+            let listed_after = before.name && (joins(first) || comma_after(before));
+            let listed_before =
+                after.is_some_and(|after| after.name && (joins(last) || comma_after(last)));
+            (listed_after || listed_before)
+                && run
+                    .iter()
+                    .any(|w| w.name && x.subject_not_of(w, y, SUBJECT_USES))
+        })
+        .count()
 }
 
 /// The names swapped in place between `a` and `b`: replaced runs of at most
@@ -853,6 +981,106 @@ mod tests {
             &caps,
             "SILICON METAL FROM KAZAKHSTAN",
             &other_country(&caps, "KAZAKHSTAN"),
+        ));
+    }
+
+    /// A notice on yarn from the countries listed, naming them three times.
+    fn yarn(countries: &str) -> String {
+        format!(
+            "The Department of Commerce determines that polyester textured yarn from \
+             {countries} is being sold in the United States at less than fair value. \
+             Commerce received no response from the producers in {countries} and applied \
+             facts available. The dumping margin for all producers and exporters of yarn \
+             from {countries} is 56.8 percent."
+        )
+    }
+
+    #[test]
+    fn a_notice_widened_to_another_country_is_a_sibling() {
+        // "Brazil and India" where the other says "Brazil", three times: another action,
+        // whichever of the two is stored first.
+        assert!(siblings_both_ways(
+            "Polyester Textured Yarn From Brazil and India",
+            &yarn("Brazil and India"),
+            "Polyester Textured Yarn From Brazil",
+            &yarn("Brazil"),
+        ));
+        // Listed before the shared name, or with commas.
+        assert!(siblings_both_ways(
+            "Yarn From India and Brazil",
+            &yarn("India and Brazil"),
+            "Yarn From Brazil",
+            &yarn("Brazil"),
+        ));
+        assert!(siblings_both_ways(
+            "Yarn From Brazil, India and Chile",
+            &yarn("Brazil, India and Chile"),
+            "Yarn From Brazil and Chile",
+            &yarn("Brazil and Chile"),
+        ));
+        // Once in the text, and the headline names it.
+        let once = |countries: &str| {
+            format!(
+                "Commerce determines that polyester textured yarn from {countries} is sold at \
+                 less than fair value, with a margin of 56.8 percent for all producers and \
+                 exporters."
+            )
+        };
+        assert!(siblings_both_ways(
+            "Yarn From Brazil and India",
+            &once("Brazil and India"),
+            "Yarn From Brazil",
+            &once("Brazil"),
+        ));
+    }
+
+    #[test]
+    fn a_name_an_outlet_adds_is_no_other_action() {
+        let wire = "The United States raised tariffs on steel from Canada, Commerce Secretary \
+                    Wilbur Ross said on Tuesday. Officials in Canada said they would respond, \
+                    and steel exporters in Canada expect orders to fall. Ross said the \
+                    duties would stay until talks resume.";
+        // A copy that adds a country once, listed: one addition, and its headline does not
+        // name it.
+        let listed_once = wire.replace("steel from Canada,", "steel from Canada and Mexico,");
+        let listed_once = format!("{listed_once} Mexico was not consulted.");
+        assert!(!siblings_both_ways(
+            "US raises steel tariffs",
+            wire,
+            "US raises steel tariffs on Canada",
+            &listed_once,
+        ));
+        // A name added twice, but not listed with another: a title before a name.
+        let titled = wire.replace("Ross said", "U.S. Trade Chief Ross said");
+        assert!(!siblings_both_ways(
+            "US raises steel tariffs",
+            wire,
+            "US raises steel tariffs",
+            &titled,
+        ));
+        // Added at two places, listed with another name at one only.
+        let twice = wire
+            .replace("Officials in Canada", "Officials in Canada and Mexico")
+            .replace("Ross said the", "Ross said in Mexico the");
+        assert!(!siblings_both_ways(
+            "US raises steel tariffs",
+            wire,
+            "US raises steel tariffs",
+            &twice,
+        ));
+        // A trimmed copy: the names of its cut tail are no additions.
+        let trimmed = "The United States raised tariffs on steel from Canada, Commerce \
+                       Secretary Wilbur Ross said on Tuesday. Officials in Canada said they \
+                       would respond.";
+        let longer = format!(
+            "{trimmed} Mexico and Japan were spared. Exporters in Japan and Mexico welcomed \
+             the decision."
+        );
+        assert!(!siblings_both_ways(
+            "US raises steel tariffs",
+            &longer,
+            "US raises steel tariffs",
+            trimmed,
         ));
     }
 
