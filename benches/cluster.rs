@@ -5,6 +5,9 @@
 //! - `signature/of`: `Signature::of` for the same text.
 //! - `index/find_insert_100k`: `find` then `insert` of a new story into an index pre-filled
 //!   with 100,000 stories.
+//! - `template/copy`: `templated_siblings` for a story and another feed's copy of it (a
+//!   sentence cut, one added), the check the writer makes for each cross-feed near-copy;
+//!   `template/sibling`: the same text with two of its subjects swapped, the longest path.
 //! - Memory: an index of 1,000,000 stories built from synthetic signatures (random MinHash
 //!   minima, headline terms and figures, in the stored format), reported as the index's own
 //!   capacity arithmetic (`StoryIndex::heap_bytes`) and as the process's resident-set growth
@@ -18,7 +21,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use criterion::Criterion;
-use tradefeed::cluster::{ClusterConfig, Signature, StoryIndex};
+use tradefeed::cluster::{ClusterConfig, Signature, StoryIndex, templated_siblings};
 
 /// xorshift64* (deterministic, no `rand`).
 struct Prng(u64);
@@ -65,6 +68,28 @@ fn text(rng: &mut Prng) -> String {
         if i % 20 == 19 {
             out.last_mut().expect("a word").push('.');
         }
+    }
+    out.join(" ")
+}
+
+/// A ~300-word text written as news is: sentences of 20 words that start with a capital, and
+/// one word in six a name capitalised inside its sentence, drawn from 40 names (so each
+/// recurs, as a story's subjects do).
+fn text_with_names(rng: &mut Prng) -> String {
+    let mut out: Vec<String> = Vec::with_capacity(300);
+    for i in 0..300 {
+        let mut w = if i % 6 == 3 {
+            word(rng.next_u64() % 40 + 5_000)
+        } else {
+            word(rng.next_u64() % 20_000)
+        };
+        if i % 6 == 3 || i % 20 == 0 {
+            w[..1].make_ascii_uppercase();
+        }
+        if i % 20 == 19 {
+            w.push('.');
+        }
+        out.push(w);
     }
     out.join(" ")
 }
@@ -190,6 +215,63 @@ fn benches(c: &mut Criterion) {
     });
 }
 
+/// The templated-sibling check on a copy and on a sibling.
+fn template_benches(c: &mut Criterion, rng: &mut Prng) {
+    let story_title = title(rng);
+    let story = text_with_names(rng);
+    let sentences: Vec<&str> = story.split_inclusive(". ").collect();
+    // Another outlet's copy: its own first sentence, the third cut.
+    let copy = format!(
+        "By a staff writer for the outlet. {}{}",
+        sentences[1..2].concat(),
+        sentences[3..].concat()
+    );
+    c.bench_function("template/copy", |b| {
+        b.iter(|| {
+            templated_siblings(
+                black_box(&story_title),
+                black_box(&story),
+                black_box(&story_title),
+                black_box(&copy),
+            )
+        })
+    });
+    // Two of the story's names swapped for names it never uses.
+    let names: Vec<String> = (5_000..5_040).map(word).collect();
+    let used: Vec<&String> = names
+        .iter()
+        .filter(|n| {
+            let mut capital = (*n).clone();
+            capital[..1].make_ascii_uppercase();
+            story.matches(capital.as_str()).count() >= 2
+        })
+        .take(2)
+        .collect();
+    let mut sibling = story.clone();
+    for (k, name) in used.iter().enumerate() {
+        let (mut from, mut to) = ((*name).clone(), word(9_000 + k as u64));
+        from[..1].make_ascii_uppercase();
+        to[..1].make_ascii_uppercase();
+        sibling = sibling.replace(&from, &to);
+    }
+    assert!(templated_siblings(
+        &story_title,
+        &story,
+        &story_title,
+        &sibling
+    ));
+    c.bench_function("template/sibling", |b| {
+        b.iter(|| {
+            templated_siblings(
+                black_box(&story_title),
+                black_box(&story),
+                black_box(&story_title),
+                black_box(&sibling),
+            )
+        })
+    });
+}
+
 fn main() {
     // As the daemon does: headline terms stemmed through the classifier's stem caches.
     tradefeed::cluster::use_stem_hash(tradefeed::classify::stem_hash_of_word);
@@ -199,5 +281,6 @@ fn main() {
     }
     let mut criterion = Criterion::default().configure_from_args();
     benches(&mut criterion);
+    template_benches(&mut criterion, &mut Prng(0x5EED_0003));
     criterion.final_summary();
 }
