@@ -579,23 +579,23 @@ async fn a_feeds_batch_of_templated_notices_in_one_poll_stays_apart() {
 /// candidate is the Angola story.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_feeds_templated_notices_for_other_countries_stay_apart() {
-    siblings_stay_apart_in_every_order("silicon metal", "Angola", "Kazakhstan").await;
+    siblings_stay_apart_in_three_orders("silicon metal", "Angola", "Kazakhstan").await;
 }
 
 /// A notice widened to another country: the digest's regulation on yarn from Brazil and
 /// India is another action than the official feed's on yarn from Brazil alone (the name
 /// added beside a shared one, in the text and the headline), and the mirror's copy of the
-/// Brazil notice joins the Brazil story, in every order of writing.
+/// Brazil notice joins the Brazil story, in three orders of writing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_feeds_notice_widened_to_another_country_stays_apart() {
-    siblings_stay_apart_in_every_order("polyester yarn", "Brazil", "Brazil and India").await;
+    siblings_stay_apart_in_three_orders("polyester yarn", "Brazil", "Brazil and India").await;
 }
 
 /// The official feed's notice on `product` from `country`, a mirror's edited copy of it under
 /// its own headline, and a digest's notice for `other` (its templated sibling), polled in
 /// three orders: two stories, the copy with the official notice, and the notice that
 /// started the second story names the story it was kept apart from.
-async fn siblings_stay_apart_in_every_order(product: &str, country: &str, other: &str) {
+async fn siblings_stay_apart_in_three_orders(product: &str, country: &str, other: &str) {
     let recent = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc2822();
     let official_title =
         format!("Commission imposes definitive anti-dumping duty on {product} from {country}");

@@ -61,9 +61,12 @@
 
 use similar::{Algorithm, DiffOp, DiffTag, capture_diff_slices_deadline};
 use std::ops::Range;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use unicode_normalization::char::{decompose_canonical, is_combining_mark};
 use xxhash_rust::xxh3::xxh3_64;
+
+use super::signature::WordHashes;
 
 /// Words of each text read (its start: a notice names its subject throughout, so the start
 /// shows the swaps; the word diff's cost grows with the words, and with this bound it stays
@@ -80,8 +83,8 @@ const DIFF_DEADLINE: Duration = Duration::from_millis(50);
 /// unless two thirds of its words on both sides are names (a list of other entities).
 const MAX_SWAP_WORDS: usize = 4;
 
-/// Swaps or additions of names that make two items siblings (headlines naming their own
-/// subjects count as one).
+/// Swaps or additions of names that make two items siblings (a headline naming the swapped
+/// or added subject counts as one).
 const SIBLING_SWAPS: usize = 2;
 
 /// Endings of countries' and peoples' names dropped for a word's stem, longest first: "China"
@@ -189,32 +192,69 @@ fn splits_words(c: char) -> bool {
 /// case: a text in capitals (a wire's all-caps headline or body) shows no names.
 fn walk(text: &str, mut visit: impl FnMut(&str, bool)) -> bool {
     let (mut capitalised, mut lower) = (0usize, 0usize);
+    let mut word = |core: &str, sentence_start: &mut bool| {
+        let Some(first) = core.chars().next() else {
+            return;
+        };
+        let first_upper = first.is_uppercase();
+        if first_upper {
+            capitalised += 1;
+        } else if first.is_lowercase() {
+            lower += 1;
+        }
+        visit(core, first_upper && !*sentence_start);
+        *sentence_start = false;
+    };
+    let ends_sentence = |raw: &str, last: &str| {
+        raw.trim_end_matches(['"', '\'', ')', ']', '”', '’'])
+            .ends_with(['.', '!', '?', ':', ';'])
+            && !is_abbreviation(last)
+    };
     for line in text.lines() {
         let mut sentence_start = true;
+        // Most lines are ASCII: split and trimmed on bytes, which reads the same words as
+        // the general path below (ASCII's white space is Unicode's but for the vertical tab,
+        // its letters and digits are its alphanumerics, and no dash but '-' is ASCII).
+        if line.is_ascii() && !line.contains('\u{b}') {
+            for raw in line.split_ascii_whitespace() {
+                let mut last = "";
+                for part in raw.split(['-', '/']) {
+                    let core = ascii_core(part);
+                    if !core.is_empty() {
+                        word(core, &mut sentence_start);
+                        last = core;
+                    }
+                }
+                sentence_start |= ends_sentence(raw, last);
+            }
+            continue;
+        }
         for raw in line.split_whitespace() {
             let mut last = "";
             for part in raw.split(splits_words) {
                 let core = part.trim_matches(|c: char| !c.is_alphanumeric());
-                let Some(first) = core.chars().next() else {
-                    continue;
-                };
-                let first_upper = first.is_uppercase();
-                if first_upper {
-                    capitalised += 1;
-                } else if first.is_lowercase() {
-                    lower += 1;
+                if !core.is_empty() {
+                    word(core, &mut sentence_start);
+                    last = core;
                 }
-                visit(core, first_upper && !sentence_start);
-                sentence_start = false;
-                last = core;
             }
-            let ends = raw
-                .trim_end_matches(['"', '\'', ')', ']', '”', '’'])
-                .ends_with(['.', '!', '?', ':', ';']);
-            sentence_start |= ends && !is_abbreviation(last);
+            sentence_start |= ends_sentence(raw, last);
         }
     }
     capitalised <= lower
+}
+
+/// An ASCII word part trimmed of what is not a letter or digit at either end.
+fn ascii_core(part: &str) -> &str {
+    let bytes = part.as_bytes();
+    let Some(start) = bytes.iter().position(u8::is_ascii_alphanumeric) else {
+        return "";
+    };
+    let end = bytes
+        .iter()
+        .rposition(u8::is_ascii_alphanumeric)
+        .map_or(start, |e| e + 1);
+    &part[start..end]
 }
 
 /// A word that ends in a full stop without ending its sentence: a title or company form
@@ -226,8 +266,9 @@ fn is_abbreviation(core: &str) -> bool {
             .any(|a| a.len() == core.len() && a.eq_ignore_ascii_case(core))
 }
 
-/// Writes `core`'s normal form into `out` (see the module documentation).
-fn normal_form(core: &str, out: &mut String) {
+/// Writes `core`'s normal form into `out` (see the module documentation) and returns its
+/// hash (`xxh3_64`), the word's key.
+fn normal_form(core: &str, out: &mut String) -> u64 {
     out.clear();
     let core = core
         .strip_suffix("'s")
@@ -236,11 +277,20 @@ fn normal_form(core: &str, out: &mut String) {
     for c in core.chars().filter(|&c| c != '.') {
         push_plain_lower(c, out);
     }
-    if let Ok(i) = ALIASES.binary_search_by(|(alias, _)| (*alias).cmp(out.as_str())) {
-        let canonical = ALIASES[i].1;
+    let key = xxh3_64(out.as_bytes());
+    // One probe of a table of the aliases' hashes spares most words the search by string.
+    static ALIAS_KEYS: OnceLock<WordHashes> = OnceLock::new();
+    let aliases = ALIAS_KEYS.get_or_init(|| {
+        WordHashes::of(&[&ALIASES.iter().map(|(alias, _)| *alias).collect::<Vec<_>>()])
+    });
+    if aliases.contains(key)
+        && let Ok(i) = ALIASES.binary_search_by(|(alias, _)| (*alias).cmp(out.as_str()))
+    {
         out.clear();
-        out.push_str(canonical);
+        out.push_str(ALIASES[i].1);
+        return xxh3_64(out.as_bytes());
     }
+    key
 }
 
 /// Pushes `c` lower-cased and without accents (its canonical decomposition without combining
@@ -267,21 +317,46 @@ fn stem_of(normal: &str) -> &str {
     ) {
         return normal;
     }
+    let bytes = normal.as_bytes();
     ENDINGS
         .iter()
-        .filter_map(|ending| normal.strip_suffix(ending))
+        .filter_map(|ending| {
+            // Compared byte by byte: the endings are a few ASCII letters, and `strip_suffix`
+            // called `memcmp` for each (a cut before ASCII bytes is a character boundary).
+            let ending = ending.as_bytes();
+            let cut = bytes.len().checked_sub(ending.len())?;
+            bytes[cut..]
+                .iter()
+                .zip(ending)
+                .all(|(a, b)| a == b)
+                .then(|| &normal[..cut])
+        })
         .find(|stem| {
             stem.len() >= MIN_STEM && (stem.is_ascii() || stem.chars().count() >= MIN_STEM)
         })
         .unwrap_or(normal)
 }
 
-/// Whether a word capitalised inside a sentence (its normal form) is a name: not a figure,
-/// month or weekday.
-fn is_name(normal: &str) -> bool {
+/// Whether a word capitalised inside a sentence (its normal form and its key) is a name: not
+/// a figure, month or weekday.
+fn is_name(normal: &str, key: u64) -> bool {
     // Months and weekdays are capitalised, but an update's "on Tuesday" for "on Monday" is
     // no other subject.
-    !normal.bytes().any(|b| b.is_ascii_digit()) && !super::headline::CALENDAR.contains(&normal)
+    static CALENDAR_KEYS: OnceLock<WordHashes> = OnceLock::new();
+    !normal.bytes().any(|b| b.is_ascii_digit())
+        && !CALENDAR_KEYS
+            .get_or_init(|| WordHashes::of(&[super::headline::CALENDAR]))
+            .contains(key)
+}
+
+/// The hash of a normal form's stem, given the form's own (most words are their stem).
+fn stem_key(normal: &str, key: u64) -> u64 {
+    let stem = stem_of(normal);
+    if stem.len() == normal.len() {
+        key
+    } else {
+        xxh3_64(stem.as_bytes())
+    }
 }
 
 /// A title or text read into words.
@@ -289,12 +364,12 @@ fn words_of(text: &str) -> Vec<Word> {
     let mut words = Vec::new();
     let mut normal = String::new();
     let mixed_case = walk(text, |core, capital_inside| {
-        normal_form(core, &mut normal);
+        let key = normal_form(core, &mut normal);
         let at = core.as_ptr() as usize - text.as_ptr() as usize;
         words.push(Word {
-            key: xxh3_64(normal.as_bytes()),
-            stem: xxh3_64(stem_of(&normal).as_bytes()),
-            name: capital_inside && is_name(&normal),
+            key,
+            stem: stem_key(&normal, key),
+            name: capital_inside && is_name(&normal, key),
             at: u32::try_from(at).unwrap_or(u32::MAX),
             len: u32::try_from(core.len()).unwrap_or(0),
         });
@@ -376,11 +451,11 @@ fn quick_subjects(title: &str, text: &str) -> Vec<String> {
         if !capital_inside {
             return;
         }
-        normal_form(core, &mut normal);
-        if !is_name(&normal) {
+        let key = normal_form(core, &mut normal);
+        if !is_name(&normal, key) {
             return;
         }
-        let stem = xxh3_64(stem_of(&normal).as_bytes());
+        let stem = stem_key(&normal, key);
         match names.iter_mut().find(|(s, ..)| *s == stem) {
             Some((.., uses)) => *uses += 1,
             None => names.push((stem, normal.clone(), 1)),
@@ -390,8 +465,8 @@ fn quick_subjects(title: &str, text: &str) -> Vec<String> {
         return Vec::new();
     }
     walk(title, |core, _| {
-        normal_form(core, &mut normal);
-        let stem = xxh3_64(stem_of(&normal).as_bytes());
+        let key = normal_form(core, &mut normal);
+        let stem = stem_key(&normal, key);
         if let Some((.., uses)) = names.iter_mut().find(|(s, ..)| *s == stem) {
             *uses += 1;
         }
@@ -440,21 +515,25 @@ fn uses(item_lower: &str, normal: &str) -> bool {
     occurrences(item_lower, normal).next().is_some()
 }
 
-/// Whether a lower-cased item uses the name `normal` in a list with another name, as far as
-/// the raw text shows: after "and", "or" or a comma, or before one ("Brazil and India",
-/// "India, Brazil"). The quick test of [`added_beside`]: it may let more through, never less.
+/// Whether a lower-cased item may use the name `normal` in a list, as far as the raw text
+/// shows: "and", "or" or a comma within [`MAX_SWAP_WORDS`] words before or after it ("Brazil
+/// and India", "India, Brazil", "Brazil and the Philippines"). The quick test of
+/// [`added_beside`], whose inserted run and joint lie within that reach: it may let more
+/// through, never less.
 fn listed(item_lower: &str, normal: &str) -> bool {
+    let joint = |w: &str| {
+        w.ends_with(',') || matches!(w.trim_matches(|c: char| !c.is_alphanumeric()), "and" | "or")
+    };
     occurrences(item_lower, normal).any(|word| {
-        let before = item_lower[..word.start].trim_end();
-        let after = &item_lower[word.end..];
-        let joins = |w: &str| w == "and" || w == "or";
-        before.ends_with(',')
-            || before.rsplit(char::is_whitespace).next().is_some_and(joins)
-            || after.starts_with(',')
-            || after
+        item_lower[..word.start]
+            .split_whitespace()
+            .rev()
+            .take(MAX_SWAP_WORDS)
+            .any(joint)
+            || item_lower[word.start..]
                 .split_whitespace()
-                .next()
-                .is_some_and(|w| joins(w.trim_end_matches(',')))
+                .take(MAX_SWAP_WORDS + 1)
+                .any(joint)
     })
 }
 
@@ -465,7 +544,10 @@ fn lowered(title: &str, text: &str) -> String {
         // Runs of ASCII copied whole (most of a text), other characters one by one.
         let mut rest = part;
         while !rest.is_empty() {
-            let ascii = rest.find(|c: char| !c.is_ascii()).unwrap_or(rest.len());
+            let ascii = rest
+                .bytes()
+                .position(|b| !b.is_ascii())
+                .unwrap_or(rest.len());
             let from = item.len();
             item.push_str(&rest[..ascii]);
             item[from..].make_ascii_lowercase();
@@ -483,7 +565,7 @@ fn lowered(title: &str, text: &str) -> String {
 /// documentation): at least [`SIBLING_SWAPS`] names swapped in place or added beside a shared
 /// one, at least one of them in the texts. Symmetric in its two items.
 pub fn templated_siblings(a_title: &str, a_text: &str, b_title: &str, b_text: &str) -> bool {
-    names_swapped(a_title, a_text, b_title, b_text)
+    names_swapped_or_added(a_title, a_text, b_title, b_text)
 }
 
 /// How one feed's two items differ in their texts (`headline::one_item_of_a_feed`), from
@@ -625,7 +707,7 @@ fn edit_distance(a: &[char], b: &[char]) -> usize {
 
 /// Names swapped in place, or added beside a name both items use (see the module
 /// documentation).
-fn names_swapped(a_title: &str, a_text: &str, b_title: &str, b_text: &str) -> bool {
+fn names_swapped_or_added(a_title: &str, a_text: &str, b_title: &str, b_text: &str) -> bool {
     let (a_text, b_text) = (head(a_text), head(b_text));
     // Quick, on the raw texts: copies of one story name the same people and places (a
     // trimmed copy's names are all in its longer original), and stop here.
@@ -672,35 +754,37 @@ fn names_swapped(a_title: &str, a_text: &str, b_title: &str, b_text: &str) -> bo
     let added_to_a = if a_own {
         added_beside(&a, &b, &changes, Side::Old)
     } else {
-        0
+        Vec::new()
     };
     let added_to_b = if b_own {
         added_beside(&b, &a, &changes, Side::New)
     } else {
-        0
+        Vec::new()
     };
-    let in_text = swapped + added_to_a + added_to_b;
+    let in_text = swapped + added_to_a.len() + added_to_b.len();
     if in_text == 0 {
         return false;
     }
     if in_text >= SIBLING_SWAPS {
         return true;
     }
-    // Headlines are rewritten by every outlet, so they are not compared word by word: a
-    // headline must name a subject the other item never uses (a headline is in title case
-    // or capitals: its words are names when its own text uses them as names), each of them
-    // for a swap, the one with the added name for an addition.
-    let names_a_subject = |x: &Item, y: &Item| {
-        x.headline
-            .iter()
-            .any(|w| x.named_in_text(w) && x.subject_not_of(w, y, SUBJECT_USES))
+    // Headlines are rewritten by every outlet, so they are not compared word by word: for a
+    // swap each headline must name a subject the other item never uses (a headline is in
+    // title case or capitals: its words are names when its own text uses them as names);
+    // for an addition, the headline of the item that adds it must name the added subject.
+    let names_a_subject = |x: &Item, y: &Item, among: Option<&[u64]>| {
+        x.headline.iter().any(|w| {
+            among.is_none_or(|stems| stems.contains(&w.stem))
+                && x.named_in_text(w)
+                && x.subject_not_of(w, y, SUBJECT_USES)
+        })
     };
     let in_headlines = if swapped > 0 {
-        names_a_subject(&a, &b) && names_a_subject(&b, &a)
-    } else if added_to_a > 0 {
-        names_a_subject(&a, &b)
+        names_a_subject(&a, &b, None) && names_a_subject(&b, &a, None)
+    } else if !added_to_a.is_empty() {
+        names_a_subject(&a, &b, Some(&added_to_a))
     } else {
-        names_a_subject(&b, &a)
+        names_a_subject(&b, &a, Some(&added_to_b))
     };
     in_text + usize::from(in_headlines) >= SIBLING_SWAPS
 }
@@ -714,51 +798,72 @@ enum Side {
 
 /// The names `x` adds in place beside a name of a list: inserted runs of at most
 /// [`MAX_SWAP_WORDS`] words (nothing in `y` where they stand, unchanged words before and
-/// after), each holding a name that is `x`'s subject and never used by `y`
-/// ([`Item::subject_not_of`]), and joined to a name next to it by "and", "or" or a comma
-/// ("from Brazil *and India*", "*India,* Brazil and Chile"): the notice widened to another
-/// country or entity. An outlet's insertion (a quoted official, a sentence of context) is
-/// not a list with the names around it, and is rarely made twice.
-fn added_beside(x: &Item, y: &Item, changes: &[Change], side: Side) -> usize {
-    let joins = |w: &Word| {
+/// after) of names and the words that join them ("and", "or", "the", "of"), each holding a
+/// name that is `x`'s subject and never used by `y` ([`Item::subject_not_of`]), and joined
+/// to a name next to it by "and", "or" or a comma ("from Brazil *and India*", "*India,*
+/// Brazil and Chile", "Brazil, *the Philippines* and Chile"): the notice widened to another
+/// country or entity. An outlet's insertion (a quoted official, "Ross, a Trump adviser,", a
+/// sentence of context) is no such list, and an added list is rarely made twice.
+///
+/// Returns the stems of the added subjects, one per run (for the headline test).
+fn added_beside(x: &Item, y: &Item, changes: &[Change], side: Side) -> Vec<u64> {
+    let is = |w: &Word, words: &[&str]| {
         let written = x.written(w);
-        written.eq_ignore_ascii_case("and") || written.eq_ignore_ascii_case("or")
+        words.iter().any(|one| written.eq_ignore_ascii_case(one))
     };
+    let joins = |w: &Word| is(w, &["and", "or"]);
     let comma_after = |w: &Word| {
-        let end = (w.at + w.len) as usize;
+        let end = w.at as usize + w.len as usize;
         x.source
             .get(end..)
             .is_some_and(|rest| rest.starts_with(','))
     };
-    changes
-        .iter()
-        .filter(|change| {
-            let (mine, theirs) = match side {
-                Side::Old => (&change.old, &change.new),
-                Side::New => (&change.new, &change.old),
-            };
-            if !theirs.is_empty()
-                || mine.is_empty()
-                || mine.len() > MAX_SWAP_WORDS
-                || change.before == 0
-                || change.after == 0
-            {
-                return false;
-            }
-            let run = &x.text[mine.clone()];
-            let (Some(first), Some(last)) = (run.first(), run.last()) else {
-                return false;
-            };
-            let (before, after) = (&x.text[mine.start - 1], x.text.get(mine.end));
-            let listed_after = before.name && (joins(first) || comma_after(before));
-            let listed_before =
-                after.is_some_and(|after| after.name && (joins(last) || comma_after(last)));
-            (listed_after || listed_before)
-                && run
-                    .iter()
-                    .any(|w| w.name && x.subject_not_of(w, y, SUBJECT_USES))
-        })
-        .count()
+    let mut added = Vec::new();
+    for change in changes {
+        let (mine, theirs) = match side {
+            Side::Old => (&change.old, &change.new),
+            Side::New => (&change.new, &change.old),
+        };
+        if !theirs.is_empty()
+            || mine.is_empty()
+            || mine.len() > MAX_SWAP_WORDS
+            || change.before == 0
+            || change.after == 0
+        {
+            continue;
+        }
+        let run = &x.text[mine.clone()];
+        let (Some(first), Some(last)) = (run.first(), run.last()) else {
+            continue;
+        };
+        if !run
+            .iter()
+            .all(|w| w.name || is(w, &["and", "or", "the", "of"]))
+        {
+            continue;
+        }
+        // The word diff may set the joint on either side of the run: "Brazil *and India*"
+        // or, where "and" follows again, "Brazil and *India and*" (the run then ends in the
+        // joint: "Securities and *Exchange* Commission" is no list).
+        let word = |k: Option<usize>| k.and_then(|k| x.text.get(k));
+        let (before, after) = (word(mine.start.checked_sub(1)), word(Some(mine.end)));
+        let (before_that, after_that) = (word(mine.start.checked_sub(2)), word(Some(mine.end + 1)));
+        let name = |w: Option<&Word>| w.is_some_and(|w| w.name);
+        let listed_after = (name(before) && (joins(first) || before.is_some_and(&comma_after)))
+            || (before.is_some_and(&joins) && name(before_that) && joins(last));
+        let listed_before = (name(after) && (joins(last) || comma_after(last)))
+            || (after.is_some_and(&joins) && name(after_that) && joins(first));
+        if !(listed_after || listed_before) {
+            continue;
+        }
+        if let Some(subject) = run
+            .iter()
+            .find(|w| w.name && x.subject_not_of(w, y, SUBJECT_USES))
+        {
+            added.push(subject.stem);
+        }
+    }
+    added
 }
 
 /// The names swapped in place between `a` and `b`: replaced runs of at most
@@ -1018,6 +1123,47 @@ mod tests {
             "Yarn From Brazil and Chile",
             &yarn("Brazil and Chile"),
         ));
+        assert!(siblings_both_ways(
+            "Yarn From India, Brazil and Chile",
+            &yarn("India, Brazil and Chile"),
+            "Yarn From Brazil and Chile",
+            &yarn("Brazil and Chile"),
+        ));
+        // Names of more than one word, one of them a word the other item uses ("a new"),
+        // under headlines alike and with nothing listed after them.
+        let margins = |countries: &str| {
+            format!(
+                "Commerce determines that yarn from {countries} is sold at less than fair \
+                 value. The margin for producers from {countries} is 56.8 percent."
+            )
+        };
+        assert!(siblings_both_ways(
+            "Yarn determination",
+            &margins("Brazil and the Philippines"),
+            "Yarn determination",
+            &margins("Brazil"),
+        ));
+        assert!(siblings_both_ways(
+            "Yarn From Brazil and New Zealand",
+            &yarn("Brazil and New Zealand"),
+            "Yarn From Brazil",
+            &format!("{} A new review may follow.", yarn("Brazil")),
+        ));
+        // Twice in the texts, the headlines alike, and the second time "and" follows the
+        // added name (the word diff may then set the joint after it: "Brazil and *India
+        // and*").
+        let twice = |countries: &str| {
+            format!(
+                "Commerce determines that yarn from {countries} is sold at less than fair \
+                 value. Producers in {countries} and exporters elsewhere did not respond."
+            )
+        };
+        assert!(siblings_both_ways(
+            "Yarn determination",
+            &twice("Brazil and India"),
+            "Yarn determination",
+            &twice("Brazil"),
+        ));
         // Once in the text, and the headline names it.
         let once = |countries: &str| {
             format!(
@@ -1050,13 +1196,43 @@ mod tests {
             "US raises steel tariffs on Canada",
             &listed_once,
         ));
-        // A name added twice, but not listed with another: a title before a name.
-        let titled = wire.replace("Ross said", "U.S. Trade Chief Ross said");
+        // Added once, listed, and a headline naming another subject of its own, not the
+        // added one.
+        let with_reply = format!(
+            "{} Trudeau said Canada would reply.",
+            wire.replace("steel from Canada,", "steel from Canada and Mexico,")
+                .replace("Officials in Canada", "Mexico's officials and Trudeau")
+        );
+        assert!(!siblings_both_ways(
+            "US raises steel tariffs",
+            wire,
+            "Trudeau vows reply to US steel tariffs",
+            &with_reply,
+        ));
+        // A word of a name dropped by an edit ("the Securities and Commission"), with the
+        // headline cut there too: after "and", but no list of its own.
+        let filing = "Unicorp Canada Corp told the Securities and Exchange Commission it cut \
+                      its stake in Purolator Courier Corp to 286,500 shares, or 3.7 percent. \
+                      Unicorp, a holding company controlled by its chairman, George Mann, said \
+                      it sold 675,900 Purolator common shares.";
+        assert!(!siblings_both_ways(
+            "Unicorp Canada Corp Told The Securities And Exchange Commission",
+            filing,
+            "Unicorp Canada Corp Told The Securities",
+            &filing.replace(" and Exchange ", " and "),
+        ));
+        // An aside after a name, twice: a comma, but no list.
+        let aside = wire
+            .replace("Wilbur Ross said", "Wilbur Ross, a Trump adviser, said")
+            .replace(
+                "Officials in Canada said",
+                "Officials in Canada, a Trump ally, said",
+            );
         assert!(!siblings_both_ways(
             "US raises steel tariffs",
             wire,
             "US raises steel tariffs",
-            &titled,
+            &aside,
         ));
         // Added at two places, listed with another name at one only.
         let twice = wire
@@ -1165,6 +1341,28 @@ mod tests {
         let b = "Commerce said it would cap China's steel imports, and China's mills said the \
                  cap would hurt exporters.";
         assert!(!siblings_both_ways("Steel cap", a, "Steel cap", b));
+    }
+
+    #[test]
+    fn ascii_lines_are_read_as_the_general_path_reads_them() {
+        // A no-break space ends every line in the second text: white space to both paths,
+        // but it sends each line down the general (char by char) path.
+        let texts = [
+            ANGOLA,
+            "WASHINGTON (Reuters) - U.S.-China talks: Mr. Lighthizer said \"no\".\nThe E.U.'s \
+             rules/tariffs -- 25 pct -- hit Co. Hikvision; (Dahua) [Sugon] 'Inspur'? Yes!\n\
+             \tTabbed line with\x0ca form feed and a\rcarriage return.\n\n- dash - alone / x",
+        ];
+        let read = |text: &str| {
+            let mut words = Vec::new();
+            let mixed = walk(text, |core, name| words.push((core.to_string(), name)));
+            (words, mixed)
+        };
+        for text in texts {
+            let general: String = text.lines().map(|l| format!("{l}\u{a0}\n")).collect();
+            assert!(!general.lines().all(str::is_ascii));
+            assert_eq!(read(text), read(&general), "{text:?}");
+        }
     }
 
     #[test]

@@ -1275,8 +1275,8 @@ fn query_opt<T>(
 
 /// Why a near-copy `new` from `source_id` may not join `story`, if it may not. When the story
 /// holds no entry of that source: only if it is the story's templated sibling
-/// ([`PollHook::templated_siblings`]: the same text with other names swapped in, a notice for
-/// another country, company or entity). Else unless it is the same item as one of those
+/// ([`PollHook::templated_siblings`]: the same text with other names swapped or added in, a
+/// notice for another country, company or entity). Else unless it is the same item as one of those
 /// entries ([`PollHook::one_item_of_a_feed`]: the same headline, or a declared revision, and
 /// one item's text). One feed's new item whose text nearly repeats an item it listed before, under
 /// another headline or with other names in it, is its next templated notice (an anti-dumping
