@@ -55,6 +55,19 @@ async fn poll_all(config: &Config) {
     }
 }
 
+/// Polls every source once in a running pipeline, as the daemon does: its near-duplicate
+/// index stays in memory from one pass to the next (a `fetch` rebuilds it from the store).
+async fn poll_all_in(pipeline: &tradefeed::app::Pipeline, config: &Config) {
+    for result in tradefeed::app::fetch_once(pipeline, config.sources.clone(), 8).await {
+        match result {
+            tradefeed::app::FetchPassResult::Polled(report) => {
+                assert!(report.is_ok(), "{report:?}")
+            }
+            other => panic!("not polled: {other:?}"),
+        }
+    }
+}
+
 /// Polls the feeds once and returns each stored story's entry titles.
 async fn stories_of<'a>(feeds: impl IntoIterator<Item = (&'a str, Resource)>) -> Vec<Vec<String>> {
     let server = FeedServer::start().await;
@@ -593,8 +606,11 @@ async fn other_feeds_notice_widened_to_another_country_stays_apart() {
 
 /// The official feed's notice on `product` from `country`, a mirror's edited copy of it under
 /// its own headline, and a digest's notice for `other` (its templated sibling), polled in
-/// three orders: two stories, the copy with the official notice, and the notice that
-/// started the second story names the story it was kept apart from.
+/// three orders, each by passes of `fetch` (the near-duplicate index rebuilt from the store
+/// each time) and by one running pipeline (the index kept in memory, and the copies the
+/// CPU workers find in it left unscored, as in the daemon): two stories, the copy with the
+/// official notice, and the notice that started the second story names the story it was
+/// kept apart from.
 async fn siblings_stay_apart_in_three_orders(product: &str, country: &str, other: &str) {
     let recent = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc2822();
     let official_title =
@@ -623,7 +639,7 @@ async fn siblings_stay_apart_in_three_orders(product: &str, country: &str, other
     // Each order of writing: the official notice, the mirror's copy and the digest's sibling
     // polled in three passes.
     let orders: [[usize; 3]; 3] = [[0, 1, 2], [2, 1, 0], [2, 0, 1]];
-    for order in orders {
+    for (order, running) in orders.into_iter().flat_map(|o| [(o, false), (o, true)]) {
         let feeds = [
             (
                 "eurlex",
@@ -645,11 +661,22 @@ async fn siblings_stay_apart_in_three_orders(product: &str, country: &str, other
             sources.push((*name, server.url(&format!("{name}.xml"))));
         }
         let (dir, config) = config_of(&sources);
+        let pipeline = match running {
+            true => Some(tradefeed::app::Pipeline::start(&config).await.unwrap()),
+            false => None,
+        };
         for &i in &order {
             let (name, feed) = feeds[i].clone();
             server.put(&format!("{name}.xml"), feed);
-            poll_all(&config).await;
+            match &pipeline {
+                Some(pipeline) => poll_all_in(pipeline, &config).await,
+                None => poll_all(&config).await,
+            }
         }
+        if let Some(pipeline) = pipeline {
+            pipeline.store.close().await;
+        }
+        let order = (order, if running { "running" } else { "fetch" });
         let rows: Vec<(i64, String)> = row_pairs(
             &dir.path().join("tradefeed.db"),
             "SELECT story_id, title FROM entries ORDER BY id",
