@@ -1,4 +1,6 @@
-//! Classifier throughput on ~300-word stories (the bar: ≥ 20,000 stories/s on one core).
+//! Classifier throughput on ~300-word stories (the bar: ≥ 20,000 stories/s on one core),
+//! and the time to load the built-in profile and its model, which every start pays (a `fetch`
+//! from cron pays it at each pass).
 //!
 //! Run: `cargo bench --bench classify`. Stories are generated deterministically from sentences
 //! written for this benchmark, so the figure is reproducible and no corpus is needed.
@@ -65,6 +67,9 @@ fn bench(c: &mut Criterion) {
                 black_box(classifier.score(black_box(title), black_box(text)));
             }
         })
+    });
+    group.bench_function("load the built-in profile and model", |b| {
+        b.iter(|| black_box(Classifier::builtin()))
     });
     group.finish();
 
