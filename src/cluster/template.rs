@@ -18,8 +18,8 @@
 //! - A *name* is a capitalised word inside a sentence (not its first word, not after a
 //!   sentence's full stop, though after "Mr." or "Co." it is; not a line's first word, so a
 //!   hard-wrapped text shows fewer; not a month or weekday, no digits) in a text written in
-//!   mixed case. Words are split at white space, hyphens and slashes ("U.S.-China" is two
-//!   words).
+//!   mixed case; in a text in capitals only a country ([`COUNTRIES`]) can be told for one.
+//!   Words are split at white space, hyphens and slashes ("U.S.-China" is two words).
 //! - Words are compared in a *normal form*: lower-case, without dots ("U.S." is "us"), a
 //!   possessive "'s" or accents ("Sánchez" is "sanchez"), and a few names written two ways
 //!   taken as one ([`ALIASES`]: "Kyiv" and "Kiev", "Burma" and "Myanmar", "UK" and
@@ -40,9 +40,10 @@
 //!   India*" where the other says "from *Brazil*" (or "India, Brazil and Chile" for "Brazil
 //!   and Chile"): an inserted run of at most [`MAX_SWAP_WORDS`] words, in place, of names and
 //!   the words that join them ("and", "or", "the", "of"), joined to the name next to it by
-//!   "and", "or" or a comma, holding a subject of its item that the other never uses. The notice widened to another country is another action. An outlet's
-//!   insertion (a quoted official, a sentence of context) is no list with the names around
-//!   it, and is seldom made at two places.
+//!   "and", "or" or a comma, holding a subject of its item that the other never uses. The
+//!   notice widened to another country is another action. An outlet's insertion (a quoted
+//!   official, a sentence of context) is no list with the names around it, and is seldom
+//!   made at two places.
 //! - Two swaps or additions in the texts, or one in the texts and a headline naming the
 //!   subject (both headlines for a swap, "Silicon Metal From Kazakhstan" against "… From
 //!   Angola"; the one with the added name for an addition, "Yarn From Brazil and India"),
@@ -146,6 +147,52 @@ const ALIASES: &[(&str, &str)] = &[
     ("uzbek", "uzbekistan"),
     ("welsh", "wales"),
 ];
+
+/// Countries, in normal form and separated by spaces (of a name of several words, one that
+/// others do not share: "korea", "africa", "zealand"): the only names a text in capitals
+/// shows. A customs message or a wire's all-capitals notice for another country swaps one of
+/// these. Compared by stem, so a people's name is its country's ("CHINESE" for "CHINA"); the
+/// aliases apply ("UK" is "britain", "BURMA" is "myanmar"). Not "us": in capitals it is also
+/// the pronoun.
+const COUNTRIES: &str = "afghanistan africa albania algeria andorra angola arabia argentina \
+     armenia australia austria azerbaijan bahamas bahrain bangladesh barbados belarus belgium \
+     belize benin bhutan bolivia bosnia botswana brazil britain brunei bulgaria burkina burundi \
+     cambodia cameroon canada chad chile china colombia comoros congo croatia cuba cyprus czech \
+     denmark djibouti dominica ecuador egypt emirates england eritrea estonia ethiopia fiji \
+     finland france gabon gambia georgia germany ghana greece grenada guatemala guinea guyana \
+     haiti honduras hungary iceland india indonesia iran iraq ireland israel italy ivoire jamaica \
+     japan jordan kazakhstan kenya kiribati kong korea kosovo kuwait kyrgyzstan lanka laos latvia \
+     lebanon leone lesotho liberia libya liechtenstein lithuania luxembourg macau macedonia \
+     madagascar malawi malaysia maldives mali malta mauritania mauritius mexico micronesia moldova \
+     monaco mongolia montenegro morocco mozambique myanmar namibia nauru nepal netherlands \
+     nicaragua niger nigeria norway oman pakistan palau panama paraguay peru philippines poland \
+     portugal qatar rica romania russia rwanda salvador samoa scotland senegal serbia seychelles \
+     singapore slovakia slovenia somalia spain sudan suriname swaziland sweden switzerland syria \
+     taiwan tajikistan tanzania thailand timor tobago togo tonga tunisia turkey turkmenistan \
+     tuvalu uae uganda ukraine uruguay uzbekistan vanuatu venezuela vietnam wales yemen zambia \
+     zealand zimbabwe";
+
+/// Whether a word's stem key is a country's ([`COUNTRIES`]).
+fn is_country(stem: u64) -> bool {
+    static STEMS: OnceLock<std::collections::HashSet<u64>> = OnceLock::new();
+    STEMS
+        .get_or_init(|| {
+            let mut normal = String::new();
+            COUNTRIES
+                .split_whitespace()
+                .map(|country| {
+                    let key = normal_form(country, &mut normal);
+                    stem_key(&normal, key)
+                })
+                .collect()
+        })
+        .contains(&stem)
+}
+
+/// Whether a text is written in capitals: no lower-case ASCII letter in it.
+fn in_capitals(text: &str) -> bool {
+    !text.bytes().any(|b| b.is_ascii_lowercase())
+}
 
 /// Short words that end in a full stop without ending a sentence: the next word may be a
 /// name ("Mr. Sánchez", "Co. Hikvision").
@@ -380,8 +427,10 @@ fn words_of(text: &str) -> Vec<Word> {
         });
     });
     if !mixed_case {
+        // In capitals, only a country can be told for a name.
+        let capitals = in_capitals(text);
         for w in &mut words {
-            w.name = false;
+            w.name = w.name && capitals && is_country(w.stem);
         }
     }
     words
@@ -462,6 +511,8 @@ fn quick_subjects(title: &str, text: &str) -> Vec<QuickSubject> {
     // (stem, name, uses), in order of first use.
     let mut names: Vec<(u64, QuickSubject, usize)> = Vec::new();
     let mut normal = String::new();
+    // In capitals, only countries are names (as `words_of` reads them).
+    let capitals = in_capitals(text);
     let mixed_case = walk(text, |core, capital_inside| {
         if !capital_inside {
             return;
@@ -471,6 +522,9 @@ fn quick_subjects(title: &str, text: &str) -> Vec<QuickSubject> {
             return;
         }
         let stem = stem_key(&normal, key);
+        if capitals && !is_country(stem) {
+            return;
+        }
         let findable = !aliased && !core.contains('.');
         match names.iter_mut().find(|(s, ..)| *s == stem) {
             Some((_, subject, uses)) => {
@@ -483,7 +537,7 @@ fn quick_subjects(title: &str, text: &str) -> Vec<QuickSubject> {
             }
         }
     });
-    if !mixed_case || names.is_empty() {
+    if (!mixed_case && !capitals) || names.is_empty() {
         return Vec::new();
     }
     walk(title, |core, _| {
@@ -1116,13 +1170,53 @@ mod tests {
             "Tariffs take effect",
             &b
         ));
-        // A text in capitals shows no names.
+        // A text in capitals shows no names but countries: other words swapped are not
+        // enough, whatever the headlines.
         let caps = ANGOLA.to_uppercase();
-        assert!(!templated_siblings(
+        let swapped = caps
+            .replace("PERCENT", "PCT")
+            .replace("PRODUCERS", "MAKERS")
+            .replace("COMMERCE", "ITA");
+        assert!(!siblings_both_ways(
+            "SILICON METAL FROM ANGOLA",
+            &caps,
+            "SILICON METAL FROM ANGOLA: MAKERS",
+            &swapped,
+        ));
+    }
+
+    #[test]
+    fn a_notice_in_capitals_for_another_country_is_a_sibling() {
+        let caps = ANGOLA.to_uppercase();
+        assert!(siblings_both_ways(
             "SILICON METAL FROM ANGOLA",
             &caps,
             "SILICON METAL FROM KAZAKHSTAN",
-            &other_country(&caps, "KAZAKHSTAN"),
+            &caps.replace("ANGOLA", "KAZAKHSTAN"),
+        ));
+        // A people's name for another's, an alias for another country.
+        let duties = "CBP WILL COLLECT ANTIDUMPING DUTIES ON CHINESE STEEL NAILS. IMPORTERS OF \
+                      CHINESE NAILS MUST FILE ENTRY SUMMARIES WITH THE CASE NUMBER.";
+        assert!(siblings_both_ways(
+            "CSMS: STEEL NAILS",
+            duties,
+            "CSMS: STEEL NAILS",
+            &duties.replace("CHINESE", "VIETNAMESE"),
+        ));
+        assert!(siblings_both_ways(
+            "CSMS: STEEL NAILS",
+            duties,
+            "CSMS: STEEL NAILS",
+            &duties.replace("CHINESE", "UK"),
+        ));
+        // A copy in capitals of a notice in mixed case is still a copy.
+        let mixed = "Silicon metal from Angola is sold at less than fair value, Commerce \
+                     said. Producers in Angola did not respond.";
+        assert!(!siblings_both_ways(
+            "Silicon metal from Angola",
+            mixed,
+            "SILICON METAL FROM ANGOLA",
+            &mixed.to_uppercase(),
         ));
     }
 
