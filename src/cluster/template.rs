@@ -18,7 +18,8 @@
 //! - A *name* is a capitalised word inside a sentence (not its first word, not after a
 //!   sentence's full stop, though after "Mr." or "Co." it is; not a line's first word, so a
 //!   hard-wrapped text shows fewer; not a month or weekday, no digits) in a text written in
-//!   mixed case; in a text in capitals only a country ([`COUNTRIES`]) can be told for one.
+//!   mixed case; in a text in capitals (or title case) only a country ([`COUNTRIES`]) can be
+//!   told for one.
 //!   Words are split at white space, hyphens and slashes ("U.S.-China" is two words).
 //! - Words are compared in a *normal form*: lower-case, without dots ("U.S." is "us"), a
 //!   possessive "'s" or accents ("Sánchez" is "sanchez"), and a few names written two ways
@@ -148,12 +149,13 @@ const ALIASES: &[(&str, &str)] = &[
     ("welsh", "wales"),
 ];
 
-/// Countries, in normal form and separated by spaces (of a name of several words, one that
-/// others do not share: "korea", "africa", "zealand"): the only names a text in capitals
-/// shows. A customs message or a wire's all-capitals notice for another country swaps one of
-/// these. Compared by stem, so a people's name is its country's ("CHINESE" for "CHINA"); the
-/// aliases apply ("UK" is "britain", "BURMA" is "myanmar"). Not "us": in capitals it is also
-/// the pronoun.
+/// Countries, in normal form and separated by spaces (of a name of several words, one word:
+/// "korea", "africa", "zealand", so that North and South Korea, or the two Congos, are one
+/// name here): the only names a text not in mixed case shows. A customs message or a wire's
+/// all-capitals notice for another country swaps one of these. A word is a country's when
+/// its normal form or stem is one of theirs, so most peoples' names are their countries'
+/// ("CHINESE", "GERMAN"); the aliases apply ("UK" is "britain", "BURMA" is "myanmar"). Not
+/// "us": in capitals it is also the pronoun.
 const COUNTRIES: &str = "afghanistan africa albania algeria andorra angola arabia argentina \
      armenia australia austria azerbaijan bahamas bahrain bangladesh barbados belarus belgium \
      belize benin bhutan bolivia bosnia botswana brazil britain brunei bulgaria burkina burundi \
@@ -172,26 +174,21 @@ const COUNTRIES: &str = "afghanistan africa albania algeria andorra angola arabi
      tuvalu uae uganda ukraine uruguay uzbekistan vanuatu venezuela vietnam wales yemen zambia \
      zealand zimbabwe";
 
-/// Whether a word's stem key is a country's ([`COUNTRIES`]).
-fn is_country(stem: u64) -> bool {
-    static STEMS: OnceLock<std::collections::HashSet<u64>> = OnceLock::new();
-    STEMS
-        .get_or_init(|| {
-            let mut normal = String::new();
-            COUNTRIES
-                .split_whitespace()
-                .map(|country| {
-                    let key = normal_form(country, &mut normal);
-                    stem_key(&normal, key)
-                })
-                .collect()
-        })
-        .contains(&stem)
-}
-
-/// Whether a text is written in capitals: no lower-case ASCII letter in it.
-fn in_capitals(text: &str) -> bool {
-    !text.bytes().any(|b| b.is_ascii_lowercase())
+/// Whether a word (its key and stem key) is a country's ([`COUNTRIES`]): either is the key
+/// or the stem of one of theirs, as [`Item::uses`] compares names.
+fn is_country(key: u64, stem: u64) -> bool {
+    static FORMS: OnceLock<std::collections::HashSet<u64>> = OnceLock::new();
+    let forms = FORMS.get_or_init(|| {
+        let mut normal = String::new();
+        COUNTRIES
+            .split_whitespace()
+            .flat_map(|country| {
+                let key = normal_form(country, &mut normal);
+                [key, stem_key(&normal, key)]
+            })
+            .collect()
+    });
+    forms.contains(&key) || forms.contains(&stem)
 }
 
 /// Short words that end in a full stop without ending a sentence: the next word may be a
@@ -427,10 +424,9 @@ fn words_of(text: &str) -> Vec<Word> {
         });
     });
     if !mixed_case {
-        // In capitals, only a country can be told for a name.
-        let capitals = in_capitals(text);
+        // In capitals (or title case), only a country can be told for a name.
         for w in &mut words {
-            w.name = w.name && capitals && is_country(w.stem);
+            w.name = w.name && is_country(w.key, w.stem);
         }
     }
     words
@@ -511,8 +507,6 @@ fn quick_subjects(title: &str, text: &str) -> Vec<QuickSubject> {
     // (stem, name, uses), in order of first use.
     let mut names: Vec<(u64, QuickSubject, usize)> = Vec::new();
     let mut normal = String::new();
-    // In capitals, only countries are names (as `words_of` reads them).
-    let capitals = in_capitals(text);
     let mixed_case = walk(text, |core, capital_inside| {
         if !capital_inside {
             return;
@@ -522,9 +516,6 @@ fn quick_subjects(title: &str, text: &str) -> Vec<QuickSubject> {
             return;
         }
         let stem = stem_key(&normal, key);
-        if capitals && !is_country(stem) {
-            return;
-        }
         let findable = !aliased && !core.contains('.');
         match names.iter_mut().find(|(s, ..)| *s == stem) {
             Some((_, subject, uses)) => {
@@ -537,7 +528,11 @@ fn quick_subjects(title: &str, text: &str) -> Vec<QuickSubject> {
             }
         }
     });
-    if (!mixed_case && !capitals) || names.is_empty() {
+    if !mixed_case {
+        // In capitals (or title case), only countries are names, as `words_of` reads them.
+        names.retain(|(stem, subject, _)| is_country(xxh3_64(subject.name.as_bytes()), *stem));
+    }
+    if names.is_empty() {
         return Vec::new();
     }
     walk(title, |core, _| {
@@ -1208,6 +1203,26 @@ mod tests {
             duties,
             "CSMS: STEEL NAILS",
             &duties.replace("CHINESE", "UK"),
+        ));
+        // A lower-case address or unit in the text changes nothing; a people's name whose
+        // stem is not its country's ("GERMAN", stem "germ", is Germany's normal "german").
+        let cbp = "CBP WILL COLLECT DUTIES ON GERMAN STEEL WIRE OF 5 mm. IMPORTERS OF GERMAN \
+                   WIRE MUST FILE ENTRIES, SEE https://www.cbp.gov/trade.";
+        assert!(siblings_both_ways(
+            "CSMS: STEEL WIRE",
+            cbp,
+            "CSMS: STEEL WIRE",
+            &cbp.replace("GERMAN", "FRENCH"),
+        ));
+        // One country named by its people's name in one item and its own in the other is
+        // one name.
+        assert!(!siblings_both_ways(
+            "CSMS: STEEL NAILS",
+            duties,
+            "CSMS: STEEL NAILS",
+            &duties
+                .replacen("CHINESE STEEL", "STEEL FROM CHINA:", 1)
+                .replace("CHINESE NAILS", "NAILS FROM CHINA"),
         ));
         // A copy in capitals of a notice in mixed case is still a copy.
         let mixed = "Silicon metal from Angola is sold at less than fair value, Commerce \
