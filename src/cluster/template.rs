@@ -90,9 +90,12 @@ const MAX_SWAP_WORDS: usize = 4;
 const SIBLING_SWAPS: usize = 2;
 
 /// Endings of countries' and peoples' names dropped for a word's stem, longest first: "China"
-/// and "Chinese", "Britain" and "British", "Japan" and "Japanese", "Russia" and "Russian",
-/// "Turkey" and "Turkish", "Iraq" and "Iraqi" share a stem, and "Americans" is "American".
-/// Not "ia" (Niger is not Nigeria).
+/// and "Chinese", "Britain" and "British", "Japan" and "Japanese", "Turkey" and "Turkish",
+/// "Iraq" and "Iraqi" share a stem (or one's stem is the other's normal form, "German" and
+/// "Germany"), and "Americans" is "American". Not "ia" (Niger is not Nigeria). Not every
+/// pair meets: "Russia" ("russi") and "Russian" ("russ"), "Australia" and "Australian", are
+/// two names here, though one letter apart, so never swapped for each other (see
+/// [`one_name_written_two_ways`]).
 const ENDINGS: &[&str] = &[
     "ese", "ian", "ish", "ain", "ean", "an", "ey", "a", "e", "i", "o", "y", "s",
 ];
