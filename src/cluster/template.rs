@@ -32,8 +32,8 @@
 //!   a list of names for another), with unchanged words before and after it; words deleted
 //!   and inserted around one unchanged word are one change ("the Slovak Republic" for "the
 //!   Republic of Slovenia"). Names one letter apart ("Zelenskiy" and "Zelensky", from five
-//!   letters) or an initialism and its words ("U.S." and "United States") are one name
-//!   written two ways, no swap.
+//!   letters; not two countries, "Ireland" and "Iceland") or an initialism and its words
+//!   ("U.S." and "United States") are one name written two ways, no swap.
 //! - A swapped name must be its item's *subject*: used at least twice in its item, headline
 //!   included (a related-stories block inserted at the same place in two copies swaps other
 //!   headlines' words, each used once), and never by the other item, in either form.
@@ -763,14 +763,22 @@ fn one_name_written_two_ways(a: &Item, old: &[Word], b: &Item, new: &[Word]) -> 
 }
 
 /// Whether two names' normal forms are spellings of one name (see
-/// [`one_name_written_two_ways`]).
+/// [`one_name_written_two_ways`]). Two countries never are: "Ireland" and "Iceland" are
+/// one letter apart.
 fn spelling_variant(a: &str, b: &str) -> bool {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    a.len().min(b.len()) >= 5
-        && a[0] == b[0]
-        && a.len().abs_diff(b.len()) <= 1
+    let (a_chars, b_chars): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    a_chars.len().min(b_chars.len()) >= 5
+        && a_chars[0] == b_chars[0]
+        && a_chars.len().abs_diff(b_chars.len()) <= 1
         // Not 0: the word a change keeps between its deletion and insertion.
-        && edit_distance(&a, &b) == 1
+        && edit_distance(&a_chars, &b_chars) == 1
+        && !(country(a) && country(b))
+}
+
+/// Whether a normal form is a country's ([`is_country`]).
+fn country(normal: &str) -> bool {
+    let key = xxh3_64(normal.as_bytes());
+    is_country(key, stem_key(normal, key))
 }
 
 /// Levenshtein distance of two short words.
@@ -1606,6 +1614,27 @@ mod tests {
             &nigeria,
             "Silicon Metal From Niger",
             &other_country(ANGOLA, "Niger")
+        ));
+    }
+
+    #[test]
+    fn countries_one_letter_apart_are_other_countries() {
+        let ireland = other_country(ANGOLA, "Ireland");
+        assert!(siblings_both_ways(
+            "Silicon Metal From Ireland",
+            &ireland,
+            "Silicon Metal From Iceland",
+            &other_country(ANGOLA, "Iceland"),
+        ));
+        // A people's name one letter from its country's (the stems differ) is still that
+        // country: a copy writing "Russian" for each "Russia" is a copy.
+        let russia = "Steel from Russia is sold at less than fair value, Commerce said, and \
+                      the Russia desk will review it.";
+        assert!(!siblings_both_ways(
+            "Russia steel",
+            russia,
+            "Russian steel",
+            &russia.replace("Russia", "Russian"),
         ));
     }
 
