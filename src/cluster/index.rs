@@ -510,22 +510,19 @@ impl StoryIndex {
         accepted.sort_by(|(_, x), (_, y)| y.containment.total_cmp(&x.containment));
         // A story may hold more than one slot (a copy joined by an exact key whose text
         // shares no band with the story's): each story once, at its best.
-        let mut seen_stories = Vec::with_capacity(most);
-        accepted.retain(|(story, _)| {
-            let first = seen_stories.len() < most && !seen_stories.contains(story);
-            if first {
-                seen_stories.push(*story);
+        let mut ranked: Vec<MatchEvidence> = Vec::with_capacity(most);
+        for (story, judgement) in accepted {
+            if ranked.len() == most {
+                break;
             }
-            first
-        });
-        accepted
-            .into_iter()
-            .take(most)
-            .map(|(story, j)| MatchEvidence {
-                story,
-                summary: j.summary(),
-            })
-            .collect()
+            if ranked.iter().all(|m| m.story != story) {
+                ranked.push(MatchEvidence {
+                    story,
+                    summary: judgement.summary(),
+                });
+            }
+        }
+        ranked
     }
 
     /// Whether [`StoryIndex::find`] would find a story, without writing out its evidence.
@@ -548,18 +545,17 @@ impl StoryIndex {
         signature: &Signature,
         seen: DateTime<Utc>,
     ) -> impl Iterator<Item = (StoryId, Judgement)> + '_ {
-        let query = (signature.shingles >= MIN_SHINGLES).then(|| Slot::new(0, signature, seen));
         let window = self.config.window.num_seconds();
-        let candidates = query
-            .as_ref()
-            .map(|q| self.candidates(q))
-            .unwrap_or_default();
-        candidates.into_iter().filter_map(move |s| {
-            let (query, slot) = (query.as_ref()?, &self.slots[s]);
-            ((i64::from(slot.first_seen) - i64::from(query.first_seen)).abs() < window
-                && could_match(query, slot))
-            .then(|| (slot.story, judge(query, slot)))
-            .filter(|(_, j)| j.accept)
+        let query = (signature.shingles >= MIN_SHINGLES).then(|| Slot::new(0, signature, seen));
+        query.into_iter().flat_map(move |query| {
+            let candidates = self.candidates(&query);
+            candidates.into_iter().filter_map(move |s| {
+                let slot = &self.slots[s];
+                ((i64::from(slot.first_seen) - i64::from(query.first_seen)).abs() < window
+                    && could_match(&query, slot))
+                .then(|| (slot.story, judge(&query, slot)))
+                .filter(|(_, j)| j.accept)
+            })
         })
     }
 

@@ -810,20 +810,20 @@ fn names_swapped_or_added(a_title: &str, a_text: &str, b_title: &str, b_text: &s
         return false;
     }
     let (a_lower, b_lower) = (lowered(a_title, a_text), lowered(b_title, b_text));
-    let own = |subjects: &[QuickSubject], other_lower: &str| -> Vec<usize> {
-        (0..subjects.len())
-            .filter(|&i| !uses(other_lower, &subjects[i].name))
+    // The subjects the other item never uses.
+    fn own<'s>(subjects: &'s [QuickSubject], other_lower: &str) -> Vec<&'s QuickSubject> {
+        subjects
+            .iter()
+            .filter(|s| !uses(other_lower, &s.name))
             .collect()
-    };
+    }
     let (a_own, b_own) = (own(&a_subjects, &b_lower), own(&b_subjects, &a_lower));
     // A swap needs a subject of its own on each side; an addition, one listed with another
     // name on its side.
-    let listed_own = |own: &[usize], subjects: &[QuickSubject], lower: &str| {
-        own.iter().any(|&i| listed(lower, &subjects[i]))
-    };
+    let listed_own = |own: &[&QuickSubject], lower: &str| own.iter().any(|s| listed(lower, s));
     if (a_own.is_empty() || b_own.is_empty())
-        && !listed_own(&a_own, &a_subjects, &a_lower)
-        && !listed_own(&b_own, &b_subjects, &b_lower)
+        && !listed_own(&a_own, &a_lower)
+        && !listed_own(&b_own, &b_lower)
     {
         return false;
     }
