@@ -709,29 +709,37 @@ pub async fn run(
                     // writer, so the next due source starts while this one is committed.
                     // On shutdown's cancel the poll ends before this task does, so waiting
                     // for the tracker waits for its fetch to be over.
-                    // A reload that gives the source another URL cuts this poll of the old
-                    // one off: the usual reason to change a URL is that the old one hangs,
-                    // and the new one is due at once.
+                    // A reload that gives the source another URL, removes it or disables
+                    // it cuts this poll off: the usual reason for such an edit is that the
+                    // feed hangs, and its slot is then free for the next due source (a new
+                    // URL is due at once).
                     let this_poll = cancel.child_token();
+                    let mut left = None;
                     let report = {
                         let poll = ingestor.poll(&job.source, None, permit, &this_poll);
                         tokio::pin!(poll);
                         tokio::select! {
                             report = &mut poll => report,
-                            () = url_changed(configured.clone(), &job.source) => {
+                            why = no_longer_polled(configured.clone(), &job.source) => {
+                                left = Some(why);
                                 this_poll.cancel();
                                 poll.await
                             }
                         }
                     };
                     match after_poll(&report, this_poll.is_cancelled(), ingestor.backoff_cap()) {
-                        AfterPoll::Cancelled if !cancel.is_cancelled() => {
-                            info!(
+                        AfterPoll::Cancelled if !cancel.is_cancelled() => match left {
+                            Some(Unpolled::NewUrl) | None => info!(
                                 source = %job.source.name,
                                 "poll of the old URL cut off: a reload gave the source another \
                                  URL, which is polled at once"
-                            );
-                        }
+                            ),
+                            Some(Unpolled::Dropped) => info!(
+                                source = %job.source.name,
+                                "poll cut off: a reload removed or disabled the source; \
+                                 nothing of it is recorded"
+                            ),
+                        },
                         AfterPoll::Cancelled => {
                             warn!(
                                 source = %job.source.name,
@@ -868,22 +876,41 @@ enum AfterPoll {
     Reschedule,
 }
 
-/// Resolves once a reload gives `source` (found by name) another URL; never otherwise (a
-/// source renamed or removed meanwhile keeps its poll).
-async fn url_changed(
+/// Why a poll in flight is no longer wanted after a reload ([`no_longer_polled`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unpolled {
+    /// The source (found by name) has another URL now.
+    NewUrl,
+    /// The source is removed or disabled, and no enabled source took over its URL.
+    Dropped,
+}
+
+/// Resolves once a reload gives `source` another URL, or removes or disables it; never
+/// otherwise. A source renamed meanwhile keeps its poll: the stored source follows its URL,
+/// so the poll is written to it under the new name (see `Store::record_poll`).
+async fn no_longer_polled(
     mut configured: watch::Receiver<Arc<Vec<crate::domain::Source>>>,
     source: &crate::domain::Source,
-) {
+) -> Unpolled {
     loop {
         if configured.changed().await.is_err() {
             return std::future::pending().await;
         }
-        if configured
-            .borrow_and_update()
-            .iter()
-            .any(|s| s.name == source.name && s.url != source.url)
-        {
-            return;
+        if let Some(why) = unpolled(&configured.borrow_and_update(), source) {
+            return why;
+        }
+    }
+}
+
+/// Whether the config `sources` no longer polls what a poll of `source` fetches, and why.
+fn unpolled(sources: &[crate::domain::Source], source: &crate::domain::Source) -> Option<Unpolled> {
+    match sources.iter().find(|s| s.name == source.name) {
+        Some(now) if now.url != source.url => Some(Unpolled::NewUrl),
+        Some(now) if now.enabled => None,
+        // Removed or disabled under this name, unless an enabled source now has the URL: a
+        // rename (names swapped or passed round included) keeps the stored source.
+        _ => {
+            (!sources.iter().any(|s| s.enabled && s.url == source.url)).then_some(Unpolled::Dropped)
         }
     }
 }
@@ -1989,6 +2016,66 @@ mod tests {
         cancel.cancel();
         pruner.await.unwrap();
         store.close().await;
+    }
+
+    #[test]
+    fn a_poll_is_unwanted_once_its_url_is_no_longer_configured_under_an_enabled_source() {
+        let source = |name: &str, url: &str, enabled: bool| Source {
+            name: name.into(),
+            url: url.into(),
+            schedule: Schedule::parse("@hourly").unwrap(),
+            enabled,
+            tags: Vec::new(),
+            priority: 0,
+            cluster: false,
+            allow_private_redirects: false,
+        };
+        let polled = source("D", "http://d.example/feed", true);
+        let other = source("E", "http://e.example/feed", true);
+        let cases = [
+            ("unchanged", vec![polled.clone(), other.clone()], None),
+            (
+                "new URL",
+                vec![source("D", "http://d2.example/feed", true)],
+                Some(Unpolled::NewUrl),
+            ),
+            ("removed", vec![other.clone()], Some(Unpolled::Dropped)),
+            (
+                "disabled",
+                vec![source("D", "http://d.example/feed", false)],
+                Some(Unpolled::Dropped),
+            ),
+            (
+                "renamed",
+                vec![source("D2", "http://d.example/feed", true)],
+                None,
+            ),
+            (
+                "names swapped",
+                vec![
+                    source("E", "http://d.example/feed", true),
+                    source("D", "http://e.example/feed", true),
+                ],
+                Some(Unpolled::NewUrl),
+            ),
+            (
+                "renamed and disabled",
+                vec![source("D2", "http://d.example/feed", false)],
+                Some(Unpolled::Dropped),
+            ),
+            (
+                "disabled, its URL kept by another source",
+                vec![
+                    source("D", "http://d.example/feed", false),
+                    source("F", "http://d.example/feed", true),
+                ],
+                None,
+            ),
+            ("every source removed", Vec::new(), Some(Unpolled::Dropped)),
+        ];
+        for (case, sources, want) in cases {
+            assert_eq!(unpolled(&sources, &polled), want, "{case}");
+        }
     }
 
     /// A new store at `db` with these sources configured, hourly, at

@@ -715,8 +715,9 @@ impl Ingestor {
                 let message = format!("the poll crashed: {}", panic_message(e.into_panic()));
                 self.record_crash(source, started_at, clock, message).await
             }
-            // Aborted above, by shutdown: nothing is recorded against the source (the poll is
-            // no failure of it, and the due time it found stands), only counted as
+            // Aborted above, by shutdown (or by a reload that no longer polls the URL: the
+            // dispatcher logs that case itself): nothing is recorded against the source (the
+            // poll is no failure of it, and the due time it found stands), only counted as
             // `cancelled` in the metrics. A poll whose results were already queued for the
             // writer is still committed as it ended.
             Err(_) => {

@@ -350,3 +350,108 @@ async fn a_url_the_database_changed_behind_the_daemon_is_not_polled_at_every_loo
     assert_eq!(again, 0, "the old URL was polled again {again} times");
     stop_daemon(cancel, handle).await;
 }
+
+/// A change to a config's text, given the text and source D's URL.
+type ConfigEdit<'a> = dyn Fn(&str, &str) -> String + 'a;
+
+/// Starts the daemon with source `D` on a yearly schedule and one poll slot, its first poll
+/// held by its server; while it waits, rewrites the config with `edit` (given the config's
+/// text and D's URL) and waits until the reload has reached the database (`reloaded`, a query
+/// giving 1). Returns D's release, what `stop_daemon` needs and the config's folder.
+async fn edit_during_a_held_poll(
+    edit: impl FnOnce(&str, &str) -> String,
+    reloaded: &str,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+    tempfile::TempDir,
+) {
+    let (release_tx, release_rx) = tokio::sync::watch::channel(false);
+    let (d, mut d_requests) =
+        start_server(rss_answer(&one_item_feed("d"), ""), Some(release_rx)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d_url = format!("http://{d}/d.xml");
+    let (path, yearly, cancel, handle) =
+        start_with_yearly_d(dir.path(), &d_url, "concurrency = 1", &mut d_requests).await;
+    std::fs::write(&path, edit(&yearly, &d_url)).unwrap();
+    wait_for_number(&dir.path().join("tradefeed.db"), reloaded, 1).await;
+    (release_tx, cancel, handle, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_of_a_source_removed_or_disabled_meanwhile_is_cut_off_and_frees_its_slot() {
+    let (e, mut e_requests) = start_server(rss_answer(&one_item_feed("e"), ""), None).await;
+    let e_source = format!("[[sources]]\nname = \"E\"\nurl = \"http://{e}/e.xml\"\n");
+    let removed = |config: &str, d_url: &str| {
+        let d_source = format!("[[sources]]\nname = \"D\"\nurl = \"{d_url}\"\n");
+        replaced(config, &d_source, &e_source)
+    };
+    let disabled = |config: &str, d_url: &str| {
+        let d_url_line = format!("url = \"{d_url}\"\n");
+        let off = format!("{d_url_line}enabled = false\n\n{e_source}");
+        replaced(config, &d_url_line, &off)
+    };
+    let edits: [(&str, &ConfigEdit<'_>, &str); 2] = [
+        (
+            "removed",
+            &removed,
+            "SELECT NOT in_config FROM sources WHERE name = 'D'",
+        ),
+        (
+            "disabled",
+            &disabled,
+            "SELECT NOT enabled FROM sources WHERE name = 'D'",
+        ),
+    ];
+    for (case, edit, reloaded) in edits {
+        let (release, cancel, handle, dir) = edit_during_a_held_poll(edit, reloaded).await;
+        // The one poll slot was D's, held until its server answers (60 s timeout): E, added
+        // by the same edit, is polled at once only because D's poll was cut off.
+        tokio::time::timeout(Duration::from_secs(15), e_requests.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{case}: the slot of the held poll was not freed"))
+            .unwrap();
+        let db = dir.path().join("tradefeed.db");
+        wait_for_number(&db, "SELECT count(*) FROM entries", 1).await;
+        // D's answer, released now, finds no poll to take it: nothing of it is recorded.
+        release.send_replace(true);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            stored(&db, "SELECT group_concat(title) FROM entries"),
+            Some("e: EU raises steel tariffs".into()),
+            "{case}"
+        );
+        assert_eq!(
+            number(
+                &db,
+                "SELECT count(*) FROM fetches JOIN sources ON sources.id = fetches.source_id \
+                 WHERE sources.name = 'D'"
+            ),
+            Some(0),
+            "{case}: the cut-off poll left a fetch log line"
+        );
+        stop_daemon(cancel, handle).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_of_a_source_renamed_meanwhile_is_kept_and_stored_under_the_new_name() {
+    let renamed = |config: &str, _: &str| replaced(config, "name = \"D\"", "name = \"Renamed\"");
+    let (release, cancel, handle, dir) = edit_during_a_held_poll(
+        renamed,
+        "SELECT count(*) FROM sources WHERE name = 'Renamed' AND in_config",
+    )
+    .await;
+    release.send_replace(true);
+    let db = dir.path().join("tradefeed.db");
+    wait_for_number(
+        &db,
+        "SELECT count(*) FROM entries JOIN sources ON sources.id = entries.source_id \
+         WHERE sources.name = 'Renamed'",
+        1,
+    )
+    .await;
+    assert_eq!(number(&db, "SELECT count(*) FROM fetches"), Some(1));
+    stop_daemon(cancel, handle).await;
+}

@@ -70,22 +70,30 @@ struct Deferral {
 /// Sources held back, by name.
 type Deferred = Arc<Mutex<HashMap<String, Deferral>>>;
 
-/// When each source's last poll ended (its job dropped, its result stored), for the polls
+/// When the last poll of each URL ended (its job dropped, its result stored), for the polls
 /// that ended since the last look's read of the due times began.
 type Ended = Arc<Mutex<HashMap<String, Instant>>>;
 
-/// Whether a look whose read of the due times began at `read_began` must leave `name` out: its
+/// The URLs being polled. By URL, not by source name: the stored source follows its URL, so
+/// a source renamed while its poll runs (the poll is written to it under the new name) is not
+/// polled again under that name before the poll has stored its next due time.
+type Polling = Mutex<HashSet<String>>;
+
+/// Whether a look whose read of the due times began at `read_began` must leave `url` out: its
 /// poll ended after that (it was in flight when the read began, and may have committed its
 /// next due time only after the read saw the old, past one: queued again, it would be polled
 /// twice in one slot). The poll's end wakes the loop, and the next look reads the new time.
-fn ended_since(ended: &HashMap<String, Instant>, name: &str, read_began: Instant) -> bool {
-    ended.get(name).is_some_and(|&at| at >= read_began)
+fn ended_since(ended: &HashMap<String, Instant>, url: &str, read_began: Instant) -> bool {
+    ended.get(url).is_some_and(|&at| at >= read_began)
 }
 
 #[derive(Debug)]
 struct InFlight {
+    /// The source's name, by which it is held back ([`Job::defer_for`]).
     name: String,
-    set: Arc<Mutex<HashSet<String>>>,
+    /// The URL polled, its key in `set` and `ended`.
+    url: String,
+    set: Arc<Polling>,
     deferred: Deferred,
     ended: Ended,
     /// Wakes the loop when the poll is over (its result stored), so that the loop need not
@@ -100,11 +108,11 @@ impl Drop for InFlight {
         self.ended
             .lock()
             .expect("ended-polls lock poisoned")
-            .insert(self.name.clone(), Instant::now());
+            .insert(self.url.clone(), Instant::now());
         self.set
             .lock()
             .expect("in-flight lock poisoned")
-            .remove(&self.name);
+            .remove(&self.url);
         self.finished.notify_one();
     }
 }
@@ -120,7 +128,7 @@ pub async fn run(
     jobs: mpsc::Sender<Job>,
     cancel: CancellationToken,
 ) {
-    let in_flight = Arc::new(Mutex::new(HashSet::<String>::new()));
+    let in_flight: Arc<Polling> = Arc::new(Mutex::new(HashSet::new()));
     let deferred: Deferred = Arc::new(Mutex::new(HashMap::new()));
     let ended: Ended = Arc::new(Mutex::new(HashMap::new()));
     let finished = Arc::new(Notify::new());
@@ -161,6 +169,7 @@ pub async fn run(
                         source: source.clone(),
                         in_flight: InFlight {
                             name,
+                            url: source.url.clone(),
                             set: Arc::clone(&in_flight),
                             deferred: Arc::clone(&deferred),
                             ended: Arc::clone(&ended),
@@ -199,43 +208,44 @@ pub async fn run(
     }
 }
 
-/// Whether a look that read `source` as due at `read_began` queues it now, and if so marks it
-/// in flight. Not when it is held back on its current URL (`deferred`), already in flight, or
+/// Whether a look that read `source` as due at `read_began` queues it now, and if so marks its
+/// URL in flight. Not when it is held back on its current URL (`deferred`), its URL is already
+/// in flight (under this name or, after a rename, another), or
 /// its poll ended after the read began (the read may predate its commit, so the due time it
 /// gave is the old one; the end woke the next look, which reads the new time). A source left
 /// out for that last reason is not left marked in flight, or it would never be polled again.
 fn claim(
     source: &Source,
     deferred: &Deferred,
-    in_flight: &Mutex<HashSet<String>>,
+    in_flight: &Polling,
     ended: &Ended,
     read_began: Instant,
 ) -> bool {
-    let name = &source.name;
+    let url = &source.url;
     if deferred
         .lock()
         .expect("deferral lock poisoned")
-        .get(name)
-        .is_some_and(|d| d.url == source.url)
+        .get(&source.name)
+        .is_some_and(|d| &d.url == url)
     {
         return false;
     }
     if !in_flight
         .lock()
         .expect("in-flight lock poisoned")
-        .insert(name.clone())
+        .insert(url.clone())
     {
         return false;
     }
     if ended_since(
         &ended.lock().expect("ended-polls lock poisoned"),
-        name,
+        url,
         read_began,
     ) {
         in_flight
             .lock()
             .expect("in-flight lock poisoned")
-            .remove(name);
+            .remove(url);
         return false;
     }
     true
@@ -262,8 +272,8 @@ const MIN_SLEEP: Duration = Duration::from_millis(200);
 /// poll's result was not stored, or its URL was changed behind the daemon), and counting it
 /// would wake the loop every [`MIN_SLEEP`] for as long as the hold lasts, to do nothing.
 /// A hold counts only while the source keeps the URL it was put on, as in the look. A source
-/// being polled (`in_flight`) is left out too: its stored time is the past one it was queued
-/// by until its poll stores the next, and the end of its poll wakes the loop.
+/// whose URL is being polled (`in_flight`) is left out too: its stored time is the past one it
+/// was queued by until its poll stores the next, and the end of its poll wakes the loop.
 fn until_next_look(
     due_at: &[(String, DateTime<Utc>)],
     current: &HashMap<String, Source>,
@@ -283,7 +293,10 @@ fn until_next_look(
     let due = due_at
         .iter()
         .filter(|(name, _)| {
-            current.contains_key(name) && held(name).is_none() && !in_flight.contains(name)
+            current
+                .get(name)
+                .is_some_and(|source| !in_flight.contains(&source.url))
+                && held(name).is_none()
         })
         .map(|(_, t)| (*t - wall).to_std().unwrap_or(Duration::ZERO));
     holds_end
@@ -326,7 +339,7 @@ struct ClockCheck {
     last: Option<(DateTime<Utc>, Instant)>,
     /// Due times are to be checked at this look.
     pending: bool,
-    /// Sources in flight when the clock last stepped back, whose polls have not ended yet.
+    /// URLs in flight when the clock last stepped back, whose polls have not ended yet.
     across_step: HashSet<String>,
 }
 
@@ -346,7 +359,7 @@ impl ClockCheck {
         store: &Store,
         sources: &[Source],
         timing: &Timing,
-        in_flight: &Mutex<HashSet<String>>,
+        in_flight: &Polling,
         wall: DateTime<Utc>,
         mono: Instant,
     ) {
@@ -362,7 +375,7 @@ impl ClockCheck {
             self.across_step = in_flight.clone();
         }
         let running = self.across_step.len();
-        self.across_step.retain(|name| in_flight.contains(name));
+        self.across_step.retain(|url| in_flight.contains(url));
         if self.across_step.len() < running {
             self.pending = true;
         }
@@ -462,8 +475,10 @@ mod tests {
     fn a_poll_that_ends_after_the_look_read_the_due_times_is_not_queued_by_that_look() {
         let set = Arc::new(Mutex::new(HashSet::from(["a".to_string()])));
         let ended: Ended = Arc::new(Mutex::new(HashMap::new()));
-        let in_flight = |name: &str| InFlight {
-            name: name.to_string(),
+        // Keyed by URL; the name only says where a hold goes.
+        let in_flight = |url: &str| InFlight {
+            name: format!("named {url}"),
+            url: url.to_string(),
             set: Arc::clone(&set),
             deferred: Arc::new(Mutex::new(HashMap::new())),
             ended: Arc::clone(&ended),
@@ -500,7 +515,7 @@ mod tests {
             source("moved", "@hourly"),
             source("late", "@hourly"),
         );
-        in_flight.lock().unwrap().insert("busy".to_string());
+        in_flight.lock().unwrap().insert(busy.url.clone());
         let hold = |url: &str| Deferral {
             url: url.to_string(),
             since: Instant::now(),
@@ -516,7 +531,10 @@ mod tests {
             .insert("moved".into(), hold("http://old.example/feed"));
         let read_began = Instant::now();
         let ms = Duration::from_millis(1);
-        ended.lock().unwrap().insert("late".into(), read_began + ms);
+        ended
+            .lock()
+            .unwrap()
+            .insert(late.url.clone(), read_began + ms);
 
         assert!(claim(&free, &deferred, &in_flight, &ended, read_began));
         assert!(
@@ -524,6 +542,12 @@ mod tests {
             "claimed once"
         );
         assert!(!claim(&busy, &deferred, &in_flight, &ended, read_began));
+        // Renamed while its poll runs: the URL is in flight, so not polled twice.
+        let renamed = Source {
+            name: "renamed".into(),
+            ..busy.clone()
+        };
+        assert!(!claim(&renamed, &deferred, &in_flight, &ended, read_began));
         assert!(!claim(&held, &deferred, &in_flight, &ended, read_began));
         // A hold is on the URL it was put on: a source moved since is polled.
         assert!(claim(&moved, &deferred, &in_flight, &ended, read_began));
@@ -533,8 +557,21 @@ mod tests {
         let set = in_flight.lock().unwrap().clone();
         assert_eq!(
             set,
-            HashSet::from(["free", "busy", "moved"].map(String::from))
+            HashSet::from([&free, &busy, &moved].map(|s| s.url.clone()))
         );
+        // Given another URL while the old one is still polled (its poll being cut off): the
+        // new URL is a new feed, claimed at once.
+        let busy_moved = Source {
+            url: "http://busy-moved.example/feed".into(),
+            ..busy.clone()
+        };
+        assert!(claim(
+            &busy_moved,
+            &deferred,
+            &in_flight,
+            &ended,
+            read_began
+        ));
         assert!(claim(
             &late,
             &deferred,
@@ -1000,7 +1037,7 @@ mod tests {
         );
         // A source being polled keeps its past due time until its poll stores the next one;
         // the end of the poll wakes the loop, so the time does not count.
-        let polling: HashSet<String> = ["held".to_string()].into();
+        let polling: HashSet<String> = [current["held"].url.clone()].into();
         let due_at = [due("held", epoch), due("later", wall + secs(4))];
         assert_eq!(
             until_next_look(&due_at, &current, &HashMap::new(), &polling, wall, mono),
