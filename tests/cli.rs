@@ -648,6 +648,24 @@ async fn health_exits_0_while_the_daemon_answers_and_1_when_it_is_gone() {
     let o = tradefeed(&["--config", c, "health", "--timeout", "2"]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("unhealthy"));
+
+    // Port 0 (any free port) names no address to probe: said so, not a connection error.
+    let any_port = common::write_config(dir.path(), &[], "");
+    let from_env = common::tradefeed_command(&config_path, &["health"])
+        .env("TRADEFEED_LISTEN", "0.0.0.0:0")
+        .output()
+        .unwrap();
+    for o in [
+        tradefeed(&["--config", any_port.to_str().unwrap(), "health"]),
+        from_env,
+    ] {
+        assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+        assert!(
+            stderr(&o).contains("port 0 lets it take any free port"),
+            "{}",
+            stderr(&o)
+        );
+    }
 }
 
 /// `train` checks that it can write its model before it trains (which takes a while), and says

@@ -237,6 +237,16 @@ async fn health(cli: &Cli, timeout: u64) -> anyhow::Result<ExitCode> {
             app::error_chain(&error.into())
         );
     }
+    // Port 0 has the daemon take any free port, which only its log says: probing port 0
+    // would fail with a connection error that reads like a dead daemon.
+    if addr.port() == 0 {
+        eprintln!(
+            "error: cannot probe the daemon at {addr}: port 0 lets it take any free port, which \
+             the config does not say (the daemon logs the address it bound); give [server] \
+             listen a port, or set $TRADEFEED_LISTEN to the address it logged"
+        );
+        return Ok(ExitCode::from(EXIT_FATAL));
+    }
     if addr.ip().is_unspecified() {
         addr.set_ip(if addr.is_ipv4() {
             std::net::Ipv4Addr::LOCALHOST.into()
