@@ -575,8 +575,14 @@ async fn sweep(
 }
 
 /// One run of [`sweep`]: [`rescore_if_changed`], then [`repick_if_priorities_changed`];
-/// counted in the metrics, and logged when it stops or fails.
+/// counted in the metrics, and logged when it stops or fails. A reload that changed neither
+/// the topic profiles nor a priority, nor left such a change unapplied, has nothing to run and
+/// counts none.
 async fn sweep_once(store: &Store, classifier: &Arc<Classifier>, cancel: &CancellationToken) {
+    // A failed check is run anyway: its error is the run's, counted and logged there.
+    if let Ok(false) = sweep_needed(store, classifier).await {
+        return;
+    }
     crate::telemetry::sweep_started();
     let ended = async {
         if rescore_if_changed(store, classifier, cancel)
@@ -612,6 +618,18 @@ async fn sweep_once(store: &Store, classifier: &Arc<Classifier>, cancel: &Cancel
             "updating stored stories after a reload failed"
         ),
     }
+}
+
+/// Whether the stored scores or representatives are not yet those of `classifier` and the
+/// configured priorities: the checks [`rescore_if_changed`] and
+/// [`repick_if_priorities_changed`] begin with.
+async fn sweep_needed(store: &Store, classifier: &Classifier) -> anyhow::Result<bool> {
+    let scored = store.meta("classifier").await?;
+    if scored.as_deref() != Some(classifier.fingerprint().as_str()) {
+        return Ok(true);
+    }
+    let picked = store.meta("priorities").await?;
+    Ok(picked.as_deref() != Some(store.priorities().await?.as_str()))
 }
 
 /// Runs the daemon until `cancel` fires, serving HTTP on `listener`.

@@ -297,3 +297,41 @@ async fn a_reload_during_a_re_pick_waits_for_it_rather_than_running_beside_it() 
     assert_eq!(metric(RUNNING), 0.0);
     assert!(runs("done") >= done + 2.0, "a run for each priority change");
 }
+
+/// A reload that changes neither the topic profiles nor a priority has nothing to sweep: no
+/// run is counted (every reload used to count one), while one that changes a priority is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_with_nothing_to_re_score_or_re_pick_counts_no_sweep() {
+    let _turn = TURN.lock().await;
+    let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).unwrap();
+    let setting = Setting::new().await;
+    let all_runs = || runs("done") + runs("stopped") + runs("failed");
+    let reloads = || metric("tradefeed_config_reloads_total{result=\"ok\"}");
+    let (cancel, handle) = start(&setting).await;
+    let (before, reloaded) = (all_runs(), reloads());
+    reload_until("three reloads of an unchanged config", || {
+        reloads() >= reloaded + 3.0
+    })
+    .await;
+    // The sweep task takes each reload's request at once; give it the time to count one.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        all_runs(),
+        before,
+        "a reload with nothing to sweep counted a run"
+    );
+    assert_eq!(metric(RUNNING), 0.0);
+
+    setting.set_priorities(None, Some(5));
+    reload_until("the priority change is applied", || {
+        setting.represented_by("Short") == STORIES
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while runs("done") < before + 1.0 {
+        assert!(Instant::now() < deadline, "the re-pick was not counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    common::stop_daemon(cancel, handle).await;
+    assert_eq!(all_runs(), before + 1.0, "one run, for the priority change");
+}
