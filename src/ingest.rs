@@ -1010,6 +1010,11 @@ impl Ingestor {
                 report.new_entries = result.new_entries;
                 report.updated_entries = result.updated_entries;
                 report.new_stories = result.new_stories;
+                // What the log line and the dispatcher see is the time stored, which the
+                // writer may have moved to a jitter a reload recorded meanwhile.
+                if let Some(stored) = result.next_due {
+                    report.next_due = stored;
+                }
                 if result.url_changed {
                     // Nothing was stored for this URL: as the database sees it, the source
                     // is due at once by its new one. Right after a reload the caller polls

@@ -751,7 +751,7 @@ mod tests {
         // stores it at the large offset in the same slot, as the reload's move would have.
         assert_eq!(rejitter_due_times(&store, large).await.unwrap(), 2);
         let polled_late = next_due(&hourly.schedule, "wto-news", due, small);
-        store
+        let written = store
             .record_poll(polled_under(&hourly, due, polled_late, small))
             .await
             .unwrap();
@@ -764,13 +764,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(next_due_of(&store, "wto-news").await, Some(moved));
+        // The poll's result says the time stored (the poll's log line shows it), not the
+        // one it worked out.
+        assert_ne!(moved, polled_late);
+        assert_eq!(written.next_due, Some(moved));
         // One worked out under the jitter recorded is stored as it is.
         let next = next_due(&hourly.schedule, "wto-news", moved, large);
-        store
+        let written = store
             .record_poll(polled_under(&hourly, moved, next, large))
             .await
             .unwrap();
         assert_eq!(next_due_of(&store, "wto-news").await, Some(next));
+        assert_eq!(written.next_due, Some(next));
         // So is one worked out by a schedule the source no longer has (a reload changed it
         // while the poll ran: the dispatcher's rule for schedules applies, not this one).
         let old_schedule = source("wto-news", "30 * * * *");

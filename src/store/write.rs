@@ -497,6 +497,10 @@ pub struct PollResult {
     /// fetch log line were stored, but none of the URL's state, no next due time either.
     /// Its due time in the database does not reflect this poll.
     pub url_changed: bool,
+    /// The next due time stored for the source: the record's, or that time moved to the
+    /// jitter recorded when the poll worked it out under another (see [`DueJitter`]). `None`
+    /// when none was stored (`url_changed`).
+    pub next_due: Option<DateTime<Utc>>,
 }
 
 impl Store {
@@ -1658,6 +1662,7 @@ fn record_poll(
         return Ok(result);
     }
     let next_due = next_due_under_recorded_jitter(tx, source_id, record)?;
+    result.next_due = Some(next_due);
     match &record.outcome {
         PollOutcome::Fetched {
             etag,
