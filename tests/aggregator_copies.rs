@@ -343,6 +343,96 @@ async fn a_google_news_story_is_folded_into_the_story_the_copy_with_its_headline
     );
 }
 
+/// The folded story's copy represents the story when its source has the higher priority, as it
+/// would have had it arrived after the copies with text (a title-only copy takes over a story
+/// with text only so): its title, link and topic scores, and the story's `updated` moves.
+/// Without a priority the story keeps its representative (the test above).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folded_google_news_copy_of_higher_priority_represents_the_story() {
+    let feeds = FeedServer::start().await;
+    feeds.put(
+        "gnews.xml",
+        google_news(&[(STORY, "Reuters", "Tue, 10 Nov 2026 07:30:00 GMT")]),
+    );
+    feeds.put(
+        "outlet-b.xml",
+        direct_item(
+            "outletb",
+            "Taipei offers to lower duties on US pork and cars",
+        ),
+    );
+    feeds.put("wire-a.xml", direct_item("wirea", STORY));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Google News: tariffs", feeds.url("gnews.xml")),
+            ("Outlet B", feeds.url("outlet-b.xml")),
+            ("Wire A", feeds.url("wire-a.xml")),
+        ],
+        "",
+    );
+    let gnews = feeds.url("gnews.xml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let google_first = common::replaced(
+        &text,
+        &format!("url = \"{gnews}\"\n"),
+        &format!("url = \"{gnews}\"\npriority = 5\n"),
+    );
+    std::fs::write(&config, google_first).unwrap();
+    let db = dir.path().join("tradefeed.db");
+    fetch(&config, "Google News: tariffs");
+    fetch(&config, "Outlet B");
+    let outlet = placed(&db, "Outlet B")[0].1;
+    let before: Vec<(String, i64)> = row_pairs(
+        &db,
+        &format!("SELECT title, updated FROM stories WHERE id = {outlet}"),
+    );
+    assert_eq!(
+        before[0].0,
+        "Taipei offers to lower duties on US pork and cars"
+    );
+    fetch(&config, "Wire A");
+    assert_eq!(
+        placed(&db, "Google News: tariffs")[0].1,
+        outlet,
+        "folded in"
+    );
+    let represented: Vec<(String, String)> = row_pairs(
+        &db,
+        &format!(
+            "SELECT st.title, s.name FROM stories st JOIN entries e ON e.id = st.representative
+               JOIN sources s ON s.id = e.source_id WHERE st.id = {outlet}"
+        ),
+    );
+    assert_eq!(
+        represented,
+        [(
+            format!("{STORY} - Reuters"),
+            "Google News: tariffs".to_string()
+        )],
+        "the copy of the higher priority represents the story"
+    );
+    let link: Vec<(String, i64)> = row_pairs(
+        &db,
+        &format!("SELECT link, updated FROM stories WHERE id = {outlet}"),
+    );
+    assert!(
+        link[0].0.starts_with("https://news.google.com/"),
+        "{link:?}"
+    );
+    assert!(link[0].1 >= before[0].1, "{link:?} {before:?}");
+    // The folded story's scores came with its copy; none are left for a deleted story.
+    let topics: Vec<(i64, String)> = row_pairs(&db, "SELECT story_id, topic FROM story_topics");
+    assert!(!topics.is_empty());
+    assert!(
+        topics.iter().all(|(story, _)| *story == outlet),
+        "{topics:?}"
+    );
+    let stories: Vec<(i64, i64)> = row_pairs(&db, "SELECT id, 0 FROM stories");
+    assert_eq!(stories.len(), 1, "{stories:?}");
+}
+
 /// A Google News story that a copy with text has joined by its headline is a story with text,
 /// even while the Google copy represents it (its source's priority is higher): another copy
 /// with the headline that joins a third story by its text does not fold it in there (two
@@ -539,4 +629,65 @@ async fn title_only_copies_of_templated_headlines_stay_apart() {
         "SELECT count(DISTINCT story_id), 0 FROM entries",
     );
     assert_eq!(stories[0].0, 2, "one story per product");
+}
+
+/// One poll that stores a title-only copy (a new story) and then a copy with its headline
+/// that joins another story by its text folds the new story away: the poll's report counts
+/// no new story, as none is left (it counted the folded one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_story_created_and_folded_in_one_poll_is_not_counted_as_new() {
+    let feeds = FeedServer::start().await;
+    feeds.put(
+        "outlet-b.xml",
+        direct_item(
+            "outletb",
+            "Taipei offers to lower duties on US pork and cars",
+        ),
+    );
+    // An aggregator's feed: a search result (title-only, in Google's format) and the wire
+    // copy under the same headline. A poll writes a feed's items newest first, so the
+    // search result, dated later, is written first.
+    let search_xml =
+        String::from_utf8(google_news(&[(STORY, "Reuters", "Tue, 10 Nov 2026 08:30:00 GMT")]).body)
+            .unwrap();
+    let wire_item = format!(
+        "<item><guid>wire-1</guid><link>https://wirea.example/taiwan-tariffs</link>\
+         <title>{STORY}</title><description>{}</description>\
+         <pubDate>Tue, 10 Nov 2026 08:00:00 GMT</pubDate></item>\n<item>",
+        wire_text("wirea")
+    );
+    feeds.put(
+        "aggregator.xml",
+        Resource::feed(search_xml.replacen("<item>", &wire_item, 1)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let sources = [
+        ("Outlet B", feeds.url("outlet-b.xml")),
+        ("Aggregator", feeds.url("aggregator.xml")),
+    ];
+    let config_path = write_config(dir.path(), &sources, "");
+    fetch(&config_path, "Outlet B");
+    let db = dir.path().join("tradefeed.db");
+    let outlet = placed(&db, "Outlet B")[0].1;
+    let config = tradefeed::config::Config::load(&config_path).unwrap();
+    let reports = common::fetch_pass(&config).await;
+    let aggregator = reports.iter().find(|r| r.source == "Aggregator").unwrap();
+    let placed_now = placed(&db, "Aggregator");
+    assert_eq!(
+        evidence(&db, &format!("{STORY} - Reuters")),
+        "same headline as a copy with text (folded in after it)",
+        "the search result started a story in the poll, folded away by the wire copy"
+    );
+    assert_eq!(placed_now.len(), 2, "{placed_now:?}");
+    assert!(
+        placed_now.iter().all(|(_, story)| *story == outlet),
+        "both copies in the outlet's story: {placed_now:?}"
+    );
+    let stories: Vec<(i64, i64)> = row_pairs(&db, "SELECT count(*), 0 FROM stories");
+    assert_eq!(stories[0].0, 1);
+    assert_eq!(
+        (aggregator.new_entries, aggregator.new_stories),
+        (2, 0),
+        "{reports:?}"
+    );
 }

@@ -1871,21 +1871,25 @@ fn join_by_headline(
 /// other story is folded in only when it is within [`HEADLINE_WINDOW_SECS`] of the copy and
 /// every copy it holds was stored as title-only (`entries.title_only`: two stories with text
 /// are never joined on their headlines); its entries, keys and first publication time move
-/// over, its scores and row go. The story keeps its representative.
+/// over, its row goes. The story keeps its representative unless the folded story's
+/// outranks it by the one rule ([`CopyWeight::represents_better_than`]: in effect, a source
+/// of higher priority, as a title-only copy's text is no longer); that one then represents
+/// the story with its title, link, text, authors and topic scores, as it would have had the
+/// copies come in the other order. Returns the folded story's id.
 fn fold_in_title_only_story(
     tx: &Prepared<'_>,
     poll: &PollContext<'_>,
     headline: &Headline,
     story_id: i64,
     published: i64,
-) -> Result<(), StoreError> {
+) -> Result<Option<i64>, StoreError> {
     let title_only_key = headline_key(&headline.key, true);
     if poll
         .key_filter
         .as_ref()
         .is_some_and(|f| !f.may_contain(&title_only_key))
     {
-        return Ok(());
+        return Ok(None);
     }
     let Some((other, other_published)) = query_opt(
         tx,
@@ -1897,10 +1901,10 @@ fn fold_in_title_only_story(
         |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
     )?
     else {
-        return Ok(());
+        return Ok(None);
     };
     if (other_published - published).abs() >= HEADLINE_WINDOW_SECS {
-        return Ok(());
+        return Ok(None);
     }
     // The other story's keys, found from its copies and moved one by one: the key table has
     // no index by story (migration 08), and a scan of it per fold would stall the writer.
@@ -1935,10 +1939,35 @@ fn fold_in_title_only_story(
         "UPDATE stories SET published = min(published, ?2) WHERE id = ?1",
         params![story_id, other_published],
     )?;
+    let weight = |story| JoinedStory::read(tx, story).map(|s| s.and_then(|s| s.representative));
+    let (folded, here) = (weight(other)?, weight(story_id)?);
+    let takes_over = folded.is_some_and(|w| w.represents_better_than(here));
     // The schema's cascades are off (see `configure`): the writer deletes dependents itself.
-    exec(tx, "DELETE FROM story_topics WHERE story_id = ?1", [other])?;
+    if takes_over {
+        exec(
+            tx,
+            "UPDATE stories SET (representative, title, link, text, authors) =
+                    (SELECT representative, title, link, text, authors FROM stories
+                      WHERE id = ?2),
+                    updated = max(updated, ?3)
+              WHERE id = ?1",
+            params![story_id, other, poll.now],
+        )?;
+        exec(
+            tx,
+            "DELETE FROM story_topics WHERE story_id = ?1",
+            [story_id],
+        )?;
+        exec(
+            tx,
+            "UPDATE story_topics SET story_id = ?2 WHERE story_id = ?1",
+            params![other, story_id],
+        )?;
+    } else {
+        exec(tx, "DELETE FROM story_topics WHERE story_id = ?1", [other])?;
+    }
     exec(tx, "DELETE FROM stories WHERE id = ?1", [other])?;
-    Ok(())
+    Ok(Some(other))
 }
 
 /// Stores one of an entry's keys for `story_id` (the story the entry is in). A key already
@@ -2491,9 +2520,6 @@ fn write_entry<'a>(
         store_key(tx, poll, &key, story_id, take_over_before, url)?;
     }
     store_headline_key(tx, poll, own_headline_key, story_id, published)?;
-    if let Some(headline) = write.headline.as_ref().filter(|h| !h.title_only) {
-        fold_in_title_only_story(tx, poll, headline, story_id, published)?;
-    }
 
     match joined_story {
         None => write_scores(tx, story_id, &scores_of(write, hook), true)?,
@@ -2512,6 +2538,20 @@ fn write_entry<'a>(
             if story.represented_better_by(priority, e) {
                 represent(tx, story_id, entry_id, e, &authors, now)?;
                 write_scores(tx, story_id, &scores_of(write, hook), false)?;
+            }
+        }
+    }
+    // After this copy's own claim to represent, so that a folded copy of higher priority
+    // is weighed against the representative the story has now.
+    if let Some(headline) = write.headline.as_ref().filter(|h| !h.title_only)
+        && let Some(folded) = fold_in_title_only_story(tx, poll, headline, story_id, published)?
+    {
+        // A story this poll created and the fold deleted is no new story, and its copies
+        // are in this one now.
+        for placement in result.placements.iter_mut().filter(|p| p.story == folded) {
+            placement.story = story_id;
+            if std::mem::take(&mut placement.new_story) {
+                result.new_stories -= 1;
             }
         }
     }
