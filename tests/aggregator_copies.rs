@@ -691,3 +691,79 @@ async fn a_story_created_and_folded_in_one_poll_is_not_counted_as_new() {
         "{reports:?}"
     );
 }
+
+/// A feed's second item that its own first item's story refuses (the same-feed rule: a text
+/// changed in three words or more is another item, not an edit) does not join that story
+/// through the headline key a Google News copy of the first item stored: refused by its
+/// text, it is refused by its headline too, and starts a story of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_its_own_feed_refuses_does_not_join_by_a_title_only_headline_key() {
+    let feeds = FeedServer::start().await;
+    let first = wire_text("wirea");
+    let second = first.replace(
+        "the economy ministry said on Monday",
+        "the foreign trade office announced late on Tuesday",
+    );
+    assert_ne!(first, second);
+    let item = |guid: &str, text: &str, date: &str| {
+        format!(
+            "<item><guid>{guid}</guid><link>https://wirea.example/{guid}</link>\
+             <title>{STORY}</title><description>{text}</description>\
+             <pubDate>{date}</pubDate></item>\n"
+        )
+    };
+    let channel = |items: &str| {
+        Resource::feed(format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Wire A</title>\
+             <link>https://wirea.example/</link><description>w</description>\n{items}\
+             </channel></rss>\n"
+        ))
+    };
+    feeds.put(
+        "wire-a.xml",
+        channel(&item("w1", &first, "Tue, 10 Nov 2026 08:00:00 GMT")),
+    );
+    feeds.put(
+        "gnews.xml",
+        google_news(&[(STORY, "Reuters", "Tue, 10 Nov 2026 08:10:00 GMT")]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            ("Wire A", feeds.url("wire-a.xml")),
+            ("Google News: tariffs", feeds.url("gnews.xml")),
+        ],
+        "",
+    );
+    let db = dir.path().join("tradefeed.db");
+    fetch(&config, "Wire A");
+    fetch(&config, "Google News: tariffs");
+    let story = placed(&db, "Wire A")[0].1;
+    assert_eq!(placed(&db, "Google News: tariffs")[0].1, story);
+    feeds.put(
+        "wire-a.xml",
+        channel(&format!(
+            "{}{}",
+            item("w2", &second, "Tue, 10 Nov 2026 12:00:00 GMT"),
+            item("w1", &first, "Tue, 10 Nov 2026 08:00:00 GMT")
+        )),
+    );
+    fetch(&config, "Wire A");
+    let rows: Vec<(String, String)> = row_pairs(
+        &db,
+        "SELECT link, evidence FROM entries WHERE link LIKE '%/w2'",
+    );
+    let stories: Vec<(String, i64)> = row_pairs(
+        &db,
+        "SELECT link, story_id FROM entries WHERE link LIKE 'https://wirea%' ORDER BY link",
+    );
+    assert_ne!(stories[0].1, stories[1].1, "{stories:?} {rows:?}");
+    assert_eq!(
+        rows,
+        [(
+            "https://wirea.example/w2".to_string(),
+            "first appearance".to_string()
+        )]
+    );
+}

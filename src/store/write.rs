@@ -2407,6 +2407,9 @@ fn write_entry<'a>(
     // it start a story of its own (an operator asking why two near-identical notices are two
     // stories).
     let mut sibling_of = None;
+    // Stories that hold another item of this feed, which the copy is not (the same-feed
+    // rule): not joined through a headline key either.
+    let mut own_feed_refused: Vec<i64> = Vec::new();
     for candidate in &write.near_matches {
         if joined.is_some() {
             break;
@@ -2435,7 +2438,7 @@ fn write_entry<'a>(
                 Some(Refusal::TemplatedSibling) => {
                     sibling_of.get_or_insert(story);
                 }
-                Some(Refusal::NotTheSameItem) => {}
+                Some(Refusal::NotTheSameItem) => own_feed_refused.push(story),
             }
         }
     }
@@ -2443,9 +2446,12 @@ fn write_entry<'a>(
         && let Some(headline) = &write.headline
     {
         // Not into the sibling's story through a title-only copy of it under the same
-        // headline ("Additions to the Entity List - Federal Register").
+        // headline ("Additions to the Entity List - Federal Register"), nor into a story the
+        // same-feed rule refused: an aggregator's copy of the feed's earlier item left that
+        // story a title-only headline key, and the copy (a correction of three words or more,
+        // a reissue) joined it by its headline after its text was refused.
         joined = join_by_headline(tx, poll, headline, published)?
-            .filter(|(story, ..)| Some(*story) != sibling_of);
+            .filter(|(story, ..)| Some(*story) != sibling_of && !own_feed_refused.contains(story));
     }
 
     let entry_id = poll.take_entry_id(tx)?;
