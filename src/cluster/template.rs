@@ -19,7 +19,9 @@
 //!   sentence's full stop, though after "Mr." or "Co." it is; not a line's first word, so a
 //!   hard-wrapped text shows fewer; not a month or weekday, no digits) in a text written in
 //!   mixed case; in a text in capitals (or title case) only a country ([`COUNTRIES`]) can be
-//!   told for one.
+//!   told for one. A product that trade actions name ([`PRODUCTS`]: steel, copper, lumber,
+//!   semiconductors…) is a name wherever it stands, in lower case too: a notice for another
+//!   product is another action, and outlets do not write one for another.
 //!   Words are split at white space, hyphens and slashes ("U.S.-China" is two words).
 //! - Words are compared in a *normal form*: lower-case, without dots ("U.S." is "us"), a
 //!   possessive "'s" or accents ("Sánchez" is "sanchez"), and a few names written two ways
@@ -114,12 +116,17 @@ const MIN_STEM: usize = 4;
 /// Dominica's).
 const ALIASES: &[(&str, &str)] = &[
     ("afghan", "afghanistan"),
+    ("aluminium", "aluminum"),
     ("belgian", "belgium"),
     ("burma", "myanmar"),
     ("burmese", "myanmar"),
+    ("chip", "semiconductor"),
+    ("chips", "semiconductors"),
     ("czechia", "czech"),
     ("danish", "denmark"),
     ("dominican", "dominican republic"),
+    ("drug", "pharmaceutical"),
+    ("drugs", "pharmaceuticals"),
     ("dutch", "netherlands"),
     ("egyptian", "egypt"),
     ("emirati", "uae"),
@@ -134,6 +141,9 @@ const ALIASES: &[(&str, &str)] = &[
     ("kazakh", "kazakhstan"),
     ("kyiv", "kiev"),
     ("lebanese", "lebanon"),
+    ("maize", "corn"),
+    ("medicine", "pharmaceutical"),
+    ("medicines", "pharmaceuticals"),
     ("nigerian", "nigeria"),
     ("nigerien", "niger"),
     ("norwegian", "norway"),
@@ -146,10 +156,14 @@ const ALIASES: &[(&str, &str)] = &[
     ("swedish", "sweden"),
     ("swiss", "switzerland"),
     ("thai", "thailand"),
+    ("timber", "lumber"),
     ("turkiye", "turkey"),
+    ("tyre", "tire"),
+    ("tyres", "tires"),
     ("uk", "britain"),
     ("uzbek", "uzbekistan"),
     ("welsh", "wales"),
+    ("whisky", "whiskey"),
 ];
 
 /// Countries, in normal form and separated by spaces (of a name of several words, one word:
@@ -192,6 +206,82 @@ fn is_country(key: u64, stem: u64) -> bool {
             .collect()
     });
     forms.contains(&key) || forms.contains(&stem)
+}
+
+/// Goods that trade actions name, in normal form: names wherever they stand, in lower case
+/// too, so that a notice for another product is another action ("duties on steel wire rod"
+/// against "on aluminum foil", a Section 232 proclamation on copper against the one on
+/// lumber). Only words an outlet does not write for one another: its synonyms are aliases
+/// ([`ALIASES`]: "aluminium", "timber", "chips", "drugs", "maize"), and broad or
+/// overlapping words (cars and vehicles, oil and crude, gold, iron, tin) are left out.
+const PRODUCTS: &str = "aluminum barley beef cobalt cocoa coffee copper corn cotton dairy \
+     furniture graphite lithium lumber magnesium nickel pharmaceutical pharmaceuticals \
+     polysilicon pork poultry rice rubber salmon semiconductor semiconductors shrimp solar \
+     soybean soybeans steel sugar tire tires titanium tobacco tungsten uranium wheat whiskey \
+     wine zinc";
+
+/// Whether a word (its key and stem key) is a product's ([`PRODUCTS`]).
+fn is_product(key: u64, stem: u64) -> bool {
+    static FORMS: OnceLock<std::collections::HashSet<u64>> = OnceLock::new();
+    let forms = FORMS.get_or_init(|| {
+        let mut normal = String::new();
+        PRODUCTS
+            .split_whitespace()
+            .flat_map(|product| {
+                let key = normal_form(product, &mut normal);
+                [key, stem_key(&normal, key)]
+            })
+            .collect()
+    });
+    forms.contains(&key) || forms.contains(&stem)
+}
+
+/// Whether a word as written may be a product or a product's alias: a quick test on its
+/// letters lower-cased, for the words the quick test would otherwise pass over (those not
+/// capitalised inside a sentence). Never false for a word [`is_product`] takes but for
+/// a possessive or a dotted form, which no product has.
+fn may_be_product(core: &str) -> bool {
+    const LONGEST: usize = 16;
+    /// The products and their aliases as written, and for each first letter the lengths they
+    /// come in (bit n: n letters), which spares most words the hash.
+    struct Written {
+        hashes: WordHashes,
+        lengths: [u32; 26],
+    }
+    static WRITTEN: OnceLock<Written> = OnceLock::new();
+    let written = WRITTEN.get_or_init(|| {
+        let products: Vec<&str> = PRODUCTS.split_whitespace().collect();
+        let aliases: Vec<&str> = ALIASES
+            .iter()
+            .filter(|(_, canonical)| products.contains(canonical))
+            .map(|(alias, _)| *alias)
+            .collect();
+        let mut lengths = [0u32; 26];
+        for word in products.iter().chain(&aliases) {
+            assert!(word.len() <= LONGEST && word.bytes().all(|b| b.is_ascii_lowercase()));
+            lengths[usize::from(word.as_bytes()[0] - b'a')] |= 1 << word.len();
+        }
+        Written {
+            hashes: WordHashes::of(&[&products, &aliases]),
+            lengths,
+        }
+    });
+    let bytes = core.as_bytes();
+    let Some(first) = bytes.first().map(u8::to_ascii_lowercase) else {
+        return false;
+    };
+    if bytes.len() > LONGEST
+        || !first.is_ascii_lowercase()
+        || written.lengths[usize::from(first - b'a')] & (1 << bytes.len()) == 0
+        || !bytes.is_ascii()
+    {
+        return false;
+    }
+    let mut lower = [0u8; LONGEST];
+    for (to, from) in lower.iter_mut().zip(bytes) {
+        *to = from.to_ascii_lowercase();
+    }
+    written.hashes.contains(xxh3_64(&lower[..bytes.len()]))
 }
 
 /// Short words that end in a full stop without ending a sentence: the next word may be a
@@ -418,18 +508,19 @@ fn words_of(text: &str) -> Vec<Word> {
     let mixed_case = walk(text, |core, capital_inside| {
         let key = normal_form(core, &mut normal);
         let at = core.as_ptr() as usize - text.as_ptr() as usize;
+        let stem = stem_key(&normal, key);
         words.push(Word {
             key,
-            stem: stem_key(&normal, key),
-            name: capital_inside && is_name(&normal, key),
+            stem,
+            name: (capital_inside && is_name(&normal, key)) || is_product(key, stem),
             at: u32::try_from(at).unwrap_or(u32::MAX),
             len: u32::try_from(core.len()).unwrap_or(0),
         });
     });
     if !mixed_case {
-        // In capitals (or title case), only a country can be told for a name.
+        // In capitals (or title case), only a country (or a product) can be told for a name.
         for w in &mut words {
-            w.name = w.name && is_country(w.key, w.stem);
+            w.name = (w.name && is_country(w.key, w.stem)) || is_product(w.key, w.stem);
         }
     }
     words
@@ -502,8 +593,8 @@ struct QuickSubject {
 }
 
 /// The names of an item that may be its subject, found quickly: its names' normal forms
-/// whose stem the item uses at least [`SUBJECT_USES`] times as a name in its text or as a
-/// word of its headline. A subset of the subjects [`Item::read`] finds (it also counts a
+/// (capitalised inside a sentence, or products, [`PRODUCTS`], anywhere) whose stem the item
+/// uses at least [`SUBJECT_USES`] times as a name in its text or as a word of its headline. A subset of the subjects [`Item::read`] finds (it also counts a
 /// name's uses at a sentence's start or in lower case): the quick test may only miss a
 /// sibling, never refuse a copy.
 fn quick_subjects(title: &str, text: &str) -> Vec<QuickSubject> {
@@ -511,7 +602,8 @@ fn quick_subjects(title: &str, text: &str) -> Vec<QuickSubject> {
     let mut names: Vec<(u64, QuickSubject, usize)> = Vec::new();
     let mut normal = String::new();
     let mixed_case = walk(text, |core, capital_inside| {
-        if !capital_inside {
+        // A product is a name wherever it stands (see `words_of`).
+        if !capital_inside && !may_be_product(core) {
             return;
         }
         let (key, aliased) = normal_form_aliased(core, &mut normal);
@@ -533,7 +625,10 @@ fn quick_subjects(title: &str, text: &str) -> Vec<QuickSubject> {
     });
     if !mixed_case {
         // In capitals (or title case), only countries are names, as `words_of` reads them.
-        names.retain(|(stem, subject, _)| is_country(xxh3_64(subject.name.as_bytes()), *stem));
+        names.retain(|(stem, subject, _)| {
+            let key = xxh3_64(subject.name.as_bytes());
+            is_country(key, *stem) || is_product(key, *stem)
+        });
     }
     if names.is_empty() {
         return Vec::new();
@@ -1102,6 +1197,62 @@ mod tests {
             "Silicon Metal From the Republic of Korea",
             &other_country(ANGOLA, "the Republic of Korea"),
         ));
+    }
+
+    /// A Section 232 proclamation, or a duty notice, for another product: the products are
+    /// in lower case, so no capitalised name differs, yet they are other actions.
+    #[test]
+    fn a_notice_for_another_product_is_a_sibling_and_a_product_written_another_way_is_not() {
+        let proclamation = |product: &str| {
+            format!(
+                "The Secretary of Commerce transmitted to me a report on his investigation \
+                 into the effect of imports of {product} on the national security of the \
+                 United States. The Secretary found that {product} is being imported in such \
+                 quantities and under such circumstances as to threaten to impair the \
+                 national security. I have decided to adjust the imports of {product} and \
+                 {product} derivative articles by imposing a 25 percent ad valorem tariff."
+            )
+        };
+        let title =
+            |product: &str| format!("Adjusting Imports of {product} into the United States");
+        assert!(siblings_both_ways(
+            &title("Copper"),
+            &proclamation("copper"),
+            &title("Lumber"),
+            &proclamation("lumber"),
+        ));
+        // Not in the headline, and a product of several words for another: the texts alone.
+        let notice = |product: &str| {
+            format!(
+                "The Commission has decided to impose a definitive anti-dumping duty on \
+                 imports of {product} originating in the People's Republic of China. The \
+                 duty rates on {product} range from 15 percent to 35 percent, and the \
+                 measures on {product} apply for five years from publication."
+            )
+        };
+        assert!(siblings_both_ways(
+            "Commission imposes anti-dumping duties",
+            &notice("steel wire rod"),
+            "Commission imposes anti-dumping duties",
+            &notice("aluminium foil"),
+        ));
+        // An outlet's spelling or word for the same good is no other product.
+        for (a, b) in [
+            ("aluminum", "aluminium"),
+            ("semiconductors", "chips"),
+            ("lumber", "timber"),
+            ("pharmaceuticals", "drugs"),
+            ("corn", "maize"),
+        ] {
+            assert!(
+                !siblings_both_ways(&title(a), &proclamation(a), &title(b), &proclamation(b)),
+                "{a} / {b}"
+            );
+        }
+        // A copy that leaves out a product named once beside another is no sibling.
+        let both = notice("steel and aluminum");
+        let trimmed = both.replacen("steel and aluminum", "steel", 1);
+        assert!(!siblings_both_ways("Duties", &both, "Duties", &trimmed));
     }
 
     #[test]
