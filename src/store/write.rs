@@ -1297,22 +1297,8 @@ fn near_copy_refusal(
     let Some(hook) = hook.as_ref() else {
         return Ok(None);
     };
-    // Bounded: a story holds a handful of one source's items (a feed's update under a new
-    // id, moved items), and any of them being the same item lets the copy in; the latest
-    // are asked (a feed's latest item is the one its next reissue repeats).
-    let own: Vec<(String, String)> = tx.with_statement(
-        "SELECT title, html FROM entries WHERE story_id = ?1 AND source_id = ?2
-          ORDER BY id DESC LIMIT 32",
-        |s| {
-            s.query_map(params![story, source_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()
-        },
-    )?;
-    if !own.is_empty() {
-        let same_item = own
-            .iter()
-            .any(|(title, html)| hook.one_item_of_a_feed(title, html, new));
-        return Ok((!same_item).then_some(Refusal::NotTheSameItem));
+    if let Some(refused) = own_items_refuse(tx, hook.as_ref(), story, source_id, new)? {
+        return Ok(refused.then_some(Refusal::NotTheSameItem));
     }
     // A copy from another feed: the index's estimate cannot tell an official notice from its
     // sibling for another country or product (most of their text is shared), the two texts
@@ -1327,6 +1313,38 @@ fn near_copy_refusal(
     Ok(story_text
         .is_some_and(|(title, text)| hook.templated_siblings(&title, &text, new))
         .then_some(Refusal::TemplatedSibling))
+}
+
+/// Whether `story`, holding items of `source_id`, refuses `new` from that source because it is
+/// none of them (the same-feed rule: [`PollHook::one_item_of_a_feed`]); `None` when the story
+/// holds no item of that source. Asked of a near-copy's candidate stories and of the story a
+/// headline key offers: a feed's item under its earlier item's headline with another text
+/// (too different to be a near-copy candidate at all) would otherwise join that item's story
+/// through the title-only key an aggregator's copy of it left.
+fn own_items_refuse(
+    tx: &Prepared<'_>,
+    hook: &dyn PollHook,
+    story: i64,
+    source_id: i64,
+    new: &Entry,
+) -> Result<Option<bool>, StoreError> {
+    // Bounded: a story holds a handful of one source's items (a feed's update under a new
+    // id, moved items), and any of them being the same item lets the copy in; the latest
+    // are asked (a feed's latest item is the one its next reissue repeats).
+    let own: Vec<(String, String)> = tx.with_statement(
+        "SELECT title, html FROM entries WHERE story_id = ?1 AND source_id = ?2
+          ORDER BY id DESC LIMIT 32",
+        |s| {
+            s.query_map(params![story, source_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()
+        },
+    )?;
+    if own.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(!own.iter().any(|(title, html)| {
+        hook.one_item_of_a_feed(title, html, new)
+    })))
 }
 
 /// Why the writer refused a near-copy's candidate story ([`near_copy_refusal`]).
@@ -2407,9 +2425,6 @@ fn write_entry<'a>(
     // it start a story of its own (an operator asking why two near-identical notices are two
     // stories).
     let mut sibling_of = None;
-    // Stories that hold another item of this feed, which the copy is not (the same-feed
-    // rule): not joined through a headline key either.
-    let mut own_feed_refused: Vec<i64> = Vec::new();
     for candidate in &write.near_matches {
         if joined.is_some() {
             break;
@@ -2438,7 +2453,7 @@ fn write_entry<'a>(
                 Some(Refusal::TemplatedSibling) => {
                     sibling_of.get_or_insert(story);
                 }
-                Some(Refusal::NotTheSameItem) => own_feed_refused.push(story),
+                Some(Refusal::NotTheSameItem) => {}
             }
         }
     }
@@ -2447,11 +2462,16 @@ fn write_entry<'a>(
     {
         // Not into the sibling's story through a title-only copy of it under the same
         // headline ("Additions to the Entity List - Federal Register"), nor into a story the
-        // same-feed rule refused: an aggregator's copy of the feed's earlier item left that
+        // same-feed rule refuses: an aggregator's copy of the feed's earlier item left that
         // story a title-only headline key, and the copy (a correction of three words or more,
-        // a reissue) joined it by its headline after its text was refused.
+        // another text under the same headline) joined it by its headline.
         joined = join_by_headline(tx, poll, headline, published)?
-            .filter(|(story, ..)| Some(*story) != sibling_of && !own_feed_refused.contains(story));
+            .filter(|(story, ..)| Some(*story) != sibling_of);
+        if let (Some((story, ..)), Some(hook)) = (&joined, hook.as_deref())
+            && own_items_refuse(tx, hook, *story, source_id, e)? == Some(true)
+        {
+            joined = None;
+        }
     }
 
     let entry_id = poll.take_entry_id(tx)?;
