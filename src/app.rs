@@ -20,7 +20,7 @@ use crate::http::{self, HttpState, Site};
 use crate::ingest::{IngestSettings, Ingestor, PollReport, SharedClassifier};
 use crate::reload::{ConfigWatcher, ReloadSignal};
 use crate::scheduler;
-use crate::store::{Access, PollBlocker, Store};
+use crate::store::{Access, PollBlocker, PollTarget, Store};
 
 /// How long in-flight polls may run on after a shutdown request before they are cancelled.
 const POLL_DRAIN: Duration = Duration::from_secs(4);
@@ -738,7 +738,7 @@ pub async fn run(
                         tokio::pin!(poll);
                         tokio::select! {
                             report = &mut poll => report,
-                            why = no_longer_polled(configured.clone(), &job.source) => {
+                            why = no_longer_polled(ingestor.store(), configured.clone(), &job.source) => {
                                 left = Some(why);
                                 this_poll.cancel();
                                 poll.await
@@ -755,7 +755,7 @@ pub async fn run(
                             Some(Unpolled::Dropped) => info!(
                                 source = %job.source.name,
                                 "poll cut off: a reload removed or disabled the source; \
-                                 nothing of it is recorded"
+                                 nothing of it is recorded but results already queued"
                             ),
                         },
                         AfterPoll::Cancelled => {
@@ -880,7 +880,8 @@ pub async fn run(
 /// What the poll dispatcher does once a poll has ended.
 #[derive(Debug, PartialEq, Eq)]
 enum AfterPoll {
-    /// Shutdown cancelled the poll: nothing more.
+    /// Shutdown, or a reload that no longer polls the source's URL ([`no_longer_polled`]),
+    /// cancelled the poll: nothing more.
     Cancelled,
     /// Hold the source back for this span whatever the database says ([`Job::defer_for`]):
     /// the poll's result was not stored, it crashed, or it was of a URL the database no longer
@@ -897,16 +898,21 @@ enum AfterPoll {
 /// Why a poll in flight is no longer wanted after a reload ([`no_longer_polled`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Unpolled {
-    /// The source (found by name) has another URL now.
+    /// The stored source the poll would be written to has another URL now.
     NewUrl,
-    /// The source is removed or disabled, and no enabled source took over its URL.
+    /// The stored source the poll would be written to is removed from the config or
+    /// disabled.
     Dropped,
 }
 
-/// Resolves once a reload gives `source` another URL, or removes or disables it; never
-/// otherwise. A source renamed meanwhile keeps its poll: the stored source follows its URL,
-/// so the poll is written to it under the new name (see `Store::record_poll`).
+/// Resolves once a reload leaves the poll of `source` without a configured, enabled source to
+/// be written to, or gives that source another URL; never otherwise. Asked of the store after
+/// each reload (which records the config's sources before it tells the dispatcher), by the
+/// rule the poll's write follows ([`Store::poll_target`]): a source renamed meanwhile, or two
+/// sources whose names were swapped, keep their polls, written under the new names. Should the
+/// store not answer, the poll runs on: its write then follows the same rule.
 async fn no_longer_polled(
+    store: &Store,
     mut configured: watch::Receiver<Arc<Vec<crate::domain::Source>>>,
     source: &crate::domain::Source,
 ) -> Unpolled {
@@ -914,28 +920,34 @@ async fn no_longer_polled(
         if configured.changed().await.is_err() {
             return std::future::pending().await;
         }
-        if let Some(why) = unpolled(&configured.borrow_and_update(), source) {
-            return why;
+        configured.borrow_and_update();
+        match store.poll_target(&source.name, &source.url).await {
+            Ok(target) => {
+                if let Some(why) = unpolled(target.as_ref(), &source.url) {
+                    return why;
+                }
+            }
+            Err(e) => {
+                warn!(source = %source.name, error = %e, "cannot tell whether a reload dropped the source being polled; its poll runs on");
+            }
         }
     }
 }
 
-/// Whether the config `sources` no longer polls what a poll of `source` fetches, and why.
-fn unpolled(sources: &[crate::domain::Source], source: &crate::domain::Source) -> Option<Unpolled> {
-    match sources.iter().find(|s| s.name == source.name) {
-        Some(now) if now.url != source.url => Some(Unpolled::NewUrl),
-        Some(now) if now.enabled => None,
-        // Removed or disabled under this name, unless an enabled source now has the URL: a
-        // rename (names swapped or passed round included) keeps the stored source.
-        _ => {
-            (!sources.iter().any(|s| s.enabled && s.url == source.url)).then_some(Unpolled::Dropped)
-        }
+/// Whether a poll of `url` that the store would now write to `target` is no longer wanted,
+/// and why.
+fn unpolled(target: Option<&PollTarget>, url: &str) -> Option<Unpolled> {
+    match target {
+        Some(t) if t.url != url => Some(Unpolled::NewUrl),
+        Some(t) if t.in_config && t.enabled => None,
+        _ => Some(Unpolled::Dropped),
     }
 }
 
 /// What the dispatcher does after a poll that ended with `report` (`shutting_down`: the
-/// poll's cancel has fired: shutdown, or a reload that gave its source another URL). A hold is the span the poll asked for
-/// ([`PollReport::defer_for`]), never more than `backoff_cap`, the longest failure backoff.
+/// poll's cancel has fired: shutdown, or a reload that no longer polls the source's URL). A
+/// hold is the span the poll asked for ([`PollReport::defer_for`]), never more than
+/// `backoff_cap`, the longest failure backoff.
 /// Not worked out from the report's `next_due`: that is a wall-clock time, read when the
 /// poll began or ended, and a clock stepped back meanwhile would stretch the hold by the
 /// step, with nothing to shorten it until a restart.
@@ -955,6 +967,10 @@ fn after_poll(report: &PollReport, shutting_down: bool, backoff_cap: Duration) -
 /// to an every-minute schedule mid-poll would wait for the yearly slot, even across restarts.
 /// After a success the next time is the new schedule's next slot; after a failure the
 /// backoff's time is kept unless the new schedule reaches past the longest backoff sooner.
+/// The source is the one the poll was written to ([`Store::poll_target`]), under its name now:
+/// a reload may have renamed it and given it a new schedule in one edit. Asked of the store
+/// only when the config no longer has the polled source as it was (the common case reads
+/// nothing).
 /// A source whose URL changed meanwhile is left as it is: the store recorded none of the old
 /// URL's state on it (`PollRecord::url`), so it stays due at once by its new URL. That holds
 /// also when the URL changes after `configured` was read here: the store sets the time only
@@ -967,43 +983,55 @@ async fn reschedule_if_changed_meanwhile(
     polled: &crate::domain::Source,
     report: &PollReport,
 ) {
-    let schedule = {
-        let sources = configured.borrow();
-        match sources.iter().find(|s| s.name == polled.name) {
-            Some(now)
-                if now.enabled && now.url == polled.url && now.schedule != polled.schedule =>
-            {
-                now.schedule.clone()
-            }
-            _ => return,
+    let as_polled = configured
+        .borrow()
+        .iter()
+        .any(|s| s.name == polled.name && s.url == polled.url && s.schedule == polled.schedule);
+    if as_polled {
+        return;
+    }
+    let store = ingestor.store();
+    let target = match store.poll_target(&polled.name, &polled.url).await {
+        Ok(Some(t)) if t.url == polled.url && t.in_config && t.enabled => t,
+        Ok(_) => return,
+        Err(e) => {
+            error!(source = %polled.name, error = %e, "cannot tell whether a reload changed the schedule during the poll");
+            return;
         }
+    };
+    let schedule = configured
+        .borrow()
+        .iter()
+        .find(|s| s.name == target.name && s.url == polled.url && s.enabled)
+        .map(|s| s.schedule.clone());
+    let Some(schedule) = schedule.filter(|s| *s != polled.schedule) else {
+        return;
     };
     let now = Utc::now();
     let max_jitter = ingestor.max_jitter();
     let due = if report.error.is_none() {
-        scheduler::next_due(&schedule, &polled.name, now, max_jitter)
+        scheduler::next_due(&schedule, &target.name, now, max_jitter)
     } else {
         let latest = scheduler::saturating_add_std(now, ingestor.backoff_cap());
         report.next_due.min(scheduler::next_due(
             &schedule,
-            &polled.name,
+            &target.name,
             latest,
             max_jitter,
         ))
     };
-    match ingestor
-        .store()
-        .set_next_due(&polled.name, &polled.url, schedule.as_str(), due)
+    match store
+        .set_next_due(&target.name, &polled.url, schedule.as_str(), due)
         .await
     {
         Ok(true) => {
-            info!(source = %polled.name, next_due = %due, "schedule changed during the poll; next due by the new one")
+            info!(source = %target.name, next_due = %due, "schedule changed during the poll; next due by the new one")
         }
         // A later reload changed its URL (due at once by the new one) or its schedule again
         // (its time worked out by that one): either stands.
         Ok(false) => {}
         Err(e) => {
-            error!(source = %polled.name, error = %e, "cannot store the due time by the new schedule")
+            error!(source = %target.name, error = %e, "cannot store the due time by the new schedule")
         }
     }
 }
@@ -2036,8 +2064,11 @@ mod tests {
         store.close().await;
     }
 
-    #[test]
-    fn a_poll_is_unwanted_once_its_url_is_no_longer_configured_under_an_enabled_source() {
+    /// A reload during a poll cuts it off exactly when the store would no longer write it to a
+    /// configured, enabled source with the polled URL: the rule of the write itself, asked of
+    /// a real store after the reload's sources are recorded.
+    #[tokio::test]
+    async fn a_poll_is_unwanted_once_its_url_is_no_longer_configured_under_an_enabled_source() {
         let source = |name: &str, url: &str, enabled: bool| Source {
             name: name.into(),
             url: url.into(),
@@ -2048,51 +2079,89 @@ mod tests {
             cluster: false,
             allow_private_redirects: false,
         };
-        let polled = source("D", "http://d.example/feed", true);
-        let other = source("E", "http://e.example/feed", true);
+        let (d, e) = ("http://d.example/feed", "http://e.example/feed");
+        let polled = source("D", d, true);
+        let other = source("E", e, true);
+        let before = vec![polled.clone(), other.clone()];
+        let shared = vec![polled.clone(), source("F", d, true)];
         let cases = [
-            ("unchanged", vec![polled.clone(), other.clone()], None),
+            (
+                "unchanged",
+                &before,
+                vec![polled.clone(), other.clone()],
+                None,
+            ),
             (
                 "new URL",
+                &before,
                 vec![source("D", "http://d2.example/feed", true)],
                 Some(Unpolled::NewUrl),
             ),
-            ("removed", vec![other.clone()], Some(Unpolled::Dropped)),
             (
-                "disabled",
-                vec![source("D", "http://d.example/feed", false)],
+                "removed",
+                &before,
+                vec![other.clone()],
                 Some(Unpolled::Dropped),
             ),
             (
-                "renamed",
-                vec![source("D2", "http://d.example/feed", true)],
-                None,
+                "disabled",
+                &before,
+                vec![source("D", d, false)],
+                Some(Unpolled::Dropped),
             ),
+            ("renamed", &before, vec![source("D2", d, true)], None),
+            // The store renames the feed's row: the poll is written to E.
             (
                 "names swapped",
+                &before,
+                vec![source("E", d, true), source("D", e, true)],
+                None,
+            ),
+            // D's row takes the new URL; the poll is written to D2, the one source with it.
+            (
+                "renamed, the old name given to another feed",
+                &before,
                 vec![
-                    source("E", "http://d.example/feed", true),
-                    source("D", "http://e.example/feed", true),
+                    source("D2", d, true),
+                    source("D", "http://x.example/feed", true),
                 ],
-                Some(Unpolled::NewUrl),
+                None,
             ),
             (
                 "renamed and disabled",
-                vec![source("D2", "http://d.example/feed", false)],
+                &before,
+                vec![source("D2", d, false)],
+                Some(Unpolled::Dropped),
+            ),
+            // The poll would be written to D's row, disabled.
+            (
+                "disabled, its URL also another source's",
+                &shared,
+                vec![source("D", d, false), source("F", d, true)],
+                Some(Unpolled::Dropped),
+            ),
+            // D's row stays (not renamed: F already had one), out of the config.
+            (
+                "removed, its URL also another source's",
+                &shared,
+                vec![source("F", d, true)],
                 Some(Unpolled::Dropped),
             ),
             (
-                "disabled, its URL kept by another source",
-                vec![
-                    source("D", "http://d.example/feed", false),
-                    source("F", "http://d.example/feed", true),
-                ],
-                None,
+                "every source removed",
+                &before,
+                Vec::new(),
+                Some(Unpolled::Dropped),
             ),
-            ("every source removed", Vec::new(), Some(Unpolled::Dropped)),
         ];
-        for (case, sources, want) in cases {
-            assert_eq!(unpolled(&sources, &polled), want, "{case}");
+        for (case, before, after, want) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(&dir.path().join("t.db"), Access::ReadWrite).unwrap();
+            store.sync_sources(before, |_, t| t).await.unwrap();
+            store.sync_sources(&after, |_, t| t).await.unwrap();
+            let target = store.poll_target(&polled.name, &polled.url).await.unwrap();
+            assert_eq!(unpolled(target.as_ref(), d), want, "{case}: {target:?}");
+            store.close().await;
         }
     }
 

@@ -357,12 +357,16 @@ type ConfigEdit<'a> = dyn Fn(&str, &str) -> String + 'a;
 /// Starts the daemon with source `D` on a yearly schedule and one poll slot, its first poll
 /// held by its server; while it waits, rewrites the config with `edit` (given the config's
 /// text and D's URL) and waits until the reload has reached the database (`reloaded`, a query
-/// giving 1). Returns D's release, what `stop_daemon` needs and the config's folder.
+/// giving 1). Returns D's release and the requests its server receives after the first, what
+/// `stop_daemon` needs and the config's folder.
 async fn edit_during_a_held_poll(
     edit: impl FnOnce(&str, &str) -> String,
     reloaded: &str,
 ) -> (
-    tokio::sync::watch::Sender<bool>,
+    (
+        tokio::sync::watch::Sender<bool>,
+        tokio::sync::mpsc::Receiver<String>,
+    ),
     tokio_util::sync::CancellationToken,
     tokio::task::JoinHandle<anyhow::Result<()>>,
     tempfile::TempDir,
@@ -376,7 +380,7 @@ async fn edit_during_a_held_poll(
         start_with_yearly_d(dir.path(), &d_url, "concurrency = 1", &mut d_requests).await;
     std::fs::write(&path, edit(&yearly, &d_url)).unwrap();
     wait_for_number(&dir.path().join("tradefeed.db"), reloaded, 1).await;
-    (release_tx, cancel, handle, dir)
+    ((release_tx, d_requests), cancel, handle, dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,7 +409,7 @@ async fn a_poll_of_a_source_removed_or_disabled_meanwhile_is_cut_off_and_frees_i
         ),
     ];
     for (case, edit, reloaded) in edits {
-        let (release, cancel, handle, dir) = edit_during_a_held_poll(edit, reloaded).await;
+        let ((release, _), cancel, handle, dir) = edit_during_a_held_poll(edit, reloaded).await;
         // The one poll slot was D's, held until its server answers (60 s timeout): E, added
         // by the same edit, is polled at once only because D's poll was cut off.
         tokio::time::timeout(Duration::from_secs(15), e_requests.recv())
@@ -435,23 +439,71 @@ async fn a_poll_of_a_source_removed_or_disabled_meanwhile_is_cut_off_and_frees_i
     }
 }
 
+/// A source renamed while its poll runs keeps the poll, stored under the new name, and is not
+/// polled again under that name meanwhile: the scheduler knows polls in flight by URL. Renamed
+/// and given a new schedule in one edit, it is next due by the new schedule, as a source only
+/// rescheduled is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poll_of_a_source_renamed_meanwhile_is_kept_and_stored_under_the_new_name() {
     let renamed = |config: &str, _: &str| replaced(config, "name = \"D\"", "name = \"Renamed\"");
-    let (release, cancel, handle, dir) = edit_during_a_held_poll(
-        renamed,
-        "SELECT count(*) FROM sources WHERE name = 'Renamed' AND in_config",
-    )
-    .await;
-    release.send_replace(true);
-    let db = dir.path().join("tradefeed.db");
-    wait_for_number(
-        &db,
-        "SELECT count(*) FROM entries JOIN sources ON sources.id = entries.source_id \
-         WHERE sources.name = 'Renamed'",
-        1,
-    )
-    .await;
-    assert_eq!(number(&db, "SELECT count(*) FROM fetches"), Some(1));
-    stop_daemon(cancel, handle).await;
+    let rescheduled_too = |config: &str, d_url: &str| {
+        replaced(
+            &renamed(config, d_url),
+            "schedule = \"0 0 1 1 *\"",
+            "schedule = \"* * * * *\"",
+        )
+    };
+    let edits: [(&str, &ConfigEdit<'_>, &str); 2] = [
+        ("renamed", &renamed, "yearly"),
+        ("renamed and rescheduled", &rescheduled_too, "every minute"),
+    ];
+    for (case, edit, schedule) in edits {
+        let reloaded = if schedule == "yearly" {
+            "SELECT count(*) FROM sources WHERE name = 'Renamed' AND in_config"
+        } else {
+            "SELECT count(*) FROM sources WHERE name = 'Renamed' AND schedule = '* * * * *'"
+        };
+        let ((release, mut requests), cancel, handle, dir) =
+            edit_during_a_held_poll(edit, reloaded).await;
+        release.send_replace(true);
+        let db = dir.path().join("tradefeed.db");
+        wait_for_number(
+            &db,
+            "SELECT count(*) FROM entries JOIN sources ON sources.id = entries.source_id \
+             WHERE sources.name = 'Renamed'",
+            1,
+        )
+        .await;
+        // Long enough for a second poll under the new name to reach the server, were the
+        // first one's URL not known to be in flight: the one poll slot is free again once the
+        // first poll's results are queued for the writer, and the reload woke the scheduler.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            requests.try_recv().is_err(),
+            "{case}: polled again under the new name"
+        );
+        assert_eq!(
+            number(&db, "SELECT count(*) FROM fetches"),
+            Some(1),
+            "{case}"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let due = number(&db, "SELECT next_due FROM sources WHERE name = 'Renamed'");
+            let in_a_minute = chrono::Utc::now().timestamp() + 61;
+            let due_by_its_schedule = match schedule {
+                "yearly" => due.is_some_and(|d| d > in_a_minute),
+                _ => due.is_some_and(|d| d <= in_a_minute),
+            };
+            if due_by_its_schedule {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{case}: next due at {due:?}, not by the {schedule} schedule"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        stop_daemon(cancel, handle).await;
+    }
 }

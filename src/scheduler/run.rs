@@ -38,17 +38,17 @@ impl Job {
     /// hold the source back for the step as well; nothing corrects deferrals, which live in
     /// memory only.
     ///
-    /// Only the job's URL is held back: a reload that gives the source another URL makes it
-    /// a new feed, due at once.
+    /// The job's URL is held back, whichever source has it: a reload that gives the source
+    /// another URL makes it a new feed, due at once, and one that renames the source while
+    /// its poll runs holds the renamed source back as well.
     pub fn defer_for(&self, wait: Duration) {
         self.in_flight
             .deferred
             .lock()
             .expect("deferral lock poisoned")
             .insert(
-                self.in_flight.name.clone(),
+                self.in_flight.url.clone(),
                 Deferral {
-                    url: self.source.url.clone(),
                     since: Instant::now(),
                     wait,
                 },
@@ -56,18 +56,16 @@ impl Job {
     }
 }
 
-/// A source held back ([`Job::defer_for`]).
+/// A URL held back ([`Job::defer_for`]).
 #[derive(Debug)]
 struct Deferral {
-    /// The URL polled: the source is held back while it keeps this one.
-    url: String,
     /// When it was deferred.
     since: Instant,
     /// For how long.
     wait: Duration,
 }
 
-/// Sources held back, by name.
+/// URLs held back: a source is held back while it has one of them.
 type Deferred = Arc<Mutex<HashMap<String, Deferral>>>;
 
 /// When the last poll of each URL ended (its job dropped, its result stored), for the polls
@@ -89,9 +87,7 @@ fn ended_since(ended: &HashMap<String, Instant>, url: &str, read_began: Instant)
 
 #[derive(Debug)]
 struct InFlight {
-    /// The source's name, by which it is held back ([`Job::defer_for`]).
-    name: String,
-    /// The URL polled, its key in `set` and `ended`.
+    /// The URL polled, its key in `set`, `ended` and `deferred`.
     url: String,
     set: Arc<Polling>,
     deferred: Deferred,
@@ -168,7 +164,6 @@ pub async fn run(
                     let job = Job {
                         source: source.clone(),
                         in_flight: InFlight {
-                            name,
                             url: source.url.clone(),
                             set: Arc::clone(&in_flight),
                             deferred: Arc::clone(&deferred),
@@ -209,11 +204,11 @@ pub async fn run(
 }
 
 /// Whether a look that read `source` as due at `read_began` queues it now, and if so marks its
-/// URL in flight. Not when it is held back on its current URL (`deferred`), its URL is already
-/// in flight (under this name or, after a rename, another), or
-/// its poll ended after the read began (the read may predate its commit, so the due time it
-/// gave is the old one; the end woke the next look, which reads the new time). A source left
-/// out for that last reason is not left marked in flight, or it would never be polled again.
+/// URL in flight. Not when its URL is held back (`deferred`) or already in flight (under this
+/// name or, after a rename, another), or its poll ended after the read began (the read may
+/// predate its commit, so the due time it gave is the old one; the end woke the next look,
+/// which reads the new time). A source left out for that last reason is not left marked in
+/// flight, or it would never be polled again.
 fn claim(
     source: &Source,
     deferred: &Deferred,
@@ -225,8 +220,7 @@ fn claim(
     if deferred
         .lock()
         .expect("deferral lock poisoned")
-        .get(&source.name)
-        .is_some_and(|d| &d.url == url)
+        .contains_key(url)
     {
         return false;
     }
@@ -271,7 +265,7 @@ const MIN_SLEEP: Duration = Duration::from_millis(200);
 /// [`MAX_SLEEP`]. A held-back source's stored time is left out: it is usually past (the
 /// poll's result was not stored, or its URL was changed behind the daemon), and counting it
 /// would wake the loop every [`MIN_SLEEP`] for as long as the hold lasts, to do nothing.
-/// A hold counts only while the source keeps the URL it was put on, as in the look. A source
+/// A hold is on a URL, as in the look: it counts for whichever source has that URL. A source
 /// whose URL is being polled (`in_flight`) is left out too: its stored time is the past one it
 /// was queued by until its poll stores the next, and the end of its poll wakes the loop.
 fn until_next_look(
@@ -282,10 +276,7 @@ fn until_next_look(
     wall: DateTime<Utc>,
     mono: Instant,
 ) -> Duration {
-    let held = |name: &str| -> Option<&Deferral> {
-        let source = current.get(name)?;
-        deferred.get(name).filter(|d| d.url == source.url)
-    };
+    let held = |name: &str| -> Option<&Deferral> { deferred.get(&current.get(name)?.url) };
     let holds_end = current.keys().filter_map(|name| held(name)).map(|d| {
         d.wait
             .saturating_sub(mono.saturating_duration_since(d.since))
@@ -475,9 +466,7 @@ mod tests {
     fn a_poll_that_ends_after_the_look_read_the_due_times_is_not_queued_by_that_look() {
         let set = Arc::new(Mutex::new(HashSet::from(["a".to_string()])));
         let ended: Ended = Arc::new(Mutex::new(HashMap::new()));
-        // Keyed by URL; the name only says where a hold goes.
         let in_flight = |url: &str| InFlight {
-            name: format!("named {url}"),
             url: url.to_string(),
             set: Arc::clone(&set),
             deferred: Arc::new(Mutex::new(HashMap::new())),
@@ -516,19 +505,15 @@ mod tests {
             source("late", "@hourly"),
         );
         in_flight.lock().unwrap().insert(busy.url.clone());
-        let hold = |url: &str| Deferral {
-            url: url.to_string(),
+        let hold = || Deferral {
             since: Instant::now(),
             wait: secs(60),
         };
+        deferred.lock().unwrap().insert(held.url.clone(), hold());
         deferred
             .lock()
             .unwrap()
-            .insert("held".into(), hold(&held.url));
-        deferred
-            .lock()
-            .unwrap()
-            .insert("moved".into(), hold("http://old.example/feed"));
+            .insert("http://old.example/feed".into(), hold());
         let read_began = Instant::now();
         let ms = Duration::from_millis(1);
         ended
@@ -549,7 +534,19 @@ mod tests {
         };
         assert!(!claim(&renamed, &deferred, &in_flight, &ended, read_began));
         assert!(!claim(&held, &deferred, &in_flight, &ended, read_began));
-        // A hold is on the URL it was put on: a source moved since is polled.
+        // A hold is on the URL it was put on, whatever the source is called now: renamed
+        // while its poll ran, it is held back too; a source moved since is polled.
+        let held_renamed = Source {
+            name: "held, renamed".into(),
+            ..held.clone()
+        };
+        assert!(!claim(
+            &held_renamed,
+            &deferred,
+            &in_flight,
+            &ended,
+            read_began
+        ));
         assert!(claim(&moved, &deferred, &in_flight, &ended, read_began));
         // Its poll ended after the read began: left out, and not left in flight, so the next
         // look (reading the new due time) can queue it.
@@ -997,8 +994,7 @@ mod tests {
         let current: HashMap<String, Source> = ["held", "later", "moved"]
             .map(|name| (name.to_string(), source(name, "* * * * *")))
             .into();
-        let hold = |url: &str, wait: u64| Deferral {
-            url: url.into(),
+        let hold = |wait: u64| Deferral {
             since: mono,
             wait: secs(wait),
         };
@@ -1006,7 +1002,7 @@ mod tests {
         let epoch = DateTime::<Utc>::UNIX_EPOCH;
         let none = HashSet::new();
         let mut deferred = HashMap::new();
-        deferred.insert("held".to_string(), hold("http://held.example/feed", 3));
+        deferred.insert(current["held"].url.clone(), hold(3));
 
         // Held for 3 s and due at once by the database; the next source due in 4 s.
         let due_at = [due("held", epoch), due("later", wall + secs(4))];
@@ -1022,14 +1018,14 @@ mod tests {
             secs(2)
         );
         // Held for longer than the longest sleep: the longest sleep.
-        deferred.insert("held".to_string(), hold("http://held.example/feed", 600));
+        deferred.insert(current["held"].url.clone(), hold(600));
         let due_at = [due("held", epoch), due("later", wall + secs(3_600))];
         assert_eq!(
             until_next_look(&due_at, &current, &deferred, &none, wall, mono),
             MAX_SLEEP
         );
         // A hold on a URL the source no longer has: its new URL is due at once.
-        deferred.insert("moved".to_string(), hold("http://old.example/feed", 600));
+        deferred.insert("http://old.example/feed".to_string(), hold(600));
         let due_at = [due("moved", epoch), due("later", wall + secs(3_600))];
         assert_eq!(
             until_next_look(&due_at, &current, &deferred, &none, wall, mono),

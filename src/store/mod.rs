@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 pub use idle::Idle;
 pub use read::{
     Candidate, DueTimes, KnownEntries, MAX_SEARCH_WORDS, Outranked, PollBlocker, PollState,
-    SourceState, StoryCursor, StoryQuery, StoryToScore, StoryView, search_words,
+    PollTarget, SourceState, StoryCursor, StoryQuery, StoryToScore, StoryView, search_words,
 };
 pub(crate) use write::FETCH_LOG_BATCH;
 #[cfg(test)]

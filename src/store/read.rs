@@ -18,6 +18,19 @@ pub enum PollBlocker {
     RetryAfter(DateTime<Utc>),
 }
 
+/// The stored source a poll is written to ([`Store::poll_target`]), as the config now has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollTarget {
+    /// Its name now.
+    pub name: String,
+    /// Its URL now: another than the polled one when a reload gave the source a new URL.
+    pub url: String,
+    /// Whether the config lists it (a removed source's row stays while it has entries).
+    pub in_config: bool,
+    /// Whether the config enables it.
+    pub enabled: bool,
+}
+
 /// The part of a source's state a poll reads before fetching.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PollState {
@@ -306,6 +319,51 @@ impl Store {
             ))?;
             let rows = stmt.query_map([], state_from_row)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// The stored source a poll of `url` begun as the source named `name` is written to now,
+    /// by the rule the write itself follows (`source_row`): the row of that name while it
+    /// has that URL; else the one configured row with that URL (a reload renamed the
+    /// source, or swapped two names); else the row of that name (a reload gave it another
+    /// URL: none of the old URL's state is written to it). `None` if there is no such row.
+    /// The dispatcher asks it when a reload lands during a poll, and whose due time to
+    /// correct after one.
+    pub async fn poll_target(
+        &self,
+        name: &str,
+        url: &str,
+    ) -> Result<Option<PollTarget>, StoreError> {
+        let (name, url) = (name.to_string(), url.to_string());
+        self.read(move |c| {
+            let row = |r: &rusqlite::Row<'_>| {
+                Ok(PollTarget {
+                    name: r.get(0)?,
+                    url: r.get(1)?,
+                    in_config: r.get(2)?,
+                    enabled: r.get(3)?,
+                })
+            };
+            let named = c
+                .prepare_cached(
+                    "SELECT name, url, in_config, enabled FROM sources WHERE name = ?1",
+                )?
+                .query_row([&name], row)
+                .optional()?;
+            super::write::pick_poll_target(
+                named,
+                |t| &t.url,
+                &url,
+                || {
+                    Ok(c.prepare_cached(
+                        "SELECT name, url, in_config, enabled FROM sources
+                      WHERE url = ?1 AND in_config = 1 LIMIT 2",
+                    )?
+                    .query_map([&url], row)?
+                    .collect::<Result<_, _>>()?)
+                },
+            )
         })
         .await
     }

@@ -1370,18 +1370,37 @@ fn source_row(tx: &Prepared<'_>, name: &str, url: &str) -> Result<(i64, i32, Str
         [name],
         row,
     )?;
-    if let Some(found) = named.as_ref().filter(|(_, _, stored)| stored == url) {
-        return Ok(found.clone());
+    pick_poll_target(
+        named,
+        |(_, _, stored)| stored,
+        url,
+        || {
+            Ok(tx.with_statement(
+                "SELECT id, priority, url FROM sources WHERE url = ?1 AND in_config = 1 LIMIT 2",
+                |s| s.query_map([url], row)?.collect(),
+            )?)
+        },
+    )?
+    .ok_or_else(|| rusqlite::Error::QueryReturnedNoRows.into())
+}
+
+/// The rule of [`source_row`], over the row named as the poll's source (`named`, whose URL
+/// `stored_url` gives) and the configured rows with the polled `url` (asked only when the
+/// named row does not have it; two at most are needed): shared with
+/// [`Store::poll_target`], so that what the dispatcher asks of a reload is what the write does.
+pub(super) fn pick_poll_target<T>(
+    named: Option<T>,
+    stored_url: impl Fn(&T) -> &String,
+    url: &str,
+    configured_with_url: impl FnOnce() -> Result<Vec<T>, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    if named.as_ref().is_some_and(|row| stored_url(row) == url) {
+        return Ok(named);
     }
-    let renamed: Vec<(i64, i32, String)> = tx.with_statement(
-        "SELECT id, priority, url FROM sources WHERE url = ?1 AND in_config = 1 LIMIT 2",
-        |s| s.query_map([url], row)?.collect(),
-    )?;
-    match (<[_; 1]>::try_from(renamed), named) {
-        (Ok([found]), _) => Ok(found),
-        (Err(_), Some(found)) => Ok(found),
-        (Err(_), None) => Err(rusqlite::Error::QueryReturnedNoRows.into()),
-    }
+    Ok(match <[_; 1]>::try_from(configured_with_url()?) {
+        Ok([found]) => Some(found),
+        Err(_) => named,
+    })
 }
 
 /// A poll in the writer's queue (see [`Store::queue_poll`]).
