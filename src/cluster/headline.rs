@@ -198,7 +198,8 @@ fn words(s: &str) -> impl Iterator<Item = &str> {
 ///   recasts sentences stays apart.
 /// - And no name is replaced in place by another that the other item never uses
 ///   (`template::OwnItems::names_replaced`): "Kazakhstan" for "Angola" once is a one-word
-///   difference, but another notice.
+///   difference, but another notice; so is "corn" for "wheat", a listed product
+///   (`template::PRODUCTS`), even under a correction's prefix.
 ///
 /// Exact, on the two texts: the index's containment estimate (64 MinHash bins) is too coarse
 /// here, off by 0.03–0.06 near 0.95, and taken against a story's earliest copy, which may be
@@ -433,6 +434,31 @@ mod tests {
                 "{new_title}, the other way round"
             );
         }
+        // A listed product is a name too, replaced once under a correction's prefix: the
+        // feed's next notice by this rule, though it may be a correction of the product (a
+        // duplicate item then, the smaller loss than a notice never served). Another word
+        // corrected is the same item.
+        let shipped = |product: &str, rise: &str| {
+            format!(
+                "Exporters shipped 1.2 million tonnes of {product} to China in October, \
+                 customs data showed on Monday, up {rise} percent from a year earlier as \
+                 buyers stocked up before new duties take effect."
+            )
+        };
+        let headline = "China buys more grain before duties";
+        let corrected = format!("CORRECTED-{headline}");
+        assert!(!one_item_of_a_feed(
+            headline,
+            &shipped("wheat", "12"),
+            &corrected,
+            &shipped("corn", "12")
+        ));
+        assert!(one_item_of_a_feed(
+            headline,
+            &shipped("wheat", "12"),
+            &corrected,
+            &shipped("wheat", "14")
+        ));
         // Its own revision, a sentence added inside it, is the same item either way.
         let revised = notice("silicon metal", "Angola").replacen(
             ". ",

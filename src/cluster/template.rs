@@ -113,7 +113,8 @@ const MIN_STEM: usize = 4;
 /// other names, and peoples' names that share no stem with their country's ("French" for
 /// "France", "Dutch" for "the Netherlands"), or share one with another country's
 /// ("Nigerian" is Nigeria's, not Niger's; "Dominican" is the Dominican Republic's, not
-/// Dominica's).
+/// Dominica's); and goods' other words, read as the product of [`PRODUCTS`] they stand for
+/// ("aluminium" for "aluminum", "chips" for "semiconductors", "maize" for "corn").
 const ALIASES: &[(&str, &str)] = &[
     ("afghan", "afghanistan"),
     ("aluminium", "aluminum"),
@@ -238,8 +239,9 @@ fn is_product(key: u64, stem: u64) -> bool {
 
 /// Whether a word as written may be a product or a product's alias: a quick test on its
 /// letters lower-cased, for the words the quick test would otherwise pass over (those not
-/// capitalised inside a sentence). Never false for a word [`is_product`] takes but for
-/// a possessive or a dotted form, which no product has.
+/// capitalised inside a sentence). Never false for a product or an alias as listed or with a
+/// plural's "s" or "es" ("wines", "whiskeys"), in any case; other forms [`is_product`] takes
+/// by their stem ("steeled") are passed over, as are possessives and dotted forms.
 fn may_be_product(core: &str) -> bool {
     const LONGEST: usize = 16;
     /// The products and their aliases as written, and for each first letter the lengths they
@@ -270,18 +272,34 @@ fn may_be_product(core: &str) -> bool {
     let Some(first) = bytes.first().map(u8::to_ascii_lowercase) else {
         return false;
     };
-    if bytes.len() > LONGEST
-        || !first.is_ascii_lowercase()
-        || written.lengths[usize::from(first - b'a')] & (1 << bytes.len()) == 0
-        || !bytes.is_ascii()
-    {
+    if !first.is_ascii_lowercase() {
+        return false;
+    }
+    let lengths = written.lengths[usize::from(first - b'a')];
+    // The word, and without a plural's "s" or "es": only a word ending in "s" tries more than
+    // its own length, so the filter stays one bit test for most words.
+    let plural = |ending: &[u8]| {
+        bytes.len() > ending.len()
+            && bytes[bytes.len() - ending.len()..].eq_ignore_ascii_case(ending)
+    };
+    let forms = [
+        Some(bytes.len()),
+        plural(b"s").then(|| bytes.len() - 1),
+        plural(b"es").then(|| bytes.len() - 2),
+    ];
+    let fits = |len: usize| len <= LONGEST && lengths & (1 << len) != 0;
+    if !forms.into_iter().flatten().any(fits) || !bytes.is_ascii() {
         return false;
     }
     let mut lower = [0u8; LONGEST];
     for (to, from) in lower.iter_mut().zip(bytes) {
         *to = from.to_ascii_lowercase();
     }
-    written.hashes.contains(xxh3_64(&lower[..bytes.len()]))
+    forms
+        .into_iter()
+        .flatten()
+        .filter(|&len| fits(len))
+        .any(|len| written.hashes.contains(xxh3_64(&lower[..len])))
 }
 
 /// Short words that end in a full stop without ending a sentence: the next word may be a
@@ -624,7 +642,8 @@ fn quick_subjects(title: &str, text: &str) -> Vec<QuickSubject> {
         }
     });
     if !mixed_case {
-        // In capitals (or title case), only countries are names, as `words_of` reads them.
+        // In capitals (or title case), only countries and products are names, as
+        // `words_of` reads them.
         names.retain(|(stem, subject, _)| {
             let key = xxh3_64(subject.name.as_bytes());
             is_country(key, *stem) || is_product(key, *stem)
@@ -1200,7 +1219,8 @@ mod tests {
     }
 
     /// The quick test's filter lets through every word the exact reading takes for a
-    /// product, in any case, and the exact reading takes every product and alias.
+    /// product, in any case and in the plural, and the exact reading takes every product and
+    /// alias.
     #[test]
     fn every_product_and_alias_is_a_product_to_both_readings() {
         let aliases = ALIASES
@@ -1219,7 +1239,17 @@ mod tests {
                 let key = normal_form(&written, &mut normal);
                 assert!(is_product(key, stem_key(&normal, key)), "{written}");
                 assert!(may_be_product(&written), "{written}");
+                // A plural the exact reading takes by its stem ("wines", "WHISKEYS").
+                for plural in [format!("{written}s"), format!("{written}es")] {
+                    let key = normal_form(&plural, &mut normal);
+                    if is_product(key, stem_key(&normal, key)) {
+                        assert!(may_be_product(&plural), "{plural}");
+                    }
+                }
             }
+        }
+        for plural in ["wines", "Steels", "WHISKEYS", "coppers", "tobaccos"] {
+            assert!(may_be_product(plural), "{plural}");
         }
         for other in [
             "the", "tariffs", "metal", "cars", "oil", "wood", "Commerce", "ab",
@@ -1265,6 +1295,13 @@ mod tests {
             &notice("steel wire rod"),
             "Commission imposes anti-dumping duties",
             &notice("aluminium foil"),
+        ));
+        // Products in the plural ("wines" against "whiskeys"), read by their stems.
+        assert!(siblings_both_ways(
+            "Commission imposes anti-dumping duties",
+            &notice("wines"),
+            "Commission imposes anti-dumping duties",
+            &notice("whiskeys"),
         ));
         // An outlet's spelling or word for the same good is no other product.
         for (a, b) in [
