@@ -392,6 +392,23 @@ async fn a_folded_google_news_copy_of_higher_priority_represents_the_story() {
         before[0].0,
         "Taipei offers to lower duties on US pork and cars"
     );
+    let scores = |story: i64| -> Vec<(String, f64)> {
+        row_pairs(
+            &db,
+            &format!(
+                "SELECT topic, score FROM story_topics WHERE story_id = {story} ORDER BY topic"
+            ),
+        )
+    };
+    let google_scores = scores(placed(&db, "Google News: tariffs")[0].1);
+    assert!(!google_scores.is_empty());
+    assert_ne!(
+        google_scores,
+        scores(outlet),
+        "the headline alone scores otherwise than the outlet's text"
+    );
+    // `updated` is in seconds: the takeover's must be a later one.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
     fetch(&config, "Wire A");
     assert_eq!(
         placed(&db, "Google News: tariffs")[0].1,
@@ -421,10 +438,11 @@ async fn a_folded_google_news_copy_of_higher_priority_represents_the_story() {
         link[0].0.starts_with("https://news.google.com/"),
         "{link:?}"
     );
-    assert!(link[0].1 >= before[0].1, "{link:?} {before:?}");
-    // The folded story's scores came with its copy; none are left for a deleted story.
+    assert!(link[0].1 > before[0].1, "{link:?} {before:?}");
+    // The folded story's scores came with its copy, which represents the story now; none are
+    // left for a deleted story.
+    assert_eq!(scores(outlet), google_scores);
     let topics: Vec<(i64, String)> = row_pairs(&db, "SELECT story_id, topic FROM story_topics");
-    assert!(!topics.is_empty());
     assert!(
         topics.iter().all(|(story, _)| *story == outlet),
         "{topics:?}"

@@ -655,16 +655,17 @@ async fn health_exits_0_while_the_daemon_answers_and_1_when_it_is_gone() {
         .env("TRADEFEED_LISTEN", "0.0.0.0:0")
         .output()
         .unwrap();
-    for o in [
-        tradefeed(&["--config", any_port.to_str().unwrap(), "health"]),
-        from_env,
+    for (o, from) in [
+        (
+            tradefeed(&["--config", any_port.to_str().unwrap(), "health"]),
+            "(from the config's [server] listen)",
+        ),
+        (from_env, "(from $TRADEFEED_LISTEN)"),
     ] {
         assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-        assert!(
-            stderr(&o).contains("port 0 lets it take any free port"),
-            "{}",
-            stderr(&o)
-        );
+        for said in ["port 0 lets it take any free port", from] {
+            assert!(stderr(&o).contains(said), "{}", stderr(&o));
+        }
     }
 }
 

@@ -240,10 +240,15 @@ async fn health(cli: &Cli, timeout: u64) -> anyhow::Result<ExitCode> {
     // Port 0 has the daemon take any free port, which only its log says: probing port 0
     // would fail with a connection error that reads like a dead daemon.
     if addr.port() == 0 {
+        let from = if std::env::var_os("TRADEFEED_LISTEN").is_some() {
+            "$TRADEFEED_LISTEN"
+        } else {
+            "the config's [server] listen"
+        };
         eprintln!(
-            "error: cannot probe the daemon at {addr}: port 0 lets it take any free port, which \
-             the config does not say (the daemon logs the address it bound); give [server] \
-             listen a port, or set $TRADEFEED_LISTEN to the address it logged"
+            "error: cannot probe the daemon at {addr} (from {from}): port 0 lets it take any \
+             free port, which only its log says (the address it bound); give it a port, or \
+             set $TRADEFEED_LISTEN to the address the daemon logged"
         );
         return Ok(ExitCode::from(EXIT_FATAL));
     }

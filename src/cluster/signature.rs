@@ -530,8 +530,8 @@ pub(super) fn is_stopword_hash(hash: u64) -> bool {
 }
 
 /// A set of words by their `xxh3_64`: open addressing in [`WORD_HASH_SLOTS`] slots, one probe
-/// for most words that are not in it. No listed word hashes to 0 (checked by tests), so 0
-/// marks an empty slot.
+/// for most words that are not in it. No listed word hashes to 0 (checked as a table is
+/// built, once), so 0 marks an empty slot.
 pub(super) struct WordHashes([u64; WORD_HASH_SLOTS]);
 
 /// Slots of a [`WordHashes`]: a power of two, under a third full with the longest word list.
@@ -549,6 +549,7 @@ impl WordHashes {
         let mut table = [0; WORD_HASH_SLOTS];
         for word in lists.iter().flat_map(|list| list.iter()) {
             let h = xxh3_64(word.as_bytes());
+            assert_ne!(h, 0, "{word} hashes to the empty slot's mark");
             let mut i = h as usize % WORD_HASH_SLOTS;
             while table[i] != 0 && table[i] != h {
                 i = (i + 1) % WORD_HASH_SLOTS;

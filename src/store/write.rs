@@ -2573,7 +2573,8 @@ fn write_entry<'a>(
             // appearance never makes it look new. (Only an earlier time writes: an UPDATE
             // rewrites the whole row, text included, even when nothing changes.)
             if secs(e.published) < story.published {
-                // `min`: a story folded in above may have moved it earlier still.
+                // `min`, as the fold below writes it: the stored time, not the one read, is
+                // the one to beat.
                 exec(
                     tx,
                     "UPDATE stories SET published = min(published, ?2) WHERE id = ?1",
