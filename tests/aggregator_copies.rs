@@ -799,3 +799,42 @@ async fn own_feed_refusal_holds_through_a_headline_key(first: &str, second: &str
         )]
     );
 }
+
+/// One aggregator feed's copies of one headline from several publishers are one story, in one
+/// poll and over two: a title-only copy is not held to the same-feed rule (its "text" is its
+/// headline and its publisher's name, which differ between such copies by more than an edit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aggregator_s_copies_of_one_headline_from_several_publishers_are_one_story() {
+    let feeds = FeedServer::start().await;
+    let first_poll = [
+        (STORY, "Reuters", "Tue, 10 Nov 2026 07:30:00 GMT"),
+        (
+            STORY,
+            "South China Morning Post",
+            "Tue, 10 Nov 2026 07:40:00 GMT",
+        ),
+    ];
+    feeds.put("gnews.xml", google_news(&first_poll));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &[("Google News: tariffs", feeds.url("gnews.xml"))],
+        "",
+    );
+    let db = dir.path().join("tradefeed.db");
+    fetch(&config, "Google News: tariffs");
+    let mut second_poll = vec![(
+        STORY,
+        "The Straits Times Singapore",
+        "Tue, 10 Nov 2026 08:10:00 GMT",
+    )];
+    second_poll.extend(first_poll);
+    feeds.put("gnews.xml", google_news(&second_poll));
+    fetch(&config, "Google News: tariffs");
+    let copies = placed(&db, "Google News: tariffs");
+    assert_eq!(copies.len(), 3, "{copies:?}");
+    assert!(
+        copies.iter().all(|(_, story)| *story == copies[0].1),
+        "{copies:?}"
+    );
+}

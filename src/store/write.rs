@@ -2444,6 +2444,8 @@ fn write_entry<'a>(
     // it start a story of its own (an operator asking why two near-identical notices are two
     // stories).
     let mut sibling_of = None;
+    // Candidate stories the same-feed rule refused: not asked again below.
+    let mut own_feed_refused: Vec<i64> = Vec::new();
     for candidate in &write.near_matches {
         if joined.is_some() {
             break;
@@ -2472,7 +2474,7 @@ fn write_entry<'a>(
                 Some(Refusal::TemplatedSibling) => {
                     sibling_of.get_or_insert(story);
                 }
-                Some(Refusal::NotTheSameItem) => {}
+                Some(Refusal::NotTheSameItem) => own_feed_refused.push(story),
             }
         }
     }
@@ -2483,10 +2485,14 @@ fn write_entry<'a>(
         // headline ("Additions to the Entity List - Federal Register"), nor into a story the
         // same-feed rule refuses: an aggregator's copy of the feed's earlier item left that
         // story a title-only headline key, and the copy (a correction of three words or more,
-        // another text under the same headline) joined it by its headline.
+        // another text under the same headline) joined it by its headline. A title-only copy
+        // is exempt: its "text" is its headline and publisher, so an aggregator's copies of
+        // one headline from two publishers would read as two items of its feed, and its
+        // headline is all there is to compare.
         joined = join_by_headline(tx, poll, headline, published)?
-            .filter(|(story, ..)| Some(*story) != sibling_of);
+            .filter(|(story, ..)| Some(*story) != sibling_of && !own_feed_refused.contains(story));
         if let (Some((story, ..)), Some(hook)) = (&joined, hook.as_deref())
+            && !headline.title_only
             && own_items_refuse(tx, hook, *story, source_id, e)? == Some(true)
         {
             joined = None;
