@@ -766,13 +766,8 @@ pub async fn run(
                         }
                         AfterPoll::HoldBack(wait) => job.defer_for(wait),
                         AfterPoll::Reschedule => {
-                            reschedule_if_changed_meanwhile(
-                                &ingestor,
-                                &configured,
-                                &job.source,
-                                &report,
-                            )
-                            .await;
+                            reschedule_if_changed_meanwhile(&ingestor, &job.source, &report)
+                                .await;
                         }
                     }
                     drop(job);
@@ -900,17 +895,18 @@ enum AfterPoll {
 enum Unpolled {
     /// The stored source the poll would be written to has another URL now.
     NewUrl,
-    /// The stored source the poll would be written to is removed from the config or
-    /// disabled.
+    /// No configured, enabled source would take the poll: its source is removed or disabled
+    /// (or renamed onto a URL that several sources now share).
     Dropped,
 }
 
 /// Resolves once a reload leaves the poll of `source` without a configured, enabled source to
 /// be written to, or gives that source another URL; never otherwise. Asked of the store after
-/// each reload (which records the config's sources before it tells the dispatcher), by the
-/// rule the poll's write follows ([`Store::poll_target`]): a source renamed meanwhile, or two
-/// sources whose names were swapped, keep their polls, written under the new names. Should the
-/// store not answer, the poll runs on: its write then follows the same rule.
+/// a reload that changed the polled source (the reload records the config's sources before it
+/// tells the dispatcher), by the rule the poll's write follows ([`Store::poll_target`]): a
+/// source renamed meanwhile, or two sources whose names were swapped, keep their polls,
+/// written under the new names. Should the store not answer, the poll runs on: its write then
+/// follows the same rule.
 async fn no_longer_polled(
     store: &Store,
     mut configured: watch::Receiver<Arc<Vec<crate::domain::Source>>>,
@@ -920,7 +916,15 @@ async fn no_longer_polled(
         if configured.changed().await.is_err() {
             return std::future::pending().await;
         }
-        configured.borrow_and_update();
+        // The config still polls the source as it was: the store (which the reload wrote
+        // before it told the dispatcher) would say so too.
+        let as_polled = configured
+            .borrow_and_update()
+            .iter()
+            .any(|s| s.name == source.name && s.url == source.url && s.enabled);
+        if as_polled {
+            continue;
+        }
         match store.poll_target(&source.name, &source.url).await {
             Ok(target) => {
                 if let Some(why) = unpolled(target.as_ref(), &source.url) {
@@ -967,27 +971,22 @@ fn after_poll(report: &PollReport, shutting_down: bool, backoff_cap: Duration) -
 /// to an every-minute schedule mid-poll would wait for the yearly slot, even across restarts.
 /// After a success the next time is the new schedule's next slot; after a failure the
 /// backoff's time is kept unless the new schedule reaches past the longest backoff sooner.
-/// The source is the one the poll was written to ([`Store::poll_target`]), under its name now:
-/// a reload may have renamed it and given it a new schedule in one edit. Asked of the store
-/// only when the config no longer has the polled source as it was (the common case reads
-/// nothing).
+/// Only when the write found the stored schedule changed (`report.schedule_moved`, read in
+/// its transaction: the common case reads nothing more); the source is the one the poll was
+/// written to ([`Store::poll_target`]), under its name and schedule now: a reload may have
+/// renamed it and given it a new schedule in one edit.
 /// A source whose URL changed meanwhile is left as it is: the store recorded none of the old
 /// URL's state on it (`PollRecord::url`), so it stays due at once by its new URL. That holds
-/// also when the URL changes after `configured` was read here: the store sets the time only
+/// also when the URL changes after the target was read here: the store sets the time only
 /// while the source still has the polled URL. Likewise a reload that changes the schedule
-/// again after `configured` was read wrote a time by its own schedule, which stands: the
-/// store sets the time only while the source still has the schedule it was worked out by.
+/// again after the target was read wrote a time by its own schedule, which stands: the store
+/// sets the time only while the source still has the schedule it was worked out by.
 async fn reschedule_if_changed_meanwhile(
     ingestor: &Ingestor,
-    configured: &watch::Receiver<Arc<Vec<crate::domain::Source>>>,
     polled: &crate::domain::Source,
     report: &PollReport,
 ) {
-    let as_polled = configured
-        .borrow()
-        .iter()
-        .any(|s| s.name == polled.name && s.url == polled.url && s.schedule == polled.schedule);
-    if as_polled {
+    if !report.schedule_moved {
         return;
     }
     let store = ingestor.store();
@@ -995,16 +994,16 @@ async fn reschedule_if_changed_meanwhile(
         Ok(Some(t)) if t.url == polled.url && t.in_config && t.enabled => t,
         Ok(_) => return,
         Err(e) => {
-            error!(source = %polled.name, error = %e, "cannot tell whether a reload changed the schedule during the poll");
+            error!(source = %polled.name, error = %e, "cannot read the schedule a reload gave the source during its poll");
             return;
         }
     };
-    let schedule = configured
-        .borrow()
-        .iter()
-        .find(|s| s.name == target.name && s.url == polled.url && s.enabled)
-        .map(|s| s.schedule.clone());
-    let Some(schedule) = schedule.filter(|s| *s != polled.schedule) else {
+    // Stored from a config that parsed, so it parses; changed back meanwhile, the poll's
+    // time stands.
+    let Some(schedule) = crate::domain::Schedule::parse(&target.schedule)
+        .ok()
+        .filter(|s| *s != polled.schedule)
+    else {
         return;
     };
     let now = Utc::now();
@@ -2126,6 +2125,17 @@ mod tests {
                     source("D", "http://x.example/feed", true),
                 ],
                 None,
+            ),
+            // E's row is reset as a new feed at D's old URL: it must not take the old URL's
+            // validators or due time, so the poll is of D, whose URL changed.
+            (
+                "new URL, the old one given to another source",
+                &before,
+                vec![
+                    source("D", "http://d2.example/feed", true),
+                    source("E", d, true),
+                ],
+                Some(Unpolled::NewUrl),
             ),
             (
                 "renamed and disabled",

@@ -100,6 +100,9 @@ pub struct PollReport {
     pub duration: Duration,
     /// When the source is due next.
     pub next_due: DateTime<Utc>,
+    /// A reload changed the source's schedule while the poll ran, so `next_due` is the old
+    /// schedule's ([`PollResult::schedule_moved`]).
+    pub schedule_moved: bool,
     /// How long a scheduler should hold the source back whatever the database says, when the
     /// due time stored there may not reflect this poll (its result could not be stored, the
     /// poll crashed or was cancelled, or the source's URL in the database was no longer the
@@ -127,6 +130,7 @@ impl PollReport {
             unscored_copies: 0,
             duration: Duration::ZERO,
             next_due,
+            schedule_moved: false,
             defer_for: None,
         }
     }
@@ -1015,6 +1019,7 @@ impl Ingestor {
                 if let Some(stored) = result.next_due {
                     report.next_due = stored;
                 }
+                report.schedule_moved = result.schedule_moved;
                 if result.url_changed {
                     // Nothing was stored for this URL: as the database sees it, the source
                     // is due at once by its new one. Right after a reload the caller polls

@@ -445,26 +445,30 @@ async fn a_poll_of_a_source_removed_or_disabled_meanwhile_is_cut_off_and_frees_i
 /// rescheduled is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poll_of_a_source_renamed_meanwhile_is_kept_and_stored_under_the_new_name() {
+    use chrono::{Datelike, Timelike};
+    // A new schedule half an hour off whatever the time: no slot of it falls inside the test
+    // (an every-minute one would poll the source again at the next minute boundary).
+    let minute = (chrono::Utc::now().minute() + 30) % 60;
+    let hourly = format!("schedule = \"{minute} * * * *\"");
     let renamed = |config: &str, _: &str| replaced(config, "name = \"D\"", "name = \"Renamed\"");
     let rescheduled_too = |config: &str, d_url: &str| {
-        replaced(
-            &renamed(config, d_url),
-            "schedule = \"0 0 1 1 *\"",
-            "schedule = \"* * * * *\"",
-        )
+        replaced(&renamed(config, d_url), "schedule = \"0 0 1 1 *\"", &hourly)
     };
     let edits: [(&str, &ConfigEdit<'_>, &str); 2] = [
         ("renamed", &renamed, "yearly"),
-        ("renamed and rescheduled", &rescheduled_too, "every minute"),
+        ("renamed and rescheduled", &rescheduled_too, "hourly"),
     ];
     for (case, edit, schedule) in edits {
         let reloaded = if schedule == "yearly" {
-            "SELECT count(*) FROM sources WHERE name = 'Renamed' AND in_config"
+            "SELECT count(*) FROM sources WHERE name = 'Renamed' AND in_config".to_string()
         } else {
-            "SELECT count(*) FROM sources WHERE name = 'Renamed' AND schedule = '* * * * *'"
+            format!(
+                "SELECT count(*) FROM sources WHERE name = 'Renamed' \
+                 AND schedule = '{minute} * * * *'"
+            )
         };
         let ((release, mut requests), cancel, handle, dir) =
-            edit_during_a_held_poll(edit, reloaded).await;
+            edit_during_a_held_poll(edit, &reloaded).await;
         release.send_replace(true);
         let db = dir.path().join("tradefeed.db");
         wait_for_number(
@@ -489,12 +493,13 @@ async fn a_poll_of_a_source_renamed_meanwhile_is_kept_and_stored_under_the_new_n
         );
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let due = number(&db, "SELECT next_due FROM sources WHERE name = 'Renamed'");
-            let in_a_minute = chrono::Utc::now().timestamp() + 61;
-            let due_by_its_schedule = match schedule {
-                "yearly" => due.is_some_and(|d| d > in_a_minute),
-                _ => due.is_some_and(|d| d <= in_a_minute),
-            };
+            let due = number(&db, "SELECT next_due FROM sources WHERE name = 'Renamed'")
+                .and_then(|d| chrono::DateTime::from_timestamp(d, 0));
+            let now = chrono::Utc::now();
+            let due_by_its_schedule = due.is_some_and(|d| match schedule {
+                "yearly" => (d.month(), d.day(), d.hour(), d.minute()) == (1, 1, 0, 0),
+                _ => d.minute() == minute && d > now && d - now <= chrono::TimeDelta::hours(1),
+            });
             if due_by_its_schedule {
                 break;
             }

@@ -993,6 +993,56 @@ async fn a_poll_of_a_url_changed_meanwhile_keeps_its_entries_but_leaves_the_new_
     store.close().await;
 }
 
+/// A reload gives a source a new URL and, in the same edit, gives its old URL to another source
+/// (reset there as a new feed) while a poll of the old URL is in flight. The poll's write goes
+/// to the source it began as, whose URL changed: the entries are its, and the other source, a
+/// new feed at that URL, takes neither the poll's validators nor its due time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_of_a_url_given_to_another_source_meanwhile_is_written_to_its_own_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("tradefeed.db"), Access::ReadWrite).unwrap();
+    let (s, t) = (source("S"), source("T"));
+    sync(&store, &[s.clone(), t.clone()]).await.unwrap();
+    store.record_poll(not_modified("T")).await.unwrap();
+    let mut s_moved = s.clone();
+    s_moved.url = "https://new.example/feed".into();
+    let mut t_takes_s_url = t.clone();
+    t_takes_s_url.url = s.url.clone();
+    sync(&store, &[s_moved, t_takes_s_url]).await.unwrap();
+
+    let mut late = fetched("S", &[("s-1", "https://S.example/1")]);
+    assert_eq!(late.url, s.url);
+    late.outcome = PollOutcome::Fetched {
+        http_status: 200,
+        bytes: 100,
+        etag: Some("\"old-etag\"".into()),
+        last_modified: None,
+        listed_pruned: Some(Vec::new()),
+        read_whole: true,
+    };
+    late.next_due = Utc::now() + chrono::Duration::days(365);
+    let written = store.record_poll(late).await.unwrap();
+    assert!(written.url_changed, "written to S, whose URL changed");
+    let target = store.poll_target("S", &s.url).await.unwrap().unwrap();
+    assert_eq!(
+        (target.name.as_str(), target.url.as_str()),
+        ("S", "https://new.example/feed")
+    );
+
+    let s_now = store.source_state("S").await.unwrap().unwrap();
+    assert_eq!(s_now.entries, 1, "the fetched entry is S's");
+    assert_eq!((s_now.etag, s_now.next_due), (None, None));
+    let t_now = store.source_state("T").await.unwrap().unwrap();
+    assert_eq!(t_now.url, s.url);
+    assert_eq!(t_now.entries, 0);
+    assert_eq!(
+        (t_now.etag, t_now.next_due),
+        (None, None),
+        "the new feed at S's old URL is due at once, with no validator of S's poll"
+    );
+    store.close().await;
+}
+
 /// A source given a new URL is due at once; a second reload that changes its schedule before
 /// the new URL was polled must not schedule it by the old URL's last poll.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

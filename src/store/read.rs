@@ -29,6 +29,10 @@ pub struct PollTarget {
     pub in_config: bool,
     /// Whether the config enables it.
     pub enabled: bool,
+    /// The URL it had before the config last changed it.
+    pub previous_url: Option<String>,
+    /// Its schedule, as written in the config.
+    pub schedule: String,
 }
 
 /// The part of a source's state a poll reads before fetching.
@@ -325,9 +329,10 @@ impl Store {
 
     /// The stored source a poll of `url` begun as the source named `name` is written to now,
     /// by the rule the write itself follows (`source_row`): the row of that name while it
-    /// has that URL; else the one configured row with that URL (a reload renamed the
-    /// source, or swapped two names); else the row of that name (a reload gave it another
-    /// URL: none of the old URL's state is written to it). `None` if there is no such row.
+    /// has that URL, or had it until a reload gave it another (none of the old URL's state
+    /// is written to it then); else the one configured row with that URL (a reload renamed
+    /// the source, or swapped two names); else the row of that name. `None` if there is no
+    /// such row.
     /// The dispatcher asks it when a reload lands during a poll, and whose due time to
     /// correct after one.
     pub async fn poll_target(
@@ -343,27 +348,35 @@ impl Store {
                     url: r.get(1)?,
                     in_config: r.get(2)?,
                     enabled: r.get(3)?,
+                    previous_url: r.get(4)?,
+                    schedule: r.get(5)?,
                 })
             };
-            let named = c
+            // Both reads in one snapshot: a reload committed between them could give a
+            // pick that matches neither the config before it nor after.
+            let snapshot = c.unchecked_transaction()?;
+            let named = snapshot
                 .prepare_cached(
-                    "SELECT name, url, in_config, enabled FROM sources WHERE name = ?1",
+                    "SELECT name, url, in_config, enabled, previous_url, schedule
+                       FROM sources WHERE name = ?1",
                 )?
                 .query_row([&name], row)
                 .optional()?;
-            super::write::pick_poll_target(
+            let target = super::write::pick_poll_target(
                 named,
-                |t| &t.url,
-                &url,
+                |named| named.url == url || named.previous_url.as_deref() == Some(url.as_str()),
                 || {
-                    Ok(c.prepare_cached(
-                        "SELECT name, url, in_config, enabled FROM sources
-                      WHERE url = ?1 AND in_config = 1 LIMIT 2",
-                    )?
-                    .query_map([&url], row)?
-                    .collect::<Result<_, _>>()?)
+                    Ok(snapshot
+                        .prepare_cached(
+                            "SELECT name, url, in_config, enabled, previous_url, schedule
+                               FROM sources WHERE url = ?1 AND in_config = 1 LIMIT 2",
+                        )?
+                        .query_map([&url], row)?
+                        .collect::<Result<_, _>>()?)
                 },
-            )
+            )?;
+            snapshot.finish()?;
+            Ok(target)
         })
         .await
     }

@@ -240,7 +240,7 @@ const MAX_JITTER_KEY: &str = "max_jitter_ms";
 /// to the recorded jitter when the poll worked it out under another (see [`DueJitter`]).
 fn next_due_under_recorded_jitter(
     tx: &Prepared<'_>,
-    source_id: i64,
+    stored_schedule: &str,
     record: &PollRecord,
 ) -> Result<DateTime<Utc>, StoreError> {
     let Some(jitter) = &record.due_jitter else {
@@ -259,13 +259,7 @@ fn next_due_under_recorded_jitter(
     if recorded == jitter.max_jitter {
         return Ok(record.next_due);
     }
-    let schedule: Option<String> = query_opt(
-        tx,
-        "SELECT schedule FROM sources WHERE id = ?1",
-        [source_id],
-        |r| r.get(0),
-    )?;
-    if schedule.as_deref() != Some(jitter.schedule.as_str()) {
+    if stored_schedule != jitter.schedule {
         return Ok(record.next_due);
     }
     Ok((jitter.moved)(
@@ -501,6 +495,12 @@ pub struct PollResult {
     /// jitter recorded when the poll worked it out under another (see [`DueJitter`]). `None`
     /// when none was stored (`url_changed`).
     pub next_due: Option<DateTime<Utc>>,
+    /// The source's schedule, as this transaction read it, is no longer the one the poll
+    /// worked its due time out by ([`DueJitter::schedule`]): a reload changed it while the
+    /// poll ran, and the time stored is the old schedule's until the dispatcher corrects it.
+    /// Read here, not from the daemon's config: the reload records the sources before it
+    /// tells the dispatcher, and a poll written in between would otherwise go unnoticed.
+    pub schedule_moved: bool,
 }
 
 impl Store {
@@ -1356,27 +1356,48 @@ enum Refusal {
     TemplatedSibling,
 }
 
-/// The row id, priority and URL of the source a poll of `name` at `url` belongs to: the row
-/// of that name if it still has that URL; else (a reload renamed the source while the poll
-/// ran: see [`rename_moved_names`], which keeps the URL) the one configured row with that URL;
-/// else (a reload gave the source another URL) the row of that name. The URL is asked before
-/// the name falls back: a reload may have renamed the feed's row and given its old name to
-/// another feed, or swapped two sources' names, and the poll's entries are the feed's.
-fn source_row(tx: &Prepared<'_>, name: &str, url: &str) -> Result<(i64, i32, String), StoreError> {
-    let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
+/// The stored source a poll is written to ([`source_row`]).
+struct PolledRow {
+    id: i64,
+    priority: i32,
+    url: String,
+    previous_url: Option<String>,
+    /// As written in the config.
+    schedule: String,
+}
+
+/// The source a poll of `name` at `url` belongs to: the row of that name if it still has that
+/// URL, or had it until a reload gave it another (`previous_url`); else (a reload renamed the
+/// source while the poll ran: see [`rename_moved_names`], which keeps the URL) the one
+/// configured row with that URL; else the row of that name. The URL is asked before the name
+/// falls back: a reload may have renamed the feed's row and given its old name to another
+/// feed, or swapped two sources' names, and the poll's entries are the feed's. But a source
+/// whose URL the reload changed keeps the poll even when the same edit gave its old URL to
+/// another source: that one is a new feed there, and must not take the poll's validators or
+/// due time.
+fn source_row(tx: &Prepared<'_>, name: &str, url: &str) -> Result<PolledRow, StoreError> {
+    let row = |r: &rusqlite::Row<'_>| {
+        Ok(PolledRow {
+            id: r.get(0)?,
+            priority: r.get(1)?,
+            url: r.get(2)?,
+            previous_url: r.get(3)?,
+            schedule: r.get(4)?,
+        })
+    };
     let named = query_opt(
         tx,
-        "SELECT id, priority, url FROM sources WHERE name = ?1",
+        "SELECT id, priority, url, previous_url, schedule FROM sources WHERE name = ?1",
         [name],
         row,
     )?;
     pick_poll_target(
         named,
-        |(_, _, stored)| stored,
-        url,
+        |named| named.url == url || named.previous_url.as_deref() == Some(url),
         || {
             Ok(tx.with_statement(
-                "SELECT id, priority, url FROM sources WHERE url = ?1 AND in_config = 1 LIMIT 2",
+                "SELECT id, priority, url, previous_url, schedule FROM sources
+                  WHERE url = ?1 AND in_config = 1 LIMIT 2",
                 |s| s.query_map([url], row)?.collect(),
             )?)
         },
@@ -1384,17 +1405,16 @@ fn source_row(tx: &Prepared<'_>, name: &str, url: &str) -> Result<(i64, i32, Str
     .ok_or_else(|| rusqlite::Error::QueryReturnedNoRows.into())
 }
 
-/// The rule of [`source_row`], over the row named as the poll's source (`named`, whose URL
-/// `stored_url` gives) and the configured rows with the polled `url` (asked only when the
-/// named row does not have it; two at most are needed): shared with
+/// The rule of [`source_row`], over the row named as the poll's source (`named`, which
+/// `polled_feed` tells whether it has or had the polled URL) and the configured rows with the
+/// polled URL (asked only when it does not; two at most are needed): shared with
 /// [`Store::poll_target`], so that what the dispatcher asks of a reload is what the write does.
 pub(super) fn pick_poll_target<T>(
     named: Option<T>,
-    stored_url: impl Fn(&T) -> &String,
-    url: &str,
+    polled_feed: impl Fn(&T) -> bool,
     configured_with_url: impl FnOnce() -> Result<Vec<T>, StoreError>,
 ) -> Result<Option<T>, StoreError> {
-    if named.as_ref().is_some_and(|row| stored_url(row) == url) {
+    if named.as_ref().is_some_and(polled_feed) {
         return Ok(named);
     }
     Ok(match <[_; 1]>::try_from(configured_with_url()?) {
@@ -1596,7 +1616,13 @@ fn record_poll(
     key_filter: &mut Option<KeyFilter>,
 ) -> Result<PollResult, StoreError> {
     let tx = &Prepared::new(tx);
-    let (source_id, priority, url) = source_row(tx, &record.source, &record.url)?;
+    let PolledRow {
+        id: source_id,
+        priority,
+        url,
+        schedule,
+        ..
+    } = source_row(tx, &record.source, &record.url)?;
     // A reload gave the source another URL while this poll ran, and reset it as a new feed
     // (`sync_sources`). The entries and the fetch log line are still the source's; what the
     // poll learnt about the old URL is not the new URL's (see below).
@@ -1698,8 +1724,12 @@ fn record_poll(
         )?;
         return Ok(result);
     }
-    let next_due = next_due_under_recorded_jitter(tx, source_id, record)?;
+    let next_due = next_due_under_recorded_jitter(tx, &schedule, record)?;
     result.next_due = Some(next_due);
+    result.schedule_moved = record
+        .due_jitter
+        .as_ref()
+        .is_some_and(|jitter| jitter.schedule != schedule);
     match &record.outcome {
         PollOutcome::Fetched {
             etag,
