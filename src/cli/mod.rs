@@ -240,7 +240,7 @@ async fn health(cli: &Cli, timeout: u64) -> anyhow::Result<ExitCode> {
     // Port 0 has the daemon take any free port, which only its log says: probing port 0
     // would fail with a connection error that reads like a dead daemon.
     if addr.port() == 0 {
-        let from = if std::env::var_os("TRADEFEED_LISTEN").is_some() {
+        let from = if std::env::var("TRADEFEED_LISTEN").is_ok() {
             "$TRADEFEED_LISTEN"
         } else {
             "the config's [server] listen"

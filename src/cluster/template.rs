@@ -240,8 +240,10 @@ fn is_product(key: u64, stem: u64) -> bool {
 /// Whether a word as written may be a product or a product's alias: a quick test on its
 /// letters lower-cased, for the words the quick test would otherwise pass over (those not
 /// capitalised inside a sentence). Never false for a product or an alias as listed or with a
-/// plural's "s" or "es" ("wines", "whiskeys"), in any case; other forms [`is_product`] takes
-/// by their stem ("steeled") are passed over, as are possessives and dotted forms.
+/// plural's "s" ("wines", "whiskeys"), in any case; other forms [`is_product`] takes by their
+/// stem ("steeled") are passed over, as are possessives and dotted forms. (No listed product
+/// takes "es" in the plural, and a stem never drops it after a vowel: "tobaccoes" is no
+/// product to the exact reading either.)
 fn may_be_product(core: &str) -> bool {
     const LONGEST: usize = 16;
     /// The products and their aliases as written, and for each first letter the lengths they
@@ -276,17 +278,10 @@ fn may_be_product(core: &str) -> bool {
         return false;
     }
     let lengths = written.lengths[usize::from(first - b'a')];
-    // The word, and without a plural's "s" or "es": only a word ending in "s" tries more than
-    // its own length, so the filter stays one bit test for most words.
-    let plural = |ending: &[u8]| {
-        bytes.len() > ending.len()
-            && bytes[bytes.len() - ending.len()..].eq_ignore_ascii_case(ending)
-    };
-    let forms = [
-        Some(bytes.len()),
-        plural(b"s").then(|| bytes.len() - 1),
-        plural(b"es").then(|| bytes.len() - 2),
-    ];
+    // The word, and without a plural's "s": only a word ending in "s" tries two lengths, so
+    // the filter stays one bit test for most words.
+    let plural = bytes.len() > 1 && bytes[bytes.len() - 1].eq_ignore_ascii_case(&b's');
+    let forms = [Some(bytes.len()), plural.then(|| bytes.len() - 1)];
     let fits = |len: usize| len <= LONGEST && lengths & (1 << len) != 0;
     if !forms.into_iter().flatten().any(fits) || !bytes.is_ascii() {
         return false;
