@@ -275,6 +275,53 @@ async fn an_outlet_copy_with_text_joins_the_story_a_google_news_copy_started() {
     assert!(titles[0].1 > 200, "{titles:?}");
 }
 
+/// The scene of the fold tests: Google News's title-only copy of [`STORY`] (07:30), Outlet B's
+/// copy with text under a headline of its own (`outlet_date`), the wire's original under
+/// [`STORY`] (08:00), and `others` (file, source name, feed) served and configured after the
+/// Google News search, whose `priority` is `google_priority` when given. Returns the server,
+/// the config's folder and the config's path.
+async fn fold_scene(
+    outlet_date: &str,
+    others: Vec<(&str, &str, Resource)>,
+    google_priority: Option<i32>,
+) -> (FeedServer, tempfile::TempDir, std::path::PathBuf) {
+    let feeds = FeedServer::start().await;
+    feeds.put(
+        "gnews.xml",
+        google_news(&[(STORY, "Reuters", "Tue, 10 Nov 2026 07:30:00 GMT")]),
+    );
+    feeds.put(
+        "outlet-b.xml",
+        direct_item_at(
+            "outletb",
+            "Taipei offers to lower duties on US pork and cars",
+            &wire_text("outletb"),
+            outlet_date,
+        ),
+    );
+    feeds.put("wire-a.xml", direct_item("wirea", STORY));
+    let mut sources = vec![("Google News: tariffs", feeds.url("gnews.xml"))];
+    for (file, name, feed) in others {
+        feeds.put(file, feed);
+        sources.push((name, feeds.url(file)));
+    }
+    sources.push(("Outlet B", feeds.url("outlet-b.xml")));
+    sources.push(("Wire A", feeds.url("wire-a.xml")));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sources, "");
+    if let Some(priority) = google_priority {
+        let gnews = feeds.url("gnews.xml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let prioritised = common::replaced(
+            &text,
+            &format!("url = \"{gnews}\"\n"),
+            &format!("url = \"{gnews}\"\npriority = {priority}\n"),
+        );
+        std::fs::write(&config, prioritised).unwrap();
+    }
+    (feeds, dir, config)
+}
+
 /// The Google News copy first, then an outlet's copy under a headline of its own (a story of
 /// its own: no text to compare with), then the wire original: it joins the outlet's copy by
 /// its text, and carries the Google News copy's headline, so the story that copy started is
@@ -282,33 +329,9 @@ async fn an_outlet_copy_with_text_joins_the_story_a_google_news_copy_started() {
 /// on the order of polls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_google_news_story_is_folded_into_the_story_the_copy_with_its_headline_joins() {
-    let feeds = FeedServer::start().await;
-    feeds.put(
-        "gnews.xml",
-        google_news(&[(STORY, "Reuters", "Tue, 10 Nov 2026 07:30:00 GMT")]),
-    );
     // The outlet's copy dated after the wire's, the wire's after Google's: the story's first
     // publication ends at the earliest of the three, whatever moved it last.
-    feeds.put(
-        "outlet-b.xml",
-        direct_item_at(
-            "outletb",
-            "Taipei offers to lower duties on US pork and cars",
-            &wire_text("outletb"),
-            "Tue, 10 Nov 2026 10:00:00 GMT",
-        ),
-    );
-    feeds.put("wire-a.xml", direct_item("wirea", STORY));
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &[
-            ("Google News: tariffs", feeds.url("gnews.xml")),
-            ("Outlet B", feeds.url("outlet-b.xml")),
-            ("Wire A", feeds.url("wire-a.xml")),
-        ],
-        "",
-    );
+    let (_feeds, dir, config) = fold_scene("Tue, 10 Nov 2026 10:00:00 GMT", Vec::new(), None).await;
     let db = dir.path().join("tradefeed.db");
     fetch(&config, "Google News: tariffs");
     fetch(&config, "Outlet B");
@@ -349,37 +372,8 @@ async fn a_google_news_story_is_folded_into_the_story_the_copy_with_its_headline
 /// Without a priority the story keeps its representative (the test above).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_folded_google_news_copy_of_higher_priority_represents_the_story() {
-    let feeds = FeedServer::start().await;
-    feeds.put(
-        "gnews.xml",
-        google_news(&[(STORY, "Reuters", "Tue, 10 Nov 2026 07:30:00 GMT")]),
-    );
-    feeds.put(
-        "outlet-b.xml",
-        direct_item(
-            "outletb",
-            "Taipei offers to lower duties on US pork and cars",
-        ),
-    );
-    feeds.put("wire-a.xml", direct_item("wirea", STORY));
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &[
-            ("Google News: tariffs", feeds.url("gnews.xml")),
-            ("Outlet B", feeds.url("outlet-b.xml")),
-            ("Wire A", feeds.url("wire-a.xml")),
-        ],
-        "",
-    );
-    let gnews = feeds.url("gnews.xml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    let google_first = common::replaced(
-        &text,
-        &format!("url = \"{gnews}\"\n"),
-        &format!("url = \"{gnews}\"\npriority = 5\n"),
-    );
-    std::fs::write(&config, google_first).unwrap();
+    let (_feeds, dir, config) =
+        fold_scene("Tue, 10 Nov 2026 08:00:00 GMT", Vec::new(), Some(5)).await;
     let db = dir.path().join("tradefeed.db");
     fetch(&config, "Google News: tariffs");
     fetch(&config, "Outlet B");
@@ -457,49 +451,20 @@ async fn a_folded_google_news_copy_of_higher_priority_represents_the_story() {
 /// stories with text are never joined on their headlines).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_google_news_story_holding_a_copy_with_text_is_not_folded() {
-    let feeds = FeedServer::start().await;
-    feeds.put(
-        "gnews.xml",
-        google_news(&[(STORY, "Reuters", "Tue, 10 Nov 2026 07:30:00 GMT")]),
-    );
     // A brief under the headline: it joins the Google story by its headline, and its text is
     // too short to be a near-copy of the full wire text.
-    feeds.put(
-        "brief.xml",
-        direct_item_at(
-            "briefs",
-            STORY,
-            "Taiwan will offer to cut tariffs on some US goods, a minister said.",
-            "Tue, 10 Nov 2026 07:45:00 GMT",
-        ),
+    let brief = direct_item_at(
+        "briefs",
+        STORY,
+        "Taiwan will offer to cut tariffs on some US goods, a minister said.",
+        "Tue, 10 Nov 2026 07:45:00 GMT",
     );
-    feeds.put(
-        "outlet-b.xml",
-        direct_item(
-            "outletb",
-            "Taipei offers to lower duties on US pork and cars",
-        ),
-    );
-    feeds.put("wire-a.xml", direct_item("wirea", STORY));
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &[
-            ("Google News: tariffs", feeds.url("gnews.xml")),
-            ("Briefs", feeds.url("brief.xml")),
-            ("Outlet B", feeds.url("outlet-b.xml")),
-            ("Wire A", feeds.url("wire-a.xml")),
-        ],
-        "",
-    );
-    let text = std::fs::read_to_string(&config).unwrap();
-    let gnews = feeds.url("gnews.xml");
-    let google_first = common::replaced(
-        &text,
-        &format!("url = \"{gnews}\"\n"),
-        &format!("url = \"{gnews}\"\npriority = 5\n"),
-    );
-    std::fs::write(&config, google_first).unwrap();
+    let (_feeds, dir, config) = fold_scene(
+        "Tue, 10 Nov 2026 08:00:00 GMT",
+        vec![("brief.xml", "Briefs", brief)],
+        Some(5),
+    )
+    .await;
     let db = dir.path().join("tradefeed.db");
     fetch(&config, "Google News: tariffs");
     fetch(&config, "Briefs");
