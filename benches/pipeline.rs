@@ -259,6 +259,7 @@ fn stages(c: &mut Criterion) {
                     .block_on(store.record_poll(PollRecord {
                         source: "bench".into(),
                         url: "https://bench.example/feed".into(),
+                        source_row: None,
                         started_at: Utc::now(),
                         duration: std::time::Duration::ZERO,
                         outcome: PollOutcome::Fetched {

@@ -972,65 +972,50 @@ fn after_poll(report: &PollReport, shutting_down: bool, backoff_cap: Duration) -
 /// After a success the next time is the new schedule's next slot; after a failure the
 /// backoff's time is kept unless the new schedule reaches past the longest backoff sooner.
 /// Only when the write found the stored schedule changed (`report.schedule_moved`, read in
-/// its transaction: the common case reads nothing more); the source is the one the poll was
-/// written to ([`Store::poll_target`]), under its name and schedule now: a reload may have
-/// renamed it and given it a new schedule in one edit.
+/// its transaction, with the name and schedule of the source it wrote to: a reload may have
+/// renamed the source and given it a new schedule in one edit); the common case does nothing.
 /// A source whose URL changed meanwhile is left as it is: the store recorded none of the old
 /// URL's state on it (`PollRecord::url`), so it stays due at once by its new URL. That holds
-/// also when the URL changes after the target was read here: the store sets the time only
-/// while the source still has the polled URL. Likewise a reload that changes the schedule
-/// again after the target was read wrote a time by its own schedule, which stands: the store
-/// sets the time only while the source still has the schedule it was worked out by.
+/// also when the URL changes after the poll was written: the store sets the time only while
+/// the source still has the polled URL. Likewise a reload that changes the schedule again
+/// after the poll was written wrote a time by its own schedule, which stands: the store sets
+/// the time only while the source still has the schedule it was worked out by.
 async fn reschedule_if_changed_meanwhile(
     ingestor: &Ingestor,
     polled: &crate::domain::Source,
     report: &PollReport,
 ) {
-    if !report.schedule_moved {
-        return;
-    }
-    let store = ingestor.store();
-    let target = match store.poll_target(&polled.name, &polled.url).await {
-        Ok(Some(t)) if t.url == polled.url && t.in_config && t.enabled => t,
-        Ok(_) => return,
-        Err(e) => {
-            error!(source = %polled.name, error = %e, "cannot read the schedule a reload gave the source during its poll");
-            return;
-        }
-    };
-    // Stored from a config that parsed, so it parses; changed back meanwhile, the poll's
-    // time stands.
-    let Some(schedule) = crate::domain::Schedule::parse(&target.schedule)
-        .ok()
-        .filter(|s| *s != polled.schedule)
-    else {
+    let Some(moved) = &report.schedule_moved else {
         return;
     };
+    // Stored from a config that parsed, so it parses.
+    let Ok(schedule) = crate::domain::Schedule::parse(&moved.schedule) else {
+        return;
+    };
+    let target = moved.source.as_str();
     let now = Utc::now();
     let max_jitter = ingestor.max_jitter();
     let due = if report.error.is_none() {
-        scheduler::next_due(&schedule, &target.name, now, max_jitter)
+        scheduler::next_due(&schedule, target, now, max_jitter)
     } else {
         let latest = scheduler::saturating_add_std(now, ingestor.backoff_cap());
-        report.next_due.min(scheduler::next_due(
-            &schedule,
-            &target.name,
-            latest,
-            max_jitter,
-        ))
+        report
+            .next_due
+            .min(scheduler::next_due(&schedule, target, latest, max_jitter))
     };
-    match store
-        .set_next_due(&target.name, &polled.url, schedule.as_str(), due)
+    match ingestor
+        .store()
+        .set_next_due(target, &polled.url, schedule.as_str(), due)
         .await
     {
         Ok(true) => {
-            info!(source = %target.name, next_due = %due, "schedule changed during the poll; next due by the new one")
+            info!(source = %target, next_due = %due, "schedule changed during the poll; next due by the new one")
         }
         // A later reload changed its URL (due at once by the new one) or its schedule again
         // (its time worked out by that one): either stands.
         Ok(false) => {}
         Err(e) => {
-            error!(source = %target.name, error = %e, "cannot store the due time by the new schedule")
+            error!(source = %target, error = %e, "cannot store the due time by the new schedule")
         }
     }
 }
@@ -1594,6 +1579,7 @@ mod tests {
             .record_poll(PollRecord {
                 source: source.into(),
                 url: "http://a.example/feed".into(),
+                source_row: None,
                 started_at: now,
                 duration: Duration::ZERO,
                 outcome: PollOutcome::Fetched {
@@ -2315,6 +2301,7 @@ mod tests {
                 .record_poll(PollRecord {
                     source: "A".into(),
                     url: "http://a.example/feed".into(),
+                    source_row: None,
                     started_at,
                     duration: Duration::ZERO,
                     outcome: PollOutcome::NotModified {

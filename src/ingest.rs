@@ -101,8 +101,8 @@ pub struct PollReport {
     /// When the source is due next.
     pub next_due: DateTime<Utc>,
     /// A reload changed the source's schedule while the poll ran, so `next_due` is the old
-    /// schedule's ([`PollResult::schedule_moved`]).
-    pub schedule_moved: bool,
+    /// schedule's: the source's name and schedule now ([`PollResult::schedule_moved`]).
+    pub schedule_moved: Option<crate::store::MovedSchedule>,
     /// How long a scheduler should hold the source back whatever the database says, when the
     /// due time stored there may not reflect this poll (its result could not be stored, the
     /// poll crashed or was cancelled, or the source's URL in the database was no longer the
@@ -130,7 +130,7 @@ impl PollReport {
             unscored_copies: 0,
             duration: Duration::ZERO,
             next_due,
-            schedule_moved: false,
+            schedule_moved: None,
             defer_for: None,
         }
     }
@@ -764,6 +764,8 @@ impl Ingestor {
         let record = PollRecord {
             source: source.name.clone(),
             url: source.url.clone(),
+            // Found by name and URL: the state read above is of now, not of the poll's start.
+            source_row: None,
             started_at,
             duration: clock.elapsed(),
             outcome: PollOutcome::Failed {
@@ -977,6 +979,7 @@ impl Ingestor {
         let record = PollRecord {
             source: source.name.clone(),
             url: source.url.clone(),
+            source_row: state.as_ref().map(|s| s.source_id),
             started_at,
             duration: clock.elapsed(),
             outcome,
@@ -1019,7 +1022,7 @@ impl Ingestor {
                 if let Some(stored) = result.next_due {
                     report.next_due = stored;
                 }
-                report.schedule_moved = result.schedule_moved;
+                report.schedule_moved = result.schedule_moved.clone();
                 if result.url_changed {
                     // Nothing was stored for this URL: as the database sees it, the source
                     // is due at once by its new one. Right after a reload the caller polls

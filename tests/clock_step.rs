@@ -53,6 +53,7 @@ fn poll(
     PollRecord {
         source: name.into(),
         url: source.url.clone(),
+        source_row: None,
         started_at: at,
         duration: Duration::ZERO,
         outcome,

@@ -46,6 +46,7 @@ fn not_modified(source: &str) -> PollRecord {
     PollRecord {
         source: source.into(),
         url: format!("https://{source}.example/feed"),
+        source_row: None,
         started_at: Utc::now(),
         duration: Duration::from_millis(3),
         outcome: PollOutcome::NotModified {
@@ -1043,6 +1044,104 @@ async fn a_poll_of_a_url_given_to_another_source_meanwhile_is_written_to_its_own
     store.close().await;
 }
 
+/// A poll is written to the row it began on, whatever a reload renamed meanwhile. A first edit
+/// moves S to a new URL and gives its old URL to T (S's row keeps that URL as its previous
+/// one); a later edit swaps the two names while a poll of T, at S's old URL, runs. The rows
+/// follow their URLs, so T's feed is S's row now: the poll is stored there, validators and
+/// all. Placed by name and URL instead, the stale previous URL of the row named T now would
+/// take it, as a poll of a URL changed meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_is_written_to_the_row_it_began_on_whatever_a_reload_renamed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("tradefeed.db"), Access::ReadWrite).unwrap();
+    let at = |name: &str, url: &str| Source {
+        url: url.into(),
+        ..source(name)
+    };
+    let (old, new) = ("https://S.example/feed", "https://new.example/feed");
+    sync(&store, &[source("S"), source("T")]).await.unwrap();
+    sync(&store, &[at("S", new), at("T", old)]).await.unwrap();
+    let began = store.poll_state("T").await.unwrap().unwrap();
+    sync(&store, &[at("S", old), at("T", new)]).await.unwrap();
+
+    let poll = |source_row| {
+        let mut late = fetched("T", &[("t-1", "https://S.example/1")]);
+        late.url = old.into();
+        late.source_row = source_row;
+        late.outcome = PollOutcome::Fetched {
+            http_status: 200,
+            bytes: 100,
+            etag: Some("\"t-etag\"".into()),
+            last_modified: None,
+            listed_pruned: Some(Vec::new()),
+            read_whole: true,
+        };
+        late
+    };
+    let written = store
+        .record_poll(poll(Some(began.source_id)))
+        .await
+        .unwrap();
+    assert!(!written.url_changed);
+    let feed_row = store.source_state("S").await.unwrap().unwrap();
+    assert_eq!(feed_row.url, old);
+    assert_eq!(feed_row.etag.as_deref(), Some("\"t-etag\""));
+    assert_eq!(feed_row.entries, 1);
+    let other = store.source_state("T").await.unwrap().unwrap();
+    assert_eq!((other.url.as_str(), other.entries), (new, 0));
+    assert_eq!(other.etag, None);
+
+    // What the row id settles: by name and URL, the row named T had the URL before its last
+    // change, long before this poll.
+    let mut by_name = poll(None);
+    by_name.entries.clear();
+    assert!(store.record_poll(by_name).await.unwrap().url_changed);
+    store.close().await;
+}
+
+/// A poll written after a reload changed its source's schedule says so, with the source's name
+/// and schedule now (a rename in the same edit included): the write's own reading, which the
+/// dispatcher's correction of the due time goes by. A poll under the schedule in force says
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_written_after_its_schedule_changed_reports_the_schedule_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("tradefeed.db"), Access::ReadWrite).unwrap();
+    let polled = source("S");
+    sync(&store, std::slice::from_ref(&polled)).await.unwrap();
+    let began = store.poll_state("S").await.unwrap().unwrap();
+    let poll = || {
+        let mut record = not_modified("S");
+        record.source_row = Some(began.source_id);
+        record.due_jitter = Some(tradefeed::store::DueJitter {
+            max_jitter: Duration::ZERO,
+            schedule: polled.schedule.as_str().to_string(),
+            after: Utc::now(),
+            moved: tradefeed::scheduler::due_under_jitter,
+        });
+        record
+    };
+    assert_eq!(
+        store.record_poll(poll()).await.unwrap().schedule_moved,
+        None
+    );
+
+    let renamed = Source {
+        name: "Renamed".into(),
+        schedule: Schedule::parse("*/5 * * * *").unwrap(),
+        ..polled.clone()
+    };
+    sync(&store, &[renamed]).await.unwrap();
+    assert_eq!(
+        store.record_poll(poll()).await.unwrap().schedule_moved,
+        Some(tradefeed::store::MovedSchedule {
+            source: "Renamed".into(),
+            schedule: "*/5 * * * *".into(),
+        })
+    );
+    store.close().await;
+}
+
 /// A source given a new URL is due at once; a second reload that changes its schedule before
 /// the new URL was polled must not schedule it by the old URL's last poll.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1606,6 +1705,7 @@ fn fetched(source: &str, items: &[(&str, &str)]) -> PollRecord {
     PollRecord {
         source: source.into(),
         url: format!("https://{source}.example/feed"),
+        source_row: None,
         started_at: now,
         duration: Duration::from_millis(3),
         outcome: PollOutcome::Fetched {

@@ -2701,6 +2701,7 @@ mod tests {
             .record_poll(PollRecord {
                 source: source.name.clone(),
                 url: source.url.clone(),
+                source_row: None,
                 started_at: now,
                 duration: std::time::Duration::ZERO,
                 outcome: PollOutcome::Fetched {

@@ -657,6 +657,7 @@ mod tests {
         PollRecord {
             source: source.name.clone(),
             url: source.url.clone(),
+            source_row: None,
             started_at: at,
             duration: Duration::ZERO,
             outcome: PollOutcome::NotModified {

@@ -33,8 +33,8 @@ pub(crate) use write::FETCH_LOG_BATCH;
 #[cfg(test)]
 pub(crate) use write::FETCH_LOG_DELETE;
 pub use write::{
-    DueJitter, DueMover, EntryWrite, NearCopyOf, NearMatch, Placement, PollHook, PollOutcome,
-    PollRecord, PollResult, QueuedPoll, RepresentativePick, TOMBSTONE_GRACE_FLOOR,
+    DueJitter, DueMover, EntryWrite, MovedSchedule, NearCopyOf, NearMatch, Placement, PollHook,
+    PollOutcome, PollRecord, PollResult, QueuedPoll, RepresentativePick, TOMBSTONE_GRACE_FLOOR,
 };
 
 static MIGRATIONS_DIR: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/migrations");

@@ -31,13 +31,14 @@ pub struct PollTarget {
     pub enabled: bool,
     /// The URL it had before the config last changed it.
     pub previous_url: Option<String>,
-    /// Its schedule, as written in the config.
-    pub schedule: String,
 }
 
 /// The part of a source's state a poll reads before fetching.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PollState {
+    /// The stored source's row, which the poll is written to whatever a reload renames
+    /// meanwhile ([`crate::store::PollRecord::source_row`]).
+    pub source_id: i64,
     /// Validator to send as If-None-Match.
     pub etag: Option<String>,
     /// Validator to send as If-Modified-Since.
@@ -179,13 +180,14 @@ const STATE_COLUMNS: &str = "s.name, s.url, s.schedule, s.in_config, s.enabled, 
     s.last_attempt, s.last_outcome, s.last_error, s.last_success, s.last_new_entry, s.moved_to,
     (SELECT count(*) FROM entries e WHERE e.source_id = s.id)";
 
-/// A [`PollState`] from the columns `etag, last_modified, consecutive_failures`, starting at
-/// column `first`.
+/// A [`PollState`] from the columns `id, etag, last_modified, consecutive_failures`, starting
+/// at column `first`.
 fn poll_state_at(r: &rusqlite::Row, first: usize) -> rusqlite::Result<PollState> {
     Ok(PollState {
-        etag: r.get(first)?,
-        last_modified: r.get(first + 1)?,
-        consecutive_failures: r.get(first + 2)?,
+        source_id: r.get(first)?,
+        etag: r.get(first + 1)?,
+        last_modified: r.get(first + 2)?,
+        consecutive_failures: r.get(first + 3)?,
     })
 }
 
@@ -327,14 +329,14 @@ impl Store {
         .await
     }
 
-    /// The stored source a poll of `url` begun as the source named `name` is written to now,
-    /// by the rule the write itself follows (`source_row`): the row of that name while it
+    /// The stored source a poll of `url` begun as the source named `name` belongs to now, by
+    /// the rule the write follows for a record without its row id (`source_row`; a poll's
+    /// write goes to the row it began on, which this cannot know): the row of that name while it
     /// has that URL, or had it until a reload gave it another (none of the old URL's state
     /// is written to it then); else the one configured row with that URL (a reload renamed
     /// the source, or swapped two names); else the row of that name. `None` if there is no
     /// such row.
-    /// The dispatcher asks it when a reload lands during a poll, and whose due time to
-    /// correct after one.
+    /// The dispatcher asks it when a reload lands during a poll.
     pub async fn poll_target(
         &self,
         name: &str,
@@ -349,7 +351,6 @@ impl Store {
                     in_config: r.get(2)?,
                     enabled: r.get(3)?,
                     previous_url: r.get(4)?,
-                    schedule: r.get(5)?,
                 })
             };
             // Both reads in one snapshot: a reload committed between them could give a
@@ -357,7 +358,7 @@ impl Store {
             let snapshot = c.unchecked_transaction()?;
             let named = snapshot
                 .prepare_cached(
-                    "SELECT name, url, in_config, enabled, previous_url, schedule
+                    "SELECT name, url, in_config, enabled, previous_url
                        FROM sources WHERE name = ?1",
                 )?
                 .query_row([&name], row)
@@ -368,7 +369,7 @@ impl Store {
                 || {
                     Ok(snapshot
                         .prepare_cached(
-                            "SELECT name, url, in_config, enabled, previous_url, schedule
+                            "SELECT name, url, in_config, enabled, previous_url
                                FROM sources WHERE url = ?1 AND in_config = 1 LIMIT 2",
                         )?
                         .query_map([&url], row)?
@@ -387,7 +388,7 @@ impl Store {
         let name = name.to_string();
         self.read(move |c| {
             Ok(c.prepare_cached(
-                "SELECT etag, last_modified, consecutive_failures FROM sources WHERE name = ?1",
+                "SELECT id, etag, last_modified, consecutive_failures FROM sources WHERE name = ?1",
             )?
             .query_row([name], |r| poll_state_at(r, 0))
             .optional()?)
@@ -402,7 +403,7 @@ impl Store {
     ) -> Result<std::collections::HashMap<String, PollState>, StoreError> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT name, etag, last_modified, consecutive_failures FROM sources",
+                "SELECT name, id, etag, last_modified, consecutive_failures FROM sources",
             )?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, poll_state_at(r, 1)?)))?;
             Ok(rows.collect::<Result<_, _>>()?)

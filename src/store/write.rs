@@ -165,6 +165,11 @@ pub struct PollRecord {
     /// still has this one. A reload that renamed the source (and perhaps gave its name to
     /// another feed) leaves the poll to the row with this URL (see `source_row`).
     pub url: String,
+    /// The stored source's row id, read with its poll state when the poll began: the poll is
+    /// written to that row whatever a reload renamed or swapped meanwhile (rows keep their
+    /// ids, and their URLs, through renames). `None` (a record made without reading the
+    /// state) finds the row by name and URL instead (see `source_row`).
+    pub source_row: Option<i64>,
     /// When the poll started.
     pub started_at: DateTime<Utc>,
     /// How long it took.
@@ -462,6 +467,15 @@ pub trait PollHook: Send {
     fn templated_siblings(&self, title: &str, text: &str, new: &Entry) -> bool;
 }
 
+/// A source whose schedule a reload changed while its poll ran ([`PollResult::schedule_moved`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovedSchedule {
+    /// The source's name now.
+    pub source: String,
+    /// Its schedule now, as written in the config.
+    pub schedule: String,
+}
+
 /// What a poll changed.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PollResult {
@@ -495,12 +509,13 @@ pub struct PollResult {
     /// jitter recorded when the poll worked it out under another (see [`DueJitter`]). `None`
     /// when none was stored (`url_changed`).
     pub next_due: Option<DateTime<Utc>>,
-    /// The source's schedule, as this transaction read it, is no longer the one the poll
-    /// worked its due time out by ([`DueJitter::schedule`]): a reload changed it while the
-    /// poll ran, and the time stored is the old schedule's until the dispatcher corrects it.
-    /// Read here, not from the daemon's config: the reload records the sources before it
+    /// The source the poll was written to, under its name and schedule as this transaction
+    /// read them, when that schedule is no longer the one the poll worked its due time out by
+    /// ([`DueJitter::schedule`]): a reload changed it while the poll ran (and may have renamed
+    /// the source), and the time stored is the old schedule's until the dispatcher corrects
+    /// it. Read here, not from the daemon's config: the reload records the sources before it
     /// tells the dispatcher, and a poll written in between would otherwise go unnoticed.
-    pub schedule_moved: bool,
+    pub schedule_moved: Option<MovedSchedule>,
 }
 
 impl Store {
@@ -1359,6 +1374,8 @@ enum Refusal {
 /// The stored source a poll is written to ([`source_row`]).
 struct PolledRow {
     id: i64,
+    /// Its name now: a reload may have renamed it while the poll ran.
+    name: String,
     priority: i32,
     url: String,
     previous_url: Option<String>,
@@ -1366,16 +1383,23 @@ struct PolledRow {
     schedule: String,
 }
 
-/// The source a poll of `name` at `url` belongs to: the row of that name if it still has that
-/// URL, or had it until a reload gave it another (`previous_url`); else (a reload renamed the
-/// source while the poll ran: see [`rename_moved_names`], which keeps the URL) the one
-/// configured row with that URL; else the row of that name. The URL is asked before the name
-/// falls back: a reload may have renamed the feed's row and given its old name to another
-/// feed, or swapped two sources' names, and the poll's entries are the feed's. But a source
-/// whose URL the reload changed keeps the poll even when the same edit gave its old URL to
-/// another source: that one is a new feed there, and must not take the poll's validators or
-/// due time.
-fn source_row(tx: &Prepared<'_>, name: &str, url: &str) -> Result<PolledRow, StoreError> {
+/// The source a poll of `name` at `url` belongs to: the row it began on (`polled_row`, read
+/// with its poll state; rows are never deleted). A record without it is placed by name and
+/// URL: the row of that name if it still has that URL, or had it until a reload gave it
+/// another (`previous_url`); else (a reload renamed the source while the poll ran: see
+/// [`rename_moved_names`], which keeps the URL) the one configured row with that URL; else the
+/// row of that name. The URL is asked before the name falls back: a reload may have renamed
+/// the feed's row and given its old name to another feed, or swapped two sources' names, and
+/// the poll's entries are the feed's. But a source whose URL the reload changed keeps the poll
+/// even when the same edit gave its old URL to another source: that one is a new feed there,
+/// and must not take the poll's validators or due time. (`previous_url` is the URL before the
+/// *last* change, which may be older than the poll: the row id has no such doubt.)
+fn source_row(
+    tx: &Prepared<'_>,
+    polled_row: Option<i64>,
+    name: &str,
+    url: &str,
+) -> Result<PolledRow, StoreError> {
     let row = |r: &rusqlite::Row<'_>| {
         Ok(PolledRow {
             id: r.get(0)?,
@@ -1383,11 +1407,22 @@ fn source_row(tx: &Prepared<'_>, name: &str, url: &str) -> Result<PolledRow, Sto
             url: r.get(2)?,
             previous_url: r.get(3)?,
             schedule: r.get(4)?,
+            name: r.get(5)?,
         })
     };
+    if let Some(id) = polled_row
+        && let Some(found) = query_opt(
+            tx,
+            "SELECT id, priority, url, previous_url, schedule, name FROM sources WHERE id = ?1",
+            [id],
+            row,
+        )?
+    {
+        return Ok(found);
+    }
     let named = query_opt(
         tx,
-        "SELECT id, priority, url, previous_url, schedule FROM sources WHERE name = ?1",
+        "SELECT id, priority, url, previous_url, schedule, name FROM sources WHERE name = ?1",
         [name],
         row,
     )?;
@@ -1396,7 +1431,7 @@ fn source_row(tx: &Prepared<'_>, name: &str, url: &str) -> Result<PolledRow, Sto
         |named| named.url == url || named.previous_url.as_deref() == Some(url),
         || {
             Ok(tx.with_statement(
-                "SELECT id, priority, url, previous_url, schedule FROM sources
+                "SELECT id, priority, url, previous_url, schedule, name FROM sources
                   WHERE url = ?1 AND in_config = 1 LIMIT 2",
                 |s| s.query_map([url], row)?.collect(),
             )?)
@@ -1618,11 +1653,12 @@ fn record_poll(
     let tx = &Prepared::new(tx);
     let PolledRow {
         id: source_id,
+        name,
         priority,
         url,
         schedule,
         ..
-    } = source_row(tx, &record.source, &record.url)?;
+    } = source_row(tx, record.source_row, &record.source, &record.url)?;
     // A reload gave the source another URL while this poll ran, and reset it as a new feed
     // (`sync_sources`). The entries and the fetch log line are still the source's; what the
     // poll learnt about the old URL is not the new URL's (see below).
@@ -1726,10 +1762,16 @@ fn record_poll(
     }
     let next_due = next_due_under_recorded_jitter(tx, &schedule, record)?;
     result.next_due = Some(next_due);
-    result.schedule_moved = record
+    if record
         .due_jitter
         .as_ref()
-        .is_some_and(|jitter| jitter.schedule != schedule);
+        .is_some_and(|jitter| jitter.schedule != schedule)
+    {
+        result.schedule_moved = Some(MovedSchedule {
+            source: name,
+            schedule,
+        });
+    }
     match &record.outcome {
         PollOutcome::Fetched {
             etag,
