@@ -903,10 +903,11 @@ enum Unpolled {
 /// Resolves once a reload leaves the poll of `source` without a configured, enabled source to
 /// be written to, or gives that source another URL; never otherwise. Asked of the store after
 /// a reload that changed the polled source (the reload records the config's sources before it
-/// tells the dispatcher), by the rule the poll's write follows ([`Store::poll_target`]): a
-/// source renamed meanwhile, or two sources whose names were swapped, keep their polls,
-/// written under the new names. Should the store not answer, the poll runs on: its write then
-/// follows the same rule.
+/// tells the dispatcher), by names and URLs ([`Store::poll_target`]): a source renamed
+/// meanwhile, or two sources whose names were swapped, keep their polls, written under the new
+/// names. The write itself goes to the row the poll began on, which this cannot know; the two
+/// answers differ only when an old URL move and a later swap of names meet, and then a poll
+/// this cuts off is polled again at once. Should the store not answer, the poll runs on.
 async fn no_longer_polled(
     store: &Store,
     mut configured: watch::Receiver<Arc<Vec<crate::domain::Source>>>,

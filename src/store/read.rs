@@ -18,7 +18,8 @@ pub enum PollBlocker {
     RetryAfter(DateTime<Utc>),
 }
 
-/// The stored source a poll is written to ([`Store::poll_target`]), as the config now has it.
+/// The stored source a poll belongs to by names and URLs ([`Store::poll_target`]), as the
+/// config now has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PollTarget {
     /// Its name now.
