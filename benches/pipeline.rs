@@ -227,7 +227,7 @@ fn stages(c: &mut Criterion) {
         allow_private_redirects: false,
     };
     runtime
-        .block_on(store.sync_sources(std::slice::from_ref(&source), |_, last| last))
+        .block_on(store.sync_sources(std::slice::from_ref(&source), |_, last, _| last))
         .unwrap();
     let mut round = 0u64;
     // Scores and signatures are computed in the untimed setup: this measures the store alone.

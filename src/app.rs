@@ -77,15 +77,22 @@ pub fn timing(config: &Config) -> scheduler::Timing {
 }
 
 /// Records the config's sources in the store. A source whose schedule changed is next due by
-/// its new schedule after its last poll (the same arithmetic as after a poll); a changed
+/// its new schedule after its last poll, or after the backoff that poll's failure began (the
+/// same arithmetic as after a poll; a Retry-After is kept apart and still holds); a changed
 /// `max_jitter_secs` moves every due time to its new offset in the same slot.
 pub async fn sync_sources(store: &Store, config: &Config) -> Result<(), crate::store::StoreError> {
     let max_jitter = config.polling.max_jitter;
+    let timing = timing(config);
     // First, while the stored schedules are still those the due times were worked out by.
     scheduler::rejitter_due_times(store, max_jitter).await?;
     store
-        .sync_sources(&config.sources, move |source, last_attempt| {
-            scheduler::next_due(&source.schedule, &source.name, last_attempt, max_jitter)
+        .sync_sources(&config.sources, move |source, last_attempt, failures| {
+            let after = if failures == 0 {
+                last_attempt
+            } else {
+                scheduler::failure_earliest(&source.name, last_attempt, failures, None, &timing)
+            };
+            scheduler::next_due(&source.schedule, &source.name, after, max_jitter)
         })
         .await
 }
@@ -2154,8 +2161,8 @@ mod tests {
         for (case, before, after, want) in cases {
             let dir = tempfile::tempdir().unwrap();
             let store = Store::open(&dir.path().join("t.db"), Access::ReadWrite).unwrap();
-            store.sync_sources(before, |_, t| t).await.unwrap();
-            store.sync_sources(&after, |_, t| t).await.unwrap();
+            store.sync_sources(before, |_, t, _| t).await.unwrap();
+            store.sync_sources(&after, |_, t, _| t).await.unwrap();
             let target = store.poll_target(&polled.name, &polled.url).await.unwrap();
             assert_eq!(unpolled(target.as_ref(), d), want, "{case}: {target:?}");
             store.close().await;
@@ -2179,7 +2186,7 @@ mod tests {
                 allow_private_redirects: false,
             })
             .collect();
-        store.sync_sources(&sources, |_, t| t).await.unwrap();
+        store.sync_sources(&sources, |_, t, _| t).await.unwrap();
         store
     }
 

@@ -1756,7 +1756,7 @@ mod tests {
     /// Records `source` in `store` as the config's only source (a poll needs its row).
     async fn record_source(store: &Store, source: &Source) {
         store
-            .sync_sources(std::slice::from_ref(source), |_, t| t)
+            .sync_sources(std::slice::from_ref(source), |_, t, _| t)
             .await
             .unwrap();
     }
@@ -2164,7 +2164,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db"), crate::store::Access::ReadWrite).unwrap();
         store
-            .sync_sources(&[refused.clone(), allowed.clone()], |_, t| t)
+            .sync_sources(&[refused.clone(), allowed.clone()], |_, t, _| t)
             .await
             .unwrap();
         let network = crate::fetch::Network::system()

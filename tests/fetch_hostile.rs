@@ -1501,7 +1501,7 @@ async fn a_poll_past_its_ceiling_is_recorded_as_busy_host_and_frees_its_slot() {
         allow_private_redirects: false,
     };
     store
-        .sync_sources(std::slice::from_ref(&source), |_, t| t)
+        .sync_sources(std::slice::from_ref(&source), |_, t, _| t)
         .await
         .unwrap();
     let ingestor = tradefeed::ingest::Ingestor::new(

@@ -512,3 +512,62 @@ async fn a_poll_of_a_source_renamed_meanwhile_is_kept_and_stored_under_the_new_n
         stop_daemon(cancel, handle).await;
     }
 }
+
+/// A source in failure backoff given a more frequent schedule is next due by the new schedule
+/// after its backoff, not at the old schedule's slot: a failing yearly source moved to every
+/// five minutes waited for January.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_source_given_a_new_schedule_is_due_by_it_after_its_backoff() {
+    let failing =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    let (addr, mut requests) = start_server(failing.to_string(), None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (path, yearly, cancel, handle) = start_with_yearly_d(
+        dir.path(),
+        &format!("http://{addr}/d.xml"),
+        "",
+        &mut requests,
+    )
+    .await;
+    let db = dir.path().join("tradefeed.db");
+    wait_for_number(
+        &db,
+        "SELECT consecutive_failures FROM sources WHERE name = 'D'",
+        1,
+    )
+    .await;
+    let now = chrono::Utc::now().timestamp();
+    let due = number(&db, "SELECT next_due FROM sources WHERE name = 'D'").unwrap();
+    assert!(
+        due > now + 86_400,
+        "the yearly slot after the backoff: {}",
+        due - now
+    );
+
+    std::fs::write(
+        &path,
+        replaced(
+            &yearly,
+            "schedule = \"0 0 1 1 *\"",
+            "schedule = \"*/5 * * * *\"",
+        ),
+    )
+    .unwrap();
+    wait_for_text(
+        &db,
+        "SELECT schedule FROM sources WHERE name = 'D'",
+        "*/5 * * * *",
+    )
+    .await;
+    let (attempt, due) = (
+        number(&db, "SELECT last_attempt FROM sources WHERE name = 'D'").unwrap(),
+        number(&db, "SELECT next_due FROM sources WHERE name = 'D'").unwrap(),
+    );
+    // The first backoff (60 s, jittered by at most a tenth) and then the next five-minute slot.
+    assert!(
+        due > attempt + 50 && due <= attempt + 66 + 300,
+        "next due {} s after the failed poll",
+        due - attempt
+    );
+    stop_daemon(cancel, handle).await;
+}

@@ -27,20 +27,24 @@ fn source(name: &str) -> Source {
     }
 }
 
-/// Records `sources` as the daemon does: a changed schedule counts from the last poll, by the
-/// scheduler's own arithmetic (without jitter here).
+/// Records `sources` as the daemon does: a changed schedule counts from the last poll, or from
+/// the end of [`BACKOFF`] after a failed one, by the scheduler's own arithmetic (without
+/// jitter here).
 async fn sync(store: &Store, sources: &[Source]) -> Result<(), StoreError> {
     store
-        .sync_sources(sources, |source, last_attempt| {
-            tradefeed::scheduler::next_due(
-                &source.schedule,
-                &source.name,
-                last_attempt,
-                Duration::ZERO,
-            )
+        .sync_sources(sources, |source, last_attempt, failures| {
+            let after = if failures == 0 {
+                last_attempt
+            } else {
+                last_attempt + BACKOFF
+            };
+            tradefeed::scheduler::next_due(&source.schedule, &source.name, after, Duration::ZERO)
         })
         .await
 }
+
+/// The failure backoff of [`sync`].
+const BACKOFF: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
 fn not_modified(source: &str) -> PollRecord {
     PollRecord {
@@ -751,12 +755,6 @@ async fn syncing_sources_writes_only_what_changed_and_resets_only_what_a_change_
             s.name
         );
     }
-    let backoff_until = store
-        .source_state("failing")
-        .await
-        .unwrap()
-        .unwrap()
-        .next_due;
 
     // The same config again changes nothing in the file.
     let observer = rusqlite::Connection::open(&db).unwrap();
@@ -835,9 +833,16 @@ async fn syncing_sources_writes_only_what_changed_and_resets_only_what_a_change_
         states["rescheduled"].next_due.unwrap() > Utc::now(),
         "a less frequent schedule does not poll at once"
     );
+    let failed_poll = states["failing"].last_attempt.unwrap();
     assert_eq!(
-        states["failing"].next_due, backoff_until,
-        "a source in backoff keeps its backoff"
+        states["failing"].next_due,
+        Some(tradefeed::scheduler::next_due(
+            &Schedule::parse("@daily").unwrap(),
+            "failing",
+            failed_poll + BACKOFF,
+            Duration::ZERO
+        )),
+        "a source in backoff is next due by the new schedule after its backoff"
     );
     assert!(
         states["unpolled"].next_due.is_none(),

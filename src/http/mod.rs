@@ -1711,7 +1711,7 @@ mod tests {
     /// Records `source` in `store` as configured.
     async fn store_source(store: &Store, source: &crate::domain::Source) {
         store
-            .sync_sources(std::slice::from_ref(source), |_, t| t)
+            .sync_sources(std::slice::from_ref(source), |_, t, _| t)
             .await
             .unwrap();
     }

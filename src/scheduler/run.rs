@@ -696,7 +696,7 @@ mod tests {
         let hourly = source("wto-news", "0 * * * *");
         let every_minute = source("minutely", "* * * * *");
         let sources = vec![hourly.clone(), every_minute.clone()];
-        store.sync_sources(&sources, |_, t| t).await.unwrap();
+        store.sync_sources(&sources, |_, t, _| t).await.unwrap();
         let (small, large) = (secs(10), secs(600));
         let offset = |max| chrono::Duration::from_std(jitter_offset("wto-news", max)).unwrap();
         assert!(offset(large) > offset(small) + chrono::Duration::seconds(1));
@@ -798,7 +798,7 @@ mod tests {
         let store = Store::open(&dir.path().join("t.db"), Access::ReadWrite).unwrap();
         let hourly = source("wto-news", "0 * * * *");
         store
-            .sync_sources(std::slice::from_ref(&hourly), |_, t| t)
+            .sync_sources(std::slice::from_ref(&hourly), |_, t, _| t)
             .await
             .unwrap();
         let (small, large) = (secs(10), secs(600));
@@ -879,7 +879,7 @@ mod tests {
         let yearly = source("yearly", "0 0 1 1 *");
         let running = source("running", "*/5 * * * *");
         let sources = vec![minutely.clone(), yearly.clone(), running.clone()];
-        store.sync_sources(&sources, |_, t| t).await.unwrap();
+        store.sync_sources(&sources, |_, t, _| t).await.unwrap();
         let timing = Timing {
             max_jitter: Duration::ZERO,
             backoff_base: secs(60),
@@ -961,7 +961,7 @@ mod tests {
         let store = Store::open(&dir.path().join("t.db"), Access::ReadWrite).unwrap();
         let s = source("s", "*/5 * * * *");
         store
-            .sync_sources(std::slice::from_ref(&s), |_, t| t)
+            .sync_sources(std::slice::from_ref(&s), |_, t, _| t)
             .await
             .unwrap();
         let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();

@@ -415,8 +415,8 @@ struct StoredSource {
     priority: i32,
     /// When it was last polled (`None`: never).
     last_attempt: Option<DateTime<Utc>>,
-    /// In failure backoff (its next time is the backoff's, not the schedule's).
-    failing: bool,
+    /// Failed polls in a row: above 0, its next time is the schedule's first after the backoff.
+    failures: u32,
     /// Due at once (`next_due` NULL): never polled, or not yet polled at a new URL.
     due_at_once: bool,
 }
@@ -525,17 +525,20 @@ impl Store {
     /// validators are forgotten and it is due at once (a poll of the old URL still in flight
     /// records its entries but none of that state: see [`PollRecord::url`]). A changed
     /// schedule takes effect from
-    /// the source's last poll: its next time becomes `next_after(source, last_attempt)` (the
-    /// caller's schedule arithmetic; the store does none), so `@hourly` → `@daily` does not
-    /// poll now. A source due at once (never polled, or not yet polled at a new URL) stays
-    /// due at once, and one in failure backoff keeps its backoff.
+    /// the source's last poll: its next time becomes `next_after(source, last_attempt,
+    /// failures)` (the caller's schedule arithmetic, with its backoff after `failures` failed
+    /// polls in a row; the store does none), so `@hourly` → `@daily` does not poll now, and a
+    /// source in failure backoff is next due by the new schedule after its backoff rather
+    /// than at the old schedule's slot (a failing yearly source moved to `*/5` waited for
+    /// January). A source due at once (never polled, or not yet polled at a new URL) stays
+    /// due at once.
     ///
     /// Reads the table once and writes only rows that differ: every start and every reload
     /// runs this, and with nothing changed (the usual case) it writes nothing at all.
     pub async fn sync_sources(
         &self,
         sources: &[Source],
-        next_after: impl Fn(&Source, DateTime<Utc>) -> DateTime<Utc> + Send + 'static,
+        next_after: impl Fn(&Source, DateTime<Utc>, u32) -> DateTime<Utc> + Send + 'static,
     ) -> Result<(), StoreError> {
         let sources = sources.to_vec();
         let shown_changed = self
@@ -558,7 +561,7 @@ impl Store {
                                 enabled: r.get(4)?,
                                 priority: r.get(5)?,
                                 last_attempt: r.get::<_, Option<i64>>(6)?.map(super::time),
-                                failing: r.get::<_, i64>(7)? > 0,
+                                failures: r.get(7)?,
                                 due_at_once: r.get(8)?,
                             },
                         ))
@@ -615,7 +618,6 @@ impl Store {
                         )?;
                     } else if before.schedule != s.schedule.as_str()
                     && let Some(last) = before.last_attempt
-                    && !before.failing
                     // Due at once because an earlier reload changed its URL: the last poll
                     // was of the old URL, and the new one is still to be polled at once.
                     && !before.due_at_once
@@ -623,7 +625,7 @@ impl Store {
                         exec(
                             &tx,
                             "UPDATE sources SET next_due = ?2 WHERE name = ?1",
-                            params![s.name, secs(next_after(s, last))],
+                            params![s.name, secs(next_after(s, last, before.failures))],
                         )?;
                     }
                 }
