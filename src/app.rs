@@ -1002,7 +1002,9 @@ async fn reschedule_if_changed_meanwhile(
     };
     let target = moved.source.as_str();
     let now = Utc::now();
-    let max_jitter = ingestor.max_jitter();
+    // The jitter the store's due times are under: the ingestor takes a reload's new one only
+    // after the reload has written the sources, and this poll may have been written between.
+    let max_jitter = moved.max_jitter.unwrap_or_else(|| ingestor.max_jitter());
     let due = if report.error.is_none() {
         scheduler::next_due(&schedule, target, now, max_jitter)
     } else {

@@ -1136,12 +1136,17 @@ async fn a_poll_written_after_its_schedule_changed_reports_the_schedule_now() {
         schedule: Schedule::parse("*/5 * * * *").unwrap(),
         ..polled.clone()
     };
+    // The reload records its jitter before the sources, as the daemon's does.
+    tradefeed::scheduler::rejitter_due_times(&store, Duration::from_secs(30))
+        .await
+        .unwrap();
     sync(&store, &[renamed]).await.unwrap();
     assert_eq!(
         store.record_poll(poll()).await.unwrap().schedule_moved,
         Some(tradefeed::store::MovedSchedule {
             source: "Renamed".into(),
             schedule: "*/5 * * * *".into(),
+            max_jitter: Some(Duration::from_secs(30)),
         })
     );
     store.close().await;

@@ -241,6 +241,19 @@ pub type DueMover =
 /// milliseconds.
 const MAX_JITTER_KEY: &str = "max_jitter_ms";
 
+/// The `max_jitter_secs` the stored due times are worked out under (recorded at start and on
+/// reload by [`Store::rejitter_due_times`]), if one is recorded.
+fn recorded_max_jitter(tx: &Prepared<'_>) -> Result<Option<Duration>, StoreError> {
+    Ok(query_opt(
+        tx,
+        "SELECT value FROM meta WHERE key = ?1",
+        [MAX_JITTER_KEY],
+        |r| r.get::<_, String>(0),
+    )?
+    .and_then(|v| v.parse::<u64>().ok())
+    .map(Duration::from_millis))
+}
+
 /// The time a poll's record stores as its source's next due time: `record.next_due`, moved
 /// to the recorded jitter when the poll worked it out under another (see [`DueJitter`]).
 fn next_due_under_recorded_jitter(
@@ -251,14 +264,7 @@ fn next_due_under_recorded_jitter(
     let Some(jitter) = &record.due_jitter else {
         return Ok(record.next_due);
     };
-    let recorded = query_opt(
-        tx,
-        "SELECT value FROM meta WHERE key = ?1",
-        [MAX_JITTER_KEY],
-        |r| r.get::<_, String>(0),
-    )?
-    .and_then(|v| v.parse::<u64>().ok());
-    let Some(recorded) = recorded.map(Duration::from_millis) else {
+    let Some(recorded) = recorded_max_jitter(tx)? else {
         return Ok(record.next_due);
     };
     if recorded == jitter.max_jitter {
@@ -474,6 +480,10 @@ pub struct MovedSchedule {
     pub source: String,
     /// Its schedule now, as written in the config.
     pub schedule: String,
+    /// The `max_jitter_secs` the stored due times are worked out under now, if one is
+    /// recorded: a reload that also changed it records it before it hands the daemon's
+    /// scheduler the new one, and a time by the old one could poll a slot twice.
+    pub max_jitter: Option<Duration>,
 }
 
 /// What a poll changed.
@@ -1772,6 +1782,7 @@ fn record_poll(
         result.schedule_moved = Some(MovedSchedule {
             source: name,
             schedule,
+            max_jitter: recorded_max_jitter(tx)?,
         });
     }
     match &record.outcome {
