@@ -1752,7 +1752,6 @@ mod tests {
         (store, ingestor)
     }
 
-    /// Polls `source` once with a slot of its own and no shutdown.
     /// Records `source` in `store` as the config's only source (a poll needs its row).
     async fn record_source(store: &Store, source: &Source) {
         store
@@ -1761,6 +1760,7 @@ mod tests {
             .unwrap();
     }
 
+    /// Polls `source` once with a slot of its own and no shutdown.
     async fn poll_alone(ingestor: &Ingestor, source: &Source) -> PollReport {
         let slot = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
         ingestor
@@ -2192,6 +2192,60 @@ mod tests {
         assert!(report.is_ok(), "{report:?}");
         assert_eq!(report.new_entries, 1, "{report:?}");
         assert_eq!(private_hits.load(Ordering::SeqCst), 1);
+        store.close().await;
+    }
+
+    /// A poll is written to the stored source whose state it began with. An old edit moved S
+    /// to a new URL and gave its old one to T; a reload landing during a poll of T swaps the
+    /// two names, and the rows follow their URLs, so T's feed is the row named S now. Found by
+    /// name and URL instead, the row named T (which had that URL before the old edit) would
+    /// take the poll as one of a URL changed meanwhile, and the feed's row would miss it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_poll_is_written_to_the_row_whose_state_it_began_with() {
+        const FEED: &str = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel>\
+            <title>T</title><link>http://t.example/</link><description>d</description>\
+            <item><guid>t-1</guid><link>http://t.example/1</link>\
+            <title>EU opens anti-dumping probe into steel</title>\
+            <description>The EU opened a probe.</description>\
+            <pubDate>Tue, 10 Nov 2026 09:00:00 GMT</pubDate></item>\
+            </channel></rss>";
+        let dir = tempfile::tempdir().unwrap();
+        let settings = test_settings(Duration::from_secs(60), Duration::from_secs(21_600));
+        let (store, ingestor) = ingestor_over_a_new_store(dir.path(), &settings).await;
+        let (feed, elsewhere) = (serve_feed(FEED).await, "http://127.0.0.1:9/new.xml");
+        let at = |name: &str, url: &str| Source {
+            url: url.into(),
+            ..test_source(name)
+        };
+        let sync = |sources: [Source; 2]| {
+            let store = store.clone();
+            async move { store.sync_sources(&sources, |_, t, _| t).await.unwrap() }
+        };
+        sync([at("S", &feed), at("T", "http://127.0.0.1:9/t.xml")]).await;
+        sync([at("S", elsewhere), at("T", &feed)]).await;
+        let began = store.poll_state("T").await.unwrap();
+        sync([at("S", &feed), at("T", elsewhere)]).await;
+
+        let slot = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
+        let report = ingestor
+            .poll(
+                &at("T", &feed),
+                Some(began),
+                slot,
+                &CancellationToken::new(),
+            )
+            .await;
+        assert!(report.is_ok(), "{report:?}");
+        let feed_row = store.source_state("S").await.unwrap().unwrap();
+        assert_eq!(
+            (feed_row.url.as_str(), feed_row.entries),
+            (feed.as_str(), 1)
+        );
+        assert!(
+            feed_row.last_success.is_some(),
+            "the poll's state is the feed's row's"
+        );
+        assert_eq!(store.source_state("T").await.unwrap().unwrap().entries, 0);
         store.close().await;
     }
 
