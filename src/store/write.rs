@@ -255,25 +255,20 @@ fn recorded_max_jitter(tx: &Prepared<'_>) -> Result<Option<Duration>, StoreError
 }
 
 /// The time a poll's record stores as its source's next due time: `record.next_due`, moved
-/// to the recorded jitter when the poll worked it out under another (see [`DueJitter`]).
+/// to the `recorded` jitter ([`recorded_max_jitter`]) when the poll worked it out under
+/// another (see [`DueJitter`]).
 fn next_due_under_recorded_jitter(
-    tx: &Prepared<'_>,
+    recorded: Option<Duration>,
     stored_schedule: &str,
     record: &PollRecord,
-) -> Result<DateTime<Utc>, StoreError> {
-    let Some(jitter) = &record.due_jitter else {
-        return Ok(record.next_due);
+) -> DateTime<Utc> {
+    let (Some(jitter), Some(recorded)) = (&record.due_jitter, recorded) else {
+        return record.next_due;
     };
-    let Some(recorded) = recorded_max_jitter(tx)? else {
-        return Ok(record.next_due);
-    };
-    if recorded == jitter.max_jitter {
-        return Ok(record.next_due);
+    if recorded == jitter.max_jitter || stored_schedule != jitter.schedule {
+        return record.next_due;
     }
-    if stored_schedule != jitter.schedule {
-        return Ok(record.next_due);
-    }
-    Ok((jitter.moved)(
+    (jitter.moved)(
         &jitter.schedule,
         &record.source,
         record.next_due,
@@ -281,7 +276,7 @@ fn next_due_under_recorded_jitter(
         jitter.max_jitter,
         recorded,
     )
-    .unwrap_or(record.next_due))
+    .unwrap_or(record.next_due)
 }
 
 /// Renames the rows of sources whose name changed in the config. A row's entries came from its
@@ -1452,10 +1447,11 @@ fn source_row(
     .ok_or_else(|| rusqlite::Error::QueryReturnedNoRows.into())
 }
 
-/// The rule of [`source_row`], over the row named as the poll's source (`named`, which
-/// `polled_feed` tells whether it has or had the polled URL) and the configured rows with the
-/// polled URL (asked only when it does not; two at most are needed): shared with
-/// [`Store::poll_target`], so that what the dispatcher asks of a reload is what the write does.
+/// The name-and-URL rule of [`source_row`] (for a record without its row id), over the row
+/// named as the poll's source (`named`, which `polled_feed` tells whether it has or had the
+/// polled URL) and the configured rows with the polled URL (asked only when it does not; two
+/// at most are needed): shared with [`Store::poll_target`], the dispatcher's question after a
+/// reload, which cannot know the row a poll began on either.
 pub(super) fn pick_poll_target<T>(
     named: Option<T>,
     polled_feed: impl Fn(&T) -> bool,
@@ -1772,7 +1768,13 @@ fn record_poll(
         )?;
         return Ok(result);
     }
-    let next_due = next_due_under_recorded_jitter(tx, &schedule, record)?;
+    // Read once: the jitter the due time is moved to, and the one a moved schedule's
+    // correction is worked out under. Only a poll with a schedule's due time has either.
+    let recorded = match record.due_jitter {
+        Some(_) => recorded_max_jitter(tx)?,
+        None => None,
+    };
+    let next_due = next_due_under_recorded_jitter(recorded, &schedule, record);
     result.next_due = Some(next_due);
     if record
         .due_jitter
@@ -1782,7 +1784,7 @@ fn record_poll(
         result.schedule_moved = Some(MovedSchedule {
             source: name,
             schedule,
-            max_jitter: recorded_max_jitter(tx)?,
+            max_jitter: recorded,
         });
     }
     match &record.outcome {
