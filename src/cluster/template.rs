@@ -281,20 +281,19 @@ fn may_be_product(core: &str) -> bool {
     // The word, and without a plural's "s": only a word ending in "s" tries two lengths, so
     // the filter stays one bit test for most words.
     let plural = bytes.len() > 1 && bytes[bytes.len() - 1].eq_ignore_ascii_case(&b's');
-    let forms = [Some(bytes.len()), plural.then(|| bytes.len() - 1)];
-    let fits = |len: usize| len <= LONGEST && lengths & (1 << len) != 0;
-    if !forms.into_iter().flatten().any(fits) || !bytes.is_ascii() {
+    let mut lengths_listed = [Some(bytes.len()), plural.then(|| bytes.len() - 1)]
+        .into_iter()
+        .flatten()
+        .filter(|&len| len <= LONGEST && lengths & (1 << len) != 0)
+        .peekable();
+    if lengths_listed.peek().is_none() || !bytes.is_ascii() {
         return false;
     }
     let mut lower = [0u8; LONGEST];
     for (to, from) in lower.iter_mut().zip(bytes) {
         *to = from.to_ascii_lowercase();
     }
-    forms
-        .into_iter()
-        .flatten()
-        .filter(|&len| fits(len))
-        .any(|len| written.hashes.contains(xxh3_64(&lower[..len])))
+    lengths_listed.any(|len| written.hashes.contains(xxh3_64(&lower[..len])))
 }
 
 /// Short words that end in a full stop without ending a sentence: the next word may be a
