@@ -749,7 +749,7 @@ impl Ingestor {
     ) -> PollReport {
         let message = message_as_shown(&message);
         let settings = self.settings();
-        let failures = match self.store.poll_state(&source.name).await {
+        let failures = match self.store.poll_state(&source.name, &source.url).await {
             Ok(state) => state.map_or(0, |s| s.consecutive_failures),
             Err(_) => 0,
         };
@@ -810,7 +810,7 @@ impl Ingestor {
         let clock = Instant::now();
         let state = match known {
             Some(state) => state,
-            None => match self.store.poll_state(&source.name).await {
+            None => match self.store.poll_state(&source.name, &source.url).await {
                 Ok(state) => state,
                 Err(e) => return self.store_failure(source, clock, &settings, e, None),
             },
@@ -2223,7 +2223,7 @@ mod tests {
         };
         sync([at("S", &feed), at("T", "http://127.0.0.1:9/t.xml")]).await;
         sync([at("S", elsewhere), at("T", &feed)]).await;
-        let began = store.poll_state("T").await.unwrap();
+        let began = store.poll_state("T", &feed).await.unwrap();
         sync([at("S", &feed), at("T", elsewhere)]).await;
 
         let slot = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();

@@ -750,7 +750,7 @@ async fn syncing_sources_writes_only_what_changed_and_resets_only_what_a_change_
     for s in &first {
         assert_eq!(
             Some(&polls[&s.name]),
-            store.poll_state(&s.name).await.unwrap().as_ref(),
+            store.poll_state(&s.name, &s.url).await.unwrap().as_ref(),
             "{}",
             s.name
         );
@@ -1066,7 +1066,7 @@ async fn a_poll_is_written_to_the_row_it_began_on_whatever_a_reload_renamed() {
     let (old, new) = ("https://S.example/feed", "https://new.example/feed");
     sync(&store, &[source("S"), source("T")]).await.unwrap();
     sync(&store, &[at("S", new), at("T", old)]).await.unwrap();
-    let began = store.poll_state("T").await.unwrap().unwrap();
+    let began = store.poll_state("T", old).await.unwrap().unwrap();
     sync(&store, &[at("S", old), at("T", new)]).await.unwrap();
 
     let poll = |source_row| {
@@ -1104,6 +1104,75 @@ async fn a_poll_is_written_to_the_row_it_began_on_whatever_a_reload_renamed() {
     store.close().await;
 }
 
+/// The state a poll begins with is read by its source's name *and* URL, as the write would
+/// place the poll: a reload that renamed the polled feed and gave the old name to another
+/// feed, between the dispatcher taking the source from the config and the poll reading its
+/// state, leaves the poll the feed's row and validators, not the new feed's. A row whose URL a
+/// reload changed keeps the poll, without the new URL's validators.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_begins_with_the_state_of_the_row_that_has_its_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("tradefeed.db"), Access::ReadWrite).unwrap();
+    let at = |name: &str, url: &str| Source {
+        url: url.into(),
+        ..source(name)
+    };
+    let polled = |name: &str, url: &str, etag: &str| {
+        let mut poll = not_modified(name);
+        poll.url = url.into();
+        poll.outcome = PollOutcome::NotModified {
+            etag: Some(etag.into()),
+            last_modified: None,
+        };
+        poll
+    };
+    let (feed, other) = ("https://feed.example/rss", "https://other.example/rss");
+
+    sync(&store, &[at("T", feed)]).await.unwrap();
+    store
+        .record_poll(polled("T", feed, "\"feed\""))
+        .await
+        .unwrap();
+    let feed_row = store.poll_state("T", feed).await.unwrap().unwrap();
+    assert_eq!(feed_row.etag.as_deref(), Some("\"feed\""));
+    // Renamed to S; T is another feed now, with validators of its own.
+    sync(&store, &[at("S", feed), at("T", other)])
+        .await
+        .unwrap();
+    store
+        .record_poll(polled("T", other, "\"other\""))
+        .await
+        .unwrap();
+    let began = store.poll_state("T", feed).await.unwrap().unwrap();
+    assert_eq!(began, feed_row, "the feed's row, validators and all");
+    let new_t = store.poll_state("T", other).await.unwrap().unwrap();
+    assert_ne!(new_t.source_id, feed_row.source_id);
+    assert_eq!(new_t.etag.as_deref(), Some("\"other\""));
+
+    // S's URL changes: a poll of the old URL begun before still belongs to S's row, but the
+    // validators there are the new URL's, and are not sent to the old one.
+    sync(
+        &store,
+        &[at("S", "https://moved.example/rss"), at("T", other)],
+    )
+    .await
+    .unwrap();
+    store
+        .record_poll(polled("S", "https://moved.example/rss", "\"moved\""))
+        .await
+        .unwrap();
+    let stale = store.poll_state("S", feed).await.unwrap().unwrap();
+    assert_eq!(stale.source_id, feed_row.source_id);
+    assert_eq!((stale.etag, stale.last_modified), (None, None));
+    let current = store
+        .poll_state("S", "https://moved.example/rss")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.etag.as_deref(), Some("\"moved\""));
+    store.close().await;
+}
+
 /// A poll written after a reload changed its source's schedule says so, with the source's name
 /// and schedule now (a rename in the same edit included): the write's own reading, which the
 /// dispatcher's correction of the due time goes by. A poll under the schedule in force says
@@ -1114,7 +1183,7 @@ async fn a_poll_written_after_its_schedule_changed_reports_the_schedule_now() {
     let store = Store::open(&dir.path().join("tradefeed.db"), Access::ReadWrite).unwrap();
     let polled = source("S");
     sync(&store, std::slice::from_ref(&polled)).await.unwrap();
-    let began = store.poll_state("S").await.unwrap().unwrap();
+    let began = store.poll_state("S", &polled.url).await.unwrap().unwrap();
     let poll = || {
         let mut record = not_modified("S");
         record.source_row = Some(began.source_id);

@@ -383,16 +383,62 @@ impl Store {
         .await
     }
 
-    /// What a poll needs to know about its source: the validators to send and how many polls
-    /// in a row have failed. Lighter than [`Store::source_state`], which also counts entries.
-    pub async fn poll_state(&self, name: &str) -> Result<Option<PollState>, StoreError> {
-        let name = name.to_string();
+    /// What a poll of `url`, begun as the source named `name`, needs to know about its source:
+    /// the validators to send and how many polls in a row have failed. Lighter than
+    /// [`Store::source_state`], which also counts entries.
+    ///
+    /// The row is the one the write would place the poll on by name and URL (the rule of
+    /// [`Store::poll_target`]), read in one snapshot: a reload that renamed the source after the
+    /// dispatcher took it from the config, and gave its old name to another feed, would
+    /// otherwise hand the poll that feed's row, and its validators would be sent to this URL
+    /// (a 304 for a feed never fetched). A row whose URL a reload changed keeps the poll, but
+    /// its validators are of the new URL and are not sent.
+    pub async fn poll_state(&self, name: &str, url: &str) -> Result<Option<PollState>, StoreError> {
+        struct Row {
+            state: PollState,
+            url: String,
+            previous_url: Option<String>,
+        }
+        let (name, url) = (name.to_string(), url.to_string());
         self.read(move |c| {
-            Ok(c.prepare_cached(
-                "SELECT id, etag, last_modified, consecutive_failures FROM sources WHERE name = ?1",
-            )?
-            .query_row([name], |r| poll_state_at(r, 0))
-            .optional()?)
+            let row = |r: &rusqlite::Row<'_>| {
+                Ok(Row {
+                    state: poll_state_at(r, 0)?,
+                    url: r.get(4)?,
+                    previous_url: r.get(5)?,
+                })
+            };
+            let snapshot = c.unchecked_transaction()?;
+            let named = snapshot
+                .prepare_cached(
+                    "SELECT id, etag, last_modified, consecutive_failures, url, previous_url
+                       FROM sources WHERE name = ?1",
+                )?
+                .query_row([&name], row)
+                .optional()?;
+            let picked = super::write::pick_poll_target(
+                named,
+                |named| named.url == url || named.previous_url.as_deref() == Some(url.as_str()),
+                || {
+                    Ok(snapshot
+                        .prepare_cached(
+                            "SELECT id, etag, last_modified, consecutive_failures, url,
+                                    previous_url
+                               FROM sources WHERE url = ?1 AND in_config = 1 LIMIT 2",
+                        )?
+                        .query_map([&url], row)?
+                        .collect::<Result<_, _>>()?)
+                },
+            )?;
+            snapshot.finish()?;
+            Ok(picked.map(|picked| {
+                let mut state = picked.state;
+                if picked.url != url {
+                    state.etag = None;
+                    state.last_modified = None;
+                }
+                state
+            }))
         })
         .await
     }
