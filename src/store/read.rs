@@ -343,44 +343,10 @@ impl Store {
         name: &str,
         url: &str,
     ) -> Result<Option<PollTarget>, StoreError> {
-        let (name, url) = (name.to_string(), url.to_string());
-        self.read(move |c| {
-            let row = |r: &rusqlite::Row<'_>| {
-                Ok(PollTarget {
-                    name: r.get(0)?,
-                    url: r.get(1)?,
-                    in_config: r.get(2)?,
-                    enabled: r.get(3)?,
-                    previous_url: r.get(4)?,
-                })
-            };
-            // Both reads in one snapshot: a reload committed between them could give a
-            // pick that matches neither the config before it nor after.
-            let snapshot = c.unchecked_transaction()?;
-            let named = snapshot
-                .prepare_cached(
-                    "SELECT name, url, in_config, enabled, previous_url
-                       FROM sources WHERE name = ?1",
-                )?
-                .query_row([&name], row)
-                .optional()?;
-            let target = super::write::pick_poll_target(
-                named,
-                |named| named.url == url || named.previous_url.as_deref() == Some(url.as_str()),
-                || {
-                    Ok(snapshot
-                        .prepare_cached(
-                            "SELECT name, url, in_config, enabled, previous_url
-                               FROM sources WHERE url = ?1 AND in_config = 1 LIMIT 2",
-                        )?
-                        .query_map([&url], row)?
-                        .collect::<Result<_, _>>()?)
-                },
-            )?;
-            snapshot.finish()?;
-            Ok(target)
-        })
-        .await
+        Ok(self
+            .polled_source(name, url)
+            .await?
+            .map(|(target, _)| target))
     }
 
     /// What a poll of `url`, begun as the source named `name`, needs to know about its source:
@@ -388,57 +354,67 @@ impl Store {
     /// [`Store::source_state`], which also counts entries.
     ///
     /// The row is the one the write would place the poll on by name and URL (the rule of
-    /// [`Store::poll_target`]), read in one snapshot: a reload that renamed the source after the
-    /// dispatcher took it from the config, and gave its old name to another feed, would
-    /// otherwise hand the poll that feed's row, and its validators would be sent to this URL
-    /// (a 304 for a feed never fetched). A row whose URL a reload changed keeps the poll, but
-    /// its validators are of the new URL and are not sent.
+    /// [`Store::poll_target`]): a reload that renamed the source after the dispatcher took it
+    /// from the config, and gave its old name to another feed, would otherwise hand the poll
+    /// that feed's row, and its validators would be sent to this URL (a 304 for a feed never
+    /// fetched). A row whose URL a reload changed keeps the poll, but its validators are of
+    /// the new URL and are not sent.
     pub async fn poll_state(&self, name: &str, url: &str) -> Result<Option<PollState>, StoreError> {
-        struct Row {
-            state: PollState,
-            url: String,
-            previous_url: Option<String>,
-        }
-        let (name, url) = (name.to_string(), url.to_string());
-        self.read(move |c| {
-            let row = |r: &rusqlite::Row<'_>| {
-                Ok(Row {
-                    state: poll_state_at(r, 0)?,
-                    url: r.get(4)?,
-                    previous_url: r.get(5)?,
-                })
-            };
-            let snapshot = c.unchecked_transaction()?;
-            let named = snapshot
-                .prepare_cached(
-                    "SELECT id, etag, last_modified, consecutive_failures, url, previous_url
-                       FROM sources WHERE name = ?1",
-                )?
-                .query_row([&name], row)
-                .optional()?;
-            let picked = super::write::pick_poll_target(
-                named,
-                |named| named.url == url || named.previous_url.as_deref() == Some(url.as_str()),
-                || {
-                    Ok(snapshot
-                        .prepare_cached(
-                            "SELECT id, etag, last_modified, consecutive_failures, url,
-                                    previous_url
-                               FROM sources WHERE url = ?1 AND in_config = 1 LIMIT 2",
-                        )?
-                        .query_map([&url], row)?
-                        .collect::<Result<_, _>>()?)
-                },
-            )?;
-            snapshot.finish()?;
-            Ok(picked.map(|picked| {
-                let mut state = picked.state;
-                if picked.url != url {
+        Ok(self
+            .polled_source(name, url)
+            .await?
+            .map(|(target, mut state)| {
+                if target.url != url {
                     state.etag = None;
                     state.last_modified = None;
                 }
                 state
             }))
+    }
+
+    /// The row [`Store::poll_target`] picks, with its [`PollState`].
+    async fn polled_source(
+        &self,
+        name: &str,
+        url: &str,
+    ) -> Result<Option<(PollTarget, PollState)>, StoreError> {
+        const COLUMNS: &str = "name, url, in_config, enabled, previous_url, \
+                               id, etag, last_modified, consecutive_failures";
+        let (name, url) = (name.to_string(), url.to_string());
+        self.read(move |c| {
+            let row = |r: &rusqlite::Row<'_>| {
+                let target = PollTarget {
+                    name: r.get(0)?,
+                    url: r.get(1)?,
+                    in_config: r.get(2)?,
+                    enabled: r.get(3)?,
+                    previous_url: r.get(4)?,
+                };
+                Ok((target, poll_state_at(r, 5)?))
+            };
+            // Both reads in one snapshot: a reload committed between them could give a
+            // pick that matches neither the config before it nor after.
+            let snapshot = c.unchecked_transaction()?;
+            let named = snapshot
+                .prepare_cached(&format!("SELECT {COLUMNS} FROM sources WHERE name = ?1"))?
+                .query_row([&name], row)
+                .optional()?;
+            let picked = super::write::pick_poll_target(
+                named,
+                |(named, _)| {
+                    named.url == url || named.previous_url.as_deref() == Some(url.as_str())
+                },
+                || {
+                    Ok(snapshot
+                        .prepare_cached(&format!(
+                            "SELECT {COLUMNS} FROM sources WHERE url = ?1 AND in_config = 1 LIMIT 2"
+                        ))?
+                        .query_map([&url], row)?
+                        .collect::<Result<_, _>>()?)
+                },
+            )?;
+            snapshot.finish()?;
+            Ok(picked)
         })
         .await
     }
