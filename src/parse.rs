@@ -3634,12 +3634,16 @@ fn month_number(token: &str) -> Option<u32> {
 
 /// RFC 2822-like dates, parsed by token class rather than position.
 fn parse_rfc2822_lenient(s: &str) -> Option<DateTime<Utc>> {
-    // A leading "word," is a weekday in any language (Spanish "mar," is Tuesday, not March).
+    // A leading "word," is a weekday in any language (Spanish "mar," is Tuesday, not March),
+    // abbreviated with a full stop too (French "mar., 01 déc.").
     let s = match s.split_once(',') {
-        Some((head, rest)) if head.chars().all(char::is_alphabetic) => rest,
+        Some((head, rest)) if head.trim_end_matches('.').chars().all(char::is_alphabetic) => rest,
         _ => s,
     };
     let (mut day, mut month, mut year) = (None::<u32>, None::<u32>, None::<i32>);
+    // "mar" is March in English and Tuesday in French, Spanish and Italian: taken as the
+    // month only until another month name comes ("mar 01 déc 2026" is a Tuesday in December).
+    let mut month_may_be_weekday = false;
     let mut time: Option<(u32, u32, u32)> = None;
     let mut offset: Option<i32> = None;
     let mut pm: Option<bool> = None;
@@ -3685,10 +3689,11 @@ fn parse_rfc2822_lenient(s: &str) -> Option<DateTime<Utc>> {
                 "am" => pm = Some(false),
                 "pm" => pm = Some(true),
                 _ => {
-                    if month.is_none()
+                    if (month.is_none() || month_may_be_weekday)
                         && let Some(m) = month_number(&lower)
                         && !is_weekday(&lower)
                     {
+                        month_may_be_weekday = month.is_none() && lower == "mar";
                         month = Some(m);
                     } else if let Some(z) = zone_offset(&lower) {
                         offset = offset.or(Some(z));
@@ -3739,10 +3744,17 @@ fn clock_time(token: &str) -> Option<(u32, u32, u32)> {
     Some((h, m, sec))
 }
 
+/// Whether a lower-case word that [`month_number`] would read as a month is a weekday's
+/// name: the English ones ("Sun" is no month, but the list says what it is), and Tuesday
+/// spelled out in French, Spanish, Italian and Romanian, which begins like March ("mardi",
+/// "martes", "martedì", "marți"). The bare "mar" is either: see `parse_rfc2822_lenient`.
 fn is_weekday(lower: &str) -> bool {
     ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
         .iter()
         .any(|d| lower.starts_with(d))
+        || ["mardi", "martes", "marted", "marți", "marţi"]
+            .iter()
+            .any(|d| lower.starts_with(d))
 }
 
 #[cfg(test)]
@@ -5302,6 +5314,26 @@ mod tests {
             ("Di, 27 Okt 2026 10:00:00 +0100", "2026-10-27T09:00:00Z"),
             ("27 déc. 2026 10:00 +0100", "2026-12-27T09:00:00Z"),
             ("3 juil. 2026 10:00 GMT", "2026-07-03T10:00:00Z"),
+            // Tuesday ("mar", "mardi", "martes") is not March, however it is written; a bare
+            // "Mar" with no other month still is.
+            ("mar., 01 déc. 2026 10:00:00 +0100", "2026-12-01T09:00:00Z"),
+            ("mar., 24 nov. 2026 10:00:00 +0100", "2026-11-24T09:00:00Z"),
+            ("Mar., 10 Nov 2026 10:00:00 GMT", "2026-11-10T10:00:00Z"),
+            ("mar. 01 sept. 2026 10:00 +0200", "2026-09-01T08:00:00Z"),
+            ("mar 01 dic 2026 10:00:00 +0100", "2026-12-01T09:00:00Z"),
+            ("mardi 1 décembre 2026 10:00 +0100", "2026-12-01T09:00:00Z"),
+            (
+                "martes, 1 de diciembre de 2026 10:00 +0100",
+                "2026-12-01T09:00:00Z",
+            ),
+            (
+                "martedì 1 dicembre 2026 10:00 +0100",
+                "2026-12-01T09:00:00Z",
+            ),
+            ("mer., 02 déc. 2026 10:00:00 +0100", "2026-12-02T09:00:00Z"),
+            ("Mar 10 2026 10:00:00 GMT", "2026-03-10T10:00:00Z"),
+            ("10 mars 2026 10:00 +0100", "2026-03-10T09:00:00Z"),
+            ("Tue, 10 Mar 2026 10:00:00 GMT", "2026-03-10T10:00:00Z"),
             ("1795773600", "2026-11-27T10:00:00Z"),
             ("1795773600000", "2026-11-27T10:00:00Z"),
             // An offset glued to the time, with or without a colon or seconds.
