@@ -921,6 +921,52 @@ fn read_only_commands_on_a_database_not_yet_upgraded_say_how_to_upgrade_it() {
     );
 }
 
+/// `$TRADEFEED_DB` is checked as `[storage] path` is: empty or a directory, `check` refuses
+/// it (it said ok before, and every command that opened the database then failed) and
+/// `fetch` touches nothing.
+#[test]
+fn an_empty_or_directory_tradefeed_db_is_refused_by_check_and_fetch() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &[], "");
+    let folder = dir.path().join("data");
+    std::fs::create_dir(&folder).unwrap();
+    let cwd = dir.path().join("cwd");
+    std::fs::create_dir(&cwd).unwrap();
+    for (value, said) in [
+        ("", "must name a file"),
+        ("  ", "must name a file"),
+        (
+            folder.to_str().unwrap(),
+            "is a directory; name the database file",
+        ),
+    ] {
+        for command in ["check", "fetch"] {
+            let o = common::tradefeed_command(&config, &[command])
+                .env("TRADEFEED_DB", value)
+                .current_dir(&cwd)
+                .output()
+                .unwrap();
+            assert_eq!(
+                o.status.code(),
+                Some(1),
+                "{command} {value:?}: {}",
+                stdout(&o)
+            );
+            assert!(
+                stderr(&o).contains("TRADEFEED_DB") && stderr(&o).contains(said),
+                "{command} {value:?}: {}",
+                stderr(&o)
+            );
+        }
+    }
+    assert_eq!(
+        std::fs::read_dir(&cwd).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
+    assert_eq!(std::fs::read_dir(&folder).unwrap().count(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_name_starting_with_file_colon_is_a_file_not_an_sqlite_uri() {
     let server = FeedServer::start().await;

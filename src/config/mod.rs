@@ -162,8 +162,8 @@ impl Config {
         if let Some(listen) = env_listen()? {
             self.server.listen = listen;
         }
-        if let Some(db) = std::env::var_os("TRADEFEED_DB") {
-            self.storage.path = PathBuf::from(db);
+        if let Some(db) = env_db()? {
+            self.storage.path = db;
         }
         Ok(())
     }
@@ -267,6 +267,33 @@ fn env_listen() -> Result<Option<SocketAddr>, ConfigError> {
         key: "TRADEFEED_LISTEN".into(),
         message: format!("{listen:?} is not an address like 0.0.0.0:8080: {e}"),
     })
+}
+
+/// `$TRADEFEED_DB`, checked as `[storage] path` is: it must name a file. An empty value (a
+/// unit's `Environment=TRADEFEED_DB=` left blank) or a directory passed `check` and then
+/// failed every command that opened the database. Not resolved against the config's folder.
+fn env_db() -> Result<Option<PathBuf>, ConfigError> {
+    let Some(db) = std::env::var_os("TRADEFEED_DB") else {
+        return Ok(None);
+    };
+    let invalid = |message: String| ConfigError::Invalid {
+        path: "environment".into(),
+        line: 0,
+        key: "TRADEFEED_DB".into(),
+        message,
+    };
+    if db.to_string_lossy().trim().is_empty() {
+        return Err(invalid(format!("{db:?} must name a file")));
+    }
+    let db = PathBuf::from(db);
+    if db.is_dir() {
+        return Err(invalid(format!(
+            "{} is a directory; name the database file, e.g. {}",
+            db.display(),
+            db.join("tradefeed.db").display()
+        )));
+    }
+    Ok(Some(db))
 }
 
 #[cfg(test)]
