@@ -633,6 +633,26 @@ async fn health_exits_0_while_the_daemon_answers_and_1_when_it_is_gone() {
     let o = tradefeed(&["--config", c, "health"]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(stderr(&o).contains("warning:"), "{}", stderr(&o));
+    // So does the key written dotted or as an inline table (it probed the default before).
+    for server in [
+        format!("server.listen = \"{listen}\""),
+        format!("server = {{ title = \"t\", listen = '{listen}' }}"),
+    ] {
+        std::fs::write(
+            &config_path,
+            format!("{server}\n\n[[sources]]\nname = \"x\"\nurl = \"http://unclosed\n"),
+        )
+        .unwrap();
+        let o = tradefeed(&["--config", c, "health", "--timeout", "5"]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{server}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        assert!(stderr(&o).contains("warning:"), "{}", stderr(&o));
+    }
     // One whose `listen` line does not read as an address is an error naming the file and
     // line. (With no `listen` line at all, the default address is probed.)
     std::fs::write(

@@ -218,11 +218,20 @@ impl Config {
     }
 }
 
-/// The address on a `listen = "…"` (or `'…'`) line of the `[server]` table of a config that is
-/// not valid TOML as a whole, read line by line; the default address when there is no such
-/// line; `None` when the line's address does not parse.
+/// The `[server] listen` address of a config that is not valid TOML as a whole, read line by
+/// line: each line that is TOML by itself is read as such, so every way of writing the key
+/// counts, `listen = "…"` in a `[server]` table as well as `server.listen = "…"` or
+/// `server = { listen = "…" }` before the first table. The default address when no line
+/// gives the key; `None` when the first that does gives no address.
 fn listen_line(text: &str) -> Option<SocketAddr> {
-    let mut in_server = false;
+    // Where the lines are: before any table header, in `[server]`, or elsewhere.
+    #[derive(PartialEq)]
+    enum Table {
+        Top,
+        Server,
+        Other,
+    }
+    let mut table = Table::Top;
     for line in text.lines() {
         let line = line.trim();
         if line.starts_with('[') {
@@ -233,26 +242,28 @@ fn listen_line(text: &str) -> Option<SocketAddr> {
                 .chars()
                 .filter(|c| !c.is_whitespace())
                 .collect();
-            in_server = header == "[server]";
+            table = if header == "[server]" {
+                Table::Server
+            } else {
+                Table::Other
+            };
             continue;
         }
-        if !in_server {
+        if table == Table::Other {
             continue;
         }
-        let Some(value) = line
-            .strip_prefix("listen")
-            .map(str::trim_start)
-            .and_then(|v| v.strip_prefix('='))
-            .map(str::trim_start)
-        else {
+        let Ok(parsed) = line.parse::<toml::Table>() else {
             continue;
         };
-        let quote = value.chars().next().filter(|c| *c == '"' || *c == '\'')?;
-        let quoted = &value[1..];
-        return quoted[..quoted.find(quote)?].parse().ok();
+        let listen = match table {
+            Table::Server => parsed.get("listen"),
+            _ => parsed.get("server").and_then(|server| server.get("listen")),
+        };
+        if let Some(listen) = listen {
+            return listen.as_str()?.parse().ok();
+        }
     }
-    // No `listen` line in a `[server]` table, or no such table: the default, as a config
-    // that parses gives it.
+    // No line gives `listen`: the default, as a config that parses gives it.
     Some(raw::DEFAULT_LISTEN)
 }
 
@@ -299,6 +310,46 @@ fn env_db() -> Result<Option<PathBuf>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A config that is not TOML as a whole gives `health` its `[server] listen` however the
+    /// key is written, and only the server's.
+    #[test]
+    fn the_listen_line_of_a_broken_config_is_read_in_every_toml_form() {
+        let broken = "\n[[sources]]\nname = \"x\"\nurl = \"http://unclosed\n";
+        let at = |port: u16| Some(SocketAddr::from(([127, 0, 0, 1], port)));
+        for (server, expected) in [
+            ("[server]\nlisten = \"127.0.0.1:18201\" # here\n", at(18201)),
+            (
+                "[ server ]\ntitle = \"t\"\nlisten='127.0.0.1:18202'\n",
+                at(18202),
+            ),
+            ("server.listen = \"127.0.0.1:18203\"\n", at(18203)),
+            (
+                "server = { title = \"t\", listen = \"127.0.0.1:18204\" }\n",
+                at(18204),
+            ),
+            ("[server]\n\"listen\" = \"127.0.0.1:18205\"\n", at(18205)),
+            // Another table's key of that name, or none at all: the default.
+            (
+                "[defaults]\nserver.listen = \"127.0.0.1:1\"\n",
+                Some(raw::DEFAULT_LISTEN),
+            ),
+            (
+                "[server.tls]\nlisten = \"127.0.0.1:1\"\n",
+                Some(raw::DEFAULT_LISTEN),
+            ),
+            ("", Some(raw::DEFAULT_LISTEN)),
+            // The key given, but no address.
+            ("[server]\nlisten = \"not an address\"\n", None),
+            ("server.listen = 8080\n", None),
+        ] {
+            assert_eq!(
+                listen_line(&format!("{server}{broken}")),
+                expected,
+                "{server}"
+            );
+        }
+    }
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("conf/test.toml"))
