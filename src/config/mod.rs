@@ -139,10 +139,12 @@ impl Config {
     /// than a wish to run with no sources on the default address, and a reload refuses it for
     /// that reason; `run` and `check` refuse it alike.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
             path: path.display().to_string(),
             source,
         })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| raw::not_utf8(path, e.as_bytes(), e.utf8_error()))?;
         if text.trim_start_matches('\u{feff}').trim().is_empty() {
             return Err(ConfigError::Empty {
                 path: path.display().to_string(),
@@ -418,6 +420,30 @@ mod tests {
         assert!(c.sources.iter().all(|s| s.url.starts_with("https://")));
     }
 
+    /// A Latin-1 byte (an "é" saved by an editor set to it) is named at its line, key and
+    /// column, not reported as an unreadable file.
+    #[test]
+    fn a_config_that_is_not_utf8_is_named_at_its_first_bad_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latin1.toml");
+        let mut text = b"[server]\ntitle = \"t\"\n\n[[sources]]\nname = \"R".to_vec();
+        text.extend_from_slice(&[0xE9]);
+        text.extend_from_slice(b"sum\"\nurl = \"https://a.example/f\"\n");
+        std::fs::write(&path, &text).unwrap();
+        match Config::load(&path) {
+            Err(ConfigError::Invalid {
+                line, key, message, ..
+            }) => {
+                assert_eq!((line, key.as_str()), (5, "sources[0].name"), "{message}");
+                assert!(
+                    message.contains("not UTF-8") && message.contains("0xE9 at column 10"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn errors_name_the_line_and_the_key() {
         let cases: &[(&str, usize, &str, &str)] = &[
@@ -492,6 +518,31 @@ mod tests {
                 2,
                 "server.listen",
                 "not an address",
+            ),
+            // Inside inline tables and arrays, the key is named as in a table of its own.
+            (
+                "sources = [\n  { name = \"a\", url = \"https://a.example/f\" },\n  { name = \"b\", url = \"https://b.example/f\", shedule = \"@daily\" },\n]\n",
+                3,
+                "sources[1].shedule",
+                "unknown field",
+            ),
+            (
+                "sources = [{ name = \"a\", url = \"https://a.example/f\", bogus = 1 }]\n",
+                1,
+                "sources[0].bogus",
+                "unknown field",
+            ),
+            (
+                "defaults = { timeout_secs = \"x\" }\n",
+                1,
+                "defaults.timeout_secs",
+                "invalid type",
+            ),
+            (
+                "server.title = \"t\"\nserver.lisen = \"x\"\n",
+                2,
+                "server.lisen",
+                "unknown field",
             ),
             ("[server\nlisten = 1\n", 1, "server", "unclosed table"),
             // An unclosed array-table header names its table and index, not `sources][1]`.

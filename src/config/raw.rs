@@ -206,12 +206,73 @@ impl Locator<'_> {
     }
 }
 
+/// The dotted key (`sources[1].schedule`) of the deepest key or value of a document that is
+/// valid TOML whose place in the text holds `offset`: where serde's errors point, also inside
+/// inline tables and arrays, which [`Locator::key_at`]'s reading of lines cannot see into.
+/// `None` when the text is not TOML or nothing there holds the offset.
+fn key_path_at(text: &str, offset: usize) -> Option<String> {
+    use toml::Spanned;
+    use toml::de::{DeTable, DeValue};
+    /// The path below `value` to what holds `offset`, innermost last; empty when `value`
+    /// itself does.
+    fn below(value: &Spanned<DeValue<'_>>, offset: usize) -> Option<Vec<String>> {
+        let found = match value.get_ref() {
+            DeValue::Table(table) => in_table(table, offset),
+            DeValue::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                let mut path = below(item, offset)?;
+                path.insert(0, format!("[{i}]"));
+                Some(path)
+            }),
+            _ => None,
+        };
+        found.or_else(|| value.span().contains(&offset).then(Vec::new))
+    }
+    fn in_table(table: &DeTable<'_>, offset: usize) -> Option<Vec<String>> {
+        table.iter().find_map(|(key, value)| {
+            if key.span().contains(&offset) {
+                return Some(vec![key.get_ref().to_string()]);
+            }
+            let mut path = below(value, offset)?;
+            path.insert(0, key.get_ref().to_string());
+            Some(path)
+        })
+    }
+    let document = DeTable::parse(text).ok()?;
+    let path = in_table(document.get_ref(), offset)?;
+    let mut dotted = String::new();
+    for segment in path {
+        if !dotted.is_empty() && !segment.starts_with('[') {
+            dotted.push('.');
+        }
+        dotted.push_str(&segment);
+    }
+    (!dotted.is_empty()).then_some(dotted)
+}
+
+/// A config file that is not UTF-8 (TOML is; a Latin-1 "é" is the usual slip), named at the
+/// line, key and column of its first byte that is not.
+pub(super) fn not_utf8(path: &Path, bytes: &[u8], error: std::str::Utf8Error) -> ConfigError {
+    let at = error.valid_up_to();
+    let text = String::from_utf8_lossy(bytes);
+    let column = text[..at].chars().rev().take_while(|&c| c != '\n').count() + 1;
+    let locator = Locator { text: &text, path };
+    locator.error(
+        at..at,
+        &locator.key_at(at),
+        format!(
+            "the file is not UTF-8 text (byte {:#04X} at column {column}); save it as UTF-8",
+            bytes[at]
+        ),
+    )
+}
+
 pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let at = Locator { text, path };
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         let message = e.message().trim().to_string();
-        at.error(span.clone(), &at.key_at(span.start), message)
+        let key = key_path_at(text, span.start).unwrap_or_else(|| at.key_at(span.start));
+        at.error(span.clone(), &key, message)
     })?;
     let base_dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
     let mut warnings = Vec::new();
