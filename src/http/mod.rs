@@ -968,6 +968,20 @@ impl FeedParams {
     }
 }
 
+/// A client's value as a 400's message quotes it: at most [`ECHOED_CHARS`] characters of it,
+/// then how long it was. A `?limit=` of 60,000 digits made a 60 KB error page.
+pub(crate) fn echoed(value: &str) -> String {
+    const ECHOED_CHARS: usize = 64;
+    match value.char_indices().nth(ECHOED_CHARS) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!(
+            "{:?}… ({} characters)",
+            &value[..cut],
+            value.chars().count()
+        ),
+    }
+}
+
 fn parse_params(raw: Option<&str>) -> Result<FeedParams, String> {
     let mut params = FeedParams {
         limit: DEFAULT_LIMIT,
@@ -992,7 +1006,10 @@ fn parse_params(raw: Option<&str>) -> Result<FeedParams, String> {
                     .and_then(|v| v.parse::<usize>().ok())
                     .filter(|n| (1..=MAX_LIMIT).contains(n))
                     .ok_or_else(|| {
-                        format!("limit must be a whole number from 1 to {MAX_LIMIT}, got {value:?}")
+                        format!(
+                            "limit must be a whole number from 1 to {MAX_LIMIT}, got {}",
+                            echoed(&value)
+                        )
                     })?;
             }
             "source" => {
@@ -3512,5 +3529,26 @@ mod tests {
         // Pieces without a letter or digit are no words: they count towards no limit.
         let punctuation = format!("q=steel+{}", ["!"; 30].join("+"));
         assert!(parse_params(Some(&punctuation)).is_ok());
+    }
+
+    /// A 400 quotes the client's value, but not all of a huge one: a `?limit=` of 60,000
+    /// digits answered with a 60 KB page.
+    #[test]
+    fn a_refused_value_is_quoted_up_to_64_characters() {
+        assert_eq!(echoed("ten"), "\"ten\"");
+        let long = "9".repeat(60_000);
+        let message = parse_params(Some(&format!("limit={long}"))).unwrap_err();
+        assert!(message.len() < 200, "{message}");
+        assert!(
+            message.ends_with(&format!("got \"{}\"… (60000 characters)", "9".repeat(64))),
+            "{message}"
+        );
+        // Cut at a character, not a byte.
+        let wide = "é".repeat(100);
+        assert_eq!(
+            echoed(&wide),
+            format!("{:?}… (100 characters)", "é".repeat(64))
+        );
+        assert_eq!(echoed(&"é".repeat(64)), format!("{:?}", "é".repeat(64)));
     }
 }

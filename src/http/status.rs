@@ -75,7 +75,8 @@ fn parse_cursor(text: &str) -> Result<StoryCursor, String> {
     let refused = |why: &str| {
         format!(
             "before must be PUBLISHED.ID as this page's \"Older stories\" link gives it \
-             (Unix seconds, a dot, a story id; e.g. 1794301200.42): {why}, got {text:?}"
+             (Unix seconds, a dot, a story id; e.g. 1794301200.42): {why}, got {}",
+            super::echoed(text)
         )
     };
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
@@ -191,8 +192,11 @@ pub(super) async fn page(State(state): State<HttpState>, RawQuery(query): RawQue
         && asked != "all"
         && !topics.contains(asked)
     {
-        return HttpError(StatusCode::NOT_FOUND, format!("unknown topic {asked:?}"))
-            .into_response();
+        return HttpError(
+            StatusCode::NOT_FOUND,
+            format!("unknown topic {}", super::echoed(asked)),
+        )
+        .into_response();
     }
     let topic = asked_topic.clone().unwrap_or_else(|| default_topic.clone());
     // A search looks through every story, or through the topic's when one is asked for too;
