@@ -54,7 +54,7 @@ pub enum OpmlError {
         source: std::io::Error,
     },
     /// The file is not well-formed XML, or not OPML.
-    #[error("{path}: line {line}: {message}")]
+    #[error("{path}: {}{message}", at_line(.line))]
     Malformed {
         /// The file.
         path: String,
@@ -82,6 +82,14 @@ pub const MAX_TAG_CHARS: usize = 200;
 /// deep, a feed still carries up to 6.4 KB of tags; this bounds the whole list. 100,000 feeds
 /// in folders two deep with 20-character names take about 4 MB.
 pub const MAX_TAG_BYTES: usize = 16 << 20;
+
+/// "line N: " for a problem at a line, nothing for one of the whole document (line 0).
+fn at_line(line: &usize) -> String {
+    match line {
+        0 => String::new(),
+        n => format!("line {n}: "),
+    }
+}
 
 /// Larger OPML files are refused before they are read: a subscription list of 100,000 feeds
 /// is about 15 MB.
@@ -911,7 +919,13 @@ mod tests {
             let err = parse(input, "subs.opml").unwrap_err().to_string();
             assert!(err.starts_with("subs.opml:"), "{err}");
             assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+            // A problem of the whole document names no line (lines count from 1).
+            assert!(!err.contains("line 0"), "{err}");
         }
+        assert_eq!(
+            parse(b"", "subs.opml").unwrap_err().to_string(),
+            "subs.opml: no root element: the file is empty or not XML"
+        );
     }
 
     #[test]
@@ -1248,7 +1262,7 @@ mod tests {
         assert_eq!(
             err,
             format!(
-                "{}: line 0: larger than 64 MiB: not a subscription list",
+                "{}: larger than 64 MiB: not a subscription list",
                 path.display()
             )
         );
