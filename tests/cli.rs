@@ -973,7 +973,7 @@ fn an_empty_or_directory_tradefeed_db_is_refused_by_check_and_fetch() {
                 stdout(&o)
             );
             assert!(
-                stderr(&o).contains("TRADEFEED_DB") && stderr(&o).contains(said),
+                stderr(&o).contains("environment: TRADEFEED_DB: ") && stderr(&o).contains(said),
                 "{command} {value:?}: {}",
                 stderr(&o)
             );

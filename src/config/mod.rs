@@ -111,11 +111,11 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// Syntax, type, unknown-key or validation error at a place in the file.
-    #[error("{path}:{line}: {key}: {message}")]
+    #[error("{path}:{}{key}: {message}", at_line(.line))]
     Invalid {
         /// The file.
         path: String,
-        /// 1-based line (0 when the file is empty).
+        /// 1-based line (0: none, as for an environment variable).
         line: usize,
         /// The key at fault, dotted (`sources[2].schedule`).
         key: String,
@@ -280,6 +280,15 @@ fn env_listen() -> Result<Option<SocketAddr>, ConfigError> {
         key: "TRADEFEED_LISTEN".into(),
         message: format!("{listen:?} is not an address like 0.0.0.0:8080: {e}"),
     })
+}
+
+/// "N: " for an error at line N, nothing but the space for one of no line (line 0: an
+/// environment variable's).
+fn at_line(line: &usize) -> String {
+    match line {
+        0 => " ".to_string(),
+        n => format!("{n}: "),
+    }
 }
 
 /// `$TRADEFEED_DB`, checked as `[storage] path` is: it must name a file. An empty value (a
