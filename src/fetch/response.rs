@@ -399,7 +399,9 @@ fn validators(headers: &HeaderMap, permanent_redirect: Option<String>) -> Valida
 /// well-formed value asking for longer than a week: it gets the week. A value that is neither
 /// form (`soon`, `-5`, `1.5`, a date that does not parse) says nothing about when, and is
 /// ignored as an invalid field value is (RFC 9110 §5.5; curl and most pollers do the same):
-/// the source's usual backoff applies, which a server that really is down keeps growing.
+/// the source's usual backoff applies, which a server that really is down keeps growing. A
+/// date already past asks for no wait (RFC 9110: a delay of zero or less) and gives no time
+/// either: shown, "retry after 1970-01-01" read as if the server had asked for something.
 pub(super) fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let value = value.trim();
     let at = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
@@ -413,7 +415,7 @@ pub(super) fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<DateT
         now.checked_add_signed(seconds.min(MAX_RETRY_AFTER))?
     } else {
         let date: SystemTime = httpdate::parse_http_date(value).ok()?;
-        DateTime::<Utc>::from(date)
+        Some(DateTime::<Utc>::from(date)).filter(|at| *at >= now)?
     };
     let latest = now
         .checked_add_signed(MAX_RETRY_AFTER)
@@ -488,11 +490,11 @@ mod tests {
                 "Fri Nov 27 12:30:00 2026",
                 Some(at(2026, 11, 27, 12, 30, 0)),
             ),
-            // A date in the past is reported as is; the caller decides.
-            (
-                "Thu, 01 Jan 2026 00:00:00 GMT",
-                Some(at(2026, 1, 1, 0, 0, 0)),
-            ),
+            // A date already past asks for no wait: no time (the usual backoff applies).
+            ("Thu, 01 Jan 2026 00:00:00 GMT", None),
+            ("Thu, 01 Jan 1970 00:00:00 GMT", None),
+            ("Fri, 27 Nov 2026 11:59:59 GMT", None),
+            ("Fri, 27 Nov 2026 12:00:00 GMT", Some(now)),
             // Not delay-seconds nor a date: no time given, the usual backoff applies.
             ("", None),
             ("-5", None),
@@ -540,12 +542,16 @@ mod tests {
             None,
             "past the end of time"
         );
+        let near_end = end - chrono::Duration::days(1);
         assert_eq!(
-            parse_retry_after(
-                "Fri, 31 Dec 9999 23:59:59 GMT",
-                end - chrono::Duration::days(1)
-            ),
-            Some(at(9999, 12, 31, 23, 59, 59))
+            parse_retry_after("3600", near_end),
+            Some(near_end + chrono::Duration::hours(1)),
+            "the week's cap is past the end of time"
+        );
+        // Every HTTP date is long past by then: no wait asked.
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", near_end),
+            None
         );
     }
 
