@@ -490,7 +490,10 @@ pub fn rss(meta: &FeedMeta, stories: &[StoryView]) -> Vec<u8> {
         link: format!("{}/", meta.base_url),
         description: xml_safe(&format!("{} — {} stories", meta.title, meta.topic)),
         generator: Some(format!("tradefeed {}", env!("CARGO_PKG_VERSION"))),
-        last_build_date: Some(writable(last_updated(stories)).to_rfc2822()),
+        // Optional in RSS 2.0: an empty feed (a search with no hits yet, an unknown source)
+        // has no build date to give, where the epoch read as "last built in 1970".
+        last_build_date: (!stories.is_empty())
+            .then(|| writable(last_updated(stories)).to_rfc2822()),
         ..Default::default()
     };
     channel.atom_ext = Some(rss::extension::atom::AtomExtension {
@@ -948,6 +951,18 @@ mod tests {
             appearances: Vec::new(),
             topics: Vec::new(),
         }
+    }
+
+    /// An empty feed (a search with no hits yet) gives no RSS build date rather than the
+    /// epoch, which readers showed as "last built in 1970"; a feed with stories gives its
+    /// newest change.
+    #[test]
+    fn an_empty_rss_feed_has_no_build_date() {
+        let empty = String::from_utf8(rss(&meta(), &[])).unwrap();
+        assert!(!empty.contains("lastBuildDate"), "{empty}");
+        assert!(!empty.contains("1970"), "{empty}");
+        let full = String::from_utf8(rss(&meta(), &stories_with_media())).unwrap();
+        assert!(full.contains("<lastBuildDate>"), "{full}");
     }
 
     fn meta() -> FeedMeta {
