@@ -475,6 +475,92 @@ async fn a_wires_updates_under_reworded_headlines_join_their_story() {
     assert_eq!(stories.len(), 1, "one story: {stories:?}");
 }
 
+/// A wire corrects a figure in its item in place after an outlet ran the first version, then
+/// issues "UPDATE 2-" of the corrected text under a new id: the update joins the story, in a
+/// running daemon (the edit's signature reaches the index in memory) and in `fetch` passes
+/// (the index rebuilt from the store). The story's copies then disagree on the figure, and
+/// the update, matched against the outlet's earlier copy alone, was a second story.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wires_update_after_a_corrected_figure_joins_its_story() {
+    let recent = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc2822();
+    let text = |share: &str| {
+        format!(
+            "The United States will raise tariffs on steel imports from China to 50 percent from \
+             next month, the Commerce Department said on Tuesday, in a move aimed at what \
+             officials called chronic overcapacity. Chinese steel accounts for about {share} \
+             percent of US imports by volume, but officials said shipments routed through third \
+             countries had grown sharply. The decision follows a review under Section 232 of the \
+             1962 Trade Expansion Act. Beijing said it would take all necessary measures to \
+             defend its companies, and the Commerce Ministry called the move protectionism. \
+             Domestic producers welcomed the duties, while automakers warned of higher costs."
+        )
+    };
+    let added = " The US Trade Representative's office said it would seek talks with allies \
+        on coordinated action against subsidised steel.";
+    let item = |id: &str, title: &str, text: String| {
+        (
+            id.to_string(),
+            format!("https://wire.example/story/{id}"),
+            title.to_string(),
+            html_escape::encode_text(&format!("<p>{text}</p>")).into_owned(),
+        )
+    };
+    let title = "US raises tariffs on Chinese steel imports to 50%";
+    let first = item("1", &format!("UPDATE 1-{title}"), text("2"));
+    let fixed = item("1", &format!("UPDATE 1-{title}"), text("3"));
+    let update2 = item(
+        "2",
+        &format!("UPDATE 2-{title}"),
+        format!("{}{added}", text("3")),
+    );
+    let outlet = (
+        "outlet-1".to_string(),
+        "https://outlet.example/steel".to_string(),
+        title.to_string(),
+        html_escape::encode_text(&format!("<p>{}</p>", text("2"))).into_owned(),
+    );
+    for running in [true, false] {
+        let server = FeedServer::start().await;
+        server.put(
+            "outlet.xml",
+            feed_of("outlet", std::slice::from_ref(&outlet), &recent),
+        );
+        let (dir, config) = config_of(&[
+            ("wire", server.url("wire.xml")),
+            ("outlet", server.url("outlet.xml")),
+        ]);
+        let pipeline = match running {
+            true => Some(tradefeed::app::Pipeline::start(&config).await.unwrap()),
+            false => None,
+        };
+        for wire in [
+            vec![first.clone()],
+            vec![fixed.clone()],
+            vec![update2.clone(), fixed.clone()],
+        ] {
+            server.put("wire.xml", feed_of("wire", &wire, &recent));
+            match &pipeline {
+                Some(pipeline) => {
+                    poll_all_in(pipeline, &config).await;
+                }
+                None => poll_all(&config).await,
+            }
+        }
+        if let Some(pipeline) = pipeline {
+            pipeline.store.close().await;
+        }
+        let rows: Vec<(i64, String)> = row_pairs(
+            &dir.path().join("tradefeed.db"),
+            "SELECT story_id, title FROM entries ORDER BY id",
+        );
+        assert_eq!(rows.len(), 3, "running {running}: {rows:?}");
+        assert!(
+            rows.iter().all(|(story, _)| *story == rows[0].0),
+            "running {running}: one story: {rows:?}"
+        );
+    }
+}
+
 /// An Entity List rule as the export-control agency's feed lists them: every rule under the
 /// same headline, the same text but for the four entities it adds.
 fn entity_list_rule(

@@ -427,8 +427,9 @@ impl StoryIndex {
     /// reaches the same state, with one exception: a band key shared by more than
     /// [`BAND_KEY_STORIES`] stories keeps the ones indexed last. Memory stays one slot per
     /// story, except that an appearance sharing no LSH band with its story's slot (the story's
-    /// slot is found through the bands) gets a slot of its own, which only adds a way to find
-    /// the story.
+    /// slot is found through the bands), or disagreeing with it on a figure (a correction), gets
+    /// a slot of its own, which only adds a way to find the story. An edited appearance is
+    /// inserted again with its new signature.
     pub fn insert(&mut self, story: StoryId, signature: &Signature, seen: DateTime<Utc>) {
         self.insert_appearance(story, signature, seen, false);
     }
@@ -463,6 +464,16 @@ impl StoryIndex {
                 .find(|&s| self.slots[s].story == story)
         };
         match existing {
+            // Copies that disagree on a figure in the same context: one of them corrected it
+            // (a wire's "UPDATE 2-" from the corrected copy, an outlet's edit in place). A
+            // later copy matched only against the slot's figure would be refused as another
+            // story, so the story is found by either: the appearance gets a slot of its own.
+            Some(s)
+                if figure_agreement(&fresh, &self.slots[s])
+                    .is_some_and(|(agree, of)| agree < of) =>
+            {
+                self.push_slot(fresh);
+            }
             Some(s) => {
                 if fresh.first_seen < self.slots[s].first_seen {
                     // Cells under the old keys now fail the key check and go at the next rebuild.
@@ -470,15 +481,18 @@ impl StoryIndex {
                     self.index_slot(s);
                 }
             }
-            None => {
-                if self.slots.len() >= MAX_SLOTS {
-                    tracing::warn!(stories = self.slots.len(), "story index full; not indexed");
-                    return;
-                }
-                self.slots.push(fresh);
-                self.index_slot(self.slots.len() - 1);
-            }
+            None => self.push_slot(fresh),
         }
+    }
+
+    /// Indexes `slot` as one more way to find its story.
+    fn push_slot(&mut self, slot: Slot) {
+        if self.slots.len() >= MAX_SLOTS {
+            tracing::warn!(stories = self.slots.len(), "story index full; not indexed");
+            return;
+        }
+        self.slots.push(slot);
+        self.index_slot(self.slots.len() - 1);
     }
 
     /// The story the entry is a near-duplicate of, if any, with the evidence.
@@ -960,6 +974,41 @@ mod tests {
         assert!(j.jaccard < QUOTE_JACCARD, "{}", j.summary());
         assert!(j.accept, "{}", j.summary());
         assert_eq!(j.reason, "same text");
+    }
+
+    /// A story whose copies disagree on a figure (the wire corrected 4.6 pct to 4.8 after one
+    /// outlet ran it) is found by a later copy carrying either figure: the correcting copy is
+    /// a slot of its own, whichever was indexed first. With one slot per story, the later
+    /// "UPDATE 2-" of the corrected text met only the first copy's figure and was refused as
+    /// another story.
+    #[test]
+    fn copies_that_disagree_on_a_figure_are_each_a_way_to_find_their_story() {
+        let corrected = STORY.replace("4.6 pct", "4.8 pct");
+        let update = format!(
+            "{corrected} A ministry official said the figures for April would be released \
+             next month, and that the government expected the trend to continue."
+        );
+        let sig = |text: &str| Signature::of_text("Japan surplus narrows", text);
+        // Refused against the first copy alone: the figure differs.
+        let mut first_only = StoryIndex::new(ClusterConfig::default());
+        first_only.insert(1, &sig(STORY), at(1));
+        assert_eq!(first_only.find(&sig(&update), at(2)), None);
+        for order in [[STORY, corrected.as_str()], [corrected.as_str(), STORY]] {
+            let mut index = StoryIndex::new(ClusterConfig::default());
+            index.insert_new_story(1, &sig(order[0]), at(1));
+            index.insert(1, &sig(order[1]), at(1));
+            assert_eq!(index.len(), 2, "a slot for each figure");
+            for copy in [update.as_str(), STORY, corrected.as_str()] {
+                assert_eq!(
+                    index.find(&sig(copy), at(2)).map(|m| m.story),
+                    Some(1),
+                    "{copy}"
+                );
+            }
+            // An appearance agreeing with the slot adds none.
+            index.insert(1, &sig(&trimmed(STORY, 0.9)), at(1));
+            assert_eq!(index.len(), 2);
+        }
     }
 
     #[test]

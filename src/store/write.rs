@@ -504,7 +504,8 @@ pub struct PollResult {
     pub rekeyed_entries: usize,
     /// New stories created.
     pub new_stories: usize,
-    /// Where each new entry went (for the near-duplicate index).
+    /// Where each new entry went, and the story of each edited one with a signature (for the
+    /// near-duplicate index).
     pub placements: Vec<Placement>,
     /// The source no longer had the URL polled ([`PollRecord::url`]): the entries and the
     /// fetch log line were stored, but none of the URL's state, no next due time either.
@@ -2469,6 +2470,16 @@ fn write_entry<'a>(
             write_scores(tx, story_id, &scores_of(write, hook), false)?;
         }
         result.updated_entries += 1;
+        // The edit's signature goes to the near-duplicate index too: a corrected figure
+        // must find the story for the copies that carry the correction.
+        if write.signature.is_some() {
+            result.placements.push(Placement {
+                index,
+                story: story_id,
+                new_story: false,
+                near_duplicate: false,
+            });
+        }
         return Ok(());
     }
 
