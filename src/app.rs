@@ -463,6 +463,7 @@ fn pick_representative(
         |(candidate, text)| crate::domain::CopyWeight {
             priority: candidate.priority,
             text_bytes: text.len(),
+            source: candidate.source,
         },
     ))?;
     let text = texts.swap_remove(chosen);

@@ -43,16 +43,25 @@ pub struct CopyWeight {
     /// The length of the copy's plain text in bytes (UTF-8), not characters: the measure the
     /// writer reads of a stored text from SQLite's row header (`octet_length`).
     pub text_bytes: usize,
+    /// The stored source the copy came from (its row id).
+    pub source: i64,
 }
 
 impl CopyWeight {
     /// Whether this copy, stored after `current` (the story's representative; `None` when it
     /// has none, or none still stored), is to represent the story in its place: when its
     /// source has a higher priority, or the same priority and a text more than a tenth longer
-    /// (wire copies are often trimmed; a few words more is no reason to change).
+    /// (wire copies are often trimmed; a few words more is no reason to change). A later copy
+    /// from the representative's own source takes over too, unless its text is under half as
+    /// long: it joined as that feed's same item again (the same-feed rule lets no other in), a
+    /// "CORRECTED-" or "UPDATE 2-" under a new id, and the feed's latest version is the one to
+    /// serve; a bare headline or a teaser of it is not.
     pub fn represents_better_than(self, current: Option<CopyWeight>) -> bool {
         match current {
             None => true,
+            Some(current) if self.source == current.source => {
+                self.text_bytes >= current.text_bytes / 2
+            }
             Some(current) => {
                 self.priority > current.priority
                     || (self.priority == current.priority
@@ -81,11 +90,54 @@ pub fn representative_of(copies: impl IntoIterator<Item = CopyWeight>) -> Option
 mod tests {
     use super::*;
 
+    /// A copy from a source of its own (by priority and length, as the table reads best).
     fn copy(priority: i32, text_bytes: usize) -> CopyWeight {
+        static NEXT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
         CopyWeight {
             priority,
             text_bytes,
+            source: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// A copy from the source `source`.
+    fn from(source: i64, text_bytes: usize) -> CopyWeight {
+        CopyWeight {
+            priority: 0,
+            text_bytes,
+            source,
+        }
+    }
+
+    #[test]
+    fn a_later_copy_of_the_representatives_own_source_takes_over_unless_a_stub() {
+        // (joining copy, current representative, takes over)
+        let table = [
+            // The same feed's correction or update: the latest version, shorter or not.
+            (from(7, 1000), Some(from(7, 1000)), true),
+            (from(7, 900), Some(from(7, 1000)), true),
+            (from(7, 3000), Some(from(7, 1000)), true),
+            (from(7, 500), Some(from(7, 1000)), true),
+            // Its bare headline or a teaser: not.
+            (from(7, 499), Some(from(7, 1000)), false),
+            (from(7, 40), Some(from(7, 1000)), false),
+            // Another source: the usual rule.
+            (from(8, 1000), Some(from(7, 1000)), false),
+            (from(8, 1101), Some(from(7, 1000)), true),
+        ];
+        for (joining, current, want) in table {
+            assert_eq!(
+                joining.represents_better_than(current),
+                want,
+                "{joining:?} against {current:?}"
+            );
+        }
+        // Replayed in stored order (a priority change's re-pick) it chooses alike: the
+        // feed's correction after another outlet's copy, then the latest.
+        assert_eq!(
+            representative_of([from(7, 1000), from(8, 1050), from(7, 990)]),
+            Some(2)
+        );
     }
 
     #[test]

@@ -143,10 +143,17 @@ fn story_html(story: &StoryView) -> String {
         );
         format!("<p>{}</p>", escape_html(&story.text))
     });
+    // Other outlets only: the representative's own feed's earlier versions of the item (a
+    // correction under a new id took over) are not another outlet reporting it.
+    let own_source = story
+        .appearances
+        .iter()
+        .find(|a| a.url.is_some() && a.url == story.link)
+        .map(|a| a.source.as_str());
     let others: Vec<_> = story
         .appearances
         .iter()
-        .filter(|a| a.url.is_some() && a.url != story.link)
+        .filter(|a| a.url.is_some() && a.url != story.link && Some(a.source.as_str()) != own_source)
         .collect();
     if !others.is_empty() {
         html.push_str("<p>Also reported by: ");
@@ -933,6 +940,35 @@ mod tests {
         assert_eq!(story_id_parts("tag:tradefeed,2026:/story/7"), None);
         assert_eq!(story_id_parts("tag:tradefeed,2026:ab12/feeds/all"), None);
         assert_ne!(story_id("ab12", 7), story_id("cd34", 7));
+    }
+
+    /// "Also reported by" names other outlets: not the representative's own feed, whose
+    /// earlier version of the item (a correction under a new id took over) is no other outlet.
+    #[test]
+    fn also_reported_by_lists_other_outlets_only() {
+        let appearance = |source: &str, url: &str| crate::domain::Appearance {
+            source: source.into(),
+            feed_url: format!("https://{source}.example/feed"),
+            url: Some(url.into()),
+            title: "t".into(),
+            first_seen: DateTime::default(),
+            evidence: "first".into(),
+        };
+        let mut story = media_story(1, crate::domain::Media::default());
+        story.link = Some("https://a.example/pact-corrected".into());
+        story.appearances = vec![
+            appearance("A", "https://a.example/pact"),
+            appearance("B", "https://b.example/pact"),
+            appearance("A", "https://a.example/pact-corrected"),
+        ];
+        let html = story_html(&story);
+        assert!(
+            html.contains("Also reported by: <a href=\"https://b.example/pact\""),
+            "{html}"
+        );
+        assert!(!html.contains("a.example"), "{html}");
+        story.appearances.remove(1);
+        assert!(!story_html(&story).contains("Also reported by"));
     }
 
     fn media_story(id: i64, media: crate::domain::Media) -> StoryView {

@@ -286,6 +286,8 @@ pub struct Candidate {
     pub entry: i64,
     /// The priority of its source now.
     pub priority: i32,
+    /// Its source (the stored row's id).
+    pub source: i64,
     pub title: String,
     pub link: Option<String>,
     /// As stored: the feed's HTML, cut at the text cap.
@@ -729,7 +731,8 @@ impl Store {
                 .query_map(params![after, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<Vec<(StoryId, Option<i64>)>, _>>()?;
             let mut copies = c.prepare_cached(
-                "SELECT e.id, e.title, e.link, e.html, e.authors, e.content_hash, es.priority
+                "SELECT e.id, e.title, e.link, e.html, e.authors, e.content_hash, es.priority,
+                        es.id
                  FROM entries e JOIN sources es ON es.id = e.source_id
                  WHERE e.story_id = ?1 AND es.priority = (
                      SELECT max(s2.priority) FROM entries e2 JOIN sources s2 ON s2.id = e2.source_id
@@ -748,6 +751,7 @@ impl Store {
                             authors: r.get(4)?,
                             content_hash: r.get(5)?,
                             priority: r.get(6)?,
+                            source: r.get(7)?,
                         })
                     })?
                     .collect::<Result<Vec<_>, _>>()?;

@@ -2685,7 +2685,7 @@ fn write_entry<'a>(
                     params![story_id, secs(e.published)],
                 )?;
             }
-            if story.represented_better_by(priority, e) {
+            if story.represented_better_by(priority, source_id, e) {
                 represent(tx, story_id, entry_id, e, &authors, now)?;
                 write_scores(tx, story_id, &scores_of(write, hook), false)?;
             }
@@ -2986,7 +2986,7 @@ impl JoinedStory {
     fn read(tx: &Prepared<'_>, story: i64) -> Result<Option<JoinedStory>, StoreError> {
         Ok(query_opt(
             tx,
-            "SELECT st.published, s.priority, octet_length(st.text) FROM stories st
+            "SELECT st.published, s.priority, octet_length(st.text), s.id FROM stories st
                LEFT JOIN entries en ON en.id = st.representative
                LEFT JOIN sources s ON s.id = en.source_id
               WHERE st.id = ?1",
@@ -2994,9 +2994,10 @@ impl JoinedStory {
             |r| {
                 let priority: Option<i32> = r.get(1)?;
                 let weight = |priority| {
-                    r.get::<_, i64>(2).map(|len| CopyWeight {
+                    Ok::<_, rusqlite::Error>(CopyWeight {
                         priority,
-                        text_bytes: usize::try_from(len).unwrap_or(0),
+                        text_bytes: usize::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                        source: r.get(3)?,
                     })
                 };
                 Ok(JoinedStory {
@@ -3010,10 +3011,11 @@ impl JoinedStory {
     /// Whether a joining entry is to represent the story, by the one rule
     /// ([`CopyWeight::represents_better_than`]) that the re-pick after a priority change
     /// replays too.
-    fn represented_better_by(&self, priority: i32, e: &Entry) -> bool {
+    fn represented_better_by(&self, priority: i32, source: i64, e: &Entry) -> bool {
         CopyWeight {
             priority,
             text_bytes: e.text.len(),
+            source,
         }
         .represents_better_than(self.representative)
     }
