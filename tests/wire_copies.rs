@@ -561,87 +561,91 @@ async fn a_wires_update_after_a_corrected_figure_joins_its_story() {
     }
 }
 
-/// A feed reissues its item as "CORRECTED-" under a new id and link, a word changed: the
-/// correction joins the story as the same item and, being the feed's latest version of it,
-/// represents it (its title, link and text are served, the story's update time moves),
-/// whether or not another outlet ran the first version. Before, the first version stayed
-/// the one served, with the correction listed under "Also reported by" as if another outlet
-/// had run it.
+/// A feed reissues its item as "CORRECTED-" under a new id and link, a word or a figure
+/// changed: the correction joins the story as the same item and, being the feed's latest
+/// version of it, represents it (its title, link and text are served, the story's update time
+/// moves), whether or not another outlet ran the first version. Before, a changed word left
+/// the first version served, with the correction listed under "Also reported by" as if
+/// another outlet had run it, and a changed figure ("figures differ" to the near-duplicate
+/// index) made the correction a second story beside the item it corrects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feeds_correction_under_a_new_id_represents_its_story() {
     let recent = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc2822();
-    let text = |who: &str| {
+    let text = |who: &str, share: &str| {
         format!(
             "Mexico and Japan signed a customs agreement on Monday that simplifies rules of \
              origin for car parts and steel, cutting paperwork for exporters on both sides. \
-             {who} said the pact would take effect in March and cover about 40 percent of \
+             {who} said the pact would take effect in March and cover about {share} percent of \
              bilateral trade. The deal allows exporters to certify origin themselves and sets up \
              a joint committee to settle disputes over tariff classification. Business groups in \
              both countries welcomed the agreement, which follows two years of talks."
         )
     };
-    let item = |id: &str, title: &str, who: &str| {
+    let item = |id: &str, title: &str, text: String| {
         (
             id.to_string(),
             format!("https://wire.example/{id}"),
             title.to_string(),
-            html_escape::encode_text(&format!("<p>{}</p>", text(who))).into_owned(),
+            html_escape::encode_text(&format!("<p>{text}</p>")).into_owned(),
         )
     };
     let title = "Mexico and Japan sign customs pact on rules of origin";
-    let first = item("pact", title, "Officials");
-    let corrected = item("pact-corrected", &format!("CORRECTED-{title}"), "Ministers");
+    let first = item("pact", title, text("Officials", "40"));
+    let corrected_title = format!("CORRECTED-{title}");
+    let corrections = [
+        ("a word", text("Ministers", "40"), "Ministers said"),
+        ("a figure", text("Officials", "45"), "about 45 percent"),
+    ];
     let other = (
         "other-pact".to_string(),
         "https://other.example/pact".to_string(),
         title.to_string(),
-        html_escape::encode_text(&format!("<p>{}</p>", text("Officials"))).into_owned(),
+        html_escape::encode_text(&format!("<p>{}</p>", text("Officials", "40"))).into_owned(),
     );
-    for with_other_outlet in [false, true] {
-        let server = FeedServer::start().await;
-        server.put("other.xml", feed_of("other", &[], &recent));
-        let (dir, config) = config_of(&[
-            ("wire", server.url("wire.xml")),
-            ("other", server.url("other.xml")),
-        ]);
-        let db = dir.path().join("tradefeed.db");
-        server.put(
-            "wire.xml",
-            feed_of("wire", std::slice::from_ref(&first), &recent),
-        );
-        poll_all(&config).await;
-        // The other outlet's copy of the first version, after it.
-        if with_other_outlet {
+    for (changed, corrected_text, said) in corrections {
+        let corrected = item("pact-corrected", &corrected_title, corrected_text);
+        for with_other_outlet in [false, true] {
+            let case = format!("{changed} changed, another outlet: {with_other_outlet}");
+            let server = FeedServer::start().await;
+            server.put("other.xml", feed_of("other", &[], &recent));
+            let (dir, config) = config_of(&[
+                ("wire", server.url("wire.xml")),
+                ("other", server.url("other.xml")),
+            ]);
+            let db = dir.path().join("tradefeed.db");
             server.put(
-                "other.xml",
-                feed_of("other", std::slice::from_ref(&other), &recent),
+                "wire.xml",
+                feed_of("wire", std::slice::from_ref(&first), &recent),
             );
             poll_all(&config).await;
+            // The other outlet's copy of the first version, after it.
+            if with_other_outlet {
+                server.put(
+                    "other.xml",
+                    feed_of("other", std::slice::from_ref(&other), &recent),
+                );
+                poll_all(&config).await;
+            }
+            let before: Vec<(i64, i64)> = row_pairs(&db, "SELECT id, updated FROM stories");
+            server.put(
+                "wire.xml",
+                feed_of("wire", std::slice::from_ref(&corrected), &recent),
+            );
+            poll_all(&config).await;
+            let stories: Vec<(String, String)> = row_pairs(&db, "SELECT title, link FROM stories");
+            assert_eq!(
+                stories,
+                [(corrected.2.clone(), corrected.1.clone())],
+                "{case}: one story, the correction represents it"
+            );
+            let text: Vec<(i64, String)> = row_pairs(&db, "SELECT id, text FROM stories");
+            assert!(text[0].1.contains(said), "{case}: {text:?}");
+            let after: Vec<(i64, i64)> = row_pairs(&db, "SELECT id, updated FROM stories");
+            assert!(
+                after[0].1 > before[0].1,
+                "{case}: updated moves: {before:?} {after:?}"
+            );
         }
-        let before: Vec<(i64, i64)> = row_pairs(&db, "SELECT id, updated FROM stories");
-        server.put(
-            "wire.xml",
-            feed_of("wire", std::slice::from_ref(&corrected), &recent),
-        );
-        poll_all(&config).await;
-        let case = if with_other_outlet {
-            "with another outlet"
-        } else {
-            "alone"
-        };
-        let stories: Vec<(String, String)> = row_pairs(&db, "SELECT title, link FROM stories");
-        assert_eq!(
-            stories,
-            [(corrected.2.clone(), corrected.1.clone())],
-            "{case}: one story, the correction represents it"
-        );
-        let text: Vec<(i64, String)> = row_pairs(&db, "SELECT id, text FROM stories");
-        assert!(text[0].1.contains("Ministers said"), "{case}: {text:?}");
-        let after: Vec<(i64, i64)> = row_pairs(&db, "SELECT id, updated FROM stories");
-        assert!(
-            after[0].1 > before[0].1,
-            "{case}: updated moves: {before:?} {after:?}"
-        );
     }
 }
 

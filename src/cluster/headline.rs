@@ -269,6 +269,7 @@ fn strip_wire_prefix(title: &str) -> &str {
 /// its words). `None` when the headline has fewer than [`MIN_DISTINCTIVE_WORDS`]
 /// distinctive words.
 pub fn headline_of(title: &str, text: &str) -> Option<Headline> {
+    let item_text = text;
     // Only the text's end (where an aggregator names the publisher) matters, and the whole
     // of it only when it could equal the title: a full article is not normalized whole (it
     // was, for every clustered entry: a lower-cased copy of up to 100,000 characters).
@@ -310,10 +311,16 @@ pub fn headline_of(title: &str, text: &str) -> Option<Headline> {
             }
         })
         .count();
+    let unrevised = declares_revision(title)
+        .then(|| headline_of(strip_wire_prefix(title), item_text))
+        .flatten()
+        .map(|h| h.key)
+        .filter(|unrevised| *unrevised != key);
     (distinctive >= MIN_DISTINCTIVE_WORDS).then_some(Headline {
         key,
         title_only,
         dropped_suffix,
+        unrevised,
     })
 }
 
@@ -691,6 +698,36 @@ mod tests {
             normalized("U.S. tariffs -- on STEEL, 25%!"),
             "u s tariffs on steel 25"
         );
+    }
+
+    /// A revision's headline carries the key of its headline without the wire prefix: the
+    /// one its feed's earlier version was stored under. Other titles carry none.
+    #[test]
+    fn a_revisions_headline_knows_the_key_it_revises() {
+        let text = "Mexico and Japan signed a customs agreement on Monday that simplifies rules \
+            of origin for car parts and steel.";
+        let title = "Mexico and Japan sign customs pact on rules of origin";
+        let original = headline_of(title, text).unwrap();
+        assert_eq!(original.unrevised, None);
+        for prefix in [
+            "CORRECTED-",
+            "UPDATE 2-",
+            "REFILE-",
+            "Corrected - ",
+            "Update: ",
+        ] {
+            let revised = headline_of(&format!("{prefix}{title}"), text).unwrap();
+            assert_ne!(revised.key, original.key, "{prefix}");
+            assert_eq!(
+                revised.unrevised.as_deref(),
+                Some(original.key.as_str()),
+                "{prefix}"
+            );
+        }
+        for not_a_revision in ["FACTBOX-", "ANALYSIS-"] {
+            let h = headline_of(&format!("{not_a_revision}{title}"), text).unwrap();
+            assert_eq!(h.unrevised, None, "{not_a_revision}");
+        }
     }
 
     #[test]

@@ -176,4 +176,8 @@ pub struct Headline {
     pub title_only: bool,
     /// The suffix dropped from the title (` - Reuters`), when one was.
     pub dropped_suffix: Option<String>,
+    /// For a title that declares itself a revision ("CORRECTED-", "UPDATE 2-": see
+    /// `cluster::declares_revision`), the key of the headline without that prefix: the key
+    /// its feed's earlier version of the item was stored under.
+    pub unrevised: Option<String>,
 }

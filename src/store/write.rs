@@ -1937,6 +1937,46 @@ fn headline_key(headline: &str, title_only: bool) -> [u8; 16] {
 /// A new entry's join: the story, the evidence, and what the join needs of the story.
 type Join = (i64, String, JoinedStory);
 
+/// The story a feed's revision of its own item joins when nothing else placed it: a
+/// "CORRECTED-" or "UPDATE 2-" under a new id whose headline, without that prefix, is its
+/// earlier item's (`unrevised`, the key that item was stored under), published within the
+/// entry's `window`, and that the same-feed rule takes for that item again
+/// ([`PollHook::one_item_of_a_feed`]: a correction changes two words at most each way). A
+/// corrected figure is what the near-duplicate index refuses ("figures differ"), and such a
+/// correction was a second story beside the item it corrects.
+fn join_own_revision(
+    tx: &Prepared<'_>,
+    hook: &dyn PollHook,
+    unrevised: &str,
+    source_id: i64,
+    e: &Entry,
+    published: i64,
+    window: i64,
+) -> Result<Option<Join>, StoreError> {
+    let Some(story) = query_opt(
+        tx,
+        "SELECT story_id FROM story_keys WHERE key = ?1",
+        [headline_key(unrevised, false)],
+        |r| r.get::<_, i64>(0),
+    )?
+    else {
+        return Ok(None);
+    };
+    let Some(read) = JoinedStory::read(tx, story)? else {
+        return Ok(None);
+    };
+    if (read.published - published).abs() >= window
+        || own_items_refuse(tx, hook, story, source_id, e)? != Some(false)
+    {
+        return Ok(None);
+    }
+    Ok(Some((
+        story,
+        "the feed's own item again, a revision under its headline".to_string(),
+        read,
+    )))
+}
+
 /// The story a new entry joins by the title-only rule, with its evidence: the story of a
 /// stored copy with the same headline (a copy with text first), if that story was published
 /// within [`HEADLINE_WINDOW_SECS`] of the entry.
@@ -2595,6 +2635,13 @@ fn write_entry<'a>(
         {
             joined = None;
         }
+    }
+    if joined.is_none()
+        && let (Some(headline), Some(hook)) = (&write.headline, hook.as_deref())
+        && let Some(unrevised) = &headline.unrevised
+        && !headline.title_only
+    {
+        joined = join_own_revision(tx, hook, unrevised, source_id, e, published, window)?;
     }
 
     let entry_id = poll.take_entry_id(tx)?;
