@@ -1939,35 +1939,25 @@ type Join = (i64, String, JoinedStory);
 
 /// The story a feed's revision of its own item joins when nothing else placed it: a
 /// "CORRECTED-" or "UPDATE 2-" under a new id whose headline, without that prefix, is its
-/// earlier item's (`unrevised`, the key that item was stored under), published within the
-/// entry's `window`, and that the same-feed rule takes for that item again
+/// earlier item's (`unrevised`, the key that item was stored under), published within
+/// `window` of the entry, and that the same-feed rule takes for that item again
 /// ([`PollHook::one_item_of_a_feed`]: a correction changes two words at most each way). A
 /// corrected figure is what the near-duplicate index refuses ("figures differ"), and such a
 /// correction was a second story beside the item it corrects.
 fn join_own_revision(
     tx: &Prepared<'_>,
+    poll: &PollContext<'_>,
     hook: &dyn PollHook,
     unrevised: &str,
     source_id: i64,
     e: &Entry,
-    published: i64,
     window: i64,
 ) -> Result<Option<Join>, StoreError> {
-    let Some(story) = query_opt(
-        tx,
-        "SELECT story_id FROM story_keys WHERE key = ?1",
-        [headline_key(unrevised, false)],
-        |r| r.get::<_, i64>(0),
-    )?
-    else {
+    let key = headline_key(unrevised, false);
+    let Some((story, read)) = story_of_key(tx, poll, &key, secs(e.published), window)? else {
         return Ok(None);
     };
-    let Some(read) = JoinedStory::read(tx, story)? else {
-        return Ok(None);
-    };
-    if (read.published - published).abs() >= window
-        || own_items_refuse(tx, hook, story, source_id, e)? != Some(false)
-    {
+    if own_items_refuse(tx, hook, story, source_id, e)? != Some(false) {
         return Ok(None);
     }
     Ok(Some((
@@ -1975,6 +1965,36 @@ fn join_own_revision(
         "the feed's own item again, a revision under its headline".to_string(),
         read,
     )))
+}
+
+/// The story an exact key names, read as a join needs it, if it was published less than
+/// `window` from `published` (the key filter spares the lookup of a key never stored).
+fn story_of_key(
+    tx: &Prepared<'_>,
+    poll: &PollContext<'_>,
+    key: &[u8; 16],
+    published: i64,
+    window: i64,
+) -> Result<Option<(i64, JoinedStory)>, StoreError> {
+    if poll
+        .key_filter
+        .as_ref()
+        .is_some_and(|f| !f.may_contain(key))
+    {
+        return Ok(None);
+    }
+    let Some(story) = query_opt(
+        tx,
+        "SELECT story_id FROM story_keys WHERE key = ?1",
+        [key],
+        |r| r.get::<_, i64>(0),
+    )?
+    else {
+        return Ok(None);
+    };
+    Ok(JoinedStory::read(tx, story)?
+        .filter(|read| (read.published - published).abs() < window)
+        .map(|read| (story, read)))
 }
 
 /// The story a new entry joins by the title-only rule, with its evidence: the story of a
@@ -1993,35 +2013,17 @@ fn join_by_headline(
     };
     for &title_only in kinds {
         let key = headline_key(&headline.key, title_only);
-        if poll
-            .key_filter
-            .as_ref()
-            .is_some_and(|f| !f.may_contain(&key))
+        if let Some((story, read)) = story_of_key(tx, poll, &key, published, HEADLINE_WINDOW_SECS)?
         {
-            continue;
-        }
-        let Some(story) = query_opt(
-            tx,
-            "SELECT story_id FROM story_keys WHERE key = ?1",
-            [key],
-            |r| r.get::<_, i64>(0),
-        )?
-        else {
-            continue;
-        };
-        match JoinedStory::read(tx, story)? {
-            Some(read) if (read.published - published).abs() < HEADLINE_WINDOW_SECS => {
-                let mut evidence = if headline.title_only {
-                    "same headline, title-only copy".to_string()
-                } else {
-                    "same headline as a title-only copy".to_string()
-                };
-                if let Some(suffix) = &headline.dropped_suffix {
-                    evidence.push_str(&format!(" (\"{}\" dropped)", suffix.trim()));
-                }
-                return Ok(Some((story, evidence, read)));
+            let mut evidence = if headline.title_only {
+                "same headline, title-only copy".to_string()
+            } else {
+                "same headline as a title-only copy".to_string()
+            };
+            if let Some(suffix) = &headline.dropped_suffix {
+                evidence.push_str(&format!(" (\"{}\" dropped)", suffix.trim()));
             }
-            _ => {}
+            return Ok(Some((story, evidence, read)));
         }
     }
     Ok(None)
@@ -2641,7 +2643,7 @@ fn write_entry<'a>(
         && let Some(unrevised) = &headline.unrevised
         && !headline.title_only
     {
-        joined = join_own_revision(tx, hook, unrevised, source_id, e, published, window)?;
+        joined = join_own_revision(tx, poll, hook, unrevised, source_id, e, window)?;
     }
 
     let entry_id = poll.take_entry_id(tx)?;
