@@ -269,7 +269,11 @@ fn strip_wire_prefix(title: &str) -> &str {
 /// its words). `None` when the headline has fewer than [`MIN_DISTINCTIVE_WORDS`]
 /// distinctive words.
 pub fn headline_of(title: &str, text: &str) -> Option<Headline> {
-    let item_text = text;
+    // A revision's headline without its prefix: the key its feed's earlier item has.
+    let unrevised = declares_revision(title)
+        .then(|| headline_of(strip_wire_prefix(title), text))
+        .flatten()
+        .map(|h| h.key);
     // Only the text's end (where an aggregator names the publisher) matters, and the whole
     // of it only when it could equal the title: a full article is not normalized whole (it
     // was, for every clustered entry: a lower-cased copy of up to 100,000 characters).
@@ -311,16 +315,11 @@ pub fn headline_of(title: &str, text: &str) -> Option<Headline> {
             }
         })
         .count();
-    let unrevised = declares_revision(title)
-        .then(|| headline_of(strip_wire_prefix(title), item_text))
-        .flatten()
-        .map(|h| h.key)
-        .filter(|unrevised| *unrevised != key);
     (distinctive >= MIN_DISTINCTIVE_WORDS).then_some(Headline {
+        unrevised: unrevised.filter(|unrevised| *unrevised != key),
         key,
         title_only,
         dropped_suffix,
-        unrevised,
     })
 }
 

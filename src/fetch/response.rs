@@ -415,7 +415,11 @@ pub(super) fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<DateT
         now.checked_add_signed(seconds.min(MAX_RETRY_AFTER))?
     } else {
         let date: SystemTime = httpdate::parse_http_date(value).ok()?;
-        Some(DateTime::<Utc>::from(date)).filter(|at| *at >= now)?
+        let at = DateTime::<Utc>::from(date);
+        if at < now {
+            return None;
+        }
+        at
     };
     let latest = now
         .checked_add_signed(MAX_RETRY_AFTER)
