@@ -41,6 +41,21 @@ fn feed_of(name: &str, items: &[(String, String, String, String)], date: &str) -
     Resource::feed(common::rss(name, &items))
 }
 
+/// An item for [`feed_of`]: its guid, link and title, and its text as one escaped paragraph.
+fn paragraph_item(
+    guid: &str,
+    link: &str,
+    title: &str,
+    text: &str,
+) -> (String, String, String, String) {
+    (
+        guid.to_string(),
+        link.to_string(),
+        title.to_string(),
+        html_escape::encode_text(&format!("<p>{text}</p>")).into_owned(),
+    )
+}
+
 /// A config of these sources in a new temporary folder, which holds its database.
 fn config_of(sources: &[(&str, String)]) -> (tempfile::TempDir, Config) {
     let dir = tempfile::tempdir().unwrap();
@@ -498,11 +513,11 @@ async fn a_wires_update_after_a_corrected_figure_joins_its_story() {
     let added = " The US Trade Representative's office said it would seek talks with allies \
         on coordinated action against subsidised steel.";
     let item = |id: &str, title: &str, text: String| {
-        (
-            id.to_string(),
-            format!("https://wire.example/story/{id}"),
-            title.to_string(),
-            html_escape::encode_text(&format!("<p>{text}</p>")).into_owned(),
+        paragraph_item(
+            id,
+            &format!("https://wire.example/story/{id}"),
+            title,
+            &text,
         )
     };
     let title = "US raises tariffs on Chinese steel imports to 50%";
@@ -513,11 +528,11 @@ async fn a_wires_update_after_a_corrected_figure_joins_its_story() {
         &format!("UPDATE 2-{title}"),
         format!("{}{added}", text("3")),
     );
-    let outlet = (
-        "outlet-1".to_string(),
-        "https://outlet.example/steel".to_string(),
-        title.to_string(),
-        html_escape::encode_text(&format!("<p>{}</p>", text("2"))).into_owned(),
+    let outlet = paragraph_item(
+        "outlet-1",
+        "https://outlet.example/steel",
+        title,
+        &text("2"),
     );
     for running in [true, false] {
         let server = FeedServer::start().await;
@@ -582,12 +597,7 @@ async fn a_feeds_correction_under_a_new_id_represents_its_story() {
         )
     };
     let item = |id: &str, title: &str, text: String| {
-        (
-            id.to_string(),
-            format!("https://wire.example/{id}"),
-            title.to_string(),
-            html_escape::encode_text(&format!("<p>{text}</p>")).into_owned(),
-        )
+        paragraph_item(id, &format!("https://wire.example/{id}"), title, &text)
     };
     let title = "Mexico and Japan sign customs pact on rules of origin";
     let first = item("pact", title, text("Officials", "40"));
@@ -596,11 +606,11 @@ async fn a_feeds_correction_under_a_new_id_represents_its_story() {
         ("a word", text("Ministers", "40"), "Ministers said"),
         ("a figure", text("Officials", "45"), "about 45 percent"),
     ];
-    let other = (
-        "other-pact".to_string(),
-        "https://other.example/pact".to_string(),
-        title.to_string(),
-        html_escape::encode_text(&format!("<p>{}</p>", text("Officials", "40"))).into_owned(),
+    let other = paragraph_item(
+        "other-pact",
+        "https://other.example/pact",
+        title,
+        &text("Officials", "40"),
     );
     for (changed, corrected_text, said) in corrections {
         let corrected = item("pact-corrected", &corrected_title, corrected_text);
