@@ -1967,15 +1967,13 @@ fn join_own_revision(
     )))
 }
 
-/// The story an exact key names, read as a join needs it, if it was published less than
-/// `window` from `published` (the key filter spares the lookup of a key never stored).
-fn story_of_key(
+/// The story an exact key names, if any; the key filter spares the lookup of a key never
+/// stored.
+fn keyed_story(
     tx: &Prepared<'_>,
     poll: &PollContext<'_>,
     key: &[u8; 16],
-    published: i64,
-    window: i64,
-) -> Result<Option<(i64, JoinedStory)>, StoreError> {
+) -> Result<Option<i64>, StoreError> {
     if poll
         .key_filter
         .as_ref()
@@ -1983,13 +1981,24 @@ fn story_of_key(
     {
         return Ok(None);
     }
-    let Some(story) = query_opt(
+    Ok(query_opt(
         tx,
         "SELECT story_id FROM story_keys WHERE key = ?1",
         [key],
         |r| r.get::<_, i64>(0),
-    )?
-    else {
+    )?)
+}
+
+/// The story an exact key names ([`keyed_story`]), read as a join needs it, if it was
+/// published less than `window` from `published`.
+fn story_of_key(
+    tx: &Prepared<'_>,
+    poll: &PollContext<'_>,
+    key: &[u8; 16],
+    published: i64,
+    window: i64,
+) -> Result<Option<(i64, JoinedStory)>, StoreError> {
+    let Some(story) = keyed_story(tx, poll, key)? else {
         return Ok(None);
     };
     Ok(JoinedStory::read(tx, story)?
@@ -2534,20 +2543,7 @@ fn write_entry<'a>(
     // Whether a story holding the entry's URL holds an item of this source already.
     let mut url_refused = false;
     for &(key, kind) in &keys {
-        if poll
-            .key_filter
-            .as_ref()
-            .is_some_and(|f| !f.may_contain(&key))
-        {
-            continue; // never stored
-        }
-        let Some(story) = query_opt(
-            tx,
-            "SELECT story_id FROM story_keys WHERE key = ?1",
-            [key],
-            |r| r.get::<_, i64>(0),
-        )?
-        else {
+        let Some(story) = keyed_story(tx, poll, &key)? else {
             continue;
         };
         let Some(read) = JoinedStory::read(tx, story)? else {
