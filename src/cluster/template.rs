@@ -946,18 +946,27 @@ fn names_swapped_or_added(a_title: &str, a_text: &str, b_title: &str, b_text: &s
     if !a_own && !b_own {
         return false;
     }
+    // A swap needs a subject of its own on each side; an addition, a list in its text that
+    // holds one. Without either, no word diff can show one: most near-copies stop here.
+    let (a_adds, b_adds) = (
+        a_own && may_add_beside(&a, &b),
+        b_own && may_add_beside(&b, &a),
+    );
+    if !(a_own && b_own) && !a_adds && !b_adds {
+        return false;
+    }
     let changes = changes(&diff(&a.text, &b.text));
     let swapped = if a_own && b_own {
         swaps(&a, &b, &changes, SUBJECT_USES)
     } else {
         0
     };
-    let added_to_a = if a_own {
+    let added_to_a = if a_adds {
         added_beside(&a, &b, &changes, Side::Old)
     } else {
         (0, Vec::new())
     };
-    let added_to_b = if b_own {
+    let added_to_b = if b_adds {
         added_beside(&b, &a, &changes, Side::New)
     } else {
         (0, Vec::new())
@@ -1009,6 +1018,46 @@ enum Side {
 /// Returns the number of such runs and the stems of the subjects they add (for the headline
 /// test).
 fn added_beside(x: &Item, y: &Item, changes: &[Change], side: Side) -> (usize, Vec<u64>) {
+    let (mut runs, mut added) = (0, Vec::new());
+    for change in changes {
+        let (mine, theirs) = match side {
+            Side::Old => (&change.old, &change.new),
+            Side::New => (&change.new, &change.old),
+        };
+        if !theirs.is_empty() || change.before == 0 || change.after == 0 {
+            continue;
+        }
+        let subjects = listed_subjects(x, y, mine.clone());
+        if !subjects.is_empty() {
+            runs += 1;
+            added.extend(subjects);
+        }
+    }
+    (runs, added)
+}
+
+/// Whether some word diff could show `x` adding names beside a name of a list
+/// ([`added_beside`]): whether any run of its text, with a word before and after it, is
+/// such a list ([`listed_subjects`]). The diff only tells which runs are inserted, so when
+/// none qualifies the diff is not needed to know that `x` adds nothing.
+fn may_add_beside(x: &Item, y: &Item) -> bool {
+    let last = x.text.len().saturating_sub(1);
+    (1..last).any(|at| {
+        let w = &x.text[at];
+        w.name
+            && x.subject_not_of(w, y, SUBJECT_USES)
+            && (at.saturating_sub(MAX_SWAP_WORDS - 1).max(1)..=at).any(|start| {
+                (at + 1..=(start + MAX_SWAP_WORDS).min(last))
+                    .any(|end| !listed_subjects(x, y, start..end).is_empty())
+            })
+    })
+}
+
+/// The stems of `x`'s subjects that `y` never uses ([`Item::subject_not_of`]) in the run
+/// `run` of its text, if the run is a list's addition as [`added_beside`] reads one: at most
+/// [`MAX_SWAP_WORDS`] words, each a name or a joining word ("and", "or", "the", "of"), joined
+/// to a name next to it by "and", "or" or a comma. Empty otherwise.
+fn listed_subjects(x: &Item, y: &Item, run_at: Range<usize>) -> Vec<u64> {
     let is = |w: &Word, words: &[&str]| {
         let written = x.written(w);
         words.iter().any(|one| written.eq_ignore_ascii_case(one))
@@ -1020,55 +1069,42 @@ fn added_beside(x: &Item, y: &Item, changes: &[Change], side: Side) -> (usize, V
             .get(end..)
             .is_some_and(|rest| rest.starts_with(','))
     };
-    let (mut runs, mut added) = (0, Vec::new());
-    for change in changes {
-        let (mine, theirs) = match side {
-            Side::Old => (&change.old, &change.new),
-            Side::New => (&change.new, &change.old),
-        };
-        if !theirs.is_empty()
-            || mine.is_empty()
-            || mine.len() > MAX_SWAP_WORDS
-            || change.before == 0
-            || change.after == 0
-        {
-            continue;
-        }
-        let run = &x.text[mine.clone()];
-        let (Some(first), Some(last)) = (run.first(), run.last()) else {
-            continue;
-        };
-        if !run
-            .iter()
-            .all(|w| w.name || is(w, &["and", "or", "the", "of"]))
-        {
-            continue;
-        }
-        // The word diff may set the joint on either side of the run: "Brazil *and India*"
-        // or, where "and" follows again, "Brazil and *India and*" (the run then ends in the
-        // joint: "Securities and *Exchange* Commission" is no list).
-        let word = |k: Option<usize>| k.and_then(|k| x.text.get(k));
-        let (before, after) = (word(mine.start.checked_sub(1)), word(Some(mine.end)));
-        let (before_that, after_that) = (word(mine.start.checked_sub(2)), word(Some(mine.end + 1)));
-        let name = |w: Option<&Word>| w.is_some_and(|w| w.name);
-        let listed_after = (name(before) && (joins(first) || before.is_some_and(&comma_after)))
-            || (before.is_some_and(&joins) && name(before_that) && joins(last));
-        let listed_before = (name(after) && (joins(last) || comma_after(last)))
-            || (after.is_some_and(&joins) && name(after_that) && joins(first));
-        if !(listed_after || listed_before) {
-            continue;
-        }
-        let subjects: Vec<u64> = run
-            .iter()
-            .filter(|w| w.name && x.subject_not_of(w, y, SUBJECT_USES))
-            .map(|w| w.stem)
-            .collect();
-        if !subjects.is_empty() {
-            runs += 1;
-            added.extend(subjects);
-        }
+    if run_at.len() > MAX_SWAP_WORDS {
+        return Vec::new();
     }
-    (runs, added)
+    let Some(run) = x.text.get(run_at.clone()) else {
+        return Vec::new();
+    };
+    let (Some(first), Some(last)) = (run.first(), run.last()) else {
+        return Vec::new();
+    };
+    if !run
+        .iter()
+        .all(|w| w.name || is(w, &["and", "or", "the", "of"]))
+    {
+        return Vec::new();
+    }
+    // The word diff may set the joint on either side of the run: "Brazil *and India*"
+    // or, where "and" follows again, "Brazil and *India and*" (the run then ends in the
+    // joint: "Securities and *Exchange* Commission" is no list).
+    let word = |k: Option<usize>| k.and_then(|k| x.text.get(k));
+    let (before, after) = (word(run_at.start.checked_sub(1)), word(Some(run_at.end)));
+    let (before_that, after_that) = (
+        word(run_at.start.checked_sub(2)),
+        word(Some(run_at.end + 1)),
+    );
+    let name = |w: Option<&Word>| w.is_some_and(|w| w.name);
+    let listed_after = (name(before) && (joins(first) || before.is_some_and(&comma_after)))
+        || (before.is_some_and(&joins) && name(before_that) && joins(last));
+    let listed_before = (name(after) && (joins(last) || comma_after(last)))
+        || (after.is_some_and(&joins) && name(after_that) && joins(first));
+    if !(listed_after || listed_before) {
+        return Vec::new();
+    }
+    run.iter()
+        .filter(|w| w.name && x.subject_not_of(w, y, SUBJECT_USES))
+        .map(|w| w.stem)
+        .collect()
 }
 
 /// The names swapped in place between `a` and `b`: replaced runs of at most
@@ -1469,8 +1505,9 @@ mod tests {
         )
     }
 
-    #[test]
-    fn a_notice_widened_to_another_country_is_a_sibling() {
+    /// Notices widened to another country, as (headline, text) with the added name and
+    /// without.
+    fn widened_notices() -> Vec<((&'static str, String), (&'static str, String))> {
         // Names of more than one word, under headlines alike and with nothing listed after
         // them.
         let margins = |countries: &str| {
@@ -1496,8 +1533,7 @@ mod tests {
                  exporters."
             )
         };
-        // (headline, text) with the added name, and without; each way round.
-        let cases = [
+        vec![
             // "Brazil and India" where the other says "Brazil", three times.
             (
                 (
@@ -1573,13 +1609,52 @@ mod tests {
                     once("Brazil") + " Producers did not respond.",
                 ),
             ),
-        ];
-        for ((wide_title, wide), (title, text)) in &cases {
+        ]
+    }
+
+    #[test]
+    fn a_notice_widened_to_another_country_is_a_sibling() {
+        for ((wide_title, wide), (title, text)) in &widened_notices() {
             assert!(
                 siblings_both_ways(wide_title, wide, title, text),
                 "{wide_title:?} / {title:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_lists_a_word_diff_shows_added_are_found_without_it() {
+        // The diff is skipped when `may_add_beside` finds no list: it must find every
+        // one `added_beside` counts, whichever way round the items are diffed.
+        let mut added = 0;
+        for ((wide_title, wide), (title, text)) in &widened_notices() {
+            let (x, y) = (Item::read(wide_title, wide), Item::read(title, text));
+            let (old, new) = (
+                changes(&diff(&x.text, &y.text)),
+                changes(&diff(&y.text, &x.text)),
+            );
+            for (found, _) in [
+                added_beside(&x, &y, &old, Side::Old),
+                added_beside(&x, &y, &new, Side::New),
+            ] {
+                added += found;
+                assert!(
+                    found == 0 || may_add_beside(&x, &y),
+                    "{wide_title:?} / {title:?}"
+                );
+            }
+            // The narrower notice adds nothing, and no diff is needed to tell.
+            assert!(!may_add_beside(&y, &x), "{title:?} / {wide_title:?}");
+        }
+        assert!(added > 0);
+        // An outlet's insertion beside a name is no list: the copy is not diffed.
+        let wire = "Commerce determines that yarn from Brazil is sold at less than fair \
+                    value. Producers in Brazil did not respond to Commerce.";
+        let copy = "Commerce determines that yarn from Brazil is sold at less than fair \
+                    value, Reuters reported. Producers in Brazil did not respond to \
+                    Commerce, a spokesman for Reuters said.";
+        let (x, y) = (Item::read("Yarn", copy), Item::read("Yarn", wire));
+        assert!(!may_add_beside(&x, &y) && !may_add_beside(&y, &x));
     }
 
     #[test]
