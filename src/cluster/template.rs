@@ -952,11 +952,12 @@ fn names_swapped_or_added(a_title: &str, a_text: &str, b_title: &str, b_text: &s
         a_own && may_add_beside(&a, &b),
         b_own && may_add_beside(&b, &a),
     );
-    if !(a_own && b_own) && !a_adds && !b_adds {
+    let may_swap = a_own && b_own;
+    if !(may_swap || a_adds || b_adds) {
         return false;
     }
     let changes = changes(&diff(&a.text, &b.text));
-    let swapped = if a_own && b_own {
+    let swapped = if may_swap {
         swaps(&a, &b, &changes, SUBJECT_USES)
     } else {
         0
@@ -1054,7 +1055,7 @@ fn may_add_beside(x: &Item, y: &Item) -> bool {
 }
 
 /// The stems of `x`'s subjects that `y` never uses ([`Item::subject_not_of`]) in the run
-/// `run` of its text, if the run is a list's addition as [`added_beside`] reads one: at most
+/// `run_at` of its text, if the run is a list's addition as [`added_beside`] reads one: at most
 /// [`MAX_SWAP_WORDS`] words, each a name or a joining word ("and", "or", "the", "of"), joined
 /// to a name next to it by "and", "or" or a comma. Empty otherwise.
 fn listed_subjects(x: &Item, y: &Item, run_at: Range<usize>) -> Vec<u64> {
@@ -1505,9 +1506,11 @@ mod tests {
         )
     }
 
-    /// Notices widened to another country, as (headline, text) with the added name and
-    /// without.
-    fn widened_notices() -> Vec<((&'static str, String), (&'static str, String))> {
+    /// A notice as (headline, text).
+    type Notice = (&'static str, String);
+
+    /// Notices widened to another country, with the added name and without.
+    fn widened_notices() -> Vec<(Notice, Notice)> {
         // Names of more than one word, under headlines alike and with nothing listed after
         // them.
         let margins = |countries: &str| {
