@@ -947,7 +947,8 @@ fn names_swapped_or_added(a_title: &str, a_text: &str, b_title: &str, b_text: &s
         return false;
     }
     // A swap needs a subject of its own on each side; an addition, a list in its text that
-    // holds one. Without either, no word diff can show one: most near-copies stop here.
+    // holds one. Without either, no word diff can show one (on the feed farm, half the
+    // near-copies that get this far stop here).
     let (a_adds, b_adds) = (
         a_own && may_add_beside(&a, &b),
         b_own && may_add_beside(&b, &a),
