@@ -322,6 +322,36 @@ fn env_db() -> Result<Option<PathBuf>, ConfigError> {
 mod tests {
     use super::*;
 
+    /// Sources on the default schedule, or writing the same line, share one parse of it (a
+    /// thousand sources held thousands of copies of the cron tables); other lines have their
+    /// own, and each source keeps the times of its own line.
+    #[test]
+    fn sources_writing_one_schedule_share_its_parse() {
+        let text = "[defaults]\nschedule = \"@hourly\"\n\n\
+            [[sources]]\nname = \"a\"\nurl = \"http://127.0.0.1/a\"\n\n\
+            [[sources]]\nname = \"b\"\nurl = \"http://127.0.0.1/b\"\n\n\
+            [[sources]]\nname = \"c\"\nurl = \"http://127.0.0.1/c\"\nschedule = \"*/5 * * * *\"\n\n\
+            [[sources]]\nname = \"d\"\nurl = \"http://127.0.0.1/d\"\nschedule = \"*/5 * * * *\"\n\n\
+            [[sources]]\nname = \"e\"\nurl = \"http://127.0.0.1/e\"\nschedule = \"@daily\"\n";
+        let config = Config::parse(text, Path::new("t.toml")).unwrap();
+        let [a, b, c, d, e] = [0, 1, 2, 3, 4].map(|i| &config.sources[i].schedule);
+        assert!(a.shares_parse_with(b), "the default schedule, parsed once");
+        assert!(
+            c.shares_parse_with(d),
+            "one line written twice, parsed once"
+        );
+        assert!(!a.shares_parse_with(c) && !c.shares_parse_with(e) && !a.shares_parse_with(e));
+        assert!(a.shares_parse_with(&a.clone()), "a clone shares its parse");
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-02T10:07:00Z")
+            .unwrap()
+            .to_utc();
+        let next = |s: &Schedule| s.next_after(at).unwrap().to_rfc3339();
+        assert_eq!(next(a), "2026-12-02T11:00:00+00:00");
+        assert_eq!(next(d), "2026-12-02T10:10:00+00:00");
+        assert_eq!(next(e), "2026-12-03T00:00:00+00:00");
+        assert_eq!((c.as_str(), e.as_str()), ("*/5 * * * *", "@daily"));
+    }
+
     /// A config that is not TOML as a whole gives `health` its `[server] listen` however the
     /// key is written, and only the server's.
     #[test]

@@ -1,6 +1,6 @@
 //! The config file exactly as written (serde mirror, unknown keys rejected), and its validation.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -500,6 +500,8 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     // networks (see `fetch::guard`).
     let allow_private_redirects = d.allow_private_redirects.unwrap_or(false);
     let mut names = HashSet::new();
+    // Sources that write the same schedule line share one parse (see `Schedule`).
+    let mut schedules: HashMap<&str, Schedule> = HashMap::new();
     let mut sources = Vec::with_capacity(raw.sources.len());
     for (i, s) in raw.sources.iter().enumerate() {
         let written = s.name.get_ref().as_str();
@@ -535,7 +537,14 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         }
         let url = check_http_url(&at, &s.url, &key("url"), &mut warnings)?;
         let schedule = match &s.schedule {
-            Some(line) => parse_schedule(&at, line, &key("schedule"))?,
+            Some(line) => match schedules.get(line.get_ref().as_str()) {
+                Some(parsed) => parsed.clone(),
+                None => {
+                    let parsed = parse_schedule(&at, line, &key("schedule"))?;
+                    schedules.insert(line.get_ref(), parsed.clone());
+                    parsed
+                }
+            },
             None => default_schedule.clone(),
         };
         sources.push(Source {

@@ -1,4 +1,5 @@
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Utc};
 
@@ -7,12 +8,17 @@ use chrono::{DateTime, Datelike, Utc};
 /// The `cron` crate speaks a different dialect (seconds field, Sunday = 1, day-of-month AND
 /// day-of-week); this type translates standard crontab semantics exactly (DOM/DOW ORed when both
 /// are restricted, Sunday as 0 or 7). Times are UTC.
+///
+/// Clones share one parse: every source holds its schedule, and the config, the running
+/// daemon's source list and the jobs it queues hold sources, so a thousand sources on the
+/// default schedule were a few thousand copies of the cron library's tables (1.3 MB of the idle
+/// daemon's heap with 1,000 sources).
 #[derive(Debug, Clone)]
 pub struct Schedule {
     /// The line as the operator wrote it.
-    source: String,
+    source: Arc<str>,
     /// One or two cron-crate schedules; the next time is the earliest of them.
-    parts: Vec<cron::Schedule>,
+    parts: Arc<[cron::Schedule]>,
 }
 
 /// Why a schedule line was rejected.
@@ -71,14 +77,20 @@ impl Schedule {
             parts.push(part);
         }
         Ok(Schedule {
-            source: line.to_string(),
-            parts,
+            source: Arc::from(line),
+            parts: Arc::from(parts),
         })
     }
 
     /// The line as the operator wrote it.
     pub fn as_str(&self) -> &str {
         &self.source
+    }
+
+    /// Whether the two share one parse (see [`Schedule`]).
+    #[cfg(test)]
+    pub(crate) fn shares_parse_with(&self, other: &Schedule) -> bool {
+        Arc::ptr_eq(&self.parts, &other.parts)
     }
 
     /// The first fire time strictly after `after`; `None` after the cron library's last year
