@@ -89,6 +89,7 @@
 
 mod eval;
 mod model;
+mod table;
 mod text;
 
 use std::cell::RefCell;

@@ -57,7 +57,8 @@ use std::path::Path;
 
 use super::ProfileError;
 use super::eval::{EvalReport, Labelled, evaluate_model};
-use super::text::{FeatureMap, FeatureSettings, Scratch, feature_hash};
+use super::table::{Feature, FeatureNames, FeatureTable, Row};
+use super::text::{FeatureSettings, Scratch, feature_hash};
 
 /// The first line of every model file; bump the number when the feature pipeline changes.
 const MAGIC: &str = "tradefeed-model 2";
@@ -152,57 +153,9 @@ pub struct Model {
     pub positive_weight: f32,
     /// Scale of a feature the training set never saw (the largest idf; 0 with NB scaling).
     pub unseen_scale: f32,
-    /// Every training feature, by hash.
-    weights: FeatureMap<Feature>,
-    /// Feature names ([`Feature::name`]), one after the other: one allocation for the model's
-    /// tens of thousands of names, where a `Box<str>` each cost 16 bytes in the table and a
-    /// heap block apiece (about 0.9 MiB of an idle daemon's memory for 30,000 features).
-    names: FeatureNames,
-}
-
-/// The names of a model's features, kept together (see [`Model::names`]).
-#[derive(Debug, Clone, Default)]
-struct FeatureNames {
-    text: String,
-    /// Where each name starts in `text`; name `i` ends where name `i + 1` starts.
-    starts: Vec<u32>,
-}
-
-impl FeatureNames {
-    /// Adds a name; returns its number for [`FeatureNames::get`].
-    fn push(&mut self, name: &str) -> u32 {
-        let number = self.starts.len() as u32;
-        self.starts.push(self.text.len() as u32);
-        self.text.push_str(name);
-        number
-    }
-
-    fn get(&self, number: u32) -> &str {
-        let at = number as usize;
-        let start = self.starts[at] as usize;
-        let end = self
-            .starts
-            .get(at + 1)
-            .map_or(self.text.len(), |&e| e as usize);
-        &self.text[start..end]
-    }
-
-    fn shrink_to_fit(&mut self) {
-        self.text.shrink_to_fit();
-        self.starts.shrink_to_fit();
-    }
-}
-
-/// One feature of a model.
-#[derive(Debug, Clone)]
-struct Feature {
-    weight: f32,
-    /// What its term frequency is multiplied by before normalizing: idf in the training set
-    /// (1 when idf is off) × title weight × NB ratio, as training chose.
-    scale: f32,
-    /// Its readable name (`tariff`, `export control`, `title:tariff`): a number in
-    /// [`Model::names`].
-    name: u32,
+    /// Every training feature, by hash, with its readable name (`tariff`, `export control`,
+    /// `title:tariff`).
+    table: FeatureTable,
 }
 
 /// Logistic function.
@@ -235,17 +188,17 @@ impl Model {
         scratch.build(title, text, self.features, None);
         let (mut norm2, mut dot) = (0.0f32, 0.0f32);
         for &(hash, tf) in &scratch.vector {
-            let feature = self.weights.get(&hash);
-            let x = tf * feature.map_or(self.unseen_scale, |f| f.scale);
+            let feature = self.table.get(hash);
+            let x = tf * feature.map_or(self.unseen_scale, |(_, f)| f.scale);
             norm2 += x * x;
-            let Some(f) = feature.filter(|f| f.weight != 0.0) else {
+            let Some((position, f)) = feature.filter(|(_, f)| f.weight != 0.0) else {
                 continue;
             };
             let value = f.weight * x;
             dot += value;
             if k > 0 && (top.len() < k || value.abs() > top[top.len() - 1].0.abs()) {
                 let at = top.partition_point(|t| t.0.abs() >= value.abs());
-                top.insert(at, (value, self.names.get(f.name)));
+                top.insert(at, (value, self.table.name(position)));
                 top.truncate(k);
             }
         }
@@ -267,12 +220,12 @@ impl Model {
 
     /// Number of features with a weight.
     pub fn len(&self) -> usize {
-        self.weights.len()
+        self.table.len()
     }
 
     /// Whether the model has no feature weights.
     pub fn is_empty(&self) -> bool {
-        self.weights.is_empty()
+        self.table.len() == 0
     }
 
     /// The model file text: deterministic, sorted by feature name.
@@ -289,11 +242,7 @@ impl Model {
         let _ = writeln!(out, "lambda {:e}", self.lambda);
         let _ = writeln!(out, "positive_weight {}", self.positive_weight);
         let _ = writeln!(out, "bias {:.6}", self.bias);
-        let mut rows: Vec<(&str, &Feature)> = self
-            .weights
-            .values()
-            .map(|f| (self.names.get(f.name), f))
-            .collect();
+        let mut rows: Vec<(&str, &Feature)> = self.table.iter().collect();
         rows.sort_by(|a, b| a.0.cmp(b.0));
         for (name, f) in rows {
             let _ = writeln!(out, "w {:.6} {:.4} {name}", f.weight, f.scale);
@@ -330,22 +279,21 @@ impl Model {
             lambda: 0.0,
             positive_weight: 1.0,
             unseen_scale: 1.0,
-            weights: FeatureMap::default(),
-            names: FeatureNames::default(),
+            table: FeatureTable::default(),
         };
-        // Feature names are numbered by their offset in one buffer (`FeatureNames`): u32.
+        // Feature names are found by their offset in one buffer (see `table`): u32.
         if text.len() > u32::MAX as usize {
             return Err(ProfileError::Invalid(format!(
                 "{origin}: a model file of more than 4 GiB is not supported"
             )));
         }
-        // Size the table once: a model has some 30,000 weights, and growing it step by step
-        // rehashed them all several times at every start.
+        // Size the list of rows once: a model has some 30,000 weights.
         // (A capacity only: counted with a vectorised search rather than line by line.)
         let weight_lines = memchr::memmem::find_iter(text.as_bytes(), b"\nw ").count()
             + usize::from(text.starts_with("w "));
-        model.weights.reserve(weight_lines);
-        model.names.starts.reserve(weight_lines);
+        let mut rows: Vec<Row> = Vec::with_capacity(weight_lines);
+        let mut names = FeatureNames::default();
+        names.reserve(weight_lines);
         for (n, line) in lines {
             let line = line.trim_end();
             if line.is_empty() || line.starts_with('#') {
@@ -373,9 +321,9 @@ impl Model {
                 let feature = Feature {
                     weight: float(w)?,
                     scale: float(scale)?,
-                    name: model.names.push(name),
                 };
-                model.weights.insert(feature_hash(name), feature);
+                rows.push((feature_hash(name), feature));
+                names.push(name);
                 continue;
             }
             let (key, rest) = line
@@ -415,7 +363,8 @@ impl Model {
                 model.threshold
             )));
         }
-        model.names.shrink_to_fit();
+        names.shrink_to_fit();
+        model.table = FeatureTable::build(rows, names);
         Ok(model)
     }
 
@@ -863,18 +812,23 @@ pub fn train(examples: &[Labelled], options: &TrainOptions) -> Model {
         let all: Vec<usize> = (0..corpus.labels.len()).collect();
         fit(&corpus.vectorize(&scales), &all, dims, setting, options)
     };
-    let mut weights = FeatureMap::default();
     let mut names = FeatureNames::default();
-    for (j, &hash) in corpus.hashes.iter().enumerate() {
-        // Rounded as written, so a saved-and-loaded model scores exactly like this one.
-        let feature = Feature {
-            weight: round6(a * linear.v[j]),
-            scale: scales[j],
-            name: names.push(&corpus.names[&hash]),
-        };
-        weights.insert(hash, feature);
-    }
+    let rows = corpus
+        .hashes
+        .iter()
+        .enumerate()
+        .map(|(j, &hash)| {
+            names.push(&corpus.names[&hash]);
+            // Rounded as written, so a saved-and-loaded model scores exactly like this one.
+            let feature = Feature {
+                weight: round6(a * linear.v[j]),
+                scale: scales[j],
+            };
+            (hash, feature)
+        })
+        .collect();
     names.shrink_to_fit();
+    let table = FeatureTable::build(rows, names);
     Model {
         features: options.features,
         loss: options.loss,
@@ -884,8 +838,7 @@ pub fn train(examples: &[Labelled], options: &TrainOptions) -> Model {
         lambda: setting.lambda,
         positive_weight: setting.positive_weight,
         unseen_scale: unseen,
-        weights,
-        names,
+        table,
     }
 }
 
@@ -1180,15 +1133,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(model.len(), 2);
-        let bigram = &model.weights[&feature_hash("export control")];
-        assert_eq!(
-            (bigram.weight, bigram.scale, model.names.get(bigram.name)),
-            (0.25, 2.0, "export control")
-        );
-        let title = &model.weights[&feature_hash("title:tariff")];
-        assert_eq!(
-            (title.weight, title.scale, model.names.get(title.name)),
-            (-1.0, 3.0, "title:tariff")
-        );
+        let found = |name: &str| {
+            let (at, f) = model.table.get(feature_hash(name)).unwrap();
+            (f.weight, f.scale, model.table.name(at))
+        };
+        assert_eq!(found("export control"), (0.25, 2.0, "export control"));
+        assert_eq!(found("title:tariff"), (-1.0, 3.0, "title:tariff"));
     }
 }
