@@ -73,34 +73,31 @@ impl FeatureTable {
             entries[*start as usize] = *row;
             name_numbers[*start as usize] = i as u32;
         }
-        let bucket_of = |b: usize| starts[b] as usize..starts[b + 1] as usize;
-        let repeated = (0..buckets).any(|b| {
-            let run = &entries[bucket_of(b)];
-            (1..run.len()).any(|k| run[..k].iter().any(|e| e.0 == run[k].0))
-        });
-        if repeated {
-            // Rare (a hand-edited model file): keep each hash's last row.
-            let mut kept: Vec<Row> = Vec::with_capacity(entries.len());
-            let mut kept_names = Vec::with_capacity(entries.len());
-            let mut kept_starts = vec![0u32; buckets + 1];
-            for b in 0..buckets {
-                let start = kept.len();
-                for at in bucket_of(b) {
-                    match kept[start..].iter().position(|e| e.0 == entries[at].0) {
-                        Some(earlier) => {
-                            kept[start + earlier] = entries[at];
-                            kept_names[start + earlier] = name_numbers[at];
-                        }
-                        None => {
-                            kept.push(entries[at]);
-                            kept_names.push(name_numbers[at]);
-                        }
-                    }
+        // Each hash's last row only (a hand-edited model file may list a feature twice):
+        // the buckets compacted in place, each starting where the one before now ends.
+        let mut kept = 0;
+        for b in 0..buckets {
+            let given = starts[b] as usize..starts[b + 1] as usize;
+            let first = kept;
+            starts[b] = first as u32;
+            for at in given {
+                let at_kept = entries[first..kept]
+                    .iter()
+                    .position(|e| e.0 == entries[at].0)
+                    .map_or(kept, |earlier| first + earlier);
+                // Nothing moves until a repeat (the usual model has none).
+                if at_kept != at {
+                    entries[at_kept] = entries[at];
+                    name_numbers[at_kept] = name_numbers[at];
                 }
-                kept_starts[b + 1] = kept.len() as u32;
+                if at_kept == kept {
+                    kept += 1;
+                }
             }
-            (entries, name_numbers, starts) = (kept, kept_names, kept_starts);
         }
+        starts[buckets] = kept as u32;
+        entries.truncate(kept);
+        name_numbers.truncate(kept);
         FeatureTable {
             entries: entries.into_boxed_slice(),
             name_numbers: name_numbers.into_boxed_slice(),
@@ -235,6 +232,12 @@ mod tests {
             // The same hash again, later, with another feature and name.
             if n >= 3 {
                 rows.push((hashes[1], feature(-1.0), "again"));
+            }
+            // And after it, a new hash in the crowded bucket and that repeat again: what
+            // follows a repeat in its bucket moves down over it.
+            if n >= 64 {
+                rows.push(((hashes[0] & !0xff) | 0x80, feature(-2.0), "after"));
+                rows.push((hashes[1], feature(-3.0), "third"));
             }
             let map: HashMap<u64, (Feature, &str)> =
                 rows.iter().map(|&(h, f, name)| (h, (f, name))).collect();

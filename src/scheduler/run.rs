@@ -147,7 +147,8 @@ pub async fn run(
             )
             .await;
         // Borrowed from the config's list, not copied: a look runs at every poll's end, and
-        // copying a thousand sources each time was most of what the loop did.
+        // a copy of every source (with its name, URL and tags) stayed allocated until the
+        // next look.
         let current: HashMap<&str, &Source> = configured
             .iter()
             .filter(|s| s.enabled)
